@@ -1,0 +1,66 @@
+// The pipeline file's `ingest:` section: edge processing shared by the collector, `clickpipe publish` and the log tailer.
+import { z } from "zod";
+
+export const PAGE_EXCLUSIONS = ["static", "1xx", "2xx", "3xx", "4xx", "5xx", "non2xx", "nonGet"] as const;
+export type PageExclusion = (typeof PAGE_EXCLUSIONS)[number];
+
+export const DEFAULT_STATIC_EXTENSIONS = [
+  "css", "js", "mjs", "map", "png", "jpg", "jpeg", "gif", "svg", "ico", "webp", "avif", "bmp",
+  "woff", "woff2", "ttf", "eot", "otf", "mp4", "webm", "mp3", "ogg", "wav", "pdf", "zip", "gz",
+  "tgz", "xml", "txt", "json", "rss", "atom",
+];
+
+export const urlRuleConfig = z
+  .strictObject({
+    match: z.string().min(1).describe('Path template with :params and * (e.g. "/c/:category/p/:id").'),
+    item: z.string().min(1).describe('The page item built from the params (e.g. ":category", "product/:id").'),
+  })
+  .describe("Maps a URL path to a page item; the first matching rule wins.");
+
+export const ingestConfig = z
+  .strictObject({
+    pages: z
+      .union([
+        z.literal("all"),
+        z.strictObject({
+          exclude: z.array(z.enum(PAGE_EXCLUSIONS)).default(["static", "non2xx"]),
+        }),
+      ])
+      .default({ exclude: ["static", "non2xx"] })
+      .describe("Which requests become page views: `all`, or `{ exclude: [static, 1xx…5xx, non2xx, nonGet] }`."),
+    staticExtensions: z
+      .array(z.string())
+      .default(DEFAULT_STATIC_EXTENSIONS)
+      .describe("File extensions that count as static assets for `pages.exclude: [static]`."),
+    urlRules: z.array(urlRuleConfig).default([]).describe("URL → page item rules; default none (item = path)."),
+    bots: z
+      .enum(["flag", "drop"])
+      .default("flag")
+      .describe("flag: keep bots and set is_bot; drop: send them to the `bots` table before any operator."),
+    botRate: z
+      .strictObject({
+        maxEvents: z.number().int().positive().default(100),
+        perSeconds: z.number().positive().default(100),
+      })
+      .default({ maxEvents: 100, perSeconds: 100 })
+      .describe("A visitor sending more than maxEvents in perSeconds is a bot."),
+    privacy: z
+      .strictObject({
+        anonymizeIp: z.boolean().default(true).describe("Zero the IPv4 last octet / IPv6 last ipv6Bits bits."),
+        ipv6Bits: z.number().int().min(0).max(128).default(80),
+        pseudonymize: z
+          .array(z.enum(["user_id", "anon_id"]))
+          .default([])
+          .describe("Fields replaced by HMAC-SHA256 under CLICKPIPE_PSEUDONYM_KEY."),
+        dropFields: z.array(z.string()).default([]).describe("PII fields removed everywhere (e.g. email, name, phone, address)."),
+      })
+      .default({ anonymizeIp: true, ipv6Bits: 80, pseudonymize: [], dropFields: [] }),
+    visitorKey: z
+      .string()
+      .optional()
+      .describe("Secret for the keyed IP + user-agent visitor hash of access logs; default from CLICKPIPE_VISITOR_KEY, else the pipeline name."),
+  })
+  .describe("Edge processing, the same for the collector, `clickpipe publish` and the log tailer.");
+
+export type IngestConfig = z.output<typeof ingestConfig>;
+export const defaultIngestConfig: IngestConfig = ingestConfig.parse({});

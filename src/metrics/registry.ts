@@ -1,0 +1,162 @@
+// Every clickpipe_* metric of ARCHITECTURE.md in one prom-client registry; labels are bounded sets only.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export const EVENT_SOURCES = ["nats", "http", "access_log", "publish"] as const;
+export const INVALID_REASONS = [
+  "not_json",
+  "not_object",
+  "too_large",
+  "unknown_type",
+  "missing_field",
+  "bad_field",
+  "bad_ts",
+  "unparseable_line",
+  "operator_error",
+] as const;
+export const SESSION_KINDS = ["final", "update", "retraction"] as const;
+export const TABLES = [
+  "sessions",
+  "patterns",
+  "basket_rules",
+  "cross_sell",
+  "customer_features",
+  "invalid_events",
+  "late_events",
+  "bots",
+  "scores",
+] as const;
+
+export type InvalidReason = (typeof INVALID_REASONS)[number];
+
+export class Metrics {
+  readonly registry: Registry;
+  readonly eventsReceived: Counter<"source">;
+  readonly eventsProcessed: Counter;
+  readonly eventsInvalid: Counter<"reason">;
+  readonly eventsFiltered: Counter;
+  readonly eventsLate: Counter;
+  readonly eventsDuplicate: Counter;
+  readonly sessionsEmitted: Counter<"kind">;
+  readonly parquetRowsWritten: Counter<"table">;
+  readonly parquetFilesWritten: Counter<"table">;
+  readonly openSessions: Gauge;
+  readonly watermarkLag: Gauge;
+  readonly consumerPending: Gauge;
+  readonly lastCheckpoint: Gauge;
+  readonly stateBytes: Gauge;
+  readonly checkpointDuration: Histogram;
+  readonly eventLatency: Histogram;
+  readonly sessionDuration: Histogram;
+  readonly httpRequestDuration: Histogram<"route" | "code">;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registry = new Registry();
+    this.registry = registry;
+    if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+    const reg = [registry];
+    this.eventsReceived = new Counter({
+      name: "clickpipe_events_received_total",
+      help: "Records received, by source.",
+      labelNames: ["source"],
+      registers: reg,
+    });
+    this.eventsProcessed = new Counter({
+      name: "clickpipe_events_processed_total",
+      help: "Valid events handed to the operators.",
+      registers: reg,
+    });
+    this.eventsInvalid = new Counter({
+      name: "clickpipe_events_invalid_total",
+      help: "Records rejected as invalid (dead-lettered), by reason.",
+      labelNames: ["reason"],
+      registers: reg,
+    });
+    this.eventsFiltered = new Counter({
+      name: "clickpipe_events_filtered_total",
+      help: "Requests left out by the page filter or bot drop.",
+      registers: reg,
+    });
+    this.eventsLate = new Counter({
+      name: "clickpipe_events_late_total",
+      help: "Events too late for any retained state, written to late_events.",
+      registers: reg,
+    });
+    this.eventsDuplicate = new Counter({
+      name: "clickpipe_events_duplicate_total",
+      help: "Events ignored because their event_id (or order_id) was already seen.",
+      registers: reg,
+    });
+    this.sessionsEmitted = new Counter({
+      name: "clickpipe_sessions_emitted_total",
+      help: "Session versions emitted: final (version 1), update (later versions), retraction.",
+      labelNames: ["kind"],
+      registers: reg,
+    });
+    this.parquetRowsWritten = new Counter({
+      name: "clickpipe_parquet_rows_written_total",
+      help: "Rows committed to Parquet, by table.",
+      labelNames: ["table"],
+      registers: reg,
+    });
+    this.parquetFilesWritten = new Counter({
+      name: "clickpipe_parquet_files_written_total",
+      help: "Parquet files committed, by table.",
+      labelNames: ["table"],
+      registers: reg,
+    });
+    this.openSessions = new Gauge({ name: "clickpipe_open_sessions", help: "Sessions held in state.", registers: reg });
+    this.watermarkLag = new Gauge({
+      name: "clickpipe_watermark_lag_seconds",
+      help: "Processing time minus the event-time watermark.",
+      registers: reg,
+    });
+    this.consumerPending = new Gauge({
+      name: "clickpipe_consumer_pending_messages",
+      help: "JetStream messages not yet read by this worker.",
+      registers: reg,
+    });
+    this.lastCheckpoint = new Gauge({
+      name: "clickpipe_last_checkpoint_timestamp_seconds",
+      help: "Unix time of the last committed checkpoint.",
+      registers: reg,
+    });
+    this.stateBytes = new Gauge({
+      name: "clickpipe_state_bytes",
+      help: "Approximate bytes of operator state.",
+      registers: reg,
+    });
+    this.checkpointDuration = new Histogram({
+      name: "clickpipe_checkpoint_duration_seconds",
+      help: "Time to write Parquet parts and commit a checkpoint.",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: reg,
+    });
+    this.eventLatency = new Histogram({
+      name: "clickpipe_event_latency_seconds",
+      help: "Event time to processing time.",
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
+      registers: reg,
+    });
+    this.sessionDuration = new Histogram({
+      name: "clickpipe_session_duration_seconds",
+      help: "Duration of final sessions.",
+      buckets: [0, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200],
+      registers: reg,
+    });
+    this.httpRequestDuration = new Histogram({
+      name: "clickpipe_http_request_duration_seconds",
+      help: "Collector request duration, by route and status code.",
+      labelNames: ["route", "code"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: reg,
+    });
+    // Every labelled series a dashboard queries exists from start.
+    for (const source of EVENT_SOURCES) this.eventsReceived.inc({ source }, 0);
+    for (const reason of INVALID_REASONS) this.eventsInvalid.inc({ reason }, 0);
+    for (const kind of SESSION_KINDS) this.sessionsEmitted.inc({ kind }, 0);
+    for (const table of TABLES) {
+      this.parquetRowsWritten.inc({ table }, 0);
+      this.parquetFilesWritten.inc({ table }, 0);
+    }
+  }
+}

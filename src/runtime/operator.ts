@@ -1,0 +1,71 @@
+// The operator contract (Bytewax spirit): events in stream order, watermark/timers, end of input, snapshot/restore.
+import type { ClickEvent, EventOrigin } from "../events/event.ts";
+import type { Row, TableSpec } from "../sinks/table.ts";
+import type { Metrics } from "../metrics/registry.ts";
+
+/** A session as sessionize emits it: one row of the `sessions` table (see ARCHITECTURE.md). */
+export interface SessionRecord {
+  session_id: string;
+  version: number;
+  retracted: boolean;
+  site_id: string | null;
+  visitor_id: string;
+  user_id: string | null;
+  start_ts: number;
+  end_ts: number;
+  duration_ms: number;
+  event_count: number;
+  pageview_count: number;
+  landing_url: string | null;
+  exit_url: string | null;
+  referrer: string | null;
+  utm_source: string | null;
+  utm_medium: string | null;
+  utm_campaign: string | null;
+  is_engaged: boolean;
+  is_bounce: boolean;
+  converted: boolean;
+  revenue: number;
+  is_bot: boolean;
+  split_reason: string;
+  page_path: string[];
+  page_items: string[];
+  /** Not a column: add_to_cart events in the session, for churn behaviour features. */
+  cart_adds?: number;
+}
+
+export interface OperatorContext {
+  /** Appends a row to an output table; it is committed with the next checkpoint. */
+  emit(table: string, row: Row): void;
+  /** Sends an event that no state can take any more to `late_events`. */
+  late(event: ClickEvent, watermarkAtArrival: number, reason: string): void;
+  /** Sessionize only: forwards a session version (or retraction) to operators that consume sessions. */
+  emitSession(session: SessionRecord): void;
+  /** Sessionize only: tells session consumers that no session ending before `watermark - gap` will change. */
+  emitSessionWatermark(watermark: number): void;
+  /** Processing time in epoch ms (injectable for tests). */
+  now(): number;
+  metrics: Metrics;
+}
+
+export interface Operator {
+  /** Unique, deterministic step id (e.g. "sessionize", "sequencePatterns"); keys state and metrics. */
+  readonly id: string;
+  /** Tables this operator writes. */
+  readonly tables: TableSpec[];
+  /** One event, in stream order. The operator advances its own event-time watermark. */
+  onEvent?(event: ClickEvent, origin: EventOrigin, ctx: OperatorContext): void;
+  /** A session version from sessionize (consumers of sessions only). */
+  onSession?(session: SessionRecord, ctx: OperatorContext): void;
+  /** The sessionize watermark advanced (consumers of sessions only). */
+  onSessionWatermark?(watermark: number, ctx: OperatorContext): void;
+  /** Processing-time tick (about once a second in live mode), e.g. for idle partitions. */
+  onTick?(ctx: OperatorContext): void;
+  /** End of input (drain): advance the watermark to +∞, flush every window and snapshot. */
+  onEnd(ctx: OperatorContext): void;
+  /** Plain JSON-serialisable state. */
+  snapshot(): unknown;
+  restore(state: unknown): void;
+  /** Approximate bytes of retained state, for `clickpipe_state_bytes`. */
+  stateBytes?(): number;
+}
