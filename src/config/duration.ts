@@ -19,9 +19,8 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
-/** A zod schema accepting a duration string and producing milliseconds. */
-export function duration(defaultValue?: string) {
-  const schema = z.string().transform((text, ctx) => {
+function durationSchema() {
+  return z.string().transform((text, ctx) => {
     const ms = parseDuration(text);
     if (ms === undefined) {
       ctx.addIssue({ code: "custom", message: `expected a duration like "30m" (units ms, s, m, h, d), got "${text}"` });
@@ -29,5 +28,12 @@ export function duration(defaultValue?: string) {
     }
     return ms;
   });
+}
+
+/** A zod schema accepting a duration string and producing milliseconds; with a default, the key may be omitted. */
+export function duration(): ReturnType<typeof durationSchema>;
+export function duration(defaultValue: string): z.ZodPrefault<ReturnType<typeof durationSchema>>;
+export function duration(defaultValue?: string) {
+  const schema = durationSchema();
   return defaultValue === undefined ? schema : schema.prefault(defaultValue);
 }

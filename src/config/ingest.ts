@@ -39,22 +39,23 @@ export const ingestConfig = z
       .describe("flag: keep bots and set is_bot; drop: send them to the `bots` table before any operator."),
     botRate: z
       .strictObject({
-        maxEvents: z.number().int().positive().default(100),
-        perSeconds: z.number().positive().default(100),
+        maxEvents: z.number().int().positive().default(100).describe("Events allowed per visitor within perSeconds [100]."),
+        perSeconds: z.number().positive().default(100).describe("The rate window in seconds [100]."),
       })
       .default({ maxEvents: 100, perSeconds: 100 })
       .describe("A visitor sending more than maxEvents in perSeconds is a bot."),
     privacy: z
       .strictObject({
         anonymizeIp: z.boolean().default(true).describe("Zero the IPv4 last octet / IPv6 last ipv6Bits bits."),
-        ipv6Bits: z.number().int().min(0).max(128).default(80),
+        ipv6Bits: z.number().int().min(0).max(128).default(80).describe("IPv6 bits zeroed from the end [80]."),
         pseudonymize: z
           .array(z.enum(["user_id", "anon_id"]))
           .default([])
           .describe("Fields replaced by HMAC-SHA256 under CLICKPIPE_PSEUDONYM_KEY."),
         dropFields: z.array(z.string()).default([]).describe("PII fields removed everywhere (e.g. email, name, phone, address)."),
       })
-      .default({ anonymizeIp: true, ipv6Bits: 80, pseudonymize: [], dropFields: [] }),
+      .default({ anonymizeIp: true, ipv6Bits: 80, pseudonymize: [], dropFields: [] })
+      .describe("Privacy before anything is stored: IP anonymization, pseudonymization, PII fields dropped."),
     visitorKey: z
       .string()
       .optional()

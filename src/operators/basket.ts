@@ -1,8 +1,13 @@
 // Operator `basket`: market-basket itemsets and association rules over the orders of each event-time window.
 import { z } from "zod";
 import { duration } from "../config/duration.ts";
-import type { Operator } from "../runtime/operator.ts";
+import type { ClickEvent, EventOrigin } from "../events/event.ts";
+import type { Operator, OperatorContext } from "../runtime/operator.ts";
+import { WatermarkTracker, type WatermarkSnapshot } from "../runtime/watermark.ts";
+import { utcDay, type Row, type TableSpec } from "../sinks/table.ts";
 import type { OperatorEnvironment } from "./environment.ts";
+import { associationRules, crossSellLists, formatAntecedent } from "./mining/association-rules.ts";
+import { fpGrowth } from "./mining/fp-growth.ts";
 
 export const basketConfig = z
   .strictObject({
@@ -15,6 +20,8 @@ export const basketConfig = z
     crossSellTop: z.number().int().positive().default(5).describe("Consequents kept per product in `cross_sell`."),
     outOfOrderness: duration("1m").describe("Watermark = max event time minus this."),
     allowedLateness: duration("1h").describe("A window closes when the watermark passes its end + this."),
+    idleTimeout: duration("1m").describe("A partition silent this long (processing time) stops holding the watermark back."),
+    maxFutureSkew: duration("5m").describe("An event cannot push the watermark past its received_at + this."),
   })
   .describe("Mines association rules from purchase baskets per window; writes `basket_rules` and `cross_sell`.");
 
@@ -22,6 +29,180 @@ export type BasketConfig = z.output<typeof basketConfig>;
 
 export const basketExample = { type: "basket", window: "1d", minSupport: 0.01, minConfidence: 0.5 };
 
-export function createBasket(_config: BasketConfig, _environment: OperatorEnvironment): Operator {
-  throw new Error("basket: not implemented yet");
+const windowStartOf = (row: Row): string => utcDay(row.window_start as number);
+
+export const basketRulesTable: TableSpec = {
+  name: "basket_rules",
+  columns: [
+    { name: "window_start", type: "timestamp", nullable: false },
+    { name: "window_end", type: "timestamp", nullable: false },
+    { name: "antecedent", type: "string", nullable: false },
+    { name: "consequent", type: "string", nullable: false },
+    { name: "support", type: "float64", nullable: false },
+    { name: "confidence", type: "float64", nullable: false },
+    { name: "lift", type: "float64", nullable: false },
+    { name: "orders", type: "int64", nullable: false },
+  ],
+  partitionKey: "dt",
+  partitionOf: windowStartOf,
+};
+
+export const crossSellTable: TableSpec = {
+  name: "cross_sell",
+  columns: [
+    { name: "window_start", type: "timestamp", nullable: false },
+    { name: "window_end", type: "timestamp", nullable: false },
+    { name: "product", type: "string", nullable: false },
+    { name: "rank", type: "int32", nullable: false },
+    { name: "recommended", type: "string", nullable: false },
+    { name: "lift", type: "float64", nullable: false },
+    { name: "confidence", type: "float64", nullable: false },
+    { name: "support", type: "float64", nullable: false },
+  ],
+  partitionKey: "dt",
+  partitionOf: windowStartOf,
+};
+
+interface BasketSnapshot {
+  watermark: WatermarkSnapshot;
+  /** [window start, [order_id, items][]] */
+  windows: [number, [string, string[]][]][];
+}
+
+/**
+ * Orders (distinct basket items) per open window, keyed by order_id so a repeated order counts once. Discard rule:
+ * a window's orders go when it closes (watermark ≥ end + allowedLateness); purchases for a closed window go to
+ * `late_events`. Purchases without any item of the configured field carry no basket and are not orders here.
+ */
+export class BasketOperator implements Operator {
+  readonly id = "basket";
+  readonly tables = [basketRulesTable, crossSellTable];
+  private readonly config: BasketConfig;
+  private readonly tracker: WatermarkTracker;
+  private readonly windows = new Map<number, Map<string, string[]>>();
+  private itemChars = 0;
+
+  constructor(config: BasketConfig) {
+    this.config = config;
+    this.tracker = new WatermarkTracker({
+      outOfOrderness: config.outOfOrderness,
+      idleTimeout: config.idleTimeout,
+      maxFutureSkew: config.maxFutureSkew,
+    });
+  }
+
+  watermark(): number {
+    return this.tracker.current;
+  }
+
+  onEvent(event: ClickEvent, origin: EventOrigin, ctx: OperatorContext): void {
+    if (event.type === "purchase") this.addPurchase(event, ctx);
+    const before = this.tracker.current;
+    const after = this.tracker.observe(origin.partition, event.ts, event.received_at, ctx.now());
+    if (after > before) this.closeSettledWindows(ctx);
+  }
+
+  onTick(ctx: OperatorContext): void {
+    const before = this.tracker.current;
+    if (this.tracker.tick(ctx.now()) > before) this.closeSettledWindows(ctx);
+  }
+
+  onEnd(ctx: OperatorContext): void {
+    this.tracker.advanceToEnd();
+    this.closeSettledWindows(ctx);
+  }
+
+  snapshot(): BasketSnapshot {
+    return { watermark: this.tracker.snapshot(), windows: [...this.windows].map(([start, orders]) => [start, [...orders]]) };
+  }
+
+  restore(state: unknown): void {
+    const snapshot = state as BasketSnapshot;
+    this.tracker.restore(snapshot.watermark);
+    this.windows.clear();
+    this.itemChars = 0;
+    for (const [start, orders] of snapshot.windows) {
+      this.windows.set(start, new Map(orders));
+      for (const [id, items] of orders) this.itemChars += id.length + items.reduce((sum, item) => sum + item.length, 0);
+    }
+  }
+
+  stateBytes(): number {
+    let orders = 0;
+    for (const window of this.windows.values()) orders += window.size;
+    return orders * 96 + this.itemChars * 2;
+  }
+
+  private addPurchase(event: ClickEvent, ctx: OperatorContext): void {
+    const start = Math.floor(event.ts / this.config.window) * this.config.window;
+    const watermark = this.tracker.current;
+    if (this.isClosed(start, watermark)) {
+      ctx.late(event, watermark, "window_closed");
+      return;
+    }
+    const items = basketItems(event, this.config.item);
+    if (items.length === 0) return;
+    let orders = this.windows.get(start);
+    if (orders === undefined) {
+      orders = new Map();
+      this.windows.set(start, orders);
+    }
+    const orderId = event.order_id ?? event.event_id;
+    if (orders.has(orderId)) {
+      ctx.metrics.eventsDuplicate.inc();
+      return;
+    }
+    orders.set(orderId, items);
+    this.itemChars += orderId.length + items.reduce((sum, item) => sum + item.length, 0);
+  }
+
+  private isClosed(start: number, watermark: number): boolean {
+    return start + this.config.window + this.config.allowedLateness <= watermark;
+  }
+
+  private closeSettledWindows(ctx: OperatorContext): void {
+    const watermark = this.tracker.current;
+    const settled = [...this.windows.keys()].filter((start) => this.isClosed(start, watermark)).sort((a, b) => a - b);
+    for (const start of settled) {
+      const orders = this.windows.get(start)!;
+      this.windows.delete(start);
+      for (const [id, items] of orders) this.itemChars -= id.length + items.reduce((sum, item) => sum + item.length, 0);
+      this.emitWindow(start, [...orders.values()], ctx);
+    }
+  }
+
+  private emitWindow(start: number, baskets: string[][], ctx: OperatorContext): void {
+    const end = start + this.config.window;
+    const { itemsets, transactionCount } = fpGrowth(baskets, { minSupport: this.config.minSupport, maxLength: this.config.maxLength });
+    const rules = associationRules(itemsets, transactionCount, this.config.minConfidence);
+    for (const rule of rules) {
+      ctx.emit(basketRulesTable.name, {
+        window_start: start,
+        window_end: end,
+        antecedent: formatAntecedent(rule.antecedent),
+        consequent: rule.consequent,
+        support: rule.support,
+        confidence: rule.confidence,
+        lift: rule.lift,
+        orders: rule.count,
+      });
+    }
+    for (const entry of crossSellLists(rules, this.config.crossSellTop)) {
+      ctx.emit(crossSellTable.name, { window_start: start, window_end: end, ...entry });
+    }
+  }
+}
+
+/** Distinct items of a purchase by the configured field (sku or category); items without it are skipped. */
+export function basketItems(event: ClickEvent, field: "sku" | "category"): string[] {
+  const items = new Set<string>();
+  for (const item of event.items ?? []) {
+    const value = item[field];
+    if (typeof value === "string" && value !== "") items.add(value);
+  }
+  return [...items];
+}
+
+export function createBasket(config: BasketConfig, _environment: OperatorEnvironment): Operator {
+  return new BasketOperator(config);
 }

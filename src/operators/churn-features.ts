@@ -1,15 +1,30 @@
 // Operator `churnFeatures`: per-customer RFM / BG/NBD summary and behaviour, as point-in-time daily snapshots.
 import { z } from "zod";
 import { duration } from "../config/duration.ts";
-import type { Operator } from "../runtime/operator.ts";
+import type { ClickEvent, EventOrigin } from "../events/event.ts";
+import type { Operator, OperatorContext, SessionRecord } from "../runtime/operator.ts";
+import { SUCCESS_MARKER_TABLE } from "../runtime/pipeline.ts";
+import { WatermarkTracker, type WatermarkSnapshot } from "../runtime/watermark.ts";
+import { utcDay, type Row, type TableSpec } from "../sinks/table.ts";
+import { CustomerStore, DAY_MS, dayOf, type BehaviourWindows, type CustomerStoreJson } from "./churn-customer-store.ts";
+import { IdentityMap, type IdentityJson } from "./churn-identity.ts";
+import { compareStrings, emptyBucket, PendingEvents, type DayBucket, type FoldBatch, type PendingJson } from "./churn-pending.ts";
+import { quintileScores } from "./churn-rfm.ts";
 import type { OperatorEnvironment } from "./environment.ts";
 
 export const churnFeaturesConfig = z
   .strictObject({
     type: z.literal("churnFeatures"),
-    snapshotEvery: duration("1d").describe("Snapshot period (UTC days); a snapshot is the table as of the period's end."),
+    snapshotEvery: duration("1d")
+      .refine((ms) => ms > 0 && ms % DAY_MS === 0, 'expected whole days like "1d" (snapshots are UTC days)')
+      .describe("Snapshot period (UTC days); a snapshot is the table as of the period's end."),
     outOfOrderness: duration("1m").describe("Watermark = max event time minus this."),
     allowedLateness: duration("1h").describe("A period's snapshot is written once the watermark passes its end + this."),
+    idleTimeout: duration("1m").describe("A partition silent this long (processing time) stops holding the watermark back."),
+    maxFutureSkew: duration("5m").describe("An event cannot push the watermark past its received_at + this."),
+    identityRetention: duration("90d").describe(
+      "An anon_id → user_id mapping not seen again for this long (event time) is forgotten.",
+    ),
   })
   .describe("Keeps churn features per customer; writes `customer_features` snapshots.");
 
@@ -17,6 +32,377 @@ export type ChurnFeaturesConfig = z.output<typeof churnFeaturesConfig>;
 
 export const churnFeaturesExample = { type: "churnFeatures", snapshotEvery: "1d", allowedLateness: "1h" };
 
-export function createChurnFeatures(_config: ChurnFeaturesConfig, _environment: OperatorEnvironment): Operator {
-  throw new Error("churnFeatures: not implemented yet");
+export const CUSTOMER_FEATURES = "customer_features";
+const LATE_REASON = "snapshot_written";
+const MICROS = 1_000_000;
+
+export const customerFeaturesTable: TableSpec = {
+  name: CUSTOMER_FEATURES,
+  partitionKey: "snapshot_date",
+  partitionOf: (row: Row) => String(row.snapshot_date),
+  columns: [
+    { name: "customer_id", type: "string", nullable: false },
+    { name: "snapshot_date", type: "date", nullable: false },
+    { name: "first_purchase_ts", type: "timestamp" },
+    { name: "last_purchase_ts", type: "timestamp" },
+    { name: "frequency", type: "int64" },
+    { name: "recency_days", type: "int64" },
+    { name: "t_days", type: "int64" },
+    { name: "monetary_value", type: "float64" },
+    { name: "orders_total", type: "int64", nullable: false },
+    { name: "revenue_total", type: "float64", nullable: false },
+    { name: "days_since_last_purchase", type: "int64" },
+    { name: "sessions_7d", type: "int64" },
+    { name: "sessions_30d", type: "int64" },
+    { name: "sessions_90d", type: "int64" },
+    { name: "pageviews_30d", type: "int64" },
+    { name: "avg_session_duration_s_30d", type: "float64" },
+    { name: "days_since_last_session", type: "int64" },
+    { name: "cart_adds_30d", type: "int64", nullable: false },
+    { name: "cart_abandon_rate_30d", type: "float64" },
+    { name: "rfm_r", type: "int32" },
+    { name: "rfm_f", type: "int32" },
+    { name: "rfm_m", type: "int32" },
+    { name: "rfm_code", type: "string" },
+  ],
+};
+
+/** The operator's checkpoint: plain JSON (infinities as strings). */
+export interface ChurnFeaturesState {
+  watermark: WatermarkSnapshot;
+  sessionWatermark: number | string;
+  nextPeriod: number | null;
+  writtenUntil: number | string;
+  maxEventTs: number | string;
+  store: CustomerStoreJson;
+  identity: IdentityJson;
+  pending: PendingJson;
+}
+
+/**
+ * Semantics (issue 6), in short:
+ * - A customer is a user_id. Events with both anon_id and user_id (identify included) map the device to the user; a
+ *   purchase or cart add with only an anon_id counts for that user if a mapping with event time before the end of its
+ *   snapshot period exists; otherwise it is dropped. Anonymous visitors never become customers.
+ * - A customer appears from the first snapshot whose instant follows any of their events, purchases or sessions.
+ * - Everything accepted stays pending until its period's snapshot is written, then folds into compact per-customer
+ *   state; a snapshot is therefore exactly "all accepted data with event time before the period's end".
+ * - Sessions count on the UTC day of their end_ts (their last event), so a snapshot only holds sessions complete
+ *   before its instant; that is also what the session watermark guarantees (no session ending before wm − gap changes).
+ * - Nulls: purchase summary columns are null without purchases (orders_total/revenue_total are 0); without sessionize
+ *   every session column is null (unknown, not zero) and cart adds come from add_to_cart events; avg duration and
+ *   days_since_last_session are null without sessions in range, cart_abandon_rate_30d without cart sessions;
+ *   RFM scores are null for customers without purchases.
+ */
+class ChurnFeaturesOperator implements Operator {
+  readonly id = "churnFeatures";
+  readonly tables = [customerFeaturesTable];
+  readonly #config: ChurnFeaturesConfig;
+  /** The session gap when sessionize feeds this operator; snapshots then also wait for the session watermark. */
+  readonly #sessionGap: number | undefined;
+  #tracker: WatermarkTracker;
+  #sessionWatermark = -Infinity;
+  /** Index of the first period whose snapshot is not written yet; null before any event. */
+  #nextPeriod: number | null = null;
+  /** End of the last written period: earlier purchases are late. */
+  #writtenUntil = -Infinity;
+  #maxEventTs = -Infinity;
+  #store = new CustomerStore();
+  #identity = new IdentityMap();
+  #pending = new PendingEvents();
+  readonly #windows: BehaviourWindows = {
+    sessions7d: 0,
+    sessions30d: 0,
+    sessions90d: 0,
+    pageviews30d: 0,
+    durationMs30d: 0,
+    cartAdds30d: 0,
+    cartSessions30d: 0,
+    abandonedSessions30d: 0,
+  };
+
+  constructor(config: ChurnFeaturesConfig, environment: OperatorEnvironment) {
+    this.#config = config;
+    this.#sessionGap = environment.session?.gap;
+    this.#tracker = this.#newTracker();
+  }
+
+  onEvent(event: ClickEvent, origin: EventOrigin, ctx: OperatorContext): void {
+    if (event.ts < this.#writtenUntil) {
+      if (event.type === "purchase") ctx.late(event, this.#tracker.current, LATE_REASON);
+    } else {
+      this.#accept(event, ctx);
+    }
+    this.#tracker.observe(origin.partition, event.ts, event.received_at, ctx.now());
+    this.#writeReadySnapshots(ctx, Infinity);
+  }
+
+  onSession(session: SessionRecord, _ctx: OperatorContext): void {
+    // A version for a day already written cannot change that snapshot; sessionize's watermark makes this rare.
+    if (session.end_ts < this.#writtenUntil) return;
+    this.#pending.putSession({
+      sessionId: session.session_id,
+      version: session.version,
+      retracted: session.retracted,
+      userId: session.user_id || null,
+      visitorId: session.visitor_id,
+      endTs: session.end_ts,
+      pageviews: session.pageview_count,
+      durationMs: session.duration_ms,
+      cartAdds: session.cart_adds ?? 0,
+      converted: session.converted,
+      isBot: session.is_bot,
+    });
+  }
+
+  onSessionWatermark(watermark: number, ctx: OperatorContext): void {
+    if (watermark > this.#sessionWatermark) this.#sessionWatermark = watermark;
+    this.#writeReadySnapshots(ctx, Infinity);
+  }
+
+  onTick(ctx: OperatorContext): void {
+    this.#tracker.tick(ctx.now());
+    this.#writeReadySnapshots(ctx, Infinity);
+  }
+
+  /** Watermarks to +∞: writes every snapshot up to and including the period holding the latest event time. */
+  onEnd(ctx: OperatorContext): void {
+    this.#tracker.advanceToEnd();
+    this.#sessionWatermark = Infinity;
+    if (Number.isFinite(this.#maxEventTs)) this.#writeReadySnapshots(ctx, this.#periodOf(this.#maxEventTs));
+  }
+
+  watermark(): number {
+    return this.#tracker.current;
+  }
+
+  stateBytes(): number {
+    return this.#store.bytes() + this.#identity.bytes() + this.#pending.bytes();
+  }
+
+  snapshot(): ChurnFeaturesState {
+    return {
+      watermark: this.#tracker.snapshot(),
+      sessionWatermark: encodeTime(this.#sessionWatermark),
+      nextPeriod: this.#nextPeriod,
+      writtenUntil: encodeTime(this.#writtenUntil),
+      maxEventTs: encodeTime(this.#maxEventTs),
+      store: this.#store.toJSON(),
+      identity: this.#identity.toJSON(),
+      pending: this.#pending.toJSON(),
+    };
+  }
+
+  restore(state: unknown): void {
+    const saved = state as ChurnFeaturesState;
+    this.#tracker = this.#newTracker();
+    this.#tracker.restore(saved.watermark);
+    this.#sessionWatermark = decodeTime(saved.sessionWatermark);
+    this.#nextPeriod = saved.nextPeriod;
+    this.#writtenUntil = decodeTime(saved.writtenUntil);
+    this.#maxEventTs = decodeTime(saved.maxEventTs);
+    this.#store = CustomerStore.fromJSON(saved.store);
+    this.#identity = IdentityMap.fromJSON(saved.identity);
+    this.#pending = PendingEvents.fromJSON(saved.pending);
+  }
+
+  #newTracker(): WatermarkTracker {
+    const { outOfOrderness, idleTimeout, maxFutureSkew } = this.#config;
+    return new WatermarkTracker({ outOfOrderness, idleTimeout, maxFutureSkew });
+  }
+
+  #periodOf(ts: number): number {
+    return Math.floor(ts / this.#config.snapshotEvery);
+  }
+
+  #accept(event: ClickEvent, ctx: OperatorContext): void {
+    this.#noteAccepted(event);
+    const user = event.user_id || undefined;
+    const anon = event.anon_id || undefined;
+    const day = this.#pending.day(dayOf(event.ts));
+    if (user !== undefined && anon !== undefined) {
+      const mapping = day.mappings.get(anon);
+      if (mapping === undefined) day.mappings.set(anon, { user, ts: event.ts });
+      else if (event.ts > mapping.ts || (event.ts === mapping.ts && user > mapping.user)) {
+        mapping.user = user;
+        mapping.ts = event.ts;
+      }
+    }
+    const isPurchase = event.type === "purchase";
+    // With sessionize, cart adds come from sessions (session.cart_adds) and must not be counted twice.
+    const isCartAdd = event.type === "add_to_cart" && this.#sessionGap === undefined;
+    if (isPurchase || isCartAdd) {
+      const ids = isPurchase && event.order_id !== undefined ? [`o:${event.order_id}`, `e:${event.event_id}`] : [`e:${event.event_id}`];
+      if (this.#pending.checkAndRemember(day, ids)) {
+        ctx.metrics.eventsDuplicate.inc();
+        return;
+      }
+    }
+    let bucket: DayBucket | undefined;
+    if (user !== undefined) bucket = bucketIn(day.users, user);
+    else if (anon !== undefined && (isPurchase || isCartAdd)) bucket = bucketIn(day.anons, anon);
+    if (bucket === undefined) return;
+    if (isCartAdd) bucket.cartAdds += 1;
+    if (isPurchase) {
+      const revenue = Number.isFinite(event.revenue) ? (event.revenue as number) : 0;
+      bucket.orders += 1;
+      bucket.revenueMicros += Math.round(revenue * MICROS);
+      if (!(bucket.minTs <= event.ts)) bucket.minTs = event.ts;
+      if (!(bucket.maxTs >= event.ts)) bucket.maxTs = event.ts;
+    }
+  }
+
+  /** Tracks where snapshots start and end: the first period with any event, and the latest (skew-guarded) event time. */
+  #noteAccepted(event: ClickEvent): void {
+    const period = this.#periodOf(event.ts);
+    if (this.#nextPeriod === null || (this.#writtenUntil === -Infinity && period < this.#nextPeriod)) this.#nextPeriod = period;
+    const ceiling = event.received_at === undefined ? Infinity : event.received_at + this.#config.maxFutureSkew;
+    const ts = Math.min(event.ts, ceiling);
+    if (ts > this.#maxEventTs) this.#maxEventTs = ts;
+  }
+
+  #writeReadySnapshots(ctx: OperatorContext, lastPeriod: number): void {
+    while (this.#nextPeriod !== null && this.#nextPeriod <= lastPeriod) {
+      const end = (this.#nextPeriod + 1) * this.#config.snapshotEvery;
+      const eventsDone = this.#tracker.current >= end + this.#config.allowedLateness;
+      const sessionsDone = this.#sessionGap === undefined || this.#sessionWatermark >= end + this.#sessionGap;
+      if (!eventsDone || !sessionsDone) return;
+      this.#fold(this.#pending.takeBefore(end), end);
+      this.#emitSnapshot(end, ctx);
+      this.#writtenUntil = end;
+      this.#nextPeriod += 1;
+    }
+  }
+
+  /** Folds everything before `end` into the store in a fixed order, so the result never depends on arrival order. */
+  #fold(batch: FoldBatch, end: number): void {
+    for (const day of batch.days) for (const [anon, mapping] of day.mappings) this.#identity.apply(anon, mapping.user, mapping.ts);
+    this.#identity.evictBefore(end - this.#config.identityRetention);
+    const store = this.#store;
+    for (const day of batch.days) {
+      for (const user of [...day.users.keys()]) addBucket(store, store.slotOf(user), day.day, day.users.get(user)!);
+      for (const anon of [...day.anons.keys()].sort(compareStrings)) {
+        const user = this.#identity.resolve(anon);
+        if (user !== undefined) addBucket(store, store.slotOf(user), day.day, day.anons.get(anon)!);
+      }
+    }
+    for (const session of batch.sessions) {
+      if (session.isBot) continue;
+      const user = session.userId ?? this.#identity.resolve(session.visitorId);
+      if (user === undefined) continue;
+      store.addSession(store.slotOf(user), {
+        day: dayOf(session.endTs),
+        pageviews: session.pageviews,
+        durationMs: session.durationMs,
+        cartAdds: session.cartAdds,
+        converted: session.converted,
+      });
+    }
+  }
+
+  /** Writes the whole customer table as of `end` (exclusive), then its `_SUCCESS` marker. */
+  #emitSnapshot(end: number, ctx: OperatorContext): void {
+    const store = this.#store;
+    const snapshotDay = dayOf(end - 1);
+    const snapshotDate = utcDay(end - 1);
+    const rfm = rfmScores(store);
+    const withSessions = this.#sessionGap !== undefined;
+    const firstTs = store.column("firstPurchaseTs");
+    const lastTs = store.column("lastPurchaseTs");
+    const purchaseDays = store.column("purchaseDays");
+    const orders = store.column("orders");
+    const revenueMicros = store.column("revenueMicros");
+    const repeatRevenueMicros = store.column("repeatRevenueMicros");
+    const lastSessionDay = store.column("lastSessionDay");
+    let purchaser = 0;
+    for (let slot = 0; slot < store.size; slot++) {
+      const w = store.windowsAt(slot, snapshotDay, this.#windows);
+      const bought = purchaseDays[slot] > 0;
+      const firstDay = bought ? dayOf(firstTs[slot]) : 0;
+      const lastDay = bought ? dayOf(lastTs[slot]) : 0;
+      // lifetimes: frequency = repeat purchase days, monetary_value = mean revenue of the repeat days (0 when none).
+      const frequency = purchaseDays[slot] - 1;
+      const r = bought ? rfm.r[purchaser] : 0;
+      const f = bought ? rfm.f[purchaser] : 0;
+      const m = bought ? rfm.m[purchaser] : 0;
+      if (bought) purchaser += 1;
+      ctx.emit(CUSTOMER_FEATURES, {
+        customer_id: store.idAt(slot),
+        snapshot_date: snapshotDate,
+        first_purchase_ts: bought ? firstTs[slot] : null,
+        last_purchase_ts: bought ? lastTs[slot] : null,
+        frequency: bought ? frequency : null,
+        recency_days: bought ? lastDay - firstDay : null,
+        t_days: bought ? snapshotDay - firstDay : null,
+        monetary_value: bought ? (frequency > 0 ? repeatRevenueMicros[slot] / MICROS / frequency : 0) : null,
+        orders_total: orders[slot],
+        revenue_total: revenueMicros[slot] / MICROS,
+        days_since_last_purchase: bought ? snapshotDay - lastDay : null,
+        sessions_7d: withSessions ? w.sessions7d : null,
+        sessions_30d: withSessions ? w.sessions30d : null,
+        sessions_90d: withSessions ? w.sessions90d : null,
+        pageviews_30d: withSessions ? w.pageviews30d : null,
+        avg_session_duration_s_30d: w.sessions30d > 0 ? w.durationMs30d / w.sessions30d / 1000 : null,
+        days_since_last_session: Number.isNaN(lastSessionDay[slot]) ? null : snapshotDay - lastSessionDay[slot],
+        cart_adds_30d: w.cartAdds30d,
+        cart_abandon_rate_30d: w.cartSessions30d > 0 ? w.abandonedSessions30d / w.cartSessions30d : null,
+        rfm_r: bought ? r : null,
+        rfm_f: bought ? f : null,
+        rfm_m: bought ? m : null,
+        rfm_code: bought ? `${r}${f}${m}` : null,
+      });
+    }
+    ctx.emit(SUCCESS_MARKER_TABLE, { table: CUSTOMER_FEATURES, partition: `snapshot_date=${snapshotDate}` });
+  }
+}
+
+function bucketIn(buckets: Map<string, DayBucket>, key: string): DayBucket {
+  let bucket = buckets.get(key);
+  if (bucket === undefined) {
+    bucket = emptyBucket();
+    buckets.set(key, bucket);
+  }
+  return bucket;
+}
+
+function addBucket(store: CustomerStore, slot: number, day: number, bucket: DayBucket): void {
+  if (bucket.orders > 0) store.addPurchaseDay(slot, day, bucket.orders, bucket.revenueMicros, bucket.minTs, bucket.maxTs);
+  if (bucket.cartAdds > 0) store.addCartAdds(slot, day, bucket.cartAdds);
+}
+
+/**
+ * RFM quintiles among customers with purchases, in slot order: R by last purchase day (more recent scores higher),
+ * F by orders_total, M by revenue_total. Ties share the score of their lowest rank (see quintileScores).
+ */
+function rfmScores(store: CustomerStore): { r: Uint8Array; f: Uint8Array; m: Uint8Array } {
+  const purchaseDays = store.column("purchaseDays");
+  const lastTs = store.column("lastPurchaseTs");
+  const orders = store.column("orders");
+  const revenueMicros = store.column("revenueMicros");
+  let count = 0;
+  for (let slot = 0; slot < store.size; slot++) if (purchaseDays[slot] > 0) count += 1;
+  const lastDays = new Float64Array(count);
+  const orderCounts = new Float64Array(count);
+  const revenues = new Float64Array(count);
+  let i = 0;
+  for (let slot = 0; slot < store.size; slot++) {
+    if (purchaseDays[slot] === 0) continue;
+    lastDays[i] = dayOf(lastTs[slot]);
+    orderCounts[i] = orders[slot];
+    revenues[i] = revenueMicros[slot];
+    i += 1;
+  }
+  return { r: quintileScores(lastDays, count), f: quintileScores(orderCounts, count), m: quintileScores(revenues, count) };
+}
+
+function encodeTime(ms: number): number | string {
+  return Number.isFinite(ms) ? ms : String(ms);
+}
+
+function decodeTime(value: number | string): number {
+  return typeof value === "string" ? Number(value) : value;
+}
+
+export function createChurnFeatures(config: ChurnFeaturesConfig, environment: OperatorEnvironment): Operator {
+  return new ChurnFeaturesOperator(config, environment);
 }

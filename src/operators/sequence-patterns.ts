@@ -1,8 +1,12 @@
 // Operator `sequencePatterns`: frequent page paths (subsequence and contiguous) per event-time window of sessions.
 import { z } from "zod";
 import { duration } from "../config/duration.ts";
-import type { Operator } from "../runtime/operator.ts";
+import type { Operator, OperatorContext, SessionRecord } from "../runtime/operator.ts";
+import { utcDay, type Row, type TableSpec } from "../sinks/table.ts";
 import type { OperatorEnvironment } from "./environment.ts";
+import { DEFAULT_ITEM_JOIN, sessionSequence, type Itemset } from "./mining/itemset-sequence.ts";
+import { sequenceMinSupportCount } from "./mining/min-support.ts";
+import { approximatePatternCounts, ExactPatternCounts, PATTERN_KINDS, type CountedPattern } from "./mining/pattern-counting.ts";
 
 export const sequencePatternsConfig = z
   .strictObject({
@@ -14,6 +18,11 @@ export const sequencePatternsConfig = z
     minSupport: z.number().positive().default(0.01).describe("In (0,1): a ratio of the window's sessions (ceil); ≥ 1: a count."),
     topK: z.number().int().positive().optional().describe("Bounded-memory mode: Space-Saving with this many counters per length."),
     allowedLateness: duration().optional().describe("Defaults to the sessionize operator's allowedLateness."),
+    itemsetSeparator: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('When set, a page item holding this separator is an itemset of simultaneous items (SPMF sequences, e.g. " "); default: every page item is one item.'),
   })
   .describe("Counts frequent page sequences per window of sessions; writes the `patterns` table.");
 
@@ -21,6 +30,246 @@ export type SequencePatternsConfig = z.output<typeof sequencePatternsConfig>;
 
 export const sequencePatternsExample = { type: "sequencePatterns", window: "1h", item: "page_item", maxLength: 3, minSupport: 0.01 };
 
-export function createSequencePatterns(_config: SequencePatternsConfig, _environment: OperatorEnvironment): Operator {
-  throw new Error("sequencePatterns: not implemented yet");
+export const patternsTable: TableSpec = {
+  name: "patterns",
+  columns: [
+    { name: "window_start", type: "timestamp", nullable: false },
+    { name: "window_end", type: "timestamp", nullable: false },
+    { name: "kind", type: "string", nullable: false },
+    { name: "pattern", type: "string", nullable: false },
+    { name: "length", type: "int32", nullable: false },
+    { name: "support", type: "int64", nullable: false },
+    { name: "support_ratio", type: "float64", nullable: false },
+    { name: "error_bound", type: "int64", nullable: false },
+  ],
+  partitionKey: "dt",
+  partitionOf: (row) => utcDay(row.window_start as number),
+};
+
+/** The current version of a session while any window holding it is open. */
+interface TrackedSession {
+  version: number;
+  endTs: number;
+  elements: string[];
+  sequence: Itemset[];
+}
+
+interface PatternWindow {
+  start: number;
+  members: Set<string>;
+  /** Exact mode only; topK mode counts the members when the window closes. */
+  counts?: ExactPatternCounts;
+}
+
+interface SequencePatternsSnapshot {
+  /** null before the first session watermark (or after the end, see `ended`). */
+  watermark: number | null;
+  ended: boolean;
+  lateSessionVersions: number;
+  sessions: [id: string, version: number, endTs: number, elements: string[]][];
+}
+
+/**
+ * Window state: the current version of every session in an open window, and (exact mode) the supports of all its
+ * patterns. Discard rule: a window and its counts go once it closes (watermark ≥ end + gap + allowedLateness); a
+ * session goes when the last window holding it closes. Session versions for closed windows are dropped and counted
+ * in `lateSessionVersions`, so closed windows stay final.
+ *
+ * topK mode keeps the same session set (so late versions and retractions replace exactly as in exact mode) and builds
+ * the Space-Saving summaries only when the window closes: pattern memory is k counters per kind and length instead of
+ * every distinct pattern, at the price of counting the whole window at close.
+ */
+export class SequencePatternsOperator implements Operator {
+  readonly id = "sequencePatterns";
+  readonly tables = [patternsTable];
+  private readonly windowSize: number;
+  private readonly hop: number;
+  /** Time after a window's end until no session in it can change: gap + allowedLateness. */
+  private readonly settle: number;
+  private readonly itemJoin: string;
+  private readonly sessions = new Map<string, TrackedSession>();
+  private readonly windows = new Map<number, PatternWindow>();
+  private sessionWatermark = Number.NEGATIVE_INFINITY;
+  private sessionBytes = 0;
+  private late = 0;
+  private readonly config: SequencePatternsConfig;
+
+  constructor(config: SequencePatternsConfig, environment: OperatorEnvironment) {
+    this.config = config;
+    this.windowSize = config.window;
+    this.hop = config.every ?? config.window;
+    if (this.windowSize <= 0 || this.hop <= 0 || this.hop > this.windowSize) {
+      throw new RangeError(`sequencePatterns: every (${this.hop} ms) must be positive and at most window (${this.windowSize} ms)`);
+    }
+    this.settle = (environment.session?.gap ?? 0) + (config.allowedLateness ?? environment.session?.allowedLateness ?? 0);
+    this.itemJoin = config.itemsetSeparator ?? DEFAULT_ITEM_JOIN;
+  }
+
+  /** Session versions that arrived after every window holding them had closed. */
+  get lateSessionVersions(): number {
+    return this.late;
+  }
+
+  onSession(session: SessionRecord, _ctx: OperatorContext): void {
+    const previous = this.sessions.get(session.session_id);
+    if (previous !== undefined && session.version <= previous.version) return;
+    if (previous !== undefined) this.untrack(session.session_id, previous);
+    if (session.retracted) return;
+    const elements = [...(this.config.item === "page_path" ? session.page_path : session.page_items)];
+    this.track(session.session_id, session.version, session.end_ts, elements);
+  }
+
+  watermark(): number {
+    return this.sessionWatermark;
+  }
+
+  onSessionWatermark(watermark: number, ctx: OperatorContext): void {
+    if (!(watermark > this.sessionWatermark)) return;
+    this.sessionWatermark = watermark;
+    this.closeSettledWindows(ctx);
+  }
+
+  onEnd(ctx: OperatorContext): void {
+    this.sessionWatermark = Number.POSITIVE_INFINITY;
+    this.closeSettledWindows(ctx);
+  }
+
+  snapshot(): SequencePatternsSnapshot {
+    return {
+      watermark: Number.isFinite(this.sessionWatermark) ? this.sessionWatermark : null,
+      ended: this.sessionWatermark === Number.POSITIVE_INFINITY,
+      lateSessionVersions: this.late,
+      sessions: [...this.sessions].map(([id, s]) => [id, s.version, s.endTs, s.elements]),
+    };
+  }
+
+  restore(state: unknown): void {
+    const snapshot = state as SequencePatternsSnapshot;
+    this.sessions.clear();
+    this.windows.clear();
+    this.sessionBytes = 0;
+    this.sessionWatermark = snapshot.ended ? Number.POSITIVE_INFINITY : (snapshot.watermark ?? Number.NEGATIVE_INFINITY);
+    this.late = snapshot.lateSessionVersions;
+    for (const [id, version, endTs, elements] of snapshot.sessions) this.track(id, version, endTs, elements);
+  }
+
+  stateBytes(): number {
+    let bytes = this.sessionBytes;
+    for (const window of this.windows.values()) bytes += 64 + window.members.size * 16 + (window.counts?.approximateBytes() ?? 0);
+    return bytes;
+  }
+
+  private track(id: string, version: number, endTs: number, elements: string[]): void {
+    const open = this.windowStartsOf(endTs).filter((start) => !this.isClosed(start));
+    if (open.length === 0) {
+      this.late += 1;
+      return;
+    }
+    const tracked: TrackedSession = { version, endTs, elements, sequence: sessionSequence(elements, this.config.itemsetSeparator) };
+    this.sessions.set(id, tracked);
+    this.sessionBytes += sessionBytes(id, elements);
+    for (const start of open) {
+      const window = this.windowAt(start);
+      window.members.add(id);
+      window.counts?.add(tracked.sequence);
+    }
+  }
+
+  private untrack(id: string, session: TrackedSession): void {
+    this.sessions.delete(id);
+    this.sessionBytes -= sessionBytes(id, session.elements);
+    for (const start of this.windowStartsOf(session.endTs)) {
+      const window = this.windows.get(start);
+      if (window === undefined || !window.members.delete(id)) continue;
+      window.counts?.remove(session.sequence);
+    }
+  }
+
+  private windowAt(start: number): PatternWindow {
+    let window = this.windows.get(start);
+    if (window === undefined) {
+      const exact = this.config.topK === undefined;
+      window = { start, members: new Set(), counts: exact ? new ExactPatternCounts(this.config.maxLength, this.itemJoin) : undefined };
+      this.windows.set(start, window);
+    }
+    return window;
+  }
+
+  /** Starts of the epoch-aligned windows [start, start + window) holding `ts`. */
+  private windowStartsOf(ts: number): number[] {
+    const starts: number[] = [];
+    const first = (Math.floor((ts - this.windowSize) / this.hop) + 1) * this.hop;
+    for (let start = first; start <= ts; start += this.hop) starts.push(start);
+    return starts;
+  }
+
+  private isClosed(start: number): boolean {
+    return start + this.windowSize + this.settle <= this.sessionWatermark;
+  }
+
+  private closeSettledWindows(ctx: OperatorContext): void {
+    const settled = [...this.windows.keys()].filter((start) => this.isClosed(start)).sort((a, b) => a - b);
+    for (const start of settled) this.closeWindow(this.windows.get(start)!, ctx);
+  }
+
+  private closeWindow(window: PatternWindow, ctx: OperatorContext): void {
+    this.windows.delete(window.start);
+    const sessionCount = window.members.size;
+    if (sessionCount > 0) {
+      const minCount = sequenceMinSupportCount(this.config.minSupport, sessionCount);
+      const found = window.counts?.frequent(minCount) ?? this.approximate(window, minCount);
+      const windowEnd = window.start + this.windowSize;
+      for (const counted of found.sort(byOutputOrder)) ctx.emit(patternsTable.name, patternRow(window.start, windowEnd, counted, sessionCount));
+    }
+    for (const id of window.members) {
+      const session = this.sessions.get(id);
+      if (session === undefined) continue;
+      const starts = this.windowStartsOf(session.endTs);
+      if (this.isClosed(starts[starts.length - 1])) {
+        this.sessions.delete(id);
+        this.sessionBytes -= sessionBytes(id, session.elements);
+      }
+    }
+  }
+
+  /** topK mode: members in (end time, id) order so the Space-Saving result does not depend on arrival order. */
+  private approximate(window: PatternWindow, minCount: number): CountedPattern[] {
+    const members = [...window.members]
+      .map((id) => [id, this.sessions.get(id)!] as const)
+      .sort(([idA, a], [idB, b]) => a.endTs - b.endTs || (idA < idB ? -1 : idA > idB ? 1 : 0))
+      .map(([, session]) => session.sequence);
+    return approximatePatternCounts(members, this.config.maxLength, this.itemJoin, this.config.topK!, minCount);
+  }
+}
+
+function patternRow(windowStart: number, windowEnd: number, counted: CountedPattern, sessionCount: number): Row {
+  return {
+    window_start: windowStart,
+    window_end: windowEnd,
+    kind: counted.kind,
+    pattern: counted.pattern,
+    length: counted.length,
+    support: counted.support,
+    support_ratio: counted.support / sessionCount,
+    error_bound: counted.errorBound,
+  };
+}
+
+function byOutputOrder(a: CountedPattern, b: CountedPattern): number {
+  return (
+    PATTERN_KINDS.indexOf(a.kind) - PATTERN_KINDS.indexOf(b.kind) ||
+    a.length - b.length ||
+    b.support - a.support ||
+    (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0)
+  );
+}
+
+function sessionBytes(id: string, elements: readonly string[]): number {
+  let chars = id.length;
+  for (const element of elements) chars += element.length + 8;
+  return 96 + chars * 2;
+}
+
+export function createSequencePatterns(config: SequencePatternsConfig, environment: OperatorEnvironment): Operator {
+  return new SequencePatternsOperator(config, environment);
 }

@@ -66,6 +66,8 @@ export interface Operator {
   /** Plain JSON-serialisable state. */
   snapshot(): unknown;
   restore(state: unknown): void;
+  /** The operator's current event-time watermark (epoch ms; -Infinity before any event), for `clickpipe_watermark_lag_seconds`. */
+  watermark?(): number;
   /** Approximate bytes of retained state, for `clickpipe_state_bytes`. */
   stateBytes?(): number;
 }

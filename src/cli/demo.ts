@@ -1,0 +1,116 @@
+// `npm start`: the demo pipeline fed by generated traffic in accelerated event time, against a local NATS.
+import { fileURLToPath } from "node:url";
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { generateLines } from "../ingest/generate.ts";
+import { RecordPublisher } from "../ingest/record-publisher.ts";
+import { Metrics } from "../metrics/registry.ts";
+import { runWorker } from "../runtime/worker.ts";
+import { splitBatch } from "../transport/batch-codec.ts";
+import { connectNats } from "../transport/connection.ts";
+import { ensureLocalNats, NatsServerMissingError } from "../transport/local-server.ts";
+import { ensureStream } from "../transport/stream.ts";
+import { eventsSubject } from "../transport/subjects.ts";
+import { loadPipelineOrThrow } from "./load-config.ts";
+
+const DAY_MS = 86_400_000;
+const DEMO_PIPELINE = fileURLToPath(new URL("../../pipelines/demo.yaml", import.meta.url));
+
+export async function runDemo(_argv: string[]): Promise<number> {
+  const requestedUrl = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+  let nats;
+  try {
+    nats = await ensureLocalNats(requestedUrl);
+  } catch (error) {
+    if (error instanceof NatsServerMissingError) {
+      console.error(`clickpipe demo: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+  if (nats.started) console.error(`nothing answered at ${requestedUrl}: started nats-server -js at ${nats.url} (temporary store ${nats.started.storeDir})`);
+  const env = { ...process.env, NATS_URL: nats.url };
+  const config = await loadPipelineOrThrow(DEMO_PIPELINE, env);
+  const metrics = new Metrics({ defaultMetrics: true });
+  const controller = new AbortController();
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`\n${signal}: stopping traffic, committing a checkpoint, exiting`);
+    controller.abort();
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+
+  const sinkPath = config.sinks.find((sink) => sink.type === "parquet")?.path ?? "./data";
+  console.error(`clickpipe demo: pipeline ${config.name}, stream ${config.nats.stream}, Parquet under ${sinkPath}`);
+  const worker = runWorker({ config, signal: controller.signal, metrics, log: (line) => console.error(line) });
+  const traffic = sendTraffic(config, metrics, controller.signal).catch((error: unknown) => {
+    console.error(`traffic generator stopped: ${(error as Error).message}`);
+  });
+  try {
+    const summary = await worker;
+    await traffic;
+    console.error(`clickpipe demo: ${summary.events} events processed, committed through sequence ${summary.position}`);
+  } finally {
+    await nats.started?.stop();
+  }
+  return 0;
+}
+
+/** Publishes generated traffic at a steady rate; event time runs far faster than the clock, so windows close quickly. */
+async function sendTraffic(config: Awaited<ReturnType<typeof loadPipelineOrThrow>>, metrics: Metrics, signal: AbortSignal): Promise<void> {
+  const rate = Number(process.env.CLICKPIPE_DEMO_RATE ?? 5000);
+  const visitors = Number(process.env.CLICKPIPE_DEMO_VISITORS ?? 3000);
+  const days = Number(process.env.CLICKPIPE_DEMO_DAYS ?? 14);
+  const connection = await connectNats(config.nats);
+  try {
+    const manager = await jetstreamManager(connection);
+    await ensureStream(manager, config.nats.stream);
+    // A restarted demo continues after the traffic already in the stream, so its events are not all late.
+    const start = await nextDayAfterStream(manager, config.nats.stream, config.nats.partitions);
+    console.error(`generating ${visitors} visitors over ${days} days from ${new Date(start).toISOString()} at ${rate} events/s`);
+    const publisher = new RecordPublisher({
+      config,
+      js: jetstream(connection),
+      connection,
+      source: "publish",
+      msgIdPrefix: `demo-${start}`,
+      metrics,
+    });
+    const batch = Math.max(1, Math.round(rate / 20));
+    let sent = 0;
+    const began = Date.now();
+    for (const line of generateLines({ visitors, days, seed: 1, start })) {
+      if (signal.aborted) break;
+      await publisher.publishJsonLine(line, Date.now());
+      sent++;
+      if (sent % batch === 0) {
+        await publisher.flush();
+        const ahead = (sent / rate) * 1000 - (Date.now() - began);
+        if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead));
+      }
+    }
+    const counts = await publisher.flush();
+    console.error(`traffic: published ${counts.published} events (${counts.rejected} rejected, ${counts.filtered} filtered)`);
+  } finally {
+    await connection.drain().catch(() => connection.close());
+  }
+}
+
+async function nextDayAfterStream(manager: JetStreamManager, stream: string, partitions: number): Promise<number> {
+  let latest = Number.NEGATIVE_INFINITY;
+  for (let partition = 0; partition < partitions; partition++) {
+    const message = await manager.streams
+      .getMessage(stream, { last_by_subj: eventsSubject(stream, partition) })
+      .catch(() => null);
+    if (message === null) continue;
+    for (const line of splitBatch(message.data)) {
+      const ts = Date.parse(String((JSON.parse(line) as { ts?: unknown }).ts));
+      const value = Number.isFinite(ts) ? ts : Number((JSON.parse(line) as { ts?: unknown }).ts);
+      if (Number.isFinite(value) && value > latest) latest = value;
+    }
+  }
+  if (!Number.isFinite(latest)) return Math.floor(Date.now() / DAY_MS) * DAY_MS - 30 * DAY_MS;
+  return (Math.floor(latest / DAY_MS) + 1) * DAY_MS;
+}

@@ -1,0 +1,176 @@
+// `clickpipe inspect <dir>`: tables, partitions, row counts (from Parquet footers) and schemas of a Parquet output.
+import { openAsBlob } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { DataType, tableFromIPC, type Field } from "apache-arrow";
+import { ParquetFile } from "parquet-wasm";
+
+export interface PartitionSummary {
+  /** `key=value` folder name; "" for files directly in the table folder. */
+  name: string;
+  files: number;
+  rows: number;
+  inProgressFiles: number;
+  success: boolean;
+}
+
+export interface ColumnSummary {
+  name: string;
+  type: string;
+  nullable: boolean;
+}
+
+export interface TableSummary {
+  name: string;
+  files: number;
+  rows: number;
+  partitions: PartitionSummary[];
+  /** Schema of the table's last part file in name order; empty when it has none. */
+  schema: ColumnSummary[];
+}
+
+interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processOutput: Output = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+};
+
+const USAGE = "usage: clickpipe inspect <dir> [--json]\n";
+
+/** The clickpipe column type an Arrow type came from, or Arrow's own name for anything else. */
+export function columnTypeName(type: DataType): string {
+  if (DataType.isUtf8(type) || DataType.isLargeUtf8(type)) return "string";
+  if (DataType.isInt(type) && type.isSigned && (type.bitWidth === 32 || type.bitWidth === 64)) return `int${type.bitWidth}`;
+  if (DataType.isFloat(type) && type.precision === 2) return "float64";
+  if (DataType.isBool(type)) return "bool";
+  if (DataType.isTimestamp(type) && type.unit === 1) return type.timezone ? `timestamp (${type.timezone})` : "timestamp (local)";
+  if (DataType.isDate(type) && type.unit === 0) return "date";
+  if (DataType.isList(type) && DataType.isUtf8(type.children[0].type)) return "list<string>";
+  return String(type);
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function withParquetFile<T>(path: string, use: (file: ParquetFile) => T): Promise<T> {
+  const file = await ParquetFile.fromFile(await openAsBlob(path));
+  try {
+    return use(file);
+  } finally {
+    file.free();
+  }
+}
+
+/** Rows of a Parquet file from its footer alone. */
+async function rowCountOf(path: string): Promise<number> {
+  return withParquetFile(path, (file) => file.metadata().fileMetadata().numRows());
+}
+
+async function schemaOf(path: string): Promise<ColumnSummary[]> {
+  const fields: Field[] = await withParquetFile(path, (file) => tableFromIPC(file.schema().intoIPCStream()).schema.fields);
+  return fields.map((field) => ({ name: field.name, type: columnTypeName(field.type), nullable: field.nullable }));
+}
+
+async function summarizePartition(directory: string, name: string, entries: string[]): Promise<PartitionSummary & { last?: string }> {
+  const parts = entries.filter((entry) => entry.endsWith(".parquet")).sort();
+  let rows = 0;
+  for (const part of parts) rows += await rowCountOf(join(directory, part));
+  return {
+    name,
+    files: parts.length,
+    rows,
+    inProgressFiles: entries.filter((entry) => entry.endsWith(".inprogress")).length,
+    success: entries.includes("_SUCCESS"),
+    last: parts.length > 0 ? join(directory, parts[parts.length - 1]) : undefined,
+  };
+}
+
+function visible(name: string): boolean {
+  return !name.startsWith("_") && !name.startsWith(".");
+}
+
+export async function summarizeTable(directory: string, name: string): Promise<TableSummary> {
+  const entries = (await readdir(directory, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const partitions: (PartitionSummary & { last?: string })[] = [];
+  const looseFiles = entries.filter((e) => e.isFile()).map((e) => e.name);
+  if (looseFiles.some((file) => file.endsWith(".parquet"))) partitions.push(await summarizePartition(directory, "", looseFiles));
+  for (const entry of entries) {
+    if (!entry.isDirectory() || !visible(entry.name)) continue;
+    const path = join(directory, entry.name);
+    partitions.push(await summarizePartition(path, entry.name, await readdir(path)));
+  }
+  const last = partitions.map((p) => p.last).filter((p) => p !== undefined).at(-1);
+  return {
+    name,
+    files: partitions.reduce((sum, p) => sum + p.files, 0),
+    rows: partitions.reduce((sum, p) => sum + p.rows, 0),
+    partitions: partitions.map(({ last: _last, ...partition }) => partition),
+    schema: last ? await schemaOf(last) : [],
+  };
+}
+
+/** Every table folder (hidden `_`/`.` folders such as `_checkpoints` excluded) of a lake. */
+export async function summarizeLake(root: string): Promise<TableSummary[]> {
+  const entries = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory() && visible(e.name));
+  const names = entries.map((e) => e.name).sort();
+  return Promise.all(names.map((name) => summarizeTable(join(root, name), name)));
+}
+
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+export function formatLake(root: string, tables: TableSummary[]): string {
+  const lines = [`${root}: ${plural(tables.length, "table")}`];
+  for (const table of tables) {
+    lines.push("", `${table.name}: ${plural(table.rows, "row")} in ${plural(table.files, "file")}, ${plural(table.partitions.length, "partition")}`);
+    const width = Math.max(0, ...table.partitions.map((p) => (p.name || "(root)").length));
+    for (const p of table.partitions) {
+      const notes = [p.success ? "_SUCCESS" : "", p.inProgressFiles ? `${plural(p.inProgressFiles, "in-progress file")}` : ""];
+      const note = notes.filter(Boolean).join(", ");
+      lines.push(`  ${(p.name || "(root)").padEnd(width)}  ${plural(p.rows, "row")}, ${plural(p.files, "file")}${note ? `, ${note}` : ""}`);
+    }
+    if (table.schema.length > 0) {
+      lines.push("  schema:");
+      const nameWidth = Math.max(...table.schema.map((c) => c.name.length));
+      const typeWidth = Math.max(...table.schema.map((c) => c.type.length));
+      for (const column of table.schema) {
+        const type = column.nullable ? column.type : `${column.type.padEnd(typeWidth)}  not null`;
+        lines.push(`    ${column.name.padEnd(nameWidth)}  ${type}`);
+      }
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** Runs `clickpipe inspect`; `argv` is the arguments after `inspect`. Returns the exit code. */
+export async function runInspect(argv: string[], output: Output = processOutput): Promise<number> {
+  const json = argv.includes("--json");
+  const positional = argv.filter((arg) => !arg.startsWith("--"));
+  const unknown = argv.filter((arg) => arg.startsWith("--") && arg !== "--json");
+  if (argv.includes("--help")) {
+    output.out(USAGE);
+    return 0;
+  }
+  if (positional.length !== 1 || unknown.length > 0) {
+    output.err(unknown.length > 0 ? `clickpipe inspect: unknown option ${unknown[0]}\n${USAGE}` : USAGE);
+    return 2;
+  }
+  const root = positional[0];
+  if (!(await isDirectory(root))) {
+    output.err(`clickpipe inspect: ${root} is not a directory (expected a Parquet sink path, e.g. ./data)\n`);
+    return 2;
+  }
+  const tables = await summarizeLake(root);
+  output.out(json ? JSON.stringify({ path: root, tables }, null, 2) + "\n" : formatLake(root, tables));
+  return 0;
+}

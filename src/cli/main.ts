@@ -1,0 +1,54 @@
+// The `clickpipe` command line: one subcommand per verb of ARCHITECTURE.md.
+import { runDemo } from "./demo.ts";
+import { ConfigInvalidError } from "./load-config.ts";
+
+const USAGE = `usage: clickpipe <command> [options]
+
+commands:
+  run <pipeline.yaml> [--drain] [--worker-id <id>]      run a pipeline (drain: process the stream, flush, exit)
+  validate <pipeline.yaml> [--print]                    check a pipeline file; --print shows it expanded
+  publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv] [--map …] [--sort-by-time]
+  generate --visitors N --days D [--seed S] [--out file.ndjson | --pipeline p.yaml --rate R]
+  mine patterns …  |  mine rules …                      exact batch mining (PrefixSpan, FP-Growth)
+  inspect <dir>                                         tables, partitions, rows and schemas of a Parquet output
+  demo                                                  the demo behind npm start`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, () => Promise<Command>> = {
+  run: async () => (await import("./run.ts")).runRun,
+  validate: async () => (await import("./validate.ts")).runValidate,
+  publish: async () => (await import("./publish.ts")).runPublish,
+  generate: async () => (await import("./generate.ts")).runGenerate,
+  mine: async () => (await import("./mine.ts")).runMine,
+  inspect: async () => (await import("./inspect.ts")).runInspect,
+  demo: async () => runDemo,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    console.log(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  const load = commands[name];
+  if (load === undefined) {
+    console.error(`clickpipe: unknown command "${name}"\n${USAGE}`);
+    return 2;
+  }
+  try {
+    const command = await load();
+    return await command(rest);
+  } catch (error) {
+    if (error instanceof ConfigInvalidError) {
+      for (const line of error.lines) console.error(line);
+      return 1;
+    }
+    if (error instanceof TypeError && (error as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      console.error(`clickpipe ${name}: ${error.message}`);
+      return 2;
+    }
+    console.error(`clickpipe ${name}: ${(error as Error).message}`);
+    return 1;
+  }
+}

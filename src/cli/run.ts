@@ -1,0 +1,37 @@
+// `clickpipe run <pipeline.yaml> [--drain] [--worker-id <id>]`: runs a pipeline until Ctrl-C, or drains the stream.
+import { parseArgs } from "node:util";
+import { runWorker } from "../runtime/worker.ts";
+import { loadPipelineOrThrow } from "./load-config.ts";
+
+export const runUsage = "usage: clickpipe run <pipeline.yaml> [--drain] [--worker-id <id>]";
+
+export async function runRun(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { drain: { type: "boolean", default: false }, "worker-id": { type: "string" } },
+  });
+  if (positionals.length !== 1) {
+    console.error(runUsage);
+    return 2;
+  }
+  const config = await loadPipelineOrThrow(positionals[0]);
+  const controller = new AbortController();
+  const stop = (signal: string) => {
+    console.error(`${signal}: stopping intake, committing a checkpoint`);
+    controller.abort();
+  };
+  process.once("SIGINT", () => stop("SIGINT"));
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  const summary = await runWorker({
+    config,
+    drain: values.drain,
+    workerId: values["worker-id"],
+    signal: controller.signal,
+  });
+  console.log(
+    `${config.name}: ${summary.events} events, ${summary.invalid} invalid, ${summary.deadLetters} dead letters; ` +
+      `committed through sequence ${summary.position} (epoch ${summary.epoch})`,
+  );
+  return 0;
+}

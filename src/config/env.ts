@@ -1,0 +1,81 @@
+// `${VAR}` and `${VAR:-default}` in a pipeline file, replaced from the environment inside YAML scalars before validation.
+import { isMap, isPair, isScalar, isSeq, Scalar, type Document, type LineCounter, type Node } from "yaml";
+import { formatPath, type ConfigError } from "./errors.ts";
+
+// `$${X}` is an escape for a literal `${X}`.
+const VARIABLE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+export type Expansion = { ok: true; text: string } | { ok: false; missing: string[] };
+
+/** Replaces every `${VAR}` / `${VAR:-default}` in `text`; an unset variable without a default is missing. */
+export function expandVariables(text: string, env: Environment): Expansion {
+  const missing: string[] = [];
+  const expanded = text.replace(VARIABLE, (whole, name: string | undefined, fallback: string | undefined) => {
+    if (name === undefined) return "${"; // the `$${` escape
+    const value = env[name];
+    // As in the shell, `:-` also applies when the variable is set but empty.
+    if (fallback !== undefined) return value === undefined || value === "" ? fallback : value;
+    if (value === undefined) {
+      missing.push(name);
+      return whole;
+    }
+    return value;
+  });
+  return missing.length > 0 ? { ok: false, missing } : { ok: true, text: expanded };
+}
+
+/**
+ * Expands variables in every string scalar of the document, in place. Working on scalars (not on the text) keeps every
+ * line and column right and keeps a value from changing the file's structure. An unquoted scalar is re-typed as YAML
+ * would type the expanded text (so `port: ${PORT:-9464}` is a number); one that expands to nothing counts as omitted.
+ */
+export function expandDocument(doc: Document, lineCounter: LineCounter, env: Environment): ConfigError[] {
+  const errors: ConfigError[] = [];
+  const visit = (node: unknown, path: PropertyKey[]): void => {
+    if (isMap(node)) {
+      for (const pair of [...node.items]) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        if (isScalar(pair.value) && expandScalar(pair.value, [...path, key]) === "omit") node.items.splice(node.items.indexOf(pair), 1);
+        else visit(pair.value, [...path, key]);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, index) => (isScalar(item) ? expandScalar(item, [...path, index]) : visit(item, [...path, index])));
+    } else if (isPair(node)) {
+      visit(node.value, path);
+    }
+  };
+  const expandScalar = (scalar: Scalar, path: PropertyKey[]): "keep" | "omit" => {
+    if (typeof scalar.value !== "string" || !scalar.value.includes("${")) return "keep";
+    const expansion = expandVariables(scalar.value, env);
+    if (!expansion.ok) {
+      const position = scalar.range ? lineCounter.linePos(scalar.range[0]) : undefined;
+      for (const name of expansion.missing) {
+        errors.push({
+          path: formatPath(path),
+          line: position?.line,
+          column: position?.col,
+          message: `environment variable ${name} is not set`,
+          hint: `Set ${name}, or give a default: \${${name}:-value}.`,
+        });
+      }
+      return "keep";
+    }
+    const plain = scalar.type === Scalar.PLAIN || scalar.type === undefined;
+    if (plain && expansion.text === "") return "omit";
+    scalar.value = plain ? typedPlainScalar(expansion.text) : expansion.text;
+    return "keep";
+  };
+  visit(doc.contents as Node | null, []);
+  return errors;
+}
+
+/** Types unquoted text by the YAML 1.2 core schema's rules for numbers and booleans; everything else stays text. */
+export function typedPlainScalar(text: string): string | number | boolean {
+  if (/^[-+]?(?:\d+|\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?$/.test(text)) return Number(text);
+  if (/^0x[0-9a-fA-F]+$/.test(text)) return Number.parseInt(text.slice(2), 16);
+  if (/^(?:true|True|TRUE)$/.test(text)) return true;
+  if (/^(?:false|False|FALSE)$/.test(text)) return false;
+  return text;
+}

@@ -1,0 +1,154 @@
+// Turns zod issues into config errors that say where (key path, line) and what to do (allowed keys, the key's description).
+import type { z } from "zod";
+import { closestMatch } from "./did-you-mean.ts";
+import { formatPath, type ConfigError } from "./errors.ts";
+import { allowedKeys, descriptionOf, discriminatorOf, isRecord, objectSchemaFor, schemaAt } from "./schema-walk.ts";
+import type { Position } from "./yaml-positions.ts";
+
+export interface IssueContext {
+  schema: z.core.$ZodType;
+  /** The file's content as plain data (after ${VAR} expansion), what zod saw. */
+  input: unknown;
+  locate(path: readonly PropertyKey[]): Position;
+}
+
+type Explained = Omit<ConfigError, "line" | "column"> & { at: readonly PropertyKey[] };
+
+/** One or more errors per zod issue (an unknown-keys issue names each key separately). */
+export function issueToErrors(issue: z.core.$ZodIssue, context: IssueContext): ConfigError[] {
+  return explain(issue, context).map(({ at, ...error }) => {
+    const { line, column } = context.locate(at);
+    return { ...error, line, column };
+  });
+}
+
+function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
+  const path = issue.path;
+  const raw = valueAt(context.input, path);
+  const keyHint = descriptionOf(schemaAt(context.schema, path, context.input));
+  const single = (message: string, hint?: string): Explained[] => [{ path: formatPath(path), at: path, message, hint }];
+  switch (issue.code) {
+    case "unrecognized_keys":
+      return issue.keys.map((key) => unknownKey(path, key, context));
+    case "invalid_type":
+      if (!hasKey(context.input, path)) return single(`missing required key "${String(path[path.length - 1])}"`, keyHint);
+      return single(`expected ${expectedText(issue.expected)}, got ${valueText(raw)}`, keyHint);
+    case "invalid_union": {
+      const discriminator = "discriminator" in issue && typeof issue.discriminator === "string" ? issue.discriminator : undefined;
+      if (discriminator !== undefined) return unknownType(issue.path, raw, ((issue as { options?: unknown[] }).options ?? []).map(String), context);
+      const closest = closestBranchIssues(issue.errors);
+      if (closest !== undefined) return closest.flatMap((inner) => explain({ ...inner, path: [...path, ...inner.path] }, context));
+      return single(`${valueText(raw)} is not one of the allowed forms`, keyHint);
+    }
+    case "invalid_value": {
+      const allowed = issue.values.map((value) => JSON.stringify(value));
+      const suggestion = typeof raw === "string" ? closestMatch(raw, issue.values.map(String)) : undefined;
+      return single(`expected ${oneOf(allowed)}, got ${valueText(raw)}`, didYouMean(suggestion) ?? keyHint);
+    }
+    case "too_small":
+      return single(tooSmallText(issue, raw), keyHint);
+    case "too_big":
+      return single(tooBigText(issue, raw), keyHint);
+    case "custom": {
+      const hint = (issue.params as { hint?: string } | undefined)?.hint;
+      return single(issue.message, hint ?? keyHint);
+    }
+    default:
+      return single(issue.message, keyHint);
+  }
+}
+
+/**
+ * Of a union's branches, the one whose failures lie inside the value rather than at its root (the branch of the right
+ * kind, e.g. the mapping form of `pages`), so the error names the bad entry; undefined when every branch fails at the root.
+ */
+function closestBranchIssues(branches: z.core.$ZodIssue[][]): z.core.$ZodIssue[] | undefined {
+  return branches.find((issues) => issues.length > 0 && issues.every((inner) => inner.path.length > 0 || inner.code === "unrecognized_keys"));
+}
+
+function unknownKey(parentPath: readonly PropertyKey[], key: string, context: IssueContext): Explained {
+  const parentSchema = schemaAt(context.schema, parentPath, context.input);
+  const parentValue = valueAt(context.input, parentPath);
+  const branch = parentSchema === undefined ? undefined : objectSchemaFor(parentSchema, parentValue);
+  const allowed = branch === undefined ? [] : allowedKeys(branch);
+  const path = [...parentPath, key];
+  const suggestion = closestMatch(key, allowed);
+  const listing = allowed.length > 0 ? `Allowed keys${where(parentPath)}: ${allowed.join(", ")}.` : undefined;
+  return { path: formatPath(path), at: path, message: `unknown key "${key}"`, hint: joinHints(didYouMean(suggestion), listing) };
+}
+
+function unknownType(path: readonly PropertyKey[], raw: unknown, options: string[], context: IssueContext): Explained[] {
+  const types = options.length > 0 ? options : (discriminatorOf(schemaAt(context.schema, path.slice(0, -1), context.input))?.values ?? []).map(String);
+  const listing = `Types: ${types.join(", ")}.`;
+  const at = hasKey(context.input, path) ? path : path.slice(0, -1);
+  if (raw === undefined) return [{ path: formatPath(path), at, message: `missing required key "${String(path[path.length - 1])}"`, hint: listing }];
+  const suggestion = typeof raw === "string" ? closestMatch(raw, types) : undefined;
+  return [{ path: formatPath(path), at, message: `unknown type ${valueText(raw)}`, hint: joinHints(didYouMean(suggestion), listing) }];
+}
+
+function tooSmallText(issue: z.core.$ZodIssueTooSmall, raw: unknown): string {
+  const minimum = Number(issue.minimum);
+  if (issue.origin === "array") return `needs at least ${minimum} ${minimum === 1 ? "entry" : "entries"}`;
+  if (issue.origin === "string") return minimum === 1 ? "must not be empty" : `needs at least ${minimum} characters`;
+  return `must be ${issue.inclusive ? "at least" : "greater than"} ${minimum}, got ${valueText(raw)}`;
+}
+
+function tooBigText(issue: z.core.$ZodIssueTooBig, raw: unknown): string {
+  const maximum = Number(issue.maximum);
+  if (issue.origin === "array") return `has more than ${maximum} entries`;
+  if (issue.origin === "string") return `is longer than ${maximum} characters`;
+  return `must be ${issue.inclusive ? "at most" : "less than"} ${maximum}, got ${valueText(raw)}`;
+}
+
+function expectedText(expected: string): string {
+  const names: Record<string, string> = {
+    string: "text",
+    number: "a number",
+    int: "a whole number",
+    boolean: "true or false",
+    object: "a mapping (key: value lines)",
+    array: "a list",
+  };
+  return names[expected] ?? expected;
+}
+
+/** How a value from the file reads in a message. */
+export function valueText(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (value === null) return "an empty value";
+  if (Array.isArray(value)) return "a list";
+  if (isRecord(value)) return "a mapping";
+  return JSON.stringify(value);
+}
+
+function oneOf(items: string[]): string {
+  return items.length === 1 ? items[0] : `one of ${items.join(", ")}`;
+}
+
+function where(path: readonly PropertyKey[]): string {
+  return path.length === 0 ? " at the top level" : ` in ${formatPath(path)}`;
+}
+
+function didYouMean(suggestion: string | undefined): string | undefined {
+  return suggestion === undefined ? undefined : `Did you mean "${suggestion}"?`;
+}
+
+function joinHints(...hints: (string | undefined)[]): string | undefined {
+  const present = hints.filter((hint): hint is string => hint !== undefined);
+  return present.length > 0 ? present.join(" ") : undefined;
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let value = input;
+  for (const key of path) {
+    if (!isRecord(value) && !Array.isArray(value)) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function hasKey(input: unknown, path: readonly PropertyKey[]): boolean {
+  if (path.length === 0) return true;
+  const parent = valueAt(input, path.slice(0, -1));
+  return (isRecord(parent) || Array.isArray(parent)) && Object.hasOwn(parent, path[path.length - 1] as string);
+}

@@ -1,0 +1,67 @@
+// Loads a pipeline file: YAML with line numbers, ${VAR} expansion, zod validation, every error located in the file.
+import { readFile } from "node:fs/promises";
+import { isMap, LineCounter, parseDocument, type YAMLError } from "yaml";
+import { expandDocument, type Environment } from "./env.ts";
+import type { ConfigError } from "./errors.ts";
+import { issueToErrors } from "./issues.ts";
+import { pipelineSchema, type PipelineConfig } from "./pipeline.ts";
+import { linePos, locate } from "./yaml-positions.ts";
+
+export { formatConfigError, type ConfigError } from "./errors.ts";
+
+export type LoadResult = { ok: true; config: PipelineConfig; expanded: string } | { ok: false; errors: ConfigError[] };
+
+/** Reads and validates a pipeline file; a missing or unreadable file is an error like any other. */
+export async function loadPipeline(path: string, env: Environment = process.env): Promise<LoadResult> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    return { ok: false, errors: [unreadableFile(path, error)] };
+  }
+  return parsePipelineText(text, path, env);
+}
+
+/** Validates pipeline YAML text; `fileName` only names the file in messages. */
+export function parsePipelineText(text: string, fileName: string, env: Environment = process.env): LoadResult {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) return { ok: false, errors: doc.errors.map((error) => yamlSyntaxError(error, lineCounter)) };
+  if (!isMap(doc.contents)) {
+    return {
+      ok: false,
+      errors: [{ path: "", line: 1, column: 1, message: `${fileName} holds no pipeline mapping`, hint: "Start with `name:`, `nats:` (with `stream:`) and `sinks:`." }],
+    };
+  }
+  const variableErrors = expandDocument(doc, lineCounter, env);
+  const input: unknown = doc.toJS();
+  const parsed = pipelineSchema.safeParse(input);
+  // A value whose variable is unset is reported once, as the unset variable.
+  const unexpanded = new Set(variableErrors.map((error) => error.path));
+  const context = { schema: pipelineSchema, input, locate: (path: readonly PropertyKey[]) => locate(doc, lineCounter, path) };
+  const schemaErrors = parsed.success
+    ? []
+    : parsed.error.issues.flatMap((issue) => issueToErrors(issue, context)).filter((error) => !unexpanded.has(error.path));
+  const errors = [...variableErrors, ...schemaErrors];
+  if (errors.length > 0 || !parsed.success) return { ok: false, errors: sortByPlace(errors) };
+  return { ok: true, config: parsed.data, expanded: doc.toString({ lineWidth: 0 }) };
+}
+
+function yamlSyntaxError(error: YAMLError, lineCounter: LineCounter): ConfigError {
+  const { line, column } = linePos(lineCounter, error.pos[0]);
+  return { path: "", line, column, message: `YAML syntax: ${error.message}`, hint: "Check indentation, colons and quotes on this line or the one above." };
+}
+
+function unreadableFile(path: string, error: unknown): ConfigError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") return { path: "", message: "no such file", hint: "Check the path (pipelines/*.yaml holds examples)." };
+  if (code === "EISDIR") return { path: "", message: "is a directory, not a pipeline file", hint: "Name a .yaml file." };
+  return { path: "", message: `cannot read the file: ${(error as Error).message}`, hint: "Check its permissions." };
+}
+
+function sortByPlace(errors: ConfigError[]): ConfigError[] {
+  return errors
+    .map((error, index) => ({ error, index }))
+    .sort((a, b) => (a.error.line ?? 0) - (b.error.line ?? 0) || (a.error.column ?? 0) - (b.error.column ?? 0) || a.index - b.index)
+    .map(({ error }) => error);
+}

@@ -1,0 +1,306 @@
+// The pipeline file's schema (ARCHITECTURE.md "Pipeline file"): strict zod objects with defaults, plus cross-field rules.
+import { z } from "zod";
+import { operatorConfigSchemas } from "../operators/index.ts";
+import { duration } from "./duration.ts";
+import { ingestConfig } from "./ingest.ts";
+import { closestMatch } from "./did-you-mean.ts";
+import { formatPath } from "./errors.ts";
+import { durationsIn } from "./schema-walk.ts";
+
+// JetStream stream names: no whitespace, `.`, `*`, `>` or path separators (they become file names on the server).
+const STREAM_NAME = /^[^\s.*>/\\]+$/;
+// A NATS subject: dot-separated tokens, no whitespace, no wildcards (a publish subject).
+const SUBJECT = /^[^\s.*>]+(?:\.[^\s.*>]+)*$/;
+const port = (fallback: number) => z.number().int().min(0).max(65535).default(fallback);
+
+export const natsSection = z
+  .strictObject({
+    url: z.string().min(1).default("nats://127.0.0.1:4222").describe("Server URL(s), comma-separated; default nats://127.0.0.1:4222."),
+    stream: z
+      .string()
+      .max(255)
+      .regex(STREAM_NAME, { error: "a JetStream stream name cannot be empty or contain spaces, dots, *, > or slashes" })
+      .describe("JetStream stream (required), created if missing; subjects <stream>.events.<p> and <stream>.dlq."),
+    partitions: z.number().int().min(1).max(1024).default(1).describe("Partitions of the stream (<stream>.events.<p>); default 1."),
+    credentials: z.string().min(1).optional().describe("Path to a NATS .creds file (JWT + NKey seed); default none."),
+    user: z.string().optional().describe("User name (with password); default none."),
+    password: z.string().optional().describe("Password for user; default none."),
+    token: z.string().optional().describe("Authentication token; default none."),
+    tls: z
+      .strictObject({
+        ca: z.string().min(1).optional().describe("CA certificate file (PEM) trusted for the server."),
+        cert: z.string().min(1).optional().describe("Client certificate file (PEM), with key."),
+        key: z.string().min(1).optional().describe("Client private key file (PEM), with cert."),
+      })
+      .optional()
+      .describe("TLS files {ca, cert, key}; default none (plain TCP unless the URL says tls://)."),
+  })
+  .describe("The NATS server and the JetStream stream the pipeline reads.");
+
+export const httpSource = z
+  .strictObject({
+    type: z.literal("http"),
+    port: port(8080).describe("Listen port; default 8080 (0 picks a free one)."),
+    host: z.string().min(1).default("0.0.0.0").describe('Listen address; default "0.0.0.0".'),
+    writeKeys: z.array(z.string().min(1)).min(1).describe("Accepted write keys (required, at least one)."),
+    allowedOrigins: z.array(z.string().min(1)).default([]).describe("CORS origins allowed to post; default [] (none)."),
+    trustedProxies: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("Proxy addresses/CIDRs whose X-Forwarded-For is believed; default [] (none)."),
+    rateLimit: z
+      .strictObject({
+        requestsPerSecond: z.number().positive().default(100).describe("Sustained requests per second per client; default 100."),
+        burst: z.number().int().positive().default(200).describe("Bucket size per client; default 200."),
+      })
+      .prefault({})
+      .describe("Token bucket per client IP; default 100/s, burst 200."),
+    maxEventBytes: z.number().int().positive().default(32_768).describe("Largest event; default 32768 (32 KiB)."),
+    maxRequestBytes: z.number().int().positive().default(524_288).describe("Largest request body; default 524288 (512 KiB)."),
+    maxBatchEvents: z.number().int().positive().default(2500).describe("Most events in one request; default 2500."),
+  })
+  .describe("HTTP collector: POST /v1/events, GET /v1/pixel.gif.");
+
+export const accessLogSource = z
+  .strictObject({
+    type: z.literal("accessLog"),
+    paths: z.array(z.string().min(1)).min(1).describe("Log files to tail (required, at least one); rotation is followed."),
+    format: z
+      .string()
+      .min(1)
+      .default("combined")
+      .describe('"combined", "common", or an nginx log_format string with $variables; default "combined".'),
+    pollInterval: duration("1s").describe('How often the files are checked for new lines; default "1s".'),
+  })
+  .describe("Tails web server access logs; each request becomes a page_view.");
+
+export const sourceConfig = z.discriminatedUnion("type", [httpSource, accessLogSource]);
+
+export const parquetSink = z
+  .strictObject({
+    type: z.literal("parquet"),
+    path: z.string().min(1).describe("Output directory (required): <path>/<table>/<partition>/part-*.parquet."),
+    compression: z.enum(["zstd", "snappy", "none"]).default("zstd").describe("Parquet compression; default zstd."),
+    rowGroupSize: z.number().int().positive().default(100_000).describe("Rows per row group; default 100000."),
+  })
+  .describe("Writes every table as Parquet, atomically, with deterministic part names.");
+
+export const natsSink = z
+  .strictObject({
+    type: z.literal("nats"),
+    subject: z
+      .string()
+      .regex(SUBJECT, { error: "a subject prefix is dot-separated tokens without spaces, * or >" })
+      .describe("Subject prefix (required): rows are republished on <subject>.<table>."),
+    tables: z.array(z.string().min(1)).optional().describe("Tables to republish; default every table."),
+  })
+  .describe("Republishes output rows as JSON on NATS (optional, besides Parquet).");
+
+export const sinkConfig = z.discriminatedUnion("type", [parquetSink, natsSink]);
+
+export const metricsSection = z
+  .strictObject({
+    port: port(9464).describe("Port of the Prometheus /metrics endpoint; default 9464."),
+    host: z.string().min(1).default("0.0.0.0").describe('Listen address; default "0.0.0.0".'),
+  })
+  .describe("Prometheus metrics server; omitted: none (tests and backfills).");
+
+export const checkpointSection = z
+  .strictObject({
+    interval: duration("10s").describe('Time between checkpoints; default "10s".'),
+    store: z
+      .enum(["directory", "kv"])
+      .default("directory")
+      .describe("directory: <first parquet sink path>/_checkpoints/<name>/; kv: a NATS KV bucket. Default directory."),
+  })
+  .describe("How often and where state and stream positions are committed.");
+
+export const operatorConfig = z.discriminatedUnion("type", [...operatorConfigSchemas]);
+
+const pipelineObject = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, { error: "a pipeline name uses only letters, digits, _ and -" })
+    .describe("Pipeline name (required): letters, digits, _ and -; keys checkpoints and metrics."),
+  nats: natsSection,
+  ingest: ingestConfig.prefault({}).describe("Edge processing (pages, urlRules, bots, privacy); defaults in src/config/ingest.ts."),
+  sources: z.array(sourceConfig).optional().describe("Inputs feeding the stream (http, accessLog); default none."),
+  operators: z.array(operatorConfig).default([]).describe("Operators, one of each type at most; default []."),
+  sinks: z.array(sinkConfig).min(1).describe("Outputs (required): at least one parquet sink."),
+  metrics: metricsSection.optional().describe("Prometheus metrics {port: 9464, host: 0.0.0.0}; omitted: no metrics server."),
+  // duration() is typed as a union, which makes its key look required in the input type; {} is a valid input.
+  checkpoint: checkpointSection
+    .prefault({} as z.input<typeof checkpointSection>)
+    .describe('Checkpoints {interval: "10s", store: directory}.'),
+});
+
+type PipelineShape = z.output<typeof pipelineObject>;
+
+/** Tables each operator writes; the rest are written by every pipeline. */
+const TABLE_WRITERS: Record<string, string | undefined> = {
+  sessions: "sessionize",
+  patterns: "sequencePatterns",
+  basket_rules: "basket",
+  cross_sell: "basket",
+  customer_features: "churnFeatures",
+  invalid_events: undefined,
+  late_events: undefined,
+  bots: undefined,
+};
+
+// Lateness and out-of-orderness may be zero (no slack); every other duration is a length of time and must be positive.
+const ZERO_ALLOWED = new Set(["outOfOrderness", "allowedLateness", "maxFutureSkew"]);
+
+export interface RuleViolation {
+  path: PropertyKey[];
+  message: string;
+  hint?: string;
+}
+
+/** Cross-field rules, as plain sentences with the path they concern. */
+export function pipelineRuleViolations(config: PipelineShape): RuleViolation[] {
+  return [
+    ...durationViolations(config),
+    ...operatorViolations(config),
+    ...sinkViolations(config),
+    ...natsViolations(config),
+    ...portViolations(config),
+    ...logFormatViolations(config),
+  ];
+}
+
+function durationViolations(config: PipelineShape): RuleViolation[] {
+  return durationsIn(pipelineObject, config)
+    .filter(({ path, ms }) => ms <= 0 && !ZERO_ALLOWED.has(String(path[path.length - 1])))
+    .map(({ path }) => ({ path, message: "must be a positive duration", hint: 'Use a length of time like "30s" or "30m".' }));
+}
+
+function operatorViolations(config: PipelineShape): RuleViolation[] {
+  const violations: RuleViolation[] = [];
+  const firstIndex = new Map<string, number>();
+  config.operators.forEach((operator, index) => {
+    const earlier = firstIndex.get(operator.type);
+    if (earlier === undefined) firstIndex.set(operator.type, index);
+    else
+      violations.push({
+        path: ["operators", index, "type"],
+        message: `a second ${operator.type} operator (the first is operators[${earlier}])`,
+        hint: "Step ids are the operator types, so each type appears at most once; merge the two.",
+      });
+  });
+  config.operators.forEach((operator, index) => {
+    if (operator.type === "sequencePatterns" && !firstIndex.has("sessionize")) {
+      violations.push({
+        path: ["operators", index],
+        message: "sequencePatterns mines sessions, but the pipeline has no sessionize operator",
+        hint: "Add `- type: sessionize` to operators.",
+      });
+    }
+    if (operator.type === "sequencePatterns" && operator.every !== undefined && operator.every > operator.window) {
+      violations.push({
+        path: ["operators", index, "every"],
+        message: "the hop (every) is longer than the window, so some sessions would fall in no window",
+        hint: "Make every at most window, or omit it for tumbling windows.",
+      });
+    }
+    if (operator.type === "sequencePatterns" && operator.minSupport >= 1 && !Number.isInteger(operator.minSupport)) {
+      violations.push({
+        path: ["operators", index, "minSupport"],
+        message: `minSupport ${operator.minSupport} is neither a ratio in (0,1) nor a whole count`,
+        hint: "Write a ratio like 0.01 or a count like 5.",
+      });
+    }
+  });
+  return violations;
+}
+
+function sinkViolations(config: PipelineShape): RuleViolation[] {
+  const violations: RuleViolation[] = [];
+  // An empty list is already reported as too short.
+  if (config.sinks.length > 0 && !config.sinks.some((sink) => sink.type === "parquet")) {
+    violations.push({
+      path: ["sinks"],
+      message: "no parquet sink: tables and checkpoints are written under the first parquet sink's path",
+      hint: "Add `- type: parquet` with a path.",
+    });
+  }
+  const operatorTypes = new Set<string>(config.operators.map((operator) => operator.type));
+  config.sinks.forEach((sink, sinkIndex) => {
+    if (sink.type !== "nats") return;
+    (sink.tables ?? []).forEach((table, tableIndex) => {
+      const path = ["sinks", sinkIndex, "tables", tableIndex];
+      if (!(table in TABLE_WRITERS)) {
+        violations.push({ path, message: `unknown table "${table}"`, hint: `Tables: ${Object.keys(TABLE_WRITERS).join(", ")}.` });
+        return;
+      }
+      const writer = TABLE_WRITERS[table];
+      if (writer !== undefined && !operatorTypes.has(writer)) {
+        violations.push({ path, message: `table "${table}" is written by a ${writer} operator, and the pipeline has none`, hint: `Add a ${writer} operator or drop the table.` });
+      }
+    });
+  });
+  return violations;
+}
+
+function natsViolations(config: PipelineShape): RuleViolation[] {
+  const { user, password, token, tls } = config.nats;
+  const violations: RuleViolation[] = [];
+  if ((user === undefined) !== (password === undefined)) {
+    violations.push({
+      path: ["nats", user === undefined ? "password" : "user"],
+      message: "user and password go together",
+      hint: "Set both (e.g. from ${NATS_USER} and ${NATS_PASSWORD}) or neither.",
+    });
+  }
+  if (token !== undefined && user !== undefined) {
+    violations.push({ path: ["nats", "token"], message: "token and user/password are two ways to log in; pick one" });
+  }
+  if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined)) {
+    violations.push({ path: ["nats", "tls"], message: "a client certificate needs its key (cert and key go together)" });
+  }
+  return violations;
+}
+
+function portViolations(config: PipelineShape): RuleViolation[] {
+  const taken = new Map<number, string>();
+  const violations: RuleViolation[] = [];
+  const claim = (portNumber: number, path: PropertyKey[]) => {
+    if (portNumber === 0) return;
+    const owner = taken.get(portNumber);
+    if (owner === undefined) taken.set(portNumber, formatPath(path));
+    else violations.push({ path, message: `port ${portNumber} is already used by ${owner}`, hint: "Give each server its own port." });
+  };
+  (config.sources ?? []).forEach((source, index) => {
+    if (source.type === "http") claim(source.port, ["sources", index, "port"]);
+  });
+  if (config.metrics !== undefined) claim(config.metrics.port, ["metrics", "port"]);
+  return violations;
+}
+
+const NAMED_LOG_FORMATS = ["combined", "common"];
+
+function logFormatViolations(config: PipelineShape): RuleViolation[] {
+  const violations: RuleViolation[] = [];
+  (config.sources ?? []).forEach((source, index) => {
+    if (source.type !== "accessLog" || NAMED_LOG_FORMATS.includes(source.format) || /\$[a-z_]+/.test(source.format)) return;
+    const suggestion = closestMatch(source.format, NAMED_LOG_FORMATS);
+    violations.push({
+      path: ["sources", index, "format"],
+      message: `unknown log format "${source.format}"`,
+      hint: `${suggestion === undefined ? "" : `Did you mean "${suggestion}"? `}Use combined, common, or an nginx log_format string such as '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent'.`,
+    });
+  });
+  return violations;
+}
+
+export const pipelineSchema = pipelineObject.superRefine((config, ctx) => {
+  for (const violation of pipelineRuleViolations(config)) {
+    ctx.addIssue({ code: "custom", path: violation.path, message: violation.message, params: { hint: violation.hint } });
+  }
+});
+
+export type PipelineConfig = z.output<typeof pipelineSchema>;
+export type PipelineInput = z.input<typeof pipelineSchema>;
+export type SourceConfig = z.output<typeof sourceConfig>;
+export type SinkConfig = z.output<typeof sinkConfig>;
+export type NatsSection = z.output<typeof natsSection>;

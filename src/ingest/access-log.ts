@@ -1,0 +1,323 @@
+// Access-log line parser: a log format (combined, common, nginx log_format, Apache LogFormat) compiled once into a RegExp.
+import { COMBINED_FORMAT, COMMON_FORMAT, type FieldKind, type FormatToken, tokenizeLogFormat } from "./access-log-format.ts";
+
+export { LogFormatError } from "./access-log-format.ts";
+
+export interface AccessRecord {
+  /** Client address as logged: IPv4, IPv6 or a host name (old NCSA logs). */
+  ip: string;
+  ident: string | null;
+  user: string | null;
+  /** Request time, epoch milliseconds (UTC). */
+  ts: number;
+  /** null when the request line is not `METHOD target [HTTP/x]` (e.g. "-" or TLS bytes sent to a plain port). */
+  method: string | null;
+  /** Request target with its query string. */
+  path: string | null;
+  protocol: string | null;
+  status: number;
+  /** Body bytes; "-" (Apache's way of writing 0) is 0. */
+  bytes: number;
+  /** "-" → null; undefined when the format has no referrer field. */
+  referrer?: string | null;
+  /** "-" (header absent) → null; undefined when the format has no user-agent field. */
+  userAgent?: string | null;
+}
+
+export type ParseResult = { ok: true; record: AccessRecord } | { ok: false; reason: string };
+export type LogLineParser = (line: string) => ParseResult;
+
+const QUOTED = String.raw`([^"\\]*(?:\\.[^"\\]*)*)`;
+const TYPED_PATTERNS: Partial<Record<FieldKind, string>> = {
+  status: String.raw`(\d{3})`,
+  bytes: String.raw`(\d+|-)`,
+  timeLocal: String.raw`(\d{2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})`,
+  timeIso: String.raw`(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))`,
+  timeMsec: String.raw`(\d+(?:\.\d+)?)`,
+  timeSec: String.raw`(\d+)`,
+  pathOnly: String.raw`([^\s?]+)`,
+};
+const FIELD_DESCRIPTIONS: Partial<Record<FieldKind, string>> = {
+  status: "a 3-digit status",
+  bytes: "a byte count or -",
+  timeLocal: "a time like 17/May/2015:10:05:03 +0000",
+  timeIso: "an ISO 8601 time with offset",
+  timeMsec: "epoch seconds with milliseconds",
+  timeSec: "epoch seconds",
+  pathOnly: "a path without query",
+};
+
+interface CompiledField {
+  kind: FieldKind;
+  name: string;
+  /** Inside "…": backslash escapes are decoded. */
+  quoted: boolean;
+}
+
+interface CompiledPiece {
+  source: string;
+  describe: string;
+}
+
+/** Compiles a format once; the returned parser never throws. Throws LogFormatError for a bad format. */
+export function compileLogFormat(format: "combined" | "common" | (string & {})): LogLineParser {
+  const text = format === "combined" ? COMBINED_FORMAT : format === "common" ? COMMON_FORMAT : format;
+  const tokens = tokenizeLogFormat(text);
+  const fields: CompiledField[] = [];
+  const pieces = tokens.map((token, index) => compilePiece(tokens, index, fields));
+  const lineRegex = new RegExp(`^${pieces.map((piece) => piece.source).join("")}$`);
+  const hasReferrer = fields.some((field) => field.kind === "referrer");
+  const hasUserAgent = fields.some((field) => field.kind === "userAgent");
+  const times = new TimeCache();
+  const prefixes: RegExp[] = [];
+  return (line) => {
+    const text = line.endsWith("\r") ? line.slice(0, -1) : line;
+    const match = lineRegex.exec(text);
+    if (match === null) return { ok: false, reason: diagnose(text, pieces, prefixes) };
+    return buildRecord(match, fields, hasReferrer, hasUserAgent, times);
+  };
+}
+
+function compilePiece(tokens: FormatToken[], index: number, fields: CompiledField[]): CompiledPiece {
+  const token = tokens[index];
+  if (token.type === "literal") return { source: escapeRegExp(token.text), describe: `'${token.text}'` };
+  const before = tokens[index - 1];
+  const after = tokens[index + 1];
+  const opens = before?.type === "literal" ? before.text[before.text.length - 1] : undefined;
+  const closes = after?.type === "literal" ? after.text[0] : undefined;
+  const quoted = opens === '"' && closes === '"';
+  fields.push({ kind: token.kind, name: token.name, quoted });
+  // %U%q: the path stops at "?", and Apache's %q brings its own "?" (or nothing).
+  if (token.kind === "query") {
+    return { source: before?.type === "field" ? String.raw`(\?\S*|)` : String.raw`(\S*)`, describe: `${token.name} (a query string)` };
+  }
+  const typed = TYPED_PATTERNS[token.kind];
+  if (typed !== undefined) return { source: typed, describe: `${token.name} (${FIELD_DESCRIPTIONS[token.kind]})` };
+  if (quoted) return { source: QUOTED, describe: `${token.name} (a quoted value)` };
+  if (opens === "[" && closes === "]") return { source: String.raw`([^\]]*)`, describe: `${token.name} (a value in brackets)` };
+  // A field ends at a space; before any other separator (or another field) let backtracking find the end.
+  if (after === undefined || closes === " ") return { source: String.raw`(\S+)`, describe: `${token.name} (a value without spaces)` };
+  return { source: String.raw`(\S*?)`, describe: `${token.name}` };
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+function buildRecord(
+  match: RegExpExecArray,
+  fields: CompiledField[],
+  hasReferrer: boolean,
+  hasUserAgent: boolean,
+  times: TimeCache,
+): ParseResult {
+  const record: AccessRecord = {
+    ip: "",
+    ident: null,
+    user: null,
+    ts: Number.NaN,
+    method: null,
+    path: null,
+    protocol: null,
+    status: 0,
+    bytes: 0,
+    referrer: hasReferrer ? null : undefined,
+    userAgent: hasUserAgent ? null : undefined,
+  };
+  let pathOnly: string | null = null;
+  let query: string | null = null;
+  for (let index = 0; index < fields.length; index++) {
+    const field = fields[index];
+    const raw = match[index + 1];
+    const value = field.quoted ? unescapeLogValue(raw) : raw;
+    switch (field.kind) {
+      case "ip":
+        record.ip = value;
+        break;
+      case "ident":
+        record.ident = dashToNull(value);
+        break;
+      case "user":
+        record.user = dashToNull(value);
+        break;
+      case "timeLocal":
+        record.ts = times.clfTime(value);
+        break;
+      case "timeIso":
+        record.ts = Date.parse(value);
+        break;
+      case "timeMsec":
+        record.ts = Math.round(Number(value) * 1000);
+        break;
+      case "timeSec":
+        record.ts = Number(value) * 1000;
+        break;
+      case "request":
+        splitRequestLine(value, record);
+        break;
+      case "method":
+        record.method = dashToNull(value);
+        break;
+      case "pathWithQuery":
+        record.path = dashToNull(value);
+        break;
+      case "pathOnly":
+        pathOnly = dashToNull(value);
+        break;
+      case "query":
+        query = dashToNull(value);
+        break;
+      case "protocol":
+        record.protocol = dashToNull(value);
+        break;
+      case "status":
+        record.status = Number(value);
+        break;
+      case "bytes":
+        record.bytes = value === "-" ? 0 : Number(value);
+        break;
+      case "referrer":
+        record.referrer = dashToNull(value);
+        break;
+      case "userAgent":
+        record.userAgent = dashToNull(value);
+        break;
+      case "ignored":
+        break;
+    }
+  }
+  if (record.path === null && pathOnly !== null) record.path = joinQuery(pathOnly, query);
+  if (Number.isNaN(record.ts)) return { ok: false, reason: "the time is not a valid date" };
+  if (record.ts < 0) return { ok: false, reason: "the time is before 1970" };
+  if (record.ip === "-") return { ok: false, reason: "the client address is -" };
+  return { ok: true, record };
+}
+
+function dashToNull(value: string): string | null {
+  return value === "-" ? null : value;
+}
+
+function joinQuery(path: string, query: string | null): string {
+  if (query === null || query === "" || query === "?") return path;
+  return query.startsWith("?") ? path + query : `${path}?${query}`;
+}
+
+/** `GET /a?b HTTP/1.1`, `GET /a` (HTTP/0.9); anything else ("-", TLS junk) leaves method/path/protocol null. */
+function splitRequestLine(request: string, record: AccessRecord): void {
+  const firstSpace = request.indexOf(" ");
+  if (firstSpace <= 0 || !isMethodToken(request, firstSpace)) return;
+  const lastSpace = request.lastIndexOf(" ");
+  let path: string;
+  let protocol: string | null = null;
+  if (lastSpace > firstSpace && request.startsWith("HTTP/", lastSpace + 1)) {
+    path = request.slice(firstSpace + 1, lastSpace);
+    protocol = request.slice(lastSpace + 1);
+  } else {
+    path = request.slice(firstSpace + 1);
+  }
+  if (path === "" || path.includes(" ")) return;
+  record.method = request.slice(0, firstSpace);
+  record.path = path;
+  record.protocol = protocol;
+}
+
+/** Upper-case letters, "_" and "-" (GET, PROPFIND, M-SEARCH): TLS handshakes and junk are not methods. */
+function isMethodToken(request: string, end: number): boolean {
+  for (let index = 0; index < end; index++) {
+    const code = request.charCodeAt(index);
+    const letter = code >= 65 && code <= 90;
+    if (!letter && (index === 0 || (code !== 95 && code !== 45))) return false;
+  }
+  return true;
+}
+
+/** Apache writes `\"`, `\\` and `\xhh`; nginx writes `\xhh` for bytes (UTF-8 sequences included). */
+export function unescapeLogValue(value: string): string {
+  if (!value.includes("\\")) return value;
+  let out = "";
+  let bytes: number[] = [];
+  let index = 0;
+  while (index < value.length) {
+    const char = value[index];
+    const hex = char === "\\" && value[index + 1] === "x" ? value.slice(index + 2, index + 4) : "";
+    if (hex.length === 2 && /^[0-9A-Fa-f]{2}$/.test(hex)) {
+      bytes.push(Number.parseInt(hex, 16));
+      index += 4;
+      continue;
+    }
+    if (bytes.length > 0) {
+      out += Buffer.from(bytes).toString("utf8");
+      bytes = [];
+    }
+    if (char === "\\" && index + 1 < value.length) {
+      const next = value[index + 1];
+      out += next === "n" ? "\n" : next === "t" ? "\t" : next;
+      index += 2;
+      continue;
+    }
+    out += char;
+    index += 1;
+  }
+  if (bytes.length > 0) out += Buffer.from(bytes).toString("utf8");
+  return out;
+}
+
+const MONTHS: Record<string, number> = {
+  Jan: 0, Feb: 1, Mar: 2, Apr: 3, May: 4, Jun: 5, Jul: 6, Aug: 7, Sep: 8, Oct: 9, Nov: 10, Dec: 11,
+};
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Consecutive lines usually share their second: remember the last conversion. */
+class TimeCache {
+  private lastText = "";
+  private lastTs = Number.NaN;
+
+  clfTime(text: string): number {
+    if (text !== this.lastText) {
+      this.lastTs = parseClfTime(text);
+      this.lastText = text;
+    }
+    return this.lastTs;
+  }
+}
+
+/** `17/May/2015:10:05:03 +0000` (shape already checked by the regex) → epoch ms, NaN when out of range. */
+export function parseClfTime(text: string): number {
+  const day = twoDigits(text, 0);
+  const month = MONTHS[text.slice(3, 6)];
+  const year = twoDigits(text, 7) * 100 + twoDigits(text, 9);
+  const hour = twoDigits(text, 12);
+  const minute = twoDigits(text, 15);
+  const second = twoDigits(text, 18);
+  const sign = text.charCodeAt(21) === 0x2d ? -1 : 1;
+  const offsetMinutes = twoDigits(text, 22) * 60 + twoDigits(text, 24);
+  if (month === undefined || day < 1 || day > DAYS_IN_MONTH[month] || hour > 23 || minute > 59 || second > 60) {
+    return Number.NaN;
+  }
+  if (month === 1 && day === 29 && !isLeapYear(year)) return Number.NaN;
+  return Date.UTC(year, month, day, hour, minute, second) - sign * offsetMinutes * 60_000;
+}
+
+function twoDigits(text: string, at: number): number {
+  return (text.charCodeAt(at) - 48) * 10 + (text.charCodeAt(at + 1) - 48);
+}
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+/** Which piece of the format the line stops matching at: only computed for rejected lines. */
+function diagnose(line: string, pieces: CompiledPiece[], prefixes: RegExp[]): string {
+  if (line.trim() === "") return "empty line";
+  let matchedLength = 0;
+  for (let count = 1; count <= pieces.length; count++) {
+    prefixes[count] ??= new RegExp(`^${pieces.slice(0, count).map((piece) => piece.source).join("")}`);
+    const match = prefixes[count].exec(line);
+    if (match === null) {
+      const previous = count >= 2 ? ` after ${pieces[count - 2].describe}` : "";
+      return `expected ${pieces[count - 1].describe}${previous} at column ${matchedLength + 1}`;
+    }
+    matchedLength = match[0].length;
+  }
+  return `unexpected text after the last field at column ${matchedLength + 1}`;
+}

@@ -1,0 +1,192 @@
+// Edge processing shared by the collector, `clickpipe publish` and the log tailer: page filter, visitor ids, bots, URL rules, privacy.
+import { createHash, createHmac } from "node:crypto";
+import type { IngestConfig, PageExclusion } from "../config/ingest.ts";
+import type { ClickEvent } from "../events/event.ts";
+import type { AccessRecord } from "./access-log.ts";
+import { BotDetector, type BotObservation, type BotReason } from "./bots.ts";
+import { PrivacyFilter, PSEUDONYM_KEY_ENV } from "./privacy.ts";
+import { compileUrlRules, pathOfUrl, type PageItemOf } from "./url-rules.ts";
+
+export const VISITOR_KEY_ENV = "CLICKPIPE_VISITOR_KEY";
+const MAX_REMEMBERED_VISITOR_IDS = 50_000;
+
+export type EdgeResult =
+  | { kind: "event"; event: ClickEvent }
+  /** Left out by the page filter; `why` is the exclusion that applied (a bounded label). */
+  | { kind: "filtered"; why: string }
+  /** A bot in `bots: drop` mode: the caller routes it to the `bots` table. */
+  | { kind: "bot"; event: ClickEvent };
+
+export interface EdgeKeys {
+  /** Secret of the keyed IP + user-agent visitor hash (access logs). */
+  visitorKey: string;
+  /** Secret of the HMAC pseudonyms; required when privacy.pseudonymize is not empty. */
+  pseudonymKey?: string;
+}
+
+/** Where an access-log record came from: its raw line and its 1-based line number (or byte offset) in the file. */
+export interface AccessLineOrigin {
+  line: string;
+  lineNumber: number;
+}
+
+/** The request an HTTP event arrived with: whether it had a User-Agent header. */
+export interface RequestInfo {
+  hasUserAgent: boolean;
+}
+
+export class EdgeProcessor {
+  private readonly pageItemOf: PageItemOf;
+  private readonly bots: BotDetector;
+  private readonly privacy: PrivacyFilter;
+  private readonly exclusions: readonly PageExclusion[];
+  private readonly staticExtensions: ReadonlySet<string>;
+  private readonly dropBots: boolean;
+  /** An HMAC costs microseconds and a visitor sends many requests: remember recent (ip, user agent) → anon_id. */
+  private readonly visitorIds = new Map<string, string>();
+
+  /** Throws UrlRuleError for a bad rule, PseudonymKeyMissingError when pseudonymize has no key. */
+  constructor(
+    config: IngestConfig,
+    private readonly keys: EdgeKeys,
+  ) {
+    this.pageItemOf = compileUrlRules(config.urlRules);
+    this.bots = new BotDetector({ rate: config.botRate });
+    this.privacy = new PrivacyFilter(config.privacy, keys.pseudonymKey);
+    this.exclusions = config.pages === "all" ? [] : config.pages.exclude;
+    this.staticExtensions = new Set(config.staticExtensions.map((extension) => extension.replace(/^\./, "").toLowerCase()));
+    this.dropBots = config.bots === "drop";
+  }
+
+  /** Keys from the config and the environment: visitorKey ← config, CLICKPIPE_VISITOR_KEY, else the pipeline name. */
+  static fromConfig(config: IngestConfig, context: { pipelineName: string; env?: NodeJS.ProcessEnv }): EdgeProcessor {
+    const env = context.env ?? process.env;
+    const visitorKey = config.visitorKey ?? nonEmpty(env[VISITOR_KEY_ENV]) ?? context.pipelineName;
+    return new EdgeProcessor(config, { visitorKey, pseudonymKey: nonEmpty(env[PSEUDONYM_KEY_ENV]) });
+  }
+
+  /** A parsed access-log line → a page_view, or why it is not one. */
+  fromAccessRecord(record: AccessRecord, receivedAt: number, origin?: AccessLineOrigin): EdgeResult {
+    const path = record.path === null ? undefined : pathOfUrl(record.path);
+    const excludedBy = this.exclusionOf(record, path);
+    if (excludedBy !== undefined || record.path === null) {
+      if (path === "/robots.txt") this.bots.observeRequest(this.accessObservation(record, path));
+      return { kind: "filtered", why: excludedBy ?? "no_request_path" };
+    }
+    const anonId = this.visitorOf(record);
+    const event: ClickEvent = {
+      type: "page_view",
+      ts: record.ts,
+      event_id: origin === undefined ? accessRecordEventId(record) : accessLineEventId(origin),
+      anon_id: anonId,
+      received_at: receivedAt,
+      ip: record.ip,
+      url: record.path,
+      page_item: this.pageItemOf(path ?? record.path),
+    };
+    if (record.referrer !== undefined && record.referrer !== null) event.referrer = record.referrer;
+    if (record.userAgent !== undefined) event.ua = record.userAgent ?? "";
+    const reason = this.bots.classify({
+      visitor: anonId,
+      ts: record.ts,
+      path,
+      userAgent: record.userAgent,
+      carriesUserAgent: record.userAgent !== undefined,
+    });
+    return this.finish(event, reason);
+  }
+
+  /** A decoded JSON event (collector, `publish --format ndjson`); the input is not changed. */
+  process(input: ClickEvent, request?: RequestInfo): EdgeResult {
+    const event: ClickEvent = { ...input };
+    const path = event.type === "page_view" && typeof event.url === "string" ? pathOfUrl(event.url) : undefined;
+    if (path !== undefined) event.page_item = this.pageItemOf(path);
+    // A JSON event without a `ua` field says nothing about its user agent; an HTTP request always has the slot.
+    const carriesUserAgent = request !== undefined || "ua" in input;
+    const userAgent = request !== undefined && !request.hasUserAgent ? null : (event.ua as string | undefined);
+    const reason = this.bots.classify({
+      visitor: `${event.site_id ?? ""}\u0000${event.anon_id ?? event.user_id ?? ""}`,
+      ts: event.ts,
+      path,
+      userAgent,
+      carriesUserAgent,
+    });
+    return this.finish(event, reason);
+  }
+
+  private finish(event: ClickEvent, reason: BotReason | undefined): EdgeResult {
+    event.is_bot = reason !== undefined;
+    if (reason !== undefined) event.bot_reason = reason;
+    const cleaned = this.privacy.apply(event);
+    if (reason !== undefined && this.dropBots) return { kind: "bot", event: cleaned };
+    return { kind: "event", event: cleaned };
+  }
+
+  private exclusionOf(record: AccessRecord, path: string | undefined): PageExclusion | undefined {
+    for (const exclusion of this.exclusions) {
+      if (isExcluded(exclusion, record, path, this.staticExtensions)) return exclusion;
+    }
+    return undefined;
+  }
+
+  private visitorOf(record: AccessRecord): string {
+    const identity = `${record.ip}\n${record.userAgent ?? ""}`;
+    let id = this.visitorIds.get(identity);
+    if (id === undefined) {
+      if (this.visitorIds.size >= MAX_REMEMBERED_VISITOR_IDS) this.visitorIds.clear();
+      id = visitorIdOf(record.ip, record.userAgent ?? "", this.keys.visitorKey);
+      this.visitorIds.set(identity, id);
+    }
+    return id;
+  }
+
+  private accessObservation(record: AccessRecord, path: string): BotObservation {
+    return {
+      visitor: this.visitorOf(record),
+      ts: record.ts,
+      path,
+      userAgent: record.userAgent,
+      carriesUserAgent: record.userAgent !== undefined,
+    };
+  }
+}
+
+function isExcluded(exclusion: PageExclusion, record: AccessRecord, path: string | undefined, staticExtensions: ReadonlySet<string>): boolean {
+  switch (exclusion) {
+    case "static":
+      return path !== undefined && staticExtensions.has(extensionOf(path));
+    case "non2xx":
+      return record.status < 200 || record.status > 299;
+    case "nonGet":
+      return record.method !== "GET";
+    default:
+      return Math.floor(record.status / 100) === Number(exclusion[0]);
+  }
+}
+
+/** The lowercase extension of a path's last segment ("" when none): /a/b.min.JS → "js". */
+export function extensionOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  const dot = path.lastIndexOf(".");
+  return dot > slash + 1 ? path.slice(dot + 1).toLowerCase() : "";
+}
+
+/** The access-log visitor: HMAC-SHA256(visitorKey, ip + "\n" + user agent), base64url, 22 characters (128 bits). */
+export function visitorIdOf(ip: string, userAgent: string, visitorKey: string): string {
+  return createHmac("sha256", visitorKey).update(`${ip}\n${userAgent}`).digest("base64url").slice(0, 22);
+}
+
+/** Line number + raw line: a re-published file gives the same ids, two identical lines stay two requests. */
+export function accessLineEventId(origin: AccessLineOrigin): string {
+  return createHash("sha256").update(`${origin.lineNumber}\n${origin.line}`).digest("base64url").slice(0, 22);
+}
+
+/** Without the raw line, the record's content (identical requests in the same second collapse into one). */
+function accessRecordEventId(record: AccessRecord): string {
+  const content = [record.ip, record.ts, record.method, record.path, record.status, record.bytes, record.referrer, record.userAgent];
+  return createHash("sha256").update(JSON.stringify(content)).digest("base64url").slice(0, 22);
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}

@@ -1,0 +1,28 @@
+// Serves the registry on GET /metrics (Prometheus text format).
+import { createServer, type Server } from "node:http";
+import type { Metrics } from "./registry.ts";
+
+export async function startMetricsServer(metrics: Metrics, port: number, host = "0.0.0.0"): Promise<Server> {
+  const server = createServer((request, response) => {
+    if (request.method === "GET" && request.url?.split("?")[0] === "/metrics") {
+      metrics.registry
+        .metrics()
+        .then((body) => {
+          response.writeHead(200, { "content-type": metrics.registry.contentType });
+          response.end(body);
+        })
+        .catch((error: unknown) => {
+          response.writeHead(500, { "content-type": "text/plain" });
+          response.end(String(error));
+        });
+      return;
+    }
+    response.writeHead(404, { "content-type": "text/plain" });
+    response.end("not found: try /metrics\n");
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}

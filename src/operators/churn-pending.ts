@@ -1,0 +1,159 @@
+// What churnFeatures has accepted but not yet folded into a written snapshot: per-day buckets, dedupe ids, sessions.
+import { DAY_MS } from "./churn-customer-store.ts";
+
+/** One customer's (or one anonymous visitor's) accepted activity on one UTC day. */
+export interface DayBucket {
+  orders: number;
+  /** Revenue in integer millionths, so sums are exact in any order. */
+  revenueMicros: number;
+  /** Earliest and latest purchase instants of the day (NaN without purchases). */
+  minTs: number;
+  maxTs: number;
+  cartAdds: number;
+}
+
+export interface PendingDay {
+  day: number;
+  /** Dedupe ids first seen on this day; forgotten when the day is folded (later copies are late anyway). */
+  ids: string[];
+  /** Every user seen this day, with their purchases and cart adds. */
+  users: Map<string, DayBucket>;
+  /** Purchases and cart adds carrying only an anon_id: attributed at fold time if the anon_id is known by then. */
+  anons: Map<string, DayBucket>;
+  /** anon_id → the day's latest user mapping. */
+  mappings: Map<string, { user: string; ts: number }>;
+}
+
+/** The current version of a session, reduced to what behaviour features need. */
+export interface PendingSession {
+  sessionId: string;
+  version: number;
+  retracted: boolean;
+  userId: string | null;
+  visitorId: string;
+  endTs: number;
+  pageviews: number;
+  durationMs: number;
+  cartAdds: number;
+  converted: boolean;
+  isBot: boolean;
+}
+
+/** Everything with event time before a snapshot instant, in a deterministic order (days ascending, then sessions by end). */
+export interface FoldBatch {
+  days: PendingDay[];
+  sessions: PendingSession[];
+}
+
+export interface PendingJson {
+  days: {
+    day: number;
+    ids: string[];
+    users: [string, DayBucket][];
+    anons: [string, DayBucket][];
+    mappings: [string, string, number][];
+  }[];
+  sessions: PendingSession[];
+}
+
+/** Rough V8 costs per retained item, for stateBytes(). */
+const ID_BYTES = 96;
+const BUCKET_BYTES = 176;
+const MAPPING_BYTES = 160;
+const SESSION_BYTES = 280;
+
+export function emptyBucket(): DayBucket {
+  return { orders: 0, revenueMicros: 0, minTs: NaN, maxTs: NaN, cartAdds: 0 };
+}
+
+export class PendingEvents {
+  #days = new Map<number, PendingDay>();
+  #seen = new Set<string>();
+  #sessions = new Map<string, PendingSession>();
+
+  /** The day's pending record, created when missing. */
+  day(day: number): PendingDay {
+    let pending = this.#days.get(day);
+    if (pending === undefined) {
+      pending = { day, ids: [], users: new Map(), anons: new Map(), mappings: new Map() };
+      this.#days.set(day, pending);
+    }
+    return pending;
+  }
+
+  /** True when any of the ids was already accepted; otherwise remembers all of them under `day`. */
+  checkAndRemember(day: PendingDay, ids: readonly string[]): boolean {
+    for (const id of ids) if (this.#seen.has(id)) return true;
+    for (const id of ids) {
+      this.#seen.add(id);
+      day.ids.push(id);
+    }
+    return false;
+  }
+
+  /** Keeps the highest version of each session (a retraction is a version too). */
+  putSession(session: PendingSession): void {
+    const current = this.#sessions.get(session.sessionId);
+    if (current === undefined || session.version >= current.version) this.#sessions.set(session.sessionId, session);
+  }
+
+  /** Removes and returns everything with event time before `endTs` (a UTC midnight). */
+  takeBefore(endTs: number): FoldBatch {
+    const endDay = endTs / DAY_MS;
+    const days: PendingDay[] = [];
+    for (const [day, pending] of this.#days) {
+      if (day >= endDay) continue;
+      days.push(pending);
+      this.#days.delete(day);
+      for (const id of pending.ids) this.#seen.delete(id);
+    }
+    days.sort((a, b) => a.day - b.day);
+    const sessions: PendingSession[] = [];
+    for (const [sessionId, session] of this.#sessions) {
+      if (session.endTs >= endTs) continue;
+      this.#sessions.delete(sessionId);
+      if (!session.retracted) sessions.push(session);
+    }
+    sessions.sort((a, b) => a.endTs - b.endTs || compareStrings(a.sessionId, b.sessionId));
+    return { days, sessions };
+  }
+
+  bytes(): number {
+    let bytes = this.#seen.size * ID_BYTES + this.#sessions.size * SESSION_BYTES;
+    for (const pending of this.#days.values()) {
+      bytes += (pending.users.size + pending.anons.size) * BUCKET_BYTES + pending.mappings.size * MAPPING_BYTES;
+    }
+    return bytes;
+  }
+
+  toJSON(): PendingJson {
+    const days = [...this.#days.values()].map((pending) => ({
+      day: pending.day,
+      ids: [...pending.ids],
+      users: [...pending.users].map(([key, bucket]) => [key, { ...bucket }] as [string, DayBucket]),
+      anons: [...pending.anons].map(([key, bucket]) => [key, { ...bucket }] as [string, DayBucket]),
+      mappings: [...pending.mappings].map(([anon, m]) => [anon, m.user, m.ts] as [string, string, number]),
+    }));
+    return { days, sessions: [...this.#sessions.values()].map((session) => ({ ...session })) };
+  }
+
+  static fromJSON(json: PendingJson): PendingEvents {
+    const pending = new PendingEvents();
+    for (const entry of json.days) {
+      const day = pending.day(entry.day);
+      pending.checkAndRemember(day, entry.ids);
+      // JSON turns NaN into null; restore the "no purchase instant" marker.
+      const revive = (bucket: DayBucket): DayBucket => ({ ...bucket, minTs: bucket.minTs ?? NaN, maxTs: bucket.maxTs ?? NaN });
+      for (const [key, bucket] of entry.users) day.users.set(key, revive(bucket));
+      for (const [key, bucket] of entry.anons) day.anons.set(key, revive(bucket));
+      for (const [anon, user, ts] of entry.mappings) day.mappings.set(anon, { user, ts });
+    }
+    for (const session of json.sessions) pending.putSession({ ...session });
+    return pending;
+  }
+}
+
+/** Code-unit order, the same on every machine (unlike localeCompare). */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,123 @@
+// File edges of batch mining: sequence and basket databases from SPMF/CSV text or Parquet, results to CSV/Parquet.
+import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { extname, join } from "node:path";
+import { encodeParquet } from "../../sinks/parquet-encoder.ts";
+import { readParquetFile, readParquetTable } from "../../sinks/parquet-reader.ts";
+import type { Row, TableSpec } from "../../sinks/table.ts";
+import { sessionSequence, type Itemset } from "./itemset-sequence.ts";
+import { MiningInputError, parseBasketCsv, parseSpmfSequences, parseSpmfTransactions } from "./spmf-format.ts";
+
+/** Rows of a Parquet file, or of every `*.parquet` under a table folder (Hive partitions included). */
+async function readParquetRows(path: string): Promise<Row[]> {
+  if ((await stat(path)).isFile()) return readParquetFile(path);
+  const rows: Row[] = [];
+  for await (const row of readParquetTable(path)) rows.push(row);
+  return rows;
+}
+
+async function isParquetInput(path: string): Promise<boolean> {
+  const info = await stat(path).catch(() => {
+    throw new MiningInputError(`${path}: no such file or directory`);
+  });
+  return info.isDirectory() || extname(path).toLowerCase() === ".parquet";
+}
+
+/**
+ * A sequence database: SPMF sequence text (`.txt` and anything else), CSV (one sequence of one-item steps per line,
+ * comma-separated), or a `sessions` Parquet table whose current truth (the highest non-retracted version per
+ * session_id) gives one sequence per session from the `item` list column.
+ */
+export async function readSequenceDatabase(path: string, item: "page_items" | "page_path"): Promise<Itemset[][]> {
+  if (await isParquetInput(path)) return currentSessionSequences(await readParquetRows(path), item);
+  const text = await readFile(path, "utf8");
+  if (extname(path).toLowerCase() === ".csv") return parseBasketCsv(text).map((items) => sessionSequence(items));
+  return parseSpmfSequences(text);
+}
+
+/** The highest version per session_id wins; a retracted winner removes the session. */
+export function currentSessionSequences(rows: readonly Row[], item: "page_items" | "page_path"): Itemset[][] {
+  const latest = new Map<string, Row>();
+  for (const row of rows) {
+    const id = row.session_id;
+    if (typeof id !== "string") throw new MiningInputError(`sessions input: a row has no session_id column`);
+    const seen = latest.get(id);
+    if (seen === undefined || Number(row.version ?? 0) > Number(seen.version ?? 0)) latest.set(id, row);
+  }
+  const sequences: Itemset[][] = [];
+  for (const row of latest.values()) {
+    if (row.retracted === true) continue;
+    const items = row[item];
+    if (!Array.isArray(items)) throw new MiningInputError(`sessions input: column ${item} is missing or not a list`);
+    sequences.push(sessionSequence(items.map(String)));
+  }
+  return sequences;
+}
+
+/**
+ * A basket database: one-basket-per-line CSV (`.csv`), SPMF transactions (`.txt` and anything else), or a Parquet
+ * table with either a list column `items` (one order per row) or one row per item (`order_id` plus `itemColumn`).
+ */
+export async function readBasketDatabase(path: string, itemColumn?: string): Promise<string[][]> {
+  if (await isParquetInput(path)) return basketsFromRows(await readParquetRows(path), itemColumn);
+  const text = await readFile(path, "utf8");
+  return extname(path).toLowerCase() === ".csv" ? parseBasketCsv(text) : parseSpmfTransactions(text);
+}
+
+export function basketsFromRows(rows: readonly Row[], itemColumn?: string): string[][] {
+  if (rows.length === 0) return [];
+  const listColumn = itemColumn ?? "items";
+  if (Array.isArray(rows[0][listColumn])) {
+    const byOrder = new Map<unknown, string[]>();
+    rows.forEach((row, index) => {
+      const key = row.order_id ?? index;
+      if (!byOrder.has(key)) byOrder.set(key, (row[listColumn] as unknown[]).map(String));
+    });
+    return [...byOrder.values()];
+  }
+  const column = itemColumn ?? ["item", "sku", "category"].find((name) => name in rows[0]);
+  if (column === undefined || !("order_id" in rows[0])) {
+    throw new MiningInputError("orders input: expected a list column `items`, or `order_id` with an `item`, `sku` or `category` column");
+  }
+  const byOrder = new Map<unknown, Set<string>>();
+  for (const row of rows) {
+    const value = row[column];
+    if (value === null || value === undefined) continue;
+    const basket = byOrder.get(row.order_id) ?? new Set<string>();
+    basket.add(String(value));
+    byOrder.set(row.order_id, basket);
+  }
+  return [...byOrder.values()].map((basket) => [...basket]);
+}
+
+/** RFC 4180 CSV with a header; fields with separators, quotes, line breaks or edge spaces are quoted. */
+export function toCsv(columns: readonly string[], rows: readonly Row[]): string {
+  const lines = [columns.map(csvField).join(",")];
+  for (const row of rows) lines.push(columns.map((column) => csvField(row[column])).join(","));
+  return `${lines.join("\n")}\n`;
+}
+
+function csvField(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  const text = String(value);
+  return /[",\r\n]|^\s|\s$/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/**
+ * Writes `<directory>/<table>.csv` and `<directory>/<table>/part-0000000000-0000.parquet` (written aside, then
+ * renamed, so a reader never sees half a file). Returns the two paths.
+ */
+export async function writeTableDirectory(directory: string, spec: TableSpec, rows: readonly Row[]): Promise<string[]> {
+  const tableDirectory = join(directory, spec.name);
+  await mkdir(tableDirectory, { recursive: true });
+  const csvPath = join(directory, `${spec.name}.csv`);
+  const parquetPath = join(tableDirectory, "part-0000000000-0000.parquet");
+  await writeAtomically(csvPath, toCsv(spec.columns.map((column) => column.name), rows));
+  await writeAtomically(parquetPath, encodeParquet(spec.columns, rows, { compression: "zstd", rowGroupSize: 100_000 }));
+  return [csvPath, parquetPath];
+}
+
+export async function writeAtomically(path: string, content: string | Uint8Array): Promise<void> {
+  const temporary = `${path}.inprogress`;
+  await writeFile(temporary, content);
+  await rename(temporary, path);
+}

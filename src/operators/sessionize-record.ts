@@ -1,0 +1,154 @@
+// Builds a `sessions` row (SessionRecord) from a run of a visitor's retained events.
+import type { SessionRecord } from "../runtime/operator.ts";
+import { sessionIdOf } from "./sessionize-hash.ts";
+import { SPLIT_REASONS } from "./sessionize-segment.ts";
+import type { StringPool } from "./sessionize-strings.ts";
+import {
+  BOT_FLAG,
+  EVENT_SLOTS,
+  ID_KIND,
+  ITEM_OR_REVENUE,
+  KIND_ADD_TO_CART,
+  KIND_PAGE_VIEW,
+  KIND_PURCHASE,
+  NO_REF,
+  PAGE,
+  TS,
+  USER,
+  type VisitorState,
+  idHashOf,
+  kindFlagsOf,
+  parseVisitorKey,
+  referrerOf,
+  urlOf,
+} from "./sessionize-visitor.ts";
+
+/** page_path and page_items keep at most this many page views (ARCHITECTURE.md). */
+export const PAGE_PATH_CAP = 200;
+/** is_engaged: a session of at least this duration, or ≥ 2 page views, or a purchase. */
+const ENGAGED_DURATION_MS = 10_000;
+
+/** A run of events [from, to) of a visitor, without the event at `skip` (-1: none); used to rebuild a retracted run. */
+export interface EventRun {
+  from: number;
+  to: number;
+  skip: number;
+}
+
+function firstIndex(run: EventRun): number {
+  return run.from === run.skip ? run.from + 1 : run.from;
+}
+
+function lastIndex(run: EventRun): number {
+  return run.to - 1 === run.skip ? run.to - 2 : run.to - 1;
+}
+
+export function runCount(run: EventRun): number {
+  return run.to - run.from - (run.skip >= run.from && run.skip < run.to ? 1 : 0);
+}
+
+export function runSessionId(visitor: VisitorState, run: EventRun): string {
+  const first = firstIndex(run);
+  return sessionIdOf(visitor.key, visitor.ts(first), visitor.idHash(first));
+}
+
+export function runLastIdHash(visitor: VisitorState, run: EventRun): number {
+  return visitor.idHash(lastIndex(run));
+}
+
+/**
+ * user_id of a run: the last non-null user_id of its events by event time; else the visitor's last known user_id
+ * before the run (earlier retained events, then evicted ones), so logging in stitches later sessions to the customer.
+ */
+export function runUser(visitor: VisitorState, pool: StringPool, run: EventRun): string | null {
+  const events = visitor.events;
+  for (let index = run.to - 1; index >= 0; index--) {
+    if (index === run.skip) continue;
+    const user = events[index * EVENT_SLOTS + USER];
+    if (user !== NO_REF) return pool.get(user);
+  }
+  return visitor.carriedUser;
+}
+
+export function buildSessionRecord(
+  visitor: VisitorState,
+  pool: StringPool,
+  run: EventRun,
+  version: number,
+  retracted: boolean,
+  reason: number,
+): SessionRecord {
+  const events = visitor.events;
+  let pageviewCount = 0;
+  let landing = NO_REF;
+  let exit = NO_REF;
+  let converted = false;
+  let revenue = 0;
+  let isBot = false;
+  let cartAdds = 0;
+  const pagePath: string[] = [];
+  const pageItems: string[] = [];
+  for (let index = run.from; index < run.to; index++) {
+    if (index === run.skip) continue;
+    const base = index * EVENT_SLOTS;
+    const kindFlags = kindFlagsOf(events[base + ID_KIND]);
+    if ((kindFlags & BOT_FLAG) !== 0) isBot = true;
+    const kind = kindFlags & (BOT_FLAG - 1);
+    if (kind === KIND_PAGE_VIEW) {
+      pageviewCount++;
+      const url = urlOf(events[base + PAGE]);
+      if (url === NO_REF) continue;
+      if (landing === NO_REF) landing = url;
+      exit = url;
+      if (pagePath.length < PAGE_PATH_CAP) {
+        const path = pool.urlParts(url).path;
+        const item = events[base + ITEM_OR_REVENUE];
+        pagePath.push(path);
+        pageItems.push(item === NO_REF ? path : pool.get(item));
+      }
+    } else if (kind === KIND_PURCHASE) {
+      converted = true;
+      revenue += events[base + ITEM_OR_REVENUE];
+    } else if (kind === KIND_ADD_TO_CART) {
+      cartAdds++;
+    }
+  }
+  const first = firstIndex(run);
+  const firstBase = first * EVENT_SLOTS;
+  const startTs = events[firstBase + TS];
+  const endTs = events[lastIndex(run) * EVENT_SLOTS + TS];
+  const firstUrl = urlOf(events[firstBase + PAGE]);
+  const firstReferrer = referrerOf(events[firstBase + PAGE]);
+  const campaign = firstUrl === NO_REF ? undefined : pool.urlParts(firstUrl);
+  const durationMs = endTs - startTs;
+  const isEngaged = durationMs >= ENGAGED_DURATION_MS || pageviewCount >= 2 || converted;
+  const { siteId, anonId } = parseVisitorKey(visitor.key);
+  return {
+    session_id: sessionIdOf(visitor.key, startTs, idHashOf(events[firstBase + ID_KIND])),
+    version,
+    retracted,
+    site_id: siteId,
+    visitor_id: anonId,
+    user_id: runUser(visitor, pool, run),
+    start_ts: startTs,
+    end_ts: endTs,
+    duration_ms: durationMs,
+    event_count: runCount(run),
+    pageview_count: pageviewCount,
+    landing_url: landing === NO_REF ? null : pool.get(landing),
+    exit_url: exit === NO_REF ? null : pool.get(exit),
+    referrer: firstReferrer === NO_REF ? null : pool.get(firstReferrer),
+    utm_source: campaign?.utmSource ?? null,
+    utm_medium: campaign?.utmMedium ?? null,
+    utm_campaign: campaign?.utmCampaign ?? null,
+    is_engaged: isEngaged,
+    is_bounce: !isEngaged,
+    converted,
+    revenue,
+    is_bot: isBot,
+    split_reason: SPLIT_REASONS[reason],
+    page_path: pagePath,
+    page_items: pageItems,
+    cart_adds: cartAdds,
+  };
+}

@@ -1,0 +1,93 @@
+// Reference-counted string interning for sessionize state: urls, referrers, items and user ids shared across events.
+import { type UrlParts, parseUrlParts } from "./sessionize-url.ts";
+
+/** Rough V8 cost of one pooled string besides its characters: map entry, array slots, string header. */
+const ENTRY_OVERHEAD_BYTES = 64;
+const URL_PARTS_OVERHEAD_BYTES = 96;
+
+export interface StringPoolSnapshot {
+  /** Index = string id; null marks a free slot. */
+  strings: (string | null)[];
+  refs: number[];
+}
+
+/** Strings are freed when the last event holding them is evicted, so the pool never outgrows the state. */
+export class StringPool {
+  readonly #ids = new Map<string, number>();
+  #strings: (string | null)[] = [];
+  #refs: number[] = [];
+  #free: number[] = [];
+  #urlParts: (UrlParts | undefined)[] = [];
+  #bytes = 0;
+
+  /** Approximate bytes held by the pool. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  acquire(text: string): number {
+    const known = this.#ids.get(text);
+    if (known !== undefined) {
+      this.#refs[known]++;
+      return known;
+    }
+    const id = this.#free.length > 0 ? (this.#free.pop() as number) : this.#strings.length;
+    this.#strings[id] = text;
+    this.#refs[id] = 1;
+    this.#urlParts[id] = undefined;
+    this.#ids.set(text, id);
+    this.#bytes += ENTRY_OVERHEAD_BYTES + 2 * text.length;
+    return id;
+  }
+
+  release(id: number): void {
+    if (--this.#refs[id] > 0) return;
+    const text = this.#strings[id] as string;
+    this.#ids.delete(text);
+    this.#bytes -= ENTRY_OVERHEAD_BYTES + 2 * text.length;
+    if (this.#urlParts[id] !== undefined) this.#bytes -= URL_PARTS_OVERHEAD_BYTES + 2 * text.length;
+    this.#strings[id] = null;
+    this.#urlParts[id] = undefined;
+    this.#free.push(id);
+  }
+
+  get(id: number): string {
+    return this.#strings[id] as string;
+  }
+
+  /** The parsed url of a pooled string, cached while the string is pooled. */
+  urlParts(id: number): UrlParts {
+    let parts = this.#urlParts[id];
+    if (parts === undefined) {
+      const text = this.#strings[id] as string;
+      parts = parseUrlParts(text);
+      this.#urlParts[id] = parts;
+      // The path and campaign substrings are at most as long as the url.
+      this.#bytes += URL_PARTS_OVERHEAD_BYTES + 2 * text.length;
+    }
+    return parts;
+  }
+
+  snapshot(): StringPoolSnapshot {
+    return { strings: this.#strings.slice(), refs: this.#refs.slice() };
+  }
+
+  restore(snapshot: StringPoolSnapshot): void {
+    this.#ids.clear();
+    this.#strings = snapshot.strings.slice();
+    this.#refs = snapshot.refs.slice();
+    this.#free = [];
+    this.#urlParts = new Array(this.#strings.length).fill(undefined);
+    this.#bytes = 0;
+    // Free slots are reused last-freed first; rebuilding them in descending order reuses low ids first.
+    for (let id = this.#strings.length - 1; id >= 0; id--) {
+      const text = this.#strings[id];
+      if (text === null) {
+        this.#free.push(id);
+      } else {
+        this.#ids.set(text, id);
+        this.#bytes += ENTRY_OVERHEAD_BYTES + 2 * text.length;
+      }
+    }
+  }
+}

@@ -1,0 +1,184 @@
+// Per-visitor sessionize state: retained events in (ts, id) order as flat number columns, and the sessions over them.
+
+/** Numbers per event in `VisitorState.events`; compact on purpose (memory rule: ≤ 1 KiB per open session). */
+export const EVENT_SLOTS = 5;
+/** Event time, epoch ms. */
+export const TS = 0;
+/** eventIdHash × 16 + kind code (+ BOT_FLAG): both fit exactly in one double. */
+export const ID_KIND = 1;
+/** (url pool id + 1) × 2^26 + (referrer pool id + 1): both fit exactly in one double. */
+export const PAGE = 2;
+/** page_view: pool id of page_item or NO_REF; purchase: the revenue; other types: NO_REF. */
+export const ITEM_OR_REVENUE = 3;
+/** Pool id of user_id, or NO_REF. */
+export const USER = 4;
+
+export const NO_REF = -1;
+export const KIND_PAGE_VIEW = 0;
+export const KIND_CLICK = 1;
+export const KIND_ADD_TO_CART = 2;
+export const KIND_PURCHASE = 3;
+export const KIND_IDENTIFY = 4;
+export const BOT_FLAG = 8;
+const KIND_RANGE = 16;
+const REF_RANGE = 2 ** 26;
+
+/** Packs the url and referrer pool ids (NO_REF allowed; ids below 2^26 - 1). */
+export function packPage(url: number, referrer: number): number {
+  return (url + 1) * REF_RANGE + (referrer + 1);
+}
+
+export function urlOf(page: number): number {
+  return Math.floor(page / REF_RANGE) - 1;
+}
+
+export function referrerOf(page: number): number {
+  return (page % REF_RANGE) - 1;
+}
+
+export function packIdKind(idHash: number, kindFlags: number): number {
+  return idHash * KIND_RANGE + kindFlags;
+}
+
+export function idHashOf(idKind: number): number {
+  return Math.floor(idKind / KIND_RANGE);
+}
+
+export function kindFlagsOf(idKind: number): number {
+  return idKind % KIND_RANGE;
+}
+
+/** Visitor key = (site_id, anon_id) in one string; a missing site_id and an empty one stay distinct. */
+export function visitorKey(siteId: string | undefined, anonId: string): string {
+  return siteId === undefined ? `\u0000${anonId}` : `${siteId}\u0001${anonId}`;
+}
+
+export function parseVisitorKey(key: string): { siteId: string | null; anonId: string } {
+  if (key.charCodeAt(0) === 0) return { siteId: null, anonId: key.slice(1) };
+  const separator = key.indexOf("\u0001");
+  return { siteId: key.slice(0, separator), anonId: key.slice(separator + 1) };
+}
+
+/** A session over a contiguous run of the visitor's events; its id derives from its first event. */
+export interface SessionMeta {
+  count: number;
+  /** Index into SPLIT_REASONS: why this session began. */
+  reason: number;
+  /** Last emitted version (0: never emitted). */
+  version: number;
+  /** True while the last emitted row of this id is a non-retracted version. */
+  live: boolean;
+  /** What the live version was built from (event count, last event's id hash, user_id, split reason), to detect changes. */
+  emittedCount: number;
+  emittedLastId: number;
+  emittedUser: string | null;
+  emittedReason: number;
+}
+
+/** A retracted session id, remembered while its first event is retained, so a reappearance continues its versions. */
+export interface Tombstone {
+  sessionId: string;
+  version: number;
+  firstTs: number;
+}
+
+/** Above this many retained events, dedupe uses a Set instead of scanning the id column. */
+const ID_SET_THRESHOLD = 32;
+
+export class VisitorState {
+  readonly key: string;
+  /** EVENT_SLOTS numbers per event, sorted by (ts, event id hash). */
+  events: number[] = [];
+  sessions: SessionMeta[] = [];
+  tombstones: Tombstone[] | null = null;
+  /** Last user_id of evicted events: stitches later sessions to the customer (discarded with the visitor). */
+  carriedUser: string | null = null;
+  /** Due time of this visitor's live timer entry (+∞: none). */
+  scheduled = Infinity;
+  #idSet: Set<number> | null = null;
+
+  constructor(key: string) {
+    this.key = key;
+  }
+
+  get eventCount(): number {
+    return this.events.length / EVENT_SLOTS;
+  }
+
+  ts(index: number): number {
+    return this.events[index * EVENT_SLOTS + TS];
+  }
+
+  idHash(index: number): number {
+    return idHashOf(this.events[index * EVENT_SLOTS + ID_KIND]);
+  }
+
+  hasEvent(idHash: number): boolean {
+    if (this.#idSet !== null) return this.#idSet.has(idHash);
+    const events = this.events;
+    for (let offset = ID_KIND; offset < events.length; offset += EVENT_SLOTS) {
+      if (idHashOf(events[offset]) === idHash) return true;
+    }
+    return false;
+  }
+
+  /** Index the event (ts, idHash) takes in time order; same-ms events are ordered by id hash. */
+  insertionPoint(ts: number, idHash: number): number {
+    const count = this.eventCount;
+    if (count === 0 || this.ts(count - 1) < ts) return count;
+    let low = 0;
+    let high = count;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      const middleTs = this.ts(middle);
+      if (middleTs < ts || (middleTs === ts && this.idHash(middle) < idHash)) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  insert(index: number, slots: number[]): void {
+    if (index === this.eventCount) this.events.push(...slots);
+    else this.events.splice(index * EVENT_SLOTS, 0, ...slots);
+    const idHash = idHashOf(slots[ID_KIND]);
+    if (this.#idSet !== null) this.#idSet.add(idHash);
+    else if (this.eventCount > ID_SET_THRESHOLD) this.#rebuildIdSet();
+  }
+
+  /** Removes the first `count` events and returns their slots. */
+  removePrefix(count: number): number[] {
+    const removed = this.events.splice(0, count * EVENT_SLOTS);
+    if (this.#idSet !== null) {
+      if (this.eventCount > ID_SET_THRESHOLD) {
+        for (let offset = ID_KIND; offset < removed.length; offset += EVENT_SLOTS) this.#idSet.delete(idHashOf(removed[offset]));
+      } else {
+        this.#idSet = null;
+      }
+    }
+    return removed;
+  }
+
+  /** Start index of session `sessionIndex`. */
+  sessionStart(sessionIndex: number): number {
+    let start = 0;
+    for (let k = 0; k < sessionIndex; k++) start += this.sessions[k].count;
+    return start;
+  }
+
+  /** Approximate bytes of the id Set, when there is one. */
+  get idSetBytes(): number {
+    return this.#idSet === null ? 0 : 24 * this.#idSet.size;
+  }
+
+  /** Call after replacing `events` wholesale (restore). */
+  reindex(): void {
+    this.#idSet = null;
+    if (this.eventCount > ID_SET_THRESHOLD) this.#rebuildIdSet();
+  }
+
+  #rebuildIdSet(): void {
+    const ids = new Set<number>();
+    for (let offset = ID_KIND; offset < this.events.length; offset += EVENT_SLOTS) ids.add(idHashOf(this.events[offset]));
+    this.#idSet = ids;
+  }
+}

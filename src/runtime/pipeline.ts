@@ -1,0 +1,120 @@
+// The operator graph of one pipeline: routes events and sessions between operators and rows to the sink.
+import type { ClickEvent, EventOrigin } from "../events/event.ts";
+import type { Metrics } from "../metrics/registry.ts";
+import type { Row, TableSpec } from "../sinks/table.ts";
+import { botEventRow, lateEventRow } from "../sinks/system-tables.ts";
+import type { Operator, OperatorContext, SessionRecord } from "./operator.ts";
+
+/** Where rows go: the Parquet sink in production, a collector in tests. */
+export interface RowSink {
+  append(table: string, row: Row): void;
+  markSuccess(table: string, partition: string): void;
+}
+
+/** The pseudo-table an operator emits to ask for a `_SUCCESS` marker once its rows are committed. */
+export const SUCCESS_MARKER_TABLE = "_SUCCESS";
+
+export interface PipelineOptions {
+  operators: Operator[];
+  sink: RowSink;
+  metrics: Metrics;
+  /** `drop` sends events flagged is_bot to the `bots` table before any operator. */
+  bots?: "flag" | "drop";
+  now?: () => number;
+}
+
+export class Pipeline {
+  readonly operators: Operator[];
+  private readonly eventConsumers: Operator[];
+  private readonly sessionConsumers: Operator[];
+  private readonly tickConsumers: Operator[];
+  private readonly sink: RowSink;
+  private readonly metrics: Metrics;
+  private readonly dropBots: boolean;
+  /** One context per operator, so late rows can say which operator found them late. */
+  private readonly contexts: Map<Operator, OperatorContext>;
+
+  constructor(options: PipelineOptions) {
+    // Sessionize runs first so that session consumers see sessions in the same step as the events behind them.
+    this.operators = [...options.operators].sort((a, b) => rank(a) - rank(b));
+    this.eventConsumers = this.operators.filter((op) => op.onEvent !== undefined);
+    this.sessionConsumers = this.operators.filter((op) => op.onSession !== undefined || op.onSessionWatermark !== undefined);
+    this.tickConsumers = this.operators.filter((op) => op.onTick !== undefined);
+    this.sink = options.sink;
+    this.metrics = options.metrics;
+    this.dropBots = options.bots === "drop";
+    const now = options.now ?? Date.now;
+    this.contexts = new Map(this.operators.map((op) => [op, this.contextFor(op.id, now)]));
+  }
+
+  /** Every table any operator writes. */
+  tables(): TableSpec[] {
+    return this.operators.flatMap((op) => op.tables);
+  }
+
+  /** One valid event, in stream order. */
+  processEvent(event: ClickEvent, origin: EventOrigin): void {
+    this.metrics.eventsProcessed.inc();
+    if (this.dropBots && event.is_bot === true) {
+      this.sink.append("bots", botEventRow(event, "bot (ingest.bots: drop)"));
+      this.metrics.eventsFiltered.inc();
+      return;
+    }
+    for (const op of this.eventConsumers) op.onEvent!(event, origin, this.contexts.get(op)!);
+  }
+
+  tick(): void {
+    for (const op of this.tickConsumers) op.onTick!(this.contexts.get(op)!);
+  }
+
+  /** End of input: watermark to +∞ everywhere, every window and snapshot flushed. */
+  end(): void {
+    for (const op of this.operators) op.onEnd(this.contexts.get(op)!);
+  }
+
+  snapshot(): Record<string, unknown> {
+    const state: Record<string, unknown> = {};
+    for (const op of this.operators) state[op.id] = op.snapshot();
+    return state;
+  }
+
+  restore(state: Record<string, unknown>): void {
+    for (const op of this.operators) {
+      if (state[op.id] !== undefined) op.restore(state[op.id]);
+    }
+  }
+
+  stateBytes(): number {
+    let total = 0;
+    for (const op of this.operators) total += op.stateBytes?.() ?? 0;
+    return total;
+  }
+
+  private contextFor(operatorId: string, now: () => number): OperatorContext {
+    const sink = this.sink;
+    const metrics = this.metrics;
+    const context: OperatorContext = {
+      emit: (table, row) => {
+        if (table === SUCCESS_MARKER_TABLE) sink.markSuccess(String(row.table), String(row.partition));
+        else sink.append(table, row);
+      },
+      late: (event, watermarkAtArrival, reason) => {
+        metrics.eventsLate.inc();
+        sink.append("late_events", lateEventRow(event, watermarkAtArrival, reason, operatorId));
+      },
+      emitSession: (session: SessionRecord) => {
+        for (const op of this.sessionConsumers) op.onSession?.(session, this.contexts.get(op)!);
+      },
+      emitSessionWatermark: (watermark: number) => {
+        for (const op of this.sessionConsumers) op.onSessionWatermark?.(watermark, this.contexts.get(op)!);
+      },
+      now,
+      metrics,
+    };
+    return context;
+  }
+}
+
+function rank(op: Operator): number {
+  return op.id === "sessionize" ? 0 : 1;
+}

@@ -1,0 +1,107 @@
+// Event-time watermark over input partitions: max event time minus out-of-orderness, idle partitions, clock-skew guard.
+
+export interface WatermarkOptions {
+  /** Watermark = max event time of a partition minus this (ms). */
+  outOfOrderness: number;
+  /** A partition silent this long in processing time (ms) stops holding the watermark back. */
+  idleTimeout: number;
+  /** An event cannot push its partition's event time past its received_at plus this (ms). */
+  maxFutureSkew: number;
+}
+
+/** Plain JSON form; infinities are written as strings because JSON has no Infinity. */
+export interface WatermarkSnapshot {
+  current: number | string;
+  /** [partition, max event time seen (after the skew guard)] */
+  partitions: [number, number][];
+}
+
+interface PartitionClock {
+  maxEventTime: number;
+  /** Processing time of the partition's last event; null right after restore (not yet seen in this process). */
+  lastSeen: number | null;
+}
+
+function encodeTime(ms: number): number | string {
+  return Number.isFinite(ms) ? ms : String(ms);
+}
+
+function decodeTime(value: number | string): number {
+  return typeof value === "string" ? Number(value) : value;
+}
+
+/**
+ * Tracks one operator's watermark: the minimum over active partitions of (max event time − outOfOrderness).
+ * It never moves backwards, and before any event it is −∞.
+ */
+export class WatermarkTracker {
+  readonly #options: WatermarkOptions;
+  readonly #partitions = new Map<number, PartitionClock>();
+  #current = -Infinity;
+
+  constructor(options: WatermarkOptions) {
+    this.#options = options;
+  }
+
+  /** The watermark in epoch ms (−∞ before any event, +∞ after end of input). */
+  get current(): number {
+    return this.#current;
+  }
+
+  /** Records an event of `partition` and returns the (possibly advanced) watermark. */
+  observe(partition: number, ts: number, receivedAt: number | undefined, now: number): number {
+    // Clock-skew guard: one device with a clock far ahead must not close everyone's sessions.
+    const ceiling = receivedAt === undefined ? Infinity : receivedAt + this.#options.maxFutureSkew;
+    const eventTime = ts > ceiling ? ceiling : ts;
+    const clock = this.#partitions.get(partition);
+    if (clock === undefined) {
+      this.#partitions.set(partition, { maxEventTime: eventTime, lastSeen: now });
+    } else {
+      if (eventTime > clock.maxEventTime) clock.maxEventTime = eventTime;
+      clock.lastSeen = now;
+    }
+    return this.#recompute(now);
+  }
+
+  /** Processing-time tick: partitions that went idle stop holding the watermark back. */
+  tick(now: number): number {
+    return this.#recompute(now);
+  }
+
+  /** End of input: every window may close. */
+  advanceToEnd(): number {
+    this.#current = Infinity;
+    return this.#current;
+  }
+
+  snapshot(): WatermarkSnapshot {
+    const partitions: [number, number][] = [];
+    for (const [partition, clock] of this.#partitions) partitions.push([partition, clock.maxEventTime]);
+    return { current: encodeTime(this.#current), partitions };
+  }
+
+  restore(snapshot: WatermarkSnapshot): void {
+    this.#current = decodeTime(snapshot.current);
+    this.#partitions.clear();
+    // Idleness restarts from the first use after restore: a restarted worker must not call its backlog idle.
+    for (const [partition, maxEventTime] of snapshot.partitions) this.#partitions.set(partition, { maxEventTime, lastSeen: null });
+  }
+
+  #recompute(now: number): number {
+    let activeMin = Infinity;
+    let overallMax = -Infinity;
+    let anyActive = false;
+    for (const clock of this.#partitions.values()) {
+      if (clock.lastSeen === null) clock.lastSeen = now;
+      if (clock.maxEventTime > overallMax) overallMax = clock.maxEventTime;
+      if (now - clock.lastSeen < this.#options.idleTimeout) {
+        anyActive = true;
+        if (clock.maxEventTime < activeMin) activeMin = clock.maxEventTime;
+      }
+    }
+    // When every partition is idle, nothing holds the watermark back but what has been seen.
+    const candidate = (anyActive ? activeMin : overallMax) - this.#options.outOfOrderness;
+    if (candidate > this.#current) this.#current = candidate;
+    return this.#current;
+  }
+}

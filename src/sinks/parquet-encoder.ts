@@ -1,0 +1,446 @@
+// Row objects → columnar buffers → Arrow → Parquet bytes: the pure encoder shared by the worker thread and the in-thread path.
+import {
+  Bool,
+  DateDay,
+  Field,
+  Float64,
+  Int32,
+  Int64,
+  List,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table as ArrowTable,
+  TimestampMillisecond,
+  Utf8,
+  makeData,
+  tableToIPC,
+  type Data,
+  type DataType,
+} from "apache-arrow";
+import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from "parquet-wasm";
+import type { ColumnSpec, ColumnType, Row } from "./table.ts";
+
+export type ParquetCompression = "zstd" | "snappy" | "none";
+
+export interface EncodeOptions {
+  compression: ParquetCompression;
+  /** Maximum rows per Parquet row group. */
+  rowGroupSize: number;
+}
+
+/** A value that does not fit its column: a bug in whatever produced the row, named precisely. */
+export class ParquetEncodeError extends Error {
+  override name = "ParquetEncodeError";
+}
+
+/**
+ * One column's finished buffers, plain typed arrays so they cross to a worker thread by transfer.
+ * `values` holds fixed-width values, or the UTF-8 bytes of strings / list items; `offsets` the string
+ * or list offsets; `itemOffsets`/`itemValidity` the strings inside a list.
+ */
+export interface SealedColumn {
+  nullCount: number;
+  validity: Uint8Array;
+  values: Uint8Array | Int32Array | Float64Array | BigInt64Array;
+  offsets?: Int32Array;
+  itemOffsets?: Int32Array;
+  itemValidity?: Uint8Array;
+  itemNullCount?: number;
+}
+
+export interface SealedBatch {
+  columns: ColumnSpec[];
+  length: number;
+  data: SealedColumn[];
+}
+
+const MS_PER_DAY = 86_400_000;
+
+/** The Arrow type each column type is written as; timestamps carry "UTC" so Parquet marks them isAdjustedToUTC. */
+export function arrowTypeOf(type: ColumnType): DataType {
+  switch (type) {
+    case "string":
+      return new Utf8();
+    case "int32":
+      return new Int32();
+    case "int64":
+      return new Int64();
+    case "float64":
+      return new Float64();
+    case "bool":
+      return new Bool();
+    case "timestamp":
+      return new TimestampMillisecond("UTC");
+    case "date":
+      return new DateDay();
+    case "list<string>":
+      return new List(new Field("item", new Utf8(), true));
+  }
+}
+
+export function arrowSchemaOf(columns: readonly ColumnSpec[]): Schema {
+  return new Schema(columns.map((c) => new Field(c.name, arrowTypeOf(c.type), c.nullable !== false)));
+}
+
+function grow<T extends Uint8Array | Int32Array | Float64Array | BigInt64Array>(array: T, needed: number): T {
+  if (needed <= array.length) return array;
+  const grown = new (array.constructor as new (length: number) => T)(Math.max(needed, array.length * 2));
+  grown.set(array as never);
+  return grown;
+}
+
+/** Growable validity bitmap; bits past `length` may hold stale values until sealed. */
+class BitBuilder {
+  bits = new Uint8Array(16);
+  set(index: number, on: boolean): void {
+    if (index >> 3 >= this.bits.length) this.bits = grow(this.bits, (index >> 3) + 1);
+    if (on) this.bits[index >> 3] |= 1 << (index & 7);
+    else this.bits[index >> 3] &= ~(1 << (index & 7));
+  }
+  get(index: number): boolean {
+    return (this.bits[index >> 3] & (1 << (index & 7))) !== 0;
+  }
+  countUnset(from: number, to: number): number {
+    let unset = 0;
+    for (let i = from; i < to; i++) if (!this.get(i)) unset++;
+    return unset;
+  }
+  seal(length: number): Uint8Array {
+    const bytes = this.bits.slice(0, (length + 7) >> 3);
+    if (length & 7) bytes[bytes.length - 1] &= (1 << (length & 7)) - 1;
+    return bytes;
+  }
+}
+
+/** Growable UTF-8 byte store; Buffer.write flattens and encodes strings natively. */
+class Utf8Store {
+  bytes = Buffer.allocUnsafe(1024);
+  length = 0;
+  append(text: string): void {
+    const needed = this.length + text.length * 3;
+    if (needed > this.bytes.length) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, this.bytes.length * 2));
+      this.bytes.copy(grown, 0, 0, this.length);
+      this.bytes = grown;
+    }
+    this.length += this.bytes.write(text, this.length);
+  }
+  seal(): Uint8Array {
+    // A copy: Buffer.allocUnsafe may hand out a slice of a shared pool, which must not be transferred.
+    return new Uint8Array(this.bytes.subarray(0, this.length));
+  }
+}
+
+function finiteNumber(value: unknown, column: ColumnSpec): number {
+  const n = typeof value === "number" ? value : value instanceof Date ? value.getTime() : Number(value);
+  if (!Number.isFinite(n)) {
+    throw new ParquetEncodeError(`column ${column.name} (${column.type}): ${String(value)} is not a finite number`);
+  }
+  return n;
+}
+
+function stringOf(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+/** Days since the epoch of a "YYYY-MM-DD" string (the only date form rows carry). */
+export function epochDayOf(value: unknown, column: ColumnSpec): number {
+  const text = String(value);
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  if (!match) throw new ParquetEncodeError(`column ${column.name} (date): "${text}" is not YYYY-MM-DD`);
+  return Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) / MS_PER_DAY;
+}
+
+/** Appends one column's values; `truncate` undoes a partly appended row when a later column rejects it. */
+abstract class ColumnBuilder {
+  protected readonly validity = new BitBuilder();
+  protected nullCount = 0;
+  length = 0;
+  constructor(readonly column: ColumnSpec) {}
+
+  append(value: unknown): void {
+    if (value === null || value === undefined) {
+      if (this.column.nullable === false) {
+        throw new ParquetEncodeError(`column ${this.column.name} is not nullable but a row has no value`);
+      }
+      this.appendNull(this.length);
+      this.validity.set(this.length, false);
+      this.nullCount++;
+    } else {
+      this.appendValue(this.length, value);
+      this.validity.set(this.length, true);
+    }
+    this.length++;
+  }
+
+  truncate(length: number): void {
+    if (length >= this.length) return;
+    this.nullCount -= this.validity.countUnset(length, this.length);
+    this.truncateValues(length);
+    this.length = length;
+  }
+
+  protected abstract appendValue(index: number, value: unknown): void;
+  protected abstract appendNull(index: number): void;
+  protected abstract truncateValues(length: number): void;
+  abstract seal(): SealedColumn;
+}
+
+class FixedWidthBuilder<A extends Int32Array | Float64Array> extends ColumnBuilder {
+  private lastText: unknown = undefined;
+  private lastDay = 0;
+  constructor(
+    column: ColumnSpec,
+    private values: A,
+  ) {
+    super(column);
+  }
+  protected appendValue(index: number, value: unknown): void {
+    if (index >= this.values.length) this.values = grow(this.values, index + 1);
+    this.values[index] = this.convert(value);
+  }
+  protected appendNull(index: number): void {
+    if (index >= this.values.length) this.values = grow(this.values, index + 1);
+  }
+  protected truncateValues(): void {}
+  private convert(value: unknown): number {
+    const column = this.column;
+    if (column.type === "float64") return typeof value === "number" ? value : finiteNumber(value, column);
+    if (column.type === "int32") return Math.trunc(finiteNumber(value, column));
+    // Dates repeat heavily within a partition: parse each distinct text once in a row.
+    if (value !== this.lastText) {
+      this.lastDay = epochDayOf(value, column);
+      this.lastText = value;
+    }
+    return this.lastDay;
+  }
+  seal(): SealedColumn {
+    return {
+      nullCount: this.nullCount,
+      validity: this.validity.seal(this.length),
+      values: this.values.slice(0, this.length) as A,
+    };
+  }
+}
+
+const TWO_POW_32 = 4_294_967_296;
+
+/** int64 and timestamp columns: written as two int32 halves, since BigInt(n) allocates per value. */
+class Int64Builder extends ColumnBuilder {
+  private halves = new Int32Array(128);
+  protected appendValue(index: number, value: unknown): void {
+    if (2 * index + 2 > this.halves.length) this.halves = grow(this.halves, 2 * index + 2);
+    const n = typeof value === "bigint" ? Number(value) : Math.trunc(finiteNumber(value, this.column));
+    // Little-endian two's complement: low word is n mod 2^32, high word floor(n / 2^32) (exact for safe integers).
+    this.halves[2 * index] = n >>> 0;
+    this.halves[2 * index + 1] = Math.floor(n / TWO_POW_32);
+  }
+  protected appendNull(index: number): void {
+    if (2 * index + 2 > this.halves.length) this.halves = grow(this.halves, 2 * index + 2);
+    this.halves[2 * index] = 0;
+    this.halves[2 * index + 1] = 0;
+  }
+  protected truncateValues(): void {}
+  seal(): SealedColumn {
+    const halves = this.halves.slice(0, 2 * this.length);
+    return { nullCount: this.nullCount, validity: this.validity.seal(this.length), values: new BigInt64Array(halves.buffer) };
+  }
+}
+
+class BoolBuilder extends ColumnBuilder {
+  private readonly bits = new BitBuilder();
+  protected appendValue(index: number, value: unknown): void {
+    this.bits.set(index, Boolean(value));
+  }
+  protected appendNull(index: number): void {
+    this.bits.set(index, false);
+  }
+  protected truncateValues(): void {}
+  seal(): SealedColumn {
+    return { nullCount: this.nullCount, validity: this.validity.seal(this.length), values: this.bits.seal(this.length) };
+  }
+}
+
+class StringBuilder extends ColumnBuilder {
+  private offsets = new Int32Array(64);
+  private readonly text = new Utf8Store();
+  protected appendValue(index: number, value: unknown): void {
+    this.text.append(stringOf(value));
+    this.appendNull(index);
+  }
+  protected appendNull(index: number): void {
+    if (index + 2 > this.offsets.length) this.offsets = grow(this.offsets, index + 2);
+    this.offsets[index + 1] = this.text.length;
+  }
+  protected truncateValues(length: number): void {
+    this.text.length = this.offsets[length];
+  }
+  seal(): SealedColumn {
+    return {
+      nullCount: this.nullCount,
+      validity: this.validity.seal(this.length),
+      values: this.text.seal(),
+      offsets: this.offsets.slice(0, this.length + 1),
+    };
+  }
+}
+
+class StringListBuilder extends ColumnBuilder {
+  private offsets = new Int32Array(64);
+  private itemOffsets = new Int32Array(64);
+  private readonly itemValidity = new BitBuilder();
+  private itemCount = 0;
+  private itemNullCount = 0;
+  private readonly text = new Utf8Store();
+  protected appendValue(index: number, value: unknown): void {
+    if (!Array.isArray(value)) {
+      throw new ParquetEncodeError(`column ${this.column.name} (list<string>): expected an array, got ${typeof value}`);
+    }
+    for (const item of value) {
+      const present = item !== null && item !== undefined;
+      if (present) this.text.append(stringOf(item));
+      else this.itemNullCount++;
+      this.itemValidity.set(this.itemCount, present);
+      this.itemCount++;
+      if (this.itemCount + 1 > this.itemOffsets.length) this.itemOffsets = grow(this.itemOffsets, this.itemCount + 1);
+      this.itemOffsets[this.itemCount] = this.text.length;
+    }
+    this.appendNull(index);
+  }
+  protected appendNull(index: number): void {
+    if (index + 2 > this.offsets.length) this.offsets = grow(this.offsets, index + 2);
+    this.offsets[index + 1] = this.itemCount;
+  }
+  protected truncateValues(length: number): void {
+    const itemCount = this.offsets[length];
+    this.itemNullCount -= this.itemValidity.countUnset(itemCount, this.itemCount);
+    this.itemCount = itemCount;
+    this.text.length = this.itemOffsets[itemCount];
+  }
+  seal(): SealedColumn {
+    return {
+      nullCount: this.nullCount,
+      validity: this.validity.seal(this.length),
+      values: this.text.seal(),
+      offsets: this.offsets.slice(0, this.length + 1),
+      itemOffsets: this.itemOffsets.slice(0, this.itemCount + 1),
+      itemValidity: this.itemValidity.seal(this.itemCount),
+      itemNullCount: this.itemNullCount,
+    };
+  }
+}
+
+function columnBuilderFor(column: ColumnSpec): ColumnBuilder {
+  switch (column.type) {
+    case "string":
+      return new StringBuilder(column);
+    case "int32":
+    case "date":
+      return new FixedWidthBuilder(column, new Int32Array(64));
+    case "float64":
+      return new FixedWidthBuilder(column, new Float64Array(64));
+    case "int64":
+    case "timestamp":
+      return new Int64Builder(column);
+    case "bool":
+      return new BoolBuilder(column);
+    case "list<string>":
+      return new StringListBuilder(column);
+  }
+}
+
+/**
+ * Rows appended straight into columnar buffers: the buffered form of a future Parquet file.
+ * Appending columnar keeps no row objects alive and leaves only buffer transfer for the worker hand-off.
+ */
+export class ColumnBatchBuilder {
+  private readonly builders: ColumnBuilder[];
+  length = 0;
+  constructor(readonly columns: ColumnSpec[]) {
+    this.builders = columns.map(columnBuilderFor);
+  }
+
+  /** Appends one row, or throws ParquetEncodeError and leaves the batch as it was. */
+  append(row: Row): void {
+    const builders = this.builders;
+    let done = 0;
+    try {
+      for (; done < builders.length; done++) builders[done].append(row[builders[done].column.name]);
+    } catch (error) {
+      for (let i = 0; i < done; i++) builders[i].truncate(this.length);
+      throw error;
+    }
+    this.length++;
+  }
+
+  seal(): SealedBatch {
+    return { columns: this.columns, length: this.length, data: this.builders.map((b) => b.seal()) };
+  }
+}
+
+/** The ArrayBuffers of a sealed batch, to transfer (not copy) it to a worker thread. */
+export function transferListOf(batch: SealedBatch): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const column of batch.data) {
+    for (const array of [column.validity, column.values, column.offsets, column.itemOffsets, column.itemValidity]) {
+      if (array) buffers.add(array.buffer as ArrayBuffer);
+    }
+  }
+  return [...buffers];
+}
+
+function arrowDataOf(sealed: SealedColumn, field: Field, length: number): Data {
+  const common = { length, nullCount: sealed.nullCount, nullBitmap: sealed.validity };
+  const type = field.type as DataType;
+  if (type instanceof Utf8) {
+    return makeData({ ...common, type, valueOffsets: sealed.offsets!, data: sealed.values as Uint8Array });
+  }
+  if (type instanceof List) {
+    const itemCount = sealed.itemOffsets!.length - 1;
+    const child = makeData({
+      type: new Utf8(),
+      length: itemCount,
+      nullCount: sealed.itemNullCount!,
+      nullBitmap: sealed.itemValidity!,
+      valueOffsets: sealed.itemOffsets!,
+      data: sealed.values as Uint8Array,
+    });
+    return makeData({ ...common, type, valueOffsets: sealed.offsets!, child });
+  }
+  return makeData({ ...common, type, data: sealed.values } as never);
+}
+
+/** An Arrow table with exactly the declared columns, in order, and their declared nullability. */
+export function sealedBatchToArrow(batch: SealedBatch): ArrowTable {
+  const schema = arrowSchemaOf(batch.columns);
+  const children = batch.data.map((column, i) => arrowDataOf(column, schema.fields[i], batch.length));
+  const struct = makeData({ type: new Struct(schema.fields), length: batch.length, nullCount: 0, children });
+  return new ArrowTable(schema, [new RecordBatch(schema, struct)]);
+}
+
+const COMPRESSION: Record<ParquetCompression, Compression> = {
+  zstd: Compression.ZSTD,
+  snappy: Compression.SNAPPY,
+  none: Compression.UNCOMPRESSED,
+};
+
+/** Parquet file bytes of a sealed batch. Pure and synchronous: the worker thread runs exactly this. */
+export function encodeSealedBatch(batch: SealedBatch, options: EncodeOptions): Uint8Array {
+  const wasmTable = WasmTable.fromIPCStream(tableToIPC(sealedBatchToArrow(batch), "stream"));
+  const properties = new WriterPropertiesBuilder()
+    .setCompression(COMPRESSION[options.compression])
+    .setMaxRowGroupSize(options.rowGroupSize)
+    .setCreatedBy("clickpipe")
+    .build();
+  return writeParquet(wasmTable, properties);
+}
+
+/** Parquet file bytes for `rows`, typed by `columns`: the synchronous in-thread path. */
+export function encodeParquet(columns: ColumnSpec[], rows: readonly Row[], options: EncodeOptions): Uint8Array {
+  const builder = new ColumnBatchBuilder(columns);
+  for (const row of rows) builder.append(row);
+  return encodeSealedBatch(builder.seal(), options);
+}

@@ -1,0 +1,388 @@
+// Parquet sink: buffers rows per table and partition, writes fsynced `.inprogress` parts, renames them once the checkpoint commits.
+import { mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { Worker } from "node:worker_threads";
+import type { Metrics } from "../metrics/registry.ts";
+import {
+  ColumnBatchBuilder,
+  encodeSealedBatch,
+  transferListOf,
+  type EncodeOptions,
+  type ParquetCompression,
+  type SealedBatch,
+} from "./parquet-encoder.ts";
+import type { EncodeRequest, EncodeResponse } from "./parquet-encoder-worker.ts";
+import type { Row, TableSpec } from "./table.ts";
+
+export interface ParquetSinkOptions {
+  /** Root of the lake: files go to `<path>/<table>/<partitionKey>=<value>/`. */
+  path: string;
+  tables: TableSpec[];
+  /** Default "zstd". */
+  compression?: ParquetCompression;
+  /** Maximum rows per row group. Default 100 000. */
+  rowGroupSize?: number;
+  /** Maximum rows per file; bigger buffers split into several parts. Default 500 000. */
+  maxRowsPerFile?: number;
+  metrics?: Metrics;
+  /** Encode in a worker thread (default true); false encodes on the calling thread with the same code. */
+  useWorkerThread?: boolean;
+  /**
+   * Set when several workers share one lake: part names become `part-<writerId>-<epoch>-<index>` so workers
+   * never collide, and recovery deletes only this writer's in-progress parts. Letters, digits and `_`.
+   */
+  writerId?: string;
+}
+
+export interface PendingFile {
+  /** Path of the final `.parquet` file relative to the sink path; the in-progress file is this + ".inprogress". */
+  path: string;
+  table: string;
+  rows: number;
+}
+
+/** What a checkpoint stores to finish (or redo) a commit after a crash: plain JSON, paths relative to the sink. */
+export interface PendingCommit {
+  epoch: number;
+  files: PendingFile[];
+  /** `_SUCCESS` markers to write, relative paths. */
+  markers: string[];
+}
+
+export interface CommitSummary {
+  renamed: number;
+  alreadyCommitted: number;
+  /** Files of the pending commit found neither in progress nor committed (deleted since, e.g. by retention). */
+  missing: string[];
+  deletedInProgress: number;
+}
+
+export const IN_PROGRESS_SUFFIX = ".inprogress";
+export const SUCCESS_MARKER = "_SUCCESS";
+const DEFAULT_ROW_GROUP_SIZE = 100_000;
+const DEFAULT_MAX_ROWS_PER_FILE = 500_000;
+const MAX_EPOCH = 9_999_999_999;
+
+/** Deterministic part file name: the same epoch, index and writer always give the same name. */
+export function partFileName(epoch: number, index: number, writerId?: string): string {
+  const writer = writerId ? `${writerId}-` : "";
+  return `part-${writer}${String(epoch).padStart(10, "0")}-${String(index).padStart(4, "0")}.parquet`;
+}
+
+interface PartitionBuffer {
+  /** `<table>/<key>=<value>` relative to the sink path. */
+  directory: string;
+  sealed: SealedBatch[];
+  current: ColumnBatchBuilder;
+}
+
+interface TableBuffer {
+  spec: TableSpec;
+  partitions: Map<string, PartitionBuffer>;
+}
+
+interface EncodeJob {
+  file: PendingFile;
+  batch: SealedBatch;
+}
+
+export class ParquetSink {
+  private readonly root: string;
+  private readonly encodeOptions: EncodeOptions;
+  private readonly maxRowsPerFile: number;
+  private readonly metrics?: Metrics;
+  private readonly writerId?: string;
+  private readonly encoderThread?: EncoderThread;
+  private tables = new Map<string, TableBuffer>();
+  private requestedMarkers = new Set<string>();
+  private rowCount = 0;
+
+  constructor(options: ParquetSinkOptions) {
+    if (options.writerId !== undefined && !/^[A-Za-z0-9_]+$/.test(options.writerId)) {
+      throw new Error(`parquet sink writerId "${options.writerId}": use letters, digits and _ only`);
+    }
+    this.root = options.path;
+    this.encodeOptions = {
+      compression: options.compression ?? "zstd",
+      rowGroupSize: options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE,
+    };
+    this.maxRowsPerFile = options.maxRowsPerFile ?? DEFAULT_MAX_ROWS_PER_FILE;
+    this.metrics = options.metrics;
+    this.writerId = options.writerId;
+    if (options.useWorkerThread !== false) this.encoderThread = new EncoderThread();
+    for (const spec of options.tables) {
+      if (this.tables.has(spec.name)) throw new Error(`parquet sink: table ${spec.name} declared twice`);
+      this.tables.set(spec.name, { spec, partitions: new Map() });
+    }
+  }
+
+  /** Buffers one row; throws ParquetEncodeError (row not buffered) when a value does not fit its column. */
+  append(table: string, row: Row): void {
+    const buffer = this.tableBuffer(table);
+    const value = buffer.spec.partitionOf(row);
+    const partition = buffer.partitions.get(value) ?? this.openPartition(buffer, value);
+    partition.current.append(row);
+    this.rowCount++;
+    if (partition.current.length >= this.maxRowsPerFile) {
+      partition.sealed.push(partition.current.seal());
+      partition.current = new ColumnBatchBuilder(buffer.spec.columns);
+    }
+  }
+
+  bufferedRows(): number {
+    return this.rowCount;
+  }
+
+  /** Requests `<table>/<key>=<partition>/_SUCCESS`, written by the commit of the next prepare. */
+  markSuccess(table: string, partition: string): void {
+    const { spec } = this.tableBuffer(table);
+    this.requestedMarkers.add(`${partitionDirectory(spec, partition)}/${SUCCESS_MARKER}`);
+  }
+
+  /**
+   * Encodes every buffered row into fsynced `.inprogress` parts and returns what the checkpoint must store.
+   * Rows appended while this runs belong to the next epoch. When it rejects, the buffered rows are gone:
+   * treat it as a crash (recover, replay from the last checkpoint).
+   */
+  async prepare(epoch: number): Promise<PendingCommit> {
+    if (!Number.isInteger(epoch) || epoch < 0 || epoch > MAX_EPOCH) {
+      throw new Error(`parquet sink: epoch ${epoch} must be an integer in [0, ${MAX_EPOCH}]`);
+    }
+    const jobs = this.drainBuffers(epoch);
+    const markers = [...this.requestedMarkers].sort();
+    this.requestedMarkers = new Set();
+    const directories = new Set(jobs.map((job) => dirname(job.file.path)));
+    await Promise.all([...directories].map((directory) => mkdir(join(this.root, directory), { recursive: true })));
+    await Promise.all(
+      jobs.map(async (job) => {
+        const bytes = await this.encode(job.batch);
+        await writeFileDurably(join(this.root, job.file.path + IN_PROGRESS_SUFFIX), bytes);
+      }),
+    );
+    return { epoch, files: jobs.map((job) => job.file), markers };
+  }
+
+  /** Publishes a prepared epoch (after its checkpoint committed): renames parts, writes markers, fsyncs folders. */
+  async commit(pending: PendingCommit): Promise<void> {
+    const summary = await finishCommit(this.root, pending);
+    if (!this.metrics) return;
+    for (const file of summary.renamedFiles) {
+      this.metrics.parquetRowsWritten.inc({ table: file.table }, file.rows);
+      this.metrics.parquetFilesWritten.inc({ table: file.table });
+    }
+  }
+
+  /**
+   * Startup recovery: finishes the renames and markers of the last committed checkpoint (idempotent), then
+   * deletes every other in-progress part under `path` (only this writer's when writerId is given).
+   */
+  static async recover(
+    path: string,
+    pending: PendingCommit | undefined,
+    options: { writerId?: string } = {},
+  ): Promise<CommitSummary> {
+    if (!(await exists(path))) {
+      return { renamed: 0, alreadyCommitted: 0, missing: pending ? pending.files.map((f) => f.path) : [], deletedInProgress: 0 };
+    }
+    const summary = pending ? await finishCommit(path, pending) : { renamedFiles: [], alreadyCommitted: 0, missing: [] };
+    const prefix = options.writerId ? `part-${options.writerId}-` : "";
+    const deletedInProgress = await deleteInProgressParts(path, prefix);
+    return {
+      renamed: summary.renamedFiles.length,
+      alreadyCommitted: summary.alreadyCommitted,
+      missing: summary.missing,
+      deletedInProgress,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.encoderThread?.close();
+  }
+
+  private tableBuffer(table: string): TableBuffer {
+    const buffer = this.tables.get(table);
+    if (!buffer) throw new Error(`parquet sink: unknown table ${table} (declared: ${[...this.tables.keys()].join(", ")})`);
+    return buffer;
+  }
+
+  private openPartition(buffer: TableBuffer, value: string): PartitionBuffer {
+    const partition: PartitionBuffer = {
+      directory: partitionDirectory(buffer.spec, value),
+      sealed: [],
+      current: new ColumnBatchBuilder(buffer.spec.columns),
+    };
+    buffer.partitions.set(value, partition);
+    return partition;
+  }
+
+  /** Takes every buffered batch out, in a deterministic order: table, partition value, then append order. */
+  private drainBuffers(epoch: number): EncodeJob[] {
+    const jobs: EncodeJob[] = [];
+    for (const name of [...this.tables.keys()].sort()) {
+      const buffer = this.tables.get(name)!;
+      for (const value of [...buffer.partitions.keys()].sort()) {
+        const partition = buffer.partitions.get(value)!;
+        const batches = partition.current.length > 0 ? [...partition.sealed, partition.current.seal()] : partition.sealed;
+        batches.forEach((batch, index) => {
+          const path = `${partition.directory}/${partFileName(epoch, index, this.writerId)}`;
+          jobs.push({ file: { path, table: name, rows: batch.length }, batch });
+        });
+      }
+      buffer.partitions = new Map();
+    }
+    this.rowCount = 0;
+    return jobs;
+  }
+
+  private encode(batch: SealedBatch): Promise<Uint8Array> {
+    if (this.encoderThread) return this.encoderThread.encode(batch, this.encodeOptions);
+    return Promise.resolve(encodeSealedBatch(batch, this.encodeOptions));
+  }
+}
+
+function partitionDirectory(spec: TableSpec, value: string): string {
+  if (typeof value !== "string" || value === "" || value === "." || value === ".." || /[/\\\0]/.test(value)) {
+    throw new Error(`table ${spec.name}: partition value ${JSON.stringify(value)} cannot be a folder name`);
+  }
+  return `${spec.name}/${spec.partitionKey}=${value}`;
+}
+
+/** Renames a pending commit's parts and writes its markers; safe to run again after any partial run. */
+async function finishCommit(
+  root: string,
+  pending: PendingCommit,
+): Promise<{ renamedFiles: PendingFile[]; alreadyCommitted: number; missing: string[] }> {
+  const renamedFiles: PendingFile[] = [];
+  const missing: string[] = [];
+  let alreadyCommitted = 0;
+  await Promise.all(
+    pending.files.map(async (file) => {
+      const final = join(root, file.path);
+      try {
+        await rename(final + IN_PROGRESS_SUFFIX, final);
+        renamedFiles.push(file);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+        if (await exists(final)) alreadyCommitted++;
+        else missing.push(file.path);
+      }
+    }),
+  );
+  await Promise.all(
+    pending.markers.map(async (marker) => {
+      await mkdir(join(root, dirname(marker)), { recursive: true });
+      await writeFileDurably(join(root, marker), new Uint8Array(0));
+    }),
+  );
+  // Renames and new folders are durable only once every folder on the way holds its entry.
+  const directories = new Set<string>();
+  for (const path of [...pending.files.map((f) => f.path), ...pending.markers]) {
+    for (let directory = dirname(path); directory !== "."; directory = dirname(directory)) directories.add(directory);
+  }
+  await Promise.all([...directories].map((directory) => syncDirectory(join(root, directory))));
+  if (directories.size > 0) await syncDirectory(root);
+  return { renamedFiles, alreadyCommitted, missing };
+}
+
+/** Deletes `*.inprogress` parts under root, skipping `_`/`.` folders (checkpoints, hidden) as Hive readers do. */
+async function deleteInProgressParts(directory: string, namePrefix: string): Promise<number> {
+  let deleted = 0;
+  for (const entry of await readdir(directory, { withFileTypes: true })) {
+    const path = join(directory, entry.name);
+    if (entry.isDirectory()) {
+      if (!entry.name.startsWith("_") && !entry.name.startsWith(".")) deleted += await deleteInProgressParts(path, namePrefix);
+    } else if (entry.name.endsWith(IN_PROGRESS_SUFFIX) && entry.name.startsWith(namePrefix)) {
+      await unlink(path);
+      deleted++;
+    }
+  }
+  return deleted;
+}
+
+async function writeFileDurably(path: string, bytes: Uint8Array): Promise<void> {
+  const handle = await open(path, "w");
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Under tsx or vitest this module is TypeScript, so the worker registers tsx itself before importing its .ts
+ * entry (execArgv `--import tsx` is not honoured by Node 20 workers here); built output loads the .js entry.
+ */
+function startEncoderWorker(): Worker {
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./parquet-encoder-worker.js", import.meta.url));
+  const entry = new URL("./parquet-encoder-worker.ts", import.meta.url).href;
+  const tsxApi = import.meta.resolve("tsx/esm/api");
+  const bootstrap =
+    `import(${JSON.stringify(tsxApi)})` +
+    `.then((tsx) => { (tsx.register ?? tsx.default.register)(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(bootstrap, { eval: true });
+}
+
+/** One worker thread running the encoder; requests queue in it, so parts encode one after another. */
+class EncoderThread {
+  private worker?: Worker;
+  private nextId = 0;
+  private readonly waiting = new Map<number, { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }>();
+
+  encode(batch: SealedBatch, options: EncodeOptions): Promise<Uint8Array> {
+    const worker = this.worker ?? this.start();
+    const id = this.nextId++;
+    const request: EncodeRequest = { id, batch, options };
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      worker.ref();
+      worker.postMessage(request, transferListOf(batch));
+    });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker) await worker.terminate();
+  }
+
+  private start(): Worker {
+    const worker = startEncoderWorker();
+    worker.on("message", (response: EncodeResponse) => {
+      const waiter = this.waiting.get(response.id);
+      if (!waiter) return;
+      this.waiting.delete(response.id);
+      if (this.waiting.size === 0) worker.unref();
+      if ("bytes" in response) waiter.resolve(response.bytes);
+      else waiter.reject(new Error(`parquet encoder thread: ${response.error}`));
+    });
+    const failAll = (error: Error) => {
+      if (this.worker === worker) this.worker = undefined;
+      for (const waiter of this.waiting.values()) waiter.reject(error);
+      this.waiting.clear();
+    };
+    worker.on("error", failAll);
+    worker.on("exit", (code) => failAll(new Error(`parquet encoder thread exited with code ${code}`)));
+    worker.unref();
+    this.worker = worker;
+    return worker;
+  }
+}

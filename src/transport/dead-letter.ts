@@ -1,0 +1,52 @@
+// Dead letters on `<S>.dlq`: one JSON object per line, so one DLQ message may carry many.
+import { encodeBatch, splitBatch } from "./batch-codec.ts";
+
+export type DeadLetter = {
+  /** Epoch milliseconds when the rejected record was received. */
+  received_at: number;
+  /** Why it was rejected (an invalid-reason code, optionally with detail). */
+  reason: string;
+  /** The rejected record exactly as received. */
+  raw: string;
+  /** Who rejected it: publish, http, access_log, worker, ... */
+  source: string;
+};
+
+export function encodeDeadLetter(letter: DeadLetter): string {
+  return JSON.stringify({
+    received_at: letter.received_at,
+    reason: letter.reason,
+    raw: letter.raw,
+    source: letter.source,
+  });
+}
+
+export function encodeDeadLetters(letters: readonly DeadLetter[]): Uint8Array {
+  return encodeBatch(letters.map(encodeDeadLetter));
+}
+
+/** Parses one dead-letter line; throws a DeadLetterFormatError naming the missing field when it is not one. */
+export function decodeDeadLetter(line: string): DeadLetter {
+  const value: unknown = JSON.parse(line);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new DeadLetterFormatError("a dead letter must be a JSON object");
+  }
+  const record = value as Record<string, unknown>;
+  if (typeof record.received_at !== "number") throw new DeadLetterFormatError("received_at must be a number");
+  if (typeof record.reason !== "string") throw new DeadLetterFormatError("reason must be a string");
+  if (typeof record.raw !== "string") throw new DeadLetterFormatError("raw must be a string");
+  return {
+    received_at: record.received_at,
+    reason: record.reason,
+    raw: record.raw,
+    source: typeof record.source === "string" ? record.source : "unknown",
+  };
+}
+
+export function decodeDeadLetters(data: Uint8Array): DeadLetter[] {
+  return splitBatch(data).map(decodeDeadLetter);
+}
+
+export class DeadLetterFormatError extends Error {
+  override name = "DeadLetterFormatError";
+}

@@ -1,0 +1,87 @@
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runInspect, type TableSummary } from "../../src/cli/inspect.ts";
+import { ParquetSink } from "../../src/sinks/parquet.ts";
+import { invalidEventRow, invalidEventsTable } from "../../src/sinks/system-tables.ts";
+import { allTypesRows, allTypesTable, temporaryDirectory } from "../sinks/lake-fixtures.ts";
+
+let root: string;
+
+beforeAll(async () => {
+  root = await temporaryDirectory("inspect");
+  const sink = new ParquetSink({ path: root, tables: [allTypesTable, invalidEventsTable], useWorkerThread: false, maxRowsPerFile: 2 });
+  for (const row of allTypesRows) sink.append("all_types", row);
+  sink.append("invalid_events", invalidEventRow(Date.UTC(2024, 0, 2), "bad_ts", "{}"));
+  sink.markSuccess("all_types", "2024-03-10");
+  await sink.commit(await sink.prepare(1));
+  sink.append("invalid_events", invalidEventRow(Date.UTC(2024, 0, 2), "bad_ts", "{}"));
+  await sink.prepare(2); // left in progress: visible as such, never counted
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function inspect(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await runInspect(argv, { out: (text) => (out += text), err: (text) => (err += text) });
+  return { code, out, err };
+}
+
+describe("clickpipe inspect", () => {
+  it("lists tables, partitions and row counts of committed parts, and each table's schema", async () => {
+    const { code, out } = await inspect([root]);
+    expect(code).toBe(0);
+    expect(out).toBe(
+      [
+        `${root}: 2 tables`,
+        "",
+        "all_types: 5 rows in 3 files, 2 partitions",
+        "  dt=2024-03-10  2 rows, 1 file, _SUCCESS",
+        "  dt=2024-03-11  3 rows, 2 files",
+        "  schema:",
+        "    id        string           not null",
+        "    i32       int32",
+        "    i64       int64",
+        "    f64       float64",
+        "    flag      bool",
+        "    seen_at   timestamp (UTC)",
+        "    on_day    date",
+        "    tags      list<string>",
+        "    event_ts  timestamp (UTC)  not null",
+        "",
+        "invalid_events: 1 row in 1 file, 1 partition",
+        "  dt=2024-01-02  1 row, 1 file, 1 in-progress file",
+        "  schema:",
+        "    received_at  timestamp (UTC)  not null",
+        "    reason       string           not null",
+        "    raw          string           not null",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("prints the same summary as JSON with --json", async () => {
+    const { code, out } = await inspect([root, "--json"]);
+    const tables = JSON.parse(out).tables as TableSummary[];
+    expect(code).toBe(0);
+    expect(tables.map((t) => [t.name, t.rows, t.files])).toEqual([
+      ["all_types", 5, 3],
+      ["invalid_events", 1, 1],
+    ]);
+    expect(tables[0].partitions[1]).toEqual({ name: "dt=2024-03-11", files: 2, rows: 3, inProgressFiles: 0, success: false });
+  });
+
+  it("exits 2 with a clear message when the directory does not exist", async () => {
+    const missing = join(root, "no-such-lake");
+    const { code, out, err } = await inspect([missing]);
+    expect([code, out]).toEqual([2, ""]);
+    expect(err).toBe(`clickpipe inspect: ${missing} is not a directory (expected a Parquet sink path, e.g. ./data)\n`);
+  });
+
+  it("exits 2 with the usage line when the directory argument is missing", async () => {
+    expect(await inspect([])).toEqual({ code: 2, out: "", err: "usage: clickpipe inspect <dir> [--json]\n" });
+  });
+});

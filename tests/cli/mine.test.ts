@@ -1,0 +1,137 @@
+// `clickpipe mine`: SPMF's and arules' published results through the command, Parquet in and out, usage errors.
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { describe, expect, it } from "vitest";
+import { runMine } from "../../src/cli/mine.ts";
+import { formatPattern } from "../../src/operators/mining/itemset-sequence.ts";
+import { parseSpmfPatterns } from "../../src/operators/mining/spmf-format.ts";
+import { encodeParquet } from "../../src/sinks/parquet-encoder.ts";
+import type { ColumnSpec } from "../../src/sinks/table.ts";
+
+const fixture = (path: string) => fileURLToPath(new URL(`../fixtures/${path}`, import.meta.url));
+
+async function mine(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const code = await runMine(argv, { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) } });
+  return { code, stdout, stderr };
+}
+
+async function query(sql: string): Promise<Record<string, unknown>[]> {
+  const connection = await (await DuckDBInstance.create(":memory:")).connect();
+  try {
+    return (await connection.runAndReadAll(sql)).getRowObjects() as Record<string, unknown>[];
+  } finally {
+    connection.closeSync();
+  }
+}
+
+describe("clickpipe mine patterns", () => {
+  it("prints SPMF's 53 patterns and supports of contextPrefixSpan at --min-support 2", async () => {
+    const { code, stdout, stderr } = await mine(["patterns", "--sessions", fixture("spmf/contextPrefixSpan.txt"), "--min-support", "2"]);
+    expect(code).toBe(0);
+    const expected = new Map(parseSpmfPatterns(readFileSync(fixture("spmf/spmPatterns.txt"), "utf8")).map((p) => [formatPattern(p.pattern), p.support]));
+    const [header, ...lines] = stdout.trimEnd().split("\n");
+    expect(header).toBe("kind,pattern,length,support,support_ratio");
+    const got = new Map(lines.map((line) => line.split(",")).map(([, pattern, , support]) => [pattern, Number(support)]));
+    expect(got).toEqual(expected);
+    expect(stderr).toContain("mined 53 patterns from 4 sequences");
+  });
+
+  it("mines the current session versions of a Parquet sessions table and writes CSV and Parquet to --out", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "mine-patterns-"));
+    const columns: ColumnSpec[] = [
+      { name: "session_id", type: "string" },
+      { name: "version", type: "int64" },
+      { name: "retracted", type: "bool" },
+      { name: "page_path", type: "list<string>" },
+      { name: "page_items", type: "list<string>" },
+    ];
+    const rows = [
+      { session_id: "a", version: 1, retracted: false, page_path: ["/x"], page_items: ["home", "cart"] },
+      { session_id: "a", version: 2, retracted: false, page_path: ["/x"], page_items: ["home", "product", "cart"] },
+      { session_id: "b", version: 1, retracted: false, page_path: ["/y"], page_items: ["home", "cart"] },
+      { session_id: "c", version: 1, retracted: false, page_path: ["/z"], page_items: ["product"] },
+      { session_id: "c", version: 2, retracted: true, page_path: ["/z"], page_items: ["product"] },
+    ];
+    mkdirSync(join(directory, "sessions", "dt=2024-03-01"), { recursive: true });
+    writeFileSync(join(directory, "sessions", "dt=2024-03-01", "part-0.parquet"), encodeParquet(columns, rows, { compression: "none", rowGroupSize: 10 }));
+    const out = join(directory, "out");
+    const { code } = await mine(["patterns", "--sessions", join(directory, "sessions"), "--min-support", "2", "--max-length", "2", "--out", out]);
+    expect(code).toBe(0);
+    // Current truth: a = home > product > cart, b = home > cart (c retracted).
+    const expected = [
+      { pattern: "cart", support: 2n },
+      { pattern: "home", support: 2n },
+      { pattern: "home > cart", support: 2n },
+    ];
+    expect(await query(`SELECT pattern, support FROM '${out}/patterns/*.parquet' ORDER BY pattern`)).toEqual(expected);
+    expect(await query(`SELECT pattern, support::BIGINT AS support FROM read_csv('${out}/patterns.csv') ORDER BY pattern`)).toEqual(expected);
+  });
+
+  it("exits 2 with the usage for a bad flag, a missing flag or a bad value", async () => {
+    for (const argv of [
+      ["patterns", "--sessions", "x", "--min-support", "2", "--bogus"],
+      ["patterns", "--min-support", "2"],
+      ["patterns", "--sessions", "x", "--min-support", "-1"],
+      ["patterns", "--sessions", "x", "--min-support", "2", "--item", "title"],
+      ["sequences"],
+    ]) {
+      const { code, stderr } = await mine(argv);
+      expect(code).toBe(2);
+      expect(stderr).toContain("usage:");
+    }
+  });
+
+  it("exits 1 naming the path when the input does not exist", async () => {
+    const { code, stderr } = await mine(["patterns", "--sessions", "/nonexistent/sessions.txt", "--min-support", "2"]);
+    expect(code).toBe(1);
+    expect(stderr).toContain("/nonexistent/sessions.txt");
+  });
+});
+
+describe("clickpipe mine rules", () => {
+  it("writes arules' 5,622 Groceries rules (supp 0.001, conf 0.5, maxlen 5) with the top rule first", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "mine-rules-")), "rules.csv");
+    const { code } = await mine([
+      "rules", "--orders", fixture("groceries/groceries_baskets.csv"),
+      "--min-support", "0.001", "--min-confidence", "0.5", "--max-length", "5", "--out", out,
+    ]);
+    expect(code).toBe(0);
+    const rows = await query(`SELECT * FROM read_csv('${out}', header = true)`);
+    expect(rows).toHaveLength(5622);
+    expect(rows[0]).toMatchObject({ antecedent: "Instant food products & soda", consequent: "hamburger meat", orders: 12n });
+    expect(rows[0].support as number).toBeCloseTo(0.001220132, 9);
+    expect(rows[0].confidence as number).toBeCloseTo(0.6315789, 7);
+    expect(rows[0].lift as number).toBeCloseTo(18.99565, 5);
+  });
+
+  it("reads a Parquet orders table with one row per item and writes a Parquet table to --out", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "mine-orders-"));
+    const columns: ColumnSpec[] = [
+      { name: "order_id", type: "string" },
+      { name: "sku", type: "string" },
+    ];
+    const lines = [["o1", "a"], ["o1", "b"], ["o2", "a"], ["o2", "b"], ["o3", "a"], ["o3", "c"]];
+    writeFileSync(join(directory, "orders.parquet"), encodeParquet(columns, lines.map(([order_id, sku]) => ({ order_id, sku })), { compression: "none", rowGroupSize: 10 }));
+    const out = join(directory, "out");
+    const { code } = await mine(["rules", "--orders", join(directory, "orders.parquet"), "--min-support", "0.5", "--min-confidence", "0.6", "--out", out]);
+    expect(code).toBe(0);
+    // {a, b} in 2 of 3 orders: b ⇒ a (2/2, lift 1) and a ⇒ b (2/3, lift 1).
+    expect(await query(`SELECT antecedent, consequent, confidence, lift, orders FROM '${out}/basket_rules/*.parquet' ORDER BY confidence DESC`)).toEqual([
+      { antecedent: "b", consequent: "a", confidence: 1, lift: 1, orders: 2n },
+      { antecedent: "a", consequent: "b", confidence: 2 / 3, lift: 1, orders: 2n },
+    ]);
+  });
+
+  it("exits 2 with the usage for a support above 1 or a missing --orders", async () => {
+    for (const argv of [["rules", "--orders", "x.csv", "--min-support", "3"], ["rules", "--min-support", "0.1"]]) {
+      const { code, stderr } = await mine(argv);
+      expect(code).toBe(2);
+      expect(stderr).toContain("usage:");
+    }
+  });
+});

@@ -1,0 +1,19 @@
+// Suggestions for misspelt keys and values.
+import { describe, expect, it } from "vitest";
+import { closestMatch, editDistance } from "../../src/config/did-you-mean.ts";
+
+describe("config did-you-mean", () => {
+  it("counts insertions, deletions and substitutions, ignoring case", () => {
+    expect(editDistance("kitten", "sitting")).toBe(3);
+    expect(editDistance("gap", "GAP")).toBe(0);
+    expect(editDistance("", "abc")).toBe(3);
+  });
+
+  it("suggests a close key and nothing for an unrelated word", () => {
+    const keys = ["gap", "maxDuration", "outOfOrderness", "allowedLateness"];
+    expect(closestMatch("maxduraton", keys)).toBe("maxDuration");
+    expect(closestMatch("allowedLatenes", keys)).toBe("allowedLateness");
+    expect(closestMatch("gaps", keys)).toBe("gap");
+    expect(closestMatch("compression", keys)).toBeUndefined();
+  });
+});

@@ -1,0 +1,180 @@
+// Loading pipeline files: every error found at once, each with its key path and its line and column in the file.
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { churnFeaturesConfig } from "../../src/operators/churn-features.ts";
+import { formatConfigError, loadPipeline, parsePipelineText, type ConfigError } from "../../src/config/load.ts";
+
+function errorsOf(text: string, env: Record<string, string> = {}): ConfigError[] {
+  const result = parsePipelineText(text, "test.yaml", env);
+  if (result.ok) throw new Error("expected the pipeline to be rejected");
+  return result.errors;
+}
+
+const minimal = (extra = "") => `name: t\nnats:\n  stream: S\nsinks:\n  - type: parquet\n    path: ./out\n${extra}`;
+
+describe("config loading - errors located in the file", () => {
+  it("reports an unknown key, a bad duration and a missing required key together, each at its own line", () => {
+    const text = [
+      "name: web", //                        1
+      "nats:", //                            2
+      "  url: nats://127.0.0.1:4222", //     3
+      "operators:", //                       4
+      "  - type: sessionize", //             5
+      "    gap: 30m", //                     6
+      "    maxDurationn: 12h", //            7  unknown key
+      "  - type: basket", //                 8
+      "    window: 1 day", //                9  bad duration
+      "sinks:", //                           10
+      "  - type: parquet", //                11
+      "    path: ./data", //                 12
+    ].join("\n"); // nats.stream is missing: reported at the `nats:` line
+    const errors = errorsOf(text);
+    expect(errors.map(({ path, line, column }) => ({ path, line, column }))).toEqual([
+      { path: "nats.stream", line: 2, column: 1 },
+      { path: "operators[0].maxDurationn", line: 7, column: 5 },
+      { path: "operators[1].window", line: 9, column: 5 },
+    ]);
+    expect(errors[0].message).toBe('missing required key "stream"');
+    expect(errors[1].message).toBe('unknown key "maxDurationn"');
+    expect(errors[1].hint).toMatch(/^Did you mean "maxDuration"\? Allowed keys in operators\[0\]: type, gap, maxDuration,/);
+    expect(errors[2].message).toContain('expected a duration like "30m"');
+    expect(errors[2].message).toContain('got "1 day"');
+  });
+
+  it("formats an error as `path (file:line:col): message. hint`", () => {
+    const text = minimal("operators:\n  - type: sessionize\n    gap: soon\n");
+    const [error] = errorsOf(text);
+    expect(formatConfigError(error, "pipelines/web.yaml")).toMatch(
+      /^operators\[0\]\.gap \(pipelines\/web\.yaml:9:5\): expected a duration like "30m" \(units ms, s, m, h, d\), got "soon"\. Inactivity gap/,
+    );
+  });
+
+  it("rejects unknown keys at every level, naming the allowed keys there", () => {
+    const text = [
+      "name: t", //                                   1
+      "nats:", //                                     2
+      "  stream: S", //                               3
+      "  tls: { ca: ca.pem, certificate: c.pem }", // 4
+      "ingest:", //                                   5
+      "  privacy: { anonymiseIp: true }", //          6
+      "sources:", //                                  7
+      "  - type: http", //                            8
+      "    writeKeys: [k]", //                        9
+      "    rateLimit: { rps: 5 }", //                 10
+      "operators:", //                                11
+      "  - type: churnFeatures", //                   12
+      "    snapshotEvry: 1d", //                      13
+      "sinks:", //                                    14
+      "  - type: parquet", //                         15
+      "    path: ./out", //                           16
+      "    codec: zstd", //                           17
+      "metrics: { port: 9464, tls: true }", //        18
+      "extra: 1", //                                  19
+    ].join("\n");
+    const errors = errorsOf(text);
+    expect(errors.map(({ path, line }) => `${path}@${line}`)).toEqual([
+      "nats.tls.certificate@4",
+      "ingest.privacy.anonymiseIp@6",
+      "sources[0].rateLimit.rps@10",
+      "operators[0].snapshotEvry@13",
+      "sinks[0].codec@17",
+      "metrics.tls@18",
+      "extra@19",
+    ]);
+    expect(errors.find((error) => error.path === "operators[0].snapshotEvry")?.hint).toBe(
+      // The operator's own schema lists its keys (its engineers add keys); these four are in ARCHITECTURE.md.
+      `Did you mean "snapshotEvery"? Allowed keys in operators[0]: ${Object.keys(churnFeaturesConfig.shape).join(", ")}.`,
+    );
+    expect(Object.keys(churnFeaturesConfig.shape)).toEqual(expect.arrayContaining(["type", "snapshotEvery", "outOfOrderness", "allowedLateness"]));
+    expect(errors.find((error) => error.path === "ingest.privacy.anonymiseIp")?.hint).toMatch(/^Did you mean "anonymizeIp"\?/);
+    expect(errors.find((error) => error.path === "extra")?.hint).toBe(
+      "Allowed keys at the top level: name, nats, ingest, sources, operators, sinks, metrics, checkpoint.",
+    );
+  });
+
+  it("names an unknown operator type and suggests the closest one", () => {
+    const errors = errorsOf(minimal("operators:\n  - type: sesionize\n"));
+    expect(errors).toEqual([
+      {
+        path: "operators[0].type",
+        line: 8,
+        column: 5,
+        message: 'unknown type "sesionize"',
+        hint: 'Did you mean "sessionize"? Types: sessionize, sequencePatterns, basket, churnFeatures.',
+      },
+    ]);
+  });
+
+  it("points a missing operator type at the list item", () => {
+    const errors = errorsOf(minimal("operators:\n  - gap: 30m\n"));
+    expect(errors).toMatchObject([{ path: "operators[0].type", line: 8, column: 5, message: 'missing required key "type"' }]);
+  });
+
+  it("explains wrong value types and out-of-range numbers with the value found", () => {
+    const text = "name: t\nnats:\n  stream: S\n  partitions: 0\nsinks: [{ type: parquet, path: x }]\nmetrics: { port: http }\n";
+    const errors = errorsOf(text);
+    expect(errors.map(({ path, line, message }) => `${path}@${line}: ${message}`)).toEqual([
+      "nats.partitions@4: must be at least 1, got 0",
+      'metrics.port@6: expected a number, got "http"',
+    ]);
+  });
+
+  it("reports a bad enum value with a suggestion", () => {
+    const errors = errorsOf(minimal("    compression: snapy\n"));
+    expect(errors).toMatchObject([
+      { path: "sinks[0].compression", line: 7, message: 'expected one of "zstd", "snappy", "none", got "snapy"', hint: 'Did you mean "snappy"?' },
+    ]);
+  });
+
+  it("names the bad entry inside a value that may take several forms", () => {
+    const errors = errorsOf(minimal("ingest:\n  pages: { exclude: [static, non2XX] }\n"));
+    expect(errors).toEqual([
+      {
+        path: "ingest.pages.exclude[1]",
+        line: 8,
+        column: 30,
+        message: 'expected one of "static", "1xx", "2xx", "3xx", "4xx", "5xx", "non2xx", "nonGet", got "non2XX"',
+        hint: 'Did you mean "non2xx"?',
+      },
+    ]);
+  });
+
+  it("reports YAML syntax errors with their line, before any schema check", () => {
+    const text = "name: t\nnats:\n  stream: S\nsinks:\n  - type: parquet\n   path: ./out\n";
+    const errors = errorsOf(text);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors[0].line).toBe(6);
+    expect(errors[0].message).toMatch(/^YAML syntax: /);
+  });
+
+  it("reports a duplicate key as a YAML error at the second occurrence", () => {
+    const errors = errorsOf("name: t\nname: u\nnats: { stream: S }\nsinks: [{ type: parquet, path: x }]\n");
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ line: 2, column: 1 });
+    expect(errors[0].message).toMatch(/unique/);
+  });
+
+  it("rejects a file that is not a mapping", () => {
+    expect(errorsOf("")[0].message).toBe("test.yaml holds no pipeline mapping");
+    expect(errorsOf("- a\n- b\n")[0].message).toBe("test.yaml holds no pipeline mapping");
+  });
+
+  it("reports a missing file clearly", async () => {
+    const result = await loadPipeline(join(tmpdir(), "clickpipe-no-such-dir", "nope.yaml"), {});
+    expect(result).toEqual({ ok: false, errors: [{ path: "", message: "no such file", hint: "Check the path (pipelines/*.yaml holds examples)." }] });
+  });
+
+  it("loads a file from disk and returns the expanded text", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-config-"));
+    const file = join(directory, "p.yaml");
+    await writeFile(file, "name: t # comment kept\nnats:\n  stream: ${S:-FROM_DEFAULT}\nsinks:\n  - type: parquet\n    path: ./out\n");
+    const result = await loadPipeline(file, {});
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config.nats.stream).toBe("FROM_DEFAULT");
+    expect(result.expanded).toContain("stream: FROM_DEFAULT");
+    expect(result.expanded).toContain("# comment kept");
+  });
+});

@@ -1,0 +1,204 @@
+// The pipeline schema: defaults as ARCHITECTURE.md states them, and the cross-field rules as plain sentences.
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { parsePipelineText } from "../../src/config/load.ts";
+import { pipelineSchema } from "../../src/config/pipeline.ts";
+
+interface JsonSchema {
+  description?: string;
+  properties?: Record<string, JsonSchema>;
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+}
+
+const base = { name: "t", nats: { stream: "S" }, sinks: [{ type: "parquet", path: "./out" }] };
+
+function parse(overrides: Record<string, unknown>) {
+  return pipelineSchema.safeParse({ ...base, ...overrides });
+}
+
+function violations(overrides: Record<string, unknown>): string[] {
+  const result = parse(overrides);
+  if (result.success) return [];
+  return result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+}
+
+describe("pipeline schema - defaults", () => {
+  it("fills every default of a minimal file", () => {
+    const config = pipelineSchema.parse(base);
+    expect(config.nats).toEqual({ url: "nats://127.0.0.1:4222", stream: "S", partitions: 1 });
+    expect(config.operators).toEqual([]);
+    expect(config.sources).toBeUndefined();
+    expect(config.metrics).toBeUndefined();
+    expect(config.checkpoint).toEqual({ interval: 10_000, store: "directory" });
+    expect(config.sinks).toEqual([{ type: "parquet", path: "./out", compression: "zstd", rowGroupSize: 100_000 }]);
+    expect(config.ingest.pages).toEqual({ exclude: ["static", "non2xx"] });
+    expect(config.ingest.bots).toBe("flag");
+    expect(config.ingest.privacy).toEqual({ anonymizeIp: true, ipv6Bits: 80, pseudonymize: [], dropFields: [] });
+  });
+
+  it("fills operator defaults in milliseconds: sessionize gap 30 min, maxDuration 12 h", () => {
+    const config = pipelineSchema.parse({ ...base, operators: [{ type: "sessionize" }, { type: "churnFeatures" }] });
+    expect(config.operators[0]).toMatchObject({ gap: 1_800_000, maxDuration: 43_200_000, outOfOrderness: 60_000, allowedLateness: 3_600_000 });
+    expect(config.operators[1]).toMatchObject({ type: "churnFeatures", snapshotEvery: 86_400_000, outOfOrderness: 60_000, allowedLateness: 3_600_000 });
+  });
+
+  it("fills source defaults: http on 0.0.0.0:8080 with 32 KiB events, access logs polled every second", () => {
+    const config = pipelineSchema.parse({
+      ...base,
+      sources: [{ type: "http", writeKeys: ["k"] }, { type: "accessLog", paths: ["/var/log/a.log"] }],
+      metrics: {},
+    });
+    expect(config.sources).toEqual([
+      {
+        type: "http",
+        port: 8080,
+        host: "0.0.0.0",
+        writeKeys: ["k"],
+        allowedOrigins: [],
+        trustedProxies: [],
+        rateLimit: { requestsPerSecond: 100, burst: 200 },
+        maxEventBytes: 32_768,
+        maxRequestBytes: 524_288,
+        maxBatchEvents: 2500,
+      },
+      { type: "accessLog", paths: ["/var/log/a.log"], format: "combined", pollInterval: 1000 },
+    ]);
+    expect(config.metrics).toEqual({ port: 9464, host: "0.0.0.0" });
+  });
+
+  it("describes every key of the pipeline's own sections (operators and ingest are described where they are declared)", () => {
+    const jsonSchema = z.toJSONSchema(pipelineSchema, { io: "input", unrepresentable: "any" }) as JsonSchema;
+    const undocumented: string[] = [];
+    const seen: string[] = [];
+    const visit = (node: JsonSchema | undefined, path: string): void => {
+      if (node === undefined || path === "ingest" || path === "operators[]") return;
+      for (const [key, child] of Object.entries(node.properties ?? {})) {
+        seen.push(`${path}.${key}`);
+        if (key !== "type" && child.description === undefined) undocumented.push(`${path}.${key}`);
+        visit(child, path === "" ? key : `${path}.${key}`);
+      }
+      visit(node.items, `${path}[]`);
+      for (const option of node.anyOf ?? node.oneOf ?? []) visit(option, path);
+    };
+    visit(jsonSchema, "");
+    expect(seen).toEqual(expect.arrayContaining(["nats.tls.ca", "sources[].rateLimit.burst", "sinks[].rowGroupSize", "checkpoint.interval"]));
+    expect(undocumented).toEqual([]);
+  });
+});
+
+describe("pipeline schema - names", () => {
+  it("accepts letters, digits, _ and - in a pipeline name and nothing else", () => {
+    expect(parse({ name: "web_shop-2" }).success).toBe(true);
+    expect(violations({ name: "web shop" })).toEqual(["name: a pipeline name uses only letters, digits, _ and -"]);
+  });
+
+  it("rejects stream names JetStream rejects: spaces, dots, * and >", () => {
+    for (const stream of ["A B", "A.B", "A*", "A>", ""]) {
+      expect(violations({ nats: { stream } })).toEqual([
+        "nats.stream: a JetStream stream name cannot be empty or contain spaces, dots, *, > or slashes",
+      ]);
+    }
+  });
+});
+
+describe("pipeline schema - cross-field rules", () => {
+  it("needs at least one parquet sink", () => {
+    expect(violations({ sinks: [{ type: "nats", subject: "out" }] })).toEqual([
+      "sinks: no parquet sink: tables and checkpoints are written under the first parquet sink's path",
+    ]);
+    expect(violations({ sinks: [] })).toEqual(["sinks: Too small: expected array to have >=1 items"]);
+  });
+
+  it("allows each operator type once, since step ids are the types", () => {
+    expect(violations({ operators: [{ type: "basket" }, { type: "churnFeatures" }, { type: "basket", window: "1h" }] })).toEqual([
+      "operators.2.type: a second basket operator (the first is operators[0])",
+    ]);
+  });
+
+  it("needs a sessionize operator for sequencePatterns, in any order", () => {
+    expect(violations({ operators: [{ type: "sequencePatterns" }] })).toEqual([
+      "operators.0: sequencePatterns mines sessions, but the pipeline has no sessionize operator",
+    ]);
+    expect(parse({ operators: [{ type: "sequencePatterns" }, { type: "sessionize" }] }).success).toBe(true);
+  });
+
+  it("runs churnFeatures and basket without sessionize", () => {
+    expect(parse({ operators: [{ type: "churnFeatures" }, { type: "basket" }] }).success).toBe(true);
+  });
+
+  it("rejects zero-length windows and gaps but allows zero lateness and out-of-orderness", () => {
+    expect(
+      violations({
+        operators: [{ type: "sessionize", gap: "0s", allowedLateness: "0ms", outOfOrderness: "0s" }],
+        checkpoint: { interval: "0ms" },
+      }),
+    ).toEqual(["operators.0.gap: must be a positive duration", "checkpoint.interval: must be a positive duration"]);
+  });
+
+  it("rejects a hop longer than the window and a fractional count minSupport", () => {
+    expect(
+      violations({ operators: [{ type: "sessionize" }, { type: "sequencePatterns", window: "1h", every: "2h", minSupport: 2.5 }] }),
+    ).toEqual([
+      "operators.1.every: the hop (every) is longer than the window, so some sessions would fall in no window",
+      "operators.1.minSupport: minSupport 2.5 is neither a ratio in (0,1) nor a whole count",
+    ]);
+  });
+
+  it("requires user and password together, and not with a token", () => {
+    expect(violations({ nats: { stream: "S", user: "u" } })).toEqual(["nats.user: user and password go together"]);
+    expect(violations({ nats: { stream: "S", password: "p" } })).toEqual(["nats.password: user and password go together"]);
+    expect(violations({ nats: { stream: "S", user: "u", password: "p", token: "t" } })).toEqual([
+      "nats.token: token and user/password are two ways to log in; pick one",
+    ]);
+    expect(violations({ nats: { stream: "S", tls: { cert: "c.pem" } } })).toEqual([
+      "nats.tls: a client certificate needs its key (cert and key go together)",
+    ]);
+  });
+
+  it("rejects two servers on one port", () => {
+    expect(violations({ sources: [{ type: "http", port: 9464, writeKeys: ["k"] }], metrics: { port: 9464 } })).toEqual([
+      "metrics.port: port 9464 is already used by sources[0].port",
+    ]);
+  });
+
+  it("republishes only tables that exist and that a configured operator writes", () => {
+    const sinks = [{ type: "parquet", path: "x" }, { type: "nats", subject: "out.web", tables: ["sessions", "late_events", "sesions"] }];
+    expect(violations({ sinks, operators: [{ type: "churnFeatures" }] })).toEqual([
+      'sinks.1.tables.0: table "sessions" is written by a sessionize operator, and the pipeline has none',
+      'sinks.1.tables.2: unknown table "sesions"',
+    ]);
+  });
+
+  it("accepts named and custom access-log formats and suggests a fix for a typo", () => {
+    const source = (format: string) => ({ sources: [{ type: "accessLog", paths: ["a.log"], format }] });
+    expect(parse(source("common")).success).toBe(true);
+    expect(parse(source('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent')).success).toBe(true);
+    const result = parsePipelineText(
+      "name: t\nnats: { stream: S }\nsources:\n  - type: accessLog\n    paths: [a.log]\n    format: combind\nsinks: [{ type: parquet, path: x }]\n",
+      "t.yaml",
+      {},
+    );
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors).toMatchObject([{ path: "sources[0].format", line: 6, column: 5, message: 'unknown log format "combind"' }]);
+    expect(result.errors[0].hint).toMatch(/^Did you mean "combined"\?/);
+  });
+
+  it("locates cross-field errors in the file like schema errors", () => {
+    const text = "name: t\nnats: { stream: S }\noperators:\n  - type: basket\n  - type: basket\nsinks: [{ type: parquet, path: x }]\n";
+    const result = parsePipelineText(text, "t.yaml", {});
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors).toEqual([
+      {
+        path: "operators[1].type",
+        line: 5,
+        column: 5,
+        message: "a second basket operator (the first is operators[0])",
+        hint: "Step ids are the operator types, so each type appears at most once; merge the two.",
+      },
+    ]);
+  });
+});

@@ -1,0 +1,97 @@
+// Bot rules: crawler user agents, /robots.txt fetchers, empty user agents (only where the record carries one), rate.
+import { describe, expect, it } from "vitest";
+import { BotDetector, type BotObservation } from "../../src/ingest/bots.ts";
+
+const CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+const GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+
+function observation(overrides: Partial<BotObservation> = {}): BotObservation {
+  return { visitor: "v1", ts: 0, path: "/", userAgent: CHROME, carriesUserAgent: true, ...overrides };
+}
+
+function detector(maxEvents = 100, perSeconds = 100): BotDetector {
+  return new BotDetector({ rate: { maxEvents, perSeconds } });
+}
+
+describe("bots - user agents", () => {
+  it("flags crawler user agents (isbot) and not browsers", () => {
+    const bots = detector();
+    expect(bots.classify(observation({ visitor: "g", userAgent: GOOGLEBOT }))).toBe("user_agent");
+    expect(bots.classify(observation({ visitor: "b", userAgent: CHROME }))).toBeUndefined();
+  });
+
+  it("flags an empty or '-' user agent on a request that carries one", () => {
+    const bots = detector();
+    expect(bots.classify(observation({ visitor: "a", userAgent: "" }))).toBe("empty_user_agent");
+    expect(bots.classify(observation({ visitor: "b", userAgent: null }))).toBe("empty_user_agent");
+    expect(bots.classify(observation({ visitor: "c", userAgent: "-" }))).toBe("empty_user_agent");
+  });
+
+  it("does not flag a record without a user-agent slot (a JSON event without ua)", () => {
+    expect(detector().classify(observation({ userAgent: undefined, carriesUserAgent: false }))).toBeUndefined();
+  });
+});
+
+describe("bots - robots.txt", () => {
+  it("marks the visitor who fetched /robots.txt, for its later events too", () => {
+    const bots = detector();
+    bots.observeRequest(observation({ path: "/robots.txt", ts: 1_000 }));
+    expect(bots.classify(observation({ path: "/index.html", ts: 2_000 }))).toBe("robots_txt");
+    expect(bots.classify(observation({ visitor: "other", path: "/index.html", ts: 2_000 }))).toBeUndefined();
+  });
+
+  it("forgets the mark once the visitor has been idle longer than idleMs (event time)", () => {
+    const bots = new BotDetector({ rate: { maxEvents: 100, perSeconds: 1 }, idleMs: 60_000 });
+    bots.observeRequest(observation({ path: "/robots.txt", ts: 0 }));
+    // Enough other traffic later in event time to trigger a sweep.
+    for (let index = 0; index < 2_000; index++) bots.classify(observation({ visitor: `x${index}`, ts: 120_000 }));
+    expect(bots.classify(observation({ ts: 121_000 }))).toBeUndefined();
+  });
+});
+
+describe("bots - rate (more than maxEvents in perSeconds, event time)", () => {
+  it("100 events within 100 s are not a bot; the 101st within the same span is", () => {
+    const bots = detector(100, 100);
+    const results = [];
+    // 990 ms apart: events 1..101 span 99 s.
+    for (let index = 0; index < 101; index++) results.push(bots.classify(observation({ ts: index * 990 })));
+    expect(results.slice(0, 100).every((result) => result === undefined)).toBe(true);
+    expect(results[100]).toBe("rate");
+    expect(bots.classify(observation({ ts: 500_000 }))).toBe("rate");
+  });
+
+  it("101 events spread over exactly 100 s (one per second, inclusive ends) are not a bot: windows are half-open", () => {
+    const bots = detector(100, 100);
+    for (let index = 0; index <= 100; index++) expect(bots.classify(observation({ ts: index * 1000 }))).toBeUndefined();
+  });
+
+  it("counts out-of-order events by their event time", () => {
+    const bots = detector(3, 10);
+    expect(bots.classify(observation({ ts: 9_000 }))).toBeUndefined();
+    expect(bots.classify(observation({ ts: 1_000 }))).toBeUndefined();
+    expect(bots.classify(observation({ ts: 5_000 }))).toBeUndefined();
+    expect(bots.classify(observation({ ts: 3_000 }))).toBe("rate");
+  });
+
+  it("keeps visitors apart", () => {
+    const bots = detector(2, 10);
+    for (let index = 0; index < 6; index++) {
+      expect(bots.classify(observation({ visitor: `v${index % 3}`, ts: index }))).toBeUndefined();
+    }
+  });
+});
+
+describe("bots - bounded memory", () => {
+  it("never remembers more than maxVisitors visitors", () => {
+    const bots = new BotDetector({ rate: { maxEvents: 100, perSeconds: 100 }, maxVisitors: 500 });
+    for (let index = 0; index < 5_000; index++) bots.classify(observation({ visitor: `v${index}`, ts: index }));
+    expect(bots.visitorCount).toBeLessThanOrEqual(500);
+  });
+
+  it("evicts visitors idle for idleMs behind the newest event time", () => {
+    const bots = new BotDetector({ rate: { maxEvents: 100, perSeconds: 1 }, idleMs: 1_000 });
+    for (let index = 0; index < 3_000; index++) bots.classify(observation({ visitor: `v${index}`, ts: index * 10 }));
+    // At ts 29,990 only visitors seen within the last 1,000 ms (≈100) plus the ones since the last sweep remain.
+    expect(bots.visitorCount).toBeLessThan(1_200);
+  });
+});

@@ -1,0 +1,156 @@
+// basket: per-window orders, dedupe, lateness and closing, and arules' Groceries result through the operator.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { basketConfig, basketRulesTable, createBasket, crossSellTable } from "../../src/operators/basket.ts";
+import { parseBasketCsv } from "../../src/operators/mining/spmf-format.ts";
+import type { ClickEvent } from "../../src/events/event.ts";
+import type { Operator } from "../../src/runtime/operator.ts";
+import { recordingContext } from "./mining/recording-context.ts";
+
+const DAY = 86_400_000;
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+const D0 = Date.UTC(2024, 2, 1);
+const origin = { partition: 0, sequence: 1 };
+
+function basket(overrides: Record<string, unknown> = {}): Operator {
+  return createBasket(basketConfig.parse({ type: "basket", ...overrides }), { pipelineName: "test" });
+}
+
+function purchase(orderId: string, ts: number, skus: string[], categories: string[] = []): ClickEvent {
+  return {
+    type: "purchase",
+    ts,
+    event_id: `e-${orderId}-${ts}`,
+    anon_id: "v",
+    order_id: orderId,
+    revenue: 10,
+    items: skus.map((sku, index) => ({ sku, category: categories[index], price: 1, qty: 1 })),
+  };
+}
+
+function pageView(ts: number): ClickEvent {
+  return { type: "page_view", ts, event_id: `pv-${ts}`, anon_id: "v", url: "https://shop.example/" };
+}
+
+describe("basket", () => {
+  it("gives arules' Groceries result for the 9,835 baskets as one day of orders: 5,622 rules led by {Instant food products, soda} ⇒ {hamburger meat}", () => {
+    const baskets = parseBasketCsv(readFileSync(new URL("../fixtures/groceries/groceries_baskets.csv", import.meta.url), "utf8"));
+    const op = basket({ minSupport: 0.001, minConfidence: 0.5, maxLength: 5 });
+    const ctx = recordingContext();
+    baskets.forEach((items, index) => op.onEvent!(purchase(`o${index}`, D0 + index * 1000, items), origin, ctx));
+    op.onEnd(ctx);
+    const rules = ctx.rowsOf("basket_rules");
+    expect(rules).toHaveLength(5622);
+    const top = rules[0];
+    expect(top).toMatchObject({ window_start: D0, window_end: D0 + DAY, antecedent: "Instant food products & soda", consequent: "hamburger meat", orders: 12 });
+    expect(top.support).toBeCloseTo(0.001220132, 9);
+    expect(top.confidence).toBeCloseTo(0.6315789, 7);
+    expect(top.lift).toBeCloseTo(18.99565, 5);
+    expect(basketRulesTable.partitionOf(top)).toBe("2024-03-01");
+    // Cross-sell reads only one-product antecedents; each list is ordered by lift.
+    const crossSell = ctx.rowsOf("cross_sell");
+    const oneItemRules = rules.filter((rule) => !(rule.antecedent as string).includes(" & "));
+    expect(crossSell.length).toBe(oneItemRules.length);
+    for (const row of crossSell) {
+      const rule = oneItemRules.find((r) => r.antecedent === row.product && r.consequent === row.recommended)!;
+      expect(row.lift).toBe(rule.lift);
+    }
+  });
+
+  it("mines rules and cross-sell lists per window, by hand on five orders", () => {
+    const op = basket({ minSupport: 0.4, minConfidence: 1, maxLength: 2 });
+    const ctx = recordingContext();
+    [["1", "3", "4"], ["2", "3", "5"], ["1", "2", "3", "5"], ["2", "5"], ["1", "2", "3", "5"]].forEach((items, index) =>
+      op.onEvent!(purchase(`o${index}`, D0 + index * MINUTE, items), origin, ctx),
+    );
+    op.onEnd(ctx);
+    const window = { window_start: D0, window_end: D0 + DAY };
+    expect(ctx.rowsOf("basket_rules")).toEqual([
+      { ...window, antecedent: "2", consequent: "5", support: 0.8, confidence: 1, lift: 1.25, orders: 4 },
+      { ...window, antecedent: "5", consequent: "2", support: 0.8, confidence: 1, lift: 1.25, orders: 4 },
+      { ...window, antecedent: "1", consequent: "3", support: 0.6, confidence: 1, lift: 1.25, orders: 3 },
+    ]);
+    expect(ctx.rowsOf("cross_sell")).toEqual([
+      { ...window, product: "1", rank: 1, recommended: "3", lift: 1.25, confidence: 1, support: 0.6 },
+      { ...window, product: "2", rank: 1, recommended: "5", lift: 1.25, confidence: 1, support: 0.8 },
+      { ...window, product: "5", rank: 1, recommended: "2", lift: 1.25, confidence: 1, support: 0.8 },
+    ]);
+    expect(crossSellTable.partitionOf(ctx.rowsOf("cross_sell")[0])).toBe("2024-03-01");
+  });
+
+  it("counts a repeated order_id once in its window", async () => {
+    const op = basket({ minSupport: 0.5, minConfidence: 0.5 });
+    const ctx = recordingContext();
+    op.onEvent!(purchase("o1", D0 + MINUTE, ["a", "b"]), origin, ctx);
+    op.onEvent!(purchase("o1", D0 + 2 * MINUTE, ["a", "b"]), origin, ctx);
+    op.onEvent!(purchase("o2", D0 + 3 * MINUTE, ["c"]), origin, ctx);
+    op.onEnd(ctx);
+    // Two orders: {a, b} has support 1/2, so a ⇒ b and b ⇒ a qualify.
+    expect(ctx.rowsOf("basket_rules").map((row) => [row.antecedent, row.consequent, row.support])).toEqual([
+      ["a", "b", 0.5],
+      ["b", "a", 0.5],
+    ]);
+    expect((await ctx.metrics.eventsDuplicate.get()).values[0].value).toBe(1);
+  });
+
+  it("uses the category field when item is category", () => {
+    const op = basket({ item: "category", minSupport: 0.5, minConfidence: 1 });
+    const ctx = recordingContext();
+    op.onEvent!(purchase("o1", D0, ["sku1", "sku2"], ["shoes", "socks"]), origin, ctx);
+    op.onEvent!(purchase("o2", D0, ["sku3", "sku4"], ["shoes", "socks"]), origin, ctx);
+    op.onEnd(ctx);
+    expect(ctx.rowsOf("basket_rules").map((row) => `${row.antecedent} ⇒ ${row.consequent}`)).toEqual(["shoes ⇒ socks", "socks ⇒ shoes"]);
+  });
+
+  it("closes a day once the watermark (max event time − outOfOrderness) reaches its end + allowedLateness", () => {
+    const op = basket({ minSupport: 0.5, minConfidence: 0.5, outOfOrderness: "1m", allowedLateness: "1h" });
+    const ctx = recordingContext();
+    op.onEvent!(purchase("o1", D0 + MINUTE, ["a", "b"]), origin, ctx);
+    op.onEvent!(pageView(D0 + DAY + HOUR + MINUTE - 1), origin, ctx);
+    expect(ctx.rows).toHaveLength(0);
+    op.onEvent!(pageView(D0 + DAY + HOUR + MINUTE), origin, ctx);
+    expect(ctx.rowsOf("basket_rules")).toHaveLength(2);
+  });
+
+  it("sends a purchase for a closed window to late_events and takes one for an open window", () => {
+    const op = basket({ minSupport: 0.5, minConfidence: 0.5, outOfOrderness: "0ms", allowedLateness: "1h" });
+    const ctx = recordingContext();
+    op.onEvent!(pageView(D0 + DAY + HOUR), origin, ctx); // day D0 is closed from here on
+    const late = purchase("late", D0 + 5 * HOUR, ["a"]);
+    op.onEvent!(late, origin, ctx);
+    op.onEvent!(purchase("in-time", D0 + DAY + 5 * MINUTE, ["x", "y"]), origin, ctx);
+    op.onEnd(ctx);
+    expect(ctx.lates).toEqual([{ event: late, watermark: D0 + DAY + HOUR, reason: "window_closed" }]);
+    expect(ctx.rowsOf("basket_rules").map((row) => row.window_start)).toEqual([D0 + DAY, D0 + DAY]);
+  });
+
+  it("emits the same rows after a JSON snapshot and restore mid-window", () => {
+    const events = [
+      purchase("o1", D0 + MINUTE, ["a", "b"]),
+      purchase("o2", D0 + 2 * MINUTE, ["a", "b", "c"]),
+      purchase("o3", D0 + 3 * MINUTE, ["a", "c"]),
+      purchase("o2", D0 + 4 * MINUTE, ["a", "b", "c"]),
+      purchase("o4", D0 + DAY + MINUTE, ["b", "c"]),
+    ];
+    const config = { minSupport: 0.3, minConfidence: 0.5 };
+    const straight = basket(config);
+    const straightCtx = recordingContext();
+    for (const event of events) straight.onEvent!(event, origin, straightCtx);
+    straight.onEnd(straightCtx);
+
+    const first = basket(config);
+    const ctx = recordingContext();
+    for (const event of events.slice(0, 3)) first.onEvent!(event, origin, ctx);
+    const state = JSON.parse(JSON.stringify(first.snapshot()));
+    const second = basket(config);
+    second.restore(state);
+    expect(second.snapshot()).toEqual(state);
+    expect(second.stateBytes!()).toBe(first.stateBytes!());
+    for (const event of events.slice(3)) second.onEvent!(event, origin, ctx);
+    second.onEnd(ctx);
+    expect(ctx.rows).toEqual(straightCtx.rows);
+    expect(ctx.rows.length).toBeGreaterThan(0);
+    expect(second.stateBytes!()).toBe(0);
+  });
+});

@@ -1,0 +1,323 @@
+// churnFeatures on hand-computed cases: the lifetimes summary, nulls, stitching, late data, sessions, checkpoints.
+import { describe, expect, it } from "vitest";
+import { customerFeaturesTable } from "../../src/operators/churn-features.ts";
+import { OperatorHarness } from "../helpers/operator-harness.ts";
+import {
+  DAY,
+  MINUTE,
+  at,
+  cartAdd,
+  churnConfig,
+  churnOperator,
+  identify,
+  pageView,
+  purchase,
+  rowOf,
+  session,
+  snapshotsOf,
+} from "./churn-features-fixtures.ts";
+
+describe("churnFeatures - purchase summary", () => {
+  it("matches lifetimes' summary_data_from_transaction_data test case (daily periods, observed to 2015-02-07)", () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    harness.feed(operator, [
+      purchase("2", at("2015-01-01"), 10, "o1"),
+      purchase("3", at("2015-01-01"), 5, "o2"),
+      purchase("3", at("2015-01-02"), 7, "o3"),
+      purchase("3", at("2015-01-05"), 9, "o4"),
+      purchase("1", at("2015-02-01"), 20, "o5"),
+      purchase("1", at("2015-02-06"), 30, "o6"),
+      purchase("1", at("2015-02-06T20:00:00Z"), 12, "o7"),
+      // Pushes the watermark past 2015-02-07's end + 1h allowed lateness.
+      pageView(at("2015-02-08T01:02:00Z"), { anon: "visitor" }),
+    ]);
+    const { rows, successes } = snapshotsOf(harness);
+    expect(successes.at(-1)).toBe("2015-02-07");
+    const snapshot = rows.get("2015-02-07");
+    const summary = (id: string) => {
+      const row = rowOf(snapshot, id)!;
+      return [row.frequency, row.recency_days, row.t_days, row.monetary_value, row.orders_total, row.revenue_total];
+    };
+    // frequency/recency/T from lifetimes' test; monetary = mean revenue of the repeat days (day 02-06: 30 + 12).
+    expect(summary("1")).toEqual([1, 5, 6, 42, 3, 62]);
+    expect(summary("2")).toEqual([0, 0, 37, 0, 1, 10]);
+    expect(summary("3")).toEqual([2, 4, 37, 8, 3, 21]);
+    expect(rowOf(snapshot, "1")).toMatchObject({
+      first_purchase_ts: at("2015-02-01"),
+      last_purchase_ts: at("2015-02-06T20:00:00Z"),
+      days_since_last_purchase: 1,
+      snapshot_date: "2015-02-07",
+    });
+  });
+
+  it("writes one snapshot per UTC day from the first event's day, each followed by its _SUCCESS, empty days included", () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    harness.feed(operator, [pageView(at("2020-05-01T10:00:00Z"), { anon: "a" }), purchase("u", at("2020-05-03T23:59:59Z"), 5, "o1")]);
+    operator.onEnd(harness);
+    const { rows, successes } = snapshotsOf(harness);
+    expect(successes).toEqual(["2020-05-01", "2020-05-02", "2020-05-03"]);
+    expect(rows.get("2020-05-01")).toBeUndefined();
+    expect(rows.get("2020-05-03")).toHaveLength(1);
+    expect(customerFeaturesTable.columns.slice(0, 22).map((column) => column.name)).toEqual([
+      "customer_id", "snapshot_date", "first_purchase_ts", "last_purchase_ts", "frequency", "recency_days", "t_days",
+      "monetary_value", "orders_total", "revenue_total", "days_since_last_purchase", "sessions_7d", "sessions_30d",
+      "sessions_90d", "pageviews_30d", "avg_session_duration_s_30d", "days_since_last_session", "cart_adds_30d",
+      "cart_abandon_rate_30d", "rfm_r", "rfm_f", "rfm_m",
+    ]);
+    expect(Object.keys(rows.get("2020-05-03")![0])).toEqual(customerFeaturesTable.columns.map((column) => column.name));
+  });
+
+  it("does not write a day's snapshot until the watermark passes its end + allowedLateness", () => {
+    const operator = churnOperator({ outOfOrderness: "1m", allowedLateness: "1h" });
+    const harness = new OperatorHarness();
+    harness.feed(operator, [purchase("u", at("2021-03-01T12:00:00Z"), 5, "o1"), pageView(at("2021-03-02T01:00:59Z"), { anon: "a" })]);
+    expect(snapshotsOf(harness).successes).toEqual([]);
+    harness.feed(operator, [pageView(at("2021-03-02T01:01:00Z"), { anon: "a" })]);
+    expect(snapshotsOf(harness).successes).toEqual(["2021-03-01"]);
+  });
+
+  it("gives a known user without purchases null purchase summary columns and zero totals", () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    harness.feed(operator, [pageView(at("2022-01-01T08:00:00Z"), { user: "browser" }), purchase("buyer", at("2022-01-01T09:00:00Z"), 3, "o1")]);
+    operator.onEnd(harness);
+    const row = rowOf(snapshotsOf(harness).rows.get("2022-01-01"), "browser")!;
+    expect(row).toMatchObject({
+      first_purchase_ts: null,
+      last_purchase_ts: null,
+      frequency: null,
+      recency_days: null,
+      t_days: null,
+      monetary_value: null,
+      orders_total: 0,
+      revenue_total: 0,
+      days_since_last_purchase: null,
+      rfm_r: null,
+      rfm_code: null,
+    });
+    // Without sessionize, session columns are unknown (null), not zero.
+    expect(row).toMatchObject({ sessions_7d: null, sessions_30d: null, pageviews_30d: null, days_since_last_session: null, cart_adds_30d: 0 });
+  });
+
+  it("counts a re-published order once and counts the copies as duplicates", async () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    const order = purchase("u", at("2022-02-01T10:00:00Z"), 25, "order-1");
+    harness.feed(operator, [order, { ...order, event_id: "another-copy" }, { ...order }, purchase("u", at("2022-02-01T11:00:00Z"), 5, "order-2")]);
+    operator.onEnd(harness);
+    expect(rowOf(snapshotsOf(harness).rows.get("2022-02-01"), "u")).toMatchObject({ orders_total: 2, revenue_total: 30 });
+    expect(await harness.metricValue("clickpipe_events_duplicate_total")).toBe(2);
+  });
+
+  it("sends a purchase whose day's snapshot is already written to late_events and leaves later snapshots unchanged", () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    harness.feed(operator, [purchase("u", at("2022-03-01T10:00:00Z"), 10, "o1"), pageView(at("2022-03-02T02:00:00Z"), { anon: "a" })]);
+    const tooLate = purchase("u", at("2022-03-01T23:00:00Z"), 99, "o2");
+    harness.feed(operator, [tooLate, purchase("u", at("2022-03-02T00:00:00Z"), 1, "o3")]);
+    operator.onEnd(harness);
+    expect(harness.lateEvents).toEqual([{ event: tooLate, watermarkAtArrival: at("2022-03-02T01:59:00Z"), reason: "snapshot_written" }]);
+    expect(rowOf(snapshotsOf(harness).rows.get("2022-03-02"), "u")).toMatchObject({ orders_total: 2, revenue_total: 11, frequency: 1 });
+  });
+
+  it("scores RFM quintiles among purchasers with ties sharing the lowest rank's score", () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    // Ten customers: c0..c9 with i+1 orders of 10 each on day i; c8 and c9 tie on everything.
+    const events = [];
+    for (let i = 0; i < 10; i++) {
+      const day = Math.min(i, 8);
+      const orders = Math.min(i, 8) + 1;
+      for (let k = 0; k < orders; k++) events.push(purchase(`c${i}`, at("2023-01-01") + day * DAY + k * MINUTE, 10, `c${i}-${k}`));
+    }
+    events.sort((a, b) => a.ts - b.ts);
+    harness.feed(operator, [pageView(at("2023-01-01"), { user: "no-orders" }), ...events]);
+    operator.onEnd(harness);
+    const rows = snapshotsOf(harness).rows.get("2023-01-09")!;
+    // 1 + floor(5 × (purchasers strictly below) / 10): ranks 0..7 → 1,1,2,2,3,3,4,4; the tied pair (8 below) → 5.
+    expect(["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9"].map((id) => rowOf(rows, id)!.rfm_code)).toEqual([
+      "111", "111", "222", "222", "333", "333", "444", "444", "555", "555",
+    ]);
+    expect(rowOf(rows, "no-orders")!.rfm_r).toBeNull();
+  });
+});
+
+describe("churnFeatures - identity stitching", () => {
+  it("credits an anonymous purchase to the user its device is identified as before the period ends", () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    harness.feed(operator, [
+      purchase(undefined, at("2022-04-01T09:00:00Z"), 40, "o1", { anon_id: "device-1" }),
+      identify(at("2022-04-01T18:00:00Z"), "device-1", "alice"),
+      purchase(undefined, at("2022-04-01T19:00:00Z"), 7, "o2", { anon_id: "stranger" }),
+      // Identified only on the next day: the 04-01 purchase of device-2 stays anonymous.
+      purchase(undefined, at("2022-04-01T20:00:00Z"), 9, "o3", { anon_id: "device-2" }),
+      identify(at("2022-04-02T08:00:00Z"), "device-2", "bob"),
+    ]);
+    operator.onEnd(harness);
+    const rows = snapshotsOf(harness).rows;
+    expect(rows.get("2022-04-01")!.map((row) => row.customer_id)).toEqual(["alice"]);
+    expect(rowOf(rows.get("2022-04-01"), "alice")).toMatchObject({ orders_total: 1, revenue_total: 40 });
+    expect(rowOf(rows.get("2022-04-02"), "bob")).toMatchObject({ orders_total: 0 });
+  });
+});
+
+describe("churnFeatures - behaviour from sessions", () => {
+  const environment = { session: { gap: 30 * MINUTE, allowedLateness: 60 * MINUTE } };
+
+  function behaviourRun() {
+    const operator = churnOperator({}, environment);
+    const harness = new OperatorHarness();
+    const sessions = [
+      session("s1", { user_id: "u1", end_ts: at("2024-03-31T10:00:00Z"), duration_ms: 600_000, pageview_count: 5, cart_adds: 2 }),
+      session("s2", { user_id: "u1", end_ts: at("2024-03-28T12:00:00Z"), duration_ms: 300_000, pageview_count: 3, cart_adds: 1, converted: true }),
+      session("s3", { user_id: "u1", end_ts: at("2024-03-10T12:00:00Z"), duration_ms: 120_000, pageview_count: 2 }),
+      session("s4", { user_id: "u1", end_ts: at("2024-02-01T12:00:00Z"), duration_ms: 60_000, pageview_count: 1 }),
+      session("s5", { user_id: "u1", end_ts: at("2023-12-01T12:00:00Z"), duration_ms: 60_000, pageview_count: 1 }),
+      session("s6", { user_id: "u1", end_ts: at("2024-03-30T12:00:00Z"), pageview_count: 9 }),
+      session("s6", { user_id: "u1", end_ts: at("2024-03-30T12:00:00Z"), pageview_count: 9, version: 2, retracted: true }),
+      session("s7", { user_id: "u1", end_ts: at("2024-03-29T12:00:00Z"), pageview_count: 1 }),
+      session("s7", { user_id: "u1", end_ts: at("2024-03-29T12:00:00Z"), duration_ms: 60_000, pageview_count: 4, version: 2 }),
+      session("s8", { visitor_id: "dev9", end_ts: at("2024-03-30T12:00:00Z"), duration_ms: 30_000, pageview_count: 2 }),
+      session("s9", { visitor_id: "nobody", end_ts: at("2024-03-30T12:00:00Z"), pageview_count: 2 }),
+      session("s10", { user_id: "robot", end_ts: at("2024-03-30T12:00:00Z"), is_bot: true }),
+    ];
+    for (const s of sessions) operator.onSession!(s, harness);
+    harness.feed(operator, [
+      pageView(at("2023-12-01T11:00:00Z"), { user: "u1" }),
+      purchase("u1", at("2024-03-28T11:59:00Z"), 50, "o1"),
+      identify(at("2024-03-29T09:00:00Z"), "dev9", "u1"),
+      pageView(at("2024-04-01T01:05:00Z"), { anon: "someone" }),
+    ]);
+    return { operator, harness };
+  }
+
+  it("waits for the session watermark to pass a day's end + gap before writing it", () => {
+    const { operator, harness } = behaviourRun();
+    expect(snapshotsOf(harness).successes).toEqual([]);
+    operator.onSessionWatermark!(at("2023-12-02T00:29:59Z"), harness);
+    expect(snapshotsOf(harness).successes).toEqual([]);
+    operator.onSessionWatermark!(at("2023-12-02T00:30:00Z"), harness);
+    expect(snapshotsOf(harness).successes).toEqual(["2023-12-01"]);
+  });
+
+  it("computes 7/30/90-day session windows, pageviews, durations, carts and abandonment from current session versions", () => {
+    const { operator, harness } = behaviourRun();
+    operator.onSessionWatermark!(at("2024-04-01T02:00:00Z"), harness);
+    const { rows, successes } = snapshotsOf(harness);
+    expect(successes.at(-1)).toBe("2024-03-31");
+    const march31 = rows.get("2024-03-31")!;
+    expect(march31.map((row) => row.customer_id)).toEqual(["u1"]);
+    // 7d: s1, s2, s7(v2), s8 (dev9 → u1); 30d adds s3; 90d adds s4; s5 is older; s6 retracted; s9 anonymous; s10 a bot.
+    expect(march31[0]).toMatchObject({
+      sessions_7d: 4,
+      sessions_30d: 5,
+      sessions_90d: 6,
+      pageviews_30d: 5 + 3 + 2 + 4 + 2,
+      avg_session_duration_s_30d: (600 + 300 + 120 + 60 + 30) / 5,
+      days_since_last_session: 0,
+      cart_adds_30d: 3,
+      cart_abandon_rate_30d: 0.5,
+      orders_total: 1,
+      days_since_last_purchase: 3,
+    });
+    // On 03-09 only s4 (37 days ago) is in range: nothing in 30 days, so average and abandonment are null.
+    expect(rowOf(rows.get("2024-03-09"), "u1")).toMatchObject({
+      sessions_7d: 0,
+      sessions_30d: 0,
+      sessions_90d: 1,
+      pageviews_30d: 0,
+      avg_session_duration_s_30d: null,
+      days_since_last_session: 37,
+      cart_adds_30d: 0,
+      cart_abandon_rate_30d: null,
+    });
+    // On 2024-02-29, s5 (2023-12-01) is 90 days back: outside the window [12-02, 02-29].
+    expect(rowOf(rows.get("2024-02-29"), "u1")).toMatchObject({ sessions_90d: 1, days_since_last_session: 28 });
+    expect(rowOf(rows.get("2024-02-28"), "u1")).toMatchObject({ sessions_90d: 2 });
+  });
+
+  it("counts add_to_cart events as cart adds when there is no sessionize", () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    harness.feed(operator, [
+      cartAdd(at("2024-01-01T10:00:00Z"), "u"),
+      cartAdd(at("2024-01-20T10:00:00Z"), "u"),
+      cartAdd(at("2024-01-31T10:00:00Z"), "u"),
+      cartAdd(at("2024-02-01T10:00:00Z"), "u"),
+    ]);
+    operator.onEnd(harness);
+    // 30-day window of 01-31 is [01-02, 01-31].
+    expect(rowOf(snapshotsOf(harness).rows.get("2024-01-31"), "u")).toMatchObject({ cart_adds_30d: 2, cart_abandon_rate_30d: null });
+  });
+});
+
+describe("churnFeatures - checkpoints and state", () => {
+  it("continues identically after snapshot() → JSON → restore() at any point, pending sessions and mappings included", () => {
+    const environment = { session: { gap: 30 * MINUTE, allowedLateness: 60 * MINUTE } };
+    const steps: ((operator: ReturnType<typeof churnOperator>, harness: OperatorHarness) => void)[] = [];
+    const feed = (...events: Parameters<OperatorHarness["feed"]>[1][]) => steps.push((op, h) => h.feed(op, events.flat()));
+    feed([pageView(at("2024-05-01T10:00:00Z"), { user: "u1", anon: "d1" })]);
+    steps.push((op, h) => op.onSession!(session("s1", { visitor_id: "d1", end_ts: at("2024-05-01T10:10:00Z"), duration_ms: 1000 }), h));
+    feed([purchase(undefined, at("2024-05-01T11:00:00Z"), 12.5, "o1", { anon_id: "d1" })]);
+    feed([cartAdd(at("2024-05-02T01:00:00Z"), "u2"), pageView(at("2024-05-02T03:00:00Z"), { anon: "x" })]);
+    steps.push((op, h) => op.onSessionWatermark!(at("2024-05-02T03:00:00Z"), h));
+    feed([purchase("u2", at("2024-05-02T04:00:00Z"), 3, "o2")]);
+    steps.push((op, h) => op.onSession!(session("s2", { user_id: "u2", end_ts: at("2024-05-02T05:00:00Z"), cart_adds: 1 }), h));
+    feed([purchase("u2", at("2024-05-03T04:00:00Z"), 3, "o2")]);
+    steps.push((op, h) => op.onEnd(h));
+
+    const straight = new OperatorHarness();
+    const uninterrupted = churnOperator({}, environment);
+    for (const step of steps) step(uninterrupted, straight);
+
+    for (let cut = 0; cut < steps.length; cut++) {
+      const harness = new OperatorHarness();
+      let operator = churnOperator({}, environment);
+      steps.forEach((step, i) => {
+        if (i === cut) {
+          const saved = JSON.parse(JSON.stringify(operator.snapshot()));
+          operator = churnOperator({}, environment);
+          operator.restore(saved);
+        }
+        step(operator, harness);
+      });
+      expect(harness.rowsOf("customer_features")).toEqual(straight.rowsOf("customer_features"));
+      expect(harness.rowsOf("_SUCCESS")).toEqual(straight.rowsOf("_SUCCESS"));
+    }
+    expect(straight.rowsOf("_SUCCESS").length).toBe(3);
+    expect(rowOf(straight.rowsOf("customer_features"), "u1")).toMatchObject({ orders_total: 1, revenue_total: 12.5, sessions_7d: 1 });
+  });
+
+  it("keeps at most 2 KiB per customer active every day, and stops growing once windows are full", () => {
+    const environment = { session: { gap: 30 * MINUTE, allowedLateness: 60 * MINUTE } };
+    const operator = churnOperator({}, environment);
+    const harness = new OperatorHarness();
+    const customers = 200;
+    const bytesAt: number[] = [];
+    const start = at("2024-01-01");
+    for (let day = 0; day < 140; day++) {
+      for (let c = 0; c < customers; c++) {
+        const ts = start + day * DAY + c * 1000;
+        operator.onSession!(session(`s-${day}-${c}`, { user_id: `customer-${c}`, end_ts: ts, duration_ms: 1000, cart_adds: 1 }), harness);
+        harness.feed(operator, [purchase(`customer-${c}`, ts, 1, `o-${day}-${c}`)]);
+      }
+      operator.onSessionWatermark!(start + day * DAY, harness);
+      bytesAt.push(operator.stateBytes!());
+    }
+    operator.onEnd(harness);
+    const perCustomer = operator.stateBytes!() / customers;
+    expect(perCustomer).toBeLessThanOrEqual(2048);
+    expect(perCustomer).toBeGreaterThan(1000);
+    expect(bytesAt[139]).toBeLessThanOrEqual(bytesAt[100] * 1.05);
+    const last = rowOf(snapshotsOf(harness).rows.get("2024-05-19"), "customer-7")!;
+    expect(last).toMatchObject({ sessions_7d: 7, sessions_30d: 30, sessions_90d: 90, frequency: 139, cart_adds_30d: 30 });
+  });
+
+  it("rejects a snapshot period that is not whole days", () => {
+    expect(() => churnConfig({ snapshotEvery: "12h" })).toThrow(/whole days/);
+    expect(churnConfig().snapshotEvery).toBe(DAY);
+  });
+});

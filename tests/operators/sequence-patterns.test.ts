@@ -1,0 +1,287 @@
+// sequencePatterns: window assignment and closing, exact counts vs SPMF and batch PrefixSpan, versions, snapshots, topK.
+import { readFileSync } from "node:fs";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { formatPattern } from "../../src/operators/mining/itemset-sequence.ts";
+import { sequenceMinSupportCount } from "../../src/operators/mining/min-support.ts";
+import { prefixSpan } from "../../src/operators/mining/prefixspan.ts";
+import { parseSpmfPatterns, parseSpmfSequences } from "../../src/operators/mining/spmf-format.ts";
+import { createSequencePatterns, patternsTable, sequencePatternsConfig, SequencePatternsOperator } from "../../src/operators/sequence-patterns.ts";
+import type { OperatorEnvironment } from "../../src/operators/environment.ts";
+import type { Row } from "../../src/sinks/table.ts";
+import { pageSession } from "./mining/arbitraries.ts";
+import { recordingContext } from "./mining/recording-context.ts";
+import { sessionRecord } from "./mining/session-records.ts";
+import { bruteForceSupports } from "./mining/brute-force-patterns.ts";
+
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+const T0 = Date.UTC(2024, 2, 1, 10); // a window start: 2024-03-01T10:00Z
+const environment: OperatorEnvironment = { pipelineName: "test", session: { gap: 30 * MINUTE, allowedLateness: HOUR } };
+const CLOSE = T0 + HOUR + 30 * MINUTE + HOUR; // window end + gap + allowedLateness
+
+function operator(overrides: Record<string, unknown> = {}, env: OperatorEnvironment = environment): SequencePatternsOperator {
+  const config = sequencePatternsConfig.parse({ type: "sequencePatterns", minSupport: 1, ...overrides });
+  return createSequencePatterns(config, env) as SequencePatternsOperator;
+}
+
+const supports = (rows: Row[], kind = "subsequence") =>
+  new Map(rows.filter((row) => row.kind === kind).map((row) => [row.pattern as string, row.support as number]));
+
+describe("sequencePatterns", () => {
+  it("gives SPMF's 53 patterns of contextPrefixSpan when its sequences arrive as sessions of one window", () => {
+    const fixture = (name: string) => readFileSync(new URL(`../fixtures/spmf/${name}`, import.meta.url), "utf8");
+    const expected = new Map(parseSpmfPatterns(fixture("spmPatterns.txt")).map((p) => [formatPattern(p.pattern), p.support]));
+    // Each SPMF itemset travels as one page item, its items separated by the configured itemsetSeparator.
+    const op = operator({ minSupport: 2, maxLength: 10, itemsetSeparator: " " });
+    const ctx = recordingContext();
+    parseSpmfSequences(fixture("contextPrefixSpan.txt")).forEach((sequence, index) =>
+      op.onSession(sessionRecord(`s${index}`, T0 + index * MINUTE, sequence.map((itemset) => itemset.join(" "))), ctx),
+    );
+    op.onEnd(ctx);
+    expect(supports(ctx.rowsOf("patterns"))).toEqual(expected);
+    expect(ctx.rowsOf("patterns").every((row) => row.support_ratio === (row.support as number) / 4 && row.error_bound === 0)).toBe(true);
+  });
+
+  it("writes one row per pattern with the window, kind, length, support and ratio", () => {
+    const op = operator({ minSupport: 2, maxLength: 2 });
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("a", T0 + 5 * MINUTE, ["/home", "/cart"]), ctx);
+    op.onSession(sessionRecord("b", T0 + 50 * MINUTE, ["/home", "/x", "/cart"]), ctx);
+    op.onSessionWatermark(CLOSE, ctx);
+    const rows = ctx.rowsOf("patterns");
+    expect(rows).toEqual([
+      { window_start: T0, window_end: T0 + HOUR, kind: "subsequence", pattern: "/cart", length: 1, support: 2, support_ratio: 1, error_bound: 0 },
+      { window_start: T0, window_end: T0 + HOUR, kind: "subsequence", pattern: "/home", length: 1, support: 2, support_ratio: 1, error_bound: 0 },
+      { window_start: T0, window_end: T0 + HOUR, kind: "subsequence", pattern: "/home > /cart", length: 2, support: 2, support_ratio: 1, error_bound: 0 },
+      { window_start: T0, window_end: T0 + HOUR, kind: "contiguous", pattern: "/cart", length: 1, support: 2, support_ratio: 1, error_bound: 0 },
+      { window_start: T0, window_end: T0 + HOUR, kind: "contiguous", pattern: "/home", length: 1, support: 2, support_ratio: 1, error_bound: 0 },
+    ]);
+    expect(patternsTable.partitionOf(rows[0])).toBe("2024-03-01");
+  });
+
+  it("puts a session in the window holding its end time, half-open [start, end)", () => {
+    const op = operator();
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("last-ms", T0 + HOUR - 1, ["/a"]), ctx);
+    op.onSession(sessionRecord("next-window", T0 + HOUR, ["/b"]), ctx);
+    op.onEnd(ctx);
+    const byWindow = ctx.rowsOf("patterns").map((row) => [row.window_start, row.kind, row.pattern]);
+    expect(byWindow).toEqual([
+      [T0, "subsequence", "/a"],
+      [T0, "contiguous", "/a"],
+      [T0 + HOUR, "subsequence", "/b"],
+      [T0 + HOUR, "contiguous", "/b"],
+    ]);
+  });
+
+  it("closes a window only once the session watermark reaches its end + gap + allowedLateness", () => {
+    const op = operator();
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("a", T0 + MINUTE, ["/a"]), ctx);
+    op.onSessionWatermark(CLOSE - 1, ctx);
+    expect(ctx.rows).toHaveLength(0);
+    op.onSessionWatermark(CLOSE, ctx);
+    expect(ctx.rowsOf("patterns")).toHaveLength(2);
+  });
+
+  it("takes allowedLateness from its own config over the sessionize one", () => {
+    const op = operator({ allowedLateness: "0ms" });
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("a", T0 + MINUTE, ["/a"]), ctx);
+    op.onSessionWatermark(T0 + HOUR + 30 * MINUTE, ctx);
+    expect(ctx.rowsOf("patterns")).toHaveLength(2);
+  });
+
+  it("counts only the newest version of a session, and nothing of a retracted one", () => {
+    const op = operator();
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("a", T0 + MINUTE, ["/a", "/b"]), ctx);
+    op.onSession(sessionRecord("a", T0 + 2 * MINUTE, ["/a", "/c"], { version: 2 }), ctx);
+    op.onSession(sessionRecord("a", T0 + MINUTE, ["/a", "/b"]), ctx); // stale version 1 again: ignored
+    op.onSession(sessionRecord("gone", T0 + MINUTE, ["/z"]), ctx);
+    op.onSession(sessionRecord("gone", T0 + MINUTE, ["/z"], { version: 2, retracted: true }), ctx);
+    op.onEnd(ctx);
+    expect(supports(ctx.rowsOf("patterns"))).toEqual(new Map([["/a", 1], ["/c", 1], ["/a > /c", 1]]));
+    expect(ctx.rowsOf("patterns").every((row) => row.support_ratio === 1)).toBe(true);
+  });
+
+  it("moves a session whose new version ends in the next window", () => {
+    const op = operator();
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("a", T0 + 59 * MINUTE, ["/a"]), ctx);
+    op.onSession(sessionRecord("a", T0 + 61 * MINUTE, ["/a", "/b"], { version: 2 }), ctx);
+    op.onEnd(ctx);
+    expect(new Set(ctx.rowsOf("patterns").map((row) => row.window_start))).toEqual(new Set([T0 + HOUR]));
+  });
+
+  it("keeps a closed window final: a later version for it is dropped and counted", () => {
+    const op = operator();
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("a", T0 + MINUTE, ["/a"]), ctx);
+    op.onSessionWatermark(CLOSE, ctx);
+    const closedRows = ctx.rows.length;
+    op.onSession(sessionRecord("a", T0 + 2 * MINUTE, ["/b"], { version: 2 }), ctx);
+    op.onSession(sessionRecord("b", T0 + 3 * MINUTE, ["/b"]), ctx);
+    op.onEnd(ctx);
+    expect(ctx.rows.length).toBe(closedRows);
+    expect(op.lateSessionVersions).toBe(2);
+  });
+
+  it("turns a ratio minSupport into ceil(ratio × sessions in the window)", () => {
+    const op = operator({ minSupport: 0.5 });
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("a", T0 + MINUTE, ["/a", "/b"]), ctx);
+    op.onSession(sessionRecord("b", T0 + MINUTE, ["/a"]), ctx);
+    op.onSession(sessionRecord("c", T0 + MINUTE, ["/c"]), ctx);
+    op.onEnd(ctx);
+    // ceil(0.5 × 3) = 2: only /a (in a and b) qualifies.
+    expect(supports(ctx.rowsOf("patterns"))).toEqual(new Map([["/a", 2]]));
+  });
+
+  it("counts page_path instead of page_items when item is page_path", () => {
+    const op = operator({ item: "page_path" });
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("a", T0 + MINUTE, ["product"], { paths: ["/p/1"] }), ctx);
+    op.onEnd(ctx);
+    expect(supports(ctx.rowsOf("patterns"))).toEqual(new Map([["/p/1", 1]]));
+  });
+
+  it("counts contiguous runs apart from gapped subsequences", () => {
+    const op = operator({ minSupport: 2 });
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("a", T0 + MINUTE, ["/a", "/b", "/c"]), ctx);
+    op.onSession(sessionRecord("b", T0 + MINUTE, ["/a", "/x", "/b"]), ctx);
+    op.onEnd(ctx);
+    const rows = ctx.rowsOf("patterns");
+    expect(supports(rows, "subsequence").get("/a > /b")).toBe(2);
+    expect(supports(rows, "contiguous").get("/a > /b")).toBeUndefined();
+    expect(supports(rows, "contiguous")).toEqual(new Map([["/a", 2], ["/b", 2]]));
+  });
+
+  it("puts a session in every hopping window holding its end", () => {
+    const op = operator({ window: "1h", every: "30m" });
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("a", T0 + 45 * MINUTE, ["/a"]), ctx);
+    op.onEnd(ctx);
+    const windows = ctx.rowsOf("patterns").filter((row) => row.kind === "subsequence").map((row) => [row.window_start, row.window_end]);
+    expect(windows).toEqual([
+      [T0, T0 + HOUR],
+      [T0 + 30 * MINUTE, T0 + 90 * MINUTE],
+    ]);
+  });
+
+  it("emits the same rows after a JSON snapshot and restore mid-stream", () => {
+    const sessions = [
+      sessionRecord("a", T0 + MINUTE, ["/a", "/b"]),
+      sessionRecord("b", T0 + 2 * MINUTE, ["/a", "/b", "/c"]),
+      sessionRecord("a", T0 + 3 * MINUTE, ["/a", "/c"], { version: 2 }),
+      sessionRecord("c", T0 + HOUR + MINUTE, ["/b"]),
+      sessionRecord("b", T0 + 2 * MINUTE, ["/a"], { version: 2, retracted: true }),
+    ];
+    const straight = operator();
+    const straightCtx = recordingContext();
+    for (const s of sessions) straight.onSession(s, straightCtx);
+    straight.onEnd(straightCtx);
+
+    const first = operator();
+    const ctx = recordingContext();
+    for (const s of sessions.slice(0, 3)) first.onSession(s, ctx);
+    first.onSessionWatermark(T0, ctx);
+    const state = JSON.parse(JSON.stringify(first.snapshot()));
+    const second = operator();
+    second.restore(state);
+    expect(second.snapshot()).toEqual(state);
+    expect(second.stateBytes()).toBe(first.stateBytes());
+    for (const s of sessions.slice(3)) second.onSession(s, ctx);
+    second.onEnd(ctx);
+    expect(ctx.rows).toEqual(straightCtx.rows);
+  });
+
+  it("frees every session and window once all windows closed", () => {
+    const op = operator();
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("a", T0 + MINUTE, ["/a", "/b"]), ctx);
+    expect(op.stateBytes()).toBeGreaterThan(0);
+    op.onEnd(ctx);
+    expect(op.stateBytes()).toBe(0);
+    expect(op.snapshot().sessions).toEqual([]);
+  });
+
+  it("equals batch PrefixSpan and exhaustive counting on the final versions of random sessions", () => {
+    const version = fc.record({ session: fc.integer({ min: 0, max: 7 }), pages: pageSession, retract: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(version, { maxLength: 25 }), fc.constantFrom(1, 2, 0.3), (versions, minSupport) => {
+        const op = operator({ minSupport, maxLength: 3 });
+        const ctx = recordingContext();
+        const latest = new Map<string, { version: number; pages: string[] | null }>();
+        for (const { session, pages, retract } of versions) {
+          const id = `s${session}`;
+          const next = (latest.get(id)?.version ?? 0) + 1;
+          latest.set(id, { version: next, pages: retract ? null : pages });
+          op.onSession(sessionRecord(id, T0 + session * MINUTE, pages, { version: next, retracted: retract }), ctx);
+        }
+        op.onEnd(ctx);
+        const finals = [...latest.values()].flatMap(({ pages }) => (pages === null ? [] : [pages.map((page) => [page])]));
+        const minCount = sequenceMinSupportCount(minSupport, finals.length);
+        const batch = new Map(prefixSpan(finals, { minSupportCount: minCount, maxLength: 3 }).map((p) => [formatPattern(p.pattern), p.support]));
+        const streamed = supports(ctx.rowsOf("patterns"));
+        expect(streamed).toEqual(batch);
+        expect(streamed).toEqual(bruteForceSupports(finals, 3, minCount));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  describe("topK (Space-Saving) mode", () => {
+    const pages = ["/", "/a", "/b", "/c", "/d", "/e"];
+    const randomSessions = fc.array(fc.array(fc.constantFrom(...pages), { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 30 });
+
+    it("reports exact counts with error 0 while every pattern fits in k counters", () => {
+      const exact = operator({ maxLength: 2 });
+      const approximate = operator({ maxLength: 2, topK: 1000 });
+      const exactCtx = recordingContext();
+      const approximateCtx = recordingContext();
+      ["/a /b /c", "/a /c", "/b /a"].forEach((text, index) => {
+        exact.onSession(sessionRecord(`s${index}`, T0 + MINUTE, text.split(" ")), exactCtx);
+        approximate.onSession(sessionRecord(`s${index}`, T0 + MINUTE, text.split(" ")), approximateCtx);
+      });
+      exact.onEnd(exactCtx);
+      approximate.onEnd(approximateCtx);
+      expect(approximateCtx.rows).toEqual(exactCtx.rows);
+    });
+
+    it("never underestimates, stays within error_bound, and reports every pattern above N/k", () => {
+      fc.assert(
+        fc.property(randomSessions, fc.integer({ min: 1, max: 8 }), (sessions, k) => {
+          const exact = operator({ maxLength: 2 });
+          const approximate = operator({ maxLength: 2, topK: k });
+          const exactCtx = recordingContext();
+          const approximateCtx = recordingContext();
+          sessions.forEach((visited, index) => {
+            exact.onSession(sessionRecord(`s${index}`, T0 + MINUTE, visited), exactCtx);
+            approximate.onSession(sessionRecord(`s${index}`, T0 + MINUTE, visited), approximateCtx);
+          });
+          exact.onEnd(exactCtx);
+          approximate.onEnd(approximateCtx);
+          for (const kind of ["subsequence", "contiguous"]) {
+            const truth = exactCtx.rowsOf("patterns").filter((row) => row.kind === kind);
+            const reported = approximateCtx.rowsOf("patterns").filter((row) => row.kind === kind);
+            const truthOf = new Map(truth.map((row) => [row.pattern, row.support as number]));
+            for (const row of reported) {
+              const actual = truthOf.get(row.pattern as string) ?? 0;
+              expect(row.support).toBeGreaterThanOrEqual(actual);
+              expect((row.support as number) - (row.error_bound as number)).toBeLessThanOrEqual(actual);
+            }
+            for (const length of [1, 2]) {
+              const occurrences = truth.filter((row) => row.length === length).reduce((sum, row) => sum + (row.support as number), 0);
+              const kept = new Set(reported.filter((row) => row.length === length).map((row) => row.pattern));
+              for (const row of truth) if (row.length === length && (row.support as number) > occurrences / k) expect(kept.has(row.pattern)).toBe(true);
+            }
+          }
+        }),
+        { numRuns: 150 },
+      );
+    });
+  });
+});

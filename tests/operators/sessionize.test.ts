@@ -1,0 +1,396 @@
+// sessionize: hand-built cases for each rule of issue 3 (gap, splits, watermark, late data, ids, identity, columns).
+import { describe, expect, it } from "vitest";
+import { sessionsTable } from "../../src/operators/sessionize.ts";
+import type { SessionRecord } from "../../src/runtime/operator.ts";
+import { OperatorHarness, currentView } from "../helpers/operator-harness.ts";
+import { HOUR, MINUTE, SECOND, T0, event, sessionize } from "./sessionize-fixtures.ts";
+
+type SessionRow = Omit<SessionRecord, "cart_adds">;
+
+function run(events: ReturnType<typeof event>[], overrides: Record<string, unknown> = {}) {
+  const operator = sessionize(overrides);
+  const harness = new OperatorHarness();
+  harness.feed(operator, events);
+  operator.onEnd(harness);
+  return { operator, harness, view: currentView(harness.rowsOf("sessions")) as unknown as SessionRow[] };
+}
+
+function spans(rows: SessionRow[]) {
+  return rows
+    .map((row) => ({ visitor: row.visitor_id, start: row.start_ts, end: row.end_ts, count: row.event_count, reason: row.split_reason }))
+    .sort((a, b) => a.visitor.localeCompare(b.visitor) || a.start - b.start);
+}
+
+describe("sessionize - gap", () => {
+  it("keeps two events exactly 30 min apart in one session (touching windows merge)", () => {
+    const { view } = run([event("a", T0), event("a", T0 + 30 * MINUTE)]);
+    expect(spans(view)).toEqual([{ visitor: "a", start: T0, end: T0 + 30 * MINUTE, count: 2, reason: "gap" }]);
+  });
+
+  it("starts a new session 30 min + 1 ms after the last event", () => {
+    const { view } = run([event("a", T0), event("a", T0 + 30 * MINUTE + 1)]);
+    expect(spans(view)).toEqual([
+      { visitor: "a", start: T0, end: T0, count: 1, reason: "gap" },
+      { visitor: "a", start: T0 + 30 * MINUTE + 1, end: T0 + 30 * MINUTE + 1, count: 1, reason: "gap" },
+    ]);
+  });
+
+  it("keys sessions by (site_id, anon_id)", () => {
+    const { view } = run([event("a", T0), event("a", T0 + MINUTE, { site_id: "blog" }), event("b", T0 + 2 * MINUTE)]);
+    expect(view.map((row) => [row.site_id, row.visitor_id, row.event_count]).sort()).toEqual([
+      ["blog", "a", 1],
+      ["shop", "a", 1],
+      ["shop", "b", 1],
+    ]);
+  });
+
+  it("ignores events without anon_id", () => {
+    const { view, harness } = run([event("a", T0), { ...event("x", T0 + MINUTE), anon_id: undefined, user_id: "u1" }]);
+    expect(view).toHaveLength(1);
+    expect(harness.lateEvents).toEqual([]);
+  });
+});
+
+describe("sessionize - hard splits", () => {
+  it("begins a new session with the event at start + 12 h", () => {
+    const events = [];
+    for (let t = 0; t <= 12 * HOUR; t += 20 * MINUTE) events.push(event("a", T0 + t));
+    const { view } = run(events);
+    expect(spans(view)).toEqual([
+      { visitor: "a", start: T0, end: T0 + 12 * HOUR - 20 * MINUTE, count: 36, reason: "gap" },
+      { visitor: "a", start: T0 + 12 * HOUR, end: T0 + 12 * HOUR, count: 1, reason: "max_duration" },
+    ]);
+  });
+
+  it("splits after maxEvents events", () => {
+    const { view } = run([0, 1, 2, 3, 4].map((i) => event("a", T0 + i * SECOND)), { maxEvents: 3 });
+    expect(spans(view).map((s) => [s.count, s.reason])).toEqual([
+      [3, "gap"],
+      [2, "max_events"],
+    ]);
+  });
+
+  it("splits at local midnight in Europe/Berlin, not at UTC midnight", () => {
+    // 22:50Z and 23:10Z are 23:50 and 00:10 in Berlin (CET, UTC+1); 23:50Z and 00:10Z are 00:50 and 01:10.
+    const berlin = [
+      event("a", Date.UTC(2024, 2, 9, 22, 50)),
+      event("a", Date.UTC(2024, 2, 9, 23, 10)),
+      event("b", Date.UTC(2024, 2, 9, 23, 50)),
+      event("b", Date.UTC(2024, 2, 10, 0, 10)),
+    ];
+    const { view } = run(berlin, { splitAtMidnight: "Europe/Berlin" });
+    expect(spans(view).map((s) => [s.visitor, s.count, s.reason])).toEqual([
+      ["a", 1, "gap"],
+      ["a", 1, "midnight"],
+      ["b", 2, "gap"],
+    ]);
+  });
+
+  it("rejects an unknown time zone at construction", () => {
+    expect(() => sessionize({ splitAtMidnight: "Mars/Olympus" })).toThrow(/unknown time zone "Mars\/Olympus"/);
+  });
+
+  it("splits on a campaign change but not on internal navigation or the same campaign", () => {
+    const base = "https://shop.example";
+    const events = [
+      event("a", T0, { url: `${base}/?utm_source=news&utm_medium=email`, referrer: "" }),
+      event("a", T0 + MINUTE, { url: `${base}/c/shoes`, referrer: `${base}/` }),
+      event("a", T0 + 2 * MINUTE, { url: `${base}/?utm_source=news&utm_medium=email` }),
+      event("a", T0 + 3 * MINUTE, { url: `${base}/?utm_source=ads&gclid=xyz` }),
+      event("a", T0 + 4 * MINUTE, { url: `${base}/c/bags`, referrer: "https://www.google.com/search" }),
+    ];
+    const { view } = run(events, { splitOnCampaignChange: true });
+    expect(spans(view).map((s) => [s.count, s.reason])).toEqual([
+      [3, "gap"],
+      [1, "campaign"],
+      [1, "campaign"],
+    ]);
+    const sorted = [...view].sort((a, b) => a.start_ts - b.start_ts);
+    expect(sorted.map((row) => row.utm_source)).toEqual(["news", "ads", null]);
+    expect(sorted[2].referrer).toBe("https://www.google.com/search");
+  });
+
+  it("does not split on campaign changes unless splitOnCampaignChange is on", () => {
+    const { view } = run([
+      event("a", T0, { url: "https://shop.example/?utm_source=news" }),
+      event("a", T0 + MINUTE, { url: "https://shop.example/?utm_source=ads" }),
+    ]);
+    expect(view).toHaveLength(1);
+  });
+});
+
+describe("sessionize - watermark and finals", () => {
+  it("emits a session (version 1) only once the watermark passes end + gap", () => {
+    const operator = sessionize();
+    const harness = new OperatorHarness();
+    harness.feed(operator, [event("a", T0)]);
+    // watermark = T0 + 31 min - 1 min = T0 + 30 min = end + gap: not past it yet.
+    harness.feed(operator, [event("b", T0 + 31 * MINUTE)]);
+    expect(harness.rowsOf("sessions")).toEqual([]);
+    harness.feed(operator, [event("b", T0 + 31 * MINUTE + 1)]);
+    expect(harness.rowsOf("sessions").map((row) => [row.visitor_id, row.version])).toEqual([["a", 1]]);
+    expect(harness.sessionWatermarks.at(-1)).toBe(T0 + 30 * MINUTE + 1);
+    operator.onEnd(harness);
+    expect(harness.sessionWatermarks.at(-1)).toBe(Infinity);
+    expect(harness.rowsOf("sessions").map((row) => [row.visitor_id, row.version])).toEqual([
+      ["a", 1],
+      ["b", 1],
+    ]);
+  });
+
+  it("keeps one visitor's far-future clock from closing other sessions (maxFutureSkew)", async () => {
+    const operator = sessionize();
+    const harness = new OperatorHarness(T0);
+    harness.feed(operator, [event("a", T0, { received_at: T0 })]);
+    harness.feed(operator, [event("skewed", T0 + 24 * HOUR, { received_at: T0 + SECOND })]);
+    // The skewed event only counts up to received_at + 5 min, so the watermark is T0 + 1 s + 4 min.
+    expect(operator.watermark?.()).toBe(T0 + SECOND + 4 * MINUTE);
+    expect(harness.rowsOf("sessions")).toEqual([]);
+    // a's session is still open: a later event joins it.
+    harness.feed(operator, [event("a", T0 + 20 * MINUTE, { received_at: T0 + 20 * MINUTE })]);
+    operator.onEnd(harness);
+    const a = currentView(harness.rowsOf("sessions")).filter((row) => row.visitor_id === "a");
+    expect(a.map((row) => row.event_count)).toEqual([2]);
+    expect(await harness.metricValue("clickpipe_events_late_total")).toBe(0);
+  });
+
+  it("stops waiting for an idle partition after idleTimeout of processing time", () => {
+    const operator = sessionize();
+    const harness = new OperatorHarness(0);
+    harness.send(operator, event("slow", T0), { partition: 1, sequence: 1 });
+    harness.send(operator, event("a", T0), { partition: 0, sequence: 1 });
+    harness.send(operator, event("a", T0 + 2 * HOUR), { partition: 0, sequence: 2 });
+    operator.onTick?.(harness);
+    expect(operator.watermark?.()).toBe(T0 - MINUTE);
+    expect(harness.rowsOf("sessions")).toEqual([]);
+    harness.advanceClock(MINUTE);
+    operator.onTick?.(harness);
+    expect(operator.watermark?.()).toBe(T0 + 2 * HOUR - MINUTE);
+    expect(harness.rowsOf("sessions").map((row) => [row.visitor_id, row.start_ts]).sort()).toEqual([
+      ["a", T0],
+      ["slow", T0],
+    ]);
+  });
+});
+
+describe("sessionize - late data", () => {
+  it("merges two emitted sessions bridged by a late event: the later one is retracted, the earlier re-emitted", async () => {
+    const operator = sessionize();
+    const harness = new OperatorHarness();
+    const first = event("a", T0);
+    const second = event("a", T0 + 40 * MINUTE);
+    harness.feed(operator, [first, second, event("z", T0 + 80 * MINUTE)]);
+    const emitted = harness.rowsOf("sessions").map((row) => ({ ...row }));
+    expect(emitted.map((row) => [row.start_ts, row.version, row.retracted])).toEqual([
+      [T0, 1, false],
+      [T0 + 40 * MINUTE, 1, false],
+    ]);
+    // Watermark T0 + 79 min: both sessions are final (end + 30 min passed) and retained (end + 90 min not reached).
+    harness.feed(operator, [event("a", T0 + 20 * MINUTE)]);
+    const after = harness.rowsOf("sessions").slice(2);
+    expect(after.map((row) => [row.session_id, row.version, row.retracted, row.event_count])).toEqual([
+      [emitted[1].session_id, 2, true, 1],
+      [emitted[0].session_id, 2, false, 3],
+    ]);
+    expect(harness.sessions.slice(2).map((s) => [s.session_id, s.version, s.retracted])).toEqual(
+      after.map((row) => [row.session_id, row.version, row.retracted]),
+    );
+    operator.onEnd(harness);
+    const a = currentView(harness.rowsOf("sessions")).filter((row) => row.visitor_id === "a");
+    expect(a.map((row) => [row.session_id, row.start_ts, row.end_ts, row.event_count])).toEqual([
+      [emitted[0].session_id, T0, T0 + 40 * MINUTE, 3],
+    ]);
+    expect(await harness.metricValue("clickpipe_sessions_emitted_total", { kind: "retraction" })).toBe(1);
+    expect(await harness.metricValue("clickpipe_sessions_emitted_total", { kind: "update" })).toBe(1);
+    expect(await harness.metricValue("clickpipe_sessions_emitted_total", { kind: "final" })).toBe(3);
+    expect(await harness.metricValue("clickpipe_events_late_total")).toBe(0);
+  });
+
+  it("sends an event no retained session can take and older than gap + allowedLateness to late_events", async () => {
+    const operator = sessionize();
+    const harness = new OperatorHarness();
+    harness.feed(operator, [event("a", T0 + 3 * HOUR)]);
+    const watermark = T0 + 3 * HOUR - MINUTE;
+    // ts + 30 min + 1 h = T0 + 90 min ≤ watermark: too late.
+    const tooLate = event("b", T0 + 90 * MINUTE - MINUTE);
+    // ts + 90 min > watermark: a new visitor's first event a bit behind still starts a session.
+    const behindButFine = event("c", T0 + 90 * MINUTE);
+    harness.feed(operator, [tooLate, behindButFine]);
+    expect(harness.lateEvents).toEqual([{ event: tooLate, watermarkAtArrival: watermark, reason: "too_late" }]);
+    expect(await harness.metricValue("clickpipe_events_late_total")).toBe(1);
+    // c's session (end + gap long passed) is emitted at once.
+    expect(harness.rowsOf("sessions").map((row) => [row.visitor_id, row.start_ts])).toEqual([["c", T0 + 90 * MINUTE]]);
+  });
+
+  it("retracts the old id when a late event becomes a session's first event, giving the time-sorted run's id", () => {
+    const later = event("a", T0 + 10 * MINUTE);
+    const earlier = event("a", T0);
+    const push = event("z", T0 + HOUR);
+    const { harness } = run([later, push, earlier]);
+    const sorted = run([earlier, later, push]);
+    const rows = harness.rowsOf("sessions").filter((row) => row.visitor_id === "a");
+    expect(rows.map((row) => [row.start_ts, row.version, row.retracted])).toEqual([
+      [T0 + 10 * MINUTE, 1, false],
+      [T0 + 10 * MINUTE, 2, true],
+      [T0, 1, false],
+    ]);
+    const ids = (view: SessionRow[]) => view.map((row) => row.session_id).sort();
+    expect(ids(currentView(harness.rowsOf("sessions")) as unknown as SessionRow[])).toEqual(ids(sorted.view));
+  });
+
+  it("counts a repeated event_id once", async () => {
+    const first = event("a", T0);
+    const { view, harness } = run([first, event("a", T0 + MINUTE), { ...first }]);
+    expect(view.map((row) => row.event_count)).toEqual([2]);
+    expect(await harness.metricValue("clickpipe_events_duplicate_total")).toBe(1);
+  });
+
+  it("forgets a visitor's event ids once its sessions are evicted (end + gap + allowedLateness)", () => {
+    const operator = sessionize();
+    const harness = new OperatorHarness();
+    const first = event("a", T0);
+    harness.feed(operator, [first, event("z", T0 + 91 * MINUTE + 1), { ...first }]);
+    expect(operator.stateBytes?.()).toBeGreaterThan(0);
+    expect(harness.lateEvents.map((late) => late.event.event_id)).toEqual([first.event_id]);
+  });
+});
+
+describe("sessionize - identity and columns", () => {
+  it("takes the last user_id by event time and stitches later sessions of the visitor to it", () => {
+    const { view } = run([
+      event("a", T0),
+      event("a", T0 + MINUTE, { type: "identify", user_id: "u1" }),
+      event("a", T0 + 2 * MINUTE, { user_id: "u2" }),
+      event("a", T0 + 3 * MINUTE),
+      // A new session without user_id: stitched to the visitor's last known user.
+      event("a", T0 + 2 * HOUR),
+    ]);
+    expect(spans(view).map((s) => s.count)).toEqual([4, 1]);
+    expect([...view].sort((x, y) => x.start_ts - y.start_ts).map((row) => row.user_id)).toEqual(["u2", "u2"]);
+  });
+
+  it("fills every column from the session's events", () => {
+    const base = "https://shop.example";
+    const operator = sessionize();
+    const harness = new OperatorHarness();
+    harness.feed(operator, [
+      event("a", T0, { url: `${base}/c/shoes?utm_source=news&utm_medium=email&utm_campaign=spring`, referrer: "https://mail.example/", page_item: "shoes" }),
+      event("a", T0 + 5 * SECOND, { type: "click" }),
+      event("a", T0 + 10 * SECOND, { type: "add_to_cart", sku: "s1" }),
+      event("a", T0 + 20 * SECOND, { url: `${base}/cart?x=1` }),
+      event("a", T0 + 30 * SECOND, { type: "purchase", order_id: "o1", revenue: 42.5 }),
+      event("a", T0 + 40 * SECOND, { type: "purchase", order_id: "o2", revenue: 7.5, is_bot: true }),
+    ]);
+    operator.onEnd(harness);
+    const [row] = harness.rowsOf("sessions");
+    expect(row).toEqual({
+      session_id: expect.stringMatching(/^[0-9a-f]{16}$/),
+      version: 1,
+      retracted: false,
+      site_id: "shop",
+      visitor_id: "a",
+      user_id: null,
+      start_ts: T0,
+      end_ts: T0 + 40 * SECOND,
+      duration_ms: 40 * SECOND,
+      event_count: 6,
+      pageview_count: 2,
+      landing_url: `${base}/c/shoes?utm_source=news&utm_medium=email&utm_campaign=spring`,
+      exit_url: `${base}/cart?x=1`,
+      referrer: "https://mail.example/",
+      utm_source: "news",
+      utm_medium: "email",
+      utm_campaign: "spring",
+      is_engaged: true,
+      is_bounce: false,
+      converted: true,
+      revenue: 50,
+      is_bot: true,
+      split_reason: "gap",
+      page_path: ["/c/shoes", "/cart"],
+      page_items: ["shoes", "/cart"],
+    });
+    expect(harness.sessions).toEqual([{ ...row, cart_adds: 1 }]);
+  });
+
+  it("marks a single short page view as a bounce and 10 s as engaged", () => {
+    const { view } = run([
+      event("a", T0),
+      event("b", T0),
+      event("b", T0 + 10 * SECOND, { type: "click" }),
+      event("c", T0),
+      event("c", T0 + 9999, { type: "click" }),
+    ]);
+    const byVisitor = Object.fromEntries(view.map((row) => [row.visitor_id, [row.is_engaged, row.is_bounce]]));
+    expect(byVisitor).toEqual({ a: [false, true], b: [true, false], c: [false, true] });
+  });
+
+  it("caps page_path and page_items at 200 page views", () => {
+    const events = Array.from({ length: 250 }, (_, i) => event("a", T0 + i * SECOND, { url: `/p/${i}` }));
+    const { view } = run(events);
+    expect(view[0].pageview_count).toBe(250);
+    expect(view[0].page_path).toEqual(Array.from({ length: 200 }, (_, i) => `/p/${i}`));
+    expect(view[0].page_items).toHaveLength(200);
+  });
+
+  it("declares the sessions table with ARCHITECTURE.md's columns in order, partitioned by the UTC day of start_ts", () => {
+    expect(sessionsTable.name).toBe("sessions");
+    expect(sessionsTable.partitionKey).toBe("dt");
+    expect(sessionsTable.columns.map((column) => column.name)).toEqual(
+      "session_id, version, retracted, site_id, visitor_id, user_id, start_ts, end_ts, duration_ms, event_count, pageview_count, landing_url, exit_url, referrer, utm_source, utm_medium, utm_campaign, is_engaged, is_bounce, converted, revenue, is_bot, split_reason, page_path, page_items".split(", "),
+    );
+    expect(sessionsTable.partitionOf({ start_ts: Date.UTC(2024, 2, 9, 23, 59, 59, 999) })).toBe("2024-03-09");
+    const { view } = run([event("a", T0)]);
+    expect(Object.keys(view[0])).toEqual(sessionsTable.columns.map((column) => column.name));
+  });
+});
+
+describe("sessionize - state", () => {
+  /** Realistic traffic: 10 events per session, a 500-page catalog, 1 in 5 visitors logged in, search referrers. */
+  function realisticTraffic(visitors: number) {
+    const events = [];
+    for (let v = 0; v < visitors; v++) {
+      const start = T0 + (v % 600) * SECOND;
+      for (let i = 0; i < 10; i++) {
+        const page = (v * 13 + i * 31) % 500;
+        const type = i === 3 ? "click" : i === 6 ? "add_to_cart" : "page_view";
+        events.push(
+          event(`anon-${v.toString(36)}-3f9c2a7d1b`, start + i * 20 * SECOND, {
+            type,
+            event_id: `0192d3a4-7c1e-7b9a-8f00-${String(v * 10 + i).padStart(12, "0")}`,
+            user_id: v % 5 === 0 ? `customer-${v}@example.com` : undefined,
+            ...(type === "page_view"
+              ? { url: `https://shop.example/c/cat${page % 50}/p/${page}`, referrer: i === 0 ? "https://www.google.com/" : "https://shop.example/" }
+              : { sku: "sku-1" }),
+          }),
+        );
+      }
+    }
+    return events.sort((a, b) => a.ts - b.ts);
+  }
+
+  it("holds at most 1 KiB per open session on realistic traffic, and nothing after end of input", () => {
+    const operator = sessionize();
+    const harness = new OperatorHarness();
+    harness.feed(operator, realisticTraffic(2000));
+    expect(harness.rowsOf("sessions")).toEqual([]);
+    const bytes = operator.stateBytes?.() ?? Infinity;
+    expect(bytes / 2000).toBeLessThanOrEqual(1024);
+    // An honest estimate: at least the 10 events × 5 numbers × 8 bytes each session holds.
+    expect(bytes / 2000).toBeGreaterThan(400);
+    operator.onEnd(harness);
+    expect(harness.rowsOf("sessions")).toHaveLength(2000);
+    expect(operator.stateBytes?.()).toBe(0);
+  });
+
+  it("reports open sessions and session durations in metrics", async () => {
+    const operator = sessionize();
+    const harness = new OperatorHarness();
+    harness.feed(operator, [event("a", T0), event("a", T0 + 20 * SECOND), event("b", T0 + MINUTE)]);
+    expect(await harness.metricValue("clickpipe_open_sessions")).toBe(2);
+    operator.onEnd(harness);
+    expect(await harness.metricValue("clickpipe_open_sessions")).toBe(0);
+    expect(await harness.metricValue("clickpipe_session_duration_seconds")).toBe(2);
+    expect(await harness.metricValue("clickpipe_sessions_emitted_total", { kind: "final" })).toBe(2);
+  });
+});

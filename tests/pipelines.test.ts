@@ -1,0 +1,56 @@
+// Every example in pipelines/ is a tested config: it validates, in a bare environment and with its variables set.
+import { readdir } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
+import { loadPipeline } from "../src/config/load.ts";
+
+const files = (await readdir("pipelines")).filter((name) => name.endsWith(".yaml")).sort();
+
+async function load(file: string, env: Record<string, string> = {}) {
+  const result = await loadPipeline(`pipelines/${file}`, env);
+  if (!result.ok) throw new Error(`${file}: ${result.errors.map((error) => `${error.path}: ${error.message}`).join("; ")}`);
+  return result.config;
+}
+
+describe("pipelines/", () => {
+  it("holds the four documented examples", () => {
+    expect(files).toEqual(["access-logs.yaml", "demo.yaml", "shop.yaml", "web.yaml"]);
+  });
+
+  it.each(files)("%s validates with no environment variables set", async (file) => {
+    const config = await load(file);
+    expect(config.name).toBe(file.replace(/\.yaml$/, ""));
+  });
+
+  it.each(files)("%s takes its stream and output directory from the environment", async (file) => {
+    const config = await load(file, { CLICKPIPE_STREAM: "CI_STREAM", CLICKPIPE_OUT: "/tmp/ci-out", NATS_URL: "nats://ci:4222" });
+    expect(config.nats.stream).toBe("CI_STREAM");
+    expect(config.nats.url).toBe("nats://ci:4222");
+    expect(config.sinks[0]).toMatchObject({ type: "parquet", path: "/tmp/ci-out" });
+  });
+
+  it("demo runs every operator with short windows, metrics on 9464 and 5 s checkpoints", async () => {
+    const config = await load("demo.yaml");
+    expect(config.operators.map((operator) => operator.type)).toEqual(["sessionize", "sequencePatterns", "basket", "churnFeatures"]);
+    expect(config.operators[1]).toMatchObject({ window: 3_600_000, minSupport: 0.01 });
+    expect(config.operators[3]).toMatchObject({ snapshotEvery: 86_400_000 });
+    expect(config.sinks[0]).toMatchObject({ path: "./data" });
+    expect(config.metrics).toEqual({ port: 9464, host: "0.0.0.0" });
+    expect(config.checkpoint.interval).toBe(5_000);
+    expect(config.nats.stream).toBe("CLICKPIPE_DEMO");
+    expect((await load("demo.yaml", { CLICKPIPE_METRICS_PORT: "9999" })).metrics?.port).toBe(9999);
+  });
+
+  it("shop runs churnFeatures and basket only; access-logs tails a log with page filtering and UTC-day sessions", async () => {
+    expect((await load("shop.yaml")).operators.map((operator) => operator.type)).toEqual(["churnFeatures", "basket"]);
+    const accessLogs = await load("access-logs.yaml", { CLICKPIPE_ACCESS_LOG: "/srv/log/access.log" });
+    expect(accessLogs.sources).toEqual([{ type: "accessLog", paths: ["/srv/log/access.log"], format: "combined", pollInterval: 1000 }]);
+    expect(accessLogs.ingest.pages).toEqual({ exclude: ["static", "non2xx"] });
+    expect(accessLogs.operators[0]).toMatchObject({ type: "sessionize", splitAtMidnight: "UTC" });
+  });
+
+  it("web turns on the collector with a write key from CLICKPIPE_WRITE_KEY", async () => {
+    const web = await load("web.yaml", { CLICKPIPE_WRITE_KEY: "wk_live_1" });
+    expect(web.sources?.[0]).toMatchObject({ type: "http", port: 8080, writeKeys: ["wk_live_1"] });
+    expect(web.ingest.urlRules).toEqual([{ match: "/c/:category/p/:id", item: ":category" }]);
+  });
+});

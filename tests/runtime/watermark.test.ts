@@ -1,0 +1,74 @@
+// WatermarkTracker: per-partition max event time minus out-of-orderness, minimum over active partitions, skew guard.
+import { describe, expect, it } from "vitest";
+import { WatermarkTracker } from "../../src/runtime/watermark.ts";
+
+const MINUTE = 60_000;
+const T0 = Date.UTC(2024, 0, 1, 12);
+
+function tracker() {
+  return new WatermarkTracker({ outOfOrderness: MINUTE, idleTimeout: MINUTE, maxFutureSkew: 5 * MINUTE });
+}
+
+describe("WatermarkTracker", () => {
+  it("is -Infinity before any event", () => {
+    expect(tracker().current).toBe(-Infinity);
+  });
+
+  it("is the max event time minus outOfOrderness and never moves back", () => {
+    const watermark = tracker();
+    expect(watermark.observe(0, T0, undefined, 0)).toBe(T0 - MINUTE);
+    expect(watermark.observe(0, T0 - 10 * MINUTE, undefined, 1)).toBe(T0 - MINUTE);
+    expect(watermark.observe(0, T0 + 5 * MINUTE, undefined, 2)).toBe(T0 + 4 * MINUTE);
+  });
+
+  it("takes the minimum over active partitions", () => {
+    const watermark = tracker();
+    watermark.observe(0, T0 + 30 * MINUTE, undefined, 0);
+    expect(watermark.observe(1, T0, undefined, 0)).toBe(T0 + 29 * MINUTE);
+    // Once partition 1 is known, partition 0 alone cannot move the watermark past partition 1.
+    expect(watermark.observe(0, T0 + 40 * MINUTE, undefined, 1000)).toBe(T0 + 29 * MINUTE);
+    expect(watermark.observe(1, T0 + 35 * MINUTE, undefined, 2000)).toBe(T0 + 34 * MINUTE);
+  });
+
+  it("stops waiting for a partition silent for idleTimeout of processing time", () => {
+    const watermark = tracker();
+    watermark.observe(1, T0, undefined, 0);
+    watermark.observe(0, T0 + 30 * MINUTE, undefined, 0);
+    expect(watermark.tick(MINUTE - 1)).toBe(T0 - MINUTE);
+    watermark.observe(0, T0 + 31 * MINUTE, undefined, MINUTE - 1);
+    expect(watermark.tick(MINUTE)).toBe(T0 + 30 * MINUTE);
+  });
+
+  it("caps an event stamped more than maxFutureSkew after received_at at received_at + skew", () => {
+    const watermark = tracker();
+    expect(watermark.observe(0, T0 + 24 * 60 * MINUTE, T0, 0)).toBe(T0 + 5 * MINUTE - MINUTE);
+    // Within the skew the event time counts as is.
+    expect(watermark.observe(0, T0 + 5 * MINUTE, T0 + MINUTE, 0)).toBe(T0 + 4 * MINUTE);
+  });
+
+  it("goes to +Infinity at end of input", () => {
+    const watermark = tracker();
+    watermark.observe(0, T0, undefined, 0);
+    expect(watermark.advanceToEnd()).toBe(Infinity);
+  });
+
+  it("survives snapshot -> JSON -> restore, including infinities", () => {
+    const watermark = tracker();
+    watermark.observe(0, T0, undefined, 0);
+    watermark.observe(1, T0 + 10 * MINUTE, undefined, 0);
+    const restored = tracker();
+    restored.restore(JSON.parse(JSON.stringify(watermark.snapshot())));
+    expect(restored.current).toBe(T0 - MINUTE);
+    // Restored partitions count as active until idleTimeout after their first use in the new process.
+    expect(restored.observe(1, T0 + 11 * MINUTE, undefined, 5_000_000)).toBe(T0 - MINUTE);
+    expect(restored.tick(5_000_000 + MINUTE)).toBe(T0 + 10 * MINUTE);
+
+    const fresh = tracker();
+    fresh.restore(JSON.parse(JSON.stringify(tracker().snapshot())));
+    expect(fresh.current).toBe(-Infinity);
+    const ended = tracker();
+    ended.advanceToEnd();
+    fresh.restore(JSON.parse(JSON.stringify(ended.snapshot())));
+    expect(fresh.current).toBe(Infinity);
+  });
+});

@@ -1,0 +1,29 @@
+import { describe, expect, it } from "vitest";
+import {
+  DeadLetterFormatError,
+  decodeDeadLetter,
+  decodeDeadLetters,
+  encodeDeadLetter,
+  encodeDeadLetters,
+} from "../../src/transport/dead-letter.ts";
+
+describe("dead letters", () => {
+  const letter = { received_at: 1_700_000_000_123, reason: "not_json", raw: '{"broken\n', source: "publish" };
+
+  it("encodes one dead letter as one JSON line (the raw record's newline escaped)", () => {
+    const line = encodeDeadLetter(letter);
+    expect(line).not.toContain("\n");
+    expect(JSON.parse(line)).toEqual(letter);
+  });
+
+  it("carries many dead letters in one message and reads them back in order", () => {
+    const second = { received_at: 5, reason: "bad_ts", raw: '{"ts":-1}', source: "worker" };
+    expect(decodeDeadLetters(encodeDeadLetters([letter, second]))).toEqual([letter, second]);
+  });
+
+  it("rejects lines that are not dead letters, naming the field", () => {
+    expect(() => decodeDeadLetter('{"reason":"x","raw":"y"}')).toThrow(DeadLetterFormatError);
+    expect(() => decodeDeadLetter('{"received_at":1,"raw":"y"}')).toThrow("reason must be a string");
+    expect(() => decodeDeadLetter("[1]")).toThrow("must be a JSON object");
+  });
+});
