@@ -1,8 +1,8 @@
 // `npm start`: the demo pipeline fed by generated traffic in accelerated event time, against a local NATS.
 import { fileURLToPath } from "node:url";
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { generateLines } from "../ingest/generate.ts";
-import { RecordPublisher } from "../ingest/record-publisher.ts";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import type { PipelineConfig } from "../config/pipeline.ts";
+import { publishTraffic } from "../ingest/traffic-publisher.ts";
 import { Metrics } from "../metrics/registry.ts";
 import { runWorker } from "../runtime/worker.ts";
 import { splitBatch } from "../transport/batch-codec.ts";
@@ -58,44 +58,24 @@ export async function runDemo(_argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Publishes generated traffic at a steady rate; event time runs far faster than the clock, so windows close quickly. */
-async function sendTraffic(config: Awaited<ReturnType<typeof loadPipelineOrThrow>>, metrics: Metrics, signal: AbortSignal): Promise<void> {
+/** Generated traffic at a steady rate, starting after whatever the stream already holds. */
+async function sendTraffic(config: PipelineConfig, metrics: Metrics, signal: AbortSignal): Promise<void> {
   const rate = Number(process.env.CLICKPIPE_DEMO_RATE ?? 5000);
   const visitors = Number(process.env.CLICKPIPE_DEMO_VISITORS ?? 3000);
   const days = Number(process.env.CLICKPIPE_DEMO_DAYS ?? 14);
   const connection = await connectNats(config.nats);
+  let start: number;
   try {
     const manager = await jetstreamManager(connection);
     await ensureStream(manager, config.nats.stream);
     // A restarted demo continues after the traffic already in the stream, so its events are not all late.
-    const start = await nextDayAfterStream(manager, config.nats.stream, config.nats.partitions);
-    console.error(`generating ${visitors} visitors over ${days} days from ${new Date(start).toISOString()} at ${rate} events/s`);
-    const publisher = new RecordPublisher({
-      config,
-      js: jetstream(connection),
-      connection,
-      source: "publish",
-      msgIdPrefix: `demo-${start}`,
-      metrics,
-    });
-    const batch = Math.max(1, Math.round(rate / 20));
-    let sent = 0;
-    const began = Date.now();
-    for (const line of generateLines({ visitors, days, seed: 1, start })) {
-      if (signal.aborted) break;
-      await publisher.publishJsonLine(line, Date.now());
-      sent++;
-      if (sent % batch === 0) {
-        await publisher.flush();
-        const ahead = (sent / rate) * 1000 - (Date.now() - began);
-        if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead));
-      }
-    }
-    const counts = await publisher.flush();
-    console.error(`traffic: published ${counts.published} events (${counts.rejected} rejected, ${counts.filtered} filtered)`);
+    start = await nextDayAfterStream(manager, config.nats.stream, config.nats.partitions);
   } finally {
     await connection.drain().catch(() => connection.close());
   }
+  console.error(`generating ${visitors} visitors over ${days} days from ${new Date(start).toISOString()} at ${rate} events/s`);
+  const counts = await publishTraffic({ config, traffic: { visitors, days, seed: 1, start }, rate, signal, metrics });
+  console.error(`traffic: published ${counts.published} events (${counts.rejected} rejected, ${counts.filtered} filtered)`);
 }
 
 async function nextDayAfterStream(manager: JetStreamManager, stream: string, partitions: number): Promise<number> {

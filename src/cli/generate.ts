@@ -3,6 +3,8 @@ import { open, rename, writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { createTraffic, toNdjsonLine, type GeneratedEvent, type GenerateOptions, type GroundTruth, type TrafficCounts } from "../ingest/generate.ts";
 import { parseEventTime } from "../events/time.ts";
+import { publishTraffic } from "../ingest/traffic-publisher.ts";
+import { loadPipelineOrThrow } from "./load-config.ts";
 
 /** Where text goes: process.stdout, or anything with the same write/drain contract. */
 export interface TextOutput {
@@ -22,7 +24,7 @@ export const GENERATE_USAGE = `usage: clickpipe generate --visitors N --days D [
   --start      first instant: a UTC date (2026-01-05), ISO 8601 with offset, or epoch ms (default 2026-01-05)
   --out        NDJSON file to write (default: stdout)
   --truth      JSON file for the ground truth: customers, their devices, churners and crawlers
-  --pipeline p.yaml --rate R   publish into the pipeline's stream (not wired yet)`;
+  --pipeline p.yaml --rate R   publish into the pipeline's stream at R events/s (default: as fast as acknowledged)`;
 
 /** About 1 MB per write: few syscalls, bounded memory. */
 const CHUNK_BYTES = 1 << 20;
@@ -45,10 +47,14 @@ export async function runGenerate(argv: string[], io: GenerateIo = {}): Promise<
     return 0;
   }
   if (parsed.pipeline !== undefined) {
+    const config = await loadPipelineOrThrow(parsed.pipeline);
+    const controller = new AbortController();
+    process.once("SIGINT", () => controller.abort());
+    const counts = await publishTraffic({ config, traffic: parsed.options, rate: parsed.rate, signal: controller.signal });
     stderr.write(
-      "clickpipe generate: --pipeline is not wired yet; write a file with --out and send it with `clickpipe publish <file> --pipeline <p.yaml>`\n",
+      `published ${counts.published} generated events (${counts.rejected} rejected, ${counts.filtered} filtered) to ${config.nats.stream}\n`,
     );
-    return 1;
+    return 0;
   }
   const traffic = createTraffic(parsed.options);
   if (parsed.out === undefined) {
@@ -72,6 +78,8 @@ interface ParsedGenerateArgs {
   out?: string;
   truth?: string;
   pipeline?: string;
+  /** Events per second for --pipeline; Infinity (default) sends as fast as JetStream acknowledges. */
+  rate: number;
 }
 
 export function parseGenerateArgs(argv: string[]): ParsedGenerateArgs {
@@ -91,7 +99,7 @@ export function parseGenerateArgs(argv: string[]): ParsedGenerateArgs {
       help: { type: "boolean", short: "h" },
     },
   });
-  if (values.help) return { help: true, options: { visitors: 1, days: 1 } };
+  if (values.help) return { help: true, options: { visitors: 1, days: 1 }, rate: Number.POSITIVE_INFINITY };
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   if (values.rate !== undefined && values.pipeline === undefined) throw new UsageError("--rate needs --pipeline");
   if (values.pipeline !== undefined && values.out !== undefined) throw new UsageError("--out and --pipeline exclude each other");
@@ -104,7 +112,14 @@ export function parseGenerateArgs(argv: string[]): ParsedGenerateArgs {
     options.seed = Number(values.seed);
   }
   if (values.start !== undefined) options.start = parseStart(values.start);
-  return { help: false, options, out: values.out, truth: values.truth, pipeline: values.pipeline };
+  let rate = Number.POSITIVE_INFINITY;
+  if (values.rate !== undefined) {
+    if (!/^\d+(\.\d+)?$/.test(values.rate) || Number(values.rate) <= 0) {
+      throw new UsageError(`--rate: expected events per second > 0, got ${JSON.stringify(values.rate)}`);
+    }
+    rate = Number(values.rate);
+  }
+  return { help: false, options, out: values.out, truth: values.truth, pipeline: values.pipeline, rate };
 }
 
 function positiveInteger(name: string, text: string | undefined): number {

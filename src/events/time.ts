@@ -12,7 +12,7 @@ const DIGIT_9 = 57;
  * - a string of 1–16 ASCII digits, read as epoch milliseconds (trackers often send numbers as strings);
  * - an ISO 8601 / RFC 3339 date-time with an offset: `YYYY-MM-DDTHH:MM[:SS[.fraction]](Z|±HH:MM|±HHMM|±HH)`,
  *   `T` may also be `t` or a space. Fractions beyond milliseconds are truncated; second 60 (a leap second)
- *   rolls over to the next minute, as Date.UTC does.
+ *   counts as the first second of the next minute, as Date.UTC does.
  * Returns undefined for anything else, including a date-time without an offset (its instant is unknown),
  * negative instants (before 1970) and instants a Date cannot hold.
  */
@@ -59,7 +59,7 @@ function daysInMonth(year: number, month: number): number {
 /** Hand-written because Date.parse accepts offset-less local times and many non-ISO forms. */
 export function parseIsoWithOffset(text: string): number | undefined {
   const year = digitsAt(text, 0, 4);
-  // Before 1969 is negative epoch time in any offset (and Date.UTC would misread years 0–99 as 19xx).
+  // Before 1969 is negative epoch time in any offset.
   if (year < 1969 || text.charCodeAt(4) !== 45 /* - */) return undefined;
   const month = digitsAt(text, 5, 2);
   if (month < 1 || month > 12 || text.charCodeAt(7) !== 45) return undefined;
@@ -90,9 +90,22 @@ export function parseIsoWithOffset(text: string): number | undefined {
   }
   const offsetMinutes = parseOffset(text, at);
   if (offsetMinutes === undefined) return undefined;
-  const epochMs = Date.UTC(year, month - 1, day, hour, minute, second, millisecond) - offsetMinutes * 60_000;
+  const epochMs =
+    daysFromCivil(year, month, day) * 86_400_000 +
+    ((hour * 60 + minute - offsetMinutes) * 60 + second) * 1000 +
+    millisecond;
   if (!(epochMs >= 0 && epochMs <= MAX_EPOCH_MS)) return undefined;
   return epochMs;
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil): no Date object. */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146097 + dayOfEra - 719468;
 }
 
 /** The offset at `at` to the end of the text, in minutes east of UTC, or undefined when malformed. */

@@ -260,6 +260,9 @@ interface Device {
   key: number;
 }
 
+/** What a device is, decided when the traffic is planned; the rest of Device is its running state. */
+type DeviceProfile = Pick<Device, "customerId" | "orders" | "isBot" | "ua" | "ip" | "returnRate" | "until">;
+
 interface Plan {
   truth: GroundTruth;
   devices: Device[];
@@ -284,7 +287,7 @@ function planTraffic(options: GenerateOptions): Plan {
   const devices: Device[] = [];
   let customerCount = 0;
 
-  const addDevice = (random: Random, fields: Omit<Device, "index" | "random" | "anonId" | "identified" | "eventCount" | "visit" | "cursor" | "key">): Device => {
+  const addDevice = (random: Random, profile: DeviceProfile): Device => {
     const device: Device = {
       index: devices.length,
       random,
@@ -294,7 +297,7 @@ function planTraffic(options: GenerateOptions): Plan {
       visit: [],
       cursor: 0,
       key: 0,
-      ...fields,
+      ...profile,
     };
     device.key = plannedStart(random, start, device.until);
     devices.push(device);

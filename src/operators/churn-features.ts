@@ -134,7 +134,7 @@ class ChurnFeaturesOperator implements Operator {
       this.#accept(event, ctx);
     }
     this.#tracker.observe(origin.partition, event.ts, event.received_at, ctx.now());
-    this.#writeReadySnapshots(ctx, Infinity);
+    this.#writeReadySnapshots(ctx);
   }
 
   onSession(session: SessionRecord, _ctx: OperatorContext): void {
@@ -157,19 +157,19 @@ class ChurnFeaturesOperator implements Operator {
 
   onSessionWatermark(watermark: number, ctx: OperatorContext): void {
     if (watermark > this.#sessionWatermark) this.#sessionWatermark = watermark;
-    this.#writeReadySnapshots(ctx, Infinity);
+    this.#writeReadySnapshots(ctx);
   }
 
   onTick(ctx: OperatorContext): void {
     this.#tracker.tick(ctx.now());
-    this.#writeReadySnapshots(ctx, Infinity);
+    this.#writeReadySnapshots(ctx);
   }
 
   /** Watermarks to +∞: writes every snapshot up to and including the period holding the latest event time. */
   onEnd(ctx: OperatorContext): void {
     this.#tracker.advanceToEnd();
     this.#sessionWatermark = Infinity;
-    if (Number.isFinite(this.#maxEventTs)) this.#writeReadySnapshots(ctx, this.#periodOf(this.#maxEventTs));
+    this.#writeReadySnapshots(ctx);
   }
 
   watermark(): number {
@@ -261,7 +261,9 @@ class ChurnFeaturesOperator implements Operator {
     if (ts > this.#maxEventTs) this.#maxEventTs = ts;
   }
 
-  #writeReadySnapshots(ctx: OperatorContext, lastPeriod: number): void {
+  /** Writes every period whose snapshot is due, never past the period of the latest event (the end of input's limit). */
+  #writeReadySnapshots(ctx: OperatorContext): void {
+    const lastPeriod = this.#periodOf(this.#maxEventTs);
     while (this.#nextPeriod !== null && this.#nextPeriod <= lastPeriod) {
       const end = (this.#nextPeriod + 1) * this.#config.snapshotEvery;
       const eventsDone = this.#tracker.current >= end + this.#config.allowedLateness;
@@ -280,7 +282,7 @@ class ChurnFeaturesOperator implements Operator {
     this.#identity.evictBefore(end - this.#config.identityRetention);
     const store = this.#store;
     for (const day of batch.days) {
-      for (const user of [...day.users.keys()]) addBucket(store, store.slotOf(user), day.day, day.users.get(user)!);
+      for (const user of [...day.users.keys()].sort(compareStrings)) addBucket(store, store.slotOf(user), day.day, day.users.get(user)!);
       for (const anon of [...day.anons.keys()].sort(compareStrings)) {
         const user = this.#identity.resolve(anon);
         if (user !== undefined) addBucket(store, store.slotOf(user), day.day, day.anons.get(anon)!);
@@ -352,7 +354,7 @@ class ChurnFeaturesOperator implements Operator {
         rfm_code: bought ? `${r}${f}${m}` : null,
       });
     }
-    ctx.emit(SUCCESS_MARKER_TABLE, { table: CUSTOMER_FEATURES, partition: `snapshot_date=${snapshotDate}` });
+    ctx.emit(SUCCESS_MARKER_TABLE, { table: CUSTOMER_FEATURES, partition: snapshotDate });
   }
 }
 

@@ -6,7 +6,7 @@ import { utcDay, type Row, type TableSpec } from "../sinks/table.ts";
 import type { OperatorEnvironment } from "./environment.ts";
 import { DEFAULT_ITEM_JOIN, sessionSequence, type Itemset } from "./mining/itemset-sequence.ts";
 import { sequenceMinSupportCount } from "./mining/min-support.ts";
-import { approximatePatternCounts, ExactPatternCounts, PATTERN_KINDS, type CountedPattern } from "./mining/pattern-counting.ts";
+import { approximatePatternCounts, exactPatternCounts, PATTERN_KINDS, type CountedPattern } from "./mining/pattern-counting.ts";
 
 export const sequencePatternsConfig = z
   .strictObject({
@@ -56,9 +56,8 @@ interface TrackedSession {
 
 interface PatternWindow {
   start: number;
+  /** Ids of the sessions whose current version ends in the window. */
   members: Set<string>;
-  /** Exact mode only; topK mode counts the members when the window closes. */
-  counts?: ExactPatternCounts;
 }
 
 interface SequencePatternsSnapshot {
@@ -70,14 +69,14 @@ interface SequencePatternsSnapshot {
 }
 
 /**
- * Window state: the current version of every session in an open window, and (exact mode) the supports of all its
- * patterns. Discard rule: a window and its counts go once it closes (watermark ≥ end + gap + allowedLateness); a
- * session goes when the last window holding it closes. Session versions for closed windows are dropped and counted
- * in `lateSessionVersions`, so closed windows stay final.
- *
- * topK mode keeps the same session set (so late versions and retractions replace exactly as in exact mode) and builds
- * the Space-Saving summaries only when the window closes: pattern memory is k counters per kind and length instead of
- * every distinct pattern, at the price of counting the whole window at close.
+ * Window state is the current version of every session in an open window: a newer version or a retraction replaces
+ * the older one exactly, in both modes. Patterns are counted when the window closes (watermark ≥ end + gap +
+ * allowedLateness), the only moment its rows are written: exact mode mines the final sessions with PrefixSpan
+ * (support-pruned), topK mode streams each session's distinct patterns through Space-Saving summaries of k counters.
+ * Counting at close instead of per session version keeps memory at the sessions' items: incrementally counting every
+ * distinct pattern took 58 s and ~1.4 GB for 2,000 Kosarak sessions capped at 200 pages, PrefixSpan 0.4 s.
+ * Discard rule: a window goes when it closes; a session when the last window holding it closes. Versions for closed
+ * windows are dropped and counted in `lateSessionVersions`, so closed windows stay final.
  */
 export class SequencePatternsOperator implements Operator {
   readonly id = "sequencePatterns";
@@ -155,7 +154,7 @@ export class SequencePatternsOperator implements Operator {
 
   stateBytes(): number {
     let bytes = this.sessionBytes;
-    for (const window of this.windows.values()) bytes += 64 + window.members.size * 16 + (window.counts?.approximateBytes() ?? 0);
+    for (const window of this.windows.values()) bytes += 64 + window.members.size * 16;
     return bytes;
   }
 
@@ -171,7 +170,6 @@ export class SequencePatternsOperator implements Operator {
     for (const start of open) {
       const window = this.windowAt(start);
       window.members.add(id);
-      window.counts?.add(tracked.sequence);
     }
   }
 
@@ -180,16 +178,14 @@ export class SequencePatternsOperator implements Operator {
     this.sessionBytes -= sessionBytes(id, session.elements);
     for (const start of this.windowStartsOf(session.endTs)) {
       const window = this.windows.get(start);
-      if (window === undefined || !window.members.delete(id)) continue;
-      window.counts?.remove(session.sequence);
+      window?.members.delete(id);
     }
   }
 
   private windowAt(start: number): PatternWindow {
     let window = this.windows.get(start);
     if (window === undefined) {
-      const exact = this.config.topK === undefined;
-      window = { start, members: new Set(), counts: exact ? new ExactPatternCounts(this.config.maxLength, this.itemJoin) : undefined };
+      window = { start, members: new Set() };
       this.windows.set(start, window);
     }
     return window;
@@ -217,28 +213,33 @@ export class SequencePatternsOperator implements Operator {
     const sessionCount = window.members.size;
     if (sessionCount > 0) {
       const minCount = sequenceMinSupportCount(this.config.minSupport, sessionCount);
-      const found = window.counts?.frequent(minCount) ?? this.approximate(window, minCount);
+      const sequences = this.memberSequences(window);
+      const { maxLength, topK } = this.config;
+      const found =
+        topK === undefined
+          ? exactPatternCounts(sequences, maxLength, this.itemJoin, minCount)
+          : approximatePatternCounts(sequences, maxLength, this.itemJoin, topK, minCount);
       const windowEnd = window.start + this.windowSize;
       for (const counted of found.sort(byOutputOrder)) ctx.emit(patternsTable.name, patternRow(window.start, windowEnd, counted, sessionCount));
     }
     for (const id of window.members) {
       const session = this.sessions.get(id);
       if (session === undefined) continue;
+      // Windows close in start order, so the session's last window closing means all of its windows have.
       const starts = this.windowStartsOf(session.endTs);
-      if (this.isClosed(starts[starts.length - 1])) {
+      if (starts[starts.length - 1] === window.start) {
         this.sessions.delete(id);
         this.sessionBytes -= sessionBytes(id, session.elements);
       }
     }
   }
 
-  /** topK mode: members in (end time, id) order so the Space-Saving result does not depend on arrival order. */
-  private approximate(window: PatternWindow, minCount: number): CountedPattern[] {
-    const members = [...window.members]
+  /** Members in (end time, id) order, so Space-Saving's result does not depend on arrival order or restores. */
+  private memberSequences(window: PatternWindow): Itemset[][] {
+    return [...window.members]
       .map((id) => [id, this.sessions.get(id)!] as const)
       .sort(([idA, a], [idB, b]) => a.endTs - b.endTs || (idA < idB ? -1 : idA > idB ? 1 : 0))
       .map(([, session]) => session.sequence);
-    return approximatePatternCounts(members, this.config.maxLength, this.itemJoin, this.config.topK!, minCount);
   }
 }
 

@@ -35,7 +35,10 @@ export interface SessionRecord {
 }
 
 export interface OperatorContext {
-  /** Appends a row to an output table; it is committed with the next checkpoint. */
+  /**
+   * Appends a row to an output table; it is committed with the next checkpoint. The pseudo-table "_SUCCESS" with
+   * `{ table, partition }` (partition = the partition value, e.g. "2026-01-05") asks for a `_SUCCESS` marker there.
+   */
   emit(table: string, row: Row): void;
   /** Sends an event that no state can take any more to `late_events`. */
   late(event: ClickEvent, watermarkAtArrival: number, reason: string): void;

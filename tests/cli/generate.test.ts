@@ -84,9 +84,9 @@ describe("clickpipe generate", () => {
     expect(stderr.text()).toContain("usage: clickpipe generate");
   });
 
-  it("says publishing to a pipeline is not wired yet", async () => {
+  it("rejects a rate that is not a positive number", async () => {
     const stderr = capture();
-    expect(await runGenerate(["--visitors", "10", "--days", "1", "--pipeline", "p.yaml", "--rate", "100"], { stderr: stderr.output })).toBe(1);
-    expect(stderr.text()).toContain("--pipeline is not wired yet");
+    expect(await runGenerate(["--visitors", "10", "--days", "1", "--pipeline", "p.yaml", "--rate", "fast"], { stderr: stderr.output })).toBe(2);
+    expect(stderr.text()).toContain("--rate: expected events per second > 0");
   });
 });

@@ -17,7 +17,7 @@ class SnapshotDigest extends OperatorHarness {
   #checksum = 0;
   #values = 0;
 
-  emit(table: string, row: Row): void {
+  override emit(table: string, row: Row): void {
     // 1.2M rows: a string digest (JSON + sha256) would take seconds, so values are folded into a 32-bit checksum.
     for (const value of Object.values(row)) this.#checksum = mix(this.#checksum, value);
     this.#values += Object.keys(row).length;
@@ -66,11 +66,11 @@ describe("churnFeatures - CDNOW sample (2,357 customers, 6,919 purchases)", () =
 
   beforeAll(() => {
     inTimeOrder = run(churnOperator(), timeOrder);
-  });
+  }, 60_000);
 
   it("writes a daily snapshot for every day from 1997-01-01 to 1998-06-30, none late", () => {
-    expect(inTimeOrder.successes[0]).toBe("snapshot_date=1997-01-01");
-    expect(inTimeOrder.successes.at(-1)).toBe("snapshot_date=1998-06-30");
+    expect(inTimeOrder.successes[0]).toBe("1997-01-01");
+    expect(inTimeOrder.successes.at(-1)).toBe("1998-06-30");
     expect(inTimeOrder.successes).toHaveLength(546);
     expect(inTimeOrder.lateEvents).toEqual([]);
   });

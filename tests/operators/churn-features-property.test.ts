@@ -34,7 +34,7 @@ const generatedEvent = fc
     delay: fc.integer({ min: 0, max: MINUTE }),
     copyDelay: fc.option(fc.integer({ min: 0, max: MINUTE }), { nil: null }),
   })
-  .map(({ purchase, user, day, time, revenue, delay, copyDelay }, ): Omit<Generated, "event"> & { make: (i: number) => ClickEvent } => ({
+  .map(({ purchase, user, day, time, revenue, delay, copyDelay }): Omit<Generated, "event"> & { make: (i: number) => ClickEvent } => ({
     delay,
     copyDelay: purchase ? copyDelay : null,
     make: (i) => {

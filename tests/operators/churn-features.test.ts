@@ -1,5 +1,6 @@
 // churnFeatures on hand-computed cases: the lifetimes summary, nulls, stitching, late data, sessions, checkpoints.
 import { describe, expect, it } from "vitest";
+import type { ClickEvent } from "../../src/events/event.ts";
 import { customerFeaturesTable } from "../../src/operators/churn-features.ts";
 import { OperatorHarness } from "../helpers/operator-harness.ts";
 import {
@@ -56,7 +57,9 @@ describe("churnFeatures - purchase summary", () => {
     const harness = new OperatorHarness();
     harness.feed(operator, [pageView(at("2020-05-01T10:00:00Z"), { anon: "a" }), purchase("u", at("2020-05-03T23:59:59Z"), 5, "o1")]);
     operator.onEnd(harness);
+    operator.onTick!(harness);
     const { rows, successes } = snapshotsOf(harness);
+    // Up to and including the day of the latest event, even with the watermark at +∞.
     expect(successes).toEqual(["2020-05-01", "2020-05-02", "2020-05-03"]);
     expect(rows.get("2020-05-01")).toBeUndefined();
     expect(rows.get("2020-05-03")).toHaveLength(1);
@@ -258,7 +261,7 @@ describe("churnFeatures - checkpoints and state", () => {
   it("continues identically after snapshot() → JSON → restore() at any point, pending sessions and mappings included", () => {
     const environment = { session: { gap: 30 * MINUTE, allowedLateness: 60 * MINUTE } };
     const steps: ((operator: ReturnType<typeof churnOperator>, harness: OperatorHarness) => void)[] = [];
-    const feed = (...events: Parameters<OperatorHarness["feed"]>[1][]) => steps.push((op, h) => h.feed(op, events.flat()));
+    const feed = (events: ClickEvent[]) => steps.push((op, h) => h.feed(op, events));
     feed([pageView(at("2024-05-01T10:00:00Z"), { user: "u1", anon: "d1" })]);
     steps.push((op, h) => op.onSession!(session("s1", { visitor_id: "d1", end_ts: at("2024-05-01T10:10:00Z"), duration_ms: 1000 }), h));
     feed([purchase(undefined, at("2024-05-01T11:00:00Z"), 12.5, "o1", { anon_id: "d1" })]);

@@ -1,7 +1,8 @@
-// Exact per-window pattern supports that sessions can join and leave (late versions, retractions).
+// Window pattern supports: exact (PrefixSpan + n-gram counts) or bounded-memory (Space-Saving), over final sessions.
 import { CountMap } from "./count-map.ts";
 import { forEachDistinctContiguous, forEachDistinctSubsequence } from "./distinct-subsequences.ts";
-import type { ItemsetSequence } from "./itemset-sequence.ts";
+import { formatPattern, patternItemCount, type ItemsetSequence } from "./itemset-sequence.ts";
+import { prefixSpan } from "./prefixspan.ts";
 import { SpaceSaving } from "./space-saving.ts";
 
 export type PatternKind = "subsequence" | "contiguous";
@@ -30,69 +31,33 @@ export function forEachDistinctPattern(
 }
 
 /**
- * Sessions containing each pattern, per kind and length. A session adds +1 to each distinct pattern it holds and
- * its removal subtracts the same, so counts always equal a batch count over the sessions currently in.
+ * Exact supports of every pattern with support ≥ minCount: subsequences by PrefixSpan (support-pruned, so only
+ * frequent prefixes are grown), contiguous runs by counting each session's distinct n-grams.
  */
-export class ExactPatternCounts {
-  private readonly counts = new Map<PatternKind, CountMap[]>();
-  private keyChars = 0;
-  private entries = 0;
-
-  readonly maxLength: number;
-  readonly itemJoin: string;
-
-  constructor(maxLength: number, itemJoin: string) {
-    this.maxLength = maxLength;
-    this.itemJoin = itemJoin;
-    for (const kind of PATTERN_KINDS) this.counts.set(kind, Array.from({ length: maxLength }, () => new CountMap()));
+export function exactPatternCounts(
+  sequences: readonly ItemsetSequence[],
+  maxLength: number,
+  itemJoin: string,
+  minCount: number,
+): CountedPattern[] {
+  const found: CountedPattern[] = prefixSpan(sequences, { minSupportCount: minCount, maxLength }).map(({ pattern, support }) => ({
+    kind: "subsequence",
+    pattern: formatPattern(pattern, itemJoin),
+    length: patternItemCount(pattern),
+    support,
+    errorBound: 0,
+  }));
+  const runs = new CountMap();
+  const lengthOf = new Map<string, number>();
+  for (const sequence of sequences) {
+    forEachDistinctContiguous(sequence, maxLength, (pattern, length) => {
+      const count = (runs.get(pattern) ?? 0) + 1;
+      runs.set(pattern, count);
+      if (count === minCount) lengthOf.set(pattern, length);
+    }, itemJoin);
   }
-
-  add(sequence: ItemsetSequence): void {
-    this.apply(sequence, 1);
-  }
-
-  remove(sequence: ItemsetSequence): void {
-    this.apply(sequence, -1);
-  }
-
-  /** Patterns with support ≥ minCount. */
-  frequent(minCount: number): CountedPattern[] {
-    const found: CountedPattern[] = [];
-    for (const kind of PATTERN_KINDS) {
-      this.counts.get(kind)!.forEach((byPattern, index) => {
-        for (const [pattern, support] of byPattern.entries()) {
-          if (support >= minCount) found.push({ kind, pattern, length: index + 1, support, errorBound: 0 });
-        }
-      });
-    }
-    return found;
-  }
-
-  /** Rough bytes held: map entries plus UTF-16 key text. */
-  approximateBytes(): number {
-    return this.entries * 64 + this.keyChars * 2;
-  }
-
-  private apply(sequence: ItemsetSequence, delta: 1 | -1): void {
-    for (const kind of PATTERN_KINDS) {
-      const byLength = this.counts.get(kind)!;
-      forEachDistinctPattern(kind, sequence, this.maxLength, this.itemJoin, (pattern, length) => {
-        const byPattern = byLength[length - 1];
-        const next = (byPattern.get(pattern) ?? 0) + delta;
-        if (next > 0) {
-          if (next === 1 && delta === 1) {
-            this.entries += 1;
-            this.keyChars += pattern.length;
-          }
-          byPattern.set(pattern, next);
-        } else {
-          byPattern.delete(pattern);
-          this.entries -= 1;
-          this.keyChars -= pattern.length;
-        }
-      });
-    }
-  }
+  for (const [pattern, length] of lengthOf) found.push({ kind: "contiguous", pattern, length, support: runs.get(pattern)!, errorBound: 0 });
+  return found;
 }
 
 /**
