@@ -26,7 +26,11 @@ export const TABLES = [
   "scores",
 ] as const;
 
+/** The `kind` column of the `patterns` table. */
+export const PATTERN_TABLE_KINDS = ["subsequence", "contiguous"] as const;
+
 export type InvalidReason = (typeof INVALID_REASONS)[number];
+export type PatternTableKind = (typeof PATTERN_TABLE_KINDS)[number];
 
 export class Metrics {
   readonly registry: Registry;
@@ -45,9 +49,17 @@ export class Metrics {
   readonly lastCheckpoint: Gauge;
   readonly stateBytes: Gauge;
   readonly checkpointDuration: Histogram;
+  readonly checkpointFailures: Counter;
   readonly eventLatency: Histogram;
   readonly sessionDuration: Histogram;
   readonly httpRequestDuration: Histogram<"route" | "code">;
+  // Business figures for Grafana: counters whose rates and ratios give per-minute figures (see src/metrics/business.ts).
+  readonly sessionsFinal: Counter;
+  readonly sessionsBounced: Counter;
+  readonly sessionsConverted: Counter;
+  readonly revenue: Counter;
+  readonly patternsFrequent: Gauge<"kind">;
+  readonly patternsTopSupport: Gauge<"kind">;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -128,7 +140,12 @@ export class Metrics {
     this.checkpointDuration = new Histogram({
       name: "clickpipe_checkpoint_duration_seconds",
       help: "Time to write Parquet parts and commit a checkpoint.",
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: reg,
+    });
+    this.checkpointFailures = new Counter({
+      name: "clickpipe_checkpoint_failures_total",
+      help: "Checkpoints that failed to write or commit.",
       registers: reg,
     });
     this.eventLatency = new Histogram({
@@ -150,6 +167,38 @@ export class Metrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: reg,
     });
+    this.sessionsFinal = new Counter({
+      name: "clickpipe_sessions_final_total",
+      help: "Sessions of people (not bots) at their first final version.",
+      registers: reg,
+    });
+    this.sessionsBounced = new Counter({
+      name: "clickpipe_sessions_bounced_total",
+      help: "Sessions of people at their first final version that bounced.",
+      registers: reg,
+    });
+    this.sessionsConverted = new Counter({
+      name: "clickpipe_sessions_converted_total",
+      help: "Sessions of people at their first final version that hold a purchase.",
+      registers: reg,
+    });
+    this.revenue = new Counter({
+      name: "clickpipe_revenue_total",
+      help: "Revenue of the sessions of people at their first final version, in the shop's currency.",
+      registers: reg,
+    });
+    this.patternsFrequent = new Gauge({
+      name: "clickpipe_patterns_frequent",
+      help: "Frequent patterns found in the last closed pattern window, by kind.",
+      labelNames: ["kind"],
+      registers: reg,
+    });
+    this.patternsTopSupport = new Gauge({
+      name: "clickpipe_patterns_top_support",
+      help: "Support (sessions) of the most frequent pattern of the last closed pattern window, by kind.",
+      labelNames: ["kind"],
+      registers: reg,
+    });
     // Every labelled series a dashboard queries exists from start.
     for (const source of EVENT_SOURCES) this.eventsReceived.inc({ source }, 0);
     for (const reason of INVALID_REASONS) this.eventsInvalid.inc({ reason }, 0);
@@ -157,6 +206,10 @@ export class Metrics {
     for (const table of TABLES) {
       this.parquetRowsWritten.inc({ table }, 0);
       this.parquetFilesWritten.inc({ table }, 0);
+    }
+    for (const kind of PATTERN_TABLE_KINDS) {
+      this.patternsFrequent.set({ kind }, 0);
+      this.patternsTopSupport.set({ kind }, 0);
     }
   }
 }

@@ -1,0 +1,123 @@
+// Collector request bodies: reading with a byte limit, and sniffing one JSON event, a JSON array, or NDJSON lines.
+import type { IncomingMessage } from "node:http";
+
+/** One record of a body. `raw` is its text when the body had it (single object, NDJSON line); array elements have none. */
+export interface BodyRecord {
+  value: unknown;
+  raw: string | undefined;
+  /** Set when an NDJSON line is not JSON: the parser's message. */
+  parseError?: string;
+}
+
+export type ParsedBody =
+  | { ok: true; shape: "single" | "array" | "ndjson"; records: BodyRecord[] }
+  | { ok: false; problem: string };
+
+export class RequestAbortedError extends Error {
+  override name = "RequestAbortedError";
+}
+
+/**
+ * The whole body, or undefined as soon as it grows past `maxBytes`: reading stops there (the caller answers 413 and
+ * closes the connection) rather than buffering a body it will refuse.
+ */
+export function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        settled = true;
+        request.off("data", onData);
+        request.pause();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    request.on("data", onData);
+    request.once("end", () => {
+      if (settled) return;
+      settled = true;
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    });
+    request.once("error", (error) => {
+      if (settled) return;
+      settled = true;
+      reject(error);
+    });
+    request.once("close", () => {
+      if (settled) return;
+      settled = true;
+      reject(new RequestAbortedError("the client closed the connection before the body was complete"));
+    });
+  });
+}
+
+const OPEN_BRACKET = 0x5b;
+
+/** Index of the first character that is not JSON whitespace. */
+function firstSignificant(text: string): number {
+  let at = 0;
+  while (at < text.length) {
+    const code = text.charCodeAt(at);
+    if (code !== 0x20 && code !== 0x0a && code !== 0x0d && code !== 0x09) break;
+    at++;
+  }
+  return at;
+}
+
+/**
+ * Sniffs the body whatever its Content-Type (navigator.sendBeacon sends text/plain): starting with `[` it is a JSON
+ * array of events; else one JSON value (an event); else NDJSON, one record per non-blank line. Unparseable: an empty
+ * body, a broken array, or NDJSON of which no line is JSON. `maxRecords` bounds the work on an oversized batch:
+ * parsing stops and the records are counted only, so the caller can refuse it.
+ */
+export function parseBody(text: string, maxRecords: number): ParsedBody | { ok: true; shape: "too_many"; count: number } {
+  const start = firstSignificant(text);
+  if (start === text.length) return { ok: false, problem: "the body is empty" };
+  if (text.charCodeAt(start) === OPEN_BRACKET) return parseArray(text);
+  try {
+    const value: unknown = JSON.parse(text);
+    return { ok: true, shape: "single", records: [{ value, raw: text }] };
+  } catch {
+    return parseNdjson(text, maxRecords);
+  }
+}
+
+function parseArray(text: string): ParsedBody {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, problem: `the body starts with "[" but is not a JSON array: ${(error as Error).message}` };
+  }
+  if (!Array.isArray(value)) return { ok: false, problem: "the body starts with \"[\" but is not a JSON array" };
+  const records: BodyRecord[] = new Array(value.length);
+  for (let index = 0; index < value.length; index++) records[index] = { value: value[index], raw: undefined };
+  return { ok: true, shape: "array", records };
+}
+
+function parseNdjson(text: string, maxRecords: number): ParsedBody | { ok: true; shape: "too_many"; count: number } {
+  const lines = text.split("\n");
+  const records: BodyRecord[] = [];
+  let count = 0;
+  let parsed = 0;
+  for (let line of lines) {
+    if (line.length > 0 && line.charCodeAt(line.length - 1) === 0x0d) line = line.slice(0, -1);
+    if (firstSignificant(line) === line.length) continue;
+    count++;
+    if (count > maxRecords) continue;
+    try {
+      records.push({ value: JSON.parse(line), raw: line });
+      parsed++;
+    } catch (error) {
+      records.push({ value: undefined, raw: line, parseError: (error as Error).message });
+    }
+  }
+  if (count > maxRecords) return { ok: true, shape: "too_many", count };
+  if (parsed === 0) return { ok: false, problem: "the body is neither JSON nor NDJSON (no line is a JSON value)" };
+  return { ok: true, shape: "ndjson", records };
+}

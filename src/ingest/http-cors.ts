@@ -1,0 +1,43 @@
+// CORS for the collector: which origins may post from a browser, and the headers an allowed one gets.
+import type { OutgoingHttpHeaders } from "node:http";
+
+const ALLOWED_METHODS = "POST, GET, OPTIONS";
+const ALLOWED_HEADERS = "Content-Type, Authorization, X-Write-Key";
+const PREFLIGHT_MAX_AGE_SECONDS = "86400";
+
+export class CorsPolicy {
+  private readonly origins: ReadonlySet<string>;
+  private readonly anyOrigin: boolean;
+
+  /** `allowedOrigins`: exact origins ("https://shop.example"), or "*" for any. */
+  constructor(allowedOrigins: readonly string[]) {
+    this.anyOrigin = allowedOrigins.includes("*");
+    this.origins = new Set(allowedOrigins.map((origin) => origin.replace(/\/+$/, "")));
+  }
+
+  allows(origin: string | undefined): origin is string {
+    return origin !== undefined && (this.anyOrigin || this.origins.has(origin));
+  }
+
+  /**
+   * Adds the headers of an actual request (POST, GET) to `headers` when `origin` is allowed. The origin is echoed
+   * rather than "*" so that requests with credentials (Basic auth) work too; Vary keeps caches per origin.
+   */
+  addResponseHeaders(headers: OutgoingHttpHeaders, origin: string | undefined): void {
+    if (!this.allows(origin)) return;
+    headers["access-control-allow-origin"] = origin;
+    headers["access-control-allow-credentials"] = "true";
+    headers.vary = "Origin";
+  }
+
+  /** The headers of a preflight (OPTIONS) answer; none for an origin that is not allowed, so the browser refuses. */
+  preflightHeaders(origin: string | undefined): OutgoingHttpHeaders {
+    const headers: OutgoingHttpHeaders = { vary: "Origin" };
+    if (!this.allows(origin)) return headers;
+    this.addResponseHeaders(headers, origin);
+    headers["access-control-allow-methods"] = ALLOWED_METHODS;
+    headers["access-control-allow-headers"] = ALLOWED_HEADERS;
+    headers["access-control-max-age"] = PREFLIGHT_MAX_AGE_SECONDS;
+    return headers;
+  }
+}

@@ -1,0 +1,54 @@
+// Image beacons (GET /v1/pixel.gif?type=…&ts=…): the query string as an event, answered with a 1×1 transparent GIF.
+import { EVENT_FIELDS, ITEM_FIELDS } from "../events/schema.ts";
+
+/** The classic 43-byte transparent 1×1 GIF89a. */
+export const TRANSPARENT_GIF = Buffer.from("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7", "base64");
+
+const NUMERIC_KINDS: ReadonlySet<string> = new Set(["amount", "price", "quantity"]);
+
+/**
+ * A query string's parameters as a record. Query values are all text, so known numeric fields holding a number
+ * ("12.50") become numbers, known booleans "true"/"false" become booleans, and `items` may be a JSON array; anything
+ * else stays text and the decoder judges it. A repeated parameter keeps its last value.
+ */
+export function recordFromQuery(query: string): Record<string, unknown> {
+  const record: Record<string, unknown> = {};
+  for (const [name, text] of new URLSearchParams(query)) record[name] = coerce(name, text);
+  return record;
+}
+
+function coerce(name: string, text: string): unknown {
+  const kind = EVENT_FIELDS[name];
+  if (kind === undefined) return text;
+  if (NUMERIC_KINDS.has(kind)) return numberOrText(text);
+  if (kind === "boolean") return text === "true" ? true : text === "false" ? false : text;
+  if (kind === "items" && text.startsWith("[")) {
+    try {
+      return numericItemFields(JSON.parse(text) as unknown);
+    } catch {
+      return text;
+    }
+  }
+  return text;
+}
+
+function numberOrText(text: string): number | string {
+  if (text.trim() === "") return text;
+  const value = Number(text);
+  return Number.isFinite(value) ? value : text;
+}
+
+/** Items sent as JSON keep JSON's types; only numeric text in known numeric item fields is converted. */
+function numericItemFields(items: unknown): unknown {
+  if (!Array.isArray(items)) return items;
+  for (const item of items) {
+    if (typeof item !== "object" || item === null) continue;
+    const fields = item as Record<string, unknown>;
+    for (const name in fields) {
+      const kind = ITEM_FIELDS[name];
+      const value = fields[name];
+      if (kind !== undefined && NUMERIC_KINDS.has(kind) && typeof value === "string") fields[name] = numberOrText(value);
+    }
+  }
+  return items;
+}

@@ -1,0 +1,62 @@
+// The durable position of one tailed log path: which file (device + inode), how far (byte offset, line number).
+import { createHash } from "node:crypto";
+import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { join } from "node:path";
+
+export interface TailPosition {
+  format: 1;
+  /** The configured path this position belongs to. */
+  path: string;
+  /** Identity of the file being read: `<dev>:<ino>` (it survives a rename, so rotation can be told apart). */
+  file: string;
+  /** Bumped when the same file is truncated (copytruncate): its bytes from 0 are new lines. */
+  generation: number;
+  /** Offset just past the last line whose batch JetStream acknowledged. */
+  offset: number;
+  /** Lines of this file (generation) acknowledged so far: the line number of the line ending at `offset`. */
+  lineNumber: number;
+  /** Hash of up to 64 bytes before `offset`: tells a truncated-and-refilled file from one that only grew. */
+  fingerprint: string;
+}
+
+/** One JSON file per configured path under the source's state directory, replaced atomically. */
+export class TailPositionStore {
+  constructor(private readonly directory: string) {}
+
+  fileOf(path: string): string {
+    return join(this.directory, `access-log-${createHash("sha256").update(path).digest("hex").slice(0, 16)}.json`);
+  }
+
+  async load(path: string): Promise<TailPosition | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.fileOf(path), "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+    const position = JSON.parse(text) as TailPosition;
+    return position.format === 1 && position.path === path ? position : undefined;
+  }
+
+  /** Write a temporary file, fsync, rename over, fsync the folder: a crash leaves the old or the new position. */
+  async save(position: TailPosition): Promise<void> {
+    await mkdir(this.directory, { recursive: true });
+    const file = this.fileOf(position.path);
+    const temporary = `${file}.${process.pid}.tmp`;
+    const handle = await open(temporary, "w");
+    try {
+      await handle.writeFile(JSON.stringify(position));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, file);
+    const directory = await open(this.directory, "r");
+    try {
+      await directory.sync();
+    } finally {
+      await directory.close();
+    }
+  }
+}

@@ -1,0 +1,49 @@
+// Business figures for the "customers live" dashboard: cheap counter and gauge updates operators call per session or window.
+import { PATTERN_TABLE_KINDS, type Metrics, type PatternTableKind } from "./registry.ts";
+
+/** The fields of a session row that the business counters read. */
+export interface BusinessSession {
+  version: number;
+  retracted: boolean;
+  is_bot: boolean;
+  is_bounce: boolean;
+  converted: boolean;
+  revenue: number;
+}
+
+/**
+ * Counts a session once, at its first final version (version 1, not retracted), and only sessions of people:
+ * counters cannot go down, so later versions and retractions are ignored rather than double counted, and bots
+ * would skew bounce and conversion rates. Safe to call for every session version emitted.
+ */
+export function recordFinalSession(metrics: Metrics, session: BusinessSession): void {
+  if (session.version !== 1 || session.retracted || session.is_bot) return;
+  metrics.sessionsFinal.inc();
+  if (session.is_bounce) metrics.sessionsBounced.inc();
+  if (session.converted) metrics.sessionsConverted.inc();
+  // A refund can make a session's revenue negative; a counter only takes increments.
+  if (session.revenue > 0 && Number.isFinite(session.revenue)) metrics.revenue.inc(session.revenue);
+}
+
+/** Sets the gauges of one closed pattern window for one kind: how many patterns were frequent and the top support. */
+export function recordPatternWindow(metrics: Metrics, kind: PatternTableKind, frequentCount: number, topSupport: number): void {
+  metrics.patternsFrequent.set({ kind }, frequentCount);
+  metrics.patternsTopSupport.set({ kind }, topSupport);
+}
+
+/**
+ * Sets both kinds' gauges from the frequent patterns of one closed window (rows of the `patterns` table or the
+ * counted patterns behind them); a kind without frequent patterns is set to 0. Pattern strings never reach labels.
+ */
+export function recordPatternWindowPatterns(metrics: Metrics, patterns: readonly { kind: string; support: number }[]): void {
+  for (const kind of PATTERN_TABLE_KINDS) {
+    let frequent = 0;
+    let top = 0;
+    for (const pattern of patterns) {
+      if (pattern.kind !== kind) continue;
+      frequent++;
+      if (pattern.support > top) top = pattern.support;
+    }
+    recordPatternWindow(metrics, kind, frequent, top);
+  }
+}

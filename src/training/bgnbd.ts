@@ -1,0 +1,125 @@
+// BG/NBD (Fader, Hardie & Lee 2005): maximum-likelihood fit, P(alive), expected and zero purchases in a horizon.
+import { nelderMead } from "./nelder-mead.ts";
+import { hypergeometric2F1, logAddExp, logGamma } from "./special-functions.ts";
+
+export interface BgNbdParameters {
+  r: number;
+  alpha: number;
+  a: number;
+  b: number;
+}
+
+export interface BgNbdFit extends BgNbdParameters {
+  loglik: number;
+  customers: number;
+}
+
+/** Calibration summaries as columns: x = repeat purchases, tx = time of last purchase, T = age, all in one time unit. */
+export interface PurchaseSummaries {
+  frequency: ArrayLike<number>;
+  recency: ArrayLike<number>;
+  age: ArrayLike<number>;
+}
+
+export class BgNbdInputError extends Error {
+  override name = "BgNbdInputError";
+}
+
+/** ln L of one customer (FHL 2005, eq. 6), written as lifetimes does: A1 + A2 + ln(e^A3 + δ(x>0) e^A4). */
+export function customerLogLikelihood(p: BgNbdParameters, x: number, tx: number, T: number): number {
+  const a1 = logGamma(p.r + x) - logGamma(p.r) + p.r * Math.log(p.alpha);
+  const a2 = logGamma(p.a + p.b) + logGamma(p.b + x) - logGamma(p.b) - logGamma(p.a + p.b + x);
+  const a3 = -(p.r + x) * Math.log(p.alpha + T);
+  if (x === 0) return a1 + a2 + a3;
+  const a4 = Math.log(p.a) - Math.log(p.b + x - 1) - (p.r + x) * Math.log(p.alpha + tx);
+  return a1 + a2 + logAddExp(a3, a4);
+}
+
+export function totalLogLikelihood(p: BgNbdParameters, data: PurchaseSummaries): number {
+  let sum = 0;
+  for (let i = 0; i < data.frequency.length; i++) sum += customerLogLikelihood(p, data.frequency[i], data.recency[i], data.age[i]);
+  return sum;
+}
+
+/** Checks the summaries the likelihood assumes: integer x ≥ 0, 0 ≤ tx ≤ T, T > 0, tx > 0 when x > 0. */
+export function checkSummaries(data: PurchaseSummaries): void {
+  const n = data.frequency.length;
+  if (n === 0) throw new BgNbdInputError("no customers to fit");
+  if (data.recency.length !== n || data.age.length !== n) throw new BgNbdInputError("frequency, recency and T differ in length");
+  for (let i = 0; i < n; i++) {
+    const x = data.frequency[i];
+    const tx = data.recency[i];
+    const T = data.age[i];
+    const where = `customer ${i + 1}`;
+    if (!Number.isInteger(x) || x < 0) throw new BgNbdInputError(`${where}: frequency ${x} is not a whole number ≥ 0`);
+    if (!(T > 0)) throw new BgNbdInputError(`${where}: T ${T} must be > 0`);
+    if (!(tx >= 0 && tx <= T + 1e-9)) throw new BgNbdInputError(`${where}: recency ${tx} must lie in [0, T = ${T}]`);
+    if (x > 0 && !(tx > 0)) throw new BgNbdInputError(`${where}: recency must be > 0 when frequency is ${x}`);
+  }
+}
+
+/**
+ * Maximum likelihood over ln r, ln α, ln a, ln b (so every parameter stays positive) by Nelder–Mead with restarts.
+ * Customers with the same (x, tx, T) are counted once with a weight: the likelihood is the same sum, computed faster.
+ */
+export function fitBgNbd(data: PurchaseSummaries): BgNbdFit {
+  checkSummaries(data);
+  const groups = groupSummaries(data);
+  const negative = (logs: number[]) => {
+    const p = { r: Math.exp(logs[0]), alpha: Math.exp(logs[1]), a: Math.exp(logs[2]), b: Math.exp(logs[3]) };
+    let sum = 0;
+    for (let i = 0; i < groups.weight.length; i++) sum += groups.weight[i] * customerLogLikelihood(p, groups.x[i], groups.tx[i], groups.T[i]);
+    return -sum;
+  };
+  // Start α at the mean age so λ = r/α is of the order of purchases per time unit, whatever the unit.
+  let meanAge = 0;
+  for (let i = 0; i < data.age.length; i++) meanAge += data.age[i] / data.age.length;
+  const best = nelderMead(negative, [0, Math.log(meanAge), 0, 0], { step: 0.7, tolerance: 1e-14, restarts: 6 });
+  const [r, alpha, a, b] = best.x.map(Math.exp);
+  return { r, alpha, a, b, loglik: -best.value, customers: data.frequency.length };
+}
+
+function groupSummaries(data: PurchaseSummaries): { x: number[]; tx: number[]; T: number[]; weight: number[] } {
+  const index = new Map<string, number>();
+  const groups = { x: [] as number[], tx: [] as number[], T: [] as number[], weight: [] as number[] };
+  for (let i = 0; i < data.frequency.length; i++) {
+    const key = `${data.frequency[i]}|${data.recency[i]}|${data.age[i]}`;
+    const at = index.get(key);
+    if (at !== undefined) {
+      groups.weight[at] += 1;
+      continue;
+    }
+    index.set(key, groups.x.length);
+    groups.x.push(data.frequency[i]);
+    groups.tx.push(data.recency[i]);
+    groups.T.push(data.age[i]);
+    groups.weight.push(1);
+  }
+  return groups;
+}
+
+/** P(alive | x, tx, T) (FHL 2005, eq. 11); 1 for customers without repeat purchases (BG: dropout follows a purchase). */
+export function probabilityAlive(p: BgNbdParameters, x: number, tx: number, T: number): number {
+  if (x === 0) return 1;
+  const logRatio = Math.log(p.a) - Math.log(p.b + x - 1) + (p.r + x) * (Math.log(p.alpha + T) - Math.log(p.alpha + tx));
+  return 1 / (1 + Math.exp(logRatio));
+}
+
+/** E[purchases in (T, T + t] | x, tx, T] (FHL 2005, eq. 10). */
+export function expectedPurchases(p: BgNbdParameters, t: number, x: number, tx: number, T: number): number {
+  const z = t / (p.alpha + T + t);
+  const hyper = hypergeometric2F1(p.r + x, p.b + x, p.a + p.b + x - 1, z);
+  const numerator = ((p.a + p.b + x - 1) / (p.a - 1)) * (1 - Math.pow((p.alpha + T) / (p.alpha + T + t), p.r + x) * hyper);
+  const aliveOdds = x > 0 ? (p.a / (p.b + x - 1)) * Math.pow((p.alpha + T) / (p.alpha + tx), p.r + x) : 0;
+  return numerator / (1 + aliveOdds);
+}
+
+/**
+ * P(no purchase in (T, T + t] | x, tx, T): dead, or alive with no Poisson event in t. While alive λ | data is
+ * Gamma(r + x, α + T), so E[e^(−λt)] = ((α + T)/(α + T + t))^(r + x); in BG/NBD a customer only drops out after a purchase.
+ */
+export function probabilityNoPurchase(p: BgNbdParameters, t: number, x: number, tx: number, T: number): number {
+  const alive = probabilityAlive(p, x, tx, T);
+  const silentWhileAlive = Math.pow((p.alpha + T) / (p.alpha + T + t), p.r + x);
+  return 1 - alive * (1 - silentWhileAlive);
+}
