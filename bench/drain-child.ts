@@ -20,14 +20,18 @@ const sampler = setInterval(async () => {
   peakStateBytes = Math.max(peakStateBytes, state);
 }, 250);
 const started = performance.now();
+const cpuBefore = process.cpuUsage();
 const summary = await runWorker({ config: loaded.config, drain: true, metrics, log: () => undefined });
 const seconds = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpuBefore);
 clearInterval(sampler);
 process.stdout.write(
   JSON.stringify({
     seconds,
     events: summary.events,
     eventsPerSecond: summary.events / seconds,
+    // CPU time of every thread (main, Parquet encoder, loader): steadier than wall time on a shared machine.
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     peakStateBytes,
     peakOpenSessions,

@@ -13,6 +13,7 @@ import { splitBatch } from "../src/transport/batch-codec.ts";
 import { ensureLocalNats } from "../src/transport/local-server.ts";
 import { StreamReader } from "../src/transport/reader.ts";
 import { ensureStream } from "../src/transport/stream.ts";
+import { benchPipeline } from "./pipeline.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const VISITORS = Number(process.env.BENCH_VISITORS ?? 50_000);
@@ -100,30 +101,6 @@ async function main(): Promise<void> {
     await rm(out, { recursive: true, force: true });
     await nats.started?.stop();
   }
-}
-
-function benchPipeline(url: string, stream: string, out: string): string {
-  return `name: bench
-nats:
-  url: ${url}
-  stream: ${stream}
-ingest:
-  urlRules:
-    - { match: "/c/:category/p/:id", item: ":category/product" }
-operators:
-  - type: sessionize
-  - type: sequencePatterns
-    window: 1h
-    minSupport: 0.01
-  - type: basket
-    window: 1d
-  - type: churnFeatures
-sinks:
-  - type: parquet
-    path: ${out}
-checkpoint:
-  interval: 10s
-`;
 }
 
 interface DrainResult {

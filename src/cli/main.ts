@@ -11,6 +11,7 @@ commands:
   generate --visitors N --days D [--seed S] [--out file.ndjson | --pipeline p.yaml --rate R]
   mine patterns …  |  mine rules …                      exact batch mining (PrefixSpan, FP-Growth)
   inspect <dir>                                         tables, partitions, rows and schemas of a Parquet output
+  forget <user_id> --pipeline <pipeline.yaml>           erase a person from every table; later events are dropped
   demo                                                  the demo behind npm start`;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -22,6 +23,7 @@ const commands: Record<string, () => Promise<Command>> = {
   generate: async () => (await import("./generate.ts")).runGenerate,
   mine: async () => (await import("./mine.ts")).runMine,
   inspect: async () => (await import("./inspect.ts")).runInspect,
+  forget: async () => (await import("./forget.ts")).runForget,
   demo: async () => runDemo,
 };
 

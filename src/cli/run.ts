@@ -1,5 +1,7 @@
 // `clickpipe run <pipeline.yaml> [--drain] [--worker-id <id>]`: runs a pipeline until Ctrl-C, or drains the stream.
 import { parseArgs } from "node:util";
+import { startSources } from "../ingest/sources.ts";
+import { Metrics } from "../metrics/registry.ts";
 import { runWorker } from "../runtime/worker.ts";
 import { loadPipelineOrThrow } from "./load-config.ts";
 
@@ -23,12 +25,23 @@ export async function runRun(argv: string[]): Promise<number> {
   };
   process.once("SIGINT", () => stop("SIGINT"));
   process.once("SIGTERM", () => stop("SIGTERM"));
-  const summary = await runWorker({
-    config,
-    drain: values.drain,
-    workerId: values["worker-id"],
-    signal: controller.signal,
-  });
+  const log = (line: string) => console.error(line);
+  const metrics = new Metrics({ defaultMetrics: config.metrics !== undefined });
+  // Sources feed the stream in live runs; a drain processes only what the stream holds at start.
+  const sources = values.drain ? undefined : await startSources(config, { metrics, log });
+  let summary;
+  try {
+    summary = await runWorker({
+      config,
+      drain: values.drain,
+      workerId: values["worker-id"],
+      signal: controller.signal,
+      metrics,
+      log,
+    });
+  } finally {
+    await sources?.stop();
+  }
   console.log(
     `${config.name}: ${summary.events} events, ${summary.invalid} invalid, ${summary.deadLetters} dead letters; ` +
       `committed through sequence ${summary.position} (epoch ${summary.epoch})`,

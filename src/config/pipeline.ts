@@ -69,7 +69,7 @@ export const accessLogSource = z
       .string()
       .min(1)
       .default("combined")
-      .describe('"combined", "common", or an nginx log_format string with $variables; default "combined".'),
+      .describe('"combined", "common", an nginx log_format string ($variables) or an Apache LogFormat string (%h %t …); default "combined".'),
     pollInterval: duration("1s").describe('How often the files are checked for new lines; default "1s".'),
   })
   .describe("Tails web server access logs; each request becomes a page_view.");
@@ -282,12 +282,13 @@ const NAMED_LOG_FORMATS = ["combined", "common"];
 function logFormatViolations(config: PipelineShape): RuleViolation[] {
   const violations: RuleViolation[] = [];
   (config.sources ?? []).forEach((source, index) => {
-    if (source.type !== "accessLog" || NAMED_LOG_FORMATS.includes(source.format) || /\$[a-z_]+/.test(source.format)) return;
+    // A custom format is an nginx log_format ($variables) or an Apache LogFormat (%directives).
+    if (source.type !== "accessLog" || NAMED_LOG_FORMATS.includes(source.format) || /\$[a-z_]+|%[>{a-zA-Z]/.test(source.format)) return;
     const suggestion = closestMatch(source.format, NAMED_LOG_FORMATS);
     violations.push({
       path: ["sources", index, "format"],
       message: `unknown log format "${source.format}"`,
-      hint: `${suggestion === undefined ? "" : `Did you mean "${suggestion}"? `}Use combined, common, or an nginx log_format string such as '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent'.`,
+      hint: `${suggestion === undefined ? "" : `Did you mean "${suggestion}"? `}Use combined, common, an Apache LogFormat string such as '%h %l %u %t "%r" %>s %b', or an nginx log_format string such as '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent'.`,
     });
   });
   return violations;

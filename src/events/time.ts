@@ -152,3 +152,21 @@ export function formatIsoUtc(epochMs: number): string {
   const hour = (rest - minute) / 60;
   return `${cachedDayPrefix}${TWO_DIGITS[hour]}:${TWO_DIGITS[minute]}:${TWO_DIGITS[second]}.${THREE_DIGITS[millisecond]}Z`;
 }
+
+let cachedUtcDay = Number.NaN;
+let cachedUtcDayText = "";
+
+/**
+ * The UTC day "YYYY-MM-DD" of an instant, as `new Date(epochMs).toISOString().slice(0, 10)` (which it falls back to
+ * outside 1970–9999, throwing the same RangeError for NaN): cached for the last day, since partitioning asks it per row.
+ */
+export function formatUtcDay(epochMs: number): string {
+  const day = Math.floor(epochMs / DAY_MS);
+  if (day === cachedUtcDay) return cachedUtcDayText;
+  const text = new Date(epochMs).toISOString().slice(0, 10);
+  if (epochMs >= 0 && epochMs < 253402300800000) {
+    cachedUtcDay = day;
+    cachedUtcDayText = text;
+  }
+  return text;
+}

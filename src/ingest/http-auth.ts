@@ -9,8 +9,13 @@ function digestOf(key: string): Buffer {
   return createHash("sha256").update(key, "utf8").digest();
 }
 
+/** Distinct candidates whose digests are remembered; a client sends the same key on every request. */
+const MAX_REMEMBERED_DIGESTS = 1_024;
+
 export class WriteKeys {
   private readonly digests: readonly Buffer[];
+  /** Candidate → its SHA-256, so the hot path skips hashing; the comparison below stays constant-time. */
+  private readonly candidateDigests = new Map<string, Buffer>();
 
   constructor(keys: readonly string[]) {
     this.digests = keys.map(digestOf);
@@ -22,7 +27,12 @@ export class WriteKeys {
    */
   accepts(candidate: string | undefined): boolean {
     if (candidate === undefined || candidate === "") return false;
-    const digest = digestOf(candidate);
+    let digest = this.candidateDigests.get(candidate);
+    if (digest === undefined) {
+      if (this.candidateDigests.size >= MAX_REMEMBERED_DIGESTS) this.candidateDigests.clear();
+      digest = digestOf(candidate);
+      this.candidateDigests.set(candidate, digest);
+    }
     let matched = false;
     for (const known of this.digests) matched = timingSafeEqual(digest, known) || matched;
     return matched;

@@ -18,8 +18,8 @@ export class RequestAbortedError extends Error {
 }
 
 /**
- * The whole body, or undefined as soon as it grows past `maxBytes`: reading stops there (the caller answers 413 and
- * closes the connection) rather than buffering a body it will refuse.
+ * The whole body, or undefined as soon as it grows past `maxBytes`: buffering stops there (the caller answers 413
+ * and drops a bounded rest with discardRest) rather than holding a body it will refuse.
  */
 export function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
@@ -43,10 +43,11 @@ export function readBody(request: IncomingMessage, maxBytes: number): Promise<Bu
       settled = true;
       resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
     });
+    // Node reports a client that went away mid-body as an "aborted" error: nobody is left to answer.
     request.once("error", (error) => {
       if (settled) return;
       settled = true;
-      reject(error);
+      reject(new RequestAbortedError(`the request body could not be read: ${error.message}`, { cause: error }));
     });
     request.once("close", () => {
       if (settled) return;
@@ -54,6 +55,21 @@ export function readBody(request: IncomingMessage, maxBytes: number): Promise<Bu
       reject(new RequestAbortedError("the client closed the connection before the body was complete"));
     });
   });
+}
+
+/**
+ * After a 413, reads and drops up to `maxBytes` more of the body; beyond that it closes the connection. Closing at
+ * once would make most clients (undici, browsers) fail with EPIPE/ECONNRESET while still sending, before they read
+ * the 413; the bound keeps an endless body from costing more than that.
+ */
+export function discardRest(request: IncomingMessage, maxBytes: number): void {
+  if (request.complete) return;
+  let dropped = 0;
+  request.on("data", (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > maxBytes) request.socket.destroy();
+  });
+  request.resume();
 }
 
 const OPEN_BRACKET = 0x5b;

@@ -2,7 +2,7 @@
 import { EVENT_FIELDS, ITEM_FIELDS } from "../events/schema.ts";
 
 /** The classic 43-byte transparent 1×1 GIF89a. */
-export const TRANSPARENT_GIF = Buffer.from("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7", "base64");
+export const TRANSPARENT_GIF = Buffer.from("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==", "base64");
 
 const NUMERIC_KINDS: ReadonlySet<string> = new Set(["amount", "price", "quantity"]);
 

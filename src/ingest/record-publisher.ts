@@ -9,6 +9,8 @@ import { BatchPublisher } from "../transport/publisher.ts";
 import { partitionOf } from "../transport/partition.ts";
 import type { AccessRecord } from "./access-log.ts";
 import { EdgeProcessor } from "./edge.ts";
+import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
+import { redactRawRecord } from "./raw-redaction.ts";
 
 export type IngestSource = "publish" | "http" | "access_log";
 
@@ -38,12 +40,16 @@ export class RecordPublisher {
   private readonly partitions: number;
   private readonly source: IngestSource;
   private readonly metrics: Metrics | undefined;
+  /** Dead letters keep the raw record, so the privacy rules apply to it too (IPs, pseudonymized ids, PII). */
+  private readonly redact: (raw: string) => string;
 
   constructor(options: RecordPublisherOptions) {
     const { config } = options;
     this.partitions = config.nats.partitions;
     this.source = options.source;
     this.metrics = options.metrics;
+    const pseudonymKey = (options.env ?? process.env)[PSEUDONYM_KEY_ENV] || undefined;
+    this.redact = (raw) => redactRawRecord(raw, config.ingest.privacy, pseudonymKey);
     this.edge = EdgeProcessor.fromConfig(config.ingest, { pipelineName: config.name, env: options.env ?? process.env });
     this.publisher = new BatchPublisher(options.js, {
       stream: config.nats.stream,
@@ -109,7 +115,7 @@ export class RecordPublisher {
     this.counts.rejected++;
     this.metrics?.eventsReceived.inc({ source: this.source });
     this.metrics?.eventsInvalid.inc({ reason: reasonCode(reason) });
-    await this.publisher.addDeadLetter({ received_at: receivedAt, reason, raw, source: this.source });
+    await this.publisher.addDeadLetter({ received_at: receivedAt, reason, raw: this.redact(raw), source: this.source });
   }
 }
 

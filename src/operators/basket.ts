@@ -4,7 +4,8 @@ import { duration } from "../config/duration.ts";
 import type { ClickEvent, EventOrigin } from "../events/event.ts";
 import type { Operator, OperatorContext } from "../runtime/operator.ts";
 import { WatermarkTracker, type WatermarkSnapshot } from "../runtime/watermark.ts";
-import { utcDay, type Row, type TableSpec } from "../sinks/table.ts";
+import { formatUtcDay } from "../events/time.ts";
+import type { Row, TableSpec } from "../sinks/table.ts";
 import type { OperatorEnvironment } from "./environment.ts";
 import { associationRules, crossSellLists, formatAntecedent } from "./mining/association-rules.ts";
 import { fpGrowth } from "./mining/fp-growth.ts";
@@ -29,7 +30,7 @@ export type BasketConfig = z.output<typeof basketConfig>;
 
 export const basketExample = { type: "basket", window: "1d", minSupport: 0.01, minConfidence: 0.5 };
 
-const windowStartOf = (row: Row): string => utcDay(row.window_start as number);
+const windowStartOf = (row: Row): string => formatUtcDay(row.window_start as number);
 
 export const basketRulesTable: TableSpec = {
   name: "basket_rules",
@@ -162,6 +163,8 @@ export class BasketOperator implements Operator {
 
   private closeSettledWindows(ctx: OperatorContext): void {
     const watermark = this.tracker.current;
+    // Called on every watermark step (about once per event): the common answer "nothing closes" allocates nothing.
+    if (!this.anyWindowClosed(watermark)) return;
     const settled = [...this.windows.keys()].filter((start) => this.isClosed(start, watermark)).sort((a, b) => a - b);
     for (const start of settled) {
       const orders = this.windows.get(start)!;
@@ -169,6 +172,11 @@ export class BasketOperator implements Operator {
       for (const [id, items] of orders) this.itemChars -= id.length + items.reduce((sum, item) => sum + item.length, 0);
       this.emitWindow(start, [...orders.values()], ctx);
     }
+  }
+
+  private anyWindowClosed(watermark: number): boolean {
+    for (const start of this.windows.keys()) if (this.isClosed(start, watermark)) return true;
+    return false;
   }
 
   private emitWindow(start: number, baskets: string[][], ctx: OperatorContext): void {

@@ -2,7 +2,8 @@
 import { z } from "zod";
 import { duration } from "../config/duration.ts";
 import type { Operator, OperatorContext, SessionRecord } from "../runtime/operator.ts";
-import { utcDay, type Row, type TableSpec } from "../sinks/table.ts";
+import { formatUtcDay } from "../events/time.ts";
+import type { Row, TableSpec } from "../sinks/table.ts";
 import type { OperatorEnvironment } from "./environment.ts";
 import { DEFAULT_ITEM_JOIN, sessionSequence, type Itemset } from "./mining/itemset-sequence.ts";
 import { sequenceMinSupportCount } from "./mining/min-support.ts";
@@ -43,7 +44,7 @@ export const patternsTable: TableSpec = {
     { name: "error_bound", type: "int64", nullable: false },
   ],
   partitionKey: "dt",
-  partitionOf: (row) => utcDay(row.window_start as number),
+  partitionOf: (row) => formatUtcDay(row.window_start as number),
 };
 
 /** The current version of a session while any window holding it is open. */
@@ -204,8 +205,15 @@ export class SequencePatternsOperator implements Operator {
   }
 
   private closeSettledWindows(ctx: OperatorContext): void {
+    // Called on every watermark step (about once per event): the common answer "nothing closes" allocates nothing.
+    if (!this.anyWindowClosed()) return;
     const settled = [...this.windows.keys()].filter((start) => this.isClosed(start)).sort((a, b) => a - b);
     for (const start of settled) this.closeWindow(this.windows.get(start)!, ctx);
+  }
+
+  private anyWindowClosed(): boolean {
+    for (const start of this.windows.keys()) if (this.isClosed(start)) return true;
+    return false;
   }
 
   private closeWindow(window: PatternWindow, ctx: OperatorContext): void {

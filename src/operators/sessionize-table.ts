@@ -1,10 +1,11 @@
 // The `sessions` output table: columns in ARCHITECTURE.md order, partitioned by the UTC day of start_ts.
-import { type Row, type TableSpec, utcDay } from "../sinks/table.ts";
+import { formatUtcDay } from "../events/time.ts";
+import type { Row, TableSpec } from "../sinks/table.ts";
 
 export const sessionsTable: TableSpec = {
   name: "sessions",
   partitionKey: "dt",
-  partitionOf: (row: Row) => utcDay(row.start_ts as number),
+  partitionOf: (row: Row) => formatUtcDay(row.start_ts as number),
   columns: [
     { name: "session_id", type: "string", nullable: false },
     { name: "version", type: "int32", nullable: false },

@@ -1,6 +1,9 @@
-// Checkpoints: operator state and stream positions committed together by an atomic rename, bound to (pipeline, stream).
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+// Checkpoints: operator state and stream positions committed together, one file per epoch, fenced by link() and a lock.
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from "node:fs/promises";
 import { join } from "node:path";
+import { crashIfInjected } from "./fault-injection.ts";
 
 export interface Checkpoint<PendingCommit = unknown> {
   format: 1;
@@ -19,6 +22,7 @@ export interface Checkpoint<PendingCommit = unknown> {
   committedAt: number;
 }
 
+/** This worker was fenced out: another worker committed the epoch it tried to commit, or took its lock over. */
 export class StaleCheckpointError extends Error {
   constructor(message: string) {
     super(message);
@@ -26,42 +30,76 @@ export class StaleCheckpointError extends Error {
   }
 }
 
-/** Stores checkpoints in `<sink path>/_checkpoints/<pipeline>/checkpoint.json`. */
+/** What the lock file says about its holder. */
+export interface LockHolder {
+  workerId: string;
+  /** Unique per process and acquisition: two processes with the same worker id are still two holders. */
+  token: string;
+  pid: number;
+  host: string;
+  acquiredAt: number;
+}
+
+export interface LockOptions {
+  workerId: string;
+  /** A lock whose heartbeat (file mtime) is older than this is taken over. Default 30 s. */
+  staleAfterMs?: number;
+  /** Waiting for a live holder ends when this aborts (acquire then returns undefined). */
+  signal?: AbortSignal;
+  /** Called once when the lock is found held by a live worker (this worker stands by). */
+  onWait?: (holder: LockHolder) => void;
+  /** Called when a heartbeat finds the lock taken over by someone else. */
+  onLost?: (holder: LockHolder | undefined) => void;
+  now?: () => number;
+}
+
+export const DEFAULT_LOCK_STALE_AFTER_MS = 30_000;
+const CHECKPOINT_FILE = /^checkpoint-(\d{10})\.json$/;
+/** Older epochs kept beside the newest (for inspection after an incident); the rest are deleted. */
+const KEPT_OLD_EPOCHS = 2;
+
+function checkpointFileName(epoch: number): string {
+  return `checkpoint-${String(epoch).padStart(10, "0")}.json`;
+}
+
+/**
+ * Stores checkpoints in `<sink path>/_checkpoints/<pipeline>/checkpoint-<epoch>.json`. A commit links a fully
+ * written temporary file to its epoch's name; link() fails when the name exists, so each epoch is committed by
+ * exactly one worker (compare-and-swap on the file system) and a fenced-out zombie cannot overwrite a newer one.
+ */
 export class DirectoryCheckpointStore {
   readonly directory: string;
-  private readonly file: string;
+  readonly lockFile: string;
 
   constructor(sinkPath: string, pipelineName: string) {
     this.directory = join(sinkPath, "_checkpoints", pipelineName);
-    this.file = join(this.directory, "checkpoint.json");
+    this.lockFile = join(this.directory, "lock");
   }
 
-  /** The last committed checkpoint, or undefined when there is none. */
+  /** The last committed checkpoint (highest epoch), or undefined when there is none. */
   async load<P>(): Promise<Checkpoint<P> | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.file, "utf8");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw error;
+    for (;;) {
+      const epochs = await this.epochs();
+      if (epochs.length === 0) return undefined;
+      try {
+        const text = await readFile(join(this.directory, checkpointFileName(epochs[epochs.length - 1])), "utf8");
+        return JSON.parse(text) as Checkpoint<P>;
+      } catch (error) {
+        // Pruned between listing and reading: a newer epoch exists, list again.
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      }
     }
-    return JSON.parse(text) as Checkpoint<P>;
   }
 
   /**
-   * Commits a checkpoint: write a temporary file, fsync, rename over the old one, fsync the directory.
-   * Fencing: the commit fails when another worker has committed an epoch at or past ours since we loaded.
+   * Commits a checkpoint: write a temporary file, fsync, link it to the epoch's name, fsync the directory.
+   * Throws StaleCheckpointError when that epoch is already committed (by another worker): nothing is changed.
    */
   async commit<P>(checkpoint: Omit<Checkpoint<P>, "state">, stateJson: string): Promise<void> {
     await mkdir(this.directory, { recursive: true });
-    const current = await this.load<P>();
-    if (current !== undefined && current.epoch >= checkpoint.epoch && sameBinding(current, checkpoint)) {
-      throw new StaleCheckpointError(
-        `checkpoint epoch ${checkpoint.epoch} is stale: worker ${current.workerId} already committed epoch ${current.epoch}`,
-      );
-    }
-    const temporary = `${this.file}.${process.pid}.tmp`;
-    const handle = await open(temporary, "w");
+    const final = join(this.directory, checkpointFileName(checkpoint.epoch));
+    const temporary = join(this.directory, `.${checkpointFileName(checkpoint.epoch)}.${randomBytes(6).toString("hex")}.tmp`);
+    const handle = await open(temporary, "wx");
     try {
       // The state arrives serialized: it was captured synchronously, before any later event could change it.
       const { pending, ...meta } = checkpoint;
@@ -72,12 +110,150 @@ export class DirectoryCheckpointStore {
     } finally {
       await handle.close();
     }
-    await rename(temporary, this.file);
+    crashIfInjected("checkpoint-written", checkpoint.epoch);
+    try {
+      await link(temporary, final);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const winner = await this.readEpoch(checkpoint.epoch);
+      throw new StaleCheckpointError(
+        `checkpoint epoch ${checkpoint.epoch} is stale: worker ${winner?.workerId ?? "?"} already committed it`,
+      );
+    } finally {
+      await unlink(temporary).catch(() => undefined);
+    }
     await syncDirectory(this.directory);
+    await this.prune(checkpoint.epoch);
+  }
+
+  /**
+   * Takes the pipeline's lock: an exclusive file naming this worker, kept fresh by a heartbeat. While a live worker
+   * holds it, waits (stands by); a lock whose holder died on this host, or whose heartbeat is older than
+   * staleAfterMs, is taken over. Returns undefined when the signal aborts the wait.
+   */
+  async acquireLock(options: LockOptions): Promise<CheckpointLock | undefined> {
+    await mkdir(this.directory, { recursive: true });
+    const staleAfterMs = options.staleAfterMs ?? DEFAULT_LOCK_STALE_AFTER_MS;
+    const now = options.now ?? Date.now;
+    const holder: LockHolder = {
+      workerId: options.workerId,
+      token: randomBytes(8).toString("hex"),
+      pid: process.pid,
+      host: hostname(),
+      acquiredAt: now(),
+    };
+    let announced = false;
+    for (;;) {
+      if (options.signal?.aborted) return undefined;
+      if (await createExclusive(this.lockFile, JSON.stringify(holder))) {
+        return new CheckpointLock(this.lockFile, holder, staleAfterMs, options.onLost);
+      }
+      const current = await readLock(this.lockFile);
+      if (current === undefined) continue; // released meanwhile
+      if (holderIsGone(current.holder, holder) || now() - current.mtimeMs > staleAfterMs) {
+        // Renaming first means that of several workers taking over at once only one removes the old lock.
+        await rename(this.lockFile, `${this.lockFile}.stale-${holder.token}`).catch(() => undefined);
+        await unlink(`${this.lockFile}.stale-${holder.token}`).catch(() => undefined);
+        continue;
+      }
+      if (!announced) options.onWait?.(current.holder);
+      announced = true;
+      await sleep(Math.min(1_000, staleAfterMs / 4), options.signal);
+    }
   }
 
   async clear(): Promise<void> {
     await rm(this.directory, { recursive: true, force: true });
+  }
+
+  private async epochs(): Promise<number[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.directory);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw error;
+    }
+    const epochs: number[] = [];
+    for (const name of names) {
+      const match = CHECKPOINT_FILE.exec(name);
+      if (match) epochs.push(Number(match[1]));
+    }
+    return epochs.sort((a, b) => a - b);
+  }
+
+  private async readEpoch(epoch: number): Promise<Checkpoint<unknown> | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.directory, checkpointFileName(epoch)), "utf8")) as Checkpoint<unknown>;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async prune(committedEpoch: number): Promise<void> {
+    for (const epoch of await this.epochs()) {
+      if (epoch >= committedEpoch - KEPT_OLD_EPOCHS) break;
+      await unlink(join(this.directory, checkpointFileName(epoch))).catch(() => undefined);
+    }
+  }
+}
+
+/** A held pipeline lock: a heartbeat refreshes its mtime and notices when another worker took it over. */
+export class CheckpointLock {
+  private readonly timer: NodeJS.Timeout;
+  private lostTo: LockHolder | undefined | null = null;
+
+  constructor(
+    readonly file: string,
+    readonly holder: LockHolder,
+    staleAfterMs: number,
+    private readonly onLost?: (holder: LockHolder | undefined) => void,
+  ) {
+    this.timer = setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(staleAfterMs / 4)));
+    this.timer.unref();
+  }
+
+  /** False once a heartbeat or verify() found another holder (or no lock file). */
+  get held(): boolean {
+    return this.lostTo === null;
+  }
+
+  /** Throws StaleCheckpointError unless the lock file still names this holder. */
+  async verify(): Promise<void> {
+    if (this.held) {
+      const current = await readLock(this.file);
+      if (current?.holder.token !== this.holder.token) this.lose(current?.holder);
+    }
+    if (!this.held) {
+      throw new StaleCheckpointError(
+        `worker ${this.holder.workerId} lost the lock ${this.file}` +
+          (this.lostTo ? ` to worker ${this.lostTo.workerId} (pid ${this.lostTo.pid} on ${this.lostTo.host})` : ""),
+      );
+    }
+  }
+
+  /** Stops the heartbeat and removes the lock file if it is still ours. */
+  async release(): Promise<void> {
+    clearInterval(this.timer);
+    if (!this.held) return;
+    const current = await readLock(this.file);
+    if (current?.holder.token === this.holder.token) await unlink(this.file).catch(() => undefined);
+    this.lostTo = undefined;
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (!this.held) return;
+    const current = await readLock(this.file);
+    if (current?.holder.token !== this.holder.token) return this.lose(current?.holder);
+    const now = new Date();
+    await utimes(this.file, now, now).catch(() => undefined);
+  }
+
+  private lose(holder: LockHolder | undefined): void {
+    if (!this.held) return;
+    clearInterval(this.timer);
+    this.lostTo = holder;
+    this.onLost?.(holder);
   }
 }
 
@@ -102,4 +278,68 @@ export async function syncDirectory(directory: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * A holder on this host whose process is gone left its lock behind (kill -9): take it over at once instead of
+ * waiting for its heartbeat to go stale. The same pid as ours with another token is an earlier incarnation
+ * (containers restart with the same pid).
+ */
+function holderIsGone(holder: LockHolder, self: LockHolder): boolean {
+  if (holder.host !== self.host) return false;
+  if (holder.pid === self.pid) return holder.token !== self.token;
+  try {
+    process.kill(holder.pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
+
+async function createExclusive(file: string, content: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(file, "wx");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw error;
+  }
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+async function readLock(file: string): Promise<{ holder: LockHolder; mtimeMs: number } | undefined> {
+  try {
+    const [text, info] = await Promise.all([readFile(file, "utf8"), stat(file)]);
+    return { holder: parseHolder(text), mtimeMs: info.mtimeMs };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+/** A lock file caught between create and write (or left so by a crash) names an unknown holder; its mtime ages. */
+function parseHolder(text: string): LockHolder {
+  try {
+    return JSON.parse(text) as LockHolder;
+  } catch {
+    return { workerId: "?", token: "?", pid: -1, host: "?", acquiredAt: 0 };
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }

@@ -122,7 +122,8 @@ export class ParquetSink {
     const value = buffer.spec.partitionOf(row);
     const partition = buffer.partitions.get(value) ?? this.openPartition(buffer, value);
     partition.current.append(row);
-    this.rowCount++;
+    // The encoder thread loads Arrow and parquet-wasm (~0.5 s): start it with the first row, not at the first checkpoint.
+    if (this.rowCount++ === 0) this.encoderThread?.warm();
     if (partition.current.length >= this.maxRowsPerFile) {
       partition.sealed.push(partition.current.seal());
       partition.current = new ColumnBatchBuilder(buffer.spec.columns);
@@ -346,6 +347,11 @@ class EncoderThread {
   private worker?: Worker;
   private nextId = 0;
   private readonly waiting = new Map<number, { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }>();
+
+  /** Starts the thread (module loading) ahead of the first encode; a no-op once running. */
+  warm(): void {
+    if (this.worker === undefined) this.start();
+  }
 
   encode(batch: SealedBatch, options: EncodeOptions): Promise<Uint8Array> {
     const worker = this.worker ?? this.start();

@@ -41,7 +41,7 @@ export function totalLogLikelihood(p: BgNbdParameters, data: PurchaseSummaries):
   return sum;
 }
 
-/** Checks the summaries the likelihood assumes: integer x ≥ 0, 0 ≤ tx ≤ T, T > 0, tx > 0 when x > 0. */
+/** Checks the summaries the likelihood assumes: integer x ≥ 0, 0 ≤ tx ≤ T, T ≥ 0, tx > 0 when x > 0. */
 export function checkSummaries(data: PurchaseSummaries): void {
   const n = data.frequency.length;
   if (n === 0) throw new BgNbdInputError("no customers to fit");
@@ -52,7 +52,7 @@ export function checkSummaries(data: PurchaseSummaries): void {
     const T = data.age[i];
     const where = `customer ${i + 1}`;
     if (!Number.isInteger(x) || x < 0) throw new BgNbdInputError(`${where}: frequency ${x} is not a whole number ≥ 0`);
-    if (!(T > 0)) throw new BgNbdInputError(`${where}: T ${T} must be > 0`);
+    if (!(T >= 0)) throw new BgNbdInputError(`${where}: T ${T} must be ≥ 0`);
     if (!(tx >= 0 && tx <= T + 1e-9)) throw new BgNbdInputError(`${where}: recency ${tx} must lie in [0, T = ${T}]`);
     if (x > 0 && !(tx > 0)) throw new BgNbdInputError(`${where}: recency must be > 0 when frequency is ${x}`);
   }
@@ -64,22 +64,51 @@ export function checkSummaries(data: PurchaseSummaries): void {
  */
 export function fitBgNbd(data: PurchaseSummaries): BgNbdFit {
   checkSummaries(data);
-  const groups = groupSummaries(data);
-  const negative = (logs: number[]) => {
-    const p = { r: Math.exp(logs[0]), alpha: Math.exp(logs[1]), a: Math.exp(logs[2]), b: Math.exp(logs[3]) };
-    let sum = 0;
-    for (let i = 0; i < groups.weight.length; i++) sum += groups.weight[i] * customerLogLikelihood(p, groups.x[i], groups.tx[i], groups.T[i]);
-    return -sum;
-  };
+  const logLikelihood = groupedLogLikelihood(groupSummaries(data));
+  const negative = (logs: number[]) => -logLikelihood({ r: Math.exp(logs[0]), alpha: Math.exp(logs[1]), a: Math.exp(logs[2]), b: Math.exp(logs[3]) });
   // Start α at the mean age so λ = r/α is of the order of purchases per time unit, whatever the unit.
   let meanAge = 0;
   for (let i = 0; i < data.age.length; i++) meanAge += data.age[i] / data.age.length;
-  const best = nelderMead(negative, [0, Math.log(meanAge), 0, 0], { step: 0.7, tolerance: 1e-14, restarts: 6 });
+  const best = nelderMead(negative, [0, Math.log(meanAge || 1), 0, 0], { step: 0.7, tolerance: 1e-14, restarts: 6 });
   const [r, alpha, a, b] = best.x.map(Math.exp);
   return { r, alpha, a, b, loglik: -best.value, customers: data.frequency.length };
 }
 
-function groupSummaries(data: PurchaseSummaries): { x: number[]; tx: number[]; T: number[]; weight: number[] } {
+/**
+ * The total log-likelihood as customerLogLikelihood sums it, with the log-gamma terms (which depend on x only)
+ * computed once per distinct x: the optimiser calls this thousands of times.
+ */
+function groupedLogLikelihood(groups: Groups): (p: BgNbdParameters) => number {
+  const distinct = [...new Set(groups.x)].sort((a, b) => a - b);
+  const slotOf = new Map(distinct.map((x, i) => [x, i]));
+  const slots = Int32Array.from(groups.x, (x) => slotOf.get(x)!);
+  const perX = new Float64Array(distinct.length);
+  return (p) => {
+    const shared = -logGamma(p.r) + p.r * Math.log(p.alpha) + logGamma(p.a + p.b) - logGamma(p.b);
+    for (let i = 0; i < distinct.length; i++) {
+      const x = distinct[i];
+      perX[i] = shared + logGamma(p.r + x) + logGamma(p.b + x) - logGamma(p.a + p.b + x);
+    }
+    const logA = Math.log(p.a);
+    let sum = 0;
+    for (let i = 0; i < groups.x.length; i++) {
+      const x = groups.x[i];
+      const a3 = -(p.r + x) * Math.log(p.alpha + groups.T[i]);
+      const tail = x === 0 ? a3 : logAddExp(a3, logA - Math.log(p.b + x - 1) - (p.r + x) * Math.log(p.alpha + groups.tx[i]));
+      sum += groups.weight[i] * (perX[slots[i]] + tail);
+    }
+    return sum;
+  };
+}
+
+interface Groups {
+  x: number[];
+  tx: number[];
+  T: number[];
+  weight: number[];
+}
+
+function groupSummaries(data: PurchaseSummaries): Groups {
   const index = new Map<string, number>();
   const groups = { x: [] as number[], tx: [] as number[], T: [] as number[], weight: [] as number[] };
   for (let i = 0; i < data.frequency.length; i++) {

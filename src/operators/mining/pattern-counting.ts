@@ -1,8 +1,8 @@
 // Window pattern supports: exact (PrefixSpan + n-gram counts) or bounded-memory (Space-Saving), over final sessions.
 import { CountMap } from "./count-map.ts";
 import { forEachDistinctContiguous, forEachDistinctSubsequence } from "./distinct-subsequences.ts";
-import { formatPattern, patternItemCount, type ItemsetSequence } from "./itemset-sequence.ts";
-import { prefixSpan } from "./prefixspan.ts";
+import { PATTERN_STEP_SEPARATOR, type ItemsetSequence } from "./itemset-sequence.ts";
+import { forEachFrequentSequence } from "./prefixspan.ts";
 import { SpaceSaving } from "./space-saving.ts";
 
 export type PatternKind = "subsequence" | "contiguous";
@@ -32,7 +32,8 @@ export function forEachDistinctPattern(
 
 /**
  * Exact supports of every pattern with support ≥ minCount: subsequences by PrefixSpan (support-pruned, so only
- * frequent prefixes are grown), contiguous runs by counting each session's distinct n-grams.
+ * frequent prefixes are grown), contiguous runs by counting each session's distinct n-grams. Unordered: the caller
+ * orders rows. Patterns are formatted only once they are known to be frequent.
  */
 export function exactPatternCounts(
   sequences: readonly ItemsetSequence[],
@@ -40,13 +41,25 @@ export function exactPatternCounts(
   itemJoin: string,
   minCount: number,
 ): CountedPattern[] {
-  const found: CountedPattern[] = prefixSpan(sequences, { minSupportCount: minCount, maxLength }).map(({ pattern, support }) => ({
-    kind: "subsequence",
-    pattern: formatPattern(pattern, itemJoin),
-    length: patternItemCount(pattern),
-    support,
-    errorBound: 0,
-  }));
+  const found: CountedPattern[] = [];
+  forEachFrequentSequence(sequences, { minSupportCount: minCount, maxLength }, (pattern, support, items) => {
+    let text = "";
+    let length = 0;
+    for (let step = 0; step < pattern.length; step++) {
+      if (step > 0) text += PATTERN_STEP_SEPARATOR;
+      const ids = pattern[step];
+      for (let k = 0; k < ids.length; k++) text += k === 0 ? items[ids[k]] : itemJoin + items[ids[k]];
+      length += ids.length;
+    }
+    found.push({ kind: "subsequence", pattern: text, length, support, errorBound: 0 });
+  });
+  const numeric = sequences.every((sequence) => sequence.every((step) => step.length === 1))
+    ? countOneItemRuns(sequences, maxLength, minCount)
+    : undefined;
+  if (numeric !== undefined) {
+    for (const counted of numeric) found.push(counted);
+    return found;
+  }
   const runs = new CountMap();
   const lengthOf = new Map<string, number>();
   for (const sequence of sequences) {
@@ -57,6 +70,50 @@ export function exactPatternCounts(
     }, itemJoin);
   }
   for (const [pattern, length] of lengthOf) found.push({ kind: "contiguous", pattern, length, support: runs.get(pattern)!, errorBound: 0 });
+  return found;
+}
+
+/**
+ * Contiguous runs of one-item steps (web sessions) counted under numeric keys (the run's item ids in base
+ * `items + 1`), so no text is built for the many infrequent runs. Undefined when the keys would not be exact doubles.
+ */
+function countOneItemRuns(sequences: readonly ItemsetSequence[], maxLength: number, minCount: number): CountedPattern[] | undefined {
+  const idOf = new Map<string, number>();
+  const items: string[] = [];
+  const encoded = sequences.map((sequence) =>
+    Int32Array.from(sequence, (step) => {
+      let id = idOf.get(step[0]);
+      if (id === undefined) {
+        id = items.length;
+        idOf.set(step[0], id);
+        items.push(step[0]);
+      }
+      return id;
+    }),
+  );
+  const base = items.length + 1;
+  const longest = Math.min(maxLength, encoded.reduce((most, ids) => Math.max(most, ids.length), 0));
+  if (base ** longest > Number.MAX_SAFE_INTEGER) return undefined;
+  const counts = new Map<number, number>();
+  const lastSequence = new Map<number, number>();
+  encoded.forEach((ids, sequence) => {
+    for (let start = 0; start < ids.length; start++) {
+      let key = 0;
+      for (let length = 1; length <= longest && start + length <= ids.length; length++) {
+        key = key * base + ids[start + length - 1] + 1;
+        if (lastSequence.get(key) === sequence) continue;
+        lastSequence.set(key, sequence);
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+    }
+  });
+  const found: CountedPattern[] = [];
+  for (const [key, support] of counts) {
+    if (support < minCount) continue;
+    const run: string[] = [];
+    for (let rest = key; rest > 0; rest = Math.floor(rest / base)) run.push(items[(rest % base) - 1]);
+    found.push({ kind: "contiguous", pattern: run.reverse().join(PATTERN_STEP_SEPARATOR), length: run.length, support, errorBound: 0 });
+  }
   return found;
 }
 

@@ -1,0 +1,125 @@
+// Per-stage CPU breakdown without NATS: the same published events through decode, each operator added in turn, and
+// the Parquet sink, in one process; `npm run bench` runs it in a child (BENCH_STAGES=0 skips it).
+import { parsePipelineText } from "../src/config/load.ts";
+import type { PipelineConfig } from "../src/config/pipeline.ts";
+import { decodeRecord } from "../src/events/decode.ts";
+import { generateLines } from "../src/ingest/generate.ts";
+import { EdgeProcessor } from "../src/ingest/edge.ts";
+import { Metrics } from "../src/metrics/registry.ts";
+import { createOperator } from "../src/operators/index.ts";
+import { Pipeline, type RowSink } from "../src/runtime/pipeline.ts";
+import { operatorEnvironment } from "../src/runtime/worker.ts";
+import { ParquetSink } from "../src/sinks/parquet.ts";
+import { botsTable, invalidEventsTable, lateEventsTable } from "../src/sinks/system-tables.ts";
+import type { Row } from "../src/sinks/table.ts";
+import { benchPipeline } from "./pipeline.ts";
+
+export interface StageMeasurement {
+  stage: string;
+  /** CPU seconds of this process for the whole stage (cumulative: each stage includes the ones before it). */
+  cpuSeconds: number;
+  eventsPerCpuSecond: number;
+  rows?: number;
+}
+
+const VISITORS = Number(process.env.BENCH_VISITORS ?? 50_000);
+const DAYS = Number(process.env.BENCH_DAYS ?? 3);
+const BATCH = 100;
+
+/** Counts rows and drops them: the operators' cost without the sink's. */
+class CountingSink implements RowSink {
+  rows = 0;
+  append(_table: string, _row: Row): void {
+    this.rows++;
+  }
+  markSuccess(): void {}
+}
+
+function cpuSecondsOf(work: () => void): number {
+  const before = process.cpuUsage();
+  work();
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / 1e6;
+}
+
+/** The lines as the stream holds them: decoded, edge-processed, serialized (what `clickpipe publish` sends). */
+function publishedLines(config: PipelineConfig): string[] {
+  const edge = EdgeProcessor.fromConfig(config.ingest, { pipelineName: config.name, env: process.env });
+  const lines: string[] = [];
+  for (const line of generateLines({ visitors: VISITORS, days: DAYS, seed: 42 })) {
+    const decoded = decodeRecord(line, Date.now());
+    if (!decoded.ok) continue;
+    const result = edge.process(decoded.event);
+    if (result.kind === "filtered") continue;
+    if (result.kind === "bot") result.event.is_bot = true;
+    lines.push(JSON.stringify(result.event));
+  }
+  return lines;
+}
+
+function runPipeline(config: PipelineConfig, lines: readonly string[], operatorCount: number, sink: RowSink & { rows?: number }): void {
+  const environment = operatorEnvironment(config);
+  const operators = config.operators.slice(0, operatorCount).map((operator) => createOperator(operator, environment));
+  const pipeline = new Pipeline({ operators, sink, metrics: new Metrics(), bots: config.ingest.bots });
+  const receivedAt = Date.now();
+  for (let start = 0; start < lines.length; start += BATCH) {
+    const origin = { partition: 0, sequence: start / BATCH + 1 };
+    for (let i = start; i < Math.min(lines.length, start + BATCH); i++) {
+      const decoded = decodeRecord(lines[i], receivedAt);
+      if (decoded.ok) pipeline.processEvent(decoded.event, origin);
+    }
+  }
+  pipeline.end();
+}
+
+export async function measureStages(): Promise<{ events: number; stages: StageMeasurement[] }> {
+  const loaded = parsePipelineText(benchPipeline("nats://127.0.0.1:4222", "BENCH_STAGES", "/nonexistent"), "bench.yaml", process.env);
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+  const config = loaded.config;
+  const lines = publishedLines(config);
+  const stages: StageMeasurement[] = [];
+  const record = (stage: string, cpuSeconds: number, rows?: number) => {
+    stages.push({ stage, cpuSeconds, eventsPerCpuSecond: lines.length / cpuSeconds, rows });
+    console.error(`stage ${stage}: ${Math.round(lines.length / cpuSeconds).toLocaleString("en")} events per CPU second`);
+  };
+  // Warm-up: the first pass pays for compilation, for every stage alike.
+  runPipeline(config, lines.slice(0, 50_000), config.operators.length, new CountingSink());
+
+  record("JSON.parse", cpuSecondsOf(() => lines.forEach((line) => JSON.parse(line))));
+  record("decode (JSON.parse + validation)", cpuSecondsOf(() => runPipeline(config, lines, 0, new CountingSink())));
+  for (let count = 1; count <= config.operators.length; count++) {
+    const sink = new CountingSink();
+    const names = config.operators.slice(0, count).map((operator) => operator.type).join(" + ");
+    record(`decode + ${names}`, cpuSecondsOf(() => runPipeline(config, lines, count, sink)), sink.rows);
+  }
+  const environment = operatorEnvironment(config);
+  const tables = [
+    ...config.operators.flatMap((operator) => createOperator(operator, environment).tables),
+    invalidEventsTable,
+    lateEventsTable,
+    botsTable,
+  ];
+  const parquet = new ParquetSink({ path: "/nonexistent", tables, useWorkerThread: false });
+  record("all operators + Parquet append (columnar buffers)", cpuSecondsOf(() => runPipeline(config, lines, config.operators.length, parquet)), parquet.bufferedRows());
+  return { events: lines.length, stages };
+}
+
+/** BENCH_PROFILE_OPERATORS=n: only the first n operators (plus the Parquet append when BENCH_PROFILE_PARQUET=1), for --cpu-prof. */
+async function profileRun(operatorCount: number): Promise<void> {
+  const loaded = parsePipelineText(benchPipeline("nats://127.0.0.1:4222", "BENCH_STAGES", "/nonexistent"), "bench.yaml", process.env);
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+  const config = loaded.config;
+  const lines = publishedLines(config);
+  const environment = operatorEnvironment(config);
+  const tables = [...config.operators.flatMap((operator) => createOperator(operator, environment).tables), invalidEventsTable, lateEventsTable, botsTable];
+  for (let round = 0; round < 3; round++) {
+    const sink = process.env.BENCH_PROFILE_PARQUET === "1" ? new ParquetSink({ path: "/nonexistent", tables, useWorkerThread: false }) : new CountingSink();
+    const cpu = cpuSecondsOf(() => runPipeline(config, lines, operatorCount, sink));
+    console.error(`round ${round}: ${Math.round(lines.length / cpu).toLocaleString("en")} events per CPU second`);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  if (process.env.BENCH_PROFILE_OPERATORS !== undefined) await profileRun(Number(process.env.BENCH_PROFILE_OPERATORS));
+  else process.stdout.write(JSON.stringify(await measureStages()) + "\n");
+}

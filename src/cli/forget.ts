@@ -1,0 +1,213 @@
+// `clickpipe forget <user_id> --pipeline p.yaml`: erases a person from every Parquet table and tombstones their ids.
+import { open, readFile, readdir, rename, unlink } from "node:fs/promises";
+import { dirname, join, relative, sep } from "node:path";
+import { parseArgs } from "node:util";
+import { DataType, TimeUnit, tableFromIPC, type Field } from "apache-arrow";
+import { readParquet } from "parquet-wasm";
+import type { PipelineConfig } from "../config/pipeline.ts";
+import { PSEUDONYM_KEY_ENV, PseudonymKeyMissingError, pseudonymize } from "../ingest/privacy.ts";
+import { syncDirectory } from "../runtime/checkpoint.ts";
+import { addTombstones, tombstonesFile, type TombstoneEntry } from "../runtime/tombstones.ts";
+import { encodeParquet, type ParquetCompression } from "../sinks/parquet-encoder.ts";
+import { arrowTableToRows } from "../sinks/parquet-reader.ts";
+import type { ColumnSpec, ColumnType, Row } from "../sinks/table.ts";
+import { loadPipelineOrThrow } from "./load-config.ts";
+
+export const forgetUsage = "usage: clickpipe forget <user_id> --pipeline <pipeline.yaml>";
+
+const IN_PROGRESS_SUFFIX = ".inprogress";
+
+export async function runForget(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { pipeline: { type: "string" } } });
+  if (positionals.length !== 1 || positionals[0] === "" || values.pipeline === undefined) {
+    console.error(forgetUsage);
+    return 2;
+  }
+  const config = await loadPipelineOrThrow(values.pipeline, env);
+  const sink = config.sinks.find((candidate) => candidate.type === "parquet");
+  if (sink === undefined || sink.type !== "parquet") throw new Error("the pipeline has no parquet sink");
+  const summary = await forgetPerson({
+    sinkPath: sink.path,
+    pipelineName: config.name,
+    userId: storedUserId(positionals[0], config, env),
+    givenUserId: positionals[0],
+    compression: sink.compression,
+    rowGroupSize: sink.rowGroupSize,
+  });
+  for (const line of describeForget(summary)) console.log(line);
+  return 0;
+}
+
+/** The user id as the tables hold it: its pseudonym when the pipeline pseudonymizes user_id. */
+export function storedUserId(userId: string, config: PipelineConfig, env: NodeJS.ProcessEnv): string {
+  if (!config.ingest.privacy.pseudonymize.includes("user_id")) return userId;
+  const key = env[PSEUDONYM_KEY_ENV];
+  if (key === undefined || key === "") {
+    throw new PseudonymKeyMissingError(
+      `the pipeline pseudonymizes user_id, so forget needs the same ${PSEUDONYM_KEY_ENV} to find the person's rows`,
+    );
+  }
+  return pseudonymize(userId, key);
+}
+
+export interface ForgetOptions {
+  sinkPath: string;
+  pipelineName: string;
+  /** Stored form (see storedUserId). */
+  userId: string;
+  /** The id as given: dead letters written before privacy reached them may quote it in their raw text. */
+  givenUserId?: string;
+  compression: ParquetCompression;
+  rowGroupSize: number;
+  now?: number;
+}
+
+export interface TableChange {
+  rowsRemoved: number;
+  filesRewritten: number;
+  filesDeleted: number;
+}
+
+export interface ForgetSummary {
+  /** Tables that lost rows, by name. */
+  tables: Map<string, TableChange>;
+  /** Visitor ids (sessions' visitor_id, events' anon_id) that rows of this user carried. */
+  visitorIds: number;
+  tombstonesAdded: number;
+  tombstoneFile: string;
+}
+
+/**
+ * Two passes over every `*.parquet` under the sink path: the first collects the visitor ids the user's rows carry
+ * (sessions before an identify carry only the visitor), the second removes every row naming the user or one of those
+ * visitors and rewrites each affected file atomically. Then the ids become tombstones. Running it again finds nothing.
+ */
+export async function forgetPerson(options: ForgetOptions): Promise<ForgetSummary> {
+  const files = await parquetFilesUnder(options.sinkPath);
+  const userIds = new Set([options.userId]);
+  const visitorIds = new Set<string>();
+  for (const file of files) {
+    const { rows } = await readParquetWithColumns(file);
+    for (const row of rows) {
+      if (row.user_id !== options.userId) continue;
+      for (const column of ["visitor_id", "anon_id"]) if (typeof row[column] === "string") visitorIds.add(row[column]);
+    }
+  }
+  const quotedInDeadLetters = new Set([options.userId, options.givenUserId ?? options.userId]);
+  const names = personMatcher(userIds, visitorIds, quotedInDeadLetters);
+  const tables = new Map<string, TableChange>();
+  for (const file of files) {
+    const { columns, rows } = await readParquetWithColumns(file);
+    const kept = rows.filter((row) => !names(row));
+    if (kept.length === rows.length) continue;
+    const table = relative(options.sinkPath, file).split(sep)[0];
+    const change = tables.get(table) ?? { rowsRemoved: 0, filesRewritten: 0, filesDeleted: 0 };
+    change.rowsRemoved += rows.length - kept.length;
+    if (kept.length === 0) {
+      await unlink(file);
+      await syncDirectory(dirname(file));
+      change.filesDeleted++;
+    } else {
+      await replaceFileDurably(file, encodeParquet(columns, kept, { compression: options.compression, rowGroupSize: options.rowGroupSize }));
+      change.filesRewritten++;
+    }
+    tables.set(table, change);
+  }
+  const forgottenAt = options.now ?? Date.now();
+  const entries: TombstoneEntry[] = [
+    { id: options.userId, kind: "user_id", forgottenAt },
+    ...[...visitorIds].sort().map((id): TombstoneEntry => ({ id, kind: "visitor_id", forgottenAt })),
+  ];
+  const tombstonesAdded = await addTombstones(options.sinkPath, options.pipelineName, entries);
+  return { tables, visitorIds: visitorIds.size, tombstonesAdded, tombstoneFile: tombstonesFile(options.sinkPath, options.pipelineName) };
+}
+
+/** Whether a row names the person: user or customer id, one of their visitors, or a JSON string of `textIds` in a dead letter's raw text. */
+export function personMatcher(
+  userIds: ReadonlySet<string>,
+  visitorIds: ReadonlySet<string>,
+  textIds: ReadonlySet<string>,
+): (row: Row) => boolean {
+  const quoted = [...textIds].map((id) => JSON.stringify(id));
+  return (row) => {
+    if (typeof row.user_id === "string" && userIds.has(row.user_id)) return true;
+    if (typeof row.customer_id === "string" && userIds.has(row.customer_id)) return true;
+    if (typeof row.visitor_id === "string" && visitorIds.has(row.visitor_id)) return true;
+    if (typeof row.anon_id === "string" && visitorIds.has(row.anon_id)) return true;
+    return typeof row.raw === "string" && quoted.some((id) => (row.raw as string).includes(id));
+  };
+}
+
+export function describeForget(summary: ForgetSummary): string[] {
+  const lines: string[] = [];
+  for (const [table, change] of [...summary.tables].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    lines.push(`${table}: ${change.rowsRemoved} rows removed, ${change.filesRewritten} files rewritten, ${change.filesDeleted} files deleted`);
+  }
+  if (lines.length === 0) lines.push("no rows name this person: nothing removed");
+  lines.push(
+    summary.tombstonesAdded === 0
+      ? `tombstones already hold this person (${summary.tombstoneFile})`
+      : `${summary.tombstonesAdded} tombstones recorded (1 user id, ${summary.visitorIds} visitor ids) in ${summary.tombstoneFile}; ` +
+          "later events for them are dropped once the worker (re)starts",
+  );
+  return lines;
+}
+
+/** Complete data files only: `.inprogress` parts and `_`/`.` folders (checkpoints) are not tables, as for Hive readers. */
+async function parquetFilesUnder(directory: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(directory, { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+  const files: string[] = [];
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (entry.name.startsWith("_") || entry.name.startsWith(".")) continue;
+    const path = join(directory, entry.name);
+    if (entry.isDirectory()) files.push(...(await parquetFilesUnder(path)));
+    else if (entry.isFile() && entry.name.endsWith(".parquet")) files.push(path);
+  }
+  return files;
+}
+
+async function readParquetWithColumns(file: string): Promise<{ columns: ColumnSpec[]; rows: Row[] }> {
+  const table = tableFromIPC(readParquet(await readFile(file)).intoIPCStream());
+  return { columns: table.schema.fields.map((field) => columnSpecOf(field, file)), rows: arrowTableToRows(table) };
+}
+
+/** The sink's column type an Arrow field was written from, so a rewritten file keeps its schema. */
+function columnSpecOf(field: Field, file: string): ColumnSpec {
+  const type = columnTypeOf(field.type);
+  if (type === undefined) throw new Error(`${file}: column ${field.name} has type ${String(field.type)}, which clickpipe does not write`);
+  return { name: field.name, type, nullable: field.nullable };
+}
+
+function columnTypeOf(type: DataType): ColumnType | undefined {
+  if (DataType.isUtf8(type) || DataType.isLargeUtf8(type)) return "string";
+  if (DataType.isInt(type)) return type.bitWidth === 64 ? "int64" : type.bitWidth === 32 ? "int32" : undefined;
+  if (DataType.isFloat(type)) return "float64";
+  if (DataType.isBool(type)) return "bool";
+  if (DataType.isTimestamp(type)) return type.unit === TimeUnit.MILLISECOND ? "timestamp" : undefined;
+  if (DataType.isDate(type)) return "date";
+  if (DataType.isList(type)) {
+    const item = type.children[0].type;
+    return DataType.isUtf8(item) || DataType.isLargeUtf8(item) ? "list<string>" : undefined;
+  }
+  return undefined;
+}
+
+/** Write `<file>.inprogress`, fsync, rename over the file, fsync the folder: readers see the old file or the new, never a part. */
+async function replaceFileDurably(file: string, bytes: Uint8Array): Promise<void> {
+  const temporary = file + IN_PROGRESS_SUFFIX;
+  const handle = await open(temporary, "w");
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temporary, file);
+  await syncDirectory(dirname(file));
+}

@@ -1,0 +1,518 @@
+// The HTTP collector source (`sources: - type: http`): POST /v1/events and GET /v1/pixel.gif into the stream, acked.
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { performance } from "node:perf_hooks";
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import type { Counter, Histogram } from "prom-client";
+import type { z } from "zod";
+import type { httpSource } from "../config/pipeline.ts";
+import { validateRecord } from "../events/decode.ts";
+import { INVALID_REASONS, type InvalidReason } from "../metrics/registry.ts";
+import { encodeDeadLetter } from "../transport/dead-letter.ts";
+import { partitionOf } from "../transport/partition.ts";
+import { ensureStream } from "../transport/stream.ts";
+import { EdgeProcessor, type RequestInfo } from "./edge.ts";
+import { redactWriteKey, WRITE_KEY_FIELD, WriteKeys, writeKeyFromHeaders, writeKeyOfRecord } from "./http-auth.ts";
+import { discardRest, parseBody, readBody, RequestAbortedError, type BodyRecord } from "./http-body.ts";
+import { TrustedProxies } from "./http-client-ip.ts";
+import { CorsPolicy } from "./http-cors.ts";
+import { GroupCommitter, type CommitGroup } from "./http-group-commit.ts";
+import { recordFromQuery, TRANSPARENT_GIF } from "./http-pixel.ts";
+import { RateLimiter } from "./http-rate-limit.ts";
+import type { Source, SourceDependencies } from "./source.ts";
+
+export type HttpSourceConfig = z.output<typeof httpSource>;
+
+/** Tuning that is not part of the pipeline file; the defaults are what `clickpipe run` uses. */
+export interface HttpCollectorOptions {
+  /** Group-commit window: how long a request's records wait for other requests' before publishing. Default 2 ms. */
+  commitWindowMs?: number;
+  /** Records that publish a group at once. Default 2,000. */
+  maxGroupRecords?: number;
+  /** How long to wait for a JetStream ack before answering 503. Default 5 s. */
+  ackTimeoutMs?: number;
+  /** Records buffered or awaiting acks beyond which new requests get 503 (load shedding). Default 200,000. */
+  maxPendingRecords?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface HttpCollector extends Source {
+  /** Where it listens, once started (port 0 in the config picks a free one). */
+  address(): { host: string; port: number };
+}
+
+type Route = "events" | "pixel" | "healthz" | "readyz" | "preflight" | "unknown";
+
+/** What the records of one group count; added to the metrics only once JetStream acked the group. */
+interface GroupTally {
+  received: number;
+  filtered: number;
+  /** Indexed like INVALID_REASONS. */
+  invalid: number[];
+}
+
+/** One request's records after validation and edge processing. */
+interface IngestOutcome {
+  accepted: number;
+  rejected: number;
+  errors: { index: number; reason: string }[];
+  group: CommitGroup<GroupTally> | undefined;
+}
+
+interface RequestContext {
+  receivedAt: number;
+  ip: string;
+  userAgent: string | undefined;
+  request: RequestInfo;
+  /** The request's write key: redacted from dead-lettered raw records. */
+  writeKey: string | undefined;
+}
+
+const JSON_TYPE = "application/json; charset=utf-8";
+const READINESS_CACHE_MS = 1_000;
+const MAX_MESSAGE_BYTES = 512 * 1024;
+/** How much of a refused body is read and dropped so the client gets to read its 413 (see discardRest). */
+const MAX_DISCARDED_BYTES = 1024 * 1024;
+const REASON_INDEX: ReadonlyMap<string, number> = new Map(INVALID_REASONS.map((reason, index) => [reason, index]));
+
+export function createHttpCollector(
+  config: HttpSourceConfig,
+  deps: SourceDependencies,
+  options: HttpCollectorOptions = {},
+): HttpCollector {
+  return new HttpCollectorSource(config, deps, options);
+}
+
+class HttpCollectorSource implements HttpCollector {
+  private readonly server: Server;
+  private readonly keys: WriteKeys;
+  private readonly proxies: TrustedProxies;
+  private readonly cors: CorsPolicy;
+  private readonly limiter: RateLimiter;
+  private readonly edge: EdgeProcessor;
+  private readonly committer: GroupCommitter<GroupTally>;
+  private readonly partitions: number;
+  private readonly stream: string;
+  private readonly maxPendingRecords: number;
+  private readonly durationByRouteAndCode = new Map<string, ReturnType<Histogram<"route" | "code">["labels"]>>();
+  private readonly receivedHttp: ReturnType<Counter<"source">["labels"]>;
+  private jsm: JetStreamManager | undefined;
+  private natsConnected = true;
+  private statusWatch: Partial<{ stop(): void }> | undefined;
+  private readiness: { checkedAt: number; ready: boolean } = { checkedAt: -Infinity, ready: false };
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+
+  constructor(
+    private readonly config: HttpSourceConfig,
+    private readonly deps: SourceDependencies,
+    options: HttpCollectorOptions,
+  ) {
+    const { pipeline } = deps;
+    this.keys = new WriteKeys(config.writeKeys);
+    this.proxies = new TrustedProxies(config.trustedProxies);
+    this.cors = new CorsPolicy(config.allowedOrigins);
+    this.limiter = new RateLimiter(config.rateLimit);
+    this.edge = EdgeProcessor.fromConfig(pipeline.ingest, { pipelineName: pipeline.name, env: options.env ?? process.env });
+    this.partitions = pipeline.nats.partitions;
+    this.stream = pipeline.nats.stream;
+    this.maxPendingRecords = options.maxPendingRecords ?? 200_000;
+    this.receivedHttp = deps.metrics.eventsReceived.labels({ source: "http" });
+    this.committer = new GroupCommitter<GroupTally>(jetstream(deps.connection), {
+      stream: this.stream,
+      partitions: this.partitions,
+      instanceId: `http-${randomBytes(8).toString("hex")}`,
+      windowMs: options.commitWindowMs ?? 2,
+      maxGroupRecords: options.maxGroupRecords ?? 2_000,
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+      ackTimeoutMs: options.ackTimeoutMs ?? 5_000,
+      newTally: () => ({ received: 0, filtered: 0, invalid: new Array<number>(INVALID_REASONS.length).fill(0) }),
+      onCommitted: (tally) => this.countCommitted(tally),
+    });
+    this.server = createServer({ requestTimeout: 30_000 }, (request, response) => this.handle(request, response));
+  }
+
+  async start(): Promise<void> {
+    this.jsm = await jetstreamManager(this.deps.connection, { timeout: 2_000 });
+    await ensureStream(this.jsm, this.stream);
+    this.watchConnection();
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(this.config.port, this.config.host, () => {
+        this.server.off("error", reject);
+        resolve();
+      });
+    });
+    const { host, port } = this.address();
+    this.deps.log(`http collector listening on http://${host}:${port} (stream ${this.stream})`);
+  }
+
+  address(): { host: string; port: number } {
+    const address = this.server.address() as AddressInfo | null;
+    return { host: address?.address ?? this.config.host, port: address?.port ?? this.config.port };
+  }
+
+  /** Stops accepting, publishes the open group, answers every in-flight request, then closes the server. */
+  stop(): Promise<void> {
+    this.stopped ??= this.shutDown();
+    return this.stopped;
+  }
+
+  private async shutDown(): Promise<void> {
+    this.stopping = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    await this.committer.close();
+    // Answers written while stopping say Connection: close; a connection still open after this is a stalled client.
+    const deadline = setTimeout(() => this.server.closeAllConnections(), 5_000);
+    await closed;
+    clearTimeout(deadline);
+    await this.committer.close();
+    this.statusWatch?.stop?.();
+  }
+
+  private watchConnection(): void {
+    // The iterator nats-core returns has stop(), though the declared type is a plain AsyncIterable.
+    const status = this.deps.connection.status();
+    this.statusWatch = status as Partial<{ stop(): void }>;
+    void (async () => {
+      for await (const event of status) {
+        if (event.type === "disconnect") this.natsConnected = false;
+        else if (event.type === "reconnect") this.natsConnected = true;
+      }
+    })();
+  }
+
+  private handle(request: IncomingMessage, response: ServerResponse): void {
+    const started = performance.now();
+    const url = request.url ?? "/";
+    const queryAt = url.indexOf("?");
+    const path = queryAt === -1 ? url : url.slice(0, queryAt);
+    const query = queryAt === -1 ? "" : url.slice(queryAt + 1);
+    const method = request.method;
+    let work: Promise<void> | undefined;
+    switch (path) {
+      case "/v1/events":
+        if (method === "POST") work = this.handleEvents(request, response, query, started);
+        else if (method === "OPTIONS") this.preflight(request, response, started);
+        else this.sendText(response, "events", started, 405, "use POST", { allow: "POST, OPTIONS" });
+        break;
+      case "/v1/pixel.gif":
+        if (method === "GET") work = this.handlePixel(request, response, query, started);
+        else if (method === "OPTIONS") this.preflight(request, response, started);
+        else this.sendText(response, "pixel", started, 405, "use GET", { allow: "GET, OPTIONS" });
+        break;
+      case "/healthz":
+        if (method === "GET" || method === "HEAD") this.sendText(response, "healthz", started, 200, "ok");
+        else this.sendText(response, "healthz", started, 405, "use GET", { allow: "GET, HEAD" });
+        break;
+      case "/readyz":
+        if (method === "GET" || method === "HEAD") work = this.handleReadiness(response, started);
+        else this.sendText(response, "readyz", started, 405, "use GET", { allow: "GET, HEAD" });
+        break;
+      default:
+        this.sendText(response, "unknown", started, 404, "not found: the collector serves POST /v1/events and GET /v1/pixel.gif");
+    }
+    work?.catch((error: unknown) => this.failed(request, response, started, error));
+  }
+
+  private failed(request: IncomingMessage, response: ServerResponse, started: number, error: unknown): void {
+    if (error instanceof RequestAbortedError) return;
+    this.deps.log(`http collector: ${request.method} ${request.url?.split("?", 1)[0]} failed: ${(error as Error).message}`);
+    if (!response.headersSent) this.sendJson(response, "unknown", started, 500, { error: "internal error" }, {});
+  }
+
+  private async handleEvents(request: IncomingMessage, response: ServerResponse, query: string, started: number): Promise<void> {
+    const headers: OutgoingHttpHeaders = {};
+    this.cors.addResponseHeaders(headers, request.headers.origin);
+    if (this.stopping) return this.unavailable(response, "events", started, headers, "the collector is stopping");
+    const declared = request.headers["content-length"];
+    if (declared !== undefined && Number(declared) > this.config.maxRequestBytes) {
+      return this.tooLarge(request, response, started, headers);
+    }
+    const ip = this.clientIp(request);
+    let writeKey = writeKeyFromHeaders(request.headers) ?? writeKeyFromQuery(query);
+    const keyOutsideBody = writeKey !== undefined;
+    if (keyOutsideBody && !this.admit(response, "events", started, headers, writeKey, ip)) return;
+
+    const body = await readBody(request, this.config.maxRequestBytes);
+    if (body === undefined) return this.tooLarge(request, response, started, headers);
+    const parsed = parseBody(body.toString("utf8"), this.config.maxBatchEvents);
+    if (!parsed.ok) {
+      if (!keyOutsideBody) return this.unauthorized(response, "events", started, headers);
+      return this.sendJson(response, "events", started, 400, { error: parsed.problem }, headers);
+    }
+    if (!keyOutsideBody) {
+      writeKey = parsed.shape === "too_many" ? undefined : writeKeyOfRecord(parsed.records[0]?.value);
+      if (!this.admit(response, "events", started, headers, writeKey, ip)) return;
+    }
+    const count = parsed.shape === "too_many" ? parsed.count : parsed.records.length;
+    if (parsed.shape === "too_many" || count > this.config.maxBatchEvents) {
+      const problem = `${count} events in one request, over the limit of ${this.config.maxBatchEvents}`;
+      return this.sendJson(response, "events", started, 413, { error: problem }, headers);
+    }
+    const oversized = firstOversizedRecord(parsed.records, body.length, this.config.maxEventBytes);
+    if (oversized !== -1) {
+      const problem = `event ${oversized} is over the ${this.config.maxEventBytes}-byte limit per event`;
+      return this.sendJson(response, "events", started, 413, { error: problem }, headers);
+    }
+    if (this.committer.pendingRecords > this.maxPendingRecords) {
+      return this.unavailable(response, "events", started, headers, "the collector is overloaded");
+    }
+    const context = this.requestContext(request, ip, writeKey);
+    const outcome = this.ingest(parsed.records, context);
+    if (outcome.group !== undefined) {
+      try {
+        await outcome.group.committed;
+      } catch (error) {
+        return this.publishFailed(response, "events", started, headers, error);
+      }
+    }
+    headers["content-type"] = JSON_TYPE;
+    this.send(response, "events", started, 200, headers, outcomeBody(outcome));
+  }
+
+  private async handlePixel(request: IncomingMessage, response: ServerResponse, query: string, started: number): Promise<void> {
+    const headers: OutgoingHttpHeaders = {};
+    this.cors.addResponseHeaders(headers, request.headers.origin);
+    if (this.stopping) return this.unavailable(response, "pixel", started, headers, "the collector is stopping");
+    const record = recordFromQuery(query);
+    const writeKey = writeKeyFromHeaders(request.headers) ?? writeKeyOfRecord(record);
+    const ip = this.clientIp(request);
+    if (!this.admit(response, "pixel", started, headers, writeKey, ip)) return;
+    if (Buffer.byteLength(query, "utf8") > this.config.maxEventBytes) {
+      return this.sendJson(response, "pixel", started, 413, { error: `the event is over ${this.config.maxEventBytes} bytes` }, headers);
+    }
+    const outcome = this.ingest([{ value: record, raw: query }], this.requestContext(request, ip, writeKey));
+    if (outcome.group !== undefined) {
+      try {
+        await outcome.group.committed;
+      } catch (error) {
+        return this.publishFailed(response, "pixel", started, headers, error);
+      }
+    }
+    headers["content-type"] = "image/gif";
+    headers["cache-control"] = "no-store";
+    this.send(response, "pixel", started, 200, headers, TRANSPARENT_GIF);
+  }
+
+  /** Validates, edge-processes and adds one request's records to the open group; synchronous, so they stay together. */
+  private ingest(records: readonly BodyRecord[], context: RequestContext): IngestOutcome {
+    const outcome: IngestOutcome = { accepted: 0, rejected: 0, errors: [], group: undefined };
+    if (records.length === 0) return outcome;
+    const group = this.committer.current();
+    const tally = group.tally;
+    const recordsBefore = group.records;
+    tally.received += records.length;
+    for (let index = 0; index < records.length; index++) {
+      const record = records[index];
+      if (record.parseError !== undefined) {
+        this.reject(group, outcome, index, "not_json", `not JSON: ${record.parseError}`, record, context);
+        continue;
+      }
+      const value = record.value;
+      if (typeof value === "object" && value !== null && WRITE_KEY_FIELD in value) {
+        delete (value as Record<string, unknown>)[WRITE_KEY_FIELD];
+      }
+      const decoded = validateRecord(value, record.raw?.length ?? 0, context.receivedAt);
+      if (!decoded.ok) {
+        this.reject(group, outcome, index, decoded.reason, decoded.message, record, context);
+        continue;
+      }
+      // Set after validation so the derived event_id depends only on what the client sent (retries dedupe).
+      const event = decoded.event;
+      event.received_at = context.receivedAt;
+      event.ip = context.ip;
+      if (event.ua === undefined && context.userAgent !== undefined) event.ua = context.userAgent;
+      const result = this.edge.process(event, context.request);
+      outcome.accepted++;
+      if (result.kind === "filtered") {
+        tally.filtered++;
+        continue;
+      }
+      // Bots in drop mode travel flagged; the worker diverts them to the `bots` table before any operator.
+      if (result.kind === "bot") result.event.is_bot = true;
+      group.addEvent(JSON.stringify(result.event), partitionOf(result.event.anon_id, this.partitions));
+    }
+    const added = group.records - recordsBefore;
+    if (added > 0) outcome.group = group;
+    this.committer.added(group, added);
+    return outcome;
+  }
+
+  private reject(
+    group: CommitGroup<GroupTally>,
+    outcome: IngestOutcome,
+    index: number,
+    reason: InvalidReason,
+    message: string,
+    record: BodyRecord,
+    context: RequestContext,
+  ): void {
+    const text = `${reason}: ${message}`;
+    outcome.rejected++;
+    outcome.errors.push({ index, reason: text });
+    group.tally.invalid[REASON_INDEX.get(reason) ?? REASON_INDEX.get("unparseable_line")!]++;
+    const raw = redactWriteKey(record.raw ?? JSON.stringify(record.value) ?? String(record.value), context.writeKey);
+    group.addDeadLetter(encodeDeadLetter({ received_at: context.receivedAt, reason: text, raw, source: "http" }));
+  }
+
+  private countCommitted(tally: GroupTally): void {
+    const { metrics } = this.deps;
+    this.receivedHttp.inc(tally.received);
+    if (tally.filtered > 0) metrics.eventsFiltered.inc(tally.filtered);
+    for (let index = 0; index < tally.invalid.length; index++) {
+      if (tally.invalid[index] > 0) metrics.eventsInvalid.inc({ reason: INVALID_REASONS[index] }, tally.invalid[index]);
+    }
+  }
+
+  private requestContext(request: IncomingMessage, ip: string, writeKey: string | undefined): RequestContext {
+    const userAgent = request.headers["user-agent"];
+    return { receivedAt: Date.now(), ip, userAgent, request: { hasUserAgent: userAgent !== undefined }, writeKey };
+  }
+
+  private clientIp(request: IncomingMessage): string {
+    return this.proxies.clientAddress(request.socket.remoteAddress ?? "", request.headers["x-forwarded-for"]);
+  }
+
+  /** Checks the write key (401) and the client's token bucket (429); false when it answered. */
+  private admit(
+    response: ServerResponse,
+    route: Route,
+    started: number,
+    headers: OutgoingHttpHeaders,
+    writeKey: string | undefined,
+    ip: string,
+  ): boolean {
+    if (!this.keys.accepts(writeKey)) {
+      this.unauthorized(response, route, started, headers);
+      return false;
+    }
+    const retryAfter = this.limiter.take(`${writeKey}\u0000${ip}`, Date.now());
+    if (retryAfter === 0) return true;
+    headers["retry-after"] = String(retryAfter);
+    this.sendJson(response, route, started, 429, { error: "too many requests from this client" }, headers);
+    return false;
+  }
+
+  private async handleReadiness(response: ServerResponse, started: number): Promise<void> {
+    const ready = await this.isReady();
+    this.sendText(response, "readyz", started, ready ? 200 : 503, ready ? "ready" : "not ready: NATS or the stream is unreachable");
+  }
+
+  private async isReady(): Promise<boolean> {
+    if (this.stopping || !this.natsConnected || this.deps.connection.isClosed() || this.jsm === undefined) return false;
+    const now = performance.now();
+    if (now - this.readiness.checkedAt < READINESS_CACHE_MS) return this.readiness.ready;
+    let ready: boolean;
+    try {
+      await this.jsm.streams.info(this.stream);
+      ready = true;
+    } catch {
+      ready = false;
+    }
+    this.readiness = { checkedAt: performance.now(), ready };
+    return ready;
+  }
+
+  private preflight(request: IncomingMessage, response: ServerResponse, started: number): void {
+    this.send(response, "preflight", started, 204, this.cors.preflightHeaders(request.headers.origin), "");
+  }
+
+  private unauthorized(response: ServerResponse, route: Route, started: number, headers: OutgoingHttpHeaders): void {
+    headers["www-authenticate"] = 'Basic realm="clickpipe"';
+    const error = "missing or unknown write key: send it as the Basic user name, in X-Write-Key, or as writeKey";
+    this.sendJson(response, route, started, 401, { error }, headers);
+  }
+
+  /** 413 before or while reading the body: the rest is dropped up to a bound, past which the connection is closed. */
+  private tooLarge(request: IncomingMessage, response: ServerResponse, started: number, headers: OutgoingHttpHeaders): void {
+    const error = `the body is over the ${this.config.maxRequestBytes}-byte limit per request`;
+    this.sendJson(response, "events", started, 413, { error }, headers);
+    discardRest(request, Math.max(MAX_DISCARDED_BYTES, this.config.maxRequestBytes));
+  }
+
+  private unavailable(response: ServerResponse, route: Route, started: number, headers: OutgoingHttpHeaders, problem: string): void {
+    headers["retry-after"] = "1";
+    this.sendJson(response, route, started, 503, { error: problem }, headers);
+  }
+
+  private publishFailed(response: ServerResponse, route: Route, started: number, headers: OutgoingHttpHeaders, error: unknown): void {
+    this.deps.log(`http collector: publishing to stream ${this.stream} failed: ${(error as Error).message}`);
+    this.unavailable(response, route, started, headers, "the events could not be stored; retry later");
+  }
+
+  private sendJson(
+    response: ServerResponse,
+    route: Route,
+    started: number,
+    status: number,
+    body: unknown,
+    headers: OutgoingHttpHeaders,
+  ): void {
+    headers["content-type"] = JSON_TYPE;
+    this.send(response, route, started, status, headers, JSON.stringify(body));
+  }
+
+  private sendText(
+    response: ServerResponse,
+    route: Route,
+    started: number,
+    status: number,
+    text: string,
+    headers: OutgoingHttpHeaders = {},
+  ): void {
+    headers["content-type"] = "text/plain; charset=utf-8";
+    this.send(response, route, started, status, headers, text);
+  }
+
+  private send(
+    response: ServerResponse,
+    route: Route,
+    started: number,
+    status: number,
+    headers: OutgoingHttpHeaders,
+    body: string | Buffer,
+  ): void {
+    if (this.stopping) headers.connection = "close";
+    headers["content-length"] = typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.length;
+    response.writeHead(status, headers);
+    response.end(body);
+    this.observe(route, status, started);
+  }
+
+  private observe(route: Route, status: number, started: number): void {
+    const key = `${route} ${status}`;
+    let child = this.durationByRouteAndCode.get(key);
+    if (child === undefined) {
+      child = this.deps.metrics.httpRequestDuration.labels({ route, code: String(status) });
+      this.durationByRouteAndCode.set(key, child);
+    }
+    child.observe((performance.now() - started) / 1000);
+  }
+}
+
+function writeKeyFromQuery(query: string): string | undefined {
+  if (!query.includes(WRITE_KEY_FIELD)) return undefined;
+  return new URLSearchParams(query).get(WRITE_KEY_FIELD) ?? undefined;
+}
+
+/**
+ * Index of the first record over `maxEventBytes`, or -1. A body within the limit holds no record over it; otherwise
+ * records with text are measured in UTF-8 and array elements by their JSON serialization.
+ */
+function firstOversizedRecord(records: readonly BodyRecord[], bodyBytes: number, maxEventBytes: number): number {
+  if (bodyBytes <= maxEventBytes) return -1;
+  for (let index = 0; index < records.length; index++) {
+    const record = records[index];
+    if (record.raw === undefined) record.raw = JSON.stringify(record.value);
+    if (record.raw !== undefined && Buffer.byteLength(record.raw, "utf8") > maxEventBytes) return index;
+  }
+  return -1;
+}
+
+function outcomeBody(outcome: IngestOutcome): string {
+  if (outcome.rejected === 0) return `{"accepted":${outcome.accepted},"rejected":0,"errors":[]}`;
+  return JSON.stringify({ accepted: outcome.accepted, rejected: outcome.rejected, errors: outcome.errors });
+}

@@ -1,0 +1,55 @@
+// Starts a pipeline's `sources:` (HTTP collector, access-log tailers) beside its worker, and stops them first.
+import { join } from "node:path";
+import type { PipelineConfig } from "../config/pipeline.ts";
+import type { Metrics } from "../metrics/registry.ts";
+import { connectNats } from "../transport/connection.ts";
+import { createAccessLogTailer } from "./access-log-tailer.ts";
+import { createHttpCollector } from "./http-collector.ts";
+import type { Source } from "./source.ts";
+
+export interface RunningSources {
+  count: number;
+  /** Stops intake everywhere, publishes what the sources hold, persists their positions. */
+  stop(): Promise<void>;
+}
+
+export async function startSources(
+  config: PipelineConfig,
+  options: { metrics: Metrics; log: (line: string) => void },
+): Promise<RunningSources> {
+  const configs = config.sources ?? [];
+  if (configs.length === 0) return { count: 0, stop: async () => undefined };
+  const sinkPath = config.sinks.find((sink) => sink.type === "parquet")?.path ?? ".";
+  const connection = await connectNats(config.nats);
+  const started: Source[] = [];
+  try {
+    for (const [index, sourceConfig] of configs.entries()) {
+      const deps = {
+        pipeline: config,
+        connection,
+        metrics: options.metrics,
+        stateDirectory: join(sinkPath, "_checkpoints", config.name, "sources", `${index}-${sourceConfig.type}`),
+        log: options.log,
+      };
+      const source = sourceConfig.type === "http" ? createHttpCollector(sourceConfig, deps) : createAccessLogTailer(sourceConfig, deps);
+      await source.start();
+      started.push(source);
+      options.log(
+        sourceConfig.type === "http"
+          ? `http collector listening on ${sourceConfig.host}:${sourceConfig.port}`
+          : `tailing ${sourceConfig.paths.join(", ")} (${sourceConfig.format})`,
+      );
+    }
+  } catch (error) {
+    await Promise.allSettled(started.map((source) => source.stop()));
+    await connection.close();
+    throw error;
+  }
+  return {
+    count: started.length,
+    stop: async () => {
+      await Promise.allSettled(started.map((source) => source.stop()));
+      await connection.drain().catch(() => connection.close());
+    },
+  };
+}

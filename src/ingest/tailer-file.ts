@@ -1,0 +1,166 @@
+// Follows one configured log path: reads appended lines, finishes a rotated file before the new one, restarts after truncation.
+import { createHash } from "node:crypto";
+import { open, readdir, stat, type FileHandle } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { splitCompleteLines } from "./tailer-lines.ts";
+import type { TailPosition, TailPositionStore } from "./tailer-position.ts";
+import type { NumberedLine, TailPublisher } from "./tailer-publisher.ts";
+
+/** Bytes read (and published as one chunk) at a time; also the longest line kept whole. */
+export const TAIL_CHUNK_BYTES = 1024 * 1024;
+const FINGERPRINT_BYTES = 64;
+
+interface OpenFile {
+  handle: FileHandle;
+  position: TailPosition;
+}
+
+export interface TailedPathOptions {
+  path: string;
+  store: TailPositionStore;
+  publisher: TailPublisher;
+  log: (line: string) => void;
+  now: () => number;
+  /** Polled between chunks: true ends the current read after the chunk in flight. */
+  stopping: () => boolean;
+  chunkBytes?: number;
+}
+
+/**
+ * Why the position is written only after JetStream acknowledged the chunk, and why batch ids and event ids come from
+ * the file: the tailer publishes into the stream, it does not feed operators, so the worker's checkpoint cannot hold
+ * its offset. Writing (file identity, offset, line number) after the ack means a crash never skips a line; a crash
+ * between the ack and the write re-reads the same chunk, whose batches get the same Nats-Msg-Ids
+ * (`tail:<dev>:<ino>:<generation>:<start>-<end>:<partition>:<n>`), so JetStream stores them once within its 2-minute
+ * duplicate window, and whose events get the same event_ids (line number + line, as `clickpipe publish` of the same
+ * file gives), so the worker's event_id dedupe drops what is older than that window or was chunked differently.
+ */
+export class TailedPath {
+  private current: OpenFile | undefined;
+  private readonly buffer: Buffer;
+
+  constructor(private readonly options: TailedPathOptions) {
+    this.buffer = Buffer.allocUnsafe(options.chunkBytes ?? TAIL_CHUNK_BYTES);
+  }
+
+  get path(): string {
+    return this.options.path;
+  }
+
+  /** Reopens the file of the saved position: still at the path, or renamed beside it by rotation while we were down. */
+  async restore(): Promise<void> {
+    const { path, store, log } = this.options;
+    const saved = await store.load(path);
+    if (saved === undefined) return;
+    if ((await identityOf(path)) === saved.file) {
+      this.current = { handle: await open(path, "r"), position: saved };
+      return;
+    }
+    const rotated = await findByIdentity(dirname(path), saved.file);
+    if (rotated !== undefined) {
+      log(`access log ${path}: finishing ${rotated} (rotated while stopped) from byte ${saved.offset}`);
+      this.current = { handle: await open(rotated, "r"), position: saved };
+      return;
+    }
+    log(`access log ${path}: the file read last (${saved.file}, byte ${saved.offset}) is gone; reading ${path} from its start`);
+  }
+
+  /** Publishes every complete line available now, following a rotation to the new file. */
+  async poll(): Promise<void> {
+    const { path } = this.options;
+    if (this.current === undefined && !(await this.openAtStart())) return;
+    while (this.current !== undefined && !this.options.stopping()) {
+      await this.readAvailable(false);
+      const atPath = await identityOf(path);
+      if (atPath === this.current.position.file || this.options.stopping()) return;
+      // Renamed away or deleted: that file will not grow any more, so its unterminated last line is complete.
+      await this.readAvailable(true);
+      await this.current.handle.close();
+      this.current = undefined;
+      if (atPath === undefined || !(await this.openAtStart())) return;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.current?.handle.close();
+    this.current = undefined;
+  }
+
+  private async openAtStart(): Promise<boolean> {
+    const { path } = this.options;
+    let handle: FileHandle;
+    try {
+      handle = await open(path, "r");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw error;
+    }
+    const file = identityFromStat(await handle.stat({ bigint: true }));
+    this.current = { handle, position: { format: 1, path, file, generation: 0, offset: 0, lineNumber: 0, fingerprint: "" } };
+    await this.options.store.save(this.current.position);
+    return true;
+  }
+
+  private async readAvailable(final: boolean): Promise<void> {
+    const current = this.current!;
+    const { position, handle } = current;
+    const size = Number((await handle.stat({ bigint: true })).size);
+    if (size < position.offset || (await fingerprintAt(handle, position.offset)) !== position.fingerprint) {
+      // copytruncate (or truncate and refill): the bytes from 0 are new lines of a new generation of the same file.
+      this.options.log(`access log ${this.options.path}: truncated (was at byte ${position.offset}); reading from its start`);
+      current.position = { ...position, generation: position.generation + 1, offset: 0, lineNumber: 0, fingerprint: "" };
+      await this.options.store.save(current.position);
+    }
+    while (!this.options.stopping()) {
+      const start = current.position.offset;
+      const { bytesRead } = await handle.read(this.buffer, 0, this.buffer.length, start);
+      if (bytesRead === 0) return;
+      const full = bytesRead === this.buffer.length;
+      const split = splitCompleteLines(this.buffer, bytesRead, start, { final: final && !full, full });
+      if (split.lines.length === 0) return;
+      const firstLineNumber = current.position.lineNumber + 1;
+      const lines: NumberedLine[] = split.lines.map((line, index) => ({ text: line.text, lineNumber: firstLineNumber + index }));
+      const { file, generation } = current.position;
+      const end = start + split.consumed;
+      await this.options.publisher.publish(`tail:${file}:${generation}:${start}-${end}`, lines, this.options.now());
+      current.position = {
+        ...current.position,
+        offset: end,
+        lineNumber: current.position.lineNumber + lines.length,
+        fingerprint: await fingerprintAt(handle, end),
+      };
+      await this.options.store.save(current.position);
+    }
+  }
+}
+
+/** Hash of the bytes just before `offset` ("" at 0): unchanged unless the file was rewritten under us. */
+async function fingerprintAt(handle: FileHandle, offset: number): Promise<string> {
+  if (offset === 0) return "";
+  const length = Math.min(FINGERPRINT_BYTES, offset);
+  const bytes = Buffer.alloc(length);
+  const { bytesRead } = await handle.read(bytes, 0, length, offset - length);
+  return createHash("sha256").update(bytes.subarray(0, bytesRead)).digest("base64url").slice(0, 22);
+}
+
+function identityFromStat(stats: { dev: bigint; ino: bigint }): string {
+  return `${stats.dev}:${stats.ino}`;
+}
+
+async function identityOf(path: string): Promise<string | undefined> {
+  try {
+    return identityFromStat(await stat(path, { bigint: true }));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+/** A file in `directory` with the given identity (logrotate renames `access.log` to `access.log.1` in place). */
+async function findByIdentity(directory: string, identity: string): Promise<string | undefined> {
+  for (const name of await readdir(directory)) {
+    const candidate = join(directory, name);
+    if ((await identityOf(candidate).catch(() => undefined)) === identity) return candidate;
+  }
+  return undefined;
+}

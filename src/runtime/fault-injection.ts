@@ -1,0 +1,77 @@
+// TEST-ONLY fault injection, driven by environment variables the crash tests set; inert when they are unset.
+import type { ClickEvent } from "../events/event.ts";
+import type { Operator } from "./operator.ts";
+
+/**
+ * Steps of the commit protocol where `CLICKPIPE_CRASH_AT=<step>[:<renames>][@<checkpoint>]` SIGKILLs the process:
+ * - `after-prepare`: the epoch's `.inprogress` parts are written and fsynced, the checkpoint is not;
+ * - `checkpoint-written`: the checkpoint's temporary file is fsynced but not linked to its epoch name;
+ * - `after-checkpoint`: the checkpoint is committed, no part renamed yet;
+ * - `after-rename:<n>`: the checkpoint is committed and n of its parts are renamed.
+ * `@<k>` picks the k-th checkpoint this process commits (default 3), so earlier epochs are already durable.
+ */
+export type CrashStep = "after-prepare" | "checkpoint-written" | "after-checkpoint" | "after-rename";
+
+export interface CrashPlan {
+  step: CrashStep;
+  renames: number;
+  checkpoint: number;
+}
+
+const CRASH_STEPS: readonly CrashStep[] = ["after-prepare", "checkpoint-written", "after-checkpoint", "after-rename"];
+
+export function parseCrashPlan(text: string | undefined): CrashPlan | undefined {
+  if (text === undefined || text === "") return undefined;
+  const match = /^([a-z-]+)(?::(\d+))?(?:@(\d+))?$/.exec(text);
+  const step = match?.[1] as CrashStep | undefined;
+  if (!match || step === undefined || !CRASH_STEPS.includes(step)) {
+    throw new Error(`CLICKPIPE_CRASH_AT=${text}: expected one of ${CRASH_STEPS.join(", ")} (after-rename:<n>), optionally @<checkpoint>`);
+  }
+  return { step, renames: Number(match[2] ?? 0), checkpoint: Number(match[3] ?? 3) };
+}
+
+const crashPlan = parseCrashPlan(process.env.CLICKPIPE_CRASH_AT);
+/** The epoch of this process's k-th checkpoint, learned when the worker starts its first one. */
+let crashEpoch: number | undefined;
+
+/** Tells the injector which epoch this process commits first; the planned crash hits the k-th from there. */
+export function noteFirstEpoch(epoch: number): void {
+  if (crashPlan !== undefined && crashEpoch === undefined) crashEpoch = epoch + crashPlan.checkpoint - 1;
+}
+
+/** The number of renames to do before crashing in this epoch, when an after-rename crash is planned for it. */
+export function renamesBeforeCrash(epoch: number): number | undefined {
+  return crashPlan?.step === "after-rename" && epoch === crashEpoch ? crashPlan.renames : undefined;
+}
+
+/** SIGKILLs this process when the planned crash is at `step` of `epoch`: no handler, no flush, like kill -9. */
+export function crashIfInjected(step: CrashStep, epoch: number): void {
+  if (crashPlan?.step === step && epoch === crashEpoch) process.kill(process.pid, "SIGKILL");
+}
+
+/**
+ * `CLICKPIPE_THROW_ON_EVENTS=<event_id>,…` adds a last operator that throws on those events (after the real
+ * operators changed their state: a poison message); `CLICKPIPE_THROW_TIMES=<n>` makes it throw only n times per
+ * event in this process (a transient failure). Returns undefined when unset.
+ */
+export function poisonOperatorFromEnv(env: NodeJS.ProcessEnv = process.env): Operator | undefined {
+  const ids = env.CLICKPIPE_THROW_ON_EVENTS;
+  if (ids === undefined || ids === "") return undefined;
+  const poisoned = new Set(ids.split(","));
+  const times = env.CLICKPIPE_THROW_TIMES === undefined ? Number.POSITIVE_INFINITY : Number(env.CLICKPIPE_THROW_TIMES);
+  const thrown = new Map<string, number>();
+  return {
+    id: "faultInjection",
+    tables: [],
+    onEvent(event: ClickEvent) {
+      if (!poisoned.has(event.event_id)) return;
+      const count = thrown.get(event.event_id) ?? 0;
+      if (count >= times) return;
+      thrown.set(event.event_id, count + 1);
+      throw new Error(`injected failure on event ${event.event_id}`);
+    },
+    onEnd() {},
+    snapshot: () => ({}),
+    restore() {},
+  };
+}

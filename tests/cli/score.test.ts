@@ -1,0 +1,127 @@
+// `clickpipe score`: the scores table read back with DuckDB (ranks, deciles, segments, version) and --follow.
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runScore } from "../../src/cli/score.ts";
+import { runTrain } from "../../src/cli/train.ts";
+import type { Manifest, MetricsFile } from "../../src/training/artifacts.ts";
+import { writeCdnowSnapshots } from "../training/cdnow-snapshots.ts";
+import { CapturedIo } from "../training/capture-io.ts";
+
+describe("clickpipe score - CDNOW", () => {
+  let lake: string;
+  let features: string;
+  let file: string;
+  let manifest: Manifest;
+  let metrics: MetricsFile;
+  let connection: DuckDBConnection;
+
+  beforeAll(async () => {
+    lake = mkdtempSync(join(tmpdir(), "clickpipe-score-"));
+    features = await writeCdnowSnapshots(lake, ["1997-06-30", "1997-09-28", "1997-09-30", "1997-12-29"]);
+    file = join(lake, "training.yaml");
+    writeFileSync(
+      file,
+      `features: ${features}
+train: { from: 1997-06-30, to: 1997-06-30 }
+validate: { from: 1997-09-30, to: 1997-09-30 }
+horizon: 90d
+models: [logistic, mlp]
+segments: { method: fcm, k: 4 }
+out: ${join(lake, "models")}
+epochs: 10
+`,
+    );
+    expect(await runTrain([file], new CapturedIo())).toBe(0);
+    manifest = JSON.parse(readFileSync(join(lake, "models", "manifest.json"), "utf8")) as Manifest;
+    metrics = JSON.parse(readFileSync(join(lake, "models", "metrics.json"), "utf8")) as MetricsFile;
+    for (const date of ["1997-09-30", "1997-12-29"]) expect(await runScore([file, "--snapshot", date], new CapturedIo())).toBe(0);
+    connection = await (await DuckDBInstance.create(":memory:")).connect();
+  }, 120_000);
+
+  afterAll(() => connection?.closeSync());
+
+  const scores = (date: string) => `read_parquet('${lake}/scores/snapshot_date=${date}/*.parquet')`;
+  const one = async (sql: string) => (await connection.runAndReadAll(sql)).getRowObjects()[0];
+
+  it("writes scores/ beside the features folder, one row per customer, with _SUCCESS", async () => {
+    expect(existsSync(join(lake, "scores", "snapshot_date=1997-12-29", "_SUCCESS"))).toBe(true);
+    const row = await one(`SELECT count(*) AS n, count(DISTINCT customer_id) AS customers FROM ${scores("1997-12-29")}`);
+    expect(Number(row.n)).toBe(2357);
+    expect(Number(row.customers)).toBe(2357);
+  });
+
+  it("ranks are 1..N by score, highest first (ties by customer id)", async () => {
+    const row = await one(`
+      SELECT min(rank) AS lo, max(rank) AS hi, count(DISTINCT rank) AS distinct_ranks,
+             count(*) FILTER (WHERE rank <> expected) AS misplaced
+      FROM (SELECT rank, row_number() OVER (ORDER BY score DESC, customer_id) AS expected FROM ${scores("1997-12-29")})`);
+    expect(row).toEqual({ lo: 1n, hi: 2357n, distinct_ranks: 2357n, misplaced: 0n });
+  });
+
+  it("deciles 1..10 are balanced (235 or 236 customers each) and follow the ranks", async () => {
+    const rows = (await connection.runAndReadAll(`SELECT decile, count(*) AS n, min(rank) AS first, max(rank) AS last FROM ${scores("1997-12-29")} GROUP BY decile ORDER BY decile`)).getRowObjects();
+    expect(rows.map((r) => r.decile)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    for (const r of rows) expect([235n, 236n]).toContain(r.n);
+    for (let i = 1; i < rows.length; i++) expect(Number(rows[i].first)).toBe(Number(rows[i - 1].last) + 1);
+  });
+
+  it("scores with a TensorFlow.js network loaded from model.json + weights.bin", () => {
+    expect(["logistic", "mlp"]).toContain(manifest.scoringModel);
+  });
+
+  it("scores are probabilities, segments are 1..k, every row carries the manifest's model version", async () => {
+    const row = await one(`SELECT min(score) AS lo, max(score) AS hi, min(segment) AS s_lo, max(segment) AS s_hi,
+      count(DISTINCT model_version) AS versions, any_value(model_version) AS version FROM ${scores("1997-12-29")}`);
+    expect(row.lo as number).toBeGreaterThanOrEqual(0);
+    expect(row.hi as number).toBeLessThanOrEqual(1);
+    expect(row.s_lo).toBe(1);
+    expect(row.s_hi).toBeLessThanOrEqual(4);
+    expect(row).toMatchObject({ versions: 1n, version: manifest.modelVersion });
+  });
+
+  it("scores of the validation snapshot reproduce the training's validation AUC (labels by SQL)", async () => {
+    const reader = (date: string) => `read_parquet('${features}/snapshot_date=${date}/*.parquet')`;
+    const row = await one(`
+      WITH examples AS (
+        SELECT s.score, CASE WHEN l.orders_total > d.orders_total THEN 0 ELSE 1 END AS churned
+        FROM ${scores("1997-09-30")} s JOIN ${reader("1997-09-30")} d USING (customer_id) JOIN ${reader("1997-12-29")} l USING (customer_id))
+      SELECT sum(CASE WHEN p.score > n.score THEN 1.0 WHEN p.score = n.score THEN 0.5 ELSE 0 END)
+             / ((SELECT count(*) FROM examples WHERE churned = 1) * (SELECT count(*) FROM examples WHERE churned = 0)) AS auc
+      FROM examples p, examples n WHERE p.churned = 1 AND n.churned = 0`);
+    expect(Number(row.auc)).toBeCloseTo(metrics.models[manifest.scoringModel].auc, 6);
+  });
+
+  it("re-scoring a date replaces its partition with identical rows", async () => {
+    const before = await one(`SELECT sum(rank * score) AS digest FROM ${scores("1997-12-29")}`);
+    expect(await runScore([file, "--snapshot", "1997-12-29"], new CapturedIo())).toBe(0);
+    expect(await one(`SELECT count(*) AS n, sum(rank * score) AS digest FROM ${scores("1997-12-29")}`)).toEqual({ n: 2357n, digest: before.digest });
+  }, 30_000);
+
+  it("--follow scores a new snapshot once its _SUCCESS appears, not before", async () => {
+    const newDate = "1998-01-05";
+    const source = join(features, "snapshot_date=1997-12-29");
+    const target = join(features, `snapshot_date=${newDate}`);
+    cpSync(source, target, { recursive: true, filter: (path) => !path.endsWith("_SUCCESS") });
+    const stop = new AbortController();
+    const io = new CapturedIo();
+    const running = runScore([file, "--snapshot", "1997-12-29", "--follow", "--interval", "0.05"], io, stop.signal);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(existsSync(join(lake, "scores", `snapshot_date=${newDate}`))).toBe(false);
+    writeFileSync(join(target, "_SUCCESS"), "");
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(join(lake, "scores", `snapshot_date=${newDate}`, "_SUCCESS")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    stop.abort();
+    expect(await running).toBe(0);
+    expect(io.out).toContain(`scored ${newDate}: 2357 customers`);
+    expect(io.out).not.toContain("scored 1997-12-29"); // already scored: --follow only adds what is missing
+  }, 40_000);
+
+  it("a snapshot without _SUCCESS exits 1 naming it", async () => {
+    const io = new CapturedIo();
+    expect(await runScore([file, "--snapshot", "1997-10-01"], io)).toBe(1);
+    expect(io.err).toMatch(/snapshot 1997-10-01 is missing or incomplete/);
+  });
+});

@@ -1,0 +1,159 @@
+// `clickpipe train` on CDNOW snapshots built by churnFeatures: models beside baselines, checked with DuckDB SQL.
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+import * as tf from "@tensorflow/tfjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { runTrain } from "../../src/cli/train.ts";
+import type { Manifest, MetricsFile } from "../../src/training/artifacts.ts";
+import { directoryModelHandler } from "../../src/training/model-io.ts";
+import { writeCdnowSnapshots } from "../training/cdnow-snapshots.ts";
+import { CapturedIo } from "../training/capture-io.ts";
+
+function trainingYaml(features: string, out: string, extra = ""): string {
+  return `features: ${features}
+train: { from: 1997-06-30, to: 1997-06-30 }
+validate: { from: 1997-09-30, to: 1997-09-30 }
+horizon: 90d
+label: noPurchase
+models: [logistic, mlp, bgnbd]
+segments: { method: kmeans, k: 5 }
+out: ${out}
+seed: 42
+${extra}`;
+}
+
+/** Recency-only AUC on the validation examples by SQL: labels from the 1997-12-29 snapshot, AUC as ordered pairs. */
+async function duckdbRecencyAuc(features: string): Promise<{ auc: number; examples: number; churned: number }> {
+  const connection = await (await DuckDBInstance.create(":memory:")).connect();
+  const reader = (date: string) => `read_parquet('${features}/snapshot_date=${date}/*.parquet')`;
+  const rows = await connection.runAndReadAll(`
+    WITH examples AS (
+      SELECT d.days_since_last_purchase AS score, CASE WHEN l.orders_total > d.orders_total THEN 0 ELSE 1 END AS churned
+      FROM ${reader("1997-09-30")} d JOIN ${reader("1997-12-29")} l USING (customer_id)),
+    pairs AS (
+      SELECT sum(CASE WHEN p.score > n.score THEN 1.0 WHEN p.score = n.score THEN 0.5 ELSE 0 END) AS ordered
+      FROM examples p, examples n WHERE p.churned = 1 AND n.churned = 0)
+    SELECT (SELECT ordered FROM pairs) / ((SELECT count(*) FROM examples WHERE churned = 1) * (SELECT count(*) FROM examples WHERE churned = 0)) AS auc,
+           (SELECT count(*) FROM examples) AS examples, (SELECT sum(churned) FROM examples) AS churned`);
+  const [auc, examples, churned] = rows.getRows()[0];
+  connection.closeSync();
+  return { auc: Number(auc), examples: Number(examples), churned: Number(churned) };
+}
+
+describe("clickpipe train - CDNOW (train 1997-06-30, validate 1997-09-30, horizon 90d)", () => {
+  let lake: string;
+  let features: string;
+  let out: string;
+  let io: CapturedIo;
+  let code: number;
+  let metrics: MetricsFile;
+  let manifest: Manifest;
+
+  beforeAll(async () => {
+    lake = mkdtempSync(join(tmpdir(), "clickpipe-train-"));
+    features = await writeCdnowSnapshots(lake, ["1997-06-30", "1997-09-28", "1997-09-30", "1997-12-29"]);
+    out = join(lake, "models", "churn");
+    writeFileSync(join(lake, "training.yaml"), trainingYaml(features, out));
+    io = new CapturedIo();
+    code = await runTrain([join(lake, "training.yaml")], io);
+    metrics = JSON.parse(readFileSync(join(out, "metrics.json"), "utf8")) as MetricsFile;
+    manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")) as Manifest;
+  }, 120_000);
+
+  it("exits 0, prints the backend in use and progress with an ETA", () => {
+    expect(code).toBe(0);
+    expect(io.err).toMatch(/tensorflow\.js backend: (wasm|cpu|tensorflow)/);
+    expect(io.err).toMatch(/train mlp: \d+% \(\d+\/\d+\) elapsed \d+s (ETA \d+s|done)/);
+  });
+
+  it("evaluates every model beside the recency, RFM and BG/NBD baselines", () => {
+    expect(Object.keys(metrics.models).sort()).toEqual(["bgnbd", "logistic", "mlp"]);
+    expect(Object.keys(metrics.baselines).sort()).toEqual(["bgnbd", "recency", "rfm"]);
+    for (const evaluation of [...Object.values(metrics.models), ...Object.values(metrics.baselines)]) {
+      expect(evaluation.auc).toBeGreaterThan(0.5);
+      expect(evaluation.prAuc).toBeGreaterThan(0);
+      expect(evaluation.logLoss).toBeGreaterThan(0);
+      expect(evaluation.lift).toHaveLength(10);
+      expect(evaluation.lift[9].cumulativeGain).toBeCloseTo(1, 12);
+      expect(evaluation.calibration.reduce((sum, bin) => sum + bin.count, 0)).toBe(2357);
+    }
+  });
+
+  it("the validation labels and the recency baseline's AUC equal DuckDB SQL over the same snapshots", async () => {
+    const oracle = await duckdbRecencyAuc(features);
+    expect(metrics.validation.examples).toBe(oracle.examples);
+    expect(metrics.validation.churnRate).toBeCloseTo(oracle.churned / oracle.examples, 12);
+    expect(metrics.baselines.recency.auc).toBeCloseTo(oracle.auc, 10);
+  });
+
+  it("the best model beats recency-only on AUC, and score uses it", () => {
+    const best = Math.max(...Object.values(metrics.models).map((e) => e.auc));
+    expect(best).toBeGreaterThan(metrics.baselines.recency.auc);
+    expect(metrics.models[metrics.best].auc).toBe(best);
+    expect(manifest.scoringModel).toBe(metrics.best);
+    expect(manifest.modelVersion).toMatch(new RegExp(`^${metrics.best}-[0-9a-f]{12}$`));
+  });
+
+  it("fits BG/NBD on the training snapshot and records features, scaler, windows and versions in the manifest", () => {
+    expect(manifest.bgnbd).toMatchObject({ fittedOn: "1997-06-30", timeUnit: "day", customers: 2357 });
+    expect(manifest.features).toContain("bgnbd_p_alive");
+    expect(manifest.features).not.toContain("sessions_30d"); // CDNOW has no sessions: all null, left out
+    expect(manifest.scaler.names).toEqual(manifest.features);
+    expect(manifest.training).toMatchObject({ dates: ["1997-06-30"], examples: 2357 });
+    expect(manifest.validation.dates).toEqual(["1997-09-30"]);
+    expect(manifest.label).toEqual({ rule: "noPurchase", horizonDays: 90, positive: "churned" });
+    expect(manifest.versions["tfjs-core"]).toBe(tf.version.tfjs);
+  });
+
+  it("saves each network as model.json + weights.bin with the standardization inside the model", async () => {
+    for (const name of ["logistic", "mlp"]) {
+      expect(existsSync(join(out, name, "model.json"))).toBe(true);
+      expect(existsSync(join(out, name, "weights.bin"))).toBe(true);
+    }
+    const model = await tf.loadLayersModel(directoryModelHandler(join(out, "logistic")));
+    const [kernel, bias] = model.getLayer("standardize").getWeights();
+    const width = manifest.features.length;
+    const diagonal = Array.from(kernel.dataSync()).filter((_, i) => i % (width + 1) === 0);
+    diagonal.forEach((value, j) => expect(value).toBeCloseTo(1 / manifest.scaler.std[j], 4));
+    Array.from(bias.dataSync()).forEach((value, j) => expect(value).toBeCloseTo(-manifest.scaler.mean[j] / manifest.scaler.std[j], 4));
+    model.dispose();
+  });
+
+  it("writes a self-contained report.html: each model and baseline, ROC, lift, calibration and segment plots", () => {
+    const html = readFileSync(join(out, "report.html"), "utf8");
+    expect(html).not.toMatch(/<script|<link|src=/i);
+    expect((html.match(/<svg/g) ?? []).length).toBeGreaterThanOrEqual(6);
+    for (const title of ["ROC", "Decile lift", "Cumulative gains", "Calibration", "Segment sizes", "Churn rate by segment"]) expect(html).toContain(`<title>${title}</title>`);
+    for (const name of ["logistic", "mlp", "bgnbd", "baseline: recency", "baseline: rfm", "baseline: bgnbd"]) expect(html).toContain(`<td>${name}</td>`);
+  });
+
+  it("profiles k = 5 segments covering every validation customer", () => {
+    expect(manifest.segments.profiles).toHaveLength(5);
+    expect(manifest.segments.profiles.reduce((sum, p) => sum + p.size, 0)).toBe(2357);
+  });
+
+  it("is reproducible by seed: a second run gives the same model version and metrics", async () => {
+    const again = join(lake, "models", "again");
+    writeFileSync(join(lake, "again.yaml"), trainingYaml(features, again));
+    expect(await runTrain([join(lake, "again.yaml")], new CapturedIo())).toBe(0);
+    const second = JSON.parse(readFileSync(join(again, "manifest.json"), "utf8")) as Manifest;
+    expect(second.modelVersion).toBe(manifest.modelVersion);
+    expect(second.metrics).toEqual(manifest.metrics);
+  }, 60_000);
+
+  it("an invalid training file exits 1 with the key's path and line", async () => {
+    writeFileSync(join(lake, "bad.yaml"), trainingYaml(features, out).replace("horizon: 90d", "horizon: 90 days"));
+    const bad = new CapturedIo();
+    expect(await runTrain([join(lake, "bad.yaml")], bad)).toBe(1);
+    expect(bad.err).toMatch(/^horizon \(.*bad\.yaml:4:1\): expected a duration like "30m"/m);
+  });
+
+  it("a training range without snapshots exits 1 saying what is missing", async () => {
+    writeFileSync(join(lake, "empty.yaml"), trainingYaml(features, out).replace("train: { from: 1997-06-30, to: 1997-06-30 }", "train: { from: 1997-01-01, to: 1997-01-31 }"));
+    const empty = new CapturedIo();
+    expect(await runTrain([join(lake, "empty.yaml")], empty)).toBe(1);
+    expect(empty.err).toMatch(/train: no complete snapshot in 1997-01-01\.\.1997-01-31/);
+  });
+});

@@ -1,0 +1,141 @@
+// The collector's pure parts: body sniffing, write keys, client address behind proxies, token buckets, pixel queries.
+import { describe, expect, it } from "vitest";
+import { redactWriteKey, WriteKeys, writeKeyFromHeaders } from "../../src/ingest/http-auth.ts";
+import { parseBody } from "../../src/ingest/http-body.ts";
+import { TrustedProxies, TrustedProxyError } from "../../src/ingest/http-client-ip.ts";
+import { recordFromQuery, TRANSPARENT_GIF } from "../../src/ingest/http-pixel.ts";
+import { RateLimiter } from "../../src/ingest/http-rate-limit.ts";
+
+describe("http body - sniffing", () => {
+  it("reads a body starting with [ as an array of records without raw text", () => {
+    const parsed = parseBody(' \n[{"a":1}, 2]', 10);
+    expect(parsed).toEqual({ ok: true, shape: "array", records: [{ value: { a: 1 }, raw: undefined }, { value: 2, raw: undefined }] });
+  });
+
+  it("reads one JSON value as a single record whose raw text is the body", () => {
+    expect(parseBody('{"a":1}\n', 10)).toEqual({ ok: true, shape: "single", records: [{ value: { a: 1 }, raw: '{"a":1}\n' }] });
+  });
+
+  it("reads NDJSON lines, skipping blank ones and stripping \\r, keeping lines that are not JSON as parse errors", () => {
+    const parsed = parseBody('{"a":1}\r\n\n  \n{oops\n{"b":2}', 10);
+    expect(parsed.ok && parsed.shape === "ndjson").toBe(true);
+    if (!parsed.ok || parsed.shape !== "ndjson") return;
+    expect(parsed.records.map((record) => [record.value, record.raw, record.parseError !== undefined])).toEqual([
+      [{ a: 1 }, '{"a":1}', false],
+      [undefined, "{oops", true],
+      [{ b: 2 }, '{"b":2}', false],
+    ]);
+  });
+
+  it("calls empty bodies, broken arrays and bodies without any JSON line unparseable", () => {
+    for (const body of ["", "  \n ", '[{"a":1}', '{"a":1}]', "hello\nworld"]) {
+      expect(parseBody(body, 10).ok, body).toBe(false);
+    }
+  });
+
+  it("only counts the lines of an NDJSON body over the record limit", () => {
+    expect(parseBody("{}\n{}\n{}\n{}", 3)).toEqual({ ok: true, shape: "too_many", count: 4 });
+    expect(parseBody("{}\n{}\n{}", 3).ok && (parseBody("{}\n{}\n{}", 3) as { shape: string }).shape).toBe("ndjson");
+  });
+});
+
+describe("http auth - write keys", () => {
+  const keys = new WriteKeys(["alpha-key", "beta"]);
+
+  it("accepts exactly the configured keys, whatever their lengths", () => {
+    expect([keys.accepts("alpha-key"), keys.accepts("beta")]).toEqual([true, true]);
+    expect([keys.accepts("alpha"), keys.accepts("alpha-key "), keys.accepts(""), keys.accepts(undefined)]).toEqual([false, false, false, false]);
+  });
+
+  it("takes the key from X-Write-Key, else from the Basic user name (password ignored, scheme case-insensitive)", () => {
+    const basic = (text: string, scheme = "Basic") => `${scheme} ${Buffer.from(text).toString("base64")}`;
+    expect(writeKeyFromHeaders({ "x-write-key": "k1", authorization: basic("k2:") })).toBe("k1");
+    expect(writeKeyFromHeaders({ authorization: basic("k2:") })).toBe("k2");
+    expect(writeKeyFromHeaders({ authorization: basic("k3:secret", "basic") })).toBe("k3");
+    expect(writeKeyFromHeaders({ authorization: basic("k4") })).toBe("k4");
+    expect(writeKeyFromHeaders({ authorization: basic(":only-password") })).toBeUndefined();
+    expect(writeKeyFromHeaders({ authorization: "Bearer abc" })).toBeUndefined();
+    expect(writeKeyFromHeaders({})).toBeUndefined();
+  });
+
+  it("redacts every occurrence of the key from a raw record", () => {
+    expect(redactWriteKey('{"writeKey":"s3cret","x":"s3cret"}', "s3cret")).toBe('{"writeKey":"[redacted]","x":"[redacted]"}');
+    expect(redactWriteKey('{"a":1}', undefined)).toBe('{"a":1}');
+  });
+});
+
+describe("http client address - trusted proxies", () => {
+  it("ignores X-Forwarded-For from a peer that is not a trusted proxy", () => {
+    const proxies = new TrustedProxies(["10.0.0.0/8"]);
+    expect(proxies.clientAddress("192.0.2.1", "198.51.100.7")).toBe("192.0.2.1");
+    expect(new TrustedProxies([]).clientAddress("::ffff:192.0.2.1", "198.51.100.7")).toBe("192.0.2.1");
+  });
+
+  it("walks X-Forwarded-For from the right past trusted hops to the first untrusted address", () => {
+    const proxies = new TrustedProxies(["10.0.0.0/8", "2001:db8::/32"]);
+    // The client claimed 1.1.1.1; 198.51.100.7 connected to our first proxy 10.1.1.1, which connected to 10.2.2.2.
+    expect(proxies.clientAddress("10.2.2.2", "1.1.1.1, 198.51.100.7, 10.1.1.1")).toBe("198.51.100.7");
+    expect(proxies.clientAddress("::ffff:10.2.2.2", "203.0.113.9:5555")).toBe("203.0.113.9");
+    expect(proxies.clientAddress("2001:db8::1", "[2001:db9::5]:443")).toBe("2001:db9::5");
+    expect(proxies.clientAddress("10.2.2.2", "10.3.3.3")).toBe("10.3.3.3");
+    expect(proxies.clientAddress("10.2.2.2", "not-an-ip, 10.3.3.3")).toBe("10.3.3.3");
+  });
+
+  it("matches single addresses and CIDR edges exactly", () => {
+    const proxies = new TrustedProxies(["192.168.4.0/22", "127.0.0.1"]);
+    expect(["192.168.4.0", "192.168.7.255", "192.168.8.0", "192.168.3.255", "127.0.0.1", "127.0.0.2"].map((ip) => proxies.isTrusted(ip))).toEqual([
+      true, true, false, false, true, false,
+    ]);
+  });
+
+  it("refuses an entry that is not an address or CIDR", () => {
+    expect(() => new TrustedProxies(["10.0.0.0/33"])).toThrow(TrustedProxyError);
+    expect(() => new TrustedProxies(["proxy.internal"])).toThrow(/not an IP address or CIDR/);
+  });
+});
+
+describe("http rate limit - token buckets", () => {
+  it("allows the burst at once, then one request per 1/rate seconds, per client", () => {
+    const limiter = new RateLimiter({ requestsPerSecond: 2, burst: 3 });
+    expect([0, 0, 0].map(() => limiter.take("a", 1_000))).toEqual([0, 0, 0]);
+    expect(limiter.take("a", 1_000)).toBe(1);
+    expect(limiter.take("b", 1_000)).toBe(0);
+    expect(limiter.take("a", 1_499)).toBe(1); // 0.998 tokens
+    expect(limiter.take("a", 1_500)).toBe(0); // 1 token after 500 ms at 2/s
+    expect(limiter.take("a", 1_500)).toBe(1);
+  });
+
+  it("says how many whole seconds until the next token (Retry-After), never 0", () => {
+    const limiter = new RateLimiter({ requestsPerSecond: 0.25, burst: 1 });
+    expect(limiter.take("a", 0)).toBe(0);
+    expect(limiter.take("a", 0)).toBe(4);
+    expect(limiter.take("a", 2_000)).toBe(2);
+  });
+
+  it("forgets refilled buckets when it holds too many, keeping the ones still limiting", () => {
+    const limiter = new RateLimiter({ requestsPerSecond: 1, burst: 1 }, 2);
+    limiter.take("old", 0);
+    limiter.take("busy", 9_900);
+    limiter.take("new", 10_000); // evicts "old" (refilled), keeps "busy" (0.1 tokens)
+    expect(limiter.take("busy", 10_000)).toBe(1);
+  });
+});
+
+describe("http pixel - query records", () => {
+  it("turns known numeric and boolean fields into numbers and booleans and leaves the rest as text", () => {
+    const record = recordFromQuery("type=purchase&ts=1700000000000&anon_id=42&revenue=12.50&price=abc&is_bot=false&note=7&qty=");
+    expect(record).toEqual({ type: "purchase", ts: "1700000000000", anon_id: "42", revenue: 12.5, price: "abc", is_bot: false, note: "7", qty: "" });
+  });
+
+  it("reads items given as a JSON array, converting numeric text in item prices", () => {
+    const items = encodeURIComponent(JSON.stringify([{ sku: "s1", price: "9.99", qty: 2 }]));
+    expect(recordFromQuery(`items=${items}`)).toEqual({ items: [{ sku: "s1", price: 9.99, qty: 2 }] });
+  });
+
+  it("answers with a 43-byte 1×1 GIF89a", () => {
+    expect(TRANSPARENT_GIF.length).toBe(43);
+    expect(TRANSPARENT_GIF.subarray(0, 6).toString("latin1")).toBe("GIF89a");
+    expect([TRANSPARENT_GIF.readUInt16LE(6), TRANSPARENT_GIF.readUInt16LE(8)]).toEqual([1, 1]);
+    expect(TRANSPARENT_GIF.at(-1)).toBe(0x3b); // the GIF trailer
+  });
+});

@@ -1,0 +1,199 @@
+// The accessLog source on a real nats-server: appends, partial lines, rotation by rename, copytruncate and restarts
+// put every complete line into the stream exactly once, read back with StreamReader.
+import { appendFile, copyFile, cp, mkdtemp, rename, stat, truncate, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { pipelineSchema, type PipelineConfig } from "../../src/config/pipeline.ts";
+import { createAccessLogTailer, type AccessLogSourceConfig } from "../../src/ingest/access-log-tailer.ts";
+import type { Source } from "../../src/ingest/source.ts";
+import { TailPositionStore } from "../../src/ingest/tailer-position.ts";
+import { Metrics } from "../../src/metrics/registry.ts";
+import { splitBatch } from "../../src/transport/batch-codec.ts";
+import { connectNats } from "../../src/transport/connection.ts";
+import { decodeDeadLetters, type DeadLetter } from "../../src/transport/dead-letter.ts";
+import { StreamReader } from "../../src/transport/reader.ts";
+import { parseSubject } from "../../src/transport/subjects.ts";
+import { uniqueStreamName } from "../helpers/nats-server.ts";
+
+/** A combined-format line whose path names it: /page/<n>. */
+function logLine(n: number): string {
+  const second = String(n % 60).padStart(2, "0");
+  return `10.0.${(n >> 8) & 255}.${n & 255} - - [17/May/2015:10:05:${second} +0000] "GET /page/${n} HTTP/1.1" 200 ${100 + n} "-" "Mozilla/5.0 (X11; Linux x86_64) tailer-test"`;
+}
+
+function linesOf(from: number, to: number): string {
+  let text = "";
+  for (let n = from; n < to; n++) text += `${logLine(n)}\n`;
+  return text;
+}
+
+async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+interface StreamContents {
+  urls: string[];
+  deadLetters: DeadLetter[];
+  eventIds: string[];
+}
+
+async function readStream(connection: NatsConnection, stream: string): Promise<StreamContents> {
+  const reader = await StreamReader.open(jetstream(connection), stream, { drainUntil: true });
+  const contents: StreamContents = { urls: [], deadLetters: [], eventIds: [] };
+  for await (const message of reader) {
+    const where = parseSubject(stream, message.subject);
+    if (where?.kind === "dlq") contents.deadLetters.push(...decodeDeadLetters(message.data));
+    else
+      for (const line of splitBatch(message.data)) {
+        const event = JSON.parse(line) as { url: string; event_id: string };
+        contents.urls.push(event.url);
+        contents.eventIds.push(event.event_id);
+      }
+  }
+  contents.urls.sort();
+  return contents;
+}
+
+/** /page/<n> for every n in the ranges, sorted as text. */
+function expectedUrls(...ranges: Array<[number, number]>): string[] {
+  const urls: string[] = [];
+  for (const [from, to] of ranges) for (let n = from; n < to; n++) urls.push(`/page/${n}`);
+  return urls.sort();
+}
+
+describe("access log tailer", () => {
+  const natsUrl = inject("natsUrl");
+  let connection: NatsConnection;
+  let directory: string;
+  let logPath: string;
+  let stateDirectory: string;
+  let store: TailPositionStore;
+  let pipeline: PipelineConfig;
+  const logLines: string[] = [];
+  const stream = uniqueStreamName("TAIL");
+  let tailer: Source | undefined;
+
+  const sourceConfig = (): AccessLogSourceConfig => ({ type: "accessLog", paths: [logPath], format: "combined", pollInterval: 50 });
+  const startTailer = async (chunkBytes?: number): Promise<Source> => {
+    const source = createAccessLogTailer(
+      sourceConfig(),
+      { pipeline, connection, metrics: new Metrics(), stateDirectory, log: (line) => logLines.push(line) },
+      { chunkBytes },
+    );
+    await source.start();
+    return source;
+  };
+  /** Everything now in the file at `logPath` is acknowledged and its position saved. */
+  const caughtUp = async () => {
+    const size = (await stat(logPath)).size;
+    await waitFor(`the tailer to reach byte ${size}`, async () => (await store.load(logPath))?.offset === size);
+  };
+
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), "clickpipe-tailer-"));
+    logPath = join(directory, "access.log");
+    stateDirectory = join(directory, "state");
+    store = new TailPositionStore(stateDirectory);
+    pipeline = pipelineSchema.parse({
+      name: "tailer",
+      nats: { url: natsUrl, stream },
+      sinks: [{ type: "parquet", path: join(directory, "out") }],
+    });
+    connection = await connectNats({ url: natsUrl });
+  });
+
+  afterAll(async () => {
+    await tailer?.stop();
+    await connection?.drain();
+  });
+
+  it("sends appended complete lines and holds back a partial last line until its newline arrives", async () => {
+    await writeFile(logPath, linesOf(0, 50) + logLine(50).slice(0, 40));
+    tailer = await startTailer();
+    await waitFor("lines 0..49", async () => (await store.load(logPath))?.lineNumber === 50);
+    expect((await readStream(connection, stream)).urls).toEqual(expectedUrls([0, 50]));
+
+    await appendFile(logPath, `${logLine(50).slice(40)}\n${linesOf(51, 80)}this is not a log line\n`);
+    await caughtUp();
+    const contents = await readStream(connection, stream);
+    expect(contents.urls).toEqual(expectedUrls([0, 80]));
+    expect(contents.deadLetters.map((letter) => letter.raw)).toEqual(["this is not a log line"]);
+    expect(contents.deadLetters[0].reason).toMatch(/^unparseable_line: /);
+  });
+
+  it("finishes the renamed file, including lines written to it after the rename, then reads the new file from 0", async () => {
+    await tailer!.stop();
+    // Stopped, so the rename and the late write to the old file both happen before the tailer looks again.
+    await rename(logPath, `${logPath}.1`);
+    await appendFile(`${logPath}.1`, linesOf(80, 90));
+    await writeFile(logPath, linesOf(90, 100));
+    tailer = await startTailer();
+    await caughtUp();
+    expect((await readStream(connection, stream)).urls).toEqual(expectedUrls([0, 100]));
+    expect(logLines.some((line) => line.includes("rotated while stopped"))).toBe(true);
+
+    // And while running: rename, then a new file appears.
+    await rename(logPath, `${logPath}.2`);
+    await writeFile(logPath, linesOf(100, 110));
+    await caughtUp();
+    expect((await readStream(connection, stream)).urls).toEqual(expectedUrls([0, 110]));
+  });
+
+  it("restarts from 0 after copytruncate, also when the file refilled past the old offset before it looked", async () => {
+    await copyFile(logPath, `${logPath}.3`);
+    await truncate(logPath, 0);
+    await appendFile(logPath, linesOf(110, 115));
+    await caughtUp();
+    expect((await readStream(connection, stream)).urls).toEqual(expectedUrls([0, 115]));
+
+    // Truncated and refilled beyond the saved offset while stopped: the size alone cannot tell, the fingerprint does.
+    await tailer!.stop();
+    const offsetBefore = (await store.load(logPath))!.offset;
+    await truncate(logPath, 0);
+    await appendFile(logPath, linesOf(115, 140));
+    expect((await stat(logPath)).size).toBeGreaterThan(offsetBefore);
+    tailer = await startTailer();
+    await caughtUp();
+    expect((await readStream(connection, stream)).urls).toEqual(expectedUrls([0, 140]));
+    expect((await store.load(logPath))!.generation).toBe(2);
+  });
+
+  it("resumes mid-file after stop() without sending a line twice or skipping one", async () => {
+    await tailer!.stop();
+    await appendFile(logPath, linesOf(140, 3140));
+    // 4 KiB chunks: stop() lands in the middle of the 600 KB of new lines.
+    tailer = await startTailer(4096);
+    await waitFor("some of the new lines", async () => (await store.load(logPath))!.lineNumber > 25 + 200);
+    await tailer.stop();
+    const stoppedAt = (await store.load(logPath))!;
+    expect(stoppedAt.offset).toBeLessThan((await stat(logPath)).size);
+    tailer = await startTailer(4096);
+    await caughtUp();
+    const contents = await readStream(connection, stream);
+    expect(contents.urls).toEqual(expectedUrls([0, 3140]));
+    expect(new Set(contents.eventIds).size).toBe(contents.eventIds.length);
+  });
+
+  it("re-sends a chunk acknowledged before a crash under the same batch ids, which JetStream stores once", async () => {
+    await caughtUp();
+    const beforeChunk = join(directory, "position-before-chunk.json");
+    await cp(store.fileOf(logPath), beforeChunk);
+    await appendFile(logPath, linesOf(3140, 3160));
+    await caughtUp();
+    await tailer!.stop();
+    // The crash: the chunk was acknowledged, but its position never reached the disk.
+    await cp(beforeChunk, store.fileOf(logPath));
+    tailer = await startTailer(4096);
+    await caughtUp();
+    const contents = await readStream(connection, stream);
+    expect(contents.urls).toEqual(expectedUrls([0, 3160]));
+    expect(contents.deadLetters).toHaveLength(1);
+  });
+});

@@ -1,0 +1,162 @@
+// Shared by the crash and worker tests: a seeded input, pipeline files, `clickpipe run` processes, and the lake as sorted rows.
+import { DuckDBInstance } from "@duckdb/node-api";
+import { spawn, type ChildProcess } from "node:child_process";
+import { readdir, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { generateLines } from "../../src/ingest/generate.ts";
+import { CLICKPIPE_BIN, REPO_ROOT } from "../helpers/cli.ts";
+
+export interface PipelineFileOptions {
+  name: string;
+  natsUrl: string;
+  stream: string;
+  out: string;
+  /** Checkpoint interval; short so that crashes land between many checkpoints. */
+  interval?: string;
+}
+
+/** Writes `<directory>/<basename of out>.yaml`: every operator, windows small enough that a few days of traffic close many of them. */
+export async function writePipelineFile(directory: string, options: PipelineFileOptions): Promise<string> {
+  const file = join(directory, `${basename(options.out)}.yaml`);
+  await writeFile(
+    file,
+    [
+      `name: ${options.name}`,
+      "nats:",
+      `  url: ${options.natsUrl}`,
+      `  stream: ${options.stream}`,
+      "operators:",
+      "  - type: sessionize",
+      "    gap: 30m",
+      "    maxDuration: 12h",
+      "    outOfOrderness: 1m",
+      "    allowedLateness: 1h",
+      "  - type: sequencePatterns",
+      "    window: 6h",
+      "    item: page_item",
+      "    maxLength: 3",
+      "    minSupport: 0.05",
+      "  - type: basket",
+      "    window: 1d",
+      "  - type: churnFeatures",
+      "    snapshotEvery: 1d",
+      "    outOfOrderness: 1m",
+      "    allowedLateness: 1h",
+      "sinks:",
+      "  - type: parquet",
+      `    path: ${options.out}`,
+      "checkpoint:",
+      `  interval: ${options.interval ?? "200ms"}`,
+    ].join("\n") + "\n",
+  );
+  return file;
+}
+
+/**
+ * Seeded traffic plus what a real stream also carries: garbage lines (publish sends them to the dead letters) and
+ * events days older than the watermark at the end (late_events). The same arguments give the same bytes.
+ */
+export function crashInput(visitors: number, days: number, seed: number): string[] {
+  const lines = [...generateLines({ visitors, days, seed })];
+  const mixed: string[] = [];
+  lines.forEach((line, index) => {
+    mixed.push(line);
+    if (index % 997 === 500) mixed.push(`not json ${index}`);
+    if (index % 1499 === 700) {
+      mixed.push(JSON.stringify({ type: "page_view", ts: "2025-12-01T00:00:00Z", anon_id: `late-${index}`, url: "/late" }));
+    }
+  });
+  return mixed;
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** Resolves with the exit code (or the signal) and everything the process printed. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>;
+  output(): string;
+  /** Resolves true once the output matches `pattern`, false if the process exits first. */
+  printed(pattern: RegExp): Promise<boolean>;
+}
+
+/** Spawns `clickpipe run <file> [args]` as a user would. */
+export function spawnWorker(pipelineFile: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): WorkerProcess {
+  const child = spawn(process.execPath, [CLICKPIPE_BIN, "run", pipelineFile, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal, output })),
+  );
+  const printed = (pattern: RegExp) =>
+    new Promise<boolean>((resolve) => {
+      const check = () => {
+        if (!pattern.test(output)) return;
+        child.stdout!.off("data", check);
+        child.stderr!.off("data", check);
+        resolve(true);
+      };
+      child.stdout!.on("data", check);
+      child.stderr!.on("data", check);
+      void exited.then(() => resolve(pattern.test(output)));
+      check();
+    });
+  return { child, exited, output: () => output, printed };
+}
+
+/** Columns a replay cannot reproduce while events are stamped with the worker's clock (see the crash tests). */
+const CLOCK_COLUMNS: Record<string, string[]> = {
+  late_events: ["received_at"],
+  bots: ["received_at"],
+};
+
+/**
+ * Every table of a lake as sorted JSON rows, read by DuckDB over `**\/*.parquet` (a partial file would fail the
+ * read). Clock columns are left out, and received_at is cut from the `event` JSON of late_events and bots.
+ */
+export async function lakeRows(out: string, extraClockColumns: Record<string, string[]> = {}): Promise<Record<string, string[]>> {
+  const instance = await DuckDBInstance.create(":memory:");
+  const db = await instance.connect();
+  try {
+    const tables: Record<string, string[]> = {};
+    for (const entry of await readdir(out, { withFileTypes: true })) {
+      if (!entry.isDirectory() || entry.name.startsWith("_") || entry.name.startsWith(".")) continue;
+      const source = `read_parquet('${join(out, entry.name)}/**/*.parquet', hive_partitioning = true)`;
+      const columns = (await db.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`)).getRowObjectsJson().map((row) => String(row.column_name));
+      const skipped = new Set([...(CLOCK_COLUMNS[entry.name] ?? []), ...(extraClockColumns[entry.name] ?? [])]);
+      const selected = columns
+        .filter((column) => !skipped.has(column))
+        .map((column) =>
+          column === "event" && skipped.has("received_at")
+            ? `regexp_replace(event, ',?"received_at":[0-9]+', '') AS event`
+            : `"${column}"`,
+        );
+      const rows = (await db.runAndReadAll(`SELECT ${selected.join(", ")} FROM ${source}`)).getRowObjectsJson();
+      tables[entry.name] = rows.map((row) => JSON.stringify(row)).sort();
+    }
+    return tables;
+  } finally {
+    db.closeSync();
+  }
+}
+
+/** Paths under `directory` whose names end with one of `suffixes` (in-progress parts, temporary checkpoints). */
+export async function filesEndingWith(directory: string, suffixes: string[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(directory, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && suffixes.some((suffix) => entry.name.endsWith(suffix))) found.push(join(entry.parentPath, entry.name));
+  }
+  return found;
+}
+
+/** Row counts per table, for messages that say how much a comparison covered. */
+export function rowCounts(lake: Record<string, string[]>): Record<string, number> {
+  return Object.fromEntries(Object.entries(lake).map(([table, rows]) => [table, rows.length]));
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

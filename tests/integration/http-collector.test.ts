@@ -1,0 +1,469 @@
+// HTTP collector against a real nats-server over loopback: statuses, stored events and dead letters, auth, CORS, limits.
+import { request as httpRequest } from "node:http";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { pipelineSchema, httpSource, type PipelineInput } from "../../src/config/pipeline.ts";
+import { createHttpCollector, type HttpCollector, type HttpCollectorOptions } from "../../src/ingest/http-collector.ts";
+import { Metrics } from "../../src/metrics/registry.ts";
+import { splitBatch } from "../../src/transport/batch-codec.ts";
+import { connectNats } from "../../src/transport/connection.ts";
+import { decodeDeadLetters, type DeadLetter } from "../../src/transport/dead-letter.ts";
+import { StreamReader } from "../../src/transport/reader.ts";
+import { parseSubject } from "../../src/transport/subjects.ts";
+import { uniqueStreamName } from "../helpers/nats-server.ts";
+
+const KEY = "wk_live_0123456789abcdef";
+const TS = 1_700_000_000_000;
+const BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
+
+let nc: NatsConnection;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+const running: HttpCollector[] = [];
+const streams: string[] = [];
+
+beforeAll(async () => {
+  nc = await connectNats({ url: inject("natsUrl"), name: "http-collector-test" });
+  js = jetstream(nc);
+  jsm = await jetstreamManager(nc);
+});
+
+afterEach(async () => {
+  while (running.length > 0) await running.pop()!.stop();
+});
+
+afterAll(async () => {
+  for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
+  await nc?.close();
+});
+
+interface Harness {
+  collector: HttpCollector;
+  base: string;
+  stream: string;
+  metrics: Metrics;
+  logs: string[];
+}
+
+async function startCollector(
+  source: Record<string, unknown> = {},
+  pipeline: Partial<PipelineInput> = {},
+  options: HttpCollectorOptions = {},
+): Promise<Harness> {
+  const stream = uniqueStreamName("HTTP");
+  streams.push(stream);
+  const config = pipelineSchema.parse({
+    name: "http-test",
+    nats: { url: inject("natsUrl"), stream },
+    sinks: [{ type: "parquet", path: "/tmp/unused" }],
+    ...pipeline,
+  });
+  const sourceConfig = httpSource.parse({ type: "http", port: 0, host: "127.0.0.1", writeKeys: [KEY], ...source });
+  const metrics = new Metrics();
+  const logs: string[] = [];
+  const collector = createHttpCollector(
+    sourceConfig,
+    { pipeline: config, connection: nc, metrics, stateDirectory: "/tmp/unused", log: (line) => logs.push(line) },
+    options,
+  );
+  await collector.start();
+  running.push(collector);
+  return { collector, base: `http://127.0.0.1:${collector.address().port}`, stream, metrics, logs };
+}
+
+interface Stored {
+  events: Record<string, unknown>[];
+  deadLetters: DeadLetter[];
+  eventMessages: number;
+  rawText: string;
+}
+
+async function readStream(stream: string): Promise<Stored> {
+  const reader = await StreamReader.open(js, stream, { drainUntil: true });
+  const stored: Stored = { events: [], deadLetters: [], eventMessages: 0, rawText: "" };
+  for await (const message of reader) {
+    stored.rawText += Buffer.from(message.data).toString("utf8") + "\n";
+    const kind = parseSubject(stream, message.subject);
+    if (kind?.kind === "dlq") stored.deadLetters.push(...decodeDeadLetters(message.data));
+    else {
+      stored.eventMessages++;
+      for (const line of splitBatch(message.data)) stored.events.push(JSON.parse(line) as Record<string, unknown>);
+    }
+  }
+  return stored;
+}
+
+const pageView = (i: number, extra: Record<string, unknown> = {}) => ({
+  type: "page_view",
+  ts: TS + i,
+  anon_id: `visitor-${i}`,
+  url: `https://shop.example/p/${i}`,
+  ...extra,
+});
+
+function post(base: string, body: string, headers: Record<string, string> = { "x-write-key": KEY }, path = "/v1/events") {
+  return fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+}
+
+async function counterValue(metrics: Metrics, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = await metrics.registry.getSingleMetric(name)!.get();
+  return metric.values
+    .filter((value) => Object.entries(labels).every(([key, label]) => value.labels[key] === label))
+    .reduce((sum, value) => sum + value.value, 0);
+}
+
+describe("http collector - accepting events", () => {
+  it("stores one JSON event with received_at, the anonymized client IP and the User-Agent, answering after the ack", async () => {
+    const { base, stream } = await startCollector();
+    const before = Date.now();
+    const response = await post(base, JSON.stringify(pageView(1)), { "x-write-key": KEY, "user-agent": BROWSER_UA });
+    const after = Date.now();
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ accepted: 1, rejected: 0, errors: [] });
+    // The 200 means stored: the stream holds it the moment the answer arrives.
+    expect((await jsm.streams.info(stream)).state.messages).toBe(1);
+    const { events } = await readStream(stream);
+    expect(events).toHaveLength(1);
+    const event = events[0];
+    expect(event).toMatchObject({ type: "page_view", ts: TS + 1, anon_id: "visitor-1", url: "https://shop.example/p/1" });
+    expect(event.received_at).toBeGreaterThanOrEqual(before);
+    expect(event.received_at).toBeLessThanOrEqual(after);
+    expect(event.ip).toBe("127.0.0.0");
+    expect(event.ua).toBe(BROWSER_UA);
+    expect(event.is_bot).toBe(false);
+  });
+
+  it("flags a request without a User-Agent header as a bot and keeps an event's own ua over the header", async () => {
+    const { base, stream } = await startCollector();
+    const { port } = new URL(base);
+    const status = await new Promise<number>((resolve, reject) => {
+      // fetch always sends a User-Agent; node:http sends none unless told.
+      const request = httpRequest({ port, host: "127.0.0.1", path: "/v1/events", method: "POST", headers: { "x-write-key": KEY } }, (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      });
+      request.once("error", reject);
+      request.end(JSON.stringify(pageView(1)));
+    });
+    expect(status).toBe(200);
+    await post(base, JSON.stringify(pageView(2, { ua: "Their/1.0" })), { "x-write-key": KEY, "user-agent": BROWSER_UA });
+    const { events } = await readStream(stream);
+    expect(events[0]).toMatchObject({ anon_id: "visitor-1", is_bot: true, bot_reason: "empty_user_agent" });
+    expect(events[0]).not.toHaveProperty("ua");
+    expect(events[1]).toMatchObject({ anon_id: "visitor-2", ua: "Their/1.0" });
+  });
+
+  it("accepts the good events of an array and dead-letters each bad one with its index and reason", async () => {
+    const { base, stream } = await startCollector();
+    const body = [pageView(0), { type: "page_view", ts: TS, url: "/no-visitor" }, pageView(2), { type: "teleport", ts: TS, anon_id: "a" }];
+    const response = await post(base, JSON.stringify(body));
+    expect(response.status).toBe(200);
+    const answer = (await response.json()) as { accepted: number; rejected: number; errors: { index: number; reason: string }[] };
+    expect(answer.accepted).toBe(2);
+    expect(answer.rejected).toBe(2);
+    expect(answer.errors.map((error) => error.index)).toEqual([1, 3]);
+    expect(answer.errors[0].reason).toBe("missing_field: page_view: requires anon_id or user_id");
+    expect(answer.errors[1].reason).toMatch(/^unknown_type: /);
+    const stored = await readStream(stream);
+    expect(stored.events.map((event) => event.anon_id)).toEqual(["visitor-0", "visitor-2"]);
+    expect(stored.deadLetters.map((letter) => [letter.source, letter.reason.split(":")[0], JSON.parse(letter.raw)])).toEqual([
+      ["http", "missing_field", body[1]],
+      ["http", "unknown_type", body[3]],
+    ]);
+  });
+
+  it("reads NDJSON (application/x-ndjson) and dead-letters a line that is not JSON as not_json", async () => {
+    const { base, stream } = await startCollector();
+    const body = `${JSON.stringify(pageView(0))}\n{broken\n\n${JSON.stringify(pageView(1))}\r\n`;
+    const response = await post(base, body, { "x-write-key": KEY, "content-type": "application/x-ndjson" });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ accepted: 2, rejected: 1, errors: [{ index: 1 }] });
+    const stored = await readStream(stream);
+    expect(stored.events).toHaveLength(2);
+    expect(stored.deadLetters).toHaveLength(1);
+    expect(stored.deadLetters[0].raw).toBe("{broken");
+    expect(stored.deadLetters[0].reason).toMatch(/^not_json: /);
+  });
+
+  it("accepts a 60 KiB text/plain sendBeacon body of NDJSON carrying the writeKey in its records", async () => {
+    const { base, stream } = await startCollector();
+    const lines: string[] = [];
+    let bytes = 0;
+    for (let i = 0; bytes < 60 * 1024; i++) {
+      const line = JSON.stringify({ writeKey: KEY, ...pageView(i) });
+      lines.push(line);
+      bytes += line.length + 1;
+    }
+    const response = await fetch(`${base}/v1/events`, {
+      method: "POST",
+      headers: { "content-type": "text/plain;charset=UTF-8" },
+      body: lines.join("\n"),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ accepted: lines.length, rejected: 0, errors: [] });
+    const stored = await readStream(stream);
+    expect(stored.events).toHaveLength(lines.length);
+    expect(new Set(stored.events.map((event) => event.anon_id)).size).toBe(lines.length);
+    expect(stored.rawText).not.toContain(KEY);
+  });
+
+  it("answers the pixel with a 1×1 GIF, no-store, and stores its query parameters as the event", async () => {
+    const { base, stream } = await startCollector();
+    const query = new URLSearchParams({ type: "purchase", ts: String(TS), anon_id: "px", order_id: "o-1", revenue: "12.5", writeKey: KEY });
+    const response = await fetch(`${base}/v1/pixel.gif?${query}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("image/gif");
+    expect(response.headers.get("cache-control")).toBe("no-store");
+    const gif = Buffer.from(await response.arrayBuffer());
+    expect(gif.subarray(0, 6).toString("latin1")).toBe("GIF89a");
+    expect([gif.readUInt16LE(6), gif.readUInt16LE(8)]).toEqual([1, 1]);
+    const { events } = await readStream(stream);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: "purchase", ts: TS, anon_id: "px", order_id: "o-1", revenue: 12.5 });
+    expect(events[0]).not.toHaveProperty("writeKey");
+  });
+
+  it("gathers concurrent requests into fewer JetStream messages (group commit) and stores every event once", async () => {
+    const { base, stream } = await startCollector({}, {}, { commitWindowMs: 20 });
+    const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => post(base, JSON.stringify(pageView(i)))));
+    expect(responses.map((response) => response.status)).toEqual(new Array(40).fill(200));
+    const stored = await readStream(stream);
+    expect(stored.events.map((event) => event.anon_id).sort()).toEqual(Array.from({ length: 40 }, (_, i) => `visitor-${i}`).sort());
+    expect(stored.eventMessages).toBeLessThan(40);
+  });
+});
+
+describe("http collector - write keys", () => {
+  it("accepts the key as the Basic user name, in X-Write-Key, or as the body's writeKey field, and never stores it", async () => {
+    const { base, stream } = await startCollector();
+    const basic = `Basic ${Buffer.from(`${KEY}:`).toString("base64")}`;
+    expect((await post(base, JSON.stringify(pageView(1)), { authorization: basic })).status).toBe(200);
+    expect((await post(base, JSON.stringify(pageView(2)), { "x-write-key": KEY })).status).toBe(200);
+    expect((await post(base, JSON.stringify({ ...pageView(3), writeKey: KEY }), {})).status).toBe(200);
+    const stored = await readStream(stream);
+    expect(stored.events.map((event) => event.anon_id)).toEqual(["visitor-1", "visitor-2", "visitor-3"]);
+    expect(stored.rawText).not.toContain(KEY);
+  });
+
+  it("answers 401 for a missing or wrong key and stores nothing", async () => {
+    const { base, stream, logs } = await startCollector();
+    const missing = await post(base, JSON.stringify(pageView(1)), {});
+    const wrong = await post(base, JSON.stringify(pageView(1)), { "x-write-key": `${KEY}x` });
+    const wrongInBody = await post(base, JSON.stringify({ ...pageView(1), writeKey: "nope" }), {});
+    const pixel = await fetch(`${base}/v1/pixel.gif?type=click&ts=${TS}&anon_id=a`);
+    expect([missing.status, wrong.status, wrongInBody.status, pixel.status]).toEqual([401, 401, 401, 401]);
+    expect((await jsm.streams.info(stream)).state.messages).toBe(0);
+    expect(logs.join("\n")).not.toContain(KEY);
+  });
+
+  it("keeps the key out of dead letters of records that carried it", async () => {
+    const { base, stream } = await startCollector();
+    const response = await post(base, JSON.stringify({ type: "page_view", ts: "yesterday", anon_id: "a", url: "/", writeKey: KEY }), {});
+    expect(await response.json()).toMatchObject({ accepted: 0, rejected: 1 });
+    const stored = await readStream(stream);
+    expect(stored.deadLetters).toHaveLength(1);
+    expect(stored.deadLetters[0].reason).toMatch(/^bad_ts: /);
+    expect(stored.rawText).not.toContain(KEY);
+  });
+});
+
+describe("http collector - refusals", () => {
+  it("answers 400 for an unparseable body and stores nothing", async () => {
+    const { base, stream } = await startCollector();
+    expect((await post(base, "[{\"type\": \"page_view\"")).status).toBe(400);
+    expect((await post(base, "hello, world")).status).toBe(400);
+    expect((await post(base, "")).status).toBe(400);
+    expect((await jsm.streams.info(stream)).state.messages).toBe(0);
+  });
+
+  it("answers 413 with nothing enqueued for an event over maxEventBytes, even beside good events", async () => {
+    const { base, stream } = await startCollector({ maxEventBytes: 1024 });
+    const big = pageView(1, { title: "x".repeat(1100) });
+    const array = await post(base, JSON.stringify([pageView(0), big, pageView(2)]));
+    const ndjson = await post(base, [pageView(0), big].map((event) => JSON.stringify(event)).join("\n"));
+    const single = await post(base, JSON.stringify(big));
+    expect([array.status, ndjson.status, single.status]).toEqual([413, 413, 413]);
+    expect(((await array.json()) as { error: string }).error).toBe("event 1 is over the 1024-byte limit per event");
+    expect((await jsm.streams.info(stream)).state.messages).toBe(0);
+  });
+
+  it("answers 413 for a body over maxRequestBytes, with or without Content-Length, and stops reading it", async () => {
+    const { base, stream } = await startCollector({ maxRequestBytes: 4096 });
+    const body = JSON.stringify(Array.from({ length: 60 }, (_, i) => pageView(i)));
+    expect(body.length).toBeGreaterThan(4096);
+    const declared = await post(base, body);
+    expect(declared.status).toBe(413);
+    const chunk = new TextEncoder().encode(`${JSON.stringify(pageView(0))}\n`);
+    // Chunked, no Content-Length: the collector must count while reading.
+    const chunkedBody = (limitBytes: number, sent: { bytes: number }) =>
+      new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (sent.bytes >= limitBytes) return controller.close();
+          sent.bytes += chunk.length;
+          controller.enqueue(chunk);
+          if (sent.bytes % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
+        },
+      });
+    const chunked = (limitBytes: number, sent: { bytes: number }) =>
+      fetch(`${base}/v1/events`, {
+        method: "POST",
+        headers: { "x-write-key": KEY },
+        body: chunkedBody(limitBytes, sent),
+        duplex: "half",
+      } as RequestInit);
+    expect((await chunked(512 * 1024, { bytes: 0 })).status).toBe(413);
+    // A practically endless body: the collector stops reading it (the connection closes) rather than reading it all.
+    const endless = { bytes: 0 };
+    const outcome = await chunked(1024 * 1024 * 1024, endless).then(
+      (response) => response.status,
+      () => "connection closed",
+    );
+    expect([413, "connection closed"]).toContain(outcome);
+    expect(endless.bytes).toBeLessThan(32 * 1024 * 1024);
+    expect((await jsm.streams.info(stream)).state.messages).toBe(0);
+  });
+
+  it("answers 413 for more events than maxBatchEvents in one request and stores none of them", async () => {
+    const { base, stream } = await startCollector({ maxBatchEvents: 5 });
+    const six = Array.from({ length: 6 }, (_, i) => pageView(i));
+    expect((await post(base, JSON.stringify(six))).status).toBe(413);
+    expect((await post(base, six.map((event) => JSON.stringify(event)).join("\n"))).status).toBe(413);
+    expect((await post(base, JSON.stringify(six.slice(0, 5)))).status).toBe(200);
+    expect((await readStream(stream)).events).toHaveLength(5);
+  });
+
+  it("answers 429 with Retry-After once a client's burst is spent, per write key and client", async () => {
+    const { base } = await startCollector({ rateLimit: { requestsPerSecond: 0.5, burst: 2 }, writeKeys: [KEY, "other-key"] });
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await post(base, JSON.stringify(pageView(i)))).status);
+    expect(statuses).toEqual([200, 200, 429]);
+    const limited = await post(base, JSON.stringify(pageView(9)));
+    expect(limited.status).toBe(429);
+    // One token per 2 s: a whole token is at most 2 s away.
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(Number(limited.headers.get("retry-after"))).toBeLessThanOrEqual(2);
+    expect((await post(base, JSON.stringify(pageView(3)), { "x-write-key": "other-key" })).status).toBe(200);
+  });
+
+  it("answers 404 for an unknown path and 405 with Allow for a wrong method", async () => {
+    const { base } = await startCollector();
+    expect((await fetch(`${base}/v2/events`)).status).toBe(404);
+    const wrongMethod = await fetch(`${base}/v1/events`);
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get("allow")).toBe("POST, OPTIONS");
+    expect((await fetch(`${base}/v1/pixel.gif`, { method: "POST" })).status).toBe(405);
+  });
+});
+
+describe("http collector - CORS", () => {
+  const allowed = "https://shop.example";
+  const other = "https://evil.example";
+
+  it("answers a preflight from an allowed origin with the CORS headers and one from another origin without", async () => {
+    const { base } = await startCollector({ allowedOrigins: [allowed] });
+    const preflight = (origin: string) =>
+      fetch(`${base}/v1/events`, {
+        method: "OPTIONS",
+        headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type, x-write-key" },
+      });
+    const good = await preflight(allowed);
+    expect(good.status).toBe(204);
+    expect(good.headers.get("access-control-allow-origin")).toBe(allowed);
+    expect(good.headers.get("access-control-allow-methods")).toContain("POST");
+    expect(good.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("x-write-key");
+    const bad = await preflight(other);
+    expect(bad.headers.get("access-control-allow-origin")).toBeNull();
+    expect(bad.headers.get("access-control-allow-methods")).toBeNull();
+  });
+
+  it("adds Access-Control-Allow-Origin to a POST from an allowed origin only; * allows any", async () => {
+    const { base } = await startCollector({ allowedOrigins: [allowed] });
+    const fromAllowed = await post(base, JSON.stringify(pageView(1)), { "x-write-key": KEY, origin: allowed });
+    const fromOther = await post(base, JSON.stringify(pageView(2)), { "x-write-key": KEY, origin: other });
+    expect(fromAllowed.headers.get("access-control-allow-origin")).toBe(allowed);
+    expect(fromOther.headers.get("access-control-allow-origin")).toBeNull();
+    const any = await startCollector({ allowedOrigins: ["*"] });
+    const fromAnywhere = await post(any.base, JSON.stringify(pageView(3)), { "x-write-key": KEY, origin: other });
+    expect(fromAnywhere.headers.get("access-control-allow-origin")).toBe(other);
+  });
+});
+
+describe("http collector - client address", () => {
+  const clientIp = "203.0.113.77";
+  const noAnonymizing = { ingest: { privacy: { anonymizeIp: false } } } as Partial<PipelineInput>;
+
+  it("believes X-Forwarded-For only from a trusted proxy (CIDR)", async () => {
+    const trusting = await startCollector({ trustedProxies: ["127.0.0.0/8"] }, noAnonymizing);
+    await post(trusting.base, JSON.stringify(pageView(1)), { "x-write-key": KEY, "x-forwarded-for": `198.51.100.1, ${clientIp}` });
+    expect((await readStream(trusting.stream)).events[0].ip).toBe(clientIp);
+    const untrusting = await startCollector({ trustedProxies: ["10.0.0.0/8"] }, noAnonymizing);
+    await post(untrusting.base, JSON.stringify(pageView(1)), { "x-write-key": KEY, "x-forwarded-for": clientIp });
+    expect((await readStream(untrusting.stream)).events[0].ip).toBe("127.0.0.1");
+  });
+
+  it("stores no raw client IP when anonymizeIp is on (the default)", async () => {
+    const { base, stream } = await startCollector({ trustedProxies: ["127.0.0.1"] });
+    await post(base, JSON.stringify(pageView(1, { ip: "192.0.2.55" })), { "x-write-key": KEY, "x-forwarded-for": clientIp });
+    const stored = await readStream(stream);
+    expect(stored.events[0].ip).toBe("203.0.113.0");
+    expect(stored.rawText).not.toContain(clientIp);
+    expect(stored.rawText).not.toContain("192.0.2.55");
+    expect(stored.rawText).not.toContain("127.0.0.1");
+  });
+});
+
+describe("http collector - acknowledgement, health, metrics, stop", () => {
+  it("answers 503, not 200, when JetStream cannot store the events, and /readyz turns 503", async () => {
+    const { base, stream } = await startCollector({}, {}, { ackTimeoutMs: 2_000 });
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    await jsm.streams.delete(stream);
+    const response = await post(base, JSON.stringify(pageView(1)));
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("1");
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // past the readiness cache
+    expect((await fetch(`${base}/readyz`)).status).toBe(503);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  });
+
+  it("counts received = accepted + rejected in clickpipe_events_received_total{source=http}", async () => {
+    const { base, stream, metrics } = await startCollector();
+    const answers = [];
+    answers.push(await (await post(base, JSON.stringify([pageView(0), { type: "page_view" }, pageView(2), 7]))).json());
+    answers.push(await (await post(base, `${JSON.stringify(pageView(3))}\nnot json`)).json());
+    answers.push(await (await post(base, JSON.stringify(pageView(4)))).json());
+    const totals = (answers as { accepted: number; rejected: number }[]).reduce(
+      (sum, answer) => ({ accepted: sum.accepted + answer.accepted, rejected: sum.rejected + answer.rejected }),
+      { accepted: 0, rejected: 0 },
+    );
+    expect(totals).toEqual({ accepted: 4, rejected: 3 });
+    const received = await counterValue(metrics, "clickpipe_events_received_total", { source: "http" });
+    const invalid = await counterValue(metrics, "clickpipe_events_invalid_total");
+    const filtered = await counterValue(metrics, "clickpipe_events_filtered_total");
+    expect(received).toBe(7);
+    expect(received).toBe(totals.accepted + invalid + filtered);
+    expect(await counterValue(metrics, "clickpipe_events_invalid_total", { reason: "missing_field" })).toBe(1);
+    expect(await counterValue(metrics, "clickpipe_events_invalid_total", { reason: "not_object" })).toBe(1);
+    expect(await counterValue(metrics, "clickpipe_events_invalid_total", { reason: "not_json" })).toBe(1);
+    const stored = await readStream(stream);
+    expect(stored.events).toHaveLength(totals.accepted);
+    expect(stored.deadLetters).toHaveLength(totals.rejected);
+    const durations = await metrics.registry.getSingleMetric("clickpipe_http_request_duration_seconds")!.get();
+    const count = (durations.values as { metricName?: string; labels: Record<string, unknown>; value: number }[]).find(
+      (value) => value.metricName?.endsWith("_count") && value.labels.route === "events" && value.labels.code === "200",
+    );
+    expect(count?.value).toBe(3);
+  });
+
+  it("stop() answers the requests waiting in an open group with 200 after storing them, then refuses connections", async () => {
+    const { base, stream, collector } = await startCollector({}, {}, { commitWindowMs: 1_000 });
+    const pending = Array.from({ length: 10 }, (_, i) => post(base, JSON.stringify(pageView(i))));
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the requests are in the open group now
+    const startedStop = Date.now();
+    await collector.stop();
+    expect(Date.now() - startedStop).toBeLessThan(1_000); // the window was cut short, not waited out
+    expect((await Promise.all(pending)).map((response) => response.status)).toEqual(new Array(10).fill(200));
+    expect((await readStream(stream)).events).toHaveLength(10);
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+  });
+});

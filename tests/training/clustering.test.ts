@@ -1,0 +1,69 @@
+// k-means and fuzzy c-means on a tiny hand-built dataset whose clusters are known.
+import { describe, expect, it } from "vitest";
+import { fuzzyCMeans, membershipsOf } from "../../src/training/fuzzy-cmeans.ts";
+import { kMeans } from "../../src/training/kmeans.ts";
+import { matrixFromRows } from "../../src/training/matrix.ts";
+
+// Three tight groups far apart: rows 0–2 near (0,0), 3–5 near (10,10), 6–8 near (0,10).
+const points = matrixFromRows([
+  [0, 0], [0.2, 0.1], [-0.1, 0.2],
+  [10, 10], [10.1, 9.9], [9.8, 10.2],
+  [0, 10], [0.3, 9.7], [-0.2, 10.1],
+]);
+const groups = [0, 0, 0, 1, 1, 1, 2, 2, 2];
+
+/** True when two labelings put the same rows together (cluster numbers may differ). */
+function samePartition(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  for (let i = 0; i < a.length; i++) for (let j = 0; j < a.length; j++) if ((a[i] === a[j]) !== (b[i] === b[j])) return false;
+  return true;
+}
+
+describe("k-means", () => {
+  it("finds the three known groups and their centres", () => {
+    const result = kMeans(points, { k: 3, seed: 7 });
+    expect(samePartition(result.assignments, groups)).toBe(true);
+    const centre = (c: number) => Array.from(result.centroids.values.subarray(c * 2, c * 2 + 2));
+    const first = result.assignments[0];
+    expect(centre(first)[0]).toBeCloseTo(0.1 / 3, 12);
+    expect(centre(first)[1]).toBeCloseTo(0.1, 12);
+    // Inertia by hand: squared distances to the group means.
+    let inertia = 0;
+    for (let i = 0; i < 9; i++) {
+      const c = centre(result.assignments[i]);
+      inertia += (points.values[i * 2] - c[0]) ** 2 + (points.values[i * 2 + 1] - c[1]) ** 2;
+    }
+    expect(result.inertia).toBeCloseTo(inertia, 12);
+  });
+
+  it("is reproducible by seed", () => {
+    expect(kMeans(points, { k: 2, seed: 3 }).assignments).toEqual(kMeans(points, { k: 2, seed: 3 }).assignments);
+  });
+});
+
+describe("fuzzy c-means", () => {
+  it("memberships of every row sum to 1 and the highest membership gives the known groups", () => {
+    const result = fuzzyCMeans(points, { k: 3, seed: 7 });
+    const hard: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      const row = Array.from(result.memberships.values.subarray(i * 3, i * 3 + 3));
+      expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+      hard.push(row.indexOf(Math.max(...row)));
+      expect(Math.max(...row)).toBeGreaterThan(0.95);
+    }
+    expect(samePartition(hard, groups)).toBe(true);
+  });
+
+  it("membership with m = 2 at distances 1 and 2 is 1/(1 + 1/4) = 0.8 and 0.2", () => {
+    const centres = matrixFromRows([[1, 0], [-2, 0]]);
+    const out = new Float64Array(2);
+    membershipsOf(matrixFromRows([[0, 0]]), 0, centres, 2, out);
+    expect(out[0]).toBeCloseTo(0.8, 12);
+    expect(out[1]).toBeCloseTo(0.2, 12);
+  });
+
+  it("a row on a centre belongs to it fully", () => {
+    const out = new Float64Array(2);
+    membershipsOf(matrixFromRows([[1, 0]]), 0, matrixFromRows([[1, 0], [5, 5]]), 2, out);
+    expect(Array.from(out)).toEqual([1, 0]);
+  });
+});

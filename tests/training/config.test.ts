@@ -1,0 +1,69 @@
+// The training file: defaults, strict keys and errors that name the key, its line and what to do.
+import { describe, expect, it } from "vitest";
+import { parseTrainingText, TrainingConfigError } from "../../src/training/config.ts";
+
+const VALID = `features: ./data/customer_features
+train: { from: 1997-06-30, to: 1997-06-30 }
+validate: { from: 1997-09-30, to: 1997-09-30 }
+horizon: 90d
+label: noPurchase
+models: [logistic, mlp, bgnbd]
+segments: { method: kmeans, k: 5 }
+out: ./models/churn
+seed: 42
+`;
+
+function errorsOf(text: string): string[] {
+  try {
+    parseTrainingText(text, "training.yaml", {});
+  } catch (error) {
+    if (error instanceof TrainingConfigError) return error.lines;
+    throw error;
+  }
+  throw new Error("expected the file to be rejected");
+}
+
+describe("training file", () => {
+  it("reads the issue's example: dates as text, the horizon in ms, defaults filled in", () => {
+    const config = parseTrainingText(VALID, "training.yaml", {});
+    expect(config).toMatchObject({
+      features: "./data/customer_features",
+      train: { from: "1997-06-30", to: "1997-06-30" },
+      validate: { from: "1997-09-30", to: "1997-09-30" },
+      horizon: 90 * 86_400_000,
+      label: "noPurchase",
+      models: ["logistic", "mlp", "bgnbd"],
+      segments: { method: "kmeans", k: 5 },
+      seed: 42,
+      epochs: 40,
+      batchSize: 256,
+    });
+    expect(config.scores).toBeUndefined();
+  });
+
+  it("rejects an unknown key with its path and line", () => {
+    expect(errorsOf(VALID.replace("seed: 42", "seed: 42\nepocs: 3"))).toEqual([expect.stringMatching(/^epocs \(training\.yaml:10:1\): unknown key "epocs".*epochs/)]);
+  });
+
+  it("rejects an unknown segmentation method naming the allowed ones", () => {
+    expect(errorsOf(VALID.replace("method: kmeans", "method: dbscan"))).toEqual([
+      'segments.method (training.yaml:7:13): expected one of "kmeans", "fcm", got "dbscan". kmeans, or fcm (fuzzy c-means).',
+    ]);
+  });
+
+  it("rejects validation snapshots inside the training label windows", () => {
+    const lines = errorsOf(VALID.replace("validate: { from: 1997-09-30", "validate: { from: 1997-09-28"));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^validate\.from \(training\.yaml:3:13\): validation snapshots must come after the training label windows, which end 1997-09-28/);
+  });
+
+  it("rejects an impossible date and a horizon that is not whole days", () => {
+    const lines = errorsOf(VALID.replace("to: 1997-06-30", "to: 1997-06-31").replace("horizon: 90d", "horizon: 36h"));
+    expect(lines.some((line) => /^train\.to .*expected a date like "1997-06-30"/.test(line))).toBe(true);
+    expect(lines.some((line) => /^horizon .*expected whole days/.test(line))).toBe(true);
+  });
+
+  it("names missing required keys", () => {
+    expect(errorsOf("features: x\n").join("\n")).toMatch(/missing required key "train"/);
+  });
+});

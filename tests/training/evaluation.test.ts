@@ -1,0 +1,61 @@
+// Evaluation measures against hand-computed cases.
+import { describe, expect, it } from "vitest";
+import { averagePrecision, calibrationTable, decileOfRank, liftTable, logLoss, rocCurve } from "../../src/training/evaluation.ts";
+
+describe("evaluation", () => {
+  const scores = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4];
+  const labels = [1, 0, 1, 1, 0, 0];
+
+  it("ROC AUC of a known ranking is the share of positive–negative pairs in order: 7 of 9", () => {
+    // positives 0.9, 0.7, 0.6 against negatives 0.8, 0.5, 0.4: 3 + 2 + 2 ordered pairs.
+    expect(rocCurve(scores, labels).auc).toBeCloseTo(7 / 9, 12);
+  });
+
+  it("ROC AUC is 1 for a perfect ranking, 0 for a reversed one and counts ties as one half", () => {
+    expect(rocCurve([3, 2, 1, 0], [1, 1, 0, 0]).auc).toBe(1);
+    expect(rocCurve([0, 1, 2, 3], [1, 1, 0, 0]).auc).toBe(0);
+    expect(rocCurve([1, 1, 1, 1], [1, 0, 1, 0]).auc).toBe(0.5);
+    // One tie between a positive and a negative (0.5 each), the other pair ordered: (1 + 0.5) / 2 with 2·1 … by hand: pairs
+    // (p=0.7,n=0.7) tie → ½, (p=0.9,n=0.7) → 1: AUC = 1.5 / 2.
+    expect(rocCurve([0.9, 0.7, 0.7], [1, 1, 0]).auc).toBeCloseTo(0.75, 12);
+  });
+
+  it("the ROC curve runs from (0,0) to (1,1)", () => {
+    const { points } = rocCurve(scores, labels);
+    expect(points[0]).toEqual({ fpr: 0, tpr: 0 });
+    expect(points.at(-1)).toEqual({ fpr: 1, tpr: 1 });
+  });
+
+  it("average precision sums precision at each recall step: (1 + 2/3 + 3/4) / 3", () => {
+    expect(averagePrecision(scores, labels)).toBeCloseTo((1 + 2 / 3 + 3 / 4) / 3, 12);
+  });
+
+  it("log loss is the mean negative log-likelihood", () => {
+    expect(logLoss([0.8, 0.4], [1, 0])).toBeCloseTo(-(Math.log(0.8) + Math.log(0.6)) / 2, 12);
+  });
+
+  it("calibration bins hold mean prediction and observed rate", () => {
+    const table = calibrationTable([0.05, 0.15, 0.12, 0.95], [0, 1, 0, 1]);
+    expect(table).toEqual([
+      { bin: 1, lower: 0, upper: 0.1, count: 1, meanPredicted: 0.05, observedRate: 0 },
+      { bin: 2, lower: 0.1, upper: 0.2, count: 2, meanPredicted: (0.15 + 0.12) / 2, observedRate: 0.5 },
+      { bin: 10, lower: 0.9, upper: 1, count: 1, meanPredicted: 0.95, observedRate: 1 },
+    ]);
+  });
+
+  it("deciles of 1..N ranks differ in size by at most one", () => {
+    for (const n of [10, 23, 101]) {
+      const sizes = new Array(10).fill(0);
+      for (let rank = 1; rank <= n; rank++) sizes[decileOfRank(rank, n) - 1]++;
+      expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it("lift table: the top decile of 20 holds both churners, lift 10, gains reach 1", () => {
+    const twenty = Array.from({ length: 20 }, (_, i) => 1 - i / 20);
+    const churned = twenty.map((_, i) => (i < 2 ? 1 : 0));
+    const table = liftTable(twenty, churned);
+    expect(table[0]).toMatchObject({ decile: 1, count: 2, positives: 2, rate: 1, lift: 10, cumulativeGain: 1 });
+    expect(table[9]).toMatchObject({ decile: 10, count: 2, positives: 0, lift: 0, cumulativeGain: 1 });
+  });
+});
