@@ -1,5 +1,8 @@
 // Per-stage CPU breakdown without NATS: the same published events through decode, each operator added in turn, and
 // the Parquet sink, in one process; `npm run bench` runs it in a child (BENCH_STAGES=0 skips it).
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parsePipelineText } from "../src/config/load.ts";
 import type { PipelineConfig } from "../src/config/pipeline.ts";
 import { decodeRecord } from "../src/events/decode.ts";
@@ -72,7 +75,14 @@ function runPipeline(config: PipelineConfig, lines: readonly string[], operatorC
   pipeline.end();
 }
 
-export async function measureStages(): Promise<{ events: number; stages: StageMeasurement[] }> {
+export interface StagesResult {
+  events: number;
+  stages: StageMeasurement[];
+  /** All buffered rows of the run encoded to Parquet and written (fsynced .inprogress parts), in this thread. */
+  parquetEncode: { rows: number; cpuSeconds: number; seconds: number; rowsPerSecond: number };
+}
+
+export async function measureStages(): Promise<StagesResult> {
   const loaded = parsePipelineText(benchPipeline("nats://127.0.0.1:4222", "BENCH_STAGES", "/nonexistent"), "bench.yaml", process.env);
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   const config = loaded.config;
@@ -99,9 +109,22 @@ export async function measureStages(): Promise<{ events: number; stages: StageMe
     lateEventsTable,
     botsTable,
   ];
-  const parquet = new ParquetSink({ path: "/nonexistent", tables, useWorkerThread: false });
-  record("all operators + Parquet append (columnar buffers)", cpuSecondsOf(() => runPipeline(config, lines, config.operators.length, parquet)), parquet.bufferedRows());
-  return { events: lines.length, stages };
+  const out = await mkdtemp(join(tmpdir(), "clickpipe-stages-"));
+  try {
+    const parquet = new ParquetSink({ path: out, tables, useWorkerThread: false });
+    record("all operators + Parquet append (columnar buffers)", cpuSecondsOf(() => runPipeline(config, lines, config.operators.length, parquet)), parquet.bufferedRows());
+    // Encoding, on this thread for the measurement (the worker runs it in a worker thread): rows per CPU second.
+    const rows = parquet.bufferedRows();
+    const before = process.cpuUsage();
+    const started = performance.now();
+    await parquet.prepare(1);
+    const used = process.cpuUsage(before);
+    const encode = { rows, cpuSeconds: (used.user + used.system) / 1e6, seconds: (performance.now() - started) / 1000 };
+    console.error(`Parquet encode + fsync: ${Math.round(rows / encode.seconds).toLocaleString("en")} rows/s (${rows} rows)`);
+    return { events: lines.length, stages, parquetEncode: { ...encode, rowsPerSecond: rows / encode.seconds } };
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
 }
 
 /** BENCH_PROFILE_OPERATORS=n: only the first n operators (plus the Parquet append when BENCH_PROFILE_PARQUET=1), for --cpu-prof. */

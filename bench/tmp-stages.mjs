@@ -2403,7 +2403,7 @@ function patternRow(windowStart, windowEnd, counted, sessionCount) {
   };
 }
 function byOutputOrder(a, b) {
-  return PATTERN_KINDS.indexOf(a.kind) - PATTERN_KINDS.indexOf(b.kind) || a.length - b.length || b.support - a.support || (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0);
+  return (a.kind === b.kind ? 0 : a.kind === PATTERN_KINDS[0] ? -1 : 1) || a.length - b.length || b.support - a.support || (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0);
 }
 function sessionBytes(id, elements) {
   let chars = id.length;
@@ -5418,15 +5418,31 @@ var BitBuilder = class {
     return bytes;
   }
 };
+var SHORT_TEXT = 64;
 var Utf8Store = class {
   bytes = Buffer.allocUnsafe(1024);
   length = 0;
   append(text) {
-    const needed = this.length + text.length * 3;
+    const count = text.length;
+    const needed = this.length + count * 3;
     if (needed > this.bytes.length) {
       const grown = Buffer.allocUnsafe(Math.max(needed, this.bytes.length * 2));
       this.bytes.copy(grown, 0, 0, this.length);
       this.bytes = grown;
+    }
+    if (count <= SHORT_TEXT) {
+      const bytes = this.bytes;
+      let at = this.length;
+      let i = 0;
+      for (; i < count; i++) {
+        const code = text.charCodeAt(i);
+        if (code >= 128) break;
+        bytes[at++] = code;
+      }
+      if (i === count) {
+        this.length = at;
+        return;
+      }
     }
     this.length += this.bytes.write(text, this.length);
   }

@@ -12,6 +12,9 @@ commands:
   mine patterns …  |  mine rules …                      exact batch mining (PrefixSpan, FP-Growth)
   inspect <dir>                                         tables, partitions, rows and schemas of a Parquet output
   forget <user_id> --pipeline <pipeline.yaml>           erase a person from every table; later events are dropped
+  train <training.yaml>                                 churn models (logistic, MLP, BG/NBD), segments, report
+  score <training.yaml> --snapshot <date> [--follow]    customer scores, ranks, deciles and segments
+  fit bgnbd --summary <csv> | --features <dir> --snapshot <date> [--time-unit day|week]
   demo                                                  the demo behind npm start`;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -24,6 +27,9 @@ const commands: Record<string, () => Promise<Command>> = {
   mine: async () => (await import("./mine.ts")).runMine,
   inspect: async () => (await import("./inspect.ts")).runInspect,
   forget: async () => (await import("./forget.ts")).runForget,
+  train: async () => (await import("./train.ts")).runTrain,
+  score: async () => (await import("./score.ts")).runScore,
+  fit: async () => (await import("./fit.ts")).runFit,
   demo: async () => runDemo,
 };
 

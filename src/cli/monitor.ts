@@ -52,17 +52,21 @@ export async function runMonitor(argv: string[]): Promise<number> {
     console.log(`nothing answers at http://${values.target}/metrics yet: start the pipeline (npm start, or a pipeline with metrics.port)`);
   }
 
-  const stopped = new Promise<string>((resolve) => {
-    process.once("SIGINT", () => resolve("SIGINT"));
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-  });
-  const outcome = await Promise.race([stopped.then((signal) => ({ signal })), prometheus.exited.then((exit) => ({ exit }))]);
+  // Ctrl-C in a terminal signals Prometheus too; either way the monitor stops it and removes the storage.
+  let signalled: string | undefined;
+  const onSignal = (signal: string) => {
+    signalled ??= signal;
+    void prometheus.stop();
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const exit = await prometheus.exited.catch((error: unknown) => (error as Error).message);
   await prometheus.stop();
-  if ("signal" in outcome) {
-    console.error(`${outcome.signal}: Prometheus stopped, temporary storage removed`);
+  if (signalled !== undefined || exit === 0) {
+    console.error(`${signalled ?? "exit"}: Prometheus stopped, temporary storage removed`);
     return 0;
   }
-  console.error(`clickpipe monitor: prometheus exited (${String(outcome.exit)})`);
+  console.error(`clickpipe monitor: prometheus exited (${String(exit)})`);
   return 1;
 }
 

@@ -264,9 +264,10 @@ function patternRow(windowStart: number, windowEnd: number, counted: CountedPatt
   };
 }
 
+/** Rows in (kind as PATTERN_KINDS orders it, length, support desc, pattern) order. */
 function byOutputOrder(a: CountedPattern, b: CountedPattern): number {
   return (
-    PATTERN_KINDS.indexOf(a.kind) - PATTERN_KINDS.indexOf(b.kind) ||
+    (a.kind === b.kind ? 0 : a.kind === PATTERN_KINDS[0] ? -1 : 1) ||
     a.length - b.length ||
     b.support - a.support ||
     (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0)

@@ -146,6 +146,7 @@ export class DirectoryCheckpointStore {
     for (;;) {
       if (options.signal?.aborted) return undefined;
       if (await createExclusive(this.lockFile, JSON.stringify(holder))) {
+        await this.removeTemporaryFiles();
         return new CheckpointLock(this.lockFile, holder, staleAfterMs, options.onLost);
       }
       const current = await readLock(this.lockFile);
@@ -164,6 +165,13 @@ export class DirectoryCheckpointStore {
 
   async clear(): Promise<void> {
     await rm(this.directory, { recursive: true, force: true });
+  }
+
+  /** Temporary files of commits that crashed before their link; a fenced zombie's link then fails, as it should. */
+  private async removeTemporaryFiles(): Promise<void> {
+    for (const name of await readdir(this.directory)) {
+      if (name.startsWith(".checkpoint-") && name.endsWith(".tmp")) await unlink(join(this.directory, name)).catch(() => undefined);
+    }
   }
 
   private async epochs(): Promise<number[]> {

@@ -113,17 +113,37 @@ class BitBuilder {
   }
 }
 
-/** Growable UTF-8 byte store; Buffer.write flattens and encodes strings natively. */
+/** Strings up to this many UTF-16 units take the JS copy path when they are ASCII. */
+const SHORT_TEXT = 64;
+
+/** Growable UTF-8 byte store; Buffer.write flattens and encodes longer or non-ASCII strings natively. */
 class Utf8Store {
   bytes = Buffer.allocUnsafe(1024);
   length = 0;
   append(text: string): void {
-    const needed = this.length + text.length * 3;
+    const count = text.length;
+    const needed = this.length + count * 3;
     if (needed > this.bytes.length) {
       const grown = Buffer.allocUnsafe(Math.max(needed, this.bytes.length * 2));
       this.bytes.copy(grown, 0, 0, this.length);
       this.bytes = grown;
     }
+    // Short ASCII text (ids, paths, patterns) is copied in JS: cheaper than a call into Buffer.write per value.
+    if (count <= SHORT_TEXT) {
+      const bytes = this.bytes;
+      let at = this.length;
+      let i = 0;
+      for (; i < count; i++) {
+        const code = text.charCodeAt(i);
+        if (code >= 0x80) break;
+        bytes[at++] = code;
+      }
+      if (i === count) {
+        this.length = at;
+        return;
+      }
+    }
+    // Buffer.write encodes the whole text again from the start, overwriting any ASCII prefix copied above.
     this.length += this.bytes.write(text, this.length);
   }
   seal(): Uint8Array {

@@ -1,0 +1,74 @@
+// A crash injected at each step of the commit protocol (CLICKPIPE_CRASH_AT), then a restart: the lake equals the no-fault run's.
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { runCli } from "../helpers/cli.ts";
+import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { crashInput, filesEndingWith, lakeRows, spawnWorker, writePipelineFile } from "./crash-harness.ts";
+
+/** Checkpoint epochs committed in a lake. */
+async function committedEpochs(out: string, pipeline: string): Promise<number[]> {
+  const names = await readdir(join(out, "_checkpoints", pipeline));
+  return names.flatMap((name) => {
+    const match = /^checkpoint-(\d+)\.json$/.exec(name);
+    return match ? [Number(match[1])] : [];
+  });
+}
+
+describe("a crash at each commit step", () => {
+  const natsUrl = inject("natsUrl");
+  const stream = uniqueStreamName("CRASHSTEP");
+  let directory: string;
+  let expected: Record<string, string[]>;
+
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), "clickpipe-crash-steps-"));
+    const baselineOut = join(directory, "baseline");
+    const baselineFile = await writePipelineFile(directory, { name: "steps", natsUrl, stream, out: baselineOut });
+    const input = join(directory, "input.ndjson");
+    await writeFile(input, crashInput(600, 4, 33).join("\n") + "\n");
+    const published = await runCli(["publish", input, "--pipeline", baselineFile]);
+    expect(published.code, published.stderr).toBe(0);
+    const baseline = await runCli(["run", baselineFile, "--drain"]);
+    expect(baseline.code, baseline.stderr).toBe(0);
+    expected = await lakeRows(baselineOut);
+    expect(expected.sessions.length).toBeGreaterThan(300);
+  });
+
+  afterAll(async () => {
+    if (directory) await rm(directory, { recursive: true, force: true });
+  });
+
+  // `@k` is the k-th checkpoint after start (the epoch claimed at start is not counted): earlier ones are durable.
+  const steps: Array<{ crashAt: string; after: string; inProgressLeft: boolean; checkpointCommitted: boolean }> = [
+    { crashAt: "after-prepare@2", after: "its parts are fsynced, before the checkpoint", inProgressLeft: true, checkpointCommitted: false },
+    { crashAt: "checkpoint-written@2", after: "the checkpoint's temporary file is fsynced, before its link", inProgressLeft: true, checkpointCommitted: false },
+    { crashAt: "after-checkpoint@2", after: "the checkpoint commits, before any rename", inProgressLeft: true, checkpointCommitted: true },
+    { crashAt: "after-rename:1@2", after: "one part of the epoch is renamed", inProgressLeft: true, checkpointCommitted: true },
+    { crashAt: "after-rename:2@3", after: "two parts of a later epoch are renamed", inProgressLeft: true, checkpointCommitted: true },
+  ];
+
+  for (const step of steps) {
+    it(`recovers identical tables after a crash once ${step.after} (${step.crashAt})`, async () => {
+      const out = join(directory, `crash-${step.crashAt.replace(/[^a-z0-9]/g, "-")}`);
+      const file = await writePipelineFile(directory, { name: "steps", natsUrl, stream, out });
+      const crashed = spawnWorker(file, ["--drain"], { CLICKPIPE_CRASH_AT: step.crashAt });
+      const crash = await crashed.exited;
+      expect(crash.signal, crash.output).toBe("SIGKILL");
+      // The crash left the commit half done, as planned.
+      const claimed = Number(/\(epoch (\d+)\)/.exec(crash.output)![1]);
+      const crashedEpoch = claimed + Number(step.crashAt.split("@")[1]);
+      expect((await committedEpochs(out, "steps")).includes(crashedEpoch)).toBe(step.checkpointCommitted);
+      expect((await filesEndingWith(out, [".inprogress"])).length > 0).toBe(step.inProgressLeft);
+      if (step.crashAt.startsWith("checkpoint-written")) {
+        expect(await filesEndingWith(join(out, "_checkpoints"), [".tmp"])).toHaveLength(1);
+      }
+
+      const restarted = await runCli(["run", file, "--drain"]);
+      expect(restarted.code, restarted.stderr).toBe(0);
+      expect(await lakeRows(out)).toEqual(expected);
+      expect(await filesEndingWith(out, [".inprogress"])).toEqual([]);
+    });
+  }
+});

@@ -1,0 +1,74 @@
+// nats-server killed and restarted (same port and store) during `clickpipe run --drain`: the worker reconnects by itself.
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.ts";
+import { startNatsServer, uniqueStreamName, type RunningNatsServer } from "../helpers/nats-server.ts";
+import { crashInput, filesEndingWith, lakeRows, sleep, spawnWorker, writePipelineFile } from "./crash-harness.ts";
+
+async function highestEpoch(directory: string): Promise<number> {
+  const names = await readdir(directory).catch(() => [] as string[]);
+  return Math.max(0, ...names.map((name) => Number(/^checkpoint-(\d+)\.json$/.exec(name)?.[1] ?? 0)));
+}
+
+async function waitForEpochAbove(directory: string, epoch: number, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    const highest = await highestEpoch(directory);
+    if (highest > epoch) return highest;
+    await sleep(25);
+  }
+  throw new Error(`no checkpoint above epoch ${epoch} in ${directory} within ${timeoutMs} ms`);
+}
+
+describe("nats-server restart during run --drain", () => {
+  const stream = uniqueStreamName("CRASHNATS");
+  let server: RunningNatsServer;
+  let directory: string;
+  let baselineOut: string;
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    directory = await mkdtemp(join(tmpdir(), "clickpipe-crash-nats-"));
+    baselineOut = join(directory, "baseline");
+    const baselineFile = await writePipelineFile(directory, { name: "natsrestart", natsUrl: server.url, stream, out: baselineOut });
+    const input = join(directory, "input.ndjson");
+    await writeFile(input, crashInput(1500, 5, 45).join("\n") + "\n");
+    const published = await runCli(["publish", input, "--pipeline", baselineFile]);
+    expect(published.code, published.stderr).toBe(0);
+    const baseline = await runCli(["run", baselineFile, "--drain"]);
+    expect(baseline.code, baseline.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    if (directory) await rm(directory, { recursive: true, force: true });
+  });
+
+  it("resumes within 10 s of the server's return and writes exactly the no-fault tables", { timeout: 120_000 }, async () => {
+    const out = join(directory, "restarted");
+    const file = await writePipelineFile(directory, { name: "natsrestart", natsUrl: server.url, stream, out });
+    const checkpoints = join(out, "_checkpoints", "natsrestart");
+    const worker = spawnWorker(file, ["--drain"]);
+    await worker.printed(/starting \S+ at \S+ sequence 1 \(epoch (\d+)\)/);
+    const claimed = Number(/\(epoch (\d+)\)/.exec(worker.output())![1]);
+    // Mid-run: at least one checkpoint with events committed, the drain not finished.
+    await waitForEpochAbove(checkpoints, claimed, 30_000);
+    server.kill("SIGKILL");
+    await sleep(2_000);
+    const beforeRestart = await highestEpoch(checkpoints);
+    await server.restart();
+    const restartedAt = performance.now();
+    const result = await Promise.race([worker.exited, waitForEpochAbove(checkpoints, beforeRestart, 10_000).then(() => undefined)]);
+    const resumedWithinMs = performance.now() - restartedAt;
+    expect(resumedWithinMs, worker.output()).toBeLessThan(10_000);
+    expect(result === undefined || result.code === 0, worker.output()).toBe(true);
+
+    const finished = await worker.exited;
+    expect(finished.code, finished.output).toBe(0);
+    expect(finished.output).toMatch(/drained \S+ through sequence/);
+    expect(await lakeRows(out)).toEqual(await lakeRows(baselineOut));
+    expect(await filesEndingWith(out, [".inprogress", ".tmp"])).toEqual([]);
+  });
+});

@@ -1,0 +1,123 @@
+// Test driver: NDJSON lines through decode, the real operators, Pipeline and ParquetSink, updating a Metrics registry as the worker does.
+import { parsePipelineText } from "../../src/config/load.ts";
+import type { PipelineConfig } from "../../src/config/pipeline.ts";
+import { decodeRecord } from "../../src/events/decode.ts";
+import { recordFinalSession, recordPatternWindowPatterns } from "../../src/metrics/business.ts";
+import type { Metrics } from "../../src/metrics/registry.ts";
+import { createOperator } from "../../src/operators/index.ts";
+import type { Operator, SessionRecord } from "../../src/runtime/operator.ts";
+import { Pipeline, type RowSink } from "../../src/runtime/pipeline.ts";
+import { operatorEnvironment } from "../../src/runtime/worker.ts";
+import { ParquetSink } from "../../src/sinks/parquet.ts";
+import { botsTable, invalidEventsTable, lateEventsTable } from "../../src/sinks/system-tables.ts";
+import type { Row } from "../../src/sinks/table.ts";
+
+/** All four operators, windows short enough that sessions, pattern windows, baskets and snapshots close in two days. */
+export function meteredPipelineConfig(sinkPath: string): PipelineConfig {
+  const text = [
+    "name: metered",
+    "nats: { url: nats://127.0.0.1:4222, stream: METERED }",
+    "operators:",
+    "  - { type: sessionize, gap: 30m, maxDuration: 12h, outOfOrderness: 1m, allowedLateness: 10m }",
+    "  - { type: sequencePatterns, window: 1h, item: page_item, maxLength: 3, minSupport: 0.01 }",
+    "  - { type: basket, window: 1d, minSupport: 0.01, minConfidence: 0.3 }",
+    "  - { type: churnFeatures, snapshotEvery: 1d, outOfOrderness: 1m, allowedLateness: 10m }",
+    "sinks:",
+    `  - { type: parquet, path: "${sinkPath}" }`,
+  ].join("\n");
+  const loaded = parsePipelineText(text, "metered.yaml", {});
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+  return loaded.config;
+}
+
+/**
+ * Business figures as the runtime is asked to record them (ARCHITECTURE.md "Metrics"): recordFinalSession for every
+ * session version and recordPatternWindowPatterns for the rows of each closed pattern window.
+ */
+class BusinessRecorder implements Operator {
+  readonly id = "businessRecorder";
+  readonly tables = [];
+  constructor(private readonly metrics: Metrics) {}
+  onSession(session: SessionRecord): void {
+    recordFinalSession(this.metrics, session);
+  }
+  onEnd(): void {}
+  snapshot(): unknown {
+    return null;
+  }
+  restore(): void {}
+}
+
+/** Forwards rows to the Parquet sink and records each pattern window's rows once the next window (or the end) comes. */
+class PatternWindowTap implements RowSink {
+  private windowStart: unknown;
+  private rows: { kind: string; support: number }[] = [];
+  constructor(
+    private readonly sink: RowSink,
+    private readonly metrics: Metrics,
+  ) {}
+  append(table: string, row: Row): void {
+    if (table === "patterns") {
+      if (row.window_start !== this.windowStart) this.flush();
+      this.windowStart = row.window_start;
+      this.rows.push({ kind: String(row.kind), support: Number(row.support) });
+    }
+    this.sink.append(table, row);
+  }
+  markSuccess(table: string, partition: string): void {
+    this.sink.markSuccess(table, partition);
+  }
+  flush(): void {
+    if (this.rows.length > 0) recordPatternWindowPatterns(this.metrics, this.rows);
+    this.rows = [];
+  }
+}
+
+export interface MeteredRunSummary {
+  events: number;
+  invalid: number;
+}
+
+/** Runs `lines` as one drained stream: decode as the worker does, operators, end of input, one Parquet commit. */
+export async function runMeteredPipeline(lines: Iterable<string>, metrics: Metrics, sinkPath: string): Promise<MeteredRunSummary> {
+  const config = meteredPipelineConfig(sinkPath);
+  const environment = operatorEnvironment(config);
+  const operators = config.operators.map((operatorConfig) => createOperator(operatorConfig, environment));
+  const sink = new ParquetSink({
+    path: sinkPath,
+    tables: [...operators.flatMap((op) => op.tables), invalidEventsTable, lateEventsTable, botsTable],
+    metrics,
+    useWorkerThread: false,
+  });
+  const tap = new PatternWindowTap(sink, metrics);
+  const pipeline = new Pipeline({ operators: [...operators, new BusinessRecorder(metrics)], sink: tap, metrics });
+  const summary: MeteredRunSummary = { events: 0, invalid: 0 };
+  let sequence = 0;
+  let lastTs = 0;
+  for (const line of lines) {
+    sequence++;
+    metrics.eventsReceived.inc({ source: "nats" });
+    const decoded = decodeRecord(line, lastTs);
+    if (!decoded.ok) {
+      summary.invalid++;
+      metrics.eventsInvalid.inc({ reason: decoded.reason });
+      sink.append("invalid_events", { received_at: lastTs, reason: decoded.reason, raw: line });
+      continue;
+    }
+    summary.events++;
+    lastTs = decoded.event.ts;
+    pipeline.processEvent(decoded.event, { partition: 0, sequence });
+    metrics.eventLatency.observe(0.05);
+  }
+  metrics.stateBytes.set(pipeline.stateBytes());
+  pipeline.end();
+  tap.flush();
+  const started = performance.now();
+  await sink.commit(await sink.prepare(1));
+  metrics.checkpointDuration.observe((performance.now() - started) / 1000);
+  metrics.lastCheckpoint.set(Date.now() / 1000);
+  metrics.consumerPending.set(0);
+  metrics.watermarkLag.set(0);
+  await sink.close();
+  return summary;
+}
