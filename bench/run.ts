@@ -1,6 +1,6 @@
 // `npm run bench`: end-to-end throughput beside ceilings measured in the same run; writes bench/RESULTS.md and results.json.
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, totalmem, tmpdir, platform, release } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +14,7 @@ import { ensureLocalNats } from "../src/transport/local-server.ts";
 import { StreamReader } from "../src/transport/reader.ts";
 import { ensureStream } from "../src/transport/stream.ts";
 import { benchPipeline } from "./pipeline.ts";
+import type { StagesResult } from "./stages.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const VISITORS = Number(process.env.BENCH_VISITORS ?? 50_000);
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
     const drain = await runDrainChild(pipelineText);
     results.push(measure("end to end: run --drain (sessionize, sequencePatterns, basket, churnFeatures, Parquet)", drain.events, drain.seconds));
     const ceiling = results.find((r) => r.name.startsWith("ceiling: JetStream"))!.eventsPerSecond;
+    const stages = await runStagesChild();
     const report = {
       date: new Date().toISOString(),
       commit: gitCommit(),
@@ -91,9 +93,11 @@ async function main(): Promise<void> {
       results,
       endToEndVsCeiling: drain.eventsPerSecond / ceiling,
       drain,
+      stages,
     };
     await writeFile(join(ROOT, "bench", "results.json"), JSON.stringify(report, null, 2) + "\n");
-    await writeFile(join(ROOT, "bench", "RESULTS.md"), renderMarkdown(report));
+    const optimizations = await readFile(join(ROOT, "bench", "OPTIMIZATIONS.md"), "utf8").catch(() => "");
+    await writeFile(join(ROOT, "bench", "RESULTS.md"), renderMarkdown(report) + (optimizations === "" ? "" : `\n${optimizations}`));
     console.error(`end to end is ${(report.endToEndVsCeiling * 100).toFixed(0)}% of the JetStream read + JSON.parse ceiling; wrote bench/RESULTS.md`);
   } finally {
     await manager.streams.delete(stream).catch(() => undefined);
@@ -107,10 +111,28 @@ interface DrainResult {
   seconds: number;
   events: number;
   eventsPerSecond: number;
+  /** CPU seconds of the whole drain process (main thread, encoder threads, loader). */
+  cpuSeconds: number;
+  phases: { startupSeconds: number; processingSeconds: number; finalCommitSeconds: number; processingMainThreadCpuSeconds: number };
   peakRssBytes: number;
   peakStateBytes: number;
   peakOpenSessions: number;
   bytesPerOpenSessionAtPeak: number;
+}
+
+/** Runs bench/stages.ts in a fresh process: the per-stage CPU breakdown, without NATS. */
+function runStagesChild(): Promise<StagesResult | undefined> {
+  if (process.env.BENCH_STAGES === "0") return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "bench", "stages.ts")], { stdio: ["ignore", "pipe", "inherit"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.once("error", reject);
+    child.once("exit", (code) => {
+      if (code !== 0) reject(new Error(`stages child exited with ${code}`));
+      else resolve(JSON.parse(output.trim().split("\n").pop()!) as StagesResult);
+    });
+  });
 }
 
 function runDrainChild(pipelineText: string): Promise<DrainResult> {
@@ -144,6 +166,7 @@ function renderMarkdown(report: {
   results: Measurement[];
   endToEndVsCeiling: number;
   drain: DrainResult;
+  stages?: StagesResult;
 }): string {
   const rows = report.results
     .map((r) => `| ${r.name} | ${Math.round(r.eventsPerSecond).toLocaleString("en")} | ${r.seconds.toFixed(2)} |`)
@@ -164,6 +187,40 @@ ${rows}
 - **End to end / (JetStream read + JSON.parse) ceiling: ${(report.endToEndVsCeiling * 100).toFixed(0)}%** (target ≥ 40%).
 - Drain process peak RSS: ${(report.drain.peakRssBytes / 2 ** 20).toFixed(0)} MiB.
 - State: peak ${(report.drain.peakStateBytes / 2 ** 20).toFixed(1)} MiB over all operators; at the peak of ${report.drain.peakOpenSessions.toLocaleString("en")} open sessions, ${report.drain.bytesPerOpenSessionAtPeak.toFixed(0)} bytes of total state per open session (an upper bound for sessionize alone: it includes the other operators' state).
+${renderDrainPhases(report.drain)}${report.stages === undefined ? "" : renderStages(report.stages)}`;
+}
+
+function renderDrainPhases(drain: DrainResult): string {
+  const { phases } = drain;
+  return `
+## Where the drain's time goes
+
+| phase | seconds |
+| --- | ---: |
+| start-up (connect, recover, open the consumer) | ${phases.startupSeconds.toFixed(2)} |
+| processing (read, decode, operators, Parquet append, end-of-input flush) | ${phases.processingSeconds.toFixed(2)} |
+| final checkpoint (encode in worker threads, fsync, commit) | ${phases.finalCommitSeconds.toFixed(2)} |
+
+- Main-thread CPU while processing: ${phases.processingMainThreadCpuSeconds.toFixed(2)} s, i.e. ${Math.round(drain.events / phases.processingMainThreadCpuSeconds).toLocaleString("en")} events per main-thread CPU second (wall time above this is time the main thread waited for a core: other processes on a shared machine).
+- CPU of the whole drain process (main thread, encoder threads, module loading): ${drain.cpuSeconds.toFixed(2)} s.
+`;
+}
+
+function renderStages(stages: StagesResult): string {
+  const rows = stages.stages
+    .map((stage) => `| ${stage.stage} | ${Math.round(stage.eventsPerCpuSecond).toLocaleString("en")} | ${((stage.cpuSeconds / stages.events) * 1e6).toFixed(2)} |`)
+    .join("\n");
+  return `
+## Per-stage CPU breakdown (bench/stages.ts, no NATS, one process)
+
+Each stage includes the ones above it, over the same ${stages.events.toLocaleString("en")} published events; the difference between two rows is
+the cost of what the lower one adds.
+
+| stage | events per CPU second | µs per event |
+| --- | ---: | ---: |
+${rows}
+
+- Parquet encoding of all ${stages.parquetEncode.rows.toLocaleString("en")} buffered rows (this thread, zstd, then fsynced): ${Math.round(stages.parquetEncode.rowsPerSecond).toLocaleString("en")} rows/s.
 `;
 }
 

@@ -22,3 +22,18 @@ for (let rep = 0; rep < 3; rep++) {
   for (const d of dbs) forEachFrequentSequence(d, { minSupportCount: sequenceMinSupportCount(0.01, d.length), maxLength: 3 }, () => n++);
   console.log("core", (performance.now() - t).toFixed(0), n);
 }
+import { ParquetSink } from "../src/sinks/parquet.ts";
+import { patternsTable } from "../src/operators/sequence-patterns.ts";
+{
+  const all = dbs.map((d) => exactPatternCounts(d, 3, " ", sequenceMinSupportCount(0.01, d.length)));
+  for (let rep = 0; rep < 3; rep++) {
+    const copies = all.map((f) => f.slice());
+    let t = performance.now();
+    for (const f of copies) f.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "subsequence" ? -1 : 1) || a.length - b.length || b.support - a.support || (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0));
+    const sortMs = performance.now() - t;
+    const sink = new ParquetSink({ path: "/nonexistent", tables: [patternsTable], useWorkerThread: false });
+    t = performance.now();
+    copies.forEach((f, w) => { for (const c of f) sink.append("patterns", { window_start: 1767571200000 + w * 3600000, window_end: 1767571200000 + (w + 1) * 3600000, kind: c.kind, pattern: c.pattern, length: c.length, support: c.support, support_ratio: c.support / 300, error_bound: c.errorBound }); });
+    console.log("sort", sortMs.toFixed(0), "append", (performance.now() - t).toFixed(0), sink.bufferedRows());
+  }
+}

@@ -15,7 +15,8 @@ commands:
   train <training.yaml>                                 churn models (logistic, MLP, BG/NBD), segments, report
   score <training.yaml> --snapshot <date> [--follow]    customer scores, ranks, deciles and segments
   fit bgnbd --summary <csv> | --features <dir> --snapshot <date> [--time-unit day|week]
-  demo                                                  the demo behind npm start`;
+  demo                                                  the demo behind npm start
+  monitor [--target host:port] [--port N]               a local Prometheus scraping the pipeline (npm run monitor)`;
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -30,6 +31,7 @@ const commands: Record<string, () => Promise<Command>> = {
   train: async () => (await import("./train.ts")).runTrain,
   score: async () => (await import("./score.ts")).runScore,
   fit: async () => (await import("./fit.ts")).runFit,
+  monitor: async () => (await import("./monitor.ts")).runMonitor,
   demo: async () => runDemo,
 };
 

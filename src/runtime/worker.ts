@@ -62,6 +62,8 @@ export interface WorkerSummary {
 /** Sink rows buffered beyond this force a checkpoint, so memory stays bounded whatever the interval. */
 const MAX_BUFFERED_ROWS = 500_000;
 const DEFAULT_MAX_EVENT_ATTEMPTS = 3;
+/** Messages pulled ahead of processing are bounded in bytes (a message batches ~100 events, tens of KB). */
+const PREFETCH_BYTES = 8 * 1024 * 1024;
 
 export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
   const worker = new Worker(options);
@@ -94,6 +96,8 @@ class Worker {
   private readonly attempts = new Map<string, number>();
   /** Events that failed maxEventAttempts times: dead-lettered instead of processed on replay. */
   private readonly poisoned = new Map<string, string>();
+  /** Test-only (CLICKPIPE_THROW_ON_EVENTS): one instance per process, so "fails n times" spans rollbacks. */
+  private readonly injectedPoison = poisonOperatorFromEnv();
   private sinkConfig!: ParquetSinkConfig;
   private pipeline!: Pipeline;
   private sink!: ParquetSink;
@@ -140,7 +144,12 @@ class Worker {
         onWait: (holder) =>
           this.log(`standing by: worker ${holder.workerId} (pid ${holder.pid} on ${holder.host}) holds ${this.store.lockFile}`),
         onLost: (holder) =>
-          this.stop(new StaleCheckpointError(`fenced: worker ${holder?.workerId ?? "?"} took over ${this.store.lockFile}`)),
+          this.stop(
+            new StaleCheckpointError(
+              `fenced: ${holder ? `worker ${holder.workerId} (pid ${holder.pid} on ${holder.host})` : "another worker"} ` +
+                `took ${this.store.lockFile} over; stopping without committing`,
+            ),
+          ),
       });
       if (lock === undefined) return this.summary;
       this.lock = lock;
@@ -173,8 +182,7 @@ class Worker {
     this.fatal = undefined;
     const environment = operatorEnvironment(this.config);
     const operators = this.config.operators.map((operatorConfig) => createOperator(operatorConfig, environment));
-    const poison = poisonOperatorFromEnv();
-    if (poison !== undefined) operators.push(poison);
+    if (this.injectedPoison !== undefined) operators.push(this.injectedPoison);
     this.sink = new ParquetSink({
       path: this.sinkConfig.path,
       tables: [...operators.flatMap((op) => op.tables), invalidEventsTable, lateEventsTable, botsTable],
@@ -234,6 +242,7 @@ class Worker {
     const reader = await StreamReader.open(js, this.config.nats.stream, {
       startSequence: this.position + 1,
       drainUntil: this.drain,
+      maxBytes: PREFETCH_BYTES,
     });
     this.reader = reader;
     const onAbort = () => void reader.close();

@@ -373,24 +373,36 @@ function columnBuilderFor(column: ColumnSpec): ColumnBuilder {
 }
 
 /**
+ * A row appender specialised to one table: one statement per column with the column name as a literal, so each
+ * property load and each builder call site sees one shape and one builder class (a loop over the columns makes both
+ * megamorphic; measured in bench/RESULTS.md, Optimizations). Names are embedded as JSON string literals.
+ */
+function compileRowAppender(builders: readonly ColumnBuilder[]): (row: Row) => void {
+  const statements = builders.map((builder, index) => `builders[${index}].append(row[${JSON.stringify(builder.column.name)}]);`);
+  const factory = new Function("builders", `"use strict"; return function appendRow(row) {\n${statements.join("\n")}\n};`);
+  return factory(builders) as (row: Row) => void;
+}
+
+/**
  * Rows appended straight into columnar buffers: the buffered form of a future Parquet file.
  * Appending columnar keeps no row objects alive and leaves only buffer transfer for the worker hand-off.
  */
 export class ColumnBatchBuilder {
   private readonly builders: ColumnBuilder[];
+  private readonly appendRow: (row: Row) => void;
   length = 0;
   constructor(readonly columns: ColumnSpec[]) {
     this.builders = columns.map(columnBuilderFor);
+    this.appendRow = compileRowAppender(this.builders);
   }
 
   /** Appends one row, or throws ParquetEncodeError and leaves the batch as it was. */
   append(row: Row): void {
-    const builders = this.builders;
-    let done = 0;
     try {
-      for (; done < builders.length; done++) builders[done].append(row[builders[done].column.name]);
+      this.appendRow(row);
     } catch (error) {
-      for (let i = 0; i < done; i++) builders[i].truncate(this.length);
+      // Builders the row did not reach are at this.length already: truncate leaves them as they are.
+      for (const builder of this.builders) builder.truncate(this.length);
       throw error;
     }
     this.length++;

@@ -1,6 +1,7 @@
 // Parquet sink: buffers rows per table and partition, writes fsynced `.inprogress` parts, renames them once the checkpoint commits.
 import { mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { Metrics } from "../metrics/registry.ts";
 import {
@@ -25,8 +26,10 @@ export interface ParquetSinkOptions {
   /** Maximum rows per file; bigger buffers split into several parts. Default 500 000. */
   maxRowsPerFile?: number;
   metrics?: Metrics;
-  /** Encode in a worker thread (default true); false encodes on the calling thread with the same code. */
+  /** Encode in worker threads (default true); false encodes on the calling thread with the same code. */
   useWorkerThread?: boolean;
+  /** Encoder threads (default: 2, or 1 on a single core); a checkpoint's parts encode in parallel across them. */
+  encoderThreads?: number;
   /**
    * Set when several workers share one lake: part names become `part-<writerId>-<epoch>-<index>` so workers
    * never collide, and recovery deletes only this writer's in-progress parts. Letters, digits and `_`.
@@ -92,7 +95,7 @@ export class ParquetSink {
   private readonly maxRowsPerFile: number;
   private readonly metrics?: Metrics;
   private readonly writerId?: string;
-  private readonly encoderThread?: EncoderThread;
+  private readonly encoderThread?: EncoderPool;
   private tables = new Map<string, TableBuffer>();
   private requestedMarkers = new Set<string>();
   private rowCount = 0;
@@ -109,7 +112,7 @@ export class ParquetSink {
     this.maxRowsPerFile = options.maxRowsPerFile ?? DEFAULT_MAX_ROWS_PER_FILE;
     this.metrics = options.metrics;
     this.writerId = options.writerId;
-    if (options.useWorkerThread !== false) this.encoderThread = new EncoderThread();
+    if (options.useWorkerThread !== false) this.encoderThread = new EncoderPool(options.encoderThreads ?? defaultEncoderThreads());
     for (const spec of options.tables) {
       if (this.tables.has(spec.name)) throw new Error(`parquet sink: table ${spec.name} declared twice`);
       this.tables.set(spec.name, { spec, partitions: new Map() });
@@ -154,8 +157,10 @@ export class ParquetSink {
     this.requestedMarkers = new Set();
     const directories = new Set(jobs.map((job) => dirname(job.file.path)));
     await Promise.all([...directories].map((directory) => mkdir(join(this.root, directory), { recursive: true })));
+    // Biggest parts first, so the encoder threads finish together rather than one waiting on a late big part.
+    const bySize = [...jobs].sort((a, b) => b.batch.length - a.batch.length);
     await Promise.all(
-      jobs.map(async (job) => {
+      bySize.map(async (job) => {
         const bytes = await this.encode(job.batch);
         await writeFileDurably(join(this.root, job.file.path + IN_PROGRESS_SUFFIX), bytes);
       }),
@@ -342,8 +347,40 @@ function startEncoderWorker(): Worker {
   return new Worker(bootstrap, { eval: true });
 }
 
-/** One worker thread running the encoder; requests queue in it, so parts encode one after another. */
+function defaultEncoderThreads(): number {
+  return Math.min(2, Math.max(1, availableParallelism()));
+}
+
+/**
+ * Encoder threads; each part goes to the thread with the fewest rows queued. At the end of a drain the main thread
+ * waits for the last checkpoint's encoding, so two threads on two cores halve that wait.
+ */
+class EncoderPool {
+  private readonly threads: EncoderThread[];
+
+  constructor(size: number) {
+    this.threads = Array.from({ length: Math.max(1, size) }, () => new EncoderThread());
+  }
+
+  warm(): void {
+    for (const thread of this.threads) thread.warm();
+  }
+
+  encode(batch: SealedBatch, options: EncodeOptions): Promise<Uint8Array> {
+    let least = this.threads[0];
+    for (const thread of this.threads) if (thread.queuedRows < least.queuedRows) least = thread;
+    return least.encode(batch, options);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.threads.map((thread) => thread.close()));
+  }
+}
+
+/** One worker thread running the encoder; requests queue in it, so its parts encode one after another. */
 class EncoderThread {
+  /** Rows of the requests sent and not yet answered. */
+  queuedRows = 0;
   private worker?: Worker;
   private nextId = 0;
   private readonly waiting = new Map<number, { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }>();
@@ -357,8 +394,22 @@ class EncoderThread {
     const worker = this.worker ?? this.start();
     const id = this.nextId++;
     const request: EncodeRequest = { id, batch, options };
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+    const rows = batch.length;
+    this.queuedRows += rows;
+    const settle = () => {
+      this.queuedRows -= rows;
+    };
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.waiting.set(id, {
+        resolve: (bytes) => {
+          settle();
+          resolve(bytes);
+        },
+        reject: (error) => {
+          settle();
+          reject(error);
+        },
+      });
       worker.ref();
       worker.postMessage(request, transferListOf(batch));
     });

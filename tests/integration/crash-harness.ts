@@ -107,17 +107,11 @@ export function spawnWorker(pipelineFile: string, args: string[] = [], env: Node
   return { child, exited, output: () => output, printed };
 }
 
-/** Columns a replay cannot reproduce while events are stamped with the worker's clock (see the crash tests). */
-const CLOCK_COLUMNS: Record<string, string[]> = {
-  late_events: ["received_at"],
-  bots: ["received_at"],
-};
-
 /**
  * Every table of a lake as sorted JSON rows, read by DuckDB over `**\/*.parquet` (a partial file would fail the
- * read). Clock columns are left out, and received_at is cut from the `event` JSON of late_events and bots.
+ * read). `skip` leaves out columns a run cannot reproduce (the worker stamps its own rejects with its clock).
  */
-export async function lakeRows(out: string, extraClockColumns: Record<string, string[]> = {}): Promise<Record<string, string[]>> {
+export async function lakeRows(out: string, skip: Record<string, string[]> = {}): Promise<Record<string, string[]>> {
   const instance = await DuckDBInstance.create(":memory:");
   const db = await instance.connect();
   try {
@@ -126,14 +120,8 @@ export async function lakeRows(out: string, extraClockColumns: Record<string, st
       if (!entry.isDirectory() || entry.name.startsWith("_") || entry.name.startsWith(".")) continue;
       const source = `read_parquet('${join(out, entry.name)}/**/*.parquet', hive_partitioning = true)`;
       const columns = (await db.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`)).getRowObjectsJson().map((row) => String(row.column_name));
-      const skipped = new Set([...(CLOCK_COLUMNS[entry.name] ?? []), ...(extraClockColumns[entry.name] ?? [])]);
-      const selected = columns
-        .filter((column) => !skipped.has(column))
-        .map((column) =>
-          column === "event" && skipped.has("received_at")
-            ? `regexp_replace(event, ',?"received_at":[0-9]+', '') AS event`
-            : `"${column}"`,
-        );
+      const skipped = new Set(skip[entry.name] ?? []);
+      const selected = columns.filter((column) => !skipped.has(column)).map((column) => `"${column}"`);
       const rows = (await db.runAndReadAll(`SELECT ${selected.join(", ")} FROM ${source}`)).getRowObjectsJson();
       tables[entry.name] = rows.map((row) => JSON.stringify(row)).sort();
     }

@@ -34,7 +34,7 @@ describe("nats-server restart during run --drain", () => {
     baselineOut = join(directory, "baseline");
     const baselineFile = await writePipelineFile(directory, { name: "natsrestart", natsUrl: server.url, stream, out: baselineOut });
     const input = join(directory, "input.ndjson");
-    await writeFile(input, crashInput(1500, 5, 45).join("\n") + "\n");
+    await writeFile(input, crashInput(2500, 6, 45).join("\n") + "\n");
     const published = await runCli(["publish", input, "--pipeline", baselineFile]);
     expect(published.code, published.stderr).toBe(0);
     const baseline = await runCli(["run", baselineFile, "--drain"]);
@@ -53,11 +53,16 @@ describe("nats-server restart during run --drain", () => {
     const worker = spawnWorker(file, ["--drain"]);
     await worker.printed(/starting \S+ at \S+ sequence 1 \(epoch (\d+)\)/);
     const claimed = Number(/\(epoch (\d+)\)/.exec(worker.output())![1]);
-    // Mid-run: at least one checkpoint with events committed, the drain not finished.
+    // Mid-run: one checkpoint with events committed, most messages not yet pulled (the worker prefetches 8 MiB).
     await waitForEpochAbove(checkpoints, claimed, 30_000);
     server.kill("SIGKILL");
-    await sleep(2_000);
-    const beforeRestart = await highestEpoch(checkpoints);
+    // The worker uses up what it prefetched, then stalls: no checkpoint for 1.5 s, the process still running.
+    let beforeRestart = await highestEpoch(checkpoints);
+    for (let stableSince = performance.now(); performance.now() - stableSince < 1_500; await sleep(100)) {
+      const highest = await highestEpoch(checkpoints);
+      if (highest !== beforeRestart) [beforeRestart, stableSince] = [highest, performance.now()];
+    }
+    expect(worker.child.exitCode, worker.output()).toBeNull();
     await server.restart();
     const restartedAt = performance.now();
     const result = await Promise.race([worker.exited, waitForEpochAbove(checkpoints, beforeRestart, 10_000).then(() => undefined)]);

@@ -12,14 +12,14 @@ import { ParquetSink } from "../../src/sinks/parquet.ts";
 import { botsTable, invalidEventsTable, lateEventsTable } from "../../src/sinks/system-tables.ts";
 import type { Row } from "../../src/sinks/table.ts";
 
-/** All four operators, windows short enough that sessions, pattern windows, baskets and snapshots close in two days. */
+/** All four operators; windows close within two days of traffic, and minSupport 0.1 keeps pattern output (and the test) small. */
 export function meteredPipelineConfig(sinkPath: string): PipelineConfig {
   const text = [
     "name: metered",
     "nats: { url: nats://127.0.0.1:4222, stream: METERED }",
     "operators:",
     "  - { type: sessionize, gap: 30m, maxDuration: 12h, outOfOrderness: 1m, allowedLateness: 10m }",
-    "  - { type: sequencePatterns, window: 1h, item: page_item, maxLength: 3, minSupport: 0.01 }",
+    "  - { type: sequencePatterns, window: 6h, item: page_item, maxLength: 3, minSupport: 0.1 }",
     "  - { type: basket, window: 1d, minSupport: 0.01, minConfidence: 0.3 }",
     "  - { type: churnFeatures, snapshotEvery: 1d, outOfOrderness: 1m, allowedLateness: 10m }",
     "sinks:",

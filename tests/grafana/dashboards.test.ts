@@ -1,0 +1,194 @@
+// The Grafana dashboards and provisioning: structure Grafana needs, PromQL promtool accepts, and metrics the registry really has.
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { ALERT_RULES } from "../../src/metrics/prometheus-config.ts";
+import { Metrics } from "../../src/metrics/registry.ts";
+import { parseExposition, seriesNames } from "../metrics/exposition.ts";
+import { allPanels, DASHBOARDS_DIR, loadDashboards, metricNamesIn, substituteGrafanaVariables } from "./dashboards.ts";
+
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
+const PROVISIONING = join(REPO, "grafana", "provisioning");
+const dashboards = loadDashboards();
+const DATASOURCE = { type: "prometheus", uid: "${datasource}" };
+
+/** Names a PromQL query can read from this registry: sample names (with _bucket/_sum/_count) and family names. */
+async function registryNames(): Promise<Set<string>> {
+  const metrics = new Metrics({ defaultMetrics: true });
+  const names = seriesNames(parseExposition(await metrics.registry.metrics()));
+  for (const metric of metrics.registry.getMetricsAsArray()) names.add(metric.name);
+  return names;
+}
+
+function alertExpressions(): { alert: string; expr: string }[] {
+  const rules = parse(readFileSync(ALERT_RULES, "utf8")) as { groups: { rules: { alert: string; expr: string }[] }[] };
+  return rules.groups.flatMap((group) => group.rules);
+}
+
+describe("grafana dashboards", () => {
+  it("are the two dashboards with stable, unique uids and their titles", () => {
+    expect(dashboards.map(({ dashboard }) => [dashboard.uid, dashboard.title])).toEqual([
+      ["clickpipe-customers-live", "clickpipe / customers live"],
+      ["clickpipe-pipeline-health", "clickpipe / pipeline health"],
+    ]);
+    expect(new Set(dashboards.map(({ dashboard }) => dashboard.uid)).size).toBe(dashboards.length);
+  });
+
+  for (const { file, dashboard } of dashboards) {
+    describe(file, () => {
+      it("declares a datasource variable of type datasource that lists Prometheus data sources", () => {
+        const variable = dashboard.templating.list.find((v) => v.name === "datasource");
+        expect(variable).toMatchObject({ type: "datasource", query: "prometheus" });
+      });
+
+      it("queries the templated datasource in every panel and target", () => {
+        for (const panel of allPanels(dashboard)) {
+          expect(panel.datasource, panel.title).toEqual(DATASOURCE);
+          for (const target of panel.targets ?? []) expect(target.datasource ?? DATASOURCE, `${panel.title} ${target.refId}`).toEqual(DATASOURCE);
+        }
+      });
+
+      it("gives every panel at least one PromQL query and a unit", () => {
+        for (const panel of allPanels(dashboard)) {
+          expect(panel.targets?.length ?? 0, panel.title).toBeGreaterThan(0);
+          for (const target of panel.targets ?? []) expect(target.expr?.trim() ?? "", `${panel.title} ${target.refId}`).not.toBe("");
+          expect(panel.fieldConfig?.defaults?.unit ?? "", panel.title).not.toBe("");
+        }
+      });
+
+      it("has unique panel ids and panels that fit the 24-column grid without overlapping", () => {
+        const panels = allPanels(dashboard);
+        expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length);
+        for (const [index, a] of panels.entries()) {
+          expect(a.gridPos.x + a.gridPos.w, a.title).toBeLessThanOrEqual(24);
+          for (const b of panels.slice(index + 1)) {
+            const apart =
+              a.gridPos.x + a.gridPos.w <= b.gridPos.x ||
+              b.gridPos.x + b.gridPos.w <= a.gridPos.x ||
+              a.gridPos.y + a.gridPos.h <= b.gridPos.y ||
+              b.gridPos.y + b.gridPos.h <= a.gridPos.y;
+            expect(apart, `${a.title} overlaps ${b.title}`).toBe(true);
+          }
+        }
+      });
+    });
+  }
+
+  it("the pipeline-health and customers-live panels cover what issue 9 asks for", () => {
+    const exprs = (uid: string) =>
+      allPanels(dashboards.find(({ dashboard }) => dashboard.uid === uid)!.dashboard)
+        .flatMap((p) => p.targets ?? [])
+        .map((t) => t.expr ?? "")
+        .join("\n");
+    const health = exprs("clickpipe-pipeline-health");
+    for (const metric of [
+      "clickpipe_events_received_total",
+      "clickpipe_events_processed_total",
+      "clickpipe_events_invalid_total",
+      "clickpipe_events_late_total",
+      "clickpipe_events_duplicate_total",
+      "clickpipe_consumer_pending_messages",
+      "clickpipe_watermark_lag_seconds",
+      "clickpipe_last_checkpoint_timestamp_seconds",
+      "clickpipe_checkpoint_duration_seconds_bucket",
+      "clickpipe_parquet_rows_written_total",
+      "clickpipe_parquet_files_written_total",
+      "clickpipe_state_bytes",
+      "nodejs_eventloop_lag_seconds",
+      "process_resident_memory_bytes",
+    ])
+      expect(health).toContain(metric);
+    const customers = exprs("clickpipe-customers-live");
+    for (const metric of [
+      "clickpipe_sessions_final_total",
+      "clickpipe_open_sessions",
+      "clickpipe_sessions_bounced_total",
+      "clickpipe_sessions_converted_total",
+      "clickpipe_revenue_total",
+      "histogram_quantile(0.5, sum by (le) (rate(clickpipe_session_duration_seconds_bucket",
+      "clickpipe_patterns_frequent",
+      "clickpipe_patterns_top_support",
+    ])
+      expect(customers).toContain(metric);
+  });
+
+  it("queries only metrics the Metrics registry (with prom-client's default metrics) exposes, as do the alert rules", async () => {
+    const names = await registryNames();
+    const queried = [
+      ...dashboards.flatMap(({ dashboard }) => allPanels(dashboard).flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? ""))),
+      ...alertExpressions().map((rule) => rule.expr),
+    ].flatMap(metricNamesIn);
+    expect(queried.length).toBeGreaterThan(30);
+    expect(queried.filter((name) => !names.has(name))).toEqual([]);
+  });
+
+  it("holds only PromQL that promtool parses (every query checked as a recording rule)", async () => {
+    const exprs = dashboards.flatMap(({ dashboard }) => allPanels(dashboard).flatMap((p) => (p.targets ?? []).map((t) => substituteGrafanaVariables(t.expr ?? ""))));
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-dashboard-promql-"));
+    try {
+      const rules = { groups: [{ name: "dashboards", rules: exprs.map((expr, index) => ({ record: `dashboard:query_${index}`, expr })) }] };
+      await writeFile(join(directory, "queries.yml"), JSON.stringify(rules));
+      const result = spawnSync("promtool", ["check", "rules", "queries.yml"], { cwd: directory, encoding: "utf8" });
+      expect(`${result.stdout}${result.stderr}`).toContain(`SUCCESS: ${exprs.length} rules found`);
+      expect(result.status).toBe(0);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("grafana provisioning", () => {
+  const compose = parse(readFileSync(join(REPO, "docker-compose.yml"), "utf8")) as {
+    services: Record<string, { environment?: Record<string, string>; volumes?: string[]; ports?: string[] }>;
+  };
+  const grafana = compose.services.grafana;
+  /** Container path → host path of the Grafana service's bind mounts. */
+  const mounts = new Map(
+    (grafana.volumes ?? []).map((volume) => {
+      const [host, container] = volume.split(":");
+      return [container, resolve(REPO, host)];
+    }),
+  );
+  const expand = (value: string) => value.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string, b: string) => grafana.environment?.[a ?? b] ?? "");
+
+  it("mounts grafana/provisioning where Grafana reads it", () => {
+    expect(mounts.get("/etc/grafana/provisioning")).toBe(PROVISIONING);
+    expect(readdirSync(PROVISIONING).sort()).toEqual(["dashboards", "datasources"]);
+  });
+
+  it("provisions a Prometheus data source at the URL of the compose prometheus service", () => {
+    const file = parse(readFileSync(join(PROVISIONING, "datasources", "prometheus.yml"), "utf8")) as {
+      apiVersion: number;
+      datasources: { name: string; type: string; access: string; url: string }[];
+    };
+    expect(file.apiVersion).toBe(1);
+    expect(file.datasources).toHaveLength(1);
+    expect(file.datasources[0]).toMatchObject({ type: "prometheus", access: "proxy" });
+    const url = new URL(expand(file.datasources[0].url));
+    expect(url.hostname).toBe("prometheus");
+    expect(compose.services.prometheus.ports).toContain(`${url.port}:${url.port}`);
+  });
+
+  it("provisions a file provider whose path is the mounted grafana/dashboards folder holding every dashboard", () => {
+    const file = parse(readFileSync(join(PROVISIONING, "dashboards", "clickpipe.yml"), "utf8")) as {
+      apiVersion: number;
+      providers: { name: string; type: string; options: { path: string } }[];
+    };
+    expect(file.apiVersion).toBe(1);
+    expect(file.providers).toHaveLength(1);
+    expect(file.providers[0].type).toBe("file");
+    const containerPath = expand(file.providers[0].options.path);
+    expect(containerPath).not.toBe("");
+    const hostPath = mounts.get(containerPath);
+    expect(hostPath).toBe(DASHBOARDS_DIR.replace(/\/$/, ""));
+    expect(existsSync(hostPath!)).toBe(true);
+    expect(readdirSync(hostPath!).filter((f) => f.endsWith(".json")).sort()).toEqual(dashboards.map((d) => d.file));
+    const home = grafana.environment?.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH ?? "";
+    expect(existsSync(home.replace(containerPath, hostPath!))).toBe(true);
+  });
+});

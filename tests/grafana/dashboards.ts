@@ -1,0 +1,58 @@
+// Reads the Grafana dashboards in tests: panels, their PromQL with Grafana's variables substituted, and the metric names it uses.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const DASHBOARDS_DIR = fileURLToPath(new URL("../../grafana/dashboards/", import.meta.url));
+
+export interface DashboardTarget {
+  refId?: string;
+  expr?: string;
+  datasource?: { type?: string; uid?: string };
+}
+
+export interface DashboardPanel {
+  id: number;
+  type: string;
+  title: string;
+  datasource?: { type?: string; uid?: string };
+  gridPos: { x: number; y: number; w: number; h: number };
+  fieldConfig?: { defaults?: { unit?: string } };
+  targets?: DashboardTarget[];
+  panels?: DashboardPanel[];
+}
+
+export interface Dashboard {
+  uid: string;
+  title: string;
+  templating: { list: { name: string; type: string; query?: string }[] };
+  panels: DashboardPanel[];
+}
+
+export interface DashboardFile {
+  file: string;
+  dashboard: Dashboard;
+}
+
+export function loadDashboards(): DashboardFile[] {
+  return readdirSync(DASHBOARDS_DIR)
+    .filter((file) => file.endsWith(".json"))
+    .sort()
+    .map((file) => ({ file, dashboard: JSON.parse(readFileSync(join(DASHBOARDS_DIR, file), "utf8")) as Dashboard }));
+}
+
+/** Every panel, including those nested in collapsed rows. */
+export function allPanels(dashboard: Dashboard): DashboardPanel[] {
+  return dashboard.panels.flatMap((panel) => [panel, ...(panel.panels ?? [])]);
+}
+
+/** Grafana's built-in interval variables replaced by a fixed range, as Grafana would before sending the query. */
+export function substituteGrafanaVariables(expr: string, interval = "1m"): string {
+  return expr.replaceAll("$__rate_interval", interval).replaceAll("$__interval", interval).replaceAll("$__range", interval);
+}
+
+/** Names of the metrics a PromQL expression reads (clickpipe_*, prom-client's nodejs_* and process_*). */
+export function metricNamesIn(expr: string): string[] {
+  // Label names and values never start with these prefixes in our queries; functions and keywords never do either.
+  return [...new Set(expr.match(/\b(?:clickpipe|nodejs|process)_[a-zA-Z0-9_]*/g) ?? [])];
+}

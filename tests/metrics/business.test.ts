@@ -1,0 +1,137 @@
+// Business counters and pattern gauges: hand-built sessions, and a real operator run checked against DuckDB SQL over its Parquet.
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateLines } from "../../src/ingest/generate.ts";
+import { recordFinalSession, recordPatternWindow, recordPatternWindowPatterns, type BusinessSession } from "../../src/metrics/business.ts";
+import { Metrics } from "../../src/metrics/registry.ts";
+import { parseExposition, sampleValue } from "./exposition.ts";
+import { runMeteredPipeline } from "./metered-run.ts";
+
+const human: BusinessSession = { version: 1, retracted: false, is_bot: false, is_bounce: false, converted: false, revenue: 0 };
+
+async function samplesOf(metrics: Metrics): Promise<Map<string, number>> {
+  return parseExposition(await metrics.registry.metrics());
+}
+
+describe("recordFinalSession", () => {
+  it("counts each person's session once at version 1 and ignores updates, retractions and bots", async () => {
+    const metrics = new Metrics();
+    const sessions: BusinessSession[] = [
+      { ...human, is_bounce: true },
+      { ...human, converted: true, revenue: 40.5 },
+      { ...human, version: 2, converted: true, revenue: 99 }, // a later version of an already counted session
+      { ...human, version: 3, retracted: true, is_bounce: true }, // a retraction
+      { ...human, is_bot: true, is_bounce: true, converted: true, revenue: 12 }, // a crawler
+      { ...human, converted: true, revenue: -5 }, // a refund: counted as a session, not as revenue
+      { ...human, revenue: 19.25, converted: true },
+    ];
+    for (const session of sessions) recordFinalSession(metrics, session);
+    const samples = await samplesOf(metrics);
+    expect(sampleValue(samples, "clickpipe_sessions_final_total")).toBe(4);
+    expect(sampleValue(samples, "clickpipe_sessions_bounced_total")).toBe(1);
+    expect(sampleValue(samples, "clickpipe_sessions_converted_total")).toBe(3);
+    expect(sampleValue(samples, "clickpipe_revenue_total")).toBe(59.75);
+  });
+});
+
+describe("recordPatternWindow", () => {
+  it("starts both kinds at 0 and sets them per closed window", async () => {
+    const metrics = new Metrics();
+    let samples = await samplesOf(metrics);
+    expect(sampleValue(samples, 'clickpipe_patterns_frequent{kind="subsequence"}')).toBe(0);
+    expect(sampleValue(samples, 'clickpipe_patterns_top_support{kind="contiguous"}')).toBe(0);
+    recordPatternWindow(metrics, "contiguous", 7, 31);
+    samples = await samplesOf(metrics);
+    expect(sampleValue(samples, 'clickpipe_patterns_frequent{kind="contiguous"}')).toBe(7);
+    expect(sampleValue(samples, 'clickpipe_patterns_top_support{kind="contiguous"}')).toBe(31);
+    expect(sampleValue(samples, 'clickpipe_patterns_frequent{kind="subsequence"}')).toBe(0);
+  });
+
+  it("takes a window's rows: counts per kind, the highest support, and 0 for a kind without rows", async () => {
+    const metrics = new Metrics();
+    recordPatternWindow(metrics, "contiguous", 3, 3); // the previous window
+    recordPatternWindowPatterns(metrics, [
+      { kind: "subsequence", support: 12 },
+      { kind: "subsequence", support: 40 },
+      { kind: "subsequence", support: 9 },
+    ]);
+    const samples = await samplesOf(metrics);
+    expect(sampleValue(samples, 'clickpipe_patterns_frequent{kind="subsequence"}')).toBe(3);
+    expect(sampleValue(samples, 'clickpipe_patterns_top_support{kind="subsequence"}')).toBe(40);
+    expect(sampleValue(samples, 'clickpipe_patterns_frequent{kind="contiguous"}')).toBe(0);
+    expect(sampleValue(samples, 'clickpipe_patterns_top_support{kind="contiguous"}')).toBe(0);
+  });
+});
+
+describe("business metrics of a real operator run", () => {
+  let directory: string;
+  let db: DuckDBConnection;
+  let samples: Map<string, number>;
+
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), "clickpipe-business-"));
+    const metrics = new Metrics();
+    await runMeteredPipeline(generateLines({ visitors: 300, days: 2, seed: 5 }), metrics, directory);
+    samples = await samplesOf(metrics);
+    db = await (await DuckDBInstance.create(":memory:")).connect();
+  });
+
+  afterAll(async () => {
+    db?.closeSync();
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  async function one(sql: string): Promise<Record<string, unknown>> {
+    return (await db.runAndReadAll(sql)).getRowObjects()[0];
+  }
+
+  it("counts sessions, bounces, conversions and revenue exactly as the sessions table's first versions of people", async () => {
+    const expected = await one(`
+      SELECT count(*)::DOUBLE AS final, count(*) FILTER (WHERE is_bounce)::DOUBLE AS bounced,
+             count(*) FILTER (WHERE converted)::DOUBLE AS converted,
+             coalesce(sum(revenue) FILTER (WHERE revenue > 0), 0)::DOUBLE AS revenue
+      FROM read_parquet('${directory}/sessions/**/*.parquet')
+      WHERE version = 1 AND NOT retracted AND NOT is_bot`);
+    expect(expected.final).toBeGreaterThan(100);
+    expect(expected.converted).toBeGreaterThan(0);
+    expect(sampleValue(samples, "clickpipe_sessions_final_total")).toBe(expected.final);
+    expect(sampleValue(samples, "clickpipe_sessions_bounced_total")).toBe(expected.bounced);
+    expect(sampleValue(samples, "clickpipe_sessions_converted_total")).toBe(expected.converted);
+    expect(sampleValue(samples, "clickpipe_revenue_total")).toBeCloseTo(Number(expected.revenue), 6);
+  });
+
+  it("observes every final session's duration in the histogram, in the bucket the table's duration_ms falls in", async () => {
+    const expected = await one(`
+      SELECT count(*)::DOUBLE AS total, count(*) FILTER (WHERE duration_ms <= 60000)::DOUBLE AS upto_minute,
+             count(*) FILTER (WHERE duration_ms = 0)::DOUBLE AS zero
+      FROM read_parquet('${directory}/sessions/**/*.parquet') WHERE version = 1 AND NOT retracted`);
+    expect(sampleValue(samples, 'clickpipe_sessions_emitted_total{kind="final"}')).toBe(expected.total);
+    expect(sampleValue(samples, "clickpipe_session_duration_seconds_count")).toBe(expected.total);
+    expect(sampleValue(samples, 'clickpipe_session_duration_seconds_bucket{le="60"}')).toBe(expected.upto_minute);
+    expect(sampleValue(samples, 'clickpipe_session_duration_seconds_bucket{le="0"}')).toBe(expected.zero);
+  });
+
+  it("leaves the pattern gauges at the last window's number of frequent patterns and top support, per kind", async () => {
+    const rows = (
+      await db.runAndReadAll(`
+        WITH p AS (SELECT * FROM read_parquet('${directory}/patterns/**/*.parquet'))
+        SELECT kind, count(*)::DOUBLE AS frequent, max(support)::DOUBLE AS top FROM p
+        WHERE window_start = (SELECT max(window_start) FROM p) GROUP BY kind`)
+    ).getRowObjects();
+    expect(rows.length).toBeGreaterThan(0);
+    for (const kind of ["subsequence", "contiguous"]) {
+      const row = rows.find((r) => r.kind === kind) ?? { frequent: 0, top: 0 };
+      expect(sampleValue(samples, `clickpipe_patterns_frequent{kind="${kind}"}`)).toBe(row.frequent);
+      expect(sampleValue(samples, `clickpipe_patterns_top_support{kind="${kind}"}`)).toBe(row.top);
+    }
+  });
+
+  it("counts the Parquet rows and files each table got", async () => {
+    const sessions = await one(`SELECT count(*)::DOUBLE AS n, count(DISTINCT filename)::DOUBLE AS files FROM read_parquet('${directory}/sessions/**/*.parquet', filename = true)`);
+    expect(sampleValue(samples, 'clickpipe_parquet_rows_written_total{table="sessions"}')).toBe(sessions.n);
+    expect(sampleValue(samples, 'clickpipe_parquet_files_written_total{table="sessions"}')).toBe(sessions.files);
+  });
+});

@@ -1,0 +1,136 @@
+// DirectoryCheckpointStore: one commit per epoch (link fencing), newest-epoch loading, and the pipeline lock.
+import { spawnSync } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DirectoryCheckpointStore, StaleCheckpointError, type Checkpoint } from "../../src/runtime/checkpoint.ts";
+import { writerIdFor } from "../../src/runtime/worker.ts";
+
+function meta(epoch: number, workerId = "w1", position = epoch * 10): Omit<Checkpoint<null>, "state"> {
+  return { format: 1, pipeline: "web", stream: "S", streamCreated: "t0", epoch, position, pending: null, workerId, committedAt: 0 };
+}
+
+describe("DirectoryCheckpointStore", () => {
+  let root: string;
+  let store: DirectoryCheckpointStore;
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), "clickpipe-checkpoint-"));
+    store = new DirectoryCheckpointStore(root, "web");
+  });
+  afterEach(async () => rm(root, { recursive: true, force: true }));
+
+  it("loads nothing before the first commit, then the state and position of the highest epoch", async () => {
+    expect(await store.load()).toBeUndefined();
+    await store.commit(meta(1), '{"sessionize":{"open":1}}');
+    await store.commit(meta(2), '{"sessionize":{"open":2}}');
+    const loaded = await store.load<null>();
+    expect(loaded).toMatchObject({ epoch: 2, position: 20, state: { sessionize: { open: 2 } }, pending: null });
+  });
+
+  it("rejects a second commit of the same epoch with StaleCheckpointError and keeps the first", async () => {
+    await store.commit(meta(3, "winner"), '{"a":1}');
+    await expect(store.commit(meta(3, "zombie"), '{"a":2}')).rejects.toThrow(StaleCheckpointError);
+    await expect(store.commit(meta(3, "zombie"), '{"a":2}')).rejects.toThrow("worker winner already committed it");
+    expect(await store.load()).toMatchObject({ workerId: "winner", state: { a: 1 } });
+  });
+
+  it("lets exactly one of eight workers racing for one epoch commit it", async () => {
+    const stores = Array.from({ length: 8 }, () => new DirectoryCheckpointStore(root, "web"));
+    const results = await Promise.allSettled(stores.map((each, index) => each.commit(meta(5, `w${index}`), `{"w":${index}}`)));
+    const won = results.flatMap((result, index) => (result.status === "fulfilled" ? [index] : []));
+    expect(won).toHaveLength(1);
+    for (const result of results) if (result.status === "rejected") expect(result.reason).toBeInstanceOf(StaleCheckpointError);
+    expect(await store.load()).toMatchObject({ workerId: `w${won[0]}`, state: { w: won[0] } });
+  });
+
+  it("keeps the newest epoch and the two before it, and no temporary files", async () => {
+    for (let epoch = 1; epoch <= 6; epoch++) await store.commit(meta(epoch), "{}");
+    expect((await readdir(store.directory)).sort()).toEqual([
+      "checkpoint-0000000004.json",
+      "checkpoint-0000000005.json",
+      "checkpoint-0000000006.json",
+    ]);
+  });
+});
+
+describe("DirectoryCheckpointStore lock", () => {
+  let root: string;
+  let store: DirectoryCheckpointStore;
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), "clickpipe-lock-"));
+    store = new DirectoryCheckpointStore(root, "web");
+    await store.commit(meta(1), "{}");
+  });
+  afterEach(async () => rm(root, { recursive: true, force: true }));
+
+  /** A lock file as another process would leave it. */
+  async function foreignLock(pid: number, ageMs: number): Promise<void> {
+    const holder = { workerId: "other", token: "t-other", pid, host: hostname(), acquiredAt: 0 };
+    await writeFile(store.lockFile, JSON.stringify(holder));
+    const at = new Date(Date.now() - ageMs);
+    await utimes(store.lockFile, at, at);
+  }
+
+  it("writes the holder into the lock and removes it on release", async () => {
+    const lock = await store.acquireLock({ workerId: "w1" });
+    expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "w1", pid: process.pid, host: hostname() });
+    await lock!.release();
+    expect(await readdir(store.directory)).not.toContain("lock");
+  });
+
+  it("stands by while a live holder's heartbeat is fresh, and gives up when aborted", async () => {
+    await foreignLock(process.ppid, 0);
+    const waitedFor: string[] = [];
+    const lock = await store.acquireLock({
+      workerId: "w2",
+      staleAfterMs: 60_000,
+      signal: AbortSignal.timeout(300),
+      onWait: (holder) => waitedFor.push(holder.workerId),
+    });
+    expect(lock).toBeUndefined();
+    expect(waitedFor).toEqual(["other"]);
+  });
+
+  it("takes over a live holder's lock once its heartbeat is older than staleAfterMs", async () => {
+    await foreignLock(process.ppid, 5_000);
+    const lock = await store.acquireLock({ workerId: "w2", staleAfterMs: 2_000 });
+    expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "w2" });
+    await lock!.release();
+  });
+
+  it("takes over at once a lock whose holder process on this host is gone (kill -9)", async () => {
+    const exited = spawnSync(process.execPath, ["-e", "0"]).pid!;
+    await foreignLock(exited, 0);
+    const started = performance.now();
+    const lock = await store.acquireLock({ workerId: "w2", staleAfterMs: 60_000 });
+    expect(performance.now() - started).toBeLessThan(1_000);
+    await lock!.release();
+  });
+
+  it("fences a holder whose lock another worker took over: verify throws and onLost fires", async () => {
+    const lost: string[] = [];
+    const lock = await store.acquireLock({ workerId: "w1", staleAfterMs: 200, onLost: (holder) => lost.push(holder?.workerId ?? "") });
+    await expect(lock!.verify()).resolves.toBeUndefined();
+    await foreignLock(process.ppid, 0);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(lost).toEqual(["other"]);
+    await expect(lock!.verify()).rejects.toThrow(StaleCheckpointError);
+    // Releasing a lost lock leaves the new holder's file alone.
+    await lock!.release();
+    expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "other" });
+  });
+});
+
+describe("writerIdFor", () => {
+  it("uses a pipeline name of letters, digits and _ as it is", () => {
+    expect(writerIdFor("web_2")).toBe("web_2");
+  });
+
+  it("keeps names that differ only in - and _ apart with a hash", () => {
+    expect(writerIdFor("web-2")).toMatch(/^web_2_[0-9a-f]{8}$/);
+    expect(writerIdFor("web-2")).not.toBe(writerIdFor("web_2"));
+  });
+});
