@@ -9,6 +9,8 @@ import { formatPattern, patternItemCount } from "../operators/mining/itemset-seq
 import { sequenceMinSupportCount } from "../operators/mining/min-support.ts";
 import { prefixSpan } from "../operators/mining/prefixspan.ts";
 import { MiningInputError } from "../operators/mining/spmf-format.ts";
+import { basketRulesTable } from "../operators/basket.ts";
+import { patternsTable } from "../operators/sequence-patterns.ts";
 
 export const mineUsage = `usage:
   clickpipe mine patterns --sessions <dir|file> --min-support <s> [--max-length <n>] [--item page_items|page_path] [--out <file.csv|dir>]
@@ -32,16 +34,13 @@ class UsageError extends Error {
   override name = "UsageError";
 }
 
-/** Batch `patterns` output: the streaming table's columns without the window. */
+const withoutWindow = (table: TableSpec): TableSpec["columns"] =>
+  table.columns.filter((column) => column.name !== "window_start" && column.name !== "window_end" && column.name !== "error_bound");
+
+/** Batch `patterns` output: the streaming table's columns without the window (exact, so no error bound). */
 export const minedPatternsTable: TableSpec = {
   name: "patterns",
-  columns: [
-    { name: "kind", type: "string", nullable: false },
-    { name: "pattern", type: "string", nullable: false },
-    { name: "length", type: "int32", nullable: false },
-    { name: "support", type: "int64", nullable: false },
-    { name: "support_ratio", type: "float64", nullable: false },
-  ],
+  columns: withoutWindow(patternsTable),
   partitionKey: "",
   partitionOf: () => "",
 };
@@ -49,14 +48,7 @@ export const minedPatternsTable: TableSpec = {
 /** Batch `basket_rules` output: the streaming table's columns without the window (orders = arules' count). */
 export const minedRulesTable: TableSpec = {
   name: "basket_rules",
-  columns: [
-    { name: "antecedent", type: "string", nullable: false },
-    { name: "consequent", type: "string", nullable: false },
-    { name: "support", type: "float64", nullable: false },
-    { name: "confidence", type: "float64", nullable: false },
-    { name: "lift", type: "float64", nullable: false },
-    { name: "orders", type: "int64", nullable: false },
-  ],
+  columns: withoutWindow(basketRulesTable),
   partitionKey: "",
   partitionOf: () => "",
 };

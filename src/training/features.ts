@@ -1,29 +1,13 @@
 // Model inputs from snapshot columns: BG/NBD-derived columns, log transforms, null filling and the standardization plan.
 import { expectedPurchases, probabilityAlive, probabilityNoPurchase, type BgNbdParameters } from "./bgnbd.ts";
 import { createMatrix, type Matrix } from "./matrix.ts";
+import { SNAPSHOT_COLUMNS } from "./snapshots.ts";
 
 export type Transform = "log1p" | "identity";
 
 /** Candidate model inputs, in order; columns that are constant (or all null) in training are left out. */
 export const MODEL_FEATURES = [
-  "frequency",
-  "recency_days",
-  "t_days",
-  "monetary_value",
-  "orders_total",
-  "revenue_total",
-  "days_since_last_purchase",
-  "sessions_7d",
-  "sessions_30d",
-  "sessions_90d",
-  "pageviews_30d",
-  "avg_session_duration_s_30d",
-  "days_since_last_session",
-  "cart_adds_30d",
-  "cart_abandon_rate_30d",
-  "rfm_r",
-  "rfm_f",
-  "rfm_m",
+  ...SNAPSHOT_COLUMNS,
   "has_purchases",
   "bgnbd_p_alive",
   "bgnbd_expected_purchases",
