@@ -46,6 +46,10 @@ const summary = await runWorker({ config: loaded.config, drain: true, metrics, l
 const endedAt = performance.now();
 const seconds = (endedAt - started) / 1000;
 const cpu = process.cpuUsage(cpuBefore);
+// In drain mode the worker awaits each checkpoint (encode, fsync, commit), so their durations are stalls of the loop.
+const checkpointMetric = (await metrics.checkpointDuration.get()).values;
+const checkpointSeconds = checkpointMetric.find((value) => value.metricName?.endsWith("_sum"))?.value ?? Number.NaN;
+const checkpoints = checkpointMetric.find((value) => value.metricName?.endsWith("_count"))?.value ?? Number.NaN;
 clearInterval(sampler);
 process.stdout.write(
   JSON.stringify({
@@ -60,6 +64,8 @@ process.stdout.write(
       finalCommitSeconds: (endedAt - drainedAt) / 1000,
       /** CPU time of the main thread alone while processing: what wall time would be on an idle machine. */
       processingMainThreadCpuSeconds: drainedCpu - firstBatchCpu,
+      checkpoints,
+      checkpointSeconds,
     },
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     peakStateBytes,

@@ -54,3 +54,16 @@ describe("pipelines/", () => {
     expect(web.ingest.urlRules).toEqual([{ match: "/c/:category/p/:id", item: ":category" }]);
   });
 });
+
+describe("pipelines/training", () => {
+  it("every training file validates", async () => {
+    const { loadTrainingConfig } = await import("../src/training/config.ts");
+    const trainingFiles = (await readdir("pipelines/training")).filter((name) => name.endsWith(".yaml"));
+    expect(trainingFiles).toEqual(["churn.yaml"]);
+    for (const file of trainingFiles) {
+      const config = await loadTrainingConfig(`pipelines/training/${file}`, {});
+      expect(config.models).toEqual(["logistic", "mlp", "bgnbd"]);
+      expect(config.horizon).toBe(90 * 86_400_000);
+    }
+  });
+});

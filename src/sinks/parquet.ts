@@ -25,6 +25,12 @@ export interface ParquetSinkOptions {
   rowGroupSize?: number;
   /** Maximum rows per file; bigger buffers split into several parts. Default 500 000. */
   maxRowsPerFile?: number;
+  /**
+   * With encoder threads, a partition's buffer is sealed into a part and encoded as soon as it holds this many rows
+   * (default 16 384, at most maxRowsPerFile), so encoding overlaps event processing instead of waiting for the
+   * checkpoint; such parts are files of their own.
+   */
+  encodeEarlyRows?: number;
   metrics?: Metrics;
   /** Encode in worker threads (default true); false encodes on the calling thread with the same code. */
   useWorkerThread?: boolean;
@@ -64,6 +70,7 @@ export const IN_PROGRESS_SUFFIX = ".inprogress";
 export const SUCCESS_MARKER = "_SUCCESS";
 const DEFAULT_ROW_GROUP_SIZE = 100_000;
 const DEFAULT_MAX_ROWS_PER_FILE = 500_000;
+const DEFAULT_ENCODE_EARLY_ROWS = 16_384;
 const MAX_EPOCH = 9_999_999_999;
 
 /** Deterministic part file name: the same epoch, index and writer always give the same name. */
@@ -72,10 +79,17 @@ export function partFileName(epoch: number, index: number, writerId?: string): s
   return `part-${writer}${String(epoch).padStart(10, "0")}-${String(index).padStart(4, "0")}.parquet`;
 }
 
+/** A part sealed before the checkpoint: its rows still buffered, or already handed to an encoder thread. */
+interface SealedPart {
+  rows: number;
+  batch?: SealedBatch;
+  bytes?: Promise<Uint8Array>;
+}
+
 interface PartitionBuffer {
   /** `<table>/<key>=<value>` relative to the sink path. */
   directory: string;
-  sealed: SealedBatch[];
+  sealed: SealedPart[];
   current: ColumnBatchBuilder;
 }
 
@@ -86,13 +100,15 @@ interface TableBuffer {
 
 interface EncodeJob {
   file: PendingFile;
-  batch: SealedBatch;
+  part: SealedPart;
 }
 
 export class ParquetSink {
   private readonly root: string;
   private readonly encodeOptions: EncodeOptions;
   private readonly maxRowsPerFile: number;
+  /** A partition buffer this long is sealed (and, with encoder threads, encoded at once). */
+  private readonly sealRows: number;
   private readonly metrics?: Metrics;
   private readonly writerId?: string;
   private readonly encoderThread?: EncoderPool;
@@ -110,6 +126,8 @@ export class ParquetSink {
       rowGroupSize: options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE,
     };
     this.maxRowsPerFile = options.maxRowsPerFile ?? DEFAULT_MAX_ROWS_PER_FILE;
+    const early = options.useWorkerThread !== false ? (options.encodeEarlyRows ?? DEFAULT_ENCODE_EARLY_ROWS) : Infinity;
+    this.sealRows = Math.min(this.maxRowsPerFile, early);
     this.metrics = options.metrics;
     this.writerId = options.writerId;
     if (options.useWorkerThread !== false) this.encoderThread = new EncoderPool(options.encoderThreads ?? defaultEncoderThreads());
@@ -127,8 +145,8 @@ export class ParquetSink {
     partition.current.append(row);
     // The encoder thread loads Arrow and parquet-wasm (~0.5 s): start it with the first row, not at the first checkpoint.
     if (this.rowCount++ === 0) this.encoderThread?.warm();
-    if (partition.current.length >= this.maxRowsPerFile) {
-      partition.sealed.push(partition.current.seal());
+    if (partition.current.length >= this.sealRows) {
+      partition.sealed.push(this.sealPart(partition.current.seal()));
       partition.current = new ColumnBatchBuilder(buffer.spec.columns);
     }
   }
@@ -158,10 +176,10 @@ export class ParquetSink {
     const directories = new Set(jobs.map((job) => dirname(job.file.path)));
     await Promise.all([...directories].map((directory) => mkdir(join(this.root, directory), { recursive: true })));
     // Biggest parts first, so the encoder threads finish together rather than one waiting on a late big part.
-    const bySize = [...jobs].sort((a, b) => b.batch.length - a.batch.length);
+    const bySize = [...jobs].sort((a, b) => b.part.rows - a.part.rows);
     await Promise.all(
       bySize.map(async (job) => {
-        const bytes = await this.encode(job.batch);
+        const bytes = await (job.part.bytes ?? this.encode(job.part.batch!));
         await writeFileDurably(join(this.root, job.file.path + IN_PROGRESS_SUFFIX), bytes);
       }),
     );
@@ -228,16 +246,26 @@ export class ParquetSink {
       const buffer = this.tables.get(name)!;
       for (const value of [...buffer.partitions.keys()].sort()) {
         const partition = buffer.partitions.get(value)!;
-        const batches = partition.current.length > 0 ? [...partition.sealed, partition.current.seal()] : partition.sealed;
-        batches.forEach((batch, index) => {
+        const parts = [...partition.sealed];
+        if (partition.current.length > 0) parts.push({ rows: partition.current.length, batch: partition.current.seal() });
+        parts.forEach((part, index) => {
           const path = `${partition.directory}/${partFileName(epoch, index, this.writerId)}`;
-          jobs.push({ file: { path, table: name, rows: batch.length }, batch });
+          jobs.push({ file: { path, table: name, rows: part.rows }, part });
         });
       }
       buffer.partitions = new Map();
     }
     this.rowCount = 0;
     return jobs;
+  }
+
+  /** With encoder threads the part starts encoding now; its bytes wait in memory (compressed) for the checkpoint. */
+  private sealPart(batch: SealedBatch): SealedPart {
+    if (!this.encoderThread) return { rows: batch.length, batch };
+    const bytes = this.encode(batch);
+    // prepare() awaits and reports a failure; until then it must not count as an unhandled rejection.
+    bytes.catch(() => undefined);
+    return { rows: batch.length, bytes };
   }
 
   private encode(batch: SealedBatch): Promise<Uint8Array> {
