@@ -88,13 +88,16 @@ function parseSpec(spec: string): FieldMapping[] {
   return fields;
 }
 
+/** Event fields the schema requires to be numbers: a mapped column is parsed as a number unless the spec says otherwise. */
+const NUMERIC_EVENT_FIELDS = new Set(["revenue", "price", "qty"]);
+
 function parseEntry(entry: string): FieldMapping {
   const equals = entry.indexOf("=");
   if (equals === -1) throw new CsvMappingError(`--map entry "${entry}" is not field=source (e.g. user_id=$1)`);
   const field = entry.slice(0, equals).trim();
   if (!FIELD_NAME.test(field)) throw new CsvMappingError(`--map entry "${entry}": "${field}" is not a field name`);
   let value = entry.slice(equals + 1).trim();
-  let parser: ValueParser = "string";
+  let parser: ValueParser = NUMERIC_EVENT_FIELDS.has(field) ? "number" : "string";
   const colon = value.lastIndexOf(":");
   if (colon !== -1) {
     const suffix = value.slice(colon + 1);

@@ -141,3 +141,11 @@ describe("csv - property: every line is mapped or rejected with a reason, none t
     );
   });
 });
+
+describe("csv mapping defaults", () => {
+  it("parses revenue, price and qty as numbers without a :number suffix", () => {
+    const mapping = compileCsvMapping("type=purchase,user_id=$1,ts=$2:yyyymmdd,qty=$3,revenue=$4", { delimiter: "whitespace" });
+    const result = mapping.map(" 00001 19970101  1   11.77", 2);
+    expect(result).toMatchObject({ ok: true, record: { type: "purchase", user_id: "00001", ts: Date.UTC(1997, 0, 1), qty: 1, revenue: 11.77 } });
+  });
+});

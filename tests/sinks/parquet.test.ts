@@ -183,6 +183,34 @@ describe("ParquetSink - layout and commit", () => {
     ]);
   });
 
+  it("seals a part every encodeEarlyRows rows when encoding in threads, each its own file, named in append order", async () => {
+    const root = await lake();
+    const sink = sinkWith(root, { useWorkerThread: true, encodeEarlyRows: 2 });
+    try {
+      const rows = Array.from({ length: 5 }, (_, i) => ({ id: `r${i}`, i32: i, event_ts: Date.UTC(2024, 0, 1, i) }));
+      for (const row of rows) sink.append("all_types", row);
+      const pending = await sink.prepare(4);
+      expect(pending.files.map((f) => [f.path.split("/").pop(), f.rows])).toEqual([
+        ["part-0000000004-0000.parquet", 2],
+        ["part-0000000004-0001.parquet", 2],
+        ["part-0000000004-0002.parquet", 1],
+      ]);
+      await sink.commit(pending);
+      const perFile = await queryJson(
+        connection,
+        `SELECT parse_filename(filename) AS file, list(id ORDER BY i32) AS ids
+         FROM read_parquet('${root}/**/*.parquet', filename = true) GROUP BY ALL ORDER BY file`,
+      );
+      expect(perFile).toEqual([
+        { file: "part-0000000004-0000.parquet", ids: ["r0", "r1"] },
+        { file: "part-0000000004-0001.parquet", ids: ["r2", "r3"] },
+        { file: "part-0000000004-0002.parquet", ids: ["r4"] },
+      ]);
+    } finally {
+      await sink.close();
+    }
+  });
+
   it("gives the same part names and pending commit for the same rows and epoch in a fresh sink", async () => {
     const pendings: PendingCommit[] = [];
     for (const root of [await lake(), await lake()]) {
