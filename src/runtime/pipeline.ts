@@ -1,5 +1,6 @@
 // The operator graph of one pipeline: routes events and sessions between operators and rows to the sink.
 import type { ClickEvent, EventOrigin } from "../events/event.ts";
+import { recordFinalSession } from "../metrics/business.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import type { Row, TableSpec } from "../sinks/table.ts";
 import { botEventRow, lateEventRow } from "../sinks/system-tables.ts";
@@ -103,6 +104,7 @@ export class Pipeline {
         sink.append("late_events", lateEventRow(event, watermarkAtArrival, reason, operatorId));
       },
       emitSession: (session: SessionRecord) => {
+        recordFinalSession(metrics, session);
         for (const op of this.sessionConsumers) op.onSession?.(session, this.contexts.get(op)!);
       },
       emitSessionWatermark: (watermark: number) => {

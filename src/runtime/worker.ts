@@ -27,7 +27,8 @@ import {
   type CheckpointLock,
 } from "./checkpoint.ts";
 import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
-import { Pipeline } from "./pipeline.ts";
+import { Pipeline, type RowSink } from "./pipeline.ts";
+import { isForgotten, isForgottenRow, loadTombstones } from "./tombstones.ts";
 
 type ParquetSinkConfig = Extract<PipelineConfig["sinks"][number], { type: "parquet" }>;
 
@@ -97,6 +98,8 @@ class Worker {
   /** Events that failed maxEventAttempts times: dead-lettered instead of processed on replay. */
   private readonly poisoned = new Map<string, string>();
   /** Test-only (CLICKPIPE_THROW_ON_EVENTS): one instance per process, so "fails n times" spans rollbacks. */
+  /** People `clickpipe forget` erased (loaded at start): their events are dropped before any operator. */
+  private tombstones: ReadonlySet<string> = new Set();
   private readonly injectedPoison = poisonOperatorFromEnv();
   private sinkConfig!: ParquetSinkConfig;
   private pipeline!: Pipeline;
@@ -191,7 +194,10 @@ class Worker {
       metrics: this.metrics,
       writerId: this.writerId,
     });
-    this.pipeline = new Pipeline({ operators, sink: this.sink, metrics: this.metrics, bots: this.config.ingest.bots, now: this.now });
+    this.tombstones = await loadTombstones(this.sinkConfig.path, this.config.name);
+    // State restored from a checkpoint may still hold a forgotten person: their rows never reach the sink.
+    const rows: RowSink = this.tombstones.size === 0 ? this.sink : forgettingSink(this.sink, this.tombstones);
+    this.pipeline = new Pipeline({ operators, sink: rows, metrics: this.metrics, bots: this.config.ingest.bots, now: this.now });
     await this.recover();
     await this.consume(connection);
   }
@@ -305,6 +311,10 @@ class Worker {
           this.reject(receivedAt, decoded.reason, `${decoded.reason}: ${decoded.message}`, line);
           continue;
         }
+        if (this.tombstones.size > 0 && isForgotten(decoded.event, this.tombstones)) {
+          this.metrics.eventsFiltered.inc();
+          continue;
+        }
         this.summary.events++;
         lastTs = decoded.event.ts;
         if (this.poisoned.size > 0) {
@@ -402,7 +412,10 @@ class Worker {
       });
     this.committing = tracked;
     // Unawaited checkpoints report through fatal; awaited ones also reject to their caller.
-    tracked.catch((error: unknown) => this.stop(error));
+    tracked.catch((error: unknown) => {
+      this.metrics.checkpointFailures.inc();
+      this.stop(error);
+    });
     return tracked;
   }
 
@@ -482,4 +495,14 @@ function lockStaleFromEnv(): number | undefined {
 
 async function deleteInProgress(root: string, pending: PendingCommit): Promise<void> {
   await Promise.all(pending.files.map((file) => unlink(join(root, file.path + IN_PROGRESS_SUFFIX)).catch(() => undefined)));
+}
+
+/** A row sink that leaves out every row naming a forgotten person. */
+function forgettingSink(sink: RowSink, tombstones: ReadonlySet<string>): RowSink {
+  return {
+    append: (table, row) => {
+      if (!isForgottenRow(row, tombstones)) sink.append(table, row);
+    },
+    markSuccess: (table, partition) => sink.markSuccess(table, partition),
+  };
 }

@@ -2,10 +2,9 @@
 import { parsePipelineText } from "../../src/config/load.ts";
 import type { PipelineConfig } from "../../src/config/pipeline.ts";
 import { decodeRecord } from "../../src/events/decode.ts";
-import { recordFinalSession, recordPatternWindowPatterns } from "../../src/metrics/business.ts";
+import { recordPatternWindowPatterns } from "../../src/metrics/business.ts";
 import type { Metrics } from "../../src/metrics/registry.ts";
 import { createOperator } from "../../src/operators/index.ts";
-import type { Operator, SessionRecord } from "../../src/runtime/operator.ts";
 import { Pipeline, type RowSink } from "../../src/runtime/pipeline.ts";
 import { operatorEnvironment } from "../../src/runtime/worker.ts";
 import { ParquetSink } from "../../src/sinks/parquet.ts";
@@ -28,24 +27,6 @@ export function meteredPipelineConfig(sinkPath: string): PipelineConfig {
   const loaded = parsePipelineText(text, "metered.yaml", {});
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   return loaded.config;
-}
-
-/**
- * Business figures as the runtime is asked to record them (ARCHITECTURE.md "Metrics"): recordFinalSession for every
- * session version and recordPatternWindowPatterns for the rows of each closed pattern window.
- */
-class BusinessRecorder implements Operator {
-  readonly id = "businessRecorder";
-  readonly tables = [];
-  constructor(private readonly metrics: Metrics) {}
-  onSession(session: SessionRecord): void {
-    recordFinalSession(this.metrics, session);
-  }
-  onEnd(): void {}
-  snapshot(): unknown {
-    return null;
-  }
-  restore(): void {}
 }
 
 /** Forwards rows to the Parquet sink and records each pattern window's rows once the next window (or the end) comes. */
@@ -90,7 +71,7 @@ export async function runMeteredPipeline(lines: Iterable<string>, metrics: Metri
     useWorkerThread: false,
   });
   const tap = new PatternWindowTap(sink, metrics);
-  const pipeline = new Pipeline({ operators: [...operators, new BusinessRecorder(metrics)], sink: tap, metrics });
+  const pipeline = new Pipeline({ operators, sink: tap, metrics });
   const summary: MeteredRunSummary = { events: 0, invalid: 0 };
   let sequence = 0;
   let lastTs = 0;
