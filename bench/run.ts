@@ -118,7 +118,7 @@ interface DrainResult {
     processingSeconds: number;
     finalCommitSeconds: number;
     processingMainThreadCpuSeconds: number;
-    /** Checkpoints taken (the last one included) and their summed duration: the drain loop awaits each one. */
+    /** Checkpoints taken (the last one included) and their summed duration; one runs beside processing at a time. */
     checkpoints: number;
     checkpointSeconds: number;
   };
@@ -210,7 +210,7 @@ function renderDrainPhases(drain: DrainResult): string {
 | final checkpoint (encode in worker threads, fsync, commit) | ${phases.finalCommitSeconds.toFixed(2)} |
 
 - Main-thread CPU while processing: ${phases.processingMainThreadCpuSeconds.toFixed(2)} s, i.e. ${Math.round(drain.events / phases.processingMainThreadCpuSeconds).toLocaleString("en")} events per main-thread CPU second (wall time above this is time the main thread waited for a core: other processes on a shared machine).
-- Checkpoints: ${phases.checkpoints} taking ${phases.checkpointSeconds.toFixed(2)} s in all (the last one is the final checkpoint); the drain loop awaits each one (src/runtime/worker.ts), so the ones before the end stall processing for their whole duration.
+- Checkpoints: ${phases.checkpoints} taking ${phases.checkpointSeconds.toFixed(2)} s in all (the last one is the final checkpoint); a checkpoint runs beside processing; intake waits only when the next one is due while the previous one is still committing (src/runtime/worker.ts).
 - CPU of the whole drain process (main thread, encoder threads, module loading): ${drain.cpuSeconds.toFixed(2)} s.
 `;
 }

@@ -76,6 +76,14 @@ export class DirectoryCheckpointStore {
     this.lockFile = join(this.directory, "lock");
   }
 
+  get location(): string {
+    return this.directory;
+  }
+
+  get lockLocation(): string {
+    return this.lockFile;
+  }
+
   /** The last committed checkpoint (highest epoch), or undefined when there is none. */
   async load<P>(): Promise<Checkpoint<P> | undefined> {
     for (;;) {
@@ -293,7 +301,7 @@ export async function syncDirectory(directory: string): Promise<void> {
  * waiting for its heartbeat to go stale. The same pid as ours with another token is an earlier incarnation
  * (containers restart with the same pid).
  */
-function holderIsGone(holder: LockHolder, self: LockHolder): boolean {
+export function holderIsGone(holder: LockHolder, self: LockHolder): boolean {
   if (holder.host !== self.host) return false;
   if (holder.pid === self.pid) return holder.token !== self.token;
   try {

@@ -34,6 +34,7 @@ export class Pipeline {
   private readonly dropBots: boolean;
   /** One context per operator, so late rows can say which operator found them late. */
   private readonly contexts: Map<Operator, OperatorContext>;
+  private readonly eventContexts: OperatorContext[];
 
   constructor(options: PipelineOptions) {
     // Sessionize runs first so that session consumers see sessions in the same step as the events behind them.
@@ -46,6 +47,7 @@ export class Pipeline {
     this.dropBots = options.bots === "drop";
     const now = options.now ?? Date.now;
     this.contexts = new Map(this.operators.map((op) => [op, this.contextFor(op.id, now)]));
+    this.eventContexts = this.eventConsumers.map((op) => this.contexts.get(op)!);
   }
 
   /** Every table any operator writes. */
@@ -61,7 +63,10 @@ export class Pipeline {
       this.metrics.eventsFiltered.inc();
       return;
     }
-    for (const op of this.eventConsumers) op.onEvent!(event, origin, this.contexts.get(op)!);
+    // Hot path: operators and their contexts in parallel arrays, no lookups per event.
+    const consumers = this.eventConsumers;
+    const contexts = this.eventContexts;
+    for (let i = 0; i < consumers.length; i++) consumers[i].onEvent!(event, origin, contexts[i]);
   }
 
   tick(): void {

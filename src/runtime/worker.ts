@@ -19,13 +19,8 @@ import { splitBatch } from "../transport/batch-codec.ts";
 import { ensureStream } from "../transport/stream.ts";
 import { parseSubject } from "../transport/subjects.ts";
 import { StreamReader, type StreamMessage } from "../transport/reader.ts";
-import {
-  DirectoryCheckpointStore,
-  StaleCheckpointError,
-  checkpointMatches,
-  type Checkpoint,
-  type CheckpointLock,
-} from "./checkpoint.ts";
+import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "./checkpoint.ts";
+import { openCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
 import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
 import { Pipeline, type RowSink } from "./pipeline.ts";
 import { isForgotten, isForgottenRow, loadTombstones } from "./tombstones.ts";
@@ -104,8 +99,8 @@ class Worker {
   private sinkConfig!: ParquetSinkConfig;
   private pipeline!: Pipeline;
   private sink!: ParquetSink;
-  private store!: DirectoryCheckpointStore;
-  private lock!: CheckpointLock;
+  private store!: CheckpointStore;
+  private lock!: HeldCheckpointLock;
   private reader: StreamReader | undefined;
   private binding!: { pipeline: string; stream: string; streamCreated: string };
   private position = 0;
@@ -134,23 +129,23 @@ class Worker {
     this.sinkConfig = sinkConfig;
     const connection = await connectNats(config.nats);
     let metricsServer: Server | undefined;
-    let lock: CheckpointLock | undefined;
+    let lock: HeldCheckpointLock | undefined;
     try {
       const manager = await jetstreamManager(connection);
       const info = await ensureStream(manager, config.nats.stream);
       this.binding = { pipeline: config.name, stream: config.nats.stream, streamCreated: info.created };
-      this.store = new DirectoryCheckpointStore(sinkConfig.path, config.name);
+      this.store = await openCheckpointStore(config.checkpoint.store, { sinkPath: sinkConfig.path, pipelineName: config.name, connection });
       lock = await this.store.acquireLock({
         workerId: this.workerId,
         staleAfterMs: this.options.lockStaleAfterMs ?? lockStaleFromEnv(),
         signal: this.options.signal,
         onWait: (holder) =>
-          this.log(`standing by: worker ${holder.workerId} (pid ${holder.pid} on ${holder.host}) holds ${this.store.lockFile}`),
+          this.log(`standing by: worker ${holder.workerId} (pid ${holder.pid} on ${holder.host}) holds ${this.store.lockLocation}`),
         onLost: (holder) =>
           this.stop(
             new StaleCheckpointError(
               `fenced: ${holder ? `worker ${holder.workerId} (pid ${holder.pid} on ${holder.host})` : "another worker"} ` +
-                `took ${this.store.lockFile} over; stopping without committing`,
+                `took ${this.store.lockLocation} over; stopping without committing`,
             ),
           ),
       });
@@ -233,7 +228,7 @@ class Worker {
       this.committedPosition = position;
       if (checkpoint !== undefined && !resumes) {
         this.log(
-          `checkpoint in ${this.store.directory} belongs to stream ${checkpoint.stream} (created ${checkpoint.streamCreated}); ` +
+          `checkpoint in ${this.store.location} belongs to stream ${checkpoint.stream} (created ${checkpoint.streamCreated}); ` +
             `starting ${this.binding.stream} from its first message`,
         );
       }

@@ -1,0 +1,375 @@
+// Checkpoints in a NATS KV bucket: the document in chunks, its metadata committed by compare-and-swap, and the pipeline lock.
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { createHash, randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { setTimeout as delay } from "node:timers/promises";
+import {
+  DEFAULT_LOCK_STALE_AFTER_MS,
+  StaleCheckpointError,
+  holderIsGone,
+  type Checkpoint,
+  type LockHolder,
+  type LockOptions,
+} from "./checkpoint.ts";
+import type { CheckpointStore, HeldCheckpointLock } from "./checkpoint-store.ts";
+import { crashIfInjected } from "./fault-injection.ts";
+
+const META_KEY = "checkpoint";
+const LOCK_KEY = "lock";
+/** Half the server's default max_payload (1 MiB): a chunk plus its headers always fits one message. */
+export const DEFAULT_CHUNK_BYTES = 512 * 1024;
+/** Chunk puts and gets in flight at once: enough to fill the link, few enough to bound memory and acks. */
+const CHUNKS_IN_FLIGHT = 8;
+
+/** One written copy of a checkpoint document: `state.<epoch>.<token>.<index>` keys, checked by length and sha256. */
+export interface ChunkSet {
+  epoch: number;
+  /** Unique per commit attempt: two workers racing for one epoch never overwrite each other's chunks. */
+  token: string;
+  chunks: number;
+  chunkBytes: number;
+  bytes: number;
+  sha256: string;
+}
+
+/** The metadata key's value: small and bounded, whatever the size of the state (pending renames live in the document). */
+interface CommittedMeta extends Omit<Checkpoint<unknown>, "state" | "pending"> {
+  document: ChunkSet;
+}
+
+interface LockValue extends LockHolder {
+  /** The holder's clock at its last heartbeat. */
+  heartbeatAt: number;
+}
+
+/** The bucket of a pipeline's checkpoints: one per pipeline name on a NATS server, as the directory is one per name in a lake. */
+export function checkpointBucketName(pipelineName: string): string {
+  return `clickpipe_ckpt_${pipelineName}`;
+}
+
+/**
+ * Stores checkpoints in the KV bucket `clickpipe_ckpt_<pipeline>` (history 1). A commit writes the document's
+ * chunks under keys of its own, then moves the `checkpoint` key to them by compare-and-swap on the revision it
+ * read, and only when that key names an older epoch: each epoch is committed by exactly one worker and a fenced-out
+ * zombie cannot overwrite a newer checkpoint. Chunk sets that can no longer be committed are purged afterwards.
+ */
+export class NatsCheckpointStore implements CheckpointStore {
+  private constructor(
+    readonly bucket: string,
+    private readonly kv: KV,
+    private readonly manager: JetStreamManager,
+    private readonly chunkBytes: number,
+  ) {}
+
+  static async open(connection: NatsConnection, pipelineName: string, options: { chunkBytes?: number } = {}): Promise<NatsCheckpointStore> {
+    const bucket = checkpointBucketName(pipelineName);
+    const kv = await new Kvm(connection).create(bucket, { history: 1 });
+    const maxPayload = connection.info?.max_payload ?? 1024 * 1024;
+    const chunkBytes = Math.min(options.chunkBytes ?? DEFAULT_CHUNK_BYTES, Math.floor(maxPayload / 2));
+    return new NatsCheckpointStore(bucket, kv, await jetstreamManager(connection), chunkBytes);
+  }
+
+  get location(): string {
+    return `nats kv ${this.bucket}`;
+  }
+
+  get lockLocation(): string {
+    return `nats kv ${this.bucket} key ${LOCK_KEY}`;
+  }
+
+  async load<P>(): Promise<Checkpoint<P> | undefined> {
+    for (;;) {
+      const observed = await this.readMeta();
+      if (observed === undefined) return undefined;
+      const bytes = await getChunks(this.kv, observed.meta.document);
+      if (bytes !== undefined) return JSON.parse(bytes.toString("utf8")) as Checkpoint<P>;
+      // Purged between reading the metadata and its chunks: a newer epoch was committed, read again.
+      if ((await this.readMeta())?.revision === observed.revision) {
+        throw new Error(`checkpoint epoch ${observed.meta.epoch} in ${this.location} lacks chunks of its document`);
+      }
+    }
+  }
+
+  async commit<P>(checkpoint: Omit<Checkpoint<P>, "state">, stateJson: string): Promise<void> {
+    const { epoch } = checkpoint;
+    let current = await this.readMeta();
+    if (current !== undefined && current.meta.epoch >= epoch) throw staleError(epoch, current.meta);
+    // The same document as the directory store's file; the state arrives serialized, captured before later events.
+    const { pending, ...fields } = checkpoint;
+    const head = `{${JSON.stringify(fields).slice(1, -1)},"pending":${JSON.stringify(pending ?? null)},"state":`;
+    const document = await putChunks(
+      this.kv,
+      { epoch, token: randomBytes(6).toString("hex") },
+      [Buffer.from(head), Buffer.from(stateJson), Buffer.from("}")],
+      this.chunkBytes,
+    );
+    crashIfInjected("checkpoint-written", epoch);
+    const { format, pipeline, stream, streamCreated, position, workerId, committedAt } = checkpoint;
+    const meta = JSON.stringify({ format, pipeline, stream, streamCreated, epoch, position, workerId, committedAt, document } satisfies CommittedMeta);
+    for (;;) {
+      try {
+        if (current === undefined) await this.kv.create(META_KEY, meta);
+        else await this.kv.update(META_KEY, meta, current.revision);
+        break;
+      } catch (error) {
+        const now = await this.readMeta();
+        // Our write landed; only its acknowledgement was lost.
+        if (now?.meta.document.token === document.token) break;
+        if (now !== undefined && now.meta.epoch >= epoch) {
+          await this.purgeSet(document);
+          throw staleError(epoch, now.meta);
+        }
+        if (now?.revision === current?.revision) {
+          await this.purgeSet(document).catch(() => undefined);
+          throw error;
+        }
+        // Another worker committed an older epoch meanwhile: ours is still the next, swap against its revision.
+        current = now;
+      }
+    }
+    await this.prune(document);
+  }
+
+  /**
+   * Takes the pipeline's lock: a `lock` key created only when absent, naming this holder, refreshed by
+   * compare-and-swap as a heartbeat. While a live worker holds it, waits (stands by). It is taken over, by a swap on
+   * the revision seen so that one taker wins, when its holder died on this host, its heartbeat time is older than
+   * staleAfterMs, or its revision did not change for staleAfterMs of this process's clock (robust to clock skew).
+   */
+  async acquireLock(options: LockOptions): Promise<HeldCheckpointLock | undefined> {
+    const staleAfterMs = options.staleAfterMs ?? DEFAULT_LOCK_STALE_AFTER_MS;
+    const now = options.now ?? Date.now;
+    const holder: LockHolder = {
+      workerId: options.workerId,
+      token: randomBytes(8).toString("hex"),
+      pid: process.pid,
+      host: hostname(),
+      acquiredAt: now(),
+    };
+    const value = () => JSON.stringify({ ...holder, heartbeatAt: now() } satisfies LockValue);
+    const taken = (revision: number) =>
+      new NatsCheckpointLock(this.kv, this.lockLocation, holder, revision, { staleAfterMs, now, onLost: options.onLost });
+    let announced = false;
+    let seen: { revision: number; since: number } | undefined;
+    for (;;) {
+      if (options.signal?.aborted) return undefined;
+      const created = await this.kv.create(LOCK_KEY, value()).catch(() => undefined);
+      if (created !== undefined) return taken(created);
+      const entry = await this.kv.get(LOCK_KEY);
+      if (!isPut(entry)) continue; // released meanwhile
+      const current = parseLockValue(entry);
+      if (seen?.revision !== entry.revision) seen = { revision: entry.revision, since: performance.now() };
+      const stale =
+        holderIsGone(current, holder) || now() - current.heartbeatAt > staleAfterMs || performance.now() - seen.since > staleAfterMs;
+      if (stale) {
+        const swapped = await this.kv.update(LOCK_KEY, value(), entry.revision).catch(() => undefined);
+        if (swapped !== undefined) return taken(swapped);
+        continue;
+      }
+      if (!announced) options.onWait?.(current);
+      announced = true;
+      await delay(Math.min(1_000, staleAfterMs / 4), undefined, { signal: options.signal }).catch(() => undefined);
+    }
+  }
+
+  async clear(): Promise<void> {
+    await this.kv.destroy();
+  }
+
+  private async readMeta(): Promise<{ meta: CommittedMeta; revision: number } | undefined> {
+    const entry = await this.kv.get(META_KEY);
+    return isPut(entry) ? { meta: entry.json<CommittedMeta>(), revision: entry.revision } : undefined;
+  }
+
+  /**
+   * Purges every chunk set other than the committed one whose epoch is not above it: such a set can never be
+   * committed (a commit needs an older epoch in the metadata), so this is safe while zombies still write theirs.
+   */
+  private async prune(committed: ChunkSet): Promise<void> {
+    const sets = new Map<string, Pick<ChunkSet, "epoch" | "token">>();
+    for await (const key of await this.kv.keys("state.>")) {
+      const [, epoch, token] = key.split(".");
+      sets.set(`${epoch}.${token}`, { epoch: Number(epoch), token });
+    }
+    for (const set of sets.values()) {
+      if (set.epoch < committed.epoch || (set.epoch === committed.epoch && set.token !== committed.token)) await this.purgeSet(set);
+    }
+  }
+
+  /** A stream purge by subject leaves no delete markers behind, unlike kv.delete: the bucket does not grow per commit. */
+  private async purgeSet(set: Pick<ChunkSet, "epoch" | "token">): Promise<void> {
+    await this.manager.streams.purge(`KV_${this.bucket}`, { filter: `$KV.${this.bucket}.state.${set.epoch}.${set.token}.>` });
+  }
+}
+
+/** A held lock in the bucket: a heartbeat swaps in a fresh value and notices when another worker took it over. */
+class NatsCheckpointLock implements HeldCheckpointLock {
+  private readonly timer: NodeJS.Timeout;
+  private lostTo: LockHolder | undefined | null = null;
+  private beating = false;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly location: string,
+    readonly holder: LockHolder,
+    private revision: number,
+    private readonly options: { staleAfterMs: number; now: () => number; onLost?: (holder: LockHolder | undefined) => void },
+  ) {
+    this.timer = setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(options.staleAfterMs / 4)));
+    this.timer.unref();
+  }
+
+  get held(): boolean {
+    return this.lostTo === null;
+  }
+
+  async verify(): Promise<void> {
+    if (this.held) {
+      const entry = await this.kv.get(LOCK_KEY);
+      const current = isPut(entry) ? parseLockValue(entry) : undefined;
+      if (current?.token !== this.holder.token) this.lose(current);
+    }
+    if (!this.held) {
+      throw new StaleCheckpointError(
+        `worker ${this.holder.workerId} lost the lock ${this.location}` +
+          (this.lostTo ? ` to worker ${this.lostTo.workerId} (pid ${this.lostTo.pid} on ${this.lostTo.host})` : ""),
+      );
+    }
+  }
+
+  async release(): Promise<void> {
+    clearInterval(this.timer);
+    if (!this.held) return;
+    this.lostTo = undefined;
+    const entry = await this.kv.get(LOCK_KEY).catch(() => null);
+    if (isPut(entry) && parseLockValue(entry).token === this.holder.token) {
+      await this.kv.delete(LOCK_KEY, { previousSeq: entry.revision }).catch(() => undefined);
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (!this.held || this.beating) return;
+    this.beating = true;
+    try {
+      const value = JSON.stringify({ ...this.holder, heartbeatAt: this.options.now() } satisfies LockValue);
+      this.revision = await this.kv.update(LOCK_KEY, value, this.revision);
+    } catch {
+      // A failed swap means another writer, or only a slow or broken connection: look before giving the lock up.
+      const entry = await this.kv.get(LOCK_KEY).catch(() => undefined);
+      if (entry === undefined) return;
+      const current = isPut(entry) ? parseLockValue(entry) : undefined;
+      if (current?.token === this.holder.token) this.revision = entry!.revision;
+      else this.lose(current);
+    } finally {
+      this.beating = false;
+    }
+  }
+
+  private lose(holder: LockHolder | undefined): void {
+    if (!this.held) return;
+    clearInterval(this.timer);
+    this.lostTo = holder;
+    this.options.onLost?.(holder);
+  }
+}
+
+/**
+ * Writes `segments` (never concatenated: a state may be hundreds of MiB) as `state.<epoch>.<token>.<index>` chunks
+ * of chunkBytes, CHUNKS_IN_FLIGHT at a time, and returns their description with the sha256 of all bytes.
+ */
+export async function putChunks(
+  kv: KV,
+  set: Pick<ChunkSet, "epoch" | "token">,
+  segments: readonly Uint8Array[],
+  chunkBytes: number,
+): Promise<ChunkSet> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  for (const segment of segments) {
+    hash.update(segment);
+    bytes += segment.byteLength;
+  }
+  const chunks = Math.max(1, Math.ceil(bytes / chunkBytes));
+  await inParallel(chunks, CHUNKS_IN_FLIGHT, async (index) => {
+    await kv.put(chunkKey(set, index), sliceSegments(segments, index * chunkBytes, Math.min(bytes, (index + 1) * chunkBytes)));
+  });
+  return { ...set, chunks, chunkBytes, bytes, sha256: hash.digest("hex") };
+}
+
+/** The bytes of a chunk set, or undefined when a chunk is gone (purged); throws when they do not match its sha256. */
+export async function getChunks(kv: KV, set: ChunkSet): Promise<Buffer | undefined> {
+  const bytes = Buffer.allocUnsafe(set.bytes);
+  let missing = false;
+  await inParallel(set.chunks, CHUNKS_IN_FLIGHT, async (index) => {
+    if (missing) return;
+    const entry = await kv.get(chunkKey(set, index));
+    if (!isPut(entry)) {
+      missing = true;
+      return;
+    }
+    const expected = Math.min(set.chunkBytes, set.bytes - index * set.chunkBytes);
+    if (entry.value.byteLength !== expected) throw corruptError(set, `chunk ${index} has ${entry.value.byteLength} bytes, expected ${expected}`);
+    bytes.set(entry.value, index * set.chunkBytes);
+  });
+  if (missing) return undefined;
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  if (sha256 !== set.sha256) throw corruptError(set, `sha256 ${sha256}, expected ${set.sha256}`);
+  return bytes;
+}
+
+function chunkKey(set: Pick<ChunkSet, "epoch" | "token">, index: number): string {
+  return `state.${set.epoch}.${set.token}.${index}`;
+}
+
+/** Bytes [start, end) of the segments laid end to end: a view when they lie in one segment, else a copy. */
+function sliceSegments(segments: readonly Uint8Array[], start: number, end: number): Uint8Array {
+  let offset = 0;
+  let index = 0;
+  while (index < segments.length && offset + segments[index].byteLength <= start) offset += segments[index++].byteLength;
+  if (index < segments.length && end <= offset + segments[index].byteLength) return segments[index].subarray(start - offset, end - offset);
+  const out = new Uint8Array(end - start);
+  let written = 0;
+  for (; index < segments.length && written < out.length; index++) {
+    const segment = segments[index];
+    const from = Math.max(0, start + written - offset);
+    const part = segment.subarray(from, Math.min(segment.byteLength, from + out.length - written));
+    out.set(part, written);
+    written += part.byteLength;
+    offset += segment.byteLength;
+  }
+  return out;
+}
+
+async function inParallel(count: number, limit: number, task: (index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < count) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, count) }, lane));
+}
+
+function isPut(entry: KvEntry | null | undefined): entry is KvEntry {
+  return entry !== null && entry !== undefined && entry.operation === "PUT";
+}
+
+/** A value caught half-written cannot exist in KV, but a foreign or older value may lack fields: it then ages out. */
+function parseLockValue(entry: KvEntry): LockValue {
+  try {
+    const value = entry.json<Partial<LockValue>>();
+    return { workerId: "?", token: "?", pid: -1, host: "?", acquiredAt: 0, heartbeatAt: 0, ...value };
+  } catch {
+    return { workerId: "?", token: "?", pid: -1, host: "?", acquiredAt: 0, heartbeatAt: 0 };
+  }
+}
+
+function staleError(epoch: number, winner: CommittedMeta): StaleCheckpointError {
+  return new StaleCheckpointError(
+    `checkpoint epoch ${epoch} is stale: worker ${winner.workerId} already committed epoch ${winner.epoch}`,
+  );
+}
+
+function corruptError(set: ChunkSet, detail: string): Error {
+  return new Error(`checkpoint epoch ${set.epoch} (chunks ${set.token}) is corrupt: ${detail}`);
+}

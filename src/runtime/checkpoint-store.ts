@@ -1,0 +1,44 @@
+// The checkpoint store the worker commits to (a directory beside the lake, or a NATS KV bucket), chosen by `checkpoint.store`.
+import type { NatsConnection } from "@nats-io/nats-core";
+import { DirectoryCheckpointStore, type Checkpoint, type LockHolder, type LockOptions } from "./checkpoint.ts";
+import { NatsCheckpointStore } from "./checkpoint-nats.ts";
+
+/** A held pipeline lock: only its holder may commit; a heartbeat keeps it and notices a takeover. */
+export interface HeldCheckpointLock {
+  readonly holder: LockHolder;
+  /** False once this holder found the lock taken over (or gone). */
+  readonly held: boolean;
+  /** Throws StaleCheckpointError unless the lock still names this holder. */
+  verify(): Promise<void>;
+  /** Stops the heartbeat and removes the lock if it is still this holder's. */
+  release(): Promise<void>;
+}
+
+export interface CheckpointStore {
+  /** Where the checkpoints live, for log lines (a directory, or `nats kv <bucket>`). */
+  readonly location: string;
+  /** Where the lock lives, for log lines. */
+  readonly lockLocation: string;
+  /** The last committed checkpoint (highest epoch), or undefined when there is none. */
+  load<P>(): Promise<Checkpoint<P> | undefined>;
+  /** Commits one epoch; throws StaleCheckpointError, changing nothing, when that epoch is already committed. */
+  commit<P>(checkpoint: Omit<Checkpoint<P>, "state">, stateJson: string): Promise<void>;
+  /** Waits for the pipeline's exclusive lock (stand-by, stale takeover); undefined when the signal aborts the wait. */
+  acquireLock(options: LockOptions): Promise<HeldCheckpointLock | undefined>;
+  /** Removes every checkpoint and the lock. */
+  clear(): Promise<void>;
+}
+
+export type CheckpointStoreKind = "directory" | "kv";
+
+export interface CheckpointStoreTarget {
+  sinkPath: string;
+  pipelineName: string;
+  /** The pipeline's NATS connection (the kv store keeps its bucket on that server). */
+  connection: NatsConnection;
+}
+
+export async function openCheckpointStore(kind: CheckpointStoreKind, target: CheckpointStoreTarget): Promise<CheckpointStore> {
+  if (kind === "kv") return NatsCheckpointStore.open(target.connection, target.pipelineName);
+  return new DirectoryCheckpointStore(target.sinkPath, target.pipelineName);
+}

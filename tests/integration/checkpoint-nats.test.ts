@@ -1,0 +1,234 @@
+// NatsCheckpointStore on a real nats-server: CAS commits per epoch, chunked state checked by sha256, and the KV lock.
+import { Kvm, type KV } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
+import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "../../src/runtime/checkpoint.ts";
+import { NatsCheckpointStore, checkpointBucketName } from "../../src/runtime/checkpoint-nats.ts";
+import { uniqueStreamName } from "../helpers/nats-server.ts";
+
+const natsUrl = inject("natsUrl");
+
+function meta(pipeline: string, epoch: number, overrides: Partial<Checkpoint> = {}): Omit<Checkpoint, "state"> {
+  return {
+    format: 1,
+    pipeline,
+    stream: "EVENTS",
+    streamCreated: "2025-01-01T00:00:00Z",
+    epoch,
+    position: epoch * 10,
+    pending: { epoch, files: [{ path: `sessions/dt=2025-01-01/part-${epoch}.parquet` }] },
+    workerId: "w1",
+    committedAt: 1_700_000_000_000 + epoch,
+    ...overrides,
+  };
+}
+
+/** Chunk keys in the bucket, as `<epoch>.<token>` sets with their chunk count. */
+async function chunkSets(kv: KV): Promise<Map<string, number>> {
+  const sets = new Map<string, number>();
+  for await (const key of await kv.keys("state.>")) {
+    const set = key.split(".").slice(1, 3).join(".");
+    sets.set(set, (sets.get(set) ?? 0) + 1);
+  }
+  return sets;
+}
+
+describe("NatsCheckpointStore commits", () => {
+  let connection: NatsConnection;
+  let pipeline: string;
+  let store: NatsCheckpointStore;
+  let kv: KV;
+
+  beforeAll(async () => {
+    connection = await connect({ servers: natsUrl });
+  });
+  afterAll(async () => connection.close());
+  beforeEach(async () => {
+    pipeline = uniqueStreamName("ckpt").toLowerCase();
+    store = await NatsCheckpointStore.open(connection, pipeline);
+    kv = await new Kvm(connection).open(checkpointBucketName(pipeline));
+  });
+  afterEach(async () => store.clear());
+
+  it("loads nothing from a new bucket", async () => {
+    expect(await store.load()).toBeUndefined();
+  });
+
+  it("round-trips a checkpoint and keeps only the newest epoch's chunks", async () => {
+    await store.commit(meta(pipeline, 1), JSON.stringify({ sessionize: { open: ["a"] } }));
+    await store.commit(meta(pipeline, 2), JSON.stringify({ sessionize: { open: ["a", "b"] } }));
+    expect(await store.load()).toEqual({ ...meta(pipeline, 2), state: { sessionize: { open: ["a", "b"] } } });
+    const sets = await chunkSets(kv);
+    expect([...sets.keys()].map((set) => set.split(".")[0])).toEqual(["2"]);
+  });
+
+  it("rejects an epoch at or below the committed one with StaleCheckpointError and keeps the newer checkpoint", async () => {
+    await store.commit(meta(pipeline, 3, { workerId: "new" }), "{}");
+    await expect(store.commit(meta(pipeline, 3, { workerId: "zombie" }), '{"x":1}')).rejects.toThrow(StaleCheckpointError);
+    await expect(store.commit(meta(pipeline, 2, { workerId: "zombie" }), '{"x":1}')).rejects.toThrow(/worker new already committed epoch 3/);
+    expect(await store.load()).toMatchObject({ epoch: 3, workerId: "new", state: {} });
+  });
+
+  it("lets exactly one of eight stores racing for the same epoch commit it; the others get StaleCheckpointError", async () => {
+    await store.commit(meta(pipeline, 1), "{}");
+    const connections = await Promise.all(Array.from({ length: 8 }, () => connect({ servers: natsUrl })));
+    try {
+      const stores = await Promise.all(connections.map((nc) => NatsCheckpointStore.open(nc, pipeline)));
+      const results = await Promise.allSettled(
+        stores.map((racer, index) => racer.commit(meta(pipeline, 2, { workerId: `racer-${index}` }), JSON.stringify({ racer: index }))),
+      );
+      const winners = results.flatMap((result, index) => (result.status === "fulfilled" ? [index] : []));
+      expect(winners).toHaveLength(1);
+      for (const result of results) {
+        if (result.status === "rejected") expect(result.reason).toBeInstanceOf(StaleCheckpointError);
+      }
+      expect(await store.load()).toMatchObject({ epoch: 2, workerId: `racer-${winners[0]}`, state: { racer: winners[0] } });
+      // Losers purge their own chunks: only the winner's set remains.
+      expect((await chunkSets(kv)).size).toBe(1);
+    } finally {
+      await Promise.all(connections.map((nc) => nc.close()));
+    }
+  });
+
+  it("carries its (pipeline, stream, stream creation) binding, so another stream does not resume it", async () => {
+    await store.commit(meta(pipeline, 1, { stream: "EVENTS_A" }), '{"k":1}');
+    const loaded = (await store.load())!;
+    const binding = { pipeline, streamCreated: "2025-01-01T00:00:00Z" };
+    expect(checkpointMatches(loaded, { ...binding, stream: "EVENTS_A" })).toBe(true);
+    expect(checkpointMatches(loaded, { ...binding, stream: "EVENTS_B" })).toBe(false);
+  });
+
+  it("round-trips 50 MiB of state in 512 KiB chunks with the same sha256", { timeout: 60_000 }, async () => {
+    // Random bytes as hex: JSON that no compression or dedupe could fake.
+    const stateJson = JSON.stringify({ blob: randomBytes(25 * 1024 * 1024).toString("hex") });
+    const expectedSha = createHash("sha256").update(stateJson).digest("hex");
+    await store.commit(meta(pipeline, 1), stateJson);
+    const loaded = (await store.load())!;
+    expect(createHash("sha256").update(JSON.stringify(loaded.state)).digest("hex")).toBe(expectedSha);
+    const [chunks] = [...(await chunkSets(kv)).values()];
+    // The document is the state plus under 1 KiB of metadata: 50 MiB / 512 KiB = 100 chunks, plus one partial.
+    expect(chunks).toBe(101);
+  });
+
+  it("refuses to load a checkpoint whose chunk was altered (sha256 mismatch)", async () => {
+    await store.commit(meta(pipeline, 1), JSON.stringify({ value: "a".repeat(1000) }));
+    const chunkKeys: string[] = [];
+    for await (const key of await kv.keys("state.>")) chunkKeys.push(key);
+    expect(chunkKeys).toHaveLength(1);
+    const [chunkKey] = chunkKeys;
+    const original = (await kv.get(chunkKey))!.string();
+    await kv.put(chunkKey, original.replace('"a', '"b'));
+    await expect(store.load()).rejects.toThrow(/is corrupt: sha256/);
+  });
+});
+
+describe("NatsCheckpointStore lock", () => {
+  let connection: NatsConnection;
+  let store: NatsCheckpointStore;
+  let kv: KV;
+
+  beforeAll(async () => {
+    connection = await connect({ servers: natsUrl });
+  });
+  afterAll(async () => connection.close());
+  beforeEach(async () => {
+    const pipeline = uniqueStreamName("lock").toLowerCase();
+    store = await NatsCheckpointStore.open(connection, pipeline);
+    kv = await new Kvm(connection).open(checkpointBucketName(pipeline));
+  });
+  afterEach(async () => store.clear());
+
+  /** A lock as another process would leave it: its heartbeat ageMs old. */
+  async function foreignLock(pid: number, ageMs: number): Promise<void> {
+    const holder = { workerId: "other", token: "t-other", pid, host: hostname(), acquiredAt: 0, heartbeatAt: Date.now() - ageMs };
+    await kv.put("lock", JSON.stringify(holder));
+  }
+
+  async function lockHolder(): Promise<Record<string, unknown> | undefined> {
+    const entry = await kv.get("lock");
+    return entry?.operation === "PUT" ? entry.json() : undefined;
+  }
+
+  it("writes the holder into the lock key and deletes it on release", async () => {
+    const lock = await store.acquireLock({ workerId: "w1" });
+    expect(await lockHolder()).toMatchObject({ workerId: "w1", pid: process.pid, host: hostname() });
+    await lock!.release();
+    expect(await lockHolder()).toBeUndefined();
+  });
+
+  it("stands by while a live holder's heartbeat is fresh, and gives up when aborted", async () => {
+    await foreignLock(process.ppid, 0);
+    const waitedFor: string[] = [];
+    const lock = await store.acquireLock({
+      workerId: "w2",
+      staleAfterMs: 60_000,
+      signal: AbortSignal.timeout(400),
+      onWait: (holder) => waitedFor.push(holder.workerId),
+    });
+    expect(lock).toBeUndefined();
+    expect(waitedFor).toEqual(["other"]);
+    expect(await lockHolder()).toMatchObject({ workerId: "other" });
+  });
+
+  it("takes over a live holder's lock once its heartbeat is older than staleAfterMs", async () => {
+    await foreignLock(process.ppid, 5_000);
+    const lock = await store.acquireLock({ workerId: "w2", staleAfterMs: 2_000 });
+    expect(await lockHolder()).toMatchObject({ workerId: "w2" });
+    await lock!.release();
+  });
+
+  it("takes over a lock whose heartbeat stopped, after staleAfterMs of waiting even when the holder's clock runs ahead", async () => {
+    // Clock skew: the holder stamped its heartbeat an hour in our future, so only the unchanged revision reveals it.
+    await foreignLock(process.ppid, -3_600_000);
+    const started = performance.now();
+    const lock = await store.acquireLock({ workerId: "w2", staleAfterMs: 600 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(600);
+    expect(await lockHolder()).toMatchObject({ workerId: "w2" });
+    await lock!.release();
+  });
+
+  it("takes over at once a lock whose holder process on this host is gone (kill -9)", async () => {
+    const exited = spawnSync(process.execPath, ["-e", "0"]).pid!;
+    await foreignLock(exited, 0);
+    const started = performance.now();
+    const lock = await store.acquireLock({ workerId: "w2", staleAfterMs: 60_000 });
+    expect(performance.now() - started).toBeLessThan(1_000);
+    await lock!.release();
+  });
+
+  it("lets one of several stand-bys take over a stale lock", async () => {
+    await foreignLock(process.ppid, 5_000);
+    const locks = await Promise.all(
+      ["a", "b", "c"].map((workerId) => store.acquireLock({ workerId, staleAfterMs: 2_000, signal: AbortSignal.timeout(1_500) })),
+    );
+    const held = locks.filter((lock) => lock !== undefined);
+    expect(held).toHaveLength(1);
+    expect(await lockHolder()).toMatchObject({ workerId: held[0]!.holder.workerId, token: held[0]!.holder.token });
+    await held[0]!.release();
+  });
+
+  it("keeps a held lock fresh with heartbeats so a stand-by does not take it over", async () => {
+    const lock = await store.acquireLock({ workerId: "w1", staleAfterMs: 400 });
+    const waiting = await store.acquireLock({ workerId: "w2", staleAfterMs: 400, signal: AbortSignal.timeout(1_500) });
+    expect(waiting).toBeUndefined();
+    await expect(lock!.verify()).resolves.toBeUndefined();
+    await lock!.release();
+  });
+
+  it("fences a holder whose lock another worker took over: verify throws and onLost fires", async () => {
+    const lost: string[] = [];
+    const lock = await store.acquireLock({ workerId: "w1", staleAfterMs: 200, onLost: (holder) => lost.push(holder?.workerId ?? "") });
+    await expect(lock!.verify()).resolves.toBeUndefined();
+    await foreignLock(process.ppid, 0);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(lost).toEqual(["other"]);
+    await expect(lock!.verify()).rejects.toThrow(StaleCheckpointError);
+    // Releasing a lost lock leaves the new holder's key alone.
+    await lock!.release();
+    expect(await lockHolder()).toMatchObject({ workerId: "other" });
+  });
+});
