@@ -1,5 +1,6 @@
 // Operator `sequencePatterns`: frequent page paths (subsequence and contiguous) per event-time window of sessions.
 import { z } from "zod";
+import { recordPatternWindowPatterns } from "../metrics/business.ts";
 import { duration } from "../config/duration.ts";
 import type { Operator, OperatorContext, SessionRecord } from "../runtime/operator.ts";
 import { formatUtcDay } from "../events/time.ts";
@@ -229,6 +230,7 @@ export class SequencePatternsOperator implements Operator {
           : approximatePatternCounts(sequences, maxLength, this.itemJoin, topK, minCount);
       const windowEnd = window.start + this.windowSize;
       for (const counted of found.sort(byOutputOrder)) ctx.emit(patternsTable.name, patternRow(window.start, windowEnd, counted, sessionCount));
+      recordPatternWindowPatterns(ctx.metrics, found);
     }
     for (const id of window.members) {
       const session = this.sessions.get(id);

@@ -472,8 +472,8 @@ export function operatorEnvironment(config: PipelineConfig): OperatorEnvironment
  * The message's JetStream timestamp when the reader supplies one (`timestampMs`): a replay after a crash then
  * stamps rejects and received_at exactly as the first run did. Otherwise the wall clock.
  */
-function receivedAtOf(message: StreamMessage & { timestampMs?: number }, now: () => number): number {
-  return message.timestampMs ?? now();
+function receivedAtOf(message: StreamMessage, now: () => number): number {
+  return Number.isFinite(message.timestampMs) ? message.timestampMs : now();
 }
 
 /** Part-name prefix of a pipeline: its name when that is already [A-Za-z0-9_], else a readable form plus a hash. */

@@ -8,6 +8,8 @@ export type StreamMessage = {
   data: Uint8Array;
   /** Messages after this one (matching the filter) still in the stream when it was delivered. */
   pending: number;
+  /** When JetStream stored the message (epoch ms): the same on every replay, unlike the wall clock. */
+  timestampMs: number;
 };
 
 export type StreamReaderOptions = {
@@ -95,7 +97,7 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
         const pending = message.info.pending;
         this.pending = pending;
         this.lastDeliveredSequence = seq;
-        yield { seq, subject: message.subject, data: message.data, pending };
+        yield { seq, subject: message.subject, data: message.data, pending, timestampMs: Math.floor(message.info.timestampNanos / 1e6) };
         // pending 0 also ends a drain when the message at lastSequenceAtOpen is outside the filter.
         if (this.drainUntil && (seq >= this.lastSequenceAtOpen || pending === 0)) break;
       }

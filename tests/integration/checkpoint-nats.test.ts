@@ -2,15 +2,18 @@
 import { Kvm, type KV } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { hostname } from "node:os";
+import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "../../src/runtime/checkpoint.ts";
 import { NatsCheckpointStore, checkpointBucketName } from "../../src/runtime/checkpoint-nats.ts";
+import { REPO_ROOT } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 
 const natsUrl = inject("natsUrl");
+const LOCK_CHILD = fileURLToPath(new URL("./checkpoint-nats-lock-child.ts", import.meta.url));
 
 function meta(pipeline: string, epoch: number, overrides: Partial<Checkpoint> = {}): Omit<Checkpoint, "state"> {
   return {
@@ -88,7 +91,7 @@ describe("NatsCheckpointStore commits", () => {
       }
       expect(await store.load()).toMatchObject({ epoch: 2, workerId: `racer-${winners[0]}`, state: { racer: winners[0] } });
       // Losers purge their own chunks: only the winner's set remains.
-      expect((await chunkSets(kv)).size).toBe(1);
+      expect([...(await chunkSets(kv)).keys()], JSON.stringify(await store.load().then((c) => c?.workerId))).toHaveLength(1);
     } finally {
       await Promise.all(connections.map((nc) => nc.close()));
     }
@@ -130,13 +133,14 @@ describe("NatsCheckpointStore lock", () => {
   let connection: NatsConnection;
   let store: NatsCheckpointStore;
   let kv: KV;
+  let pipeline: string;
 
   beforeAll(async () => {
     connection = await connect({ servers: natsUrl });
   });
   afterAll(async () => connection.close());
   beforeEach(async () => {
-    const pipeline = uniqueStreamName("lock").toLowerCase();
+    pipeline = uniqueStreamName("lock").toLowerCase();
     store = await NatsCheckpointStore.open(connection, pipeline);
     kv = await new Kvm(connection).open(checkpointBucketName(pipeline));
   });
@@ -200,23 +204,37 @@ describe("NatsCheckpointStore lock", () => {
     await lock!.release();
   });
 
-  it("lets one of several stand-bys take over a stale lock", async () => {
+  /** Runs checkpoint-nats-lock-child.ts: another process (so another pid) trying to take this store's lock. */
+  function lockInChild(workerId: string, staleAfterMs: number, waitMs: number, holdMs: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ["--import", "tsx", LOCK_CHILD, natsUrl, pipeline, workerId, String(staleAfterMs), String(waitMs), String(holdMs)],
+        { cwd: REPO_ROOT },
+        (error, stdout, stderr) => (error ? reject(new Error(stderr || error.message)) : resolve(stdout.trim())),
+      );
+    });
+  }
+
+  it("lets exactly one of three stand-by processes take over a stale lock", { timeout: 30_000 }, async () => {
     await foreignLock(process.ppid, 5_000);
-    const locks = await Promise.all(
-      ["a", "b", "c"].map((workerId) => store.acquireLock({ workerId, staleAfterMs: 2_000, signal: AbortSignal.timeout(1_500) })),
-    );
-    const held = locks.filter((lock) => lock !== undefined);
-    expect(held).toHaveLength(1);
-    expect(await lockHolder()).toMatchObject({ workerId: held[0]!.holder.workerId, token: held[0]!.holder.token });
-    await held[0]!.release();
+    // The winner holds past the others' wait, so they stand by until they give up.
+    const outcomes = await Promise.all(["a", "b", "c"].map((workerId) => lockInChild(workerId, 2_000, 3_000, 5_000)));
+    expect(outcomes.sort()).toEqual(["acquired", "gave up", "gave up"]);
+    expect(["a", "b", "c"]).toContain((await lockHolder())?.workerId);
   });
 
-  it("keeps a held lock fresh with heartbeats so a stand-by does not take it over", async () => {
-    const lock = await store.acquireLock({ workerId: "w1", staleAfterMs: 400 });
-    const waiting = await store.acquireLock({ workerId: "w2", staleAfterMs: 400, signal: AbortSignal.timeout(1_500) });
+  it("keeps a held lock fresh with heartbeats, so a stand-by with a short staleAfterMs does not take it over", { timeout: 30_000 }, async () => {
+    const holder = lockInChild("holder", 400, 10_000, 4_000);
+    // Wait until the child holds the lock, then stand by for several stale periods.
+    while ((await lockHolder())?.workerId !== "holder") await new Promise((resolve) => setTimeout(resolve, 50));
+    const revision = (await kv.get("lock"))!.revision;
+    const waiting = await store.acquireLock({ workerId: "w2", staleAfterMs: 400, signal: AbortSignal.timeout(2_000) });
     expect(waiting).toBeUndefined();
-    await expect(lock!.verify()).resolves.toBeUndefined();
-    await lock!.release();
+    expect(await lockHolder()).toMatchObject({ workerId: "holder" });
+    // About one heartbeat per 100 ms moved the revision on.
+    expect((await kv.get("lock"))!.revision).toBeGreaterThan(revision + 5);
+    expect(await holder).toBe("acquired");
   });
 
   it("fences a holder whose lock another worker took over: verify throws and onLost fires", async () => {

@@ -2,14 +2,12 @@
 import { parsePipelineText } from "../../src/config/load.ts";
 import type { PipelineConfig } from "../../src/config/pipeline.ts";
 import { decodeRecord } from "../../src/events/decode.ts";
-import { recordPatternWindowPatterns } from "../../src/metrics/business.ts";
 import type { Metrics } from "../../src/metrics/registry.ts";
 import { createOperator } from "../../src/operators/index.ts";
-import { Pipeline, type RowSink } from "../../src/runtime/pipeline.ts";
+import { Pipeline } from "../../src/runtime/pipeline.ts";
 import { operatorEnvironment } from "../../src/runtime/worker.ts";
 import { ParquetSink } from "../../src/sinks/parquet.ts";
 import { botsTable, invalidEventsTable, lateEventsTable } from "../../src/sinks/system-tables.ts";
-import type { Row } from "../../src/sinks/table.ts";
 
 /** All four operators; windows close within two days of traffic, and minSupport 0.1 keeps pattern output (and the test) small. */
 export function meteredPipelineConfig(sinkPath: string): PipelineConfig {
@@ -29,31 +27,6 @@ export function meteredPipelineConfig(sinkPath: string): PipelineConfig {
   return loaded.config;
 }
 
-/** Forwards rows to the Parquet sink and records each pattern window's rows once the next window (or the end) comes. */
-class PatternWindowTap implements RowSink {
-  private windowStart: unknown;
-  private rows: { kind: string; support: number }[] = [];
-  constructor(
-    private readonly sink: RowSink,
-    private readonly metrics: Metrics,
-  ) {}
-  append(table: string, row: Row): void {
-    if (table === "patterns") {
-      if (row.window_start !== this.windowStart) this.flush();
-      this.windowStart = row.window_start;
-      this.rows.push({ kind: String(row.kind), support: Number(row.support) });
-    }
-    this.sink.append(table, row);
-  }
-  markSuccess(table: string, partition: string): void {
-    this.sink.markSuccess(table, partition);
-  }
-  flush(): void {
-    if (this.rows.length > 0) recordPatternWindowPatterns(this.metrics, this.rows);
-    this.rows = [];
-  }
-}
-
 export interface MeteredRunSummary {
   events: number;
   invalid: number;
@@ -70,8 +43,7 @@ export async function runMeteredPipeline(lines: Iterable<string>, metrics: Metri
     metrics,
     useWorkerThread: false,
   });
-  const tap = new PatternWindowTap(sink, metrics);
-  const pipeline = new Pipeline({ operators, sink: tap, metrics });
+  const pipeline = new Pipeline({ operators, sink, metrics });
   const summary: MeteredRunSummary = { events: 0, invalid: 0 };
   let sequence = 0;
   let lastTs = 0;
@@ -92,7 +64,6 @@ export async function runMeteredPipeline(lines: Iterable<string>, metrics: Metri
   }
   metrics.stateBytes.set(pipeline.stateBytes());
   pipeline.end();
-  tap.flush();
   const started = performance.now();
   await sink.commit(await sink.prepare(1));
   metrics.checkpointDuration.observe((performance.now() - started) / 1000);
