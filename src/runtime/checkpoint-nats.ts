@@ -129,6 +129,8 @@ export class NatsCheckpointStore implements CheckpointStore {
         current = now;
       }
     }
+    // The replaced set is purged by name: a listing may miss keys while other workers purge theirs concurrently.
+    if (current !== undefined) await this.purgeSet(current.meta.document);
     await this.prune(document);
   }
 
@@ -184,8 +186,9 @@ export class NatsCheckpointStore implements CheckpointStore {
   }
 
   /**
-   * Purges every chunk set other than the committed one whose epoch is not above it: such a set can never be
-   * committed (a commit needs an older epoch in the metadata), so this is safe while zombies still write theirs.
+   * Purges every listed chunk set other than the committed one whose epoch is not above it (those of crashed or
+   * fenced writers): such a set can never be committed (a commit needs an older epoch in the metadata), so this is
+   * safe while zombies still write theirs.
    */
   private async prune(committed: ChunkSet): Promise<void> {
     const sets = new Map<string, Pick<ChunkSet, "epoch" | "token">>();

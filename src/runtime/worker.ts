@@ -92,9 +92,9 @@ class Worker {
   private readonly attempts = new Map<string, number>();
   /** Events that failed maxEventAttempts times: dead-lettered instead of processed on replay. */
   private readonly poisoned = new Map<string, string>();
-  /** Test-only (CLICKPIPE_THROW_ON_EVENTS): one instance per process, so "fails n times" spans rollbacks. */
   /** People `clickpipe forget` erased (loaded at start): their events are dropped before any operator. */
   private tombstones: ReadonlySet<string> = new Set();
+  /** Test-only (CLICKPIPE_THROW_ON_EVENTS): one instance per process, so "fails n times" spans rollbacks. */
   private readonly injectedPoison = poisonOperatorFromEnv();
   private sinkConfig!: ParquetSinkConfig;
   private pipeline!: Pipeline;

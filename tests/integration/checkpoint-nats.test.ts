@@ -91,7 +91,7 @@ describe("NatsCheckpointStore commits", () => {
       }
       expect(await store.load()).toMatchObject({ epoch: 2, workerId: `racer-${winners[0]}`, state: { racer: winners[0] } });
       // Losers purge their own chunks: only the winner's set remains.
-      expect([...(await chunkSets(kv)).keys()], JSON.stringify(await store.load().then((c) => c?.workerId))).toHaveLength(1);
+      expect([...(await chunkSets(kv)).keys()]).toHaveLength(1);
     } finally {
       await Promise.all(connections.map((nc) => nc.close()));
     }

@@ -1,0 +1,103 @@
+// `checkpoint.store: kv` end to end: the same lake as the directory store, after kill -9s too, and no resume across streams.
+import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { runCli } from "../helpers/cli.ts";
+import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { crashInput, filesEndingWith, lakeRows, rowCounts, sleep, spawnWorker, writePipelineFile } from "./crash-harness.ts";
+
+const natsUrl = inject("natsUrl");
+
+describe("checkpoint.store: kv", () => {
+  const stream = uniqueStreamName("CKPTKV");
+  let directory: string;
+  let baselineOut: string;
+
+  /** A crash-harness pipeline file switched to the kv store; a unique name gives it a bucket of its own. */
+  async function kvPipelineFile(out: string, name: string, onStream = stream): Promise<string> {
+    const file = await writePipelineFile(directory, { name, natsUrl, stream: onStream, out });
+    await appendFile(file, "  store: kv\n");
+    return file;
+  }
+
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), "clickpipe-ckpt-kv-"));
+    baselineOut = join(directory, "directory-store");
+    const baselineFile = await writePipelineFile(directory, { name: "kvbase", natsUrl, stream, out: baselineOut });
+    const input = join(directory, "input.ndjson");
+    await writeFile(input, crashInput(600, 4, 33).join("\n") + "\n");
+    const published = await runCli(["publish", input, "--pipeline", baselineFile]);
+    expect(published.code, published.stderr).toBe(0);
+    const baseline = await runCli(["run", baselineFile, "--drain"]);
+    expect(baseline.code, baseline.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    if (directory) await rm(directory, { recursive: true, force: true });
+  });
+
+  it("drains to the same Parquet rows as the directory store, with no checkpoint directory", async () => {
+    const out = join(directory, "kv-store");
+    const name = uniqueStreamName("kvdrain").toLowerCase();
+    const drained = await runCli(["run", await kvPipelineFile(out, name), "--drain"]);
+    expect(drained.code, drained.stderr).toBe(0);
+    const expected = await lakeRows(baselineOut);
+    expect(expected.sessions.length, JSON.stringify(rowCounts(expected))).toBeGreaterThan(300);
+    expect(await lakeRows(out)).toEqual(expected);
+    expect(await filesEndingWith(out, [".json"])).toEqual([]);
+    // A second drain resumes at the end from the bucket: nothing more to read, no row added.
+    const again = await runCli(["run", await kvPipelineFile(out, name), "--drain"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/resuming \S+ at \S+ sequence \d+/);
+    expect(await lakeRows(out)).toEqual(expected);
+  });
+
+  it("loses and duplicates no row across kill -9s mid-drain", { timeout: 180_000 }, async () => {
+    const out = join(directory, "kv-killed");
+    const file = await kvPipelineFile(out, uniqueStreamName("kvkill").toLowerCase());
+    const resumedAt: number[] = [];
+    let kills = 0;
+    for (let run = 0; run < 15; run++) {
+      const worker = spawnWorker(file, ["--drain"]);
+      await worker.printed(/(starting|resuming) \S+ at \S+ sequence \d+ \(epoch \d+\)/);
+      if (kills < 4) {
+        // Kill once the run has made progress: a moment spread over mid-batch, mid-commit and the final flush.
+        await Promise.race([sleep(300 + kills * 250), worker.exited]);
+        worker.child.kill("SIGKILL");
+      }
+      const result = await worker.exited;
+      resumedAt.push(Number(/ sequence (\d+)/.exec(result.output)?.[1]));
+      if (result.code === 0) break;
+      expect(result.signal, result.output).toBe("SIGKILL");
+      kills++;
+    }
+    expect(kills, `resumed at ${resumedAt.join(", ")}`).toBeGreaterThanOrEqual(2);
+    expect(new Set(resumedAt).size, `resumed at ${resumedAt.join(", ")}`).toBeGreaterThanOrEqual(2);
+    expect(await lakeRows(out)).toEqual(await lakeRows(baselineOut));
+    expect(await filesEndingWith(out, [".inprogress"])).toEqual([]);
+  });
+
+  it("does not resume a checkpoint taken from another stream: the new stream is read from its first message", async () => {
+    const name = uniqueStreamName("kvbind").toLowerCase();
+    const out = join(directory, "kv-bound");
+    const first = await runCli(["run", await kvPipelineFile(out, name), "--drain"]);
+    expect(first.code, first.stderr).toBe(0);
+    const otherStream = uniqueStreamName("CKPTKV_OTHER");
+    const otherOut = join(directory, "kv-other");
+    const otherFile = await kvPipelineFile(otherOut, name, otherStream);
+    const input = join(directory, "other.ndjson");
+    const lines = [1, 2, 3].map((n) =>
+      JSON.stringify({ type: "page_view", ts: `2025-03-01T10:0${n}:00Z`, anon_id: "solo", url: `/p${n}`, event_id: `e${n}` }),
+    );
+    await writeFile(input, lines.join("\n") + "\n");
+    expect((await runCli(["publish", input, "--pipeline", otherFile])).code).toBe(0);
+    const second = await runCli(["run", otherFile, "--drain"]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(new RegExp(`belongs to stream ${stream} .*starting ${otherStream} from its first message`, "s"));
+    expect(second.stderr).toMatch(new RegExp(`starting ${name} at ${otherStream} sequence 1 `));
+    // One session of the three page views, none of the first stream's.
+    const sessions = (await lakeRows(otherOut)).sessions.map((row) => JSON.parse(row) as Record<string, unknown>);
+    expect(sessions.map((row) => [row.visitor_id, row.pageview_count])).toEqual([["solo", 3]]);
+  });
+});
