@@ -81,6 +81,8 @@ export class BasketOperator implements Operator {
   private readonly config: BasketConfig;
   private readonly tracker: WatermarkTracker;
   private readonly windows = new Map<number, Map<string, string[]>>();
+  /** Start of the earliest open window (+∞: none), undefined when it must be recomputed; the per-event check reads it. */
+  private earliestWindowStart: number | undefined = Number.POSITIVE_INFINITY;
   private itemChars = 0;
 
   constructor(config: BasketConfig) {
@@ -122,6 +124,7 @@ export class BasketOperator implements Operator {
     this.tracker.restore(snapshot.watermark);
     this.windows.clear();
     this.itemChars = 0;
+    this.earliestWindowStart = undefined;
     for (const [start, orders] of snapshot.windows) {
       this.windows.set(start, new Map(orders));
       for (const [id, items] of orders) this.itemChars += id.length + items.reduce((sum, item) => sum + item.length, 0);
@@ -147,6 +150,7 @@ export class BasketOperator implements Operator {
     if (orders === undefined) {
       orders = new Map();
       this.windows.set(start, orders);
+      if (this.earliestWindowStart !== undefined && start < this.earliestWindowStart) this.earliestWindowStart = start;
     }
     const orderId = event.order_id ?? event.event_id;
     if (orders.has(orderId)) {
@@ -169,14 +173,19 @@ export class BasketOperator implements Operator {
     for (const start of settled) {
       const orders = this.windows.get(start)!;
       this.windows.delete(start);
+      this.earliestWindowStart = undefined;
       for (const [id, items] of orders) this.itemChars -= id.length + items.reduce((sum, item) => sum + item.length, 0);
       this.emitWindow(start, [...orders.values()], ctx);
     }
   }
 
   private anyWindowClosed(watermark: number): boolean {
-    for (const start of this.windows.keys()) if (this.isClosed(start, watermark)) return true;
-    return false;
+    if (this.earliestWindowStart === undefined) {
+      let earliest = Number.POSITIVE_INFINITY;
+      for (const start of this.windows.keys()) if (start < earliest) earliest = start;
+      this.earliestWindowStart = earliest;
+    }
+    return this.isClosed(this.earliestWindowStart, watermark);
   }
 
   private emitWindow(start: number, baskets: string[][], ctx: OperatorContext): void {

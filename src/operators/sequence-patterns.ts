@@ -90,6 +90,8 @@ export class SequencePatternsOperator implements Operator {
   private readonly itemJoin: string;
   private readonly sessions = new Map<string, TrackedSession>();
   private readonly windows = new Map<number, PatternWindow>();
+  /** Start of the earliest open window (+∞: none), undefined when it must be recomputed; the per-event check reads it. */
+  private earliestWindowStart: number | undefined = Number.POSITIVE_INFINITY;
   private sessionWatermark = Number.NEGATIVE_INFINITY;
   private sessionBytes = 0;
   private late = 0;
@@ -116,7 +118,8 @@ export class SequencePatternsOperator implements Operator {
     if (previous !== undefined && session.version <= previous.version) return;
     if (previous !== undefined) this.untrack(session.session_id, previous);
     if (session.retracted) return;
-    const elements = [...(this.config.item === "page_path" ? session.page_path : session.page_items)];
+    // Session records are built fresh per version and never changed afterwards, so their arrays are kept, not copied.
+    const elements = this.config.item === "page_path" ? session.page_path : session.page_items;
     this.track(session.session_id, session.version, session.end_ts, elements);
   }
 
@@ -148,6 +151,7 @@ export class SequencePatternsOperator implements Operator {
     const snapshot = state as SequencePatternsSnapshot;
     this.sessions.clear();
     this.windows.clear();
+    this.earliestWindowStart = Number.POSITIVE_INFINITY;
     this.sessionBytes = 0;
     this.sessionWatermark = snapshot.ended ? Number.POSITIVE_INFINITY : (snapshot.watermark ?? Number.NEGATIVE_INFINITY);
     this.late = snapshot.lateSessionVersions;
@@ -189,6 +193,7 @@ export class SequencePatternsOperator implements Operator {
     if (window === undefined) {
       window = { start, members: new Set() };
       this.windows.set(start, window);
+      if (this.earliestWindowStart !== undefined && start < this.earliestWindowStart) this.earliestWindowStart = start;
     }
     return window;
   }
@@ -213,12 +218,17 @@ export class SequencePatternsOperator implements Operator {
   }
 
   private anyWindowClosed(): boolean {
-    for (const start of this.windows.keys()) if (this.isClosed(start)) return true;
-    return false;
+    if (this.earliestWindowStart === undefined) {
+      let earliest = Number.POSITIVE_INFINITY;
+      for (const start of this.windows.keys()) if (start < earliest) earliest = start;
+      this.earliestWindowStart = earliest;
+    }
+    return this.isClosed(this.earliestWindowStart);
   }
 
   private closeWindow(window: PatternWindow, ctx: OperatorContext): void {
     this.windows.delete(window.start);
+    this.earliestWindowStart = undefined;
     const sessionCount = window.members.size;
     if (sessionCount > 0) {
       const minCount = sequenceMinSupportCount(this.config.minSupport, sessionCount);

@@ -61,9 +61,14 @@ export function runLastIdHash(visitor: VisitorState, run: EventRun): number {
  * before the run (earlier retained events, then evicted ones), so logging in stitches later sessions to the customer.
  */
 export function runUser(visitor: VisitorState, pool: StringPool, run: EventRun): string | null {
+  return latestUser(visitor, pool, run.to, run.skip);
+}
+
+/** The last non-null user_id of the visitor's events before index `end`, without the event at `skip`; see runUser. */
+export function latestUser(visitor: VisitorState, pool: StringPool, end: number, skip: number): string | null {
   const events = visitor.events;
-  for (let index = run.to - 1; index >= 0; index--) {
-    if (index === run.skip) continue;
+  for (let index = end - 1; index >= 0; index--) {
+    if (index === skip) continue;
     const user = events[index * EVENT_SLOTS + USER];
     if (user !== NO_REF) return pool.get(user);
   }

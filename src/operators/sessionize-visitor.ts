@@ -137,11 +137,11 @@ export class VisitorState {
     return low;
   }
 
-  insert(index: number, slots: number[]): void {
-    if (index === this.eventCount) this.events.push(...slots);
-    else this.events.splice(index * EVENT_SLOTS, 0, ...slots);
-    const idHash = idHashOf(slots[ID_KIND]);
-    if (this.#idSet !== null) this.#idSet.add(idHash);
+  /** Inserts one event's EVENT_SLOTS numbers at `index` (slots passed one by one: no array per event). */
+  insert(index: number, ts: number, idKind: number, page: number, itemOrRevenue: number, user: number): void {
+    if (index === this.eventCount) this.events.push(ts, idKind, page, itemOrRevenue, user);
+    else this.events.splice(index * EVENT_SLOTS, 0, ts, idKind, page, itemOrRevenue, user);
+    if (this.#idSet !== null) this.#idSet.add(idHashOf(idKind));
     else if (this.eventCount > ID_SET_THRESHOLD) this.#rebuildIdSet();
   }
 

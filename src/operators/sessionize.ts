@@ -7,7 +7,7 @@ import { WatermarkTracker, type WatermarkSnapshot } from "../runtime/watermark.t
 import type { OperatorEnvironment } from "./environment.ts";
 import { eventIdHash, sessionIdOf } from "./sessionize-hash.ts";
 import { LocalDayCalendar } from "./sessionize-local-day.ts";
-import { type EventRun, buildSessionRecord, runLastIdHash, runSessionId, runUser } from "./sessionize-record.ts";
+import { type EventRun, buildSessionRecord, latestUser, runLastIdHash, runSessionId } from "./sessionize-record.ts";
 import {
   NO_SPLIT,
   REASON_GAP,
@@ -315,7 +315,9 @@ class Sessionizer implements Operator {
   #accept(event: ClickEvent, anonId: string, watermark: number, ctx: OperatorContext): void {
     const key = visitorKey(typeof event.site_id === "string" ? event.site_id : undefined, anonId);
     let visitor = this.#visitors.get(key);
-    if (visitor !== undefined) {
+    // `scheduled` never exceeds the visitor's earliest due time (a final at end + gap, an eviction at
+    // end + gap + allowedLateness), so nothing is due while it lies beyond the watermark: the common case.
+    if (visitor !== undefined && visitor.scheduled <= watermark) {
       this.#settle(visitor, watermark, ctx);
       if (this.#dropIfEmpty(visitor)) visitor = undefined;
     }
@@ -338,7 +340,7 @@ class Sessionizer implements Operator {
       this.#keyChars += key.length;
     }
     const count = visitor.eventCount;
-    visitor.insert(position, this.#slotsOf(event, idHash));
+    this.#insertEvent(visitor, position, event, idHash);
     this.#retainedEvents++;
     if (position === count) this.#append(visitor, watermark, ctx);
     else this.#insertEarlier(visitor, position, watermark, ctx);
@@ -351,7 +353,8 @@ class Sessionizer implements Operator {
     return position < visitor.eventCount && visitor.ts(position) - ts <= this.#gap;
   }
 
-  #slotsOf(event: ClickEvent, idHash: number): number[] {
+  /** Interns the event's strings and stores its EVENT_SLOTS numbers at `position`. */
+  #insertEvent(visitor: VisitorState, position: number, event: ClickEvent, idHash: number): void {
     const kind = KIND_CODES[event.type] ?? KIND_CLICK;
     const kindFlags = event.is_bot === true ? kind | BOT_FLAG : kind;
     const url = nonEmptyString(event.url) ? this.#pool.acquire(event.url) : NO_REF;
@@ -363,7 +366,7 @@ class Sessionizer implements Operator {
       itemOrRevenue = this.#pool.acquire(event.page_item);
     }
     const user = nonEmptyString(event.user_id) ? this.#pool.acquire(event.user_id) : NO_REF;
-    return [event.ts, packIdKind(idHash, kindFlags), packPage(url, referrer), itemOrRevenue, user];
+    visitor.insert(position, event.ts, packIdKind(idHash, kindFlags), packPage(url, referrer), itemOrRevenue, user);
   }
 
   #campaignOf(events: number[], index: number): string {
@@ -474,21 +477,23 @@ class Sessionizer implements Operator {
   #reconcile(visitor: VisitorState, fromSession: number, fromIndex: number, watermark: number, ctx: OperatorContext): void {
     const sessions = visitor.sessions;
     let start = fromIndex;
+    // Runs are built only for sessions that emit: this runs for every accepted event.
     for (let k = fromSession; k < sessions.length; k++) {
       const meta = sessions[k];
-      const run: EventRun = { from: start, to: start + meta.count, skip: -1 };
-      start = run.to;
+      const from = start;
+      const to = start + meta.count;
+      start = to;
       if (meta.live) {
         if (
           meta.count !== meta.emittedCount ||
           meta.reason !== meta.emittedReason ||
-          runLastIdHash(visitor, run) !== meta.emittedLastId ||
-          runUser(visitor, this.#pool, run) !== meta.emittedUser
+          visitor.idHash(to - 1) !== meta.emittedLastId ||
+          latestUser(visitor, this.#pool, to, -1) !== meta.emittedUser
         ) {
-          this.#emit(visitor, meta, run, false, ctx);
+          this.#emit(visitor, meta, { from, to, skip: -1 }, false, ctx);
         }
-      } else if (visitor.ts(run.to - 1) + this.#gap < watermark) {
-        this.#emit(visitor, meta, run, false, ctx);
+      } else if (visitor.ts(to - 1) + this.#gap < watermark) {
+        this.#emit(visitor, meta, { from, to, skip: -1 }, false, ctx);
       }
     }
   }
@@ -501,15 +506,16 @@ class Sessionizer implements Operator {
     let evictedEvents = 0;
     for (let k = 0; k < sessions.length; k++) {
       const meta = sessions[k];
-      const run: EventRun = { from: start, to: start + meta.count, skip: -1 };
-      start = run.to;
-      const closesAt = visitor.ts(run.to - 1) + this.#gap;
+      const from = start;
+      const to = start + meta.count;
+      start = to;
+      const closesAt = visitor.ts(to - 1) + this.#gap;
       // A session is final before it is evicted, even with allowedLateness 0.
       const evictable = evictedSessions === k && closesAt + this.#allowedLateness <= watermark;
-      if (!meta.live && (closesAt < watermark || evictable)) this.#emit(visitor, meta, run, false, ctx);
+      if (!meta.live && (closesAt < watermark || evictable)) this.#emit(visitor, meta, { from, to, skip: -1 }, false, ctx);
       if (evictable) {
         evictedSessions++;
-        evictedEvents = run.to;
+        evictedEvents = to;
       }
     }
     if (evictedSessions > 0) this.#evict(visitor, evictedSessions, evictedEvents);

@@ -35,6 +35,11 @@ export class Pipeline {
   /** One context per operator, so late rows can say which operator found them late. */
   private readonly contexts: Map<Operator, OperatorContext>;
   private readonly eventContexts: OperatorContext[];
+  /** Session consumers split by callback, each with its context: sessionize calls these on every watermark step. */
+  private readonly onSessionConsumers: Operator[];
+  private readonly onSessionContexts: OperatorContext[];
+  private readonly sessionWatermarkConsumers: Operator[];
+  private readonly sessionWatermarkContexts: OperatorContext[];
 
   constructor(options: PipelineOptions) {
     // Sessionize runs first so that session consumers see sessions in the same step as the events behind them.
@@ -48,6 +53,10 @@ export class Pipeline {
     const now = options.now ?? Date.now;
     this.contexts = new Map(this.operators.map((op) => [op, this.contextFor(op.id, now)]));
     this.eventContexts = this.eventConsumers.map((op) => this.contexts.get(op)!);
+    this.onSessionConsumers = this.sessionConsumers.filter((op) => op.onSession !== undefined);
+    this.onSessionContexts = this.onSessionConsumers.map((op) => this.contexts.get(op)!);
+    this.sessionWatermarkConsumers = this.sessionConsumers.filter((op) => op.onSessionWatermark !== undefined);
+    this.sessionWatermarkContexts = this.sessionWatermarkConsumers.map((op) => this.contexts.get(op)!);
   }
 
   /** Every table any operator writes. */
@@ -110,10 +119,14 @@ export class Pipeline {
       },
       emitSession: (session: SessionRecord) => {
         recordFinalSession(metrics, session);
-        for (const op of this.sessionConsumers) op.onSession?.(session, this.contexts.get(op)!);
+        const consumers = this.onSessionConsumers;
+        const contexts = this.onSessionContexts;
+        for (let i = 0; i < consumers.length; i++) consumers[i].onSession!(session, contexts[i]);
       },
       emitSessionWatermark: (watermark: number) => {
-        for (const op of this.sessionConsumers) op.onSessionWatermark?.(watermark, this.contexts.get(op)!);
+        const consumers = this.sessionWatermarkConsumers;
+        const contexts = this.sessionWatermarkContexts;
+        for (let i = 0; i < consumers.length; i++) consumers[i].onSessionWatermark!(watermark, contexts[i]);
       },
       now,
       metrics,

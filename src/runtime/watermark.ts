@@ -37,6 +37,9 @@ function decodeTime(value: number | string): number {
 export class WatermarkTracker {
   readonly #options: WatermarkOptions;
   readonly #partitions = new Map<number, PartitionClock>();
+  /** The clock of the partition seen last: consecutive events mostly share a partition, so no Map lookup for them. */
+  #lastPartition = Number.NaN;
+  #lastClock: PartitionClock | null = null;
   #current = -Infinity;
 
   constructor(options: WatermarkOptions) {
@@ -53,13 +56,19 @@ export class WatermarkTracker {
     // Clock-skew guard: one device with a clock far ahead must not close everyone's sessions.
     const ceiling = receivedAt === undefined ? Infinity : receivedAt + this.#options.maxFutureSkew;
     const eventTime = ts > ceiling ? ceiling : ts;
-    const clock = this.#partitions.get(partition);
-    if (clock === undefined) {
-      this.#partitions.set(partition, { maxEventTime: eventTime, lastSeen: now });
+    let clock = partition === this.#lastPartition ? this.#lastClock : this.#partitions.get(partition);
+    if (clock === undefined || clock === null) {
+      clock = { maxEventTime: eventTime, lastSeen: now };
+      this.#partitions.set(partition, clock);
     } else {
       if (eventTime > clock.maxEventTime) clock.maxEventTime = eventTime;
       clock.lastSeen = now;
     }
+    this.#lastPartition = partition;
+    this.#lastClock = clock;
+    // One partition: it holds the watermark whether idle or not (the idle rule falls back to the max seen), so the
+    // minimum over partitions is its own time. The per-event common case of a single-partition worker.
+    if (this.#partitions.size === 1) return this.#advanceTo(clock.maxEventTime - this.#options.outOfOrderness);
     return this.#recompute(now);
   }
 
@@ -83,6 +92,8 @@ export class WatermarkTracker {
   restore(snapshot: WatermarkSnapshot): void {
     this.#current = decodeTime(snapshot.current);
     this.#partitions.clear();
+    this.#lastPartition = Number.NaN;
+    this.#lastClock = null;
     // Idleness restarts from the first use after restore: a restarted worker must not call its backlog idle.
     for (const [partition, maxEventTime] of snapshot.partitions) this.#partitions.set(partition, { maxEventTime, lastSeen: null });
   }
@@ -100,7 +111,10 @@ export class WatermarkTracker {
       }
     }
     // When every partition is idle, nothing holds the watermark back but what has been seen.
-    const candidate = (anyActive ? activeMin : overallMax) - this.#options.outOfOrderness;
+    return this.#advanceTo((anyActive ? activeMin : overallMax) - this.#options.outOfOrderness);
+  }
+
+  #advanceTo(candidate: number): number {
     if (candidate > this.#current) this.#current = candidate;
     return this.#current;
   }

@@ -65,13 +65,27 @@ export function checkSummaries(data: PurchaseSummaries): void {
 export function fitBgNbd(data: PurchaseSummaries): BgNbdFit {
   checkSummaries(data);
   const logLikelihood = groupedLogLikelihood(groupSummaries(data));
-  const negative = (logs: number[]) => -logLikelihood({ r: Math.exp(logs[0]), alpha: Math.exp(logs[1]), a: Math.exp(logs[2]), b: Math.exp(logs[3]) });
+  // The likelihood has no maximum on some data (e.g. everyone with age 0): a penalty outside e^±LOG_BOUND keeps the
+  // parameters finite there, and is zero near any sensible optimum (CDNOW's lies well inside).
+  const negative = (logs: number[]) =>
+    -logLikelihood({ r: Math.exp(logs[0]), alpha: Math.exp(logs[1]), a: Math.exp(logs[2]), b: Math.exp(logs[3]) }) + boundPenalty(logs);
   // Start α at the mean age so λ = r/α is of the order of purchases per time unit, whatever the unit.
   let meanAge = 0;
   for (let i = 0; i < data.age.length; i++) meanAge += data.age[i] / data.age.length;
   const best = nelderMead(negative, [0, Math.log(meanAge || 1), 0, 0], { step: 0.7, tolerance: 1e-14, restarts: 6 });
   const [r, alpha, a, b] = best.x.map(Math.exp);
   return { r, alpha, a, b, loglik: -best.value, customers: data.frequency.length };
+}
+
+const LOG_BOUND = 12;
+
+function boundPenalty(logs: number[]): number {
+  let penalty = 0;
+  for (const value of logs) {
+    const excess = Math.abs(value) - LOG_BOUND;
+    if (excess > 0) penalty += 1e4 * excess * excess;
+  }
+  return penalty;
 }
 
 /**
@@ -136,7 +150,8 @@ export function probabilityAlive(p: BgNbdParameters, x: number, tx: number, T: n
 
 /** E[purchases in (T, T + t] | x, tx, T] (FHL 2005, eq. 10). */
 export function expectedPurchases(p: BgNbdParameters, t: number, x: number, tx: number, T: number): number {
-  const z = t / (p.alpha + T + t);
+  // z < 1 for α + T > 0; a fit at the edge of its bounds with T = 0 can round it to 1, where the series diverges.
+  const z = Math.min(t / (p.alpha + T + t), 1 - 1e-9);
   const hyper = hypergeometric2F1(p.r + x, p.b + x, p.a + p.b + x - 1, z);
   const numerator = ((p.a + p.b + x - 1) / (p.a - 1)) * (1 - Math.pow((p.alpha + T) / (p.alpha + T + t), p.r + x) * hyper);
   const aliveOdds = x > 0 ? (p.a / (p.b + x - 1)) * Math.pow((p.alpha + T) / (p.alpha + tx), p.r + x) : 0;

@@ -1,4 +1,5 @@
 // `checkpoint.store: kv` end to end: the same lake as the directory store, after kill -9s too, and no resume across streams.
+import { DuckDBInstance } from "@duckdb/node-api";
 import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -97,7 +98,12 @@ describe("checkpoint.store: kv", () => {
     expect(second.stderr).toMatch(new RegExp(`belongs to stream ${stream} .*starting ${otherStream} from its first message`, "s"));
     expect(second.stderr).toMatch(new RegExp(`starting ${name} at ${otherStream} sequence 1 `));
     // One session of the three page views, none of the first stream's.
-    const sessions = (await lakeRows(otherOut)).sessions.map((row) => JSON.parse(row) as Record<string, unknown>);
-    expect(sessions.map((row) => [row.visitor_id, row.pageview_count])).toEqual([["solo", 3]]);
+    const db = await (await DuckDBInstance.create(":memory:")).connect();
+    try {
+      const sessions = await db.runAndReadAll(`SELECT visitor_id, pageview_count FROM read_parquet('${otherOut}/sessions/**/*.parquet')`);
+      expect(sessions.getRows()).toEqual([["solo", 3]]);
+    } finally {
+      db.closeSync();
+    }
   });
 });

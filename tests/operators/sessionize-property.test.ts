@@ -89,7 +89,14 @@ function referenceSessions(events: ClickEvent[]): Row[] {
 }
 
 function sortRows(rows: Row[]): Row[] {
-  return rows.sort((a, b) => String(a.visitor_id).localeCompare(String(b.visitor_id)) || (a.start_ts as number) - (b.start_ts as number));
+  // Two sessions of one visitor may start in the same millisecond (a split between simultaneous events): the whole
+  // row breaks the tie, so both sides sort alike.
+  return rows.sort(
+    (a, b) =>
+      String(a.visitor_id).localeCompare(String(b.visitor_id)) ||
+      (a.start_ts as number) - (b.start_ts as number) ||
+      JSON.stringify(a).localeCompare(JSON.stringify(b)),
+  );
 }
 
 function comparable(rows: Row[]): Row[] {

@@ -1,0 +1,105 @@
+// Access-log ingest benchmark (issue 4): `clickpipe publish --format combined` (parse + edge + JetStream) beside
+// goaccess on the same file in the same run. Needs NATS_URL (run.ts passes its server); prints JSON.
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { publishLines, splitLines } from "../src/cli/publish.ts";
+import { parsePipelineText } from "../src/config/load.ts";
+import { RecordPublisher } from "../src/ingest/record-publisher.ts";
+import { ensureStream } from "../src/transport/stream.ts";
+import { log, ROOT } from "./bench-kit.ts";
+import { benchPipeline } from "./pipeline.ts";
+
+const run = promisify(execFile);
+const SOURCE = `${ROOT}tests/fixtures/access-logs/semicomplete_apache_combined_2015.log`;
+const TARGET_LINES = Number(process.env.BENCH_ACCESS_LOG_LINES ?? 200_000);
+
+export interface AccessLogBenchResult {
+  lines: number;
+  bytes: number;
+  /** The whole `clickpipe publish` process: start-up (tsx), read, parse, edge, publish with acks. */
+  cli: { seconds: number; linesPerSecond: number; output: string };
+  /** The same path in this process, start-up excluded. */
+  inProcess: { seconds: number; linesPerSecond: number; published: number; filtered: number; rejected: number };
+  goaccess: { version: string; seconds: number; linesPerSecond: number };
+  /** clickpipe CLI lines/s over goaccess lines/s (the issue's target: ≥ 3). */
+  cliVsGoaccess: number;
+  inProcessVsGoaccess: number;
+}
+
+async function timed<T>(work: () => Promise<T>): Promise<{ seconds: number; value: T }> {
+  const started = performance.now();
+  const value = await work();
+  return { seconds: (performance.now() - started) / 1000, value };
+}
+
+export async function measureAccessLog(natsUrl: string): Promise<AccessLogBenchResult> {
+  const directory = await mkdtemp(join(tmpdir(), "clickpipe-access-log-"));
+  const connection = await connect({ servers: natsUrl });
+  const manager = await jetstreamManager(connection);
+  const streams: string[] = [];
+  try {
+    const source = readFileSync(SOURCE, "utf8");
+    const copies = Math.max(1, Math.round(TARGET_LINES / splitLines(source).length));
+    const file = join(directory, "access.log");
+    await writeFile(file, source.repeat(copies));
+    const lines = splitLines(readFileSync(file, "utf8"));
+    const bytes = Buffer.byteLength(source) * copies;
+    log(`access log: ${lines.length} lines (${copies} copies of the semicomplete log)`);
+
+    const goaccessVersion = (await run("goaccess", ["--version"])).stdout.split("\n")[0].trim();
+    await run("goaccess", [file, "--log-format=COMBINED", "-o", join(directory, "warm.json"), "--no-progress"]);
+    const goaccess = await timed(() => run("goaccess", [file, "--log-format=COMBINED", "-o", join(directory, "report.json"), "--no-progress"]));
+    log(`goaccess: ${Math.round(lines.length / goaccess.seconds).toLocaleString("en")} lines/s`);
+
+    const cliStream = `BENCH_ACCESS_CLI_${process.pid}`;
+    streams.push(cliStream);
+    const pipelineFile = join(directory, "pipeline.yaml");
+    await writeFile(pipelineFile, benchPipeline(natsUrl, cliStream, join(directory, "out")));
+    const cli = await timed(() =>
+      run(process.execPath, [join(ROOT, "bin", "clickpipe.js"), "publish", file, "--pipeline", pipelineFile, "--format", "combined"], { cwd: ROOT }),
+    );
+    log(`clickpipe publish --format combined (whole process): ${Math.round(lines.length / cli.seconds).toLocaleString("en")} lines/s: ${cli.value.stdout.trim()}`);
+
+    const stream = `BENCH_ACCESS_${process.pid}`;
+    streams.push(stream);
+    const loaded = parsePipelineText(benchPipeline(natsUrl, stream, join(directory, "out")), "bench.yaml", process.env);
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+    await ensureStream(manager, stream);
+    const publisher = new RecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
+    const inProcess = await timed(() => publishLines(publisher, lines, { format: "combined" }));
+    log(`publishLines --format combined (in process): ${Math.round(lines.length / inProcess.seconds).toLocaleString("en")} lines/s`);
+
+    const goaccessRate = lines.length / goaccess.seconds;
+    const cliRate = lines.length / cli.seconds;
+    const inProcessRate = lines.length / inProcess.seconds;
+    return {
+      lines: lines.length,
+      bytes,
+      cli: { seconds: cli.seconds, linesPerSecond: cliRate, output: cli.value.stdout.trim() },
+      inProcess: {
+        seconds: inProcess.seconds,
+        linesPerSecond: inProcessRate,
+        published: inProcess.value.published,
+        filtered: inProcess.value.filtered,
+        rejected: inProcess.value.rejected,
+      },
+      goaccess: { version: goaccessVersion, seconds: goaccess.seconds, linesPerSecond: goaccessRate },
+      cliVsGoaccess: cliRate / goaccessRate,
+      inProcessVsGoaccess: inProcessRate / goaccessRate,
+    };
+  } finally {
+    for (const stream of streams) await manager.streams.delete(stream).catch(() => undefined);
+    await connection.drain();
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.stdout.write(JSON.stringify(await measureAccessLog(process.env.NATS_URL ?? "nats://127.0.0.1:4222")) + "\n");
+}

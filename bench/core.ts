@@ -1,0 +1,97 @@
+// The end-to-end section of `npm run bench`: ceilings (JSON.parse, JetStream read), publish, the drain, and the
+// per-stage breakdown (bench/stages.ts), all over the same generated events.
+import { join } from "node:path";
+import { jetstream, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { PipelineConfig } from "../src/config/pipeline.ts";
+import { RecordPublisher } from "../src/ingest/record-publisher.ts";
+import { splitBatch } from "../src/transport/batch-codec.ts";
+import { StreamReader } from "../src/transport/reader.ts";
+import { ensureStream } from "../src/transport/stream.ts";
+import { log, ROOT, runJsonChild } from "./bench-kit.ts";
+import type { DrainResult } from "./drain-result.ts";
+import type { StagesResult } from "./stages.ts";
+
+export interface Measurement {
+  name: string;
+  events: number;
+  seconds: number;
+  eventsPerSecond: number;
+  note?: string;
+}
+
+export interface CoreResult {
+  input: { visitors: number; days: number; events: number; averageBytes: number };
+  results: Measurement[];
+  endToEndVsCeiling: number;
+  drain: DrainResult;
+  stages?: StagesResult;
+}
+
+export interface CoreInput {
+  connection: NatsConnection;
+  manager: JetStreamManager;
+  stream: string;
+  pipelineText: string;
+  config: PipelineConfig;
+  lines: readonly string[];
+  visitors: number;
+  days: number;
+}
+
+export const CEILING_READ = "ceiling: JetStream read + JSON.parse";
+
+function measure(name: string, events: number, seconds: number, note?: string): Measurement {
+  const result = { name, events, seconds, eventsPerSecond: events / seconds, note };
+  log(`${name}: ${Math.round(result.eventsPerSecond).toLocaleString("en")} events/s (${events} events in ${seconds.toFixed(2)} s)`);
+  return result;
+}
+
+export async function measureCore(input: CoreInput): Promise<CoreResult> {
+  const { connection, manager, stream, config, lines } = input;
+  const bytes = lines.reduce((sum, line) => sum + line.length, 0);
+  const results: Measurement[] = [];
+
+  // Ceiling 1: raw JSON.parse of the same events (warm-up pass first).
+  for (let i = 0; i < Math.min(lines.length, 100_000); i++) JSON.parse(lines[i]);
+  let started = performance.now();
+  for (const line of lines) JSON.parse(line);
+  results.push(measure("ceiling: JSON.parse", lines.length, (performance.now() - started) / 1000));
+
+  await ensureStream(manager, stream);
+  // Publish: what `clickpipe publish` does (decode, edge processing, batches of 100, acks awaited).
+  const publisher = new RecordPublisher({ config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
+  const receivedAt = Date.now();
+  started = performance.now();
+  for (const line of lines) await publisher.publishJsonLine(line, receivedAt);
+  await publisher.flush();
+  results.push(measure("publish (decode + edge + JetStream acks)", lines.length, (performance.now() - started) / 1000));
+
+  // Ceiling 2: JetStream read of the same messages plus JSON.parse of every event, no acks.
+  started = performance.now();
+  let read = 0;
+  const reader = await StreamReader.open(jetstream(connection), stream, { startSequence: 1, drainUntil: true });
+  for await (const message of reader) {
+    for (const line of splitBatch(message.data)) {
+      JSON.parse(line);
+      read++;
+    }
+  }
+  await reader.close();
+  results.push(measure(CEILING_READ, read, (performance.now() - started) / 1000));
+
+  // End to end: the demo operators with --drain in a fresh process (start-up excluded by the child's own clock).
+  const drain = await runJsonChild<DrainResult>(join(ROOT, "bench", "drain-child.ts"), [input.pipelineText]);
+  results.push(measure("end to end: run --drain (sessionize, sequencePatterns, basket, churnFeatures, Parquet)", drain.events, drain.seconds));
+  const ceiling = results.find((r) => r.name === CEILING_READ)!.eventsPerSecond;
+  // The per-stage CPU breakdown without NATS, in a fresh process (BENCH_STAGES=0 skips it).
+  const stages = process.env.BENCH_STAGES === "0" ? undefined : await runJsonChild<StagesResult>(join(ROOT, "bench", "stages.ts"));
+  log(`end to end is ${((drain.eventsPerSecond / ceiling) * 100).toFixed(0)}% of the JetStream read + JSON.parse ceiling`);
+  return {
+    input: { visitors: input.visitors, days: input.days, events: lines.length, averageBytes: bytes / lines.length },
+    results,
+    endToEndVsCeiling: drain.eventsPerSecond / ceiling,
+    drain,
+    stages,
+  };
+}

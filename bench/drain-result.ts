@@ -1,0 +1,22 @@
+// What bench/drain-child.ts prints: one drain's timing, phases, peak RSS and state size.
+
+export interface DrainResult {
+  seconds: number;
+  events: number;
+  eventsPerSecond: number;
+  /** CPU seconds of the whole drain process (main thread, encoder threads, loader). */
+  cpuSeconds: number;
+  phases: {
+    startupSeconds: number;
+    processingSeconds: number;
+    finalCommitSeconds: number;
+    processingMainThreadCpuSeconds: number;
+    /** Checkpoints taken (the last one included) and their summed duration; one runs beside processing at a time. */
+    checkpoints: number;
+    checkpointSeconds: number;
+  };
+  peakRssBytes: number;
+  peakStateBytes: number;
+  peakOpenSessions: number;
+  bytesPerOpenSessionAtPeak: number;
+}

@@ -1,0 +1,363 @@
+// bench/RESULTS.md from bench/results.json: headlines against the issues' targets, then one part per section.
+// Run directly (`node --import tsx bench/render.ts`) it re-renders RESULTS.md from results.json without measuring.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "./bench-kit.ts";
+import type { CoreResult } from "./core.ts";
+import type { DrainResult } from "./drain-result.ts";
+import type { BenchReport, Stamp } from "./report.ts";
+import type { StagesResult } from "./stages.ts";
+
+const KIB = 1024;
+const MIB = 2 ** 20;
+
+function int(value: number): string {
+  return Number.isFinite(value) ? Math.round(value).toLocaleString("en") : "n/a";
+}
+
+function fixed(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : "n/a";
+}
+
+function stampLine(stamp: Stamp): string {
+  return `_Measured ${stamp.date}, commit ${stamp.commit}, load average ${fixed(stamp.loadAverage[0], 1)} → ${fixed(stamp.loadAverage[1], 1)} on this machine._\n`;
+}
+
+interface Headline {
+  issue: string;
+  measurement: string;
+  measured: string;
+  target: string;
+  met: boolean | undefined;
+}
+
+function headlines(report: BenchReport): Headline[] {
+  const rows: Headline[] = [];
+  const { core, peers, sessionize, patterns, churn, collector, accessLog, training } = report;
+  if (core !== undefined) {
+    rows.push({ issue: "10", measurement: "end to end (drain) / (JetStream read + JSON.parse) ceiling", measured: `${fixed(core.endToEndVsCeiling * 100, 0)}% (${int(core.drain.eventsPerSecond)} events/s)`, target: "≥ 40%", met: core.endToEndVsCeiling >= 0.4 });
+  }
+  if (peers !== undefined) {
+    rows.push({ issue: "10", measurement: "clickpipe drain (all operators + Parquet) / DuckDB SQL sessionization", measured: `${fixed(peers.drainVsDuckdb, 2)}× (${int(peers.duckdb.eventsPerSecond)} events/s for DuckDB)`, target: "reported", met: undefined });
+    if (peers.live !== undefined) rows.push({ issue: "10", measurement: `live latency publish → operators at ${int(peers.live.ratePerSecond)} events/s`, measured: `p50 ${fixed(peers.live.p50Ms, 0)} ms, p99 ${fixed(peers.live.p99Ms, 0)} ms`, target: "reported (plus the deliberate 1m + 30m watermark delay)", met: undefined });
+    if (peers.twoWorkers !== undefined) rows.push({ issue: "10", measurement: "two workers together / one worker", measured: `${fixed(peers.twoWorkersVsOne ?? Number.NaN, 2)}× (${int(peers.twoWorkers.aggregateEventsPerSecond)} events/s)`, target: "reported (2 cores shared with NATS)", met: undefined });
+  }
+  if (sessionize !== undefined) {
+    rows.push({ issue: "3", measurement: "sessionize alone, events/s", measured: `${int(sessionize.eventsPerSecond)} (${int(sessionize.eventsPerCpuSecond)} per CPU s)`, target: "reported", met: undefined });
+    rows.push({ issue: "3", measurement: "bytes per open session (heap delta)", measured: `${int(sessionize.held.heapBytesPerOpenSession)} B (stateBytes(): ${int(sessionize.held.stateBytesPerOpenSession)} B)`, target: "≤ 1,024 B", met: sessionize.held.heapBytesPerOpenSession <= KIB });
+  }
+  if (patterns !== undefined) {
+    for (const mode of patterns.modes) rows.push({ issue: "5", measurement: `sequencePatterns ${mode.mode}, maxLength 3, ${int(mode.sessions)} sessions`, measured: `${int(mode.sessionsPerSecond)} sessions/s, peak heap +${fixed(mode.peakHeapDeltaBytes / MIB, 1)} MiB`, target: "reported", met: undefined });
+    const g = patterns.groceries;
+    rows.push({ issue: "5", measurement: "FP-Growth + rules on Groceries (supp 0.001, conf 0.5, maxlen 5)", measured: `${fixed(g.seconds, 2)} s, ${int(g.rules)} rules`, target: `${int(g.expectedRules)} rules`, met: g.rules === g.expectedRules });
+  }
+  if (churn !== undefined) {
+    for (const run of churn.runs) rows.push({ issue: "6", measurement: `churnFeatures on ${run.input}: bytes per customer (heap delta)`, measured: `${int(run.heapBytesPerCustomer)} B (stateBytes(): ${int(run.stateBytesPerCustomer)} B); ${int(run.customersPerSecond)} customers/s`, target: "≤ 2,048 B", met: run.heapBytesPerCustomer <= 2 * KIB });
+  }
+  if (collector !== undefined) {
+    const single = collector.results.single_event;
+    rows.push({ issue: "4", measurement: "collector, single-event requests/s (200 = stored)", measured: `${int(single.requestsPerSecond)} (p99 ${fixed(single.latencyP99Ms, 0)} ms; all stored: ${single.everyAnsweredEventStored})`, target: "≥ 10,000", met: single.requestsPerSecond >= 10_000 && single.everyAnsweredEventStored });
+  }
+  if (accessLog !== undefined) {
+    rows.push({ issue: "4", measurement: "access-log ingest (`publish --format combined`, whole process) / goaccess", measured: `${fixed(accessLog.cliVsGoaccess, 2)}× (${int(accessLog.cli.linesPerSecond)} vs ${int(accessLog.goaccess.linesPerSecond)} lines/s; in process ${fixed(accessLog.inProcessVsGoaccess, 2)}×)`, target: "≥ 3×", met: accessLog.cliVsGoaccess >= 3 });
+  }
+  if (training !== undefined) {
+    rows.push({ issue: "7", measurement: `training ${training.model}, ${int(training.rows)} rows × ${training.features} features`, measured: `${fixed(training.secondsPerEpoch, 1)} s/epoch, ${int(training.trainRowsPerSecond)} rows/s, scoring ${int(training.scoreRowsPerSecond)} rows/s, peak RSS ${int(training.peakRssMB)} MiB`, target: "reported", met: undefined });
+  }
+  return rows;
+}
+
+export function renderMarkdown(report: BenchReport): string {
+  const m = report.machine;
+  const table = headlines(report)
+    .map((h) => `| ${h.issue} | ${h.measurement} | ${h.measured} | ${h.target} | ${h.met === undefined ? "–" : h.met ? "yes" : "**no**"} |`)
+    .join("\n");
+  return `# Benchmark results
+
+Written by \`npm run bench\` (bench/run.ts; \`BENCH_ONLY=core,peers,sessionize,patterns,churn,collector,accessLog,training\` or
+\`BENCH_SKIP=…\` runs a subset and replaces only those sections). Ratios against ceilings and peers measured in the same
+run survive machine noise; absolute numbers do not. The machine is shared (see each section's load average), so CPU-time
+figures ("per CPU s") are the steadier ones.
+
+- Machine: ${m.cpu} × ${m.cores} cores, ${fixed(m.memoryBytes / 2 ** 30, 0)} GiB, ${m.os}, Node ${m.node}
+- Last run: ${report.date}, commit ${report.commit}
+
+## Headlines against the issues' targets
+
+| issue | measurement | measured | target | met |
+| --- | --- | --- | --- | --- |
+${table}
+${(report.failures ?? []).map((f) => `\n**Section ${f.section} failed** (${f.date}): ${f.error}\n`).join("")}${report.core === undefined ? "" : renderCore(report.core)}${renderPeers(report)}${renderSessionize(report)}${renderPatterns(report)}${renderChurn(report)}${renderIngest(report)}${renderTraining(report)}`;
+}
+
+function renderCore(core: CoreResult & { stamp: Stamp }): string {
+  const rows = core.results.map((r) => `| ${r.name} | ${int(r.eventsPerSecond)} | ${fixed(r.seconds, 2)} |`).join("\n");
+  return `
+## End to end (issue 10)
+
+${stampLine(core.stamp)}
+Input: \`clickpipe generate\` traffic, ${int(core.input.visitors)} visitors over ${core.input.days} days = ${int(core.input.events)} events (${fixed(core.input.averageBytes, 0)} bytes each on average).
+
+| measurement | events/s | seconds |
+| --- | ---: | ---: |
+${rows}
+
+- **End to end / (JetStream read + JSON.parse) ceiling: ${fixed(core.endToEndVsCeiling * 100, 0)}%** (target ≥ 40%).
+- Drain process peak RSS: ${fixed(core.drain.peakRssBytes / MIB, 0)} MiB.
+- State: peak ${fixed(core.drain.peakStateBytes / MIB, 1)} MiB over all operators; at the peak of ${int(core.drain.peakOpenSessions)} open sessions, ${int(core.drain.bytesPerOpenSessionAtPeak)} bytes of total state per open session (an upper bound for sessionize alone: it includes the other operators' state).
+${renderDrainPhases(core.drain)}${core.stages === undefined ? "" : renderStages(core.stages)}`;
+}
+
+function renderDrainPhases(drain: DrainResult): string {
+  const { phases } = drain;
+  return `
+### Where the drain's time goes
+
+| phase | seconds |
+| --- | ---: |
+| start-up (connect, recover, open the consumer) | ${fixed(phases.startupSeconds, 2)} |
+| processing (read, decode, operators, Parquet append, end-of-input flush) | ${fixed(phases.processingSeconds, 2)} |
+| final checkpoint (encode in worker threads, fsync, commit) | ${fixed(phases.finalCommitSeconds, 2)} |
+
+- Main-thread CPU while processing: ${fixed(phases.processingMainThreadCpuSeconds, 2)} s, i.e. ${int(drain.events / phases.processingMainThreadCpuSeconds)} events per main-thread CPU second (wall time above this is time the main thread waited for a core: other processes on a shared machine).
+- Checkpoints: ${phases.checkpoints} taking ${fixed(phases.checkpointSeconds, 2)} s in all (the last one is the final checkpoint).
+- CPU of the whole drain process (main thread, encoder threads, module loading): ${fixed(drain.cpuSeconds, 2)} s.
+`;
+}
+
+function renderStages(stages: StagesResult): string {
+  const rows = stages.stages.map((stage) => `| ${stage.stage} | ${int(stage.eventsPerCpuSecond)} | ${fixed((stage.cpuSeconds / stages.events) * 1e6, 2)} |`).join("\n");
+  return `
+### Per-stage CPU breakdown (bench/stages.ts, no NATS, one process)
+
+Each stage includes the ones above it, over the same ${int(stages.events)} published events; the difference between two rows is
+the cost of what the lower one adds.
+
+| stage | events per CPU second | µs per event |
+| --- | ---: | ---: |
+${rows}
+
+- Parquet encoding of all ${int(stages.parquetEncode.rows)} buffered rows (this thread, zstd, then fsynced): ${int(stages.parquetEncode.rowsPerSecond)} rows/s.
+`;
+}
+
+function renderPeers(report: BenchReport): string {
+  const peers = report.peers;
+  if (peers === undefined) return "";
+  const { duckdb, live, twoWorkers } = peers;
+  const drain = report.core?.drain;
+  let text = `
+## Peers and scale for the end to end (issue 10)
+
+${stampLine(peers.stamp)}
+### DuckDB SQL sessionization of the same events
+
+The generated NDJSON (the same ${int(duckdb.events)} events) in a temporary file; \`read_json\`, then \`LAG(ts)\` over
+(site_id, anon_id) ordered by ts marks a session start when the gap exceeds 30 min, a running \`SUM\` numbers the
+sessions, \`GROUP BY\` builds them (${int(duckdb.sessions)} sessions), ${duckdb.threads} DuckDB threads, after one warm-up
+query. Sessionization only: no other operator, no Parquet output.
+
+| system | events/s | seconds |
+| --- | ---: | ---: |
+| DuckDB (read_json + window functions) | ${int(duckdb.eventsPerSecond)} | ${fixed(duckdb.seconds, 2)} |
+| clickpipe run --drain (all four operators + Parquet, from JetStream) | ${int(drain?.eventsPerSecond ?? Number.NaN)} | ${fixed(drain?.seconds ?? Number.NaN, 2)} |
+
+- **clickpipe / DuckDB: ${fixed(peers.drainVsDuckdb, 2)}×.**
+`;
+  if (live !== undefined) {
+    text += `
+### Live run at half the measured maximum rate
+
+A worker in live mode (own process) while this process publishes ${int(live.publishedEvents)} generated events at
+${int(live.ratePerSecond)} events/s (half the drain's rate; achieved ${int(live.achievedRatePerSecond)} events/s), each
+event's \`ts\` set to its publish time, flushed every ~5 ms. Latency = end of the processing of a message's events by
+every operator (the worker's \`clickpipe_event_latency_seconds\` observation, recorded exactly) − the publish time of
+its last event, over ${int(live.messages)} messages.
+
+| p50 | p99 | max |
+| ---: | ---: | ---: |
+| ${fixed(live.p50Ms, 0)} ms | ${fixed(live.p99Ms, 0)} ms | ${fixed(live.maxMs, 0)} ms |
+
+- Apart from this processing latency, event-time results wait deliberately: the watermark trails the newest event by
+  outOfOrderness (${live.watermarkDelay.outOfOrderness}), and a session is emitted once the watermark passes its last
+  event + gap (${live.watermarkDelay.gap}); a session row is final (no more versions) after a further allowedLateness
+  (${live.watermarkDelay.allowedLateness}). These are configuration, not cost.
+- Worker CPU during the live run: ${fixed(live.workerCpuSeconds, 1)} s over ${fixed(live.publishSeconds, 1)} s of publishing.
+`;
+  }
+  if (twoWorkers !== undefined) {
+    const rows = twoWorkers.workers
+      .map((w, i) => `| worker ${i + 1} | ${int(w.events)} | ${int(w.eventsPerSecond)} | ${fixed(w.seconds, 2)} | ${fixed(w.cpuSeconds, 2)} | ${fixed(w.phases.processingMainThreadCpuSeconds, 2)} |`)
+      .join("\n");
+    text += `
+### Two workers
+
+The same events split by visitor into two streams (two pipelines), drained at the same time by two worker processes,
+against the one-worker drain above.
+
+| worker | events | events/s | seconds | process CPU s | main-thread CPU s (processing) |
+| --- | ---: | ---: | ---: | ---: | ---: |
+${rows}
+| one worker, all events | ${int(drain?.events ?? Number.NaN)} | ${int(drain?.eventsPerSecond ?? Number.NaN)} | ${fixed(drain?.seconds ?? Number.NaN, 2)} | ${fixed(drain?.cpuSeconds ?? Number.NaN, 2)} | ${fixed(drain?.phases.processingMainThreadCpuSeconds ?? Number.NaN, 2)} |
+
+- **Aggregate: ${int(twoWorkers.aggregateEventsPerSecond)} events/s, ${fixed(peers.twoWorkersVsOne ?? Number.NaN, 2)}× one worker.**
+- What limits them: the machine has ${report.machine.cores} cores = ${fixed(twoWorkers.machineCpuSeconds, 1)} CPU seconds over the two drains' wall time;
+  the workers used ${fixed(twoWorkers.workers.reduce((s, w) => s + w.cpuSeconds, 0), 1)} and nats-server ${fixed(twoWorkers.natsCpuSeconds, 1)} (n/a when the server was not started by this run),
+  the rest went to other processes on the shared machine. Each worker's process CPU already exceeds one core's worth per
+  processing second (Parquet encoder threads), so two workers on two cores compete with each other and with NATS.
+`;
+  }
+  return text;
+}
+
+function renderSessionize(report: BenchReport): string {
+  const s = report.sessionize;
+  if (s === undefined) return "";
+  return `
+## Sessionize (issue 3)
+
+${stampLine(s.stamp)}
+In process, no NATS: ${int(s.events)} generated events (decoded beforehand) through \`sessionize\` alone (default config:
+gap 30m, outOfOrderness 1m, allowedLateness 1h) with a counting context, then end of input.
+
+| measurement | value |
+| --- | ---: |
+| events/s (wall) | ${int(s.eventsPerSecond)} |
+| events per CPU second | ${int(s.eventsPerCpuSecond)} |
+| session versions emitted | ${int(s.sessionsEmitted)} |
+| peak open sessions during the run (sampled) | ${int(s.peakOpenSessions)} |
+| stateBytes() per open session at that peak | ${int(s.stateBytesPerOpenSessionAtPeak)} B |
+
+**Bytes per open session, holding ${int(s.held.openSessions)} sessions at once** (every session of the same traffic
+under its own visitor id, moved to start within one minute, so none is discarded before the measurement;
+${int(s.held.events)} events):
+
+| method | bytes per open session | target |
+| --- | ---: | ---: |
+| operator's stateBytes() / open sessions | ${int(s.held.stateBytesPerOpenSession)} | ≤ 1,024 |
+| heap delta (\`--expose-gc\`, heapUsed after full GCs, before/after) / open sessions | ${int(s.held.heapBytesPerOpenSession)} | ≤ 1,024 |
+
+- Cross-check: dropping the operator afterwards freed ${fixed(s.held.heapFreedWhenDroppedBytes / MIB, 1)} MiB (delta: ${fixed(s.held.heapDeltaBytes / MIB, 1)} MiB).
+`;
+}
+
+function renderPatterns(report: BenchReport): string {
+  const p = report.patterns;
+  if (p === undefined) return "";
+  const rows = p.modes
+    .map((m) => `| ${m.mode} | ${int(m.sessions)} | ${int(m.sessionsPerSecond)} | ${int(m.sessionsPerCpuSecond)} | ${int(m.patternRows)} | ${fixed(m.peakStateBytes / MIB, 1)} MiB | ${fixed(m.peakHeapDeltaBytes / MIB, 1)} MiB (${int(m.sessionsHeldAtPeak)} sessions held) |`)
+    .join("\n");
+  const g = p.groceries;
+  return `
+## Sequence patterns and basket (issue 5)
+
+${stampLine(p.stamp)}
+\`sequencePatterns\` (window 1h, maxLength 3, minSupport 0.01) in process, fed ${int(p.modes[0]?.sessions ?? 0)} session records ending evenly over
+7 days (≈ 6,000 per window, ${p.modes[0]?.windows ?? 0} windows) with a session watermark one gap ahead; their
+page_items cycle through the ${int(p.sessionPool.sessions)} sessions \`sessionize\` found in generated traffic
+(${fixed(p.sessionPool.averagePages, 1)} pages on average). Time includes mining at every window close.
+
+| mode | sessions | sessions/s | sessions per CPU s | pattern rows | peak stateBytes() | peak heap growth |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+${rows}
+
+FP-Growth + association rules on Groceries (${int(g.baskets)} baskets, minSupport 0.001, maxLength 5, minConfidence
+0.5): **${fixed(g.seconds, 3)} s**, ${int(g.itemsets)} frequent itemsets, **${int(g.rules)} rules** (arules publishes ${int(g.expectedRules)}).
+`;
+}
+
+function renderChurn(report: BenchReport): string {
+  const c = report.churn;
+  if (c === undefined) return "";
+  const rows = c.runs
+    .map((r) => `| ${r.input} | ${int(r.customers)} | ${int(r.purchases)} | ${r.snapshotEvery} | ${int(r.snapshotRows)} | ${fixed(r.seconds, 1)} | ${int(r.customersPerSecond)} | ${int(r.purchasesPerSecond)} | ${int(r.stateBytesPerCustomer)} | ${int(r.heapBytesPerCustomer)} |`)
+    .join("\n");
+  return `
+## Churn features (issue 6)
+
+${stampLine(c.stamp)}
+\`churnFeatures\` in process: purchase events in time order (CDNOW_master: one per line, \`user_id\` = customer id,
+revenue = dollar value; generated: 1–5 purchases per customer at random minutes over 90 days), then end of input.
+Seconds include writing every snapshot (one row per customer known so far, per period) to a counting context. Bytes
+per customer are measured after the last event, before end of input (heap delta with full GCs, customer ids made
+anew per event as decoding would).
+
+| input | customers | purchases | snapshot every | snapshot rows | seconds | customers/s | purchases/s | stateBytes() per customer | heap per customer (target ≤ 2,048) |
+| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |
+${rows}
+`;
+}
+
+function renderIngest(report: BenchReport): string {
+  const { collector, accessLog } = report;
+  if (collector === undefined && accessLog === undefined) return "";
+  let text = `
+## Collector and access-log ingest (issue 4)
+`;
+  if (collector !== undefined) {
+    const rows = (["single_event", "batch_20_events"] as const)
+      .map((name) => {
+        const s = collector.results[name];
+        return `| ${name} | ${int(s.requestsPerSecond)} | ${int(s.eventsPerSecond)} | ${fixed(s.latencyP50Ms, 0)} / ${fixed(s.latencyP99Ms, 0)} ms | ${int(s.collectorCpuMicrosPerRequest)} µs | ${int(s.non2xx + s.errors)} | ${s.everyAnsweredEventStored ? "yes" : "**no**"} |`;
+      })
+      .join("\n");
+    text += `
+${stampLine(collector.stamp)}
+bench/collector.ts: autocannon (own process, ${collector.connections} connections, ${collector.durationSeconds} s) against a real collector and
+JetStream over loopback; a 200 means the events are stored (checked by reading the stream back afterwards).
+
+| scenario | requests/s | events/s | latency p50 / p99 | collector CPU per request | non-2xx + errors | every answered event stored |
+| --- | ---: | ---: | ---: | ---: | ---: | --- |
+${rows}
+
+- Target: ≥ 10,000 single-event requests/s.
+`;
+  }
+  if (accessLog !== undefined) {
+    const a = accessLog;
+    text += `
+${stampLine(a.stamp)}
+The semicomplete Apache combined log repeated to ${int(a.lines)} lines (${fixed(a.bytes / MIB, 1)} MiB), the same file for both:
+
+| path | lines/s | seconds | / goaccess |
+| --- | ---: | ---: | ---: |
+| \`clickpipe publish --format combined\`, whole process (start-up, parse, edge, publish, acks) | ${int(a.cli.linesPerSecond)} | ${fixed(a.cli.seconds, 2)} | ${fixed(a.cliVsGoaccess, 2)}× |
+| the same publishLines path in this process (no start-up) | ${int(a.inProcess.linesPerSecond)} | ${fixed(a.inProcess.seconds, 2)} | ${fixed(a.inProcessVsGoaccess, 2)}× |
+| \`goaccess <file> --log-format=COMBINED -o report.json\` (${a.goaccess.version}, after one warm-up run) | ${int(a.goaccess.linesPerSecond)} | ${fixed(a.goaccess.seconds, 2)} | 1× |
+
+- clickpipe: ${a.cli.output}. Target: ≥ 3× goaccess.
+`;
+  }
+  return text;
+}
+
+function renderTraining(report: BenchReport): string {
+  const t = report.training;
+  if (t === undefined) return "";
+  return `
+## Training (issue 7)
+
+${stampLine(t.stamp)}
+bench/training.ts: ${t.model} on ${int(t.rows)} synthetic customers × ${t.features} features, ${t.epochs} epochs, batch ${t.batchSize}, TensorFlow.js ${t.backend} backend.
+
+| seconds per epoch | training rows/s | scoring rows/s | peak RSS |
+| ---: | ---: | ---: | ---: |
+| ${fixed(t.secondsPerEpoch, 2)} | ${int(t.trainRowsPerSecond)} | ${int(t.scoreRowsPerSecond)} | ${int(t.peakRssMB)} MiB |
+`;
+}
+
+/** RESULTS.md = the rendered report + bench/OPTIMIZATIONS.md. */
+export function resultsMarkdown(report: BenchReport): string {
+  let optimizations = "";
+  try {
+    optimizations = readFileSync(join(ROOT, "bench", "OPTIMIZATIONS.md"), "utf8");
+  } catch {
+    // No optimizations log: the report alone.
+  }
+  return renderMarkdown(report) + (optimizations === "" ? "" : `\n${optimizations}`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const report = JSON.parse(readFileSync(join(ROOT, "bench", "results.json"), "utf8")) as BenchReport;
+  writeFileSync(join(ROOT, "bench", "RESULTS.md"), resultsMarkdown(report));
+}
