@@ -2,7 +2,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { createHash } from "node:crypto";
-import { unlink } from "node:fs/promises";
+import { stat, unlink } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import type { PipelineConfig } from "../config/pipeline.ts";
@@ -23,7 +23,7 @@ import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "./chec
 import { openCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
 import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
 import { Pipeline, type RowSink } from "./pipeline.ts";
-import { isForgotten, isForgottenRow, loadTombstones } from "./tombstones.ts";
+import { isForgotten, isForgottenRow, loadTombstones, tombstonesFile } from "./tombstones.ts";
 
 type ParquetSinkConfig = Extract<PipelineConfig["sinks"][number], { type: "parquet" }>;
 
@@ -94,6 +94,8 @@ class Worker {
   private readonly poisoned = new Map<string, string>();
   /** People `clickpipe forget` erased (loaded at start): their events are dropped before any operator. */
   private tombstones: ReadonlySet<string> = new Set();
+  /** mtime of the tombstones file last loaded: `clickpipe forget` on a running worker takes effect within a second. */
+  private tombstonesVersion = 0;
   /** Test-only (CLICKPIPE_THROW_ON_EVENTS): one instance per process, so "fails n times" spans rollbacks. */
   private readonly injectedPoison = poisonOperatorFromEnv();
   private sinkConfig!: ParquetSinkConfig;
@@ -190,8 +192,9 @@ class Worker {
       writerId: this.writerId,
     });
     this.tombstones = await loadTombstones(this.sinkConfig.path, this.config.name);
+    this.tombstonesVersion = await tombstonesVersion(this.sinkConfig.path, this.config.name);
     // State restored from a checkpoint may still hold a forgotten person: their rows never reach the sink.
-    const rows: RowSink = this.tombstones.size === 0 ? this.sink : forgettingSink(this.sink, this.tombstones);
+    const rows: RowSink = forgettingSink(this.sink, () => this.tombstones);
     this.pipeline = new Pipeline({ operators, sink: rows, metrics: this.metrics, bots: this.config.ingest.bots, now: this.now });
     await this.recover();
     await this.consume(connection);
@@ -255,6 +258,7 @@ class Worker {
       timers.push(setInterval(() => this.checkpointIfDue(interval), Math.max(100, Math.min(interval, 1000))));
     }
     timers.push(setInterval(() => this.updateGauges(reader.pending), 1000));
+    if (!this.drain) timers.push(setInterval(() => void this.reloadTombstones().catch((error: unknown) => this.stop(error)), 1000));
     this.lastCheckpointAt = this.now();
     try {
       if (this.options.signal?.aborted) return;
@@ -445,6 +449,15 @@ class Worker {
     await this.sink.commit(pending);
   }
 
+  /** Reloads the tombstones when `clickpipe forget` changed them, so a live worker stops emitting that person. */
+  private async reloadTombstones(): Promise<void> {
+    const version = await tombstonesVersion(this.sinkConfig.path, this.config.name);
+    if (version === this.tombstonesVersion) return;
+    this.tombstones = await loadTombstones(this.sinkConfig.path, this.config.name);
+    this.tombstonesVersion = version;
+    this.log(`tombstones changed: ${this.tombstones.size} forgotten ids now dropped`);
+  }
+
   private updateGauges(pending: number): void {
     this.metrics.consumerPending.set(pending);
     this.metrics.stateBytes.set(this.pipeline.stateBytes());
@@ -493,11 +506,20 @@ async function deleteInProgress(root: string, pending: PendingCommit): Promise<v
 }
 
 /** A row sink that leaves out every row naming a forgotten person. */
-function forgettingSink(sink: RowSink, tombstones: ReadonlySet<string>): RowSink {
+function forgettingSink(sink: RowSink, tombstones: () => ReadonlySet<string>): RowSink {
   return {
     append: (table, row) => {
-      if (!isForgottenRow(row, tombstones)) sink.append(table, row);
+      const forgotten = tombstones();
+      if (forgotten.size === 0 || !isForgottenRow(row, forgotten)) sink.append(table, row);
     },
     markSuccess: (table, partition) => sink.markSuccess(table, partition),
   };
+}
+
+async function tombstonesVersion(sinkPath: string, pipelineName: string): Promise<number> {
+  try {
+    return (await stat(tombstonesFile(sinkPath, pipelineName))).mtimeMs;
+  } catch {
+    return 0;
+  }
 }
