@@ -11,6 +11,7 @@ import {
   holderIsGone,
   type Checkpoint,
   type LockHolder,
+  lostLockError,
   type LockOptions,
 } from "./checkpoint.ts";
 import type { CheckpointStore, HeldCheckpointLock } from "./checkpoint-store.ts";
@@ -235,10 +236,7 @@ class NatsCheckpointLock implements HeldCheckpointLock {
       if (current?.token !== this.holder.token) this.lose(current);
     }
     if (!this.held) {
-      throw new StaleCheckpointError(
-        `worker ${this.holder.workerId} lost the lock ${this.location}` +
-          (this.lostTo ? ` to worker ${this.lostTo.workerId} (pid ${this.lostTo.pid} on ${this.lostTo.host})` : ""),
-      );
+      throw lostLockError(this.holder, this.location, this.lostTo);
     }
   }
 

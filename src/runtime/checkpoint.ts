@@ -31,6 +31,14 @@ export class StaleCheckpointError extends Error {
 }
 
 /** What the lock file says about its holder. */
+/** The error a fenced worker gets: which lock it lost, and to whom when known. */
+export function lostLockError(holder: LockHolder, location: string, lostTo: LockHolder | undefined | null): StaleCheckpointError {
+  return new StaleCheckpointError(
+    `worker ${holder.workerId} lost the lock ${location}` +
+      (lostTo ? ` to worker ${lostTo.workerId} (pid ${lostTo.pid} on ${lostTo.host})` : ""),
+  );
+}
+
 export interface LockHolder {
   workerId: string;
   /** Unique per process and acquisition: two processes with the same worker id are still two holders. */
@@ -241,10 +249,7 @@ export class CheckpointLock {
       if (current?.holder.token !== this.holder.token) this.lose(current?.holder);
     }
     if (!this.held) {
-      throw new StaleCheckpointError(
-        `worker ${this.holder.workerId} lost the lock ${this.file}` +
-          (this.lostTo ? ` to worker ${this.lostTo.workerId} (pid ${this.lostTo.pid} on ${this.lostTo.host})` : ""),
-      );
+      throw lostLockError(this.holder, this.file, this.lostTo);
     }
   }
 
