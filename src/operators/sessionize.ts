@@ -394,9 +394,11 @@ class Sessionizer implements Operator {
         return;
       }
     }
-    sessions.push(newSession(1, reason));
+    // A literal sizes the backing store exactly; a first push would reserve 17 slots for the usual single session.
+    if (sessions.length === 0) visitor.sessions = [newSession(1, reason)];
+    else sessions.push(newSession(1, reason));
     this.#openSessions++;
-    this.#reconcile(visitor, sessions.length - 1, index, watermark, ctx);
+    this.#reconcile(visitor, visitor.sessions.length - 1, index, watermark, ctx);
   }
 
   /**
