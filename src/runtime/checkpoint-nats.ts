@@ -3,7 +3,6 @@ import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createHash, randomBytes } from "node:crypto";
-import { hostname } from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
 import {
   DEFAULT_LOCK_STALE_AFTER_MS,
@@ -12,6 +11,7 @@ import {
   type Checkpoint,
   type LockHolder,
   lostLockError,
+  newLockHolder,
   type LockOptions,
 } from "./checkpoint.ts";
 import type { CheckpointStore, HeldCheckpointLock } from "./checkpoint-store.ts";
@@ -144,13 +144,7 @@ export class NatsCheckpointStore implements CheckpointStore {
   async acquireLock(options: LockOptions): Promise<HeldCheckpointLock | undefined> {
     const staleAfterMs = options.staleAfterMs ?? DEFAULT_LOCK_STALE_AFTER_MS;
     const now = options.now ?? Date.now;
-    const holder: LockHolder = {
-      workerId: options.workerId,
-      token: randomBytes(8).toString("hex"),
-      pid: process.pid,
-      host: hostname(),
-      acquiredAt: now(),
-    };
+    const holder = newLockHolder(options.workerId, now());
     const value = () => JSON.stringify({ ...holder, heartbeatAt: now() } satisfies LockValue);
     const taken = (revision: number) =>
       new NatsCheckpointLock(this.kv, this.lockLocation, holder, revision, { staleAfterMs, now, onLost: options.onLost });

@@ -31,6 +31,11 @@ export class StaleCheckpointError extends Error {
 }
 
 /** What the lock file says about its holder. */
+/** This process as a lock holder: the worker id plus a random token that tells its lock from any later one. */
+export function newLockHolder(workerId: string, acquiredAt: number): LockHolder {
+  return { workerId, token: randomBytes(8).toString("hex"), pid: process.pid, host: hostname(), acquiredAt };
+}
+
 /** The error a fenced worker gets: which lock it lost, and to whom when known. */
 export function lostLockError(holder: LockHolder, location: string, lostTo: LockHolder | undefined | null): StaleCheckpointError {
   return new StaleCheckpointError(
@@ -151,13 +156,7 @@ export class DirectoryCheckpointStore {
     await mkdir(this.directory, { recursive: true });
     const staleAfterMs = options.staleAfterMs ?? DEFAULT_LOCK_STALE_AFTER_MS;
     const now = options.now ?? Date.now;
-    const holder: LockHolder = {
-      workerId: options.workerId,
-      token: randomBytes(8).toString("hex"),
-      pid: process.pid,
-      host: hostname(),
-      acquiredAt: now(),
-    };
+    const holder = newLockHolder(options.workerId, now());
     let announced = false;
     for (;;) {
       if (options.signal?.aborted) return undefined;

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readdir, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { generateLines } from "../../src/ingest/generate.ts";
-import { CLICKPIPE_BIN, REPO_ROOT } from "../helpers/cli.ts";
+import { CLICKPIPE_BIN, REPO_ROOT, runCli } from "../helpers/cli.ts";
 
 export interface PipelineFileOptions {
   name: string;
@@ -147,4 +147,23 @@ export function rowCounts(lake: Record<string, string[]>): Record<string, number
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The no-fault reference every crash test compares with: publishes seeded traffic into the stream and drains it once
+ * into `<directory>/baseline`. Returns the pipeline's input file and the baseline lake's rows.
+ */
+export async function publishAndDrainBaseline(
+  directory: string,
+  options: { name: string; natsUrl: string; stream: string; visitors: number; days: number; seed: number },
+): Promise<{ input: string; rows: Record<string, string[]> }> {
+  const out = join(directory, "baseline");
+  const pipelineFile = await writePipelineFile(directory, { name: options.name, natsUrl: options.natsUrl, stream: options.stream, out });
+  const input = join(directory, "input.ndjson");
+  await writeFile(input, crashInput(options.visitors, options.days, options.seed).join("\n") + "\n");
+  const published = await runCli(["publish", input, "--pipeline", pipelineFile]);
+  if (published.code !== 0) throw new Error(`baseline publish failed: ${published.stderr}`);
+  const drained = await runCli(["run", pipelineFile, "--drain"]);
+  if (drained.code !== 0) throw new Error(`baseline drain failed: ${drained.stderr}`);
+  return { input, rows: await lakeRows(out) };
 }

@@ -1,11 +1,10 @@
 // Two workers for one pipeline and stream: one runs, the other stands by; a paused zombie is fenced and leaves nothing behind.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
-import { crashInput, filesEndingWith, lakeRows, sleep, spawnWorker, writePipelineFile } from "./crash-harness.ts";
+import { filesEndingWith, lakeRows, publishAndDrainBaseline, sleep, spawnWorker, writePipelineFile } from "./crash-harness.ts";
 
 describe("two workers for the same pipeline", () => {
   const natsUrl = inject("natsUrl");
@@ -15,15 +14,7 @@ describe("two workers for the same pipeline", () => {
 
   beforeAll(async () => {
     directory = await mkdtemp(join(tmpdir(), "clickpipe-fencing-"));
-    const baselineOut = join(directory, "baseline");
-    const baselineFile = await writePipelineFile(directory, { name: "fence", natsUrl, stream, out: baselineOut });
-    const input = join(directory, "input.ndjson");
-    await writeFile(input, crashInput(1200, 4, 57).join("\n") + "\n");
-    const published = await runCli(["publish", input, "--pipeline", baselineFile]);
-    expect(published.code, published.stderr).toBe(0);
-    const baseline = await runCli(["run", baselineFile, "--drain"]);
-    expect(baseline.code, baseline.stderr).toBe(0);
-    expected = await lakeRows(baselineOut);
+    expected = (await publishAndDrainBaseline(directory, { name: "fence", natsUrl, stream, visitors: 1200, days: 4, seed: 57 })).rows;
   });
 
   afterAll(async () => {

@@ -1,11 +1,11 @@
 // Graceful shutdown of a live `clickpipe run`: SIGTERM/SIGINT stop intake, commit a checkpoint and exit 0 within 10 s.
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
-import { crashInput, filesEndingWith, lakeRows, sleep, spawnWorker, writePipelineFile } from "./crash-harness.ts";
+import { filesEndingWith, lakeRows, publishAndDrainBaseline, sleep, spawnWorker, writePipelineFile } from "./crash-harness.ts";
 
 async function lastCheckpointPosition(directory: string): Promise<number> {
   const names = (await readdir(directory)).filter((name) => /^checkpoint-\d+\.json$/.test(name)).sort();
@@ -20,15 +20,7 @@ describe("graceful shutdown of a live run", () => {
 
   beforeAll(async () => {
     directory = await mkdtemp(join(tmpdir(), "clickpipe-shutdown-"));
-    const baselineOut = join(directory, "baseline");
-    const baselineFile = await writePipelineFile(directory, { name: "shutdown", natsUrl, stream, out: baselineOut });
-    const input = join(directory, "input.ndjson");
-    await writeFile(input, crashInput(600, 3, 93).join("\n") + "\n");
-    const published = await runCli(["publish", input, "--pipeline", baselineFile]);
-    expect(published.code, published.stderr).toBe(0);
-    const baseline = await runCli(["run", baselineFile, "--drain"]);
-    expect(baseline.code, baseline.stderr).toBe(0);
-    expected = await lakeRows(baselineOut);
+    expected = (await publishAndDrainBaseline(directory, { name: "shutdown", natsUrl, stream, visitors: 600, days: 3, seed: 93 })).rows;
   });
 
   afterAll(async () => {
