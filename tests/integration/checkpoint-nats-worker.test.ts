@@ -4,6 +4,8 @@ import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { connect } from "@nats-io/transport-node";
+import { NatsCheckpointStore } from "../../src/runtime/checkpoint-nats.ts";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 import { crashInput, filesEndingWith, lakeRows, rowCounts, sleep, spawnWorker, writePipelineFile } from "./crash-harness.ts";
@@ -56,22 +58,37 @@ describe("checkpoint.store: kv", () => {
 
   it("loses and duplicates no row across kill -9s mid-drain", { timeout: 180_000 }, async () => {
     const out = join(directory, "kv-killed");
-    const file = await kvPipelineFile(out, uniqueStreamName("kvkill").toLowerCase());
+    const name = uniqueStreamName("kvkill").toLowerCase();
+    const file = await kvPipelineFile(out, name);
+    const connection = await connect({ servers: natsUrl });
+    const store = await NatsCheckpointStore.open(connection, name);
+    /** Resolves once the bucket holds a checkpoint of an epoch above `epoch`. */
+    const committedPast = async (epoch: number) => {
+      while (((await store.load())?.epoch ?? 0) <= epoch) await sleep(20);
+    };
     const resumedAt: number[] = [];
     let kills = 0;
-    for (let run = 0; run < 15; run++) {
-      const worker = spawnWorker(file, ["--drain"]);
-      await worker.printed(/(starting|resuming) \S+ at \S+ sequence \d+ \(epoch \d+\)/);
-      if (kills < 4) {
-        // Kill once the run has made progress: a moment spread over mid-batch, mid-commit and the final flush.
-        await Promise.race([sleep(300 + kills * 250), worker.exited]);
-        worker.child.kill("SIGKILL");
+    try {
+      for (let run = 0; run < 15; run++) {
+        const worker = spawnWorker(file, ["--drain"]);
+        await worker.printed(/(starting|resuming) \S+ at \S+ sequence \d+ \(epoch \d+\)/);
+        if (kills < 4) {
+          // Kill after this run committed a checkpoint of its own (so the next run resumes further on; waiting for
+          // progress, not a fixed time, keeps this meaningful on a slow machine), at a moment spread over mid-batch,
+          // mid-commit and the final flush.
+          const claimed = Number(/\(epoch (\d+)\)/.exec(worker.output())![1]);
+          await Promise.race([committedPast(claimed), worker.exited]);
+          await Promise.race([sleep(kills * 150), worker.exited]);
+          worker.child.kill("SIGKILL");
+        }
+        const result = await worker.exited;
+        resumedAt.push(Number(/ sequence (\d+)/.exec(result.output)?.[1]));
+        if (result.code === 0) break;
+        expect(result.signal, result.output).toBe("SIGKILL");
+        kills++;
       }
-      const result = await worker.exited;
-      resumedAt.push(Number(/ sequence (\d+)/.exec(result.output)?.[1]));
-      if (result.code === 0) break;
-      expect(result.signal, result.output).toBe("SIGKILL");
-      kills++;
+    } finally {
+      await connection.close();
     }
     expect(kills, `resumed at ${resumedAt.join(", ")}`).toBeGreaterThanOrEqual(2);
     expect(new Set(resumedAt).size, `resumed at ${resumedAt.join(", ")}`).toBeGreaterThanOrEqual(2);
