@@ -2,7 +2,9 @@
 import { parseArgs } from "node:util";
 import { startSources } from "../ingest/sources.ts";
 import { Metrics } from "../metrics/registry.ts";
-import { runWorker } from "../runtime/worker.ts";
+import { runPartitionedWorker, type PartitionedSummary } from "../runtime/partitioned-worker.ts";
+import { isPartitioned } from "../runtime/tasks.ts";
+import { runWorker, type WorkerSummary } from "../runtime/worker.ts";
 import { loadPipelineOrThrow } from "./load-config.ts";
 
 export const runUsage = "usage: clickpipe run <pipeline.yaml> [--drain] [--worker-id <id>]";
@@ -29,22 +31,22 @@ export async function runRun(argv: string[]): Promise<number> {
   const metrics = new Metrics({ defaultMetrics: config.metrics !== undefined });
   // Sources feed the stream in live runs; a drain processes only what the stream holds at start.
   const sources = values.drain ? undefined : await startSources(config, { metrics, log });
-  let summary;
+  let summary: WorkerSummary;
+  let position: string;
   try {
-    summary = await runWorker({
-      config,
-      drain: values.drain,
-      workerId: values["worker-id"],
-      signal: controller.signal,
-      metrics,
-      log,
-    });
+    const options = { config, drain: values.drain, workerId: values["worker-id"], signal: controller.signal, metrics, log };
+    if (isPartitioned(config)) {
+      // Tasks claimed through leases, so any number of workers can share the pipeline.
+      const partitioned: PartitionedSummary = await runPartitionedWorker(options);
+      summary = partitioned;
+      position = `ran ${partitioned.tasks.map((task) => `${task.task} (${task.outcome})`).join(", ") || "no task"}`;
+    } else {
+      summary = await runWorker(options);
+      position = `committed through sequence ${summary.position} (epoch ${summary.epoch})`;
+    }
   } finally {
     await sources?.stop();
   }
-  console.log(
-    `${config.name}: ${summary.events} events, ${summary.invalid} invalid, ${summary.deadLetters} dead letters; ` +
-      `committed through sequence ${summary.position} (epoch ${summary.epoch})`,
-  );
+  console.log(`${config.name}: ${summary.events} events, ${summary.invalid} invalid, ${summary.deadLetters} dead letters; ${position}`);
   return 0;
 }

@@ -22,6 +22,20 @@ export const natsSection = z
       .regex(STREAM_NAME, { error: "a JetStream stream name cannot be empty or contain spaces, dots, *, > or slashes" })
       .describe("JetStream stream (required), created if missing; subjects <stream>.events.<p> and <stream>.dlq."),
     partitions: z.number().int().min(1).max(1024).default(1).describe("Partitions of the stream (<stream>.events.<p>); default 1."),
+    replicas: z
+      .number()
+      .int()
+      .min(1)
+      .max(5)
+      .default(1)
+      .describe("Copies of the stream when clickpipe creates it (3 on a 3-node cluster survives one node's loss); default 1."),
+    customerPartitions: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024)
+      .default(1)
+      .describe("With partitions > 1: partitions of the re-keyed customer family (<stream>.customers.<q>); default 1."),
     credentials: z.string().min(1).optional().describe("Path to a NATS .creds file (JWT + NKey seed); default none."),
     user: z.string().optional().describe("User name (with password); default none."),
     password: z.string().optional().describe("Password for user; default none."),
@@ -257,6 +271,14 @@ function natsViolations(config: PipelineShape): RuleViolation[] {
   }
   if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined)) {
     violations.push({ path: ["nats", "tls"], message: "a client certificate needs its key (cert and key go together)" });
+  }
+  const global = config.operators.find((operator) => operator.type === "sequencePatterns" || operator.type === "basket");
+  if (config.nats.customerPartitions > 1 && global !== undefined) {
+    violations.push({
+      path: ["nats", "customerPartitions"],
+      message: `${global.type} counts over every ${global.type === "basket" ? "order" : "session"} of a window, so it cannot be split over ${config.nats.customerPartitions} customer partitions`,
+      hint: "Set customerPartitions: 1 (one worker runs the customer-level operators), or run that operator in a pipeline of its own.",
+    });
   }
   return violations;
 }

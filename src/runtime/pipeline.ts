@@ -78,6 +78,20 @@ export class Pipeline {
     for (let i = 0; i < consumers.length; i++) consumers[i].onEvent!(event, origin, contexts[i]);
   }
 
+  /** A session version sessionize emitted in another task (the customer stage of a partitioned pipeline). */
+  processSession(session: SessionRecord): void {
+    const consumers = this.onSessionConsumers;
+    const contexts = this.onSessionContexts;
+    for (let i = 0; i < consumers.length; i++) consumers[i].onSession!(session, contexts[i]);
+  }
+
+  /** Sessionize's watermark from other tasks, combined over them (the customer stage of a partitioned pipeline). */
+  processSessionWatermark(watermark: number): void {
+    const consumers = this.sessionWatermarkConsumers;
+    const contexts = this.sessionWatermarkContexts;
+    for (let i = 0; i < consumers.length; i++) consumers[i].onSessionWatermark!(watermark, contexts[i]);
+  }
+
   tick(): void {
     for (const op of this.tickConsumers) op.onTick!(this.contexts.get(op)!);
   }
@@ -119,15 +133,9 @@ export class Pipeline {
       },
       emitSession: (session: SessionRecord) => {
         recordFinalSession(metrics, session);
-        const consumers = this.onSessionConsumers;
-        const contexts = this.onSessionContexts;
-        for (let i = 0; i < consumers.length; i++) consumers[i].onSession!(session, contexts[i]);
+        this.processSession(session);
       },
-      emitSessionWatermark: (watermark: number) => {
-        const consumers = this.sessionWatermarkConsumers;
-        const contexts = this.sessionWatermarkContexts;
-        for (let i = 0; i < consumers.length; i++) consumers[i].onSessionWatermark!(watermark, contexts[i]);
-      },
+      emitSessionWatermark: (watermark: number) => this.processSessionWatermark(watermark),
       now,
       metrics,
     };

@@ -1,7 +1,7 @@
 // The worker loop: read the stream from the checkpointed position, decode, run the operators, checkpoint, commit Parquet.
 import type { NatsConnection } from "@nats-io/nats-core";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { createHash } from "node:crypto";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { createHash, randomBytes } from "node:crypto";
 import { stat, unlink } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
@@ -11,15 +11,26 @@ import { Metrics, type InvalidReason } from "../metrics/registry.ts";
 import { startMetricsServer } from "../metrics/server.ts";
 import { createOperator } from "../operators/index.ts";
 import type { OperatorEnvironment } from "../operators/environment.ts";
-import { IN_PROGRESS_SUFFIX, ParquetSink, type PendingCommit } from "../sinks/parquet.ts";
+import { IN_PROGRESS_SUFFIX, ParquetSink, type EncoderPool, type PendingCommit } from "../sinks/parquet.ts";
 import { botsTable, invalidEventsTable, lateEventsTable } from "../sinks/system-tables.ts";
 import { connectNats } from "../transport/connection.ts";
 import { decodeDeadLetter } from "../transport/dead-letter.ts";
 import { splitBatch } from "../transport/batch-codec.ts";
-import { ensureStream } from "../transport/stream.ts";
-import { parseSubject } from "../transport/subjects.ts";
+import { ensureStream, lastSequenceOfSubject } from "../transport/stream.ts";
+import { eventsSubject, parseSubject } from "../transport/subjects.ts";
 import { StreamReader, type StreamMessage } from "../transport/reader.ts";
 import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "./checkpoint.ts";
+import {
+  ForwardedInput,
+  Forwarder,
+  forwardSourceOf,
+  forwardingPlan,
+  publishForwardBatch,
+  type ForwardBatch,
+  type ForwardSource,
+  type ForwardedInputState,
+} from "./forwarding.ts";
+import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { openCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
 import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
 import { Pipeline, type RowSink } from "./pipeline.ts";
@@ -44,6 +55,13 @@ export interface WorkerOptions {
   maxEventAttempts?: number;
   /** Another worker's lock whose heartbeat is older than this is taken over. Default CLICKPIPE_LOCK_STALE_MS or 30 s. */
   lockStaleAfterMs?: number;
+  /**
+   * A partitioned pipeline's task (one subject, own checkpoint and part names), run under `lock`, a lease the
+   * caller holds; the caller also serves metrics. Without it the worker runs the whole pipeline under its own lock.
+   */
+  task?: { plan: TaskPlan; lock: HeldCheckpointLock };
+  /** Parquet encoder threads shared by the tasks of one process (default: the sink's own). */
+  encoders?: EncoderPool;
 }
 
 export interface WorkerSummary {
@@ -60,6 +78,19 @@ const MAX_BUFFERED_ROWS = 500_000;
 const DEFAULT_MAX_EVENT_ATTEMPTS = 3;
 /** Messages pulled ahead of processing are bounded in bytes (a message batches ~100 events, tens of KB). */
 const PREFETCH_BYTES = 8 * 1024 * 1024;
+/** Longest stretch of message processing without letting timers and I/O callbacks run. */
+const YIELD_EVERY_MS = 20;
+/** Checkpoint state keys of a task's own bookkeeping beside the operators' (no operator has these ids). */
+const FORWARD_KEY = "_forward";
+const INPUT_KEY = "_input";
+/**
+ * An events task's lineage: made when it starts without a checkpoint, kept in every checkpoint after. Forwarded
+ * messages carry it, so a customers task takes only the current lineage's records, not those a wiped and restarted
+ * pipeline of the same name left in the stream.
+ */
+const LINEAGE_KEY = "_lineage";
+/** Set by a task's drain in its final checkpoint: how far it drained (see drainTargets), so other workers can skip it. */
+export const DRAINED_KEY = "_drained";
 
 export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
   const worker = new Worker(options);
@@ -79,6 +110,9 @@ class OperatorFailure extends Error {
 
 class Worker {
   private readonly config: PipelineConfig;
+  private readonly task: TaskPlan | undefined;
+  /** The checkpoint's name: the pipeline's, or `<pipeline>.<task>` for a task of a partitioned pipeline. */
+  private readonly checkpointName: string;
   private readonly drain: boolean;
   private readonly workerId: string;
   /** Prefix of this pipeline's part names: recovery deletes only its own in-progress parts in a shared lake. */
@@ -87,6 +121,7 @@ class Worker {
   private readonly now: () => number;
   private readonly metrics: Metrics;
   private readonly maxEventAttempts: number;
+  private readonly dropsBots: boolean;
   private readonly summary: WorkerSummary = { messages: 0, events: 0, invalid: 0, deadLetters: 0, position: 0, epoch: 0 };
   /** Failed attempts per event (`<sequence>:<line>`), kept across rollbacks. */
   private readonly attempts = new Map<string, number>();
@@ -104,8 +139,23 @@ class Worker {
   private store!: CheckpointStore;
   private lock!: HeldCheckpointLock;
   private reader: StreamReader | undefined;
+  /** Events tasks with a customer stage: what to forward, and the last committed batch not yet known published. */
+  private forwarder: Forwarder | undefined;
+  private forwardedBatch: ForwardBatch | undefined;
+  /** Customers tasks: the merged, deduplicated forwarded records. */
+  private forwardedInput: ForwardedInput | undefined;
+  /** A task's drain ended (end of input flushed) at these targets: recorded in the next checkpoint. */
+  private drainedAt: number[] | undefined;
+  /** Events tasks: this task's lineage (see LINEAGE_KEY). */
+  private lineage = "";
+  /** Customers tasks: per events task, its current lineage as its checkpoint says (looked up when a message differs). */
+  private readonly sourceLineages = new Map<string, string | undefined>();
+  private connection!: NatsConnection;
+  private js!: JetStreamClient;
   private binding!: { pipeline: string; stream: string; streamCreated: string };
   private position = 0;
+  /** The stream sequence of the message being handled (origin of forwarded events). */
+  private currentSequence = 0;
   private committedPosition = 0;
   private epoch = 0;
   private lastCheckpointAt = 0;
@@ -115,13 +165,16 @@ class Worker {
 
   constructor(private readonly options: WorkerOptions) {
     this.config = options.config;
+    this.task = options.task?.plan;
+    this.checkpointName = this.task === undefined ? this.config.name : taskCheckpointName(this.config.name, this.task);
     this.drain = options.drain ?? false;
     this.workerId = options.workerId ?? `worker-${process.pid}`;
-    this.writerId = writerIdFor(this.config.name);
+    this.writerId = writerIdFor(this.checkpointName);
     this.log = options.log ?? ((line) => console.error(line));
     this.now = options.now ?? Date.now;
     this.metrics = options.metrics ?? new Metrics({ defaultMetrics: this.config.metrics !== undefined });
     this.maxEventAttempts = options.maxEventAttempts ?? DEFAULT_MAX_EVENT_ATTEMPTS;
+    this.dropsBots = this.config.ingest.bots === "drop";
   }
 
   async run(): Promise<WorkerSummary> {
@@ -135,9 +188,10 @@ class Worker {
     try {
       const manager = await jetstreamManager(connection);
       const info = await ensureStream(manager, config.nats.stream);
-      this.binding = { pipeline: config.name, stream: config.nats.stream, streamCreated: info.created };
-      this.store = await openCheckpointStore(config.checkpoint.store, { sinkPath: sinkConfig.path, pipelineName: config.name, connection });
-      lock = await this.store.acquireLock({
+      this.js = jetstream(connection);
+      this.binding = { pipeline: this.checkpointName, stream: config.nats.stream, streamCreated: info.created };
+      this.store = await openCheckpointStore(config.checkpoint.store, { sinkPath: sinkConfig.path, pipelineName: this.checkpointName, connection });
+      lock = this.options.task?.lock ?? await this.store.acquireLock({
         workerId: this.workerId,
         staleAfterMs: this.options.lockStaleAfterMs ?? lockStaleFromEnv(),
         signal: this.options.signal,
@@ -154,7 +208,7 @@ class Worker {
       if (lock === undefined) return this.summary;
       this.lock = lock;
 
-      if (config.metrics !== undefined) {
+      if (config.metrics !== undefined && this.task === undefined) {
         metricsServer = await startMetricsServer(this.metrics, config.metrics.port, config.metrics.host);
         this.log(`metrics on http://${config.metrics.host}:${config.metrics.port}/metrics`);
       }
@@ -170,19 +224,32 @@ class Worker {
     } finally {
       await this.sink?.close();
       metricsServer?.close();
-      await lock?.release();
+      // A task's lease belongs to the caller, who releases it (or hands it over).
+      if (this.task === undefined) await lock?.release();
       await connection.drain().catch(() => connection.close());
     }
   }
 
   /** One pass: build the operators, recover from the last checkpoint, consume. An operator failure ends it early. */
   private async round(connection: NatsConnection): Promise<void> {
+    this.connection = connection;
     await this.sink?.close();
     this.committing = undefined;
     this.fatal = undefined;
     const environment = operatorEnvironment(this.config);
-    const operators = this.config.operators.map((operatorConfig) => createOperator(operatorConfig, environment));
+    const task = this.task;
+    const configs = task === undefined ? this.config.operators : this.config.operators.filter((op) => task.operators.includes(op.type));
+    const operators = configs.map((operatorConfig) => createOperator(operatorConfig, environment));
     if (this.injectedPoison !== undefined) operators.push(this.injectedPoison);
+    this.forwarder = undefined;
+    this.forwardedInput = undefined;
+    if (task?.kind === "events") {
+      const customerTask = planTasks(this.config).find((other) => other.kind === "customers");
+      if (customerTask !== undefined) {
+        this.forwarder = new Forwarder(forwardingPlan(customerTask.operators, this.config.nats.customerPartitions));
+        operators.push(this.forwarder);
+      }
+    }
     this.sink = new ParquetSink({
       path: this.sinkConfig.path,
       tables: [...operators.flatMap((op) => op.tables), invalidEventsTable, lateEventsTable, botsTable],
@@ -190,12 +257,14 @@ class Worker {
       rowGroupSize: this.sinkConfig.rowGroupSize,
       metrics: this.metrics,
       writerId: this.writerId,
+      sharedEncoders: this.options.encoders,
     });
     this.tombstones = await loadTombstones(this.sinkConfig.path, this.config.name);
     this.tombstonesVersion = await tombstonesVersion(this.sinkConfig.path, this.config.name);
     // State restored from a checkpoint may still hold a forgotten person: their rows never reach the sink.
     const rows: RowSink = forgettingSink(this.sink, () => this.tombstones);
     this.pipeline = new Pipeline({ operators, sink: rows, metrics: this.metrics, bots: this.config.ingest.bots, now: this.now });
+    if (task?.kind === "customers") this.forwardedInput = this.customerInput(this.pipeline);
     await this.recover();
     await this.consume(connection);
   }
@@ -235,18 +304,44 @@ class Worker {
             `starting ${this.binding.stream} from its first message`,
         );
       }
-      if (resumes) this.pipeline.restore(checkpoint.state);
-      this.log(`${resumes ? "resuming" : "starting"} ${this.config.name} at ${this.config.nats.stream} sequence ${position + 1} (epoch ${epoch})`);
+      this.forwardedBatch = undefined;
+      if (resumes) {
+        this.pipeline.restore(checkpoint.state);
+        const state = checkpoint.state as Record<string, unknown>;
+        if (this.forwardedInput !== undefined && state[INPUT_KEY] !== undefined) this.forwardedInput.restore(state[INPUT_KEY] as ForwardedInputState);
+        this.forwardedBatch = state[FORWARD_KEY] as ForwardBatch | undefined;
+      }
+      const lineage = resumes ? (checkpoint.state as Record<string, unknown>)[LINEAGE_KEY] : undefined;
+      this.lineage = typeof lineage === "string" ? lineage : randomBytes(6).toString("hex");
+      this.log(`${resumes ? "resuming" : "starting"} ${this.checkpointName} at ${this.config.nats.stream} sequence ${position + 1} (epoch ${epoch})`);
+      // The last committed batch may not have reached the customer stage before the crash: its ids make a repeat harmless.
+      if (this.forwardedBatch !== undefined) await this.publishForwarded(this.forwardedBatch);
       return;
     }
   }
 
   private async consume(connection: NatsConnection): Promise<void> {
-    const js = jetstream(connection);
+    const js = this.js;
+    const task = this.task;
+    const manager = await jetstreamManager(connection);
+    // A drain of an events task ends at its subject's last message; the customer stage waits for every one's end record.
+    const targets = task !== undefined && this.drain ? await drainTargets(manager, this.config, task) : [];
+    const through = targets[0] ?? 0;
+    const input = this.forwardedInput;
+    if (input !== undefined && this.drain) input.setDrainTargets(targets);
+    this.drainedAt = undefined;
+    if (input?.complete) {
+      this.pipeline.end();
+      this.drainedAt = targets;
+      this.log(`${this.checkpointName}: every events partition's drain already ended`);
+      await this.startCheckpoint();
+      return;
+    }
     const reader = await StreamReader.open(js, this.config.nats.stream, {
       startSequence: this.position + 1,
-      drainUntil: this.drain,
+      drainUntil: this.drain && input === undefined,
       maxBytes: PREFETCH_BYTES,
+      ...(task !== undefined && { filterSubjects: [task.subject] }),
     });
     this.reader = reader;
     const onAbort = () => void reader.close();
@@ -254,7 +349,16 @@ class Worker {
     const interval = this.config.checkpoint.interval;
     const timers: NodeJS.Timeout[] = [];
     if (!this.drain) {
-      timers.push(setInterval(() => this.guard(() => this.pipeline.tick()), 1000));
+      timers.push(
+        setInterval(
+          () =>
+            this.guard(() => {
+              this.forwardedInput?.tick();
+              this.pipeline.tick();
+            }),
+          1000,
+        ),
+      );
       timers.push(setInterval(() => this.checkpointIfDue(interval), Math.max(100, Math.min(interval, 1000))));
     }
     timers.push(setInterval(() => this.updateGauges(reader.pending), 1000));
@@ -262,9 +366,18 @@ class Worker {
     this.lastCheckpointAt = this.now();
     try {
       if (this.options.signal?.aborted) return;
+      let yieldedAt = performance.now();
       for await (const message of reader) {
-        this.handleMessage(message);
+        const lookup = this.handleMessage(message);
+        if (lookup !== undefined) await lookup;
         if (this.fatal !== undefined) throw this.fatal;
+        if (input?.complete) break;
+        // Buffered messages arrive as microtasks, which starve timers: lease and lock heartbeats, metrics scrapes,
+        // the other tasks of this process. Let them run every few milliseconds of processing.
+        if (performance.now() - yieldedAt >= YIELD_EVERY_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          yieldedAt = performance.now();
+        }
         if (this.sink.bufferedRows() > MAX_BUFFERED_ROWS || this.now() - this.lastCheckpointAt >= interval) {
           // Backpressure: at most one checkpoint in flight; intake waits for it before starting the next.
           if (this.committing !== undefined) await this.committing;
@@ -274,7 +387,9 @@ class Worker {
       if (this.fatal !== undefined) throw this.fatal;
       if (this.drain && !this.options.signal?.aborted) {
         this.pipeline.end();
-        this.log(`drained ${this.config.nats.stream} through sequence ${this.position}`);
+        this.forwarder?.endOfInput(through);
+        this.drainedAt = targets;
+        this.log(`drained ${task === undefined ? this.config.nats.stream : task.subject} through sequence ${this.position}`);
       }
       await this.committing;
       await this.startCheckpoint();
@@ -289,13 +404,17 @@ class Worker {
     }
   }
 
-  private handleMessage(message: StreamMessage): void {
+  /** Returns a promise only when a forwarded message needs its source's lineage looked up first. */
+  private handleMessage(message: StreamMessage): Promise<void> | undefined {
     const { subject, seq: sequence, data } = message;
     const where = parseSubject(this.config.nats.stream, subject);
     this.summary.messages++;
     const receivedAt = receivedAtOf(message, this.now);
     if (where === undefined) {
       this.log(`ignoring message ${sequence} on unexpected subject ${subject}`);
+    } else if (where.kind === "customers") {
+      // Another pipeline's re-keyed records on the same stream are none of an unpartitioned worker's business.
+      if (this.forwardedInput !== undefined) return this.handleForwarded(message);
     } else if (where.kind === "dlq") {
       for (const line of splitBatch(data)) this.handleDeadLetter(line, receivedAt);
     } else {
@@ -329,10 +448,92 @@ class Worker {
           // Operators may have changed part of their state for this event: only a rollback makes it consistent.
           throw new OperatorFailure(`${sequence}:${index}`, error);
         }
+        if (this.forwarder !== undefined && !(this.dropsBots && decoded.event.is_bot === true)) {
+          this.forwarder.forwardEvent(decoded.event, line, receivedAt);
+        }
       }
       if (!Number.isNaN(lastTs)) this.metrics.eventLatency.observe(Math.max(0, (this.now() - lastTs) / 1000));
     }
     this.position = sequence;
+    return undefined;
+  }
+
+  /** A customers task's message: records an events task forwarded, merged into this task's operators. */
+  private handleForwarded(message: StreamMessage): Promise<void> | undefined {
+    const source = forwardSourceOf(message.headers);
+    if (source === undefined || source.pipeline !== this.config.name) {
+      if (source === undefined) this.log(`ignoring message ${message.seq} on ${message.subject}: no forwarding headers`);
+      this.position = message.seq;
+      return undefined;
+    }
+    if (this.sourceLineages.get(source.task) !== source.lineage) {
+      return this.lookUpLineage(source.task).then(() => {
+        if (this.sourceLineages.get(source.task) === source.lineage) this.takeForwarded(message, source);
+        this.position = message.seq;
+      });
+    }
+    this.takeForwarded(message, source);
+    this.position = message.seq;
+    return undefined;
+  }
+
+  /** An events task's current lineage, from its last committed checkpoint (none yet: nothing of it is current). */
+  private async lookUpLineage(task: string): Promise<void> {
+    const plan = planTasks(this.config).find((candidate) => candidate.name === task);
+    let lineage: string | undefined;
+    if (plan !== undefined) {
+      const store = await openCheckpointStore(this.config.checkpoint.store, {
+        sinkPath: this.sinkConfig.path,
+        pipelineName: taskCheckpointName(this.config.name, plan),
+        connection: this.connection,
+      });
+      const value = ((await store.load())?.state as Record<string, unknown> | undefined)?.[LINEAGE_KEY];
+      lineage = typeof value === "string" ? value : undefined;
+    }
+    this.sourceLineages.set(task, lineage);
+  }
+
+  private takeForwarded(message: StreamMessage, source: ForwardSource): void {
+    const key = `${message.seq}:forwarded`;
+    const poison = this.poisoned.get(key);
+    if (poison !== undefined) {
+      this.reject(receivedAtOf(message, this.now), "operator_error", `operator_error: ${poison}`, new TextDecoder().decode(message.data).slice(0, 32_768));
+      return;
+    }
+    this.currentSequence = message.seq;
+    try {
+      this.forwardedInput!.take(source, splitBatch(message.data));
+    } catch (error) {
+      throw new OperatorFailure(key, error);
+    }
+  }
+
+  /** The customer stage's input, feeding this round's operators. */
+  private customerInput(pipeline: Pipeline): ForwardedInput {
+    const sessionize = this.config.operators.find((op) => op.type === "sessionize");
+    const idleTimeoutMs = sessionize?.type === "sessionize" ? sessionize.idleTimeout : 60_000;
+    return new ForwardedInput(
+      this.config.name,
+      this.config.nats.partitions,
+      {
+        event: (raw, receivedAt, partition) => {
+          // The events task decoded the same bytes with the same received_at: this cannot fail differently.
+          const decoded = decodeRecord(raw, receivedAt);
+          if (!decoded.ok) return;
+          pipeline.processEvent(decoded.event, { partition, sequence: this.currentSequence });
+        },
+        session: (session) => pipeline.processSession(session),
+        sessionWatermark: (watermark) => pipeline.processSessionWatermark(watermark),
+      },
+      idleTimeoutMs,
+      this.now,
+    );
+  }
+
+  private async publishForwarded(batch: ForwardBatch): Promise<void> {
+    const task = this.task!;
+    const source = { pipeline: this.config.name, task: task.name, partition: task.partition, lineage: this.lineage };
+    await publishForwardBatch(this.js, this.config.nats.stream, source, batch, this.options.signal);
   }
 
   /** Counts a failed attempt; the event is dead-lettered on replay once it failed maxEventAttempts times. */
@@ -395,13 +596,20 @@ class Worker {
   private startCheckpoint(): Promise<void> {
     if (this.committing !== undefined) return this.committing;
     const started = performance.now();
-    const stateJson = JSON.stringify(this.pipeline.snapshot());
     const position = this.position;
     const epoch = this.epoch + 1;
+    const state = this.pipeline.snapshot();
+    // A task's forwarded records and merge input are part of the state they were derived with.
+    const forwarded = this.forwarder?.take(epoch);
+    if (forwarded !== undefined) state[FORWARD_KEY] = forwarded;
+    if (this.forwardedInput !== undefined) state[INPUT_KEY] = this.forwardedInput.snapshot();
+    if (this.drainedAt !== undefined) state[DRAINED_KEY] = this.drainedAt;
+    if (this.task?.kind === "events") state[LINEAGE_KEY] = this.lineage;
+    const stateJson = JSON.stringify(state);
     noteFirstEpoch(epoch);
     const prepared = this.sink.prepare(epoch);
     this.lastCheckpointAt = this.now();
-    const tracked: Promise<void> = this.commitEpoch(epoch, position, stateJson, prepared)
+    const tracked: Promise<void> = this.commitEpoch(epoch, position, stateJson, prepared, forwarded)
       .then(() => {
         this.metrics.lastCheckpoint.set(this.now() / 1000);
         this.metrics.checkpointDuration.observe((performance.now() - started) / 1000);
@@ -418,7 +626,13 @@ class Worker {
     return tracked;
   }
 
-  private async commitEpoch(epoch: number, position: number, stateJson: string, prepared: Promise<PendingCommit>): Promise<void> {
+  private async commitEpoch(
+    epoch: number,
+    position: number,
+    stateJson: string,
+    prepared: Promise<PendingCommit>,
+    forwarded: ForwardBatch | undefined,
+  ): Promise<void> {
     const pending = await prepared;
     crashIfInjected("after-prepare", epoch);
     const checkpoint: Omit<Checkpoint<PendingCommit>, "state"> = {
@@ -447,6 +661,7 @@ class Worker {
       crashIfInjected("after-rename", epoch);
     }
     await this.sink.commit(pending);
+    if (forwarded !== undefined) await this.publishForwarded(forwarded);
   }
 
   /** Reloads the tombstones when `clickpipe forget` changed them, so a live worker stops emitting that person. */
@@ -468,6 +683,22 @@ class Worker {
     }
     if (Number.isFinite(watermark)) this.metrics.watermarkLag.set(Math.max(0, (this.now() - watermark) / 1000));
   }
+}
+
+/**
+ * Where a drain of a task ends, from the stream as it is now: the last sequence of its subject; for a customers
+ * task, the last sequence of every events subject (it ends once each events task forwarded its end through there).
+ */
+export async function drainTargets(manager: JetStreamManager, config: PipelineConfig, task: TaskPlan): Promise<number[]> {
+  const { stream, partitions } = config.nats;
+  if (task.kind !== "customers") return [await lastSequenceOfSubject(manager, stream, task.subject)];
+  return Promise.all(Array.from({ length: partitions }, (_, partition) => lastSequenceOfSubject(manager, stream, eventsSubject(stream, partition))));
+}
+
+/** Whether a task's committed checkpoint says it drained at least as far as `targets`. */
+export function drainedPast(state: Record<string, unknown> | undefined, targets: readonly number[]): boolean {
+  const drained = state?.[DRAINED_KEY];
+  return Array.isArray(drained) && drained.length === targets.length && targets.every((target, index) => Number(drained[index]) >= target);
 }
 
 export function operatorEnvironment(config: PipelineConfig): OperatorEnvironment {

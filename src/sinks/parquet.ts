@@ -37,6 +37,11 @@ export interface ParquetSinkOptions {
   /** Encoder threads (default: 2, or 1 on a single core); a checkpoint's parts encode in parallel across them. */
   encoderThreads?: number;
   /**
+   * Encoder threads shared with other sinks of this process (the tasks of a partitioned worker), instead of a pool
+   * of its own; the sink does not close them.
+   */
+  sharedEncoders?: EncoderPool;
+  /**
    * Set when several workers share one lake: part names become `part-<writerId>-<epoch>-<index>` so workers
    * never collide, and recovery deletes only this writer's in-progress parts. Letters, digits and `_`.
    */
@@ -112,6 +117,7 @@ export class ParquetSink {
   private readonly metrics?: Metrics;
   private readonly writerId?: string;
   private readonly encoderThread?: EncoderPool;
+  private readonly ownsEncoders: boolean;
   private tables = new Map<string, TableBuffer>();
   private requestedMarkers = new Set<string>();
   private rowCount = 0;
@@ -130,7 +136,10 @@ export class ParquetSink {
     this.sealRows = Math.min(this.maxRowsPerFile, early);
     this.metrics = options.metrics;
     this.writerId = options.writerId;
-    if (options.useWorkerThread !== false) this.encoderThread = new EncoderPool(options.encoderThreads ?? defaultEncoderThreads());
+    this.ownsEncoders = options.sharedEncoders === undefined;
+    if (options.useWorkerThread !== false) {
+      this.encoderThread = options.sharedEncoders ?? new EncoderPool(options.encoderThreads ?? defaultEncoderThreads());
+    }
     for (const spec of options.tables) {
       if (this.tables.has(spec.name)) throw new Error(`parquet sink: table ${spec.name} declared twice`);
       this.tables.set(spec.name, { spec, partitions: new Map() });
@@ -220,7 +229,7 @@ export class ParquetSink {
   }
 
   async close(): Promise<void> {
-    await this.encoderThread?.close();
+    if (this.ownsEncoders) await this.encoderThread?.close();
   }
 
   private tableBuffer(table: string): TableBuffer {
@@ -383,10 +392,10 @@ function defaultEncoderThreads(): number {
  * Encoder threads; each part goes to the thread with the fewest rows queued. At the end of a drain the main thread
  * waits for the last checkpoint's encoding, so two threads on two cores halve that wait.
  */
-class EncoderPool {
+export class EncoderPool {
   private readonly threads: EncoderThread[];
 
-  constructor(size: number) {
+  constructor(size: number = defaultEncoderThreads()) {
     this.threads = Array.from({ length: Math.max(1, size) }, () => new EncoderThread());
   }
 

@@ -1,5 +1,6 @@
 // Reading a clickpipe stream in stream order from a sequence with an ordered consumer (our checkpoint holds the position).
 import type { Consumer, ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
+import type { MsgHdrs } from "@nats-io/nats-core";
 
 export type StreamMessage = {
   /** Stream sequence: the position a checkpoint records. */
@@ -10,6 +11,7 @@ export type StreamMessage = {
   pending: number;
   /** When JetStream stored the message (epoch ms): the same on every replay, unlike the wall clock. */
   timestampMs: number;
+  headers?: MsgHdrs;
 };
 
 export type StreamReaderOptions = {
@@ -33,6 +35,16 @@ const DEFAULT_MAX_MESSAGES = 1000;
  * idle heartbeats are missed; short pulls (heartbeat every 1.5 s) bound that stall to about 3 s instead of 30 s.
  */
 const DEFAULT_EXPIRES_MS = 3_000;
+/**
+ * On a cluster the ordered consumer is one replica on one node. When that node dies, @nats-io/jetstream 3.3 keeps
+ * asking the dead consumer for its info and never recreates it (the meta layer still lists it). So when the reader has
+ * waited this many pull lifetimes without a message or a heartbeat, it recreates the consumer itself from its last
+ * delivered sequence, on whichever node now leads the stream.
+ */
+const SILENT_PULLS_BEFORE_RECREATE = 2;
+const RECREATE_RETRY_MS = 500;
+
+type StallWatch = { detected: boolean; waitingSince: number | undefined; lastSignOfLife: number };
 
 /**
  * An async iterable over a stream's messages in sequence order. The ordered consumer recreates itself from the last
@@ -50,10 +62,13 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
     /** The stream's last sequence when the reader opened: where drainUntil stops. */
     readonly lastSequenceAtOpen: number,
     private readonly drainUntil: boolean,
-    private readonly consumer: Consumer | undefined,
-    private readonly messages: ConsumerMessages | undefined,
+    private consumer: Consumer | undefined,
+    private messages: ConsumerMessages | undefined,
     startSequence: number,
     initialPending: number,
+    /** Opens a new ordered consumer from a sequence (after the node holding the current one is lost). */
+    private readonly reopen?: (startSequence: number) => Promise<{ consumer: Consumer; messages: ConsumerMessages }>,
+    private readonly stallAfterMs = SILENT_PULLS_BEFORE_RECREATE * DEFAULT_EXPIRES_MS,
   ) {
     this.pending = initialPending;
     this.lastDeliveredSequence = startSequence - 1;
@@ -71,40 +86,112 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
       return new StreamReader(stream, lastSequenceAtOpen, true, undefined, undefined, startSequence, 0);
     }
     const filters = options.filterSubjects;
-    const consumer = await handle.getConsumer({
-      opt_start_seq: startSequence,
-      ...(filters !== undefined && filters.length > 0 && { filter_subjects: filters.length === 1 ? filters[0] : filters }),
-    });
+    const orderedFrom = (sequence: number) =>
+      handle.getConsumer({
+        opt_start_seq: sequence,
+        ...(filters !== undefined && filters.length > 0 && { filter_subjects: filters.length === 1 ? filters[0] : filters }),
+      });
+    const consumer = await orderedFrom(startSequence);
     const initialPending = (await consumer.info(true)).num_pending;
     if (drainUntil && initialPending === 0) {
       await consumer.delete().catch(() => undefined);
       return new StreamReader(stream, lastSequenceAtOpen, true, undefined, undefined, startSequence, 0);
     }
     const expires = options.expiresMs ?? DEFAULT_EXPIRES_MS;
-    const messages = await consumer.consume(
+    const consumeOptions =
       options.maxBytes !== undefined
         ? { max_bytes: options.maxBytes, expires }
-        : { max_messages: options.maxMessages ?? DEFAULT_MAX_MESSAGES, expires },
-    );
-    return new StreamReader(stream, lastSequenceAtOpen, drainUntil, consumer, messages, startSequence, initialPending);
+        : { max_messages: options.maxMessages ?? DEFAULT_MAX_MESSAGES, expires };
+    const messages = await consumer.consume(consumeOptions);
+    const reopen = async (sequence: number) => {
+      const next = await orderedFrom(sequence);
+      return { consumer: next, messages: await next.consume(consumeOptions) };
+    };
+    return new StreamReader(stream, lastSequenceAtOpen, drainUntil, consumer, messages, startSequence, initialPending, reopen, SILENT_PULLS_BEFORE_RECREATE * expires);
+  }
+
+  /**
+   * Stops `messages` once the reader has waited `afterMs` with neither a message nor a heartbeat nor an expired pull
+   * from the server, and says so in `stall` first. (While the caller is busy no pull is open, so silence is normal.)
+   */
+  private static stopWhenSilent(messages: ConsumerMessages, stall: StallWatch, afterMs: number): NodeJS.Timeout {
+    void (async () => {
+      for await (const status of messages.status()) {
+        if (process.env.DBG_READER && status.type !== "next") console.error("status", JSON.stringify(status));
+        if (status.type === "heartbeat" || status.type === "discard") stall.lastSignOfLife = Date.now();
+      }
+    })();
+    return setInterval(() => {
+      if (process.env.DBG_READER) console.error("watchdog", Date.now() - (stall.waitingSince ?? 0), Date.now() - stall.lastSignOfLife, stall.detected);
+      if (stall.waitingSince === undefined || stall.detected) return;
+      if (Date.now() - Math.max(stall.waitingSince, stall.lastSignOfLife) < afterMs) return;
+      stall.detected = true;
+      messages.stop();
+    }, Math.max(100, afterMs / 10));
+  }
+
+  /** Replaces a stalled consumer with a new one from the next undelivered sequence, retrying until a node answers. */
+  private async recreate(): Promise<void> {
+    const stale = this.consumer;
+    void stale?.delete().catch(() => undefined);
+    while (!this.closed) {
+      try {
+        if (process.env.DBG_READER) console.error("reopen", this.lastDeliveredSequence + 1);
+        const { consumer, messages } = await this.reopen!(this.lastDeliveredSequence + 1);
+        this.consumer = consumer;
+        this.messages = messages;
+        if (this.closed) await this.close();
+        return;
+      } catch (e) {
+        if (process.env.DBG_READER) console.error("reopen failed", String(e));
+        await new Promise((resolve) => setTimeout(resolve, RECREATE_RETRY_MS));
+      }
+    }
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<StreamMessage> {
     if (this.messages === undefined) return;
     try {
-      for await (const message of this.messages) {
-        const seq = message.seq;
-        const pending = message.info.pending;
-        this.pending = pending;
-        this.lastDeliveredSequence = seq;
-        yield { seq, subject: message.subject, data: message.data, pending, timestampMs: Math.floor(message.info.timestampNanos / 1e6) };
-        // pending 0 also ends a drain when the message at lastSequenceAtOpen is outside the filter.
-        if (this.drainUntil && (seq >= this.lastSequenceAtOpen || pending === 0)) break;
+      while (await (yield* this.readUntilSilent(this.messages))) {
+        if (this.closed || this.reopen === undefined) return;
+        await this.recreate();
       }
     } finally {
       await this.close();
     }
   }
+
+  /** Yields `messages` until they end; returns true when they ended because the server fell silent (a lost node). */
+  private async *readUntilSilent(messages: ConsumerMessages): AsyncGenerator<StreamMessage, boolean> {
+    const stall: StallWatch = { detected: false, waitingSince: Date.now(), lastSignOfLife: Date.now() };
+    const watchdog = StreamReader.stopWhenSilent(messages, stall, this.stallAfterMs);
+    try {
+      for await (const message of messages) {
+        stall.waitingSince = undefined;
+        stall.lastSignOfLife = Date.now();
+        const seq = message.seq;
+        const pending = message.info.pending;
+        this.pending = pending;
+        this.lastDeliveredSequence = seq;
+        yield {
+          seq,
+          subject: message.subject,
+          data: message.data,
+          pending,
+          timestampMs: Math.floor(message.info.timestampNanos / 1e6),
+          headers: message.headers,
+        };
+        // pending 0 also ends a drain when the message at lastSequenceAtOpen is outside the filter.
+        if (this.drainUntil && (seq >= this.lastSequenceAtOpen || pending === 0)) return false;
+        stall.waitingSince = Date.now();
+      }
+      return stall.detected;
+    } finally {
+      clearInterval(watchdog);
+    }
+  }
+
+
 
   /** Stops reading and deletes the server-side consumer (it would expire by itself after inactivity). */
   async close(): Promise<void> {

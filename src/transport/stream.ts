@@ -10,7 +10,7 @@ import {
   type StreamInfo,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
-import { dlqSubject, eventsWildcard } from "./subjects.ts";
+import { customersWildcard, dlqSubject, eventsWildcard } from "./subjects.ts";
 
 /** Two minutes: re-publishing the same batch within this window is recognised by its Nats-Msg-Id. */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
@@ -21,11 +21,13 @@ export type EnsureStreamOptions = {
   /** Size limit of the stream in bytes; -1 (default) unlimited. */
   maxBytes?: number;
   storage?: "file" | "memory";
+  /** Copies of the stream on a cluster (pipeline `nats.replicas`); default 1. An existing stream keeps its own. */
+  replicas?: number;
 };
 
 /** The subjects a clickpipe stream must capture. */
 export function streamSubjects(stream: string): string[] {
-  return [eventsWildcard(stream), dlqSubject(stream)];
+  return [eventsWildcard(stream), dlqSubject(stream), customersWildcard(stream)];
 }
 
 /** The configuration of a new stream: limits retention so it stays replayable from any sequence. */
@@ -39,7 +41,7 @@ export function streamConfig(stream: string, options: EnsureStreamOptions = {}):
     max_age: nanos(options.maxAgeMs ?? 0),
     max_bytes: options.maxBytes ?? -1,
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-    num_replicas: 1,
+    num_replicas: options.replicas ?? 1,
   };
 }
 
@@ -73,6 +75,16 @@ async function streamInfoOrUndefined(jsm: JetStreamManager, stream: string): Pro
     return await jsm.streams.info(stream);
   } catch (error) {
     if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return undefined;
+    throw error;
+  }
+}
+
+/** The stream sequence of the last message on `subject` (0 when it has none): where a drain of that subject ends. */
+export async function lastSequenceOfSubject(jsm: JetStreamManager, stream: string, subject: string): Promise<number> {
+  try {
+    return (await jsm.streams.getMessage(stream, { last_by_subj: subject }))?.seq ?? 0;
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.NoMessageFound) return 0;
     throw error;
   }
 }

@@ -1,6 +1,7 @@
-// Subject names of a clickpipe stream: `<S>.events.<partition>` for events, `<S>.dlq` for dead letters.
+// Subject names of a clickpipe stream: `<S>.events.<partition>` for events, `<S>.dlq` for dead letters, and
+// `<S>.customers.<partition>` for records a partitioned pipeline re-keys by customer.
 
-export type SubjectKind = { kind: "events"; partition: number } | { kind: "dlq" };
+export type SubjectKind = { kind: "events"; partition: number } | { kind: "customers"; partition: number } | { kind: "dlq" };
 
 export function eventsSubject(stream: string, partition: number): string {
   return `${stream}.events.${partition}`;
@@ -8,6 +9,15 @@ export function eventsSubject(stream: string, partition: number): string {
 
 export function dlqSubject(stream: string): string {
   return `${stream}.dlq`;
+}
+
+export function customersSubject(stream: string, partition: number): string {
+  return `${stream}.customers.${partition}`;
+}
+
+/** The wildcard covering every customer partition of the stream. */
+export function customersWildcard(stream: string): string {
+  return `${stream}.customers.*`;
 }
 
 /** The wildcard covering every event partition of the stream. */
@@ -22,8 +32,9 @@ export function parseSubject(stream: string, subject: string): SubjectKind | und
   }
   const rest = subject.slice(stream.length + 1);
   if (rest === "dlq") return { kind: "dlq" };
-  if (!rest.startsWith("events.")) return undefined;
-  const digits = rest.slice("events.".length);
+  const kind = rest.startsWith("events.") ? "events" : rest.startsWith("customers.") ? "customers" : undefined;
+  if (kind === undefined) return undefined;
+  const digits = rest.slice(kind.length + 1);
   if (!/^(0|[1-9][0-9]*)$/.test(digits)) return undefined;
-  return { kind: "events", partition: Number(digits) };
+  return { kind, partition: Number(digits) };
 }

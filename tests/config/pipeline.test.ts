@@ -27,7 +27,7 @@ function violations(overrides: Record<string, unknown>): string[] {
 describe("pipeline schema - defaults", () => {
   it("fills every default of a minimal file", () => {
     const config = pipelineSchema.parse(base);
-    expect(config.nats).toEqual({ url: "nats://127.0.0.1:4222", stream: "S", partitions: 1 });
+    expect(config.nats).toEqual({ url: "nats://127.0.0.1:4222", stream: "S", partitions: 1, customerPartitions: 1, replicas: 1 });
     expect(config.operators).toEqual([]);
     expect(config.sources).toBeUndefined();
     expect(config.metrics).toBeUndefined();
@@ -115,6 +115,14 @@ describe("pipeline schema - cross-field rules", () => {
     expect(violations({ operators: [{ type: "basket" }, { type: "churnFeatures" }, { type: "basket", window: "1h" }] })).toEqual([
       "operators.2.type: a second basket operator (the first is operators[0])",
     ]);
+  });
+
+  it("keeps operators that count over every session or order on one customer partition", () => {
+    const nats = { stream: "S", partitions: 8, customerPartitions: 4 };
+    expect(violations({ nats, operators: [{ type: "sessionize" }, { type: "churnFeatures" }, { type: "basket" }] })).toEqual([
+      "nats.customerPartitions: basket counts over every order of a window, so it cannot be split over 4 customer partitions",
+    ]);
+    expect(parse({ nats, operators: [{ type: "sessionize" }, { type: "churnFeatures" }] }).success).toBe(true);
   });
 
   it("needs a sessionize operator for sequencePatterns, in any order", () => {

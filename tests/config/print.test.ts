@@ -33,7 +33,7 @@ function load(source: string) {
 describe("config print", () => {
   it("prints durations back as text in their largest exact unit, defaults included", () => {
     const printed = parse(printPipeline(load(text)));
-    expect(printed.nats).toEqual({ url: "nats://127.0.0.1:4222", stream: "PRINTED", partitions: 1 });
+    expect(printed.nats).toEqual({ url: "nats://127.0.0.1:4222", stream: "PRINTED", partitions: 1, customerPartitions: 1, replicas: 1 });
     expect(printed.sources[0].pollInterval).toBe("1500ms");
     expect(printed.operators[0]).toMatchObject({ gap: "45m", maxDuration: "12h", outOfOrderness: "1m", allowedLateness: "1h" });
     expect(printed.operators[1]).toMatchObject({ window: "2h", every: "30m" });

@@ -13,6 +13,8 @@ export interface PipelineFileOptions {
   out: string;
   /** Checkpoint interval; short so that crashes land between many checkpoints. */
   interval?: string;
+  /** nats.partitions (default 1: one unpartitioned worker). */
+  partitions?: number;
 }
 
 /** Writes `<directory>/<basename of out>.yaml`: every operator, windows small enough that a few days of traffic close many of them. */
@@ -25,6 +27,7 @@ export async function writePipelineFile(directory: string, options: PipelineFile
       "nats:",
       `  url: ${options.natsUrl}`,
       `  stream: ${options.stream}`,
+      ...(options.partitions === undefined ? [] : [`  partitions: ${options.partitions}`]),
       "operators:",
       "  - type: sessionize",
       "    gap: 30m",

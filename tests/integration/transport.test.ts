@@ -72,11 +72,11 @@ async function readAll(reader: StreamReader): Promise<StreamMessage[]> {
 const messageCount = async (stream: string) => (await jsm.streams.info(stream)).state.messages;
 
 describe("transport - ensureStream", () => {
-  it("creates a replayable file stream capturing <S>.events.* and <S>.dlq with a 2 min duplicate window", async () => {
+  it("creates a replayable file stream capturing <S>.events.*, <S>.dlq and <S>.customers.* with a 2 min duplicate window", async () => {
     const stream = uniqueStreamName("ENSURE");
     created.push(stream);
     const info = await ensureStream(jsm, stream);
-    expect(info.config.subjects).toEqual([`${stream}.events.*`, `${stream}.dlq`]);
+    expect(info.config.subjects).toEqual([`${stream}.events.*`, `${stream}.dlq`, `${stream}.customers.*`]);
     expect(info.config.retention).toBe("limits");
     expect(info.config.storage).toBe("file");
     expect(info.config.duplicate_window).toBe(DUPLICATE_WINDOW_MS * 1_000_000);
@@ -91,12 +91,12 @@ describe("transport - ensureStream", () => {
     expect(after.state.messages).toBe(1);
   });
 
-  it("adds the missing dlq subject to a stream created with events only", async () => {
+  it("adds the missing dlq and customers subjects to a stream created with events only", async () => {
     const stream = uniqueStreamName("PARTIAL");
     created.push(stream);
     await jsm.streams.add({ name: stream, subjects: [`${stream}.events.*`] });
     const info = await ensureStream(jsm, stream);
-    expect(info.config.subjects).toEqual([`${stream}.events.*`, `${stream}.dlq`]);
+    expect(info.config.subjects).toEqual([`${stream}.events.*`, `${stream}.dlq`, `${stream}.customers.*`]);
   });
 
   it("survives 8 concurrent calls for the same new stream", async () => {

@@ -1,0 +1,433 @@
+// Re-keying between the two task families of a partitioned pipeline: events tasks forward what the customer-level
+// operators need to `<S>.customers.<q>` (q by customer), customers tasks merge it back into one ordered input.
+//
+// Exactly once, the way Flink's two-phase-commit sinks do it: a task's forwarded records of an epoch are stored in
+// that epoch's checkpoint and published only after it commits (and again after a recovery, with the same ids); the
+// receiving task keeps, per source task, the last (epoch, index) it took and skips anything not newer.
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+import type { ClickEvent } from "../events/event.ts";
+import { encodeBatch } from "../transport/batch-codec.ts";
+import { partitionOf } from "../transport/partition.ts";
+import { customersSubject } from "../transport/subjects.ts";
+import type { Operator, OperatorContext, SessionRecord } from "./operator.ts";
+
+/** What the customers tasks need from the events tasks. */
+export interface ForwardingPlan {
+  customerPartitions: number;
+  /** Event types forwarded: every type (churnFeatures reads them all), a set (basket: purchases), or none. */
+  eventTypes: "all" | ReadonlySet<string>;
+  /** Whether session versions are forwarded (sequencePatterns, churnFeatures). */
+  sessions: boolean;
+}
+
+export function forwardingPlan(customerOperators: readonly string[], customerPartitions: number): ForwardingPlan {
+  const types = new Set(customerOperators);
+  return {
+    customerPartitions,
+    eventTypes: types.has("churnFeatures") ? "all" : types.has("basket") ? new Set(["purchase"]) : new Set(),
+    sessions: types.has("sequencePatterns") || types.has("churnFeatures"),
+  };
+}
+
+/**
+ * One forwarded record, a line of text: `e\t<received_at>\t<ts>\t<raw event>`, `s\t<end_ts>\t<session JSON>`,
+ * `w\t<session watermark>` (sessionize's watermark advanced), `x\t<through>` (a drain of the source partition
+ * ended, through that stream sequence). The leading time is the merge key of a drain.
+ */
+export type ForwardedRecord =
+  | { kind: "event"; receivedAt: number; ts: number; raw: string }
+  | { kind: "session"; endTs: number; session: SessionRecord }
+  | { kind: "watermark"; value: number }
+  | { kind: "end"; through: number };
+
+export function parseForwardedLine(line: string): ForwardedRecord {
+  const tab = line.indexOf("\t");
+  const kind = line.slice(0, tab);
+  if (kind === "e") {
+    const second = line.indexOf("\t", tab + 1);
+    const third = line.indexOf("\t", second + 1);
+    return { kind: "event", receivedAt: Number(line.slice(tab + 1, second)), ts: Number(line.slice(second + 1, third)), raw: line.slice(third + 1) };
+  }
+  if (kind === "s") {
+    const second = line.indexOf("\t", tab + 1);
+    return { kind: "session", endTs: Number(line.slice(tab + 1, second)), session: JSON.parse(line.slice(second + 1)) as SessionRecord };
+  }
+  if (kind === "w") return { kind: "watermark", value: Number(line.slice(tab + 1)) };
+  if (kind === "x") return { kind: "end", through: Number(line.slice(tab + 1)) };
+  throw new Error(`not a forwarded record: ${line.slice(0, 80)}`);
+}
+
+/** The key a drain merges sources by: event time, so the customer stage sees roughly the order one stream gives. */
+export function mergeKeyOf(line: string): number {
+  const tab = line.indexOf("\t");
+  const kind = line.charCodeAt(0);
+  if (kind === 0x78 /* x */) return Infinity;
+  if (kind === 0x77 /* w */) return Number(line.slice(tab + 1));
+  const second = line.indexOf("\t", tab + 1);
+  if (kind === 0x73 /* s */) return Number(line.slice(tab + 1, second));
+  const third = line.indexOf("\t", second + 1);
+  return Number(line.slice(second + 1, third));
+}
+
+/** Forwarded lines of one epoch, per customer partition. */
+export interface ForwardBatch {
+  epoch: number;
+  lines: string[][];
+}
+
+interface ForwarderState {
+  identities: [string, string][];
+  lastWatermarkSecond: number | null;
+}
+
+/**
+ * The events tasks' last operator: collects what the customer stage needs, keyed by customer. A customer is the
+ * user_id, else the user this visitor identified as earlier in its partition (every event of a visitor is in one
+ * partition), else the visitor.
+ */
+export class Forwarder implements Operator {
+  readonly id = "forward";
+  readonly tables = [];
+  #lines: string[][];
+  /** anon_id → user_id, only needed (and kept) when there are several customer partitions. */
+  #identities = new Map<string, string>();
+  /** Session watermarks are forwarded when they enter a new second: deterministic, and far fewer records. */
+  #lastWatermarkSecond = -Infinity;
+
+  constructor(private readonly plan: ForwardingPlan) {
+    this.#lines = this.#empty();
+  }
+
+  /** Called by the worker with the raw line behind each event, after the operators took it. */
+  forwardEvent(event: ClickEvent, raw: string, receivedAt: number): void {
+    const types = this.plan.eventTypes;
+    if (types !== "all" && !types.has(event.type)) return;
+    const anon = event.anon_id || undefined;
+    const user = event.user_id || undefined;
+    if (this.plan.customerPartitions > 1 && anon !== undefined && user !== undefined) this.#identities.set(anon, user);
+    this.#lines[this.#route(user, anon)].push(`e\t${receivedAt}\t${event.ts}\t${raw}`);
+  }
+
+  onSession(session: SessionRecord): void {
+    if (!this.plan.sessions) return;
+    const partition = this.#route(session.user_id || undefined, session.visitor_id);
+    this.#lines[partition].push(`s\t${session.end_ts}\t${JSON.stringify(session)}`);
+  }
+
+  onSessionWatermark(watermark: number): void {
+    const second = Math.floor(watermark / 1000);
+    if (!(second > this.#lastWatermarkSecond)) return;
+    this.#lastWatermarkSecond = second;
+    this.#broadcast(`w\t${watermark}`);
+  }
+
+  onEnd(_ctx: OperatorContext): void {}
+
+  /** The drain of this partition ended through `through`: the customer stage may end once every partition did. */
+  endOfInput(through: number): void {
+    this.#broadcast(`x\t${through}`);
+  }
+
+  /** The lines collected since the last call. */
+  take(epoch: number): ForwardBatch {
+    const lines = this.#lines;
+    this.#lines = this.#empty();
+    return { epoch, lines };
+  }
+
+  snapshot(): ForwarderState {
+    return {
+      identities: [...this.#identities],
+      lastWatermarkSecond: Number.isFinite(this.#lastWatermarkSecond) ? this.#lastWatermarkSecond : null,
+    };
+  }
+
+  restore(state: unknown): void {
+    const saved = state as ForwarderState;
+    this.#identities = new Map(saved.identities);
+    this.#lastWatermarkSecond = saved.lastWatermarkSecond ?? -Infinity;
+  }
+
+  #route(user: string | undefined, visitor: string | undefined): number {
+    const partitions = this.plan.customerPartitions;
+    if (partitions === 1) return 0;
+    return partitionOf(user ?? (visitor === undefined ? undefined : (this.#identities.get(visitor) ?? visitor)), partitions);
+  }
+
+  #broadcast(line: string): void {
+    for (const lines of this.#lines) lines.push(line);
+  }
+
+  #empty(): string[][] {
+    return Array.from({ length: this.plan.customerPartitions }, () => []);
+  }
+}
+
+/** A forwarded message's origin, from its headers. */
+export interface ForwardSource {
+  pipeline: string;
+  task: string;
+  /** The source task's lineage: it changes only when that task starts over without a checkpoint. */
+  lineage: string;
+  partition: number;
+  epoch: number;
+  index: number;
+}
+
+const HEADER = {
+  pipeline: "Clickpipe-Pipeline",
+  task: "Clickpipe-Source-Task",
+  lineage: "Clickpipe-Lineage",
+  partition: "Clickpipe-Source-Partition",
+  epoch: "Clickpipe-Epoch",
+  index: "Clickpipe-Index",
+} as const;
+
+/** Forwarded messages stay well under the server's 1 MiB default max_payload. */
+const MAX_MESSAGE_BYTES = 256 * 1024;
+
+/**
+ * Publishes a committed batch, each customer partition's lines in order, with ids that repeat exactly when the same
+ * batch is published again after a recovery. Retries until acknowledged (a NATS restart), unless `signal` aborts.
+ */
+export async function publishForwardBatch(
+  js: JetStreamClient,
+  stream: string,
+  source: Omit<ForwardSource, "epoch" | "index">,
+  batch: ForwardBatch,
+  signal?: AbortSignal,
+): Promise<void> {
+  await Promise.all(
+    batch.lines.map(async (lines, customerPartition) => {
+      let index = 0;
+      for (const chunk of chunksOf(lines, MAX_MESSAGE_BYTES)) {
+        const headers = natsHeaders();
+        headers.set(HEADER.pipeline, source.pipeline);
+        headers.set(HEADER.task, source.task);
+        headers.set(HEADER.lineage, source.lineage);
+        headers.set(HEADER.partition, String(source.partition));
+        headers.set(HEADER.epoch, String(batch.epoch));
+        headers.set(HEADER.index, String(index));
+        const msgID = `${source.pipeline}/${source.task}/${source.lineage}/${batch.epoch}/${customerPartition}/${index}`;
+        const data = encodeBatch(chunk);
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await js.publish(customersSubject(stream, customerPartition), data, { msgID, headers, timeout: 10_000 });
+            break;
+          } catch (error) {
+            if (signal?.aborted || attempt >= 120) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 500));
+          }
+        }
+        index++;
+      }
+    }),
+  );
+}
+
+export function forwardSourceOf(headers: { get(name: string): string } | undefined): ForwardSource | undefined {
+  if (headers === undefined) return undefined;
+  const task = headers.get(HEADER.task);
+  if (task === "") return undefined;
+  return {
+    pipeline: headers.get(HEADER.pipeline),
+    task,
+    lineage: headers.get(HEADER.lineage),
+    partition: Number(headers.get(HEADER.partition)),
+    epoch: Number(headers.get(HEADER.epoch)),
+    index: Number(headers.get(HEADER.index)),
+  };
+}
+
+function* chunksOf(lines: readonly string[], maxBytes: number): Iterable<string[]> {
+  let chunk: string[] = [];
+  let bytes = 0;
+  for (const line of lines) {
+    if (chunk.length > 0 && bytes + line.length + 1 > maxBytes) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(line);
+    bytes += line.length * 3 + 1; // UTF-8 upper bound
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+/** Where the customer stage sends merged records. */
+export interface ForwardedRecordHandler {
+  event(raw: string, receivedAt: number, sourcePartition: number): void;
+  session(session: SessionRecord): void;
+  sessionWatermark(watermark: number): void;
+}
+
+export interface ForwardedInputState {
+  /** Per source task and lineage (`<task>@<lineage>`): the last [epoch, index] taken. */
+  taken: Record<string, [number, number]>;
+  /** Per source partition: the `through` of the last end record processed (-1 before any). */
+  ended: number[];
+  /** Per source partition: its forwarded session watermark. */
+  watermarks: (number | null)[];
+  /** Drain only: lines received but not merged yet (another partition had nothing to compare with). */
+  queued: string[][];
+}
+
+/**
+ * The customer stage's input: dedupes re-published messages, combines the source partitions' session watermarks
+ * (the minimum, as for any multi-input operator) and, in a drain, merges the sources by event time so that the
+ * result does not depend on how their messages happened to interleave in the stream.
+ */
+export class ForwardedInput {
+  #taken = new Map<string, [number, number]>();
+  #ended: number[];
+  #watermarks: number[];
+  #queued: string[][];
+  #combinedWatermark = -Infinity;
+  /** Live: when each source partition's watermark last advanced (processing time; 0 = never). */
+  #advancedAt: number[];
+  /** Drain: per source partition, the stream sequence its end record must reach (the subject's last at start). */
+  #targets: number[] | undefined;
+
+  constructor(
+    private readonly pipelineName: string,
+    private readonly sourcePartitions: number,
+    private readonly handler: ForwardedRecordHandler,
+    /** Live: a source partition whose watermark stood still this long stops holding the combined one back. */
+    private readonly idleTimeoutMs: number,
+    private readonly now: () => number,
+  ) {
+    this.#ended = new Array<number>(sourcePartitions).fill(-1);
+    this.#watermarks = new Array<number>(sourcePartitions).fill(-Infinity);
+    this.#advancedAt = new Array<number>(sourcePartitions).fill(0);
+    this.#queued = Array.from({ length: sourcePartitions }, () => []);
+  }
+
+  /** Live: processing-time tick, so that idle source partitions stop holding the watermark back. */
+  tick(): void {
+    this.#recombine();
+  }
+
+  /** Drain mode: merge the sources and end once each partition's end record reaches its target. */
+  setDrainTargets(targets: number[]): void {
+    this.#targets = targets;
+  }
+
+  /** True in a drain once every source partition ended at or past its target and everything was merged. */
+  get complete(): boolean {
+    const targets = this.#targets;
+    if (targets === undefined) return false;
+    for (let partition = 0; partition < this.sourcePartitions; partition++) {
+      if (this.#ended[partition] < targets[partition] || this.#queued[partition].length > 0) return false;
+    }
+    return true;
+  }
+
+  /** One message of the customer subject; false when it is a repeat (or another pipeline's) and was skipped. */
+  take(source: ForwardSource, lines: readonly string[]): boolean {
+    if (source.pipeline !== this.pipelineName || !(source.partition >= 0 && source.partition < this.sourcePartitions)) return false;
+    const key = `${source.task}@${source.lineage}`;
+    const last = this.#taken.get(key);
+    if (last !== undefined && (source.epoch < last[0] || (source.epoch === last[0] && source.index <= last[1]))) return false;
+    this.#taken.set(key, [source.epoch, source.index]);
+    if (this.#targets === undefined) {
+      for (const line of lines) this.#apply(parseForwardedLine(line), source.partition);
+    } else {
+      this.#queued[source.partition].push(...lines);
+      this.#merge();
+    }
+    return true;
+  }
+
+  snapshot(): ForwardedInputState {
+    return {
+      taken: Object.fromEntries(this.#taken),
+      ended: [...this.#ended],
+      watermarks: this.#watermarks.map((value) => (Number.isFinite(value) ? value : value > 0 ? 1e300 : null)),
+      queued: this.#queued.map((lines) => [...lines]),
+    };
+  }
+
+  restore(state: ForwardedInputState): void {
+    this.#taken = new Map(Object.entries(state.taken));
+    this.#ended = [...state.ended];
+    this.#watermarks = state.watermarks.map((value) => (value === null ? -Infinity : value >= 1e300 ? Infinity : value));
+    this.#queued = state.queued.map((lines) => [...lines]);
+    this.#combinedWatermark = Math.min(...this.#watermarks);
+  }
+
+  /** Drain: repeatedly takes the earliest head among the sources, while no unfinished source is empty. */
+  #merge(): void {
+    const queues = this.#queued;
+    const targets = this.#targets!;
+    const heads = new Array<number>(queues.length).fill(0);
+    for (;;) {
+      let best = -1;
+      let bestKey = Infinity;
+      let blocked = false;
+      for (let partition = 0; partition < queues.length; partition++) {
+        if (heads[partition] >= queues[partition].length) {
+          if (this.#ended[partition] < targets[partition]) blocked = true;
+          continue;
+        }
+        const key = mergeKeyOf(queues[partition][heads[partition]]);
+        if (best === -1 || key < bestKey) {
+          best = partition;
+          bestKey = key;
+        }
+      }
+      if (best === -1 || blocked) break;
+      this.#apply(parseForwardedLine(queues[best][heads[best]]), best);
+      heads[best]++;
+    }
+    for (let partition = 0; partition < queues.length; partition++) {
+      if (heads[partition] > 0) queues[partition] = queues[partition].slice(heads[partition]);
+    }
+  }
+
+  #apply(record: ForwardedRecord, partition: number): void {
+    switch (record.kind) {
+      case "event":
+        this.handler.event(record.raw, record.receivedAt, partition);
+        return;
+      case "session":
+        this.handler.session(record.session);
+        return;
+      case "watermark":
+        this.#advance(partition, record.value);
+        return;
+      case "end":
+        this.#ended[partition] = Math.max(this.#ended[partition], record.through);
+        this.#advance(partition, Infinity);
+        return;
+    }
+  }
+
+  #advance(partition: number, value: number): void {
+    if (!(value > this.#watermarks[partition])) return;
+    this.#watermarks[partition] = value;
+    if (this.#targets === undefined) this.#advancedAt[partition] = this.now();
+    this.#recombine();
+  }
+
+  /**
+   * The minimum over the source partitions; live, over those that advanced within idleTimeout (a partition with no
+   * traffic forwards no watermark). A drain waits for every partition: the result must not depend on timing.
+   */
+  #recombine(): void {
+    const live = this.#targets === undefined;
+    const now = live ? this.now() : 0;
+    let combined = Infinity;
+    let counted = 0;
+    for (let partition = 0; partition < this.sourcePartitions; partition++) {
+      const watermark = this.#watermarks[partition];
+      if (live && watermark !== Infinity && now - this.#advancedAt[partition] >= this.idleTimeoutMs) continue;
+      counted++;
+      if (watermark < combined) combined = watermark;
+    }
+    if (counted > 0 && combined > this.#combinedWatermark) {
+      this.#combinedWatermark = combined;
+      this.handler.sessionWatermark(combined);
+    }
+  }
+}

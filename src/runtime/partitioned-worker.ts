@@ -1,0 +1,94 @@
+// A worker of a partitioned pipeline (nats.partitions > 1): claims a fair share of the pipeline's tasks through
+// leases and runs each as its own checkpointed worker; `--worker-id` names it among the others.
+import type { Server } from "node:http";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Metrics } from "../metrics/registry.ts";
+import { EncoderPool } from "../sinks/parquet.ts";
+import { startMetricsServer } from "../metrics/server.ts";
+import { connectNats } from "../transport/connection.ts";
+import { ensureStream } from "../transport/stream.ts";
+import { StaleCheckpointError, checkpointMatches } from "./checkpoint.ts";
+import { openCheckpointStore } from "./checkpoint-store.ts";
+import { runLeasedTasks, type TaskLease } from "./partition-leases.ts";
+import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
+import { drainTargets, drainedPast, runWorker, type WorkerOptions, type WorkerSummary } from "./worker.ts";
+
+export interface PartitionedSummary extends WorkerSummary {
+  /** Task runs this worker finished or handed over, in the order they ended. */
+  tasks: { task: string; outcome: "finished" | "handedOver" | "lost"; position: number; epoch: number }[];
+}
+
+export async function runPartitionedWorker(options: WorkerOptions): Promise<PartitionedSummary> {
+  const { config } = options;
+  const log = options.log ?? ((line: string) => console.error(line));
+  const workerId = options.workerId ?? `worker-${process.pid}`;
+  const metrics = options.metrics ?? new Metrics({ defaultMetrics: config.metrics !== undefined });
+  const plans = planTasks(config);
+  const summary: PartitionedSummary = { messages: 0, events: 0, invalid: 0, deadLetters: 0, position: 0, epoch: 0, tasks: [] };
+  const connection = await connectNats(config.nats);
+  // One pool of encoder threads for every task: threads beyond the cores only add start-up and contention.
+  const encoders = new EncoderPool();
+  let metricsServer: Server | undefined;
+  try {
+    // Created once here so that the tasks' concurrent first calls find it.
+    const manager = await jetstreamManager(connection);
+    const info = await ensureStream(manager, config.nats.stream);
+    // A drain ends when every task drained at least through the stream as it is now, by this worker or another.
+    const targets = new Map<string, number[]>();
+    if (options.drain) for (const plan of plans) targets.set(plan.name, await drainTargets(manager, config, plan));
+    const sinkPath = config.sinks.find((sink) => sink.type === "parquet")?.path ?? ".";
+    const isComplete = async (plan: TaskPlan) => {
+      const pipelineName = taskCheckpointName(config.name, plan);
+      const store = await openCheckpointStore(config.checkpoint.store, { sinkPath, pipelineName, connection });
+      const checkpoint = await store.load<unknown>();
+      const binding = { pipeline: pipelineName, stream: config.nats.stream, streamCreated: info.created };
+      return checkpoint !== undefined && checkpointMatches(checkpoint, binding) && drainedPast(checkpoint.state as Record<string, unknown>, targets.get(plan.name)!);
+    };
+    if (config.metrics !== undefined) {
+      metricsServer = await startMetricsServer(metrics, config.metrics.port, config.metrics.host);
+      log(`metrics on http://${config.metrics.host}:${config.metrics.port}/metrics`);
+    }
+    log(`${config.name}: worker ${workerId} joins for ${plans.length} tasks (${plans.map((plan) => plan.name).join(", ")})`);
+    await runLeasedTasks(
+      connection,
+      config.name,
+      {
+        workerId,
+        tasks: plans.map((plan) => plan.name),
+        drain: options.drain,
+        isComplete: (task) => isComplete(plans.find((plan) => plan.name === task)!),
+        signal: options.signal,
+        log,
+      },
+      async (lease: TaskLease) => {
+        const plan = plans.find((candidate) => candidate.name === lease.task)!;
+        // The task stops (and checkpoints) when the lease is handed over or the worker shuts down; a lost lease
+        // fences it: its next commit fails and nothing of it survives.
+        const signal = AbortSignal.any([lease.handOver, lease.lost]);
+        log(`${config.name}: worker ${workerId} runs ${plan.name}`);
+        try {
+          const result = await runWorker({ ...options, workerId, metrics, log, signal, task: { plan, lock: lease }, encoders });
+          summary.messages += result.messages;
+          summary.events += result.events;
+          summary.invalid += result.invalid;
+          summary.deadLetters += result.deadLetters;
+          const outcome = lease.handOver.aborted || lease.lost.aborted ? "handedOver" : "finished";
+          summary.tasks.push({ task: plan.name, outcome, position: result.position, epoch: result.epoch });
+          return outcome;
+        } catch (error) {
+          // Fenced, by the lease or by the checkpoint store (another worker took the task over and committed first,
+          // before this worker's heartbeat noticed): the task stops, nothing of it survives, the worker goes on.
+          if (!(error instanceof StaleCheckpointError)) throw error;
+          log(`${config.name}: ${plan.name} fenced: ${error.message}`);
+          summary.tasks.push({ task: plan.name, outcome: "lost", position: 0, epoch: 0 });
+          return "handedOver";
+        }
+      },
+    );
+    return summary;
+  } finally {
+    metricsServer?.close();
+    await encoders.close();
+    await connection.drain().catch(() => connection.close());
+  }
+}

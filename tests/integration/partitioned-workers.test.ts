@@ -1,0 +1,83 @@
+// Scale-out: `nats.partitions: 8` run by four `clickpipe run --worker-id` processes sharing leases, one of them
+// killed with -9 mid-run: its tasks move to the others, and the lake equals one worker's no-fault run; a wiped
+// pipeline run again under the same name ignores what the old run forwarded.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { runCli } from "../helpers/cli.ts";
+import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { crashInput, filesEndingWith, lakeRows, rowCounts, sleep, spawnWorker, writePipelineFile, type WorkerProcess } from "./crash-harness.ts";
+
+const natsUrl = inject("natsUrl");
+/** Short leases so that a killed worker's tasks move within seconds. */
+const LEASE_ENV = { CLICKPIPE_LEASE_STALE_MS: "6000" };
+
+describe("a partitioned pipeline over several workers", () => {
+  const stream = uniqueStreamName("PARTS");
+  let directory: string;
+  let baselineOut: string;
+
+  /** The same pipeline (8 partitions, every operator) under its own name, so its checkpoints and leases are fresh. */
+  async function pipelineFile(name: string): Promise<{ file: string; out: string }> {
+    const out = join(directory, name);
+    return { file: await writePipelineFile(directory, { name, natsUrl, stream, out, partitions: 8, interval: "300ms" }), out };
+  }
+
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), "clickpipe-partitioned-"));
+    const baseline = await pipelineFile("parts_baseline");
+    baselineOut = baseline.out;
+    const input = join(directory, "input.ndjson");
+    await writeFile(input, crashInput(800, 4, 47).join("\n") + "\n");
+    const published = await runCli(["publish", input, "--pipeline", baseline.file]);
+    expect(published.code, published.stderr).toBe(0);
+    const drained = await runCli(["run", baseline.file, "--drain", "--worker-id", "solo"], LEASE_ENV);
+    expect(drained.code, drained.stderr).toBe(0);
+    // One worker ran every task: 8 events partitions, the customer stage and the dead letters.
+    for (const task of ["events-0", "events-7", "customers-0", "dlq"]) expect(drained.stdout).toContain(`${task} (finished)`);
+  }, 180_000);
+
+  afterAll(async () => {
+    if (directory) await rm(directory, { recursive: true, force: true });
+  });
+
+  it("moves a killed worker's partitions to the others and writes exactly the one-worker tables", { timeout: 180_000 }, async () => {
+    const expected = await lakeRows(baselineOut);
+    expect(expected.sessions.length, JSON.stringify(rowCounts(expected))).toBeGreaterThan(500);
+    expect(expected.customer_features.length).toBeGreaterThan(100);
+    expect(expected.patterns.length).toBeGreaterThan(0);
+    expect(expected.invalid_events.length).toBeGreaterThan(0);
+
+    const { file, out } = await pipelineFile("parts_killed");
+    const workers: WorkerProcess[] = ["w1", "w2", "w3", "w4"].map((id) => spawnWorker(file, ["--drain", "--worker-id", id], LEASE_ENV));
+    // The victim: w1, once it runs tasks of its own and has committed some of their work.
+    const victim = workers[0];
+    expect(await victim.printed(/parts_killed: worker w1 runs events-\d/)).toBe(true);
+    expect(await victim.printed(/resuming|starting/)).toBe(true);
+    await sleep(1_500);
+    const ranBeforeKill = [...victim.output().matchAll(/worker w1 runs (\S+)/g)].map((match) => match[1]);
+    victim.child.kill("SIGKILL");
+    const killed = await victim.exited;
+    expect(killed.signal).toBe("SIGKILL");
+
+    const results = await Promise.all(workers.slice(1).map((worker) => worker.exited));
+    for (const result of results) expect(result.code, result.output).toBe(0);
+    // Every task w1 was running when it died was taken over after its lease went stale.
+    const afterKill = results.map((result) => result.output).join("\n");
+    for (const task of ranBeforeKill) expect(afterKill).toMatch(new RegExp(`worker w[234] runs ${task}\\b`));
+
+    const actual = await lakeRows(out);
+    expect(rowCounts(actual)).toEqual(rowCounts(expected));
+    expect(actual).toEqual(expected);
+    expect(await filesEndingWith(out, [".inprogress", ".tmp"])).toEqual([]);
+  });
+
+  it("starts over cleanly when the lake and checkpoints are wiped: records forwarded by the old run are not taken", { timeout: 120_000 }, async () => {
+    const expected = await lakeRows(baselineOut);
+    await rm(baselineOut, { recursive: true, force: true });
+    const again = await runCli(["run", join(directory, "parts_baseline.yaml"), "--drain", "--worker-id", "again"], LEASE_ENV);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await lakeRows(baselineOut)).toEqual(expected);
+  });
+});

@@ -1,0 +1,152 @@
+// Re-keying between task families: what an events task forwards, and how the customer stage dedupes and merges it.
+import { describe, expect, it } from "vitest";
+import type { ClickEvent } from "../../src/events/event.ts";
+import { ForwardedInput, Forwarder, forwardingPlan, mergeKeyOf, parseForwardedLine, type ForwardSource } from "../../src/runtime/forwarding.ts";
+import type { SessionRecord } from "../../src/runtime/operator.ts";
+import { partitionOf } from "../../src/transport/partition.ts";
+
+const event = (fields: Partial<ClickEvent> & { type: string; ts: number }): ClickEvent => ({ event_id: `e${fields.ts}`, ...fields }) as ClickEvent;
+const session = (fields: Partial<SessionRecord>): SessionRecord => ({ session_id: "s", version: 1, visitor_id: "v", user_id: null, end_ts: 0, ...fields }) as SessionRecord;
+
+describe("forwardingPlan", () => {
+  it("forwards every event for churnFeatures, purchases only for basket alone, and sessions for session consumers", () => {
+    expect(forwardingPlan(["churnFeatures"], 1)).toEqual({ customerPartitions: 1, eventTypes: "all", sessions: true });
+    const basket = forwardingPlan(["basket"], 1);
+    expect([...(basket.eventTypes as Set<string>)]).toEqual(["purchase"]);
+    expect(basket.sessions).toBe(false);
+    expect(forwardingPlan(["sequencePatterns"], 1).sessions).toBe(true);
+  });
+});
+
+describe("Forwarder", () => {
+  it("writes lines the customer stage parses back, with the merge key each kind sorts by", () => {
+    const forwarder = new Forwarder(forwardingPlan(["churnFeatures"], 1));
+    const raw = '{"type":"purchase","ts":"2026-01-05T10:00:00Z","anon_id":"a","revenue":5}';
+    forwarder.forwardEvent(event({ type: "purchase", ts: 1767607200000, anon_id: "a" }), raw, 42);
+    forwarder.onSession(session({ session_id: "s1", end_ts: 1767607300000 }));
+    forwarder.onSessionWatermark(1767607000000);
+    forwarder.endOfInput(77);
+    const [lines] = forwarder.take(3).lines;
+    expect(lines.map(parseForwardedLine)).toEqual([
+      { kind: "event", receivedAt: 42, ts: 1767607200000, raw },
+      { kind: "session", endTs: 1767607300000, session: session({ session_id: "s1", end_ts: 1767607300000 }) },
+      { kind: "watermark", value: 1767607000000 },
+      { kind: "end", through: 77 },
+    ]);
+    expect(lines.map(mergeKeyOf)).toEqual([1767607200000, 1767607300000, 1767607000000, Infinity]);
+    expect(forwarder.take(4).lines).toEqual([[]]);
+  });
+
+  it("forwards a session watermark once per second of event time", () => {
+    const forwarder = new Forwarder(forwardingPlan(["sequencePatterns"], 1));
+    for (const watermark of [1_000, 1_500, 1_999, 2_000, 2_001, 5_250]) forwarder.onSessionWatermark(watermark);
+    expect(forwarder.take(1).lines[0]).toEqual(["w\t1000", "w\t2000", "w\t5250"]);
+  });
+
+  it("routes by user, else by the user the visitor identified as earlier, else by the visitor; control lines go everywhere", () => {
+    const partitions = 4;
+    const forwarder = new Forwarder(forwardingPlan(["churnFeatures"], partitions));
+    forwarder.forwardEvent(event({ type: "page_view", ts: 1, anon_id: "visitor-1" }), "raw1", 0);
+    forwarder.forwardEvent(event({ type: "identify", ts: 2, anon_id: "visitor-1", user_id: "user-9" }), "raw2", 0);
+    forwarder.forwardEvent(event({ type: "purchase", ts: 3, anon_id: "visitor-1" }), "raw3", 0);
+    forwarder.onSession(session({ visitor_id: "visitor-1", end_ts: 4 }));
+    forwarder.endOfInput(10);
+    const { lines } = forwarder.take(1);
+    const where = (raw: string) => lines.findIndex((partitionLines) => partitionLines.some((line) => line.endsWith(`\t${raw}`)));
+    expect(where("raw1")).toBe(partitionOf("visitor-1", partitions));
+    expect(where("raw2")).toBe(partitionOf("user-9", partitions));
+    expect(where("raw3")).toBe(partitionOf("user-9", partitions));
+    expect(lines[partitionOf("user-9", partitions)].some((line) => line.startsWith("s\t4\t"))).toBe(true);
+    for (const partitionLines of lines) expect(partitionLines.at(-1)).toBe("x\t10");
+  });
+});
+
+describe("ForwardedInput", () => {
+  /** A customer stage input over `partitions` sources, recording what it hands to the operators. */
+  function input(partitions: number, options: { drainTargets?: number[]; now?: () => number; idleMs?: number } = {}) {
+    const seen: string[] = [];
+    const forwarded = new ForwardedInput(
+      "p",
+      partitions,
+      {
+        event: (raw, _receivedAt, partition) => seen.push(`event ${raw} from ${partition}`),
+        session: (record) => seen.push(`session ${record.session_id}`),
+        sessionWatermark: (watermark) => seen.push(`watermark ${watermark}`),
+      },
+      options.idleMs ?? 60_000,
+      options.now ?? (() => 0),
+    );
+    if (options.drainTargets) forwarded.setDrainTargets(options.drainTargets);
+    return { forwarded, seen };
+  }
+  const from = (partition: number, epoch: number, index: number): ForwardSource => ({ pipeline: "p", task: `events-${partition}`, lineage: "l1", partition, epoch, index });
+
+  it("skips a message it already took (a re-publish after a recovery) and another pipeline's", () => {
+    const { forwarded, seen } = input(1);
+    expect(forwarded.take(from(0, 3, 0), ["e\t0\t1\ta"])).toBe(true);
+    expect(forwarded.take(from(0, 3, 1), ["e\t0\t2\tb"])).toBe(true);
+    expect(forwarded.take(from(0, 3, 0), ["e\t0\t1\ta"])).toBe(false);
+    expect(forwarded.take(from(0, 2, 9), ["e\t0\t1\told"])).toBe(false);
+    expect(forwarded.take({ ...from(0, 4, 0), pipeline: "other" }, ["e\t0\t3\tforeign"])).toBe(false);
+    expect(forwarded.take(from(0, 4, 0), ["e\t0\t3\tc"])).toBe(true);
+    expect(seen).toEqual(["event a from 0", "event b from 0", "event c from 0"]);
+  });
+
+  it("advances the session watermark to the minimum over the source partitions", () => {
+    const { forwarded, seen } = input(2);
+    forwarded.take(from(0, 1, 0), ["w\t100"]);
+    forwarded.take(from(1, 1, 0), ["w\t50"]);
+    forwarded.take(from(1, 1, 1), ["w\t300"]);
+    forwarded.take(from(0, 1, 1), ["w\t200"]);
+    expect(seen).toEqual(["watermark 50", "watermark 100", "watermark 200"]);
+  });
+
+  it("live, stops waiting for a source partition whose watermark stood still for the idle timeout", () => {
+    let now = 0;
+    const { forwarded, seen } = input(2, { now: () => now, idleMs: 1_000 });
+    forwarded.take(from(0, 1, 0), ["w\t100"]);
+    forwarded.take(from(1, 1, 0), ["w\t500"]);
+    now = 500;
+    forwarded.take(from(1, 1, 1), ["w\t900"]);
+    forwarded.tick();
+    expect(seen).toEqual(["watermark 100"]);
+    now = 1_200; // partition 0 silent for 1.2 s: partition 1 alone decides
+    forwarded.tick();
+    expect(seen).toEqual(["watermark 100", "watermark 900"]);
+  });
+
+  it("in a drain, merges the sources by event time whatever order their messages came in, and ends at the targets", () => {
+    const run = (order: "zero first" | "one first") => {
+      const { forwarded, seen } = input(2, { drainTargets: [7, 8] });
+      const zero = () => forwarded.take(from(0, 1, 0), ["e\t0\t10\ta", "e\t0\t30\tc", "w\t30", "x\t7"]);
+      const one = () => forwarded.take(from(1, 1, 0), ["e\t0\t20\tb", "s\t25\t" + JSON.stringify(session({ session_id: "s1" })), "x\t8"]);
+      if (order === "zero first") {
+        zero();
+        expect(seen).toEqual([]); // partition 1 has not spoken: nothing can be ordered yet
+        one();
+      } else {
+        one();
+        zero();
+      }
+      expect(forwarded.complete).toBe(true);
+      return seen;
+    };
+    // Partition 1 forwards no watermark before its end, so partition 0's 30 never is the minimum.
+    const expected = ["event a from 0", "event b from 1", "session s1", "event c from 0", "watermark Infinity"];
+    expect(run("zero first")).toEqual(expected);
+    expect(run("one first")).toEqual(expected);
+  });
+
+  it("is not complete before every partition's end reached its target, and keeps what it queued across a snapshot", () => {
+    const { forwarded, seen } = input(2, { drainTargets: [5, 5] });
+    forwarded.take(from(0, 1, 0), ["e\t0\t10\ta", "x\t4"]); // an end from an older drain does not count
+    expect(forwarded.complete).toBe(false);
+    const restored = input(2, { drainTargets: [5, 5] });
+    restored.forwarded.restore(JSON.parse(JSON.stringify(forwarded.snapshot())));
+    restored.forwarded.take(from(1, 1, 0), ["e\t0\t5\tz", "x\t5"]);
+    restored.forwarded.take(from(0, 2, 0), ["x\t5"]);
+    expect(restored.forwarded.complete).toBe(true);
+    expect(seen).toEqual([]);
+    expect(restored.seen).toEqual(["event z from 1", "event a from 0", "watermark Infinity"]);
+  });
+});
