@@ -67,7 +67,7 @@ async function sendTraffic(config: PipelineConfig, metrics: Metrics, signal: Abo
   let start: number;
   try {
     const manager = await jetstreamManager(connection);
-    await ensureStream(manager, config.nats.stream);
+    await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
     // A restarted demo continues after the traffic already in the stream, so its events are not all late.
     start = await nextDayAfterStream(manager, config.nats.stream, config.nats.partitions);
   } finally {

@@ -1,5 +1,4 @@
 // The `clickpipe` command line: one subcommand per verb of ARCHITECTURE.md.
-import { runDemo } from "./demo.ts";
 import { ConfigInvalidError } from "./load-config.ts";
 
 const USAGE = `usage: clickpipe <command> [options]
@@ -32,7 +31,7 @@ const commands: Record<string, () => Promise<Command>> = {
   score: async () => (await import("./score.ts")).runScore,
   fit: async () => (await import("./fit.ts")).runFit,
   monitor: async () => (await import("./monitor.ts")).runMonitor,
-  demo: async () => runDemo,
+  demo: async () => (await import("./demo.ts")).runDemo,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,18 +1,34 @@
 // `clickpipe publish <file> --pipeline p.yaml [--format …] [--map …] [--sort-by-time]`: a file's records into the stream.
-import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { createHash, type Hash } from "node:crypto";
+import { on } from "node:events";
+import { open, type FileHandle } from "node:fs/promises";
+import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
+import { Worker } from "node:worker_threads";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { compileLogFormat } from "../ingest/access-log.ts";
-import { compileCsvMapping } from "../ingest/csv.ts";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { PipelineConfig } from "../config/pipeline.ts";
 import { RecordPublisher, type IngestCounts } from "../ingest/record-publisher.ts";
 import { connectNats } from "../transport/connection.ts";
+import { BatchPublisher } from "../transport/publisher.ts";
 import { ensureStream } from "../transport/stream.ts";
 import { loadPipelineOrThrow } from "./load-config.ts";
+import { allLines, digestOf, lineChunks, linesOf, publishLineChunks, publishLines, type PublishLinesOptions } from "./publish-lines.ts";
+import { CHUNK_TAKEN, PUBLISH_WORKER_ROLE, type PublishWorkerData, type PublishWorkerMessage } from "./publish-worker.ts";
+
+export { publishLineChunks, publishLines, splitLines, type PublishLinesOptions } from "./publish-lines.ts";
 
 export const publishUsage =
   "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] " +
   "[--map <spec>] [--delimiter <char>|whitespace] [--sort-by-time]";
+
+/** Files at least this big may be parsed in a worker thread while the main thread publishes (start-up ≈ 0.3 s). */
+const WORKER_MIN_BYTES = 16 * 1024 * 1024;
+/**
+ * Fewer, larger JetStream messages than BatchPublisher's default 100 events, but under 128 KiB: V8 allocates a string
+ * from 128 KiB up in its large-object space, which made joining a batch about 20 times slower (bench/OPTIMIZATIONS.md).
+ */
+export const PUBLISH_BATCH_LIMITS = { maxBatchEvents: 1000, maxBatchBytes: 112 * 1024 };
 
 export async function runPublish(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -35,130 +51,138 @@ export async function runPublish(argv: string[]): Promise<number> {
     return 2;
   }
   const config = await loadPipelineOrThrow(values.pipeline);
-  const content = await readFile(positionals[0]);
-  const lines = splitLines(content.toString("utf8"));
-  const connection = await connectNats(config.nats);
-  try {
-    const manager = await jetstreamManager(connection);
-    await ensureStream(manager, config.nats.stream);
-    // The same file with the same options always yields the same batch ids, so JetStream stores a re-publish once.
-    const msgIdPrefix = createHash("sha256")
-      .update(content)
-      .update(JSON.stringify([values.format, values.map, values.delimiter, values["sort-by-time"]]))
-      .digest("base64url")
-      .slice(0, 22);
-    const publisher = new RecordPublisher({ config, js: jetstream(connection), connection, source: "publish", msgIdPrefix });
-    const counts = await publishLines(publisher, lines, {
-      format: values.format,
-      map: values.map,
-      delimiter: values.delimiter,
-      sortByTime: values["sort-by-time"],
-    });
-    console.log(
-      `read ${counts.read}, published ${counts.published}, rejected ${counts.rejected}, filtered ${counts.filtered} ` +
-        `→ ${config.nats.stream}`,
-    );
-    return 0;
-  } finally {
-    await connection.drain().catch(() => connection.close());
-  }
-}
-
-export interface PublishLinesOptions {
-  format: string;
-  map?: string;
-  delimiter?: string;
-  sortByTime?: boolean;
-  receivedAt?: number;
-}
-
-interface PreparedLine {
-  line: string;
-  lineNumber: number;
-  ts: number;
-}
-
-/** Publishes every line of a file as one record, in file order or sorted by event time (stable). */
-export async function publishLines(publisher: RecordPublisher, lines: string[], options: PublishLinesOptions): Promise<IngestCounts> {
-  const receivedAt = options.receivedAt ?? Date.now();
-  const handle = lineHandler(publisher, options, receivedAt);
-  let ordered: PreparedLine[] | undefined;
-  if (options.sortByTime === true) {
-    ordered = lines.map((line, index) => ({ line, lineNumber: index + 1, ts: handle.timeOf(line, index + 1) }));
-    // Records without a readable time keep their place at the front: they are rejected anyway.
-    ordered.sort((a, b) => a.ts - b.ts || a.lineNumber - b.lineNumber);
-  }
-  if (ordered !== undefined) {
-    for (const item of ordered) await handle.publish(item.line, item.lineNumber);
-  } else {
-    for (let index = 0; index < lines.length; index++) await handle.publish(lines[index], index + 1);
-  }
-  return publisher.flush();
-}
-
-interface LineHandler {
-  publish(line: string, lineNumber: number): Promise<void>;
-  timeOf(line: string, lineNumber: number): number;
-}
-
-function lineHandler(publisher: RecordPublisher, options: PublishLinesOptions, receivedAt: number): LineHandler {
-  const format = options.format;
-  if (format === "ndjson" || format === "json") {
-    return {
-      publish: (line) => publisher.publishJsonLine(line, receivedAt),
-      timeOf: (line) => jsonTime(line),
-    };
-  }
-  if (format === "csv") {
-    const mapping = compileCsvMapping(options.map ?? "", { delimiter: options.delimiter });
-    return {
-      publish: async (line, lineNumber) => {
-        const mapped = mapping.map(line, lineNumber);
-        if (mapped === undefined) return; // header line
-        if (!mapped.ok) return publisher.rejectLine(line, `unparseable_line: ${mapped.reason}`, receivedAt);
-        return publisher.publishJsonValue(mapped.record, line, receivedAt);
-      },
-      timeOf: (line, lineNumber) => {
-        const mapped = mapping.map(line, lineNumber);
-        return mapped !== undefined && mapped.ok ? timeValue(mapped.record.ts) : Number.NEGATIVE_INFINITY;
-      },
-    };
-  }
-  const parse = compileLogFormat(format);
-  return {
-    publish: async (line, lineNumber) => {
-      const parsed = parse(line);
-      if (!parsed.ok) return publisher.rejectLine(line, `unparseable_line: ${parsed.reason}`, receivedAt);
-      return publisher.publishAccessRecord(parsed.record, line, lineNumber, receivedAt);
-    },
-    timeOf: (line) => {
-      const parsed = parse(line);
-      return parsed.ok ? parsed.record.ts : Number.NEGATIVE_INFINITY;
-    },
+  const options: PublishLinesOptions = {
+    format: values.format,
+    map: values.map,
+    delimiter: values.delimiter,
+    sortByTime: values["sort-by-time"],
+    receivedAt: Date.now(),
   };
-}
-
-function jsonTime(line: string): number {
+  const path = positionals[0];
+  const file = await open(path);
   try {
-    const value = JSON.parse(line) as { ts?: unknown };
-    return timeValue(value?.ts);
-  } catch {
-    return Number.NEGATIVE_INFINITY;
+    const stat = await file.stat();
+    // A pipe or device (e.g. /dev/stdin) cannot be read twice: it is read into memory once.
+    const content = stat.isFile() ? undefined : await file.readFile();
+    const size = content?.length ?? stat.size;
+    const inWorker = content === undefined && options.sortByTime !== true && size >= workerMinBytes() && hasIdleCore();
+    // The worker starts (and parses ahead) while this thread hashes the file and connects.
+    const worker = inWorker ? startWorker({ role: PUBLISH_WORKER_ROLE, path, size, config, options }) : undefined;
+    try {
+      // Read once to hash, once to publish: the file is streamed, so its size is not bounded by memory.
+      const contentDigest = content === undefined ? await digestOf(file, size) : createHash("sha256").update(content).digest();
+      // The same file with the same options always yields the same batch ids, so JetStream stores a re-publish once.
+      const msgIdPrefix = createHash("sha256")
+        .update(contentDigest)
+        .update(JSON.stringify([values.format, values.map, values.delimiter, values["sort-by-time"]]))
+        .digest("base64url")
+        .slice(0, 22);
+      const connection = await connectNats(config.nats);
+      try {
+        const manager = await jetstreamManager(connection);
+        await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
+        const published =
+          worker !== undefined
+            ? await publishFromWorker(worker, config, connection, msgIdPrefix)
+            : await publishInThisThread(content ?? file, size, config, connection, msgIdPrefix, options);
+        if (!Buffer.from(published.digest).equals(contentDigest)) {
+          console.error(`clickpipe publish: ${path} changed while it was published; publish it again once it is complete`);
+          return 1;
+        }
+        const counts = published.counts;
+        console.log(
+          `read ${counts.read}, published ${counts.published}, rejected ${counts.rejected}, filtered ${counts.filtered} ` +
+            `→ ${config.nats.stream}`,
+        );
+        return 0;
+      } finally {
+        await connection.drain().catch(() => connection.close());
+      }
+    } finally {
+      await worker?.terminate();
+    }
+  } finally {
+    await file.close();
   }
 }
 
-function timeValue(ts: unknown): number {
-  if (typeof ts === "number" && Number.isFinite(ts)) return ts;
-  if (typeof ts === "string") {
-    const parsed = Date.parse(ts);
-    if (Number.isFinite(parsed)) return parsed;
-  }
-  return Number.NEGATIVE_INFINITY;
+function workerMinBytes(): number {
+  return Number(process.env.CLICKPIPE_PUBLISH_WORKER_MIN_BYTES ?? WORKER_MIN_BYTES);
 }
 
-/** Lines of a text file: LF or CRLF; a final newline does not make an empty record, other empty lines do. */
-export function splitLines(text: string): string[] {
-  const lines = text.split(/\r?\n/);
-  if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
-  return lines;
+/**
+ * A second thread pays only with a core to run on: with the cores already busy (load average ≥ cores − 1), the two
+ * threads mostly wait for each other's time slices, which measured slower than one thread (bench/OPTIMIZATIONS.md).
+ */
+function hasIdleCore(): boolean {
+  return availableParallelism() - loadavg()[0] >= 1;
+}
+
+interface Published {
+  counts: IngestCounts;
+  /** SHA-256 of the bytes that were published. */
+  digest: Uint8Array;
+}
+
+async function publishInThisThread(
+  file: FileHandle | Buffer,
+  size: number,
+  config: PipelineConfig,
+  connection: NatsConnection,
+  msgIdPrefix: string,
+  options: PublishLinesOptions,
+): Promise<Published> {
+  const js = jetstream(connection);
+  const publisher = new RecordPublisher({ config, js, connection, source: "publish", msgIdPrefix, ...PUBLISH_BATCH_LIMITS });
+  const digest = createHash("sha256");
+  const chunks = Buffer.isBuffer(file) ? inMemoryChunks(file, digest) : lineChunks(file, size, digest);
+  const counts =
+    options.sortByTime === true ? await publishLines(publisher, await allLines(chunks), options) : await publishLineChunks(publisher, chunks, options);
+  return { counts, digest: digest.digest() };
+}
+
+async function* inMemoryChunks(content: Buffer, digest: Hash): AsyncGenerator<string[]> {
+  digest.update(content);
+  yield linesOf(content);
+}
+
+/** tsx's loader is registered per thread: the worker registers it before importing the TypeScript entry. */
+export function startWorker(data: PublishWorkerData): Worker {
+  const tsx = import.meta.resolve("tsx/esm/api");
+  const entry = new URL("./publish-worker.ts", import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData: data });
+}
+
+/** Publishes the worker's chunks in order; each taken chunk lets the worker send another. */
+async function publishFromWorker(worker: Worker, config: PipelineConfig, connection: NatsConnection, msgIdPrefix: string): Promise<Published> {
+  const publisher = new BatchPublisher(jetstream(connection), {
+    stream: config.nats.stream,
+    partitions: config.nats.partitions,
+    msgIdPrefix,
+    connection,
+    ...PUBLISH_BATCH_LIMITS,
+  });
+  const exited = new AbortController();
+  worker.once("exit", () => exited.abort());
+  try {
+    for await (const [message] of on(worker, "message", { signal: exited.signal }) as AsyncIterable<[PublishWorkerMessage]>) {
+      if (message.type === "done") {
+        await publisher.flush();
+        return { counts: message.counts, digest: message.digest };
+      }
+      for (let index = 0; index < message.events.length; index++) {
+        const wait = publisher.add(message.events[index], message.partitions[index]);
+        if (wait !== undefined) await wait;
+      }
+      for (const letter of message.deadLetters) {
+        const wait = publisher.addDeadLetter(letter);
+        if (wait !== undefined) await wait;
+      }
+      worker.postMessage(CHUNK_TAKEN);
+    }
+  } catch (error) {
+    if ((error as Error).name !== "AbortError") throw error;
+  }
+  throw new Error("the publish worker stopped before it finished the file");
 }

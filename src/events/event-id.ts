@@ -1,5 +1,5 @@
 // Derived event ids: a SHA-256 of the record's canonical content, so re-sent copies of one record dedupe.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 /** Length of a derived id: 22 base64url characters = 132 bits, collision-free at any realistic volume. */
 export const DERIVED_EVENT_ID_LENGTH = 22;
@@ -65,5 +65,6 @@ export function deriveEventId(record: Record<string, unknown>, tsEpochMs: number
     out += quotedKey(key) + canonicalJson(field);
   }
   out += "}";
-  return createHash("sha256").update(out).digest("base64url").slice(0, DERIVED_EVENT_ID_LENGTH);
+  // crypto.hash: the same SHA-256 as createHash without a Hash object per record.
+  return hash("sha256", out, "base64url").slice(0, DERIVED_EVENT_ID_LENGTH);
 }

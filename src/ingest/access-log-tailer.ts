@@ -44,7 +44,7 @@ class AccessLogTailer implements Source {
 
   async start(): Promise<void> {
     const { deps, config } = this;
-    await ensureStream(await jetstreamManager(deps.connection), deps.pipeline.nats.stream);
+    await ensureStream(await jetstreamManager(deps.connection), deps.pipeline.nats.stream, { replicas: deps.pipeline.nats.replicas });
     const publisher = new TailPublisher({
       config: deps.pipeline,
       js: jetstream(deps.connection),

@@ -267,18 +267,45 @@ const MONTHS: Record<string, number> = {
 };
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-/** Consecutive lines usually share their second: remember the last conversion. */
+/**
+ * Consecutive lines usually share their second, and nearly always their day and offset: remember the last conversion
+ * and the last day's start, so most lines cost a few character comparisons.
+ */
 class TimeCache {
   private lastText = "";
   private lastTs = Number.NaN;
+  /** `dd/Mon/yyyy:` and `±hhmm` of the last valid time, and the epoch ms of that day's 00:00:00 at that offset. */
+  private dayText = "";
+  private dayStart = Number.NaN;
 
   clfTime(text: string): number {
-    if (text !== this.lastText) {
-      this.lastTs = parseClfTime(text);
-      this.lastText = text;
-    }
+    if (text === this.lastText) return this.lastTs;
+    this.lastText = text;
+    this.lastTs = this.sameDay(text) ? this.dayStart + timeOfDayMs(text) : this.newDay(text);
     return this.lastTs;
   }
+
+  private sameDay(text: string): boolean {
+    const day = this.dayText;
+    if (day === "") return false;
+    for (let index = 0; index < 12; index++) if (text.charCodeAt(index) !== day.charCodeAt(index)) return false;
+    for (let index = 21; index < 26; index++) if (text.charCodeAt(index) !== day.charCodeAt(index)) return false;
+    // The clock part must still be a valid time for the cached day start to apply.
+    return twoDigits(text, 12) <= 23 && twoDigits(text, 15) <= 59 && twoDigits(text, 18) <= 60;
+  }
+
+  private newDay(text: string): number {
+    const ts = parseClfTime(text);
+    if (!Number.isNaN(ts)) {
+      this.dayText = text;
+      this.dayStart = ts - timeOfDayMs(text);
+    }
+    return ts;
+  }
+}
+
+function timeOfDayMs(text: string): number {
+  return ((twoDigits(text, 12) * 60 + twoDigits(text, 15)) * 60 + twoDigits(text, 18)) * 1000;
 }
 
 /** `17/May/2015:10:05:03 +0000` (shape already checked by the regex) → epoch ms, NaN when out of range. */

@@ -1,5 +1,5 @@
 // Edge processing shared by the collector, `clickpipe publish` and the log tailer: page filter, visitor ids, bots, URL rules, privacy.
-import { createHash, createHmac } from "node:crypto";
+import { createHmac, hash } from "node:crypto";
 import type { IngestConfig, PageExclusion } from "../config/ingest.ts";
 import type { ClickEvent } from "../events/event.ts";
 import type { AccessRecord } from "./access-log.ts";
@@ -178,13 +178,14 @@ export function visitorIdOf(ip: string, userAgent: string, visitorKey: string): 
 
 /** Line number + raw line: a re-published file gives the same ids, two identical lines stay two requests. */
 export function accessLineEventId(origin: AccessLineOrigin): string {
-  return createHash("sha256").update(`${origin.lineNumber}\n${origin.line}`).digest("base64url").slice(0, 22);
+  // crypto.hash: the same SHA-256 as createHash without a Hash object per line (about half the cost).
+  return hash("sha256", `${origin.lineNumber}\n${origin.line}`, "base64url").slice(0, 22);
 }
 
 /** Without the raw line, the record's content (identical requests in the same second collapse into one). */
 function accessRecordEventId(record: AccessRecord): string {
   const content = [record.ip, record.ts, record.method, record.path, record.status, record.bytes, record.referrer, record.userAgent];
-  return createHash("sha256").update(JSON.stringify(content)).digest("base64url").slice(0, 22);
+  return hash("sha256", JSON.stringify(content), "base64url").slice(0, 22);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

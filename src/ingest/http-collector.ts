@@ -135,7 +135,7 @@ class HttpCollectorSource implements HttpCollector {
 
   async start(): Promise<void> {
     this.jsm = await jetstreamManager(this.deps.connection, { timeout: 2_000 });
-    await ensureStream(this.jsm, this.stream);
+    await ensureStream(this.jsm, this.stream, { replicas: this.deps.pipeline.nats.replicas });
     this.watchConnection();
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);

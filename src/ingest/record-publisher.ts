@@ -5,6 +5,7 @@ import type { PipelineConfig } from "../config/pipeline.ts";
 import type { ClickEvent } from "../events/event.ts";
 import { decodeRecord, validateRecord } from "../events/decode.ts";
 import { INVALID_REASONS, type InvalidReason, type Metrics } from "../metrics/registry.ts";
+import type { DeadLetter } from "../transport/dead-letter.ts";
 import { BatchPublisher } from "../transport/publisher.ts";
 import { partitionOf } from "../transport/partition.ts";
 import type { AccessRecord } from "./access-log.ts";
@@ -21,21 +22,35 @@ export interface IngestCounts {
   filtered: number;
 }
 
+/** Where serialized events and dead letters go: a BatchPublisher, or a buffer another thread publishes from. */
+export interface RecordSink {
+  /** Returns a promise only when the caller must wait (backpressure). */
+  add(line: string, partition: number): Promise<void> | void;
+  addDeadLetter(letter: DeadLetter): Promise<void> | void;
+  flush(): Promise<void>;
+}
+
 export interface RecordPublisherOptions {
   config: PipelineConfig;
-  js: JetStreamClient;
+  /** JetStream (with `msgIdPrefix`), or `sink` instead. */
+  js?: JetStreamClient;
+  sink?: RecordSink;
   /** Lets the publisher keep batch order across a NATS outage (it resends failed batches first). */
   connection?: NatsConnection;
   source: IngestSource;
   /** Prefix of the deterministic Nats-Msg-Id of every batch: the same input under the same prefix is stored once. */
-  msgIdPrefix: string;
+  msgIdPrefix?: string;
+  /** Events per JetStream message at most; BatchPublisher's default 100. */
+  maxBatchEvents?: number;
+  /** Bytes per JetStream message at most; BatchPublisher's default 512 KiB. */
+  maxBatchBytes?: number;
   metrics?: Metrics;
   env?: NodeJS.ProcessEnv;
 }
 
 export class RecordPublisher {
   readonly counts: IngestCounts = { read: 0, published: 0, rejected: 0, filtered: 0 };
-  private readonly publisher: BatchPublisher;
+  private readonly publisher: RecordSink;
   private readonly edge: EdgeProcessor;
   private readonly partitions: number;
   private readonly source: IngestSource;
@@ -51,11 +66,18 @@ export class RecordPublisher {
     const pseudonymKey = (options.env ?? process.env)[PSEUDONYM_KEY_ENV] || undefined;
     this.redact = (raw) => redactRawRecord(raw, config.ingest.privacy, pseudonymKey);
     this.edge = EdgeProcessor.fromConfig(config.ingest, { pipelineName: config.name, env: options.env ?? process.env });
-    this.publisher = new BatchPublisher(options.js, {
-      stream: config.nats.stream,
-      partitions: config.nats.partitions,
+    this.publisher = options.sink ?? this.batchPublisher(options);
+  }
+
+  private batchPublisher(options: RecordPublisherOptions): BatchPublisher {
+    if (options.js === undefined || options.msgIdPrefix === undefined) throw new TypeError("RecordPublisher needs js and msgIdPrefix, or a sink");
+    return new BatchPublisher(options.js, {
+      stream: options.config.nats.stream,
+      partitions: options.config.nats.partitions,
       msgIdPrefix: options.msgIdPrefix,
       connection: options.connection,
+      maxBatchEvents: options.maxBatchEvents,
+      maxBatchBytes: options.maxBatchBytes,
     });
   }
 
@@ -75,17 +97,16 @@ export class RecordPublisher {
     await this.publishEvent(decoded.event, request);
   }
 
-  /** One parsed access-log record. */
-  async publishAccessRecord(record: AccessRecord, line: string, lineNumber: number, receivedAt: number): Promise<void> {
+  /** One parsed access-log record; returns a promise only when the caller must wait (backpressure). */
+  publishAccessRecord(record: AccessRecord, line: string, lineNumber: number, receivedAt: number): Promise<void> | void {
     this.counts.read++;
-    const result = this.edge.fromAccessRecord(record, receivedAt, { line, lineNumber });
-    await this.publishEdgeResult(result);
+    return this.publishEdgeResult(this.edge.fromAccessRecord(record, receivedAt, { line, lineNumber }));
   }
 
   /** A record some parser rejected before it was an event: it goes to the dead letters with the reason. */
-  async rejectLine(line: string, reason: string, receivedAt: number): Promise<void> {
+  rejectLine(line: string, reason: string, receivedAt: number): Promise<void> | void {
     this.counts.read++;
-    await this.reject(receivedAt, reason, line);
+    return this.reject(receivedAt, reason, line);
   }
 
   async flush(): Promise<IngestCounts> {
@@ -97,7 +118,8 @@ export class RecordPublisher {
     await this.publishEdgeResult(this.edge.process(event, request));
   }
 
-  private async publishEdgeResult(result: ReturnType<EdgeProcessor["process"]>): Promise<void> {
+  /** Synchronous unless the batch publisher asks to wait: an await per line costs more than the line's parse. */
+  private publishEdgeResult(result: ReturnType<EdgeProcessor["process"]>): Promise<void> | void {
     if (result.kind === "filtered") {
       this.counts.filtered++;
       this.metrics?.eventsFiltered.inc();
@@ -108,14 +130,14 @@ export class RecordPublisher {
     if (result.kind === "bot") event.is_bot = true;
     this.counts.published++;
     this.metrics?.eventsReceived.inc({ source: this.source });
-    await this.publisher.add(JSON.stringify(event), partitionOf(event.anon_id, this.partitions));
+    return this.publisher.add(JSON.stringify(event), partitionOf(event.anon_id, this.partitions));
   }
 
-  private async reject(receivedAt: number, reason: string, raw: string): Promise<void> {
+  private reject(receivedAt: number, reason: string, raw: string): Promise<void> | void {
     this.counts.rejected++;
     this.metrics?.eventsReceived.inc({ source: this.source });
     this.metrics?.eventsInvalid.inc({ reason: reasonCode(reason) });
-    await this.publisher.addDeadLetter({ received_at: receivedAt, reason, raw: this.redact(raw), source: this.source });
+    return this.publisher.addDeadLetter({ received_at: receivedAt, reason, raw: this.redact(raw), source: this.source });
   }
 }
 

@@ -24,7 +24,7 @@ export async function publishTraffic(options: TrafficPublishOptions): Promise<In
   const { config, traffic, rate, signal } = options;
   const connection = await connectNats(config.nats);
   try {
-    await ensureStream(await jetstreamManager(connection), config.nats.stream);
+    await ensureStream(await jetstreamManager(connection), config.nats.stream, { replicas: config.nats.replicas });
     const publisher = new RecordPublisher({
       config,
       js: jetstream(connection),

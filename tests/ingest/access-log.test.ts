@@ -255,3 +255,48 @@ describe("access-log - property: every line is parsed or rejected with a reason,
     );
   });
 });
+
+describe("access-log - times of consecutive lines", () => {
+  it("gives each line the epoch time of its own text while the day and offset stay cached", () => {
+    // The day cache: lines crossing midnight, changing offset and an invalid clock on a cached day.
+    const parse = compileLogFormat("common");
+    const at = (time: string) => parseOk(parse, `h - - [${time}] "GET / HTTP/1.0" 200 1`).ts;
+    expect(at("31/Dec/1999:23:59:59 +0000")).toBe(Date.UTC(1999, 11, 31, 23, 59, 59));
+    expect(at("31/Dec/1999:23:59:60 +0000")).toBe(Date.UTC(2000, 0, 1, 0, 0, 0));
+    expect(at("01/Jan/2000:00:00:01 +0000")).toBe(Date.UTC(2000, 0, 1, 0, 0, 1));
+    expect(at("01/Jan/2000:00:00:01 -0130")).toBe(Date.UTC(2000, 0, 1, 1, 30, 1));
+    expect(at("01/Jan/2000:13:14:15 -0130")).toBe(Date.UTC(2000, 0, 1, 14, 44, 15));
+    expect(parse(`h - - [01/Jan/2000:24:00:00 -0130] "GET / HTTP/1.0" 200 1`)).toEqual({ ok: false, reason: "the time is not a valid date" });
+    expect(at("01/Jan/2000:00:00:00 -0130")).toBe(Date.UTC(2000, 0, 1, 1, 30, 0));
+  });
+
+  it("property: any sequence of times reads as Date.UTC of its fields less the offset, or is rejected", () => {
+    const MONTHS = ["Jan", "Feb", "Mar"];
+    const time = fc.record({
+      day: fc.integer({ min: 27, max: 31 }),
+      month: fc.integer({ min: 0, max: 2 }),
+      year: fc.constantFrom(2000, 2015, 2100),
+      hour: fc.integer({ min: 22, max: 25 }),
+      minute: fc.constantFrom(0, 59, 60),
+      second: fc.constantFrom(0, 59, 60, 61),
+      offset: fc.constantFrom("+0000", "-0400", "+0530"),
+    });
+    const two = (value: number) => String(value).padStart(2, "0");
+    fc.assert(
+      fc.property(fc.array(time, { minLength: 1, maxLength: 30 }), (times) => {
+        const parse = compileLogFormat("common");
+        for (const t of times) {
+          const text = `${two(t.day)}/${MONTHS[t.month]}/${t.year}:${two(t.hour)}:${two(t.minute)}:${two(t.second)} ${t.offset}`;
+          const daysInMonth = new Date(Date.UTC(t.year, t.month + 1, 0)).getUTCDate();
+          const valid = t.day <= daysInMonth && t.hour <= 23 && t.minute <= 59 && t.second <= 60;
+          const sign = t.offset[0] === "-" ? -1 : 1;
+          const offsetMs = sign * (Number(t.offset.slice(1, 3)) * 60 + Number(t.offset.slice(3))) * 60_000;
+          const result = parse(`h - - [${text}] "GET / HTTP/1.0" 200 1`);
+          if (valid) expect(result, text).toMatchObject({ ok: true, record: { ts: Date.UTC(t.year, t.month, t.day, t.hour, t.minute, t.second) - offsetMs } });
+          else expect(result, text).toEqual({ ok: false, reason: "the time is not a valid date" });
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
