@@ -64,9 +64,13 @@ export class NatsCheckpointStore implements CheckpointStore {
     private readonly chunkBytes: number,
   ) {}
 
-  static async open(connection: NatsConnection, pipelineName: string, options: { chunkBytes?: number } = {}): Promise<NatsCheckpointStore> {
+  static async open(
+    connection: NatsConnection,
+    pipelineName: string,
+    options: { chunkBytes?: number; replicas?: number } = {},
+  ): Promise<NatsCheckpointStore> {
     const bucket = checkpointBucketName(pipelineName);
-    const kv = await new Kvm(connection).create(bucket, { history: 1 });
+    const kv = await new Kvm(connection).create(bucket, { history: 1, replicas: options.replicas ?? 1 });
     const maxPayload = connection.info?.max_payload ?? 1024 * 1024;
     const chunkBytes = Math.min(options.chunkBytes ?? DEFAULT_CHUNK_BYTES, Math.floor(maxPayload / 2));
     return new NatsCheckpointStore(bucket, kv, await jetstreamManager(connection), chunkBytes);

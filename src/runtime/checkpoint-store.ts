@@ -36,9 +36,11 @@ export interface CheckpointStoreTarget {
   pipelineName: string;
   /** The pipeline's NATS connection (the kv store keeps its bucket on that server). */
   connection: NatsConnection;
+  /** Copies of a new kv bucket on a cluster (nats.replicas); default 1. */
+  replicas?: number;
 }
 
 export async function openCheckpointStore(kind: CheckpointStoreKind, target: CheckpointStoreTarget): Promise<CheckpointStore> {
-  if (kind === "kv") return NatsCheckpointStore.open(target.connection, target.pipelineName);
+  if (kind === "kv") return NatsCheckpointStore.open(target.connection, target.pipelineName, { replicas: target.replicas });
   return new DirectoryCheckpointStore(target.sinkPath, target.pipelineName);
 }

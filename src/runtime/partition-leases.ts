@@ -25,6 +25,8 @@ export interface LeasedTasksOptions {
   drain?: boolean;
   /** Drain mode: whether a task needs no more work from anyone (e.g. another worker drained it after we started). */
   isComplete?: (task: string) => Promise<boolean>;
+  /** Copies of the lease bucket when it is created (nats.replicas on a cluster); default 1. */
+  replicas?: number;
   /** Shutdown: hand over every task, wait for them, release leases and presence, return. */
   signal?: AbortSignal;
   log?: (line: string) => void;
@@ -118,7 +120,7 @@ export async function runLeasedTasks(
   const invalid = options.tasks.find((task) => !TASK_NAME.test(task));
   if (invalid !== undefined) throw new Error(`task name "${invalid}" is not a valid lease key: use letters, digits, _, = and -`);
   if (new Set(options.tasks).size !== options.tasks.length) throw new Error(`task names repeat: ${options.tasks.join(", ")}`);
-  const kv = await new Kvm(connection).create(leaseBucketName(pipelineName), { history: 1 });
+  const kv = await new Kvm(connection).create(leaseBucketName(pipelineName), { history: 1, replicas: options.replicas ?? 1 });
   const table = new LeaseTable(kv, `nats kv ${leaseBucketName(pipelineName)}`, options, runTask);
   // A closed connection never comes back: the tasks are stopped and the error returned, as for a task's failure.
   void connection.closed().then(() => table.fail(new Error(`the NATS connection of ${leaseBucketName(pipelineName)} closed`)));
@@ -190,7 +192,8 @@ class LeaseTable {
           });
           if (finished) break;
         }
-        await this.sleep(this.tickMs - (performance.now() - started));
+        // After the announcing tick a short pause suffices: the first claims should not wait a whole heartbeat.
+        await this.sleep((tick === 0 ? Math.min(this.tickMs, 500) : this.tickMs) - (performance.now() - started));
       }
     } finally {
       this.options.testing?.abandon?.removeEventListener("abort", onAbandon);

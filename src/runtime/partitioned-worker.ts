@@ -32,12 +32,15 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
   try {
     // Created once here so that the tasks' concurrent first calls find it.
     const manager = await jetstreamManager(connection);
-    const info = await ensureStream(manager, config.nats.stream);
+    const info = await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
     // A drain ends when every task drained at least through the stream as it is now, by this worker or another.
     const targets = new Map<string, number[]>();
     if (options.drain) for (const plan of plans) targets.set(plan.name, await drainTargets(manager, config, plan));
     const sinkPath = config.sinks.find((sink) => sink.type === "parquet")?.path ?? ".";
-    const isComplete = async (plan: TaskPlan) => {
+    // Once drained past the targets, a task stays so: remembered, since every check loads a checkpoint.
+    const completed = new Set<string>();
+    const isComplete = async (plan: TaskPlan) => completed.has(plan.name) || ((await isDrained(plan)) && completed.add(plan.name) !== undefined);
+    const isDrained = async (plan: TaskPlan) => {
       const pipelineName = taskCheckpointName(config.name, plan);
       const store = await openCheckpointStore(config.checkpoint.store, { sinkPath, pipelineName, connection });
       const checkpoint = await store.load<unknown>();
@@ -56,6 +59,7 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
         workerId,
         tasks: plans.map((plan) => plan.name),
         drain: options.drain,
+        replicas: config.nats.replicas,
         isComplete: (task) => isComplete(plans.find((plan) => plan.name === task)!),
         signal: options.signal,
         log,

@@ -150,6 +150,7 @@ class Worker {
   private lineage = "";
   /** Customers tasks: per events task, its current lineage as its checkpoint says (looked up when a message differs). */
   private readonly sourceLineages = new Map<string, string | undefined>();
+  private readonly staleLineages = new Set<string>();
   private connection!: NatsConnection;
   private js!: JetStreamClient;
   private binding!: { pipeline: string; stream: string; streamCreated: string };
@@ -187,10 +188,15 @@ class Worker {
     let lock: HeldCheckpointLock | undefined;
     try {
       const manager = await jetstreamManager(connection);
-      const info = await ensureStream(manager, config.nats.stream);
+      const info = await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
       this.js = jetstream(connection);
       this.binding = { pipeline: this.checkpointName, stream: config.nats.stream, streamCreated: info.created };
-      this.store = await openCheckpointStore(config.checkpoint.store, { sinkPath: sinkConfig.path, pipelineName: this.checkpointName, connection });
+      this.store = await openCheckpointStore(config.checkpoint.store, {
+        sinkPath: sinkConfig.path,
+        pipelineName: this.checkpointName,
+        connection,
+        replicas: config.nats.replicas,
+      });
       lock = this.options.task?.lock ?? await this.store.acquireLock({
         workerId: this.workerId,
         staleAfterMs: this.options.lockStaleAfterMs ?? lockStaleFromEnv(),
@@ -388,7 +394,7 @@ class Worker {
       if (this.drain && !this.options.signal?.aborted) {
         this.pipeline.end();
         this.forwarder?.endOfInput(through);
-        this.drainedAt = targets;
+        if (task !== undefined) this.drainedAt = targets;
         this.log(`drained ${task === undefined ? this.config.nats.stream : task.subject} through sequence ${this.position}`);
       }
       await this.committing;
@@ -467,8 +473,14 @@ class Worker {
       return undefined;
     }
     if (this.sourceLineages.get(source.task) !== source.lineage) {
+      // A lineage once found not current never becomes current again (lineages are random): skip without a lookup.
+      if (this.staleLineages.has(`${source.task}@${source.lineage}`)) {
+        this.position = message.seq;
+        return undefined;
+      }
       return this.lookUpLineage(source.task).then(() => {
         if (this.sourceLineages.get(source.task) === source.lineage) this.takeForwarded(message, source);
+        else this.staleLineages.add(`${source.task}@${source.lineage}`);
         this.position = message.seq;
       });
     }
