@@ -33,7 +33,7 @@ interface Headline {
 
 function headlines(report: BenchReport): Headline[] {
   const rows: Headline[] = [];
-  const { core, peers, sessionize, patterns, churn, collector, accessLog, training } = report;
+  const { core, peers, sessionize, patterns, churn, collector, accessLog, training, recovery } = report;
   if (core !== undefined) {
     rows.push({ issue: "10", measurement: "end to end (drain) / (JetStream read + JSON.parse) ceiling", measured: `${fixed(core.endToEndVsCeiling * 100, 0)}% (${int(core.drain.eventsPerSecond)} events/s)`, target: "≥ 40%", met: core.endToEndVsCeiling >= 0.4 });
   }
@@ -64,6 +64,9 @@ function headlines(report: BenchReport): Headline[] {
   if (training !== undefined) {
     rows.push({ issue: "7", measurement: `training ${training.model}, ${int(training.rows)} rows × ${training.features} features`, measured: `${fixed(training.secondsPerEpoch, 1)} s/epoch, ${int(training.trainRowsPerSecond)} rows/s, scoring ${int(training.scoreRowsPerSecond)} rows/s, peak RSS ${int(training.peakRssMB)} MiB`, target: "reported", met: undefined });
   }
+  if (recovery !== undefined) {
+    for (const run of recovery.runs) rows.push({ issue: "8", measurement: `recovery after kill -9, ${run.store} store, ${fixed(run.checkpointBytes / MIB, 0)} MiB checkpoint`, measured: `${fixed(run.restartToFirstOutputSeconds, 1)} s restart → first new part (load ${fixed(run.restartToResumingSeconds, 1)} s)`, target: "reported", met: undefined });
+  }
   return rows;
 }
 
@@ -74,7 +77,7 @@ export function renderMarkdown(report: BenchReport): string {
     .join("\n");
   return `# Benchmark results
 
-Written by \`npm run bench\` (bench/run.ts; \`BENCH_ONLY=core,peers,sessionize,patterns,churn,collector,accessLog,training\` or
+Written by \`npm run bench\` (bench/run.ts; \`BENCH_ONLY=core,peers,sessionize,patterns,churn,collector,accessLog,training,recovery\` or
 \`BENCH_SKIP=…\` runs a subset and replaces only those sections). Ratios against ceilings and peers measured in the same
 run survive machine noise; absolute numbers do not. The machine is shared (see each section's load average), so CPU-time
 figures ("per CPU s") are the steadier ones.
@@ -87,7 +90,7 @@ figures ("per CPU s") are the steadier ones.
 | issue | measurement | measured | target | met |
 | --- | --- | --- | --- | --- |
 ${table}
-${(report.failures ?? []).map((f) => `\n**Section ${f.section} failed** (${f.date}): ${f.error}\n`).join("")}${report.core === undefined ? "" : renderCore(report.core)}${renderPeers(report)}${renderSessionize(report)}${renderPatterns(report)}${renderChurn(report)}${renderIngest(report)}${renderTraining(report)}`;
+${(report.failures ?? []).map((f) => `\n**Section ${f.section} failed** (${f.date}): ${f.error}\n`).join("")}${report.core === undefined ? "" : renderCore(report.core)}${renderPeers(report)}${renderSessionize(report)}${renderPatterns(report)}${renderChurn(report)}${renderIngest(report)}${renderTraining(report)}${renderRecovery(report)}`;
 }
 
 function renderCore(core: CoreResult & { stamp: Stamp }): string {
@@ -343,6 +346,28 @@ bench/training.ts: ${t.model} on ${int(t.rows)} synthetic customers × ${t.featu
 | seconds per epoch | training rows/s | scoring rows/s | peak RSS |
 | ---: | ---: | ---: | ---: |
 | ${fixed(t.secondsPerEpoch, 2)} | ${int(t.trainRowsPerSecond)} | ${int(t.scoreRowsPerSecond)} | ${int(t.peakRssMB)} MiB |
+`;
+}
+
+function renderRecovery(report: BenchReport): string {
+  const r = report.recovery;
+  if (r === undefined) return "";
+  const rows = r.runs
+    .map((run) => `| ${run.store} | ${int(run.events)} | ${fixed(run.checkpointBytes / MIB, 1)} MiB | ${fixed(run.emptyStartSeconds, 2)} | ${fixed(run.restartToResumingSeconds, 2)} | ${fixed(run.resumingToFirstOutputSeconds, 2)} | ${fixed(run.restartToFirstOutputSeconds, 2)} |`)
+    .join("\n");
+  return `
+## Recovery after kill -9 (issue 8)
+
+${stampLine(r.stamp)}
+bench/recovery.ts: a live \`clickpipe run\` holds one open session and one customer per event (sessionize + churnFeatures),
+is killed -9 once a checkpoint covers the whole stream, and is restarted with one dead letter waiting. Load = spawn →
+"resuming" (start-up, lock, checkpoint read and restore); first new output = the first Parquet part committed after the
+restart (that dead letter's invalid_events row, committed with a checkpoint of the whole state). "Empty start" is the
+same process starting without a checkpoint.
+
+| store | events | checkpoint | empty start (s) | spawn → resuming (s) | resuming → first new part (s) | recovery total (s) |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+${rows}
 `;
 }
 

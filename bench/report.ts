@@ -4,6 +4,7 @@ import type { ChurnRunResult } from "./churn.ts";
 import type { CoreResult } from "./core.ts";
 import type { DuckdbSessionizeResult, LiveResult, TwoWorkersResult } from "./peers.ts";
 import type { PatternsBenchResult } from "./patterns.ts";
+import type { RecoveryResult } from "./recovery.ts";
 import type { SessionizeBenchResult } from "./sessionize.ts";
 
 export interface Stamp {
@@ -78,9 +79,10 @@ export interface BenchReport {
   collector?: Section<CollectorResult>;
   accessLog?: Section<AccessLogBenchResult>;
   training?: Section<TrainingResult>;
+  recovery?: Section<RecoveryResult>;
   /** Sections that failed in the last run (their previous results, if any, are not kept). */
   failures?: { section: SectionName; date: string; error: string }[];
 }
 
-export const SECTIONS = ["core", "peers", "sessionize", "patterns", "churn", "collector", "accessLog", "training"] as const;
+export const SECTIONS = ["core", "peers", "sessionize", "patterns", "churn", "collector", "accessLog", "training", "recovery"] as const;
 export type SectionName = (typeof SECTIONS)[number];

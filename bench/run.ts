@@ -12,6 +12,7 @@ import { ensureLocalNats } from "../src/transport/local-server.ts";
 import { measureAccessLog } from "./access-log.ts";
 import { log, ROOT, runJsonChild, sectionEnabled } from "./bench-kit.ts";
 import { measureCore } from "./core.ts";
+import { measureRecovery } from "./recovery.ts";
 import { duckdbSessionize, liveLatency, twoWorkers, writeNdjson } from "./peers.ts";
 import { benchPipeline } from "./pipeline.ts";
 import { resultsMarkdown } from "./render.ts";
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
     commit: gitCommit(),
     machine: { cpu: cpus()[0]?.model, cores: cpus().length, memoryBytes: totalmem(), os: `${platform()} ${release()}`, node: process.version },
   };
-  const needsNats = ["core", "peers", "collector", "accessLog"].some((name) => sectionEnabled(name));
+  const needsNats = ["core", "peers", "collector", "accessLog", "recovery"].some((name) => sectionEnabled(name));
   const nats = needsNats ? await ensureLocalNats(process.env.NATS_URL ?? "nats://127.0.0.1:4222") : undefined;
   const out = await mkdtemp(join(tmpdir(), "clickpipe-bench-"));
   try {
@@ -117,6 +118,8 @@ async function main(): Promise<void> {
         if (collector !== undefined) report.collector = collector;
         const accessLog = await stamped("accessLog", () => measureAccessLog(nats.url));
         if (accessLog !== undefined) report.accessLog = accessLog;
+        const recovery = await stamped("recovery", () => measureRecovery(nats.url));
+        if (recovery !== undefined) report.recovery = recovery;
       } finally {
         await manager.streams.delete(stream).catch(() => undefined);
         await connection.drain();

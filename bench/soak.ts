@@ -2,11 +2,13 @@
 // Sizes: SOAK_VISITORS (default 13500), SOAK_DAYS (7), SOAK_KILLS (20). Exits 1 when any table differs from the no-fault run.
 // Then the metric series count after SOAK_SERIES_EVENTS (1M) random events must stay < 2,000 (SOAK_SERIES=0 skips it).
 // CLICKPIPE_SOAK_KV_GIB=n adds a step: n GiB of state through the NATS KV checkpoint store's chunks, checked by sha256.
+// Then a 3-node NATS cluster with an R3 stream loses a node several times during one drain (SOAK_CLUSTER=0 skips it).
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../tests/helpers/cli.ts";
 import { startNatsServer, uniqueStreamName } from "../tests/helpers/nats-server.ts";
+import { soakCluster } from "./soak-cluster.ts";
 import { soakKvState } from "./soak-kv-state.ts";
 import { soakSeriesCount } from "./soak-series.ts";
 import { crashInput, filesEndingWith, lakeRows, sleep, spawnWorker, writePipelineFile } from "../tests/integration/crash-harness.ts";
@@ -101,6 +103,7 @@ async function main(): Promise<number> {
     if (process.env.SOAK_SERIES !== "0" && !(await soakSeriesCount())) failures++;
     const kvGib = Number(process.env.CLICKPIPE_SOAK_KV_GIB ?? 0);
     if (kvGib > 0 && !(await soakKvState(server.url, kvGib))) failures++;
+    if (process.env.SOAK_CLUSTER !== "0" && !(await soakCluster())) failures++;
     console.log(failures === 0 ? "soak passed: 1 passed, 0 failed" : `soak FAILED: 0 passed, 1 failed`);
     return failures === 0 ? 0 : 1;
   } finally {

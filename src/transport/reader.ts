@@ -117,12 +117,10 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
   private static stopWhenSilent(messages: ConsumerMessages, stall: StallWatch, afterMs: number): NodeJS.Timeout {
     void (async () => {
       for await (const status of messages.status()) {
-        if (process.env.DBG_READER && status.type !== "next") console.error("status", JSON.stringify(status));
         if (status.type === "heartbeat" || status.type === "discard") stall.lastSignOfLife = Date.now();
       }
     })();
     return setInterval(() => {
-      if (process.env.DBG_READER) console.error("watchdog", Date.now() - (stall.waitingSince ?? 0), Date.now() - stall.lastSignOfLife, stall.detected);
       if (stall.waitingSince === undefined || stall.detected) return;
       if (Date.now() - Math.max(stall.waitingSince, stall.lastSignOfLife) < afterMs) return;
       stall.detected = true;
@@ -136,14 +134,17 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
     void stale?.delete().catch(() => undefined);
     while (!this.closed) {
       try {
-        if (process.env.DBG_READER) console.error("reopen", this.lastDeliveredSequence + 1);
         const { consumer, messages } = await this.reopen!(this.lastDeliveredSequence + 1);
+        if (this.closed) {
+          // close() ran while the new consumer was being created: it only knew the stale one.
+          await messages.close();
+          await consumer.delete().catch(() => undefined);
+          return;
+        }
         this.consumer = consumer;
         this.messages = messages;
-        if (this.closed) await this.close();
         return;
-      } catch (e) {
-        if (process.env.DBG_READER) console.error("reopen failed", String(e));
+      } catch {
         await new Promise((resolve) => setTimeout(resolve, RECREATE_RETRY_MS));
       }
     }

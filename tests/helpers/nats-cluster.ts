@@ -1,0 +1,225 @@
+// A 3-node nats-server cluster with JetStream on loopback (free ports, one store per node) whose nodes can be killed and restarted.
+import { spawn, type ChildProcess } from "node:child_process";
+import { appendFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { randomBytes } from "node:crypto";
+
+const READY_TIMEOUT_MS = 15_000;
+const JETSTREAM_READY_TIMEOUT_MS = 30_000;
+
+export type ClusterNode = {
+  /** The server name (`-n`): what stream info reports as leader and replicas. */
+  name: string;
+  url: string;
+  port: number;
+  storeDir: string;
+  /** True between a start and a kill. */
+  running(): boolean;
+  /** Sends a signal (default SIGKILL: a crash) without cleaning up, so restart() brings the node back with its store. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the node again on the same ports and store (killing it first when it still runs). */
+  restart(): Promise<void>;
+};
+
+export type RunningNatsCluster = {
+  nodes: ClusterNode[];
+  /** Every client URL, comma-separated: what a pipeline file's `nats.url` takes. */
+  url: string;
+  /** The node leading `stream`'s RAFT group (asked through any running node), or undefined while there is none. */
+  streamLeader(stream: string): Promise<ClusterNode | undefined>;
+  /** Resolves once the meta leader is elected and a stream with `replicas` copies can be created (and deletes it). */
+  waitForJetStream(replicas?: number, timeoutMs?: number): Promise<void>;
+  /** Terminates every node and removes the store directories. */
+  stop(): Promise<void>;
+};
+
+export type NatsClusterOptions = { size?: number; name?: string };
+
+/** Starts `size` (default 3) JetStream nodes routed to each other and waits until an R`size` stream can be created. */
+export async function startNatsCluster(options: NatsClusterOptions = {}): Promise<RunningNatsCluster> {
+  const size = options.size ?? 3;
+  const clusterName = options.name ?? `clickpipe-${randomBytes(3).toString("hex")}`;
+  const clientPorts = await freePorts(size);
+  const routePorts = await freePorts(size);
+  const routes = routePorts.map((port) => `nats-route://127.0.0.1:${port}`).join(",");
+  const nodes: ClusterNode[] = [];
+  const children: (ChildProcess | undefined)[] = [];
+  const storeDirs: string[] = [];
+  try {
+    for (let index = 0; index < size; index++) storeDirs.push(await mkdtemp(join(tmpdir(), `clickpipe-cluster-n${index}-`)));
+    const argsOf = (index: number) => [
+      "-a", "127.0.0.1",
+      "-p", String(clientPorts[index]),
+      "-n", `${clusterName}-n${index}`,
+      "-js",
+      "-sd", storeDirs[index]!,
+      "--cluster_name", clusterName,
+      "--cluster", `nats://127.0.0.1:${routePorts[index]}`,
+      "--routes", routes,
+    ];
+    // Nodes start together: each waits for its routes, and JetStream needs a quorum of peers to elect a meta leader.
+    children.push(...(await Promise.all(Array.from({ length: size }, (_, index) => spawnReady(argsOf(index))))));
+    for (let index = 0; index < size; index++) {
+      nodes.push({
+        name: `${clusterName}-n${index}`,
+        url: `nats://127.0.0.1:${clientPorts[index]}`,
+        port: clientPorts[index]!,
+        storeDir: storeDirs[index]!,
+        running: () => isRunning(children[index]),
+        async kill(signal: NodeJS.Signals = "SIGKILL") {
+          const child = children[index];
+          if (child === undefined) return;
+          child.kill(signal);
+          await exited(child);
+        },
+        async restart() {
+          const child = children[index];
+          if (child !== undefined) {
+            child.kill("SIGKILL");
+            await exited(child);
+          }
+          children[index] = undefined;
+          children[index] = await spawnReady(argsOf(index));
+        },
+      });
+    }
+  } catch (error) {
+    for (const child of children) child?.kill("SIGKILL");
+    await Promise.all(storeDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+    throw error;
+  }
+
+  const url = nodes.map((node) => node.url).join(",");
+  const withManager = async <T>(use: (manager: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<T>): Promise<T> => {
+    const servers = nodes.filter((node) => node.running()).map((node) => node.url);
+    const connection = await connect({ servers, timeout: 2_000, maxReconnectAttempts: 0 });
+    try {
+      return await use(await jetstreamManager(connection, { timeout: 2_000 }));
+    } finally {
+      await connection.close();
+    }
+  };
+
+  const cluster: RunningNatsCluster = {
+    nodes,
+    url,
+    async streamLeader(stream) {
+      const leader = await withManager(async (manager) => (await manager.streams.info(stream)).cluster?.leader).catch(() => undefined);
+      return nodes.find((node) => node.name === leader);
+    },
+    async waitForJetStream(replicas = size, timeoutMs = JETSTREAM_READY_TIMEOUT_MS) {
+      const deadline = performance.now() + timeoutMs;
+      const probe = `CLUSTER_READY_${randomBytes(4).toString("hex").toUpperCase()}`;
+      let lastError: unknown;
+      while (performance.now() < deadline) {
+        try {
+          await withManager(async (manager) => {
+            await manager.streams.add({
+              name: probe,
+              subjects: [`${probe}.>`],
+              retention: RetentionPolicy.Limits,
+              storage: StorageType.Memory,
+              num_replicas: replicas,
+            });
+            await manager.streams.delete(probe);
+          });
+          return;
+        } catch (error) {
+          // "JetStream system temporarily unavailable" (no meta leader yet) or "insufficient resources" (peers missing).
+          lastError = error;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+      throw new Error(`the cluster cannot create an R${replicas} stream after ${timeoutMs} ms: ${String(lastError)}`);
+    },
+    async stop() {
+      await Promise.all(
+        children.map(async (child) => {
+          if (child === undefined || !isRunning(child)) return;
+          child.kill("SIGTERM");
+          const killTimer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+          await exited(child);
+          clearTimeout(killTimer);
+        }),
+      );
+      await Promise.all(storeDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+    },
+  };
+  await cluster.waitForJetStream();
+  return cluster;
+}
+
+function isRunning(child: ChildProcess | undefined): boolean {
+  return child !== undefined && child.exitCode === null && child.signalCode === null;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return isRunning(child) ? new Promise((resolve) => child.once("exit", () => resolve())) : Promise.resolve();
+}
+
+/** Distinct free loopback ports, all held open until every one is chosen so that none is handed out twice. */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const server = createServer();
+          server.once("error", reject);
+          server.listen(0, "127.0.0.1", () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => {
+    const address = server.address();
+    return typeof address === "object" && address ? address.port : 0;
+  });
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+const liveChildren = new Set<ChildProcess>();
+// A test runner that exits without teardown must not leave servers behind.
+process.once("exit", () => {
+  for (const child of liveChildren) child.kill("SIGKILL");
+});
+
+/** Spawns nats-server and resolves when its log says "Server is ready"; rejects with its output otherwise. */
+function spawnReady(args: string[]): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("nats-server", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let log = "";
+    let settled = false;
+    const fail = (reason: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      reject(new Error(`nats-server ${args.join(" ")} did not start: ${reason}\n${log.slice(-2000)}`));
+    };
+    const timer = setTimeout(() => fail(`not ready after ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS);
+    const onOutput = (chunk: Buffer) => {
+      if (process.env.CLICKPIPE_CLUSTER_LOG) appendFileSync(process.env.CLICKPIPE_CLUSTER_LOG, chunk);
+      if (settled) return;
+      log += chunk.toString("utf8");
+      if (log.includes("Server is ready")) {
+        settled = true;
+        clearTimeout(timer);
+        // Stop buffering the log: a cluster node keeps printing route and RAFT messages.
+        log = "";
+        liveChildren.add(child);
+        child.once("exit", () => liveChildren.delete(child));
+        resolve(child);
+      }
+    };
+    child.stdout?.on("data", onOutput);
+    child.stderr?.on("data", onOutput);
+    child.once("error", (error) => fail(`${error.message} (is nats-server installed and on PATH?)`));
+    child.once("exit", (code, signal) => fail(`exited with ${signal ?? code}`));
+  });
+}
