@@ -40,6 +40,18 @@ export class StringPool {
     return id;
   }
 
+  /**
+   * acquire(text) with a guess: the id of a pooled string that is likely equal (the visitor's previous event's).
+   * Comparing with it skips hashing the fresh string and the map probe; the id and counts are acquire's.
+   */
+  acquireLike(guess: number, text: string): number {
+    if (guess >= 0 && this.#strings[guess] === text) {
+      this.#refs[guess]++;
+      return guess;
+    }
+    return this.acquire(text);
+  }
+
   release(id: number): void {
     if (--this.#refs[id] > 0) return;
     const text = this.#strings[id] as string;

@@ -85,6 +85,22 @@ export interface Tombstone {
 /** Below this many slots, appends reallocate exactly sized event arrays instead of pushing. */
 const EXACT_GROWTH_LIMIT = 8 * EVENT_SLOTS;
 
+/**
+ * `events` plus one event's slots in a new, exactly sized array. A copy loop: `concat` with number arguments takes
+ * V8's generic runtime path (≈ 4× slower, measured), and this runs for most accepted events.
+ */
+function appendExact(events: number[], ts: number, idKind: number, page: number, itemOrRevenue: number, user: number): number[] {
+  const length = events.length;
+  const grown = new Array<number>(length + EVENT_SLOTS);
+  for (let i = 0; i < length; i++) grown[i] = events[i];
+  grown[length + TS] = ts;
+  grown[length + ID_KIND] = idKind;
+  grown[length + PAGE] = page;
+  grown[length + ITEM_OR_REVENUE] = itemOrRevenue;
+  grown[length + USER] = user;
+  return grown;
+}
+
 /** Above this many retained events, dedupe uses a Set instead of scanning the id column. */
 const ID_SET_THRESHOLD = 32;
 
@@ -119,8 +135,12 @@ export class VisitorState {
   hasEvent(idHash: number): boolean {
     if (this.#idSet !== null) return this.#idSet.has(idHash);
     const events = this.events;
+    // idKind = idHash × KIND_RANGE + kind flags: a range test instead of a division per retained event.
+    const low = idHash * KIND_RANGE;
+    const high = low + KIND_RANGE;
     for (let offset = ID_KIND; offset < events.length; offset += EVENT_SLOTS) {
-      if (idHashOf(events[offset]) === idHash) return true;
+      const idKind = events[offset];
+      if (idKind >= low && idKind < high) return true;
     }
     return false;
   }
@@ -146,7 +166,7 @@ export class VisitorState {
     // While small, appends copy into an exactly sized array: push grows by half plus 16 slots, mostly unused
     // by the few events of a typical visitor (memory rule: ≤ 1 KiB per open session).
     if (events.length === 0) this.events = [ts, idKind, page, itemOrRevenue, user];
-    else if (index === this.eventCount && events.length < EXACT_GROWTH_LIMIT) this.events = events.concat(ts, idKind, page, itemOrRevenue, user);
+    else if (index === this.eventCount && events.length < EXACT_GROWTH_LIMIT) this.events = appendExact(events, ts, idKind, page, itemOrRevenue, user);
     else if (index === this.eventCount) events.push(ts, idKind, page, itemOrRevenue, user);
     else this.events.splice(index * EVENT_SLOTS, 0, ts, idKind, page, itemOrRevenue, user);
     if (this.#idSet !== null) this.#idSet.add(idHashOf(idKind));

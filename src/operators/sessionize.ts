@@ -38,6 +38,7 @@ import {
   kindFlagsOf,
   packIdKind,
   packPage,
+  parseVisitorKey,
   referrerOf,
   urlOf,
   visitorKey,
@@ -167,6 +168,14 @@ class Sessionizer implements Operator {
   readonly #watermark: WatermarkTracker;
   readonly #pool = new StringPool();
   readonly #visitors = new Map<string, VisitorState>();
+  /**
+   * The same visitors by site_id, then anon_id: the per-event lookup. Looking up the fresh strings JSON.parse gives
+   * costs a hash of each; the combined key would be built, flattened and hashed per event (≈ 2× the time, measured).
+   */
+  readonly #visitorsBySite = new Map<string | undefined, Map<string, VisitorState>>();
+  /** The last site looked up and its visitors: one site per pipeline is the common case. */
+  #lastSiteId: string | undefined = undefined;
+  #lastSiteVisitors: Map<string, VisitorState> | undefined = undefined;
   readonly #timers = new DueQueue();
   #openSessions = 0;
   #reportedOpenSessions = Number.NaN;
@@ -268,6 +277,8 @@ class Sessionizer implements Operator {
     this.#pool.restore(snapshot.pool);
     this.#timers.restore(snapshot.timers);
     this.#visitors.clear();
+    this.#visitorsBySite.clear();
+    this.#lastSiteVisitors = undefined;
     this.#openSessions = 0;
     this.#retainedEvents = 0;
     this.#keyChars = 0;
@@ -290,6 +301,8 @@ class Sessionizer implements Operator {
       visitor.carriedUser = saved.carriedUser;
       visitor.scheduled = saved.scheduled ?? Infinity;
       this.#visitors.set(visitor.key, visitor);
+      const { siteId, anonId } = parseVisitorKey(visitor.key);
+      this.#siteVisitors(siteId ?? undefined).set(anonId, visitor);
       this.#openSessions += visitor.sessions.length;
       this.#retainedEvents += visitor.eventCount;
       this.#keyChars += visitor.key.length;
@@ -313,8 +326,9 @@ class Sessionizer implements Operator {
   }
 
   #accept(event: ClickEvent, anonId: string, watermark: number, ctx: OperatorContext): void {
-    const key = visitorKey(typeof event.site_id === "string" ? event.site_id : undefined, anonId);
-    let visitor = this.#visitors.get(key);
+    const siteId = typeof event.site_id === "string" ? event.site_id : undefined;
+    const siteVisitors = this.#siteVisitors(siteId);
+    let visitor = siteVisitors.get(anonId);
     // `scheduled` never exceeds the visitor's earliest due time (a final at end + gap, an eviction at
     // end + gap + allowedLateness), so nothing is due while it lies beyond the watermark: the common case.
     if (visitor !== undefined && visitor.scheduled <= watermark) {
@@ -335,8 +349,10 @@ class Sessionizer implements Operator {
       return;
     }
     if (visitor === undefined) {
+      const key = visitorKey(siteId, anonId);
       visitor = new VisitorState(key);
       this.#visitors.set(key, visitor);
+      siteVisitors.set(anonId, visitor);
       this.#keyChars += key.length;
     }
     const count = visitor.eventCount;
@@ -345,6 +361,19 @@ class Sessionizer implements Operator {
     if (position === count) this.#append(visitor, watermark, ctx);
     else this.#insertEarlier(visitor, position, watermark, ctx);
     this.#schedule(visitor);
+  }
+
+  /** The visitors of one site_id (undefined: events without one), created when missing. */
+  #siteVisitors(siteId: string | undefined): Map<string, VisitorState> {
+    if (siteId === this.#lastSiteId && this.#lastSiteVisitors !== undefined) return this.#lastSiteVisitors;
+    let visitors = this.#visitorsBySite.get(siteId);
+    if (visitors === undefined) {
+      visitors = new Map();
+      this.#visitorsBySite.set(siteId, visitors);
+    }
+    this.#lastSiteId = siteId;
+    this.#lastSiteVisitors = visitors;
+    return visitors;
   }
 
   #absorbable(visitor: VisitorState | undefined, position: number, ts: number): boolean {
@@ -357,15 +386,21 @@ class Sessionizer implements Operator {
   #insertEvent(visitor: VisitorState, position: number, event: ClickEvent, idHash: number): void {
     const kind = KIND_CODES[event.type] ?? KIND_CLICK;
     const kindFlags = event.is_bot === true ? kind | BOT_FLAG : kind;
-    const url = nonEmptyString(event.url) ? this.#pool.acquire(event.url) : NO_REF;
-    const referrer = nonEmptyString(event.referrer) ? this.#pool.acquire(event.referrer) : NO_REF;
+    const pool = this.#pool;
+    // The previous event's strings are the likely values (same user, click on the page just viewed, same item).
+    const events = visitor.events;
+    const previous = position > 0 ? (position - 1) * EVENT_SLOTS : -1;
+    const previousPage = previous >= 0 ? events[previous + PAGE] : packPage(NO_REF, NO_REF);
+    const url = nonEmptyString(event.url) ? pool.acquireLike(urlOf(previousPage), event.url) : NO_REF;
+    const referrer = nonEmptyString(event.referrer) ? pool.acquireLike(referrerOf(previousPage), event.referrer) : NO_REF;
     let itemOrRevenue = NO_REF;
     if (kind === KIND_PURCHASE) {
       itemOrRevenue = typeof event.revenue === "number" && Number.isFinite(event.revenue) ? event.revenue : 0;
     } else if (kind === KIND_PAGE_VIEW && nonEmptyString(event.page_item)) {
-      itemOrRevenue = this.#pool.acquire(event.page_item);
+      const previousIsPageView = previous >= 0 && (kindFlagsOf(events[previous + ID_KIND]) & (BOT_FLAG - 1)) === KIND_PAGE_VIEW;
+      itemOrRevenue = pool.acquireLike(previousIsPageView ? events[previous + ITEM_OR_REVENUE] : NO_REF, event.page_item);
     }
-    const user = nonEmptyString(event.user_id) ? this.#pool.acquire(event.user_id) : NO_REF;
+    const user = nonEmptyString(event.user_id) ? pool.acquireLike(previous >= 0 ? events[previous + USER] : NO_REF, event.user_id) : NO_REF;
     visitor.insert(position, event.ts, packIdKind(idHash, kindFlags), packPage(url, referrer), itemOrRevenue, user);
   }
 
@@ -556,6 +591,8 @@ class Sessionizer implements Operator {
   #dropIfEmpty(visitor: VisitorState): boolean {
     if (visitor.sessions.length > 0) return false;
     this.#visitors.delete(visitor.key);
+    const { siteId, anonId } = parseVisitorKey(visitor.key);
+    this.#siteVisitors(siteId ?? undefined).delete(anonId);
     this.#keyChars -= visitor.key.length;
     this.#tombstones -= visitor.tombstones?.length ?? 0;
     return true;

@@ -1,5 +1,7 @@
 // Worker-thread entry: encodes sealed column batches to Parquet bytes off the main event loop.
-import { parentPort } from "node:worker_threads";
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
+import { isMainThread, parentPort } from "node:worker_threads";
 import { encodeSealedBatch, type EncodeOptions, type SealedBatch } from "./parquet-encoder.ts";
 
 export interface EncodeRequest {
@@ -9,6 +11,27 @@ export interface EncodeRequest {
 }
 
 export type EncodeResponse = { id: number; bytes: Uint8Array } | { id: number; error: string };
+
+/** Niceness of the encoder threads: the main thread (decode, operators) and nats-server come first on a busy core. */
+export const ENCODER_NICENESS = 10;
+
+/**
+ * Lowers this thread's scheduling priority (Linux: setpriority on the thread id from /proc/thread-self affects this
+ * thread only). Encoding is throughput work with backpressure (a checkpoint awaits it); on a machine with fewer idle
+ * cores than runnable threads it otherwise takes time slices from the main thread. Elsewhere, or if refused, a no-op.
+ */
+export function lowerThreadPriority(niceness: number = ENCODER_NICENESS): boolean {
+  try {
+    const threadId = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    if (!Number.isInteger(threadId) || threadId <= 0) return false;
+    setPriority(threadId, niceness);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+if (!isMainThread) lowerThreadPriority();
 
 parentPort?.on("message", (request: EncodeRequest) => {
   let response: EncodeResponse;

@@ -94,21 +94,34 @@ function countOneItemRuns(sequences: readonly ItemsetSequence[], maxLength: numb
   const base = items.length + 1;
   const longest = Math.min(maxLength, encoded.reduce((most, ids) => Math.max(most, ids.length), 0));
   if (base ** longest > Number.MAX_SAFE_INTEGER) return undefined;
-  const counts = new Map<number, number>();
-  const lastSequence = new Map<number, number>();
+  // One map probe per run occurrence: the key's slot, with its support and the last sequence counted in parallel arrays
+  // (two maps cost four probes). Slots are numbered in first-seen order, the order the rows come out in.
+  const slotOf = new Map<number, number>();
+  const keys: number[] = [];
+  const supports: number[] = [];
+  const lastSequence: number[] = [];
   encoded.forEach((ids, sequence) => {
     for (let start = 0; start < ids.length; start++) {
       let key = 0;
       for (let length = 1; length <= longest && start + length <= ids.length; length++) {
         key = key * base + ids[start + length - 1] + 1;
-        if (lastSequence.get(key) === sequence) continue;
-        lastSequence.set(key, sequence);
-        counts.set(key, (counts.get(key) ?? 0) + 1);
+        const slot = slotOf.get(key);
+        if (slot === undefined) {
+          slotOf.set(key, keys.length);
+          keys.push(key);
+          supports.push(1);
+          lastSequence.push(sequence);
+        } else if (lastSequence[slot] !== sequence) {
+          lastSequence[slot] = sequence;
+          supports[slot]++;
+        }
       }
     }
   });
   const found: CountedPattern[] = [];
-  for (const [key, support] of counts) {
+  for (let slot = 0; slot < keys.length; slot++) {
+    const key = keys[slot];
+    const support = supports[slot];
     if (support < minCount) continue;
     const run: string[] = [];
     for (let rest = key; rest > 0; rest = Math.floor(rest / base)) run.push(items[(rest % base) - 1]);

@@ -1,0 +1,77 @@
+// Profiling helper for the end to end (issue 10) without `npm run bench`: fills a stream once (kept for reuse, name in
+// CP_STREAM), then per round (CP_ROUNDS) measures the (JetStream read + JSON.parse) ceiling and a drain child back to
+// back and prints one JSON line. CP_NODE_FLAGS passes flags to the child (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p").
+// Writes no results file: `npm run bench` stays the one source of bench/RESULTS.md.
+import { mkdtemp, rm } from "node:fs/promises";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { parsePipelineText } from "../src/config/load.ts";
+import { generateLines } from "../src/ingest/generate.ts";
+import { RecordPublisher } from "../src/ingest/record-publisher.ts";
+import { splitBatch } from "../src/transport/batch-codec.ts";
+import { StreamReader } from "../src/transport/reader.ts";
+import { ensureStream } from "../src/transport/stream.ts";
+import { ROOT, log, runJsonChild } from "./bench-kit.ts";
+import type { DrainResult } from "./drain-result.ts";
+import { benchPipeline } from "./pipeline.ts";
+
+const url = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+const stream = process.env.CP_STREAM ?? "CPBENCH_ISSUE10";
+const rounds = Number(process.env.CP_ROUNDS ?? 2);
+const visitors = Number(process.env.BENCH_VISITORS ?? 50_000);
+const nodeFlags = (process.env.CP_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== "");
+
+const connection = await connect({ servers: url });
+const manager = await jetstreamManager(connection);
+const existing = await manager.streams.info(stream).catch(() => undefined);
+if (existing === undefined || process.env.CP_REFILL === "1") {
+  await manager.streams.delete(stream).catch(() => undefined);
+  const loaded = parsePipelineText(benchPipeline(url, stream, "/nonexistent"), "bench.yaml", process.env);
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+  await ensureStream(manager, stream);
+  const publisher = new RecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
+  for (const line of generateLines({ visitors, days: 3, seed: 42 })) await publisher.publishJsonLine(line, Date.now());
+  await publisher.flush();
+  log(`filled ${stream}`);
+}
+
+for (let round = 0; round < rounds; round++) {
+  const loadBefore = loadavg()[0];
+  const started = performance.now();
+  let read = 0;
+  const reader = await StreamReader.open(jetstream(connection), stream, { startSequence: 1, drainUntil: true });
+  for await (const message of reader) {
+    for (const line of splitBatch(message.data)) {
+      JSON.parse(line);
+      read++;
+    }
+  }
+  await reader.close();
+  const ceiling = read / ((performance.now() - started) / 1000);
+  const out = await mkdtemp(join(tmpdir(), "clickpipe-profile-drain-"));
+  try {
+    const drain = await runJsonChild<DrainResult>(join(ROOT, "bench", "drain-child.ts"), [benchPipeline(url, stream, out)], { nodeFlags });
+    const phases = drain.phases;
+    console.log(
+      JSON.stringify({
+        round,
+        loadAverage: [loadBefore, loadavg()[0]].map((load) => Number(load.toFixed(2))),
+        ceilingEventsPerSecond: Math.round(ceiling),
+        drainEventsPerSecond: Math.round(drain.eventsPerSecond),
+        ratio: Number((drain.eventsPerSecond / ceiling).toFixed(3)),
+        events: drain.events,
+        seconds: Number(drain.seconds.toFixed(2)),
+        processingSeconds: Number(phases.processingSeconds.toFixed(2)),
+        mainThreadCpuSeconds: phases.processingMainThreadCpuSeconds,
+        processCpuSeconds: Number(drain.cpuSeconds.toFixed(2)),
+        checkpoints: phases.checkpoints,
+        checkpointSeconds: Number(phases.checkpointSeconds.toFixed(2)),
+      }),
+    );
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+}
+await connection.drain();
