@@ -5,6 +5,7 @@ import type { CoreResult } from "./core.ts";
 import type { DuckdbSessionizeResult, LiveResult, TwoWorkersResult } from "./peers.ts";
 import type { PatternsBenchResult } from "./patterns.ts";
 import type { RecoveryResult } from "./recovery.ts";
+import type { ScaleOutResult } from "./scale-out.ts";
 import type { SessionizeBenchResult } from "./sessionize.ts";
 
 export interface Stamp {
@@ -80,9 +81,10 @@ export interface BenchReport {
   accessLog?: Section<AccessLogBenchResult>;
   training?: Section<TrainingResult>;
   recovery?: Section<RecoveryResult>;
+  scaleOut?: Section<ScaleOutResult>;
   /** Sections that failed in the last run (their previous results, if any, are not kept). */
   failures?: { section: SectionName; date: string; error: string }[];
 }
 
-export const SECTIONS = ["core", "peers", "sessionize", "patterns", "churn", "collector", "accessLog", "training", "recovery"] as const;
+export const SECTIONS = ["core", "peers", "sessionize", "patterns", "churn", "collector", "accessLog", "training", "recovery", "scaleOut"] as const;
 export type SectionName = (typeof SECTIONS)[number];

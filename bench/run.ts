@@ -13,6 +13,7 @@ import { measureAccessLog } from "./access-log.ts";
 import { log, ROOT, runJsonChild, sectionEnabled } from "./bench-kit.ts";
 import { measureCore } from "./core.ts";
 import { measureRecovery } from "./recovery.ts";
+import { measureScaleOut } from "./scale-out.ts";
 import { duckdbSessionize, liveLatency, twoWorkers, writeNdjson } from "./peers.ts";
 import { benchPipeline } from "./pipeline.ts";
 import { resultsMarkdown } from "./render.ts";
@@ -22,6 +23,12 @@ const VISITORS = Number(process.env.BENCH_VISITORS ?? 50_000);
 const DAYS = Number(process.env.BENCH_DAYS ?? 3);
 const LIVE_SECONDS = Number(process.env.BENCH_LIVE_SECONDS ?? 15);
 const TRAINING_ROWS = process.env.BENCH_TRAINING_ROWS ?? "1000000";
+/** The scale-out section drains generated events three times: fewer than the core section's. */
+const SCALE_OUT_VISITORS = Number(process.env.BENCH_SCALE_OUT_VISITORS ?? 15_000);
+
+function scaleOutLines(): string[] {
+  return [...generateLines({ visitors: SCALE_OUT_VISITORS, days: DAYS, seed: 43 })];
+}
 const RESULTS_JSON = join(ROOT, "bench", "results.json");
 const GC_FLAGS = ["--expose-gc"];
 
@@ -71,7 +78,7 @@ async function main(): Promise<void> {
     commit: gitCommit(),
     machine: { cpu: cpus()[0]?.model, cores: cpus().length, memoryBytes: totalmem(), os: `${platform()} ${release()}`, node: process.version },
   };
-  const needsNats = ["core", "peers", "collector", "accessLog", "recovery"].some((name) => sectionEnabled(name));
+  const needsNats = ["core", "peers", "collector", "accessLog", "recovery", "scaleOut"].some((name) => sectionEnabled(name));
   const nats = needsNats ? await ensureLocalNats(process.env.NATS_URL ?? "nats://127.0.0.1:4222") : undefined;
   const out = await mkdtemp(join(tmpdir(), "clickpipe-bench-"));
   try {
@@ -120,6 +127,10 @@ async function main(): Promise<void> {
         if (accessLog !== undefined) report.accessLog = accessLog;
         const recovery = await stamped("recovery", () => measureRecovery(nats.url));
         if (recovery !== undefined) report.recovery = recovery;
+        const scaleOut = await stamped("scaleOut", () =>
+          measureScaleOut(connection, nats.url, out, scaleOutLines(), nats.started?.process.pid, cpus().length),
+        );
+        if (scaleOut !== undefined) report.scaleOut = scaleOut;
       } finally {
         await manager.streams.delete(stream).catch(() => undefined);
         await connection.drain();

@@ -84,6 +84,10 @@ export class NatsCheckpointStore implements CheckpointStore {
     return `nats kv ${this.bucket} key ${LOCK_KEY}`;
   }
 
+  async lastEpoch(): Promise<number | undefined> {
+    return (await this.readMeta())?.meta.epoch;
+  }
+
   async load<P>(): Promise<Checkpoint<P> | undefined> {
     for (;;) {
       const observed = await this.readMeta();

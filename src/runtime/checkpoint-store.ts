@@ -21,6 +21,8 @@ export interface CheckpointStore {
   readonly lockLocation: string;
   /** The last committed checkpoint (highest epoch), or undefined when there is none. */
   load<P>(): Promise<Checkpoint<P> | undefined>;
+  /** The epoch of the last committed checkpoint, without reading its state. */
+  lastEpoch(): Promise<number | undefined>;
   /** Commits one epoch; throws StaleCheckpointError, changing nothing, when that epoch is already committed. */
   commit<P>(checkpoint: Omit<Checkpoint<P>, "state">, stateJson: string): Promise<void>;
   /** Waits for the pipeline's exclusive lock (stand-by, stale takeover); undefined when the signal aborts the wait. */

@@ -97,6 +97,11 @@ export class DirectoryCheckpointStore {
     return this.lockFile;
   }
 
+  /** The epoch of the last committed checkpoint, without reading its state. */
+  async lastEpoch(): Promise<number | undefined> {
+    return (await this.epochs()).at(-1);
+  }
+
   /** The last committed checkpoint (highest epoch), or undefined when there is none. */
   async load<P>(): Promise<Checkpoint<P> | undefined> {
     for (;;) {

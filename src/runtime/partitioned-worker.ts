@@ -7,11 +7,19 @@ import { EncoderPool } from "../sinks/parquet.ts";
 import { startMetricsServer } from "../metrics/server.ts";
 import { connectNats } from "../transport/connection.ts";
 import { ensureStream } from "../transport/stream.ts";
-import { StaleCheckpointError, checkpointMatches } from "./checkpoint.ts";
+import { Kvm } from "@nats-io/kv";
+import { StaleCheckpointError } from "./checkpoint.ts";
 import { openCheckpointStore } from "./checkpoint-store.ts";
-import { runLeasedTasks, type TaskLease } from "./partition-leases.ts";
+import { leaseBucketName, runLeasedTasks, type TaskLease } from "./partition-leases.ts";
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { drainTargets, drainedPast, runWorker, type WorkerOptions, type WorkerSummary } from "./worker.ts";
+
+interface DrainedMarker {
+  drainedAt: number[];
+  /** The task's checkpoint epoch after its drain, and the stream it read: the marker holds only while both do. */
+  epoch: number;
+  streamCreated: string;
+}
 
 export interface PartitionedSummary extends WorkerSummary {
   /** Task runs this worker finished or handed over, in the order they ended. */
@@ -37,15 +45,25 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
     const targets = new Map<string, number[]>();
     if (options.drain) for (const plan of plans) targets.set(plan.name, await drainTargets(manager, config, plan));
     const sinkPath = config.sinks.find((sink) => sink.type === "parquet")?.path ?? ".";
-    // Once drained past the targets, a task stays so: remembered, since every check loads a checkpoint.
-    const completed = new Set<string>();
-    const isComplete = async (plan: TaskPlan) => completed.has(plan.name) || ((await isDrained(plan)) && completed.add(plan.name) !== undefined);
-    const isDrained = async (plan: TaskPlan) => {
-      const pipelineName = taskCheckpointName(config.name, plan);
-      const store = await openCheckpointStore(config.checkpoint.store, { sinkPath, pipelineName, connection });
-      const checkpoint = await store.load<unknown>();
-      const binding = { pipeline: pipelineName, stream: config.nats.stream, streamCreated: info.created };
-      return checkpoint !== undefined && checkpointMatches(checkpoint, binding) && drainedPast(checkpoint.state as Record<string, unknown>, targets.get(plan.name)!);
+    const markers = await new Kvm(connection).create(leaseBucketName(config.name), { history: 1, replicas: config.nats.replicas });
+    /**
+     * A drained task's marker, written once its last commit, renames and forwarding all finished: other workers then
+     * need not run it again. It counts only while the task's last checkpoint is the one it was written after (a
+     * wiped or re-run pipeline has other checkpoints).
+     */
+    const markerKey = (plan: TaskPlan) => `drained.${plan.name}`;
+    const storeOf = (plan: TaskPlan) =>
+      openCheckpointStore(config.checkpoint.store, { sinkPath, pipelineName: taskCheckpointName(config.name, plan), connection, replicas: config.nats.replicas });
+    const isComplete = async (plan: TaskPlan) => {
+      const entry = await markers.get(markerKey(plan));
+      if (entry === null || entry.operation !== "PUT") return false;
+      const marker = entry.json<DrainedMarker>();
+      return marker.streamCreated === info.created && marker.epoch === (await (await storeOf(plan)).lastEpoch()) && drainedPast(marker.drainedAt, targets.get(plan.name)!);
+    };
+    const markDrained = async (plan: TaskPlan, result: WorkerSummary) => {
+      if (result.drainedAt === undefined) return;
+      const marker: DrainedMarker = { drainedAt: result.drainedAt, epoch: result.epoch, streamCreated: info.created };
+      await markers.put(markerKey(plan), JSON.stringify(marker));
     };
     if (config.metrics !== undefined) {
       metricsServer = await startMetricsServer(metrics, config.metrics.port, config.metrics.host);
@@ -72,6 +90,7 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
         log(`${config.name}: worker ${workerId} runs ${plan.name}`);
         try {
           const result = await runWorker({ ...options, workerId, metrics, log, signal, task: { plan, lock: lease }, encoders });
+          if (options.drain && !lease.lost.aborted) await markDrained(plan, result);
           summary.messages += result.messages;
           summary.events += result.events;
           summary.invalid += result.invalid;

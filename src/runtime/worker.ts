@@ -71,6 +71,8 @@ export interface WorkerSummary {
   deadLetters: number;
   position: number;
   epoch: number;
+  /** A task's drain: the targets it drained through (see drainTargets), once its last commit finished. */
+  drainedAt?: number[];
 }
 
 /** Sink rows buffered beyond this force a checkpoint, so memory stays bounded whatever the interval. */
@@ -89,8 +91,7 @@ const INPUT_KEY = "_input";
  * pipeline of the same name left in the stream.
  */
 const LINEAGE_KEY = "_lineage";
-/** Set by a task's drain in its final checkpoint: how far it drained (see drainTargets), so other workers can skip it. */
-export const DRAINED_KEY = "_drained";
+
 
 export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
   const worker = new Worker(options);
@@ -144,7 +145,7 @@ class Worker {
   private forwardedBatch: ForwardBatch | undefined;
   /** Customers tasks: the merged, deduplicated forwarded records. */
   private forwardedInput: ForwardedInput | undefined;
-  /** A task's drain ended (end of input flushed) at these targets: recorded in the next checkpoint. */
+  /** A task's drain ended (end of input flushed) at these targets; reported once the final commit finished. */
   private drainedAt: number[] | undefined;
   /** Events tasks: this task's lineage (see LINEAGE_KEY). */
   private lineage = "";
@@ -221,7 +222,7 @@ class Worker {
       for (;;) {
         try {
           await this.round(connection);
-          return { ...this.summary, position: this.committedPosition, epoch: this.epoch };
+          return { ...this.summary, position: this.committedPosition, epoch: this.epoch, drainedAt: this.drainedAt };
         } catch (error) {
           if (!(error instanceof OperatorFailure)) throw error;
           await this.recordFailure(error);
@@ -615,7 +616,6 @@ class Worker {
     const forwarded = this.forwarder?.take(epoch);
     if (forwarded !== undefined) state[FORWARD_KEY] = forwarded;
     if (this.forwardedInput !== undefined) state[INPUT_KEY] = this.forwardedInput.snapshot();
-    if (this.drainedAt !== undefined) state[DRAINED_KEY] = this.drainedAt;
     if (this.task?.kind === "events") state[LINEAGE_KEY] = this.lineage;
     const stateJson = JSON.stringify(state);
     noteFirstEpoch(epoch);
@@ -707,10 +707,9 @@ export async function drainTargets(manager: JetStreamManager, config: PipelineCo
   return Promise.all(Array.from({ length: partitions }, (_, partition) => lastSequenceOfSubject(manager, stream, eventsSubject(stream, partition))));
 }
 
-/** Whether a task's committed checkpoint says it drained at least as far as `targets`. */
-export function drainedPast(state: Record<string, unknown> | undefined, targets: readonly number[]): boolean {
-  const drained = state?.[DRAINED_KEY];
-  return Array.isArray(drained) && drained.length === targets.length && targets.every((target, index) => Number(drained[index]) >= target);
+/** Whether a drain that ended at `drained` covers `targets` (both from drainTargets). */
+export function drainedPast(drained: readonly number[] | undefined, targets: readonly number[]): boolean {
+  return drained !== undefined && drained.length === targets.length && targets.every((target, index) => drained[index] >= target);
 }
 
 export function operatorEnvironment(config: PipelineConfig): OperatorEnvironment {
