@@ -69,15 +69,7 @@ export async function measureCore(input: CoreInput): Promise<CoreResult> {
 
   // Ceiling 2: JetStream read of the same messages plus JSON.parse of every event, no acks.
   started = performance.now();
-  let read = 0;
-  const reader = await StreamReader.open(jetstream(connection), stream, { startSequence: 1, drainUntil: true });
-  for await (const message of reader) {
-    for (const line of splitBatch(message.data)) {
-      JSON.parse(line);
-      read++;
-    }
-  }
-  await reader.close();
+  const read = await readAndParseStream(connection, stream);
   results.push(measure(CEILING_READ, read, (performance.now() - started) / 1000));
 
   // End to end: the demo operators with --drain in a fresh process (start-up excluded by the child's own clock).
@@ -94,4 +86,18 @@ export async function measureCore(input: CoreInput): Promise<CoreResult> {
     drain,
     stages,
   };
+}
+
+/** The ceiling's loop: every message of the stream read back (no acks) and every event in it JSON.parsed; the count. */
+export async function readAndParseStream(connection: NatsConnection, stream: string): Promise<number> {
+  let read = 0;
+  const reader = await StreamReader.open(jetstream(connection), stream, { startSequence: 1, drainUntil: true });
+  for await (const message of reader) {
+    for (const line of splitBatch(message.data)) {
+      JSON.parse(line);
+      read++;
+    }
+  }
+  await reader.close();
+  return read;
 }

@@ -159,13 +159,17 @@ export interface TwoWorkersResult {
   machineCpuSeconds: number;
 }
 
-/** CPU seconds (user + system) of a process, from /proc (Linux); NaN when unreadable. */
-export function processCpuSeconds(pid: number | undefined): number {
+/**
+ * CPU seconds (user + system) of a process, or with `children` of its exited and waited-for children, from /proc
+ * (Linux); NaN when unreadable.
+ */
+export function processCpuSeconds(pid: number | undefined, of: "self" | "children" = "self"): number {
   if (pid === undefined) return Number.NaN;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    const first = of === "self" ? 11 : 13;
+    return (Number(fields[first]) + Number(fields[first + 1])) / 100;
   } catch {
     return Number.NaN;
   }

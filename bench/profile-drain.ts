@@ -10,10 +10,9 @@ import { connect } from "@nats-io/transport-node";
 import { parsePipelineText } from "../src/config/load.ts";
 import { generateLines } from "../src/ingest/generate.ts";
 import { RecordPublisher } from "../src/ingest/record-publisher.ts";
-import { splitBatch } from "../src/transport/batch-codec.ts";
-import { StreamReader } from "../src/transport/reader.ts";
 import { ensureStream } from "../src/transport/stream.ts";
 import { ROOT, log, runJsonChild } from "./bench-kit.ts";
+import { readAndParseStream } from "./core.ts";
 import type { DrainResult } from "./drain-result.ts";
 import { benchPipeline } from "./pipeline.ts";
 
@@ -40,15 +39,7 @@ if (existing === undefined || process.env.CP_REFILL === "1") {
 for (let round = 0; round < rounds; round++) {
   const loadBefore = loadavg()[0];
   const started = performance.now();
-  let read = 0;
-  const reader = await StreamReader.open(jetstream(connection), stream, { startSequence: 1, drainUntil: true });
-  for await (const message of reader) {
-    for (const line of splitBatch(message.data)) {
-      JSON.parse(line);
-      read++;
-    }
-  }
-  await reader.close();
+  const read = await readAndParseStream(connection, stream);
   const ceiling = read / ((performance.now() - started) / 1000);
   const out = await mkdtemp(join(tmpdir(), "clickpipe-profile-drain-"));
   try {

@@ -1,7 +1,6 @@
 // Scale-out: the same generated events drained by the unpartitioned worker, by one worker of a partitioned pipeline
 // (nats.partitions: 4, every task on one process) and by two `clickpipe run --worker-id` processes sharing the tasks.
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -65,27 +64,16 @@ async function drainWith(file: string, workers: number, natsPid: number | undefi
       child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`worker ${index} exited with ${code}: ${errors}`)))),
     );
   });
-  const cpuBefore = childrenCpuSeconds();
+  const cpuBefore = processCpuSeconds(process.pid, "children");
   await Promise.all(children);
   const ended = performance.now();
   return {
     workers,
     wallSeconds: (ended - started) / 1000,
     processingSeconds: (ended - Math.min(firstTaskAt, ended)) / 1000,
-    workerCpuSeconds: childrenCpuSeconds() - cpuBefore,
+    workerCpuSeconds: processCpuSeconds(process.pid, "children") - cpuBefore,
     natsCpuSeconds: processCpuSeconds(natsPid) - natsBefore,
   };
-}
-
-/** CPU seconds of this process's exited children so far (Linux /proc: cutime + cstime). */
-function childrenCpuSeconds(): number {
-  try {
-    const stat = readFileSync(`/proc/${process.pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[13]) + Number(fields[14])) / 100;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 export async function measureScaleOut(

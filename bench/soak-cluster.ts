@@ -1,10 +1,10 @@
 // Soak step (issue 8): a 3-node NATS cluster with an R3 stream loses a node (kill -9, the stream leader first) several
 // times during one `clickpipe run --drain`; each node comes back before the next kill. The lake must equal the no-fault
 // run's. Sizes: SOAK_CLUSTER_VISITORS (default 6000), SOAK_CLUSTER_DAYS (7), SOAK_CLUSTER_KILLS (3).
+import { publishAndDrainNoFault } from "./soak-kit.ts";
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runCli } from "../tests/helpers/cli.ts";
 import { startNatsCluster } from "../tests/helpers/nats-cluster.ts";
 import { uniqueStreamName } from "../tests/helpers/nats-server.ts";
 import { crashInput, filesEndingWith, lakeRows, sleep, spawnWorker, writePipelineFile } from "../tests/integration/crash-harness.ts";
@@ -38,18 +38,12 @@ export async function soakCluster(): Promise<boolean> {
     const lines = crashInput(visitors, days, 88);
     await writeFile(input, lines.join("\n") + "\n");
     console.log(`cluster soak: ${lines.length} lines, R3 stream on 3 nodes, ${kills} node kills during one drain`);
-    const published = await runCli(["publish", input, "--pipeline", baselineFile], {}, { timeoutMs: 600_000 });
-    if (published.code !== 0) throw new Error(`publish failed: ${published.stderr}`);
-    let started = performance.now();
-    const baseline = await runCli(["run", baselineFile, "--drain"], {}, { timeoutMs: 3_600_000 });
-    if (baseline.code !== 0) throw new Error(`no-fault run failed: ${baseline.stderr}`);
-    const baselineMs = performance.now() - started;
-    console.log(`cluster no-fault run: ${(baselineMs / 1000).toFixed(1)} s`);
+    await publishAndDrainNoFault(input, baselineFile, "cluster no-fault run");
 
     const out = join(directory, "faulty");
     const file = await replicatedPipelineFile(directory, cluster.url, stream, out);
     const checkpoints = join(out, "_checkpoints", NAME);
-    started = performance.now();
+    const started = performance.now();
     const worker = spawnWorker(file, ["--drain"]);
     await worker.printed(/starting \S+ at \S+ sequence \d+ \(epoch \d+\)/);
     let killed = 0;

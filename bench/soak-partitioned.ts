@@ -4,7 +4,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runCli } from "../tests/helpers/cli.ts";
+import { publishAndDrainNoFault } from "./soak-kit.ts";
 import { uniqueStreamName } from "../tests/helpers/nats-server.ts";
 import { crashInput, filesEndingWith, lakeRows, rowCounts, sleep, spawnWorker, writePipelineFile, type WorkerProcess } from "../tests/integration/crash-harness.ts";
 
@@ -26,18 +26,12 @@ export async function soakPartitioned(natsUrl: string): Promise<boolean> {
       writePipelineFile(directory, { name, natsUrl, stream, out: join(directory, name), partitions: PARTITIONS, interval: "1s" });
     const baselineFile = await pipeline("soakpart_baseline");
     console.log(`partitioned soak: ${lines.length} lines, ${PARTITIONS} partitions, ${WORKERS} workers, ${kills} kills`);
-    const published = await runCli(["publish", input, "--pipeline", baselineFile]);
-    if (published.code !== 0) throw new Error(published.stderr);
-    let started = performance.now();
-    const baseline = await runCli(["run", baselineFile, "--drain", "--worker-id", "solo"], LEASE_ENV, { timeoutMs: 1_800_000 });
-    if (baseline.code !== 0) throw new Error(baseline.stderr);
-    const baselineSeconds = (performance.now() - started) / 1000;
-    console.log(`baseline (one worker): ${baselineSeconds.toFixed(1)} s`);
+    const baselineSeconds = (await publishAndDrainNoFault(input, baselineFile, "baseline (one worker)", ["--worker-id", "solo"], LEASE_ENV)) / 1000;
 
     const file = await pipeline("soakpart_killed");
     const spawnNamed = (id: string) => spawnWorker(file, ["--drain", "--worker-id", id], LEASE_ENV);
     const workers = new Map<string, WorkerProcess>(Array.from({ length: WORKERS }, (_, index) => [`w${index}`, spawnNamed(`w${index}`)]));
-    started = performance.now();
+    const started = performance.now();
     const spacingMs = Math.max(2_000, (baselineSeconds * 1000) / kills);
     let killed = 0;
     let round = 0;

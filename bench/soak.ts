@@ -3,12 +3,14 @@
 // Then the metric series count after SOAK_SERIES_EVENTS (1M) random events must stay < 2,000 (SOAK_SERIES=0 skips it).
 // CLICKPIPE_SOAK_KV_GIB=n adds a step: n GiB of state through the NATS KV checkpoint store's chunks, checked by sha256.
 // Then a 3-node NATS cluster with an R3 stream loses a node several times during one drain (SOAK_CLUSTER=0 skips it).
+// Then 4 workers over 8 partitions are killed and restarted again and again (SOAK_PARTITIONED=0 skips it).
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runCli } from "../tests/helpers/cli.ts";
 import { startNatsServer, uniqueStreamName } from "../tests/helpers/nats-server.ts";
 import { soakCluster } from "./soak-cluster.ts";
+import { soakPartitioned } from "./soak-partitioned.ts";
+import { publishAndDrainNoFault } from "./soak-kit.ts";
 import { soakKvState } from "./soak-kv-state.ts";
 import { soakSeriesCount } from "./soak-series.ts";
 import { crashInput, filesEndingWith, lakeRows, sleep, spawnWorker, writePipelineFile } from "../tests/integration/crash-harness.ts";
@@ -33,14 +35,8 @@ async function main(): Promise<number> {
     const lines = crashInput(visitors, days, 2024);
     await writeFile(input, lines.join("\n") + "\n");
     console.log(`soak: ${lines.length} lines (${visitors} visitors × ${days} days), ${kills} kills, one nats-server restart`);
-    const published = await runCli(["publish", input, "--pipeline", baselineFile], {}, { timeoutMs: 600_000 });
-    if (published.code !== 0) throw new Error(`publish failed: ${published.stderr}`);
-
+    const baselineMs = await publishAndDrainNoFault(input, baselineFile, "no-fault run");
     let started = performance.now();
-    const baseline = await runCli(["run", baselineFile, "--drain"], {}, { timeoutMs: 3_600_000 });
-    if (baseline.code !== 0) throw new Error(`no-fault run failed: ${baseline.stderr}`);
-    const baselineMs = performance.now() - started;
-    console.log(`no-fault run: ${(baselineMs / 1000).toFixed(1)} s`);
 
     const out = join(directory, "faulty");
     const file = await writePipelineFile(directory, { name: "soak", natsUrl: server.url, stream, out });
@@ -104,6 +100,7 @@ async function main(): Promise<number> {
     const kvGib = Number(process.env.CLICKPIPE_SOAK_KV_GIB ?? 0);
     if (kvGib > 0 && !(await soakKvState(server.url, kvGib))) failures++;
     if (process.env.SOAK_CLUSTER !== "0" && !(await soakCluster())) failures++;
+    if (process.env.SOAK_PARTITIONED !== "0" && !(await soakPartitioned(server.url))) failures++;
     console.log(failures === 0 ? "soak passed: 1 passed, 0 failed" : `soak FAILED: 0 passed, 1 failed`);
     return failures === 0 ? 0 : 1;
   } finally {

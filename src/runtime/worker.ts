@@ -344,6 +344,8 @@ class Worker {
       await this.startCheckpoint();
       return;
     }
+    // Handed over or stopped before reading (the listener below would never hear an abort that already happened).
+    if (this.options.signal?.aborted) return;
     const reader = await StreamReader.open(js, this.config.nats.stream, {
       startSequence: this.position + 1,
       drainUntil: this.drain && input === undefined,

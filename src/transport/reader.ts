@@ -56,6 +56,8 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
   /** Sequence of the last delivered message; startSequence - 1 before the first. */
   lastDeliveredSequence: number;
   private closed = false;
+  /** Whether the messages were iterated: only then does closing wait for their iterator to end. */
+  private iterated = false;
 
   private constructor(
     readonly stream: string,
@@ -152,6 +154,7 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
 
   async *[Symbol.asyncIterator](): AsyncIterator<StreamMessage> {
     if (this.messages === undefined) return;
+    this.iterated = true;
     try {
       while (await (yield* this.readUntilSilent(this.messages))) {
         if (this.closed || this.reopen === undefined) return;
@@ -198,7 +201,12 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.messages !== undefined) await this.messages.close();
+    if (this.messages !== undefined) {
+      // close() waits until the messages' iterator has run to its end: never, for one nobody iterated (a reader
+      // closed right after it opened, as when a task is handed over before its first message).
+      if (this.iterated) await this.messages.close();
+      else this.messages.stop();
+    }
     await this.consumer?.delete().catch(() => undefined);
   }
 }

@@ -1,6 +1,5 @@
 // A 3-node nats-server cluster with JetStream on loopback (free ports, one store per node) whose nodes can be killed and restarted.
-import { spawn, type ChildProcess } from "node:child_process";
-import { appendFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -8,8 +7,8 @@ import { join } from "node:path";
 import { jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { randomBytes } from "node:crypto";
+import { spawnReady } from "./nats-server.ts";
 
-const READY_TIMEOUT_MS = 15_000;
 const JETSTREAM_READY_TIMEOUT_MS = 30_000;
 
 export type ClusterNode = {
@@ -183,43 +182,3 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-const liveChildren = new Set<ChildProcess>();
-// A test runner that exits without teardown must not leave servers behind.
-process.once("exit", () => {
-  for (const child of liveChildren) child.kill("SIGKILL");
-});
-
-/** Spawns nats-server and resolves when its log says "Server is ready"; rejects with its output otherwise. */
-function spawnReady(args: string[]): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("nats-server", args, { stdio: ["ignore", "pipe", "pipe"] });
-    let log = "";
-    let settled = false;
-    const fail = (reason: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      child.kill("SIGKILL");
-      reject(new Error(`nats-server ${args.join(" ")} did not start: ${reason}\n${log.slice(-2000)}`));
-    };
-    const timer = setTimeout(() => fail(`not ready after ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS);
-    const onOutput = (chunk: Buffer) => {
-      if (process.env.CLICKPIPE_CLUSTER_LOG) appendFileSync(process.env.CLICKPIPE_CLUSTER_LOG, chunk);
-      if (settled) return;
-      log += chunk.toString("utf8");
-      if (log.includes("Server is ready")) {
-        settled = true;
-        clearTimeout(timer);
-        // Stop buffering the log: a cluster node keeps printing route and RAFT messages.
-        log = "";
-        liveChildren.add(child);
-        child.once("exit", () => liveChildren.delete(child));
-        resolve(child);
-      }
-    };
-    child.stdout?.on("data", onOutput);
-    child.stderr?.on("data", onOutput);
-    child.once("error", (error) => fail(`${error.message} (is nats-server installed and on PATH?)`));
-    child.once("exit", (code, signal) => fail(`exited with ${signal ?? code}`));
-  });
-}

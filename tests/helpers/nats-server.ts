@@ -1,4 +1,5 @@
 // The one launcher of real nats-server processes for every integration test: own servers, the shared test URL, unique stream names.
+import { appendFileSync } from "node:fs";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -145,8 +146,11 @@ process.once("exit", () => {
   for (const child of liveChildren) child.kill("SIGKILL");
 });
 
-/** Spawns nats-server and resolves when its log says "Server is ready"; rejects with its output otherwise. */
-function spawnReady(args: string[]): Promise<ChildProcess> {
+/**
+ * Spawns nats-server and resolves when its log says "Server is ready"; rejects with its output otherwise. The
+ * server is killed when this process exits. CLICKPIPE_CLUSTER_LOG names a file that gets every server's output.
+ */
+export function spawnReady(args: string[]): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn("nats-server", args, { stdio: ["ignore", "pipe", "pipe"] });
     let log = "";
@@ -160,11 +164,14 @@ function spawnReady(args: string[]): Promise<ChildProcess> {
     };
     const timer = setTimeout(() => fail(`not ready after ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS);
     const onOutput = (chunk: Buffer) => {
+      if (process.env.CLICKPIPE_CLUSTER_LOG) appendFileSync(process.env.CLICKPIPE_CLUSTER_LOG, chunk);
       if (settled) return;
       log += chunk.toString("utf8");
       if (log.includes("Server is ready")) {
         settled = true;
         clearTimeout(timer);
+        // Stop buffering the log: a cluster node keeps printing route and RAFT messages.
+        log = "";
         liveChildren.add(child);
         child.once("exit", () => liveChildren.delete(child));
         resolve(child);

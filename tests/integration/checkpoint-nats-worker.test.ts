@@ -8,7 +8,7 @@ import { connect } from "@nats-io/transport-node";
 import { NatsCheckpointStore } from "../../src/runtime/checkpoint-nats.ts";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
-import { crashInput, filesEndingWith, lakeRows, rowCounts, sleep, spawnWorker, writePipelineFile } from "./crash-harness.ts";
+import { crashInput, drainWithKills, filesEndingWith, lakeRows, rowCounts, sleep, writePipelineFile } from "./crash-harness.ts";
 
 const natsUrl = inject("natsUrl");
 
@@ -66,30 +66,22 @@ describe("checkpoint.store: kv", () => {
     const committedPast = async (epoch: number) => {
       while (((await store.load())?.epoch ?? 0) <= epoch) await sleep(20);
     };
-    const resumedAt: number[] = [];
-    let kills = 0;
+    let outcome: { kills: number; resumedAt: number[] };
     try {
-      for (let run = 0; run < 15; run++) {
-        const worker = spawnWorker(file, ["--drain"]);
-        await worker.printed(/(starting|resuming) \S+ at \S+ sequence \d+ \(epoch \d+\)/);
-        if (kills < 4) {
-          // Kill after this run committed a checkpoint of its own (so the next run resumes further on; waiting for
-          // progress, not a fixed time, keeps this meaningful on a slow machine), at a moment spread over mid-batch,
-          // mid-commit and the final flush.
-          const claimed = Number(/\(epoch (\d+)\)/.exec(worker.output())![1]);
-          await Promise.race([committedPast(claimed), worker.exited]);
-          await Promise.race([sleep(kills * 150), worker.exited]);
-          worker.child.kill("SIGKILL");
-        }
-        const result = await worker.exited;
-        resumedAt.push(Number(/ sequence (\d+)/.exec(result.output)?.[1]));
-        if (result.code === 0) break;
-        expect(result.signal, result.output).toBe("SIGKILL");
-        kills++;
-      }
+      outcome = await drainWithKills(file, 15, async (worker, kills) => {
+        if (kills >= 4) return false;
+        // Kill after this run committed a checkpoint of its own (so the next run resumes further on; waiting for
+        // progress, not a fixed time, keeps this meaningful on a slow machine), at a moment spread over mid-batch,
+        // mid-commit and the final flush.
+        const claimed = Number(/\(epoch (\d+)\)/.exec(worker.output())![1]);
+        await Promise.race([committedPast(claimed), worker.exited]);
+        await Promise.race([sleep(kills * 150), worker.exited]);
+        return true;
+      });
     } finally {
       await connection.close();
     }
+    const { kills, resumedAt } = outcome;
     expect(kills, `resumed at ${resumedAt.join(", ")}`).toBeGreaterThanOrEqual(2);
     expect(new Set(resumedAt).size, `resumed at ${resumedAt.join(", ")}`).toBeGreaterThanOrEqual(2);
     expect(await lakeRows(out)).toEqual(await lakeRows(baselineOut));

@@ -170,3 +170,28 @@ export async function publishAndDrainBaseline(
   if (drained.code !== 0) throw new Error(`baseline drain failed: ${drained.stderr}`);
   return { input, rows: await lakeRows(out) };
 }
+
+/**
+ * Runs `clickpipe run <file> --drain` again and again until a run exits 0. Before each run may be killed,
+ * `killMoment(worker, kills)` waits for the moment and says whether to kill it (-9). Returns how many runs were
+ * killed and the sequence each run resumed at.
+ */
+export async function drainWithKills(
+  pipelineFile: string,
+  maxRuns: number,
+  killMoment: (worker: WorkerProcess, kills: number) => Promise<boolean>,
+): Promise<{ kills: number; resumedAt: number[] }> {
+  const resumedAt: number[] = [];
+  let kills = 0;
+  for (let run = 0; run < maxRuns; run++) {
+    const worker = spawnWorker(pipelineFile, ["--drain"]);
+    await worker.printed(/(starting|resuming) \S+ at \S+ sequence \d+ \(epoch \d+\)/);
+    if (await killMoment(worker, kills)) worker.child.kill("SIGKILL");
+    const result = await worker.exited;
+    resumedAt.push(Number(/ sequence (\d+)/.exec(result.output)?.[1]));
+    if (result.code === 0) return { kills, resumedAt };
+    if (result.signal !== "SIGKILL") throw new Error(`run ${run} failed without being killed:\n${result.output}`);
+    kills++;
+  }
+  throw new Error(`no run finished in ${maxRuns} runs (resumed at ${resumedAt.join(", ")})`);
+}

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
-import { crashInput, filesEndingWith, lakeRows, rowCounts, sleep, spawnWorker, writePipelineFile } from "./crash-harness.ts";
+import { crashInput, drainWithKills, filesEndingWith, lakeRows, rowCounts, sleep, writePipelineFile } from "./crash-harness.ts";
 
 /** A small deterministic generator (mulberry32), so a failing schedule of kills can be replayed. */
 function seededRandom(seed: number): () => number {
@@ -57,29 +57,19 @@ describe("kill -9 during run --drain", () => {
     const checkpoints = join(out, "_checkpoints", "baseline");
     const random = seededRandom(8);
     const delays: number[] = [];
-    const resumedAt: number[] = [];
-    let kills = 0;
-    for (let run = 0; run < 20; run++) {
-      const worker = spawnWorker(file, ["--drain"]);
-      await worker.printed(/(starting|resuming) \S+ at \S+ sequence \d+ \(epoch \d+\)/);
-      if (kills < 6) {
-        // Every third kill lands during start-up or the first prepare; the others a random moment after this run
-        // committed its first checkpoint (one takes ~300 ms): mid-batch, mid-prepare, between the
-        // checkpoint and the renames, or during the final flush. Waiting for progress keeps the test meaningful
-        // on a loaded machine.
-        const claimed = Number(/\(epoch (\d+)\)/.exec(worker.output())![1]);
-        if (kills % 3 !== 2) await Promise.race([committedPast(checkpoints, claimed), worker.exited]);
-        const delay = Math.round(random() * (kills % 3 === 2 ? 1_000 : 400));
-        delays.push(delay);
-        await Promise.race([sleep(delay), worker.exited]);
-        worker.child.kill("SIGKILL");
-      }
-      const result = await worker.exited;
-      resumedAt.push(Number(/ sequence (\d+)/.exec(result.output)?.[1]));
-      if (result.code === 0) break;
-      expect(result.signal, result.output).toBe("SIGKILL");
-      kills++;
-    }
+    const { kills, resumedAt } = await drainWithKills(file, 20, async (worker, kills) => {
+      if (kills >= 6) return false;
+      // Every third kill lands during start-up or the first prepare; the others a random moment after this run
+      // committed its first checkpoint (one takes ~300 ms): mid-batch, mid-prepare, between the
+      // checkpoint and the renames, or during the final flush. Waiting for progress keeps the test meaningful
+      // on a loaded machine.
+      const claimed = Number(/\(epoch (\d+)\)/.exec(worker.output())![1]);
+      if (kills % 3 !== 2) await Promise.race([committedPast(checkpoints, claimed), worker.exited]);
+      const delay = Math.round(random() * (kills % 3 === 2 ? 1_000 : 400));
+      delays.push(delay);
+      await Promise.race([sleep(delay), worker.exited]);
+      return true;
+    });
     // Most kills landed mid-run: the worker resumed from several different checkpoints.
     expect(kills, `resumed at ${resumedAt.join(", ")}`).toBeGreaterThanOrEqual(3);
     expect(new Set(resumedAt).size, `resumed at ${resumedAt.join(", ")}`).toBeGreaterThanOrEqual(3);

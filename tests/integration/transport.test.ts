@@ -253,6 +253,17 @@ describe("transport - partitions, batch sizes, drain, dedupe, dead letters", () 
     expect(messages.map((message) => [message.seq, message.subject])).toEqual([[2, `${stream}.dlq`]]);
   });
 
+  it("closes a reader that was never iterated at once, and deletes its consumer (a task handed over before its first message)", async () => {
+    const stream = await newStream("UNREAD");
+    const publisher = new BatchPublisher(js, { stream, partitions: 1, msgIdPrefix: "u" });
+    await publisher.add('{"n":1}', 0);
+    await publisher.flush();
+    const reader = await StreamReader.open(js, stream, { drainUntil: true });
+    const closed = await Promise.race([reader.close().then(() => "closed"), new Promise((resolve) => setTimeout(() => resolve("hung"), 5_000))]);
+    expect(closed).toBe("closed");
+    expect((await (await jsm.streams.get(stream)).info()).state.consumer_count).toBe(0);
+  });
+
   it("surfaces a publish that no stream captures as a rejected flush naming the subject", async () => {
     const publisher = new BatchPublisher(js, {
       stream: uniqueStreamName("MISSING"),
