@@ -71,7 +71,7 @@ const CHECKPOINT_FILE = /^checkpoint-(\d{10})\.json$/;
 /** Older epochs kept beside the newest (for inspection after an incident); the rest are deleted. */
 const KEPT_OLD_EPOCHS = 2;
 
-function checkpointFileName(epoch: number): string {
+export function checkpointFileName(epoch: number): string {
   return `checkpoint-${String(epoch).padStart(10, "0")}.json`;
 }
 

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { checkpointFileName } from "../../src/runtime/checkpoint.ts";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 import { crashInput, filesEndingWith, lakeRows, spawnWorker, writePipelineFile } from "./crash-harness.ts";
@@ -18,7 +19,7 @@ async function committedEpochs(out: string, pipeline: string): Promise<number[]>
 
 /** Parts a committed checkpoint's epoch renames. */
 async function epochParts(out: string, pipeline: string, epoch: number): Promise<number> {
-  const checkpoint = JSON.parse(await readFile(join(out, "_checkpoints", pipeline, `checkpoint-${epoch}.json`), "utf8")) as { pending?: { files: unknown[] } };
+  const checkpoint = JSON.parse(await readFile(join(out, "_checkpoints", pipeline, checkpointFileName(epoch)), "utf8")) as { pending?: { files: unknown[] } };
   return checkpoint.pending?.files.length ?? 0;
 }
 
