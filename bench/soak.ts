@@ -1,5 +1,5 @@
 // `npm run soak`: exactly-once under fire at full size: ~1M events, 20 kill -9s of the worker and one nats-server restart.
-// Sizes: SOAK_VISITORS (default 13500), SOAK_DAYS (7), SOAK_KILLS (20). Exits 1 when any table differs from the no-fault run.
+// Sizes: SOAK_VISITORS (default 28000: about 1M events), SOAK_DAYS (7), SOAK_KILLS (20). Exits 1 when any table differs from the no-fault run.
 // Then the metric series count after SOAK_SERIES_EVENTS (1M) random events must stay < 2,000 (SOAK_SERIES=0 skips it).
 // CLICKPIPE_SOAK_KV_GIB=n adds a step: n GiB of state through the NATS KV checkpoint store's chunks, checked by sha256.
 // Then a 3-node NATS cluster with an R3 stream loses a node several times during one drain (SOAK_CLUSTER=0 skips it).
@@ -15,7 +15,7 @@ import { soakKvState } from "./soak-kv-state.ts";
 import { soakSeriesCount } from "./soak-series.ts";
 import { crashInput, filesEndingWith, lakeRows, sleep, spawnWorker, writePipelineFile } from "../tests/integration/crash-harness.ts";
 
-const visitors = Number(process.env.SOAK_VISITORS ?? 13_500);
+const visitors = Number(process.env.SOAK_VISITORS ?? 28_000);
 const days = Number(process.env.SOAK_DAYS ?? 7);
 const kills = Number(process.env.SOAK_KILLS ?? 20);
 
