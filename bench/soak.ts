@@ -62,7 +62,9 @@ async function main(): Promise<number> {
         const restartedAt = performance.now();
         while ((await highestEpoch(checkpoints)) <= before && worker.child.exitCode === null) await sleep(50);
         console.log(`nats-server restarted: next checkpoint ${((performance.now() - restartedAt) / 1000).toFixed(1)} s later`);
-      } else if (killed < kills) {
+      }
+      // The run that lived through the server restart is killed too, so all the kills land before the end.
+      if (killed < kills) {
         while ((await highestEpoch(checkpoints)) <= claimed && worker.child.exitCode === null) await sleep(20);
         await Promise.race([sleep(spacingMs * random()), worker.exited]);
         if (worker.child.exitCode === null) {
