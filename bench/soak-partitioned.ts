@@ -58,7 +58,7 @@ export async function soakPartitioned(natsUrl: string): Promise<boolean> {
     const leftovers = await filesEndingWith(join(directory, "soakpart_killed"), [".inprogress", ".tmp"]);
     const equal = JSON.stringify(actual) === JSON.stringify(expected) && leftovers.length === 0;
     console.log(`rows: ${JSON.stringify(rowCounts(actual))} vs no-fault ${JSON.stringify(rowCounts(expected))}`);
-    console.log(equal ? "partitioned soak: lake equals the no-fault run" : `partitioned soak FAILED (${leftovers.length} partial files)`);
+    console.log(equal ? "partitioned soak: lake equals the no-fault run" : `partitioned soak FAILED (partial files: ${leftovers.join(", ")})`);
     return equal;
   } finally {
     await rm(directory, { recursive: true, force: true });

@@ -84,6 +84,9 @@ export class NatsCheckpointStore implements CheckpointStore {
     return `nats kv ${this.bucket} key ${LOCK_KEY}`;
   }
 
+  /** Nothing to do: chunk sets of commits that never completed are purged by the next commit (prune). */
+  async discardUncommitted(): Promise<void> {}
+
   async lastEpoch(): Promise<number | undefined> {
     return (await this.readMeta())?.meta.epoch;
   }

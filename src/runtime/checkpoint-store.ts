@@ -23,6 +23,8 @@ export interface CheckpointStore {
   load<P>(): Promise<Checkpoint<P> | undefined>;
   /** The epoch of the last committed checkpoint, without reading its state. */
   lastEpoch(): Promise<number | undefined>;
+  /** Removes what crashed commits left behind; only for the holder of the exclusive right to commit. */
+  discardUncommitted(): Promise<void>;
   /** Commits one epoch; throws StaleCheckpointError, changing nothing, when that epoch is already committed. */
   commit<P>(checkpoint: Omit<Checkpoint<P>, "state">, stateJson: string): Promise<void>;
   /** Waits for the pipeline's exclusive lock (stand-by, stale takeover); undefined when the signal aborts the wait. */

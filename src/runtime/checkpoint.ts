@@ -166,7 +166,7 @@ export class DirectoryCheckpointStore {
     for (;;) {
       if (options.signal?.aborted) return undefined;
       if (await createExclusive(this.lockFile, JSON.stringify(holder))) {
-        await this.removeTemporaryFiles();
+        await this.discardUncommitted();
         return new CheckpointLock(this.lockFile, holder, staleAfterMs, options.onLost);
       }
       const current = await readLock(this.lockFile);
@@ -187,9 +187,12 @@ export class DirectoryCheckpointStore {
     await rm(this.directory, { recursive: true, force: true });
   }
 
-  /** Temporary files of commits that crashed before their link; a fenced zombie's link then fails, as it should. */
-  private async removeTemporaryFiles(): Promise<void> {
-    for (const name of await readdir(this.directory)) {
+  /**
+   * Temporary files of commits that crashed before their link; a fenced zombie's link then fails, as it should. Called
+   * by whoever holds the exclusive right to commit: the lock, or a partitioned task's lease.
+   */
+  async discardUncommitted(): Promise<void> {
+    for (const name of await readdir(this.directory).catch(() => [] as string[])) {
       if (name.startsWith(".checkpoint-") && name.endsWith(".tmp")) await unlink(join(this.directory, name)).catch(() => undefined);
     }
   }

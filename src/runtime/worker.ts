@@ -214,6 +214,8 @@ class Worker {
       });
       if (lock === undefined) return this.summary;
       this.lock = lock;
+      // A lease, unlike the store's own lock, did not clean up after the crashed holder before it.
+      if (this.task !== undefined) await this.store.discardUncommitted();
 
       if (config.metrics !== undefined && this.task === undefined) {
         metricsServer = await startMetricsServer(this.metrics, config.metrics.port, config.metrics.host);
