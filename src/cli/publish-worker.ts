@@ -32,8 +32,8 @@ export const CHUNK_TAKEN = "taken";
 /** Chunks sent and not yet taken at most: bounds memory when NATS is slower than parsing. */
 const MAX_CHUNKS_AHEAD = 4;
 
-/** Collects one chunk's output for the main thread. */
-class ChunkSink implements RecordSink {
+/** Collects what a RecordPublisher emits (here one chunk's output for the main thread; tests collect with it too). */
+export class ChunkSink implements RecordSink {
   events: string[] = [];
   partitions: number[] = [];
   deadLetters: DeadLetter[] = [];

@@ -7,11 +7,10 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWorker } from "../../src/cli/publish.ts";
 import { lineChunks, publishLineChunks, splitLines } from "../../src/cli/publish-lines.ts";
-import { CHUNK_TAKEN, PUBLISH_WORKER_ROLE, type PublishWorkerMessage } from "../../src/cli/publish-worker.ts";
+import { CHUNK_TAKEN, ChunkSink, PUBLISH_WORKER_ROLE, type PublishWorkerMessage } from "../../src/cli/publish-worker.ts";
 import { parsePipelineText } from "../../src/config/load.ts";
 import type { PipelineConfig } from "../../src/config/pipeline.ts";
-import { RecordPublisher, type RecordSink } from "../../src/ingest/record-publisher.ts";
-import type { DeadLetter } from "../../src/transport/dead-letter.ts";
+import { RecordPublisher } from "../../src/ingest/record-publisher.ts";
 
 const SEMICOMPLETE = fileURLToPath(new URL("../fixtures/access-logs/semicomplete_apache_combined_2015.log", import.meta.url));
 
@@ -58,20 +57,6 @@ describe("publish - a file read in chunks has the lines splitLines gives", () =>
   });
 });
 
-class CollectingSink implements RecordSink {
-  readonly events: string[] = [];
-  readonly partitions: number[] = [];
-  readonly deadLetters: DeadLetter[] = [];
-  add(line: string, partition: number): void {
-    this.events.push(line);
-    this.partitions.push(partition);
-  }
-  addDeadLetter(letter: DeadLetter): void {
-    this.deadLetters.push(letter);
-  }
-  async flush(): Promise<void> {}
-}
-
 function pipelineConfig(): PipelineConfig {
   // prettier-ignore
   const text = ["name: publish-test", "nats:", "  stream: PUBLISH_TEST", "  partitions: 4", "ingest:", "  pages: { exclude: [4xx] }", "sinks:", "  - type: parquet", `    path: ${join(directory, "out")}`].join("\n");
@@ -86,7 +71,7 @@ describe("publish - the worker thread hands over what one thread would publish",
     const options = { format: "combined", receivedAt: 1_700_000_000_000 };
     const file = await open(SEMICOMPLETE);
     const size = (await file.stat()).size;
-    const sink = new CollectingSink();
+    const sink = new ChunkSink();
     const oneThreadDigest = createHash("sha256");
     const counts = await publishLineChunks(
       new RecordPublisher({ config, sink, source: "publish", env: {} }),
@@ -98,7 +83,7 @@ describe("publish - the worker thread hands over what one thread would publish",
     expect(counts).toEqual({ read: 10000, published: 9782, rejected: 1, filtered: 217 });
 
     const worker = startWorker({ role: PUBLISH_WORKER_ROLE, path: SEMICOMPLETE, size, config, options });
-    const fromWorker = new CollectingSink();
+    const fromWorker = new ChunkSink();
     const done = await new Promise<Extract<PublishWorkerMessage, { type: "done" }>>((resolve, reject) => {
       worker.on("error", reject);
       worker.on("message", (message: PublishWorkerMessage) => {
