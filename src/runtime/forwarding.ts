@@ -361,6 +361,8 @@ export class ForwardedInput {
     const queues = this.#queued;
     const targets = this.#targets!;
     const heads = new Array<number>(queues.length).fill(0);
+    // Each head's key is parsed once, when it becomes the head, not at every comparison.
+    const keys = queues.map((lines) => (lines.length > 0 ? mergeKeyOf(lines[0]) : Infinity));
     for (;;) {
       let best = -1;
       let bestKey = Infinity;
@@ -370,15 +372,15 @@ export class ForwardedInput {
           if (this.#ended[partition] < targets[partition]) blocked = true;
           continue;
         }
-        const key = mergeKeyOf(queues[partition][heads[partition]]);
-        if (best === -1 || key < bestKey) {
+        if (best === -1 || keys[partition] < bestKey) {
           best = partition;
-          bestKey = key;
+          bestKey = keys[partition];
         }
       }
       if (best === -1 || blocked) break;
       this.#apply(parseForwardedLine(queues[best][heads[best]]), best);
-      heads[best]++;
+      const next = ++heads[best];
+      if (next < queues[best].length) keys[best] = mergeKeyOf(queues[best][next]);
     }
     for (let partition = 0; partition < queues.length; partition++) {
       if (heads[partition] > 0) queues[partition] = queues[partition].slice(heads[partition]);
