@@ -13,6 +13,19 @@ const natsUrl = inject("natsUrl");
 /** Short leases so that a killed worker's tasks move within seconds. */
 const LEASE_ENV = { CLICKPIPE_LEASE_STALE_MS: "6000" };
 
+/** The index of the first worker whose output matches `pattern`, or -1 when all exit without it. */
+function firstToPrint(workers: WorkerProcess[], pattern: RegExp): Promise<number> {
+  return new Promise((resolve) => {
+    let silent = 0;
+    workers.forEach((worker, index) => {
+      void worker.printed(pattern).then((matched) => {
+        if (matched) resolve(index);
+        else if (++silent === workers.length) resolve(-1);
+      });
+    });
+  });
+}
+
 describe("a partitioned pipeline over several workers", () => {
   const stream = uniqueStreamName("PARTS");
   let directory: string;
@@ -50,22 +63,28 @@ describe("a partitioned pipeline over several workers", () => {
     expect(expected.invalid_events.length).toBeGreaterThan(0);
 
     const { file, out } = await pipelineFile("parts_killed");
-    const workers: WorkerProcess[] = ["w1", "w2", "w3", "w4"].map((id) => spawnWorker(file, ["--drain", "--worker-id", id], LEASE_ENV));
-    // The victim: w1, once it runs tasks of its own and has committed some of their work.
-    const victim = workers[0];
-    expect(await victim.printed(/parts_killed: worker w1 runs events-\d/)).toBe(true);
+    const ids = ["w1", "w2", "w3", "w4"];
+    const workers: WorkerProcess[] = ids.map((id) => spawnWorker(file, ["--drain", "--worker-id", id], LEASE_ENV));
+    // The victim: the first worker that runs an events task of its own (on a slow machine one worker may start so
+    // late that the others leave it nothing), once it has committed some of that work.
+    const first = await firstToPrint(workers, /parts_killed: worker w\d runs events-\d/);
+    expect(first, workers.map((worker) => worker.output()).join("\n")).toBeGreaterThanOrEqual(0);
+    const victim = workers[first];
+    const victimId = ids[first];
+    const others = workers.filter((worker) => worker !== victim);
     expect(await victim.printed(/resuming|starting/)).toBe(true);
     await sleep(1_500);
-    const ranBeforeKill = [...victim.output().matchAll(/worker w1 runs (\S+)/g)].map((match) => match[1]);
+    const ranBeforeKill = [...victim.output().matchAll(new RegExp(`worker ${victimId} runs (\\S+)`, "g"))].map((match) => match[1]);
     victim.child.kill("SIGKILL");
     const killed = await victim.exited;
-    expect(killed.signal).toBe("SIGKILL");
+    expect(killed.signal, killed.output).toBe("SIGKILL");
 
-    const results = await Promise.all(workers.slice(1).map((worker) => worker.exited));
+    const results = await Promise.all(others.map((worker) => worker.exited));
     for (const result of results) expect(result.code, result.output).toBe(0);
-    // Every task w1 was running when it died was taken over after its lease went stale.
+    // Every task the victim was running when it died was taken over after its lease went stale.
     const afterKill = results.map((result) => result.output).join("\n");
-    for (const task of ranBeforeKill) expect(afterKill).toMatch(new RegExp(`worker w[234] runs ${task}\\b`));
+    const otherIds = ids.filter((id) => id !== victimId).join("|");
+    for (const task of ranBeforeKill) expect(afterKill).toMatch(new RegExp(`worker (${otherIds}) runs ${task}\\b`));
 
     const actual = await lakeRows(out);
     expect(rowCounts(actual)).toEqual(rowCounts(expected));
