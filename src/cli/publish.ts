@@ -9,6 +9,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { RecordPublisher, type IngestCounts } from "../ingest/record-publisher.ts";
+import { startTypeScriptWorker } from "../runtime/thread-entry.ts";
 import { connectNats } from "../transport/connection.ts";
 import { BatchPublisher } from "../transport/publisher.ts";
 import { ensureStream } from "../transport/stream.ts";
@@ -115,6 +116,9 @@ function workerMinBytes(): number {
  * threads mostly wait for each other's time slices, which measured slower than one thread (bench/OPTIMIZATIONS.md).
  */
 function hasIdleCore(): boolean {
+  const setting = process.env.CLICKPIPE_PUBLISH_WORKER;
+  if (setting === "always") return true;
+  if (setting === "never") return false;
   return availableParallelism() - loadavg()[0] >= 1;
 }
 
@@ -146,12 +150,9 @@ async function* inMemoryChunks(content: Buffer, digest: Hash): AsyncGenerator<st
   yield linesOf(content);
 }
 
-/** tsx's loader is registered per thread: the worker registers it before importing the TypeScript entry. */
+/** The parse thread (see thread-entry.ts for how a TypeScript entry starts without a loader thread of its own). */
 export function startWorker(data: PublishWorkerData): Worker {
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const entry = new URL("./publish-worker.ts", import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: data });
+  return startTypeScriptWorker(new URL("./publish-worker.ts", import.meta.url), { workerData: data });
 }
 
 /** Publishes the worker's chunks in order; each taken chunk lets the worker send another. */

@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { Metrics } from "../metrics/registry.ts";
+import { startTypeScriptWorker } from "../runtime/thread-entry.ts";
 import {
   ColumnBatchBuilder,
   encodeSealedBatch,
@@ -370,18 +371,10 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/**
- * Under tsx or vitest this module is TypeScript, so the worker registers tsx itself before importing its .ts
- * entry (execArgv `--import tsx` is not honoured by Node 20 workers here); built output loads the .js entry.
- */
+/** The encoder thread's entry: TypeScript under tsx or vitest (bundled for the thread, see thread-entry.ts), .js when built. */
 function startEncoderWorker(): Worker {
-  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./parquet-encoder-worker.js", import.meta.url));
-  const entry = new URL("./parquet-encoder-worker.ts", import.meta.url).href;
-  const tsxApi = import.meta.resolve("tsx/esm/api");
-  const bootstrap =
-    `import(${JSON.stringify(tsxApi)})` +
-    `.then((tsx) => { (tsx.register ?? tsx.default.register)(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(bootstrap, { eval: true });
+  const typescript = import.meta.url.endsWith(".ts");
+  return startTypeScriptWorker(new URL(typescript ? "./parquet-encoder-worker.ts" : "./parquet-encoder-worker.js", import.meta.url));
 }
 
 function defaultEncoderThreads(): number {

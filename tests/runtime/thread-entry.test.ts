@@ -1,0 +1,71 @@
+// TypeScript worker entries start from an esbuild bundle (no tsx loader thread), or through tsx when they cannot.
+import { once } from "node:events";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { bundleOf, startTypeScriptWorker } from "../../src/runtime/thread-entry.ts";
+import { ColumnBatchBuilder, encodeSealedBatch, transferListOf } from "../../src/sinks/parquet-encoder.ts";
+import type { EncodeResponse } from "../../src/sinks/parquet-encoder-worker.ts";
+import { duckDb, queryJson, temporaryDirectory } from "../sinks/lake-fixtures.ts";
+
+const fixture = (name: string) => new URL(`../fixtures/threads/${name}`, import.meta.url);
+
+describe("startTypeScriptWorker", () => {
+  it("runs a TypeScript entry from its bundle, which esbuild builds once per process", async () => {
+    const bundle = bundleOf(fixture("double.ts"));
+    expect(bundle?.pathname).toMatch(/node_modules\/\.cache\/clickpipe\/threads\/double-[0-9a-f]{16}\.mjs$/);
+    expect(bundleOf(fixture("double.ts"))).toBe(bundle);
+    // The bundle is plain JavaScript: no type annotations left.
+    expect(readFileSync(fileURLToPath(bundle!), "utf8")).not.toContain("number[]");
+    const worker = startTypeScriptWorker(fixture("double.ts"));
+    try {
+      worker.postMessage([1, 2, 21]);
+      const [reply] = (await once(worker, "message")) as [{ doubled: number[]; stack: string }];
+      expect(reply.doubled).toEqual([2, 4, 42]);
+      expect(reply.stack).toContain(bundle!.pathname);
+    } finally {
+      await worker.terminate();
+    }
+  });
+
+  it("starts an entry that reads import.meta.url from its source through tsx", async () => {
+    expect(bundleOf(fixture("where-am-i.ts"))).toBeUndefined();
+    const worker = startTypeScriptWorker(fixture("where-am-i.ts"));
+    try {
+      const [reply] = (await once(worker, "message")) as [{ url: string }];
+      expect(reply.url).toBe(fixture("where-am-i.ts").href);
+    } finally {
+      await worker.terminate();
+    }
+  });
+
+  it("the bundled Parquet encoder writes the same bytes as the encoder in this thread", async () => {
+    const columns = [
+      { name: "id", type: "string" as const },
+      { name: "n", type: "int64" as const },
+      { name: "tags", type: "list<string>" as const },
+    ];
+    const build = () => {
+      const builder = new ColumnBatchBuilder(columns);
+      for (let i = 0; i < 1000; i++) builder.append({ id: `row-${i}`, n: i * 3, tags: i % 3 === 0 ? null : ["a", `t${i % 7}`] });
+      return builder.seal();
+    };
+    const options = { compression: "zstd" as const, rowGroupSize: 256 };
+    const expected = encodeSealedBatch(build(), options);
+    const worker = startTypeScriptWorker(new URL("../../src/sinks/parquet-encoder-worker.ts", import.meta.url));
+    try {
+      const batch = build();
+      worker.postMessage({ id: 7, batch, options }, transferListOf(batch));
+      const [reply] = (await once(worker, "message")) as [EncodeResponse];
+      expect("bytes" in reply ? Buffer.from(reply.bytes).equals(Buffer.from(expected)) : reply.error).toBe(true);
+      // And the bytes are a Parquet file an independent reader agrees with.
+      const file = join(await temporaryDirectory("clickpipe-thread-entry-"), "part.parquet");
+      writeFileSync(file, expected);
+      const summary = await queryJson(await duckDb(), `SELECT count(*) AS rows, sum(n) AS total, count(tags) AS with_tags, max(id) AS last FROM '${file}'`);
+      expect(summary).toEqual([{ rows: "1000", total: "1498500", with_tags: "666", last: "row-999" }]);
+    } finally {
+      await worker.terminate();
+    }
+  });
+});
