@@ -1,5 +1,6 @@
 // The end-to-end section of `npm run bench`: ceilings (JSON.parse, JetStream read), publish, the drain, and the
 // per-stage breakdown (bench/stages.ts), all over the same generated events.
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { jetstream, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -10,6 +11,7 @@ import { StreamReader } from "../src/transport/reader.ts";
 import { ensureStream } from "../src/transport/stream.ts";
 import { log, ROOT, runJsonChild } from "./bench-kit.ts";
 import type { DrainResult } from "./drain-result.ts";
+import { processCpuSeconds } from "./peers.ts";
 import type { StagesResult } from "./stages.ts";
 
 export interface Measurement {
@@ -25,6 +27,11 @@ export interface CoreResult {
   results: Measurement[];
   endToEndVsCeiling: number;
   drain: DrainResult;
+  /**
+   * What the drain's CPU allows on this machine: the drain process's and nats-server's CPU seconds for the events,
+   * spread over every core with none idle. Above the measured rate only by the time cores waited or idled.
+   */
+  cpuBound?: { cores: number; processCpuSeconds: number; natsCpuSeconds: number; eventsPerSecond: number; vsCeiling: number };
   stages?: StagesResult;
 }
 
@@ -37,6 +44,8 @@ export interface CoreInput {
   lines: readonly string[];
   visitors: number;
   days: number;
+  /** nats-server's process id, for its CPU during the drain (undefined: not measured). */
+  natsPid?: number;
 }
 
 export const CEILING_READ = "ceiling: JetStream read + JSON.parse";
@@ -73,9 +82,16 @@ export async function measureCore(input: CoreInput): Promise<CoreResult> {
   results.push(measure(CEILING_READ, read, (performance.now() - started) / 1000));
 
   // End to end: the demo operators with --drain in a fresh process (start-up excluded by the child's own clock).
+  const natsBefore = processCpuSeconds(input.natsPid);
   const drain = await runJsonChild<DrainResult>(join(ROOT, "bench", "drain-child.ts"), [input.pipelineText]);
+  const natsCpuSeconds = processCpuSeconds(input.natsPid) - natsBefore;
   results.push(measure("end to end: run --drain (sessionize, sequencePatterns, basket, churnFeatures, Parquet)", drain.events, drain.seconds));
   const ceiling = results.find((r) => r.name === CEILING_READ)!.eventsPerSecond;
+  const cores = availableParallelism();
+  // nats-server's CPU covers the whole drain child (start-up included): a slight overestimate of the drain's share.
+  const boundRate = Number.isFinite(natsCpuSeconds) ? drain.events / ((drain.cpuSeconds + natsCpuSeconds) / cores) : Number.NaN;
+  const cpuBound = { cores, processCpuSeconds: drain.cpuSeconds, natsCpuSeconds, eventsPerSecond: boundRate, vsCeiling: boundRate / ceiling };
+  log(`CPU bound on ${cores} cores (drain process ${drain.cpuSeconds.toFixed(1)} s + nats-server ${natsCpuSeconds.toFixed(1)} s): ${Math.round(boundRate).toLocaleString("en")} events/s`);
   // The per-stage CPU breakdown without NATS, in a fresh process (BENCH_STAGES=0 skips it).
   const stages = process.env.BENCH_STAGES === "0" ? undefined : await runJsonChild<StagesResult>(join(ROOT, "bench", "stages.ts"));
   log(`end to end is ${((drain.eventsPerSecond / ceiling) * 100).toFixed(0)}% of the JetStream read + JSON.parse ceiling`);
@@ -84,6 +100,7 @@ export async function measureCore(input: CoreInput): Promise<CoreResult> {
     results,
     endToEndVsCeiling: drain.eventsPerSecond / ceiling,
     drain,
+    cpuBound,
     stages,
   };
 }

@@ -109,9 +109,16 @@ Input: \`clickpipe generate\` traffic, ${int(core.input.visitors)} visitors over
 ${rows}
 
 - **End to end / (JetStream read + JSON.parse) ceiling: ${fixed(core.endToEndVsCeiling * 100, 0)}%** (target ≥ 40%).
-- Drain process peak RSS: ${fixed(core.drain.peakRssBytes / MIB, 0)} MiB.
+${renderCpuBound(core)}- Drain process peak RSS: ${fixed(core.drain.peakRssBytes / MIB, 0)} MiB.
 - State: peak ${fixed(core.drain.peakStateBytes / MIB, 1)} MiB over all operators; at the peak of ${int(core.drain.peakOpenSessions)} open sessions, ${int(core.drain.bytesPerOpenSessionAtPeak)} bytes of total state per open session (an upper bound for sessionize alone: it includes the other operators' state).
 ${renderDrainPhases(core.drain)}${core.stages === undefined ? "" : renderStages(core.stages)}`;
+}
+
+/** The rate the drain's CPU allows with every core busy: how much of the gap to the target is CPU, how much waiting. */
+function renderCpuBound(core: CoreResult): string {
+  const bound = core.cpuBound;
+  if (bound === undefined || !Number.isFinite(bound.eventsPerSecond)) return "";
+  return `- CPU bound: the drain process used ${fixed(bound.processCpuSeconds, 1)} CPU s and nats-server ${fixed(bound.natsCpuSeconds, 1)} CPU s for the ${int(core.drain.events)} events; spread over all ${bound.cores} cores with none idle that is at most **${int(bound.eventsPerSecond)} events/s = ${fixed(bound.vsCeiling * 100, 0)}% of the ceiling**. Reaching 40% on this machine needs less CPU per event, not only more threads.\n`;
 }
 
 function renderDrainPhases(drain: DrainResult): string {
@@ -144,6 +151,13 @@ the cost of what the lower one adds.
 ${rows}
 
 - Parquet encoding of all ${int(stages.parquetEncode.rows)} buffered rows (this thread, zstd, then fsynced): ${int(stages.parquetEncode.rowsPerSecond)} rows/s.
+${renderParquetSteps(stages)}`;
+}
+
+function renderParquetSteps(stages: StagesResult): string {
+  const steps = stages.parquetSteps;
+  if (steps === undefined) return "";
+  return `- Step by step on the ${int(steps.rows)} \`${steps.table}\` rows (${steps.columns} columns), rows per CPU second, best of 3: our buffers → Arrow IPC ${int(steps.toArrowIpc)}; IPC → parquet-wasm table ${int(steps.wasmFromIpc)}; parquet-wasm's writer alone ${int(steps.writeZstd)} with zstd, ${int(steps.writeUncompressed)} uncompressed. The writer alone stays under 1M rows/s per thread even uncompressed, so the issue's Parquet target needs a different writer, not a faster hand-off.
 `;
 }
 

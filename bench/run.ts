@@ -8,7 +8,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { parsePipelineText } from "../src/config/load.ts";
 import { generateLines } from "../src/ingest/generate.ts";
-import { ensureLocalNats } from "../src/transport/local-server.ts";
+import { ensureLocalNats, type LocalNats } from "../src/transport/local-server.ts";
 import { measureAccessLog } from "./access-log.ts";
 import { log, ROOT, runJsonChild, sectionEnabled } from "./bench-kit.ts";
 import { measureCore } from "./core.ts";
@@ -41,6 +41,20 @@ function gitCommit(): string {
 }
 
 const failures: NonNullable<BenchReport["failures"]> = [];
+
+/**
+ * nats-server's pid, for its CPU time in the drain and scale-out sections: the one this run started, else the only
+ * nats-server process on this machine (the usual local server; with several, which one serves the URL is unknown).
+ */
+function natsPidOf(nats: LocalNats): number | undefined {
+  if (nats.started !== undefined) return nats.started.process.pid;
+  try {
+    const pids = execFileSync("pgrep", ["-x", "nats-server"], { encoding: "utf8" }).trim().split("\n").filter((pid) => pid !== "");
+    return pids.length === 1 ? Number(pids[0]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Runs one section and stamps it with date, commit and the load average around it. */
 async function stamped<T extends object>(name: SectionName, work: () => Promise<T>): Promise<(T & { stamp: Stamp }) | undefined> {
@@ -94,7 +108,7 @@ async function main(): Promise<void> {
           log(`generating ${VISITORS} visitors over ${DAYS} days…`);
           const lines = [...generateLines({ visitors: VISITORS, days: DAYS, seed: 42 })];
           // Peers compare with the drain, so peers needs the core section of this run.
-          const core = await stamped("core", () => measureCore({ connection, manager, stream, pipelineText, config: loaded.config, lines, visitors: VISITORS, days: DAYS }));
+          const core = await stamped("core", () => measureCore({ connection, manager, stream, pipelineText, config: loaded.config, lines, visitors: VISITORS, days: DAYS, natsPid: natsPidOf(nats) }));
           if (core !== undefined) report.core = core;
           await manager.streams.delete(stream).catch(() => undefined);
           const drain = core?.drain;
@@ -108,7 +122,7 @@ async function main(): Promise<void> {
                   const duckdb = await duckdbSessionize(ndjson);
                   await rm(ndjson, { force: true });
                   const live = await liveLatency(connection, manager, nats.url, out, lines, Math.round(drain.eventsPerSecond / 2), LIVE_SECONDS);
-                  const two = await twoWorkers(connection, nats.url, out, lines, nats.started?.process.pid, cpus().length);
+                  const two = await twoWorkers(connection, nats.url, out, lines, natsPidOf(nats), cpus().length);
                   return {
                     duckdb,
                     drainVsDuckdb: drain.eventsPerSecond / duckdb.eventsPerSecond,
@@ -128,7 +142,7 @@ async function main(): Promise<void> {
         const recovery = await stamped("recovery", () => measureRecovery(nats.url));
         if (recovery !== undefined) report.recovery = recovery;
         const scaleOut = await stamped("scaleOut", () =>
-          measureScaleOut(connection, nats.url, out, scaleOutLines(), nats.started?.process.pid, cpus().length),
+          measureScaleOut(connection, nats.url, out, scaleOutLines(), natsPidOf(nats), cpus().length),
         );
         if (scaleOut !== undefined) report.scaleOut = scaleOut;
       } finally {

@@ -1,6 +1,8 @@
 // Per-stage CPU breakdown without NATS: the same published events through decode, each operator added in turn, and
 // the Parquet sink, in one process; `npm run bench` runs it in a child (BENCH_STAGES=0 skips it).
 import { mkdtemp, rm } from "node:fs/promises";
+import { tableToIPC } from "apache-arrow";
+import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from "parquet-wasm";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parsePipelineText } from "../src/config/load.ts";
@@ -13,6 +15,8 @@ import { createOperator } from "../src/operators/index.ts";
 import { Pipeline, type RowSink } from "../src/runtime/pipeline.ts";
 import { operatorEnvironment } from "../src/runtime/worker.ts";
 import { ParquetSink } from "../src/sinks/parquet.ts";
+import { ColumnBatchBuilder, sealedBatchToArrow } from "../src/sinks/parquet-encoder.ts";
+import { sessionsTable } from "../src/operators/sessionize-table.ts";
 import { botsTable, invalidEventsTable, lateEventsTable } from "../src/sinks/system-tables.ts";
 import type { Row } from "../src/sinks/table.ts";
 import { benchPipeline } from "./pipeline.ts";
@@ -80,6 +84,8 @@ export interface StagesResult {
   stages: StageMeasurement[];
   /** All buffered rows of the run encoded to Parquet and written (fsynced .inprogress parts), in this thread. */
   parquetEncode: { rows: number; cpuSeconds: number; seconds: number; rowsPerSecond: number };
+  /** The `sessions` rows of the run through each step of the encoder, rows per CPU second (best of 3). */
+  parquetSteps?: { table: string; rows: number; columns: number; toArrowIpc: number; wasmFromIpc: number; writeZstd: number; writeUncompressed: number };
 }
 
 export async function measureStages(): Promise<StagesResult> {
@@ -121,10 +127,52 @@ export async function measureStages(): Promise<StagesResult> {
     const used = process.cpuUsage(before);
     const encode = { rows, cpuSeconds: (used.user + used.system) / 1e6, seconds: (performance.now() - started) / 1000 };
     console.error(`Parquet encode + fsync: ${Math.round(rows / encode.seconds).toLocaleString("en")} rows/s (${rows} rows)`);
-    return { events: lines.length, stages, parquetEncode: { ...encode, rowsPerSecond: rows / encode.seconds } };
+    const parquetSteps = measureParquetSteps(config, lines);
+    return { events: lines.length, stages, parquetEncode: { ...encode, rowsPerSecond: rows / encode.seconds }, parquetSteps };
   } finally {
     await rm(out, { recursive: true, force: true });
   }
+}
+
+/** Keeps the rows of one table. */
+class TableRowsSink implements RowSink {
+  readonly kept: Row[] = [];
+  constructor(private readonly table: string) {}
+  append(table: string, row: Row): void {
+    if (table === this.table) this.kept.push(row);
+  }
+  markSuccess(): void {}
+}
+
+/**
+ * Where Parquet encoding's time goes, step by step, on the widest table: our columnar buffers → Arrow IPC (JS),
+ * IPC → parquet-wasm's table (copied into wasm memory), and parquet-wasm's writer itself (zstd, and uncompressed).
+ */
+function measureParquetSteps(config: PipelineConfig, lines: readonly string[]): StagesResult["parquetSteps"] {
+  const sink = new TableRowsSink(sessionsTable.name);
+  runPipeline(config, lines, 1, sink);
+  const columns = sessionsTable.columns;
+  const batch = () => {
+    const builder = new ColumnBatchBuilder(columns);
+    for (const row of sink.kept) builder.append(row);
+    return builder.seal();
+  };
+  const rows = sink.kept.length;
+  const best = { toArrowIpc: 0, wasmFromIpc: 0, writeZstd: 0, writeUncompressed: 0 };
+  const keep = (key: keyof typeof best, cpuSeconds: number) => (best[key] = Math.max(best[key], rows / cpuSeconds));
+  for (let round = 0; round < 3; round++) {
+    const sealed = batch();
+    let ipc: Uint8Array = new Uint8Array();
+    keep("toArrowIpc", cpuSecondsOf(() => (ipc = tableToIPC(sealedBatchToArrow(sealed), "stream"))));
+    for (const [key, compression] of [["writeZstd", Compression.ZSTD], ["writeUncompressed", Compression.UNCOMPRESSED]] as const) {
+      let table: WasmTable | undefined;
+      keep("wasmFromIpc", cpuSecondsOf(() => (table = WasmTable.fromIPCStream(ipc))));
+      const properties = new WriterPropertiesBuilder().setCompression(compression).setMaxRowGroupSize(100_000).build();
+      keep(key, cpuSecondsOf(() => writeParquet(table!, properties)));
+    }
+  }
+  console.error(`Parquet steps on ${rows} sessions rows (rows per CPU s): ${JSON.stringify(best)}`);
+  return { table: sessionsTable.name, rows, columns: columns.length, ...best };
 }
 
 /** BENCH_PROFILE_OPERATORS=n: only the first n operators (plus the Parquet append when BENCH_PROFILE_PARQUET=1), for --cpu-prof. */
