@@ -3,7 +3,7 @@
 import { isAscii } from "node:buffer";
 import { createHash, type Hash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
-import { compileLogFormat } from "../ingest/access-log.ts";
+import { compileAccessLineReader } from "../ingest/access-log.ts";
 import { compileCsvMapping } from "../ingest/csv.ts";
 import type { IngestCounts, RecordPublisher } from "../ingest/record-publisher.ts";
 
@@ -83,16 +83,16 @@ function lineHandler(publisher: RecordPublisher, options: PublishLinesOptions, r
       },
     };
   }
-  const parse = compileLogFormat(format);
+  const read = compileAccessLineReader(format);
   return {
     publish: (line, lineNumber) => {
-      const parsed = parse(line);
-      if (!parsed.ok) return publisher.rejectLine(line, `unparseable_line: ${parsed.reason}`, receivedAt);
-      return publisher.publishAccessRecord(parsed.record, line, lineNumber, receivedAt);
+      const accessLine = read(line);
+      if (!accessLine.ok) return publisher.rejectLine(line, `unparseable_line: ${accessLine.reason}`, receivedAt);
+      return publisher.publishAccessLine(accessLine, line, lineNumber, receivedAt);
     },
     timeOf: (line) => {
-      const parsed = parse(line);
-      return parsed.ok ? parsed.record.ts : Number.NEGATIVE_INFINITY;
+      const accessLine = read(line);
+      return accessLine.ok ? accessLine.ts : Number.NEGATIVE_INFINITY;
     },
   };
 }

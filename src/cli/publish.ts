@@ -69,6 +69,8 @@ export async function runPublish(argv: string[]): Promise<number> {
     const inWorker = content === undefined && options.sortByTime !== true && size >= workerMinBytes() && hasIdleCore();
     // The worker starts (and parses ahead) while this thread hashes the file and connects.
     const worker = inWorker ? startWorker({ role: PUBLISH_WORKER_ROLE, path, size, config, options }) : undefined;
+    // Listening starts now, not after hashing and connecting: a worker message emitted with no listener is lost.
+    const workerMessages = worker === undefined ? undefined : messagesOf(worker);
     try {
       // Read once to hash, once to publish: the file is streamed, so its size is not bounded by memory.
       const contentDigest = content === undefined ? await digestOf(file, size) : createHash("sha256").update(content).digest();
@@ -83,8 +85,8 @@ export async function runPublish(argv: string[]): Promise<number> {
         const manager = await jetstreamManager(connection);
         await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
         const published =
-          worker !== undefined
-            ? await publishFromWorker(worker, config, connection, msgIdPrefix)
+          worker !== undefined && workerMessages !== undefined
+            ? await publishFromWorker(worker, workerMessages, config, connection, msgIdPrefix)
             : await publishInThisThread(content ?? file, size, config, connection, msgIdPrefix, options);
         if (!Buffer.from(published.digest).equals(contentDigest)) {
           console.error(`clickpipe publish: ${path} changed while it was published; publish it again once it is complete`);
@@ -156,7 +158,20 @@ export function startWorker(data: PublishWorkerData): Worker {
 }
 
 /** Publishes the worker's chunks in order; each taken chunk lets the worker send another. */
-async function publishFromWorker(worker: Worker, config: PipelineConfig, connection: NatsConnection, msgIdPrefix: string): Promise<Published> {
+/** The worker's messages, queued from this call on, until it exits (an `error` event rejects the iteration). */
+export function messagesOf(worker: Worker): AsyncIterableIterator<[PublishWorkerMessage]> {
+  const exited = new AbortController();
+  worker.once("exit", () => exited.abort());
+  return on(worker, "message", { signal: exited.signal }) as AsyncIterableIterator<[PublishWorkerMessage]>;
+}
+
+async function publishFromWorker(
+  worker: Worker,
+  messages: AsyncIterableIterator<[PublishWorkerMessage]>,
+  config: PipelineConfig,
+  connection: NatsConnection,
+  msgIdPrefix: string,
+): Promise<Published> {
   const publisher = new BatchPublisher(jetstream(connection), {
     stream: config.nats.stream,
     partitions: config.nats.partitions,
@@ -164,10 +179,8 @@ async function publishFromWorker(worker: Worker, config: PipelineConfig, connect
     connection,
     ...PUBLISH_BATCH_LIMITS,
   });
-  const exited = new AbortController();
-  worker.once("exit", () => exited.abort());
   try {
-    for await (const [message] of on(worker, "message", { signal: exited.signal }) as AsyncIterable<[PublishWorkerMessage]>) {
+    for await (const [message] of messages) {
       if (message.type === "done") {
         await publisher.flush();
         return { counts: message.counts, digest: message.digest };

@@ -27,6 +27,26 @@ export interface AccessRecord {
 export type ParseResult = { ok: true; record: AccessRecord } | { ok: false; reason: string };
 export type LogLineParser = (line: string) => ParseResult;
 
+/** What the page filter and --sort-by-time need of a line, read (with the checks every line must pass) before the rest. */
+export interface AccessHead {
+  ts: number;
+  method: string | null;
+  path: string | null;
+  protocol: string | null;
+  status: number;
+}
+
+/** A line that matched its format and passed the checks on its head; `record()` reads the rest of it. */
+export interface AccessLine extends Readonly<AccessHead> {
+  readonly ok: true;
+  /** The line's whole record, a new object. */
+  record(): AccessRecord;
+}
+
+export type AccessLineRead = AccessLine | { ok: false; reason: string };
+/** Reads one line; the AccessLine it returns is reused by the next call, so take what you need before that. */
+export type AccessLineReader = (line: string) => AccessLineRead;
+
 const QUOTED = String.raw`([^"\\]*(?:\\.[^"\\]*)*)`;
 const TYPED_PATTERNS: Partial<Record<FieldKind, string>> = {
   status: String.raw`(\d{3})`,
@@ -61,20 +81,30 @@ interface CompiledPiece {
 
 /** Compiles a format once; the returned parser never throws. Throws LogFormatError for a bad format. */
 export function compileLogFormat(format: "combined" | "common" | (string & {})): LogLineParser {
+  const read = compileAccessLineReader(format);
+  return (line) => {
+    const result = read(line);
+    return result.ok ? { ok: true, record: result.record() } : result;
+  };
+}
+
+/**
+ * compileLogFormat in two steps: the reader checks a line and reads its head, and builds the record only when asked,
+ * so a line the page filter leaves out costs no record. Throws LogFormatError for a bad format.
+ */
+export function compileAccessLineReader(format: "combined" | "common" | (string & {})): AccessLineReader {
   const text = format === "combined" ? COMBINED_FORMAT : format === "common" ? COMMON_FORMAT : format;
   const tokens = tokenizeLogFormat(text);
   const fields: CompiledField[] = [];
   const pieces = tokens.map((token, index) => compilePiece(tokens, index, fields));
   const lineRegex = new RegExp(`^${pieces.map((piece) => piece.source).join("")}$`);
-  const hasReferrer = fields.some((field) => field.kind === "referrer");
-  const hasUserAgent = fields.some((field) => field.kind === "userAgent");
-  const times = new TimeCache();
+  const line = new MatchedLine(fields);
   const prefixes: RegExp[] = [];
-  return (line) => {
-    const text = line.endsWith("\r") ? line.slice(0, -1) : line;
+  return (raw) => {
+    const text = raw.charCodeAt(raw.length - 1) === 13 ? raw.slice(0, -1) : raw;
     const match = lineRegex.exec(text);
     if (match === null) return { ok: false, reason: diagnose(text, pieces, prefixes) };
-    return buildRecord(match, fields, hasReferrer, hasUserAgent, times);
+    return line.read(match);
   };
 }
 
@@ -104,93 +134,146 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-function buildRecord(
-  match: RegExpExecArray,
-  fields: CompiledField[],
-  hasReferrer: boolean,
-  hasUserAgent: boolean,
-  times: TimeCache,
-): ParseResult {
-  const record: AccessRecord = {
-    ip: "",
-    ident: null,
-    user: null,
-    ts: Number.NaN,
-    method: null,
-    path: null,
-    protocol: null,
-    status: 0,
-    bytes: 0,
-    referrer: hasReferrer ? null : undefined,
-    userAgent: hasUserAgent ? null : undefined,
+/**
+ * Which field gives each part of the record. Fields are read in format order and a later one overwrites an earlier
+ * one, so for most kinds the last field of the kind is the one that counts; request, method, path, query and protocol
+ * depend on each other (an invalid request line changes nothing) and are read in order.
+ */
+interface FieldLayout {
+  ip: number;
+  time: number;
+  status: number;
+  request: readonly number[];
+  /** -1 when the format has no such field. */
+  ident: number;
+  user: number;
+  bytes: number;
+  referrer: number;
+  userAgent: number;
+}
+
+const REQUEST_KINDS: ReadonlySet<FieldKind> = new Set<FieldKind>(["request", "method", "pathWithQuery", "pathOnly", "query", "protocol"]);
+const TIME_KINDS: ReadonlySet<FieldKind> = new Set<FieldKind>(["timeLocal", "timeIso", "timeMsec", "timeSec"]);
+
+/** Field indexes are 0-based; capture groups 1-based. tokenizeLogFormat has refused a format without ip, time or status. */
+function layoutOf(fields: readonly CompiledField[]): FieldLayout {
+  const last = (matches: (kind: FieldKind) => boolean) => fields.findLastIndex((field) => matches(field.kind));
+  return {
+    ip: last((kind) => kind === "ip"),
+    time: last((kind) => TIME_KINDS.has(kind)),
+    status: last((kind) => kind === "status"),
+    request: fields.flatMap((field, index) => (REQUEST_KINDS.has(field.kind) ? [index] : [])),
+    ident: last((kind) => kind === "ident"),
+    user: last((kind) => kind === "user"),
+    bytes: last((kind) => kind === "bytes"),
+    referrer: last((kind) => kind === "referrer"),
+    userAgent: last((kind) => kind === "userAgent"),
   };
-  let pathOnly: string | null = null;
-  let query: string | null = null;
-  for (let index = 0; index < fields.length; index++) {
-    const field = fields[index];
-    const raw = match[index + 1];
-    const value = field.quoted ? unescapeLogValue(raw) : raw;
-    switch (field.kind) {
-      case "ip":
-        record.ip = value;
-        break;
-      case "ident":
-        record.ident = dashToNull(value);
-        break;
-      case "user":
-        record.user = dashToNull(value);
-        break;
+}
+
+/** The reader's one AccessLine: each read overwrites it with the next line's head. */
+class MatchedLine implements AccessLine {
+  readonly ok = true;
+  ts = Number.NaN;
+  method: string | null = null;
+  path: string | null = null;
+  protocol: string | null = null;
+  status = 0;
+  private match: RegExpExecArray | null = null;
+  private readonly layout: FieldLayout;
+  private readonly times = new TimeCache();
+
+  constructor(private readonly fields: readonly CompiledField[]) {
+    this.layout = layoutOf(fields);
+  }
+
+  /** Reads the head of a matched line and checks it: this line, or why it is rejected. */
+  read(match: RegExpExecArray): AccessLineRead {
+    const { layout } = this;
+    this.match = match;
+    this.ts = this.timeOf(layout.time);
+    // `\d{3}`: the status is always a typed field.
+    this.status = Number(match[layout.status + 1]);
+    this.readRequest(layout.request);
+    if (Number.isNaN(this.ts)) return { ok: false, reason: "the time is not a valid date" };
+    if (this.ts < 0) return { ok: false, reason: "the time is before 1970" };
+    if (this.valueOf(layout.ip) === "-") return { ok: false, reason: "the client address is -" };
+    return this;
+  }
+
+  record(): AccessRecord {
+    const { layout } = this;
+    return {
+      ip: this.valueOf(layout.ip),
+      ident: layout.ident < 0 ? null : dashToNull(this.valueOf(layout.ident)),
+      user: layout.user < 0 ? null : dashToNull(this.valueOf(layout.user)),
+      ts: this.ts,
+      method: this.method,
+      path: this.path,
+      protocol: this.protocol,
+      status: this.status,
+      bytes: layout.bytes < 0 ? 0 : bytesOf(this.valueOf(layout.bytes)),
+      referrer: layout.referrer < 0 ? undefined : dashToNull(this.valueOf(layout.referrer)),
+      userAgent: layout.userAgent < 0 ? undefined : dashToNull(this.valueOf(layout.userAgent)),
+    };
+  }
+
+  private readRequest(request: readonly number[]): void {
+    this.method = null;
+    this.path = null;
+    this.protocol = null;
+    let pathOnly: string | null = null;
+    let query: string | null = null;
+    for (const field of request) {
+      const value = this.valueOf(field);
+      switch (this.fields[field].kind) {
+        case "request":
+          splitRequestLine(value, this);
+          break;
+        case "method":
+          this.method = dashToNull(value);
+          break;
+        case "pathWithQuery":
+          this.path = dashToNull(value);
+          break;
+        case "pathOnly":
+          pathOnly = dashToNull(value);
+          break;
+        case "query":
+          query = dashToNull(value);
+          break;
+        case "protocol":
+          this.protocol = dashToNull(value);
+          break;
+      }
+    }
+    if (this.path === null && pathOnly !== null) this.path = joinQuery(pathOnly, query);
+  }
+
+  private timeOf(field: number): number {
+    const value = this.valueOf(field);
+    switch (this.fields[field].kind) {
       case "timeLocal":
-        record.ts = times.clfTime(value);
-        break;
+        return this.times.clfTime(value);
       case "timeIso":
-        record.ts = Date.parse(value);
-        break;
+        return Date.parse(value);
       case "timeMsec":
-        record.ts = Math.round(Number(value) * 1000);
-        break;
-      case "timeSec":
-        record.ts = Number(value) * 1000;
-        break;
-      case "request":
-        splitRequestLine(value, record);
-        break;
-      case "method":
-        record.method = dashToNull(value);
-        break;
-      case "pathWithQuery":
-        record.path = dashToNull(value);
-        break;
-      case "pathOnly":
-        pathOnly = dashToNull(value);
-        break;
-      case "query":
-        query = dashToNull(value);
-        break;
-      case "protocol":
-        record.protocol = dashToNull(value);
-        break;
-      case "status":
-        record.status = Number(value);
-        break;
-      case "bytes":
-        record.bytes = value === "-" ? 0 : Number(value);
-        break;
-      case "referrer":
-        record.referrer = dashToNull(value);
-        break;
-      case "userAgent":
-        record.userAgent = dashToNull(value);
-        break;
-      case "ignored":
-        break;
+        return Math.round(Number(value) * 1000);
+      default:
+        return Number(value) * 1000;
     }
   }
-  if (record.path === null && pathOnly !== null) record.path = joinQuery(pathOnly, query);
-  if (Number.isNaN(record.ts)) return { ok: false, reason: "the time is not a valid date" };
-  if (record.ts < 0) return { ok: false, reason: "the time is before 1970" };
-  if (record.ip === "-") return { ok: false, reason: "the client address is -" };
-  return { ok: true, record };
+
+  /** A field's value, escapes decoded when quoted. */
+  private valueOf(field: number): string {
+    const raw = (this.match as RegExpExecArray)[field + 1];
+    return this.fields[field].quoted ? unescapeLogValue(raw) : raw;
+  }
+}
+
+/** Body bytes; "-" (Apache's way of writing 0) is 0. */
+function bytesOf(value: string): number {
+  return value === "-" ? 0 : Number(value);
 }
 
 function dashToNull(value: string): string | null {
@@ -202,8 +285,8 @@ function joinQuery(path: string, query: string | null): string {
   return query.startsWith("?") ? path + query : `${path}?${query}`;
 }
 
-/** `GET /a?b HTTP/1.1`, `GET /a` (HTTP/0.9); anything else ("-", TLS junk) leaves method/path/protocol null. */
-function splitRequestLine(request: string, record: AccessRecord): void {
+/** `GET /a?b HTTP/1.1`, `GET /a` (HTTP/0.9); anything else ("-", TLS junk) leaves method/path/protocol as they are. */
+function splitRequestLine(request: string, head: AccessHead): void {
   const firstSpace = request.indexOf(" ");
   if (firstSpace <= 0 || !isMethodToken(request, firstSpace)) return;
   const lastSpace = request.lastIndexOf(" ");
@@ -216,9 +299,9 @@ function splitRequestLine(request: string, record: AccessRecord): void {
     path = request.slice(firstSpace + 1);
   }
   if (path === "" || path.includes(" ")) return;
-  record.method = request.slice(0, firstSpace);
-  record.path = path;
-  record.protocol = protocol;
+  head.method = request.slice(0, firstSpace);
+  head.path = path;
+  head.protocol = protocol;
 }
 
 /** Upper-case letters, "_" and "-" (GET, PROPFIND, M-SEARCH): TLS handshakes and junk are not methods. */

@@ -2,7 +2,7 @@
 import { createHmac, hash } from "node:crypto";
 import type { IngestConfig, PageExclusion } from "../config/ingest.ts";
 import type { ClickEvent } from "../events/event.ts";
-import type { AccessRecord } from "./access-log.ts";
+import type { AccessHead, AccessLine, AccessRecord } from "./access-log.ts";
 import { BotDetector, type BotObservation, type BotReason } from "./bots.ts";
 import { PrivacyFilter, PSEUDONYM_KEY_ENV } from "./privacy.ts";
 import { compileUrlRules, pathOfUrl, type PageItemOf } from "./url-rules.ts";
@@ -12,10 +12,15 @@ const MAX_REMEMBERED_VISITOR_IDS = 50_000;
 
 export type EdgeResult =
   | { kind: "event"; event: ClickEvent }
-  /** Left out by the page filter; `why` is the exclusion that applied (a bounded label). */
-  | { kind: "filtered"; why: string }
+  | FilteredResult
   /** A bot in `bots: drop` mode: the caller routes it to the `bots` table. */
   | { kind: "bot"; event: ClickEvent };
+
+/** Left out by the page filter; `why` is the exclusion that applied (a bounded label). */
+export type FilteredResult = { readonly kind: "filtered"; readonly why: string };
+
+const ROBOTS_TXT = "/robots.txt";
+const NO_REQUEST_PATH: FilteredResult = Object.freeze({ kind: "filtered", why: "no_request_path" });
 
 export interface EdgeKeys {
   /** Secret of the keyed IP + user-agent visitor hash (access logs). */
@@ -40,6 +45,8 @@ export class EdgeProcessor {
   private readonly bots: BotDetector;
   private readonly privacy: PrivacyFilter;
   private readonly exclusions: readonly PageExclusion[];
+  /** One shared (frozen) result per exclusion: a filtered line allocates nothing. */
+  private readonly exclusionResults: readonly FilteredResult[];
   private readonly staticExtensions: ReadonlySet<string>;
   private readonly dropBots: boolean;
   /** An HMAC costs microseconds and a visitor sends many requests: remember recent (ip, user agent) → anon_id. */
@@ -54,6 +61,7 @@ export class EdgeProcessor {
     this.bots = new BotDetector({ rate: config.botRate });
     this.privacy = new PrivacyFilter(config.privacy, keys.pseudonymKey);
     this.exclusions = config.pages === "all" ? [] : config.pages.exclude;
+    this.exclusionResults = this.exclusions.map((why) => Object.freeze({ kind: "filtered", why }));
     this.staticExtensions = new Set(config.staticExtensions.map((extension) => extension.replace(/^\./, "").toLowerCase()));
     this.dropBots = config.bots === "drop";
   }
@@ -68,32 +76,23 @@ export class EdgeProcessor {
   /** A parsed access-log line → a page_view, or why it is not one. */
   fromAccessRecord(record: AccessRecord, receivedAt: number, origin?: AccessLineOrigin): EdgeResult {
     const path = record.path === null ? undefined : pathOfUrl(record.path);
-    const excludedBy = this.exclusionOf(record, path);
-    if (excludedBy !== undefined || record.path === null) {
-      if (path === "/robots.txt") this.bots.observeRequest(this.accessObservation(record, path));
-      return { kind: "filtered", why: excludedBy ?? "no_request_path" };
+    const filteredBy = this.filteredBy(record, path);
+    if (filteredBy !== undefined) {
+      if (path === ROBOTS_TXT) this.bots.observeRequest(this.accessObservation(record, path));
+      return filteredBy;
     }
-    const anonId = this.visitorOf(record);
-    const event: ClickEvent = {
-      type: "page_view",
-      ts: record.ts,
-      event_id: origin === undefined ? accessRecordEventId(record) : accessLineEventId(origin),
-      anon_id: anonId,
-      received_at: receivedAt,
-      ip: record.ip,
-      url: record.path,
-      page_item: this.pageItemOf(path ?? record.path),
-    };
-    if (record.referrer !== undefined && record.referrer !== null) event.referrer = record.referrer;
-    if (record.userAgent !== undefined) event.ua = record.userAgent ?? "";
-    const reason = this.bots.classify({
-      visitor: anonId,
-      ts: record.ts,
-      path,
-      userAgent: record.userAgent,
-      carriesUserAgent: record.userAgent !== undefined,
-    });
-    return this.finish(event, reason);
+    return this.pageView(record, path, receivedAt, origin);
+  }
+
+  /** fromAccessRecord for a line read by an AccessLineReader: a line the page filter leaves out builds no record. */
+  fromAccessLine(line: AccessLine, receivedAt: number, origin: AccessLineOrigin): EdgeResult {
+    const path = line.path === null ? undefined : pathOfUrl(line.path);
+    const filteredBy = this.filteredBy(line, path);
+    if (filteredBy !== undefined) {
+      if (path === ROBOTS_TXT) this.bots.observeRequest(this.accessObservation(line.record(), path));
+      return filteredBy;
+    }
+    return this.pageView(line.record(), path, receivedAt, origin);
   }
 
   /** A decoded JSON event (collector, `publish --format ndjson`); the input is not changed. */
@@ -122,11 +121,38 @@ export class EdgeProcessor {
     return { kind: "event", event: cleaned };
   }
 
-  private exclusionOf(record: AccessRecord, path: string | undefined): PageExclusion | undefined {
-    for (const exclusion of this.exclusions) {
-      if (isExcluded(exclusion, record, path, this.staticExtensions)) return exclusion;
+  /** The filtered result of a request the page filter leaves out (or that has no path), else undefined. */
+  private filteredBy(head: AccessHead, path: string | undefined): FilteredResult | undefined {
+    for (let index = 0; index < this.exclusions.length; index++) {
+      if (isExcluded(this.exclusions[index], head, path, this.staticExtensions)) return this.exclusionResults[index];
     }
-    return undefined;
+    return head.path === null ? NO_REQUEST_PATH : undefined;
+  }
+
+  /** The page_view of a record the page filter keeps (so its path is not null). */
+  private pageView(record: AccessRecord, path: string | undefined, receivedAt: number, origin: AccessLineOrigin | undefined): EdgeResult {
+    const url = record.path as string;
+    const anonId = this.visitorOf(record);
+    const event: ClickEvent = {
+      type: "page_view",
+      ts: record.ts,
+      event_id: origin === undefined ? accessRecordEventId(record) : accessLineEventId(origin),
+      anon_id: anonId,
+      received_at: receivedAt,
+      ip: record.ip,
+      url,
+      page_item: this.pageItemOf(path ?? url),
+    };
+    if (record.referrer !== undefined && record.referrer !== null) event.referrer = record.referrer;
+    if (record.userAgent !== undefined) event.ua = record.userAgent ?? "";
+    const reason = this.bots.classify({
+      visitor: anonId,
+      ts: record.ts,
+      path,
+      userAgent: record.userAgent,
+      carriesUserAgent: record.userAgent !== undefined,
+    });
+    return this.finish(event, reason);
   }
 
   private visitorOf(record: AccessRecord): string {
@@ -151,16 +177,16 @@ export class EdgeProcessor {
   }
 }
 
-function isExcluded(exclusion: PageExclusion, record: AccessRecord, path: string | undefined, staticExtensions: ReadonlySet<string>): boolean {
+function isExcluded(exclusion: PageExclusion, head: AccessHead, path: string | undefined, staticExtensions: ReadonlySet<string>): boolean {
   switch (exclusion) {
     case "static":
       return path !== undefined && staticExtensions.has(extensionOf(path));
     case "non2xx":
-      return record.status < 200 || record.status > 299;
+      return head.status < 200 || head.status > 299;
     case "nonGet":
-      return record.method !== "GET";
+      return head.method !== "GET";
     default:
-      return Math.floor(record.status / 100) === Number(exclusion[0]);
+      return Math.floor(head.status / 100) === Number(exclusion[0]);
   }
 }
 

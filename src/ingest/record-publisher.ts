@@ -8,7 +8,7 @@ import { INVALID_REASONS, type InvalidReason, type Metrics } from "../metrics/re
 import type { DeadLetter } from "../transport/dead-letter.ts";
 import { BatchPublisher } from "../transport/publisher.ts";
 import { partitionOf } from "../transport/partition.ts";
-import type { AccessRecord } from "./access-log.ts";
+import type { AccessLine, AccessRecord } from "./access-log.ts";
 import { EdgeProcessor } from "./edge.ts";
 import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
 import { redactRawRecord } from "./raw-redaction.ts";
@@ -101,6 +101,12 @@ export class RecordPublisher {
   publishAccessRecord(record: AccessRecord, line: string, lineNumber: number, receivedAt: number): Promise<void> | void {
     this.counts.read++;
     return this.publishEdgeResult(this.edge.fromAccessRecord(record, receivedAt, { line, lineNumber }));
+  }
+
+  /** One access-log line read by an AccessLineReader; returns a promise only when the caller must wait (backpressure). */
+  publishAccessLine(accessLine: AccessLine, line: string, lineNumber: number, receivedAt: number): Promise<void> | void {
+    this.counts.read++;
+    return this.publishEdgeResult(this.edge.fromAccessLine(accessLine, receivedAt, { line, lineNumber }));
   }
 
   /** A record some parser rejected before it was an event: it goes to the dead letters with the reason. */

@@ -1,18 +1,22 @@
 // `clickpipe publish` file side: chunked line reading against splitLines, and the worker thread against one thread.
 import { createHash } from "node:crypto";
-import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, open, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import fc from "fast-check";
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startWorker } from "../../src/cli/publish.ts";
-import { lineChunks, publishLineChunks, splitLines } from "../../src/cli/publish-lines.ts";
-import { CHUNK_TAKEN, ChunkSink, PUBLISH_WORKER_ROLE, type PublishWorkerMessage } from "../../src/cli/publish-worker.ts";
+import { messagesOf, startWorker } from "../../src/cli/publish.ts";
+import { lineChunks, publishLineChunks, publishLines, splitLines } from "../../src/cli/publish-lines.ts";
+import { CHUNK_TAKEN, ChunkSink, PUBLISH_WORKER_ROLE, slicedChunks, type PublishWorkerMessage } from "../../src/cli/publish-worker.ts";
 import { parsePipelineText } from "../../src/config/load.ts";
 import type { PipelineConfig } from "../../src/config/pipeline.ts";
+import { compileLogFormat } from "../../src/ingest/access-log.ts";
 import { RecordPublisher } from "../../src/ingest/record-publisher.ts";
 
 const SEMICOMPLETE = fileURLToPath(new URL("../fixtures/access-logs/semicomplete_apache_combined_2015.log", import.meta.url));
+const NASA = fileURLToPath(new URL("../fixtures/access-logs/nasa_kennedy_aug95_head1929.log", import.meta.url));
 
 let directory: string;
 beforeAll(async () => {
@@ -57,9 +61,9 @@ describe("publish - a file read in chunks has the lines splitLines gives", () =>
   });
 });
 
-function pipelineConfig(): PipelineConfig {
+function pipelineConfig(ingest = "  pages: { exclude: [4xx] }"): PipelineConfig {
   // prettier-ignore
-  const text = ["name: publish-test", "nats:", "  stream: PUBLISH_TEST", "  partitions: 4", "ingest:", "  pages: { exclude: [4xx] }", "sinks:", "  - type: parquet", `    path: ${join(directory, "out")}`].join("\n");
+  const text = ["name: publish-test", "nats:", "  stream: PUBLISH_TEST", "  partitions: 4", "ingest:", ingest, "sinks:", "  - type: parquet", `    path: ${join(directory, "out")}`].join("\n");
   const loaded = parsePipelineText(text, "publish-test.yaml", {});
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   return loaded.config;
@@ -101,5 +105,158 @@ describe("publish - the worker thread hands over what one thread would publish",
     expect(fromWorker.deadLetters).toEqual(sink.deadLetters);
     expect(fromWorker.deadLetters).toHaveLength(1);
     expect(fromWorker.deadLetters[0].reason).toMatch(/^unparseable_line: /);
+  });
+});
+
+describe("publish - the worker's messages are not lost while the main thread hashes and connects", () => {
+  it("keeps what the worker sent before anyone iterated: every event of the file arrives", async () => {
+    const config = pipelineConfig();
+    const options = { format: "combined", receivedAt: 1_700_000_000_000 };
+    const size = (await stat(SEMICOMPLETE)).size;
+    const worker = startWorker({ role: PUBLISH_WORKER_ROLE, path: SEMICOMPLETE, size, config, options });
+    const messages = messagesOf(worker);
+    // The main thread is busy elsewhere (hashing, connecting) until the worker has already sent its first chunk.
+    await new Promise<void>((resolve) => worker.once("message", () => resolve()));
+    const received = new ChunkSink();
+    let counts: unknown;
+    for await (const [message] of messages) {
+      if (message.type === "done") {
+        counts = message.counts;
+        break;
+      }
+      message.events.forEach((event, index) => received.add(event, message.partitions[index]));
+      worker.postMessage(CHUNK_TAKEN);
+    }
+    await worker.terminate();
+    // The file's counts (see above): 9,782 page views published, none missing.
+    expect(counts).toEqual({ read: 10000, published: 9782, rejected: 1, filtered: 217 });
+    expect(received.events).toHaveLength(9782);
+  });
+});
+
+describe("publish - the worker parses each chunk in slices", () => {
+  async function* chunksOf(chunks: string[][]): AsyncGenerator<string[]> {
+    yield* chunks;
+  }
+
+  it("property: the slices of a chunk are its lines in order, and only the last one ends it", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(fc.string({ maxLength: 3 }), { minLength: 1, maxLength: 30 }), { maxLength: 6 }), fc.integer({ min: 1, max: 8 }), async (chunks, slices) => {
+        const sliced = slicedChunks(chunksOf(chunks), slices);
+        const rebuilt: string[][] = [];
+        let current: string[] = [];
+        for await (const slice of sliced.lines) {
+          current.push(...slice);
+          if (sliced.ended()) {
+            rebuilt.push(current);
+            current = [];
+          }
+        }
+        expect(current).toEqual([]);
+        expect(rebuilt).toEqual(chunks);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("hands each chunk's dead letters over after all of its events, as one message per chunk would", async () => {
+    // 4 × (semicomplete + NASA): 10.3 MB, 3 chunks of 4 MiB at most; NASA's common-format lines are dead letters here.
+    const path = join(directory, "mixed.log");
+    const content = Buffer.concat(Array.from({ length: 4 }, () => [readFileSync(SEMICOMPLETE), readFileSync(NASA)]).flat());
+    await writeFile(path, content);
+    const config = pipelineConfig();
+    const options = { format: "combined", receivedAt: 1_700_000_000_000 };
+
+    // One thread, one step per chunk: the order a message per chunk gives (events, then that chunk's dead letters).
+    const reference: string[] = [];
+    const sink = new ChunkSink();
+    const file = await open(path);
+    const counts = await publishLineChunks(
+      new RecordPublisher({ config, sink, source: "publish", env: {} }),
+      lineChunks(file, content.length, createHash("sha256")),
+      options,
+      () => {
+        const chunk = sink.take();
+        if (chunk.type === "chunk") reference.push(...chunk.events.map((event, index) => `${chunk.partitions[index]} ${event}`), ...chunk.deadLetters.map((letter) => JSON.stringify(letter)));
+      },
+    );
+    await file.close();
+    // Per copy: semicomplete 9,782 + 217 + 1 rejected (see above), NASA 1,929 rejected.
+    expect(counts).toEqual({ read: 47_716, published: 39_128, rejected: 7_720, filtered: 868 });
+
+    const worker = startWorker({ role: PUBLISH_WORKER_ROLE, path, size: content.length, config, options });
+    const received: string[] = [];
+    let messages = 0;
+    const done = await new Promise<Extract<PublishWorkerMessage, { type: "done" }>>((resolve, reject) => {
+      worker.on("error", reject);
+      worker.on("message", (message: PublishWorkerMessage) => {
+        if (message.type === "done") return resolve(message);
+        messages++;
+        received.push(...message.events.map((event, index) => `${message.partitions[index]} ${event}`), ...message.deadLetters.map((letter) => JSON.stringify(letter)));
+        worker.postMessage(CHUNK_TAKEN);
+      });
+    });
+    await worker.terminate();
+    expect(done.counts).toEqual(counts);
+    expect(received).toEqual(reference);
+    // The first chunk in one message (nobody may listen yet); once the test thread has taken one, chunks go in slices.
+    expect(messages).toBeGreaterThan(3);
+  });
+});
+
+describe("publish - a line the page filter leaves out is never made a record", () => {
+  const lines = readFileSync(SEMICOMPLETE, "utf8").split("\n").slice(0, 400);
+  const CRAWLER = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+  // Mutations that move a line between kept, filtered (static, status, method, no path, robots.txt) and rejected, by a
+  // few visitors (address + user agent), so that a robots.txt request is often followed by the same visitor's page view.
+  const line = fc.oneof(
+    fc.constantFrom(...lines),
+    fc
+      .tuple(
+        fc.constantFrom(...lines),
+        fc.constantFrom("10.0.0.1", "10.0.0.2"),
+        fc.constantFrom("/robots.txt", "/a.css", "/ROBOTS.TXT", "/page", "/c/x/p/1?q=1", "http://h/robots.txt", "-"),
+        fc.constantFrom("GET", "HEAD", "POST"),
+        fc.constantFrom("200", "301", "404", "500", "101"),
+        fc.constantFrom("-", CRAWLER, "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"),
+      )
+      .map(([base, ip, path, method, status, agent]) =>
+        base
+          .replace(/^\S+/, ip)
+          .replace(/"[A-Z]+ [^"]* HTTP\/1\.[01]"/, path === "-" ? '"-"' : `"${method} ${path} HTTP/1.1"`)
+          .replace(/" \d{3} /, `" ${status} `)
+          .replace(/"[^"]*"$/, `"${agent}"`),
+      ),
+    fc.tuple(fc.constantFrom(...lines), fc.nat(200), fc.nat(20), fc.string({ maxLength: 5 })).map(([base, at, cut, insert]) => base.slice(0, at) + insert + base.slice(at + cut)),
+  );
+  const configs = [
+    "  pages: { exclude: [static, non2xx] }",
+    "  pages: all",
+    "  pages: { exclude: [nonGet, 3xx, 4xx, static] }\n  bots: drop\n  botRate: { maxEvents: 3, perSeconds: 60 }",
+  ];
+
+  it("property: the same counts, events (bot marks included), partitions and dead letters as the full parse", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 60 }), fc.constantFrom(...configs), async (sample, ingest) => {
+        const config = pipelineConfig(ingest);
+        const receivedAt = 1_700_000_000_000;
+        const fast = new ChunkSink();
+        const fastCounts = await publishLines(new RecordPublisher({ config, sink: fast, source: "publish", env: {} }), sample, { format: "combined", receivedAt });
+        // The full parse: every line made a record first (the path the log tailer takes).
+        const full = new ChunkSink();
+        const publisher = new RecordPublisher({ config, sink: full, source: "publish", env: {} });
+        const parse = compileLogFormat("combined");
+        sample.forEach((text, index) => {
+          const parsed = parse(text);
+          if (parsed.ok) publisher.publishAccessRecord(parsed.record, text, index + 1, receivedAt);
+          else publisher.rejectLine(text, `unparseable_line: ${parsed.reason}`, receivedAt);
+        });
+        expect(fastCounts).toEqual(await publisher.flush());
+        expect(fast.events).toEqual(full.events);
+        expect(fast.partitions).toEqual(full.partitions);
+        expect(fast.deadLetters).toEqual(full.deadLetters);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

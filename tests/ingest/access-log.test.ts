@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compileLogFormat, LogFormatError, type AccessRecord, type LogLineParser } from "../../src/ingest/access-log.ts";
+import { compileAccessLineReader, compileLogFormat, LogFormatError, type AccessRecord, type LogLineParser } from "../../src/ingest/access-log.ts";
 
 const FIXTURES = new URL("../fixtures/access-logs/", import.meta.url);
 
@@ -297,6 +297,85 @@ describe("access-log - times of consecutive lines", () => {
         }
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe("access-log - the line reader: head first, record on demand", () => {
+  it("reads a later field of the same kind over an earlier one, and a request line only when it is valid", () => {
+    // Hand-computed: $request sets method/path/protocol, then $request_method overrides the method; a "-" request
+    // leaves them to the other fields. The last address and the last time count.
+    const read = compileAccessLineReader('$remote_addr $realip_remote_addr [$time_local] "$request" $request_method $status $msec');
+    const line = read('10.0.0.1 1.2.3.4 [17/May/2015:10:05:03 +0000] "GET /a?b=1 HTTP/1.1" POST 200 1431857103.123');
+    if (!line.ok) throw new Error(line.reason);
+    expect({ ts: line.ts, method: line.method, path: line.path, protocol: line.protocol, status: line.status }).toEqual({
+      ts: 1431857103123, method: "POST", path: "/a?b=1", protocol: "HTTP/1.1", status: 200,
+    });
+    expect(line.record()).toEqual({
+      ip: "1.2.3.4", ident: null, user: null, ts: 1431857103123, method: "POST", path: "/a?b=1", protocol: "HTTP/1.1",
+      status: 200, bytes: 0, referrer: undefined, userAgent: undefined,
+    });
+    const dashRequest = read('10.0.0.1 1.2.3.4 [17/May/2015:10:05:03 +0000] "-" HEAD 400 1431857103');
+    if (!dashRequest.ok) throw new Error(dashRequest.reason);
+    expect({ method: dashRequest.method, path: dashRequest.path, protocol: dashRequest.protocol, ts: dashRequest.ts }).toEqual({
+      method: "HEAD", path: null, protocol: null, ts: 1431857103000,
+    });
+    // The first address is not "-", the one that counts is.
+    expect(read('10.0.0.1 - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" GET 200 1')).toEqual({ ok: false, reason: "the client address is -" });
+  });
+
+  it("decodes a quoted address before checking it for -", () => {
+    const read = compileAccessLineReader('"$remote_addr" [$time_local] "$request" $status');
+    expect(read(String.raw`"\x2d" [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200`)).toEqual({ ok: false, reason: "the client address is -" });
+    const line = read(String.raw`"a\"b" [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200`);
+    expect(line.ok && line.record().ip).toBe('a"b');
+  });
+
+  it("gives each line its own head: nothing of the line read before shows through", () => {
+    const read = compileAccessLineReader("combined");
+    const first = read('1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET /a HTTP/1.1" 200 5 "http://r/" "agent"');
+    expect(first.ok && first.path).toBe("/a");
+    const second = read('5.6.7.8 - bob [18/May/2015:11:00:00 +0000] "-" 400 - "-" "-"');
+    if (!second.ok) throw new Error(second.reason);
+    expect({ method: second.method, path: second.path, protocol: second.protocol, status: second.status, ts: second.ts }).toEqual({
+      method: null, path: null, protocol: null, status: 400, ts: Date.UTC(2015, 4, 18, 11),
+    });
+    expect(second.record()).toEqual({
+      ip: "5.6.7.8", ident: null, user: "bob", ts: Date.UTC(2015, 4, 18, 11), method: null, path: null, protocol: null,
+      status: 400, bytes: 0, referrer: null, userAgent: null,
+    });
+  });
+
+  it("property: the head is the record's, and reading lines one after another gives what each gives alone", () => {
+    const sample = readLines("semicomplete_apache_combined_2015.log").slice(0, 50);
+    const line = fc.oneof(
+      fc.constantFrom(...sample),
+      fc.tuple(fc.constantFrom(...sample), fc.nat(300), fc.nat(30), fc.string({ unit: "binary", maxLength: 6 })).map(
+        ([base, at, cut, insert]) => base.slice(0, at) + insert + base.slice(at + cut),
+      ),
+    );
+    const formats = ["combined", "common", '$remote_addr [$time_local] "$request" $request_method $request_uri $status "$http_user_agent"'];
+    fc.assert(
+      fc.property(fc.array(line, { minLength: 1, maxLength: 20 }), (lines) => {
+        for (const format of formats) {
+          const read = compileAccessLineReader(format);
+          for (const text of lines) {
+            // A fresh parser per line: nothing carried over from the line before.
+            const alone = compileLogFormat(format)(text);
+            const result = read(text);
+            if (!result.ok) {
+              expect(alone).toEqual(result);
+              continue;
+            }
+            const record = result.record();
+            expect(alone).toEqual({ ok: true, record });
+            expect({ ts: result.ts, method: result.method, path: result.path, protocol: result.protocol, status: result.status }).toEqual({
+              ts: record.ts, method: record.method, path: record.path, protocol: record.protocol, status: record.status,
+            });
+          }
+        }
+      }),
+      { numRuns: 200 },
     );
   });
 });

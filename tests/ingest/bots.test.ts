@@ -88,6 +88,23 @@ describe("bots - bounded memory", () => {
     expect(bots.visitorCount).toBeLessThanOrEqual(500);
   });
 
+  it("evicts the least recently seen visitor first, also when one visitor sends several events in a row", () => {
+    // Hand-computed with maxVisitors 2: each fetches /robots.txt, so a visitor still remembered is still a bot.
+    const bots = new BotDetector({ rate: { maxEvents: 100, perSeconds: 100 }, maxVisitors: 2 });
+    const robots = (visitor: string, ts: number) => bots.observeRequest(observation({ visitor, ts, path: "/robots.txt" }));
+    const reasonOf = (visitor: string, ts: number) => bots.classify(observation({ visitor, ts }));
+    robots("a", 0);
+    robots("b", 1);
+    expect(reasonOf("a", 2)).toBe("robots_txt"); // order b, a
+    expect(reasonOf("a", 3)).toBe("robots_txt"); // a again: still b, a
+    robots("c", 4); // b is the least recently seen: forgotten
+    expect(bots.visitorCount).toBe(2);
+    expect(reasonOf("a", 5)).toBe("robots_txt"); // order c, a
+    expect(reasonOf("b", 6)).toBeUndefined(); // forgotten, so new; c goes
+    expect(reasonOf("a", 7)).toBe("robots_txt");
+    expect(reasonOf("c", 8)).toBeUndefined();
+  });
+
   it("evicts visitors idle for idleMs behind the newest event time", () => {
     const bots = new BotDetector({ rate: { maxEvents: 100, perSeconds: 1 }, idleMs: 1_000 });
     for (let index = 0; index < 3_000; index++) bots.classify(observation({ visitor: `v${index}`, ts: index * 10 }));

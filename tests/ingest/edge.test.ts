@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ingestConfig, type IngestConfig } from "../../src/config/ingest.ts";
 import type { ClickEvent } from "../../src/events/event.ts";
-import { compileLogFormat, type AccessRecord } from "../../src/ingest/access-log.ts";
+import { compileAccessLineReader, compileLogFormat, type AccessLine, type AccessRecord } from "../../src/ingest/access-log.ts";
 import { EdgeProcessor, type EdgeResult } from "../../src/ingest/edge.ts";
 import { PseudonymKeyMissingError } from "../../src/ingest/privacy.ts";
 
@@ -145,6 +145,63 @@ describe("edge - access-log records become page_view events", () => {
       events++;
     });
     expect(events).toBe(9_999);
+  });
+});
+
+describe("edge - access-log lines: the page filter before the record", () => {
+  /** The line as the reader gives it, counting how often the edge asks for its whole record. */
+  function counted(line: AccessLine): { line: AccessLine; records: () => number } {
+    let records = 0;
+    const wrapper: AccessLine = {
+      ok: true,
+      ts: line.ts,
+      method: line.method,
+      path: line.path,
+      protocol: line.protocol,
+      status: line.status,
+      record: () => {
+        records++;
+        return line.record();
+      },
+    };
+    return { line: wrapper, records: () => records };
+  }
+
+  const LINES = [
+    `83.149.9.216 - - [17/May/2015:10:05:03 +0000] "GET /robots.txt HTTP/1.1" 200 5 "-" "${CHROME}"`, // static, but marks the visitor
+    `83.149.9.216 - - [17/May/2015:10:05:04 +0000] "GET /app.js HTTP/1.1" 200 5 "-" "${CHROME}"`, // static
+    `83.149.9.216 - - [17/May/2015:10:05:05 +0000] "GET /missing HTTP/1.1" 404 5 "-" "${CHROME}"`, // non2xx
+    `83.149.9.216 - - [17/May/2015:10:05:06 +0000] "-" 200 0 "-" "${CHROME}"`, // no path
+    `83.149.9.216 - - [17/May/2015:10:05:07 +0000] "GET /about HTTP/1.1" 200 5 "http://r/" "${CHROME}"`, // a page view, by a robots.txt fetcher
+  ];
+
+  it("builds a record only for a page view or a /robots.txt request, and gives what fromAccessRecord gives", () => {
+    const read = compileAccessLineReader("combined");
+    const parse = compileLogFormat("combined");
+    const fast = edge();
+    const full = edge();
+    const records: number[] = [];
+    const results: EdgeResult[] = [];
+    LINES.forEach((text, index) => {
+      const accessLine = read(text);
+      if (!accessLine.ok) throw new Error(accessLine.reason);
+      const { line, records: count } = counted(accessLine);
+      const origin = { line: text, lineNumber: index + 1 };
+      const result = fast.fromAccessLine(line, 5, origin);
+      const parsed = parse(text);
+      if (!parsed.ok) throw new Error(parsed.reason);
+      expect(result).toEqual(full.fromAccessRecord(parsed.record, 5, origin));
+      records.push(count());
+      results.push(result);
+    });
+    // robots.txt: the visitor is needed; app.js, 404, "-": nothing; the page view: its record.
+    expect(records).toEqual([1, 0, 0, 0, 1]);
+    expect(results.slice(0, 4)).toEqual(["static", "static", "non2xx", "no_request_path"].map((why) => ({ kind: "filtered", why })));
+    expect(eventOf(results[4])).toMatchObject({ url: "/about", is_bot: true, bot_reason: "robots_txt" });
+    // Without the robots.txt request before it, the same line is no bot.
+    const alone = read(LINES[4]);
+    if (!alone.ok) throw new Error(alone.reason);
+    expect(eventOf(edge().fromAccessLine(alone, 5, { line: LINES[4], lineNumber: 5 })).is_bot).toBe(false);
   });
 });
 
