@@ -157,7 +157,6 @@ export function startWorker(data: PublishWorkerData): Worker {
   return startTypeScriptWorker(new URL("./publish-worker.ts", import.meta.url), { workerData: data });
 }
 
-/** Publishes the worker's chunks in order; each taken chunk lets the worker send another. */
 /** The worker's messages, queued from this call on, until it exits (an `error` event rejects the iteration). */
 export function messagesOf(worker: Worker): AsyncIterableIterator<[PublishWorkerMessage]> {
   const exited = new AbortController();
@@ -165,6 +164,7 @@ export function messagesOf(worker: Worker): AsyncIterableIterator<[PublishWorker
   return on(worker, "message", { signal: exited.signal }) as AsyncIterableIterator<[PublishWorkerMessage]>;
 }
 
+/** Publishes the worker's chunks in order; each taken chunk lets the worker send another. */
 async function publishFromWorker(
   worker: Worker,
   messages: AsyncIterableIterator<[PublishWorkerMessage]>,
