@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { Worker, type WorkerOptions } from "node:worker_threads";
+import { threadId, Worker, type WorkerOptions } from "node:worker_threads";
 import { buildSync } from "esbuild";
 
 /** Inside the project's node_modules so that the bundle's bare imports resolve to the installed packages. */
@@ -56,7 +56,7 @@ function buildBundle(entry: URL): URL | undefined {
     if (!existsSync(file)) {
       mkdirSync(BUNDLE_DIRECTORY, { recursive: true });
       // Written aside and renamed: a process starting the same worker at the same moment never sees half a file.
-      const temporary = `${file}.${process.pid}.tmp`;
+      const temporary = `${file}.${process.pid}-${threadId}.tmp`;
       writeFileSync(temporary, text);
       renameSync(temporary, file);
       removeOlderBundles(name, basename(file));
