@@ -4,7 +4,7 @@ import { basename, dirname } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { SourceConfig } from "../config/pipeline.ts";
 import { ensureStream } from "../transport/stream.ts";
-import { compileLogFormat } from "./access-log.ts";
+import { compileAccessLineReader } from "./access-log.ts";
 import type { Source, SourceDependencies } from "./source.ts";
 import { TailedPath } from "./tailer-file.ts";
 import { TailPositionStore } from "./tailer-position.ts";
@@ -49,7 +49,7 @@ class AccessLogTailer implements Source {
       config: deps.pipeline,
       js: jetstream(deps.connection),
       connection: deps.connection,
-      parse: compileLogFormat(config.format),
+      read: compileAccessLineReader(config.format),
       metrics: deps.metrics,
       env: this.options.env,
     });

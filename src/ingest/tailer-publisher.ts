@@ -5,7 +5,7 @@ import type { PipelineConfig } from "../config/pipeline.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import { BatchPublisher } from "../transport/publisher.ts";
 import { partitionOf } from "../transport/partition.ts";
-import type { LogLineParser } from "./access-log.ts";
+import type { AccessLineReader } from "./access-log.ts";
 import { EdgeProcessor } from "./edge.ts";
 import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
 import type { IngestCounts } from "./record-publisher.ts";
@@ -24,7 +24,8 @@ export interface TailPublisherOptions {
   config: PipelineConfig;
   js: JetStreamClient;
   connection: NatsConnection;
-  parse: LogLineParser;
+  /** Reads a line's fields; a line the page filter leaves out builds no record (see EdgeProcessor.fromAccessLine). */
+  read: AccessLineReader;
   metrics?: Metrics;
   env?: NodeJS.ProcessEnv;
 }
@@ -46,13 +47,13 @@ export class TailPublisher {
 
   /** Publishes `lines` as batches `<msgIdPrefix>:<partition|dlq>:<n>` and resolves once JetStream acknowledged all. */
   async publish(msgIdPrefix: string, lines: readonly NumberedLine[], receivedAt: number): Promise<void> {
-    const { config, js, connection, parse, metrics } = this.options;
+    const { config, js, connection, read, metrics } = this.options;
     const partitions = config.nats.partitions;
     const publisher = new BatchPublisher(js, { stream: config.nats.stream, partitions, msgIdPrefix, connection });
     for (const { text, lineNumber } of lines) {
       this.counts.read++;
       metrics?.eventsReceived.inc({ source: "access_log" });
-      const parsed = parse(text);
+      const parsed = read(text);
       if (!parsed.ok) {
         this.counts.rejected++;
         metrics?.eventsInvalid.inc({ reason: "unparseable_line" });
@@ -60,7 +61,7 @@ export class TailPublisher {
         await publisher.addDeadLetter({ received_at: receivedAt, reason: `unparseable_line: ${parsed.reason}`, raw, source: "access_log" });
         continue;
       }
-      const result = this.edge.fromAccessRecord(parsed.record, receivedAt, { line: text, lineNumber });
+      const result = this.edge.fromAccessLine(parsed, receivedAt, { line: text, lineNumber });
       if (result.kind === "filtered") {
         this.counts.filtered++;
         metrics?.eventsFiltered.inc();
