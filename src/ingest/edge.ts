@@ -75,17 +75,11 @@ export class EdgeProcessor {
 
   /** A parsed access-log line → a page_view, or why it is not one. */
   fromAccessRecord(record: AccessRecord, receivedAt: number, origin?: AccessLineOrigin): EdgeResult {
-    const path = record.path === null ? undefined : pathOfUrl(record.path);
-    const filteredBy = this.filteredBy(record, path);
-    if (filteredBy !== undefined) {
-      if (path === ROBOTS_TXT) this.bots.observeRequest(this.accessObservation(record, path));
-      return filteredBy;
-    }
-    return this.pageView(record, path, receivedAt, origin);
+    return this.fromAccessLine({ ...record, ok: true, record: () => record }, receivedAt, origin);
   }
 
   /** fromAccessRecord for a line read by an AccessLineReader: a line the page filter leaves out builds no record. */
-  fromAccessLine(line: AccessLine, receivedAt: number, origin: AccessLineOrigin): EdgeResult {
+  fromAccessLine(line: AccessLine, receivedAt: number, origin?: AccessLineOrigin): EdgeResult {
     const path = line.path === null ? undefined : pathOfUrl(line.path);
     const filteredBy = this.filteredBy(line, path);
     if (filteredBy !== undefined) {
