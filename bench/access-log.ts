@@ -1,7 +1,6 @@
 // Access-log ingest benchmark (issue 4): `clickpipe publish --format combined` (parse + edge + JetStream) beside
 // goaccess on the same file in the same run. Needs NATS_URL (run.ts passes its server); prints JSON.
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,7 +9,7 @@ import { promisify } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { PUBLISH_BATCH_LIMITS, publishLineChunks, splitLines } from "../src/cli/publish.ts";
-import { lineChunks } from "../src/cli/publish-lines.ts";
+import { ChunkIds, lineChunks, publishOptionsKey } from "../src/cli/publish-lines.ts";
 import { parsePipelineText } from "../src/config/load.ts";
 import { RecordPublisher } from "../src/ingest/record-publisher.ts";
 import { ensureStream } from "../src/transport/stream.ts";
@@ -87,7 +86,7 @@ export async function measureAccessLog(natsUrl: string): Promise<AccessLogBenchR
     const inProcess = await timed(async () => {
       try {
         const size = (await handle.stat()).size;
-        return await publishLineChunks(publisher, lineChunks(handle, size, createHash("sha256")), { format: "combined" });
+        return await publishLineChunks(publisher, lineChunks(handle, size, new ChunkIds(publishOptionsKey({ format: "combined" }))), { format: "combined" });
       } finally {
         await handle.close();
       }

@@ -1,7 +1,7 @@
 // The line side of `clickpipe publish`: a file read in chunks of lines, each line parsed and handed to a RecordPublisher.
 // Free of NATS imports, so the publish worker thread starts fast.
 import { isAscii } from "node:buffer";
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { compileAccessLineReader } from "../ingest/access-log.ts";
 import { compileCsvMapping } from "../ingest/csv.ts";
@@ -15,6 +15,12 @@ export interface PublishLinesOptions {
   receivedAt?: number;
 }
 
+/** A piece of a file: its lines, and the prefix of the batch ids from this piece on (undefined: keep the prefix). */
+export interface LineChunk {
+  lines: string[];
+  msgIdPrefix?: string;
+}
+
 interface PreparedLine {
   line: string;
   lineNumber: number;
@@ -23,8 +29,8 @@ interface PreparedLine {
 
 /** Publishes every line of a file as one record, in file order or sorted by event time (stable). */
 export async function publishLines(publisher: RecordPublisher, lines: string[], options: PublishLinesOptions): Promise<IngestCounts> {
-  if (options.sortByTime !== true) return publishLineChunks(publisher, [lines], options);
-  const handle = lineHandler(publisher, options, options.receivedAt ?? Date.now());
+  if (options.sortByTime !== true) return publishLineChunks(publisher, [{ lines }], options);
+  const handle = compileLineHandler(publisher, options, options.receivedAt ?? Date.now());
   const ordered: PreparedLine[] = lines.map((line, index) => ({ line, lineNumber: index + 1, ts: handle.timeOf(line, index + 1) }));
   // Records without a readable time keep their place at the front: they are rejected anyway.
   ordered.sort((a, b) => a.ts - b.ts || a.lineNumber - b.lineNumber);
@@ -35,16 +41,21 @@ export async function publishLines(publisher: RecordPublisher, lines: string[], 
   return publisher.flush();
 }
 
-/** Publishes the lines of consecutive chunks of one file in file order; line numbers run on across chunks. */
+/**
+ * Publishes the lines of consecutive chunks of one file in file order; line numbers run on across chunks, from
+ * `firstLineNumber` (default 1).
+ */
 export async function publishLineChunks(
   publisher: RecordPublisher,
-  chunks: Iterable<string[]> | AsyncIterable<string[]>,
+  chunks: Iterable<LineChunk> | AsyncIterable<LineChunk>,
   options: PublishLinesOptions,
   afterChunk?: () => Promise<void> | void,
+  firstLineNumber = 1,
 ): Promise<IngestCounts> {
-  const handle = lineHandler(publisher, options, options.receivedAt ?? Date.now());
-  let lineNumber = 0;
-  for await (const lines of chunks) {
+  const handle = compileLineHandler(publisher, options, options.receivedAt ?? Date.now());
+  let lineNumber = firstLineNumber - 1;
+  for await (const { lines, msgIdPrefix } of chunks) {
+    if (msgIdPrefix !== undefined) publisher.useMsgIdPrefix(msgIdPrefix);
     for (let index = 0; index < lines.length; index++) {
       // Awaiting only when asked (backpressure): an await per line costs about as much as parsing it.
       const wait = handle.publish(lines[index], ++lineNumber);
@@ -55,12 +66,13 @@ export async function publishLineChunks(
   return publisher.flush();
 }
 
-interface LineHandler {
+export interface LineHandler {
   publish(line: string, lineNumber: number): Promise<void> | void;
   timeOf(line: string, lineNumber: number): number;
 }
 
-function lineHandler(publisher: RecordPublisher, options: PublishLinesOptions, receivedAt: number): LineHandler {
+/** How one line of the file becomes a record of `publisher`: the format's parser, compiled once. */
+export function compileLineHandler(publisher: RecordPublisher, options: PublishLinesOptions, receivedAt: number): LineHandler {
   const format = options.format;
   if (format === "ndjson" || format === "json") {
     return {
@@ -115,6 +127,11 @@ function timeValue(ts: unknown): number {
   return Number.NEGATIVE_INFINITY;
 }
 
+/** Whether lines of this format are access-log lines (prepared in parallel, then completed in order: publish-prepared.ts). */
+export function isAccessLogFormat(format: string): boolean {
+  return format !== "ndjson" && format !== "json" && format !== "csv";
+}
+
 /** Lines of a text file: LF or CRLF; a final newline does not make an empty record, other empty lines do. */
 export function splitLines(text: string): string[] {
   const lines = text.split(/\r?\n/);
@@ -125,33 +142,63 @@ export function splitLines(text: string): string[] {
 /** Bytes read per file read; a longer line grows the buffer. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
 
-/** SHA-256 of the file's first `size` bytes. */
-export async function digestOf(file: FileHandle, size: number): Promise<Buffer> {
-  const digest = createHash("sha256");
-  const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-  for (let position = 0; position < size; ) {
-    const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, size - position), position);
-    if (bytesRead === 0) break;
-    digest.update(buffer.subarray(0, bytesRead));
-    position += bytesRead;
-  }
-  return digest.digest();
+/** The key of the options that shape what a file's lines become: part of every batch id. */
+export function publishOptionsKey(options: PublishLinesOptions): string {
+  return JSON.stringify([options.format, options.map, options.delimiter, options.sortByTime === true]);
 }
 
 /**
- * The lines (as splitLines cuts them) of the file's first `size` bytes, in chunks of about CHUNK_BYTES, each cut after
- * a newline byte, which never occurs inside a UTF-8 sequence, so every chunk decodes on its own. `digest` sees every
- * byte read.
+ * Batch id prefixes for a file published piece by piece, so the same file with the same options always yields the
+ * same batch ids and JetStream stores a re-publish once. A piece's prefix chains the SHA-256 of every piece from the
+ * file's start to this one (and the options): the batches named under it hold events of those bytes only, so a batch
+ * id can only recur for the same events. The file is read once, with no whole-file hash before the first batch, and
+ * each piece may be hashed on the thread that parses it.
  */
-export async function* lineChunks(file: FileHandle, size: number, digest: Hash, chunkBytes = CHUNK_BYTES): AsyncGenerator<string[]> {
-  let buffer = Buffer.allocUnsafe(Math.min(chunkBytes, Math.max(size, 1)));
+export class ChunkIds {
+  private chain: Buffer;
+
+  constructor(optionsKey: string) {
+    this.chain = createHash("sha256").update(optionsKey).digest();
+  }
+
+  /** The prefix for the next piece of the file (pieces in file order). */
+  next(piece: Uint8Array): string {
+    return this.nextOf(createHash("sha256").update(piece).digest());
+  }
+
+  /** next, given the piece's SHA-256. */
+  nextOf(pieceDigest: Uint8Array): string {
+    this.chain = createHash("sha256").update(this.chain).update(pieceDigest).digest();
+    return this.chain.toString("base64url").slice(0, 22);
+  }
+}
+
+/** Reads up to `length` bytes at file `position` into `target` at `offset`; resolves to the bytes read (0: the end). */
+export type ReadAt = (target: Buffer, offset: number, length: number, position: number) => Promise<number>;
+
+function readerOf(source: FileHandle | Buffer): ReadAt {
+  if (Buffer.isBuffer(source)) return async (target, offset, length, position) => source.copy(target, offset, position, position + length);
+  return async (target, offset, length, position) => (await source.read(target, offset, length, position)).bytesRead;
+}
+
+/**
+ * The first `size` bytes of a file (or of bytes in memory) in pieces of about `chunkBytes`, each cut after its last
+ * newline byte, which never occurs inside a UTF-8 sequence, so every piece decodes on its own; a line longer than a
+ * piece makes the pieces grow. Each piece has an ArrayBuffer of its own: it can be transferred to another thread.
+ */
+export async function* byteChunks(source: FileHandle | Buffer, size: number, chunkBytes = CHUNK_BYTES): AsyncGenerator<Buffer> {
+  const read = readerOf(source);
+  let buffer = Buffer.allocUnsafeSlow(Math.min(chunkBytes, Math.max(size, 1)));
   /** Bytes of an unfinished line carried over at the start of `buffer`. */
   let carried = 0;
   for (let position = 0; position < size; ) {
-    if (carried === buffer.length) buffer = Buffer.concat([buffer, Buffer.allocUnsafe(buffer.length)]);
-    const { bytesRead } = await file.read(buffer, carried, Math.min(buffer.length - carried, size - position), position);
+    if (carried === buffer.length) {
+      const grown = Buffer.allocUnsafeSlow(buffer.length * 2);
+      buffer.copy(grown, 0, 0, carried);
+      buffer = grown;
+    }
+    const bytesRead = await read(buffer, carried, Math.min(buffer.length - carried, size - position), position);
     if (bytesRead === 0) break;
-    digest.update(buffer.subarray(carried, carried + bytesRead));
     position += bytesRead;
     const end = carried + bytesRead;
     const lastNewline = buffer.lastIndexOf(0x0a, end - 1);
@@ -159,11 +206,24 @@ export async function* lineChunks(file: FileHandle, size: number, digest: Hash, 
       carried = end;
       continue;
     }
-    yield linesOf(buffer.subarray(0, lastNewline + 1));
-    buffer.copyWithin(0, lastNewline + 1, end);
-    carried = end - lastNewline - 1;
+    const next = Buffer.allocUnsafeSlow(buffer.length);
+    carried = buffer.copy(next, 0, lastNewline + 1, end);
+    yield buffer.subarray(0, lastNewline + 1);
+    buffer = next;
   }
-  if (carried > 0) yield linesOf(buffer.subarray(0, carried));
+  if (carried > 0) yield buffer.subarray(0, carried);
+}
+
+/** The lines (as splitLines cuts them) of byteChunks' pieces, each with its batch id prefix when `ids` is given. */
+export async function* lineChunks(source: FileHandle | Buffer, size: number, ids?: ChunkIds, chunkBytes = CHUNK_BYTES): AsyncGenerator<LineChunk> {
+  for await (const piece of byteChunks(source, size, chunkBytes)) yield { lines: linesOf(piece), msgIdPrefix: ids?.next(piece) };
+}
+
+/** How many lines linesOf finds in a piece: its newlines, and one more for a last line without one. */
+export function lineCountOf(piece: Uint8Array): number {
+  let count = 0;
+  for (let at = piece.indexOf(0x0a); at !== -1; at = piece.indexOf(0x0a, at + 1)) count++;
+  return piece.length > 0 && piece[piece.length - 1] !== 0x0a ? count + 1 : count;
 }
 
 /** The lines of a piece of a file that ends after a newline (or at the end of the file): splitLines without a RegExp. */
@@ -181,8 +241,13 @@ export function linesOf(bytes: Buffer): string[] {
   return lines;
 }
 
-export async function allLines(chunks: AsyncIterable<string[]>): Promise<string[]> {
+/** Every line of the chunks, and the prefix of the last chunk (which names the whole file). */
+export async function allLines(chunks: AsyncIterable<LineChunk>): Promise<{ lines: string[]; msgIdPrefix: string | undefined }> {
   const lines: string[] = [];
-  for await (const chunk of chunks) for (const line of chunk) lines.push(line);
-  return lines;
+  let msgIdPrefix: string | undefined;
+  for await (const chunk of chunks) {
+    for (const line of chunk.lines) lines.push(line);
+    msgIdPrefix = chunk.msgIdPrefix ?? msgIdPrefix;
+  }
+  return { lines, msgIdPrefix };
 }

@@ -1,28 +1,31 @@
-// The worker thread of `clickpipe publish`: reads, parses and edge-processes the file, and hands the serialized
-// events to the main thread in chunks; the main thread only publishes them. Both cores work, and the order of
-// events and dead letters is the file's, as in one thread.
-import { createHash } from "node:crypto";
+// The worker thread of `clickpipe publish` for JSON and CSV lines: reads, parses and edge-processes the file, and hands
+// the serialized events to the main thread in chunks; the main thread only publishes them. Both cores work, and the
+// order of events and dead letters is the file's, as in one thread. (Access logs parse on several threads at once:
+// publish-prepare-worker.ts.)
 import { open } from "node:fs/promises";
 import { parentPort, workerData } from "node:worker_threads";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { RecordPublisher, type IngestCounts, type RecordSink } from "../ingest/record-publisher.ts";
 import type { DeadLetter } from "../transport/dead-letter.ts";
-import { lineChunks, publishLineChunks, type PublishLinesOptions } from "./publish-lines.ts";
+import { ChunkIds, lineChunks, publishLineChunks, publishOptionsKey, type LineChunk, type PublishLinesOptions } from "./publish-lines.ts";
 
 export interface PublishWorkerData {
   /** Marks the thread as a publish worker (importing this module elsewhere, e.g. in a test thread, does nothing). */
   role: typeof PUBLISH_WORKER_ROLE;
   path: string;
-  /** Bytes of the file to publish (its size when the main thread hashed it). */
+  /** Bytes of the file to publish (its size when the main thread opened it). */
   size: number;
   config: PipelineConfig;
   options: PublishLinesOptions;
 }
 
-/** Worker → main: encoded output a chunk (or a slice of one) at a time, then the totals with the digest of the bytes read. */
+/**
+ * Worker → main: encoded output a chunk (or a slice of one) at a time, with the batch id prefix to publish it under
+ * (ChunkIds), then the totals.
+ */
 export type PublishWorkerMessage =
-  | { type: "chunk"; events: string[]; partitions: number[]; deadLetters: DeadLetter[] }
-  | { type: "done"; counts: IngestCounts; digest: Uint8Array };
+  | { type: "chunk"; events: string[]; partitions: number[]; deadLetters: DeadLetter[]; msgIdPrefix?: string }
+  | { type: "done"; counts: IngestCounts };
 
 export const PUBLISH_WORKER_ROLE = "clickpipe-publish-worker";
 
@@ -45,6 +48,7 @@ export class ChunkSink implements RecordSink {
   events: string[] = [];
   partitions: number[] = [];
   deadLetters: DeadLetter[] = [];
+  private msgIdPrefix: string | undefined;
 
   add(line: string, partition: number): void {
     this.events.push(line);
@@ -57,10 +61,14 @@ export class ChunkSink implements RecordSink {
 
   async flush(): Promise<void> {}
 
+  useMsgIdPrefix(prefix: string): void {
+    this.msgIdPrefix = prefix;
+  }
+
   /** What was collected since the last take; without `withDeadLetters` the dead letters stay for a later take. */
   take(withDeadLetters = true): PublishWorkerMessage {
     const deadLetters = withDeadLetters ? this.deadLetters : [];
-    const message: PublishWorkerMessage = { type: "chunk", events: this.events, partitions: this.partitions, deadLetters };
+    const message: PublishWorkerMessage = { type: "chunk", events: this.events, partitions: this.partitions, deadLetters, msgIdPrefix: this.msgIdPrefix };
     this.events = [];
     this.partitions = [];
     if (withDeadLetters) this.deadLetters = [];
@@ -69,15 +77,15 @@ export class ChunkSink implements RecordSink {
 }
 
 /** The lines of each chunk in `slices` slices; `ended` tells whether the slice last yielded ends its chunk. */
-export function slicedChunks(chunks: AsyncIterable<string[]>, slices: number): { lines: AsyncGenerator<string[]>; ended: () => boolean } {
+export function slicedChunks(chunks: AsyncIterable<LineChunk>, slices: number): { lines: AsyncGenerator<LineChunk>; ended: () => boolean } {
   let ended = false;
-  async function* lines(): AsyncGenerator<string[]> {
-    for await (const chunk of chunks) {
+  async function* lines(): AsyncGenerator<LineChunk> {
+    for await (const { lines: chunk, msgIdPrefix } of chunks) {
       const size = Math.max(1, Math.ceil(chunk.length / slices));
       // An empty chunk (none comes from lineChunks) is one empty slice.
       for (let start = 0; start < chunk.length || start === 0; start += size) {
         ended = start + size >= chunk.length;
-        yield chunk.slice(start, start + size);
+        yield { lines: chunk.slice(start, start + size), msgIdPrefix };
       }
     }
   }
@@ -95,8 +103,8 @@ async function run(port: NonNullable<typeof parentPort>, data: PublishWorkerData
   const publisher = new RecordPublisher({ config: data.config, sink, source: "publish" });
   const file = await open(data.path);
   try {
-    const digest = createHash("sha256");
-    const sliced = slicedChunks(lineChunks(file, data.size, digest), SLICES_PER_CHUNK);
+    const ids = new ChunkIds(publishOptionsKey(data.options));
+    const sliced = slicedChunks(lineChunks(file, data.size, ids), SLICES_PER_CHUNK);
     const counts = await publishLineChunks(publisher, sliced.lines, data.options, async () => {
       // A chunk's dead letters follow all its events, as in one message per chunk: the batches come out the same.
       port.postMessage(sink.take(sliced.ended()));
@@ -104,7 +112,7 @@ async function run(port: NonNullable<typeof parentPort>, data: PublishWorkerData
       while (ahead >= MAX_MESSAGES_AHEAD) await new Promise<void>((resolve) => (wake = resolve));
       wake = undefined;
     });
-    port.postMessage({ type: "done", counts, digest: digest.digest() } satisfies PublishWorkerMessage);
+    port.postMessage({ type: "done", counts } satisfies PublishWorkerMessage);
   } finally {
     await file.close();
     // Without a listener the port no longer keeps the thread alive; messages already posted are still delivered.

@@ -1,5 +1,4 @@
 // `clickpipe publish <file> --pipeline p.yaml [--format …] [--map …] [--sort-by-time]`: a file's records into the stream.
-import { createHash, type Hash } from "node:crypto";
 import { on } from "node:events";
 import { open, type FileHandle } from "node:fs/promises";
 import { availableParallelism, loadavg } from "node:os";
@@ -8,13 +7,27 @@ import { Worker } from "node:worker_threads";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { PipelineConfig } from "../config/pipeline.ts";
-import { RecordPublisher, type IngestCounts } from "../ingest/record-publisher.ts";
+import { RecordPublisher, type IngestCounts, type RecordSink } from "../ingest/record-publisher.ts";
 import { startTypeScriptWorker } from "../runtime/thread-entry.ts";
 import { connectNats } from "../transport/connection.ts";
 import { BatchPublisher } from "../transport/publisher.ts";
 import { ensureStream } from "../transport/stream.ts";
 import { loadPipelineOrThrow } from "./load-config.ts";
-import { allLines, digestOf, lineChunks, linesOf, publishLineChunks, publishLines, type PublishLinesOptions } from "./publish-lines.ts";
+import { EdgeProcessor } from "../ingest/edge.ts";
+import {
+  allLines,
+  byteChunks,
+  ChunkIds,
+  isAccessLogFormat,
+  lineChunks,
+  lineCountOf,
+  publishLineChunks,
+  publishLines,
+  publishOptionsKey,
+  type PublishLinesOptions,
+} from "./publish-lines.ts";
+import { completePreparedSlice, sumCounts } from "./publish-prepared.ts";
+import { PREPARE_WORKER_ROLE, type PrepareRequest, type PrepareResponse, type PrepareWorkerData } from "./publish-prepare-worker.ts";
 import { CHUNK_TAKEN, PUBLISH_WORKER_ROLE, type PublishWorkerData, type PublishWorkerMessage } from "./publish-worker.ts";
 
 export { publishLineChunks, publishLines, splitLines, type PublishLinesOptions } from "./publish-lines.ts";
@@ -23,8 +36,11 @@ export const publishUsage =
   "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] " +
   "[--map <spec>] [--delimiter <char>|whitespace] [--sort-by-time]";
 
-/** Files at least this big may be parsed in a worker thread while the main thread publishes (start-up ≈ 0.3 s). */
+/** Files at least this big may be parsed in worker threads while the main thread publishes (start-up ≈ 0.3 s). */
 const WORKER_MIN_BYTES = 16 * 1024 * 1024;
+const MAX_PARSE_THREADS = 4;
+/** Pieces (4 MiB each) handed to parse threads and not yet published, at most. */
+const PIECES_AHEAD = 8;
 /**
  * Fewer, larger JetStream messages than BatchPublisher's default 100 events, but under 128 KiB: V8 allocates a string
  * from 128 KiB up in its large-object space, which made joining a batch about 20 times slower (bench/OPTIMIZATIONS.md).
@@ -61,50 +77,46 @@ export async function runPublish(argv: string[]): Promise<number> {
   };
   const path = positionals[0];
   const file = await open(path);
+  const workers: Worker[] = [];
   try {
     const stat = await file.stat();
-    // A pipe or device (e.g. /dev/stdin) cannot be read twice: it is read into memory once.
-    const content = stat.isFile() ? undefined : await file.readFile();
-    const size = content?.length ?? stat.size;
-    const inWorker = content === undefined && options.sortByTime !== true && size >= workerMinBytes() && hasIdleCore();
-    // The worker starts (and parses ahead) while this thread hashes the file and connects.
-    const worker = inWorker ? startWorker({ role: PUBLISH_WORKER_ROLE, path, size, config, options }) : undefined;
-    // Listening starts now, not after hashing and connecting: a worker message emitted with no listener is lost.
-    const workerMessages = worker === undefined ? undefined : messagesOf(worker);
+    // A pipe or device (e.g. /dev/stdin) is read into memory once.
+    const source = stat.isFile() ? file : await file.readFile();
+    const size = Buffer.isBuffer(source) ? source.length : stat.size;
+    const threads = Buffer.isBuffer(source) || options.sortByTime === true || size < workerMinBytes() ? 0 : parseThreads();
+    const accessLog = isAccessLogFormat(options.format);
+    const optionsKey = publishOptionsKey(options);
+    // Threads start (and parse ahead) while this one connects; listening starts at once: a message with no listener is lost.
+    if (threads > 0 && !accessLog) workers.push(startWorker({ role: PUBLISH_WORKER_ROLE, path, size, config, options }));
+    if (threads > 0 && accessLog) {
+      const data: PrepareWorkerData = { role: PREPARE_WORKER_ROLE, config, options: { ...options, receivedAt: options.receivedAt ?? Date.now() } };
+      for (let index = 0; index < threads; index++) workers.push(startPrepareWorker(data));
+    }
+    const inboxes = workers.map((worker) => messagesOf(worker));
+    const connection = await connectNats(config.nats);
     try {
-      // Read once to hash, once to publish: the file is streamed, so its size is not bounded by memory.
-      const contentDigest = content === undefined ? await digestOf(file, size) : createHash("sha256").update(content).digest();
-      // The same file with the same options always yields the same batch ids, so JetStream stores a re-publish once.
-      const msgIdPrefix = createHash("sha256")
-        .update(contentDigest)
-        .update(JSON.stringify([values.format, values.map, values.delimiter, values["sort-by-time"]]))
-        .digest("base64url")
-        .slice(0, 22);
-      const connection = await connectNats(config.nats);
-      try {
-        const manager = await jetstreamManager(connection);
-        await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
-        const published =
-          worker !== undefined && workerMessages !== undefined
-            ? await publishFromWorker(worker, workerMessages, config, connection, msgIdPrefix)
-            : await publishInThisThread(content ?? file, size, config, connection, msgIdPrefix, options);
-        if (!Buffer.from(published.digest).equals(contentDigest)) {
-          console.error(`clickpipe publish: ${path} changed while it was published; publish it again once it is complete`);
-          return 1;
-        }
-        const counts = published.counts;
-        console.log(
-          `read ${counts.read}, published ${counts.published}, rejected ${counts.rejected}, filtered ${counts.filtered} ` +
-            `→ ${config.nats.stream}`,
-        );
-        return 0;
-      } finally {
-        await connection.drain().catch(() => connection.close());
+      const manager = await jetstreamManager(connection);
+      await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
+      // A placeholder: every batch is published after its piece named it (ChunkIds).
+      const publisherOptions = { config, connection, msgIdPrefix: optionsKey };
+      let counts: IngestCounts;
+      if (workers.length === 0) counts = await publishInThisThread(source, size, publisherOptions, options);
+      else if (!accessLog) counts = await publishFromWorker(workers[0], inboxes[0] as AsyncIterableIterator<[PublishWorkerMessage]>, publisherOptions);
+      else {
+        const edge = EdgeProcessor.fromConfig(config.ingest, { pipelineName: config.name, env: process.env });
+        const prepared = inboxes as AsyncIterableIterator<[PrepareResponse]>[];
+        counts = await publishPrepared(source as FileHandle, size, workers, prepared, batchPublisher(publisherOptions), edge, optionsKey);
       }
+      console.log(
+        `read ${counts.read}, published ${counts.published}, rejected ${counts.rejected}, filtered ${counts.filtered} ` +
+          `→ ${config.nats.stream}`,
+      );
+      return 0;
     } finally {
-      await worker?.terminate();
+      await connection.drain().catch(() => connection.close());
     }
   } finally {
+    await Promise.all(workers.map((worker) => worker.terminate()));
     await file.close();
   }
 }
@@ -114,42 +126,41 @@ function workerMinBytes(): number {
 }
 
 /**
- * A second thread pays only with a core to run on: with the cores already busy (load average ≥ cores − 1), the two
- * threads mostly wait for each other's time slices, which measured slower than one thread (bench/OPTIMIZATIONS.md).
+ * How many parse threads: none on a busy machine, where extra threads mostly wait for each other's time slices (load
+ * average ≥ cores − 1 measured slower than one thread, bench/OPTIMIZATIONS.md), else one per core, up to four: the
+ * main thread only publishes, and access-log pieces parse on all of them at once (JSON and CSV use one).
+ * CLICKPIPE_PUBLISH_WORKER=always|never overrides the load check; CLICKPIPE_PUBLISH_THREADS sets the count.
  */
-function hasIdleCore(): boolean {
+function parseThreads(): number {
   const setting = process.env.CLICKPIPE_PUBLISH_WORKER;
-  if (setting === "always") return true;
-  if (setting === "never") return false;
-  return availableParallelism() - loadavg()[0] >= 1;
+  if (setting === "never") return 0;
+  const cores = availableParallelism();
+  if (setting !== "always" && cores - loadavg()[0] < 1) return 0;
+  const configured = Number(process.env.CLICKPIPE_PUBLISH_THREADS);
+  return Number.isInteger(configured) && configured > 0 ? configured : Math.min(Math.max(cores, 1), MAX_PARSE_THREADS);
 }
 
-interface Published {
-  counts: IngestCounts;
-  /** SHA-256 of the bytes that were published. */
-  digest: Uint8Array;
+interface PublisherOptions {
+  config: PipelineConfig;
+  connection: NatsConnection;
+  msgIdPrefix: string;
 }
 
-async function publishInThisThread(
-  file: FileHandle | Buffer,
-  size: number,
-  config: PipelineConfig,
-  connection: NatsConnection,
-  msgIdPrefix: string,
-  options: PublishLinesOptions,
-): Promise<Published> {
-  const js = jetstream(connection);
+function batchPublisher({ config, connection, msgIdPrefix }: PublisherOptions): BatchPublisher {
+  const partitions = config.nats.partitions;
+  return new BatchPublisher(jetstream(connection), { stream: config.nats.stream, partitions, msgIdPrefix, connection, ...PUBLISH_BATCH_LIMITS });
+}
+
+async function publishInThisThread(source: FileHandle | Buffer, size: number, target: PublisherOptions, options: PublishLinesOptions): Promise<IngestCounts> {
+  const js = jetstream(target.connection);
+  const { config, connection, msgIdPrefix } = target;
   const publisher = new RecordPublisher({ config, js, connection, source: "publish", msgIdPrefix, ...PUBLISH_BATCH_LIMITS });
-  const digest = createHash("sha256");
-  const chunks = Buffer.isBuffer(file) ? inMemoryChunks(file, digest) : lineChunks(file, size, digest);
-  const counts =
-    options.sortByTime === true ? await publishLines(publisher, await allLines(chunks), options) : await publishLineChunks(publisher, chunks, options);
-  return { counts, digest: digest.digest() };
-}
-
-async function* inMemoryChunks(content: Buffer, digest: Hash): AsyncGenerator<string[]> {
-  digest.update(content);
-  yield linesOf(content);
+  const chunks = lineChunks(source, size, new ChunkIds(publishOptionsKey(options)));
+  if (options.sortByTime !== true) return publishLineChunks(publisher, chunks, options);
+  // Sorted, any line may land in any batch: every batch is named by the whole file (the last piece's prefix).
+  const { lines, msgIdPrefix: wholeFile } = await allLines(chunks);
+  if (wholeFile !== undefined) publisher.useMsgIdPrefix(wholeFile);
+  return publishLines(publisher, lines, options);
 }
 
 /** The parse thread (see thread-entry.ts for how a TypeScript entry starts without a loader thread of its own). */
@@ -165,26 +176,15 @@ export function messagesOf(worker: Worker): AsyncIterableIterator<[PublishWorker
 }
 
 /** Publishes the worker's chunks in order; each taken chunk lets the worker send another. */
-async function publishFromWorker(
-  worker: Worker,
-  messages: AsyncIterableIterator<[PublishWorkerMessage]>,
-  config: PipelineConfig,
-  connection: NatsConnection,
-  msgIdPrefix: string,
-): Promise<Published> {
-  const publisher = new BatchPublisher(jetstream(connection), {
-    stream: config.nats.stream,
-    partitions: config.nats.partitions,
-    msgIdPrefix,
-    connection,
-    ...PUBLISH_BATCH_LIMITS,
-  });
+async function publishFromWorker(worker: Worker, messages: AsyncIterableIterator<[PublishWorkerMessage]>, target: PublisherOptions): Promise<IngestCounts> {
+  const publisher = batchPublisher(target);
   try {
     for await (const [message] of messages) {
       if (message.type === "done") {
         await publisher.flush();
-        return { counts: message.counts, digest: message.digest };
+        return message.counts;
       }
+      if (message.msgIdPrefix !== undefined) publisher.useMsgIdPrefix(message.msgIdPrefix);
       for (let index = 0; index < message.events.length; index++) {
         const wait = publisher.add(message.events[index], message.partitions[index]);
         if (wait !== undefined) await wait;
@@ -199,4 +199,67 @@ async function publishFromWorker(
     if ((error as Error).name !== "AbortError") throw error;
   }
   throw new Error("the publish worker stopped before it finished the file");
+}
+
+/** A parse thread for access-log pieces (publish-prepare-worker.ts). */
+export function startPrepareWorker(data: PrepareWorkerData): Worker {
+  return startTypeScriptWorker(new URL("./publish-prepare-worker.ts", import.meta.url), { workerData: data });
+}
+
+/**
+ * Access logs on several parse threads: this thread reads the file in pieces, names each piece's batches (ChunkIds),
+ * hands piece i to thread i mod n, and completes and publishes the prepared slices in file order (publish-prepared.ts).
+ * At most PIECES_AHEAD pieces are out at once, which bounds memory when NATS is slower than parsing.
+ */
+export async function publishPrepared(
+  file: FileHandle,
+  size: number,
+  workers: readonly Worker[],
+  inboxes: readonly AsyncIterableIterator<[PrepareResponse]>[],
+  publisher: Pick<RecordSink, "add" | "addDeadLetter" | "flush"> & { useMsgIdPrefix(prefix: string): void },
+  edge: EdgeProcessor,
+  optionsKey: string,
+): Promise<IngestCounts> {
+  const ids = new ChunkIds(optionsKey);
+  const pieces = byteChunks(file, size)[Symbol.asyncIterator]();
+  let sent = 0;
+  let linesSent = 0;
+  let readAll = false;
+  const sendNext = async (): Promise<void> => {
+    const next = await pieces.next();
+    if (next.done === true) {
+      readAll = true;
+      return;
+    }
+    const piece = next.value;
+    const request: PrepareRequest = { type: "piece", piece: sent, firstLineNumber: linesSent + 1, bytes: piece.buffer as ArrayBuffer, length: piece.length };
+    linesSent += lineCountOf(piece);
+    workers[sent++ % workers.length].postMessage(request, [request.bytes]);
+  };
+  while (!readAll && sent < PIECES_AHEAD) await sendNext();
+  for (let piece = 0; piece < sent; piece++) {
+    for (let last = false; !last; ) {
+      const slice = await nextResponse(inboxes[piece % workers.length]);
+      if (slice.type !== "slice" || slice.piece !== piece) throw new Error(`a parse thread answered out of turn (piece ${piece})`);
+      if (slice.pieceDigest !== undefined) publisher.useMsgIdPrefix(ids.nextOf(slice.pieceDigest));
+      await completePreparedSlice(slice, edge, publisher);
+      last = slice.last;
+    }
+    if (!readAll) await sendNext();
+  }
+  for (const worker of workers) worker.postMessage({ type: "end" } satisfies PrepareRequest);
+  const counts: IngestCounts[] = [];
+  for (const inbox of inboxes) {
+    const done = await nextResponse(inbox);
+    if (done.type !== "done") throw new Error("a parse thread sent more than it was asked for");
+    counts.push(done.counts);
+  }
+  await publisher.flush();
+  return sumCounts(counts);
+}
+
+async function nextResponse(inbox: AsyncIterableIterator<[PrepareResponse]>): Promise<PrepareResponse> {
+  const next = await inbox.next();
+  if (next.done === true) throw new Error("a parse thread stopped before it finished the file");
+  return next.value[0];
 }

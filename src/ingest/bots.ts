@@ -36,6 +36,7 @@ interface VisitorState {
   times: number[];
 }
 
+const ROBOTS_TXT = "/robots.txt";
 const DEFAULT_IDLE_MS = 30 * 60_000;
 const DEFAULT_MAX_VISITORS = 1_000_000;
 const MAX_REMEMBERED_USER_AGENTS = 10_000;
@@ -83,18 +84,35 @@ export class BotDetector {
 
   /** Notes a request that will not become an event (e.g. a filtered static file): only /robots.txt matters. */
   observeRequest(observation: BotObservation): void {
-    if (observation.path !== "/robots.txt") return;
-    this.touch(observation.visitor, observation.ts).botReason ??= "robots_txt";
+    if (observation.path === ROBOTS_TXT) this.observeRobotsTxt(observation.visitor, observation.ts);
+  }
+
+  /** Notes a /robots.txt request that will not become an event: its visitor is a bot from now on. */
+  observeRobotsTxt(visitor: string, ts: number): void {
+    this.touch(visitor, ts).botReason ??= "robots_txt";
   }
 
   /** Classifies one event and counts it towards its visitor's rate; undefined when it is not a bot. */
   classify(observation: BotObservation): BotReason | undefined {
-    const state = this.touch(observation.visitor, observation.ts);
-    if (state.botReason === undefined) state.botReason = this.stickyReason(observation, state);
-    if (state.botReason !== undefined) return state.botReason;
-    if (observation.carriesUserAgent && isEmptyUserAgent(observation.userAgent)) return "empty_user_agent";
-    if (typeof observation.userAgent === "string" && this.isCrawler(observation.userAgent)) return "user_agent";
+    const userAgentReason = this.userAgentReason(observation.userAgent, observation.carriesUserAgent);
+    return this.classifyVisit(observation.visitor, observation.ts, observation.path === ROBOTS_TXT, userAgentReason);
+  }
+
+  /**
+   * What the user agent alone says (an empty one where the record carries one, or a crawler's): no visitor state, so
+   * another thread may ask it ahead of classifyVisit, which must then see the visitors in the records' order.
+   */
+  userAgentReason(userAgent: string | null | undefined, carriesUserAgent: boolean): BotReason | undefined {
+    if (carriesUserAgent && isEmptyUserAgent(userAgent)) return "empty_user_agent";
+    if (typeof userAgent === "string" && this.isCrawler(userAgent)) return "user_agent";
     return undefined;
+  }
+
+  /** classify, given userAgentReason's answer: the visitor's sticky reason (robots.txt, rate) first, then the user agent's. */
+  classifyVisit(visitor: string, ts: number, robotsTxt: boolean, userAgentReason: BotReason | undefined): BotReason | undefined {
+    const state = this.touch(visitor, ts);
+    if (state.botReason === undefined) state.botReason = this.stickyReason(robotsTxt, state, ts);
+    return state.botReason ?? userAgentReason;
   }
 
   private isCrawler(userAgent: string): boolean {
@@ -107,9 +125,9 @@ export class BotDetector {
     return answer;
   }
 
-  private stickyReason(observation: BotObservation, state: VisitorState): BotReason | undefined {
-    if (observation.path === "/robots.txt") return "robots_txt";
-    if (this.exceedsRate(state.times, observation.ts)) {
+  private stickyReason(robotsTxt: boolean, state: VisitorState, ts: number): BotReason | undefined {
+    if (robotsTxt) return "robots_txt";
+    if (this.exceedsRate(state.times, ts)) {
       state.times = [];
       return "rate";
     }

@@ -19,6 +19,34 @@ export type EdgeResult =
 /** Left out by the page filter; `why` is the exclusion that applied (a bounded label). */
 export type FilteredResult = { readonly kind: "filtered"; readonly why: string };
 
+/**
+ * An access line after the part of edge processing that needs no per-visitor state (prepareAccessLine), which any
+ * thread may do; the bot rules then complete it in the lines' order (completePageView, completeRobotsTxt).
+ */
+export type PreparedAccessLine = FilteredResult | PreparedPageView | PreparedRobotsTxt;
+
+/** A page view without its bot fields: its JSON up to them, and what the bot rules need to complete it. */
+export interface PreparedPageView {
+  readonly kind: "page_view";
+  /** The serialized event without its bot fields and closing brace. */
+  readonly json: string;
+  /** The bot detector's visitor: the anon_id before any pseudonymization. */
+  readonly visitor: string;
+  readonly ts: number;
+  readonly robotsTxt: boolean;
+  readonly userAgentReason: BotReason | undefined;
+  /** The anon_id as published: the partition key. */
+  readonly anonId: string | undefined;
+}
+
+/** A /robots.txt request the page filter leaves out: not an event, but it still marks its visitor a bot. */
+export interface PreparedRobotsTxt {
+  readonly kind: "robots_txt";
+  readonly filtered: FilteredResult;
+  readonly visitor: string;
+  readonly ts: number;
+}
+
 const ROBOTS_TXT = "/robots.txt";
 const NO_REQUEST_PATH: FilteredResult = Object.freeze({ kind: "filtered", why: "no_request_path" });
 
@@ -49,6 +77,8 @@ export class EdgeProcessor {
   private readonly exclusionResults: readonly FilteredResult[];
   private readonly staticExtensions: ReadonlySet<string>;
   private readonly dropBots: boolean;
+  /** The JSON that ends a prepared page view: its bot fields (as privacy leaves them) and the closing brace. */
+  private readonly botFieldsJson: ReadonlyMap<BotReason | undefined, string>;
   /** An HMAC costs microseconds and a visitor sends many requests: remember recent (ip, user agent) → anon_id. */
   private readonly visitorIds = new Map<string, string>();
 
@@ -64,6 +94,8 @@ export class EdgeProcessor {
     this.exclusionResults = this.exclusions.map((why) => Object.freeze({ kind: "filtered", why }));
     this.staticExtensions = new Set(config.staticExtensions.map((extension) => extension.replace(/^\./, "").toLowerCase()));
     this.dropBots = config.bots === "drop";
+    const reasons: (BotReason | undefined)[] = [undefined, "user_agent", "empty_user_agent", "robots_txt", "rate"];
+    this.botFieldsJson = new Map(reasons.map((reason) => [reason, this.botFieldsJsonOf(reason)]));
   }
 
   /** Keys from the config and the environment: visitorKey ← config, CLICKPIPE_VISITOR_KEY, else the pipeline name. */
@@ -89,6 +121,38 @@ export class EdgeProcessor {
     return this.pageView(line.record(), path, receivedAt, origin);
   }
 
+  /**
+   * fromAccessLine without the per-visitor bot rules, serialized: a page view's JSON up to its bot fields, or why the
+   * line is not one. The caller completes the results in the lines' order, possibly in another thread.
+   */
+  prepareAccessLine(line: AccessLine, receivedAt: number, origin?: AccessLineOrigin): PreparedAccessLine {
+    const path = line.path === null ? undefined : pathOfUrl(line.path);
+    const filteredBy = this.filteredBy(line, path);
+    if (filteredBy !== undefined) {
+      if (path !== ROBOTS_TXT) return filteredBy;
+      const record = line.record();
+      return { kind: "robots_txt", filtered: filteredBy, visitor: this.visitorOf(record), ts: record.ts };
+    }
+    const record = line.record();
+    const event = this.pageViewEvent(record, path, receivedAt, origin);
+    const visitor = event.anon_id as string;
+    const userAgentReason = this.bots.userAgentReason(record.userAgent, record.userAgent !== undefined);
+    const cleaned = this.privacy.apply(event);
+    // The bot fields come last in fromAccessLine's events too, so the two JSON texts are the same.
+    const json = JSON.stringify(cleaned).slice(0, -1);
+    return { kind: "page_view", json, visitor, ts: record.ts, robotsTxt: path === ROBOTS_TXT, userAgentReason, anonId: cleaned.anon_id };
+  }
+
+  /** The rest of a prepared page view's JSON; page views and robots.txt requests must come in the lines' order. */
+  completePageView(visitor: string, ts: number, robotsTxt: boolean, userAgentReason: BotReason | undefined): string {
+    return this.botFieldsJson.get(this.bots.classifyVisit(visitor, ts, robotsTxt, userAgentReason)) as string;
+  }
+
+  /** Completes a prepared robots.txt request: its visitor is a bot from now on. */
+  completeRobotsTxt(visitor: string, ts: number): void {
+    this.bots.observeRobotsTxt(visitor, ts);
+  }
+
   /** A decoded JSON event (collector, `publish --format ndjson`); the input is not changed. */
   process(input: ClickEvent, request?: RequestInfo): EdgeResult {
     const event: ClickEvent = { ...input };
@@ -105,6 +169,13 @@ export class EdgeProcessor {
       carriesUserAgent,
     });
     return this.finish(event, reason);
+  }
+
+  /** `,"is_bot":…}` as privacy leaves the bot fields (a dropped field is left out). */
+  private botFieldsJsonOf(reason: BotReason | undefined): string {
+    const fields = reason === undefined ? { is_bot: false } : { is_bot: true, bot_reason: reason };
+    const json = JSON.stringify(this.privacy.apply(fields as unknown as ClickEvent));
+    return json === "{}" ? "}" : `,${json.slice(1)}`;
   }
 
   private finish(event: ClickEvent, reason: BotReason | undefined): EdgeResult {
@@ -125,13 +196,25 @@ export class EdgeProcessor {
 
   /** The page_view of a record the page filter keeps (so its path is not null). */
   private pageView(record: AccessRecord, path: string | undefined, receivedAt: number, origin: AccessLineOrigin | undefined): EdgeResult {
+    const event = this.pageViewEvent(record, path, receivedAt, origin);
+    const reason = this.bots.classify({
+      visitor: event.anon_id as string,
+      ts: record.ts,
+      path,
+      userAgent: record.userAgent,
+      carriesUserAgent: record.userAgent !== undefined,
+    });
+    return this.finish(event, reason);
+  }
+
+  /** The page_view event of a kept record, before the bot fields and privacy. */
+  private pageViewEvent(record: AccessRecord, path: string | undefined, receivedAt: number, origin: AccessLineOrigin | undefined): ClickEvent {
     const url = record.path as string;
-    const anonId = this.visitorOf(record);
     const event: ClickEvent = {
       type: "page_view",
       ts: record.ts,
       event_id: origin === undefined ? accessRecordEventId(record) : accessLineEventId(origin),
-      anon_id: anonId,
+      anon_id: this.visitorOf(record),
       received_at: receivedAt,
       ip: record.ip,
       url,
@@ -139,14 +222,7 @@ export class EdgeProcessor {
     };
     if (record.referrer !== undefined && record.referrer !== null) event.referrer = record.referrer;
     if (record.userAgent !== undefined) event.ua = record.userAgent ?? "";
-    const reason = this.bots.classify({
-      visitor: anonId,
-      ts: record.ts,
-      path,
-      userAgent: record.userAgent,
-      carriesUserAgent: record.userAgent !== undefined,
-    });
-    return this.finish(event, reason);
+    return event;
   }
 
   private visitorOf(record: AccessRecord): string {

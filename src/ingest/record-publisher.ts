@@ -9,7 +9,7 @@ import type { DeadLetter } from "../transport/dead-letter.ts";
 import { BatchPublisher } from "../transport/publisher.ts";
 import { partitionOf } from "../transport/partition.ts";
 import type { AccessLine, AccessRecord } from "./access-log.ts";
-import { EdgeProcessor } from "./edge.ts";
+import { EdgeProcessor, type PreparedAccessLine, type PreparedPageView, type PreparedRobotsTxt } from "./edge.ts";
 import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
 import { redactRawRecord } from "./raw-redaction.ts";
 
@@ -28,6 +28,13 @@ export interface RecordSink {
   add(line: string, partition: number): Promise<void> | void;
   addDeadLetter(letter: DeadLetter): Promise<void> | void;
   flush(): Promise<void>;
+  /**
+   * When present, access lines arrive prepared, not completed: whoever publishes them completes them in the lines'
+   * order with an EdgeProcessor of its own (completePageView, completeRobotsTxt), e.g. on another thread.
+   */
+  addPrepared?(prepared: PreparedPageView | PreparedRobotsTxt, partition: number): void;
+  /** Batches published from now on are named under this prefix (see ChunkIds in cli/publish-lines.ts). */
+  useMsgIdPrefix?(prefix: string): void;
 }
 
 export interface RecordPublisherOptions {
@@ -106,7 +113,12 @@ export class RecordPublisher {
   /** One access-log line read by an AccessLineReader; returns a promise only when the caller must wait (backpressure). */
   publishAccessLine(accessLine: AccessLine, line: string, lineNumber: number, receivedAt: number): Promise<void> | void {
     this.counts.read++;
-    return this.publishEdgeResult(this.edge.fromAccessLine(accessLine, receivedAt, { line, lineNumber }));
+    return this.publishPrepared(this.edge.prepareAccessLine(accessLine, receivedAt, { line, lineNumber }));
+  }
+
+  /** Batches published from now on are named under this prefix (a sink without batch ids ignores it). */
+  useMsgIdPrefix(prefix: string): void {
+    this.publisher.useMsgIdPrefix?.(prefix);
   }
 
   /** A record some parser rejected before it was an event: it goes to the dead letters with the reason. */
@@ -126,17 +138,37 @@ export class RecordPublisher {
 
   /** Synchronous unless the batch publisher asks to wait: an await per line costs more than the line's parse. */
   private publishEdgeResult(result: ReturnType<EdgeProcessor["process"]>): Promise<void> | void {
-    if (result.kind === "filtered") {
-      this.counts.filtered++;
-      this.metrics?.eventsFiltered.inc();
-      return;
-    }
+    if (result.kind === "filtered") return this.countFiltered();
     // Bots in drop mode travel flagged; the worker diverts them to the `bots` table before any operator.
     const event = result.event;
     if (result.kind === "bot") event.is_bot = true;
+    this.countPublished();
+    return this.publisher.add(JSON.stringify(event), partitionOf(event.anon_id, this.partitions));
+  }
+
+  /** A prepared access line: completed here, or handed to a sink that completes it in order elsewhere. */
+  private publishPrepared(prepared: PreparedAccessLine): Promise<void> | void {
+    if (prepared.kind === "filtered") return this.countFiltered();
+    if (prepared.kind === "robots_txt") {
+      this.countFiltered();
+      if (this.publisher.addPrepared !== undefined) return this.publisher.addPrepared(prepared, 0);
+      return this.edge.completeRobotsTxt(prepared.visitor, prepared.ts);
+    }
+    this.countPublished();
+    const partition = partitionOf(prepared.anonId, this.partitions);
+    if (this.publisher.addPrepared !== undefined) return this.publisher.addPrepared(prepared, partition);
+    const rest = this.edge.completePageView(prepared.visitor, prepared.ts, prepared.robotsTxt, prepared.userAgentReason);
+    return this.publisher.add(joinJson(prepared.json, rest), partition);
+  }
+
+  private countFiltered(): void {
+    this.counts.filtered++;
+    this.metrics?.eventsFiltered.inc();
+  }
+
+  private countPublished(): void {
     this.counts.published++;
     this.metrics?.eventsReceived.inc({ source: this.source });
-    return this.publisher.add(JSON.stringify(event), partitionOf(event.anon_id, this.partitions));
   }
 
   private reject(receivedAt: number, reason: string, raw: string): Promise<void> | void {
@@ -151,4 +183,9 @@ export class RecordPublisher {
 function reasonCode(reason: string): InvalidReason {
   const code = reason.split(":", 1)[0];
   return (INVALID_REASONS as readonly string[]).includes(code) ? (code as InvalidReason) : "unparseable_line";
+}
+
+/** A prepared page view's JSON and the rest completePageView gave ("{" alone when privacy dropped every field). */
+export function joinJson(prepared: string, rest: string): string {
+  return prepared.length > 1 || rest === "}" ? prepared + rest : `{${rest.slice(1)}`;
 }

@@ -84,7 +84,7 @@ export class BatchPublisher {
   private readonly maxInFlight: number;
   private readonly retryForMs: number;
   private readonly ackTimeoutMs: number;
-  private readonly msgIdPrefix: string;
+  private msgIdPrefix: string;
   private readonly partitionBuffers: SubjectBuffer[];
   private readonly deadLetterBuffer: SubjectBuffer;
   /** Unacknowledged batches, oldest first; each promise never rejects (failures land in `failure`). */
@@ -114,6 +114,14 @@ export class BatchPublisher {
     );
     this.deadLetterBuffer = subjectBuffer(dlqSubject(options.stream), "dlq", true);
     if (options.connection !== undefined) this.watchConnection(options.connection);
+  }
+
+  /**
+   * Names the batches published from now on (`<prefix>:<partition|dlq>:<n>`, n running on): for input whose later
+   * batches depend on more of it than earlier ones (cli/publish-lines.ts ChunkIds).
+   */
+  useMsgIdPrefix(prefix: string): void {
+    this.msgIdPrefix = prefix;
   }
 
   /** Buffers one serialized event for `partition`; returns a promise only when the caller must wait (backpressure). */

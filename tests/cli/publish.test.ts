@@ -1,18 +1,21 @@
 // `clickpipe publish` file side: chunked line reading against splitLines, and the worker thread against one thread.
-import { createHash } from "node:crypto";
 import { mkdtemp, open, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { messagesOf, startWorker } from "../../src/cli/publish.ts";
-import { lineChunks, publishLineChunks, publishLines, splitLines } from "../../src/cli/publish-lines.ts";
+import { byteChunks, ChunkIds, lineChunks, lineCountOf, linesOf, publishLineChunks, publishLines, publishOptionsKey, splitLines } from "../../src/cli/publish-lines.ts";
+import type { LineChunk } from "../../src/cli/publish-lines.ts";
 import { CHUNK_TAKEN, ChunkSink, PUBLISH_WORKER_ROLE, slicedChunks, type PublishWorkerMessage } from "../../src/cli/publish-worker.ts";
 import { parsePipelineText } from "../../src/config/load.ts";
 import type { PipelineConfig } from "../../src/config/pipeline.ts";
 import { compileLogFormat } from "../../src/ingest/access-log.ts";
+import { completePreparedSlice, PreparedSliceSink } from "../../src/cli/publish-prepared.ts";
+import { EdgeProcessor } from "../../src/ingest/edge.ts";
 import { RecordPublisher } from "../../src/ingest/record-publisher.ts";
 
 const SEMICOMPLETE = fileURLToPath(new URL("../fixtures/access-logs/semicomplete_apache_combined_2015.log", import.meta.url));
@@ -26,15 +29,16 @@ afterAll(async () => {
   await rm(directory, { recursive: true, force: true });
 });
 
-async function chunkedLines(content: Buffer, chunkBytes: number): Promise<{ lines: string[]; digest: string }> {
+async function chunkedLines(content: Buffer, chunkBytes: number): Promise<{ lines: string[]; pieces: Buffer[] }> {
   const path = join(directory, `lines-${chunkBytes}.txt`);
   await writeFile(path, content);
   const file = await open(path);
   try {
-    const digest = createHash("sha256");
     const lines: string[] = [];
-    for await (const chunk of lineChunks(file, content.length, digest, chunkBytes)) lines.push(...chunk);
-    return { lines, digest: digest.digest("hex") };
+    for await (const chunk of lineChunks(file, content.length, undefined, chunkBytes)) lines.push(...chunk.lines);
+    const pieces: Buffer[] = [];
+    for await (const piece of byteChunks(file, content.length, chunkBytes)) pieces.push(Buffer.from(piece));
+    return { lines, pieces };
   } finally {
     await file.close();
   }
@@ -48,9 +52,15 @@ describe("publish - a file read in chunks has the lines splitLines gives", () =>
     expect(splitLines(text)).toEqual(expected);
     const content = Buffer.from(text, "utf8");
     for (const chunkBytes of [1, 2, 3, 5, 7, 16, 64, 1 << 20]) {
-      const { lines, digest } = await chunkedLines(content, chunkBytes);
+      const { lines, pieces } = await chunkedLines(content, chunkBytes);
       expect(lines, `chunks of ${chunkBytes} bytes`).toEqual(expected);
-      expect(digest).toBe(createHash("sha256").update(content).digest("hex"));
+      // Every byte once, every piece but the last ends a line, and bytes in memory are cut the same way.
+      expect(Buffer.concat(pieces).equals(content)).toBe(true);
+      for (const piece of pieces.slice(0, -1)) expect(piece.at(-1)).toBe(0x0a);
+      const inMemory: Buffer[] = [];
+      for await (const piece of byteChunks(content, content.length, chunkBytes)) inMemory.push(Buffer.from(piece));
+      expect(inMemory).toEqual(pieces);
+      expect(pieces.map((piece) => lineCountOf(piece))).toEqual(pieces.map((piece) => linesOf(piece).length));
     }
   });
 
@@ -70,28 +80,25 @@ function pipelineConfig(ingest = "  pages: { exclude: [4xx] }"): PipelineConfig 
 }
 
 describe("publish - the worker thread hands over what one thread would publish", () => {
-  it("sends the same events, partitions and dead letters in the same order, and the file's digest", async () => {
+  it("sends the same events, partitions and dead letters in the same order, under the same batch id prefix", async () => {
     const config = pipelineConfig();
     const options = { format: "combined", receivedAt: 1_700_000_000_000 };
     const file = await open(SEMICOMPLETE);
     const size = (await file.stat()).size;
     const sink = new ChunkSink();
-    const oneThreadDigest = createHash("sha256");
-    const counts = await publishLineChunks(
-      new RecordPublisher({ config, sink, source: "publish", env: {} }),
-      lineChunks(file, size, oneThreadDigest, 64 * 1024),
-      options,
-    );
+    const counts = await publishLineChunks(new RecordPublisher({ config, sink, source: "publish", env: {} }), lineChunks(file, size, undefined, 64 * 1024), options);
     await file.close();
     // SOURCE.md: 213 + 2 + 2 requests answered 404, 403 and 416; line 8899 is truncated (the GoAccess test's counts).
     expect(counts).toEqual({ read: 10000, published: 9782, rejected: 1, filtered: 217 });
 
     const worker = startWorker({ role: PUBLISH_WORKER_ROLE, path: SEMICOMPLETE, size, config, options });
     const fromWorker = new ChunkSink();
+    const prefixes = new Set<string | undefined>();
     const done = await new Promise<Extract<PublishWorkerMessage, { type: "done" }>>((resolve, reject) => {
       worker.on("error", reject);
       worker.on("message", (message: PublishWorkerMessage) => {
         if (message.type === "done") return resolve(message);
+        prefixes.add(message.msgIdPrefix);
         message.events.forEach((event, index) => fromWorker.add(event, message.partitions[index]));
         message.deadLetters.forEach((letter) => fromWorker.addDeadLetter(letter));
         worker.postMessage(CHUNK_TAKEN);
@@ -99,7 +106,8 @@ describe("publish - the worker thread hands over what one thread would publish",
     });
     await worker.terminate();
     expect(done.counts).toEqual(counts);
-    expect(Buffer.from(done.digest).toString("hex")).toBe(oneThreadDigest.digest("hex"));
+    // The file (2.4 MB) is one piece: every batch is named by the whole file and the options.
+    expect([...prefixes]).toEqual([new ChunkIds(publishOptionsKey(options)).next(readFileSync(SEMICOMPLETE))]);
     expect(fromWorker.events).toEqual(sink.events);
     expect(fromWorker.partitions).toEqual(sink.partitions);
     expect(fromWorker.deadLetters).toEqual(sink.deadLetters);
@@ -135,8 +143,8 @@ describe("publish - the worker's messages are not lost while the main thread has
 });
 
 describe("publish - the worker parses each chunk in slices", () => {
-  async function* chunksOf(chunks: string[][]): AsyncGenerator<string[]> {
-    yield* chunks;
+  async function* chunksOf(chunks: string[][]): AsyncGenerator<LineChunk> {
+    for (const [index, lines] of chunks.entries()) yield { lines, msgIdPrefix: `piece-${index}` };
   }
 
   it("property: the slices of a chunk are its lines in order, and only the last one ends it", async () => {
@@ -146,7 +154,8 @@ describe("publish - the worker parses each chunk in slices", () => {
         const rebuilt: string[][] = [];
         let current: string[] = [];
         for await (const slice of sliced.lines) {
-          current.push(...slice);
+          expect(slice.msgIdPrefix).toBe(`piece-${rebuilt.length}`);
+          current.push(...slice.lines);
           if (sliced.ended()) {
             rebuilt.push(current);
             current = [];
@@ -173,7 +182,7 @@ describe("publish - the worker parses each chunk in slices", () => {
     const file = await open(path);
     const counts = await publishLineChunks(
       new RecordPublisher({ config, sink, source: "publish", env: {} }),
-      lineChunks(file, content.length, createHash("sha256")),
+      lineChunks(file, content.length, new ChunkIds(publishOptionsKey(options))),
       options,
       () => {
         const chunk = sink.take();
@@ -255,8 +264,45 @@ describe("publish - a line the page filter leaves out is never made a record", (
         expect(fast.events).toEqual(full.events);
         expect(fast.partitions).toEqual(full.partitions);
         expect(fast.deadLetters).toEqual(full.deadLetters);
+        // Prepared by one edge processor in slices (a parse thread's), completed by another (the publishing thread's).
+        const preparing = new PreparedSliceSink();
+        const preparedCounts = await publishLines(new RecordPublisher({ config, sink: preparing, source: "publish", env: {} }), sample, { format: "combined", receivedAt });
+        const completed = new ChunkSink();
+        const completing = EdgeProcessor.fromConfig(config.ingest, { pipelineName: config.name, env: {} });
+        await completePreparedSlice(preparing.take(0, true), completing, completed);
+        expect(preparedCounts).toEqual(fastCounts);
+        expect(completed.events).toEqual(full.events);
+        expect(completed.partitions).toEqual(full.partitions);
+        expect(completed.deadLetters).toEqual(full.deadLetters);
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("publish - batch id prefixes name every byte up to the end of their piece", () => {
+  const pieces = ["a b c\n", "d e\n", "f\n", "g h i j\n"].map((text) => Buffer.from(text));
+  const prefixes = (key: string, parts: Buffer[]) => {
+    const ids = new ChunkIds(key);
+    return parts.map((piece) => ids.next(piece));
+  };
+
+  it("gives the same prefixes for the same pieces and options, hashed here or on the thread that parsed the piece", () => {
+    const key = publishOptionsKey({ format: "combined" });
+    expect(prefixes(key, pieces)).toEqual(prefixes(key, pieces.map((piece) => Buffer.from(piece))));
+    const ids = new ChunkIds(key);
+    expect(pieces.map((piece) => ids.nextOf(createHash("sha256").update(piece).digest()))).toEqual(prefixes(key, pieces));
+    expect(new Set(prefixes(key, pieces)).size).toBe(pieces.length);
+  });
+
+  it("keeps the prefixes before a changed piece and changes every one from it on; other options change all", () => {
+    const key = publishOptionsKey({ format: "combined" });
+    const changed = [pieces[0], pieces[1], Buffer.from("F\n"), pieces[3]];
+    const before = prefixes(key, pieces);
+    const after = prefixes(key, changed);
+    expect(after.slice(0, 2)).toEqual(before.slice(0, 2));
+    for (let index = 2; index < pieces.length; index++) expect(after[index]).not.toBe(before[index]);
+    const otherOptions = prefixes(publishOptionsKey({ format: "common" }), pieces);
+    otherOptions.forEach((prefix, index) => expect(prefix).not.toBe(before[index]));
   });
 });

@@ -7,6 +7,7 @@ import type { ClickEvent } from "../../src/events/event.ts";
 import { compileAccessLineReader, compileLogFormat, type AccessLine, type AccessRecord } from "../../src/ingest/access-log.ts";
 import { EdgeProcessor, type EdgeResult } from "../../src/ingest/edge.ts";
 import { PseudonymKeyMissingError } from "../../src/ingest/privacy.ts";
+import { joinJson } from "../../src/ingest/record-publisher.ts";
 
 const CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
 const KEYS = { visitorKey: "visitor-secret", pseudonymKey: "pseudonym-secret" };
@@ -202,6 +203,50 @@ describe("edge - access-log lines: the page filter before the record", () => {
     const alone = read(LINES[4]);
     if (!alone.ok) throw new Error(alone.reason);
     expect(eventOf(edge().fromAccessLine(alone, 5, { line: LINES[4], lineNumber: 5 })).is_bot).toBe(false);
+  });
+});
+
+describe("edge - a prepared access line completed in order is the event fromAccessLine gives", () => {
+  const read = compileAccessLineReader("combined");
+  const LINES = [
+    `10.0.0.1 - - [17/May/2015:10:05:03 +0000] "GET /about HTTP/1.1" 200 5 "http://r/" "${CHROME}"`,
+    `10.0.0.2 - - [17/May/2015:10:05:04 +0000] "GET /robots.txt HTTP/1.1" 200 5 "-" "${CHROME}"`,
+    `10.0.0.2 - - [17/May/2015:10:05:05 +0000] "GET /pricing HTTP/1.1" 200 5 "-" "${CHROME}"`,
+    `10.0.0.3 - - [17/May/2015:10:05:06 +0000] "GET /c/books/p/1 HTTP/1.1" 200 5 "-" "-"`,
+    `10.0.0.4 - - [17/May/2015:10:05:07 +0000] "GET / HTTP/1.1" 200 5 "-" "Googlebot/2.1 (+http://www.google.com/bot.html)"`,
+    ...Array.from({ length: 4 }, (_, second) => `10.0.0.5 - - [17/May/2015:10:06:0${second} +0000] "GET /p${second} HTTP/1.1" 200 5 "-" "${CHROME}"`),
+  ];
+  // The bot fields dropped by privacy too, and every field: the JSON must stay valid whatever is left.
+  const configs = [
+    { botRate: { maxEvents: 2, perSeconds: 60 } },
+    { bots: "drop", botRate: { maxEvents: 2, perSeconds: 60 } },
+    { privacy: { dropFields: ["is_bot"] } },
+    { privacy: { dropFields: ["bot_reason", "ua", "referrer"], pseudonymize: ["anon_id"] } },
+    { privacy: { dropFields: ["type", "ts", "event_id", "anon_id", "received_at", "ip", "url", "page_item", "referrer", "ua"] } },
+    { privacy: { dropFields: ["type", "ts", "event_id", "anon_id", "received_at", "ip", "url", "page_item", "referrer", "ua", "is_bot", "bot_reason"] } },
+  ];
+
+  it.each(configs)("with %j", (config) => {
+    const objects = edge(config);
+    const prepared = edge(config);
+    const completing = edge(config);
+    LINES.forEach((text, index) => {
+      const line = read(text);
+      if (!line.ok) throw new Error(line.reason);
+      const origin = { line: text, lineNumber: index + 1 };
+      const expected = objects.fromAccessLine(line, 5, origin);
+      const result = prepared.prepareAccessLine(line, 5, origin);
+      if (result.kind === "filtered" || result.kind === "robots_txt") {
+        expect(expected.kind).toBe("filtered");
+        if (result.kind === "robots_txt") completing.completeRobotsTxt(result.visitor, result.ts);
+        return;
+      }
+      const rest = completing.completePageView(result.visitor, result.ts, result.robotsTxt, result.userAgentReason);
+      const event = eventOf(expected);
+      if (expected.kind === "bot") event.is_bot = true;
+      expect(JSON.parse(joinJson(result.json, rest))).toEqual(event);
+      expect(joinJson(result.json, rest)).toBe(JSON.stringify(event));
+    });
   });
 });
 

@@ -1,0 +1,59 @@
+// A parse thread of `clickpipe publish` for access logs: prepares the lines of the pieces of the file the main
+// thread sends it (publish-prepared.ts) and sends them back in slices; several such threads parse at once.
+import { on } from "node:events";
+import { parentPort, workerData } from "node:worker_threads";
+import type { PipelineConfig } from "../config/pipeline.ts";
+import { RecordPublisher, type IngestCounts } from "../ingest/record-publisher.ts";
+import { createHash } from "node:crypto";
+import { PreparedSliceSink, transferListOfSlice, type PreparedSlice } from "./publish-prepared.ts";
+import { compileLineHandler, linesOf, type PublishLinesOptions } from "./publish-lines.ts";
+
+export const PREPARE_WORKER_ROLE = "clickpipe-publish-prepare-worker";
+
+export interface PrepareWorkerData {
+  /** Marks the thread as a parse thread (importing this module elsewhere does nothing). */
+  role: typeof PREPARE_WORKER_ROLE;
+  config: PipelineConfig;
+  /** With receivedAt set: every thread stamps the same time. */
+  options: PublishLinesOptions & { receivedAt: number };
+}
+
+/** Main → thread: a piece of the file (its ArrayBuffer transferred) and the number of its first line; or the end. */
+export type PrepareRequest = { type: "piece"; piece: number; firstLineNumber: number; bytes: ArrayBuffer; length: number } | { type: "end" };
+
+/** Thread → main: a slice of a piece, prepared; at the end, the counts of every line this thread read. */
+export type PrepareResponse = ({ type: "slice" } & PreparedSlice) | { type: "done"; counts: IngestCounts };
+
+/**
+ * A piece's lines go back in this many slices: prepared lines waiting to be sent that long outlived young-generation
+ * GCs (copied, then promoted), as in publish-worker.ts.
+ */
+export const SLICES_PER_PIECE = 4;
+
+async function run(port: NonNullable<typeof parentPort>, data: PrepareWorkerData): Promise<void> {
+  const sink = new PreparedSliceSink();
+  const publisher = new RecordPublisher({ config: data.config, sink, source: "publish" });
+  const handle = compileLineHandler(publisher, data.options, data.options.receivedAt);
+  for await (const [request] of on(port, "message") as AsyncIterableIterator<[PrepareRequest]>) {
+    if (request.type === "end") break;
+    const bytes = Buffer.from(request.bytes, 0, request.length);
+    // Hashed here, not on the main thread: it only chains the pieces' digests (ChunkIds).
+    let pieceDigest: Uint8Array | undefined = createHash("sha256").update(bytes).digest();
+    const lines = linesOf(bytes);
+    const sliceSize = Math.max(1, Math.ceil(lines.length / SLICES_PER_PIECE));
+    // An empty piece (none comes from byteChunks) is one empty slice.
+    for (let start = 0; start < lines.length || start === 0; start += sliceSize) {
+      const end = Math.min(lines.length, start + sliceSize);
+      // The access-line handler never waits: the sink only collects.
+      for (let index = start; index < end; index++) void handle.publish(lines[index], request.firstLineNumber + index);
+      const slice: PrepareResponse = { type: "slice", ...sink.take(request.piece, end >= lines.length), pieceDigest };
+      pieceDigest = undefined;
+      port.postMessage(slice, transferListOfSlice(slice));
+    }
+  }
+  port.postMessage({ type: "done", counts: publisher.counts } satisfies PrepareResponse);
+  port.removeAllListeners("message");
+}
+
+const data = workerData as PrepareWorkerData | undefined;
+if (parentPort !== null && data?.role === PREPARE_WORKER_ROLE) await run(parentPort, data);
