@@ -1,5 +1,6 @@
 // A parse thread of `clickpipe publish` for access logs: prepares the lines of the pieces of the file the main
 // thread sends it (publish-prepared.ts) and sends them back in slices; several such threads parse at once.
+import { isAscii } from "node:buffer";
 import { on } from "node:events";
 import { parentPort, workerData } from "node:worker_threads";
 import type { PipelineConfig } from "../config/pipeline.ts";
@@ -40,13 +41,14 @@ async function run(port: NonNullable<typeof parentPort>, data: PrepareWorkerData
     // Hashed here, not on the main thread: it only chains the pieces' digests (ChunkIds).
     let pieceDigest: Uint8Array | undefined = createHash("sha256").update(bytes).digest();
     const lines = linesOf(bytes);
+    const ascii = isAscii(bytes);
     const sliceSize = Math.max(1, Math.ceil(lines.length / SLICES_PER_PIECE));
     // An empty piece (none comes from byteChunks) is one empty slice.
     for (let start = 0; start < lines.length || start === 0; start += sliceSize) {
       const end = Math.min(lines.length, start + sliceSize);
       // The access-line handler never waits: the sink only collects.
       for (let index = start; index < end; index++) void handle.publish(lines[index], request.firstLineNumber + index);
-      const slice: PrepareResponse = { type: "slice", ...sink.take(request.piece, end >= lines.length), pieceDigest };
+      const slice: PrepareResponse = { type: "slice", ...sink.take(request.piece, end >= lines.length, ascii), pieceDigest };
       pieceDigest = undefined;
       port.postMessage(slice, transferListOfSlice(slice));
     }

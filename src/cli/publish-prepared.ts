@@ -16,6 +16,8 @@ export interface PreparedSlice {
   piece: number;
   /** Whether this is the piece's last slice; a piece's dead letters come with its last slice. */
   last: boolean;
+  /** Whether the piece is ASCII, and so is every JSON text prepared from it. */
+  ascii: boolean;
   /** A page view's JSON up to its bot fields; "" for a robots.txt request. */
   json: string[];
   visitors: string[];
@@ -79,10 +81,11 @@ export class PreparedSliceSink implements RecordSink {
   async flush(): Promise<void> {}
 
   /** What was collected since the last take; the dead letters only with the piece's last slice. */
-  take(piece: number, last: boolean): PreparedSlice {
+  take(piece: number, last: boolean, ascii = false): PreparedSlice {
     const slice: PreparedSlice = {
       piece,
       last,
+      ascii,
       json: this.json,
       visitors: this.visitors,
       ts: Float64Array.from(this.ts),
@@ -110,7 +113,8 @@ export async function completePreparedSlice(slice: PreparedSlice, edge: EdgeProc
       continue;
     }
     const rest = edge.completePageView(visitors[index], ts[index], (flag & ROBOTS_TXT_PATH) !== 0, USER_AGENT_REASONS[flag >> 2]);
-    const wait = sink.add(joinJson(json[index], rest), partitions[index]);
+    // The bot fields are ASCII: the whole line is when the piece was.
+    const wait = sink.add(joinJson(json[index], rest), partitions[index], slice.ascii);
     if (wait !== undefined) await wait;
   }
   for (const letter of slice.deadLetters) {

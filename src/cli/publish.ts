@@ -1,7 +1,7 @@
 // `clickpipe publish <file> --pipeline p.yaml [--format …] [--map …] [--sort-by-time]`: a file's records into the stream.
 import { on } from "node:events";
 import { open, type FileHandle } from "node:fs/promises";
-import { availableParallelism, loadavg } from "node:os";
+import { availableParallelism, cpus, type CpuInfo } from "node:os";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -48,6 +48,7 @@ const PIECES_AHEAD = 8;
 export const PUBLISH_BATCH_LIMITS = { maxBatchEvents: 1000, maxBatchBytes: 112 * 1024 };
 
 export async function runPublish(argv: string[]): Promise<number> {
+  const cpuTimes = cpus();
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -83,7 +84,7 @@ export async function runPublish(argv: string[]): Promise<number> {
     // A pipe or device (e.g. /dev/stdin) is read into memory once.
     const source = stat.isFile() ? file : await file.readFile();
     const size = Buffer.isBuffer(source) ? source.length : stat.size;
-    const threads = Buffer.isBuffer(source) || options.sortByTime === true || size < workerMinBytes() ? 0 : parseThreads();
+    const threads = Buffer.isBuffer(source) || options.sortByTime === true || size < workerMinBytes() ? 0 : await parseThreads(cpuTimes);
     const accessLog = isAccessLogFormat(options.format);
     const optionsKey = publishOptionsKey(options);
     // Threads start (and parse ahead) while this one connects; listening starts at once: a message with no listener is lost.
@@ -126,18 +127,45 @@ function workerMinBytes(): number {
 }
 
 /**
- * How many parse threads: none on a busy machine, where extra threads mostly wait for each other's time slices (load
- * average ≥ cores − 1 measured slower than one thread, bench/OPTIMIZATIONS.md), else one per core, up to four: the
- * main thread only publishes, and access-log pieces parse on all of them at once (JSON and CSV use one).
- * CLICKPIPE_PUBLISH_WORKER=always|never overrides the load check; CLICKPIPE_PUBLISH_THREADS sets the count.
+ * How many parse threads: one per core, up to four (the main thread only publishes; access-log pieces parse on all of
+ * them at once, JSON and CSV use one), when at least half a core was idle while this command started (`cpuTimes`
+ * taken at its start): with the cores already busy, more threads mostly wait for each other's time slices, which
+ * measured slower than one thread (bench/OPTIMIZATIONS.md). Idle time now, not the load average: the average trails
+ * by a minute (a program that just ended still counts). CLICKPIPE_PUBLISH_WORKER=always|never overrides the check;
+ * CLICKPIPE_PUBLISH_THREADS sets the count.
  */
-function parseThreads(): number {
+async function parseThreads(cpuTimes: readonly CpuInfo[]): Promise<number> {
   const setting = process.env.CLICKPIPE_PUBLISH_WORKER;
   if (setting === "never") return 0;
-  const cores = availableParallelism();
-  if (setting !== "always" && cores - loadavg()[0] < 1) return 0;
+  const cores = Math.max(availableParallelism(), 1);
+  if (setting !== "always" && (await idleCoresSince(cpuTimes)) < 0.5) return 0;
   const configured = Number(process.env.CLICKPIPE_PUBLISH_THREADS);
-  return Number.isInteger(configured) && configured > 0 ? configured : Math.min(Math.max(cores, 1), MAX_PARSE_THREADS);
+  return Number.isInteger(configured) && configured > 0 ? configured : Math.min(cores, MAX_PARSE_THREADS);
+}
+
+/** Cores idle on average since `before` was taken (`os.cpus()`), over at least 100 ms. */
+export async function idleCoresSince(before: readonly CpuInfo[]): Promise<number> {
+  const cores = Math.max(before.length, 1);
+  let delta = cpuTimeSince(before);
+  if (delta.total / cores < 100) {
+    await new Promise((resolve) => setTimeout(resolve, 100 - delta.total / cores));
+    delta = cpuTimeSince(before);
+  }
+  return delta.total > 0 ? (delta.idle / delta.total) * cores : 0;
+}
+
+/** Idle and total milliseconds of all cores since `before`. */
+function cpuTimeSince(before: readonly CpuInfo[]): { idle: number; total: number } {
+  const totalOf = ({ user, nice, sys, idle, irq }: CpuInfo["times"]) => user + nice + sys + idle + irq;
+  let idle = 0;
+  let total = 0;
+  cpus().forEach((cpu, index) => {
+    const earlier = before[index]?.times;
+    if (earlier === undefined) return;
+    idle += cpu.times.idle - earlier.idle;
+    total += totalOf(cpu.times) - totalOf(earlier);
+  });
+  return { idle, total };
 }
 
 interface PublisherOptions {

@@ -46,7 +46,7 @@ const MAX_REMEMBERED_USER_AGENTS = 10_000;
  * that held it (V8 keeps substrings as views), so keeping it as a cache key would keep that chunk alive, megabytes
  * per remembered user agent. Concatenation then slicing flattens it into a new string once, on a cache miss only.
  */
-function ownCopy(text: string): string {
+export function ownCopy(text: string): string {
   return ` ${text}`.slice(1);
 }
 

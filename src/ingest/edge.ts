@@ -3,7 +3,7 @@ import { createHmac, hash } from "node:crypto";
 import type { IngestConfig, PageExclusion } from "../config/ingest.ts";
 import type { ClickEvent } from "../events/event.ts";
 import type { AccessHead, AccessLine, AccessRecord } from "./access-log.ts";
-import { BotDetector, type BotObservation, type BotReason } from "./bots.ts";
+import { BotDetector, ownCopy, type BotObservation, type BotReason } from "./bots.ts";
 import { PrivacyFilter, PSEUDONYM_KEY_ENV } from "./privacy.ts";
 import { compileUrlRules, pathOfUrl, type PageItemOf } from "./url-rules.ts";
 
@@ -79,8 +79,13 @@ export class EdgeProcessor {
   private readonly dropBots: boolean;
   /** The JSON that ends a prepared page view: its bot fields (as privacy leaves them) and the closing brace. */
   private readonly botFieldsJson: ReadonlyMap<BotReason | undefined, string>;
-  /** An HMAC costs microseconds and a visitor sends many requests: remember recent (ip, user agent) → anon_id. */
-  private readonly visitorIds = new Map<string, string>();
+  /**
+   * An HMAC costs microseconds and a visitor sends many requests: remember recent user agent → IP → anon_id. By user
+   * agent first: a line's user agent is then hashed once for both this and the bot detector's cache (V8 keeps a
+   * string's hash), where an "ip + user agent" key was a new string to build and hash for every line.
+   */
+  private readonly visitorIds = new Map<string, Map<string, string>>();
+  private rememberedVisitorIds = 0;
 
   /** Throws UrlRuleError for a bad rule, PseudonymKeyMissingError when pseudonymize has no key. */
   constructor(
@@ -226,13 +231,22 @@ export class EdgeProcessor {
   }
 
   private visitorOf(record: AccessRecord): string {
-    const identity = `${record.ip}\n${record.userAgent ?? ""}`;
-    let id = this.visitorIds.get(identity);
-    if (id === undefined) {
-      if (this.visitorIds.size >= MAX_REMEMBERED_VISITOR_IDS) this.visitorIds.clear();
-      id = visitorIdOf(record.ip, record.userAgent ?? "", this.keys.visitorKey);
-      this.visitorIds.set(identity, id);
+    const userAgent = record.userAgent ?? "";
+    let byIp = this.visitorIds.get(userAgent);
+    let id = byIp?.get(record.ip);
+    if (id !== undefined) return id;
+    if (this.rememberedVisitorIds >= MAX_REMEMBERED_VISITOR_IDS) {
+      this.visitorIds.clear();
+      this.rememberedVisitorIds = 0;
+      byIp = undefined;
     }
+    id = visitorIdOf(record.ip, userAgent, this.keys.visitorKey);
+    if (byIp === undefined) {
+      byIp = new Map();
+      this.visitorIds.set(ownCopy(userAgent), byIp);
+    }
+    byIp.set(ownCopy(record.ip), id);
+    this.rememberedVisitorIds++;
     return id;
   }
 
@@ -250,7 +264,7 @@ export class EdgeProcessor {
 function isExcluded(exclusion: PageExclusion, head: AccessHead, path: string | undefined, staticExtensions: ReadonlySet<string>): boolean {
   switch (exclusion) {
     case "static":
-      return path !== undefined && staticExtensions.has(extensionOf(path));
+      return path !== undefined && isStaticPath(path, staticExtensions);
     case "non2xx":
       return head.status < 200 || head.status > 299;
     case "nonGet":
@@ -260,11 +274,13 @@ function isExcluded(exclusion: PageExclusion, head: AccessHead, path: string | u
   }
 }
 
-/** The lowercase extension of a path's last segment ("" when none): /a/b.min.JS → "js". */
-export function extensionOf(path: string): string {
+/** Whether the path's extension is one of `staticExtensions` (lowercase), in any case: most are lowercase already. */
+function isStaticPath(path: string, staticExtensions: ReadonlySet<string>): boolean {
   const slash = path.lastIndexOf("/");
   const dot = path.lastIndexOf(".");
-  return dot > slash + 1 ? path.slice(dot + 1).toLowerCase() : "";
+  if (dot <= slash + 1) return staticExtensions.has("");
+  const extension = path.slice(dot + 1);
+  return staticExtensions.has(extension) || (/[A-Z]/.test(extension) && staticExtensions.has(extension.toLowerCase()));
 }
 
 /** The access-log visitor: HMAC-SHA256(visitorKey, ip + "\n" + user agent), base64url, 22 characters (128 bits). */

@@ -24,8 +24,8 @@ export interface IngestCounts {
 
 /** Where serialized events and dead letters go: a BatchPublisher, or a buffer another thread publishes from. */
 export interface RecordSink {
-  /** Returns a promise only when the caller must wait (backpressure). */
-  add(line: string, partition: number): Promise<void> | void;
+  /** Returns a promise only when the caller must wait (backpressure); `ascii`: the line is known to be ASCII. */
+  add(line: string, partition: number, ascii?: boolean): Promise<void> | void;
   addDeadLetter(letter: DeadLetter): Promise<void> | void;
   flush(): Promise<void>;
   /**

@@ -1,8 +1,8 @@
 // Many events per JetStream message: the body is NDJSON, one serialized event per line.
 
-/** Joins already serialized events with "\n" into one message body. */
-export function encodeBatch(lines: readonly string[]): Uint8Array {
-  return Buffer.from(lines.join("\n"), "utf8");
+/** Joins already serialized events with "\n" into one message body; `ascii`: every line is ASCII (encoded faster). */
+export function encodeBatch(lines: readonly string[], ascii = false): Uint8Array {
+  return Buffer.from(lines.join("\n"), ascii ? "latin1" : "utf8");
 }
 
 /** Splits a message body back into its lines; a trailing newline and an empty body yield no empty line. */

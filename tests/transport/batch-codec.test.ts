@@ -27,4 +27,12 @@ describe("batch codec", () => {
       }),
     );
   });
+
+  it("encodes ASCII lines, when told they are, to the same bytes as UTF-8 does", () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: "binary-ascii" }).map((text) => JSON.stringify(text)), { minLength: 1, maxLength: 30 }), (lines) => {
+        expect(Buffer.from(encodeBatch(lines, true)).equals(Buffer.from(encodeBatch(lines)))).toBe(true);
+      }),
+    );
+  });
 });
