@@ -15,7 +15,8 @@ import { createOperator } from "../src/operators/index.ts";
 import { Pipeline, type RowSink } from "../src/runtime/pipeline.ts";
 import { operatorEnvironment } from "../src/runtime/worker.ts";
 import { ParquetSink } from "../src/sinks/parquet.ts";
-import { ColumnBatchBuilder, sealedBatchToArrow } from "../src/sinks/parquet-encoder.ts";
+import { ColumnBatchBuilder, encodeSealedBatch, sealedBatchToArrow, type ParquetCompression } from "../src/sinks/parquet-encoder.ts";
+import { writeParquetFile } from "../src/sinks/parquet-writer.ts";
 import { sessionsTable } from "../src/operators/sessionize-table.ts";
 import { botsTable, invalidEventsTable, lateEventsTable } from "../src/sinks/system-tables.ts";
 import type { Row } from "../src/sinks/table.ts";
@@ -85,7 +86,20 @@ export interface StagesResult {
   /** All buffered rows of the run encoded to Parquet and written (fsynced .inprogress parts), in this thread. */
   parquetEncode: { rows: number; cpuSeconds: number; seconds: number; rowsPerSecond: number };
   /** The `sessions` rows of the run through each step of the encoder, rows per CPU second (best of 3). */
-  parquetSteps?: { table: string; rows: number; columns: number; toArrowIpc: number; wasmFromIpc: number; writeZstd: number; writeUncompressed: number };
+  parquetSteps?: {
+    table: string;
+    rows: number;
+    columns: number;
+    toArrowIpc: number;
+    wasmFromIpc: number;
+    writeZstd: number;
+    writeUncompressed: number;
+    /**
+     * The whole encode from our buffers as the sink runs it (encodeSealedBatch) with the configured codec, and the
+     * TypeScript writer with snappy; `defaultWriter` says which writer the configured codec takes on this Node.
+     */
+    writeJs?: { defaultCodec: ParquetCompression; defaultWriter: "typescript" | "parquet-wasm"; default: number; snappy: number };
+  };
 }
 
 export async function measureStages(): Promise<StagesResult> {
@@ -146,7 +160,8 @@ class TableRowsSink implements RowSink {
 
 /**
  * Where Parquet encoding's time goes, step by step, on the widest table: our columnar buffers → Arrow IPC (JS),
- * IPC → parquet-wasm's table (copied into wasm memory), and parquet-wasm's writer itself (zstd, and uncompressed).
+ * IPC → parquet-wasm's table (copied into wasm memory), and parquet-wasm's writer itself (zstd, and uncompressed);
+ * then the TypeScript writer, which goes from our buffers to Parquet bytes in one step.
  */
 function measureParquetSteps(config: PipelineConfig, lines: readonly string[]): StagesResult["parquetSteps"] {
   const sink = new TableRowsSink(sessionsTable.name);
@@ -158,7 +173,8 @@ function measureParquetSteps(config: PipelineConfig, lines: readonly string[]): 
     return builder.seal();
   };
   const rows = sink.kept.length;
-  const best = { toArrowIpc: 0, wasmFromIpc: 0, writeZstd: 0, writeUncompressed: 0 };
+  const defaultCodec = config.sinks.find((sinkConfig) => sinkConfig.type === "parquet")?.compression ?? "zstd";
+  const best = { toArrowIpc: 0, wasmFromIpc: 0, writeZstd: 0, writeUncompressed: 0, writeJsDefault: 0, writeJsSnappy: 0 };
   const keep = (key: keyof typeof best, cpuSeconds: number) => (best[key] = Math.max(best[key], rows / cpuSeconds));
   for (let round = 0; round < 3; round++) {
     const sealed = batch();
@@ -170,9 +186,14 @@ function measureParquetSteps(config: PipelineConfig, lines: readonly string[]): 
       const properties = new WriterPropertiesBuilder().setCompression(compression).setMaxRowGroupSize(100_000).build();
       keep(key, cpuSecondsOf(() => writeParquet(table!, properties)));
     }
+    keep("writeJsDefault", cpuSecondsOf(() => encodeSealedBatch(sealed, { compression: defaultCodec, rowGroupSize: 100_000 })));
+    keep("writeJsSnappy", cpuSecondsOf(() => writeParquetFile(sealed, { compression: "snappy", rowGroupSize: 100_000 })));
   }
   console.error(`Parquet steps on ${rows} sessions rows (rows per CPU s): ${JSON.stringify(best)}`);
-  return { table: sessionsTable.name, rows, columns: columns.length, ...best };
+  const { writeJsDefault, writeJsSnappy, ...wasmSteps } = best;
+  const defaultWriter = defaultCodec !== "zstd" ? "typescript" : "parquet-wasm";
+  const writeJs = { defaultCodec, defaultWriter, default: writeJsDefault, snappy: writeJsSnappy } as const;
+  return { table: sessionsTable.name, rows, columns: columns.length, ...wasmSteps, writeJs };
 }
 
 /** BENCH_PROFILE_OPERATORS=n: only the first n operators (plus the Parquet append when BENCH_PROFILE_PARQUET=1), for --cpu-prof. */

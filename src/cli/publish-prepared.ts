@@ -30,11 +30,6 @@ export interface PreparedSlice {
   pieceDigest?: Uint8Array;
 }
 
-/** The buffers of a slice's number columns, to transfer (not copy) it to another thread. */
-export function transferListOfSlice(slice: PreparedSlice): ArrayBuffer[] {
-  return [slice.ts.buffer as ArrayBuffer, slice.flags.buffer as ArrayBuffer, slice.partitions.buffer as ArrayBuffer];
-}
-
 /** A robots.txt request the page filter left out: it only marks its visitor. */
 const ROBOTS_TXT_REQUEST = 1;
 /** A page view of /robots.txt. */

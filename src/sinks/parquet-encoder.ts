@@ -19,6 +19,7 @@ import {
   type DataType,
 } from "apache-arrow";
 import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from "parquet-wasm";
+import { writeParquetFile } from "./parquet-writer.ts";
 import type { ColumnSpec, ColumnType, Row } from "./table.ts";
 
 export type ParquetCompression = "zstd" | "snappy" | "none";
@@ -459,8 +460,12 @@ const COMPRESSION: Record<ParquetCompression, Compression> = {
   none: Compression.UNCOMPRESSED,
 };
 
-/** Parquet file bytes of a sealed batch. Pure and synchronous: the worker thread runs exactly this. */
+/**
+ * Parquet file bytes of a sealed batch. Pure and synchronous: the worker thread runs exactly this. The TypeScript
+ * writer (no Arrow IPC step, several times faster) writes "none" and "snappy"; parquet-wasm writes zstd.
+ */
 export function encodeSealedBatch(batch: SealedBatch, options: EncodeOptions): Uint8Array {
+  if (options.compression !== "zstd") return writeParquetFile(batch, { compression: options.compression, rowGroupSize: options.rowGroupSize });
   const wasmTable = WasmTable.fromIPCStream(tableToIPC(sealedBatchToArrow(batch), "stream"));
   const properties = new WriterPropertiesBuilder()
     .setCompression(COMPRESSION[options.compression])
