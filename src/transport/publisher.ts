@@ -179,8 +179,11 @@ export class BatchPublisher {
     buffer.bytes = 0;
     buffer.ascii = true;
     const msgId = `${this.msgIdPrefix}:${buffer.idLabel}:${buffer.nextBatchIndex++}`;
+    // The count, not the lines: a batch waiting for its ack must not keep its lines alive (they would outlive
+    // young-generation GCs and be copied, then promoted, for nothing).
+    const lineCount = lines.length;
     const pending = this.publishWithRetry(buffer.subject, encodeBatch(lines, ascii), msgId).then(
-      (ack) => this.count(buffer.isDeadLetter, lines.length, ack),
+      (ack) => this.count(buffer.isDeadLetter, lineCount, ack),
       (error: Error) => {
         this.failure ??= error;
       },
