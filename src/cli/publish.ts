@@ -144,22 +144,25 @@ async function parseThreads(cpuTimes: readonly CpuInfo[]): Promise<number> {
 }
 
 /** Cores idle on average since `before` was taken (`os.cpus()`), over at least 100 ms. */
-export async function idleCoresSince(before: readonly CpuInfo[]): Promise<number> {
+async function idleCoresSince(before: readonly CpuInfo[]): Promise<number> {
   const cores = Math.max(before.length, 1);
-  let delta = cpuTimeSince(before);
-  if (delta.total / cores < 100) {
-    await new Promise((resolve) => setTimeout(resolve, 100 - delta.total / cores));
-    delta = cpuTimeSince(before);
-  }
-  return delta.total > 0 ? (delta.idle / delta.total) * cores : 0;
+  const elapsedMs = cpuTimeBetween(before, cpus()).total / cores;
+  if (elapsedMs < 100) await new Promise((resolve) => setTimeout(resolve, 100 - elapsedMs));
+  return idleCores(before, cpus());
 }
 
-/** Idle and total milliseconds of all cores since `before`. */
-function cpuTimeSince(before: readonly CpuInfo[]): { idle: number; total: number } {
+/** How many cores were idle on average between two `os.cpus()` readings (0 when no time passed). */
+export function idleCores(before: readonly CpuInfo[], after: readonly CpuInfo[]): number {
+  const { idle, total } = cpuTimeBetween(before, after);
+  return total > 0 ? (idle / total) * after.length : 0;
+}
+
+/** Idle and total milliseconds of all cores between two readings. */
+function cpuTimeBetween(before: readonly CpuInfo[], after: readonly CpuInfo[]): { idle: number; total: number } {
   const totalOf = ({ user, nice, sys, idle, irq }: CpuInfo["times"]) => user + nice + sys + idle + irq;
   let idle = 0;
   let total = 0;
-  cpus().forEach((cpu, index) => {
+  after.forEach((cpu, index) => {
     const earlier = before[index]?.times;
     if (earlier === undefined) return;
     idle += cpu.times.idle - earlier.idle;

@@ -1,13 +1,13 @@
 // `clickpipe publish` file side: chunked line reading against splitLines, and the worker thread against one thread.
 import { mkdtemp, open, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { tmpdir, type CpuInfo } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { messagesOf, startWorker } from "../../src/cli/publish.ts";
+import { idleCores, messagesOf, startWorker } from "../../src/cli/publish.ts";
 import { byteChunks, ChunkIds, lineChunks, lineCountOf, linesOf, publishLineChunks, publishLines, publishOptionsKey, splitLines } from "../../src/cli/publish-lines.ts";
 import type { LineChunk } from "../../src/cli/publish-lines.ts";
 import { CHUNK_TAKEN, ChunkSink, PUBLISH_WORKER_ROLE, slicedChunks, type PublishWorkerMessage } from "../../src/cli/publish-worker.ts";
@@ -304,5 +304,19 @@ describe("publish - batch id prefixes name every byte up to the end of their pie
     for (let index = 2; index < pieces.length; index++) expect(after[index]).not.toBe(before[index]);
     const otherOptions = prefixes(publishOptionsKey({ format: "common" }), pieces);
     otherOptions.forEach((prefix, index) => expect(prefix).not.toBe(before[index]));
+  });
+});
+
+describe("publish - idle cores between two CPU readings", () => {
+  const reading = (...cores: Array<[busy: number, idle: number]>): CpuInfo[] =>
+    cores.map(([busy, idle]) => ({ model: "test", speed: 0, times: { user: busy, nice: 0, sys: 0, idle, irq: 0 } }));
+
+  it("counts the idle share of all cores' time, in cores", () => {
+    const before = reading([1000, 5000], [2000, 7000]);
+    // Core 0: 100 ms busy, 100 idle; core 1: 200 busy, 0 idle → 100 of 400 ms idle = a quarter of 2 cores.
+    expect(idleCores(before, reading([1100, 5100], [2200, 7000]))).toBe(0.5);
+    expect(idleCores(before, reading([1000, 5100], [2000, 7100]))).toBe(2);
+    expect(idleCores(before, reading([1100, 5000], [2100, 7000]))).toBe(0);
+    expect(idleCores(before, before)).toBe(0);
   });
 });
