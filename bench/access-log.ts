@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { PUBLISH_BATCH_LIMITS, publishLineChunks, splitLines } from "../src/cli/publish.ts";
+import { ACCESS_LOG_BATCH_LIMITS, publishLineChunks, splitLines } from "../src/cli/publish.ts";
 import { ChunkIds, lineChunks, publishOptionsKey } from "../src/cli/publish-lines.ts";
 import { parsePipelineText } from "../src/config/load.ts";
 import { RecordPublisher } from "../src/ingest/record-publisher.ts";
@@ -80,7 +80,7 @@ export async function measureAccessLog(natsUrl: string): Promise<AccessLogBenchR
       connection,
       source: "publish",
       msgIdPrefix: stream,
-      ...PUBLISH_BATCH_LIMITS,
+      ...ACCESS_LOG_BATCH_LIMITS,
     });
     const handle = await open(file);
     const inProcess = await timed(async () => {

@@ -35,13 +35,16 @@ async function run(port: NonNullable<typeof parentPort>, data: PrepareWorkerData
   const sink = new PreparedSliceSink();
   const publisher = new RecordPublisher({ config: data.config, sink, source: "publish" });
   const handle = compileLineHandler(publisher, data.options, data.options.receivedAt);
+  // A page view's JSON holds the line's text, ids, numbers and page items: ASCII when the line and every page item
+  // template are (a template may bring its own characters).
+  const asciiItems = data.config.ingest.urlRules.every((rule) => isAscii(Buffer.from(rule.item)));
   for await (const [request] of on(port, "message") as AsyncIterableIterator<[PrepareRequest]>) {
     if (request.type === "end") break;
     const bytes = Buffer.from(request.bytes, 0, request.length);
     // Hashed here, not on the main thread: it only chains the pieces' digests (ChunkIds).
     let pieceDigest: Uint8Array | undefined = createHash("sha256").update(bytes).digest();
     const lines = linesOf(bytes);
-    const ascii = isAscii(bytes);
+    const ascii = asciiItems && isAscii(bytes);
     const sliceSize = Math.max(1, Math.ceil(lines.length / SLICES_PER_PIECE));
     // An empty piece (none comes from byteChunks) is one empty slice.
     for (let start = 0; start < lines.length || start === 0; start += sliceSize) {

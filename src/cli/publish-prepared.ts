@@ -16,7 +16,7 @@ export interface PreparedSlice {
   piece: number;
   /** Whether this is the piece's last slice; a piece's dead letters come with its last slice. */
   last: boolean;
-  /** Whether the piece is ASCII, and so is every JSON text prepared from it. */
+  /** Whether every JSON text prepared from the piece is ASCII (the piece and every page item template are). */
   ascii: boolean;
   /** A page view's JSON up to its bot fields; "" for a robots.txt request. */
   json: string[];

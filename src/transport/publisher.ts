@@ -175,6 +175,7 @@ export class BatchPublisher {
   private publish(buffer: SubjectBuffer): Promise<void> | void {
     const lines = buffer.lines;
     const ascii = buffer.ascii;
+    const bytes = buffer.bytes;
     buffer.lines = [];
     buffer.bytes = 0;
     buffer.ascii = true;
@@ -182,7 +183,7 @@ export class BatchPublisher {
     // The count, not the lines: a batch waiting for its ack must not keep its lines alive (they would outlive
     // young-generation GCs and be copied, then promoted, for nothing).
     const lineCount = lines.length;
-    const pending = this.publishWithRetry(buffer.subject, encodeBatch(lines, ascii), msgId).then(
+    const pending = this.publishWithRetry(buffer.subject, encodeBatch(lines, ascii, bytes - 1), msgId).then(
       (ack) => this.count(buffer.isDeadLetter, lineCount, ack),
       (error: Error) => {
         this.failure ??= error;

@@ -59,8 +59,10 @@ describe("publish - parse threads store what one thread stores, under the same b
     const stream = uniqueStreamName(name.toUpperCase());
     streams.push(stream);
     const file = join(directory, `${name}.yaml`);
-    // Two partitions: events go to two subjects, dead letters to a third.
+    // Two partitions: events go to two subjects, dead letters to a third. A page item template that is not ASCII,
+    // on ASCII lines: its events must still be encoded as UTF-8.
     const text = ["name: publish-threads", "nats:", `  url: ${natsUrl}`, `  stream: ${stream}`, "  partitions: 2", "ingest:", "  pages: { exclude: [4xx] }"];
+    text.push("  urlRules:", '    - { match: "/blog/tags/:tag", item: "Schlagwort ü :tag" }');
     await writeFile(file, [...text, "sinks:", "  - type: parquet", `    path: ${join(directory, name, "out")}`].join("\n"));
     return { file, stream };
   }
@@ -100,6 +102,7 @@ describe("publish - parse threads store what one thread stores, under the same b
 
     const reference = await storedMessages(oneThread.stream);
     expect(new Set(reference.map((message) => message.subject)).size).toBe(3);
+    expect(reference.some((message) => message.body.includes('"page_item":"Schlagwort ü puppet"'))).toBe(true);
     expect(bySubject(await storedMessages(threads.stream))).toEqual(bySubject(reference));
 
     // JetStream recognises every batch of the other mode as one it has.

@@ -35,4 +35,14 @@ describe("batch codec", () => {
       }),
     );
   });
+
+  it("writes lines straight into a body of the given size, as joining them would, and refuses a wrong size", () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: "grapheme" }), { minLength: 1, maxLength: 30 }), (lines) => {
+        const size = lines.reduce((sum, line) => sum + Buffer.byteLength(line) + 1, -1);
+        expect(Buffer.from(encodeBatch(lines, false, size)).equals(Buffer.from(encodeBatch(lines)))).toBe(true);
+      }),
+    );
+    expect(() => encodeBatch(["abc", "dé"], false, 6)).toThrow(RangeError);
+  });
 });
