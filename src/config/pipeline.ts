@@ -94,7 +94,10 @@ export const parquetSink = z
   .strictObject({
     type: z.literal("parquet"),
     path: z.string().min(1).describe("Output directory (required): <path>/<table>/<partition>/part-*.parquet."),
-    compression: z.enum(["zstd", "snappy", "none"]).default("zstd").describe("Parquet compression; default zstd."),
+    compression: z
+      .enum(["zstd", "snappy", "none"])
+      .default("snappy")
+      .describe("Parquet compression; default snappy (Spark's, pyarrow's and DuckDB's default too): ~4× faster to write than zstd, files ~1.5× bigger."),
     rowGroupSize: z.number().int().positive().default(100_000).describe("Rows per row group; default 100000."),
   })
   .describe("Writes every table as Parquet, atomically, with deterministic part names.");

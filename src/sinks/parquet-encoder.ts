@@ -197,8 +197,9 @@ abstract class ColumnBuilder {
     this.length++;
   }
 
+  /** Also at `length` = this.length: a list builder may hold items of the row that threw. */
   truncate(length: number): void {
-    if (length >= this.length) return;
+    if (length > this.length) return;
     this.nullCount -= this.validity.countUnset(length, this.length);
     this.truncateValues(length);
     this.length = length;
@@ -402,7 +403,7 @@ export class ColumnBatchBuilder {
     try {
       this.appendRow(row);
     } catch (error) {
-      // Builders the row did not reach are at this.length already: truncate leaves them as they are.
+      // Builders the row did not reach are at this.length already: truncating them to it changes nothing.
       for (const builder of this.builders) builder.truncate(this.length);
       throw error;
     }

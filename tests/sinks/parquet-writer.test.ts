@@ -8,7 +8,7 @@ import { tableToIPC } from "apache-arrow";
 import fc from "fast-check";
 import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from "parquet-wasm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ColumnBatchBuilder, sealedBatchToArrow } from "../../src/sinks/parquet-encoder.ts";
+import { ColumnBatchBuilder, ParquetEncodeError, sealedBatchToArrow } from "../../src/sinks/parquet-encoder.ts";
 import { ParquetSink } from "../../src/sinks/parquet.ts";
 import { readParquetFile } from "../../src/sinks/parquet-reader.ts";
 import { writeParquetFile, type TypeScriptWriterCompression } from "../../src/sinks/parquet-writer.ts";
@@ -505,6 +505,34 @@ describe("writeParquetFile", () => {
     );
     expect(Number(sizes.snappy)).toBeLessThan(Number(sizes.plain) / 3);
     expect(await queryJson(connection, selectAll(columns, snappy))).toEqual(rows.map((row) => inDuckDb(columns, row)));
+  });
+});
+
+describe("a row the column builder rejects leaves no trace", () => {
+  it("forgets the values of a row that a later column rejects, also list items before the item that threw", async () => {
+    const columns: ColumnSpec[] = [
+      { name: "i", type: "int32", nullable: false },
+      { name: "label", type: "string" },
+      { name: "items", type: "list<string>" },
+      { name: "required", type: "string", nullable: false },
+    ];
+    const builder = new ColumnBatchBuilder(columns);
+    const accepted: Row[] = [];
+    const append = (row: Row) => {
+      builder.append(row);
+      accepted.push(row);
+    };
+    append({ i: 0, label: "kept", items: ["k"], required: "r" });
+    // The required column is missing: the row's label and items must go.
+    expect(() => builder.append({ i: 1, label: "rejected", items: ["rejected-item"], required: null })).toThrow(ParquetEncodeError);
+    // An item that cannot be turned into text, after a new item of the same list.
+    expect(() => builder.append({ i: 2, label: "kept", items: ["half-written", { big: 1n }], required: "r" })).toThrow(TypeError);
+    append({ i: 3, label: "later", items: ["k", null, "later-item"], required: "r" });
+    append({ i: 4, label: "kept", items: [], required: "r" });
+    const path = join(directory, `file-${fileCount++}.parquet`);
+    writeFileSync(path, writeParquetFile(builder.seal(), { compression: "none", rowGroupSize: 10 }));
+    expect(await queryJson(connection, selectAll(columns, path))).toEqual(accepted.map((row) => inDuckDb(columns, row)));
+    expect(await readParquetFile(path)).toEqual(accepted.map((row) => inReader(columns, row)));
   });
 });
 
