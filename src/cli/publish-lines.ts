@@ -219,6 +219,18 @@ export async function* lineChunks(source: FileHandle | Buffer, size: number, ids
   for await (const piece of byteChunks(source, size, chunkBytes)) yield { lines: linesOf(piece), msgIdPrefix: ids?.next(piece) };
 }
 
+/**
+ * The index ranges [start, end) of `count` slices of `length` lines (a thread hands a piece over slice by slice);
+ * an empty piece is one empty slice. `last`: the slice ends the piece.
+ */
+export function* sliceRanges(length: number, count: number): Generator<{ start: number; end: number; last: boolean }> {
+  const size = Math.max(1, Math.ceil(length / count));
+  for (let start = 0; start < length || start === 0; start += size) {
+    const end = Math.min(length, start + size);
+    yield { start, end, last: end >= length };
+  }
+}
+
 /** How many lines linesOf finds in a piece: its newlines, and one more for a last line without one. */
 export function lineCountOf(piece: Uint8Array): number {
   let count = 0;
@@ -227,9 +239,9 @@ export function lineCountOf(piece: Uint8Array): number {
 }
 
 /** The lines of a piece of a file that ends after a newline (or at the end of the file): splitLines without a RegExp. */
-export function linesOf(bytes: Buffer): string[] {
+export function linesOf(bytes: Buffer, ascii = isAscii(bytes)): string[] {
   // ASCII is Latin-1, and decoding Latin-1 is several times faster than UTF-8.
-  const text = isAscii(bytes) ? bytes.toString("latin1") : bytes.toString("utf8");
+  const text = ascii ? bytes.toString("latin1") : bytes.toString("utf8");
   const lines = text.split("\n");
   // Only a line ended by "\n" can end in a CR of a CRLF; a last line without a newline keeps its CR, as in splitLines.
   const terminated = lines.length - 1;

@@ -7,7 +7,7 @@ import type { PipelineConfig } from "../config/pipeline.ts";
 import { RecordPublisher, type IngestCounts } from "../ingest/record-publisher.ts";
 import { createHash } from "node:crypto";
 import { PreparedSliceSink, type PreparedSlice } from "./publish-prepared.ts";
-import { compileLineHandler, linesOf, type PublishLinesOptions } from "./publish-lines.ts";
+import { compileLineHandler, linesOf, sliceRanges, type PublishLinesOptions } from "./publish-lines.ts";
 
 export const PREPARE_WORKER_ROLE = "clickpipe-publish-prepare-worker";
 
@@ -43,15 +43,13 @@ async function run(port: NonNullable<typeof parentPort>, data: PrepareWorkerData
     const bytes = Buffer.from(request.bytes, 0, request.length);
     // Hashed here, not on the main thread: it only chains the pieces' digests (ChunkIds).
     let pieceDigest: Uint8Array | undefined = createHash("sha256").update(bytes).digest();
-    const lines = linesOf(bytes);
-    const ascii = asciiItems && isAscii(bytes);
-    const sliceSize = Math.max(1, Math.ceil(lines.length / SLICES_PER_PIECE));
-    // An empty piece (none comes from byteChunks) is one empty slice.
-    for (let start = 0; start < lines.length || start === 0; start += sliceSize) {
-      const end = Math.min(lines.length, start + sliceSize);
+    const asciiPiece = isAscii(bytes);
+    const lines = linesOf(bytes, asciiPiece);
+    const ascii = asciiItems && asciiPiece;
+    for (const { start, end, last } of sliceRanges(lines.length, SLICES_PER_PIECE)) {
       // The access-line handler never waits: the sink only collects.
       for (let index = start; index < end; index++) void handle.publish(lines[index], request.firstLineNumber + index);
-      const slice: PrepareResponse = { type: "slice", ...sink.take(request.piece, end >= lines.length, ascii), pieceDigest };
+      const slice: PrepareResponse = { type: "slice", ...sink.take(request.piece, last, ascii), pieceDigest };
       pieceDigest = undefined;
       // Copied, not transferred: a thread that has detached any ArrayBuffer runs all its typed-array code slower.
       port.postMessage(slice);

@@ -7,7 +7,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { RecordPublisher, type IngestCounts, type RecordSink } from "../ingest/record-publisher.ts";
 import type { DeadLetter } from "../transport/dead-letter.ts";
-import { ChunkIds, lineChunks, publishLineChunks, publishOptionsKey, type LineChunk, type PublishLinesOptions } from "./publish-lines.ts";
+import { ChunkIds, lineChunks, publishLineChunks, publishOptionsKey, sliceRanges, type LineChunk, type PublishLinesOptions } from "./publish-lines.ts";
 
 export interface PublishWorkerData {
   /** Marks the thread as a publish worker (importing this module elsewhere, e.g. in a test thread, does nothing). */
@@ -81,11 +81,9 @@ export function slicedChunks(chunks: AsyncIterable<LineChunk>, slices: number): 
   let ended = false;
   async function* lines(): AsyncGenerator<LineChunk> {
     for await (const { lines: chunk, msgIdPrefix } of chunks) {
-      const size = Math.max(1, Math.ceil(chunk.length / slices));
-      // An empty chunk (none comes from lineChunks) is one empty slice.
-      for (let start = 0; start < chunk.length || start === 0; start += size) {
-        ended = start + size >= chunk.length;
-        yield { lines: chunk.slice(start, start + size), msgIdPrefix };
+      for (const { start, end, last } of sliceRanges(chunk.length, slices)) {
+        ended = last;
+        yield { lines: chunk.slice(start, end), msgIdPrefix };
       }
     }
   }
