@@ -11,10 +11,10 @@ import { connect } from "@nats-io/transport-node";
 import { ACCESS_LOG_BATCH_LIMITS, publishLineChunks, splitLines } from "../src/cli/publish.ts";
 import { ChunkIds, lineChunks, publishOptionsKey } from "../src/cli/publish-lines.ts";
 import { parsePipelineText } from "../src/config/load.ts";
-import { RecordPublisher } from "../src/ingest/record-publisher.ts";
 import { ensureStream } from "../src/transport/stream.ts";
 import { log, ROOT } from "./bench-kit.ts";
 import { benchPipeline } from "./pipeline.ts";
+import { streamRecordPublisher } from "../src/ingest/stream-record-publisher.ts";
 
 const run = promisify(execFile);
 const SOURCE = `${ROOT}tests/fixtures/access-logs/semicomplete_apache_combined_2015.log`;
@@ -74,7 +74,7 @@ export async function measureAccessLog(natsUrl: string): Promise<AccessLogBenchR
     const loaded = parsePipelineText(benchPipeline(natsUrl, stream, join(directory, "out")), "bench.yaml", process.env);
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
     await ensureStream(manager, stream);
-    const publisher = new RecordPublisher({
+    const publisher = streamRecordPublisher({
       config: loaded.config,
       js: jetstream(connection),
       connection,

@@ -5,7 +5,6 @@ import { join } from "node:path";
 import { jetstream, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { PipelineConfig } from "../src/config/pipeline.ts";
-import { RecordPublisher } from "../src/ingest/record-publisher.ts";
 import { splitBatch } from "../src/transport/batch-codec.ts";
 import { StreamReader } from "../src/transport/reader.ts";
 import { ensureStream } from "../src/transport/stream.ts";
@@ -13,6 +12,7 @@ import { log, ROOT, runJsonChild } from "./bench-kit.ts";
 import type { DrainResult } from "./drain-result.ts";
 import { processCpuSeconds } from "./peers.ts";
 import type { StagesResult } from "./stages.ts";
+import { streamRecordPublisher } from "../src/ingest/stream-record-publisher.ts";
 
 export interface Measurement {
   name: string;
@@ -69,7 +69,7 @@ export async function measureCore(input: CoreInput): Promise<CoreResult> {
 
   await ensureStream(manager, stream);
   // Publish: what `clickpipe publish` does (decode, edge processing, batches of 100, acks awaited).
-  const publisher = new RecordPublisher({ config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
+  const publisher = streamRecordPublisher({ config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
   const receivedAt = Date.now();
   started = performance.now();
   for (const line of lines) await publisher.publishJsonLine(line, receivedAt);

@@ -5,9 +5,9 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { parsePipelineText } from "../src/config/load.ts";
 import { generateLines } from "../src/ingest/generate.ts";
-import { RecordPublisher } from "../src/ingest/record-publisher.ts";
 import { ensureStream } from "../src/transport/stream.ts";
 import { benchPipeline } from "./pipeline.ts";
+import { streamRecordPublisher } from "../src/ingest/stream-record-publisher.ts";
 
 const [stream, out, yamlPath] = process.argv.slice(2);
 if (stream === undefined || out === undefined || yamlPath === undefined) {
@@ -23,7 +23,7 @@ const connection = await connect({ servers: url });
 const manager = await jetstreamManager(connection);
 await manager.streams.delete(stream).catch(() => undefined);
 await ensureStream(manager, stream);
-const publisher = new RecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
+const publisher = streamRecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
 let count = 0;
 for (const line of generateLines({ visitors, days, seed: 42 })) {
   await publisher.publishJsonLine(line, Date.now());

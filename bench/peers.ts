@@ -8,11 +8,11 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { parsePipelineText } from "../src/config/load.ts";
-import { RecordPublisher } from "../src/ingest/record-publisher.ts";
 import { ensureStream } from "../src/transport/stream.ts";
 import { log, ROOT, runJsonChild } from "./bench-kit.ts";
 import type { DrainResult } from "./drain-result.ts";
 import { benchPipeline } from "./pipeline.ts";
+import { streamRecordPublisher } from "../src/ingest/stream-record-publisher.ts";
 
 const GAP_MINUTES = 30;
 
@@ -107,7 +107,7 @@ export async function liveLatency(
       child.once("message", () => resolve());
       child.once("exit", (code) => reject(new Error(`live child exited with ${code} before it was ready`)));
     });
-    const publisher = new RecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
+    const publisher = streamRecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
     const total = Math.min(lines.length, Math.round(rate * seconds));
     const events = lines.slice(0, total).map((line) => JSON.parse(line) as Record<string, unknown>);
     log(`live: ${rate.toLocaleString("en")} events/s for ${seconds} s (${total} events)…`);
@@ -193,7 +193,7 @@ export async function twoWorkers(
         await ensureStream(manager, stream);
         const loaded = parsePipelineText(texts[i], "bench.yaml", process.env);
         if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
-        return new RecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
+        return streamRecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
       }),
     );
     log("two workers: publishing half of the visitors to each of two streams…");

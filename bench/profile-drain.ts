@@ -9,12 +9,12 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { parsePipelineText } from "../src/config/load.ts";
 import { generateLines } from "../src/ingest/generate.ts";
-import { RecordPublisher } from "../src/ingest/record-publisher.ts";
 import { ensureStream } from "../src/transport/stream.ts";
 import { ROOT, log, runJsonChild } from "./bench-kit.ts";
 import { readAndParseStream } from "./core.ts";
 import type { DrainResult } from "./drain-result.ts";
 import { benchPipeline } from "./pipeline.ts";
+import { streamRecordPublisher } from "../src/ingest/stream-record-publisher.ts";
 
 const url = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const stream = process.env.CP_STREAM ?? "CPBENCH_ISSUE10";
@@ -30,7 +30,7 @@ if (existing === undefined || process.env.CP_REFILL === "1") {
   const loaded = parsePipelineText(benchPipeline(url, stream, "/nonexistent"), "bench.yaml", process.env);
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   await ensureStream(manager, stream);
-  const publisher = new RecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
+  const publisher = streamRecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
   for (const line of generateLines({ visitors, days: 3, seed: 42 })) await publisher.publishJsonLine(line, Date.now());
   await publisher.flush();
   log(`filled ${stream}`);

@@ -11,12 +11,12 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { parsePipelineText } from "../src/config/load.ts";
-import { RecordPublisher } from "../src/ingest/record-publisher.ts";
 import { checkpointBucketName } from "../src/runtime/checkpoint-nats.ts";
 import { ensureLocalNats } from "../src/transport/local-server.ts";
 import { ensureStream } from "../src/transport/stream.ts";
 import { uniqueStreamName } from "../tests/helpers/nats-server.ts";
 import { sleep, spawnWorker, type WorkerProcess } from "../tests/integration/crash-harness.ts";
+import { streamRecordPublisher } from "../src/ingest/stream-record-publisher.ts";
 
 export type CheckpointStoreKind = "directory" | "kv";
 
@@ -127,7 +127,7 @@ async function measureStore(url: string, store: CheckpointStoreKind, events: num
   await ensureStream(manager, stream);
   if (store === "kv") await new Kvm(connection).open(checkpointBucketName(PIPELINE_NAME)).then((kv) => kv.destroy()).catch(() => undefined);
   const publisher = (prefix: string) =>
-    new RecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: `${stream}-${prefix}` });
+    streamRecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: `${stream}-${prefix}` });
   let worker: WorkerProcess | undefined;
   try {
     // The empty start first: the same process start-up, lock and (empty) load, for comparison.

@@ -6,11 +6,11 @@ import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { parsePipelineText } from "../src/config/load.ts";
-import { RecordPublisher } from "../src/ingest/record-publisher.ts";
 import { ensureStream } from "../src/transport/stream.ts";
 import { log, ROOT } from "./bench-kit.ts";
 import { benchPipeline } from "./pipeline.ts";
 import { processCpuSeconds } from "./peers.ts";
+import { streamRecordPublisher } from "../src/ingest/stream-record-publisher.ts";
 
 const PARTITIONS = 4;
 
@@ -91,7 +91,7 @@ export async function measureScaleOut(
     const publishText = pipelineText(natsUrl, stream, join(out, "scale-publish"), "scale_publish", PARTITIONS);
     const loaded = parsePipelineText(publishText, "bench.yaml", process.env);
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
-    const publisher = new RecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
+    const publisher = streamRecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
     log(`scale-out: publishing ${lines.length.toLocaleString("en")} events over ${PARTITIONS} partitions…`);
     const receivedAt = Date.now();
     for (const line of lines) await publisher.publishJsonLine(line, receivedAt);

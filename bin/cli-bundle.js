@@ -48,9 +48,12 @@ const importMetaUrlPlugin = {
 /** The bundled CLI's entry (built on first use), or undefined where it cannot be built: then tsx runs the sources. */
 export async function bundledCli() {
   try {
-    const directory = join(CACHE, sourcesKey());
+    const key = sourcesKey();
+    const directory = join(CACHE, key);
     const entry = join(directory, "main.js");
     if (!existsSync(entry)) await build(directory);
+    // Worker threads' bundles are named by the same key (src/runtime/thread-entry.ts).
+    globalThis[Symbol.for("clickpipe.sourcesKey")] = key;
     return pathToFileURL(entry);
   } catch (error) {
     if (process.env.CLICKPIPE_DEBUG_BUNDLE === "1") console.error(error);

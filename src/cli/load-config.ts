@@ -1,13 +1,7 @@
 // Loads a pipeline file for a CLI command, printing every config error with its place in the file.
 import { formatConfigError, loadPipeline } from "../config/load.ts";
 import type { PipelineConfig } from "../config/pipeline.ts";
-
-export class ConfigInvalidError extends Error {
-  constructor(readonly lines: string[]) {
-    super(lines.join("\n"));
-    this.name = "ConfigInvalidError";
-  }
-}
+import { ConfigInvalidError } from "./config-invalid-error.ts";
 
 export async function loadPipelineOrThrow(path: string, env: NodeJS.ProcessEnv = process.env): Promise<PipelineConfig> {
   const result = await loadPipeline(path, env);

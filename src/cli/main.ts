@@ -1,5 +1,5 @@
 // The `clickpipe` command line: one subcommand per verb of ARCHITECTURE.md.
-import { ConfigInvalidError } from "./load-config.ts";
+import { ConfigInvalidError } from "./config-invalid-error.ts";
 
 const USAGE = `usage: clickpipe <command> [options]
 

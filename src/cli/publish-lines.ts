@@ -139,8 +139,11 @@ export function splitLines(text: string): string[] {
   return lines;
 }
 
-/** Bytes read per file read; a longer line grows the buffer. */
-const CHUNK_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes per piece of a file (one read; a longer line grows the piece): big enough that a piece's fixed costs (a
+ * message, a hash) vanish, small enough to spread over threads.
+ */
+export const CHUNK_BYTES = 4 * 1024 * 1024;
 
 /** The key of the options that shape what a file's lines become: part of every batch id. */
 export function publishOptionsKey(options: PublishLinesOptions): string {
@@ -181,19 +184,44 @@ function readerOf(source: FileHandle | Buffer): ReadAt {
   return async (target, offset, length, position) => (await source.read(target, offset, length, position)).bytesRead;
 }
 
+/** Where byteChunks reads its pieces: a buffer of at least `minimumBytes`. */
+export type PieceBuffers = (minimumBytes: number) => Buffer;
+
+/** A new buffer for every piece, with an ArrayBuffer of its own (it can be transferred to another thread). */
+export const newPieceBuffers: PieceBuffers = (minimumBytes) => Buffer.allocUnsafeSlow(minimumBytes);
+
+/**
+ * `count` buffers of `bytes` (shared between threads when `shared`), handed out in turn; a request for more than
+ * `bytes` gets a new buffer. Recycling matters more than it seems: on this project's VMs, touching freshly mapped memory
+ * costs about 1 ms per MiB in page faults, as much as parsing the piece's first thousand lines (bench/OPTIMIZATIONS.md).
+ * byteChunks writes the next piece's first bytes before it yields a piece, so a reader that holds k pieces at once
+ * needs k + 2 buffers.
+ */
+export function recycledPieceBuffers(count: number, bytes: number, shared = false): PieceBuffers {
+  const buffers = Array.from({ length: count }, () => (shared ? Buffer.from(new SharedArrayBuffer(bytes)) : Buffer.allocUnsafeSlow(bytes)));
+  let next = 0;
+  return (minimumBytes) => {
+    if (minimumBytes > bytes) return Buffer.allocUnsafeSlow(minimumBytes);
+    const buffer = buffers[next];
+    next = (next + 1) % count;
+    return buffer;
+  };
+}
+
 /**
  * The first `size` bytes of a file (or of bytes in memory) in pieces of about `chunkBytes`, each cut after its last
  * newline byte, which never occurs inside a UTF-8 sequence, so every piece decodes on its own; a line longer than a
- * piece makes the pieces grow. Each piece has an ArrayBuffer of its own: it can be transferred to another thread.
+ * piece makes the pieces grow. Pieces are read into `buffers` (by default a new one each).
  */
-export async function* byteChunks(source: FileHandle | Buffer, size: number, chunkBytes = CHUNK_BYTES): AsyncGenerator<Buffer> {
+export async function* byteChunks(source: FileHandle | Buffer, size: number, chunkBytes = CHUNK_BYTES, buffers = newPieceBuffers): AsyncGenerator<Buffer> {
   const read = readerOf(source);
-  let buffer = Buffer.allocUnsafeSlow(Math.min(chunkBytes, Math.max(size, 1)));
+  const pieceBytes = Math.min(chunkBytes, Math.max(size, 1));
+  let buffer = buffers(pieceBytes);
   /** Bytes of an unfinished line carried over at the start of `buffer`. */
   let carried = 0;
   for (let position = 0; position < size; ) {
     if (carried === buffer.length) {
-      const grown = Buffer.allocUnsafeSlow(buffer.length * 2);
+      const grown = buffers(buffer.length * 2);
       buffer.copy(grown, 0, 0, carried);
       buffer = grown;
     }
@@ -206,7 +234,7 @@ export async function* byteChunks(source: FileHandle | Buffer, size: number, chu
       carried = end;
       continue;
     }
-    const next = Buffer.allocUnsafeSlow(buffer.length);
+    const next = buffers(Math.max(pieceBytes, end - lastNewline));
     carried = buffer.copy(next, 0, lastNewline + 1, end);
     yield buffer.subarray(0, lastNewline + 1);
     buffer = next;
@@ -216,7 +244,9 @@ export async function* byteChunks(source: FileHandle | Buffer, size: number, chu
 
 /** The lines (as splitLines cuts them) of byteChunks' pieces, each with its batch id prefix when `ids` is given. */
 export async function* lineChunks(source: FileHandle | Buffer, size: number, ids?: ChunkIds, chunkBytes = CHUNK_BYTES): AsyncGenerator<LineChunk> {
-  for await (const piece of byteChunks(source, size, chunkBytes)) yield { lines: linesOf(piece), msgIdPrefix: ids?.next(piece) };
+  // A piece is done with once its lines are decoded and it is hashed: two buffers take turns (see recycledPieceBuffers).
+  const buffers = recycledPieceBuffers(2, chunkBytes);
+  for await (const piece of byteChunks(source, size, chunkBytes, buffers)) yield { lines: linesOf(piece), msgIdPrefix: ids?.next(piece) };
 }
 
 /**
@@ -240,17 +270,42 @@ export function lineCountOf(piece: Uint8Array): number {
 
 /** The lines of a piece of a file that ends after a newline (or at the end of the file): splitLines without a RegExp. */
 export function linesOf(bytes: Buffer, ascii = isAscii(bytes)): string[] {
-  // ASCII is Latin-1, and decoding Latin-1 is several times faster than UTF-8.
-  const text = ascii ? bytes.toString("latin1") : bytes.toString("utf8");
-  const lines = text.split("\n");
-  // Only a line ended by "\n" can end in a CR of a CRLF; a last line without a newline keeps its CR, as in splitLines.
-  const terminated = lines.length - 1;
-  if (lines[lines.length - 1] === "") lines.pop();
-  for (let index = 0; index < terminated; index++) {
-    const line = lines[index];
-    if (line.charCodeAt(line.length - 1) === 13) lines[index] = line.slice(0, -1);
-  }
+  const lines: string[] = [];
+  for (const window of lineWindows(bytes, ascii)) for (const line of window.lines) lines.push(line);
   return lines;
+}
+
+/** About how many bytes lineWindows decodes at once. */
+const LINE_WINDOW_BYTES = 64 * 1024;
+
+/**
+ * The lines of a piece (as linesOf cuts them) in windows of about `windowBytes`, each cut after a newline; `end` is
+ * the window's end in the piece. Decoding a whole 4 MiB piece at once made a string outside V8's young generation,
+ * in freshly mapped memory, which cost 15–17 ms a piece in page faults; windows of 64 KiB are decoded into the young
+ * generation, whose memory is reused, at about 2 ms a piece (bench/OPTIMIZATIONS.md).
+ */
+export function* lineWindows(bytes: Buffer, ascii: boolean, windowBytes = LINE_WINDOW_BYTES): Generator<{ lines: string[]; end: number }> {
+  // ASCII is Latin-1, and decoding Latin-1 is several times faster than UTF-8.
+  const encoding = ascii ? "latin1" : "utf8";
+  for (let start = 0; start < bytes.length; ) {
+    let end = bytes.length;
+    if (start + windowBytes < bytes.length) {
+      const lastNewline = bytes.lastIndexOf(0x0a, start + windowBytes - 1);
+      // No newline in the window: it ends after its first line, however long.
+      const newline = lastNewline >= start ? lastNewline : bytes.indexOf(0x0a, start + windowBytes);
+      if (newline >= 0) end = newline + 1;
+    }
+    const lines = bytes.toString(encoding, start, end).split("\n");
+    // Only a line ended by "\n" can end in a CR of a CRLF; a last line without a newline keeps its CR, as in splitLines.
+    const terminated = lines.length - 1;
+    if (lines[terminated] === "") lines.pop();
+    for (let index = 0; index < terminated; index++) {
+      const line = lines[index];
+      if (line.charCodeAt(line.length - 1) === 13) lines[index] = line.slice(0, -1);
+    }
+    yield { lines, end };
+    start = end;
+  }
 }
 
 /** Every line of the chunks, and the prefix of the last chunk (which names the whole file). */

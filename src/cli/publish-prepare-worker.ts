@@ -7,7 +7,7 @@ import type { PipelineConfig } from "../config/pipeline.ts";
 import { RecordPublisher, type IngestCounts } from "../ingest/record-publisher.ts";
 import { createHash } from "node:crypto";
 import { PreparedSliceSink, type PreparedSlice } from "./publish-prepared.ts";
-import { compileLineHandler, linesOf, sliceRanges, type PublishLinesOptions } from "./publish-lines.ts";
+import { compileLineHandler, lineWindows, type PublishLinesOptions } from "./publish-lines.ts";
 
 export const PREPARE_WORKER_ROLE = "clickpipe-publish-prepare-worker";
 
@@ -19,8 +19,23 @@ export interface PrepareWorkerData {
   options: PublishLinesOptions & { receivedAt: number };
 }
 
-/** Main → thread: a piece of the file (its ArrayBuffer transferred) and the number of its first line; or the end. */
-export type PrepareRequest = { type: "piece"; piece: number; firstLineNumber: number; bytes: ArrayBuffer; length: number } | { type: "end" };
+/**
+ * Main → thread: a piece of the file and the number of its first line; or the end. The piece is `length` bytes at
+ * `offset` of `bytes`: a SharedArrayBuffer that the main thread reads the file into again once the piece's last slice
+ * is back (or, for a piece too big for one, an ArrayBuffer transferred).
+ */
+export type PrepareRequest =
+  | {
+      type: "piece";
+      piece: number;
+      firstLineNumber: number;
+      bytes: SharedArrayBuffer | ArrayBuffer;
+      offset: number;
+      length: number;
+      /** Where the piece's prepared JSON goes (PreparedSliceSink), read by the main thread until the piece is done. */
+      output: SharedArrayBuffer;
+    }
+  | { type: "end" };
 
 /** Thread → main: a slice of a piece, prepared; at the end, the counts of every line this thread read. */
 export type PrepareResponse = ({ type: "slice" } & PreparedSlice) | { type: "done"; counts: IngestCounts };
@@ -40,20 +55,27 @@ async function run(port: NonNullable<typeof parentPort>, data: PrepareWorkerData
   const asciiItems = data.config.ingest.urlRules.every((rule) => isAscii(Buffer.from(rule.item)));
   for await (const [request] of on(port, "message") as AsyncIterableIterator<[PrepareRequest]>) {
     if (request.type === "end") break;
-    const bytes = Buffer.from(request.bytes, 0, request.length);
+    const bytes = Buffer.from(request.bytes, request.offset, request.length);
     // Hashed here, not on the main thread: it only chains the pieces' digests (ChunkIds).
     let pieceDigest: Uint8Array | undefined = createHash("sha256").update(bytes).digest();
     const asciiPiece = isAscii(bytes);
-    const lines = linesOf(bytes, asciiPiece);
-    const ascii = asciiItems && asciiPiece;
-    for (const { start, end, last } of sliceRanges(lines.length, SLICES_PER_PIECE)) {
+    sink.startPiece(Buffer.from(request.output), asciiItems && asciiPiece);
+    const sliceBytes = Math.ceil(bytes.length / SLICES_PER_PIECE);
+    let sliceEnd = sliceBytes;
+    let lineNumber = request.firstLineNumber;
+    let last = false;
+    // Window by window: the piece's lines are never all alive at once.
+    for (const window of lineWindows(bytes, asciiPiece)) {
       // The access-line handler never waits: the sink only collects.
-      for (let index = start; index < end; index++) void handle.publish(lines[index], request.firstLineNumber + index);
-      const slice: PrepareResponse = { type: "slice", ...sink.take(request.piece, last, ascii), pieceDigest };
+      for (const line of window.lines) void handle.publish(line, lineNumber++);
+      last = window.end === bytes.length;
+      if (!last && window.end < sliceEnd) continue;
+      sliceEnd = window.end + sliceBytes;
+      // Nothing transferred: a thread that has detached any ArrayBuffer runs all its typed-array code slower.
+      port.postMessage({ type: "slice", ...sink.take(request.piece, last), pieceDigest } satisfies PrepareResponse);
       pieceDigest = undefined;
-      // Copied, not transferred: a thread that has detached any ArrayBuffer runs all its typed-array code slower.
-      port.postMessage(slice);
     }
+    if (!last) port.postMessage({ type: "slice", ...sink.take(request.piece, true), pieceDigest } satisfies PrepareResponse);
   }
   port.postMessage({ type: "done", counts: publisher.counts } satisfies PrepareResponse);
   port.removeAllListeners("message");

@@ -4,10 +4,11 @@
 // /robots.txt): those must see the lines in file order. So parse threads each take whole pieces of the file and do
 // everything else (parse, page filter, visitor id, event id, user-agent checks, privacy, JSON), and the publishing
 // thread completes each page view with its bot fields, piece by piece in file order (EdgeProcessor.prepareAccessLine).
-// What crosses threads is columns of strings and numbers, one message per slice of a piece.
+// What crosses threads is the JSON as bytes in shared memory, and columns of visitors and numbers, one message per slice
+// of a piece.
 import type { BotReason } from "../ingest/bots.ts";
 import type { EdgeProcessor, PreparedPageView, PreparedRobotsTxt } from "../ingest/edge.ts";
-import { joinJson, type IngestCounts, type RecordSink } from "../ingest/record-publisher.ts";
+import type { IngestCounts, RecordSink } from "../ingest/record-publisher.ts";
 import type { DeadLetter } from "../transport/dead-letter.ts";
 
 /** The prepared lines of one slice of a piece of the file, in line order, as columns. */
@@ -16,10 +17,12 @@ export interface PreparedSlice {
   piece: number;
   /** Whether this is the piece's last slice; a piece's dead letters come with its last slice. */
   last: boolean;
-  /** Whether every JSON text prepared from the piece is ASCII (the piece and every page item template are). */
-  ascii: boolean;
-  /** A page view's JSON up to its bot fields; "" for a robots.txt request. */
-  json: string[];
+  /**
+   * The page views' JSON up to their bot fields, as UTF-8, one after another: line i's is `ends[i - 1]`…`ends[i]`
+   * (from 0 for the first), empty for a robots.txt request. Usually a view of the piece's shared output buffer.
+   */
+  json: Uint8Array;
+  ends: Uint32Array;
   visitors: string[];
   ts: Float64Array;
   /** ROBOTS_TXT_REQUEST, ROBOTS_TXT_PATH and the user agent's bot reason (code × REASON_SHIFT). */
@@ -28,6 +31,12 @@ export interface PreparedSlice {
   deadLetters: DeadLetter[];
   /** SHA-256 of the whole piece, in its first slice (ChunkIds.nextOf). */
   pieceDigest?: Uint8Array;
+}
+
+/** Where completed page views go (BatchPublisher): as bytes, and dead letters. */
+export interface PreparedTarget {
+  addBytes(source: Uint8Array, start: number, end: number, suffix: Uint8Array, partition: number): Promise<void> | void;
+  addDeadLetter(letter: DeadLetter): Promise<void> | void;
 }
 
 /** A robots.txt request the page filter left out: it only marks its visitor. */
@@ -43,14 +52,37 @@ function flagsOf(prepared: PreparedPageView): number {
   return (prepared.robotsTxt ? ROBOTS_TXT_PATH : 0) + reason * REASON_SHIFT;
 }
 
-/** Collects a parse thread's prepared lines and dead letters (RecordPublisher hands prepared lines to addPrepared). */
+/**
+ * Collects a parse thread's prepared lines and dead letters (RecordPublisher hands prepared lines to addPrepared). The
+ * JSON goes straight into the piece's output buffer, which the publishing thread reads: no string crosses threads
+ * and none is built again there. A piece whose JSON outgrows that buffer goes on in a buffer of this thread's, copied
+ * out slice by slice.
+ */
 export class PreparedSliceSink implements RecordSink {
-  private json: string[] = [];
+  private output: Buffer = Buffer.alloc(0);
+  private shared = false;
+  private encoding: "latin1" | "utf8" = "utf8";
+  /** Where the slice being collected starts in `output`, and where its next JSON goes. */
+  private sliceStart = 0;
+  private at = 0;
+  private ends: number[] = [];
   private visitors: string[] = [];
   private ts: number[] = [];
   private flags: number[] = [];
   private partitions: number[] = [];
   private deadLetters: DeadLetter[] = [];
+
+  /**
+   * The JSON of the next piece's lines goes into `output` (a view of a SharedArrayBuffer), from its start;
+   * `ascii`: every JSON text will be ASCII (encoded faster).
+   */
+  startPiece(output: Buffer, ascii: boolean): void {
+    this.output = output;
+    this.shared = output.buffer instanceof SharedArrayBuffer;
+    this.encoding = ascii ? "latin1" : "utf8";
+    this.sliceStart = 0;
+    this.at = 0;
+  }
 
   add(): never {
     throw new TypeError("PreparedSliceSink takes prepared access lines only");
@@ -58,12 +90,16 @@ export class PreparedSliceSink implements RecordSink {
 
   addPrepared(prepared: PreparedPageView | PreparedRobotsTxt, partition: number): void {
     if (prepared.kind === "robots_txt") {
-      this.json.push("");
       this.flags.push(ROBOTS_TXT_REQUEST);
     } else {
-      this.json.push(prepared.json);
+      const json = prepared.json;
+      // At most 3 bytes per UTF-16 unit.
+      const most = this.encoding === "latin1" ? json.length : json.length * 3;
+      if (this.at + most > this.output.length) this.grow(most);
+      this.at += this.output.write(json, this.at, this.encoding);
       this.flags.push(flagsOf(prepared));
     }
+    this.ends.push(this.at - this.sliceStart);
     this.visitors.push(prepared.visitor);
     this.ts.push(prepared.ts);
     this.partitions.push(partition);
@@ -76,19 +112,22 @@ export class PreparedSliceSink implements RecordSink {
   async flush(): Promise<void> {}
 
   /** What was collected since the last take; the dead letters only with the piece's last slice. */
-  take(piece: number, last: boolean, ascii = false): PreparedSlice {
+  take(piece: number, last: boolean): PreparedSlice {
+    const json = this.output.subarray(this.sliceStart, this.at);
     const slice: PreparedSlice = {
       piece,
       last,
-      ascii,
-      json: this.json,
+      // A view of a private buffer would be sent with the whole buffer: send a copy of the slice's bytes.
+      json: this.shared ? json : Buffer.from(json),
+      ends: Uint32Array.from(this.ends),
       visitors: this.visitors,
       ts: Float64Array.from(this.ts),
       flags: Uint8Array.from(this.flags),
       partitions: Uint32Array.from(this.partitions),
       deadLetters: last ? this.deadLetters : [],
     };
-    this.json = [];
+    this.sliceStart = this.at;
+    this.ends = [];
     this.visitors = [];
     this.ts = [];
     this.flags = [];
@@ -96,27 +135,44 @@ export class PreparedSliceSink implements RecordSink {
     if (last) this.deadLetters = [];
     return slice;
   }
+
+  /** Moves the slice collected so far into a buffer of this thread's with room for `more` bytes. */
+  private grow(more: number): void {
+    const collected = this.output.subarray(this.sliceStart, this.at);
+    const grown = Buffer.allocUnsafeSlow(Math.max(2 * (collected.length + more), 64 * 1024));
+    collected.copy(grown);
+    this.output = grown;
+    this.shared = false;
+    this.at = collected.length;
+    this.sliceStart = 0;
+  }
 }
 
 /** Completes a slice's page views with their bot fields (slices in file order) and publishes them, then its dead letters. */
-export async function completePreparedSlice(slice: PreparedSlice, edge: EdgeProcessor, sink: Pick<RecordSink, "add" | "addDeadLetter">): Promise<void> {
-  const { json, visitors, ts, flags, partitions } = slice;
-  for (let index = 0; index < json.length; index++) {
+export async function completePreparedSlice(slice: PreparedSlice, edge: EdgeProcessor, target: PreparedTarget): Promise<void> {
+  const { json, ends, visitors, ts, flags, partitions } = slice;
+  let start = 0;
+  for (let index = 0; index < ends.length; index++) {
     const flag = flags[index];
+    const end = ends[index];
     if ((flag & ROBOTS_TXT_REQUEST) !== 0) {
       edge.completeRobotsTxt(visitors[index], ts[index]);
       continue;
     }
-    const rest = edge.completePageView(visitors[index], ts[index], (flag & ROBOTS_TXT_PATH) !== 0, USER_AGENT_REASONS[flag >> 2]);
-    // The bot fields are ASCII: the whole line is when the piece was.
-    const wait = sink.add(joinJson(json[index], rest), partitions[index], slice.ascii);
+    const rest = edge.completePageViewBytes(visitors[index], ts[index], (flag & ROBOTS_TXT_PATH) !== 0, USER_AGENT_REASONS[flag >> 2]);
+    // "{" alone (privacy dropped every field before the bot fields) takes the bot fields without their comma.
+    const suffix = end - start === 1 && rest[0] === COMMA ? rest.subarray(1) : rest;
+    const wait = target.addBytes(json, start, end, suffix, partitions[index]);
     if (wait !== undefined) await wait;
+    start = end;
   }
   for (const letter of slice.deadLetters) {
-    const wait = sink.addDeadLetter(letter);
+    const wait = target.addDeadLetter(letter);
     if (wait !== undefined) await wait;
   }
 }
+
+const COMMA = 0x2c;
 
 /** The counts of several parse threads together. */
 export function sumCounts(counts: readonly IngestCounts[]): IngestCounts {

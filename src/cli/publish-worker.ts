@@ -55,6 +55,11 @@ export class ChunkSink implements RecordSink {
     this.partitions.push(partition);
   }
 
+  /** BatchPublisher.addBytes: the line decoded (tests complete prepared access lines into a ChunkSink). */
+  addBytes(source: Uint8Array, start: number, end: number, suffix: Uint8Array, partition: number): void {
+    this.add(Buffer.concat([source.subarray(start, end), suffix]).toString("utf8"), partition);
+  }
+
   addDeadLetter(letter: DeadLetter): void {
     this.deadLetters.push(letter);
   }

@@ -1,13 +1,13 @@
 // `clickpipe publish <file> --pipeline p.yaml [--format …] [--map …] [--sort-by-time]`: a file's records into the stream.
 import { on } from "node:events";
 import { open, type FileHandle } from "node:fs/promises";
-import { availableParallelism, cpus, type CpuInfo } from "node:os";
+import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { PipelineConfig } from "../config/pipeline.ts";
-import { RecordPublisher, type IngestCounts, type RecordSink } from "../ingest/record-publisher.ts";
+import type { IngestCounts, RecordSink } from "../ingest/record-publisher.ts";
 import { startTypeScriptWorker } from "../runtime/thread-entry.ts";
 import { connectNats } from "../transport/connection.ts";
 import { BatchPublisher } from "../transport/publisher.ts";
@@ -17,6 +17,8 @@ import { EdgeProcessor } from "../ingest/edge.ts";
 import {
   allLines,
   byteChunks,
+  CHUNK_BYTES,
+  recycledPieceBuffers,
   ChunkIds,
   isAccessLogFormat,
   lineChunks,
@@ -26,9 +28,10 @@ import {
   publishOptionsKey,
   type PublishLinesOptions,
 } from "./publish-lines.ts";
-import { completePreparedSlice, sumCounts } from "./publish-prepared.ts";
+import { completePreparedSlice, sumCounts, type PreparedTarget } from "./publish-prepared.ts";
 import { PREPARE_WORKER_ROLE, type PrepareRequest, type PrepareResponse, type PrepareWorkerData } from "./publish-prepare-worker.ts";
 import { CHUNK_TAKEN, PUBLISH_WORKER_ROLE, type PublishWorkerData, type PublishWorkerMessage } from "./publish-worker.ts";
+import { streamRecordPublisher } from "../ingest/stream-record-publisher.ts";
 
 export { publishLineChunks, publishLines, splitLines, type PublishLinesOptions } from "./publish-lines.ts";
 
@@ -58,7 +61,6 @@ export function publishBatchLimits(format: string): { maxBatchEvents: number; ma
 }
 
 export async function runPublish(argv: string[]): Promise<number> {
-  const cpuTimes = cpus();
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -94,7 +96,7 @@ export async function runPublish(argv: string[]): Promise<number> {
     // A pipe or device (e.g. /dev/stdin) is read into memory once.
     const source = stat.isFile() ? file : await file.readFile();
     const size = Buffer.isBuffer(source) ? source.length : stat.size;
-    const threads = Buffer.isBuffer(source) || options.sortByTime === true || size < workerMinBytes() ? 0 : await parseThreads(cpuTimes);
+    const threads = Buffer.isBuffer(source) || options.sortByTime === true || size < workerMinBytes() ? 0 : parseThreads();
     const accessLog = isAccessLogFormat(options.format);
     const optionsKey = publishOptionsKey(options);
     // Threads start (and parse ahead) while this one connects; listening starts at once: a message with no listener is lost.
@@ -138,47 +140,15 @@ function workerMinBytes(): number {
 
 /**
  * How many parse threads: one per core, up to four (the main thread only publishes; access-log pieces parse on all of
- * them at once, JSON and CSV use one), when at least half a core was idle while this command started (`cpuTimes`
- * taken at its start): with the cores already busy, more threads mostly wait for each other's time slices, which
- * measured slower than one thread (bench/OPTIMIZATIONS.md). Idle time now, not the load average: the average trails
- * by a minute (a program that just ended still counts). CLICKPIPE_PUBLISH_WORKER=always|never overrides the check;
- * CLICKPIPE_PUBLISH_THREADS sets the count.
+ * them at once, JSON and CSV use one). Threads cost no more CPU in all than one thread, so they pay even when the
+ * cores are busy: with another process keeping one core busy, a million log lines took 4.7 s with them and 5.8 s
+ * without (bench/OPTIMIZATIONS.md). CLICKPIPE_PUBLISH_WORKER=never keeps to one thread; CLICKPIPE_PUBLISH_THREADS
+ * sets the count.
  */
-async function parseThreads(cpuTimes: readonly CpuInfo[]): Promise<number> {
-  const setting = process.env.CLICKPIPE_PUBLISH_WORKER;
-  if (setting === "never") return 0;
-  const cores = Math.max(availableParallelism(), 1);
-  if (setting !== "always" && (await idleCoresSince(cpuTimes)) < 0.5) return 0;
+function parseThreads(): number {
+  if (process.env.CLICKPIPE_PUBLISH_WORKER === "never") return 0;
   const configured = Number(process.env.CLICKPIPE_PUBLISH_THREADS);
-  return Number.isInteger(configured) && configured > 0 ? configured : Math.min(cores, MAX_PARSE_THREADS);
-}
-
-/** Cores idle on average since `before` was taken (`os.cpus()`), over at least 100 ms. */
-async function idleCoresSince(before: readonly CpuInfo[]): Promise<number> {
-  const cores = Math.max(before.length, 1);
-  const elapsedMs = cpuTimeBetween(before, cpus()).total / cores;
-  if (elapsedMs < 100) await new Promise((resolve) => setTimeout(resolve, 100 - elapsedMs));
-  return idleCores(before, cpus());
-}
-
-/** How many cores were idle on average between two `os.cpus()` readings (0 when no time passed). */
-export function idleCores(before: readonly CpuInfo[], after: readonly CpuInfo[]): number {
-  const { idle, total } = cpuTimeBetween(before, after);
-  return total > 0 ? (idle / total) * after.length : 0;
-}
-
-/** Idle and total milliseconds of all cores between two readings. */
-function cpuTimeBetween(before: readonly CpuInfo[], after: readonly CpuInfo[]): { idle: number; total: number } {
-  const totalOf = ({ user, nice, sys, idle, irq }: CpuInfo["times"]) => user + nice + sys + idle + irq;
-  let idle = 0;
-  let total = 0;
-  after.forEach((cpu, index) => {
-    const earlier = before[index]?.times;
-    if (earlier === undefined) return;
-    idle += cpu.times.idle - earlier.idle;
-    total += totalOf(cpu.times) - totalOf(earlier);
-  });
-  return { idle, total };
+  return Number.isInteger(configured) && configured > 0 ? configured : Math.min(Math.max(availableParallelism(), 1), MAX_PARSE_THREADS);
 }
 
 interface PublisherOptions {
@@ -196,7 +166,7 @@ function batchPublisher({ config, connection, msgIdPrefix, format }: PublisherOp
 async function publishInThisThread(source: FileHandle | Buffer, size: number, target: PublisherOptions, options: PublishLinesOptions): Promise<IngestCounts> {
   const js = jetstream(target.connection);
   const { config, connection, msgIdPrefix } = target;
-  const publisher = new RecordPublisher({ config, js, connection, source: "publish", msgIdPrefix, ...publishBatchLimits(options.format) });
+  const publisher = streamRecordPublisher({ config, js, connection, source: "publish", msgIdPrefix, ...publishBatchLimits(options.format) });
   const chunks = lineChunks(source, size, new ChunkIds(publishOptionsKey(options)));
   if (options.sortByTime !== true) return publishLineChunks(publisher, chunks, options);
   // Sorted, any line may land in any batch: every batch is named by the whole file (the last piece's prefix).
@@ -258,12 +228,17 @@ export async function publishPrepared(
   size: number,
   workers: readonly Worker[],
   inboxes: readonly AsyncIterableIterator<[PrepareResponse]>[],
-  publisher: Pick<RecordSink, "add" | "addDeadLetter" | "flush"> & { useMsgIdPrefix(prefix: string): void },
+  publisher: PreparedTarget & Pick<RecordSink, "flush"> & { useMsgIdPrefix(prefix: string): void },
   edge: EdgeProcessor,
   optionsKey: string,
 ): Promise<IngestCounts> {
   const ids = new ChunkIds(optionsKey);
-  const pieces = byteChunks(file, size)[Symbol.asyncIterator]();
+  // Shared with the parse threads, and each read into again once its piece is done: no page faults for new memory.
+  const buffers = recycledPieceBuffers(PIECES_AHEAD + 2, CHUNK_BYTES, true);
+  // Piece i's JSON goes into outputs[i mod PIECES_AHEAD]: piece i is sent once piece i - PIECES_AHEAD is done. A
+  // piece's JSON is about as big as its page views' lines; one that outgrows its output goes on in a private buffer.
+  const outputs = Array.from({ length: PIECES_AHEAD }, () => new SharedArrayBuffer(2 * CHUNK_BYTES));
+  const pieces = byteChunks(file, size, CHUNK_BYTES, buffers)[Symbol.asyncIterator]();
   let sent = 0;
   let linesSent = 0;
   let readAll = false;
@@ -274,9 +249,12 @@ export async function publishPrepared(
       return;
     }
     const piece = next.value;
-    const request: PrepareRequest = { type: "piece", piece: sent, firstLineNumber: linesSent + 1, bytes: piece.buffer as ArrayBuffer, length: piece.length };
+    const bytes = piece.buffer as SharedArrayBuffer | ArrayBuffer;
+    const output = outputs[sent % PIECES_AHEAD];
+    const request: PrepareRequest = { type: "piece", piece: sent, firstLineNumber: linesSent + 1, bytes, offset: piece.byteOffset, length: piece.length, output };
     linesSent += lineCountOf(piece);
-    workers[sent++ % workers.length].postMessage(request, [request.bytes]);
+    // Only a piece too big for a shared buffer has an ArrayBuffer of its own, to be transferred.
+    workers[sent++ % workers.length].postMessage(request, bytes instanceof SharedArrayBuffer ? [] : [bytes]);
   };
   while (!readAll && sent < PIECES_AHEAD) await sendNext();
   for (let piece = 0; piece < sent; piece++) {

@@ -1,5 +1,5 @@
 // Edge validation: one raw record (an NDJSON line or a parsed JSON value) to a ClickEvent or a dead-letter reason.
-import type { InvalidReason } from "../metrics/registry.ts";
+import type { InvalidReason } from "../metrics/invalid-reasons.ts";
 import { EVENT_TYPES, type ClickEvent, type EventType } from "./event.ts";
 import { deriveEventId } from "./event-id.ts";
 import {
@@ -10,7 +10,7 @@ import {
   REQUIRED_FIELDS,
   TS_EXPECTATION,
   type FieldKind,
-} from "./schema.ts";
+} from "./fields.ts";
 import { parseEventTime } from "./time.ts";
 
 /** 32 KiB per event (ARCHITECTURE.md "Events"), counted in UTF-8 bytes of the raw record; exactly 32768 is allowed. */

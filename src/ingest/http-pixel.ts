@@ -1,5 +1,5 @@
 // Image beacons (GET /v1/pixel.gif?type=…&ts=…): the query string as an event, answered with a 1×1 transparent GIF.
-import { EVENT_FIELDS, ITEM_FIELDS } from "../events/schema.ts";
+import { EVENT_FIELDS, ITEM_FIELDS } from "../events/fields.ts";
 
 /** The classic 43-byte transparent 1×1 GIF89a. */
 export const TRANSPARENT_GIF = Buffer.from("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==", "base64");

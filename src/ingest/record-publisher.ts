@@ -1,12 +1,10 @@
 // Sends records into a pipeline's stream after edge processing: valid events to <S>.events.<p>, rejects to <S>.dlq.
-import type { JetStreamClient } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import type { ClickEvent } from "../events/event.ts";
 import { decodeRecord, validateRecord } from "../events/decode.ts";
-import { INVALID_REASONS, type InvalidReason, type Metrics } from "../metrics/registry.ts";
+import { INVALID_REASONS, type InvalidReason } from "../metrics/invalid-reasons.ts";
+import type { Metrics } from "../metrics/registry.ts";
 import type { DeadLetter } from "../transport/dead-letter.ts";
-import { BatchPublisher } from "../transport/publisher.ts";
 import { partitionOf } from "../transport/partition.ts";
 import type { AccessLine, AccessRecord } from "./access-log.ts";
 import { EdgeProcessor, type PreparedAccessLine, type PreparedPageView, type PreparedRobotsTxt } from "./edge.ts";
@@ -37,20 +35,14 @@ export interface RecordSink {
   useMsgIdPrefix?(prefix: string): void;
 }
 
+/**
+ * A RecordPublisher's settings; `sink` takes what it publishes (into a stream: streamRecordPublisher in
+ * stream-record-publisher.ts, which parse threads do not load along with the NATS client).
+ */
 export interface RecordPublisherOptions {
   config: PipelineConfig;
-  /** JetStream (with `msgIdPrefix`), or `sink` instead. */
-  js?: JetStreamClient;
-  sink?: RecordSink;
-  /** Lets the publisher keep batch order across a NATS outage (it resends failed batches first). */
-  connection?: NatsConnection;
+  sink: RecordSink;
   source: IngestSource;
-  /** Prefix of the deterministic Nats-Msg-Id of every batch: the same input under the same prefix is stored once. */
-  msgIdPrefix?: string;
-  /** Events per JetStream message at most; BatchPublisher's default 100. */
-  maxBatchEvents?: number;
-  /** Bytes per JetStream message at most; BatchPublisher's default 512 KiB. */
-  maxBatchBytes?: number;
   metrics?: Metrics;
   env?: NodeJS.ProcessEnv;
 }
@@ -73,19 +65,7 @@ export class RecordPublisher {
     const pseudonymKey = (options.env ?? process.env)[PSEUDONYM_KEY_ENV] || undefined;
     this.redact = (raw) => redactRawRecord(raw, config.ingest.privacy, pseudonymKey);
     this.edge = EdgeProcessor.fromConfig(config.ingest, { pipelineName: config.name, env: options.env ?? process.env });
-    this.publisher = options.sink ?? this.batchPublisher(options);
-  }
-
-  private batchPublisher(options: RecordPublisherOptions): BatchPublisher {
-    if (options.js === undefined || options.msgIdPrefix === undefined) throw new TypeError("RecordPublisher needs js and msgIdPrefix, or a sink");
-    return new BatchPublisher(options.js, {
-      stream: options.config.nats.stream,
-      partitions: options.config.nats.partitions,
-      msgIdPrefix: options.msgIdPrefix,
-      connection: options.connection,
-      maxBatchEvents: options.maxBatchEvents,
-      maxBatchBytes: options.maxBatchBytes,
-    });
+    this.publisher = options.sink;
   }
 
   /** One JSON record (an NDJSON line or a collector body element). */

@@ -5,7 +5,8 @@ import type { Metrics } from "../metrics/registry.ts";
 import { connectNats } from "../transport/connection.ts";
 import { ensureStream } from "../transport/stream.ts";
 import { generateLines, type GenerateOptions } from "./generate.ts";
-import { RecordPublisher, type IngestCounts } from "./record-publisher.ts";
+import type { IngestCounts } from "./record-publisher.ts";
+import { streamRecordPublisher } from "./stream-record-publisher.ts";
 
 export interface TrafficPublishOptions {
   config: PipelineConfig;
@@ -25,7 +26,7 @@ export async function publishTraffic(options: TrafficPublishOptions): Promise<In
   const connection = await connectNats(config.nats);
   try {
     await ensureStream(await jetstreamManager(connection), config.nats.stream, { replicas: config.nats.replicas });
-    const publisher = new RecordPublisher({
+    const publisher = streamRecordPublisher({
       config,
       js: jetstream(connection),
       connection,

@@ -1,18 +1,10 @@
 // Every clickpipe_* metric of ARCHITECTURE.md in one prom-client registry; labels are bounded sets only.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { INVALID_REASONS } from "./invalid-reasons.ts";
+
+export { INVALID_REASONS, type InvalidReason } from "./invalid-reasons.ts";
 
 export const EVENT_SOURCES = ["nats", "http", "access_log", "publish"] as const;
-export const INVALID_REASONS = [
-  "not_json",
-  "not_object",
-  "too_large",
-  "unknown_type",
-  "missing_field",
-  "bad_field",
-  "bad_ts",
-  "unparseable_line",
-  "operator_error",
-] as const;
 export const SESSION_KINDS = ["final", "update", "retraction"] as const;
 export const TABLES = [
   "sessions",
@@ -29,7 +21,6 @@ export const TABLES = [
 /** The `kind` column of the `patterns` table. */
 export const PATTERN_TABLE_KINDS = ["subsequence", "contiguous"] as const;
 
-export type InvalidReason = (typeof INVALID_REASONS)[number];
 export type PatternTableKind = (typeof PATTERN_TABLE_KINDS)[number];
 
 export class Metrics {

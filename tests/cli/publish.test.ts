@@ -1,14 +1,27 @@
 // `clickpipe publish` file side: chunked line reading against splitLines, and the worker thread against one thread.
 import { mkdtemp, open, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir, type CpuInfo } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { idleCores, messagesOf, startWorker } from "../../src/cli/publish.ts";
-import { byteChunks, ChunkIds, lineChunks, lineCountOf, linesOf, publishLineChunks, publishLines, publishOptionsKey, splitLines } from "../../src/cli/publish-lines.ts";
+import { messagesOf, startWorker } from "../../src/cli/publish.ts";
+import {
+  byteChunks,
+  ChunkIds,
+  compileLineHandler,
+  lineChunks,
+  lineCountOf,
+  linesOf,
+  lineWindows,
+  publishLineChunks,
+  publishLines,
+  publishOptionsKey,
+  recycledPieceBuffers,
+  splitLines,
+} from "../../src/cli/publish-lines.ts";
 import type { LineChunk } from "../../src/cli/publish-lines.ts";
 import { CHUNK_TAKEN, ChunkSink, PUBLISH_WORKER_ROLE, slicedChunks, type PublishWorkerMessage } from "../../src/cli/publish-worker.ts";
 import { parsePipelineText } from "../../src/config/load.ts";
@@ -61,7 +74,24 @@ describe("publish - a file read in chunks has the lines splitLines gives", () =>
       for await (const piece of byteChunks(content, content.length, chunkBytes)) inMemory.push(Buffer.from(piece));
       expect(inMemory).toEqual(pieces);
       expect(pieces.map((piece) => lineCountOf(piece))).toEqual(pieces.map((piece) => linesOf(piece).length));
+      // Read into two buffers that take turns (a reader done with each piece before the next): the same pieces.
+      const recycled: Buffer[] = [];
+      for await (const piece of byteChunks(content, content.length, chunkBytes, recycledPieceBuffers(2, chunkBytes))) recycled.push(Buffer.from(piece));
+      expect(recycled).toEqual(pieces);
     }
+  });
+
+  it("decodes a piece window by window into the same lines, however small the windows", () => {
+    const content = Buffer.from(text, "utf8");
+    for (const windowBytes of [1, 2, 3, 5, 16, 64, 1 << 20]) {
+      const windows = [...lineWindows(content, false, windowBytes)];
+      expect(windows.flatMap((window) => window.lines), `windows of ${windowBytes} bytes`).toEqual(expected);
+      expect(windows.at(-1)?.end).toBe(content.length);
+      // Every window but the last ends after a newline, so it decodes on its own.
+      for (const window of windows.slice(0, -1)) expect(content[window.end - 1]).toBe(0x0a);
+    }
+    const ascii = Buffer.from("a\r\nb\n\nc\r");
+    expect([...lineWindows(ascii, true, 2)].flatMap((window) => window.lines)).toEqual(["a", "b", "", "c\r"]);
   });
 
   it("gives no line for an empty file and one for a file without a final newline", async () => {
@@ -246,7 +276,7 @@ describe("publish - a line the page filter leaves out is never made a record", (
 
   it("property: the same counts, events (bot marks included), partitions and dead letters as the full parse", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 60 }), fc.constantFrom(...configs), async (sample, ingest) => {
+      fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 60 }), fc.constantFrom(...configs), fc.constantFrom(0, 600, 1 << 20), async (sample, ingest, outputBytes) => {
         const config = pipelineConfig(ingest);
         const receivedAt = 1_700_000_000_000;
         const fast = new ChunkSink();
@@ -265,12 +295,22 @@ describe("publish - a line the page filter leaves out is never made a record", (
         expect(fast.partitions).toEqual(full.partitions);
         expect(fast.deadLetters).toEqual(full.deadLetters);
         // Prepared by one edge processor in slices (a parse thread's), completed by another (the publishing thread's).
+        // The JSON goes into a shared output of `outputBytes` (a small one overflows into the thread's own buffer), and
+        // the piece goes out in two slices.
         const preparing = new PreparedSliceSink();
-        const preparedCounts = await publishLines(new RecordPublisher({ config, sink: preparing, source: "publish", env: {} }), sample, { format: "combined", receivedAt });
+        preparing.startPiece(Buffer.from(new SharedArrayBuffer(outputBytes)), false);
+        const half = Math.floor(sample.length / 2);
+        const preparer = new RecordPublisher({ config, sink: preparing, source: "publish", env: {} });
+        const handle = compileLineHandler(preparer, { format: "combined" }, receivedAt);
+        sample.slice(0, half).forEach((text, index) => void handle.publish(text, index + 1));
+        const first = preparing.take(0, false);
+        sample.slice(half).forEach((text, index) => void handle.publish(text, half + index + 1));
+        const second = preparing.take(0, true);
         const completed = new ChunkSink();
         const completing = EdgeProcessor.fromConfig(config.ingest, { pipelineName: config.name, env: {} });
-        await completePreparedSlice(preparing.take(0, true), completing, completed);
-        expect(preparedCounts).toEqual(fastCounts);
+        await completePreparedSlice(first, completing, completed);
+        await completePreparedSlice(second, completing, completed);
+        expect(preparer.counts).toEqual(fastCounts);
         expect(completed.events).toEqual(full.events);
         expect(completed.partitions).toEqual(full.partitions);
         expect(completed.deadLetters).toEqual(full.deadLetters);
@@ -304,19 +344,5 @@ describe("publish - batch id prefixes name every byte up to the end of their pie
     for (let index = 2; index < pieces.length; index++) expect(after[index]).not.toBe(before[index]);
     const otherOptions = prefixes(publishOptionsKey({ format: "common" }), pieces);
     otherOptions.forEach((prefix, index) => expect(prefix).not.toBe(before[index]));
-  });
-});
-
-describe("publish - idle cores between two CPU readings", () => {
-  const reading = (...cores: Array<[busy: number, idle: number]>): CpuInfo[] =>
-    cores.map(([busy, idle]) => ({ model: "test", speed: 0, times: { user: busy, nice: 0, sys: 0, idle, irq: 0 } }));
-
-  it("counts the idle share of all cores' time, in cores", () => {
-    const before = reading([1000, 5000], [2000, 7000]);
-    // Core 0: 100 ms busy, 100 idle; core 1: 200 busy, 0 idle → 100 of 400 ms idle = a quarter of 2 cores.
-    expect(idleCores(before, reading([1100, 5100], [2200, 7000]))).toBe(0.5);
-    expect(idleCores(before, reading([1000, 5100], [2000, 7100]))).toBe(2);
-    expect(idleCores(before, reading([1100, 5000], [2100, 7000]))).toBe(0);
-    expect(idleCores(before, before)).toBe(0);
   });
 });

@@ -8,7 +8,6 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parsePipelineText } from "../../src/config/load.ts";
 import { generateLines } from "../../src/ingest/generate.ts";
-import { RecordPublisher } from "../../src/ingest/record-publisher.ts";
 import { startPrometheus, type RunningPrometheus } from "../../src/metrics/prometheus-process.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
 import { runWorker, type WorkerSummary } from "../../src/runtime/worker.ts";
@@ -16,6 +15,7 @@ import { connectNats } from "../../src/transport/connection.ts";
 import { ensureStream } from "../../src/transport/stream.ts";
 import { allPanels, loadDashboards, substituteGrafanaVariables } from "../grafana/dashboards.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { streamRecordPublisher } from "../../src/ingest/stream-record-publisher.ts";
 
 interface QueryResult {
   metric: Record<string, string>;
@@ -96,7 +96,7 @@ describe("prometheus scraping a running pipeline", () => {
     worker.catch(() => undefined); // surfaced by the afterAll await
     prometheus = await startPrometheus({ target: `127.0.0.1:${metricsPort}`, port: 0, scrapeInterval: "1s" });
 
-    const publisher = new RecordPublisher({ config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream, metrics });
+    const publisher = streamRecordPublisher({ config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream, metrics });
     for (const line of generateLines({ visitors: 300, days: 2, seed: 7 })) await publisher.publishJsonLine(line, Date.now());
     published = (await publisher.flush()).published;
 

@@ -17,7 +17,7 @@ const NASA = join(REPO_ROOT, "tests/fixtures/access-logs/nasa_kennedy_aug95_head
 
 const ONE_THREAD = { CLICKPIPE_PUBLISH_WORKER: "never" };
 /** Three parse threads on any machine, for any file size: pieces go round the threads more than once. */
-const THREADS = { CLICKPIPE_PUBLISH_WORKER: "always", CLICKPIPE_PUBLISH_THREADS: "3", CLICKPIPE_PUBLISH_WORKER_MIN_BYTES: "1" };
+const THREADS = { CLICKPIPE_PUBLISH_THREADS: "3", CLICKPIPE_PUBLISH_WORKER_MIN_BYTES: "1" };
 
 interface StoredMessage {
   /** events.<partition> or dlq: the subject without the stream's name. */

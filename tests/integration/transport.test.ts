@@ -1,4 +1,5 @@
 // JetStream transport against a real nats-server: stream setup, batched publishing, dedupe, dead letters, reading.
+import { isAscii } from "node:buffer";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -183,6 +184,36 @@ describe("transport - partitions, batch sizes, drain, dedupe, dead letters", () 
     // 9 lines + 8 newlines = 9,008 bytes; a 10th line would make 10,009 > 10,000.
     expect(messages.map((message) => message.data.byteLength)).toEqual(new Array(10).fill(9_008));
     expect(messages.flatMap((message) => splitBatch(message.data))).toEqual(lines);
+  });
+
+  it("publishes lines added as strings and as bytes alike, in order, through bodies written again once acknowledged", async () => {
+    const stream = await newStream("BODIES");
+    const publisher = new BatchPublisher(js, { stream, partitions: 2, msgIdPrefix: "bodies", maxBatchEvents: 7, maxBatchBytes: 2_000 });
+    const expected: string[][] = [[], []];
+    for (let i = 0; i < 600; i++) {
+      const partition = i % 3 === 0 ? 1 : 0;
+      // Some lines are not ASCII, one is bigger than a batch alone; strings and bytes interleave on each partition.
+      const text = i === 300 ? "big ".repeat(800) : `{"i":${i},"url":"/p/${i}${i % 5 === 0 ? "/café-☕" : ""}"`;
+      const line = `${text}}`;
+      expected[partition].push(line);
+      if (i % 2 === 0) {
+        await publisher.add(line, partition, isAscii(Buffer.from(line)));
+      } else {
+        const bytes = Buffer.from(`xx${text}yy`);
+        await publisher.addBytes(bytes, 2, bytes.length - 2, Buffer.from("}"), partition);
+      }
+    }
+    await publisher.flush();
+    const messages = await readAll(await StreamReader.open(js, stream, { drainUntil: true }));
+    const read: string[][] = [[], []];
+    for (const message of messages) {
+      const kind = parseSubject(stream, message.subject);
+      if (kind?.kind !== "events") throw new Error(`unexpected subject ${message.subject}`);
+      read[kind.partition].push(...splitBatch(message.data));
+      expect(message.data.byteLength <= 2_000 || splitBatch(message.data).length === 1).toBe(true);
+    }
+    expect(read).toEqual(expected);
+    expect(publisher.stats.events).toBe(600);
   });
 
   it("drain stops at the last sequence captured at open while more is being published", async () => {

@@ -27,22 +27,4 @@ describe("batch codec", () => {
       }),
     );
   });
-
-  it("encodes ASCII lines, when told they are, to the same bytes as UTF-8 does", () => {
-    fc.assert(
-      fc.property(fc.array(fc.string({ unit: "binary-ascii" }).map((text) => JSON.stringify(text)), { minLength: 1, maxLength: 30 }), (lines) => {
-        expect(Buffer.from(encodeBatch(lines, true)).equals(Buffer.from(encodeBatch(lines)))).toBe(true);
-      }),
-    );
-  });
-
-  it("writes lines straight into a body of the given size, as joining them would, and refuses a wrong size", () => {
-    fc.assert(
-      fc.property(fc.array(fc.string({ unit: "grapheme" }), { minLength: 1, maxLength: 30 }), (lines) => {
-        const size = lines.reduce((sum, line) => sum + Buffer.byteLength(line) + 1, -1);
-        expect(Buffer.from(encodeBatch(lines, false, size)).equals(Buffer.from(encodeBatch(lines)))).toBe(true);
-      }),
-    );
-    expect(() => encodeBatch(["abc", "dé"], false, 6)).toThrow(RangeError);
-  });
 });
