@@ -4,8 +4,8 @@
 // /robots.txt): those must see the lines in file order. So parse threads each take whole pieces of the file and do
 // everything else (parse, page filter, visitor id, event id, user-agent checks, privacy, JSON), and the publishing
 // thread completes each page view with its bot fields, piece by piece in file order (EdgeProcessor.prepareAccessLine).
-// What crosses threads is the JSON as bytes in shared memory, and columns of visitors and numbers, one message per slice
-// of a piece.
+// What crosses threads is the JSON as bytes in shared memory, each distinct visitor once, and columns of numbers, one
+// message per slice of a piece.
 import type { BotReason } from "../ingest/bots.ts";
 import type { EdgeProcessor, PreparedPageView, PreparedRobotsTxt } from "../ingest/edge.ts";
 import type { IngestCounts, RecordSink } from "../ingest/record-publisher.ts";
@@ -23,7 +23,9 @@ export interface PreparedSlice {
    */
   json: Uint8Array;
   ends: Uint32Array;
+  /** The slice's distinct visitors (bot detector keys), each once; line i's is `visitors[visitorOf[i]]`. */
   visitors: string[];
+  visitorOf: Uint32Array;
   ts: Float64Array;
   /** ROBOTS_TXT_REQUEST, ROBOTS_TXT_PATH and the user agent's bot reason (code × REASON_SHIFT). */
   flags: Uint8Array;
@@ -67,6 +69,12 @@ export class PreparedSliceSink implements RecordSink {
   private at = 0;
   private ends: number[] = [];
   private visitors: string[] = [];
+  /**
+   * Each distinct visitor goes over once a slice: a visitor sends several requests, and every string sent is copied
+   * twice and hashed again on the other side. The same visitor is the same string here (the edge processor's cache).
+   */
+  private visitorIndex = new Map<string, number>();
+  private visitorOf: number[] = [];
   private ts: number[] = [];
   private flags: number[] = [];
   private partitions: number[] = [];
@@ -100,7 +108,12 @@ export class PreparedSliceSink implements RecordSink {
       this.flags.push(flagsOf(prepared));
     }
     this.ends.push(this.at - this.sliceStart);
-    this.visitors.push(prepared.visitor);
+    let visitor = this.visitorIndex.get(prepared.visitor);
+    if (visitor === undefined) {
+      visitor = this.visitors.push(prepared.visitor) - 1;
+      this.visitorIndex.set(prepared.visitor, visitor);
+    }
+    this.visitorOf.push(visitor);
     this.ts.push(prepared.ts);
     this.partitions.push(partition);
   }
@@ -121,6 +134,7 @@ export class PreparedSliceSink implements RecordSink {
       json: this.shared ? json : Buffer.from(json),
       ends: Uint32Array.from(this.ends),
       visitors: this.visitors,
+      visitorOf: Uint32Array.from(this.visitorOf),
       ts: Float64Array.from(this.ts),
       flags: Uint8Array.from(this.flags),
       partitions: Uint32Array.from(this.partitions),
@@ -129,6 +143,8 @@ export class PreparedSliceSink implements RecordSink {
     this.sliceStart = this.at;
     this.ends = [];
     this.visitors = [];
+    this.visitorIndex = new Map();
+    this.visitorOf = [];
     this.ts = [];
     this.flags = [];
     this.partitions = [];
@@ -150,16 +166,16 @@ export class PreparedSliceSink implements RecordSink {
 
 /** Completes a slice's page views with their bot fields (slices in file order) and publishes them, then its dead letters. */
 export async function completePreparedSlice(slice: PreparedSlice, edge: EdgeProcessor, target: PreparedTarget): Promise<void> {
-  const { json, ends, visitors, ts, flags, partitions } = slice;
+  const { json, ends, visitors, visitorOf, ts, flags, partitions } = slice;
   let start = 0;
   for (let index = 0; index < ends.length; index++) {
     const flag = flags[index];
     const end = ends[index];
     if ((flag & ROBOTS_TXT_REQUEST) !== 0) {
-      edge.completeRobotsTxt(visitors[index], ts[index]);
+      edge.completeRobotsTxt(visitors[visitorOf[index]], ts[index]);
       continue;
     }
-    const rest = edge.completePageViewBytes(visitors[index], ts[index], (flag & ROBOTS_TXT_PATH) !== 0, USER_AGENT_REASONS[flag >> 2]);
+    const rest = edge.completePageViewBytes(visitors[visitorOf[index]], ts[index], (flag & ROBOTS_TXT_PATH) !== 0, USER_AGENT_REASONS[flag >> 2]);
     // "{" alone (privacy dropped every field before the bot fields) takes the bot fields without their comma.
     const suffix = end - start === 1 && rest[0] === COMMA ? rest.subarray(1) : rest;
     const wait = target.addBytes(json, start, end, suffix, partitions[index]);

@@ -1,5 +1,5 @@
 // Edge validation: one raw record (an NDJSON line or a parsed JSON value) to a ClickEvent or a dead-letter reason.
-import type { InvalidReason } from "../metrics/invalid-reasons.ts";
+import type { InvalidReason } from "../metrics/labels.ts";
 import { EVENT_TYPES, type ClickEvent, type EventType } from "./event.ts";
 import { deriveEventId } from "./event-id.ts";
 import {

@@ -2,7 +2,7 @@
 import type { PipelineConfig } from "../config/pipeline.ts";
 import type { ClickEvent } from "../events/event.ts";
 import { decodeRecord, validateRecord } from "../events/decode.ts";
-import { INVALID_REASONS, type InvalidReason } from "../metrics/invalid-reasons.ts";
+import { INVALID_REASONS, type InvalidReason } from "../metrics/labels.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import type { DeadLetter } from "../transport/dead-letter.ts";
 import { partitionOf } from "../transport/partition.ts";

@@ -1,5 +1,6 @@
 // Business figures for the "customers live" dashboard: cheap counter and gauge updates operators call per session or window.
-import { PATTERN_TABLE_KINDS, type Metrics, type PatternTableKind } from "./registry.ts";
+import { PATTERN_TABLE_KINDS, type PatternTableKind } from "./labels.ts";
+import type { Metrics } from "./registry.ts";
 
 /** The fields of a session row that the business counters read. */
 export interface BusinessSession {

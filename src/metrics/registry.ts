@@ -1,27 +1,8 @@
 // Every clickpipe_* metric of ARCHITECTURE.md in one prom-client registry; labels are bounded sets only.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { INVALID_REASONS } from "./invalid-reasons.ts";
+import { EVENT_SOURCES, INVALID_REASONS, PATTERN_TABLE_KINDS, SESSION_KINDS, TABLES } from "./labels.ts";
 
-export { INVALID_REASONS, type InvalidReason } from "./invalid-reasons.ts";
-
-export const EVENT_SOURCES = ["nats", "http", "access_log", "publish"] as const;
-export const SESSION_KINDS = ["final", "update", "retraction"] as const;
-export const TABLES = [
-  "sessions",
-  "patterns",
-  "basket_rules",
-  "cross_sell",
-  "customer_features",
-  "invalid_events",
-  "late_events",
-  "bots",
-  "scores",
-] as const;
-
-/** The `kind` column of the `patterns` table. */
-export const PATTERN_TABLE_KINDS = ["subsequence", "contiguous"] as const;
-
-export type PatternTableKind = (typeof PATTERN_TABLE_KINDS)[number];
+export { EVENT_SOURCES, INVALID_REASONS, PATTERN_TABLE_KINDS, SESSION_KINDS, TABLES, type InvalidReason, type PatternTableKind } from "./labels.ts";
 
 export class Metrics {
   readonly registry: Registry;

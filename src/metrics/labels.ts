@@ -1,0 +1,34 @@
+// The bounded label sets of the clickpipe_* metrics (registry.ts). Apart from the registry, so that code which only
+// names a label (the decoder, parse threads, operators loaded to validate a pipeline file) does not load prom-client.
+export const EVENT_SOURCES = ["nats", "http", "access_log", "publish"] as const;
+export const SESSION_KINDS = ["final", "update", "retraction"] as const;
+export const TABLES = [
+  "sessions",
+  "patterns",
+  "basket_rules",
+  "cross_sell",
+  "customer_features",
+  "invalid_events",
+  "late_events",
+  "bots",
+  "scores",
+] as const;
+
+/** The `kind` column of the `patterns` table. */
+export const PATTERN_TABLE_KINDS = ["subsequence", "contiguous"] as const;
+
+export type PatternTableKind = (typeof PATTERN_TABLE_KINDS)[number];
+
+/** The reasons an event is dead-lettered (the `reason` label of clickpipe_events_invalid_total). */
+export const INVALID_REASONS = [
+  "not_json",
+  "not_object",
+  "too_large",
+  "unknown_type",
+  "missing_field",
+  "bad_field",
+  "bad_ts",
+  "unparseable_line",
+  "operator_error",
+] as const;
+export type InvalidReason = (typeof INVALID_REASONS)[number];
