@@ -14,9 +14,6 @@ export const PREPARE_WORKER_ROLE = "clickpipe-publish-prepare-worker";
 export interface PrepareWorkerData {
   /** Marks the thread as a parse thread (importing this module elsewhere does nothing). */
   role: typeof PREPARE_WORKER_ROLE;
-  config: PipelineConfig;
-  /** With receivedAt set: every thread stamps the same time. */
-  options: PublishLinesOptions & { receivedAt: number };
 }
 
 /**
@@ -25,6 +22,8 @@ export interface PrepareWorkerData {
  * is back (or, for a piece too big for one, an ArrayBuffer transferred).
  */
 export type PrepareRequest =
+  /** The first message: the thread starts before the main thread has loaded the config. receivedAt: every thread stamps the same time. */
+  | { type: "config"; config: PipelineConfig; options: PublishLinesOptions & { receivedAt: number } }
   | {
       type: "piece";
       piece: number;
@@ -46,15 +45,20 @@ export type PrepareResponse = ({ type: "slice" } & PreparedSlice) | { type: "don
  */
 export const SLICES_PER_PIECE = 4;
 
-async function run(port: NonNullable<typeof parentPort>, data: PrepareWorkerData): Promise<void> {
+async function run(port: NonNullable<typeof parentPort>): Promise<void> {
+  const requests = on(port, "message") as AsyncIterableIterator<[PrepareRequest]>;
+  const first = await requests.next();
+  if (first.done === true || first.value[0].type !== "config") throw new Error("a parse thread's first message must be its config");
+  const { config, options } = first.value[0];
   const sink = new PreparedSliceSink();
-  const publisher = new RecordPublisher({ config: data.config, sink, source: "publish" });
-  const handle = compileLineHandler(publisher, data.options, data.options.receivedAt);
+  const publisher = new RecordPublisher({ config, sink, source: "publish" });
+  const handle = compileLineHandler(publisher, options, options.receivedAt);
   // A page view's JSON holds the line's text, ids, numbers and page items: ASCII when the line and every page item
   // template are (a template may bring its own characters).
-  const asciiItems = data.config.ingest.urlRules.every((rule) => isAscii(Buffer.from(rule.item)));
-  for await (const [request] of on(port, "message") as AsyncIterableIterator<[PrepareRequest]>) {
+  const asciiItems = config.ingest.urlRules.every((rule) => isAscii(Buffer.from(rule.item)));
+  for await (const [request] of requests) {
     if (request.type === "end") break;
+    if (request.type !== "piece") throw new Error(`a parse thread got a second ${request.type} message`);
     const bytes = Buffer.from(request.bytes, request.offset, request.length);
     // Hashed here, not on the main thread: it only chains the pieces' digests (ChunkIds).
     let pieceDigest: Uint8Array | undefined = createHash("sha256").update(bytes).digest();
@@ -82,4 +86,4 @@ async function run(port: NonNullable<typeof parentPort>, data: PrepareWorkerData
 }
 
 const data = workerData as PrepareWorkerData | undefined;
-if (parentPort !== null && data?.role === PREPARE_WORKER_ROLE) await run(parentPort, data);
+if (parentPort !== null && data?.role === PREPARE_WORKER_ROLE) await run(parentPort);

@@ -4,34 +4,13 @@ import { open, type FileHandle } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
-import type { PipelineConfig } from "../config/pipeline.ts";
 import type { IngestCounts, RecordSink } from "../ingest/record-publisher.ts";
 import { startTypeScriptWorker } from "../runtime/thread-entry.ts";
-import { connectNats } from "../transport/connection.ts";
-import { BatchPublisher } from "../transport/publisher.ts";
-import { ensureStream } from "../transport/stream.ts";
-import { loadPipelineOrThrow } from "./load-config.ts";
 import { EdgeProcessor } from "../ingest/edge.ts";
-import {
-  allLines,
-  byteChunks,
-  CHUNK_BYTES,
-  recycledPieceBuffers,
-  ChunkIds,
-  isAccessLogFormat,
-  lineChunks,
-  lineCountOf,
-  publishLineChunks,
-  publishLines,
-  publishOptionsKey,
-  type PublishLinesOptions,
-} from "./publish-lines.ts";
+import { byteChunks, CHUNK_BYTES, recycledPieceBuffers, ChunkIds, isAccessLogFormat, lineCountOf, publishOptionsKey, type PublishLinesOptions } from "./publish-lines.ts";
 import { completePreparedSlice, sumCounts, type PreparedTarget } from "./publish-prepared.ts";
-import { PREPARE_WORKER_ROLE, type PrepareRequest, type PrepareResponse, type PrepareWorkerData } from "./publish-prepare-worker.ts";
-import { CHUNK_TAKEN, PUBLISH_WORKER_ROLE, type PublishWorkerData, type PublishWorkerMessage } from "./publish-worker.ts";
-import { streamRecordPublisher } from "../ingest/stream-record-publisher.ts";
+import { PREPARE_WORKER_ROLE, type PrepareRequest, type PrepareResponse } from "./publish-prepare-worker.ts";
+import { PUBLISH_WORKER_ROLE, type PublishWorkerData, type PublishWorkerMessage } from "./publish-worker.ts";
 
 export { publishLineChunks, publishLines, splitLines, type PublishLinesOptions } from "./publish-lines.ts";
 
@@ -44,22 +23,6 @@ const WORKER_MIN_BYTES = 16 * 1024 * 1024;
 const MAX_PARSE_THREADS = 4;
 /** Pieces (4 MiB each) handed to parse threads and not yet published, at most. */
 const PIECES_AHEAD = 8;
-/**
- * Fewer, larger JetStream messages than BatchPublisher's default 100 events: per-request costs (the client's error
- * objects with their stacks, acks, the server's per-message work) fell by half. Under 128 KiB for JSON and CSV lines,
- * as measured when batches were joined strings (V8 allocates a string from 128 KiB up in its large-object space, which
- * made joining a batch about 20 times slower; bench/OPTIMIZATIONS.md). Batches are now written straight into their
- * body, so access logs, measured again, go up to 1,000 events (≈ 360 KiB): −0.15–0.25 CPU s on the main thread and
- * −0.1 s in nats-server per million lines.
- */
-export const PUBLISH_BATCH_LIMITS = { maxBatchEvents: 1000, maxBatchBytes: 112 * 1024 };
-export const ACCESS_LOG_BATCH_LIMITS = { maxBatchEvents: 1000, maxBatchBytes: 512 * 1024 };
-
-/** The batch limits of a format: every mode of one format must use the same, or the batch ids would differ. */
-export function publishBatchLimits(format: string): { maxBatchEvents: number; maxBatchBytes: number } {
-  return isAccessLogFormat(format) ? ACCESS_LOG_BATCH_LIMITS : PUBLISH_BATCH_LIMITS;
-}
-
 export async function runPublish(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -80,7 +43,6 @@ export async function runPublish(argv: string[]): Promise<number> {
     console.error(`--format csv needs --map, e.g. --map "type=purchase,user_id=$1,ts=$2:yyyymmdd,revenue=$4"\n${publishUsage}`);
     return 2;
   }
-  const config = await loadPipelineOrThrow(values.pipeline);
   const options: PublishLinesOptions = {
     format: values.format,
     map: values.map,
@@ -99,26 +61,31 @@ export async function runPublish(argv: string[]): Promise<number> {
     const threads = Buffer.isBuffer(source) || options.sortByTime === true || size < workerMinBytes() ? 0 : parseThreads();
     const accessLog = isAccessLogFormat(options.format);
     const optionsKey = publishOptionsKey(options);
-    // Threads start (and parse ahead) while this one connects; listening starts at once: a message with no listener is lost.
-    if (threads > 0 && !accessLog) workers.push(startWorker({ role: PUBLISH_WORKER_ROLE, path, size, config, options }));
-    if (threads > 0 && accessLog) {
-      const data: PrepareWorkerData = { role: PREPARE_WORKER_ROLE, config, options: { ...options, receivedAt: options.receivedAt ?? Date.now() } };
-      for (let index = 0; index < threads; index++) workers.push(startPrepareWorker(data));
-    }
+    // Access-log parse threads start first and get the config once it is loaded: each takes about 0.1 s to start,
+    // as long as loading the config schemas and the NATS client here.
+    if (threads > 0 && accessLog) for (let index = 0; index < threads; index++) workers.push(startPrepareWorker());
+    // Listening starts at once: a message with no listener is lost.
     const inboxes = workers.map((worker) => messagesOf(worker));
-    const connection = await connectNats(config.nats);
+    const [{ loadPipelineOrThrow }, stream] = await Promise.all([import("./load-config.ts"), import("./publish-stream.ts")]);
+    const config = await loadPipelineOrThrow(values.pipeline);
+    const prepareOptions = { ...options, receivedAt: options.receivedAt ?? Date.now() };
+    for (const worker of workers) worker.postMessage({ type: "config", config, options: prepareOptions } satisfies PrepareRequest);
+    // The JSON and CSV parse thread starts (and parses ahead) while this one connects.
+    if (threads > 0 && !accessLog) {
+      workers.push(startWorker({ role: PUBLISH_WORKER_ROLE, path, size, config, options }));
+      inboxes.push(messagesOf(workers[0]));
+    }
+    const connection = await stream.connectToStream(config);
     try {
-      const manager = await jetstreamManager(connection);
-      await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
       // A placeholder: every batch is published after its piece named it (ChunkIds).
       const publisherOptions = { config, connection, msgIdPrefix: optionsKey, format: options.format };
       let counts: IngestCounts;
-      if (workers.length === 0) counts = await publishInThisThread(source, size, publisherOptions, options);
-      else if (!accessLog) counts = await publishFromWorker(workers[0], inboxes[0] as AsyncIterableIterator<[PublishWorkerMessage]>, publisherOptions);
+      if (workers.length === 0) counts = await stream.publishInThisThread(source, size, publisherOptions, options);
+      else if (!accessLog) counts = await stream.publishFromWorker(workers[0], inboxes[0] as AsyncIterableIterator<[PublishWorkerMessage]>, publisherOptions);
       else {
         const edge = EdgeProcessor.fromConfig(config.ingest, { pipelineName: config.name, env: process.env });
         const prepared = inboxes as AsyncIterableIterator<[PrepareResponse]>[];
-        counts = await publishPrepared(source as FileHandle, size, workers, prepared, batchPublisher(publisherOptions), edge, optionsKey);
+        counts = await publishPrepared(source as FileHandle, size, workers, prepared, stream.batchPublisher(publisherOptions), edge, optionsKey);
       }
       console.log(
         `read ${counts.read}, published ${counts.published}, rejected ${counts.rejected}, filtered ${counts.filtered} ` +
@@ -151,30 +118,6 @@ function parseThreads(): number {
   return Number.isInteger(configured) && configured > 0 ? configured : Math.min(Math.max(availableParallelism(), 1), MAX_PARSE_THREADS);
 }
 
-interface PublisherOptions {
-  config: PipelineConfig;
-  connection: NatsConnection;
-  msgIdPrefix: string;
-  format: string;
-}
-
-function batchPublisher({ config, connection, msgIdPrefix, format }: PublisherOptions): BatchPublisher {
-  const partitions = config.nats.partitions;
-  return new BatchPublisher(jetstream(connection), { stream: config.nats.stream, partitions, msgIdPrefix, connection, ...publishBatchLimits(format) });
-}
-
-async function publishInThisThread(source: FileHandle | Buffer, size: number, target: PublisherOptions, options: PublishLinesOptions): Promise<IngestCounts> {
-  const js = jetstream(target.connection);
-  const { config, connection, msgIdPrefix } = target;
-  const publisher = streamRecordPublisher({ config, js, connection, source: "publish", msgIdPrefix, ...publishBatchLimits(options.format) });
-  const chunks = lineChunks(source, size, new ChunkIds(publishOptionsKey(options)));
-  if (options.sortByTime !== true) return publishLineChunks(publisher, chunks, options);
-  // Sorted, any line may land in any batch: every batch is named by the whole file (the last piece's prefix).
-  const { lines, msgIdPrefix: wholeFile } = await allLines(chunks);
-  if (wholeFile !== undefined) publisher.useMsgIdPrefix(wholeFile);
-  return publishLines(publisher, lines, options);
-}
-
 /** The parse thread (see thread-entry.ts for how a TypeScript entry starts without a loader thread of its own). */
 export function startWorker(data: PublishWorkerData): Worker {
   return startTypeScriptWorker(new URL("./publish-worker.ts", import.meta.url), { workerData: data });
@@ -187,35 +130,9 @@ export function messagesOf(worker: Worker): AsyncIterableIterator<[PublishWorker
   return on(worker, "message", { signal: exited.signal }) as AsyncIterableIterator<[PublishWorkerMessage]>;
 }
 
-/** Publishes the worker's chunks in order; each taken chunk lets the worker send another. */
-async function publishFromWorker(worker: Worker, messages: AsyncIterableIterator<[PublishWorkerMessage]>, target: PublisherOptions): Promise<IngestCounts> {
-  const publisher = batchPublisher(target);
-  try {
-    for await (const [message] of messages) {
-      if (message.type === "done") {
-        await publisher.flush();
-        return message.counts;
-      }
-      if (message.msgIdPrefix !== undefined) publisher.useMsgIdPrefix(message.msgIdPrefix);
-      for (let index = 0; index < message.events.length; index++) {
-        const wait = publisher.add(message.events[index], message.partitions[index]);
-        if (wait !== undefined) await wait;
-      }
-      for (const letter of message.deadLetters) {
-        const wait = publisher.addDeadLetter(letter);
-        if (wait !== undefined) await wait;
-      }
-      worker.postMessage(CHUNK_TAKEN);
-    }
-  } catch (error) {
-    if ((error as Error).name !== "AbortError") throw error;
-  }
-  throw new Error("the publish worker stopped before it finished the file");
-}
-
-/** A parse thread for access-log pieces (publish-prepare-worker.ts). */
-export function startPrepareWorker(data: PrepareWorkerData): Worker {
-  return startTypeScriptWorker(new URL("./publish-prepare-worker.ts", import.meta.url), { workerData: data });
+/** A parse thread for access-log pieces (publish-prepare-worker.ts); it waits for its config message. */
+export function startPrepareWorker(): Worker {
+  return startTypeScriptWorker(new URL("./publish-prepare-worker.ts", import.meta.url), { workerData: { role: PREPARE_WORKER_ROLE } });
 }
 
 /**
