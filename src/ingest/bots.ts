@@ -30,10 +30,14 @@ export interface BotObservation {
 }
 
 interface VisitorState {
+  visitor: string;
   lastTs: number;
   botReason: BotReason | undefined;
   /** Event times in the current rate window, ascending; dropped once the visitor is known to be a bot. */
   times: number[];
+  /** Neighbours in the list of visitors from least to most recently seen. */
+  older: VisitorState | undefined;
+  newer: VisitorState | undefined;
 }
 
 const ROBOTS_TXT = "/robots.txt";
@@ -62,6 +66,13 @@ export function isEmptyUserAgent(userAgent: string | null | undefined): boolean 
  */
 export class BotDetector {
   private readonly visitors = new Map<string, VisitorState>();
+  /**
+   * The visitors from least to most recently seen, as a list through their states: seeing a visitor again moves it
+   * to the end with a few pointer writes, where deleting and re-adding it to the map cost two more hash lookups and
+   * made the map rehash as deleted entries piled up.
+   */
+  private leastRecent: VisitorState | undefined;
+  private mostRecent: VisitorState | undefined;
   private readonly windowMs: number;
   private readonly maxEvents: number;
   private readonly idleMs: number;
@@ -158,24 +169,46 @@ export class BotDetector {
   private touch(visitor: string, ts: number): VisitorState {
     let state = this.visitors.get(visitor);
     if (state === undefined) {
-      state = { lastTs: ts, botReason: undefined, times: [] };
+      state = { visitor, lastTs: ts, botReason: undefined, times: [], older: undefined, newer: undefined };
+      this.visitors.set(visitor, state);
+      this.append(state);
     } else {
-      this.visitors.delete(visitor);
       if (ts > state.lastTs) state.lastTs = ts;
+      if (state !== this.mostRecent) {
+        this.unlink(state);
+        this.append(state);
+      }
     }
-    this.visitors.set(visitor, state);
     if (ts > this.newestTs) this.newestTs = ts;
     if (++this.sinceSweep >= 1024 || this.visitors.size > this.maxVisitors) this.sweep();
     return state;
   }
 
-  /** Forgets visitors idle for idleMs behind the newest event time, oldest-seen first, and enforces the cap. */
+  /** Forgets visitors idle for idleMs behind the newest event time, least recently seen first, and enforces the cap. */
   private sweep(): void {
     this.sinceSweep = 0;
     const idleBefore = this.newestTs - this.idleMs;
-    for (const [visitor, state] of this.visitors) {
-      if (this.visitors.size > this.maxVisitors || state.lastTs < idleBefore) this.visitors.delete(visitor);
-      else break;
+    for (let state = this.leastRecent; state !== undefined; state = this.leastRecent) {
+      if (this.visitors.size <= this.maxVisitors && state.lastTs >= idleBefore) break;
+      this.visitors.delete(state.visitor);
+      this.unlink(state);
     }
+  }
+
+  private append(state: VisitorState): void {
+    state.older = this.mostRecent;
+    state.newer = undefined;
+    if (this.mostRecent === undefined) this.leastRecent = state;
+    else this.mostRecent.newer = state;
+    this.mostRecent = state;
+  }
+
+  private unlink(state: VisitorState): void {
+    if (state.older === undefined) this.leastRecent = state.newer;
+    else state.older.newer = state.newer;
+    if (state.newer === undefined) this.mostRecent = state.older;
+    else state.newer.older = state.older;
+    state.older = undefined;
+    state.newer = undefined;
   }
 }

@@ -1,4 +1,5 @@
 // Bot rules: crawler user agents, /robots.txt fetchers, empty user agents (only where the record carries one), rate.
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BotDetector, type BotObservation } from "../../src/ingest/bots.ts";
 
@@ -110,5 +111,55 @@ describe("bots - bounded memory", () => {
     for (let index = 0; index < 3_000; index++) bots.classify(observation({ visitor: `v${index}`, ts: index * 10 }));
     // At ts 29,990 only visitors seen within the last 1,000 ms (≈100) plus the ones since the last sweep remain.
     expect(bots.visitorCount).toBeLessThan(1_200);
+  });
+});
+
+describe("bots - which visitors are remembered, against a list model of the rules", () => {
+  // The model: visitors in the order last seen; every 1,024th request (or past maxVisitors) forgets, least recently seen
+  // first, those idle for idleMs behind the newest event time and any past the cap, stopping at the first it keeps. A
+  // remembered visitor that fetched /robots.txt is a bot; a forgotten one starts over.
+  interface Remembered {
+    visitor: string;
+    lastTs: number;
+    robots: boolean;
+  }
+
+  function modelAnswers(requests: Array<{ visitor: string; ts: number; robots: boolean }>, idleMs: number, maxVisitors: number): Array<string | undefined> {
+    let order: Remembered[] = [];
+    let newestTs = Number.NEGATIVE_INFINITY;
+    let sinceSweep = 0;
+    return requests.map(({ visitor, ts, robots }) => {
+      let state = order.find((entry) => entry.visitor === visitor);
+      if (state === undefined) state = { visitor, lastTs: ts, robots: false };
+      else state.lastTs = Math.max(state.lastTs, ts);
+      order = [...order.filter((entry) => entry !== state), state];
+      newestTs = Math.max(newestTs, ts);
+      if (++sinceSweep >= 1024 || order.length > maxVisitors) {
+        sinceSweep = 0;
+        while (order.length > 0 && (order.length > maxVisitors || order[0].lastTs < newestTs - idleMs)) order.shift();
+      }
+      if (robots) state.robots = true;
+      return robots ? undefined : state.robots ? "robots_txt" : undefined;
+    });
+  }
+
+  it("property: the same answers as the model for any requests, with or without sweeps", () => {
+    const request = fc.record({ visitor: fc.constantFrom("a", "b", "c", "d", "e", "f", "g"), gap: fc.integer({ min: 0, max: 400 }), robots: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(request, { minLength: 1, maxLength: 2_500, size: "max" }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 60, max: 5_000 }), (steps, maxVisitors, idleMs) => {
+        let ts = 0;
+        const requests = steps.map(({ visitor, gap, robots }) => ({ visitor, ts: (ts += gap), robots }));
+        const bots = new BotDetector({ rate: { maxEvents: 100_000, perSeconds: 1 }, idleMs, maxVisitors });
+        const answers = requests.map(({ visitor, ts: at, robots }) => {
+          if (robots) {
+            bots.observeRobotsTxt(visitor, at);
+            return undefined;
+          }
+          return bots.classify(observation({ visitor, ts: at }));
+        });
+        expect(answers).toEqual(modelAnswers(requests, Math.max(idleMs, 1_000), maxVisitors));
+      }),
+      { numRuns: 200 },
+    );
   });
 });
