@@ -1,10 +1,11 @@
 // DirectoryCheckpointStore: one commit per epoch (link fencing), newest-epoch loading, and the pipeline lock.
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { mkdtemp, open, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DirectoryCheckpointStore, StaleCheckpointError, type Checkpoint } from "../../src/runtime/checkpoint.ts";
+import { DirectoryCheckpointStore, StaleCheckpointError, writeUtf8, type Checkpoint } from "../../src/runtime/checkpoint.ts";
 import { writerIdFor } from "../../src/runtime/worker.ts";
 
 function meta(epoch: number, workerId = "w1", position = epoch * 10): Omit<Checkpoint<null>, "state"> {
@@ -52,6 +53,39 @@ describe("DirectoryCheckpointStore", () => {
       "checkpoint-0000000005.json",
       "checkpoint-0000000006.json",
     ]);
+  });
+});
+
+describe("writeUtf8", () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), "clickpipe-write-utf8-"));
+  });
+  afterEach(async () => rm(root, { recursive: true, force: true }));
+
+  it("writes the same bytes as Buffer.from of the joined texts, across its 4 MiB buffer and inside any character", async () => {
+    const path = join(root, "out.json");
+    // Multi-byte characters (2, 3 and 4 bytes, surrogate pairs) land on every offset around the 4 MiB buffer boundary.
+    const long = "aé€😀".repeat((5 * 1024 * 1024) / 10) + "tail";
+    for (const texts of [["{", long, "}"], ["", "x"], [], ["😀".repeat(3)]]) {
+      const handle = await open(path, "w");
+      await writeUtf8(handle, texts);
+      await handle.close();
+      expect((await readFile(path)).equals(Buffer.from(texts.join(""), "utf8"))).toBe(true);
+    }
+  });
+
+  it("property: any texts, byte for byte", async () => {
+    const path = join(root, "any.json");
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.string({ unit: "grapheme" }), { maxLength: 20 }), async (texts) => {
+        const handle = await open(path, "w");
+        await writeUtf8(handle, texts);
+        await handle.close();
+        expect((await readFile(path)).equals(Buffer.from(texts.join(""), "utf8"))).toBe(true);
+      }),
+      { numRuns: 50 },
+    );
   });
 });
 
