@@ -6,8 +6,8 @@ import type { EncodeOptions, SealedBatch, SealedColumn } from "./parquet-encoder
 import { snappyCompressInto, snappyMaxLength } from "./snappy.ts";
 import type { ColumnSpec } from "./table.ts";
 
-/** Compresses one page body; the result need only stay valid until the next call. */
-type PageCompressor = (body: Uint8Array) => Uint8Array;
+/** Compresses one page body into room `file` hands out, and returns the compressed bytes (kept by the file). */
+type PageCompressor = (body: Uint8Array, file: FileParts) => Uint8Array;
 
 // parquet.thrift enum values.
 const TYPE_BOOLEAN = 0;
@@ -53,6 +53,16 @@ const DICTIONARY_SAMPLE = 1024;
 const STATISTICS_MAX_BYTES = 256;
 
 const textEncoder = new TextEncoder();
+
+/** How string dictionaries hash: weakened only by tests, so that distinct strings share hashes and slots. */
+export interface DictionaryTuning {
+  /** Low bits of each string's hash kept (32: all of them). */
+  hashBits: number;
+  /** Hash table slots to start with, a power of two. */
+  initialSlots: number;
+}
+
+const DEFAULT_DICTIONARY_TUNING: DictionaryTuning = { hashBits: 32, initialSlots: 1024 };
 
 /** A growable byte buffer. */
 class ByteSink {
@@ -103,15 +113,51 @@ class ByteSink {
   }
 }
 
+/** Smallest chunk FileParts writes pages into. */
+const FILE_CHUNK_BYTES = 1 << 20;
+/** Chunks kept for the next file, at most this many bytes of them. */
+const POOLED_CHUNK_BYTES = 16 << 20;
+
+/**
+ * Chunks of earlier files, written over by the next. Fresh memory for every file's pages (tens of MB per file) made
+ * V8 run full garbage collections for external memory, which measured as a third of some writes' time.
+ */
+const chunkPool: Uint8Array<ArrayBuffer>[] = [];
+
 /** The file as a list of byte arrays joined once at the end: no growing buffer copied again and again. */
 class FileParts {
   private readonly parts: Uint8Array[] = [];
+  private readonly chunks: Uint8Array<ArrayBuffer>[] = [];
+  private chunk = new Uint8Array(0);
+  private chunkUsed = 0;
   length = 0;
+  /** Room for at least `bytes` bytes, at the free end of a chunk; `claim` keeps what was written there. */
+  room(bytes: number): Uint8Array {
+    if (this.chunk.length - this.chunkUsed < bytes) {
+      const pooled = chunkPool.findIndex((chunk) => chunk.length >= bytes);
+      this.chunk = pooled >= 0 ? chunkPool.splice(pooled, 1)[0] : new Uint8Array(Math.max(bytes, FILE_CHUNK_BYTES));
+      this.chunks.push(this.chunk);
+      this.chunkUsed = 0;
+    }
+    return this.chunk.subarray(this.chunkUsed);
+  }
+  /** The first `bytes` bytes of the last room handed out, which later rooms will not overlap. */
+  claim(bytes: number): Uint8Array {
+    const claimed = this.chunk.subarray(this.chunkUsed, this.chunkUsed + bytes);
+    this.chunkUsed += bytes;
+    return claimed;
+  }
+  /** A copy of `bytes` in room of the file's own. */
+  copy(bytes: Uint8Array): Uint8Array {
+    this.room(bytes.length).set(bytes);
+    return this.claim(bytes.length);
+  }
   /** Keeps `bytes` as they are: pass a copy of anything that is overwritten later. */
   push(bytes: Uint8Array): void {
     this.parts.push(bytes);
     this.length += bytes.length;
   }
+  /** The file's bytes; its chunks go back to the pool, so nothing else of this FileParts may be used after. */
   join(): Uint8Array {
     const out = new Uint8Array(this.length);
     let at = 0;
@@ -119,19 +165,29 @@ class FileParts {
       out.set(part, at);
       at += part.length;
     }
+    let pooledBytes = chunkPool.reduce((sum, chunk) => sum + chunk.length, 0);
+    for (const chunk of this.chunks) {
+      if (pooledBytes + chunk.length > POOLED_CHUNK_BYTES) break;
+      chunkPool.push(chunk);
+      pooledBytes += chunk.length;
+    }
     return out;
   }
 }
 
-/** Buffers reused from column chunk to column chunk of one file. */
+/** Buffers reused from column chunk to column chunk, and from file to file (see chunkPool). */
 class Scratch {
   readonly body = new ByteSink(1 << 16);
+  dictionaryTuning = DEFAULT_DICTIONARY_TUNING;
   private indexBuffer = new Int32Array(1024);
   indices(count: number): Int32Array {
     if (count > this.indexBuffer.length) this.indexBuffer = new Int32Array(Math.max(count, this.indexBuffer.length * 2));
     return this.indexBuffer;
   }
 }
+
+/** The one Scratch of this thread: files are written synchronously, one at a time. */
+const scratch = new Scratch();
 
 /** Thrift compact protocol, only what PageHeader and FileMetaData need. */
 class ThriftWriter {
@@ -348,26 +404,36 @@ function writeBitmapHybrid(out: ByteSink, bits: Uint8Array, count: number): void
   flushPacked(byteCount);
 }
 
-/** Values [from, to) bit-packed as one run, the last group padded with zeros (only ever the final run). */
+/**
+ * Values [from, to) of at most 24 bits bit-packed as one run, the last group padded with zeros (only ever the final
+ * run). Each value stores the low 3 bytes of the bit buffer and moves on by the whole bytes it holds: no loop per
+ * value whose exit, varying with the bit position, a CPU mispredicts. The stores run up to 3 bytes past the run,
+ * into reserved room that later bytes overwrite.
+ */
 function writeBitPacked(out: ByteSink, values: Uint8Array | Int32Array, from: number, to: number, bitWidth: number): void {
   const groups = (to - from + 7) >> 3;
   out.varint((groups << 1) | 1);
-  const bytes = out.reserve(groups * bitWidth);
+  const runBytes = groups * bitWidth;
+  const bytes = out.reserve(runBytes + 3);
+  const runEnd = out.length + runBytes;
   let at = out.length;
   let buffer = 0;
   let bits = 0;
-  const end = from + groups * 8;
-  for (let i = from; i < end; i++) {
-    const value = i < to ? values[i] : 0;
-    buffer |= value << bits;
+  for (let i = from; i < to; i++) {
+    buffer |= values[i] << bits;
     bits += bitWidth;
-    while (bits >= 8) {
-      bytes[at++] = buffer & 0xff;
-      buffer >>>= 8;
-      bits -= 8;
-    }
+    bytes[at] = buffer;
+    bytes[at + 1] = buffer >>> 8;
+    bytes[at + 2] = buffer >>> 16;
+    const wholeBytes = bits >> 3;
+    at += wholeBytes;
+    buffer >>>= wholeBytes << 3;
+    bits &= 7;
   }
-  out.length = at;
+  // The bits left over, then zeros to the end of the last group.
+  if (at < runEnd) bytes[at++] = buffer;
+  while (at < runEnd) bytes[at++] = 0;
+  out.length = runEnd;
 }
 
 /**
@@ -378,12 +444,17 @@ function writeHybrid(out: ByteSink, values: Uint8Array | Int32Array, count: numb
   let packedFrom = 0;
   let i = 0;
   while (i < count) {
-    const value = values[i];
-    let end = i + 1;
+    // A run of 8 or more that starts in [i, i + 8) holds the value at i + 7: only the run through there can be one,
+    // so the values before it are passed over 8 at a time, not one by one.
+    const probe = Math.min(i + 7, count - 1);
+    const value = values[probe];
+    let start = probe;
+    while (start > i && values[start - 1] === value) start--;
+    let end = probe + 1;
     while (end < count && values[end] === value) end++;
-    if (end - i >= 8) {
+    if (end - start >= 8) {
       // Values of the run fill the pending packed run up to a multiple of 8 first.
-      const runStart = i + ((8 - ((i - packedFrom) & 7)) & 7);
+      const runStart = start + ((8 - ((start - packedFrom) & 7)) & 7);
       if (end - runStart >= 8) {
         if (runStart > packedFrom) writeBitPacked(out, values, packedFrom, runStart, bitWidth);
         writeRleRun(out, value, end - runStart, bitWidth);
@@ -592,18 +663,17 @@ function plainStringStatistics(slots: StringSlots, nullCount: number): Statistic
 }
 
 function dictionaryStatistics(dictionary: StringDictionary, nullCount: number): Statistics {
-  const bytes = dictionary.bytes();
-  const { entryStart, entryLength } = dictionary;
+  const { bytes, entryStart, entryLength } = dictionary;
   let min = 0;
   let max = 0;
   for (let i = 1; i < dictionary.entryCount; i++) {
-    const s = entryStart[i] * 4;
+    const s = entryStart[i];
     const e = s + entryLength[i];
-    if (compareBytes(bytes, s, e, entryStart[min] * 4, entryStart[min] * 4 + entryLength[min]) < 0) min = i;
-    if (compareBytes(bytes, s, e, entryStart[max] * 4, entryStart[max] * 4 + entryLength[max]) > 0) max = i;
+    if (compareBytes(bytes, s, e, entryStart[min], entryStart[min] + entryLength[min]) < 0) min = i;
+    if (compareBytes(bytes, s, e, entryStart[max], entryStart[max] + entryLength[max]) > 0) max = i;
   }
-  const minStart = entryStart[min] * 4;
-  const maxStart = entryStart[max] * 4;
+  const minStart = entryStart[min];
+  const maxStart = entryStart[max];
   return stringRangeStatistics(bytes, minStart, minStart + entryLength[min], maxStart, maxStart + entryLength[max], nullCount);
 }
 
@@ -633,97 +703,154 @@ function writePlainStrings(body: ByteSink, slots: StringSlots): void {
   body.length = at;
 }
 
-/**
- * Distinct strings kept as zero-padded little-endian 32-bit words, so that hashing reads each value's bytes once
- * and matching compares words, not bytes (both measured as the writer's hot spot).
+/*
+ * String dictionaries read strings as 32-bit little-endian words through a DataView. A string's key is four words
+ * covering its last min(length, 16) bytes, overlapping where it is shorter than 16 bytes (one masked word below 4
+ * bytes); bytes before those are read as 16-byte blocks. The key's word positions come from the length by
+ * arithmetic, not branches: per-value branches on the length mispredict at almost every value, which measured
+ * slower than all the hashing. Hash slots keep the key, so strings of up to 16 bytes (most ids, paths, codes) are
+ * matched without reading either string again.
  */
+
+/** The low 0–3 bytes of a little-endian word. */
 const TAIL_MASKS = new Int32Array([0, 0xff, 0xffff, 0xffffff]);
 
+/** The 0–3 bytes of a string shorter than 4 bytes as a little-endian word: one masked load where the buffer goes on. */
+function shortWord(bytes: Uint8Array, view: DataView, start: number, length: number): number {
+  if (start + 4 <= bytes.length) return view.getInt32(start, true) & TAIL_MASKS[length];
+  let word = 0;
+  for (let k = length - 1; k >= 0; k--) word = (word << 8) | bytes[start + k];
+  return word;
+}
+
+/** One 32-bit word into a running hash. */
+function mixWord(hash: number, word: number): number {
+  hash = Math.imul(hash ^ word, 0xcc9e2d51);
+  return hash ^ (hash >>> 15);
+}
+
+/** The 16 bytes at `at` into a running hash. */
+function mixBlock(hash: number, view: DataView, at: number): number {
+  hash = mixWord(hash, view.getInt32(at, true));
+  hash = mixWord(hash, view.getInt32(at + 4, true));
+  hash = mixWord(hash, view.getInt32(at + 8, true));
+  return mixWord(hash, view.getInt32(at + 12, true));
+}
+
+function rotateLeft(word: number, bits: number): number {
+  return (word << bits) | (word >>> (32 - bits));
+}
+
+/**
+ * The hash of a key and the hash of what precedes it (with the length). The four words are multiplied side by side,
+ * not one after another: a shorter chain of dependent multiplications, which measured faster per value.
+ */
+function keyHash(hash: number, key0: number, key1: number, key2: number, key3: number): number {
+  const front = Math.imul(key0 ^ hash, 0xcc9e2d51) ^ rotateLeft(Math.imul(key1, 0x1b873593), 11);
+  const back = Math.imul(key2, 0x85ebca6b) ^ rotateLeft(Math.imul(key3, 0xc2b2ae35), 21);
+  return finalMix(front + back);
+}
+
+/** Murmur3's finalizer: spreads every input bit over the low bits a power-of-two table indexes by. */
+function finalMix(hash: number): number {
+  hash = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
+  hash = Math.imul(hash ^ (hash >>> 13), 0xc2b2ae35);
+  return hash ^ (hash >>> 16);
+}
+
+/** Whether the `length` bytes at a and at b are equal, 16 bytes at a time: up to 15 bytes past them are read too. */
+function sameBlocks(view: DataView, a: number, b: number, length: number): boolean {
+  for (let k = 0; k < length; k += 16) {
+    const difference =
+      (view.getInt32(a + k, true) ^ view.getInt32(b + k, true)) |
+      (view.getInt32(a + k + 4, true) ^ view.getInt32(b + k + 4, true)) |
+      (view.getInt32(a + k + 8, true) ^ view.getInt32(b + k + 8, true)) |
+      (view.getInt32(a + k + 12, true) ^ view.getInt32(b + k + 12, true));
+    if (difference !== 0) return false;
+  }
+  return true;
+}
+
+/** Int32 words per hash slot: hash, entry index + 1 (0 = empty slot), byte length, byte offset, the 4 key words. */
+const SLOT_WORDS = 8;
+
+/**
+ * The distinct strings of one column chunk, each kept as the place in the column's bytes where it first occurs:
+ * nothing is copied until the dictionary page is written. Open addressing, linear probing, at most half full.
+ */
 class StringDictionary {
-  /** Per hash slot, 4 words: hash, entry index + 1 (0 = empty slot), byte length, first word in `words`. */
-  private table = new Int32Array(4 * 1024);
-  private mask = 1023;
-  private words = new Int32Array(4096);
-  private wordCount = 0;
+  private table: Int32Array;
+  private mask: number;
+  private readonly view: DataView;
+  /** All ones but in tests that force hash collisions. */
+  private readonly hashMask: number;
   entryStart = new Int32Array(256);
   entryLength = new Int32Array(256);
   entryCount = 0;
   /** PLAIN size of the entries (4-byte length + bytes each). */
   plainBytes = 0;
-  private scratch = new Int32Array(64);
-  // Kept apart from scratch.length: once any ArrayBuffer in the thread has been detached (every transfer does),
-  // each typed array length read costs a check.
-  private scratchWords = 64;
 
-  /** Index of the string bytes[s, e) (`end` = bytes.length), added if new. */
-  indexOf(bytes: Uint8Array, view: DataView, end: number, s: number, e: number): number {
-    const length = e - s;
-    const wordLength = (length + 3) >> 2;
-    if (wordLength > this.scratchWords) {
-      this.scratchWords = wordLength * 2;
-      this.scratch = new Int32Array(this.scratchWords);
-    }
-    const scratch = this.scratch;
-    let hash = Math.imul(length, 0x9e3779b1);
-    let k = s;
-    let w = 0;
-    for (; k + 4 <= e; k += 4) {
-      const word = view.getInt32(k, true);
-      scratch[w++] = word;
-      hash = Math.imul(hash ^ word, 0x85ebca6b);
-      hash ^= hash >>> 15;
-    }
-    const tail = e - k;
-    if (tail !== 0) {
-      // A whole-word read masked to the tail, where the buffer goes on past the value.
-      const word =
-        k + 4 <= end
-          ? view.getInt32(k, true) & TAIL_MASKS[tail]
-          : tail === 1
-            ? bytes[k]
-            : tail === 2
-              ? bytes[k] | (bytes[k + 1] << 8)
-              : bytes[k] | (bytes[k + 1] << 8) | (bytes[k + 2] << 16);
-      scratch[w] = word;
-      hash = Math.imul(hash ^ word, 0x85ebca6b);
-    }
-    hash = Math.imul(hash ^ (hash >>> 16), 0xc2b2ae35);
-    hash ^= hash >>> 13;
-    const table = this.table;
-    const mask = this.mask;
-    let slot = hash & mask;
-    for (;;) {
-      const at = slot << 2;
-      const found = table[at + 1];
-      if (found === 0) break;
-      if (table[at] === hash && table[at + 2] === length) {
-        const words = this.words;
-        const start = table[at + 3];
-        let j = 0;
-        while (j < wordLength && words[start + j] === scratch[j]) j++;
-        if (j === wordLength) return found - 1;
-      }
-      slot = (slot + 1) & mask;
-    }
-    return this.add(slot, hash, length, wordLength);
+  constructor(
+    readonly bytes: Uint8Array,
+    tuning: DictionaryTuning,
+  ) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.table = new Int32Array(SLOT_WORDS * tuning.initialSlots);
+    this.mask = tuning.initialSlots - 1;
+    this.hashMask = tuning.hashBits >= 32 ? -1 : (1 << tuning.hashBits) - 1;
   }
 
-  private add(slot: number, hash: number, length: number, wordLength: number): number {
+  /** Index of the string bytes[start, end), added if new. */
+  indexOf(start: number, end: number): number {
+    const view = this.view;
+    const length = end - start;
+    let hash = Math.imul(length, 0x9e3779b1);
+    let key0 = 0;
+    let key1 = 0;
+    let key2 = 0;
+    let key3 = 0;
+    if (length < 4) key0 = shortWord(this.bytes, view, start, length);
+    else {
+      for (let at = start; at < end - 16; at += 16) hash = mixBlock(hash, view, at);
+      const over = length - 16;
+      const first = end - 16 - (over & (over >> 31)); // max(start, end - 16)
+      const step = (((length - 8) >>> 31) ^ 1) << 2; // 4 from 8 bytes on, else 0
+      key0 = view.getInt32(first, true);
+      key1 = view.getInt32(first + step, true);
+      key2 = view.getInt32(end - 4 - step, true);
+      key3 = view.getInt32(end - 4, true);
+    }
+    hash = keyHash(hash, key0, key1, key2, key3) & this.hashMask;
+    const table = this.table;
+    const mask = this.mask;
+    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+      const at = slot * SLOT_WORDS;
+      const found = table[at + 1];
+      if (found === 0) return this.add(slot, hash, start, length, key0, key1, key2, key3);
+      const difference =
+        (table[at] ^ hash) | (table[at + 2] ^ length) | (table[at + 4] ^ key0) | (table[at + 5] ^ key1) | (table[at + 6] ^ key2) | (table[at + 7] ^ key3);
+      if (difference === 0 && (length <= 16 || sameBlocks(view, table[at + 3], start, length - 16))) return found - 1;
+    }
+  }
+
+  private add(slot: number, hash: number, start: number, length: number, key0: number, key1: number, key2: number, key3: number): number {
     const index = this.entryCount++;
     if (index === this.entryStart.length) {
       this.entryStart = growInt32(this.entryStart, index * 2);
       this.entryLength = growInt32(this.entryLength, index * 2);
     }
-    if (this.wordCount + wordLength > this.words.length) this.words = growInt32(this.words, (this.wordCount + wordLength) * 2);
-    this.words.set(this.scratch.subarray(0, wordLength), this.wordCount);
-    this.entryStart[index] = this.wordCount;
+    this.entryStart[index] = start;
     this.entryLength[index] = length;
-    const at = slot << 2;
-    this.table[at] = hash;
-    this.table[at + 1] = index + 1;
-    this.table[at + 2] = length;
-    this.table[at + 3] = this.wordCount;
-    this.wordCount += wordLength;
+    const table = this.table;
+    const at = slot * SLOT_WORDS;
+    table[at] = hash;
+    table[at + 1] = index + 1;
+    table[at + 2] = length;
+    table[at + 3] = start;
+    table[at + 4] = key0;
+    table[at + 5] = key1;
+    table[at + 6] = key2;
+    table[at + 7] = key3;
     this.plainBytes += 4 + length;
     if (this.entryCount * 2 > this.mask) this.rehash();
     return index;
@@ -731,20 +858,16 @@ class StringDictionary {
 
   private rehash(): void {
     const old = this.table;
-    this.mask = this.mask * 2 + 1;
-    const table = new Int32Array(4 * (this.mask + 1));
-    for (let from = 0; from < old.length; from += 4) {
+    const mask = this.mask * 2 + 1;
+    const table = new Int32Array(SLOT_WORDS * (mask + 1));
+    for (let from = 0; from < old.length; from += SLOT_WORDS) {
       if (old[from + 1] === 0) continue;
-      let slot = old[from] & this.mask;
-      while (table[(slot << 2) + 1] !== 0) slot = (slot + 1) & this.mask;
-      table.set(old.subarray(from, from + 4), slot << 2);
+      let slot = old[from] & mask;
+      while (table[slot * SLOT_WORDS + 1] !== 0) slot = (slot + 1) & mask;
+      table.set(old.subarray(from, from + SLOT_WORDS), slot * SLOT_WORDS);
     }
     this.table = table;
-  }
-
-  /** The entries' bytes, read through the words' memory (little-endian, as written). */
-  bytes(): Uint8Array {
-    return new Uint8Array(this.words.buffer, 0, this.wordCount * 4);
+    this.mask = mask;
   }
 }
 
@@ -763,17 +886,15 @@ function indexBitWidth(entryCount: number): number {
  * (more than half the sampled values distinct, or a dictionary page past its limit) or in the end is not smaller.
  */
 function dictionaryEncode(slots: StringSlots, dictionary: StringDictionary, indices: Int32Array): boolean {
-  const { bytes, offsets, validity } = slots;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const end = bytes.length;
+  const { offsets, validity } = slots;
   let seen = 0;
   // Checked every 1024 values: the sample judgement, and the page limit (overshoot bounded by 1024 values).
   for (let from = slots.first; from < slots.last; from += DICTIONARY_SAMPLE) {
     const to = Math.min(slots.last, from + DICTIONARY_SAMPLE);
     if (validity) {
-      for (let i = from; i < to; i++) if (bitAt(validity, i)) indices[seen++] = dictionary.indexOf(bytes, view, end, offsets[i], offsets[i + 1]);
+      for (let i = from; i < to; i++) if (bitAt(validity, i)) indices[seen++] = dictionary.indexOf(offsets[i], offsets[i + 1]);
     } else {
-      for (let i = from; i < to; i++) indices[seen++] = dictionary.indexOf(bytes, view, end, offsets[i], offsets[i + 1]);
+      for (let i = from; i < to; i++) indices[seen++] = dictionary.indexOf(offsets[i], offsets[i + 1]);
     }
     if (dictionary.plainBytes > DICTIONARY_BYTE_LIMIT) return false;
     if (dictionary.entryCount * 2 > seen && seen >= DICTIONARY_SAMPLE / 2) return false;
@@ -785,15 +906,15 @@ function dictionaryEncode(slots: StringSlots, dictionary: StringDictionary, indi
 /** The dictionary page body: PLAIN entries in index order. */
 function dictionaryPage(dictionary: StringDictionary): Uint8Array {
   const out = new Uint8Array(dictionary.plainBytes);
-  const bytes = dictionary.bytes();
+  const { bytes, entryStart, entryLength } = dictionary;
   let at = 0;
   for (let i = 0; i < dictionary.entryCount; i++) {
-    const length = dictionary.entryLength[i];
+    const length = entryLength[i];
     out[at] = length;
     out[at + 1] = length >>> 8;
     out[at + 2] = length >>> 16;
     out[at + 3] = length >>> 24;
-    const s = dictionary.entryStart[i] * 4;
+    const s = entryStart[i];
     out.set(bytes.subarray(s, s + length), at + 4);
     at += 4 + length;
   }
@@ -804,7 +925,7 @@ function dictionaryPage(dictionary: StringDictionary): Uint8Array {
 function encodeStrings(scratch: Scratch, slots: StringSlots, nullCount: number): Omit<EncodedChunk, "levelCount"> {
   const body = scratch.body;
   if (slots.count > 0) {
-    const dictionary = new StringDictionary();
+    const dictionary = new StringDictionary(slots.bytes, scratch.dictionaryTuning);
     const indices = scratch.indices(slots.count);
     if (dictionaryEncode(slots, dictionary, indices)) {
       const bitWidth = indexBitWidth(dictionary.entryCount);
@@ -955,8 +1076,7 @@ interface PageHeaderFields {
  * `owned` says the body is the page's own array, kept as it is; otherwise it is copied.
  */
 function writePage(file: FileParts, header: PageHeaderFields, body: Uint8Array, owned: boolean, compress: PageCompressor | undefined): [number, number] {
-  // Compressors hand back their own reused buffer: copied too.
-  const stored = compress ? compress(body).slice() : owned ? body : body.slice();
+  const stored = compress ? compress(body, file) : owned ? body : file.copy(body);
   const headerBytes = new ByteSink(64);
   const thrift = new ThriftWriter(headerBytes);
   thrift.structBody(() => {
@@ -1090,9 +1210,9 @@ function writeFileMetadata(file: ByteSink, columns: readonly ColumnSpec[], rowCo
 
 /** A Parquet file of the batch written with the given page compressor ("none" when undefined). */
 /** A Parquet file of the batch, each page compressed by `compress` (none when undefined) and marked as `codec`. */
-function writeParquetWith(batch: SealedBatch, rowGroupSize: number, codec: number, compress: PageCompressor | undefined): Uint8Array {
+function writeParquetWith(batch: SealedBatch, rowGroupSize: number, codec: number, compress: PageCompressor | undefined, tuning: DictionaryTuning): Uint8Array {
   const file = new FileParts();
-  const scratch = new Scratch();
+  scratch.dictionaryTuning = tuning;
   file.push(MAGIC);
   const rowGroups: RowGroupMetadata[] = [];
   for (let start = 0; start < batch.length; start += rowGroupSize) {
@@ -1108,26 +1228,24 @@ function writeParquetWith(batch: SealedBatch, rowGroupSize: number, codec: numbe
   return file.join();
 }
 
-/** Snappy into one output buffer reused page after page: each result is read before the next page is compressed. */
-function snappyPages(): PageCompressor {
-  let output = new Uint8Array(0);
-  return (body) => {
-    const needed = snappyMaxLength(body.length);
-    if (output.length < needed) output = new Uint8Array(Math.max(needed, output.length * 2));
-    return output.subarray(0, snappyCompressInto(body, output));
-  };
+/** Snappy straight into the file's room: no copy of the compressed page. */
+function snappyPage(body: Uint8Array, file: FileParts): Uint8Array {
+  return file.claim(snappyCompressInto(body, file.room(snappyMaxLength(body.length))));
 }
 
 /** The codecs written here. zstd is not: Node 20 has none built in (zlib.zstdCompressSync came in 22.15), so zstd files go through parquet-wasm. */
 export type TypeScriptWriterCompression = Exclude<EncodeOptions["compression"], "zstd">;
 
-const CODECS: Record<TypeScriptWriterCompression, { codec: number; pages: () => PageCompressor | undefined }> = {
-  none: { codec: CODEC_UNCOMPRESSED, pages: () => undefined },
-  snappy: { codec: CODEC_SNAPPY, pages: snappyPages },
+const CODECS: Record<TypeScriptWriterCompression, { codec: number; compress: PageCompressor | undefined }> = {
+  none: { codec: CODEC_UNCOMPRESSED, compress: undefined },
+  snappy: { codec: CODEC_SNAPPY, compress: snappyPage },
 };
 
-/** Parquet file bytes of a sealed batch, uncompressed or with snappy. */
-export function writeParquetFile(batch: SealedBatch, options: { compression: TypeScriptWriterCompression; rowGroupSize: number }): Uint8Array {
-  const { codec, pages } = CODECS[options.compression];
-  return writeParquetWith(batch, options.rowGroupSize, codec, pages());
+/** Parquet file bytes of a sealed batch, uncompressed or with snappy. `dictionaryTuning` is for tests only. */
+export function writeParquetFile(
+  batch: SealedBatch,
+  options: { compression: TypeScriptWriterCompression; rowGroupSize: number; dictionaryTuning?: DictionaryTuning },
+): Uint8Array {
+  const { codec, compress } = CODECS[options.compression];
+  return writeParquetWith(batch, options.rowGroupSize, codec, compress, options.dictionaryTuning ?? DEFAULT_DICTIONARY_TUNING);
 }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ColumnBatchBuilder, ParquetEncodeError, sealedBatchToArrow } from "../../src/sinks/parquet-encoder.ts";
 import { ParquetSink } from "../../src/sinks/parquet.ts";
 import { readParquetFile } from "../../src/sinks/parquet-reader.ts";
-import { writeParquetFile, type TypeScriptWriterCompression } from "../../src/sinks/parquet-writer.ts";
+import { writeParquetFile, type DictionaryTuning, type TypeScriptWriterCompression } from "../../src/sinks/parquet-writer.ts";
 import type { ColumnSpec, Row } from "../../src/sinks/table.ts";
 import { allTypesExpectedInDuckDb, allTypesRows, allTypesTable, duckDb, queryJson, readAllTypes, temporaryDirectory } from "./lake-fixtures.ts";
 
@@ -229,9 +229,15 @@ function sealed(columns: ColumnSpec[], rows: readonly Row[]) {
   return builder.seal();
 }
 
-function writeFile(columns: ColumnSpec[], rows: readonly Row[], compression: TypeScriptWriterCompression, rowGroupSize: number): string {
+function writeFile(
+  columns: ColumnSpec[],
+  rows: readonly Row[],
+  compression: TypeScriptWriterCompression,
+  rowGroupSize: number,
+  dictionaryTuning?: DictionaryTuning,
+): string {
   const path = join(directory, `file-${fileCount++}.parquet`);
-  writeFileSync(path, writeParquetFile(sealed(columns, rows), { compression, rowGroupSize }));
+  writeFileSync(path, writeParquetFile(sealed(columns, rows), { compression, rowGroupSize, dictionaryTuning }));
   return path;
 }
 
@@ -641,5 +647,77 @@ describe("snappy pages", () => {
       }),
       { numRuns: 40 },
     );
+  });
+});
+
+describe("string dictionaries whose hashes collide", () => {
+  // Weakened hashes (a few bits, or none) and tiny starting tables: distinct strings share hashes and slots, so every
+  // lookup has to tell them apart by length and bytes. Strings of every length class the dictionary reads differently
+  // (under 4 bytes, 4–7, 8–16, over 16 in 16-byte blocks), sharing prefixes and suffixes, ASCII and multi-byte.
+  const columns: ColumnSpec[] = [
+    { name: "i", type: "int32", nullable: false },
+    { name: "text", type: "string" },
+    { name: "items", type: "list<string>", nullable: false },
+  ];
+  const affix = fc.constantFrom("", "/c/shoes/p/", "aaaaaaaaaaaaaaaa", "é", "漢字🙂", "https://shop.example.com/checkout?step=");
+  const stem = fc.string({ unit: fc.constantFrom("a", "b", "é"), maxLength: 20 });
+  const distinctText = fc.tuple(affix, stem, affix).map(([before, middle, after]) => `${before}${middle}${after}`);
+  const tuning = fc.record({ hashBits: fc.constantFrom(0, 1, 3, 32), initialSlots: fc.constantFrom(1, 2, 8, 1024) });
+
+  it("reads back in DuckDB as the rows written, with the rows' statistics, whatever collides", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(distinctText, { minLength: 1, maxLength: 60 }),
+        fc.array(fc.tuple(fc.nat(), fc.nat(), fc.nat({ max: 4 })), { minLength: 1, maxLength: 300 }),
+        tuning,
+        fc.integer({ min: 50, max: 400 }),
+        async (pool, picks, dictionaryTuning, rowGroupSize) => {
+          const rows: Row[] = picks.map(([text, item, itemCount], i) => ({
+            i,
+            text: text % 7 === 0 ? null : pool[text % pool.length],
+            items: Array.from({ length: itemCount }, (_, k) => pool[(item + k) % pool.length]),
+          }));
+          const path = writeFile(columns, rows, "snappy", rowGroupSize, dictionaryTuning);
+          expect(await queryJson(connection, selectAll(columns, path))).toEqual(rows.map((row) => inDuckDb(columns, row)));
+          await expectStatistics(path, columns, rows, rowGroupSize);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("dictionary-encodes many values that all share one hash, short ones ending the column's bytes included", async () => {
+    // Every string has the same hash: one probe chain through all of them, which only the bytes tell apart. The last
+    // values are 1–3 bytes at the very end of the column's byte buffer, where the dictionary cannot read a whole word.
+    // Equal lengths and equal last 16 bytes (what a hash slot keeps of a string), differing only further ahead.
+    const sharedEnd = (k: number) => `${String(k).padStart(3, "0")}/checkout?step=${"z".repeat(k % 3)}shipping-details`;
+    const pool = Array.from({ length: 300 }, (_, k) =>
+      k % 4 === 0 ? `/c/shoes/p/${k}` : k % 4 === 1 ? `${k}`.padStart(16, "x") : k % 4 === 2 ? sharedEnd(k) : `${"y".repeat(k % 40)}${k}`,
+    );
+    const rows: Row[] = Array.from({ length: 1200 }, (_, i) => ({ i, text: pool[(i * 7) % pool.length], items: [pool[i % pool.length]] }));
+    rows.push({ i: 1200, text: "ab", items: ["é"] }, { i: 1201, text: "a", items: ["a"] }, { i: 1202, text: "é", items: ["ab"] });
+    for (const hashBits of [0, 32]) {
+      const path = writeFile(columns, rows, "snappy", 5000, { hashBits, initialSlots: 2 });
+      expect(await encodingsOf(path)).toEqual({
+        i: "SNAPPY: PLAIN, RLE",
+        text: "SNAPPY: PLAIN, RLE, RLE_DICTIONARY",
+        items: "SNAPPY: PLAIN, RLE, RLE_DICTIONARY",
+      });
+      expect(await queryJson(connection, selectAll(columns, path))).toEqual(rows.map((row) => inDuckDb(columns, row)));
+      expect(await readParquetFile(path)).toEqual(rows.map((row) => inReader(columns, row)));
+      await expectStatistics(path, columns, rows, 5000);
+    }
+  });
+
+  it("writes dictionary indices of 13 to 15 bits, bit-packed runs ending mid-group, that both readers read back", async () => {
+    // Each text value twice in a row: 19,999 and 10,001 entries (15 and 14 bits) in row groups of 39,998 rows and the
+    // rest (neither a multiple of 8); each item value 4 times in a row, 5,000 of them (13 bits).
+    const rows: Row[] = Array.from({ length: 60_000 }, (_, i) => ({ i, text: `v${Math.floor(i / 2) * 7919}`, items: [`w${Math.floor(i / 4) % 5000}`] }));
+    const path = writeFile(columns, rows, "none", 39_998);
+    const encodings = await queryJson(connection, `SELECT DISTINCT path_in_schema, encodings FROM parquet_metadata('${path}') WHERE path_in_schema <> 'i'`);
+    expect(encodings.map((row) => row.encodings)).toEqual(["PLAIN, RLE, RLE_DICTIONARY", "PLAIN, RLE, RLE_DICTIONARY"]);
+    expect(await queryJson(connection, selectAll(columns, path))).toEqual(rows.map((row) => inDuckDb(columns, row)));
+    expect(await readParquetFile(path)).toEqual(rows.map((row) => inReader(columns, row)));
+    await expectStatistics(path, columns, rows, 39_998);
   });
 });
