@@ -66,10 +66,12 @@ export async function runPublish(argv: string[]): Promise<number> {
     if (threads > 0 && accessLog) for (let index = 0; index < threads; index++) workers.push(startPrepareWorker());
     // Listening starts at once: a message with no listener is lost.
     const inboxes = workers.map((worker) => messagesOf(worker));
-    const [{ loadPipelineOrThrow }, stream] = await Promise.all([import("./load-config.ts"), import("./publish-stream.ts")]);
+    const { loadPipelineOrThrow } = await import("./load-config.ts");
     const config = await loadPipelineOrThrow(values.pipeline);
     const prepareOptions = { ...options, receivedAt: options.receivedAt ?? Date.now() };
     for (const worker of workers) worker.postMessage({ type: "config", config, options: prepareOptions } satisfies PrepareRequest);
+    // The NATS client loads once the parse threads can start.
+    const stream = await import("./publish-stream.ts");
     // The JSON and CSV parse thread starts (and parses ahead) while this one connects.
     if (threads > 0 && !accessLog) {
       workers.push(startWorker({ role: PUBLISH_WORKER_ROLE, path, size, config, options }));
