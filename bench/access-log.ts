@@ -21,15 +21,23 @@ const run = promisify(execFile);
 const SOURCE = `${ROOT}tests/fixtures/access-logs/semicomplete_apache_combined_2015.log`;
 /** A realistic log is big: a million lines (237 MB), so start-up is a small share, as it is for real files. */
 const TARGET_LINES = Number(process.env.BENCH_ACCESS_LOG_LINES ?? 1_000_000);
+/**
+ * goaccess and the clickpipe CLI take turns this many times, and the fastest run of each counts: the host's other
+ * tenants made the same program's time vary by up to 1.6× from one minute to the next (GoAccess 10.1–16.4 s for these
+ * lines on 2026-12-02), which a single run of each turned into a ratio anywhere from 2.3× to 3.9×.
+ */
+const ROUNDS = Number(process.env.BENCH_ACCESS_LOG_ROUNDS ?? 3);
 
 export interface AccessLogBenchResult {
   lines: number;
   bytes: number;
-  /** The whole `clickpipe publish` process: start-up (tsx), read, parse, edge, publish with acks. */
-  cli: { seconds: number; linesPerSecond: number; output: string };
+  /** The whole `clickpipe publish` process (start-up, read, parse, edge, publish with acks), fastest of `rounds`. */
+  cli: { seconds: number; linesPerSecond: number; output: string; allSeconds: number[] };
   /** The same path in this process (file read in chunks, parse, edge, publish with acks; one thread), start-up excluded. */
   inProcess: { seconds: number; linesPerSecond: number; published: number; filtered: number; rejected: number };
-  goaccess: { version: string; seconds: number; linesPerSecond: number };
+  /** Fastest of `rounds`, after one warm-up run. */
+  goaccess: { version: string; seconds: number; linesPerSecond: number; allSeconds: number[] };
+  rounds: number;
   /** clickpipe CLI lines/s over goaccess lines/s (the issue's target: ≥ 3). */
   cliVsGoaccess: number;
   inProcessVsGoaccess: number;
@@ -58,17 +66,26 @@ export async function measureAccessLog(natsUrl: string): Promise<AccessLogBenchR
 
     const goaccessVersion = (await run("goaccess", ["--version"])).stdout.split("\n")[0].trim();
     await run("goaccess", [file, "--log-format=COMBINED", "-o", join(directory, "warm.json"), "--no-progress"]);
-    const goaccess = await timed(() => run("goaccess", [file, "--log-format=COMBINED", "-o", join(directory, "report.json"), "--no-progress"]));
-    log(`goaccess: ${Math.round(lineCount / goaccess.seconds).toLocaleString("en")} lines/s`);
-
-    const cliStream = `BENCH_ACCESS_CLI_${process.pid}`;
-    streams.push(cliStream);
-    const pipelineFile = join(directory, "pipeline.yaml");
-    await writeFile(pipelineFile, benchPipeline(natsUrl, cliStream, join(directory, "out")));
-    const cli = await timed(() =>
-      run(process.execPath, [join(ROOT, "bin", "clickpipe.js"), "publish", file, "--pipeline", pipelineFile, "--format", "combined"], { cwd: ROOT }),
-    );
-    log(`clickpipe publish --format combined (whole process): ${Math.round(lineCount / cli.seconds).toLocaleString("en")} lines/s: ${cli.value.stdout.trim()}`);
+    const goaccessRuns: number[] = [];
+    const cliRuns: { seconds: number; output: string }[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const goaccess = await timed(() => run("goaccess", [file, "--log-format=COMBINED", "-o", join(directory, "report.json"), "--no-progress"]));
+      goaccessRuns.push(goaccess.seconds);
+      log(`goaccess: ${Math.round(lineCount / goaccess.seconds).toLocaleString("en")} lines/s`);
+      // A new stream each round: a second publish into the same one would only store duplicates' acks.
+      const cliStream = `BENCH_ACCESS_CLI_${process.pid}_${round}`;
+      streams.push(cliStream);
+      const pipelineFile = join(directory, `pipeline-${round}.yaml`);
+      await writeFile(pipelineFile, benchPipeline(natsUrl, cliStream, join(directory, "out")));
+      const cli = await timed(() =>
+        run(process.execPath, [join(ROOT, "bin", "clickpipe.js"), "publish", file, "--pipeline", pipelineFile, "--format", "combined"], { cwd: ROOT }),
+      );
+      cliRuns.push({ seconds: cli.seconds, output: cli.value.stdout.trim() });
+      log(`clickpipe publish --format combined (whole process): ${Math.round(lineCount / cli.seconds).toLocaleString("en")} lines/s: ${cli.value.stdout.trim()}`);
+      await manager.streams.delete(cliStream).catch(() => undefined);
+    }
+    const goaccess = { seconds: Math.min(...goaccessRuns) };
+    const cli = cliRuns.reduce((best, next) => (next.seconds < best.seconds ? next : best));
 
     const stream = `BENCH_ACCESS_${process.pid}`;
     streams.push(stream);
@@ -100,7 +117,7 @@ export async function measureAccessLog(natsUrl: string): Promise<AccessLogBenchR
     return {
       lines: lineCount,
       bytes,
-      cli: { seconds: cli.seconds, linesPerSecond: cliRate, output: cli.value.stdout.trim() },
+      cli: { seconds: cli.seconds, linesPerSecond: cliRate, output: cli.output, allSeconds: cliRuns.map((entry) => entry.seconds) },
       inProcess: {
         seconds: inProcess.seconds,
         linesPerSecond: inProcessRate,
@@ -108,7 +125,8 @@ export async function measureAccessLog(natsUrl: string): Promise<AccessLogBenchR
         filtered: inProcess.value.filtered,
         rejected: inProcess.value.rejected,
       },
-      goaccess: { version: goaccessVersion, seconds: goaccess.seconds, linesPerSecond: goaccessRate },
+      goaccess: { version: goaccessVersion, seconds: goaccess.seconds, linesPerSecond: goaccessRate, allSeconds: goaccessRuns },
+      rounds: ROUNDS,
       cliVsGoaccess: cliRate / goaccessRate,
       inProcessVsGoaccess: inProcessRate / goaccessRate,
     };
