@@ -62,7 +62,7 @@ export async function runPublish(argv: string[]): Promise<number> {
     const accessLog = isAccessLogFormat(options.format);
     const optionsKey = publishOptionsKey(options);
     // Access-log parse threads start first and get the config once it is loaded: each takes about 0.1 s to start,
-    // as long as loading the config schemas and the NATS client here.
+    // about as long as loading the config schemas here.
     if (threads > 0 && accessLog) for (let index = 0; index < threads; index++) workers.push(startPrepareWorker());
     // Listening starts at once: a message with no listener is lost.
     const inboxes = workers.map((worker) => messagesOf(worker));
