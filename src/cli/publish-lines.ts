@@ -193,7 +193,7 @@ export const newPieceBuffers: PieceBuffers = (minimumBytes) => Buffer.allocUnsaf
 /**
  * `count` buffers of `bytes` (shared between threads when `shared`), handed out in turn; a request for more than
  * `bytes` gets a new buffer. Recycling matters more than it seems: on this project's VMs, touching freshly mapped memory
- * costs about 1 ms per MiB in page faults, as much as parsing the piece's first thousand lines (bench/OPTIMIZATIONS.md).
+ * costs about 1 ms per MiB in page faults, as much as parsing a few hundred of its lines (bench/OPTIMIZATIONS.md).
  * byteChunks writes the next piece's first bytes before it yields a piece, so a reader that holds k pieces at once
  * needs k + 2 buffers.
  */
