@@ -1,13 +1,12 @@
 // The NATS side of `clickpipe publish`: the stream, its batch publishers, and publishing on this thread or from the
-// JSON parse thread. Loaded by publish.ts once its parse threads have started, so that they start while this and the
-// config schemas load (about 0.1 s each).
+// JSON parse thread. Loaded by publish.ts once its access-log parse threads have their config: they need the config,
+// not NATS, to start parsing.
 import type { FileHandle } from "node:fs/promises";
 import type { Worker } from "node:worker_threads";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { PipelineConfig } from "../config/pipeline.ts";
-import type { IngestCounts } from "../ingest/record-publisher.ts";
-import { streamRecordPublisher } from "../ingest/stream-record-publisher.ts";
+import { RecordPublisher, type IngestCounts } from "../ingest/record-publisher.ts";
 import { connectNats } from "../transport/connection.ts";
 import { BatchPublisher } from "../transport/publisher.ts";
 import { ensureStream } from "../transport/stream.ts";
@@ -55,9 +54,7 @@ export function batchPublisher({ config, connection, msgIdPrefix, format }: Publ
 }
 
 export async function publishInThisThread(source: FileHandle | Buffer, size: number, target: PublisherOptions, options: PublishLinesOptions): Promise<IngestCounts> {
-  const js = jetstream(target.connection);
-  const { config, connection, msgIdPrefix } = target;
-  const publisher = streamRecordPublisher({ config, js, connection, source: "publish", msgIdPrefix, ...publishBatchLimits(options.format) });
+  const publisher = new RecordPublisher({ config: target.config, sink: batchPublisher(target), source: "publish" });
   const chunks = lineChunks(source, size, new ChunkIds(publishOptionsKey(options)));
   if (options.sortByTime !== true) return publishLineChunks(publisher, chunks, options);
   // Sorted, any line may land in any batch: every batch is named by the whole file (the last piece's prefix).

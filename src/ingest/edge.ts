@@ -102,7 +102,7 @@ export class EdgeProcessor {
     this.dropBots = config.bots === "drop";
     const reasons: (BotReason | undefined)[] = [undefined, "user_agent", "empty_user_agent", "robots_txt", "rate"];
     this.botFieldsJson = new Map(reasons.map((reason) => [reason, this.botFieldsJsonOf(reason)]));
-    this.botFieldsBytes = new Map(reasons.map((reason) => [reason, Buffer.from(this.botFieldsJsonOf(reason))]));
+    this.botFieldsBytes = new Map([...this.botFieldsJson].map(([reason, json]) => [reason, Buffer.from(json)]));
   }
 
   /** Keys from the config and the environment: visitorKey ← config, CLICKPIPE_VISITOR_KEY, else the pipeline name. */

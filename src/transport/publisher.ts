@@ -138,11 +138,7 @@ export class BatchPublisher {
    * `ascii`: the caller knows the line is ASCII, so its length is its size in bytes and it encodes faster.
    */
   add(line: string, partition: number, ascii = false): Promise<void> | void {
-    const buffer = this.partitionBuffer(partition);
-    const size = ascii ? line.length : Buffer.byteLength(line, "utf8");
-    const wait = this.startLine(buffer, size);
-    buffer.bytes += (buffer.body as Buffer).write(line, buffer.bytes, size, ascii ? "latin1" : "utf8");
-    return this.endLine(buffer, wait);
+    return this.appendString(this.partitionBuffer(partition), line, ascii);
   }
 
   /**
@@ -162,12 +158,7 @@ export class BatchPublisher {
 
   /** Buffers one dead letter for `<stream>.dlq`. */
   addDeadLetter(letter: DeadLetter): Promise<void> | void {
-    const line = encodeDeadLetter(letter);
-    const buffer = this.deadLetterBuffer;
-    const size = Buffer.byteLength(line, "utf8");
-    const wait = this.startLine(buffer, size);
-    buffer.bytes += (buffer.body as Buffer).write(line, buffer.bytes, size, "utf8");
-    return this.endLine(buffer, wait);
+    return this.appendString(this.deadLetterBuffer, encodeDeadLetter(letter), false);
   }
 
   /** Publishes every partial batch and waits for every acknowledgement; rejects with the first publish failure. */
@@ -187,6 +178,14 @@ export class BatchPublisher {
       throw new RangeError(`partition ${partition} is outside 0..${this.partitionBuffers.length - 1}`);
     }
     return buffer;
+  }
+
+  /** Writes one serialized line into the buffer's batch body (`ascii`: its length is its size in bytes). */
+  private appendString(buffer: SubjectBuffer, line: string, ascii: boolean): Promise<void> | void {
+    const size = ascii ? line.length : Buffer.byteLength(line, "utf8");
+    const wait = this.startLine(buffer, size);
+    buffer.bytes += (buffer.body as Buffer).write(line, buffer.bytes, size, ascii ? "latin1" : "utf8");
+    return this.endLine(buffer, wait);
   }
 
   /**
