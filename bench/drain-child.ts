@@ -1,5 +1,5 @@
 // Benchmark child: drains one pipeline in a fresh process and reports its own timing, peak RSS and state size.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { parsePipelineText } from "../src/config/load.ts";
 import { Metrics } from "../src/metrics/registry.ts";
 import { runWorker } from "../src/runtime/worker.ts";
@@ -68,6 +68,7 @@ process.stdout.write(
       checkpointSeconds,
     },
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    threadCpuSeconds: threadCpuSeconds(),
     peakStateBytes,
     peakOpenSessions,
     bytesPerOpenSessionAtPeak,
@@ -84,4 +85,20 @@ function mainThreadCpuSeconds(): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** CPU seconds per thread ("main", else name and thread id: encoder workers, V8 and libuv helpers), from /proc (Linux). */
+function threadCpuSeconds(): Record<string, number> {
+  const byName: Record<string, number> = {};
+  try {
+    for (const task of readdirSync("/proc/self/task")) {
+      const stat = readFileSync(`/proc/self/task/${task}/stat`, "utf8");
+      const name = task === String(process.pid) ? "main" : `${stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))} ${task}`;
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      byName[name] = Number(((byName[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100).toFixed(2));
+    }
+  } catch {
+    // Not Linux: no per-thread figures.
+  }
+  return byName;
 }

@@ -16,6 +16,8 @@ export interface DrainResult {
     checkpointSeconds: number;
   };
   peakRssBytes: number;
+  /** CPU seconds per thread name (Linux; empty elsewhere): main, encoder workers, V8 and libuv helpers. */
+  threadCpuSeconds: Record<string, number>;
   peakStateBytes: number;
   peakOpenSessions: number;
   bytesPerOpenSessionAtPeak: number;

@@ -14,8 +14,8 @@ import { Metrics } from "../src/metrics/registry.ts";
 import { createOperator } from "../src/operators/index.ts";
 import { Pipeline, type RowSink } from "../src/runtime/pipeline.ts";
 import { operatorEnvironment } from "../src/runtime/worker.ts";
-import { ParquetSink } from "../src/sinks/parquet.ts";
-import { ColumnBatchBuilder, encodeSealedBatch, sealedBatchToArrow, type ParquetCompression } from "../src/sinks/parquet-encoder.ts";
+import { DEFAULT_ENCODE_EARLY_ROWS, defaultEncoderThreads, EncoderPool, ParquetSink } from "../src/sinks/parquet.ts";
+import { ColumnBatchBuilder, encodeSealedBatch, sealedBatchToArrow, type ParquetCompression, type SealedBatch } from "../src/sinks/parquet-encoder.ts";
 import { writeParquetFile } from "../src/sinks/parquet-writer.ts";
 import { sessionsTable } from "../src/operators/sessionize-table.ts";
 import { botsTable, invalidEventsTable, lateEventsTable } from "../src/sinks/system-tables.ts";
@@ -99,6 +99,12 @@ export interface StagesResult {
      * TypeScript writer with snappy; `defaultWriter` says which writer the configured codec takes on this Node.
      */
     writeJs?: { defaultCodec: ParquetCompression; defaultWriter: "typescript" | "parquet-wasm"; default: number; snappy: number };
+    /**
+     * Off the event loop as the sink runs it: the rows sealed in parts of `partRows` and encoded with the configured
+     * codec by the sink's encoder pool (`threads` worker threads; and by one thread), rows per second of wall time
+     * from the first part sent to the last one back, best of 5 after a warm-up round.
+     */
+    encoderThreads?: { threads: number; partRows: number; rowsPerSecond: number; oneThreadRowsPerSecond: number };
   };
 }
 
@@ -141,7 +147,7 @@ export async function measureStages(): Promise<StagesResult> {
     const used = process.cpuUsage(before);
     const encode = { rows, cpuSeconds: (used.user + used.system) / 1e6, seconds: (performance.now() - started) / 1000 };
     console.error(`Parquet encode + fsync: ${Math.round(rows / encode.seconds).toLocaleString("en")} rows/s (${rows} rows)`);
-    const parquetSteps = measureParquetSteps(config, lines);
+    const parquetSteps = await measureParquetSteps(config, lines);
     return { events: lines.length, stages, parquetEncode: { ...encode, rowsPerSecond: rows / encode.seconds }, parquetSteps };
   } finally {
     await rm(out, { recursive: true, force: true });
@@ -163,7 +169,7 @@ class TableRowsSink implements RowSink {
  * IPC → parquet-wasm's table (copied into wasm memory), and parquet-wasm's writer itself (zstd, and uncompressed);
  * then the TypeScript writer, which goes from our buffers to Parquet bytes in one step.
  */
-function measureParquetSteps(config: PipelineConfig, lines: readonly string[]): StagesResult["parquetSteps"] {
+async function measureParquetSteps(config: PipelineConfig, lines: readonly string[]): Promise<StagesResult["parquetSteps"]> {
   const sink = new TableRowsSink(sessionsTable.name);
   runPipeline(config, lines, 1, sink);
   const columns = sessionsTable.columns;
@@ -197,7 +203,43 @@ function measureParquetSteps(config: PipelineConfig, lines: readonly string[]): 
   const { writeJsDefault, writeJsSnappy, ...wasmSteps } = best;
   const defaultWriter = defaultCodec !== "zstd" ? "typescript" : "parquet-wasm";
   const writeJs = { defaultCodec, defaultWriter, default: writeJsDefault, snappy: writeJsSnappy } as const;
-  return { table: sessionsTable.name, rows, columns: columns.length, ...wasmSteps, writeJs };
+  const parts = () => {
+    const sealed: SealedBatch[] = [];
+    for (let start = 0; start < rows; start += DEFAULT_ENCODE_EARLY_ROWS) {
+      const builder = new ColumnBatchBuilder(columns);
+      for (const row of sink.kept.slice(start, start + DEFAULT_ENCODE_EARLY_ROWS)) builder.append(row);
+      sealed.push(builder.seal());
+    }
+    return sealed;
+  };
+  const threads = defaultEncoderThreads();
+  const encoderThreads = {
+    threads,
+    partRows: DEFAULT_ENCODE_EARLY_ROWS,
+    rowsPerSecond: await encoderPoolRate(threads, parts, defaultCodec),
+    oneThreadRowsPerSecond: await encoderPoolRate(1, parts, defaultCodec),
+  };
+  console.error(`Parquet in encoder threads on ${rows} sessions rows (rows/s): ${JSON.stringify(encoderThreads)}`);
+  return { table: sessionsTable.name, rows, columns: columns.length, ...wasmSteps, writeJs, encoderThreads };
+}
+
+/** Rows per wall second of the sink's encoder pool over the parts, every part in flight at once; best of 5 after a warm-up. */
+async function encoderPoolRate(threads: number, parts: () => SealedBatch[], compression: ParquetCompression): Promise<number> {
+  const pool = new EncoderPool(threads);
+  try {
+    let best = 0;
+    for (let round = 0; round < 6; round++) {
+      const sealed = parts();
+      const rows = sealed.reduce((sum, part) => sum + part.length, 0);
+      const started = performance.now();
+      await Promise.all(sealed.map((part) => pool.encode(part, { compression, rowGroupSize: 100_000 })));
+      // Round 0 loads the threads and compiles their code: the sink starts its pool with the first row, ahead of this.
+      if (round > 0) best = Math.max(best, rows / ((performance.now() - started) / 1000));
+    }
+    return best;
+  } finally {
+    await pool.close();
+  }
 }
 
 /** BENCH_PROFILE_OPERATORS=n: only the first n operators (plus the Parquet append when BENCH_PROFILE_PARQUET=1), for --cpu-prof. */

@@ -76,7 +76,7 @@ export const IN_PROGRESS_SUFFIX = ".inprogress";
 export const SUCCESS_MARKER = "_SUCCESS";
 const DEFAULT_ROW_GROUP_SIZE = 100_000;
 const DEFAULT_MAX_ROWS_PER_FILE = 500_000;
-const DEFAULT_ENCODE_EARLY_ROWS = 16_384;
+export const DEFAULT_ENCODE_EARLY_ROWS = 16_384;
 const MAX_EPOCH = 9_999_999_999;
 
 /** Deterministic part file name: the same epoch, index and writer always give the same name. */
@@ -377,7 +377,7 @@ function startEncoderWorker(): Worker {
   return startTypeScriptWorker(new URL(typescript ? "./parquet-encoder-worker.ts" : "./parquet-encoder-worker.js", import.meta.url));
 }
 
-function defaultEncoderThreads(): number {
+export function defaultEncoderThreads(): number {
   return Math.min(2, Math.max(1, availableParallelism()));
 }
 

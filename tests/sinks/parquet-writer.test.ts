@@ -512,6 +512,37 @@ describe("writeParquetFile", () => {
     expect(Number(sizes.snappy)).toBeLessThan(Number(sizes.plain) / 3);
     expect(await queryJson(connection, selectAll(columns, snappy))).toEqual(rows.map((row) => inDuckDb(columns, row)));
   });
+
+  it("stores uncompressed a snappy file's PLAIN chunk that snappy would not shrink by an eighth (random hex ids), the rest snappy", async () => {
+    const columns: ColumnSpec[] = [
+      { name: "i", type: "int64", nullable: false },
+      { name: "id", type: "string", nullable: false },
+      { name: "text", type: "string", nullable: false },
+    ];
+    // 32 random hex digits per id: 4 bits of entropy per byte, nothing snappy can find but the 4-byte lengths; 40,000
+    // distinct ids outgrow a dictionary page (1 MiB), so the chunk is PLAIN.
+    let state = 12345;
+    const hex = () => {
+      let id = "";
+      for (let k = 0; k < 32; k++) {
+        state = (state * 1103515245 + 12345) % 2 ** 31;
+        id += (state >>> 16).toString(16).slice(-1);
+      }
+      return id;
+    };
+    const rows: Row[] = Array.from({ length: 40_000 }, (_, i) => ({ i, id: hex(), text: `row ${i} of a long and repetitive sentence` }));
+    const path = writeFile(columns, rows, "snappy", 40_000);
+    const chunks = await queryJson(connection, `SELECT path_in_schema AS name, compression, total_compressed_size AS stored, total_uncompressed_size AS raw FROM parquet_metadata('${path}') ORDER BY column_id`);
+    expect(chunks.map((chunk) => [chunk.name, chunk.compression])).toEqual([
+      ["i", "SNAPPY"],
+      ["id", "UNCOMPRESSED"],
+      ["text", "SNAPPY"],
+    ]);
+    expect(chunks[1].stored).toBe(chunks[1].raw);
+    expect(Number(chunks[2].stored)).toBeLessThan(Number(chunks[2].raw) / 2);
+    expect(await queryJson(connection, selectAll(columns, path))).toEqual(rows.map((row) => inDuckDb(columns, row)));
+    expect(await readParquetFile(path)).toEqual(rows.map((row) => inReader(columns, row)));
+  });
 });
 
 describe("a row the column builder rejects leaves no trace", () => {
