@@ -26,6 +26,9 @@ export interface CoreResult {
   input: { visitors: number; days: number; events: number; averageBytes: number };
   results: Measurement[];
   endToEndVsCeiling: number;
+  /** Every round's ceiling and drain, in the order they ran (absent in results from before rounds). */
+  rounds?: { ceilingEventsPerSecond: number; drainEventsPerSecond: number }[];
+  /** The fastest drain of the rounds. */
   drain: DrainResult;
   /**
    * What the drain's CPU allows on this machine: the drain process's and nats-server's CPU seconds for the events,
@@ -39,7 +42,8 @@ export interface CoreInput {
   connection: NatsConnection;
   manager: JetStreamManager;
   stream: string;
-  pipelineText: string;
+  /** The bench pipeline writing to an output directory of the round's own (a drain resumes from its directory's checkpoint). */
+  pipelineTextFor: (round: number) => string;
   config: PipelineConfig;
   lines: readonly string[];
   visitors: number;
@@ -49,6 +53,17 @@ export interface CoreInput {
 }
 
 export const CEILING_READ = "ceiling: JetStream read + JSON.parse";
+
+/** Rounds of (ceiling, drain) taken in turns: BENCH_CORE_ROUNDS, default 3. */
+const CORE_ROUNDS = Math.max(1, Number(process.env.BENCH_CORE_ROUNDS ?? 3));
+
+interface CoreRound {
+  read: number;
+  ceilingSeconds: number;
+  ceilingEventsPerSecond: number;
+  drain: DrainResult;
+  natsCpuSeconds: number;
+}
 
 function measure(name: string, events: number, seconds: number, note?: string): Measurement {
   const result = { name, events, seconds, eventsPerSecond: events / seconds, note };
@@ -76,16 +91,25 @@ export async function measureCore(input: CoreInput): Promise<CoreResult> {
   await publisher.flush();
   results.push(measure("publish (decode + edge + JetStream acks)", lines.length, (performance.now() - started) / 1000));
 
-  // Ceiling 2: JetStream read of the same messages plus JSON.parse of every event, no acks.
-  started = performance.now();
-  const read = await readAndParseStream(connection, stream);
-  results.push(measure(CEILING_READ, read, (performance.now() - started) / 1000));
-
-  // End to end: the demo operators with --drain in a fresh process (start-up excluded by the child's own clock).
-  const natsBefore = processCpuSeconds(input.natsPid);
-  const drain = await runJsonChild<DrainResult>(join(ROOT, "bench", "drain-child.ts"), [input.pipelineText]);
-  const natsCpuSeconds = processCpuSeconds(input.natsPid) - natsBefore;
-  results.push(measure("end to end: run --drain (sessionize, sequencePatterns, basket, churnFeatures, Parquet)", drain.events, drain.seconds));
+  // Ceiling 2 (JetStream read of the same messages plus JSON.parse of every event, no acks) and the end to end (the demo
+  // operators with --drain in a fresh process, start-up excluded by the child's own clock) take turns for ROUNDS
+  // rounds; the fastest run of each counts. The host's other tenants slow a single run by up to 1.6×, either one.
+  const rounds: CoreRound[] = [];
+  for (let round = 0; round < CORE_ROUNDS; round++) {
+    started = performance.now();
+    const read = await readAndParseStream(connection, stream);
+    const ceilingSeconds = (performance.now() - started) / 1000;
+    const natsBefore = processCpuSeconds(input.natsPid);
+    const drain = await runJsonChild<DrainResult>(join(ROOT, "bench", "drain-child.ts"), [input.pipelineTextFor(round)]);
+    const natsCpuSeconds = processCpuSeconds(input.natsPid) - natsBefore;
+    rounds.push({ read, ceilingSeconds, ceilingEventsPerSecond: read / ceilingSeconds, drain, natsCpuSeconds });
+    log(`round ${round + 1}/${CORE_ROUNDS}: ceiling ${Math.round(read / ceilingSeconds).toLocaleString("en")} events/s, drain ${Math.round(drain.eventsPerSecond).toLocaleString("en")} events/s`);
+  }
+  const fastestCeiling = rounds.reduce((best, round) => (round.ceilingSeconds < best.ceilingSeconds ? round : best));
+  const fastestDrain = rounds.reduce((best, round) => (round.drain.seconds < best.drain.seconds ? round : best));
+  const { drain, natsCpuSeconds } = fastestDrain;
+  results.push(measure(CEILING_READ, fastestCeiling.read, fastestCeiling.ceilingSeconds, `fastest of ${CORE_ROUNDS}`));
+  results.push(measure("end to end: run --drain (sessionize, sequencePatterns, basket, churnFeatures, Parquet)", drain.events, drain.seconds, `fastest of ${CORE_ROUNDS}`));
   const ceiling = results.find((r) => r.name === CEILING_READ)!.eventsPerSecond;
   const cores = availableParallelism();
   // nats-server's CPU covers the whole drain child (start-up included): a slight overestimate of the drain's share.
@@ -99,6 +123,7 @@ export async function measureCore(input: CoreInput): Promise<CoreResult> {
     input: { visitors: input.visitors, days: input.days, events: lines.length, averageBytes: bytes / lines.length },
     results,
     endToEndVsCeiling: drain.eventsPerSecond / ceiling,
+    rounds: rounds.map((round) => ({ ceilingEventsPerSecond: round.ceilingEventsPerSecond, drainEventsPerSecond: round.drain.eventsPerSecond })),
     drain,
     cpuBound,
     stages,

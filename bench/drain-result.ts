@@ -17,7 +17,7 @@ export interface DrainResult {
   };
   peakRssBytes: number;
   /** CPU seconds per thread name (Linux; empty elsewhere): main, encoder workers, V8 and libuv helpers. */
-  threadCpuSeconds: Record<string, number>;
+  threadCpuSeconds?: Record<string, number>;
   peakStateBytes: number;
   peakOpenSessions: number;
   bytesPerOpenSessionAtPeak: number;

@@ -120,9 +120,18 @@ Input: \`clickpipe generate\` traffic, ${int(core.input.visitors)} visitors over
 ${rows}
 
 - **End to end / (JetStream read + JSON.parse) ceiling: ${fixed(core.endToEndVsCeiling * 100, 0)}%** (target ≥ 40%).
-${renderCpuBound(core)}- Drain process peak RSS: ${fixed(core.drain.peakRssBytes / MIB, 0)} MiB.
+${renderRounds(core)}${renderCpuBound(core)}- Drain process peak RSS: ${fixed(core.drain.peakRssBytes / MIB, 0)} MiB.
 - State: peak ${fixed(core.drain.peakStateBytes / MIB, 1)} MiB over all operators; at the peak of ${int(core.drain.peakOpenSessions)} open sessions, ${int(core.drain.bytesPerOpenSessionAtPeak)} bytes of total state per open session (an upper bound for sessionize alone: it includes the other operators' state).
 ${renderDrainPhases(core.drain)}${core.stages === undefined ? "" : renderStages(core.stages)}`;
+}
+
+/** Each round's ceiling and drain: how far a single run moves with the host's other tenants. */
+function renderRounds(core: CoreResult): string {
+  const rounds = core.rounds;
+  if (rounds === undefined || rounds.length < 2) return "";
+  const runs = rounds.map((round, index) => `${index + 1}: ${int(round.ceilingEventsPerSecond)} / ${int(round.drainEventsPerSecond)} = ${fixed((round.drainEventsPerSecond / round.ceilingEventsPerSecond) * 100, 0)}%`);
+  return `- The ceiling and the drain took turns for ${rounds.length} rounds; each row of the table is the fastest run of its kind. Per round (ceiling / drain events/s = ratio): ${runs.join("; ")}.
+`;
 }
 
 /** The rate the drain's CPU allows with every core busy: how much of the gap to the target is CPU, how much waiting. */
@@ -146,6 +155,17 @@ function renderDrainPhases(drain: DrainResult): string {
 - Main-thread CPU while processing: ${fixed(phases.processingMainThreadCpuSeconds, 2)} s, i.e. ${int(drain.events / phases.processingMainThreadCpuSeconds)} events per main-thread CPU second (wall time above this is time the main thread waited for a core: other processes on a shared machine).
 - Checkpoints: ${phases.checkpoints} taking ${fixed(phases.checkpointSeconds, 2)} s in all (the last one is the final checkpoint).
 - CPU of the whole drain process (main thread, encoder threads, module loading): ${fixed(drain.cpuSeconds, 2)} s.
+${renderThreadCpu(drain)}`;
+}
+
+/** Main thread against the rest: V8's helper threads (concurrent marking, parallel scavenges, compilation), encoders, libuv. */
+function renderThreadCpu(drain: DrainResult): string {
+  const threads = drain.threadCpuSeconds;
+  if (threads === undefined || threads.main === undefined) return "";
+  const others = Object.entries(threads).filter(([name]) => name !== "main");
+  const busy = others.filter(([, seconds]) => seconds >= 0.1).map(([, seconds]) => fixed(seconds, 2));
+  const rest = others.reduce((sum, [, seconds]) => sum + seconds, 0);
+  return `- CPU by thread over the whole process: main ${fixed(threads.main, 2)} s; the other ${others.length} threads ${fixed(rest, 2)} s (V8's helper threads for garbage collection and compilation, the Parquet encoder threads, libuv), of which ${busy.length} used ≥ 0.1 s: ${busy.join(", ")} s.
 `;
 }
 

@@ -108,7 +108,8 @@ async function main(): Promise<void> {
           log(`generating ${VISITORS} visitors over ${DAYS} days…`);
           const lines = [...generateLines({ visitors: VISITORS, days: DAYS, seed: 42 })];
           // Peers compare with the drain, so peers needs the core section of this run.
-          const core = await stamped("core", () => measureCore({ connection, manager, stream, pipelineText, config: loaded.config, lines, visitors: VISITORS, days: DAYS, natsPid: natsPidOf(nats) }));
+          const pipelineTextFor = (round: number) => benchPipeline(nats.url, stream, join(out, `core-${round}`));
+          const core = await stamped("core", () => measureCore({ connection, manager, stream, pipelineTextFor, config: loaded.config, lines, visitors: VISITORS, days: DAYS, natsPid: natsPidOf(nats) }));
           if (core !== undefined) report.core = core;
           await manager.streams.delete(stream).catch(() => undefined);
           const drain = core?.drain;

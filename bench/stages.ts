@@ -1,6 +1,6 @@
 // Per-stage CPU breakdown without NATS: the same published events through decode, each operator added in turn, and
 // the Parquet sink, in one process; `npm run bench` runs it in a child (BENCH_STAGES=0 skips it).
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tableToIPC } from "apache-arrow";
 import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from "parquet-wasm";
 import { tmpdir } from "node:os";
@@ -14,12 +14,14 @@ import { Metrics } from "../src/metrics/registry.ts";
 import { createOperator } from "../src/operators/index.ts";
 import { Pipeline, type RowSink } from "../src/runtime/pipeline.ts";
 import { operatorEnvironment } from "../src/runtime/worker.ts";
-import { DEFAULT_ENCODE_EARLY_ROWS, defaultEncoderThreads, EncoderPool, ParquetSink } from "../src/sinks/parquet.ts";
-import { ColumnBatchBuilder, encodeSealedBatch, sealedBatchToArrow, type ParquetCompression, type SealedBatch } from "../src/sinks/parquet-encoder.ts";
+import { ParquetSink } from "../src/sinks/parquet.ts";
+import { ColumnBatchBuilder, encodeSealedBatch, sealedBatchToArrow, type ParquetCompression } from "../src/sinks/parquet-encoder.ts";
 import { writeParquetFile } from "../src/sinks/parquet-writer.ts";
 import { sessionsTable } from "../src/operators/sessionize-table.ts";
 import { botsTable, invalidEventsTable, lateEventsTable } from "../src/sinks/system-tables.ts";
 import type { Row } from "../src/sinks/table.ts";
+import { ROOT, runJsonChild } from "./bench-kit.ts";
+import type { EncoderThreadsResult } from "./encoder-threads.ts";
 import { benchPipeline } from "./pipeline.ts";
 
 export interface StageMeasurement {
@@ -104,7 +106,7 @@ export interface StagesResult {
      * codec by the sink's encoder pool (`threads` worker threads; and by one thread), rows per second of wall time
      * from the first part sent to the last one back, best of 5 after a warm-up round.
      */
-    encoderThreads?: { threads: number; partRows: number; rowsPerSecond: number; oneThreadRowsPerSecond: number };
+    encoderThreads?: EncoderThreadsResult;
   };
 }
 
@@ -203,43 +205,18 @@ async function measureParquetSteps(config: PipelineConfig, lines: readonly strin
   const { writeJsDefault, writeJsSnappy, ...wasmSteps } = best;
   const defaultWriter = defaultCodec !== "zstd" ? "typescript" : "parquet-wasm";
   const writeJs = { defaultCodec, defaultWriter, default: writeJsDefault, snappy: writeJsSnappy } as const;
-  const parts = () => {
-    const sealed: SealedBatch[] = [];
-    for (let start = 0; start < rows; start += DEFAULT_ENCODE_EARLY_ROWS) {
-      const builder = new ColumnBatchBuilder(columns);
-      for (const row of sink.kept.slice(start, start + DEFAULT_ENCODE_EARLY_ROWS)) builder.append(row);
-      sealed.push(builder.seal());
-    }
-    return sealed;
-  };
-  const threads = defaultEncoderThreads();
-  const encoderThreads = {
-    threads,
-    partRows: DEFAULT_ENCODE_EARLY_ROWS,
-    rowsPerSecond: await encoderPoolRate(threads, parts, defaultCodec),
-    oneThreadRowsPerSecond: await encoderPoolRate(1, parts, defaultCodec),
-  };
+  // Off the event loop, in a fresh process (bench/encoder-threads.ts): this one's heap holds the stages' garbage.
+  const directory = await mkdtemp(join(tmpdir(), "clickpipe-encoder-threads-"));
+  let encoderThreads: EncoderThreadsResult;
+  try {
+    const rowsPath = join(directory, "rows.ndjson");
+    await writeFile(rowsPath, sink.kept.map((row) => JSON.stringify(row)).join("\n"));
+    encoderThreads = await runJsonChild<EncoderThreadsResult>(join(ROOT, "bench", "encoder-threads.ts"), [rowsPath, JSON.stringify(columns), defaultCodec]);
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
   console.error(`Parquet in encoder threads on ${rows} sessions rows (rows/s): ${JSON.stringify(encoderThreads)}`);
   return { table: sessionsTable.name, rows, columns: columns.length, ...wasmSteps, writeJs, encoderThreads };
-}
-
-/** Rows per wall second of the sink's encoder pool over the parts, every part in flight at once; best of 5 after a warm-up. */
-async function encoderPoolRate(threads: number, parts: () => SealedBatch[], compression: ParquetCompression): Promise<number> {
-  const pool = new EncoderPool(threads);
-  try {
-    let best = 0;
-    for (let round = 0; round < 6; round++) {
-      const sealed = parts();
-      const rows = sealed.reduce((sum, part) => sum + part.length, 0);
-      const started = performance.now();
-      await Promise.all(sealed.map((part) => pool.encode(part, { compression, rowGroupSize: 100_000 })));
-      // Round 0 loads the threads and compiles their code: the sink starts its pool with the first row, ahead of this.
-      if (round > 0) best = Math.max(best, rows / ((performance.now() - started) / 1000));
-    }
-    return best;
-  } finally {
-    await pool.close();
-  }
 }
 
 /** BENCH_PROFILE_OPERATORS=n: only the first n operators (plus the Parquet append when BENCH_PROFILE_PARQUET=1), for --cpu-prof. */
