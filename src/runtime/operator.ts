@@ -73,4 +73,6 @@ export interface Operator {
   watermark?(): number;
   /** Approximate bytes of retained state, for `clickpipe_state_bytes`. */
   stateBytes?(): number;
+  /** Releases what outlives a call (a session stage's thread) once the pipeline is done with the operator. */
+  close?(): Promise<void>;
 }

@@ -113,6 +113,11 @@ export class Pipeline {
     }
   }
 
+  /** Releases the operators' threads; the pipeline is not used after. */
+  async close(): Promise<void> {
+    await Promise.all(this.operators.map((op) => op.close?.()));
+  }
+
   stateBytes(): number {
     let total = 0;
     for (const op of this.operators) total += op.stateBytes?.() ?? 0;

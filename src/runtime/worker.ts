@@ -9,7 +9,7 @@ import type { PipelineConfig } from "../config/pipeline.ts";
 import { decodeRecord } from "../events/decode.ts";
 import { Metrics, type InvalidReason } from "../metrics/registry.ts";
 import { startMetricsServer } from "../metrics/server.ts";
-import { createOperator } from "../operators/index.ts";
+import { createOperator, type OperatorConfig } from "../operators/index.ts";
 import type { OperatorEnvironment } from "../operators/environment.ts";
 import { IN_PROGRESS_SUFFIX, ParquetSink, type EncoderPool, type PendingCommit } from "../sinks/parquet.ts";
 import { botsTable, invalidEventsTable, lateEventsTable } from "../sinks/system-tables.ts";
@@ -33,7 +33,9 @@ import {
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { openCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
 import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
+import type { Operator } from "./operator.ts";
 import { Pipeline, type RowSink } from "./pipeline.ts";
+import { runsAsSessionStage, SessionStage, sessionStagesEnabled } from "./session-stage.ts";
 import { isForgotten, isForgottenRow, loadTombstones, tombstonesFile } from "./tombstones.ts";
 
 type ParquetSinkConfig = Extract<PipelineConfig["sinks"][number], { type: "parquet" }>;
@@ -232,6 +234,7 @@ class Worker {
       }
     } finally {
       await this.sink?.close();
+      await this.pipeline?.close();
       metricsServer?.close();
       // A task's lease belongs to the caller, who releases it (or hands it over).
       if (this.task === undefined) await lock?.release();
@@ -243,12 +246,13 @@ class Worker {
   private async round(connection: NatsConnection): Promise<void> {
     this.connection = connection;
     await this.sink?.close();
+    await this.pipeline?.close();
     this.committing = undefined;
     this.fatal = undefined;
     const environment = operatorEnvironment(this.config);
     const task = this.task;
     const configs = task === undefined ? this.config.operators : this.config.operators.filter((op) => task.operators.includes(op.type));
-    const operators = configs.map((operatorConfig) => createOperator(operatorConfig, environment));
+    const operators = configs.map((operatorConfig) => this.createOperator(operatorConfig, environment));
     if (this.injectedPoison !== undefined) operators.push(this.injectedPoison);
     this.forwarder = undefined;
     this.forwardedInput = undefined;
@@ -276,6 +280,12 @@ class Worker {
     if (task?.kind === "customers") this.forwardedInput = this.customerInput(this.pipeline);
     await this.recover();
     await this.consume(connection);
+  }
+
+  /** An operator of the pipeline; one that consumes sessions only runs on a thread of its own where it can. */
+  private createOperator(config: OperatorConfig, environment: OperatorEnvironment): Operator {
+    const operator = createOperator(config, environment);
+    return sessionStagesEnabled() && runsAsSessionStage(config) ? new SessionStage(config, environment, operator, this.metrics) : operator;
   }
 
   /**
