@@ -6,7 +6,7 @@ import type { Metrics } from "../metrics/registry.ts";
 import { createOperator } from "../operators/index.ts";
 import type { Row } from "../sinks/table.ts";
 import type { Operator, OperatorContext, SessionRecord } from "./operator.ts";
-import type { MetricCall, StageReport, StageRequest, StageSetup } from "./session-stage-protocol.ts";
+import type { MetricCall, StageItem, StageReport, StageRequest, StageSetup } from "./session-stage-protocol.ts";
 
 /** Records metric calls instead of making them: `metrics.name.method(...args)` becomes one MetricCall. */
 function recordingMetrics(calls: MetricCall[]): Metrics {
@@ -62,7 +62,7 @@ export class SessionStageThread {
       switch (request.type) {
         case "items":
           // Answered even with nothing to report: the main thread counts these to bound the items in flight.
-          this.consume(request.items);
+          this.consume(JSON.parse(request.json) as StageItem[]);
           this.report({});
           return;
         case "snapshot":
@@ -90,8 +90,8 @@ export class SessionStageThread {
     const { operator, context } = this;
     const fields = this.setup.fields;
     for (const item of items) {
-      if (typeof item === "number") {
-        operator.onSessionWatermark?.(item, context);
+      if (typeof item === "number" || typeof item === "string") {
+        operator.onSessionWatermark?.(Number(item), context);
         continue;
       }
       const values = item as unknown[];
@@ -104,7 +104,7 @@ export class SessionStageThread {
   private report(fields: Pick<StageReport, "id" | "state">): void {
     const report: StageReport = {
       ...fields,
-      rows: this.rows,
+      rows: this.rows.length === 0 ? "" : JSON.stringify(this.rows),
       metrics: this.metricCalls.splice(0),
       watermark: this.operator.watermark?.() ?? Number.NEGATIVE_INFINITY,
       stateBytes: this.operator.stateBytes?.() ?? 0,

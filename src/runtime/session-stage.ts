@@ -11,7 +11,7 @@ import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } f
 import type { Metrics } from "../metrics/registry.ts";
 import type { OperatorEnvironment } from "../operators/environment.ts";
 import type { OperatorConfig } from "../operators/index.ts";
-import type { TableSpec } from "../sinks/table.ts";
+import type { Row, TableSpec } from "../sinks/table.ts";
 import type { Operator, OperatorContext, SessionRecord } from "./operator.ts";
 import type { SessionFields, StageItem, StageReport, StageRequest, StageSetup } from "./session-stage-protocol.ts";
 import { startTypeScriptWorker } from "./thread-entry.ts";
@@ -27,9 +27,10 @@ const REPLY_TIMEOUT_MS = 120_000;
  * The session fields each stage-capable operator reads; only these cross threads (the whole record is 25 fields).
  * An operator listed here consumes sessions only: no onEvent, no onTick, no late events.
  */
-const SESSION_FIELDS: Partial<Record<OperatorConfig["type"], SessionFields>> = {
-  sequencePatterns: ["session_id", "version", "retracted", "end_ts", "page_items", "page_path"],
-};
+function sessionFieldsOf(config: OperatorConfig): SessionFields | undefined {
+  if (config.type === "sequencePatterns") return ["session_id", "version", "retracted", "end_ts", config.item === "page_path" ? "page_path" : "page_items"];
+  return undefined;
+}
 
 /**
  * Whether session stages run at all: not on a single core (the thread would only take turns with the main thread), nor
@@ -41,7 +42,7 @@ export function sessionStagesEnabled(environment: NodeJS.ProcessEnv = process.en
 
 /** Whether `config`'s operator can run as a session stage. */
 export function runsAsSessionStage(config: OperatorConfig): boolean {
-  return SESSION_FIELDS[config.type] !== undefined;
+  return sessionFieldsOf(config) !== undefined;
 }
 
 export class SessionStageError extends Error {
@@ -79,7 +80,7 @@ export class SessionStage implements Operator {
     template: Operator,
     private readonly metrics: Metrics,
   ) {
-    const fields = SESSION_FIELDS[config.type];
+    const fields = sessionFieldsOf(config);
     if (fields === undefined) throw new Error(`operator ${config.type} cannot run as a session stage`);
     this.id = template.id;
     this.tables = template.tables;
@@ -116,8 +117,9 @@ export class SessionStage implements Operator {
   onSessionWatermark(watermark: number, ctx: OperatorContext): void {
     this.context = ctx;
     // Consecutive watermarks with no session between them act as the last one alone (they only ever rise).
-    if (this.lastIsWatermark) this.items[this.items.length - 1] = watermark;
-    else this.items.push(watermark);
+    const item = Number.isFinite(watermark) ? watermark : String(watermark);
+    if (this.lastIsWatermark) this.items[this.items.length - 1] = item;
+    else this.items.push(item);
     this.lastIsWatermark = true;
     if (this.items.length >= ITEMS_PER_MESSAGE) this.send();
   }
@@ -161,7 +163,7 @@ export class SessionStage implements Operator {
 
   private send(): void {
     if (this.items.length === 0) return;
-    this.post({ type: "items", items: this.items });
+    this.post({ type: "items", json: JSON.stringify(this.items) });
     this.itemMessagesInFlight++;
     this.items = [];
     this.lastIsWatermark = false;
@@ -220,10 +222,10 @@ export class SessionStage implements Operator {
   private apply(report: StageReport): void {
     this.lastWatermark = report.watermark;
     this.lastStateBytes = report.stateBytes;
-    if (report.rows.length > 0) {
+    if (report.rows !== "") {
       const context = this.context;
       if (context === undefined) throw new SessionStageError(`session stage ${this.id}: rows before any session`);
-      for (const [table, row] of report.rows) context.emit(table, row);
+      for (const [table, row] of JSON.parse(report.rows) as [string, Row][]) context.emit(table, row);
     }
     for (const [metric, method, args] of report.metrics) {
       const target = (this.metrics as unknown as Record<string, Record<string, (...values: unknown[]) => void>>)[metric];
