@@ -2,13 +2,12 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-// @ts-expect-error: a plain ES module of the bin, without types.
 import { bundledCli } from "../../bin/cli-bundle.js";
 import { REPO_ROOT, runCli } from "../helpers/cli.ts";
 
 describe("bin - the bundled CLI", () => {
   it("is built under node_modules/.cache and exports main", async () => {
-    const entry = (await bundledCli()) as URL | undefined;
+    const entry = await bundledCli();
     expect(entry).toBeDefined();
     const path = fileURLToPath(entry!);
     expect(path.startsWith(`${REPO_ROOT}node_modules/.cache/clickpipe/cli/`)).toBe(true);

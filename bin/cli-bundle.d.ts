@@ -1,0 +1,4 @@
+// Types of cli-bundle.js for the TypeScript that imports it (bench/drain-child.ts).
+
+/** The bundled CLI's entry (built on first use), or undefined where it cannot be built; sets the key worker bundles are named by. */
+export function bundledCli(): Promise<URL | undefined>;
