@@ -6,6 +6,10 @@
 // barrier: it sends everything buffered, waits (Atomics.wait) for the thread's answer and appends every row reported
 // before it to the sink. So the state a checkpoint stores and the rows it commits cover the same sessions, as when the
 // operator ran on the main thread; the snapshot is the operator's own, so checkpoints move between the two modes.
+//
+// A failure in the thread (the operator threw) fails the next snapshot(), restore() or onEnd(): the checkpoint fails
+// and the worker stops, to restart from the last checkpoint like after any failed checkpoint. It is not tied to an event
+// as an operator error on the main thread is (the thread runs behind), so no event is dead-lettered for it.
 import { availableParallelism } from "node:os";
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from "node:worker_threads";
 import type { Metrics } from "../metrics/registry.ts";
@@ -95,10 +99,10 @@ export class SessionStage implements Operator {
       transferList: [channel.port2],
     });
     this.worker.on("error", (error) => {
-      this.failure ??= `session stage ${this.id}: thread failed: ${error.message}`;
+      this.failure ??= `thread failed: ${error.message}`;
     });
     this.worker.on("exit", (code) => {
-      if (!this.closed) this.failure ??= `session stage ${this.id}: thread exited with code ${code}`;
+      if (!this.closed) this.failure ??= `thread exited with code ${code}`;
     });
     // The thread only ends when closed; it must not keep a finished process alive.
     this.worker.unref();
@@ -162,6 +166,12 @@ export class SessionStage implements Operator {
   }
 
   private send(): void {
+    if (this.failure !== undefined) {
+      // Broken: nothing more goes over; the next snapshot() reports the failure.
+      this.items = [];
+      this.lastIsWatermark = false;
+      return;
+    }
     if (this.items.length === 0) return;
     this.post({ type: "items", json: JSON.stringify(this.items) });
     this.itemMessagesInFlight++;
@@ -171,8 +181,7 @@ export class SessionStage implements Operator {
     this.readReports();
     // Backpressure: a thread that falls behind holds the main thread back rather than a growing queue.
     const deadline = Date.now() + REPLY_TIMEOUT_MS;
-    while (this.itemMessagesInFlight > MAX_ITEM_MESSAGES_IN_FLIGHT) {
-      this.waitForReport(`${this.itemMessagesInFlight} items messages`, deadline);
+    while (this.itemMessagesInFlight > MAX_ITEM_MESSAGES_IN_FLIGHT && this.waitForReport(`${this.itemMessagesInFlight} items messages`, deadline)) {
       this.readReports();
     }
   }
@@ -185,25 +194,31 @@ export class SessionStage implements Operator {
   /** Sends what is buffered and the request, then blocks until the thread answers it; every earlier report is applied. */
   private call(request: Exclude<StageRequest, { type: "items" }>): StageReport {
     this.send();
-    this.post(request);
-    const deadline = Date.now() + REPLY_TIMEOUT_MS;
-    for (;;) {
-      const reply = this.readReports(request.id);
-      if (reply !== undefined) return reply;
-      this.waitForReport(request.type, deadline);
+    if (this.failure === undefined) {
+      this.post(request);
+      const deadline = Date.now() + REPLY_TIMEOUT_MS;
+      do {
+        const reply = this.readReports(request.id);
+        if (reply !== undefined && this.failure === undefined) return reply;
+      } while (this.waitForReport(request.type, deadline));
     }
+    throw new SessionStageError(`session stage ${this.id}: ${this.failure}`);
   }
 
   /**
-   * Blocks until the thread posts another report (its count moves past what was read) or a second passes. A thread
-   * that died cannot say so while this thread blocks (its exit event needs the event loop): the deadline ends that.
+   * Blocks until the thread posts another report (its count moves past what was read) or a second passes; false once
+   * the stage has failed. A thread that died cannot say so while this thread blocks (its exit event needs the event
+   * loop): the deadline ends that wait as a failure.
    */
-  private waitForReport(what: string, deadline: number): void {
+  private waitForReport(what: string, deadline: number): boolean {
+    if (this.failure !== undefined) return false;
     const remaining = deadline - Date.now();
-    if (remaining <= 0 || this.failure !== undefined) {
-      throw new SessionStageError(this.failure ?? `session stage ${this.id}: no answer to ${what} within ${REPLY_TIMEOUT_MS / 1000} s`);
+    if (remaining <= 0) {
+      this.failure = `no answer to ${what} within ${REPLY_TIMEOUT_MS / 1000} s`;
+      return false;
     }
     Atomics.wait(this.signal, 0, this.reportsSeen, Math.min(remaining, 1000));
+    return true;
   }
 
   /** Applies every report waiting on the port, in order; returns the one answering `id`, when it came. */
@@ -231,9 +246,6 @@ export class SessionStage implements Operator {
       const target = (this.metrics as unknown as Record<string, Record<string, (...values: unknown[]) => void>>)[metric];
       target[method](...args);
     }
-    if (report.error !== undefined) {
-      this.failure ??= report.error;
-      throw new SessionStageError(`session stage ${this.id}: ${report.error}`);
-    }
+    this.failure ??= report.error;
   }
 }

@@ -612,7 +612,8 @@ class Worker {
 
   private checkpointIfDue(interval: number): void {
     if (this.committing === undefined && this.position !== this.committedPosition && this.now() - this.lastCheckpointAt >= interval) {
-      this.startCheckpoint().catch((error: unknown) => this.stop(error));
+      // A snapshot that throws (a failed session stage) stops the worker as a failed commit does.
+      this.guard(() => void this.startCheckpoint().catch((error: unknown) => this.stop(error)));
     }
   }
 

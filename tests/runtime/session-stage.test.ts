@@ -7,9 +7,9 @@ import { decodeRecord } from "../../src/events/decode.ts";
 import { generateLines } from "../../src/ingest/generate.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
 import { createOperator, type OperatorConfig } from "../../src/operators/index.ts";
-import type { Operator } from "../../src/runtime/operator.ts";
+import type { Operator, SessionRecord } from "../../src/runtime/operator.ts";
 import { Pipeline, type RowSink } from "../../src/runtime/pipeline.ts";
-import { runsAsSessionStage, SessionStage, sessionStagesEnabled } from "../../src/runtime/session-stage.ts";
+import { runsAsSessionStage, SessionStage, SessionStageError, sessionStagesEnabled } from "../../src/runtime/session-stage.ts";
 import { operatorEnvironment } from "../../src/runtime/worker.ts";
 import type { Row } from "../../src/sinks/table.ts";
 
@@ -119,6 +119,15 @@ describe("SessionStage", () => {
     const gauges = async (registry: Metrics) => [(await registry.patternsFrequent.get()).values, (await registry.patternsTopSupport.get()).values];
     expect((await gauges(metrics))[0].length).toBeGreaterThan(0);
     expect(await gauges(metrics)).toEqual(await gauges(reference));
+  });
+
+  it("fails the next snapshot, not the session it was given, when the operator throws on its thread", () => {
+    const pipeline = new Pipeline({ operators: operators(true, new Metrics()), sink: new CollectingSink(), metrics: new Metrics() });
+    const broken = { session_id: "s1", version: 1, retracted: false, end_ts: Date.parse("2026-01-05T10:00:00Z"), page_items: null };
+    // The operator throws on these items in its thread; here nothing happens until the checkpoint asks for the state.
+    expect(() => pipeline.processSession(broken as unknown as SessionRecord)).not.toThrow();
+    expect(() => pipeline.snapshot()).toThrow(SessionStageError);
+    expect(() => pipeline.snapshot()).toThrow(/session stage sequencePatterns: .*TypeError/);
   });
 
   it("resumes from a snapshot in a new stage as an uninterrupted run: no row lost, none twice", () => {
