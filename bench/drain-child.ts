@@ -40,10 +40,13 @@ metrics.eventsReceived.inc = ((...args: Parameters<typeof countReceived>) => {
   return countReceived(...args);
 }) as typeof metrics.eventsReceived.inc;
 let drainedAt = Number.NaN;
+// Threads that end with the worker (the session stage's) are read here, before the final checkpoint and close.
+let threadsAtDrained: Record<string, number> = {};
 const log = (line: string) => {
   if (line.startsWith("drained ")) {
     drainedAt = performance.now();
     drainedCpu = mainThreadCpuSeconds();
+    threadsAtDrained = threadCpuSeconds();
   }
 };
 const started = performance.now();
@@ -74,7 +77,7 @@ process.stdout.write(
       checkpointSeconds,
     },
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
-    threadCpuSeconds: threadCpuSeconds(),
+    threadCpuSeconds: { ...threadsAtDrained, ...threadCpuSeconds() },
     peakStateBytes,
     peakOpenSessions,
     bytesPerOpenSessionAtPeak,

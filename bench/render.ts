@@ -165,7 +165,7 @@ function renderThreadCpu(drain: DrainResult): string {
   const others = Object.entries(threads).filter(([name]) => name !== "main");
   const busy = others.filter(([, seconds]) => seconds >= 0.1).map(([, seconds]) => fixed(seconds, 2));
   const rest = others.reduce((sum, [, seconds]) => sum + seconds, 0);
-  return `- CPU by thread over the whole process: main ${fixed(threads.main, 2)} s; the other ${others.length} threads still running at its end ${fixed(rest, 2)} s (V8's helper threads for garbage collection and compilation, the Parquet encoder threads, libuv), of which ${busy.length} used ≥ 0.1 s: ${busy.join(", ")} s. The session stage's thread has ended by then: its CPU is in the process's total only.
+  return `- CPU by thread over the whole process: main ${fixed(threads.main, 2)} s; the other ${others.length} threads ${fixed(rest, 2)} s (V8's helper threads for garbage collection and compilation, the session stage, the Parquet encoder threads, libuv), of which ${busy.length} used ≥ 0.1 s: ${busy.join(", ")} s.
 `;
 }
 
