@@ -87,10 +87,7 @@ process.stdout.write(
 /** CPU seconds (user + system) of this process's main thread, from /proc (Linux; NaN elsewhere); 10 ms resolution. */
 function mainThreadCpuSeconds(): number {
   try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // Fields 14 and 15 of stat(5) (utime, stime), counted from the state field (3) here; clock ticks of 1/100 s.
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return taskCpuSeconds(readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8"));
   } catch {
     return Number.NaN;
   }
@@ -103,11 +100,16 @@ function threadCpuSeconds(): Record<string, number> {
     for (const task of readdirSync("/proc/self/task")) {
       const stat = readFileSync(`/proc/self/task/${task}/stat`, "utf8");
       const name = task === String(process.pid) ? "main" : `${stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))} ${task}`;
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      byName[name] = Number(((byName[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100).toFixed(2));
+      byName[name] = Number(taskCpuSeconds(stat).toFixed(2));
     }
   } catch {
     // Not Linux: no per-thread figures.
   }
   return byName;
+}
+
+/** utime + stime of a /proc task stat line: fields 14 and 15 of stat(5), counted from the state field (3); 1/100 s ticks. */
+function taskCpuSeconds(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }

@@ -28,7 +28,8 @@ export class SessionStageThread {
   private readonly operator: Operator;
   private readonly context: OperatorContext;
   private rows: [string, Row][] = [];
-  private metricCalls: MetricCall[] = [];
+  /** Emptied in place by each report: recordingMetrics holds this array. */
+  private readonly metricCalls: MetricCall[] = [];
   private readonly signal: Int32Array;
   private failure: string | undefined;
 

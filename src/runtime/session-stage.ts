@@ -20,7 +20,7 @@ import type { Operator, OperatorContext, SessionRecord } from "./operator.ts";
 import type { SessionFields, StageItem, StageReport, StageRequest, StageSetup } from "./session-stage-protocol.ts";
 import { startTypeScriptWorker } from "./thread-entry.ts";
 
-/** Items (sessions and watermarks) sent per message: one structured clone per this many, not per session. */
+/** Items (sessions and watermarks) sent per message: one JSON text and one postMessage per this many, not per session. */
 const ITEMS_PER_MESSAGE = 512;
 /** Items messages the thread may be behind by before the main thread waits for it (memory bound: 32k sessions). */
 const MAX_ITEM_MESSAGES_IN_FLIGHT = 64;
