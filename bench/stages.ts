@@ -15,7 +15,8 @@ import { createOperator } from "../src/operators/index.ts";
 import { Pipeline, type RowSink } from "../src/runtime/pipeline.ts";
 import { operatorEnvironment } from "../src/runtime/worker.ts";
 import { ParquetSink } from "../src/sinks/parquet.ts";
-import { ColumnBatchBuilder, encodeSealedBatch, sealedBatchToArrow, type ParquetCompression } from "../src/sinks/parquet-encoder.ts";
+import { loadArrowParquet, sealedBatchToArrow } from "../src/sinks/parquet-arrow.ts";
+import { ColumnBatchBuilder, encodeSealedBatch, encoderReady, type ParquetCompression } from "../src/sinks/parquet-encoder.ts";
 import { writeParquetFile } from "../src/sinks/parquet-writer.ts";
 import { sessionsTable } from "../src/operators/sessionize-table.ts";
 import { botsTable, invalidEventsTable, lateEventsTable } from "../src/sinks/system-tables.ts";
@@ -184,6 +185,8 @@ async function measureParquetSteps(config: PipelineConfig, lines: readonly strin
   const defaultCodec = config.sinks.find((sinkConfig) => sinkConfig.type === "parquet")?.compression ?? "snappy";
   const best = { toArrowIpc: 0, wasmFromIpc: 0, writeZstd: 0, writeUncompressed: 0, writeJsDefault: 0, writeJsSnappy: 0 };
   const keep = (key: keyof typeof best, cpuSeconds: number) => (best[key] = Math.max(best[key], rows / cpuSeconds));
+  await loadArrowParquet();
+  await encoderReady(defaultCodec);
   for (let round = 0; round < 5; round++) {
     const sealed = batch();
     // The TypeScript writer before the wasm steps. With the default codec (snappy) the whole encode is the same call

@@ -108,7 +108,7 @@ export async function forgetPerson(options: ForgetOptions): Promise<ForgetSummar
       await syncDirectory(dirname(file));
       change.filesDeleted++;
     } else {
-      await replaceFileDurably(file, encodeParquet(columns, kept, { compression: options.compression, rowGroupSize: options.rowGroupSize }));
+      await replaceFileDurably(file, await encodeParquet(columns, kept, { compression: options.compression, rowGroupSize: options.rowGroupSize }));
       change.filesRewritten++;
     }
     tables.set(table, change);

@@ -2,7 +2,7 @@
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
 import { isMainThread, parentPort } from "node:worker_threads";
-import { encodeSealedBatch, type EncodeOptions, type SealedBatch } from "./parquet-encoder.ts";
+import { encodeSealedBatch, encoderReady, type EncodeOptions, type SealedBatch } from "./parquet-encoder.ts";
 
 export interface EncodeRequest {
   id: number;
@@ -33,9 +33,11 @@ export function lowerThreadPriority(niceness: number = ENCODER_NICENESS): boolea
 
 if (!isMainThread) lowerThreadPriority();
 
-parentPort?.on("message", (request: EncodeRequest) => {
+parentPort?.on("message", async (request: EncodeRequest) => {
   let response: EncodeResponse;
   try {
+    // Resolved at once for snappy and none; for zstd, loads Arrow and parquet-wasm on the first request.
+    await encoderReady(request.options.compression);
     response = { id: request.id, bytes: encodeSealedBatch(request.batch, request.options) };
   } catch (error) {
     response = { id: request.id, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };

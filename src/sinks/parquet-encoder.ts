@@ -1,26 +1,7 @@
-// Row objects → columnar buffers → Arrow → Parquet bytes: the pure encoder shared by the worker thread and the in-thread path.
-import {
-  Bool,
-  DateDay,
-  Field,
-  Float64,
-  Int32,
-  Int64,
-  List,
-  RecordBatch,
-  Schema,
-  Struct,
-  Table as ArrowTable,
-  TimestampMillisecond,
-  Utf8,
-  makeData,
-  tableToIPC,
-  type Data,
-  type DataType,
-} from "apache-arrow";
-import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from "parquet-wasm";
+// Row objects → columnar buffers → Parquet bytes: the pure encoder shared by the worker thread and the in-thread path.
+import { encodeWithParquetWasm, loadArrowParquet } from "./parquet-arrow.ts";
 import { writeParquetFile } from "./parquet-writer.ts";
-import type { ColumnSpec, ColumnType, Row } from "./table.ts";
+import type { ColumnSpec, Row } from "./table.ts";
 
 export type ParquetCompression = "zstd" | "snappy" | "none";
 
@@ -57,32 +38,6 @@ export interface SealedBatch {
 }
 
 const MS_PER_DAY = 86_400_000;
-
-/** The Arrow type each column type is written as; timestamps carry "UTC" so Parquet marks them isAdjustedToUTC. */
-export function arrowTypeOf(type: ColumnType): DataType {
-  switch (type) {
-    case "string":
-      return new Utf8();
-    case "int32":
-      return new Int32();
-    case "int64":
-      return new Int64();
-    case "float64":
-      return new Float64();
-    case "bool":
-      return new Bool();
-    case "timestamp":
-      return new TimestampMillisecond("UTC");
-    case "date":
-      return new DateDay();
-    case "list<string>":
-      return new List(new Field("item", new Utf8(), true));
-  }
-}
-
-export function arrowSchemaOf(columns: readonly ColumnSpec[]): Schema {
-  return new Schema(columns.map((c) => new Field(c.name, arrowTypeOf(c.type), c.nullable !== false)));
-}
 
 function grow<T extends Uint8Array | Int32Array | Float64Array | BigInt64Array>(array: T, needed: number): T {
   if (needed <= array.length) return array;
@@ -426,58 +381,27 @@ export function transferListOf(batch: SealedBatch): ArrayBuffer[] {
   return [...buffers];
 }
 
-function arrowDataOf(sealed: SealedColumn, field: Field, length: number): Data {
-  const common = { length, nullCount: sealed.nullCount, nullBitmap: sealed.validity };
-  const type = field.type as DataType;
-  if (type instanceof Utf8) {
-    return makeData({ ...common, type, valueOffsets: sealed.offsets!, data: sealed.values as Uint8Array });
-  }
-  if (type instanceof List) {
-    const itemCount = sealed.itemOffsets!.length - 1;
-    const child = makeData({
-      type: new Utf8(),
-      length: itemCount,
-      nullCount: sealed.itemNullCount!,
-      nullBitmap: sealed.itemValidity!,
-      valueOffsets: sealed.itemOffsets!,
-      data: sealed.values as Uint8Array,
-    });
-    return makeData({ ...common, type, valueOffsets: sealed.offsets!, child });
-  }
-  return makeData({ ...common, type, data: sealed.values } as never);
+/**
+ * Resolves once this thread can encode with `compression`: at once for the TypeScript writer's codecs, after loading
+ * apache-arrow and parquet-wasm (src/sinks/parquet-arrow.ts) for zstd.
+ */
+export function encoderReady(compression: ParquetCompression): Promise<void> {
+  return compression === "zstd" ? loadArrowParquet() : Promise.resolve();
 }
-
-/** An Arrow table with exactly the declared columns, in order, and their declared nullability. */
-export function sealedBatchToArrow(batch: SealedBatch): ArrowTable {
-  const schema = arrowSchemaOf(batch.columns);
-  const children = batch.data.map((column, i) => arrowDataOf(column, schema.fields[i], batch.length));
-  const struct = makeData({ type: new Struct(schema.fields), length: batch.length, nullCount: 0, children });
-  return new ArrowTable(schema, [new RecordBatch(schema, struct)]);
-}
-
-const COMPRESSION: Record<ParquetCompression, Compression> = {
-  zstd: Compression.ZSTD,
-  snappy: Compression.SNAPPY,
-  none: Compression.UNCOMPRESSED,
-};
 
 /**
  * Parquet file bytes of a sealed batch. Pure and synchronous: the worker thread runs exactly this. The TypeScript
- * writer (no Arrow IPC step, several times faster) writes "none" and "snappy"; parquet-wasm writes zstd.
+ * writer (no Arrow IPC step, several times faster) writes "none" and "snappy"; parquet-wasm writes zstd, once
+ * `encoderReady("zstd")` has resolved.
  */
 export function encodeSealedBatch(batch: SealedBatch, options: EncodeOptions): Uint8Array {
   if (options.compression !== "zstd") return writeParquetFile(batch, { compression: options.compression, rowGroupSize: options.rowGroupSize });
-  const wasmTable = WasmTable.fromIPCStream(tableToIPC(sealedBatchToArrow(batch), "stream"));
-  const properties = new WriterPropertiesBuilder()
-    .setCompression(COMPRESSION[options.compression])
-    .setMaxRowGroupSize(options.rowGroupSize)
-    .setCreatedBy("clickpipe")
-    .build();
-  return writeParquet(wasmTable, properties);
+  return encodeWithParquetWasm(batch, options);
 }
 
-/** Parquet file bytes for `rows`, typed by `columns`: the synchronous in-thread path. */
-export function encodeParquet(columns: ColumnSpec[], rows: readonly Row[], options: EncodeOptions): Uint8Array {
+/** Parquet file bytes for `rows`, typed by `columns`: the in-thread path. */
+export async function encodeParquet(columns: ColumnSpec[], rows: readonly Row[], options: EncodeOptions): Promise<Uint8Array> {
+  await encoderReady(options.compression);
   const builder = new ColumnBatchBuilder(columns);
   for (const row of rows) builder.append(row);
   return encodeSealedBatch(builder.seal(), options);

@@ -8,6 +8,7 @@ import { startTypeScriptWorker } from "../runtime/thread-entry.ts";
 import {
   ColumnBatchBuilder,
   encodeSealedBatch,
+  encoderReady,
   transferListOf,
   type EncodeOptions,
   type ParquetCompression,
@@ -280,7 +281,7 @@ export class ParquetSink {
 
   private encode(batch: SealedBatch): Promise<Uint8Array> {
     if (this.encoderThread) return this.encoderThread.encode(batch, this.encodeOptions);
-    return Promise.resolve(encodeSealedBatch(batch, this.encodeOptions));
+    return encoderReady(this.encodeOptions.compression).then(() => encodeSealedBatch(batch, this.encodeOptions));
   }
 }
 

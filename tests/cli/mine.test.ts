@@ -58,7 +58,7 @@ describe("clickpipe mine patterns", () => {
       { session_id: "c", version: 2, retracted: true, page_path: ["/z"], page_items: ["product"] },
     ];
     mkdirSync(join(directory, "sessions", "dt=2024-03-01"), { recursive: true });
-    writeFileSync(join(directory, "sessions", "dt=2024-03-01", "part-0.parquet"), encodeParquet(columns, rows, { compression: "none", rowGroupSize: 10 }));
+    writeFileSync(join(directory, "sessions", "dt=2024-03-01", "part-0.parquet"), await encodeParquet(columns, rows, { compression: "none", rowGroupSize: 10 }));
     const out = join(directory, "out");
     const { code } = await mine(["patterns", "--sessions", join(directory, "sessions"), "--min-support", "2", "--max-length", "2", "--out", out]);
     expect(code).toBe(0);
@@ -116,7 +116,7 @@ describe("clickpipe mine rules", () => {
       { name: "sku", type: "string" },
     ];
     const lines = [["o1", "a"], ["o1", "b"], ["o2", "a"], ["o2", "b"], ["o3", "a"], ["o3", "c"]];
-    writeFileSync(join(directory, "orders.parquet"), encodeParquet(columns, lines.map(([order_id, sku]) => ({ order_id, sku })), { compression: "none", rowGroupSize: 10 }));
+    writeFileSync(join(directory, "orders.parquet"), await encodeParquet(columns, lines.map(([order_id, sku]) => ({ order_id, sku })), { compression: "none", rowGroupSize: 10 }));
     const out = join(directory, "out");
     const { code } = await mine(["rules", "--orders", join(directory, "orders.parquet"), "--min-support", "0.5", "--min-confidence", "0.6", "--out", out]);
     expect(code).toBe(0);

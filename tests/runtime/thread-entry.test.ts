@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { bundleOf, startTypeScriptWorker } from "../../src/runtime/thread-entry.ts";
-import { ColumnBatchBuilder, encodeSealedBatch, transferListOf } from "../../src/sinks/parquet-encoder.ts";
+import { ColumnBatchBuilder, encodeSealedBatch, encoderReady, transferListOf } from "../../src/sinks/parquet-encoder.ts";
 import type { EncodeResponse } from "../../src/sinks/parquet-encoder-worker.ts";
 import { duckDb, queryJson, temporaryDirectory } from "../sinks/lake-fixtures.ts";
 
@@ -40,6 +40,16 @@ describe("startTypeScriptWorker", () => {
     }
   });
 
+  it("the Parquet encoder thread's bundle loads apache-arrow and parquet-wasm only for zstd", () => {
+    // Both cost a thread ≈ 0.5–0.8 CPU s to load; the sink's threads start inside the run. A static import of either
+    // anywhere below the entry would be hoisted to the bundle's top and run at every thread start.
+    const text = readFileSync(fileURLToPath(bundleOf(new URL("../../src/sinks/parquet-encoder-worker.ts", import.meta.url))!), "utf8");
+    for (const name of ["apache-arrow", "parquet-wasm"]) {
+      expect(text).not.toMatch(new RegExp(`^import[^;]*from\\s*"${name}"`, "m"));
+      expect(text).toContain(`import("${name}")`);
+    }
+  });
+
   it("the bundled Parquet encoder writes the same bytes as the encoder in this thread", async () => {
     const columns = [
       { name: "id", type: "string" as const },
@@ -52,6 +62,7 @@ describe("startTypeScriptWorker", () => {
       return builder.seal();
     };
     const options = { compression: "zstd" as const, rowGroupSize: 256 };
+    await encoderReady("zstd");
     const expected = encodeSealedBatch(build(), options);
     const worker = startTypeScriptWorker(new URL("../../src/sinks/parquet-encoder-worker.ts", import.meta.url));
     try {

@@ -8,7 +8,8 @@ import { tableToIPC } from "apache-arrow";
 import fc from "fast-check";
 import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from "parquet-wasm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ColumnBatchBuilder, ParquetEncodeError, sealedBatchToArrow } from "../../src/sinks/parquet-encoder.ts";
+import { loadArrowParquet, sealedBatchToArrow } from "../../src/sinks/parquet-arrow.ts";
+import { ColumnBatchBuilder, ParquetEncodeError } from "../../src/sinks/parquet-encoder.ts";
 import { ParquetSink } from "../../src/sinks/parquet.ts";
 import { readParquetFile } from "../../src/sinks/parquet-reader.ts";
 import { writeParquetFile, type DictionaryTuning, type TypeScriptWriterCompression } from "../../src/sinks/parquet-writer.ts";
@@ -20,6 +21,7 @@ let directory: string;
 let fileCount = 0;
 
 beforeAll(async () => {
+  await loadArrowParquet();
   connection = await duckDb();
   directory = await temporaryDirectory("parquet-writer");
 });

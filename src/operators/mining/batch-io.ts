@@ -112,7 +112,7 @@ export async function writeTableDirectory(directory: string, spec: TableSpec, ro
   const csvPath = join(directory, `${spec.name}.csv`);
   const parquetPath = join(tableDirectory, "part-0000000000-0000.parquet");
   await writeAtomically(csvPath, toCsv(spec.columns.map((column) => column.name), rows));
-  await writeAtomically(parquetPath, encodeParquet(spec.columns, rows, { compression: "zstd", rowGroupSize: 100_000 }));
+  await writeAtomically(parquetPath, await encodeParquet(spec.columns, rows, { compression: "zstd", rowGroupSize: 100_000 }));
   return [csvPath, parquetPath];
 }
 

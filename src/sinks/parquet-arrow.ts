@@ -1,0 +1,101 @@
+// Sealed batches as Arrow tables, and Parquet through Arrow IPC + parquet-wasm: the zstd path, loaded on first use.
+//
+// Why loaded on demand: apache-arrow and parquet-wasm (a 5 MB WebAssembly module compiled when imported) cost each
+// thread that imports them ≈ 0.5–0.8 CPU s. The default codecs (snappy, none) never need them, and the sink's encoder
+// threads start with the first row, inside the run: they competed with the pipeline thread for the cores. The packages
+// are imported dynamically here (not statically in a lazily imported module): a bundler hoists static imports of
+// external packages to the top of a bundle without code splitting, the worker threads' bundles among them.
+import type * as Arrow from "apache-arrow";
+import type * as ParquetWasm from "parquet-wasm";
+import type { EncodeOptions, SealedBatch, SealedColumn } from "./parquet-encoder.ts";
+import type { ColumnSpec, ColumnType } from "./table.ts";
+
+interface ArrowParquet {
+  arrow: typeof Arrow;
+  wasm: typeof ParquetWasm;
+}
+
+let loading: Promise<void> | undefined;
+let loaded: ArrowParquet | undefined;
+
+/** Loads apache-arrow and parquet-wasm once per thread; the functions below need it done. */
+export function loadArrowParquet(): Promise<void> {
+  loading ??= Promise.all([import("apache-arrow"), import("parquet-wasm")]).then(([arrow, wasm]) => {
+    loaded = { arrow, wasm };
+  });
+  return loading;
+}
+
+function modules(): ArrowParquet {
+  if (loaded === undefined) throw new Error("apache-arrow and parquet-wasm are not loaded yet: await loadArrowParquet() first");
+  return loaded;
+}
+
+/** The Arrow type each column type is written as; timestamps carry "UTC" so Parquet marks them isAdjustedToUTC. */
+function arrowTypeOf(arrow: typeof Arrow, type: ColumnType): Arrow.DataType {
+  switch (type) {
+    case "string":
+      return new arrow.Utf8();
+    case "int32":
+      return new arrow.Int32();
+    case "int64":
+      return new arrow.Int64();
+    case "float64":
+      return new arrow.Float64();
+    case "bool":
+      return new arrow.Bool();
+    case "timestamp":
+      return new arrow.TimestampMillisecond("UTC");
+    case "date":
+      return new arrow.DateDay();
+    case "list<string>":
+      return new arrow.List(new arrow.Field("item", new arrow.Utf8(), true));
+  }
+}
+
+function arrowSchemaOf(arrow: typeof Arrow, columns: readonly ColumnSpec[]): Arrow.Schema {
+  return new arrow.Schema(columns.map((c) => new arrow.Field(c.name, arrowTypeOf(arrow, c.type), c.nullable !== false)));
+}
+
+function arrowDataOf(arrow: typeof Arrow, sealed: SealedColumn, field: Arrow.Field, length: number): Arrow.Data {
+  const common = { length, nullCount: sealed.nullCount, nullBitmap: sealed.validity };
+  const type = field.type as Arrow.DataType;
+  if (type instanceof arrow.Utf8) {
+    return arrow.makeData({ ...common, type, valueOffsets: sealed.offsets!, data: sealed.values as Uint8Array });
+  }
+  if (type instanceof arrow.List) {
+    const itemCount = sealed.itemOffsets!.length - 1;
+    const child = arrow.makeData({
+      type: new arrow.Utf8(),
+      length: itemCount,
+      nullCount: sealed.itemNullCount!,
+      nullBitmap: sealed.itemValidity!,
+      valueOffsets: sealed.itemOffsets!,
+      data: sealed.values as Uint8Array,
+    });
+    return arrow.makeData({ ...common, type, valueOffsets: sealed.offsets!, child });
+  }
+  return arrow.makeData({ ...common, type, data: sealed.values } as never);
+}
+
+/** An Arrow table with exactly the declared columns, in order, and their declared nullability. */
+export function sealedBatchToArrow(batch: SealedBatch): Arrow.Table {
+  const { arrow } = modules();
+  const schema = arrowSchemaOf(arrow, batch.columns);
+  const children = batch.data.map((column, i) => arrowDataOf(arrow, column, schema.fields[i], batch.length));
+  const struct = arrow.makeData({ type: new arrow.Struct(schema.fields), length: batch.length, nullCount: 0, children });
+  return new arrow.Table(schema, [new arrow.RecordBatch(schema, struct)]);
+}
+
+/** Parquet file bytes written by parquet-wasm from the batch's Arrow IPC stream. */
+export function encodeWithParquetWasm(batch: SealedBatch, options: EncodeOptions): Uint8Array {
+  const { arrow, wasm } = modules();
+  const compression = { zstd: wasm.Compression.ZSTD, snappy: wasm.Compression.SNAPPY, none: wasm.Compression.UNCOMPRESSED }[options.compression];
+  const table = wasm.Table.fromIPCStream(arrow.tableToIPC(sealedBatchToArrow(batch), "stream"));
+  const properties = new wasm.WriterPropertiesBuilder()
+    .setCompression(compression)
+    .setMaxRowGroupSize(options.rowGroupSize)
+    .setCreatedBy("clickpipe")
+    .build();
+  return wasm.writeParquet(table, properties);
+}
