@@ -90,6 +90,7 @@ const SESSION_BYTES = 104;
 const TIMER_ENTRY_BYTES = 24;
 const TOMBSTONE_BYTES = 120;
 const ID_SET_ENTRY_BYTES = 24;
+const IDENTITY_ENTRY_BYTES = 64;
 
 type SessionTuple = [number, number, number, boolean, number, number, string | null, number];
 
@@ -108,6 +109,8 @@ interface SessionizeSnapshot {
   pool: StringPoolSnapshot;
   timers: DueQueueSnapshot;
   visitors: VisitorSnapshot[];
+  /** Visitors whose state was dropped, with their last known user_id: [visitor key, user_id] (absent before 2026-12). */
+  identities?: [string, string][];
 }
 
 function nonEmptyString(value: unknown): value is string {
@@ -182,6 +185,14 @@ class Sessionizer implements Operator {
   #retainedEvents = 0;
   #keyChars = 0;
   #tombstones = 0;
+  /**
+   * The anon_id → user_id map of rule 10 for visitors whose state was dropped (every session evicted): a visitor who
+   * returns, or whose late event arrives only after the eviction, is still stitched to its customer. Without it the
+   * stitching depended on arrival order (a late event's new session lost the user its sorted order gives it) and on
+   * how long the visitor stayed away. One entry per identified visitor that left: per-customer state.
+   */
+  readonly #identities = new Map<string, string>();
+  #identityChars = 0;
 
   constructor(config: SessionizeConfig) {
     this.#gap = config.gap;
@@ -265,6 +276,7 @@ class Sessionizer implements Operator {
       pool: this.#pool.snapshot(),
       timers: this.#timers.snapshot(),
       visitors,
+      identities: [...this.#identities],
     };
   }
 
@@ -283,6 +295,9 @@ class Sessionizer implements Operator {
     this.#retainedEvents = 0;
     this.#keyChars = 0;
     this.#tombstones = 0;
+    this.#identities.clear();
+    this.#identityChars = 0;
+    for (const [key, user] of snapshot.identities ?? []) this.#remember(key, user);
     for (const saved of snapshot.visitors) {
       const visitor = new VisitorState(saved.key);
       visitor.events = saved.events.slice();
@@ -321,8 +336,21 @@ class Sessionizer implements Operator {
         this.#tombstones * TOMBSTONE_BYTES +
         this.#timers.size * TIMER_ENTRY_BYTES +
         (idSetBytes / 24) * ID_SET_ENTRY_BYTES +
+        this.identityBytes() +
         this.#pool.bytes,
     );
+  }
+
+  /** Bytes of the identities of visitors that left (included in stateBytes): per customer, not per open session. */
+  identityBytes(): number {
+    return this.#identities.size * IDENTITY_ENTRY_BYTES + this.#identityChars * 2;
+  }
+
+  #remember(key: string, user: string): void {
+    const previous = this.#identities.get(key);
+    if (previous !== undefined) this.#identityChars -= key.length + previous.length;
+    this.#identities.set(key, user);
+    this.#identityChars += key.length + user.length;
   }
 
   #accept(event: ClickEvent, anonId: string, watermark: number, ctx: OperatorContext): void {
@@ -351,6 +379,14 @@ class Sessionizer implements Operator {
     if (visitor === undefined) {
       const key = visitorKey(siteId, anonId);
       visitor = new VisitorState(key);
+      if (this.#identities.size > 0) {
+        const user = this.#identities.get(key);
+        if (user !== undefined) {
+          visitor.carriedUser = user;
+          this.#identities.delete(key);
+          this.#identityChars -= key.length + user.length;
+        }
+      }
       this.#visitors.set(key, visitor);
       siteVisitors.set(anonId, visitor);
       this.#keyChars += key.length;
@@ -590,6 +626,7 @@ class Sessionizer implements Operator {
 
   #dropIfEmpty(visitor: VisitorState): boolean {
     if (visitor.sessions.length > 0) return false;
+    if (visitor.carriedUser !== null) this.#remember(visitor.key, visitor.carriedUser);
     this.#visitors.delete(visitor.key);
     const { siteId, anonId } = parseVisitorKey(visitor.key);
     this.#siteVisitors(siteId ?? undefined).delete(anonId);
