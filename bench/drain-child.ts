@@ -31,11 +31,14 @@ const sampler = setInterval(async () => {
 let firstBatchAt = Number.NaN;
 let firstBatchCpu = Number.NaN;
 let drainedCpu = Number.NaN;
+let firstBatchRunDelay = Number.NaN;
+let drainedRunDelay = Number.NaN;
 const countReceived = metrics.eventsReceived.inc.bind(metrics.eventsReceived);
 metrics.eventsReceived.inc = ((...args: Parameters<typeof countReceived>) => {
   if (Number.isNaN(firstBatchAt)) {
     firstBatchAt = performance.now();
     firstBatchCpu = mainThreadCpuSeconds();
+    firstBatchRunDelay = mainThreadRunDelaySeconds();
   }
   return countReceived(...args);
 }) as typeof metrics.eventsReceived.inc;
@@ -46,6 +49,7 @@ const log = (line: string) => {
   if (line.startsWith("drained ")) {
     drainedAt = performance.now();
     drainedCpu = mainThreadCpuSeconds();
+    drainedRunDelay = mainThreadRunDelaySeconds();
     threadsAtDrained = threadCpuSeconds();
   }
 };
@@ -73,6 +77,8 @@ process.stdout.write(
       finalCommitSeconds: (endedAt - drainedAt) / 1000,
       /** CPU time of the main thread alone while processing: what wall time would be on an idle machine. */
       processingMainThreadCpuSeconds: drainedCpu - firstBatchCpu,
+      /** Time the main thread was ready to run but waited for a core while processing (other threads, other processes). */
+      processingMainThreadRunDelaySeconds: drainedRunDelay - firstBatchRunDelay,
       checkpoints,
       checkpointSeconds,
     },
@@ -88,6 +94,15 @@ process.stdout.write(
 function mainThreadCpuSeconds(): number {
   try {
     return taskCpuSeconds(readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8"));
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Seconds this process's main thread spent runnable but waiting for a core, from schedstat (Linux; NaN elsewhere). */
+function mainThreadRunDelaySeconds(): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").split(" ")[1]) / 1e9;
   } catch {
     return Number.NaN;
   }

@@ -11,6 +11,8 @@ export interface DrainResult {
     processingSeconds: number;
     finalCommitSeconds: number;
     processingMainThreadCpuSeconds: number;
+    /** While processing, seconds the main thread was runnable but waited for a core (schedstat; NaN off Linux). */
+    processingMainThreadRunDelaySeconds?: number;
     /** Checkpoints taken (the last one included) and their summed duration; one runs beside processing at a time. */
     checkpoints: number;
     checkpointSeconds: number;

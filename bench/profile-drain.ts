@@ -56,6 +56,7 @@ for (let round = 0; round < rounds; round++) {
         seconds: Number(drain.seconds.toFixed(2)),
         processingSeconds: Number(phases.processingSeconds.toFixed(2)),
         mainThreadCpuSeconds: phases.processingMainThreadCpuSeconds,
+        mainThreadRunDelaySeconds: phases.processingMainThreadRunDelaySeconds,
         processCpuSeconds: Number(drain.cpuSeconds.toFixed(2)),
         checkpoints: phases.checkpoints,
         checkpointSeconds: Number(phases.checkpointSeconds.toFixed(2)),
