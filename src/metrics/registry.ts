@@ -1,6 +1,5 @@
 // Every clickpipe_* metric of ARCHITECTURE.md in one prom-client registry; labels are bounded sets only.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { DeferredCounter } from "./deferred-counter.ts";
 import { EVENT_SOURCES, INVALID_REASONS, PATTERN_TABLE_KINDS, SESSION_KINDS, TABLES } from "./labels.ts";
 
 export { EVENT_SOURCES, INVALID_REASONS, PATTERN_TABLE_KINDS, SESSION_KINDS, TABLES, type InvalidReason, type PatternTableKind } from "./labels.ts";
@@ -45,7 +44,7 @@ export class Metrics {
       labelNames: ["source"],
       registers: reg,
     });
-    this.eventsProcessed = new DeferredCounter({
+    this.eventsProcessed = new Counter({
       name: "clickpipe_events_processed_total",
       help: "Valid events handed to the operators.",
       registers: reg,
@@ -56,17 +55,17 @@ export class Metrics {
       labelNames: ["reason"],
       registers: reg,
     });
-    this.eventsFiltered = new DeferredCounter({
+    this.eventsFiltered = new Counter({
       name: "clickpipe_events_filtered_total",
       help: "Requests left out by the page filter or bot drop.",
       registers: reg,
     });
-    this.eventsLate = new DeferredCounter({
+    this.eventsLate = new Counter({
       name: "clickpipe_events_late_total",
       help: "Events too late for any retained state, written to late_events.",
       registers: reg,
     });
-    this.eventsDuplicate = new DeferredCounter({
+    this.eventsDuplicate = new Counter({
       name: "clickpipe_events_duplicate_total",
       help: "Events ignored because their event_id (or order_id) was already seen.",
       registers: reg,
@@ -140,17 +139,17 @@ export class Metrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: reg,
     });
-    this.sessionsFinal = new DeferredCounter({
+    this.sessionsFinal = new Counter({
       name: "clickpipe_sessions_final_total",
       help: "Sessions of people (not bots) at their first final version.",
       registers: reg,
     });
-    this.sessionsBounced = new DeferredCounter({
+    this.sessionsBounced = new Counter({
       name: "clickpipe_sessions_bounced_total",
       help: "Sessions of people at their first final version that bounced.",
       registers: reg,
     });
-    this.sessionsConverted = new DeferredCounter({
+    this.sessionsConverted = new Counter({
       name: "clickpipe_sessions_converted_total",
       help: "Sessions of people at their first final version that hold a purchase.",
       registers: reg,
