@@ -347,10 +347,18 @@ class Sessionizer implements Operator {
   }
 
   #remember(key: string, user: string): void {
-    const previous = this.#identities.get(key);
-    if (previous !== undefined) this.#identityChars -= key.length + previous.length;
+    this.#recall(key);
     this.#identities.set(key, user);
     this.#identityChars += key.length + user.length;
+  }
+
+  /** Takes a visitor's remembered user_id out of the map (its state holds it again); null when none. */
+  #recall(key: string): string | null {
+    const user = this.#identities.get(key);
+    if (user === undefined) return null;
+    this.#identities.delete(key);
+    this.#identityChars -= key.length + user.length;
+    return user;
   }
 
   #accept(event: ClickEvent, anonId: string, watermark: number, ctx: OperatorContext): void {
@@ -379,14 +387,7 @@ class Sessionizer implements Operator {
     if (visitor === undefined) {
       const key = visitorKey(siteId, anonId);
       visitor = new VisitorState(key);
-      if (this.#identities.size > 0) {
-        const user = this.#identities.get(key);
-        if (user !== undefined) {
-          visitor.carriedUser = user;
-          this.#identities.delete(key);
-          this.#identityChars -= key.length + user.length;
-        }
-      }
+      if (this.#identities.size > 0) visitor.carriedUser = this.#recall(key);
       this.#visitors.set(key, visitor);
       siteVisitors.set(anonId, visitor);
       this.#keyChars += key.length;

@@ -29,8 +29,7 @@ export type StageRequest =
   | { type: "items"; json: string }
   | { type: "snapshot"; id: number }
   | { type: "restore"; id: number; state: unknown }
-  | { type: "end"; id: number }
-  | { type: "flush"; id: number };
+  | { type: "end"; id: number };
 
 /** A metric call the operator made (`metrics[metric][method](...args)`), replayed on the main thread's registry. */
 export type MetricCall = [metric: string, method: string, args: unknown[]];

@@ -77,9 +77,6 @@ export class SessionStageThread {
           this.operator.onEnd(this.context);
           this.report({ id: request.id });
           return;
-        case "flush":
-          this.report({ id: request.id });
-          return;
       }
     } catch (error) {
       this.failure = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);

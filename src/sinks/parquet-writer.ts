@@ -1222,7 +1222,10 @@ function writeFileMetadata(file: ByteSink, columns: readonly ColumnSpec[], rowCo
 
 // ---------------------------------------------------------------------------------------------------------------
 
-/** A Parquet file of the batch, each page compressed by `compress` (none when undefined) and marked as `codec`. */
+/**
+ * A Parquet file of the batch, its pages compressed by `compress` (none when undefined) and marked as `codec`, except
+ * chunks that compression would not shrink enough (compressionPays), stored uncompressed.
+ */
 function writeParquetWith(batch: SealedBatch, rowGroupSize: number, codec: number, compress: PageCompressor | undefined, tuning: DictionaryTuning): Uint8Array {
   const file = new FileParts();
   scratch.dictionaryTuning = tuning;
