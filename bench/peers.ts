@@ -11,6 +11,7 @@ import { parsePipelineText } from "../src/config/load.ts";
 import { ensureStream } from "../src/transport/stream.ts";
 import { log, ROOT, runJsonChild } from "./bench-kit.ts";
 import type { DrainResult } from "./drain-result.ts";
+import type { LivePublishResult } from "./live-publisher-child.ts";
 import { benchPipeline } from "./pipeline.ts";
 import { streamRecordPublisher } from "../src/ingest/stream-record-publisher.ts";
 
@@ -76,30 +77,29 @@ export interface LiveResult {
   watermarkDelay: { outOfOrderness: string; gap: string; allowedLateness: string };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Node flags for the live worker's process, e.g. BENCH_LIVE_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p". */
+function liveNodeFlags(): string[] {
+  return (process.env.BENCH_LIVE_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== "");
+}
+
+/** The bench's generated traffic, which the live publisher generates again in its own process. */
+export interface LiveTraffic {
+  events: number;
+  visitors: number;
+  days: number;
 }
 
 /**
- * Publishes the events at `rate` per second for `seconds` to a worker in live mode, each stamped with its publish time
- * as `ts`, and reads back the worker's per-message latency from that time to the end of processing.
+ * Publishes the traffic's first events at `rate` per second for `seconds` to a worker in live mode (a child process
+ * each), every event stamped with its publish time as `ts`, and reads back the worker's per-message latency from that
+ * time to the end of processing.
  */
-export async function liveLatency(
-  connection: NatsConnection,
-  manager: JetStreamManager,
-  natsUrl: string,
-  out: string,
-  lines: readonly string[],
-  rate: number,
-  seconds: number,
-): Promise<LiveResult> {
+export async function liveLatency(manager: JetStreamManager, natsUrl: string, out: string, traffic: LiveTraffic, rate: number, seconds: number): Promise<LiveResult> {
   const stream = `BENCH_LIVE_${process.pid}`;
   const pipelineText = benchPipeline(natsUrl, stream, join(out, "live"));
-  const loaded = parsePipelineText(pipelineText, "bench.yaml", process.env);
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   await ensureStream(manager, stream);
   try {
-    const child = fork(join(ROOT, "bench", "live-child.ts"), [pipelineText], { execArgv: ["--import", "tsx"], stdio: ["ignore", "pipe", "inherit", "ipc"], cwd: ROOT });
+    const child = fork(join(ROOT, "bench", "live-child.ts"), [pipelineText], { execArgv: [...liveNodeFlags(), "--import", "tsx"], stdio: ["ignore", "pipe", "inherit", "ipc"], cwd: ROOT });
     let output = "";
     child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
@@ -107,25 +107,12 @@ export async function liveLatency(
       child.once("message", () => resolve());
       child.once("exit", (code) => reject(new Error(`live child exited with ${code} before it was ready`)));
     });
-    const publisher = streamRecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
-    const total = Math.min(lines.length, Math.round(rate * seconds));
-    const events = lines.slice(0, total).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const total = Math.min(traffic.events, Math.round(rate * seconds));
     log(`live: ${rate.toLocaleString("en")} events/s for ${seconds} s (${total} events)…`);
-    const began = performance.now();
-    let sent = 0;
-    while (sent < total) {
-      const due = Math.min(total, Math.floor((rate * (performance.now() - began)) / 1000));
-      for (; sent < due; sent++) {
-        const event = events[sent];
-        const now = Date.now();
-        event.ts = now;
-        await publisher.publishJsonLine(JSON.stringify(event), now);
-      }
-      // A flush every ~5 ms: batching adds at most that much to the latency.
-      await publisher.flush();
-      await sleep(5);
-    }
-    const publishSeconds = (performance.now() - began) / 1000;
+    const args = [pipelineText, String(rate), String(total), String(traffic.visitors), String(traffic.days)];
+    const published = await runJsonChild<LivePublishResult>(join(ROOT, "bench", "live-publisher-child.ts"), args);
+    if (published.published !== total) throw new Error(`live publisher published ${published.published} of ${total} events`);
+    const publishSeconds = published.seconds;
     child.send({ expected: total });
     const code = await exited;
     if (code !== 0) throw new Error(`live child exited with ${code}`);

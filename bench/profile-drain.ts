@@ -11,7 +11,7 @@ import { parsePipelineText } from "../src/config/load.ts";
 import { generateLines } from "../src/ingest/generate.ts";
 import { ensureStream } from "../src/transport/stream.ts";
 import { ROOT, log, runJsonChild } from "./bench-kit.ts";
-import { readAndParseStream } from "./core.ts";
+import type { CeilingResult } from "./ceiling-child.ts";
 import type { DrainResult } from "./drain-result.ts";
 import { benchPipeline } from "./pipeline.ts";
 import { streamRecordPublisher } from "../src/ingest/stream-record-publisher.ts";
@@ -38,9 +38,8 @@ if (existing === undefined || process.env.CP_REFILL === "1") {
 
 for (let round = 0; round < rounds; round++) {
   const loadBefore = loadavg()[0];
-  const started = performance.now();
-  const read = await readAndParseStream(connection, stream);
-  const ceiling = read / ((performance.now() - started) / 1000);
+  const { read, seconds: ceilingSeconds } = await runJsonChild<CeilingResult>(join(ROOT, "bench", "ceiling-child.ts"), [url, stream]);
+  const ceiling = read / ceilingSeconds;
   const out = await mkdtemp(join(tmpdir(), "clickpipe-profile-drain-"));
   try {
     const drain = await runJsonChild<DrainResult>(join(ROOT, "bench", "drain-child.ts"), [benchPipeline(url, stream, out)], { nodeFlags });

@@ -109,7 +109,7 @@ async function main(): Promise<void> {
           const lines = [...generateLines({ visitors: VISITORS, days: DAYS, seed: 42 })];
           // Peers compare with the drain, so peers needs the core section of this run.
           const pipelineTextFor = (round: number) => benchPipeline(nats.url, stream, join(out, `core-${round}`));
-          const core = await stamped("core", () => measureCore({ connection, manager, stream, pipelineTextFor, config: loaded.config, lines, visitors: VISITORS, days: DAYS, natsPid: natsPidOf(nats) }));
+          const core = await stamped("core", () => measureCore({ connection, url: nats.url, manager, stream, pipelineTextFor, config: loaded.config, lines, visitors: VISITORS, days: DAYS, natsPid: natsPidOf(nats) }));
           if (core !== undefined) report.core = core;
           await manager.streams.delete(stream).catch(() => undefined);
           const drain = core?.drain;
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
                   await writeNdjson(ndjson, lines);
                   const duckdb = await duckdbSessionize(ndjson);
                   await rm(ndjson, { force: true });
-                  const live = await liveLatency(connection, manager, nats.url, out, lines, Math.round(drain.eventsPerSecond / 2), LIVE_SECONDS);
+                  const live = await liveLatency(manager, nats.url, out, { events: lines.length, visitors: VISITORS, days: DAYS }, Math.round(drain.eventsPerSecond / 2), LIVE_SECONDS);
                   const two = await twoWorkers(connection, nats.url, out, lines, natsPidOf(nats), cpus().length);
                   return {
                     duckdb,
