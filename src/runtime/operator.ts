@@ -66,7 +66,10 @@ export interface Operator {
   onTick?(ctx: OperatorContext): void;
   /** End of input (drain): advance the watermark to +∞, flush every window and snapshot. */
   onEnd(ctx: OperatorContext): void;
-  /** Plain JSON-serialisable state. */
+  /**
+   * Plain JSON-serialisable state, sharing nothing the operator changes later (copies, or values it never mutates):
+   * the worker serializes it in slices while processing goes on (src/runtime/json-slices.ts).
+   */
   snapshot(): unknown;
   restore(state: unknown): void;
   /** The operator's current event-time watermark (epoch ms; -Infinity before any event), for `clickpipe_watermark_lag_seconds`. */

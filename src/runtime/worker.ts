@@ -20,6 +20,7 @@ import { ensureStream, lastSequenceOfSubject } from "../transport/stream.ts";
 import { eventsSubject, parseSubject } from "../transport/subjects.ts";
 import { StreamReader, type StreamMessage } from "../transport/reader.ts";
 import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "./checkpoint.ts";
+import { stringifyInSlices } from "./json-slices.ts";
 import {
   ForwardedInput,
   Forwarder,
@@ -632,11 +633,11 @@ class Worker {
     if (forwarded !== undefined) state[FORWARD_KEY] = forwarded;
     if (this.forwardedInput !== undefined) state[INPUT_KEY] = this.forwardedInput.snapshot();
     if (this.task?.kind === "events") state[LINEAGE_KEY] = this.lineage;
-    const stateJson = JSON.stringify(state);
     noteFirstEpoch(epoch);
     const prepared = this.sink.prepare(epoch);
     this.lastCheckpointAt = this.now();
-    const tracked: Promise<void> = this.commitEpoch(epoch, position, stateJson, prepared, forwarded)
+    // Serialized in slices while events go on: `state` shares nothing the operators change (Operator.snapshot).
+    const tracked: Promise<void> = this.commitEpoch(epoch, position, stringifyInSlices(state), prepared, forwarded)
       .then(() => {
         this.metrics.lastCheckpoint.set(this.now() / 1000);
         this.metrics.checkpointDuration.observe((performance.now() - started) / 1000);
@@ -656,11 +657,11 @@ class Worker {
   private async commitEpoch(
     epoch: number,
     position: number,
-    stateJson: string,
+    serializing: Promise<string>,
     prepared: Promise<PendingCommit>,
     forwarded: ForwardBatch | undefined,
   ): Promise<void> {
-    const pending = await prepared;
+    const [stateJson, pending] = await Promise.all([serializing, prepared]);
     crashIfInjected("after-prepare", epoch);
     const checkpoint: Omit<Checkpoint<PendingCommit>, "state"> = {
       format: 1,

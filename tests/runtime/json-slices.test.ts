@@ -1,0 +1,56 @@
+// stringifyInSlices against JSON.stringify itself (the oracle): the same text for any value, with the event loop run
+// between slices.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { stringifyInSlices } from "../../src/runtime/json-slices.ts";
+
+/** A checkpoint-shaped value: a big array of small objects, a big array of numbers, nested big arrays. */
+function snapshotLike(visitors: number): Record<string, unknown> {
+  return {
+    format: 1,
+    watermark: { current: "-Infinity", partitions: [[0, 1767577957482]] },
+    pool: { strings: Array.from({ length: visitors }, (_, i) => `/c/shoes/p/${i}"\\\u2028`), refs: Array.from({ length: visitors }, (_, i) => i % 7) },
+    visitors: Array.from({ length: visitors }, (_, i) => ({
+      key: `demo-shop\u0001${i.toString(16)}`,
+      events: Array.from({ length: 5 * (1 + (i % 9)) }, (_, k) => 1767577957482 + k * 0.5),
+      sessions: [[3, 0, 1, true, 0, null, null, null]],
+      tombstones: null,
+      carriedUser: i % 3 === 0 ? `user-${i}` : null,
+      scheduled: i % 5 === 0 ? null : 1767577957482 + i,
+      dropped: undefined,
+    })),
+    nested: [Array.from({ length: 9000 }, (_, i) => [i, `s${i}`]), Array.from({ length: 10 }, () => Array.from({ length: 5000 }, (_, i) => i))],
+    missing: undefined,
+    holes: Array.from({ length: 5000 }, (_, i) => (i % 2 === 0 ? undefined : () => i)),
+  };
+}
+
+describe("stringifyInSlices", () => {
+  it("gives JSON.stringify's text for any JSON value", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.jsonValue(), async (value) => {
+        expect(await stringifyInSlices(value)).toBe(JSON.stringify(value));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("gives JSON.stringify's text for big checkpoint-shaped state, leaving out what JSON leaves out", async () => {
+    const value = { sessionize: snapshotLike(20_000), churnFeatures: { store: { ids: [] } } };
+    expect(await stringifyInSlices(value, 0)).toBe(JSON.stringify(value));
+    expect(await stringifyInSlices({ toJSON: () => "custom", big: new Array(10_000).fill(1) })).toBe('"custom"');
+  });
+
+  it("lets the event loop run between slices", async () => {
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 0);
+    try {
+      // Nested as a pipeline's checkpoint state nests each operator's snapshot under its id.
+      const text = await stringifyInSlices({ sessionize: snapshotLike(50_000), basket: { windows: [] } }, 1);
+      expect(text.length).toBeGreaterThan(1_000_000);
+    } finally {
+      clearInterval(ticker);
+    }
+    expect(turns).toBeGreaterThan(0);
+  });
+});
