@@ -33,10 +33,10 @@ async function pause(slicer: Slicer): Promise<void> {
 
 function walkable(value: unknown): value is unknown[] | Record<string, unknown> {
   if (typeof value !== "object" || value === null) return false;
+  if (typeof (value as { toJSON?: unknown }).toJSON === "function") return false;
   if (Array.isArray(value)) return true;
   const prototype = Object.getPrototypeOf(value) as unknown;
-  if (prototype !== Object.prototype && prototype !== null) return false;
-  return typeof (value as { toJSON?: unknown }).toJSON !== "function";
+  return prototype === Object.prototype || prototype === null;
 }
 
 /**

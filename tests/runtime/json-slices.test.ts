@@ -39,6 +39,10 @@ describe("stringifyInSlices", () => {
     const value = { sessionize: snapshotLike(20_000), churnFeatures: { store: { ids: [] } } };
     expect(await stringifyInSlices(value, 0)).toBe(JSON.stringify(value));
     expect(await stringifyInSlices({ toJSON: () => "custom", big: new Array(10_000).fill(1) })).toBe('"custom"');
+    const withOwnToJson = Object.assign(new Array(10_000).fill(2), { toJSON: () => [1] });
+    expect(await stringifyInSlices({ list: withOwnToJson, typed: new Int32Array(5000), date: new Date(0) })).toBe(
+      JSON.stringify({ list: withOwnToJson, typed: new Int32Array(5000), date: new Date(0) }),
+    );
   });
 
   it("lets the event loop run between slices", async () => {
