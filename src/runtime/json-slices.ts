@@ -59,6 +59,17 @@ function sizeUpTo(value: unknown, limit: number): number {
   return size;
 }
 
+/** The end of the run of small elements from `start` (`start` itself when that element is big), WHOLE_BELOW in all. */
+function endOfSmallRun(array: readonly unknown[], start: number): number {
+  let end = start;
+  for (let size = 0; end < array.length && size < WHOLE_BELOW; end++) {
+    const elementSize = sizeUpTo(array[end], WHOLE_BELOW);
+    if (elementSize >= WHOLE_BELOW) break;
+    size += elementSize;
+  }
+  return end;
+}
+
 /** Appends value's JSON; false when value has none (undefined, a function, a symbol), as JSON.stringify leaves it out. */
 async function write(value: unknown, pieces: string[], slicer: Slicer): Promise<boolean> {
   if (!walkable(value) || sizeUpTo(value, WHOLE_BELOW) < WHOLE_BELOW) {
@@ -69,20 +80,14 @@ async function write(value: unknown, pieces: string[], slicer: Slicer): Promise<
   }
   if (Array.isArray(value)) {
     pieces.push("[");
-    let i = 0;
-    while (i < value.length) {
+    for (let i = 0; i < value.length; ) {
       if (i > 0) pieces.push(",");
-      if (sizeUpTo(value[i], WHOLE_BELOW) >= WHOLE_BELOW) {
+      const end = endOfSmallRun(value, i);
+      if (end === i) {
         await write(value[i], pieces, slicer);
         i++;
       } else {
         // A run of small elements in one call; JSON.stringify writes null for an element that has no JSON, as here.
-        let end = i;
-        for (let size = 0; end < value.length && size < WHOLE_BELOW; end++) {
-          const elementSize = sizeUpTo(value[end], WHOLE_BELOW);
-          if (elementSize >= WHOLE_BELOW) break;
-          size += elementSize;
-        }
         pieces.push(JSON.stringify(value.slice(i, end)).slice(1, -1));
         i = end;
       }
