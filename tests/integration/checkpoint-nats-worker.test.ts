@@ -18,8 +18,8 @@ describe("checkpoint.store: kv", () => {
   let baselineOut: string;
 
   /** A crash-harness pipeline file switched to the kv store; a unique name gives it a bucket of its own. */
-  async function kvPipelineFile(out: string, name: string, onStream = stream): Promise<string> {
-    const file = await writePipelineFile(directory, { name, natsUrl, stream: onStream, out });
+  async function kvPipelineFile(out: string, name: string, onStream = stream, interval?: string): Promise<string> {
+    const file = await writePipelineFile(directory, { name, natsUrl, stream: onStream, out, interval });
     await appendFile(file, "  store: kv\n");
     return file;
   }
@@ -59,7 +59,9 @@ describe("checkpoint.store: kv", () => {
   it("loses and duplicates no row across kill -9s mid-drain", { timeout: 180_000 }, async () => {
     const out = join(directory, "kv-killed");
     const name = uniqueStreamName("kvkill").toLowerCase();
-    const file = await kvPipelineFile(out, name);
+    // Checkpoints every 50 ms: a fast machine drains this input in well under a second, and each run must commit one
+    // of its own before it is killed, else it may finish first and the test sees a single kill.
+    const file = await kvPipelineFile(out, name, stream, "50ms");
     const connection = await connect({ servers: natsUrl });
     const store = await NatsCheckpointStore.open(connection, name);
     /** Resolves once the bucket holds a checkpoint of an epoch above `epoch`. */
@@ -75,7 +77,7 @@ describe("checkpoint.store: kv", () => {
         // mid-commit and the final flush.
         const claimed = Number(/\(epoch (\d+)\)/.exec(worker.output())![1]);
         await Promise.race([committedPast(claimed), worker.exited]);
-        await Promise.race([sleep(kills * 150), worker.exited]);
+        await Promise.race([sleep(kills * 30), worker.exited]);
         return true;
       });
     } finally {
