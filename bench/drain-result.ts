@@ -20,6 +20,8 @@ export interface DrainResult {
   peakRssBytes: number;
   /** CPU seconds per thread name (Linux; empty elsewhere): main, encoder workers, V8 and libuv helpers. */
   threadCpuSeconds?: Record<string, number>;
+  /** The same per thread, used while processing only (first batch to drained): start-up and the final commit left out. */
+  processingThreadCpuSeconds?: Record<string, number>;
   peakStateBytes: number;
   peakOpenSessions: number;
   bytesPerOpenSessionAtPeak: number;

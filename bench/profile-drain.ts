@@ -59,7 +59,7 @@ for (let round = 0; round < rounds; round++) {
         processCpuSeconds: Number(drain.cpuSeconds.toFixed(2)),
         checkpoints: phases.checkpoints,
         checkpointSeconds: Number(phases.checkpointSeconds.toFixed(2)),
-        threadCpuSeconds: drain.threadCpuSeconds,
+        processingThreadCpuSeconds: drain.processingThreadCpuSeconds,
       }),
     );
   } finally {
