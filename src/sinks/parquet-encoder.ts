@@ -130,27 +130,17 @@ export function epochDayOf(value: unknown, column: ColumnSpec): number {
   return Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) / MS_PER_DAY;
 }
 
-/** Appends one column's values; `truncate` undoes a partly appended row when a later column rejects it. */
+/**
+ * One column's values. Rows are appended by the table's compiled appender (rowAppenderFor), which runs this protocol
+ * per column: a present value goes to `appendValue` with its validity bit set, an absent one (null or undefined) to
+ * `appendNull` with the bit cleared and `nullCount` counted, then `length` is the row index + 1. `truncate` undoes a
+ * partly appended row when a later column rejects it.
+ */
 abstract class ColumnBuilder {
-  protected readonly validity = new BitBuilder();
-  protected nullCount = 0;
+  readonly validity = new BitBuilder();
+  nullCount = 0;
   length = 0;
   constructor(readonly column: ColumnSpec) {}
-
-  append(value: unknown): void {
-    if (value === null || value === undefined) {
-      if (this.column.nullable === false) {
-        throw new ParquetEncodeError(`column ${this.column.name} is not nullable but a row has no value`);
-      }
-      this.appendNull(this.length);
-      this.validity.set(this.length, false);
-      this.nullCount++;
-    } else {
-      this.appendValue(this.length, value);
-      this.validity.set(this.length, true);
-    }
-    this.length++;
-  }
 
   /** Also at `length` = this.length: a list builder may hold items of the row that threw. */
   truncate(length: number): void {
@@ -160,8 +150,8 @@ abstract class ColumnBuilder {
     this.length = length;
   }
 
-  protected abstract appendValue(index: number, value: unknown): void;
-  protected abstract appendNull(index: number): void;
+  abstract appendValue(index: number, value: unknown): void;
+  abstract appendNull(index: number): void;
   protected abstract truncateValues(length: number): void;
   abstract seal(): SealedColumn;
 }
@@ -175,11 +165,11 @@ class FixedWidthBuilder<A extends Int32Array | Float64Array> extends ColumnBuild
   ) {
     super(column);
   }
-  protected appendValue(index: number, value: unknown): void {
+  appendValue(index: number, value: unknown): void {
     if (index >= this.values.length) this.values = grow(this.values, index + 1);
     this.values[index] = this.convert(value);
   }
-  protected appendNull(index: number): void {
+  appendNull(index: number): void {
     if (index >= this.values.length) this.values = grow(this.values, index + 1);
   }
   protected truncateValues(): void {}
@@ -208,14 +198,14 @@ const TWO_POW_32 = 4_294_967_296;
 /** int64 and timestamp columns: written as two int32 halves, since BigInt(n) allocates per value. */
 class Int64Builder extends ColumnBuilder {
   private halves = new Int32Array(128);
-  protected appendValue(index: number, value: unknown): void {
+  appendValue(index: number, value: unknown): void {
     if (2 * index + 2 > this.halves.length) this.halves = grow(this.halves, 2 * index + 2);
     const n = typeof value === "bigint" ? Number(value) : Math.trunc(finiteNumber(value, this.column));
     // Little-endian two's complement: low word is n mod 2^32, high word floor(n / 2^32) (exact for safe integers).
     this.halves[2 * index] = n >>> 0;
     this.halves[2 * index + 1] = Math.floor(n / TWO_POW_32);
   }
-  protected appendNull(index: number): void {
+  appendNull(index: number): void {
     if (2 * index + 2 > this.halves.length) this.halves = grow(this.halves, 2 * index + 2);
     this.halves[2 * index] = 0;
     this.halves[2 * index + 1] = 0;
@@ -229,10 +219,10 @@ class Int64Builder extends ColumnBuilder {
 
 class BoolBuilder extends ColumnBuilder {
   private readonly bits = new BitBuilder();
-  protected appendValue(index: number, value: unknown): void {
+  appendValue(index: number, value: unknown): void {
     this.bits.set(index, Boolean(value));
   }
-  protected appendNull(index: number): void {
+  appendNull(index: number): void {
     this.bits.set(index, false);
   }
   protected truncateValues(): void {}
@@ -244,11 +234,11 @@ class BoolBuilder extends ColumnBuilder {
 class StringBuilder extends ColumnBuilder {
   private offsets = new Int32Array(64);
   private readonly text = new Utf8Store();
-  protected appendValue(index: number, value: unknown): void {
+  appendValue(index: number, value: unknown): void {
     this.text.append(stringOf(value));
     this.appendNull(index);
   }
-  protected appendNull(index: number): void {
+  appendNull(index: number): void {
     if (index + 2 > this.offsets.length) this.offsets = grow(this.offsets, index + 2);
     this.offsets[index + 1] = this.text.length;
   }
@@ -272,7 +262,7 @@ class StringListBuilder extends ColumnBuilder {
   private itemCount = 0;
   private itemNullCount = 0;
   private readonly text = new Utf8Store();
-  protected appendValue(index: number, value: unknown): void {
+  appendValue(index: number, value: unknown): void {
     if (!Array.isArray(value)) {
       throw new ParquetEncodeError(`column ${this.column.name} (list<string>): expected an array, got ${typeof value}`);
     }
@@ -287,7 +277,7 @@ class StringListBuilder extends ColumnBuilder {
     }
     this.appendNull(index);
   }
-  protected appendNull(index: number): void {
+  appendNull(index: number): void {
     if (index + 2 > this.offsets.length) this.offsets = grow(this.offsets, index + 2);
     this.offsets[index + 1] = this.itemCount;
   }
@@ -330,14 +320,46 @@ function columnBuilderFor(column: ColumnSpec): ColumnBuilder {
 }
 
 /**
- * A row appender specialised to one table: one statement per column with the column name as a literal, so each
- * property load and each builder call site sees one shape and one builder class (a loop over the columns makes both
- * megamorphic; measured in bench/RESULTS.md, Optimizations). Names are embedded as JSON string literals.
+ * A row appender specialised to one table layout: the column protocol of ColumnBuilder written out once per column,
+ * with the column name as a literal. Every property load, builder call and field access in it then sees one shape
+ * and one builder class: a loop over the columns, or one shared append method for the five builder classes, makes
+ * them megamorphic and keeps V8 from inlining `appendValue` (bench/OPTIMIZATIONS.md, sessions 2 and 9).
+ *
+ * One function per layout, shared by every batch of that layout (the builders are an argument): a function compiled
+ * per batch started cold in each 16,384-row part, ran its first thousands of rows unoptimised and cost TurboFan a
+ * compilation per part. Names are embedded as JSON string literals.
  */
-function compileRowAppender(builders: readonly ColumnBuilder[]): (row: Row) => void {
-  const statements = builders.map((builder, index) => `builders[${index}].append(row[${JSON.stringify(builder.column.name)}]);`);
-  const factory = new Function("builders", `"use strict"; return function appendRow(row) {\n${statements.join("\n")}\n};`);
-  return factory(builders) as (row: Row) => void;
+type RowAppender = (builders: readonly ColumnBuilder[], row: Row, index: number) => void;
+const rowAppenders = new Map<string, RowAppender>();
+
+function rowAppenderFor(builders: readonly ColumnBuilder[]): RowAppender {
+  // Name and type fix the statements and each statement's builder class.
+  const layout = JSON.stringify(builders.map((builder) => [builder.column.name, builder.column.type]));
+  let appender = rowAppenders.get(layout);
+  if (appender === undefined) {
+    const statements = builders.map(
+      (builder, column) => `builder = builders[${column}];
+value = row[${JSON.stringify(builder.column.name)}];
+if (value === null || value === undefined) {
+  if (builder.column.nullable === false) throw notNullable(builder.column);
+  builder.appendNull(index);
+  builder.validity.set(index, false);
+  builder.nullCount++;
+} else {
+  builder.appendValue(index, value);
+  builder.validity.set(index, true);
+}
+builder.length = index + 1;`,
+    );
+    const body = `"use strict"; return function appendRow(builders, row, index) {\nlet builder, value;\n${statements.join("\n")}\n};`;
+    appender = new Function("notNullable", body)(notNullable) as RowAppender;
+    rowAppenders.set(layout, appender);
+  }
+  return appender;
+}
+
+function notNullable(column: ColumnSpec): ParquetEncodeError {
+  return new ParquetEncodeError(`column ${column.name} is not nullable but a row has no value`);
 }
 
 /**
@@ -346,17 +368,17 @@ function compileRowAppender(builders: readonly ColumnBuilder[]): (row: Row) => v
  */
 export class ColumnBatchBuilder {
   private readonly builders: ColumnBuilder[];
-  private readonly appendRow: (row: Row) => void;
+  private readonly appendRow: RowAppender;
   length = 0;
   constructor(readonly columns: ColumnSpec[]) {
     this.builders = columns.map(columnBuilderFor);
-    this.appendRow = compileRowAppender(this.builders);
+    this.appendRow = rowAppenderFor(this.builders);
   }
 
   /** Appends one row, or throws ParquetEncodeError and leaves the batch as it was. */
   append(row: Row): void {
     try {
-      this.appendRow(row);
+      this.appendRow(this.builders, row, this.length);
     } catch (error) {
       // Builders the row did not reach are at this.length already: truncating them to it changes nothing.
       for (const builder of this.builders) builder.truncate(this.length);

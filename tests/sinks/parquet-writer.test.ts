@@ -575,6 +575,39 @@ describe("a row the column builder rejects leaves no trace", () => {
   });
 });
 
+describe("batches of one table layout", () => {
+  it("share one compiled appender but never each other's values, also when their appends interleave", async () => {
+    const columns: ColumnSpec[] = [
+      { name: "i", type: "int64", nullable: false },
+      { name: "name", type: "string" },
+      { name: "tags", type: "list<string>" },
+      { name: "ok", type: "bool" },
+    ];
+    const first = new ColumnBatchBuilder(columns);
+    const second = new ColumnBatchBuilder(columns);
+    const firstRows: Row[] = [];
+    const secondRows: Row[] = [];
+    for (let i = 0; i < 300; i++) {
+      const row: Row = { i, name: i % 7 === 0 ? null : `name-${i}`, tags: i % 5 === 0 ? null : [`t${i % 3}`], ok: i % 2 === 0 };
+      if (i % 3 === 0) {
+        second.append(row);
+        secondRows.push(row);
+      } else {
+        first.append(row);
+        firstRows.push(row);
+      }
+    }
+    for (const [builder, rows] of [
+      [first, firstRows],
+      [second, secondRows],
+    ] as const) {
+      const path = join(directory, `file-${fileCount++}.parquet`);
+      writeFileSync(path, writeParquetFile(builder.seal(), { compression: "none", rowGroupSize: 1000 }));
+      expect(await queryJson(connection, selectAll(columns, path))).toEqual(rows.map((row) => inDuckDb(columns, row)));
+    }
+  });
+});
+
 describe("ParquetSink with the TypeScript writer", () => {
   for (const compression of codecs) {
     it(`writes ${compression} files in the encoder worker thread that DuckDB reads as the input rows`, async () => {
