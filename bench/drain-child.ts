@@ -86,7 +86,6 @@ process.stdout.write(
     },
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     threadCpuSeconds: { ...threadsAtDrained, ...threadCpuSeconds() },
-    /** Per thread, CPU seconds used while processing (first batch to drained): start-up's compilation left out. */
     processingThreadCpuSeconds: Object.fromEntries(
       Object.entries(threadsAtDrained).map(([name, seconds]) => [name, Number((seconds - (threadsAtFirstBatch[name] ?? 0)).toFixed(2))]),
     ),
