@@ -10,6 +10,9 @@ import { randomBytes } from "node:crypto";
 import { spawnReady } from "./nats-server.ts";
 
 const JETSTREAM_READY_TIMEOUT_MS = 30_000;
+const STARTUP_READY_TIMEOUT_MS = 20_000;
+const STARTUP_ATTEMPTS = 3;
+const LOG_TAIL_CHARS = 3_000;
 
 export type ClusterNode = {
   /** The server name (`-n`): what stream info reports as leader and replicas. */
@@ -39,10 +42,34 @@ export type RunningNatsCluster = {
 
 export type NatsClusterOptions = { size?: number; name?: string };
 
-/** Starts `size` (default 3) JetStream nodes routed to each other and waits until an R`size` stream can be created. */
+/**
+ * Starts `size` (default 3) JetStream nodes routed to each other and waits until an R`size` stream can be created.
+ * A cluster that cannot place the stream within STARTUP_READY_TIMEOUT_MS is torn down and started again on fresh ports
+ * and stores, up to STARTUP_ATTEMPTS times: CI once saw a new cluster answer "no suitable peers for placement" for
+ * 30 s; repeated local starts, with both cores busy or not, never showed it, so a fresh start is the remedy.
+ */
 export async function startNatsCluster(options: NatsClusterOptions = {}): Promise<RunningNatsCluster> {
+  const failures: string[] = [];
+  for (let attempt = 1; attempt <= STARTUP_ATTEMPTS; attempt++) {
+    const cluster = await spawnCluster(options);
+    try {
+      await cluster.waitForJetStream(undefined, STARTUP_READY_TIMEOUT_MS);
+      return cluster;
+    } catch (error) {
+      failures.push(`attempt ${attempt}: ${String(error)}\n${cluster.logTail()}`);
+      await cluster.stop();
+    }
+  }
+  throw new Error(`no ${options.size ?? 3}-node cluster became ready in ${STARTUP_ATTEMPTS} attempts:\n${failures.join("\n")}`);
+}
+
+async function spawnCluster(options: NatsClusterOptions): Promise<RunningNatsCluster & { logTail(): string }> {
   const size = options.size ?? 3;
   const clusterName = options.name ?? `clickpipe-${randomBytes(3).toString("hex")}`;
+  const logs = Array.from({ length: size }, () => "");
+  const keepLog = (index: number) => (chunk: Buffer) => {
+    logs[index] = (logs[index] + chunk.toString("utf8")).slice(-LOG_TAIL_CHARS);
+  };
   const clientPorts = await freePorts(size);
   const routePorts = await freePorts(size);
   const routes = routePorts.map((port) => `nats-route://127.0.0.1:${port}`).join(",");
@@ -62,7 +89,7 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
       "--routes", routes,
     ];
     // Nodes start together: each waits for its routes, and JetStream needs a quorum of peers to elect a meta leader.
-    children.push(...(await Promise.all(Array.from({ length: size }, (_, index) => spawnReady(argsOf(index))))));
+    children.push(...(await Promise.all(Array.from({ length: size }, (_, index) => spawnReady(argsOf(index), keepLog(index))))));
     for (let index = 0; index < size; index++) {
       nodes.push({
         name: `${clusterName}-n${index}`,
@@ -83,7 +110,7 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
             await exited(child);
           }
           children[index] = undefined;
-          children[index] = await spawnReady(argsOf(index));
+          children[index] = await spawnReady(argsOf(index), keepLog(index));
         },
       });
     }
@@ -104,7 +131,7 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
     }
   };
 
-  const cluster: RunningNatsCluster = {
+  return {
     nodes,
     url,
     async streamLeader(stream) {
@@ -148,9 +175,8 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
       );
       await Promise.all(storeDirs.map((dir) => rm(dir, { recursive: true, force: true })));
     },
+    logTail: () => nodes.map((node, index) => `--- ${node.name}\n${logs[index]}`).join("\n"),
   };
-  await cluster.waitForJetStream();
-  return cluster;
 }
 
 function isRunning(child: ChildProcess | undefined): boolean {

@@ -148,9 +148,10 @@ process.once("exit", () => {
 
 /**
  * Spawns nats-server and resolves when its log says "Server is ready"; rejects with its output otherwise. The
- * server is killed when this process exits. CLICKPIPE_CLUSTER_LOG names a file that gets every server's output.
+ * server is killed when this process exits. CLICKPIPE_CLUSTER_LOG names a file that gets every server's output;
+ * `onLog` gets it too, for as long as the server runs.
  */
-export function spawnReady(args: string[]): Promise<ChildProcess> {
+export function spawnReady(args: string[], onLog?: (chunk: Buffer) => void): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn("nats-server", args, { stdio: ["ignore", "pipe", "pipe"] });
     let log = "";
@@ -165,6 +166,7 @@ export function spawnReady(args: string[]): Promise<ChildProcess> {
     const timer = setTimeout(() => fail(`not ready after ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS);
     const onOutput = (chunk: Buffer) => {
       if (process.env.CLICKPIPE_CLUSTER_LOG) appendFileSync(process.env.CLICKPIPE_CLUSTER_LOG, chunk);
+      onLog?.(chunk);
       if (settled) return;
       log += chunk.toString("utf8");
       if (log.includes("Server is ready")) {

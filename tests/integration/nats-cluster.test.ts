@@ -67,7 +67,7 @@ describe("3-node NATS cluster, R3 stream, stream leader killed during run --drai
     expect(published.code, published.stderr).toBe(0);
     const baseline = await runCli(["run", baselineFile, "--drain"]);
     expect(baseline.code, baseline.stderr).toBe(0);
-  }, 120_000);
+  }, 180_000);
 
   afterAll(async () => {
     await cluster?.stop();
