@@ -15,7 +15,11 @@ export interface CeilingResult {
   seconds: number;
 }
 
-/** The ceiling's loop: every message of the stream read back (no acks) and every event in it JSON.parsed; the count. */
+/**
+ * The ceiling's loop: every message of the stream read back (no acks) and every event in it JSON.parsed; the count.
+ * It reads with the reader's defaults, as the worker does (pulls of 8 MiB; until session 10 this loop pulled 1,000
+ * messages at a time, which now and then passed nats-server's max_pending and stalled it as a slow consumer).
+ */
 export async function readAndParseStream(connection: NatsConnection, stream: string): Promise<number> {
   let read = 0;
   const reader = await StreamReader.open(jetstream(connection), stream, { startSequence: 1, drainUntil: true });

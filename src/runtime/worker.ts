@@ -81,8 +81,6 @@ export interface WorkerSummary {
 /** Sink rows buffered beyond this force a checkpoint, so memory stays bounded whatever the interval. */
 const MAX_BUFFERED_ROWS = 500_000;
 const DEFAULT_MAX_EVENT_ATTEMPTS = 3;
-/** Messages pulled ahead of processing are bounded in bytes (a message batches ~100 events, tens of KB). */
-const PREFETCH_BYTES = 8 * 1024 * 1024;
 /** Longest stretch of message processing without letting timers and I/O callbacks run. */
 const YIELD_EVERY_MS = 20;
 /** Checkpoint state keys of a task's own bookkeeping beside the operators' (no operator has these ids). */
@@ -362,7 +360,6 @@ class Worker {
     const reader = await StreamReader.open(js, this.config.nats.stream, {
       startSequence: this.position + 1,
       drainUntil: this.drain && input === undefined,
-      maxBytes: PREFETCH_BYTES,
       ...(task !== undefined && { filterSubjects: [task.subject] }),
     });
     this.reader = reader;

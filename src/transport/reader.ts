@@ -21,15 +21,21 @@ export type StreamReaderOptions = {
   filterSubjects?: string[];
   /** Stop after the last message that was in the stream at open (`run --drain`); otherwise follow forever. */
   drainUntil?: boolean;
-  /** Messages requested per pull and buffered at most. Default 1000; mutually exclusive with maxBytes. */
+  /** Messages requested per pull and buffered at most; mutually exclusive with maxBytes. */
   maxMessages?: number;
-  /** Bytes requested per pull and buffered at most (bounds memory when messages are large). */
+  /** Bytes requested per pull and buffered at most; the default (DEFAULT_MAX_BYTES) when neither is given. */
   maxBytes?: number;
   /** Lifetime of one pull request in ms; heartbeats run at half of it. Default 3000. */
   expiresMs?: number;
 };
 
-const DEFAULT_MAX_MESSAGES = 1000;
+/**
+ * Pulls are bounded in bytes, not messages: a message batches ~100 events (tens of KB), so the former default of 1,000
+ * messages asked for ≈ 37 MB per pull, and with the next pull in flight that passed nats-server's 64 MiB max_pending
+ * for a client: the server cut the reader off as a slow consumer (seen in the bench's ceiling loop, which then
+ * stalled until it reconnected). 8 MiB keeps a worker fed: a drain waits for input 2–3% of its time.
+ */
+export const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
 /**
  * After a server restart the ordered consumer of @nats-io/jetstream 3.4 recreates itself but pulls nothing until two
  * idle heartbeats are missed; short pulls (heartbeat every 1.5 s) bound that stall to about 3 s instead of 30 s.
@@ -101,9 +107,9 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
     }
     const expires = options.expiresMs ?? DEFAULT_EXPIRES_MS;
     const consumeOptions =
-      options.maxBytes !== undefined
-        ? { max_bytes: options.maxBytes, expires }
-        : { max_messages: options.maxMessages ?? DEFAULT_MAX_MESSAGES, expires };
+      options.maxMessages !== undefined
+        ? { max_messages: options.maxMessages, expires }
+        : { max_bytes: options.maxBytes ?? DEFAULT_MAX_BYTES, expires };
     const messages = await consumer.consume(consumeOptions);
     const reopen = async (sequence: number) => {
       const next = await orderedFrom(sequence);
