@@ -59,7 +59,9 @@ describe("a crash at each commit step", () => {
   for (const step of steps) {
     it(`recovers identical tables after a crash once ${step.after} (${step.crashAt})`, async () => {
       const out = join(directory, `crash-${step.crashAt.replace(/[^a-z0-9]/g, "-")}`);
-      const file = await writePipelineFile(directory, { name: "steps", natsUrl, stream, out });
+      // Checkpoints every 50 ms: a fast machine drains this input in a few hundred ms, and "@3" needs a third
+      // checkpoint after start with at least two parts before the final one.
+      const file = await writePipelineFile(directory, { name: "steps", natsUrl, stream, out, interval: "50ms" });
       const crashed = spawnWorker(file, ["--drain"], { CLICKPIPE_CRASH_AT: step.crashAt });
       const crash = await crashed.exited;
       expect(crash.signal, crash.output).toBe("SIGKILL");

@@ -53,19 +53,21 @@ describe("kill -9 during run --drain", () => {
 
   it("loses and duplicates no row in any table across kills at random moments", { timeout: 180_000 }, async () => {
     const out = join(directory, "killed");
-    const file = await writePipelineFile(directory, { name: "baseline", natsUrl, stream, out });
+    // Checkpoints every 50 ms: a fast machine drains this input in well under a second, so each run commits several
+    // of its own before the random moment of its kill, instead of finishing first (then too few kills land).
+    const file = await writePipelineFile(directory, { name: "baseline", natsUrl, stream, out, interval: "50ms" });
     const checkpoints = join(out, "_checkpoints", "baseline");
     const random = seededRandom(8);
     const delays: number[] = [];
     const { kills, resumedAt } = await drainWithKills(file, 20, async (worker, kills) => {
       if (kills >= 6) return false;
       // Every third kill lands during start-up or the first prepare; the others a random moment after this run
-      // committed its first checkpoint (one takes ~300 ms): mid-batch, mid-prepare, between the
-      // checkpoint and the renames, or during the final flush. Waiting for progress keeps the test meaningful
-      // on a loaded machine.
+      // committed its first checkpoint: mid-batch, mid-prepare, between the checkpoint and the renames, or during the
+      // final flush. Waiting for progress keeps the test meaningful on a loaded machine, and short delays keep it so
+      // on a fast one.
       const claimed = Number(/\(epoch (\d+)\)/.exec(worker.output())![1]);
       if (kills % 3 !== 2) await Promise.race([committedPast(checkpoints, claimed), worker.exited]);
-      const delay = Math.round(random() * (kills % 3 === 2 ? 1_000 : 400));
+      const delay = Math.round(random() * (kills % 3 === 2 ? 300 : 150));
       delays.push(delay);
       await Promise.race([sleep(delay), worker.exited]);
       return true;
