@@ -1,4 +1,5 @@
-// The event as operators see it: validated at the edge, `ts` normalized to epoch milliseconds, unknown fields kept.
+// The event as operators see it: validated at the edge, `ts` normalized to epoch milliseconds. The worker hands
+// operators its known fields in one shape (event-shape.ts); the decoded record, unknown fields kept, stays attached.
 
 export const EVENT_TYPES = ["page_view", "click", "add_to_cart", "purchase", "identify"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -1,5 +1,6 @@
 // Tables the runtime itself writes: dead letters (invalid_events), events too late for any state (late_events), bots.
 import type { ClickEvent } from "../events/event.ts";
+import { decodedEventOf } from "../events/event-shape.ts";
 import { utcDay, type ColumnSpec, type Row, type TableSpec } from "./table.ts";
 
 export const invalidEventsTable: TableSpec = {
@@ -67,13 +68,13 @@ export function lateEventRow(event: ClickEvent, watermarkAtArrival: number, reas
   row.watermark_at_arrival = watermarkAtArrival;
   row.reason = reason;
   row.operator = operator;
-  row.event = JSON.stringify(event);
+  row.event = JSON.stringify(decodedEventOf(event));
   return row;
 }
 
 export function botEventRow(event: ClickEvent, reason: string | null): Row {
   const row = eventFields(event);
   row.reason = reason;
-  row.event = JSON.stringify(event);
+  row.event = JSON.stringify(decodedEventOf(event));
   return row;
 }
