@@ -8,7 +8,6 @@ import { join } from "node:path";
 import { parsePipelineText } from "../src/config/load.ts";
 import type { PipelineConfig } from "../src/config/pipeline.ts";
 import { decodeRecord } from "../src/events/decode.ts";
-import { operatorEvent } from "../src/events/event-shape.ts";
 import { generateLines } from "../src/ingest/generate.ts";
 import { EdgeProcessor } from "../src/ingest/edge.ts";
 import { Metrics } from "../src/metrics/registry.ts";
@@ -78,7 +77,7 @@ function runPipeline(config: PipelineConfig, lines: readonly string[], operatorC
     const origin = { partition: 0, sequence: start / BATCH + 1 };
     for (let i = start; i < Math.min(lines.length, start + BATCH); i++) {
       const decoded = decodeRecord(lines[i], receivedAt);
-      if (decoded.ok) pipeline.processEvent(operatorEvent(decoded.event), origin);
+      if (decoded.ok) pipeline.processEvent(decoded.event, origin);
     }
   }
   pipeline.end();

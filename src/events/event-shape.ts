@@ -1,4 +1,4 @@
-// Events for the operators in one hidden class: the worker hands each decoded event over in this shape.
+// Events for the operators in one hidden class: the pipeline hands each event to its operators in this shape.
 //
 // JSON.parse gives an object one hidden class per key order and mix of optional fields, so every load of an event
 // field in the operators went through V8's megamorphic stub cache (≈ 6% of the drain's main thread, perf). The same

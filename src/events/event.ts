@@ -1,4 +1,4 @@
-// The event as operators see it: validated at the edge, `ts` normalized to epoch milliseconds. The worker hands
+// The event as operators see it: validated at the edge, `ts` normalized to epoch milliseconds. The pipeline hands
 // operators its known fields in one shape (event-shape.ts); the decoded record, unknown fields kept, stays attached.
 
 export const EVENT_TYPES = ["page_view", "click", "add_to_cart", "purchase", "identify"] as const;

@@ -1,5 +1,6 @@
 // The operator graph of one pipeline: routes events and sessions between operators and rows to the sink.
 import type { ClickEvent, EventOrigin } from "../events/event.ts";
+import { operatorEvent } from "../events/event-shape.ts";
 import { recordFinalSession } from "../metrics/business.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import type { Row, TableSpec } from "../sinks/table.ts";
@@ -72,10 +73,12 @@ export class Pipeline {
       this.metrics.eventsFiltered.inc();
       return;
     }
-    // Hot path: operators and their contexts in parallel arrays, no lookups per event.
+    // Hot path: operators and their contexts in parallel arrays, no lookups per event; every operator gets the event in
+    // the one shape of event-shape.ts.
+    const shaped = operatorEvent(event);
     const consumers = this.eventConsumers;
     const contexts = this.eventContexts;
-    for (let i = 0; i < consumers.length; i++) consumers[i].onEvent!(event, origin, contexts[i]);
+    for (let i = 0; i < consumers.length; i++) consumers[i].onEvent!(shaped, origin, contexts[i]);
   }
 
   /** A session version sessionize emitted in another task (the customer stage of a partitioned pipeline). */

@@ -7,7 +7,6 @@ import type { Server } from "node:http";
 import { join } from "node:path";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { decodeRecord, type DecodeResult } from "../events/decode.ts";
-import { operatorEvent } from "../events/event-shape.ts";
 import { Metrics, type InvalidReason } from "../metrics/registry.ts";
 import { startMetricsServer } from "../metrics/server.ts";
 import { createOperator, type OperatorConfig } from "../operators/index.ts";
@@ -469,7 +468,7 @@ class Worker {
           }
         }
         try {
-          this.pipeline.processEvent(operatorEvent(decoded.event), origin);
+          this.pipeline.processEvent(decoded.event, origin);
         } catch (error) {
           // Operators may have changed part of their state for this event: only a rollback makes it consistent.
           throw new OperatorFailure(`${sequence}:${index}`, error);
@@ -552,7 +551,7 @@ class Worker {
           // The events task decoded the same bytes with the same received_at: this cannot fail differently.
           const decoded = decodeRecord(raw, receivedAt);
           if (!decoded.ok) return;
-          pipeline.processEvent(operatorEvent(decoded.event), { partition, sequence: this.currentSequence });
+          pipeline.processEvent(decoded.event, { partition, sequence: this.currentSequence });
         },
         session: (session) => pipeline.processSession(session),
         sessionWatermark: (watermark) => pipeline.processSessionWatermark(watermark),

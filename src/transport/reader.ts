@@ -35,7 +35,7 @@ export type StreamReaderOptions = {
  * for a client: the server cut the reader off as a slow consumer (seen in the bench's ceiling loop, which then
  * stalled until it reconnected). 8 MiB keeps a worker fed: a drain waits for input 2–3% of its time.
  */
-export const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
+const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
 /**
  * After a server restart the ordered consumer of @nats-io/jetstream 3.4 recreates itself but pulls nothing until two
  * idle heartbeats are missed; short pulls (heartbeat every 1.5 s) bound that stall to about 3 s instead of 30 s.
