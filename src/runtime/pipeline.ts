@@ -68,14 +68,20 @@ export class Pipeline {
   /** One valid event, in stream order. */
   processEvent(event: ClickEvent, origin: EventOrigin): void {
     this.metrics.eventsProcessed.inc();
-    if (this.dropBots && event.is_bot === true) {
-      this.sink.append("bots", botEventRow(event, "bot (ingest.bots: drop)"));
+    this.processShapedEvent(operatorEvent(event), origin);
+  }
+
+  /**
+   * processEvent for an event already in the one shape of event-shape.ts, as the worker decodes them; the caller
+   * counts it in clickpipe_events_processed_total (the worker once a message).
+   */
+  processShapedEvent(shaped: ClickEvent, origin: EventOrigin): void {
+    if (this.dropBots && shaped.is_bot === true) {
+      this.sink.append("bots", botEventRow(shaped, "bot (ingest.bots: drop)"));
       this.metrics.eventsFiltered.inc();
       return;
     }
-    // Hot path: operators and their contexts in parallel arrays, no lookups per event; every operator gets the event in
-    // the one shape of event-shape.ts.
-    const shaped = operatorEvent(event);
+    // Hot path: operators and their contexts in parallel arrays, no lookups per event.
     const consumers = this.eventConsumers;
     const contexts = this.eventContexts;
     for (let i = 0; i < consumers.length; i++) consumers[i].onEvent!(shaped, origin, contexts[i]);
