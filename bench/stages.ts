@@ -7,8 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parsePipelineText } from "../src/config/load.ts";
 import type { PipelineConfig } from "../src/config/pipeline.ts";
-import { decodeOperatorEvent, decodeRecord } from "../src/events/decode.ts";
-import { operatorEvent } from "../src/events/event-shape.ts";
+import { decodeForOperators, decodeRecord, isDecodeFailure } from "../src/events/decode.ts";
 import { generateLines } from "../src/ingest/generate.ts";
 import { EdgeProcessor } from "../src/ingest/edge.ts";
 import { Metrics } from "../src/metrics/registry.ts";
@@ -76,14 +75,9 @@ function runPipeline(config: PipelineConfig, lines: readonly string[], operatorC
   const receivedAt = Date.now();
   for (let start = 0; start < lines.length; start += BATCH) {
     const origin = { partition: 0, sequence: start / BATCH + 1 };
-    // Decoded as the worker decodes: the one-pass decoder, decodeRecord for what it leaves.
     for (let i = start; i < Math.min(lines.length, start + BATCH); i++) {
-      let event = decodeOperatorEvent(lines[i], receivedAt);
-      if (event === undefined) {
-        const decoded = decodeRecord(lines[i], receivedAt);
-        if (decoded.ok) event = operatorEvent(decoded.event);
-      }
-      if (event !== undefined) pipeline.processShapedEvent(event, origin);
+      const decoded = decodeForOperators(lines[i], receivedAt);
+      if (!isDecodeFailure(decoded)) pipeline.processShapedEvent(decoded, origin);
     }
   }
   pipeline.end();

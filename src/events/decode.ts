@@ -2,7 +2,7 @@
 import type { InvalidReason } from "../metrics/labels.ts";
 import { EVENT_TYPES, type ClickEvent, type EventType, type PurchaseItem } from "./event.ts";
 import { deriveEventId } from "./event-id.ts";
-import { shapedEvent } from "./event-shape.ts";
+import { operatorEvent, shapedEvent } from "./event-shape.ts";
 import {
   EVENT_FIELDS,
   ITEM_FIELDS,
@@ -20,6 +20,9 @@ export const MAX_EVENT_BYTES = 32 * 1024;
 export type DecodeResult =
   | { ok: true; event: ClickEvent }
   | { ok: false; reason: InvalidReason; message: string };
+
+/** A record decodeRecord rejects: the dead-letter reason and message. */
+export type DecodeFailure = Extract<DecodeResult, { ok: false }>;
 
 const KNOWN_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
 const EVENT_FIELD_KINDS: ReadonlyMap<string, FieldKind> = new Map(Object.entries(EVENT_FIELDS));
@@ -43,6 +46,22 @@ export function decodeRecord(raw: string, receivedAt: number): DecodeResult {
     return invalid("not_json", `not JSON: ${(error as Error).message}`);
   }
   return validateRecord(value, byteLength, receivedAt);
+}
+
+/**
+ * One line as the worker decodes it: the event in the operators' shape (event-shape.ts), or decodeRecord's failure.
+ * The common valid line takes decodeOperatorEvent's one pass; any other decodeRecord's, then operatorEvent.
+ */
+export function decodeForOperators(raw: string, receivedAt: number): ClickEvent | DecodeFailure {
+  const event = decodeOperatorEvent(raw, receivedAt);
+  if (event !== undefined) return event;
+  const decoded = decodeRecord(raw, receivedAt);
+  return decoded.ok ? operatorEvent(decoded.event) : decoded;
+}
+
+/** Whether decodeForOperators rejected the line (a shaped event has no `ok` field). */
+export function isDecodeFailure(result: ClickEvent | DecodeFailure): result is DecodeFailure {
+  return result.ok === false;
 }
 
 /**

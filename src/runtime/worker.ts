@@ -6,9 +6,8 @@ import { stat, unlink } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import type { PipelineConfig } from "../config/pipeline.ts";
-import { decodeOperatorEvent, decodeRecord, type DecodeResult } from "../events/decode.ts";
+import { decodeForOperators, decodeRecord, isDecodeFailure, type DecodeFailure } from "../events/decode.ts";
 import type { ClickEvent } from "../events/event.ts";
-import { operatorEvent } from "../events/event-shape.ts";
 import { Metrics, type InvalidReason } from "../metrics/registry.ts";
 import { startMetricsServer } from "../metrics/server.ts";
 import { createOperator, type OperatorConfig } from "../operators/index.ts";
@@ -126,9 +125,8 @@ class Worker {
   private readonly metrics: Metrics;
   private readonly maxEventAttempts: number;
   private readonly dropsBots: boolean;
-  /** A message's lines decoded (decodeLine), reused from message to message; failures at the same index. */
-  private readonly lineEvents: (ClickEvent | undefined)[] = [];
-  private readonly lineFailures: (DecodeResult & { ok: false })[] = [];
+  /** A message's lines decoded (decodeForOperators), reused from message to message. */
+  private readonly lineEvents: (ClickEvent | DecodeFailure | undefined)[] = [];
   private readonly summary: WorkerSummary = { messages: 0, events: 0, invalid: 0, deadLetters: 0, position: 0, epoch: 0 };
   /** Failed attempts per event (`<sequence>:<line>`), kept across rollbacks. */
   private readonly attempts = new Map<string, number>();
@@ -451,15 +449,14 @@ class Worker {
       // main-thread CPU −10%, bench/OPTIMIZATIONS.md session 10). Decoding has no side effects: everything else happens
       // in the same order as before.
       const events = this.lineEvents;
-      for (let index = 0; index < lines.length; index++) events[index] = this.decodeLine(lines[index], index, receivedAt);
+      for (let index = 0; index < lines.length; index++) events[index] = decodeForOperators(lines[index], receivedAt);
       // Counted once a message: prom-client's inc() per event was ≈ 1% of the main thread.
       let processed = 0;
       for (let index = 0; index < lines.length; index++) {
         const line = lines[index];
-        const event = events[index];
-        if (event === undefined) {
-          const failure = this.lineFailures[index];
-          this.reject(receivedAt, failure.reason, `${failure.reason}: ${failure.message}`, line);
+        const event = events[index]!;
+        if (isDecodeFailure(event)) {
+          this.reject(receivedAt, event.reason, `${event.reason}: ${event.message}`, line);
           continue;
         }
         if (this.tombstones.size > 0 && isForgotten(event, this.tombstones)) {
@@ -492,19 +489,6 @@ class Worker {
       if (!Number.isNaN(lastTs)) this.metrics.eventLatency.observe(Math.max(0, (this.now() - lastTs) / 1000));
     }
     this.position = sequence;
-    return undefined;
-  }
-
-  /**
-   * One line to the event in the operators' shape (event-shape.ts), or undefined with the reason in lineFailures.
-   * The common valid line takes decodeOperatorEvent's one pass; any other decodeRecord's.
-   */
-  private decodeLine(line: string, index: number, receivedAt: number): ClickEvent | undefined {
-    const event = decodeOperatorEvent(line, receivedAt);
-    if (event !== undefined) return event;
-    const decoded = decodeRecord(line, receivedAt);
-    if (decoded.ok) return operatorEvent(decoded.event);
-    this.lineFailures[index] = decoded;
     return undefined;
   }
 

@@ -3,7 +3,7 @@
 // every line decodeRecord rejects it must leave to decodeRecord. Hand-picked lines for each rule, every known field
 // with values of every kind, the generator's traffic, and random mutations of it.
 import { describe, expect, it } from "vitest";
-import { decodeOperatorEvent, decodeRecord } from "../../src/events/decode.ts";
+import { decodeForOperators, decodeOperatorEvent, decodeRecord, isDecodeFailure } from "../../src/events/decode.ts";
 import type { ClickEvent } from "../../src/events/event.ts";
 import { decodedEventOf, operatorEvent } from "../../src/events/event-shape.ts";
 import { EVENT_FIELDS } from "../../src/events/fields.ts";
@@ -11,6 +11,10 @@ import { generateLines } from "../../src/ingest/generate.ts";
 
 const RECEIVED_AT = Date.UTC(2026, 0, 5, 12);
 const KNOWN_FIELDS = ["type", "ts", ...Object.keys(EVENT_FIELDS)];
+
+function knownFieldsOf(event: ClickEvent): unknown[] {
+  return KNOWN_FIELDS.map((name) => event[name]);
+}
 
 /** Checks the contract for one line; returns whether decodeOperatorEvent took it. */
 function agrees(line: string): boolean {
@@ -171,5 +175,22 @@ describe("decodeOperatorEvent", () => {
     expect(Object.keys(record).at(-1)).toBe("received_at");
     // Asking again changes nothing.
     expect(JSON.stringify(decodedEventOf(event))).toBe(JSON.stringify(record));
+  });
+
+  it("decodeForOperators: the one pass where it decides, decodeRecord's event or failure where it does not", () => {
+    const common = variant({});
+    const derivedId = variant({ event_id: undefined });
+    const invalid = variant({ type: "view" });
+    const taken = decodeForOperators(common, RECEIVED_AT);
+    expect(isDecodeFailure(taken)).toBe(false);
+    expect(knownFieldsOf(taken as ClickEvent)).toEqual(knownFieldsOf(decodeOperatorEvent(common, RECEIVED_AT)!));
+    const derived = decodeForOperators(derivedId, RECEIVED_AT) as ClickEvent;
+    const expected = decodeRecord(derivedId, RECEIVED_AT);
+    expect(expected.ok).toBe(true);
+    if (expected.ok) expect(knownFieldsOf(derived)).toEqual(knownFieldsOf(operatorEvent(expected.event)));
+    expect(derived.event_id).toHaveLength(22);
+    const failure = decodeForOperators(invalid, RECEIVED_AT);
+    expect(isDecodeFailure(failure)).toBe(true);
+    expect(failure).toEqual(decodeRecord(invalid, RECEIVED_AT));
   });
 });
