@@ -1,13 +1,19 @@
 // What bench/drain-child.ts prints: one drain's timing, phases, peak RSS and state size.
 
 export interface DrainResult {
+  /** From ready to read (connected, recovered, threads up) to the final commit's end: process start-up left out. */
   seconds: number;
   events: number;
   eventsPerSecond: number;
-  /** CPU seconds of the whole drain process (main thread, encoder threads, loader). */
+  /** `seconds` with the start-up before ready (connect, recover, threads starting): session 11 and before reported this. */
+  secondsWithStartup?: number;
+  /** CPU seconds of the whole drain process (main thread, session stage, encoder threads, V8's helpers) over `seconds`. */
   cpuSeconds: number;
+  cpuSecondsWithStartup?: number;
   phases: {
+    /** Connect, recover, threads up (their modules loaded): not in `seconds`. */
     startupSeconds: number;
+    /** Ready to the drained log line: open the consumer, read, decode, operators, appends, end-of-input flush. */
     processingSeconds: number;
     finalCommitSeconds: number;
     processingMainThreadCpuSeconds: number;
@@ -20,7 +26,7 @@ export interface DrainResult {
   peakRssBytes: number;
   /** CPU seconds per thread name (Linux; empty elsewhere): main, encoder workers, V8 and libuv helpers. */
   threadCpuSeconds?: Record<string, number>;
-  /** The same per thread, used while processing only (first batch to drained): start-up and the final commit left out. */
+  /** The same per thread, used while processing only (ready to drained): start-up and the final commit left out. */
   processingThreadCpuSeconds?: Record<string, number>;
   peakStateBytes: number;
   peakOpenSessions: number;

@@ -53,6 +53,7 @@ for (let round = 0; round < rounds; round++) {
         ratio: Number((drain.eventsPerSecond / ceiling).toFixed(3)),
         events: drain.events,
         seconds: Number(drain.seconds.toFixed(2)),
+        secondsWithStartup: Number((drain.secondsWithStartup ?? Number.NaN).toFixed(2)),
         processingSeconds: Number(phases.processingSeconds.toFixed(2)),
         mainThreadCpuSeconds: phases.processingMainThreadCpuSeconds,
         mainThreadRunDelaySeconds: phases.processingMainThreadRunDelaySeconds,

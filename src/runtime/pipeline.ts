@@ -122,6 +122,11 @@ export class Pipeline {
     }
   }
 
+  /** Resolves once every operator's threads can take work (Operator.ready). */
+  async ready(): Promise<void> {
+    await Promise.all(this.operators.map((op) => op.ready?.()));
+  }
+
   /** Releases the operators' threads; the pipeline is not used after. */
   async close(): Promise<void> {
     await Promise.all(this.operators.map((op) => op.close?.()));

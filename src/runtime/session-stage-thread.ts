@@ -120,4 +120,6 @@ if (!isMainThread && parentPort !== null && (workerData as { sessionStage?: Stag
   const { sessionStage, replies } = workerData as { sessionStage: StageSetup; replies: MessagePort };
   const stage = new SessionStageThread(sessionStage, replies);
   parentPort.on("message", (request: StageRequest) => stage.handle(request));
+  // Its only message on the worker port: built and listening (SessionStage.ready).
+  parentPort.postMessage("ready");
 }

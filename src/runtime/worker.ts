@@ -280,7 +280,13 @@ class Worker {
     const rows: RowSink = forgettingSink(this.sink, () => this.tombstones);
     this.pipeline = new Pipeline({ operators, sink: rows, metrics: this.metrics, bots: this.config.ingest.bots, now: this.now });
     if (task?.kind === "customers") this.forwardedInput = this.customerInput(this.pipeline);
-    await this.recover();
+    const resumes = await this.recover();
+    // The operators' and the sink's threads started above and load beside recovery; reading starts once they are up, so
+    // their start-up does not compete for a core with the first batches (bench/OPTIMIZATIONS.md, session 12).
+    await Promise.all([this.pipeline.ready(), this.sink.ready()]);
+    this.log(`${resumes ? "resuming" : "starting"} ${this.checkpointName} at ${this.config.nats.stream} sequence ${this.position + 1} (epoch ${this.epoch})`);
+    // The last committed batch may not have reached the customer stage before the crash: its ids make a repeat harmless.
+    if (this.forwardedBatch !== undefined) await this.publishForwarded(this.forwardedBatch);
     await this.consume(connection);
   }
 
@@ -293,9 +299,9 @@ class Worker {
   /**
    * Loads the last checkpoint and claims the next epoch with the same state before touching any file: from then on
    * a zombie worker's commits fail (its next epoch is taken), so recovery may finish the checkpoint's renames and
-   * delete every other in-progress part of this pipeline.
+   * delete every other in-progress part of this pipeline. Returns whether it resumed from this stream's checkpoint.
    */
-  private async recover(): Promise<void> {
+  private async recover(): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       const checkpoint = await this.store.load<PendingCommit>();
       const resumes = checkpoint !== undefined && checkpointMatches(checkpoint, this.binding);
@@ -334,10 +340,7 @@ class Worker {
       }
       const lineage = resumes ? (checkpoint.state as Record<string, unknown>)[LINEAGE_KEY] : undefined;
       this.lineage = typeof lineage === "string" ? lineage : randomBytes(6).toString("hex");
-      this.log(`${resumes ? "resuming" : "starting"} ${this.checkpointName} at ${this.config.nats.stream} sequence ${position + 1} (epoch ${epoch})`);
-      // The last committed batch may not have reached the customer stage before the crash: its ids make a repeat harmless.
-      if (this.forwardedBatch !== undefined) await this.publishForwarded(this.forwardedBatch);
-      return;
+      return resumes;
     }
   }
 

@@ -4,13 +4,14 @@ import { setPriority } from "node:os";
 import { isMainThread, parentPort } from "node:worker_threads";
 import { encodeSealedBatch, encoderReady, type EncodeOptions, type SealedBatch } from "./parquet-encoder.ts";
 
+/** A batch to encode, or (no batch) a readiness probe: answered once this thread can encode with `options`. */
 export interface EncodeRequest {
   id: number;
-  batch: SealedBatch;
+  batch?: SealedBatch;
   options: EncodeOptions;
 }
 
-export type EncodeResponse = { id: number; bytes: Uint8Array } | { id: number; error: string };
+export type EncodeResponse = { id: number; bytes: Uint8Array } | { id: number; ready: true } | { id: number; error: string };
 
 /** Niceness of the encoder threads: the main thread (decode, operators) and nats-server come first on a busy core. */
 export const ENCODER_NICENESS = 10;
@@ -38,7 +39,7 @@ parentPort?.on("message", async (request: EncodeRequest) => {
   try {
     // Resolved at once for snappy and none; for zstd, loads Arrow and parquet-wasm on the first request.
     await encoderReady(request.options.compression);
-    response = { id: request.id, bytes: encodeSealedBatch(request.batch, request.options) };
+    response = request.batch === undefined ? { id: request.id, ready: true } : { id: request.id, bytes: encodeSealedBatch(request.batch, request.options) };
   } catch (error) {
     response = { id: request.id, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
   }

@@ -167,6 +167,15 @@ export class ParquetSink {
     return this.rowCount;
   }
 
+  /**
+   * Resolves once the encoder threads run, their modules loaded (for zstd, its libraries too). A worker awaits this
+   * before it reads: a thread's start-up (≈ 0.1–0.2 CPU s) then overlaps recovery instead of competing for a core
+   * with the first batches, and a thread that cannot start fails the worker at once, not at its first checkpoint.
+   */
+  async ready(): Promise<void> {
+    await this.encoderThread?.ready(this.encodeOptions);
+  }
+
   /** Requests `<table>/<key>=<partition>/_SUCCESS`, written by the commit of the next prepare. */
   markSuccess(table: string, partition: string): void {
     const { spec } = this.tableBuffer(table);
@@ -398,6 +407,11 @@ export class EncoderPool {
     for (const thread of this.threads) thread.warm();
   }
 
+  /** Starts every thread and resolves once each can encode with `options` (see ParquetSink.ready). */
+  async ready(options: EncodeOptions): Promise<void> {
+    await Promise.all(this.threads.map((thread) => thread.ready(options)));
+  }
+
   encode(batch: SealedBatch, options: EncodeOptions): Promise<Uint8Array> {
     let least = this.threads[0];
     for (const thread of this.threads) if (thread.queuedRows < least.queuedRows) least = thread;
@@ -415,7 +429,7 @@ class EncoderThread {
   queuedRows = 0;
   private worker?: Worker;
   private nextId = 0;
-  private readonly waiting = new Map<number, { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (bytes: Uint8Array | undefined) => void; reject: (error: Error) => void }>();
 
   /** Starts the thread (module loading) ahead of the first encode; a no-op once running. */
   warm(): void {
@@ -423,30 +437,29 @@ class EncoderThread {
   }
 
   encode(batch: SealedBatch, options: EncodeOptions): Promise<Uint8Array> {
-    const worker = this.worker ?? this.start();
-    const id = this.nextId++;
-    const request: EncodeRequest = { id, batch, options };
     const rows = batch.length;
     this.queuedRows += rows;
-    const settle = () => {
+    // Transferred, not copied. Copying both ways (so no thread detaches a buffer and V8 keeps its faster typed-array
+    // code) measured no lower main-thread CPU in the drain and a slower encoder: under tsx the main thread is in
+    // that slower state before the first batch, and the encoder threads invalidate it even when nothing is transferred.
+    const bytes = this.request({ batch, options }, transferListOf(batch)) as Promise<Uint8Array>;
+    return bytes.finally(() => {
       this.queuedRows -= rows;
-    };
-    return new Promise<Uint8Array>((resolve, reject) => {
-      this.waiting.set(id, {
-        resolve: (bytes) => {
-          settle();
-          resolve(bytes);
-        },
-        reject: (error) => {
-          settle();
-          reject(error);
-        },
-      });
+    });
+  }
+
+  /** Resolves once the thread runs and can encode with `options` (for zstd: its libraries loaded). */
+  async ready(options: EncodeOptions): Promise<void> {
+    await this.request({ options }, []);
+  }
+
+  private request(request: Omit<EncodeRequest, "id">, transfer: ArrayBuffer[]): Promise<Uint8Array | undefined> {
+    const worker = this.worker ?? this.start();
+    const id = this.nextId++;
+    return new Promise<Uint8Array | undefined>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
       worker.ref();
-      // Transferred, not copied. Copying both ways (so no thread detaches a buffer and V8 keeps its faster typed-array
-      // code) measured no lower main-thread CPU in the drain and a slower encoder: under tsx the main thread is in
-      // that slower state before the first batch, and the encoder threads invalidate it even when nothing is transferred.
-      worker.postMessage(request, transferListOf(batch));
+      worker.postMessage({ id, ...request } satisfies EncodeRequest, transfer);
     });
   }
 
@@ -464,6 +477,7 @@ class EncoderThread {
       this.waiting.delete(response.id);
       if (this.waiting.size === 0) worker.unref();
       if ("bytes" in response) waiter.resolve(response.bytes);
+      else if ("ready" in response) waiter.resolve(undefined);
       else waiter.reject(new Error(`parquet encoder thread: ${response.error}`));
     });
     const failAll = (error: Error) => {

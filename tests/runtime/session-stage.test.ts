@@ -130,6 +130,28 @@ describe("SessionStage", () => {
     expect(() => pipeline.snapshot()).toThrow(/session stage sequencePatterns: .*TypeError/);
   });
 
+  it("is ready once its thread has built the operator, and then answers at once", async () => {
+    const metrics = new Metrics();
+    const pipeline = new Pipeline({ operators: operators(true, metrics), sink: new CollectingSink(), metrics });
+    await pipeline.ready();
+    // The thread is up: a snapshot (a blocking round trip) returns the operator's empty state without a start-up wait.
+    const started = performance.now();
+    const state = pipeline.snapshot() as Record<string, { sessions: unknown[] }>;
+    expect(state.sequencePatterns.sessions).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it("rejects ready(), naming the stage and the error, when its thread cannot build the operator", async () => {
+    const environment = operatorEnvironment(config);
+    const valid = config.operators.find((operatorConfig) => operatorConfig.type === "sequencePatterns")!;
+    // every > window: the operator's constructor throws. The template (built here) is valid, the thread's is not.
+    const invalid = { ...valid, every: 24 * 3600_000, window: 3600_000 } as OperatorConfig;
+    const stage = new SessionStage(invalid, environment, createOperator(valid, environment), new Metrics());
+    stages.push(stage);
+    await expect(stage.ready()).rejects.toThrow(SessionStageError);
+    await expect(stage.ready()).rejects.toThrow(/session stage sequencePatterns: thread failed to start: .*every/);
+  });
+
   it("resumes from a snapshot in a new stage as an uninterrupted run: no row lost, none twice", () => {
     const cut = Math.floor(events.length * 0.6);
     const whole = new CollectingSink();

@@ -126,6 +126,25 @@ describe("ParquetSink - encoding", () => {
   });
 });
 
+describe("ParquetSink.ready", () => {
+  it("resolves once its encoder threads run (zstd: with their libraries) and they then encode as before", async () => {
+    const root = await lake();
+    const sink = sinkWith(root, { useWorkerThread: true, encoderThreads: 2, compression: "zstd" });
+    try {
+      await sink.ready();
+      for (const row of allTypesRows) sink.append("all_types", row);
+      await sink.commit(await sink.prepare(1));
+      expect(await readAllTypes(connection, root)).toEqual(allTypesExpectedInDuckDb);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it("resolves at once without encoder threads", async () => {
+    await expect(sinkWith(await lake(), { useWorkerThread: false }).ready()).resolves.toBeUndefined();
+  });
+});
+
 describe("ParquetSink - layout and commit", () => {
   it("names parts part-<epoch:10>-<index:4>.parquet in Hive partition folders and returns them in the pending commit", async () => {
     const root = await lake();
