@@ -26,6 +26,12 @@ const sampler = setInterval(async () => {
   }
   peakStateBytes = Math.max(peakStateBytes, state);
 }, 250);
+/** (time, events processed) every 100 ms: the rate between 20% and 90% of the events, warm-up and the end left out. */
+const progress: [number, number][] = [];
+const progressSampler = setInterval(() => {
+  const at = performance.now();
+  void metrics.eventsProcessed.get().then((counter) => progress.push([at, counter.values.reduce((sum, value) => sum + value.value, 0)]));
+}, 100);
 // Phase marks: ready to read (the worker's "starting …"/"resuming …" line: connected, recovered, its threads up),
 // the drain's "drained …" log line (processing and the end-of-input flush before it), then the last checkpoint's
 // encode, fsync and commit. The events/s counts from ready: process start-up is left out, as the issue asks and as
@@ -68,12 +74,18 @@ const checkpointMetric = (await metrics.checkpointDuration.get()).values;
 const checkpointSeconds = checkpointMetric.find((value) => value.metricName?.endsWith("_sum"))?.value ?? Number.NaN;
 const checkpoints = checkpointMetric.find((value) => value.metricName?.endsWith("_count"))?.value ?? Number.NaN;
 clearInterval(sampler);
+clearInterval(progressSampler);
+const steadyFrom = progress.find(([, processed]) => processed >= 0.2 * summary.events);
+const steadyTo = progress.findLast(([, processed]) => processed <= 0.9 * summary.events);
+const steadyEventsPerSecond =
+  steadyFrom !== undefined && steadyTo !== undefined && steadyTo[0] > steadyFrom[0] ? ((steadyTo[1] - steadyFrom[1]) / (steadyTo[0] - steadyFrom[0])) * 1000 : Number.NaN;
 process.stdout.write(
   JSON.stringify({
     seconds,
     events: summary.events,
     eventsPerSecond: summary.events / seconds,
     secondsWithStartup: (endedAt - started) / 1000,
+    steadyEventsPerSecond,
     // CPU time of every thread (main, session stage, Parquet encoders, V8's helpers) from ready to the end: steadier
     // than wall time on a shared machine.
     cpuSeconds: (cpu.user + cpu.system) / 1e6,

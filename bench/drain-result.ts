@@ -7,6 +7,8 @@ export interface DrainResult {
   eventsPerSecond: number;
   /** `seconds` with the start-up before ready (connect, recover, threads starting): session 11 and before reported this. */
   secondsWithStartup?: number;
+  /** The rate between 20% and 90% of the events (100 ms samples): without the warm-up and the end of input. */
+  steadyEventsPerSecond?: number;
   /** CPU seconds of the whole drain process (main thread, session stage, encoder threads, V8's helpers) over `seconds`. */
   cpuSeconds: number;
   cpuSecondsWithStartup?: number;

@@ -54,6 +54,8 @@ for (let round = 0; round < rounds; round++) {
         events: drain.events,
         seconds: Number(drain.seconds.toFixed(2)),
         secondsWithStartup: Number((drain.secondsWithStartup ?? Number.NaN).toFixed(2)),
+        steadyEventsPerSecond: Math.round(drain.steadyEventsPerSecond ?? Number.NaN),
+        steadyRatio: Number(((drain.steadyEventsPerSecond ?? Number.NaN) / ceiling).toFixed(3)),
         processingSeconds: Number(phases.processingSeconds.toFixed(2)),
         mainThreadCpuSeconds: phases.processingMainThreadCpuSeconds,
         mainThreadRunDelaySeconds: phases.processingMainThreadRunDelaySeconds,

@@ -120,7 +120,7 @@ Input: \`clickpipe generate\` traffic, ${int(core.input.visitors)} visitors over
 ${rows}
 
 - **End to end / (JetStream read + JSON.parse) ceiling: ${fixed(core.endToEndVsCeiling * 100, 0)}%** (target ≥ 40%).
-${renderRounds(core)}${renderCpuBound(core)}- Drain process peak RSS: ${fixed(core.drain.peakRssBytes / MIB, 0)} MiB.
+${renderRounds(core)}${renderSteadyState(core)}${renderCpuBound(core)}- Drain process peak RSS: ${fixed(core.drain.peakRssBytes / MIB, 0)} MiB.
 - State: peak ${fixed(core.drain.peakStateBytes / MIB, 1)} MiB over all operators; at the peak of ${int(core.drain.peakOpenSessions)} open sessions, ${int(core.drain.bytesPerOpenSessionAtPeak)} bytes of total state per open session (an upper bound for sessionize alone: it includes the other operators' state).
 ${renderDrainPhases(core.drain)}${core.stages === undefined ? "" : renderStages(core.stages)}`;
 }
@@ -132,6 +132,14 @@ function renderRounds(core: CoreResult): string {
   const runs = rounds.map((round, index) => `${index + 1}: ${int(round.ceilingEventsPerSecond)} / ${int(round.drainEventsPerSecond)} = ${fixed((round.drainEventsPerSecond / round.ceilingEventsPerSecond) * 100, 0)}%`);
   return `- The ceiling and the drain took turns for ${rounds.length} rounds, each in a fresh process; each row of the table is the fastest run of its kind. Per round (ceiling / drain events/s = ratio): ${runs.join("; ")}.
 `;
+}
+
+/** The drain between 20% and 90% of its events against the ceiling: how much of the gap is warm-up and end of input. */
+function renderSteadyState(core: CoreResult): string {
+  const steady = core.drain.steadyEventsPerSecond;
+  if (steady === undefined || !Number.isFinite(steady)) return "";
+  const ceiling = core.drain.eventsPerSecond / core.endToEndVsCeiling;
+  return `- Steady state: between 20% and 90% of its events (the first second's warm-up, the end-of-input flush and the final checkpoint left out) the fastest drain ran at ${int(steady)} events/s = ${fixed((steady / ceiling) * 100, 0)}% of the ceiling. The headline counts the whole drain, as the issue asks.\n`;
 }
 
 /** The rate the drain's CPU allows with every core busy: how much of the gap to the target is CPU, how much waiting. */
