@@ -140,6 +140,41 @@ describe("ParquetSink.ready", () => {
     }
   });
 
+  it("seals a partition marked complete at once when encoding in threads: the same files, and later rows in a part of their own", async () => {
+    const [threadRoot, inlineRoot] = [await lake(), await lake()];
+    const threaded = sinkWith(threadRoot, { useWorkerThread: true });
+    const inline = sinkWith(inlineRoot, { useWorkerThread: false });
+    try {
+      for (const sink of [threaded, inline]) {
+        for (const row of allTypesRows) sink.append("all_types", row);
+        sink.markSuccess("all_types", "2024-03-10");
+      }
+      // Up to here both write one part per partition, the threaded one's 2024-03-10 part already sealed and encoding.
+      const [first, firstInline] = [await threaded.prepare(1), await inline.prepare(1)];
+      expect(first).toEqual(firstInline);
+      await threaded.commit(first);
+      await inline.commit(firstInline);
+      expect(await listing(threadRoot)).toEqual(await listing(inlineRoot));
+      expect(await readAllTypes(connection, threadRoot)).toEqual(allTypesExpectedInDuckDb);
+
+      // A row after the marker, in the same epoch: the sealed part keeps index 0, the late row takes index 1.
+      const [early, late] = allTypesRows.filter((row) => new Date(row.event_ts as number).toISOString().startsWith("2024-03-10"));
+      threaded.append("all_types", early);
+      threaded.markSuccess("all_types", "2024-03-10");
+      threaded.append("all_types", late);
+      const second = await threaded.prepare(2);
+      expect(second.files).toEqual([
+        { path: "all_types/dt=2024-03-10/part-0000000002-0000.parquet", table: "all_types", rows: 1 },
+        { path: "all_types/dt=2024-03-10/part-0000000002-0001.parquet", table: "all_types", rows: 1 },
+      ]);
+      await threaded.commit(second);
+      const [counted] = await queryJson(connection, `SELECT count(*)::INTEGER AS rows FROM read_parquet('${threadRoot}/**/*.parquet')`);
+      expect(counted).toEqual({ rows: allTypesRows.length + 2 });
+    } finally {
+      await threaded.close();
+    }
+  });
+
   it("resolves at once without encoder threads", async () => {
     await expect(sinkWith(await lake(), { useWorkerThread: false }).ready()).resolves.toBeUndefined();
   });
