@@ -124,11 +124,20 @@ export class SessionStage implements Operator {
    * first batches.
    */
   async ready(): Promise<void> {
-    // Held referenced while waiting, so an otherwise idle process does not exit under the wait.
+    // Held referenced while waiting, so an otherwise idle process does not exit under the wait; a thread that never
+    // answers fails the start as a late reply fails a checkpoint.
     this.worker.ref();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new SessionStageError(`session stage ${this.id}: thread not started within ${REPLY_TIMEOUT_MS / 1000} s`)),
+        REPLY_TIMEOUT_MS,
+      );
+    });
     try {
-      await this.started;
+      await Promise.race([this.started, timeout]);
     } finally {
+      clearTimeout(timer);
       this.worker.unref();
     }
   }
