@@ -154,8 +154,8 @@ export class ParquetSink {
     const value = buffer.spec.partitionOf(row);
     const partition = buffer.partitions.get(value) ?? this.openPartition(buffer, value);
     partition.current.append(row);
-    // The encoder threads start with the first row, not at the first seal or checkpoint: their start-up (a thread and
-    // its modules, ~0.1–0.2 s; zstd's libraries load later, with the first zstd part) is then over before any part.
+    // A worker starts the encoder threads before it reads (ready()); any other owner starts them with the first row, not
+    // at the first seal or checkpoint, so their start-up (a thread and its modules, ~0.1–0.2 s) is over before any part.
     if (this.rowCount++ === 0) this.encoderThread?.warm();
     if (partition.current.length >= this.sealRows) {
       partition.sealed.push(this.sealPart(partition.current.seal()));
