@@ -1,8 +1,8 @@
 // Connecting to NATS: the pipeline file's `nats:` schema and a connection that reconnects forever.
 import { readFile } from "node:fs/promises";
-import { connect } from "@nats-io/transport-node";
 import { credsAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/nats-core";
 import { z } from "zod";
+import { connectWithLargeReads } from "./large-read-transport.ts";
 
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
 /** JetStream stream names may not contain `.`, `*`, `>`, whitespace or path separators; ours also prefix subjects. */
@@ -64,7 +64,7 @@ export class NatsConnectError extends Error {
 export async function connectNats(config: NatsConnectionConfig): Promise<NatsConnection> {
   const options = await connectionOptions(config);
   try {
-    return await connect(options);
+    return await connectWithLargeReads(options);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new NatsConnectError(
