@@ -18,7 +18,6 @@ import {
   type VisitorState,
   idHashOf,
   kindFlagsOf,
-  parseVisitorKey,
   referrerOf,
   urlOf,
 } from "./sessionize-visitor.ts";
@@ -127,13 +126,12 @@ export function buildSessionRecord(
   const campaign = firstUrl === NO_REF ? undefined : pool.urlParts(firstUrl);
   const durationMs = endTs - startTs;
   const isEngaged = durationMs >= ENGAGED_DURATION_MS || pageviewCount >= 2 || converted;
-  const { siteId, anonId } = parseVisitorKey(visitor.key);
   return {
     session_id: sessionIdOf(visitor.key, startTs, idHashOf(events[firstBase + ID_KIND])),
     version,
     retracted,
-    site_id: siteId,
-    visitor_id: anonId,
+    site_id: visitor.siteId ?? null,
+    visitor_id: visitor.anonId,
     user_id: runUser(visitor, pool, run),
     start_ts: startTs,
     end_ts: endTs,

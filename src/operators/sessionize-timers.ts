@@ -1,14 +1,14 @@
-// Event-time timers for sessionize: a binary min-heap of (due time, visitor key) with lazily re-checked entries.
+// Event-time timers for sessionize: a binary min-heap of (due time, visitor) with lazily re-checked entries.
 
 export interface DueQueueSnapshot {
   dues: number[];
   keys: string[];
 }
 
-/** Entries may fire early (their visitor moved on); the owner re-checks the visitor and reschedules. */
-export class DueQueue {
+/** Entries may fire early (their visitor moved on, or left); the owner re-checks the visitor and reschedules. */
+export class DueQueue<Key> {
   #dues: number[] = [];
-  #keys: string[] = [];
+  #keys: Key[] = [];
 
   get size(): number {
     return this.#dues.length;
@@ -19,7 +19,7 @@ export class DueQueue {
     return this.#dues.length > 0 ? this.#dues[0] : Infinity;
   }
 
-  push(due: number, key: string): void {
+  push(due: number, key: Key): void {
     const dues = this.#dues;
     const keys = this.#keys;
     let index = dues.length;
@@ -37,12 +37,12 @@ export class DueQueue {
   }
 
   /** Removes the earliest entry and returns its key (call only when size > 0). */
-  pop(): string {
+  pop(): Key {
     const dues = this.#dues;
     const keys = this.#keys;
     const top = keys[0];
     const lastDue = dues.pop() as number;
-    const lastKey = keys.pop() as string;
+    const lastKey = keys.pop() as Key;
     const size = dues.length;
     if (size === 0) return top;
     let index = 0;
@@ -61,12 +61,18 @@ export class DueQueue {
     return top;
   }
 
-  snapshot(): DueQueueSnapshot {
-    return { dues: this.#dues.slice(), keys: this.#keys.slice() };
+  /** The entries in heap order, each key by its name. */
+  snapshot(nameOf: (key: Key) => string): DueQueueSnapshot {
+    return { dues: this.#dues.slice(), keys: this.#keys.map(nameOf) };
   }
 
-  restore(snapshot: DueQueueSnapshot): void {
-    this.#dues = snapshot.dues.slice();
-    this.#keys = snapshot.keys.slice();
+  /** Replaces the entries with a snapshot's; an entry whose name `find` does not know is dropped (nothing to fire). */
+  restore(snapshot: DueQueueSnapshot, find: (name: string) => Key | undefined): void {
+    this.#dues = [];
+    this.#keys = [];
+    for (let index = 0; index < snapshot.dues.length; index++) {
+      const key = find(snapshot.keys[index]);
+      if (key !== undefined) this.push(snapshot.dues[index], key);
+    }
   }
 }

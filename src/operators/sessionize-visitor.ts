@@ -105,7 +105,11 @@ function appendExact(events: number[], ts: number, idKind: number, page: number,
 const ID_SET_THRESHOLD = 32;
 
 export class VisitorState {
+  /** visitorKey(siteId, anonId): names the visitor in session ids, snapshots and the identities of visitors that left. */
   readonly key: string;
+  /** The key's parts, as the visitor's first event had them (anonId is its key in the per-site map: hash cached). */
+  readonly siteId: string | undefined;
+  readonly anonId: string;
   /** EVENT_SLOTS numbers per event, sorted by (ts, event id hash). */
   events: number[] = [];
   sessions: SessionMeta[] = [];
@@ -116,8 +120,10 @@ export class VisitorState {
   scheduled = Infinity;
   #idSet: Set<number> | null = null;
 
-  constructor(key: string) {
+  constructor(siteId: string | undefined, anonId: string, key = visitorKey(siteId, anonId)) {
     this.key = key;
+    this.siteId = siteId;
+    this.anonId = anonId;
   }
 
   get eventCount(): number {

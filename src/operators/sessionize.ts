@@ -170,16 +170,16 @@ class Sessionizer implements Operator {
   readonly #rules: SplitRules;
   readonly #watermark: WatermarkTracker;
   readonly #pool = new StringPool();
-  readonly #visitors = new Map<string, VisitorState>();
   /**
-   * The same visitors by site_id, then anon_id: the per-event lookup. Looking up the fresh strings JSON.parse gives
+   * The visitors by site_id, then anon_id: the per-event lookup, and the only index (timers hold their visitor). Looking up the fresh strings JSON.parse gives
    * costs a hash of each; the combined key would be built, flattened and hashed per event (≈ 2× the time, measured).
    */
   readonly #visitorsBySite = new Map<string | undefined, Map<string, VisitorState>>();
   /** The last site looked up and its visitors: one site per pipeline is the common case. */
   #lastSiteId: string | undefined = undefined;
   #lastSiteVisitors: Map<string, VisitorState> | undefined = undefined;
-  readonly #timers = new DueQueue();
+  #visitorCount = 0;
+  readonly #timers = new DueQueue<VisitorState>();
   #openSessions = 0;
   #reportedOpenSessions = Number.NaN;
   #retainedEvents = 0;
@@ -242,7 +242,7 @@ class Sessionizer implements Operator {
     this.#watermark.advanceToEnd();
     this.#advance(Infinity, ctx);
     // Every visitor has a timer, but end of input must flush even state restored from an older snapshot.
-    for (const visitor of [...this.#visitors.values()]) {
+    for (const visitor of this.#allVisitors()) {
       this.#settle(visitor, Infinity, ctx);
       this.#dropIfEmpty(visitor);
     }
@@ -251,7 +251,7 @@ class Sessionizer implements Operator {
 
   snapshot(): SessionizeSnapshot {
     const visitors: VisitorSnapshot[] = [];
-    for (const visitor of this.#visitors.values()) {
+    for (const visitor of this.#allVisitors()) {
       visitors.push({
         key: visitor.key,
         events: visitor.events.slice(),
@@ -274,7 +274,7 @@ class Sessionizer implements Operator {
       format: 1,
       watermark: this.#watermark.snapshot(),
       pool: this.#pool.snapshot(),
-      timers: this.#timers.snapshot(),
+      timers: this.#timers.snapshot((visitor) => visitor.key),
       visitors,
       identities: [...this.#identities],
     };
@@ -287,8 +287,7 @@ class Sessionizer implements Operator {
     }
     this.#watermark.restore(snapshot.watermark);
     this.#pool.restore(snapshot.pool);
-    this.#timers.restore(snapshot.timers);
-    this.#visitors.clear();
+    this.#visitorCount = 0;
     this.#visitorsBySite.clear();
     this.#lastSiteVisitors = undefined;
     this.#openSessions = 0;
@@ -298,8 +297,10 @@ class Sessionizer implements Operator {
     this.#identities.clear();
     this.#identityChars = 0;
     for (const [key, user] of snapshot.identities ?? []) this.#remember(key, user);
+    const byKey = new Map<string, VisitorState>();
     for (const saved of snapshot.visitors) {
-      const visitor = new VisitorState(saved.key);
+      const { siteId, anonId } = parseVisitorKey(saved.key);
+      const visitor = new VisitorState(siteId ?? undefined, anonId, saved.key);
       visitor.events = saved.events.slice();
       visitor.reindex();
       visitor.sessions = saved.sessions.map(([count, reason, version, live, emittedCount, emittedLastId, emittedUser, emittedReason]) => ({
@@ -315,21 +316,29 @@ class Sessionizer implements Operator {
       visitor.tombstones = saved.tombstones === null ? null : saved.tombstones.map((t) => ({ ...t }));
       visitor.carriedUser = saved.carriedUser;
       visitor.scheduled = saved.scheduled ?? Infinity;
-      this.#visitors.set(visitor.key, visitor);
-      const { siteId, anonId } = parseVisitorKey(visitor.key);
-      this.#siteVisitors(siteId ?? undefined).set(anonId, visitor);
+      this.#siteVisitors(visitor.siteId).set(anonId, visitor);
+      byKey.set(visitor.key, visitor);
+      this.#visitorCount++;
       this.#openSessions += visitor.sessions.length;
       this.#retainedEvents += visitor.eventCount;
       this.#keyChars += visitor.key.length;
       this.#tombstones += visitor.tombstones?.length ?? 0;
     }
+    this.#timers.restore(snapshot.timers, (key) => byKey.get(key));
+  }
+
+  /** Every visitor, site by site in the order sites and then visitors arrived; a copy, as callers drop visitors. */
+  #allVisitors(): VisitorState[] {
+    const all: VisitorState[] = [];
+    for (const visitors of this.#visitorsBySite.values()) for (const visitor of visitors.values()) all.push(visitor);
+    return all;
   }
 
   stateBytes(): number {
     let idSetBytes = 0;
-    for (const visitor of this.#visitors.values()) idSetBytes += visitor.idSetBytes;
+    for (const visitors of this.#visitorsBySite.values()) for (const visitor of visitors.values()) idSetBytes += visitor.idSetBytes;
     return Math.round(
-      this.#visitors.size * VISITOR_BYTES +
+      this.#visitorCount * VISITOR_BYTES +
         this.#keyChars * 2 +
         this.#retainedEvents * EVENT_BYTES +
         this.#openSessions * SESSION_BYTES +
@@ -386,10 +395,10 @@ class Sessionizer implements Operator {
     }
     if (visitor === undefined) {
       const key = visitorKey(siteId, anonId);
-      visitor = new VisitorState(key);
+      visitor = new VisitorState(siteId, anonId, key);
       if (this.#identities.size > 0) visitor.carriedUser = this.#recall(key);
-      this.#visitors.set(key, visitor);
       siteVisitors.set(anonId, visitor);
+      this.#visitorCount++;
       this.#keyChars += key.length;
     }
     const count = visitor.eventCount;
@@ -628,9 +637,8 @@ class Sessionizer implements Operator {
   #dropIfEmpty(visitor: VisitorState): boolean {
     if (visitor.sessions.length > 0) return false;
     if (visitor.carriedUser !== null) this.#remember(visitor.key, visitor.carriedUser);
-    this.#visitors.delete(visitor.key);
-    const { siteId, anonId } = parseVisitorKey(visitor.key);
-    this.#siteVisitors(siteId ?? undefined).delete(anonId);
+    this.#siteVisitors(visitor.siteId).delete(visitor.anonId);
+    this.#visitorCount--;
     this.#keyChars -= visitor.key.length;
     this.#tombstones -= visitor.tombstones?.length ?? 0;
     return true;
@@ -652,7 +660,7 @@ class Sessionizer implements Operator {
   #schedule(visitor: VisitorState): void {
     const due = this.#nextDue(visitor);
     if (due < visitor.scheduled) {
-      this.#timers.push(due, visitor.key);
+      this.#timers.push(due, visitor);
       visitor.scheduled = due;
     }
   }
@@ -662,8 +670,9 @@ class Sessionizer implements Operator {
     const timers = this.#timers;
     while (timers.size > 0 && timers.peekDue() < watermark) {
       const due = timers.peekDue();
-      const visitor = this.#visitors.get(timers.pop());
-      if (visitor === undefined) continue;
+      const visitor = timers.pop();
+      // A visitor that left (its state dropped) has no sessions; a later one with the same key has timers of its own.
+      if (visitor.sessions.length === 0) continue;
       if (due === visitor.scheduled) visitor.scheduled = Infinity;
       this.#settle(visitor, watermark, ctx);
       if (!this.#dropIfEmpty(visitor)) this.#schedule(visitor);
