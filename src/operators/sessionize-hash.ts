@@ -47,17 +47,29 @@ export function eventIdHash(eventId: string): number {
 
 /**
  * Session id: 16 hex digits from the visitor key and the session's first event (ts and event-id fingerprint),
- * the two seeded FNV-1a hashes of `${visitorKey}\0${firstTs}\0${firstIdHash}`. Integer times (always, after
- * decode) are hashed digit by digit without building that text, which once per emitted session showed in profiles.
+ * the two seeded FNV-1a hashes of `${visitorKey(siteId, anonId)}\0${firstTs}\0${firstIdHash}`. With integer times
+ * (always, after decode) that text is hashed piece by piece without building it, the visitor key included (visitors
+ * keep its parts, not the key: ≈ 50 B per visitor); once per emitted session, building it showed in profiles.
  */
-export function sessionIdOf(visitorKey: string, firstTs: number, firstIdHash: number): string {
+export function sessionIdOf(siteId: string | undefined, anonId: string, firstTs: number, firstIdHash: number): string {
   let high: number;
   let low: number;
   if (Number.isSafeInteger(firstTs) && firstTs >= 0 && Number.isSafeInteger(firstIdHash) && firstIdHash >= 0) {
     high = (FNV_OFFSET ^ SESSION_ID_SEED_HIGH) >>> 0;
     low = (FNV_OFFSET ^ SESSION_ID_SEED_LOW) >>> 0;
-    for (let i = 0; i < visitorKey.length; i++) {
-      const code = visitorKey.charCodeAt(i);
+    // The key's characters: site_id, U+0001, anon_id; or U+0000, anon_id without a site_id (visitorKey).
+    if (siteId !== undefined) {
+      for (let i = 0; i < siteId.length; i++) {
+        const code = siteId.charCodeAt(i);
+        high = Math.imul(high ^ code, FNV_PRIME);
+        low = Math.imul(low ^ code, FNV_PRIME);
+      }
+    }
+    const separator = siteId === undefined ? 0 : 1;
+    high = Math.imul(high ^ separator, FNV_PRIME);
+    low = Math.imul(low ^ separator, FNV_PRIME);
+    for (let i = 0; i < anonId.length; i++) {
+      const code = anonId.charCodeAt(i);
       high = Math.imul(high ^ code, FNV_PRIME);
       low = Math.imul(low ^ code, FNV_PRIME);
     }
@@ -78,7 +90,7 @@ export function sessionIdOf(visitorKey: string, firstTs: number, firstIdHash: nu
     high = fmix32(high);
     low = fmix32(low);
   } else {
-    const text = `${visitorKey}\u0000${firstTs}\u0000${firstIdHash}`;
+    const text = `${siteId === undefined ? "\u0000" : `${siteId}\u0001`}${anonId}\u0000${firstTs}\u0000${firstIdHash}`;
     high = fnv1a32(text, SESSION_ID_SEED_HIGH);
     low = fnv1a32(text, SESSION_ID_SEED_LOW);
   }

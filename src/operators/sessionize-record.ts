@@ -48,7 +48,7 @@ export function runCount(run: EventRun): number {
 
 export function runSessionId(visitor: VisitorState, run: EventRun): string {
   const first = firstIndex(run);
-  return sessionIdOf(visitor.key, visitor.ts(first), visitor.idHash(first));
+  return sessionIdOf(visitor.siteId, visitor.anonId, visitor.ts(first), visitor.idHash(first));
 }
 
 export function runLastIdHash(visitor: VisitorState, run: EventRun): number {
@@ -127,7 +127,7 @@ export function buildSessionRecord(
   const durationMs = endTs - startTs;
   const isEngaged = durationMs >= ENGAGED_DURATION_MS || pageviewCount >= 2 || converted;
   return {
-    session_id: sessionIdOf(visitor.key, startTs, idHashOf(events[firstBase + ID_KIND])),
+    session_id: sessionIdOf(visitor.siteId, visitor.anonId, startTs, idHashOf(events[firstBase + ID_KIND])),
     version,
     retracted,
     site_id: visitor.siteId ?? null,

@@ -53,6 +53,11 @@ export function visitorKey(siteId: string | undefined, anonId: string): string {
   return siteId === undefined ? `\u0000${anonId}` : `${siteId}\u0001${anonId}`;
 }
 
+/** visitorKey(siteId, anonId).length, without building the key. */
+export function visitorKeyLength(siteId: string | undefined, anonId: string): number {
+  return (siteId === undefined ? 0 : siteId.length) + 1 + anonId.length;
+}
+
 export function parseVisitorKey(key: string): { siteId: string | null; anonId: string } {
   if (key.charCodeAt(0) === 0) return { siteId: null, anonId: key.slice(1) };
   const separator = key.indexOf("\u0001");
@@ -105,9 +110,7 @@ function appendExact(events: number[], ts: number, idKind: number, page: number,
 const ID_SET_THRESHOLD = 32;
 
 export class VisitorState {
-  /** visitorKey(siteId, anonId): names the visitor in session ids, snapshots and the identities of visitors that left. */
-  readonly key: string;
-  /** The key's parts, as the visitor's first event had them (anonId is its key in the per-site map: hash cached). */
+  /** Who the visitor is, as its first event said (anonId is also its key in the per-site map: its hash is cached). */
   readonly siteId: string | undefined;
   readonly anonId: string;
   /** EVENT_SLOTS numbers per event, sorted by (ts, event id hash). */
@@ -120,10 +123,14 @@ export class VisitorState {
   scheduled = Infinity;
   #idSet: Set<number> | null = null;
 
-  constructor(siteId: string | undefined, anonId: string, key = visitorKey(siteId, anonId)) {
-    this.key = key;
+  constructor(siteId: string | undefined, anonId: string) {
     this.siteId = siteId;
     this.anonId = anonId;
+  }
+
+  /** visitorKey of the visitor: built on demand (snapshots), as visitors keep only its parts. */
+  get key(): string {
+    return visitorKey(this.siteId, this.anonId);
   }
 
   get eventCount(): number {

@@ -39,6 +39,7 @@ import {
   packIdKind,
   packPage,
   parseVisitorKey,
+  visitorKeyLength,
   referrerOf,
   urlOf,
   visitorKey,
@@ -189,9 +190,11 @@ class Sessionizer implements Operator {
    * The anon_id → user_id map of rule 10 for visitors whose state was dropped (every session evicted): a visitor who
    * returns, or whose late event arrives only after the eviction, is still stitched to its customer. Without it the
    * stitching depended on arrival order (a late event's new session lost the user its sorted order gives it) and on
-   * how long the visitor stayed away. One entry per identified visitor that left: per-customer state.
+   * how long the visitor stayed away. One entry per identified visitor that left: per-customer state. By site_id, then
+   * anon_id, as the visitors (a returning visitor's lookup hashes no new string).
    */
-  readonly #identities = new Map<string, string>();
+  readonly #identities = new Map<string | undefined, Map<string, string>>();
+  #identityCount = 0;
   #identityChars = 0;
 
   constructor(config: SessionizeConfig) {
@@ -276,7 +279,7 @@ class Sessionizer implements Operator {
       pool: this.#pool.snapshot(),
       timers: this.#timers.snapshot((visitor) => visitor.key),
       visitors,
-      identities: [...this.#identities],
+      identities: this.#identityEntries(),
     };
   }
 
@@ -295,12 +298,16 @@ class Sessionizer implements Operator {
     this.#keyChars = 0;
     this.#tombstones = 0;
     this.#identities.clear();
+    this.#identityCount = 0;
     this.#identityChars = 0;
-    for (const [key, user] of snapshot.identities ?? []) this.#remember(key, user);
+    for (const [key, user] of snapshot.identities ?? []) {
+      const { siteId, anonId } = parseVisitorKey(key);
+      this.#remember(siteId ?? undefined, anonId, user);
+    }
     const byKey = new Map<string, VisitorState>();
     for (const saved of snapshot.visitors) {
       const { siteId, anonId } = parseVisitorKey(saved.key);
-      const visitor = new VisitorState(siteId ?? undefined, anonId, saved.key);
+      const visitor = new VisitorState(siteId ?? undefined, anonId);
       visitor.events = saved.events.slice();
       visitor.reindex();
       visitor.sessions = saved.sessions.map(([count, reason, version, live, emittedCount, emittedLastId, emittedUser, emittedReason]) => ({
@@ -317,11 +324,11 @@ class Sessionizer implements Operator {
       visitor.carriedUser = saved.carriedUser;
       visitor.scheduled = saved.scheduled ?? Infinity;
       this.#siteVisitors(visitor.siteId).set(anonId, visitor);
-      byKey.set(visitor.key, visitor);
+      byKey.set(saved.key, visitor);
       this.#visitorCount++;
       this.#openSessions += visitor.sessions.length;
       this.#retainedEvents += visitor.eventCount;
-      this.#keyChars += visitor.key.length;
+      this.#keyChars += saved.key.length;
       this.#tombstones += visitor.tombstones?.length ?? 0;
     }
     this.#timers.restore(snapshot.timers, (key) => byKey.get(key));
@@ -352,22 +359,37 @@ class Sessionizer implements Operator {
 
   /** Bytes of the identities of visitors that left (included in stateBytes): per customer, not per open session. */
   identityBytes(): number {
-    return this.#identities.size * IDENTITY_ENTRY_BYTES + this.#identityChars * 2;
+    return this.#identityCount * IDENTITY_ENTRY_BYTES + this.#identityChars * 2;
   }
 
-  #remember(key: string, user: string): void {
-    this.#recall(key);
-    this.#identities.set(key, user);
-    this.#identityChars += key.length + user.length;
+  #remember(siteId: string | undefined, anonId: string, user: string): void {
+    this.#recall(siteId, anonId);
+    let users = this.#identities.get(siteId);
+    if (users === undefined) {
+      users = new Map();
+      this.#identities.set(siteId, users);
+    }
+    users.set(anonId, user);
+    this.#identityCount++;
+    this.#identityChars += visitorKeyLength(siteId, anonId) + user.length;
   }
 
   /** Takes a visitor's remembered user_id out of the map (its state holds it again); null when none. */
-  #recall(key: string): string | null {
-    const user = this.#identities.get(key);
+  #recall(siteId: string | undefined, anonId: string): string | null {
+    const users = this.#identities.get(siteId);
+    const user = users?.get(anonId);
     if (user === undefined) return null;
-    this.#identities.delete(key);
-    this.#identityChars -= key.length + user.length;
+    users!.delete(anonId);
+    this.#identityCount--;
+    this.#identityChars -= visitorKeyLength(siteId, anonId) + user.length;
     return user;
+  }
+
+  /** The identities as [visitor key, user_id], site by site in the order they were remembered (snapshots). */
+  #identityEntries(): [string, string][] {
+    const entries: [string, string][] = [];
+    for (const [siteId, users] of this.#identities) for (const [anonId, user] of users) entries.push([visitorKey(siteId, anonId), user]);
+    return entries;
   }
 
   #accept(event: ClickEvent, anonId: string, watermark: number, ctx: OperatorContext): void {
@@ -394,12 +416,11 @@ class Sessionizer implements Operator {
       return;
     }
     if (visitor === undefined) {
-      const key = visitorKey(siteId, anonId);
-      visitor = new VisitorState(siteId, anonId, key);
-      if (this.#identities.size > 0) visitor.carriedUser = this.#recall(key);
+      visitor = new VisitorState(siteId, anonId);
+      if (this.#identityCount > 0) visitor.carriedUser = this.#recall(siteId, anonId);
       siteVisitors.set(anonId, visitor);
       this.#visitorCount++;
-      this.#keyChars += key.length;
+      this.#keyChars += visitorKeyLength(siteId, anonId);
     }
     const count = visitor.eventCount;
     this.#insertEvent(visitor, position, event, idHash);
@@ -546,7 +567,7 @@ class Sessionizer implements Operator {
     const meta = newSession(count, reason);
     const tombstones = visitor.tombstones;
     if (tombstones === null) return meta;
-    const sessionId = sessionIdOf(visitor.key, visitor.ts(run.from), visitor.idHash(run.from));
+    const sessionId = sessionIdOf(visitor.siteId, visitor.anonId, visitor.ts(run.from), visitor.idHash(run.from));
     const found = tombstones.findIndex((t) => t.sessionId === sessionId);
     if (found >= 0) {
       meta.version = tombstones[found].version;
@@ -636,10 +657,10 @@ class Sessionizer implements Operator {
 
   #dropIfEmpty(visitor: VisitorState): boolean {
     if (visitor.sessions.length > 0) return false;
-    if (visitor.carriedUser !== null) this.#remember(visitor.key, visitor.carriedUser);
+    if (visitor.carriedUser !== null) this.#remember(visitor.siteId, visitor.anonId, visitor.carriedUser);
     this.#siteVisitors(visitor.siteId).delete(visitor.anonId);
     this.#visitorCount--;
-    this.#keyChars -= visitor.key.length;
+    this.#keyChars -= visitorKeyLength(visitor.siteId, visitor.anonId);
     this.#tombstones -= visitor.tombstones?.length ?? 0;
     return true;
   }
