@@ -87,22 +87,25 @@ export interface Tombstone {
   firstTs: number;
 }
 
-/** Below this many slots, appends reallocate exactly sized event arrays instead of pushing. */
-const EXACT_GROWTH_LIMIT = 8 * EVENT_SLOTS;
+/** Below this many slots, appends grow event arrays two events at a time instead of by V8's push growth. */
+const SMALL_GROWTH_LIMIT = 8 * EVENT_SLOTS;
 
 /**
- * `events` plus one event's slots in a new, exactly sized array. A copy loop: `concat` with number arguments takes
- * V8's generic runtime path (≈ 4× slower, measured), and this runs for most accepted events.
+ * `events` plus one event's slots in a new array with room for one more event: the next append pushes into that room
+ * without reallocating. V8 keeps the room (it trims a backing store only when it is over twice the length plus 16),
+ * and push growth itself would add 16+ spare slots to every small visitor (memory rule: ≤ 1 KiB per open session).
+ * A copy loop: `concat` with number arguments takes V8's generic runtime path (≈ 4× slower, measured).
  */
-function appendExact(events: number[], ts: number, idKind: number, page: number, itemOrRevenue: number, user: number): number[] {
+function appendWithRoom(events: number[], ts: number, idKind: number, page: number, itemOrRevenue: number, user: number): number[] {
   const length = events.length;
-  const grown = new Array<number>(length + EVENT_SLOTS);
+  const grown = new Array<number>(length + 2 * EVENT_SLOTS);
   for (let i = 0; i < length; i++) grown[i] = events[i];
   grown[length + TS] = ts;
   grown[length + ID_KIND] = idKind;
   grown[length + PAGE] = page;
   grown[length + ITEM_OR_REVENUE] = itemOrRevenue;
   grown[length + USER] = user;
+  grown.length = length + EVENT_SLOTS;
   return grown;
 }
 
@@ -176,11 +179,13 @@ export class VisitorState {
   /** Inserts one event's EVENT_SLOTS numbers at `index` (slots passed one by one: no temporary array per event). */
   insert(index: number, ts: number, idKind: number, page: number, itemOrRevenue: number, user: number): void {
     const events = this.events;
-    // While small, appends copy into an exactly sized array: push grows by half plus 16 slots, mostly unused
-    // by the few events of a typical visitor (memory rule: ≤ 1 KiB per open session).
-    if (events.length === 0) this.events = [ts, idKind, page, itemOrRevenue, user];
-    else if (index === this.eventCount && events.length < EXACT_GROWTH_LIMIT) this.events = appendExact(events, ts, idKind, page, itemOrRevenue, user);
-    else if (index === this.eventCount) events.push(ts, idKind, page, itemOrRevenue, user);
+    const count = this.eventCount;
+    // While small, an even count reallocates with room for one more event and an odd count pushes into that room:
+    // half the reallocations of exactly sized arrays, half an event of spare room on average.
+    if (index === count && events.length < SMALL_GROWTH_LIMIT) {
+      if (count % 2 === 0) this.events = appendWithRoom(events, ts, idKind, page, itemOrRevenue, user);
+      else events.push(ts, idKind, page, itemOrRevenue, user);
+    } else if (index === count) events.push(ts, idKind, page, itemOrRevenue, user);
     else this.events.splice(index * EVENT_SLOTS, 0, ts, idKind, page, itemOrRevenue, user);
     if (this.#idSet !== null) this.#idSet.add(idHashOf(idKind));
     else if (this.eventCount > ID_SET_THRESHOLD) this.#rebuildIdSet();
