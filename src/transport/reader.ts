@@ -37,6 +37,14 @@ export type StreamReaderOptions = {
  */
 const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
 /**
+ * When a byte-bounded pull is topped up: once 25 messages (or a quarter of maxBytes) are still to come. nats.js gives
+ * such a pull a limit of 100 messages as well, and by default tops it up at three quarters of either limit, so the
+ * worker asked for more every 25 messages (≈ 400 pull requests per million events, each waking nats-server on two busy
+ * cores). Now it asks every ≈ 75 messages and still has ≈ 2,500 events in hand while the server answers: 17
+ * alternating drains, faster in 12 (bench/OPTIMIZATIONS.md, session 13).
+ */
+const REFILL_AT_MESSAGES = 25;
+/**
  * After a server restart the ordered consumer of @nats-io/jetstream 3.4 recreates itself but pulls nothing until two
  * idle heartbeats are missed; short pulls (heartbeat every 1.5 s) bound that stall to about 3 s instead of 30 s.
  */
@@ -109,7 +117,12 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
     const consumeOptions =
       options.maxMessages !== undefined
         ? { max_messages: options.maxMessages, expires }
-        : { max_bytes: options.maxBytes ?? DEFAULT_MAX_BYTES, expires };
+        : {
+            max_bytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
+            threshold_messages: REFILL_AT_MESSAGES,
+            threshold_bytes: Math.floor((options.maxBytes ?? DEFAULT_MAX_BYTES) / 4),
+            expires,
+          };
     const messages = await consumer.consume(consumeOptions);
     const reopen = async (sequence: number) => {
       const next = await orderedFrom(sequence);
