@@ -5,7 +5,7 @@
 // events/s there against 250–320k in a process of its own, in the same half hour) and so flattered the end-to-end
 // ratio. Both sides of the ratio now start alike: a fresh process, its own connection, the clock started once connected.
 // Since session 13 both also read through the same transport (src/transport/large-read-transport.ts), which made this
-// loop ≈ 15% faster and the drain ≈ 10%: a faster read path raises the ceiling as much as what it bounds.
+// loop 15–30% faster and the drain 5–15%: a faster read path raises the ceiling as well as what it bounds.
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { splitBatch } from "../src/transport/batch-codec.ts";

@@ -13,8 +13,7 @@
 // with a TLSSocket layered on this one, which reads for itself and emits 'data' events as before; the large reads
 // then simply stop. Only the plain TCP socket of `dial` reads this way (not `tls.handshakeFirst`).
 import { Socket, createConnection } from "node:net";
-import { NatsConnectionImpl, setTransportFactory } from "@nats-io/nats-core/internal";
-import { DataBuffer, INFO, deferred, extractProtocolMessage } from "@nats-io/nats-core/internal";
+import { DataBuffer, INFO, NatsConnectionImpl, deferred, extractProtocolMessage, setTransportFactory } from "@nats-io/nats-core/internal";
 import type { ConnectionOptions, NatsConnection, ServerInfo } from "@nats-io/nats-core";
 import { NodeTransport, nodeResolveHost } from "@nats-io/transport-node/lib/node_transport.js";
 

@@ -114,13 +114,14 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
       return new StreamReader(stream, lastSequenceAtOpen, true, undefined, undefined, startSequence, 0);
     }
     const expires = options.expiresMs ?? DEFAULT_EXPIRES_MS;
+    const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     const consumeOptions =
       options.maxMessages !== undefined
         ? { max_messages: options.maxMessages, expires }
         : {
-            max_bytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
+            max_bytes: maxBytes,
             threshold_messages: REFILL_AT_MESSAGES,
-            threshold_bytes: Math.floor((options.maxBytes ?? DEFAULT_MAX_BYTES) / 4),
+            threshold_bytes: Math.floor(maxBytes / 4),
             expires,
           };
     const messages = await consumer.consume(consumeOptions);
