@@ -44,7 +44,7 @@ let cpuAtReady: NodeJS.CpuUsage | undefined;
 let drainedCpu = Number.NaN;
 let drainedRunDelay = Number.NaN;
 let drainedAt = Number.NaN;
-// Threads that end with the worker (the session stage's) are read here, before the final checkpoint and close.
+// Threads that end with the worker (the mining thread) are read here, before the final checkpoint and close.
 let threadsAtDrained: Record<string, number> = {};
 const log = (line: string) => {
   if (Number.isNaN(readyAt) && /^(starting|resuming) /.test(line)) {
@@ -75,6 +75,8 @@ const checkpointSeconds = checkpointMetric.find((value) => value.metricName?.end
 const checkpoints = checkpointMetric.find((value) => value.metricName?.endsWith("_count"))?.value ?? Number.NaN;
 clearInterval(sampler);
 clearInterval(progressSampler);
+// CP_PROGRESS=1: the progress samples (ms since ready, events processed) on stderr, to see the warm-up and the end.
+if (process.env.CP_PROGRESS === "1") for (const [at, processed] of progress) process.stderr.write(`${(at - readyAt).toFixed(0)} ${processed}\n`);
 const steadyFrom = progress.find(([, processed]) => processed >= 0.2 * summary.events);
 const steadyTo = progress.findLast(([, processed]) => processed <= 0.9 * summary.events);
 const steadyEventsPerSecond =
@@ -86,7 +88,7 @@ process.stdout.write(
     eventsPerSecond: summary.events / seconds,
     secondsWithStartup: (endedAt - started) / 1000,
     steadyEventsPerSecond,
-    // CPU time of every thread (main, session stage, Parquet encoders, V8's helpers) from ready to the end: steadier
+    // CPU time of every thread (main, mining thread, Parquet encoders, V8's helpers) from ready to the end: steadier
     // than wall time on a shared machine.
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     cpuSecondsWithStartup: (cpuWithStartup.user + cpuWithStartup.system) / 1e6,

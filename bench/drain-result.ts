@@ -9,7 +9,7 @@ export interface DrainResult {
   secondsWithStartup?: number;
   /** The rate between 20% and 90% of the events (100 ms samples): without the warm-up and the end of input. */
   steadyEventsPerSecond?: number;
-  /** CPU seconds of the whole drain process (main thread, session stage, encoder threads, V8's helpers) over `seconds`. */
+  /** CPU seconds of the whole drain process (main thread, mining thread, encoder threads, V8's helpers) over `seconds`. */
   cpuSeconds: number;
   cpuSecondsWithStartup?: number;
   phases: {

@@ -156,7 +156,7 @@ function renderDrainPhases(drain: DrainResult): string {
 
 | phase | seconds |
 | --- | ---: |
-| start-up (connect, recover, session stage and encoder threads up; not in the events/s) | ${fixed(phases.startupSeconds, 2)} |
+| start-up (connect, recover, mining and encoder threads up; not in the events/s) | ${fixed(phases.startupSeconds, 2)} |
 | processing (open the consumer, read, decode, operators, Parquet append, end-of-input flush) | ${fixed(phases.processingSeconds, 2)} |
 | final checkpoint (encode in worker threads, fsync, commit) | ${fixed(phases.finalCommitSeconds, 2)} |
 
@@ -166,7 +166,7 @@ function renderDrainPhases(drain: DrainResult): string {
       : ` Of the wall time, the main thread spent ${fixed(phases.processingMainThreadRunDelaySeconds, 2)} s ready to run but waiting for a core (schedstat run-queue delay: this process's other threads, nats-server, other tenants), so it was off-CPU and not waiting for a core for ${fixed(Math.max(0, phases.processingSeconds - phases.processingMainThreadCpuSeconds - phases.processingMainThreadRunDelaySeconds), 2)} s (I/O, checkpoint back-pressure, the session stage, a host that took the core away).`
   }
 - Checkpoints: ${phases.checkpoints} taking ${fixed(phases.checkpointSeconds, 2)} s in all (the last one is the final checkpoint).
-- CPU of the whole drain process from ready to the end (main thread, session stage, encoder threads, V8's helpers): ${fixed(drain.cpuSeconds, 2)} s${drain.cpuSecondsWithStartup === undefined ? "" : ` (${fixed(drain.cpuSecondsWithStartup, 2)} s with the start-up)`}.${drain.secondsWithStartup === undefined ? "" : ` With the start-up counted, as up to session 11, the drain took ${fixed(drain.secondsWithStartup, 2)} s: ${int(drain.events / drain.secondsWithStartup)} events/s.`}
+- CPU of the whole drain process from ready to the end (main thread, mining thread, encoder threads, V8's helpers): ${fixed(drain.cpuSeconds, 2)} s${drain.cpuSecondsWithStartup === undefined ? "" : ` (${fixed(drain.cpuSecondsWithStartup, 2)} s with the start-up)`}.${drain.secondsWithStartup === undefined ? "" : ` With the start-up counted, as up to session 11, the drain took ${fixed(drain.secondsWithStartup, 2)} s: ${int(drain.events / drain.secondsWithStartup)} events/s.`}
 ${renderThreadCpu(drain)}`;
 }
 

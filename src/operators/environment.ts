@@ -5,4 +5,9 @@ export interface OperatorEnvironment {
   pipelineName: string;
   /** The sessionize operator's settings, for operators that consume sessions (undefined when there is none). */
   session?: { gap: number; allowedLateness: number };
+  /**
+   * Whether window mining may run on a thread of its own (sequencePatterns' counting). The worker sets it where there
+   * are two cores (miningThreadsEnabled); an operator that starts one releases it in close().
+   */
+  miningThread?: boolean;
 }

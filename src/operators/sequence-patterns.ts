@@ -6,9 +6,10 @@ import type { Operator, OperatorContext, SessionRecord } from "../runtime/operat
 import { formatUtcDay } from "../events/time.ts";
 import type { Row, TableSpec } from "../sinks/table.ts";
 import type { OperatorEnvironment } from "./environment.ts";
-import { DEFAULT_ITEM_JOIN, sessionSequence, type Itemset } from "./mining/itemset-sequence.ts";
+import { DEFAULT_ITEM_JOIN } from "./mining/itemset-sequence.ts";
 import { sequenceMinSupportCount } from "./mining/min-support.ts";
-import { approximatePatternCounts, exactPatternCounts, PATTERN_KINDS, type CountedPattern } from "./mining/pattern-counting.ts";
+import { InlinePatternMiner, ThreadPatternMiner, type PatternMiner } from "./mining/pattern-miner.ts";
+import type { CountedPattern } from "./mining/pattern-counting.ts";
 
 export const sequencePatternsConfig = z
   .strictObject({
@@ -53,7 +54,6 @@ interface TrackedSession {
   version: number;
   endTs: number;
   elements: string[];
-  sequence: Itemset[];
 }
 
 interface PatternWindow {
@@ -79,6 +79,9 @@ interface SequencePatternsSnapshot {
  * distinct pattern took 58 s and ~1.4 GB for 2,000 Kosarak sessions capped at 200 pages, PrefixSpan 0.4 s.
  * Discard rule: a window goes when it closes; a session when the last window holding it closes. Versions for closed
  * windows are dropped and counted in `lateSessionVersions`, so closed windows stay final.
+ *
+ * With `environment.miningThread` the counting runs on a thread of its own (mining/pattern-miner.ts): a closed window's
+ * rows are then written when its answer comes, at the latest before the next snapshot or the end, which wait for it.
  */
 export class SequencePatternsOperator implements Operator {
   readonly id = "sequencePatterns";
@@ -96,6 +99,7 @@ export class SequencePatternsOperator implements Operator {
   private sessionBytes = 0;
   private late = 0;
   private readonly config: SequencePatternsConfig;
+  private readonly miner: PatternMiner;
 
   constructor(config: SequencePatternsConfig, environment: OperatorEnvironment) {
     this.config = config;
@@ -106,6 +110,7 @@ export class SequencePatternsOperator implements Operator {
     }
     this.settle = (environment.session?.gap ?? 0) + (config.allowedLateness ?? environment.session?.allowedLateness ?? 0);
     this.itemJoin = config.itemsetSeparator ?? DEFAULT_ITEM_JOIN;
+    this.miner = environment.miningThread === true ? new ThreadPatternMiner(this.id) : new InlinePatternMiner();
   }
 
   /** Session versions that arrived after every window holding them had closed. */
@@ -114,6 +119,7 @@ export class SequencePatternsOperator implements Operator {
   }
 
   onSession(session: SessionRecord, _ctx: OperatorContext): void {
+    this.miner.poll();
     const previous = this.sessions.get(session.session_id);
     if (previous !== undefined && session.version <= previous.version) return;
     if (previous !== undefined) this.untrack(session.session_id, previous);
@@ -128,17 +134,26 @@ export class SequencePatternsOperator implements Operator {
   }
 
   onSessionWatermark(watermark: number, ctx: OperatorContext): void {
+    this.miner.poll();
     if (!(watermark > this.sessionWatermark)) return;
     this.sessionWatermark = watermark;
     this.closeSettledWindows(ctx);
   }
 
+  /** Live mode: rows of windows counted meanwhile are written without waiting for the next session. */
+  onTick(_ctx: OperatorContext): void {
+    this.miner.poll();
+  }
+
   onEnd(ctx: OperatorContext): void {
     this.sessionWatermark = Number.POSITIVE_INFINITY;
     this.closeSettledWindows(ctx);
+    this.miner.settle();
   }
 
+  /** Every closed window's rows are written first: the state below no longer holds their sessions. */
   snapshot(): SequencePatternsSnapshot {
+    this.miner.settle();
     return {
       watermark: Number.isFinite(this.sessionWatermark) ? this.sessionWatermark : null,
       ended: this.sessionWatermark === Number.POSITIVE_INFINITY,
@@ -158,6 +173,14 @@ export class SequencePatternsOperator implements Operator {
     for (const [id, version, endTs, elements] of snapshot.sessions) this.track(id, version, endTs, elements);
   }
 
+  ready(): Promise<void> {
+    return this.miner.ready();
+  }
+
+  close(): Promise<void> {
+    return this.miner.close();
+  }
+
   stateBytes(): number {
     let bytes = this.sessionBytes;
     for (const window of this.windows.values()) bytes += 64 + window.members.size * 16;
@@ -170,7 +193,7 @@ export class SequencePatternsOperator implements Operator {
       this.late += 1;
       return;
     }
-    const tracked: TrackedSession = { version, endTs, elements, sequence: sessionSequence(elements, this.config.itemsetSeparator) };
+    const tracked: TrackedSession = { version, endTs, elements };
     this.sessions.set(id, tracked);
     this.sessionBytes += sessionBytes(id, elements);
     for (const start of open) {
@@ -231,16 +254,21 @@ export class SequencePatternsOperator implements Operator {
     this.earliestWindowStart = undefined;
     const sessionCount = window.members.size;
     if (sessionCount > 0) {
-      const minCount = sequenceMinSupportCount(this.config.minSupport, sessionCount);
-      const sequences = this.memberSequences(window);
-      const { maxLength, topK } = this.config;
-      const found =
-        topK === undefined
-          ? exactPatternCounts(sequences, maxLength, this.itemJoin, minCount)
-          : approximatePatternCounts(sequences, maxLength, this.itemJoin, topK, minCount);
+      const { maxLength, topK, itemsetSeparator } = this.config;
+      const request = {
+        elements: this.memberElements(window),
+        maxLength,
+        itemJoin: this.itemJoin,
+        itemsetSeparator,
+        minCount: sequenceMinSupportCount(this.config.minSupport, sessionCount),
+        topK,
+      };
+      const windowStart = window.start;
       const windowEnd = window.start + this.windowSize;
-      for (const counted of found.sort(byOutputOrder)) ctx.emit(patternsTable.name, patternRow(window.start, windowEnd, counted, sessionCount));
-      recordPatternWindowPatterns(ctx.metrics, found);
+      this.miner.submit(request, (found) => {
+        for (const counted of found) ctx.emit(patternsTable.name, patternRow(windowStart, windowEnd, counted, sessionCount));
+        recordPatternWindowPatterns(ctx.metrics, found);
+      });
     }
     for (const id of window.members) {
       const session = this.sessions.get(id);
@@ -254,12 +282,12 @@ export class SequencePatternsOperator implements Operator {
     }
   }
 
-  /** Members in (end time, id) order, so Space-Saving's result does not depend on arrival order or restores. */
-  private memberSequences(window: PatternWindow): Itemset[][] {
+  /** Members' elements in (end time, id) order, so Space-Saving's result does not depend on arrival order or restores. */
+  private memberElements(window: PatternWindow): string[][] {
     return [...window.members]
       .map((id) => [id, this.sessions.get(id)!] as const)
       .sort(([idA, a], [idB, b]) => a.endTs - b.endTs || (idA < idB ? -1 : idA > idB ? 1 : 0))
-      .map(([, session]) => session.sequence);
+      .map(([, session]) => session.elements);
   }
 }
 
@@ -274,16 +302,6 @@ function patternRow(windowStart: number, windowEnd: number, counted: CountedPatt
     support_ratio: counted.support / sessionCount,
     error_bound: counted.errorBound,
   };
-}
-
-/** Rows in (kind as PATTERN_KINDS orders it, length, support desc, pattern) order. */
-function byOutputOrder(a: CountedPattern, b: CountedPattern): number {
-  return (
-    (a.kind === b.kind ? 0 : a.kind === PATTERN_KINDS[0] ? -1 : 1) ||
-    a.length - b.length ||
-    b.support - a.support ||
-    (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0)
-  );
 }
 
 function sessionBytes(id: string, elements: readonly string[]): number {

@@ -76,8 +76,8 @@ export interface Operator {
   watermark?(): number;
   /** Approximate bytes of retained state, for `clickpipe_state_bytes`. */
   stateBytes?(): number;
-  /** Resolves once what the operator starts in the background (a session stage's thread) can take work. */
+  /** Resolves once what the operator starts in the background (a mining thread) can take work. */
   ready?(): Promise<void>;
-  /** Releases what outlives a call (a session stage's thread) once the pipeline is done with the operator. */
+  /** Releases what outlives a call (a mining thread) once the pipeline is done with the operator. */
   close?(): Promise<void>;
 }

@@ -10,7 +10,8 @@ import { decodeForOperators, decodeRecord, isDecodeFailure, type DecodeFailure }
 import type { ClickEvent } from "../events/event.ts";
 import { Metrics, type InvalidReason } from "../metrics/registry.ts";
 import { startMetricsServer } from "../metrics/server.ts";
-import { createOperator, type OperatorConfig } from "../operators/index.ts";
+import { createOperator } from "../operators/index.ts";
+import { miningThreadsEnabled } from "../operators/mining/pattern-miner.ts";
 import type { OperatorEnvironment } from "../operators/environment.ts";
 import { IN_PROGRESS_SUFFIX, ParquetSink, type EncoderPool, type PendingCommit } from "../sinks/parquet.ts";
 import { botsTable, invalidEventsTable, lateEventsTable } from "../sinks/system-tables.ts";
@@ -35,9 +36,7 @@ import {
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { openCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
 import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
-import type { Operator } from "./operator.ts";
 import { Pipeline, type RowSink } from "./pipeline.ts";
-import { runsAsSessionStage, SessionStage, sessionStagesEnabled } from "./session-stage.ts";
 import { isForgotten, isForgottenRow, loadTombstones, tombstonesFile } from "./tombstones.ts";
 
 type ParquetSinkConfig = Extract<PipelineConfig["sinks"][number], { type: "parquet" }>;
@@ -251,10 +250,10 @@ class Worker {
     await this.pipeline?.close();
     this.committing = undefined;
     this.fatal = undefined;
-    const environment = operatorEnvironment(this.config);
+    const environment: OperatorEnvironment = { ...operatorEnvironment(this.config), miningThread: miningThreadsEnabled() };
     const task = this.task;
     const configs = task === undefined ? this.config.operators : this.config.operators.filter((op) => task.operators.includes(op.type));
-    const operators = configs.map((operatorConfig) => this.createOperator(operatorConfig, environment));
+    const operators = configs.map((operatorConfig) => createOperator(operatorConfig, environment));
     if (this.injectedPoison !== undefined) operators.push(this.injectedPoison);
     this.forwarder = undefined;
     this.forwardedInput = undefined;
@@ -288,12 +287,6 @@ class Worker {
     // The last committed batch may not have reached the customer stage before the crash: its ids make a repeat harmless.
     if (this.forwardedBatch !== undefined) await this.publishForwarded(this.forwardedBatch);
     await this.consume(connection);
-  }
-
-  /** An operator of the pipeline; one that consumes sessions only runs on a thread of its own where it can. */
-  private createOperator(config: OperatorConfig, environment: OperatorEnvironment): Operator {
-    const operator = createOperator(config, environment);
-    return sessionStagesEnabled() && runsAsSessionStage(config) ? new SessionStage(config, environment, operator, this.metrics) : operator;
   }
 
   /**
@@ -628,7 +621,7 @@ class Worker {
 
   private checkpointIfDue(interval: number): void {
     if (this.committing === undefined && this.position !== this.committedPosition && this.now() - this.lastCheckpointAt >= interval) {
-      // A snapshot that throws (a failed session stage) stops the worker as a failed commit does.
+      // A snapshot that throws (a failed mining thread) stops the worker as a failed commit does.
       this.guard(() => void this.startCheckpoint().catch((error: unknown) => this.stop(error)));
     }
   }

@@ -1,7 +1,7 @@
 // Window pattern supports: exact (PrefixSpan + n-gram counts) or bounded-memory (Space-Saving), over final sessions.
 import { CountMap } from "./count-map.ts";
 import { forEachDistinctContiguous, forEachDistinctSubsequence } from "./distinct-subsequences.ts";
-import { PATTERN_STEP_SEPARATOR, type ItemsetSequence } from "./itemset-sequence.ts";
+import { PATTERN_STEP_SEPARATOR, sessionSequence, type ItemsetSequence } from "./itemset-sequence.ts";
 import { forEachFrequentSequence } from "./prefixspan.ts";
 import { SpaceSaving } from "./space-saving.ts";
 
@@ -159,4 +159,38 @@ export function approximatePatternCounts(
     });
   }
   return found;
+}
+
+/** One window's counting: its sessions' elements (in the order that makes topK deterministic) and the settings. */
+export interface WindowPatternsRequest {
+  /** Each session's page items (or paths), one array per session. */
+  elements: readonly (readonly string[])[];
+  maxLength: number;
+  /** Joins the items of a multi-item step in a pattern's text. */
+  itemJoin: string;
+  /** Splits an element into an itemset (SPMF sequences); undefined: every element is one item. */
+  itemsetSeparator?: string;
+  minCount: number;
+  /** Bounded-memory mode (Space-Saving) with this many counters per kind and length; undefined: exact. */
+  topK?: number;
+}
+
+/** The window's frequent patterns in the `patterns` table's row order: what sequencePatterns writes when it closes. */
+export function countWindowPatterns(request: WindowPatternsRequest): CountedPattern[] {
+  const sequences = request.elements.map((elements) => sessionSequence(elements, request.itemsetSeparator));
+  const found =
+    request.topK === undefined
+      ? exactPatternCounts(sequences, request.maxLength, request.itemJoin, request.minCount)
+      : approximatePatternCounts(sequences, request.maxLength, request.itemJoin, request.topK, request.minCount);
+  return found.sort(byOutputOrder);
+}
+
+/** Rows in (kind as PATTERN_KINDS orders it, length, support desc, pattern) order. */
+export function byOutputOrder(a: CountedPattern, b: CountedPattern): number {
+  return (
+    (a.kind === b.kind ? 0 : a.kind === PATTERN_KINDS[0] ? -1 : 1) ||
+    a.length - b.length ||
+    b.support - a.support ||
+    (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0)
+  );
 }

@@ -1,0 +1,122 @@
+// Messages between sequencePatterns (main thread) and its mining thread (pattern-mining-thread.ts): one closed
+// window's sessions in, its counted patterns out. Both sides are plain data in typed arrays and one string list, so a
+// window crosses in a few copies instead of a structured clone per session.
+import { PATTERN_KINDS, type CountedPattern, type PatternKind, type WindowPatternsRequest } from "./pattern-counting.ts";
+
+/** A window to count: its sessions' elements as ids into `dictionary`, session by session. */
+export interface MiningJob {
+  id: number;
+  /** Each distinct element of the window once; `elementIds` index it. */
+  dictionary: string[];
+  elementIds: Int32Array;
+  /** Where each session's elements end in `elementIds` (exclusive), in session order. */
+  sessionEnds: Int32Array;
+  maxLength: number;
+  itemJoin: string;
+  itemsetSeparator?: string;
+  minCount: number;
+  topK?: number;
+}
+
+/** The answer to one job: its patterns in row order, or the error that stopped the counting. */
+export interface MiningReply {
+  id: number;
+  /** JSON array of the patterns' texts. */
+  patterns: string;
+  /** Index into PATTERN_KINDS per pattern. */
+  kinds: Uint8Array;
+  /** length, support and errorBound per pattern. */
+  numbers: Float64Array;
+  error?: string;
+}
+
+/** A message and the buffers it hands over (postMessage's transfer list). */
+export interface Encoded<T> {
+  message: T;
+  transfer: ArrayBuffer[];
+}
+
+export function encodeJob(id: number, request: WindowPatternsRequest): Encoded<MiningJob> {
+  const dictionary: string[] = [];
+  const idOf = new Map<string, number>();
+  let total = 0;
+  for (const elements of request.elements) total += elements.length;
+  const elementIds = new Int32Array(total);
+  const sessionEnds = new Int32Array(request.elements.length);
+  let at = 0;
+  for (let session = 0; session < request.elements.length; session++) {
+    const elements = request.elements[session];
+    for (let i = 0; i < elements.length; i++) {
+      const element = elements[i];
+      let elementId = idOf.get(element);
+      if (elementId === undefined) {
+        elementId = dictionary.length;
+        idOf.set(element, elementId);
+        dictionary.push(element);
+      }
+      elementIds[at++] = elementId;
+    }
+    sessionEnds[session] = at;
+  }
+  const message: MiningJob = {
+    id,
+    dictionary,
+    elementIds,
+    sessionEnds,
+    maxLength: request.maxLength,
+    itemJoin: request.itemJoin,
+    minCount: request.minCount,
+    ...(request.itemsetSeparator !== undefined && { itemsetSeparator: request.itemsetSeparator }),
+    ...(request.topK !== undefined && { topK: request.topK }),
+  };
+  return { message, transfer: [elementIds.buffer as ArrayBuffer, sessionEnds.buffer as ArrayBuffer] };
+}
+
+export function decodeJob(job: MiningJob): WindowPatternsRequest {
+  const elements: string[][] = [];
+  let from = 0;
+  for (const end of job.sessionEnds) {
+    const session: string[] = [];
+    for (let at = from; at < end; at++) session.push(job.dictionary[job.elementIds[at]]);
+    elements.push(session);
+    from = end;
+  }
+  return {
+    elements,
+    maxLength: job.maxLength,
+    itemJoin: job.itemJoin,
+    itemsetSeparator: job.itemsetSeparator,
+    minCount: job.minCount,
+    topK: job.topK,
+  };
+}
+
+export function encodeReply(id: number, found: readonly CountedPattern[]): Encoded<MiningReply> {
+  const kinds = new Uint8Array(found.length);
+  const numbers = new Float64Array(found.length * 3);
+  const texts: string[] = [];
+  for (let i = 0; i < found.length; i++) {
+    const counted = found[i];
+    texts.push(counted.pattern);
+    kinds[i] = PATTERN_KINDS.indexOf(counted.kind);
+    numbers[i * 3] = counted.length;
+    numbers[i * 3 + 1] = counted.support;
+    numbers[i * 3 + 2] = counted.errorBound;
+  }
+  return { message: { id, patterns: JSON.stringify(texts), kinds, numbers }, transfer: [kinds.buffer as ArrayBuffer, numbers.buffer as ArrayBuffer] };
+}
+
+export function decodeReply(reply: MiningReply): CountedPattern[] {
+  const texts = JSON.parse(reply.patterns) as string[];
+  const found: CountedPattern[] = [];
+  for (let i = 0; i < texts.length; i++) {
+    found.push({
+      kind: PATTERN_KINDS[reply.kinds[i]] as PatternKind,
+      pattern: texts[i],
+      length: reply.numbers[i * 3],
+      support: reply.numbers[i * 3 + 1],
+      errorBound: reply.numbers[i * 3 + 2],
+    });
+  }
+  return found;
+}
