@@ -163,7 +163,7 @@ function renderDrainPhases(drain: DrainResult): string {
 - Main-thread CPU while processing: ${fixed(phases.processingMainThreadCpuSeconds, 2)} s, i.e. ${int(drain.events / phases.processingMainThreadCpuSeconds)} events per main-thread CPU second (wall time above this is time the main thread waited for a core: other processes on a shared machine).${
     phases.processingMainThreadRunDelaySeconds === undefined
       ? ""
-      : ` Of the wall time, the main thread spent ${fixed(phases.processingMainThreadRunDelaySeconds, 2)} s ready to run but waiting for a core (schedstat run-queue delay: this process's other threads, nats-server, other tenants), so it was off-CPU and not waiting for a core for ${fixed(Math.max(0, phases.processingSeconds - phases.processingMainThreadCpuSeconds - phases.processingMainThreadRunDelaySeconds), 2)} s (I/O, checkpoint back-pressure, the session stage, a host that took the core away).`
+      : ` Of the wall time, the main thread spent ${fixed(phases.processingMainThreadRunDelaySeconds, 2)} s ready to run but waiting for a core (schedstat run-queue delay: this process's other threads, nats-server, other tenants), so it was off-CPU and not waiting for a core for ${fixed(Math.max(0, phases.processingSeconds - phases.processingMainThreadCpuSeconds - phases.processingMainThreadRunDelaySeconds), 2)} s (I/O, checkpoint back-pressure, waiting for the mining thread at the end, a host that took the core away).`
   }
 - Checkpoints: ${phases.checkpoints} taking ${fixed(phases.checkpointSeconds, 2)} s in all (the last one is the final checkpoint).
 - CPU of the whole drain process from ready to the end (main thread, mining thread, encoder threads, V8's helpers): ${fixed(drain.cpuSeconds, 2)} s${drain.cpuSecondsWithStartup === undefined ? "" : ` (${fixed(drain.cpuSecondsWithStartup, 2)} s with the start-up)`}.${drain.secondsWithStartup === undefined ? "" : ` With the start-up counted, as up to session 11, the drain took ${fixed(drain.secondsWithStartup, 2)} s: ${int(drain.events / drain.secondsWithStartup)} events/s.`}
@@ -177,7 +177,7 @@ function renderThreadCpu(drain: DrainResult): string {
   const others = Object.entries(threads).filter(([name]) => name !== "main");
   const busy = others.filter(([, seconds]) => seconds >= 0.1).map(([, seconds]) => fixed(seconds, 2));
   const rest = others.reduce((sum, [, seconds]) => sum + seconds, 0);
-  return `- CPU by thread over the whole process: main ${fixed(threads.main, 2)} s; the other ${others.length} threads ${fixed(rest, 2)} s (V8's helper threads for garbage collection and compilation, the session stage, the Parquet encoder threads, libuv), of which ${busy.length} used ≥ 0.1 s: ${busy.join(", ")} s.
+  return `- CPU by thread over the whole process: main ${fixed(threads.main, 2)} s; the other ${others.length} threads ${fixed(rest, 2)} s (V8's helper threads for garbage collection and compilation, the mining thread, the Parquet encoder threads, libuv), of which ${busy.length} used ≥ 0.1 s: ${busy.join(", ")} s.
 `;
 }
 
