@@ -163,6 +163,8 @@ export class SequencePatternsOperator implements Operator {
   }
 
   restore(state: unknown): void {
+    // Windows closed before: their rows are written first, as counting inline wrote them when they closed.
+    this.miner.settle();
     const snapshot = state as SequencePatternsSnapshot;
     this.sessions.clear();
     this.windows.clear();
