@@ -26,12 +26,12 @@ const sampler = setInterval(async () => {
   }
   peakStateBytes = Math.max(peakStateBytes, state);
 }, 250);
-/** (time, events processed) every 100 ms: the rate between 20% and 90% of the events, warm-up and the end left out. */
+/** (time, events processed) every 100 ms (CP_PROGRESS_MS): the rate between 20% and 90% of the events, warm-up and the end left out. */
 const progress: [number, number][] = [];
 const progressSampler = setInterval(() => {
   const at = performance.now();
   void metrics.eventsProcessed.get().then((counter) => progress.push([at, counter.values.reduce((sum, value) => sum + value.value, 0)]));
-}, 100);
+}, Number(process.env.CP_PROGRESS_MS ?? 100));
 // Phase marks: ready to read (the worker's "starting …"/"resuming …" line: connected, recovered, its threads up),
 // the drain's "drained …" log line (processing and the end-of-input flush before it), then the last checkpoint's
 // encode, fsync and commit. The events/s counts from ready: process start-up is left out, as the issue asks and as
