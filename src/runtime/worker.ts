@@ -121,6 +121,12 @@ class Worker {
   private readonly writerId: string;
   private readonly log: (line: string) => void;
   private readonly now: () => number;
+  /**
+   * Processing time as the operators see it (ctx.now()), read from `now` once per message and per tick: the operators
+   * ask for it per event (each watermark tracker), and Date.now() costs ≈ 50 ns on these VMs (kvm-clock), i.e. three
+   * calls per event were ≈ 2–3% of the main thread (bench/OPTIMIZATIONS.md, session 14).
+   */
+  private processingTime = 0;
   private readonly metrics: Metrics;
   private readonly maxEventAttempts: number;
   private readonly dropsBots: boolean;
@@ -277,7 +283,14 @@ class Worker {
     this.tombstonesVersion = await tombstonesVersion(this.sinkConfig.path, this.config.name);
     // State restored from a checkpoint may still hold a forgotten person: their rows never reach the sink.
     const rows: RowSink = forgettingSink(this.sink, () => this.tombstones);
-    this.pipeline = new Pipeline({ operators, sink: rows, metrics: this.metrics, bots: this.config.ingest.bots, now: this.now });
+    this.processingTime = this.now();
+    this.pipeline = new Pipeline({
+      operators,
+      sink: rows,
+      metrics: this.metrics,
+      bots: this.config.ingest.bots,
+      now: () => this.processingTime,
+    });
     if (task?.kind === "customers") this.forwardedInput = this.customerInput(this.pipeline);
     const resumes = await this.recover();
     // The operators' and the sink's threads started above and load beside recovery; reading starts once they are up, so
@@ -371,6 +384,7 @@ class Worker {
         setInterval(
           () =>
             this.guard(() => {
+              this.processingTime = this.now();
               this.forwardedInput?.tick();
               this.pipeline.tick();
             }),
@@ -427,6 +441,7 @@ class Worker {
     const { subject, seq: sequence, data } = message;
     const where = parseSubject(this.config.nats.stream, subject);
     this.summary.messages++;
+    this.processingTime = this.now();
     const receivedAt = receivedAtOf(message, this.now);
     if (where === undefined) {
       this.log(`ignoring message ${sequence} on unexpected subject ${subject}`);
@@ -530,6 +545,8 @@ class Worker {
   }
 
   private takeForwarded(message: StreamMessage, source: ForwardSource): void {
+    // After a lineage lookup this runs later than handleMessage did.
+    this.processingTime = this.now();
     const key = `${message.seq}:forwarded`;
     const poison = this.poisoned.get(key);
     if (poison !== undefined) {
