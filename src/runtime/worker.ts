@@ -518,6 +518,8 @@ class Worker {
         return undefined;
       }
       return this.lookUpLineage(source.task).then(() => {
+        // Later than handleMessage read the clock: the lookup was a request to NATS.
+        this.processingTime = this.now();
         if (this.sourceLineages.get(source.task) === source.lineage) this.takeForwarded(message, source);
         else this.staleLineages.add(`${source.task}@${source.lineage}`);
         this.position = message.seq;
@@ -545,8 +547,6 @@ class Worker {
   }
 
   private takeForwarded(message: StreamMessage, source: ForwardSource): void {
-    // After a lineage lookup this runs later than handleMessage did.
-    this.processingTime = this.now();
     const key = `${message.seq}:forwarded`;
     const poison = this.poisoned.get(key);
     if (poison !== undefined) {
