@@ -74,13 +74,15 @@ export interface ChildOptions {
   wholeOutput?: boolean;
   /** The child is killed after this long (default BENCH_CHILD_TIMEOUT_S or 600 s): one hung section must not hang the run. */
   timeoutMs?: number;
+  /** Working directory (default: this checkout); another source tree's scripts run from their own. */
+  cwd?: string;
 }
 
 /** Runs a bench script in a fresh Node process (stderr passed through) and parses the JSON it prints. */
 export function runJsonChild<T>(script: string, args: string[] = [], options: ChildOptions = {}): Promise<T> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...(options.nodeFlags ?? []), "--import", "tsx", script, ...args], {
-      cwd: ROOT,
+      cwd: options.cwd ?? ROOT,
       stdio: ["ignore", "pipe", "inherit"],
       env: { ...process.env, ...options.env },
     });

@@ -5,16 +5,11 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import { parsePipelineText } from "../src/config/load.ts";
-import { generateLines } from "../src/ingest/generate.ts";
-import { ensureStream } from "../src/transport/stream.ts";
-import { ROOT, log, runJsonChild } from "./bench-kit.ts";
+import { ROOT, runJsonChild } from "./bench-kit.ts";
 import type { CeilingResult } from "./ceiling-child.ts";
 import type { DrainResult } from "./drain-result.ts";
+import { ensureFilledStream } from "./filled-stream.ts";
 import { benchPipeline } from "./pipeline.ts";
-import { streamRecordPublisher } from "../src/ingest/stream-record-publisher.ts";
 
 const url = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const stream = process.env.CP_STREAM ?? "CPBENCH_ISSUE10";
@@ -22,19 +17,7 @@ const rounds = Number(process.env.CP_ROUNDS ?? 2);
 const visitors = Number(process.env.BENCH_VISITORS ?? 50_000);
 const nodeFlags = (process.env.CP_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== "");
 
-const connection = await connect({ servers: url });
-const manager = await jetstreamManager(connection);
-const existing = await manager.streams.info(stream).catch(() => undefined);
-if (existing === undefined || process.env.CP_REFILL === "1") {
-  await manager.streams.delete(stream).catch(() => undefined);
-  const loaded = parsePipelineText(benchPipeline(url, stream, "/nonexistent"), "bench.yaml", process.env);
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
-  await ensureStream(manager, stream);
-  const publisher = streamRecordPublisher({ config: loaded.config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream });
-  for (const line of generateLines({ visitors, days: 3, seed: 42 })) await publisher.publishJsonLine(line, Date.now());
-  await publisher.flush();
-  log(`filled ${stream}`);
-}
+await ensureFilledStream(url, stream, { visitors, refill: process.env.CP_REFILL === "1" });
 
 for (let round = 0; round < rounds; round++) {
   const loadBefore = loadavg()[0];
@@ -69,4 +52,4 @@ for (let round = 0; round < rounds; round++) {
     await rm(out, { recursive: true, force: true });
   }
 }
-await connection.drain();
+
