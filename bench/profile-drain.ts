@@ -52,4 +52,3 @@ for (let round = 0; round < rounds; round++) {
     await rm(out, { recursive: true, force: true });
   }
 }
-
