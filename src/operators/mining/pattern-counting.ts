@@ -186,7 +186,7 @@ export function countWindowPatterns(request: WindowPatternsRequest): CountedPatt
 }
 
 /** Rows in (kind as PATTERN_KINDS orders it, length, support desc, pattern) order. */
-export function byOutputOrder(a: CountedPattern, b: CountedPattern): number {
+function byOutputOrder(a: CountedPattern, b: CountedPattern): number {
   return (
     (a.kind === b.kind ? 0 : a.kind === PATTERN_KINDS[0] ? -1 : 1) ||
     a.length - b.length ||
