@@ -30,9 +30,7 @@ export interface ParquetSinkOptions {
   /**
    * With encoder threads, a partition's buffer is sealed into a part and encoded as soon as it holds this many rows
    * (default 16 384, at most maxRowsPerFile), so encoding overlaps event processing instead of waiting for the
-   * checkpoint; such parts are files of their own. So is a partition left behind: one that got no row while its table
-   * got this many (at least 4,096) in other partitions, like an event-time partition whose day is over, is sealed
-   * with what it holds.
+   * checkpoint; such parts are files of their own.
    */
   encodeEarlyRows?: number;
   metrics?: Metrics;
@@ -80,9 +78,6 @@ export const SUCCESS_MARKER = "_SUCCESS";
 const DEFAULT_ROW_GROUP_SIZE = 100_000;
 const DEFAULT_MAX_ROWS_PER_FILE = 500_000;
 export const DEFAULT_ENCODE_EARLY_ROWS = 16_384;
-/** Partitions left behind (sealLeftBehind) are looked for every this many rows of a table, and are at least this far behind. */
-const IDLE_CHECK_ROWS = 1_024;
-const MIN_LEFT_BEHIND_ROWS = 4_096;
 const MAX_EPOCH = 9_999_999_999;
 
 /** Deterministic part file name: the same epoch, index and writer always give the same name. */
@@ -103,17 +98,11 @@ interface PartitionBuffer {
   directory: string;
   sealed: SealedPart[];
   current: ColumnBatchBuilder;
-  /** The table's `appended` count at this partition's latest row. */
-  lastAppended: number;
 }
 
 interface TableBuffer {
   spec: TableSpec;
   partitions: Map<string, PartitionBuffer>;
-  /** Rows appended to the table since the sink started (a clock for partitions left behind). */
-  appended: number;
-  /** Rows until the next look for partitions left behind. */
-  untilIdleCheck: number;
 }
 
 interface EncodeJob {
@@ -127,8 +116,6 @@ export class ParquetSink {
   private readonly maxRowsPerFile: number;
   /** A partition buffer this long is sealed (and, with encoder threads, encoded at once). */
   private readonly sealRows: number;
-  /** A partition that got no row while its table got this many is sealed (sealLeftBehind). */
-  private readonly leftBehindRows: number;
   private readonly metrics?: Metrics;
   private readonly writerId?: string;
   private readonly encoderThread?: EncoderPool;
@@ -149,7 +136,6 @@ export class ParquetSink {
     this.maxRowsPerFile = options.maxRowsPerFile ?? DEFAULT_MAX_ROWS_PER_FILE;
     const early = options.useWorkerThread !== false ? (options.encodeEarlyRows ?? DEFAULT_ENCODE_EARLY_ROWS) : Infinity;
     this.sealRows = Math.min(this.maxRowsPerFile, early);
-    this.leftBehindRows = Math.max(this.sealRows, MIN_LEFT_BEHIND_ROWS);
     this.metrics = options.metrics;
     this.writerId = options.writerId;
     this.ownsEncoders = options.sharedEncoders === undefined;
@@ -158,7 +144,7 @@ export class ParquetSink {
     }
     for (const spec of options.tables) {
       if (this.tables.has(spec.name)) throw new Error(`parquet sink: table ${spec.name} declared twice`);
-      this.tables.set(spec.name, { spec, partitions: new Map(), appended: 0, untilIdleCheck: IDLE_CHECK_ROWS });
+      this.tables.set(spec.name, { spec, partitions: new Map() });
     }
   }
 
@@ -168,12 +154,13 @@ export class ParquetSink {
     const value = buffer.spec.partitionOf(row);
     const partition = buffer.partitions.get(value) ?? this.openPartition(buffer, value);
     partition.current.append(row);
-    partition.lastAppended = ++buffer.appended;
     // A worker starts the encoder threads before it reads (ready()); any other owner starts them with the first row, not
     // at the first seal or checkpoint, so their start-up (a thread and its modules, ~0.1–0.2 s) is over before any part.
     if (this.rowCount++ === 0) this.encoderThread?.warm();
-    if (partition.current.length >= this.sealRows) this.sealCurrent(buffer, partition);
-    if (--buffer.untilIdleCheck === 0) this.sealLeftBehind(buffer);
+    if (partition.current.length >= this.sealRows) {
+      partition.sealed.push(this.sealPart(partition.current.seal()));
+      partition.current = new ColumnBatchBuilder(buffer.spec.columns);
+    }
   }
 
   bufferedRows(): number {
@@ -199,7 +186,10 @@ export class ParquetSink {
     const buffer = this.tableBuffer(table);
     this.requestedMarkers.add(`${partitionDirectory(buffer.spec, partition)}/${SUCCESS_MARKER}`);
     const buffered = buffer.partitions.get(partition);
-    if (this.encoderThread !== undefined && buffered !== undefined && buffered.current.length > 0) this.sealCurrent(buffer, buffered);
+    if (this.encoderThread !== undefined && buffered !== undefined && buffered.current.length > 0) {
+      buffered.sealed.push(this.sealPart(buffered.current.seal()));
+      buffered.current = new ColumnBatchBuilder(buffer.spec.columns);
+    }
   }
 
   /**
@@ -275,7 +265,6 @@ export class ParquetSink {
       directory: partitionDirectory(buffer.spec, value),
       sealed: [],
       current: new ColumnBatchBuilder(buffer.spec.columns),
-      lastAppended: buffer.appended,
     };
     buffer.partitions.set(value, partition);
     return partition;
@@ -299,25 +288,6 @@ export class ParquetSink {
     }
     this.rowCount = 0;
     return jobs;
-  }
-
-  private sealCurrent(buffer: TableBuffer, partition: PartitionBuffer): void {
-    partition.sealed.push(this.sealPart(partition.current.seal()));
-    partition.current = new ColumnBatchBuilder(buffer.spec.columns);
-  }
-
-  /**
-   * Seals the partitions that got no row while the table got `leftBehindRows` elsewhere: with encoder threads, an
-   * event-time partition whose day is over would otherwise wait, unencoded, for the checkpoint (at a drain's end the
-   * main thread waited ≈ 0.15 s for such remainders; bench/OPTIMIZATIONS.md, session 16). A row that still comes
-   * starts a part of its own. Without threads the same rule holds (there sealRows is maxRowsPerFile), so both lay
-   * out parts alike. Looked for every IDLE_CHECK_ROWS rows of the table: partitions are few.
-   */
-  private sealLeftBehind(buffer: TableBuffer): void {
-    buffer.untilIdleCheck = IDLE_CHECK_ROWS;
-    for (const partition of buffer.partitions.values()) {
-      if (partition.current.length > 0 && buffer.appended - partition.lastAppended >= this.leftBehindRows) this.sealCurrent(buffer, partition);
-    }
   }
 
   /** With encoder threads the part starts encoding now; its bytes wait in memory (compressed) for the checkpoint. */

@@ -265,42 +265,6 @@ describe("ParquetSink - layout and commit", () => {
     }
   });
 
-  it("seals a partition left behind by its table's encodeEarlyRows rows as a part of its own, in threads or not", async () => {
-    // Day 1 gets 3 rows and then none; day 3 gets one early and one at row 4,000; day 2 gets the rest. At the look
-    // after row 5,120 day 1 is 5,117 rows behind (≥ 5,000: sealed), day 3 1,120 (kept). A later day-1 row starts a part.
-    const day = (d: number, i: number) => ({ id: `d${d}-${i}`, i32: i, event_ts: Date.UTC(2024, 0, d, 1) });
-    const rows = [day(1, 0), day(1, 1), day(3, 0), day(1, 2)];
-    for (let i = 0; rows.length < 5_200; i++) rows.push(rows.length === 4_000 ? day(3, 1) : day(2, i));
-    rows.push(day(1, 3), day(3, 2));
-    const expectedFiles = [
-      ["dt=2024-01-01/part-0000000004-0000.parquet", 3],
-      ["dt=2024-01-01/part-0000000004-0001.parquet", 1],
-      ["dt=2024-01-02/part-0000000004-0000.parquet", 5_000],
-      ["dt=2024-01-02/part-0000000004-0001.parquet", 195],
-      ["dt=2024-01-03/part-0000000004-0000.parquet", 3],
-    ];
-    for (const options of [{ useWorkerThread: true, encodeEarlyRows: 5_000 }, { useWorkerThread: false, maxRowsPerFile: 5_000 }]) {
-      const root = await lake();
-      const sink = sinkWith(root, options);
-      try {
-        for (const row of rows) sink.append("all_types", row);
-        const pending = await sink.prepare(4);
-        expect(pending.files.map((f) => [f.path.slice(f.path.indexOf("/") + 1), f.rows])).toEqual(expectedFiles);
-        await sink.commit(pending);
-        // i32 counts each day's rows (day 2 skips 3,996, the row day 3 took).
-        const perFile = await queryJson(
-          connection,
-          `SELECT regexp_extract(filename, 'dt=[^/]+/part-[^/]+') AS file, count(*)::INTEGER AS rows, min(i32) AS first, max(i32) AS last
-           FROM read_parquet('${root}/**/*.parquet', filename = true) GROUP BY ALL ORDER BY file`,
-        );
-        expect(perFile.map(({ file, rows }) => [file, rows])).toEqual(expectedFiles);
-        expect(perFile.map(({ first, last }) => [first, last])).toEqual([[0, 2], [3, 3], [0, 5_000], [5_001, 5_195], [0, 2]]);
-      } finally {
-        await sink.close();
-      }
-    }
-  });
-
   it("gives the same part names and pending commit for the same rows and epoch in a fresh sink", async () => {
     const pendings: PendingCommit[] = [];
     for (const root of [await lake(), await lake()]) {
