@@ -1,5 +1,6 @@
 // Window pattern supports: exact (PrefixSpan + n-gram counts) or bounded-memory (Space-Saving), over final sessions.
 import { CountMap } from "./count-map.ts";
+import { denseOneItemPatternCounts } from "./dense-pattern-counts.ts";
 import { forEachDistinctContiguous, forEachDistinctSubsequence } from "./distinct-subsequences.ts";
 import { PATTERN_STEP_SEPARATOR, sessionSequence, type ItemsetSequence } from "./itemset-sequence.ts";
 import { forEachFrequentSequence } from "./prefixspan.ts";
@@ -177,6 +178,10 @@ export interface WindowPatternsRequest {
 
 /** The window's frequent patterns in the `patterns` table's row order: what sequencePatterns writes when it closes. */
 export function countWindowPatterns(request: WindowPatternsRequest): CountedPattern[] {
+  // Web sessions (one item per step) over a small alphabet: dense counters, no PrefixSpan (same rows, exact).
+  const oneItemSteps = request.itemsetSeparator === undefined || request.itemsetSeparator === "";
+  const dense = request.topK === undefined && oneItemSteps ? denseOneItemPatternCounts(request.elements, request.maxLength, request.minCount) : undefined;
+  if (dense !== undefined) return dense.sort(byOutputOrder);
   const sequences = request.elements.map((elements) => sessionSequence(elements, request.itemsetSeparator));
   const found =
     request.topK === undefined

@@ -1,0 +1,127 @@
+// Exact window supports for web sessions over a small item alphabet: each session's distinct patterns counted in dense arrays.
+import { PATTERN_STEP_SEPARATOR } from "./itemset-sequence.ts";
+import type { CountedPattern } from "./pattern-counting.ts";
+
+/**
+ * Most counters per pattern length and kind (alphabet size ^ length): 2^18, i.e. ≤ 64 items for patterns of 3 items.
+ * Above it the caller falls back to PrefixSpan, whose support pruning keeps large alphabets bounded.
+ */
+export const DENSE_PATTERN_CELLS = 1 << 18;
+
+/**
+ * The exact supports (sessions containing the pattern, each session once) of every subsequence and contiguous run of
+ * 1..maxLength one-item steps with support ≥ minCount: what PrefixSpan plus run counting find (exactPatternCounts),
+ * unordered. Undefined when the window's alphabet is too large for dense counters (DENSE_PATTERN_CELLS).
+ *
+ * Why: web sessions' page items come from a small alphabet (the demo's urlRules give 28), where enumerating each
+ * session's distinct patterns beats PrefixSpan's projections several times over (bench/OPTIMIZATIONS.md, session 17).
+ * A pattern of length ℓ is the counter index Σ item_i × B^(ℓ−i), B the alphabet size; a session's distinct
+ * subsequences of length ℓ are its distinct (ℓ−1)-subsequences completed before a position, extended by that
+ * position's item, so each session costs Σ over positions of its distinct shorter patterns so far, not length^ℓ.
+ */
+export function denseOneItemPatternCounts(
+  elements: readonly (readonly string[])[],
+  maxLength: number,
+  minCount: number,
+): CountedPattern[] | undefined {
+  const idOf = new Map<string, number>();
+  const items: string[] = [];
+  const encoded: Int32Array[] = new Array(elements.length);
+  let longest = 0;
+  for (let sequence = 0; sequence < elements.length; sequence++) {
+    const session = elements[sequence];
+    const ids = new Int32Array(session.length);
+    for (let at = 0; at < session.length; at++) {
+      let id = idOf.get(session[at]);
+      if (id === undefined) {
+        id = items.length;
+        idOf.set(session[at], id);
+        items.push(session[at]);
+      }
+      ids[at] = id;
+    }
+    encoded[sequence] = ids;
+    if (ids.length > longest) longest = ids.length;
+  }
+  const lengths = Math.min(maxLength, longest);
+  const base = items.length;
+  if (base ** lengths > DENSE_PATTERN_CELLS) return undefined;
+
+  // Per length (index ℓ − 1): counters, the last session counted (sequence + 1, so zeroed arrays need no fill), and
+  // the counters in first-seen order, for both kinds.
+  const subsequences = Array.from({ length: lengths }, (_, index) => new DenseCounters(base ** (index + 1)));
+  const runs = Array.from({ length: lengths }, (_, index) => new DenseCounters(base ** (index + 1)));
+  // This session's distinct subsequences per length so far (lengths below the longest only: they get extended).
+  const completed: number[][] = Array.from({ length: Math.max(0, lengths - 1) }, () => []);
+
+  for (let sequence = 0; sequence < encoded.length; sequence++) {
+    const ids = encoded[sequence];
+    const mark = sequence + 1;
+    for (const list of completed) list.length = 0;
+    for (let at = 0; at < ids.length; at++) {
+      const item = ids[at];
+      // Longest first: a pattern completed at this position must not be extended by the same position.
+      for (let length = lengths; length >= 2; length--) {
+        const counters = subsequences[length - 1];
+        const prefixes = completed[length - 2];
+        const extended = length < lengths ? completed[length - 1] : undefined;
+        for (let p = 0; p < prefixes.length; p++) {
+          const index = prefixes[p] * base + item;
+          if (counters.count(index, mark) && extended !== undefined) extended.push(index);
+        }
+      }
+      if (subsequences[0].count(item, mark) && lengths > 1) completed[0].push(item);
+      // Contiguous runs starting here.
+      let index = 0;
+      for (let length = 1; length <= lengths && at + length <= ids.length; length++) {
+        index = index * base + ids[at + length - 1];
+        runs[length - 1].count(index, mark);
+      }
+    }
+  }
+
+  const found: CountedPattern[] = [];
+  const collect = (kind: CountedPattern["kind"], byLength: DenseCounters[]) => {
+    byLength.forEach((counters, lengthIndex) => {
+      const length = lengthIndex + 1;
+      for (const index of counters.firstSeen) {
+        const support = counters.supports[index];
+        if (support < minCount) continue;
+        found.push({ kind, pattern: patternText(index, length, base, items), length, support, errorBound: 0 });
+      }
+    });
+  };
+  collect("subsequence", subsequences);
+  collect("contiguous", runs);
+  return found;
+}
+
+/** Support counters of one pattern length and kind, each session counted once. */
+class DenseCounters {
+  readonly supports: Int32Array;
+  readonly lastSession: Int32Array;
+  readonly firstSeen: number[] = [];
+  constructor(cells: number) {
+    this.supports = new Int32Array(cells);
+    this.lastSession = new Int32Array(cells);
+  }
+
+  /** Counts `index` for session `mark` (sequence + 1); false when this session already counted it. */
+  count(index: number, mark: number): boolean {
+    if (this.lastSession[index] === mark) return false;
+    this.lastSession[index] = mark;
+    if (this.supports[index]++ === 0) this.firstSeen.push(index);
+    return true;
+  }
+}
+
+/** The items of counter `index` (base-B digits, most significant first) joined as the `patterns` table writes them. */
+function patternText(index: number, length: number, base: number, items: readonly string[]): string {
+  const steps: string[] = new Array(length);
+  let rest = index;
+  for (let step = length - 1; step >= 0; step--) {
+    steps[step] = items[rest % base];
+    rest = Math.floor(rest / base);
+  }
+  return steps.join(PATTERN_STEP_SEPARATOR);
+}
