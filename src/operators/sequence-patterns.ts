@@ -51,15 +51,23 @@ export const patternsTable: TableSpec = {
 
 /** The current version of a session while any window holding it is open. */
 interface TrackedSession {
+  id: string;
   version: number;
   endTs: number;
   elements: string[];
+  /** False once a newer version, a retraction or a restore replaced it: its windows skip it. */
+  current: boolean;
 }
 
 interface PatternWindow {
   start: number;
-  /** Ids of the sessions whose current version ends in the window. */
-  members: Set<string>;
+  /**
+   * The sessions whose version ended in the window, in arrival order, replaced ones included (`current` false): an
+   * array push per session instead of a Set of ids (bench/OPTIMIZATIONS.md, session 17). Replacements are rare.
+   */
+  tracked: TrackedSession[];
+  /** Current sessions among `tracked`: the window's session count. */
+  sessionCount: number;
 }
 
 interface SequencePatternsSnapshot {
@@ -122,7 +130,7 @@ export class SequencePatternsOperator implements Operator {
     this.miner.poll();
     const previous = this.sessions.get(session.session_id);
     if (previous !== undefined && session.version <= previous.version) return;
-    if (previous !== undefined) this.untrack(session.session_id, previous);
+    if (previous !== undefined) this.untrack(previous);
     if (session.retracted) return;
     // Session records are built fresh per version and never changed afterwards, so their arrays are kept, not copied.
     const elements = this.config.item === "page_path" ? session.page_path : session.page_items;
@@ -185,50 +193,59 @@ export class SequencePatternsOperator implements Operator {
 
   stateBytes(): number {
     let bytes = this.sessionBytes;
-    for (const window of this.windows.values()) bytes += 64 + window.members.size * 16;
+    for (const window of this.windows.values()) bytes += 64 + window.sessionCount * 16;
     return bytes;
   }
 
+  /** Called once per session version: no arrays or closures (the windows holding `endTs` are walked by start). */
   private track(id: string, version: number, endTs: number, elements: string[]): void {
-    const open = this.windowStartsOf(endTs).filter((start) => !this.isClosed(start));
-    if (open.length === 0) {
+    const last = this.lastWindowStart(endTs);
+    let start = this.firstWindowStart(endTs);
+    while (start <= last && this.isClosed(start)) start += this.hop;
+    if (start > last) {
       this.late += 1;
       return;
     }
-    const tracked: TrackedSession = { version, endTs, elements };
+    const tracked: TrackedSession = { id, version, endTs, elements, current: true };
     this.sessions.set(id, tracked);
     this.sessionBytes += sessionBytes(id, elements);
-    for (const start of open) {
+    for (; start <= last; start += this.hop) {
       const window = this.windowAt(start);
-      window.members.add(id);
+      window.tracked.push(tracked);
+      window.sessionCount++;
     }
   }
 
-  private untrack(id: string, session: TrackedSession): void {
-    this.sessions.delete(id);
-    this.sessionBytes -= sessionBytes(id, session.elements);
-    for (const start of this.windowStartsOf(session.endTs)) {
+  private untrack(session: TrackedSession): void {
+    this.sessions.delete(session.id);
+    this.sessionBytes -= sessionBytes(session.id, session.elements);
+    session.current = false;
+    const last = this.lastWindowStart(session.endTs);
+    for (let start = this.firstWindowStart(session.endTs); start <= last; start += this.hop) {
       const window = this.windows.get(start);
-      window?.members.delete(id);
+      // Windows only close (and go) as the watermark grows: every one still here was open when track took the session in.
+      if (window !== undefined) window.sessionCount--;
     }
   }
 
   private windowAt(start: number): PatternWindow {
     let window = this.windows.get(start);
     if (window === undefined) {
-      window = { start, members: new Set() };
+      window = { start, tracked: [], sessionCount: 0 };
       this.windows.set(start, window);
       if (this.earliestWindowStart !== undefined && start < this.earliestWindowStart) this.earliestWindowStart = start;
     }
     return window;
   }
 
-  /** Starts of the epoch-aligned windows [start, start + window) holding `ts`. */
-  private windowStartsOf(ts: number): number[] {
-    const starts: number[] = [];
-    const first = (Math.floor((ts - this.windowSize) / this.hop) + 1) * this.hop;
-    for (let start = first; start <= ts; start += this.hop) starts.push(start);
-    return starts;
+  /** Start of the earliest epoch-aligned window [start, start + window) holding `ts`. */
+  private firstWindowStart(ts: number): number {
+    return (Math.floor((ts - this.windowSize) / this.hop) + 1) * this.hop;
+  }
+
+  /** Start of the latest window holding `ts`; the windows holding it start every hop from firstWindowStart to here. */
+  private lastWindowStart(ts: number): number {
+    return Math.floor(ts / this.hop) * this.hop;
   }
 
   private isClosed(start: number): boolean {
@@ -254,7 +271,7 @@ export class SequencePatternsOperator implements Operator {
   private closeWindow(window: PatternWindow, ctx: OperatorContext): void {
     this.windows.delete(window.start);
     this.earliestWindowStart = undefined;
-    const sessionCount = window.members.size;
+    const sessionCount = window.sessionCount;
     if (sessionCount > 0) {
       const { maxLength, topK, itemsetSeparator } = this.config;
       const request = {
@@ -272,24 +289,24 @@ export class SequencePatternsOperator implements Operator {
         recordPatternWindowPatterns(ctx.metrics, found);
       });
     }
-    for (const id of window.members) {
-      const session = this.sessions.get(id);
-      if (session === undefined) continue;
+    for (const session of window.tracked) {
       // Windows close in start order, so the session's last window closing means all of its windows have.
-      const starts = this.windowStartsOf(session.endTs);
-      if (starts[starts.length - 1] === window.start) {
-        this.sessions.delete(id);
-        this.sessionBytes -= sessionBytes(id, session.elements);
+      if (session.current && this.lastWindowStart(session.endTs) === window.start) {
+        this.sessions.delete(session.id);
+        this.sessionBytes -= sessionBytes(session.id, session.elements);
+        session.current = false;
       }
     }
   }
 
-  /** Members' elements in (end time, id) order, so Space-Saving's result does not depend on arrival order or restores. */
+  /**
+   * The current sessions' elements. Space-Saving's result depends on the order it sees them, so for topK they go in
+   * (end time, id) order, which neither arrival order nor a restore changes; exact counts do not depend on it.
+   */
   private memberElements(window: PatternWindow): string[][] {
-    return [...window.members]
-      .map((id) => [id, this.sessions.get(id)!] as const)
-      .sort(([idA, a], [idB, b]) => a.endTs - b.endTs || (idA < idB ? -1 : idA > idB ? 1 : 0))
-      .map(([, session]) => session.elements);
+    const current = window.tracked.filter((session) => session.current);
+    if (this.config.topK !== undefined) current.sort((a, b) => a.endTs - b.endTs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return current.map((session) => session.elements);
   }
 }
 

@@ -159,6 +159,25 @@ describe("sequencePatterns", () => {
     expect(supports(rows, "contiguous")).toEqual(new Map([["/a", 2], ["/b", 2]]));
   });
 
+  it("replaces a session in its hopping windows still open after the first of them closed", () => {
+    // Windows of 1h every 30m: a session ending at 10:45 is in [10:00, 11:00) and [10:30, 11:30). The first closes
+    // (10:00 + 1h + 30m + 1h); a new version then counts only in the second, which holds one session (ratio 1).
+    const op = operator({ window: "1h", every: "30m", minSupport: 0.5 });
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("a", T0 + 45 * MINUTE, ["/a"]), ctx);
+    op.onSession(sessionRecord("b", T0 + 50 * MINUTE, ["/b"]), ctx);
+    op.onSessionWatermark(CLOSE, ctx);
+    op.onSession(sessionRecord("a", T0 + 45 * MINUTE, ["/c"], { version: 2 }), ctx);
+    op.onSession(sessionRecord("b", T0 + 50 * MINUTE, ["/b"], { version: 2, retracted: true }), ctx);
+    op.onEnd(ctx);
+    const rows = ctx.rowsOf("patterns").filter((row) => row.kind === "subsequence");
+    expect(rows.map((row) => [row.window_start, row.pattern, row.support, row.support_ratio])).toEqual([
+      [T0, "/a", 1, 0.5],
+      [T0, "/b", 1, 0.5],
+      [T0 + 30 * MINUTE, "/c", 1, 1],
+    ]);
+  });
+
   it("puts a session in every hopping window holding its end", () => {
     const op = operator({ window: "1h", every: "30m" });
     const ctx = recordingContext();
