@@ -68,7 +68,8 @@ describe("denseOneItemPatternCounts", () => {
   it("equals the PrefixSpan path on long sessions that repeat items (crawlers)", () => {
     const pages = Array.from({ length: 20 }, (_, index) => `/p${index}`);
     let seed = 7;
-    const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648);
+    // A 32-bit linear congruential generator: the same sessions on every run.
+    const next = () => (seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0);
     const sessions = Array.from({ length: 40 }, (_, index) => Array.from({ length: index % 5 === 0 ? 200 : 1 + (index % 9) }, () => pages[next() % pages.length]));
     expect(asMap(denseOneItemPatternCounts(sessions, 3, 3)!)).toEqual(prefixSpanPath(sessions, 3, 3));
   });
