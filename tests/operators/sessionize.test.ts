@@ -291,6 +291,29 @@ describe("sessionize - identity and columns", () => {
     expect((operator.snapshot() as { visitors: unknown[]; identities: [string, string][] })).toMatchObject({ visitors: [], identities: [["shop\u0001a", "u1"]] });
   });
 
+  it("keeps a departed visitor's user across a restore, hands it to the returning visitor once, and remembers it again", () => {
+    const operator = sessionize();
+    const harness = new OperatorHarness();
+    harness.feed(operator, [event("a", T0, { user_id: "u1" }), event("b", T0 + 2 * HOUR)]);
+    type Snapshot = { visitors: { key: string }[]; identities: [string, string][] };
+    const departed = operator.snapshot() as Snapshot;
+    expect(departed.identities).toEqual([["shop\u0001a", "u1"]]);
+    expect(departed.visitors.map((visitor) => visitor.key)).toEqual(["shop\u0001b"]);
+
+    const restored = sessionize();
+    restored.restore(JSON.parse(JSON.stringify(departed)));
+    const after = new OperatorHarness();
+    after.feed(restored, [event("a", T0 + 3 * HOUR)]);
+    // Back as a visitor: the user is its state's, no longer an identity of its own.
+    const returned = restored.snapshot() as Snapshot;
+    expect(returned.identities).toEqual([]);
+    expect(returned.visitors.map((visitor) => visitor.key).sort()).toEqual(["shop\u0001a", "shop\u0001b"]);
+    restored.onEnd(after);
+    const rows = currentView(after.rowsOf("sessions")) as unknown as SessionRow[];
+    expect(rows.filter((row) => row.visitor_id === "a").map((row) => row.user_id)).toEqual(["u1"]);
+    expect((restored.snapshot() as Snapshot).identities).toEqual([["shop\u0001a", "u1"]]);
+  });
+
   it("fills every column from the session's events", () => {
     const base = "https://shop.example";
     const operator = sessionize();
