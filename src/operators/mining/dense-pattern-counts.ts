@@ -1,6 +1,7 @@
 // Exact window supports for web sessions over a small item alphabet: each session's distinct patterns counted in dense arrays.
 import { PATTERN_STEP_SEPARATOR } from "./itemset-sequence.ts";
 import type { CountedPattern } from "./pattern-counting.ts";
+import type { EncodedSessions } from "./session-dictionary.ts";
 
 /**
  * Most counters per pattern length and kind (alphabet size ^ length): 2^18, i.e. ≤ 64 items for patterns of 3 items.
@@ -11,7 +12,8 @@ export const DENSE_PATTERN_CELLS = 1 << 18;
 /**
  * The exact supports (sessions containing the pattern, each session once) of every subsequence and contiguous run of
  * 1..maxLength one-item steps with support ≥ minCount: what PrefixSpan plus run counting find (exactPatternCounts),
- * unordered. Undefined when the window's alphabet is too large for dense counters (DENSE_PATTERN_CELLS).
+ * unordered, over the window's sessions as dictionary ids (session-dictionary.ts: the mining thread's job as it
+ * arrives). Undefined when the window's alphabet is too large for dense counters (DENSE_PATTERN_CELLS).
  *
  * Why: web sessions' page items come from a small alphabet (the demo's urlRules give 28), where enumerating each
  * session's distinct patterns beats PrefixSpan's projections several times over (bench/OPTIMIZATIONS.md, session 17).
@@ -19,29 +21,12 @@ export const DENSE_PATTERN_CELLS = 1 << 18;
  * subsequences of length ℓ are its distinct (ℓ−1)-subsequences completed before a position, extended by that
  * position's item, so each session costs Σ over positions of its distinct shorter patterns so far, not length^ℓ.
  */
-export function denseOneItemPatternCounts(
-  elements: readonly (readonly string[])[],
-  maxLength: number,
-  minCount: number,
-): CountedPattern[] | undefined {
-  const idOf = new Map<string, number>();
-  const items: string[] = [];
-  const encoded: Int32Array[] = new Array(elements.length);
+export function denseOneItemPatternCounts(sessions: EncodedSessions, maxLength: number, minCount: number): CountedPattern[] | undefined {
+  const { dictionary: items, elementIds, sessionEnds } = sessions;
   let longest = 0;
-  for (let sequence = 0; sequence < elements.length; sequence++) {
-    const session = elements[sequence];
-    const ids = new Int32Array(session.length);
-    for (let at = 0; at < session.length; at++) {
-      let id = idOf.get(session[at]);
-      if (id === undefined) {
-        id = items.length;
-        idOf.set(session[at], id);
-        items.push(session[at]);
-      }
-      ids[at] = id;
-    }
-    encoded[sequence] = ids;
-    if (ids.length > longest) longest = ids.length;
+  for (let sequence = 0; sequence < sessionEnds.length; sequence++) {
+    const length = sessionEnds[sequence] - (sequence === 0 ? 0 : sessionEnds[sequence - 1]);
+    if (length > longest) longest = length;
   }
   const lengths = Math.min(maxLength, longest);
   const base = items.length;
@@ -54,12 +39,13 @@ export function denseOneItemPatternCounts(
   // This session's distinct subsequences per length so far (lengths below the longest only: they get extended).
   const completed: number[][] = Array.from({ length: Math.max(0, lengths - 1) }, () => []);
 
-  for (let sequence = 0; sequence < encoded.length; sequence++) {
-    const ids = encoded[sequence];
+  let from = 0;
+  for (let sequence = 0; sequence < sessionEnds.length; from = sessionEnds[sequence], sequence++) {
+    const end = sessionEnds[sequence];
     const mark = sequence + 1;
     for (const list of completed) list.length = 0;
-    for (let at = 0; at < ids.length; at++) {
-      const item = ids[at];
+    for (let at = from; at < end; at++) {
+      const item = elementIds[at];
       // Longest first: a pattern completed at this position must not be extended by the same position.
       for (let length = lengths; length >= 2; length--) {
         const counters = subsequences[length - 1];
@@ -73,8 +59,8 @@ export function denseOneItemPatternCounts(
       if (subsequences[0].count(item, mark) && lengths > 1) completed[0].push(item);
       // Contiguous runs starting here.
       let index = 0;
-      for (let length = 1; length <= lengths && at + length <= ids.length; length++) {
-        index = index * base + ids[at + length - 1];
+      for (let length = 1; length <= lengths && at + length <= end; length++) {
+        index = index * base + elementIds[at + length - 1];
         runs[length - 1].count(index, mark);
       }
     }

@@ -4,6 +4,7 @@ import { denseOneItemPatternCounts } from "./dense-pattern-counts.ts";
 import { forEachDistinctContiguous, forEachDistinctSubsequence } from "./distinct-subsequences.ts";
 import { PATTERN_STEP_SEPARATOR, sessionSequence, type ItemsetSequence } from "./itemset-sequence.ts";
 import { forEachFrequentSequence } from "./prefixspan.ts";
+import { decodeSessions, encodeSessions, type EncodedSessions } from "./session-dictionary.ts";
 import { SpaceSaving } from "./space-saving.ts";
 
 export type PatternKind = "subsequence" | "contiguous";
@@ -176,12 +177,28 @@ export interface WindowPatternsRequest {
   topK?: number;
 }
 
+/** A window's counting settings: everything of WindowPatternsRequest but the sessions. */
+export type WindowPatternSettings = Omit<WindowPatternsRequest, "elements">;
+
 /** The window's frequent patterns in the `patterns` table's row order: what sequencePatterns writes when it closes. */
 export function countWindowPatterns(request: WindowPatternsRequest): CountedPattern[] {
-  // Web sessions (one item per step) over a small alphabet: dense counters, no PrefixSpan (same rows, exact).
-  const oneItemSteps = request.itemsetSeparator === undefined || request.itemsetSeparator === "";
-  const dense = request.topK === undefined && oneItemSteps ? denseOneItemPatternCounts(request.elements, request.maxLength, request.minCount) : undefined;
-  if (dense !== undefined) return dense.sort(byOutputOrder);
+  return densePatterns(request, () => encodeSessions(request.elements)) ?? sparsePatterns(request);
+}
+
+/** countWindowPatterns over sessions already encoded (the mining thread's job): decoded only for PrefixSpan. */
+export function countEncodedWindowPatterns(settings: WindowPatternSettings, sessions: EncodedSessions): CountedPattern[] {
+  return densePatterns(settings, () => sessions) ?? sparsePatterns({ ...settings, elements: decodeSessions(sessions) });
+}
+
+/** Web sessions (one item per step) over a small alphabet: dense counters, no PrefixSpan (same rows, exact); else undefined. */
+function densePatterns(settings: WindowPatternSettings, sessions: () => EncodedSessions): CountedPattern[] | undefined {
+  const oneItemSteps = settings.itemsetSeparator === undefined || settings.itemsetSeparator === "";
+  if (settings.topK !== undefined || !oneItemSteps) return undefined;
+  return denseOneItemPatternCounts(sessions(), settings.maxLength, settings.minCount)?.sort(byOutputOrder);
+}
+
+/** PrefixSpan and run counting (exact), or Space-Saving (topK). */
+function sparsePatterns(request: WindowPatternsRequest): CountedPattern[] {
   const sequences = request.elements.map((elements) => sessionSequence(elements, request.itemsetSeparator));
   const found =
     request.topK === undefined

@@ -2,15 +2,11 @@
 // window's sessions in, its counted patterns out. Both sides are plain data in typed arrays and one string list, so a
 // window crosses in a few copies instead of a structured clone per session.
 import { PATTERN_KINDS, type CountedPattern, type PatternKind, type WindowPatternsRequest } from "./pattern-counting.ts";
+import { decodeSessions, encodeSessions, type EncodedSessions } from "./session-dictionary.ts";
 
-/** A window to count: its sessions' elements as ids into `dictionary`, session by session. */
-export interface MiningJob {
+/** A window to count: its sessions' elements as ids into `dictionary` (session-dictionary.ts), and the settings. */
+export interface MiningJob extends EncodedSessions {
   id: number;
-  /** Each distinct element of the window once; `elementIds` index it. */
-  dictionary: string[];
-  elementIds: Int32Array;
-  /** Where each session's elements end in `elementIds` (exclusive), in session order. */
-  sessionEnds: Int32Array;
   maxLength: number;
   itemJoin: string;
   itemsetSeparator?: string;
@@ -37,27 +33,7 @@ export interface Encoded<T> {
 }
 
 export function encodeJob(id: number, request: WindowPatternsRequest): Encoded<MiningJob> {
-  const dictionary: string[] = [];
-  const idOf = new Map<string, number>();
-  let total = 0;
-  for (const elements of request.elements) total += elements.length;
-  const elementIds = new Int32Array(total);
-  const sessionEnds = new Int32Array(request.elements.length);
-  let at = 0;
-  for (let session = 0; session < request.elements.length; session++) {
-    const elements = request.elements[session];
-    for (let i = 0; i < elements.length; i++) {
-      const element = elements[i];
-      let elementId = idOf.get(element);
-      if (elementId === undefined) {
-        elementId = dictionary.length;
-        idOf.set(element, elementId);
-        dictionary.push(element);
-      }
-      elementIds[at++] = elementId;
-    }
-    sessionEnds[session] = at;
-  }
+  const { dictionary, elementIds, sessionEnds } = encodeSessions(request.elements);
   const message: MiningJob = {
     id,
     dictionary,
@@ -73,16 +49,8 @@ export function encodeJob(id: number, request: WindowPatternsRequest): Encoded<M
 }
 
 export function decodeJob(job: MiningJob): WindowPatternsRequest {
-  const elements: string[][] = [];
-  let from = 0;
-  for (const end of job.sessionEnds) {
-    const session: string[] = [];
-    for (let at = from; at < end; at++) session.push(job.dictionary[job.elementIds[at]]);
-    elements.push(session);
-    from = end;
-  }
   return {
-    elements,
+    elements: decodeSessions(job),
     maxLength: job.maxLength,
     itemJoin: job.itemJoin,
     itemsetSeparator: job.itemsetSeparator,

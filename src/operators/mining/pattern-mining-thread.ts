@@ -1,8 +1,8 @@
 // Worker-thread entry of sequencePatterns' window counting (pattern-miner.ts): stateless, one job in, one reply out,
 // in the order the jobs came.
 import { isMainThread, parentPort, workerData, type MessagePort } from "node:worker_threads";
-import { countWindowPatterns } from "./pattern-counting.ts";
-import { decodeJob, encodeReply, type MiningJob, type MiningReply } from "./pattern-mining-protocol.ts";
+import { countEncodedWindowPatterns } from "./pattern-counting.ts";
+import { encodeReply, type MiningJob, type MiningReply } from "./pattern-mining-protocol.ts";
 
 /** What the thread starts with (workerData.patternMining). */
 export interface MiningThreadSetup {
@@ -14,7 +14,7 @@ export interface MiningThreadSetup {
 /** Counts one job; a job that throws is answered with its error, so the main thread learns of it in order. */
 export function answer(job: MiningJob): { message: MiningReply; transfer: ArrayBuffer[] } {
   try {
-    return encodeReply(job.id, countWindowPatterns(decodeJob(job)));
+    return encodeReply(job.id, countEncodedWindowPatterns(job, job));
   } catch (error) {
     const text = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
     return { message: { id: job.id, patterns: "[]", kinds: new Uint8Array(0), numbers: new Float64Array(0), error: text }, transfer: [] };

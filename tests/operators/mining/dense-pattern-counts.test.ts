@@ -1,11 +1,16 @@
 // Dense window counting against hand-computed supports, brute force, and the PrefixSpan path it stands in for.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DENSE_PATTERN_CELLS, denseOneItemPatternCounts } from "../../../src/operators/mining/dense-pattern-counts.ts";
+import { DENSE_PATTERN_CELLS, denseOneItemPatternCounts as denseOverIds } from "../../../src/operators/mining/dense-pattern-counts.ts";
 import { sessionSequence } from "../../../src/operators/mining/itemset-sequence.ts";
 import { countWindowPatterns, exactPatternCounts, type CountedPattern } from "../../../src/operators/mining/pattern-counting.ts";
+import { encodeSessions } from "../../../src/operators/mining/session-dictionary.ts";
 import { pageSession } from "./arbitraries.ts";
 import { bruteForceSupports } from "./brute-force-patterns.ts";
+
+/** The dense counter over sessions given as strings (it reads them as the mining thread gets them: dictionary ids). */
+const denseOneItemPatternCounts = (sessions: string[][], maxLength: number, minCount: number) =>
+  denseOverIds(encodeSessions(sessions), maxLength, minCount);
 
 const asMap = (found: readonly CountedPattern[]) => new Map(found.map((p) => [`${p.kind}|${p.length}|${p.pattern}`, p.support]));
 
