@@ -36,6 +36,18 @@ describe("sessionIdOf", () => {
     }
   });
 
+  it("writes the digits of every safe integer as its decimal text: powers of ten, halves padded with zeros, random", () => {
+    const values = [1, 9, 10, 99, 99_999_999, 100_000_000, 100_000_001, 100_000_000_000, 1_000_000_000_000_001, Number.MAX_SAFE_INTEGER];
+    for (let power = 0; power <= 15; power++) values.push(10 ** power, 10 ** power - 1, 2 * 10 ** power + 7);
+    let state = 7;
+    const random = () => ((state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0) / 2 ** 32);
+    for (let i = 0; i < 2_000; i++) values.push(Math.floor(random() * 2 ** 21) * 2 ** 32 + Math.floor(random() * 2 ** 32));
+    for (const value of values) {
+      const text = `${visitorKey("s", "a")}\u0000${value}\u0000${value}`;
+      expect(sessionIdOf("s", "a", value, value), text).toBe(referenceSessionId(text));
+    }
+  });
+
   it("keeps a missing site_id and an empty one apart", () => {
     expect(sessionIdOf(undefined, "a", 1, 2)).not.toBe(sessionIdOf("", "a", 1, 2));
   });
