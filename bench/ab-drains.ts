@@ -33,6 +33,7 @@ interface DrainFigures {
   steadyEventsPerSecond: number;
   mainCpu: number;
   runDelay: number;
+  mainFaults: number;
   processCpu: number;
   otherThreadsCpu: number;
 }
@@ -94,6 +95,7 @@ async function drain(which: Variant): Promise<DrainFigures> {
       steadyEventsPerSecond: result.steadyEventsPerSecond ?? Number.NaN,
       mainCpu: result.phases.processingMainThreadCpuSeconds,
       runDelay: result.phases.processingMainThreadRunDelaySeconds ?? Number.NaN,
+      mainFaults: result.phases.processingMainThreadMinorFaults ?? Number.NaN,
       processCpu: result.cpuSeconds,
       otherThreadsCpu: Object.entries(threads).reduce((sum, [name, seconds]) => (name === "main" ? sum : sum + seconds), 0),
     };
@@ -112,7 +114,7 @@ function line(label: string, figures: DrainFigures): string {
   const f = (value: number, digits = 2) => value.toFixed(digits);
   return (
     `${label}: ${Math.round(figures.eventsPerSecond)} events/s (steady ${Math.round(figures.steadyEventsPerSecond)}), ` +
-    `main thread ${f(figures.mainCpu)} CPU s + ${f(figures.runDelay)} s waiting, process ${f(figures.processCpu)} CPU s, ` +
+    `main thread ${f(figures.mainCpu)} CPU s + ${f(figures.runDelay)} s waiting, ${Math.round(figures.mainFaults)} page faults, process ${f(figures.processCpu)} CPU s, ` +
     `other threads ${f(figures.otherThreadsCpu)} s`
   );
 }
@@ -147,6 +149,7 @@ for (const [name, side] of [["A", "a"], ["B", "b"]] as const) {
       steadyEventsPerSecond: medianOf((x) => x.steadyEventsPerSecond),
       mainCpu: medianOf((x) => x.mainCpu),
       runDelay: medianOf((x) => x.runDelay),
+      mainFaults: medianOf((x) => x.mainFaults),
       processCpu: medianOf((x) => x.processCpu),
       otherThreadsCpu: medianOf((x) => x.otherThreadsCpu),
     }),

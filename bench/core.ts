@@ -26,7 +26,13 @@ export interface CoreResult {
   results: Measurement[];
   endToEndVsCeiling: number;
   /** Every round's ceiling and drain, in the order they ran (absent in results from before rounds). */
-  rounds?: { ceilingEventsPerSecond: number; drainEventsPerSecond: number }[];
+  rounds?: {
+    ceilingEventsPerSecond: number;
+    drainEventsPerSecond: number;
+    /** Minor page faults of the ceiling's process and of the drain's main thread (while processing); absent before session 19. */
+    ceilingMinorFaults?: number;
+    drainMainThreadMinorFaults?: number;
+  }[];
   /** The fastest drain of the rounds. */
   drain: DrainResult;
   /**
@@ -61,6 +67,7 @@ const CORE_ROUNDS = Math.max(1, Number(process.env.BENCH_CORE_ROUNDS ?? 3));
 interface CoreRound {
   read: number;
   ceilingSeconds: number;
+  ceilingMinorFaults?: number;
   ceilingEventsPerSecond: number;
   drain: DrainResult;
   natsCpuSeconds: number;
@@ -98,11 +105,14 @@ export async function measureCore(input: CoreInput): Promise<CoreResult> {
   // ROUNDS rounds; the fastest run of each counts. The host's other tenants slow a single run by up to 1.6×, either one.
   const rounds: CoreRound[] = [];
   for (let round = 0; round < CORE_ROUNDS; round++) {
-    const { read, seconds: ceilingSeconds } = await runJsonChild<CeilingResult>(join(ROOT, "bench", "ceiling-child.ts"), [input.url, stream]);
+    const { read, seconds: ceilingSeconds, minorFaults: ceilingMinorFaults } = await runJsonChild<CeilingResult>(join(ROOT, "bench", "ceiling-child.ts"), [
+      input.url,
+      stream,
+    ]);
     const natsBefore = processCpuSeconds(input.natsPid);
     const drain = await runJsonChild<DrainResult>(join(ROOT, "bench", "drain-child.ts"), [input.pipelineTextFor(round)]);
     const natsCpuSeconds = processCpuSeconds(input.natsPid) - natsBefore;
-    rounds.push({ read, ceilingSeconds, ceilingEventsPerSecond: read / ceilingSeconds, drain, natsCpuSeconds });
+    rounds.push({ read, ceilingSeconds, ceilingMinorFaults, ceilingEventsPerSecond: read / ceilingSeconds, drain, natsCpuSeconds });
     log(`round ${round + 1}/${CORE_ROUNDS}: ceiling ${Math.round(read / ceilingSeconds).toLocaleString("en")} events/s, drain ${Math.round(drain.eventsPerSecond).toLocaleString("en")} events/s`);
   }
   const fastestCeiling = rounds.reduce((best, round) => (round.ceilingSeconds < best.ceilingSeconds ? round : best));
@@ -123,7 +133,12 @@ export async function measureCore(input: CoreInput): Promise<CoreResult> {
     input: { visitors: input.visitors, days: input.days, events: lines.length, averageBytes: bytes / lines.length },
     results,
     endToEndVsCeiling: drain.eventsPerSecond / ceiling,
-    rounds: rounds.map((round) => ({ ceilingEventsPerSecond: round.ceilingEventsPerSecond, drainEventsPerSecond: round.drain.eventsPerSecond })),
+    rounds: rounds.map((round) => ({
+      ceilingEventsPerSecond: round.ceilingEventsPerSecond,
+      drainEventsPerSecond: round.drain.eventsPerSecond,
+      ceilingMinorFaults: round.ceilingMinorFaults,
+      drainMainThreadMinorFaults: round.drain.phases.processingMainThreadMinorFaults,
+    })),
     drain,
     cpuBound,
     stages,

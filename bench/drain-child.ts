@@ -39,10 +39,12 @@ const progressSampler = setInterval(() => {
 let readyAt = Number.NaN;
 let readyCpu = Number.NaN;
 let readyRunDelay = Number.NaN;
+let readyFaults = Number.NaN;
 let threadsAtReady: Record<string, number> = {};
 let cpuAtReady: NodeJS.CpuUsage | undefined;
 let drainedCpu = Number.NaN;
 let drainedRunDelay = Number.NaN;
+let drainedFaults = Number.NaN;
 let drainedAt = Number.NaN;
 // Threads that end with the worker (the mining thread) are read here, before the final checkpoint and close.
 let threadsAtDrained: Record<string, number> = {};
@@ -51,6 +53,7 @@ const log = (line: string) => {
     readyAt = performance.now();
     readyCpu = mainThreadCpuSeconds();
     readyRunDelay = mainThreadRunDelaySeconds();
+    readyFaults = mainThreadMinorFaults();
     threadsAtReady = threadCpuSeconds();
     cpuAtReady = process.cpuUsage();
   }
@@ -58,6 +61,7 @@ const log = (line: string) => {
     drainedAt = performance.now();
     drainedCpu = mainThreadCpuSeconds();
     drainedRunDelay = mainThreadRunDelaySeconds();
+    drainedFaults = mainThreadMinorFaults();
     threadsAtDrained = threadCpuSeconds();
   }
 };
@@ -100,6 +104,7 @@ process.stdout.write(
       processingMainThreadCpuSeconds: drainedCpu - readyCpu,
       /** Time the main thread was ready to run but waited for a core while processing (other threads, other processes). */
       processingMainThreadRunDelaySeconds: drainedRunDelay - readyRunDelay,
+      processingMainThreadMinorFaults: drainedFaults - readyFaults,
       checkpoints,
       checkpointSeconds,
     },
@@ -118,6 +123,16 @@ process.stdout.write(
 function mainThreadCpuSeconds(): number {
   try {
     return taskCpuSeconds(readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8"));
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Minor page faults of this process's main thread so far, from /proc (Linux; NaN elsewhere). */
+function mainThreadMinorFaults(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
   } catch {
     return Number.NaN;
   }

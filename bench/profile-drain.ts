@@ -21,7 +21,7 @@ await ensureFilledStream(url, stream, { visitors, refill: process.env.CP_REFILL 
 
 for (let round = 0; round < rounds; round++) {
   const loadBefore = loadavg()[0];
-  const { read, seconds: ceilingSeconds } = await runJsonChild<CeilingResult>(join(ROOT, "bench", "ceiling-child.ts"), [url, stream]);
+  const { read, seconds: ceilingSeconds, minorFaults: ceilingMinorFaults } = await runJsonChild<CeilingResult>(join(ROOT, "bench", "ceiling-child.ts"), [url, stream]);
   const ceiling = read / ceilingSeconds;
   const out = await mkdtemp(join(tmpdir(), "clickpipe-profile-drain-"));
   try {
@@ -32,6 +32,7 @@ for (let round = 0; round < rounds; round++) {
         round,
         loadAverage: [loadBefore, loadavg()[0]].map((load) => Number(load.toFixed(2))),
         ceilingEventsPerSecond: Math.round(ceiling),
+        ceilingMinorFaults,
         drainEventsPerSecond: Math.round(drain.eventsPerSecond),
         ratio: Number((drain.eventsPerSecond / ceiling).toFixed(3)),
         events: drain.events,
@@ -42,6 +43,7 @@ for (let round = 0; round < rounds; round++) {
         processingSeconds: Number(phases.processingSeconds.toFixed(2)),
         mainThreadCpuSeconds: phases.processingMainThreadCpuSeconds,
         mainThreadRunDelaySeconds: phases.processingMainThreadRunDelaySeconds,
+        mainThreadMinorFaults: phases.processingMainThreadMinorFaults,
         processCpuSeconds: Number(drain.cpuSeconds.toFixed(2)),
         checkpoints: phases.checkpoints,
         checkpointSeconds: Number(phases.checkpointSeconds.toFixed(2)),

@@ -130,7 +130,11 @@ function renderRounds(core: CoreResult): string {
   const rounds = core.rounds;
   if (rounds === undefined || rounds.length < 2) return "";
   const runs = rounds.map((round, index) => `${index + 1}: ${int(round.ceilingEventsPerSecond)} / ${int(round.drainEventsPerSecond)} = ${fixed((round.drainEventsPerSecond / round.ceilingEventsPerSecond) * 100, 0)}%`);
-  return `- The ceiling and the drain took turns for ${rounds.length} rounds, each in a fresh process; each row of the table is the fastest run of its kind. Per round (ceiling / drain events/s = ratio): ${runs.join("; ")}.
+  const faulted = rounds.every((round) => Number.isFinite(round.ceilingMinorFaults) && Number.isFinite(round.drainMainThreadMinorFaults));
+  const faults = faulted
+    ? ` Minor page faults per round (ceiling process / drain's main thread while processing; ≈ 4 µs each on these VMs): ${rounds.map((round, index) => `${index + 1}: ${int(round.ceilingMinorFaults!)} / ${int(round.drainMainThreadMinorFaults!)}`).join("; ")}.`
+    : "";
+  return `- The ceiling and the drain took turns for ${rounds.length} rounds, each in a fresh process; each row of the table is the fastest run of its kind. Per round (ceiling / drain events/s = ratio): ${runs.join("; ")}.${faults}
 `;
 }
 
