@@ -35,6 +35,7 @@ import {
 } from "./forwarding.ts";
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { openCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
+import { tuneScavenger } from "./scavenger.ts";
 import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
 import { Pipeline, type RowSink } from "./pipeline.ts";
 import { isForgotten, isForgottenRow, loadTombstones, tombstonesFile } from "./tombstones.ts";
@@ -95,6 +96,8 @@ const LINEAGE_KEY = "_lineage";
 
 
 export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
+  // Process-wide and once: the scavenger on the main thread alone where cores are few (src/runtime/scavenger.ts).
+  tuneScavenger();
   const worker = new Worker(options);
   return worker.run();
 }

@@ -1,0 +1,57 @@
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { serialScavengeWanted } from "../../src/runtime/scavenger.ts";
+
+const SCAVENGER = fileURLToPath(new URL("../../src/runtime/scavenger.ts", import.meta.url));
+
+describe("serialScavengeWanted", () => {
+  it("turns parallel scavenges off on up to two cores, unless the process was started with its own choice", () => {
+    const plain = { execArgv: [], nodeOptions: undefined };
+    expect(serialScavengeWanted({ ...plain, cores: 1 })).toBe(true);
+    expect(serialScavengeWanted({ ...plain, cores: 2 })).toBe(true);
+    expect(serialScavengeWanted({ ...plain, cores: 4 })).toBe(false);
+    expect(serialScavengeWanted({ cores: 2, execArgv: ["--import", "tsx", "--parallel-scavenge"], nodeOptions: undefined })).toBe(false);
+    expect(serialScavengeWanted({ cores: 2, execArgv: ["--no-parallel-scavenge"], nodeOptions: undefined })).toBe(false);
+    expect(serialScavengeWanted({ cores: 2, execArgv: [], nodeOptions: "--max-old-space-size=512 --parallel_scavenge" })).toBe(false);
+    // Other flags that merely start alike are not a choice about it.
+    expect(serialScavengeWanted({ cores: 2, execArgv: ["--trace-parallel-scavenge"], nodeOptions: "--parallel-scavenge-task-trace" })).toBe(true);
+  });
+});
+
+describe("tuneScavenger", () => {
+  /** A child that tunes (or not) and then fills its young generation: V8 traces one line per scavenger task. */
+  function scavengeTasks(tune: boolean): { tasks: number; scavenges: number } {
+    const script = `
+      const { tuneScavenger } = await import(${JSON.stringify(SCAVENGER)});
+      if (${tune}) console.log("serial " + tuneScavenger({ cores: 2, execArgv: [], nodeOptions: undefined }));
+      const kept = [];
+      for (let i = 0; i < 4_000_000; i++) {
+        kept.push({ i, text: "x" + i });
+        if (kept.length > 200_000) kept.length = 0;
+      }`;
+    const child = spawnSync(process.execPath, ["--import", "tsx", "--trace-parallel-scavenge", "--trace-gc", "--input-type=module", "-e", script], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(child.status, child.stderr).toBe(0);
+    // Start-up (tsx loading the module) scavenges before the setting: only what follows counts.
+    const lines = child.stdout.split("\n");
+    const from = tune ? lines.indexOf("serial true") : 0;
+    expect(from).toBeGreaterThanOrEqual(0);
+    const after = lines.slice(from);
+    return {
+      tasks: after.filter((line) => /scavenge\[/.test(line)).length,
+      scavenges: after.filter((line) => /Scavenge/.test(line)).length,
+    };
+  }
+
+  it("takes effect in a running process: one scavenger task per scavenge after it, several without it", () => {
+    const serial = scavengeTasks(true);
+    expect(serial.scavenges).toBeGreaterThan(5);
+    expect(serial.tasks).toBe(serial.scavenges);
+    const parallel = scavengeTasks(false);
+    expect(parallel.scavenges).toBeGreaterThan(5);
+    expect(parallel.tasks).toBeGreaterThan(parallel.scavenges);
+  });
+});
