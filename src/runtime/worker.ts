@@ -96,8 +96,8 @@ const LINEAGE_KEY = "_lineage";
 
 
 export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
-  // Process-wide and once: the scavenger on the main thread alone where cores are few (src/runtime/scavenger.ts).
-  tuneScavenger();
+  // A drain on few cores scavenges on the main thread alone, for the rest of the process (src/runtime/scavenger.ts).
+  tuneScavenger(options.drain === true);
   const worker = new Worker(options);
   return worker.run();
 }

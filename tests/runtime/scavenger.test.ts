@@ -6,16 +6,18 @@ import { serialScavengeWanted } from "../../src/runtime/scavenger.ts";
 const SCAVENGER = fileURLToPath(new URL("../../src/runtime/scavenger.ts", import.meta.url));
 
 describe("serialScavengeWanted", () => {
-  it("turns parallel scavenges off on up to two cores, unless the process was started with its own choice", () => {
-    const plain = { execArgv: [], nodeOptions: undefined };
-    expect(serialScavengeWanted({ ...plain, cores: 1 })).toBe(true);
-    expect(serialScavengeWanted({ ...plain, cores: 2 })).toBe(true);
-    expect(serialScavengeWanted({ ...plain, cores: 4 })).toBe(false);
-    expect(serialScavengeWanted({ cores: 2, execArgv: ["--import", "tsx", "--parallel-scavenge"], nodeOptions: undefined })).toBe(false);
-    expect(serialScavengeWanted({ cores: 2, execArgv: ["--no-parallel-scavenge"], nodeOptions: undefined })).toBe(false);
-    expect(serialScavengeWanted({ cores: 2, execArgv: [], nodeOptions: "--max-old-space-size=512 --parallel_scavenge" })).toBe(false);
-    // Other flags that merely start alike are not a choice about it.
-    expect(serialScavengeWanted({ cores: 2, execArgv: ["--trace-parallel-scavenge"], nodeOptions: "--parallel-scavenge-task-trace" })).toBe(true);
+  it("turns parallel scavenges off for drains on up to two cores, unless the process was started with its own choice", () => {
+    const drain = { drain: true, execArgv: [] };
+    expect(serialScavengeWanted({ ...drain, cores: 1 })).toBe(true);
+    expect(serialScavengeWanted({ ...drain, cores: 2 })).toBe(true);
+    expect(serialScavengeWanted({ ...drain, cores: 4 })).toBe(false);
+    // A live worker keeps V8's default: its latency is better with parallel scavenges.
+    expect(serialScavengeWanted({ drain: false, execArgv: [], cores: 2 })).toBe(false);
+    expect(serialScavengeWanted({ drain: true, cores: 2, execArgv: ["--import", "tsx", "--parallel-scavenge"] })).toBe(false);
+    expect(serialScavengeWanted({ drain: true, cores: 2, execArgv: ["--no-parallel-scavenge"] })).toBe(false);
+    expect(serialScavengeWanted({ drain: true, cores: 2, execArgv: ["--parallel_scavenge"] })).toBe(false);
+    // A flag that merely starts alike is not a choice about it.
+    expect(serialScavengeWanted({ drain: true, cores: 2, execArgv: ["--trace-parallel-scavenge"] })).toBe(true);
   });
 });
 
@@ -24,7 +26,7 @@ describe("tuneScavenger", () => {
   function scavengeTasks(tune: boolean): { tasks: number; scavenges: number } {
     const script = `
       const { tuneScavenger } = await import(${JSON.stringify(SCAVENGER)});
-      if (${tune}) console.log("serial " + tuneScavenger({ cores: 2, execArgv: [], nodeOptions: undefined }));
+      if (${tune}) console.log("serial " + tuneScavenger(true, { cores: 2, execArgv: [] }));
       const kept = [];
       for (let i = 0; i < 4_000_000; i++) {
         kept.push({ i, text: "x" + i });
