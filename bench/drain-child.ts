@@ -121,20 +121,22 @@ process.stdout.write(
 
 /** CPU seconds (user + system) of this process's main thread, from /proc (Linux; NaN elsewhere); 10 ms resolution. */
 function mainThreadCpuSeconds(): number {
-  try {
-    return taskCpuSeconds(readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8"));
-  } catch {
-    return Number.NaN;
-  }
+  const stat = mainThreadStat();
+  return stat === undefined ? Number.NaN : taskCpuSeconds(stat);
 }
 
 /** Minor page faults of this process's main thread so far, from /proc (Linux; NaN elsewhere). */
 function mainThreadMinorFaults(): number {
+  const stat = mainThreadStat();
+  return stat === undefined ? Number.NaN : Number(statFields(stat)[7]);
+}
+
+/** The main thread's /proc stat line (undefined off Linux). */
+function mainThreadStat(): string | undefined {
   try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
+    return readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
   } catch {
-    return Number.NaN;
+    return undefined;
   }
 }
 
@@ -164,6 +166,11 @@ function threadCpuSeconds(): Record<string, number> {
 
 /** utime + stime of a /proc task stat line: fields 14 and 15 of stat(5), counted from the state field (3); 1/100 s ticks. */
 function taskCpuSeconds(stat: string): number {
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const fields = statFields(stat);
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The fields of a /proc stat line after the command name (which may hold spaces): state first. */
+function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
 }
