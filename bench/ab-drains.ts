@@ -34,6 +34,7 @@ interface DrainFigures {
   mainCpu: number;
   runDelay: number;
   mainFaults: number;
+  finalCommit: number;
   processCpu: number;
   otherThreadsCpu: number;
 }
@@ -96,6 +97,7 @@ async function drain(which: Variant): Promise<DrainFigures> {
       mainCpu: result.phases.processingMainThreadCpuSeconds,
       runDelay: result.phases.processingMainThreadRunDelaySeconds ?? Number.NaN,
       mainFaults: result.phases.processingMainThreadMinorFaults ?? Number.NaN,
+      finalCommit: result.phases.finalCommitSeconds,
       processCpu: result.cpuSeconds,
       otherThreadsCpu: Object.entries(threads).reduce((sum, [name, seconds]) => (name === "main" ? sum : sum + seconds), 0),
     };
@@ -114,7 +116,7 @@ function line(label: string, figures: DrainFigures): string {
   const f = (value: number, digits = 2) => value.toFixed(digits);
   return (
     `${label}: ${Math.round(figures.eventsPerSecond)} events/s (steady ${Math.round(figures.steadyEventsPerSecond)}), ` +
-    `main thread ${f(figures.mainCpu)} CPU s + ${f(figures.runDelay)} s waiting, ${Math.round(figures.mainFaults)} page faults, process ${f(figures.processCpu)} CPU s, ` +
+    `main thread ${f(figures.mainCpu)} CPU s + ${f(figures.runDelay)} s waiting, ${Math.round(figures.mainFaults)} page faults, final commit ${f(figures.finalCommit)} s, process ${f(figures.processCpu)} CPU s, ` +
     `other threads ${f(figures.otherThreadsCpu)} s`
   );
 }
@@ -150,6 +152,7 @@ for (const [name, side] of [["A", "a"], ["B", "b"]] as const) {
       mainCpu: medianOf((x) => x.mainCpu),
       runDelay: medianOf((x) => x.runDelay),
       mainFaults: medianOf((x) => x.mainFaults),
+      finalCommit: medianOf((x) => x.finalCommit),
       processCpu: medianOf((x) => x.processCpu),
       otherThreadsCpu: medianOf((x) => x.otherThreadsCpu),
     }),

@@ -403,11 +403,29 @@ export function defaultEncoderThreads(): number {
 }
 
 /**
- * Encoder threads; each part goes to the thread with the fewest rows queued. At the end of a drain the main thread
- * waits for the last checkpoint's encoding, so two threads on two cores halve that wait.
+ * The encoder for the next part: the one with the fewest rows queued, ties going round from the one after `lastUsed`.
+ * Ties are the rule in a drain, which seals one part at a time and finds every thread idle. Taking the first thread on
+ * a tie left the others cold until the final checkpoint, whose biggest part then ran through a cold thread's
+ * unoptimized encoder (≈ 3× slower) while the drain waited for it (bench/OPTIMIZATIONS.md, session 20).
+ */
+export function nextEncoder(queuedRows: readonly number[], lastUsed: number): number {
+  const count = queuedRows.length;
+  let chosen = (lastUsed + 1) % count;
+  for (let offset = 2; offset <= count; offset++) {
+    const index = (lastUsed + offset) % count;
+    if (queuedRows[index] < queuedRows[chosen]) chosen = index;
+  }
+  return chosen;
+}
+
+/**
+ * Encoder threads; each part goes to the thread with the fewest rows queued (nextEncoder). At the end of a drain the
+ * main thread waits for the last checkpoint's encoding, so two threads on two cores halve that wait.
  */
 export class EncoderPool {
   private readonly threads: EncoderThread[];
+  /** Index of the thread that took the last part. */
+  private lastUsed = -1;
 
   constructor(size: number = defaultEncoderThreads()) {
     this.threads = Array.from({ length: Math.max(1, size) }, () => new EncoderThread());
@@ -423,9 +441,8 @@ export class EncoderPool {
   }
 
   encode(batch: SealedBatch, options: EncodeOptions): Promise<Uint8Array> {
-    let least = this.threads[0];
-    for (const thread of this.threads) if (thread.queuedRows < least.queuedRows) least = thread;
-    return least.encode(batch, options);
+    this.lastUsed = nextEncoder(this.threads.map((thread) => thread.queuedRows), this.lastUsed);
+    return this.threads[this.lastUsed].encode(batch, options);
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import type { DuckDBConnection } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metrics } from "../../src/metrics/registry.ts";
 import { ParquetEncodeError } from "../../src/sinks/parquet-encoder.ts";
-import { ParquetSink, partFileName, type PendingCommit } from "../../src/sinks/parquet.ts";
+import { ParquetSink, nextEncoder, partFileName, type PendingCommit } from "../../src/sinks/parquet.ts";
 import {
   allTypesExpectedInDuckDb,
   allTypesRows,
@@ -123,6 +123,24 @@ describe("ParquetSink - encoding", () => {
     expect(await listing(threadRoot)).toEqual(await listing(inlineRoot));
     expect(await readAllTypes(connection, threadRoot)).toEqual(allTypesExpectedInDuckDb);
     expect(await readAllTypes(connection, inlineRoot)).toEqual(allTypesExpectedInDuckDb);
+  });
+});
+
+describe("nextEncoder", () => {
+  it("gives a part to the encoder with the fewest rows queued", () => {
+    expect(nextEncoder([5_000, 0], 1)).toBe(1);
+    expect(nextEncoder([0, 5_000], 0)).toBe(0);
+    expect(nextEncoder([300, 200, 100], 2)).toBe(2);
+  });
+
+  it("goes round the encoders on ties, so every thread is warm before a checkpoint gives them all a part at once", () => {
+    const order: number[] = [];
+    let last = -1;
+    for (let part = 0; part < 6; part++) order.push((last = nextEncoder([0, 0, 0], last)));
+    expect(order).toEqual([0, 1, 2, 0, 1, 2]);
+    // A tie among the least loaded starts after the last one used, not at the first index.
+    expect(nextEncoder([0, 9, 0], 0)).toBe(2);
+    expect(nextEncoder([0], 0)).toBe(0);
   });
 });
 
