@@ -35,6 +35,7 @@ import {
 } from "./forwarding.ts";
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { openCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
+import { lowerHelpersForDrain } from "./helper-threads.ts";
 import { tuneScavenger } from "./scavenger.ts";
 import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
 import { Pipeline, type RowSink } from "./pipeline.ts";
@@ -299,6 +300,8 @@ class Worker {
     // The operators' and the sink's threads started above and load beside recovery; reading starts once they are up, so
     // their start-up does not compete for a core with the first batches (bench/OPTIMIZATIONS.md, session 12).
     await Promise.all([this.pipeline.ready(), this.sink.ready()]);
+    // With every thread up, a drain on few cores gives its main thread precedence over them (src/runtime/helper-threads.ts).
+    lowerHelpersForDrain(this.drain);
     this.log(`${resumes ? "resuming" : "starting"} ${this.checkpointName} at ${this.config.nats.stream} sequence ${this.position + 1} (epoch ${this.epoch})`);
     // The last committed batch may not have reached the customer stage before the crash: its ids make a repeat harmless.
     if (this.forwardedBatch !== undefined) await this.publishForwarded(this.forwardedBatch);
