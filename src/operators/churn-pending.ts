@@ -69,7 +69,15 @@ export function emptyBucket(): DayBucket {
 export class PendingEvents {
   #days = new Map<number, PendingDay>();
   #seen = new Set<string>();
-  #sessions = new Map<string, PendingSession>();
+  /** The current version of each pending session, in the order their ids first arrived. */
+  #sessions: PendingSession[] = [];
+  /**
+   * Session id → its place in #sessions; null until the first version other than 1 (an update or a retraction).
+   * Sessionize emits an id's version 1 once, so until then every session is new and needs no lookup. A map of every
+   * pending session by id cost a drain ≈ 5% (its table and entries outlive the young generation; bench/OPTIMIZATIONS.md,
+   * session 20); in a drain of ordered input no update ever comes.
+   */
+  #positions: Map<string, number> | null = null;
 
   /** The day's pending record, created when missing. */
   day(day: number): PendingDay {
@@ -93,8 +101,20 @@ export class PendingEvents {
 
   /** Keeps the highest version of each session (a retraction is a version too). */
   putSession(session: PendingSession): void {
-    const current = this.#sessions.get(session.sessionId);
-    if (current === undefined || session.version >= current.version) this.#sessions.set(session.sessionId, session);
+    if (this.#positions === null) {
+      if (session.version === 1) {
+        this.#sessions.push(session);
+        return;
+      }
+      this.#positions = positionsOf(this.#sessions);
+    }
+    const at = this.#positions.get(session.sessionId);
+    if (at === undefined) {
+      this.#positions.set(session.sessionId, this.#sessions.length);
+      this.#sessions.push(session);
+    } else if (session.version >= this.#sessions[at].version) {
+      this.#sessions[at] = session;
+    }
   }
 
   /** Removes and returns everything with event time before `endTs` (a UTC midnight). */
@@ -109,17 +129,20 @@ export class PendingEvents {
     }
     days.sort((a, b) => a.day - b.day);
     const sessions: PendingSession[] = [];
-    for (const [sessionId, session] of this.#sessions) {
-      if (session.endTs >= endTs) continue;
-      this.#sessions.delete(sessionId);
-      if (!session.retracted) sessions.push(session);
+    const kept: PendingSession[] = [];
+    for (const session of this.#sessions) {
+      if (session.endTs >= endTs) kept.push(session);
+      else if (!session.retracted) sessions.push(session);
     }
-    sessions.sort((a, b) => a.endTs - b.endTs || compareStrings(a.sessionId, b.sessionId));
-    return { days, sessions };
+    this.#sessions = kept;
+    if (this.#positions !== null) this.#positions = positionsOf(kept);
+    sessions.sort((a, b) => a.endTs - b.endTs || compareStrings(a.sessionId, b.sessionId) || b.version - a.version);
+    // A repeat of a version 1 (never emitted twice, but a repeat must not count twice) sorts next to the original.
+    return { days, sessions: sessions.filter((session, index) => index === 0 || session.sessionId !== sessions[index - 1].sessionId) };
   }
 
   bytes(): number {
-    let bytes = this.#seen.size * ID_BYTES + this.#sessions.size * SESSION_BYTES;
+    let bytes = this.#seen.size * ID_BYTES + this.#sessions.length * SESSION_BYTES;
     for (const pending of this.#days.values()) {
       bytes += (pending.users.size + pending.anons.size) * BUCKET_BYTES + pending.mappings.size * MAPPING_BYTES;
     }
@@ -134,7 +157,7 @@ export class PendingEvents {
       anons: [...pending.anons].map(([key, bucket]) => [key, { ...bucket }] as [string, DayBucket]),
       mappings: [...pending.mappings].map(([anon, m]) => [anon, m.user, m.ts] as [string, string, number]),
     }));
-    return { days, sessions: [...this.#sessions.values()].map((session) => ({ ...session })) };
+    return { days, sessions: this.#sessions.map((session) => ({ ...session })) };
   }
 
   static fromJSON(json: PendingJson): PendingEvents {
@@ -151,6 +174,10 @@ export class PendingEvents {
     for (const session of json.sessions) pending.putSession({ ...session });
     return pending;
   }
+}
+
+function positionsOf(sessions: readonly PendingSession[]): Map<string, number> {
+  return new Map(sessions.map((session, index) => [session.sessionId, index]));
 }
 
 /** Code-unit order, the same on every machine (unlike localeCompare). */
