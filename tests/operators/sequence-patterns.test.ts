@@ -106,6 +106,30 @@ describe("sequencePatterns", () => {
     expect(ctx.rowsOf("patterns").every((row) => row.support_ratio === 1)).toBe(true);
   });
 
+  it("snapshots the current sessions in arrival order (a new version last) and replaces them after a restore", () => {
+    const op = operator();
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("a", T0 + MINUTE, ["/a"]), ctx);
+    op.onSession(sessionRecord("b", T0 + MINUTE, ["/b"]), ctx);
+    op.onSession(sessionRecord("c", T0 + MINUTE, ["/c"]), ctx);
+    op.onSession(sessionRecord("a", T0 + 2 * MINUTE, ["/a", "/x"], { version: 2 }), ctx);
+    op.onSession(sessionRecord("c", T0 + MINUTE, ["/c"], { version: 2, retracted: true }), ctx);
+    const snapshot = JSON.parse(JSON.stringify(op.snapshot())) as { sessions: [string, number][] };
+    expect(snapshot.sessions.map(([id, version]) => [id, version])).toEqual([
+      ["b", 1],
+      ["a", 2],
+    ]);
+    const restored = operator();
+    restored.restore(snapshot);
+    const after = recordingContext();
+    restored.onSession(sessionRecord("b", T0 + 3 * MINUTE, ["/b", "/y"], { version: 2 }), after);
+    restored.onSession(sessionRecord("d", T0 + 3 * MINUTE, ["/d"]), after);
+    restored.onEnd(after);
+    expect(supports(after.rowsOf("patterns"))).toEqual(
+      new Map([["/a", 1], ["/x", 1], ["/a > /x", 1], ["/b", 1], ["/y", 1], ["/b > /y", 1], ["/d", 1]]),
+    );
+  });
+
   it("moves a session whose new version ends in the next window", () => {
     const op = operator();
     const ctx = recordingContext();
