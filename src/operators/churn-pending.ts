@@ -74,7 +74,7 @@ export class PendingEvents {
   /**
    * Session id → its place in #sessions; null until the first version other than 1 (an update or a retraction).
    * Sessionize emits an id's version 1 once, so until then every session is new and needs no lookup. A map of every
-   * pending session by id cost a drain ≈ 5% (its table and entries outlive the young generation; bench/OPTIMIZATIONS.md,
+   * pending session by id cost a drain ≈ 3% (its table and entries outlive the young generation; bench/OPTIMIZATIONS.md,
    * session 20); in a drain of ordered input no update ever comes.
    */
   #positions: Map<string, number> | null = null;
