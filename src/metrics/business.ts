@@ -19,11 +19,7 @@ export interface BusinessSession {
  */
 export function recordFinalSession(metrics: Metrics, session: BusinessSession): void {
   if (session.version !== 1 || session.retracted || session.is_bot) return;
-  metrics.sessionsFinal.inc();
-  if (session.is_bounce) metrics.sessionsBounced.inc();
-  if (session.converted) metrics.sessionsConverted.inc();
-  // A refund can make a session's revenue negative; a counter only takes increments.
-  if (session.revenue > 0 && Number.isFinite(session.revenue)) metrics.revenue.inc(session.revenue);
+  metrics.sessionTally.person(session.is_bounce, session.converted, session.revenue);
 }
 
 /** Sets the gauges of one closed pattern window for one kind: how many patterns were frequent and the top support. */

@@ -2,6 +2,7 @@
 // names a label (the decoder, parse threads, operators loaded to validate a pipeline file) does not load prom-client.
 export const EVENT_SOURCES = ["nats", "http", "access_log", "publish"] as const;
 export const SESSION_KINDS = ["final", "update", "retraction"] as const;
+export type SessionKind = (typeof SESSION_KINDS)[number];
 export const TABLES = [
   "sessions",
   "patterns",

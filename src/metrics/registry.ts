@@ -1,8 +1,12 @@
 // Every clickpipe_* metric of ARCHITECTURE.md in one prom-client registry; labels are bounded sets only.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { EVENT_SOURCES, INVALID_REASONS, PATTERN_TABLE_KINDS, SESSION_KINDS, TABLES } from "./labels.ts";
+import { SessionTally } from "./session-tally.ts";
 
 export { EVENT_SOURCES, INVALID_REASONS, PATTERN_TABLE_KINDS, SESSION_KINDS, TABLES, type InvalidReason, type PatternTableKind } from "./labels.ts";
+
+/** Upper bounds (seconds) of clickpipe_session_duration_seconds. */
+const SESSION_DURATION_BUCKETS = [0, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200];
 
 export class Metrics {
   readonly registry: Registry;
@@ -32,12 +36,16 @@ export class Metrics {
   readonly revenue: Counter;
   readonly patternsFrequent: Gauge<"kind">;
   readonly patternsTopSupport: Gauge<"kind">;
+  /** Where sessionize and the business counters record each session; flushed into the series above when read. */
+  readonly sessionTally: SessionTally;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registry = new Registry();
     this.registry = registry;
     if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
     const reg = [registry];
+    // Each series the tally feeds flushes it before prom-client reads it (a scrape, get()).
+    const flushSessions = () => this.sessionTally.flush();
     this.eventsReceived = new Counter({
       name: "clickpipe_events_received_total",
       help: "Records received, by source.",
@@ -75,6 +83,7 @@ export class Metrics {
       help: "Session versions emitted: final (version 1), update (later versions), retraction.",
       labelNames: ["kind"],
       registers: reg,
+      collect: flushSessions,
     });
     this.parquetRowsWritten = new Counter({
       name: "clickpipe_parquet_rows_written_total",
@@ -129,8 +138,9 @@ export class Metrics {
     this.sessionDuration = new Histogram({
       name: "clickpipe_session_duration_seconds",
       help: "Duration of final sessions.",
-      buckets: [0, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200],
+      buckets: SESSION_DURATION_BUCKETS,
       registers: reg,
+      collect: flushSessions,
     });
     this.httpRequestDuration = new Histogram({
       name: "clickpipe_http_request_duration_seconds",
@@ -143,21 +153,25 @@ export class Metrics {
       name: "clickpipe_sessions_final_total",
       help: "Sessions of people (not bots) at their first final version.",
       registers: reg,
+      collect: flushSessions,
     });
     this.sessionsBounced = new Counter({
       name: "clickpipe_sessions_bounced_total",
       help: "Sessions of people at their first final version that bounced.",
       registers: reg,
+      collect: flushSessions,
     });
     this.sessionsConverted = new Counter({
       name: "clickpipe_sessions_converted_total",
       help: "Sessions of people at their first final version that hold a purchase.",
       registers: reg,
+      collect: flushSessions,
     });
     this.revenue = new Counter({
       name: "clickpipe_revenue_total",
       help: "Revenue of the sessions of people at their first final version, in the shop's currency.",
       registers: reg,
+      collect: flushSessions,
     });
     this.patternsFrequent = new Gauge({
       name: "clickpipe_patterns_frequent",
@@ -171,6 +185,17 @@ export class Metrics {
       labelNames: ["kind"],
       registers: reg,
     });
+    this.sessionTally = new SessionTally(
+      {
+        emitted: this.sessionsEmitted,
+        duration: this.sessionDuration,
+        final: this.sessionsFinal,
+        bounced: this.sessionsBounced,
+        converted: this.sessionsConverted,
+        revenue: this.revenue,
+      },
+      SESSION_DURATION_BUCKETS,
+    );
     // Every labelled series a dashboard queries exists from start.
     for (const source of EVENT_SOURCES) this.eventsReceived.inc({ source }, 0);
     for (const reason of INVALID_REASONS) this.eventsInvalid.inc({ reason }, 0);

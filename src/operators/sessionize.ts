@@ -714,8 +714,7 @@ class Sessionizer implements Operator {
       meta.emittedReason = meta.reason;
     }
     const kind = retracted ? "retraction" : version === 1 ? "final" : "update";
-    ctx.metrics.sessionsEmitted.inc({ kind });
-    if (kind === "final") ctx.metrics.sessionDuration.observe(record.duration_ms / 1000);
+    ctx.metrics.sessionTally.version(kind, record.duration_ms);
     ctx.emit("sessions", rowOf(record));
     ctx.emitSession(record);
   }
