@@ -52,7 +52,10 @@ function grow<T extends Uint8Array | Int32Array | Float64Array | BigInt64Array>(
  * shortens what it describes refills the bits it gave up (`fill`), so that the next values find them set again.
  */
 class BitBuilder {
-  bits = new Uint8Array(16).fill(0xff);
+  bits: Uint8Array;
+  constructor(capacity = 128) {
+    this.bits = new Uint8Array(Math.max(16, (capacity + 7) >> 3)).fill(0xff);
+  }
   set(index: number, on: boolean): void {
     if (index >> 3 >= this.bits.length) this.#grow(index);
     if (on) this.bits[index >> 3] |= 1 << (index & 7);
@@ -156,10 +159,16 @@ export function epochDayOf(value: unknown, column: ColumnSpec): number {
  * `truncate` undoes a partly appended row when a later column rejects it, setting its bits again.
  */
 abstract class ColumnBuilder {
-  readonly validity = new BitBuilder();
+  readonly validity: BitBuilder;
   nullCount = 0;
   length = 0;
-  constructor(readonly column: ColumnSpec) {}
+  constructor(
+    readonly column: ColumnSpec,
+    /** Rows to make room for from the start (the buffers still grow past it). */
+    readonly capacity: number,
+  ) {
+    this.validity = new BitBuilder(capacity);
+  }
 
   /** Also at `length` = this.length: a list builder may hold items of the row that threw. */
   truncate(length: number): void {
@@ -183,7 +192,7 @@ class FixedWidthBuilder<A extends Int32Array | Float64Array> extends ColumnBuild
     column: ColumnSpec,
     private values: A,
   ) {
-    super(column);
+    super(column, values.length);
   }
   appendValue(index: number, value: unknown): void {
     if (index >= this.values.length) this.values = grow(this.values, index + 1);
@@ -217,7 +226,7 @@ const TWO_POW_32 = 4_294_967_296;
 
 /** int64 and timestamp columns: written as two int32 halves, since BigInt(n) allocates per value. */
 class Int64Builder extends ColumnBuilder {
-  private halves = new Int32Array(128);
+  private halves = new Int32Array(2 * this.capacity);
   appendValue(index: number, value: unknown): void {
     if (2 * index + 2 > this.halves.length) this.halves = grow(this.halves, 2 * index + 2);
     const n = typeof value === "bigint" ? Number(value) : Math.trunc(finiteNumber(value, this.column));
@@ -238,7 +247,7 @@ class Int64Builder extends ColumnBuilder {
 }
 
 class BoolBuilder extends ColumnBuilder {
-  private readonly bits = new BitBuilder();
+  private readonly bits = new BitBuilder(this.capacity);
   appendValue(index: number, value: unknown): void {
     this.bits.set(index, Boolean(value));
   }
@@ -252,7 +261,7 @@ class BoolBuilder extends ColumnBuilder {
 }
 
 class StringBuilder extends ColumnBuilder {
-  private offsets = new Int32Array(64);
+  private offsets = new Int32Array(this.capacity + 1);
   private readonly text = new Utf8Store();
   appendValue(index: number, value: unknown): void {
     this.text.append(stringOf(value));
@@ -276,7 +285,7 @@ class StringBuilder extends ColumnBuilder {
 }
 
 class StringListBuilder extends ColumnBuilder {
-  private offsets = new Int32Array(64);
+  private offsets = new Int32Array(this.capacity + 1);
   private itemOffsets = new Int32Array(64);
   private readonly itemValidity = new BitBuilder();
   private itemCount = 0;
@@ -323,22 +332,22 @@ class StringListBuilder extends ColumnBuilder {
   }
 }
 
-function columnBuilderFor(column: ColumnSpec): ColumnBuilder {
+function columnBuilderFor(column: ColumnSpec, capacity: number): ColumnBuilder {
   switch (column.type) {
     case "string":
-      return new StringBuilder(column);
+      return new StringBuilder(column, capacity);
     case "int32":
     case "date":
-      return new FixedWidthBuilder(column, new Int32Array(64));
+      return new FixedWidthBuilder(column, new Int32Array(capacity));
     case "float64":
-      return new FixedWidthBuilder(column, new Float64Array(64));
+      return new FixedWidthBuilder(column, new Float64Array(capacity));
     case "int64":
     case "timestamp":
-      return new Int64Builder(column);
+      return new Int64Builder(column, capacity);
     case "bool":
-      return new BoolBuilder(column);
+      return new BoolBuilder(column, capacity);
     case "list<string>":
-      return new StringListBuilder(column);
+      return new StringListBuilder(column, capacity);
   }
 }
 
@@ -392,8 +401,15 @@ export class ColumnBatchBuilder {
   private readonly builders: ColumnBuilder[];
   private readonly appendRow: RowAppender;
   length = 0;
-  constructor(readonly columns: ColumnSpec[]) {
-    this.builders = columns.map(columnBuilderFor);
+  /**
+   * `expectedRows`: room to make from the start. The sink passes its part size for the part after a sealed one, whose
+   * table is known to fill parts: its buffers then skip the eight doublings from 64 rows (and their copies).
+   */
+  constructor(
+    readonly columns: ColumnSpec[],
+    expectedRows = 64,
+  ) {
+    this.builders = columns.map((column) => columnBuilderFor(column, Math.max(1, expectedRows)));
     this.appendRow = rowAppenderFor(this.builders);
   }
 

@@ -110,6 +110,9 @@ interface EncodeJob {
   part: SealedPart;
 }
 
+/** The most rows a part's buffers are sized for from the start. */
+const PRESIZED_ROWS_LIMIT = 65_536;
+
 export class ParquetSink {
   private readonly root: string;
   private readonly encodeOptions: EncodeOptions;
@@ -159,7 +162,8 @@ export class ParquetSink {
     if (this.rowCount++ === 0) this.encoderThread?.warm();
     if (partition.current.length >= this.sealRows) {
       partition.sealed.push(this.sealPart(partition.current.seal()));
-      partition.current = new ColumnBatchBuilder(buffer.spec.columns);
+      // This table fills parts: the next one starts with room for one (up to a bound, for sinks without encoder threads).
+      partition.current = new ColumnBatchBuilder(buffer.spec.columns, Math.min(this.sealRows, PRESIZED_ROWS_LIMIT));
     }
   }
 

@@ -33,9 +33,10 @@ async function readBack(batch: SealedBatch, compression: "snappy" | "zstd"): Pro
 }
 
 describe("ColumnBatchBuilder strings", () => {
-  for (const compression of ["snappy", "zstd"] as const) {
-    it(`writes ASCII and non-ASCII strings, lone surrogates, null items and holes, and drops a rejected row's strings (${compression})`, async () => {
-      const builder = new ColumnBatchBuilder(COLUMNS);
+  // Buffers sized for 64 rows (the default), for 1 and for 4,096 (a part after a sealed one starts with room for a part).
+  for (const [compression, expectedRows] of [["snappy", undefined], ["zstd", undefined], ["snappy", 1], ["zstd", 4_096]] as const) {
+    it(`writes ASCII and non-ASCII strings, lone surrogates, null items and holes, and drops a rejected row's strings (${compression}, room for ${expectedRows ?? "default"} rows)`, async () => {
+      const builder = new ColumnBatchBuilder(COLUMNS, expectedRows);
       const expected: Record<string, unknown>[] = [];
       const append = (row: Row, read: Record<string, unknown>) => {
         builder.append(row);
