@@ -96,8 +96,11 @@ const SHORT_TEXT = 64;
 
 /** Growable UTF-8 byte store; Buffer.write flattens and encodes longer or non-ASCII strings natively. */
 class Utf8Store {
-  bytes = Buffer.allocUnsafe(1024);
+  bytes: Buffer;
   length = 0;
+  constructor(capacity = 1024) {
+    this.bytes = Buffer.allocUnsafe(Math.max(1024, capacity));
+  }
   append(text: string): void {
     const count = text.length;
     const needed = this.length + count * 3;
@@ -160,6 +163,9 @@ export function epochDayOf(value: unknown, column: ColumnSpec): number {
  */
 abstract class ColumnBuilder {
   readonly validity: BitBuilder;
+  /** Text bytes and list items to make room for from the start (string and list columns). */
+  textBytes = 0;
+  items = 0;
   nullCount = 0;
   length = 0;
   constructor(
@@ -262,7 +268,11 @@ class BoolBuilder extends ColumnBuilder {
 
 class StringBuilder extends ColumnBuilder {
   private offsets = new Int32Array(this.capacity + 1);
-  private readonly text = new Utf8Store();
+  private readonly text: Utf8Store;
+  constructor(column: ColumnSpec, capacity: number, textBytes: number) {
+    super(column, capacity);
+    this.text = new Utf8Store(textBytes);
+  }
   appendValue(index: number, value: unknown): void {
     this.text.append(stringOf(value));
     this.appendNull(index);
@@ -286,11 +296,17 @@ class StringBuilder extends ColumnBuilder {
 
 class StringListBuilder extends ColumnBuilder {
   private offsets = new Int32Array(this.capacity + 1);
-  private itemOffsets = new Int32Array(64);
-  private readonly itemValidity = new BitBuilder();
+  private itemOffsets: Int32Array;
+  private readonly itemValidity: BitBuilder;
   private itemCount = 0;
   private itemNullCount = 0;
-  private readonly text = new Utf8Store();
+  private readonly text: Utf8Store;
+  constructor(column: ColumnSpec, capacity: number, textBytes: number, items: number) {
+    super(column, capacity);
+    this.itemOffsets = new Int32Array(Math.max(64, items + 1));
+    this.itemValidity = new BitBuilder(Math.max(128, items));
+    this.text = new Utf8Store(textBytes);
+  }
   appendValue(index: number, value: unknown): void {
     if (!Array.isArray(value)) {
       throw new ParquetEncodeError(`column ${this.column.name} (list<string>): expected an array, got ${typeof value}`);
@@ -332,10 +348,10 @@ class StringListBuilder extends ColumnBuilder {
   }
 }
 
-function columnBuilderFor(column: ColumnSpec, capacity: number): ColumnBuilder {
+function columnBuilderFor(column: ColumnSpec, capacity: number, textBytes: number, items: number): ColumnBuilder {
   switch (column.type) {
     case "string":
-      return new StringBuilder(column, capacity);
+      return new StringBuilder(column, capacity, textBytes);
     case "int32":
     case "date":
       return new FixedWidthBuilder(column, new Int32Array(capacity));
@@ -347,7 +363,7 @@ function columnBuilderFor(column: ColumnSpec, capacity: number): ColumnBuilder {
     case "bool":
       return new BoolBuilder(column, capacity);
     case "list<string>":
-      return new StringListBuilder(column, capacity);
+      return new StringListBuilder(column, capacity, textBytes, items);
   }
 }
 
@@ -402,14 +418,16 @@ export class ColumnBatchBuilder {
   private readonly appendRow: RowAppender;
   length = 0;
   /**
-   * `expectedRows`: room to make from the start. The sink passes its part size for the part after a sealed one, whose
-   * table is known to fill parts: its buffers then skip the eight doublings from 64 rows (and their copies).
+   * `room`: rows (or a BatchRoom) to make room for from the start. The sink passes roomLike(the part it sealed) for the
+   * next part of a table that fills parts: its buffers then skip the doublings from 64 rows and 1 KiB of text (and
+   * their copies, and the external memory V8 counts towards its next full collection).
    */
   constructor(
     readonly columns: ColumnSpec[],
-    expectedRows = 64,
+    room: number | BatchRoom = 64,
   ) {
-    this.builders = columns.map((column) => columnBuilderFor(column, Math.max(1, expectedRows)));
+    const { rows, textBytes, items } = typeof room === "number" ? { rows: room, textBytes: undefined, items: undefined } : room;
+    this.builders = columns.map((column, i) => columnBuilderFor(column, Math.max(1, rows), textBytes?.[i] ?? 0, items?.[i] ?? 0));
     this.appendRow = rowAppenderFor(this.builders);
   }
 
@@ -428,6 +446,23 @@ export class ColumnBatchBuilder {
   seal(): SealedBatch {
     return { columns: this.columns, length: this.length, data: this.builders.map((b) => b.seal()) };
   }
+}
+
+/** Room for a batch: rows, and per column the text bytes and list items (0 or absent: the builders' defaults). */
+export interface BatchRoom {
+  rows: number;
+  textBytes?: readonly number[];
+  items?: readonly number[];
+}
+
+/** Text and items of each column of a sealed batch, with a quarter more (read before the batch is transferred). */
+export function roomLike(batch: SealedBatch, rows: number): BatchRoom {
+  const slack = (n: number) => Math.ceil(n * 1.25);
+  return {
+    rows,
+    textBytes: batch.data.map((column) => (column.offsets === undefined ? 0 : slack(column.values.byteLength))),
+    items: batch.data.map((column) => (column.itemOffsets === undefined ? 0 : slack(column.itemOffsets.length - 1))),
+  };
 }
 
 /** The ArrayBuffers of a sealed batch, to transfer (not copy) it to a worker thread. */

@@ -7,6 +7,7 @@ import type { Metrics } from "../metrics/registry.ts";
 import { startTypeScriptWorker } from "../runtime/thread-entry.ts";
 import {
   ColumnBatchBuilder,
+  roomLike,
   encodeSealedBatch,
   encoderReady,
   transferListOf,
@@ -161,9 +162,12 @@ export class ParquetSink {
     // at the first seal or checkpoint, so their start-up (a thread and its modules, ~0.1–0.2 s) is over before any part.
     if (this.rowCount++ === 0) this.encoderThread?.warm();
     if (partition.current.length >= this.sealRows) {
-      partition.sealed.push(this.sealPart(partition.current.seal()));
-      // This table fills parts: the next one starts with room for one (up to a bound, for sinks without encoder threads).
-      partition.current = new ColumnBatchBuilder(buffer.spec.columns, Math.min(this.sealRows, PRESIZED_ROWS_LIMIT));
+      const sealed = partition.current.seal();
+      // This table fills parts: the next one starts with room for one like it (up to a bound, for sinks without
+      // encoder threads), sized before sealPart transfers the sealed buffers.
+      const room = roomLike(sealed, Math.min(this.sealRows, PRESIZED_ROWS_LIMIT));
+      partition.sealed.push(this.sealPart(sealed));
+      partition.current = new ColumnBatchBuilder(buffer.spec.columns, room);
     }
   }
 

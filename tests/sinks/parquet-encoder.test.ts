@@ -6,7 +6,7 @@
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ColumnBatchBuilder, encodeSealedBatch, encoderReady, ParquetEncodeError, type SealedBatch } from "../../src/sinks/parquet-encoder.ts";
+import { type BatchRoom, ColumnBatchBuilder, encodeSealedBatch, encoderReady, ParquetEncodeError, roomLike, type SealedBatch } from "../../src/sinks/parquet-encoder.ts";
 import type { ColumnSpec, Row } from "../../src/sinks/table.ts";
 import { duckDb, queryJson, temporaryDirectory } from "./lake-fixtures.ts";
 
@@ -33,10 +33,18 @@ async function readBack(batch: SealedBatch, compression: "snappy" | "zstd"): Pro
 }
 
 describe("ColumnBatchBuilder strings", () => {
-  // Buffers sized for 64 rows (the default), for 1 and for 4,096 (a part after a sealed one starts with room for a part).
-  for (const [compression, expectedRows] of [["snappy", undefined], ["zstd", undefined], ["snappy", 1], ["zstd", 4_096]] as const) {
-    it(`writes ASCII and non-ASCII strings, lone surrogates, null items and holes, and drops a rejected row's strings (${compression}, room for ${expectedRows ?? "default"} rows)`, async () => {
-      const builder = new ColumnBatchBuilder(COLUMNS, expectedRows);
+  // Buffers sized for 64 rows (the default), for 1 and for 4,096 rows, and with room for text and list items as the sink
+  // sizes the part after a sealed one (roomLike): a little, so that they grow past it, and a lot.
+  const rooms: [string, number | BatchRoom | undefined][] = [
+    ["default", undefined],
+    ["1 row", 1],
+    ["4,096 rows", 4_096],
+    ["little text", { rows: 10, textBytes: [1, 1, 1, 0], items: [0, 1, 0, 0] }],
+    ["a part's text", { rows: 5_000, textBytes: [40_000, 60_000, 200_000, 0], items: [0, 7_000, 0, 0] }],
+  ];
+  for (const compression of ["snappy", "zstd"] as const) for (const [label, room] of rooms) {
+    it(`writes ASCII and non-ASCII strings, lone surrogates, null items and holes, and drops a rejected row's strings (${compression}, room: ${label})`, async () => {
+      const builder = new ColumnBatchBuilder(COLUMNS, room);
       const expected: Record<string, unknown>[] = [];
       const append = (row: Row, read: Record<string, unknown>) => {
         builder.append(row);
@@ -62,4 +70,15 @@ describe("ColumnBatchBuilder strings", () => {
       expect(await readBack(batch, compression)).toEqual(expected);
     });
   }
+});
+
+describe("roomLike", () => {
+  it("gives each text and list column a quarter more than the sealed batch held, and the other columns nothing", () => {
+    const builder = new ColumnBatchBuilder(COLUMNS);
+    builder.append({ id: "abcd", tags: ["x", null, "yz"], note: null, n: 1 });
+    builder.append({ id: "ü", tags: [], note: "12345678", n: 2 });
+    const room = roomLike(builder.seal(), 100);
+    // id: 4 + 2 bytes (ü is two in UTF-8) → 8; tags: 3 bytes in 3 items → 4 bytes, 4 items; note: 8 → 10.
+    expect(room).toEqual({ rows: 100, textBytes: [8, 4, 10, 0], items: [0, 4, 0, 0] });
+  });
 });
