@@ -94,18 +94,21 @@ class BitBuilder {
 /** Strings up to this many UTF-16 units take the JS copy path when they are ASCII. */
 const SHORT_TEXT = 64;
 
-/** Growable UTF-8 byte store; Buffer.write flattens and encodes longer or non-ASCII strings natively. */
+/**
+ * Growable UTF-8 byte store; Buffer.write flattens and encodes longer or non-ASCII strings natively. Its buffers are
+ * allocUnsafeSlow's, never a slice of Node's shared pool, so that a sealed store can be transferred without a copy.
+ */
 class Utf8Store {
   bytes: Buffer;
   length = 0;
   constructor(capacity = 1024) {
-    this.bytes = Buffer.allocUnsafe(Math.max(1024, capacity));
+    this.bytes = Buffer.allocUnsafeSlow(Math.max(1024, capacity));
   }
   append(text: string): void {
     const count = text.length;
     const needed = this.length + count * 3;
     if (needed > this.bytes.length) {
-      const grown = Buffer.allocUnsafe(Math.max(needed, this.bytes.length * 2));
+      const grown = Buffer.allocUnsafeSlow(Math.max(needed, this.bytes.length * 2));
       this.bytes.copy(grown, 0, 0, this.length);
       this.bytes = grown;
     }
@@ -127,9 +130,9 @@ class Utf8Store {
     // Buffer.write encodes the whole text again from the start, overwriting any ASCII prefix copied above.
     this.length += this.bytes.write(text, this.length);
   }
+  /** A plain Uint8Array view of the bytes written (no copy); the store is not used after. */
   seal(): Uint8Array {
-    // A copy: Buffer.allocUnsafe may hand out a slice of a shared pool, which must not be transferred.
-    return new Uint8Array(this.bytes.subarray(0, this.length));
+    return new Uint8Array(this.bytes.buffer, this.bytes.byteOffset, this.length);
   }
 }
 
@@ -223,7 +226,7 @@ class FixedWidthBuilder<A extends Int32Array | Float64Array> extends ColumnBuild
     return {
       nullCount: this.nullCount,
       validity: this.validity.seal(this.length),
-      values: this.values.slice(0, this.length) as A,
+      values: this.values.subarray(0, this.length) as A,
     };
   }
 }
@@ -247,8 +250,8 @@ class Int64Builder extends ColumnBuilder {
   }
   protected truncateValues(): void {}
   seal(): SealedColumn {
-    const halves = this.halves.slice(0, 2 * this.length);
-    return { nullCount: this.nullCount, validity: this.validity.seal(this.length), values: new BigInt64Array(halves.buffer) };
+    const values = new BigInt64Array(this.halves.buffer, this.halves.byteOffset, this.length);
+    return { nullCount: this.nullCount, validity: this.validity.seal(this.length), values };
   }
 }
 
@@ -289,7 +292,7 @@ class StringBuilder extends ColumnBuilder {
       nullCount: this.nullCount,
       validity: this.validity.seal(this.length),
       values: this.text.seal(),
-      offsets: this.offsets.slice(0, this.length + 1),
+      offsets: this.offsets.subarray(0, this.length + 1),
     };
   }
 }
@@ -340,8 +343,8 @@ class StringListBuilder extends ColumnBuilder {
       nullCount: this.nullCount,
       validity: this.validity.seal(this.length),
       values: this.text.seal(),
-      offsets: this.offsets.slice(0, this.length + 1),
-      itemOffsets: this.itemOffsets.slice(0, this.itemCount + 1),
+      offsets: this.offsets.subarray(0, this.length + 1),
+      itemOffsets: this.itemOffsets.subarray(0, this.itemCount + 1),
       itemValidity: this.itemValidity.seal(this.itemCount),
       itemNullCount: this.itemNullCount,
     };
@@ -416,6 +419,7 @@ function notNullable(column: ColumnSpec): ParquetEncodeError {
 export class ColumnBatchBuilder {
   private readonly builders: ColumnBuilder[];
   private readonly appendRow: RowAppender;
+  #sealed = false;
   length = 0;
   /**
    * `room`: rows (or a BatchRoom) to make room for from the start. The sink passes roomLike(the part it sealed) for the
@@ -433,6 +437,7 @@ export class ColumnBatchBuilder {
 
   /** Appends one row, or throws ParquetEncodeError and leaves the batch as it was. */
   append(row: Row): void {
+    if (this.#sealed) throw new Error("ColumnBatchBuilder: append after seal (the sealed batch holds its buffers)");
     try {
       this.appendRow(this.builders, row, this.length);
     } catch (error) {
@@ -443,7 +448,12 @@ export class ColumnBatchBuilder {
     this.length++;
   }
 
+  /**
+   * The batch's columns as views of the builders' own buffers (no copy: a part's ≈ 10 MB is not copied again, nor
+   * counted twice as the external memory that starts V8's full collections). The builder takes no rows after.
+   */
   seal(): SealedBatch {
+    this.#sealed = true;
     return { columns: this.columns, length: this.length, data: this.builders.map((b) => b.seal()) };
   }
 }

@@ -82,3 +82,15 @@ describe("roomLike", () => {
     expect(room).toEqual({ rows: 100, textBytes: [8, 4, 10, 0], items: [0, 4, 0, 0] });
   });
 });
+
+describe("ColumnBatchBuilder.seal", () => {
+  it("hands out the rows written, without the buffers' spare room, and takes no row after", () => {
+    const builder = new ColumnBatchBuilder(COLUMNS, 1_000);
+    builder.append({ id: "a", tags: ["x"], note: "hello", n: 7 });
+    const batch = builder.seal();
+    expect(batch.data.map((column) => column.values.length)).toEqual([1, 1, 5, 1]);
+    expect(batch.data[0].offsets).toEqual(new Int32Array([0, 1]));
+    expect(batch.data[1].itemOffsets).toEqual(new Int32Array([0, 1]));
+    expect(() => builder.append({ id: "b", tags: [], note: null, n: 1 })).toThrow(/after seal/);
+  });
+});
