@@ -166,9 +166,6 @@ export function epochDayOf(value: unknown, column: ColumnSpec): number {
  */
 abstract class ColumnBuilder {
   readonly validity: BitBuilder;
-  /** Text bytes and list items to make room for from the start (string and list columns). */
-  textBytes = 0;
-  items = 0;
   nullCount = 0;
   length = 0;
   constructor(
