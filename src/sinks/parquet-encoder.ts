@@ -85,9 +85,9 @@ class BitBuilder {
     return bytes;
   }
   #grow(index: number): void {
-    const grown = new Uint8Array(Math.max((index >> 3) + 1, this.bits.length * 2)).fill(0xff);
-    grown.set(this.bits);
-    this.bits = grown;
+    const length = this.bits.length;
+    this.bits = grow(this.bits, (index >> 3) + 1);
+    this.bits.fill(0xff, length);
   }
 }
 
@@ -304,7 +304,7 @@ class StringListBuilder extends ColumnBuilder {
   constructor(column: ColumnSpec, capacity: number, textBytes: number, items: number) {
     super(column, capacity);
     this.itemOffsets = new Int32Array(Math.max(64, items + 1));
-    this.itemValidity = new BitBuilder(Math.max(128, items));
+    this.itemValidity = new BitBuilder(items);
     this.text = new Utf8Store(textBytes);
   }
   appendValue(index: number, value: unknown): void {
@@ -427,7 +427,7 @@ export class ColumnBatchBuilder {
     readonly columns: ColumnSpec[],
     room: number | BatchRoom = 64,
   ) {
-    const { rows, textBytes, items } = typeof room === "number" ? { rows: room, textBytes: undefined, items: undefined } : room;
+    const { rows, textBytes, items }: BatchRoom = typeof room === "number" ? { rows: room } : room;
     this.builders = columns.map((column, i) => columnBuilderFor(column, Math.max(1, rows), textBytes?.[i] ?? 0, items?.[i] ?? 0));
     this.appendRow = rowAppenderFor(this.builders);
   }
