@@ -33,7 +33,7 @@ function pathOf(entry) {
 }
 
 /** Source file URLs in place of import.meta.url (import.meta.resolve is left as is: it resolves packages). */
-const importMetaUrlPlugin = {
+export const importMetaUrlPlugin = {
   name: "source-import-meta-url",
   setup(build) {
     build.onLoad({ filter: /\.ts$/ }, (args) => {
