@@ -37,7 +37,7 @@ export interface ParquetSinkOptions {
   metrics?: Metrics;
   /** Encode in worker threads (default true); false encodes on the calling thread with the same code. */
   useWorkerThread?: boolean;
-  /** Encoder threads (default: 2, or 1 on a single core); a checkpoint's parts encode in parallel across them. */
+  /** Encoder threads (default: defaultEncoderThreads(), one on two cores or fewer); a checkpoint's parts encode in parallel across them. */
   encoderThreads?: number;
   /**
    * Encoder threads shared with other sinks of this process (the tasks of a partitioned worker), instead of a pool
@@ -406,8 +406,19 @@ function startEncoderWorker(): Worker {
   return startTypeScriptWorker(new URL(typescript ? "./parquet-encoder-worker.ts" : "./parquet-encoder-worker.js", import.meta.url));
 }
 
-export function defaultEncoderThreads(): number {
-  return Math.min(2, Math.max(1, availableParallelism()));
+/** Encoder threads on a machine with more than two cores: a part per thread at a checkpoint, and room to spare. */
+export const ENCODER_THREADS_MANY_CORES = 2;
+
+/**
+ * Encoder threads by default: one on two cores or fewer, else ENCODER_THREADS_MANY_CORES. One thread encodes the
+ * demo pipeline's `sessions` rows at ≈ 1.2M rows/s, twenty times what a drain on two cores produces. A second thread
+ * is a second V8 isolate that compiles the writer again and runs collections of its own on V8's shared helper threads;
+ * on two cores shared with the main thread and nats-server that cost the drain more than the parallel encoding of a
+ * checkpoint's parts gave back: one thread was faster in 17 of 20 alternating drains (median +5% and +10% in two
+ * series), main thread −0.45 CPU s, the final commit no longer (bench/OPTIMIZATIONS.md, session 22).
+ */
+export function defaultEncoderThreads(cores: number = availableParallelism()): number {
+  return cores <= 2 ? 1 : ENCODER_THREADS_MANY_CORES;
 }
 
 /**
@@ -427,8 +438,8 @@ export function nextEncoder(queuedRows: readonly number[], lastUsed: number): nu
 }
 
 /**
- * Encoder threads; each part goes to the thread with the fewest rows queued (nextEncoder). At the end of a drain the
- * main thread waits for the last checkpoint's encoding, so two threads on two cores halve that wait.
+ * Encoder threads; each part goes to the thread with the fewest rows queued (nextEncoder). With several threads, the
+ * parts a checkpoint waits for encode in parallel.
  */
 export class EncoderPool {
   private readonly threads: EncoderThread[];

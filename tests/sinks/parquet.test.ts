@@ -5,7 +5,7 @@ import type { DuckDBConnection } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metrics } from "../../src/metrics/registry.ts";
 import { ParquetEncodeError } from "../../src/sinks/parquet-encoder.ts";
-import { ParquetSink, nextEncoder, partFileName, type PendingCommit } from "../../src/sinks/parquet.ts";
+import { ParquetSink, defaultEncoderThreads, nextEncoder, partFileName, type PendingCommit } from "../../src/sinks/parquet.ts";
 import {
   allTypesExpectedInDuckDb,
   allTypesRows,
@@ -141,6 +141,12 @@ describe("nextEncoder", () => {
     // A tie among the least loaded starts after the last one used, not at the first index.
     expect(nextEncoder([0, 9, 0], 0)).toBe(2);
     expect(nextEncoder([0], 0)).toBe(0);
+  });
+});
+
+describe("defaultEncoderThreads", () => {
+  it("runs one encoder thread on two cores or fewer, and two on more", () => {
+    expect([1, 2, 3, 4, 64].map((cores) => defaultEncoderThreads(cores))).toEqual([1, 1, 2, 2, 2]);
   });
 });
 
