@@ -4,7 +4,7 @@
 // the sink's parts and encodes them with the sink's encoder pool; prints one JSON line.
 import { readFileSync } from "node:fs";
 import { ColumnBatchBuilder, type ParquetCompression, type SealedBatch } from "../src/sinks/parquet-encoder.ts";
-import { DEFAULT_ENCODE_EARLY_ROWS, defaultEncoderThreads, EncoderPool } from "../src/sinks/parquet.ts";
+import { DEFAULT_ENCODE_EARLY_ROWS, defaultEncoderThreads, ENCODER_THREADS_MANY_CORES, EncoderPool } from "../src/sinks/parquet.ts";
 import type { ColumnSpec, Row } from "../src/sinks/table.ts";
 
 export interface EncoderThreadsResult {
@@ -13,6 +13,9 @@ export interface EncoderThreadsResult {
   /** Rows per second of wall time from the first part sent to the last one back, best of 5 after a warm-up round. */
   rowsPerSecond: number;
   oneThreadRowsPerSecond: number;
+  /** Where the sink runs fewer (two cores or fewer): the rate with the threads it runs on more cores. */
+  manyCoresThreads?: number;
+  manyCoresRowsPerSecond?: number;
 }
 
 /** Rows per wall second of an encoder pool over the parts, every part in flight at once; best of 5 after a warm-up. */
@@ -58,4 +61,8 @@ const result: EncoderThreadsResult = {
   // The sink runs one thread on two cores or fewer: that figure is the one-thread figure.
   oneThreadRowsPerSecond: threads === 1 ? rowsPerSecond : await encoderPoolRate(1, parts, compression),
 };
+if (threads < ENCODER_THREADS_MANY_CORES) {
+  result.manyCoresThreads = ENCODER_THREADS_MANY_CORES;
+  result.manyCoresRowsPerSecond = await encoderPoolRate(ENCODER_THREADS_MANY_CORES, parts, compression);
+}
 process.stdout.write(JSON.stringify(result) + "\n");
