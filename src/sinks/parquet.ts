@@ -411,11 +411,11 @@ export const ENCODER_THREADS_MANY_CORES = 2;
 
 /**
  * Encoder threads by default: one on two cores or fewer, else ENCODER_THREADS_MANY_CORES. One thread encodes the
- * demo pipeline's `sessions` rows at ≈ 1.2M rows/s, twenty times what a drain on two cores produces. A second thread
- * is a second V8 isolate that compiles the writer again and runs collections of its own on V8's shared helper threads;
- * on two cores shared with the main thread and nats-server that cost the drain more than the parallel encoding of a
- * checkpoint's parts gave back: one thread was faster in 17 of 20 alternating drains (median +5% and +10% in two
- * series), main thread −0.45 CPU s, the final commit no longer (bench/OPTIMIZATIONS.md, session 22).
+ * demo pipeline's `sessions` rows at 1.0–1.2M rows/s, twenty times what a drain on two cores produces. A second
+ * thread is a second V8 isolate that compiles the writer again and runs collections of its own on V8's shared helper
+ * threads; on two cores shared with the main thread and nats-server that cost the drain more than the parallel
+ * encoding of a checkpoint's parts gave back: one thread was faster in 26 of 30 alternating drains (three series,
+ * medians +10%, +5.3%, +5.7%), the final commit no longer (bench/OPTIMIZATIONS.md, session 22).
  */
 export function defaultEncoderThreads(cores: number = availableParallelism()): number {
   return cores <= 2 ? 1 : ENCODER_THREADS_MANY_CORES;
