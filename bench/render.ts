@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { ROOT } from "./bench-kit.ts";
 import type { CoreResult } from "./core.ts";
 import type { DrainResult } from "./drain-result.ts";
+import type { EncoderThreadsResult } from "./encoder-threads.ts";
 import type { BenchReport, Stamp } from "./report.ts";
 import type { StagesResult } from "./stages.ts";
 
@@ -41,10 +42,8 @@ function headlines(report: BenchReport): Headline[] {
     if (writeJs !== undefined && threads !== undefined) {
       const steps = core.stages!.parquetSteps!;
       const measurement = `Parquet encoding of the ${int(steps.rows)} \`sessions\` rows (${steps.columns} columns) off the event loop: the sink's ${encoderThreadsText(threads.threads)}, ${int(threads.partRows)}-row parts, configured ${writeJs.defaultCodec}, rows per wall s`;
-      const oneThread = threads.threads === 1 ? "" : `one encoder thread ${int(threads.oneThreadRowsPerSecond)}; `;
-      const manyCores =
-        threads.manyCoresRowsPerSecond === undefined ? "" : `${threads.manyCoresThreads} threads, as on more than two cores, ${int(threads.manyCoresRowsPerSecond)}; `;
-      const detail = `${oneThread}${manyCores}the writer on the main thread ${int(writeJs.default)} per CPU s`;
+      const others = otherEncoderFigures(threads).map(([label, rate]) => `${label} ${int(rate)}; `);
+      const detail = `${others.join("")}the writer on the main thread ${int(writeJs.default)} per CPU s`;
       rows.push({ issue: "10", measurement, measured: `${int(threads.rowsPerSecond)} (${detail})`, target: "≥ 1,000,000 rows/s", met: threads.rowsPerSecond >= 1_000_000 });
     } else if (writeJs !== undefined) {
       const measurement = `Parquet encoding of the ${int(core.stages!.parquetSteps!.rows)} \`sessions\` rows (${core.stages!.parquetSteps!.columns} columns), one thread, configured ${writeJs.defaultCodec}, rows per CPU s`;
@@ -218,13 +217,25 @@ function renderParquetSteps(stages: StagesResult): string {
   const pool =
     threads === undefined
       ? ""
-      : ` Off the event loop, as the sink runs it (the rows sealed in ${int(threads.partRows)}-row parts, every part in flight, rows per wall second from the first part sent to the last one back, best of 5 after a warm-up round): ${int(threads.rowsPerSecond)} with the sink's ${encoderThreadsText(threads.threads)}${threads.threads === 1 ? "" : `, ${int(threads.oneThreadRowsPerSecond)} with one`}${threads.manyCoresRowsPerSecond === undefined ? "" : `, ${int(threads.manyCoresRowsPerSecond)} with ${threads.manyCoresThreads} (the sink's threads on more than two cores)`}.`;
+      : ` Off the event loop, as the sink runs it (the rows sealed in ${int(threads.partRows)}-row parts, every part in flight, rows per wall second from the first part sent to the last one back, best of 5 after a warm-up round): ${int(threads.rowsPerSecond)} with the sink's ${encoderThreadsText(threads.threads)}${otherEncoderFigures(threads)
+          .map(([label, rate]) => `, ${int(rate)} with ${label}`)
+          .join("")}.`;
   return `${wasm} The TypeScript writer (src/sinks/parquet-writer.ts: our buffers straight to Parquet, no IPC step) ${int(js.snappy)} with snappy; the whole encode with the configured ${js.defaultCodec} (${defaultPath}) ${int(js.default)}.${pool}
 `;
 }
 
 function encoderThreadsText(threads: number): string {
   return threads === 1 ? "1 encoder thread" : `${threads} encoder threads`;
+}
+
+/** The encoder section's figures beside the sink's own thread count: one thread, and the threads of bigger machines. */
+function otherEncoderFigures(threads: EncoderThreadsResult): [label: string, rowsPerSecond: number][] {
+  const figures: [string, number][] = [];
+  if (threads.threads !== 1) figures.push(["one encoder thread", threads.oneThreadRowsPerSecond]);
+  if (threads.manyCoresRowsPerSecond !== undefined) {
+    figures.push([`${threads.manyCoresThreads} encoder threads, as on more than two cores`, threads.manyCoresRowsPerSecond]);
+  }
+  return figures;
 }
 
 function renderPeers(report: BenchReport): string {
