@@ -65,9 +65,16 @@ export interface DictionaryTuning {
   hashBits: number;
   /** Hash table slots to start with, a power of two. */
   initialSlots: number;
+  /**
+   * Start a column's table at the size its previous dictionary in this thread needed (same column name), so that
+   * each part does not grow it again. Off in tests that pick the slots to exercise growth.
+   */
+  learnsSizes?: boolean;
 }
 
-const DEFAULT_DICTIONARY_TUNING: DictionaryTuning = { hashBits: 32, initialSlots: 1024 };
+const DEFAULT_DICTIONARY_TUNING: DictionaryTuning = { hashBits: 32, initialSlots: 1024, learnsSizes: true };
+/** Largest learned starting table (2 MiB): a column with more distinct values grows as before. */
+const MAX_LEARNED_SLOTS = 1 << 16;
 
 /** A growable byte buffer. */
 class ByteSink {
@@ -184,6 +191,8 @@ class FileParts {
 class Scratch {
   readonly body = new ByteSink(1 << 16);
   dictionaryTuning = DEFAULT_DICTIONARY_TUNING;
+  /** Column name → the slots its last dictionary needed (DictionaryTuning.learnsSizes). */
+  readonly dictionarySlots = new Map<string, number>();
   /** Output of compressionPays' trial compressions. */
   readonly sampleOutput = new Uint8Array(snappyMaxLength(SAMPLE_BYTES));
   private indexBuffer = new Int32Array(1024);
@@ -802,11 +811,17 @@ class StringDictionary {
   constructor(
     readonly bytes: Uint8Array,
     tuning: DictionaryTuning,
+    initialSlots = tuning.initialSlots,
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.table = new Int32Array(SLOT_WORDS * tuning.initialSlots);
-    this.mask = tuning.initialSlots - 1;
+    this.table = new Int32Array(SLOT_WORDS * initialSlots);
+    this.mask = initialSlots - 1;
     this.hashMask = tuning.hashBits >= 32 ? -1 : (1 << tuning.hashBits) - 1;
+  }
+
+  /** The fewest slots (a power of two) that hold this many entries without growing: more than twice as many. */
+  static slotsFor(entryCount: number): number {
+    return 2 ** (32 - Math.clz32(2 * entryCount));
   }
 
   /** Index of the string bytes[start, end), added if new. */
@@ -930,13 +945,21 @@ function dictionaryPage(dictionary: StringDictionary): Uint8Array {
   return out;
 }
 
-/** String values, dictionary-encoded when that is smaller, else PLAIN. */
-function encodeStrings(scratch: Scratch, slots: StringSlots, nullCount: number): Omit<EncodedChunk, "levelCount"> {
+/**
+ * String values, dictionary-encoded when that is smaller, else PLAIN. The dictionary's table starts at the size the
+ * column's last one grew to: a part of the `sessions` table grew landing_url's table twice and four other columns' once,
+ * each growth rehashing every entry (≈ 3% of an encoder thread's time; bench/OPTIMIZATIONS.md, session 23).
+ */
+function encodeStrings(scratch: Scratch, column: string, slots: StringSlots, nullCount: number): Omit<EncodedChunk, "levelCount"> {
   const body = scratch.body;
   if (slots.count > 0) {
-    const dictionary = new StringDictionary(slots.bytes, scratch.dictionaryTuning);
+    const tuning = scratch.dictionaryTuning;
+    const learned = tuning.learnsSizes === true ? scratch.dictionarySlots.get(column) : undefined;
+    const dictionary = new StringDictionary(slots.bytes, tuning, Math.max(tuning.initialSlots, learned ?? 0));
     const indices = scratch.indices(slots.count);
-    if (dictionaryEncode(slots, dictionary, indices)) {
+    const encoded = dictionaryEncode(slots, dictionary, indices);
+    if (tuning.learnsSizes === true) scratch.dictionarySlots.set(column, Math.min(StringDictionary.slotsFor(dictionary.entryCount), MAX_LEARNED_SLOTS));
+    if (encoded) {
       const bitWidth = indexBitWidth(dictionary.entryCount);
       body.byte(bitWidth);
       writeHybrid(body, indices, slots.count, bitWidth);
@@ -1000,7 +1023,7 @@ function encodeFlatChunk(scratch: Scratch, spec: ColumnSpec, column: SealedColum
         last: end,
         count: rowCount - nullCount,
       };
-      return { levelCount, ...encodeStrings(scratch, slots, nullCount) };
+      return { levelCount, ...encodeStrings(scratch, spec.name, slots, nullCount) };
     }
     case "list<string>":
       throw new Error("list columns are encoded by encodeListChunk");
@@ -1060,7 +1083,7 @@ function encodeListChunk(scratch: Scratch, spec: ColumnSpec, column: SealedColum
     last: lastItem,
     count: lastItem - firstItem - itemNulls,
   };
-  return { levelCount, ...encodeStrings(scratch, slots, nullCount) };
+  return { levelCount, ...encodeStrings(scratch, spec.name, slots, nullCount) };
 }
 
 interface ChunkMetadata {
@@ -1127,8 +1150,8 @@ function writeColumnChunk(
   body.length = 0;
   const encoded =
     spec.type === "list<string>" ? encodeListChunk(scratch, spec, column, start, end) : encodeFlatChunk(scratch, spec, column, start, end);
-  // A chunk without a dictionary is one data page: it may skip a codec that would not shrink it.
-  const stored = encoded.dictionary === undefined && fileCompress !== undefined && !compressionPays(body.view(), scratch);
+  // A chunk may skip a codec that would not shrink it (the codec is the chunk's, for its dictionary page too).
+  const stored = fileCompress !== undefined && !compressionPays(body.view(), encoded.dictionary?.length ?? 0, scratch);
   const compress = stored ? undefined : fileCompress;
   const metadata: ChunkMetadata = {
     column: spec,
@@ -1247,12 +1270,15 @@ function writeParquetWith(batch: SealedBatch, rowGroupSize: number, codec: numbe
 }
 
 /**
- * Whether snappy saves at least an eighth of a page, judged on four 4 KiB samples spread over it. Unique ids (session,
- * visitor: 16 hex digits after a 4-byte length) save about 15% and were the slowest pages to compress, a third of the
- * sessions table's snappy time: many short matches. Their chunks are stored uncompressed instead; Parquet keeps the
- * codec per column chunk, and every reader (DuckDB, Arrow, Spark) reads it there.
+ * Whether snappy saves at least an eighth of a column chunk, judged on four 4 KiB samples spread over its data page.
+ * Unique ids (session, visitor: 16 hex digits after a 4-byte length) save about 15% and were the slowest pages to
+ * compress, a third of the sessions table's snappy time: many short matches. Dictionary indices of a list column
+ * (the `sessions` table's page_items: 28 distinct items, 75 KB of bit-packed indices a part) save under 1%. Such
+ * chunks are stored uncompressed instead; Parquet keeps the codec per column chunk, and every reader (DuckDB, Arrow,
+ * Spark) reads it there. A dictionary page is not sampled: the chunk keeps the codec unless the data page's saving
+ * would stay under an eighth of the whole chunk even with the dictionary page compressed to nothing.
  */
-function compressionPays(page: Uint8Array, scratch: Scratch): boolean {
+function compressionPays(page: Uint8Array, dictionaryBytes: number, scratch: Scratch): boolean {
   if (page.length < SAMPLED_PAGE_BYTES) return true;
   const output = scratch.sampleOutput;
   const stride = Math.floor((page.length - SAMPLE_BYTES) / (SAMPLES - 1));
@@ -1261,7 +1287,8 @@ function compressionPays(page: Uint8Array, scratch: Scratch): boolean {
     const at = i * stride;
     compressed += snappyCompressInto(page.subarray(at, at + SAMPLE_BYTES), output);
   }
-  return compressed <= (SAMPLES * SAMPLE_BYTES * 7) / 8;
+  const pageSaving = page.length * (1 - compressed / (SAMPLES * SAMPLE_BYTES));
+  return pageSaving + dictionaryBytes >= (page.length + dictionaryBytes) / 8;
 }
 
 /** Snappy straight into the file's room: no copy of the compressed page. */

@@ -545,6 +545,57 @@ describe("writeParquetFile", () => {
     expect(await queryJson(connection, selectAll(columns, path))).toEqual(rows.map((row) => inDuckDb(columns, row)));
     expect(await readParquetFile(path)).toEqual(rows.map((row) => inReader(columns, row)));
   });
+
+  it("stores uncompressed a dictionary chunk of random indices into a small dictionary, keeps snappy where the dictionary page pays", async () => {
+    const columns: ColumnSpec[] = [
+      { name: "i", type: "int64", nullable: false },
+      { name: "items", type: "list<string>" },
+      { name: "url", type: "string" },
+    ];
+    // mulberry32: a linear congruential generator's low bits repeat too soon, and snappy would find the repeats.
+    let state = 777;
+    const random = (n: number) => {
+      state = (state + 0x6d2b79f5) | 0;
+      let t = Math.imul(state ^ (state >>> 15), 1 | state);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) % n;
+    };
+    // items: 1 to 4 of 28 short items picked at random a row: ≈ 50,000 indices of 5 bits (and the lists' lengths) that
+    // snappy cannot shrink, and a dictionary page of a few hundred bytes. url: one of 200 long urls sharing a prefix,
+    // picked at random: 8-bit indices (20 KB) that do not shrink either, but a 13 KB dictionary page that snappy
+    // shrinks well, so that chunk keeps snappy.
+    const items = Array.from({ length: 28 }, (_, k) => `category-${k}/product`);
+    const urls = Array.from({ length: 200 }, (_, k) => `https://shop.example.com/catalogue/category/products/item-${k}`);
+    const rows: Row[] = Array.from({ length: 20_000 }, (_, i) => ({
+      i,
+      items: Array.from({ length: 1 + random(4) }, () => items[random(28)]),
+      url: urls[random(200)],
+    }));
+    const path = writeFile(columns, rows, "snappy", 20_000);
+    expect(await encodingsOf(path)).toEqual({
+      i: "SNAPPY: PLAIN, RLE",
+      items: "UNCOMPRESSED: PLAIN, RLE, RLE_DICTIONARY",
+      url: "SNAPPY: PLAIN, RLE, RLE_DICTIONARY",
+    });
+    const [url] = await queryJson(connection, `SELECT total_compressed_size AS stored, total_uncompressed_size AS raw FROM parquet_metadata('${path}') WHERE path_in_schema = 'url'`);
+    expect(Number(url.stored)).toBeLessThan(Number(url.raw) * 0.85);
+    expect(await queryJson(connection, selectAll(columns, path))).toEqual(rows.map((row) => inDuckDb(columns, row)));
+    expect(await readParquetFile(path)).toEqual(rows.map((row) => inReader(columns, row)));
+  });
+
+  it("reads back a column whose dictionaries shrink and grow from file to file (each table starts at the size the last one needed)", async () => {
+    const columns: ColumnSpec[] = [
+      { name: "i", type: "int64", nullable: false },
+      { name: "sized", type: "string" },
+      { name: "sized_items", type: "list<string>" },
+    ];
+    for (const distinct of [3000, 3, 700, 1, 5000]) {
+      const rows: Row[] = Array.from({ length: 6000 }, (_, i) => ({ i, sized: `value ${(i * 7) % distinct}`, sized_items: [`item ${i % distinct}`] }));
+      const path = writeFile(columns, rows, "snappy", 6000);
+      expect(await queryJson(connection, selectAll(columns, path))).toEqual(rows.map((row) => inDuckDb(columns, row)));
+      await expectStatistics(path, columns, rows, 6000);
+    }
+  });
 });
 
 describe("a row the column builder rejects leaves no trace", () => {
