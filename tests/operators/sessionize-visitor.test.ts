@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { idHashOf, kindFlagsOf, NO_REF, packIdKind, packPage, referrerOf, urlOf } from "../../src/operators/sessionize-visitor.ts";
+import { idHashOf, kindFlagsOf, NO_REF, packIdKind, packPage, referrerOf, urlOf, VisitorState } from "../../src/operators/sessionize-visitor.ts";
 
 describe("an event's packed slots", () => {
   it("unpack to what was packed: pool ids up to 2^26 - 2 or none, id fingerprints up to 2^48 - 1, every kind flag", () => {
@@ -17,5 +17,51 @@ describe("an event's packed slots", () => {
         expect([idHashOf(idKind), kindFlagsOf(idKind)]).toEqual([hash, flags]);
       }
     }
+  });
+});
+
+describe("VisitorState.hasEvent", () => {
+  it("answers as a scan of the retained events would, through inserts anywhere, removed prefixes, the id Set and back", () => {
+    // mulberry32; a third of the ids share their low 6 bits, the rest are random 48-bit fingerprints.
+    let state = 2024;
+    const random = (n: number) => {
+      state = (state + 0x6d2b79f5) | 0;
+      let t = Math.imul(state ^ (state >>> 15), 1 | state);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) % n;
+    };
+    const hashes = Array.from({ length: 300 }, (_, k) => (k % 3 === 0 ? k * 64 + 5 : random(2 ** 16) * 2 ** 32 + random(2 ** 32)));
+    const visitor = new VisitorState("site", "anon");
+    const retained: number[] = [];
+    // Phases of 400 steps that grow past the 32 events from which an id Set answers, then shrink below it again.
+    let crossings = 0;
+    for (let step = 0; step < 6000; step++) {
+      const growing = Math.floor(step / 400) % 2 === 0;
+      const action = random(10);
+      const wasLarge = retained.length > 32;
+      if (action < (growing ? 7 : 3) || retained.length === 0) {
+        // sessionize inserts only ids it does not hold (a duplicate is dropped after hasEvent).
+        const hash = hashes[random(hashes.length)];
+        if (retained.includes(hash)) continue;
+        const index = random(retained.length + 1);
+        visitor.insert(index, step, packIdKind(hash, 0), packPage(NO_REF, NO_REF), NO_REF, NO_REF);
+        retained.splice(index, 0, hash);
+      } else if (action < (growing ? 8 : 6)) {
+        const count = 1 + random(Math.min(retained.length, 8));
+        visitor.removePrefix(count);
+        retained.splice(0, count);
+      } else {
+        const hash = hashes[random(hashes.length)];
+        expect(visitor.hasEvent(hash)).toBe(retained.includes(hash));
+      }
+      if (wasLarge !== retained.length > 32) crossings++;
+      if (step % 500 === 0) {
+        // A restore replaces the events wholesale.
+        visitor.events = visitor.events.slice();
+        visitor.reindex();
+      }
+    }
+    expect(crossings).toBeGreaterThan(6);
+    for (const hash of hashes) expect(visitor.hasEvent(hash)).toBe(retained.includes(hash));
   });
 });
