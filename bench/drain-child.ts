@@ -17,14 +17,25 @@ const metrics = new Metrics();
 let peakStateBytes = 0;
 let peakOpenSessions = 0;
 let bytesPerOpenSessionAtPeak = 0;
+let sessionizeBytesPerOpenSessionAtPeak = 0;
+let peakCustomers = 0;
+let churnBytesPerCustomerAtPeak = 0;
+// The worker sets the state gauges once a second, by operator (clickpipe_state_bytes{operator}, clickpipe_state_keys).
 const sampler = setInterval(async () => {
-  const state = (await metrics.stateBytes.get()).values[0]?.value ?? 0;
+  const byOperator = new Map((await metrics.stateBytes.get()).values.map((value) => [value.labels.operator, value.value]));
+  const state = [...byOperator.values()].reduce((sum, bytes) => sum + bytes, 0);
   const open = (await metrics.openSessions.get()).values[0]?.value ?? 0;
   if (open > peakOpenSessions) {
     peakOpenSessions = open;
     bytesPerOpenSessionAtPeak = open > 0 ? state / open : 0;
+    sessionizeBytesPerOpenSessionAtPeak = open > 0 ? (byOperator.get("sessionize") ?? 0) / open : 0;
   }
   peakStateBytes = Math.max(peakStateBytes, state);
+  const customers = (await metrics.stateKeys.get()).values.find((value) => value.labels.operator === "churnFeatures" && value.labels.kind === "customers")?.value ?? 0;
+  if (customers > peakCustomers) {
+    peakCustomers = customers;
+    churnBytesPerCustomerAtPeak = (byOperator.get("churnFeatures") ?? 0) / customers;
+  }
 }, 250);
 /** (time, events processed) every 100 ms (CP_PROGRESS_MS): the rate between 20% and 90% of the events, warm-up and the end left out. */
 const progress: [number, number][] = [];
@@ -116,6 +127,9 @@ process.stdout.write(
     peakStateBytes,
     peakOpenSessions,
     bytesPerOpenSessionAtPeak,
+    sessionizeBytesPerOpenSessionAtPeak,
+    peakCustomers,
+    churnBytesPerCustomerAtPeak,
   }) + "\n",
 );
 

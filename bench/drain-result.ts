@@ -34,5 +34,11 @@ export interface DrainResult {
   processingThreadCpuSeconds?: Record<string, number>;
   peakStateBytes: number;
   peakOpenSessions: number;
+  /** Every operator's state over open sessions at their peak: an upper bound for sessionize's. */
   bytesPerOpenSessionAtPeak: number;
+  /** sessionize's own state (stateBytes()) over open sessions at their peak (since session 23). */
+  sessionizeBytesPerOpenSessionAtPeak?: number;
+  /** Customers churnFeatures held at most (clickpipe_state_keys), and its state (stateBytes()) per customer then. */
+  peakCustomers?: number;
+  churnBytesPerCustomerAtPeak?: number;
 }

@@ -131,6 +131,12 @@ export class BasketOperator implements Operator {
     }
   }
 
+  stateKeys(): Record<string, number> {
+    let orders = 0;
+    for (const window of this.windows.values()) orders += window.size;
+    return { orders, windows: this.windows.size };
+  }
+
   stateBytes(): number {
     let orders = 0;
     for (const window of this.windows.values()) orders += window.size;

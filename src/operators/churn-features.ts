@@ -176,6 +176,10 @@ class ChurnFeaturesOperator implements Operator {
     return this.#tracker.current;
   }
 
+  stateKeys(): Record<string, number> {
+    return { customers: this.#store.size };
+  }
+
   stateBytes(): number {
     return this.#store.bytes() + this.#identity.bytes() + this.#pending.bytes();
   }

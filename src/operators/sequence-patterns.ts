@@ -192,6 +192,10 @@ export class SequencePatternsOperator implements Operator {
     return this.miner.close();
   }
 
+  stateKeys(): Record<string, number> {
+    return { sessions: this.sessions.size, windows: this.windows.size };
+  }
+
   stateBytes(): number {
     let bytes = this.sessionBytes;
     for (const window of this.windows.values()) bytes += 64 + window.sessionCount * 16;

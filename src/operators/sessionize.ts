@@ -342,6 +342,10 @@ class Sessionizer implements Operator {
     return all;
   }
 
+  stateKeys(): Record<string, number> {
+    return { visitors: this.#visitorCount };
+  }
+
   stateBytes(): number {
     let idSetBytes = 0;
     for (const visitors of this.#visitorsBySite.values()) for (const visitor of visitors.values()) idSetBytes += visitor.idSetBytes;

@@ -74,8 +74,10 @@ export interface Operator {
   restore(state: unknown): void;
   /** The operator's current event-time watermark (epoch ms; -Infinity before any event), for `clickpipe_watermark_lag_seconds`. */
   watermark?(): number;
-  /** Approximate bytes of retained state, for `clickpipe_state_bytes`. */
+  /** Approximate bytes of retained state, for `clickpipe_state_bytes{operator}`. */
   stateBytes?(): number;
+  /** How many keys of each kind the state holds (visitors, customers, …), for `clickpipe_state_keys{operator,kind}`. */
+  stateKeys?(): Record<string, number>;
   /** Resolves once what the operator starts in the background (a mining thread) can take work. */
   ready?(): Promise<void>;
   /** Releases what outlives a call (a mining thread) once the pipeline is done with the operator. */

@@ -138,6 +138,15 @@ export class Pipeline {
     return total;
   }
 
+  /** `clickpipe_state_bytes` and `clickpipe_state_keys` for each operator that reports them. */
+  reportState(metrics: Metrics): void {
+    for (const op of this.operators) {
+      if (op.stateBytes !== undefined) metrics.stateBytes.set({ operator: op.id }, op.stateBytes());
+      const keys = op.stateKeys?.();
+      if (keys !== undefined) for (const kind in keys) metrics.stateKeys.set({ operator: op.id, kind }, keys[kind]);
+    }
+  }
+
   private contextFor(operatorId: string, now: () => number): OperatorContext {
     const sink = this.sink;
     const metrics = this.metrics;

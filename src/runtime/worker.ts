@@ -399,6 +399,8 @@ class Worker {
       );
       timers.push(setInterval(() => this.checkpointIfDue(interval), Math.max(100, Math.min(interval, 1000))));
     }
+    // Once now, so that every operator's state series exists from the start (dashboards query them by operator).
+    this.updateGauges(reader.pending);
     timers.push(setInterval(() => this.updateGauges(reader.pending), 1000));
     if (!this.drain) timers.push(setInterval(() => void this.reloadTombstones().catch((error: unknown) => this.stop(error)), 1000));
     this.lastCheckpointAt = this.now();
@@ -734,7 +736,7 @@ class Worker {
 
   private updateGauges(pending: number): void {
     this.metrics.consumerPending.set(pending);
-    this.metrics.stateBytes.set(this.pipeline.stateBytes());
+    this.pipeline.reportState(this.metrics);
     let watermark = Number.POSITIVE_INFINITY;
     for (const op of this.pipeline.operators) {
       const value = op.watermark?.();

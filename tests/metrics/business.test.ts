@@ -135,3 +135,38 @@ describe("business metrics of a real operator run", () => {
     expect(sampleValue(samples, 'clickpipe_parquet_files_written_total{table="sessions"}')).toBe(sessions.files);
   });
 });
+
+describe("operator state gauges", () => {
+  it("report each operator's state bytes, sessionize's visitors and churnFeatures' customers as held before end of input", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-state-gauges-"));
+    try {
+      const at = (iso: string) => Date.parse(iso);
+      const event = (n: number, ts: number, anon: string, user?: string) =>
+        JSON.stringify({ type: "page_view", ts, event_id: `e${n}`, site_id: "shop", anon_id: anon, url: "/", ...(user && { user_id: user }) });
+      const lines = [
+        // Three customers on 1 January (one of them on two devices): their day is folded into churnFeatures' store once
+        // the watermark passes it, and sessionize lets their visitors go (gap 30m + allowedLateness 10m).
+        event(1, at("2026-01-01T10:00:00Z"), "a1", "u1"),
+        event(2, at("2026-01-01T10:05:00Z"), "a2", "u2"),
+        event(3, at("2026-01-01T11:00:00Z"), "a3", "u3"),
+        event(4, at("2026-01-01T12:00:00Z"), "a4", "u3"),
+        // Two visitors on 3 January, one of them a customer: held by sessionize, not yet folded by churnFeatures.
+        event(5, at("2026-01-03T09:00:00Z"), "a5", "u4"),
+        event(6, at("2026-01-03T09:01:00Z"), "a6"),
+      ];
+      const metrics = new Metrics();
+      await runMeteredPipeline(lines, metrics, directory);
+      const samples = await samplesOf(metrics);
+      expect(sampleValue(samples, 'clickpipe_state_keys{operator="sessionize",kind="visitors"}')).toBe(2);
+      expect(sampleValue(samples, 'clickpipe_state_keys{operator="churnFeatures",kind="customers"}')).toBe(3);
+      expect(sampleValue(samples, 'clickpipe_state_keys{operator="basket",kind="orders"}')).toBe(0);
+      for (const operator of ["sessionize", "sequencePatterns", "basket", "churnFeatures"]) {
+        expect(sampleValue(samples, `clickpipe_state_bytes{operator="${operator}"}`)).toBeGreaterThanOrEqual(0);
+      }
+      expect(sampleValue(samples, 'clickpipe_state_bytes{operator="sessionize"}')).toBeGreaterThan(0);
+      expect(sampleValue(samples, 'clickpipe_state_bytes{operator="churnFeatures"}')).toBeGreaterThan(0);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});

@@ -32,8 +32,16 @@ export interface MeteredRunSummary {
   invalid: number;
 }
 
-/** Runs `lines` as one drained stream: decode as the worker does, operators, end of input, one Parquet commit. */
-export async function runMeteredPipeline(lines: Iterable<string>, metrics: Metrics, sinkPath: string): Promise<MeteredRunSummary> {
+/**
+ * Runs `lines` as one drained stream: decode as the worker does, operators, end of input, one Parquet commit.
+ * `beforeEvents` runs once the pipeline is up and its state gauges set, as a worker sets them when it starts reading.
+ */
+export async function runMeteredPipeline(
+  lines: Iterable<string>,
+  metrics: Metrics,
+  sinkPath: string,
+  beforeEvents?: () => Promise<void>,
+): Promise<MeteredRunSummary> {
   const config = meteredPipelineConfig(sinkPath);
   const environment = operatorEnvironment(config);
   const operators = config.operators.map((operatorConfig) => createOperator(operatorConfig, environment));
@@ -44,6 +52,8 @@ export async function runMeteredPipeline(lines: Iterable<string>, metrics: Metri
     useWorkerThread: false,
   });
   const pipeline = new Pipeline({ operators, sink, metrics });
+  pipeline.reportState(metrics);
+  await beforeEvents?.();
   const summary: MeteredRunSummary = { events: 0, invalid: 0 };
   let sequence = 0;
   let lastTs = 0;
@@ -62,7 +72,7 @@ export async function runMeteredPipeline(lines: Iterable<string>, metrics: Metri
     pipeline.processEvent(decoded.event, { partition: 0, sequence });
     metrics.eventLatency.observe(0.05);
   }
-  metrics.stateBytes.set(pipeline.stateBytes());
+  pipeline.reportState(metrics);
   pipeline.end();
   const started = performance.now();
   await sink.commit(await sink.prepare(1));

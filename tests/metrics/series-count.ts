@@ -10,7 +10,7 @@ import { randomTraffic } from "./random-traffic.ts";
 export interface SeriesCount {
   run: MeteredRunSummary;
   samples: Map<string, number>;
-  /** clickpipe_* series before any event, and after all of them. */
+  /** clickpipe_* series before any event (the pipeline up, as a worker that starts reading), and after all of them. */
   clickpipeAtStart: string[];
   clickpipeAfter: string[];
   /** Every series of the exposition, prom-client's default metrics included. */
@@ -24,9 +24,11 @@ export async function countSeriesAfterRandomTraffic(events: number, seed: number
   const directory = await mkdtemp(join(tmpdir(), "clickpipe-series-"));
   try {
     const metrics = new Metrics({ defaultMetrics: true });
-    const clickpipeAtStart = clickpipeSeries(parseExposition(await metrics.registry.metrics()));
+    let clickpipeAtStart: string[] = [];
     const tokens = checkTokens ? new Set<string>() : undefined;
-    const run = await runMeteredPipeline(randomTraffic(events, seed, tokens), metrics, directory);
+    const run = await runMeteredPipeline(randomTraffic(events, seed, tokens), metrics, directory, async () => {
+      clickpipeAtStart = clickpipeSeries(parseExposition(await metrics.registry.metrics()));
+    });
     const exposition = await metrics.registry.metrics();
     const samples = parseExposition(exposition);
     const leaked = tokens === undefined ? [] : tokensIn(exposition, tokens);
