@@ -132,15 +132,18 @@ export class BasketOperator implements Operator {
   }
 
   stateKeys(): Record<string, number> {
-    let orders = 0;
-    for (const window of this.windows.values()) orders += window.size;
-    return { orders, windows: this.windows.size };
+    return { orders: this.orderCount(), windows: this.windows.size };
   }
 
   stateBytes(): number {
+    return this.orderCount() * 96 + this.itemChars * 2;
+  }
+
+  /** Orders held over every open window. */
+  private orderCount(): number {
     let orders = 0;
     for (const window of this.windows.values()) orders += window.size;
-    return orders * 96 + this.itemChars * 2;
+    return orders;
   }
 
   private addPurchase(event: ClickEvent, ctx: OperatorContext): void {

@@ -947,8 +947,9 @@ function dictionaryPage(dictionary: StringDictionary): Uint8Array {
 
 /**
  * String values, dictionary-encoded when that is smaller, else PLAIN. The dictionary's table starts at the size the
- * column's last one grew to: a part of the `sessions` table grew landing_url's table twice and four other columns' once,
- * each growth rehashing every entry (≈ 3% of an encoder thread's time; bench/OPTIMIZATIONS.md, session 23).
+ * column's last one needed: from 1,024 slots, a part of the `sessions` table grew landing_url's table twice and four
+ * other columns' once, each growth rehashing every entry (≈ 3% of an encoder thread's time; bench/OPTIMIZATIONS.md,
+ * session 23).
  */
 function encodeStrings(scratch: Scratch, column: string, slots: StringSlots, nullCount: number): Omit<EncodedChunk, "levelCount"> {
   const body = scratch.body;
