@@ -132,12 +132,6 @@ export class Pipeline {
     await Promise.all(this.operators.map((op) => op.close?.()));
   }
 
-  stateBytes(): number {
-    let total = 0;
-    for (const op of this.operators) total += op.stateBytes?.() ?? 0;
-    return total;
-  }
-
   /** `clickpipe_state_bytes` and `clickpipe_state_keys` for each operator that reports them. */
   reportState(metrics: Metrics): void {
     for (const op of this.operators) {

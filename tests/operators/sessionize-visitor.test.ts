@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { idHashOf, kindFlagsOf, NO_REF, packIdKind, packPage, referrerOf, urlOf, VisitorState } from "../../src/operators/sessionize-visitor.ts";
+import { SeededRandom } from "../../src/training/random.ts";
 
 describe("an event's packed slots", () => {
   it("unpack to what was packed: pool ids up to 2^26 - 2 or none, id fingerprints up to 2^48 - 1, every kind flag", () => {
@@ -22,14 +23,9 @@ describe("an event's packed slots", () => {
 
 describe("VisitorState.hasEvent", () => {
   it("answers as a scan of the retained events would, through inserts anywhere, removed prefixes, the id Set and back", () => {
-    // mulberry32; a third of the ids share their low 6 bits, the rest are random 48-bit fingerprints.
-    let state = 2024;
-    const random = (n: number) => {
-      state = (state + 0x6d2b79f5) | 0;
-      let t = Math.imul(state ^ (state >>> 15), 1 | state);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) % n;
-    };
+    // A third of the ids share their low 6 bits, the rest are random 48-bit fingerprints.
+    const seeded = new SeededRandom(2024);
+    const random = (n: number) => seeded.int(n);
     const hashes = Array.from({ length: 300 }, (_, k) => (k % 3 === 0 ? k * 64 + 5 : random(2 ** 16) * 2 ** 32 + random(2 ** 32)));
     const visitor = new VisitorState("site", "anon");
     const retained: number[] = [];

@@ -14,6 +14,7 @@ import { ParquetSink } from "../../src/sinks/parquet.ts";
 import { readParquetFile } from "../../src/sinks/parquet-reader.ts";
 import { writeParquetFile, type DictionaryTuning, type TypeScriptWriterCompression } from "../../src/sinks/parquet-writer.ts";
 import type { ColumnSpec, Row } from "../../src/sinks/table.ts";
+import { SeededRandom } from "../../src/training/random.ts";
 import { allTypesExpectedInDuckDb, allTypesRows, allTypesTable, duckDb, queryJson, readAllTypes, temporaryDirectory } from "./lake-fixtures.ts";
 
 let connection: DuckDBConnection;
@@ -553,13 +554,8 @@ describe("writeParquetFile", () => {
       { name: "url", type: "string" },
     ];
     // mulberry32: a linear congruential generator's low bits repeat too soon, and snappy would find the repeats.
-    let state = 777;
-    const random = (n: number) => {
-      state = (state + 0x6d2b79f5) | 0;
-      let t = Math.imul(state ^ (state >>> 15), 1 | state);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) % n;
-    };
+    const seeded = new SeededRandom(777);
+    const random = (n: number) => seeded.int(n);
     // items: 1 to 4 of 28 short items picked at random a row: ≈ 50,000 indices of 5 bits (and the lists' lengths) that
     // snappy cannot shrink, and a dictionary page of a few hundred bytes. url: one of 200 long urls sharing a prefix,
     // picked at random: 8-bit indices (20 KB) that do not shrink either, but a 13 KB dictionary page that snappy
