@@ -287,7 +287,8 @@ query. Sessionization only: no other operator, no Parquet output.
 
 A worker in live mode (own process) while a publisher (own process) publishes ${int(live.publishedEvents)} generated events at
 ${int(live.ratePerSecond)} events/s (half the drain's rate; achieved ${int(live.achievedRatePerSecond)} events/s), each
-event's \`ts\` set to its publish time, flushed every ~5 ms. Latency = end of the processing of a message's events by
+event's \`ts\` and \`received_at\` set to its publish time (the edge ran over the events before the clock started), flushed
+every ~5 ms. Latency = end of the processing of a message's events by
 every operator (the worker's \`clickpipe_event_latency_seconds\` observation, recorded exactly) − the publish time of
 its last event, over ${int(live.messages)} messages.
 
