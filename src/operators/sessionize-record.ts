@@ -65,13 +65,19 @@ export function runUser(visitor: VisitorState, pool: StringPool, run: EventRun):
 
 /** The last non-null user_id of the visitor's events before index `end`, without the event at `skip`; see runUser. */
 export function latestUser(visitor: VisitorState, pool: StringPool, end: number, skip: number): string | null {
+  const user = latestUserId(visitor, end, skip);
+  return user === NO_REF ? visitor.carriedUser : pool.get(user);
+}
+
+/** Pool id of the last non-null user_id of the visitor's retained events before index `end`, without the event at `skip`; NO_REF: none. */
+export function latestUserId(visitor: VisitorState, end: number, skip: number): number {
   const events = visitor.events;
   for (let index = end - 1; index >= 0; index--) {
     if (index === skip) continue;
     const user = events[index * EVENT_SLOTS + USER];
-    if (user !== NO_REF) return pool.get(user);
+    if (user !== NO_REF) return user;
   }
-  return visitor.carriedUser;
+  return NO_REF;
 }
 
 export function buildSessionRecord(

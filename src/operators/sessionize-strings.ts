@@ -105,6 +105,16 @@ export class StringPool {
     this.#free.push(id);
   }
 
+  /** Raises the count of a pooled id by one: another holder of the same string. */
+  retain(id: number): void {
+    this.#refs[id]++;
+  }
+
+  /** The pooled id of `text`, or undefined when it is not pooled; no count changes. */
+  find(text: string): number | undefined {
+    return this.#ids.get(text);
+  }
+
   get(id: number): string {
     return this.#strings[id] as string;
   }

@@ -7,7 +7,7 @@ import { WatermarkTracker, type WatermarkSnapshot } from "../runtime/watermark.t
 import type { OperatorEnvironment } from "./environment.ts";
 import { eventIdHash, sessionIdOf } from "./sessionize-hash.ts";
 import { LocalDayCalendar } from "./sessionize-local-day.ts";
-import { type EventRun, buildSessionRecord, latestUser, runLastIdHash, runSessionId } from "./sessionize-record.ts";
+import { type EventRun, buildSessionRecord, latestUserId, runLastIdHash, runSessionId } from "./sessionize-record.ts";
 import {
   NO_SPLIT,
   REASON_GAP,
@@ -22,6 +22,10 @@ import { type DueQueueSnapshot, DueQueue } from "./sessionize-timers.ts";
 import { campaignKey } from "./sessionize-url.ts";
 import {
   BOT_FLAG,
+  COUNT,
+  EMITTED_COUNT,
+  EMITTED_LAST_ID,
+  EMITTED_USER,
   EVENT_SLOTS,
   ID_KIND,
   ITEM_OR_REVENUE,
@@ -32,13 +36,20 @@ import {
   KIND_PURCHASE,
   NO_REF,
   PAGE,
-  type SessionMeta,
+  SESSION_SLOTS,
+  STATUS,
   USER,
   VisitorState,
+  emittedReasonOf,
+  isLive,
   kindFlagsOf,
   packIdKind,
   packPage,
+  packStatus,
   parseVisitorKey,
+  reasonOf,
+  versionOf,
+  withReason,
   visitorKeyLength,
   referrerOf,
   urlOf,
@@ -87,25 +98,30 @@ export const LATE_REASON = "too_late";
 // stateBytes() estimates (V8, 64-bit, pointer compression off): object headers, fields, array backing stores with slack.
 const VISITOR_BYTES = 280;
 const EVENT_BYTES = EVENT_SLOTS * 8 * 1.25;
-const SESSION_BYTES = 104;
+const SESSION_BYTES = SESSION_SLOTS * 8 * 1.25;
 const TIMER_ENTRY_BYTES = 24;
 const TOMBSTONE_BYTES = 120;
 const ID_SET_ENTRY_BYTES = 24;
 const IDENTITY_ENTRY_BYTES = 64;
 
+/** A session in format 1 (before 2026-12-04): [count, reason, version, live, emittedCount, emittedLastId, emittedUser, emittedReason]. */
 type SessionTuple = [number, number, number, boolean, number, number, string | null, number];
+
+/** A pool id no session holds: the current user_id when it is the visitor's carried one and not pooled. */
+const UNPOOLED = -2;
 
 interface VisitorSnapshot {
   key: string;
   events: number[];
-  sessions: SessionTuple[];
+  /** Format 2: VisitorState.sessions (EMITTED_USER a pool id, counted in the pool's refs); format 1: tuples. */
+  sessions: number[] | SessionTuple[];
   tombstones: { sessionId: string; version: number; firstTs: number }[] | null;
   carriedUser: string | null;
   scheduled: number | null;
 }
 
 interface SessionizeSnapshot {
-  format: 1;
+  format: 1 | 2;
   watermark: WatermarkSnapshot;
   pool: StringPoolSnapshot;
   timers: DueQueueSnapshot;
@@ -116,10 +132,6 @@ interface SessionizeSnapshot {
 
 function nonEmptyString(value: unknown): value is string {
   return typeof value === "string" && value !== "";
-}
-
-function newSession(count: number, reason: number): SessionMeta {
-  return { count, reason, version: 0, live: false, emittedCount: 0, emittedLastId: 0, emittedUser: null, emittedReason: 0 };
 }
 
 /** The `sessions` row of a record: its columns only, built as one literal (a spread plus delete makes a slow dictionary object). */
@@ -259,23 +271,14 @@ class Sessionizer implements Operator {
       visitors.push({
         key: visitor.key,
         events: visitor.events.slice(),
-        sessions: visitor.sessions.map((m): SessionTuple => [
-          m.count,
-          m.reason,
-          m.version,
-          m.live,
-          m.emittedCount,
-          m.emittedLastId,
-          m.emittedUser,
-          m.emittedReason,
-        ]),
+        sessions: visitor.sessions.slice(),
         tombstones: visitor.tombstones === null ? null : visitor.tombstones.map((t) => ({ ...t })),
         carriedUser: visitor.carriedUser,
         scheduled: Number.isFinite(visitor.scheduled) ? visitor.scheduled : null,
       });
     }
     return {
-      format: 1,
+      format: 2,
       watermark: this.#watermark.snapshot(),
       pool: this.#pool.snapshot(),
       timers: this.#timers.snapshot((visitor) => visitor.key),
@@ -286,8 +289,8 @@ class Sessionizer implements Operator {
 
   restore(state: unknown): void {
     const snapshot = state as SessionizeSnapshot;
-    if (snapshot === null || typeof snapshot !== "object" || snapshot.format !== 1) {
-      throw new Error("sessionize: cannot restore state: expected a snapshot with format 1");
+    if (snapshot === null || typeof snapshot !== "object" || (snapshot.format !== 1 && snapshot.format !== 2)) {
+      throw new Error("sessionize: cannot restore state: expected a snapshot with format 1 or 2");
     }
     this.#watermark.restore(snapshot.watermark);
     this.#pool.restore(snapshot.pool);
@@ -311,28 +314,30 @@ class Sessionizer implements Operator {
       const visitor = new VisitorState(siteId ?? undefined, anonId);
       visitor.events = saved.events.slice();
       visitor.reindex();
-      visitor.sessions = saved.sessions.map(([count, reason, version, live, emittedCount, emittedLastId, emittedUser, emittedReason]) => ({
-        count,
-        reason,
-        version,
-        live,
-        emittedCount,
-        emittedLastId,
-        emittedUser,
-        emittedReason,
-      }));
+      visitor.sessions =
+        snapshot.format === 2 ? (saved.sessions as number[]).slice() : this.#sessionsOfFormat1(saved.sessions as SessionTuple[]);
       visitor.tombstones = saved.tombstones === null ? null : saved.tombstones.map((t) => ({ ...t }));
       visitor.carriedUser = saved.carriedUser;
       visitor.scheduled = saved.scheduled ?? Infinity;
       this.#siteVisitors(visitor.siteId).set(anonId, visitor);
       byKey.set(saved.key, visitor);
       this.#visitorCount++;
-      this.#openSessions += visitor.sessions.length;
+      this.#openSessions += visitor.sessionCount;
       this.#retainedEvents += visitor.eventCount;
       this.#keyChars += saved.key.length;
       this.#tombstones += visitor.tombstones?.length ?? 0;
     }
     this.#timers.restore(snapshot.timers, (key) => byKey.get(key));
+  }
+
+  /** Format 1's sessions as slots; their emitted user_ids were strings outside the pool's counts, so they are acquired. */
+  #sessionsOfFormat1(tuples: SessionTuple[]): number[] {
+    const sessions: number[] = [];
+    for (const [count, reason, version, live, emittedCount, emittedLastId, emittedUser, emittedReason] of tuples) {
+      const user = emittedUser === null ? NO_REF : this.#pool.acquire(emittedUser);
+      sessions.push(count, packStatus(version, live, reason, emittedReason), emittedCount, emittedLastId, user);
+    }
+    return sessions;
   }
 
   /** Every visitor, site by site in the order sites and then visitors arrived; a copy, as callers drop visitors. */
@@ -490,96 +495,100 @@ class Sessionizer implements Operator {
   #append(visitor: VisitorState, watermark: number, ctx: OperatorContext): void {
     const index = visitor.eventCount - 1;
     const sessions = visitor.sessions;
-    const last = sessions[sessions.length - 1];
     let reason = REASON_GAP;
-    if (last !== undefined) {
-      const start = index - last.count;
+    if (sessions.length > 0) {
+      const last = sessions.length - SESSION_SLOTS;
+      const start = index - sessions[last + COUNT];
       reason = splitReason(visitor.events, start, index, this.#rules, sessionCampaign(visitor.events, start, this.#rules));
       if (reason === NO_SPLIT) {
-        last.count++;
-        this.#reconcile(visitor, sessions.length - 1, start, watermark, ctx);
+        sessions[last + COUNT]++;
+        this.#reconcile(visitor, last / SESSION_SLOTS, start, watermark, ctx);
         return;
       }
     }
-    // A literal sizes the backing store exactly; a first push would reserve 17 slots for the usual single session.
-    if (sessions.length === 0) visitor.sessions = [newSession(1, reason)];
-    else sessions.push(newSession(1, reason));
+    const status = packStatus(0, false, reason, 0);
+    // A literal sizes the backing store exactly; a first push would reserve 16 more slots for the usual single session.
+    if (sessions.length === 0) visitor.sessions = [1, status, 0, 0, NO_REF];
+    else sessions.push(1, status, 0, 0, NO_REF);
     this.#openSessions++;
-    this.#reconcile(visitor, visitor.sessions.length - 1, index, watermark, ctx);
+    this.#reconcile(visitor, visitor.sessionCount - 1, index, watermark, ctx);
   }
 
   /**
    * The new event (now at `position`) lands before later events: re-segment from the session holding its
-   * predecessor, keep metas whose first event is unchanged, retract emitted sessions that no longer begin a session.
+   * predecessor, keep sessions whose first event is unchanged, retract emitted sessions that no longer begin a session.
    */
   #insertEarlier(visitor: VisitorState, position: number, watermark: number, ctx: OperatorContext): void {
     const sessions = visitor.sessions;
     let first = 0;
     let start = 0;
     if (position > 0) {
-      while (start + sessions[first].count <= position - 1) start += sessions[first++].count;
+      while (start + sessions[first * SESSION_SLOTS + COUNT] <= position - 1) start += sessions[first++ * SESSION_SLOTS + COUNT];
     }
-    const firstReason = position === 0 ? REASON_GAP : sessions[first].reason;
-    const previous = sessions.splice(first);
+    const firstReason = position === 0 ? REASON_GAP : reasonOf(sessions[first * SESSION_SLOTS + STATUS]);
+    // The sessions from `first` on leave the visitor's array; those whose first event is unchanged come back.
+    const previous = sessions.splice(first * SESSION_SLOTS);
+    const previousCount = previous.length / SESSION_SLOTS;
     const fresh = segment(visitor.events, start, visitor.eventCount, firstReason, this.#rules);
     // Old sessions in the new indexing: events at or after `position` moved one place right.
     const previousRuns: EventRun[] = [];
     let oldStart = start;
-    for (const meta of previous) {
+    for (let at = 0; at < previous.length; at += SESSION_SLOTS) {
+      const count = previous[at + COUNT];
       const from = oldStart >= position ? oldStart + 1 : oldStart;
-      const holdsNewEvent = from <= position && position <= from + meta.count;
-      previousRuns.push({ from, to: from + meta.count + (holdsNewEvent ? 1 : 0), skip: position });
-      oldStart += meta.count;
+      const holdsNewEvent = from <= position && position <= from + count;
+      previousRuns.push({ from, to: from + count + (holdsNewEvent ? 1 : 0), skip: position });
+      oldStart += count;
     }
     let next = 0;
     let freshStart = start;
     for (const { count, reason } of fresh) {
-      while (next < previous.length && previousRuns[next].from < freshStart) {
-        this.#retire(visitor, previous[next], previousRuns[next], ctx);
+      while (next < previousCount && previousRuns[next].from < freshStart) {
+        this.#retire(visitor, previous, next * SESSION_SLOTS, previousRuns[next], ctx);
         next++;
       }
-      let meta: SessionMeta;
-      if (next < previous.length && previousRuns[next].from === freshStart) {
-        meta = previous[next++];
-        meta.count = count;
-        meta.reason = reason;
+      if (next < previousCount && previousRuns[next].from === freshStart) {
+        const at = next++ * SESSION_SLOTS;
+        sessions.push(count, withReason(previous[at + STATUS], reason), previous[at + EMITTED_COUNT], previous[at + EMITTED_LAST_ID], previous[at + EMITTED_USER]);
       } else {
-        meta = this.#revive(visitor, { from: freshStart, to: freshStart + count, skip: -1 }, count, reason);
+        this.#revive(visitor, { from: freshStart, to: freshStart + count, skip: -1 }, count, reason);
       }
-      sessions.push(meta);
       freshStart += count;
     }
-    while (next < previous.length) {
-      this.#retire(visitor, previous[next], previousRuns[next], ctx);
+    while (next < previousCount) {
+      this.#retire(visitor, previous, next * SESSION_SLOTS, previousRuns[next], ctx);
       next++;
     }
     this.#reconcile(visitor, first, start, watermark, ctx);
   }
 
-  /** A session that no longer begins a session: retract it if it is live, remember its id's version. */
-  #retire(visitor: VisitorState, meta: SessionMeta, run: EventRun, ctx: OperatorContext): void {
+  /** A session (at `at` in `slots`) that no longer begins a session: retract it if it is live, remember its id's version. */
+  #retire(visitor: VisitorState, slots: number[], at: number, run: EventRun, ctx: OperatorContext): void {
     this.#openSessions--;
-    if (meta.live) this.#emit(visitor, meta, run, true, ctx);
-    if (meta.version === 0) return;
+    if (isLive(slots[at + STATUS])) this.#emit(visitor, slots, at, run, true, ctx);
+    this.#releaseUser(slots, at);
+    const version = versionOf(slots[at + STATUS]);
+    if (version === 0) return;
     visitor.tombstones ??= [];
-    visitor.tombstones.push({ sessionId: runSessionId(visitor, run), version: meta.version, firstTs: visitor.ts(run.from === run.skip ? run.from + 1 : run.from) });
+    visitor.tombstones.push({ sessionId: runSessionId(visitor, run), version, firstTs: visitor.ts(run.from === run.skip ? run.from + 1 : run.from) });
     this.#tombstones++;
   }
 
-  /** A new session; if its id was retracted before, it continues that id's versions. */
-  #revive(visitor: VisitorState, run: EventRun, count: number, reason: number): SessionMeta {
+  /** Appends a new session to the visitor's; if its id was retracted before, it continues that id's versions. */
+  #revive(visitor: VisitorState, run: EventRun, count: number, reason: number): void {
     this.#openSessions++;
-    const meta = newSession(count, reason);
+    let version = 0;
     const tombstones = visitor.tombstones;
-    if (tombstones === null) return meta;
-    const sessionId = sessionIdOf(visitor.siteId, visitor.anonId, visitor.ts(run.from), visitor.idHash(run.from));
-    const found = tombstones.findIndex((t) => t.sessionId === sessionId);
-    if (found >= 0) {
-      meta.version = tombstones[found].version;
-      tombstones.splice(found, 1);
-      this.#tombstones--;
+    if (tombstones !== null) {
+      const sessionId = sessionIdOf(visitor.siteId, visitor.anonId, visitor.ts(run.from), visitor.idHash(run.from));
+      const found = tombstones.findIndex((t) => t.sessionId === sessionId);
+      if (found >= 0) {
+        version = tombstones[found].version;
+        tombstones.splice(found, 1);
+        this.#tombstones--;
+      }
     }
-    return meta;
+    visitor.sessions.push(count, packStatus(version, false, reason, 0), 0, 0, NO_REF);
   }
 
   /** Emits what changed from session `fromSession` (starting at event `fromIndex`) on: updates of live sessions, due finals. */
@@ -587,24 +596,48 @@ class Sessionizer implements Operator {
     const sessions = visitor.sessions;
     let start = fromIndex;
     // Runs are built only for sessions that emit: this runs for every accepted event.
-    for (let k = fromSession; k < sessions.length; k++) {
-      const meta = sessions[k];
+    for (let at = fromSession * SESSION_SLOTS; at < sessions.length; at += SESSION_SLOTS) {
+      const count = sessions[at + COUNT];
+      const status = sessions[at + STATUS];
       const from = start;
-      const to = start + meta.count;
+      const to = start + count;
       start = to;
-      if (meta.live) {
+      if (isLive(status)) {
         if (
-          meta.count !== meta.emittedCount ||
-          meta.reason !== meta.emittedReason ||
-          visitor.idHash(to - 1) !== meta.emittedLastId ||
-          latestUser(visitor, this.#pool, to, -1) !== meta.emittedUser
+          count !== sessions[at + EMITTED_COUNT] ||
+          reasonOf(status) !== emittedReasonOf(status) ||
+          visitor.idHash(to - 1) !== sessions[at + EMITTED_LAST_ID] ||
+          this.#userIdBefore(visitor, to) !== sessions[at + EMITTED_USER]
         ) {
-          this.#emit(visitor, meta, { from, to, skip: -1 }, false, ctx);
+          this.#emit(visitor, sessions, at, { from, to, skip: -1 }, false, ctx);
         }
       } else if (visitor.ts(to - 1) + this.#gap < watermark) {
-        this.#emit(visitor, meta, { from, to, skip: -1 }, false, ctx);
+        this.#emit(visitor, sessions, at, { from, to, skip: -1 }, false, ctx);
       }
     }
+  }
+
+  /** Pool id of the user_id a run ending before event `end` has now (UNPOOLED: a carried user_id no session holds). */
+  #userIdBefore(visitor: VisitorState, end: number): number {
+    const user = latestUserId(visitor, end, -1);
+    if (user !== NO_REF || visitor.carriedUser === null) return user;
+    return this.#pool.find(visitor.carriedUser) ?? UNPOOLED;
+  }
+
+  /** Pool id of a run's user_id (as runUser gives it), with a reference the session holds; NO_REF for null. */
+  #retainUser(visitor: VisitorState, run: EventRun): number {
+    const user = latestUserId(visitor, run.to, run.skip);
+    if (user !== NO_REF) {
+      this.#pool.retain(user);
+      return user;
+    }
+    return visitor.carriedUser === null ? NO_REF : this.#pool.acquire(visitor.carriedUser);
+  }
+
+  /** Drops the reference a session (at `at` in `slots`) holds to its emitted user_id. */
+  #releaseUser(slots: number[], at: number): void {
+    const user = slots[at + EMITTED_USER];
+    if (user !== NO_REF) this.#pool.release(user);
   }
 
   /** Emits due finals (rule 5: watermark past end + gap) and evicts sessions past end + gap + allowedLateness. */
@@ -613,15 +646,14 @@ class Sessionizer implements Operator {
     let start = 0;
     let evictedSessions = 0;
     let evictedEvents = 0;
-    for (let k = 0; k < sessions.length; k++) {
-      const meta = sessions[k];
+    for (let k = 0, at = 0; at < sessions.length; k++, at += SESSION_SLOTS) {
       const from = start;
-      const to = start + meta.count;
+      const to = start + sessions[at + COUNT];
       start = to;
       const closesAt = visitor.ts(to - 1) + this.#gap;
       // A session is final before it is evicted, even with allowedLateness 0.
       const evictable = evictedSessions === k && closesAt + this.#allowedLateness <= watermark;
-      if (!meta.live && (closesAt < watermark || evictable)) this.#emit(visitor, meta, { from, to, skip: -1 }, false, ctx);
+      if (!isLive(sessions[at + STATUS]) && (closesAt < watermark || evictable)) this.#emit(visitor, sessions, at, { from, to, skip: -1 }, false, ctx);
       if (evictable) {
         evictedSessions++;
         evictedEvents = to;
@@ -631,7 +663,8 @@ class Sessionizer implements Operator {
   }
 
   #evict(visitor: VisitorState, sessionCount: number, eventCount: number): void {
-    visitor.sessions.splice(0, sessionCount);
+    for (let at = 0; at < sessionCount * SESSION_SLOTS; at += SESSION_SLOTS) this.#releaseUser(visitor.sessions, at);
+    visitor.sessions.splice(0, sessionCount * SESSION_SLOTS);
     this.#openSessions -= sessionCount;
     const removed = visitor.removePrefix(eventCount);
     this.#retainedEvents -= eventCount;
@@ -674,10 +707,11 @@ class Sessionizer implements Operator {
   #nextDue(visitor: VisitorState): number {
     let due = Infinity;
     let start = 0;
-    for (const meta of visitor.sessions) {
-      start += meta.count;
+    const sessions = visitor.sessions;
+    for (let at = 0; at < sessions.length; at += SESSION_SLOTS) {
+      start += sessions[at + COUNT];
       const closesAt = visitor.ts(start - 1) + this.#gap;
-      const sessionDue = meta.live ? closesAt + this.#allowedLateness : closesAt;
+      const sessionDue = isLive(sessions[at + STATUS]) ? closesAt + this.#allowedLateness : closesAt;
       if (sessionDue < due) due = sessionDue;
     }
     return due;
@@ -706,16 +740,22 @@ class Sessionizer implements Operator {
     ctx.emitSessionWatermark(watermark);
   }
 
-  #emit(visitor: VisitorState, meta: SessionMeta, run: EventRun, retracted: boolean, ctx: OperatorContext): void {
-    const version = meta.version + 1;
-    const record = buildSessionRecord(visitor, this.#pool, run, version, retracted, meta.reason);
-    meta.version = version;
-    meta.live = !retracted;
-    if (!retracted) {
-      meta.emittedCount = record.event_count;
-      meta.emittedLastId = runLastIdHash(visitor, run);
-      meta.emittedUser = record.user_id;
-      meta.emittedReason = meta.reason;
+  /** Emits the session at `at` in `slots` (the visitor's sessions, or a retired one's) over `run`, and records what it emitted. */
+  #emit(visitor: VisitorState, slots: number[], at: number, run: EventRun, retracted: boolean, ctx: OperatorContext): void {
+    const status = slots[at + STATUS];
+    const reason = reasonOf(status);
+    const version = versionOf(status) + 1;
+    const record = buildSessionRecord(visitor, this.#pool, run, version, retracted, reason);
+    if (retracted) {
+      slots[at + STATUS] = packStatus(version, false, reason, emittedReasonOf(status));
+    } else {
+      slots[at + STATUS] = packStatus(version, true, reason, reason);
+      slots[at + EMITTED_COUNT] = record.event_count;
+      slots[at + EMITTED_LAST_ID] = runLastIdHash(visitor, run);
+      // The new reference before the old one is dropped: the same id must not be freed in between.
+      const previousUser = slots[at + EMITTED_USER];
+      slots[at + EMITTED_USER] = this.#retainUser(visitor, run);
+      if (previousUser !== NO_REF) this.#pool.release(previousUser);
     }
     const kind = retracted ? "retraction" : version === 1 ? "final" : "update";
     ctx.metrics.sessionTally.version(kind, record.duration_ms);

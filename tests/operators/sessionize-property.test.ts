@@ -1,5 +1,6 @@
 // sessionize invariant (issue 3, rule 7) as a property: any arrival order within allowedLateness gives the sessions of
 // a simple reference sessionizer over the time-sorted events; snapshot/restore mid-stream changes nothing.
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { ClickEvent } from "../../src/events/event.ts";
@@ -208,5 +209,36 @@ describe("sessionize - invariant over arrival orders", () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("sessionize - checkpoints of format 1 (before 2026-12-04)", () => {
+  interface Format1Fixture {
+    config: Record<string, unknown>;
+    streams: { events: ClickEvent[]; cuts: { cut: number; rowsBefore: number; snapshot: unknown }[] }[];
+  }
+  const fixture = JSON.parse(readFileSync(new URL("../fixtures/sessionize/format1-snapshots.json", import.meta.url), "utf8")) as Format1Fixture;
+
+  it("restores a snapshot the earlier code wrote and continues exactly as an uninterrupted run", () => {
+    let liveSessions = 0;
+    for (const { events, cuts } of fixture.streams) {
+      const whole = new OperatorHarness();
+      const uninterrupted = sessionize(fixture.config);
+      runAll(uninterrupted, whole, events);
+      for (const { cut, rowsBefore, snapshot } of cuts) {
+        const visitors = (snapshot as { format: number; visitors: { sessions: [number, number, number, boolean][] }[] }).visitors;
+        expect((snapshot as { format: number }).format).toBe(1);
+        liveSessions += visitors.flatMap((visitor) => visitor.sessions).filter((session) => session[3]).length;
+        const after = sessionize(fixture.config);
+        after.restore(structuredClone(snapshot));
+        const split = new OperatorHarness();
+        runAll(after, split, events.slice(cut));
+        expect(split.rowsOf("sessions")).toEqual(whole.rowsOf("sessions").slice(rowsBefore));
+        expectOnlyIdentitiesLeft(after, events);
+        expect(after.stateBytes?.()).toBe(uninterrupted.stateBytes?.());
+      }
+    }
+    // The cuts hold sessions already emitted and still open to updates (their user_id compared on each change).
+    expect(liveSessions).toBeGreaterThan(20);
   });
 });

@@ -1,5 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { idHashOf, kindFlagsOf, NO_REF, packIdKind, packPage, referrerOf, urlOf, VisitorState } from "../../src/operators/sessionize-visitor.ts";
+import {
+  emittedReasonOf,
+  idHashOf,
+  isLive,
+  kindFlagsOf,
+  NO_REF,
+  packIdKind,
+  packPage,
+  packStatus,
+  reasonOf,
+  referrerOf,
+  urlOf,
+  versionOf,
+  VisitorState,
+  withReason,
+} from "../../src/operators/sessionize-visitor.ts";
 import { SeededRandom } from "../../src/training/random.ts";
 
 describe("an event's packed slots", () => {
@@ -18,6 +33,25 @@ describe("an event's packed slots", () => {
         expect([idHashOf(idKind), kindFlagsOf(idKind)]).toEqual([hash, flags]);
       }
     }
+  });
+});
+
+describe("a session's packed status", () => {
+  it("unpacks to what was packed: versions up to 2^40, live or not, every pair of split reasons", () => {
+    for (const version of [0, 1, 2, 7, 1_000, 2 ** 31, 2 ** 40]) {
+      for (const live of [false, true]) {
+        for (let reason = 0; reason < 5; reason++) {
+          for (let emittedReason = 0; emittedReason < 5; emittedReason++) {
+            const status = packStatus(version, live, reason, emittedReason);
+            expect([versionOf(status), isLive(status), reasonOf(status), emittedReasonOf(status)]).toEqual([version, live, reason, emittedReason]);
+            const other = (reason + 3) % 5;
+            expect(withReason(status, other)).toBe(packStatus(version, live, other, emittedReason));
+          }
+        }
+      }
+    }
+    // Hand-computed: (3 × 2 + 1) × 64 + 2 × 8 + 4.
+    expect(packStatus(3, true, 4, 2)).toBe(468);
   });
 });
 
