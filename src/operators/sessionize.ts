@@ -3,6 +3,7 @@ import { z } from "zod";
 import { duration } from "../config/duration.ts";
 import type { ClickEvent, EventOrigin, EventType } from "../events/event.ts";
 import type { Operator, OperatorContext, SessionRecord } from "../runtime/operator.ts";
+import { base64ToFloat64, float64ToBase64 } from "../runtime/float64-text.ts";
 import { WatermarkTracker, type WatermarkSnapshot } from "../runtime/watermark.ts";
 import type { OperatorEnvironment } from "./environment.ts";
 import { eventIdHash, sessionIdOf } from "./sessionize-hash.ts";
@@ -37,6 +38,7 @@ import {
   NO_REF,
   PAGE,
   SESSION_SLOTS,
+  type Tombstone,
   STATUS,
   USER,
   VisitorState,
@@ -110,12 +112,17 @@ type SessionTuple = [number, number, number, boolean, number, number, string | n
 /** A pool id no session holds: the current user_id when it is the visitor's carried one and not pooled. */
 const UNPOOLED = -2;
 
+/**
+ * A visitor. Format 2 holds its events and sessions (nearly all of a checkpoint) as float64ToBase64 text: as JSON
+ * numbers the live bench's checkpoints took ≈ 1.7× the CPU to write, on the main thread (session 25). Format 2 as first
+ * committed (daad33f) held them as numbers, which restore still reads; format 1 held sessions as tuples.
+ */
 interface VisitorSnapshot {
   key: string;
-  events: number[];
-  /** Format 2: VisitorState.sessions (EMITTED_USER a pool id, counted in the pool's refs); format 1: tuples. */
-  sessions: number[] | SessionTuple[];
-  tombstones: { sessionId: string; version: number; firstTs: number }[] | null;
+  events: string | number[];
+  /** VisitorState.sessions (EMITTED_USER a pool id, counted in the pool's refs); format 1: tuples. */
+  sessions: string | number[] | SessionTuple[];
+  tombstones: Tombstone[] | null;
   carriedUser: string | null;
   scheduled: number | null;
 }
@@ -270,8 +277,8 @@ class Sessionizer implements Operator {
     for (const visitor of this.#allVisitors()) {
       visitors.push({
         key: visitor.key,
-        events: visitor.events.slice(),
-        sessions: visitor.sessions.slice(),
+        events: float64ToBase64(visitor.events),
+        sessions: float64ToBase64(visitor.sessions),
         tombstones: visitor.tombstones === null ? null : visitor.tombstones.map((t) => ({ ...t })),
         carriedUser: visitor.carriedUser,
         scheduled: Number.isFinite(visitor.scheduled) ? visitor.scheduled : null,
@@ -309,25 +316,32 @@ class Sessionizer implements Operator {
       this.#remember(siteId ?? undefined, anonId, user);
     }
     const byKey = new Map<string, VisitorState>();
-    for (const saved of snapshot.visitors) {
-      const { siteId, anonId } = parseVisitorKey(saved.key);
-      const visitor = new VisitorState(siteId ?? undefined, anonId);
-      visitor.events = saved.events.slice();
+    for (const visitor of snapshot.visitors.map((saved) => this.#visitorOf(saved))) {
       visitor.reindex();
-      visitor.sessions =
-        snapshot.format === 2 ? (saved.sessions as number[]).slice() : this.#sessionsOfFormat1(saved.sessions as SessionTuple[]);
-      visitor.tombstones = saved.tombstones === null ? null : saved.tombstones.map((t) => ({ ...t }));
-      visitor.carriedUser = saved.carriedUser;
-      visitor.scheduled = saved.scheduled ?? Infinity;
-      this.#siteVisitors(visitor.siteId).set(anonId, visitor);
-      byKey.set(saved.key, visitor);
+      const key = visitor.key;
+      this.#siteVisitors(visitor.siteId).set(visitor.anonId, visitor);
+      byKey.set(key, visitor);
       this.#visitorCount++;
       this.#openSessions += visitor.sessionCount;
       this.#retainedEvents += visitor.eventCount;
-      this.#keyChars += saved.key.length;
+      this.#keyChars += key.length;
       this.#tombstones += visitor.tombstones?.length ?? 0;
     }
     this.#timers.restore(snapshot.timers, (key) => byKey.get(key));
+  }
+
+  #visitorOf(saved: VisitorSnapshot): VisitorState {
+    const { siteId, anonId } = parseVisitorKey(saved.key);
+    const visitor = new VisitorState(siteId ?? undefined, anonId);
+    visitor.events = typeof saved.events === "string" ? base64ToFloat64(saved.events) : saved.events.slice();
+    const sessions = saved.sessions;
+    if (typeof sessions === "string") visitor.sessions = base64ToFloat64(sessions);
+    else if (sessions.length > 0 && Array.isArray(sessions[0])) visitor.sessions = this.#sessionsOfFormat1(sessions as SessionTuple[]);
+    else visitor.sessions = (sessions as number[]).slice();
+    visitor.tombstones = saved.tombstones === null ? null : saved.tombstones.map((t) => ({ ...t }));
+    visitor.carriedUser = saved.carriedUser;
+    visitor.scheduled = saved.scheduled ?? Infinity;
+    return visitor;
   }
 
   /** Format 1's sessions as slots; their emitted user_ids were strings outside the pool's counts, so they are acquired. */

@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { ClickEvent } from "../../src/events/event.ts";
 import { eventIdHash } from "../../src/operators/sessionize-hash.ts";
+import { base64ToFloat64 } from "../../src/runtime/float64-text.ts";
 import { parseVisitorKey } from "../../src/operators/sessionize-visitor.ts";
 import type { Operator } from "../../src/runtime/operator.ts";
 import type { Row } from "../../src/sinks/table.ts";
@@ -198,7 +199,15 @@ describe("sessionize - invariant over arrival orders", () => {
         const before = sessionize(CONFIG);
         split.feed(before, arrivals.slice(0, cut));
         const after = sessionize(CONFIG);
-        after.restore(JSON.parse(JSON.stringify(before.snapshot())));
+        const snapshot = JSON.parse(JSON.stringify(before.snapshot())) as { visitors: { events: unknown; sessions: unknown }[] };
+        // Half the cases as format 2 was first committed (daad33f): events and sessions as JSON numbers, not text.
+        if (cutSeed % 2 === 1) {
+          for (const visitor of snapshot.visitors) {
+            visitor.events = base64ToFloat64(visitor.events as string);
+            visitor.sessions = base64ToFloat64(visitor.sessions as string);
+          }
+        }
+        after.restore(snapshot);
         runAll(after, split, arrivals.slice(cut));
         // After end of input every session is flushed and evicted: counters and string refcounts are back to zero.
         expectOnlyIdentitiesLeft(after, arrivals);

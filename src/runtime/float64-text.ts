@@ -1,0 +1,31 @@
+// Number columns as text for checkpoints: little-endian float64 bytes in base64, exact for every double.
+//
+// Why: sessionize's checkpoint holds five numbers per retained event. As JSON numbers, turning doubles into decimal
+// text was most of the ≈ 1.1 CPU s a checkpoint of the live bench's state (≈ 700k events) took on the main thread; as
+// base64 of their bytes it took ≈ 0.65 s (bench/OPTIMIZATIONS.md, session 25).
+import { endianness } from "node:os";
+
+const LITTLE_ENDIAN = endianness() === "LE";
+
+/** Reused by calls of up to 1 MiB (the text is copied out of it); larger ones get their own, freed after. */
+const scratch = new Float64Array(1 << 17);
+
+/** The numbers as base64 of their float64 bytes, little-endian (8 bytes per number, 4/3 of that in text). */
+export function float64ToBase64(values: readonly number[]): string {
+  const count = values.length;
+  const doubles = count > scratch.length ? new Float64Array(count) : scratch;
+  const bytes = Buffer.from(doubles.buffer, 0, count * 8);
+  if (LITTLE_ENDIAN) for (let i = 0; i < count; i++) doubles[i] = values[i];
+  else for (let i = 0; i < count; i++) bytes.writeDoubleLE(values[i], i * 8);
+  return bytes.toString("base64");
+}
+
+/** The numbers float64ToBase64 wrote; throws on text that is not a whole number of float64s. */
+export function base64ToFloat64(text: string): number[] {
+  const bytes = Buffer.from(text, "base64");
+  if (bytes.length % 8 !== 0) throw new Error(`float64 column: ${bytes.length} bytes is not a whole number of 8-byte values`);
+  const count = bytes.length / 8;
+  const values = new Array<number>(count);
+  for (let i = 0; i < count; i++) values[i] = bytes.readDoubleLE(i * 8);
+  return values;
+}
