@@ -20,12 +20,17 @@ export function float64ToBase64(values: readonly number[]): string {
   return bytes.toString("base64");
 }
 
-/** The numbers float64ToBase64 wrote; throws on text that is not a whole number of float64s. */
+/** The numbers float64ToBase64 wrote; throws on text that is not base64 of a whole number of float64s. */
 export function base64ToFloat64(text: string): number[] {
-  const bytes = Buffer.from(text, "base64");
-  if (bytes.length % 8 !== 0) throw new Error(`float64 column: ${bytes.length} bytes is not a whole number of 8-byte values`);
-  const count = bytes.length / 8;
+  const length = Buffer.byteLength(text, "base64");
+  if (length % 8 !== 0) throw new Error(`float64 column: ${length} bytes is not a whole number of 8-byte values`);
+  const count = length / 8;
+  const doubles = count > scratch.length ? new Float64Array(count) : scratch;
+  const bytes = Buffer.from(doubles.buffer, 0, length);
+  // Characters outside base64 are skipped by the decoder: fewer bytes than the text's length implies is corrupt text.
+  if (bytes.write(text, "base64") !== length) throw new Error("float64 column: the text is not base64");
   const values = new Array<number>(count);
-  for (let i = 0; i < count; i++) values[i] = bytes.readDoubleLE(i * 8);
+  if (LITTLE_ENDIAN) for (let i = 0; i < count; i++) values[i] = doubles[i];
+  else for (let i = 0; i < count; i++) values[i] = bytes.readDoubleLE(i * 8);
   return values;
 }

@@ -24,7 +24,9 @@ describe("float64 columns as text", () => {
     }
   });
 
-  it("rejects text that is not a whole number of 8-byte values", () => {
+  it("rejects text that is not base64 of a whole number of 8-byte values", () => {
     expect(() => base64ToFloat64(Buffer.from([1, 2, 3]).toString("base64"))).toThrow(/not a whole number of 8-byte values/);
+    // 12 characters claim 9 bytes minus padding; with characters outside base64 fewer are decoded.
+    expect(() => base64ToFloat64("AAAA*AAA8D8=")).toThrow(/not base64/);
   });
 });
