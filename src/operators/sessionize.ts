@@ -3,7 +3,7 @@ import { z } from "zod";
 import { duration } from "../config/duration.ts";
 import type { ClickEvent, EventOrigin, EventType } from "../events/event.ts";
 import type { Operator, OperatorContext, SessionRecord } from "../runtime/operator.ts";
-import { base64ToFloat64, float64ToBase64 } from "../runtime/float64-text.ts";
+import { float64Column, float64ColumnOf } from "../runtime/float64-text.ts";
 import { WatermarkTracker, type WatermarkSnapshot } from "../runtime/watermark.ts";
 import type { OperatorEnvironment } from "./environment.ts";
 import { eventIdHash, sessionIdOf } from "./sessionize-hash.ts";
@@ -113,9 +113,9 @@ type SessionTuple = [number, number, number, boolean, number, number, string | n
 const UNPOOLED = -2;
 
 /**
- * A visitor. Format 2 holds its events and sessions (nearly all of a checkpoint) as float64ToBase64 text: as JSON
- * numbers the live bench's checkpoints took ≈ 1.7× the CPU to write, on the main thread (session 25). Format 2 as first
- * committed (daad33f) held them as numbers, which restore still reads; format 1 held sessions as tuples.
+ * A visitor. Format 2 holds its events and sessions (nearly all of a checkpoint) as float64Column: text when long, as
+ * JSON numbers the live bench's checkpoints took ≈ 1.7× the CPU to write, on the main thread (session 25); numbers
+ * when short, as format 2 was first committed (daad33f). Format 1 held sessions as tuples.
  */
 interface VisitorSnapshot {
   key: string;
@@ -277,8 +277,8 @@ class Sessionizer implements Operator {
     for (const visitor of this.#allVisitors()) {
       visitors.push({
         key: visitor.key,
-        events: float64ToBase64(visitor.events),
-        sessions: float64ToBase64(visitor.sessions),
+        events: float64Column(visitor.events),
+        sessions: float64Column(visitor.sessions),
         tombstones: visitor.tombstones === null ? null : visitor.tombstones.map((t) => ({ ...t })),
         carriedUser: visitor.carriedUser,
         scheduled: Number.isFinite(visitor.scheduled) ? visitor.scheduled : null,
@@ -333,11 +333,10 @@ class Sessionizer implements Operator {
   #visitorOf(saved: VisitorSnapshot): VisitorState {
     const { siteId, anonId } = parseVisitorKey(saved.key);
     const visitor = new VisitorState(siteId ?? undefined, anonId);
-    visitor.events = typeof saved.events === "string" ? base64ToFloat64(saved.events) : saved.events.slice();
+    visitor.events = float64ColumnOf(saved.events);
     const sessions = saved.sessions;
-    if (typeof sessions === "string") visitor.sessions = base64ToFloat64(sessions);
-    else if (sessions.length > 0 && Array.isArray(sessions[0])) visitor.sessions = this.#sessionsOfFormat1(sessions as SessionTuple[]);
-    else visitor.sessions = (sessions as number[]).slice();
+    if (typeof sessions !== "string" && sessions.length > 0 && Array.isArray(sessions[0])) visitor.sessions = this.#sessionsOfFormat1(sessions as SessionTuple[]);
+    else visitor.sessions = float64ColumnOf(sessions as string | number[]);
     visitor.tombstones = saved.tombstones === null ? null : saved.tombstones.map((t) => ({ ...t }));
     visitor.carriedUser = saved.carriedUser;
     visitor.scheduled = saved.scheduled ?? Infinity;

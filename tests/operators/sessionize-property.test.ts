@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { ClickEvent } from "../../src/events/event.ts";
 import { eventIdHash } from "../../src/operators/sessionize-hash.ts";
-import { base64ToFloat64 } from "../../src/runtime/float64-text.ts";
+import { float64ColumnOf } from "../../src/runtime/float64-text.ts";
 import { parseVisitorKey } from "../../src/operators/sessionize-visitor.ts";
 import type { Operator } from "../../src/runtime/operator.ts";
 import type { Row } from "../../src/sinks/table.ts";
@@ -203,8 +203,8 @@ describe("sessionize - invariant over arrival orders", () => {
         // Half the cases as format 2 was first committed (daad33f): events and sessions as JSON numbers, not text.
         if (cutSeed % 2 === 1) {
           for (const visitor of snapshot.visitors) {
-            visitor.events = base64ToFloat64(visitor.events as string);
-            visitor.sessions = base64ToFloat64(visitor.sessions as string);
+            visitor.events = float64ColumnOf(visitor.events as string | number[]);
+            visitor.sessions = float64ColumnOf(visitor.sessions as string | number[]);
           }
         }
         after.restore(snapshot);

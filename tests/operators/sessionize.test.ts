@@ -314,6 +314,39 @@ describe("sessionize - identity and columns", () => {
     expect((restored.snapshot() as Snapshot).identities).toEqual([["shop\u0001a", "u1"]]);
   });
 
+  it("continues exactly after a restore whose visitors hold their events as text (many) and as numbers (few)", () => {
+    const events = [
+      ...Array.from({ length: 30 }, (_, i) => event("a", T0 + i * MINUTE, i % 7 === 3 ? { user_id: `u${i}` } : {})),
+      event("b", T0 + 5 * MINUTE),
+      event("b", T0 + 6 * MINUTE, { type: "purchase", revenue: 12.5, order_id: "o1" }),
+    ].sort((x, y) => x.ts - y.ts);
+    const whole = new OperatorHarness();
+    const uninterrupted = sessionize();
+    whole.feed(uninterrupted, events);
+    uninterrupted.onEnd(whole);
+
+    const before = sessionize();
+    const first = new OperatorHarness();
+    first.feed(before, events.slice(0, 27));
+    type Snapshot = { visitors: { key: string; events: unknown; sessions: unknown }[] };
+    const snapshot = JSON.parse(JSON.stringify(before.snapshot())) as Snapshot;
+    const byKey = new Map(snapshot.visitors.map((visitor) => [visitor.key, visitor]));
+    // 25 events of a (125 numbers) as text; b's 2 events (10 numbers) and every visitor's one session (5) as numbers.
+    expect(typeof byKey.get("shop\u0001a")?.events).toBe("string");
+    expect(Array.isArray(byKey.get("shop\u0001b")?.events)).toBe(true);
+    expect(Array.isArray(byKey.get("shop\u0001a")?.sessions)).toBe(true);
+    const restored = sessionize();
+    restored.restore(snapshot);
+    const after = new OperatorHarness();
+    after.feed(restored, events.slice(27));
+    restored.onEnd(after);
+    expect([...first.rowsOf("sessions"), ...after.rowsOf("sessions")]).toEqual(whole.rowsOf("sessions"));
+    expect(currentView(whole.rowsOf("sessions")).map((row) => [row.visitor_id, row.event_count, row.user_id])).toEqual([
+      ["a", 30, "u24"],
+      ["b", 2, null],
+    ]);
+  });
+
   it("fills every column from the session's events", () => {
     const base = "https://shop.example";
     const operator = sessionize();

@@ -1,6 +1,6 @@
 // Number columns as checkpoint text: base64 of little-endian float64 bytes, exact for every double.
 import { describe, expect, it } from "vitest";
-import { base64ToFloat64, float64ToBase64 } from "../../src/runtime/float64-text.ts";
+import { base64ToFloat64, float64Column, float64ColumnOf, float64ToBase64 } from "../../src/runtime/float64-text.ts";
 import { SeededRandom } from "../../src/training/random.ts";
 
 describe("float64 columns as text", () => {
@@ -28,5 +28,15 @@ describe("float64 columns as text", () => {
     expect(() => base64ToFloat64(Buffer.from([1, 2, 3]).toString("base64"))).toThrow(/not a whole number of 8-byte values/);
     // 12 characters claim 9 bytes minus padding; with characters outside base64 fewer are decoded.
     expect(() => base64ToFloat64("AAAA*AAA8D8=")).toThrow(/not base64/);
+  });
+
+  it("keeps short columns as numbers and long ones as text, and reads both back", () => {
+    const short = Array.from({ length: 29 }, (_, i) => i * 1.5);
+    const long = Array.from({ length: 30 }, (_, i) => i * 2 ** 40 + 1);
+    expect(float64Column(short)).toEqual(short);
+    expect(float64Column(short)).not.toBe(short);
+    expect(float64Column(long)).toBe(float64ToBase64(long));
+    expect(float64ColumnOf(JSON.parse(JSON.stringify(float64Column(short))) as number[])).toEqual(short);
+    expect(float64ColumnOf(JSON.parse(JSON.stringify(float64Column(long))) as string)).toEqual(long);
   });
 });
