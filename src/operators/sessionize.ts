@@ -113,9 +113,10 @@ type SessionTuple = [number, number, number, boolean, number, number, string | n
 const UNPOOLED = -2;
 
 /**
- * A visitor. Format 2 holds its events and sessions (nearly all of a checkpoint) as float64Column: text when long, as
- * JSON numbers the live bench's checkpoints took ≈ 1.7× the CPU to write, on the main thread (session 25); numbers
- * when short, as format 2 was first committed (daad33f). Format 1 held sessions as tuples.
+ * A visitor. Format 2 holds its events and sessions (nearly all of a checkpoint) as float64Column: long columns as
+ * text (as JSON numbers, a checkpoint of the live bench's state took ≈ 1.5× the CPU to write, on the main thread;
+ * bench/OPTIMIZATIONS.md, session 25), short ones as numbers, as every column was when format 2 was first committed
+ * (daad33f). Format 1 held the events as numbers and each session as a tuple with its emitted user_id as a string.
  */
 interface VisitorSnapshot {
   key: string;
@@ -316,7 +317,7 @@ class Sessionizer implements Operator {
       this.#remember(siteId ?? undefined, anonId, user);
     }
     const byKey = new Map<string, VisitorState>();
-    for (const visitor of snapshot.visitors.map((saved) => this.#visitorOf(saved))) {
+    for (const visitor of snapshot.visitors.map((saved) => this.#visitorOf(saved, snapshot.format))) {
       visitor.reindex();
       const key = visitor.key;
       this.#siteVisitors(visitor.siteId).set(visitor.anonId, visitor);
@@ -330,13 +331,11 @@ class Sessionizer implements Operator {
     this.#timers.restore(snapshot.timers, (key) => byKey.get(key));
   }
 
-  #visitorOf(saved: VisitorSnapshot): VisitorState {
+  #visitorOf(saved: VisitorSnapshot, format: 1 | 2): VisitorState {
     const { siteId, anonId } = parseVisitorKey(saved.key);
     const visitor = new VisitorState(siteId ?? undefined, anonId);
     visitor.events = float64ColumnOf(saved.events);
-    const sessions = saved.sessions;
-    if (typeof sessions !== "string" && sessions.length > 0 && Array.isArray(sessions[0])) visitor.sessions = this.#sessionsOfFormat1(sessions as SessionTuple[]);
-    else visitor.sessions = float64ColumnOf(sessions as string | number[]);
+    visitor.sessions = format === 1 ? this.#sessionsOfFormat1(saved.sessions as SessionTuple[]) : float64ColumnOf(saved.sessions as string | number[]);
     visitor.tombstones = saved.tombstones === null ? null : saved.tombstones.map((t) => ({ ...t }));
     visitor.carriedUser = saved.carriedUser;
     visitor.scheduled = saved.scheduled ?? Infinity;
