@@ -1,8 +1,8 @@
 // Number columns as text for checkpoints: little-endian float64 bytes in base64, exact for every double.
 //
 // Why: sessionize's checkpoint holds five numbers per retained event. As JSON numbers, turning doubles into decimal
-// text was most of the ≈ 1.1 CPU s a checkpoint of the live bench's state (≈ 700k events) took on the main thread; as
-// base64 of their bytes it took ≈ 0.65 s (bench/OPTIMIZATIONS.md, session 25).
+// text was most of the 1.2–1.5 CPU s a checkpoint of the live bench's state (≈ 700k events) took on the main thread;
+// with its long columns as base64 of their bytes it took a third less (bench/OPTIMIZATIONS.md, session 25).
 import { endianness } from "node:os";
 
 const LITTLE_ENDIAN = endianness() === "LE";
@@ -11,7 +11,7 @@ const LITTLE_ENDIAN = endianness() === "LE";
 const scratch = new Float64Array(1 << 17);
 
 /**
- * Below this many numbers a column is as cheap or cheaper as JSON numbers: each column's text costs a few native calls
+ * Below this many numbers a column is at least as cheap as JSON numbers: each column's text costs a few native calls
  * (400,000 columns of 5 numbers read back in 424 ms as text, 263 ms as numbers; written and read, the two forms cost the
  * same at 20–30 numbers per column and text 15–20% less from 45 on, in-process). Checkpoints written in slices also walk
  * every number of a number array to size it (json-slices.ts), which text skips.
