@@ -84,6 +84,10 @@ export async function connectionOptions(config: NatsConnectionConfig): Promise<C
     reconnectJitter: 250,
     waitOnFirstConnect: false,
     timeout: 5_000,
+    // Otherwise every request (each JetStream publish awaits its ack as one) builds two Error objects with stack
+    // traces up front, in case it fails: ≈ 3% of a partitioned drain's main thread (bench/OPTIMIZATIONS.md, session
+    // 26). Our callers wrap what fails with their own context.
+    noAsyncTraces: true,
   };
   if (config.credentials !== undefined) {
     const creds = await readFile(config.credentials).catch((error: Error) => {

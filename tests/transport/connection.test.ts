@@ -36,7 +36,7 @@ describe("connection - nats config schema", () => {
 });
 
 describe("connection - client options", () => {
-  it("reconnects forever and maps user, token, TLS files and several URLs", async () => {
+  it("reconnects forever, builds no error traces ahead of requests, and maps user, token, TLS files and several URLs", async () => {
     const options = await connectionOptions({
       url: "nats://a:4222, nats://b:4222",
       user: "u",
@@ -48,6 +48,7 @@ describe("connection - client options", () => {
     expect(options).toMatchObject({
       servers: ["nats://a:4222", "nats://b:4222"],
       maxReconnectAttempts: -1,
+      noAsyncTraces: true,
       user: "u",
       pass: "p",
       token: "t",
