@@ -31,9 +31,10 @@ export function forwardingPlan(customerOperators: readonly string[], customerPar
 }
 
 /**
- * One forwarded record, a line of text: `e\t<received_at>\t<ts>\t<raw event>`, `s\t<end_ts>\t<session JSON>`,
- * `w\t<session watermark>` (sessionize's watermark advanced), `x\t<through>` (a drain of the source partition
- * ended, through that stream sequence). The leading time is the merge key of a drain.
+ * One forwarded record, a line of text: `e\t<received_at>\t<ts>\t<event JSON>` (a purchase's raw line, any other
+ * event as customerStageEvent writes it), `s\t<end_ts>\t<session JSON>`, `w\t<session watermark>` (sessionize's
+ * watermark advanced), `x\t<through>` (a drain of the source partition ended, through that stream sequence). The
+ * leading time is the merge key of a drain.
  */
 export type ForwardedRecord =
   | { kind: "event"; receivedAt: number; ts: number; raw: string }
@@ -68,6 +69,26 @@ export function mergeKeyOf(line: string): number {
   if (kind === 0x73 /* s */) return Number(line.slice(tab + 1, second));
   const third = line.indexOf("\t", second + 1);
   return Number(line.slice(second + 1, third));
+}
+
+/**
+ * A forwarded event other than a purchase, as the customer stage reads it. Of the customer-level operators only
+ * churnFeatures takes such events, and it reads their type, time, ids and received_at; basket takes purchases, which
+ * travel whole (items, revenue, and the late_events row keeps the record). The raw line also carried what the visitor's
+ * browser sent (user agent, title, referrer: ≈ 2/3 of its bytes) into the events task's checkpoint, through JetStream
+ * and through a second JSON.parse. What each type requires stays (a page view's url, a cart add's sku), so the line
+ * is a valid event, and event_id is always written, so nothing is derived again from different content.
+ */
+export function customerStageEvent(event: ClickEvent): string {
+  const record: Partial<ClickEvent> = { type: event.type, ts: event.ts, event_id: event.event_id };
+  if (event.anon_id) record.anon_id = event.anon_id;
+  if (event.user_id) record.user_id = event.user_id;
+  if (event.site_id) record.site_id = event.site_id;
+  if (event.received_at !== undefined) record.received_at = event.received_at;
+  if (event.url !== undefined) record.url = event.url;
+  if (event.sku !== undefined) record.sku = event.sku;
+  if (event.is_bot !== undefined) record.is_bot = event.is_bot;
+  return JSON.stringify(record);
 }
 
 /** Forwarded lines of one epoch, per customer partition. */
@@ -106,7 +127,8 @@ export class Forwarder implements Operator {
     const anon = event.anon_id || undefined;
     const user = event.user_id || undefined;
     if (this.plan.customerPartitions > 1 && anon !== undefined && user !== undefined) this.#identities.set(anon, user);
-    this.#lines[this.#route(user, anon)].push(`e\t${receivedAt}\t${event.ts}\t${raw}`);
+    const line = event.type === "purchase" ? raw : customerStageEvent(event);
+    this.#lines[this.#route(user, anon)].push(`e\t${receivedAt}\t${event.ts}\t${line}`);
   }
 
   onSession(session: SessionRecord): void {
@@ -283,6 +305,8 @@ export class ForwardedInput {
   #ended: number[];
   #watermarks: number[];
   #queued: string[][];
+  /** Per source partition: how many of its queued lines are merged already (dropped in bulk, see #merge). */
+  #heads: number[];
   #combinedWatermark = -Infinity;
   /** Live: when each source partition's watermark last advanced (processing time; 0 = never). */
   #advancedAt: number[];
@@ -301,6 +325,7 @@ export class ForwardedInput {
     this.#watermarks = new Array<number>(sourcePartitions).fill(-Infinity);
     this.#advancedAt = new Array<number>(sourcePartitions).fill(0);
     this.#queued = Array.from({ length: sourcePartitions }, () => []);
+    this.#heads = new Array<number>(sourcePartitions).fill(0);
   }
 
   /** Live: processing-time tick, so that idle source partitions stop holding the watermark back. */
@@ -318,7 +343,7 @@ export class ForwardedInput {
     const targets = this.#targets;
     if (targets === undefined) return false;
     for (let partition = 0; partition < this.sourcePartitions; partition++) {
-      if (this.#ended[partition] < targets[partition] || this.#queued[partition].length > 0) return false;
+      if (this.#ended[partition] < targets[partition] || this.#queued[partition].length > this.#heads[partition]) return false;
     }
     return true;
   }
@@ -344,7 +369,7 @@ export class ForwardedInput {
       taken: Object.fromEntries(this.#taken),
       ended: [...this.#ended],
       watermarks: this.#watermarks.map((value) => (Number.isFinite(value) ? value : value > 0 ? 1e300 : null)),
-      queued: this.#queued.map((lines) => [...lines]),
+      queued: this.#queued.map((lines, partition) => lines.slice(this.#heads[partition])),
     };
   }
 
@@ -353,6 +378,7 @@ export class ForwardedInput {
     this.#ended = [...state.ended];
     this.#watermarks = state.watermarks.map((value) => (value === null ? -Infinity : value >= 1e300 ? Infinity : value));
     this.#queued = state.queued.map((lines) => [...lines]);
+    this.#heads = new Array<number>(this.sourcePartitions).fill(0);
     this.#combinedWatermark = Math.min(...this.#watermarks);
   }
 
@@ -360,9 +386,9 @@ export class ForwardedInput {
   #merge(): void {
     const queues = this.#queued;
     const targets = this.#targets!;
-    const heads = new Array<number>(queues.length).fill(0);
+    const heads = [...this.#heads];
     // Each head's key is parsed once, when it becomes the head, not at every comparison.
-    const keys = queues.map((lines) => (lines.length > 0 ? mergeKeyOf(lines[0]) : Infinity));
+    const keys = queues.map((lines, partition) => (heads[partition] < lines.length ? mergeKeyOf(lines[heads[partition]]) : Infinity));
     for (;;) {
       let best = -1;
       let bestKey = Infinity;
@@ -383,7 +409,20 @@ export class ForwardedInput {
       if (next < queues[best].length) keys[best] = mergeKeyOf(queues[best][next]);
     }
     for (let partition = 0; partition < queues.length; partition++) {
-      if (heads[partition] > 0) queues[partition] = queues[partition].slice(heads[partition]);
+      const queue = queues[partition];
+      const head = heads[partition];
+      // A partition far ahead of the others can hold tens of thousands of lines: copying the rest after every message
+      // made merging quadratic in that backlog. The taken lines are dropped once they are half the queue.
+      if (head === queue.length) {
+        queue.length = 0;
+        this.#heads[partition] = 0;
+      } else if (head * 2 > queue.length) {
+        queue.copyWithin(0, head);
+        queue.length -= head;
+        this.#heads[partition] = 0;
+      } else {
+        this.#heads[partition] = head;
+      }
     }
   }
 

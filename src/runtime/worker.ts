@@ -6,7 +6,7 @@ import { stat, unlink } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import type { PipelineConfig } from "../config/pipeline.ts";
-import { decodeForOperators, decodeRecord, isDecodeFailure, type DecodeFailure } from "../events/decode.ts";
+import { decodeForOperators, isDecodeFailure, type DecodeFailure } from "../events/decode.ts";
 import type { ClickEvent } from "../events/event.ts";
 import { Metrics, type InvalidReason } from "../metrics/registry.ts";
 import { startMetricsServer } from "../metrics/server.ts";
@@ -171,6 +171,8 @@ class Worker {
   private position = 0;
   /** The stream sequence of the message being handled (origin of forwarded events). */
   private currentSequence = 0;
+  /** Forwarded events handed to the operators within the message being taken; counted once it is done. */
+  private forwardedEvents = 0;
   private committedPosition = 0;
   private epoch = 0;
   private lastCheckpointAt = 0;
@@ -566,6 +568,10 @@ class Worker {
       this.forwardedInput!.take(source, splitBatch(message.data));
     } catch (error) {
       throw new OperatorFailure(key, error);
+    } finally {
+      // Counted once a message, as the events tasks do.
+      this.metrics.eventsProcessed.inc(this.forwardedEvents);
+      this.forwardedEvents = 0;
     }
   }
 
@@ -578,10 +584,12 @@ class Worker {
       this.config.nats.partitions,
       {
         event: (raw, receivedAt, partition) => {
-          // The events task decoded the same bytes with the same received_at: this cannot fail differently.
-          const decoded = decodeRecord(raw, receivedAt);
-          if (!decoded.ok) return;
-          pipeline.processEvent(decoded.event, { partition, sequence: this.currentSequence });
+          // The events task decoded the same bytes with the same received_at: this cannot fail differently. The
+          // operators' one-pass decoder, as there (decodeRecord's validation was ≈ 7% of a partitioned drain).
+          const decoded = decodeForOperators(raw, receivedAt);
+          if (isDecodeFailure(decoded)) return;
+          this.forwardedEvents++;
+          pipeline.processShapedEvent(decoded, { partition, sequence: this.currentSequence });
         },
         session: (session) => pipeline.processSession(session),
         sessionWatermark: (watermark) => pipeline.processSessionWatermark(watermark),

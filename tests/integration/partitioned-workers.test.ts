@@ -1,6 +1,7 @@
 // Scale-out: `nats.partitions: 8` run by four `clickpipe run --worker-id` processes sharing leases, one of them
-// killed with -9 mid-run: its tasks move to the others, and the lake equals one worker's no-fault run; a wiped
-// pipeline run again under the same name ignores what the old run forwarded.
+// killed with -9 mid-run: its tasks move to the others, and the lake equals one worker's no-fault run, which equals an
+// unpartitioned pipeline's over the same input; a wiped pipeline run again under the same name ignores what the old
+// run forwarded.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,6 +54,26 @@ describe("a partitioned pipeline over several workers", () => {
 
   afterAll(async () => {
     if (directory) await rm(directory, { recursive: true, force: true });
+  });
+
+  it("writes the tables of one unpartitioned pipeline over the same input", { timeout: 120_000 }, async () => {
+    // Oracle: the same operators without re-keying, over the same input published unpartitioned. The customer stage
+    // gets its events as forwarded lines (purchases whole, other events with only what it reads) and its sessions from
+    // eight events tasks; what it writes must depend on neither.
+    const out = join(directory, "parts_flat");
+    const file = await writePipelineFile(directory, { name: "parts_flat", natsUrl, stream: uniqueStreamName("FLAT"), out, interval: "300ms" });
+    const published = await runCli(["publish", join(directory, "input.ndjson"), "--pipeline", file]);
+    expect(published.code, published.stderr).toBe(0);
+    const drained = await runCli(["run", file, "--drain"]);
+    expect(drained.code, drained.stderr).toBe(0);
+    const flat = await lakeRows(out);
+    const partitioned = await lakeRows(baselineOut);
+    expect(flat.customer_features.length).toBeGreaterThan(50);
+    expect(flat.patterns.length).toBeGreaterThan(0);
+    expect(flat.basket_rules.length).toBeGreaterThan(0);
+    for (const table of ["sessions", "patterns", "basket_rules", "cross_sell", "customer_features"]) {
+      expect(partitioned[table], table).toEqual(flat[table]);
+    }
   });
 
   it("moves a killed worker's partitions to the others and writes exactly the one-worker tables", { timeout: 180_000 }, async () => {

@@ -1,9 +1,13 @@
 // Re-keying between task families: what an events task forwards, and how the customer stage dedupes and merges it.
 import { describe, expect, it } from "vitest";
 import type { ClickEvent } from "../../src/events/event.ts";
-import { ForwardedInput, Forwarder, forwardingPlan, mergeKeyOf, parseForwardedLine, type ForwardSource } from "../../src/runtime/forwarding.ts";
+import { decodeForOperators, isDecodeFailure } from "../../src/events/decode.ts";
+import { generateLines } from "../../src/ingest/generate.ts";
+import { churnFeaturesConfig, createChurnFeatures } from "../../src/operators/churn-features.ts";
+import { customerStageEvent, ForwardedInput, Forwarder, forwardingPlan, mergeKeyOf, parseForwardedLine, type ForwardSource } from "../../src/runtime/forwarding.ts";
 import type { SessionRecord } from "../../src/runtime/operator.ts";
 import { partitionOf } from "../../src/transport/partition.ts";
+import { OperatorHarness } from "../helpers/operator-harness.ts";
 
 const event = (fields: Partial<ClickEvent> & { type: string; ts: number }): ClickEvent => ({ event_id: `e${fields.ts}`, ...fields }) as ClickEvent;
 const session = (fields: Partial<SessionRecord>): SessionRecord => ({ session_id: "s", version: 1, visitor_id: "v", user_id: null, end_ts: 0, ...fields }) as SessionRecord;
@@ -52,12 +56,54 @@ describe("Forwarder", () => {
     forwarder.onSession(session({ visitor_id: "visitor-1", end_ts: 4 }));
     forwarder.endOfInput(10);
     const { lines } = forwarder.take(1);
-    const where = (raw: string) => lines.findIndex((partitionLines) => partitionLines.some((line) => line.endsWith(`\t${raw}`)));
-    expect(where("raw1")).toBe(partitionOf("visitor-1", partitions));
-    expect(where("raw2")).toBe(partitionOf("user-9", partitions));
-    expect(where("raw3")).toBe(partitionOf("user-9", partitions));
+    const where = (ts: number) => lines.findIndex((partitionLines) => partitionLines.some((line) => line.startsWith(`e\t0\t${ts}\t`)));
+    expect(where(1)).toBe(partitionOf("visitor-1", partitions));
+    expect(where(2)).toBe(partitionOf("user-9", partitions));
+    expect(where(3)).toBe(partitionOf("user-9", partitions));
     expect(lines[partitionOf("user-9", partitions)].some((line) => line.startsWith("s\t4\t"))).toBe(true);
     for (const partitionLines of lines) expect(partitionLines.at(-1)).toBe("x\t10");
+  });
+});
+
+describe("customerStageEvent", () => {
+  it("keeps what the customer stage reads: churnFeatures writes the same snapshots from it as from the raw events", () => {
+    // Oracle: the operator itself over the original events. Generated traffic has every event type, identified and
+    // anonymous visitors, purchases and cart adds over three days.
+    const receivedAt = Date.parse("2026-01-09T00:00:00Z");
+    const config = churnFeaturesConfig.parse({ type: "churnFeatures" });
+    const fromRaw = { operator: createChurnFeatures(config, { pipelineName: "t" }), harness: new OperatorHarness(receivedAt) };
+    const forwarded = { operator: createChurnFeatures(config, { pipelineName: "t" }), harness: new OperatorHarness(receivedAt) };
+    const types = new Set<string>();
+    let rawBytes = 0;
+    let forwardedBytes = 0;
+    let sequence = 0;
+    for (const raw of generateLines({ visitors: 400, days: 3, seed: 11 })) {
+      const event = decodeForOperators(raw, receivedAt);
+      if (isDecodeFailure(event)) continue;
+      const line = event.type === "purchase" ? raw : customerStageEvent(event);
+      const again = decodeForOperators(line, receivedAt);
+      if (isDecodeFailure(again)) throw new Error(`${line}: ${again.message}`);
+      for (const field of ["type", "ts", "event_id", "anon_id", "user_id", "site_id", "received_at", "order_id", "revenue"] as const) {
+        expect(again[field], `${field} of ${raw}`).toEqual(event[field]);
+      }
+      types.add(event.type);
+      if (event.type !== "purchase") {
+        rawBytes += raw.length;
+        forwardedBytes += line.length;
+      }
+      const origin = { partition: 0, sequence: ++sequence };
+      fromRaw.operator.onEvent!(event, origin, fromRaw.harness);
+      forwarded.operator.onEvent!(again, origin, forwarded.harness);
+    }
+    fromRaw.operator.onEnd(fromRaw.harness);
+    forwarded.operator.onEnd(forwarded.harness);
+    expect([...types].sort()).toEqual(["add_to_cart", "click", "identify", "page_view", "purchase"]);
+    const expected = fromRaw.harness.rowsOf("customer_features");
+    expect(expected.length).toBeGreaterThan(100);
+    expect(expected.some((row) => row.orders_total !== 0 && row.cart_adds_30d !== 0)).toBe(true);
+    expect(forwarded.harness.rowsOf("customer_features")).toEqual(expected);
+    // What it is for: the lines that go through the checkpoint, JetStream and a second parse are far shorter.
+    expect(forwardedBytes).toBeLessThan(rawBytes / 2);
   });
 });
 
@@ -135,6 +181,60 @@ describe("ForwardedInput", () => {
     const expected = ["event a from 0", "event b from 1", "session s1", "event c from 0", "watermark Infinity"];
     expect(run("zero first")).toEqual(expected);
     expect(run("one first")).toEqual(expected);
+  });
+
+  it("in a drain, merges a source far ahead of the others in event-time order, across snapshots taken mid-backlog", () => {
+    // Partition 0 sends its whole input in many small messages before partitions 1 and 2 send theirs in a few large
+    // ones; the customer stage is restored from a snapshot twice along the way. Oracle: a plain k-way merge of the three
+    // complete inputs by event time, the lower partition first on equal times.
+    const sources = [0, 1, 2].map((partition) =>
+      Array.from({ length: 600 }, (_, index) => `e\t0\t${index * 10 + partition * 4 - ((index * 37) % 50)}\tp${partition}-${index}`),
+    );
+    const expected: string[] = [];
+    const heads = [0, 0, 0];
+    for (;;) {
+      let best = -1;
+      for (let partition = 0; partition < 3; partition++) {
+        if (heads[partition] === sources[partition].length) continue;
+        if (best === -1 || mergeKeyOf(sources[partition][heads[partition]]) < mergeKeyOf(sources[best][heads[best]])) best = partition;
+      }
+      if (best === -1) break;
+      expected.push(`event ${sources[best][heads[best]].split("\t")[3]} from ${best}`);
+      heads[best]++;
+    }
+    expected.push("watermark Infinity");
+
+    const chunks = (partition: number, size: number) => {
+      const lines = [...sources[partition], "x\t9"];
+      const result: string[][] = [];
+      for (let start = 0; start < lines.length; start += size) result.push(lines.slice(start, start + size));
+      return result;
+    };
+    // Partitions 1 and 2 send a large message each, then partition 0 many small ones (it merges part of each one and
+    // queues the rest ahead), then the others the rest of theirs.
+    const [small, first, second] = [chunks(0, 7), chunks(1, 150), chunks(2, 250)];
+    const messages: [number, string[]][] = [[1, first[0]], [2, second[0]]];
+    for (const lines of small) messages.push([0, lines]);
+    for (let at = 1; at < Math.max(first.length, second.length); at++) {
+      if (at < first.length) messages.push([1, first[at]]);
+      if (at < second.length) messages.push([2, second[at]]);
+    }
+    let stage = input(3, { drainTargets: [9, 9, 9] });
+    const seen: string[] = [];
+    const index = [0, 0, 0];
+    messages.forEach(([partition, lines], at) => {
+      if (at % 15 === 10) {
+        seen.push(...stage.seen);
+        const restored = input(3, { drainTargets: [9, 9, 9] });
+        restored.forwarded.restore(JSON.parse(JSON.stringify(stage.forwarded.snapshot())));
+        stage = restored;
+      }
+      expect(stage.forwarded.complete).toBe(false);
+      stage.forwarded.take(from(partition, 1, index[partition]++), lines);
+    });
+    seen.push(...stage.seen);
+    expect(stage.forwarded.complete).toBe(true);
+    expect(seen).toEqual(expected);
   });
 
   it("is not complete before every partition's end reached its target, and keeps what it queued across a snapshot", () => {
