@@ -535,11 +535,11 @@ ${rows}
 - Two workers / one: **${fixed(r.twoVsOne, 2)}×**; one partitioned worker / unpartitioned: ${fixed(r.partitionedVsFlat, 2)}×; workers' CPU
   ${fixed(r.runs[1].workerCpuSeconds / r.runs[0].workerCpuSeconds, 1)}× the unpartitioned worker's for the same events.
 - What limits them here: ${r.cores} cores for nats-server and every worker process, and the price of re-keying. churnFeatures
-  reads every event, so each event is forwarded to the customer stage: its raw line is kept in the events task's
-  checkpoint (exactly-once: published only after that commits), written, fsynced, published through JetStream, read back,
-  queued in the customer task's checkpoint until every partition has spoken (a drain merges them by event time) and
-  decoded a second time. That multiplies the CPU per event (above), which more workers only repay when each has cores of its
-  own. Next: forward a compact record instead of the raw event, and publish forwarded batches before the commit under
+  reads every event, so each event is forwarded to the customer stage: as a line of what that stage reads (since session
+  26; purchases whole), kept in the events task's checkpoint (exactly-once: published only after that commits), written,
+  fsynced, published through JetStream, read back, queued in the customer task's checkpoint until every partition has
+  spoken (a drain merges them by event time) and decoded a second time. That multiplies the CPU per event (above), which
+  more workers only repay when each has cores of its own. Next: publish forwarded batches before the commit under
   per-attempt ids so they need not ride in the checkpoint.
 `;
 }
