@@ -10,7 +10,7 @@ import {
   type StreamInfo,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
-import { customersWildcard, dlqSubject, eventsWildcard } from "./subjects.ts";
+import { customersWildcard, dlqSubject, eventsWildcard, parseSubject } from "./subjects.ts";
 
 /** Two minutes: re-publishing the same batch within this window is recognised by its Nats-Msg-Id. */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
@@ -88,3 +88,34 @@ export async function lastSequenceOfSubject(jsm: JetStreamManager, stream: strin
     throw error;
   }
 }
+
+/** The event partitions that hold messages in the stream (from its `<S>.events.<p>` subjects), ascending. */
+export async function partitionsInStream(jsm: JetStreamManager, stream: string): Promise<number[]> {
+  const info = await jsm.streams.info(stream, { subjects_filter: `${stream}.events.>` });
+  return partitionsOfSubjects(stream, Object.keys(info.state.subjects ?? {}));
+}
+
+export function partitionsOfSubjects(stream: string, subjects: readonly string[]): number[] {
+  const partitions: number[] = [];
+  for (const subject of subjects) {
+    const kind = parseSubject(stream, subject);
+    if (kind?.kind === "events") partitions.push(kind.partition);
+  }
+  return partitions.sort((a, b) => a - b);
+}
+
+/**
+ * What a pipeline with `configured` partitions makes of a stream holding events of `present` partitions: nothing
+ * when they fit. A partitioned pipeline runs one task per configured partition, so the events of a higher partition
+ * would never be read: an error naming the fix. An unpartitioned worker reads every partition, but one it has not read
+ * yet does not hold its watermark back, so more of the others' events can come out late: a warning.
+ */
+export function partitionMismatch(stream: string, configured: number, present: readonly number[]): { error?: string; warning?: string } {
+  const highest = present.at(-1);
+  if (highest === undefined || highest < configured) return {};
+  const found = `stream ${stream} holds events of ${present.length} partitions (up to ${stream}.events.${highest}) but nats.partitions is ${configured}`;
+  const fix = `publish and run with the same pipeline file, or set nats.partitions: ${highest + 1}`;
+  if (configured > 1) return { error: `${found}: the events of partitions ${configured}–${highest} would never be read; ${fix}` };
+  return { warning: `${found}: this worker reads them all, but one it has not read yet does not hold its watermark back, so events may come out late; ${fix}` };
+}
+

@@ -1,7 +1,7 @@
 // Scale-out: `nats.partitions: 8` run by four `clickpipe run --worker-id` processes sharing leases, one of them
 // killed with -9 mid-run: its tasks move to the others, and the lake equals one worker's no-fault run, which equals an
 // unpartitioned pipeline's over the same input; a wiped pipeline run again under the same name ignores what the old
-// run forwarded.
+// run forwarded; a pipeline configured for fewer partitions than the stream holds is refused.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -74,6 +74,23 @@ describe("a partitioned pipeline over several workers", () => {
     for (const table of ["sessions", "patterns", "basket_rules", "cross_sell", "customer_features"]) {
       expect(partitioned[table], table).toEqual(flat[table]);
     }
+  });
+
+  it("refuses to run this stream with fewer partitions, and warns an unpartitioned worker over it", { timeout: 60_000 }, async () => {
+    // Four tasks would never read partitions 4–7: nothing may be dropped silently.
+    const fewer = join(directory, "parts_fewer");
+    const fewerFile = await writePipelineFile(directory, { name: "parts_fewer", natsUrl, stream, out: fewer, partitions: 4, interval: "300ms" });
+    const refused = await runCli(["run", fewerFile, "--drain", "--worker-id", "solo"], LEASE_ENV);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(`stream ${stream} holds events of 8 partitions (up to ${stream}.events.7) but nats.partitions is 4`);
+    expect(refused.stderr).toContain("set nats.partitions: 8");
+    expect(await lakeRows(fewer).catch(() => ({}))).toEqual({});
+    // One worker reads every partition, but those it has not read yet do not hold its watermark back.
+    const flat = join(directory, "parts_one");
+    const flatFile = await writePipelineFile(directory, { name: "parts_one", natsUrl, stream, out: flat, interval: "300ms" });
+    const warned = await runCli(["run", flatFile, "--drain"]);
+    expect(warned.code, warned.stderr).toBe(0);
+    expect(warned.stderr).toContain("but nats.partitions is 1: this worker reads them all");
   });
 
   it("moves a killed worker's partitions to the others and writes exactly the one-worker tables", { timeout: 180_000 }, async () => {
