@@ -95,6 +95,7 @@ export async function partitionsInStream(jsm: JetStreamManager, stream: string):
   return partitionsOfSubjects(stream, Object.keys(info.state.subjects ?? {}));
 }
 
+/** The partitions of the stream's `<S>.events.<p>` subjects among `subjects` (others are ignored), ascending. */
 export function partitionsOfSubjects(stream: string, subjects: readonly string[]): number[] {
   const partitions: number[] = [];
   for (const subject of subjects) {
