@@ -525,7 +525,8 @@ function renderScaleOut(report: BenchReport): string {
 ${stampLine(r.stamp)}
 
 bench/scale-out.ts: ${int(r.events)} generated events drained (\`clickpipe run --drain\`, the bench pipeline) by the unpartitioned
-worker, then with \`nats.partitions: ${r.partitions}\` by one and by two \`--worker-id\` processes sharing the tasks through leases.
+worker, then with \`nats.partitions: ${r.partitions}\` by one and by two \`--worker-id\` processes sharing the tasks through leases
+(each pipeline over the events as it publishes them: one stream unpartitioned, one in ${r.partitions} partitions).
 events/s counts from the first task's start to the last exit (process start-up excluded).
 
 | pipeline | workers | events/s | processing (s) | wall incl. start-up (s) | workers' CPU (s) | nats-server CPU (s) |
