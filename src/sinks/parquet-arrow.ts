@@ -57,7 +57,30 @@ function arrowSchemaOf(arrow: typeof Arrow, columns: readonly ColumnSpec[]): Arr
   return new arrow.Schema(columns.map((c) => new arrow.Field(c.name, arrowTypeOf(arrow, c.type), c.nullable !== false)));
 }
 
-function arrowDataOf(arrow: typeof Arrow, sealed: SealedColumn, field: Arrow.Field, length: number): Arrow.Data {
+/** A sealed column with its strings in plain form (a copy where they are in dictionary form): what Arrow reads. */
+function plainStringsOf(column: SealedColumn): SealedColumn {
+  const { ids, entryOffsets } = column;
+  if (ids === undefined || entryOffsets === undefined) return column;
+  const entries = column.values as Uint8Array;
+  let bytes = 0;
+  for (const id of ids) if (id >= 0) bytes += entryOffsets[id + 1] - entryOffsets[id];
+  const values = new Uint8Array(bytes);
+  const offsets = new Int32Array(ids.length + 1);
+  let at = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (id >= 0) {
+      values.set(entries.subarray(entryOffsets[id], entryOffsets[id + 1]), at);
+      at += entryOffsets[id + 1] - entryOffsets[id];
+    }
+    offsets[i + 1] = at;
+  }
+  const { ids: _ids, entryOffsets: _entryOffsets, ...rest } = column;
+  return column.offsets === undefined ? { ...rest, values, offsets } : { ...rest, values, itemOffsets: offsets };
+}
+
+function arrowDataOf(arrow: typeof Arrow, column: SealedColumn, field: Arrow.Field, length: number): Arrow.Data {
+  const sealed = plainStringsOf(column);
   const common = { length, nullCount: sealed.nullCount, nullBitmap: sealed.validity };
   const type = field.type as Arrow.DataType;
   if (type instanceof arrow.Utf8) {

@@ -1,6 +1,6 @@
 // Row objects → columnar buffers → Parquet bytes: the pure encoder shared by the worker thread and the in-thread path.
 import { encodeWithParquetWasm, loadArrowParquet } from "./parquet-arrow.ts";
-import { writeParquetFile } from "./parquet-writer.ts";
+import { DICTIONARY_BYTE_LIMIT, DICTIONARY_SAMPLE, writeParquetFile } from "./parquet-writer.ts";
 import type { ColumnSpec, Row } from "./table.ts";
 
 export type ParquetCompression = "zstd" | "snappy" | "none";
@@ -18,8 +18,13 @@ export class ParquetEncodeError extends Error {
 
 /**
  * One column's finished buffers, plain typed arrays so they cross to a worker thread by transfer.
- * `values` holds fixed-width values, or the UTF-8 bytes of strings / list items; `offsets` the string
- * or list offsets; `itemOffsets`/`itemValidity` the strings inside a list.
+ * `values` holds fixed-width values, or the UTF-8 bytes of strings / list items; `offsets` the string or list offsets;
+ * `itemOffsets`/`itemValidity` the strings inside a list.
+ *
+ * Strings (of a string column, or the items of a list column) come in one of two forms. Plain: `values[offsets[i],
+ * offsets[i + 1])` is string i (`itemOffsets` for items). Dictionary: `ids[i]` is the entry of string i, entry e being
+ * `values[entryOffsets[e], entryOffsets[e + 1])` (absent strings have id -1); `offsets` is then a list column's item
+ * offsets only, and absent for a string column.
  */
 export interface SealedColumn {
   nullCount: number;
@@ -29,6 +34,10 @@ export interface SealedColumn {
   itemOffsets?: Int32Array;
   itemValidity?: Uint8Array;
   itemNullCount?: number;
+  /** Dictionary form: the entry of each string (row of a string column, item of a list column). */
+  ids?: Int32Array;
+  /** Dictionary form: the entries' byte offsets into `values` (one more than there are entries). */
+  entryOffsets?: Int32Array;
 }
 
 export interface SealedBatch {
@@ -266,92 +275,187 @@ class BoolBuilder extends ColumnBuilder {
   }
 }
 
-class StringBuilder extends ColumnBuilder {
-  private offsets = new Int32Array(this.capacity + 1);
-  private readonly text: Utf8Store;
-  constructor(column: ColumnSpec, capacity: number, textBytes: number) {
-    super(column, capacity);
+/**
+ * The strings of a column's slots (the rows of a string column, the items of a list column), kept as a dictionary while
+ * they repeat: each distinct string's UTF-8 bytes once and an entry id per slot. The encoder thread then takes that
+ * dictionary as it is instead of hashing every value's bytes again (its largest cost on the `sessions` table's page
+ * lists: bench/OPTIMIZATIONS.md, session 27), and this thread copies each distinct string once: a Map lookup of a
+ * string whose hash V8 has cached (sessionize hands out one string object per page) costs less than copying it.
+ * Where values stop repeating (more than half of a sample distinct, the writer's own rule, or the entries past the
+ * writer's dictionary page limit), the slots are rewritten plain, bytes and offsets per slot, and stay so; the writer
+ * still dictionary-encodes plain strings where that pays.
+ */
+class StringSlots {
+  text: Utf8Store;
+  count = 0;
+  /** Dictionary form: string → entry id; undefined once plain. */
+  private entries: Map<string, number> | undefined;
+  private entryOffsets: Int32Array;
+  private ids: Int32Array;
+  /** Present values appended in dictionary form (those of rows undone since included: a sample rule). */
+  private present = 0;
+  /** Plain form: the slots' byte offsets (one more than slots). */
+  private offsets: Int32Array;
+  constructor(slots: number, textBytes: number, plain: boolean) {
     this.text = new Utf8Store(textBytes);
+    const room = Math.max(64, slots + 1);
+    if (plain) {
+      this.offsets = new Int32Array(room);
+      this.entryOffsets = this.ids = new Int32Array(0);
+    } else {
+      this.entries = new Map();
+      this.ids = new Int32Array(room);
+      this.entryOffsets = new Int32Array(256);
+      this.offsets = new Int32Array(0);
+    }
+  }
+
+  append(value: string): void {
+    const entries = this.entries;
+    if (entries === undefined) {
+      this.text.append(value);
+      this.#plainEnd(this.text.length);
+      return;
+    }
+    let id = entries.get(value);
+    if (id === undefined) {
+      id = entries.size;
+      this.text.append(value);
+      if (id + 2 > this.entryOffsets.length) this.entryOffsets = grow(this.entryOffsets, id + 2);
+      this.entryOffsets[id + 1] = this.text.length;
+      entries.set(value, id);
+    }
+    if (this.count >= this.ids.length) this.ids = grow(this.ids, this.count + 1);
+    this.ids[this.count++] = id;
+    // The writer's sample rule (parquet-writer.ts), checked every DICTIONARY_SAMPLE values (a power of two).
+    if ((++this.present & (DICTIONARY_SAMPLE - 1)) === 0 && (entries.size * 2 > this.present || this.text.length > DICTIONARY_BYTE_LIMIT)) {
+      this.#toPlain();
+    }
+  }
+
+  appendAbsent(): void {
+    if (this.entries === undefined) this.#plainEnd(this.text.length);
+    else {
+      if (this.count >= this.ids.length) this.ids = grow(this.ids, this.count + 1);
+      this.ids[this.count++] = -1;
+    }
+  }
+
+  truncate(count: number): void {
+    // Dictionary form: entries of the dropped slots stay; nothing refers to them, and the writer writes used ones only.
+    if (this.entries === undefined) this.text.length = this.offsets[count];
+    this.count = count;
+  }
+
+  seal(): Pick<SealedColumn, "values" | "ids" | "entryOffsets"> & { offsets?: Int32Array } {
+    if (this.entries === undefined) return { values: this.text.seal(), offsets: this.offsets.subarray(0, this.count + 1) };
+    return { values: this.text.seal(), ids: this.ids.subarray(0, this.count), entryOffsets: this.entryOffsets.subarray(0, this.entries.size + 1) };
+  }
+
+  #plainEnd(end: number): void {
+    if (this.count + 2 > this.offsets.length) this.offsets = grow(this.offsets, this.count + 2);
+    this.offsets[++this.count] = end;
+  }
+
+  /** Rewrites the slots plain: each slot's entry bytes in slot order. */
+  #toPlain(): void {
+    const { ids, entryOffsets, count: slots } = this;
+    const old = this.text.bytes;
+    let bytes = 0;
+    for (let i = 0; i < slots; i++) if (ids[i] >= 0) bytes += entryOffsets[ids[i] + 1] - entryOffsets[ids[i]];
+    const text = new Utf8Store(Math.ceil(bytes * 1.5));
+    const offsets = new Int32Array(Math.max(64, slots * 2 + 1));
+    for (let i = 0; i < slots; i++) {
+      const id = ids[i];
+      if (id >= 0) {
+        const start = entryOffsets[id];
+        const end = entryOffsets[id + 1];
+        old.copy(text.bytes, text.length, start, end);
+        text.length += end - start;
+      }
+      offsets[i + 1] = text.length;
+    }
+    this.text = text;
+    this.offsets = offsets;
+    this.entries = undefined;
+    this.ids = this.entryOffsets = new Int32Array(0);
+  }
+}
+
+class StringBuilder extends ColumnBuilder {
+  private readonly strings: StringSlots;
+  constructor(column: ColumnSpec, capacity: number, textBytes: number, plain: boolean) {
+    super(column, capacity);
+    this.strings = new StringSlots(capacity, textBytes, plain);
   }
   appendValue(index: number, value: unknown): void {
-    this.text.append(stringOf(value));
-    this.appendNull(index);
+    this.strings.append(stringOf(value));
   }
-  appendNull(index: number): void {
-    if (index + 2 > this.offsets.length) this.offsets = grow(this.offsets, index + 2);
-    this.offsets[index + 1] = this.text.length;
+  appendNull(): void {
+    this.strings.appendAbsent();
   }
   protected truncateValues(length: number): void {
-    this.text.length = this.offsets[length];
+    this.strings.truncate(length);
   }
   seal(): SealedColumn {
-    return {
-      nullCount: this.nullCount,
-      validity: this.validity.seal(this.length),
-      values: this.text.seal(),
-      offsets: this.offsets.subarray(0, this.length + 1),
-    };
+    return { nullCount: this.nullCount, validity: this.validity.seal(this.length), ...this.strings.seal() };
   }
 }
 
 class StringListBuilder extends ColumnBuilder {
   private offsets = new Int32Array(this.capacity + 1);
-  private itemOffsets: Int32Array;
   private readonly itemValidity: BitBuilder;
-  private itemCount = 0;
   private itemNullCount = 0;
-  private readonly text: Utf8Store;
-  constructor(column: ColumnSpec, capacity: number, textBytes: number, items: number) {
+  private readonly items: StringSlots;
+  constructor(column: ColumnSpec, capacity: number, textBytes: number, items: number, plain: boolean) {
     super(column, capacity);
-    this.itemOffsets = new Int32Array(Math.max(64, items + 1));
     this.itemValidity = new BitBuilder(items);
-    this.text = new Utf8Store(textBytes);
+    this.items = new StringSlots(items, textBytes, plain);
   }
   appendValue(index: number, value: unknown): void {
     if (!Array.isArray(value)) {
       throw new ParquetEncodeError(`column ${this.column.name} (list<string>): expected an array, got ${typeof value}`);
     }
+    const items = this.items;
     for (const item of value) {
-      const present = item !== null && item !== undefined;
-      if (present) this.text.append(stringOf(item));
+      if (item !== null && item !== undefined) items.append(stringOf(item));
       else {
         this.itemNullCount++;
-        this.itemValidity.clear(this.itemCount);
+        this.itemValidity.clear(items.count);
+        items.appendAbsent();
       }
-      this.itemCount++;
-      if (this.itemCount + 1 > this.itemOffsets.length) this.itemOffsets = grow(this.itemOffsets, this.itemCount + 1);
-      this.itemOffsets[this.itemCount] = this.text.length;
     }
     this.appendNull(index);
   }
   appendNull(index: number): void {
     if (index + 2 > this.offsets.length) this.offsets = grow(this.offsets, index + 2);
-    this.offsets[index + 1] = this.itemCount;
+    this.offsets[index + 1] = this.items.count;
   }
   protected truncateValues(length: number): void {
     const itemCount = this.offsets[length];
-    this.itemNullCount -= this.itemValidity.countUnset(itemCount, this.itemCount);
-    this.itemValidity.fill(itemCount, this.itemCount);
-    this.itemCount = itemCount;
-    this.text.length = this.itemOffsets[itemCount];
+    this.itemNullCount -= this.itemValidity.countUnset(itemCount, this.items.count);
+    this.itemValidity.fill(itemCount, this.items.count);
+    this.items.truncate(itemCount);
   }
   seal(): SealedColumn {
+    const itemCount = this.items.count;
+    const { values, offsets: itemOffsets, ids, entryOffsets } = this.items.seal();
     return {
       nullCount: this.nullCount,
       validity: this.validity.seal(this.length),
-      values: this.text.seal(),
+      values,
       offsets: this.offsets.subarray(0, this.length + 1),
-      itemOffsets: this.itemOffsets.subarray(0, this.itemCount + 1),
-      itemValidity: this.itemValidity.seal(this.itemCount),
+      ...(itemOffsets === undefined ? { ids, entryOffsets } : { itemOffsets }),
+      itemValidity: this.itemValidity.seal(itemCount),
       itemNullCount: this.itemNullCount,
     };
   }
 }
 
-function columnBuilderFor(column: ColumnSpec, capacity: number, textBytes: number, items: number): ColumnBuilder {
+function columnBuilderFor(column: ColumnSpec, capacity: number, textBytes: number, items: number, plain: boolean): ColumnBuilder {
   switch (column.type) {
     case "string":
-      return new StringBuilder(column, capacity, textBytes);
+      return new StringBuilder(column, capacity, textBytes, plain);
     case "int32":
     case "date":
       return new FixedWidthBuilder(column, new Int32Array(capacity));
@@ -363,7 +467,7 @@ function columnBuilderFor(column: ColumnSpec, capacity: number, textBytes: numbe
     case "bool":
       return new BoolBuilder(column, capacity);
     case "list<string>":
-      return new StringListBuilder(column, capacity, textBytes, items);
+      return new StringListBuilder(column, capacity, textBytes, items, plain);
   }
 }
 
@@ -427,8 +531,10 @@ export class ColumnBatchBuilder {
     readonly columns: ColumnSpec[],
     room: number | BatchRoom = 64,
   ) {
-    const { rows, textBytes, items }: BatchRoom = typeof room === "number" ? { rows: room } : room;
-    this.builders = columns.map((column, i) => columnBuilderFor(column, Math.max(1, rows), textBytes?.[i] ?? 0, items?.[i] ?? 0));
+    const { rows, textBytes, items, plainStrings }: BatchRoom = typeof room === "number" ? { rows: room } : room;
+    this.builders = columns.map((column, i) =>
+      columnBuilderFor(column, Math.max(1, rows), textBytes?.[i] ?? 0, items?.[i] ?? 0, plainStrings?.[i] ?? false),
+    );
     this.appendRow = rowAppenderFor(this.builders);
   }
 
@@ -455,20 +561,33 @@ export class ColumnBatchBuilder {
   }
 }
 
-/** Room for a batch: rows, and per column the text bytes and list items (0 or absent: the builders' defaults). */
+/**
+ * Room for a batch: rows, and per column the text bytes and list items (0 or absent: the builders' defaults), and
+ * whether its strings start plain instead of as a dictionary (absent: as a dictionary).
+ */
 export interface BatchRoom {
   rows: number;
   textBytes?: readonly number[];
   items?: readonly number[];
+  plainStrings?: readonly boolean[];
 }
 
-/** Text and items of each column of a sealed batch, with a quarter more (read before the batch is transferred). */
+/**
+ * Text and items of each column of a sealed batch, with a quarter more (read before the batch is transferred), and
+ * plain strings where the batch's went plain: a column of distinct values (ids, free text) then skips the dictionary
+ * it would give up again after the first sample.
+ */
 export function roomLike(batch: SealedBatch, rows: number): BatchRoom {
   const slack = (n: number) => Math.ceil(n * 1.25);
+  const hasText = (column: SealedColumn) => column.offsets !== undefined || column.ids !== undefined;
   return {
     rows,
-    textBytes: batch.data.map((column) => (column.offsets === undefined ? 0 : slack(column.values.byteLength))),
-    items: batch.data.map((column) => (column.itemOffsets === undefined ? 0 : slack(column.itemOffsets.length - 1))),
+    textBytes: batch.data.map((column) => (hasText(column) ? slack(column.values.byteLength) : 0)),
+    items: batch.data.map((column) => {
+      const listItems = column.itemOffsets !== undefined ? column.itemOffsets.length - 1 : column.offsets !== undefined ? column.ids?.length : undefined;
+      return listItems === undefined ? 0 : slack(listItems);
+    }),
+    plainStrings: batch.data.map((column) => column.offsets !== undefined && column.ids === undefined),
   };
 }
 
@@ -476,7 +595,7 @@ export function roomLike(batch: SealedBatch, rows: number): BatchRoom {
 export function transferListOf(batch: SealedBatch): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
   for (const column of batch.data) {
-    for (const array of [column.validity, column.values, column.offsets, column.itemOffsets, column.itemValidity]) {
+    for (const array of [column.validity, column.values, column.offsets, column.itemOffsets, column.itemValidity, column.ids, column.entryOffsets]) {
       if (array) buffers.add(array.buffer as ArrayBuffer);
     }
   }

@@ -46,9 +46,9 @@ const CT_STRUCT = 12;
 
 const MAGIC = new Uint8Array([0x50, 0x41, 0x52, 0x31]); // "PAR1"
 /** A string column stops dictionary encoding past this many distinct bytes (arrow-rs's dictionary page limit). */
-const DICTIONARY_BYTE_LIMIT = 1 << 20;
+export const DICTIONARY_BYTE_LIMIT = 1 << 20;
 /** Values between two checks of whether a dictionary still pays (more than half of them distinct: it does not). */
-const DICTIONARY_SAMPLE = 1024;
+export const DICTIONARY_SAMPLE = 1024;
 /** String statistics longer than this are left out rather than truncated (truncation needs exactness flags). */
 const STATISTICS_MAX_BYTES = 256;
 
@@ -199,6 +199,13 @@ class Scratch {
   indices(count: number): Int32Array {
     if (count > this.indexBuffer.length) this.indexBuffer = new Int32Array(Math.max(count, this.indexBuffer.length * 2));
     return this.indexBuffer;
+  }
+  private remapBuffer = new Int32Array(1024);
+  /** `count` slots set to -1: a column's entry ids → the chunk's dictionary indices (encodeStringIds). */
+  entryRemap(count: number): Int32Array {
+    if (count > this.remapBuffer.length) this.remapBuffer = new Int32Array(Math.max(count, this.remapBuffer.length * 2));
+    this.remapBuffer.fill(-1, 0, count);
+    return this.remapBuffer;
   }
 }
 
@@ -680,7 +687,18 @@ function plainStringStatistics(slots: StringSlots, nullCount: number): Statistic
   return stringRangeStatistics(bytes, offsets[min], offsets[min + 1], offsets[max], offsets[max + 1], nullCount);
 }
 
-function dictionaryStatistics(dictionary: StringDictionary, nullCount: number): Statistics {
+/** A dictionary's entries in index order, as places in a column's bytes. */
+interface DictionaryEntries {
+  readonly bytes: Uint8Array;
+  entryStart: Int32Array;
+  entryLength: Int32Array;
+  entryCount: number;
+  /** PLAIN size of the entries (4-byte length + bytes each). */
+  plainBytes: number;
+}
+
+function dictionaryStatistics(dictionary: DictionaryEntries, nullCount: number): Statistics {
+  if (dictionary.entryCount === 0) return { nullCount };
   const { bytes, entryStart, entryLength } = dictionary;
   let min = 0;
   let max = 0;
@@ -796,7 +814,7 @@ const SLOT_WORDS = 8;
  * The distinct strings of one column chunk, each kept as the place in the column's bytes where it first occurs:
  * nothing is copied until the dictionary page is written. Open addressing, linear probing, at most half full.
  */
-class StringDictionary {
+class StringDictionary implements DictionaryEntries {
   private table: Int32Array;
   private mask: number;
   private readonly view: DataView;
@@ -928,7 +946,7 @@ function dictionaryEncode(slots: StringSlots, dictionary: StringDictionary, indi
 }
 
 /** The dictionary page body: PLAIN entries in index order. */
-function dictionaryPage(dictionary: StringDictionary): Uint8Array {
+function dictionaryPage(dictionary: DictionaryEntries): Uint8Array {
   const out = new Uint8Array(dictionary.plainBytes);
   const { bytes, entryStart, entryLength } = dictionary;
   let at = 0;
@@ -975,6 +993,104 @@ function encodeStrings(scratch: Scratch, column: string, slots: StringSlots, nul
   return { statistics: plainStringStatistics(slots, nullCount) };
 }
 
+/** The strings of slots [first, last) of a column in dictionary form (SealedColumn's ids), skipping unset validity bits. */
+interface IdSlots {
+  bytes: Uint8Array;
+  entryOffsets: Int32Array;
+  ids: Int32Array;
+  validity: Uint8Array | undefined;
+  first: number;
+  last: number;
+  /** Slots with a value. */
+  count: number;
+}
+
+/** A chunk's dictionary taken from a column's: the entries the chunk uses, in the order it first uses them. */
+class ChunkEntries implements DictionaryEntries {
+  entryStart: Int32Array;
+  entryLength: Int32Array;
+  entryCount = 0;
+  plainBytes = 0;
+  constructor(
+    readonly bytes: Uint8Array,
+    capacity: number,
+  ) {
+    this.entryStart = new Int32Array(Math.max(1, capacity));
+    this.entryLength = new Int32Array(Math.max(1, capacity));
+  }
+  add(start: number, end: number): number {
+    const index = this.entryCount++;
+    this.entryStart[index] = start;
+    this.entryLength[index] = end - start;
+    this.plainBytes += 4 + end - start;
+    return index;
+  }
+}
+
+/**
+ * String values of a column in dictionary form, written exactly as encodeStrings writes the same strings in plain form
+ * (the same dictionary in the same order, the same choice of dictionary or PLAIN by the same rules, the same
+ * statistics), without hashing a value: the column's entry ids are renumbered in order of first use in the chunk.
+ */
+function encodeStringIds(scratch: Scratch, slots: IdSlots, nullCount: number): Omit<EncodedChunk, "levelCount"> {
+  const body = scratch.body;
+  if (slots.count === 0) return { statistics: { nullCount } };
+  const { ids, entryOffsets, validity } = slots;
+  const entryCount = entryOffsets.length - 1;
+  const remap = scratch.entryRemap(entryCount);
+  const entries = new ChunkEntries(slots.bytes, Math.min(entryCount, slots.count));
+  const indices = scratch.indices(slots.count);
+  let seen = 0;
+  let valueBytes = 0;
+  let pays = true;
+  for (let from = slots.first; from < slots.last; from += DICTIONARY_SAMPLE) {
+    const to = Math.min(slots.last, from + DICTIONARY_SAMPLE);
+    for (let i = from; i < to; i++) {
+      if (validity && !bitAt(validity, i)) continue;
+      const id = ids[i];
+      let index = remap[id];
+      if (index < 0) index = remap[id] = entries.add(entryOffsets[id], entryOffsets[id + 1]);
+      indices[seen++] = index;
+      valueBytes += entryOffsets[id + 1] - entryOffsets[id];
+    }
+    // dictionaryEncode's checks, at the same points: once failed, the chunk is PLAIN whatever follows.
+    if (entries.plainBytes > DICTIONARY_BYTE_LIMIT || (entries.entryCount * 2 > seen && seen >= DICTIONARY_SAMPLE / 2)) pays = false;
+  }
+  const statistics = dictionaryStatistics(entries, nullCount);
+  const bitWidth = indexBitWidth(entries.entryCount);
+  if (pays && entries.plainBytes + Math.ceil((seen * bitWidth) / 8) < 4 * seen + valueBytes) {
+    body.byte(bitWidth);
+    writeHybrid(body, indices, seen, bitWidth);
+    return { dictionary: dictionaryPage(entries), dictionaryCount: entries.entryCount, statistics };
+  }
+  writePlainEntries(body, entries, indices, seen, 4 * seen + valueBytes);
+  return { statistics };
+}
+
+/** PLAIN BYTE_ARRAY of `count` values given as indices into `entries` (`byteLength` bytes in all). */
+function writePlainEntries(body: ByteSink, entries: DictionaryEntries, indices: Int32Array, count: number, byteLength: number): void {
+  const out = body.reserve(byteLength);
+  const { bytes: source, entryStart, entryLength } = entries;
+  const to = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const from = new DataView(source.buffer, source.byteOffset, source.byteLength);
+  let at = body.length;
+  for (let k = 0; k < count; k++) {
+    const index = indices[k];
+    const s = entryStart[index];
+    const length = entryLength[index];
+    to.setInt32(at, length, true);
+    at += 4;
+    if (length > 64) out.set(source.subarray(s, s + length), at);
+    else {
+      let b = 0;
+      for (; b + 4 <= length; b += 4) to.setInt32(at + b, from.getInt32(s + b, true), true);
+      for (; b < length; b++) out[at + b] = source[s + b];
+    }
+    at += length;
+  }
+  body.length = at;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Column chunks
 
@@ -1016,6 +1132,18 @@ function encodeFlatChunk(scratch: Scratch, spec: ColumnSpec, column: SealedColum
     case "bool":
       return { levelCount, statistics: encodeBooleans(body, column, withNulls, start, end, nullCount) };
     case "string": {
+      if (column.ids !== undefined) {
+        const slots: IdSlots = {
+          bytes: column.values as Uint8Array,
+          entryOffsets: column.entryOffsets!,
+          ids: column.ids,
+          validity: withNulls ? validity : undefined,
+          first: start,
+          last: end,
+          count: rowCount - nullCount,
+        };
+        return { levelCount, ...encodeStringIds(scratch, slots, nullCount) };
+      }
       const slots: StringSlots = {
         bytes: column.values as Uint8Array,
         offsets: column.offsets!,
@@ -1076,6 +1204,18 @@ function encodeListChunk(scratch: Scratch, spec: ColumnSpec, column: SealedColum
     else writeRleRun(body, maxDefinition, levelCount, 2);
   });
   const itemNulls = itemValidity ? lastItem - firstItem - countSet(itemValidity, firstItem, lastItem) : 0;
+  if (column.ids !== undefined) {
+    const slots: IdSlots = {
+      bytes: column.values as Uint8Array,
+      entryOffsets: column.entryOffsets!,
+      ids: column.ids,
+      validity: itemValidity,
+      first: firstItem,
+      last: lastItem,
+      count: lastItem - firstItem - itemNulls,
+    };
+    return { levelCount, ...encodeStringIds(scratch, slots, nullCount) };
+  }
   const slots: StringSlots = {
     bytes: column.values as Uint8Array,
     offsets: column.itemOffsets!,

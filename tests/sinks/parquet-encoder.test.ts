@@ -73,13 +73,18 @@ describe("ColumnBatchBuilder strings", () => {
 });
 
 describe("roomLike", () => {
-  it("gives each text and list column a quarter more than the sealed batch held, and the other columns nothing", () => {
+  it("gives each text and list column a quarter more than the sealed batch held, the other columns nothing, and keeps plain what went plain", () => {
     const builder = new ColumnBatchBuilder(COLUMNS);
     builder.append({ id: "abcd", tags: ["x", null, "yz"], note: null, n: 1 });
     builder.append({ id: "ü", tags: [], note: "12345678", n: 2 });
+    for (let i = 0; i < 1_024; i++) builder.append({ id: `row-${i}`, tags: [], note: "12345678", n: i });
     const room = roomLike(builder.seal(), 100);
-    // id: 4 + 2 bytes (ü is two in UTF-8) → 8; tags: 3 bytes in 3 items → 4 bytes, 4 items; note: 8 → 10.
-    expect(room).toEqual({ rows: 100, textBytes: [8, 4, 10, 0], items: [0, 4, 0, 0] });
+    // id: distinct values, plain after the first 1,024: 4 + 2 bytes (ü is two in UTF-8) + 10 × 5 + 90 × 6 + 900 × 7 +
+    // 24 × 8 = 7,088 → 8,860; tags (a
+    // dictionary): "x" and "yz" once, 3 bytes in 3 items → 4 bytes, 4 items; note (a dictionary): "12345678" once → 10.
+    const idBytes = 6 + Array.from({ length: 1_024 }, (_, i) => `row-${i}`.length).reduce((a, b) => a + b, 0);
+    expect(idBytes).toBe(7_088);
+    expect(room).toEqual({ rows: 100, textBytes: [8_860, 4, 10, 0], items: [0, 4, 0, 0], plainStrings: [true, false, false, false] });
   });
 });
 
@@ -89,8 +94,59 @@ describe("ColumnBatchBuilder.seal", () => {
     builder.append({ id: "a", tags: ["x"], note: "hello", n: 7 });
     const batch = builder.seal();
     expect(batch.data.map((column) => column.values.length)).toEqual([1, 1, 5, 1]);
-    expect(batch.data[0].offsets).toEqual(new Int32Array([0, 1]));
-    expect(batch.data[1].itemOffsets).toEqual(new Int32Array([0, 1]));
+    expect(batch.data[0].ids).toEqual(new Int32Array([0]));
+    expect(batch.data[0].entryOffsets).toEqual(new Int32Array([0, 1]));
+    expect(batch.data[1].offsets).toEqual(new Int32Array([0, 1]));
+    expect(batch.data[1].ids).toEqual(new Int32Array([0]));
     expect(() => builder.append({ id: "b", tags: [], note: null, n: 1 })).toThrow(/after seal/);
+  });
+});
+
+describe("ColumnBatchBuilder strings as a dictionary", () => {
+  const text = (bytes: Uint8Array | Int32Array | Float64Array | BigInt64Array) => Buffer.from(bytes as Uint8Array).toString("utf8");
+
+  it("keeps each distinct string's bytes once and an entry per value, -1 for a null row or item", () => {
+    const builder = new ColumnBatchBuilder(COLUMNS);
+    builder.append({ id: "b", tags: ["/home", "/cart", "/home"], note: null, n: 1 });
+    builder.append({ id: "ü", tags: [null, "/cart"], note: "b", n: 2 });
+    builder.append({ id: "b", tags: [], note: "b", n: 3 });
+    const [id, tags, note] = builder.seal().data;
+    expect(text(id.values)).toBe("bü");
+    expect(id.entryOffsets).toEqual(new Int32Array([0, 1, 3]));
+    expect(id.ids).toEqual(new Int32Array([0, 1, 0]));
+    expect(text(tags.values)).toBe("/home/cart");
+    expect(tags.entryOffsets).toEqual(new Int32Array([0, 5, 10]));
+    expect(tags.ids).toEqual(new Int32Array([0, 1, 0, -1, 1]));
+    expect(tags.offsets).toEqual(new Int32Array([0, 3, 5, 5]));
+    expect(tags.itemOffsets).toBeUndefined();
+    expect(note.ids).toEqual(new Int32Array([-1, 0, 0]));
+  });
+
+  it("rewrites a column plain once a sample of its values is mostly distinct, the values before it included, and stays plain", () => {
+    const builder = new ColumnBatchBuilder(COLUMNS);
+    const ids: string[] = [];
+    for (let i = 0; i < 3_000; i++) {
+      // Repeats at first (one value in three new), then distinct: plain from the second sample on.
+      const id = i < 600 ? `v${i % 200}` : `id-${i}`;
+      ids.push(id);
+      builder.append({ id, tags: i % 2 === 0 ? ["a", null] : ["b"], note: i === 2_999 ? "last" : null, n: i });
+    }
+    const [id, tags, note] = builder.seal().data;
+    expect(id.ids).toBeUndefined();
+    expect(text(id.values)).toBe(ids.join(""));
+    let at = 0;
+    expect(id.offsets).toEqual(new Int32Array([0, ...ids.map((value) => (at += value.length))]));
+    expect(tags.ids?.length).toBe(4_500);
+    expect(note.ids).toEqual(new Int32Array(3_000).fill(-1).fill(0, 2_999));
+  });
+
+  it("starts plain where roomLike says so, repeating values too", () => {
+    const builder = new ColumnBatchBuilder(COLUMNS, { rows: 10, plainStrings: [true, true, false, false] });
+    builder.append({ id: "same", tags: ["x", null], note: "same", n: 1 });
+    builder.append({ id: "same", tags: ["x"], note: "same", n: 2 });
+    const [id, tags, note] = builder.seal().data;
+    expect([text(id.values), id.offsets, id.ids]).toEqual(["samesame", new Int32Array([0, 4, 8]), undefined]);
+    expect([text(tags.values), tags.itemOffsets, tags.ids]).toEqual(["xx", new Int32Array([0, 1, 1, 2]), undefined]);
+    expect([text(note.values), note.ids]).toEqual(["same", new Int32Array([0, 0])]);
   });
 });

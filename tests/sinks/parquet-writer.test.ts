@@ -226,8 +226,12 @@ const handRowsInDuckDb = [
   },
 ];
 
-function sealed(columns: ColumnSpec[], rows: readonly Row[]) {
-  const builder = new ColumnBatchBuilder(columns);
+/**
+ * The rows as the column builder seals them, strings in plain form (the writer hashes them into its own dictionaries:
+ * the path these tests exercise) or in the builder's dictionary form while values repeat (the sink's default).
+ */
+function sealed(columns: ColumnSpec[], rows: readonly Row[], strings: "plain" | "dictionary" = "plain") {
+  const builder = new ColumnBatchBuilder(columns, { rows: 64, plainStrings: columns.map(() => strings === "plain") });
   for (const row of rows) builder.append(row);
   return builder.seal();
 }
@@ -706,10 +710,80 @@ describe("writeParquetFile on random batches", () => {
           const path = writeFile(allColumns, rows, compression, rowGroupSize);
           expect(await queryJson(connection, selectAll(allColumns, path))).toEqual(rows.map((r) => inDuckDb(allColumns, r)));
           await expectStatistics(path, allColumns, rows, rowGroupSize);
+          // The builder's dictionary form is written byte for byte as the plain form the readers just checked.
+          const options = { compression, rowGroupSize };
+          expectSameBytes(writeParquetFile(sealed(allColumns, rows, "dictionary"), options), writeParquetFile(sealed(allColumns, rows), options));
         },
       ),
       { numRuns: 100 },
     );
+  });
+});
+
+/** Equal bytes, else the first offset they differ at (a deep equality over megabytes of elements takes minutes). */
+function expectSameBytes(actual: Uint8Array, expected: Uint8Array): void {
+  const a = Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength);
+  const b = Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength);
+  let differsAt = -1;
+  if (!a.equals(b)) for (differsAt = 0; differsAt < Math.min(a.length, b.length) && a[differsAt] === b[differsAt]; ) differsAt++;
+  expect({ lengths: [a.length, b.length], differsAt }).toEqual({ lengths: [b.length, b.length], differsAt: -1 });
+}
+
+describe("strings in the column builder's dictionary form", () => {
+  // The builder keeps repeating strings as entries and ids, and rewrites a column plain once a sample of its values is
+  // mostly distinct; the writer renumbers the entries per chunk. The oracle is the plain form of the same rows, which
+  // the tests above check against DuckDB and parquet-wasm: every file must be the same bytes.
+  const columns: ColumnSpec[] = [
+    { name: "i", type: "int32", nullable: false },
+    { name: "few", type: "string" },
+    { name: "unique", type: "string" },
+    { name: "late", type: "string" },
+    { name: "huge", type: "string" },
+    { name: "pages", type: "list<string>" },
+    { name: "ids", type: "list<string>", nullable: false },
+  ];
+  const rows: Row[] = Array.from({ length: 5_000 }, (_, i) => ({
+    i,
+    few: i % 11 === 0 ? null : ["home", "cart", "é", "🙂"][i % 4],
+    unique: `visitor-${i * 7919}`,
+    // Repeats for the first 2,500 rows, then distinct: the dictionary stops paying in the second half's row groups.
+    late: i < 2_500 ? `v${i % 3}` : `late-${i}`,
+    // 300 distinct values of 4 KiB in the first 1,000 rows: more than a dictionary page may hold (1 MiB), though they
+    // repeat, and too few values for the builder's own sample check, so the writer finds it out.
+    huge: i < 1_000 ? `${i % 300}`.padEnd(4_096, "x") : null,
+    pages: i % 13 === 0 ? null : Array.from({ length: i % 6 }, (_, k) => (k === 2 && i % 5 === 0 ? null : `/p/${(i + k) % 40}`)),
+    ids: [`${i}`, `${i + 1}`],
+  }));
+
+  for (const rowGroupSize of [5_000, 1_000, 777]) {
+    it(`writes the same bytes as the plain form: few values, distinct values, values that stop repeating, past the page limit (row groups of ${rowGroupSize})`, () => {
+      const dictionary = sealed(columns, rows, "dictionary");
+      // Which columns the builder kept as a dictionary: the repeating ones, and the one whose repeats come first.
+      expect(dictionary.data.map((column) => column.ids !== undefined)).toEqual([false, true, false, true, true, true, false]);
+      for (const compression of codecs) {
+        const options = { compression, rowGroupSize };
+        expectSameBytes(writeParquetFile(dictionary, options), writeParquetFile(sealed(columns, rows), options));
+      }
+    });
+  }
+
+  it("reads back in DuckDB as the rows written, a rejected row's new entries left out of the dictionary page", async () => {
+    const builder = new ColumnBatchBuilder(columns);
+    const accepted: Row[] = [];
+    for (const row of rows.slice(0, 300)) {
+      builder.append(row);
+      accepted.push(row);
+      if (row.i === 100) expect(() => builder.append({ ...row, few: "rejected", pages: ["/rejected"], ids: null })).toThrow(ParquetEncodeError);
+    }
+    const batch = builder.seal();
+    const path = join(directory, `file-${fileCount++}.parquet`);
+    writeFileSync(path, writeParquetFile(batch, { compression: "none", rowGroupSize: 1000 }));
+    expect(await queryJson(connection, selectAll(columns, path))).toEqual(accepted.map((row) => inDuckDb(columns, row)));
+    const dictionaryPages = await queryJson(connection, `SELECT path_in_schema, encodings FROM parquet_metadata('${path}') WHERE path_in_schema = 'few' OR path_in_schema LIKE 'pages%'`);
+    expect(dictionaryPages.map((row) => row.encodings)).toEqual(["PLAIN, RLE, RLE_DICTIONARY", "PLAIN, RLE, RLE_DICTIONARY"]);
+    // The rejected row's strings went into the builder's entries; the files of both forms match only if they are not written.
+    const options = { compression: "none", rowGroupSize: 1000 } as const;
+    expectSameBytes(writeParquetFile(batch, options), writeParquetFile(sealed(columns, accepted), options));
   });
 });
 
