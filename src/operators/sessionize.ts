@@ -98,7 +98,7 @@ const KIND_CODES: Record<EventType, number> = {
 export const LATE_REASON = "too_late";
 
 // stateBytes() estimates (V8, 64-bit, pointer compression off): object headers, fields, array backing stores with slack.
-const VISITOR_BYTES = 280;
+const VISITOR_BYTES = 296;
 const EVENT_BYTES = EVENT_SLOTS * 8 * 1.25;
 const SESSION_BYTES = SESSION_SLOTS * 8 * 1.25;
 const TIMER_ENTRY_BYTES = 24;
