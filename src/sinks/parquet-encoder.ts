@@ -292,7 +292,7 @@ class StringSlots {
   private entries: Map<string, number> | undefined;
   private entryOffsets: Int32Array;
   private ids: Int32Array;
-  /** Present values appended in dictionary form (those of rows undone since included: a sample rule). */
+  /** Present values appended in dictionary form, undone rows' included: it only paces the sample rule. */
   private present = 0;
   /** Plain form: the slots' byte offsets (one more than slots). */
   private offsets: Int32Array;
