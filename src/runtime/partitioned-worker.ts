@@ -6,7 +6,7 @@ import { Metrics } from "../metrics/registry.ts";
 import { EncoderPool } from "../sinks/parquet.ts";
 import { startMetricsServer } from "../metrics/server.ts";
 import { connectNats } from "../transport/connection.ts";
-import { ensureStream, partitionMismatch, partitionsInStream } from "../transport/stream.ts";
+import { ensureStream, streamPartitionMismatch } from "../transport/stream.ts";
 import { Kvm } from "@nats-io/kv";
 import { StaleCheckpointError } from "./checkpoint.ts";
 import { openCheckpointStore } from "./checkpoint-store.ts";
@@ -41,7 +41,7 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
     // Created once here so that the tasks' concurrent first calls find it.
     const manager = await jetstreamManager(connection);
     const info = await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
-    const { error } = partitionMismatch(config.nats.stream, config.nats.partitions, await partitionsInStream(manager, config.nats.stream));
+    const { error } = await streamPartitionMismatch(manager, config.nats.stream, config.nats.partitions);
     if (error !== undefined) throw new Error(error);
     // A drain ends when every task drained at least through the stream as it is now, by this worker or another.
     const targets = new Map<string, number[]>();

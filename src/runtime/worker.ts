@@ -18,7 +18,7 @@ import { botsTable, invalidEventsTable, lateEventsTable } from "../sinks/system-
 import { connectNats } from "../transport/connection.ts";
 import { decodeDeadLetter } from "../transport/dead-letter.ts";
 import { splitBatch } from "../transport/batch-codec.ts";
-import { ensureStream, lastSequenceOfSubject, partitionMismatch, partitionsInStream } from "../transport/stream.ts";
+import { ensureStream, lastSequenceOfSubject, streamPartitionMismatch } from "../transport/stream.ts";
 import { eventsSubject, parseSubject } from "../transport/subjects.ts";
 import { StreamReader, type StreamMessage } from "../transport/reader.ts";
 import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "./checkpoint.ts";
@@ -206,7 +206,7 @@ class Worker {
       const manager = await jetstreamManager(connection);
       const info = await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
       if (this.task === undefined) {
-        const { warning } = partitionMismatch(config.nats.stream, config.nats.partitions, await partitionsInStream(manager, config.nats.stream));
+        const { warning } = await streamPartitionMismatch(manager, config.nats.stream, config.nats.partitions);
         if (warning !== undefined) this.log(`warning: ${warning}`);
       }
       this.js = jetstream(connection);

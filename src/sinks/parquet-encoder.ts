@@ -583,10 +583,10 @@ export function roomLike(batch: SealedBatch, rows: number): BatchRoom {
   return {
     rows,
     textBytes: batch.data.map((column) => (hasText(column) ? slack(column.values.byteLength) : 0)),
-    items: batch.data.map((column) => {
-      const listItems = column.itemOffsets !== undefined ? column.itemOffsets.length - 1 : column.offsets !== undefined ? column.ids?.length : undefined;
-      return listItems === undefined ? 0 : slack(listItems);
-    }),
+    // A list column's items: itemOffsets in plain form, one id each in dictionary form.
+    items: batch.data.map((column) =>
+      column.itemValidity === undefined ? 0 : slack(column.itemOffsets !== undefined ? column.itemOffsets.length - 1 : column.ids!.length),
+    ),
     plainStrings: batch.data.map((column) => column.offsets !== undefined && column.ids === undefined),
   };
 }

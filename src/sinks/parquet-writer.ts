@@ -717,26 +717,31 @@ function dictionaryStatistics(dictionary: DictionaryEntries, nullCount: number):
 function writePlainStrings(body: ByteSink, slots: StringSlots): void {
   const { bytes: source, offsets, validity } = slots;
   const out = body.reserve(4 * slots.count + offsets[slots.last] - offsets[slots.first]);
-  // Whole-word copies through DataViews: a quarter of the loop iterations of a byte copy.
   const to = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const from = new DataView(source.buffer, source.byteOffset, source.byteLength);
   let at = body.length;
   for (let i = slots.first; i < slots.last; i++) {
     if (validity && !bitAt(validity, i)) continue;
-    const s = offsets[i];
-    const length = offsets[i + 1] - s;
-    to.setInt32(at, length, true);
-    at += 4;
-    // A typed-array copy costs a call and a view: only worth it for long values.
-    if (length > 64) out.set(source.subarray(s, s + length), at);
-    else {
-      let k = 0;
-      for (; k + 4 <= length; k += 4) to.setInt32(at + k, from.getInt32(s + k, true), true);
-      for (; k < length; k++) out[at + k] = source[s + k];
-    }
-    at += length;
+    at = writePlainValue(out, to, source, from, at, offsets[i], offsets[i + 1] - offsets[i]);
   }
   body.length = at;
+}
+
+/**
+ * One PLAIN BYTE_ARRAY value at `at` of `out` (`to` its view): the length, then source[start, start + length).
+ * Returns where the next value goes. Short values are copied as whole words through the DataViews, a quarter of the
+ * loop iterations of a byte copy; a typed-array copy costs a call and a view, worth it only for long values.
+ */
+function writePlainValue(out: Uint8Array, to: DataView, source: Uint8Array, from: DataView, at: number, start: number, length: number): number {
+  to.setInt32(at, length, true);
+  at += 4;
+  if (length > 64) out.set(source.subarray(start, start + length), at);
+  else {
+    let k = 0;
+    for (; k + 4 <= length; k += 4) to.setInt32(at + k, from.getInt32(start + k, true), true);
+    for (; k < length; k++) out[at + k] = source[start + k];
+  }
+  return at + length;
 }
 
 /*
@@ -1048,10 +1053,12 @@ function encodeStringIds(scratch: Scratch, slots: IdSlots, nullCount: number): O
     for (let i = from; i < to; i++) {
       if (validity && !bitAt(validity, i)) continue;
       const id = ids[i];
+      const start = entryOffsets[id];
+      const end = entryOffsets[id + 1];
       let index = remap[id];
-      if (index < 0) index = remap[id] = entries.add(entryOffsets[id], entryOffsets[id + 1]);
+      if (index < 0) index = remap[id] = entries.add(start, end);
       indices[seen++] = index;
-      valueBytes += entryOffsets[id + 1] - entryOffsets[id];
+      valueBytes += end - start;
     }
     // dictionaryEncode's checks, at the same points: once failed, the chunk is PLAIN whatever follows.
     if (entries.plainBytes > DICTIONARY_BYTE_LIMIT || (entries.entryCount * 2 > seen && seen >= DICTIONARY_SAMPLE / 2)) pays = false;
@@ -1074,20 +1081,7 @@ function writePlainEntries(body: ByteSink, entries: DictionaryEntries, indices: 
   const to = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const from = new DataView(source.buffer, source.byteOffset, source.byteLength);
   let at = body.length;
-  for (let k = 0; k < count; k++) {
-    const index = indices[k];
-    const s = entryStart[index];
-    const length = entryLength[index];
-    to.setInt32(at, length, true);
-    at += 4;
-    if (length > 64) out.set(source.subarray(s, s + length), at);
-    else {
-      let b = 0;
-      for (; b + 4 <= length; b += 4) to.setInt32(at + b, from.getInt32(s + b, true), true);
-      for (; b < length; b++) out[at + b] = source[s + b];
-    }
-    at += length;
-  }
+  for (let k = 0; k < count; k++) at = writePlainValue(out, to, source, from, at, entryStart[indices[k]], entryLength[indices[k]]);
   body.length = at;
 }
 

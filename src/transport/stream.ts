@@ -105,6 +105,11 @@ export function partitionsOfSubjects(stream: string, subjects: readonly string[]
   return partitions.sort((a, b) => a - b);
 }
 
+/** partitionMismatch of a pipeline with `configured` partitions against what the stream holds now. */
+export async function streamPartitionMismatch(jsm: JetStreamManager, stream: string, configured: number): Promise<{ error?: string; warning?: string }> {
+  return partitionMismatch(stream, configured, await partitionsInStream(jsm, stream));
+}
+
 /**
  * What a pipeline with `configured` partitions makes of a stream holding events of `present` partitions: nothing
  * when they fit. A partitioned pipeline runs one task per configured partition, so the events of a higher partition
