@@ -98,14 +98,16 @@ export async function liveLatency(manager: JetStreamManager, natsUrl: string, ou
   const stream = `BENCH_LIVE_${process.pid}`;
   const pipelineText = benchPipeline(natsUrl, stream, join(out, "live"));
   await ensureStream(manager, stream);
+  let child: ReturnType<typeof fork> | undefined;
   try {
-    const child = fork(join(ROOT, "bench", "live-child.ts"), [pipelineText], { execArgv: [...liveNodeFlags(), "--import", "tsx"], stdio: ["ignore", "pipe", "inherit", "ipc"], cwd: ROOT });
+    const worker = fork(join(ROOT, "bench", "live-child.ts"), [pipelineText], { execArgv: [...liveNodeFlags(), "--import", "tsx"], stdio: ["ignore", "pipe", "inherit", "ipc"], cwd: ROOT });
+    child = worker;
     let output = "";
-    child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    worker.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => worker.once("exit", resolve));
     await new Promise<void>((resolve, reject) => {
-      child.once("message", () => resolve());
-      child.once("exit", (code) => reject(new Error(`live child exited with ${code} before it was ready`)));
+      worker.once("message", () => resolve());
+      worker.once("exit", (code) => reject(new Error(`live child exited with ${code} before it was ready`)));
     });
     const total = Math.min(traffic.events, Math.round(rate * seconds));
     log(`live: ${rate.toLocaleString("en")} events/s for ${seconds} s (${total} events)…`);
@@ -113,7 +115,7 @@ export async function liveLatency(manager: JetStreamManager, natsUrl: string, ou
     const published = await runJsonChild<LivePublishResult>(join(ROOT, "bench", "live-publisher-child.ts"), args);
     if (published.published !== total) throw new Error(`live publisher published ${published.published} of ${total} events`);
     const publishSeconds = published.seconds;
-    child.send({ expected: total });
+    worker.send({ expected: total });
     const code = await exited;
     if (code !== 0) throw new Error(`live child exited with ${code}`);
     const result = JSON.parse(output.trim().split("\n").pop()!) as { messages: number; p50Ms: number; p99Ms: number; maxMs: number; cpuSeconds: number };
@@ -131,6 +133,8 @@ export async function liveLatency(manager: JetStreamManager, natsUrl: string, ou
       watermarkDelay: { outOfOrderness: "1m", gap: "30m", allowedLateness: "1h" },
     };
   } finally {
+    // A failed publisher must not leave the live worker waiting for its expected count (and the caller's job open).
+    if (child !== undefined && child.exitCode === null) child.kill();
     await manager.streams.delete(stream).catch(() => undefined);
   }
 }

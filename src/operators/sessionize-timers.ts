@@ -66,13 +66,23 @@ export class DueQueue<Key> {
     return { dues: this.#dues.slice(), keys: this.#keys.map(nameOf) };
   }
 
-  /** Replaces the entries with a snapshot's; an entry whose name `find` does not know is dropped (nothing to fire). */
-  restore(snapshot: DueQueueSnapshot, find: (name: string) => Key | undefined): void {
+  /** The entries in heap order: copies of the due times, and each key mapped by `map`. */
+  entries<Saved>(map: (key: Key) => Saved): { dues: number[]; keys: Saved[] } {
+    return { dues: this.#dues.slice(), keys: this.#keys.map(map) };
+  }
+
+  /** Replaces the entries with `dues` and their keys in heap order (entries()); an undefined key's entry is dropped. */
+  restoreEntries(dues: readonly number[], keys: readonly (Key | undefined)[]): void {
     this.#dues = [];
     this.#keys = [];
-    for (let index = 0; index < snapshot.dues.length; index++) {
-      const key = find(snapshot.keys[index]);
-      if (key !== undefined) this.push(snapshot.dues[index], key);
+    for (let index = 0; index < dues.length; index++) {
+      const key = keys[index];
+      if (key !== undefined) this.push(dues[index], key);
     }
+  }
+
+  /** Replaces the entries with a snapshot's; an entry whose name `find` does not know is dropped (nothing to fire). */
+  restore(snapshot: DueQueueSnapshot, find: (name: string) => Key | undefined): void {
+    this.restoreEntries(snapshot.dues, snapshot.keys.map(find));
   }
 }

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { duration } from "../config/duration.ts";
 import type { ClickEvent, EventOrigin, EventType } from "../events/event.ts";
 import type { Operator, OperatorContext, SessionRecord } from "../runtime/operator.ts";
-import { float64Column, float64ColumnOf } from "../runtime/float64-text.ts";
+import { float64ColumnOf, float64Columns, float64ColumnsOf, float64ToBase64, type Float64Columns } from "../runtime/float64-text.ts";
 import { WatermarkTracker, type WatermarkSnapshot } from "../runtime/watermark.ts";
 import type { OperatorEnvironment } from "./environment.ts";
 import { eventIdHash, sessionIdOf } from "./sessionize-hash.ts";
@@ -128,7 +128,7 @@ interface VisitorSnapshot {
   scheduled: number | null;
 }
 
-interface SessionizeSnapshot {
+interface SessionizeSnapshotOfVisitors {
   format: 1 | 2;
   watermark: WatermarkSnapshot;
   pool: StringPoolSnapshot;
@@ -137,6 +137,36 @@ interface SessionizeSnapshot {
   /** Visitors whose state was dropped, with their last known user_id: [visitor key, user_id] (absent before 2026-12). */
   identities?: [string, string][];
 }
+
+/**
+ * Format 3 (session 28): the visitors as columns, all their events in one Float64Columns and all their sessions in
+ * another, instead of an object per visitor; timers name visitors by index. The snapshot copies the numbers into
+ * chunks and json-slices turns each chunk into text in a slice of its own. A checkpoint of the live bench's state
+ * (41k visitors holding 700k events) took 0.55–1.5 CPU s of the main thread as format 2: 41k base64 conversions in the
+ * snapshot and as many objects for JSON.stringify, which the live worker, at ≈ 85% of a core, then had to catch up
+ * with (bench/OPTIMIZATIONS.md, session 28).
+ */
+interface SessionizeSnapshotOfColumns {
+  format: 3;
+  watermark: WatermarkSnapshot;
+  pool: StringPoolSnapshot;
+  /** Heap order; each entry's visitor as its index in `visitors.keys` (−1: a visitor no longer held, dropped). */
+  timers: { dues: string; visitors: string };
+  visitors: {
+    keys: string[];
+    events: Float64Columns;
+    sessions: Float64Columns;
+    /** Each visitor's `scheduled`, always as text: +∞ (no timer) has no JSON number. */
+    scheduled: string;
+    /** [visitor index, carried user_id] for the visitors that carry one. */
+    carriedUsers: [number, string][];
+    /** [visitor index, tombstones] for the visitors that have some. */
+    tombstones: [number, Tombstone[]][];
+  };
+  identities: [string, string][];
+}
+
+type SessionizeSnapshot = SessionizeSnapshotOfVisitors | SessionizeSnapshotOfColumns;
 
 function nonEmptyString(value: unknown): value is string {
   return typeof value === "string" && value !== "";
@@ -274,31 +304,40 @@ class Sessionizer implements Operator {
   }
 
   snapshot(): SessionizeSnapshot {
-    const visitors: VisitorSnapshot[] = [];
-    for (const visitor of this.#allVisitors()) {
-      visitors.push({
-        key: visitor.key,
-        events: float64Column(visitor.events),
-        sessions: float64Column(visitor.sessions),
-        tombstones: visitor.tombstones === null ? null : visitor.tombstones.map((t) => ({ ...t })),
-        carriedUser: visitor.carriedUser,
-        scheduled: Number.isFinite(visitor.scheduled) ? visitor.scheduled : null,
-      });
+    const visitors = this.#allVisitors();
+    const indexOf = new Map<VisitorState, number>();
+    const carriedUsers: [number, string][] = [];
+    const tombstones: [number, Tombstone[]][] = [];
+    const scheduled = new Array<number>(visitors.length);
+    for (let index = 0; index < visitors.length; index++) {
+      const visitor = visitors[index];
+      indexOf.set(visitor, index);
+      scheduled[index] = visitor.scheduled;
+      if (visitor.carriedUser !== null) carriedUsers.push([index, visitor.carriedUser]);
+      if (visitor.tombstones !== null) tombstones.push([index, visitor.tombstones.map((t) => ({ ...t }))]);
     }
+    const timers = this.#timers.entries((visitor) => indexOf.get(visitor) ?? -1);
     return {
-      format: 2,
+      format: 3,
       watermark: this.#watermark.snapshot(),
       pool: this.#pool.snapshot(),
-      timers: this.#timers.snapshot((visitor) => visitor.key),
-      visitors,
+      timers: { dues: float64ToBase64(timers.dues), visitors: float64ToBase64(timers.keys) },
+      visitors: {
+        keys: visitors.map((visitor) => visitor.key),
+        events: float64Columns(visitors.map((visitor) => visitor.events)),
+        sessions: float64Columns(visitors.map((visitor) => visitor.sessions)),
+        scheduled: float64ToBase64(scheduled),
+        carriedUsers,
+        tombstones,
+      },
       identities: this.#identityEntries(),
     };
   }
 
   restore(state: unknown): void {
     const snapshot = state as SessionizeSnapshot;
-    if (snapshot === null || typeof snapshot !== "object" || (snapshot.format !== 1 && snapshot.format !== 2)) {
-      throw new Error("sessionize: cannot restore state: expected a snapshot with format 1 or 2");
+    if (snapshot === null || typeof snapshot !== "object" || ![1, 2, 3].includes(snapshot.format)) {
+      throw new Error("sessionize: cannot restore state: expected a snapshot with format 1, 2 or 3");
     }
     this.#watermark.restore(snapshot.watermark);
     this.#pool.restore(snapshot.pool);
@@ -316,19 +355,43 @@ class Sessionizer implements Operator {
       const { siteId, anonId } = parseVisitorKey(key);
       this.#remember(siteId ?? undefined, anonId, user);
     }
-    const byKey = new Map<string, VisitorState>();
-    for (const visitor of snapshot.visitors.map((saved) => this.#visitorOf(saved, snapshot.format))) {
+    const visitors = snapshot.format === 3 ? this.#visitorsOfColumns(snapshot.visitors) : snapshot.visitors.map((saved) => this.#visitorOf(saved, snapshot.format));
+    for (const visitor of visitors) {
       visitor.reindex();
-      const key = visitor.key;
       this.#siteVisitors(visitor.siteId).set(visitor.anonId, visitor);
-      byKey.set(key, visitor);
       this.#visitorCount++;
       this.#openSessions += visitor.sessionCount;
       this.#retainedEvents += visitor.eventCount;
-      this.#keyChars += key.length;
+      this.#keyChars += visitorKeyLength(visitor.siteId, visitor.anonId);
       this.#tombstones += visitor.tombstones?.length ?? 0;
     }
-    this.#timers.restore(snapshot.timers, (key) => byKey.get(key));
+    if (snapshot.format === 3) {
+      const keys = float64ColumnOf(snapshot.timers.visitors).map((index) => visitors[index]);
+      this.#timers.restoreEntries(float64ColumnOf(snapshot.timers.dues), keys);
+    } else {
+      const byKey = new Map(visitors.map((visitor) => [visitor.key, visitor]));
+      this.#timers.restore(snapshot.timers, (key) => byKey.get(key));
+    }
+  }
+
+  #visitorsOfColumns(saved: SessionizeSnapshotOfColumns["visitors"]): VisitorState[] {
+    const events = float64ColumnsOf(saved.events);
+    const sessions = float64ColumnsOf(saved.sessions);
+    const scheduled = float64ColumnOf(saved.scheduled);
+    if (events.length !== saved.keys.length || sessions.length !== saved.keys.length || scheduled.length !== saved.keys.length) {
+      throw new Error("sessionize: cannot restore state: the visitors' columns differ in length");
+    }
+    const visitors = saved.keys.map((key, index) => {
+      const { siteId, anonId } = parseVisitorKey(key);
+      const visitor = new VisitorState(siteId ?? undefined, anonId);
+      visitor.events = events[index];
+      visitor.sessions = sessions[index];
+      visitor.scheduled = scheduled[index];
+      return visitor;
+    });
+    for (const [index, user] of saved.carriedUsers) visitors[index].carriedUser = user;
+    for (const [index, tombstones] of saved.tombstones) visitors[index].tombstones = tombstones.map((t) => ({ ...t }));
+    return visitors;
   }
 
   #visitorOf(saved: VisitorSnapshot, format: 1 | 2): VisitorState {

@@ -12,7 +12,10 @@ import {
   type LockHolder,
   lostLockError,
   newLockHolder,
+  piecesOf,
   type LockOptions,
+  type StateJson,
+  utf8Segments,
 } from "./checkpoint.ts";
 import type { CheckpointStore, HeldCheckpointLock } from "./checkpoint-store.ts";
 import { crashIfInjected } from "./fault-injection.ts";
@@ -104,7 +107,7 @@ export class NatsCheckpointStore implements CheckpointStore {
     }
   }
 
-  async commit<P>(checkpoint: Omit<Checkpoint<P>, "state">, stateJson: string): Promise<void> {
+  async commit<P>(checkpoint: Omit<Checkpoint<P>, "state">, stateJson: StateJson): Promise<void> {
     const { epoch } = checkpoint;
     let current = await this.readMeta();
     if (current !== undefined && current.meta.epoch >= epoch) throw staleError(epoch, current.meta);
@@ -114,7 +117,7 @@ export class NatsCheckpointStore implements CheckpointStore {
     const document = await putChunks(
       this.kv,
       { epoch, token: randomBytes(6).toString("hex") },
-      [Buffer.from(head), Buffer.from(stateJson), Buffer.from("}")],
+      utf8Segments([head, ...piecesOf(stateJson), "}"]),
       this.chunkBytes,
     );
     crashIfInjected("checkpoint-written", epoch);

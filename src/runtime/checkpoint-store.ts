@@ -1,6 +1,6 @@
 // The checkpoint store the worker commits to (a directory beside the lake, or a NATS KV bucket), chosen by `checkpoint.store`.
 import type { NatsConnection } from "@nats-io/nats-core";
-import { DirectoryCheckpointStore, type Checkpoint, type LockHolder, type LockOptions } from "./checkpoint.ts";
+import { DirectoryCheckpointStore, type Checkpoint, type LockHolder, type LockOptions, type StateJson } from "./checkpoint.ts";
 import { NatsCheckpointStore } from "./checkpoint-nats.ts";
 
 /** A held pipeline lock: only its holder may commit; a heartbeat keeps it and notices a takeover. */
@@ -26,7 +26,7 @@ export interface CheckpointStore {
   /** Removes what crashed commits left behind; only for the holder of the exclusive right to commit. */
   discardUncommitted(): Promise<void>;
   /** Commits one epoch; throws StaleCheckpointError, changing nothing, when that epoch is already committed. */
-  commit<P>(checkpoint: Omit<Checkpoint<P>, "state">, stateJson: string): Promise<void>;
+  commit<P>(checkpoint: Omit<Checkpoint<P>, "state">, stateJson: StateJson): Promise<void>;
   /** Waits for the pipeline's exclusive lock (stand-by, stale takeover); undefined when the signal aborts the wait. */
   acquireLock(options: LockOptions): Promise<HeldCheckpointLock | undefined>;
   /** Removes every checkpoint and the lock. */

@@ -22,6 +22,13 @@ export interface Checkpoint<PendingCommit = unknown> {
   committedAt: number;
 }
 
+/** A checkpoint's state as JSON text: whole, or in pieces to be written one after another (stringifyPiecesInSlices). */
+export type StateJson = string | readonly string[];
+
+export function piecesOf(stateJson: StateJson): readonly string[] {
+  return typeof stateJson === "string" ? [stateJson] : stateJson;
+}
+
 /** This worker was fenced out: another worker committed the epoch it tried to commit, or took its lock over. */
 export class StaleCheckpointError extends Error {
   constructor(message: string) {
@@ -121,7 +128,7 @@ export class DirectoryCheckpointStore {
    * Commits a checkpoint: write a temporary file, fsync, link it to the epoch's name, fsync the directory.
    * Throws StaleCheckpointError when that epoch is already committed (by another worker): nothing is changed.
    */
-  async commit<P>(checkpoint: Omit<Checkpoint<P>, "state">, stateJson: string): Promise<void> {
+  async commit<P>(checkpoint: Omit<Checkpoint<P>, "state">, stateJson: StateJson): Promise<void> {
     await mkdir(this.directory, { recursive: true });
     const final = join(this.directory, checkpointFileName(checkpoint.epoch));
     const temporary = join(this.directory, `.${checkpointFileName(checkpoint.epoch)}.${randomBytes(6).toString("hex")}.tmp`);
@@ -129,7 +136,7 @@ export class DirectoryCheckpointStore {
     try {
       // The state arrives serialized: it was captured synchronously, before any later event could change it.
       const { pending, ...meta } = checkpoint;
-      await writeUtf8(handle, [`{${JSON.stringify(meta).slice(1, -1)},"pending":${JSON.stringify(pending ?? null)},"state":`, stateJson, "}"]);
+      await writeUtf8(handle, [`{${JSON.stringify(meta).slice(1, -1)},"pending":${JSON.stringify(pending ?? null)},"state":`, ...piecesOf(stateJson), "}"]);
       await handle.sync();
     } finally {
       await handle.close();
@@ -370,8 +377,33 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Bytes encoded at a time by writeUtf8. */
-const WRITE_CHUNK_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes encoded at a time by writeUtf8 (and per utf8Segments buffer): each encodeInto holds the event loop, ≈ 10 ms per
+ * MiB of checkpoint text on these machines, so a live worker gets its turn between them (session 28; was 4 MiB).
+ */
+const WRITE_CHUNK_BYTES = 1024 * 1024;
+
+/** The texts one after another as UTF-8, in buffers of up to `segmentBytes` (no joined string, no one huge buffer). */
+export function utf8Segments(texts: readonly string[], segmentBytes = WRITE_CHUNK_BYTES): Uint8Array[] {
+  const encoder = new TextEncoder();
+  const segments: Uint8Array[] = [];
+  let buffer = new Uint8Array(segmentBytes);
+  let used = 0;
+  for (const text of texts) {
+    for (let rest = text; rest.length > 0; ) {
+      const { read, written } = encoder.encodeInto(rest, buffer.subarray(used));
+      used += written;
+      rest = read === rest.length ? "" : rest.slice(read);
+      if (rest.length > 0) {
+        segments.push(buffer.subarray(0, used));
+        buffer = new Uint8Array(segmentBytes);
+        used = 0;
+      }
+    }
+  }
+  if (used > 0) segments.push(buffer.subarray(0, used));
+  return segments;
+}
 
 /**
  * Writes the texts one after another as UTF-8 through one reused buffer. A checkpoint's state is tens of MiB of JSON:

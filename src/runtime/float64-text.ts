@@ -40,15 +40,118 @@ export function float64ToBase64(values: readonly number[]): string {
 
 /** The numbers float64ToBase64 wrote; throws on text that is not base64 of a whole number of float64s. */
 export function base64ToFloat64(text: string): number[] {
+  const doubles = decodeFloat64(text);
+  const values = new Array<number>(doubles.length);
+  for (let i = 0; i < doubles.length; i++) values[i] = doubles[i];
+  return values;
+}
+
+/**
+ * The numbers of float64ToBase64's text in native byte order, in a reused buffer when they fit (valid until the next
+ * call); throws on text that is not base64 of a whole number of float64s.
+ */
+function decodeFloat64(text: string): Float64Array {
   const length = Buffer.byteLength(text, "base64");
   if (length % 8 !== 0) throw new Error(`float64 column: ${length} bytes is not a whole number of 8-byte values`);
   const count = length / 8;
-  const doubles = count > scratch.length ? new Float64Array(count) : scratch;
+  const doubles = count > scratch.length ? new Float64Array(count) : scratch.subarray(0, count);
   const bytes = Buffer.from(doubles.buffer, 0, length);
   // Characters outside base64 are skipped by the decoder: fewer bytes than the text's length implies is corrupt text.
   if (bytes.write(text, "base64") !== length) throw new Error("float64 column: the text is not base64");
-  const values = new Array<number>(count);
-  if (LITTLE_ENDIAN) for (let i = 0; i < count; i++) values[i] = doubles[i];
-  else for (let i = 0; i < count; i++) values[i] = bytes.readDoubleLE(i * 8);
-  return values;
+  if (!LITTLE_ENDIAN) for (let i = 0; i < count; i++) doubles[i] = bytes.readDoubleLE(i * 8);
+  return doubles;
+}
+
+/**
+ * Numbers per chunk of a float64Columns text: 64 KiB of doubles (≈ 87 KB of text), which json-slices turns into text
+ * in a piece of its own of about a millisecond. With 4 MiB chunks each piece held the event loop ≈ 40 ms, and the
+ * live worker, left a sliver between them, fell behind for the whole checkpoint (live p99 +0.3 s); fresh chunks of
+ * 512 KiB made the snapshot's copy 4× slower than into reused memory, 64 KiB ones 1.5× (session 28).
+ */
+export const CHUNK_VALUES = 1 << 13;
+
+/**
+ * A chunk of float64Columns' numbers, copied: written as base64 text only when serialized (toJSON), which json-slices
+ * does in a slice of its own while the worker goes on, instead of in the snapshot, where the event loop waits.
+ */
+export class Float64Chunk {
+  constructor(readonly values: Float64Array) {}
+
+  toJSON(): string {
+    const bytes = Buffer.from(this.values.buffer, this.values.byteOffset, this.values.byteLength);
+    if (!LITTLE_ENDIAN) {
+      const swapped = Buffer.alloc(bytes.length);
+      for (let i = 0; i < this.values.length; i++) swapped.writeDoubleLE(this.values[i], i * 8);
+      return swapped.toString("base64");
+    }
+    return bytes.toString("base64");
+  }
+}
+
+/** Many number columns as one: their numbers back to back in chunks, and each column's length. */
+export interface Float64Columns {
+  /** float64Column of the columns' lengths. */
+  lengths: number[] | string;
+  /** All columns' numbers in order, CHUNK_VALUES per chunk: base64 of little-endian float64 bytes once serialized. */
+  chunks: (string | Float64Chunk)[];
+}
+
+/**
+ * The columns for a JSON checkpoint as one Float64Columns: a copy per CHUNK_VALUES numbers and, when serialized, a
+ * native conversion per chunk, for any number of columns. A checkpoint of the live bench's state (41k visitors, 700k
+ * events) wrote one text per visitor: 41k conversions on the main thread before its slices began, and as many objects
+ * for JSON.stringify to walk (bench/OPTIMIZATIONS.md, session 28).
+ */
+export function float64Columns(columns: readonly (readonly number[])[]): Float64Columns {
+  const lengths: number[] = new Array<number>(columns.length);
+  let total = 0;
+  for (let index = 0; index < columns.length; index++) total += lengths[index] = columns[index].length;
+  const chunks: Float64Chunk[] = [];
+  let chunk = new Float64Array(Math.min(CHUNK_VALUES, total));
+  let used = 0;
+  for (const column of columns) {
+    for (let at = 0; at < column.length; ) {
+      const take = Math.min(column.length - at, chunk.length - used);
+      for (let i = 0; i < take; i++) chunk[used + i] = column[at + i];
+      used += take;
+      at += take;
+      if (used === chunk.length) {
+        chunks.push(new Float64Chunk(chunk));
+        total -= used;
+        chunk = new Float64Array(Math.min(CHUNK_VALUES, total));
+        used = 0;
+      }
+    }
+  }
+  return { lengths: float64Column(lengths), chunks };
+}
+
+/** The columns float64Columns wrote; throws when the chunks do not hold exactly the numbers the lengths add up to. */
+export function float64ColumnsOf(saved: Float64Columns): number[][] {
+  const lengths = float64ColumnOf(saved.lengths);
+  const columns: number[][] = lengths.map((length) => {
+    if (!Number.isInteger(length) || length < 0) throw new Error(`float64 columns: ${length} is not a column length`);
+    return new Array<number>(length);
+  });
+  let column = 0;
+  let filled = 0;
+  while (column < columns.length && columns[column].length === 0) column++;
+  for (const chunk of saved.chunks) {
+    const values = typeof chunk === "string" ? decodeFloat64(chunk) : chunk.values;
+    for (let at = 0; at < values.length; ) {
+      if (column === columns.length) throw new Error("float64 columns: more numbers than the lengths hold");
+      const target = columns[column];
+      const take = Math.min(values.length - at, target.length - filled);
+      for (let i = 0; i < take; i++) target[filled + i] = values[at + i];
+      filled += take;
+      at += take;
+      if (filled === target.length) {
+        filled = 0;
+        column++;
+        while (column < columns.length && columns[column].length === 0) column++;
+      }
+    }
+  }
+  if (column !== columns.length) throw new Error("float64 columns: fewer numbers than the lengths hold");
+  return columns;
 }

@@ -11,13 +11,22 @@ const WHOLE_BELOW = 4096;
 /**
  * The text JSON.stringify(value) gives, built piece by piece with the event loop free every SLICE_MS. The value must
  * not change meanwhile: operators' snapshots share nothing mutable with the operators (Operator.snapshot). Big arrays
- * and plain objects are walked; the rest (and any object with toJSON) goes through JSON.stringify whole.
+ * and plain objects are walked; an object with toJSON is replaced by what that returns, in a slice of its own (where
+ * checkpoint columns turn their numbers into text, float64-text.ts); anything else goes through JSON.stringify whole.
  */
 export async function stringifyInSlices(value: unknown, sliceMs = SLICE_MS): Promise<string> {
+  return (await stringifyPiecesInSlices(value, sliceMs)).join("");
+}
+
+/**
+ * stringifyInSlices's text as its pieces, in order, not joined: a checkpoint's tens of MB joined into one string were a
+ * stall of their own in the live worker (≈ 0.1 s for 43 MB), and the stores write pieces as well as one text.
+ */
+export async function stringifyPiecesInSlices(value: unknown, sliceMs = SLICE_MS): Promise<string[]> {
   const pieces: string[] = [];
   const slicer = { deadline: performance.now() + sliceMs, sliceMs };
-  await write(value, pieces, slicer);
-  return pieces.join("");
+  await write(value, "", pieces, slicer);
+  return pieces;
 }
 
 interface Slicer {
@@ -31,32 +40,49 @@ async function pause(slicer: Slicer): Promise<void> {
   slicer.deadline = performance.now() + slicer.sliceMs;
 }
 
+function hasToJson(value: unknown): value is { toJSON(key: string): unknown } {
+  return typeof value === "object" && value !== null && typeof (value as { toJSON?: unknown }).toJSON === "function";
+}
+
 function walkable(value: unknown): value is unknown[] | Record<string, unknown> {
   if (typeof value !== "object" || value === null) return false;
-  if (typeof (value as { toJSON?: unknown }).toJSON === "function") return false;
+  if (hasToJson(value)) return false;
   if (Array.isArray(value)) return true;
   const prototype = Object.getPrototypeOf(value) as unknown;
   return prototype === Object.prototype || prototype === null;
 }
 
+/** Characters of a string counted as one unit of size: checkpoint text columns run to megabytes (float64-text.ts). */
+const STRING_CHARACTERS_PER_UNIT = 1024;
+
 /**
- * A rough size, counted only up to `limit`: an array's elements and an object's keys, nested ones included, 1 for
- * anything else. Stops counting at the limit, so sizing a big value costs no more than sizing a small one.
+ * A rough size, counted only up to `limit`: an array's elements and an object's keys, nested ones included, a string
+ * 1 per KiB of characters, 1 for anything else. Stops counting at the limit, so sizing a big value costs no more than
+ * sizing a small one. Long strings count by length so that a few megabytes of text are a piece of their own.
  */
 function sizeUpTo(value: unknown, limit: number): number {
+  if (typeof value === "string") return 1 + Math.floor(value.length / STRING_CHARACTERS_PER_UNIT);
+  // Unknown until called, and possibly costly: a slice of its own.
+  if (hasToJson(value)) return limit;
   if (!walkable(value)) return 1;
   let size = 0;
   if (Array.isArray(value)) {
     size = value.length;
-    for (let i = 0; i < value.length && size < limit; i++) if (typeof value[i] === "object") size += sizeUpTo(value[i], limit - size);
+    for (let i = 0; i < value.length && size < limit; i++) size += nestedSize(value[i], limit - size);
     return size;
   }
   for (const key in value) {
-    size += 1;
-    if (typeof value[key] === "object") size += sizeUpTo(value[key], limit - size);
+    size += 1 + nestedSize(value[key], limit - size);
     if (size >= limit) return size;
   }
   return size;
+}
+
+/** What an element or a property value adds to its container's size beyond the 1 it counts for itself. */
+function nestedSize(value: unknown, limit: number): number {
+  if (typeof value === "object") return sizeUpTo(value, limit);
+  if (typeof value === "string" && value.length >= STRING_CHARACTERS_PER_UNIT) return Math.floor(value.length / STRING_CHARACTERS_PER_UNIT);
+  return 0;
 }
 
 /** The end of the run of small elements from `start` (`start` itself when that element is big), WHOLE_BELOW in all. */
@@ -70,8 +96,14 @@ function endOfSmallRun(array: readonly unknown[], start: number): number {
   return end;
 }
 
-/** Appends value's JSON; false when value has none (undefined, a function, a symbol), as JSON.stringify leaves it out. */
-async function write(value: unknown, pieces: string[], slicer: Slicer): Promise<boolean> {
+/**
+ * Appends value's JSON; false when value has none (undefined, a function, a symbol), as JSON.stringify leaves it out.
+ * `key` is what JSON.stringify would pass to a toJSON: the property name, the element index, "" at the top.
+ */
+async function write(value: unknown, key: string, pieces: string[], slicer: Slicer): Promise<boolean> {
+  // Unlike JSON.stringify, a toJSON that returns another object with toJSON has that one called too (no checkpoint
+  // state does so).
+  if (hasToJson(value)) return write(value.toJSON(key), key, pieces, slicer);
   if (!walkable(value) || sizeUpTo(value, WHOLE_BELOW) < WHOLE_BELOW) {
     const text = JSON.stringify(value) as string | undefined;
     if (text === undefined) return false;
@@ -84,7 +116,8 @@ async function write(value: unknown, pieces: string[], slicer: Slicer): Promise<
       if (i > 0) pieces.push(",");
       const end = endOfSmallRun(value, i);
       if (end === i) {
-        await write(value[i], pieces, slicer);
+        // An element without JSON is null in an array, as JSON.stringify writes it.
+        if (!(await write(value[i], String(i), pieces, slicer))) pieces.push("null");
         i++;
       } else {
         // A run of small elements in one call; JSON.stringify writes null for an element that has no JSON, as here.
@@ -101,7 +134,7 @@ async function write(value: unknown, pieces: string[], slicer: Slicer): Promise<
   for (const key of Object.keys(value)) {
     const mark = pieces.length;
     pieces.push(first ? "" : ",", JSON.stringify(key), ":");
-    if (await write(value[key], pieces, slicer)) first = false;
+    if (await write(value[key], key, pieces, slicer)) first = false;
     else pieces.length = mark;
     await pause(slicer);
   }

@@ -22,7 +22,7 @@ import { ensureStream, lastSequenceOfSubject, streamPartitionMismatch } from "..
 import { eventsSubject, parseSubject } from "../transport/subjects.ts";
 import { StreamReader, type StreamMessage } from "../transport/reader.ts";
 import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "./checkpoint.ts";
-import { stringifyInSlices } from "./json-slices.ts";
+import { stringifyPiecesInSlices } from "./json-slices.ts";
 import {
   ForwardedInput,
   Forwarder,
@@ -682,7 +682,7 @@ class Worker {
     const prepared = this.sink.prepare(epoch);
     this.lastCheckpointAt = this.now();
     // Serialized in slices while events go on: `state` shares nothing the operators change (Operator.snapshot).
-    const tracked: Promise<void> = this.commitEpoch(epoch, position, stringifyInSlices(state), prepared, forwarded)
+    const tracked: Promise<void> = this.commitEpoch(epoch, position, stringifyPiecesInSlices(state), prepared, forwarded)
       .then(() => {
         this.metrics.lastCheckpoint.set(this.now() / 1000);
         this.metrics.checkpointDuration.observe((performance.now() - started) / 1000);
@@ -702,7 +702,7 @@ class Worker {
   private async commitEpoch(
     epoch: number,
     position: number,
-    serializing: Promise<string>,
+    serializing: Promise<readonly string[]>,
     prepared: Promise<PendingCommit>,
     forwarded: ForwardBatch | undefined,
   ): Promise<void> {

@@ -69,6 +69,13 @@ describe("NatsCheckpointStore commits", () => {
     expect([...sets.keys()].map((set) => set.split(".")[0])).toEqual(["2"]);
   });
 
+  it("commits state given in pieces (the worker's slices) as the document of the joined text", async () => {
+    const state = { sessionize: { keys: ["a", "é"], chunks: ["A".repeat(300_000), "B".repeat(300_000)] } };
+    const pieces = ["{", '"sessionize":', JSON.stringify(state.sessionize), "}"];
+    await store.commit(meta(pipeline, 1), pieces);
+    expect(await store.load()).toEqual({ ...meta(pipeline, 1), state });
+  });
+
   it("rejects an epoch at or below the committed one with StaleCheckpointError and keeps the newer checkpoint", async () => {
     await store.commit(meta(pipeline, 3, { workerId: "new" }), "{}");
     await expect(store.commit(meta(pipeline, 3, { workerId: "zombie" }), '{"x":1}')).rejects.toThrow(StaleCheckpointError);

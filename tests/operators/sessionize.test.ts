@@ -288,17 +288,17 @@ describe("sessionize - identity and columns", () => {
     ]);
     expect(view.filter((row) => row.visitor_id === "b").map((row) => row.user_id)).toEqual([null, null]);
     // Kept across checkpoints: the identity is in the snapshot of a state with no visitor left.
-    expect((operator.snapshot() as { visitors: unknown[]; identities: [string, string][] })).toMatchObject({ visitors: [], identities: [["shop\u0001a", "u1"]] });
+    expect((operator.snapshot() as { visitors: { keys: string[] }; identities: [string, string][] })).toMatchObject({ visitors: { keys: [] }, identities: [["shop\u0001a", "u1"]] });
   });
 
   it("keeps a departed visitor's user across a restore, hands it to the returning visitor once, and remembers it again", () => {
     const operator = sessionize();
     const harness = new OperatorHarness();
     harness.feed(operator, [event("a", T0, { user_id: "u1" }), event("b", T0 + 2 * HOUR)]);
-    type Snapshot = { visitors: { key: string }[]; identities: [string, string][] };
+    type Snapshot = { visitors: { keys: string[] }; identities: [string, string][] };
     const departed = operator.snapshot() as Snapshot;
     expect(departed.identities).toEqual([["shop\u0001a", "u1"]]);
-    expect(departed.visitors.map((visitor) => visitor.key)).toEqual(["shop\u0001b"]);
+    expect(departed.visitors.keys).toEqual(["shop\u0001b"]);
 
     const restored = sessionize();
     restored.restore(JSON.parse(JSON.stringify(departed)));
@@ -307,14 +307,14 @@ describe("sessionize - identity and columns", () => {
     // Back as a visitor: the user is its state's, no longer an identity of its own.
     const returned = restored.snapshot() as Snapshot;
     expect(returned.identities).toEqual([]);
-    expect(returned.visitors.map((visitor) => visitor.key).sort()).toEqual(["shop\u0001a", "shop\u0001b"]);
+    expect([...returned.visitors.keys].sort()).toEqual(["shop\u0001a", "shop\u0001b"]);
     restored.onEnd(after);
     const rows = currentView(after.rowsOf("sessions")) as unknown as SessionRow[];
     expect(rows.filter((row) => row.visitor_id === "a").map((row) => row.user_id)).toEqual(["u1"]);
     expect((restored.snapshot() as Snapshot).identities).toEqual([["shop\u0001a", "u1"]]);
   });
 
-  it("continues exactly after a restore whose visitors hold their events as text (many) and as numbers (few)", () => {
+  it("continues exactly after a restore of its checkpoint: the visitors as columns (format 3)", () => {
     const events = [
       ...Array.from({ length: 30 }, (_, i) => event("a", T0 + i * MINUTE, i % 7 === 3 ? { user_id: `u${i}` } : {})),
       event("b", T0 + 5 * MINUTE),
@@ -328,13 +328,19 @@ describe("sessionize - identity and columns", () => {
     const before = sessionize();
     const first = new OperatorHarness();
     first.feed(before, events.slice(0, 27));
-    type Snapshot = { visitors: { key: string; events: unknown; sessions: unknown }[] };
+    type Columns = { lengths: number[]; chunks: string[] };
+    type Snapshot = { format: number; visitors: { keys: string[]; events: Columns; sessions: Columns; carriedUsers: unknown[] } };
     const snapshot = JSON.parse(JSON.stringify(before.snapshot())) as Snapshot;
-    const byKey = new Map(snapshot.visitors.map((visitor) => [visitor.key, visitor]));
-    // 25 events of a (125 numbers) as text; b's 2 events (10 numbers) and every visitor's one session (5) as numbers.
-    expect(typeof byKey.get("shop\u0001a")?.events).toBe("string");
-    expect(Array.isArray(byKey.get("shop\u0001b")?.events)).toBe(true);
-    expect(Array.isArray(byKey.get("shop\u0001a")?.sessions)).toBe(true);
+    expect(snapshot.format).toBe(3);
+    // 25 events of a and 2 of b (5 numbers each) in one text, one session each (5 numbers) in another.
+    const { keys, events: eventColumns, sessions } = snapshot.visitors;
+    expect(keys.map((key) => ({ key, events: eventColumns.lengths[keys.indexOf(key)], sessions: sessions.lengths[keys.indexOf(key)] }))).toEqual(
+      expect.arrayContaining([
+        { key: "shop\u0001a", events: 125, sessions: 5 },
+        { key: "shop\u0001b", events: 10, sessions: 5 },
+      ]),
+    );
+    expect(eventColumns.chunks.map((chunk) => Buffer.byteLength(chunk, "base64"))).toEqual([135 * 8]);
     const restored = sessionize();
     restored.restore(snapshot);
     const after = new OperatorHarness();
@@ -459,8 +465,8 @@ describe("sessionize - state", () => {
     operator.onEnd(harness);
     expect(harness.rowsOf("sessions")).toHaveLength(2000);
     // Left: the anon_id → user_id entries of the 400 visitors with a user_id (every fifth), per customer state.
-    const left = operator.snapshot() as { visitors: unknown[]; identities: [string, string][] };
-    expect(left.visitors).toEqual([]);
+    const left = operator.snapshot() as { visitors: { keys: string[] }; identities: [string, string][] };
+    expect(left.visitors.keys).toEqual([]);
     expect(left.identities).toHaveLength(400);
     expect((operator.stateBytes?.() ?? Infinity) / 400).toBeLessThanOrEqual(256);
   });

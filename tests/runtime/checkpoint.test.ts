@@ -5,7 +5,8 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DirectoryCheckpointStore, StaleCheckpointError, writeUtf8, type Checkpoint } from "../../src/runtime/checkpoint.ts";
+import { DirectoryCheckpointStore, StaleCheckpointError, utf8Segments, writeUtf8, type Checkpoint } from "../../src/runtime/checkpoint.ts";
+import { stringifyPiecesInSlices } from "../../src/runtime/json-slices.ts";
 import { writerIdFor } from "../../src/runtime/worker.ts";
 
 function meta(epoch: number, workerId = "w1", position = epoch * 10): Omit<Checkpoint<null>, "state"> {
@@ -28,6 +29,17 @@ describe("DirectoryCheckpointStore", () => {
     await store.commit(meta(2), '{"sessionize":{"open":2}}');
     const loaded = await store.load<null>();
     expect(loaded).toMatchObject({ epoch: 2, position: 20, state: { sessionize: { open: 2 } }, pending: null });
+  });
+
+  it("writes state given in pieces (the worker's slices, not joined) as the same document as the joined text", async () => {
+    const state = { sessionize: { keys: ["a", "é"], chunks: ["A".repeat(3_000_000), "B".repeat(3_000_000)] }, basket: { pairs: [[1, 2]] } };
+    const pieces = await stringifyPiecesInSlices(state, 0);
+    expect(pieces.length).toBeGreaterThan(2);
+    await store.commit(meta(1), pieces);
+    await store.commit(meta(2), pieces.join(""));
+    const [first, second] = await Promise.all(["checkpoint-0000000001.json", "checkpoint-0000000002.json"].map((name) => readFile(join(root, "_checkpoints", "web", name), "utf8")));
+    expect(first.replace('"epoch":1,"position":10', '"epoch":2,"position":20')).toBe(second);
+    expect((await store.load<null>())?.state).toEqual(state);
   });
 
   it("rejects a second commit of the same epoch with StaleCheckpointError and keeps the first", async () => {
@@ -63,9 +75,9 @@ describe("writeUtf8", () => {
   });
   afterEach(async () => rm(root, { recursive: true, force: true }));
 
-  it("writes the same bytes as Buffer.from of the joined texts, across its 4 MiB buffer and inside any character", async () => {
+  it("writes the same bytes as Buffer.from of the joined texts, across its 1 MiB buffer and inside any character", async () => {
     const path = join(root, "out.json");
-    // Multi-byte characters (2, 3 and 4 bytes, surrogate pairs) land on every offset around the 4 MiB buffer boundary.
+    // Multi-byte characters (2, 3 and 4 bytes, surrogate pairs) land on every offset around the buffer boundaries.
     const long = "aé€😀".repeat((5 * 1024 * 1024) / 10) + "tail";
     for (const texts of [["{", long, "}"], ["", "x"], [], ["😀".repeat(3)]]) {
       const handle = await open(path, "w");
@@ -73,6 +85,18 @@ describe("writeUtf8", () => {
       await handle.close();
       expect((await readFile(path)).equals(Buffer.from(texts.join(""), "utf8"))).toBe(true);
     }
+  });
+
+  it("utf8Segments: the same bytes in buffers of at most the segment size, characters split anywhere", () => {
+    const long = "aé€😀".repeat(5_000) + "tail";
+    for (const segmentBytes of [7, 64, 1000, 1 << 20]) {
+      const texts = ["{", long, "", "}", "😀".repeat(3)];
+      const segments = utf8Segments(texts, segmentBytes);
+      expect(segments.every((segment) => segment.byteLength <= segmentBytes && segment.byteLength > 0)).toBe(true);
+      expect(Buffer.concat(segments).equals(Buffer.from(texts.join(""), "utf8"))).toBe(true);
+    }
+    expect(utf8Segments([])).toEqual([]);
+    expect(utf8Segments(["", ""])).toEqual([]);
   });
 
   it("property: any texts, byte for byte", async () => {

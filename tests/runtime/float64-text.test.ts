@@ -1,6 +1,15 @@
 // Number columns as checkpoint text: base64 of little-endian float64 bytes, exact for every double.
 import { describe, expect, it } from "vitest";
-import { base64ToFloat64, float64Column, float64ColumnOf, float64ToBase64 } from "../../src/runtime/float64-text.ts";
+import {
+  base64ToFloat64,
+  CHUNK_VALUES,
+  float64Column,
+  float64ColumnOf,
+  float64Columns,
+  float64ColumnsOf,
+  float64ToBase64,
+  type Float64Columns,
+} from "../../src/runtime/float64-text.ts";
 import { SeededRandom } from "../../src/training/random.ts";
 
 describe("float64 columns as text", () => {
@@ -38,5 +47,43 @@ describe("float64 columns as text", () => {
     expect(float64Column(long)).toBe(float64ToBase64(long));
     expect(float64ColumnOf(JSON.parse(JSON.stringify(float64Column(short))) as number[])).toEqual(short);
     expect(float64ColumnOf(JSON.parse(JSON.stringify(float64Column(long))) as string)).toEqual(long);
+  });
+});
+
+describe("many float64 columns as one", () => {
+  it("writes every column's numbers back to back as base64 chunks of CHUNK_VALUES numbers, and each column's length", () => {
+    const columns = [[1, -2], [], [0.5]];
+    // The numbers are copied at once and written as text when serialized.
+    const saved = float64Columns(columns);
+    columns[0][0] = 99;
+    expect(JSON.parse(JSON.stringify(saved))).toEqual({ lengths: [2, 0, 1], chunks: [float64ToBase64([1, -2, 0.5])] });
+    expect(float64ColumnsOf(saved)).toEqual([[1, -2], [], [0.5]]);
+    expect(JSON.parse(JSON.stringify(float64Columns([[], []])))).toEqual({ lengths: [0, 0], chunks: [] });
+  });
+
+  it("reads back exactly the columns, across chunk boundaries, with empty columns anywhere", () => {
+    const seeded = new SeededRandom(28);
+    const value = () => seeded.int(2 ** 20) * 2 ** 32 + seeded.int(2 ** 32) - 2 ** 51;
+    // Lengths chosen so that columns start, end and span the boundaries of three chunks.
+    const lengths = [0, 3, CHUNK_VALUES - 3, 0, 1, CHUNK_VALUES + 7, 0, 200_000, 5, 0];
+    const columns = lengths.map((length) => Array.from({ length }, value));
+    columns[1][1] = -0;
+    columns[4][0] = Infinity;
+    const saved = JSON.parse(JSON.stringify(float64Columns(columns))) as Float64Columns;
+    const total = lengths.reduce((sum, length) => sum + length, 0);
+    const full = Math.floor(total / CHUNK_VALUES);
+    expect(full).toBeGreaterThanOrEqual(3);
+    expect(saved.chunks.map((chunk) => Buffer.byteLength(chunk as string, "base64") / 8)).toEqual([...Array<number>(full).fill(CHUNK_VALUES), total - full * CHUNK_VALUES]);
+    const read = float64ColumnsOf(saved);
+    expect(read.map((column) => column.length)).toEqual(lengths);
+    expect(Object.is(read[1][1], -0)).toBe(true);
+    for (let index = 0; index < columns.length; index++) expect(read[index]).toEqual(columns[index]);
+  });
+
+  it("rejects chunks that hold more or fewer numbers than the lengths, and lengths that are not counts", () => {
+    const saved = float64Columns([[1, 2], [3]]);
+    expect(() => float64ColumnsOf({ ...saved, lengths: [2, 2] })).toThrow(/fewer numbers than the lengths hold/);
+    expect(() => float64ColumnsOf({ ...saved, lengths: [2] })).toThrow(/more numbers than the lengths hold/);
+    expect(() => float64ColumnsOf({ ...saved, lengths: [1.5, 1.5] })).toThrow(/1.5 is not a column length/);
   });
 });

@@ -2,7 +2,7 @@
 // between slices.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { stringifyInSlices } from "../../src/runtime/json-slices.ts";
+import { stringifyInSlices, stringifyPiecesInSlices } from "../../src/runtime/json-slices.ts";
 
 /** A checkpoint-shaped value: a big array of small objects, a big array of numbers, nested big arrays. */
 function snapshotLike(visitors: number): Record<string, unknown> {
@@ -56,5 +56,32 @@ describe("stringifyInSlices", () => {
       clearInterval(ticker);
     }
     expect(turns).toBeGreaterThan(0);
+  });
+
+  it("calls each toJSON as JSON.stringify does (its key, once) and writes what it returns, null for nothing in an array", async () => {
+    const calls: string[] = [];
+    const lazy = (result: unknown) => ({ toJSON: (key: string) => (calls.push(key), result) });
+    const value = { a: lazy("x"), list: [1, lazy(undefined), lazy({ deep: [lazy(2)] })], gone: lazy(undefined), at: new Date(0) };
+    const expected = JSON.stringify(value);
+    const expectedCalls = calls.splice(0);
+    expect(await stringifyInSlices(value, 0)).toBe(expected);
+    expect(calls).toEqual(expectedCalls);
+    expect(await stringifyPiecesInSlices([lazy("A".repeat(5000)), lazy("B")], 0)).toEqual(["[", '"' + "A".repeat(5000) + '"', ",", '"B"', "]"]);
+  });
+
+  it("writes each string of megabytes in a slice of its own (a checkpoint's float64 text chunks)", async () => {
+    const chunk = (fill: string) => fill.repeat(3_000_000);
+    const value = { sessionize: { format: 3, visitors: { keys: ["a", "b"], events: { lengths: [1, 2], chunks: [chunk("A"), chunk("B"), chunk("C")] } } } };
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 0);
+    let text: string;
+    try {
+      text = await stringifyInSlices(value, 0);
+    } finally {
+      clearInterval(ticker);
+    }
+    expect(text).toBe(JSON.stringify(value));
+    // Sized by their characters, the three chunks are not one small run: the loop turns between them.
+    expect(turns).toBeGreaterThanOrEqual(2);
   });
 });
