@@ -80,6 +80,18 @@ describe("many float64 columns as one", () => {
     for (let index = 0; index < columns.length; index++) expect(read[index]).toEqual(columns[index]);
   });
 
+  it("keeps each snapshot's numbers when a later one reuses the chunks whose text was taken", () => {
+    const columnsOf = (base: number) => [Array.from({ length: 2 * CHUNK_VALUES + 5 }, (_, i) => base + i), [base - 1]];
+    const first = float64Columns(columnsOf(1_000));
+    const firstText = JSON.stringify(first);
+    // The second snapshot copies into the first one's buffers, given back once its text was made.
+    const second = float64Columns(columnsOf(5_000_000));
+    expect(JSON.stringify(first)).toBe(firstText);
+    expect(float64ColumnsOf(first)).toEqual(columnsOf(1_000));
+    expect(float64ColumnsOf(second)).toEqual(columnsOf(5_000_000));
+    expect(float64ColumnsOf(JSON.parse(JSON.stringify(second)) as Float64Columns)).toEqual(columnsOf(5_000_000));
+  });
+
   it("rejects chunks that hold more or fewer numbers than the lengths, and lengths that are not counts", () => {
     const saved = float64Columns([[1, 2], [3]]);
     expect(() => float64ColumnsOf({ ...saved, lengths: [2, 2] })).toThrow(/fewer numbers than the lengths hold/);
