@@ -186,6 +186,12 @@ export class VisitorState {
    */
   #idFilterLow = 0;
   #idFilterHigh = 0;
+  /**
+   * A snapshot holds `events` itself and reads its first numbers only when it is serialized (sessionize's checkpoint,
+   * copy-on-write): until `events` is replaced, no change may move or overwrite them. Appending may (it leaves them as
+   * they are); an insert before the end or a removed prefix copies the array first.
+   */
+  eventsShared = false;
 
   constructor(siteId: string | undefined, anonId: string) {
     this.siteId = siteId;
@@ -247,10 +253,17 @@ export class VisitorState {
     // While small, an even count reallocates with room for one more event and an odd count pushes into that room:
     // half the reallocations of exactly sized arrays, half an event of spare room on average.
     if (index === count && events.length < SMALL_GROWTH_LIMIT) {
-      if (count % 2 === 0) this.events = appendWithRoom(events, ts, idKind, page, itemOrRevenue, user);
-      else events.push(ts, idKind, page, itemOrRevenue, user);
+      if (count % 2 === 0) {
+        this.events = appendWithRoom(events, ts, idKind, page, itemOrRevenue, user);
+        this.eventsShared = false;
+      } else events.push(ts, idKind, page, itemOrRevenue, user);
     } else if (index === count) events.push(ts, idKind, page, itemOrRevenue, user);
-    else this.events.splice(index * EVENT_SLOTS, 0, ts, idKind, page, itemOrRevenue, user);
+    else if (this.eventsShared) {
+      // A copy with the event in place: the splice below would have moved the later events anyway.
+      const at = index * EVENT_SLOTS;
+      this.events = [...events.slice(0, at), ts, idKind, page, itemOrRevenue, user, ...events.slice(at)];
+      this.eventsShared = false;
+    } else events.splice(index * EVENT_SLOTS, 0, ts, idKind, page, itemOrRevenue, user);
     if (this.#idSet !== null) this.#idSet.add(idHashOf(idKind));
     else if (this.eventCount > ID_SET_THRESHOLD) this.#rebuildIdSet();
     else this.#filter(idHashOf(idKind));
@@ -258,7 +271,12 @@ export class VisitorState {
 
   /** Removes the first `count` events and returns their slots. */
   removePrefix(count: number): number[] {
-    const removed = this.events.splice(0, count * EVENT_SLOTS);
+    let removed: number[];
+    if (this.eventsShared) {
+      removed = this.events.slice(0, count * EVENT_SLOTS);
+      this.events = this.events.slice(count * EVENT_SLOTS);
+      this.eventsShared = false;
+    } else removed = this.events.splice(0, count * EVENT_SLOTS);
     if (this.#idSet !== null && this.eventCount > ID_SET_THRESHOLD) {
       for (let offset = ID_KIND; offset < removed.length; offset += EVENT_SLOTS) this.#idSet.delete(idHashOf(removed[offset]));
     } else {

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { duration } from "../config/duration.ts";
 import type { ClickEvent, EventOrigin, EventType } from "../events/event.ts";
 import type { Operator, OperatorContext, SessionRecord } from "../runtime/operator.ts";
-import { float64ColumnOf, float64Columns, float64ColumnsOf, float64ToBase64, type Float64Columns } from "../runtime/float64-text.ts";
+import { float64ColumnOf, float64Columns, float64ColumnsOf, float64ColumnsShared, float64ToBase64, type Float64Columns } from "../runtime/float64-text.ts";
 import { WatermarkTracker, type WatermarkSnapshot } from "../runtime/watermark.ts";
 import type { OperatorEnvironment } from "./environment.ts";
 import { eventIdHash, sessionIdOf } from "./sessionize-hash.ts";
@@ -98,7 +98,7 @@ const KIND_CODES: Record<EventType, number> = {
 export const LATE_REASON = "too_late";
 
 // stateBytes() estimates (V8, 64-bit, pointer compression off): object headers, fields, array backing stores with slack.
-const VISITOR_BYTES = 296;
+const VISITOR_BYTES = 304;
 const EVENT_BYTES = EVENT_SLOTS * 8 * 1.25;
 const SESSION_BYTES = SESSION_SLOTS * 8 * 1.25;
 const TIMER_ENTRY_BYTES = 24;
@@ -140,8 +140,9 @@ interface SessionizeSnapshotOfVisitors {
 
 /**
  * Format 3 (session 28): the visitors as columns, all their events in one Float64Columns and all their sessions in
- * another, instead of an object per visitor; timers name visitors by index. The snapshot copies the numbers into
- * chunks and json-slices turns each chunk into text in a slice of its own. A checkpoint of the live bench's state
+ * another, instead of an object per visitor; timers name visitors by index. The snapshot copies the sessions into
+ * chunks and keeps the events arrays themselves (copy-on-write, VisitorState.eventsShared); json-slices copies and
+ * turns each chunk into text in a slice of its own. A checkpoint of the live bench's state
  * (41k visitors holding 700k events) took 0.55–1.5 CPU s of the main thread as format 2: 41k base64 conversions in the
  * snapshot and as many objects for JSON.stringify, which the live worker, at ≈ 85% of a core, then had to catch up
  * with (bench/OPTIMIZATIONS.md, session 28).
@@ -312,6 +313,8 @@ class Sessionizer implements Operator {
     for (let index = 0; index < visitors.length; index++) {
       const visitor = visitors[index];
       indexOf.set(visitor, index);
+      // The snapshot reads the events when it is serialized; the visitor copies them before changing them in place.
+      visitor.eventsShared = true;
       scheduled[index] = visitor.scheduled;
       if (visitor.carriedUser !== null) carriedUsers.push([index, visitor.carriedUser]);
       if (visitor.tombstones !== null) tombstones.push([index, visitor.tombstones.map((t) => ({ ...t }))]);
@@ -324,7 +327,7 @@ class Sessionizer implements Operator {
       timers: { dues: float64ToBase64(timers.dues), visitors: float64ToBase64(timers.keys) },
       visitors: {
         keys: visitors.map((visitor) => visitor.key),
-        events: float64Columns(visitors.map((visitor) => visitor.events)),
+        events: float64ColumnsShared(visitors.map((visitor) => visitor.events)),
         sessions: float64Columns(visitors.map((visitor) => visitor.sessions)),
         scheduled: float64ToBase64(scheduled),
         carriedUsers,

@@ -71,32 +71,48 @@ function decodeFloat64(text: string): Float64Array {
 export const CHUNK_VALUES = 1 << 13;
 
 /**
- * Full chunks whose text was taken, for the next snapshot to copy into: a copy into fresh memory took 1.5× as long
- * (64 KiB chunks; 4× at 512 KiB), on these VMs mostly page faults. At most this many are kept (32 MiB).
+ * Full chunk buffers whose text was made, for the next chunk to copy into: a copy into fresh memory took 1.5× as long
+ * (64 KiB chunks; 4× at 512 KiB), on these VMs mostly page faults. At most this many are kept (32 MiB); a shared
+ * chunk (float64ColumnsShared) gives its buffer back at once, so one serves a whole snapshot.
  */
 const freeChunks: Float64Array[] = [];
 const MAX_FREE_CHUNKS = 512;
 
+/** Where a chunk of float64ColumnsShared reads its numbers: `size` of them from `columns[column]` at `offset` on. */
+interface ChunkSource {
+  columns: readonly (readonly number[])[];
+  lengths: readonly number[];
+  column: number;
+  offset: number;
+  size: number;
+}
+
 /**
- * A chunk of float64Columns' numbers, copied: written as base64 text only when serialized (toJSON), which json-slices
- * does in a slice of its own while the worker goes on, instead of in the snapshot, where the event loop waits. Once its
- * text is made the chunk keeps that and gives its buffer back for the next snapshot.
+ * A chunk of float64Columns' numbers: a copy, or (float64ColumnsShared) where to copy them from when it is serialized.
+ * Written as base64 text only when serialized (toJSON), which json-slices does in a slice of its own while the worker
+ * goes on, instead of in the snapshot, where the event loop waits. Once its text is made the chunk keeps that and
+ * gives its buffer back for the next chunk.
  */
 export class Float64Chunk {
   #values: Float64Array | undefined;
+  #source: ChunkSource | undefined;
   #text: string | undefined;
 
-  constructor(values: Float64Array) {
+  constructor(values: Float64Array | undefined, source?: ChunkSource) {
     this.#values = values;
+    this.#source = source;
   }
 
   get values(): Float64Array {
-    return this.#values ?? decodeFloat64(this.#text!).slice();
+    if (this.#values !== undefined) return this.#values;
+    if (this.#text !== undefined) return decodeFloat64(this.#text).slice();
+    return copySource(this.#source!, new Float64Array(this.#source!.size));
   }
 
   toJSON(): string {
     if (this.#text === undefined) {
-      const values = this.#values!;
+      const source = this.#source;
+      const values = this.#values ?? copySource(source!, (source!.size === CHUNK_VALUES ? freeChunks.pop() : undefined) ?? new Float64Array(source!.size));
       let bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
       if (!LITTLE_ENDIAN) {
         bytes = Buffer.alloc(values.byteLength);
@@ -105,9 +121,62 @@ export class Float64Chunk {
       this.#text = bytes.toString("base64");
       if (values.length === CHUNK_VALUES && freeChunks.length < MAX_FREE_CHUNKS) freeChunks.push(values);
       this.#values = undefined;
+      this.#source = undefined;
     }
     return this.#text;
   }
+}
+
+function copySource(source: ChunkSource, into: Float64Array): Float64Array {
+  let { column, offset } = source;
+  for (let filled = 0; filled < source.size; ) {
+    const from = source.columns[column];
+    const take = Math.min(source.lengths[column] - offset, source.size - filled);
+    for (let i = 0; i < take; i++) into[filled + i] = from[offset + i];
+    filled += take;
+    offset += take;
+    if (offset === source.lengths[column]) {
+      column++;
+      offset = 0;
+    }
+  }
+  return into;
+}
+
+/**
+ * float64Columns without copying: each chunk copies its numbers from `columns` only when it is serialized (or its
+ * values are read). The caller must leave every column's first numbers (as many as it holds now) as they are until
+ * then; appending to a column is fine. Sessionize's visitors copy their events before any other change while a
+ * snapshot holds them (VisitorState.eventsShared): its snapshot then costs no copy of 700k events' numbers while the
+ * event loop waits (≈ 100–250 ms of the live bench's 150–300 ms snapshot, bench/OPTIMIZATIONS.md, session 28).
+ */
+export function float64ColumnsShared(columns: readonly (readonly number[])[]): Float64Columns {
+  const lengths = columns.map((column) => column.length);
+  const chunks: Float64Chunk[] = [];
+  let column = 0;
+  let offset = 0;
+  let total = 0;
+  for (const length of lengths) total += length;
+  while (total > 0) {
+    while (lengths[column] === offset) {
+      column++;
+      offset = 0;
+    }
+    const size = Math.min(CHUNK_VALUES, total);
+    chunks.push(new Float64Chunk(undefined, { columns, lengths, column, offset, size }));
+    total -= size;
+    // Where the next chunk starts: `size` numbers on.
+    for (let left = size; left > 0; ) {
+      const take = Math.min(lengths[column] - offset, left);
+      left -= take;
+      offset += take;
+      if (offset === lengths[column] && left > 0) {
+        column++;
+        offset = 0;
+      }
+    }
+  }
+  return { lengths: float64Column(lengths), chunks };
 }
 
 /** Many number columns as one: their numbers back to back in chunks, and each column's length. */

@@ -7,6 +7,7 @@ import {
   float64ColumnOf,
   float64Columns,
   float64ColumnsOf,
+  float64ColumnsShared,
   float64ToBase64,
   type Float64Columns,
 } from "../../src/runtime/float64-text.ts";
@@ -90,6 +91,24 @@ describe("many float64 columns as one", () => {
     expect(float64ColumnsOf(first)).toEqual(columnsOf(1_000));
     expect(float64ColumnsOf(second)).toEqual(columnsOf(5_000_000));
     expect(float64ColumnsOf(JSON.parse(JSON.stringify(second)) as Float64Columns)).toEqual(columnsOf(5_000_000));
+  });
+
+  it("float64ColumnsShared: the same text as float64Columns, read when serialized, appends after the snapshot left out", () => {
+    const seeded = new SeededRandom(29);
+    const lengths = [0, 0, 3, CHUNK_VALUES - 3, 0, 1, CHUNK_VALUES + 7, 0, 20_000, 5, 0, 0];
+    const columns = lengths.map((length) => Array.from({ length }, () => seeded.int(2 ** 40) / 8));
+    const expected = JSON.stringify(float64Columns(columns));
+    const shared = float64ColumnsShared(columns);
+    // Appending after the snapshot, as a visitor's new events do, is not part of it.
+    for (const column of columns) column.push(1, 2, 3);
+    expect(JSON.stringify(shared)).toBe(expected);
+    expect(float64ColumnsOf(float64ColumnsShared([[], [7], []]))).toEqual([[], [7], []]);
+    // Read in memory (a restore without JSON) before and after the text is made.
+    const again = float64ColumnsShared(columns.map((column) => column.slice(0, column.length - 3)));
+    expect(float64ColumnsOf(again)).toEqual(columns.map((column) => column.slice(0, column.length - 3)));
+    JSON.stringify(again);
+    expect(float64ColumnsOf(again)).toEqual(columns.map((column) => column.slice(0, column.length - 3)));
+    expect(JSON.stringify(float64ColumnsShared([]))).toBe(JSON.stringify(float64Columns([])));
   });
 
   it("rejects chunks that hold more or fewer numbers than the lengths, and lengths that are not counts", () => {
