@@ -9,8 +9,8 @@ const SLICE_MS = 8;
 const WHOLE_BELOW = 4096;
 
 /**
- * The text JSON.stringify(value) gives, built piece by piece with the event loop free every SLICE_MS. The value must
- * not change meanwhile: operators' snapshots share nothing mutable with the operators (Operator.snapshot). Big arrays
+ * The text JSON.stringify(value) gives, built piece by piece with the event loop free every SLICE_MS. What the value
+ * serializes to must not change meanwhile (Operator.snapshot: copies, or copy-on-write). Big arrays
  * and plain objects are walked; an object with toJSON is replaced by what that returns, in a slice of its own (where
  * checkpoint columns turn their numbers into text, float64-text.ts); anything else goes through JSON.stringify whole.
  */

@@ -67,7 +67,8 @@ export interface Operator {
   /** End of input (drain): advance the watermark to +∞, flush every window and snapshot. */
   onEnd(ctx: OperatorContext): void;
   /**
-   * Plain JSON-serialisable state, sharing nothing the operator changes later (copies, or values it never mutates):
+   * JSON-serialisable state (plain values, or objects whose toJSON gives them), whose serialization does not change
+   * with anything the operator does later (copies, values it never mutates, or copy-on-write as sessionize's events):
    * the worker serializes it in slices while processing goes on (src/runtime/json-slices.ts).
    */
   snapshot(): unknown;

@@ -681,7 +681,7 @@ class Worker {
     noteFirstEpoch(epoch);
     const prepared = this.sink.prepare(epoch);
     this.lastCheckpointAt = this.now();
-    // Serialized in slices while events go on: `state` shares nothing the operators change (Operator.snapshot).
+    // Serialized in slices while events go on: nothing the operators do later changes `state` (Operator.snapshot).
     const tracked: Promise<void> = this.commitEpoch(epoch, position, stringifyPiecesInSlices(state), prepared, forwarded)
       .then(() => {
         this.metrics.lastCheckpoint.set(this.now() / 1000);
