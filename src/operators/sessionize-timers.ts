@@ -1,5 +1,6 @@
 // Event-time timers for sessionize: a binary min-heap of (due time, visitor) with lazily re-checked entries.
 
+/** The timers as sessionize's snapshot formats 1 and 2 saved them (format 3 names visitors by index: entries()). */
 export interface DueQueueSnapshot {
   dues: number[];
   keys: string[];
@@ -59,11 +60,6 @@ export class DueQueue<Key> {
     dues[index] = lastDue;
     keys[index] = lastKey;
     return top;
-  }
-
-  /** The entries in heap order, each key by its name. */
-  snapshot(nameOf: (key: Key) => string): DueQueueSnapshot {
-    return { dues: this.#dues.slice(), keys: this.#keys.map(nameOf) };
   }
 
   /** The entries in heap order: copies of the due times, and each key mapped by `map`. */

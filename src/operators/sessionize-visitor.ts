@@ -258,25 +258,27 @@ export class VisitorState {
         this.eventsShared = false;
       } else events.push(ts, idKind, page, itemOrRevenue, user);
     } else if (index === count) events.push(ts, idKind, page, itemOrRevenue, user);
-    else if (this.eventsShared) {
-      // A copy with the event in place: the splice below would have moved the later events anyway.
-      const at = index * EVENT_SLOTS;
-      this.events = [...events.slice(0, at), ts, idKind, page, itemOrRevenue, user, ...events.slice(at)];
-      this.eventsShared = false;
-    } else events.splice(index * EVENT_SLOTS, 0, ts, idKind, page, itemOrRevenue, user);
+    else this.#ownEvents().splice(index * EVENT_SLOTS, 0, ts, idKind, page, itemOrRevenue, user);
     if (this.#idSet !== null) this.#idSet.add(idHashOf(idKind));
     else if (this.eventCount > ID_SET_THRESHOLD) this.#rebuildIdSet();
     else this.#filter(idHashOf(idKind));
   }
 
+  /**
+   * `events`, to change in place: a copy first while a snapshot holds them (eventsShared). Only inserts before the end
+   * and removed prefixes need it; the splice they make moves the later events anyway.
+   */
+  #ownEvents(): number[] {
+    if (this.eventsShared) {
+      this.events = this.events.slice();
+      this.eventsShared = false;
+    }
+    return this.events;
+  }
+
   /** Removes the first `count` events and returns their slots. */
   removePrefix(count: number): number[] {
-    let removed: number[];
-    if (this.eventsShared) {
-      removed = this.events.slice(0, count * EVENT_SLOTS);
-      this.events = this.events.slice(count * EVENT_SLOTS);
-      this.eventsShared = false;
-    } else removed = this.events.splice(0, count * EVENT_SLOTS);
+    const removed = this.#ownEvents().splice(0, count * EVENT_SLOTS);
     if (this.#idSet !== null && this.eventCount > ID_SET_THRESHOLD) {
       for (let offset = ID_KIND; offset < removed.length; offset += EVENT_SLOTS) this.#idSet.delete(idHashOf(removed[offset]));
     } else {

@@ -385,9 +385,15 @@ const WRITE_CHUNK_BYTES = 1024 * 1024;
 
 /** The texts one after another as UTF-8, in buffers of up to `segmentBytes` (no joined string, no one huge buffer). */
 export function utf8Segments(texts: readonly string[], segmentBytes = WRITE_CHUNK_BYTES): Uint8Array[] {
+  return Array.from(encodeUtf8Into(texts, new Uint8Array(segmentBytes)), (filled) => filled.slice());
+}
+
+/**
+ * Encodes the texts one after another into `buffer`, yielding its filled part whenever it is full (or too full for the
+ * next character, up to 4 bytes) and at the end: a view of `buffer`, valid until the generator goes on.
+ */
+function* encodeUtf8Into(texts: readonly string[], buffer: Uint8Array): Generator<Uint8Array> {
   const encoder = new TextEncoder();
-  const segments: Uint8Array[] = [];
-  let buffer = new Uint8Array(segmentBytes);
   let used = 0;
   for (const text of texts) {
     for (let rest = text; rest.length > 0; ) {
@@ -395,14 +401,12 @@ export function utf8Segments(texts: readonly string[], segmentBytes = WRITE_CHUN
       used += written;
       rest = read === rest.length ? "" : rest.slice(read);
       if (rest.length > 0) {
-        segments.push(buffer.subarray(0, used));
-        buffer = new Uint8Array(segmentBytes);
+        yield buffer.subarray(0, used);
         used = 0;
       }
     }
   }
-  if (used > 0) segments.push(buffer.subarray(0, used));
-  return segments;
+  if (used > 0) yield buffer.subarray(0, used);
 }
 
 /**
@@ -412,21 +416,7 @@ export function utf8Segments(texts: readonly string[], segmentBytes = WRITE_CHUN
  * bench/OPTIMIZATIONS.md).
  */
 export async function writeUtf8(handle: FileHandle, texts: readonly string[]): Promise<void> {
-  const encoder = new TextEncoder();
-  const buffer = new Uint8Array(WRITE_CHUNK_BYTES);
-  let used = 0;
-  const flush = async () => {
-    for (let at = 0; at < used; ) at += (await handle.write(buffer, at, used - at)).bytesWritten;
-    used = 0;
-  };
-  for (const text of texts) {
-    for (let rest = text; rest.length > 0; ) {
-      const { read, written } = encoder.encodeInto(rest, buffer.subarray(used));
-      used += written;
-      rest = read === rest.length ? "" : rest.slice(read);
-      // Full, or too full for the next character (up to 4 bytes).
-      if (rest.length > 0) await flush();
-    }
+  for (const filled of encodeUtf8Into(texts, new Uint8Array(WRITE_CHUNK_BYTES))) {
+    for (let at = 0; at < filled.length; ) at += (await handle.write(filled, at, filled.length - at)).bytesWritten;
   }
-  await flush();
 }

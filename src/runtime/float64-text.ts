@@ -78,6 +78,11 @@ export const CHUNK_VALUES = 1 << 13;
 const freeChunks: Float64Array[] = [];
 const MAX_FREE_CHUNKS = 512;
 
+/** A buffer for a chunk of `size` numbers: a given-back one when it is a full chunk and one is free. */
+function chunkBuffer(size: number): Float64Array {
+  return (size === CHUNK_VALUES ? freeChunks.pop() : undefined) ?? new Float64Array(size);
+}
+
 /** Where a chunk of float64ColumnsShared reads its numbers: `size` of them from `columns[column]` at `offset` on. */
 interface ChunkSource {
   columns: readonly (readonly number[])[];
@@ -112,7 +117,7 @@ export class Float64Chunk {
   toJSON(): string {
     if (this.#text === undefined) {
       const source = this.#source;
-      const values = this.#values ?? copySource(source!, (source!.size === CHUNK_VALUES ? freeChunks.pop() : undefined) ?? new Float64Array(source!.size));
+      const values = this.#values ?? copySource(source!, chunkBuffer(source!.size));
       let bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
       if (!LITTLE_ENDIAN) {
         bytes = Buffer.alloc(values.byteLength);
@@ -143,42 +148,6 @@ function copySource(source: ChunkSource, into: Float64Array): Float64Array {
   return into;
 }
 
-/**
- * float64Columns without copying: each chunk copies its numbers from `columns` only when it is serialized (or its
- * values are read). The caller must leave every column's first numbers (as many as it holds now) as they are until
- * then; appending to a column is fine. Sessionize's visitors copy their events before any other change while a
- * snapshot holds them (VisitorState.eventsShared): its snapshot then costs no copy of 700k events' numbers while the
- * event loop waits (≈ 100–250 ms of the live bench's 150–300 ms snapshot, bench/OPTIMIZATIONS.md, session 28).
- */
-export function float64ColumnsShared(columns: readonly (readonly number[])[]): Float64Columns {
-  const lengths = columns.map((column) => column.length);
-  const chunks: Float64Chunk[] = [];
-  let column = 0;
-  let offset = 0;
-  let total = 0;
-  for (const length of lengths) total += length;
-  while (total > 0) {
-    while (lengths[column] === offset) {
-      column++;
-      offset = 0;
-    }
-    const size = Math.min(CHUNK_VALUES, total);
-    chunks.push(new Float64Chunk(undefined, { columns, lengths, column, offset, size }));
-    total -= size;
-    // Where the next chunk starts: `size` numbers on.
-    for (let left = size; left > 0; ) {
-      const take = Math.min(lengths[column] - offset, left);
-      left -= take;
-      offset += take;
-      if (offset === lengths[column] && left > 0) {
-        column++;
-        offset = 0;
-      }
-    }
-  }
-  return { lengths: float64Column(lengths), chunks };
-}
-
 /** Many number columns as one: their numbers back to back in chunks, and each column's length. */
 export interface Float64Columns {
   /** float64Column of the columns' lengths. */
@@ -194,24 +163,44 @@ export interface Float64Columns {
  * for JSON.stringify to walk (bench/OPTIMIZATIONS.md, session 28).
  */
 export function float64Columns(columns: readonly (readonly number[])[]): Float64Columns {
-  const lengths: number[] = new Array<number>(columns.length);
-  let total = 0;
-  for (let index = 0; index < columns.length; index++) total += lengths[index] = columns[index].length;
+  return chunked(columns, (source) => new Float64Chunk(copySource(source, chunkBuffer(source.size))));
+}
+
+/**
+ * float64Columns without copying: each chunk copies its numbers from `columns` only when it is serialized (or its
+ * values are read). The caller must leave every column's first numbers (as many as it holds now) as they are until
+ * then; appending to a column is fine. Sessionize's visitors copy their events before any other change while a
+ * snapshot holds them (VisitorState.eventsShared): its snapshot then costs no copy of 700k events' numbers while the
+ * event loop waits (≈ 100–250 ms of the live bench's 150–300 ms snapshot, bench/OPTIMIZATIONS.md, session 28).
+ */
+export function float64ColumnsShared(columns: readonly (readonly number[])[]): Float64Columns {
+  return chunked(columns, (source) => new Float64Chunk(undefined, source));
+}
+
+/** The columns' lengths, and a chunk made by `chunkOf` for each CHUNK_VALUES of their numbers in order. */
+function chunked(columns: readonly (readonly number[])[], chunkOf: (source: ChunkSource) => Float64Chunk): Float64Columns {
+  const lengths = columns.map((column) => column.length);
   const chunks: Float64Chunk[] = [];
-  const nextChunk = (values: number) => (values === CHUNK_VALUES ? freeChunks.pop() : undefined) ?? new Float64Array(values);
-  let chunk = nextChunk(Math.min(CHUNK_VALUES, total));
-  let used = 0;
-  for (const column of columns) {
-    for (let at = 0; at < column.length; ) {
-      const take = Math.min(column.length - at, chunk.length - used);
-      for (let i = 0; i < take; i++) chunk[used + i] = column[at + i];
-      used += take;
-      at += take;
-      if (used === chunk.length) {
-        chunks.push(new Float64Chunk(chunk));
-        total -= used;
-        chunk = nextChunk(Math.min(CHUNK_VALUES, total));
-        used = 0;
+  let total = 0;
+  for (const length of lengths) total += length;
+  let column = 0;
+  let offset = 0;
+  while (total > 0) {
+    while (lengths[column] === offset) {
+      column++;
+      offset = 0;
+    }
+    const size = Math.min(CHUNK_VALUES, total);
+    chunks.push(chunkOf({ columns, lengths, column, offset, size }));
+    total -= size;
+    // Where the next chunk starts: `size` numbers on.
+    for (let left = size; left > 0; ) {
+      const take = Math.min(lengths[column] - offset, left);
+      left -= take;
+      offset += take;
+      if (offset === lengths[column] && left > 0) {
+        column++;
+        offset = 0;
       }
     }
   }
