@@ -12,10 +12,10 @@ import {
   type LockHolder,
   lostLockError,
   newLockHolder,
-  piecesOf,
+  documentHead,
+  documentSegments,
   type LockOptions,
   type StateJson,
-  utf8Segments,
 } from "./checkpoint.ts";
 import type { CheckpointStore, HeldCheckpointLock } from "./checkpoint-store.ts";
 import { crashIfInjected } from "./fault-injection.ts";
@@ -112,14 +112,7 @@ export class NatsCheckpointStore implements CheckpointStore {
     let current = await this.readMeta();
     if (current !== undefined && current.meta.epoch >= epoch) throw staleError(epoch, current.meta);
     // The same document as the directory store's file; the state arrives serialized, captured before later events.
-    const { pending, ...fields } = checkpoint;
-    const head = `{${JSON.stringify(fields).slice(1, -1)},"pending":${JSON.stringify(pending ?? null)},"state":`;
-    const document = await putChunks(
-      this.kv,
-      { epoch, token: randomBytes(6).toString("hex") },
-      utf8Segments([head, ...piecesOf(stateJson), "}"]),
-      this.chunkBytes,
-    );
+    const document = await putChunks(this.kv, { epoch, token: randomBytes(6).toString("hex") }, documentSegments(documentHead(checkpoint), stateJson), this.chunkBytes);
     crashIfInjected("checkpoint-written", epoch);
     const { format, pipeline, stream, streamCreated, position, workerId, committedAt } = checkpoint;
     const meta = JSON.stringify({ format, pipeline, stream, streamCreated, epoch, position, workerId, committedAt, document } satisfies CommittedMeta);

@@ -4,6 +4,7 @@ import { hostname } from "node:os";
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { crashIfInjected } from "./fault-injection.ts";
+import { isEncodedJson, utf8Segments, type EncodedJson } from "./utf8-segments.ts";
 
 export interface Checkpoint<PendingCommit = unknown> {
   format: 1;
@@ -22,11 +23,22 @@ export interface Checkpoint<PendingCommit = unknown> {
   committedAt: number;
 }
 
-/** A checkpoint's state as JSON text: whole, or in pieces to be written one after another (stringifyPiecesInSlices). */
-export type StateJson = string | readonly string[];
+/**
+ * A checkpoint's state as JSON text: whole, in pieces to be written one after another (stringifyPiecesInSlices), or
+ * already encoded as UTF-8 (encodeInSlices: what the worker hands over).
+ */
+export type StateJson = string | readonly string[] | EncodedJson;
 
-export function piecesOf(stateJson: StateJson): readonly string[] {
-  return typeof stateJson === "string" ? [stateJson] : stateJson;
+/** The checkpoint document, `head` + state + "}", as UTF-8 segments; encoded state is taken as it is, not copied. */
+export function documentSegments(head: string, stateJson: StateJson): Uint8Array[] {
+  const state = isEncodedJson(stateJson) ? stateJson.utf8 : utf8Segments(typeof stateJson === "string" ? [stateJson] : stateJson);
+  return [...utf8Segments([head]), ...state, ...utf8Segments(["}"])];
+}
+
+/** The document's first part: every field but the state, and the state's key. */
+export function documentHead(checkpoint: Omit<Checkpoint, "state">): string {
+  const { pending, ...meta } = checkpoint;
+  return `{${JSON.stringify(meta).slice(1, -1)},"pending":${JSON.stringify(pending ?? null)},"state":`;
 }
 
 /** This worker was fenced out: another worker committed the epoch it tried to commit, or took its lock over. */
@@ -135,8 +147,7 @@ export class DirectoryCheckpointStore {
     const handle = await open(temporary, "wx");
     try {
       // The state arrives serialized: it was captured synchronously, before any later event could change it.
-      const { pending, ...meta } = checkpoint;
-      await writeUtf8(handle, [`{${JSON.stringify(meta).slice(1, -1)},"pending":${JSON.stringify(pending ?? null)},"state":`, ...piecesOf(stateJson), "}"]);
+      await writeSegments(handle, documentSegments(documentHead(checkpoint), stateJson));
       await handle.sync();
     } finally {
       await handle.close();
@@ -377,46 +388,9 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/**
- * Bytes encoded at a time by writeUtf8 (and per utf8Segments buffer): each encodeInto holds the event loop, ≈ 10 ms per
- * MiB of checkpoint text on these machines, so a live worker gets its turn between them (session 28; was 4 MiB).
- */
-const WRITE_CHUNK_BYTES = 1024 * 1024;
-
-/** The texts one after another as UTF-8, in buffers of up to `segmentBytes` (no joined string, no one huge buffer). */
-export function utf8Segments(texts: readonly string[], segmentBytes = WRITE_CHUNK_BYTES): Uint8Array[] {
-  return Array.from(encodeUtf8Into(texts, new Uint8Array(segmentBytes)), (filled) => filled.slice());
-}
-
-/**
- * Encodes the texts one after another into `buffer`, yielding its filled part whenever it is full (or too full for the
- * next character, up to 4 bytes) and at the end: a view of `buffer`, valid until the generator goes on.
- */
-function* encodeUtf8Into(texts: readonly string[], buffer: Uint8Array): Generator<Uint8Array> {
-  const encoder = new TextEncoder();
-  let used = 0;
-  for (const text of texts) {
-    for (let rest = text; rest.length > 0; ) {
-      const { read, written } = encoder.encodeInto(rest, buffer.subarray(used));
-      used += written;
-      rest = read === rest.length ? "" : rest.slice(read);
-      if (rest.length > 0) {
-        yield buffer.subarray(0, used);
-        used = 0;
-      }
-    }
-  }
-  if (used > 0) yield buffer.subarray(0, used);
-}
-
-/**
- * Writes the texts one after another as UTF-8 through one reused buffer. A checkpoint's state is tens of MiB of JSON:
- * writing the joined text made V8 flatten it into a new string and Node encode it into a new buffer, both in freshly
- * mapped memory, which on this project's VMs costs about 1 ms per MiB in page faults (4× the CPU of this loop on 63 MB;
- * bench/OPTIMIZATIONS.md).
- */
-export async function writeUtf8(handle: FileHandle, texts: readonly string[]): Promise<void> {
-  for (const filled of encodeUtf8Into(texts, new Uint8Array(WRITE_CHUNK_BYTES))) {
-    for (let at = 0; at < filled.length; ) at += (await handle.write(filled, at, filled.length - at)).bytesWritten;
+/** Writes the segments one after another. */
+export async function writeSegments(handle: FileHandle, segments: readonly Uint8Array[]): Promise<void> {
+  for (const segment of segments) {
+    for (let at = 0; at < segment.length; ) at += (await handle.write(segment, at, segment.length - at)).bytesWritten;
   }
 }

@@ -65,23 +65,9 @@ function decodeFloat64(text: string): Float64Array {
 /**
  * Numbers per chunk of a float64Columns text: 64 KiB of doubles (≈ 87 KB of text), which json-slices turns into text
  * in a piece of its own of about a millisecond. With 4 MiB chunks each piece held the event loop ≈ 40 ms, and the
- * live worker, left a sliver between them, fell behind for the whole checkpoint (live p99 +0.3 s); fresh chunks of
- * 512 KiB made the snapshot's copy 4× slower than into reused memory, 64 KiB ones 1.5× (session 28).
+ * live worker, left a sliver between them, fell behind for the whole checkpoint (live p99 +0.3 s; session 28).
  */
 export const CHUNK_VALUES = 1 << 13;
-
-/**
- * Full chunk buffers whose text was made, for the next chunk to copy into: a copy into fresh memory took 1.5× as long
- * (64 KiB chunks; 4× at 512 KiB), on these VMs mostly page faults. At most this many are kept (32 MiB); a shared
- * chunk (float64ColumnsShared) gives its buffer back at once, so one serves a whole snapshot.
- */
-const freeChunks: Float64Array[] = [];
-const MAX_FREE_CHUNKS = 512;
-
-/** A buffer for a chunk of `size` numbers: a given-back one when it is a full chunk and one is free. */
-function chunkBuffer(size: number): Float64Array {
-  return (size === CHUNK_VALUES ? freeChunks.pop() : undefined) ?? new Float64Array(size);
-}
 
 /** Where a chunk of float64ColumnsShared reads its numbers: `size` of them from `columns[column]` at `offset` on. */
 interface ChunkSource {
@@ -93,15 +79,17 @@ interface ChunkSource {
 }
 
 /**
- * A chunk of float64Columns' numbers: a copy, or (float64ColumnsShared) where to copy them from when it is serialized.
- * Written as base64 text only when serialized (toJSON), which json-slices does in a slice of its own while the worker
- * goes on, instead of in the snapshot, where the event loop waits. Once its text is made the chunk keeps that and
- * gives its buffer back for the next chunk.
+ * A chunk of float64Columns' numbers: a copy, or (float64ColumnsShared) where to copy them from, which it does the
+ * first time it is serialized or read. Written as base64 text only when serialized (toJSON), which json-slices does in
+ * a slice of its own while the worker goes on, instead of in the snapshot, where the event loop waits.
+ *
+ * The chunk keeps its numbers, not its text: a checkpoint's text (tens of MB in a live worker) kept by its chunks until
+ * the whole state was written survived the young generation's collections and was copied into the old one, while the
+ * numbers sit outside V8's heap, where no collection copies them (bench/OPTIMIZATIONS.md, session 29).
  */
 export class Float64Chunk {
   #values: Float64Array | undefined;
   #source: ChunkSource | undefined;
-  #text: string | undefined;
 
   constructor(values: Float64Array | undefined, source?: ChunkSource) {
     this.#values = values;
@@ -109,26 +97,20 @@ export class Float64Chunk {
   }
 
   get values(): Float64Array {
-    if (this.#values !== undefined) return this.#values;
-    if (this.#text !== undefined) return decodeFloat64(this.#text).slice();
-    return copySource(this.#source!, new Float64Array(this.#source!.size));
+    if (this.#values === undefined) {
+      this.#values = copySource(this.#source!, new Float64Array(this.#source!.size));
+      // From here on the chunk no longer reads the live columns (nor keeps them reachable).
+      this.#source = undefined;
+    }
+    return this.#values;
   }
 
   toJSON(): string {
-    if (this.#text === undefined) {
-      const source = this.#source;
-      const values = this.#values ?? copySource(source!, chunkBuffer(source!.size));
-      let bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
-      if (!LITTLE_ENDIAN) {
-        bytes = Buffer.alloc(values.byteLength);
-        for (let i = 0; i < values.length; i++) bytes.writeDoubleLE(values[i], i * 8);
-      }
-      this.#text = bytes.toString("base64");
-      if (values.length === CHUNK_VALUES && freeChunks.length < MAX_FREE_CHUNKS) freeChunks.push(values);
-      this.#values = undefined;
-      this.#source = undefined;
-    }
-    return this.#text;
+    const values = this.values;
+    if (LITTLE_ENDIAN) return Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString("base64");
+    const bytes = Buffer.alloc(values.byteLength);
+    for (let i = 0; i < values.length; i++) bytes.writeDoubleLE(values[i], i * 8);
+    return bytes.toString("base64");
   }
 }
 
@@ -163,7 +145,7 @@ export interface Float64Columns {
  * for JSON.stringify to walk (bench/OPTIMIZATIONS.md, session 28).
  */
 export function float64Columns(columns: readonly (readonly number[])[]): Float64Columns {
-  return chunked(columns, (source) => new Float64Chunk(copySource(source, chunkBuffer(source.size))));
+  return chunked(columns, (source) => new Float64Chunk(copySource(source, new Float64Array(source.size))));
 }
 
 /**

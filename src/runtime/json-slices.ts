@@ -2,6 +2,7 @@
 // a live worker: one JSON.stringify of 37 MB of sessionize state took 0.3–0.45 s on the 2-core machine, and the live
 // bench's p99 latency went from 0.26 s to 1.1–1.3 s with a checkpoint every 10 s (bench/OPTIMIZATIONS.md, session 8).
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { Utf8SegmentWriter, type EncodedJson } from "./utf8-segments.ts";
 
 /** Time on the event loop per slice before yielding. */
 const SLICE_MS = 8;
@@ -24,9 +25,23 @@ export async function stringifyInSlices(value: unknown, sliceMs = SLICE_MS): Pro
  */
 export async function stringifyPiecesInSlices(value: unknown, sliceMs = SLICE_MS): Promise<string[]> {
   const pieces: string[] = [];
-  const slicer = { deadline: performance.now() + sliceMs, sliceMs };
-  await write(value, "", pieces, slicer);
+  await write(value, "", pieces, { deadline: performance.now() + sliceMs, sliceMs });
   return pieces;
+}
+
+/**
+ * stringifyInSlices's text encoded as UTF-8 piece by piece as it is made (what a worker hands its checkpoint store): no
+ * piece outlives its slice, so the young generation does not copy tens of MB of text into the old one (utf8-segments.ts).
+ */
+export async function encodeInSlices(value: unknown, sliceMs = SLICE_MS): Promise<EncodedJson> {
+  const writer = new Utf8SegmentWriter();
+  await write(value, "", writer, { deadline: performance.now() + sliceMs, sliceMs });
+  return { utf8: writer.finish() };
+}
+
+/** Where the text goes, piece by piece, in order. */
+interface Output {
+  push(text: string): void;
 }
 
 interface Slicer {
@@ -100,44 +115,52 @@ function endOfSmallRun(array: readonly unknown[], start: number): number {
  * Appends value's JSON; false when value has none (undefined, a function, a symbol), as JSON.stringify leaves it out.
  * `key` is what JSON.stringify would pass to a toJSON: the property name, the element index, "" at the top.
  */
-async function write(value: unknown, key: string, pieces: string[], slicer: Slicer): Promise<boolean> {
+async function write(value: unknown, key: string, out: Output, slicer: Slicer): Promise<boolean> {
   // Unlike JSON.stringify, a toJSON that returns another object with toJSON has that one called too (no checkpoint
   // state does so).
-  if (hasToJson(value)) return write(value.toJSON(key), key, pieces, slicer);
+  if (hasToJson(value)) return write(value.toJSON(key), key, out, slicer);
   if (!walkable(value) || sizeUpTo(value, WHOLE_BELOW) < WHOLE_BELOW) {
     const text = JSON.stringify(value) as string | undefined;
     if (text === undefined) return false;
-    pieces.push(text);
+    out.push(text);
     return true;
   }
   if (Array.isArray(value)) {
-    pieces.push("[");
+    out.push("[");
     for (let i = 0; i < value.length; ) {
-      if (i > 0) pieces.push(",");
+      if (i > 0) out.push(",");
       const end = endOfSmallRun(value, i);
       if (end === i) {
         // An element without JSON is null in an array, as JSON.stringify writes it.
-        if (!(await write(value[i], String(i), pieces, slicer))) pieces.push("null");
+        if (!(await write(value[i], String(i), out, slicer))) out.push("null");
         i++;
       } else {
         // A run of small elements in one call; JSON.stringify writes null for an element that has no JSON, as here.
-        pieces.push(JSON.stringify(value.slice(i, end)).slice(1, -1));
+        out.push(JSON.stringify(value.slice(i, end)).slice(1, -1));
         i = end;
       }
       await pause(slicer);
     }
-    pieces.push("]");
+    out.push("]");
     return true;
   }
-  pieces.push("{");
+  out.push("{");
   let first = true;
   for (const key of Object.keys(value)) {
-    const mark = pieces.length;
-    pieces.push(first ? "" : ",", JSON.stringify(key), ":");
-    if (await write(value[key], key, pieces, slicer)) first = false;
-    else pieces.length = mark;
+    // Decided before the key is written, as text once pushed may already be encoded: a property without JSON is left out.
+    let property = value[key];
+    while (hasToJson(property)) property = property.toJSON(key);
+    if (!hasJson(property)) continue;
+    out.push(first ? JSON.stringify(key) + ":" : "," + JSON.stringify(key) + ":");
+    await write(property, key, out, slicer);
+    first = false;
     await pause(slicer);
   }
-  pieces.push("}");
+  out.push("}");
   return true;
+}
+
+/** Whether JSON.stringify gives a value text (it gives undefined for these three; a BigInt throws there as here). */
+function hasJson(value: unknown): boolean {
+  return value !== undefined && typeof value !== "function" && typeof value !== "symbol";
 }

@@ -22,7 +22,7 @@ import { ensureStream, lastSequenceOfSubject, streamPartitionMismatch } from "..
 import { eventsSubject, parseSubject } from "../transport/subjects.ts";
 import { StreamReader, type StreamMessage } from "../transport/reader.ts";
 import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "./checkpoint.ts";
-import { stringifyPiecesInSlices } from "./json-slices.ts";
+import { encodeInSlices } from "./json-slices.ts";
 import {
   ForwardedInput,
   Forwarder,
@@ -40,6 +40,7 @@ import { tuneScavenger } from "./scavenger.ts";
 import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
 import { Pipeline, type RowSink } from "./pipeline.ts";
 import { isForgotten, isForgottenRow, loadTombstones, tombstonesFile } from "./tombstones.ts";
+import type { EncodedJson } from "./utf8-segments.ts";
 
 type ParquetSinkConfig = Extract<PipelineConfig["sinks"][number], { type: "parquet" }>;
 
@@ -682,7 +683,7 @@ class Worker {
     const prepared = this.sink.prepare(epoch);
     this.lastCheckpointAt = this.now();
     // Serialized in slices while events go on: nothing the operators do later changes `state` (Operator.snapshot).
-    const tracked: Promise<void> = this.commitEpoch(epoch, position, stringifyPiecesInSlices(state), prepared, forwarded)
+    const tracked: Promise<void> = this.commitEpoch(epoch, position, encodeInSlices(state), prepared, forwarded)
       .then(() => {
         this.metrics.lastCheckpoint.set(this.now() / 1000);
         this.metrics.checkpointDuration.observe((performance.now() - started) / 1000);
@@ -702,7 +703,7 @@ class Worker {
   private async commitEpoch(
     epoch: number,
     position: number,
-    serializing: Promise<readonly string[]>,
+    serializing: Promise<EncodedJson>,
     prepared: Promise<PendingCommit>,
     forwarded: ForwardBatch | undefined,
   ): Promise<void> {

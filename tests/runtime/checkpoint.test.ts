@@ -5,8 +5,9 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DirectoryCheckpointStore, StaleCheckpointError, utf8Segments, writeUtf8, type Checkpoint } from "../../src/runtime/checkpoint.ts";
-import { stringifyPiecesInSlices } from "../../src/runtime/json-slices.ts";
+import { DirectoryCheckpointStore, StaleCheckpointError, writeSegments, type Checkpoint } from "../../src/runtime/checkpoint.ts";
+import { encodeInSlices, stringifyPiecesInSlices } from "../../src/runtime/json-slices.ts";
+import { utf8Segments } from "../../src/runtime/utf8-segments.ts";
 import { writerIdFor } from "../../src/runtime/worker.ts";
 
 function meta(epoch: number, workerId = "w1", position = epoch * 10): Omit<Checkpoint<null>, "state"> {
@@ -31,14 +32,19 @@ describe("DirectoryCheckpointStore", () => {
     expect(loaded).toMatchObject({ epoch: 2, position: 20, state: { sessionize: { open: 2 } }, pending: null });
   });
 
-  it("writes state given in pieces (the worker's slices, not joined) as the same document as the joined text", async () => {
-    const state = { sessionize: { keys: ["a", "é"], chunks: ["A".repeat(3_000_000), "B".repeat(3_000_000)] }, basket: { pairs: [[1, 2]] } };
+  it("writes state given in pieces (the worker's slices, not joined) or encoded as it was made as the same document as the joined text", async () => {
+    const state = { sessionize: { keys: ["a", "é"], chunks: ["A".repeat(3_000_000), "B€😀".repeat(1_000_000)] }, basket: { pairs: [[1, 2]] } };
     const pieces = await stringifyPiecesInSlices(state, 0);
     expect(pieces.length).toBeGreaterThan(2);
+    const encoded = await encodeInSlices(state, 0);
+    expect(encoded.utf8.length).toBeGreaterThan(2);
     await store.commit(meta(1), pieces);
-    await store.commit(meta(2), pieces.join(""));
-    const [first, second] = await Promise.all(["checkpoint-0000000001.json", "checkpoint-0000000002.json"].map((name) => readFile(join(root, "_checkpoints", "web", name), "utf8")));
-    expect(first.replace('"epoch":1,"position":10', '"epoch":2,"position":20')).toBe(second);
+    await store.commit(meta(2), encoded);
+    await store.commit(meta(3), pieces.join(""));
+    const documents = await Promise.all([1, 2, 3].map((epoch) => readFile(join(root, "_checkpoints", "web", `checkpoint-000000000${epoch}.json`), "utf8")));
+    const withEpoch3 = (text: string, epoch: number) => text.replace(`"epoch":${epoch},"position":${epoch * 10}`, '"epoch":3,"position":30');
+    expect(withEpoch3(documents[0], 1)).toBe(documents[2]);
+    expect(withEpoch3(documents[1], 2)).toBe(documents[2]);
     expect((await store.load<null>())?.state).toEqual(state);
   });
 
@@ -68,43 +74,19 @@ describe("DirectoryCheckpointStore", () => {
   });
 });
 
-describe("writeUtf8", () => {
+describe("writeSegments", () => {
   let root: string;
   beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), "clickpipe-write-utf8-"));
+    root = await mkdtemp(join(tmpdir(), "clickpipe-write-segments-"));
   });
   afterEach(async () => rm(root, { recursive: true, force: true }));
 
-  it("writes the same bytes as Buffer.from of the joined texts, across its 1 MiB buffer and inside any character", async () => {
-    const path = join(root, "out.json");
-    // Multi-byte characters (2, 3 and 4 bytes, surrogate pairs) land on every offset around the buffer boundaries.
-    const long = "aé€😀".repeat((5 * 1024 * 1024) / 10) + "tail";
-    for (const texts of [["{", long, "}"], ["", "x"], [], ["😀".repeat(3)]]) {
-      const handle = await open(path, "w");
-      await writeUtf8(handle, texts);
-      await handle.close();
-      expect((await readFile(path)).equals(Buffer.from(texts.join(""), "utf8"))).toBe(true);
-    }
-  });
-
-  it("utf8Segments: the same bytes in buffers of at most the segment size, characters split anywhere", () => {
-    const long = "aé€😀".repeat(5_000) + "tail";
-    for (const segmentBytes of [7, 64, 1000, 1 << 20]) {
-      const texts = ["{", long, "", "}", "😀".repeat(3)];
-      const segments = utf8Segments(texts, segmentBytes);
-      expect(segments.every((segment) => segment.byteLength <= segmentBytes && segment.byteLength > 0)).toBe(true);
-      expect(Buffer.concat(segments).equals(Buffer.from(texts.join(""), "utf8"))).toBe(true);
-    }
-    expect(utf8Segments([])).toEqual([]);
-    expect(utf8Segments(["", ""])).toEqual([]);
-  });
-
-  it("property: any texts, byte for byte", async () => {
+  it("property: the segments of any texts, written one after another, are the texts' UTF-8 bytes", async () => {
     const path = join(root, "any.json");
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.string({ unit: "grapheme" }), { maxLength: 20 }), async (texts) => {
+      fc.asyncProperty(fc.array(fc.string({ unit: "grapheme" }), { maxLength: 20 }), fc.integer({ min: 4, max: 64 }), async (texts, segmentBytes) => {
         const handle = await open(path, "w");
-        await writeUtf8(handle, texts);
+        await writeSegments(handle, utf8Segments(texts, segmentBytes));
         await handle.close();
         expect((await readFile(path)).equals(Buffer.from(texts.join(""), "utf8"))).toBe(true);
       }),
@@ -112,6 +94,7 @@ describe("writeUtf8", () => {
     );
   });
 });
+
 
 describe("DirectoryCheckpointStore lock", () => {
   let root: string;

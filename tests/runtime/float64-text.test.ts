@@ -81,12 +81,12 @@ describe("many float64 columns as one", () => {
     for (let index = 0; index < columns.length; index++) expect(read[index]).toEqual(columns[index]);
   });
 
-  it("keeps each snapshot's numbers when a later one reuses the chunks whose text was taken", () => {
+  it("keeps each snapshot's numbers and text when later snapshots are taken and serialized", () => {
     const columnsOf = (base: number) => [Array.from({ length: 2 * CHUNK_VALUES + 5 }, (_, i) => base + i), [base - 1]];
     const first = float64Columns(columnsOf(1_000));
     const firstText = JSON.stringify(first);
-    // The second snapshot copies into the first one's buffers, given back once its text was made.
     const second = float64Columns(columnsOf(5_000_000));
+    JSON.stringify(second);
     expect(JSON.stringify(first)).toBe(firstText);
     expect(float64ColumnsOf(first)).toEqual(columnsOf(1_000));
     expect(float64ColumnsOf(second)).toEqual(columnsOf(5_000_000));
@@ -109,6 +109,17 @@ describe("many float64 columns as one", () => {
     JSON.stringify(again);
     expect(float64ColumnsOf(again)).toEqual(columns.map((column) => column.slice(0, column.length - 3)));
     expect(JSON.stringify(float64ColumnsShared([]))).toBe(JSON.stringify(float64Columns([])));
+  });
+
+  it("float64ColumnsShared: once serialized, a snapshot no longer reads its columns, and serializes to the same text again", () => {
+    const columns = [Array.from({ length: CHUNK_VALUES + 9 }, (_, i) => i / 4), [1, 2, 3]];
+    const shared = float64ColumnsShared(columns);
+    const text = JSON.stringify(shared);
+    // Changed in place after the first serialization: a shared chunk that still read its column would write these.
+    columns[0].fill(-1);
+    columns[1].splice(0, 3, 7, 8, 9);
+    expect(JSON.stringify(shared)).toBe(text);
+    expect(float64ColumnsOf(shared)[1]).toEqual([1, 2, 3]);
   });
 
   it("rejects chunks that hold more or fewer numbers than the lengths, and lengths that are not counts", () => {

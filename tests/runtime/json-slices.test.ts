@@ -2,7 +2,12 @@
 // between slices.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { stringifyInSlices, stringifyPiecesInSlices } from "../../src/runtime/json-slices.ts";
+import { encodeInSlices, stringifyInSlices, stringifyPiecesInSlices } from "../../src/runtime/json-slices.ts";
+
+/** encodeInSlices's segments as text. */
+async function encodedText(value: unknown, sliceMs?: number): Promise<string> {
+  return Buffer.concat((await encodeInSlices(value, sliceMs)).utf8).toString("utf8");
+}
 
 /** A checkpoint-shaped value: a big array of small objects, a big array of numbers, nested big arrays. */
 function snapshotLike(visitors: number): Record<string, unknown> {
@@ -30,6 +35,7 @@ describe("stringifyInSlices", () => {
     await fc.assert(
       fc.asyncProperty(fc.jsonValue(), async (value) => {
         expect(await stringifyInSlices(value)).toBe(JSON.stringify(value));
+        expect(await encodedText(value)).toBe(JSON.stringify(value));
       }),
       { numRuns: 300 },
     );
@@ -38,6 +44,7 @@ describe("stringifyInSlices", () => {
   it("gives JSON.stringify's text for big checkpoint-shaped state, leaving out what JSON leaves out", async () => {
     const value = { sessionize: snapshotLike(20_000), churnFeatures: { store: { ids: [] } } };
     expect(await stringifyInSlices(value, 0)).toBe(JSON.stringify(value));
+    expect(await encodedText(value, 0)).toBe(JSON.stringify(value));
     expect(await stringifyInSlices({ toJSON: () => "custom", big: new Array(10_000).fill(1) })).toBe('"custom"');
     const withOwnToJson = Object.assign(new Array(10_000).fill(2), { toJSON: () => [1] });
     expect(await stringifyInSlices({ list: withOwnToJson, typed: new Int32Array(5000), date: new Date(0) })).toBe(
@@ -65,7 +72,13 @@ describe("stringifyInSlices", () => {
     const expected = JSON.stringify(value);
     const expectedCalls = calls.splice(0);
     expect(await stringifyInSlices(value, 0)).toBe(expected);
-    expect(calls).toEqual(expectedCalls);
+    expect(calls.splice(0)).toEqual(expectedCalls);
+    expect(await encodedText(value, 0)).toBe(expected);
+    expect(calls.splice(0)).toEqual(expectedCalls);
+    // Properties left out at the start, in the middle and at the end: no stray comma where their keys would have been.
+    const sparse = { a: lazy(undefined), b: 1, c: () => 2, d: lazy({ e: undefined, f: lazy(3) }), g: Symbol("g"), h: undefined };
+    expect(await encodedText(sparse, 0)).toBe(JSON.stringify(sparse));
+    expect(await stringifyInSlices(sparse, 0)).toBe(JSON.stringify(sparse));
     expect(await stringifyPiecesInSlices([lazy("A".repeat(5000)), lazy("B")], 0)).toEqual(["[", '"' + "A".repeat(5000) + '"', ",", '"B"', "]"]);
   });
 
