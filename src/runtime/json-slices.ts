@@ -40,8 +40,23 @@ export async function encodeInSlices(value: unknown, sliceMs = SLICE_MS): Promis
 }
 
 /** Where the text goes, piece by piece, in order. */
-interface Output {
+export interface JsonOutput {
   push(text: string): void;
+}
+
+/**
+ * A value that writes its own JSON text, piece by piece (as TC39's JSON.rawJSON, which Node 20 lacks): json-slices calls
+ * it instead of toJSON, whose text it must equal. Float64 chunks write their quotes and base64 text apart: a JSON.stringify
+ * of the text scanned and copied its ≈ 45 MB per live checkpoint again, ≈ 50 ms (bench/OPTIMIZATIONS.md, session 29).
+ */
+export const WRITE_JSON: unique symbol = Symbol("clickpipe.writeJson");
+
+export interface WritesJson {
+  [WRITE_JSON](out: JsonOutput): void;
+}
+
+function writesJson(value: unknown): value is WritesJson {
+  return typeof value === "object" && value !== null && typeof (value as Partial<WritesJson>)[WRITE_JSON] === "function";
 }
 
 interface Slicer {
@@ -115,7 +130,11 @@ function endOfSmallRun(array: readonly unknown[], start: number): number {
  * Appends value's JSON; false when value has none (undefined, a function, a symbol), as JSON.stringify leaves it out.
  * `key` is what JSON.stringify would pass to a toJSON: the property name, the element index, "" at the top.
  */
-async function write(value: unknown, key: string, out: Output, slicer: Slicer): Promise<boolean> {
+async function write(value: unknown, key: string, out: JsonOutput, slicer: Slicer): Promise<boolean> {
+  if (writesJson(value)) {
+    value[WRITE_JSON](out);
+    return true;
+  }
   // Unlike JSON.stringify, a toJSON that returns another object with toJSON has that one called too (no checkpoint
   // state does so).
   if (hasToJson(value)) return write(value.toJSON(key), key, out, slicer);
@@ -149,7 +168,7 @@ async function write(value: unknown, key: string, out: Output, slicer: Slicer): 
   for (const key of Object.keys(value)) {
     // Decided before the key is written, as text once pushed may already be encoded: a property without JSON is left out.
     let property = value[key];
-    while (hasToJson(property)) property = property.toJSON(key);
+    while (hasToJson(property) && !writesJson(property)) property = property.toJSON(key);
     if (!hasJson(property)) continue;
     out.push(first ? JSON.stringify(key) + ":" : "," + JSON.stringify(key) + ":");
     await write(property, key, out, slicer);

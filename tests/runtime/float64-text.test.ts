@@ -9,8 +9,10 @@ import {
   float64ColumnsOf,
   float64ColumnsShared,
   float64ToBase64,
+  type Float64Chunk,
   type Float64Columns,
 } from "../../src/runtime/float64-text.ts";
+import { WRITE_JSON } from "../../src/runtime/json-slices.ts";
 import { SeededRandom } from "../../src/training/random.ts";
 
 describe("float64 columns as text", () => {
@@ -109,6 +111,17 @@ describe("many float64 columns as one", () => {
     JSON.stringify(again);
     expect(float64ColumnsOf(again)).toEqual(columns.map((column) => column.slice(0, column.length - 3)));
     expect(JSON.stringify(float64ColumnsShared([]))).toBe(JSON.stringify(float64Columns([])));
+  });
+
+  it("a chunk writes as JSON (WRITE_JSON, for json-slices) exactly JSON.stringify's text of it, copied or shared", () => {
+    const columns = [Array.from({ length: CHUNK_VALUES + 9 }, (_, i) => i * 1.5 - 7), [Infinity, -0, NaN]];
+    for (const saved of [float64Columns(columns), float64ColumnsShared(columns)]) {
+      for (const chunk of saved.chunks as Float64Chunk[]) {
+        const pieces: string[] = [];
+        chunk[WRITE_JSON]({ push: (text) => pieces.push(text) });
+        expect(pieces.join("")).toBe(JSON.stringify(chunk));
+      }
+    }
   });
 
   it("float64ColumnsShared: once serialized, a snapshot no longer reads its columns, and serializes to the same text again", () => {

@@ -2,7 +2,7 @@
 // between slices.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { encodeInSlices, stringifyInSlices, stringifyPiecesInSlices } from "../../src/runtime/json-slices.ts";
+import { WRITE_JSON, encodeInSlices, stringifyInSlices, stringifyPiecesInSlices, type JsonOutput } from "../../src/runtime/json-slices.ts";
 
 /** encodeInSlices's segments as text. */
 async function encodedText(value: unknown, sliceMs?: number): Promise<string> {
@@ -80,6 +80,25 @@ describe("stringifyInSlices", () => {
     expect(await encodedText(sparse, 0)).toBe(JSON.stringify(sparse));
     expect(await stringifyInSlices(sparse, 0)).toBe(JSON.stringify(sparse));
     expect(await stringifyPiecesInSlices([lazy("A".repeat(5000)), lazy("B")], 0)).toEqual(["[", '"' + "A".repeat(5000) + '"', ",", '"B"', "]"]);
+  });
+
+  it("lets a value write its own JSON (WRITE_JSON) instead of calling its toJSON, in objects, arrays and at the top", async () => {
+    let toJsonCalls = 0;
+    const raw = (text: string) => ({
+      toJSON: () => (toJsonCalls++, text),
+      [WRITE_JSON]: (out: JsonOutput) => {
+        out.push('"');
+        out.push(text);
+        out.push('"');
+      },
+    });
+    const value = { a: raw("x".repeat(5000)), list: [raw("y"), 1, raw("")], nested: { b: raw("z") } };
+    const expected = JSON.stringify(value);
+    toJsonCalls = 0;
+    expect(await stringifyInSlices(value, 0)).toBe(expected);
+    expect(await encodedText(value, 0)).toBe(expected);
+    expect(await encodedText(raw("top"), 0)).toBe('"top"');
+    expect(toJsonCalls).toBe(0);
   });
 
   it("writes each string of megabytes in a slice of its own (a checkpoint's float64 text chunks)", async () => {
