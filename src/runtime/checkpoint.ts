@@ -32,7 +32,7 @@ export type StateJson = string | readonly string[] | EncodedJson;
 /** The checkpoint document, `head` + state + "}", as UTF-8 segments; encoded state is taken as it is, not copied. */
 export function documentSegments(head: string, stateJson: StateJson): Uint8Array[] {
   const state = isEncodedJson(stateJson) ? stateJson.utf8 : utf8Segments(typeof stateJson === "string" ? [stateJson] : stateJson);
-  return [...utf8Segments([head]), ...state, ...utf8Segments(["}"])];
+  return [Buffer.from(head, "utf8"), ...state, Buffer.from("}", "utf8")];
 }
 
 /** The document's first part: every field but the state, and the state's key. */

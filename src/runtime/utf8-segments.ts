@@ -12,6 +12,33 @@ export const SEGMENT_BYTES = 1024 * 1024;
 /** Short texts are joined up to this many characters before one encode: the call and its view cost more than the copy. */
 const PENDING_CHARACTERS = 16 * 1024;
 
+/**
+ * Full segments given back (releaseEncoded) for the next writer: writing into fresh memory cost ≈ 2 ms per MiB here in
+ * page faults, ≈ 90 ms of a live checkpoint's ≈ 300 ms of CPU (bench/OPTIMIZATIONS.md, session 29). At most this many
+ * are kept (64 MiB), so an idle worker holds no more than that between checkpoints.
+ */
+const freeSegments: ArrayBuffer[] = [];
+const MAX_FREE_SEGMENTS = 64;
+
+/** A buffer for a segment: a given-back one when it is a full segment's size and one is free. */
+function segmentBuffer(bytes: number): Uint8Array {
+  const free = bytes === SEGMENT_BYTES ? freeSegments.pop() : undefined;
+  return free === undefined ? new Uint8Array(bytes) : new Uint8Array(free);
+}
+
+/**
+ * Gives the segments of encoded state back for later writers, once nothing reads them any more (the store committed
+ * them). The state is empty after: releasing it twice gives nothing back twice, and a late reader finds no text rather
+ * than another checkpoint's.
+ */
+export function releaseEncoded(encoded: EncodedJson): void {
+  const segments = encoded.utf8 as Uint8Array[];
+  for (const segment of segments) {
+    if (segment.buffer.byteLength === SEGMENT_BYTES && freeSegments.length < MAX_FREE_SEGMENTS) freeSegments.push(segment.buffer as ArrayBuffer);
+  }
+  segments.length = 0;
+}
+
 /** JSON text already encoded as UTF-8, in segments to be written one after another (Utf8SegmentWriter.finish()). */
 export interface EncodedJson {
   readonly utf8: readonly Uint8Array[];
@@ -63,7 +90,7 @@ export class Utf8SegmentWriter {
 
   #encode(text: string): void {
     for (let rest = text; rest.length > 0; ) {
-      this.#buffer ??= new Uint8Array(this.#segmentBytes);
+      this.#buffer ??= segmentBuffer(this.#segmentBytes);
       const { read, written } = this.#encoder.encodeInto(rest, this.#buffer.subarray(this.#used));
       this.#used += written;
       if (read === rest.length) return;

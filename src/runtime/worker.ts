@@ -40,7 +40,7 @@ import { tuneScavenger } from "./scavenger.ts";
 import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
 import { Pipeline, type RowSink } from "./pipeline.ts";
 import { isForgotten, isForgottenRow, loadTombstones, tombstonesFile } from "./tombstones.ts";
-import type { EncodedJson } from "./utf8-segments.ts";
+import { releaseEncoded, type EncodedJson } from "./utf8-segments.ts";
 
 type ParquetSinkConfig = Extract<PipelineConfig["sinks"][number], { type: "parquet" }>;
 
@@ -721,6 +721,8 @@ class Worker {
     try {
       await this.lock.verify();
       await this.store.commit(checkpoint, stateJson);
+      // Written and acknowledged: its buffers serve the next checkpoint (a failed commit's are left to the collector).
+      releaseEncoded(stateJson);
     } catch (error) {
       // Fenced: this epoch will never commit, so its parts must not outlive this worker.
       if (error instanceof StaleCheckpointError) await deleteInProgress(this.sinkConfig.path, pending);

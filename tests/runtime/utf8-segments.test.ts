@@ -1,7 +1,7 @@
 // Utf8SegmentWriter against Buffer.from of the joined texts (the oracle): the same bytes, in segments of at most the size.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { SEGMENT_BYTES, Utf8SegmentWriter, isEncodedJson, utf8Segments } from "../../src/runtime/utf8-segments.ts";
+import { SEGMENT_BYTES, Utf8SegmentWriter, isEncodedJson, releaseEncoded, utf8Segments } from "../../src/runtime/utf8-segments.ts";
 
 function joinedBytes(segments: readonly Uint8Array[]): Buffer {
   return Buffer.concat(segments.map((segment) => Buffer.from(segment.buffer, segment.byteOffset, segment.byteLength)));
@@ -34,6 +34,23 @@ describe("Utf8SegmentWriter", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("reuses released segments' buffers for later writers, each once, and empties the released state", () => {
+    const text = (fill: string) => fill.repeat(2.5 * SEGMENT_BYTES);
+    const first = { utf8: utf8Segments([text("a")]) };
+    const buffers = new Set(first.utf8.map((segment) => segment.buffer));
+    expect(buffers.size).toBe(3);
+    releaseEncoded(first);
+    // Released twice: its buffers must not come back twice (two writers would then share one).
+    releaseEncoded(first);
+    expect(first.utf8).toEqual([]);
+    const later = [utf8Segments([text("b")]), utf8Segments([text("c")])];
+    const laterBuffers = later.flat().map((segment) => segment.buffer);
+    expect(new Set(laterBuffers).size).toBe(laterBuffers.length);
+    expect(laterBuffers.filter((buffer) => buffers.has(buffer))).toHaveLength(3);
+    expect(joinedBytes(later[0]).equals(Buffer.from(text("b")))).toBe(true);
+    expect(joinedBytes(later[1]).equals(Buffer.from(text("c")))).toBe(true);
   });
 
   it("refuses segments too small for a character", () => {
