@@ -93,7 +93,7 @@ const STRING_CHARACTERS_PER_UNIT = 1024;
 function sizeUpTo(value: unknown, limit: number): number {
   if (typeof value === "string") return 1 + Math.floor(value.length / STRING_CHARACTERS_PER_UNIT);
   // Unknown until called, and possibly costly: a slice of its own.
-  if (hasToJson(value)) return limit;
+  if (hasToJson(value) || writesJson(value)) return limit;
   if (!walkable(value)) return 1;
   let size = 0;
   if (Array.isArray(value)) {
