@@ -30,7 +30,7 @@ export function float64ColumnOf(column: readonly number[] | string): number[] {
 }
 
 /** The numbers as base64 of their float64 bytes, little-endian (8 bytes per number, 4/3 of that in text). */
-export function float64ToBase64(values: readonly number[]): string {
+export function float64ToBase64(values: ArrayLike<number>): string {
   const count = values.length;
   const doubles = count > scratch.length ? new Float64Array(count) : scratch;
   const bytes = Buffer.from(doubles.buffer, 0, count * 8);
@@ -108,10 +108,8 @@ export class Float64Chunk {
 
   toJSON(): string {
     const values = this.values;
-    if (LITTLE_ENDIAN) return Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString("base64");
-    const bytes = Buffer.alloc(values.byteLength);
-    for (let i = 0; i < values.length; i++) bytes.writeDoubleLE(values[i], i * 8);
-    return bytes.toString("base64");
+    // Native order is the text's order here: its bytes as they are, with no copy.
+    return LITTLE_ENDIAN ? Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString("base64") : float64ToBase64(values);
   }
 
   /** JSON.stringify(this.toJSON()) in three pieces: base64 needs no escapes, so its text is written without a scan or a copy. */
