@@ -9,6 +9,7 @@ import {
   StaleCheckpointError,
   holderIsGone,
   type Checkpoint,
+  type CheckpointMeta,
   type LockHolder,
   lostLockError,
   newLockHolder,
@@ -94,6 +95,13 @@ export class NatsCheckpointStore implements CheckpointStore {
     return (await this.readMeta())?.meta.epoch;
   }
 
+  async loadMeta(): Promise<CheckpointMeta | undefined> {
+    const observed = await this.readMeta();
+    if (observed === undefined) return undefined;
+    const { document: _document, ...meta } = observed.meta;
+    return meta;
+  }
+
   async load<P>(): Promise<Checkpoint<P> | undefined> {
     for (;;) {
       const observed = await this.readMeta();
@@ -114,8 +122,8 @@ export class NatsCheckpointStore implements CheckpointStore {
     // The same document as the directory store's file; the state arrives serialized, captured before later events.
     const document = await putChunks(this.kv, { epoch, token: randomBytes(6).toString("hex") }, documentSegments(documentHead(checkpoint), stateJson), this.chunkBytes);
     crashIfInjected("checkpoint-written", epoch);
-    const { format, pipeline, stream, streamCreated, position, workerId, committedAt } = checkpoint;
-    const meta = JSON.stringify({ format, pipeline, stream, streamCreated, epoch, position, workerId, committedAt, document } satisfies CommittedMeta);
+    const { format, pipeline, stream, streamCreated, position, workerId, committedAt, lineage } = checkpoint;
+    const meta = JSON.stringify({ format, pipeline, stream, streamCreated, epoch, position, workerId, committedAt, lineage, document } satisfies CommittedMeta);
     for (;;) {
       try {
         if (current === undefined) await this.kv.create(META_KEY, meta);

@@ -1,6 +1,6 @@
 // The checkpoint store the worker commits to (a directory beside the lake, or a NATS KV bucket), chosen by `checkpoint.store`.
 import type { NatsConnection } from "@nats-io/nats-core";
-import { DirectoryCheckpointStore, type Checkpoint, type LockHolder, type LockOptions, type StateJson } from "./checkpoint.ts";
+import { DirectoryCheckpointStore, type Checkpoint, type CheckpointMeta, type LockHolder, type LockOptions, type StateJson } from "./checkpoint.ts";
 import { NatsCheckpointStore } from "./checkpoint-nats.ts";
 
 /** A held pipeline lock: only its holder may commit; a heartbeat keeps it and notices a takeover. */
@@ -21,6 +21,8 @@ export interface CheckpointStore {
   readonly lockLocation: string;
   /** The last committed checkpoint (highest epoch), or undefined when there is none. */
   load<P>(): Promise<Checkpoint<P> | undefined>;
+  /** The last committed checkpoint's metadata (no state, no pending renames), without reading its state. */
+  loadMeta(): Promise<CheckpointMeta | undefined>;
   /** The epoch of the last committed checkpoint, without reading its state. */
   lastEpoch(): Promise<number | undefined>;
   /** Removes what crashed commits left behind; only for the holder of the exclusive right to commit. */

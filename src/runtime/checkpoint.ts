@@ -21,7 +21,15 @@ export interface Checkpoint<PendingCommit = unknown> {
   pending: PendingCommit | undefined;
   workerId: string;
   committedAt: number;
+  /**
+   * An events task's lineage (a partitioned pipeline's; the worker also keeps it in the state): here a customers task
+   * reads it with the metadata alone (loadMeta) instead of parsing a document that may hold tens of MB of state.
+   */
+  lineage?: string;
 }
+
+/** A checkpoint without its state and pending renames: what loadMeta reads. */
+export type CheckpointMeta = Omit<Checkpoint<unknown>, "state" | "pending">;
 
 /**
  * A checkpoint's state as JSON text: whole, in pieces to be written one after another (stringifyPiecesInSlices), or
@@ -39,6 +47,37 @@ export function documentSegments(head: string, stateJson: StateJson): Uint8Array
 export function documentHead(checkpoint: Omit<Checkpoint, "state">): string {
   const { pending, ...meta } = checkpoint;
   return `{${JSON.stringify(meta).slice(1, -1)},"pending":${JSON.stringify(pending ?? null)},"state":`;
+}
+
+/** The bytes loadMeta reads at a time: a document's metadata and pending renames fit in the first read. */
+const META_READ_BYTES = 64 * 1024;
+const STATE_KEY = Buffer.from('"state":');
+
+/**
+ * A checkpoint document's metadata, from the start of its file. The document is documentHead + state + "}", and the
+ * head's `"state":` is the first in the text: the fields before it are scalars and the pending renames, none of whose
+ * keys is "state", and a quote inside a string is escaped. Reads on until that key; a file without it is not a
+ * checkpoint document.
+ */
+export async function readDocumentMeta(path: string): Promise<CheckpointMeta> {
+  const handle = await open(path, "r");
+  try {
+    let head = Buffer.alloc(0);
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(META_READ_BYTES);
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, head.length);
+      if (bytesRead === 0) throw new Error(`${path} is not a checkpoint document: it has no "state" key`);
+      // The key's bytes may straddle two reads.
+      const from = Math.max(0, head.length - STATE_KEY.length + 1);
+      head = head.length === 0 ? chunk.subarray(0, bytesRead) : Buffer.concat([head, chunk.subarray(0, bytesRead)]);
+      const at = head.indexOf(STATE_KEY, from);
+      if (at < 0) continue;
+      const { state: _state, pending: _pending, ...meta } = JSON.parse(`${head.toString("utf8", 0, at + STATE_KEY.length)}null}`) as Checkpoint<unknown>;
+      return meta;
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 /** This worker was fenced out: another worker committed the epoch it tried to commit, or took its lock over. */
@@ -123,12 +162,20 @@ export class DirectoryCheckpointStore {
 
   /** The last committed checkpoint (highest epoch), or undefined when there is none. */
   async load<P>(): Promise<Checkpoint<P> | undefined> {
+    return this.readLast(async (path) => JSON.parse(await readFile(path, "utf8")) as Checkpoint<P>);
+  }
+
+  /** The last committed checkpoint's metadata: only the start of its file is read. */
+  async loadMeta(): Promise<CheckpointMeta | undefined> {
+    return this.readLast(readDocumentMeta);
+  }
+
+  private async readLast<T>(read: (path: string) => Promise<T>): Promise<T | undefined> {
     for (;;) {
       const epochs = await this.epochs();
       if (epochs.length === 0) return undefined;
       try {
-        const text = await readFile(join(this.directory, checkpointFileName(epochs[epochs.length - 1])), "utf8");
-        return JSON.parse(text) as Checkpoint<P>;
+        return await read(join(this.directory, checkpointFileName(epochs[epochs.length - 1])));
       } catch (error) {
         // Pruned between listing and reading: a newer epoch exists, list again.
         if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
@@ -229,9 +276,9 @@ export class DirectoryCheckpointStore {
     return epochs.sort((a, b) => a - b);
   }
 
-  private async readEpoch(epoch: number): Promise<Checkpoint<unknown> | undefined> {
+  private async readEpoch(epoch: number): Promise<CheckpointMeta | undefined> {
     try {
-      return JSON.parse(await readFile(join(this.directory, checkpointFileName(epoch)), "utf8")) as Checkpoint<unknown>;
+      return await readDocumentMeta(join(this.directory, checkpointFileName(epoch)));
     } catch {
       return undefined;
     }

@@ -32,6 +32,8 @@ import {
   type ForwardBatch,
   type ForwardSource,
   type ForwardedInputState,
+  committedLineage,
+  LINEAGE_KEY,
 } from "./forwarding.ts";
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { openCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
@@ -89,12 +91,6 @@ const YIELD_EVERY_MS = 20;
 /** Checkpoint state keys of a task's own bookkeeping beside the operators' (no operator has these ids). */
 const FORWARD_KEY = "_forward";
 const INPUT_KEY = "_input";
-/**
- * An events task's lineage: made when it starts without a checkpoint, kept in every checkpoint after. Forwarded
- * messages carry it, so a customers task takes only the current lineage's records, not those a wiped and restarted
- * pipeline of the same name left in the stream.
- */
-const LINEAGE_KEY = "_lineage";
 
 
 export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
@@ -555,8 +551,7 @@ class Worker {
         pipelineName: taskCheckpointName(this.config.name, plan),
         connection: this.connection,
       });
-      const value = ((await store.load())?.state as Record<string, unknown> | undefined)?.[LINEAGE_KEY];
-      lineage = typeof value === "string" ? value : undefined;
+      lineage = await committedLineage(store);
     }
     this.sourceLineages.set(task, lineage);
   }
@@ -678,12 +673,13 @@ class Worker {
     const forwarded = this.forwarder?.take(epoch);
     if (forwarded !== undefined) state[FORWARD_KEY] = forwarded;
     if (this.forwardedInput !== undefined) state[INPUT_KEY] = this.forwardedInput.snapshot();
-    if (this.task?.kind === "events") state[LINEAGE_KEY] = this.lineage;
+    const lineage = this.task?.kind === "events" ? this.lineage : undefined;
+    if (lineage !== undefined) state[LINEAGE_KEY] = lineage;
     noteFirstEpoch(epoch);
     const prepared = this.sink.prepare(epoch);
     this.lastCheckpointAt = this.now();
     // Serialized in slices while events go on: nothing the operators do later changes `state` (Operator.snapshot).
-    const tracked: Promise<void> = this.commitEpoch(epoch, position, encodeInSlices(state), prepared, forwarded)
+    const tracked: Promise<void> = this.commitEpoch(epoch, position, encodeInSlices(state), prepared, forwarded, lineage)
       .then(() => {
         this.metrics.lastCheckpoint.set(this.now() / 1000);
         this.metrics.checkpointDuration.observe((performance.now() - started) / 1000);
@@ -706,6 +702,7 @@ class Worker {
     serializing: Promise<EncodedJson>,
     prepared: Promise<PendingCommit>,
     forwarded: ForwardBatch | undefined,
+    lineage: string | undefined,
   ): Promise<void> {
     const [stateJson, pending] = await Promise.all([serializing, prepared]);
     crashIfInjected("after-prepare", epoch);
@@ -717,6 +714,7 @@ class Worker {
       pending,
       workerId: this.workerId,
       committedAt: this.now(),
+      ...(lineage !== undefined && { lineage }),
     };
     try {
       await this.lock.verify();

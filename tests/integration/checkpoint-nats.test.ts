@@ -59,6 +59,18 @@ describe("NatsCheckpointStore commits", () => {
 
   it("loads nothing from a new bucket", async () => {
     expect(await store.load()).toBeUndefined();
+    expect(await store.loadMeta()).toBeUndefined();
+  });
+
+  it("gives a checkpoint's metadata, an events task's lineage included, without reading its chunks", async () => {
+    await store.commit(meta(pipeline, 1, { lineage: "0a1b2c3d4e5f" }), JSON.stringify({ sessionize: { open: ["a"] }, _lineage: "0a1b2c3d4e5f" }));
+    const { state: _state, pending: _pending, ...expected } = (await store.load())!;
+    expect(await store.loadMeta()).toEqual(expected);
+    expect(expected.lineage).toBe("0a1b2c3d4e5f");
+    // The chunks are not what it reads: without them the metadata is still there, the document is not.
+    await kv.purge([...(await chunkSets(kv)).keys()].map((set) => `state.${set}.0`)[0]);
+    expect(await store.loadMeta()).toEqual(expected);
+    await expect(store.load()).rejects.toThrow("lacks chunks");
   });
 
   it("round-trips a checkpoint and keeps only the newest epoch's chunks", async () => {

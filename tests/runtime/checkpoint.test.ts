@@ -5,7 +5,7 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DirectoryCheckpointStore, StaleCheckpointError, writeSegments, type Checkpoint } from "../../src/runtime/checkpoint.ts";
+import { DirectoryCheckpointStore, StaleCheckpointError, documentHead, writeSegments, type Checkpoint } from "../../src/runtime/checkpoint.ts";
 import { encodeInSlices, stringifyPiecesInSlices } from "../../src/runtime/json-slices.ts";
 import { utf8Segments } from "../../src/runtime/utf8-segments.ts";
 import { writerIdFor } from "../../src/runtime/worker.ts";
@@ -62,6 +62,39 @@ describe("DirectoryCheckpointStore", () => {
     expect(won).toHaveLength(1);
     for (const result of results) if (result.status === "rejected") expect(result.reason).toBeInstanceOf(StaleCheckpointError);
     expect(await store.load()).toMatchObject({ workerId: `w${won[0]}`, state: { w: won[0] } });
+  });
+
+  it("reads the newest checkpoint's metadata from the start of its file: what load gives without state and pending", async () => {
+    expect(await store.loadMeta()).toBeUndefined();
+    const state = { sessionize: { chunk: "x".repeat(300_000) }, _lineage: "0a1b2c3d4e5f" };
+    await store.commit({ ...meta(1), lineage: "0a1b2c3d4e5f" }, JSON.stringify(state));
+    await store.commit({ ...meta(2), lineage: "0a1b2c3d4e5f" }, JSON.stringify(state));
+    const { state: loadedState, pending: _pending, ...expected } = (await store.load<null>())!;
+    expect(loadedState).toEqual(state);
+    expect(expected).toMatchObject({ epoch: 2, lineage: "0a1b2c3d4e5f" });
+    expect(await store.loadMeta()).toEqual(expected);
+  });
+
+  it("finds the state key in any read: past the first, across a read's end, after pending text that quotes it", async () => {
+    // Pending renames of any length (a commit of many partitions), one path holding `"state":`, which JSON escapes.
+    const withPending = (pad: number): Omit<Checkpoint<unknown>, "state"> => ({ ...meta(1), pending: { files: ['a"state":b'], pad: "p".repeat(pad) } });
+    const bare = documentHead(withPending(0)).length;
+    const key = '"state":'.length;
+    // Heads ending in the first 64 KiB read, with the key's 8 bytes split 4 + 4 and 1 + 7 across the reads' end, and later.
+    for (const headBytes of [bare, 65_536 + 4, 65_536 + 7, 65_536 + key, 200_000]) {
+      const checkpoints = new DirectoryCheckpointStore(root, `pad${headBytes}`);
+      const checkpoint = withPending(headBytes - bare);
+      expect(documentHead(checkpoint).length).toBe(headBytes);
+      await checkpoints.commit(checkpoint, JSON.stringify({ sessionize: { chunk: "y".repeat(100_000) } }));
+      const { state: _state, pending: _pending, ...expected } = (await checkpoints.load())!;
+      expect(await checkpoints.loadMeta()).toEqual(expected);
+    }
+  });
+
+  it("refuses to read metadata from a file that is not a checkpoint document", async () => {
+    await store.commit(meta(1), '{"a":1}');
+    await writeFile(join(root, "_checkpoints", "web", "checkpoint-0000000002.json"), '{"epoch":2}');
+    await expect(store.loadMeta()).rejects.toThrow('has no "state" key');
   });
 
   it("keeps the newest epoch and the two before it, and no temporary files", async () => {

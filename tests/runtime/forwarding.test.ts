@@ -1,10 +1,24 @@
 // Re-keying between task families: what an events task forwards, and how the customer stage dedupes and merges it.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ClickEvent } from "../../src/events/event.ts";
 import { decodeForOperators, isDecodeFailure } from "../../src/events/decode.ts";
 import { generateLines } from "../../src/ingest/generate.ts";
 import { churnFeaturesConfig, createChurnFeatures } from "../../src/operators/churn-features.ts";
-import { customerStageEvent, ForwardedInput, Forwarder, forwardingPlan, mergeKeyOf, parseForwardedLine, type ForwardSource } from "../../src/runtime/forwarding.ts";
+import { DirectoryCheckpointStore, type Checkpoint } from "../../src/runtime/checkpoint.ts";
+import {
+  committedLineage,
+  customerStageEvent,
+  ForwardedInput,
+  Forwarder,
+  forwardingPlan,
+  LINEAGE_KEY,
+  mergeKeyOf,
+  parseForwardedLine,
+  type ForwardSource,
+} from "../../src/runtime/forwarding.ts";
 import type { SessionRecord } from "../../src/runtime/operator.ts";
 import { partitionOf } from "../../src/transport/partition.ts";
 import { OperatorHarness } from "../helpers/operator-harness.ts";
@@ -248,5 +262,39 @@ describe("ForwardedInput", () => {
     expect(restored.forwarded.complete).toBe(true);
     expect(seen).toEqual([]);
     expect(restored.seen).toEqual(["event z from 1", "event a from 0", "watermark Infinity"]);
+  });
+});
+
+describe("committedLineage", () => {
+  const head = (epoch: number, lineage?: string): Omit<Checkpoint<null>, "state"> => ({
+    format: 1,
+    pipeline: "p_events-0",
+    stream: "S",
+    streamCreated: "t0",
+    epoch,
+    position: epoch,
+    pending: null,
+    workerId: "w",
+    committedAt: 0,
+    ...(lineage !== undefined && { lineage }),
+  });
+
+  it("reads an events task's lineage from its last checkpoint's metadata, from the state of one written before, none before the first", async () => {
+    const root = await mkdtemp(join(tmpdir(), "clickpipe-lineage-"));
+    try {
+      const store = new DirectoryCheckpointStore(root, "p_events-0");
+      expect(await committedLineage(store)).toBeUndefined();
+      // Written before the metadata held the lineage: the state's.
+      await store.commit(head(1), JSON.stringify({ sessionize: {}, [LINEAGE_KEY]: "0a1b2c3d4e5f" }));
+      expect(await committedLineage(store)).toBe("0a1b2c3d4e5f");
+      // The metadata's is the one that counts (the worker writes the same into both).
+      await store.commit(head(2, "9f8e7d6c5b4a"), JSON.stringify({ sessionize: {}, [LINEAGE_KEY]: "0a1b2c3d4e5f" }));
+      expect(await committedLineage(store)).toBe("9f8e7d6c5b4a");
+      // A checkpoint without one anywhere (not an events task's).
+      await store.commit(head(3), JSON.stringify({ churnFeatures: {} }));
+      expect(await committedLineage(store)).toBeUndefined();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
