@@ -7,7 +7,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import type { ClickEvent } from "../events/event.ts";
-import { encodeBatch } from "../transport/batch-codec.ts";
+import { detachedLine, encodeBatch } from "../transport/batch-codec.ts";
 import { partitionOf } from "../transport/partition.ts";
 import { customersSubject } from "../transport/subjects.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
@@ -128,7 +128,7 @@ export class Forwarder implements Operator {
     const anon = event.anon_id || undefined;
     const user = event.user_id || undefined;
     if (this.plan.customerPartitions > 1 && anon !== undefined && user !== undefined) this.#identities.set(anon, user);
-    const line = event.type === "purchase" ? raw : customerStageEvent(event);
+    const line = event.type === "purchase" ? detachedLine(raw) : customerStageEvent(event);
     this.#lines[this.#route(user, anon)].push(`e\t${receivedAt}\t${event.ts}\t${line}`);
   }
 
