@@ -273,7 +273,7 @@ class Worker {
     if (task?.kind === "events") {
       const customerTask = planTasks(this.config).find((other) => other.kind === "customers");
       if (customerTask !== undefined) {
-        this.forwarder = new Forwarder(forwardingPlan(customerTask.operators, this.config.nats.customerPartitions));
+        this.forwarder = new Forwarder(forwardingPlan(customerTask.operators, this.config.nats.customerPartitions), { drain: this.drain });
         operators.push(this.forwarder);
       }
     }

@@ -61,6 +61,16 @@ describe("Forwarder", () => {
     expect(forwarder.take(1).lines[0]).toEqual(["w\t1000", "w\t2000", "w\t5250"]);
   });
 
+  it("forwards a drain's session watermark once per minute of event time, and goes on per second after a restore live", () => {
+    const drain = new Forwarder(forwardingPlan(["sequencePatterns"], 1), { drain: true });
+    for (const watermark of [1_000, 59_999, 60_000, 60_500, 119_999, 185_250, 185_900]) drain.onSessionWatermark(watermark);
+    expect(drain.take(1).lines[0]).toEqual(["w\t1000", "w\t60000", "w\t185250"]);
+    const live = new Forwarder(forwardingPlan(["sequencePatterns"], 1));
+    live.restore(drain.snapshot());
+    for (const watermark of [185_999, 186_000, 186_400, 187_000]) live.onSessionWatermark(watermark);
+    expect(live.take(2).lines[0]).toEqual(["w\t186000", "w\t187000"]);
+  });
+
   it("routes by user, else by the user the visitor identified as earlier, else by the visitor; control lines go everywhere", () => {
     const partitions = 4;
     const forwarder = new Forwarder(forwardingPlan(["churnFeatures"], partitions));
