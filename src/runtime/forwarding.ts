@@ -214,9 +214,9 @@ export const LINEAGE_KEY = "_lineage";
 
 /**
  * An events task's lineage as of its last committed checkpoint (undefined before its first). Read from the metadata:
- * the whole document, its forwarded records included, took 0.3–0.4 s to load per events task, and its garbage was a
- * quarter of what a customers task promoted to the old generation (bench/OPTIMIZATIONS.md, session 30). A checkpoint
- * from before the metadata held the lineage has it in its state only.
+ * the whole document, its forwarded records included, took 0.3–0.4 s to load per events task, and its garbage was half
+ * of what a 4-partition drain promoted to the old generation (bench/OPTIMIZATIONS.md, session 30). A checkpoint from
+ * before the metadata held the lineage has it in its state only.
  */
 export async function committedLineage(store: Pick<CheckpointStore, "load" | "loadMeta">): Promise<string | undefined> {
   const meta = await store.loadMeta();

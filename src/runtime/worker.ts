@@ -92,7 +92,6 @@ const YIELD_EVERY_MS = 20;
 const FORWARD_KEY = "_forward";
 const INPUT_KEY = "_input";
 
-
 export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
   // A drain on few cores scavenges on the main thread alone, for the rest of the process (src/runtime/scavenger.ts).
   tuneScavenger(options.drain === true);
