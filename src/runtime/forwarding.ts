@@ -96,6 +96,12 @@ export function customerStageEvent(event: ClickEvent): string {
 export interface ForwardBatch {
   epoch: number;
   lines: string[][];
+  /**
+   * How the lines are cut into messages (messageChunks): by their UTF-8 bytes. Absent in batches checkpointed before
+   * session 30, which were cut by an upper bound of 3 bytes per character; those are cut that way again when published
+   * after a recovery, so that they get the same message ids and the customer stage's (epoch, index) dedupe holds.
+   */
+  chunks?: "utf8";
 }
 
 /**
@@ -173,7 +179,7 @@ export class Forwarder implements Operator {
   take(epoch: number): ForwardBatch {
     const lines = this.#lines;
     this.#lines = this.#empty();
-    return { epoch, lines };
+    return { epoch, lines, chunks: "utf8" };
   }
 
   snapshot(): ForwarderState {
@@ -262,7 +268,7 @@ export async function publishForwardBatch(
   await Promise.all(
     batch.lines.map(async (lines, customerPartition) => {
       let index = 0;
-      for (const chunk of chunksOf(lines, MAX_MESSAGE_BYTES)) {
+      for (const chunk of messageChunks(lines, batch.chunks)) {
         const headers = natsHeaders();
         headers.set(HEADER.pipeline, source.pipeline);
         headers.set(HEADER.task, source.task);
@@ -301,19 +307,38 @@ export function forwardSourceOf(headers: { get(name: string): string } | undefin
   };
 }
 
-function* chunksOf(lines: readonly string[], maxBytes: number): Iterable<string[]> {
+/**
+ * A customer partition's lines of one batch, cut into messages of at most MAX_MESSAGE_BYTES, in order. The cut is a
+ * pure function of the lines and the batch's rule: a batch published again after a recovery gets the same messages,
+ * hence the same ids. By UTF-8 bytes, messages are full; the earlier rule (a batch without `chunks`) counted 3 bytes
+ * per character, which left ASCII messages a third full: three times the publishes, acknowledgements and socket writes
+ * (bench/OPTIMIZATIONS.md, session 30).
+ */
+export function messageChunks(lines: readonly string[], rule: ForwardBatch["chunks"]): string[][] {
+  const chunks: string[][] = [];
   let chunk: string[] = [];
   let bytes = 0;
   for (const line of lines) {
-    if (chunk.length > 0 && bytes + line.length + 1 > maxBytes) {
-      yield chunk;
-      chunk = [];
-      bytes = 0;
+    if (rule === "utf8") {
+      const lineBytes = Buffer.byteLength(line, "utf8") + 1;
+      if (chunk.length > 0 && bytes + lineBytes > MAX_MESSAGE_BYTES + 1) {
+        chunks.push(chunk);
+        chunk = [];
+        bytes = 0;
+      }
+      bytes += lineBytes;
+    } else {
+      if (chunk.length > 0 && bytes + line.length + 1 > MAX_MESSAGE_BYTES) {
+        chunks.push(chunk);
+        chunk = [];
+        bytes = 0;
+      }
+      bytes += line.length * 3 + 1; // UTF-8 upper bound
     }
     chunk.push(line);
-    bytes += line.length * 3 + 1; // UTF-8 upper bound
   }
-  if (chunk.length > 0) yield chunk;
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }
 
 /** Where the customer stage sends merged records. */

@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { ClickEvent } from "../../src/events/event.ts";
 import { decodeForOperators, isDecodeFailure } from "../../src/events/decode.ts";
@@ -16,6 +17,7 @@ import {
   forwardingPlan,
   LINEAGE_KEY,
   mergeKeyOf,
+  messageChunks,
   parseForwardedLine,
   type ForwardSource,
 } from "../../src/runtime/forwarding.ts";
@@ -272,6 +274,35 @@ describe("ForwardedInput", () => {
     expect(restored.forwarded.complete).toBe(true);
     expect(seen).toEqual([]);
     expect(restored.seen).toEqual(["event z from 1", "event a from 0", "watermark Infinity"]);
+  });
+});
+
+describe("messageChunks", () => {
+  const MAX = 64 * 1024;
+  const bodyBytes = (chunk: string[]) => Buffer.byteLength(chunk.join("\n"), "utf8");
+
+  it("cuts a batch into full messages of at most 64 KiB by UTF-8 bytes, in order", () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: "grapheme", maxLength: 3_000 }), { maxLength: 300 }), (texts) => {
+        const chunks = messageChunks(texts, "utf8");
+        expect(chunks.flat()).toEqual(texts);
+        chunks.forEach((chunk, index) => {
+          expect(chunk.length).toBeGreaterThan(0);
+          if (chunk.length > 1) expect(bodyBytes(chunk)).toBeLessThanOrEqual(MAX);
+          // Full: the next message's first line would not have fitted.
+          if (index + 1 < chunks.length) expect(bodyBytes([...chunk, chunks[index + 1][0]])).toBeGreaterThan(MAX);
+        });
+      }),
+    );
+    // 10,000 ASCII characters a line: 6 to a message (60,005 bytes); 2,500 of 4-byte characters: 6 too.
+    expect(messageChunks(Array(13).fill("a".repeat(10_000)), "utf8").map((chunk) => chunk.length)).toEqual([6, 6, 1]);
+    expect(messageChunks(Array(7).fill("😀".repeat(2_500)), "utf8").map((chunk) => chunk.length)).toEqual([6, 1]);
+  });
+
+  it("cuts a batch checkpointed before the rule was stored as then (3 bytes per character), so republished ids match", () => {
+    // 30,001 counted per line, and the next line fits while the count plus its length and newline stays within 64 KiB.
+    expect(messageChunks(Array(5).fill("a".repeat(10_000)), undefined).map((chunk) => chunk.length)).toEqual([2, 2, 1]);
+    expect(new Forwarder(forwardingPlan(["churnFeatures"], 1)).take(1).chunks).toBe("utf8");
   });
 });
 
