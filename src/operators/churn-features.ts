@@ -125,6 +125,12 @@ class ChurnFeaturesOperator implements Operator {
     this.#config = config;
     this.#sessionGap = environment.session?.gap;
     this.#tracker = this.#newTracker();
+    // A field V8 has only seen initialized is a constant to the code it optimizes. #writtenUntil is first written at
+    // the first snapshot, and that write then deoptimized every function that had inlined the late check: the worker's
+    // hot loop among them, back to slower code for 50–85 ms of a drain (bench/OPTIMIZATIONS.md, session 30). Written
+    // twice here, it is an ordinary field from the start.
+    this.#writtenUntil = 0;
+    this.#writtenUntil = -Infinity;
   }
 
   onEvent(event: ClickEvent, origin: EventOrigin, ctx: OperatorContext): void {

@@ -79,6 +79,13 @@ export class PendingEvents {
    */
   #positions: Map<string, number> | null = null;
 
+  constructor() {
+    // Replaced at each fold: written twice here so that V8 does not treat it as a constant, which the first fold's
+    // write would turn into a deoptimization of the code that inlined putSession (as churnFeatures' #writtenUntil).
+    this.#sessions = [];
+    this.#sessions = [];
+  }
+
   /** The day's pending record, created when missing. */
   day(day: number): PendingDay {
     let pending = this.#days.get(day);

@@ -75,6 +75,10 @@ export class ThreadPatternMiner implements PatternMiner {
   private readonly started: Promise<void>;
 
   constructor(private readonly name = "sequencePatterns") {
+    // Written twice so that V8 does not treat it as a constant: the first reply's write would deoptimize the code that
+    // inlined poll(), sessionize's per-event path among it (as churnFeatures' #writtenUntil, see there).
+    this.repliesSeen = -1;
+    this.repliesSeen = 0;
     const signal = new SharedArrayBuffer(4);
     this.signal = new Int32Array(signal);
     const channel = new MessageChannel();
