@@ -536,6 +536,10 @@ export class ColumnBatchBuilder {
       columnBuilderFor(column, Math.max(1, rows), textBytes?.[i] ?? 0, items?.[i] ?? 0, plainStrings?.[i] ?? false),
     );
     this.appendRow = rowAppenderFor(this.builders);
+    // Written twice so that V8 does not take it for a constant in append(): the first seal would deoptimize every row
+    // append of the worker (as churnFeatures' #writtenUntil, bench/OPTIMIZATIONS.md, session 30).
+    this.#sealed = true;
+    this.#sealed = false;
   }
 
   /** Appends one row, or throws ParquetEncodeError and leaves the batch as it was. */
