@@ -9,6 +9,7 @@
 //   node --import tsx bench/line-profile.ts                          # CPU by line, top 50
 //   node --import tsx bench/line-profile.ts --top 80 --functions '^#accept$|appendRow'
 //   node --import tsx bench/line-profile.ts --heap                   # bytes allocated that survived a scavenge, by call site
+//   node --import tsx bench/line-profile.ts --allocations            # every byte allocated, scavenged ones included
 //   node --import tsx bench/line-profile.ts --flags=--max-semi-space-size=32 --env CP_SOMETHING=1
 //
 // Writes no results file: `npm run bench` stays the one source of bench/RESULTS.md.
@@ -30,6 +31,7 @@ const { values: options } = parseArgs({
     top: { type: "string", default: "50" },
     functions: { type: "string" },
     heap: { type: "boolean", default: false },
+    allocations: { type: "boolean", default: false },
     flags: { type: "string", default: "" },
     env: { type: "string", multiple: true, default: [] },
   },
@@ -61,13 +63,14 @@ interface HeapNode {
 }
 
 /** What runs in the child before the bundle: the inspector's sampling heap profiler, written out at exit. */
-const HEAP_SAMPLER = `import { Session } from "node:inspector";
+const heapSampler = (includeScavenged: boolean): string => `import { Session } from "node:inspector";
 import { writeFileSync } from "node:fs";
 const session = new Session();
 session.connect();
 session.post("HeapProfiler.enable");
-// Objects a scavenge frees are left out: what is left is what the young generation copied and promoted.
-session.post("HeapProfiler.startSampling", { samplingInterval: 32768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: false });
+// Without includeScavenged, objects a scavenge frees are left out: what is left is what the young generation copied
+// and promoted. With it, every allocation: the rate that sets how often the scavenger runs.
+session.post("HeapProfiler.startSampling", { samplingInterval: 32768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: ${includeScavenged} });
 let written = false;
 const write = () => {
   if (written) return;
@@ -156,8 +159,8 @@ function printLines(profile: CpuProfile, top: number, functions: RegExp | undefi
   }
 }
 
-/** Sampled bytes that survived the young generation, by their innermost three frames, the largest first. */
-function printHeap(head: HeapNode, top: number): void {
+/** Sampled bytes (that survived the young generation, or all of them), by their innermost three frames, the largest first. */
+function printHeap(head: HeapNode, top: number, what: string): void {
   const bySite = new Map<string, number>();
   let total = 0;
   const walk = (node: HeapNode, stack: HeapNode["callFrame"][]): void => {
@@ -174,7 +177,7 @@ function printHeap(head: HeapNode, top: number): void {
     for (const child of node.children) walk(child, frames);
   };
   walk(head, []);
-  console.log(`sampled ${(total / 1e6).toFixed(0)} MB that outlived a scavenge (lines of ${shortUrl(pathToFileURL(bundle).href)})`);
+  console.log(`sampled ${(total / 1e6).toFixed(0)} MB ${what} (lines of ${shortUrl(pathToFileURL(bundle).href)})`);
   for (const [site, bytes] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${(bytes / 1e6).toFixed(1).padStart(7)} MB  ${site}`);
 }
 
@@ -185,13 +188,14 @@ try {
   const env = Object.fromEntries(options.env.map((pair) => pair.split("=", 2) as [string, string]));
   const flags = options.flags.split(" ").filter((flag) => flag !== "");
   const top = Number(options.top);
-  if (options.heap) {
+  if (options.heap || options.allocations) {
     const sampler = join(directory, "heap-sampler.mjs");
-    writeFileSync(sampler, HEAP_SAMPLER);
+    writeFileSync(sampler, heapSampler(options.allocations));
     const heapProfile = join(work, "heap.json");
     const drain = await runChild([...flags, "--import", pathToFileURL(sampler).href], { ...env, CP_HEAP_PROFILE: heapProfile });
     console.log(`drain: ${Math.round(drain.eventsPerSecond)} events/s (sampling slows it)`);
-    printHeap((JSON.parse(readFileSync(heapProfile, "utf8")) as { head: HeapNode }).head, top);
+    const what = options.allocations ? "allocated" : "that outlived a scavenge";
+    printHeap((JSON.parse(readFileSync(heapProfile, "utf8")) as { head: HeapNode }).head, top, what);
   } else {
     const drain = await runChild([...flags, "--cpu-prof", `--cpu-prof-dir=${work}`, "--cpu-prof-interval=250"], env);
     console.log(`drain: ${Math.round(drain.eventsPerSecond)} events/s (profiling slows it)`);

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { duration } from "../config/duration.ts";
 import type { ClickEvent, EventOrigin, EventType } from "../events/event.ts";
+import type { Metrics } from "../metrics/registry.ts";
 import type { Operator, OperatorContext, SessionRecord } from "../runtime/operator.ts";
 import { float64ColumnOf, float64Columns, float64ColumnsOf, float64ColumnsShared, float64ToBase64, type Float64Columns } from "../runtime/float64-text.ts";
 import { WatermarkTracker, type WatermarkSnapshot } from "../runtime/watermark.ts";
@@ -234,7 +235,6 @@ class Sessionizer implements Operator {
   #visitorCount = 0;
   readonly #timers = new DueQueue<VisitorState>();
   #openSessions = 0;
-  #reportedOpenSessions = Number.NaN;
   #retainedEvents = 0;
   #keyChars = 0;
   #tombstones = 0;
@@ -277,14 +277,10 @@ class Sessionizer implements Operator {
     if (nonEmptyString(event.anon_id)) this.#accept(event, event.anon_id, before, ctx);
     const after = this.#watermark.observe(origin.partition, event.ts, event.received_at, ctx.now());
     if (after > before) this.#advance(after, ctx);
-    this.#reportOpenSessions(ctx);
   }
 
-  /** The gauge changes on a minority of events; prom-client's set hashes its labels on every call. */
-  #reportOpenSessions(ctx: OperatorContext): void {
-    if (this.#openSessions === this.#reportedOpenSessions) return;
-    this.#reportedOpenSessions = this.#openSessions;
-    ctx.metrics.openSessions.set(this.#openSessions);
+  reportGauges(metrics: Metrics): void {
+    metrics.openSessions.set(this.#openSessions);
   }
 
   onTick(ctx: OperatorContext): void {
@@ -301,7 +297,6 @@ class Sessionizer implements Operator {
       this.#settle(visitor, Infinity, ctx);
       this.#dropIfEmpty(visitor);
     }
-    ctx.metrics.openSessions.set(this.#openSessions);
   }
 
   snapshot(): SessionizeSnapshot {

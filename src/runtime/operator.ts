@@ -79,6 +79,12 @@ export interface Operator {
   stateBytes?(): number;
   /** How many keys of each kind the state holds (visitors, customers, …), for `clickpipe_state_keys{operator,kind}`. */
   stateKeys?(): Record<string, number>;
+  /**
+   * Sets the operator's own gauges (sessionize: `clickpipe_open_sessions`), with the state gauges: once a second and
+   * at the end. Not on each change: a value that moves with most events would cost a prom-client call (a label hash,
+   * objects for the young generation) per event, for a series scraped every few seconds.
+   */
+  reportGauges?(metrics: Metrics): void;
   /** Resolves once what the operator starts in the background (a mining thread) can take work. */
   ready?(): Promise<void>;
   /** Releases what outlives a call (a mining thread) once the pipeline is done with the operator. */

@@ -132,12 +132,13 @@ export class Pipeline {
     await Promise.all(this.operators.map((op) => op.close?.()));
   }
 
-  /** `clickpipe_state_bytes` and `clickpipe_state_keys` for each operator that reports them. */
+  /** `clickpipe_state_bytes`, `clickpipe_state_keys` and the operators' own gauges, for each operator that reports them. */
   reportState(metrics: Metrics): void {
     for (const op of this.operators) {
       if (op.stateBytes !== undefined) metrics.stateBytes.set({ operator: op.id }, op.stateBytes());
       const keys = op.stateKeys?.();
       if (keys !== undefined) for (const kind in keys) metrics.stateKeys.set({ operator: op.id, kind }, keys[kind]);
+      op.reportGauges?.(metrics);
     }
   }
 

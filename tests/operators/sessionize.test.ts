@@ -475,8 +475,11 @@ describe("sessionize - state", () => {
     const operator = sessionize();
     const harness = new OperatorHarness();
     harness.feed(operator, [event("a", T0), event("a", T0 + 20 * SECOND), event("b", T0 + MINUTE)]);
+    // The gauge is set when the worker reports its gauges (once a second and at the end), not per event.
+    operator.reportGauges?.(harness.metrics);
     expect(await harness.metricValue("clickpipe_open_sessions")).toBe(2);
     operator.onEnd(harness);
+    operator.reportGauges?.(harness.metrics);
     expect(await harness.metricValue("clickpipe_open_sessions")).toBe(0);
     expect(await harness.metricValue("clickpipe_session_duration_seconds")).toBe(2);
     expect(await harness.metricValue("clickpipe_sessions_emitted_total", { kind: "final" })).toBe(2);
