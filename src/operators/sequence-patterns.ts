@@ -102,8 +102,11 @@ export class SequencePatternsOperator implements Operator {
   private readonly itemJoin: string;
   private readonly sessions = new Map<string, TrackedSession>();
   private readonly windows = new Map<number, PatternWindow>();
-  /** Start of the earliest open window (+∞: none), undefined when it must be recomputed; the per-event check reads it. */
-  private earliestWindowStart: number | undefined = Number.POSITIVE_INFINITY;
+  /**
+   * Start of the earliest open window (+∞: none), NaN when it must be recomputed; the per-event check reads it.
+   * Always a number, so V8 keeps the field an unboxed double: an `undefined` in it made every write allocate.
+   */
+  private earliestWindowStart = Number.POSITIVE_INFINITY;
   private sessionWatermark = Number.NEGATIVE_INFINITY;
   private sessionBytes = 0;
   private late = 0;
@@ -146,6 +149,9 @@ export class SequencePatternsOperator implements Operator {
     this.miner.poll();
     if (!(watermark > this.sessionWatermark)) return;
     this.sessionWatermark = watermark;
+    // About once per event: the common answer "nothing closes" in line (a call would box the doubles it is passed).
+    // NaN (unknown) fails the comparison and lets closeSettledWindows look.
+    if (this.earliestWindowStart + this.windowSize + this.settle > watermark) return;
     this.closeSettledWindows(ctx);
   }
 
@@ -238,7 +244,7 @@ export class SequencePatternsOperator implements Operator {
     if (window === undefined) {
       window = { start, tracked: [], sessionCount: 0 };
       this.windows.set(start, window);
-      if (this.earliestWindowStart !== undefined && start < this.earliestWindowStart) this.earliestWindowStart = start;
+      if (start < this.earliestWindowStart) this.earliestWindowStart = start; // false while NaN: recomputed later
     }
     return window;
   }
@@ -258,14 +264,13 @@ export class SequencePatternsOperator implements Operator {
   }
 
   private closeSettledWindows(ctx: OperatorContext): void {
-    // Called on every watermark step (about once per event): the common answer "nothing closes" allocates nothing.
     if (!this.anyWindowClosed()) return;
     const settled = [...this.windows.keys()].filter((start) => this.isClosed(start)).sort((a, b) => a - b);
     for (const start of settled) this.closeWindow(this.windows.get(start)!, ctx);
   }
 
   private anyWindowClosed(): boolean {
-    if (this.earliestWindowStart === undefined) {
+    if (Number.isNaN(this.earliestWindowStart)) {
       let earliest = Number.POSITIVE_INFINITY;
       for (const start of this.windows.keys()) if (start < earliest) earliest = start;
       this.earliestWindowStart = earliest;
@@ -275,7 +280,7 @@ export class SequencePatternsOperator implements Operator {
 
   private closeWindow(window: PatternWindow, ctx: OperatorContext): void {
     this.windows.delete(window.start);
-    this.earliestWindowStart = undefined;
+    this.earliestWindowStart = Number.NaN;
     const sessionCount = window.sessionCount;
     if (sessionCount > 0) {
       const { maxLength, topK, itemsetSeparator } = this.config;

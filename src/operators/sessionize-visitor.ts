@@ -278,7 +278,14 @@ export class VisitorState {
 
   /** Removes the first `count` events and returns their slots. */
   removePrefix(count: number): number[] {
-    const removed = this.#ownEvents().splice(0, count * EVENT_SLOTS);
+    // Usually every event goes (the visitor's last session evicted): the array itself is handed back, not copied by
+    // splice into a new one. Its holder may still be a snapshot's (eventsShared); the caller only reads it.
+    const whole = count * EVENT_SLOTS === this.events.length;
+    const removed = whole ? this.events : this.#ownEvents().splice(0, count * EVENT_SLOTS);
+    if (whole) {
+      this.events = [];
+      this.eventsShared = false;
+    }
     if (this.#idSet !== null && this.eventCount > ID_SET_THRESHOLD) {
       for (let offset = ID_KIND; offset < removed.length; offset += EVENT_SLOTS) this.#idSet.delete(idHashOf(removed[offset]));
     } else {
