@@ -34,7 +34,19 @@ const commands: Record<string, () => Promise<Command>> = {
   demo: async () => (await import("./demo.ts")).runDemo,
 };
 
+/**
+ * A reader that stops early (`clickpipe generate | head`) closes stdout: the command ends quietly with 0, as one a
+ * SIGPIPE stops would end without a word, instead of dying on an unhandled EPIPE with a stack (Node ignores SIGPIPE).
+ */
+function endQuietlyWhenStdoutCloses(): void {
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    throw error;
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  endQuietlyWhenStdoutCloses();
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     console.log(USAGE);

@@ -1,9 +1,10 @@
 // The `clickpipe` bin's bundle of the CLI: built from the sources, and the same commands behave as under tsx.
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { bundledCli } from "../../bin/cli-bundle.js";
-import { REPO_ROOT, runCli } from "../helpers/cli.ts";
+import { CLICKPIPE_BIN, REPO_ROOT, runCli } from "../helpers/cli.ts";
 
 describe("bin - the bundled CLI", () => {
   it("is built under node_modules/.cache and exports main", async () => {
@@ -25,5 +26,34 @@ describe("bin - the bundled CLI", () => {
       expect(bundled.stdout).toBe(throughTsx.stdout);
       expect(bundled.stderr).toBe(throughTsx.stderr);
     }
+  });
+});
+
+describe("bin - a reader that stops early", () => {
+  it("ends `clickpipe generate` quietly with 0 when stdout closes (as `| head` does)", { timeout: 60_000 }, async () => {
+    // Enough output that the generator is still writing when the reader goes (≈ 40 MB without a reader that stops).
+    const child = spawn(process.execPath, [CLICKPIPE_BIN, "generate", "--visitors", "100000", "--days", "3"], {
+      cwd: REPO_ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const firstLine = await new Promise<string>((resolve) => {
+      let text = "";
+      const onData = (chunk: Buffer): void => {
+        text += chunk.toString();
+        const end = text.indexOf("\n");
+        if (end < 0) return;
+        child.stdout.off("data", onData);
+        child.stdout.destroy();
+        resolve(text.slice(0, end));
+      };
+      child.stdout.on("data", onData);
+    });
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once("exit", (...result) => resolve(result)));
+    expect(JSON.parse(firstLine)).toMatchObject({ type: expect.any(String), site_id: "demo-shop" });
+    expect(signal).toBeNull();
+    expect(code).toBe(0);
+    expect(stderr).toBe("");
   });
 });
