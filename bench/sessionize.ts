@@ -38,7 +38,9 @@ function sessionize(): Operator {
   return createSessionize(sessionizeConfig.parse({ type: "sessionize" }), { pipelineName: "bench" });
 }
 
-async function openSessionsOf(context: CountingContext): Promise<number> {
+/** `clickpipe_open_sessions` as the worker sets it (Operator.reportGauges, once a second there). */
+async function openSessionsOf(operator: Operator, context: CountingContext): Promise<number> {
+  operator.reportGauges?.(context.metrics);
   return (await context.metrics.openSessions.get()).values[0]?.value ?? 0;
 }
 
@@ -61,7 +63,7 @@ async function throughput(lines: readonly string[]): Promise<Omit<SessionizeBenc
     if (i % 10_000 === 9_999) {
       // Sampling is excluded from the timing: stateBytes() walks every visitor.
       const sampleCpu = process.cpuUsage();
-      const open = await openSessionsOf(context);
+      const open = await openSessionsOf(operator, context);
       if (open > peakOpenSessions) {
         peakOpenSessions = open;
         stateBytesAtPeak = operator.stateBytes!();
@@ -135,7 +137,8 @@ async function heldState(lines: readonly string[]): Promise<SessionizeBenchResul
   }
   const after = settledHeapBytes();
   keepAlive(lines, held);
-  const openSessions = await openSessionsOf(context);
+  const openSessions = await openSessionsOf(operator, context);
+  if (!(openSessions > 0)) throw new Error("sessionize bench: the operator reports no open session while it holds every session");
   const stateBytes = operator.stateBytes!();
   // Dropping the operator must give the memory back: a check that the delta was the operator's state.
   operator = undefined;
