@@ -58,6 +58,11 @@ async function drainWith(file: string, workers: number, natsPid: number | undefi
     child.stderr!.on("data", (chunk: Buffer) => {
       const text = chunk.toString();
       errors = (errors + text).slice(-4000);
+      // BENCH_SCALE_LOG=1: each worker's log with the seconds since spawn, to see how the tasks move between workers.
+      if (process.env.BENCH_SCALE_LOG === "1") {
+        const at = ((performance.now() - started) / 1000).toFixed(2);
+        for (const line of text.split("\n")) if (line !== "") process.stderr.write(`[${at} s, worker ${index}] ${line}\n`);
+      }
       if (/ runs \S+|^(starting|resuming) /m.test(text)) firstTaskAt = Math.min(firstTaskAt, performance.now());
     });
     return new Promise<void>((resolve, reject) =>

@@ -252,18 +252,28 @@ class LeaseTable {
       this.log(`handing task ${task} over (fair share of ${live.length} live workers)`);
       this.running.get(task)!.handOverNow();
     }
-    for (const task of plan.claim) await this.claim(task, claimable.find((entry) => entry.task === task)!.revision);
+    // A claim lost to a worker that claimed at the same moment (workers started together see each other holding
+    // nothing) is made up for further down this worker's preference order, up to the planned number: waiting for the
+    // next tick left a worker short of its share for a whole heartbeat (2.5 s by default) at the start of a drain.
+    let wanted = plan.claim.length;
+    for (const { task, revision } of claimable) {
+      if (wanted === 0 || this.stopping || this.abandoned) break;
+      if (await this.claim(task, revision)) wanted--;
+    }
   }
 
-  /** Creates the task's lease when absent, or swaps it on the stale revision seen: of several takers, exactly one wins. */
-  private async claim(task: string, staleRevision: number | undefined): Promise<void> {
+  /**
+   * Creates the task's lease when absent, or swaps it on the stale revision seen: of several takers, exactly one wins.
+   * True when this worker won and runs the task.
+   */
+  private async claim(task: string, staleRevision: number | undefined): Promise<boolean> {
     const key = `tasks.${task}`;
     const write = staleRevision === undefined ? this.kv.create(key, this.value()) : this.kv.update(key, this.value(), staleRevision);
     const revision = await write.catch(() => undefined);
-    if (revision === undefined || this.abandoned) return;
+    if (revision === undefined || this.abandoned) return false;
     if (this.stopping) {
       await this.kv.delete(key, { previousSeq: revision }).catch(() => undefined);
-      return;
+      return false;
     }
     const lease = new NatsTaskLease(this.kv, task, key, `${this.location} key ${key}`, this.holder, revision, {
       staleAfterMs: this.staleAfterMs,
@@ -273,6 +283,7 @@ class LeaseTable {
     this.log(staleRevision === undefined ? `claimed task ${task}` : `took task ${task} over from a stale lease`);
     this.running.set(task, lease);
     void this.start(lease);
+    return true;
   }
 
   private async start(lease: NatsTaskLease): Promise<void> {

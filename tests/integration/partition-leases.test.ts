@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vi
 import { StaleCheckpointError } from "../../src/runtime/checkpoint.ts";
 import {
   leaseBucketName,
+  rendezvousScore,
   runLeasedTasks,
   type LeasedTasksOptions,
   type TaskLease,
@@ -157,6 +158,25 @@ describe("partition leases", () => {
     expect(shares()).toEqual([2, 2, 2, 2]);
     expect(new Set(tables.flatMap((table) => running(table.id))).size).toBe(8);
     expect(lostRuns()).toEqual([]);
+    expectNoOverlap();
+  });
+
+  it("gives two workers started together their 3 of 6 tasks at the first claims: a claim lost in the race is made up at once", async () => {
+    fresh();
+    const tasks = ["events-0", "events-1", "events-2", "events-3", "customers-0", "dlq"];
+    // Two workers that prefer the same 3 tasks: at their first claims each sees the other holding none, so each goes
+    // for the same three and 3 of the 6 claims lose.
+    const topThree = (id: string) => [...tasks].sort((a, b) => rendezvousScore(id, b) - rendezvousScore(id, a)).slice(0, 3).sort().join();
+    const ids = Array.from({ length: 200 }, (_, index) => `w${index}`);
+    const first = ids[0];
+    const second = ids.find((id) => id !== first && topThree(id) === topThree(first))!;
+    expect(second).toBeDefined();
+    // A heartbeat of 2 s: the first claims come 0.5 s after the start, the next tick's 2 s later.
+    const startedAt = elapsed();
+    for (const id of [first, second]) start(id, tasks, liveTask, { staleAfterMs: 8_000 });
+    const sharedAt = await waitFor("3 tasks on each worker", () => shares().every((count) => count === 3));
+    expect(sharedAt - startedAt).toBeLessThan(2_000);
+    expect(new Set(runs.map((run) => run.task)).size).toBe(6);
     expectNoOverlap();
   });
 
