@@ -97,11 +97,26 @@ export interface ForwardBatch {
   epoch: number;
   lines: string[][];
   /**
-   * How the lines are cut into messages (messageChunks): by their UTF-8 bytes. Absent in batches checkpointed before
-   * session 30, which were cut by an upper bound of 3 bytes per character; those are cut that way again when published
-   * after a recovery, so that they get the same message ids and the customer stage's (epoch, index) dedupe holds.
+   * How the lines are cut into messages (messageChunks): by their UTF-8 bytes, at most `utf8Bytes` a message. A batch
+   * keeps the rule it was taken with, so that when it is published again after a recovery it gets the same messages,
+   * hence the same ids, and the customer stage's (epoch, index) dedupe holds. Batches checkpointed before session 31
+   * say "utf8" (64 KiB by bytes); before session 30, nothing (64 KiB counted as 3 bytes per character).
    */
-  chunks?: "utf8";
+  chunks?: "utf8" | { utf8Bytes: number };
+}
+
+/**
+ * Bytes of forwarded lines per message: as the publisher and the collector send them. Messages of 64 KiB (sessions
+ * 29–30) made a drain's customer stage wait on one acknowledgement after another: 512 KiB was 5–10% faster over a
+ * partitioned drain (bench/OPTIMIZATIONS.md, session 31).
+ */
+export const FORWARD_MESSAGE_BYTES = 512 * 1024;
+/** The cut of batches taken before session 31 ("utf8") or session 30 (no rule). */
+const EARLIER_MESSAGE_BYTES = 64 * 1024;
+
+/** FORWARD_MESSAGE_BYTES, or half the server's max_payload when that is smaller: lines, headers and all fit a message. */
+export function forwardMessageBytes(maxPayload: number | undefined): number {
+  return maxPayload === undefined || !(maxPayload > 0) ? FORWARD_MESSAGE_BYTES : Math.min(FORWARD_MESSAGE_BYTES, Math.floor(maxPayload / 2));
 }
 
 /**
@@ -135,13 +150,15 @@ export class Forwarder implements Operator {
   /** Session watermarks are forwarded when they enter a new second (a drain: minute): deterministic, and far fewer records. */
   #lastWatermarkSecond = -Infinity;
   readonly #stepSeconds: number;
+  readonly #messageBytes: number;
 
   constructor(
     private readonly plan: ForwardingPlan,
-    options: { drain?: boolean } = {},
+    options: { drain?: boolean; messageBytes?: number } = {},
   ) {
     this.#lines = this.#empty();
     this.#stepSeconds = options.drain === true ? DRAIN_WATERMARK_STEP_SECONDS : 1;
+    this.#messageBytes = options.messageBytes ?? FORWARD_MESSAGE_BYTES;
   }
 
   /** Called by the worker with the raw line behind each event, after the operators took it. */
@@ -179,7 +196,7 @@ export class Forwarder implements Operator {
   take(epoch: number): ForwardBatch {
     const lines = this.#lines;
     this.#lines = this.#empty();
-    return { epoch, lines, chunks: "utf8" };
+    return { epoch, lines, chunks: { utf8Bytes: this.#messageBytes } };
   }
 
   snapshot(): ForwarderState {
@@ -251,9 +268,6 @@ const HEADER = {
   index: "Clickpipe-Index",
 } as const;
 
-/** Small forwarded messages: the client reassembles big ones by repeated buffer growth (measured hot in a profile). */
-const MAX_MESSAGE_BYTES = 64 * 1024;
-
 /**
  * Publishes a committed batch, each customer partition's lines in order, with ids that repeat exactly when the same
  * batch is published again after a recovery. Retries until acknowledged (a NATS restart), unless `signal` aborts.
@@ -308,27 +322,28 @@ export function forwardSourceOf(headers: { get(name: string): string } | undefin
 }
 
 /**
- * A customer partition's lines of one batch, cut into messages of at most MAX_MESSAGE_BYTES, in order. The cut is a
- * pure function of the lines and the batch's rule: a batch published again after a recovery gets the same messages,
- * hence the same ids. By UTF-8 bytes, messages are full; the earlier rule (a batch without `chunks`) counted 3 bytes
- * per character, which left ASCII messages a third full: three times the publishes, acknowledgements and socket writes
- * (bench/OPTIMIZATIONS.md, session 30).
+ * A customer partition's lines of one batch, cut into messages in order, each within the batch rule's bytes (a line
+ * longer than that alone). The cut is a pure function of the lines and the rule: a batch published again after a
+ * recovery gets the same messages, hence the same ids. By UTF-8 bytes, messages are full; the earliest rule (a batch
+ * without `chunks`) counted 3 bytes per character, which left ASCII messages a third full: three times the publishes,
+ * acknowledgements and socket writes (bench/OPTIMIZATIONS.md, session 30).
  */
 export function messageChunks(lines: readonly string[], rule: ForwardBatch["chunks"]): string[][] {
   const chunks: string[][] = [];
   let chunk: string[] = [];
   let bytes = 0;
+  const maxBytes = typeof rule === "object" ? rule.utf8Bytes : EARLIER_MESSAGE_BYTES;
   for (const line of lines) {
-    if (rule === "utf8") {
+    if (rule !== undefined) {
       const lineBytes = Buffer.byteLength(line, "utf8") + 1;
-      if (chunk.length > 0 && bytes + lineBytes > MAX_MESSAGE_BYTES + 1) {
+      if (chunk.length > 0 && bytes + lineBytes > maxBytes + 1) {
         chunks.push(chunk);
         chunk = [];
         bytes = 0;
       }
       bytes += lineBytes;
     } else {
-      if (chunk.length > 0 && bytes + line.length + 1 > MAX_MESSAGE_BYTES) {
+      if (chunk.length > 0 && bytes + line.length + 1 > maxBytes) {
         chunks.push(chunk);
         chunk = [];
         bytes = 0;

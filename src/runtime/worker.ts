@@ -28,6 +28,7 @@ import {
   Forwarder,
   forwardSourceOf,
   forwardingPlan,
+  forwardMessageBytes,
   publishForwardBatch,
   type ForwardBatch,
   type ForwardSource,
@@ -272,7 +273,10 @@ class Worker {
     if (task?.kind === "events") {
       const customerTask = planTasks(this.config).find((other) => other.kind === "customers");
       if (customerTask !== undefined) {
-        this.forwarder = new Forwarder(forwardingPlan(customerTask.operators, this.config.nats.customerPartitions), { drain: this.drain });
+        this.forwarder = new Forwarder(forwardingPlan(customerTask.operators, this.config.nats.customerPartitions), {
+          drain: this.drain,
+          messageBytes: forwardMessageBytes(this.connection.info?.max_payload),
+        });
         operators.push(this.forwarder);
       }
     }

@@ -17,6 +17,7 @@ import {
   forwardingPlan,
   LINEAGE_KEY,
   mergeKeyOf,
+  forwardMessageBytes,
   messageChunks,
   parseForwardedLine,
   type ForwardSource,
@@ -278,31 +279,49 @@ describe("ForwardedInput", () => {
 });
 
 describe("messageChunks", () => {
-  const MAX = 64 * 1024;
   const bodyBytes = (chunk: string[]) => Buffer.byteLength(chunk.join("\n"), "utf8");
 
-  it("cuts a batch into full messages of at most 64 KiB by UTF-8 bytes, in order", () => {
+  it.each([
+    ["a batch's own limit (512 KiB by default)", { utf8Bytes: 512 * 1024 }, 512 * 1024],
+    ["a small limit (half of a small max_payload)", { utf8Bytes: 20_000 }, 20_000],
+    ["a batch taken before session 31 (\"utf8\": 64 KiB)", "utf8" as const, 64 * 1024],
+  ])("cuts a batch into full messages within %s by UTF-8 bytes, in order", (_name, rule, max) => {
     fc.assert(
-      fc.property(fc.array(fc.string({ unit: "grapheme", maxLength: 3_000 }), { maxLength: 300 }), (texts) => {
-        const chunks = messageChunks(texts, "utf8");
+      fc.property(fc.array(fc.string({ unit: "grapheme", maxLength: 8_000 }), { maxLength: 300 }), (texts) => {
+        const chunks = messageChunks(texts, rule);
         expect(chunks.flat()).toEqual(texts);
         chunks.forEach((chunk, index) => {
           expect(chunk.length).toBeGreaterThan(0);
-          if (chunk.length > 1) expect(bodyBytes(chunk)).toBeLessThanOrEqual(MAX);
+          if (chunk.length > 1) expect(bodyBytes(chunk)).toBeLessThanOrEqual(max);
           // Full: the next message's first line would not have fitted.
-          if (index + 1 < chunks.length) expect(bodyBytes([...chunk, chunks[index + 1][0]])).toBeGreaterThan(MAX);
+          if (index + 1 < chunks.length) expect(bodyBytes([...chunk, chunks[index + 1][0]])).toBeGreaterThan(max);
         });
       }),
+      { numRuns: 60 },
     );
-    // 10,000 ASCII characters a line: 6 to a message (60,005 bytes); 2,500 of 4-byte characters: 6 too.
-    expect(messageChunks(Array(13).fill("a".repeat(10_000)), "utf8").map((chunk) => chunk.length)).toEqual([6, 6, 1]);
-    expect(messageChunks(Array(7).fill("😀".repeat(2_500)), "utf8").map((chunk) => chunk.length)).toEqual([6, 1]);
   });
 
-  it("cuts a batch checkpointed before the rule was stored as then (3 bytes per character), so republished ids match", () => {
+  it("cuts by hand-counted bytes: 10,000 ASCII characters a line, or 2,500 four-byte ones, are 10,001 bytes with the newline", () => {
+    // 64 KiB: 6 lines (60,005 bytes of body); 512 KiB: 52 lines (520,051 bytes; a 53rd would make 530,052).
+    expect(messageChunks(Array(13).fill("a".repeat(10_000)), "utf8").map((chunk) => chunk.length)).toEqual([6, 6, 1]);
+    expect(messageChunks(Array(7).fill("😀".repeat(2_500)), "utf8").map((chunk) => chunk.length)).toEqual([6, 1]);
+    expect(messageChunks(Array(110).fill("a".repeat(10_000)), { utf8Bytes: 512 * 1024 }).map((chunk) => chunk.length)).toEqual([52, 52, 6]);
+    expect(messageChunks(Array(60).fill("😀".repeat(2_500)), { utf8Bytes: 512 * 1024 }).map((chunk) => chunk.length)).toEqual([52, 8]);
+  });
+
+  it("cuts a batch checkpointed before any rule was stored as then (3 bytes per character), so republished ids match", () => {
     // 30,001 counted per line, and the next line fits while the count plus its length and newline stays within 64 KiB.
     expect(messageChunks(Array(5).fill("a".repeat(10_000)), undefined).map((chunk) => chunk.length)).toEqual([2, 2, 1]);
-    expect(new Forwarder(forwardingPlan(["churnFeatures"], 1)).take(1).chunks).toBe("utf8");
+  });
+
+  it("stores its rule in each batch: 512 KiB, or half the server's max_payload when that is smaller", () => {
+    expect(new Forwarder(forwardingPlan(["churnFeatures"], 1)).take(1).chunks).toEqual({ utf8Bytes: 512 * 1024 });
+    expect(forwardMessageBytes(undefined)).toBe(512 * 1024);
+    expect(forwardMessageBytes(1024 * 1024)).toBe(512 * 1024);
+    expect(forwardMessageBytes(8 * 1024 * 1024)).toBe(512 * 1024);
+    expect(forwardMessageBytes(256 * 1024)).toBe(128 * 1024);
+    const forwarder = new Forwarder(forwardingPlan(["churnFeatures"], 1), { messageBytes: forwardMessageBytes(100_000) });
+    expect(forwarder.take(1).chunks).toEqual({ utf8Bytes: 50_000 });
   });
 });
 
