@@ -95,6 +95,10 @@ export function customerStageEvent(event: ClickEvent): string {
 /** Forwarded lines of one epoch, per customer partition. */
 export interface ForwardBatch {
   epoch: number;
+  /**
+   * Per customer partition, the forwarded lines in order; since session 31 joined by "\n" into blocks (batchLines
+   * splits them), before it one line an element. Either way a message body is the elements it holds joined by "\n".
+   */
   lines: string[][];
   /**
    * How the lines are cut into messages (messageChunks): by their UTF-8 bytes, at most `utf8Bytes` a message. A batch
@@ -111,6 +115,13 @@ export interface ForwardBatch {
  * partitioned drain (bench/OPTIMIZATIONS.md, session 31).
  */
 export const FORWARD_MESSAGE_BYTES = 512 * 1024;
+/**
+ * Forwarded lines are kept joined into blocks of up to this many characters (a line longer than that alone): a
+ * string above 128 KB is allocated where the scavenger never copies it, and the lines it replaces mostly die young.
+ * Held one by one until their epoch's checkpoint committed, 300k lines of a partitioned drain were copied and promoted
+ * by the scavenger: a quarter of the events tasks' main thread went to the collector (bench/OPTIMIZATIONS.md, session 31).
+ */
+const FORWARD_BLOCK_CHARS = 160 * 1024;
 /** The cut of batches taken before session 31 ("utf8") or session 30 (no rule). */
 const EARLIER_MESSAGE_BYTES = 64 * 1024;
 
@@ -144,7 +155,12 @@ interface ForwarderState {
 export class Forwarder implements Operator {
   readonly id = "forward";
   readonly tables = [];
+  /** Per customer partition: blocks of lines joined by "\n", each within #blockChars unless it is one line. */
   #lines: string[][];
+  /** Per customer partition: the lines not joined into a block yet, and their characters with newlines. */
+  #pending: string[][];
+  #pendingChars: number[];
+  readonly #blockChars: number;
   /** anon_id → user_id, only needed (and kept) when there are several customer partitions. */
   #identities = new Map<string, string>();
   /** Session watermarks are forwarded when they enter a new second (a drain: minute): deterministic, and far fewer records. */
@@ -157,8 +173,12 @@ export class Forwarder implements Operator {
     options: { drain?: boolean; messageBytes?: number } = {},
   ) {
     this.#lines = this.#empty();
+    this.#pending = this.#empty();
+    this.#pendingChars = new Array<number>(plan.customerPartitions).fill(0);
     this.#stepSeconds = options.drain === true ? DRAIN_WATERMARK_STEP_SECONDS : 1;
     this.#messageBytes = options.messageBytes ?? FORWARD_MESSAGE_BYTES;
+    // At most 3 UTF-8 bytes a character: a block always fits one message.
+    this.#blockChars = Math.min(FORWARD_BLOCK_CHARS, Math.floor(this.#messageBytes / 3));
   }
 
   /** Called by the worker with the raw line behind each event, after the operators took it. */
@@ -169,13 +189,13 @@ export class Forwarder implements Operator {
     const user = event.user_id || undefined;
     if (this.plan.customerPartitions > 1 && anon !== undefined && user !== undefined) this.#identities.set(anon, user);
     const line = event.type === "purchase" ? detachedLine(raw) : customerStageEvent(event);
-    this.#lines[this.#route(user, anon)].push(`e\t${receivedAt}\t${event.ts}\t${line}`);
+    this.#append(this.#route(user, anon), `e\t${receivedAt}\t${event.ts}\t${line}`);
   }
 
   onSession(session: SessionRecord): void {
     if (!this.plan.sessions) return;
     const partition = this.#route(session.user_id || undefined, session.visitor_id);
-    this.#lines[partition].push(`s\t${session.end_ts}\t${JSON.stringify(session)}`);
+    this.#append(partition, `s\t${session.end_ts}\t${JSON.stringify(session)}`);
   }
 
   onSessionWatermark(watermark: number): void {
@@ -194,6 +214,7 @@ export class Forwarder implements Operator {
 
   /** The lines collected since the last call. */
   take(epoch: number): ForwardBatch {
+    for (let partition = 0; partition < this.#pending.length; partition++) this.#join(partition);
     const lines = this.#lines;
     this.#lines = this.#empty();
     return { epoch, lines, chunks: { utf8Bytes: this.#messageBytes } };
@@ -219,7 +240,23 @@ export class Forwarder implements Operator {
   }
 
   #broadcast(line: string): void {
-    for (const lines of this.#lines) lines.push(line);
+    for (let partition = 0; partition < this.#pending.length; partition++) this.#append(partition, line);
+  }
+
+  #append(partition: number, line: string): void {
+    const chars = this.#pendingChars[partition];
+    if (chars > 0 && chars + line.length + 1 > this.#blockChars) this.#join(partition);
+    this.#pending[partition].push(line);
+    this.#pendingChars[partition] += line.length + 1;
+  }
+
+  /** The partition's pending lines as one block. */
+  #join(partition: number): void {
+    const pending = this.#pending[partition];
+    if (pending.length === 0) return;
+    this.#lines[partition].push(pending.length === 1 ? pending[0] : pending.join("\n"));
+    this.#pending[partition] = [];
+    this.#pendingChars[partition] = 0;
   }
 
   #empty(): string[][] {
@@ -267,6 +304,11 @@ const HEADER = {
   epoch: "Clickpipe-Epoch",
   index: "Clickpipe-Index",
 } as const;
+
+/** A batch's lines one by one, per customer partition, as the customer stage reads them (an element may hold several). */
+export function batchLines(batch: ForwardBatch): string[][] {
+  return batch.lines.map((elements) => elements.flatMap((element) => element.split("\n")));
+}
 
 /**
  * Publishes a committed batch, each customer partition's lines in order, with ids that repeat exactly when the same

@@ -17,6 +17,7 @@ import {
   forwardingPlan,
   LINEAGE_KEY,
   mergeKeyOf,
+  batchLines,
   forwardMessageBytes,
   messageChunks,
   parseForwardedLine,
@@ -47,7 +48,7 @@ describe("Forwarder", () => {
     forwarder.onSession(session({ session_id: "s1", end_ts: 1767607300000 }));
     forwarder.onSessionWatermark(1767607000000);
     forwarder.endOfInput(77);
-    const [lines] = forwarder.take(3).lines;
+    const [lines] = batchLines(forwarder.take(3));
     expect(lines.map(parseForwardedLine)).toEqual([
       { kind: "event", receivedAt: 42, ts: 1767607200000, raw },
       { kind: "session", endTs: 1767607300000, session: session({ session_id: "s1", end_ts: 1767607300000 }) },
@@ -61,17 +62,17 @@ describe("Forwarder", () => {
   it("forwards a session watermark once per second of event time", () => {
     const forwarder = new Forwarder(forwardingPlan(["sequencePatterns"], 1));
     for (const watermark of [1_000, 1_500, 1_999, 2_000, 2_001, 5_250]) forwarder.onSessionWatermark(watermark);
-    expect(forwarder.take(1).lines[0]).toEqual(["w\t1000", "w\t2000", "w\t5250"]);
+    expect(batchLines(forwarder.take(1))[0]).toEqual(["w\t1000", "w\t2000", "w\t5250"]);
   });
 
   it("forwards a drain's session watermark once per minute of event time, and goes on per second after a restore live", () => {
     const drain = new Forwarder(forwardingPlan(["sequencePatterns"], 1), { drain: true });
     for (const watermark of [1_000, 59_999, 60_000, 60_500, 119_999, 185_250, 185_900]) drain.onSessionWatermark(watermark);
-    expect(drain.take(1).lines[0]).toEqual(["w\t1000", "w\t60000", "w\t185250"]);
+    expect(batchLines(drain.take(1))[0]).toEqual(["w\t1000", "w\t60000", "w\t185250"]);
     const live = new Forwarder(forwardingPlan(["sequencePatterns"], 1));
     live.restore(drain.snapshot());
     for (const watermark of [185_999, 186_000, 186_400, 187_000]) live.onSessionWatermark(watermark);
-    expect(live.take(2).lines[0]).toEqual(["w\t186000", "w\t187000"]);
+    expect(batchLines(live.take(2))[0]).toEqual(["w\t186000", "w\t187000"]);
   });
 
   it("routes by user, else by the user the visitor identified as earlier, else by the visitor; control lines go everywhere", () => {
@@ -82,13 +83,42 @@ describe("Forwarder", () => {
     forwarder.forwardEvent(event({ type: "purchase", ts: 3, anon_id: "visitor-1" }), "raw3", 0);
     forwarder.onSession(session({ visitor_id: "visitor-1", end_ts: 4 }));
     forwarder.endOfInput(10);
-    const { lines } = forwarder.take(1);
+    const lines = batchLines(forwarder.take(1));
     const where = (ts: number) => lines.findIndex((partitionLines) => partitionLines.some((line) => line.startsWith(`e\t0\t${ts}\t`)));
     expect(where(1)).toBe(partitionOf("visitor-1", partitions));
     expect(where(2)).toBe(partitionOf("user-9", partitions));
     expect(where(3)).toBe(partitionOf("user-9", partitions));
     expect(lines[partitionOf("user-9", partitions)].some((line) => line.startsWith("s\t4\t"))).toBe(true);
     for (const partitionLines of lines) expect(partitionLines.at(-1)).toBe("x\t10");
+  });
+});
+
+describe("Forwarder blocks", () => {
+  it("joins lines into blocks within a third of the message bytes (a longer line alone), in order, each block within one message", () => {
+    const messageBytes = 3_000; // blocks of at most 1,000 characters
+    const forwarder = new Forwarder(forwardingPlan(["churnFeatures"], 1), { messageBytes });
+    const sent: string[] = [];
+    for (let ts = 1; ts <= 400; ts++) {
+      // Mostly short lines; every 50th event a purchase whose raw line is longer than a block, some with 3-byte characters.
+      const raw = ts % 50 === 0 ? `{"type":"purchase","title":"${"€".repeat(1_500)}"}` : `{"n":${ts}}`;
+      const type = ts % 50 === 0 ? "purchase" : "page_view";
+      forwarder.forwardEvent(event({ type, ts, anon_id: "a", url: "/" }), raw, 7);
+      sent.push(ts % 50 === 0 ? `e\t7\t${ts}\t${raw}` : "");
+    }
+    const batch = forwarder.take(1);
+    const [blocks] = batch.lines;
+    const [lines] = batchLines(batch);
+    expect(lines).toHaveLength(400);
+    lines.forEach((line, index) => {
+      expect(line.startsWith(`e\t7\t${index + 1}\t`)).toBe(true);
+      if (sent[index] !== "") expect(line).toBe(sent[index]);
+    });
+    expect(blocks.length).toBeGreaterThan(8);
+    for (const block of blocks) if (block.includes("\n")) expect(block.length).toBeLessThanOrEqual(1_000);
+    // Each message: whole blocks within the bytes, or one block (a line) alone.
+    for (const chunk of messageChunks(blocks, batch.chunks)) {
+      if (chunk.length > 1) expect(Buffer.byteLength(chunk.join("\n"), "utf8")).toBeLessThanOrEqual(messageBytes);
+    }
   });
 });
 
