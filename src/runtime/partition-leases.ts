@@ -40,6 +40,8 @@ export interface LeasedTasksOptions {
 }
 
 export const DEFAULT_LEASE_STALE_AFTER_MS = 10_000;
+/** A draining worker with no task left looks this often whether the others' tasks completed. */
+const DRAIN_IDLE_TICK_MS = 200;
 const TASK_NAME = /^[A-Za-z0-9_=-]+$/;
 /** A presence this many staleAfterMs old is deleted. */
 const FORGET_AFTER_STALE = 10;
@@ -192,8 +194,11 @@ class LeaseTable {
           });
           if (finished) break;
         }
-        // After the announcing tick a short pause suffices: the first claims should not wait a whole heartbeat.
-        await this.sleep((tick === 0 ? Math.min(this.tickMs, 500) : this.tickMs) - (performance.now() - started));
+        // After the announcing tick a short pause suffices: the first claims should not wait a whole heartbeat. A
+        // draining worker with no task left waits for the others' to complete (or go stale): it looks often, or its
+        // exit trailed the last task's by up to a heartbeat (2.5 s by default).
+        const pause = tick === 0 ? Math.min(this.tickMs, 500) : this.options.drain && this.running.size === 0 ? Math.min(this.tickMs, DRAIN_IDLE_TICK_MS) : this.tickMs;
+        await this.sleep(pause - (performance.now() - started));
       }
     } finally {
       this.options.testing?.abandon?.removeEventListener("abort", onAbandon);

@@ -272,6 +272,31 @@ describe("partition leases", () => {
     expect(runs.filter((run) => run.table === "b")).toHaveLength(2);
   });
 
+  it("lets a draining worker with no task left return soon after the other's last task completes, not a heartbeat later", async () => {
+    fresh();
+    const completed = new Set<string>();
+    const finishedAt = new Map<string, number>();
+    // events-0 takes 2.8 s, events-1 none: the worker that drew events-1 waits with nothing to do (its heartbeats at
+    // about 2.5 and 4.5 s, events-0 complete at about 3.3 s).
+    const drainTask = async (table: Table, lease: TaskLease): Promise<TaskOutcome> => {
+      runs.push({ table: table.id, task: lease.task, lease, start: elapsed() });
+      await sleep(lease.task === "events-0" ? 2_800 : 0);
+      completed.add(lease.task);
+      finishedAt.set(lease.task, elapsed());
+      return "finished";
+    };
+    // A heartbeat of 2 s.
+    const options = { drain: true, staleAfterMs: 8_000, isComplete: async (task: string) => completed.has(task) };
+    const returnedAt = new Map<string, number>();
+    const tables = ["a", "b"].map((id) => start(id, tasksNamed(2), drainTask, options));
+    await Promise.all(tables.map((table) => table.done.then(() => returnedAt.set(table.id, elapsed()))));
+    expect(runs.map((run) => run.task).sort()).toEqual(tasksNamed(2));
+    const idle = runs.find((run) => run.task === "events-1")!.table;
+    const busy = runs.find((run) => run.task === "events-0")!.table;
+    expect(idle).not.toBe(busy);
+    expect(returnedAt.get(idle)! - finishedAt.get("events-0")!).toBeLessThan(700);
+  });
+
   it("drains without isComplete: runs each task once on a lone worker and returns", async () => {
     fresh();
     const drainTask = async (table: Table, lease: TaskLease): Promise<TaskOutcome> => {
