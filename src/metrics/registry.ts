@@ -19,12 +19,12 @@ export class Metrics {
   readonly sessionsEmitted: Counter<"kind">;
   readonly parquetRowsWritten: Counter<"table">;
   readonly parquetFilesWritten: Counter<"table">;
-  readonly openSessions: Gauge;
-  readonly watermarkLag: Gauge;
-  readonly consumerPending: Gauge;
-  readonly lastCheckpoint: Gauge;
-  readonly stateBytes: Gauge<"operator">;
-  readonly stateKeys: Gauge<"operator" | "kind">;
+  readonly openSessions: Gauge<"task">;
+  readonly watermarkLag: Gauge<"task">;
+  readonly consumerPending: Gauge<"task">;
+  readonly lastCheckpoint: Gauge<"task">;
+  readonly stateBytes: Gauge<"operator" | "task">;
+  readonly stateKeys: Gauge<"operator" | "kind" | "task">;
   readonly checkpointDuration: Histogram;
   readonly checkpointFailures: Counter;
   readonly eventLatency: Histogram;
@@ -98,35 +98,45 @@ export class Metrics {
       labelNames: ["table"],
       registers: reg,
     });
-    this.openSessions = new Gauge({ name: "clickpipe_open_sessions", help: "Sessions held in state.", registers: reg });
+    // The gauges a worker sets per task carry `task` (events-0, customers-0, dlq: bounded by the partitions) in a
+    // partitioned pipeline, whose tasks share one registry per process: without it each task overwrote the others'
+    // values. An unpartitioned worker sets them without it, as before. A task's series go when it stops here
+    // (removeTaskSeries), so sums over workers do not count a task that moved twice.
+    this.openSessions = new Gauge({ name: "clickpipe_open_sessions", help: "Sessions held in state.", labelNames: ["task"], registers: reg });
     this.watermarkLag = new Gauge({
       name: "clickpipe_watermark_lag_seconds",
       help: "Processing time minus the event-time watermark.",
+      labelNames: ["task"],
       registers: reg,
     });
     this.consumerPending = new Gauge({
       name: "clickpipe_consumer_pending_messages",
       help: "JetStream messages not yet read by this worker.",
+      labelNames: ["task"],
       registers: reg,
     });
     this.lastCheckpoint = new Gauge({
       name: "clickpipe_last_checkpoint_timestamp_seconds",
       help: "Unix time of the last committed checkpoint.",
+      labelNames: ["task"],
       registers: reg,
     });
+    // An unpartitioned worker's series, at 0 from the start as before these had a label (prom-client gives a labelled
+    // gauge no series until it is set); a partitioned worker drops them (forTasks).
+    for (const gauge of this.#unlabeledAtStart()) gauge.set(0);
     // By operator (its id in the pipeline: a bounded label), so that a dashboard shows which one holds the memory and
     // the bench can divide sessionize's state by open sessions and churnFeatures' by customers (issue 10); a sum over
     // `operator` is the total the gauge had before it had the label.
     this.stateBytes = new Gauge({
       name: "clickpipe_state_bytes",
       help: "Approximate bytes of operator state, by operator.",
-      labelNames: ["operator"],
+      labelNames: ["operator", "task"],
       registers: reg,
     });
     this.stateKeys = new Gauge({
       name: "clickpipe_state_keys",
       help: "Keys held in operator state, by operator and kind (visitors, customers, sessions, windows, orders).",
-      labelNames: ["operator", "kind"],
+      labelNames: ["operator", "kind", "task"],
       registers: reg,
     });
     this.checkpointDuration = new Histogram({
@@ -219,5 +229,25 @@ export class Metrics {
       this.patternsFrequent.set({ kind }, 0);
       this.patternsTopSupport.set({ kind }, 0);
     }
+  }
+
+  /** This registry serves a partitioned worker's tasks, each reporting under its own `task`: no series without one. */
+  forTasks(): void {
+    for (const gauge of this.#unlabeledAtStart()) gauge.remove({});
+  }
+
+  #unlabeledAtStart(): Gauge<"task">[] {
+    return [this.openSessions, this.watermarkLag, this.consumerPending, this.lastCheckpoint];
+  }
+}
+
+/** The labels of a gauge a worker sets per task: `{ task }` for a partitioned pipeline's task, none for an unpartitioned worker. */
+export type TaskLabels = { task?: string };
+
+/** Removes every series of the gauges set per task that carries `task`: the task stopped on this worker. */
+export async function removeTaskSeries(metrics: Metrics, task: string): Promise<void> {
+  const gauges: Gauge<string>[] = [metrics.openSessions, metrics.watermarkLag, metrics.consumerPending, metrics.lastCheckpoint, metrics.stateBytes, metrics.stateKeys];
+  for (const gauge of gauges) {
+    for (const { labels } of (await gauge.get()).values) if (labels.task === task) gauge.remove(labels as Record<string, string>);
   }
 }

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { duration } from "../config/duration.ts";
 import type { ClickEvent, EventOrigin, EventType } from "../events/event.ts";
-import type { Metrics } from "../metrics/registry.ts";
+import type { Metrics, TaskLabels } from "../metrics/registry.ts";
 import type { Operator, OperatorContext, SessionRecord } from "../runtime/operator.ts";
 import { float64ColumnOf, float64Columns, float64ColumnsOf, float64ColumnsShared, float64ToBase64, type Float64Columns } from "../runtime/float64-text.ts";
 import { WatermarkTracker, type WatermarkSnapshot } from "../runtime/watermark.ts";
@@ -279,8 +279,8 @@ class Sessionizer implements Operator {
     if (after > before) this.#advance(after, ctx);
   }
 
-  reportGauges(metrics: Metrics): void {
-    metrics.openSessions.set(this.#openSessions);
+  reportGauges(metrics: Metrics, labels: TaskLabels = {}): void {
+    metrics.openSessions.set(labels, this.#openSessions);
   }
 
   onTick(ctx: OperatorContext): void {

@@ -1,7 +1,7 @@
 // The operator contract (Bytewax spirit): events in stream order, watermark/timers, end of input, snapshot/restore.
 import type { ClickEvent, EventOrigin } from "../events/event.ts";
 import type { Row, TableSpec } from "../sinks/table.ts";
-import type { Metrics } from "../metrics/registry.ts";
+import type { Metrics, TaskLabels } from "../metrics/registry.ts";
 
 /** A session as sessionize emits it: one row of the `sessions` table (see ARCHITECTURE.md). */
 export interface SessionRecord {
@@ -82,9 +82,10 @@ export interface Operator {
   /**
    * Sets the operator's own gauges (sessionize: `clickpipe_open_sessions`), with the state gauges: once a second and
    * at the end. Not on each change: a value that moves with most events would cost a prom-client call (a label hash,
-   * objects for the young generation) per event, for a series scraped every few seconds.
+   * objects for the young generation) per event, for a series scraped every few seconds. `labels`: the task's, in a
+   * partitioned pipeline (none otherwise).
    */
-  reportGauges?(metrics: Metrics): void;
+  reportGauges?(metrics: Metrics, labels?: TaskLabels): void;
   /** Resolves once what the operator starts in the background (a mining thread) can take work. */
   ready?(): Promise<void>;
   /** Releases what outlives a call (a mining thread) once the pipeline is done with the operator. */

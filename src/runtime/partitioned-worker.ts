@@ -31,6 +31,7 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
   const log = options.log ?? ((line: string) => console.error(line));
   const workerId = options.workerId ?? `worker-${process.pid}`;
   const metrics = options.metrics ?? new Metrics({ defaultMetrics: config.metrics !== undefined });
+  metrics.forTasks();
   const plans = planTasks(config);
   const summary: PartitionedSummary = { messages: 0, events: 0, invalid: 0, deadLetters: 0, position: 0, epoch: 0, tasks: [] };
   const connection = await connectNats(config.nats);

@@ -2,7 +2,7 @@
 import type { ClickEvent, EventOrigin } from "../events/event.ts";
 import { operatorEvent } from "../events/event-shape.ts";
 import { recordFinalSession } from "../metrics/business.ts";
-import type { Metrics } from "../metrics/registry.ts";
+import type { Metrics, TaskLabels } from "../metrics/registry.ts";
 import type { Row, TableSpec } from "../sinks/table.ts";
 import { botEventRow, lateEventRow } from "../sinks/system-tables.ts";
 import type { Operator, OperatorContext, SessionRecord } from "./operator.ts";
@@ -132,13 +132,16 @@ export class Pipeline {
     await Promise.all(this.operators.map((op) => op.close?.()));
   }
 
-  /** `clickpipe_state_bytes`, `clickpipe_state_keys` and the operators' own gauges, for each operator that reports them. */
-  reportState(metrics: Metrics): void {
+  /**
+   * `clickpipe_state_bytes`, `clickpipe_state_keys` and the operators' own gauges, for each operator that reports them;
+   * `labels` names the task of a partitioned pipeline.
+   */
+  reportState(metrics: Metrics, labels: TaskLabels = {}): void {
     for (const op of this.operators) {
-      if (op.stateBytes !== undefined) metrics.stateBytes.set({ operator: op.id }, op.stateBytes());
+      if (op.stateBytes !== undefined) metrics.stateBytes.set({ operator: op.id, ...labels }, op.stateBytes());
       const keys = op.stateKeys?.();
-      if (keys !== undefined) for (const kind in keys) metrics.stateKeys.set({ operator: op.id, kind }, keys[kind]);
-      op.reportGauges?.(metrics);
+      if (keys !== undefined) for (const kind in keys) metrics.stateKeys.set({ operator: op.id, kind, ...labels }, keys[kind]);
+      op.reportGauges?.(metrics, labels);
     }
   }
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { decodeForOperators, isDecodeFailure, type DecodeFailure } from "../events/decode.ts";
 import type { ClickEvent } from "../events/event.ts";
-import { Metrics, type InvalidReason } from "../metrics/registry.ts";
+import { Metrics, removeTaskSeries, type InvalidReason, type TaskLabels } from "../metrics/registry.ts";
 import { startMetricsServer } from "../metrics/server.ts";
 import { createOperator } from "../operators/index.ts";
 import { miningThreadsEnabled } from "../operators/mining/pattern-miner.ts";
@@ -253,6 +253,8 @@ class Worker {
       // A task's lease belongs to the caller, who releases it (or hands it over).
       if (this.task === undefined) await lock?.release();
       await connection.drain().catch(() => connection.close());
+      // The task may go on elsewhere: this worker no longer reports it.
+      if (this.task !== undefined) await removeTaskSeries(this.metrics, this.task.name);
     }
   }
 
@@ -684,7 +686,7 @@ class Worker {
     // Serialized in slices while events go on: nothing the operators do later changes `state` (Operator.snapshot).
     const tracked: Promise<void> = this.commitEpoch(epoch, position, encodeInSlices(state), prepared, forwarded, lineage)
       .then(() => {
-        this.metrics.lastCheckpoint.set(this.now() / 1000);
+        this.metrics.lastCheckpoint.set(this.gaugeLabels(), this.now() / 1000);
         this.metrics.checkpointDuration.observe((performance.now() - started) / 1000);
       })
       .finally(() => {
@@ -750,15 +752,21 @@ class Worker {
     this.log(`tombstones changed: ${this.tombstones.size} forgotten ids now dropped`);
   }
 
+  /** The labels of this worker's per-task gauges: its task's name in a partitioned pipeline (registry.ts). */
+  private gaugeLabels(): TaskLabels {
+    return this.task === undefined ? {} : { task: this.task.name };
+  }
+
   private updateGauges(pending: number): void {
-    this.metrics.consumerPending.set(pending);
-    this.pipeline.reportState(this.metrics);
+    const labels = this.gaugeLabels();
+    this.metrics.consumerPending.set(labels, pending);
+    this.pipeline.reportState(this.metrics, labels);
     let watermark = Number.POSITIVE_INFINITY;
     for (const op of this.pipeline.operators) {
       const value = op.watermark?.();
       if (value !== undefined && value < watermark) watermark = value;
     }
-    if (Number.isFinite(watermark)) this.metrics.watermarkLag.set(Math.max(0, (this.now() - watermark) / 1000));
+    if (Number.isFinite(watermark)) this.metrics.watermarkLag.set(labels, Math.max(0, (this.now() - watermark) / 1000));
   }
 }
 
