@@ -101,7 +101,7 @@ export class Metrics {
     // The gauges a worker sets per task carry `task` (events-0, customers-0, dlq: bounded by the partitions) in a
     // partitioned pipeline, whose tasks share one registry per process: without it each task overwrote the others'
     // values. An unpartitioned worker sets them without it, as before. A task's series go when it stops here
-    // (removeTaskSeries), so sums over workers do not count a task that moved twice.
+    // (removeTaskSeries), so that a sum over workers does not count a task twice once it moved to another.
     this.openSessions = new Gauge({ name: "clickpipe_open_sessions", help: "Sessions held in state.", labelNames: ["task"], registers: reg });
     this.watermarkLag = new Gauge({
       name: "clickpipe_watermark_lag_seconds",
