@@ -20,6 +20,7 @@ import {
 } from "./checkpoint.ts";
 import type { CheckpointStore, HeldCheckpointLock } from "./checkpoint-store.ts";
 import { crashIfInjected } from "./fault-injection.ts";
+import { messageBytesWithin } from "../transport/connection.ts";
 
 const META_KEY = "checkpoint";
 const LOCK_KEY = "lock";
@@ -75,8 +76,7 @@ export class NatsCheckpointStore implements CheckpointStore {
   ): Promise<NatsCheckpointStore> {
     const bucket = checkpointBucketName(pipelineName);
     const kv = await new Kvm(connection).create(bucket, { history: 1, replicas: options.replicas ?? 1 });
-    const maxPayload = connection.info?.max_payload ?? 1024 * 1024;
-    const chunkBytes = Math.min(options.chunkBytes ?? DEFAULT_CHUNK_BYTES, Math.floor(maxPayload / 2));
+    const chunkBytes = messageBytesWithin(options.chunkBytes ?? DEFAULT_CHUNK_BYTES, connection.info?.max_payload);
     return new NatsCheckpointStore(bucket, kv, await jetstreamManager(connection), chunkBytes);
   }
 

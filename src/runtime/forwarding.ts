@@ -9,6 +9,7 @@ import { headers as natsHeaders } from "@nats-io/nats-core";
 import type { ClickEvent } from "../events/event.ts";
 import { detachedLine, encodeBatch } from "../transport/batch-codec.ts";
 import { partitionOf } from "../transport/partition.ts";
+import { messageBytesWithin } from "../transport/connection.ts";
 import { customersSubject } from "../transport/subjects.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
 import type { Operator, OperatorContext, SessionRecord } from "./operator.ts";
@@ -127,7 +128,7 @@ const EARLIER_MESSAGE_BYTES = 64 * 1024;
 
 /** FORWARD_MESSAGE_BYTES, or half the server's max_payload when that is smaller: lines, headers and all fit a message. */
 export function forwardMessageBytes(maxPayload: number | undefined): number {
-  return maxPayload === undefined || !(maxPayload > 0) ? FORWARD_MESSAGE_BYTES : Math.min(FORWARD_MESSAGE_BYTES, Math.floor(maxPayload / 2));
+  return messageBytesWithin(FORWARD_MESSAGE_BYTES, maxPayload);
 }
 
 /**
@@ -254,7 +255,7 @@ export class Forwarder implements Operator {
   #join(partition: number): void {
     const pending = this.#pending[partition];
     if (pending.length === 0) return;
-    this.#lines[partition].push(pending.length === 1 ? pending[0] : pending.join("\n"));
+    this.#lines[partition].push(pending.join("\n"));
     this.#pending[partition] = [];
     this.#pendingChars[partition] = 0;
   }

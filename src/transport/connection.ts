@@ -8,6 +8,17 @@ export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
 /** JetStream stream names may not contain `.`, `*`, `>`, whitespace or path separators; ours also prefix subjects. */
 export const STREAM_NAME_PATTERN = /^[A-Za-z0-9_-]{1,200}$/;
 
+/** nats-server's default max_payload, for a connection that reports none. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
+/**
+ * Body bytes for messages of about `preferred` bytes that always fit the connected server: at most half its
+ * max_payload (`connection.info?.max_payload`), so the body plus its headers is one message.
+ */
+export function messageBytesWithin(preferred: number, maxPayload: number | undefined): number {
+  return Math.min(preferred, Math.floor((maxPayload !== undefined && maxPayload > 0 ? maxPayload : DEFAULT_MAX_PAYLOAD) / 2));
+}
+
 const tlsConfig = z
   .strictObject({
     ca: z.string().min(1).optional().describe("Path to the CA certificate (PEM) that signed the server's certificate."),
