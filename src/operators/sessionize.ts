@@ -99,7 +99,7 @@ const KIND_CODES: Record<EventType, number> = {
 export const LATE_REASON = "too_late";
 
 // stateBytes() estimates (V8, 64-bit, pointer compression off): object headers, fields, array backing stores with slack.
-const VISITOR_BYTES = 304;
+const VISITOR_BYTES = 312;
 const EVENT_BYTES = EVENT_SLOTS * 8 * 1.25;
 const SESSION_BYTES = SESSION_SLOTS * 8 * 1.25;
 const TIMER_ENTRY_BYTES = 24;
@@ -301,20 +301,20 @@ class Sessionizer implements Operator {
 
   snapshot(): SessionizeSnapshot {
     const visitors = this.#allVisitors();
-    const indexOf = new Map<VisitorState, number>();
     const carriedUsers: [number, string][] = [];
     const tombstones: [number, Tombstone[]][] = [];
     const scheduled = new Array<number>(visitors.length);
     for (let index = 0; index < visitors.length; index++) {
       const visitor = visitors[index];
-      indexOf.set(visitor, index);
+      visitor.snapshotIndex = index;
       // The snapshot reads the events when it is serialized; the visitor copies them before changing them in place.
       visitor.eventsShared = true;
       scheduled[index] = visitor.scheduled;
       if (visitor.carriedUser !== null) carriedUsers.push([index, visitor.carriedUser]);
       if (visitor.tombstones !== null) tombstones.push([index, visitor.tombstones.map((t) => ({ ...t }))]);
     }
-    const timers = this.#timers.entries((visitor) => indexOf.get(visitor) ?? -1);
+    // A timer of a visitor no longer held (dropped) names no visitor: −1. Its index is from an earlier snapshot, if any.
+    const timers = this.#timers.entries((visitor) => (visitors[visitor.snapshotIndex] === visitor ? visitor.snapshotIndex : -1));
     return {
       format: 3,
       watermark: this.#watermark.snapshot(),

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { sessionsTable } from "../../src/operators/sessionize.ts";
 import type { SessionRecord } from "../../src/runtime/operator.ts";
 import { OperatorHarness, currentView } from "../helpers/operator-harness.ts";
+import { float64ColumnOf } from "../../src/runtime/float64-text.ts";
 import { HOUR, MINUTE, SECOND, T0, event, sessionize } from "./sessionize-fixtures.ts";
 
 type SessionRow = Omit<SessionRecord, "cart_adds">;
@@ -312,6 +313,25 @@ describe("sessionize - identity and columns", () => {
     const rows = currentView(after.rowsOf("sessions")) as unknown as SessionRow[];
     expect(rows.filter((row) => row.visitor_id === "a").map((row) => row.user_id)).toEqual(["u1"]);
     expect((restored.snapshot() as Snapshot).identities).toEqual([["shop\u0001a", "u1"]]);
+  });
+
+  it("names in a snapshot's timers only the visitors it holds, not one dropped since an earlier snapshot", () => {
+    const operator = sessionize();
+    const harness = new OperatorHarness();
+    // a's session ends at T0: final at T0 + 30m, evictable from T0 + 90m (gap + allowedLateness) on.
+    const evictable = T0 + 90 * MINUTE;
+    // The watermark (max ts − 1m outOfOrderness) passes a's final: a's eviction timer (due `evictable`) is queued.
+    harness.feed(operator, [event("a", T0), event("b", T0 + 40 * MINUTE)]);
+    type Snapshot = { visitors: { keys: string[] }; timers: { visitors: string } };
+    const first = operator.snapshot() as Snapshot;
+    expect([...first.visitors.keys].sort()).toEqual(["shop\u0001a", "shop\u0001b"]);
+    // c puts the watermark at exactly `evictable`, where the timer does not fire yet (only timers due before it do).
+    // Then a comes back: its old state is evicted and dropped where the event is accepted, its timer stays queued.
+    harness.feed(operator, [event("c", evictable + MINUTE), event("a", evictable + MINUTE)]);
+    const second = operator.snapshot() as Snapshot;
+    expect([...second.visitors.keys].sort()).toEqual(["shop\u0001a", "shop\u0001b", "shop\u0001c"]);
+    // One timer per visitor held, and the stale one naming no visitor (−1), not where the old a was in `first`.
+    expect(float64ColumnOf(second.timers.visitors).sort()).toEqual([-1, 0, 1, 2]);
   });
 
   it("continues exactly after a restore of its checkpoint: the visitors as columns (format 3)", () => {
