@@ -314,7 +314,11 @@ class Sessionizer implements Operator {
       if (visitor.tombstones !== null) tombstones.push([index, visitor.tombstones.map((t) => ({ ...t }))]);
     }
     // A timer of a visitor no longer held (dropped) names no visitor: −1. Its index is from an earlier snapshot, if any.
-    const timers = this.#timers.entries((visitor) => (visitors[visitor.snapshotIndex] === visitor ? visitor.snapshotIndex : -1));
+    const indexOf = (visitor: VisitorState) => {
+      const index = visitor.snapshotIndex;
+      return index >= 0 && visitors[index] === visitor ? index : -1;
+    };
+    const timers = this.#timers.entries(indexOf);
     return {
       format: 3,
       watermark: this.#watermark.snapshot(),

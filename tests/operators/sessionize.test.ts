@@ -2,8 +2,8 @@
 import { describe, expect, it } from "vitest";
 import { sessionsTable } from "../../src/operators/sessionize.ts";
 import type { SessionRecord } from "../../src/runtime/operator.ts";
-import { OperatorHarness, currentView } from "../helpers/operator-harness.ts";
 import { float64ColumnOf } from "../../src/runtime/float64-text.ts";
+import { OperatorHarness, currentView } from "../helpers/operator-harness.ts";
 import { HOUR, MINUTE, SECOND, T0, event, sessionize } from "./sessionize-fixtures.ts";
 
 type SessionRow = Omit<SessionRecord, "cart_adds">;
@@ -331,7 +331,7 @@ describe("sessionize - identity and columns", () => {
     const second = operator.snapshot() as Snapshot;
     expect([...second.visitors.keys].sort()).toEqual(["shop\u0001a", "shop\u0001b", "shop\u0001c"]);
     // One timer per visitor held, and the stale one naming no visitor (−1), not where the old a was in `first`.
-    expect(float64ColumnOf(second.timers.visitors).sort()).toEqual([-1, 0, 1, 2]);
+    expect(float64ColumnOf(second.timers.visitors).sort((x, y) => x - y)).toEqual([-1, 0, 1, 2]);
   });
 
   it("continues exactly after a restore of its checkpoint: the visitors as columns (format 3)", () => {
