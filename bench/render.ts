@@ -48,7 +48,8 @@ function headlines(report: BenchReport): Headline[] {
   const rows: Headline[] = [];
   const { core, peers, sessionize, patterns, churn, collector, accessLog, training, recovery, scaleOut } = report;
   if (core !== undefined) {
-    rows.push({ issue: "10", measurement: "end to end (drain) / (JetStream read + JSON.parse) ceiling", measured: `${fixed(core.endToEndVsCeiling * 100, 0)}% (${int(core.drain.eventsPerSecond)} events/s)`, target: "≥ 40%", met: core.endToEndVsCeiling >= 0.4 });
+    const headline = endToEndHeadline(core);
+    rows.push({ issue: "10", measurement: `end to end (drain) / (JetStream read + JSON.parse) ceiling, ${headline.statistic}`, measured: headline.measured, target: "≥ 40%", met: headline.ratio >= 0.4 });
     const perCustomer = core.drain.churnBytesPerCustomerAtPeak;
     if (perCustomer !== undefined) {
       const measurement = "state per customer in the end-to-end drain: churnFeatures' stateBytes() at its peak of customers (its pending day included)";
@@ -138,7 +139,7 @@ Input: \`clickpipe generate\` traffic, ${int(core.input.visitors)} visitors over
 | --- | ---: | ---: |
 ${rows}
 
-- **End to end / (JetStream read + JSON.parse) ceiling: ${fixed(core.endToEndVsCeiling * 100, 0)}%** (target ≥ 40%).
+- **End to end / (JetStream read + JSON.parse) ceiling: ${fixed(endToEndHeadline(core).ratio * 100, 0)}%**, ${endToEndHeadline(core).statistic} (target ≥ 40%).${renderBestOverBest(core)}
 ${renderRounds(core)}${renderSteadyState(core)}${renderCpuBound(core)}- Drain process peak RSS: ${fixed(core.drain.peakRssBytes / MIB, 0)} MiB.
 - State: peak ${fixed(core.drain.peakStateBytes / MIB, 1)} MiB over all operators; at the peak of ${int(core.drain.peakOpenSessions)} open sessions, ${int(core.drain.bytesPerOpenSessionAtPeak)} bytes of total state per open session${renderStatePerKey(core.drain)}.
 ${renderDrainPhases(core.drain)}${core.stages === undefined ? "" : renderStages(core.stages)}`;
@@ -157,6 +158,27 @@ function renderStatePerKey(drain: DrainResult): string {
     "(target ≤ 2,048; its pending day's sessions included). Both by the operators' stateBytes() estimates, which the sessionize and churn " +
     "sections compare with heap deltas"
   );
+}
+
+/**
+ * The end-to-end headline: since session 33 the median of the rounds' own ratios (each round's ceiling and drain run
+ * back to back, in one phase of the host); before, and in results without rounds, the fastest drain over the fastest
+ * ceiling, which can pair runs from phases minutes apart.
+ */
+function endToEndHeadline(core: CoreResult): { ratio: number; statistic: string; measured: string } {
+  const median = core.medianRoundVsCeiling;
+  if (median === undefined || core.rounds === undefined) {
+    return { ratio: core.endToEndVsCeiling, statistic: "fastest drain / fastest ceiling", measured: `${fixed(core.endToEndVsCeiling * 100, 0)}% (${int(core.drain.eventsPerSecond)} events/s)` };
+  }
+  const perRound = core.rounds.map((round) => `${fixed((round.drainEventsPerSecond / round.ceilingEventsPerSecond) * 100, 0)}%`).join(", ");
+  const measured = `${fixed(median * 100, 0)}% (rounds ${perRound}; fastest drain ${int(core.drain.eventsPerSecond)} events/s / fastest ceiling: ${fixed(core.endToEndVsCeiling * 100, 0)}%)`;
+  return { ratio: median, statistic: `median of ${core.rounds.length} rounds' ratios`, measured };
+}
+
+/** The old headline beside the new one, so that runs before and after session 33 compare. */
+function renderBestOverBest(core: CoreResult): string {
+  if (core.medianRoundVsCeiling === undefined) return "";
+  return ` The fastest drain over the fastest ceiling, the headline until session 33: ${fixed(core.endToEndVsCeiling * 100, 0)}%.`;
 }
 
 /** Each round's ceiling and drain: how far a single run moves with the host's other tenants. */
