@@ -20,6 +20,7 @@ let bytesPerOpenSessionAtPeak = 0;
 let sessionizeBytesPerOpenSessionAtPeak = 0;
 let peakCustomers = 0;
 let churnBytesPerCustomerAtPeak = 0;
+let churnPeakBytes = 0;
 // The worker sets the state gauges once a second, by operator (clickpipe_state_bytes{operator}, clickpipe_state_keys).
 const sampler = setInterval(async () => {
   const byOperator = new Map((await metrics.stateBytes.get()).values.map((value) => [value.labels.operator, value.value]));
@@ -36,7 +37,15 @@ const sampler = setInterval(async () => {
     peakCustomers = customers;
     churnBytesPerCustomerAtPeak = (byOperator.get("churnFeatures") ?? 0) / customers;
   }
+  churnPeakBytes = Math.max(churnPeakBytes, byOperator.get("churnFeatures") ?? 0);
 }, 250);
+
+/** churnFeatures' state bytes and customers as the worker last set them (clickpipe_state_bytes / _keys). */
+async function churnState(): Promise<{ bytes: number; customers: number }> {
+  const bytes = (await metrics.stateBytes.get()).values.find((value) => value.labels.operator === "churnFeatures")?.value ?? 0;
+  const customers = (await metrics.stateKeys.get()).values.find((value) => value.labels.operator === "churnFeatures" && value.labels.kind === "customers")?.value ?? 0;
+  return { bytes, customers };
+}
 /** (time, events processed) every 100 ms (CP_PROGRESS_MS): the rate between 20% and 90% of the events, warm-up and the end left out. */
 const progress: [number, number][] = [];
 const progressSampler = setInterval(() => {
@@ -90,6 +99,10 @@ const checkpointSeconds = checkpointMetric.find((value) => value.metricName?.end
 const checkpoints = checkpointMetric.find((value) => value.metricName?.endsWith("_count"))?.value ?? Number.NaN;
 clearInterval(sampler);
 clearInterval(progressSampler);
+// The worker sets the gauges once more after the end of input: every period folded, churnFeatures' pending buffers
+// (a period's sessions, buckets and identity mappings, held for its fold) are empty, so what is left is per customer.
+const churnAtEnd = await churnState();
+churnPeakBytes = Math.max(churnPeakBytes, churnAtEnd.bytes);
 // CP_PROGRESS=1: the progress samples (ms since ready, events processed) on stderr, to see the warm-up and the end.
 if (process.env.CP_PROGRESS === "1") for (const [at, processed] of progress) process.stderr.write(`${(at - readyAt).toFixed(0)} ${processed}\n`);
 const steadyFrom = progress.find(([, processed]) => processed >= 0.2 * summary.events);
@@ -130,6 +143,9 @@ process.stdout.write(
     sessionizeBytesPerOpenSessionAtPeak,
     peakCustomers,
     churnBytesPerCustomerAtPeak,
+    customersAtEnd: churnAtEnd.customers,
+    churnBytesPerCustomerAtEnd: churnAtEnd.customers > 0 ? churnAtEnd.bytes / churnAtEnd.customers : Number.NaN,
+    churnPeakBytes,
   }) + "\n",
 );
 

@@ -38,7 +38,16 @@ export interface DrainResult {
   bytesPerOpenSessionAtPeak: number;
   /** sessionize's own state (stateBytes()) over open sessions at their peak (since session 23). */
   sessionizeBytesPerOpenSessionAtPeak?: number;
-  /** Customers churnFeatures held at most (clickpipe_state_keys), and its state (stateBytes()) per customer then. */
+  /**
+   * Customers churnFeatures held at most (clickpipe_state_keys), and its state (stateBytes()) per customer at the first
+   * sample that saw them: a sample that falls anywhere in a period, with that period's pending sessions held for its fold
+   * (546–2,784 B per customer over the bench's last day, session 33), so no longer the headline.
+   */
   peakCustomers?: number;
   churnBytesPerCustomerAtPeak?: number;
+  /** churnFeatures' customers and state per customer after the end of input, every period folded (since session 33). */
+  customersAtEnd?: number;
+  churnBytesPerCustomerAtEnd?: number;
+  /** churnFeatures' largest state in the drain, its pending period included (since session 33). */
+  churnPeakBytes?: number;
 }
