@@ -57,7 +57,7 @@ function headlines(report: BenchReport): Headline[] {
       const peak = core.drain.churnPeakBytes ?? Number.NaN;
       const measured =
         `${int(atEnd)} B (${int(customers)} customers; its peak in the drain, a day's pending sessions held for the daily fold included: ` +
-        `${fixed(peak / MIB, 1)} MiB = ${int(peak / customers)} B per customer)`;
+        `${fixed(peak / MIB, 1)} MiB = ${int(peak / customers)} B per customer of the end)`;
       rows.push({ issue: "10", measurement, measured, target: "≤ 2,048 B", met: atMost(atEnd, 2 * KIB) });
     }
     const perCustomer = core.drain.churnBytesPerCustomerAtPeak;
