@@ -32,7 +32,7 @@ const sampler = setInterval(async () => {
     sessionizeBytesPerOpenSessionAtPeak = open > 0 ? (byOperator.get("sessionize") ?? 0) / open : 0;
   }
   peakStateBytes = Math.max(peakStateBytes, state);
-  const customers = (await metrics.stateKeys.get()).values.find((value) => value.labels.operator === "churnFeatures" && value.labels.kind === "customers")?.value ?? 0;
+  const customers = await churnCustomers();
   if (customers > peakCustomers) {
     peakCustomers = customers;
     churnBytesPerCustomerAtPeak = (byOperator.get("churnFeatures") ?? 0) / customers;
@@ -40,11 +40,15 @@ const sampler = setInterval(async () => {
   churnPeakBytes = Math.max(churnPeakBytes, byOperator.get("churnFeatures") ?? 0);
 }, 250);
 
+/** churnFeatures' customers as the worker last set them (clickpipe_state_keys). */
+async function churnCustomers(): Promise<number> {
+  return (await metrics.stateKeys.get()).values.find((value) => value.labels.operator === "churnFeatures" && value.labels.kind === "customers")?.value ?? 0;
+}
+
 /** churnFeatures' state bytes and customers as the worker last set them (clickpipe_state_bytes / _keys). */
 async function churnState(): Promise<{ bytes: number; customers: number }> {
   const bytes = (await metrics.stateBytes.get()).values.find((value) => value.labels.operator === "churnFeatures")?.value ?? 0;
-  const customers = (await metrics.stateKeys.get()).values.find((value) => value.labels.operator === "churnFeatures" && value.labels.kind === "customers")?.value ?? 0;
-  return { bytes, customers };
+  return { bytes, customers: await churnCustomers() };
 }
 /** (time, events processed) every 100 ms (CP_PROGRESS_MS): the rate between 20% and 90% of the events, warm-up and the end left out. */
 const progress: [number, number][] = [];
