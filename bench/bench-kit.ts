@@ -24,6 +24,7 @@ export class CountingContext implements OperatorContext {
   late(_event: ClickEvent, _watermarkAtArrival: number, _reason: string): void {
     this.lateEvents++;
   }
+  duplicate(_event: ClickEvent): void {}
   emitSession(session: SessionRecord): void {
     this.sessions++;
     this.onSession?.(session);

@@ -58,11 +58,15 @@ export async function runDemo(_argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Generated traffic at a steady rate, starting after whatever the stream already holds. */
+/**
+ * Generated traffic at a steady rate, starting after whatever the stream already holds, period after period until
+ * stopped (CLICKPIPE_DEMO_ROUNDS bounds it): live dashboards keep moving instead of going flat after the first period.
+ */
 async function sendTraffic(config: PipelineConfig, metrics: Metrics, signal: AbortSignal): Promise<void> {
   const rate = Number(process.env.CLICKPIPE_DEMO_RATE ?? 5000);
   const visitors = Number(process.env.CLICKPIPE_DEMO_VISITORS ?? 3000);
   const days = Number(process.env.CLICKPIPE_DEMO_DAYS ?? 14);
+  const rounds = Number(process.env.CLICKPIPE_DEMO_ROUNDS ?? Number.POSITIVE_INFINITY);
   const connection = await connectNats(config.nats);
   let start: number;
   try {
@@ -73,9 +77,14 @@ async function sendTraffic(config: PipelineConfig, metrics: Metrics, signal: Abo
   } finally {
     await connection.drain().catch(() => connection.close());
   }
-  console.error(`generating ${visitors} visitors over ${days} days from ${new Date(start).toISOString()} at ${rate} events/s`);
-  const counts = await publishTraffic({ config, traffic: { visitors, days, seed: 1, start }, rate, signal, metrics });
-  console.error(`traffic: published ${counts.published} events (${counts.rejected} rejected, ${counts.filtered} filtered)`);
+  for (let round = 0; round < rounds && !signal.aborted; round++) {
+    const from = start + round * days * DAY_MS;
+    // Another seed each period: new event and order ids, so nothing in it is taken for a repeat of the last period.
+    const seed = round + 1;
+    console.error(`generating ${visitors} visitors over ${days} days from ${new Date(from).toISOString()} at ${rate} events/s (period ${round + 1})`);
+    const counts = await publishTraffic({ config, traffic: { visitors, days, seed, start: from }, rate, signal, metrics });
+    console.error(`traffic: published ${counts.published} events (${counts.rejected} rejected, ${counts.filtered} filtered)`);
+  }
 }
 
 async function nextDayAfterStream(manager: JetStreamManager, stream: string, partitions: number): Promise<number> {

@@ -2,7 +2,7 @@
 import type { PipelineConfig } from "../config/pipeline.ts";
 import type { ClickEvent } from "../events/event.ts";
 import { decodeRecord, validateRecord } from "../events/decode.ts";
-import { INVALID_REASONS, type InvalidReason } from "../metrics/labels.ts";
+import { invalidReasonCode } from "../metrics/labels.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import type { DeadLetter } from "../transport/dead-letter.ts";
 import { partitionOf } from "../transport/partition.ts";
@@ -154,16 +154,14 @@ export class RecordPublisher {
   private reject(receivedAt: number, reason: string, raw: string): Promise<void> | void {
     this.counts.rejected++;
     this.metrics?.eventsReceived.inc({ source: this.source });
-    this.metrics?.eventsInvalid.inc({ reason: reasonCode(reason) });
-    return this.publisher.addDeadLetter({ received_at: receivedAt, reason, raw: this.redact(raw), source: this.source });
+    this.metrics?.eventsInvalid.inc({ reason: invalidReasonCode(reason) });
+    const letter: DeadLetter = { received_at: receivedAt, reason, raw: this.redact(raw), source: this.source };
+    // Without a registry (`clickpipe publish`) nothing here is scraped: the worker writing the letter counts it.
+    if (this.metrics === undefined) letter.counted = false;
+    return this.publisher.addDeadLetter(letter);
   }
 }
 
-/** The bounded metric label of a reason text "code: detail". */
-function reasonCode(reason: string): InvalidReason {
-  const code = reason.split(":", 1)[0];
-  return (INVALID_REASONS as readonly string[]).includes(code) ? (code as InvalidReason) : "unparseable_line";
-}
 
 /** A prepared page view's JSON and the rest completePageView gave ("{" alone when privacy dropped every field). */
 export function joinJson(prepared: string, rest: string): string {

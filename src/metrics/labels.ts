@@ -33,3 +33,9 @@ export const INVALID_REASONS = [
   "operator_error",
 ] as const;
 export type InvalidReason = (typeof INVALID_REASONS)[number];
+
+/** The bounded metric label of a reason text "code: detail" (unparseable_line for any other text). */
+export function invalidReasonCode(reason: string): InvalidReason {
+  const code = reason.split(":", 1)[0];
+  return (INVALID_REASONS as readonly string[]).includes(code) ? (code as InvalidReason) : "unparseable_line";
+}

@@ -117,7 +117,7 @@ export class Metrics {
     });
     this.lastCheckpoint = new Gauge({
       name: "clickpipe_last_checkpoint_timestamp_seconds",
-      help: "Unix time of the last committed checkpoint.",
+      help: "Unix time of the last committed checkpoint, or of the last check that found nothing new to commit (an idle worker's checkpoint is current).",
       labelNames: ["task"],
       registers: reg,
     });
@@ -152,8 +152,9 @@ export class Metrics {
     });
     this.eventLatency = new Histogram({
       name: "clickpipe_event_latency_seconds",
-      help: "Event time to processing time.",
-      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
+      help: "Event time to processing time of each message's last event (one observation per message).",
+      // Up to 30 days, so that a replay or backfill shows its age instead of +Inf.
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 21600, 86400, 604800, 2592000],
       registers: reg,
     });
     this.sessionDuration = new Histogram({

@@ -171,7 +171,7 @@ export class BasketOperator implements Operator {
     }
     const orderId = event.order_id ?? event.event_id;
     if (orders.has(orderId)) {
-      ctx.metrics.eventsDuplicate.inc();
+      ctx.duplicate(event);
       return;
     }
     orders.set(orderId, items);

@@ -244,7 +244,7 @@ class ChurnFeaturesOperator implements Operator {
     if (isPurchase || isCartAdd) {
       const ids = isPurchase && event.order_id !== undefined ? [`o:${event.order_id}`, `e:${event.event_id}`] : [`e:${event.event_id}`];
       if (this.#pending.checkAndRemember(day, ids)) {
-        ctx.metrics.eventsDuplicate.inc();
+        ctx.duplicate(event);
         return;
       }
     }

@@ -491,7 +491,7 @@ class Sessionizer implements Operator {
     }
     const idHash = eventIdHash(event.event_id);
     if (visitor !== undefined && visitor.hasEvent(idHash)) {
-      ctx.metrics.eventsDuplicate.inc();
+      ctx.duplicate(event);
       return;
     }
     const ts = event.ts;
@@ -499,7 +499,6 @@ class Sessionizer implements Operator {
     // Rule 6: behind the watermark by more than gap + allowedLateness, and no retained session within gap of it.
     if (ts + this.#gap + this.#allowedLateness <= watermark && !this.#absorbable(visitor, position, ts)) {
       ctx.late(event, watermark, LATE_REASON);
-      ctx.metrics.eventsLate.inc();
       return;
     }
     if (visitor === undefined) {

@@ -213,6 +213,11 @@ export class Forwarder implements Operator {
     this.#broadcast(`x\t${through}`);
   }
 
+  /** Whether lines were collected since the last take (the next checkpoint would publish them). */
+  hasPending(): boolean {
+    return this.#pendingChars.some((chars) => chars > 0) || this.#lines.some((blocks) => blocks.length > 0);
+  }
+
   /** The lines collected since the last call. */
   take(epoch: number): ForwardBatch {
     for (let partition = 0; partition < this.#pending.length; partition++) this.#join(partition);

@@ -40,8 +40,13 @@ export interface OperatorContext {
    * `{ table, partition }` (partition = the partition value, e.g. "2026-01-05") asks for a `_SUCCESS` marker there.
    */
   emit(table: string, row: Row): void;
-  /** Sends an event that no state can take any more to `late_events`. */
+  /** Sends an event that no state can take any more to `late_events`, counted in clickpipe_events_late_total (operators do not count it themselves). */
   late(event: ClickEvent, watermarkAtArrival: number, reason: string): void;
+  /**
+   * The event is ignored as already seen (its event_id, or its order_id). Counted in clickpipe_events_duplicate_total
+   * once per event, however many operators ignore it.
+   */
+  duplicate(event: ClickEvent): void;
   /** Sessionize only: forwards a session version (or retraction) to operators that consume sessions. */
   emitSession(session: SessionRecord): void;
   /** Sessionize only: tells session consumers that no session ending before `watermark - gap` will change. */

@@ -41,6 +41,8 @@ export class Pipeline {
   private readonly onSessionContexts: OperatorContext[];
   private readonly sessionWatermarkConsumers: Operator[];
   private readonly sessionWatermarkContexts: OperatorContext[];
+  /** The last event an operator reported as a duplicate, so that the others' reports of it are not counted again. */
+  private lastDuplicate: ClickEvent | undefined;
 
   constructor(options: PipelineOptions) {
     // Sessionize runs first so that session consumers see sessions in the same step as the events behind them.
@@ -156,6 +158,13 @@ export class Pipeline {
       late: (event, watermarkAtArrival, reason) => {
         metrics.eventsLate.inc();
         sink.append("late_events", lateEventRow(event, watermarkAtArrival, reason, operatorId));
+      },
+      duplicate: (event) => {
+        // Every operator gets the same event object: sessionize (event_id), basket and churnFeatures (order_id) may
+        // each ignore one resent purchase.
+        if (event === this.lastDuplicate) return;
+        this.lastDuplicate = event;
+        metrics.eventsDuplicate.inc();
       },
       emitSession: (session: SessionRecord) => {
         recordFinalSession(metrics, session);

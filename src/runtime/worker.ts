@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { decodeForOperators, isDecodeFailure, type DecodeFailure } from "../events/decode.ts";
 import type { ClickEvent } from "../events/event.ts";
+import { invalidReasonCode } from "../metrics/labels.ts";
 import { Metrics, removeTaskSeries, type InvalidReason, type TaskLabels } from "../metrics/registry.ts";
 import { startMetricsServer } from "../metrics/server.ts";
 import { createOperator } from "../operators/index.ts";
@@ -345,6 +346,8 @@ class Worker {
       this.epoch = epoch;
       this.position = position;
       this.committedPosition = position;
+      // Recovery committed an epoch of its own: the checkpoint age starts here, not at the epoch of 1970.
+      this.metrics.lastCheckpoint.set(this.gaugeLabels(), this.now() / 1000);
       if (checkpoint !== undefined && !resumes) {
         this.log(
           `checkpoint in ${this.store.location} belongs to stream ${checkpoint.stream} (created ${checkpoint.streamCreated}); ` +
@@ -634,6 +637,7 @@ class Worker {
       this.reject(receivedAt, "unparseable_line", `unparseable_line: dead letter ${(error as Error).message}`, line);
       return;
     }
+    if (letter.counted === false) this.metrics.eventsInvalid.inc({ reason: invalidReasonCode(letter.reason) });
     this.sink.append("invalid_events", { received_at: letter.received_at, reason: letter.reason, raw: letter.raw });
   }
 
@@ -658,9 +662,16 @@ class Worker {
   }
 
   private checkpointIfDue(interval: number): void {
-    if (this.committing === undefined && this.position !== this.committedPosition && this.now() - this.lastCheckpointAt >= interval) {
+    if (this.committing !== undefined || this.now() - this.lastCheckpointAt < interval) return;
+    // Processing-time ticks emit rows without input (a partition gone idle releases the watermark): those commit too.
+    if (this.position !== this.committedPosition || this.sink.hasUncommitted() || this.forwarder?.hasPending() === true) {
       // A snapshot that throws (a failed mining thread) stops the worker as a failed commit does.
       this.guard(() => void this.startCheckpoint().catch((error: unknown) => this.stop(error)));
+    } else {
+      // Nothing to commit: the last checkpoint still holds everything processed. Saying so keeps an idle worker's
+      // checkpoint age (and ClickpipeCheckpointStale) at the interval, where a stuck one's grows.
+      this.lastCheckpointAt = this.now();
+      this.metrics.lastCheckpoint.set(this.gaugeLabels(), this.now() / 1000);
     }
   }
 

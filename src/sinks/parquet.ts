@@ -175,6 +175,11 @@ export class ParquetSink {
     return this.rowCount;
   }
 
+  /** Rows or `_SUCCESS` markers the next prepare would commit. */
+  hasUncommitted(): boolean {
+    return this.rowCount > 0 || this.requestedMarkers.size > 0;
+  }
+
   /**
    * Resolves once the encoder threads run, their modules loaded (for zstd, its libraries too). A worker awaits this
    * before it reads: a thread's start-up (≈ 0.1–0.2 CPU s) then overlaps recovery instead of competing for a core

@@ -10,6 +10,11 @@ export type DeadLetter = {
   raw: string;
   /** Who rejected it: publish, http, access_log, worker, ... */
   source: string;
+  /**
+   * false when the process that rejected it serves no metrics (`clickpipe publish`): the worker that writes it to
+   * invalid_events counts it in clickpipe_events_invalid_total. Absent: the rejecting process counted it.
+   */
+  counted?: boolean;
 };
 
 export function encodeDeadLetter(letter: DeadLetter): string {
@@ -18,6 +23,7 @@ export function encodeDeadLetter(letter: DeadLetter): string {
     reason: letter.reason,
     raw: letter.raw,
     source: letter.source,
+    ...(letter.counted === false && { counted: false }),
   });
 }
 
@@ -40,6 +46,7 @@ export function decodeDeadLetter(line: string): DeadLetter {
     reason: record.reason,
     raw: record.raw,
     source: typeof record.source === "string" ? record.source : "unknown",
+    ...(record.counted === false && { counted: false }),
   };
 }
 

@@ -1,10 +1,13 @@
 // End to end on a real nats-server: clickpipe publish → clickpipe run --drain → Parquet, checked with DuckDB SQL.
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { parsePipelineText } from "../../src/config/load.ts";
 import { generateLines } from "../../src/ingest/generate.ts";
+import { Metrics } from "../../src/metrics/registry.ts";
+import { runWorker } from "../../src/runtime/worker.ts";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 
@@ -118,6 +121,18 @@ describe("clickpipe publish → run --drain", () => {
     const expected = [...garbage].sort((a, b) => (a.line < b.line ? -1 : a.line > b.line ? 1 : 0));
     expect(rows.map((row) => row.raw)).toEqual(expected.map((item) => item.line));
     for (const [index, row] of rows.entries()) expect(row.reason.split(":")[0]).toBe(expected[index].reason);
+  });
+
+  it("counts the dead letters publish could not count (it serves no metrics) in the worker that writes them, by reason", async () => {
+    // A second pipeline name and lake: a worker of its own drains the same stream from its start, in this process.
+    const loaded = parsePipelineText((await readFile(pipelineFile, "utf8")).replace("name: e2e", "name: e2e_metrics").replace(join(directory, "out"), join(directory, "out-metrics")), "metrics.yaml", {});
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+    const metrics = new Metrics();
+    await runWorker({ config: loaded.config, metrics, drain: true, log: () => undefined });
+    const expected = new Map<string, number>();
+    for (const { reason } of garbage) expected.set(reason, (expected.get(reason) ?? 0) + 1);
+    const counted = new Map((await metrics.eventsInvalid.get()).values.filter((value) => value.value > 0).map((value) => [String(value.labels.reason), value.value]));
+    expect(counted).toEqual(expected);
   });
 
   it("changes nothing when the same file is published and drained again", async () => {

@@ -1,5 +1,5 @@
 // Runs the real `clickpipe` command (bin/clickpipe.js) in a child process, as a user would.
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 export const CLICKPIPE_BIN = fileURLToPath(new URL("../../bin/clickpipe.js", import.meta.url));
@@ -30,4 +30,42 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, options: { t
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+export interface CliProcess {
+  child: ChildProcess;
+  /** Resolves with the exit code (or the signal) and everything the process printed. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>;
+  output(): string;
+  /** Resolves true once the output matches `pattern`, false if the process exits first. */
+  printed(pattern: RegExp): Promise<boolean>;
+}
+
+/** Spawns `clickpipe <args>` as a user would, for a test that watches its output while it runs. */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  const child = spawn(process.execPath, [CLICKPIPE_BIN, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal, output })),
+  );
+  const printed = (pattern: RegExp) =>
+    new Promise<boolean>((resolve) => {
+      const check = () => {
+        if (!pattern.test(output)) return;
+        child.stdout!.off("data", check);
+        child.stderr!.off("data", check);
+        resolve(true);
+      };
+      child.stdout!.on("data", check);
+      child.stderr!.on("data", check);
+      void exited.then(() => resolve(pattern.test(output)));
+      check();
+    });
+  return { child, exited, output: () => output, printed };
 }

@@ -19,6 +19,7 @@ export class OperatorHarness implements OperatorContext {
   /** Processing time returned by now(), epoch ms. */
   clock: number;
   #sequence = 0;
+  #lastDuplicate: ClickEvent | undefined;
 
   constructor(clock = 0) {
     this.clock = clock;
@@ -33,8 +34,17 @@ export class OperatorHarness implements OperatorContext {
     rows.push(row);
   }
 
+  /** Counts clickpipe_events_late_total as the pipeline's context does: operators report, the runtime counts. */
   late(event: ClickEvent, watermarkAtArrival: number, reason: string): void {
+    this.metrics.eventsLate.inc();
     this.lateEvents.push({ event, watermarkAtArrival, reason });
+  }
+
+  /** Counts clickpipe_events_duplicate_total once per event object, as the pipeline's context does. */
+  duplicate(event: ClickEvent): void {
+    if (event === this.#lastDuplicate) return;
+    this.#lastDuplicate = event;
+    this.metrics.eventsDuplicate.inc();
   }
 
   emitSession(session: SessionRecord): void {

@@ -1,10 +1,9 @@
 // Shared by the crash and worker tests: a seeded input, pipeline files, `clickpipe run` processes, and the lake as sorted rows.
 import { DuckDBInstance } from "@duckdb/node-api";
-import { spawn, type ChildProcess } from "node:child_process";
 import { readdir, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { generateLines } from "../../src/ingest/generate.ts";
-import { CLICKPIPE_BIN, REPO_ROOT, runCli } from "../helpers/cli.ts";
+import { runCli, spawnCli, type CliProcess } from "../helpers/cli.ts";
 
 export interface PipelineFileOptions {
   name: string;
@@ -72,42 +71,12 @@ export function crashInput(visitors: number, days: number, seed: number): string
   return mixed;
 }
 
-export interface WorkerProcess {
-  child: ChildProcess;
-  /** Resolves with the exit code (or the signal) and everything the process printed. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>;
-  output(): string;
-  /** Resolves true once the output matches `pattern`, false if the process exits first. */
-  printed(pattern: RegExp): Promise<boolean>;
-}
+/** A `clickpipe run` process. */
+export type WorkerProcess = CliProcess;
 
 /** Spawns `clickpipe run <file> [args]` as a user would. */
 export function spawnWorker(pipelineFile: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): WorkerProcess {
-  const child = spawn(process.execPath, [CLICKPIPE_BIN, "run", pipelineFile, ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal, output })),
-  );
-  const printed = (pattern: RegExp) =>
-    new Promise<boolean>((resolve) => {
-      const check = () => {
-        if (!pattern.test(output)) return;
-        child.stdout!.off("data", check);
-        child.stderr!.off("data", check);
-        resolve(true);
-      };
-      child.stdout!.on("data", check);
-      child.stderr!.on("data", check);
-      void exited.then(() => resolve(pattern.test(output)));
-      check();
-    });
-  return { child, exited, output: () => output, printed };
+  return spawnCli(["run", pipelineFile, ...args], env);
 }
 
 /**

@@ -170,3 +170,42 @@ describe("operator state gauges", () => {
     }
   });
 });
+
+describe("late and duplicate counters of a real operator run", () => {
+  it("count each late_events row once, and a resent purchase once however many operators ignore it", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-late-duplicate-"));
+    try {
+      const T0 = Date.parse("2026-01-05T10:00:00Z");
+      const line = (fields: Record<string, unknown>) => JSON.stringify(fields);
+      const purchase = line({ type: "purchase", ts: T0 + 60_000, event_id: "p1", anon_id: "a", user_id: "u1", order_id: "o1", revenue: 20, items: [{ sku: "s1", category: "c", price: 20, qty: 1 }] });
+      const lines = [
+        line({ type: "page_view", ts: T0, event_id: "v1", anon_id: "a", user_id: "u1", url: "/" }),
+        purchase,
+        // Sent twice: sessionize (its event_id), basket and churnFeatures (its order_id) each ignore the copy.
+        purchase,
+        // Two days on: the watermark leaves 5 January's sessions, basket window and churn day behind. (The driver
+        // stamps each event's received_at with the previous one's ts, and maxFutureSkew holds the watermark to it: twice.)
+        line({ type: "page_view", ts: T0 + 2 * 86_400_000, event_id: "v2", anon_id: "a", url: "/" }),
+        line({ type: "page_view", ts: T0 + 2 * 86_400_000, event_id: "v3", anon_id: "a", url: "/" }),
+        // Late for sessionize alone: a page view on 5 January.
+        line({ type: "page_view", ts: T0, event_id: "v4", anon_id: "z", url: "/" }),
+        // Late for sessionize, basket and churnFeatures: a purchase on 5 January, one row from each.
+        line({ type: "purchase", ts: T0 + 300_000, event_id: "p2", anon_id: "y", user_id: "u2", order_id: "o2", revenue: 5, items: [{ sku: "s2", category: "c", price: 5, qty: 1 }] }),
+      ];
+      const metrics = new Metrics();
+      await runMeteredPipeline(lines, metrics, directory);
+      const samples = await samplesOf(metrics);
+      const db = await (await DuckDBInstance.create(":memory:")).connect();
+      try {
+        const rows = (await db.runAndReadAll(`SELECT reason FROM read_parquet('${directory}/late_events/**/*.parquet')`)).getRowObjects();
+        expect(rows).toHaveLength(4);
+        expect(sampleValue(samples, "clickpipe_events_late_total")).toBe(rows.length);
+      } finally {
+        db.closeSync();
+      }
+      expect(sampleValue(samples, "clickpipe_events_duplicate_total")).toBe(1);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});

@@ -59,6 +59,17 @@ describe("Forwarder", () => {
     expect(forwarder.take(4).lines).toEqual([[]]);
   });
 
+  it("has lines pending from the first one collected until they are taken (an idle worker commits them)", () => {
+    const forwarder = new Forwarder(forwardingPlan(["sequencePatterns"], 1));
+    expect(forwarder.hasPending()).toBe(false);
+    forwarder.onSessionWatermark(1_000);
+    expect(forwarder.hasPending()).toBe(true);
+    forwarder.take(1);
+    expect(forwarder.hasPending()).toBe(false);
+    forwarder.onSessionWatermark(1_500); // the same second: nothing forwarded
+    expect(forwarder.hasPending()).toBe(false);
+  });
+
   it("forwards a session watermark once per second of event time", () => {
     const forwarder = new Forwarder(forwardingPlan(["sequencePatterns"], 1));
     for (const watermark of [1_000, 1_500, 1_999, 2_000, 2_001, 5_250]) forwarder.onSessionWatermark(watermark);

@@ -21,6 +21,14 @@ describe("dead letters", () => {
     expect(decodeDeadLetters(encodeDeadLetters([letter, second]))).toEqual([letter, second]);
   });
 
+  it("carries counted: false for a letter nobody counted yet, and nothing for one already counted", () => {
+    const uncounted = { ...letter, counted: false };
+    expect(JSON.parse(encodeDeadLetter(uncounted))).toEqual(uncounted);
+    expect(decodeDeadLetter(encodeDeadLetter(uncounted))).toEqual(uncounted);
+    expect(encodeDeadLetter({ ...letter, counted: true })).toBe(encodeDeadLetter(letter));
+    expect(decodeDeadLetter(encodeDeadLetter(letter))).not.toHaveProperty("counted");
+  });
+
   it("rejects lines that are not dead letters, naming the field", () => {
     expect(() => decodeDeadLetter('{"reason":"x","raw":"y"}')).toThrow(DeadLetterFormatError);
     expect(() => decodeDeadLetter('{"received_at":1,"raw":"y"}')).toThrow("reason must be a string");

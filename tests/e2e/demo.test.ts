@@ -1,0 +1,90 @@
+// `npm start`'s demo as a user runs it: traffic that keeps coming period after period, Parquet for the operators' tables,
+// metrics served, and Ctrl-C committing a checkpoint and exiting 0.
+import { DuckDBInstance } from "@duckdb/node-api";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { spawnCli } from "../helpers/cli.ts";
+import { uniqueStreamName } from "../helpers/nats-server.ts";
+
+const DAY_MS = 86_400_000;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
+    });
+  });
+}
+
+async function committedTables(out: string): Promise<string[]> {
+  const tables: string[] = [];
+  for (const entry of await readdir(out, { withFileTypes: true }).catch(() => [])) {
+    if (!entry.isDirectory() || entry.name.startsWith("_")) continue;
+    const files = await readdir(join(out, entry.name), { recursive: true });
+    if (files.some((name) => name.endsWith(".parquet"))) tables.push(entry.name);
+  }
+  return tables.sort();
+}
+
+describe("the demo behind npm start", () => {
+  const natsUrl = inject("natsUrl");
+  const stream = uniqueStreamName("DEMO");
+  let directory: string;
+  let out: string;
+
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), "clickpipe-demo-"));
+    out = join(directory, "data");
+  });
+
+  afterAll(async () => {
+    if (directory) await rm(directory, { recursive: true, force: true });
+  });
+
+  it("keeps sending traffic past its first period, writes the operators' tables, serves metrics and exits 0 on Ctrl-C", async () => {
+    const metricsPort = await freePort();
+    const demo = spawnCli(["demo"], {
+      NATS_URL: natsUrl,
+      CLICKPIPE_STREAM: stream,
+      CLICKPIPE_OUT: out,
+      CLICKPIPE_METRICS_PORT: String(metricsPort),
+      CLICKPIPE_DEMO_VISITORS: "150",
+      CLICKPIPE_DEMO_DAYS: "2",
+      CLICKPIPE_DEMO_RATE: "20000",
+    });
+    try {
+      expect(await demo.printed(/\(period 3\)/), demo.output()).toBe(true);
+      const wanted = ["customer_features", "patterns", "sessions"];
+      let tables = await committedTables(out);
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline && !wanted.every((table) => tables.includes(table)); ) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        tables = await committedTables(out);
+      }
+      expect(tables).toEqual(expect.arrayContaining(wanted));
+      const scrape = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      expect(Number(/^clickpipe_events_processed_total (\d+)/m.exec(scrape)?.[1])).toBeGreaterThan(0);
+    } finally {
+      demo.child.kill("SIGINT");
+    }
+    const result = await demo.exited;
+    expect(result.code, result.output).toBe(0);
+    expect(result.output).toMatch(/committed through sequence \d+/);
+
+    // The sessions of more than one period made it to the lake: traffic did not stop after the first.
+    const db = await (await DuckDBInstance.create(":memory:")).connect();
+    try {
+      const span = (
+        await db.runAndReadAll(`SELECT (epoch_ms(max(start_ts)) - epoch_ms(min(start_ts)))::DOUBLE AS span FROM read_parquet('${out}/sessions/**/*.parquet')`)
+      ).getRowObjects()[0];
+      expect(Number(span.span)).toBeGreaterThan(2 * DAY_MS);
+    } finally {
+      db.closeSync();
+    }
+  });
+});
