@@ -88,6 +88,8 @@ export class BasketOperator implements Operator {
   private earliestWindowStart = Number.POSITIVE_INFINITY;
   /** window + allowedLateness: a window closes once the watermark reaches its start plus this. */
   private readonly closesAfter: number;
+  /** Windows starting at or before this were written by a drain this state went on after (−∞: none). */
+  private closedThroughStart = Number.NEGATIVE_INFINITY;
   private itemChars = 0;
 
   constructor(config: BasketConfig) {
@@ -130,6 +132,9 @@ export class BasketOperator implements Operator {
   restore(state: unknown): void {
     const snapshot = state as BasketSnapshot;
     this.tracker.restore(snapshot.watermark);
+    // After a drain's end every window through its last event was written: a purchase for one of them is late.
+    const endedAt = this.tracker.endedAt;
+    this.closedThroughStart = Number.isFinite(endedAt) ? Math.floor(endedAt / this.config.window) * this.config.window : -Infinity;
     this.windows.clear();
     this.itemChars = 0;
     this.earliestWindowStart = Number.NaN;
@@ -179,7 +184,7 @@ export class BasketOperator implements Operator {
   }
 
   private isClosed(start: number, watermark: number): boolean {
-    return start + this.closesAfter <= watermark;
+    return start <= this.closedThroughStart || start + this.closesAfter <= watermark;
   }
 
   private closeSettledWindows(ctx: OperatorContext): void {

@@ -207,7 +207,9 @@ class ChurnFeaturesOperator implements Operator {
     const saved = state as ChurnFeaturesState;
     this.#tracker = this.#newTracker();
     this.#tracker.restore(saved.watermark);
-    this.#sessionWatermark = decodeTime(saved.sessionWatermark);
+    const sessionWatermark = decodeTime(saved.sessionWatermark);
+    // +∞ is a drain's end, whose days are all written: later sessions arrive with sessionize's watermark again.
+    this.#sessionWatermark = sessionWatermark === Infinity ? -Infinity : sessionWatermark;
     this.#nextPeriod = saved.nextPeriod;
     this.#writtenUntil = decodeTime(saved.writtenUntil);
     this.#maxEventTs = decodeTime(saved.maxEventTs);

@@ -74,6 +74,13 @@ interface SequencePatternsSnapshot {
   /** null before the first session watermark (or after the end, see `ended`). */
   watermark: number | null;
   ended: boolean;
+  /**
+   * Start of the last window a drain's end wrote, when this state is or went on after one (windows up to it are closed
+   * for good); null when none. Absent in snapshots of earlier versions: their end stays +∞.
+   */
+  closedThrough?: number | null;
+  /** The latest session end tracked (null: none); absent in snapshots of earlier versions. */
+  maxEndTs?: number | null;
   lateSessionVersions: number;
   sessions: [id: string, version: number, endTs: number, elements: string[]][];
 }
@@ -110,6 +117,10 @@ export class SequencePatternsOperator implements Operator {
   private sessionWatermark = Number.NEGATIVE_INFINITY;
   private sessionBytes = 0;
   private late = 0;
+  /** The latest session end tracked: at the end of a drain, the windows through it are written. */
+  private maxEndTs = Number.NEGATIVE_INFINITY;
+  /** Windows starting at or before this were written by a drain's end (−∞: none). */
+  private closedThroughStart = Number.NEGATIVE_INFINITY;
   private readonly config: SequencePatternsConfig;
   private readonly miner: PatternMiner;
 
@@ -164,6 +175,7 @@ export class SequencePatternsOperator implements Operator {
     this.sessionWatermark = Number.POSITIVE_INFINITY;
     this.closeSettledWindows(ctx);
     this.miner.settle();
+    if (this.maxEndTs > this.closedThroughStart) this.closedThroughStart = this.lastWindowStart(this.maxEndTs);
   }
 
   /** Every closed window's rows are written first: the state below no longer holds their sessions. */
@@ -172,6 +184,8 @@ export class SequencePatternsOperator implements Operator {
     return {
       watermark: Number.isFinite(this.sessionWatermark) ? this.sessionWatermark : null,
       ended: this.sessionWatermark === Number.POSITIVE_INFINITY,
+      closedThrough: Number.isFinite(this.closedThroughStart) ? this.closedThroughStart : null,
+      maxEndTs: Number.isFinite(this.maxEndTs) ? this.maxEndTs : null,
       lateSessionVersions: this.late,
       sessions: [...this.sessions].map(([id, s]) => [id, s.version, s.endTs, s.elements]),
     };
@@ -185,7 +199,11 @@ export class SequencePatternsOperator implements Operator {
     this.windows.clear();
     this.earliestWindowStart = Number.POSITIVE_INFINITY;
     this.sessionBytes = 0;
-    this.sessionWatermark = snapshot.ended ? Number.POSITIVE_INFINITY : (snapshot.watermark ?? Number.NEGATIVE_INFINITY);
+    this.closedThroughStart = snapshot.closedThrough ?? Number.NEGATIVE_INFINITY;
+    this.maxEndTs = snapshot.maxEndTs ?? Number.NEGATIVE_INFINITY;
+    // A drain's end: later sessions go on in the windows after the ones it wrote, with sessionize's watermark again.
+    if (snapshot.ended) this.sessionWatermark = snapshot.closedThrough === undefined ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+    else this.sessionWatermark = snapshot.watermark ?? Number.NEGATIVE_INFINITY;
     this.late = snapshot.lateSessionVersions;
     for (const [id, version, endTs, elements] of snapshot.sessions) this.track(id, version, endTs, elements);
   }
@@ -217,6 +235,7 @@ export class SequencePatternsOperator implements Operator {
       this.late += 1;
       return;
     }
+    if (endTs > this.maxEndTs) this.maxEndTs = endTs;
     const tracked: TrackedSession = { id, version, endTs, elements, current: true };
     this.sessions.set(id, tracked);
     this.sessionBytes += sessionBytes(id, elements);
@@ -260,7 +279,7 @@ export class SequencePatternsOperator implements Operator {
   }
 
   private isClosed(start: number): boolean {
-    return start + this.windowSize + this.settle <= this.sessionWatermark;
+    return start <= this.closedThroughStart || start + this.windowSize + this.settle <= this.sessionWatermark;
   }
 
   private closeSettledWindows(ctx: OperatorContext): void {

@@ -222,6 +222,8 @@ class Sessionizer implements Operator {
   readonly #allowedLateness: number;
   readonly #rules: SplitRules;
   readonly #watermark: WatermarkTracker;
+  /** The watermark tracker's endedAt: events at or before it are late (−∞ unless restored after a drain's end). */
+  #endedAt = -Infinity;
   readonly #pool = new StringPool();
   /**
    * The visitors by site_id, then anon_id: the per-event lookup, and the only index (timers hold their visitor; a
@@ -342,6 +344,7 @@ class Sessionizer implements Operator {
       throw new Error("sessionize: cannot restore state: expected a snapshot with format 1, 2 or 3");
     }
     this.#watermark.restore(snapshot.watermark);
+    this.#endedAt = this.#watermark.endedAt;
     this.#pool.restore(snapshot.pool);
     this.#visitorCount = 0;
     this.#visitorsBySite.clear();
@@ -496,8 +499,9 @@ class Sessionizer implements Operator {
     }
     const ts = event.ts;
     const position = visitor === undefined ? 0 : visitor.insertionPoint(ts, idHash);
-    // Rule 6: behind the watermark by more than gap + allowedLateness, and no retained session within gap of it.
-    if (ts + this.#gap + this.#allowedLateness <= watermark && !this.#absorbable(visitor, position, ts)) {
+    // Rule 6: behind the watermark by more than gap + allowedLateness, and no retained session within gap of it. Or at
+    // or before the end of a drain this state went on after: its sessions were flushed and are final.
+    if (ts <= this.#endedAt || (ts + this.#gap + this.#allowedLateness <= watermark && !this.#absorbable(visitor, position, ts))) {
       ctx.late(event, watermark, LATE_REASON);
       return;
     }

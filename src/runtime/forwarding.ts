@@ -503,7 +503,9 @@ export class ForwardedInput {
   restore(state: ForwardedInputState): void {
     this.#taken = new Map(Object.entries(state.taken));
     this.#ended = [...state.ended];
-    this.#watermarks = state.watermarks.map((value) => (value === null ? -Infinity : value >= 1e300 ? Infinity : value));
+    // +∞ is a drained source's end: what it flushed is closed in the operators' own state, and a later run's sources
+    // forward their watermarks from the start again.
+    this.#watermarks = state.watermarks.map((value) => (value === null || value >= 1e300 ? -Infinity : value));
     this.#queued = state.queued.map((lines) => [...lines]);
     this.#heads = new Array<number>(this.sourcePartitions).fill(0);
     this.#combinedWatermark = Math.min(...this.#watermarks);

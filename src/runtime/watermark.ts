@@ -14,6 +14,8 @@ export interface WatermarkSnapshot {
   current: number | string;
   /** [partition, max event time seen (after the skew guard)] */
   partitions: [number, number][];
+  /** The end of a drained input this state went on after (see WatermarkTracker.endedAt); absent when none. */
+  endedAt?: number;
 }
 
 interface PartitionClock {
@@ -41,6 +43,7 @@ export class WatermarkTracker {
   #lastPartition = Number.NaN;
   #lastClock: PartitionClock | null = null;
   #current = -Infinity;
+  #endedAt = -Infinity;
 
   constructor(options: WatermarkOptions) {
     this.#options = options;
@@ -77,6 +80,15 @@ export class WatermarkTracker {
     return this.#recompute(now);
   }
 
+  /**
+   * −∞, or the latest event time of a drained input this state was restored after. A drain ends with the watermark at
+   * +∞, every window and session flushed through its input; a run that goes on from that checkpoint resumes at this
+   * time, and its operators treat what the drain flushed (events up to here) as closed.
+   */
+  get endedAt(): number {
+    return this.#endedAt;
+  }
+
   /** End of input: every window may close. */
   advanceToEnd(): number {
     this.#current = Infinity;
@@ -86,7 +98,9 @@ export class WatermarkTracker {
   snapshot(): WatermarkSnapshot {
     const partitions: [number, number][] = [];
     for (const [partition, clock] of this.#partitions) partitions.push([partition, clock.maxEventTime]);
-    return { current: encodeTime(this.#current), partitions };
+    const snapshot: WatermarkSnapshot = { current: encodeTime(this.#current), partitions };
+    if (Number.isFinite(this.#endedAt)) snapshot.endedAt = this.#endedAt;
+    return snapshot;
   }
 
   restore(snapshot: WatermarkSnapshot): void {
@@ -96,6 +110,14 @@ export class WatermarkTracker {
     this.#lastClock = null;
     // Idleness restarts from the first use after restore: a restarted worker must not call its backlog idle.
     for (const [partition, maxEventTime] of snapshot.partitions) this.#partitions.set(partition, { maxEventTime, lastSeen: null });
+    this.#endedAt = snapshot.endedAt ?? -Infinity;
+    if (this.#current === Infinity) {
+      // A drain's end: later events go on from the latest event time it saw (none: from the start).
+      let latest = -Infinity;
+      for (const clock of this.#partitions.values()) if (clock.maxEventTime > latest) latest = clock.maxEventTime;
+      this.#current = latest;
+      this.#endedAt = latest;
+    }
   }
 
   #recompute(now: number): number {

@@ -153,4 +153,27 @@ describe("basket", () => {
     expect(ctx.rows.length).toBeGreaterThan(0);
     expect(second.stateBytes!()).toBe(0);
   });
+
+  it("goes on after a drain's end: its written days stay closed, later days count and close as before", () => {
+    const drained = basket({ minSupport: 0.01, minConfidence: 0.3 });
+    const first = recordingContext();
+    drained.onEvent!(purchase("o1", D0 + HOUR, ["a", "b"]), origin, first);
+    drained.onEvent!(purchase("o2", D0 + 2 * HOUR, ["a", "b"]), origin, first);
+    drained.onEnd!(first);
+    expect(first.rowsOf("basket_rules").map((rule) => rule.window_start)).toEqual([D0, D0]);
+
+    const resumed = basket({ minSupport: 0.01, minConfidence: 0.3 });
+    resumed.restore!(JSON.parse(JSON.stringify(drained.snapshot!())));
+    const ctx = recordingContext();
+    // The drained day was written: a purchase for it is late, as it would be in a run that never stopped.
+    resumed.onEvent!(purchase("o3", D0 + 3 * HOUR, ["a", "c"]), origin, ctx);
+    expect(ctx.lates.map((late) => [late.event.order_id, late.reason])).toEqual([["o3", "window_closed"]]);
+    resumed.onEvent!(purchase("o4", D0 + 2 * DAY, ["c", "d"]), origin, ctx);
+    resumed.onEvent!(purchase("o5", D0 + 2 * DAY + HOUR, ["c", "d"]), origin, ctx);
+    resumed.onEvent!(pageView(D0 + 4 * DAY), origin, ctx);
+    expect(ctx.rowsOf("basket_rules").map((rule) => [rule.window_start, rule.antecedent, rule.consequent])).toEqual([
+      [D0 + 2 * DAY, "c", "d"],
+      [D0 + 2 * DAY, "d", "c"],
+    ]);
+  });
 });

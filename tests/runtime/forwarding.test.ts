@@ -215,6 +215,18 @@ describe("ForwardedInput", () => {
     expect(seen).toEqual(["watermark 50", "watermark 100", "watermark 200"]);
   });
 
+  it("after a drained end (every source at +∞), forwards the sources' watermarks again from their start", () => {
+    const ended = input(2);
+    ended.forwarded.take(from(0, 1, 0), ["w\t100", "w\tInfinity"]);
+    ended.forwarded.take(from(1, 1, 0), ["w\t80", "w\tInfinity"]);
+    expect(ended.seen).toEqual(["watermark 80", "watermark Infinity"]);
+    const { forwarded, seen } = input(2);
+    forwarded.restore(JSON.parse(JSON.stringify(ended.forwarded.snapshot())));
+    forwarded.take(from(0, 2, 0), ["w\t5000"]);
+    forwarded.take(from(1, 2, 0), ["w\t4000"]);
+    expect(seen).toEqual(["watermark 4000"]);
+  });
+
   it("live, stops waiting for a source partition whose watermark stood still for the idle timeout", () => {
     let now = 0;
     const { forwarded, seen } = input(2, { now: () => now, idleMs: 1_000 });

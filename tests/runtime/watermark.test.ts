@@ -66,9 +66,28 @@ describe("WatermarkTracker", () => {
     const fresh = tracker();
     fresh.restore(JSON.parse(JSON.stringify(tracker().snapshot())));
     expect(fresh.current).toBe(-Infinity);
-    const ended = tracker();
-    ended.advanceToEnd();
-    fresh.restore(JSON.parse(JSON.stringify(ended.snapshot())));
-    expect(fresh.current).toBe(Infinity);
+  });
+
+  it("goes on after a drain's end at the latest event time it saw, and remembers that end through later snapshots", () => {
+    const empty = tracker();
+    empty.advanceToEnd();
+    const afterEmpty = tracker();
+    afterEmpty.restore(JSON.parse(JSON.stringify(empty.snapshot())));
+    expect([afterEmpty.current, afterEmpty.endedAt]).toEqual([-Infinity, -Infinity]);
+
+    const drained = tracker();
+    drained.observe(0, T0, undefined, 0);
+    drained.observe(1, T0 + 10 * MINUTE, undefined, 0);
+    expect(drained.advanceToEnd()).toBe(Infinity);
+    const resumed = tracker();
+    resumed.restore(JSON.parse(JSON.stringify(drained.snapshot())));
+    // Not +∞ (every later event would be late) and not T0 + 9 min (the drain already flushed everything up to T0 + 10 min).
+    expect([resumed.current, resumed.endedAt]).toEqual([T0 + 10 * MINUTE, T0 + 10 * MINUTE]);
+    expect(resumed.observe(0, T0 + 5 * MINUTE, undefined, 0)).toBe(T0 + 10 * MINUTE);
+    resumed.observe(0, T0 + 20 * MINUTE, undefined, 0);
+    expect(resumed.observe(1, T0 + 30 * MINUTE, undefined, 0)).toBe(T0 + 19 * MINUTE);
+    const later = tracker();
+    later.restore(JSON.parse(JSON.stringify(resumed.snapshot())));
+    expect([later.current, later.endedAt]).toEqual([T0 + 19 * MINUTE, T0 + 10 * MINUTE]);
   });
 });
