@@ -16,6 +16,12 @@ import { parseEventTime } from "./time.ts";
 
 /** 32 KiB per event (ARCHITECTURE.md "Events"), counted in UTF-8 bytes of the raw record; exactly 32768 is allowed. */
 export const MAX_EVENT_BYTES = 32 * 1024;
+/**
+ * The deepest nesting an event may have (the record itself is level 1). JSON.parse takes any depth, but the derived
+ * event id and JSON.stringify recurse per level: 15,000 levels fit in 32 KiB and overflowed the stack, which crashed the
+ * worker on every restart. Events are flat; 64 leaves room for any custom properties.
+ */
+export const MAX_NESTING_DEPTH = 64;
 
 export type DecodeResult =
   | { ok: true; event: ClickEvent }
@@ -184,7 +190,7 @@ export function decodeOperatorEvent(raw: string, receivedAt: number): ClickEvent
         else if (field !== null) return undefined;
         break;
       case "items":
-        if (Array.isArray(field)) items = field as PurchaseItem[];
+        if (Array.isArray(field) && !nestedDeeperThan(field, MAX_NESTING_DEPTH - 1)) items = field as PurchaseItem[];
         else if (field !== null) return undefined;
         break;
       case "is_bot":
@@ -195,6 +201,9 @@ export function decodeOperatorEvent(raw: string, receivedAt: number): ClickEvent
         if (typeof field === "string") pageItem = field;
         else if (field !== null) return undefined;
         break;
+      default:
+        // Unknown fields pass through; one nested too deep goes to decodeRecord, which rejects it.
+        if (typeof field === "object" && field !== null && nestedDeeperThan(field, MAX_NESTING_DEPTH - 1)) return undefined;
     }
   }
   if (typeof type !== "string" || !KNOWN_TYPES.has(type) || eventId === undefined) return undefined;
@@ -258,6 +267,12 @@ export function validateRecord(value: unknown, rawLength: number, receivedAt: nu
     return invalid("not_object", `expected a JSON object, got ${describeKind(value)}`);
   }
   const record = value as Record<string, unknown>;
+  for (const key in record) {
+    const field = record[key];
+    if (typeof field === "object" && field !== null && nestedDeeperThan(field, MAX_NESTING_DEPTH - 1)) {
+      return invalid("too_large", `${key}: nested deeper than the ${MAX_NESTING_DEPTH}-level limit`);
+    }
+  }
 
   const type = record.type;
   if (type === undefined || type === null) {
@@ -390,6 +405,18 @@ function matchesKind(kind: FieldKind, value: unknown): boolean {
 function byteLengthForLimit(text: string): number {
   if (text.length * 3 <= MAX_EVENT_BYTES) return text.length;
   return Buffer.byteLength(text, "utf8");
+}
+
+/** Whether `value` holds objects or arrays more than `levels` deep (bounded recursion: at most `levels` frames). */
+function nestedDeeperThan(value: unknown, levels: number): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (levels <= 0) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (nestedDeeperThan(item, levels - 1)) return true;
+    return false;
+  }
+  for (const key in value) if (nestedDeeperThan((value as Record<string, unknown>)[key], levels - 1)) return true;
+  return false;
 }
 
 function tooLarge(byteLength: number): DecodeResult {

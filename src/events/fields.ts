@@ -69,4 +69,4 @@ export const KIND_EXPECTATIONS: Readonly<Record<FieldKind, string>> = {
   items: "an array of objects",
 };
 
-export const TS_EXPECTATION = "ISO 8601 with an offset (or Z) or epoch milliseconds ≥ 0";
+export const TS_EXPECTATION = "ISO 8601 with an offset (or Z) or epoch milliseconds ≥ 0, up to year 9999";

@@ -1,7 +1,10 @@
 // Event-time parsing: ISO 8601 with an offset (or Z) and epoch milliseconds (number or digit string) to epoch ms.
 
-/** The largest instant a JavaScript Date can hold (±100,000,000 days around the epoch). */
-export const MAX_EPOCH_MS = 8.64e15;
+/**
+ * The last millisecond of 9999-12-31 UTC. Later instants (a Date goes on to year 275760) have no YYYY-MM-DD day for
+ * the tables' dt partitions: ts 8e15 made `dt=+255479-11-…`.
+ */
+export const MAX_EPOCH_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 const DIGIT_0 = 48;
 const DIGIT_9 = 57;

@@ -7,7 +7,7 @@ import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jet
 import type { Counter, Histogram } from "prom-client";
 import type { z } from "zod";
 import type { httpSource } from "../config/pipeline.ts";
-import { validateRecord } from "../events/decode.ts";
+import { MAX_NESTING_DEPTH, validateRecord } from "../events/decode.ts";
 import { INVALID_REASONS, type InvalidReason } from "../metrics/registry.ts";
 import { encodeDeadLetter } from "../transport/dead-letter.ts";
 import { partitionOf } from "../transport/partition.ts";
@@ -354,7 +354,7 @@ class HttpCollectorSource implements HttpCollector {
     outcome.rejected++;
     outcome.errors.push({ index, reason: text });
     group.tally.invalid[REASON_INDEX.get(reason) ?? REASON_INDEX.get("unparseable_line")!]++;
-    const raw = redactWriteKey(record.raw ?? JSON.stringify(record.value) ?? String(record.value), context.writeKey);
+    const raw = redactWriteKey(record.raw ?? elementText(record.value), context.writeKey);
     group.addDeadLetter(encodeDeadLetter({ received_at: context.receivedAt, reason: text, raw, source: "http" }));
   }
 
@@ -493,6 +493,18 @@ class HttpCollectorSource implements HttpCollector {
   }
 }
 
+/**
+ * An array element's JSON text. JSON.stringify recurses per level: an element nested thousands deep (validateRecord
+ * rejects it) cannot be written back, so its dead letter says so instead of failing the request.
+ */
+function elementText(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return `(an array element nested too deep to serialize; the limit is ${MAX_NESTING_DEPTH} levels)`;
+  }
+}
+
 function writeKeyFromQuery(query: string): string | undefined {
   if (!query.includes(WRITE_KEY_FIELD)) return undefined;
   return new URLSearchParams(query).get(WRITE_KEY_FIELD) ?? undefined;
@@ -506,8 +518,8 @@ function firstOversizedRecord(records: readonly BodyRecord[], bodyBytes: number,
   if (bodyBytes <= maxEventBytes) return -1;
   for (let index = 0; index < records.length; index++) {
     const record = records[index];
-    if (record.raw === undefined) record.raw = JSON.stringify(record.value);
-    if (record.raw !== undefined && Buffer.byteLength(record.raw, "utf8") > maxEventBytes) return index;
+    if (record.raw === undefined) record.raw = elementText(record.value);
+    if (Buffer.byteLength(record.raw, "utf8") > maxEventBytes) return index;
   }
   return -1;
 }

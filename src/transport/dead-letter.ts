@@ -1,4 +1,5 @@
 // Dead letters on `<S>.dlq`: one JSON object per line, so one DLQ message may carry many.
+import { MAX_EPOCH_MS } from "../events/time.ts";
 import { encodeBatch, splitBatch } from "./batch-codec.ts";
 
 export type DeadLetter = {
@@ -39,6 +40,10 @@ export function decodeDeadLetter(line: string): DeadLetter {
   }
   const record = value as Record<string, unknown>;
   if (typeof record.received_at !== "number") throw new DeadLetterFormatError("received_at must be a number");
+  // Its day names the invalid_events partition: a value no date has (1e300) made the worker fail on every restart.
+  if (!(record.received_at >= 0 && record.received_at <= MAX_EPOCH_MS)) {
+    throw new DeadLetterFormatError(`received_at must be epoch milliseconds from 1970 to 9999, got ${record.received_at}`);
+  }
   if (typeof record.reason !== "string") throw new DeadLetterFormatError("reason must be a string");
   if (typeof record.raw !== "string") throw new DeadLetterFormatError("raw must be a string");
   return {

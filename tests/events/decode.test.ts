@@ -1,7 +1,7 @@
 // Edge validation: hand-written lines with their exact reasons, the 32 KiB boundary, and properties over any input.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { MAX_EVENT_BYTES, decodeRecord, validateRecord, type DecodeResult } from "../../src/events/decode.ts";
+import { MAX_EVENT_BYTES, MAX_NESTING_DEPTH, decodeForOperators, decodeRecord, isDecodeFailure, validateRecord, type DecodeResult } from "../../src/events/decode.ts";
 import { eventRecordSchema } from "../../src/events/schema.ts";
 import { INVALID_REASONS } from "../../src/metrics/registry.ts";
 
@@ -157,6 +157,31 @@ describe("decodeRecord: the 32 KiB limit", () => {
   it("uses the byte length given to validateRecord", () => {
     expect(failure(validateRecord({ type: "click", ts: 1, anon_id: "a" }, MAX_EVENT_BYTES + 1, RECEIVED_AT)).reason).toBe("too_large");
     expect(validateRecord({ type: "click", ts: 1, anon_id: "a" }, MAX_EVENT_BYTES, RECEIVED_AT).ok).toBe(true);
+  });
+});
+
+describe("decodeRecord: the nesting limit", () => {
+  /** A click whose `extra` field nests arrays so that the record is `levels` deep (the record itself is level 1). */
+  const nested = (levels: number, withId: boolean) =>
+    `{"type":"click","ts":1,"anon_id":"a",${withId ? '"event_id":"e",' : ""}"extra":${"[".repeat(levels - 1)}1${"]".repeat(levels - 1)}}`;
+
+  it(`accepts ${MAX_NESTING_DEPTH} levels and rejects ${MAX_NESTING_DEPTH + 1}, with or without an event_id, on both decoders`, () => {
+    for (const withId of [true, false]) {
+      expect(decodeRecord(nested(MAX_NESTING_DEPTH, withId), RECEIVED_AT).ok).toBe(true);
+      expect(isDecodeFailure(decodeForOperators(nested(MAX_NESTING_DEPTH, withId), RECEIVED_AT))).toBe(false);
+      const rejected = failure(decodeRecord(nested(MAX_NESTING_DEPTH + 1, withId), RECEIVED_AT));
+      expect([rejected.reason, rejected.message]).toEqual(["too_large", "extra: nested deeper than the 64-level limit"]);
+      expect(decodeForOperators(nested(MAX_NESTING_DEPTH + 1, withId), RECEIVED_AT)).toMatchObject({ reason: "too_large" });
+    }
+  });
+
+  it("rejects 15,000 levels in under 32 KiB instead of overflowing the stack (the derived id and JSON.stringify recurse)", () => {
+    const deep = nested(15_000, false);
+    expect(Buffer.byteLength(deep)).toBeLessThan(MAX_EVENT_BYTES);
+    expect(failure(decodeRecord(deep, RECEIVED_AT)).reason).toBe("too_large");
+    expect(decodeForOperators(deep, RECEIVED_AT)).toMatchObject({ reason: "too_large" });
+    const items = `{"type":"purchase","ts":1,"user_id":"u","event_id":"e","order_id":"o","revenue":1,"items":[{"sku":"s","x":${"[".repeat(15_000)}${"]".repeat(15_000)}}]}`;
+    expect(decodeForOperators(items, RECEIVED_AT)).toMatchObject({ reason: "too_large" });
   });
 });
 

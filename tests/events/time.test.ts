@@ -45,6 +45,8 @@ describe("parseEventTime", () => {
     ["NaN", Number.NaN],
     ["Infinity", Number.POSITIVE_INFINITY],
     ["a number past Date's range", 8.64e15 + 1],
+    ["a number after year 9999 (no YYYY-MM-DD day for a partition)", Date.UTC(10000, 0, 1)],
+    ["a digit string after year 9999", String(Date.UTC(10000, 0, 1))],
     ["a signed digit string", "-5"],
     ["an RFC 2822 date", "Sun, 17 May 2015 08:05:03 GMT"],
     ["trailing text", "2015-05-17T08:05:03Zjunk"],

@@ -455,6 +455,25 @@ describe("http collector - acknowledgement, health, metrics, stop", () => {
     expect(count?.value).toBe(3);
   });
 
+  it("dead-letters an event nested thousands of levels deep (array element or NDJSON line) and keeps the good ones", async () => {
+    const { base, stream } = await startCollector();
+    // Built as text: JSON.stringify itself overflows on such a value.
+    const deepText = (event: object) => JSON.stringify(event).replace(/}$/, `,"extra":${"[".repeat(6_000)}${"]".repeat(6_000)}}`);
+    const deepLine = deepText(pageView(3));
+    const arrayAnswer = await post(base, `[${JSON.stringify(pageView(0))},${deepText(pageView(1))}]`);
+    const ndjsonAnswer = await post(base, `${JSON.stringify(pageView(2))}\n${deepLine}`);
+    for (const answer of [arrayAnswer, ndjsonAnswer]) {
+      expect(answer.status).toBe(200);
+      const body = (await answer.json()) as { accepted: number; rejected: number; errors: { index: number; reason: string }[] };
+      expect(body).toMatchObject({ accepted: 1, rejected: 1, errors: [{ index: 1 }] });
+      expect(body.errors[0].reason).toMatch(/^too_large: extra: nested deeper than the 64-level limit/);
+    }
+    const stored = await readStream(stream);
+    expect(stored.events).toHaveLength(2);
+    expect(stored.deadLetters.map((letter) => letter.reason.split(":")[0])).toEqual(["too_large", "too_large"]);
+    expect(stored.deadLetters[1].raw).toBe(deepLine);
+  });
+
   it("stop() answers the requests waiting in an open group with 200 after storing them, then refuses connections", async () => {
     const { base, stream, collector } = await startCollector({}, {}, { commitWindowMs: 1_000 });
     const pending = Array.from({ length: 10 }, (_, i) => post(base, JSON.stringify(pageView(i))));

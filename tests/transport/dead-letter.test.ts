@@ -33,5 +33,10 @@ describe("dead letters", () => {
     expect(() => decodeDeadLetter('{"reason":"x","raw":"y"}')).toThrow(DeadLetterFormatError);
     expect(() => decodeDeadLetter('{"received_at":1,"raw":"y"}')).toThrow("reason must be a string");
     expect(() => decodeDeadLetter("[1]")).toThrow("must be a JSON object");
+    for (const receivedAt of [1e300, -1, 253402300800000]) {
+      expect(() => decodeDeadLetter(JSON.stringify({ received_at: receivedAt, reason: "x", raw: "y" }))).toThrow(
+        `received_at must be epoch milliseconds from 1970 to 9999, got ${receivedAt}`,
+      );
+    }
   });
 });
