@@ -136,6 +136,8 @@ class ChurnFeaturesOperator implements Operator {
   onEvent(event: ClickEvent, origin: EventOrigin, ctx: OperatorContext): void {
     if (event.ts < this.#writtenUntil) {
       if (event.type === "purchase") ctx.late(event, this.#tracker.current, LATE_REASON);
+    } else if (this.#beforeFirstPeriodClosed(event.ts)) {
+      if (event.type === "purchase") ctx.late(event, this.#tracker.current, "before_first_snapshot");
     } else {
       this.#accept(event, ctx);
     }
@@ -221,6 +223,17 @@ class ChurnFeaturesOperator implements Operator {
   #newTracker(): WatermarkTracker {
     const { outOfOrderness, idleTimeout, maxFutureSkew } = this.#config;
     return new WatermarkTracker({ outOfOrderness, idleTimeout, maxFutureSkew });
+  }
+
+  /**
+   * Before the first snapshot, an event earlier than the first period moves that period back (out-of-order data within
+   * allowedLateness) — unless the watermark already passed its period's end + allowedLateness: then it is late. Else one
+   * event from 1970 (a ts in seconds) after today's traffic made a daily snapshot of every day since.
+   */
+  #beforeFirstPeriodClosed(ts: number): boolean {
+    if (this.#writtenUntil !== -Infinity || this.#nextPeriod === null) return false;
+    const period = this.#periodOf(ts);
+    return period < this.#nextPeriod && (period + 1) * this.#config.snapshotEvery + this.#config.allowedLateness <= this.#tracker.current;
   }
 
   #periodOf(ts: number): number {

@@ -21,6 +21,7 @@ import {
 import type { CheckpointStore, HeldCheckpointLock } from "./checkpoint-store.ts";
 import { crashIfInjected } from "./fault-injection.ts";
 import { messageBytesWithin } from "../transport/connection.ts";
+import { inParallel } from "./in-parallel.ts";
 
 const META_KEY = "checkpoint";
 const LOCK_KEY = "lock";
@@ -350,14 +351,6 @@ function sliceSegments(segments: readonly Uint8Array[], start: number, end: numb
     offset += segment.byteLength;
   }
   return out;
-}
-
-async function inParallel(count: number, limit: number, task: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < count) await task(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, lane));
 }
 
 function isPut(entry: KvEntry | null | undefined): entry is KvEntry {

@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { Metrics } from "../metrics/registry.ts";
+import { forEachInParallel } from "../runtime/in-parallel.ts";
 import { startTypeScriptWorker } from "../runtime/thread-entry.ts";
 import {
   ColumnBatchBuilder,
@@ -80,6 +81,8 @@ const DEFAULT_ROW_GROUP_SIZE = 100_000;
 const DEFAULT_MAX_ROWS_PER_FILE = 500_000;
 export const DEFAULT_ENCODE_EARLY_ROWS = 16_384;
 const MAX_EPOCH = 9_999_999_999;
+/** Files opened, renamed or synced at once by a commit: a backlog of thousands of partitions must not run out of descriptors. */
+const FILE_OPERATIONS_AT_ONCE = 32;
 
 /** Deterministic part file name: the same epoch, index and writer always give the same name. */
 export function partFileName(epoch: number, index: number, writerId?: string): string {
@@ -218,15 +221,13 @@ export class ParquetSink {
     const markers = [...this.requestedMarkers].sort();
     this.requestedMarkers = new Set();
     const directories = new Set(jobs.map((job) => dirname(job.file.path)));
-    await Promise.all([...directories].map((directory) => mkdir(join(this.root, directory), { recursive: true })));
+    await forEachInParallel([...directories], FILE_OPERATIONS_AT_ONCE, (directory) => mkdir(join(this.root, directory), { recursive: true }).then(() => undefined));
     // Biggest parts first, so the encoder threads finish together rather than one waiting on a late big part.
     const bySize = [...jobs].sort((a, b) => b.part.rows - a.part.rows);
-    await Promise.all(
-      bySize.map(async (job) => {
-        const bytes = await (job.part.bytes ?? this.encode(job.part.batch!));
-        await writeFileDurably(join(this.root, job.file.path + IN_PROGRESS_SUFFIX), bytes);
-      }),
-    );
+    await forEachInParallel(bySize, FILE_OPERATIONS_AT_ONCE, async (job) => {
+      const bytes = await (job.part.bytes ?? this.encode(job.part.batch!));
+      await writeFileDurably(join(this.root, job.file.path + IN_PROGRESS_SUFFIX), bytes);
+    });
     return { epoch, files: jobs.map((job) => job.file), markers };
   }
 
@@ -333,31 +334,27 @@ async function finishCommit(
   const renamedFiles: PendingFile[] = [];
   const missing: string[] = [];
   let alreadyCommitted = 0;
-  await Promise.all(
-    pending.files.map(async (file) => {
-      const final = join(root, file.path);
-      try {
-        await rename(final + IN_PROGRESS_SUFFIX, final);
-        renamedFiles.push(file);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-        if (await exists(final)) alreadyCommitted++;
-        else missing.push(file.path);
-      }
-    }),
-  );
-  await Promise.all(
-    pending.markers.map(async (marker) => {
-      await mkdir(join(root, dirname(marker)), { recursive: true });
-      await writeFileDurably(join(root, marker), new Uint8Array(0));
-    }),
-  );
+  await forEachInParallel(pending.files, FILE_OPERATIONS_AT_ONCE, async (file) => {
+    const final = join(root, file.path);
+    try {
+      await rename(final + IN_PROGRESS_SUFFIX, final);
+      renamedFiles.push(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      if (await exists(final)) alreadyCommitted++;
+      else missing.push(file.path);
+    }
+  });
+  await forEachInParallel(pending.markers, FILE_OPERATIONS_AT_ONCE, async (marker) => {
+    await mkdir(join(root, dirname(marker)), { recursive: true });
+    await writeFileDurably(join(root, marker), new Uint8Array(0));
+  });
   // Renames and new folders are durable only once every folder on the way holds its entry.
   const directories = new Set<string>();
   for (const path of [...pending.files.map((f) => f.path), ...pending.markers]) {
     for (let directory = dirname(path); directory !== "."; directory = dirname(directory)) directories.add(directory);
   }
-  await Promise.all([...directories].map((directory) => syncDirectory(join(root, directory))));
+  await forEachInParallel([...directories], FILE_OPERATIONS_AT_ONCE, (directory) => syncDirectory(join(root, directory)));
   if (directories.size > 0) await syncDirectory(root);
   return { renamedFiles, alreadyCommitted, missing };
 }

@@ -125,6 +125,18 @@ describe("churnFeatures - purchase summary", () => {
     expect(rowOf(snapshotsOf(harness).rows.get("2022-03-02"), "u")).toMatchObject({ orders_total: 2, revenue_total: 11, frequency: 1 });
   });
 
+  it("takes an event before the first period for late once the watermark passed its day (a ts in seconds reads as 1970)", () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    // Out of order within allowedLateness (1h): the first snapshot moves back to 1 March.
+    const early = purchase("u", at("2022-03-01T23:30:00Z"), 5, "o0");
+    const seconds = purchase("v", Math.floor(at("2022-03-02T10:00:00Z") / 1000), 7, "o2");
+    harness.feed(operator, [purchase("u", at("2022-03-02T00:10:00Z"), 10, "o1"), early, seconds, pageView(at("2022-03-03T02:00:00Z"), { anon: "a" })]);
+    operator.onEnd(harness);
+    expect(harness.lateEvents).toEqual([{ event: seconds, watermarkAtArrival: at("2022-03-02T00:09:00Z"), reason: "before_first_snapshot" }]);
+    expect(snapshotsOf(harness).successes).toEqual(["2022-03-01", "2022-03-02", "2022-03-03"]);
+  });
+
   it("scores RFM quintiles among purchasers with ties sharing the lowest rank's score", () => {
     const operator = churnOperator();
     const harness = new OperatorHarness();
