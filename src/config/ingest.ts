@@ -1,5 +1,6 @@
 // The pipeline file's `ingest:` section: edge processing shared by the collector, `clickpipe publish` and the log tailer.
 import { z } from "zod";
+import { urlRuleProblem } from "./component-checks.ts";
 
 export const PAGE_EXCLUSIONS = ["static", "1xx", "2xx", "3xx", "4xx", "5xx", "non2xx", "nonGet"] as const;
 export type PageExclusion = (typeof PAGE_EXCLUSIONS)[number];
@@ -32,7 +33,19 @@ export const ingestConfig = z
       .array(z.string())
       .default(DEFAULT_STATIC_EXTENSIONS)
       .describe("File extensions that count as static assets for `pages.exclude: [static]`."),
-    urlRules: z.array(urlRuleConfig).default([]).describe("URL → page item rules; default none (item = path)."),
+    urlRules: z
+      .array(urlRuleConfig)
+      .superRefine((rules, ctx) => {
+        rules.forEach((rule, index) => {
+          const problem = urlRuleProblem(rule);
+          if (problem !== undefined) {
+            const hint = 'A rule matches a URL path with :params and * (e.g. match: "/c/:category/p/:id") and builds its item from those params (item: ":category").';
+            ctx.addIssue({ code: "custom", path: [index], message: problem, params: { hint } });
+          }
+        });
+      })
+      .default([])
+      .describe("URL → page item rules; default none (item = path)."),
     bots: z
       .enum(["flag", "drop"])
       .default("flag")

@@ -5,6 +5,7 @@ import { expandDocument, type Environment } from "./env.ts";
 import type { ConfigError } from "./errors.ts";
 import { issueToErrors } from "./issues.ts";
 import { pipelineSchema, type PipelineConfig } from "./pipeline.ts";
+import { PSEUDONYM_KEY_ENV } from "../ingest/privacy.ts";
 import { linePos, locate } from "./yaml-positions.ts";
 
 export { formatConfigError, type ConfigError } from "./errors.ts";
@@ -42,9 +43,25 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
   const schemaErrors = parsed.success
     ? []
     : parsed.error.issues.flatMap((issue) => issueToErrors(issue, context)).filter((error) => !unexpanded.has(error.path));
-  const errors = [...variableErrors, ...schemaErrors];
+  const environmentErrors = parsed.success ? missingSecrets(parsed.data, env, context.locate) : [];
+  const errors = [...variableErrors, ...schemaErrors, ...environmentErrors];
   if (errors.length > 0 || !parsed.success) return { ok: false, errors: sortByPlace(errors) };
   return { ok: true, config: parsed.data, expanded: doc.toString({ lineWidth: 0 }) };
+}
+
+/** Secrets the config needs from the environment (not from the file): their absence fails here, not in `publish`. */
+function missingSecrets(config: PipelineConfig, env: Environment, at: (path: readonly PropertyKey[]) => { line: number; column: number } | undefined): ConfigError[] {
+  const pseudonymize = config.ingest.privacy.pseudonymize;
+  if (pseudonymize.length === 0 || (env[PSEUDONYM_KEY_ENV] ?? "") !== "") return [];
+  const path = ["ingest", "privacy", "pseudonymize"];
+  return [
+    {
+      path: "ingest.privacy.pseudonymize",
+      ...at(path),
+      message: `pseudonymizes [${pseudonymize.join(", ")}] but ${PSEUDONYM_KEY_ENV} is not set`,
+      hint: `Export a secret key (e.g. ${PSEUDONYM_KEY_ENV}=$(openssl rand -hex 32)) and keep it: the same key gives the same pseudonyms.`,
+    },
+  ];
 }
 
 function yamlSyntaxError(error: YAMLError, lineCounter: LineCounter): ConfigError {

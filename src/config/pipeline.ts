@@ -6,6 +6,7 @@ import { ingestConfig } from "./ingest.ts";
 import { closestMatch } from "./did-you-mean.ts";
 import { formatPath } from "./errors.ts";
 import { durationsIn } from "./schema-walk.ts";
+import { logFormatProblem, trustedProxyProblem } from "./component-checks.ts";
 
 // JetStream stream names: no whitespace, `.`, `*`, `>` or path separators (they become file names on the server).
 const STREAM_NAME = /^[^\s.*>/\\]+$/;
@@ -60,6 +61,12 @@ export const httpSource = z
     allowedOrigins: z.array(z.string().min(1)).default([]).describe("CORS origins allowed to post; default [] (none)."),
     trustedProxies: z
       .array(z.string().min(1))
+      .superRefine((entries, ctx) => {
+        entries.forEach((entry, index) => {
+          const problem = trustedProxyProblem(entry);
+          if (problem !== undefined) ctx.addIssue({ code: "custom", path: [index], message: problem, params: { hint: "Write an IPv4 or IPv6 address, or a CIDR such as 10.0.0.0/8 or fd00::/8." } });
+        });
+      })
       .default([])
       .describe("Proxy addresses/CIDRs whose X-Forwarded-For is believed; default [] (none)."),
     rateLimit: z
@@ -303,18 +310,22 @@ function portViolations(config: PipelineShape): RuleViolation[] {
 }
 
 const NAMED_LOG_FORMATS = ["combined", "common"];
+const LOG_FORMAT_EXAMPLES = `Use combined, common, an Apache LogFormat string such as '%h %l %u %t "%r" %>s %b', or an nginx log_format string such as '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent'.`;
 
 function logFormatViolations(config: PipelineShape): RuleViolation[] {
   const violations: RuleViolation[] = [];
   (config.sources ?? []).forEach((source, index) => {
+    if (source.type !== "accessLog" || NAMED_LOG_FORMATS.includes(source.format)) return;
+    const path = ["sources", index, "format"];
     // A custom format is an nginx log_format ($variables) or an Apache LogFormat (%directives).
-    if (source.type !== "accessLog" || NAMED_LOG_FORMATS.includes(source.format) || /\$[a-z_]+|%[>{a-zA-Z]/.test(source.format)) return;
-    const suggestion = closestMatch(source.format, NAMED_LOG_FORMATS);
-    violations.push({
-      path: ["sources", index, "format"],
-      message: `unknown log format "${source.format}"`,
-      hint: `${suggestion === undefined ? "" : `Did you mean "${suggestion}"? `}Use combined, common, an Apache LogFormat string such as '%h %l %u %t "%r" %>s %b', or an nginx log_format string such as '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent'.`,
-    });
+    if (!/\$[a-z_]+|%[>{a-zA-Z]/.test(source.format)) {
+      const suggestion = closestMatch(source.format, NAMED_LOG_FORMATS);
+      violations.push({ path, message: `unknown log format "${source.format}"`, hint: `${suggestion === undefined ? "" : `Did you mean "${suggestion}"? `}${LOG_FORMAT_EXAMPLES}` });
+      return;
+    }
+    // The tailer's own compiler: what it cannot read fails here, not when `run` starts the source.
+    const problem = logFormatProblem(source.format);
+    if (problem !== undefined) violations.push({ path, message: problem, hint: LOG_FORMAT_EXAMPLES });
   });
   return violations;
 }

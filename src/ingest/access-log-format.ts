@@ -180,5 +180,5 @@ function checkRequiredFields(format: string, tokens: FormatToken[]): void {
     missing.push("a time ($time_local, $time_iso8601, $msec or %t)");
   }
   if (!kinds.has("status")) missing.push("a status ($status or %>s)");
-  if (missing.length > 0) throw new LogFormatError(`log format "${format}" has no ${missing.join(", no ")}`);
+  if (missing.length > 0) throw new LogFormatError(`log format "${format}" lacks ${missing.join(", ")}`);
 }

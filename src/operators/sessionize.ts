@@ -1,5 +1,6 @@
 // Operator `sessionize`: event-time sessions per (site_id, anon_id) with gap, splits, watermarks and late data.
 import { z } from "zod";
+import { timeZoneProblem } from "../config/component-checks.ts";
 import { duration } from "../config/duration.ts";
 import type { ClickEvent, EventOrigin, EventType } from "../events/event.ts";
 import type { Metrics, TaskLabels } from "../metrics/registry.ts";
@@ -69,6 +70,10 @@ export const sessionizeConfig = z
     maxEvents: z.number().int().positive().default(2500).describe("A session holds at most this many events."),
     splitAtMidnight: z
       .string()
+      .superRefine((timeZone, ctx) => {
+        const problem = timeZoneProblem(timeZone);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, params: { hint: 'Use an IANA time zone name such as "UTC", "Europe/Berlin" or "America/New_York".' } });
+      })
       .optional()
       .describe("IANA time zone; when set, sessions split at local midnight (e.g. \"UTC\", \"Europe/Berlin\")."),
     splitOnCampaignChange: z

@@ -24,7 +24,7 @@ async function pipelineFile(text: string): Promise<string> {
 
 describe("cli validate", () => {
   it("exits 0 and summarises a valid pipeline", async () => {
-    const run = capture();
+    const run = capture({ CLICKPIPE_PSEUDONYM_KEY: "test-key" });
     expect(await runValidate(["pipelines/web.yaml"], run.io)).toBe(0);
     expect(run.stdout()).toBe(
       "ok: web (4 operators: sessionize, sequencePatterns, basket, churnFeatures; 2 sources: http, accessLog; " +

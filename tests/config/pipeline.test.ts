@@ -194,6 +194,27 @@ describe("pipeline schema - cross-field rules", () => {
     expect(result.errors[0].hint).toMatch(/^Did you mean "combined"\?/);
   });
 
+  it("fails what run and publish would fail on, with the components' own checks: log format, proxies, url rules, time zone", () => {
+    const accessLog = (format: string) => ({ sources: [{ type: "accessLog", paths: ["a.log"], format }] });
+    expect(violations(accessLog('$remote_addr [$time_local] "$request"'))).toEqual([
+      'sources.0.format: log format "$remote_addr [$time_local] "$request"" lacks a status ($status or %>s)',
+    ]);
+    expect(violations(accessLog('%h %t "%r"'))).toEqual(['sources.0.format: log format "%h %t "%r"" lacks a status ($status or %>s)']);
+    const http = (trustedProxies: string[]) => ({ sources: [{ type: "http", writeKeys: ["k"], trustedProxies }] });
+    expect(violations(http(["10.0.0.0/8", "::1", "not-an-ip", "10.0.0.0/33"]))).toEqual([
+      'sources.0.trustedProxies.2: "not-an-ip" is not an IP address or CIDR (e.g. 10.0.0.0/8)',
+      'sources.0.trustedProxies.3: "10.0.0.0/33" has a prefix length outside 0..32',
+    ]);
+    const urlRules = [{ match: "/c/:category", item: ":category" }, { match: "c/:cat", item: ":cat" }, { match: "/p/:id", item: ":sku" }];
+    expect(violations({ ingest: { urlRules } })).toEqual([
+      'ingest.urlRules.1: match "c/:cat" must start with / (a URL path)',
+      "ingest.urlRules.2: item uses :sku, which match does not define (it has :id)",
+    ]);
+    const sessionize = (splitAtMidnight: string) => ({ operators: [{ type: "sessionize", splitAtMidnight }] });
+    expect(violations(sessionize("Europe/Berlin"))).toEqual([]);
+    expect(violations(sessionize("Europe/Berlinn"))).toEqual(['operators.0.splitAtMidnight: unknown time zone "Europe/Berlinn"']);
+  });
+
   it("locates cross-field errors in the file like schema errors", () => {
     const text = "name: t\nnats: { stream: S }\noperators:\n  - type: basket\n  - type: basket\nsinks: [{ type: parquet, path: x }]\n";
     const result = parsePipelineText(text, "t.yaml", {});

@@ -25,7 +25,7 @@ checkpoint:
 `;
 
 function load(source: string) {
-  const result = parsePipelineText(source, "print.yaml", {});
+  const result = parsePipelineText(source, "print.yaml", { CLICKPIPE_PSEUDONYM_KEY: "test-key" });
   if (!result.ok) throw new Error(result.errors.map((error) => `${error.path}: ${error.message}`).join("\n"));
   return result.config;
 }

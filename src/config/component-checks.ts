@@ -1,0 +1,41 @@
+// Config values checked by the parsers of the components that use them, so `validate` fails on what `run` or `publish`
+// would fail on later (a log format without a status, a proxy that is not an address, a time zone that does not exist).
+import { compileLogFormat } from "../ingest/access-log.ts";
+import { LogFormatError } from "../ingest/access-log-format.ts";
+import { TrustedProxies, TrustedProxyError } from "../ingest/http-client-ip.ts";
+import { compileUrlRules, UrlRuleError } from "../ingest/url-rules.ts";
+
+/** Why the access-log tailer cannot read lines of `format`, or undefined. */
+export function logFormatProblem(format: string): string | undefined {
+  return problemOf(() => compileLogFormat(format), LogFormatError);
+}
+
+/** Why the collector cannot trust `entry` as a proxy address or CIDR, or undefined. */
+export function trustedProxyProblem(entry: string): string | undefined {
+  return problemOf(() => new TrustedProxies([entry]), TrustedProxyError)?.replace(/^trustedProxies: /, "");
+}
+
+/** Why `rule` cannot be compiled into a URL → page item rule, or undefined (its own fields named, e.g. `match "x" must …`). */
+export function urlRuleProblem(rule: { match: string; item: string }): string | undefined {
+  return problemOf(() => compileUrlRules([rule]), UrlRuleError)?.replaceAll("urlRules[0].", "");
+}
+
+/** Why `timeZone` is not an IANA time zone this runtime knows, or undefined. */
+export function timeZoneProblem(timeZone: string): string | undefined {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone });
+    return undefined;
+  } catch {
+    return `unknown time zone "${timeZone}"`;
+  }
+}
+
+function problemOf(check: () => unknown, expected: abstract new (...args: never[]) => Error): string | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (error) {
+    if (error instanceof expected) return error.message;
+    throw error;
+  }
+}
