@@ -15,7 +15,11 @@ import { loadPipelineOrThrow } from "./load-config.ts";
 const DAY_MS = 86_400_000;
 const DEMO_PIPELINE = fileURLToPath(new URL("../../pipelines/demo.yaml", import.meta.url));
 
-export async function runDemo(_argv: string[]): Promise<number> {
+export async function runDemo(argv: string[]): Promise<number> {
+  if (argv.length > 0) {
+    console.error(`clickpipe demo: takes no arguments, got ${argv.join(" ")} (CLICKPIPE_DEMO_* variables set it up: README.md)`);
+    return 2;
+  }
   const requestedUrl = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
   let nats;
   try {

@@ -19,6 +19,18 @@ commands:
 
 type Command = (argv: string[]) => Promise<number>;
 
+/** Commands that print a help of their own for --help; the others get their lines of USAGE. */
+const OWN_HELP = new Set(["generate", "inspect", "monitor"]);
+/** node:util parseArgs' errors for a command line it cannot read: a usage error (exit 2), not a failure (exit 1). */
+const USAGE_ERRORS = new Set(["ERR_PARSE_ARGS_UNKNOWN_OPTION", "ERR_PARSE_ARGS_INVALID_OPTION_VALUE", "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL"]);
+
+/** The USAGE lines of one command, as `clickpipe <command> …`. */
+export function commandUsage(name: string): string {
+  const lines = USAGE.split("\n").filter((line) => line.startsWith(`  ${name} `) || line === `  ${name}`);
+  // The description follows the last run of two or more spaces ("mine patterns …  |  mine rules …  exact …").
+  return lines.map((line) => `usage: clickpipe ${line.trim().replace(/^(.*\S) {2,}(\S.*)$/, "$1\n       $2")}`).join("\n") + "\n(README.md has the details)";
+}
+
 const commands: Record<string, () => Promise<Command>> = {
   run: async () => (await import("./run.ts")).runRun,
   validate: async () => (await import("./validate.ts")).runValidate,
@@ -57,6 +69,10 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`clickpipe: unknown command "${name}"\n${USAGE}`);
     return 2;
   }
+  if (!OWN_HELP.has(name) && (rest[0] === "--help" || rest[0] === "-h")) {
+    console.log(commandUsage(name));
+    return 0;
+  }
   try {
     const command = await load();
     return await command(rest);
@@ -65,8 +81,8 @@ export async function main(argv: string[]): Promise<number> {
       for (const line of error.lines) console.error(line);
       return 1;
     }
-    if (error instanceof TypeError && (error as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-      console.error(`clickpipe ${name}: ${error.message}`);
+    if (error instanceof TypeError && USAGE_ERRORS.has(String((error as NodeJS.ErrnoException).code))) {
+      console.error(`clickpipe ${name}: ${error.message}\n${commandUsage(name)}`);
       return 2;
     }
     console.error(`clickpipe ${name}: ${(error as Error).message}`);

@@ -39,6 +39,12 @@ export async function runPublish(argv: string[]): Promise<number> {
     console.error(publishUsage);
     return 2;
   }
+  // They would change nothing but the batch ids, and a re-publish with them would store every record again.
+  const csvOnly = (["map", "delimiter"] as const).filter((name) => values[name] !== undefined);
+  if (values.format !== "csv" && csvOnly.length > 0) {
+    console.error(`--${csvOnly.join(" and --")} only apply to --format csv (this is --format ${values.format})\n${publishUsage}`);
+    return 2;
+  }
   if (values.format === "csv" && values.map === undefined) {
     console.error(`--format csv needs --map, e.g. --map "type=purchase,user_id=$1,ts=$2:yyyymmdd,revenue=$4"\n${publishUsage}`);
     return 2;

@@ -2,6 +2,13 @@
 import { createServer, type Server } from "node:http";
 import type { Metrics } from "./registry.ts";
 
+/** The URL a started server answers on: the port it bound (port 0 picks a free one), not the one asked for. */
+export function metricsUrl(server: Server, host: string): string {
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : 0;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}/metrics`;
+}
+
 export async function startMetricsServer(metrics: Metrics, port: number, host = "0.0.0.0"): Promise<Server> {
   const server = createServer((request, response) => {
     if (request.method === "GET" && request.url?.split("?")[0] === "/metrics") {

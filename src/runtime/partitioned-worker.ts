@@ -4,7 +4,7 @@ import type { Server } from "node:http";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Metrics } from "../metrics/registry.ts";
 import { EncoderPool } from "../sinks/parquet.ts";
-import { startMetricsServer } from "../metrics/server.ts";
+import { metricsUrl, startMetricsServer } from "../metrics/server.ts";
 import { connectNats } from "../transport/connection.ts";
 import { ensureStream, streamPartitionMismatch } from "../transport/stream.ts";
 import { Kvm } from "@nats-io/kv";
@@ -70,7 +70,7 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
     };
     if (config.metrics !== undefined) {
       metricsServer = await startMetricsServer(metrics, config.metrics.port, config.metrics.host);
-      log(`metrics on http://${config.metrics.host}:${config.metrics.port}/metrics`);
+      log(`metrics on ${metricsUrl(metricsServer, config.metrics.host)}`);
     }
     log(`${config.name}: worker ${workerId} joins for ${plans.length} tasks (${plans.map((plan) => plan.name).join(", ")})`);
     await runLeasedTasks(

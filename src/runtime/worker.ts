@@ -10,7 +10,7 @@ import { decodeForOperators, isDecodeFailure, type DecodeFailure } from "../even
 import type { ClickEvent } from "../events/event.ts";
 import { invalidReasonCode } from "../metrics/labels.ts";
 import { Metrics, removeTaskSeries, type InvalidReason, type TaskLabels } from "../metrics/registry.ts";
-import { startMetricsServer } from "../metrics/server.ts";
+import { metricsUrl, startMetricsServer } from "../metrics/server.ts";
 import { createOperator } from "../operators/index.ts";
 import { miningThreadsEnabled } from "../operators/mining/pattern-miner.ts";
 import type { OperatorEnvironment } from "../operators/environment.ts";
@@ -236,7 +236,7 @@ class Worker {
 
       if (config.metrics !== undefined && this.task === undefined) {
         metricsServer = await startMetricsServer(this.metrics, config.metrics.port, config.metrics.host);
-        this.log(`metrics on http://${config.metrics.host}:${config.metrics.port}/metrics`);
+        this.log(`metrics on ${metricsUrl(metricsServer, config.metrics.host)}`);
       }
       for (;;) {
         try {

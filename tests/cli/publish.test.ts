@@ -30,6 +30,7 @@ import { compileLogFormat } from "../../src/ingest/access-log.ts";
 import { completePreparedSlice, PreparedSliceSink } from "../../src/cli/publish-prepared.ts";
 import { EdgeProcessor } from "../../src/ingest/edge.ts";
 import { RecordPublisher } from "../../src/ingest/record-publisher.ts";
+import { runCli } from "../helpers/cli.ts";
 
 const SEMICOMPLETE = fileURLToPath(new URL("../fixtures/access-logs/semicomplete_apache_combined_2015.log", import.meta.url));
 const NASA = fileURLToPath(new URL("../fixtures/access-logs/nasa_kennedy_aug95_head1929.log", import.meta.url));
@@ -344,5 +345,13 @@ describe("publish - batch id prefixes name every byte up to the end of their pie
     for (let index = 2; index < pieces.length; index++) expect(after[index]).not.toBe(before[index]);
     const otherOptions = prefixes(publishOptionsKey({ format: "common" }), pieces);
     otherOptions.forEach((prefix, index) => expect(prefix).not.toBe(before[index]));
+  });
+});
+
+describe("publish - options for another format", () => {
+  it("refuses --map and --delimiter without --format csv (they would only change the batch ids, and so store a re-publish again)", async () => {
+    const result = await runCli(["publish", "any.ndjson", "--pipeline", "pipelines/demo.yaml", "--map", "type=$1", "--delimiter", ";"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^--map and --delimiter only apply to --format csv \(this is --format ndjson\)\nusage: clickpipe publish/);
   });
 });
