@@ -71,6 +71,7 @@ async function sendTraffic(config: PipelineConfig, metrics: Metrics, signal: Abo
   const visitors = Number(process.env.CLICKPIPE_DEMO_VISITORS ?? 3000);
   const days = Number(process.env.CLICKPIPE_DEMO_DAYS ?? 14);
   const rounds = Number(process.env.CLICKPIPE_DEMO_ROUNDS ?? Number.POSITIVE_INFINITY);
+  const faultsEvery = Number(process.env.CLICKPIPE_DEMO_FAULTS_EVERY ?? 5000);
   const connection = await connectNats(config.nats);
   let start: number;
   try {
@@ -85,8 +86,9 @@ async function sendTraffic(config: PipelineConfig, metrics: Metrics, signal: Abo
     const from = start + round * days * DAY_MS;
     // Another seed each period: new event and order ids, so nothing in it is taken for a repeat of the last period.
     const seed = round + 1;
-    console.error(`generating ${visitors} visitors over ${days} days from ${new Date(from).toISOString()} at ${rate} events/s (period ${round + 1})`);
-    const counts = await publishTraffic({ config, traffic: { visitors, days, seed, start: from }, rate, signal, metrics });
+    console.error(`generating ${visitors} visitors over ${days} day${days === 1 ? "" : "s"} from ${new Date(from).toISOString()} at ${rate} events/s (period ${round + 1})`);
+    // A few invalid records and late events among them, as real sites send: invalid_events and late_events fill too.
+    const counts = await publishTraffic({ config, traffic: { visitors, days, seed, start: from }, rate, signal, metrics, faultsEvery });
     console.error(`traffic: published ${counts.published} events (${counts.rejected} rejected, ${counts.filtered} filtered)`);
   }
 }

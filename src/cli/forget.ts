@@ -147,7 +147,7 @@ export function describeForget(summary: ForgetSummary): string[] {
   lines.push(
     summary.tombstonesAdded === 0
       ? `tombstones already hold this person (${summary.tombstoneFile})`
-      : `${summary.tombstonesAdded} tombstones recorded (1 user id, ${summary.visitorIds} visitor ids) in ${summary.tombstoneFile}; ` +
+      : `${plural(summary.tombstonesAdded, "tombstone")} recorded (1 user id, ${plural(summary.visitorIds, "visitor id")}) in ${summary.tombstoneFile}; ` +
           "later events for them are dropped once the worker (re)starts",
   );
   return lines;
@@ -210,4 +210,8 @@ async function replaceFileDurably(file: string, bytes: Uint8Array): Promise<void
   }
   await rename(temporary, file);
   await syncDirectory(dirname(file));
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }

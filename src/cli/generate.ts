@@ -67,7 +67,7 @@ export async function runGenerate(argv: string[], io: GenerateIo = {}): Promise<
   }
   const { events, sessions, purchases } = traffic.counts;
   stderr.write(
-    `generated ${events} events (${sessions} sessions, ${purchases} purchases) for ${parsed.options.visitors} visitors over ${parsed.options.days} days${parsed.out === undefined ? "" : ` to ${parsed.out}`}\n`,
+    `generated ${events} events (${sessions} sessions, ${purchases} purchases) for ${parsed.options.visitors} visitors over ${parsed.options.days} day${parsed.options.days === 1 ? "" : "s"}${parsed.out === undefined ? "" : ` to ${parsed.out}`}\n`,
   );
   return 0;
 }

@@ -2,7 +2,7 @@
 import type { z } from "zod";
 import { closestMatch } from "./did-you-mean.ts";
 import { formatPath, type ConfigError } from "./errors.ts";
-import { allowedKeys, descriptionOf, discriminatorOf, isRecord, objectSchemaFor, schemaAt } from "./schema-walk.ts";
+import { allowedKeys, descriptionOf, discriminatorOf, isDurationValue, isRecord, objectSchemaFor, schemaAt } from "./schema-walk.ts";
 import type { Position } from "./yaml-positions.ts";
 
 export interface IssueContext {
@@ -30,9 +30,16 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
   switch (issue.code) {
     case "unrecognized_keys":
       return issue.keys.map((key) => unknownKey(path, key, context));
-    case "invalid_type":
+    case "invalid_type": {
       if (!hasKey(context.input, path)) return single(`missing required key "${String(path[path.length - 1])}"`, keyHint);
+      const field = schemaAt(context.schema, path, context.input);
+      if (field !== undefined && isDurationValue(field, 60_000)) {
+        // `gap: 30` parses as a number: say what a duration looks like, not "expected text".
+        const unitHint = typeof raw === "number" ? `A number alone has no unit: write "${raw}m" for ${raw} minutes or "${raw}s" for seconds.` : keyHint;
+        return single(`expected a duration like "30m" (units ms, s, m, h, d), got ${valueText(raw)}`, unitHint);
+      }
       return single(`expected ${expectedText(issue.expected)}, got ${valueText(raw)}`, keyHint);
+    }
     case "invalid_union": {
       const discriminator = "discriminator" in issue && typeof issue.discriminator === "string" ? issue.discriminator : undefined;
       if (discriminator !== undefined) return unknownType(issue.path, raw, ((issue as { options?: unknown[] }).options ?? []).map(String), context);

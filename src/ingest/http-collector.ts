@@ -1,4 +1,5 @@
 // The HTTP collector source (`sources: - type: http`): POST /v1/events and GET /v1/pixel.gif into the stream, acked.
+import { isUtf8 } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -14,13 +15,15 @@ import { partitionOf } from "../transport/partition.ts";
 import { ensureStream } from "../transport/stream.ts";
 import { EdgeProcessor, type RequestInfo } from "./edge.ts";
 import { redactWriteKey, WRITE_KEY_FIELD, WriteKeys, writeKeyFromHeaders, writeKeyOfRecord } from "./http-auth.ts";
-import { discardRest, parseBody, readBody, RequestAbortedError, type BodyRecord } from "./http-body.ts";
+import { discardRest, parseBody, readBody, RequestAbortedError, type BodyRecord, type ParsedBody } from "./http-body.ts";
 import { TrustedProxies } from "./http-client-ip.ts";
 import { CorsPolicy } from "./http-cors.ts";
 import { GroupCommitter, type CommitGroup } from "./http-group-commit.ts";
 import { recordFromQuery, TRANSPARENT_GIF } from "./http-pixel.ts";
 import { RateLimiter } from "./http-rate-limit.ts";
 import type { Source, SourceDependencies } from "./source.ts";
+
+const NOT_UTF8: ParsedBody = { ok: false, problem: "the body is not valid UTF-8 (JSON text is UTF-8, RFC 8259)" };
 
 export type HttpSourceConfig = z.output<typeof httpSource>;
 
@@ -238,7 +241,8 @@ class HttpCollectorSource implements HttpCollector {
 
     const body = await readBody(request, this.config.maxRequestBytes);
     if (body === undefined) return this.tooLarge(request, response, started, headers);
-    const parsed = parseBody(body.toString("utf8"), this.config.maxBatchEvents);
+    // JSON is UTF-8 (RFC 8259): decoding other bytes would turn them into U+FFFD without a word.
+    const parsed = isUtf8(body) ? parseBody(body.toString("utf8"), this.config.maxBatchEvents) : NOT_UTF8;
     if (!parsed.ok) {
       if (!keyOutsideBody) return this.unauthorized(response, "events", started, headers);
       return this.sendJson(response, "events", started, 400, { error: parsed.problem }, headers);

@@ -15,7 +15,20 @@ export interface TrafficPublishOptions {
   rate: number;
   signal?: AbortSignal;
   metrics?: Metrics;
+  /**
+   * Every this many events, one record a sloppy website sends as well: an invalid one (dead-lettered) and a page view
+   * dated at the traffic's start (late by then). The demo shows its invalid_events and late_events tables this way.
+   */
+  faultsEvery?: number;
 }
+
+/** The invalid records faultsEvery cycles through, each with a reason the worker's dead letters name. */
+const INVALID_RECORDS = [
+  "not json at all",
+  '{"type":"page_view","ts":"2026-13-45T99:00:00Z","anon_id":"sloppy","url":"/"}',
+  '{"type":"page_view","anon_id":"sloppy","url":"/"}',
+  '{"type":"purchase","ts":1,"user_id":"sloppy","order_id":"x","revenue":"12,50"}',
+];
 
 /**
  * Sends the generated events in event-time order, pacing by the wall clock. Event time then runs far faster than
@@ -39,10 +52,18 @@ export async function publishTraffic(options: TrafficPublishOptions): Promise<In
     const step = pacing ? Math.max(1, Math.round(rate / 20)) : Number.POSITIVE_INFINITY;
     const began = Date.now();
     let sent = 0;
+    const faultsEvery = options.faultsEvery ?? 0;
+    const lateTs = traffic.start ?? Date.now();
     for (const line of generateLines(traffic)) {
       if (signal?.aborted) break;
       await publisher.publishJsonLine(line, Date.now());
       sent++;
+      if (faultsEvery > 0 && sent % faultsEvery === 0) {
+        const fault = sent / faultsEvery;
+        await publisher.publishJsonLine(INVALID_RECORDS[fault % INVALID_RECORDS.length], Date.now());
+        const late = { type: "page_view", ts: lateTs, event_id: `late-${traffic.seed ?? 1}-${fault}`, anon_id: `late-${fault}`, url: "/late" };
+        await publisher.publishJsonLine(JSON.stringify(late), Date.now());
+      }
       if (sent % step === 0) {
         await publisher.flush();
         const ahead = (sent / rate) * 1000 - (Date.now() - began);

@@ -51,6 +51,15 @@ describe("config loading - errors located in the file", () => {
     );
   });
 
+  it("says a bare number is a duration without a unit, and how to write one", () => {
+    const [error] = errorsOf(minimal("operators:\n  - type: sessionize\n    gap: 30\n"));
+    expect([error.path, error.message, error.hint]).toEqual([
+      "operators[0].gap",
+      'expected a duration like "30m" (units ms, s, m, h, d), got 30',
+      'A number alone has no unit: write "30m" for 30 minutes or "30s" for seconds.',
+    ]);
+  });
+
   it("rejects unknown keys at every level, naming the allowed keys there", () => {
     const text = [
       "name: t", //                                   1

@@ -47,7 +47,7 @@ describe("the demo behind npm start", () => {
     if (directory) await rm(directory, { recursive: true, force: true });
   });
 
-  it("keeps sending traffic past its first period, writes the operators' tables, serves metrics and exits 0 on Ctrl-C", async () => {
+  it("keeps sending traffic past its first period, writes the operators' and the bad input's tables, serves metrics and exits 0 on Ctrl-C", async () => {
     const metricsPort = await freePort();
     const demo = spawnCli(["demo"], {
       NATS_URL: natsUrl,
@@ -57,10 +57,11 @@ describe("the demo behind npm start", () => {
       CLICKPIPE_DEMO_VISITORS: "150",
       CLICKPIPE_DEMO_DAYS: "2",
       CLICKPIPE_DEMO_RATE: "20000",
+      CLICKPIPE_DEMO_FAULTS_EVERY: "500",
     });
     try {
       expect(await demo.printed(/\(period 3\)/), demo.output()).toBe(true);
-      const wanted = ["customer_features", "patterns", "sessions"];
+      const wanted = ["customer_features", "invalid_events", "late_events", "patterns", "sessions"];
       let tables = await committedTables(out);
       for (const deadline = Date.now() + 60_000; Date.now() < deadline && !wanted.every((table) => tables.includes(table)); ) {
         await new Promise((resolve) => setTimeout(resolve, 250));

@@ -455,6 +455,18 @@ describe("http collector - acknowledgement, health, metrics, stop", () => {
     expect(count?.value).toBe(3);
   });
 
+  it("answers 400 to a body that is not UTF-8 instead of storing its bytes replaced by U+FFFD", async () => {
+    const { base, stream } = await startCollector();
+    const text = JSON.stringify(pageView(1, { title: "caf\u00e9" }));
+    const latin1 = Buffer.from(text, "latin1"); // é as the single byte 0xE9
+    const response = await fetch(`${base}/v1/events`, { method: "POST", headers: { "content-type": "application/json", "x-write-key": KEY }, body: latin1 });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: "the body is not valid UTF-8 (JSON text is UTF-8, RFC 8259)" });
+    expect((await post(base, text)).status).toBe(200); // the same event in UTF-8
+    const stored = await readStream(stream);
+    expect(stored.events.map((event) => event.title)).toEqual(["caf\u00e9"]);
+  });
+
   it("dead-letters an event nested thousands of levels deep (array element or NDJSON line) and keeps the good ones", async () => {
     const { base, stream } = await startCollector();
     // Built as text: JSON.stringify itself overflows on such a value.

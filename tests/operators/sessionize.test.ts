@@ -1,6 +1,7 @@
 // sessionize: hand-built cases for each rule of issue 3 (gap, splits, watermark, late data, ids, identity, columns).
 import { describe, expect, it } from "vitest";
-import { sessionsTable } from "../../src/operators/sessionize.ts";
+import { sessionizeConfig, sessionsTable } from "../../src/operators/sessionize.ts";
+import { LocalDayCalendar } from "../../src/operators/sessionize-local-day.ts";
 import type { SessionRecord } from "../../src/runtime/operator.ts";
 import { float64ColumnOf } from "../../src/runtime/float64-text.ts";
 import { OperatorHarness, currentView } from "../helpers/operator-harness.ts";
@@ -87,8 +88,11 @@ describe("sessionize - hard splits", () => {
     ]);
   });
 
-  it("rejects an unknown time zone at construction", () => {
-    expect(() => sessionize({ splitAtMidnight: "Mars/Olympus" })).toThrow(/unknown time zone "Mars\/Olympus"/);
+  it("rejects an unknown time zone in its config, as validate reports it, and at construction", () => {
+    const parsed = sessionizeConfig.safeParse({ type: "sessionize", splitAtMidnight: "Mars/Olympus" });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues.map((issue) => [issue.path.join("."), issue.message])).toEqual([["splitAtMidnight", 'unknown time zone "Mars/Olympus"']]);
+    expect(() => new LocalDayCalendar("Mars/Olympus")).toThrow(/unknown time zone "Mars\/Olympus"/);
   });
 
   it("splits on a campaign change but not on internal navigation or the same campaign", () => {
