@@ -135,6 +135,8 @@ class Worker {
   /** A message's lines decoded (decodeForOperators), reused from message to message. */
   private readonly lineEvents: (ClickEvent | DecodeFailure | undefined)[] = [];
   private readonly summary: WorkerSummary = { messages: 0, events: 0, invalid: 0, deadLetters: 0, position: 0, epoch: 0 };
+  /** The summary's counts as of the last committed checkpoint: a rollback replays from there, so they go back too. */
+  private committedSummary: WorkerSummary = { ...this.summary };
   /** Failed attempts per event (`<sequence>:<line>`), kept across rollbacks. */
   private readonly attempts = new Map<string, number>();
   /** Events that failed maxEventAttempts times: dead-lettered instead of processed on replay. */
@@ -244,6 +246,8 @@ class Worker {
           return { ...this.summary, position: this.committedPosition, epoch: this.epoch, drainedAt: this.drainedAt };
         } catch (error) {
           if (!(error instanceof OperatorFailure)) throw error;
+          // The replay counts its messages and events again; without this one event read "4 events, 1 invalid".
+          Object.assign(this.summary, this.committedSummary);
           await this.recordFailure(error);
         }
       }
@@ -693,10 +697,12 @@ class Worker {
     if (lineage !== undefined) state[LINEAGE_KEY] = lineage;
     noteFirstEpoch(epoch);
     const prepared = this.sink.prepare(epoch);
+    const summary = { ...this.summary };
     this.lastCheckpointAt = this.now();
     // Serialized in slices while events go on: nothing the operators do later changes `state` (Operator.snapshot).
     const tracked: Promise<void> = this.commitEpoch(epoch, position, encodeInSlices(state), prepared, forwarded, lineage)
       .then(() => {
+        this.committedSummary = summary;
         this.metrics.lastCheckpoint.set(this.gaugeLabels(), this.now() / 1000);
         this.metrics.checkpointDuration.observe((performance.now() - started) / 1000);
       })

@@ -26,6 +26,8 @@ describe("poison messages", () => {
   let poisonIds: string[];
   let full: Record<string, string[]>;
   let clean: Record<string, string[]>;
+  /** The run's summary line ("<name>: N events, M invalid, …"), by lake. */
+  const summaries = new Map<string, string>();
 
   async function publishAndDrain(name: string, stream: string, lines: string[]): Promise<Record<string, string[]>> {
     const out = join(directory, name);
@@ -36,6 +38,7 @@ describe("poison messages", () => {
     expect(published.code, published.stderr).toBe(0);
     const drained = await runCli(["run", file, "--drain"]);
     expect(drained.code, drained.stderr).toBe(0);
+    summaries.set(name, summaryOf(drained.stdout));
     return lakeRows(out, WITHOUT_RECEIVED_AT);
   }
 
@@ -75,6 +78,9 @@ describe("poison messages", () => {
       poisonIds.map((eventId) => ({ reason: `operator_error: injected failure on event ${eventId}`, eventId })).sort((a, b) => a.eventId.localeCompare(b.eventId)),
     );
     expect(invalid.filter((row) => !row.includes("operator_error"))).toEqual(cleanInvalid);
+    // The six replays after rollbacks are not counted again: the events of a run without failures, two more invalid.
+    const [events, invalidCount] = counts(summaries.get("full")!);
+    expect(counts(summaryOf(run.stdout))).toEqual([events, invalidCount + 2]);
   });
 
   it("processes an event whose operator fails once, after one rollback, exactly like a run without failures", async () => {
@@ -87,3 +93,16 @@ describe("poison messages", () => {
     expect(await lakeRows(out, WITHOUT_RECEIVED_AT)).toEqual(full);
   });
 });
+
+/** The summary line `clickpipe run` prints at its end. */
+function summaryOf(stdout: string): string {
+  const line = stdout.split("\n").find((text) => /^poison: \d+ events, \d+ invalid/.test(text));
+  if (line === undefined) throw new Error(`no summary line in:\n${stdout}`);
+  return line;
+}
+
+/** [events, invalid] of a summary line. */
+function counts(summary: string): [number, number] {
+  const match = /: (\d+) events, (\d+) invalid/.exec(summary)!;
+  return [Number(match[1]), Number(match[2])];
+}
