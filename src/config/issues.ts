@@ -38,7 +38,12 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
         const unitHint = typeof raw === "number" ? `A number alone has no unit: write "${raw}m" for ${raw} minutes or "${raw}s" for seconds.` : keyHint;
         return single(`expected a duration like "30m" (units ms, s, m, h, d), got ${valueText(raw)}`, unitHint);
       }
-      return single(`expected ${expectedText(issue.expected)}, got ${valueText(raw)}`, keyHint);
+      // `operators:` with nothing under it is YAML's null, not an empty list.
+      const emptyHint =
+        raw === null && (issue.expected === "array" || issue.expected === "object")
+          ? `Nothing follows the key: write ${issue.expected === "array" ? "[]" : "{}"} for an empty ${issue.expected === "array" ? "list" : "mapping"}, or leave the key out.`
+          : undefined;
+      return single(`expected ${expectedText(issue.expected)}, got ${valueText(raw)}`, emptyHint ?? keyHint);
     }
     case "invalid_union": {
       const discriminator = "discriminator" in issue && typeof issue.discriminator === "string" ? issue.discriminator : undefined;

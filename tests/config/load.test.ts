@@ -60,6 +60,15 @@ describe("config loading - errors located in the file", () => {
     ]);
   });
 
+  it("says how to write an empty list when a list key has nothing under it", () => {
+    const [error] = errorsOf(minimal("operators:\n"));
+    expect([error.path, error.message, error.hint]).toEqual([
+      "operators",
+      "expected a list, got an empty value",
+      "Nothing follows the key: write [] for an empty list, or leave the key out.",
+    ]);
+  });
+
   it("rejects unknown keys at every level, naming the allowed keys there", () => {
     const text = [
       "name: t", //                                   1
