@@ -1,5 +1,7 @@
 // Collector request bodies: reading with a byte limit, and sniffing one JSON event, a JSON array, or NDJSON lines.
 import type { IncomingMessage } from "node:http";
+import { promisify } from "node:util";
+import { brotliDecompress, gunzip, inflate } from "node:zlib";
 
 /** One record of a body. `raw` is its text when the body had it (single object, NDJSON line); array elements have none. */
 export interface BodyRecord {
@@ -136,4 +138,27 @@ function parseNdjson(text: string, maxRecords: number): ParsedBody | { ok: true;
   if (count > maxRecords) return { ok: true, shape: "too_many", count };
   if (parsed === 0) return { ok: false, problem: "the body is neither JSON nor NDJSON (no line is a JSON value)" };
   return { ok: true, shape: "ndjson", records };
+}
+
+export type DecodedContent = { ok: true; body: Buffer } | { ok: false; status: 400 | 413 | 415; problem: string };
+
+const DECOMPRESS = { gzip: promisify(gunzip), "x-gzip": promisify(gunzip), deflate: promisify(inflate), br: promisify(brotliDecompress) } as const;
+
+/**
+ * The body as sent before its Content-Encoding (SDKs gzip batches): at most `maxBytes` once decompressed, so a small
+ * compressed body cannot expand past the request limit. No encoding, or `identity`, is the body itself.
+ */
+export async function decodeContent(body: Buffer, encoding: string | undefined, maxBytes: number): Promise<DecodedContent> {
+  const coding = (encoding ?? "identity").trim().toLowerCase();
+  if (coding === "identity" || coding === "") return { ok: true, body };
+  const decompress = DECOMPRESS[coding as keyof typeof DECOMPRESS];
+  if (decompress === undefined) return { ok: false, status: 415, problem: `Content-Encoding ${coding} is not supported: send gzip, deflate, br or none` };
+  try {
+    return { ok: true, body: await decompress(body, { maxOutputLength: maxBytes }) };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
+      return { ok: false, status: 413, problem: `the body is over the ${maxBytes}-byte limit per request once decompressed` };
+    }
+    return { ok: false, status: 400, problem: `the body is not valid ${coding}: ${(error as Error).message}` };
+  }
 }

@@ -15,7 +15,7 @@ import { partitionOf } from "../transport/partition.ts";
 import { ensureStream } from "../transport/stream.ts";
 import { EdgeProcessor, type RequestInfo } from "./edge.ts";
 import { redactWriteKey, WRITE_KEY_FIELD, WriteKeys, writeKeyFromHeaders, writeKeyOfRecord } from "./http-auth.ts";
-import { discardRest, parseBody, readBody, RequestAbortedError, type BodyRecord, type ParsedBody } from "./http-body.ts";
+import { decodeContent, discardRest, parseBody, readBody, RequestAbortedError, type BodyRecord, type ParsedBody } from "./http-body.ts";
 import { TrustedProxies } from "./http-client-ip.ts";
 import { CorsPolicy } from "./http-cors.ts";
 import { GroupCommitter, type CommitGroup } from "./http-group-commit.ts";
@@ -239,8 +239,11 @@ class HttpCollectorSource implements HttpCollector {
     const keyOutsideBody = writeKey !== undefined;
     if (keyOutsideBody && !this.admit(response, "events", started, headers, writeKey, ip)) return;
 
-    const body = await readBody(request, this.config.maxRequestBytes);
-    if (body === undefined) return this.tooLarge(request, response, started, headers);
+    const sent = await readBody(request, this.config.maxRequestBytes);
+    if (sent === undefined) return this.tooLarge(request, response, started, headers);
+    const content = await decodeContent(sent, request.headers["content-encoding"], this.config.maxRequestBytes);
+    if (!content.ok) return this.sendJson(response, "events", started, content.status, { error: content.problem }, headers);
+    const body = content.body;
     // JSON is UTF-8 (RFC 8259): decoding other bytes would turn them into U+FFFD without a word.
     const parsed = isUtf8(body) ? parseBody(body.toString("utf8"), this.config.maxBatchEvents) : NOT_UTF8;
     if (!parsed.ok) {

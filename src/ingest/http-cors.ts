@@ -2,7 +2,7 @@
 import type { OutgoingHttpHeaders } from "node:http";
 
 const ALLOWED_METHODS = "POST, GET, OPTIONS";
-const ALLOWED_HEADERS = "Content-Type, Authorization, X-Write-Key";
+const ALLOWED_HEADERS = "Content-Type, Content-Encoding, Authorization, X-Write-Key";
 const PREFLIGHT_MAX_AGE_SECONDS = "86400";
 
 export class CorsPolicy {

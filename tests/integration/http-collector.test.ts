@@ -12,6 +12,7 @@ import { decodeDeadLetters, type DeadLetter } from "../../src/transport/dead-let
 import { StreamReader } from "../../src/transport/reader.ts";
 import { parseSubject } from "../../src/transport/subjects.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 
 const KEY = "wk_live_0123456789abcdef";
 const TS = 1_700_000_000_000;
@@ -453,6 +454,26 @@ describe("http collector - acknowledgement, health, metrics, stop", () => {
       (value) => value.metricName?.endsWith("_count") && value.labels.route === "events" && value.labels.code === "200",
     );
     expect(count?.value).toBe(3);
+  });
+
+  it("takes gzip, deflate and br bodies, refuses other encodings with 415, and a body that expands past the limit with 413", async () => {
+    const { base, stream } = await startCollector();
+    const send = (body: Buffer, encoding: string) =>
+      fetch(`${base}/v1/events`, { method: "POST", headers: { "content-type": "application/json", "x-write-key": KEY, "content-encoding": encoding }, body });
+    const batch = (from: number) => JSON.stringify([pageView(from), pageView(from + 1)]);
+    expect((await send(gzipSync(batch(0)), "gzip")).status).toBe(200);
+    expect((await send(deflateSync(batch(2)), "deflate")).status).toBe(200);
+    expect((await send(brotliCompressSync(batch(4)), "br")).status).toBe(200);
+    const unsupported = await send(Buffer.from(batch(6)), "compress");
+    expect([unsupported.status, await unsupported.json()]).toEqual([415, { error: "Content-Encoding compress is not supported: send gzip, deflate, br or none" }]);
+    // 10 MB of spaces compress to a few KB: the limit applies to what they expand to.
+    const bomb = await send(gzipSync(Buffer.concat([Buffer.from(batch(8)), Buffer.alloc(10_000_000, 0x20)])), "gzip");
+    expect(bomb.status).toBe(413);
+    const broken = await send(Buffer.from("not gzip at all"), "gzip");
+    expect(broken.status).toBe(400);
+    expect(((await broken.json()) as { error: string }).error).toMatch(/^the body is not valid gzip: /);
+    const stored = await readStream(stream);
+    expect(stored.events.map((event) => event.anon_id)).toEqual([0, 1, 2, 3, 4, 5].map((i) => `visitor-${i}`));
   });
 
   it("answers 400 to a body that is not UTF-8 instead of storing its bytes replaced by U+FFFD", async () => {
