@@ -436,7 +436,8 @@ function describeKind(value: unknown): string {
 function show(value: unknown): string {
   let text: string;
   try {
-    text = JSON.stringify(value) ?? String(value);
+    // JSON.parse reads 1e400 as Infinity, which JSON.stringify would show as null.
+    text = typeof value === "number" && !Number.isFinite(value) ? String(value) : (JSON.stringify(value) ?? String(value));
   } catch {
     text = String(value);
   }

@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { MAX_EVENT_BYTES, MAX_NESTING_DEPTH, decodeForOperators, decodeRecord, isDecodeFailure, validateRecord, type DecodeResult } from "../../src/events/decode.ts";
 import { eventRecordSchema } from "../../src/events/schema.ts";
 import { INVALID_REASONS } from "../../src/metrics/registry.ts";
+import { TS_EXPECTATION } from "../../src/events/fields.ts";
 
 const RECEIVED_AT = 1767614400000; // 2026-01-05T12:00:00Z
 
@@ -106,6 +107,11 @@ describe("decodeRecord: invalid lines and their reasons", () => {
     ["an unparseable received_at", '{"type":"click","ts":1,"anon_id":"a","received_at":"soon"}', "bad_field"],
   ])("rejects %s", (_label, line, reason) => {
     expect(failure(decodeRecord(line, RECEIVED_AT)).reason).toBe(reason);
+  });
+
+  it("shows a number JSON.parse read as Infinity as Infinity, not null", () => {
+    const rejected = failure(decodeRecord('{"type":"click","ts":1e400,"anon_id":"a"}', RECEIVED_AT));
+    expect([rejected.reason, rejected.message]).toEqual(["bad_ts", `click.ts: expected ${TS_EXPECTATION}, got Infinity`]);
   });
 
   it("names the field and what was expected", () => {
