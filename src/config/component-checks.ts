@@ -20,6 +20,23 @@ export function urlRuleProblem(rule: { match: string; item: string }): string | 
   return problemOf(() => compileUrlRules([rule]), UrlRuleError)?.replaceAll("urlRules[0].", "");
 }
 
+// The TCP transport (src/transport/connection.ts); websockets would need another.
+const NATS_SCHEMES = new Set(["nats:", "tls:"]);
+
+/** Why `entry` (one of nats.url's comma-separated servers) is no server URL nats.js connects to, or undefined. */
+export function natsUrlProblem(entry: string): string | undefined {
+  if (entry === "" || /\s/.test(entry)) return `"${entry}" is not a server URL`;
+  let url: URL;
+  try {
+    url = new URL(entry.includes("://") ? entry : `nats://${entry}`);
+  } catch {
+    return `"${entry}" is not a server URL`;
+  }
+  if (!NATS_SCHEMES.has(url.protocol)) return `"${entry}" has the scheme ${url.protocol.slice(0, -1)}, not nats or tls`;
+  if (url.hostname === "") return `"${entry}" names no host`;
+  return undefined;
+}
+
 /** Why `timeZone` is not an IANA time zone this runtime knows, or undefined. */
 export function timeZoneProblem(timeZone: string): string | undefined {
   try {

@@ -1,4 +1,5 @@
 // Loads a pipeline file: YAML with line numbers, ${VAR} expansion, zod validation, every error located in the file.
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isMap, LineCounter, parseDocument, type YAMLError } from "yaml";
 import { expandDocument, type Environment } from "./env.ts";
@@ -43,7 +44,7 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
   const schemaErrors = parsed.success
     ? []
     : parsed.error.issues.flatMap((issue) => issueToErrors(issue, context)).filter((error) => !unexpanded.has(error.path));
-  const environmentErrors = parsed.success ? missingSecrets(parsed.data, env, context.locate) : [];
+  const environmentErrors = parsed.success ? [...missingSecrets(parsed.data, env, context.locate), ...missingFiles(parsed.data, context.locate)] : [];
   const errors = [...variableErrors, ...schemaErrors, ...environmentErrors];
   if (errors.length > 0 || !parsed.success) return { ok: false, errors: sortByPlace(errors) };
   return { ok: true, config: parsed.data, expanded: doc.toString({ lineWidth: 0 }) };
@@ -62,6 +63,25 @@ function missingSecrets(config: PipelineConfig, env: Environment, at: (path: rea
       hint: `Export a secret key (e.g. ${PSEUDONYM_KEY_ENV}=$(openssl rand -hex 32)) and keep it: the same key gives the same pseudonyms.`,
     },
   ];
+}
+
+/** Files the NATS connection reads at start: one that is not there fails here (a missing tls.ca read as "server does not support 'tls'"). */
+function missingFiles(config: PipelineConfig, at: (path: readonly PropertyKey[]) => { line: number; column: number } | undefined): ConfigError[] {
+  const { credentials, tls } = config.nats;
+  const named: [PropertyKey[], string | undefined][] = [
+    [["nats", "credentials"], credentials],
+    [["nats", "tls", "ca"], tls?.ca],
+    [["nats", "tls", "cert"], tls?.cert],
+    [["nats", "tls", "key"], tls?.key],
+  ];
+  return named
+    .filter((entry): entry is [PropertyKey[], string] => entry[1] !== undefined && !existsSync(entry[1]))
+    .map(([path, file]) => ({
+      path: path.join("."),
+      ...at(path),
+      message: `no such file: ${file}`,
+      hint: "Check the path (relative paths start where clickpipe runs) and that this user may read it.",
+    }));
 }
 
 function yamlSyntaxError(error: YAMLError, lineCounter: LineCounter): ConfigError {

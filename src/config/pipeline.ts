@@ -6,7 +6,7 @@ import { ingestConfig } from "./ingest.ts";
 import { closestMatch } from "./did-you-mean.ts";
 import { formatPath } from "./errors.ts";
 import { durationsIn } from "./schema-walk.ts";
-import { logFormatProblem, trustedProxyProblem } from "./component-checks.ts";
+import { logFormatProblem, natsUrlProblem, trustedProxyProblem } from "./component-checks.ts";
 
 // JetStream stream names: no whitespace, `.`, `*`, `>` or path separators (they become file names on the server).
 const STREAM_NAME = /^[^\s.*>/\\]+$/;
@@ -16,7 +16,17 @@ const port = (fallback: number) => z.number().int().min(0).max(65535).default(fa
 
 export const natsSection = z
   .strictObject({
-    url: z.string().min(1).default("nats://127.0.0.1:4222").describe("Server URL(s), comma-separated; default nats://127.0.0.1:4222."),
+    url: z
+      .string()
+      .min(1)
+      .superRefine((urls, ctx) => {
+        for (const entry of urls.split(",")) {
+          const problem = natsUrlProblem(entry.trim());
+          if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, params: { hint: "Write nats://host:port (or tls://host:port), several separated by commas." } });
+        }
+      })
+      .default("nats://127.0.0.1:4222")
+      .describe("Server URL(s), comma-separated; default nats://127.0.0.1:4222."),
     stream: z
       .string()
       .max(255)

@@ -60,6 +60,14 @@ describe("config loading - errors located in the file", () => {
     ]);
   });
 
+  it("names a TLS or credentials file that is not there, at its key", () => {
+    const text = "name: t\nnats:\n  stream: S\n  credentials: /nonexistent/user.creds\n  tls: { ca: /nonexistent/ca.pem, cert: package.json, key: package.json }\nsinks: [{ type: parquet, path: x }]\n";
+    expect(errorsOf(text).map((error) => [error.path, error.line, error.message])).toEqual([
+      ["nats.credentials", 4, "no such file: /nonexistent/user.creds"],
+      ["nats.tls.ca", 5, "no such file: /nonexistent/ca.pem"],
+    ]);
+  });
+
   it("says how to write an empty list when a list key has nothing under it", () => {
     const [error] = errorsOf(minimal("operators:\n"));
     expect([error.path, error.message, error.hint]).toEqual([

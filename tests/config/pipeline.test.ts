@@ -210,6 +210,10 @@ describe("pipeline schema - cross-field rules", () => {
       'ingest.urlRules.1: match "c/:cat" must start with / (a URL path)',
       "ingest.urlRules.2: item uses :sku, which match does not define (it has :id)",
     ]);
+    const nats = (url: string) => ({ nats: { stream: "S", url } });
+    expect(violations(nats("nats://a:4222, b:4223,tls://c"))).toEqual([]);
+    expect(violations(nats("not a url at all"))).toEqual(['nats.url: "not a url at all" is not a server URL']);
+    expect(violations(nats("nats://a:4222,http://b:80"))).toEqual(['nats.url: "http://b:80" has the scheme http, not nats or tls']);
     const sessionize = (splitAtMidnight: string) => ({ operators: [{ type: "sessionize", splitAtMidnight }] });
     expect(violations(sessionize("Europe/Berlin"))).toEqual([]);
     expect(violations(sessionize("Europe/Berlinn"))).toEqual(['operators.0.splitAtMidnight: unknown time zone "Europe/Berlinn"']);
