@@ -68,8 +68,9 @@ export class RecordPublisher {
     this.publisher = options.sink;
   }
 
-  /** One JSON record (an NDJSON line or a collector body element). */
+  /** One JSON record (an NDJSON line or a collector body element); a blank line is none, as jq, DuckDB and Spark read NDJSON. */
   async publishJsonLine(line: string, receivedAt: number, request?: { hasUserAgent: boolean }): Promise<void> {
+    if (line.length === 0 || (line.charCodeAt(0) <= 0x20 && line.trim() === "")) return;
     this.counts.read++;
     const decoded = decodeRecord(line, receivedAt);
     if (!decoded.ok) return this.reject(receivedAt, `${decoded.reason}: ${decoded.message}`, line);

@@ -355,3 +355,14 @@ describe("publish - options for another format", () => {
     expect(result.stderr).toMatch(/^--map and --delimiter only apply to --format csv \(this is --format ndjson\)\nusage: clickpipe publish/);
   });
 });
+
+describe("publish - NDJSON's blank lines", () => {
+  it("are no records: neither read nor rejected, as jq, DuckDB and Spark read NDJSON", async () => {
+    const sink = new ChunkSink();
+    const publisher = new RecordPublisher({ config: pipelineConfig(), sink, source: "publish", env: {} });
+    const event = JSON.stringify({ type: "page_view", ts: 1_700_000_000_000, event_id: "e1", anon_id: "a", url: "/" });
+    for (const line of ["", event, "   ", "\t", "not json"]) await publisher.publishJsonLine(line, 1_700_000_000_000);
+    expect(await publisher.flush()).toEqual({ read: 2, published: 1, rejected: 1, filtered: 0 });
+    expect(sink.deadLetters.map((letter) => letter.raw)).toEqual(["not json"]);
+  });
+});
