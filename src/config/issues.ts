@@ -65,6 +65,9 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
       const hint = (issue.params as { hint?: string } | undefined)?.hint;
       return single(issue.message, hint ?? keyHint);
     }
+    case "invalid_format":
+      // The value may come from a ${VAR} on that line: show what it expanded to.
+      return single(`${issue.message}, got ${valueText(raw)}`, keyHint);
     default:
       return single(issue.message, keyHint);
   }

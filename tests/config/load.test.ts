@@ -60,6 +60,15 @@ describe("config loading - errors located in the file", () => {
     ]);
   });
 
+  it("shows the value a format rule rejected, as a ${VAR} on that line expanded it", () => {
+    const result = parsePipelineText("name: t\nnats: { stream: \"${STREAM}\" }\nsinks: [{ type: parquet, path: x }]\n", "t.yaml", { STREAM: "my.stream" });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors.map((error) => [error.path, error.line, error.message])).toEqual([
+      ["nats.stream", 2, 'a JetStream stream name cannot be empty or contain spaces, dots, *, > or slashes, got "my.stream"'],
+    ]);
+  });
+
   it("names a TLS or credentials file that is not there, at its key", () => {
     const text = "name: t\nnats:\n  stream: S\n  credentials: /nonexistent/user.creds\n  tls: { ca: /nonexistent/ca.pem, cert: package.json, key: package.json }\nsinks: [{ type: parquet, path: x }]\n";
     expect(errorsOf(text).map((error) => [error.path, error.line, error.message])).toEqual([
