@@ -28,7 +28,7 @@ export async function loadPipeline(path: string, env: Environment = process.env)
 export function parsePipelineText(text: string, fileName: string, env: Environment = process.env): LoadResult {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  if (doc.errors.length > 0) return { ok: false, errors: doc.errors.map((error) => yamlSyntaxError(error, lineCounter)) };
+  if (doc.errors.length > 0) return { ok: false, errors: [yamlSyntaxError(doc.errors[0], lineCounter, doc.errors.length - 1)] };
   if (!isMap(doc.contents)) {
     return {
       ok: false,
@@ -84,9 +84,11 @@ function missingFiles(config: PipelineConfig, at: (path: readonly PropertyKey[])
     }));
 }
 
-function yamlSyntaxError(error: YAMLError, lineCounter: LineCounter): ConfigError {
+/** The first syntax error only: the parser's later ones mostly follow from it (one tab gave sixteen). */
+function yamlSyntaxError(error: YAMLError, lineCounter: LineCounter, more: number): ConfigError {
   const { line, column } = linePos(lineCounter, error.pos[0]);
-  return { path: "", line, column, message: `YAML syntax: ${error.message}`, hint: "Check indentation, colons and quotes on this line or the one above." };
+  const after = more === 0 ? "" : ` The parser reports ${more} more error${more === 1 ? "" : "s"} after this one, most likely caused by it: fix it and validate again.`;
+  return { path: "", line, column, message: `YAML syntax: ${error.message}`, hint: `Check indentation, colons and quotes on this line or the one above.${after}` };
 }
 
 function unreadableFile(path: string, error: unknown): ConfigError {

@@ -184,6 +184,13 @@ describe("config loading - errors located in the file", () => {
     expect(errors[0].message).toMatch(/^YAML syntax: /);
   });
 
+  it("reports the first YAML syntax error only, and how many the parser found after it (one tab gave seventeen lines)", () => {
+    const text = "name: t\nnats:\n  stream: S\noperators:\n  - type: sessionize\n\tgap: 30m\n    maxDuration: 12h\n    allowedLateness: 1h\nsinks: [{ type: parquet, path: x }]\n";
+    const errors = errorsOf(text);
+    expect(errors.map((error) => [error.line, error.message])).toEqual([[6, "YAML syntax: Tabs are not allowed as indentation"]]);
+    expect(errors[0].hint).toMatch(/The parser reports \d+ more errors? after this one, most likely caused by it: fix it and validate again\.$/);
+  });
+
   it("reports a duplicate key as a YAML error at the second occurrence", () => {
     const errors = errorsOf("name: t\nname: u\nnats: { stream: S }\nsinks: [{ type: parquet, path: x }]\n");
     expect(errors).toHaveLength(1);
