@@ -45,8 +45,9 @@ describe("a drain, then more input, then another run from its checkpoint", () =>
   async function drainInTwoSteps(partitions: number): Promise<void> {
     const stream = uniqueStreamName("DRAINON");
     const options = { natsUrl, stream, interval: "1s", partitions };
-    const stepwise = await writePipelineFile(directory, { ...options, name: "stepwise", out: join(directory, `stepwise-${partitions}`) });
-    const once = await writePipelineFile(directory, { ...options, name: "once", out: join(directory, `once-${partitions}`) });
+    // Names of their own: a partitioned pipeline's lease bucket is named after it, and the teardown deletes recorded names.
+    const stepwise = await writePipelineFile(directory, { ...options, name: uniqueStreamName("STEPWISE"), out: join(directory, `stepwise-${partitions}`) });
+    const once = await writePipelineFile(directory, { ...options, name: uniqueStreamName("ONCE"), out: join(directory, `once-${partitions}`) });
     // Later days of the same shop: another seed, the same customer ids, five days after the first part's start.
     await publish("first", generateLines({ visitors: 300, days: 2, seed: 1, start: START }), stepwise);
     await drain(stepwise);
