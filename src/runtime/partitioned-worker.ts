@@ -13,6 +13,7 @@ import { openCheckpointStore } from "./checkpoint-store.ts";
 import { leaseBucketName, runLeasedTasks, type TaskLease } from "./partition-leases.ts";
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { drainTargets, drainedPast, runWorker, type WorkerOptions, type WorkerSummary } from "./worker.ts";
+import { runEach } from "./cleanup.ts";
 
 interface DrainedMarker {
   drainedAt: number[];
@@ -113,8 +114,7 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
     );
     return summary;
   } finally {
-    metricsServer?.close();
-    await encoders.close();
-    await connection.drain().catch(() => connection.close());
+    // Each step whatever the others do: an open connection would keep the process alive after its error.
+    await runEach(log, [() => metricsServer?.close(), () => encoders.close(), () => connection.drain().catch(() => connection.close())]);
   }
 }

@@ -45,6 +45,7 @@ import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCr
 import { Pipeline, type RowSink } from "./pipeline.ts";
 import { isForgotten, isForgottenRow, loadTombstones, tombstonesFile } from "./tombstones.ts";
 import { releaseEncoded, type EncodedJson } from "./utf8-segments.ts";
+import { runEach } from "./cleanup.ts";
 
 type ParquetSinkConfig = Extract<PipelineConfig["sinks"][number], { type: "parquet" }>;
 
@@ -252,14 +253,18 @@ class Worker {
         }
       }
     } finally {
-      await this.sink?.close();
-      await this.pipeline?.close();
-      metricsServer?.close();
-      // A task's lease belongs to the caller, who releases it (or hands it over).
-      if (this.task === undefined) await lock?.release();
-      await connection.drain().catch(() => connection.close());
-      // The task may go on elsewhere: this worker no longer reports it.
-      if (this.task !== undefined) await removeTaskSeries(this.metrics, this.task.name);
+      // Every step runs whatever the others do: a sink that failed to close after EMFILE skipped the rest, and the
+      // open NATS connection kept the process alive after its error, deaf to the SIGTERM its handler had taken.
+      await runEach(this.log, [
+        () => this.sink?.close(),
+        () => this.pipeline?.close(),
+        () => metricsServer?.close(),
+        // A task's lease belongs to the caller, who releases it (or hands it over).
+        () => (this.task === undefined ? lock?.release() : undefined),
+        () => connection.drain().catch(() => connection.close()),
+        // The task may go on elsewhere: this worker no longer reports it.
+        () => (this.task !== undefined ? removeTaskSeries(this.metrics, this.task.name) : undefined),
+      ]);
     }
   }
 
