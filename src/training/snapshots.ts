@@ -67,7 +67,16 @@ export async function readSnapshot(featuresDir: string, date: string): Promise<S
   }
   const customerIds: string[] = [];
   const chunks: Record<string, number[]> = Object.fromEntries(SNAPSHOT_COLUMNS.map((name) => [name, []]));
+  let checked = false;
   for await (const row of readParquetTable(featuresDir, { partitions: [`${PARTITION_PREFIX}${date}`] })) {
+    if (!checked) {
+      // A column the files lack would read as NaN everywhere and be filled: every customer would get one score.
+      const missing = ["customer_id", ...SNAPSHOT_COLUMNS].filter((name) => !(name in row));
+      if (missing.length > 0) {
+        throw new SnapshotColumnsError(`snapshot ${date} under ${featuresDir} has no column ${missing.join(", ")}: is it a customer_features table?`);
+      }
+      checked = true;
+    }
     customerIds.push(String(row.customer_id));
     for (const name of SNAPSHOT_COLUMNS) {
       const value = row[name];
@@ -85,4 +94,8 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+export class SnapshotColumnsError extends Error {
+  override name = "SnapshotColumnsError";
 }
