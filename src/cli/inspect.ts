@@ -1,7 +1,7 @@
 // `clickpipe inspect <dir>`: tables, partitions, row counts (from Parquet footers) and schemas of a Parquet output.
 import { openAsBlob } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { DataType, tableFromIPC, type Field } from "apache-arrow";
 import { ParquetFile } from "parquet-wasm";
 
@@ -118,11 +118,23 @@ export async function summarizeTable(directory: string, name: string): Promise<T
   };
 }
 
-/** Every table folder (hidden `_`/`.` folders such as `_checkpoints` excluded) of a lake. */
+const HIVE_PARTITION = /^[^=]+=[^=]*$/;
+
+/**
+ * Every table folder (hidden `_`/`.` folders such as `_checkpoints` excluded) of a lake that holds Parquet parts; or,
+ * when `root` is itself a table (its folders are all `key=value` partitions) or a partition (it holds parts), that one.
+ */
 export async function summarizeLake(root: string): Promise<TableSummary[]> {
-  const entries = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory() && visible(e.name));
-  const names = entries.map((e) => e.name).sort();
-  return Promise.all(names.map((name) => summarizeTable(join(root, name), name)));
+  const all = await readdir(root, { withFileTypes: true });
+  const folders = all.filter((e) => e.isDirectory() && visible(e.name));
+  const holdsParts = all.some((e) => e.isFile() && e.name.endsWith(".parquet"));
+  if (holdsParts || (folders.length > 0 && folders.every((e) => HIVE_PARTITION.test(e.name)))) {
+    return [await summarizeTable(root, basename(resolve(root)))];
+  }
+  const names = folders.map((e) => e.name).sort();
+  const tables = await Promise.all(names.map((name) => summarizeTable(join(root, name), name)));
+  // A folder without parts is no table (inspect /etc listed its folders as empty tables).
+  return tables.filter((table) => table.files > 0 || table.partitions.some((partition) => partition.inProgressFiles > 0));
 }
 
 function plural(count: number, word: string): string {
@@ -171,6 +183,10 @@ export async function runInspect(argv: string[], output: Output = processOutput)
     return 2;
   }
   const tables = await summarizeLake(root);
+  if (tables.length === 0) {
+    output.err(`clickpipe inspect: no Parquet table under ${root} (a sink path holds <table>/<partition>/part-*.parquet)\n`);
+    return 1;
+  }
   output.out(json ? JSON.stringify({ path: root, tables }, null, 2) + "\n" : formatLake(root, tables));
   return 0;
 }

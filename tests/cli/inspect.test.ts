@@ -1,4 +1,4 @@
-import { rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runInspect, type TableSummary } from "../../src/cli/inspect.ts";
@@ -61,6 +61,26 @@ describe("clickpipe inspect", () => {
         "",
       ].join("\n"),
     );
+  });
+
+  it("takes a table folder or a partition folder for one table, the way a reader globs it", async () => {
+    const table = await inspect([join(root, "all_types")]);
+    expect(table.code).toBe(0);
+    expect(table.out.split("\n").slice(0, 5)).toEqual([`${join(root, "all_types")}: 1 table`, "", "all_types: 5 rows in 3 files, 2 partitions", "  dt=2024-03-10  2 rows, 1 file, _SUCCESS", "  dt=2024-03-11  3 rows, 2 files"]);
+    const partition = await inspect([join(root, "all_types", "dt=2024-03-11")]);
+    expect(partition.out.split("\n").slice(0, 4)).toEqual([`${join(root, "all_types", "dt=2024-03-11")}: 1 table`, "", "dt=2024-03-11: 3 rows in 2 files, 1 partition", "  (root)  3 rows, 2 files"]);
+  });
+
+  it("exits 1 for a directory without Parquet tables instead of listing its folders as empty tables", async () => {
+    const empty = await temporaryDirectory("inspect-none");
+    try {
+      await mkdir(join(empty, "etc", "apt"), { recursive: true });
+      await writeFile(join(empty, "etc", "readme.txt"), "not parquet");
+      const result = await inspect([empty]);
+      expect(result).toEqual({ code: 1, out: "", err: `clickpipe inspect: no Parquet table under ${empty} (a sink path holds <table>/<partition>/part-*.parquet)\n` });
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
   });
 
   it("prints the same summary as JSON with --json", async () => {
