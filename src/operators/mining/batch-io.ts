@@ -8,10 +8,18 @@ import { sessionSequence, type Itemset } from "./itemset-sequence.ts";
 import { MiningInputError, parseBasketCsv, parseSpmfSequences, parseSpmfTransactions } from "./spmf-format.ts";
 
 /** Rows of a Parquet file, or of every `*.parquet` under a table folder (Hive partitions included). */
-async function readParquetRows(path: string): Promise<Row[]> {
-  if ((await stat(path)).isFile()) return readParquetFile(path);
+/** The rows of a Parquet file or table; `checkColumns` sees the first row before the rest are read (the wrong table fails at once, not after filling the heap). */
+async function readParquetRows(path: string, checkColumns: (row: Row) => void): Promise<Row[]> {
+  if ((await stat(path)).isFile()) {
+    const rows = await readParquetFile(path);
+    if (rows.length > 0) checkColumns(rows[0]);
+    return rows;
+  }
   const rows: Row[] = [];
-  for await (const row of readParquetTable(path)) rows.push(row);
+  for await (const row of readParquetTable(path)) {
+    if (rows.length === 0) checkColumns(row);
+    rows.push(row);
+  }
   return rows;
 }
 
@@ -28,7 +36,7 @@ async function isParquetInput(path: string): Promise<boolean> {
  * session_id) gives one sequence per session from the `item` list column.
  */
 export async function readSequenceDatabase(path: string, item: "page_items" | "page_path"): Promise<Itemset[][]> {
-  if (await isParquetInput(path)) return currentSessionSequences(await readParquetRows(path), item);
+  if (await isParquetInput(path)) return currentSessionSequences(await readParquetRows(path, (row) => checkSessionColumns(row, item)), item);
   const text = await readFile(path, "utf8");
   if (extname(path).toLowerCase() === ".csv") return parseBasketCsv(text).map((items) => sessionSequence(items));
   return parseSpmfSequences(text);
@@ -58,9 +66,25 @@ export function currentSessionSequences(rows: readonly Row[], item: "page_items"
  * table with either a list column `items` (one order per row) or one row per item (`order_id` plus `itemColumn`).
  */
 export async function readBasketDatabase(path: string, itemColumn?: string): Promise<string[][]> {
-  if (await isParquetInput(path)) return basketsFromRows(await readParquetRows(path), itemColumn);
+  if (await isParquetInput(path)) return basketsFromRows(await readParquetRows(path, (row) => basketColumn(row, itemColumn)), itemColumn);
   const text = await readFile(path, "utf8");
   return extname(path).toLowerCase() === ".csv" ? parseBasketCsv(text) : parseSpmfTransactions(text);
+}
+
+function checkSessionColumns(row: Row, item: "page_items" | "page_path"): void {
+  if (!("session_id" in row)) throw new MiningInputError(`sessions input: a row has no session_id column`);
+  if (!(item in row)) throw new MiningInputError(`sessions input: column ${item} is missing or not a list`);
+}
+
+/** The column a basket table's items are in (for one-row-per-order tables, the list column), or a MiningInputError. */
+function basketColumn(row: Row, itemColumn?: string): string {
+  const listColumn = itemColumn ?? "items";
+  if (Array.isArray(row[listColumn])) return listColumn;
+  const column = itemColumn ?? ["item", "sku", "category"].find((name) => name in row);
+  if (column === undefined || !("order_id" in row)) {
+    throw new MiningInputError("orders input: expected a list column `items`, or `order_id` with an `item`, `sku` or `category` column");
+  }
+  return column;
 }
 
 export function basketsFromRows(rows: readonly Row[], itemColumn?: string): string[][] {
@@ -74,10 +98,7 @@ export function basketsFromRows(rows: readonly Row[], itemColumn?: string): stri
     });
     return [...byOrder.values()];
   }
-  const column = itemColumn ?? ["item", "sku", "category"].find((name) => name in rows[0]);
-  if (column === undefined || !("order_id" in rows[0])) {
-    throw new MiningInputError("orders input: expected a list column `items`, or `order_id` with an `item`, `sku` or `category` column");
-  }
+  const column = basketColumn(rows[0], itemColumn);
   const byOrder = new Map<unknown, Set<string>>();
   for (const row of rows) {
     const value = row[column];
