@@ -2,7 +2,8 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MiningInputError, readBasketDatabase, readSequenceDatabase } from "../../../src/operators/mining/batch-io.ts";
+import { readBasketDatabase, readSequenceDatabase } from "../../../src/operators/mining/batch-io.ts";
+import { MiningInputError } from "../../../src/operators/mining/spmf-format.ts";
 import { ParquetSink } from "../../../src/sinks/parquet.ts";
 import { invalidEventRow, invalidEventsTable } from "../../../src/sinks/system-tables.ts";
 import { temporaryDirectory } from "../../sinks/lake-fixtures.ts";
