@@ -2,25 +2,13 @@
 // metrics served, and Ctrl-C committing a checkpoint and exiting 0.
 import { DuckDBInstance } from "@duckdb/node-api";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { spawnCli } from "../helpers/cli.ts";
-import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { freePort, uniqueStreamName } from "../helpers/nats-server.ts";
 
 const DAY_MS = 86_400_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
-}
 
 async function committedTables(out: string): Promise<string[]> {
   const tables: string[] = [];

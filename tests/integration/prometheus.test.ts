@@ -2,7 +2,6 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -14,32 +13,13 @@ import { runWorker, type WorkerSummary } from "../../src/runtime/worker.ts";
 import { connectNats } from "../../src/transport/connection.ts";
 import { ensureStream } from "../../src/transport/stream.ts";
 import { allPanels, loadDashboards, substituteGrafanaVariables } from "../grafana/dashboards.ts";
-import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { freePort, uniqueStreamName } from "../helpers/nats-server.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 import { streamRecordPublisher } from "../../src/ingest/stream-record-publisher.ts";
 
 interface QueryResult {
   metric: Record<string, string>;
   value: [number, string];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 40_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe("prometheus scraping a running pipeline", () => {
@@ -100,8 +80,8 @@ describe("prometheus scraping a running pipeline", () => {
     for (const line of generateLines({ visitors: 300, days: 2, seed: 7 })) await publisher.publishJsonLine(line, Date.now());
     published = (await publisher.flush()).published;
 
-    await waitFor("Prometheus to see every event processed", async () => (await scalar("sum(clickpipe_events_processed_total)")) === published);
-    await waitFor("a scraped checkpoint with session rows", async () => (await scalar('sum(clickpipe_parquet_rows_written_total{table="sessions"})')) > 0);
+    await waitFor("Prometheus to see every event processed", async () => (await scalar("sum(clickpipe_events_processed_total)")) === published, 40_000, 250);
+    await waitFor("a scraped checkpoint with session rows", async () => (await scalar('sum(clickpipe_parquet_rows_written_total{table="sessions"})')) > 0, 40_000, 250);
     // Two more scrapes, so rates over the last minute see the final counts.
     await new Promise((resolve) => setTimeout(resolve, 2_500));
   });
@@ -154,7 +134,7 @@ describe("prometheus scraping a running pipeline", () => {
     await waitFor("every rule evaluated healthy", async () => {
       const rules = await loadRules();
       return rules.length > 0 && rules.every((rule) => rule.health === "ok");
-    });
+    }, 40_000, 250);
     const rules = await loadRules();
     expect(rules.map((rule) => rule.name).sort()).toEqual([
       "ClickpipeCheckpointStale",

@@ -13,21 +13,13 @@ import { connectNats } from "../../src/transport/connection.ts";
 import { ensureStream } from "../../src/transport/stream.ts";
 import { eventsSubject } from "../../src/transport/subjects.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const T0 = Date.parse("2026-03-02T08:00:00Z");
 const MINUTE = 60_000;
 
 function pageView(id: string, anon: string, ts: number): string {
   return JSON.stringify({ type: "page_view", ts, event_id: id, anon_id: anon, url: "/" });
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe("a live worker whose input goes quiet", () => {
@@ -99,13 +91,13 @@ describe("a live worker whose input goes quiet", () => {
 
   it("commits the sessions a tick closes, with no input after them", async () => {
     // a's first session closes with the events themselves; b's only with the tick, after the last message.
-    await waitFor("b's session committed", async () => (await committedVisitors()).includes("b"));
+    await waitFor("b's session committed", async () => (await committedVisitors()).includes("b"), 20_000);
     expect(await committedVisitors()).toEqual(["a", "b"]);
     expect(await metrics.eventsLate.get()).toMatchObject({ values: [{ value: 0 }] });
   });
 
   it("keeps its checkpoint age at the interval without writing checkpoints that hold nothing new", async () => {
-    await waitFor("b's session committed", async () => (await committedVisitors()).includes("b"));
+    await waitFor("b's session committed", async () => (await committedVisitors()).includes("b"), 20_000);
     const files = await checkpointFiles();
     const before = await lastCheckpointGauge();
     expect(before).toBeGreaterThan(0);
