@@ -79,4 +79,14 @@ describe("pipelines/training", () => {
       expect(config.horizon).toBe(90 * 86_400_000);
     }
   });
+
+  it("churn.yaml reads the customer_features that shop.yaml writes, by default and under CLICKPIPE_OUT", async () => {
+    const { loadTrainingConfig } = await import("../src/training/config.ts");
+    for (const env of [{}, { CLICKPIPE_OUT: "/tmp/ci-out" }] as Record<string, string>[]) {
+      const shop = await load("shop.yaml", env);
+      const training = await loadTrainingConfig("pipelines/training/churn.yaml", env);
+      const parquet = shop.sinks.find((sink) => sink.type === "parquet");
+      expect(training.features).toBe(`${parquet?.path}/customer_features`);
+    }
+  });
 });
