@@ -4,6 +4,7 @@ import { readdir, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { DataType, tableFromIPC, type Field } from "apache-arrow";
 import { ParquetFile } from "parquet-wasm";
+import { readingParquet } from "../sinks/parquet-reader.ts";
 
 export interface PartitionSummary {
   /** `key=value` folder name; "" for files directly in the table folder. */
@@ -62,9 +63,10 @@ async function isDirectory(path: string): Promise<boolean> {
 }
 
 async function withParquetFile<T>(path: string, use: (file: ParquetFile) => T): Promise<T> {
-  const file = await ParquetFile.fromFile(await openAsBlob(path));
+  const blob = await openAsBlob(path);
+  const file = await readingParquet(path, () => ParquetFile.fromFile(blob));
   try {
-    return use(file);
+    return await readingParquet(path, () => use(file));
   } finally {
     file.free();
   }

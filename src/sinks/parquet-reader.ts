@@ -35,10 +35,32 @@ export function arrowTableToRows(table: ArrowTable): Row[] {
   return rows;
 }
 
+/** A file that parquet-wasm cannot read (truncated, corrupt, not Parquet): the message names the file. */
+export class ParquetReadError extends Error {
+  override name = "ParquetReadError";
+  constructor(
+    readonly path: string,
+    cause: unknown,
+  ) {
+    super(`${path}: cannot read it as Parquet (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
+  }
+}
+
+/** Runs a read of `path`, naming the file in what parquet-wasm throws (its own messages say only "Corrupt footer"). */
+export async function readingParquet<T>(path: string, read: () => Promise<T> | T): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    // File system errors (ENOENT, EMFILE) already name their path and are not about the file's content.
+    if (error instanceof ParquetReadError || (error instanceof Error && "code" in error)) throw error;
+    throw new ParquetReadError(path, error);
+  }
+}
+
 /** Every row of one Parquet file. */
 export async function readParquetFile(path: string): Promise<Row[]> {
   const bytes = await readFile(path);
-  return arrowTableToRows(tableFromIPC(readParquet(bytes).intoIPCStream()));
+  return readingParquet(path, () => arrowTableToRows(tableFromIPC(readParquet(bytes).intoIPCStream())));
 }
 
 /** Parquet files of a table folder: `[partition value or undefined, file path]`, in name order, `*.parquet` only. */
@@ -65,11 +87,13 @@ async function listParts(
  */
 export async function* readParquetTable(directory: string, options: { partitions?: string[] } = {}): AsyncIterable<Row> {
   for (const part of await listParts(directory, options.partitions)) {
-    const file = await ParquetFile.fromFile(await openAsBlob(part.path));
+    const blob = await openAsBlob(part.path);
+    const file = await readingParquet(part.path, () => ParquetFile.fromFile(blob));
     try {
       const rowGroups = file.metadata().numRowGroups();
       for (let rowGroup = 0; rowGroup < rowGroups; rowGroup++) {
-        const rows = arrowTableToRows(tableFromIPC((await file.read({ rowGroups: [rowGroup] })).intoIPCStream()));
+        const batch = await readingParquet(part.path, async () => tableFromIPC((await file.read({ rowGroups: [rowGroup] })).intoIPCStream()));
+        const rows = arrowTableToRows(batch);
         for (const row of rows) {
           if (part.key !== undefined && !(part.key in row)) row[part.key] = part.value;
           yield row;

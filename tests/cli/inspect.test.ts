@@ -83,6 +83,18 @@ describe("clickpipe inspect", () => {
     }
   });
 
+  it("names the part it cannot read as Parquet", async () => {
+    const lake = await temporaryDirectory("inspect-corrupt");
+    try {
+      const part = join(lake, "sessions", "dt=2024-03-10", "part-0.parquet");
+      await mkdir(join(lake, "sessions", "dt=2024-03-10"), { recursive: true });
+      await writeFile(part, "PAR1 cut short by a full disk");
+      await expect(inspect([lake])).rejects.toThrow(`${part}: cannot read it as Parquet (Parquet error: `);
+    } finally {
+      await rm(lake, { recursive: true, force: true });
+    }
+  });
+
   it("prints the same summary as JSON with --json", async () => {
     const { code, out } = await inspect([root, "--json"]);
     const tables = JSON.parse(out).tables as TableSummary[];

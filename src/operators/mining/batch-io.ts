@@ -23,6 +23,25 @@ async function readParquetRows(path: string, checkColumns: (row: Row) => void): 
   return rows;
 }
 
+/**
+ * A text database's contents. Bytes that are not UTF-8, or a NUL, mean a binary file (a Parquet part named without
+ * `.parquet`, a gzip): read as text it would mine one "order" of junk tokens and exit 0.
+ */
+async function readTextInput(path: string): Promise<string> {
+  const bytes = await readFile(path);
+  if (bytes.subarray(0, 4).toString("latin1") === "PAR1") {
+    throw new MiningInputError(`${path}: a Parquet file without the .parquet extension; rename it to *.parquet or pass its table folder`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new MiningInputError(`${path}: not UTF-8 text; expected SPMF or CSV text, or a Parquet table (*.parquet or a folder)`);
+  }
+  if (text.includes("\0")) throw new MiningInputError(`${path}: holds NUL bytes, so it is binary; expected SPMF or CSV text, or a Parquet table`);
+  return text;
+}
+
 async function isParquetInput(path: string): Promise<boolean> {
   const info = await stat(path).catch(() => {
     throw new MiningInputError(`${path}: no such file or directory`);
@@ -37,7 +56,7 @@ async function isParquetInput(path: string): Promise<boolean> {
  */
 export async function readSequenceDatabase(path: string, item: "page_items" | "page_path"): Promise<Itemset[][]> {
   if (await isParquetInput(path)) return currentSessionSequences(await readParquetRows(path, (row) => checkSessionColumns(row, item)), item);
-  const text = await readFile(path, "utf8");
+  const text = await readTextInput(path);
   if (extname(path).toLowerCase() === ".csv") return parseBasketCsv(text).map((items) => sessionSequence(items));
   return parseSpmfSequences(text);
 }
@@ -67,7 +86,7 @@ export function currentSessionSequences(rows: readonly Row[], item: "page_items"
  */
 export async function readBasketDatabase(path: string, itemColumn?: string): Promise<string[][]> {
   if (await isParquetInput(path)) return basketsFromRows(await readParquetRows(path, (row) => basketColumn(row, itemColumn)), itemColumn);
-  const text = await readFile(path, "utf8");
+  const text = await readTextInput(path);
   return extname(path).toLowerCase() === ".csv" ? parseBasketCsv(text) : parseSpmfTransactions(text);
 }
 

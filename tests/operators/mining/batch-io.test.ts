@@ -1,10 +1,12 @@
-// Batch mining inputs from Parquet: the wrong table is refused by its first row, before the rest is read.
+// Batch mining inputs: the wrong Parquet table is refused by its first row, before the rest is read; binary files are
+// refused as text; a corrupt Parquet part is named.
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readBasketDatabase, readSequenceDatabase } from "../../../src/operators/mining/batch-io.ts";
 import { MiningInputError } from "../../../src/operators/mining/spmf-format.ts";
 import { ParquetSink } from "../../../src/sinks/parquet.ts";
+import { ParquetReadError } from "../../../src/sinks/parquet-reader.ts";
 import { invalidEventRow, invalidEventsTable } from "../../../src/sinks/system-tables.ts";
 import { temporaryDirectory } from "../../sinks/lake-fixtures.ts";
 
@@ -35,5 +37,46 @@ describe("mining inputs from a Parquet table of another kind", () => {
 
   it("refuses it as sessions the same way", async () => {
     await expect(readSequenceDatabase(table, "page_items")).rejects.toThrow("sessions input: a row has no session_id column");
+  });
+});
+
+describe("mining inputs that are not what they claim", () => {
+  let folder: string;
+
+  beforeAll(async () => {
+    folder = await temporaryDirectory("batch-io-binary");
+  });
+
+  afterAll(async () => {
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  it("a file of bytes that are not UTF-8 is refused, not mined as one order of junk", async () => {
+    const path = join(folder, "orders.bin");
+    await writeFile(path, Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0xff, 0xfe, 0x41, 0x0a]));
+    await expect(readBasketDatabase(path)).rejects.toThrow(`${path}: not UTF-8 text`);
+    await expect(readSequenceDatabase(path, "page_items")).rejects.toThrow(MiningInputError);
+  });
+
+  it("a file with NUL bytes is refused as binary", async () => {
+    const path = join(folder, "orders.txt");
+    await writeFile(path, "1 2 3\n\u0000\u0000\n");
+    await expect(readBasketDatabase(path)).rejects.toThrow(`${path}: holds NUL bytes`);
+  });
+
+  it("a Parquet file without the .parquet extension is named as such", async () => {
+    const path = join(folder, "orders.dat");
+    await writeFile(path, "PAR1 and then whatever");
+    await expect(readBasketDatabase(path)).rejects.toThrow(`${path}: a Parquet file without the .parquet extension`);
+  });
+
+  it("a corrupt Parquet part's error names the part", async () => {
+    const table = join(folder, "orders");
+    await mkdir(join(table, "dt=2024-01-03"), { recursive: true });
+    const part = join(table, "dt=2024-01-03", "part-0.parquet");
+    await writeFile(part, "PAR1 truncated");
+    await expect(readBasketDatabase(table)).rejects.toThrow(ParquetReadError);
+    await expect(readBasketDatabase(table)).rejects.toThrow(`${part}: cannot read it as Parquet (`);
+    await expect(readBasketDatabase(part)).rejects.toThrow(`${part}: cannot read it as Parquet (`);
   });
 });
