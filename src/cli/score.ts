@@ -10,7 +10,8 @@ import type { CommandIo } from "./train.ts";
 export const scoreUsage = `usage: clickpipe score <training.yaml> --snapshot <YYYY-MM-DD> [--follow] [--interval <seconds>]
   Scores the customer_features snapshot of that date with the model under the file's out: and writes
   scores/snapshot_date=<date>/ beside the features folder (or under scores: when set).
-  --follow: then keeps scoring each later snapshot as soon as its _SUCCESS appears (polls every --interval, default 5 s).`;
+  --follow: then scores each later snapshot without this model's scores (none yet, or an older model's), and each new
+  one as soon as its _SUCCESS appears (polls every --interval, default 5 s).`;
 
 const processIo: CommandIo = { stdout: process.stdout, stderr: process.stderr };
 
@@ -28,7 +29,8 @@ export async function runScore(argv: string[], io: CommandIo = processIo, signal
       strict: true,
     });
     if (positionals.length !== 1) throw new Error(positionals.length === 0 ? "name the training file" : "give one training file");
-    if (values.snapshot === undefined || parseDay(values.snapshot) === undefined) throw new Error("--snapshot <YYYY-MM-DD> is required");
+    if (values.snapshot === undefined) throw new Error("--snapshot <YYYY-MM-DD> is required");
+    if (parseDay(values.snapshot) === undefined) throw new Error(`--snapshot "${values.snapshot}": expected a calendar date like 1997-09-30`);
     intervalMs = Number(values.interval) * 1000;
     if (!(intervalMs > 0)) throw new Error(`--interval "${values.interval}": expected seconds > 0`);
     [file, snapshot, follow] = [positionals[0], values.snapshot, values.follow];

@@ -1,7 +1,10 @@
 // Scores a customer_features snapshot with a trained model and writes `scores/snapshot_date=D/` atomically.
+import { openAsBlob } from "node:fs";
 import { readdir, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { tableFromIPC } from "apache-arrow";
+import { ParquetFile } from "parquet-wasm";
 import { readManifest, readSegmentModel, type Manifest } from "./artifacts.ts";
 import { initBackend } from "./backend.ts";
 import type { TrainingConfig } from "./config.ts";
@@ -12,8 +15,9 @@ import { Progress, type ProgressStream } from "./progress.ts";
 import { decilesOfRanks, rankByScore } from "./ranking.ts";
 import { SCORES, scoresTable } from "./scores-table.ts";
 import { assignSegments, type SegmentModel } from "./segmentation.ts";
-import { completeSnapshotDates, readSnapshot } from "./snapshots.ts";
+import { completeSnapshotDates, isSnapshotComplete, readSnapshot } from "./snapshots.ts";
 import { ParquetSink } from "../sinks/parquet.ts";
+import { readingParquet } from "../sinks/parquet-reader.ts";
 
 export interface ScoredSnapshot {
   date: string;
@@ -118,32 +122,46 @@ async function removeStaleParts(directory: string, keep: Set<string>): Promise<v
   await Promise.all(names.filter((name) => name.endsWith(".parquet") && !keep.has(name)).map((name) => unlink(join(directory, name))));
 }
 
-/** Complete feature snapshots on or after `from` that have no complete scores partition yet. */
-export async function unscoredSnapshots(config: TrainingConfig, from: string): Promise<string[]> {
-  const features = await completeSnapshotDates(config.features);
-  let scored: string[] = [];
+/**
+ * The model version that wrote a date's complete scores partition (its first part's first row), or undefined when the
+ * date has no complete scores. Reads one column of one row, so checking every followed date once stays cheap.
+ */
+export async function scoredModelVersion(config: TrainingConfig, date: string): Promise<string | undefined> {
+  const directory = join(scoresRoot(config), SCORES, `snapshot_date=${date}`);
+  if (!(await isSnapshotComplete(join(scoresRoot(config), SCORES), date))) return undefined;
+  const part = (await readdir(directory)).filter((name) => name.endsWith(".parquet")).sort()[0];
+  if (part === undefined) return undefined;
+  const path = join(directory, part);
+  const blob = await openAsBlob(path);
+  const file = await readingParquet(path, () => ParquetFile.fromFile(blob));
   try {
-    scored = await completeSnapshotDates(join(scoresRoot(config), SCORES));
-  } catch {
-    scored = [];
+    const table = await readingParquet(path, async () => tableFromIPC((await file.read({ columns: ["model_version"], limit: 1 })).intoIPCStream()));
+    const version: unknown = table.getChild("model_version")?.get(0);
+    return typeof version === "string" ? version : undefined;
+  } finally {
+    file.free();
   }
-  const done = new Set(scored);
-  return features.filter((date) => date >= from && !done.has(date));
 }
 
 /**
- * `--follow`: scores each new snapshot once its `_SUCCESS` appears, polling every `intervalMs`, until `signal` aborts.
- * Snapshots are scored in date order.
+ * `--follow`: scores `from` (as a plain `score --snapshot` does), then every complete snapshot after it that has no
+ * scores by this model yet (none, or a retrained model's older ones), then each new snapshot once its `_SUCCESS`
+ * appears, polling every `intervalMs`, until `signal` aborts. Snapshots are scored in date order.
  */
 export async function followSnapshots(
   scorer: Scorer,
   from: string,
   options: { intervalMs: number; signal: AbortSignal; onScored?: (scored: ScoredSnapshot) => void },
 ): Promise<void> {
+  const checked = new Set<string>();
   while (!options.signal.aborted) {
-    for (const date of await unscoredSnapshots(scorer.config, from)) {
+    const dates = (await completeSnapshotDates(scorer.config.features)).filter((date) => date >= from && !checked.has(date));
+    for (const date of dates) {
       if (options.signal.aborted) return;
-      options.onScored?.(await scorer.scoreSnapshot(date));
+      if (date === from || (await scoredModelVersion(scorer.config, date)) !== scorer.manifest.modelVersion) {
+        options.onScored?.(await scorer.scoreSnapshot(date));
+      }
+      checked.add(date);
     }
     await sleep(options.intervalMs, options.signal);
   }

@@ -9,6 +9,7 @@ import { runTrain } from "../../src/cli/train.ts";
 import type { Manifest, MetricsFile } from "../../src/training/artifacts.ts";
 import { writeCdnowSnapshots } from "../training/cdnow-snapshots.ts";
 import { CapturedIo } from "../training/capture-io.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 describe("clickpipe score - CDNOW", () => {
   let lake: string;
@@ -107,7 +108,7 @@ epochs: 10
     cpSync(source, target, { recursive: true, filter: (path) => !path.endsWith("_SUCCESS") });
     const stop = new AbortController();
     const io = new CapturedIo();
-    const running = runScore([file, "--snapshot", "1997-12-29", "--follow", "--interval", "0.05"], io, stop.signal);
+    const running = runScore([file, "--snapshot", "1997-09-30", "--follow", "--interval", "0.05"], io, stop.signal);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(existsSync(join(lake, "scores", `snapshot_date=${newDate}`))).toBe(false);
     writeFileSync(join(target, "_SUCCESS"), "");
@@ -116,8 +117,33 @@ epochs: 10
     stop.abort();
     expect(await running).toBe(0);
     expect(io.out).toContain(`scored ${newDate}: 2357 customers`);
-    expect(io.out).not.toContain("scored 1997-12-29"); // already scored: --follow only adds what is missing
+    expect(io.out).toContain("scored 1997-09-30: 2357 customers"); // the named date is scored, as without --follow
+    expect(io.out).not.toContain("scored 1997-12-29"); // scored by this model already: --follow only adds what is missing
   }, 40_000);
+
+  it("--follow re-scores later snapshots that an older model scored", async () => {
+    const manifestPath = join(lake, "models", "manifest.json");
+    const original = readFileSync(manifestPath, "utf8");
+    writeFileSync(manifestPath, JSON.stringify({ ...manifest, modelVersion: "retrained-1" }));
+    try {
+      const stop = new AbortController();
+      const io = new CapturedIo();
+      const running = runScore([file, "--snapshot", "1997-09-30", "--follow", "--interval", "0.05"], io, stop.signal);
+      await waitFor("1997-12-29 re-scored", async () => io.out.includes("scored 1997-12-29"), 20_000);
+      stop.abort();
+      expect(await running).toBe(0);
+      const row = await one(`SELECT count(*) AS n, count(DISTINCT model_version) AS versions, any_value(model_version) AS version FROM ${scores("1997-12-29")}`);
+      expect(row).toEqual({ n: 2357n, versions: 1n, version: "retrained-1" });
+    } finally {
+      writeFileSync(manifestPath, original);
+    }
+  }, 40_000);
+
+  it("an impossible --snapshot date is a usage error naming it", async () => {
+    const io = new CapturedIo();
+    expect(await runScore([file, "--snapshot", "1997-10-99"], io)).toBe(2);
+    expect(io.err).toContain('--snapshot "1997-10-99": expected a calendar date like 1997-09-30');
+  });
 
   it("a snapshot without _SUCCESS exits 1 naming it", async () => {
     const io = new CapturedIo();
