@@ -14,7 +14,9 @@ export const REPORT_FILE = "report.html";
 /** metrics.json: every measure of each model and baseline on the validation examples. */
 export interface MetricsFile {
   validation: { dates: string[]; examples: number; churnRate: number };
+  /** Trained models; `bgnbd` scores BG/NBD's P(no purchase within the horizon). */
   models: Record<string, Evaluation>;
+  /** Untrained scores: `recency` (days since the last purchase), `rfm` (minus R+F+M), `p_alive` (1 − BG/NBD P(alive)). */
   baselines: Record<string, Evaluation>;
   /** The model with the highest validation ROC AUC: the one `clickpipe score` uses. */
   best: string;

@@ -1,11 +1,12 @@
 // Baseline churn scores to compare models against: recency only, the RFM score, and BG/NBD P(alive).
 
-export const BASELINE_NAMES = ["recency", "rfm", "bgnbd"] as const;
+/** `p_alive` is BG/NBD's 1 − P(alive); the `bgnbd` model scores P(no purchase within the horizon) instead. */
+export const BASELINE_NAMES = ["recency", "rfm", "p_alive"] as const;
 export type BaselineName = (typeof BASELINE_NAMES)[number];
 
 /**
  * Raw baseline scores (higher = more likely to churn; NaN when the customer has no purchase):
- * recency — days since the last purchase; rfm — minus the sum of the R, F and M quintiles; bgnbd — 1 − P(alive).
+ * recency — days since the last purchase; rfm — minus the sum of the R, F and M quintiles; p_alive — 1 − P(alive).
  */
 export function baselineScores(name: BaselineName, columns: Record<string, Float64Array>, size: number): Float64Array {
   const out = new Float64Array(size);

@@ -99,7 +99,8 @@ Training snapshots ${escapeXml(manifest.training.dates.join(", "))} (${manifest.
 validation snapshots ${escapeXml(manifest.validation.dates.join(", "))}. Backend: ${escapeXml(manifest.backend)}, seed ${manifest.seed}.
 Scoring model: <b>${escapeXml(manifest.scoringModel)}</b> (highest validation ROC AUC).</p>
 <p>Baselines (dashed) are one-input scores turned into probabilities by Platt scaling fitted on the training examples:
-recency = days since the last purchase, rfm = −(R + F + M quintiles), bgnbd = 1 − P(alive).</p>
+recency = days since the last purchase, rfm = −(R + F + M quintiles), p_alive = 1 − BG/NBD P(alive).
+The bgnbd model scores BG/NBD's P(no purchase within the horizon) instead.</p>
 ${metricsTable(metrics)}
 ${plots(metrics)}
 <h2>BG/NBD (fitted on ${escapeXml(bgnbd.fittedOn)}, time unit: day)</h2>

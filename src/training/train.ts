@@ -1,12 +1,12 @@
 // A training run: examples from snapshots, BG/NBD, logistic + MLP, segments, evaluation beside baselines, artifacts.
 import { createHash } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { MANIFEST_FILE, METRICS_FILE, REPORT_FILE, SEGMENTS_FILE, writeJson, type Manifest, type MetricsFile } from "./artifacts.ts";
 import { initBackend } from "./backend.ts";
 import { baselineScores, BASELINE_NAMES, maxScore } from "./baselines.ts";
 import { fitBgNbd } from "./bgnbd.ts";
-import type { TrainingConfig } from "./config.ts";
+import { MODEL_NAMES, type TrainingConfig } from "./config.ts";
 import { concatExamples, DatasetError, datesInRange, snapshotExamples, type Examples } from "./dataset.ts";
 import { DAY_MS, addDays } from "./dates.ts";
 import { evaluate, type Evaluation } from "./evaluation.ts";
@@ -181,5 +181,22 @@ export async function runTraining(config: TrainingConfig, io: TrainingIo): Promi
   await writeJson(join(out, METRICS_FILE), metrics);
   await writeJson(join(out, MANIFEST_FILE), manifest);
   await writeFile(join(out, REPORT_FILE), renderReport(metrics, manifest));
+  await removeUntrainedModelFolders(out, config.models);
   return { metrics, manifest, out };
+}
+
+/**
+ * A retraining with fewer models leaves the others' folders from before, which the new manifest no longer names;
+ * they go once the manifest is written. Only folders named after a model and holding its model.json are touched.
+ */
+async function removeUntrainedModelFolders(out: string, trained: readonly string[]): Promise<void> {
+  for (const name of MODEL_NAMES) {
+    if (trained.includes(name)) continue;
+    const folder = join(out, name);
+    const hasModel = await access(join(folder, MODEL_FILE)).then(
+      () => true,
+      () => false,
+    );
+    if (hasModel) await rm(folder, { recursive: true, force: true });
+  }
 }

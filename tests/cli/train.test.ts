@@ -1,5 +1,5 @@
 // `clickpipe train` on CDNOW snapshots built by churnFeatures: models beside baselines, checked with DuckDB SQL.
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
@@ -70,7 +70,7 @@ describe("clickpipe train - CDNOW (train 1997-06-30, validate 1997-09-30, horizo
 
   it("evaluates every model beside the recency, RFM and BG/NBD baselines", () => {
     expect(Object.keys(metrics.models).sort()).toEqual(["bgnbd", "logistic", "mlp"]);
-    expect(Object.keys(metrics.baselines).sort()).toEqual(["bgnbd", "recency", "rfm"]);
+    expect(Object.keys(metrics.baselines).sort()).toEqual(["p_alive", "recency", "rfm"]);
     for (const evaluation of [...Object.values(metrics.models), ...Object.values(metrics.baselines)]) {
       expect(evaluation.auc).toBeGreaterThan(0.5);
       expect(evaluation.prAuc).toBeGreaterThan(0);
@@ -126,7 +126,7 @@ describe("clickpipe train - CDNOW (train 1997-06-30, validate 1997-09-30, horizo
     expect(html).not.toMatch(/<script|<link|src=/i);
     expect((html.match(/<svg/g) ?? []).length).toBeGreaterThanOrEqual(6);
     for (const title of ["ROC", "Decile lift", "Cumulative gains", "Calibration", "Segment sizes", "Churn rate by segment"]) expect(html).toContain(`<title>${title}</title>`);
-    for (const name of ["logistic", "mlp", "bgnbd", "baseline: recency", "baseline: rfm", "baseline: bgnbd"]) expect(html).toContain(`<td>${name}</td>`);
+    for (const name of ["logistic", "mlp", "bgnbd", "baseline: recency", "baseline: rfm", "baseline: p_alive"]) expect(html).toContain(`<td>${name}</td>`);
   });
 
   it("profiles k = 5 segments covering every validation customer", () => {
@@ -141,6 +141,17 @@ describe("clickpipe train - CDNOW (train 1997-06-30, validate 1997-09-30, horizo
     const second = JSON.parse(readFileSync(join(again, "manifest.json"), "utf8")) as Manifest;
     expect(second.modelVersion).toBe(manifest.modelVersion);
     expect(second.metrics).toEqual(manifest.metrics);
+  }, 60_000);
+
+  it("retraining with fewer models removes the dropped model's folder and leaves other folders alone", async () => {
+    const again = join(lake, "models", "again");
+    expect(existsSync(join(again, "mlp", "model.json"))).toBe(true);
+    mkdirSync(join(again, "notes"), { recursive: true });
+    writeFileSync(join(lake, "fewer.yaml"), trainingYaml(features, again).replace("models: [logistic, mlp, bgnbd]", "models: [logistic, bgnbd]"));
+    expect(await runTrain([join(lake, "fewer.yaml")], new CapturedIo())).toBe(0);
+    const fewer = JSON.parse(readFileSync(join(again, "manifest.json"), "utf8")) as Manifest;
+    expect(Object.keys(fewer.models).sort()).toEqual(["bgnbd", "logistic"]);
+    expect(readdirSync(again).sort()).toEqual(["logistic", "manifest.json", "metrics.json", "notes", "report.html", "segments.json"]);
   }, 60_000);
 
   it("an invalid training file exits 1 with the key's path and line", async () => {

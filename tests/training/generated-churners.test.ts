@@ -18,7 +18,7 @@ const HORIZON_DAYS = 14;
 const TRAIN = { from: "2026-02-02", to: "2026-02-15" };
 const VALIDATE = { from: "2026-03-02", to: "2026-03-08" };
 const MODELS = ["bgnbd", "logistic", "mlp"];
-const BASELINES = ["bgnbd", "recency", "rfm"];
+const BASELINES = ["p_alive", "recency", "rfm"];
 
 function daysOf(range: { from: string; to: string }): string[] {
   const dates: string[] = [];
@@ -155,6 +155,6 @@ describe("clickpipe train - generated traffic with known churners (noSession, ho
 
   it("writes report.html naming each model and baseline", () => {
     const html = readFileSync(join(out, "report.html"), "utf8");
-    for (const name of ["logistic", "mlp", "bgnbd", "baseline: recency", "baseline: rfm", "baseline: bgnbd"]) expect(html).toContain(`<td>${name}</td>`);
+    for (const name of ["logistic", "mlp", "bgnbd", "baseline: recency", "baseline: rfm", "baseline: p_alive"]) expect(html).toContain(`<td>${name}</td>`);
   });
 });
