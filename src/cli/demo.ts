@@ -93,19 +93,43 @@ async function sendTraffic(config: PipelineConfig, metrics: Metrics, signal: Abo
   }
 }
 
+/** How far back from a partition's last message the demo looks for one that holds event times. */
+const MESSAGES_LOOKED_BACK = 50;
+
+/**
+ * The day after the latest event time in the stream's partitions: each partition's last message, or the nearest one
+ * before it that holds events (someone else's message that is not JSON may be last). A month ago when there is none.
+ */
 async function nextDayAfterStream(manager: JetStreamManager, stream: string, partitions: number): Promise<number> {
   let latest = Number.NEGATIVE_INFINITY;
   for (let partition = 0; partition < partitions; partition++) {
-    const message = await manager.streams
-      .getMessage(stream, { last_by_subj: eventsSubject(stream, partition) })
-      .catch(() => null);
-    if (message === null) continue;
-    for (const line of splitBatch(message.data)) {
-      const ts = Date.parse(String((JSON.parse(line) as { ts?: unknown }).ts));
-      const value = Number.isFinite(ts) ? ts : Number((JSON.parse(line) as { ts?: unknown }).ts);
-      if (Number.isFinite(value) && value > latest) latest = value;
+    const subject = eventsSubject(stream, partition);
+    let message = await manager.streams.getMessage(stream, { last_by_subj: subject }).catch(() => null);
+    for (let looked = 0; message !== null && looked < MESSAGES_LOOKED_BACK; looked++) {
+      let found = Number.NEGATIVE_INFINITY;
+      if (message.subject === subject) for (const line of splitBatch(message.data)) found = Math.max(found, eventTimeOf(line) ?? found);
+      if (Number.isFinite(found)) {
+        latest = Math.max(latest, found);
+        break;
+      }
+      const before = message.seq - 1;
+      // Other subjects' messages (dead letters, other partitions) lie between; a deleted sequence ends the search.
+      message = before > 0 ? await manager.streams.getMessage(stream, { seq: before }).catch(() => null) : null;
     }
   }
   if (!Number.isFinite(latest)) return Math.floor(Date.now() / DAY_MS) * DAY_MS - 30 * DAY_MS;
   return (Math.floor(latest / DAY_MS) + 1) * DAY_MS;
+}
+
+/** A stored line's event time in epoch ms (ISO text or a number), or undefined for a line that is not such a record. */
+function eventTimeOf(line: string): number | undefined {
+  let ts: unknown;
+  try {
+    ts = (JSON.parse(line) as { ts?: unknown } | null)?.ts;
+  } catch {
+    return undefined; // Not JSON: someone else's message on the subject; the worker dead-letters it, the demo skips it.
+  }
+  const parsed = typeof ts === "string" ? Date.parse(ts) : Number.NaN;
+  const value = Number.isFinite(parsed) ? parsed : Number(ts);
+  return Number.isFinite(value) ? value : undefined;
 }

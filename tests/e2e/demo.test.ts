@@ -1,14 +1,22 @@
 // `npm start`'s demo as a user runs it: traffic that keeps coming period after period, Parquet for the operators' tables,
 // metrics served, and Ctrl-C committing a checkpoint and exiting 0.
 import { DuckDBInstance } from "@duckdb/node-api";
+import { jetstream } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { spawnCli } from "../helpers/cli.ts";
 import { freePort, uniqueStreamName } from "../helpers/nats-server.ts";
+import { eventsSubject } from "../../src/transport/subjects.ts";
 
 const DAY_MS = 86_400_000;
+
+/** The `from` of each traffic period the demo announced, in epoch ms. */
+function periodStarts(output: string): number[] {
+  return [...output.matchAll(/over \d+ days? from (\S+) at/g)].map((match) => Date.parse(match[1]));
+}
 
 async function committedTables(out: string): Promise<string[]> {
   const tables: string[] = [];
@@ -25,6 +33,7 @@ describe("the demo behind npm start", () => {
   const stream = uniqueStreamName("DEMO");
   let directory: string;
   let out: string;
+  let lastPeriodStart = 0;
 
   beforeAll(async () => {
     directory = await mkdtemp(join(tmpdir(), "clickpipe-demo-"));
@@ -75,5 +84,37 @@ describe("the demo behind npm start", () => {
     } finally {
       db.closeSync();
     }
+    lastPeriodStart = periodStarts(result.output).at(-1)!;
+  });
+
+  it("restarted, continues after the stream's last events even when a message that is not JSON came last", async () => {
+    expect(lastPeriodStart).toBeGreaterThan(0);
+    const connection = await connect({ servers: natsUrl });
+    try {
+      await jetstream(connection).publish(eventsSubject(stream, 0), "not json, not an event");
+    } finally {
+      await connection.close();
+    }
+    const demo = spawnCli(["demo"], {
+      NATS_URL: natsUrl,
+      CLICKPIPE_STREAM: stream,
+      CLICKPIPE_OUT: out,
+      CLICKPIPE_METRICS_PORT: String(await freePort()),
+      CLICKPIPE_DEMO_VISITORS: "50",
+      CLICKPIPE_DEMO_DAYS: "2",
+      CLICKPIPE_DEMO_ROUNDS: "1",
+    });
+    try {
+      expect(await demo.printed(/\(period 1\)/), demo.output()).toBe(true);
+    } finally {
+      demo.child.kill("SIGINT");
+    }
+    const result = await demo.exited;
+    expect(result.code, result.output).toBe(0);
+    // The day after the latest event of the first run's last period: after that period's start, within its 2 days.
+    const [restart] = periodStarts(result.output);
+    expect(restart % DAY_MS).toBe(0);
+    expect(restart).toBeGreaterThan(lastPeriodStart);
+    expect(restart).toBeLessThanOrEqual(lastPeriodStart + 2 * DAY_MS);
   });
 });
