@@ -18,6 +18,7 @@ import { IN_PROGRESS_SUFFIX, ParquetSink, type EncoderPool, type PendingCommit }
 import { botsTable, invalidEventsTable, lateEventsTable } from "../sinks/system-tables.ts";
 import { connectNats } from "../transport/connection.ts";
 import { decodeDeadLetter } from "../transport/dead-letter.ts";
+import { retryWhileNatsRecovers } from "../transport/nats-retry.ts";
 import { splitBatch } from "../transport/batch-codec.ts";
 import { ensureStream, lastSequenceOfSubject, streamPartitionMismatch } from "../transport/stream.ts";
 import { eventsSubject, parseSubject } from "../transport/subjects.ts";
@@ -379,9 +380,11 @@ class Worker {
   private async consume(connection: NatsConnection): Promise<void> {
     const js = this.js;
     const task = this.task;
-    const manager = await jetstreamManager(connection);
+    // A NATS restart just as the worker starts fails these requests for a moment: they are retried across it.
+    const retry = { log: (line: string) => this.log(line), signal: this.options.signal };
+    const manager = await retryWhileNatsRecovers("reaching JetStream", () => jetstreamManager(connection), retry);
     // A drain of an events task ends at its subject's last message; the customer stage waits for every one's end record.
-    const targets = task !== undefined && this.drain ? await drainTargets(manager, this.config, task) : [];
+    const targets = task !== undefined && this.drain ? await retryWhileNatsRecovers("reading the drain's end", () => drainTargets(manager, this.config, task), retry) : [];
     const through = targets[0] ?? 0;
     const input = this.forwardedInput;
     if (input !== undefined && this.drain) input.setDrainTargets(targets);
@@ -395,11 +398,16 @@ class Worker {
     }
     // Handed over or stopped before reading (the listener below would never hear an abort that already happened).
     if (this.options.signal?.aborted) return;
-    const reader = await StreamReader.open(js, this.config.nats.stream, {
-      startSequence: this.position + 1,
-      drainUntil: this.drain && input === undefined,
-      ...(task !== undefined && { filterSubjects: [task.subject] }),
-    });
+    const reader = await retryWhileNatsRecovers(
+      `opening a reader on ${this.config.nats.stream}`,
+      () =>
+        StreamReader.open(js, this.config.nats.stream, {
+          startSequence: this.position + 1,
+          drainUntil: this.drain && input === undefined,
+          ...(task !== undefined && { filterSubjects: [task.subject] }),
+        }),
+      retry,
+    );
     this.reader = reader;
     const onAbort = () => void reader.close();
     this.options.signal?.addEventListener("abort", onAbort, { once: true });

@@ -1,7 +1,8 @@
 // Batched, pipelined, deduplicated publishing of event lines and dead letters into a clickpipe stream.
-import { JetStreamApiError, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
-import { RequestError, TimeoutError, type NatsConnection } from "@nats-io/nats-core";
+import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { encodeDeadLetter, type DeadLetter } from "./dead-letter.ts";
+import { isJetStreamNotEnabled, isTransientNatsError } from "./nats-retry.ts";
 import { dlqSubject, eventsSubject } from "./subjects.ts";
 
 export type BatchPublisherOptions = {
@@ -276,7 +277,7 @@ export class BatchPublisher {
     };
     attempt.then(forget, forget);
     return attempt.catch((error: unknown) => {
-      if (!isTransient(error)) throw publishError(subject, msgID, error);
+      if (!isTransientNatsError(error)) throw publishError(subject, msgID, error);
       return this.queueForRecovery(batch);
     });
   }
@@ -335,7 +336,7 @@ export class BatchPublisher {
       try {
         return await this.js.publish(subject, data, { msgID, timeout: this.ackTimeoutMs });
       } catch (error) {
-        if (!isTransient(error) || Date.now() >= deadline) throw publishError(subject, msgID, error);
+        if (!isTransientNatsError(error) || Date.now() >= deadline) throw publishError(subject, msgID, error);
         await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000)));
       }
     }
@@ -353,19 +354,6 @@ function subjectBuffer(subject: string, idLabel: string, isDeadLetter: boolean):
 function positive(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   return value;
-}
-
-/** Failures a retry can cure: no ack in time, nobody answering yet (restart), JetStream temporarily unavailable. */
-function isTransient(error: unknown): boolean {
-  if (error instanceof TimeoutError || error instanceof RequestError) return true;
-  if (isJetStreamNotEnabled(error)) return true;
-  if (error instanceof JetStreamApiError) return error.status === 503;
-  return false;
-}
-
-/** `js.publish` reports "no responders" (no stream captures the subject, or JetStream is not up yet) this way. */
-function isJetStreamNotEnabled(error: unknown): boolean {
-  return error instanceof Error && error.name === "JetStreamNotEnabled";
 }
 
 function publishError(subject: string, msgId: string, error: unknown): PublishError {

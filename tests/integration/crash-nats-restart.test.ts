@@ -1,4 +1,5 @@
-// nats-server killed and restarted (same port and store) during `clickpipe run --drain`: the worker reconnects by itself.
+// nats-server killed and restarted (same port and store) during `clickpipe run --drain`: the worker reconnects by itself,
+// mid-run and while it opens its reader.
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -73,6 +74,22 @@ describe("nats-server restart during run --drain", () => {
     const finished = await worker.exited;
     expect(finished.code, finished.output).toBe(0);
     expect(finished.output).toMatch(/drained \S+ through sequence/);
+    expect(await lakeRows(out)).toEqual(await lakeRows(baselineOut));
+    expect(await filesEndingWith(out, [".inprogress", ".tmp"])).toEqual([]);
+  });
+
+  it("lost just as the worker opens its reader, is waited for instead of failing the run", { timeout: 120_000 }, async () => {
+    const out = join(directory, "lost-at-start");
+    const file = await writePipelineFile(directory, { name: "natsrestart", natsUrl: server.url, stream, out });
+    const worker = spawnWorker(file, ["--drain"]);
+    await worker.printed(/starting \S+ at \S+ sequence 1 \(epoch (\d+)\)/);
+    // The reader's requests (stream info, consumer) go out now: they time out while the server is down.
+    server.kill("SIGKILL");
+    await sleep(1_500);
+    await server.restart();
+    const finished = await worker.exited;
+    expect(finished.code, finished.output).toBe(0);
+    expect(finished.output).toMatch(/: NATS did not answer \(timeout\); retrying for up to 60 s/);
     expect(await lakeRows(out)).toEqual(await lakeRows(baselineOut));
     expect(await filesEndingWith(out, [".inprogress", ".tmp"])).toEqual([]);
   });
