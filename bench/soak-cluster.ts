@@ -1,6 +1,6 @@
 // Soak step (issue 8): a 3-node NATS cluster with an R3 stream loses a node (kill -9, the stream leader first) several
 // times during one `clickpipe run --drain`; each node comes back before the next kill. The lake must equal the no-fault
-// run's. Sizes: SOAK_CLUSTER_VISITORS (default 6000), SOAK_CLUSTER_DAYS (7), SOAK_CLUSTER_KILLS (3).
+// run's. Sizes: SOAK_CLUSTER_VISITORS (default 15000), SOAK_CLUSTER_DAYS (7), SOAK_CLUSTER_KILLS (3).
 import { publishAndDrainNoFault } from "./soak-kit.ts";
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -25,7 +25,7 @@ async function replicatedPipelineFile(directory: string, natsUrl: string, stream
 
 /** Returns true when the lake after the node kills equals the no-fault lake and no partial file is left. */
 export async function soakCluster(): Promise<boolean> {
-  const visitors = Number(process.env.SOAK_CLUSTER_VISITORS ?? 6_000);
+  const visitors = Number(process.env.SOAK_CLUSTER_VISITORS ?? 15_000);
   const days = Number(process.env.SOAK_CLUSTER_DAYS ?? 7);
   const kills = Number(process.env.SOAK_CLUSTER_KILLS ?? 3);
   const cluster = await startNatsCluster();
@@ -47,12 +47,16 @@ export async function soakCluster(): Promise<boolean> {
     const worker = spawnWorker(file, ["--drain"]);
     await worker.printed(/starting \S+ at \S+ sequence \d+ \(epoch \d+\)/);
     let killed = 0;
+    let order = cluster.nodes;
     for (; killed < kills && worker.child.exitCode === null; killed++) {
       const before = await highestEpoch(checkpoints);
       while ((await highestEpoch(checkpoints)) <= before && worker.child.exitCode === null) await sleep(20);
       // The stream leader first, then the other nodes in turn, so every node is lost once.
-      const leader = killed === 0 ? await cluster.streamLeader(stream) : undefined;
-      const node = leader ?? cluster.nodes[killed % cluster.nodes.length]!;
+      if (killed === 0) {
+        const leader = (await cluster.streamLeader(stream)) ?? cluster.nodes[0]!;
+        order = [leader, ...cluster.nodes.filter((node) => node !== leader)];
+      }
+      const node = order[killed % order.length]!;
       if (worker.child.exitCode !== null) break;
       await node.kill("SIGKILL");
       const killedAt = performance.now();

@@ -44,7 +44,7 @@ async function main(): Promise<number> {
     // Kills at seeded-random moments after each start's first commit, spaced so that all of them land before the end.
     let seed = 17;
     const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
-    const spacingMs = Math.max(500, baselineMs / (2 * kills));
+    const spacingMs = Math.max(500, baselineMs / (2 * Math.max(kills, 1)));
     started = performance.now();
     let killed = 0;
     let restartedNats = false;

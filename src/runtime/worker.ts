@@ -205,12 +205,20 @@ class Worker {
     let metricsServer: Server | undefined;
     let lock: HeldCheckpointLock | undefined;
     try {
-      const manager = await jetstreamManager(connection);
-      const info = await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
-      if (this.task === undefined) {
-        const { warning } = await streamPartitionMismatch(manager, config.nats.stream, config.nats.partitions);
-        if (warning !== undefined) this.log(`warning: ${warning}`);
-      }
+      // Connected, but a server restarting just now leaves these requests unanswered for a moment: they are retried.
+      const info = await retryWhileNatsRecovers(
+        `preparing stream ${config.nats.stream}`,
+        async () => {
+          const manager = await jetstreamManager(connection);
+          const created = await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
+          if (this.task === undefined) {
+            const { warning } = await streamPartitionMismatch(manager, config.nats.stream, config.nats.partitions);
+            if (warning !== undefined) this.log(`warning: ${warning}`);
+          }
+          return created;
+        },
+        { log: (line) => this.log(line), signal: this.options.signal },
+      );
       this.js = jetstream(connection);
       this.binding = { pipeline: this.checkpointName, stream: config.nats.stream, streamCreated: info.created };
       this.store = await openCheckpointStore(config.checkpoint.store, {
