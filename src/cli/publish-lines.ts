@@ -1,6 +1,6 @@
 // The line side of `clickpipe publish`: a file read in chunks of lines, each line parsed and handed to a RecordPublisher.
 // Free of NATS imports, so the publish worker thread starts fast.
-import { isAscii } from "node:buffer";
+import { isAscii, isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { compileAccessLineReader } from "../ingest/access-log.ts";
@@ -295,7 +295,8 @@ export function* lineWindows(bytes: Buffer, ascii: boolean, windowBytes = LINE_W
       const newline = lastNewline >= start ? lastNewline : bytes.indexOf(0x0a, start + windowBytes);
       if (newline >= 0) end = newline + 1;
     }
-    const lines = bytes.toString(encoding, start, end).split("\n");
+    const text = bytes.toString(encoding, start, end);
+    const lines = !ascii && text.includes("\uFFFD") && !isUtf8(bytes.subarray(start, end)) ? linesNotAllUtf8(bytes, start, end) : text.split("\n");
     // Only a line ended by "\n" can end in a CR of a CRLF; a last line without a newline keeps its CR, as in splitLines.
     const terminated = lines.length - 1;
     if (lines[terminated] === "") lines.pop();
@@ -306,6 +307,24 @@ export function* lineWindows(bytes: Buffer, ascii: boolean, windowBytes = LINE_W
     yield { lines, end };
     start = end;
   }
+}
+
+/**
+ * The lines of bytes [start, end) when some are not UTF-8 (a Latin-1 or Windows-1252 export, a log with raw bytes):
+ * those lines are read as Latin-1, one character per byte, so "é" saved as the single byte E9 stays "é" instead of
+ * becoming U+FFFD, and no byte is lost (the text encodes back to the same bytes as Latin-1). A newline byte never
+ * occurs inside a UTF-8 sequence, so the text's lines and the bytes' lines are the same lines.
+ */
+function linesNotAllUtf8(bytes: Buffer, start: number, end: number): string[] {
+  const lines: string[] = [];
+  for (let from = start; from <= end; ) {
+    const newline = bytes.indexOf(0x0a, from);
+    const to = newline === -1 || newline >= end ? end : newline;
+    const line = bytes.subarray(from, to);
+    lines.push(line.toString(isUtf8(line) ? "utf8" : "latin1"));
+    from = to + 1;
+  }
+  return lines;
 }
 
 /** Every line of the chunks, and the prefix of the last chunk (which names the whole file). */

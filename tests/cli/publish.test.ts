@@ -95,6 +95,20 @@ describe("publish - a file read in chunks has the lines splitLines gives", () =>
     expect([...lineWindows(ascii, true, 2)].flatMap((window) => window.lines)).toEqual(["a", "b", "", "c\r"]);
   });
 
+  it("reads a line that is not UTF-8 as Latin-1, byte for byte, and the UTF-8 lines beside it as UTF-8", () => {
+    const content = Buffer.concat([
+      Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x3b, 0x31, 0x0d, 0x0a]), // "café;1" in Latin-1, CRLF
+      Buffer.from("café;2\n", "utf8"),
+      Buffer.from([0x78, 0xff, 0x0a]), // a stray 0xFF byte
+      Buffer.from("\uFFFD kept\n", "utf8"), // a real U+FFFD in valid UTF-8 stays one
+    ]);
+    const expectedLines = ["café;1", "café;2", "xÿ", "\uFFFD kept"];
+    for (const windowBytes of [3, 8, 64]) expect([...lineWindows(content, false, windowBytes)].flatMap((window) => window.lines)).toEqual(expectedLines);
+    expect(linesOf(content)).toEqual(expectedLines);
+    // Lossless: the Latin-1 line encodes back to its bytes.
+    expect(Buffer.from(linesOf(content)[2], "latin1")).toEqual(Buffer.from([0x78, 0xff]));
+  });
+
   it("gives no line for an empty file and one for a file without a final newline", async () => {
     expect((await chunkedLines(Buffer.alloc(0), 4)).lines).toEqual([]);
     expect((await chunkedLines(Buffer.from("a\nb"), 4)).lines).toEqual(["a", "b"]);
