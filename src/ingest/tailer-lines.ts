@@ -1,4 +1,5 @@
 // Splitting bytes read from a growing log file into complete lines, with the file offset just past each one.
+import { isUtf8 } from "node:buffer";
 
 export interface TailLine {
   /** The line without its "\n" (and without a "\r" before it). */
@@ -41,5 +42,8 @@ export function splitCompleteLines(bytes: Buffer, length: number, base: number, 
 
 function lineOf(bytes: Buffer, from: number, to: number, base: number, next: number): TailLine {
   const textEnd = to > from && bytes[to - 1] === CARRIAGE_RETURN && next === to + 1 ? to - 1 : to;
-  return { text: bytes.toString("utf8", from, textEnd), start: base + from, end: base + next };
+  const text = bytes.toString("utf8", from, textEnd);
+  // A line that is not UTF-8 is read as Latin-1, byte for byte, as `clickpipe publish` reads it (publish-lines.ts).
+  const line = text.includes("\uFFFD") && !isUtf8(bytes.subarray(from, textEnd)) ? bytes.toString("latin1", from, textEnd) : text;
+  return { text: line, start: base + from, end: base + next };
 }

@@ -18,6 +18,12 @@ describe("splitCompleteLines", () => {
     });
   });
 
+  it("reads a line that is not UTF-8 as Latin-1, byte for byte, and UTF-8 lines as UTF-8", () => {
+    const bytes = Buffer.concat([Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0d, 0x0a]), Buffer.from("café\n", "utf8")]);
+    const { lines } = splitCompleteLines(bytes, bytes.length, 0, { final: false, full: false });
+    expect(lines.map((line) => line.text)).toEqual(["café", "café"]);
+  });
+
   it("leaves a partial last line unconsumed so the next read starts at its first byte", () => {
     expect(split("ab\ncd", 0)).toEqual({ lines: [{ text: "ab", start: 0, end: 3 }], consumed: 3 });
     expect(split("no newline yet", 0)).toEqual({ lines: [], consumed: 0 });
