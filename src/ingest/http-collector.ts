@@ -14,6 +14,8 @@ import { encodeDeadLetter } from "../transport/dead-letter.ts";
 import { partitionOf } from "../transport/partition.ts";
 import { ensureStream } from "../transport/stream.ts";
 import { EdgeProcessor, type RequestInfo } from "./edge.ts";
+import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
+import { redactRawRecord } from "./raw-redaction.ts";
 import { redactWriteKey, WRITE_KEY_FIELD, WriteKeys, writeKeyFromHeaders, writeKeyOfRecord } from "./http-auth.ts";
 import { decodeContent, discardRest, parseBody, readBody, RequestAbortedError, type BodyRecord, type ParsedBody } from "./http-body.ts";
 import { TrustedProxies } from "./http-client-ip.ts";
@@ -94,6 +96,7 @@ class HttpCollectorSource implements HttpCollector {
   private readonly cors: CorsPolicy;
   private readonly limiter: RateLimiter;
   private readonly edge: EdgeProcessor;
+  private readonly redactRaw: (raw: string) => string;
   private readonly committer: GroupCommitter<GroupTally>;
   private readonly partitions: number;
   private readonly stream: string;
@@ -118,6 +121,9 @@ class HttpCollectorSource implements HttpCollector {
     this.cors = new CorsPolicy(config.allowedOrigins);
     this.limiter = new RateLimiter(config.rateLimit);
     this.edge = EdgeProcessor.fromConfig(pipeline.ingest, { pipelineName: pipeline.name, env: options.env ?? process.env });
+    // Dead letters keep the raw record, so the privacy rules apply to it too, as publish and the tailer apply them.
+    const pseudonymKey = (options.env ?? process.env)[PSEUDONYM_KEY_ENV] || undefined;
+    this.redactRaw = (raw) => redactRawRecord(raw, pipeline.ingest.privacy, pseudonymKey);
     this.partitions = pipeline.nats.partitions;
     this.stream = pipeline.nats.stream;
     this.maxPendingRecords = options.maxPendingRecords ?? 200_000;
@@ -361,7 +367,7 @@ class HttpCollectorSource implements HttpCollector {
     outcome.rejected++;
     outcome.errors.push({ index, reason: text });
     group.tally.invalid[REASON_INDEX.get(reason) ?? REASON_INDEX.get("unparseable_line")!]++;
-    const raw = redactWriteKey(record.raw ?? elementText(record.value), context.writeKey);
+    const raw = this.redactRaw(redactWriteKey(record.raw ?? elementText(record.value), context.writeKey));
     group.addDeadLetter(encodeDeadLetter({ received_at: context.receivedAt, reason: text, raw, source: "http" }));
   }
 

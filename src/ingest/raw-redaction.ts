@@ -21,18 +21,58 @@ export function redactRawRecord(raw: string, privacy: PrivacyConfig, pseudonymKe
     text = text.replace(IPV6_TOKEN, (token) => (isIPv6(token.split("%")[0]) ? (anonymizeIp(token, privacy.ipv6Bits) ?? "-") : token));
     text = text.replace(LEADING_HOST_NAME, "-");
   }
-  if (pseudonymKey !== undefined && pseudonymKey !== "") {
-    for (const field of privacy.pseudonymize) {
-      text = text.replace(stringFieldPattern(field), (_match, head: string, value: string) => `${head}"${pseudonymize(unescapeJson(value), pseudonymKey)}"`);
-    }
-  }
-  for (const field of privacy.dropFields) text = text.replace(stringFieldPattern(field), (_match, head: string) => `${head}null`);
+  const key = pseudonymKey !== undefined && pseudonymKey !== "" ? pseudonymKey : undefined;
+  if (key !== undefined) for (const field of privacy.pseudonymize) text = replaceFieldValues(text, field, (value) => pseudonymOf(value, key));
+  for (const field of privacy.dropFields) text = replaceFieldValues(text, field, () => "null");
   return text;
 }
 
-function stringFieldPattern(field: string): RegExp {
+/**
+ * A pseudonymized field's value as it may be stored: a string, or a number or literal (`"user_id": 4242` is the same
+ * person as "4242"), gets the pseudonym of its text; an object or list is no id and becomes null.
+ */
+function pseudonymOf(value: string, key: string): string {
+  if (value.startsWith("{") || value.startsWith("[")) return "null";
+  if (!value.startsWith('"')) return `"${pseudonymize(value, key)}"`;
+  const terminated = value.length > 1 && value.endsWith('"');
+  return `"${pseudonymize(unescapeJson(value.slice(1, terminated ? -1 : undefined)), key)}"`;
+}
+
+/**
+ * `text` with the value after every `"<field>":` replaced by `replace(value's text)`, whatever the value's type
+ * (string, number, literal, object, list), also in JSON too broken to parse: an unterminated value ends the text.
+ */
+function replaceFieldValues(text: string, field: string, replace: (value: string) => string): string {
   const name = field.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  return new RegExp(`("${name}"\\s*:\\s*)"((?:[^"\\\\]|\\\\.)*)"`, "g");
+  const pattern = new RegExp(`"${name}"\\s*:\\s*`, "g");
+  let out = "";
+  let copied = 0;
+  for (let match = pattern.exec(text); match !== null; match = pattern.exec(text)) {
+    const start = match.index + match[0].length;
+    const end = jsonValueEnd(text, start);
+    if (end === start || text.slice(start, end) === "null") continue;
+    out += text.slice(copied, start) + replace(text.slice(start, end));
+    copied = end;
+    pattern.lastIndex = end;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+/** Where the JSON value starting at `start` ends: a string with its escapes, a bracketed object or list, or a literal. */
+function jsonValueEnd(text: string, start: number): number {
+  let depth = 0;
+  for (let at = start; at < text.length; at++) {
+    const char = text[at];
+    if (char === '"') {
+      for (at++; at < text.length && text[at] !== '"'; at++) if (text[at] === "\\") at++;
+      if (depth === 0) return Math.min(at + 1, text.length);
+    } else if (char === "{" || char === "[") depth++;
+    else if (char === "}" || char === "]") {
+      if (depth === 0) return at; // the enclosing object ends: a literal before it ends here
+      if (--depth === 0) return at + 1;
+    } else if (depth === 0 && (char === "," || char === " " || char === "\t" || char === "\n" || char === "\r")) return at;
+  }
+  return text.length;
 }
 
 function unescapeJson(value: string): string {

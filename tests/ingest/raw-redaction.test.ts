@@ -34,6 +34,20 @@ describe("redactRawRecord", () => {
     expect(redactRawRecord('{"email": "a@b.example", "type": "x"}', privacy, undefined)).toBe('{"email": null, "type": "x"}');
   });
 
+  it("handles values of every type: numbers and literals are pseudonymized as their text, dropped fields of any type become null", () => {
+    const withDrops = { ...privacy, dropFields: ["email", "phone", "address"] };
+    const raw = '{"user_id": 4242, "phone":5551234,"address":{"street":"1 Main St","n":[1,2]},"email":"b@x.example","url":"/"}';
+    expect(redactRawRecord(raw, withDrops, "secret")).toBe(
+      `{"user_id": "${pseudonymize("4242", "secret")}", "phone":null,"address":null,"email":null,"url":"/"}`,
+    );
+    expect(redactRawRecord('{"user_id":{"id":"alice"},"x":1}', privacy, "secret")).toBe('{"user_id":null,"x":1}');
+  });
+
+  it("pseudonymizes a string cut off by the end of a broken record, and values with escaped quotes whole", () => {
+    expect(redactRawRecord('{"type":"page_view","user_id":"alice@exa', privacy, "secret")).toBe(`{"type":"page_view","user_id":"${pseudonymize("alice@exa", "secret")}"`);
+    expect(redactRawRecord('{"user_id":"a\\"b","email":"x\\"y"}', privacy, "secret")).toBe(`{"user_id":"${pseudonymize('a"b', "secret")}","email":null}`);
+  });
+
   it("changes nothing when anonymizeIp is off and nothing is pseudonymized or dropped", () => {
     const raw = '10.1.2.3 {"user_id":"bob"}';
     expect(redactRawRecord(raw, { anonymizeIp: false, ipv6Bits: 80, pseudonymize: [], dropFields: [] }, "k")).toBe(raw);

@@ -5,6 +5,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { pipelineSchema, httpSource, type PipelineInput } from "../../src/config/pipeline.ts";
 import { createHttpCollector, type HttpCollector, type HttpCollectorOptions } from "../../src/ingest/http-collector.ts";
+import { pseudonymize } from "../../src/ingest/privacy.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
 import { splitBatch } from "../../src/transport/batch-codec.ts";
 import { connectNats } from "../../src/transport/connection.ts";
@@ -411,6 +412,17 @@ describe("http collector - client address", () => {
     expect(stored.rawText).not.toContain(clientIp);
     expect(stored.rawText).not.toContain("192.0.2.55");
     expect(stored.rawText).not.toContain("127.0.0.1");
+  });
+
+  it("applies the privacy rules to the raw text of dead letters too (pseudonyms, dropped fields, addresses)", async () => {
+    const privacy = { ingest: { privacy: { anonymizeIp: true, pseudonymize: ["user_id" as const], dropFields: ["email"] } } };
+    const { base, stream } = await startCollector({}, privacy, { env: { CLICKPIPE_PSEUDONYM_KEY: "collector-key" } });
+    const bad = { type: "page_view", ts: "yesterday", anon_id: "carol-dev", user_id: "carol", email: "carol@example.com", ip: "198.51.100.23" };
+    expect(await (await post(base, JSON.stringify([bad]))).json()).toMatchObject({ accepted: 0, rejected: 1 });
+    const stored = await readStream(stream);
+    expect(stored.deadLetters).toHaveLength(1);
+    expect(JSON.parse(stored.deadLetters[0].raw)).toEqual({ ...bad, user_id: pseudonymize("carol", "collector-key"), email: null, ip: "198.51.100.0" });
+    for (const secret of ['"carol"', "carol@example.com", "198.51.100.23"]) expect(stored.rawText).not.toContain(secret);
   });
 });
 
