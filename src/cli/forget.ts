@@ -7,7 +7,7 @@ import { readParquet } from "parquet-wasm";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { PSEUDONYM_KEY_ENV, PseudonymKeyMissingError, pseudonymize } from "../ingest/privacy.ts";
 import { syncDirectory } from "../runtime/checkpoint.ts";
-import { addTombstones, tombstonesFile, type TombstoneEntry } from "../runtime/tombstones.ts";
+import { addTombstones, personIdsInRaw, tombstonesFile, type TombstoneEntry } from "../runtime/tombstones.ts";
 import { encodeParquet, type ParquetCompression } from "../sinks/parquet-encoder.ts";
 import { arrowTableToRows } from "../sinks/parquet-reader.ts";
 import type { ColumnSpec, ColumnType, Row } from "../sinks/table.ts";
@@ -122,19 +122,25 @@ export async function forgetPerson(options: ForgetOptions): Promise<ForgetSummar
   return { tables, visitorIds: visitorIds.size, tombstonesAdded, tombstoneFile: tombstonesFile(options.sinkPath, options.pipelineName) };
 }
 
-/** Whether a row names the person: user or customer id, one of their visitors, or a JSON string of `textIds` in a dead letter's raw text. */
+/**
+ * Whether a row names the person: user or customer id, one of their visitors, or, in a dead letter's raw text, a user
+ * or customer id among `textIds` (the stored pseudonym and the id as given) or one of their visitors in a visitor field.
+ * Only person fields count: the same text as an order id or a referrer code is someone else's record.
+ */
 export function personMatcher(
   userIds: ReadonlySet<string>,
   visitorIds: ReadonlySet<string>,
   textIds: ReadonlySet<string>,
 ): (row: Row) => boolean {
-  const quoted = [...textIds].map((id) => JSON.stringify(id));
   return (row) => {
     if (typeof row.user_id === "string" && userIds.has(row.user_id)) return true;
     if (typeof row.customer_id === "string" && userIds.has(row.customer_id)) return true;
     if (typeof row.visitor_id === "string" && visitorIds.has(row.visitor_id)) return true;
     if (typeof row.anon_id === "string" && visitorIds.has(row.anon_id)) return true;
-    return typeof row.raw === "string" && quoted.some((id) => (row.raw as string).includes(id));
+    if (typeof row.raw !== "string") return false;
+    return personIdsInRaw(row.raw).some(({ field, id }) =>
+      field === "user_id" || field === "customer_id" ? textIds.has(id) || userIds.has(id) : visitorIds.has(id),
+    );
   };
 }
 

@@ -72,12 +72,47 @@ export function isForgotten(event: ClickEvent, tombstones: ReadonlySet<string>):
 
 const PERSON_COLUMNS = ["user_id", "customer_id", "visitor_id", "anon_id"] as const;
 
-/** True when an output row names a forgotten person in any of its person columns (state restored from a checkpoint may still emit them). */
+/**
+ * True when an output row names a forgotten person in any of its person columns (state restored from a checkpoint may
+ * still emit them), or, for a dead letter, in a person field of its raw text.
+ */
 export function isForgottenRow(row: Row, tombstones: ReadonlySet<string>): boolean {
   if (tombstones.size === 0) return false;
   for (const column of PERSON_COLUMNS) {
     const value = row[column];
     if (typeof value === "string" && tombstones.has(value)) return true;
   }
-  return false;
+  return typeof row.raw === "string" && isForgottenRaw(row.raw, tombstones);
+}
+
+// `"<person field>": "<value>"` or a bare number, in JSON however broken (a dead letter's raw text).
+const RAW_PERSON_FIELD = /"(user_id|customer_id|visitor_id|anon_id)"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?))/g;
+
+/**
+ * The person ids a dead letter's raw text carries in its person fields (user_id, customer_id, visitor_id, anon_id),
+ * by field. Only those fields count: the same text elsewhere in the record (an order id, a referrer code) is not the person.
+ */
+export function personIdsInRaw(raw: string): { field: (typeof PERSON_COLUMNS)[number]; id: string }[] {
+  const found: { field: (typeof PERSON_COLUMNS)[number]; id: string }[] = [];
+  if (!raw.includes("_id")) return found;
+  for (const match of raw.matchAll(RAW_PERSON_FIELD)) {
+    const field = match[1] as (typeof PERSON_COLUMNS)[number];
+    found.push({ field, id: match[2] !== undefined ? unescapeJson(match[2]) : match[3] });
+  }
+  return found;
+}
+
+/** True when a dead letter's raw text names a forgotten person in one of its person fields. */
+export function isForgottenRaw(raw: string, tombstones: ReadonlySet<string>): boolean {
+  if (tombstones.size === 0) return false;
+  return personIdsInRaw(raw).some(({ id }) => tombstones.has(id));
+}
+
+function unescapeJson(value: string): string {
+  if (!value.includes("\\")) return value;
+  try {
+    return JSON.parse(`"${value}"`) as string;
+  } catch {
+    return value;
+  }
 }

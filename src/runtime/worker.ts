@@ -44,7 +44,7 @@ import { lowerHelpersForDrain } from "./helper-threads.ts";
 import { tuneScavenger } from "./scavenger.ts";
 import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
 import { Pipeline, type RowSink } from "./pipeline.ts";
-import { isForgotten, isForgottenRow, loadTombstones, tombstonesFile } from "./tombstones.ts";
+import { isForgotten, isForgottenRaw, isForgottenRow, loadTombstones, tombstonesFile } from "./tombstones.ts";
 import { releaseEncoded, type EncodedJson } from "./utf8-segments.ts";
 import { runEach } from "./cleanup.ts";
 
@@ -663,12 +663,15 @@ class Worker {
       return;
     }
     if (letter.counted === false) this.metrics.eventsInvalid.inc({ reason: invalidReasonCode(letter.reason) });
+    // A forgotten person's bad records are dropped like their events: invalid_events must not keep them either.
+    if (this.tombstones.size > 0 && isForgottenRaw(letter.raw, this.tombstones)) return;
     this.sink.append("invalid_events", { received_at: letter.received_at, reason: letter.reason, raw: letter.raw });
   }
 
   private reject(receivedAt: number, reason: InvalidReason, text: string, raw: string): void {
     this.summary.invalid++;
     this.metrics.eventsInvalid.inc({ reason });
+    if (this.tombstones.size > 0 && isForgottenRaw(raw, this.tombstones)) return;
     this.sink.append("invalid_events", { received_at: receivedAt, reason: text, raw });
   }
 

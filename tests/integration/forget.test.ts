@@ -18,7 +18,8 @@ const ENV = { CLICKPIPE_PSEUDONYM_KEY: KEY };
 const PERSON_CONDITIONS: Record<string, string> = {
   sessions: "user_id = '$S' OR visitor_id IN (SELECT visitor_id FROM read_parquet('$OUT/sessions/**/*.parquet') WHERE user_id = '$S')",
   customer_features: "customer_id = '$S'",
-  invalid_events: `raw LIKE '%"$S"%' OR raw LIKE '%"$U"%'`,
+  // Dead letters name the person in a person field: the user id (pseudonym or as given) or one of their visitors.
+  invalid_events: `raw LIKE '%"user_id":"$S"%' OR raw LIKE '%"user_id":"$U"%' OR EXISTS (SELECT 1 FROM read_parquet('$OUT/sessions/**/*.parquet') s WHERE s.user_id = '$S' AND raw LIKE '%"anon_id":"' || s.visitor_id || '"%')`,
   late_events: "user_id = '$S' OR anon_id IN (SELECT visitor_id FROM read_parquet('$OUT/sessions/**/*.parquet') WHERE user_id = '$S')",
 };
 
@@ -48,6 +49,7 @@ describe("clickpipe forget", () => {
   let db: DuckDBConnection;
   let victim: string;
   let stored: string;
+  let victimVisitor: string;
   let tables: string[];
   const before = new Map<string, { total: number; person: number; others: string[] }>();
 
@@ -87,6 +89,11 @@ describe("clickpipe forget", () => {
     // A dead letter that quotes the person: a purchase whose revenue is not a number.
     lines.push(JSON.stringify({ type: "purchase", ts: "2026-01-06T10:00:00Z", user_id: victim, order_id: "bad-1", revenue: "12,50" }));
     lines.push(JSON.stringify({ type: "purchase", ts: "2026-01-06T10:00:00Z", user_id: "someone-else", order_id: "bad-2", revenue: "7,10" }));
+    // One naming the person only by a visitor of theirs (a page view without its url), and someone else's whose
+    // order id happens to be the person's id: not the person's record.
+    victimVisitor = (JSON.parse(lines.find((line) => line.includes(`"user_id":"${victim}"`) && line.includes('"anon_id"'))!) as { anon_id: string }).anon_id;
+    lines.push(JSON.stringify({ type: "page_view", ts: "2026-01-06T11:00:00Z", anon_id: victimVisitor }));
+    lines.push(JSON.stringify({ type: "purchase", ts: "2026-01-06T10:00:00Z", user_id: "someone-else", order_id: victim, revenue: "3,20" }));
     const input = join(directory, "input.ndjson");
     await writeFile(input, lines.join("\n") + "\n");
     const publish = await runCli(["publish", input, "--pipeline", pipelineFile], ENV);
@@ -108,7 +115,8 @@ describe("clickpipe forget", () => {
     expect(tables).toEqual(expect.arrayContaining(["customer_features", "invalid_events", "sessions"]));
     expect(before.get("sessions")!.person).toBeGreaterThan(0);
     expect(before.get("customer_features")!.person).toBeGreaterThan(0);
-    expect(before.get("invalid_events")!.person).toBe(1);
+    expect(before.get("invalid_events")!.person).toBe(2);
+    expect(before.get("invalid_events")!.others.some((row) => row.includes(`\\"order_id\\":\\"${victim}\\"`))).toBe(true);
 
     const { code, output } = await captureForget([victim, "--pipeline", pipelineFile]);
     expect(code).toBe(0);
@@ -148,6 +156,21 @@ describe("clickpipe forget", () => {
     expect(output[0]).toBe("no rows name this person: nothing removed");
     expect(output[1]).toMatch(/^tombstones already hold this person/);
     expect(await snapshot()).toEqual(filesBefore);
+  });
+
+  it("keeps the person's later bad records out of invalid_events too, by user id or visitor", async () => {
+    const later = join(directory, "later.ndjson");
+    const bad = [
+      { type: "purchase", ts: "2026-01-07T10:00:00Z", user_id: victim, order_id: "bad-3", revenue: "1,00" },
+      { type: "page_view", ts: "2026-01-07T10:00:00Z", anon_id: victimVisitor },
+      { type: "purchase", ts: "2026-01-07T10:00:00Z", user_id: "someone-else", order_id: "bad-4", revenue: "2,00" },
+    ];
+    await writeFile(later, bad.map((record) => JSON.stringify(record)).join("\n") + "\n");
+    expect((await runCli(["publish", later, "--pipeline", pipelineFile], ENV)).code).toBe(0);
+    const run = await runCli(["run", pipelineFile, "--drain"], ENV);
+    expect(run.code, run.stderr).toBe(0);
+    expect(await rowsAsJson("invalid_events", personCondition("invalid_events"))).toEqual([]);
+    expect((await rowsAsJson("invalid_events", "raw LIKE '%bad-4%'")).length).toBe(1);
   });
 
   it("refuses to guess when the pipeline pseudonymizes user_id and no key is set", async () => {
