@@ -68,7 +68,10 @@ export const httpSource = z
     port: port(8080).describe("Listen port; default 8080 (0 picks a free one)."),
     host: z.string().min(1).default("0.0.0.0").describe('Listen address; default "0.0.0.0".'),
     writeKeys: z.array(z.string().min(1)).min(1).describe("Accepted write keys (required, at least one)."),
-    allowedOrigins: z.array(z.string().min(1)).default([]).describe("CORS origins allowed to post; default [] (none)."),
+    allowedOrigins: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("Browser origins allowed to post: they get CORS headers, and a request from an origin not listed gets 403 (\"*\": any). Default [] (no CORS headers; no origin is refused)."),
     trustedProxies: z
       .array(z.string().min(1))
       .superRefine((entries, ctx) => {

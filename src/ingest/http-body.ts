@@ -93,7 +93,7 @@ function firstSignificant(text: string): number {
  * body, a broken array, or NDJSON of which no line is JSON. `maxRecords` bounds the work on an oversized batch:
  * parsing stops and the records are counted only, so the caller can refuse it.
  */
-export function parseBody(text: string, maxRecords: number): ParsedBody | { ok: true; shape: "too_many"; count: number } {
+export function parseBody(text: string, maxRecords: number): ParsedBody | TooManyRecords {
   const start = firstSignificant(text);
   if (start === text.length) return { ok: false, problem: "the body is empty" };
   if (text.charCodeAt(start) === OPEN_BRACKET) return parseArray(text);
@@ -118,7 +118,10 @@ function parseArray(text: string): ParsedBody {
   return { ok: true, shape: "array", records };
 }
 
-function parseNdjson(text: string, maxRecords: number): ParsedBody | { ok: true; shape: "too_many"; count: number } {
+/** An NDJSON batch over the record limit: counted, with its first JSON record (which may carry the write key). */
+export type TooManyRecords = { ok: true; shape: "too_many"; count: number; first: BodyRecord | undefined };
+
+function parseNdjson(text: string, maxRecords: number): ParsedBody | TooManyRecords {
   const lines = text.split("\n");
   const records: BodyRecord[] = [];
   let count = 0;
@@ -135,7 +138,7 @@ function parseNdjson(text: string, maxRecords: number): ParsedBody | { ok: true;
       records.push({ value: undefined, raw: line, parseError: (error as Error).message });
     }
   }
-  if (count > maxRecords) return { ok: true, shape: "too_many", count };
+  if (count > maxRecords) return { ok: true, shape: "too_many", count, first: records.find((record) => record.parseError === undefined) };
   if (parsed === 0) return { ok: false, problem: "the body is neither JSON nor NDJSON (no line is a JSON value)" };
   return { ok: true, shape: "ndjson", records };
 }

@@ -236,6 +236,7 @@ class HttpCollectorSource implements HttpCollector {
     const headers: OutgoingHttpHeaders = {};
     this.cors.addResponseHeaders(headers, request.headers.origin);
     if (this.stopping) return this.unavailable(response, "events", started, headers, "the collector is stopping");
+    if (!this.cors.permits(request.headers.origin)) return this.forbiddenOrigin(request, response, "events", started, headers);
     const declared = request.headers["content-length"];
     if (declared !== undefined && Number(declared) > this.config.maxRequestBytes) {
       return this.tooLarge(request, response, started, headers);
@@ -257,7 +258,8 @@ class HttpCollectorSource implements HttpCollector {
       return this.sendJson(response, "events", started, 400, { error: parsed.problem }, headers);
     }
     if (!keyOutsideBody) {
-      writeKey = parsed.shape === "too_many" ? undefined : writeKeyOfRecord(parsed.records[0]?.value);
+      // The batch's first JSON record carries the key (a broken first line of NDJSON does not hide it).
+      writeKey = writeKeyOfRecord((parsed.shape === "too_many" ? parsed.first : parsed.records.find((record) => record.parseError === undefined))?.value);
       if (!this.admit(response, "events", started, headers, writeKey, ip)) return;
     }
     const count = parsed.shape === "too_many" ? parsed.count : parsed.records.length;
@@ -265,16 +267,13 @@ class HttpCollectorSource implements HttpCollector {
       const problem = `${count} events in one request, over the limit of ${this.config.maxBatchEvents}`;
       return this.sendJson(response, "events", started, 413, { error: problem }, headers);
     }
-    const oversized = firstOversizedRecord(parsed.records, body.length, this.config.maxEventBytes);
-    if (oversized !== -1) {
-      const problem = `event ${oversized} is over the ${this.config.maxEventBytes}-byte limit per event`;
-      return this.sendJson(response, "events", started, 413, { error: problem }, headers);
-    }
+    // An event over maxEventBytes is dead-lettered as too_large beside the good ones, as publish does with such a line.
+    const oversized = oversizedRecords(parsed.records, body.length, this.config.maxEventBytes);
     if (this.committer.pendingRecords > this.maxPendingRecords) {
       return this.unavailable(response, "events", started, headers, "the collector is overloaded");
     }
     const context = this.requestContext(request, ip, writeKey);
-    const outcome = this.ingest(parsed.records, context);
+    const outcome = this.ingest(parsed.records, context, oversized);
     if (outcome.group !== undefined) {
       try {
         await outcome.group.committed;
@@ -290,6 +289,7 @@ class HttpCollectorSource implements HttpCollector {
     const headers: OutgoingHttpHeaders = {};
     this.cors.addResponseHeaders(headers, request.headers.origin);
     if (this.stopping) return this.unavailable(response, "pixel", started, headers, "the collector is stopping");
+    if (!this.cors.permits(request.headers.origin)) return this.forbiddenOrigin(request, response, "pixel", started, headers);
     const record = recordFromQuery(query);
     const writeKey = writeKeyFromHeaders(request.headers) ?? writeKeyOfRecord(record);
     const ip = this.clientIp(request);
@@ -311,7 +311,7 @@ class HttpCollectorSource implements HttpCollector {
   }
 
   /** Validates, edge-processes and adds one request's records to the open group; synchronous, so they stay together. */
-  private ingest(records: readonly BodyRecord[], context: RequestContext): IngestOutcome {
+  private ingest(records: readonly BodyRecord[], context: RequestContext, oversized?: ReadonlyMap<number, number>): IngestOutcome {
     const outcome: IngestOutcome = { accepted: 0, rejected: 0, errors: [], group: undefined };
     if (records.length === 0) return outcome;
     const group = this.committer.current();
@@ -322,6 +322,11 @@ class HttpCollectorSource implements HttpCollector {
       const record = records[index];
       if (record.parseError !== undefined) {
         this.reject(group, outcome, index, "not_json", `not JSON: ${record.parseError}`, record, context);
+        continue;
+      }
+      const bytes = oversized?.get(index);
+      if (bytes !== undefined) {
+        this.reject(group, outcome, index, "too_large", `record is ${bytes} bytes, over the ${this.config.maxEventBytes}-byte limit`, record, context);
         continue;
       }
       const value = record.value;
@@ -439,6 +444,13 @@ class HttpCollectorSource implements HttpCollector {
     this.sendJson(response, route, started, 401, { error }, headers);
   }
 
+  /** 403 for a browser origin that allowedOrigins does not list; the body is not read (dropped up to a bound). */
+  private forbiddenOrigin(request: IncomingMessage, response: ServerResponse, route: Route, started: number, headers: OutgoingHttpHeaders): void {
+    const error = `origin ${request.headers.origin} may not post here: allowedOrigins of this collector does not list it`;
+    this.sendJson(response, route, started, 403, { error }, headers);
+    if (route === "events") discardRest(request, Math.max(MAX_DISCARDED_BYTES, this.config.maxRequestBytes));
+  }
+
   /** 413 before or while reading the body: the rest is dropped up to a bound, past which the connection is closed. */
   private tooLarge(request: IncomingMessage, response: ServerResponse, started: number, headers: OutgoingHttpHeaders): void {
     const error = `the body is over the ${this.config.maxRequestBytes}-byte limit per request`;
@@ -524,17 +536,19 @@ function writeKeyFromQuery(query: string): string | undefined {
 }
 
 /**
- * Index of the first record over `maxEventBytes`, or -1. A body within the limit holds no record over it; otherwise
- * records with text are measured in UTF-8 and array elements by their JSON serialization.
+ * The records over `maxEventBytes`, by index, with their size. A body within the limit holds none; otherwise records
+ * with text are measured in UTF-8 and array elements by their JSON serialization.
  */
-function firstOversizedRecord(records: readonly BodyRecord[], bodyBytes: number, maxEventBytes: number): number {
-  if (bodyBytes <= maxEventBytes) return -1;
+function oversizedRecords(records: readonly BodyRecord[], bodyBytes: number, maxEventBytes: number): Map<number, number> | undefined {
+  if (bodyBytes <= maxEventBytes) return undefined;
+  const oversized = new Map<number, number>();
   for (let index = 0; index < records.length; index++) {
     const record = records[index];
     if (record.raw === undefined) record.raw = elementText(record.value);
-    if (Buffer.byteLength(record.raw, "utf8") > maxEventBytes) return index;
+    const bytes = Buffer.byteLength(record.raw, "utf8");
+    if (bytes > maxEventBytes) oversized.set(index, bytes);
   }
-  return -1;
+  return oversized;
 }
 
 function outcomeBody(outcome: IngestOutcome): string {

@@ -20,6 +20,15 @@ export class CorsPolicy {
   }
 
   /**
+   * Whether a request may post at all. With origins listed, a browser request from another origin is refused: CORS
+   * alone would only hide the answer, while sendBeacon and simple requests store their events without a preflight.
+   * Requests without an Origin header (servers, `<img>` pixels) and an empty list (the default) are not limited.
+   */
+  permits(origin: string | undefined): boolean {
+    return origin === undefined || this.origins.size === 0 || this.allows(origin);
+  }
+
+  /**
    * Adds the headers of an actual request (POST, GET) to `headers` when `origin` is allowed. The origin is echoed
    * rather than "*" so that requests with credentials (Basic auth) work too; Vary keeps caches per origin.
    */

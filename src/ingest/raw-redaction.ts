@@ -11,8 +11,9 @@ const LEADING_HOST_NAME = /^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?= )
 /**
  * The text of a rejected record as it may be stored (`<S>.dlq`, `invalid_events`): a dead letter must not keep what
  * privacy removes from events, or the DLQ becomes the place where raw IPs and user ids survive. Addresses anywhere
- * in the text are anonymized, a leading host name becomes "-", and `"<field>": "<value>"` pairs of pseudonymized
- * fields get the value's pseudonym, also in JSON too broken to parse. Dropped fields lose their values.
+ * in the text are anonymized, a leading host name becomes "-", and `"<field>": <value>` pairs (also in JSON too broken
+ * to parse) and `<field>=<value>` query pairs (a pixel's) of pseudonymized fields get the value's pseudonym.
+ * Dropped fields lose their values.
  */
 export function redactRawRecord(raw: string, privacy: PrivacyConfig, pseudonymKey: string | undefined): string {
   let text = raw;
@@ -22,9 +23,34 @@ export function redactRawRecord(raw: string, privacy: PrivacyConfig, pseudonymKe
     text = text.replace(LEADING_HOST_NAME, "-");
   }
   const key = pseudonymKey !== undefined && pseudonymKey !== "" ? pseudonymKey : undefined;
-  if (key !== undefined) for (const field of privacy.pseudonymize) text = replaceFieldValues(text, field, (value) => pseudonymOf(value, key));
-  for (const field of privacy.dropFields) text = replaceFieldValues(text, field, () => "null");
+  if (key !== undefined) {
+    for (const field of privacy.pseudonymize) {
+      text = replaceFieldValues(text, field, (value) => pseudonymOf(value, key));
+      text = replaceQueryValues(text, field, (value) => encodeURIComponent(pseudonymize(decodeQueryValue(value), key)));
+    }
+  }
+  for (const field of privacy.dropFields) text = replaceFieldValues(replaceQueryValues(text, field, () => ""), field, () => "null");
   return text;
+}
+
+/**
+ * `text` with the value of every `<field>=<value>` pair of a query string (a pixel's dead letter is its query; a URL
+ * in a log line may carry one) replaced by `replace(value)`.
+ */
+function replaceQueryValues(text: string, field: string, replace: (value: string) => string): string {
+  if (!text.includes(`${field}=`)) return text;
+  const name = field.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return text.replace(new RegExp(`(^|[?&;])(${name}=)([^&#\\s"]*)`, "g"), (_match, before: string, head: string, value: string) =>
+    value === "" ? `${before}${head}` : `${before}${head}${replace(value)}`,
+  );
+}
+
+function decodeQueryValue(value: string): string {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, " "));
+  } catch {
+    return value;
+  }
 }
 
 /**

@@ -48,6 +48,14 @@ describe("redactRawRecord", () => {
     expect(redactRawRecord('{"user_id":"a\\"b","email":"x\\"y"}', privacy, "secret")).toBe(`{"user_id":"${pseudonymize('a"b', "secret")}","email":null}`);
   });
 
+  it("redacts a pixel's query string: pseudonyms URL-encoded, dropped fields emptied, other pairs untouched", () => {
+    const query = "writeKey=[redacted]&type=page_view&anon_id=p&url=/x&user_id=alice+px%40corp&email=alice%40example.com&ip=198.51.100.23";
+    expect(redactRawRecord(query, privacy, "secret")).toBe(
+      `writeKey=[redacted]&type=page_view&anon_id=p&url=/x&user_id=${encodeURIComponent(pseudonymize("alice px@corp", "secret"))}&email=&ip=198.51.100.0`,
+    );
+    expect(redactRawRecord("type=x&user_id=&my_user_id=keep", privacy, "secret")).toBe("type=x&user_id=&my_user_id=keep");
+  });
+
   it("changes nothing when anonymizeIp is off and nothing is pseudonymized or dropped", () => {
     const raw = '10.1.2.3 {"user_id":"bob"}';
     expect(redactRawRecord(raw, { anonymizeIp: false, ipv6Bits: 80, pseudonymize: [], dropFields: [] }, "k")).toBe(raw);

@@ -279,15 +279,24 @@ describe("http collector - refusals", () => {
     expect((await jsm.streams.info(stream)).state.messages).toBe(0);
   });
 
-  it("answers 413 with nothing enqueued for an event over maxEventBytes, even beside good events", async () => {
+  it("dead-letters an event over maxEventBytes as too_large and keeps the good events beside it", async () => {
     const { base, stream } = await startCollector({ maxEventBytes: 1024 });
     const big = pageView(1, { title: "x".repeat(1100) });
     const array = await post(base, JSON.stringify([pageView(0), big, pageView(2)]));
-    const ndjson = await post(base, [pageView(0), big].map((event) => JSON.stringify(event)).join("\n"));
+    const ndjson = await post(base, [pageView(3), big].map((event) => JSON.stringify(event)).join("\n"));
     const single = await post(base, JSON.stringify(big));
-    expect([array.status, ndjson.status, single.status]).toEqual([413, 413, 413]);
-    expect(((await array.json()) as { error: string }).error).toBe("event 1 is over the 1024-byte limit per event");
-    expect((await jsm.streams.info(stream)).state.messages).toBe(0);
+    expect([array.status, ndjson.status, single.status]).toEqual([200, 200, 200]);
+    const bytes = JSON.stringify(big).length;
+    expect(await array.json()).toEqual({ accepted: 2, rejected: 1, errors: [{ index: 1, reason: `too_large: record is ${bytes} bytes, over the 1024-byte limit` }] });
+    expect(await ndjson.json()).toMatchObject({ accepted: 1, rejected: 1 });
+    expect(await single.json()).toMatchObject({ accepted: 0, rejected: 1 });
+    const stored = await readStream(stream);
+    expect(stored.events.map((event) => event.anon_id).sort()).toEqual([pageView(0), pageView(2), pageView(3)].map((event) => event.anon_id).sort());
+    expect(stored.deadLetters.map((letter) => [letter.reason.split(":")[0], JSON.parse(letter.raw).title.length])).toEqual([
+      ["too_large", 1100],
+      ["too_large", 1100],
+      ["too_large", 1100],
+    ]);
   });
 
   it("answers 413 for a body over maxRequestBytes, with or without Content-Length, and stops reading it", async () => {
@@ -333,6 +342,13 @@ describe("http collector - refusals", () => {
     expect((await post(base, six.map((event) => JSON.stringify(event)).join("\n"))).status).toBe(413);
     expect((await post(base, JSON.stringify(six.slice(0, 5)))).status).toBe(200);
     expect((await readStream(stream)).events).toHaveLength(5);
+    // With the key in the body (sendBeacon), the answer is still 413, not 401: the key is read from the first record.
+    const keyed = six.map((event) => JSON.stringify({ ...event, writeKey: KEY }));
+    const tooMany = await post(base, keyed.join("\n"), {});
+    expect([tooMany.status, await tooMany.json()]).toEqual([413, { error: "6 events in one request, over the limit of 5" }]);
+    // A broken first line does not hide the key of the lines after it.
+    const brokenFirst = await post(base, ["{broken", ...keyed.slice(0, 2)].join("\n"), {});
+    expect([brokenFirst.status, await brokenFirst.json()]).toMatchObject([200, { accepted: 2, rejected: 1 }]);
   });
 
   it("answers 429 with Retry-After once a client's burst is spent, per write key and client", async () => {
@@ -379,15 +395,25 @@ describe("http collector - CORS", () => {
     expect(bad.headers.get("access-control-allow-methods")).toBeNull();
   });
 
-  it("adds Access-Control-Allow-Origin to a POST from an allowed origin only; * allows any", async () => {
-    const { base } = await startCollector({ allowedOrigins: [allowed] });
+  it("adds Access-Control-Allow-Origin to a POST from an allowed origin and refuses another origin with 403; * allows any", async () => {
+    const { base, stream } = await startCollector({ allowedOrigins: [allowed] });
     const fromAllowed = await post(base, JSON.stringify(pageView(1)), { "x-write-key": KEY, origin: allowed });
-    const fromOther = await post(base, JSON.stringify(pageView(2)), { "x-write-key": KEY, origin: other });
+    // sendBeacon and simple requests need no preflight: without the 403 their events would be stored.
+    const fromOther = await post(base, JSON.stringify(pageView(2)), { "x-write-key": KEY, origin: other, "content-type": "text/plain" });
+    const pixelFromOther = await fetch(`${base}/v1/pixel.gif?writeKey=${KEY}&type=page_view&ts=${TS}&anon_id=p&url=/`, { headers: { origin: other } });
+    const fromServer = await post(base, JSON.stringify(pageView(3)), { "x-write-key": KEY });
+    expect([fromAllowed.status, fromOther.status, pixelFromOther.status, fromServer.status]).toEqual([200, 403, 403, 200]);
     expect(fromAllowed.headers.get("access-control-allow-origin")).toBe(allowed);
     expect(fromOther.headers.get("access-control-allow-origin")).toBeNull();
+    expect(await fromOther.json()).toEqual({ error: `origin ${other} may not post here: allowedOrigins of this collector does not list it` });
+    expect((await readStream(stream)).events.map((event) => event.anon_id)).toEqual([pageView(1).anon_id, pageView(3).anon_id]);
     const any = await startCollector({ allowedOrigins: ["*"] });
     const fromAnywhere = await post(any.base, JSON.stringify(pageView(3)), { "x-write-key": KEY, origin: other });
     expect(fromAnywhere.headers.get("access-control-allow-origin")).toBe(other);
+    // No list (the default): no origin is refused, none gets CORS headers.
+    const open = await startCollector();
+    const fromOtherOpen = await post(open.base, JSON.stringify(pageView(4)), { "x-write-key": KEY, origin: other });
+    expect([fromOtherOpen.status, fromOtherOpen.headers.get("access-control-allow-origin")]).toEqual([200, null]);
   });
 });
 
@@ -423,6 +449,11 @@ describe("http collector - client address", () => {
     expect(stored.deadLetters).toHaveLength(1);
     expect(JSON.parse(stored.deadLetters[0].raw)).toEqual({ ...bad, user_id: pseudonymize("carol", "collector-key"), email: null, ip: "198.51.100.0" });
     for (const secret of ['"carol"', "carol@example.com", "198.51.100.23"]) expect(stored.rawText).not.toContain(secret);
+    // A pixel's dead letter is its query string (no ts: rejected, still answered with the GIF).
+    const pixel = await fetch(`${base}/v1/pixel.gif?writeKey=${KEY}&type=page_view&anon_id=p&url=/x&user_id=alice-px&email=alice%40example.com`);
+    expect(pixel.status).toBe(200);
+    const letters = (await readStream(stream)).deadLetters;
+    expect(letters[1].raw).toBe(`writeKey=[redacted]&type=page_view&anon_id=p&url=/x&user_id=${pseudonymize("alice-px", "collector-key")}&email=`);
   });
 });
 
