@@ -52,8 +52,12 @@ interface LockValue extends LockHolder {
 }
 
 /** The bucket of a pipeline's checkpoints: one per pipeline name on a NATS server, as the directory is one per name in a lake. */
-export function checkpointBucketName(pipelineName: string): string {
-  return `clickpipe_ckpt_${pipelineName}`;
+/**
+ * `clickpipe_ckpt_<checkpoint name>`. A task of a partitioned pipeline checkpoints as `<pipeline>.<task>` and bucket
+ * names allow no dot, so the dot becomes `__` (a pipeline name is letters, digits, `_` and `-`).
+ */
+export function checkpointBucketName(checkpointName: string): string {
+  return `clickpipe_ckpt_${checkpointName.replaceAll(".", "__")}`;
 }
 
 /**

@@ -14,6 +14,8 @@ export interface PipelineFileOptions {
   interval?: string;
   /** nats.partitions (default 1: one unpartitioned worker). */
   partitions?: number;
+  /** checkpoint.store (default directory). */
+  checkpointStore?: "directory" | "kv";
 }
 
 /** Writes `<directory>/<basename of out>.yaml`: every operator, windows small enough that a few days of traffic close many of them. */
@@ -49,6 +51,7 @@ export async function writePipelineFile(directory: string, options: PipelineFile
       `    path: ${options.out}`,
       "checkpoint:",
       `  interval: ${options.interval ?? "200ms"}`,
+      ...(options.checkpointStore === undefined ? [] : [`  store: ${options.checkpointStore}`]),
     ].join("\n") + "\n",
   );
   return file;

@@ -5,6 +5,8 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
@@ -73,6 +75,25 @@ describe("a partitioned pipeline over several workers", () => {
     expect(flat.basket_rules.length).toBeGreaterThan(0);
     for (const table of ["sessions", "patterns", "basket_rules", "cross_sell", "customer_features"]) {
       expect(partitioned[table], table).toEqual(flat[table]);
+    }
+  });
+
+  it("checkpoints each task in a NATS KV bucket of its own with checkpoint.store: kv, and writes the same tables", { timeout: 120_000 }, async () => {
+    const out = join(directory, "parts_kv");
+    const file = await writePipelineFile(directory, { name: "parts_kv", natsUrl, stream, out, partitions: 8, interval: "300ms", checkpointStore: "kv" });
+    const drained = await runCli(["run", file, "--drain", "--worker-id", "solo"], LEASE_ENV);
+    expect(drained.code, drained.stderr).toBe(0);
+    const [kv, baseline] = [await lakeRows(out), await lakeRows(baselineOut)];
+    for (const table of ["sessions", "patterns", "basket_rules", "cross_sell", "customer_features"]) expect(kv[table], table).toEqual(baseline[table]);
+    const connection = await connect({ servers: natsUrl });
+    try {
+      const manager = await jetstreamManager(connection);
+      const buckets: string[] = [];
+      for await (const info of manager.streams.list()) if (info.config.name.startsWith("KV_clickpipe_ckpt_parts_kv")) buckets.push(info.config.name);
+      expect(buckets).toContain("KV_clickpipe_ckpt_parts_kv__events-7");
+      for (const bucket of [...buckets, "KV_clickpipe_leases_parts_kv"]) await manager.streams.delete(bucket).catch(() => undefined);
+    } finally {
+      await connection.close();
     }
   });
 
