@@ -92,14 +92,17 @@ export class BasketOperator implements Operator {
   private closedThroughStart = Number.NEGATIVE_INFINITY;
   private itemChars = 0;
 
-  constructor(config: BasketConfig) {
+  constructor(config: BasketConfig, inputPartitions = 0) {
     this.config = config;
     this.closesAfter = config.window + config.allowedLateness;
-    this.tracker = new WatermarkTracker({
-      outOfOrderness: config.outOfOrderness,
-      idleTimeout: config.idleTimeout,
-      maxFutureSkew: config.maxFutureSkew,
-    });
+    this.tracker = new WatermarkTracker(
+      {
+        outOfOrderness: config.outOfOrderness,
+        idleTimeout: config.idleTimeout,
+        maxFutureSkew: config.maxFutureSkew,
+      },
+      inputPartitions,
+    );
   }
 
   watermark(): number {
@@ -241,6 +244,6 @@ export function basketItems(event: ClickEvent, field: "sku" | "category"): strin
   return [...items];
 }
 
-export function createBasket(config: BasketConfig, _environment: OperatorEnvironment): Operator {
-  return new BasketOperator(config);
+export function createBasket(config: BasketConfig, environment: OperatorEnvironment): Operator {
+  return new BasketOperator(config, environment.inputPartitions);
 }

@@ -121,9 +121,12 @@ class ChurnFeaturesOperator implements Operator {
     abandonedSessions30d: 0,
   };
 
+  readonly #inputPartitions: number;
+
   constructor(config: ChurnFeaturesConfig, environment: OperatorEnvironment) {
     this.#config = config;
     this.#sessionGap = environment.session?.gap;
+    this.#inputPartitions = environment.inputPartitions ?? 0;
     this.#tracker = this.#newTracker();
     // A field V8 has only seen initialized is a constant to the code it optimizes. #writtenUntil is first written at
     // the first snapshot, and that write then deoptimized every function that had inlined the late check: the worker's
@@ -222,7 +225,7 @@ class ChurnFeaturesOperator implements Operator {
 
   #newTracker(): WatermarkTracker {
     const { outOfOrderness, idleTimeout, maxFutureSkew } = this.#config;
-    return new WatermarkTracker({ outOfOrderness, idleTimeout, maxFutureSkew });
+    return new WatermarkTracker({ outOfOrderness, idleTimeout, maxFutureSkew }, this.#inputPartitions);
   }
 
   /**

@@ -10,4 +10,9 @@ export interface OperatorEnvironment {
    * are two cores (miningThreadsEnabled); an operator that starts one releases it in close().
    */
   miningThread?: boolean;
+  /**
+   * How many input partitions feed the operator's events, when that is known up front: the customer stage of a
+   * partitioned pipeline merges every events partition. Each holds the event-time watermark back from the start.
+   */
+  inputPartitions?: number;
 }

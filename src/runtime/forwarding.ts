@@ -435,7 +435,7 @@ export class ForwardedInput {
   /** Per source partition: how many of its queued lines are merged already (dropped in bulk, see #merge). */
   #heads: number[];
   #combinedWatermark = -Infinity;
-  /** Live: when each source partition's watermark last advanced (processing time; 0 = never). */
+  /** Live: when each source partition's watermark last advanced (processing time; the stage's start before that). */
   #advancedAt: number[];
   /** Drain: per source partition, the stream sequence its end record must reach (the subject's last at start). */
   #targets: number[] | undefined;
@@ -450,7 +450,9 @@ export class ForwardedInput {
   ) {
     this.#ended = new Array<number>(sourcePartitions).fill(-1);
     this.#watermarks = new Array<number>(sourcePartitions).fill(-Infinity);
-    this.#advancedAt = new Array<number>(sourcePartitions).fill(0);
+    // Every source counts as active from the start: one not heard from yet (its events task starts later, or reads a
+    // longer backlog) holds the combined watermark back until idleTimeout, instead of being skipped as idle at once.
+    this.#advancedAt = new Array<number>(sourcePartitions).fill(now());
     this.#queued = Array.from({ length: sourcePartitions }, () => []);
     this.#heads = new Array<number>(sourcePartitions).fill(0);
   }
@@ -508,6 +510,8 @@ export class ForwardedInput {
     this.#watermarks = state.watermarks.map((value) => (value === null || value >= 1e300 ? -Infinity : value));
     this.#queued = state.queued.map((lines) => [...lines]);
     this.#heads = new Array<number>(this.sourcePartitions).fill(0);
+    // Idleness restarts with this process: a restarted stage must not call the sources of its backlog idle.
+    this.#advancedAt = new Array<number>(this.sourcePartitions).fill(this.now());
     this.#combinedWatermark = Math.min(...this.#watermarks);
   }
 

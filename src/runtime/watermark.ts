@@ -45,8 +45,24 @@ export class WatermarkTracker {
   #current = -Infinity;
   #endedAt = -Infinity;
 
-  constructor(options: WatermarkOptions) {
+  readonly #expectedPartitions: number;
+
+  /**
+   * `expectedPartitions`: how many input partitions (0..n−1) feed this operator, when known up front (the customer
+   * stage of a partitioned pipeline). Each then holds the watermark back from the start, as an event of it would,
+   * until it sends events or stays silent for idleTimeout; otherwise a partition counts only once seen, and the first
+   * partitions to arrive would make every earlier event of a slower one late.
+   */
+  constructor(options: WatermarkOptions, expectedPartitions = 0) {
     this.#options = options;
+    this.#expectedPartitions = expectedPartitions;
+    this.#expectPartitions();
+  }
+
+  #expectPartitions(): void {
+    for (let partition = 0; partition < this.#expectedPartitions; partition++) {
+      if (!this.#partitions.has(partition)) this.#partitions.set(partition, { maxEventTime: -Infinity, lastSeen: null });
+    }
   }
 
   /** The watermark in epoch ms (−∞ before any event, +∞ after end of input). */
@@ -97,7 +113,8 @@ export class WatermarkTracker {
 
   snapshot(): WatermarkSnapshot {
     const partitions: [number, number][] = [];
-    for (const [partition, clock] of this.#partitions) partitions.push([partition, clock.maxEventTime]);
+    // An expected partition not seen yet (−∞) is left out: JSON has no −∞, and restore expects it again.
+    for (const [partition, clock] of this.#partitions) if (clock.maxEventTime > -Infinity) partitions.push([partition, clock.maxEventTime]);
     const snapshot: WatermarkSnapshot = { current: encodeTime(this.#current), partitions };
     if (Number.isFinite(this.#endedAt)) snapshot.endedAt = this.#endedAt;
     return snapshot;
@@ -110,6 +127,7 @@ export class WatermarkTracker {
     this.#lastClock = null;
     // Idleness restarts from the first use after restore: a restarted worker must not call its backlog idle.
     for (const [partition, maxEventTime] of snapshot.partitions) this.#partitions.set(partition, { maxEventTime, lastSeen: null });
+    this.#expectPartitions();
     this.#endedAt = snapshot.endedAt ?? -Infinity;
     if (this.#current === Infinity) {
       // A drain's end: later events go on from the latest event time it saw (none: from the start).

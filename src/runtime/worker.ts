@@ -284,8 +284,13 @@ class Worker {
     await this.pipeline?.close();
     this.committing = undefined;
     this.fatal = undefined;
-    const environment: OperatorEnvironment = { ...operatorEnvironment(this.config), miningThread: miningThreadsEnabled() };
     const task = this.task;
+    const environment: OperatorEnvironment = {
+      ...operatorEnvironment(this.config),
+      miningThread: miningThreadsEnabled(),
+      // The customer stage merges every events partition: each holds its operators' watermarks back from the start.
+      ...(task?.kind === "customers" && { inputPartitions: this.config.nats.partitions }),
+    };
     const configs = task === undefined ? this.config.operators : this.config.operators.filter((op) => task.operators.includes(op.type));
     const operators = configs.map((operatorConfig) => createOperator(operatorConfig, environment));
     if (this.injectedPoison !== undefined) operators.push(this.injectedPoison);

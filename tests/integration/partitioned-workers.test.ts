@@ -114,6 +114,24 @@ describe("a partitioned pipeline over several workers", () => {
     expect(warned.stderr).toContain("but nats.partitions is 1: this worker reads them all");
   });
 
+  it("live over the backlog, then stopped and drained, writes the tables of a drain alone", { timeout: 120_000 }, async () => {
+    // Live, the customer stage takes each events partition's records as they come: a partition not heard from yet
+    // must hold the watermarks back, or the first partitions' watermark makes the others' sessions and purchases late.
+    const { file, out } = await pipelineFile("parts_live");
+    const live = spawnWorker(file, ["--worker-id", "live"], LEASE_ENV);
+    expect(await live.printed(/parts_live: worker live runs customers-0/), live.output()).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    live.child.kill("SIGTERM");
+    const stopped = await live.exited;
+    expect(stopped.code, stopped.output).toBe(0);
+    const drained = await runCli(["run", file, "--drain", "--worker-id", "live"], LEASE_ENV);
+    expect(drained.code, drained.stderr).toBe(0);
+    const [actual, expected] = [await lakeRows(out), await lakeRows(baselineOut)];
+    for (const table of ["sessions", "patterns", "basket_rules", "cross_sell", "customer_features", "late_events"]) {
+      expect(actual[table], table).toEqual(expected[table]);
+    }
+  });
+
   it("moves a killed worker's partitions to the others and writes exactly the one-worker tables", { timeout: 180_000 }, async () => {
     const expected = await lakeRows(baselineOut);
     expect(expected.sessions.length, JSON.stringify(rowCounts(expected))).toBeGreaterThan(300);

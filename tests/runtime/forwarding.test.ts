@@ -241,6 +241,26 @@ describe("ForwardedInput", () => {
     expect(seen).toEqual(["watermark 100", "watermark 900"]);
   });
 
+  it("live, a source not heard from yet holds the watermark back from the start until the idle timeout", () => {
+    // Its events task starts later or reads a longer backlog: skipping it at once made its earlier events late.
+    let now = 10_000;
+    const { forwarded, seen } = input(3, { now: () => now, idleMs: 1_000 });
+    forwarded.take(from(0, 1, 0), ["w\t100"]);
+    now = 10_600;
+    forwarded.take(from(0, 1, 1), ["w\t150"]);
+    forwarded.take(from(1, 1, 0), ["w\t200"]);
+    forwarded.tick();
+    expect(seen).toEqual([]);
+    now = 11_000; // partition 2 silent since the start for the idle timeout: the others decide
+    forwarded.tick();
+    expect(seen).toEqual(["watermark 150"]);
+    // The same after a restore: idleness counts from the restart, not from the epoch.
+    const restarted = input(3, { now: () => now, idleMs: 1_000 });
+    restarted.forwarded.restore(JSON.parse(JSON.stringify(input(3).forwarded.snapshot())));
+    restarted.forwarded.take(from(0, 2, 0), ["w\t300"]);
+    expect(restarted.seen).toEqual([]);
+  });
+
   it("in a drain, merges the sources by event time whatever order their messages came in, and ends at the targets", () => {
     const run = (order: "zero first" | "one first") => {
       const { forwarded, seen } = input(2, { drainTargets: [7, 8] });

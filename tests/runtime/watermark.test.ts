@@ -30,6 +30,20 @@ describe("WatermarkTracker", () => {
     expect(watermark.observe(1, T0 + 35 * MINUTE, undefined, 2000)).toBe(T0 + 34 * MINUTE);
   });
 
+  it("with expected partitions, one not seen yet holds the watermark back until idle, also after a restore", () => {
+    const watermark = new WatermarkTracker({ outOfOrderness: MINUTE, idleTimeout: MINUTE, maxFutureSkew: 5 * MINUTE }, 2);
+    expect(watermark.observe(0, T0 + 30 * MINUTE, undefined, 0)).toBe(-Infinity);
+    expect(watermark.tick(MINUTE - 1)).toBe(-Infinity);
+    watermark.observe(0, T0 + 31 * MINUTE, undefined, MINUTE - 1);
+    expect(watermark.tick(MINUTE)).toBe(T0 + 30 * MINUTE); // partition 1 silent since the start: idle
+    const snapshot = JSON.parse(JSON.stringify(watermark.snapshot())) as ReturnType<WatermarkTracker["snapshot"]>;
+    expect(snapshot.partitions).toEqual([[0, T0 + 31 * MINUTE]]);
+    const restored = new WatermarkTracker({ outOfOrderness: MINUTE, idleTimeout: MINUTE, maxFutureSkew: 5 * MINUTE }, 2);
+    restored.restore(snapshot);
+    expect(restored.observe(0, T0 + 40 * MINUTE, undefined, 10 * MINUTE)).toBe(T0 + 30 * MINUTE);
+    expect(restored.observe(1, T0 + 35 * MINUTE, undefined, 10 * MINUTE)).toBe(T0 + 34 * MINUTE);
+  });
+
   it("stops waiting for a partition silent for idleTimeout of processing time", () => {
     const watermark = tracker();
     watermark.observe(1, T0, undefined, 0);
