@@ -427,6 +427,18 @@ export interface ForwardedInputState {
  * (the minimum, as for any multi-input operator) and, in a drain, merges the sources by event time so that the
  * result does not depend on how their messages happened to interleave in the stream.
  */
+/** The customer stage's checkpoint was written for another number of events partitions than the config now has. */
+export class PartitionCountChangedError extends Error {
+  override name = "PartitionCountChangedError";
+  constructor(checkpointed: number, configured: number) {
+    super(
+      `the customer stage's checkpoint was written for ${checkpointed} events partitions, but nats.partitions is now ${configured}: ` +
+        "a running pipeline cannot be repartitioned (each visitor's state lives in the partition its events went to). " +
+        `Set nats.partitions: ${checkpointed} again, or drain this pipeline and run ${configured} partitions under a new pipeline name and stream.`,
+    );
+  }
+}
+
 export class ForwardedInput {
   #taken = new Map<string, [number, number]>();
   #ended: number[];
@@ -503,6 +515,7 @@ export class ForwardedInput {
   }
 
   restore(state: ForwardedInputState): void {
+    if (state.ended.length !== this.sourcePartitions) throw new PartitionCountChangedError(state.ended.length, this.sourcePartitions);
     this.#taken = new Map(Object.entries(state.taken));
     this.#ended = [...state.ended];
     // +∞ is a drained source's end: what it flushed is closed in the operators' own state, and a later run's sources

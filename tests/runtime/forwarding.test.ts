@@ -13,6 +13,7 @@ import {
   committedLineage,
   customerStageEvent,
   ForwardedInput,
+  PartitionCountChangedError,
   Forwarder,
   forwardingPlan,
   LINEAGE_KEY,
@@ -259,6 +260,16 @@ describe("ForwardedInput", () => {
     restarted.forwarded.restore(JSON.parse(JSON.stringify(input(3).forwarded.snapshot())));
     restarted.forwarded.take(from(0, 2, 0), ["w\t300"]);
     expect(restarted.seen).toEqual([]);
+  });
+
+  it("refuses a checkpoint written for another number of events partitions, naming the fix", () => {
+    const four = input(4);
+    four.forwarded.take(from(2, 1, 0), ["w\t100"]);
+    const eight = input(8);
+    expect(() => eight.forwarded.restore(JSON.parse(JSON.stringify(four.forwarded.snapshot())))).toThrow(PartitionCountChangedError);
+    expect(() => eight.forwarded.restore(four.forwarded.snapshot())).toThrow(
+      "the customer stage's checkpoint was written for 4 events partitions, but nats.partitions is now 8",
+    );
   });
 
   it("in a drain, merges the sources by event time whatever order their messages came in, and ends at the targets", () => {
