@@ -15,6 +15,7 @@ export class Metrics {
   readonly eventsInvalid: Counter<"reason">;
   readonly eventsFiltered: Counter;
   readonly eventsLate: Counter;
+  readonly sessionsLate: Counter;
   readonly eventsDuplicate: Counter;
   readonly sessionsEmitted: Counter<"kind">;
   readonly parquetRowsWritten: Counter<"table">;
@@ -72,6 +73,11 @@ export class Metrics {
     this.eventsLate = new Counter({
       name: "clickpipe_events_late_total",
       help: "Events too late for any retained state, written to late_events.",
+      registers: reg,
+    });
+    this.sessionsLate = new Counter({
+      name: "clickpipe_sessions_late_total",
+      help: "Session versions that reached sequencePatterns after every window holding them had closed: in the sessions table, not in patterns.",
       registers: reg,
     });
     this.eventsDuplicate = new Counter({

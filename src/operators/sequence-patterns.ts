@@ -141,7 +141,7 @@ export class SequencePatternsOperator implements Operator {
     return this.late;
   }
 
-  onSession(session: SessionRecord, _ctx: OperatorContext): void {
+  onSession(session: SessionRecord, ctx: OperatorContext): void {
     this.miner.poll();
     const previous = this.sessions.get(session.session_id);
     if (previous !== undefined && session.version <= previous.version) return;
@@ -149,7 +149,8 @@ export class SequencePatternsOperator implements Operator {
     if (session.retracted) return;
     // Session records are built fresh per version and never changed afterwards, so their arrays are kept, not copied.
     const elements = this.config.item === "page_path" ? session.page_path : session.page_items;
-    this.track(session.session_id, session.version, session.end_ts, elements);
+    // Too late for every window holding it: the sessions table has it, patterns will not; counted, never silent.
+    if (!this.track(session.session_id, session.version, session.end_ts, elements)) ctx.metrics.sessionsLate.inc();
   }
 
   watermark(): number {
@@ -226,14 +227,17 @@ export class SequencePatternsOperator implements Operator {
     return bytes;
   }
 
-  /** Called once per session version: no arrays or closures (the windows holding `endTs` are walked by start). */
-  private track(id: string, version: number, endTs: number, elements: string[]): void {
+  /**
+   * Called once per session version: no arrays or closures (the windows holding `endTs` are walked by start). False
+   * when every window holding it has closed (a late session version).
+   */
+  private track(id: string, version: number, endTs: number, elements: string[]): boolean {
     const last = this.lastWindowStart(endTs);
     let start = this.firstWindowStart(endTs);
     while (start <= last && this.isClosed(start)) start += this.hop;
     if (start > last) {
       this.late += 1;
-      return;
+      return false;
     }
     if (endTs > this.maxEndTs) this.maxEndTs = endTs;
     const tracked: TrackedSession = { id, version, endTs, elements, current: true };
@@ -244,6 +248,7 @@ export class SequencePatternsOperator implements Operator {
       window.tracked.push(tracked);
       window.sessionCount++;
     }
+    return true;
   }
 
   private untrack(session: TrackedSession): void {

@@ -139,7 +139,7 @@ describe("sequencePatterns", () => {
     expect(new Set(ctx.rowsOf("patterns").map((row) => row.window_start))).toEqual(new Set([T0 + HOUR]));
   });
 
-  it("keeps a closed window final: a later version for it is dropped and counted", () => {
+  it("keeps a closed window final: a later version for it is dropped and counted", async () => {
     const op = operator();
     const ctx = recordingContext();
     op.onSession(sessionRecord("a", T0 + MINUTE, ["/a"]), ctx);
@@ -150,6 +150,7 @@ describe("sequencePatterns", () => {
     op.onEnd(ctx);
     expect(ctx.rows.length).toBe(closedRows);
     expect(op.lateSessionVersions).toBe(2);
+    expect((await ctx.metrics.sessionsLate.get()).values[0].value).toBe(2);
   });
 
   it("turns a ratio minSupport into ceil(ratio × sessions in the window)", () => {
