@@ -1,21 +1,15 @@
 // `clickpipe forget <user_id> --pipeline p.yaml`: erases a person from every Parquet table and tombstones their ids.
-import { open, readFile, readdir, rename, unlink } from "node:fs/promises";
-import { dirname, join, relative, sep } from "node:path";
+import { relative, sep } from "node:path";
 import { parseArgs } from "node:util";
-import { DataType, TimeUnit, tableFromIPC, type Field } from "apache-arrow";
-import { readParquet } from "parquet-wasm";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { PSEUDONYM_KEY_ENV, PseudonymKeyMissingError, pseudonymize } from "../ingest/privacy.ts";
-import { syncDirectory } from "../runtime/checkpoint.ts";
 import { addTombstones, personIdsInRaw, tombstonesFile, type TombstoneEntry } from "../runtime/tombstones.ts";
-import { encodeParquet, type ParquetCompression } from "../sinks/parquet-encoder.ts";
-import { arrowTableToRows } from "../sinks/parquet-reader.ts";
-import type { ColumnSpec, ColumnType, Row } from "../sinks/table.ts";
+import type { ParquetCompression } from "../sinks/parquet-encoder.ts";
+import { parquetFilesUnder, readParquetWithColumns, removeRowsFromPart } from "../sinks/parquet-rewrite.ts";
+import type { Row } from "../sinks/table.ts";
 import { loadPipelineOrThrow } from "./load-config.ts";
 
 export const forgetUsage = "usage: clickpipe forget <user_id> --pipeline <pipeline.yaml>";
-
-const IN_PROGRESS_SUFFIX = ".inprogress";
 
 export async function runForget(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { pipeline: { type: "string" } } });
@@ -93,32 +87,27 @@ export async function forgetPerson(options: ForgetOptions): Promise<ForgetSummar
       for (const column of ["visitor_id", "anon_id"]) if (typeof row[column] === "string") visitorIds.add(row[column]);
     }
   }
-  const quotedInDeadLetters = new Set([options.userId, options.givenUserId ?? options.userId]);
-  const names = personMatcher(userIds, visitorIds, quotedInDeadLetters);
-  const tables = new Map<string, TableChange>();
-  for (const file of files) {
-    const { columns, rows } = await readParquetWithColumns(file);
-    const kept = rows.filter((row) => !names(row));
-    if (kept.length === rows.length) continue;
-    const table = relative(options.sinkPath, file).split(sep)[0];
-    const change = tables.get(table) ?? { rowsRemoved: 0, filesRewritten: 0, filesDeleted: 0 };
-    change.rowsRemoved += rows.length - kept.length;
-    if (kept.length === 0) {
-      await unlink(file);
-      await syncDirectory(dirname(file));
-      change.filesDeleted++;
-    } else {
-      await replaceFileDurably(file, await encodeParquet(columns, kept, { compression: options.compression, rowGroupSize: options.rowGroupSize }));
-      change.filesRewritten++;
-    }
-    tables.set(table, change);
-  }
+  // Tombstones first: a live worker reloads them within a second, drops the person from then on and erases them from
+  // what it commits after this moment; the removal below covers everything committed before it.
   const forgottenAt = options.now ?? Date.now();
   const entries: TombstoneEntry[] = [
     { id: options.userId, kind: "user_id", forgottenAt },
     ...[...visitorIds].sort().map((id): TombstoneEntry => ({ id, kind: "visitor_id", forgottenAt })),
   ];
   const tombstonesAdded = await addTombstones(options.sinkPath, options.pipelineName, entries);
+  const quotedInDeadLetters = new Set([options.userId, options.givenUserId ?? options.userId]);
+  const names = personMatcher(userIds, visitorIds, quotedInDeadLetters);
+  const tables = new Map<string, TableChange>();
+  for (const file of files) {
+    const removed = await removeRowsFromPart(file, names, options);
+    if (removed === undefined || removed.rowsRemoved === 0) continue;
+    const table = relative(options.sinkPath, file).split(sep)[0];
+    const change = tables.get(table) ?? { rowsRemoved: 0, filesRewritten: 0, filesDeleted: 0 };
+    change.rowsRemoved += removed.rowsRemoved;
+    if (removed.deleted) change.filesDeleted++;
+    else change.filesRewritten++;
+    tables.set(table, change);
+  }
   return { tables, visitorIds: visitorIds.size, tombstonesAdded, tombstoneFile: tombstonesFile(options.sinkPath, options.pipelineName) };
 }
 
@@ -154,68 +143,9 @@ export function describeForget(summary: ForgetSummary): string[] {
     summary.tombstonesAdded === 0
       ? `tombstones already hold this person (${summary.tombstoneFile})`
       : `${plural(summary.tombstonesAdded, "tombstone")} recorded (1 user id, ${plural(summary.visitorIds, "visitor id")}) in ${summary.tombstoneFile}; ` +
-          "later events for them are dropped once the worker (re)starts",
+          "a running worker drops them within a second, also from what it had not committed yet; a stopped one when it starts",
   );
   return lines;
-}
-
-/** Complete data files only: `.inprogress` parts and `_`/`.` folders (checkpoints) are not tables, as for Hive readers. */
-async function parquetFilesUnder(directory: string): Promise<string[]> {
-  let entries;
-  try {
-    entries = await readdir(directory, { withFileTypes: true });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw error;
-  }
-  const files: string[] = [];
-  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    if (entry.name.startsWith("_") || entry.name.startsWith(".")) continue;
-    const path = join(directory, entry.name);
-    if (entry.isDirectory()) files.push(...(await parquetFilesUnder(path)));
-    else if (entry.isFile() && entry.name.endsWith(".parquet")) files.push(path);
-  }
-  return files;
-}
-
-async function readParquetWithColumns(file: string): Promise<{ columns: ColumnSpec[]; rows: Row[] }> {
-  const table = tableFromIPC(readParquet(await readFile(file)).intoIPCStream());
-  return { columns: table.schema.fields.map((field) => columnSpecOf(field, file)), rows: arrowTableToRows(table) };
-}
-
-/** The sink's column type an Arrow field was written from, so a rewritten file keeps its schema. */
-function columnSpecOf(field: Field, file: string): ColumnSpec {
-  const type = columnTypeOf(field.type);
-  if (type === undefined) throw new Error(`${file}: column ${field.name} has type ${String(field.type)}, which clickpipe does not write`);
-  return { name: field.name, type, nullable: field.nullable };
-}
-
-function columnTypeOf(type: DataType): ColumnType | undefined {
-  if (DataType.isUtf8(type) || DataType.isLargeUtf8(type)) return "string";
-  if (DataType.isInt(type)) return type.bitWidth === 64 ? "int64" : type.bitWidth === 32 ? "int32" : undefined;
-  if (DataType.isFloat(type)) return "float64";
-  if (DataType.isBool(type)) return "bool";
-  if (DataType.isTimestamp(type)) return type.unit === TimeUnit.MILLISECOND ? "timestamp" : undefined;
-  if (DataType.isDate(type)) return "date";
-  if (DataType.isList(type)) {
-    const item = type.children[0].type;
-    return DataType.isUtf8(item) || DataType.isLargeUtf8(item) ? "list<string>" : undefined;
-  }
-  return undefined;
-}
-
-/** Write `<file>.inprogress`, fsync, rename over the file, fsync the folder: readers see the old file or the new, never a part. */
-async function replaceFileDurably(file: string, bytes: Uint8Array): Promise<void> {
-  const temporary = file + IN_PROGRESS_SUFFIX;
-  const handle = await open(temporary, "w");
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temporary, file);
-  await syncDirectory(dirname(file));
 }
 
 function plural(count: number, noun: string): string {

@@ -45,6 +45,7 @@ import { tuneScavenger } from "./scavenger.ts";
 import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
 import { Pipeline, type RowSink } from "./pipeline.ts";
 import { isForgotten, isForgottenRaw, isForgottenRow, loadTombstones, tombstonesFile } from "./tombstones.ts";
+import { parquetFilesChangedSince, removeRowsFromPart } from "../sinks/parquet-rewrite.ts";
 import { releaseEncoded, type EncodedJson } from "./utf8-segments.ts";
 import { runEach } from "./cleanup.ts";
 
@@ -94,6 +95,8 @@ const DEFAULT_MAX_EVENT_ATTEMPTS = 3;
 const YIELD_EVERY_MS = 20;
 /** Checkpoint state keys of a task's own bookkeeping beside the operators' (no operator has these ids). */
 const FORWARD_KEY = "_forward";
+/** The tombstones version (their file's mtime) whose person's rows are erased from everything this state committed. */
+const TOMBSTONES_KEY = "_tombstones";
 const INPUT_KEY = "_input";
 
 export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
@@ -102,6 +105,18 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   const worker = new Worker(options);
   return worker.run();
 }
+
+/**
+ * `clickpipe forget` changed the tombstones while the worker ran: rows appended before, buffered or in a commit under
+ * way, may name the person. The round stops, state rolls back to the last checkpoint, what was committed since the
+ * tombstones changed is erased, and the replay drops the person.
+ */
+class TombstonesChanged extends Error {
+  override name = "TombstonesChanged";
+}
+
+/** Commits whose parts landed this long before the tombstones' write are erased too (clock and file-time slack). */
+const TOMBSTONE_SLACK_MS = 5_000;
 
 /** An operator threw on one event: the round stops, state rolls back to the last checkpoint. */
 class OperatorFailure extends Error {
@@ -147,6 +162,8 @@ class Worker {
   private tombstones: ReadonlySet<string> = new Set();
   /** mtime of the tombstones file last loaded: `clickpipe forget` on a running worker takes effect within a second. */
   private tombstonesVersion = 0;
+  /** The tombstones version this worker's committed output is clean of (TOMBSTONES_KEY). */
+  private tombstonesApplied = 0;
   /** Test-only (CLICKPIPE_THROW_ON_EVENTS): one instance per process, so "fails n times" spans rollbacks. */
   private readonly injectedPoison = poisonOperatorFromEnv();
   private sinkConfig!: ParquetSinkConfig;
@@ -255,10 +272,10 @@ class Worker {
           await this.round(connection);
           return { ...this.summary, position: this.committedPosition, epoch: this.epoch, drainedAt: this.drainedAt };
         } catch (error) {
-          if (!(error instanceof OperatorFailure)) throw error;
+          if (!(error instanceof OperatorFailure) && !(error instanceof TombstonesChanged)) throw error;
           // The replay counts its messages and events again; without this one event read "4 events, 1 invalid".
           Object.assign(this.summary, this.committedSummary);
-          await this.recordFailure(error);
+          if (error instanceof OperatorFailure) await this.recordFailure(error);
         }
       }
     } finally {
@@ -329,6 +346,7 @@ class Worker {
     });
     if (task?.kind === "customers") this.forwardedInput = this.customerInput(this.pipeline);
     const resumes = await this.recover();
+    await this.eraseForgottenSinceTombstonesChanged();
     // The operators' and the sink's threads started above and load beside recovery; reading starts once they are up, so
     // their start-up does not compete for a core with the first batches (bench/OPTIMIZATIONS.md, session 12).
     await Promise.all([this.pipeline.ready(), this.sink.ready()]);
@@ -384,6 +402,8 @@ class Worker {
         if (this.forwardedInput !== undefined && state[INPUT_KEY] !== undefined) this.forwardedInput.restore(state[INPUT_KEY] as ForwardedInputState);
         this.forwardedBatch = state[FORWARD_KEY] as ForwardBatch | undefined;
       }
+      const applied = resumes ? (checkpoint.state as Record<string, unknown>)[TOMBSTONES_KEY] : undefined;
+      this.tombstonesApplied = typeof applied === "number" ? applied : 0;
       const lineage = resumes ? (checkpoint.state as Record<string, unknown>)[LINEAGE_KEY] : undefined;
       this.lineage = typeof lineage === "string" ? lineage : randomBytes(6).toString("hex");
       return resumes;
@@ -724,6 +744,7 @@ class Worker {
     if (this.forwardedInput !== undefined) state[INPUT_KEY] = this.forwardedInput.snapshot();
     const lineage = this.task?.kind === "events" ? this.lineage : undefined;
     if (lineage !== undefined) state[LINEAGE_KEY] = lineage;
+    if (this.tombstonesApplied > 0) state[TOMBSTONES_KEY] = this.tombstonesApplied;
     noteFirstEpoch(epoch);
     const prepared = this.sink.prepare(epoch);
     const summary = { ...this.summary };
@@ -789,13 +810,36 @@ class Worker {
     if (forwarded !== undefined) await this.publishForwarded(forwarded);
   }
 
-  /** Reloads the tombstones when `clickpipe forget` changed them, so a live worker stops emitting that person. */
+  /**
+   * Reloads the tombstones when `clickpipe forget` changed them, so a live worker stops emitting that person, and
+   * rolls back (TombstonesChanged): rows it appended before may name them, buffered or in a commit under way.
+   */
   private async reloadTombstones(): Promise<void> {
     const version = await tombstonesVersion(this.sinkConfig.path, this.config.name);
-    if (version === this.tombstonesVersion) return;
+    if (version === this.tombstonesVersion || this.fatal !== undefined) return;
     this.tombstones = await loadTombstones(this.sinkConfig.path, this.config.name);
     this.tombstonesVersion = version;
-    this.log(`tombstones changed: ${this.tombstones.size} forgotten ids now dropped`);
+    this.log(`tombstones changed: ${this.tombstones.size} forgotten ids now dropped; rolling back to the last checkpoint to erase them`);
+    this.stop(new TombstonesChanged());
+  }
+
+  /**
+   * `forget` erases what was committed before it wrote the tombstones; a commit of this worker may have landed after
+   * forget listed the files. Parts that changed since the tombstones did lose the forgotten people's rows here, before
+   * anything new is read, and the state records that its output is clean of this version.
+   */
+  private async eraseForgottenSinceTombstonesChanged(): Promise<void> {
+    if (this.tombstones.size === 0 || this.tombstonesApplied >= this.tombstonesVersion) return;
+    let rows = 0;
+    let parts = 0;
+    for (const file of await parquetFilesChangedSince(this.sinkConfig.path, this.tombstonesVersion - TOMBSTONE_SLACK_MS)) {
+      const change = await removeRowsFromPart(file, (row) => isForgottenRow(row, this.tombstones), this.sinkConfig);
+      if (change === undefined || change.rowsRemoved === 0) continue;
+      rows += change.rowsRemoved;
+      parts++;
+    }
+    if (rows > 0) this.log(`tombstones: erased ${rows} rows naming forgotten people from ${parts} parts committed since they changed`);
+    this.tombstonesApplied = this.tombstonesVersion;
   }
 
   /** The labels of this worker's per-task gauges: its task's name in a partitioned pipeline (registry.ts). */

@@ -1,12 +1,13 @@
 // `clickpipe forget` on a running worker: from the next second on, the person's rows never reach the lake.
 import { DuckDBInstance } from "@duckdb/node-api";
 import { spawn } from "node:child_process";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { CLICKPIPE_BIN, REPO_ROOT, runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { addTombstones } from "../../src/runtime/tombstones.ts";
 
 const view = (anon: string, user: string, ts: string, id: string) =>
   JSON.stringify({ type: "page_view", ts, anon_id: anon, user_id: user, url: "/p", event_id: id });
@@ -64,5 +65,89 @@ describe("clickpipe forget on a live worker", () => {
     );
     expect(reader.getRowObjectsJson()).toEqual([{ user_id: "bob" }, { user_id: "carol" }]);
     db.closeSync();
+  });
+
+  it("erases the person's rows the worker had made but not committed yet when forget ran, dead letters included", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-forget-buffered-"));
+    const out = join(directory, "out");
+    const pipeline = join(directory, "p.yaml");
+    await writeFile(
+      pipeline,
+      [
+        "name: forgetbuffered",
+        "nats:",
+        `  url: ${inject("natsUrl")}`,
+        `  stream: ${uniqueStreamName("FORGETBUF")}`,
+        "operators:",
+        "  - type: sessionize",
+        "sinks:",
+        "  - type: parquet",
+        `    path: ${out}`,
+        "checkpoint:",
+        "  interval: 1h", // nothing is committed before the SIGINT: every row stays buffered until then
+      ].join("\n"),
+    );
+    const child = spawn(process.execPath, [CLICKPIPE_BIN, "run", pipeline], { cwd: REPO_ROOT, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const waitFor = async (text: string) => {
+      const deadline = Date.now() + 30_000;
+      while (!stderr.includes(text) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(stderr).toContain(text);
+    };
+    await waitFor("starting forgetbuffered");
+    // Alice's session closes (a later event moves the watermark past it) and her bad record is dead-lettered: both
+    // become rows in the worker's buffers, not yet committed.
+    const input = join(directory, "input.ndjson");
+    const bad = JSON.stringify({ type: "page_view", ts: "2026-01-05T10:05:00Z", anon_id: "a1", user_id: "alice" });
+    await writeFile(
+      input,
+      [view("a1", "alice", "2026-01-05T10:00:00Z", "e1"), view("b1", "bob", "2026-01-05T10:01:00Z", "e2"), bad, view("c1", "carol", "2026-01-05T14:00:00Z", "e3")].join("\n") + "\n",
+    );
+    expect((await runCli(["publish", input, "--pipeline", pipeline])).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 1500));
+
+    const forget = await runCli(["forget", "alice", "--pipeline", pipeline]);
+    expect(forget.code, forget.stderr).toBe(0);
+    expect(forget.stdout).toContain("no rows name this person: nothing removed"); // nothing of hers was committed yet
+    await waitFor("tombstones changed");
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill("SIGINT");
+    expect(await exited, stderr).toBe(0);
+
+    const db = await (await DuckDBInstance.create(":memory:")).connect();
+    const sessions = await db.runAndReadAll(`SELECT user_id FROM read_parquet('${out}/sessions/**/*.parquet') WHERE NOT retracted ORDER BY user_id`);
+    expect(sessions.getRowObjectsJson()).toEqual([{ user_id: "bob" }]);
+    const invalid = await db.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM read_parquet('${out}/invalid_events/**/*.parquet')`).catch(() => undefined);
+    expect(invalid === undefined ? 0 : invalid.getRowObjectsJson()[0].n).toBe(0);
+    db.closeSync();
+  });
+
+  it("a worker erases the person from parts committed after forget listed them (tombstones newer than its checkpoint)", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-forget-late-commit-"));
+    const out = join(directory, "out");
+    const pipeline = join(directory, "p.yaml");
+    await writeFile(
+      pipeline,
+      ["name: forgetlate", "nats:", `  url: ${inject("natsUrl")}`, `  stream: ${uniqueStreamName("FORGETLATE")}`, "operators:", "  - type: sessionize", "sinks:", "  - type: parquet", `    path: ${out}`].join("\n"),
+    );
+    const input = join(directory, "input.ndjson");
+    await writeFile(input, [view("a1", "alice", "2026-01-05T10:00:00Z", "e1"), view("b1", "bob", "2026-01-05T10:01:00Z", "e2")].join("\n") + "\n");
+    expect((await runCli(["publish", input, "--pipeline", pipeline])).code).toBe(0);
+    expect((await runCli(["run", pipeline, "--drain"])).code).toBe(0);
+    // The commit above landed just before the tombstones were written, as a live worker's commit may land after
+    // forget listed the files: only the tombstones are recorded, no part is rewritten.
+    await addTombstones(out, "forgetlate", [{ id: "alice", kind: "user_id", forgottenAt: Date.now() }]);
+    const again = await runCli(["run", pipeline, "--drain"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain("tombstones: erased 1 rows naming forgotten people from 1 parts committed since they changed");
+    const db = await (await DuckDBInstance.create(":memory:")).connect();
+    const sessions = await db.runAndReadAll(`SELECT user_id FROM read_parquet('${out}/sessions/**/*.parquet') ORDER BY user_id`);
+    expect(sessions.getRowObjectsJson()).toEqual([{ user_id: "bob" }]);
+    db.closeSync();
+    // Recorded in the checkpoint: the next start does not scan the parts again.
+    const checkpoints = (await readdir(join(out, "_checkpoints", "forgetlate"))).filter((name) => /^checkpoint-\d+\.json$/.test(name)).sort();
+    expect(await readFile(join(out, "_checkpoints", "forgetlate", checkpoints.at(-1)!), "utf8")).toMatch(/"_tombstones":\d/);
   });
 });
