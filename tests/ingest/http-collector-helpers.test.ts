@@ -33,8 +33,8 @@ describe("http body - sniffing", () => {
     }
   });
 
-  it("only counts the lines of an NDJSON body over the record limit", () => {
-    expect(parseBody("{}\n{}\n{}\n{}", 3)).toEqual({ ok: true, shape: "too_many", count: 4 });
+  it("only counts the lines of an NDJSON body over the record limit, keeping its first JSON record (the write key's)", () => {
+    expect(parseBody('{"writeKey":"k"}\n{}\n{}\n{}', 3)).toEqual({ ok: true, shape: "too_many", count: 4, first: { value: { writeKey: "k" }, raw: '{"writeKey":"k"}' } });
     expect(parseBody("{}\n{}\n{}", 3).ok && (parseBody("{}\n{}\n{}", 3) as { shape: string }).shape).toBe("ndjson");
   });
 });
