@@ -208,6 +208,11 @@ class ChurnFeaturesOperator implements Operator {
     };
   }
 
+  /** `clickpipe forget`: the people's customer records, identity links and pending days and sessions go. */
+  forget(ids: ReadonlySet<string>): void {
+    this.restore(withoutPeople(this.snapshot(), ids));
+  }
+
   restore(state: unknown): void {
     const saved = state as ChurnFeaturesState;
     this.#tracker = this.#newTracker();
@@ -431,6 +436,31 @@ function encodeTime(ms: number): number | string {
 
 function decodeTime(value: number | string): number {
   return typeof value === "string" ? Number(value) : value;
+}
+
+/**
+ * The state without what it keeps of these people (customer or user ids and visitor ids): their customer records
+ * (so the RFM quintiles no longer count them), identity links to or from them, and their pending buckets and sessions.
+ */
+export function withoutPeople(state: ChurnFeaturesState, ids: ReadonlySet<string>): ChurnFeaturesState {
+  const store = state.store;
+  const keep = store.ids.map((id) => !ids.has(id));
+  const kept = <T>(values: T[]): T[] => values.filter((_value, index) => keep[index]);
+  const columns = Object.fromEntries(Object.entries(store.columns).map(([name, values]) => [name, kept(values)])) as typeof store.columns;
+  return {
+    ...state,
+    store: { ids: kept(store.ids), columns, recent: kept(store.recent), older: kept(store.older) },
+    identity: state.identity.filter(([anonId, userId]) => !ids.has(anonId) && !ids.has(userId)),
+    pending: {
+      days: state.pending.days.map((day) => ({
+        ...day,
+        users: day.users.filter(([user]) => !ids.has(user)),
+        anons: day.anons.filter(([anon]) => !ids.has(anon)),
+        mappings: day.mappings.filter(([anon, user]) => !ids.has(anon) && !ids.has(user)),
+      })),
+      sessions: state.pending.sessions.filter((session) => !ids.has(session.visitorId) && (session.userId === null || !ids.has(session.userId))),
+    },
+  };
 }
 
 export function createChurnFeatures(config: ChurnFeaturesConfig, environment: OperatorEnvironment): Operator {

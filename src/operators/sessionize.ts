@@ -480,6 +480,17 @@ class Sessionizer implements Operator {
     return user;
   }
 
+  /**
+   * `clickpipe forget`: the remembered identities of these people (by visitor or user id) go. A visitor of theirs
+   * still open goes on until its sessions close and it is evicted (gap + allowedLateness of event time); what it emits
+   * meanwhile is dropped on the way out (the worker's tombstone filters).
+   */
+  forget(ids: ReadonlySet<string>): void {
+    for (const [siteId, users] of this.#identities) {
+      for (const [anonId, user] of users) if (ids.has(anonId) || ids.has(user)) this.#recall(siteId, anonId);
+    }
+  }
+
   /** The identities as [visitor key, user_id], site by site in the order they were remembered (snapshots). */
   #identityEntries(): [string, string][] {
     const entries: [string, string][] = [];

@@ -78,6 +78,11 @@ export interface Operator {
    */
   snapshot(): unknown;
   restore(state: unknown): void;
+  /**
+   * `clickpipe forget`: drops what the state keeps of these people (user and visitor ids), so that it neither stays
+   * in checkpoints nor shapes later rows. Operators whose state names no person leave it out.
+   */
+  forget?(ids: ReadonlySet<string>): void;
   /** The operator's current event-time watermark (epoch ms; -Infinity before any event), for `clickpipe_watermark_lag_seconds`. */
   watermark?(): number;
   /** Approximate bytes of retained state, for `clickpipe_state_bytes{operator}`. */

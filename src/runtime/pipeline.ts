@@ -6,6 +6,7 @@ import type { Metrics, TaskLabels } from "../metrics/registry.ts";
 import type { Row, TableSpec } from "../sinks/table.ts";
 import { botEventRow, lateEventRow } from "../sinks/system-tables.ts";
 import type { Operator, OperatorContext, SessionRecord } from "./operator.ts";
+import { isForgottenSession } from "./tombstones.ts";
 
 /** Where rows go: the Parquet sink in production, a collector in tests. */
 export interface RowSink {
@@ -23,7 +24,14 @@ export interface PipelineOptions {
   /** `drop` sends events flagged is_bot to the `bots` table before any operator. */
   bots?: "flag" | "drop";
   now?: () => number;
+  /**
+   * The ids of forgotten people (tombstones): their session versions reach no session consumer, since state restored
+   * from before `forget` may still close a session of theirs. Default: none.
+   */
+  forgotten?: () => ReadonlySet<string>;
 }
+
+const NO_ONE: ReadonlySet<string> = new Set();
 
 export class Pipeline {
   readonly operators: Operator[];
@@ -33,6 +41,7 @@ export class Pipeline {
   private readonly sink: RowSink;
   private readonly metrics: Metrics;
   private readonly dropBots: boolean;
+  private readonly forgotten: () => ReadonlySet<string>;
   /** One context per operator, so late rows can say which operator found them late. */
   private readonly contexts: Map<Operator, OperatorContext>;
   private readonly eventContexts: OperatorContext[];
@@ -53,6 +62,7 @@ export class Pipeline {
     this.sink = options.sink;
     this.metrics = options.metrics;
     this.dropBots = options.bots === "drop";
+    this.forgotten = options.forgotten ?? (() => NO_ONE);
     const now = options.now ?? Date.now;
     this.contexts = new Map(this.operators.map((op) => [op, this.contextFor(op.id, now)]));
     this.eventContexts = this.eventConsumers.map((op) => this.contexts.get(op)!);
@@ -91,6 +101,8 @@ export class Pipeline {
 
   /** A session version sessionize emitted in another task (the customer stage of a partitioned pipeline). */
   processSession(session: SessionRecord): void {
+    const forgotten = this.forgotten();
+    if (forgotten.size > 0 && isForgottenSession(session, forgotten)) return;
     const consumers = this.onSessionConsumers;
     const contexts = this.onSessionContexts;
     for (let i = 0; i < consumers.length; i++) consumers[i].onSession!(session, contexts[i]);
@@ -122,6 +134,11 @@ export class Pipeline {
     for (const op of this.operators) {
       if (state[op.id] !== undefined) op.restore(state[op.id]);
     }
+  }
+
+  /** Drops what every operator's state keeps of these people (Operator.forget). */
+  forget(ids: ReadonlySet<string>): void {
+    for (const op of this.operators) op.forget?.(ids);
   }
 
   /** Resolves once every operator's threads can take work (Operator.ready). */

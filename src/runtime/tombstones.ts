@@ -72,6 +72,11 @@ export function isForgotten(event: ClickEvent, tombstones: ReadonlySet<string>):
 
 const PERSON_COLUMNS = ["user_id", "customer_id", "visitor_id", "anon_id"] as const;
 
+/** True when a session version belongs to a forgotten person: its user_id or its visitor. */
+export function isForgottenSession(session: { user_id: string | null; visitor_id: string }, tombstones: ReadonlySet<string>): boolean {
+  return (session.user_id !== null && tombstones.has(session.user_id)) || tombstones.has(session.visitor_id);
+}
+
 /**
  * True when an output row names a forgotten person in any of its person columns (state restored from a checkpoint may
  * still emit them), or, for a dead letter, in a person field of its raw text.

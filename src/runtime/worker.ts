@@ -343,6 +343,7 @@ class Worker {
       metrics: this.metrics,
       bots: this.config.ingest.bots,
       now: () => this.processingTime,
+      forgotten: () => this.tombstones,
     });
     if (task?.kind === "customers") this.forwardedInput = this.customerInput(this.pipeline);
     const resumes = await this.recover();
@@ -646,6 +647,8 @@ class Worker {
           // operators' one-pass decoder, as there (decodeRecord's validation was ≈ 7% of a partitioned drain).
           const decoded = decodeForOperators(raw, receivedAt);
           if (isDecodeFailure(decoded)) return;
+          // Forwarded before the events task heard of a forget (or replayed from its checkpoint).
+          if (this.tombstones.size > 0 && isForgotten(decoded, this.tombstones)) return;
           this.forwardedEvents++;
           pipeline.processShapedEvent(decoded, { partition, sequence: this.currentSequence });
         },
@@ -826,10 +829,12 @@ class Worker {
   /**
    * `forget` erases what was committed before it wrote the tombstones; a commit of this worker may have landed after
    * forget listed the files. Parts that changed since the tombstones did lose the forgotten people's rows here, before
-   * anything new is read, and the state records that its output is clean of this version.
+   * anything new is read, the operators' state drops them, and the state records that it is clean of this version.
    */
   private async eraseForgottenSinceTombstonesChanged(): Promise<void> {
     if (this.tombstones.size === 0 || this.tombstonesApplied >= this.tombstonesVersion) return;
+    // What the restored state learned from them goes too (their customer records, identity links).
+    this.pipeline.forget(this.tombstones);
     let rows = 0;
     let parts = 0;
     for (const file of await parquetFilesChangedSince(this.sinkConfig.path, this.tombstonesVersion - TOMBSTONE_SLACK_MS)) {

@@ -171,6 +171,13 @@ describe("clickpipe forget", () => {
     expect(run.code, run.stderr).toBe(0);
     expect(await rowsAsJson("invalid_events", personCondition("invalid_events"))).toEqual([]);
     expect((await rowsAsJson("invalid_events", "raw LIKE '%bad-4%'")).length).toBe(1);
+    // The state the worker checkpointed no longer holds them: churnFeatures dropped their customer record and links.
+    const checkpointDirectory = join(out, "_checkpoints", "forget");
+    const checkpoints = (await readdir(checkpointDirectory)).filter((name) => /^checkpoint-\d+\.json$/.test(name)).sort();
+    const state = await readFile(join(checkpointDirectory, checkpoints.at(-1)!), "utf8");
+    expect(state).toMatch(/"_tombstones":\d/);
+    expect(state).not.toContain(stored);
+    expect(state).not.toContain(`"${victimVisitor}"`);
   });
 
   it("refuses to guess when the pipeline pseudonymizes user_id and no key is set", async () => {

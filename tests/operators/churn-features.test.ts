@@ -336,3 +336,43 @@ describe("churnFeatures - checkpoints and state", () => {
     expect(churnConfig().snapshotEvery).toBe(DAY);
   });
 });
+
+describe("churnFeatures - forget", () => {
+  it("after forget, snapshots equal those of a run that never saw the person (RFM quintiles included)", () => {
+    const before: ClickEvent[] = [
+      purchase("1", at("2020-03-01T10:00:00Z"), 10, "o1"),
+      purchase("2", at("2020-03-01T11:00:00Z"), 40, "o2"),
+      identify(at("2020-03-01T12:00:00Z"), "dev-3", "3"),
+      purchase("3", at("2020-03-01T12:05:00Z"), 900, "o3"),
+      purchase("3", at("2020-03-02T12:05:00Z"), 500, "o4"),
+      purchase("4", at("2020-03-02T13:00:00Z"), 25, "o5"),
+      pageView(at("2020-03-02T14:00:00Z"), { anon: "dev-3" }),
+    ];
+    const after: ClickEvent[] = [
+      purchase("1", at("2020-03-04T10:00:00Z"), 15, "o6"),
+      purchase("5", at("2020-03-05T10:00:00Z"), 60, "o7"),
+      pageView(at("2020-03-08T02:00:00Z"), { anon: "visitor" }),
+    ];
+    const isPerson = (event: ClickEvent) => event.user_id === "3" || event.anon_id === "dev-3";
+    const forgetting = churnOperator();
+    const withForget = new OperatorHarness();
+    withForget.feed(forgetting, before);
+    const writtenBeforeForget = new Set(snapshotsOf(withForget).successes);
+    forgetting.forget!(new Set(["3", "dev-3"]));
+    withForget.feed(forgetting, after);
+    forgetting.onEnd(withForget);
+
+    const never = churnOperator();
+    const without = new OperatorHarness();
+    without.feed(never, [...before, ...after].filter((event) => !isPerson(event)));
+    never.onEnd(without);
+
+    const written = snapshotsOf(withForget).rows;
+    const oracle = snapshotsOf(without).rows;
+    const later = [...oracle.keys()].filter((date) => !writtenBeforeForget.has(date));
+    expect(later.length).toBeGreaterThan(3);
+    for (const date of later) expect(written.get(date), date).toEqual(oracle.get(date));
+    // The person is not in the state a checkpoint would keep.
+    expect(JSON.stringify(forgetting.snapshot())).not.toMatch(/"dev-3"|"3"/);
+  });
+});
