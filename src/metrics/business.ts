@@ -32,7 +32,17 @@ export function recordPatternWindow(metrics: Metrics, kind: PatternTableKind, fr
  * Sets both kinds' gauges from the frequent patterns of one closed window (rows of the `patterns` table or the
  * counted patterns behind them); a kind without frequent patterns is set to 0. Pattern strings never reach labels.
  */
-export function recordPatternWindowPatterns(metrics: Metrics, patterns: readonly { kind: string; support: number }[]): void {
+export function recordPatternWindowPatterns(metrics: Metrics, patterns: readonly { kind: string; support: number }[]): PatternWindowGauges {
+  const gauges = patternWindowGauges(patterns);
+  recordPatternWindowGauges(metrics, gauges);
+  return gauges;
+}
+
+/** Per kind of the `patterns` table: [frequent patterns, top support] of one closed window. */
+export type PatternWindowGauges = Record<PatternTableKind, [frequent: number, topSupport: number]>;
+
+export function patternWindowGauges(patterns: readonly { kind: string; support: number }[]): PatternWindowGauges {
+  const gauges = {} as PatternWindowGauges;
   for (const kind of PATTERN_TABLE_KINDS) {
     let frequent = 0;
     let top = 0;
@@ -41,6 +51,11 @@ export function recordPatternWindowPatterns(metrics: Metrics, patterns: readonly
       frequent++;
       if (pattern.support > top) top = pattern.support;
     }
-    recordPatternWindow(metrics, kind, frequent, top);
+    gauges[kind] = [frequent, top];
   }
+  return gauges;
+}
+
+export function recordPatternWindowGauges(metrics: Metrics, gauges: PatternWindowGauges): void {
+  for (const kind of PATTERN_TABLE_KINDS) recordPatternWindow(metrics, kind, gauges[kind][0], gauges[kind][1]);
 }

@@ -1,6 +1,7 @@
 // Operator `sequencePatterns`: frequent page paths (subsequence and contiguous) per event-time window of sessions.
 import { z } from "zod";
-import { recordPatternWindowPatterns } from "../metrics/business.ts";
+import { recordPatternWindowGauges, recordPatternWindowPatterns, type PatternWindowGauges } from "../metrics/business.ts";
+import type { Metrics } from "../metrics/registry.ts";
 import { duration } from "../config/duration.ts";
 import type { Operator, OperatorContext, SessionRecord } from "../runtime/operator.ts";
 import { formatUtcDay } from "../events/time.ts";
@@ -83,6 +84,8 @@ interface SequencePatternsSnapshot {
   maxEndTs?: number | null;
   lateSessionVersions: number;
   sessions: [id: string, version: number, endTs: number, elements: string[]][];
+  /** The last closed window's pattern gauges, so a restarted worker shows them again; absent before any window. */
+  lastWindow?: PatternWindowGauges;
 }
 
 /**
@@ -123,6 +126,9 @@ export class SequencePatternsOperator implements Operator {
   private closedThroughStart = Number.NEGATIVE_INFINITY;
   private readonly config: SequencePatternsConfig;
   private readonly miner: PatternMiner;
+  private lastWindow: PatternWindowGauges | undefined;
+  /** Whether the restored last window's gauges were set (reportGauges, once). */
+  private gaugesRestored = true;
 
   constructor(config: SequencePatternsConfig, environment: OperatorEnvironment) {
     this.config = config;
@@ -189,6 +195,7 @@ export class SequencePatternsOperator implements Operator {
       maxEndTs: Number.isFinite(this.maxEndTs) ? this.maxEndTs : null,
       lateSessionVersions: this.late,
       sessions: [...this.sessions].map(([id, s]) => [id, s.version, s.endTs, s.elements]),
+      ...(this.lastWindow !== undefined && { lastWindow: this.lastWindow }),
     };
   }
 
@@ -206,7 +213,16 @@ export class SequencePatternsOperator implements Operator {
     if (snapshot.ended) this.sessionWatermark = snapshot.closedThrough === undefined ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
     else this.sessionWatermark = snapshot.watermark ?? Number.NEGATIVE_INFINITY;
     this.late = snapshot.lateSessionVersions;
+    this.lastWindow = snapshot.lastWindow;
+    this.gaugesRestored = false;
     for (const [id, version, endTs, elements] of snapshot.sessions) this.track(id, version, endTs, elements);
+  }
+
+  /** After a restore, the last closed window's gauges again (they read 0 until the next window closed). */
+  reportGauges(metrics: Metrics): void {
+    if (this.gaugesRestored || this.lastWindow === undefined) return;
+    recordPatternWindowGauges(metrics, this.lastWindow);
+    this.gaugesRestored = true;
   }
 
   ready(): Promise<void> {
@@ -320,7 +336,7 @@ export class SequencePatternsOperator implements Operator {
       const windowEnd = window.start + this.windowSize;
       this.miner.submit(request, (found) => {
         for (const counted of found) ctx.emit(patternsTable.name, patternRow(windowStart, windowEnd, counted, sessionCount));
-        recordPatternWindowPatterns(ctx.metrics, found);
+        this.lastWindow = recordPatternWindowPatterns(ctx.metrics, found);
       });
     }
     for (const session of window.tracked) {

@@ -190,8 +190,6 @@ class Worker {
   private position = 0;
   /** The stream sequence of the message being handled (origin of forwarded events). */
   private currentSequence = 0;
-  /** Forwarded events handed to the operators within the message being taken; counted once it is done. */
-  private forwardedEvents = 0;
   private committedPosition = 0;
   private epoch = 0;
   private lastCheckpointAt = 0;
@@ -623,14 +621,11 @@ class Worker {
       return;
     }
     this.currentSequence = message.seq;
+    // Not counted in clickpipe_events_processed_total: the events task that forwarded them counted them already.
     try {
       this.forwardedInput!.take(source, splitBatch(message.data));
     } catch (error) {
       throw new OperatorFailure(key, error);
-    } finally {
-      // Counted once a message, as the events tasks do.
-      this.metrics.eventsProcessed.inc(this.forwardedEvents);
-      this.forwardedEvents = 0;
     }
   }
 
@@ -649,7 +644,6 @@ class Worker {
           if (isDecodeFailure(decoded)) return;
           // Forwarded before the events task heard of a forget (or replayed from its checkpoint).
           if (this.tombstones.size > 0 && isForgotten(decoded, this.tombstones)) return;
-          this.forwardedEvents++;
           pipeline.processShapedEvent(decoded, { partition, sequence: this.currentSequence });
         },
         session: (session) => pipeline.processSession(session),

@@ -329,3 +329,23 @@ describe("sequencePatterns", () => {
     });
   });
 });
+
+describe("sequencePatterns - gauges across a restart", () => {
+  it("a restored operator shows its last closed window's pattern gauges again, not 0 until the next window", async () => {
+    const op = operator();
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("a", T0 + MINUTE, ["/a", "/b"]), ctx);
+    op.onSession(sessionRecord("b", T0 + 2 * MINUTE, ["/a", "/b"]), ctx);
+    op.onSessionWatermark(CLOSE, ctx);
+    const gauge = async (metrics: typeof ctx.metrics, kind: string) =>
+      (await metrics.patternsFrequent.get()).values.find((value) => value.labels.kind === kind)?.value;
+    const frequent = await gauge(ctx.metrics, "subsequence");
+    expect(frequent).toBeGreaterThan(0);
+    const restored = operator();
+    const after = recordingContext();
+    restored.restore(JSON.parse(JSON.stringify(op.snapshot())));
+    expect(await gauge(after.metrics, "subsequence")).toBe(0);
+    restored.reportGauges!(after.metrics);
+    expect(await gauge(after.metrics, "subsequence")).toBe(frequent);
+  });
+});
