@@ -175,6 +175,8 @@ export class VisitorState {
   tombstones: Tombstone[] | null = null;
   /** Last user_id of evicted events: stitches later sessions to the customer (discarded with the visitor). */
   carriedUser: string | null = null;
+  /** The latest event time of the sessions evicted while the visitor stayed (−∞: none); see Sessionizer's #absorbable. */
+  evictedThrough = Number.NEGATIVE_INFINITY;
   /** Due time of this visitor's live timer entry (+∞: none). */
   scheduled = Infinity;
   #idSet: Set<number> | null = null;

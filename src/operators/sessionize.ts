@@ -81,7 +81,9 @@ export const sessionizeConfig = z
       .default(false)
       .describe("Split when utm_*, gclid or an external referrer changes."),
     outOfOrderness: duration("1m").describe("Watermark = max event time per partition minus this."),
-    allowedLateness: duration("1h").describe("Sessions stay retained (and updatable) until watermark ≥ end + gap + this."),
+    allowedLateness: duration("1h").describe(
+      "An event is late once watermark ≥ its time + gap + this; sessions stay retained (and updatable) until watermark ≥ end + 2 × gap + this, so no event still accepted belongs with one already gone.",
+    ),
     idleTimeout: duration("1m").describe("A partition silent this long (processing time) stops holding the watermark back."),
     maxFutureSkew: duration("5m").describe("An event cannot push the watermark past its received_at + this."),
   })
@@ -169,6 +171,8 @@ interface SessionizeSnapshotOfColumns {
     carriedUsers: [number, string][];
     /** [visitor index, tombstones] for the visitors that have some. */
     tombstones: [number, Tombstone[]][];
+    /** [visitor index, evictedThrough] for the visitors that evicted sessions and stayed; absent in older snapshots. */
+    evictedThrough?: [number, number][];
   };
   identities: [string, string][];
 }
@@ -310,6 +314,7 @@ class Sessionizer implements Operator {
     const visitors = this.#allVisitors();
     const carriedUsers: [number, string][] = [];
     const tombstones: [number, Tombstone[]][] = [];
+    const evictedThrough: [number, number][] = [];
     const scheduled = new Array<number>(visitors.length);
     for (let index = 0; index < visitors.length; index++) {
       const visitor = visitors[index];
@@ -319,6 +324,7 @@ class Sessionizer implements Operator {
       scheduled[index] = visitor.scheduled;
       if (visitor.carriedUser !== null) carriedUsers.push([index, visitor.carriedUser]);
       if (visitor.tombstones !== null) tombstones.push([index, visitor.tombstones.map((t) => ({ ...t }))]);
+      if (visitor.evictedThrough > Number.NEGATIVE_INFINITY) evictedThrough.push([index, visitor.evictedThrough]);
     }
     // A timer of a visitor no longer held (dropped) names no visitor: −1. Its index is from an earlier snapshot, if any.
     const indexOf = (visitor: VisitorState) => {
@@ -338,6 +344,7 @@ class Sessionizer implements Operator {
         scheduled: float64ToBase64(scheduled),
         carriedUsers,
         tombstones,
+        evictedThrough,
       },
       identities: this.#identityEntries(),
     };
@@ -401,6 +408,7 @@ class Sessionizer implements Operator {
     });
     for (const [index, user] of saved.carriedUsers) visitors[index].carriedUser = user;
     for (const [index, tombstones] of saved.tombstones) visitors[index].tombstones = tombstones.map((t) => ({ ...t }));
+    for (const [index, through] of saved.evictedThrough ?? []) visitors[index].evictedThrough = through;
     return visitors;
   }
 
@@ -549,8 +557,13 @@ class Sessionizer implements Operator {
     return visitors;
   }
 
+  /**
+   * An event behind the lateness bound that a retained session within gap can still take (a long session still
+   * open). Not when a session of the visitor already evicted could be within gap of it: the event's place in the
+   * sorted run depends on that session, which is gone (it would split or double count against it).
+   */
   #absorbable(visitor: VisitorState | undefined, position: number, ts: number): boolean {
-    if (visitor === undefined) return false;
+    if (visitor === undefined || ts - this.#gap <= visitor.evictedThrough) return false;
     if (position > 0 && ts - visitor.ts(position - 1) <= this.#gap) return true;
     return position < visitor.eventCount && visitor.ts(position) - ts <= this.#gap;
   }
@@ -736,7 +749,7 @@ class Sessionizer implements Operator {
     if (user !== NO_REF) this.#pool.release(user);
   }
 
-  /** Emits due finals (rule 5: watermark past end + gap) and evicts sessions past end + gap + allowedLateness. */
+  /** Emits due finals (rule 5: watermark past end + gap) and evicts sessions past end + 2 × gap + allowedLateness. */
   #settle(visitor: VisitorState, watermark: number, ctx: OperatorContext): void {
     const sessions = visitor.sessions;
     let start = 0;
@@ -747,8 +760,10 @@ class Sessionizer implements Operator {
       const to = start + sessions[at + COUNT];
       start = to;
       const closesAt = visitor.ts(to - 1) + this.#gap;
-      // A session is final before it is evicted, even with allowedLateness 0.
-      const evictable = evictedSessions === k && closesAt + this.#allowedLateness <= watermark;
+      // A session is final before it is evicted, even with allowedLateness 0. It is kept a gap longer than an event
+      // stays acceptable (ts + gap + allowedLateness > watermark): an accepted event within gap after its end must
+      // still find it, or it would start a session of its own that the sorted run does not have.
+      const evictable = evictedSessions === k && closesAt + this.#gap + this.#allowedLateness <= watermark;
       if (!isLive(sessions[at + STATUS]) && (closesAt < watermark || evictable)) this.#emit(visitor, sessions, at, { from, to, skip: -1 }, false, ctx);
       if (evictable) {
         evictedSessions++;
@@ -762,6 +777,7 @@ class Sessionizer implements Operator {
     for (let at = 0; at < sessionCount * SESSION_SLOTS; at += SESSION_SLOTS) this.#releaseUser(visitor.sessions, at);
     visitor.sessions.splice(0, sessionCount * SESSION_SLOTS);
     this.#openSessions -= sessionCount;
+    visitor.evictedThrough = Math.max(visitor.evictedThrough, visitor.ts(eventCount - 1));
     const removed = visitor.removePrefix(eventCount);
     this.#retainedEvents -= eventCount;
     const pool = this.#pool;
@@ -799,7 +815,7 @@ class Sessionizer implements Operator {
     return true;
   }
 
-  /** When the visitor next needs attention: a final (end + gap) or an eviction (end + gap + allowedLateness). */
+  /** When the visitor next needs attention: a final (end + gap) or an eviction (end + 2 × gap + allowedLateness). */
   #nextDue(visitor: VisitorState): number {
     let due = Infinity;
     let start = 0;
@@ -807,7 +823,7 @@ class Sessionizer implements Operator {
     for (let at = 0; at < sessions.length; at += SESSION_SLOTS) {
       start += sessions[at + COUNT];
       const closesAt = visitor.ts(start - 1) + this.#gap;
-      const sessionDue = isLive(sessions[at + STATUS]) ? closesAt + this.#allowedLateness : closesAt;
+      const sessionDue = isLive(sessions[at + STATUS]) ? closesAt + this.#gap + this.#allowedLateness : closesAt;
       if (sessionDue < due) due = sessionDue;
     }
     return due;

@@ -250,13 +250,39 @@ describe("sessionize - late data", () => {
     expect(await harness.metricValue("clickpipe_events_duplicate_total")).toBe(1);
   });
 
-  it("forgets a visitor's event ids once its sessions are evicted (end + gap + allowedLateness)", () => {
+  it("forgets a visitor's event ids once its sessions are evicted (end + 2 × gap + allowedLateness)", () => {
     const operator = sessionize();
     const harness = new OperatorHarness();
     const first = event("a", T0);
-    harness.feed(operator, [first, event("z", T0 + 91 * MINUTE + 1), { ...first }]);
+    // Watermark T0 + 120m + 1 ms (z minus 1m of out-of-orderness): past 30m + 30m + 1h after a's end.
+    harness.feed(operator, [first, event("z", T0 + 121 * MINUTE + 1), { ...first }]);
     expect(operator.stateBytes?.()).toBeGreaterThan(0);
     expect(harness.lateEvents.map((late) => late.event.event_id)).toEqual([first.event_id]);
+  });
+});
+
+describe("sessionize - late data against evicted sessions", () => {
+  it("an event accepted as not late still finds the session it belongs to, which may not be evicted before it", () => {
+    // Defaults: gap 30m, allowedLateness 1h, outOfOrderness 1m. b at 11:32 puts the watermark at 11:31: a's session
+    // (ended 10:00) was evictable under end + gap + allowedLateness, but a2 at 10:20 is not late (10:20 + 1h30m > 11:31).
+    const { view, harness } = run([event("a", T0), event("b", T0 + 92 * MINUTE), event("a", T0 + 20 * MINUTE)]);
+    expect(spans(view).filter((s) => s.visitor === "a")).toEqual([{ visitor: "a", start: T0, end: T0 + 20 * MINUTE, count: 2, reason: "gap" }]);
+    expect(harness.lateEvents).toEqual([]);
+  });
+
+  it("an old event next to a retained session is late, not absorbed, when a session evicted before it was within gap", () => {
+    const a2 = event("a", T0 + 20 * MINUTE);
+    // maxEvents 2: [10:00, 10:20] and [10:40, 11:00] (max_events). f at 12:21 (watermark 12:20) evicts the first
+    // (end 10:20 + 2 × gap + allowedLateness), keeps the second; then a2 comes again.
+    const { view, harness } = run(
+      [event("a", T0), a2, event("a", T0 + 40 * MINUTE), event("a", T0 + 60 * MINUTE), event("f", T0 + 141 * MINUTE), { ...a2 }],
+      { maxEvents: 2 },
+    );
+    expect(spans(view).filter((s) => s.visitor === "a").map(({ start, end, count }) => [start, end, count])).toEqual([
+      [T0, T0 + 20 * MINUTE, 2],
+      [T0 + 40 * MINUTE, T0 + 60 * MINUTE, 2],
+    ]);
+    expect(harness.lateEvents.map((late) => late.event.event_id)).toEqual([a2.event_id]);
   });
 });
 
@@ -299,7 +325,8 @@ describe("sessionize - identity and columns", () => {
   it("keeps a departed visitor's user across a restore, hands it to the returning visitor once, and remembers it again", () => {
     const operator = sessionize();
     const harness = new OperatorHarness();
-    harness.feed(operator, [event("a", T0, { user_id: "u1" }), event("b", T0 + 2 * HOUR)]);
+    // b's watermark (T0 + 2h30m − 1m) is past a's eviction: end + 2 × gap + allowedLateness.
+    harness.feed(operator, [event("a", T0, { user_id: "u1" }), event("b", T0 + 2.5 * HOUR)]);
     type Snapshot = { visitors: { keys: string[] }; identities: [string, string][] };
     const departed = operator.snapshot() as Snapshot;
     expect(departed.identities).toEqual([["shop\u0001a", "u1"]]);
@@ -308,7 +335,7 @@ describe("sessionize - identity and columns", () => {
     const restored = sessionize();
     restored.restore(JSON.parse(JSON.stringify(departed)));
     const after = new OperatorHarness();
-    after.feed(restored, [event("a", T0 + 3 * HOUR)]);
+    after.feed(restored, [event("a", T0 + 3.5 * HOUR)]);
     // Back as a visitor: the user is its state's, no longer an identity of its own.
     const returned = restored.snapshot() as Snapshot;
     expect(returned.identities).toEqual([]);
@@ -322,8 +349,8 @@ describe("sessionize - identity and columns", () => {
   it("names in a snapshot's timers only the visitors it holds, not one dropped since an earlier snapshot", () => {
     const operator = sessionize();
     const harness = new OperatorHarness();
-    // a's session ends at T0: final at T0 + 30m, evictable from T0 + 90m (gap + allowedLateness) on.
-    const evictable = T0 + 90 * MINUTE;
+    // a's session ends at T0: final at T0 + 30m, evictable from T0 + 120m (2 × gap + allowedLateness) on.
+    const evictable = T0 + 120 * MINUTE;
     // The watermark (max ts − 1m outOfOrderness) passes a's final: a's eviction timer (due `evictable`) is queued.
     harness.feed(operator, [event("a", T0), event("b", T0 + 40 * MINUTE)]);
     type Snapshot = { visitors: { keys: string[] }; timers: { visitors: string } };
