@@ -99,7 +99,7 @@ export function compileLineHandler(publisher: RecordPublisher, options: PublishL
   return {
     publish: (line, lineNumber) => {
       const accessLine = read(line);
-      if (!accessLine.ok) return publisher.rejectLine(line, `unparseable_line: ${accessLine.reason}`, receivedAt);
+      if (!accessLine.ok) return publisher.rejectLine(line, `${accessLine.code ?? "unparseable_line"}: ${accessLine.reason}`, receivedAt);
       return publisher.publishAccessLine(accessLine, line, lineNumber, receivedAt);
     },
     timeOf: (line) => {

@@ -1,5 +1,7 @@
 // Access-log line parser: a log format (combined, common, nginx log_format, Apache LogFormat) compiled once into a RegExp.
 import { COMBINED_FORMAT, COMMON_FORMAT, type FieldKind, type FormatToken, tokenizeLogFormat } from "./access-log-format.ts";
+import { isUtf8 } from "node:buffer";
+import { MAX_EVENT_BYTES } from "../events/decode.ts";
 
 export { LogFormatError } from "./access-log-format.ts";
 
@@ -43,7 +45,8 @@ export interface AccessLine extends Readonly<AccessHead> {
   record(): AccessRecord;
 }
 
-export type AccessLineRead = AccessLine | { ok: false; reason: string };
+/** A line that is no page view: `code` says too_large for one over the 32 KiB event limit, else it is unparseable. */
+export type AccessLineRead = AccessLine | { ok: false; reason: string; code?: "too_large" };
 /** Reads one line; the AccessLine it returns is reused by the next call, so take what you need before that. */
 export type AccessLineReader = (line: string) => AccessLineRead;
 
@@ -101,6 +104,10 @@ export function compileAccessLineReader(format: "combined" | "common" | (string 
   const line = new MatchedLine(fields);
   const prefixes: RegExp[] = [];
   return (raw) => {
+    // An event is at most 32 KiB (its url twice, as url and page item): a longer line is too large before any parse.
+    if (raw.length * 3 > MAX_EVENT_BYTES && Buffer.byteLength(raw) > MAX_EVENT_BYTES) {
+      return { ok: false, code: "too_large", reason: `line is ${Buffer.byteLength(raw)} bytes, over the ${MAX_EVENT_BYTES}-byte limit per event` };
+    }
     const text = raw.charCodeAt(raw.length - 1) === 13 ? raw.slice(0, -1) : raw;
     const match = lineRegex.exec(text);
     if (match === null) return { ok: false, reason: diagnose(text, pieces, prefixes) };
@@ -125,6 +132,10 @@ function compilePiece(tokens: FormatToken[], index: number, fields: CompiledFiel
   if (typed !== undefined) return { source: typed, describe: `${token.name} (${FIELD_DESCRIPTIONS[token.kind]})` };
   if (quoted) return { source: QUOTED, describe: `${token.name} (a quoted value)` };
   if (opens === "[" && closes === "]") return { source: String.raw`([^\]]*)`, describe: `${token.name} (a value in brackets)` };
+  // nginx writes one value per upstream tried, as "a, b" (the next server) and "a : b" (an internal redirect).
+  if (token.name.startsWith("$upstream_") && (after === undefined || closes === " ")) {
+    return { source: String.raw`(\S+(?:(?:, | : )\S+)*)`, describe: `${token.name} (one value per upstream)` };
+  }
   // A field ends at a space; before any other separator (or another field) let backtracking find the end.
   if (after === undefined || closes === " ") return { source: String.raw`(\S+)`, describe: `${token.name} (a value without spaces)` };
   return { source: String.raw`(\S*?)`, describe: `${token.name}` };
@@ -315,6 +326,12 @@ function isMethodToken(request: string, end: number): boolean {
 }
 
 /** Apache writes `\"`, `\\` and `\xhh`; nginx writes `\xhh` for bytes (UTF-8 sequences included). */
+/** Bytes nginx escaped as \xHH: UTF-8 when they are, else Latin-1 one character per byte, as publish reads a line. */
+function escapedBytesText(bytes: number[]): string {
+  const buffer = Buffer.from(bytes);
+  return isUtf8(buffer) ? buffer.toString("utf8") : buffer.toString("latin1");
+}
+
 export function unescapeLogValue(value: string): string {
   if (!value.includes("\\")) return value;
   let out = "";
@@ -329,7 +346,7 @@ export function unescapeLogValue(value: string): string {
       continue;
     }
     if (bytes.length > 0) {
-      out += Buffer.from(bytes).toString("utf8");
+      out += escapedBytesText(bytes);
       bytes = [];
     }
     if (char === "\\" && index + 1 < value.length) {
@@ -341,7 +358,7 @@ export function unescapeLogValue(value: string): string {
     out += char;
     index += 1;
   }
-  if (bytes.length > 0) out += Buffer.from(bytes).toString("utf8");
+  if (bytes.length > 0) out += escapedBytesText(bytes);
   return out;
 }
 

@@ -10,7 +10,7 @@ import type { z } from "zod";
 import type { httpSource } from "../config/pipeline.ts";
 import { MAX_NESTING_DEPTH, validateRecord } from "../events/decode.ts";
 import { INVALID_REASONS, type InvalidReason } from "../metrics/registry.ts";
-import { encodeDeadLetter } from "../transport/dead-letter.ts";
+import { deadLetterRaw, encodeDeadLetter } from "../transport/dead-letter.ts";
 import { partitionOf } from "../transport/partition.ts";
 import { ensureStream } from "../transport/stream.ts";
 import { EdgeProcessor, type RequestInfo } from "./edge.ts";
@@ -372,7 +372,7 @@ class HttpCollectorSource implements HttpCollector {
     outcome.rejected++;
     outcome.errors.push({ index, reason: text });
     group.tally.invalid[REASON_INDEX.get(reason) ?? REASON_INDEX.get("unparseable_line")!]++;
-    const raw = this.redactRaw(redactWriteKey(record.raw ?? elementText(record.value), context.writeKey));
+    const raw = this.redactRaw(redactWriteKey(deadLetterRaw(record.raw ?? elementText(record.value)), context.writeKey));
     group.addDeadLetter(encodeDeadLetter({ received_at: context.receivedAt, reason: text, raw, source: "http" }));
   }
 

@@ -4,7 +4,7 @@ import type { ClickEvent } from "../events/event.ts";
 import { decodeRecord, validateRecord } from "../events/decode.ts";
 import { invalidReasonCode } from "../metrics/labels.ts";
 import type { Metrics } from "../metrics/registry.ts";
-import type { DeadLetter } from "../transport/dead-letter.ts";
+import { deadLetterRaw, type DeadLetter } from "../transport/dead-letter.ts";
 import { partitionOf } from "../transport/partition.ts";
 import type { AccessLine, AccessRecord } from "./access-log.ts";
 import { EdgeProcessor, type PreparedAccessLine, type PreparedPageView, type PreparedRobotsTxt } from "./edge.ts";
@@ -156,7 +156,7 @@ export class RecordPublisher {
     this.counts.rejected++;
     this.metrics?.eventsReceived.inc({ source: this.source });
     this.metrics?.eventsInvalid.inc({ reason: invalidReasonCode(reason) });
-    const letter: DeadLetter = { received_at: receivedAt, reason, raw: this.redact(raw), source: this.source };
+    const letter: DeadLetter = { received_at: receivedAt, reason, raw: this.redact(deadLetterRaw(raw)), source: this.source };
     // Without a registry (`clickpipe publish`) nothing here is scraped: the worker writing the letter counts it.
     if (this.metrics === undefined) letter.counted = false;
     return this.publisher.addDeadLetter(letter);

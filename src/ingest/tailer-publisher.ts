@@ -3,6 +3,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import type { Metrics } from "../metrics/registry.ts";
+import { deadLetterRaw } from "../transport/dead-letter.ts";
 import { BatchPublisher } from "../transport/publisher.ts";
 import { partitionOf } from "../transport/partition.ts";
 import type { AccessLineReader } from "./access-log.ts";
@@ -12,7 +13,6 @@ import type { IngestCounts } from "./record-publisher.ts";
 import { redactRawRecord } from "./raw-redaction.ts";
 
 /** Events are limited to 32 KiB; a dead letter keeps at most this much of an over-long line. */
-const MAX_DEAD_LETTER_RAW = 32 * 1024;
 
 export interface NumberedLine {
   text: string;
@@ -56,9 +56,10 @@ export class TailPublisher {
       const parsed = read(text);
       if (!parsed.ok) {
         this.counts.rejected++;
-        metrics?.eventsInvalid.inc({ reason: "unparseable_line" });
-        const raw = redactRawRecord(text.slice(0, MAX_DEAD_LETTER_RAW), config.ingest.privacy, this.pseudonymKey);
-        await publisher.addDeadLetter({ received_at: receivedAt, reason: `unparseable_line: ${parsed.reason}`, raw, source: "access_log" });
+        const code = parsed.code ?? "unparseable_line";
+        metrics?.eventsInvalid.inc({ reason: code });
+        const raw = redactRawRecord(deadLetterRaw(text), config.ingest.privacy, this.pseudonymKey);
+        await publisher.addDeadLetter({ received_at: receivedAt, reason: `${code}: ${parsed.reason}`, raw, source: "access_log" });
         continue;
       }
       const result = this.edge.fromAccessLine(parsed, receivedAt, { line: text, lineNumber });

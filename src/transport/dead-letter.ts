@@ -7,7 +7,7 @@ export type DeadLetter = {
   received_at: number;
   /** Why it was rejected (an invalid-reason code, optionally with detail). */
   reason: string;
-  /** The rejected record exactly as received. */
+  /** The rejected record as received (its first MAX_DEAD_LETTER_RAW characters). */
   raw: string;
   /** Who rejected it: publish, http, access_log, worker, ... */
   source: string;
@@ -17,6 +17,17 @@ export type DeadLetter = {
    */
   counted?: boolean;
 };
+
+/**
+ * At most this many characters of a rejected record are kept as its raw text: a 2 MB line would not fit a message
+ * (the server's max_payload), and the publish or the tailer would retry it forever. The reason keeps its full size.
+ */
+export const MAX_DEAD_LETTER_RAW = 32 * 1024;
+
+/** The raw text a dead letter keeps of a record: its first MAX_DEAD_LETTER_RAW characters. */
+export function deadLetterRaw(raw: string): string {
+  return raw.length > MAX_DEAD_LETTER_RAW ? raw.slice(0, MAX_DEAD_LETTER_RAW) : raw;
+}
 
 export function encodeDeadLetter(letter: DeadLetter): string {
   return JSON.stringify({

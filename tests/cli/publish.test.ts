@@ -380,3 +380,23 @@ describe("publish - NDJSON's blank lines", () => {
     expect(sink.deadLetters.map((letter) => letter.raw)).toEqual(["not json"]);
   });
 });
+
+describe("publish - a line far over the event limit", () => {
+  const huge = (prefix: string) => `${prefix}${"x".repeat(2_000_000)}`;
+
+  it("is dead-lettered as too_large with its first 32 Ki characters, and the lines after it go on (access log and NDJSON)", async () => {
+    const receivedAt = 1_700_000_000_000;
+    const normal = (n: number) => `10.0.0.${n} - - [17/May/2015:10:05:0${n} +0000] "GET /page/${n} HTTP/1.1" 200 12 "-" "Mozilla/5.0"`;
+    const access = new ChunkSink();
+    const accessHandle = compileLineHandler(new RecordPublisher({ config: pipelineConfig(), sink: access, source: "publish", env: {} }), { format: "combined" }, receivedAt);
+    for (const [index, line] of [normal(1), huge(`10.0.0.9 - - [17/May/2015:10:05:09 +0000] "GET /`), normal(2)].entries()) await accessHandle.publish(line, index + 1);
+    expect(access.events.map((event) => (JSON.parse(event) as { url: string }).url)).toEqual(["/page/1", "/page/2"]);
+    expect(access.deadLetters.map((letter) => [letter.reason.split(":")[0], letter.raw.length])).toEqual([["too_large", 32_768]]);
+    expect(access.deadLetters[0].reason).toMatch(/^too_large: line is 2000\d+ bytes, over the 32768-byte limit per event$/);
+
+    const json = new ChunkSink();
+    const jsonHandle = compileLineHandler(new RecordPublisher({ config: pipelineConfig(), sink: json, source: "publish", env: {} }), { format: "ndjson" }, receivedAt);
+    await jsonHandle.publish(huge('{"type":"page_view","title":"'), 1);
+    expect(json.deadLetters.map((letter) => [letter.reason.split(":")[0], letter.raw.length])).toEqual([["too_large", 32_768]]);
+  });
+});

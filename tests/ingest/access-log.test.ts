@@ -144,6 +144,11 @@ describe("access-log - tricky lines", () => {
     expect(record.referrer).toBeNull();
   });
 
+  it("decodes escaped bytes that are not UTF-8 (raw Latin-1) one character per byte, as publish reads such a line", () => {
+    const record = parseOk(combined, String.raw`10.0.0.1 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 1 "-" "Mozilla/5.0 caf\xE9"`);
+    expect(record.userAgent).toBe("Mozilla/5.0 café");
+  });
+
   it("decodes nginx \\x escapes, UTF-8 sequences included", () => {
     const record = parseOk(combined, String.raw`10.0.0.1 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 1 "-" "a\x22b \xC3\xA9"`);
     expect(record.userAgent).toBe('a"b é');
@@ -201,6 +206,24 @@ describe("access-log - tricky lines", () => {
     });
     const iso = compileLogFormat("'$remote_addr [$time_iso8601] ' '\"$request\" $status'");
     expect(parseOk(iso, '1.2.3.4 [2015-05-17T12:05:03+02:00] "GET /x HTTP/2.0" 200').ts).toBe(Date.UTC(2015, 4, 17, 10, 5, 3));
+  });
+
+  it("reads nginx upstream lists: one value per upstream tried (\", \") or per internal redirect (\" : \")", () => {
+    const format =
+      '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for" $request_time $upstream_response_time';
+    const parser = compileLogFormat(format);
+    const head = '1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET /x HTTP/1.1" 200 10 "-" "Mozilla/5.0" "-" 0.010';
+    for (const upstream of ["0.004", "0.004, 0.006", "0.004 : 0.006", "0.004, 0.005 : 0.006"]) {
+      expect(parseOk(parser, `${head} ${upstream}`), upstream).toMatchObject({ path: "/x", status: 200 });
+    }
+    const reader = compileAccessLineReader(format);
+    expect(reader(`${head} 0.004, 0.006`).ok).toBe(true);
+  });
+
+  it("calls a line over the 32 KiB event limit too_large before parsing it", () => {
+    const reader = compileAccessLineReader("combined");
+    const long = `1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET /${"x".repeat(40_000)} HTTP/1.1" 200 10 "-" "Mozilla/5.0"`;
+    expect(reader(long)).toEqual({ ok: false, code: "too_large", reason: `line is ${long.length} bytes, over the 32768-byte limit per event` });
   });
 
   it("joins Apache %U and %q into the path with its query", () => {
