@@ -17,6 +17,8 @@ export interface AccessLogTailerOptions {
   chunkBytes?: number;
   env?: NodeJS.ProcessEnv;
   now?: () => number;
+  /** How long a renamed-away file is still followed once it stops growing (default ROTATED_GRACE_MS, 5 s). */
+  rotatedGraceMs?: number;
 }
 
 /**
@@ -63,6 +65,7 @@ class AccessLogTailer implements Source {
         now: this.options.now ?? Date.now,
         stopping: () => this.stopping,
         chunkBytes: this.options.chunkBytes,
+        rotatedGraceMs: this.options.rotatedGraceMs,
       });
       await tailed.restore();
       this.paths.push(tailed);

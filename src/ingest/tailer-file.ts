@@ -9,6 +9,12 @@ import type { NumberedLine, TailPublisher } from "./tailer-publisher.ts";
 /** Bytes read (and published as one chunk) at a time; also the longest line kept whole. */
 export const TAIL_CHUNK_BYTES = 1024 * 1024;
 const FINGERPRINT_BYTES = 64;
+/**
+ * How long a file renamed away by rotation is still read once it stops growing: nginx and Apache write into the
+ * renamed file until logrotate's postrotate tells them to reopen (or the copy is compressed), and those lines belong
+ * to it. Filebeat's close_inactive plays the same part.
+ */
+export const ROTATED_GRACE_MS = 5_000;
 
 interface OpenFile {
   handle: FileHandle;
@@ -24,6 +30,8 @@ export interface TailedPathOptions {
   /** Polled between chunks: true ends the current read after the chunk in flight. */
   stopping: () => boolean;
   chunkBytes?: number;
+  /** ROTATED_GRACE_MS unless set (tests). */
+  rotatedGraceMs?: number;
 }
 
 /**
@@ -37,6 +45,8 @@ export interface TailedPathOptions {
  */
 export class TailedPath {
   private current: OpenFile | undefined;
+  /** Processing time the renamed-away current file last grew (undefined while it is still at the path). */
+  private rotatedGrewAt: number | undefined;
   private readonly buffer: Buffer;
 
   constructor(private readonly options: TailedPathOptions) {
@@ -70,13 +80,22 @@ export class TailedPath {
     const { path } = this.options;
     if (this.current === undefined && !(await this.openAtStart())) return;
     while (this.current !== undefined && !this.options.stopping()) {
-      await this.readAvailable(false);
+      const read = await this.readAvailable(false);
       const atPath = await identityOf(path);
-      if (atPath === this.current.position.file || this.options.stopping()) return;
-      // Renamed away or deleted: that file will not grow any more, so its unterminated last line is complete.
+      if (atPath === this.current.position.file || this.options.stopping()) {
+        this.rotatedGrewAt = undefined;
+        return;
+      }
+      // Renamed away or deleted: the writer may still append to it until it reopens the path. Follow it until it has
+      // not grown for the grace period (the new file waits meanwhile, read from its start after), then finish it.
+      const now = this.options.now();
+      if (this.rotatedGrewAt === undefined || read > 0) this.rotatedGrewAt = now;
+      if (now - this.rotatedGrewAt < (this.options.rotatedGraceMs ?? ROTATED_GRACE_MS)) return;
+      // It stopped growing, so its unterminated last line is complete.
       await this.readAvailable(true);
       await this.current.handle.close();
       this.current = undefined;
+      this.rotatedGrewAt = undefined;
       if (atPath === undefined || !(await this.openAtStart())) return;
     }
   }
@@ -101,7 +120,8 @@ export class TailedPath {
     return true;
   }
 
-  private async readAvailable(final: boolean): Promise<void> {
+  /** Publishes the complete lines after the position; returns the bytes consumed. */
+  private async readAvailable(final: boolean): Promise<number> {
     const current = this.current!;
     const { position, handle } = current;
     const size = Number((await handle.stat({ bigint: true })).size);
@@ -111,13 +131,15 @@ export class TailedPath {
       current.position = { ...position, generation: position.generation + 1, offset: 0, lineNumber: 0, fingerprint: "" };
       await this.options.store.save(current.position);
     }
+    let consumed = 0;
     while (!this.options.stopping()) {
       const start = current.position.offset;
       const { bytesRead } = await handle.read(this.buffer, 0, this.buffer.length, start);
-      if (bytesRead === 0) return;
+      if (bytesRead === 0) return consumed;
       const full = bytesRead === this.buffer.length;
       const split = splitCompleteLines(this.buffer, bytesRead, start, { final: final && !full, full });
-      if (split.lines.length === 0) return;
+      if (split.lines.length === 0) return consumed;
+      consumed += split.consumed;
       const firstLineNumber = current.position.lineNumber + 1;
       const lines: NumberedLine[] = split.lines.map((line, index) => ({ text: line.text, lineNumber: firstLineNumber + index }));
       const { file, generation } = current.position;
@@ -131,6 +153,7 @@ export class TailedPath {
       };
       await this.options.store.save(current.position);
     }
+    return consumed;
   }
 }
 

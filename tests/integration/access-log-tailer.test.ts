@@ -85,7 +85,7 @@ describe("access log tailer", () => {
     const source = createAccessLogTailer(
       sourceConfig(),
       { pipeline, connection, metrics: new Metrics(), stateDirectory, log: (line) => logLines.push(line) },
-      { chunkBytes },
+      { chunkBytes, rotatedGraceMs: 1_000 },
     );
     await source.start();
     return source;
@@ -195,5 +195,18 @@ describe("access log tailer", () => {
     const contents = await readStream(connection, stream);
     expect(contents.urls).toEqual(expectedUrls([0, 3160]));
     expect(contents.deadLetters).toHaveLength(1);
+  });
+
+  it("follows a renamed file the server still writes to (until logrotate's postrotate) before reading the new one", async () => {
+    await caughtUp();
+    // nginx keeps appending to access.log.4 until it is told to reopen; the new access.log already exists meanwhile.
+    await rename(logPath, `${logPath}.4`);
+    await writeFile(logPath, linesOf(3170, 3180));
+    for (let n = 3160; n < 3170; n += 2) {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      await appendFile(`${logPath}.4`, linesOf(n, n + 2));
+    }
+    await caughtUp();
+    expect((await readStream(connection, stream)).urls).toEqual(expectedUrls([0, 3180]));
   });
 });
