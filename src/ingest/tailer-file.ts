@@ -9,6 +9,8 @@ import type { NumberedLine, TailPublisher } from "./tailer-publisher.ts";
 /** Bytes read (and published as one chunk) at a time; also the longest line kept whole. */
 export const TAIL_CHUNK_BYTES = 1024 * 1024;
 const FINGERPRINT_BYTES = 64;
+/** Bytes of a file's start its position keeps a hash of (TailPosition.head). */
+const HEAD_BYTES = 1024;
 /**
  * How long a file renamed away by rotation is still read once it stops growing: nginx and Apache write into the
  * renamed file until logrotate's postrotate tells them to reopen (or the copy is compressed), and those lines belong
@@ -24,7 +26,8 @@ interface OpenFile {
 export interface TailedPathOptions {
   path: string;
   store: TailPositionStore;
-  publisher: TailPublisher;
+  /** Where the chunks go (a TailPublisher): only its publish is used. */
+  publisher: Pick<TailPublisher, "publish">;
   log: (line: string) => void;
   now: () => number;
   /** Polled between chunks: true ends the current read after the chunk in flight. */
@@ -125,10 +128,14 @@ export class TailedPath {
     const current = this.current!;
     const { position, handle } = current;
     const size = Number((await handle.stat({ bigint: true })).size);
-    if (size < position.offset || (await fingerprintAt(handle, position.offset)) !== position.fingerprint) {
+    const rewritten =
+      size < position.offset ||
+      (await fingerprintAt(handle, position.offset)) !== position.fingerprint ||
+      (position.head !== undefined && (await headOf(handle, position.headBytes ?? 0)) !== position.head);
+    if (rewritten) {
       // copytruncate (or truncate and refill): the bytes from 0 are new lines of a new generation of the same file.
-      this.options.log(`access log ${this.options.path}: truncated (was at byte ${position.offset}); reading from its start`);
-      current.position = { ...position, generation: position.generation + 1, offset: 0, lineNumber: 0, fingerprint: "" };
+      this.options.log(`access log ${this.options.path}: truncated or replaced (was at byte ${position.offset}); reading from its start`);
+      current.position = { ...position, generation: position.generation + 1, offset: 0, lineNumber: 0, fingerprint: "", head: undefined, headBytes: undefined };
       await this.options.store.save(current.position);
     }
     let consumed = 0;
@@ -150,11 +157,19 @@ export class TailedPath {
         offset: end,
         lineNumber: current.position.lineNumber + lines.length,
         fingerprint: await fingerprintAt(handle, end),
+        ...(current.position.headBytes === HEAD_BYTES ? {} : { head: await headOf(handle, Math.min(HEAD_BYTES, end)), headBytes: Math.min(HEAD_BYTES, end) }),
       };
       await this.options.store.save(current.position);
     }
     return consumed;
   }
+}
+
+/** Hash of the file's first `length` bytes. */
+async function headOf(handle: FileHandle, length: number): Promise<string> {
+  const bytes = Buffer.alloc(length);
+  const { bytesRead } = await handle.read(bytes, 0, length, 0);
+  return createHash("sha256").update(bytes.subarray(0, bytesRead)).digest("base64url").slice(0, 22);
 }
 
 /** Hash of the bytes just before `offset` ("" at 0): unchanged unless the file was rewritten under us. */

@@ -17,6 +17,13 @@ export interface TailPosition {
   lineNumber: number;
   /** Hash of up to 64 bytes before `offset`: tells a truncated-and-refilled file from one that only grew. */
   fingerprint: string;
+  /**
+   * Hash of the file's first `headBytes` bytes (up to 1 KiB): a new file that got a deleted one's inode (ext4 reuses
+   * them) and holds as many bytes by now is told apart by its start, which the tail fingerprint misses when log lines
+   * end alike. Absent in positions of earlier versions.
+   */
+  head?: string;
+  headBytes?: number;
 }
 
 /** One JSON file per configured path under the source's state directory, replaced atomically. */
