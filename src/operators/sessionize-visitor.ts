@@ -177,6 +177,31 @@ export class VisitorState {
   carriedUser: string | null = null;
   /** The latest event time of the sessions evicted while the visitor stayed (−∞: none); see Sessionizer's #absorbable. */
   evictedThrough = Number.NEGATIVE_INFINITY;
+  /**
+   * Retained purchases' order fingerprints, as pairs [event id fingerprint, order fingerprint]; null without any. An
+   * order's id is not among the event's slots (they keep its revenue), and few visitors buy: a short list of their own.
+   */
+  orders: number[] | null = null;
+
+  hasOrder(orderId: number): boolean {
+    const orders = this.orders;
+    if (orders === null) return false;
+    for (let at = 1; at < orders.length; at += 2) if (orders[at] === orderId) return true;
+    return false;
+  }
+
+  addOrder(idHash: number, orderId: number): void {
+    (this.orders ??= []).push(idHash, orderId);
+  }
+
+  /** After a prefix of events went: the orders of the purchases still retained. */
+  keepOrdersOfRetainedEvents(): void {
+    const orders = this.orders;
+    if (orders === null) return;
+    const kept: number[] = [];
+    for (let at = 0; at < orders.length; at += 2) if (this.hasEvent(orders[at])) kept.push(orders[at], orders[at + 1]);
+    this.orders = kept.length > 0 ? kept : null;
+  }
   /** Due time of this visitor's live timer entry (+∞: none). */
   scheduled = Infinity;
   #idSet: Set<number> | null = null;

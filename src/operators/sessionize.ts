@@ -9,6 +9,10 @@ import { float64ColumnOf, float64Columns, float64ColumnsOf, float64ColumnsShared
 import { WatermarkTracker, type WatermarkSnapshot } from "../runtime/watermark.ts";
 import type { OperatorEnvironment } from "./environment.ts";
 import { eventIdHash, sessionIdOf } from "./sessionize-hash.ts";
+
+/** Keeps an order's fingerprint apart from any event_id's (an event_id may look like an order id). */
+const ORDER_ID_PREFIX = "\u0000order\u0000";
+const NO_ORDER = -1;
 import { LocalDayCalendar } from "./sessionize-local-day.ts";
 import { type EventRun, buildSessionRecord, latestUserId, runLastIdHash, runSessionId } from "./sessionize-record.ts";
 import {
@@ -113,6 +117,7 @@ const TIMER_ENTRY_BYTES = 24;
 const TOMBSTONE_BYTES = 120;
 const ID_SET_ENTRY_BYTES = 24;
 const IDENTITY_ENTRY_BYTES = 64;
+const ORDERS_BYTES = 56;
 
 /** A session in format 1 (before 2026-12-04): [count, reason, version, live, emittedCount, emittedLastId, emittedUser, emittedReason]. */
 type SessionTuple = [number, number, number, boolean, number, number, string | null, number];
@@ -173,6 +178,8 @@ interface SessionizeSnapshotOfColumns {
     tombstones: [number, Tombstone[]][];
     /** [visitor index, evictedThrough] for the visitors that evicted sessions and stayed; absent in older snapshots. */
     evictedThrough?: [number, number][];
+    /** [visitor index, [event id fingerprint, order fingerprint, …]] of retained purchases; absent in older snapshots. */
+    orders?: [number, number[]][];
   };
   identities: [string, string][];
 }
@@ -315,6 +322,7 @@ class Sessionizer implements Operator {
     const carriedUsers: [number, string][] = [];
     const tombstones: [number, Tombstone[]][] = [];
     const evictedThrough: [number, number][] = [];
+    const orders: [number, number[]][] = [];
     const scheduled = new Array<number>(visitors.length);
     for (let index = 0; index < visitors.length; index++) {
       const visitor = visitors[index];
@@ -325,6 +333,7 @@ class Sessionizer implements Operator {
       if (visitor.carriedUser !== null) carriedUsers.push([index, visitor.carriedUser]);
       if (visitor.tombstones !== null) tombstones.push([index, visitor.tombstones.map((t) => ({ ...t }))]);
       if (visitor.evictedThrough > Number.NEGATIVE_INFINITY) evictedThrough.push([index, visitor.evictedThrough]);
+      if (visitor.orders !== null) orders.push([index, [...visitor.orders]]);
     }
     // A timer of a visitor no longer held (dropped) names no visitor: −1. Its index is from an earlier snapshot, if any.
     const indexOf = (visitor: VisitorState) => {
@@ -345,6 +354,7 @@ class Sessionizer implements Operator {
         carriedUsers,
         tombstones,
         evictedThrough,
+        orders,
       },
       identities: this.#identityEntries(),
     };
@@ -409,6 +419,7 @@ class Sessionizer implements Operator {
     for (const [index, user] of saved.carriedUsers) visitors[index].carriedUser = user;
     for (const [index, tombstones] of saved.tombstones) visitors[index].tombstones = tombstones.map((t) => ({ ...t }));
     for (const [index, through] of saved.evictedThrough ?? []) visitors[index].evictedThrough = through;
+    for (const [index, pairs] of saved.orders ?? []) visitors[index].orders = [...pairs];
     return visitors;
   }
 
@@ -446,7 +457,10 @@ class Sessionizer implements Operator {
 
   stateBytes(): number {
     let idSetBytes = 0;
-    for (const visitors of this.#visitorsBySite.values()) for (const visitor of visitors.values()) idSetBytes += visitor.idSetBytes;
+    for (const visitors of this.#visitorsBySite.values()) {
+      // The order fingerprints of buyers' retained purchases count with the id sets.
+      for (const visitor of visitors.values()) idSetBytes += visitor.idSetBytes + (visitor.orders === null ? 0 : ORDERS_BYTES + visitor.orders.length * 10);
+    }
     return Math.round(
       this.#visitorCount * VISITOR_BYTES +
         this.#keyChars * 2 +
@@ -521,6 +535,13 @@ class Sessionizer implements Operator {
       ctx.duplicate(event);
       return;
     }
+    // Orders dedupe by order_id too: a shop that resends a purchase gives it a new event_id, and the session's revenue
+    // must count the order once (as basket and churnFeatures do).
+    const orderId = event.type === "purchase" && typeof event.order_id === "string" && event.order_id !== "" ? eventIdHash(ORDER_ID_PREFIX + event.order_id) : NO_ORDER;
+    if (orderId !== NO_ORDER && visitor !== undefined && visitor.hasOrder(orderId)) {
+      ctx.duplicate(event);
+      return;
+    }
     const ts = event.ts;
     const position = visitor === undefined ? 0 : visitor.insertionPoint(ts, idHash);
     // Rule 6: behind the watermark by more than gap + allowedLateness, and no retained session within gap of it. Or at
@@ -538,6 +559,7 @@ class Sessionizer implements Operator {
     }
     const count = visitor.eventCount;
     this.#insertEvent(visitor, position, event, idHash);
+    if (orderId !== NO_ORDER) visitor.addOrder(idHash, orderId);
     this.#retainedEvents++;
     if (position === count) this.#append(visitor, watermark, ctx);
     else this.#insertEarlier(visitor, position, watermark, ctx);
@@ -779,6 +801,7 @@ class Sessionizer implements Operator {
     this.#openSessions -= sessionCount;
     visitor.evictedThrough = Math.max(visitor.evictedThrough, visitor.ts(eventCount - 1));
     const removed = visitor.removePrefix(eventCount);
+    visitor.keepOrdersOfRetainedEvents();
     this.#retainedEvents -= eventCount;
     const pool = this.#pool;
     let latestUser: string | null = null;

@@ -536,3 +536,30 @@ describe("sessionize - state", () => {
     expect(await harness.metricValue("clickpipe_sessions_emitted_total", { kind: "final" })).toBe(2);
   });
 });
+
+describe("sessionize - orders", () => {
+  it("counts a purchase resent with a new event_id but the same order_id once: revenue and events, the copy a duplicate", async () => {
+    const { view, harness, operator } = run([
+      event("b", T0, { user_id: "u" }),
+      event("b", T0 + 2 * MINUTE, { type: "purchase", user_id: "u", order_id: "o1", revenue: 10.5 }),
+      event("b", T0 + 2 * MINUTE + 5 * SECOND, { type: "purchase", user_id: "u", order_id: "o1", revenue: 10.5 }),
+      event("b", T0 + 3 * MINUTE, { type: "purchase", user_id: "u", order_id: "o2", revenue: 4 }),
+    ]);
+    expect(view.map((row) => [row.event_count, row.revenue, row.converted])).toEqual([[3, 14.5, true]]);
+    expect(await harness.metricValue("clickpipe_events_duplicate_total")).toBe(1);
+    // Nothing of the orders is left once the visitor is gone (only its remembered identity).
+    expect(JSON.stringify(operator.snapshot())).not.toContain('"orders":[[');
+  });
+
+  it("remembers a retained purchase's order across a restore", () => {
+    const first = sessionize();
+    const before = new OperatorHarness();
+    before.feed(first, [event("b", T0, { type: "purchase", order_id: "o1", revenue: 10 })]);
+    const restored = sessionize();
+    restored.restore(JSON.parse(JSON.stringify(first.snapshot())));
+    const after = new OperatorHarness();
+    after.feed(restored, [event("b", T0 + MINUTE, { type: "purchase", order_id: "o1", revenue: 10 })]);
+    restored.onEnd(after);
+    expect((currentView(after.rowsOf("sessions")) as unknown as SessionRow[]).map((row) => row.revenue)).toEqual([10]);
+  });
+});
