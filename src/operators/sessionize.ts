@@ -86,7 +86,7 @@ export const sessionizeConfig = z
       .describe("Split when utm_*, gclid or an external referrer changes."),
     outOfOrderness: duration("1m").describe("Watermark = max event time per partition minus this."),
     allowedLateness: duration("1h").describe(
-      "An event is late once watermark ≥ its time + gap + this; sessions stay retained (and updatable) until watermark ≥ end + 2 × gap + this, so no event still accepted belongs with one already gone.",
+      "An event is late once watermark ≥ its time + this (unless a retained session within gap takes it); sessions stay retained (and updatable) until watermark ≥ end + gap + this, so no event still accepted belongs with one already gone.",
     ),
     idleTimeout: duration("1m").describe("A partition silent this long (processing time) stops holding the watermark back."),
     maxFutureSkew: duration("5m").describe("An event cannot push the watermark past its received_at + this."),
@@ -544,9 +544,11 @@ class Sessionizer implements Operator {
     }
     const ts = event.ts;
     const position = visitor === undefined ? 0 : visitor.insertionPoint(ts, idHash);
-    // Rule 6: behind the watermark by more than gap + allowedLateness, and no retained session within gap of it. Or at
-    // or before the end of a drain this state went on after: its sessions were flushed and are final.
-    if (ts <= this.#endedAt || (ts + this.#gap + this.#allowedLateness <= watermark && !this.#absorbable(visitor, position, ts))) {
+    // Rule 6: behind the watermark by allowedLateness or more, and no retained session within gap of it. Or at or
+    // before the end of a drain this state went on after: its sessions were flushed and are final. Not gap +
+    // allowedLateness: sessions are evicted at end + gap + allowedLateness, so an event up to a gap later than an
+    // evicted session's end would be accepted without it and start a session the sorted run does not have.
+    if (ts <= this.#endedAt || (ts + this.#allowedLateness <= watermark && !this.#absorbable(visitor, position, ts))) {
       ctx.late(event, watermark, LATE_REASON);
       return;
     }
@@ -771,7 +773,7 @@ class Sessionizer implements Operator {
     if (user !== NO_REF) this.#pool.release(user);
   }
 
-  /** Emits due finals (rule 5: watermark past end + gap) and evicts sessions past end + 2 × gap + allowedLateness. */
+  /** Emits due finals (rule 5: watermark past end + gap) and evicts sessions past end + gap + allowedLateness. */
   #settle(visitor: VisitorState, watermark: number, ctx: OperatorContext): void {
     const sessions = visitor.sessions;
     let start = 0;
@@ -782,10 +784,8 @@ class Sessionizer implements Operator {
       const to = start + sessions[at + COUNT];
       start = to;
       const closesAt = visitor.ts(to - 1) + this.#gap;
-      // A session is final before it is evicted, even with allowedLateness 0. It is kept a gap longer than an event
-      // stays acceptable (ts + gap + allowedLateness > watermark): an accepted event within gap after its end must
-      // still find it, or it would start a session of its own that the sorted run does not have.
-      const evictable = evictedSessions === k && closesAt + this.#gap + this.#allowedLateness <= watermark;
+      // A session is final before it is evicted, even with allowedLateness 0.
+      const evictable = evictedSessions === k && closesAt + this.#allowedLateness <= watermark;
       if (!isLive(sessions[at + STATUS]) && (closesAt < watermark || evictable)) this.#emit(visitor, sessions, at, { from, to, skip: -1 }, false, ctx);
       if (evictable) {
         evictedSessions++;
@@ -838,7 +838,7 @@ class Sessionizer implements Operator {
     return true;
   }
 
-  /** When the visitor next needs attention: a final (end + gap) or an eviction (end + 2 × gap + allowedLateness). */
+  /** When the visitor next needs attention: a final (end + gap) or an eviction (end + gap + allowedLateness). */
   #nextDue(visitor: VisitorState): number {
     let due = Infinity;
     let start = 0;
@@ -846,7 +846,7 @@ class Sessionizer implements Operator {
     for (let at = 0; at < sessions.length; at += SESSION_SLOTS) {
       start += sessions[at + COUNT];
       const closesAt = visitor.ts(start - 1) + this.#gap;
-      const sessionDue = isLive(sessions[at + STATUS]) ? closesAt + this.#gap + this.#allowedLateness : closesAt;
+      const sessionDue = isLive(sessions[at + STATUS]) ? closesAt + this.#allowedLateness : closesAt;
       if (sessionDue < due) due = sessionDue;
     }
     return due;

@@ -211,20 +211,20 @@ describe("sessionize - late data", () => {
     expect(await harness.metricValue("clickpipe_events_late_total")).toBe(0);
   });
 
-  it("sends an event no retained session can take and older than gap + allowedLateness to late_events", async () => {
+  it("sends an event no retained session can take and allowedLateness or more behind the watermark to late_events", async () => {
     const operator = sessionize();
     const harness = new OperatorHarness();
     harness.feed(operator, [event("a", T0 + 3 * HOUR)]);
     const watermark = T0 + 3 * HOUR - MINUTE;
-    // ts + 30 min + 1 h = T0 + 90 min ≤ watermark: too late.
-    const tooLate = event("b", T0 + 90 * MINUTE - MINUTE);
-    // ts + 90 min > watermark: a new visitor's first event a bit behind still starts a session.
-    const behindButFine = event("c", T0 + 90 * MINUTE);
+    // ts + 1 h = T0 + 2h58m ≤ watermark: too late.
+    const tooLate = event("b", T0 + 2 * HOUR - 2 * MINUTE);
+    // ts + 1 h > watermark: a new visitor's first event a bit behind still starts a session.
+    const behindButFine = event("c", T0 + 2 * HOUR);
     harness.feed(operator, [tooLate, behindButFine]);
     expect(harness.lateEvents).toEqual([{ event: tooLate, watermarkAtArrival: watermark, reason: "too_late" }]);
     expect(await harness.metricValue("clickpipe_events_late_total")).toBe(1);
     // c's session (end + gap long passed) is emitted at once.
-    expect(harness.rowsOf("sessions").map((row) => [row.visitor_id, row.start_ts])).toEqual([["c", T0 + 90 * MINUTE]]);
+    expect(harness.rowsOf("sessions").map((row) => [row.visitor_id, row.start_ts])).toEqual([["c", T0 + 2 * HOUR]]);
   });
 
   it("retracts the old id when a late event becomes a session's first event, giving the time-sorted run's id", () => {
@@ -250,32 +250,37 @@ describe("sessionize - late data", () => {
     expect(await harness.metricValue("clickpipe_events_duplicate_total")).toBe(1);
   });
 
-  it("forgets a visitor's event ids once its sessions are evicted (end + 2 × gap + allowedLateness)", () => {
+  it("forgets a visitor's event ids once its sessions are evicted (end + gap + allowedLateness)", () => {
     const operator = sessionize();
     const harness = new OperatorHarness();
     const first = event("a", T0);
-    // Watermark T0 + 120m + 1 ms (z minus 1m of out-of-orderness): past 30m + 30m + 1h after a's end.
-    harness.feed(operator, [first, event("z", T0 + 121 * MINUTE + 1), { ...first }]);
+    harness.feed(operator, [first, event("z", T0 + 91 * MINUTE + 1), { ...first }]);
     expect(operator.stateBytes?.()).toBeGreaterThan(0);
     expect(harness.lateEvents.map((late) => late.event.event_id)).toEqual([first.event_id]);
   });
 });
 
 describe("sessionize - late data against evicted sessions", () => {
-  it("an event accepted as not late still finds the session it belongs to, which may not be evicted before it", () => {
-    // Defaults: gap 30m, allowedLateness 1h, outOfOrderness 1m. b at 11:32 puts the watermark at 11:31: a's session
-    // (ended 10:00) was evictable under end + gap + allowedLateness, but a2 at 10:20 is not late (10:20 + 1h30m > 11:31).
-    const { view, harness } = run([event("a", T0), event("b", T0 + 92 * MINUTE), event("a", T0 + 20 * MINUTE)]);
-    expect(spans(view).filter((s) => s.visitor === "a")).toEqual([{ visitor: "a", start: T0, end: T0 + 20 * MINUTE, count: 2, reason: "gap" }]);
-    expect(harness.lateEvents).toEqual([]);
+  it("an event never starts a session of its own in place of the evicted one it belongs to: it is late instead", () => {
+    // Defaults: gap 30m, allowedLateness 1h, outOfOrderness 1m. b at 11:32 puts the watermark at 11:31, past a's
+    // eviction (end 10:00 + gap + allowedLateness). a2 at 10:20 belongs with it: late (10:20 + 1h ≤ 11:31), where
+    // accepting it (as the rule ts + gap + allowedLateness did) made it a session of its own without a word.
+    const a2 = event("a", T0 + 20 * MINUTE);
+    const { view, harness } = run([event("a", T0), event("b", T0 + 92 * MINUTE), a2]);
+    expect(spans(view).filter((s) => s.visitor === "a")).toEqual([{ visitor: "a", start: T0, end: T0, count: 1, reason: "gap" }]);
+    expect(harness.lateEvents.map((late) => late.event.event_id)).toEqual([a2.event_id]);
+    // Less than allowedLateness behind the watermark, an event still joins its session as the sorted run has it.
+    const { view: inTime, harness: none } = run([event("c", T0), event("d", T0 + 80 * MINUTE), event("c", T0 + 20 * MINUTE)]);
+    expect(spans(inTime).filter((s) => s.visitor === "c")).toEqual([{ visitor: "c", start: T0, end: T0 + 20 * MINUTE, count: 2, reason: "gap" }]);
+    expect(none.lateEvents).toEqual([]);
   });
 
   it("an old event next to a retained session is late, not absorbed, when a session evicted before it was within gap", () => {
     const a2 = event("a", T0 + 20 * MINUTE);
-    // maxEvents 2: [10:00, 10:20] and [10:40, 11:00] (max_events). f at 12:21 (watermark 12:20) evicts the first
-    // (end 10:20 + 2 × gap + allowedLateness), keeps the second; then a2 comes again.
+    // maxEvents 2: [10:00, 10:20] and [10:40, 11:00] (max_events). f at 12:01 (watermark 12:00) evicts the first
+    // (end 10:20 + gap + allowedLateness), keeps the second; then a2 comes again, within gap of the retained one.
     const { view, harness } = run(
-      [event("a", T0), a2, event("a", T0 + 40 * MINUTE), event("a", T0 + 60 * MINUTE), event("f", T0 + 141 * MINUTE), { ...a2 }],
+      [event("a", T0), a2, event("a", T0 + 40 * MINUTE), event("a", T0 + 60 * MINUTE), event("f", T0 + 121 * MINUTE), { ...a2 }],
       { maxEvents: 2 },
     );
     expect(spans(view).filter((s) => s.visitor === "a").map(({ start, end, count }) => [start, end, count])).toEqual([
@@ -305,8 +310,8 @@ describe("sessionize - identity and columns", () => {
       event("a", T0, { user_id: "u1" }),
       // Visitor b moves the watermark past a's eviction (end + gap + allowedLateness = T0 + 1h30m): a's state is dropped.
       event("b", T0 + 2 * HOUR),
-      // A late event of a (behind the watermark by less than gap + allowedLateness): a new session after the evicted one.
-      event("a", T0 + 40 * MINUTE),
+      // A late event of a (behind the watermark by less than allowedLateness): a new session after the evicted one.
+      event("a", T0 + 60 * MINUTE),
       // And a's return the next day.
       event("b", T0 + 26 * HOUR),
       event("a", T0 + 27 * HOUR),
@@ -314,7 +319,7 @@ describe("sessionize - identity and columns", () => {
     const sessionsOfA = view.filter((row) => row.visitor_id === "a").sort((x, y) => x.start_ts - y.start_ts);
     expect(sessionsOfA.map((row) => [row.start_ts - T0, row.user_id])).toEqual([
       [0, "u1"],
-      [40 * MINUTE, "u1"],
+      [60 * MINUTE, "u1"],
       [27 * HOUR, "u1"],
     ]);
     expect(view.filter((row) => row.visitor_id === "b").map((row) => row.user_id)).toEqual([null, null]);
@@ -325,8 +330,7 @@ describe("sessionize - identity and columns", () => {
   it("keeps a departed visitor's user across a restore, hands it to the returning visitor once, and remembers it again", () => {
     const operator = sessionize();
     const harness = new OperatorHarness();
-    // b's watermark (T0 + 2h30m − 1m) is past a's eviction: end + 2 × gap + allowedLateness.
-    harness.feed(operator, [event("a", T0, { user_id: "u1" }), event("b", T0 + 2.5 * HOUR)]);
+    harness.feed(operator, [event("a", T0, { user_id: "u1" }), event("b", T0 + 2 * HOUR)]);
     type Snapshot = { visitors: { keys: string[] }; identities: [string, string][] };
     const departed = operator.snapshot() as Snapshot;
     expect(departed.identities).toEqual([["shop\u0001a", "u1"]]);
@@ -335,7 +339,7 @@ describe("sessionize - identity and columns", () => {
     const restored = sessionize();
     restored.restore(JSON.parse(JSON.stringify(departed)));
     const after = new OperatorHarness();
-    after.feed(restored, [event("a", T0 + 3.5 * HOUR)]);
+    after.feed(restored, [event("a", T0 + 3 * HOUR)]);
     // Back as a visitor: the user is its state's, no longer an identity of its own.
     const returned = restored.snapshot() as Snapshot;
     expect(returned.identities).toEqual([]);
@@ -349,8 +353,8 @@ describe("sessionize - identity and columns", () => {
   it("names in a snapshot's timers only the visitors it holds, not one dropped since an earlier snapshot", () => {
     const operator = sessionize();
     const harness = new OperatorHarness();
-    // a's session ends at T0: final at T0 + 30m, evictable from T0 + 120m (2 × gap + allowedLateness) on.
-    const evictable = T0 + 120 * MINUTE;
+    // a's session ends at T0: final at T0 + 30m, evictable from T0 + 90m (gap + allowedLateness) on.
+    const evictable = T0 + 90 * MINUTE;
     // The watermark (max ts − 1m outOfOrderness) passes a's final: a's eviction timer (due `evictable`) is queued.
     harness.feed(operator, [event("a", T0), event("b", T0 + 40 * MINUTE)]);
     type Snapshot = { visitors: { keys: string[] }; timers: { visitors: string } };
