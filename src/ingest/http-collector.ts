@@ -372,7 +372,8 @@ class HttpCollectorSource implements HttpCollector {
     outcome.rejected++;
     outcome.errors.push({ index, reason: text });
     group.tally.invalid[REASON_INDEX.get(reason) ?? REASON_INDEX.get("unparseable_line")!]++;
-    const raw = this.redactRaw(redactWriteKey(deadLetterRaw(record.raw ?? elementText(record.value)), context.writeKey));
+    // The key is cut out before the text is cut short, so no part of it can stay at the cut.
+    const raw = this.redactRaw(deadLetterRaw(redactWriteKey(record.raw ?? elementText(record.value), context.writeKey)));
     group.addDeadLetter(encodeDeadLetter({ received_at: context.receivedAt, reason: text, raw, source: "http" }));
   }
 
