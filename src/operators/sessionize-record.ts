@@ -98,9 +98,13 @@ export function buildSessionRecord(
   let cartAdds = 0;
   const pagePath: string[] = [];
   const pageItems: string[] = [];
+  // The session's arrival (utm, referrer) is its first event that has a url: an identify or a server-side purchase
+  // before the first page view says nothing about where the visit came from.
+  let arrival = -1;
   for (let index = run.from; index < run.to; index++) {
     if (index === run.skip) continue;
     const base = index * EVENT_SLOTS;
+    if (arrival === -1 && urlOf(events[base + PAGE]) !== NO_REF) arrival = index;
     const kindFlags = kindFlagsOf(events[base + ID_KIND]);
     if ((kindFlags & BOT_FLAG) !== 0) isBot = true;
     const kind = kindFlags & (BOT_FLAG - 1);
@@ -127,8 +131,9 @@ export function buildSessionRecord(
   const firstBase = first * EVENT_SLOTS;
   const startTs = events[firstBase + TS];
   const endTs = events[lastIndex(run) * EVENT_SLOTS + TS];
-  const firstUrl = urlOf(events[firstBase + PAGE]);
-  const firstReferrer = referrerOf(events[firstBase + PAGE]);
+  const arrivalPage = events[(arrival === -1 ? first : arrival) * EVENT_SLOTS + PAGE];
+  const firstUrl = urlOf(arrivalPage);
+  const firstReferrer = referrerOf(arrivalPage);
   const campaign = firstUrl === NO_REF ? undefined : pool.urlParts(firstUrl);
   const durationMs = endTs - startTs;
   const isEngaged = durationMs >= ENGAGED_DURATION_MS || pageviewCount >= 2 || converted;

@@ -567,3 +567,15 @@ describe("sessionize - orders", () => {
     expect((currentView(after.rowsOf("sessions")) as unknown as SessionRow[]).map((row) => row.revenue)).toEqual([10]);
   });
 });
+
+describe("sessionize - where a visit came from", () => {
+  it("takes utm fields and referrer from the session's first event with a url, not from an identify before it", () => {
+    const { view } = run([
+      event("a", T0, { type: "identify", user_id: "u1" }),
+      event("a", T0 + SECOND, { url: "https://s.example/?utm_source=news&utm_campaign=mar", referrer: "https://mail.example.org/" }),
+    ]);
+    expect(view.map((row) => [row.utm_source, row.utm_campaign, row.referrer, row.landing_url])).toEqual([
+      ["news", "mar", "https://mail.example.org/", "https://s.example/?utm_source=news&utm_campaign=mar"],
+    ]);
+  });
+});
