@@ -209,8 +209,10 @@ class HttpCollectorSource implements HttpCollector {
         break;
       case "/v1/pixel.gif":
         if (method === "GET") work = this.handlePixel(request, response, query, started);
+        // Link checkers and prefetchers ask with HEAD: the GIF's headers, and no event (HEAD must change nothing).
+        else if (method === "HEAD") this.send(response, "pixel", started, 200, { "content-type": "image/gif", "cache-control": "no-store" }, TRANSPARENT_GIF);
         else if (method === "OPTIONS") this.preflight(request, response, started);
-        else this.sendText(response, "pixel", started, 405, "use GET", { allow: "GET, OPTIONS" });
+        else this.sendText(response, "pixel", started, 405, "use GET", { allow: "GET, HEAD, OPTIONS" });
         break;
       case "/healthz":
         if (method === "GET" || method === "HEAD") this.sendText(response, "healthz", started, 200, "ok");

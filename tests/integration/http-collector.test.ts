@@ -213,6 +213,10 @@ describe("http collector - accepting events", () => {
   it("answers the pixel with a 1×1 GIF, no-store, and stores its query parameters as the event", async () => {
     const { base, stream } = await startCollector();
     const query = new URLSearchParams({ type: "purchase", ts: String(TS), anon_id: "px", order_id: "o-1", revenue: "12.5", writeKey: KEY });
+    // HEAD (a link checker, a prefetch) gets the GIF's headers and stores nothing.
+    const head = await fetch(`${base}/v1/pixel.gif?${query}`, { method: "HEAD" });
+    expect([head.status, head.headers.get("content-type"), (await head.arrayBuffer()).byteLength]).toEqual([200, "image/gif", 0]);
+    expect((await readStream(stream)).events).toHaveLength(0);
     const response = await fetch(`${base}/v1/pixel.gif?${query}`);
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toBe("image/gif");
