@@ -5,33 +5,39 @@ import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import { CLICKPIPE_BIN, REPO_ROOT, runCli } from "../helpers/cli.ts";
+import { CLICKPIPE_BIN, REPO_ROOT, runCli, spawnCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 import { addTombstones } from "../../src/runtime/tombstones.ts";
 
 const view = (anon: string, user: string, ts: string, id: string) =>
   JSON.stringify({ type: "page_view", ts, anon_id: anon, user_id: user, url: "/p", event_id: id });
 
+/** A sessionize-only pipeline `name` on a stream of its own under a new directory; `checkpoint.interval` when given. */
+async function sessionizePipeline(name: string, interval?: string): Promise<{ directory: string; pipeline: string; out: string }> {
+  const directory = await mkdtemp(join(tmpdir(), `clickpipe-${name}-`));
+  const out = join(directory, "out");
+  const pipeline = join(directory, "p.yaml");
+  const lines = [`name: ${name}`, "nats:", `  url: ${inject("natsUrl")}`, `  stream: ${uniqueStreamName(name.toUpperCase())}`];
+  lines.push("operators:", "  - type: sessionize", "sinks:", "  - type: parquet", `    path: ${out}`);
+  if (interval !== undefined) lines.push("checkpoint:", `  interval: ${interval}`);
+  await writeFile(pipeline, lines.join("\n"));
+  return { directory, pipeline, out };
+}
+
+/** The user_id of the lake's session rows that `where` keeps (default: current, not retracted), sorted. */
+async function sessionUsers(out: string, where = "NOT retracted"): Promise<unknown[]> {
+  const db = await (await DuckDBInstance.create(":memory:")).connect();
+  try {
+    const reader = await db.runAndReadAll(`SELECT user_id FROM read_parquet('${out}/sessions/**/*.parquet') WHERE ${where} ORDER BY user_id`);
+    return reader.getRowObjectsJson();
+  } finally {
+    db.closeSync();
+  }
+}
+
 describe("clickpipe forget on a live worker", () => {
   it("drops a forgotten person's sessions that were still open when forget ran", async () => {
-    const directory = await mkdtemp(join(tmpdir(), "clickpipe-forget-live-"));
-    const pipeline = join(directory, "p.yaml");
-    await writeFile(
-      pipeline,
-      [
-        "name: forgetlive",
-        "nats:",
-        `  url: ${inject("natsUrl")}`,
-        `  stream: ${uniqueStreamName("FORGETLIVE")}`,
-        "operators:",
-        "  - type: sessionize",
-        "sinks:",
-        "  - type: parquet",
-        `    path: ${join(directory, "out")}`,
-        "checkpoint:",
-        "  interval: 300ms",
-      ].join("\n"),
-    );
+    const { directory, pipeline } = await sessionizePipeline("forgetlive", "300ms");
     const first = join(directory, "first.ndjson");
     await writeFile(first, [view("a1", "alice", "2026-01-05T10:00:00Z", "e1"), view("b1", "bob", "2026-01-05T10:01:00Z", "e2")].join("\n") + "\n");
     expect((await runCli(["publish", first, "--pipeline", pipeline])).code).toBe(0);
@@ -68,35 +74,10 @@ describe("clickpipe forget on a live worker", () => {
   });
 
   it("erases the person's rows the worker had made but not committed yet when forget ran, dead letters included", async () => {
-    const directory = await mkdtemp(join(tmpdir(), "clickpipe-forget-buffered-"));
-    const out = join(directory, "out");
-    const pipeline = join(directory, "p.yaml");
-    await writeFile(
-      pipeline,
-      [
-        "name: forgetbuffered",
-        "nats:",
-        `  url: ${inject("natsUrl")}`,
-        `  stream: ${uniqueStreamName("FORGETBUF")}`,
-        "operators:",
-        "  - type: sessionize",
-        "sinks:",
-        "  - type: parquet",
-        `    path: ${out}`,
-        "checkpoint:",
-        "  interval: 1h", // nothing is committed before the SIGINT: every row stays buffered until then
-      ].join("\n"),
-    );
-    const child = spawn(process.execPath, [CLICKPIPE_BIN, "run", pipeline], { cwd: REPO_ROOT, stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-    const waitFor = async (text: string) => {
-      const deadline = Date.now() + 30_000;
-      while (!stderr.includes(text) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      expect(stderr).toContain(text);
-    };
-    await waitFor("starting forgetbuffered");
+    // Nothing is committed before the SIGINT: every row stays buffered until then.
+    const { directory, pipeline, out } = await sessionizePipeline("forgetbuffered", "1h");
+    const worker = spawnCli(["run", pipeline]);
+    expect(await worker.printed(/starting forgetbuffered/), worker.output()).toBe(true);
     // Alice's session closes (a later event moves the watermark past it) and her bad record is dead-lettered: both
     // become rows in the worker's buffers, not yet committed.
     const input = join(directory, "input.ndjson");
@@ -111,27 +92,21 @@ describe("clickpipe forget on a live worker", () => {
     const forget = await runCli(["forget", "alice", "--pipeline", pipeline]);
     expect(forget.code, forget.stderr).toBe(0);
     expect(forget.stdout).toContain("no rows name this person: nothing removed"); // nothing of hers was committed yet
-    await waitFor("tombstones changed");
+    expect(await worker.printed(/tombstones changed/), worker.output()).toBe(true);
     await new Promise((r) => setTimeout(r, 1500));
-    child.kill("SIGINT");
-    expect(await exited, stderr).toBe(0);
+    worker.child.kill("SIGINT");
+    const stopped = await worker.exited;
+    expect(stopped.code, stopped.output).toBe(0);
 
+    expect(await sessionUsers(out)).toEqual([{ user_id: "bob" }]);
     const db = await (await DuckDBInstance.create(":memory:")).connect();
-    const sessions = await db.runAndReadAll(`SELECT user_id FROM read_parquet('${out}/sessions/**/*.parquet') WHERE NOT retracted ORDER BY user_id`);
-    expect(sessions.getRowObjectsJson()).toEqual([{ user_id: "bob" }]);
     const invalid = await db.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM read_parquet('${out}/invalid_events/**/*.parquet')`).catch(() => undefined);
     expect(invalid === undefined ? 0 : invalid.getRowObjectsJson()[0].n).toBe(0);
     db.closeSync();
   });
 
   it("a worker erases the person from parts committed after forget listed them (tombstones newer than its checkpoint)", async () => {
-    const directory = await mkdtemp(join(tmpdir(), "clickpipe-forget-late-commit-"));
-    const out = join(directory, "out");
-    const pipeline = join(directory, "p.yaml");
-    await writeFile(
-      pipeline,
-      ["name: forgetlate", "nats:", `  url: ${inject("natsUrl")}`, `  stream: ${uniqueStreamName("FORGETLATE")}`, "operators:", "  - type: sessionize", "sinks:", "  - type: parquet", `    path: ${out}`].join("\n"),
-    );
+    const { directory, pipeline, out } = await sessionizePipeline("forgetlate");
     const input = join(directory, "input.ndjson");
     await writeFile(input, [view("a1", "alice", "2026-01-05T10:00:00Z", "e1"), view("b1", "bob", "2026-01-05T10:01:00Z", "e2")].join("\n") + "\n");
     expect((await runCli(["publish", input, "--pipeline", pipeline])).code).toBe(0);
@@ -142,10 +117,7 @@ describe("clickpipe forget on a live worker", () => {
     const again = await runCli(["run", pipeline, "--drain"]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain("tombstones: erased 1 rows naming forgotten people from 1 parts committed since they changed");
-    const db = await (await DuckDBInstance.create(":memory:")).connect();
-    const sessions = await db.runAndReadAll(`SELECT user_id FROM read_parquet('${out}/sessions/**/*.parquet') ORDER BY user_id`);
-    expect(sessions.getRowObjectsJson()).toEqual([{ user_id: "bob" }]);
-    db.closeSync();
+    expect(await sessionUsers(out, "true")).toEqual([{ user_id: "bob" }]);
     // Recorded in the checkpoint: the next start does not scan the parts again.
     const checkpoints = (await readdir(join(out, "_checkpoints", "forgetlate"))).filter((name) => /^checkpoint-\d+\.json$/.test(name)).sort();
     expect(await readFile(join(out, "_checkpoints", "forgetlate", checkpoints.at(-1)!), "utf8")).toMatch(/"_tombstones":\d/);
