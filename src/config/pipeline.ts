@@ -295,12 +295,16 @@ function natsViolations(config: PipelineShape): RuleViolation[] {
   if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined)) {
     violations.push({ path: ["nats", "tls"], message: "a client certificate needs its key (cert and key go together)" });
   }
-  const global = config.operators.find((operator) => operator.type === "sequencePatterns" || operator.type === "basket");
+  // Every customer-level operator needs a view over all customers: sequencePatterns and basket count over every
+  // session or order of a window, churnFeatures ranks RFM quintiles over every customer and marks a day's snapshot
+  // complete once. Split over customer tasks, each would rank and commit its share alone.
+  const global = config.operators.find((operator) => operator.type === "sequencePatterns" || operator.type === "basket" || operator.type === "churnFeatures");
   if (config.nats.customerPartitions > 1 && global !== undefined) {
+    const over = global.type === "basket" ? "counts over every order of a window" : global.type === "sequencePatterns" ? "counts over every session of a window" : "ranks RFM quintiles over every customer and commits one snapshot per day";
     violations.push({
       path: ["nats", "customerPartitions"],
-      message: `${global.type} counts over every ${global.type === "basket" ? "order" : "session"} of a window, so it cannot be split over ${config.nats.customerPartitions} customer partitions`,
-      hint: "Set customerPartitions: 1 (one worker runs the customer-level operators), or run that operator in a pipeline of its own.",
+      message: `${global.type} ${over}, so it cannot be split over ${config.nats.customerPartitions} customer partitions`,
+      hint: "Set customerPartitions: 1 (one worker runs the customer-level operators; the events stage still scales with nats.partitions), or run that operator in a pipeline of its own.",
     });
   }
   return violations;

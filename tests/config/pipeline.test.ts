@@ -117,12 +117,16 @@ describe("pipeline schema - cross-field rules", () => {
     ]);
   });
 
-  it("keeps operators that count over every session or order on one customer partition", () => {
+  it("keeps customer-level operators, which count or rank over every customer, on one customer partition", () => {
     const nats = { stream: "S", partitions: 8, customerPartitions: 4 };
-    expect(violations({ nats, operators: [{ type: "sessionize" }, { type: "churnFeatures" }, { type: "basket" }] })).toEqual([
+    expect(violations({ nats, operators: [{ type: "sessionize" }, { type: "basket" }] })).toEqual([
       "nats.customerPartitions: basket counts over every order of a window, so it cannot be split over 4 customer partitions",
     ]);
-    expect(parse({ nats, operators: [{ type: "sessionize" }, { type: "churnFeatures" }] }).success).toBe(true);
+    // churnFeatures ranks RFM over every customer and commits a day once: split, each task ranked its share alone.
+    expect(violations({ nats, operators: [{ type: "sessionize" }, { type: "churnFeatures" }] })).toEqual([
+      "nats.customerPartitions: churnFeatures ranks RFM quintiles over every customer and commits one snapshot per day, so it cannot be split over 4 customer partitions",
+    ]);
+    expect(parse({ nats: { ...nats, customerPartitions: 1 }, operators: [{ type: "sessionize" }, { type: "churnFeatures" }] }).success).toBe(true);
   });
 
   it("needs a sessionize operator for sequencePatterns, in any order", () => {
