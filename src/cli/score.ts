@@ -4,7 +4,7 @@ import { ModelMissingError } from "../training/artifacts.ts";
 import { loadTrainingConfig, TrainingConfigError } from "../training/config.ts";
 import { parseDay } from "../training/dates.ts";
 import { followSnapshots, Scorer, type ScoredSnapshot } from "../training/scorer.ts";
-import { SnapshotMissingError } from "../training/snapshots.ts";
+import { SnapshotColumnsError, SnapshotMissingError } from "../training/snapshots.ts";
 import type { CommandIo } from "./train.ts";
 
 export const scoreUsage = `usage: clickpipe score <training.yaml> --snapshot <YYYY-MM-DD> [--follow] [--interval <seconds>]
@@ -66,7 +66,7 @@ export async function runScore(argv: string[], io: CommandIo = processIo, signal
       for (const line of error.lines) io.stderr.write(`${line}\n`);
       return 1;
     }
-    if (error instanceof SnapshotMissingError || error instanceof ModelMissingError) {
+    if (error instanceof SnapshotMissingError || error instanceof SnapshotColumnsError || error instanceof ModelMissingError) {
       io.stderr.write(`clickpipe score: ${(error as Error).message}\n`);
       return 1;
     }

@@ -88,7 +88,9 @@ export interface ChurnFeaturesState {
  * - Everything accepted stays pending until its period's snapshot is written, then folds into compact per-customer
  *   state; a snapshot is therefore exactly "all accepted data with event time before the period's end".
  * - Sessions count on the UTC day of their end_ts (their last event), so a snapshot only holds sessions complete
- *   before its instant; that is also what the session watermark guarantees (no session ending before wm − gap changes).
+ *   before its instant. A period is written once the session watermark passes its end + gap + sessionize's
+ *   allowedLateness: sessionize evicts a session then, and until then a late event may still extend it past the end
+ *   (whose first version, folded already, would then count again on the later day).
  * - Nulls: purchase summary columns are null without purchases (orders_total/revenue_total are 0); without sessionize
  *   every session column is null (unknown, not zero) and cart adds come from add_to_cart events; avg duration and
  *   days_since_last_session are null without sessions in range, cart_abandon_rate_30d without cart sessions;
@@ -100,6 +102,11 @@ class ChurnFeaturesOperator implements Operator {
   readonly #config: ChurnFeaturesConfig;
   /** The session gap when sessionize feeds this operator; snapshots then also wait for the session watermark. */
   readonly #sessionGap: number | undefined;
+  /**
+   * How far the session watermark must pass a period's end before its sessions are final: sessionize changes a session
+   * (a late event within allowedLateness extends it, even past midnight) until it evicts it at end + gap + allowedLateness.
+   */
+  readonly #sessionsFinalAfter: number;
   #tracker: WatermarkTracker;
   #sessionWatermark = -Infinity;
   /** Index of the first period whose snapshot is not written yet; null before any event. */
@@ -126,6 +133,7 @@ class ChurnFeaturesOperator implements Operator {
   constructor(config: ChurnFeaturesConfig, environment: OperatorEnvironment) {
     this.#config = config;
     this.#sessionGap = environment.session?.gap;
+    this.#sessionsFinalAfter = environment.session === undefined ? 0 : environment.session.gap + environment.session.allowedLateness;
     this.#inputPartitions = environment.inputPartitions ?? 0;
     this.#tracker = this.#newTracker();
     // A field V8 has only seen initialized is a constant to the code it optimizes. #writtenUntil is first written at
@@ -300,7 +308,7 @@ class ChurnFeaturesOperator implements Operator {
     while (this.#nextPeriod !== null && this.#nextPeriod <= lastPeriod) {
       const end = (this.#nextPeriod + 1) * this.#config.snapshotEvery;
       const eventsDone = this.#tracker.current >= end + this.#config.allowedLateness;
-      const sessionsDone = this.#sessionGap === undefined || this.#sessionWatermark >= end + this.#sessionGap;
+      const sessionsDone = this.#sessionGap === undefined || this.#sessionWatermark >= end + this.#sessionsFinalAfter;
       if (!eventsDone || !sessionsDone) return;
       this.#fold(this.#pending.takeBefore(end), end);
       this.#emitSnapshot(end, ctx);

@@ -15,7 +15,7 @@ import { Progress, type ProgressStream } from "./progress.ts";
 import { decilesOfRanks, rankByScore } from "./ranking.ts";
 import { SCORES, scoresTable } from "./scores-table.ts";
 import { assignSegments, type SegmentModel } from "./segmentation.ts";
-import { completeSnapshotDates, isSnapshotComplete, readSnapshot } from "./snapshots.ts";
+import { completeSnapshotDates, isSnapshotComplete, readSnapshot, SnapshotColumnsError, type Snapshot } from "./snapshots.ts";
 import { ParquetSink } from "../sinks/parquet.ts";
 import { readingParquet } from "../sinks/parquet-reader.ts";
 
@@ -32,6 +32,24 @@ export function scoresRoot(config: TrainingConfig): string {
 }
 
 const CHUNK = 65_536;
+
+/** Columns churnFeatures fills from sessions: null for every customer when its pipeline runs no sessionize. */
+const SESSION_COLUMNS = new Set(["sessions_7d", "sessions_30d", "sessions_90d", "pageviews_30d", "avg_session_duration_s_30d", "days_since_last_session"]);
+
+/**
+ * A model trained with session features cannot score a snapshot of a pipeline without sessionize: its nulls would be
+ * filled with the training means, every customer alike, and the scores would rank on what is left. sessions_90d is 0,
+ * not null, for a customer without sessions when sessionize runs, so a column of nulls means there were none.
+ */
+function checkSessionColumns(snapshot: Snapshot, featuresDir: string, manifest: Manifest, segments: SegmentModel): void {
+  if (snapshot.customerIds.length === 0 || !snapshot.columns.sessions_90d.every(Number.isNaN)) return;
+  const modelFeatures = manifest.scoringModel === "bgnbd" ? [] : manifest.scaler.names;
+  const used = [...new Set([...modelFeatures, ...segments.plan.names])].filter((name) => SESSION_COLUMNS.has(name));
+  if (used.length === 0) return;
+  throw new SnapshotColumnsError(
+    `snapshot ${snapshot.date} under ${featuresDir} has no session columns (null for every customer: no sessionize), but model ${manifest.modelVersion} uses ${used.join(", ")}: score snapshots of a pipeline with sessionize, or train on snapshots without sessions`,
+  );
+}
 
 export class Scorer {
   private constructor(
@@ -75,6 +93,7 @@ export class Scorer {
   /** Scores one complete snapshot and commits its scores partition (with `_SUCCESS`); re-scoring replaces it. */
   async scoreSnapshot(date: string): Promise<ScoredSnapshot> {
     const snapshot = await readSnapshot(this.config.features, date);
+    checkSessionColumns(snapshot, this.config.features, this.manifest, this.segments);
     const size = snapshot.customerIds.length;
     const columns: Record<string, Float64Array> = { ...snapshot.columns };
     const scores = this.probabilities(columns, size);

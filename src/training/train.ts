@@ -54,6 +54,16 @@ async function examplesFor(config: TrainingConfig, which: "train" | "validate", 
   return concatExamples(parts);
 }
 
+/** Both labels must occur: one class teaches a model nothing, and validation AUC is undefined without both. */
+function checkBothLabels(config: TrainingConfig, which: "train" | "validate", examples: Examples): void {
+  const churned = examples.labels.reduce((sum, label) => sum + label, 0);
+  if (churned > 0 && churned < examples.size) return;
+  const every = churned === 0 ? "none" : "every one";
+  throw new DatasetError(
+    `${which}: ${every} of the ${examples.size} examples of ${[...new Set(examples.dates)].join(", ")} churned (label ${config.label}, horizon ${config.horizon / DAY_MS}d), so there is nothing to ${which === "train" ? "learn" : "rank"}: widen ${which}'s dates or change the horizon or label`,
+  );
+}
+
 function churnRate(labels: Uint8Array): number {
   let sum = 0;
   for (const label of labels) sum += label;
@@ -116,6 +126,8 @@ export async function runTraining(config: TrainingConfig, io: TrainingIo): Promi
   const train = await examplesFor(config, "train", available, io);
   const validation = await examplesFor(config, "validate", available, io);
   io.log.write(`examples: train ${train.size} (churn ${churnRate(train.labels).toFixed(3)}), validate ${validation.size} (churn ${churnRate(validation.labels).toFixed(3)})\n`);
+  checkBothLabels(config, "train", train);
+  checkBothLabels(config, "validate", validation);
 
   const bgnbd = fitCalibration(train);
   io.log.write(`bgnbd: r=${bgnbd.r.toFixed(4)} alpha=${bgnbd.alpha.toFixed(4)} a=${bgnbd.a.toFixed(4)} b=${bgnbd.b.toFixed(4)} loglik=${bgnbd.loglik.toFixed(1)}\n`);

@@ -1,5 +1,5 @@
 // `clickpipe score`: the scores table read back with DuckDB (ranks, deciles, segments, version) and --follow.
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
@@ -8,6 +8,7 @@ import { runScore } from "../../src/cli/score.ts";
 import { runTrain } from "../../src/cli/train.ts";
 import type { Manifest, MetricsFile } from "../../src/training/artifacts.ts";
 import { writeCdnowSnapshots } from "../training/cdnow-snapshots.ts";
+import { featureRow, writeSnapshots } from "../training/snapshot-fixtures.ts";
 import { CapturedIo } from "../training/capture-io.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 
@@ -149,5 +150,80 @@ epochs: 10
     const io = new CapturedIo();
     expect(await runScore([file, "--snapshot", "1997-10-01"], io)).toBe(1);
     expect(io.err).toMatch(/snapshot 1997-10-01 is missing or incomplete/);
+  });
+});
+
+describe("clickpipe score - a snapshot without the session columns the model was trained on", () => {
+  const TRAIN_DAY = "2026-01-10";
+  const VALIDATE_DAY = "2026-02-01";
+  const SCORE_DAY = "2026-03-01";
+  const HORIZON = 14;
+  let root: string;
+  let withSessions: string;
+  let withoutSessions: string;
+  let manifest: Manifest;
+
+  /** Customer i of a pipeline with sessionize: fewer sessions, likelier to churn (to stop buying, noPurchase). */
+  function customerRows(date: string, labelDate: string, sessionize: boolean) {
+    const rows = [];
+    for (let i = 0; i < 200; i++) {
+      const sessions30d = i % 11;
+      const churned = (sessions30d < 4) !== (i % 13 === 0);
+      const orders = 1 + (i % 3);
+      const session = (value: number) => (sessionize ? value : null);
+      const behaviour = {
+        sessions_7d: session(Math.floor(sessions30d / 4)),
+        sessions_30d: session(sessions30d),
+        sessions_90d: session(sessions30d * 2),
+        pageviews_30d: session(sessions30d * 3),
+        days_since_last_session: sessionize && sessions30d > 0 ? 30 - 2 * sessions30d : null,
+        avg_session_duration_s_30d: sessionize && sessions30d > 0 ? 60 + (i % 7) : null,
+      };
+      const purchases = (total: number) => ({ orders_total: total, frequency: total - 1, recency_days: total > 1 ? 5 : 0, days_since_last_purchase: 5 + (i % 17) });
+      rows.push(featureRow(`c${i}`, date, { ...purchases(orders), ...behaviour }));
+      rows.push(featureRow(`c${i}`, labelDate, { ...purchases(orders + (churned ? 0 : 1)), ...behaviour }));
+    }
+    return rows;
+  }
+
+  const yaml = (features: string) => `features: ${features}
+train: { from: ${TRAIN_DAY}, to: ${TRAIN_DAY} }
+validate: { from: ${VALIDATE_DAY}, to: ${VALIDATE_DAY} }
+horizon: ${HORIZON}d
+models: [logistic]
+segments: { method: kmeans, k: 3 }
+out: ${join(root, "models")}
+epochs: 30
+`;
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), "clickpipe-score-schema-"));
+    const plusHorizon = (date: string) => new Date(Date.parse(date) + HORIZON * 86_400_000).toISOString().slice(0, 10);
+    const sessionRows = [TRAIN_DAY, VALIDATE_DAY, SCORE_DAY].flatMap((date) => customerRows(date, plusHorizon(date), true));
+    withSessions = await writeSnapshots(join(root, "with"), sessionRows, [TRAIN_DAY, VALIDATE_DAY, SCORE_DAY].flatMap((d) => [d, plusHorizon(d)]));
+    // The same customers from a pipeline without sessionize: every session column null.
+    withoutSessions = await writeSnapshots(join(root, "without"), customerRows(SCORE_DAY, plusHorizon(SCORE_DAY), false), [SCORE_DAY]);
+    writeFileSync(join(root, "train.yaml"), yaml(withSessions));
+    writeFileSync(join(root, "score.yaml"), yaml(withoutSessions));
+    expect(await runTrain([join(root, "train.yaml")], new CapturedIo())).toBe(0);
+    manifest = JSON.parse(readFileSync(join(root, "models", "manifest.json"), "utf8")) as Manifest;
+  }, 120_000);
+
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it("the model uses session features", () => {
+    expect(manifest.features).toEqual(expect.arrayContaining(["sessions_30d", "pageviews_30d"]));
+  });
+
+  it("scores a snapshot of the pipeline it was trained on", async () => {
+    expect(await runScore([join(root, "train.yaml"), "--snapshot", SCORE_DAY], new CapturedIo())).toBe(0);
+  });
+
+  it("refuses, naming the columns, instead of filling every customer's session features with the training mean", async () => {
+    const io = new CapturedIo();
+    expect(await runScore([join(root, "score.yaml"), "--snapshot", SCORE_DAY], io)).toBe(1);
+    expect(io.err).toContain(`snapshot ${SCORE_DAY} under ${withoutSessions} has no session columns (null for every customer: no sessionize)`);
+    expect(io.err).toMatch(new RegExp(`but model ${manifest.modelVersion} uses [a-z_0-9, ]*sessions_30d`));
+    expect(existsSync(join(root, "without", "scores", `snapshot_date=${SCORE_DAY}`))).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 // `clickpipe train` on CDNOW snapshots built by churnFeatures: models beside baselines, checked with DuckDB SQL.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
@@ -10,6 +10,7 @@ import type { Manifest, MetricsFile } from "../../src/training/artifacts.ts";
 import { directoryModelHandler } from "../../src/training/model-io.ts";
 import { writeCdnowSnapshots } from "../training/cdnow-snapshots.ts";
 import { CapturedIo } from "../training/capture-io.ts";
+import { featureRow, writeSnapshots } from "../training/snapshot-fixtures.ts";
 
 function trainingYaml(features: string, out: string, extra = ""): string {
   return `features: ${features}
@@ -166,5 +167,51 @@ describe("clickpipe train - CDNOW (train 1997-06-30, validate 1997-09-30, horizo
     const empty = new CapturedIo();
     expect(await runTrain([join(lake, "empty.yaml")], empty)).toBe(1);
     expect(empty.err).toMatch(/train: no complete snapshot in 1997-01-01\.\.1997-01-31/);
+  });
+});
+
+describe("clickpipe train - labels of one class", () => {
+  const TRAIN_DAY = "2026-01-10";
+  const VALIDATE_DAY = "2026-02-01";
+  const plus14 = (date: string) => new Date(Date.parse(date) + 14 * 86_400_000).toISOString().slice(0, 10);
+
+  /** 100 buyers at `date`; at D + 14d those for whom `buysAgain(i)` have one more order (not churned, noPurchase). */
+  function rows(date: string, buysAgain: (i: number) => boolean) {
+    return Array.from({ length: 100 }, (_, i) => {
+      const orders = 1 + (i % 3);
+      const purchases = (total: number) => ({ orders_total: total, frequency: total - 1, recency_days: total > 1 ? 5 : 0, days_since_last_purchase: 5 + (i % 17) });
+      return [featureRow(`c${i}`, date, purchases(orders)), featureRow(`c${i}`, plus14(date), purchases(orders + (buysAgain(i) ? 1 : 0)))];
+    }).flat();
+  }
+
+  async function train(name: string, trainBuysAgain: (i: number) => boolean, validateBuysAgain: (i: number) => boolean) {
+    const lake = mkdtempSync(join(tmpdir(), `clickpipe-train-${name}-`));
+    const days = [TRAIN_DAY, plus14(TRAIN_DAY), VALIDATE_DAY, plus14(VALIDATE_DAY)];
+    const features = await writeSnapshots(lake, [...rows(TRAIN_DAY, trainBuysAgain), ...rows(VALIDATE_DAY, validateBuysAgain)], days);
+    writeFileSync(
+      join(lake, "training.yaml"),
+      `features: ${features}\ntrain: { from: ${TRAIN_DAY}, to: ${TRAIN_DAY} }\nvalidate: { from: ${VALIDATE_DAY}, to: ${VALIDATE_DAY} }\nhorizon: 14d\nmodels: [logistic, bgnbd]\nout: ${join(lake, "models")}\nepochs: 5\n`,
+    );
+    const io = new CapturedIo();
+    const code = await runTrain([join(lake, "training.yaml")], io);
+    const wroteModel = existsSync(join(lake, "models", "manifest.json"));
+    rmSync(lake, { recursive: true, force: true });
+    return { code, io, wroteModel };
+  }
+
+  it("refuses training examples that all churned (nothing to learn) instead of writing a model", async () => {
+    const { code, io, wroteModel } = await train("all-churned", () => false, (i) => i % 2 === 0);
+    expect(code).toBe(1);
+    expect(io.err).toContain(
+      `clickpipe train: train: every one of the 100 examples of ${TRAIN_DAY} churned (label noPurchase, horizon 14d), so there is nothing to learn`,
+    );
+    expect(wroteModel).toBe(false);
+  });
+
+  it("refuses validation examples none of which churned (AUC undefined: the best model would be picked at random)", async () => {
+    const { code, io, wroteModel } = await train("none-churned", (i) => i % 2 === 0, () => true);
+    expect(code).toBe(1);
+    expect(io.err).toContain(`clickpipe train: validate: none of the 100 examples of ${VALIDATE_DAY} churned (label noPurchase, horizon 14d), so there is nothing to rank`);
+    expect(wroteModel).toBe(false);
   });
 });

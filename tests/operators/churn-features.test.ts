@@ -1,7 +1,11 @@
 // churnFeatures on hand-computed cases: the lifetimes summary, nulls, stitching, late data, sessions, checkpoints.
 import { describe, expect, it } from "vitest";
 import type { ClickEvent } from "../../src/events/event.ts";
-import { customerFeaturesTable } from "../../src/operators/churn-features.ts";
+import { Metrics } from "../../src/metrics/registry.ts";
+import { createChurnFeatures, customerFeaturesTable } from "../../src/operators/churn-features.ts";
+import { createSessionize, sessionizeConfig } from "../../src/operators/sessionize.ts";
+import { Pipeline, type RowSink } from "../../src/runtime/pipeline.ts";
+import type { Row } from "../../src/sinks/table.ts";
 import { OperatorHarness } from "../helpers/operator-harness.ts";
 import {
   DAY,
@@ -17,6 +21,22 @@ import {
   session,
   snapshotsOf,
 } from "./churn-features-fixtures.ts";
+
+/** The pipeline's sink for tests: rows per table. */
+class RowCollector implements RowSink {
+  readonly rows = new Map<string, Row[]>();
+
+  append(table: string, row: Row): void {
+    if (!this.rows.has(table)) this.rows.set(table, []);
+    this.rows.get(table)!.push(row);
+  }
+
+  markSuccess(): void {}
+
+  rowsOf(table: string): Row[] {
+    return this.rows.get(table) ?? [];
+  }
+}
 
 describe("churnFeatures - purchase summary", () => {
   it("matches lifetimes' summary_data_from_transaction_data test case (daily periods, observed to 2015-02-07)", () => {
@@ -209,13 +229,49 @@ describe("churnFeatures - behaviour from sessions", () => {
     return { operator, harness };
   }
 
-  it("waits for the session watermark to pass a day's end + gap before writing it", () => {
+  it("waits for the session watermark to pass a day's end + gap + sessionize's allowedLateness before writing it", () => {
     const { operator, harness } = behaviourRun();
     expect(snapshotsOf(harness).successes).toEqual([]);
-    operator.onSessionWatermark!(at("2023-12-02T00:29:59Z"), harness);
+    operator.onSessionWatermark!(at("2023-12-02T01:29:59Z"), harness);
     expect(snapshotsOf(harness).successes).toEqual([]);
-    operator.onSessionWatermark!(at("2023-12-02T00:30:00Z"), harness);
+    operator.onSessionWatermark!(at("2023-12-02T01:30:00Z"), harness);
     expect(snapshotsOf(harness).successes).toEqual(["2023-12-01"]);
+  });
+
+  it("counts a session once when a late event (within sessionize's allowedLateness) extends it past midnight", () => {
+    // Real sessionize (gap 30m, allowedLateness 1h) feeding churnFeatures (allowedLateness 1h), as a pipeline runs them.
+    const sessionizeSettings = sessionizeConfig.parse({ type: "sessionize" });
+    const env = { pipelineName: "test", session: { gap: sessionizeSettings.gap, allowedLateness: sessionizeSettings.allowedLateness } };
+    const sink = new RowCollector();
+    const pipeline = new Pipeline({ operators: [createSessionize(sessionizeSettings, env), createChurnFeatures(churnConfig(), env)], sink, metrics: new Metrics() });
+    let sequence = 0;
+    const events = [
+      pageView(at("2024-01-01T23:50:00Z"), { user: "u", anon: "dev-u" }),
+      // The watermark reaches 01:04: past 01-01's end + 1h and its session's end + gap, so 23:50's session is final.
+      pageView(at("2024-01-02T01:05:00Z"), { anon: "someone" }),
+      // 59 min behind the watermark: not late for sessionize, within gap of 23:50, so it extends that session to 00:05.
+      pageView(at("2024-01-02T00:05:00Z"), { user: "u", anon: "dev-u" }),
+      pageView(at("2024-01-03T05:00:00Z"), { anon: "someone" }),
+    ];
+    for (const event of events) pipeline.processEvent(event, { partition: 0, sequence: ++sequence });
+    pipeline.end();
+
+    // Oracle: sessionize's own table, current truth (the highest version per session_id, not retracted), counted per
+    // user on the UTC day of its end_ts, as of each snapshot's day.
+    const latest = new Map<string, Row>();
+    for (const row of sink.rowsOf("sessions")) {
+      const id = String(row.session_id);
+      if (!latest.has(id) || Number(row.version) > Number(latest.get(id)!.version)) latest.set(id, row);
+    }
+    const current = [...latest.values()].filter((row) => !row.retracted && row.user_id === "u");
+    expect(current).toHaveLength(1);
+    const features = sink.rowsOf("customer_features").filter((row) => row.customer_id === "u");
+    expect(features.map((row) => row.snapshot_date)).toEqual(["2024-01-01", "2024-01-02", "2024-01-03"]);
+    for (const row of features) {
+      const snapshotEnd = at(String(row.snapshot_date)) + DAY;
+      const expected = current.filter((s) => Number(s.end_ts) < snapshotEnd).length;
+      expect(row.sessions_7d, String(row.snapshot_date)).toBe(expected);
+    }
   });
 
   it("computes 7/30/90-day session windows, pageviews, durations, carts and abandonment from current session versions", () => {
