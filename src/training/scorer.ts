@@ -16,7 +16,8 @@ import { decilesOfRanks, rankByScore } from "./ranking.ts";
 import { SCORES, scoresTable } from "./scores-table.ts";
 import { assignSegments, type SegmentModel } from "./segmentation.ts";
 import { completeSnapshotDates, isSnapshotComplete, readSnapshot, SnapshotColumnsError, type Snapshot } from "./snapshots.ts";
-import { ParquetSink } from "../sinks/parquet.ts";
+import { ParquetSink, SUCCESS_MARKER } from "../sinks/parquet.ts";
+import { syncDirectory } from "../runtime/checkpoint.ts";
 import { readingParquet } from "../sinks/parquet-reader.ts";
 
 export interface ScoredSnapshot {
@@ -117,8 +118,7 @@ export class Scorer {
       sink.markSuccess(SCORES, date);
       const pending = await sink.prepare(0);
       const directory = join(root, SCORES, `snapshot_date=${date}`);
-      await removeStaleParts(directory, new Set(pending.files.map((file) => file.path.split("/").pop()!)));
-      await sink.commit(pending);
+      await replacePartition(directory, new Set(pending.files.map((file) => file.path.split("/").pop()!)), () => sink.commit(pending));
       return { date, rows: size, directory, modelVersion: this.manifest.modelVersion };
     } finally {
       await sink.close();
@@ -130,15 +130,25 @@ export class Scorer {
   }
 }
 
-/** Parts of an earlier scoring of the same date that this one does not overwrite (it had more rows). */
-async function removeStaleParts(directory: string, keep: Set<string>): Promise<void> {
-  let names: string[];
+/**
+ * Replaces an earlier scoring of the same date: its `_SUCCESS` goes first (durably), then the parts this one does not
+ * overwrite (it had more rows), then `commit` renames the new parts in and writes `_SUCCESS` again. A crash in between
+ * leaves the date incomplete, which readers skip and `score --follow` scores again, never old and new parts under one
+ * marker.
+ */
+export async function replacePartition(directory: string, keep: ReadonlySet<string>, commit: () => Promise<unknown>): Promise<void> {
+  let names: string[] = [];
   try {
     names = await readdir(directory);
   } catch {
-    return;
+    // No earlier scoring of this date.
+  }
+  if (names.includes(SUCCESS_MARKER)) {
+    await unlink(join(directory, SUCCESS_MARKER));
+    await syncDirectory(directory);
   }
   await Promise.all(names.filter((name) => name.endsWith(".parquet") && !keep.has(name)).map((name) => unlink(join(directory, name))));
+  await commit();
 }
 
 /**

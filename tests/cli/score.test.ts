@@ -1,10 +1,11 @@
 // `clickpipe score`: the scores table read back with DuckDB (ranks, deciles, segments, version) and --follow.
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runScore } from "../../src/cli/score.ts";
+import { replacePartition } from "../../src/training/scorer.ts";
 import { runTrain } from "../../src/cli/train.ts";
 import type { Manifest, MetricsFile } from "../../src/training/artifacts.ts";
 import { writeCdnowSnapshots } from "../training/cdnow-snapshots.ts";
@@ -101,6 +102,19 @@ epochs: 10
     expect(await runScore([file, "--snapshot", "1997-12-29"], new CapturedIo())).toBe(0);
     expect(await one(`SELECT count(*) AS n, sum(rank * score) AS digest FROM ${scores("1997-12-29")}`)).toEqual({ n: 2357n, digest: before.digest });
   }, 30_000);
+
+  it("a re-scoring that fails before its commit leaves the date incomplete, not old and new parts under one marker", async () => {
+    const scratch = join(lake, "replace-partition");
+    cpSync(join(lake, "scores", "snapshot_date=1997-12-29"), scratch, { recursive: true });
+    const parts = readdirSync(scratch).filter((name) => name.endsWith(".parquet"));
+    expect(parts.length).toBeGreaterThan(0);
+    // The new scoring keeps only the first part's name; the commit dies (a crash) before renaming anything in.
+    const failing = replacePartition(scratch, new Set(parts.slice(0, 1)), () => Promise.reject(new Error("killed")));
+    await expect(failing).rejects.toThrow("killed");
+    expect(existsSync(join(scratch, "_SUCCESS"))).toBe(false);
+    expect(readdirSync(scratch).filter((name) => name.endsWith(".parquet"))).toEqual(parts.slice(0, 1));
+    rmSync(scratch, { recursive: true });
+  });
 
   it("--follow scores a new snapshot once its _SUCCESS appears, not before", async () => {
     const newDate = "1998-01-05";
