@@ -1,16 +1,13 @@
-// Follows one configured log path: reads appended lines, finishes a rotated file before the new one, restarts after truncation.
-import { createHash } from "node:crypto";
+// Follows one configured log path: reads appended lines, finishes a rotated file (or its gzip) before the new one, restarts after truncation.
 import { open, readdir, stat, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { splitCompleteLines } from "./tailer-lines.ts";
-import type { TailPosition, TailPositionStore } from "./tailer-position.ts";
+import { CompressedCopyError, compressedChunks, findCompressedCopy } from "./tailer-compressed.ts";
+import { splitCompleteLines, type TailLine } from "./tailer-lines.ts";
+import { FINGERPRINT_BYTES, HEAD_BYTES, positionHash, type TailPosition, type TailPositionStore } from "./tailer-position.ts";
 import type { NumberedLine, TailPublisher } from "./tailer-publisher.ts";
 
 /** Bytes read (and published as one chunk) at a time; also the longest line kept whole. */
 export const TAIL_CHUNK_BYTES = 1024 * 1024;
-const FINGERPRINT_BYTES = 64;
-/** Bytes of a file's start its position keeps a hash of (TailPosition.head). */
-const HEAD_BYTES = 1024;
 /**
  * How long a file renamed away by rotation is still read once it stops growing: nginx and Apache write into the
  * renamed file until logrotate's postrotate tells them to reopen (or the copy is compressed), and those lines belong
@@ -21,6 +18,11 @@ export const ROTATED_GRACE_MS = 5_000;
 interface OpenFile {
   handle: FileHandle;
   position: TailPosition;
+}
+
+/** A gzip that holds the rest of the file a position was saved for, and its name for the log. */
+interface CompressedFile extends OpenFile {
+  name: string;
 }
 
 export interface TailedPathOptions {
@@ -48,6 +50,8 @@ export interface TailedPathOptions {
  */
 export class TailedPath {
   private current: OpenFile | undefined;
+  /** Read before `current`: the rest of the file read last, which rotation compressed while the tailer was stopped. */
+  private compressed: CompressedFile | undefined;
   /** Processing time the renamed-away current file last grew (undefined while it is still at the path). */
   private rotatedGrewAt: number | undefined;
   private readonly buffer: Buffer;
@@ -60,7 +64,11 @@ export class TailedPath {
     return this.options.path;
   }
 
-  /** Reopens the file of the saved position: still at the path, or renamed beside it by rotation while we were down. */
+  /**
+   * Reopens the file of the saved position: still at the path, renamed beside it by rotation while we were down, or
+   * compressed after that (logrotate's `compress` without `delaycompress` gzips `access.log.1` and removes it).
+   * While the tailer runs it holds the file open, so a rename, a gzip and the removal take nothing from it.
+   */
   async restore(): Promise<void> {
     const { path, store, log } = this.options;
     const saved = await store.load(path);
@@ -75,12 +83,20 @@ export class TailedPath {
       this.current = { handle: await open(rotated, "r"), position: saved };
       return;
     }
+    // Without a head (nothing read yet, or a position of an earlier version) no gzip can be told to be that file.
+    const compressed = saved.head === undefined ? undefined : await findCompressedCopy(path, saved.head, saved.headBytes ?? 0);
+    if (compressed !== undefined) {
+      log(`access log ${path}: finishing ${compressed} (rotated and compressed while stopped) from byte ${saved.offset} of the file it holds`);
+      this.compressed = { handle: await open(compressed, "r"), position: saved, name: compressed };
+      return;
+    }
     log(`access log ${path}: the file read last (${saved.file}, byte ${saved.offset}) is gone; reading ${path} from its start`);
   }
 
   /** Publishes every complete line available now, following a rotation to the new file. */
   async poll(): Promise<void> {
     const { path } = this.options;
+    if (this.compressed !== undefined && !(await this.finishCompressed())) return;
     if (this.current === undefined && !(await this.openAtStart())) return;
     while (this.current !== undefined && !this.options.stopping()) {
       const read = await this.readAvailable(false);
@@ -104,8 +120,50 @@ export class TailedPath {
   }
 
   async close(): Promise<void> {
+    await this.compressed?.handle.close();
+    this.compressed = undefined;
     await this.current?.handle.close();
     this.current = undefined;
+  }
+
+  /**
+   * Publishes the lines of the gzip after the saved position, saving the position after each chunk as for any file;
+   * false when stopping cut it short. A failed publish throws (the next poll inflates the gzip again up to the saved
+   * position); a gzip that cannot give the rest is left, said so, for the new file.
+   */
+  private async finishCompressed(): Promise<boolean> {
+    const compressed = this.compressed!;
+    const { path, log, stopping } = this.options;
+    try {
+      for await (const chunk of compressedChunks(compressed.handle, compressed.name, compressed.position, this.buffer.length)) {
+        const { start, split, fingerprint, head, headBytes } = chunk;
+        compressed.position = await this.publishChunk(compressed.position, start, split.lines, split.consumed, { fingerprint, head, headBytes });
+        if (stopping()) return false;
+      }
+    } catch (error) {
+      if (!(error instanceof CompressedCopyError)) throw error;
+      log(`access log ${path}: ${error.message}; the lines after byte ${compressed.position.offset} are lost, reading ${path}`);
+    }
+    await compressed.handle.close();
+    this.compressed = undefined;
+    return true;
+  }
+
+  /** Publishes one chunk's lines under ids from their place in the file, then saves the position just past them. */
+  private async publishChunk(
+    position: TailPosition,
+    start: number,
+    chunkLines: readonly TailLine[],
+    consumed: number,
+    after: Pick<TailPosition, "fingerprint" | "head" | "headBytes">,
+  ): Promise<TailPosition> {
+    const firstLineNumber = position.lineNumber + 1;
+    const lines: NumberedLine[] = chunkLines.map((line, index) => ({ text: line.text, lineNumber: firstLineNumber + index }));
+    const end = start + consumed;
+    await this.options.publisher.publish(`tail:${position.file}:${position.generation}:${start}-${end}`, lines, this.options.now());
+    const next = { ...position, offset: end, lineNumber: position.lineNumber + lines.length, ...after };
+    await this.options.store.save(next);
+    return next;
   }
 
   private async openAtStart(): Promise<boolean> {
@@ -147,19 +205,12 @@ export class TailedPath {
       const split = splitCompleteLines(this.buffer, bytesRead, start, { final: final && !full, full });
       if (split.lines.length === 0) return consumed;
       consumed += split.consumed;
-      const firstLineNumber = current.position.lineNumber + 1;
-      const lines: NumberedLine[] = split.lines.map((line, index) => ({ text: line.text, lineNumber: firstLineNumber + index }));
-      const { file, generation } = current.position;
       const end = start + split.consumed;
-      await this.options.publisher.publish(`tail:${file}:${generation}:${start}-${end}`, lines, this.options.now());
-      current.position = {
-        ...current.position,
-        offset: end,
-        lineNumber: current.position.lineNumber + lines.length,
+      const after = {
         fingerprint: await fingerprintAt(handle, end),
         ...(current.position.headBytes === HEAD_BYTES ? {} : { head: await headOf(handle, Math.min(HEAD_BYTES, end)), headBytes: Math.min(HEAD_BYTES, end) }),
       };
-      await this.options.store.save(current.position);
+      current.position = await this.publishChunk(current.position, start, split.lines, split.consumed, after);
     }
     return consumed;
   }
@@ -169,7 +220,7 @@ export class TailedPath {
 async function headOf(handle: FileHandle, length: number): Promise<string> {
   const bytes = Buffer.alloc(length);
   const { bytesRead } = await handle.read(bytes, 0, length, 0);
-  return createHash("sha256").update(bytes.subarray(0, bytesRead)).digest("base64url").slice(0, 22);
+  return positionHash(bytes.subarray(0, bytesRead));
 }
 
 /** Hash of the bytes just before `offset` ("" at 0): unchanged unless the file was rewritten under us. */
@@ -178,7 +229,7 @@ async function fingerprintAt(handle: FileHandle, offset: number): Promise<string
   const length = Math.min(FINGERPRINT_BYTES, offset);
   const bytes = Buffer.alloc(length);
   const { bytesRead } = await handle.read(bytes, 0, length, offset - length);
-  return createHash("sha256").update(bytes.subarray(0, bytesRead)).digest("base64url").slice(0, 22);
+  return positionHash(bytes.subarray(0, bytesRead));
 }
 
 function identityFromStat(stats: { dev: bigint; ino: bigint }): string {

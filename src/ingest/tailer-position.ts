@@ -3,6 +3,16 @@ import { createHash } from "node:crypto";
 import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 
+/** Bytes before the offset a position keeps a hash of (TailPosition.fingerprint). */
+export const FINGERPRINT_BYTES = 64;
+/** Bytes of a file's start its position keeps a hash of (TailPosition.head). */
+export const HEAD_BYTES = 1024;
+
+/** The hash a position keeps of some bytes of its file (head, fingerprint). */
+export function positionHash(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("base64url").slice(0, 22);
+}
+
 export interface TailPosition {
   format: 1;
   /** The configured path this position belongs to. */

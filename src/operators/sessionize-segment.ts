@@ -16,8 +16,11 @@ export interface SplitRules {
   maxEvents: number;
   /** Local calendar day of an instant (splitAtMidnight), or null when off. */
   dayOf: ((ts: number) => number) | null;
-  /** Campaign key of event `index` ("" for none) (splitOnCampaignChange), or null when off. */
-  campaignOf: ((events: number[], index: number) => string) | null;
+  /**
+   * Campaign key of event `index` ("" for none), null when the event has no url (splitOnCampaignChange); the rule is
+   * null when off.
+   */
+  campaignOf: ((events: number[], index: number) => string | null) | null;
 }
 
 export interface Segment {
@@ -25,16 +28,29 @@ export interface Segment {
   reason: number;
 }
 
-/** The campaign a session began with, the reference for splitOnCampaignChange. */
-export function sessionCampaign(events: number[], sessionStart: number, rules: SplitRules): string {
-  return rules.campaignOf === null ? "" : rules.campaignOf(events, sessionStart);
+/**
+ * The campaign of the session's events [sessionStart, end): that of its first event with a url, the reference for
+ * splitOnCampaignChange (its utm fields come from the same event). null while none has a url, or when the rule is off:
+ * an identify or a server-side purchase says nothing about where the visit came from, so it neither causes nor
+ * prevents a split (as GA4 and Snowplow sessions).
+ */
+export function sessionCampaign(events: number[], sessionStart: number, end: number, rules: SplitRules): string | null {
+  const campaignOf = rules.campaignOf;
+  if (campaignOf === null) return null;
+  for (let index = sessionStart; index < end; index++) {
+    const campaign = campaignOf(events, index);
+    if (campaign !== null) return campaign;
+  }
+  return null;
 }
 
 /**
  * Why event `index` begins a new session instead of joining the one that starts at `sessionStart` and ends at
  * `index - 1`, or NO_SPLIT. Touching windows merge (Flink, Kafka Streams): a difference of exactly `gap` joins.
+ * `campaign` is that session's sessionCampaign, or undefined to have it found only when event `index` carries a
+ * campaign to compare (an append then scans nothing for the common event without one).
  */
-export function splitReason(events: number[], sessionStart: number, index: number, rules: SplitRules, campaign: string): number {
+export function splitReason(events: number[], sessionStart: number, index: number, rules: SplitRules, campaign: string | null | undefined): number {
   const ts = events[index * EVENT_SLOTS + TS];
   const previousTs = events[(index - 1) * EVENT_SLOTS + TS];
   if (ts - previousTs > rules.gap) return REASON_GAP;
@@ -43,7 +59,11 @@ export function splitReason(events: number[], sessionStart: number, index: numbe
   if (rules.dayOf !== null && rules.dayOf(ts) !== rules.dayOf(previousTs)) return REASON_MIDNIGHT;
   if (rules.campaignOf !== null) {
     const key = rules.campaignOf(events, index);
-    if (key !== "" && key !== campaign) return REASON_CAMPAIGN;
+    if (key !== null && key !== "") {
+      const reference = campaign === undefined ? sessionCampaign(events, sessionStart, index, rules) : campaign;
+      // A session without a url yet has no campaign to leave: this event's becomes the session's.
+      if (reference !== null && key !== reference) return REASON_CAMPAIGN;
+    }
   }
   return NO_SPLIT;
 }
@@ -57,14 +77,18 @@ export function segment(events: number[], from: number, to: number, firstReason:
   if (from >= to) return segments;
   let start = from;
   let reason = firstReason;
-  let campaign = sessionCampaign(events, start, rules);
+  let campaign = sessionCampaign(events, start, start + 1, rules);
   for (let index = from + 1; index < to; index++) {
     const split = splitReason(events, start, index, rules, campaign);
-    if (split === NO_SPLIT) continue;
+    if (split === NO_SPLIT) {
+      // The session's first event with a url sets its campaign.
+      if (campaign === null) campaign = sessionCampaign(events, index, index + 1, rules);
+      continue;
+    }
     segments.push({ count: index - start, reason });
     start = index;
     reason = split;
-    campaign = sessionCampaign(events, start, rules);
+    campaign = sessionCampaign(events, start, start + 1, rules);
   }
   segments.push({ count: to - start, reason });
   return segments;

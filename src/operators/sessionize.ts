@@ -20,7 +20,6 @@ import {
   REASON_GAP,
   type SplitRules,
   segment,
-  sessionCampaign,
   splitReason,
 } from "./sessionize-segment.ts";
 import { type StringPoolSnapshot, StringPool } from "./sessionize-strings.ts";
@@ -83,7 +82,9 @@ export const sessionizeConfig = z
     splitOnCampaignChange: z
       .boolean()
       .default(false)
-      .describe("Split when utm_*, gclid or an external referrer changes."),
+      .describe(
+        "Split when utm_*, gclid or an external referrer differs from the campaign of the session's first event with a url (events without a url carry none).",
+      ),
     outOfOrderness: duration("1m").describe("Watermark = max event time per partition minus this."),
     allowedLateness: duration("1h").describe(
       "An event is late once watermark ≥ its time + this (unless a retained session within gap takes it); sessions stay retained (and updatable) until watermark ≥ end + gap + this, so no event still accepted belongs with one already gone.",
@@ -614,14 +615,13 @@ class Sessionizer implements Operator {
     visitor.insert(position, event.ts, packIdKind(idHash, kindFlags), packPage(url, referrer), itemOrRevenue, user);
   }
 
-  #campaignOf(events: number[], index: number): string {
+  /** The campaign key of event `index`; null when it has no url (its referrer alone is no arrival). */
+  #campaignOf(events: number[], index: number): string | null {
     const page = events[index * EVENT_SLOTS + PAGE];
     const url = urlOf(page);
+    if (url === NO_REF) return null;
     const referrer = referrerOf(page);
-    return campaignKey(
-      url === NO_REF ? undefined : this.#pool.urlParts(url),
-      referrer === NO_REF ? undefined : this.#pool.urlParts(referrer),
-    );
+    return campaignKey(this.#pool.urlParts(url), referrer === NO_REF ? undefined : this.#pool.urlParts(referrer));
   }
 
   /** The new event is the visitor's latest: it joins the last session or begins one (the common, O(1) case). */
@@ -632,7 +632,8 @@ class Sessionizer implements Operator {
     if (sessions.length > 0) {
       const last = sessions.length - SESSION_SLOTS;
       const start = index - sessions[last + COUNT];
-      reason = splitReason(visitor.events, start, index, this.#rules, sessionCampaign(visitor.events, start, this.#rules));
+      // The session's campaign is looked for only when the new event has one (splitReason).
+      reason = splitReason(visitor.events, start, index, this.#rules, undefined);
       if (reason === NO_SPLIT) {
         sessions[last + COUNT]++;
         this.#reconcile(visitor, last / SESSION_SLOTS, start, watermark, ctx);

@@ -1,8 +1,10 @@
-// The accessLog source on a real nats-server: appends, partial lines, rotation by rename, copytruncate and restarts
-// put every complete line into the stream exactly once, read back with StreamReader.
+// The accessLog source on a real nats-server: appends, partial lines, rotation by rename (compressed or not),
+// copytruncate and restarts put every complete line into the stream exactly once, read back with StreamReader.
+import { execFile } from "node:child_process";
 import { appendFile, copyFile, cp, mkdtemp, rename, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -61,6 +63,12 @@ async function readStream(connection: NatsConnection, stream: string): Promise<S
   return contents;
 }
 
+/** logrotate's `compress` without `delaycompress`: gzip writes `<path>.gz` and removes `<path>`. */
+async function gzipAway(path: string): Promise<void> {
+  await promisify(execFile)("gzip", [path]);
+  await expect(stat(path)).rejects.toThrow(/ENOENT/);
+}
+
 /** /page/<n> for every n in the ranges, sorted as text. */
 function expectedUrls(...ranges: Array<[number, number]>): string[] {
   const urls: string[] = [];
@@ -90,10 +98,13 @@ describe("access log tailer", () => {
     await source.start();
     return source;
   };
-  /** Everything now in the file at `logPath` is acknowledged and its position saved. */
+  /** Everything now in the file at `logPath` is acknowledged and its position saved (the file's, not a rotated one's). */
   const caughtUp = async () => {
-    const size = (await stat(logPath)).size;
-    await waitFor(`the tailer to reach byte ${size}`, async () => (await store.load(logPath))?.offset === size);
+    const { dev, ino, size } = await stat(logPath, { bigint: true });
+    await waitFor(`the tailer to reach byte ${size}`, async () => {
+      const position = await store.load(logPath);
+      return position?.file === `${dev}:${ino}` && position.offset === Number(size);
+    });
   };
 
   beforeAll(async () => {
@@ -208,5 +219,57 @@ describe("access log tailer", () => {
     }
     await caughtUp();
     expect((await readStream(connection, stream)).urls).toEqual(expectedUrls([0, 3180]));
+  });
+
+  it("reads on a renamed file it holds open after logrotate compressed and removed it, then the new file", async () => {
+    await caughtUp();
+    // The tailer holds the file open: lines the server wrote before reopening stay readable after gzip unlinked it.
+    await rename(logPath, `${logPath}.5`);
+    await appendFile(`${logPath}.5`, linesOf(3180, 3190));
+    await writeFile(logPath, linesOf(3190, 3200));
+    await gzipAway(`${logPath}.5`);
+    await caughtUp();
+    const contents = await readStream(connection, stream);
+    expect(contents.urls).toEqual(expectedUrls([0, 3200]));
+    expect(new Set(contents.eventIds).size).toBe(contents.eventIds.length);
+  });
+
+  it("finishes a file rotated and compressed while it was stopped from the gzip, from its saved byte, then the new file", async () => {
+    await caughtUp();
+    await tailer!.stop();
+    // Written after the last read: in the file only (10 lines), then in the renamed file before the server reopened (5).
+    await appendFile(logPath, linesOf(3200, 3210));
+    await rename(logPath, `${logPath}.6`);
+    await appendFile(`${logPath}.6`, linesOf(3210, 3215));
+    await writeFile(logPath, linesOf(3215, 3225));
+    await gzipAway(`${logPath}.6`);
+    tailer = await startTailer();
+    await caughtUp();
+    const contents = await readStream(connection, stream);
+    expect(contents.urls).toEqual(expectedUrls([0, 3225]));
+    expect(new Set(contents.eventIds).size).toBe(contents.eventIds.length);
+    expect(logLines.some((line) => line.includes(`finishing ${logPath}.6.gz`))).toBe(true);
+  });
+
+  it("resumes inside the gzip after a stop while reading it, sending no line twice and skipping none", async () => {
+    await caughtUp();
+    await tailer!.stop();
+    const stoppedAt = (await store.load(logPath))!;
+    await appendFile(logPath, linesOf(3225, 6225));
+    await rename(logPath, `${logPath}.7`);
+    await writeFile(logPath, linesOf(6225, 6235));
+    await gzipAway(`${logPath}.7`);
+    // 4 KiB chunks: stop() lands in the middle of the 600 KB of lines only the gzip holds.
+    tailer = await startTailer(4096);
+    await waitFor("some of the compressed lines", async () => (await store.load(logPath))!.lineNumber > stoppedAt.lineNumber + 200);
+    await tailer.stop();
+    const midway = (await store.load(logPath))!;
+    expect(midway.file).toBe(stoppedAt.file);
+    expect(midway.lineNumber).toBeLessThan(stoppedAt.lineNumber + 3000);
+    tailer = await startTailer(4096);
+    await caughtUp();
+    const contents = await readStream(connection, stream);
+    expect(contents.urls).toEqual(expectedUrls([0, 6235]));
+    expect(new Set(contents.eventIds).size).toBe(contents.eventIds.length);
   });
 });

@@ -55,12 +55,14 @@ function referenceSessions(events: ClickEvent[]): Row[] {
       let reason: string | null = "gap";
       if (current !== undefined && previous !== undefined) {
         const campaign = (e: ClickEvent) => new URL(e.url ?? "https://x/", "https://x/").searchParams.get("utm_source") ?? "";
+        // A session's campaign is its first event with a url's; events without one neither split nor set it.
+        const arrival = current.events.find((e) => e.url !== undefined);
         reason = null;
         if (event.ts - previous.ts > GAP) reason = "gap";
         else if (event.ts - current.events[0].ts >= MAX_DURATION) reason = "max_duration";
         else if (current.events.length >= MAX_EVENTS) reason = "max_events";
         else if (berlinDay.format(event.ts) !== berlinDay.format(previous.ts)) reason = "midnight";
-        else if (campaign(event) !== "" && campaign(event) !== campaign(current.events[0])) reason = "campaign";
+        else if (arrival !== undefined && campaign(event) !== "" && campaign(event) !== campaign(arrival)) reason = "campaign";
       }
       if (reason === null) current?.events.push(event);
       else runs.push({ events: [event], reason });
@@ -84,7 +86,7 @@ function referenceSessions(events: ClickEvent[]): Row[] {
         exit_url: pageViews.at(-1)?.url ?? null,
         page_path: pageViews.map((e) => new URL(e.url as string).pathname),
         revenue: run.events.reduce((sum, e) => sum + (e.type === "purchase" ? (e.revenue as number) : 0), 0),
-        utm_source: new URL(run.events[0].url ?? "https://x/").searchParams.get("utm_source"),
+        utm_source: new URL(run.events.find((e) => e.url !== undefined)?.url ?? "https://x/").searchParams.get("utm_source"),
       });
     }
   }

@@ -579,3 +579,98 @@ describe("sessionize - where a visit came from", () => {
     ]);
   });
 });
+
+describe("sessionize - campaign of a session whose first event has no url", () => {
+  const base = "https://shop.example";
+  const news = `${base}/?utm_source=news&utm_medium=email`;
+  const ads = `${base}/?utm_source=ads&gclid=xyz`;
+  const campaignSplits = { splitOnCampaignChange: true };
+
+  function campaignSpans(rows: SessionRow[]) {
+    return [...rows]
+      .sort((a, b) => a.visitor_id.localeCompare(b.visitor_id) || a.start_ts - b.start_ts)
+      .map((row) => [row.visitor_id, row.start_ts - T0, row.event_count, row.split_reason, row.utm_source]);
+  }
+
+  it("takes the campaign from the first event with a url: an identify or a server-side purchase before it causes no split", () => {
+    const { view } = run(
+      [
+        // a: identify, then news (sets the campaign), internal page, purchase (no url: no campaign), then ads splits.
+        event("a", T0, { type: "identify", user_id: "u1" }),
+        event("a", T0 + MINUTE, { url: news }),
+        event("a", T0 + 2 * MINUTE, { url: `${base}/c/shoes`, referrer: `${base}/` }),
+        event("a", T0 + 3 * MINUTE, { type: "purchase", order_id: "o1", revenue: 20 }),
+        event("a", T0 + 4 * MINUTE, { url: ads }),
+        // b: a server-side purchase first, then two page views of one campaign: one session.
+        event("b", T0, { type: "purchase", order_id: "o2", revenue: 5 }),
+        event("b", T0 + 10 * SECOND, { url: news }),
+        event("b", T0 + 20 * SECOND, { url: news }),
+        // c: identify, a direct page view (campaign "": the session's), then news differs from it and splits.
+        event("c", T0, { type: "identify", user_id: "u3" }),
+        event("c", T0 + MINUTE, { url: `${base}/` }),
+        event("c", T0 + 2 * MINUTE, { url: news }),
+      ],
+      campaignSplits,
+    );
+    expect(campaignSpans(view)).toEqual([
+      ["a", 0, 4, "gap", "news"],
+      ["a", 4 * MINUTE, 1, "campaign", "ads"],
+      ["b", 0, 3, "gap", "news"],
+      ["c", 0, 2, "gap", null],
+      ["c", 2 * MINUTE, 1, "campaign", "news"],
+    ]);
+    const first = view.find((row) => row.visitor_id === "a" && row.start_ts === T0);
+    expect([first?.user_id, first?.revenue, first?.converted, first?.landing_url]).toEqual(["u1", 20, true, news]);
+  });
+
+  it("gives the in-order sessions and ids when the identify arrives after the page views it precedes", () => {
+    const identify = event("a", T0, { type: "identify", user_id: "u1" });
+    const pageViews = [event("a", T0 + MINUTE, { url: news }), event("a", T0 + 2 * MINUTE, { url: news }), event("a", T0 + 3 * MINUTE, { url: ads })];
+    // z's event moves the watermark to T0 + 39 min, past the news session's end + gap: it is emitted (first event the
+    // page view at 1 min). The identify then arrives 39 min behind (within allowedLateness) and becomes that session's
+    // first event: the page view's id is retracted, not split off as a session of its own; ads still splits.
+    const watermarkMover = event("z", T0 + 40 * MINUTE);
+    const late = run([pageViews[0], pageViews[1], watermarkMover, identify, pageViews[2]], campaignSplits);
+    const inOrder = run([identify, ...pageViews, watermarkMover], campaignSplits);
+    const expected = [
+      ["a", 0, 3, "gap", "news"],
+      ["a", 3 * MINUTE, 1, "campaign", "ads"],
+      ["z", 40 * MINUTE, 1, "gap", null],
+    ];
+    expect(late.harness.lateEvents).toEqual([]);
+    expect(campaignSpans(late.view)).toEqual(expected);
+    expect(campaignSpans(inOrder.view)).toEqual(expected);
+    const ids = (rows: SessionRow[]) => rows.map((row) => [row.start_ts, row.session_id]).sort();
+    expect(ids(late.view)).toEqual(ids(inOrder.view));
+    const retracted = late.harness.rowsOf("sessions").filter((row) => row.retracted === true);
+    expect(retracted.map((row) => [row.start_ts as number - T0, row.event_count])).toEqual([[MINUTE, 2]]);
+  });
+
+  it("continues a session restored from a checkpoint at any point as the uninterrupted run", () => {
+    const events = [
+      event("a", T0, { type: "identify", user_id: "u1" }),
+      event("a", T0 + MINUTE, { url: news }),
+      event("a", T0 + 2 * MINUTE, { type: "purchase", order_id: "o1", revenue: 20 }),
+      event("a", T0 + 3 * MINUTE, { url: news }),
+      event("a", T0 + 4 * MINUTE, { url: ads }),
+    ];
+    for (let cut = 0; cut <= events.length; cut++) {
+      const before = sessionize(campaignSplits);
+      const beforeHarness = new OperatorHarness();
+      beforeHarness.feed(before, events.slice(0, cut));
+      const after = sessionize(campaignSplits);
+      after.restore(JSON.parse(JSON.stringify(before.snapshot())));
+      const afterHarness = new OperatorHarness();
+      afterHarness.feed(after, events.slice(cut));
+      after.onEnd(afterHarness);
+      const rows = currentView([...beforeHarness.rowsOf("sessions"), ...afterHarness.rowsOf("sessions")]) as unknown as SessionRow[];
+      expect({ cut, spans: campaignSpans(rows) }).toEqual({
+        cut,
+        spans: [
+          ["a", 0, 4, "gap", "news"],
+          ["a", 4 * MINUTE, 1, "campaign", "ads"],
+        ],
+      });
+    }
+  });
+});
