@@ -1,6 +1,6 @@
 // `clickpipe fit bgnbd`: BG/NBD maximum likelihood on a summary CSV or a customer_features snapshot; prints the parameters.
 import { parseArgs } from "node:util";
-import { BgNbdInputError, fitBgNbd } from "../training/bgnbd.ts";
+import { BgNbdInputError, boundWarning, fitBgNbd } from "../training/bgnbd.ts";
 import { parseDay } from "../training/dates.ts";
 import { SnapshotMissingError } from "../training/snapshots.ts";
 import { readSummaryCsv, snapshotSummaries, type TimeUnit } from "../training/summary-input.ts";
@@ -34,6 +34,8 @@ export async function runFit(argv: string[], io: FitIo = { stdout: process.stdou
     });
     const data = await inputOf(values);
     const fit = fitBgNbd(data);
+    const warning = boundWarning(fit);
+    if (warning !== undefined) io.stderr.write(`clickpipe fit: warning: ${warning}\n`);
     io.stdout.write(`${JSON.stringify({ r: fit.r, alpha: fit.alpha, a: fit.a, b: fit.b, loglik: fit.loglik })}\n`);
     return 0;
   } catch (error) {

@@ -12,6 +12,11 @@ export interface BgNbdParameters {
 export interface BgNbdFit extends BgNbdParameters {
   loglik: number;
   customers: number;
+  /**
+   * Parameters the fit pushed to the penalty's edge (e^±12): the likelihood has no maximum on this data (everyone of
+   * age 0, nobody repeating, …), so those values are where the search stopped, not estimates. Empty for a real fit.
+   */
+  atBound: (keyof BgNbdParameters)[];
 }
 
 /** Calibration summaries as columns: x = repeat purchases, tx = time of last purchase, T = age, all in one time unit. */
@@ -74,10 +79,18 @@ export function fitBgNbd(data: PurchaseSummaries): BgNbdFit {
   for (let i = 0; i < data.age.length; i++) meanAge += data.age[i] / data.age.length;
   const best = nelderMead(negative, [0, Math.log(meanAge || 1), 0, 0], { step: 0.7, tolerance: 1e-14, restarts: 6 });
   const [r, alpha, a, b] = best.x.map(Math.exp);
-  return { r, alpha, a, b, loglik: -best.value, customers: data.frequency.length };
+  const names = ["r", "alpha", "a", "b"] as const;
+  const atBound = names.filter((_, i) => Math.abs(best.x[i]) >= LOG_BOUND - 0.5);
+  return { r, alpha, a, b, loglik: -best.value, customers: data.frequency.length, atBound };
 }
 
 const LOG_BOUND = 12;
+
+/** The warning a fit at its bounds deserves, or undefined: what `fit bgnbd` and `train` print. */
+export function boundWarning(fit: BgNbdFit): string | undefined {
+  if (fit.atBound.length === 0) return undefined;
+  return `the BG/NBD likelihood has no maximum on these ${fit.customers} customers (${fit.atBound.join(", ")} ran to the search's bound e^±${LOG_BOUND}): those parameters are not estimates; fit on more history (customers with repeat purchases and some age)`;
+}
 
 function boundPenalty(logs: number[]): number {
   let penalty = 0;

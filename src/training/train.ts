@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { MANIFEST_FILE, METRICS_FILE, REPORT_FILE, SEGMENTS_FILE, writeJson, type Manifest, type MetricsFile } from "./artifacts.ts";
 import { initBackend } from "./backend.ts";
 import { baselineScores, BASELINE_NAMES, maxScore } from "./baselines.ts";
-import { fitBgNbd } from "./bgnbd.ts";
+import { boundWarning, fitBgNbd } from "./bgnbd.ts";
 import { MODEL_NAMES, type TrainingConfig } from "./config.ts";
 import { concatExamples, DatasetError, datesInRange, snapshotExamples, type Examples } from "./dataset.ts";
 import { DAY_MS, addDays } from "./dates.ts";
@@ -131,6 +131,8 @@ export async function runTraining(config: TrainingConfig, io: TrainingIo): Promi
 
   const bgnbd = fitCalibration(train);
   io.log.write(`bgnbd: r=${bgnbd.r.toFixed(4)} alpha=${bgnbd.alpha.toFixed(4)} a=${bgnbd.a.toFixed(4)} b=${bgnbd.b.toFixed(4)} loglik=${bgnbd.loglik.toFixed(1)}\n`);
+  const warning = boundWarning(bgnbd);
+  if (warning !== undefined) io.log.write(`bgnbd: warning: ${warning} (snapshot ${bgnbd.fittedOn})\n`);
   addBgNbdColumns(train.columns, train.size, bgnbd, horizonDays);
   addBgNbdColumns(validation.columns, validation.size, bgnbd, horizonDays);
   const fallback = noPurchaseChurnRate(train);

@@ -1,5 +1,5 @@
 // `clickpipe fit bgnbd` on CDNOW: the published BG/NBD fit from the summary CSV and from churnFeatures snapshots.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -31,6 +31,15 @@ describe("clickpipe fit bgnbd", () => {
   beforeAll(async () => {
     features = await writeCdnowSnapshots(mkdtempSync(join(tmpdir(), "clickpipe-fit-")), ["1997-09-30"]);
   }, 60_000);
+
+  it("warns on stderr when the data has no maximum and the parameters ran to the search's bounds", async () => {
+    const summary = join(mkdtempSync(join(tmpdir(), "clickpipe-fit-")), "nobody-repeats.csv");
+    writeFileSync(summary, "frequency,recency,T\n0,0,10\n0,0,20\n0,0,30\n");
+    const { code, io } = await fit(["bgnbd", "--summary", summary]);
+    expect(code).toBe(0);
+    expect(Object.keys(JSON.parse(io.out) as object)).toEqual(["r", "alpha", "a", "b", "loglik"]);
+    expect(io.err).toMatch(/^clickpipe fit: warning: the BG\/NBD likelihood has no maximum on these 3 customers \(.+ ran to the search's bound/);
+  });
 
   it("--summary cdnow_customers_summary.csv prints the published parameters and log-likelihood", async () => {
     const { code, io } = await fit(["bgnbd", "--summary", SUMMARY]);

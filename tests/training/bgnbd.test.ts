@@ -1,7 +1,7 @@
 // BG/NBD against the published CDNOW fit (Fader, Hardie & Lee 2005) and hand-computed special functions.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { BgNbdInputError, customerLogLikelihood, expectedPurchases, fitBgNbd, probabilityAlive, probabilityNoPurchase, totalLogLikelihood } from "../../src/training/bgnbd.ts";
+import { BgNbdInputError, boundWarning, customerLogLikelihood, expectedPurchases, fitBgNbd, probabilityAlive, probabilityNoPurchase, totalLogLikelihood } from "../../src/training/bgnbd.ts";
 import { hypergeometric2F1, logBeta, logGamma } from "../../src/training/special-functions.ts";
 
 const SUMMARY = new URL("../fixtures/cdnow/cdnow_customers_summary.csv", import.meta.url);
@@ -39,6 +39,8 @@ describe("bgnbd - CDNOW calibration summary (2,357 customers)", () => {
     expect(fit.b).toBeCloseTo(PUBLISHED.b, 2);
     expect(fit.loglik).toBeCloseTo(-9582.4, 1);
     expect(fit.customers).toBe(2357);
+    expect(fit.atBound).toEqual([]); // a real maximum, inside the search's bounds
+    expect(boundWarning(fit)).toBeUndefined();
   });
 
   it("the reported log-likelihood is the plain per-customer sum (eq. 6) at the fitted parameters", () => {
@@ -79,6 +81,13 @@ describe("bgnbd - customer quantities", () => {
     const t = 39;
     const eq7 = ((p.a + p.b - 1) / (p.a - 1)) * (1 - Math.pow(p.alpha / (p.alpha + t), p.r) * hypergeometric2F1(p.r, p.b, p.a + p.b - 1, t / (p.alpha + t)));
     expect(expectedPurchases(p, t, 0, 0, 0)).toBeCloseTo(eq7, 12);
+  });
+
+  it("names the parameters of a fit with no maximum, which ran to the search's bounds", () => {
+    // Nobody ever repeats: the likelihood keeps rising as purchase rates go to 0 (r/α → 0), with no maximum.
+    const none = fitBgNbd({ frequency: [0, 0, 0, 0], recency: [0, 0, 0, 0], age: [10, 20, 30, 40] });
+    expect(none.atBound.length).toBeGreaterThan(0);
+    expect(boundWarning(none)).toMatch(/no maximum on these 4 customers .* not estimates/);
   });
 
   it("rejects recency beyond T with the customer's position", () => {
