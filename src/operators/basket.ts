@@ -71,7 +71,8 @@ interface BasketSnapshot {
 }
 
 /**
- * Orders (distinct basket items) per open window, keyed by order_id so a repeated order counts once. Discard rule:
+ * Orders (distinct basket items) per open window, keyed by order_id: a repeated order counts once over the open
+ * windows, in the window of its earliest time. Discard rule:
  * a window's orders go when it closes (watermark ≥ end + allowedLateness); purchases for a closed window go to
  * `late_events`. Purchases without any item of the configured field carry no basket and are not orders here.
  */
@@ -171,19 +172,34 @@ export class BasketOperator implements Operator {
     }
     const items = basketItems(event, this.config.item);
     if (items.length === 0) return;
+    const orderId = event.order_id ?? event.event_id;
+    const heldIn = this.windowHolding(orderId);
+    if (heldIn !== undefined) {
+      ctx.duplicate(event);
+      // The order counts in the window of its earliest time, whichever copy came first.
+      if (start >= heldIn) return;
+      const held = this.windows.get(heldIn)!;
+      this.itemChars -= orderId.length + held.get(orderId)!.reduce((sum, item) => sum + item.length, 0);
+      held.delete(orderId);
+    }
     let orders = this.windows.get(start);
     if (orders === undefined) {
       orders = new Map();
       this.windows.set(start, orders);
       if (start < this.earliestWindowStart) this.earliestWindowStart = start; // false while NaN: recomputed later
     }
-    const orderId = event.order_id ?? event.event_id;
-    if (orders.has(orderId)) {
-      ctx.duplicate(event);
-      return;
-    }
     orders.set(orderId, items);
     this.itemChars += orderId.length + items.reduce((sum, item) => sum + item.length, 0);
+  }
+
+  /**
+   * The start of the open window holding the order, if any: a resend with another time can fall in a neighbouring
+   * window while the first is still open, and must count once then too (as sessionize and churnFeatures count it).
+   * Few windows are open at a time.
+   */
+  private windowHolding(orderId: string): number | undefined {
+    for (const [start, orders] of this.windows) if (orders.has(orderId)) return start;
+    return undefined;
   }
 
   private isClosed(start: number, watermark: number): boolean {

@@ -94,6 +94,31 @@ describe("basket", () => {
     expect((await ctx.metrics.eventsDuplicate.get()).values[0].value).toBe(1);
   });
 
+  it("counts an order resent with a time in the next day once, in the day of its earliest time, in either arrival order", async () => {
+    // The shop resends o1 (a new event_id) half a second after midnight, while the first day is still open.
+    const orders = [purchase("o1", D0 + DAY - 1000, ["a", "b"]), purchase("o2", D0 + DAY - 500, ["c"]), purchase("o3", D0 + DAY + 600, ["c"])];
+    const resent = purchase("o1", D0 + DAY + 500, ["a", "b"]);
+    const config = { minSupport: 0.3, minConfidence: 0.5 };
+    // Oracle: the same orders without the resend.
+    const once = basket(config);
+    const onceCtx = recordingContext();
+    for (const event of orders) once.onEvent!(event, origin, onceCtx);
+    once.onEnd(onceCtx);
+    expect(onceCtx.rowsOf("basket_rules").map((row) => [row.window_start, row.antecedent, row.consequent])).toEqual([
+      [D0, "a", "b"],
+      [D0, "b", "a"],
+    ]);
+    for (const arrival of [[orders[0], orders[1], resent, orders[2]], [resent, orders[0], orders[1], orders[2]]]) {
+      const op = basket(config);
+      const ctx = recordingContext();
+      for (const event of arrival) op.onEvent!(event, origin, ctx);
+      op.onEnd(ctx);
+      expect(ctx.rowsOf("basket_rules")).toEqual(onceCtx.rowsOf("basket_rules"));
+      expect((await ctx.metrics.eventsDuplicate.get()).values[0].value).toBe(1);
+      expect(op.stateBytes!()).toBe(0);
+    }
+  });
+
   it("uses the category field when item is category", () => {
     const op = basket({ item: "category", minSupport: 0.5, minConfidence: 1 });
     const ctx = recordingContext();
