@@ -68,6 +68,8 @@ interface BasketSnapshot {
   watermark: WatermarkSnapshot;
   /** [window start, [order_id, items][]] */
   windows: [number, [string, string[]][]][];
+  /** Starts of windows a drain's end wrote after its last event time (a device clock ahead); absent: none. */
+  closedWindows?: number[];
 }
 
 /**
@@ -91,6 +93,11 @@ export class BasketOperator implements Operator {
   private readonly closesAfter: number;
   /** Windows starting at or before this were written by a drain this state went on after (−∞: none). */
   private closedThroughStart = Number.NEGATIVE_INFINITY;
+  /**
+   * Later windows a drain's end wrote, closed for good too: purchases of a device whose clock runs ahead (the
+   * watermark, and the drain's end with it, are held back by maxFutureSkew), else written a second time.
+   */
+  private readonly closedWindows = new Set<number>();
   private itemChars = 0;
 
   constructor(config: BasketConfig, inputPartitions = 0) {
@@ -125,12 +132,17 @@ export class BasketOperator implements Operator {
   }
 
   onEnd(ctx: OperatorContext): void {
+    for (const start of this.windows.keys()) this.closedWindows.add(start);
     this.tracker.advanceToEnd();
     this.closeSettledWindows(ctx);
   }
 
   snapshot(): BasketSnapshot {
-    return { watermark: this.tracker.snapshot(), windows: [...this.windows].map(([start, orders]) => [start, [...orders]]) };
+    return {
+      watermark: this.tracker.snapshot(),
+      windows: [...this.windows].map(([start, orders]) => [start, [...orders]]),
+      ...(this.closedWindows.size > 0 && { closedWindows: [...this.closedWindows].sort((a, b) => a - b) }),
+    };
   }
 
   restore(state: unknown): void {
@@ -139,6 +151,8 @@ export class BasketOperator implements Operator {
     // After a drain's end every window through its last event was written: a purchase for one of them is late.
     const endedAt = this.tracker.endedAt;
     this.closedThroughStart = Number.isFinite(endedAt) ? Math.floor(endedAt / this.config.window) * this.config.window : -Infinity;
+    this.closedWindows.clear();
+    for (const start of snapshot.closedWindows ?? []) if (start > this.closedThroughStart) this.closedWindows.add(start);
     this.windows.clear();
     this.itemChars = 0;
     this.earliestWindowStart = Number.NaN;
@@ -203,11 +217,19 @@ export class BasketOperator implements Operator {
   }
 
   private isClosed(start: number, watermark: number): boolean {
-    return start <= this.closedThroughStart || start + this.closesAfter <= watermark;
+    return (
+      start <= this.closedThroughStart ||
+      start + this.closesAfter <= watermark ||
+      (this.closedWindows.size > 0 && this.closedWindows.has(start))
+    );
   }
 
   private closeSettledWindows(ctx: OperatorContext): void {
     const watermark = this.tracker.current;
+    if (this.closedWindows.size > 0 && watermark !== Number.POSITIVE_INFINITY) {
+      // Those the watermark closes anyway need not be kept.
+      for (const start of this.closedWindows) if (start + this.closesAfter <= watermark) this.closedWindows.delete(start);
+    }
     if (!this.anyWindowClosed(watermark)) return;
     const settled = [...this.windows.keys()].filter((start) => this.isClosed(start, watermark)).sort((a, b) => a - b);
     for (const start of settled) {

@@ -201,4 +201,36 @@ describe("basket", () => {
       [D0 + 2 * DAY, "d", "c"],
     ]);
   });
+
+  it("after a drain whose input held a device clock days ahead, writes no day twice: the one the drain wrote for it stays closed", () => {
+    const config = { minSupport: 0.01, minConfidence: 0.3 };
+    const received = (event: ClickEvent, receivedAt: number): ClickEvent => ({ ...event, received_at: receivedAt });
+    const drained = basket(config);
+    const first = recordingContext();
+    drained.onEvent!(received(purchase("o1", D0 + HOUR, ["a", "b"]), D0 + HOUR), origin, first);
+    // Sent on day 0 by a device whose clock says day 2: the watermark (and the drain's end) stay on day 0.
+    drained.onEvent!(received(purchase("o2", D0 + 2 * DAY + HOUR, ["x", "y"]), D0 + HOUR), origin, first);
+    drained.onEnd!(first);
+    expect(first.rowsOf("basket_rules").map((rule) => [rule.window_start, rule.antecedent])).toEqual([
+      [D0, "a"],
+      [D0, "b"],
+      [D0 + 2 * DAY, "x"],
+      [D0 + 2 * DAY, "y"],
+    ]);
+    const resumed = basket(config);
+    resumed.restore!(JSON.parse(JSON.stringify(drained.snapshot!())));
+    const ctx = recordingContext();
+    const o3 = received(purchase("o3", D0 + DAY + HOUR, ["c", "d"]), D0 + DAY + HOUR);
+    const o4 = received(purchase("o4", D0 + 2 * DAY + 2 * HOUR, ["e", "f"]), D0 + 2 * DAY + 2 * HOUR);
+    resumed.onEvent!(o3, origin, ctx);
+    resumed.onEvent!(o4, origin, ctx);
+    resumed.onEnd!(ctx);
+    // Day 1 was not written: it counts o3. Day 2 was, with o2: o4 is late, as for any closed window, not a second
+    // set of day-2 rules beside the first.
+    expect(ctx.rowsOf("basket_rules").map((rule) => [rule.window_start, rule.antecedent])).toEqual([
+      [D0 + DAY, "c"],
+      [D0 + DAY, "d"],
+    ]);
+    expect(ctx.lates.map((late) => [late.event.order_id, late.reason])).toEqual([["o4", "window_closed"]]);
+  });
 });
