@@ -68,10 +68,13 @@ interface BasketSnapshot {
   watermark: WatermarkSnapshot;
   /** [window start, [order_id, items][]] */
   windows: [number, [string, string[]][]][];
+  /** Starts of windows a drain's end wrote after its last event time (a device clock ahead); absent: none. */
+  closedWindows?: number[];
 }
 
 /**
- * Orders (distinct basket items) per open window, keyed by order_id so a repeated order counts once. Discard rule:
+ * Orders (distinct basket items) per open window, keyed by order_id: a repeated order counts once over the open
+ * windows, in the window of its earliest time. Discard rule:
  * a window's orders go when it closes (watermark ≥ end + allowedLateness); purchases for a closed window go to
  * `late_events`. Purchases without any item of the configured field carry no basket and are not orders here.
  */
@@ -90,6 +93,11 @@ export class BasketOperator implements Operator {
   private readonly closesAfter: number;
   /** Windows starting at or before this were written by a drain this state went on after (−∞: none). */
   private closedThroughStart = Number.NEGATIVE_INFINITY;
+  /**
+   * Later windows a drain's end wrote, closed for good too: purchases of a device whose clock runs ahead (the
+   * watermark, and the drain's end with it, are held back by maxFutureSkew), else written a second time.
+   */
+  private readonly closedWindows = new Set<number>();
   private itemChars = 0;
 
   constructor(config: BasketConfig, inputPartitions = 0) {
@@ -124,12 +132,17 @@ export class BasketOperator implements Operator {
   }
 
   onEnd(ctx: OperatorContext): void {
+    for (const start of this.windows.keys()) this.closedWindows.add(start);
     this.tracker.advanceToEnd();
     this.closeSettledWindows(ctx);
   }
 
   snapshot(): BasketSnapshot {
-    return { watermark: this.tracker.snapshot(), windows: [...this.windows].map(([start, orders]) => [start, [...orders]]) };
+    return {
+      watermark: this.tracker.snapshot(),
+      windows: [...this.windows].map(([start, orders]) => [start, [...orders]]),
+      ...(this.closedWindows.size > 0 && { closedWindows: [...this.closedWindows].sort((a, b) => a - b) }),
+    };
   }
 
   restore(state: unknown): void {
@@ -138,6 +151,8 @@ export class BasketOperator implements Operator {
     // After a drain's end every window through its last event was written: a purchase for one of them is late.
     const endedAt = this.tracker.endedAt;
     this.closedThroughStart = Number.isFinite(endedAt) ? Math.floor(endedAt / this.config.window) * this.config.window : -Infinity;
+    this.closedWindows.clear();
+    for (const start of snapshot.closedWindows ?? []) if (start > this.closedThroughStart) this.closedWindows.add(start);
     this.windows.clear();
     this.itemChars = 0;
     this.earliestWindowStart = Number.NaN;
@@ -171,27 +186,50 @@ export class BasketOperator implements Operator {
     }
     const items = basketItems(event, this.config.item);
     if (items.length === 0) return;
+    const orderId = event.order_id ?? event.event_id;
+    const heldIn = this.windowHolding(orderId);
+    if (heldIn !== undefined) {
+      ctx.duplicate(event);
+      // The order counts in the window of its earliest time, whichever copy came first.
+      if (start >= heldIn) return;
+      const held = this.windows.get(heldIn)!;
+      this.itemChars -= orderId.length + held.get(orderId)!.reduce((sum, item) => sum + item.length, 0);
+      held.delete(orderId);
+    }
     let orders = this.windows.get(start);
     if (orders === undefined) {
       orders = new Map();
       this.windows.set(start, orders);
       if (start < this.earliestWindowStart) this.earliestWindowStart = start; // false while NaN: recomputed later
     }
-    const orderId = event.order_id ?? event.event_id;
-    if (orders.has(orderId)) {
-      ctx.duplicate(event);
-      return;
-    }
     orders.set(orderId, items);
     this.itemChars += orderId.length + items.reduce((sum, item) => sum + item.length, 0);
   }
 
+  /**
+   * The start of the open window holding the order, if any: a resend with another time can fall in a neighbouring
+   * window while the first is still open, and must count once then too (as sessionize and churnFeatures count it).
+   * Few windows are open at a time.
+   */
+  private windowHolding(orderId: string): number | undefined {
+    for (const [start, orders] of this.windows) if (orders.has(orderId)) return start;
+    return undefined;
+  }
+
   private isClosed(start: number, watermark: number): boolean {
-    return start <= this.closedThroughStart || start + this.closesAfter <= watermark;
+    return (
+      start <= this.closedThroughStart ||
+      start + this.closesAfter <= watermark ||
+      (this.closedWindows.size > 0 && this.closedWindows.has(start))
+    );
   }
 
   private closeSettledWindows(ctx: OperatorContext): void {
     const watermark = this.tracker.current;
+    if (this.closedWindows.size > 0 && watermark !== Number.POSITIVE_INFINITY) {
+      // Those the watermark closes anyway need not be kept.
+      for (const start of this.closedWindows) if (start + this.closesAfter <= watermark) this.closedWindows.delete(start);
+    }
     if (!this.anyWindowClosed(watermark)) return;
     const settled = [...this.windows.keys()].filter((start) => this.isClosed(start, watermark)).sort((a, b) => a - b);
     for (const start of settled) {

@@ -56,6 +56,8 @@ interface TrackedSession {
   version: number;
   endTs: number;
   elements: string[];
+  /** Start of the last window holding it: when that one closes, all of its windows have (they close in start order). */
+  lastTrackedWindow: number;
   /** False once a newer version, a retraction or a restore replaced it: its windows skip it. */
   current: boolean;
 }
@@ -76,12 +78,15 @@ interface SequencePatternsSnapshot {
   watermark: number | null;
   ended: boolean;
   /**
-   * Start of the last window a drain's end wrote, when this state is or went on after one (windows up to it are closed
-   * for good); null when none. Absent in snapshots of earlier versions: their end stays +∞.
+   * Windows starting at or before this are closed for good: those the watermark closed before a drain's end, when this
+   * state is or went on after one; null when none. Absent in snapshots of earlier versions: their end stays +∞.
    */
   closedThrough?: number | null;
-  /** The latest session end tracked (null: none); absent in snapshots of earlier versions. */
-  maxEndTs?: number | null;
+  /**
+   * Starts of the later windows a drain's end wrote, closed for good as well (absent: none). Snapshots of earlier
+   * versions have none: their closedThrough was the window of the latest session end instead.
+   */
+  closedWindows?: number[];
   lateSessionVersions: number;
   sessions: [id: string, version: number, endTs: number, elements: string[]][];
   /** The last closed window's pattern gauges, so a restarted worker shows them again; absent before any window. */
@@ -120,10 +125,14 @@ export class SequencePatternsOperator implements Operator {
   private sessionWatermark = Number.NEGATIVE_INFINITY;
   private sessionBytes = 0;
   private late = 0;
-  /** The latest session end tracked: at the end of a drain, the windows through it are written. */
-  private maxEndTs = Number.NEGATIVE_INFINITY;
-  /** Windows starting at or before this were written by a drain's end (−∞: none). */
+  /** Windows starting at or before this closed before a drain's end this state went on after (−∞: none). */
   private closedThroughStart = Number.NEGATIVE_INFINITY;
+  /**
+   * The later windows a drain's end wrote: closed for good, and only those. Not every window through the latest session
+   * end: a session of a device whose clock runs ahead ends days later than the drain's input, and every later
+   * session, which sessionize takes as new, would have been too late for patterns until then.
+   */
+  private readonly closedWindows = new Set<number>();
   private readonly config: SequencePatternsConfig;
   private readonly miner: PatternMiner;
   private lastWindow: PatternWindowGauges | undefined;
@@ -179,10 +188,15 @@ export class SequencePatternsOperator implements Operator {
   }
 
   onEnd(ctx: OperatorContext): void {
+    // What the watermark closed stays closed; the windows still open are written now and stay closed too.
+    if (Number.isFinite(this.sessionWatermark)) {
+      const closedByWatermark = Math.floor((this.sessionWatermark - this.windowSize - this.settle) / this.hop) * this.hop;
+      if (closedByWatermark > this.closedThroughStart) this.closedThroughStart = closedByWatermark;
+    }
+    for (const start of this.windows.keys()) if (start > this.closedThroughStart) this.closedWindows.add(start);
     this.sessionWatermark = Number.POSITIVE_INFINITY;
     this.closeSettledWindows(ctx);
     this.miner.settle();
-    if (this.maxEndTs > this.closedThroughStart) this.closedThroughStart = this.lastWindowStart(this.maxEndTs);
   }
 
   /** Every closed window's rows are written first: the state below no longer holds their sessions. */
@@ -192,7 +206,7 @@ export class SequencePatternsOperator implements Operator {
       watermark: Number.isFinite(this.sessionWatermark) ? this.sessionWatermark : null,
       ended: this.sessionWatermark === Number.POSITIVE_INFINITY,
       closedThrough: Number.isFinite(this.closedThroughStart) ? this.closedThroughStart : null,
-      maxEndTs: Number.isFinite(this.maxEndTs) ? this.maxEndTs : null,
+      ...(this.closedWindows.size > 0 && { closedWindows: [...this.closedWindows].sort((a, b) => a - b) }),
       lateSessionVersions: this.late,
       sessions: [...this.sessions].map(([id, s]) => [id, s.version, s.endTs, s.elements]),
       ...(this.lastWindow !== undefined && { lastWindow: this.lastWindow }),
@@ -208,7 +222,8 @@ export class SequencePatternsOperator implements Operator {
     this.earliestWindowStart = Number.POSITIVE_INFINITY;
     this.sessionBytes = 0;
     this.closedThroughStart = snapshot.closedThrough ?? Number.NEGATIVE_INFINITY;
-    this.maxEndTs = snapshot.maxEndTs ?? Number.NEGATIVE_INFINITY;
+    this.closedWindows.clear();
+    for (const start of snapshot.closedWindows ?? []) if (start > this.closedThroughStart) this.closedWindows.add(start);
     // A drain's end: later sessions go on in the windows after the ones it wrote, with sessionize's watermark again.
     if (snapshot.ended) this.sessionWatermark = snapshot.closedThrough === undefined ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
     else this.sessionWatermark = snapshot.watermark ?? Number.NEGATIVE_INFINITY;
@@ -255,14 +270,16 @@ export class SequencePatternsOperator implements Operator {
       this.late += 1;
       return false;
     }
-    if (endTs > this.maxEndTs) this.maxEndTs = endTs;
-    const tracked: TrackedSession = { id, version, endTs, elements, current: true };
+    const tracked: TrackedSession = { id, version, endTs, elements, lastTrackedWindow: start, current: true };
     this.sessions.set(id, tracked);
     this.sessionBytes += sessionBytes(id, elements);
     for (; start <= last; start += this.hop) {
+      // A window a drain's end wrote may lie between open ones (hopping windows).
+      if (this.closedWindows.size > 0 && this.isClosed(start)) continue;
       const window = this.windowAt(start);
       window.tracked.push(tracked);
       window.sessionCount++;
+      tracked.lastTrackedWindow = start;
     }
     return true;
   }
@@ -300,10 +317,18 @@ export class SequencePatternsOperator implements Operator {
   }
 
   private isClosed(start: number): boolean {
-    return start <= this.closedThroughStart || start + this.windowSize + this.settle <= this.sessionWatermark;
+    return (
+      start <= this.closedThroughStart ||
+      start + this.windowSize + this.settle <= this.sessionWatermark ||
+      (this.closedWindows.size > 0 && this.closedWindows.has(start))
+    );
   }
 
   private closeSettledWindows(ctx: OperatorContext): void {
+    if (this.closedWindows.size > 0 && Number.isFinite(this.sessionWatermark)) {
+      // Those the watermark closes anyway need not be kept.
+      for (const start of this.closedWindows) if (start + this.windowSize + this.settle <= this.sessionWatermark) this.closedWindows.delete(start);
+    }
     if (!this.anyWindowClosed()) return;
     const settled = [...this.windows.keys()].filter((start) => this.isClosed(start)).sort((a, b) => a - b);
     for (const start of settled) this.closeWindow(this.windows.get(start)!, ctx);
@@ -340,8 +365,7 @@ export class SequencePatternsOperator implements Operator {
       });
     }
     for (const session of window.tracked) {
-      // Windows close in start order, so the session's last window closing means all of its windows have.
-      if (session.current && this.lastWindowStart(session.endTs) === window.start) {
+      if (session.current && session.lastTrackedWindow === window.start) {
         this.sessions.delete(session.id);
         this.sessionBytes -= sessionBytes(session.id, session.elements);
         session.current = false;

@@ -127,6 +127,22 @@ describe("clickpipe mine rules", () => {
     ]);
   });
 
+  it("reads a list column with null lists (the first row one) and null items (DuckDB's Parquet) as no basket and no item", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "mine-null-items-"));
+    const orders = join(directory, "orders.parquet");
+    await query(`COPY (SELECT * FROM (VALUES ('o2', NULL), ('o1', ['a', 'b']), ('o3', ['a', NULL, 'b']), ('o4', ['a'])) t(order_id, items))
+                 TO '${orders}' (FORMAT parquet)`);
+    const { code, stdout, stderr } = await mine(["rules", "--orders", orders, "--min-support", "0.25", "--min-confidence", "0.1"]);
+    expect(code, stderr).toBe(0);
+    // By hand over the three baskets {a, b}, {a, b}, {a}: b ⇒ a (2/2, lift 1), a ⇒ b (2/3, lift 1); no "null" item.
+    expect(stdout.trimEnd().split("\n")).toEqual([
+      "antecedent,consequent,support,confidence,lift,orders",
+      `b,a,${2 / 3},1,1,2`,
+      `a,b,${2 / 3},${2 / 3},1,2`,
+    ]);
+    expect(stderr).toContain("of 3 orders");
+  });
+
   it("exits 2 with the usage for a support above 1 or a missing --orders", async () => {
     for (const argv of [["rules", "--orders", "x.csv", "--min-support", "3"], ["rules", "--min-support", "0.1"]]) {
       const { code, stderr } = await mine(argv);

@@ -94,6 +94,31 @@ describe("basket", () => {
     expect((await ctx.metrics.eventsDuplicate.get()).values[0].value).toBe(1);
   });
 
+  it("counts an order resent with a time in the next day once, in the day of its earliest time, in either arrival order", async () => {
+    // The shop resends o1 (a new event_id) half a second after midnight, while the first day is still open.
+    const orders = [purchase("o1", D0 + DAY - 1000, ["a", "b"]), purchase("o2", D0 + DAY - 500, ["c"]), purchase("o3", D0 + DAY + 600, ["c"])];
+    const resent = purchase("o1", D0 + DAY + 500, ["a", "b"]);
+    const config = { minSupport: 0.3, minConfidence: 0.5 };
+    // Oracle: the same orders without the resend.
+    const once = basket(config);
+    const onceCtx = recordingContext();
+    for (const event of orders) once.onEvent!(event, origin, onceCtx);
+    once.onEnd(onceCtx);
+    expect(onceCtx.rowsOf("basket_rules").map((row) => [row.window_start, row.antecedent, row.consequent])).toEqual([
+      [D0, "a", "b"],
+      [D0, "b", "a"],
+    ]);
+    for (const arrival of [[orders[0], orders[1], resent, orders[2]], [resent, orders[0], orders[1], orders[2]]]) {
+      const op = basket(config);
+      const ctx = recordingContext();
+      for (const event of arrival) op.onEvent!(event, origin, ctx);
+      op.onEnd(ctx);
+      expect(ctx.rowsOf("basket_rules")).toEqual(onceCtx.rowsOf("basket_rules"));
+      expect((await ctx.metrics.eventsDuplicate.get()).values[0].value).toBe(1);
+      expect(op.stateBytes!()).toBe(0);
+    }
+  });
+
   it("uses the category field when item is category", () => {
     const op = basket({ item: "category", minSupport: 0.5, minConfidence: 1 });
     const ctx = recordingContext();
@@ -175,5 +200,37 @@ describe("basket", () => {
       [D0 + 2 * DAY, "c", "d"],
       [D0 + 2 * DAY, "d", "c"],
     ]);
+  });
+
+  it("after a drain whose input held a device clock days ahead, writes no day twice: the one the drain wrote for it stays closed", () => {
+    const config = { minSupport: 0.01, minConfidence: 0.3 };
+    const received = (event: ClickEvent, receivedAt: number): ClickEvent => ({ ...event, received_at: receivedAt });
+    const drained = basket(config);
+    const first = recordingContext();
+    drained.onEvent!(received(purchase("o1", D0 + HOUR, ["a", "b"]), D0 + HOUR), origin, first);
+    // Sent on day 0 by a device whose clock says day 2: the watermark (and the drain's end) stay on day 0.
+    drained.onEvent!(received(purchase("o2", D0 + 2 * DAY + HOUR, ["x", "y"]), D0 + HOUR), origin, first);
+    drained.onEnd!(first);
+    expect(first.rowsOf("basket_rules").map((rule) => [rule.window_start, rule.antecedent])).toEqual([
+      [D0, "a"],
+      [D0, "b"],
+      [D0 + 2 * DAY, "x"],
+      [D0 + 2 * DAY, "y"],
+    ]);
+    const resumed = basket(config);
+    resumed.restore!(JSON.parse(JSON.stringify(drained.snapshot!())));
+    const ctx = recordingContext();
+    const o3 = received(purchase("o3", D0 + DAY + HOUR, ["c", "d"]), D0 + DAY + HOUR);
+    const o4 = received(purchase("o4", D0 + 2 * DAY + 2 * HOUR, ["e", "f"]), D0 + 2 * DAY + 2 * HOUR);
+    resumed.onEvent!(o3, origin, ctx);
+    resumed.onEvent!(o4, origin, ctx);
+    resumed.onEnd!(ctx);
+    // Day 1 was not written: it counts o3. Day 2 was, with o2: o4 is late, as for any closed window, not a second
+    // set of day-2 rules beside the first.
+    expect(ctx.rowsOf("basket_rules").map((rule) => [rule.window_start, rule.antecedent])).toEqual([
+      [D0 + DAY, "c"],
+      [D0 + DAY, "d"],
+    ]);
+    expect(ctx.lates.map((late) => [late.event.order_id, late.reason])).toEqual([["o4", "window_closed"]]);
   });
 });

@@ -242,6 +242,59 @@ describe("sequencePatterns", () => {
     expect(ctx.rows).toEqual(straightCtx.rows);
   });
 
+  it("after a drain whose input held a device clock hours ahead, counts the later sessions sessionize takes as new", () => {
+    // The drain's input ends near T0 (sessionize's watermark, held back by maxFutureSkew, is there), but one device's
+    // clock ran 10 h ahead: its session ends at T0 + 10h. The drain writes T0's window and that one.
+    const drained = operator();
+    const first = recordingContext();
+    drained.onSession(sessionRecord("a", T0 + MINUTE, ["/a"]), first);
+    drained.onSession(sessionRecord("ahead", T0 + 10 * HOUR, ["/s"]), first);
+    drained.onSessionWatermark(T0 + 2 * MINUTE, first);
+    drained.onEnd(first);
+    expect(first.rowsOf("patterns").filter((row) => row.kind === "subsequence").map((row) => [row.window_start, row.pattern])).toEqual([
+      [T0, "/a"],
+      [T0 + 10 * HOUR, "/s"],
+    ]);
+    // The live run goes on after it; sessionize takes events after the drain's end as new sessions.
+    const resumed = operator();
+    resumed.restore(JSON.parse(JSON.stringify(drained.snapshot())));
+    const ctx = recordingContext();
+    resumed.onSession(sessionRecord("b", T0 + 3 * HOUR, ["/b"]), ctx);
+    resumed.onSession(sessionRecord("c", T0 + 10 * HOUR + 5 * MINUTE, ["/c"]), ctx); // in a window the drain wrote
+    resumed.onSessionWatermark(T0 + 3 * HOUR + 10 * MINUTE, ctx);
+    resumed.onEnd(ctx);
+    // Oracle, a run that never stopped: b alone in its window. c's window was written by the drain and stays final.
+    expect(ctx.rowsOf("patterns")).toEqual([
+      { window_start: T0 + 3 * HOUR, window_end: T0 + 4 * HOUR, kind: "subsequence", pattern: "/b", length: 1, support: 1, support_ratio: 1, error_bound: 0 },
+      { window_start: T0 + 3 * HOUR, window_end: T0 + 4 * HOUR, kind: "contiguous", pattern: "/b", length: 1, support: 1, support_ratio: 1, error_bound: 0 },
+    ]);
+    expect(resumed.lateSessionVersions).toBe(1);
+    expect(resumed.snapshot().sessions).toEqual([]);
+  });
+
+  it("after a drain, keeps the hopping windows it wrote closed and counts a later session in the ones between them", () => {
+    // Windows of 1h every 30m. The drain wrote [10:30, 11:30) and [11:00, 12:00) (a session ending at 11:10) and, for a
+    // device clock running ahead, [12:30, 13:30) and [13:00, 14:00) (13:10). A session ending at 12:50 after it counts
+    // in [12:00, 13:00) only: [12:30, 13:30) was written.
+    const drained = operator({ window: "1h", every: "30m" });
+    const first = recordingContext();
+    drained.onSession(sessionRecord("a", T0 + 70 * MINUTE, ["/a"]), first);
+    drained.onSession(sessionRecord("ahead", T0 + 190 * MINUTE, ["/s"]), first);
+    drained.onSessionWatermark(T0 + 72 * MINUTE, first);
+    drained.onEnd(first);
+    const resumed = operator({ window: "1h", every: "30m" });
+    resumed.restore(JSON.parse(JSON.stringify(drained.snapshot())));
+    const ctx = recordingContext();
+    resumed.onSession(sessionRecord("b", T0 + 170 * MINUTE, ["/b"]), ctx);
+    resumed.onSessionWatermark(T0 + HOUR * 6, ctx);
+    expect(ctx.rowsOf("patterns").filter((row) => row.kind === "subsequence").map((row) => [row.window_start, row.pattern, row.support_ratio])).toEqual([
+      [T0 + 120 * MINUTE, "/b", 1],
+    ]);
+    // Its last window closed: it is no longer held (nor snapshotted, nor counted late after a restore).
+    expect(resumed.snapshot().sessions).toEqual([]);
+    expect(resumed.stateBytes()).toBe(0);
+  });
+
   it("frees every session and window once all windows closed", () => {
     const op = operator();
     const ctx = recordingContext();

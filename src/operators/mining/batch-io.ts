@@ -98,7 +98,8 @@ function checkSessionColumns(row: Row, item: "page_items" | "page_path"): void {
 /** The column a basket table's items are in (for one-row-per-order tables, the list column), or a MiningInputError. */
 function basketColumn(row: Row, itemColumn?: string): string {
   const listColumn = itemColumn ?? "items";
-  if (Array.isArray(row[listColumn])) return listColumn;
+  // A null `items` (an order without items) says as much as a list does about the table's layout.
+  if (Array.isArray(row[listColumn]) || (itemColumn === undefined && listColumn in row && row[listColumn] === null)) return listColumn;
   const column = itemColumn ?? ["item", "sku", "category"].find((name) => name in row);
   if (column === undefined || !("order_id" in row)) {
     throw new MiningInputError("orders input: expected a list column `items`, or `order_id` with an `item`, `sku` or `category` column");
@@ -109,11 +110,14 @@ function basketColumn(row: Row, itemColumn?: string): string {
 export function basketsFromRows(rows: readonly Row[], itemColumn?: string): string[][] {
   if (rows.length === 0) return [];
   const listColumn = itemColumn ?? "items";
-  if (Array.isArray(rows[0][listColumn])) {
+  if (isListColumn(rows, listColumn)) {
     const byOrder = new Map<unknown, string[]>();
     rows.forEach((row, index) => {
       const key = row.order_id ?? index;
-      if (!byOrder.has(key)) byOrder.set(key, (row[listColumn] as unknown[]).map(String));
+      const items = row[listColumn];
+      // A null list is no basket and a null element no item, as rows with a null item are skipped below.
+      if (!Array.isArray(items) || byOrder.has(key)) return;
+      byOrder.set(key, items.filter((item) => item !== null && item !== undefined).map(String));
     });
     return [...byOrder.values()];
   }
@@ -127,6 +131,15 @@ export function basketsFromRows(rows: readonly Row[], itemColumn?: string): stri
     byOrder.set(row.order_id, basket);
   }
   return [...byOrder.values()].map((basket) => [...basket]);
+}
+
+/** Whether `column` holds lists: its first value that is not null decides. */
+function isListColumn(rows: readonly Row[], column: string): boolean {
+  for (const row of rows) {
+    const value = row[column];
+    if (value !== null && value !== undefined) return Array.isArray(value);
+  }
+  return false;
 }
 
 /** RFC 4180 CSV with a header; fields with separators, quotes, line breaks or edge spaces are quoted. */
