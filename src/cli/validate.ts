@@ -5,7 +5,10 @@ import { formatConfigError, loadPipeline } from "../config/load.ts";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { printPipeline } from "../config/print.ts";
 
-export const validateUsage = "usage: clickpipe validate <pipeline.yaml> [--print]";
+export const validateUsage =
+  "usage: clickpipe validate <pipeline.yaml> [--print]\n" +
+  "  --print  the config as YAML after ${VAR} expansion and defaults, secrets redacted: a secret given as ${VAR} prints\n" +
+  "           as that reference, one written in the file as <redacted>, which must be filled in before the output validates";
 
 export interface ValidateIo {
   stdout: { write(text: string): unknown };
@@ -38,9 +41,9 @@ export async function runValidate(argv: string[], io: ValidateIo = processIo): P
     for (const error of result.errors) io.stderr.write(`${formatConfigError(error, file)}\n`);
     return 1;
   }
-  // With --print, stdout carries only the YAML (so it can be saved and validated again).
+  // With --print, stdout carries only the YAML (so it can be saved and, its redacted secrets filled in, validated again).
   if (print) {
-    io.stdout.write(printPipeline(result.config));
+    io.stdout.write(printPipeline(result.config, result.textBeforeExpansion));
     io.stderr.write(`${summary(result.config)}\n`);
   } else {
     io.stdout.write(`${summary(result.config)}\n`);

@@ -30,8 +30,9 @@ export function expandVariables(text: string, env: Environment): Expansion {
  * Expands variables in every string scalar of the document, in place. Working on scalars (not on the text) keeps every
  * line and column right and keeps a value from changing the file's structure. An unquoted scalar is re-typed as YAML
  * would type the expanded text (so `port: ${PORT:-9464}` is a number); one that expands to nothing counts as omitted.
+ * `textBeforeExpansion`, when given, gets each expanded value's text as the file wrote it, by key path ("nats.token").
  */
-export function expandDocument(doc: Document, lineCounter: LineCounter, env: Environment): ConfigError[] {
+export function expandDocument(doc: Document, lineCounter: LineCounter, env: Environment, textBeforeExpansion?: Map<string, string>): ConfigError[] {
   const errors: ConfigError[] = [];
   const visit = (node: unknown, path: PropertyKey[]): void => {
     if (isMap(node)) {
@@ -48,6 +49,7 @@ export function expandDocument(doc: Document, lineCounter: LineCounter, env: Env
   };
   const expandScalar = (scalar: Scalar, path: PropertyKey[]): "keep" | "omit" => {
     if (typeof scalar.value !== "string" || !scalar.value.includes("${")) return "keep";
+    textBeforeExpansion?.set(formatPath(path), scalar.value);
     const expansion = expandVariables(scalar.value, env);
     if (!expansion.ok) {
       const position = scalar.range ? lineCounter.linePos(scalar.range[0]) : undefined;

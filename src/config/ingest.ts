@@ -1,6 +1,7 @@
 // The pipeline file's `ingest:` section: edge processing shared by the collector, `clickpipe publish` and the log tailer.
 import { z } from "zod";
 import { urlRuleProblem } from "./component-checks.ts";
+import { secret } from "./secrets.ts";
 
 export const PAGE_EXCLUSIONS = ["static", "1xx", "2xx", "3xx", "4xx", "5xx", "non2xx", "nonGet"] as const;
 export type PageExclusion = (typeof PAGE_EXCLUSIONS)[number];
@@ -69,8 +70,7 @@ export const ingestConfig = z
       })
       .default({ anonymizeIp: true, ipv6Bits: 80, pseudonymize: [], dropFields: [] })
       .describe("Privacy before anything is stored: IP anonymization, pseudonymization, PII fields dropped."),
-    visitorKey: z
-      .string()
+    visitorKey: secret(z.string())
       .optional()
       .describe("Secret for the keyed IP + user-agent visitor hash of access logs; default from CLICKPIPE_VISITOR_KEY, else the pipeline name."),
   })

@@ -7,11 +7,20 @@ import type { ConfigError } from "./errors.ts";
 import { issueToErrors } from "./issues.ts";
 import { pipelineSchema, type PipelineConfig } from "./pipeline.ts";
 import { PSEUDONYM_KEY_ENV } from "../ingest/privacy.ts";
+import { redactedSecretErrors } from "./secrets.ts";
 import { linePos, locate } from "./yaml-positions.ts";
 
 export { formatConfigError, type ConfigError } from "./errors.ts";
 
-export type LoadResult = { ok: true; config: PipelineConfig; expanded: string } | { ok: false; errors: ConfigError[] };
+export type LoadResult =
+  | {
+      ok: true;
+      config: PipelineConfig;
+      expanded: string;
+      /** Each value that held `${…}`, as the file wrote it, by key path ("nats.token"): `validate --print` keeps references of secrets. */
+      textBeforeExpansion: ReadonlyMap<string, string>;
+    }
+  | { ok: false; errors: ConfigError[] };
 
 /** Reads and validates a pipeline file; a missing or unreadable file is an error like any other. */
 export async function loadPipeline(path: string, env: Environment = process.env): Promise<LoadResult> {
@@ -35,7 +44,8 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
       errors: [{ path: "", line: 1, column: 1, message: `${fileName} holds no pipeline mapping`, hint: "Start with `name:`, `nats:` (with `stream:`) and `sinks:`." }],
     };
   }
-  const variableErrors = expandDocument(doc, lineCounter, env);
+  const textBeforeExpansion = new Map<string, string>();
+  const variableErrors = expandDocument(doc, lineCounter, env, textBeforeExpansion);
   const input: unknown = doc.toJS();
   const parsed = pipelineSchema.safeParse(input);
   // A value whose variable is unset is reported once, as the unset variable.
@@ -44,10 +54,12 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
   const schemaErrors = parsed.success
     ? []
     : parsed.error.issues.flatMap((issue) => issueToErrors(issue, context)).filter((error) => !unexpanded.has(error.path));
-  const environmentErrors = parsed.success ? [...missingSecrets(parsed.data, env, context.locate), ...missingFiles(parsed.data, context.locate)] : [];
+  const environmentErrors = parsed.success
+    ? [...missingSecrets(parsed.data, env, context.locate), ...missingFiles(parsed.data, context.locate), ...redactedSecretErrors(pipelineSchema, parsed.data, context.locate)]
+    : [];
   const errors = [...variableErrors, ...schemaErrors, ...environmentErrors];
   if (errors.length > 0 || !parsed.success) return { ok: false, errors: sortByPlace(errors) };
-  return { ok: true, config: parsed.data, expanded: doc.toString({ lineWidth: 0 }) };
+  return { ok: true, config: parsed.data, expanded: doc.toString({ lineWidth: 0 }), textBeforeExpansion };
 }
 
 /** Secrets the config needs from the environment (not from the file): their absence fails here, not in `publish`. */

@@ -7,6 +7,7 @@ import { closestMatch } from "./did-you-mean.ts";
 import { formatPath } from "./errors.ts";
 import { durationsIn } from "./schema-walk.ts";
 import { logFormatProblem, natsUrlProblem, trustedProxyProblem } from "./component-checks.ts";
+import { secret } from "./secrets.ts";
 
 // JetStream stream names: no whitespace, `.`, `*`, `>` or path separators (they become file names on the server).
 const STREAM_NAME = /^[^\s.*>/\\]+$/;
@@ -16,8 +17,8 @@ const port = (fallback: number) => z.number().int().min(0).max(65535).default(fa
 
 export const natsSection = z
   .strictObject({
-    url: z
-      .string()
+    // A server URL may carry `user:pass@` (other NATS clients read it): printed with the password redacted.
+    url: secret(z.string(), "urlCredentials")
       .min(1)
       .superRefine((urls, ctx) => {
         for (const entry of urls.split(",")) {
@@ -49,8 +50,8 @@ export const natsSection = z
       .describe("With partitions > 1: partitions of the re-keyed customer family (<stream>.customers.<q>); default 1."),
     credentials: z.string().min(1).optional().describe("Path to a NATS .creds file (JWT + NKey seed); default none."),
     user: z.string().optional().describe("User name (with password); default none."),
-    password: z.string().optional().describe("Password for user; default none."),
-    token: z.string().optional().describe("Authentication token; default none."),
+    password: secret(z.string()).optional().describe("Password for user; default none."),
+    token: secret(z.string()).optional().describe("Authentication token; default none."),
     tls: z
       .strictObject({
         ca: z.string().min(1).optional().describe("CA certificate file (PEM) trusted for the server."),
@@ -67,7 +68,7 @@ export const httpSource = z
     type: z.literal("http"),
     port: port(8080).describe("Listen port; default 8080 (0 picks a free one)."),
     host: z.string().min(1).default("0.0.0.0").describe('Listen address; default "0.0.0.0".'),
-    writeKeys: z.array(z.string().min(1)).min(1).describe("Accepted write keys (required, at least one)."),
+    writeKeys: z.array(secret(z.string().min(1))).min(1).describe("Accepted write keys (required, at least one)."),
     allowedOrigins: z
       .array(z.string().min(1))
       .default([])

@@ -1,5 +1,5 @@
 // Checkpoints in a NATS KV bucket: the document in chunks, its metadata committed by compare-and-swap, and the pipeline lock.
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createHash, randomBytes } from "node:crypto";
@@ -85,6 +85,17 @@ export class NatsCheckpointStore implements CheckpointStore {
     return new NatsCheckpointStore(bucket, kv, await jetstreamManager(connection), chunkBytes);
   }
 
+  /** The store when its bucket exists, else undefined (without creating the bucket, unlike open). */
+  static async openExisting(connection: NatsConnection, pipelineName: string, options: { replicas?: number } = {}): Promise<NatsCheckpointStore | undefined> {
+    try {
+      await (await jetstreamManager(connection)).streams.info(`KV_${checkpointBucketName(pipelineName)}`);
+    } catch (error) {
+      if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return undefined;
+      throw error;
+    }
+    return NatsCheckpointStore.open(connection, pipelineName, options);
+  }
+
   get location(): string {
     return `nats kv ${this.bucket}`;
   }
@@ -127,8 +138,8 @@ export class NatsCheckpointStore implements CheckpointStore {
     // The same document as the directory store's file; the state arrives serialized, captured before later events.
     const document = await putChunks(this.kv, { epoch, token: randomBytes(6).toString("hex") }, documentSegments(documentHead(checkpoint), stateJson), this.chunkBytes);
     crashIfInjected("checkpoint-written", epoch);
-    const { format, pipeline, stream, streamCreated, position, workerId, committedAt, lineage } = checkpoint;
-    const meta = JSON.stringify({ format, pipeline, stream, streamCreated, epoch, position, workerId, committedAt, lineage, document } satisfies CommittedMeta);
+    const { format, pipeline, stream, streamCreated, position, workerId, committedAt, lineage, partitions } = checkpoint;
+    const meta = JSON.stringify({ format, pipeline, stream, streamCreated, epoch, position, workerId, committedAt, lineage, partitions, document } satisfies CommittedMeta);
     for (;;) {
       try {
         if (current === undefined) await this.kv.create(META_KEY, meta);

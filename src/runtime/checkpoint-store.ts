@@ -50,3 +50,10 @@ export async function openCheckpointStore(kind: CheckpointStoreKind, target: Che
   if (kind === "kv") return NatsCheckpointStore.open(target.connection, target.pipelineName, { replicas: target.replicas });
   return new DirectoryCheckpointStore(target.sinkPath, target.pipelineName);
 }
+
+/** The store of a checkpoint name when it may hold checkpoints; undefined for a kv bucket that does not exist (not created). */
+export async function openExistingCheckpointStore(kind: CheckpointStoreKind, target: CheckpointStoreTarget): Promise<CheckpointStore | undefined> {
+  if (kind === "kv") return NatsCheckpointStore.openExisting(target.connection, target.pipelineName, { replicas: target.replicas });
+  // Reading a directory store creates nothing.
+  return new DirectoryCheckpointStore(target.sinkPath, target.pipelineName);
+}

@@ -5,6 +5,7 @@ import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes,
 import { join } from "node:path";
 import { crashIfInjected } from "./fault-injection.ts";
 import { isEncodedJson, utf8Segments, type EncodedJson } from "./utf8-segments.ts";
+import type { PartitionCounts } from "./partition-count.ts";
 
 export interface Checkpoint<PendingCommit = unknown> {
   format: 1;
@@ -26,6 +27,11 @@ export interface Checkpoint<PendingCommit = unknown> {
    * reads it with the metadata alone (loadMeta) instead of parsing a document that may hold tens of MB of state.
    */
   lineage?: string;
+  /**
+   * A partitioned pipeline's task: the partition counts it ran with, which a worker checks before any task starts
+   * (src/runtime/partition-count.ts). Absent from unpartitioned checkpoints and from those written before it was kept.
+   */
+  partitions?: PartitionCounts;
 }
 
 /** A checkpoint without its state and pending renames: what loadMeta reads. */
@@ -356,7 +362,7 @@ function sameBinding(a: Binding, b: Binding): boolean {
 
 /** A checkpoint resumes only the pipeline and stream it was taken from. */
 export function checkpointMatches(
-  checkpoint: Checkpoint<unknown>,
+  checkpoint: Binding,
   binding: { pipeline: string; stream: string; streamCreated: string },
 ): boolean {
   return sameBinding(checkpoint, binding);

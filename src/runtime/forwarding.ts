@@ -13,6 +13,7 @@ import { messageBytesWithin } from "../transport/connection.ts";
 import { customersSubject } from "../transport/subjects.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
 import type { Operator, OperatorContext, SessionRecord } from "./operator.ts";
+import { PartitionCountChangedError } from "./partition-count.ts";
 
 /** What the customers tasks need from the events tasks. */
 export interface ForwardingPlan {
@@ -427,18 +428,6 @@ export interface ForwardedInputState {
  * (the minimum, as for any multi-input operator) and, in a drain, merges the sources by event time so that the
  * result does not depend on how their messages happened to interleave in the stream.
  */
-/** The customer stage's checkpoint was written for another number of events partitions than the config now has. */
-export class PartitionCountChangedError extends Error {
-  override name = "PartitionCountChangedError";
-  constructor(checkpointed: number, configured: number) {
-    super(
-      `the customer stage's checkpoint was written for ${checkpointed} events partitions, but nats.partitions is now ${configured}: ` +
-        "a running pipeline cannot be repartitioned (each visitor's state lives in the partition its events went to). " +
-        `Set nats.partitions: ${checkpointed} again, or drain this pipeline and run ${configured} partitions under a new pipeline name and stream.`,
-    );
-  }
-}
-
 export class ForwardedInput {
   #taken = new Map<string, [number, number]>();
   #ended: number[];
@@ -515,6 +504,7 @@ export class ForwardedInput {
   }
 
   restore(state: ForwardedInputState): void {
+    // The worker checks the counts before any task starts; this is the last line for a state that slipped through.
     if (state.ended.length !== this.sourcePartitions) throw new PartitionCountChangedError(state.ended.length, this.sourcePartitions);
     this.#taken = new Map(Object.entries(state.taken));
     this.#ended = [...state.ended];

@@ -9,7 +9,8 @@ import { connectNats } from "../transport/connection.ts";
 import { ensureStream, streamPartitionMismatch } from "../transport/stream.ts";
 import { Kvm } from "@nats-io/kv";
 import { StaleCheckpointError } from "./checkpoint.ts";
-import { openCheckpointStore } from "./checkpoint-store.ts";
+import { openCheckpointStore, openExistingCheckpointStore } from "./checkpoint-store.ts";
+import { assertPartitionCountsUnchanged } from "./partition-count.ts";
 import { leaseBucketName, runLeasedTasks, type TaskLease } from "./partition-leases.ts";
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { drainTargets, drainedPast, runWorker, type WorkerOptions, type WorkerSummary } from "./worker.ts";
@@ -43,12 +44,17 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
     // Created once here so that the tasks' concurrent first calls find it.
     const manager = await jetstreamManager(connection);
     const info = await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
+    const sinkPath = config.sinks.find((sink) => sink.type === "parquet")?.path ?? ".";
+    // Before any task is claimed: under changed counts the first tasks to start would commit output and forward
+    // records before another task's restore noticed the change (PartitionCountChangedError names the fix).
+    await assertPartitionCountsUnchanged(config, { stream: config.nats.stream, streamCreated: info.created }, (name) =>
+      openExistingCheckpointStore(config.checkpoint.store, { sinkPath, pipelineName: name, connection, replicas: config.nats.replicas }),
+    );
     const { error } = await streamPartitionMismatch(manager, config.nats.stream, config.nats.partitions);
     if (error !== undefined) throw new Error(error);
     // A drain ends when every task drained at least through the stream as it is now, by this worker or another.
     const targets = new Map<string, number[]>();
     if (options.drain) for (const plan of plans) targets.set(plan.name, await drainTargets(manager, config, plan));
-    const sinkPath = config.sinks.find((sink) => sink.type === "parquet")?.path ?? ".";
     const markers = await new Kvm(connection).create(leaseBucketName(config.name), { history: 1, replicas: config.nats.replicas });
     /**
      * A drained task's marker, written once its last commit, renames and forwarding all finished: other workers then

@@ -37,7 +37,7 @@ export function planTasks(config: PipelineConfig): TaskPlan[] {
   const customerLevel = types.filter((type) => !VISITOR_OPERATORS.has(type));
   const tasks: TaskPlan[] = [];
   for (let partition = 0; partition < partitions; partition++) {
-    tasks.push({ name: `events-${partition}`, kind: "events", partition, subject: eventsSubject(stream, partition), operators: visitorLevel });
+    tasks.push({ name: eventsTaskName(partition), kind: "events", partition, subject: eventsSubject(stream, partition), operators: visitorLevel });
   }
   if (customerLevel.length > 0) {
     for (let partition = 0; partition < customerPartitions; partition++) {
@@ -54,7 +54,12 @@ export function planTasks(config: PipelineConfig): TaskPlan[] {
   return tasks;
 }
 
+/** `events-3`: the events task of one visitor partition. */
+export function eventsTaskName(partition: number): string {
+  return `events-${partition}`;
+}
+
 /** The checkpoint name of a task: the pipeline's own name stays for unpartitioned runs. */
-export function taskCheckpointName(pipelineName: string, task: TaskPlan): string {
+export function taskCheckpointName(pipelineName: string, task: Pick<TaskPlan, "name">): string {
   return `${pipelineName}.${task.name}`;
 }

@@ -39,7 +39,8 @@ import {
   LINEAGE_KEY,
 } from "./forwarding.ts";
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
-import { openCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
+import { openCheckpointStore, openExistingCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
+import { assertNotPartitionedBefore, FORWARDED_INPUT_KEY, partitionCountChange, partitionCountsOf, type PartitionCounts } from "./partition-count.ts";
 import { lowerHelpersForDrain } from "./helper-threads.ts";
 import { tuneScavenger } from "./scavenger.ts";
 import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
@@ -97,7 +98,6 @@ const YIELD_EVERY_MS = 20;
 const FORWARD_KEY = "_forward";
 /** The tombstones version (their file's mtime) whose person's rows are erased from everything this state committed. */
 const TOMBSTONES_KEY = "_tombstones";
-const INPUT_KEY = "_input";
 
 export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
   // A drain on few cores scavenges on the main thread alone, for the rest of the process (src/runtime/scavenger.ts).
@@ -134,6 +134,8 @@ class Worker {
   private readonly task: TaskPlan | undefined;
   /** The checkpoint's name: the pipeline's, or `<pipeline>.<task>` for a task of a partitioned pipeline. */
   private readonly checkpointName: string;
+  /** A task's: the partition counts recorded in each of its checkpoints and checked against the one it resumes. */
+  private readonly partitionCounts: PartitionCounts | undefined;
   private readonly drain: boolean;
   private readonly workerId: string;
   /** Prefix of this pipeline's part names: recovery deletes only its own in-progress parts in a shared lake. */
@@ -201,6 +203,7 @@ class Worker {
     this.config = options.config;
     this.task = options.task?.plan;
     this.checkpointName = this.task === undefined ? this.config.name : taskCheckpointName(this.config.name, this.task);
+    this.partitionCounts = this.task === undefined ? undefined : partitionCountsOf(this.config);
     this.drain = options.drain ?? false;
     this.workerId = options.workerId ?? `worker-${process.pid}`;
     this.writerId = writerIdFor(this.checkpointName);
@@ -242,6 +245,12 @@ class Worker {
         connection,
         replicas: config.nats.replicas,
       });
+      // A partitioned worker checked its tasks' checkpoints before claiming any (runPartitionedWorker).
+      if (this.task === undefined) {
+        await assertNotPartitionedBefore(config, this.binding, (name) =>
+          openExistingCheckpointStore(config.checkpoint.store, { sinkPath: sinkConfig.path, pipelineName: name, connection, replicas: config.nats.replicas }),
+        );
+      }
       lock = this.options.task?.lock ?? await this.store.acquireLock({
         workerId: this.workerId,
         staleAfterMs: this.options.lockStaleAfterMs ?? lockStaleFromEnv(),
@@ -366,13 +375,19 @@ class Worker {
     for (let attempt = 1; ; attempt++) {
       const checkpoint = await this.store.load<PendingCommit>();
       const resumes = checkpoint !== undefined && checkpointMatches(checkpoint, this.binding);
+      // Before the claim below commits (and stamps this config's counts): a checkpoint of other counts stays as it is.
+      // runPartitionedWorker checked every task before claiming any; this catches a worker started under other counts since.
+      if (resumes && this.partitionCounts !== undefined) {
+        const change = partitionCountChange(checkpoint, this.partitionCounts, `the checkpoint of task ${this.task!.name} (${this.store.location})`);
+        if (change !== undefined) throw change;
+      }
       // Epochs keep counting even for a foreign checkpoint, so part names never collide with older files.
       const epoch = (checkpoint?.epoch ?? 0) + 1;
       const position = resumes ? checkpoint.position : 0;
       await this.lock.verify();
       try {
         await this.store.commit<PendingCommit>(
-          { format: 1, ...this.binding, epoch, position, pending: checkpoint?.pending, workerId: this.workerId, committedAt: this.now() },
+          { format: 1, ...this.binding, epoch, position, pending: checkpoint?.pending, workerId: this.workerId, committedAt: this.now(), ...this.countsRecord() },
           JSON.stringify(resumes ? checkpoint.state : {}),
         );
       } catch (error) {
@@ -398,7 +413,7 @@ class Worker {
       if (resumes) {
         this.pipeline.restore(checkpoint.state);
         const state = checkpoint.state as Record<string, unknown>;
-        if (this.forwardedInput !== undefined && state[INPUT_KEY] !== undefined) this.forwardedInput.restore(state[INPUT_KEY] as ForwardedInputState);
+        if (this.forwardedInput !== undefined && state[FORWARDED_INPUT_KEY] !== undefined) this.forwardedInput.restore(state[FORWARDED_INPUT_KEY] as ForwardedInputState);
         this.forwardedBatch = state[FORWARD_KEY] as ForwardBatch | undefined;
       }
       const applied = resumes ? (checkpoint.state as Record<string, unknown>)[TOMBSTONES_KEY] : undefined;
@@ -738,7 +753,7 @@ class Worker {
     // A task's forwarded records and merge input are part of the state they were derived with.
     const forwarded = this.forwarder?.take(epoch);
     if (forwarded !== undefined) state[FORWARD_KEY] = forwarded;
-    if (this.forwardedInput !== undefined) state[INPUT_KEY] = this.forwardedInput.snapshot();
+    if (this.forwardedInput !== undefined) state[FORWARDED_INPUT_KEY] = this.forwardedInput.snapshot();
     const lineage = this.task?.kind === "events" ? this.lineage : undefined;
     if (lineage !== undefined) state[LINEAGE_KEY] = lineage;
     if (this.tombstonesApplied > 0) state[TOMBSTONES_KEY] = this.tombstonesApplied;
@@ -784,6 +799,7 @@ class Worker {
       workerId: this.workerId,
       committedAt: this.now(),
       ...(lineage !== undefined && { lineage }),
+      ...this.countsRecord(),
     };
     try {
       await this.lock.verify();
@@ -839,6 +855,11 @@ class Worker {
     }
     if (rows > 0) this.log(`tombstones: erased ${rows} rows naming forgotten people from ${parts} parts committed since they changed`);
     this.tombstonesApplied = this.tombstonesVersion;
+  }
+
+  /** The partition counts a task's checkpoints record (none for an unpartitioned pipeline's). */
+  private countsRecord(): { partitions?: PartitionCounts } {
+    return this.partitionCounts === undefined ? {} : { partitions: this.partitionCounts };
   }
 
   /** The labels of this worker's per-task gauges: its task's name in a partitioned pipeline (registry.ts). */

@@ -1,4 +1,4 @@
-// `clickpipe validate`: exit codes, one line per error, and `--print` output that validates again.
+// `clickpipe validate`: exit codes, one line per error, and `--print` output that validates again, secrets redacted.
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -74,5 +74,49 @@ describe("cli validate", () => {
     const again = capture();
     expect(await runValidate([await pipelineFile(printed), "--print"], again.io)).toBe(0);
     expect(again.stdout()).toBe(printed);
+  });
+
+  it("--print leaves every secret out of its YAML; the printed file is refused until they are filled in", async () => {
+    const secrets = ["collector-write-key", "nats-password", "visitor-hash-key", "url-password"];
+    const file = await pipelineFile(
+      [
+        "name: secret",
+        "nats:",
+        "  url: nats://ops:url-password@127.0.0.1:4222",
+        "  stream: SECRET",
+        "  user: ops",
+        "  password: nats-password",
+        "ingest:",
+        "  visitorKey: visitor-hash-key",
+        "sources:",
+        "  - type: http",
+        "    writeKeys: [collector-write-key, \"${CLICKPIPE_WRITE_KEY}\"]",
+        "sinks:",
+        "  - type: parquet",
+        "    path: ./out",
+      ].join("\n") + "\n",
+    );
+    const run = capture({ CLICKPIPE_WRITE_KEY: "env-write-key" });
+    expect(await runValidate([file, "--print"], run.io)).toBe(0);
+    const printed = run.stdout();
+    for (const secret of [...secrets, "env-write-key"]) expect(printed).not.toContain(secret);
+    expect(printed).toContain("  url: nats://ops:<redacted>@127.0.0.1:4222\n");
+    expect(printed).toContain("  password: <redacted>\n");
+    expect(printed).toContain('    writeKeys: [ <redacted>, "${CLICKPIPE_WRITE_KEY}" ]\n');
+
+    const printedFile = await pipelineFile(printed);
+    const again = capture({ CLICKPIPE_WRITE_KEY: "env-write-key" });
+    expect(await runValidate([printedFile], again.io)).toBe(1);
+    const lines = again.stderr().trimEnd().split("\n");
+    expect(lines.map((line) => line.slice(0, line.indexOf(" ")))).toEqual(["nats.url", "nats.password", "ingest.visitorKey", "sources[0].writeKeys[0]"]);
+    for (const line of lines) expect(line).toContain('"<redacted>" stands for a secret that `clickpipe validate --print` left out');
+
+    const filledIn = capture({ CLICKPIPE_WRITE_KEY: "env-write-key" });
+    const restored = printed
+      .replace("ops:<redacted>@", "ops:url-password@")
+      .replace("password: <redacted>", "password: nats-password")
+      .replace("visitorKey: <redacted>", "visitorKey: visitor-hash-key")
+      .replace("[ <redacted>,", "[ collector-write-key,");
+    expect(await runValidate([await pipelineFile(restored)], filledIn.io)).toBe(0);
   });
 });

@@ -73,6 +73,18 @@ describe("NatsCheckpointStore commits", () => {
     await expect(store.load()).rejects.toThrow("lacks chunks");
   });
 
+  it("keeps a task's partition counts in the metadata, and opens an existing bucket only (never creating one)", async () => {
+    await store.commit(meta(pipeline, 1, { partitions: { events: 4, customers: 1 } }), JSON.stringify({}));
+    expect((await store.loadMeta())?.partitions).toEqual({ events: 4, customers: 1 });
+    expect((await (await NatsCheckpointStore.openExisting(connection, pipeline))?.loadMeta())?.partitions).toEqual({ events: 4, customers: 1 });
+    const missing = `${pipeline}.events-9`;
+    expect(await NatsCheckpointStore.openExisting(connection, missing)).toBeUndefined();
+    const buckets: string[] = [];
+    for await (const status of new Kvm(connection).list()) buckets.push(status.bucket);
+    expect(buckets).toContain(checkpointBucketName(pipeline));
+    expect(buckets).not.toContain(checkpointBucketName(missing));
+  });
+
   it("round-trips a checkpoint and keeps only the newest epoch's chunks", async () => {
     await store.commit(meta(pipeline, 1), JSON.stringify({ sessionize: { open: ["a"] } }));
     await store.commit(meta(pipeline, 2), JSON.stringify({ sessionize: { open: ["a", "b"] } }));

@@ -13,7 +13,6 @@ import {
   committedLineage,
   customerStageEvent,
   ForwardedInput,
-  PartitionCountChangedError,
   Forwarder,
   forwardingPlan,
   LINEAGE_KEY,
@@ -25,6 +24,7 @@ import {
   type ForwardSource,
 } from "../../src/runtime/forwarding.ts";
 import type { SessionRecord } from "../../src/runtime/operator.ts";
+import { PartitionCountChangedError } from "../../src/runtime/partition-count.ts";
 import { partitionOf } from "../../src/transport/partition.ts";
 import { OperatorHarness } from "../helpers/operator-harness.ts";
 
