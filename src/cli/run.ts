@@ -4,10 +4,23 @@ import { startSources } from "../ingest/sources.ts";
 import { Metrics } from "../metrics/registry.ts";
 import { runPartitionedWorker, type PartitionedSummary } from "../runtime/partitioned-worker.ts";
 import { isPartitioned } from "../runtime/tasks.ts";
+import { assertPartitionCountsBeforeIntake } from "../runtime/partition-count.ts";
+import { connectNats } from "../transport/connection.ts";
+import type { PipelineConfig } from "../config/pipeline.ts";
 import { runWorker, type WorkerSummary } from "../runtime/worker.ts";
 import { loadPipelineOrThrow } from "./load-config.ts";
 
 export const runUsage = "usage: clickpipe run <pipeline.yaml> [--drain] [--worker-id <id>]";
+
+async function checkPartitionCountsBeforeIntake(config: PipelineConfig): Promise<void> {
+  if ((config.sources ?? []).length === 0) return;
+  const connection = await connectNats(config.nats);
+  try {
+    await assertPartitionCountsBeforeIntake(config, connection);
+  } finally {
+    await connection.close();
+  }
+}
 
 export async function runRun(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -29,7 +42,9 @@ export async function runRun(argv: string[]): Promise<number> {
   process.once("SIGTERM", () => stop("SIGTERM"));
   const log = (line: string) => console.error(line);
   const metrics = new Metrics({ defaultMetrics: config.metrics !== undefined });
-  // Sources feed the stream in live runs; a drain processes only what the stream holds at start.
+  // Sources feed the stream in live runs; a drain processes only what the stream holds at start. They start only once
+  // the pipeline's partition counts are known to match its checkpoints (the worker checks again, for drains too).
+  if (!values.drain) await checkPartitionCountsBeforeIntake(config);
   const sources = values.drain ? undefined : await startSources(config, { metrics, log });
   let summary: WorkerSummary;
   let position: string;

@@ -5,7 +5,10 @@
 import type { PipelineConfig } from "../config/pipeline.ts";
 import type { Checkpoint, CheckpointMeta } from "./checkpoint.ts";
 import { checkpointMatches } from "./checkpoint.ts";
-import type { CheckpointStore } from "./checkpoint-store.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { streamInfoOrUndefined } from "../transport/stream.ts";
+import { openExistingCheckpointStore, type CheckpointStore } from "./checkpoint-store.ts";
 import { eventsTaskName, planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 
 /** What a task's checkpoint records (Checkpoint.partitions): the counts its pipeline ran with. */
@@ -139,4 +142,20 @@ async function lastCheckpointOf(checkpointName: string, stream: { stream: string
   const meta = await store?.loadMeta();
   if (store === undefined || meta === undefined || !checkpointMatches(meta, { pipeline: checkpointName, ...stream })) return undefined;
   return { meta, location: store.location, load: () => store.load() };
+}
+
+/**
+ * The same checks as a worker's, before `run` starts its collector and log tailers: under changed counts those would
+ * publish events onto the new partitions before the worker refused, and setting the old count back would then fail
+ * on a stream holding events of more partitions. A stream that does not exist yet has no checkpoint to check.
+ */
+export async function assertPartitionCountsBeforeIntake(config: PipelineConfig, connection: NatsConnection): Promise<void> {
+  const info = await streamInfoOrUndefined(await jetstreamManager(connection), config.nats.stream);
+  if (info === undefined) return;
+  const stream = { stream: config.nats.stream, streamCreated: info.created };
+  const sinkPath = config.sinks.find((sink) => sink.type === "parquet")?.path ?? ".";
+  const openExisting: OpenExistingStore = (name) =>
+    openExistingCheckpointStore(config.checkpoint.store, { sinkPath, pipelineName: name, connection, replicas: config.nats.replicas });
+  if (config.nats.partitions > 1) await assertPartitionCountsUnchanged(config, stream, openExisting);
+  else await assertNotPartitionedBefore(config, stream, openExisting);
 }

@@ -70,7 +70,8 @@ export async function ensureStream(
   return jsm.streams.update(stream, { ...info.config, subjects: [...present, ...missing] });
 }
 
-async function streamInfoOrUndefined(jsm: JetStreamManager, stream: string): Promise<StreamInfo | undefined> {
+/** The stream's info, or undefined when it does not exist (yet). */
+export async function streamInfoOrUndefined(jsm: JetStreamManager, stream: string): Promise<StreamInfo | undefined> {
   try {
     return await jsm.streams.info(stream);
   } catch (error) {

@@ -5,6 +5,8 @@
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
@@ -164,5 +166,23 @@ describe("a partitioned pipeline whose nats.partitions changed", () => {
     expect(refused.code, refused.stderr).toBe(1);
     expect(refused.stderr).toContain("was written for 2 events partitions, but nats.partitions is now 3");
     expect(refused.stderr).toContain("Set nats.partitions: 2 again");
+
+    // A live run with a source refuses before the source starts: its lines would go onto the new partitions.
+    const log = join(directory, "access.log");
+    await writeFile(log, '203.0.113.9 - - [05/Dec/2026:10:00:00 +0000] "GET /a HTTP/1.1" 200 12 "-" "Mozilla/5.0"\n'.repeat(5));
+    const liveFile = join(directory, "repart_sessions_live.yaml");
+    await writeFile(liveFile, file(3).replace("operators:\n", `sources:\n  - type: accessLog\n    paths: [${log}]\n    format: combined\noperators:\n`));
+    const connection = await connect({ servers: natsUrl });
+    try {
+      const manager = await jetstreamManager(connection);
+      const messagesBefore = (await manager.streams.info(stream)).state.messages;
+      const refusedLive = await runCli(["run", liveFile, "--worker-id", "solo"], LEASE_ENV, { timeoutMs: 60_000 });
+      expect(refusedLive.code, refusedLive.stderr).toBe(1);
+      expect(refusedLive.stderr).toContain("was written for 2 events partitions, but nats.partitions is now 3");
+      expect((await manager.streams.info(stream)).state.messages).toBe(messagesBefore);
+      expect(await filesOf(out)).toEqual(filesBefore); // no tailer position either
+    } finally {
+      await connection.close();
+    }
   });
 });
