@@ -4,6 +4,7 @@ import { compileLogFormat } from "../ingest/access-log.ts";
 import { LogFormatError } from "../ingest/access-log-format.ts";
 import { TrustedProxies, TrustedProxyError } from "../ingest/http-client-ip.ts";
 import { compileUrlRules, UrlRuleError } from "../ingest/url-rules.ts";
+import { withUrlCredentialsRedacted } from "./secrets.ts";
 
 /** Why the access-log tailer cannot read lines of `format`, or undefined. */
 export function logFormatProblem(format: string): string | undefined {
@@ -25,15 +26,17 @@ const NATS_SCHEMES = new Set(["nats:", "tls:"]);
 
 /** Why `entry` (one of nats.url's comma-separated servers) is no server URL nats.js connects to, or undefined. */
 export function natsUrlProblem(entry: string): string | undefined {
-  if (entry === "" || /\s/.test(entry)) return `"${entry}" is not a server URL`;
+  // Messages quote the entry with its password redacted: they go to terminals, logs and tickets.
+  const shown = withUrlCredentialsRedacted(entry);
+  if (entry === "" || /\s/.test(entry)) return `"${shown}" is not a server URL`;
   let url: URL;
   try {
     url = new URL(entry.includes("://") ? entry : `nats://${entry}`);
   } catch {
-    return `"${entry}" is not a server URL`;
+    return `"${shown}" is not a server URL`;
   }
-  if (!NATS_SCHEMES.has(url.protocol)) return `"${entry}" has the scheme ${url.protocol.slice(0, -1)}, not nats or tls`;
-  if (url.hostname === "") return `"${entry}" names no host`;
+  if (!NATS_SCHEMES.has(url.protocol)) return `"${shown}" has the scheme ${url.protocol.slice(0, -1)}, not nats or tls`;
+  if (url.hostname === "") return `"${shown}" names no host`;
   return undefined;
 }
 

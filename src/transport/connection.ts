@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { credsAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/nats-core";
 import { z } from "zod";
 import { connectWithLargeReads } from "./large-read-transport.ts";
+import { withUrlCredentialsRedacted } from "../config/secrets.ts";
 
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
 /** JetStream stream names may not contain `.`, `*`, `>`, whitespace or path separators; ours also prefix subjects. */
@@ -79,7 +80,7 @@ export async function connectNats(config: NatsConnectionConfig): Promise<NatsCon
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new NatsConnectError(
-      `cannot connect to NATS at ${config.url}: ${reason}. Start a server (nats-server -js) or set nats.url / NATS_URL.`,
+      `cannot connect to NATS at ${withUrlCredentialsRedacted(config.url)}: ${reason}. Start a server (nats-server -js) or set nats.url / NATS_URL.`,
       { cause: error },
     );
   }

@@ -218,6 +218,8 @@ describe("pipeline schema - cross-field rules", () => {
     expect(violations(nats("nats://a:4222, b:4223,tls://c"))).toEqual([]);
     expect(violations(nats("not a url at all"))).toEqual(['nats.url: "not a url at all" is not a server URL']);
     expect(violations(nats("nats://a:4222,http://b:80"))).toEqual(['nats.url: "http://b:80" has the scheme http, not nats or tls']);
+    // The message quotes the URL without its password (it goes to terminals and tickets).
+    expect(violations(nats("http://ops:s3cret@b:80"))).toEqual(['nats.url: "http://ops:<redacted>@b:80" has the scheme http, not nats or tls']);
     const sessionize = (splitAtMidnight: string) => ({ operators: [{ type: "sessionize", splitAtMidnight }] });
     expect(violations(sessionize("Europe/Berlin"))).toEqual([]);
     expect(violations(sessionize("Europe/Berlinn"))).toEqual(['operators.0.splitAtMidnight: unknown time zone "Europe/Berlinn"']);

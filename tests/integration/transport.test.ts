@@ -321,4 +321,10 @@ describe("transport - connection", () => {
     await expect(attempt).rejects.toThrow(NatsConnectError);
     await expect(attempt).rejects.toThrow(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
   });
+
+  it("names the server without the password of its URL", async () => {
+    const attempt = connectNats({ url: "nats://ops:s3cret@127.0.0.1:1" });
+    await expect(attempt).rejects.toThrow("cannot connect to NATS at nats://ops:<redacted>@127.0.0.1:1");
+    await expect(attempt).rejects.not.toThrow(/s3cret/);
+  });
 });
