@@ -73,6 +73,10 @@ export interface ChurnFeaturesState {
   sessionWatermark: number | string;
   nextPeriod: number | null;
   writtenUntil: number | string;
+  /**
+   * The latest accepted event time, each at most its received_at. Checkpoints of earlier versions hold it capped at
+   * received_at + maxFutureSkew instead (at most that much later); they restore as they are.
+   */
   maxEventTs: number | string;
   store: CustomerStoreJson;
   identity: IdentityJson;
@@ -91,6 +95,13 @@ export interface ChurnFeaturesState {
  *   before its instant. A period is written once the session watermark passes its end + gap + sessionize's
  *   allowedLateness: sessionize evicts a session then, and until then a late event may still extend it past the end
  *   (whose first version, folded already, would then count again on the later day).
+ * - A drain's end writes every day through the latest event time that arrived: each event's ts, at most its
+ *   received_at. A day that only events of a clock running ahead reached (minutes within maxFutureSkew past
+ *   midnight, or days) stays pending in the checkpoint with those events, and a run going on from it writes that day
+ *   once, with the rest of it, when its watermark passes. Written at the drain's end, the day would have held those
+ *   events alone and sent the rest of the day to late_events. Keeping only the written day closed (as basket and
+ *   sequencePatterns do with windows) would not do: a snapshot holds every day before it, so the days between could
+ *   no longer be written.
  * - Nulls: purchase summary columns are null without purchases (orders_total/revenue_total are 0); without sessionize
  *   every session column is null (unknown, not zero) and cart adds come from add_to_cart events; avg duration and
  *   days_since_last_session are null without sessions in range, cart_abandon_rate_30d without cart sessions;
@@ -113,6 +124,7 @@ class ChurnFeaturesOperator implements Operator {
   #nextPeriod: number | null = null;
   /** End of the last written period: earlier purchases are late. */
   #writtenUntil = -Infinity;
+  /** The latest accepted event time, at most its received_at: no period after this one's is written. */
   #maxEventTs = -Infinity;
   #store = new CustomerStore();
   #identity = new IdentityMap();
@@ -184,7 +196,10 @@ class ChurnFeaturesOperator implements Operator {
     this.#writeReadySnapshots(ctx);
   }
 
-  /** Watermarks to +∞: writes every snapshot up to and including the period holding the latest event time. */
+  /**
+   * Watermarks to +∞: writes every snapshot up to and including the period holding the latest event time that arrived
+   * (#maxEventTs); later periods (a clock running ahead) stay pending for a run from this state.
+   */
   onEnd(ctx: OperatorContext): void {
     this.#tracker.advanceToEnd();
     this.#sessionWatermark = Infinity;
@@ -293,16 +308,18 @@ class ChurnFeaturesOperator implements Operator {
     }
   }
 
-  /** Tracks where snapshots start and end: the first period with any event, and the latest (skew-guarded) event time. */
+  /** Tracks where snapshots start and end: the first period with any event, and the latest event time that arrived. */
   #noteAccepted(event: ClickEvent): void {
     const period = this.#periodOf(event.ts);
     if (this.#nextPeriod === null || (this.#writtenUntil === -Infinity && period < this.#nextPeriod)) this.#nextPeriod = period;
-    const ceiling = event.received_at === undefined ? Infinity : event.received_at + this.#config.maxFutureSkew;
-    const ts = Math.min(event.ts, ceiling);
+    // Capped at received_at, not received_at + maxFutureSkew: a clock a few minutes ahead just before midnight made a
+    // drain's end write the next day with that event alone, and a run going on from it took the rest of the day as late.
+    const received = event.received_at;
+    const ts = received !== undefined && received < event.ts ? received : event.ts;
     if (ts > this.#maxEventTs) this.#maxEventTs = ts;
   }
 
-  /** Writes every period whose snapshot is due, never past the period of the latest event (the end of input's limit). */
+  /** Writes every period whose snapshot is due, never past the period of #maxEventTs (the end of input's limit). */
   #writeReadySnapshots(ctx: OperatorContext): void {
     const lastPeriod = this.#periodOf(this.#maxEventTs);
     while (this.#nextPeriod !== null && this.#nextPeriod <= lastPeriod) {

@@ -393,6 +393,104 @@ describe("churnFeatures - checkpoints and state", () => {
   });
 });
 
+describe("churnFeatures - a drain, then a run from its checkpoint", () => {
+  /** As the collector stamps it: received when it happened, unless a test says otherwise. */
+  const arrived = (event: ClickEvent, receivedAt = event.ts): ClickEvent => ({ ...event, received_at: receivedAt });
+  const summary = (rows: Row[] | undefined) => (rows ?? []).map((row) => [row.customer_id, row.orders_total, row.revenue_total]);
+
+  function resumed(drained: ReturnType<typeof churnOperator>, environment = {}) {
+    const operator = churnOperator({}, environment);
+    operator.restore(JSON.parse(JSON.stringify(drained.snapshot())));
+    return operator;
+  }
+
+  it("after a drain whose input held a purchase stamped two days ahead, writes the days between with their events, then that day", () => {
+    const drained = churnOperator();
+    const first = new OperatorHarness();
+    first.feed(drained, [
+      arrived(purchase("a", at("2026-03-01T09:00:00Z"), 10, "o1")),
+      // Received on 1 March from a device whose clock says 3 March: past maxFutureSkew (5m), so its time is capped.
+      arrived(purchase("ahead", at("2026-03-03T10:00:00Z"), 5, "o2"), at("2026-03-01T10:00:00Z")),
+      arrived(pageView(at("2026-03-01T23:59:00Z"), { anon: "x" })),
+    ]);
+    drained.onEnd(first);
+    expect(snapshotsOf(first).successes).toEqual(["2026-03-01"]);
+
+    const operator = resumed(drained);
+    const harness = new OperatorHarness();
+    harness.feed(operator, [
+      arrived(purchase("b", at("2026-03-02T10:00:00Z"), 7, "o3")),
+      arrived(purchase("c", at("2026-03-03T12:00:00Z"), 3, "o4")),
+      arrived(pageView(at("2026-03-04T01:30:00Z"), { anon: "x" })),
+    ]);
+    const { rows, successes } = snapshotsOf(harness);
+    expect(successes).toEqual(["2026-03-02", "2026-03-03"]);
+    expect(summary(rows.get("2026-03-02"))).toEqual([
+      ["a", 1, 10],
+      ["b", 1, 7],
+    ]);
+    // The purchase stamped 3 March waited in the checkpoint for its day.
+    expect(summary(rows.get("2026-03-03"))).toEqual([
+      ["a", 1, 10],
+      ["b", 1, 7],
+      ["ahead", 1, 5],
+      ["c", 1, 3],
+    ]);
+    expect(harness.lateEvents).toEqual([]);
+  });
+
+  it("after a drain whose last event came from a clock minutes ahead (within maxFutureSkew) past midnight, writes that day once, with the rest of it", () => {
+    const environment = { session: { gap: 30 * MINUTE, allowedLateness: 60 * MINUTE } };
+    const steps: ((operator: ReturnType<typeof churnOperator>, harness: OperatorHarness) => void)[] = [];
+    // The drain's input: 1 March, received as it happened, but one device's clock is 4 minutes ahead: sent at 23:58,
+    // stamped 2 March 00:02. maxFutureSkew (5m) lets that time through.
+    steps.push((op, h) => {
+      h.feed(op, [arrived(purchase("a", at("2026-03-01T09:00:00Z"), 10, "o1"))]);
+      op.onSession!(session("s-a", { user_id: "a", end_ts: at("2026-03-01T09:00:00Z"), duration_ms: 60_000 }), h);
+      h.feed(op, [arrived(purchase("ahead", at("2026-03-02T00:02:00Z"), 5, "o2"), at("2026-03-01T23:58:00Z"))]);
+      op.onSession!(session("s-ahead", { user_id: "ahead", end_ts: at("2026-03-02T00:02:00Z") }), h);
+      h.feed(op, [arrived(pageView(at("2026-03-01T23:59:00Z"), { anon: "x" }))]);
+      op.onSessionWatermark!(at("2026-03-01T23:58:00Z"), h);
+    });
+    // After the drain: 2 March's traffic, then enough of 3 March to close 2 March (end + 1h; sessions end + 30m + 1h).
+    steps.push((op, h) => {
+      h.feed(op, [arrived(purchase("b", at("2026-03-02T10:00:00Z"), 7, "o3"))]);
+      op.onSession!(session("s-b", { user_id: "b", end_ts: at("2026-03-02T10:00:00Z") }), h);
+      h.feed(op, [arrived(pageView(at("2026-03-03T01:30:00Z"), { anon: "x" }))]);
+      op.onSessionWatermark!(at("2026-03-03T01:30:00Z"), h);
+    });
+
+    const drained = churnOperator({}, environment);
+    const first = new OperatorHarness();
+    steps[0](drained, first);
+    drained.onEnd(first);
+    // Only 1 March: no event received on 2 March shows that day began. Before, 2 March was written here with the
+    // device's purchase alone, and b's purchase below went to late_events.
+    expect(snapshotsOf(first).successes).toEqual(["2026-03-01"]);
+    expect(summary(snapshotsOf(first).rows.get("2026-03-01"))).toEqual([["a", 1, 10]]);
+
+    const operator = resumed(drained, environment);
+    const harness = new OperatorHarness();
+    steps[1](operator, harness);
+    const { rows, successes } = snapshotsOf(harness);
+    expect(successes).toEqual(["2026-03-02"]);
+    expect(
+      rows.get("2026-03-02")!.map((row) => [row.customer_id, row.orders_total, row.revenue_total, row.sessions_7d, row.days_since_last_purchase]),
+    ).toEqual([
+      ["a", 1, 10, 1, 1],
+      ["ahead", 1, 5, 1, 0],
+      ["b", 1, 7, 1, 0],
+    ]);
+    expect(harness.lateEvents).toEqual([]);
+
+    // Oracle: one run that never stopped writes the same two days.
+    const straight = new OperatorHarness();
+    const uninterrupted = churnOperator({}, environment);
+    for (const step of steps) step(uninterrupted, straight);
+    expect([...first.rowsOf("customer_features"), ...harness.rowsOf("customer_features")]).toEqual(straight.rowsOf("customer_features"));
+  });
+});
+
 describe("churnFeatures - forget", () => {
   it("after forget, snapshots equal those of a run that never saw the person (RFM quintiles included)", () => {
     const before: ClickEvent[] = [
