@@ -158,9 +158,9 @@ class ChurnFeaturesOperator implements Operator {
 
   onEvent(event: ClickEvent, origin: EventOrigin, ctx: OperatorContext): void {
     if (event.ts < this.#writtenUntil) {
-      if (event.type === "purchase") ctx.late(event, this.#tracker.current, LATE_REASON);
+      this.#late(event, LATE_REASON, ctx);
     } else if (this.#beforeFirstPeriodClosed(event.ts)) {
-      if (event.type === "purchase") ctx.late(event, this.#tracker.current, "before_first_snapshot");
+      this.#late(event, "before_first_snapshot", ctx);
     } else {
       this.#accept(event, ctx);
     }
@@ -265,6 +265,17 @@ class ChurnFeaturesOperator implements Operator {
     if (this.#writtenUntil !== -Infinity || this.#nextPeriod === null) return false;
     const period = this.#periodOf(ts);
     return period < this.#nextPeriod && (period + 1) * this.#config.snapshotEvery + this.#config.allowedLateness <= this.#tracker.current;
+  }
+
+  /**
+   * An event of a period already written (or before the first): that snapshot cannot change. What this operator counts
+   * from events (purchases; cart adds without sessionize) goes to late_events. A device → user link it carries still
+   * holds for the periods not written yet, as if it had come in time: the fold applies links by their time, in any
+   * order, so later snapshots equal an in-order run's. Rare, so off the per-event path.
+   */
+  #late(event: ClickEvent, reason: string, ctx: OperatorContext): void {
+    if (event.type === "purchase" || (event.type === "add_to_cart" && this.#sessionGap === undefined)) ctx.late(event, this.#tracker.current, reason);
+    if (event.user_id && event.anon_id) this.#identity.apply(event.anon_id, event.user_id, event.ts);
   }
 
   #periodOf(ts: number): number {

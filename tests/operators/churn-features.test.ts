@@ -145,6 +145,37 @@ describe("churnFeatures - purchase summary", () => {
     expect(rowOf(snapshotsOf(harness).rows.get("2022-03-02"), "u")).toMatchObject({ orders_total: 2, revenue_total: 11, frequency: 1 });
   });
 
+  it("sends a cart add of a written day to late_events when cart adds come from events (no sessionize)", () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    harness.feed(operator, [cartAdd(at("2022-03-01T10:00:00Z"), "u"), pageView(at("2022-03-02T02:00:00Z"), { anon: "a" })]);
+    const tooLate = cartAdd(at("2022-03-01T23:00:00Z"), "u");
+    harness.feed(operator, [tooLate]);
+    operator.onEnd(harness);
+    expect(harness.lateEvents).toEqual([{ event: tooLate, watermarkAtArrival: at("2022-03-02T01:59:00Z"), reason: "snapshot_written" }]);
+  });
+
+  it("keeps the device → user link of a late identify for the days not written yet, as an in-order run does", () => {
+    // Day 1 (03-01) is written before the identify of device-1 (03-01 18:00) arrives; device-1 buys anonymously on 03-02.
+    const before = [purchase("u", at("2022-03-01T10:00:00Z"), 10, "o1"), pageView(at("2022-03-02T02:00:00Z"), { anon: "a" })];
+    const link = identify(at("2022-03-01T18:00:00Z"), "device-1", "alice");
+    const after = [purchase(undefined, at("2022-03-02T09:00:00Z"), 40, "o2", { anon_id: "device-1" }), pageView(at("2022-03-03T02:00:00Z"), { anon: "a" })];
+    const snapshotsFor = (events: ClickEvent[]) => {
+      const operator = churnOperator();
+      const harness = new OperatorHarness();
+      harness.feed(operator, events);
+      operator.onEnd(harness);
+      return { rows: snapshotsOf(harness).rows, late: harness.lateEvents };
+    };
+    const lateLink = snapshotsFor([...before, link, ...after]);
+    const inOrder = snapshotsFor([before[0], link, before[1], ...after]);
+    expect(lateLink.late).toEqual([]); // an identify counts nothing itself
+    // Hand-computed: alice's anonymous purchase of 03-02 is credited to her from 03-02 on, as in order.
+    expect(rowOf(lateLink.rows.get("2022-03-02"), "alice")).toMatchObject({ orders_total: 1, revenue_total: 40 });
+    const byCustomer = (rows: Row[] | undefined) => [...(rows ?? [])].sort((a, b) => String(a.customer_id).localeCompare(String(b.customer_id)));
+    for (const date of ["2022-03-02", "2022-03-03"]) expect(byCustomer(lateLink.rows.get(date))).toEqual(byCustomer(inOrder.rows.get(date)));
+  });
+
   it("takes an event before the first period for late once the watermark passed its day (a ts in seconds reads as 1970)", () => {
     const operator = churnOperator();
     const harness = new OperatorHarness();
