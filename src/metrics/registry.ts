@@ -15,7 +15,7 @@ export class Metrics {
   readonly eventsInvalid: Counter<"reason">;
   readonly eventsFiltered: Counter;
   readonly eventsLate: Counter;
-  readonly sessionsLate: Counter;
+  readonly sessionsLate: Counter<"operator">;
   readonly eventsDuplicate: Counter;
   readonly sessionsEmitted: Counter<"kind">;
   readonly parquetRowsWritten: Counter<"table">;
@@ -77,7 +77,8 @@ export class Metrics {
     });
     this.sessionsLate = new Counter({
       name: "clickpipe_sessions_late_total",
-      help: "Session versions that reached sequencePatterns after every window holding them had closed: in the sessions table, not in patterns.",
+      help: "Session versions that reached a session consumer after what would hold them was written (sequencePatterns: every window closed; churnFeatures: the day's snapshot): in the sessions table, not in that operator's table.",
+      labelNames: ["operator"],
       registers: reg,
     });
     this.eventsDuplicate = new Counter({

@@ -168,9 +168,12 @@ class ChurnFeaturesOperator implements Operator {
     this.#writeReadySnapshots(ctx);
   }
 
-  onSession(session: SessionRecord, _ctx: OperatorContext): void {
+  onSession(session: SessionRecord, ctx: OperatorContext): void {
     // A version for a day already written cannot change that snapshot; sessionize's watermark makes this rare.
-    if (session.end_ts < this.#writtenUntil) return;
+    if (session.end_ts < this.#writtenUntil) {
+      ctx.metrics.sessionsLate.inc({ operator: "churnFeatures" });
+      return;
+    }
     this.#pending.putSession({
       sessionId: session.session_id,
       version: session.version,

@@ -165,7 +165,7 @@ export class SequencePatternsOperator implements Operator {
     // Session records are built fresh per version and never changed afterwards, so their arrays are kept, not copied.
     const elements = this.config.item === "page_path" ? session.page_path : session.page_items;
     // Too late for every window holding it: the sessions table has it, patterns will not; counted, never silent.
-    if (!this.track(session.session_id, session.version, session.end_ts, elements)) ctx.metrics.sessionsLate.inc();
+    if (!this.track(session.session_id, session.version, session.end_ts, elements)) ctx.metrics.sessionsLate.inc({ operator: "sequencePatterns" });
   }
 
   watermark(): number {

@@ -269,6 +269,14 @@ describe("churnFeatures - behaviour from sessions", () => {
     expect(snapshotsOf(harness).successes).toEqual(["2023-12-01"]);
   });
 
+  it("counts a session version for a day already written in clickpipe_sessions_late_total{operator=churnFeatures}", async () => {
+    const { operator, harness } = behaviourRun();
+    operator.onSessionWatermark!(at("2023-12-02T01:30:00Z"), harness);
+    expect(snapshotsOf(harness).successes).toEqual(["2023-12-01"]);
+    operator.onSession!(session("late", { user_id: "u1", end_ts: at("2023-12-01T20:00:00Z"), pageview_count: 3 }), harness);
+    expect(await harness.metricValue("clickpipe_sessions_late_total", { operator: "churnFeatures" })).toBe(1);
+  });
+
   it("counts a session once when a late event (within sessionize's allowedLateness) extends it past midnight", () => {
     // Real sessionize (gap 30m, allowedLateness 1h) feeding churnFeatures (allowedLateness 1h), as a pipeline runs them.
     const sessionizeSettings = sessionizeConfig.parse({ type: "sessionize" });
