@@ -10,6 +10,14 @@ import { FINGERPRINT_BYTES, HEAD_BYTES, positionHash, type TailPosition } from "
 /** The gzip cannot give the lines after the position (not the file it names, or corrupt): they are lost, and said so. */
 export class CompressedCopyError extends Error {
   override name = "CompressedCopyError";
+
+  constructor(
+    message: string,
+    /** It holds fewer bytes than the position's offset: nothing in it is unread (a copy taken before the tailer read on). */
+    readonly endsBeforeOffset = false,
+  ) {
+    super(message);
+  }
 }
 
 /** One chunk of the decompressed file and what the position becomes once it is acknowledged. */
@@ -47,7 +55,7 @@ export async function findCompressedCopy(path: string, head: string, headBytes: 
 }
 
 /** The first `length` decompressed bytes of a gzip (fewer when it holds fewer); undefined when it is no gzip. */
-async function decompressedStart(file: string, length: number): Promise<Buffer | undefined> {
+export async function decompressedStart(file: string, length: number): Promise<Buffer | undefined> {
   const pieces: Buffer[] = [];
   let collected = 0;
   const gunzip = pipeline(createReadStream(file), createGunzip(), () => undefined);
@@ -123,7 +131,7 @@ export async function* compressedChunks(handle: FileHandle, name: string, positi
     }
     throw new CompressedCopyError(`${name} cannot be decompressed past byte ${inflated} (${(error as Error).message})`);
   }
-  if (inflated < offset) throw new CompressedCopyError(`${name} holds ${inflated} bytes, fewer than the ${offset} already read`);
+  if (inflated < offset) throw new CompressedCopyError(`${name} holds ${inflated} bytes, fewer than the ${offset} already read`, true);
   // The rotated file is complete: its unterminated last line is a line.
   while (filled > 0) yield chunkOf(true);
 }

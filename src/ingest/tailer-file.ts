@@ -1,10 +1,12 @@
-// Follows one configured log path: reads appended lines, finishes a rotated file (or its gzip) before the new one, restarts after truncation.
+// Follows one configured log path: reads appended lines; after a rotation, every rotated file newer than the one it
+// read (plain or gzip) from its start, then the new file; after copytruncate, the rest of the file from its copy.
 import { open, readdir, stat, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CompressedCopyError, compressedChunks, findCompressedCopy } from "./tailer-compressed.ts";
 import { splitCompleteLines, type TailLine } from "./tailer-lines.ts";
 import { FINGERPRINT_BYTES, HEAD_BYTES, positionHash, type TailPosition, type TailPositionStore } from "./tailer-position.ts";
 import type { NumberedLine, TailPublisher } from "./tailer-publisher.ts";
+import { findCopy, rotatedAfter, type FinishedFile, type RotatedFile } from "./tailer-rotated.ts";
 
 /** Bytes read (and published as one chunk) at a time; also the longest line kept whole. */
 export const TAIL_CHUNK_BYTES = 1024 * 1024;
@@ -15,14 +17,24 @@ export const TAIL_CHUNK_BYTES = 1024 * 1024;
  */
 export const ROTATED_GRACE_MS = 5_000;
 
+/** The file being read. */
 interface OpenFile {
   handle: FileHandle;
+  /** How far it was read, and the ids of what it publishes: a copy is read under the position of the file it copies. */
   position: TailPosition;
-}
-
-/** A gzip that holds the rest of the file a position was saved for, and its name for the log. */
-interface CompressedFile extends OpenFile {
+  /** `<dev>:<ino>` of the open file itself (of the `.gz` for a gzip). */
+  identity: string;
+  /** Its path when it was opened, for the log. */
   name: string;
+  /** A gzip: read through its decompressed stream (compressedChunks), to its end. */
+  compressed: boolean;
+  /**
+   * Written by no one any more (a gzip, a copy, a rotated file with a newer one after it): finished at its end, without
+   * the grace period.
+   */
+  complete: boolean;
+  /** A copy of a truncated file, read from where the tailer was in that file. */
+  copy: boolean;
 }
 
 export interface TailedPathOptions {
@@ -47,12 +59,19 @@ export interface TailedPathOptions {
  * (`tail:<dev>:<ino>:<generation>:<start>-<end>:<partition>:<n>`), so JetStream stores them once within its 2-minute
  * duplicate window, and whose events get the same event_ids (line number + line, as `clickpipe publish` of the same
  * file gives), so the worker's event_id dedupe drops what is older than that window or was chunked differently.
+ *
+ * Files are read one after the other, each to its end: the file of the saved position, then each rotated file newer
+ * than it (tailer-rotated.ts says how they are ordered), each from its start, then the file at the path. A new file's
+ * position is saved before its first line is read, so a restart in the middle of that chain goes on where it was.
  */
 export class TailedPath {
-  private current: OpenFile | undefined;
-  /** Read before `current`: the rest of the file read last, which rotation compressed while the tailer was stopped. */
-  private compressed: CompressedFile | undefined;
-  /** Processing time the renamed-away current file last grew (undefined while it is still at the path). */
+  private reading: OpenFile | undefined;
+  /**
+   * The file read last, while none is open: the next is the oldest rotated file newer than it, else the path's. Its
+   * position's `replaced` is handed on to the files read after it.
+   */
+  private finished: (FinishedFile & Pick<TailPosition, "replaced">) | undefined;
+  /** Processing time the renamed-away file being read last grew (undefined while it is still at the path). */
   private rotatedGrewAt: number | undefined;
   private readonly buffer: Buffer;
 
@@ -74,78 +93,206 @@ export class TailedPath {
     const saved = await store.load(path);
     if (saved === undefined) return;
     if ((await identityOf(path)) === saved.file) {
-      this.current = { handle: await open(path, "r"), position: saved };
+      this.reading = await openFile(path, saved, { compressed: false, complete: false });
       return;
     }
     const rotated = await findByIdentity(dirname(path), saved.file);
     if (rotated !== undefined) {
-      log(`access log ${path}: finishing ${rotated} (rotated while stopped) from byte ${saved.offset}`);
-      this.current = { handle: await open(rotated, "r"), position: saved };
+      // A gzip is found by its own identity when it was read from its start, as a rotated file newer than another.
+      const compressed = rotated.endsWith(".gz");
+      log(`access log ${path}: finishing ${rotated} (rotated while stopped) from byte ${saved.offset}${compressed ? " of the file it holds" : ""}`);
+      this.reading = await openFile(rotated, saved, { compressed, complete: compressed });
       return;
     }
     // Without a head (nothing read yet, or a position of an earlier version) no gzip can be told to be that file.
     const compressed = saved.head === undefined ? undefined : await findCompressedCopy(path, saved.head, saved.headBytes ?? 0);
     if (compressed !== undefined) {
       log(`access log ${path}: finishing ${compressed} (rotated and compressed while stopped) from byte ${saved.offset} of the file it holds`);
-      this.compressed = { handle: await open(compressed, "r"), position: saved, name: compressed };
+      this.reading = await openFile(compressed, saved, { compressed: true, complete: true });
       return;
     }
     log(`access log ${path}: the file read last (${saved.file}, byte ${saved.offset}) is gone; reading ${path} from its start`);
   }
 
-  /** Publishes every complete line available now, following a rotation to the new file. */
+  /** Publishes every complete line available now, going on through rotated files to the one at the path. */
   async poll(): Promise<void> {
-    const { path } = this.options;
-    if (this.compressed !== undefined && !(await this.finishCompressed())) return;
-    if (this.current === undefined && !(await this.openAtStart())) return;
-    while (this.current !== undefined && !this.options.stopping()) {
-      const read = await this.readAvailable(false);
-      const atPath = await identityOf(path);
-      if (atPath === this.current.position.file || this.options.stopping()) {
-        this.rotatedGrewAt = undefined;
-        return;
+    const { path, stopping } = this.options;
+    while (!stopping()) {
+      if (this.reading === undefined && !(await this.openNext())) return;
+      const reading = this.reading!;
+      if (reading.compressed) {
+        if (!(await this.readCompressed(reading))) return;
+      } else {
+        const read = await this.readAvailable(false);
+        // Its rest is in a copy (copytruncate): that is read now instead.
+        if (this.reading !== reading) continue;
+        if (stopping()) return;
+        if (!reading.complete) {
+          if ((await identityOf(path)) === reading.identity) {
+            this.rotatedGrewAt = undefined;
+            return;
+          }
+          // Renamed away or deleted: the writer may still append to it until it reopens the path. Follow it until it
+          // has not grown for the grace period (the files after it wait meanwhile), then finish it.
+          const now = this.options.now();
+          if (this.rotatedGrewAt === undefined || read > 0) this.rotatedGrewAt = now;
+          if (now - this.rotatedGrewAt < (this.options.rotatedGraceMs ?? ROTATED_GRACE_MS)) return;
+        }
+        // It stopped growing, so its unterminated last line is complete.
+        await this.readAvailable(true);
+        if (this.reading !== reading) continue;
+        // Cut short by the stop: it is finished after the restart, not skipped.
+        if (stopping()) return;
       }
-      // Renamed away or deleted: the writer may still append to it until it reopens the path. Follow it until it has
-      // not grown for the grace period (the new file waits meanwhile, read from its start after), then finish it.
-      const now = this.options.now();
-      if (this.rotatedGrewAt === undefined || read > 0) this.rotatedGrewAt = now;
-      if (now - this.rotatedGrewAt < (this.options.rotatedGraceMs ?? ROTATED_GRACE_MS)) return;
-      // It stopped growing, so its unterminated last line is complete.
-      await this.readAvailable(true);
-      await this.current.handle.close();
-      this.current = undefined;
-      this.rotatedGrewAt = undefined;
-      if (atPath === undefined || !(await this.openAtStart())) return;
+      await this.finish(reading);
     }
   }
 
   async close(): Promise<void> {
-    await this.compressed?.handle.close();
-    this.compressed = undefined;
-    await this.current?.handle.close();
-    this.current = undefined;
+    await this.reading?.handle.close();
+    this.reading = undefined;
   }
 
   /**
-   * Publishes the lines of the gzip after the saved position, saving the position after each chunk as for any file;
-   * false when stopping cut it short. A failed publish throws (the next poll inflates the gzip again up to the saved
-   * position); a gzip that cannot give the rest is left, said so, for the new file.
+   * Publishes the lines of the gzip after the position, saving the position after each chunk as for any file; false
+   * when stopping cut it short. A failed publish throws (the next poll inflates the gzip again up to the saved
+   * position); a gzip that cannot give the rest is left, said so, for the files after it.
    */
-  private async finishCompressed(): Promise<boolean> {
-    const compressed = this.compressed!;
+  private async readCompressed(reading: OpenFile): Promise<boolean> {
     const { path, log, stopping } = this.options;
     try {
-      for await (const chunk of compressedChunks(compressed.handle, compressed.name, compressed.position, this.buffer.length)) {
+      for await (const chunk of compressedChunks(reading.handle, reading.name, reading.position, this.buffer.length)) {
         const { start, split, fingerprint, head, headBytes } = chunk;
-        compressed.position = await this.publishChunk(compressed.position, start, split.lines, split.consumed, { fingerprint, head, headBytes });
+        reading.position = await this.publishChunk(reading.position, start, split.lines, split.consumed, { fingerprint, head, headBytes });
         if (stopping()) return false;
       }
     } catch (error) {
       if (!(error instanceof CompressedCopyError)) throw error;
-      log(`access log ${path}: ${error.message}; the lines after byte ${compressed.position.offset} are lost, reading ${path}`);
+      if (reading.copy && error.endsBeforeOffset) {
+        // copytruncate copied the file before the tailer read past the copy's end (and before the truncation).
+        log(`access log ${path}: ${error.message}: every line it holds was read before the truncation`);
+      } else {
+        log(`access log ${path}: ${error.message}; the lines after byte ${reading.position.offset} are lost`);
+      }
     }
-    await compressed.handle.close();
-    this.compressed = undefined;
+    return true;
+  }
+
+  /** Closes the file read to its end and remembers what is needed to pick the next one. */
+  private async finish(reading: OpenFile): Promise<void> {
+    const { mtimeNs } = await reading.handle.stat({ bigint: true });
+    await reading.handle.close();
+    const { head, headBytes, replaced } = reading.position;
+    this.finished = { identity: reading.identity, modifiedNs: mtimeNs, head, headBytes, replaced };
+    this.reading = undefined;
+    this.rotatedGrewAt = undefined;
+  }
+
+  /**
+   * Opens what comes after the file finished last: the oldest rotated file newer than it, else the file at the path;
+   * false when there is none (yet), or the rotated file went away meanwhile (the next poll looks again).
+   */
+  private async openNext(): Promise<boolean> {
+    const { path, log } = this.options;
+    const finished = this.finished;
+    if (finished !== undefined) {
+      const newer = await rotatedAfter(path, finished);
+      for (const [index, rotated] of newer.entries()) {
+        if (rotated.compression === "other") {
+          log(`access log ${path}: ${rotated.file} is compressed with another program than gzip; its lines are lost`);
+          this.finished = { identity: rotated.identity, modifiedNs: rotated.modifiedNs, replaced: finished.replaced };
+          continue;
+        }
+        // A newer rotated file means the server reopened the path since: this one will not grow.
+        return this.openRotated(rotated, finished.replaced, index < newer.length - 1);
+      }
+    }
+    return this.openAtStart(path, finished?.replaced);
+  }
+
+  private async openRotated(rotated: RotatedFile, replaced: TailPosition["replaced"], complete: boolean): Promise<boolean> {
+    const opened = await this.openAtStart(rotated.file, replaced, rotated.compression === "gzip", complete);
+    if (opened) this.options.log(`access log ${this.options.path}: reading ${rotated.file} (rotated after the file read before it) from its start`);
+    return opened;
+  }
+
+  /**
+   * Opens `file` (the path's, or a rotated one) to be read from its start and saves that position, with the hash of
+   * an uncompressed file's first bytes so that a restart finds it even when it is compressed meanwhile; false when it
+   * is gone.
+   */
+  private async openAtStart(file: string, replaced: TailPosition["replaced"], compressed = false, complete = false): Promise<boolean> {
+    const { path, store } = this.options;
+    let handle: FileHandle;
+    try {
+      handle = await open(file, "r");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw error;
+    }
+    const identity = identityFromStat(await handle.stat({ bigint: true }));
+    // The file a copytruncate chain began with gets a new generation; the files read before it pass the note on.
+    const generation = replaced?.file === identity ? replaced.generation : 0;
+    const handOn = replaced !== undefined && replaced.file !== identity && file !== path ? { replaced } : {};
+    const position: TailPosition = { format: 1, path, file: identity, generation, offset: 0, lineNumber: 0, fingerprint: "", ...handOn };
+    // A gzip is found again by its identity: logrotate renames or deletes it, never rewrites it.
+    if (!compressed) {
+      const start = await headAt(handle);
+      if (start.headBytes > 0) Object.assign(position, start);
+    }
+    await store.save(position);
+    this.reading = { handle, position, identity, name: file, compressed, complete: complete || compressed, copy: false };
+    this.finished = undefined;
+    return true;
+  }
+
+  /**
+   * The file being read was truncated or replaced under its inode: when a rotated file starts as it did and holds the
+   * same bytes before the offset (copytruncate's copy, or the file itself compressed after the new one took its
+   * inode), its rest is read from there under the same position, then the rotated files after it, then this file
+   * from its start under the next generation. True when that copy is now being read (or holds nothing unread).
+   */
+  private async switchToCopy(current: OpenFile): Promise<boolean> {
+    const { path, log } = this.options;
+    const { position } = current;
+    const copy = await findCopy(path, position, current.identity);
+    if (copy === undefined) return false;
+    let handle: FileHandle;
+    try {
+      handle = await open(copy.file, "r");
+    } catch {
+      return false;
+    }
+    const replaced = { file: position.file, generation: position.generation + 1 };
+    const { offset } = position;
+    if (copy.compression === "none") {
+      const size = Number((await handle.stat({ bigint: true })).size);
+      if (size >= offset && (await fingerprintAt(handle, offset)) !== position.fingerprint) {
+        // The same start but other bytes before the offset: not the file that was read.
+        await handle.close();
+        return false;
+      }
+      if (size < offset) {
+        // Copied before the tailer read past the copy's end (and before the truncation): nothing in it is unread.
+        log(`access log ${path}: truncated or replaced (was at byte ${offset}); ${copy.file}, its copy, holds ${size} bytes, all read`);
+        await handle.close();
+        await current.handle.close();
+        this.reading = undefined;
+        this.finished = { identity: copy.identity, modifiedNs: copy.modifiedNs, head: position.head, headBytes: position.headBytes, replaced };
+        return true;
+      }
+    }
+    log(`access log ${path}: truncated or replaced (was at byte ${offset}); finishing ${copy.file}, its copy, from that byte`);
+    await current.handle.close();
+    this.reading = {
+      handle,
+      position: { ...position, replaced },
+      identity: copy.identity,
+      name: copy.file,
+      compressed: copy.compression === "gzip",
+      complete: true,
+      copy: true,
+    };
     return true;
   }
 
@@ -166,24 +313,9 @@ export class TailedPath {
     return next;
   }
 
-  private async openAtStart(): Promise<boolean> {
-    const { path } = this.options;
-    let handle: FileHandle;
-    try {
-      handle = await open(path, "r");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
-      throw error;
-    }
-    const file = identityFromStat(await handle.stat({ bigint: true }));
-    this.current = { handle, position: { format: 1, path, file, generation: 0, offset: 0, lineNumber: 0, fingerprint: "" } };
-    await this.options.store.save(this.current.position);
-    return true;
-  }
-
   /** Publishes the complete lines after the position; returns the bytes consumed. */
   private async readAvailable(final: boolean): Promise<number> {
-    const current = this.current!;
+    const current = this.reading!;
     const { position, handle } = current;
     const size = Number((await handle.stat({ bigint: true })).size);
     const rewritten =
@@ -191,7 +323,8 @@ export class TailedPath {
       (await fingerprintAt(handle, position.offset)) !== position.fingerprint ||
       (position.head !== undefined && (await headOf(handle, position.headBytes ?? 0)) !== position.head);
     if (rewritten) {
-      // copytruncate (or truncate and refill): the bytes from 0 are new lines of a new generation of the same file.
+      if (await this.switchToCopy(current)) return 0;
+      // Truncated and refilled, with no copy of the lines before: the bytes from 0 are new lines of a new generation.
       this.options.log(`access log ${this.options.path}: truncated or replaced (was at byte ${position.offset}); reading from its start`);
       current.position = { ...position, generation: position.generation + 1, offset: 0, lineNumber: 0, fingerprint: "", head: undefined, headBytes: undefined };
       await this.options.store.save(current.position);
@@ -214,6 +347,18 @@ export class TailedPath {
     }
     return consumed;
   }
+}
+
+async function openFile(file: string, position: TailPosition, kind: Pick<OpenFile, "compressed" | "complete">): Promise<OpenFile> {
+  const handle = await open(file, "r");
+  const identity = identityFromStat(await handle.stat({ bigint: true }));
+  return { handle, position, identity, name: file, ...kind, copy: false };
+}
+
+/** TailPosition.head and headBytes of the bytes a file holds now (up to HEAD_BYTES). */
+async function headAt(handle: FileHandle): Promise<{ head: string; headBytes: number }> {
+  const headBytes = Math.min(HEAD_BYTES, Number((await handle.stat({ bigint: true })).size));
+  return { head: await headOf(handle, headBytes), headBytes };
 }
 
 /** Hash of the file's first `length` bytes. */

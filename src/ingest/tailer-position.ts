@@ -34,6 +34,12 @@ export interface TailPosition {
    */
   head?: string;
   headBytes?: number;
+  /**
+   * Set while the rest of a file that was truncated (copytruncate) or replaced under its inode is read from its rotated
+   * copy, and the rotated files after that: the file (`<dev>:<ino>`) and the generation it is read under from its
+   * start once they are done, so its new lines get batch ids of their own, not those of the lines before.
+   */
+  replaced?: { file: string; generation: number };
 }
 
 /** One JSON file per configured path under the source's state directory, replaced atomically. */

@@ -1,6 +1,6 @@
-// TailedPath on real files: which lines of a log path go out, across restarts, when a file is replaced under its inode
-// or rotated and compressed while the tailer was stopped.
-import { appendFile, copyFile, mkdir, mkdtemp, open, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
+// TailedPath on real files: which lines of a log path go out, across restarts, when a file is replaced under its inode,
+// rotated (compressed or not, several times before it looks again) or copied and truncated.
+import { appendFile, copyFile, mkdir, mkdtemp, open, readFile, rename, rm, truncate, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -201,7 +201,131 @@ describe("TailedPath", () => {
     const savedAt = lastReadAt + line("read", 20).length + 1;
     expect(logs).toEqual([
       `access log ${path}: finishing ${path}.1.gz (rotated and compressed while stopped) from byte ${savedAt} of the file it holds`,
-      `access log ${path}: ${path}.1.gz holds other bytes before byte ${savedAt} than the file read; the lines after byte ${savedAt} are lost, reading ${path}`,
+      `access log ${path}: ${path}.1.gz holds other bytes before byte ${savedAt} than the file read; the lines after byte ${savedAt} are lost`,
     ]);
+  });
+});
+
+describe("TailedPath - several rotations", () => {
+  let directory: string;
+
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), "clickpipe-tailed-rotations-"));
+  });
+
+  afterAll(async () => {
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  /** A tailer of `<folder>/access.log` (rotated files finished at the first poll that finds them not grown) that read lines 1..`read`. */
+  async function readUpTo(name: string, read: number) {
+    const folder = join(directory, name);
+    await mkdir(folder);
+    const path = join(folder, "access.log");
+    const store = new TailPositionStore(join(folder, "state"));
+    await writeFile(path, text("read", 1, read));
+    const published: NumberedLine[][] = [];
+    const prefixes: string[] = [];
+    const logs: string[] = [];
+    const tailer = new TailedPath({
+      path,
+      store,
+      publisher: {
+        publish: async (prefix: string, lines: readonly NumberedLine[]) => {
+          prefixes.push(prefix);
+          published.push([...lines]);
+        },
+      },
+      log: (logged) => logs.push(logged),
+      now: Date.now,
+      stopping: () => false,
+      rotatedGraceMs: 0,
+    });
+    await tailer.restore();
+    await tailer.poll();
+    return { path, store, tailer, published, prefixes, logs };
+  }
+
+  /** Lines `first`..`last` (1-based) of a kind, each with its newline. */
+  const text = (kind: string, first: number, last: number) => Array.from({ length: last - first + 1 }, (_, n) => line(kind, first + n) + "\n").join("");
+  const numbered = (kind: string, first: number, last: number, from = first) =>
+    Array.from({ length: last - first + 1 }, (_, n) => ({ text: line(kind, first + n), lineNumber: from + n }));
+
+  it("reads the file of a second rotation that came while it was finishing the first, before the new file", async () => {
+    const { path, tailer, published } = await readUpTo("two-while-running", 10);
+    published.length = 0;
+    // Two rotations before the next poll: the file read (plus lines 11..12) ends up as .2, the one after it as .1.
+    await appendFile(path, text("read", 11, 12));
+    await rename(path, `${path}.1`);
+    await writeFile(path, text("second", 1, 3));
+    await rename(`${path}.1`, `${path}.2`);
+    await rename(path, `${path}.1`);
+    await writeFile(path, text("third", 1, 2));
+    await tailer.poll();
+    await tailer.close();
+    expect(published.flat()).toEqual([...numbered("read", 11, 12), ...numbered("second", 1, 3), ...numbered("third", 1, 2)]);
+  });
+
+  it("finishes the lines written between its last read and copytruncate's copy from the copy, then the truncated file from 0", async () => {
+    const { path, store, tailer, published, prefixes } = await readUpTo("copytruncate", 10);
+    const before = (await store.load(path))!;
+    published.length = 0;
+    prefixes.length = 0;
+    await appendFile(path, text("read", 11, 12));
+    await copyFile(path, `${path}.1`);
+    await truncate(path, 0);
+    await appendFile(path, text("new", 1, 3));
+    await tailer.poll();
+    await tailer.close();
+    expect(published.flat()).toEqual([...numbered("read", 11, 12), ...numbered("new", 1, 3)]);
+    // Lines 11..12 under the ids the file itself would have given them; the new lines under the next generation.
+    const copyEnd = before.offset + text("read", 11, 12).length;
+    expect(prefixes).toEqual([`tail:${before.file}:0:${before.offset}-${copyEnd}`, `tail:${before.file}:1:0-${text("new", 1, 3).length}`]);
+    expect((await store.load(path))!.generation).toBe(1);
+  });
+
+  it("reads nothing twice when copytruncate copied less than it had read (it read on before the truncation)", async () => {
+    const { path, tailer, published, logs } = await readUpTo("copy-behind", 20);
+    // The copy was taken at line 15 (past the first KiB, so it is recognized); lines 16..20 were written and read
+    // before the truncation.
+    await writeFile(`${path}.1`, text("read", 1, 15));
+    expect(text("read", 1, 15).length).toBeGreaterThan(1024);
+    await truncate(path, 0);
+    await appendFile(path, text("new", 1, 2));
+    published.length = 0;
+    await tailer.poll();
+    await tailer.close();
+    expect(published.flat()).toEqual(numbered("new", 1, 2));
+    expect(logs.at(-1)).toBe(
+      `access log ${path}: truncated or replaced (was at byte ${text("read", 1, 20).length}); ${path}.1, its copy, holds ${text("read", 1, 15).length} bytes, all read`,
+    );
+  });
+
+  it("says a rotated file compressed by another program than gzip is lost, and reads the files after it", async () => {
+    const { path, tailer, published, logs } = await readUpTo("xz", 10);
+    await tailer.close();
+    await rename(path, `${path}.2`);
+    await writeFile(path, text("second", 1, 3));
+    await rename(path, `${path}.1`);
+    // Not a real xz stream: only its name is looked at.
+    await writeFile(`${path}.1.xz`, "\xfd7zXZ\0");
+    await unlink(`${path}.1`);
+    await writeFile(path, text("third", 1, 2));
+    const store = new TailPositionStore(join(directory, "xz", "state"));
+    const restarted = new TailedPath({
+      path,
+      store,
+      publisher: { publish: async (_prefix: string, lines: readonly NumberedLine[]) => void published.push([...lines]) },
+      log: (logged) => logs.push(logged),
+      now: Date.now,
+      stopping: () => false,
+      rotatedGraceMs: 0,
+    });
+    published.length = 0;
+    await restarted.restore();
+    await restarted.poll();
+    await restarted.close();
+    expect(published.flat()).toEqual(numbered("third", 1, 2));
+    expect(logs).toContain(`access log ${path}: ${path}.1.xz is compressed with another program than gzip; its lines are lost`);
   });
 });

@@ -1,7 +1,8 @@
-// The accessLog source on a real nats-server: appends, partial lines, rotation by rename (compressed or not),
-// copytruncate and restarts put every complete line into the stream exactly once, read back with StreamReader.
+// The accessLog source on a real nats-server: appends, partial lines, rotation by rename (compressed or not, once or
+// several times while stopped), copytruncate and restarts put every complete line into the stream exactly once, read
+// back with StreamReader.
 import { execFile } from "node:child_process";
-import { appendFile, copyFile, cp, mkdtemp, rename, stat, truncate, writeFile } from "node:fs/promises";
+import { appendFile, copyFile, cp, mkdir, mkdtemp, rename, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -150,8 +151,9 @@ describe("access log tailer", () => {
     expect((await readStream(connection, stream)).urls).toEqual(expectedUrls([0, 100]));
     expect(logLines.some((line) => line.includes("rotated while stopped"))).toBe(true);
 
-    // And while running: rename, then a new file appears.
-    await rename(logPath, `${logPath}.2`);
+    // And while running, as logrotate does: .1 → .2, access.log → .1, then a new file appears.
+    await rename(`${logPath}.1`, `${logPath}.2`);
+    await rename(logPath, `${logPath}.1`);
     await writeFile(logPath, linesOf(100, 110));
     await caughtUp();
     expect((await readStream(connection, stream)).urls).toEqual(expectedUrls([0, 110]));
@@ -271,5 +273,174 @@ describe("access log tailer", () => {
     const contents = await readStream(connection, stream);
     expect(contents.urls).toEqual(expectedUrls([0, 6235]));
     expect(new Set(contents.eventIds).size).toBe(contents.eventIds.length);
+  });
+});
+
+describe("access log tailer - rotations while it was stopped", () => {
+  const natsUrl = inject("natsUrl");
+  let connection: NatsConnection;
+  let root: string;
+  const running: Source[] = [];
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), "clickpipe-tailer-rotations-"));
+    connection = await connectNats({ url: natsUrl });
+  });
+
+  afterAll(async () => {
+    for (const source of running) await source.stop();
+    await connection?.drain();
+  });
+
+  /**
+   * A folder and a stream of their own, and a tailer of `<folder>/access.log` that read lines [0, read) and was stopped;
+   * lines [read, unread) are then appended, which only the file it was reading holds.
+   */
+  async function stoppedAfter(name: string, read: number, unread: number) {
+    const folder = join(root, name);
+    const logPath = join(folder, "access.log");
+    const store = new TailPositionStore(join(folder, "state"));
+    const stream = uniqueStreamName("TAILROT");
+    const pipeline = pipelineSchema.parse({ name: "tailer", nats: { url: natsUrl, stream }, sinks: [{ type: "parquet", path: join(folder, "out") }] });
+    const logs: string[] = [];
+    let tailer: Source | undefined;
+    const start = async (chunkBytes?: number) => {
+      tailer = createAccessLogTailer(
+        { type: "accessLog", paths: [logPath], format: "combined", pollInterval: 50 },
+        { pipeline, connection, metrics: new Metrics(), stateDirectory: join(folder, "state"), log: (line) => logs.push(line) },
+        { chunkBytes, rotatedGraceMs: 500 },
+      );
+      await tailer.start();
+      running.push(tailer);
+    };
+    const stop = async () => {
+      await tailer!.stop();
+      running.splice(running.indexOf(tailer!), 1);
+    };
+    /** Everything in the file now at `access.log` is acknowledged and its position saved. */
+    const caughtUp = async () => {
+      const { dev, ino, size } = await stat(logPath, { bigint: true });
+      await waitFor(`the tailer to reach byte ${size} of ${logPath}`, async () => {
+        const position = await store.load(logPath);
+        return position?.file === `${dev}:${ino}` && position.offset === Number(size);
+      });
+    };
+    await mkdir(folder);
+    await writeFile(logPath, linesOf(0, read));
+    await start();
+    await caughtUp();
+    await stop();
+    await appendFile(logPath, linesOf(read, unread));
+    return { logPath, store, logs, start, stop, caughtUp, contents: () => readStream(connection, stream) };
+  }
+
+  it("reads every file rotated after its own, oldest first, each from its start, then the live file (delaycompress, three rotations)", async () => {
+    const tailed = await stoppedAfter("delaycompress", 20, 30);
+    const { logPath } = tailed;
+    // Rotation 1: access.log → .1; the server writes lines 30..34 to it until postrotate reopens, then to a new access.log.
+    await rename(logPath, `${logPath}.1`);
+    await appendFile(`${logPath}.1`, linesOf(30, 35));
+    await writeFile(logPath, linesOf(35, 50));
+    // Rotation 2: .1 → .2, access.log → .1 (late lines 50..54), a new access.log, then .2 compressed (delaycompress).
+    await rename(`${logPath}.1`, `${logPath}.2`);
+    await rename(logPath, `${logPath}.1`);
+    await appendFile(`${logPath}.1`, linesOf(50, 55));
+    await writeFile(logPath, linesOf(55, 70));
+    await gzipAway(`${logPath}.2`);
+    // Rotation 3: .2.gz → .3.gz, .1 → .2, access.log → .1, a new access.log, .2 compressed.
+    await rename(`${logPath}.2.gz`, `${logPath}.3.gz`);
+    await rename(`${logPath}.1`, `${logPath}.2`);
+    await rename(logPath, `${logPath}.1`);
+    await writeFile(logPath, linesOf(70, 80));
+    await gzipAway(`${logPath}.2`);
+    // Now .3.gz holds the file it was reading (lines 0..34), .2.gz lines 35..54, .1 lines 55..69, access.log 70..79.
+    await tailed.start();
+    await tailed.caughtUp();
+    const contents = await tailed.contents();
+    expect(contents.urls).toEqual(expectedUrls([0, 80]));
+    expect(new Set(contents.eventIds).size).toBe(80);
+    // Found by its start (ext4 may have given its freed inode to the new access.log: then it is "replaced").
+    expect(tailed.logs.filter((line) => line.includes(`finishing ${logPath}.3.gz`))).toHaveLength(1);
+    expect(tailed.logs.filter((line) => line.includes("(rotated after the file read before it)"))).toEqual([
+      `access log ${logPath}: reading ${logPath}.2.gz (rotated after the file read before it) from its start`,
+      `access log ${logPath}: reading ${logPath}.1 (rotated after the file read before it) from its start`,
+    ]);
+  });
+
+  it("reads both gzips of two rotations with compress, and resumes inside the second after a stop without a line twice", async () => {
+    const tailed = await stoppedAfter("compress", 20, 30);
+    const { logPath, store } = tailed;
+    // Rotation 1 with compress: access.log → .1 (late lines 30..34), a new access.log of 3000 lines, .1 → .1.gz.
+    await rename(logPath, `${logPath}.1`);
+    await appendFile(`${logPath}.1`, linesOf(30, 35));
+    await writeFile(logPath, linesOf(35, 3035));
+    await gzipAway(`${logPath}.1`);
+    // Rotation 2: .1.gz → .2.gz, access.log → .1 → .1.gz, a new access.log.
+    await rename(`${logPath}.1.gz`, `${logPath}.2.gz`);
+    await rename(logPath, `${logPath}.1`);
+    await writeFile(logPath, linesOf(3035, 3045));
+    await gzipAway(`${logPath}.1`);
+    // 4 KiB chunks: the stop lands inside the 600 KB of .1.gz.
+    await tailed.start(4096);
+    // Only .1.gz has more than 35 lines (the file read has 35, the new one 10).
+    await waitFor("some lines of .1.gz", async () => (await store.load(logPath))!.lineNumber > 200);
+    await tailed.stop();
+    const midway = (await store.load(logPath))!;
+    expect(midway.lineNumber).toBeLessThan(3000);
+    await tailed.start(4096);
+    await tailed.caughtUp();
+    const contents = await tailed.contents();
+    expect(contents.urls).toEqual(expectedUrls([0, 3045]));
+    expect(new Set(contents.eventIds).size).toBe(3045);
+  });
+
+  it("orders dateext's access.log-YYYYMMDD[.gz] by date when their modification times tie", async () => {
+    const tailed = await stoppedAfter("dateext", 20, 30);
+    const { logPath } = tailed;
+    // dateext with delaycompress, rotated on 3, 4 and 5 December.
+    await rename(logPath, `${logPath}-20261203`);
+    await writeFile(logPath, linesOf(30, 45));
+    await rename(logPath, `${logPath}-20261204`);
+    await writeFile(logPath, linesOf(45, 60));
+    await gzipAway(`${logPath}-20261203`);
+    await rename(logPath, `${logPath}-20261205`);
+    await writeFile(logPath, linesOf(60, 70));
+    await gzipAway(`${logPath}-20261204`);
+    // One modification time for all three (a file system with 1 s or 2 s timestamps): only the names tell the order.
+    const sameTime = new Date("2026-12-05T00:00:00Z");
+    for (const rotated of ["-20261203.gz", "-20261204.gz", "-20261205"]) await utimes(`${logPath}${rotated}`, sameTime, sameTime);
+    await tailed.start();
+    await tailed.caughtUp();
+    const contents = await tailed.contents();
+    expect(contents.urls).toEqual(expectedUrls([0, 70]));
+    expect(new Set(contents.eventIds).size).toBe(70);
+    expect(tailed.logs.filter((line) => line.includes("(rotated after the file read before it)"))).toEqual([
+      `access log ${logPath}: reading ${logPath}-20261204.gz (rotated after the file read before it) from its start`,
+      `access log ${logPath}: reading ${logPath}-20261205 (rotated after the file read before it) from its start`,
+    ]);
+  });
+
+  it("finishes the copies copytruncate made while it was stopped from its saved byte, then the truncated file from 0", async () => {
+    const tailed = await stoppedAfter("copytruncate", 20, 30);
+    const { logPath, store } = tailed;
+    const savedBefore = (await store.load(logPath))!;
+    // copytruncate 1: lines 20..29 were written after the last read, so they are only in the copy.
+    await copyFile(logPath, `${logPath}.1`);
+    await truncate(logPath, 0);
+    await appendFile(logPath, linesOf(30, 45));
+    // copytruncate 2, with delaycompress: .1 → .2, a copy of access.log → .1, access.log truncated, .2 compressed.
+    await rename(`${logPath}.1`, `${logPath}.2`);
+    await copyFile(logPath, `${logPath}.1`);
+    await truncate(logPath, 0);
+    await appendFile(logPath, linesOf(45, 55));
+    await gzipAway(`${logPath}.2`);
+    await tailed.start();
+    await tailed.caughtUp();
+    const contents = await tailed.contents();
+    expect(contents.urls).toEqual(expectedUrls([0, 55]));
+    expect(new Set(contents.eventIds).size).toBe(55);
+    // The same file (inode) as before, its new lines under a generation of their own.
+    const position = (await store.load(logPath))!;
+    expect([position.file, position.generation]).toEqual([savedBefore.file, savedBefore.generation + 1]);
   });
 });
