@@ -1,6 +1,9 @@
 // The bounded label sets of the clickpipe_* metrics (registry.ts). Apart from the registry, so that code which only
 // names a label (the decoder, parse threads, operators loaded to validate a pipeline file) does not load prom-client.
 export const EVENT_SOURCES = ["nats", "http", "access_log", "publish"] as const;
+/** The session consumers that count session versions too late for them (clickpipe_sessions_late_total). */
+export const LATE_SESSION_CONSUMERS = ["sequencePatterns", "churnFeatures"] as const;
+
 export const SESSION_KINDS = ["final", "update", "retraction"] as const;
 export type SessionKind = (typeof SESSION_KINDS)[number];
 export const TABLES = [
