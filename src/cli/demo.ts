@@ -1,4 +1,5 @@
 // `npm start`: the demo pipeline fed by generated traffic in accelerated event time, against a local NATS.
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { PipelineConfig } from "../config/pipeline.ts";
@@ -21,9 +22,12 @@ export async function runDemo(argv: string[]): Promise<number> {
     return 2;
   }
   const requestedUrl = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+  // A server of our own keeps its stream beside the Parquet it feeds: a restarted demo then finds the traffic it sent
+  // and continues after it, where a fresh store would get the same traffic again and every row would be written twice.
+  const lake = (await loadPipelineOrThrow(DEMO_PIPELINE)).sinks.find((sink) => sink.type === "parquet")?.path ?? "./data";
   let nats;
   try {
-    nats = await ensureLocalNats(requestedUrl);
+    nats = await ensureLocalNats(requestedUrl, { storeDir: join(lake, "_nats") });
   } catch (error) {
     if (error instanceof NatsServerMissingError) {
       console.error(`clickpipe demo: ${error.message}`);
@@ -31,7 +35,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  if (nats.started) console.error(`nothing answered at ${requestedUrl}: started nats-server -js at ${nats.url} (temporary store ${nats.started.storeDir})`);
+  if (nats.started) console.error(`nothing answered at ${requestedUrl}: started nats-server -js at ${nats.url} (store ${nats.started.storeDir}, kept for the next run)`);
   const env = { ...process.env, NATS_URL: nats.url };
   const config = await loadPipelineOrThrow(DEMO_PIPELINE, env);
   const metrics = new Metrics({ defaultMetrics: true });

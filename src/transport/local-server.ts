@@ -1,6 +1,6 @@
 // Finds a NATS server for local runs: the configured URL when it answers, else a nats-server started on a free port.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createServer, connect as connectTcp } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,11 +53,16 @@ export function natsServerInstalled(): boolean {
   return spawnSync("nats-server", ["--version"], { stdio: "ignore" }).status === 0;
 }
 
-/** Starts `nats-server -js` on a free loopback port with a temporary store and waits until it answers. */
-export async function startLocalNatsServer(): Promise<NonNullable<LocalNats["started"]> & { url: string }> {
+/**
+ * Starts `nats-server -js` on a free loopback port and waits until it answers. Its JetStream store is `storeDir`, kept
+ * when it stops, or a temporary folder removed when it stops.
+ */
+export async function startLocalNatsServer(options: { storeDir?: string } = {}): Promise<NonNullable<LocalNats["started"]> & { url: string }> {
   if (!natsServerInstalled()) throw new NatsServerMissingError();
   const port = await freePort();
-  const storeDir = await mkdtemp(join(tmpdir(), "clickpipe-nats-"));
+  const temporary = options.storeDir === undefined;
+  const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), "clickpipe-nats-")));
+  if (!temporary) await mkdir(storeDir, { recursive: true });
   const child = spawn("nats-server", ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir], { stdio: "ignore" });
   const url = `nats://127.0.0.1:${port}`;
   const deadline = Date.now() + 10_000;
@@ -74,14 +79,14 @@ export async function startLocalNatsServer(): Promise<NonNullable<LocalNats["sta
       child.kill("SIGTERM");
       await exited;
     }
-    await rm(storeDir, { recursive: true, force: true });
+    if (temporary) await rm(storeDir, { recursive: true, force: true });
   };
   return { url, process: child, storeDir, stop };
 }
 
-/** The URL when it answers; otherwise a nats-server of our own (or NatsServerMissingError). */
-export async function ensureLocalNats(url: string): Promise<LocalNats> {
+/** The URL when it answers; otherwise a nats-server of our own (or NatsServerMissingError), storing in `storeDir`. */
+export async function ensureLocalNats(url: string, options: { storeDir?: string } = {}): Promise<LocalNats> {
   if (await natsAnswers(url)) return { url };
-  const started = await startLocalNatsServer();
+  const started = await startLocalNatsServer(options);
   return { url: started.url, started };
 }

@@ -118,3 +118,59 @@ describe("the demo behind npm start", () => {
     expect(restart).toBeLessThanOrEqual(lastPeriodStart + 2 * DAY_MS);
   });
 });
+
+describe("the demo with no NATS at NATS_URL", () => {
+  let directory: string;
+
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), "clickpipe-demo-own-nats-"));
+  });
+
+  afterAll(async () => {
+    if (directory) await rm(directory, { recursive: true, force: true });
+  });
+
+  it("keeps its own server's stream beside the Parquet, so a restart continues instead of writing every row twice", async () => {
+    const out = join(directory, "data");
+    const run = async () => {
+      const demo = spawnCli(["demo"], {
+        NATS_URL: `nats://127.0.0.1:${await freePort()}`, // nothing answers there
+        CLICKPIPE_STREAM: "CLICKPIPE_DEMO",
+        CLICKPIPE_OUT: out,
+        CLICKPIPE_METRICS_PORT: String(await freePort()),
+        CLICKPIPE_DEMO_VISITORS: "50",
+        CLICKPIPE_DEMO_DAYS: "2",
+        CLICKPIPE_DEMO_ROUNDS: "1",
+      });
+      try {
+        expect(await demo.printed(/\(period 1\)/), demo.output()).toBe(true);
+        for (const deadline = Date.now() + 60_000; Date.now() < deadline && !(await committedTables(out)).includes("sessions"); ) {
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      } finally {
+        demo.child.kill("SIGINT");
+      }
+      const result = await demo.exited;
+      expect(result.code, result.output).toBe(0);
+      return result.output;
+    };
+    const firstOutput = await run();
+    const secondOutput = await run();
+    const [first, second] = [periodStarts(firstOutput)[0], periodStarts(secondOutput)[0]];
+    // The restart found the first run's traffic in the kept stream and went on after it.
+    expect(second).toBeGreaterThan(first);
+    const db = await (await DuckDBInstance.create(":memory:")).connect();
+    try {
+      const counts = async (table: string, key: string) =>
+        (await db.runAndReadAll(`SELECT count(*)::INTEGER AS rows, count(DISTINCT (${key}))::INTEGER AS keys FROM read_parquet('${out}/${table}/**/*.parquet')`)).getRowObjects()[0];
+      const sessions = await counts("sessions", "session_id, version");
+      expect(sessions.rows).toBeGreaterThan(0);
+      expect(sessions.rows).toBe(sessions.keys);
+      const features = await counts("customer_features", "customer_id, snapshot_date");
+      expect(features.rows).toBe(features.keys);
+    } finally {
+      db.closeSync();
+    }
+    expect(secondOutput).toContain(`(store ${join(out, "_nats")}, kept for the next run)`);
+  });
+});
