@@ -50,7 +50,7 @@ describe("partition counts", () => {
   });
 
   it("records the events count, and the customer count only where there are customers tasks", () => {
-    expect(partitionCountsOf(config({ partitions: 4, customerPartitions: 2 }))).toEqual({ events: 4, customers: 2 });
+    expect(partitionCountsOf(config({ partitions: 4 }))).toEqual({ events: 4, customers: 1 });
     expect(partitionCountsOf(config({ partitions: 4, customerPartitions: 2 }, ["sessionize"]))).toEqual({ events: 4 });
   });
 
@@ -80,9 +80,10 @@ describe("partition counts", () => {
   });
 
   it("refuses a changed customerPartitions where the customer stage runs", async () => {
+    // Written before validate required customerPartitions: 1 for churnFeatures.
     await commit("web.customers-0", { partitions: { events: 2, customers: 2 } });
-    await expect(assertPartitionCountsUnchanged(config({ partitions: 2, customerPartitions: 3 }), STREAM, openExisting)).rejects.toThrow(
-      "was written for 2 customer partitions, but nats.customerPartitions is now 3: a running pipeline cannot be repartitioned " +
+    await expect(assertPartitionCountsUnchanged(config({ partitions: 2 }), STREAM, openExisting)).rejects.toThrow(
+      "was written for 2 customer partitions, but nats.customerPartitions is now 1: a running pipeline cannot be repartitioned " +
         "(each customer's state lives in the customer partition its records went to). Set nats.customerPartitions: 2 again",
     );
   });
