@@ -68,7 +68,10 @@ interface BasketSnapshot {
   watermark: WatermarkSnapshot;
   /** [window start, [order_id, items][]] */
   windows: [number, [string, string[]][]][];
-  /** Starts of windows a drain's end wrote after its last event time (a device clock ahead); absent: none. */
+  /**
+   * Starts of windows an earlier version's drain wrote after its last event time (a device clock ahead); absent: none.
+   * A drain now leaves such windows open instead (BasketOperator.onEnd), so only checkpoints of earlier versions have them.
+   */
   closedWindows?: number[];
 }
 
@@ -77,6 +80,14 @@ interface BasketSnapshot {
  * windows, in the window of its earliest time. Discard rule:
  * a window's orders go when it closes (watermark ≥ end + allowedLateness); purchases for a closed window go to
  * `late_events`. Purchases without any item of the configured field carry no basket and are not orders here.
+ *
+ * A drain's end writes the windows through the latest event time that arrived (each event's ts, at most its
+ * received_at: WatermarkTracker.arrivedThrough), and a run going on from its checkpoint treats them as closed. A later
+ * window holds only purchases of devices whose clocks run ahead (minutes past midnight within maxFutureSkew, or days):
+ * it stays open in the checkpoint and the run going on writes it once, with the rest of its orders, when its
+ * watermark passes. Written at the drain's end, it would have held those purchases alone and sent the rest of the
+ * window's to `late_events` (or, kept open after being written, had two sets of rules). A final drain leaves it in the
+ * checkpoint, not in the lake.
  */
 export class BasketOperator implements Operator {
   readonly id = "basket";
@@ -94,8 +105,8 @@ export class BasketOperator implements Operator {
   /** Windows starting at or before this were written by a drain this state went on after (−∞: none). */
   private closedThroughStart = Number.NEGATIVE_INFINITY;
   /**
-   * Later windows a drain's end wrote, closed for good too: purchases of a device whose clock runs ahead (the
-   * watermark, and the drain's end with it, are held back by maxFutureSkew), else written a second time.
+   * Later windows an earlier version's drain wrote (for purchases of a device whose clock runs ahead), from its
+   * checkpoint: closed for good too, else written a second time.
    */
   private readonly closedWindows = new Set<number>();
   private itemChars = 0;
@@ -131,10 +142,14 @@ export class BasketOperator implements Operator {
     if (this.tracker.tick(ctx.now()) > before) this.closeSettledWindows(ctx);
   }
 
+  /** Writes the windows through the latest event time that arrived; later ones (clocks ahead) stay open (see class). */
   onEnd(ctx: OperatorContext): void {
-    for (const start of this.windows.keys()) this.closedWindows.add(start);
+    const arrived = this.tracker.arrivedThrough;
+    // −∞: no event ever observed, so no window either (a restored one comes with its events' time).
+    const lastStart = Number.isFinite(arrived) ? Math.floor(arrived / this.config.window) * this.config.window : Number.POSITIVE_INFINITY;
     this.tracker.advanceToEnd();
-    this.closeSettledWindows(ctx);
+    const written = [...this.windows.keys()].filter((start) => start <= lastStart).sort((a, b) => a - b);
+    for (const start of written) this.writeWindow(start, ctx);
   }
 
   snapshot(): BasketSnapshot {
@@ -148,7 +163,8 @@ export class BasketOperator implements Operator {
   restore(state: unknown): void {
     const snapshot = state as BasketSnapshot;
     this.tracker.restore(snapshot.watermark);
-    // After a drain's end every window through its last event was written: a purchase for one of them is late.
+    // After a drain's end every window through the latest event time that arrived was written: a purchase for one of
+    // them is late. (An earlier version's drain ended at its latest skew-capped time: WatermarkTracker.restore.)
     const endedAt = this.tracker.endedAt;
     this.closedThroughStart = Number.isFinite(endedAt) ? Math.floor(endedAt / this.config.window) * this.config.window : -Infinity;
     this.closedWindows.clear();
@@ -232,13 +248,16 @@ export class BasketOperator implements Operator {
     }
     if (!this.anyWindowClosed(watermark)) return;
     const settled = [...this.windows.keys()].filter((start) => this.isClosed(start, watermark)).sort((a, b) => a - b);
-    for (const start of settled) {
-      const orders = this.windows.get(start)!;
-      this.windows.delete(start);
-      this.earliestWindowStart = Number.NaN;
-      for (const [id, items] of orders) this.itemChars -= id.length + items.reduce((sum, item) => sum + item.length, 0);
-      this.emitWindow(start, [...orders.values()], ctx);
-    }
+    for (const start of settled) this.writeWindow(start, ctx);
+  }
+
+  /** Writes the open window at `start` and lets its orders go. */
+  private writeWindow(start: number, ctx: OperatorContext): void {
+    const orders = this.windows.get(start)!;
+    this.windows.delete(start);
+    this.earliestWindowStart = Number.NaN;
+    for (const [id, items] of orders) this.itemChars -= id.length + items.reduce((sum, item) => sum + item.length, 0);
+    this.emitWindow(start, [...orders.values()], ctx);
   }
 
   private anyWindowClosed(watermark: number): boolean {

@@ -100,8 +100,8 @@ export interface ChurnFeaturesState {
  *   midnight, or days) stays pending in the checkpoint with those events, and a run going on from it writes that day
  *   once, with the rest of it, when its watermark passes. Written at the drain's end, the day would have held those
  *   events alone and sent the rest of the day to late_events. Keeping only the written day closed (as basket and
- *   sequencePatterns do with windows) would not do: a snapshot holds every day before it, so the days between could
- *   no longer be written.
+ *   sequencePatterns did with windows before they too left them open) would not do: a snapshot holds every day before
+ *   it, so the days between could no longer be written.
  * - Nulls: purchase summary columns are null without purchases (orders_total/revenue_total are 0); without sessionize
  *   every session column is null (unknown, not zero) and cart adds come from add_to_cart events; avg duration and
  *   days_since_last_session are null without sessions in range, cart_abandon_rate_30d without cart sessions;

@@ -74,8 +74,9 @@ interface PatternWindow {
 }
 
 interface SequencePatternsSnapshot {
-  /** null before the first session watermark (or after the end, see `ended`). */
+  /** null before the first session watermark (and, in snapshots of earlier versions, after the end: see `ended`). */
   watermark: number | null;
+  /** After a drain's end: a run going on from this state takes sessionize's watermark from its start again. */
   ended: boolean;
   /**
    * Windows starting at or before this are closed for good: those the watermark closed before a drain's end, when this
@@ -83,10 +84,13 @@ interface SequencePatternsSnapshot {
    */
   closedThrough?: number | null;
   /**
-   * Starts of the later windows a drain's end wrote, closed for good as well (absent: none). Snapshots of earlier
-   * versions have none: their closedThrough was the window of the latest session end instead.
+   * Starts of the later windows a drain's end wrote, closed for good as well (absent: none): only a drain that was not
+   * told how far its input arrived (see `arrivedThrough`) writes windows after closedThrough. Snapshots of versions
+   * before these have none: their closedThrough was the window of the latest session end instead.
    */
   closedWindows?: number[];
+  /** What sessionize's drain end said arrived (onSessionInputEnd), while this state waits for its end; absent: none. */
+  arrivedThrough?: number;
   lateSessionVersions: number;
   sessions: [id: string, version: number, endTs: number, elements: string[]][];
   /** The last closed window's pattern gauges, so a restarted worker shows them again; absent before any window. */
@@ -103,6 +107,14 @@ interface SequencePatternsSnapshot {
  * distinct pattern took 58 s and ~1.4 GB for 2,000 Kosarak sessions capped at 200 pages, PrefixSpan 0.4 s.
  * Discard rule: a window goes when it closes; a session when the last window holding it closes. Versions for closed
  * windows are dropped and counted in `lateSessionVersions`, so closed windows stay final.
+ *
+ * A drain's end writes the windows through the latest event time that arrived (sessionize's, each event's ts at most
+ * its received_at: onSessionInputEnd), and they stay closed in a run going on from its checkpoint. A later window holds
+ * only sessions of devices whose clocks run ahead (minutes past the hour within maxFutureSkew, or days): it stays open
+ * in the checkpoint with them, and the run going on writes it once, with its other sessions, when its watermark
+ * passes. Written at the drain's end, it would have held those sessions alone, and the rest of the window's would have
+ * been late for it. A final drain leaves it in the checkpoint, not in the lake. The end is sessionize's +∞ watermark
+ * (or onEnd, whichever comes first).
  *
  * With `environment.miningThread` the counting runs on a thread of its own (mining/pattern-miner.ts): a closed window's
  * rows are then written when its answer comes, at the latest before the next snapshot or the end, which wait for it.
@@ -128,11 +140,16 @@ export class SequencePatternsOperator implements Operator {
   /** Windows starting at or before this closed before a drain's end this state went on after (−∞: none). */
   private closedThroughStart = Number.NEGATIVE_INFINITY;
   /**
-   * The later windows a drain's end wrote: closed for good, and only those. Not every window through the latest session
-   * end: a session of a device whose clock runs ahead ends days later than the drain's input, and every later
+   * The later windows a drain's end wrote without knowing how far its input arrived (sessions forwarded by an earlier
+   * version's events task, or its checkpoint): closed for good, and only those. Not every window through the latest
+   * session end: a session of a device whose clock runs ahead ends days later than the drain's input, and every later
    * session, which sessionize takes as new, would have been too late for patterns until then.
    */
   private readonly closedWindows = new Set<number>();
+  /** The latest event time that arrived, from sessionize at a drain's end (max over events partitions; −∞: not yet). */
+  private arrivedThrough = Number.NEGATIVE_INFINITY;
+  /** A drain's end came (sessionize's +∞ watermark or onEnd): the windows through arrivedThrough are written. */
+  private ended = false;
   private readonly config: SequencePatternsConfig;
   private readonly miner: PatternMiner;
   private lastWindow: PatternWindowGauges | undefined;
@@ -169,17 +186,28 @@ export class SequencePatternsOperator implements Operator {
   }
 
   watermark(): number {
-    return this.sessionWatermark;
+    return this.ended ? Number.POSITIVE_INFINITY : this.sessionWatermark;
   }
 
   onSessionWatermark(watermark: number, ctx: OperatorContext): void {
     this.miner.poll();
     if (!(watermark > this.sessionWatermark)) return;
-    this.sessionWatermark = watermark;
     // About once per event: the common answer "nothing closes" in line (a call would box the doubles it is passed).
-    // NaN (unknown) fails the comparison and lets closeSettledWindows look.
-    if (this.earliestWindowStart + this.windowSize + this.settle > watermark) return;
+    // NaN (unknown) fails the comparison and lets closeSettledWindows look; +∞ (a drain's end) always does.
+    if (this.earliestWindowStart + this.windowSize + this.settle > watermark) {
+      this.sessionWatermark = watermark;
+      return;
+    }
+    if (watermark === Number.POSITIVE_INFINITY) {
+      this.end(ctx);
+      return;
+    }
+    this.sessionWatermark = watermark;
     this.closeSettledWindows(ctx);
+  }
+
+  onSessionInputEnd(arrivedThrough: number, _ctx: OperatorContext): void {
+    if (arrivedThrough > this.arrivedThrough) this.arrivedThrough = arrivedThrough;
   }
 
   /** Live mode: rows of windows counted meanwhile are written without waiting for the next session. */
@@ -188,13 +216,30 @@ export class SequencePatternsOperator implements Operator {
   }
 
   onEnd(ctx: OperatorContext): void {
-    // What the watermark closed stays closed; the windows still open are written now and stay closed too.
+    this.end(ctx);
+  }
+
+  /**
+   * A drain's end, once: in a pipeline sessionize's +∞ watermark comes before onEnd, and windows closed by it had
+   * counted as the drain's (nothing stayed closed after it, so a later session wrote a window a second time).
+   */
+  private end(ctx: OperatorContext): void {
+    if (this.ended) return;
+    this.ended = true;
+    // What the watermark closed stays closed.
     if (Number.isFinite(this.sessionWatermark)) {
       const closedByWatermark = Math.floor((this.sessionWatermark - this.windowSize - this.settle) / this.hop) * this.hop;
       if (closedByWatermark > this.closedThroughStart) this.closedThroughStart = closedByWatermark;
     }
-    for (const start of this.windows.keys()) if (start > this.closedThroughStart) this.closedWindows.add(start);
-    this.sessionWatermark = Number.POSITIVE_INFINITY;
+    if (this.arrivedThrough > Number.NEGATIVE_INFINITY) {
+      // The windows holding what arrived are written now and stay closed; later ones stay open (see the class).
+      const through = this.lastWindowStart(this.arrivedThrough);
+      if (through > this.closedThroughStart) this.closedThroughStart = through;
+      this.arrivedThrough = Number.NEGATIVE_INFINITY;
+    } else {
+      // Not told (an earlier version's events task): every open window is written now, and exactly those stay closed.
+      for (const start of this.windows.keys()) if (start > this.closedThroughStart) this.closedWindows.add(start);
+    }
     this.closeSettledWindows(ctx);
     this.miner.settle();
   }
@@ -204,9 +249,10 @@ export class SequencePatternsOperator implements Operator {
     this.miner.settle();
     return {
       watermark: Number.isFinite(this.sessionWatermark) ? this.sessionWatermark : null,
-      ended: this.sessionWatermark === Number.POSITIVE_INFINITY,
+      ended: this.ended || this.sessionWatermark === Number.POSITIVE_INFINITY,
       closedThrough: Number.isFinite(this.closedThroughStart) ? this.closedThroughStart : null,
       ...(this.closedWindows.size > 0 && { closedWindows: [...this.closedWindows].sort((a, b) => a - b) }),
+      ...(Number.isFinite(this.arrivedThrough) && { arrivedThrough: this.arrivedThrough }),
       lateSessionVersions: this.late,
       sessions: [...this.sessions].map(([id, s]) => [id, s.version, s.endTs, s.elements]),
       ...(this.lastWindow !== undefined && { lastWindow: this.lastWindow }),
@@ -224,6 +270,8 @@ export class SequencePatternsOperator implements Operator {
     this.closedThroughStart = snapshot.closedThrough ?? Number.NEGATIVE_INFINITY;
     this.closedWindows.clear();
     for (const start of snapshot.closedWindows ?? []) if (start > this.closedThroughStart) this.closedWindows.add(start);
+    this.arrivedThrough = snapshot.arrivedThrough ?? Number.NEGATIVE_INFINITY;
+    this.ended = false;
     // A drain's end: later sessions go on in the windows after the ones it wrote, with sessionize's watermark again.
     if (snapshot.ended) this.sessionWatermark = snapshot.closedThrough === undefined ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
     else this.sessionWatermark = snapshot.watermark ?? Number.NEGATIVE_INFINITY;

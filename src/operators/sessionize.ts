@@ -239,7 +239,10 @@ class Sessionizer implements Operator {
   readonly #allowedLateness: number;
   readonly #rules: SplitRules;
   readonly #watermark: WatermarkTracker;
-  /** The watermark tracker's endedAt: events at or before it are late (−∞ unless restored after a drain's end). */
+  /**
+   * The watermark tracker's endedAt: events at or before it are late (−∞ unless restored after a drain's end). The
+   * latest event time that arrived, not the skew-capped one: events a few minutes after it were lost to late_events.
+   */
   #endedAt = -Infinity;
   readonly #pool = new StringPool();
   /**
@@ -308,14 +311,37 @@ class Sessionizer implements Operator {
     if (after > before) this.#advance(after, ctx);
   }
 
+  /**
+   * End of input (a drain): every session is written. Those ending at or before the latest event time that arrived
+   * (each ts at most its received_at) go, and a run going on from the checkpoint takes events up to that time as late
+   * (restore's #endedAt). A session ending after it holds events of a device whose clock runs ahead: it stays in the
+   * checkpoint, so that the run going on knows its events again (a resend is a duplicate) and extends it with a new
+   * version, where it would otherwise start a second session over the same minutes.
+   */
   onEnd(ctx: OperatorContext): void {
+    const arrived = this.#watermark.arrivedThrough;
+    const evictBefore = Number.isFinite(arrived) ? arrived + this.#gap + this.#allowedLateness : Infinity;
     this.#watermark.advanceToEnd();
-    this.#advance(Infinity, ctx);
-    // Every visitor has a timer, but end of input must flush even state restored from an older snapshot.
-    for (const visitor of this.#allVisitors()) {
-      this.#settle(visitor, Infinity, ctx);
+    const timers = this.#timers;
+    while (timers.size > 0) {
+      const due = timers.peekDue();
+      const visitor = timers.pop();
+      if (visitor.sessions.length === 0) continue;
+      if (due === visitor.scheduled) visitor.scheduled = Infinity;
+      this.#settle(visitor, Infinity, evictBefore, ctx);
       this.#dropIfEmpty(visitor);
     }
+    // Every visitor has a timer, but end of input must flush even state restored from an older snapshot.
+    for (const visitor of this.#allVisitors()) {
+      this.#settle(visitor, Infinity, evictBefore, ctx);
+      if (this.#dropIfEmpty(visitor)) continue;
+      // Kept (see above): due for eviction once the watermark of the run going on passes it.
+      visitor.scheduled = Infinity;
+      this.#schedule(visitor);
+    }
+    // Session consumers write their windows through the same time (sequencePatterns), then end.
+    ctx.emitSessionInputEnd?.(arrived);
+    ctx.emitSessionWatermark(Infinity);
   }
 
   snapshot(): SessionizeSnapshot {
@@ -528,7 +554,7 @@ class Sessionizer implements Operator {
     // `scheduled` never exceeds the visitor's earliest due time (a final at end + gap, an eviction at
     // end + gap + allowedLateness), so nothing is due while it lies beyond the watermark: the common case.
     if (visitor !== undefined && visitor.scheduled <= watermark) {
-      this.#settle(visitor, watermark, ctx);
+      this.#settle(visitor, watermark, watermark, ctx);
       if (this.#dropIfEmpty(visitor)) visitor = undefined;
     }
     const idHash = eventIdHash(event.event_id);
@@ -774,8 +800,11 @@ class Sessionizer implements Operator {
     if (user !== NO_REF) this.#pool.release(user);
   }
 
-  /** Emits due finals (rule 5: watermark past end + gap) and evicts sessions past end + gap + allowedLateness. */
-  #settle(visitor: VisitorState, watermark: number, ctx: OperatorContext): void {
+  /**
+   * Emits due finals (rule 5: watermark past end + gap) and evicts sessions past end + gap + allowedLateness, as of
+   * `evictBefore` (the watermark, but at a drain's end, see onEnd).
+   */
+  #settle(visitor: VisitorState, watermark: number, evictBefore: number, ctx: OperatorContext): void {
     const sessions = visitor.sessions;
     let start = 0;
     let evictedSessions = 0;
@@ -786,7 +815,7 @@ class Sessionizer implements Operator {
       start = to;
       const closesAt = visitor.ts(to - 1) + this.#gap;
       // A session is final before it is evicted, even with allowedLateness 0.
-      const evictable = evictedSessions === k && closesAt + this.#allowedLateness <= watermark;
+      const evictable = evictedSessions === k && closesAt + this.#allowedLateness <= evictBefore;
       if (!isLive(sessions[at + STATUS]) && (closesAt < watermark || evictable)) this.#emit(visitor, sessions, at, { from, to, skip: -1 }, false, ctx);
       if (evictable) {
         evictedSessions++;
@@ -870,7 +899,7 @@ class Sessionizer implements Operator {
       // A visitor that left (its state dropped) has no sessions; a later one with the same key has timers of its own.
       if (visitor.sessions.length === 0) continue;
       if (due === visitor.scheduled) visitor.scheduled = Infinity;
-      this.#settle(visitor, watermark, ctx);
+      this.#settle(visitor, watermark, watermark, ctx);
       if (!this.#dropIfEmpty(visitor)) this.#schedule(visitor);
     }
     ctx.emitSessionWatermark(watermark);

@@ -36,13 +36,15 @@ export function forwardingPlan(customerOperators: readonly string[], customerPar
 /**
  * One forwarded record, a line of text: `e\t<received_at>\t<ts>\t<event JSON>` (a purchase's raw line, any other
  * event as customerStageEvent writes it), `s\t<end_ts>\t<session JSON>`, `w\t<session watermark>` (sessionize's
- * watermark advanced), `x\t<through>` (a drain of the source partition ended, through that stream sequence). The
+ * watermark advanced), `a\t<arrived through>` (sessionize's drain ended: the latest event time that arrived, before
+ * its `w\tInfinity`), `x\t<through>` (a drain of the source partition ended, through that stream sequence). The
  * leading time is the merge key of a drain.
  */
 export type ForwardedRecord =
   | { kind: "event"; receivedAt: number; ts: number; raw: string }
   | { kind: "session"; endTs: number; session: SessionRecord }
   | { kind: "watermark"; value: number }
+  | { kind: "inputEnd"; arrivedThrough: number }
   | { kind: "end"; through: number };
 
 export function parseForwardedLine(line: string): ForwardedRecord {
@@ -58,6 +60,7 @@ export function parseForwardedLine(line: string): ForwardedRecord {
     return { kind: "session", endTs: Number(line.slice(tab + 1, second)), session: JSON.parse(line.slice(second + 1)) as SessionRecord };
   }
   if (kind === "w") return { kind: "watermark", value: Number(line.slice(tab + 1)) };
+  if (kind === "a") return { kind: "inputEnd", arrivedThrough: Number(line.slice(tab + 1)) };
   if (kind === "x") return { kind: "end", through: Number(line.slice(tab + 1)) };
   throw new Error(`not a forwarded record: ${line.slice(0, 80)}`);
 }
@@ -66,7 +69,8 @@ export function parseForwardedLine(line: string): ForwardedRecord {
 export function mergeKeyOf(line: string): number {
   const tab = line.indexOf("\t");
   const kind = line.charCodeAt(0);
-  if (kind === 0x78 /* x */) return Infinity;
+  // Both end their source's lines (`a` comes just before its `w\tInfinity`).
+  if (kind === 0x78 /* x */ || kind === 0x61 /* a */) return Infinity;
   if (kind === 0x77 /* w */) return Number(line.slice(tab + 1));
   const second = line.indexOf("\t", tab + 1);
   if (kind === 0x73 /* s */) return Number(line.slice(tab + 1, second));
@@ -205,6 +209,12 @@ export class Forwarder implements Operator {
     if (!(Math.floor(second / this.#stepSeconds) > Math.floor(this.#lastWatermarkSecond / this.#stepSeconds))) return;
     this.#lastWatermarkSecond = second;
     this.#broadcast(`w\t${watermark}`);
+  }
+
+  /** Every customer task's sequencePatterns writes its windows through the latest of these (see Operator.onSessionInputEnd). */
+  onSessionInputEnd(arrivedThrough: number): void {
+    if (!this.plan.sessions) return;
+    this.#broadcast(`a\t${arrivedThrough}`);
   }
 
   onEnd(_ctx: OperatorContext): void {}
@@ -410,6 +420,8 @@ export interface ForwardedRecordHandler {
   event(raw: string, receivedAt: number, sourcePartition: number): void;
   session(session: SessionRecord): void;
   sessionWatermark(watermark: number): void;
+  /** A source partition's sessionize drain ended: the latest event time that arrived there. */
+  sessionInputEnd(arrivedThrough: number): void;
 }
 
 export interface ForwardedInputState {
@@ -572,6 +584,9 @@ export class ForwardedInput {
         return;
       case "watermark":
         this.#advance(partition, record.value);
+        return;
+      case "inputEnd":
+        this.handler.sessionInputEnd(record.arrivedThrough);
         return;
       case "end":
         this.#ended[partition] = Math.max(this.#ended[partition], record.through);

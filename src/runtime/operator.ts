@@ -51,6 +51,12 @@ export interface OperatorContext {
   emitSession(session: SessionRecord): void;
   /** Sessionize only: tells session consumers that no session ending before `watermark - gap` will change. */
   emitSessionWatermark(watermark: number): void;
+  /**
+   * Sessionize only, at a drain's end, before its +∞ session watermark: tells session consumers the latest event time
+   * that arrived (each ts at most its received_at; −∞: none), through which they write their windows. Optional: a
+   * context without session consumers (a benchmark's) need not have it.
+   */
+  emitSessionInputEnd?(arrivedThrough: number): void;
   /** Processing time in epoch ms (injectable for tests). */
   now(): number;
   metrics: Metrics;
@@ -67,6 +73,12 @@ export interface Operator {
   onSession?(session: SessionRecord, ctx: OperatorContext): void;
   /** The sessionize watermark advanced (consumers of sessions only). */
   onSessionWatermark?(watermark: number, ctx: OperatorContext): void;
+  /**
+   * Sessionize's input ended (a drain), before its +∞ session watermark: `arrivedThrough` is the latest event time that
+   * arrived (each ts at most its received_at), over every events partition (consumers of sessions only). Windows after
+   * it hold only sessions of devices whose clocks run ahead.
+   */
+  onSessionInputEnd?(arrivedThrough: number, ctx: OperatorContext): void;
   /** Processing-time tick (about once a second in live mode), e.g. for idle partitions. */
   onTick?(ctx: OperatorContext): void;
   /** End of input (drain): advance the watermark to +∞, flush every window and snapshot. */

@@ -117,6 +117,11 @@ export class Pipeline {
     for (let i = 0; i < consumers.length; i++) consumers[i].onSessionWatermark!(watermark, contexts[i]);
   }
 
+  /** Sessionize's input ended (a drain) through this event time, here or in another task (Operator.onSessionInputEnd). */
+  processSessionInputEnd(arrivedThrough: number): void {
+    for (const op of this.sessionConsumers) op.onSessionInputEnd?.(arrivedThrough, this.contexts.get(op)!);
+  }
+
   tick(): void {
     for (const op of this.tickConsumers) op.onTick!(this.contexts.get(op)!);
   }
@@ -192,6 +197,7 @@ export class Pipeline {
         this.processSession(session);
       },
       emitSessionWatermark: (watermark: number) => this.processSessionWatermark(watermark),
+      emitSessionInputEnd: (arrivedThrough: number) => this.processSessionInputEnd(arrivedThrough),
       now,
       metrics,
     };

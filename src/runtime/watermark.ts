@@ -16,6 +16,11 @@ export interface WatermarkSnapshot {
   partitions: [number, number][];
   /** The end of a drained input this state went on after (see WatermarkTracker.endedAt); absent when none. */
   endedAt?: number;
+  /**
+   * The latest event time that arrived (see WatermarkTracker.arrivedThrough); absent before any event, and in snapshots
+   * of earlier versions, which restore it as the latest time of `partitions` (capped at received_at + maxFutureSkew).
+   */
+  arrivedThrough?: number;
 }
 
 interface PartitionClock {
@@ -44,6 +49,7 @@ export class WatermarkTracker {
   #lastClock: PartitionClock | null = null;
   #current = -Infinity;
   #endedAt = -Infinity;
+  #arrivedThrough = -Infinity;
 
   readonly #expectedPartitions: number;
 
@@ -72,9 +78,16 @@ export class WatermarkTracker {
 
   /** Records an event of `partition` and returns the (possibly advanced) watermark. */
   observe(partition: number, ts: number, receivedAt: number | undefined, now: number): number {
-    // Clock-skew guard: one device with a clock far ahead must not close everyone's sessions.
-    const ceiling = receivedAt === undefined ? Infinity : receivedAt + this.#options.maxFutureSkew;
-    const eventTime = ts > ceiling ? ceiling : ts;
+    let eventTime = ts;
+    let arrived = ts;
+    if (receivedAt !== undefined && ts > receivedAt) {
+      // A clock ahead: what arrived is its received_at; for the watermark, one device with a clock far ahead must not
+      // close everyone's sessions (clock-skew guard).
+      arrived = receivedAt;
+      const ceiling = receivedAt + this.#options.maxFutureSkew;
+      if (ts > ceiling) eventTime = ceiling;
+    }
+    if (arrived > this.#arrivedThrough) this.#arrivedThrough = arrived;
     let clock = partition === this.#lastPartition ? this.#lastClock : this.#partitions.get(partition);
     if (clock === undefined || clock === null) {
       clock = { maxEventTime: eventTime, lastSeen: now };
@@ -97,12 +110,23 @@ export class WatermarkTracker {
   }
 
   /**
-   * −∞, or the latest event time of a drained input this state was restored after. A drain ends with the watermark at
-   * +∞, every window and session flushed through its input; a run that goes on from that checkpoint resumes at this
-   * time, and its operators treat what the drain flushed (events up to here) as closed.
+   * −∞, or the latest event time that arrived (arrivedThrough) of a drained input this state was restored after. A
+   * drain ends with the watermark at +∞, every window and session flushed through its input; a run that goes on from
+   * that checkpoint treats what the drain flushed (events up to here) as closed. Its watermark resumes at the drain's
+   * latest skew-capped time, which a clock running ahead may have put a few minutes (maxFutureSkew) later.
    */
   get endedAt(): number {
     return this.#endedAt;
+  }
+
+  /**
+   * The latest event time that arrived: each event's ts at most its received_at (−∞ before any event). Unlike the
+   * watermark's skew guard (received_at + maxFutureSkew), a time past it was reached only by a device whose clock runs
+   * ahead, so a drain's end ends event time here (endedAt after a restore): its operators write what lies after it
+   * only once the rest of it has come, in a run that goes on from the checkpoint.
+   */
+  get arrivedThrough(): number {
+    return this.#arrivedThrough;
   }
 
   /** End of input: every window may close. */
@@ -117,6 +141,7 @@ export class WatermarkTracker {
     for (const [partition, clock] of this.#partitions) if (clock.maxEventTime > -Infinity) partitions.push([partition, clock.maxEventTime]);
     const snapshot: WatermarkSnapshot = { current: encodeTime(this.#current), partitions };
     if (Number.isFinite(this.#endedAt)) snapshot.endedAt = this.#endedAt;
+    if (Number.isFinite(this.#arrivedThrough)) snapshot.arrivedThrough = this.#arrivedThrough;
     return snapshot;
   }
 
@@ -129,12 +154,15 @@ export class WatermarkTracker {
     for (const [partition, maxEventTime] of snapshot.partitions) this.#partitions.set(partition, { maxEventTime, lastSeen: null });
     this.#expectPartitions();
     this.#endedAt = snapshot.endedAt ?? -Infinity;
+    let latest = -Infinity;
+    for (const clock of this.#partitions.values()) if (clock.maxEventTime > latest) latest = clock.maxEventTime;
+    // Earlier versions did not keep it: their drains ended at the latest (skew-capped) time, which stays their end.
+    this.#arrivedThrough = snapshot.arrivedThrough ?? latest;
     if (this.#current === Infinity) {
-      // A drain's end: later events go on from the latest event time it saw (none: from the start).
-      let latest = -Infinity;
-      for (const clock of this.#partitions.values()) if (clock.maxEventTime > latest) latest = clock.maxEventTime;
+      // A drain's end: the watermark goes on from the latest event time it saw (none: from the start); what the drain
+      // flushed ends at the latest time that arrived, so events after it are not late (see arrivedThrough).
       this.#current = latest;
-      this.#endedAt = latest;
+      this.#endedAt = this.#arrivedThrough;
     }
   }
 

@@ -663,6 +663,7 @@ class Worker {
         },
         session: (session) => pipeline.processSession(session),
         sessionWatermark: (watermark) => pipeline.processSessionWatermark(watermark),
+        sessionInputEnd: (arrivedThrough) => pipeline.processSessionInputEnd(arrivedThrough),
       },
       idleTimeoutMs,
       this.now,

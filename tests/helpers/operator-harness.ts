@@ -16,6 +16,8 @@ export class OperatorHarness implements OperatorContext {
   readonly lateEvents: LateRecord[] = [];
   readonly sessions: SessionRecord[] = [];
   readonly sessionWatermarks: number[] = [];
+  /** What sessionize's drain ends said arrived (emitSessionInputEnd). */
+  readonly sessionInputEnds: number[] = [];
   /** Processing time returned by now(), epoch ms. */
   clock: number;
   #sequence = 0;
@@ -53,6 +55,10 @@ export class OperatorHarness implements OperatorContext {
 
   emitSessionWatermark(watermark: number): void {
     this.sessionWatermarks.push(watermark);
+  }
+
+  emitSessionInputEnd(arrivedThrough: number): void {
+    this.sessionInputEnds.push(arrivedThrough);
   }
 
   now(): number {

@@ -5,7 +5,7 @@ import { basketConfig, basketRulesTable, createBasket, crossSellTable } from "..
 import { parseBasketCsv } from "../../src/operators/mining/spmf-format.ts";
 import type { ClickEvent } from "../../src/events/event.ts";
 import type { Operator } from "../../src/runtime/operator.ts";
-import { recordingContext } from "./mining/recording-context.ts";
+import { type RecordingContext, recordingContext } from "./mining/recording-context.ts";
 
 const DAY = 86_400_000;
 const MINUTE = 60_000;
@@ -27,6 +27,14 @@ function purchase(orderId: string, ts: number, skus: string[], categories: strin
     revenue: 10,
     items: skus.map((sku, index) => ({ sku, category: categories[index], price: 1, qty: 1 })),
   };
+}
+
+/** The rules as [window_start, antecedent, consequent, orders], sorted. */
+function rulesOf(ctx: RecordingContext): [number, string, string, number][] {
+  return ctx
+    .rowsOf("basket_rules")
+    .map((rule): [number, string, string, number] => [rule.window_start as number, rule.antecedent as string, rule.consequent as string, rule.orders as number])
+    .sort((a, b) => a[0] - b[0] || a[1].localeCompare(b[1]) || a[2].localeCompare(b[2]));
 }
 
 function pageView(ts: number): ClickEvent {
@@ -202,35 +210,110 @@ describe("basket", () => {
     ]);
   });
 
-  it("after a drain whose input held a device clock days ahead, writes no day twice: the one the drain wrote for it stays closed", () => {
+  it("after a drain whose input held a device clock minutes ahead past midnight, writes that day once, with the purchases of the run going on", () => {
     const config = { minSupport: 0.01, minConfidence: 0.3 };
     const received = (event: ClickEvent, receivedAt: number): ClickEvent => ({ ...event, received_at: receivedAt });
+    // Collected on day 0; one device's clock runs 4 minutes ahead (within maxFutureSkew, 5m): sent at 23:58, stamped
+    // 00:02 of day 1, a page view and a purchase.
+    const drainedInput = [
+      received(purchase("o1", D0 + 9 * HOUR, ["a", "b"]), D0 + 9 * HOUR),
+      received(pageView(D0 + DAY + 2 * MINUTE), D0 + DAY - 2 * MINUTE),
+      received(purchase("o2", D0 + DAY + 2 * MINUTE, ["c", "d"]), D0 + DAY - 2 * MINUTE),
+    ];
+    const laterInput = [received(purchase("o3", D0 + DAY + 10 * HOUR, ["c", "e"]), D0 + DAY + 10 * HOUR), received(pageView(D0 + 2 * DAY + 2 * HOUR), D0 + 2 * DAY + 2 * HOUR)];
     const drained = basket(config);
     const first = recordingContext();
-    drained.onEvent!(received(purchase("o1", D0 + HOUR, ["a", "b"]), D0 + HOUR), origin, first);
-    // Sent on day 0 by a device whose clock says day 2: the watermark (and the drain's end) stay on day 0.
-    drained.onEvent!(received(purchase("o2", D0 + 2 * DAY + HOUR, ["x", "y"]), D0 + HOUR), origin, first);
+    for (const event of drainedInput) drained.onEvent!(event, origin, first);
     drained.onEnd!(first);
-    expect(first.rowsOf("basket_rules").map((rule) => [rule.window_start, rule.antecedent])).toEqual([
-      [D0, "a"],
-      [D0, "b"],
-      [D0 + 2 * DAY, "x"],
-      [D0 + 2 * DAY, "y"],
+    // The drain wrote day 0 only: day 1 was reached by the clock ahead alone (the latest time that arrived is 23:58).
+    expect(rulesOf(first)).toEqual([
+      [D0, "a", "b", 1],
+      [D0, "b", "a", 1],
+    ]);
+    // A final drain leaves that day's orders in the checkpoint, not in the lake.
+    expect((drained.snapshot!() as { windows: [number, unknown[]][] }).windows.map(([start, orders]) => [start, orders.length])).toEqual([[D0 + DAY, 1]]);
+
+    const resumed = basket(config);
+    resumed.restore!(JSON.parse(JSON.stringify(drained.snapshot!())));
+    const ctx = recordingContext();
+    for (const event of laterInput) resumed.onEvent!(event, origin, ctx);
+    resumed.onEnd!(ctx);
+    // Day 1 by hand, once: o2 {c, d} and o3 {c, e}; c in both (support 1), d and e in one (0.5). c ⇒ d: confidence
+    // 0.5, lift 0.5 / (1 × 0.5) = 1; d ⇒ c: confidence 1, lift 1; likewise c ⇒ e and e ⇒ c.
+    expect(rulesOf(ctx)).toEqual([
+      [D0 + DAY, "c", "d", 1],
+      [D0 + DAY, "c", "e", 1],
+      [D0 + DAY, "d", "c", 1],
+      [D0 + DAY, "e", "c", 1],
+    ]);
+    expect(ctx.rowsOf("basket_rules").every((rule) => rule.lift === 1)).toBe(true);
+    expect(ctx.lates).toEqual([]);
+    // Oracle: one run over both inputs that never stopped.
+    const straight = basket(config);
+    const straightCtx = recordingContext();
+    for (const event of [...drainedInput, ...laterInput]) straight.onEvent!(event, origin, straightCtx);
+    straight.onEnd!(straightCtx);
+    expect([...first.rows, ...ctx.rows]).toEqual(straightCtx.rows);
+  });
+
+  it("after a drain whose input held a device clock days ahead, writes that day once, with the purchases of the run going on", () => {
+    const config = { minSupport: 0.01, minConfidence: 0.3 };
+    const received = (event: ClickEvent, receivedAt: number): ClickEvent => ({ ...event, received_at: receivedAt });
+    // Sent on day 0 by a device whose clock says day 2: the drain's end stays on day 0.
+    const drainedInput = [received(purchase("o1", D0 + HOUR, ["a", "b"]), D0 + HOUR), received(purchase("o2", D0 + 2 * DAY + HOUR, ["x", "y"]), D0 + HOUR)];
+    const laterInput = [
+      received(purchase("o3", D0 + DAY + HOUR, ["c", "d"]), D0 + DAY + HOUR),
+      received(purchase("o4", D0 + 2 * DAY + 2 * HOUR, ["x", "z"]), D0 + 2 * DAY + 2 * HOUR),
+    ];
+    const drained = basket(config);
+    const first = recordingContext();
+    for (const event of drainedInput) drained.onEvent!(event, origin, first);
+    drained.onEnd!(first);
+    expect(rulesOf(first)).toEqual([
+      [D0, "a", "b", 1],
+      [D0, "b", "a", 1],
     ]);
     const resumed = basket(config);
     resumed.restore!(JSON.parse(JSON.stringify(drained.snapshot!())));
     const ctx = recordingContext();
-    const o3 = received(purchase("o3", D0 + DAY + HOUR, ["c", "d"]), D0 + DAY + HOUR);
-    const o4 = received(purchase("o4", D0 + 2 * DAY + 2 * HOUR, ["e", "f"]), D0 + 2 * DAY + 2 * HOUR);
-    resumed.onEvent!(o3, origin, ctx);
-    resumed.onEvent!(o4, origin, ctx);
+    for (const event of laterInput) resumed.onEvent!(event, origin, ctx);
     resumed.onEnd!(ctx);
-    // Day 1 was not written: it counts o3. Day 2 was, with o2: o4 is late, as for any closed window, not a second
-    // set of day-2 rules beside the first.
-    expect(ctx.rowsOf("basket_rules").map((rule) => [rule.window_start, rule.antecedent])).toEqual([
-      [D0 + DAY, "c"],
-      [D0 + DAY, "d"],
+    // Day 1 counts o3; day 2 was not written by the drain: its one set of rules holds o2 and o4 ({x, y}, {x, z}).
+    expect(rulesOf(ctx)).toEqual([
+      [D0 + DAY, "c", "d", 1],
+      [D0 + DAY, "d", "c", 1],
+      [D0 + 2 * DAY, "x", "y", 1],
+      [D0 + 2 * DAY, "x", "z", 1],
+      [D0 + 2 * DAY, "y", "x", 1],
+      [D0 + 2 * DAY, "z", "x", 1],
     ]);
-    expect(ctx.lates.map((late) => [late.event.order_id, late.reason])).toEqual([["o4", "window_closed"]]);
+    expect(ctx.lates).toEqual([]);
+    const straight = basket(config);
+    const straightCtx = recordingContext();
+    for (const event of [...drainedInput, ...laterInput]) straight.onEvent!(event, origin, straightCtx);
+    straight.onEnd!(straightCtx);
+    expect([...first.rows, ...ctx.rows]).toEqual(straightCtx.rows);
+  });
+
+  it("after a drain of an earlier version, keeps the days it wrote for a clock ahead closed (closedWindows)", () => {
+    // The basket state an earlier version's drain committed: the watermark ended at day 0 (its latest time capped at
+    // received_at + maxFutureSkew, no arrivedThrough), day 2 written for a purchase stamped days ahead.
+    const config = { minSupport: 0.01, minConfidence: 0.3 };
+    const resumed = basket(config);
+    resumed.restore!({ watermark: { current: "Infinity", partitions: [[0, D0 + HOUR + 5 * MINUTE]] }, windows: [], closedWindows: [D0 + 2 * DAY] });
+    const ctx = recordingContext();
+    resumed.onEvent!({ ...purchase("o3", D0 + DAY + HOUR, ["c", "d"]), received_at: D0 + DAY + HOUR }, origin, ctx);
+    resumed.onEvent!({ ...purchase("o4", D0 + 2 * DAY + 2 * HOUR, ["e", "f"]), received_at: D0 + 2 * DAY + 2 * HOUR }, origin, ctx);
+    resumed.onEvent!({ ...purchase("o5", D0 + 5 * MINUTE, ["g", "h"]), received_at: D0 + 2 * DAY + 2 * HOUR }, origin, ctx);
+    resumed.onEnd!(ctx);
+    // Day 1 counts o3; day 2 was written then, so o4 is late rather than a second set of day-2 rules; day 0 too.
+    expect(rulesOf(ctx)).toEqual([
+      [D0 + DAY, "c", "d", 1],
+      [D0 + DAY, "d", "c", 1],
+    ]);
+    expect(ctx.lates.map((late) => [late.event.order_id, late.reason])).toEqual([
+      ["o4", "window_closed"],
+      ["o5", "window_closed"],
+    ]);
   });
 });

@@ -8,6 +8,10 @@ import { prefixSpan } from "../../src/operators/mining/prefixspan.ts";
 import { parseSpmfPatterns, parseSpmfSequences } from "../../src/operators/mining/spmf-format.ts";
 import { createSequencePatterns, patternsTable, sequencePatternsConfig, SequencePatternsOperator } from "../../src/operators/sequence-patterns.ts";
 import type { OperatorEnvironment } from "../../src/operators/environment.ts";
+import { createSessionize, sessionizeConfig } from "../../src/operators/sessionize.ts";
+import type { ClickEvent } from "../../src/events/event.ts";
+import { Metrics } from "../../src/metrics/registry.ts";
+import { Pipeline } from "../../src/runtime/pipeline.ts";
 import type { Row } from "../../src/sinks/table.ts";
 import { pageSession } from "./mining/arbitraries.ts";
 import { recordingContext } from "./mining/recording-context.ts";
@@ -242,9 +246,10 @@ describe("sequencePatterns", () => {
     expect(ctx.rows).toEqual(straightCtx.rows);
   });
 
-  it("after a drain whose input held a device clock hours ahead, counts the later sessions sessionize takes as new", () => {
+  it("after a drain that did not say how far its input arrived (an earlier version's), keeps the windows it wrote closed and counts later sessions", () => {
     // The drain's input ends near T0 (sessionize's watermark, held back by maxFutureSkew, is there), but one device's
-    // clock ran 10 h ahead: its session ends at T0 + 10h. The drain writes T0's window and that one.
+    // clock ran 10 h ahead: its session ends at T0 + 10h. Without onSessionInputEnd (records forwarded by an earlier
+    // version's events task), the drain writes every open window, that one too, and keeps exactly those closed.
     const drained = operator();
     const first = recordingContext();
     drained.onSession(sessionRecord("a", T0 + MINUTE, ["/a"]), first);
@@ -272,7 +277,7 @@ describe("sequencePatterns", () => {
     expect(resumed.snapshot().sessions).toEqual([]);
   });
 
-  it("after a drain, keeps the hopping windows it wrote closed and counts a later session in the ones between them", () => {
+  it("after a drain that did not say how far its input arrived, keeps the hopping windows it wrote closed and counts a later session in the ones between them", () => {
     // Windows of 1h every 30m. The drain wrote [10:30, 11:30) and [11:00, 12:00) (a session ending at 11:10) and, for a
     // device clock running ahead, [12:30, 13:30) and [13:00, 14:00) (13:10). A session ending at 12:50 after it counts
     // in [12:00, 13:00) only: [12:30, 13:30) was written.
@@ -293,6 +298,51 @@ describe("sequencePatterns", () => {
     // Its last window closed: it is no longer held (nor snapshotted, nor counted late after a restore).
     expect(resumed.snapshot().sessions).toEqual([]);
     expect(resumed.stateBytes()).toBe(0);
+  });
+
+  it("after a drain whose input held a device clock hours ahead, writes the windows through what arrived, and that device's window later, once, with the sessions after it", () => {
+    // The drain's input arrived through T0 + 2 min; one device's clock ran 10 h ahead: its session ends at T0 + 10h.
+    const drained = operator();
+    const first = recordingContext();
+    drained.onSession(sessionRecord("a", T0 + MINUTE, ["/a"]), first);
+    drained.onSession(sessionRecord("ahead", T0 + 10 * HOUR, ["/s"]), first);
+    drained.onSessionWatermark(T0 + MINUTE, first);
+    drained.onSessionInputEnd(T0 + 2 * MINUTE, first);
+    drained.onEnd(first);
+    expect(first.rowsOf("patterns").filter((row) => row.kind === "subsequence").map((row) => [row.window_start, row.pattern])).toEqual([[T0, "/a"]]);
+    // A final drain leaves that window's session in the checkpoint.
+    expect(drained.snapshot().sessions.map(([id]) => id)).toEqual(["ahead"]);
+    const resumed = operator();
+    resumed.restore(JSON.parse(JSON.stringify(drained.snapshot())));
+    const ctx = recordingContext();
+    resumed.onSession(sessionRecord("b", T0 + 3 * HOUR, ["/b"]), ctx);
+    resumed.onSession(sessionRecord("c", T0 + 10 * HOUR + 5 * MINUTE, ["/c"]), ctx);
+    resumed.onSessionWatermark(T0 + 3 * HOUR + 10 * MINUTE, ctx);
+    resumed.onSessionInputEnd(T0 + 11 * HOUR, ctx);
+    resumed.onEnd(ctx);
+    // By hand: b alone in its window; the ahead device's window once, with ahead and c (each 1 of 2 sessions).
+    const row = (start: number, kind: string, pattern: string, support: number, ratio: number) =>
+      ({ window_start: start, window_end: start + HOUR, kind, pattern, length: 1, support, support_ratio: ratio, error_bound: 0 });
+    expect(ctx.rowsOf("patterns")).toEqual([
+      row(T0 + 3 * HOUR, "subsequence", "/b", 1, 1),
+      row(T0 + 3 * HOUR, "contiguous", "/b", 1, 1),
+      row(T0 + 10 * HOUR, "subsequence", "/c", 1, 0.5),
+      row(T0 + 10 * HOUR, "subsequence", "/s", 1, 0.5),
+      row(T0 + 10 * HOUR, "contiguous", "/c", 1, 0.5),
+      row(T0 + 10 * HOUR, "contiguous", "/s", 1, 0.5),
+    ]);
+    expect(resumed.lateSessionVersions).toBe(0);
+    // Oracle: a run that never stopped.
+    const straight = operator();
+    const straightCtx = recordingContext();
+    for (const session of [sessionRecord("a", T0 + MINUTE, ["/a"]), sessionRecord("ahead", T0 + 10 * HOUR, ["/s"]), sessionRecord("b", T0 + 3 * HOUR, ["/b"])]) {
+      straight.onSession(session, straightCtx);
+    }
+    straight.onSessionWatermark(T0 + 3 * HOUR + 10 * MINUTE, straightCtx);
+    straight.onSession(sessionRecord("c", T0 + 10 * HOUR + 5 * MINUTE, ["/c"]), straightCtx);
+    straight.onSessionInputEnd(T0 + 11 * HOUR, straightCtx);
+    straight.onEnd(straightCtx);
+    expect([...first.rows, ...ctx.rows]).toEqual(straightCtx.rows);
   });
 
   it("frees every session and window once all windows closed", () => {
@@ -380,6 +430,92 @@ describe("sequencePatterns", () => {
         { numRuns: 150 },
       );
     });
+  });
+});
+
+describe("sequencePatterns - drains behind sessionize in a pipeline", () => {
+  const MIDNIGHT = Date.UTC(2024, 2, 2);
+  let eventNumber = 0;
+  /** A page view of `anon` stamped `ts` by its device, collected at `receivedAt`. */
+  const view = (anon: string, ts: number, receivedAt: number, page: string): ClickEvent => ({
+    type: "page_view",
+    ts,
+    received_at: receivedAt,
+    event_id: `pv${++eventNumber}`,
+    anon_id: anon,
+    site_id: "shop",
+    url: `https://shop.example${page}`,
+    page_item: page,
+  });
+
+  /** sessionize (30m gap, 1h allowedLateness) and hourly sequencePatterns, as `run` builds them; their rows and state. */
+  function pipeline(state?: Record<string, unknown>) {
+    const rows: Row[] = [];
+    const metrics = new Metrics();
+    const session = { gap: 30 * MINUTE, allowedLateness: HOUR };
+    const operators = [
+      createSessionize(sessionizeConfig.parse({ type: "sessionize" }), { pipelineName: "test" }),
+      createSequencePatterns(sequencePatternsConfig.parse({ type: "sequencePatterns", window: "1h", minSupport: 1 }), { pipelineName: "test", session }),
+    ];
+    const run = new Pipeline({ operators, sink: { append: (table, row) => void (table === "patterns" && rows.push(row)), markSuccess: () => undefined }, metrics });
+    if (state !== undefined) run.restore(state);
+    return {
+      rows,
+      metrics,
+      drain(events: ClickEvent[]): Record<string, unknown> {
+        events.forEach((event, sequence) => run.processEvent(event, { partition: 0, sequence }));
+        run.end();
+        return JSON.parse(JSON.stringify(run.snapshot())) as Record<string, unknown>;
+      },
+    };
+  }
+  const patterns = (rows: Row[]) => rows.map((row) => [row.window_start, row.kind, row.pattern, row.support, row.support_ratio]);
+
+  it("after a drain whose input held a device clock minutes ahead, writes that device's window once, with the sessions after it", () => {
+    // Collected through 23:58; one device's clock runs 4 minutes ahead: sent at 23:58, stamped 00:02.
+    const drainedInput = [view("a", MIDNIGHT - 50 * MINUTE, MIDNIGHT - 50 * MINUTE, "/a"), view("ahead", MIDNIGHT + 2 * MINUTE, MIDNIGHT - 2 * MINUTE, "/s")];
+    const laterInput = [view("b", MIDNIGHT + 20 * MINUTE, MIDNIGHT + 20 * MINUTE, "/b"), view("d", MIDNIGHT + 3 * HOUR, MIDNIGHT + 3 * HOUR, "/d")];
+    const first = pipeline();
+    const state = first.drain(drainedInput);
+    // 23:00 was written; 00:00, reached only by the clock ahead, was not.
+    expect(patterns(first.rows)).toEqual([
+      [MIDNIGHT - HOUR, "subsequence", "/a", 1, 1],
+      [MIDNIGHT - HOUR, "contiguous", "/a", 1, 1],
+    ]);
+    const second = pipeline(state);
+    second.drain(laterInput);
+    // 00:00 by hand, once: ahead's /s and b's /b, each in 1 of its 2 sessions. Before, the drain wrote it with /s
+    // alone, and the run going on wrote it a second time with /b alone.
+    expect(patterns(second.rows)).toEqual([
+      [MIDNIGHT, "subsequence", "/b", 1, 0.5],
+      [MIDNIGHT, "subsequence", "/s", 1, 0.5],
+      [MIDNIGHT, "contiguous", "/b", 1, 0.5],
+      [MIDNIGHT, "contiguous", "/s", 1, 0.5],
+      [MIDNIGHT + 3 * HOUR, "subsequence", "/d", 1, 1],
+      [MIDNIGHT + 3 * HOUR, "contiguous", "/d", 1, 1],
+    ]);
+    // Oracle: one drain over both inputs.
+    const once = pipeline();
+    once.drain([...drainedInput, ...laterInput]);
+    expect([...first.rows, ...second.rows]).toEqual(once.rows);
+  });
+
+  it("after a drain, the window holding its end stays written: a later session in it is counted late, not a second set of rows", async () => {
+    const first = pipeline();
+    const state = first.drain([view("a", MIDNIGHT + 10 * HOUR, MIDNIGHT + 10 * HOUR, "/a"), view("a", MIDNIGHT + 10 * HOUR + 5 * MINUTE, MIDNIGHT + 10 * HOUR + 5 * MINUTE, "/b")]);
+    expect(patterns(first.rows).map(([start, kind, pattern]) => [start, kind, pattern])).toEqual([
+      [MIDNIGHT + 10 * HOUR, "subsequence", "/a"],
+      [MIDNIGHT + 10 * HOUR, "subsequence", "/b"],
+      [MIDNIGHT + 10 * HOUR, "subsequence", "/a > /b"],
+      [MIDNIGHT + 10 * HOUR, "contiguous", "/a"],
+      [MIDNIGHT + 10 * HOUR, "contiguous", "/b"],
+      [MIDNIGHT + 10 * HOUR, "contiguous", "/a > /b"],
+    ]);
+    const second = pipeline(state);
+    // b's session (10:40) starts after the drain's end (10:05), in the window the drain wrote.
+    second.drain([view("b", MIDNIGHT + 10 * HOUR + 40 * MINUTE, MIDNIGHT + 10 * HOUR + 40 * MINUTE, "/b")]);
+    expect(second.rows).toEqual([]);
+    expect((await second.metrics.sessionsLate.get()).values[0].value).toBe(1);
   });
 });
 

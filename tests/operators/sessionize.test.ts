@@ -541,6 +541,69 @@ describe("sessionize - state", () => {
   });
 });
 
+describe("sessionize - after a drain", () => {
+  const MIDNIGHT = Date.UTC(2024, 2, 11);
+  /** The event as collected: received at `receivedAt` (its ts is what the device's clock said). */
+  const at = (e: ReturnType<typeof event>, receivedAt: number) => ({ ...e, received_at: receivedAt });
+
+  function drainThenContinue(drainedInput: ReturnType<typeof event>[], laterInput: ReturnType<typeof event>[]) {
+    const drained = sessionize();
+    const first = new OperatorHarness();
+    first.feed(drained, drainedInput);
+    drained.onEnd(first);
+    const resumed = sessionize();
+    resumed.restore(JSON.parse(JSON.stringify(drained.snapshot())));
+    const later = new OperatorHarness();
+    later.feed(resumed, laterInput);
+    resumed.onEnd(later);
+    return { drained, first, resumed, later };
+  }
+
+  it("after a drain whose input held a device clock minutes ahead, takes what came after the latest time that arrived, and goes on with that device's session", async () => {
+    // Collected until 23:58; one device's clock runs 4 minutes ahead (within maxFutureSkew, 5m): sent at 23:58,
+    // stamped 00:02. The latest event time that arrived is 23:58, not 00:02.
+    const ahead = at(event("ahead", MIDNIGHT + 2 * MINUTE), MIDNIGHT - 2 * MINUTE);
+    const drainedInput = [at(event("a", MIDNIGHT - 10 * MINUTE), MIDNIGHT - 10 * MINUTE), ahead];
+    const laterInput = [
+      at(event("b", MIDNIGHT - MINUTE), MIDNIGHT - MINUTE),
+      at(event("c", MIDNIGHT + MINUTE), MIDNIGHT + MINUTE),
+      // The device goes on, still ahead, and resends its 00:02 event (same event_id).
+      at(event("ahead", MIDNIGHT + 4 * MINUTE), MIDNIGHT),
+      { ...ahead, received_at: MIDNIGHT + MINUTE },
+    ];
+    const { drained, first, later } = drainThenContinue(drainedInput, laterInput);
+    // The drain wrote both sessions; the device's, reaching past what arrived, stays in the checkpoint too.
+    expect(spans(first.rowsOf("sessions") as unknown as SessionRow[])).toEqual([
+      { visitor: "a", start: MIDNIGHT - 10 * MINUTE, end: MIDNIGHT - 10 * MINUTE, count: 1, reason: "gap" },
+      { visitor: "ahead", start: MIDNIGHT + 2 * MINUTE, end: MIDNIGHT + 2 * MINUTE, count: 1, reason: "gap" },
+    ]);
+    expect((drained.snapshot() as { visitors: { keys: string[] } }).visitors.keys).toEqual(["shop\u0001ahead"]);
+    // b (23:59) and c (00:01) came after 23:58: before, both went to late_events, as at or before the capped 00:02.
+    expect(later.lateEvents).toEqual([]);
+    const view = spans(currentView([...first.rowsOf("sessions"), ...later.rowsOf("sessions")]) as unknown as SessionRow[]);
+    expect(view).toEqual([
+      { visitor: "a", start: MIDNIGHT - 10 * MINUTE, end: MIDNIGHT - 10 * MINUTE, count: 1, reason: "gap" },
+      { visitor: "ahead", start: MIDNIGHT + 2 * MINUTE, end: MIDNIGHT + 4 * MINUTE, count: 2, reason: "gap" },
+      { visitor: "b", start: MIDNIGHT - MINUTE, end: MIDNIGHT - MINUTE, count: 1, reason: "gap" },
+      { visitor: "c", start: MIDNIGHT + MINUTE, end: MIDNIGHT + MINUTE, count: 1, reason: "gap" },
+    ]);
+    // The device's session goes on as version 2 of the one the drain wrote, and the resent event is a duplicate.
+    expect(later.rowsOf("sessions").filter((row) => row.visitor_id === "ahead").map((row) => [row.version, row.event_count])).toEqual([[2, 2]]);
+    expect(await later.metricValue("clickpipe_events_duplicate_total")).toBe(1);
+    // Oracle: one run over both inputs that never stopped.
+    const { view: straight } = run([...drainedInput, ...laterInput]);
+    expect(view).toEqual(spans(straight));
+  });
+
+  it("after a drain, an event at or before the latest time that arrived is late: the drain's sessions through it are final", () => {
+    const drainedInput = [at(event("a", MIDNIGHT - 10 * MINUTE), MIDNIGHT - 10 * MINUTE), at(event("ahead", MIDNIGHT + 2 * MINUTE), MIDNIGHT - 2 * MINUTE)];
+    const lateOne = at(event("b", MIDNIGHT - 2 * MINUTE), MIDNIGHT + 5 * MINUTE);
+    const { later } = drainThenContinue(drainedInput, [lateOne]);
+    expect(later.lateEvents.map((late) => [late.event, late.reason])).toEqual([[lateOne, "too_late"]]);
+    expect(later.rowsOf("sessions")).toEqual([]);
+  });
+});
+
 describe("sessionize - orders", () => {
   it("counts a purchase resent with a new event_id but the same order_id once: revenue and events, the copy a duplicate", async () => {
     const { view, harness, operator } = run([

@@ -48,15 +48,17 @@ describe("Forwarder", () => {
     forwarder.forwardEvent(event({ type: "purchase", ts: 1767607200000, anon_id: "a" }), raw, 42);
     forwarder.onSession(session({ session_id: "s1", end_ts: 1767607300000 }));
     forwarder.onSessionWatermark(1767607000000);
+    forwarder.onSessionInputEnd(1767607250000);
     forwarder.endOfInput(77);
     const [lines] = batchLines(forwarder.take(3));
     expect(lines.map(parseForwardedLine)).toEqual([
       { kind: "event", receivedAt: 42, ts: 1767607200000, raw },
       { kind: "session", endTs: 1767607300000, session: session({ session_id: "s1", end_ts: 1767607300000 }) },
       { kind: "watermark", value: 1767607000000 },
+      { kind: "inputEnd", arrivedThrough: 1767607250000 },
       { kind: "end", through: 77 },
     ]);
-    expect(lines.map(mergeKeyOf)).toEqual([1767607200000, 1767607300000, 1767607000000, Infinity]);
+    expect(lines.map(mergeKeyOf)).toEqual([1767607200000, 1767607300000, 1767607000000, Infinity, Infinity]);
     expect(forwarder.take(4).lines).toEqual([[]]);
   });
 
@@ -187,6 +189,7 @@ describe("ForwardedInput", () => {
         event: (raw, _receivedAt, partition) => seen.push(`event ${raw} from ${partition}`),
         session: (record) => seen.push(`session ${record.session_id}`),
         sessionWatermark: (watermark) => seen.push(`watermark ${watermark}`),
+        sessionInputEnd: (arrivedThrough) => seen.push(`input end ${arrivedThrough}`),
       },
       options.idleMs ?? 60_000,
       options.now ?? (() => 0),
@@ -346,6 +349,14 @@ describe("ForwardedInput", () => {
     seen.push(...stage.seen);
     expect(stage.forwarded.complete).toBe(true);
     expect(seen).toEqual(expected);
+  });
+
+  it("hands each source's drain end (the latest event time that arrived there) on before its +∞ watermark", () => {
+    const { forwarded, seen } = input(2, { drainTargets: [5, 6] });
+    forwarded.take(from(0, 1, 0), ["w\t100", "a\t150", "w\tInfinity", "x\t5"]);
+    forwarded.take(from(1, 1, 0), ["w\t80", "a\t-Infinity", "w\tInfinity", "x\t6"]);
+    expect(seen).toEqual(["watermark 80", "input end 150", "input end -Infinity", "watermark Infinity"]);
+    expect(forwarded.complete).toBe(true);
   });
 
   it("is not complete before every partition's end reached its target, and keeps what it queued across a snapshot", () => {

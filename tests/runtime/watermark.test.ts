@@ -104,4 +104,44 @@ describe("WatermarkTracker", () => {
     later.restore(JSON.parse(JSON.stringify(resumed.snapshot())));
     expect([later.current, later.endedAt]).toEqual([T0 + 19 * MINUTE, T0 + 10 * MINUTE]);
   });
+  it("knows the latest event time that arrived: each ts at most its received_at, across partitions", () => {
+    const watermark = tracker();
+    expect(watermark.arrivedThrough).toBe(-Infinity);
+    watermark.observe(0, T0, T0 + MINUTE, 0);
+    expect(watermark.arrivedThrough).toBe(T0);
+    // A clock 4 minutes ahead: the watermark takes its time (within maxFutureSkew), what arrived is its received_at.
+    expect(watermark.observe(1, T0 + 6 * MINUTE, T0 + 2 * MINUTE, 0)).toBe(T0 - MINUTE);
+    expect(watermark.arrivedThrough).toBe(T0 + 2 * MINUTE);
+    // A clock days ahead, and an event without received_at (its ts stands).
+    watermark.observe(0, T0 + 2 * 24 * 60 * MINUTE, T0 + 3 * MINUTE, 0);
+    expect(watermark.arrivedThrough).toBe(T0 + 3 * MINUTE);
+    watermark.observe(1, T0 + 4 * MINUTE, undefined, 0);
+    expect(watermark.arrivedThrough).toBe(T0 + 4 * MINUTE);
+    watermark.observe(1, T0 + MINUTE, T0 + 10 * MINUTE, 0);
+    expect(watermark.arrivedThrough).toBe(T0 + 4 * MINUTE);
+  });
+
+  it("after a drain whose input held a clock ahead, goes on with the watermark at its latest capped time and ends at what arrived", () => {
+    const drained = tracker();
+    drained.observe(0, T0, T0, 0);
+    // Sent at T0 + 1 min, stamped T0 + 5 min.
+    drained.observe(0, T0 + 5 * MINUTE, T0 + MINUTE, 0);
+    drained.advanceToEnd();
+    const resumed = tracker();
+    resumed.restore(JSON.parse(JSON.stringify(drained.snapshot())));
+    expect([resumed.current, resumed.endedAt, resumed.arrivedThrough]).toEqual([T0 + 5 * MINUTE, T0 + MINUTE, T0 + MINUTE]);
+    resumed.observe(0, T0 + 7 * MINUTE, T0 + 7 * MINUTE, 0);
+    const later = tracker();
+    later.restore(JSON.parse(JSON.stringify(resumed.snapshot())));
+    expect([later.endedAt, later.arrivedThrough]).toEqual([T0 + MINUTE, T0 + 7 * MINUTE]);
+  });
+
+  it("restores a snapshot of an earlier version (no arrivedThrough) with the drain's end at its latest capped time, as then", () => {
+    const resumed = tracker();
+    resumed.restore({ current: "Infinity", partitions: [[0, T0 + 5 * MINUTE]] });
+    expect([resumed.current, resumed.endedAt, resumed.arrivedThrough]).toEqual([T0 + 5 * MINUTE, T0 + 5 * MINUTE, T0 + 5 * MINUTE]);
+    const live = tracker();
+    live.restore({ current: T0 + 4 * MINUTE, partitions: [[0, T0 + 5 * MINUTE]] });
+    expect([live.endedAt, live.arrivedThrough]).toEqual([-Infinity, T0 + 5 * MINUTE]);
+  });
 });

@@ -28,6 +28,7 @@ export function recordingContext(now = 0): RecordingContext {
     },
     emitSession: (_session: SessionRecord) => undefined,
     emitSessionWatermark: (_watermark: number) => undefined,
+    emitSessionInputEnd: (_arrivedThrough: number) => undefined,
     now: () => now,
     metrics,
   };
