@@ -92,7 +92,8 @@ async function sendTraffic(config: PipelineConfig, metrics: Metrics, signal: Abo
     const seed = round + 1;
     console.error(`generating ${visitors} visitors over ${days} day${days === 1 ? "" : "s"} from ${new Date(from).toISOString()} at ${rate} events/s (period ${round + 1})`);
     // A few invalid records and late events among them, as real sites send: invalid_events and late_events fill too.
-    const counts = await publishTraffic({ config, traffic: { visitors, days, seed, start: from }, rate, signal, metrics, faultsEvery });
+    // Days of event time pass in seconds, so events arrive at their own time, not the clock's (which they soon pass).
+    const counts = await publishTraffic({ config, traffic: { visitors, days, seed, start: from }, rate, signal, metrics, faultsEvery, arrivalAtEventTime: true });
     console.error(`traffic: published ${counts.published} events (${counts.rejected} rejected, ${counts.filtered} filtered)`);
   }
 }

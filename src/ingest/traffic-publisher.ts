@@ -4,7 +4,7 @@ import type { PipelineConfig } from "../config/pipeline.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import { connectNats } from "../transport/connection.ts";
 import { ensureStream } from "../transport/stream.ts";
-import { generateLines, type GenerateOptions } from "./generate.ts";
+import { generateTraffic, toNdjsonLine, type GenerateOptions } from "./generate.ts";
 import type { IngestCounts } from "./record-publisher.ts";
 import { streamRecordPublisher } from "./stream-record-publisher.ts";
 
@@ -20,6 +20,13 @@ export interface TrafficPublishOptions {
    * dated at the traffic's start (late by then). The demo shows its invalid_events and late_events tables this way.
    */
   faultsEvery?: number;
+  /**
+   * Each event arrives (received_at) at its own event time instead of the wall clock's now: for traffic in accelerated
+   * event time (the demo), whose days pass in seconds and soon run ahead of the clock. Arriving "now", those events
+   * would be a clock ahead for the watermark (held at received_at + maxFutureSkew), so sessions and windows would stop
+   * closing and every later event would stay in state.
+   */
+  arrivalAtEventTime?: boolean;
 }
 
 /** The invalid records faultsEvery cycles through, each with a reason the worker's dead letters name. */
@@ -54,15 +61,17 @@ export async function publishTraffic(options: TrafficPublishOptions): Promise<In
     let sent = 0;
     const faultsEvery = options.faultsEvery ?? 0;
     const lateTs = traffic.start ?? Date.now();
-    for (const line of generateLines(traffic)) {
+    const arrivalAtEventTime = options.arrivalAtEventTime ?? false;
+    for (const event of generateTraffic(traffic)) {
       if (signal?.aborted) break;
-      await publisher.publishJsonLine(line, Date.now());
+      const receivedAt = arrivalAtEventTime ? event.ts : Date.now();
+      await publisher.publishJsonLine(toNdjsonLine(event), receivedAt);
       sent++;
       if (faultsEvery > 0 && sent % faultsEvery === 0) {
         const fault = sent / faultsEvery;
-        await publisher.publishJsonLine(INVALID_RECORDS[fault % INVALID_RECORDS.length], Date.now());
+        await publisher.publishJsonLine(INVALID_RECORDS[fault % INVALID_RECORDS.length], receivedAt);
         const late = { type: "page_view", ts: lateTs, event_id: `late-${traffic.seed ?? 1}-${fault}`, anon_id: `late-${fault}`, url: "/late" };
-        await publisher.publishJsonLine(JSON.stringify(late), Date.now());
+        await publisher.publishJsonLine(JSON.stringify(late), receivedAt);
       }
       if (sent % step === 0) {
         await publisher.flush();
