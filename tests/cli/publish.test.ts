@@ -370,6 +370,25 @@ describe("publish - options for another format", () => {
   });
 });
 
+describe("publish - a file it cannot read", () => {
+  // Each fails before the pipeline is loaded: nothing connects to NATS.
+  it("names a missing file, a directory and a path through a file, and exits 1 without a stack", async () => {
+    const file = join(directory, "events.ndjson");
+    await writeFile(file, "{}\n");
+    const cases: [string, string][] = [
+      ["/tmp/nofile.ndjson", "clickpipe publish: /tmp/nofile.ndjson: no such file\n"],
+      [directory, `clickpipe publish: ${directory}: is a directory, not a file: name a file in it\n`],
+      [join(file, "more.ndjson"), `clickpipe publish: ${file}/more.ndjson: no such file (a folder on its path is a file)\n`],
+    ];
+    for (const [path, message] of cases) {
+      const result = await runCli(["publish", path, "--pipeline", "pipelines/demo.yaml"]);
+      expect(result.stderr, path).toBe(message);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe("");
+    }
+  });
+});
+
 describe("publish - NDJSON's blank lines", () => {
   it("are no records: neither read nor rejected, as jq, DuckDB and Spark read NDJSON", async () => {
     const sink = new ChunkSink();
