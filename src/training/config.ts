@@ -5,6 +5,7 @@ import { z } from "zod";
 import { duration } from "../config/duration.ts";
 import { expandDocument, type Environment } from "../config/env.ts";
 import { formatConfigError, type ConfigError } from "../config/errors.ts";
+import { fileProblem } from "../config/file-problem.ts";
 import { issueToErrors } from "../config/issues.ts";
 import { linePos, locate } from "../config/yaml-positions.ts";
 import { addDays, DAY_MS, parseDay } from "./dates.ts";
@@ -97,7 +98,8 @@ export async function loadTrainingConfig(path: string, env: Environment = proces
   try {
     text = await readFile(path, "utf8");
   } catch (error) {
-    throw new TrainingConfigError([`${path}: cannot read the training file: ${(error as Error).message}`]);
+    const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
+    throw new TrainingConfigError([`${fileProblem(path, error)}${missing ? ". Check the path (pipelines/training/churn.yaml is an example)." : ""}`]);
   }
   return parseTrainingText(text, path, env);
 }

@@ -69,7 +69,10 @@ describe("clickpipe fit bgnbd", () => {
     expect((await fit(["paretonbd"])).code).toBe(2);
     const missing = await fit(["bgnbd", "--summary", "no/such.csv"]);
     expect(missing.code).toBe(1);
-    expect(missing.io.err).toMatch(/ENOENT/);
+    expect(missing.io.err).toBe("clickpipe fit: no/such.csv: no such file\n");
+    const folder = await fit(["bgnbd", "--summary", "tests/fixtures/cdnow"]);
+    expect(folder.code).toBe(1);
+    expect(folder.io.err).toBe("clickpipe fit: tests/fixtures/cdnow: is a directory, not a file: name a file in it\n");
   });
 
   it("a snapshot that is not there exits 1 naming it", async () => {
