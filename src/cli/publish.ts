@@ -8,7 +8,17 @@ import type { IngestCounts, RecordSink } from "../ingest/record-publisher.ts";
 import { startTypeScriptWorker } from "../runtime/thread-entry.ts";
 import { directoryProblem, fileProblem } from "../config/file-problem.ts";
 import { EdgeProcessor } from "../ingest/edge.ts";
-import { byteChunks, CHUNK_BYTES, recycledPieceBuffers, ChunkIds, isAccessLogFormat, lineCountOf, publishOptionsKey, type PublishLinesOptions } from "./publish-lines.ts";
+import {
+  byteChunks,
+  CHUNK_BYTES,
+  recycledPieceBuffers,
+  ChunkIds,
+  isAccessLogFormat,
+  lineCountOf,
+  publishFormatProblem,
+  publishOptionsKey,
+  type PublishLinesOptions,
+} from "./publish-lines.ts";
 import { completePreparedSlice, sumCounts, type PreparedTarget } from "./publish-prepared.ts";
 import { PREPARE_WORKER_ROLE, type PrepareRequest, type PrepareResponse } from "./publish-prepare-worker.ts";
 import { PUBLISH_WORKER_ROLE, type PublishWorkerData, type PublishWorkerMessage } from "./publish-worker.ts";
@@ -57,6 +67,11 @@ export async function runPublish(argv: string[]): Promise<number> {
     sortByTime: values["sort-by-time"],
     receivedAt: Date.now(),
   };
+  const formatProblem = publishFormatProblem(options);
+  if (formatProblem !== undefined) {
+    console.error(`clickpipe publish: ${formatProblem}\n${publishUsage}`);
+    return 2;
+  }
   const path = positionals[0];
   const file = await openInput(path);
   if (file === undefined) return 1;
