@@ -72,4 +72,11 @@ describe("training file", () => {
     expect(await linesOf("no/such.yaml")).toEqual(["no/such.yaml: no such file. Check the path (pipelines/training/churn.yaml is an example)."]);
     expect(await linesOf("pipelines/training")).toEqual(["pipelines/training: is a directory, not a file: name a file in it"]);
   });
+
+  it("says a pipeline file is one, instead of listing its keys as unknown and a training file's as missing", () => {
+    expect(errorsOf("name: shop\nnats: { stream: SHOP }\noperators: [{ type: churnFeatures }]\nsinks: [{ type: parquet, path: ./data }]\n")).toEqual([
+      "training.yaml: this is a pipeline file (clickpipe run/validate read it), not a training file. " +
+        "A training file has features:, train:, validate:, horizon: and out: (pipelines/training/churn.yaml is an example).",
+    ]);
+  });
 });
