@@ -30,6 +30,7 @@ export async function startSources(
         metrics: options.metrics,
         stateDirectory: join(sinkPath, "_checkpoints", config.name, "sources", `${index}-${sourceConfig.type}`),
         log: options.log,
+        place: `sources[${index}]`,
       };
       const source = sourceConfig.type === "http" ? createHttpCollector(sourceConfig, deps) : createAccessLogTailer(sourceConfig, deps);
       await source.start();
