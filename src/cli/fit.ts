@@ -4,6 +4,7 @@ import { BgNbdInputError, boundWarning, fitBgNbd } from "../training/bgnbd.ts";
 import { parseDay } from "../training/dates.ts";
 import { SnapshotMissingError } from "../training/snapshots.ts";
 import { readSummaryCsv, snapshotSummaries, type TimeUnit } from "../training/summary-input.ts";
+import { asksForHelp } from "./asks-for-help.ts";
 
 export const fitUsage = `usage:
   clickpipe fit bgnbd --summary <file.csv>
@@ -23,6 +24,10 @@ class UsageError extends Error {
 
 /** Exit code 0 on success, 1 when the input cannot be read or fitted, 2 for a usage error. */
 export async function runFit(argv: string[], io: FitIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  if (asksForHelp(argv)) {
+    io.stdout.write(`${fitUsage}\n`);
+    return 0;
+  }
   try {
     const [model, ...rest] = argv;
     if (model !== "bgnbd") throw new UsageError(model === undefined ? "name the model to fit: bgnbd" : `unknown model "${model}" (bgnbd)`);

@@ -5,6 +5,7 @@ import { basename, join, resolve } from "node:path";
 import { DataType, tableFromIPC, type Field } from "apache-arrow";
 import { ParquetFile } from "parquet-wasm";
 import { readingParquet } from "../sinks/parquet-reader.ts";
+import { asksForHelp } from "./asks-for-help.ts";
 
 export interface PartitionSummary {
   /** `key=value` folder name; "" for files directly in the table folder. */
@@ -171,7 +172,7 @@ export async function runInspect(argv: string[], output: Output = processOutput)
   const json = argv.includes("--json");
   const positional = argv.filter((arg) => !arg.startsWith("--"));
   const unknown = argv.filter((arg) => arg.startsWith("--") && arg !== "--json");
-  if (argv.includes("--help")) {
+  if (asksForHelp(argv)) {
     output.out(USAGE);
     return 0;
   }

@@ -1,4 +1,5 @@
 // The `clickpipe` command line: one subcommand per verb of ARCHITECTURE.md.
+import { asksForHelp } from "./asks-for-help.ts";
 import { ConfigInvalidError } from "./config-invalid-error.ts";
 
 const USAGE = `usage: clickpipe <command> [options]
@@ -6,21 +7,24 @@ const USAGE = `usage: clickpipe <command> [options]
 commands:
   run <pipeline.yaml> [--drain] [--worker-id <id>]      run a pipeline (drain: process the stream, flush, exit)
   validate <pipeline.yaml> [--print]                    check a pipeline file; --print shows it expanded, secrets redacted
-  publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv] [--map …] [--sort-by-time]
+  publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map …] [--delimiter …] [--sort-by-time]
   generate --visitors N --days D [--seed S] [--out file.ndjson | --pipeline p.yaml --rate R]
   mine patterns …  |  mine rules …                      exact batch mining (PrefixSpan, FP-Growth)
   inspect <dir>                                         tables, partitions, rows and schemas of a Parquet output
   forget <user_id> --pipeline <pipeline.yaml>           erase a person from every table; later events are dropped
   train <training.yaml>                                 churn models (logistic, MLP, BG/NBD), segments, report
-  score <training.yaml> --snapshot <date> [--follow]    customer scores, ranks, deciles and segments
+  score <training.yaml> --snapshot <date> [--follow] [--interval <s>]  customer scores, ranks, deciles and segments
   fit bgnbd --summary <csv> | --features <dir> --snapshot <date> [--time-unit day|week]
   demo                                                  the demo behind npm start
   monitor [--target host:port] [--port N]               a local Prometheus scraping the pipeline (npm run monitor)`;
 
 type Command = (argv: string[]) => Promise<number>;
 
-/** Commands that print a help of their own for --help; the others get their lines of USAGE. */
-const OWN_HELP = new Set(["generate", "inspect", "monitor"]);
+/**
+ * Commands that print a help of their own for --help (mine and fit: their subcommands' options, which their USAGE line
+ * leaves out); the others get their lines of USAGE.
+ */
+const OWN_HELP = new Set(["generate", "inspect", "monitor", "mine", "fit"]);
 /** node:util parseArgs' errors for a command line it cannot read: a usage error (exit 2), not a failure (exit 1). */
 const USAGE_ERRORS = new Set(["ERR_PARSE_ARGS_UNKNOWN_OPTION", "ERR_PARSE_ARGS_INVALID_OPTION_VALUE", "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL"]);
 
@@ -69,13 +73,15 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`clickpipe: unknown command "${name}"\n${USAGE}`);
     return 2;
   }
-  if (!OWN_HELP.has(name) && (rest[0] === "--help" || rest[0] === "-h")) {
+  // --help or -h anywhere (`clickpipe mine patterns --help`, `clickpipe run p.yaml -h`) prints the usage and does nothing.
+  const help = asksForHelp(rest);
+  if (help && !OWN_HELP.has(name)) {
     console.log(commandUsage(name));
     return 0;
   }
   try {
     const command = await load();
-    return await command(rest);
+    return await command(help ? ["--help"] : rest);
   } catch (error) {
     if (error instanceof ConfigInvalidError) {
       for (const line of error.lines) console.error(line);

@@ -11,6 +11,7 @@ import { prefixSpan } from "../operators/mining/prefixspan.ts";
 import { MiningInputError } from "../operators/mining/spmf-format.ts";
 import { basketRulesTable } from "../operators/basket.ts";
 import { patternsTable } from "../operators/sequence-patterns.ts";
+import { asksForHelp } from "./asks-for-help.ts";
 
 export const mineUsage = `usage:
   clickpipe mine patterns --sessions <dir|file> --min-support <s> [--max-length <n>] [--item page_items|page_path] [--out <file.csv|dir>]
@@ -55,6 +56,10 @@ export const minedRulesTable: TableSpec = {
 
 /** Exit code 0 on success, 1 when an input cannot be read, 2 for a usage error. */
 export async function runMine(argv: string[], io: MineIo = processIo): Promise<number> {
+  if (asksForHelp(argv)) {
+    io.stdout.write(`${mineUsage}\n`);
+    return 0;
+  }
   const [what, ...rest] = argv;
   try {
     if (what === "patterns") return await minePatterns(rest, io);

@@ -3,8 +3,9 @@
 import { isAscii, isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
-import { compileAccessLineReader } from "../ingest/access-log.ts";
-import { compileCsvMapping } from "../ingest/csv.ts";
+import { closestMatch } from "../config/did-you-mean.ts";
+import { compileAccessLineReader, LogFormatError } from "../ingest/access-log.ts";
+import { compileCsvMapping, CsvMappingError } from "../ingest/csv.ts";
 import type { IngestCounts, RecordPublisher } from "../ingest/record-publisher.ts";
 
 export interface PublishLinesOptions {
@@ -125,6 +126,35 @@ function timeValue(ts: unknown): number {
     if (Number.isFinite(parsed)) return parsed;
   }
   return Number.NEGATIVE_INFINITY;
+}
+
+/** The --format names; any other --format is an access log's format string. */
+export const PUBLISH_FORMAT_NAMES = ["ndjson", "json", "csv", "combined", "common"];
+
+const FORMAT_CHOICES =
+  "--format is ndjson, csv, combined, common, or the server's own log format: an nginx log_format " +
+  `('$remote_addr - $remote_user [$time_local] "$request" $status …') or an Apache LogFormat ('%h %l %u %t "%r" %>s %b')`;
+
+/**
+ * What is wrong with --format (and csv's --map and --delimiter), found before the file is read or NATS is contacted;
+ * undefined when nothing is. One word without $variables or %directives is meant as a name, so a misspelt name is
+ * called that, not a log format that lacks a client address, a time and a status.
+ */
+export function publishFormatProblem(options: PublishLinesOptions): string | undefined {
+  const format = options.format;
+  try {
+    if (format === "csv") compileCsvMapping(options.map ?? "", { delimiter: options.delimiter });
+    else if (PUBLISH_FORMAT_NAMES.includes(format)) return undefined;
+    else if (!/[$%]/.test(format) && /^\S+$/.test(format.trim())) {
+      const suggestion = closestMatch(format.trim(), PUBLISH_FORMAT_NAMES);
+      return `unknown --format "${format}"${suggestion === undefined ? ":" : `: did you mean "${suggestion}"?`} ${FORMAT_CHOICES}`;
+    } else compileAccessLineReader(format);
+    return undefined;
+  } catch (error) {
+    if (error instanceof CsvMappingError) return error.message;
+    if (error instanceof LogFormatError) return `--format: ${error.message}. ${FORMAT_CHOICES}`;
+    throw error;
+  }
 }
 
 /** Whether lines of this format are access-log lines (prepared in parallel, then completed in order: publish-prepared.ts). */

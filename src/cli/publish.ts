@@ -6,8 +6,19 @@ import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import type { IngestCounts, RecordSink } from "../ingest/record-publisher.ts";
 import { startTypeScriptWorker } from "../runtime/thread-entry.ts";
+import { directoryProblem, fileProblem } from "../config/file-problem.ts";
 import { EdgeProcessor } from "../ingest/edge.ts";
-import { byteChunks, CHUNK_BYTES, recycledPieceBuffers, ChunkIds, isAccessLogFormat, lineCountOf, publishOptionsKey, type PublishLinesOptions } from "./publish-lines.ts";
+import {
+  byteChunks,
+  CHUNK_BYTES,
+  recycledPieceBuffers,
+  ChunkIds,
+  isAccessLogFormat,
+  lineCountOf,
+  publishFormatProblem,
+  publishOptionsKey,
+  type PublishLinesOptions,
+} from "./publish-lines.ts";
 import { completePreparedSlice, sumCounts, type PreparedTarget } from "./publish-prepared.ts";
 import { PREPARE_WORKER_ROLE, type PrepareRequest, type PrepareResponse } from "./publish-prepare-worker.ts";
 import { PUBLISH_WORKER_ROLE, type PublishWorkerData, type PublishWorkerMessage } from "./publish-worker.ts";
@@ -56,11 +67,21 @@ export async function runPublish(argv: string[]): Promise<number> {
     sortByTime: values["sort-by-time"],
     receivedAt: Date.now(),
   };
+  const formatProblem = publishFormatProblem(options);
+  if (formatProblem !== undefined) {
+    console.error(`clickpipe publish: ${formatProblem}\n${publishUsage}`);
+    return 2;
+  }
   const path = positionals[0];
-  const file = await open(path);
+  const file = await openInput(path);
+  if (file === undefined) return 1;
   const workers: Worker[] = [];
   try {
     const stat = await file.stat();
+    if (stat.isDirectory()) {
+      console.error(`clickpipe publish: ${directoryProblem(path)}`);
+      return 1;
+    }
     // A pipe or device (e.g. /dev/stdin) is read into memory once.
     const source = stat.isFile() ? file : await file.readFile();
     const size = Buffer.isBuffer(source) ? source.length : stat.size;
@@ -106,6 +127,16 @@ export async function runPublish(argv: string[]): Promise<number> {
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()));
     await file.close();
+  }
+}
+
+/** The file to publish, or undefined once its problem (missing, unreadable) is printed. */
+async function openInput(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path);
+  } catch (error) {
+    console.error(`clickpipe publish: ${fileProblem(path, error)}`);
+    return undefined;
   }
 }
 

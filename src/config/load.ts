@@ -1,7 +1,7 @@
 // Loads a pipeline file: YAML with line numbers, ${VAR} expansion, zod validation, every error located in the file.
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { isMap, LineCounter, parseDocument, type YAMLError } from "yaml";
+import { isMap, isScalar, LineCounter, parseDocument, type YAMLError, type YAMLMap } from "yaml";
 import { expandDocument, type Environment } from "./env.ts";
 import type { ConfigError } from "./errors.ts";
 import { issueToErrors } from "./issues.ts";
@@ -44,6 +44,18 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
       errors: [{ path: "", line: 1, column: 1, message: `${fileName} holds no pipeline mapping`, hint: "Start with `name:`, `nats:` (with `stream:`) and `sinks:`." }],
     };
   }
+  if (isTrainingFile(doc.contents)) {
+    return {
+      ok: false,
+      errors: [
+        {
+          path: "",
+          message: "this is a training file (clickpipe train/score read it), not a pipeline",
+          hint: `Train with \`clickpipe train ${fileName}\`; a pipeline file has name:, nats:, operators: and sinks: (pipelines/*.yaml).`,
+        },
+      ],
+    };
+  }
   const textBeforeExpansion = new Map<string, string>();
   const variableErrors = expandDocument(doc, lineCounter, env, textBeforeExpansion);
   const input: unknown = doc.toJS();
@@ -60,6 +72,12 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
   const errors = [...variableErrors, ...schemaErrors, ...environmentErrors];
   if (errors.length > 0 || !parsed.success) return { ok: false, errors: sortByPlace(errors) };
   return { ok: true, config: parsed.data, expanded: doc.toString({ lineWidth: 0 }), textBeforeExpansion };
+}
+
+/** A training file's keys (features:, train:, models:) and no operators: listing nine wrong keys would not say that. */
+function isTrainingFile(map: YAMLMap): boolean {
+  const keys = new Set(map.items.map((pair) => (isScalar(pair.key) ? String(pair.key.value) : "")));
+  return !keys.has("operators") && ["features", "train", "models"].some((key) => keys.has(key));
 }
 
 /** Secrets the config needs from the environment (not from the file): their absence fails here, not in `publish`. */

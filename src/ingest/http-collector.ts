@@ -10,6 +10,7 @@ import type { z } from "zod";
 import type { httpSource } from "../config/pipeline.ts";
 import { MAX_NESTING_DEPTH, validateRecord } from "../events/decode.ts";
 import { INVALID_REASONS, type InvalidReason } from "../metrics/registry.ts";
+import { listen } from "../runtime/listen.ts";
 import { deadLetterRaw, encodeDeadLetter } from "../transport/dead-letter.ts";
 import { partitionOf } from "../transport/partition.ts";
 import { ensureStream } from "../transport/stream.ts";
@@ -146,13 +147,8 @@ class HttpCollectorSource implements HttpCollector {
     this.jsm = await jetstreamManager(this.deps.connection, { timeout: 2_000 });
     await ensureStream(this.jsm, this.stream, { replicas: this.deps.pipeline.nats.replicas });
     this.watchConnection();
-    await new Promise<void>((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(this.config.port, this.config.host, () => {
-        this.server.off("error", reject);
-        resolve();
-      });
-    });
+    const key = this.deps.place ?? "sources[…]";
+    await listen(this.server, this.config.port, this.config.host, { name: `${key} (http)`, key });
     const { host, port } = this.address();
     this.deps.log(`http collector listening on http://${host}:${port} (stream ${this.stream})`);
   }

@@ -12,6 +12,8 @@ export interface SourceDependencies {
   /** Where a source may keep its own durable position (e.g. tailer offsets): `<sink path>/_checkpoints/<name>/`. */
   stateDirectory: string;
   log: (line: string) => void;
+  /** Its entry in the pipeline file (`sources[0]`), for messages that name the key to change. */
+  place?: string;
 }
 
 export interface Source {

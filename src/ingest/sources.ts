@@ -30,15 +30,13 @@ export async function startSources(
         metrics: options.metrics,
         stateDirectory: join(sinkPath, "_checkpoints", config.name, "sources", `${index}-${sourceConfig.type}`),
         log: options.log,
+        place: `sources[${index}]`,
       };
       const source = sourceConfig.type === "http" ? createHttpCollector(sourceConfig, deps) : createAccessLogTailer(sourceConfig, deps);
       await source.start();
       started.push(source);
-      options.log(
-        sourceConfig.type === "http"
-          ? `http collector listening on ${sourceConfig.host}:${sourceConfig.port}`
-          : `tailing ${sourceConfig.paths.join(", ")} (${sourceConfig.format})`,
-      );
+      // The collector says where it listens itself, with the port it took (port 0 picks one) and its stream.
+      if (sourceConfig.type === "accessLog") options.log(`tailing ${sourceConfig.paths.join(", ")} (${sourceConfig.format})`);
     }
   } catch (error) {
     await Promise.allSettled(started.map((source) => source.stop()));

@@ -1,5 +1,6 @@
 // Serves the registry on GET /metrics (Prometheus text format).
 import { createServer, type Server } from "node:http";
+import { listen, type ListenerPlace } from "../runtime/listen.ts";
 import type { Metrics } from "./registry.ts";
 
 /** The URL a started server answers on: the port it bound (port 0 picks a free one), not the one asked for. */
@@ -9,7 +10,13 @@ export function metricsUrl(server: Server, host: string): string {
   return `http://${host.includes(":") ? `[${host}]` : host}:${port}/metrics`;
 }
 
-export async function startMetricsServer(metrics: Metrics, port: number, host = "0.0.0.0"): Promise<Server> {
+/** `place`: the pipeline file's key for a port it cannot take (in use, privileged). */
+export async function startMetricsServer(
+  metrics: Metrics,
+  port: number,
+  host = "0.0.0.0",
+  place: ListenerPlace = { name: "metrics", key: "metrics" },
+): Promise<Server> {
   const server = createServer((request, response) => {
     if (request.method === "GET" && request.url?.split("?")[0] === "/metrics") {
       metrics.registry
@@ -27,9 +34,6 @@ export async function startMetricsServer(metrics: Metrics, port: number, host = 
     response.writeHead(404, { "content-type": "text/plain" });
     response.end("not found: try /metrics\n");
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve());
-  });
+  await listen(server, port, host, place);
   return server;
 }

@@ -1,10 +1,11 @@
 // The training file (`clickpipe train <training.yaml>`): zod schema with strict keys, loaded with errors located in the file.
 import { readFile } from "node:fs/promises";
-import { isMap, LineCounter, parseDocument } from "yaml";
+import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { duration } from "../config/duration.ts";
 import { expandDocument, type Environment } from "../config/env.ts";
 import { formatConfigError, type ConfigError } from "../config/errors.ts";
+import { fileProblem } from "../config/file-problem.ts";
 import { issueToErrors } from "../config/issues.ts";
 import { linePos, locate } from "../config/yaml-positions.ts";
 import { addDays, DAY_MS, parseDay } from "./dates.ts";
@@ -83,6 +84,17 @@ export function parseTrainingText(text: string, fileName: string, env: Environme
     throw fail(doc.errors.map((error) => ({ path: "", ...linePos(lineCounter, error.pos[0]), message: `YAML syntax: ${error.message}` })));
   }
   if (!isMap(doc.contents)) throw fail([{ path: "", message: "holds no training mapping", hint: "Start with `features:`, `train:`, `validate:`, `horizon:` and `out:`." }]);
+  // A pipeline file (operators:, nats:, and none of a training file's keys): listing its keys as unknown would not say that.
+  const keys = new Set(doc.contents.items.map((pair) => (isScalar(pair.key) ? String(pair.key.value) : "")));
+  if ((keys.has("operators") || keys.has("nats")) && !["features", "train", "models"].some((key) => keys.has(key))) {
+    throw fail([
+      {
+        path: "",
+        message: "this is a pipeline file (clickpipe run/validate read it), not a training file",
+        hint: "A training file has features:, train:, validate:, horizon: and out: (pipelines/training/churn.yaml is an example).",
+      },
+    ]);
+  }
   const variableErrors = expandDocument(doc, lineCounter, env);
   const input: unknown = doc.toJS();
   const parsed = trainingSchema.safeParse(input);
@@ -97,7 +109,8 @@ export async function loadTrainingConfig(path: string, env: Environment = proces
   try {
     text = await readFile(path, "utf8");
   } catch (error) {
-    throw new TrainingConfigError([`${path}: cannot read the training file: ${(error as Error).message}`]);
+    const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
+    throw new TrainingConfigError([`${fileProblem(path, error)}${missing ? ". Check the path (pipelines/training/churn.yaml is an example)." : ""}`]);
   }
   return parseTrainingText(text, path, env);
 }

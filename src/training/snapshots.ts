@@ -40,12 +40,29 @@ export class SnapshotMissingError extends Error {
 
 const PARTITION_PREFIX = "snapshot_date=";
 
+/**
+ * No customer_features folder at all: the pipeline that writes it has not run (or writes elsewhere). Says how the
+ * README's example makes it, since that is where a new user comes from.
+ */
+export function featuresFolderMissing(featuresDir: string): SnapshotMissingError {
+  return new SnapshotMissingError(
+    `no features folder ${featuresDir}: a pipeline with a churnFeatures operator writes it (customer_features under its ` +
+      "parquet sink's path) when it runs. To make the example's, publish the CDNOW transactions and drain " +
+      'pipelines/shop.yaml (README.md, "Customers: churn features, training and scores"):\n' +
+      "  npx clickpipe publish tests/fixtures/cdnow/CDNOW_master.txt --pipeline pipelines/shop.yaml \\\n" +
+      "    --format csv --delimiter whitespace --map 'type=purchase,user_id=$1,ts=$2:yyyymmdd,qty=$3,revenue=$4' --sort-by-time\n" +
+      "  npx clickpipe run pipelines/shop.yaml --drain\n" +
+      "For a pipeline of your own, give its parquet sink's path + /customer_features.",
+  );
+}
+
 /** Snapshot dates whose folder holds `_SUCCESS` (complete), ascending. */
 export async function completeSnapshotDates(featuresDir: string): Promise<string[]> {
   let entries;
   try {
     entries = await readdir(featuresDir, { withFileTypes: true });
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw featuresFolderMissing(featuresDir);
     throw new SnapshotMissingError(`cannot list the features folder ${featuresDir}: ${(error as Error).message}`);
   }
   const dates: string[] = [];
@@ -63,6 +80,7 @@ export async function isSnapshotComplete(featuresDir: string, date: string): Pro
 /** Reads one complete snapshot, streaming its row groups; only this date's files are opened. */
 export async function readSnapshot(featuresDir: string, date: string): Promise<Snapshot> {
   if (!(await isSnapshotComplete(featuresDir, date))) {
+    if (!(await exists(featuresDir))) throw featuresFolderMissing(featuresDir);
     throw new SnapshotMissingError(`snapshot ${date} is missing or incomplete (no _SUCCESS) under ${featuresDir}`);
   }
   const customerIds: string[] = [];

@@ -1,5 +1,6 @@
 // BG/NBD inputs from a summary CSV (frequency, recency, T) or from a customer_features snapshot (days or weeks).
 import { readFile } from "node:fs/promises";
+import { fileProblem } from "../config/file-problem.ts";
 import { splitDelimited } from "../ingest/csv.ts";
 import { BgNbdInputError, type PurchaseSummaries } from "./bgnbd.ts";
 import { readSnapshot } from "./snapshots.ts";
@@ -11,7 +12,13 @@ export type TimeUnit = "day" | "week";
 const UNIT_DAYS: Record<TimeUnit, number> = { day: 1, week: 7 };
 
 export async function readSummaryCsv(path: string): Promise<PurchaseSummaries> {
-  const lines = (await readFile(path, "utf8")).split(/\r?\n/).filter((line) => line.trim() !== "");
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new BgNbdInputError(fileProblem(path, error));
+  }
+  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== "");
   if (lines.length < 2) throw new BgNbdInputError(`${path}: expected a header line and at least one customer`);
   const header = splitDelimited(lines[0], ",").map((name) => name.trim());
   const indexOf = (names: readonly string[]) => {

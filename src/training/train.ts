@@ -117,12 +117,13 @@ async function modelVersionOf(out: string, scoringModel: string, plan: FeaturePl
 }
 
 export async function runTraining(config: TrainingConfig, io: TrainingIo): Promise<TrainingResult> {
+  // First: without snapshots there is nothing to start a backend or make the out folder for.
+  const available = await completeSnapshotDates(config.features);
   const backend = await initBackend();
   io.log.write(`tensorflow.js backend: ${backend}\n`);
   const horizonDays = config.horizon / DAY_MS;
   const out = resolve(config.out);
   await mkdir(out, { recursive: true });
-  const available = await completeSnapshotDates(config.features);
   const train = await examplesFor(config, "train", available, io);
   const validation = await examplesFor(config, "validate", available, io);
   io.log.write(`examples: train ${train.size} (churn ${churnRate(train.labels).toFixed(3)}), validate ${validation.size} (churn ${churnRate(validation.labels).toFixed(3)})\n`);

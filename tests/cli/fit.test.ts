@@ -69,12 +69,26 @@ describe("clickpipe fit bgnbd", () => {
     expect((await fit(["paretonbd"])).code).toBe(2);
     const missing = await fit(["bgnbd", "--summary", "no/such.csv"]);
     expect(missing.code).toBe(1);
-    expect(missing.io.err).toMatch(/ENOENT/);
+    expect(missing.io.err).toBe("clickpipe fit: no/such.csv: no such file\n");
+    const folder = await fit(["bgnbd", "--summary", "tests/fixtures/cdnow"]);
+    expect(folder.code).toBe(1);
+    expect(folder.io.err).toBe("clickpipe fit: tests/fixtures/cdnow: is a directory, not a file: name a file in it\n");
   });
 
   it("a snapshot that is not there exits 1 naming it", async () => {
     const { code, io } = await fit(["bgnbd", "--features", features, "--snapshot", "1997-10-01"]);
     expect(code).toBe(1);
     expect(io.err).toMatch(/snapshot 1997-10-01 is missing or incomplete/);
+  });
+
+  it("a features folder that is not there exits 1 saying which pipeline writes it", async () => {
+    const { code, io } = await fit(["bgnbd", "--features", "no/such/customer_features", "--snapshot", "1997-09-30"]);
+    expect(code).toBe(1);
+    expect(io.err.split("\n")[0]).toBe(
+      "clickpipe fit: no features folder no/such/customer_features: a pipeline with a churnFeatures operator writes it (customer_features " +
+        "under its parquet sink's path) when it runs. To make the example's, publish the CDNOW transactions and drain pipelines/shop.yaml " +
+        '(README.md, "Customers: churn features, training and scores"):',
+    );
+    expect(io.err.split("\n")[3]).toBe("  npx clickpipe run pipelines/shop.yaml --drain");
   });
 });

@@ -1,9 +1,11 @@
 // The command line's own contract: --help for every command, usage errors exit 2 with the command's usage.
 import { describe, expect, it } from "vitest";
+import { fitUsage } from "../../src/cli/fit.ts";
 import { commandUsage } from "../../src/cli/main.ts";
+import { mineUsage } from "../../src/cli/mine.ts";
 import { runCli } from "../helpers/cli.ts";
 
-const COMMANDS = ["run", "validate", "publish", "mine", "forget", "train", "score", "fit", "demo"];
+const COMMANDS = ["run", "validate", "publish", "forget", "train", "score", "demo"];
 
 describe("clickpipe <command> --help", () => {
   it.each(COMMANDS)("%s --help prints its usage and exits 0 without doing anything", async (command) => {
@@ -14,11 +16,61 @@ describe("clickpipe <command> --help", () => {
     expect(result.stderr).toBe("");
   });
 
+  it("mine and fit print their subcommands' usage, with every option", async () => {
+    for (const [command, usage] of [["mine", mineUsage], ["fit", fitUsage]]) {
+      const result = await runCli([command, "--help"]);
+      expect(result.code, command).toBe(0);
+      expect(result.stdout).toBe(`${usage}\n`);
+      expect(result.stderr).toBe("");
+    }
+    expect(mineUsage.split("\n")[1]).toBe(
+      "  clickpipe mine patterns --sessions <dir|file> --min-support <s> [--max-length <n>] [--item page_items|page_path] [--out <file.csv|dir>]",
+    );
+    expect(fitUsage.split("\n")[1]).toBe("  clickpipe fit bgnbd --summary <file.csv>");
+  });
+
+  // Each prints what `<command> --help` prints; "-h" the same. None of them reads a file or connects.
+  it.each([
+    [["run", "pipelines/web.yaml", "--help"], "run"],
+    [["validate", "pipelines/web.yaml", "-h"], "validate"],
+    [["publish", "/tmp/nofile.ndjson", "--pipeline", "pipelines/demo.yaml", "--help"], "publish"],
+    [["forget", "u1", "--pipeline", "pipelines/demo.yaml", "-h"], "forget"],
+    [["train", "pipelines/training/churn.yaml", "--help"], "train"],
+    [["score", "pipelines/training/churn.yaml", "--snapshot", "1997-09-30", "-h"], "score"],
+    [["demo", "-h"], "demo"],
+    [["mine", "patterns", "--help"], "mine"],
+    [["mine", "rules", "--orders", "x.csv", "-h"], "mine"],
+    [["fit", "bgnbd", "--help"], "fit"],
+    [["fit", "bgnbd", "--features", "data/shop/customer_features", "-h"], "fit"],
+    [["generate", "--visitors", "3", "-h"], "generate"],
+    [["inspect", "./data", "-h"], "inspect"],
+    [["monitor", "--port", "0", "--help"], "monitor"],
+  ])("%j prints the usage to stdout and exits 0", async (args, command) => {
+    const result = await runCli(args);
+    const alone = await runCli([command, "--help"]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe("");
+    expect(result.stdout).toBe(alone.stdout);
+    expect(result.stdout).toMatch(/^usage:/);
+  });
+
+  it("takes a -h after -- as an operand, not as a request for help", async () => {
+    const result = await runCli(["validate", "--", "-h"]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toBe("-h: no such file. Check the path (pipelines/*.yaml holds examples).\n");
+  });
+
   it("names the command's arguments and what it does", () => {
     expect(commandUsage("run")).toBe(
       "usage: clickpipe run <pipeline.yaml> [--drain] [--worker-id <id>]\n       run a pipeline (drain: process the stream, flush, exit)\n(README.md has the details)",
     );
     expect(commandUsage("mine").split("\n")[0]).toBe("usage: clickpipe mine patterns …  |  mine rules …");
+    // Every option the command takes: score's --interval and publish's --delimiter were missing.
+    expect(commandUsage("score").split("\n")[0]).toBe("usage: clickpipe score <training.yaml> --snapshot <date> [--follow] [--interval <s>]");
+    expect(commandUsage("publish").split("\n")[0]).toBe(
+      "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map …] [--delimiter …] [--sort-by-time]",
+    );
   });
 });
 

@@ -368,6 +368,63 @@ describe("publish - options for another format", () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^--map and --delimiter only apply to --format csv \(this is --format ndjson\)\nusage: clickpipe publish/);
   });
+
+  const USAGE_LINE =
+    "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map <spec>] [--delimiter <char>|whitespace] [--sort-by-time]\n";
+  const CHOICES =
+    "--format is ndjson, csv, combined, common, or the server's own log format: an nginx log_format " +
+    `('$remote_addr - $remote_user [$time_local] "$request" $status …') or an Apache LogFormat ('%h %l %u %t "%r" %>s %b')`;
+
+  // The format is checked first: the file given does not exist, and no NATS is contacted.
+  it("calls a misspelt format name unknown and suggests the name, instead of a log format lacking every field", async () => {
+    const cases: [string, string][] = [
+      ["combind", `unknown --format "combind": did you mean "combined"? ${CHOICES}`],
+      ["comon", `unknown --format "comon": did you mean "common"? ${CHOICES}`],
+      ["ndjosn", `unknown --format "ndjosn": did you mean "ndjson"? ${CHOICES}`],
+      ["CSV", `unknown --format "CSV": did you mean "csv"? ${CHOICES}`],
+      ["xml", `unknown --format "xml": ${CHOICES}`],
+    ];
+    for (const [format, message] of cases) {
+      const result = await runCli(["publish", "/tmp/nofile.log", "--pipeline", "pipelines/access-logs.yaml", "--format", format]);
+      expect(result.stderr, format).toBe(`clickpipe publish: ${message}\n${USAGE_LINE}`);
+      expect(result.code).toBe(2);
+    }
+  });
+
+  it("reads a format with $variables or %directives, or of several words, as a log format string and says what it lacks", async () => {
+    const result = await runCli(["publish", "/tmp/nofile.log", "--pipeline", "pipelines/access-logs.yaml", "--format", "$remote_addr [$time_local] $request"]);
+    expect(result.stderr).toBe(
+      `clickpipe publish: --format: log format "$remote_addr [$time_local] $request" lacks a status ($status or %>s). ${CHOICES}\n${USAGE_LINE}`,
+    );
+    expect(result.code).toBe(2);
+    const words = await runCli(["publish", "/tmp/nofile.log", "--pipeline", "pipelines/access-logs.yaml", "--format", "ip time status"]);
+    expect(words.stderr).toMatch(/^clickpipe publish: --format: log format "ip time status" lacks a client address \(\$remote_addr or %h\), /);
+  });
+
+  it("checks --map before reading the file", async () => {
+    const result = await runCli(["publish", "/tmp/nofile.csv", "--pipeline", "pipelines/shop.yaml", "--format", "csv", "--map", "type=purchase,user_id=$1"]);
+    expect(result.stderr).toBe(`clickpipe publish: --map has no ts: add e.g. ts=$2:yyyymmdd\n${USAGE_LINE}`);
+    expect(result.code).toBe(2);
+  });
+});
+
+describe("publish - a file it cannot read", () => {
+  // Each fails before the pipeline is loaded: nothing connects to NATS.
+  it("names a missing file, a directory and a path through a file, and exits 1 without a stack", async () => {
+    const file = join(directory, "events.ndjson");
+    await writeFile(file, "{}\n");
+    const cases: [string, string][] = [
+      ["/tmp/nofile.ndjson", "clickpipe publish: /tmp/nofile.ndjson: no such file\n"],
+      [directory, `clickpipe publish: ${directory}: is a directory, not a file: name a file in it\n`],
+      [join(file, "more.ndjson"), `clickpipe publish: ${file}/more.ndjson: no such file (a folder on its path is a file)\n`],
+    ];
+    for (const [path, message] of cases) {
+      const result = await runCli(["publish", path, "--pipeline", "pipelines/demo.yaml"]);
+      expect(result.stderr, path).toBe(message);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe("");
+    }
+  });
 });
 
 describe("publish - NDJSON's blank lines", () => {

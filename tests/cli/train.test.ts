@@ -10,6 +10,7 @@ import type { Manifest, MetricsFile } from "../../src/training/artifacts.ts";
 import { directoryModelHandler } from "../../src/training/model-io.ts";
 import { writeCdnowSnapshots } from "../training/cdnow-snapshots.ts";
 import { CapturedIo } from "../training/capture-io.ts";
+import { REPO_ROOT } from "../helpers/cli.ts";
 import { featureRow, writeSnapshots } from "../training/snapshot-fixtures.ts";
 
 function trainingYaml(features: string, out: string, extra = ""): string {
@@ -213,5 +214,36 @@ describe("clickpipe train - labels of one class", () => {
     expect(code).toBe(1);
     expect(io.err).toContain(`clickpipe train: validate: none of the 100 examples of ${VALIDATE_DAY} churned (label noPurchase, horizon 14d), so there is nothing to rank`);
     expect(wroteModel).toBe(false);
+  });
+});
+
+describe("clickpipe train - before the pipeline that writes customer_features has run", () => {
+  it("names the missing features folder and the README's commands that make it, and starts nothing", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "clickpipe-train-nofeatures-"));
+    try {
+      const features = join(directory, "shop", "customer_features");
+      const out = join(directory, "models");
+      writeFileSync(join(directory, "churn.yaml"), trainingYaml(features, out));
+      const io = new CapturedIo();
+      expect(await runTrain([join(directory, "churn.yaml")], io)).toBe(1);
+      expect(io.err).toBe(
+        `clickpipe train: no features folder ${features}: a pipeline with a churnFeatures operator writes it (customer_features under ` +
+          `its parquet sink's path) when it runs. To make the example's, publish the CDNOW transactions and drain pipelines/shop.yaml ` +
+          `(README.md, "Customers: churn features, training and scores"):\n` +
+          "  npx clickpipe publish tests/fixtures/cdnow/CDNOW_master.txt --pipeline pipelines/shop.yaml \\\n" +
+          "    --format csv --delimiter whitespace --map 'type=purchase,user_id=$1,ts=$2:yyyymmdd,qty=$3,revenue=$4' --sort-by-time\n" +
+          "  npx clickpipe run pipelines/shop.yaml --drain\n" +
+          "For a pipeline of your own, give its parquet sink's path + /customer_features.\n",
+      );
+      // The commands are the README's, indented.
+      const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
+      const commands = io.err.split("\n").slice(1, 4).map((line) => line.replace(/^ {2}/, ""));
+      expect(readme).toContain(commands.join("\n"));
+      expect(io.out).toBe("");
+      // Checked before the backend starts and the out folder is made.
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 });

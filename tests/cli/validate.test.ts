@@ -52,6 +52,23 @@ describe("cli validate", () => {
     expect(run.stderr()).toBe("pipelines/no-such.yaml: no such file. Check the path (pipelines/*.yaml holds examples).\n");
   });
 
+  it("exits 1 for a training file, saying what it is and which command reads it, not listing its keys as unknown", async () => {
+    const run = capture();
+    expect(await runValidate(["pipelines/training/churn.yaml"], run.io)).toBe(1);
+    expect(run.stderr()).toBe(
+      "pipelines/training/churn.yaml: this is a training file (clickpipe train/score read it), not a pipeline. " +
+        "Train with `clickpipe train pipelines/training/churn.yaml`; a pipeline file has name:, nats:, operators: and sinks: (pipelines/*.yaml).\n",
+    );
+    expect(run.stdout()).toBe("");
+  });
+
+  it("still lists a pipeline's wrong keys when it has operators beside a key a training file has", async () => {
+    const file = await pipelineFile("name: p\nnats: { stream: S }\nmodels: [logistic]\noperators: [{ type: sessionize }]\nsinks: [{ type: parquet, path: ./out }]\n");
+    const run = capture();
+    expect(await runValidate([file], run.io)).toBe(1);
+    expect(run.stderr()).toMatch(new RegExp(`^models \\(${file}:3:1\\): unknown key "models"\\.`));
+  });
+
   it("exits 2 with the usage for no file, two files or an unknown flag", async () => {
     for (const argv of [[], ["a.yaml", "b.yaml"], ["a.yaml", "--pretty"]]) {
       const run = capture();

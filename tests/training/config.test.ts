@@ -1,6 +1,6 @@
 // The training file: defaults, strict keys and errors that name the key, its line and what to do.
 import { describe, expect, it } from "vitest";
-import { parseTrainingText, TrainingConfigError } from "../../src/training/config.ts";
+import { loadTrainingConfig, parseTrainingText, TrainingConfigError } from "../../src/training/config.ts";
 
 const VALID = `features: ./data/customer_features
 train: { from: 1997-06-30, to: 1997-06-30 }
@@ -65,5 +65,18 @@ describe("training file", () => {
 
   it("names missing required keys", () => {
     expect(errorsOf("features: x\n").join("\n")).toMatch(/missing required key "train"/);
+  });
+
+  it("names a training file it cannot read without Node's errno text", async () => {
+    const linesOf = (path: string) => loadTrainingConfig(path, {}).then(() => [], (error: TrainingConfigError) => error.lines);
+    expect(await linesOf("no/such.yaml")).toEqual(["no/such.yaml: no such file. Check the path (pipelines/training/churn.yaml is an example)."]);
+    expect(await linesOf("pipelines/training")).toEqual(["pipelines/training: is a directory, not a file: name a file in it"]);
+  });
+
+  it("says a pipeline file is one, instead of listing its keys as unknown and a training file's as missing", () => {
+    expect(errorsOf("name: shop\nnats: { stream: SHOP }\noperators: [{ type: churnFeatures }]\nsinks: [{ type: parquet, path: ./data }]\n")).toEqual([
+      "training.yaml: this is a pipeline file (clickpipe run/validate read it), not a training file. " +
+        "A training file has features:, train:, validate:, horizon: and out: (pipelines/training/churn.yaml is an example).",
+    ]);
   });
 });
