@@ -1,11 +1,12 @@
 // `clickpipe forget <user_id> --pipeline p.yaml`: erases a person from every Parquet table and tombstones their ids.
+import { readFile } from "node:fs/promises";
 import { relative, sep } from "node:path";
 import { parseArgs } from "node:util";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { PSEUDONYM_KEY_ENV, PseudonymKeyMissingError, pseudonymize } from "../ingest/privacy.ts";
-import { addTombstones, personIdsInRaw, tombstonesFile, type TombstoneEntry } from "../runtime/tombstones.ts";
+import { addTombstones, FORGOTTEN_ROW_COLUMNS, personIdsInRaw, tombstonesFile, type TombstoneEntry } from "../runtime/tombstones.ts";
 import type { ParquetCompression } from "../sinks/parquet-encoder.ts";
-import { parquetFilesUnder, readParquetWithColumns, removeRowsFromPart } from "../sinks/parquet-rewrite.ts";
+import { parquetFilesUnder, readParquetProjection, removeRowsFromPart } from "../sinks/parquet-rewrite.ts";
 import type { Row } from "../sinks/table.ts";
 import { loadPipelineOrThrow } from "./load-config.ts";
 
@@ -81,7 +82,7 @@ export async function forgetPerson(options: ForgetOptions): Promise<ForgetSummar
   const userIds = new Set([options.userId]);
   const visitorIds = new Set<string>();
   for (const file of files) {
-    const { rows } = await readParquetWithColumns(file);
+    const rows = readParquetProjection(await readFile(file), ["user_id", "visitor_id", "anon_id"]);
     for (const row of rows) {
       if (row.user_id !== options.userId) continue;
       for (const column of ["visitor_id", "anon_id"]) if (typeof row[column] === "string") visitorIds.add(row[column]);
@@ -99,7 +100,7 @@ export async function forgetPerson(options: ForgetOptions): Promise<ForgetSummar
   const names = personMatcher(userIds, visitorIds, quotedInDeadLetters);
   const tables = new Map<string, TableChange>();
   for (const file of files) {
-    const removed = await removeRowsFromPart(file, names, options);
+    const removed = await removeRowsFromPart(file, names, options, FORGOTTEN_ROW_COLUMNS);
     if (removed === undefined || removed.rowsRemoved === 0) continue;
     const table = relative(options.sinkPath, file).split(sep)[0];
     const change = tables.get(table) ?? { rowsRemoved: 0, filesRewritten: 0, filesDeleted: 0 };

@@ -72,6 +72,9 @@ export function isForgotten(event: ClickEvent, tombstones: ReadonlySet<string>):
 
 const PERSON_COLUMNS = ["user_id", "customer_id", "visitor_id", "anon_id"] as const;
 
+/** Every column isForgottenRow reads (a dead letter's `raw` text too): all a part needs to be screened by. */
+export const FORGOTTEN_ROW_COLUMNS: readonly string[] = [...PERSON_COLUMNS, "raw"];
+
 /** True when a session version belongs to a forgotten person: its user_id or its visitor. */
 export function isForgottenSession(session: { user_id: string | null; visitor_id: string }, tombstones: ReadonlySet<string>): boolean {
   return (session.user_id !== null && tombstones.has(session.user_id)) || tombstones.has(session.visitor_id);

@@ -45,7 +45,7 @@ import { lowerHelpersForDrain } from "./helper-threads.ts";
 import { tuneScavenger } from "./scavenger.ts";
 import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
 import { Pipeline, type RowSink } from "./pipeline.ts";
-import { isForgotten, isForgottenRaw, isForgottenRow, loadTombstones, tombstonesFile } from "./tombstones.ts";
+import { FORGOTTEN_ROW_COLUMNS, isForgotten, isForgottenRaw, isForgottenRow, loadTombstones, tombstonesFile } from "./tombstones.ts";
 import { parquetFilesChangedSince, removeRowsFromPart } from "../sinks/parquet-rewrite.ts";
 import { releaseEncoded, type EncodedJson } from "./utf8-segments.ts";
 import { runEach } from "./cleanup.ts";
@@ -849,7 +849,7 @@ class Worker {
     let rows = 0;
     let parts = 0;
     for (const file of await parquetFilesChangedSince(this.sinkConfig.path, this.tombstonesVersion - TOMBSTONE_SLACK_MS)) {
-      const change = await removeRowsFromPart(file, (row) => isForgottenRow(row, this.tombstones), this.sinkConfig);
+      const change = await removeRowsFromPart(file, (row) => isForgottenRow(row, this.tombstones), this.sinkConfig, FORGOTTEN_ROW_COLUMNS);
       if (change === undefined || change.rowsRemoved === 0) continue;
       rows += change.rowsRemoved;
       parts++;

@@ -3,7 +3,7 @@
 import { open, readFile, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { DataType, TimeUnit, tableFromIPC, type Field } from "apache-arrow";
-import { readParquet } from "parquet-wasm";
+import { readParquet, readSchema } from "parquet-wasm";
 import { syncDirectory } from "../runtime/checkpoint.ts";
 import { encodeParquet, type ParquetCompression } from "./parquet-encoder.ts";
 import { arrowTableToRows } from "./parquet-reader.ts";
@@ -48,19 +48,38 @@ export async function parquetFilesChangedSince(directory: string, sinceMs: numbe
   return changed;
 }
 
-export async function readParquetWithColumns(file: string): Promise<{ columns: ColumnSpec[]; rows: Row[] }> {
-  const table = tableFromIPC(readParquet(await readFile(file)).intoIPCStream());
+export async function readParquetWithColumns(file: string, bytes?: Uint8Array): Promise<{ columns: ColumnSpec[]; rows: Row[] }> {
+  const table = tableFromIPC(readParquet(bytes ?? (await readFile(file))).intoIPCStream());
   return { columns: table.schema.fields.map((field) => columnSpecOf(field, file)), rows: arrowTableToRows(table) };
+}
+
+/**
+ * The rows of a part with only those of `wanted` columns it has (none: an empty list of rows with no fields). Reading a
+ * few id columns of a part costs a fraction of reading it whole, and most parts hold no row a forget picks.
+ */
+export function readParquetProjection(bytes: Uint8Array, wanted: readonly string[]): Row[] {
+  const present = new Set(tableFromIPC(readSchema(bytes).intoIPCStream()).schema.fields.map((field) => field.name));
+  const columns = wanted.filter((name) => present.has(name));
+  if (columns.length === 0) return [];
+  return arrowTableToRows(tableFromIPC(readParquet(bytes, { columns }).intoIPCStream()));
 }
 
 /**
  * Removes the rows `remove` picks from one part: rewritten atomically with the rest (its schema kept), deleted when
  * none is left, untouched when none is picked. Undefined for a part that vanished meanwhile (another rewrite).
+ * `remove` reads only the columns `reads` names: the part is read whole only when a row of those columns is picked.
  */
-export async function removeRowsFromPart(file: string, remove: (row: Row) => boolean, options: RewriteOptions): Promise<PartChange | undefined> {
+export async function removeRowsFromPart(
+  file: string,
+  remove: (row: Row) => boolean,
+  options: RewriteOptions,
+  reads: readonly string[],
+): Promise<PartChange | undefined> {
   let read;
   try {
-    read = await readParquetWithColumns(file);
+    const bytes = await readFile(file);
+    if (!readParquetProjection(bytes, reads).some(remove)) return { rowsRemoved: 0, deleted: false };
+    read = await readParquetWithColumns(file, bytes);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
