@@ -18,6 +18,7 @@ export interface LiftRow {
   /** 1 = the 10% with the highest scores. */
   decile: number;
   count: number;
+  /** Churners in the decile; fractional when a group of tied scores is shared with the next decile. */
   positives: number;
   rate: number;
   lift: number;
@@ -35,6 +36,11 @@ export interface Evaluation {
   roc: RocPoint[];
   calibration: CalibrationBin[];
   lift: LiftRow[];
+}
+
+/** Equal scores, NaN equal to NaN (so a tied group of NaN scores ends). */
+function sameScore(a: number, b: number): boolean {
+  return a === b || (Number.isNaN(a) && Number.isNaN(b));
 }
 
 /** Indexes sorted by score, highest first; ties keep index order (stable). */
@@ -147,18 +153,34 @@ export function decileOfRank(rank: number, n: number): number {
   return Math.floor(((rank - 1) * 10) / n) + 1;
 }
 
-/** Decile lift and cumulative gains: examples ranked by score (highest first), cut into ten near-equal groups. */
+/**
+ * Decile lift and cumulative gains: examples ranked by score (highest first), cut into ten near-equal groups. A group of
+ * tied scores that straddles a decile boundary shares its churners between the deciles in proportion to the ranks each
+ * holds (the expectation over the orders of the tie, as ROC AUC counts a tie as one half), so `positives` may be
+ * fractional and the table does not depend on the order the examples came in.
+ */
 export function liftTable(scores: ArrayLike<number>, labels: ArrayLike<number>): LiftRow[] {
   const n = labels.length;
   const positives = countPositives(labels);
   const baseRate = positives / n;
   const order = descendingOrder(scores);
   const rows: LiftRow[] = Array.from({ length: 10 }, (_, i) => ({ decile: i + 1, count: 0, positives: 0, rate: 0, lift: 0, cumulativeGain: 0 }));
-  order.forEach((example, index) => {
-    const row = rows[decileOfRank(index + 1, n) - 1];
-    row.count++;
-    row.positives += labels[example];
-  });
+  for (let start = 0; start < n; ) {
+    let end = start;
+    let tiedPositives = 0;
+    while (end < n && sameScore(scores[order[end]], scores[order[start]])) tiedPositives += labels[order[end++]];
+    // Ranks of the group in each decile; a group wholly inside one decile adds its churners exactly.
+    for (let index = start; index < end; ) {
+      const decile = decileOfRank(index + 1, n);
+      let next = index;
+      while (next < end && decileOfRank(next + 1, n) === decile) next++;
+      const row = rows[decile - 1];
+      row.count += next - index;
+      row.positives += next - index === end - start ? tiedPositives : (tiedPositives * (next - index)) / (end - start);
+      index = next;
+    }
+    start = end;
+  }
   let found = 0;
   for (const row of rows) {
     found += row.positives;

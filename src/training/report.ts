@@ -55,7 +55,7 @@ function liftTables(metrics: MetricsFile): string {
   return entries(metrics)
     .map(({ name, evaluation }) => {
       const rows = evaluation.lift.map(
-        (row) => `<tr><td>${row.decile}</td><td>${row.count}</td><td>${row.positives}</td><td>${number(row.rate, 3)}</td><td>${number(row.lift, 2)}</td><td>${number(row.cumulativeGain, 3)}</td></tr>`,
+        (row) => `<tr><td>${row.decile}</td><td>${row.count}</td><td>${Number.isInteger(row.positives) ? row.positives : number(row.positives, 2)}</td><td>${number(row.rate, 3)}</td><td>${number(row.lift, 2)}</td><td>${number(row.cumulativeGain, 3)}</td></tr>`,
       );
       return `<table><caption>${escapeXml(name)}: deciles</caption><tr><th>decile</th><th>customers</th><th>churned</th><th>rate</th><th>lift</th><th>cumulative gain</th></tr>${rows.join("")}</table>`;
     })

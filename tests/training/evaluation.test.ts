@@ -58,4 +58,28 @@ describe("evaluation", () => {
     expect(table[0]).toMatchObject({ decile: 1, count: 2, positives: 2, rate: 1, lift: 10, cumulativeGain: 1 });
     expect(table[9]).toMatchObject({ decile: 10, count: 2, positives: 0, lift: 0, cumulativeGain: 1 });
   });
+
+  it("lift table: a score that ties everyone has lift 1 in every decile, whatever order the churners come in", () => {
+    // One churner among ten, all scored alike: a ranking that cannot tell them apart finds 1/10 of a churner per decile.
+    const table = liftTable(new Array(10).fill(0.5), [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    for (const row of table) {
+      expect(row.count).toBe(1);
+      expect(row.positives).toBeCloseTo(0.1, 12);
+      expect(row.lift).toBeCloseTo(1, 12);
+    }
+    expect(table[0].cumulativeGain).toBeCloseTo(0.1, 12);
+  });
+
+  it("lift table: a tied group across a decile boundary shares its churners between the deciles by size", () => {
+    // 20 examples: ranks 1–2 score 0.9 (both churned); ranks 3–6 tie at 0.5 with 2 churners (rate ½), the rest 0.1, none
+    // churned. Decile 2 (ranks 3–4) and decile 3 (ranks 5–6) each expect 2 · ½ = 1 churner, wherever the churners sit.
+    const scores = [0.9, 0.9, 0.5, 0.5, 0.5, 0.5, ...new Array(14).fill(0.1)];
+    for (const tied of [[1, 1, 0, 0], [0, 0, 1, 1]]) {
+      const labels = [1, 1, ...tied, ...new Array(14).fill(0)];
+      const table = liftTable(scores, labels);
+      expect(table.slice(0, 3).map((row) => row.positives)).toEqual([2, 1, 1]);
+      expect(table[1].lift).toBeCloseTo(2.5, 12);
+      expect(table[3].positives).toBe(0);
+    }
+  });
 });
