@@ -50,6 +50,16 @@ function descendingOrder(scores: ArrayLike<number>): Uint32Array {
   return order.sort((a, b) => scores[b] - scores[a] || a - b);
 }
 
+/**
+ * Scores must be numbers: a NaN equals nothing, not even itself, so it can neither be ranked nor end a group of ties
+ * (the ROC loop never advanced past one and ran forever).
+ */
+function checkScores(scores: ArrayLike<number>): void {
+  let nan = 0;
+  for (let i = 0; i < scores.length; i++) if (Number.isNaN(scores[i])) nan++;
+  if (nan > 0) throw new RangeError(`${nan} of ${scores.length} scores are NaN: a model that predicts NaN cannot be ranked or evaluated`);
+}
+
 function countPositives(labels: ArrayLike<number>): number {
   let positives = 0;
   for (let i = 0; i < labels.length; i++) positives += labels[i];
@@ -64,6 +74,7 @@ export function rocCurve(scores: ArrayLike<number>, labels: ArrayLike<number>): 
   const positives = countPositives(labels);
   const negatives = labels.length - positives;
   if (positives === 0 || negatives === 0) return { auc: NaN, points: [] };
+  checkScores(scores);
   const order = descendingOrder(scores);
   const points: RocPoint[] = [{ fpr: 0, tpr: 0 }];
   let tp = 0;
@@ -87,6 +98,7 @@ export function rocCurve(scores: ArrayLike<number>, labels: ArrayLike<number>): 
 export function averagePrecision(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
   const positives = countPositives(labels);
   if (positives === 0) return NaN;
+  checkScores(scores);
   const order = descendingOrder(scores);
   let tp = 0;
   let seen = 0;
@@ -163,6 +175,7 @@ export function liftTable(scores: ArrayLike<number>, labels: ArrayLike<number>):
   const n = labels.length;
   const positives = countPositives(labels);
   const baseRate = positives / n;
+  checkScores(scores);
   const order = descendingOrder(scores);
   const rows: LiftRow[] = Array.from({ length: 10 }, (_, i) => ({ decile: i + 1, count: 0, positives: 0, rate: 0, lift: 0, cumulativeGain: 0 }));
   for (let start = 0; start < n; ) {
@@ -193,6 +206,7 @@ export function liftTable(scores: ArrayLike<number>, labels: ArrayLike<number>):
 
 /** Every measure at once; `probabilities` must be probabilities of the positive class. */
 export function evaluate(probabilities: ArrayLike<number>, labels: ArrayLike<number>): Evaluation {
+  checkScores(probabilities);
   const { auc, points } = rocCurve(probabilities, labels);
   return {
     auc,

@@ -159,7 +159,15 @@ export async function runTraining(config: TrainingConfig, io: TrainingIo): Promi
       seed: config.seed,
       onBatch: (done, total) => progress.update(done, total),
     });
-    models[neural] = evaluate(predict(model, validationFeatures, validation.size), validation.labels);
+    const probabilities = predict(model, validationFeatures, validation.size);
+    const nan = probabilities.reduce((count, p) => count + (Number.isNaN(p) ? 1 : 0), 0);
+    if (nan > 0) {
+      model.dispose();
+      throw new Error(
+        `${neural}: ${nan} of ${validation.size} validation probabilities are NaN, so training diverged (epoch losses ${summary.epochLosses.map((loss) => loss.toPrecision(3)).join(", ")}): try fewer epochs, a larger batchSize or another seed`,
+      );
+    }
+    models[neural] = evaluate(probabilities, validation.labels);
     await model.save(directoryModelHandler(join(out, neural)));
     model.dispose();
     modelInfo[neural] = { path: `${neural}/${MODEL_FILE}`, priorCorrection: summary.priorCorrection, epochLosses: summary.epochLosses };

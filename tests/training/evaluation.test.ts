@@ -1,6 +1,6 @@
 // Evaluation measures against hand-computed cases.
 import { describe, expect, it } from "vitest";
-import { averagePrecision, calibrationTable, decileOfRank, liftTable, logLoss, rocCurve } from "../../src/training/evaluation.ts";
+import { averagePrecision, calibrationTable, decileOfRank, evaluate, liftTable, logLoss, rocCurve } from "../../src/training/evaluation.ts";
 
 describe("evaluation", () => {
   const scores = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4];
@@ -81,5 +81,13 @@ describe("evaluation", () => {
       expect(table[1].lift).toBeCloseTo(2.5, 12);
       expect(table[3].positives).toBe(0);
     }
+  });
+
+  it("a NaN score is refused with how many there are, rather than looping forever on a group of ties it cannot end", () => {
+    const message = /1 of 3 scores are NaN/;
+    expect(() => rocCurve([0.2, NaN, 0.9], [0, 1, 1])).toThrow(message);
+    expect(() => averagePrecision([0.2, NaN, 0.9], [0, 1, 1])).toThrow(message);
+    expect(() => liftTable([0.2, NaN, 0.9], [0, 1, 1])).toThrow(message);
+    expect(() => evaluate([0.2, NaN, 0.9], [0, 1, 1])).toThrow(message);
   });
 });
