@@ -35,7 +35,8 @@ export function fitSegments(columns: Record<string, Float64Array>, size: number,
   if (plan.names.length === 0) throw new Error("segmentation: every RFM and behaviour column is constant or null");
   const all = featureMatrix(plan, columns, size, true);
   const data = sampleRows(all, MAX_FIT_ROWS, options.seed);
-  const k = Math.min(options.k, data.rows);
+  // More centres than distinct customers cannot all hold someone: k-means++ repeats a chosen row and its segment stays empty.
+  const k = Math.min(options.k, distinctRows(data));
   const fuzziness = 2;
   const centroids =
     options.method === "kmeans"
@@ -108,6 +109,12 @@ function sampleRows(data: Matrix, max: number, seed: number): Matrix {
   const sample = createMatrix(max, data.columns);
   order.forEach((row, i) => sample.values.set(data.values.subarray(row * data.columns, (row + 1) * data.columns), i * data.columns));
   return sample;
+}
+
+function distinctRows(data: Matrix): number {
+  const seen = new Set<string>();
+  for (let i = 0; i < data.rows; i++) seen.add(data.values.subarray(i * data.columns, (i + 1) * data.columns).join(","));
+  return seen.size;
 }
 
 function rowsOf(matrix: Matrix): number[][] {

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { fuzzyCMeans, membershipsOf } from "../../src/training/fuzzy-cmeans.ts";
 import { kMeans } from "../../src/training/kmeans.ts";
 import { matrixFromRows } from "../../src/training/matrix.ts";
+import { assignSegments, fitSegments, segmentProfiles } from "../../src/training/segmentation.ts";
 
 // Three tight groups far apart: rows 0–2 near (0,0), 3–5 near (10,10), 6–8 near (0,10).
 const points = matrixFromRows([
@@ -65,5 +66,34 @@ describe("fuzzy c-means", () => {
     const out = new Float64Array(2);
     membershipsOf(matrixFromRows([[1, 0]]), 0, matrixFromRows([[1, 0], [5, 5]]), 2, out);
     expect(Array.from(out)).toEqual([1, 0]);
+  });
+});
+
+describe("segmentation", () => {
+  // 12 customers but only two distinct (recency, frequency) rows: at most two segments can hold anyone.
+  const size = 12;
+  const columns: Record<string, Float64Array> = {
+    days_since_last_purchase: Float64Array.from({ length: size }, (_, i) => (i < 8 ? 5 : 90)),
+    frequency: Float64Array.from({ length: size }, (_, i) => (i < 8 ? 4 : 0)),
+  };
+
+  for (const method of ["kmeans", "fcm"] as const) {
+    it(`${method}: k is capped at the distinct customers, so no segment is left empty`, () => {
+      const model = fitSegments(columns, size, { method, k: 3, seed: 1 });
+      expect(model.k).toBe(2);
+      const segments = assignSegments(model, columns, size);
+      const profiles = segmentProfiles(model, segments, columns, new Uint8Array(size), ["frequency"]);
+      expect(profiles.map((p) => p.size)).toEqual([8, 4]);
+    });
+  }
+
+  it("is reproducible by seed, fuzzy c-means included", () => {
+    const spread: Record<string, Float64Array> = {
+      days_since_last_purchase: Float64Array.from({ length: 40 }, (_, i) => (i * 37) % 101),
+      frequency: Float64Array.from({ length: 40 }, (_, i) => (i * 13) % 7),
+    };
+    for (const method of ["kmeans", "fcm"] as const) {
+      expect(fitSegments(spread, 40, { method, k: 4, seed: 9 })).toEqual(fitSegments(spread, 40, { method, k: 4, seed: 9 }));
+    }
   });
 });
