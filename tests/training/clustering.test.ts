@@ -69,6 +69,26 @@ describe("fuzzy c-means", () => {
   });
 });
 
+describe("fuzzy c-means - against the textbook alternation (NumPy, Bezdek's update equations)", () => {
+  // Two groups and a point between them; NumPy iterated u = 1 / Σ_j (d_c/d_j)^(2/(m−1)) and v = Σ u^m x / Σ u^m to a fixed point.
+  const data = matrixFromRows([[0, 0], [1, 0], [0, 1], [5, 5], [6, 5], [5, 7], [2, 3]]);
+  const cases = [
+    { m: 1.5, centres: [[0.70198937, 0.92326728], [5.29775634, 5.63749994]], first: [0.99949503, 0.9996493, 0.99989882, 0.00019898, 0.00040503, 0.00123118, 0.89836688] },
+    { m: 3, centres: [[0.47333258, 0.5752397], [5.22045469, 5.47461745]], first: [0.91035159, 0.89861254, 0.91533513, 0.07635955, 0.11419141, 0.16395183, 0.58633705] },
+  ];
+  for (const { m, centres, first } of cases) {
+    it(`m = ${m}: the same centres and memberships`, () => {
+      const result = fuzzyCMeans(data, { k: 2, seed: 7, fuzziness: m, tolerance: 1e-12, maxIterations: 1000 });
+      const low = result.centroids.values[0] < result.centroids.values[2] ? 0 : 1;
+      for (let j = 0; j < 2; j++) {
+        expect(result.centroids.values[low * 2 + j]).toBeCloseTo(centres[0][j], 7);
+        expect(result.centroids.values[(1 - low) * 2 + j]).toBeCloseTo(centres[1][j], 7);
+      }
+      first.forEach((u, i) => expect(result.memberships.values[i * 2 + low]).toBeCloseTo(u, 7));
+    });
+  }
+});
+
 describe("segmentation", () => {
   // 12 customers but only two distinct (recency, frequency) rows: at most two segments can hold anyone.
   const size = 12;
