@@ -24,7 +24,9 @@ function metricsTable(metrics: MetricsFile): string {
     const best = kind === "model" && name === metrics.best ? ` class="best"` : "";
     return `<tr${best}><td>${escapeXml(name)}</td><td>${number(e.auc)}</td><td>${number(e.prAuc)}</td><td>${number(e.logLoss)}</td><td>${number(e.brier)}</td><td>${number(e.lift[0]?.lift, 2)}</td></tr>`;
   });
-  return `<table><caption>Validation (${metrics.validation.examples} customers, churn rate ${number(metrics.validation.churnRate, 3)})</caption>
+  // A customer is one example per validation snapshot, so several snapshots hold more examples than customers.
+  const snapshots = metrics.validation.dates.length;
+  return `<table><caption>Validation (${metrics.validation.examples} examples of ${snapshots} snapshot${snapshots === 1 ? "" : "s"}, churn rate ${number(metrics.validation.churnRate, 3)})</caption>
 <tr><th>model</th><th>ROC AUC</th><th>PR AUC</th><th>log loss</th><th>Brier</th><th>top-decile lift</th></tr>${rows.join("")}</table>`;
 }
 
@@ -57,7 +59,7 @@ function liftTables(metrics: MetricsFile): string {
       const rows = evaluation.lift.map(
         (row) => `<tr><td>${row.decile}</td><td>${row.count}</td><td>${Number.isInteger(row.positives) ? row.positives : number(row.positives, 2)}</td><td>${number(row.rate, 3)}</td><td>${number(row.lift, 2)}</td><td>${number(row.cumulativeGain, 3)}</td></tr>`,
       );
-      return `<table><caption>${escapeXml(name)}: deciles</caption><tr><th>decile</th><th>customers</th><th>churned</th><th>rate</th><th>lift</th><th>cumulative gain</th></tr>${rows.join("")}</table>`;
+      return `<table><caption>${escapeXml(name)}: deciles</caption><tr><th>decile</th><th>examples</th><th>churned</th><th>rate</th><th>lift</th><th>cumulative gain</th></tr>${rows.join("")}</table>`;
     })
     .join("\n");
 }
@@ -68,7 +70,7 @@ function calibrationTables(metrics: MetricsFile): string {
       const rows = evaluation.calibration.map(
         (bin) => `<tr><td>${number(bin.lower, 1)}–${number(bin.upper, 1)}</td><td>${bin.count}</td><td>${number(bin.meanPredicted, 3)}</td><td>${number(bin.observedRate, 3)}</td></tr>`,
       );
-      return `<table><caption>${escapeXml(name)}: calibration</caption><tr><th>predicted</th><th>customers</th><th>mean predicted</th><th>observed</th></tr>${rows.join("")}</table>`;
+      return `<table><caption>${escapeXml(name)}: calibration</caption><tr><th>predicted</th><th>examples</th><th>mean predicted</th><th>observed</th></tr>${rows.join("")}</table>`;
     })
     .join("\n");
 }
@@ -76,14 +78,14 @@ function calibrationTables(metrics: MetricsFile): string {
 function segmentSection(manifest: Manifest): string {
   const { profiles, method, k } = manifest.segments;
   const columns = Object.keys(profiles[0]?.means ?? {});
-  const header = `<tr><th>segment</th><th>customers</th><th>share</th><th>churn rate</th>${columns.map((c) => `<th>${escapeXml(c)}</th>`).join("")}</tr>`;
+  const header = `<tr><th>segment</th><th>examples</th><th>share</th><th>churn rate</th>${columns.map((c) => `<th>${escapeXml(c)}</th>`).join("")}</tr>`;
   const rows = profiles.map(
     (p) =>
       `<tr><td>${p.segment}</td><td>${p.size}</td><td>${number(p.share, 3)}</td><td>${number(p.churnRate, 3)}</td>${columns.map((c) => `<td>${number(p.means[c], 2)}</td>`).join("")}</tr>`,
   );
   const sizes = barChart(profiles.map((p) => ({ label: `segment ${p.segment}`, value: p.size })), { title: "Segment sizes", format: (v) => String(v) });
   const churn = barChart(profiles.map((p) => ({ label: `segment ${p.segment}`, value: p.churnRate })), { title: "Churn rate by segment", format: (v) => `${(v * 100).toFixed(1)}%` });
-  return `<h2>Segments (${escapeXml(method)}, k = ${k}, profiled on the validation customers)</h2>
+  return `<h2>Segments (${escapeXml(method)}, k = ${k}, profiled on the validation examples)</h2>
 <div class="plots">${sizes}${churn}</div>
 <table>${header}${rows.join("")}</table>`;
 }
