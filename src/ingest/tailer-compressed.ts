@@ -29,6 +29,8 @@ export interface CompressedChunk {
   fingerprint: string;
   head: string;
   headBytes: number;
+  /** For the chunk at byte 0: the hash of the file's first line (TailPosition.lineage). */
+  firstLine?: string;
 }
 
 /**
@@ -93,7 +95,8 @@ export async function* compressedChunks(handle: FileHandle, name: string, positi
     before = lastBytes(Buffer.concat([before, buffer.subarray(Math.max(0, split.consumed - FINGERPRINT_BYTES), split.consumed)]), FINGERPRINT_BYTES);
     const end = start + split.consumed;
     const headBytes = Math.min(HEAD_BYTES, end);
-    const chunk = { start, split, fingerprint: end === 0 ? "" : positionHash(before), head: positionHash(head.subarray(0, headBytes)), headBytes };
+    const firstLine = start === 0 && split.lines.length > 0 ? { firstLine: positionHash(buffer.subarray(0, split.lines[0].end)) } : {};
+    const chunk = { start, split, fingerprint: end === 0 ? "" : positionHash(before), head: positionHash(head.subarray(0, headBytes)), headBytes, ...firstLine };
     buffer.copy(buffer, 0, split.consumed, filled);
     filled -= split.consumed;
     start = end;

@@ -4,7 +4,7 @@ import { open, readdir, stat, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CompressedCopyError, compressedChunks, findCompressedCopy } from "./tailer-compressed.ts";
 import { splitCompleteLines, type TailLine } from "./tailer-lines.ts";
-import { FINGERPRINT_BYTES, HEAD_BYTES, positionHash, type TailPosition, type TailPositionStore } from "./tailer-position.ts";
+import { batchIdPrefix, FINGERPRINT_BYTES, HEAD_BYTES, positionHash, type TailPosition, type TailPositionStore } from "./tailer-position.ts";
 import type { NumberedLine, TailPublisher } from "./tailer-publisher.ts";
 import { findCopy, rotatedAfter, type FinishedFile, type RotatedFile } from "./tailer-rotated.ts";
 
@@ -56,9 +56,11 @@ export interface TailedPathOptions {
  * the file: the tailer publishes into the stream, it does not feed operators, so the worker's checkpoint cannot hold
  * its offset. Writing (file identity, offset, line number) after the ack means a crash never skips a line; a crash
  * between the ack and the write re-reads the same chunk, whose batches get the same Nats-Msg-Ids
- * (`tail:<dev>:<ino>:<generation>:<start>-<end>:<partition>:<n>`), so JetStream stores them once within its 2-minute
- * duplicate window, and whose events get the same event_ids (line number + line, as `clickpipe publish` of the same
- * file gives), so the worker's event_id dedupe drops what is older than that window or was chunked differently.
+ * (`tail:<dev>:<ino>:<lineage>:<generation>:<start>-<end>:<partition>:<n>`, batchIdPrefix; the lineage, a hash of the
+ * file's first line, tells a new file that got a rotated one's inode from it), so JetStream stores them once within
+ * its 2-minute duplicate window, and whose events get the same event_ids (line number + line, as `clickpipe publish`
+ * of the same file gives), so the worker's event_id dedupe drops what is older than that window or was chunked
+ * differently.
  *
  * Files are read one after the other, each to its end: the file of the saved position, then each rotated file newer
  * than it (tailer-rotated.ts says how they are ordered), each from its start, then the file at the path. A new file's
@@ -162,8 +164,8 @@ export class TailedPath {
     const { path, log, stopping } = this.options;
     try {
       for await (const chunk of compressedChunks(reading.handle, reading.name, reading.position, this.buffer.length)) {
-        const { start, split, fingerprint, head, headBytes } = chunk;
-        reading.position = await this.publishChunk(reading.position, start, split.lines, split.consumed, { fingerprint, head, headBytes });
+        const { start, split, fingerprint, head, headBytes, firstLine } = chunk;
+        reading.position = await this.publishChunk(reading.position, start, split.lines, split.consumed, { fingerprint, head, headBytes }, firstLine);
         if (stopping()) return false;
       }
     } catch (error) {
@@ -234,7 +236,7 @@ export class TailedPath {
     // The file a copytruncate chain began with gets a new generation; the files read before it pass the note on.
     const generation = replaced?.file === identity ? replaced.generation : 0;
     const handOn = replaced !== undefined && replaced.file !== identity && file !== path ? { replaced } : {};
-    const position: TailPosition = { format: 1, path, file: identity, generation, offset: 0, lineNumber: 0, fingerprint: "", ...handOn };
+    const position: TailPosition = { format: 1, path, file: identity, generation, offset: 0, lineNumber: 0, fingerprint: "", lineage: "", ...handOn };
     // A gzip is found again by its identity: logrotate renames or deletes it, never rewrites it.
     if (!compressed) {
       const start = await headAt(handle);
@@ -296,19 +298,26 @@ export class TailedPath {
     return true;
   }
 
-  /** Publishes one chunk's lines under ids from their place in the file, then saves the position just past them. */
+  /**
+   * Publishes one chunk's lines under ids from their place in the file, then saves the position just past them.
+   * `firstLine`: the hash of the file's first line, given with the chunk that starts at byte 0; it becomes the
+   * position's lineage when that is still to be set ("").
+   */
   private async publishChunk(
     position: TailPosition,
     start: number,
     chunkLines: readonly TailLine[],
     consumed: number,
     after: Pick<TailPosition, "fingerprint" | "head" | "headBytes">,
+    firstLine: string | undefined,
   ): Promise<TailPosition> {
     const firstLineNumber = position.lineNumber + 1;
     const lines: NumberedLine[] = chunkLines.map((line, index) => ({ text: line.text, lineNumber: firstLineNumber + index }));
     const end = start + consumed;
-    await this.options.publisher.publish(`tail:${position.file}:${position.generation}:${start}-${end}`, lines, this.options.now());
-    const next = { ...position, offset: end, lineNumber: position.lineNumber + lines.length, ...after };
+    const lineage = position.lineage === "" && start === 0 && firstLine !== undefined ? { lineage: firstLine } : {};
+    const current = { ...position, ...lineage };
+    await this.options.publisher.publish(batchIdPrefix(current, start, end), lines, this.options.now());
+    const next = { ...current, offset: end, lineNumber: position.lineNumber + lines.length, ...after };
     await this.options.store.save(next);
     return next;
   }
@@ -326,7 +335,9 @@ export class TailedPath {
       if (await this.switchToCopy(current)) return 0;
       // Truncated and refilled, with no copy of the lines before: the bytes from 0 are new lines of a new generation.
       this.options.log(`access log ${this.options.path}: truncated or replaced (was at byte ${position.offset}); reading from its start`);
-      current.position = { ...position, generation: position.generation + 1, offset: 0, lineNumber: 0, fingerprint: "", head: undefined, headBytes: undefined };
+      // Its new first line gives the new generation's lineage (also for a position of an earlier version: nothing of
+      // this generation was published under that version's ids).
+      current.position = { ...position, generation: position.generation + 1, offset: 0, lineNumber: 0, fingerprint: "", head: undefined, headBytes: undefined, lineage: "" };
       await this.options.store.save(current.position);
     }
     let consumed = 0;
@@ -343,7 +354,8 @@ export class TailedPath {
         fingerprint: await fingerprintAt(handle, end),
         ...(current.position.headBytes === HEAD_BYTES ? {} : { head: await headOf(handle, Math.min(HEAD_BYTES, end)), headBytes: Math.min(HEAD_BYTES, end) }),
       };
-      current.position = await this.publishChunk(current.position, start, split.lines, split.consumed, after);
+      const firstLine = start === 0 ? positionHash(this.buffer.subarray(0, split.lines[0].end)) : undefined;
+      current.position = await this.publishChunk(current.position, start, split.lines, split.consumed, after, firstLine);
     }
     return consumed;
   }

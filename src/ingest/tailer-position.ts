@@ -35,11 +35,30 @@ export interface TailPosition {
   head?: string;
   headBytes?: number;
   /**
+   * Hash of the file's first line (its bytes, newline included), part of its batch ids (batchIdPrefix) so that a new
+   * file that got a rotated one's inode does not take that file's ids: JetStream would drop its chunks that cover the
+   * same bytes as duplicates within its 2-minute window. "" from the file's opening until its first chunk is published
+   * (the first line may still be incomplete when the file is opened); a file's first line never changes, so every read
+   * of that chunk, after a restart too, gives the same hash. Absent in positions of earlier versions: their files keep
+   * the ids those versions gave them (a chunk re-sent after the upgrade is still stored once).
+   */
+  lineage?: string;
+  /**
    * Set while the rest of a file that was truncated (copytruncate) or replaced under its inode is read from its rotated
    * copy, and the rotated files after that: the file (`<dev>:<ino>`) and the generation it is read under from its
    * start once they are done, so its new lines get batch ids of their own, not those of the lines before.
    */
   replaced?: { file: string; generation: number };
+}
+
+/**
+ * The Nats-Msg-Id prefix of the batches of a chunk: `tail:<dev>:<ino>:<lineage>:<generation>:<start>-<end>` (then
+ * `:<partition|dlq>:<n>`, TailPublisher), or `tail:<dev>:<ino>:<generation>:<start>-<end>` for a position without a
+ * lineage (saved by an earlier version).
+ */
+export function batchIdPrefix(position: Pick<TailPosition, "file" | "generation" | "lineage">, start: number, end: number): string {
+  const lineage = position.lineage === undefined ? "" : `${position.lineage}:`;
+  return `tail:${position.file}:${lineage}${position.generation}:${start}-${end}`;
 }
 
 /** One JSON file per configured path under the source's state directory, replaced atomically. */

@@ -1,6 +1,7 @@
 // TailedPath on real files: which lines of a log path go out, across restarts, when a file is replaced under its inode,
 // rotated (compressed or not, several times before it looks again) or copied and truncated.
-import { appendFile, copyFile, mkdir, mkdtemp, open, readFile, rename, rm, truncate, unlink, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { appendFile, copyFile, mkdir, mkdtemp, open, readFile, rename, rm, stat, truncate, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -11,6 +12,9 @@ import type { NumberedLine } from "../../src/ingest/tailer-publisher.ts";
 
 /** Lines that end alike (the same user agent), as a log of health checks does. */
 const line = (first: string, n: number) => `${first} 10.0.0.${n % 10} "GET /health HTTP/1.1" 200 2 "-" "kube-probe/1.29 (readiness and liveness checks)"`;
+
+/** The lineage in a file's batch ids: SHA-256 of its first line (newline included), base64url, 22 characters. */
+const lineageOf = (firstLine: string) => createHash("sha256").update(firstLine).digest("base64url").slice(0, 22);
 
 describe("TailedPath", () => {
   let directory: string;
@@ -130,7 +134,8 @@ describe("TailedPath", () => {
     const savedOffset = 10 * (line("read", 1).length + 1);
     const lineBytes = line("more", 11).length + 1;
     expect([2 * lineBytes <= 200, 3 * lineBytes > 200]).toEqual([true, true]);
-    const rotatedIds = Array.from({ length: 10 }, (_, k) => `tail:${rotatedFile}:0:${savedOffset + 2 * k * lineBytes}-${savedOffset + 2 * (k + 1) * lineBytes}`);
+    const lineage = lineageOf(`${line("read", 1)}\n`);
+    const rotatedIds = Array.from({ length: 10 }, (_, k) => `tail:${rotatedFile}:${lineage}:0:${savedOffset + 2 * k * lineBytes}-${savedOffset + 2 * (k + 1) * lineBytes}`);
     expect(fromGzip.prefixes.slice(0, -1)).toEqual(rotatedIds);
     expect(fromPlain.prefixes.slice(0, -1)).toEqual(rotatedIds);
     expect(fromGzip.logs).toEqual([`access log ${compressed.path}: finishing ${compressed.path}.1.gz (rotated and compressed while stopped) from byte ${savedOffset} of the file it holds`]);
@@ -176,6 +181,62 @@ describe("TailedPath", () => {
     expect(lines.at(-1)).toEqual({ text: line("new", 1), lineNumber: 1 });
     const lostFrom = 10 * (line("read", 1).length + 1) + fromGzip.length * (line("more", 11).length + 1);
     expect(logs[1]).toMatch(new RegExp(`access\\.log\\.1\\.gz cannot be decompressed past byte \\d+ \\(unexpected end of file\\); the lines after byte ${lostFrom} are lost`));
+  });
+
+  it("names a file's batches by the hash of its first line, complete or not when it was opened, as it grows past 1 KiB and after a crash", async () => {
+    const folder = join(directory, "lineage");
+    await mkdir(folder);
+    const path = join(folder, "access.log");
+    const store = new TailPositionStore(join(folder, "state"));
+    const first = `${line("first", 1)}\n`;
+    // Opened while its first line is half written: nothing to publish yet, and nothing to take a lineage from.
+    await writeFile(path, first.slice(0, 30));
+    const firstPrefixes: string[] = [];
+    const before = tailed(path, store, [], { prefixes: firstPrefixes });
+    await before.restore();
+    await before.poll();
+    const opened = await readFile(store.fileOf(path), "utf8");
+    expect([JSON.parse(opened).lineage, firstPrefixes]).toEqual(["", []]);
+    await appendFile(path, first.slice(30) + Array.from({ length: 4 }, (_, n) => line("first", n + 2) + "\n").join(""));
+    await before.poll();
+    await before.close();
+    // The crash: the chunk was acknowledged, its position never saved.
+    await writeFile(store.fileOf(path), opened);
+    const afterPrefixes: string[] = [];
+    const after = tailed(path, store, [], { prefixes: afterPrefixes });
+    await after.restore();
+    await after.poll();
+    const shortEnd = first.length + 4 * (line("first", 2).length + 1);
+    await appendFile(path, Array.from({ length: 9 }, (_, n) => line("first", n + 6) + "\n").join(""));
+    await after.poll();
+    await after.close();
+    const longEnd = shortEnd + 9 * (line("first", 6).length + 1);
+    expect([shortEnd < 1024, longEnd > 1024]).toEqual([true, true]);
+    const { dev, ino } = await stat(path, { bigint: true });
+    const ids = `tail:${dev}:${ino}:${lineageOf(first)}:0`;
+    expect(firstPrefixes).toEqual([`${ids}:0-${shortEnd}`]);
+    expect(afterPrefixes).toEqual([`${ids}:0-${shortEnd}`, `${ids}:${shortEnd}-${longEnd}`]);
+    expect((await store.load(path))?.lineage).toBe(lineageOf(first));
+  });
+
+  it("keeps the ids without a lineage for the file of a position an earlier version saved, and gives the next file one", async () => {
+    const { path, store } = await stoppedAfter("earlier-version", 5, 8);
+    const saved = (await store.load(path))!;
+    // An earlier version saved no lineage: a chunk it published before a crash must get the same id again.
+    delete saved.lineage;
+    await store.save(saved);
+    const prefixes: string[] = [];
+    const tailer = tailed(path, store, [], { prefixes });
+    await tailer.restore();
+    await tailer.poll();
+    await rename(path, `${path}.1`);
+    await writeFile(path, `${line("next", 1)}\n`);
+    await tailer.poll();
+    await tailer.poll();
+    await tailer.close();
+    const { dev, ino } = await stat(path, { bigint: true });
+    const lineBytes = line("read", 1).length + 1;
+    expect(prefixes).toEqual([`tail:${saved.file}:0:${5 * lineBytes}-${8 * lineBytes}`, `tail:${dev}:${ino}:${lineageOf(`${line("next", 1)}\n`)}:0:0-${lineBytes}`]);
   });
 
   it("takes no gzip whose start differs, and none whose bytes before the saved offset differ: it says the lines are lost", async () => {
@@ -280,7 +341,10 @@ describe("TailedPath - several rotations", () => {
     expect(published.flat()).toEqual([...numbered("read", 11, 12), ...numbered("new", 1, 3)]);
     // Lines 11..12 under the ids the file itself would have given them; the new lines under the next generation.
     const copyEnd = before.offset + text("read", 11, 12).length;
-    expect(prefixes).toEqual([`tail:${before.file}:0:${before.offset}-${copyEnd}`, `tail:${before.file}:1:0-${text("new", 1, 3).length}`]);
+    expect(prefixes).toEqual([
+      `tail:${before.file}:${lineageOf(text("read", 1, 1))}:0:${before.offset}-${copyEnd}`,
+      `tail:${before.file}:${lineageOf(text("new", 1, 1))}:1:0-${text("new", 1, 3).length}`,
+    ]);
     expect((await store.load(path))!.generation).toBe(1);
   });
 

@@ -2,7 +2,7 @@
 // several times while stopped), copytruncate and restarts put every complete line into the stream exactly once, read
 // back with StreamReader.
 import { execFile } from "node:child_process";
-import { appendFile, copyFile, cp, mkdir, mkdtemp, rename, stat, truncate, utimes, writeFile } from "node:fs/promises";
+import { appendFile, copyFile, cp, link, mkdir, mkdtemp, rename, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -442,5 +442,74 @@ describe("access log tailer - rotations while it was stopped", () => {
     // The same file (inode) as before, its new lines under a generation of their own.
     const position = (await store.load(logPath))!;
     expect([position.file, position.generation]).toEqual([savedBefore.file, savedBefore.generation + 1]);
+  });
+});
+
+describe("access log tailer - a new file that got a rotated file's inode", () => {
+  const natsUrl = inject("natsUrl");
+  let connection: NatsConnection;
+  let root: string;
+  let tailer: Source | undefined;
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), "clickpipe-tailer-inode-"));
+    connection = await connectNats({ url: natsUrl });
+  });
+
+  afterAll(async () => {
+    await tailer?.stop();
+    await connection?.drain();
+  });
+
+  it("sends every line of a new access.log that got the inode of a file compressed and deleted seconds before, though its first chunk covers the same bytes", async () => {
+    const folder = join(root, "logs");
+    const logPath = join(folder, "access.log");
+    const store = new TailPositionStore(join(root, "state"));
+    const stream = uniqueStreamName("TAILINO");
+    const pipeline = pipelineSchema.parse({ name: "tailer", nats: { url: natsUrl, stream }, sinks: [{ type: "parquet", path: join(root, "out") }] });
+    const logs: string[] = [];
+    const caughtUp = async () => {
+      const { dev, ino, size } = await stat(logPath, { bigint: true });
+      await waitFor(`the tailer to reach byte ${size} of ${logPath}`, async () => {
+        const position = await store.load(logPath);
+        return position?.file === `${dev}:${ino}` && position.offset === Number(size);
+      });
+    };
+    await mkdir(folder);
+    // File A: lines 10..29, read in one chunk, bytes [0, size of A).
+    await writeFile(logPath, linesOf(10, 30));
+    const first = await stat(logPath, { bigint: true });
+    tailer = createAccessLogTailer(
+      { type: "accessLog", paths: [logPath], format: "combined", pollInterval: 50 },
+      { pipeline, connection, metrics: new Metrics(), stateDirectory: join(root, "state"), log: (line) => logs.push(line) },
+      { rotatedGraceMs: 500 },
+    );
+    await tailer.start();
+    await caughtUp();
+    // ext4 (what /tmp is here) gives a deleted file's inode to a file created after it, but which freed inode the new
+    // access.log gets depends on every file created meanwhile (the tailer's position file is replaced on each save), so
+    // the test does not wait for luck: A's inode outlives its deletion under a second name outside the log folder, and
+    // becomes the new access.log. The tailer sees what it sees when ext4 reuses the inode: the same dev:ino, new lines.
+    const kept = join(root, "inode-of-a");
+    await link(logPath, kept);
+    // Rotation 1 with compress: A → access.log.1 → access.log.1.gz (A's name removed), a new access.log B (lines 30..39).
+    await rename(logPath, `${logPath}.1`);
+    await writeFile(logPath, linesOf(30, 40));
+    // -f: gzip leaves a file with a second name alone otherwise; it still writes the .gz and removes the name.
+    await promisify(execFile)("gzip", ["-f", `${logPath}.1`]);
+    await expect(stat(`${logPath}.1`)).rejects.toThrow(/ENOENT/);
+    // B caught up: A was read to its end and closed.
+    await caughtUp();
+    // Rotation 2: B → access.log.1, then the new access.log C (lines 40..59) on A's inode. Lines 40..59 have the
+    // digits of lines 10..29, so C is as long as A and its first chunk is bytes [0, size of A) too.
+    await rename(logPath, `${logPath}.1`);
+    await writeFile(kept, linesOf(40, 60));
+    await rename(kept, logPath);
+    const reused = await stat(logPath, { bigint: true });
+    expect([reused.dev, reused.ino, reused.size]).toEqual([first.dev, first.ino, first.size]);
+    await caughtUp();
+    const contents = await readStream(connection, stream);
+    expect(contents.urls).toEqual(expectedUrls([10, 60]));
+    expect(new Set(contents.eventIds).size).toBe(50);
   });
 });
