@@ -69,6 +69,32 @@ describe("fuzzy c-means", () => {
   });
 });
 
+describe("fuzzy c-means - memberships at extreme scales and m near 1", () => {
+  // Memberships depend only on distance ratios: with distances 5s and 10s and m = 1.05, u = 1 / (1 + (5/10)^(2/0.05))
+  // = 1 / (1 + 2^−40) at any scale s, although d² is 0 (s = 1e-200) or Infinity (s = 1e200) in float64.
+  for (const scale of [1e-200, 1, 1e200]) {
+    it(`m = 1.05, distances 5 and 10 times ${scale}: 1 / (1 + 2^−40) and 2^−40 / (1 + 2^−40)`, () => {
+      const out = new Float64Array(2);
+      membershipsOf(matrixFromRows([[0, 0]]), 0, matrixFromRows([[3 * scale, 4 * scale], [-6 * scale, -8 * scale]]), 1.05, out);
+      expect(out[0]).toBeCloseTo(1 / (1 + 2 ** -40), 12);
+      expect(out[1] / (2 ** -40 / (1 + 2 ** -40))).toBeCloseTo(1, 12);
+    });
+  }
+
+  it("m = 1.01, distances 1e-3 and 2e-3: 1 / (1 + 2^−200), where (d²)^(−1/(m−1)) = 1e600 overflows", () => {
+    const out = new Float64Array(2);
+    membershipsOf(matrixFromRows([[0]]), 0, matrixFromRows([[1e-3], [2e-3]]), 1.01, out);
+    expect(out[0]).toBe(1 / (1 + 2 ** -200));
+    expect(out[1] / 2 ** -200).toBeCloseTo(1, 12);
+  });
+
+  it("a row on a centre belongs to it fully even when the other centre is 1e-200 away (d² underflows to 0)", () => {
+    const out = new Float64Array(2);
+    membershipsOf(matrixFromRows([[1e-200, 1e200]]), 0, matrixFromRows([[2e-200, 1e200], [1e-200, 1e200]]), 1.05, out);
+    expect(Array.from(out)).toEqual([0, 1]);
+  });
+});
+
 describe("fuzzy c-means - against the textbook alternation (NumPy, Bezdek's update equations)", () => {
   // Two groups and a point between them; NumPy iterated u = 1 / Σ_j (d_c/d_j)^(2/(m−1)) and v = Σ u^m x / Σ u^m to a fixed point.
   const data = matrixFromRows([[0, 0], [1, 0], [0, 1], [5, 5], [6, 5], [5, 7], [2, 3]]);
