@@ -17,6 +17,7 @@ export interface FuzzyCMeansResult {
   centroids: Matrix;
   /** rows × k memberships. */
   memberships: Matrix;
+  /** Passes done, each updating the memberships and then the centres. */
   iterations: number;
 }
 
@@ -73,8 +74,9 @@ export function fuzzyCMeans(data: Matrix, options: FuzzyCMeansOptions): FuzzyCMe
   const centroids = kMeansPlusPlus(data, k, new SeededRandom(options.seed));
   const memberships = createMatrix(data.rows, k);
   const row = new Float64Array(k);
-  let iteration = 0;
-  for (; iteration < (options.maxIterations ?? 300); iteration++) {
+  const maxIterations = options.maxIterations ?? 300;
+  let iterations = 0;
+  while (iterations < maxIterations) {
     let moved = 0;
     for (let i = 0; i < data.rows; i++) {
       membershipsOf(data, i, centroids, m, row);
@@ -96,7 +98,13 @@ export function fuzzyCMeans(data: Matrix, options: FuzzyCMeansOptions): FuzzyCMe
       if (weights[c] === 0) continue;
       for (let j = 0; j < columns; j++) centroids.values[c * columns + j] = sums[c * columns + j] / weights[c];
     }
+    iterations++;
     if (moved < (options.tolerance ?? 1e-6)) break;
   }
-  return { centroids, memberships, iterations: iteration };
+  // Each pass moves the centres after computing the memberships: recompute them once so they are the returned centres'.
+  for (let i = 0; i < data.rows; i++) {
+    membershipsOf(data, i, centroids, m, row);
+    memberships.values.set(row, i * k);
+  }
+  return { centroids, memberships, iterations };
 }

@@ -95,6 +95,31 @@ describe("fuzzy c-means - memberships at extreme scales and m near 1", () => {
   });
 });
 
+describe("fuzzy c-means - the returned memberships are the returned centres'", () => {
+  it("k = 1 on -1 and 1: the first pass moves the centre to the mean 0, the second moves nothing, so 2 passes", () => {
+    const result = fuzzyCMeans(matrixFromRows([[-1], [1]]), { k: 1, seed: 7 });
+    expect(Array.from(result.centroids.values)).toEqual([0]);
+    expect(Array.from(result.memberships.values)).toEqual([1, 1]);
+    expect(result.iterations).toBe(2);
+  });
+
+  // Bezdek's membership equation by hand, m = 2: u_c = 1 / Σ_j (d_c / d_j)², d the distance to the returned centres.
+  const data = matrixFromRows([[0], [1], [5], [6], [2]]);
+  function textbookMemberships(centres: Float64Array): number[] {
+    return Array.from(data.values).flatMap((x) => {
+      const d = Array.from(centres, (v) => Math.abs(x - v));
+      return d.map((dc) => 1 / d.reduce((sum, dj) => sum + (dc / dj) ** 2, 0));
+    });
+  }
+  for (const [stop, options] of [["maxIterations 1", { maxIterations: 1 }], ["tolerance Infinity", { tolerance: Infinity }]] as const) {
+    it(`stopped after one pass by ${stop}: memberships of the moved centres, and 1 pass counted`, () => {
+      const result = fuzzyCMeans(data, { k: 2, seed: 7, ...options });
+      expect(result.iterations).toBe(1);
+      textbookMemberships(result.centroids.values).forEach((u, i) => expect(result.memberships.values[i]).toBeCloseTo(u, 12));
+    });
+  }
+});
+
 describe("fuzzy c-means - against the textbook alternation (NumPy, Bezdek's update equations)", () => {
   // Two groups and a point between them; NumPy iterated u = 1 / Σ_j (d_c/d_j)^(2/(m−1)) and v = Σ u^m x / Σ u^m to a fixed point.
   const data = matrixFromRows([[0, 0], [1, 0], [0, 1], [5, 5], [6, 5], [5, 7], [2, 3]]);
