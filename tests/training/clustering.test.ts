@@ -1,7 +1,7 @@
 // k-means and fuzzy c-means on a tiny hand-built dataset whose clusters are known.
 import { describe, expect, it } from "vitest";
 import { fuzzyCMeans, membershipsOf } from "../../src/training/fuzzy-cmeans.ts";
-import { kMeans } from "../../src/training/kmeans.ts";
+import { kMeans, lloyd } from "../../src/training/kmeans.ts";
 import { matrixFromRows } from "../../src/training/matrix.ts";
 import { assignSegments, fitSegments, segmentProfiles } from "../../src/training/segmentation.ts";
 
@@ -38,6 +38,28 @@ describe("k-means", () => {
 
   it("is reproducible by seed", () => {
     expect(kMeans(points, { k: 2, seed: 3 }).assignments).toEqual(kMeans(points, { k: 2, seed: 3 }).assignments);
+  });
+});
+
+describe("k-means - an emptied cluster takes the row farthest from its centre", () => {
+  // Rows 0, 3, 10, 11 from centres 1, 10.5 and 50: the first pass leaves the centre at 50 empty; squared distances
+  // to the assigned centres are 1, 4, 0.25, 0.25, so it takes row 1 (3) out of centre 1's pair, which keeps row 0 (0).
+  const data = matrixFromRows([[0], [3], [10], [11]]);
+
+  it("one emptied cluster: centres 0, 10.5 and 3, every cluster holds a row, inertia 2 × 0.5² = 0.5", () => {
+    const result = lloyd(data, matrixFromRows([[1], [10.5], [50]]), 300);
+    expect(Array.from(result.centroids.values)).toEqual([0, 10.5, 3]);
+    expect(Array.from(result.assignments)).toEqual([0, 2, 1, 1]);
+    expect(result.inertia).toBe(0.5);
+    // Pass 1 assigns, relocates (row 1 counts as moved to the emptied cluster) and updates; pass 2 changes no assignment.
+    expect(result.iterations).toBe(1);
+  });
+
+  it("two emptied clusters take two rows: row 1, then row 2 (the lower of 10 and 11, both 0.5 from 10.5; row 0 is alone now)", () => {
+    const result = lloyd(data, matrixFromRows([[1], [10.5], [50], [60]]), 300);
+    expect(Array.from(result.centroids.values)).toEqual([0, 11, 3, 10]);
+    expect(Array.from(result.assignments)).toEqual([0, 2, 3, 1]);
+    expect(result.inertia).toBe(0);
   });
 });
 
