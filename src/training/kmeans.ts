@@ -59,11 +59,13 @@ export function nearestCentroid(data: Matrix, row: number, centroids: Matrix): {
   return { cluster, distance };
 }
 
-function lloyd(data: Matrix, start: Matrix, maxIterations: number): KMeansResult {
+/** Lloyd's iterations from the centres `start`. */
+export function lloyd(data: Matrix, start: Matrix, maxIterations: number): KMeansResult {
   const { columns } = data;
   const k = start.rows;
   const centroids: Matrix = { ...start, values: Float64Array.from(start.values) };
   const assignments = new Int32Array(data.rows).fill(-1);
+  const distances = new Float64Array(data.rows);
   let inertia = 0;
   let iteration = 0;
   for (; iteration < maxIterations; iteration++) {
@@ -73,6 +75,7 @@ function lloyd(data: Matrix, start: Matrix, maxIterations: number): KMeansResult
       const { cluster, distance } = nearestCentroid(data, i, centroids);
       if (assignments[i] !== cluster) changed++;
       assignments[i] = cluster;
+      distances[i] = distance;
       inertia += distance;
     }
     if (changed === 0) break;
@@ -83,13 +86,39 @@ function lloyd(data: Matrix, start: Matrix, maxIterations: number): KMeansResult
       counts[c]++;
       for (let j = 0; j < columns; j++) sums[c * columns + j] += data.values[i * columns + j];
     }
-    // An emptied cluster keeps its old centre rather than collapsing to NaN.
+    relocateEmptied(data, assignments, distances, sums, counts);
     for (let c = 0; c < k; c++) {
-      if (counts[c] === 0) continue;
       for (let j = 0; j < columns; j++) centroids.values[c * columns + j] = sums[c * columns + j] / counts[c];
     }
   }
   return { centroids, assignments, inertia, iterations: iteration };
+}
+
+/**
+ * An emptied cluster takes the row farthest from its centre (scikit-learn's rule; ties: the lower row), moved out of its
+ * cluster's sums, so no segment stays empty. Only rows whose cluster keeps another row are taken, so none empties in
+ * turn; one always exists, as k ≤ rows.
+ */
+function relocateEmptied(data: Matrix, assignments: Int32Array, distances: Float64Array, sums: Float64Array, counts: Float64Array): void {
+  const { columns } = data;
+  for (let c = 0; c < counts.length; c++) {
+    if (counts[c] !== 0) continue;
+    let farthest = -1;
+    for (let i = 0; i < data.rows; i++) {
+      if (counts[assignments[i]] > 1 && (farthest === -1 || distances[i] > distances[farthest])) farthest = i;
+    }
+    const from = assignments[farthest];
+    counts[from]--;
+    counts[c] = 1;
+    for (let j = 0; j < columns; j++) {
+      const value = data.values[farthest * columns + j];
+      sums[from * columns + j] -= value;
+      sums[c * columns + j] = value;
+    }
+    // Taken rows count as at their new centre, so a second emptied cluster takes another row.
+    assignments[farthest] = c;
+    distances[farthest] = 0;
+  }
 }
 
 export function kMeans(data: Matrix, options: KMeansOptions): KMeansResult {

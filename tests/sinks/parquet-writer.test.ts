@@ -557,7 +557,7 @@ describe("writeParquetFile", () => {
       { name: "items", type: "list<string>" },
       { name: "url", type: "string" },
     ];
-    // mulberry32: a linear congruential generator's low bits repeat too soon, and snappy would find the repeats.
+    // xoshiro128** (SeededRandom): a linear congruential generator's low bits repeat too soon, and snappy would find the repeats.
     const seeded = new SeededRandom(777);
     const random = (n: number) => seeded.int(n);
     // items: 1 to 4 of 28 short items picked at random a row: ≈ 50,000 indices of 5 bits (and the lists' lengths) that

@@ -1,7 +1,7 @@
 // k-means and fuzzy c-means on a tiny hand-built dataset whose clusters are known.
 import { describe, expect, it } from "vitest";
 import { fuzzyCMeans, membershipsOf } from "../../src/training/fuzzy-cmeans.ts";
-import { kMeans } from "../../src/training/kmeans.ts";
+import { kMeans, lloyd } from "../../src/training/kmeans.ts";
 import { matrixFromRows } from "../../src/training/matrix.ts";
 import { assignSegments, fitSegments, segmentProfiles } from "../../src/training/segmentation.ts";
 
@@ -41,6 +41,28 @@ describe("k-means", () => {
   });
 });
 
+describe("k-means - an emptied cluster takes the row farthest from its centre", () => {
+  // Rows 0, 3, 10, 11 from centres 1, 10.5 and 50: the first pass leaves the centre at 50 empty; squared distances
+  // to the assigned centres are 1, 4, 0.25, 0.25, so it takes row 1 (3) out of centre 1's pair, which keeps row 0 (0).
+  const data = matrixFromRows([[0], [3], [10], [11]]);
+
+  it("one emptied cluster: centres 0, 10.5 and 3, every cluster holds a row, inertia 2 × 0.5² = 0.5", () => {
+    const result = lloyd(data, matrixFromRows([[1], [10.5], [50]]), 300);
+    expect(Array.from(result.centroids.values)).toEqual([0, 10.5, 3]);
+    expect(Array.from(result.assignments)).toEqual([0, 2, 1, 1]);
+    expect(result.inertia).toBe(0.5);
+    // Pass 1 assigns, relocates (row 1 counts as moved to the emptied cluster) and updates; pass 2 changes no assignment.
+    expect(result.iterations).toBe(1);
+  });
+
+  it("two emptied clusters take two rows: row 1, then row 2 (the lower of 10 and 11, both 0.5 from 10.5; row 0 is alone now)", () => {
+    const result = lloyd(data, matrixFromRows([[1], [10.5], [50], [60]]), 300);
+    expect(Array.from(result.centroids.values)).toEqual([0, 11, 3, 10]);
+    expect(Array.from(result.assignments)).toEqual([0, 2, 3, 1]);
+    expect(result.inertia).toBe(0);
+  });
+});
+
 describe("fuzzy c-means", () => {
   it("memberships of every row sum to 1 and the highest membership gives the known groups", () => {
     const result = fuzzyCMeans(points, { k: 3, seed: 7 });
@@ -67,6 +89,57 @@ describe("fuzzy c-means", () => {
     membershipsOf(matrixFromRows([[1, 0]]), 0, matrixFromRows([[1, 0], [5, 5]]), 2, out);
     expect(Array.from(out)).toEqual([1, 0]);
   });
+});
+
+describe("fuzzy c-means - memberships at extreme scales and m near 1", () => {
+  // Memberships depend only on distance ratios: with distances 5s and 10s and m = 1.05, u = 1 / (1 + (5/10)^(2/0.05))
+  // = 1 / (1 + 2^−40) at any scale s, although d² is 0 (s = 1e-200) or Infinity (s = 1e200) in float64.
+  for (const scale of [1e-200, 1, 1e200]) {
+    it(`m = 1.05, distances 5 and 10 times ${scale}: 1 / (1 + 2^−40) and 2^−40 / (1 + 2^−40)`, () => {
+      const out = new Float64Array(2);
+      membershipsOf(matrixFromRows([[0, 0]]), 0, matrixFromRows([[3 * scale, 4 * scale], [-6 * scale, -8 * scale]]), 1.05, out);
+      expect(out[0]).toBeCloseTo(1 / (1 + 2 ** -40), 12);
+      expect(out[1] / (2 ** -40 / (1 + 2 ** -40))).toBeCloseTo(1, 12);
+    });
+  }
+
+  it("m = 1.01, distances 1e-3 and 2e-3: 1 / (1 + 2^−200), where (d²)^(−1/(m−1)) = 1e600 overflows", () => {
+    const out = new Float64Array(2);
+    membershipsOf(matrixFromRows([[0]]), 0, matrixFromRows([[1e-3], [2e-3]]), 1.01, out);
+    expect(out[0]).toBe(1 / (1 + 2 ** -200));
+    expect(out[1] / 2 ** -200).toBeCloseTo(1, 12);
+  });
+
+  it("a row on a centre belongs to it fully even when the other centre is 1e-200 away (d² underflows to 0)", () => {
+    const out = new Float64Array(2);
+    membershipsOf(matrixFromRows([[1e-200, 1e200]]), 0, matrixFromRows([[2e-200, 1e200], [1e-200, 1e200]]), 1.05, out);
+    expect(Array.from(out)).toEqual([0, 1]);
+  });
+});
+
+describe("fuzzy c-means - the returned memberships are the returned centres'", () => {
+  it("k = 1 on -1 and 1: the first pass moves the centre to the mean 0, the second moves nothing, so 2 passes", () => {
+    const result = fuzzyCMeans(matrixFromRows([[-1], [1]]), { k: 1, seed: 7 });
+    expect(Array.from(result.centroids.values)).toEqual([0]);
+    expect(Array.from(result.memberships.values)).toEqual([1, 1]);
+    expect(result.iterations).toBe(2);
+  });
+
+  // Bezdek's membership equation by hand, m = 2: u_c = 1 / Σ_j (d_c / d_j)², d the distance to the returned centres.
+  const data = matrixFromRows([[0], [1], [5], [6], [2]]);
+  function textbookMemberships(centres: Float64Array): number[] {
+    return Array.from(data.values).flatMap((x) => {
+      const d = Array.from(centres, (v) => Math.abs(x - v));
+      return d.map((dc) => 1 / d.reduce((sum, dj) => sum + (dc / dj) ** 2, 0));
+    });
+  }
+  for (const [stop, options] of [["maxIterations 1", { maxIterations: 1 }], ["tolerance Infinity", { tolerance: Infinity }]] as const) {
+    it(`stopped after one pass by ${stop}: memberships of the moved centres, and 1 pass counted`, () => {
+      const result = fuzzyCMeans(data, { k: 2, seed: 7, ...options });
+      expect(result.iterations).toBe(1);
+      textbookMemberships(result.centroids.values).forEach((u, i) => expect(result.memberships.values[i]).toBeCloseTo(u, 12));
+    });
+  }
 });
 
 describe("fuzzy c-means - against the textbook alternation (NumPy, Bezdek's update equations)", () => {
