@@ -1,4 +1,5 @@
 // Exact window supports for web sessions over a small item alphabet: each session's distinct patterns counted in dense arrays.
+import { UNWATCHED, type CountingProgress } from "./counting-progress.ts";
 import { PATTERN_STEP_SEPARATOR } from "./itemset-sequence.ts";
 import type { CountedPattern } from "./pattern-counting.ts";
 import type { EncodedSessions } from "./session-dictionary.ts";
@@ -20,8 +21,14 @@ export const DENSE_PATTERN_CELLS = 1 << 18;
  * A pattern of length ℓ is the counter index Σ item_i × B^(ℓ−i), B the alphabet size; a session's distinct
  * subsequences of length ℓ are its distinct (ℓ−1)-subsequences completed before a position, extended by that
  * position's item, so each session costs Σ over positions of its distinct shorter patterns so far, not length^ℓ.
+ * `progress` is told the counters probed (counting-progress.ts).
  */
-export function denseOneItemPatternCounts(sessions: EncodedSessions, maxLength: number, minCount: number): CountedPattern[] | undefined {
+export function denseOneItemPatternCounts(
+  sessions: EncodedSessions,
+  maxLength: number,
+  minCount: number,
+  progress: CountingProgress = UNWATCHED,
+): CountedPattern[] | undefined {
   const { dictionary: items, elementIds, sessionEnds } = sessions;
   let longest = 0;
   for (let sequence = 0; sequence < sessionEnds.length; sequence++) {
@@ -46,11 +53,13 @@ export function denseOneItemPatternCounts(sessions: EncodedSessions, maxLength: 
     for (const list of completed) list.length = 0;
     for (let at = from; at < end; at++) {
       const item = elementIds[at];
+      progress.advance(lengths);
       // Longest first: a pattern completed at this position must not be extended by the same position.
       for (let length = lengths; length >= 2; length--) {
         const counters = subsequences[length - 1];
         const prefixes = completed[length - 2];
         const extended = length < lengths ? completed[length - 1] : undefined;
+        progress.advance(prefixes.length);
         for (let p = 0; p < prefixes.length; p++) {
           const index = prefixes[p] * base + item;
           if (counters.count(index, mark) && extended !== undefined) extended.push(index);

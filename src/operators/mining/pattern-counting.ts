@@ -1,5 +1,6 @@
 // Window pattern supports: exact (PrefixSpan + n-gram counts) or bounded-memory (Space-Saving), over final sessions.
 import { CountMap } from "./count-map.ts";
+import { UNWATCHED, type CountingProgress } from "./counting-progress.ts";
 import { denseOneItemPatternCounts } from "./dense-pattern-counts.ts";
 import { forEachDistinctContiguous, forEachDistinctSubsequence } from "./distinct-subsequences.ts";
 import { PATTERN_STEP_SEPARATOR, sessionSequence, type ItemsetSequence } from "./itemset-sequence.ts";
@@ -35,16 +36,18 @@ export function forEachDistinctPattern(
 /**
  * Exact supports of every pattern with support ≥ minCount: subsequences by PrefixSpan (support-pruned, so only
  * frequent prefixes are grown), contiguous runs by counting each session's distinct n-grams. Unordered: the caller
- * orders rows. Patterns are formatted only once they are known to be frequent.
+ * orders rows. Patterns are formatted only once they are known to be frequent. `progress` is told the work done
+ * (counting-progress.ts).
  */
 export function exactPatternCounts(
   sequences: readonly ItemsetSequence[],
   maxLength: number,
   itemJoin: string,
   minCount: number,
+  progress: CountingProgress = UNWATCHED,
 ): CountedPattern[] {
   const found: CountedPattern[] = [];
-  forEachFrequentSequence(sequences, { minSupportCount: minCount, maxLength }, (pattern, support, items) => {
+  forEachFrequentSequence(sequences, { minSupportCount: minCount, maxLength, progress }, (pattern, support, items) => {
     let text = "";
     let length = 0;
     for (let step = 0; step < pattern.length; step++) {
@@ -56,7 +59,7 @@ export function exactPatternCounts(
     found.push({ kind: "subsequence", pattern: text, length, support, errorBound: 0 });
   });
   const numeric = sequences.every((sequence) => sequence.every((step) => step.length === 1))
-    ? countOneItemRuns(sequences, maxLength, minCount)
+    ? countOneItemRuns(sequences, maxLength, minCount, progress)
     : undefined;
   if (numeric !== undefined) {
     for (const counted of numeric) found.push(counted);
@@ -66,6 +69,7 @@ export function exactPatternCounts(
   const lengthOf = new Map<string, number>();
   for (const sequence of sequences) {
     forEachDistinctContiguous(sequence, maxLength, (pattern, length) => {
+      progress.advance(1);
       const count = (runs.get(pattern) ?? 0) + 1;
       runs.set(pattern, count);
       if (count === minCount) lengthOf.set(pattern, length);
@@ -79,7 +83,12 @@ export function exactPatternCounts(
  * Contiguous runs of one-item steps (web sessions) counted under numeric keys (the run's item ids in base
  * `items + 1`), so no text is built for the many infrequent runs. Undefined when the keys would not be exact doubles.
  */
-function countOneItemRuns(sequences: readonly ItemsetSequence[], maxLength: number, minCount: number): CountedPattern[] | undefined {
+function countOneItemRuns(
+  sequences: readonly ItemsetSequence[],
+  maxLength: number,
+  minCount: number,
+  progress: CountingProgress,
+): CountedPattern[] | undefined {
   const idOf = new Map<string, number>();
   const items: string[] = [];
   const encoded = sequences.map((sequence) =>
@@ -104,6 +113,7 @@ function countOneItemRuns(sequences: readonly ItemsetSequence[], maxLength: numb
   const lastSequence: number[] = [];
   encoded.forEach((ids, sequence) => {
     for (let start = 0; start < ids.length; start++) {
+      progress.advance(longest);
       let key = 0;
       for (let length = 1; length <= longest && start + length <= ids.length; length++) {
         key = key * base + ids[start + length - 1] + 1;
@@ -143,13 +153,17 @@ export function approximatePatternCounts(
   itemJoin: string,
   capacity: number,
   minCount: number,
+  progress: CountingProgress = UNWATCHED,
 ): CountedPattern[] {
   const summaries = new Map<PatternKind, SpaceSaving[]>();
   for (const kind of PATTERN_KINDS) summaries.set(kind, Array.from({ length: maxLength }, () => new SpaceSaving(capacity)));
   for (const sequence of sequences) {
     for (const kind of PATTERN_KINDS) {
       const byLength = summaries.get(kind)!;
-      forEachDistinctPattern(kind, sequence, maxLength, itemJoin, (pattern, length) => byLength[length - 1].offer(pattern));
+      forEachDistinctPattern(kind, sequence, maxLength, itemJoin, (pattern, length) => {
+        progress.advance(1);
+        byLength[length - 1].offer(pattern);
+      });
     }
   }
   const found: CountedPattern[] = [];
@@ -180,30 +194,37 @@ export interface WindowPatternsRequest {
 /** A window's counting settings: everything of WindowPatternsRequest but the sessions. */
 export type WindowPatternSettings = Omit<WindowPatternsRequest, "elements">;
 
-/** The window's frequent patterns in the `patterns` table's row order: what sequencePatterns writes when it closes. */
-export function countWindowPatterns(request: WindowPatternsRequest): CountedPattern[] {
-  return densePatterns(request, () => encodeSessions(request.elements)) ?? sparsePatterns(request);
+/**
+ * The window's frequent patterns in the `patterns` table's row order: what sequencePatterns writes when it closes.
+ * `progress` is told the work done as it goes, for a watchdog on another thread (counting-progress.ts).
+ */
+export function countWindowPatterns(request: WindowPatternsRequest, progress: CountingProgress = UNWATCHED): CountedPattern[] {
+  return densePatterns(request, () => encodeSessions(request.elements), progress) ?? sparsePatterns(request, progress);
 }
 
 /** countWindowPatterns over sessions already encoded (the mining thread's job): decoded only for PrefixSpan. */
-export function countEncodedWindowPatterns(settings: WindowPatternSettings, sessions: EncodedSessions): CountedPattern[] {
-  return densePatterns(settings, () => sessions) ?? sparsePatterns({ ...settings, elements: decodeSessions(sessions) });
+export function countEncodedWindowPatterns(
+  settings: WindowPatternSettings,
+  sessions: EncodedSessions,
+  progress: CountingProgress = UNWATCHED,
+): CountedPattern[] {
+  return densePatterns(settings, () => sessions, progress) ?? sparsePatterns({ ...settings, elements: decodeSessions(sessions) }, progress);
 }
 
 /** Web sessions (one item per step) over a small alphabet: dense counters, no PrefixSpan (same rows, exact); else undefined. */
-function densePatterns(settings: WindowPatternSettings, sessions: () => EncodedSessions): CountedPattern[] | undefined {
+function densePatterns(settings: WindowPatternSettings, sessions: () => EncodedSessions, progress: CountingProgress): CountedPattern[] | undefined {
   const oneItemSteps = settings.itemsetSeparator === undefined || settings.itemsetSeparator === "";
   if (settings.topK !== undefined || !oneItemSteps) return undefined;
-  return denseOneItemPatternCounts(sessions(), settings.maxLength, settings.minCount)?.sort(byOutputOrder);
+  return denseOneItemPatternCounts(sessions(), settings.maxLength, settings.minCount, progress)?.sort(byOutputOrder);
 }
 
 /** PrefixSpan and run counting (exact), or Space-Saving (topK). */
-function sparsePatterns(request: WindowPatternsRequest): CountedPattern[] {
+function sparsePatterns(request: WindowPatternsRequest, progress: CountingProgress): CountedPattern[] {
   const sequences = request.elements.map((elements) => sessionSequence(elements, request.itemsetSeparator));
   const found =
     request.topK === undefined
-      ? exactPatternCounts(sequences, request.maxLength, request.itemJoin, request.minCount)
-      : approximatePatternCounts(sequences, request.maxLength, request.itemJoin, request.topK, request.minCount);
+      ? exactPatternCounts(sequences, request.maxLength, request.itemJoin, request.minCount, progress)
+      : approximatePatternCounts(sequences, request.maxLength, request.itemJoin, request.topK, request.minCount, progress);
   return found.sort(byOutputOrder);
 }
 

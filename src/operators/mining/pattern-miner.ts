@@ -12,7 +12,7 @@ import { availableParallelism } from "node:os";
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from "node:worker_threads";
 import { startTypeScriptWorker } from "../../runtime/thread-entry.ts";
 import { countWindowPatterns, type CountedPattern, type WindowPatternsRequest } from "./pattern-counting.ts";
-import { decodeReply, encodeJob, type MiningReply } from "./pattern-mining-protocol.ts";
+import { decodeReply, encodeJob, HEARTBEAT_WORD, REPLIES_WORD, SIGNAL_BYTES, type MiningReply } from "./pattern-mining-protocol.ts";
 import type { MiningThreadSetup } from "./pattern-mining-thread.ts";
 
 /** A window's patterns, in row order. */
@@ -57,8 +57,21 @@ export class InlinePatternMiner implements PatternMiner {
   async close(): Promise<void> {}
 }
 
-/** A late answer means the thread is gone or stuck: the checkpoint fails rather than hang. */
-const REPLY_TIMEOUT_MS = 120_000;
+/**
+ * Neither an answer nor a counting heartbeat (counting-progress.ts) for this long means the thread is gone or stuck:
+ * the checkpoint fails rather than hang. Progress, not total time: a heavy window counts as long as it must, as it
+ * would inline; only silence fails it. A thread that died cannot say so while settle() blocks (its exit event needs
+ * the event loop), so silence is how its death is seen.
+ */
+const NO_PROGRESS_TIMEOUT_MS = 120_000;
+
+/** A thread not running this long after its start failed to start (loading it is all it does before it answers). */
+const START_TIMEOUT_MS = 120_000;
+
+export interface ThreadPatternMinerOptions {
+  /** Silence (neither a reply nor a heartbeat) after which settle() fails, in ms. Default 120000; example: 400. */
+  noProgressTimeoutMs?: number;
+}
 
 /** Counts on a worker thread of its own; answers are read in order when polled, and waited for when settled. */
 export class ThreadPatternMiner implements PatternMiner {
@@ -73,13 +86,18 @@ export class ThreadPatternMiner implements PatternMiner {
   private failure: string | undefined;
   private closed = false;
   private readonly started: Promise<void>;
+  private readonly noProgressTimeoutMs: number;
 
-  constructor(private readonly name = "sequencePatterns") {
+  constructor(
+    private readonly name = "sequencePatterns",
+    options: ThreadPatternMinerOptions = {},
+  ) {
+    this.noProgressTimeoutMs = options.noProgressTimeoutMs ?? NO_PROGRESS_TIMEOUT_MS;
     // Written twice so that V8 does not treat it as a constant: the first reply's write would deoptimize the code that
     // inlined poll(), sessionize's per-event path among it (as churnFeatures' #writtenUntil, see there).
     this.repliesSeen = -1;
     this.repliesSeen = 0;
-    const signal = new SharedArrayBuffer(4);
+    const signal = new SharedArrayBuffer(SIGNAL_BYTES);
     this.signal = new Int32Array(signal);
     const channel = new MessageChannel();
     this.replies = channel.port1;
@@ -118,19 +136,30 @@ export class ThreadPatternMiner implements PatternMiner {
 
   poll(): void {
     // One shared-memory load when nothing came (the common case: called about once per session).
-    if (this.pending.length > 0 && Atomics.load(this.signal, 0) !== this.repliesSeen) this.readReplies();
+    if (this.pending.length > 0 && Atomics.load(this.signal, REPLIES_WORD) !== this.repliesSeen) this.readReplies();
   }
 
   settle(): void {
-    const deadline = Date.now() + REPLY_TIMEOUT_MS;
+    let lastHeartbeat = Atomics.load(this.signal, HEARTBEAT_WORD);
+    let lastProgress = Date.now();
     for (;;) {
+      const repliesBefore = this.repliesSeen;
       this.readReplies();
       if (this.failure !== undefined) throw new MiningThreadError(`${this.name}: ${this.failure}`);
       if (this.pending.length === 0) return;
-      const remaining = deadline - Date.now();
-      // A thread that died cannot say so while this thread blocks (its exit event needs the event loop).
-      if (remaining <= 0) this.failure = `no answer from the mining thread within ${REPLY_TIMEOUT_MS / 1000} s`;
-      else Atomics.wait(this.signal, 0, this.repliesSeen, Math.min(remaining, 1000));
+      const heartbeat = Atomics.load(this.signal, HEARTBEAT_WORD);
+      const now = Date.now();
+      if (heartbeat !== lastHeartbeat || this.repliesSeen !== repliesBefore) {
+        lastHeartbeat = heartbeat;
+        lastProgress = now;
+      }
+      const remaining = lastProgress + this.noProgressTimeoutMs - now;
+      if (remaining <= 0) {
+        this.failure = `no answer and no counting progress from the mining thread for ${this.noProgressTimeoutMs / 1000} s (gone or stuck)`;
+      } else {
+        // Woken by a reply; heartbeats are not notified (that would cost the counting a syscall), only sampled here.
+        Atomics.wait(this.signal, REPLIES_WORD, this.repliesSeen, Math.min(remaining, 1000));
+      }
     }
   }
 
@@ -140,7 +169,7 @@ export class ThreadPatternMiner implements PatternMiner {
     this.worker.ref();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new MiningThreadError(`${this.name}: mining thread not started within ${REPLY_TIMEOUT_MS / 1000} s`)), REPLY_TIMEOUT_MS);
+      timer = setTimeout(() => reject(new MiningThreadError(`${this.name}: mining thread not started within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
     });
     try {
       await Promise.race([this.started, timeout]);

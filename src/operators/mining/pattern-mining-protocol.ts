@@ -4,6 +4,11 @@
 import { PATTERN_KINDS, type CountedPattern, type PatternKind, type WindowPatternsRequest } from "./pattern-counting.ts";
 import { decodeSessions, encodeSessions, type EncodedSessions } from "./session-dictionary.ts";
 
+/** The Int32 words of the thread's signal buffer (MiningThreadSetup.signal): replies posted, and the counting's heartbeat. */
+export const REPLIES_WORD = 0;
+export const HEARTBEAT_WORD = 1;
+export const SIGNAL_BYTES = 2 * Int32Array.BYTES_PER_ELEMENT;
+
 /** A window to count: its sessions' elements as ids into `dictionary` (session-dictionary.ts), and the settings. */
 export interface MiningJob extends EncodedSessions {
   id: number;

@@ -1,4 +1,5 @@
 // PrefixSpan (Pei et al. 2001) with pseudo-projection: exact frequent sequential patterns of an itemset-sequence database.
+import { UNWATCHED, type CountingProgress } from "./counting-progress.ts";
 import { containsAll } from "./distinct-subsequences.ts";
 import { compareItems, type Itemset, type ItemsetSequence } from "./itemset-sequence.ts";
 
@@ -13,6 +14,8 @@ export interface PrefixSpanOptions {
   minSupportCount: number;
   /** Most items in a pattern (SPMF's maxPatternLength); omitted: unbounded. */
   maxLength?: number;
+  /** Told the items scanned and the patterns reported (counting-progress.ts); omitted: nobody watches. */
+  progress?: CountingProgress;
 }
 
 /**
@@ -65,6 +68,7 @@ export function forEachFrequentSequence(
   const minCount = Math.max(1, options.minSupportCount);
   const maxLength = options.maxLength ?? Number.POSITIVE_INFINITY;
   if (maxLength < 1) return;
+  const progress = options.progress ?? UNWATCHED;
   const items = distinctItems(database);
   const idOf = new Map(items.map((item, id) => [item, id] as const));
   const hasMultiItemSteps = database.some((sequence) => sequence.some((step) => step.length > 1));
@@ -110,7 +114,9 @@ export function forEachFrequentSequence(
     for (let p = 0; p < projection.length; p++) {
       const sequence = projection.sequences[p];
       const flat = flatItems[sequence];
-      for (let at = firstPositionOf(sequence, projection.ends[p] + 1); at < flat.length; at++) countOnce(flat[at], sequence);
+      const from = firstPositionOf(sequence, projection.ends[p] + 1);
+      progress.advance(flat.length - from + 1);
+      for (let at = from; at < flat.length; at++) countOnce(flat[at], sequence);
     }
     return takeFrequent();
   };
@@ -123,7 +129,9 @@ export function forEachFrequentSequence(
       const sequence = projection.sequences[p];
       const flat = flatItems[sequence];
       stamp++;
-      for (let at = firstPositionOf(sequence, projection.ends[p] + 1); at < flat.length; at++) {
+      const from = firstPositionOf(sequence, projection.ends[p] + 1);
+      progress.advance(flat.length - from + 1);
+      for (let at = from; at < flat.length; at++) {
         const item = flat[at];
         const child = childOf[item];
         if (child < 0 || seenStamp[item] === stamp) continue;
@@ -141,6 +149,8 @@ export function forEachFrequentSequence(
     for (let p = 0; p < projection.length; p++) {
       const sequence = projection.sequences[p];
       const steps = encoded[sequence];
+      // At most the steps left: the scan stops at the first step holding all of `step`.
+      progress.advance(steps.length - projection.ends[p] + 1);
       for (let at = projection.ends[p]; at < steps.length; at += 1) {
         if (containsAll(steps[at], step)) {
           pushProjection(next, sequence, at);
@@ -153,6 +163,7 @@ export function forEachFrequentSequence(
 
   /** Reports `pattern` (unless it is the empty root) and grows it; `length` counts its items. */
   const grow = (pattern: number[][], projection: Projection, length: number): void => {
+    progress.advance(1);
     if (length > 0) visit(pattern, projection.length, items);
     if (length >= maxLength) return;
     // Extensions of this prefix reach maxLength: their supports are all that is reported, no projection needed.
@@ -165,6 +176,7 @@ export function forEachFrequentSequence(
       for (let p = 0; p < projection.length; p++) {
         const sequence = projection.sequences[p];
         const steps = encoded[sequence];
+        progress.advance(steps.length - projection.ends[p] + 1);
         for (let step = projection.ends[p]; step < steps.length; step += 1) {
           const ids = steps[step];
           if (!containsAll(ids, last)) continue;
@@ -175,8 +187,10 @@ export function forEachFrequentSequence(
       for (let e = 0; e < extensions.length; e++) {
         const extended = [...last, extensions[e]];
         const extendedPattern = [...pattern.slice(0, -1), extended];
-        if (leaves) visit(extendedPattern, supports[e], items);
-        else grow(extendedPattern, projectWithin(projection, extended), length + 1);
+        if (leaves) {
+          progress.advance(1);
+          visit(extendedPattern, supports[e], items);
+        } else grow(extendedPattern, projectWithin(projection, extended), length + 1);
       }
     }
 
@@ -185,6 +199,7 @@ export function forEachFrequentSequence(
       const extendedPattern = [...pattern, [0]];
       const added = extendedPattern[extendedPattern.length - 1];
       for (let e = 0; e < extensions.items.length; e++) {
+        progress.advance(1);
         added[0] = extensions.items[e];
         visit(extendedPattern, extensions.supports[e], items);
       }

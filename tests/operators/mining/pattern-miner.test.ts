@@ -1,6 +1,7 @@
 // sequencePatterns counting on its mining thread against counting inline: same rows, markers, gauges and snapshots,
 // every row a snapshot covers already in the sink when it returns (the checkpoint barrier), and failures reported at
 // the next settle, not on the session that happened to be processed.
+import type { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import { parsePipelineText } from "../../../src/config/load.ts";
 import type { PipelineConfig } from "../../../src/config/pipeline.ts";
@@ -174,6 +175,68 @@ describe("pattern mining thread", () => {
     expect(() => miner.poll()).not.toThrow();
     expect(() => miner.settle()).toThrow(MiningThreadError);
     expect(() => miner.settle()).toThrow(/sequencePatterns: counting a window failed: .*TypeError/);
+    expect(answered).toBe(false);
+  });
+
+  /**
+   * A crawler-like window: `sessions` long sessions that all open with the same `shared` pages p00, p01, … in order,
+   * then nearly all of `pages` more pages f0, f1, …, each of them missing from exactly one session (support
+   * sessions − 1). With minCount = sessions, PrefixSpan grows every prefix of up to 2 shared pages, each projected over
+   * the ~`pages` pages after it in every session: much counting for few rows.
+   */
+  const crawlerWindow = (sessions: number, shared: number, pages: number) => {
+    const opening = Array.from({ length: shared }, (_, i) => `p${String(i).padStart(2, "0")}`);
+    const rest = Array.from({ length: pages }, (_, k) => k);
+    const elements = Array.from({ length: sessions }, (_, s) => [...opening, ...rest.filter((k) => k % sessions !== s).map((k) => `f${k}`)]);
+    return { elements, maxLength: 3, itemJoin: " ", minCount: sessions };
+  };
+  // 1 + 60 + 1770 prefixes over 50 × ~2,500 pages: about a second of counting here, in heartbeats a few ms apart.
+  const heavyWindow = crawlerWindow(50, 60, 2500);
+  const timeoutMs = 400;
+
+  /** A miner with a short no-progress timeout, started and warmed (a cold thread compiles its first job's code unseen). */
+  async function watchedMiner(): Promise<ThreadPatternMiner> {
+    const miner = new ThreadPatternMiner("sequencePatterns", { noProgressTimeoutMs: timeoutMs });
+    opened.push(miner);
+    await miner.ready();
+    miner.submit(crawlerWindow(10, 20, 500), () => undefined);
+    miner.settle();
+    return miner;
+  }
+
+  it("answers a window that counts for longer than the no-progress timeout, as long as its counting makes progress", async () => {
+    const miner = await watchedMiner();
+    let answer: CountedPattern[] | undefined;
+    miner.submit(heavyWindow, (found) => (answer = found));
+    const started = performance.now();
+    miner.settle();
+    // Otherwise the window was too light to show anything on this machine.
+    expect(performance.now() - started).toBeGreaterThan(timeoutMs);
+    // By hand: every row has support 50, the subsequences of p00..p59 of 1, 2, 3 pages (60, C(60,2) = 1770,
+    // C(60,3) = 34220) and its runs of 1, 2, 3 pages (60, 59, 58); every pattern with an f page has support ≤ 49.
+    const rows = answer!;
+    const group = (kind: string, length: number) => rows.filter((row) => row.kind === kind && row.length === length).map((row) => row.pattern);
+    expect([1, 2, 3].map((length) => group("subsequence", length).length)).toEqual([60, 1770, 34220]);
+    expect([1, 2, 3].map((length) => group("contiguous", length).length)).toEqual([60, 59, 58]);
+    expect(rows.every((row) => row.support === 50 && row.errorBound === 0)).toBe(true);
+    expect(rows[0]).toEqual({ kind: "subsequence", pattern: "p00", length: 1, support: 50, errorBound: 0 });
+    expect(group("subsequence", 3).at(-1)).toBe("p57 > p58 > p59");
+    expect(group("contiguous", 2)[0]).toBe("p00 > p01");
+  });
+
+  it("fails settle() with a MiningThreadError once its thread is silent for the timeout (a dead thread cannot report its exit while settle() blocks)", async () => {
+    const miner = await watchedMiner();
+    let answered = false;
+    miner.submit(heavyWindow, () => (answered = true));
+    // Killed mid-count: terminate() stops the thread at once, and its exit event waits for an event loop settle() blocks.
+    void (miner as unknown as { worker: Worker }).worker.terminate();
+    const started = performance.now();
+    expect(() => miner.settle()).toThrow(
+      new MiningThreadError("sequencePatterns: no answer and no counting progress from the mining thread for 0.4 s (gone or stuck)"),
+    );
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(timeoutMs);
+    expect(waited).toBeLessThan(5000);
     expect(answered).toBe(false);
   });
 
