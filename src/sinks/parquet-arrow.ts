@@ -115,10 +115,21 @@ export function encodeWithParquetWasm(batch: SealedBatch, options: EncodeOptions
   const { arrow, wasm } = modules();
   const compression = { zstd: wasm.Compression.ZSTD, snappy: wasm.Compression.SNAPPY, none: wasm.Compression.UNCOMPRESSED }[options.compression];
   const table = wasm.Table.fromIPCStream(arrow.tableToIPC(sealedBatchToArrow(batch), "stream"));
-  const properties = new wasm.WriterPropertiesBuilder()
-    .setCompression(compression)
-    .setMaxRowGroupSize(options.rowGroupSize)
-    .setCreatedBy("clickpipe")
-    .build();
-  return wasm.writeParquet(table, properties);
+  let builder = new wasm.WriterPropertiesBuilder().setCompression(compression).setMaxRowGroupSize(options.rowGroupSize).setCreatedBy("clickpipe");
+  // arrow-rs leaves NaN out of min/max; DuckDB, which orders NaN above +Infinity, then prunes row groups whose NaN
+  // rows match (`WHERE x > 10`). Such a column gets no statistics, as our own writer gives its chunks holding a NaN.
+  batch.columns.forEach((column, i) => {
+    if (column.type === "float64" && holdsNaN(batch.data[i])) builder = builder.setColumnStatisticsEnabled(column.name, wasm.EnabledStatistics.None);
+  });
+  return wasm.writeParquet(table, builder.build());
+}
+
+/** Whether a float64 column has a present NaN. */
+function holdsNaN(column: SealedColumn): boolean {
+  const values = column.values as Float64Array;
+  const validity = column.validity;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] !== values[i] && (column.nullCount === 0 || (validity[i >> 3] & (1 << (i & 7))) !== 0)) return true;
+  }
+  return false;
 }

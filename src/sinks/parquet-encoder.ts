@@ -159,12 +159,28 @@ function stringOf(value: unknown): string {
   return String(value);
 }
 
-/** Days since the epoch of a "YYYY-MM-DD" string (the only date form rows carry). */
+/**
+ * Days since the epoch of a "YYYY-MM-DD" string (the only date form rows carry). The year is set with setUTCFullYear:
+ * Date.UTC reads years 0–99 as 1900–1999. A day the month does not have ("2024-02-30") is rejected, not rolled over.
+ */
 export function epochDayOf(value: unknown, column: ColumnSpec): number {
   const text = String(value);
   const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
   if (!match) throw new ParquetEncodeError(`column ${column.name} (date): "${text}" is not YYYY-MM-DD`);
-  return Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) / MS_PER_DAY;
+  const [month, day] = [Number(match[2]), Number(match[3])];
+  const date = new Date(0);
+  date.setUTCFullYear(Number(match[1]), month - 1, day);
+  if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) {
+    throw new ParquetEncodeError(`column ${column.name} (date): "${text}" is not a day of the calendar`);
+  }
+  return date.getTime() / MS_PER_DAY;
+}
+
+/** Math.trunc of a finite number that fits a signed 32-bit integer: an Int32Array would silently wrap the rest. */
+function int32Of(value: unknown, column: ColumnSpec): number {
+  const n = Math.trunc(finiteNumber(value, column));
+  if (n > 0x7fffffff || n < -0x80000000) throw new ParquetEncodeError(`column ${column.name} (int32): ${String(value)} is out of the int32 range`);
+  return n;
 }
 
 /**
@@ -220,7 +236,7 @@ class FixedWidthBuilder<A extends Int32Array | Float64Array> extends ColumnBuild
   private convert(value: unknown): number {
     const column = this.column;
     if (column.type === "float64") return typeof value === "number" ? value : finiteNumber(value, column);
-    if (column.type === "int32") return Math.trunc(finiteNumber(value, column));
+    if (column.type === "int32") return int32Of(value, column);
     // Dates repeat heavily within a partition: parse each distinct text once in a row.
     if (value !== this.lastText) {
       this.lastDay = epochDayOf(value, column);
@@ -238,16 +254,31 @@ class FixedWidthBuilder<A extends Int32Array | Float64Array> extends ColumnBuild
 }
 
 const TWO_POW_32 = 4_294_967_296;
+const TWO_POW_63 = 9_223_372_036_854_775_808;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 
 /** int64 and timestamp columns: written as two int32 halves, since BigInt(n) allocates per value. */
 class Int64Builder extends ColumnBuilder {
   private halves = new Int32Array(2 * this.capacity);
   appendValue(index: number, value: unknown): void {
     if (2 * index + 2 > this.halves.length) this.halves = grow(this.halves, 2 * index + 2);
-    const n = typeof value === "bigint" ? Number(value) : Math.trunc(finiteNumber(value, this.column));
-    // Little-endian two's complement: low word is n mod 2^32, high word floor(n / 2^32) (exact for safe integers).
+    if (typeof value === "bigint") return this.#appendBigInt(index, value);
+    const n = Math.trunc(finiteNumber(value, this.column));
+    // 2^63 and past would wrap in the high word (1e30 became 5076964154930102272).
+    if (n >= TWO_POW_63 || n < -TWO_POW_63) throw this.#outOfRange(value);
+    // Little-endian two's complement: low word is n mod 2^32, high word floor(n / 2^32) (exact for any integral double).
     this.halves[2 * index] = n >>> 0;
     this.halves[2 * index + 1] = Math.floor(n / TWO_POW_32);
+  }
+  /** A bigint exactly: Number(value) rounded values past 2^53 (9007199254740993n was written as ...992). */
+  #appendBigInt(index: number, value: bigint): void {
+    if (value < INT64_MIN || value > INT64_MAX) throw this.#outOfRange(value);
+    this.halves[2 * index] = Number(BigInt.asIntN(32, value));
+    this.halves[2 * index + 1] = Number(BigInt.asIntN(32, value >> 32n));
+  }
+  #outOfRange(value: unknown): ParquetEncodeError {
+    return new ParquetEncodeError(`column ${this.column.name} (${this.column.type}): ${String(value)} is out of the int64 range`);
   }
   appendNull(index: number): void {
     if (2 * index + 2 > this.halves.length) this.halves = grow(this.halves, 2 * index + 2);

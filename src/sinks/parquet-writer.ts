@@ -598,7 +598,11 @@ function int64Statistics(values: BigInt64Array, validity: Uint8Array, hasNulls: 
   return { nullCount, legacy: true, min: int64Bytes(minHigh, minLow), max: int64Bytes(maxHigh, maxLow) };
 }
 
-/** Doubles per the Parquet spec: NaN left out, a zero minimum written as -0 and a zero maximum as +0. */
+/**
+ * Doubles per the Parquet spec: a zero minimum written as -0 and a zero maximum as +0. A chunk holding a NaN gets no
+ * min/max, as DuckDB's own writer does: the spec keeps NaN out of them, but DuckDB orders NaN above +Infinity and
+ * prunes by them, so `WHERE x > 10` skipped a row group's NaN rows that a scan of the same rows returns.
+ */
 function float64Statistics(values: Float64Array, validity: Uint8Array, hasNulls: boolean, start: number, end: number, nullCount: number): Statistics {
   let min = Infinity;
   let max = -Infinity;
@@ -606,7 +610,7 @@ function float64Statistics(values: Float64Array, validity: Uint8Array, hasNulls:
   for (let i = start; i < end; i++) {
     if (hasNulls && !bitAt(validity, i)) continue;
     const value = values[i];
-    if (value !== value) continue;
+    if (value !== value) return { nullCount };
     if (value < min) min = value;
     if (value > max) max = value;
     seen = true;

@@ -3,10 +3,10 @@
 export type ColumnType =
   | "string"
   | "int32"
-  | "int64" // carried as JS number (safe integers) and written as Parquet INT64
+  | "int64" // a JS number (exact up to 2^53) or a bigint, within ±2^63, written as Parquet INT64
   | "float64"
   | "bool"
-  | "timestamp" // epoch ms → TIMESTAMP(MILLIS, isAdjustedToUTC = true)
+  | "timestamp" // epoch ms (number, bigint or Date; fractions truncated toward 0) → TIMESTAMP(MILLIS, isAdjustedToUTC = true)
   | "date" // "YYYY-MM-DD" string → DATE
   | "list<string>";
 

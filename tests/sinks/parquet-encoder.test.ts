@@ -150,3 +150,65 @@ describe("ColumnBatchBuilder strings as a dictionary", () => {
     expect([text(note.values), note.ids]).toEqual(["same", new Int32Array([0, 0])]);
   });
 });
+
+describe("ColumnBatchBuilder numbers and dates", () => {
+  const NUMBERS: ColumnSpec[] = [
+    { name: "i", type: "int32", nullable: false },
+    { name: "big", type: "int64" },
+    { name: "at", type: "timestamp" },
+    { name: "n", type: "int32" },
+    { name: "day", type: "date" },
+  ];
+
+  async function readNumbers(batch: SealedBatch, compression: "snappy" | "zstd"): Promise<Record<string, unknown>[]> {
+    const directory = await temporaryDirectory("encoder-numbers");
+    directories.push(directory);
+    const file = join(directory, "part.parquet");
+    await encoderReady(compression);
+    await writeFile(file, encodeSealedBatch(batch, { compression, rowGroupSize: 2 }));
+    const connection = await duckDb();
+    return queryJson(connection, `SELECT big::VARCHAR AS big, epoch_ms("at")::VARCHAR AS "at", n, day::VARCHAR AS day FROM read_parquet('${file}') ORDER BY i`);
+  }
+
+  for (const compression of ["snappy", "zstd"] as const) {
+    it(`writes int64 bigints exactly past 2^53, numbers up to ±2^63, int32 bounds and dates of years 0–99 (${compression})`, async () => {
+      const builder = new ColumnBatchBuilder(NUMBERS);
+      // Timestamps stay within DuckDB's microsecond range (±2^63 µs): 2^53 + 1 ms is past a double's exact integers.
+      builder.append({ i: 0, big: 9_007_199_254_740_993n, at: 9_007_199_254_740_993n, n: 2_147_483_647, day: "0050-01-01" });
+      builder.append({ i: 1, big: 2n ** 63n - 1n, at: -9_007_199_254_740_993n, n: -2_147_483_648, day: "0001-03-01" });
+      builder.append({ i: 2, big: -(2n ** 63n), at: -86_400_000, n: 0, day: "1969-12-31" });
+      builder.append({ i: 3, big: 2 ** 63 - 2 ** 10, at: null, n: null, day: "2024-02-29" });
+      builder.append({ i: 4, big: -(2 ** 63), at: 2 ** 52 + 0.5, n: 3.9, day: "0099-12-31" });
+      expect(await readNumbers(builder.seal(), compression)).toEqual([
+        { big: "9007199254740993", at: "9007199254740993", n: 2_147_483_647, day: "0050-01-01" },
+        { big: "9223372036854775807", at: "-9007199254740993", n: -2_147_483_648, day: "0001-03-01" },
+        { big: "-9223372036854775808", at: "-86400000", n: 0, day: "1969-12-31" },
+        { big: "9223372036854774784", at: null, n: null, day: "2024-02-29" },
+        { big: "-9223372036854775808", at: "4503599627370496", n: 3, day: "0099-12-31" },
+      ]);
+    });
+  }
+
+  it("rejects int64 values past the int64 range, int32 values past the int32 range and days the calendar lacks, keeping the rows before", async () => {
+    const builder = new ColumnBatchBuilder(NUMBERS);
+    builder.append({ i: 0, big: 1n, at: 0, n: 1, day: "2024-01-31" });
+    const rejected: Row[] = [
+      { big: 2n ** 63n },
+      { big: -(2n ** 63n) - 1n },
+      { big: 1e30 },
+      { at: 2 ** 63 },
+      { at: -(2 ** 64) },
+      { n: 2_147_483_648 },
+      { n: 3e9 },
+      { n: -2_147_483_649 },
+      { day: "2023-02-29" },
+      { day: "2024-04-31" },
+      { day: "2024-13-01" },
+      { day: "2024-00-10" },
+    ];
+    for (const values of rejected) {
+      expect(() => builder.append({ i: 1, big: null, at: null, n: null, day: null, ...values }), JSON.stringify(values, (_k, v) => (typeof v === "bigint" ? `${v}n` : v))).toThrow(ParquetEncodeError);
+    }
+    expect(await readNumbers(builder.seal(), "snappy")).toEqual([{ big: "1", at: "0", n: 1, day: "2024-01-31" }]);
+  });
+});

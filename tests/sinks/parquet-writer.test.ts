@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from "parquet-wasm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadArrowParquet, sealedBatchToArrow } from "../../src/sinks/parquet-arrow.ts";
-import { ColumnBatchBuilder, ParquetEncodeError } from "../../src/sinks/parquet-encoder.ts";
+import { ColumnBatchBuilder, encodeParquet, ParquetEncodeError } from "../../src/sinks/parquet-encoder.ts";
 import { ParquetSink } from "../../src/sinks/parquet.ts";
 import { readParquetFile } from "../../src/sinks/parquet-reader.ts";
 import { writeParquetFile, type DictionaryTuning, type TypeScriptWriterCompression } from "../../src/sinks/parquet-writer.ts";
@@ -595,6 +595,59 @@ describe("writeParquetFile", () => {
       expect(await queryJson(connection, selectAll(columns, path))).toEqual(rows.map((row) => inDuckDb(columns, row)));
       await expectStatistics(path, columns, rows, 6000);
     }
+  });
+});
+
+describe("float64 statistics and DuckDB's row group pruning", () => {
+  // DuckDB orders NaN above +Infinity and prunes row groups by their min/max: a chunk's NaN must not hide behind a
+  // finite max. The oracle is DuckDB's own answer over the same values in memory, which no statistics can prune.
+  const columns: ColumnSpec[] = [
+    { name: "i", type: "int32", nullable: false },
+    { name: "f", type: "float64" },
+  ];
+  const values = [1, NaN, 5, -0, null, Infinity, -Infinity, NaN, 0, 2.5, NaN, NaN];
+  const rows: Row[] = values.map((f, i) => ({ i, f }));
+  const inMemory = `(SELECT * FROM (VALUES ${values.map((f, i) => `(${i}, ${f === null ? "NULL" : `'${Object.is(f, -0) ? "-0.0" : f}'::DOUBLE`})`).join(", ")}) t(i, f))`;
+  const filters = ["f > 10", "f >= 5", "f < 0", "f = 'NaN'::DOUBLE", "f <> 1", "f IS NULL", "isnan(f)", "f BETWEEN 1 AND 'NaN'::DOUBLE"];
+
+  for (const compression of codecs) {
+    it(`answers filter queries over NaN, ±Infinity and -0 as DuckDB does over the same values in memory (${compression})`, async () => {
+      for (const rowGroupSize of [1, 2, 3, 4, 12]) {
+        const path = writeFile(columns, rows, compression, rowGroupSize);
+        for (const filter of filters) {
+          const query = (from: string) => queryJson(connection, `SELECT i, f::VARCHAR AS f FROM ${from} WHERE ${filter} ORDER BY i`);
+          expect(await query(`read_parquet('${path}')`), `${filter}, row groups of ${rowGroupSize}`).toEqual(await query(inMemory));
+        }
+      }
+    });
+  }
+
+  it("answers them so for zstd files too, written by parquet-wasm", async () => {
+    for (const rowGroupSize of [2, 3, 12]) {
+      const path = join(directory, `zstd-nan-${fileCount++}.parquet`);
+      writeFileSync(path, await encodeParquet(columns, rows, { compression: "zstd", rowGroupSize }));
+      for (const filter of filters) {
+        const query = (from: string) => queryJson(connection, `SELECT i, f::VARCHAR AS f FROM ${from} WHERE ${filter} ORDER BY i`);
+        expect(await query(`read_parquet('${path}')`), `${filter}, row groups of ${rowGroupSize}`).toEqual(await query(inMemory));
+      }
+    }
+  });
+
+  it("writes no min/max for a chunk holding a NaN, as DuckDB's writer does, and keeps them (zeros signed) for the others", async () => {
+    const path = writeFile(columns, rows, "snappy", 4);
+    const statistics = await queryJson(
+      connection,
+      `SELECT stats_min_value AS min, stats_max_value AS max, stats_null_count AS nulls FROM parquet_metadata('${path}') WHERE column_id = 1 ORDER BY row_group_id`,
+    );
+    // Row groups: [1, NaN, 5, -0], [null, Infinity, -Infinity, NaN], [0, 2.5, NaN, NaN].
+    expect(statistics).toEqual([
+      { min: null, max: null, nulls: "0" },
+      { min: null, max: null, nulls: "1" },
+      { min: null, max: null, nulls: "0" },
+    ]);
+    const clean = writeFile(columns, [0, 2.5, -0, 7].map((f, i) => ({ i, f })), "snappy", 4);
+    const [cleanStatistics] = await queryJson(connection, `SELECT stats_min_value AS min, stats_max_value AS max FROM parquet_metadata('${clean}') WHERE column_id = 1`);
+    expect(cleanStatistics).toEqual({ min: "-0.0", max: "7.0" });
   });
 });
 
