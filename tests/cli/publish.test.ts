@@ -438,6 +438,22 @@ describe("publish - NDJSON's blank lines", () => {
   });
 });
 
+describe("publish - a UTF-8 byte order mark before an NDJSON file's first record", () => {
+  it("is no part of the record: the first line is published, not dead-lettered as not JSON", async () => {
+    const sink = new ChunkSink();
+    const publisher = new RecordPublisher({ config: pipelineConfig(), sink, source: "publish", env: {} });
+    const event = (id: string) => JSON.stringify({ type: "page_view", ts: 1_700_000_000_000, event_id: id, anon_id: "a", url: "/" });
+    const bytes = Buffer.from(`\uFEFF${event("e1")}\r\n${event("e2")}\r\n`);
+    expect(await publishLineChunks(publisher, lineChunks(bytes, bytes.length), { format: "ndjson", receivedAt: 1_700_000_000_000 })).toEqual({
+      read: 2,
+      published: 2,
+      rejected: 0,
+      filtered: 0,
+    });
+    expect(sink.events.map((line) => (JSON.parse(line) as { event_id: string }).event_id)).toEqual(["e1", "e2"]);
+  });
+});
+
 describe("publish - a line far over the event limit", () => {
   const huge = (prefix: string) => `${prefix}${"x".repeat(2_000_000)}`;
 
