@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { closestMatch } from "../config/did-you-mean.ts";
 import { compileAccessLineReader, LogFormatError } from "../ingest/access-log.ts";
-import { compileCsvMapping, CsvMappingError } from "../ingest/csv.ts";
+import { compileCsvMapping, CsvMappingError, endsInsideQuotes, type CsvMapResult } from "../ingest/csv.ts";
 import type { IngestCounts, RecordPublisher } from "../ingest/record-publisher.ts";
 
 export interface PublishLinesOptions {
@@ -32,11 +32,13 @@ interface PreparedLine {
 export async function publishLines(publisher: RecordPublisher, lines: string[], options: PublishLinesOptions): Promise<IngestCounts> {
   if (options.sortByTime !== true) return publishLineChunks(publisher, [{ lines }], options);
   const handle = compileLineHandler(publisher, options, options.receivedAt ?? Date.now());
-  const ordered: PreparedLine[] = lines.map((line, index) => ({ line, lineNumber: index + 1, ts: handle.timeOf(line, index + 1) }));
+  // A CSV record may span lines (a quoted field with a newline): records are sorted, each under its first line.
+  const records = options.format === "csv" ? csvRecords(lines, options.delimiter) : lines.map((line, index) => ({ line, lineNumber: index + 1 }));
+  const ordered: PreparedLine[] = records.map(({ line, lineNumber }) => ({ line, lineNumber, ts: handle.timeOf(line, lineNumber) }));
   // Records without a readable time keep their place at the front: they are rejected anyway.
   ordered.sort((a, b) => a.ts - b.ts || a.lineNumber - b.lineNumber);
   for (const item of ordered) {
-    const wait = handle.publish(item.line, item.lineNumber);
+    const wait = handle.publishRecord(item.line, item.lineNumber);
     if (wait !== undefined) await wait;
   }
   return publisher.flush();
@@ -64,45 +66,79 @@ export async function publishLineChunks(
     }
     if (afterChunk !== undefined) await afterChunk();
   }
+  const wait = handle.end();
+  if (wait !== undefined) await wait;
   return publisher.flush();
 }
 
 export interface LineHandler {
+  /** One physical line of the file, in file order (a CSV record may go on over the next lines). */
   publish(line: string, lineNumber: number): Promise<void> | void;
-  timeOf(line: string, lineNumber: number): number;
+  /** One whole record (publish's lines for every format but CSV, whose records csvRecords gives), in any order. */
+  publishRecord(record: string, lineNumber: number): Promise<void> | void;
+  timeOf(record: string, lineNumber: number): number;
+  /** At the end of the file: rejects a CSV record whose quoted field is still open. */
+  end(): Promise<void> | void;
+}
+
+/** A UTF-8 byte order mark at the start of a file is no part of its first record. */
+function withoutByteOrderMark(line: string, lineNumber: number): string {
+  return lineNumber === 1 && line.charCodeAt(0) === 0xfeff ? line.slice(1) : line;
+}
+
+/** A file's CSV records: its lines, those of a quoted field with newlines joined by "\n", each with its first line. */
+export function csvRecords(lines: string[], delimiter: string | undefined): Array<{ line: string; lineNumber: number }> {
+  const records: Array<{ line: string; lineNumber: number }> = [];
+  const quoting = delimiter !== "whitespace";
+  const character = delimiter === undefined || delimiter === "comma" ? "," : delimiter === "tab" || delimiter === "\\t" ? "\t" : delimiter;
+  for (let index = 0; index < lines.length; index++) {
+    let line = lines[index];
+    const lineNumber = index + 1;
+    while (quoting && line.includes('"') && endsInsideQuotes(line, character) && index + 1 < lines.length) line = `${line}\n${lines[++index]}`;
+    records.push({ line, lineNumber });
+  }
+  return records;
 }
 
 /** How one line of the file becomes a record of `publisher`: the format's parser, compiled once. */
 export function compileLineHandler(publisher: RecordPublisher, options: PublishLinesOptions, receivedAt: number): LineHandler {
   const format = options.format;
   if (format === "ndjson" || format === "json") {
-    return {
-      publish: (line) => publisher.publishJsonLine(line, receivedAt),
-      timeOf: (line) => jsonTime(line),
-    };
+    const publish = (line: string, lineNumber: number) => publisher.publishJsonLine(withoutByteOrderMark(line, lineNumber), receivedAt);
+    return { publish, publishRecord: publish, timeOf: (line, lineNumber) => jsonTime(withoutByteOrderMark(line, lineNumber)), end: () => undefined };
   }
   if (format === "csv") {
     const mapping = compileCsvMapping(options.map ?? "", { delimiter: options.delimiter });
+    // Sorting maps every record twice: the header is read again by a mapping of its own.
+    const timing = compileCsvMapping(options.map ?? "", { delimiter: options.delimiter });
+    /** A mapped record into the stream, or into the dead letters with the (first) physical line it starts on. */
+    const send = (mapped: CsvMapResult | undefined, line: string, lineNumber: number): Promise<void> | void => {
+      if (mapped === undefined) return; // the header, or a line whose quoted field goes on
+      const raw = mapped.raw ?? line;
+      const where = `line ${mapped.lineNumber ?? lineNumber}`;
+      if (!mapped.ok) return publisher.rejectLine(raw, `unparseable_line: ${where}: ${mapped.reason}`, receivedAt);
+      return publisher.publishJsonValue(mapped.record, raw, receivedAt, undefined, where);
+    };
     return {
-      publish: async (line, lineNumber) => {
-        const mapped = mapping.map(line, lineNumber);
-        if (mapped === undefined) return; // header line
-        if (!mapped.ok) return publisher.rejectLine(line, `unparseable_line: ${mapped.reason}`, receivedAt);
-        return publisher.publishJsonValue(mapped.record, line, receivedAt);
-      },
-      timeOf: (line, lineNumber) => {
-        const mapped = mapping.map(line, lineNumber);
+      publish: (line, lineNumber) => send(mapping.map(line, lineNumber), line, lineNumber),
+      publishRecord: (record, lineNumber) => send(mapping.mapRecord(record, lineNumber), record, lineNumber),
+      timeOf: (record, lineNumber) => {
+        const mapped = timing.mapRecord(record, lineNumber);
         return mapped !== undefined && mapped.ok ? timeValue(mapped.record.ts) : Number.NEGATIVE_INFINITY;
       },
+      end: () => send(mapping.end(), "", 0),
     };
   }
   const read = compileAccessLineReader(format);
+  const publish = (line: string, lineNumber: number) => {
+    const accessLine = read(line);
+    if (!accessLine.ok) return publisher.rejectLine(line, `${accessLine.code ?? "unparseable_line"}: ${accessLine.reason}`, receivedAt);
+    return publisher.publishAccessLine(accessLine, line, lineNumber, receivedAt);
+  };
   return {
-    publish: (line, lineNumber) => {
-      const accessLine = read(line);
-      if (!accessLine.ok) return publisher.rejectLine(line, `${accessLine.code ?? "unparseable_line"}: ${accessLine.reason}`, receivedAt);
-      return publisher.publishAccessLine(accessLine, line, lineNumber, receivedAt);
-    },
+    publish,
+    publishRecord: publish,
+    end: () => undefined,
     timeOf: (line) => {
       const accessLine = read(line);
       return accessLine.ok ? accessLine.ts : Number.NEGATIVE_INFINITY;

@@ -115,6 +115,9 @@ async function run(port: NonNullable<typeof parentPort>, data: PublishWorkerData
       while (ahead >= MAX_MESSAGES_AHEAD) await new Promise<void>((resolve) => (wake = resolve));
       wake = undefined;
     });
+    // What the end of the file gave after the last chunk (a CSV record whose quoted field never closed).
+    const rest = sink.take();
+    if (rest.type === "chunk" && (rest.events.length > 0 || rest.deadLetters.length > 0)) port.postMessage(rest);
     port.postMessage({ type: "done", counts } satisfies PublishWorkerMessage);
   } finally {
     await file.close();

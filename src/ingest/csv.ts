@@ -1,5 +1,6 @@
 // `publish --format csv --map …`: a column-mapping spec compiled into a function from delimited lines to event records.
 import { createHash } from "node:crypto";
+import { parseIsoWithOffset } from "../events/time.ts";
 
 export class CsvMappingError extends Error {
   override name = "CsvMappingError";
@@ -17,12 +18,27 @@ export interface CsvMappingOptions {
   source?: string;
 }
 
-export type CsvMapResult = { ok: true; record: Record<string, unknown> } | { ok: false; reason: string };
+/** `raw` and `lineNumber` are set when the record spans several physical lines (the text and its first line). */
+export type CsvMapResult = ({ ok: true; record: Record<string, unknown> } | { ok: false; reason: string }) & { raw?: string; lineNumber?: number };
 
 export interface CsvMapping {
-  /** One line (1-based number) → a record for decodeRecord; undefined for a header line. Never throws. */
+  /**
+   * One physical line (1-based number) → a record for decodeRecord; undefined for a header line, and for a line that
+   * ends inside a quoted field (RFC 4180 §2.6: the record goes on on the next line). Never throws.
+   */
   map(line: string, lineNumber: number): CsvMapResult | undefined;
+  /** One whole record (its physical lines joined by "\n"), without carrying a quoted field over to the next call. */
+  mapRecord(text: string, lineNumber: number): CsvMapResult | undefined;
+  /** At the end of the file: the record still waiting for its closing quote, rejected; undefined when none is. */
+  end(): CsvMapResult | undefined;
 }
+
+/**
+ * A quoted field still open after this many characters is taken for a stray opening quote: its lines are rejected
+ * together and reading starts afresh after them (an event is at most 32 KiB anyway), instead of the rest of the file
+ * becoming one record.
+ */
+const MAX_OPEN_QUOTED_CHARS = 32 * 1024;
 
 type ColumnRef = { column: number } | { name: string };
 
@@ -43,31 +59,112 @@ const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export function compileCsvMapping(spec: string, options: CsvMappingOptions = {}): CsvMapping {
   const fields = parseSpec(spec);
   const split = splitterOf(options.delimiter);
+  const quoting = options.delimiter !== "whitespace";
+  const delimiter = delimiterCharacter(options.delimiter);
   const namesColumns = fields.some((field) => "name" in field.source);
   const source = options.source ?? "";
   let columns = options.header === undefined ? undefined : resolveColumns(fields, options.header.map((name) => name.trim()));
+  /** Fields per record, as the header has them (undefined without a header: then only mapped columns must exist). */
+  let width = options.header?.length;
   let headerInFile = false;
+  /** A record whose quoted field is still open: its text so far and its first line. */
+  let pending: string | undefined;
+  let pendingLine = 0;
+
+  const mapOne = (line: string, lineNumber: number): CsvMapResult | undefined => {
+    let text = line.endsWith("\r") ? line.slice(0, -1) : line;
+    // A UTF-8 byte order mark (Excel's "CSV UTF-8") belongs to the file, not to the first field.
+    if (lineNumber === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    if (text.trim() === "") return { ok: false, reason: "empty line" };
+    const values = split(text);
+    if (!Array.isArray(values)) return { ok: false, reason: values.error };
+    if (lineNumber === 1 && options.header === undefined && (headerInFile || namesColumns || looksLikeHeader(values, fields))) {
+      headerInFile = true;
+      columns = resolveColumns(fields, values.map((name) => name.trim()));
+      width = values.length;
+      return undefined;
+    }
+    if (namesColumns && columns === undefined) {
+      return { ok: false, reason: "the spec names columns but no header line was read (line 1 is the header)" };
+    }
+    if (columns !== undefined && "error" in columns) return { ok: false, reason: columns.error };
+    // As DuckDB's read_csv (strict) and RFC 4180 §2.4: a record has the header's fields, neither padded nor cut.
+    if (width !== undefined && values.length !== width) {
+      return { ok: false, reason: `the record has ${values.length} fields, the header has ${width}` };
+    }
+    const mapped = mapFields(fields, values, columns);
+    if (!mapped.ok) return mapped;
+    addDerivedIds(mapped.record, fields, `${source}\n${lineNumber}\n${text}`);
+    return mapped;
+  };
+
+  const spanning = (result: CsvMapResult | undefined, raw: string, lineNumber: number): CsvMapResult | undefined => {
+    if (result !== undefined) {
+      result.raw = raw;
+      result.lineNumber = lineNumber;
+    }
+    return result;
+  };
 
   return {
     map(line, lineNumber) {
-      const text = line.endsWith("\r") ? line.slice(0, -1) : line;
-      if (text.trim() === "") return { ok: false, reason: "empty line" };
-      const values = split(text);
-      if (lineNumber === 1 && options.header === undefined && (headerInFile || namesColumns || looksLikeHeader(values, fields))) {
-        headerInFile = true;
-        columns = resolveColumns(fields, values.map((name) => name.trim()));
+      if (pending !== undefined) {
+        const text = `${pending}\n${line}`;
+        if (quoting && endsInsideQuotes(text, delimiter)) {
+          if (text.length <= MAX_OPEN_QUOTED_CHARS) {
+            pending = text;
+            return undefined;
+          }
+          pending = undefined;
+          return { ok: false, reason: `a quoted field opened on line ${pendingLine} is still open after ${text.length} characters`, raw: text, lineNumber: pendingLine };
+        }
+        pending = undefined;
+        return spanning(mapOne(text, pendingLine), text, pendingLine);
+      }
+      // Only a line with a quote can open a field that goes on past its end (the common line is not scanned).
+      if (quoting && line.includes('"') && endsInsideQuotes(line, delimiter)) {
+        pending = line;
+        pendingLine = lineNumber;
         return undefined;
       }
-      if (namesColumns && columns === undefined) {
-        return { ok: false, reason: "the spec names columns but no header line was read (line 1 is the header)" };
+      return mapOne(line, lineNumber);
+    },
+    mapRecord(text, lineNumber) {
+      if (quoting && text.includes('"') && endsInsideQuotes(text, delimiter)) {
+        return { ok: false, reason: `a quoted field opened on line ${lineNumber} is not closed by the end of the file` };
       }
-      if (columns !== undefined && "error" in columns) return { ok: false, reason: columns.error };
-      const mapped = mapRecord(fields, values, columns);
-      if (!mapped.ok) return mapped;
-      addDerivedIds(mapped.record, fields, `${source}\n${lineNumber}\n${text}`);
-      return mapped;
+      return mapOne(text, lineNumber);
+    },
+    end() {
+      if (pending === undefined) return undefined;
+      const text = pending;
+      pending = undefined;
+      return { ok: false, reason: `a quoted field opened on line ${pendingLine} is not closed by the end of the file`, raw: text, lineNumber: pendingLine };
     },
   };
+}
+
+/**
+ * Whether a line (or lines joined by "\n") of RFC 4180 CSV ends inside a quoted field. A quote opens a field only at
+ * the field's start (elsewhere in an unquoted field it is a character, as DuckDB reads it); "" inside is a quote.
+ */
+export function endsInsideQuotes(text: string, delimiter: string): boolean {
+  let quoted = false;
+  let fieldStart = true;
+  for (let index = 0; index < text.length; index++) {
+    const char = text[index];
+    if (quoted) {
+      if (char === '"') {
+        if (text[index + 1] === '"') index++;
+        else quoted = false;
+      }
+    } else if (char === delimiter) fieldStart = true;
+    else {
+      if (char === '"' && fieldStart) quoted = true;
+      fieldStart = false;
+    }
+  }
+  return quoted;
 }
 
 function parseSpec(spec: string): FieldMapping[] {
@@ -146,7 +243,7 @@ function resolveColumns(fields: FieldMapping[], header: string[]): ResolvedColum
   return indexes;
 }
 
-function mapRecord(fields: FieldMapping[], values: string[], columns: number[] | undefined): CsvMapResult {
+function mapFields(fields: FieldMapping[], values: string[], columns: number[] | undefined): CsvMapResult {
   const record: Record<string, unknown> = {};
   for (let index = 0; index < fields.length; index++) {
     const field = fields[index];
@@ -159,6 +256,8 @@ function mapRecord(fields: FieldMapping[], values: string[], columns: number[] |
         return { ok: false, reason: `${field.field}: the line has ${values.length} columns, ${field.written} needs column ${column + 1}` };
       }
       text = values[column];
+      // An empty field is NULL, as DuckDB's read_csv reads it (quoted or not): the field is absent from the record.
+      if (text === "") continue;
     }
     const parsed = parseValue(text, field.parser);
     if (!parsed.ok) return { ok: false, reason: `${field.field} (${field.written}): ${parsed.reason}` };
@@ -178,7 +277,7 @@ function addDerivedIds(record: Record<string, unknown>, fields: FieldMapping[], 
 
 /** A first line whose every column fails to be a number is a header (as csv.Sniffer guesses). */
 function looksLikeHeader(values: string[], fields: FieldMapping[]): boolean {
-  if (mapRecord(fields, values, undefined).ok) return false;
+  if (mapFields(fields, values, undefined).ok) return false;
   return values.every((value) => !parseValue(value, "number").ok);
 }
 
@@ -217,30 +316,32 @@ function utcDate(year: number, month: number, day: number): number {
   return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day ? utc : Number.NaN;
 }
 
-/** A date (UTC midnight) or a date-time with Z or an offset: a time without a zone is ambiguous. */
+/**
+ * A date (UTC midnight) or a date-time with Z or an offset, read as the event's own `ts` is (events/time.ts: "+05",
+ * "z", a space for "T"), so a column gives the instant the same text gives in NDJSON. A time without a zone is ambiguous.
+ */
 function isoValue(text: string): ParsedValue {
-  const match = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2}))?$/.exec(text);
-  if (match === null) return { ok: false, reason: `"${text}" is not ISO 8601 with an offset (e.g. 2015-05-17T10:05:03Z)` };
-  if (Number.isNaN(utcDate(Number(match[1]), Number(match[2]), Number(match[3])))) {
-    return { ok: false, reason: `"${text}" is not a calendar date` };
-  }
-  if (match[4] !== undefined && (Number(match[4]) > 23 || Number(match[5]) > 59 || Number(match[6] ?? 0) > 59)) {
-    return { ok: false, reason: `"${text}" has an impossible time of day` };
-  }
-  const value = Date.parse(text.replace(" ", "T").replace(/([+-]\d{2})(\d{2})$/, "$1:$2"));
-  return Number.isNaN(value) ? { ok: false, reason: `"${text}" is not a valid time` } : { ok: true, value };
+  if (text.length === 10) return dateValue(text, /^(\d{4})-(\d{2})-(\d{2})$/, "ISO 8601 with an offset (e.g. 2015-05-17T10:05:03Z)");
+  const value = parseIsoWithOffset(text);
+  return value === undefined ? { ok: false, reason: `"${text}" is not ISO 8601 with an offset (e.g. 2015-05-17T10:05:03Z)` } : { ok: true, value };
 }
 
-function splitterOf(delimiter: string | undefined): (line: string) => string[] {
+type SplitResult = string[] | { error: string };
+
+function delimiterCharacter(delimiter: string | undefined): string {
+  return delimiter === undefined || delimiter === "comma" ? "," : delimiter === "tab" || delimiter === "\\t" ? "\t" : delimiter;
+}
+
+function splitterOf(delimiter: string | undefined): (line: string) => SplitResult {
   if (delimiter === "whitespace") return (line) => (line.trim() === "" ? [] : line.trim().split(/\s+/));
-  const character = delimiter === undefined || delimiter === "comma" ? "," : delimiter === "tab" || delimiter === "\\t" ? "\t" : delimiter;
+  const character = delimiterCharacter(delimiter);
   if (character.length !== 1 || character === '"') {
     throw new CsvMappingError(`--delimiter "${delimiter}" is not one character, "tab" or "whitespace"`);
   }
-  return (line) => splitDelimited(line, character);
+  return (line) => splitRecord(line, character);
 }
 
-/** One line of RFC 4180 CSV: fields may be quoted, with "" for a quote inside. */
+/** One line of RFC 4180 CSV: fields may be quoted, with "" for a quote inside (lenient: see splitRecord for checks). */
 export function splitDelimited(line: string, delimiter: string): string[] {
   if (!line.includes('"')) return line.split(delimiter);
   const values: string[] = [];
@@ -262,4 +363,45 @@ export function splitDelimited(line: string, delimiter: string): string[] {
   }
   values.push(value);
   return values;
+}
+
+/**
+ * One record of RFC 4180 CSV (its lines joined by "\n"), as DuckDB's read_csv reads it: a quote opens a quoted field
+ * only at the field's start (elsewhere it is a character: `5" screen`), "" inside is a quote, and the closing quote
+ * must end the field (`"x"y` is an error, not `xy`). Fields are sliced from the line, not built character by character.
+ */
+export function splitRecord(line: string, delimiter: string): SplitResult {
+  if (!line.includes('"')) return line.split(delimiter);
+  const values: string[] = [];
+  let start = 0;
+  for (;;) {
+    if (line.charCodeAt(start) !== 34 /* " */) {
+      const end = line.indexOf(delimiter, start);
+      if (end === -1) {
+        values.push(line.slice(start));
+        return values;
+      }
+      values.push(line.slice(start, end));
+      start = end + 1;
+      continue;
+    }
+    let value = "";
+    let from = start + 1;
+    for (;;) {
+      const quote = line.indexOf('"', from);
+      if (quote === -1) return { error: `field ${values.length + 1}: its quote is not closed` };
+      value += line.slice(from, quote);
+      if (line.charCodeAt(quote + 1) === 34) {
+        value += '"';
+        from = quote + 2;
+        continue;
+      }
+      values.push(value);
+      const after = quote + 1;
+      if (after === line.length) return values;
+      if (line[after] !== delimiter) return { error: `field ${values.length}: text after its closing quote` };
+      start = after + 1;
+      break;
+    }
+  }
 }

@@ -77,11 +77,14 @@ export class RecordPublisher {
     await this.publishEvent(decoded.event, request);
   }
 
-  /** One already-parsed JSON value (collector arrays); `rawLength` is the record's size in bytes. */
-  async publishJsonValue(value: unknown, raw: string, receivedAt: number, request?: { hasUserAgent: boolean }): Promise<void> {
+  /**
+   * One already-parsed JSON value (collector arrays, mapped CSV records); `raw` is the record as received. `where`
+   * (e.g. "line 7") goes into a rejection's reason after its code.
+   */
+  async publishJsonValue(value: unknown, raw: string, receivedAt: number, request?: { hasUserAgent: boolean }, where?: string): Promise<void> {
     this.counts.read++;
     const decoded = validateRecord(value, Buffer.byteLength(raw), receivedAt);
-    if (!decoded.ok) return this.reject(receivedAt, `${decoded.reason}: ${decoded.message}`, raw);
+    if (!decoded.ok) return this.reject(receivedAt, `${decoded.reason}: ${where === undefined ? "" : `${where}: `}${decoded.message}`, raw);
     await this.publishEvent(decoded.event, request);
   }
 

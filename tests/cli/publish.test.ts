@@ -161,6 +161,32 @@ describe("publish - the worker thread hands over what one thread would publish",
   });
 });
 
+describe("publish - the worker thread hands over a CSV record rejected at the end of the file", () => {
+  it("sends the dead letter of a quoted field left open at the end, as one thread rejects it", async () => {
+    const config = pipelineConfig();
+    const options = { format: "csv", map: "type=page_view,anon_id=$anon_id,ts=$ts:iso,url=/,title=$title", receivedAt: 1_700_000_000_000 };
+    const path = join(directory, "open-quote.csv");
+    await writeFile(path, 'anon_id,ts,title\na1,2020-01-01T00:00:00Z,"two\nlines"\na2,2020-01-01T00:00:00Z,"open\n');
+    const worker = startWorker({ role: PUBLISH_WORKER_ROLE, path, size: (await stat(path)).size, config, options });
+    const fromWorker = new ChunkSink();
+    const done = await new Promise<Extract<PublishWorkerMessage, { type: "done" }>>((resolve, reject) => {
+      worker.on("error", reject);
+      worker.on("message", (message: PublishWorkerMessage) => {
+        if (message.type === "done") return resolve(message);
+        message.events.forEach((event, index) => fromWorker.add(event, message.partitions[index]));
+        message.deadLetters.forEach((letter) => fromWorker.addDeadLetter(letter));
+        worker.postMessage(CHUNK_TAKEN);
+      });
+    });
+    await worker.terminate();
+    expect(done.counts).toEqual({ read: 2, published: 1, rejected: 1, filtered: 0 });
+    expect(fromWorker.events).toHaveLength(1);
+    expect(fromWorker.deadLetters.map((letter) => letter.reason)).toEqual([
+      "unparseable_line: line 4: a quoted field opened on line 4 is not closed by the end of the file",
+    ]);
+  });
+});
+
 describe("publish - the worker's messages are not lost while the main thread hashes and connects", () => {
   it("keeps what the worker sent before anyone iterated: every event of the file arrives", async () => {
     const config = pipelineConfig();
@@ -435,6 +461,22 @@ describe("publish - NDJSON's blank lines", () => {
     for (const line of ["", event, "   ", "\t", "not json"]) await publisher.publishJsonLine(line, 1_700_000_000_000);
     expect(await publisher.flush()).toEqual({ read: 2, published: 1, rejected: 1, filtered: 0 });
     expect(sink.deadLetters.map((letter) => letter.raw)).toEqual(["not json"]);
+  });
+});
+
+describe("publish - a UTF-8 byte order mark before an NDJSON file's first record", () => {
+  it("is no part of the record: the first line is published, not dead-lettered as not JSON", async () => {
+    const sink = new ChunkSink();
+    const publisher = new RecordPublisher({ config: pipelineConfig(), sink, source: "publish", env: {} });
+    const event = (id: string) => JSON.stringify({ type: "page_view", ts: 1_700_000_000_000, event_id: id, anon_id: "a", url: "/" });
+    const bytes = Buffer.from(`\uFEFF${event("e1")}\r\n${event("e2")}\r\n`);
+    expect(await publishLineChunks(publisher, lineChunks(bytes, bytes.length), { format: "ndjson", receivedAt: 1_700_000_000_000 })).toEqual({
+      read: 2,
+      published: 2,
+      rejected: 0,
+      filtered: 0,
+    });
+    expect(sink.events.map((line) => (JSON.parse(line) as { event_id: string }).event_id)).toEqual(["e1", "e2"]);
   });
 });
 

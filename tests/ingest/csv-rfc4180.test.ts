@@ -1,0 +1,157 @@
+// `publish --format csv` against DuckDB's read_csv and RFC 4180: quoted newlines, BOM, field counts, NULLs, line numbers.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { lineChunks, publishLineChunks, publishLines, splitLines } from "../../src/cli/publish-lines.ts";
+import { ChunkSink } from "../../src/cli/publish-worker.ts";
+import { parsePipelineText } from "../../src/config/load.ts";
+import type { PipelineConfig } from "../../src/config/pipeline.ts";
+import { compileCsvMapping } from "../../src/ingest/csv.ts";
+import { RecordPublisher } from "../../src/ingest/record-publisher.ts";
+
+const RECEIVED_AT = 1_700_000_000_000;
+let directory: string;
+let duckdb: DuckDBConnection;
+beforeAll(async () => {
+  directory = await mkdtemp(join(tmpdir(), "clickpipe-csv-"));
+  duckdb = await (await DuckDBInstance.create()).connect();
+});
+afterAll(async () => {
+  duckdb?.closeSync();
+  await rm(directory, { recursive: true, force: true });
+});
+
+function pipelineConfig(): PipelineConfig {
+  const text = ["name: csv-test", "nats:", "  stream: CSV_TEST", "  partitions: 1", "sinks:", "  - type: parquet", `    path: ${join(directory, "out")}`].join("\n");
+  const loaded = parsePipelineText(text, "csv-test.yaml", {});
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+  return loaded.config;
+}
+
+interface Published {
+  events: Array<Record<string, unknown>>;
+  deadLetters: Array<{ reason: string; raw: string }>;
+}
+
+/** The file through publish's own path: read in pieces of `chunkBytes`, line by line, into a sink. */
+async function publishFile(content: string | Buffer, map: string, options: { delimiter?: string; sortByTime?: boolean; chunkBytes?: number } = {}): Promise<Published> {
+  const bytes = Buffer.isBuffer(content) ? content : Buffer.from(content);
+  const sink = new ChunkSink();
+  const publisher = new RecordPublisher({ config: pipelineConfig(), sink, source: "publish", env: {} });
+  const lineOptions = { format: "csv", map, delimiter: options.delimiter, sortByTime: options.sortByTime, receivedAt: RECEIVED_AT };
+  if (options.sortByTime === true) await publishLines(publisher, splitLines(bytes.toString("utf8")), lineOptions);
+  else await publishLineChunks(publisher, lineChunks(bytes, bytes.length, undefined, options.chunkBytes ?? 16), lineOptions);
+  const events = sink.events.map((line) => {
+    const { received_at: _received, event_id: _event, order_id: _order, is_bot: _bot, page_item: _item, ...event } = JSON.parse(line) as Record<string, unknown>;
+    return event;
+  });
+  return { events, deadLetters: sink.deadLetters.map(({ reason, raw }) => ({ reason, raw })) };
+}
+
+/** DuckDB's rows of the same bytes, every column as text (NULL stays null). */
+async function duckdbRows(content: string, columns: string[]): Promise<Array<Record<string, string | null>>> {
+  const path = join(directory, `oracle-${columns.join("-")}.csv`);
+  await writeFile(path, content);
+  const list = columns.map((name) => `"${name}"`).join(", ");
+  const reader = await duckdb.runAndReadAll(`SELECT ${list} FROM read_csv('${path}', header = true, delim = ',', quote = '"', escape = '"', all_varchar = true)`);
+  return reader.getRowObjectsJson() as Array<Record<string, string | null>>;
+}
+
+describe("csv - quoted fields with newlines (RFC 4180 §2.6)", () => {
+  const file =
+    "anon_id,ts,title\r\n" +
+    'a1,2020-01-01T00:00:00Z,"Sale,\r\nup to ""50%""\nnow"\r\n' +
+    "a2,2020-01-01T00:00:01Z,plain\r\n" +
+    'a3,2020-01-01T00:00:02Z,"one\nmore"';
+  const map = "type=page_view,anon_id=$anon_id,ts=$ts:iso,url=/,title=$title";
+
+  it("publishes a record whose quoted field spans lines as one event with the newlines kept, as DuckDB reads it", async () => {
+    const published = await publishFile(file, map);
+    const oracle = await duckdbRows(file, ["anon_id", "title"]);
+    expect(published.deadLetters).toEqual([]);
+    // DuckDB keeps an embedded CRLF; lines are cut at LF and CRLF alike, so the field's line break is "\n" here.
+    expect(published.events.map((event) => ({ anon_id: event.anon_id, title: event.title }))).toEqual(
+      oracle.map((row) => ({ anon_id: row.anon_id, title: row.title?.replace(/\r\n/g, "\n") })),
+    );
+    expect(published.events.map((event) => event.title)).toEqual(['Sale,\nup to "50%"\nnow', "plain", "one\nmore"]);
+  });
+
+  it("sorts a multi-line record by its time as one record (--sort-by-time)", async () => {
+    const sorted = 'anon_id,ts,title\na1,2020-01-02T00:00:00Z,"two\nlines"\na2,2020-01-01T00:00:00Z,x\n';
+    const published = await publishFile(sorted, map, { sortByTime: true });
+    expect(published.deadLetters).toEqual([]);
+    expect(published.events.map((event) => [event.anon_id, event.title])).toEqual([["a2", "x"], ["a1", "two\nlines"]]);
+  });
+
+  it("dead-letters a quoted field never closed with the line it opened on, and the lines it took", async () => {
+    const published = await publishFile('anon_id,ts,title\na1,2020-01-01T00:00:00Z,ok\na2,2020-01-01T00:00:00Z,"open\nstill open\n', map);
+    expect(published.events.map((event) => event.anon_id)).toEqual(["a1"]);
+    expect(published.deadLetters).toEqual([
+      { reason: "unparseable_line: line 3: a quoted field opened on line 3 is not closed by the end of the file", raw: 'a2,2020-01-01T00:00:00Z,"open\nstill open' },
+    ]);
+  });
+
+  it("names the physical line a bad record starts on, after records spanning lines", async () => {
+    const published = await publishFile('anon_id,ts,title\na1,2020-01-01T00:00:00Z,"x\ny\nz"\na2,not-a-time,w\na3,2020-01-01T00:00:00Z\n', map);
+    expect(published.deadLetters.map((letter) => letter.reason)).toEqual([
+      'unparseable_line: line 5: ts (ts=$ts:iso): "not-a-time" is not ISO 8601 with an offset (e.g. 2015-05-17T10:05:03Z)',
+      "unparseable_line: line 6: the record has 2 fields, the header has 3",
+    ]);
+  });
+
+  it("keeps a quote inside an unquoted field, as DuckDB does, and rejects text after a closing quote", async () => {
+    const kept = 'anon_id,ts,title\na1,2020-01-01T00:00:00Z,27" screen\n';
+    expect((await publishFile(kept, map)).events.map((event) => event.title)).toEqual((await duckdbRows(kept, ["title"])).map((row) => row.title));
+    const after = await publishFile('anon_id,ts,title\na1,2020-01-01T00:00:00Z,"x"y\n', map);
+    expect(after.events).toEqual([]);
+    expect(after.deadLetters.map((letter) => letter.reason)).toEqual(["unparseable_line: line 2: field 3: text after its closing quote"]);
+  });
+});
+
+describe("csv - records with more or fewer fields than the header", () => {
+  it("are dead-lettered naming the line and both counts, not cut or padded (DuckDB's read_csv refuses them too)", async () => {
+    const published = await publishFile(
+      "user_id,ts,revenue,note\nu1,2020-01-01T00:00:00Z,1,a,extra\nu2,2020-01-01T00:00:00Z,2\nu3,2020-01-01T00:00:00Z,3,c\n",
+      "type=purchase,user_id=$user_id,ts=$ts:iso,revenue=$revenue",
+    );
+    expect(published.events.map((event) => event.user_id)).toEqual(["u3"]);
+    expect(published.deadLetters).toEqual([
+      { reason: "unparseable_line: line 2: the record has 5 fields, the header has 4", raw: "u1,2020-01-01T00:00:00Z,1,a,extra" },
+      { reason: "unparseable_line: line 3: the record has 3 fields, the header has 4", raw: "u2,2020-01-01T00:00:00Z,2" },
+    ]);
+  });
+});
+
+describe("csv - a UTF-8 byte order mark", () => {
+  it("is not part of the first field of a file without a header", async () => {
+    const published = await publishFile("\uFEFFu1,2020-01-01T00:00:00Z,1\r\nu2,2020-01-01T00:00:00Z,2\r\n", "type=purchase,user_id=$1,ts=$2:iso,revenue=$3");
+    expect(published.events.map((event) => event.user_id)).toEqual(["u1", "u2"]);
+  });
+});
+
+describe("csv - empty fields", () => {
+  it("are NULL, as DuckDB reads them: an optional column left empty does not reject the row", async () => {
+    const file = 'anon_id,user_id,ts,referrer\na1,,2020-01-01T00:00:00Z,""\n';
+    const oracle = await duckdbRows(file, ["user_id", "referrer"]);
+    expect(oracle).toEqual([{ user_id: null, referrer: null }]);
+    const published = await publishFile(file, "type=page_view,anon_id=$anon_id,user_id=$user_id,ts=$ts:iso,url=/,referrer=$referrer");
+    expect(published.deadLetters).toEqual([]);
+    expect(published.events).toEqual([{ type: "page_view", anon_id: "a1", ts: Date.UTC(2020, 0, 1), url: "/" }]);
+  });
+
+  it("leave a required field missing, and the dead letter says which and on what line", async () => {
+    const published = await publishFile("user_id,ts,revenue\nu1,2020-01-01T00:00:00Z,\n", "type=purchase,user_id=$user_id,ts=$ts:iso,revenue=$revenue");
+    expect(published.deadLetters.map((letter) => letter.reason)).toEqual(["missing_field: line 2: purchase.revenue: required"]);
+  });
+});
+
+describe("csv - :iso reads a column as the event's ts is read", () => {
+  it("takes an offset of hours alone and a lowercase z, still refuses a time without a zone", () => {
+    const mapping = compileCsvMapping("type=click,anon_id=$1,ts=$2:iso", {});
+    expect(mapping.map("a,2020-01-01T05:00:00+05", 2)).toMatchObject({ ok: true, record: { ts: Date.UTC(2020, 0, 1) } });
+    expect(mapping.map("a,2020-01-01t00:00:00z", 2)).toMatchObject({ ok: true, record: { ts: Date.UTC(2020, 0, 1) } });
+    expect(mapping.map("a,2020-01-01 00:00:00", 2)).toMatchObject({ ok: false });
+  });
+});
