@@ -275,11 +275,17 @@ function addDerivedIds(record: Record<string, unknown>, fields: FieldMapping[], 
   if (record.type === "purchase" && !mapped("order_id")) record.order_id = id;
 }
 
-/** A first line whose every column fails to be a number is a header (as csv.Sniffer guesses). */
+/**
+ * A first line whose every column is neither a number nor a time is a header (as csv.Sniffer guesses). A line with a
+ * time in it is a record whose other fields are bad: taken for a header it was dropped without a dead letter.
+ */
 function looksLikeHeader(values: string[], fields: FieldMapping[]): boolean {
   if (mapFields(fields, values, undefined).ok) return false;
-  return values.every((value) => !parseValue(value, "number").ok);
+  return values.every((value) => !HEADER_EXCLUDING_PARSERS.some((parser) => parseValue(value, parser).ok));
 }
+
+/** What a header's column name never is. */
+const HEADER_EXCLUDING_PARSERS: readonly ValueParser[] = ["number", "iso", "yyyymmdd"];
 
 export function parseValue(text: string, parser: ValueParser): ParsedValue {
   switch (parser) {

@@ -88,6 +88,14 @@ describe("csv - comma separated", () => {
     expect(mapping.map("7,19970101,3.5", 1)).toMatchObject({ ok: true, record: { user_id: "7", revenue: 3.5 } });
   });
 
+  it("dead-letters a bad first record that holds a time instead of taking it for a header", () => {
+    const mapping = compileCsvMapping("type=purchase,user_id=$1,ts=$2:iso,revenue=$3:number", {});
+    expect(mapping.map("u1,2020-01-01T00:00:00Z,abc", 1)).toMatchObject({ ok: false, reason: expect.stringContaining('"abc" is not a number') });
+    expect(mapping.map("u2,2020-01-01T00:00:00Z,5", 2)).toMatchObject({ ok: true, record: { user_id: "u2", revenue: 5 } });
+    // A real header line still is one.
+    expect(compileCsvMapping("type=purchase,user_id=$1,ts=$2:iso,revenue=$3:number", {}).map("customer,time,amount", 1)).toBeUndefined();
+  });
+
   it("splits RFC 4180 lines", () => {
     expect(splitDelimited('a,"b,c",,"d""e"', ",")).toEqual(["a", "b,c", "", 'd"e']);
   });
