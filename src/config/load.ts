@@ -60,7 +60,8 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
     };
   }
   const textBeforeExpansion = new Map<string, string>();
-  const variableErrors = expandDocument(doc, lineCounter, env, textBeforeExpansion);
+  const omitted = new Map<string, { line: number; column: number }>();
+  const variableErrors = expandDocument(doc, lineCounter, env, textBeforeExpansion, omitted);
   const input: unknown = doc.toJS();
   const parsed = pipelineSchema.safeParse(input);
   // A value whose variable is unset is reported once, as the unset variable.
@@ -77,7 +78,7 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
   const environmentErrors = parsed.success
     ? [...missingSecrets(parsed.data, env, context.locate), ...missingFiles(parsed.data, context.locate), ...redactedSecretErrors(pipelineSchema, parsed.data, context.locate)]
     : [];
-  const errors = [...variableErrors, ...schemaErrors, ...environmentErrors];
+  const errors = [...variableErrors, ...schemaErrors.map((error) => explainOmitted(error, omitted, textBeforeExpansion)), ...environmentErrors];
   if (errors.length > 0 || !parsed.success) return { ok: false, errors: sortByPlace(errors) };
   return { ok: true, config: parsed.data, expanded: doc.toString({ lineWidth: 0 }), textBeforeExpansion };
 }
@@ -176,6 +177,19 @@ function unreadableFile(path: string, error: unknown): ConfigError {
   if (code === "ENOENT") return { path: "", message: "no such file", hint: "Check the path (pipelines/*.yaml holds examples)." };
   if (code === "EISDIR") return { path: "", message: "is a directory, not a pipeline file", hint: "Name a .yaml file." };
   return { path: "", message: `cannot read the file: ${(error as Error).message}`, hint: "Check its permissions." };
+}
+
+/** A required key whose `${VAR:-}` expanded to nothing is not missing from the file: say which reference emptied it, at its line. */
+function explainOmitted(error: ConfigError, omitted: ReadonlyMap<string, { line: number; column: number }>, written: ReadonlyMap<string, string>): ConfigError {
+  const place = omitted.get(error.path);
+  const text = written.get(error.path);
+  if (place === undefined || text === undefined || !error.message.startsWith("missing required key")) return error;
+  return {
+    ...error,
+    ...place,
+    message: `${text} expanded to nothing, so the key counts as left out, and it is required`,
+    hint: `Set the variable to a value, or give a default that is not empty.${error.hint === undefined ? "" : ` ${error.hint}`}`,
+  };
 }
 
 /** Of several upper bounds broken by one value (zod's int() adds 2^53 − 1 to a key's own maximum), only the tightest. */

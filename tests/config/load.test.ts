@@ -292,4 +292,18 @@ describe("config loading - YAML as people write it", () => {
       ["operators[0].maxDuration", 'duration "99999999999d" is longer than 100 years (36500d)'],
     ]);
   });
+
+  it("rejects a shell-only ${VAR-default} instead of writing to a directory literally named after it", () => {
+    const errors = errorsOf("name: t\nnats:\n  stream: S\nsinks:\n  - type: parquet\n    path: ${OUT-./data}\n");
+    expect(errors.map((error) => formatConfigError(error, "p.yaml"))).toEqual([
+      'sinks[0].path (p.yaml:6:11): "${OUT-./data}" is not a variable reference clickpipe expands. Write ${NAME} or ${NAME:-default} (NAME: letters, digits and _), or $${ for a literal ${.',
+    ]);
+  });
+
+  it("says a required key whose ${VAR:-} expanded to nothing was emptied by it, at its own line", () => {
+    const errors = errorsOf("name: t\nnats:\n  stream: S\nsinks:\n  - type: parquet\n    path: ${OUT:-}\n");
+    expect(errors.map((error) => [error.path, error.line, error.column, error.message])).toEqual([
+      ["sinks[0].path", 6, 5, "${OUT:-} expanded to nothing, so the key counts as left out, and it is required"],
+    ]);
+  });
 });
