@@ -306,4 +306,9 @@ describe("config loading - YAML as people write it", () => {
       ["sinks[0].path", 6, 5, "${OUT:-} expanded to nothing, so the key counts as left out, and it is required"],
     ]);
   });
+
+  it("suggests the closest table for a misspelt table of a nats sink", () => {
+    const errors = errorsOf("name: t\nnats: { stream: S }\noperators: [{ type: sessionize }]\nsinks:\n  - { type: parquet, path: ./out }\n  - { type: nats, subject: out, tables: [sesions] }\n");
+    expect(errors.map((error) => [error.path, error.message, error.hint?.split(" Tables:")[0]])).toEqual([["sinks[1].tables[0]", 'unknown table "sesions"', 'Did you mean "sessions"?']]);
+  });
 });
