@@ -1,16 +1,23 @@
 // "did you mean …?": the closest allowed word to a misspelt key or value, by edit distance.
 
-/** Levenshtein distance, case-insensitive (config keys are camelCase, people type them in any case). */
+/**
+ * Edit distance counting a swap of two neighbouring letters as one edit (optimal string alignment), case-insensitive
+ * (config keys are camelCase, people type them in any case): "brust" is one typo away from "burst", not two.
+ */
 export function editDistance(a: string, b: string): number {
   const left = a.toLowerCase();
   const right = b.toLowerCase();
+  let beforePrevious: number[] = [];
   let previous = Array.from({ length: right.length + 1 }, (_, index) => index);
   for (let i = 1; i <= left.length; i++) {
     const current = [i];
     for (let j = 1; j <= right.length; j++) {
       const substitution = previous[j - 1] + (left[i - 1] === right[j - 1] ? 0 : 1);
-      current.push(Math.min(previous[j] + 1, current[j - 1] + 1, substitution));
+      let best = Math.min(previous[j] + 1, current[j - 1] + 1, substitution);
+      if (i > 1 && j > 1 && left[i - 1] === right[j - 2] && left[i - 2] === right[j - 1]) best = Math.min(best, beforePrevious[j - 2] + 1);
+      current.push(best);
     }
+    beforePrevious = previous;
     previous = current;
   }
   return previous[right.length];

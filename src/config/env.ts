@@ -2,17 +2,23 @@
 import { isMap, isPair, isScalar, isSeq, Scalar, type Document, type LineCounter, type Node } from "yaml";
 import { formatPath, type ConfigError } from "./errors.ts";
 
-// `$${X}` is an escape for a literal `${X}`.
-const VARIABLE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+// `$${X}` is an escape for a literal `${X}`. Any other `${…}` (the shell's `${X-d}`, `${X:=d}`, `${X:?m}`, a name with a
+// dash, a missing `}`) is malformed: left as text it would become a stream or directory literally named `${…}`.
+const VARIABLE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|(\$\{[^}]*\}?)/g;
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
-export type Expansion = { ok: true; text: string } | { ok: false; missing: string[] };
+export type Expansion = { ok: true; text: string } | { ok: false; missing: string[]; malformed: string[] };
 
 /** Replaces every `${VAR}` / `${VAR:-default}` in `text`; an unset variable without a default is missing. */
 export function expandVariables(text: string, env: Environment): Expansion {
   const missing: string[] = [];
-  const expanded = text.replace(VARIABLE, (whole, name: string | undefined, fallback: string | undefined) => {
+  const malformed: string[] = [];
+  const expanded = text.replace(VARIABLE, (whole, name: string | undefined, fallback: string | undefined, bad: string | undefined) => {
+    if (bad !== undefined) {
+      malformed.push(bad);
+      return whole;
+    }
     if (name === undefined) return "${"; // the `$${` escape
     const value = env[name];
     // As in the shell, `:-` also applies when the variable is set but empty.
@@ -23,23 +29,36 @@ export function expandVariables(text: string, env: Environment): Expansion {
     }
     return value;
   });
-  return missing.length > 0 ? { ok: false, missing } : { ok: true, text: expanded };
+  return missing.length > 0 || malformed.length > 0 ? { ok: false, missing, malformed } : { ok: true, text: expanded };
 }
 
 /**
  * Expands variables in every string scalar of the document, in place. Working on scalars (not on the text) keeps every
  * line and column right and keeps a value from changing the file's structure. An unquoted scalar is re-typed as YAML
  * would type the expanded text (so `port: ${PORT:-9464}` is a number); one that expands to nothing counts as omitted.
- * `textBeforeExpansion`, when given, gets each expanded value's text as the file wrote it, by key path ("nats.token").
+ * `textBeforeExpansion`, when given, gets each expanded value's text as the file wrote it, by key path ("nats.token");
+ * `omitted` the place of each key so omitted.
  */
-export function expandDocument(doc: Document, lineCounter: LineCounter, env: Environment, textBeforeExpansion?: Map<string, string>): ConfigError[] {
+export function expandDocument(
+  doc: Document,
+  lineCounter: LineCounter,
+  env: Environment,
+  textBeforeExpansion?: Map<string, string>,
+  omitted?: Map<string, { line: number; column: number }>,
+): ConfigError[] {
   const errors: ConfigError[] = [];
   const visit = (node: unknown, path: PropertyKey[]): void => {
     if (isMap(node)) {
       for (const pair of [...node.items]) {
         const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-        if (isScalar(pair.value) && expandScalar(pair.value, [...path, key]) === "omit") node.items.splice(node.items.indexOf(pair), 1);
-        else visit(pair.value, [...path, key]);
+        if (isScalar(pair.value) && expandScalar(pair.value, [...path, key]) === "omit") {
+          const keyRange = (pair.key as Node | null)?.range;
+          if (keyRange) {
+            const { line, col } = lineCounter.linePos(keyRange[0]);
+            omitted?.set(formatPath([...path, key]), { line, column: col });
+          }
+          node.items.splice(node.items.indexOf(pair), 1);
+        } else visit(pair.value, [...path, key]);
       }
     } else if (isSeq(node)) {
       node.items.forEach((item, index) => (isScalar(item) ? expandScalar(item, [...path, index]) : visit(item, [...path, index])));
@@ -60,6 +79,15 @@ export function expandDocument(doc: Document, lineCounter: LineCounter, env: Env
           column: position?.col,
           message: `environment variable ${name} is not set`,
           hint: `Set ${name}, or give a default: \${${name}:-value}.`,
+        });
+      }
+      for (const reference of expansion.malformed) {
+        errors.push({
+          path: formatPath(path),
+          line: position?.line,
+          column: position?.col,
+          message: `"${reference}" is not a variable reference clickpipe expands`,
+          hint: "Write ${NAME} or ${NAME:-default} (NAME: letters, digits and _), or $${ for a literal ${.",
         });
       }
       return "keep";

@@ -1,6 +1,7 @@
 // Turns zod issues into config errors that say where (key path, line) and what to do (allowed keys, the key's description).
 import type { z } from "zod";
 import { closestMatch } from "./did-you-mean.ts";
+import { typedPlainScalar } from "./env.ts";
 import { formatPath, type ConfigError } from "./errors.ts";
 import { allowedKeys, descriptionOf, discriminatorOf, isDurationValue, isRecord, objectSchemaFor, schemaAt } from "./schema-walk.ts";
 import type { Position } from "./yaml-positions.ts";
@@ -10,6 +11,8 @@ export interface IssueContext {
   /** The file's content as plain data (after ${VAR} expansion), what zod saw. */
   input: unknown;
   locate(path: readonly PropertyKey[]): Position;
+  /** The scalar at `path` as the file wrote it (before ${VAR} expansion, quotes included), when there is one. */
+  written?(path: readonly PropertyKey[]): string | undefined;
 }
 
 type Explained = Omit<ConfigError, "line" | "column"> & { at: readonly PropertyKey[] };
@@ -38,6 +41,8 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
         const unitHint = typeof raw === "number" ? `A number alone has no unit: write "${raw}m" for ${raw} minutes or "${raw}s" for seconds.` : keyHint;
         return single(`expected a duration like "30m" (units ms, s, m, h, d), got ${valueText(raw)}`, unitHint);
       }
+      const retyped = retypedScalar(issue.expected, raw, context.written?.(path));
+      if (retyped !== undefined) return single(retyped.message, retyped.hint);
       // `operators:` with nothing under it is YAML's null, not an empty list.
       const emptyHint =
         raw === null && (issue.expected === "array" || issue.expected === "object")
@@ -71,6 +76,31 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
     default:
       return single(issue.message, keyHint);
   }
+}
+
+/**
+ * A value YAML typed otherwise than the key wants, because of how it was written: `stream: 0755` (a number; unquoted
+ * digits are numbers) or `port: "9464"` (text; quotes make text, also around a ${VAR}). Says so, and how to write it.
+ */
+function retypedScalar(expected: string, raw: unknown, written: string | undefined): { message: string; hint: string } | undefined {
+  if (written === undefined) return undefined;
+  const quoted = /^["']/.test(written);
+  if (expected === "string" && !quoted && (typeof raw === "number" || typeof raw === "boolean")) {
+    const kind = typeof raw === "number" ? "number" : "boolean";
+    const read = written.includes("${") ? `${written} expands to` : `YAML reads ${written} as`;
+    return { message: `expected text, got the ${kind} ${valueText(raw)} (${read} a ${kind})`, hint: `Quote it to keep it as text: "${written.replaceAll('"', '\\"')}".` };
+  }
+  if (expected === "boolean" && !quoted && typeof raw === "string" && /^(?:y|yes|n|no|on|off)$/i.test(raw)) {
+    const truth = /^(?:y|yes|on)$/i.test(raw);
+    return { message: `expected true or false, got ${valueText(raw)}`, hint: `YAML 1.2 reads yes/no/on/off as text, not as booleans: write ${String(truth)}.` };
+  }
+  if ((expected === "number" || expected === "int" || expected === "boolean") && quoted && typeof raw === "string") {
+    const wanted = expected === "boolean" ? "boolean" : "number";
+    const typed = typedPlainScalar(raw);
+    if (typeof typed !== wanted) return undefined;
+    return { message: `expected ${expectedText(expected)}, got the text ${valueText(raw)}`, hint: `The quotes make it text: write ${written.slice(1, -1)} without them.` };
+  }
+  return undefined;
 }
 
 /**
@@ -133,6 +163,8 @@ export function valueText(value: unknown): string {
   if (value === null) return "an empty value";
   if (Array.isArray(value)) return "a list";
   if (isRecord(value)) return "a mapping";
+  // JSON.stringify(Infinity) is "null": a number too big for a double (1e400) reads as what it became.
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
   return JSON.stringify(value);
 }
 

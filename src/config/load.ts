@@ -1,14 +1,14 @@
 // Loads a pipeline file: YAML with line numbers, ${VAR} expansion, zod validation, every error located in the file.
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { isMap, isScalar, LineCounter, parseDocument, type YAMLError, type YAMLMap } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLError, type YAMLMap } from "yaml";
 import { expandDocument, type Environment } from "./env.ts";
-import type { ConfigError } from "./errors.ts";
+import { formatPath, type ConfigError } from "./errors.ts";
 import { issueToErrors } from "./issues.ts";
 import { pipelineSchema, type PipelineConfig } from "./pipeline.ts";
 import { PSEUDONYM_KEY_ENV } from "../ingest/privacy.ts";
 import { redactedSecretErrors } from "./secrets.ts";
-import { linePos, locate } from "./yaml-positions.ts";
+import { linePos, locate, writtenText } from "./yaml-positions.ts";
 
 export { formatConfigError, type ConfigError } from "./errors.ts";
 
@@ -36,8 +36,11 @@ export async function loadPipeline(path: string, env: Environment = process.env)
 /** Validates pipeline YAML text; `fileName` only names the file in messages. */
 export function parsePipelineText(text: string, fileName: string, env: Environment = process.env): LoadResult {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  // Merge keys (`<<: *defaults`) as YAML 1.1 and most tools read them; duplicate keys are found below, with their path.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: false });
   if (doc.errors.length > 0) return { ok: false, errors: [yamlSyntaxError(doc.errors[0], lineCounter, doc.errors.length - 1)] };
+  const duplicates = duplicateKeys(doc, lineCounter);
+  if (duplicates.length > 0) return { ok: false, errors: duplicates };
   if (!isMap(doc.contents)) {
     return {
       ok: false,
@@ -57,19 +60,25 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
     };
   }
   const textBeforeExpansion = new Map<string, string>();
-  const variableErrors = expandDocument(doc, lineCounter, env, textBeforeExpansion);
+  const omitted = new Map<string, { line: number; column: number }>();
+  const variableErrors = expandDocument(doc, lineCounter, env, textBeforeExpansion, omitted);
   const input: unknown = doc.toJS();
   const parsed = pipelineSchema.safeParse(input);
   // A value whose variable is unset is reported once, as the unset variable.
   const unexpanded = new Set(variableErrors.map((error) => error.path));
-  const context = { schema: pipelineSchema, input, locate: (path: readonly PropertyKey[]) => locate(doc, lineCounter, path) };
+  const context = {
+    schema: pipelineSchema,
+    input,
+    locate: (path: readonly PropertyKey[]) => locate(doc, lineCounter, path),
+    written: (path: readonly PropertyKey[]) => writtenText(doc, text, path),
+  };
   const schemaErrors = parsed.success
     ? []
-    : parsed.error.issues.flatMap((issue) => issueToErrors(issue, context)).filter((error) => !unexpanded.has(error.path));
+    : tightestBounds(parsed.error.issues.flatMap((issue) => issueToErrors(issue, context)).filter((error) => !unexpanded.has(error.path)));
   const environmentErrors = parsed.success
     ? [...missingSecrets(parsed.data, env, context.locate), ...missingFiles(parsed.data, context.locate), ...redactedSecretErrors(pipelineSchema, parsed.data, context.locate)]
     : [];
-  const errors = [...variableErrors, ...schemaErrors, ...environmentErrors];
+  const errors = [...variableErrors, ...schemaErrors.map((error) => explainOmitted(error, omitted, textBeforeExpansion)), ...environmentErrors];
   if (errors.length > 0 || !parsed.success) return { ok: false, errors: sortByPlace(errors) };
   return { ok: true, config: parsed.data, expanded: doc.toString({ lineWidth: 0 }), textBeforeExpansion };
 }
@@ -114,9 +123,51 @@ function missingFiles(config: PipelineConfig, at: (path: readonly PropertyKey[])
     }));
 }
 
+/**
+ * Keys written twice in one mapping: YAML forbids them, and reading the last one would silently drop the first. Each
+ * is named by its key path, at the second occurrence, with the line of the first.
+ */
+function duplicateKeys(doc: Document, lineCounter: LineCounter): ConfigError[] {
+  const errors: ConfigError[] = [];
+  const visit = (node: unknown, path: PropertyKey[]): void => {
+    if (isMap(node)) {
+      const firstAt = new Map<string, number | undefined>();
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        const keyNode = pair.key as { range?: [number, number, number] } | null;
+        if (key !== "<<" && firstAt.has(key)) {
+          const here = keyNode?.range === undefined ? undefined : linePos(lineCounter, keyNode.range[0]);
+          const first = firstAt.get(key);
+          const firstLine = first === undefined ? undefined : linePos(lineCounter, first).line;
+          errors.push({
+            path: formatPath([...path, key]),
+            ...here,
+            message: `the key "${key}" appears twice in this mapping${firstLine === undefined ? "" : ` (first on line ${firstLine})`}`,
+            hint: "Keep one of them (YAML does not allow a key twice).",
+          });
+        } else if (!firstAt.has(key)) firstAt.set(key, keyNode?.range?.[0]);
+        visit(pair.value, [...path, key]);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, index) => visit(item, [...path, index]));
+    }
+  };
+  visit(doc.contents, []);
+  return errors;
+}
+
 /** The first syntax error only: the parser's later ones mostly follow from it (one tab gave sixteen). */
 function yamlSyntaxError(error: YAMLError, lineCounter: LineCounter, more: number): ConfigError {
   const { line, column } = linePos(lineCounter, error.pos[0]);
+  if (error.code === "MULTIPLE_DOCS") {
+    return {
+      path: "",
+      line,
+      column,
+      message: "a second YAML document starts here (after `---`): a pipeline file holds one document",
+      hint: "Put each pipeline in its own file, or remove the `---` line (a `---` before the first key is fine).",
+    };
+  }
   const after = more === 0 ? "" : ` The parser reports ${more} more error${more === 1 ? "" : "s"} after this one, most likely caused by it: fix it and validate again.`;
   return { path: "", line, column, message: `YAML syntax: ${error.message}`, hint: `Check indentation, colons and quotes on this line or the one above.${after}` };
 }
@@ -126,6 +177,28 @@ function unreadableFile(path: string, error: unknown): ConfigError {
   if (code === "ENOENT") return { path: "", message: "no such file", hint: "Check the path (pipelines/*.yaml holds examples)." };
   if (code === "EISDIR") return { path: "", message: "is a directory, not a pipeline file", hint: "Name a .yaml file." };
   return { path: "", message: `cannot read the file: ${(error as Error).message}`, hint: "Check its permissions." };
+}
+
+/** A required key whose `${VAR:-}` expanded to nothing is not missing from the file: say which reference emptied it, at its line. */
+function explainOmitted(error: ConfigError, omitted: ReadonlyMap<string, { line: number; column: number }>, written: ReadonlyMap<string, string>): ConfigError {
+  const place = omitted.get(error.path);
+  const text = written.get(error.path);
+  if (place === undefined || text === undefined || !error.message.startsWith("missing required key")) return error;
+  return {
+    ...error,
+    ...place,
+    message: `${text} expanded to nothing, so the key counts as left out, and it is required`,
+    hint: `Set the variable to a value, or give a default that is not empty.${error.hint === undefined ? "" : ` ${error.hint}`}`,
+  };
+}
+
+/** Of several upper bounds broken by one value (zod's int() adds 2^53 − 1 to a key's own maximum), only the tightest. */
+function tightestBounds(errors: ConfigError[]): ConfigError[] {
+  const bound = (error: ConfigError) => Number(/^must be at most (\d+)/.exec(error.message)?.[1] ?? Number.NaN);
+  return errors.filter((error) => {
+    const own = bound(error);
+    return Number.isNaN(own) || !errors.some((other) => other !== error && other.path === error.path && bound(other) < own);
+  });
 }
 
 function sortByPlace(errors: ConfigError[]): ConfigError[] {

@@ -268,7 +268,8 @@ function sinkViolations(config: PipelineShape): RuleViolation[] {
     (sink.tables ?? []).forEach((table, tableIndex) => {
       const path = ["sinks", sinkIndex, "tables", tableIndex];
       if (!(table in TABLE_WRITERS)) {
-        violations.push({ path, message: `unknown table "${table}"`, hint: `Tables: ${Object.keys(TABLE_WRITERS).join(", ")}.` });
+        const suggestion = closestMatch(table, Object.keys(TABLE_WRITERS));
+        violations.push({ path, message: `unknown table "${table}"`, hint: `${suggestion === undefined ? "" : `Did you mean "${suggestion}"? `}Tables: ${Object.keys(TABLE_WRITERS).join(", ")}.` });
         return;
       }
       const writer = TABLE_WRITERS[table];

@@ -35,3 +35,15 @@ export function linePos(lineCounter: LineCounter, offset: number): { line: numbe
   const { line, col } = lineCounter.linePos(offset);
   return { line, column: col };
 }
+
+/** The text of the scalar at `path` as the file wrote it (quotes and `${…}` included); undefined for a missing key or a non-scalar. */
+export function writtenText(doc: Document, text: string, path: readonly PropertyKey[]): string | undefined {
+  let node = doc.contents as Node | null;
+  for (const segment of path) {
+    if (isMap(node)) node = (node.items.find((item) => (isScalar(item.key) ? item.key.value : item.key) === segment)?.value as Node | null | undefined) ?? null;
+    else if (isSeq(node) && typeof segment === "number") node = (node.items[segment] as Node | undefined) ?? null;
+    else return undefined;
+  }
+  if (!isScalar(node) || node.range === undefined || node.range === null) return undefined;
+  return text.slice(node.range[0], node.range[1]);
+}

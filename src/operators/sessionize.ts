@@ -75,7 +75,10 @@ export const sessionizeConfig = z
       .string()
       .superRefine((timeZone, ctx) => {
         const problem = timeZoneProblem(timeZone);
-        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, params: { hint: 'Use an IANA time zone name such as "UTC", "Europe/Berlin" or "America/New_York".' } });
+        if (problem === undefined) return;
+        // `splitAtMidnight: no` means "off" to whoever wrote it; YAML 1.2 reads it as the text "no".
+        const off = /^(?:no|off|none|false|n)$/i.test(timeZone) ? "To not split at midnight, leave splitAtMidnight out. " : "";
+        ctx.addIssue({ code: "custom", message: problem, params: { hint: `${off}Use an IANA time zone name such as "UTC", "Europe/Berlin" or "America/New_York".` } });
       })
       .optional()
       .describe("IANA time zone; when set, sessions split at local midnight (e.g. \"UTC\", \"Europe/Berlin\")."),

@@ -16,4 +16,10 @@ describe("config did-you-mean", () => {
     expect(closestMatch("gaps", keys)).toBe("gap");
     expect(closestMatch("compression", keys)).toBeUndefined();
   });
+
+  it("counts two swapped neighbouring letters as one typo, so short keys still get a suggestion", () => {
+    expect(editDistance("brust", "burst")).toBe(1);
+    expect(closestMatch("brust", ["requestsPerSecond", "burst"])).toBe("burst");
+    expect(closestMatch("prot", ["port", "host"])).toBe("port");
+  });
 });

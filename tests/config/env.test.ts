@@ -16,7 +16,12 @@ describe("config env - expandVariables", () => {
   });
 
   it("lists every unset variable that has no default", () => {
-    expect(expandVariables("${A}-${B:-b}-${C}", {})).toEqual({ ok: false, missing: ["A", "C"] });
+    expect(expandVariables("${A}-${B:-b}-${C}", {})).toEqual({ ok: false, missing: ["A", "C"], malformed: [] });
+  });
+
+  it("reports shell forms it does not expand, a bad name and a missing } instead of keeping them as text", () => {
+    expect(expandVariables("${OUT-./data}/${X:=1}/${NATS-URL}/${A", {})).toEqual({ ok: false, missing: [], malformed: ["${OUT-./data}", "${X:=1}", "${NATS-URL}", "${A"] });
+    expect(expandVariables("$${OUT-./data}", {})).toEqual({ ok: true, text: "${OUT-./data}" });
   });
 
   it("keeps $${VAR} as a literal ${VAR}", () => {

@@ -191,11 +191,10 @@ describe("config loading - errors located in the file", () => {
     expect(errors[0].hint).toMatch(/The parser reports \d+ more errors? after this one, most likely caused by it: fix it and validate again\.$/);
   });
 
-  it("reports a duplicate key as a YAML error at the second occurrence", () => {
+  it("reports a duplicate key at the second occurrence, naming it and the line of the first", () => {
     const errors = errorsOf("name: t\nname: u\nnats: { stream: S }\nsinks: [{ type: parquet, path: x }]\n");
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ line: 2, column: 1 });
-    expect(errors[0].message).toMatch(/unique/);
+    expect(errors[0]).toMatchObject({ path: "name", line: 2, column: 1, message: 'the key "name" appears twice in this mapping (first on line 1)' });
   });
 
   it("rejects a file that is not a mapping", () => {
@@ -218,5 +217,98 @@ describe("config loading - errors located in the file", () => {
     expect(result.config.nats.stream).toBe("FROM_DEFAULT");
     expect(result.expanded).toContain("stream: FROM_DEFAULT");
     expect(result.expanded).toContain("# comment kept");
+  });
+});
+
+describe("config loading - YAML as people write it", () => {
+  it("names a duplicate key nested in an operator by its path, not as a bare YAML syntax error", () => {
+    const errors = errorsOf(minimal("operators:\n  - type: sessionize\n    gap: 30m\n    gap: 10m\n"));
+    expect(errors.map((error) => formatConfigError(error, "p.yaml"))).toEqual([
+      'operators[0].gap (p.yaml:10:5): the key "gap" appears twice in this mapping (first on line 9). Keep one of them (YAML does not allow a key twice).',
+    ]);
+  });
+
+  it("applies merge keys (<<: *anchor) instead of rejecting << as an unknown key", () => {
+    const text = minimal("operators:\n  - &base\n    type: sessionize\n    gap: 10m\n  - <<: *base\n    type: basket\n    window: 1d\n");
+    const errors = errorsOf(text);
+    expect(errors.map((error) => [error.path, error.message])).toEqual([["operators[1].gap", 'unknown key "gap"']]);
+    const ok = parsePipelineText(minimal("checkpoint: &c\n  interval: 5s\nmetrics:\n  <<: { port: 9000 }\n  host: 127.0.0.1\n"), "t.yaml", {});
+    expect(ok.ok && ok.config.metrics).toEqual({ port: 9000, host: "127.0.0.1" });
+  });
+
+  it("says a second document after --- is one too many, in words rather than the parser's API advice", () => {
+    const errors = errorsOf(minimal("---\nname: u\n"));
+    expect(errors).toEqual([
+      expect.objectContaining({ line: 7, column: 1, message: "a second YAML document starts here (after `---`): a pipeline file holds one document" }),
+    ]);
+    expect(parsePipelineText(`---\n${minimal()}`, "t.yaml", {}).ok).toBe(true);
+  });
+
+  it("says how YAML typed an unquoted value where text is expected, showing it as written, and to quote it", () => {
+    const errors = errorsOf("name: true\nnats:\n  stream: 0755\nsinks:\n  - type: parquet\n    path: ./out\n");
+    expect(errors.map((error) => [error.path, error.message, error.hint])).toEqual([
+      ["name", "expected text, got the boolean true (YAML reads true as a boolean)", 'Quote it to keep it as text: "true".'],
+      ["nats.stream", "expected text, got the number 755 (YAML reads 0755 as a number)", 'Quote it to keep it as text: "0755".'],
+    ]);
+  });
+
+  it("says an unquoted ${VAR} that expanded to digits became a number, and to quote the reference", () => {
+    const errors = errorsOf("name: t\nnats:\n  stream: ${S}\nsinks:\n  - type: parquet\n    path: ./out\n", { S: "007" });
+    expect(errors.map((error) => [error.path, error.line, error.message, error.hint])).toEqual([
+      ["nats.stream", 3, "expected text, got the number 7 (${S} expands to a number)", 'Quote it to keep it as text: "${S}".'],
+    ]);
+  });
+
+  it("says quotes made a number or boolean text, and to drop them", () => {
+    const errors = errorsOf(minimal('metrics:\n  port: "${PORT}"\noperators:\n  - type: sessionize\n    splitOnCampaignChange: "true"\n'), { PORT: "9464" });
+    expect(errors.map((error) => [error.path, error.message, error.hint])).toEqual([
+      ["metrics.port", 'expected a number, got the text "9464"', "The quotes make it text: write ${PORT} without them."],
+      ["operators[0].splitOnCampaignChange", 'expected true or false, got the text "true"', "The quotes make it text: write true without them."],
+    ]);
+  });
+
+  it("says yes/no/on/off are text in YAML 1.2 and which boolean to write", () => {
+    const errors = errorsOf(minimal("operators:\n  - type: sessionize\n    splitOnCampaignChange: yes\n    splitAtMidnight: no\n"));
+    expect(errors.map((error) => [error.path, error.message, error.hint])).toEqual([
+      ["operators[0].splitOnCampaignChange", 'expected true or false, got "yes"', "YAML 1.2 reads yes/no/on/off as text, not as booleans: write true."],
+      ["operators[0].splitAtMidnight", 'unknown time zone "no"', 'To not split at midnight, leave splitAtMidnight out. Use an IANA time zone name such as "UTC", "Europe/Berlin" or "America/New_York".'],
+    ]);
+  });
+
+  it("shows a number too big for a double as Infinity, and one broken bound per key", () => {
+    const errors = errorsOf("name: t\nnats:\n  stream: S\n  partitions: 99999999999999999999999\nsinks:\n  - type: parquet\n    path: ./out\n    rowGroupSize: 1e400\n");
+    expect(errors.map((error) => [error.path, error.message])).toEqual([
+      ["nats.partitions", "must be at most 1024, got 1e+23"],
+      ["sinks[0].rowGroupSize", "expected a number, got Infinity"],
+    ]);
+  });
+
+  it("accepts compound durations like 1h30m and rejects durations over 100 years", () => {
+    const ok = parsePipelineText(minimal("operators:\n  - type: sessionize\n    gap: 1m30s\n    maxDuration: 1d12h\n"), "t.yaml", {});
+    expect(ok.ok && ok.config.operators[0]).toMatchObject({ gap: 90_000, maxDuration: 36 * 3_600_000 });
+    const errors = errorsOf(minimal("operators:\n  - type: sessionize\n    gap: 30m1h\n    maxDuration: 99999999999d\n"));
+    expect(errors.map((error) => [error.path, error.message])).toEqual([
+      ["operators[0].gap", 'expected a duration like "30m" (units ms, s, m, h, d), got "30m1h"'],
+      ["operators[0].maxDuration", 'duration "99999999999d" is longer than 100 years (36500d)'],
+    ]);
+  });
+
+  it("rejects a shell-only ${VAR-default} instead of writing to a directory literally named after it", () => {
+    const errors = errorsOf("name: t\nnats:\n  stream: S\nsinks:\n  - type: parquet\n    path: ${OUT-./data}\n");
+    expect(errors.map((error) => formatConfigError(error, "p.yaml"))).toEqual([
+      'sinks[0].path (p.yaml:6:11): "${OUT-./data}" is not a variable reference clickpipe expands. Write ${NAME} or ${NAME:-default} (NAME: letters, digits and _), or $${ for a literal ${.',
+    ]);
+  });
+
+  it("says a required key whose ${VAR:-} expanded to nothing was emptied by it, at its own line", () => {
+    const errors = errorsOf("name: t\nnats:\n  stream: S\nsinks:\n  - type: parquet\n    path: ${OUT:-}\n");
+    expect(errors.map((error) => [error.path, error.line, error.column, error.message])).toEqual([
+      ["sinks[0].path", 6, 5, "${OUT:-} expanded to nothing, so the key counts as left out, and it is required"],
+    ]);
+  });
+
+  it("suggests the closest table for a misspelt table of a nats sink", () => {
+    const errors = errorsOf("name: t\nnats: { stream: S }\noperators: [{ type: sessionize }]\nsinks:\n  - { type: parquet, path: ./out }\n  - { type: nats, subject: out, tables: [sesions] }\n");
+    expect(errors.map((error) => [error.path, error.message, error.hint?.split(" Tables:")[0]])).toEqual([["sinks[1].tables[0]", 'unknown table "sesions"', 'Did you mean "sessions"?']]);
   });
 });
