@@ -71,7 +71,8 @@ export const sessionizeConfig = z
     gap: duration("30m").describe("Inactivity gap: an event within `gap` of a session joins it (touching windows merge)."),
     maxDuration: duration("12h").describe("A session never spans this long; the event at start + maxDuration begins a new one."),
     maxEvents: z.number().int().positive().default(2500).describe("A session holds at most this many events."),
-    splitAtMidnight: z
+    // `false` is off, as leaving the key out: what a YAML boolean written for "no split" means.
+    splitAtMidnight: z.preprocess((value) => (value === false ? undefined : value), z
       .string()
       .superRefine((timeZone, ctx) => {
         const problem = timeZoneProblem(timeZone);
@@ -80,8 +81,8 @@ export const sessionizeConfig = z
         const off = /^(?:no|off|none|false|n)$/i.test(timeZone) ? "To not split at midnight, leave splitAtMidnight out. " : "";
         ctx.addIssue({ code: "custom", message: problem, params: { hint: `${off}Use an IANA time zone name such as "UTC", "Europe/Berlin" or "America/New_York".` } });
       })
-      .optional()
-      .describe("IANA time zone; when set, sessions split at local midnight (e.g. \"UTC\", \"Europe/Berlin\")."),
+      .optional())
+      .describe("IANA time zone; when set, sessions split at local midnight (e.g. \"UTC\", \"Europe/Berlin\"); false or absent: off."),
     splitOnCampaignChange: z
       .boolean()
       .default(false)

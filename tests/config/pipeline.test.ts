@@ -220,8 +220,12 @@ describe("pipeline schema - cross-field rules", () => {
     expect(violations(nats("nats://a:4222,http://b:80"))).toEqual(['nats.url: "http://b:80" has the scheme http, not nats or tls']);
     // The message quotes the URL without its password (it goes to terminals and tickets).
     expect(violations(nats("http://ops:s3cret@b:80"))).toEqual(['nats.url: "http://ops:<redacted>@b:80" has the scheme http, not nats or tls']);
-    const sessionize = (splitAtMidnight: string) => ({ operators: [{ type: "sessionize", splitAtMidnight }] });
+    const sessionize = (splitAtMidnight: string | boolean) => ({ operators: [{ type: "sessionize", splitAtMidnight }] });
     expect(violations(sessionize("Europe/Berlin"))).toEqual([]);
+    // false is off, as leaving the key out.
+    expect(violations(sessionize(false))).toEqual([]);
+    const off = parse({ operators: [{ type: "sessionize", splitAtMidnight: false }] });
+    expect(off.success && off.data.operators[0]).toMatchObject({ type: "sessionize", splitAtMidnight: undefined });
     expect(violations(sessionize("Europe/Berlinn"))).toEqual(['operators.0.splitAtMidnight: unknown time zone "Europe/Berlinn"']);
   });
 
