@@ -69,6 +69,15 @@ describe("a partitioned pipeline whose nats.partitions changed", () => {
 
   afterAll(async () => {
     if (directory) await rm(directory, { recursive: true, force: true });
+    // The pipelines' lease buckets, shared by name on this server: the next run starts without old leases.
+    const connection = await connect({ servers: natsUrl });
+    try {
+      const manager = await jetstreamManager(connection);
+      for (const bucket of ["KV_clickpipe_leases_repart", "KV_clickpipe_leases_repart_sessions"]) await manager.streams.delete(bucket).catch(() => undefined);
+      await manager.streams.delete(stream).catch(() => undefined);
+    } finally {
+      await connection.close();
+    }
   });
 
   it("refuses before any task commits, leaves the lake as it was, and goes on once the count is back", { timeout: 180_000 }, async () => {
