@@ -1,10 +1,10 @@
 // `clickpipe mine`: SPMF's and arules' published results through the command, Parquet in and out, usage errors.
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { runMine } from "../../src/cli/mine.ts";
 import { formatPattern } from "../../src/operators/mining/itemset-sequence.ts";
 import { parseSpmfPatterns } from "../../src/operators/mining/spmf-format.ts";
@@ -12,6 +12,17 @@ import { encodeParquet } from "../../src/sinks/parquet-encoder.ts";
 import type { ColumnSpec } from "../../src/sinks/table.ts";
 
 const fixture = (path: string) => fileURLToPath(new URL(`../fixtures/${path}`, import.meta.url));
+
+/** Temporary folders of this file's tests, removed when they are done. */
+const scratch: string[] = [];
+function scratchDirectory(prefix: string): string {
+  const directory = mkdtempSync(join(tmpdir(), prefix));
+  scratch.push(directory);
+  return directory;
+}
+afterAll(() => {
+  for (const directory of scratch) rmSync(directory, { recursive: true, force: true });
+});
 
 async function mine(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";
@@ -42,7 +53,7 @@ describe("clickpipe mine patterns", () => {
   });
 
   it("mines the current session versions of a Parquet sessions table and writes CSV and Parquet to --out", async () => {
-    const directory = mkdtempSync(join(tmpdir(), "mine-patterns-"));
+    const directory = scratchDirectory("mine-patterns-");
     const columns: ColumnSpec[] = [
       { name: "session_id", type: "string" },
       { name: "version", type: "int64" },
@@ -95,7 +106,7 @@ describe("clickpipe mine patterns", () => {
 
 describe("clickpipe mine rules", () => {
   it("writes arules' 5,622 Groceries rules (supp 0.001, conf 0.5, maxlen 5) with the top rule first", async () => {
-    const out = join(mkdtempSync(join(tmpdir(), "mine-rules-")), "rules.csv");
+    const out = join(scratchDirectory("mine-rules-"), "rules.csv");
     const { code } = await mine([
       "rules", "--orders", fixture("groceries/groceries_baskets.csv"),
       "--min-support", "0.001", "--min-confidence", "0.5", "--max-length", "5", "--out", out,
@@ -110,7 +121,7 @@ describe("clickpipe mine rules", () => {
   });
 
   it("reads a Parquet orders table with one row per item and writes a Parquet table to --out", async () => {
-    const directory = mkdtempSync(join(tmpdir(), "mine-orders-"));
+    const directory = scratchDirectory("mine-orders-");
     const columns: ColumnSpec[] = [
       { name: "order_id", type: "string" },
       { name: "sku", type: "string" },
@@ -128,7 +139,7 @@ describe("clickpipe mine rules", () => {
   });
 
   it("reads a list column with null lists (the first row one) and null items (DuckDB's Parquet) as no basket and no item", async () => {
-    const directory = mkdtempSync(join(tmpdir(), "mine-null-items-"));
+    const directory = scratchDirectory("mine-null-items-");
     const orders = join(directory, "orders.parquet");
     await query(`COPY (SELECT * FROM (VALUES ('o2', NULL), ('o1', ['a', 'b']), ('o3', ['a', NULL, 'b']), ('o4', ['a'])) t(order_id, items))
                  TO '${orders}' (FORMAT parquet)`);

@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -65,5 +65,6 @@ describe("connection - client options", () => {
     await expect(connectionOptions({ url: "nats://x:4222", credentials: join(dir, "missing.creds") })).rejects.toThrow(
       /cannot read NATS credentials file .*missing\.creds/,
     );
+    await rm(dir, { recursive: true, force: true });
   });
 });
