@@ -210,9 +210,29 @@ describe("basket", () => {
     ]);
   });
 
+  const received = (event: ClickEvent, receivedAt: number): ClickEvent => ({ ...event, received_at: receivedAt });
+
+  /** A drain over `events`: the operator (for its snapshot) and what it wrote. */
+  function drainOver(config: Record<string, unknown>, events: ClickEvent[]) {
+    const operator = basket(config);
+    const ctx = recordingContext();
+    for (const event of events) operator.onEvent!(event, origin, ctx);
+    operator.onEnd!(ctx);
+    return { operator, ctx };
+  }
+
+  /** A run going on from the drain's checkpoint (through JSON, as stored) over `events`, to its own end. */
+  function resumeAfter(config: Record<string, unknown>, drained: ReturnType<typeof basket>, events: ClickEvent[]) {
+    const resumed = basket(config);
+    resumed.restore!(JSON.parse(JSON.stringify(drained.snapshot!())));
+    const ctx = recordingContext();
+    for (const event of events) resumed.onEvent!(event, origin, ctx);
+    resumed.onEnd!(ctx);
+    return ctx;
+  }
+
   it("after a drain whose input held a device clock minutes ahead past midnight, writes that day once, with the purchases of the run going on", () => {
     const config = { minSupport: 0.01, minConfidence: 0.3 };
-    const received = (event: ClickEvent, receivedAt: number): ClickEvent => ({ ...event, received_at: receivedAt });
     // Collected on day 0; one device's clock runs 4 minutes ahead (within maxFutureSkew, 5m): sent at 23:58, stamped
     // 00:02 of day 1, a page view and a purchase.
     const drainedInput = [
@@ -221,10 +241,7 @@ describe("basket", () => {
       received(purchase("o2", D0 + DAY + 2 * MINUTE, ["c", "d"]), D0 + DAY - 2 * MINUTE),
     ];
     const laterInput = [received(purchase("o3", D0 + DAY + 10 * HOUR, ["c", "e"]), D0 + DAY + 10 * HOUR), received(pageView(D0 + 2 * DAY + 2 * HOUR), D0 + 2 * DAY + 2 * HOUR)];
-    const drained = basket(config);
-    const first = recordingContext();
-    for (const event of drainedInput) drained.onEvent!(event, origin, first);
-    drained.onEnd!(first);
+    const { operator: drained, ctx: first } = drainOver(config, drainedInput);
     // The drain wrote day 0 only: day 1 was reached by the clock ahead alone (the latest time that arrived is 23:58).
     expect(rulesOf(first)).toEqual([
       [D0, "a", "b", 1],
@@ -233,11 +250,7 @@ describe("basket", () => {
     // A final drain leaves that day's orders in the checkpoint, not in the lake.
     expect((drained.snapshot!() as { windows: [number, unknown[]][] }).windows.map(([start, orders]) => [start, orders.length])).toEqual([[D0 + DAY, 1]]);
 
-    const resumed = basket(config);
-    resumed.restore!(JSON.parse(JSON.stringify(drained.snapshot!())));
-    const ctx = recordingContext();
-    for (const event of laterInput) resumed.onEvent!(event, origin, ctx);
-    resumed.onEnd!(ctx);
+    const ctx = resumeAfter(config, drained, laterInput);
     // Day 1 by hand, once: o2 {c, d} and o3 {c, e}; c in both (support 1), d and e in one (0.5). c ⇒ d: confidence
     // 0.5, lift 0.5 / (1 × 0.5) = 1; d ⇒ c: confidence 1, lift 1; likewise c ⇒ e and e ⇒ c.
     expect(rulesOf(ctx)).toEqual([
@@ -249,35 +262,23 @@ describe("basket", () => {
     expect(ctx.rowsOf("basket_rules").every((rule) => rule.lift === 1)).toBe(true);
     expect(ctx.lates).toEqual([]);
     // Oracle: one run over both inputs that never stopped.
-    const straight = basket(config);
-    const straightCtx = recordingContext();
-    for (const event of [...drainedInput, ...laterInput]) straight.onEvent!(event, origin, straightCtx);
-    straight.onEnd!(straightCtx);
-    expect([...first.rows, ...ctx.rows]).toEqual(straightCtx.rows);
+    expect([...first.rows, ...ctx.rows]).toEqual(drainOver(config, [...drainedInput, ...laterInput]).ctx.rows);
   });
 
   it("after a drain whose input held a device clock days ahead, writes that day once, with the purchases of the run going on", () => {
     const config = { minSupport: 0.01, minConfidence: 0.3 };
-    const received = (event: ClickEvent, receivedAt: number): ClickEvent => ({ ...event, received_at: receivedAt });
     // Sent on day 0 by a device whose clock says day 2: the drain's end stays on day 0.
     const drainedInput = [received(purchase("o1", D0 + HOUR, ["a", "b"]), D0 + HOUR), received(purchase("o2", D0 + 2 * DAY + HOUR, ["x", "y"]), D0 + HOUR)];
     const laterInput = [
       received(purchase("o3", D0 + DAY + HOUR, ["c", "d"]), D0 + DAY + HOUR),
       received(purchase("o4", D0 + 2 * DAY + 2 * HOUR, ["x", "z"]), D0 + 2 * DAY + 2 * HOUR),
     ];
-    const drained = basket(config);
-    const first = recordingContext();
-    for (const event of drainedInput) drained.onEvent!(event, origin, first);
-    drained.onEnd!(first);
+    const { operator: drained, ctx: first } = drainOver(config, drainedInput);
     expect(rulesOf(first)).toEqual([
       [D0, "a", "b", 1],
       [D0, "b", "a", 1],
     ]);
-    const resumed = basket(config);
-    resumed.restore!(JSON.parse(JSON.stringify(drained.snapshot!())));
-    const ctx = recordingContext();
-    for (const event of laterInput) resumed.onEvent!(event, origin, ctx);
-    resumed.onEnd!(ctx);
+    const ctx = resumeAfter(config, drained, laterInput);
     // Day 1 counts o3; day 2 was not written by the drain: its one set of rules holds o2 and o4 ({x, y}, {x, z}).
     expect(rulesOf(ctx)).toEqual([
       [D0 + DAY, "c", "d", 1],
@@ -288,11 +289,7 @@ describe("basket", () => {
       [D0 + 2 * DAY, "z", "x", 1],
     ]);
     expect(ctx.lates).toEqual([]);
-    const straight = basket(config);
-    const straightCtx = recordingContext();
-    for (const event of [...drainedInput, ...laterInput]) straight.onEvent!(event, origin, straightCtx);
-    straight.onEnd!(straightCtx);
-    expect([...first.rows, ...ctx.rows]).toEqual(straightCtx.rows);
+    expect([...first.rows, ...ctx.rows]).toEqual(drainOver(config, [...drainedInput, ...laterInput]).ctx.rows);
   });
 
   it("after a drain of an earlier version, keeps the days it wrote for a clock ahead closed (closedWindows)", () => {
