@@ -123,19 +123,23 @@ describe("the demo behind npm start", () => {
   });
 });
 
-describe("the demo with no NATS at NATS_URL", () => {
-  let directory: string;
-
+/** A temporary folder for a describe block's tests, made before them and removed after them. */
+function scratchDirectory(prefix: string): () => string {
+  let directory: string | undefined;
   beforeAll(async () => {
-    directory = await mkdtemp(join(tmpdir(), "clickpipe-demo-own-nats-"));
+    directory = await mkdtemp(join(tmpdir(), prefix));
   });
-
   afterAll(async () => {
     if (directory) await rm(directory, { recursive: true, force: true });
   });
+  return () => directory!;
+}
+
+describe("the demo with no NATS at NATS_URL", () => {
+  const directory = scratchDirectory("clickpipe-demo-own-nats-");
 
   it("keeps its own server's stream beside the Parquet, so a restart continues instead of writing every row twice", async () => {
-    const out = join(directory, "data");
+    const out = join(directory(), "data");
     const run = async () => {
       const demo = spawnCli(["demo"], {
         NATS_URL: `nats://127.0.0.1:${await freePort()}`, // nothing answers there
@@ -181,18 +185,10 @@ describe("the demo with no NATS at NATS_URL", () => {
 
 describe("the demo once its accelerated event time passes the wall clock", () => {
   const natsUrl = inject("natsUrl");
-  let directory: string;
-
-  beforeAll(async () => {
-    directory = await mkdtemp(join(tmpdir(), "clickpipe-demo-ahead-"));
-  });
-
-  afterAll(async () => {
-    if (directory) await rm(directory, { recursive: true, force: true });
-  });
+  const directory = scratchDirectory("clickpipe-demo-ahead-");
 
   it("still closes sessions: its events arrive at their event time, not as a clock running ahead", async () => {
-    const out = join(directory, "data");
+    const out = join(directory(), "data");
     // The first period starts 30 days ago; the second (days 20–40) runs 10 days past today.
     const demo = spawnCli(["demo"], {
       NATS_URL: natsUrl,
