@@ -107,6 +107,12 @@ describe("access log tailer", () => {
       return position?.file === `${dev}:${ino}` && position.offset === Number(size);
     });
   };
+  /** The stream holds lines [0, through) of the generated log, each event once. */
+  const expectEveryLineOnce = async (through: number) => {
+    const contents = await readStream(connection, stream);
+    expect(contents.urls).toEqual(expectedUrls([0, through]));
+    expect(new Set(contents.eventIds).size).toBe(contents.eventIds.length);
+  };
 
   beforeAll(async () => {
     directory = await mkdtemp(join(tmpdir(), "clickpipe-tailer-"));
@@ -189,9 +195,7 @@ describe("access log tailer", () => {
     expect(stoppedAt.offset).toBeLessThan((await stat(logPath)).size);
     tailer = await startTailer(4096);
     await caughtUp();
-    const contents = await readStream(connection, stream);
-    expect(contents.urls).toEqual(expectedUrls([0, 3140]));
-    expect(new Set(contents.eventIds).size).toBe(contents.eventIds.length);
+    await expectEveryLineOnce(3140);
   });
 
   it("re-sends a chunk acknowledged before a crash under the same batch ids, which JetStream stores once", async () => {
@@ -231,9 +235,7 @@ describe("access log tailer", () => {
     await writeFile(logPath, linesOf(3190, 3200));
     await gzipAway(`${logPath}.5`);
     await caughtUp();
-    const contents = await readStream(connection, stream);
-    expect(contents.urls).toEqual(expectedUrls([0, 3200]));
-    expect(new Set(contents.eventIds).size).toBe(contents.eventIds.length);
+    await expectEveryLineOnce(3200);
   });
 
   it("finishes a file rotated and compressed while it was stopped from the gzip, from its saved byte, then the new file", async () => {
@@ -247,9 +249,7 @@ describe("access log tailer", () => {
     await gzipAway(`${logPath}.6`);
     tailer = await startTailer();
     await caughtUp();
-    const contents = await readStream(connection, stream);
-    expect(contents.urls).toEqual(expectedUrls([0, 3225]));
-    expect(new Set(contents.eventIds).size).toBe(contents.eventIds.length);
+    await expectEveryLineOnce(3225);
     expect(logLines.some((line) => line.includes(`finishing ${logPath}.6.gz`))).toBe(true);
   });
 
@@ -270,9 +270,7 @@ describe("access log tailer", () => {
     expect(midway.lineNumber).toBeLessThan(stoppedAt.lineNumber + 3000);
     tailer = await startTailer(4096);
     await caughtUp();
-    const contents = await readStream(connection, stream);
-    expect(contents.urls).toEqual(expectedUrls([0, 6235]));
-    expect(new Set(contents.eventIds).size).toBe(contents.eventIds.length);
+    await expectEveryLineOnce(6235);
   });
 });
 
