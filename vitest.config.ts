@@ -10,6 +10,9 @@ export default defineConfig({
           include: ["tests/**/*.test.ts"],
           exclude: ["tests/integration/**", "tests/e2e/**"],
           testTimeout: 30_000,
+          // The unit files share one process instead of a fresh one each: a fresh process per file cost ≈ 0.3 s apiece
+          // (110 files: 110 s → 79 s here). A test that changes process-global state puts it back in afterAll.
+          isolate: false,
         },
       },
       {

@@ -2,11 +2,17 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { bundledCli } from "../../bin/cli-bundle.js";
 import { CLICKPIPE_BIN, REPO_ROOT, runCli } from "../helpers/cli.ts";
 
 describe("bin - the bundled CLI", () => {
+  // Loading the bundle keys worker bundles by the sources for the rest of the process (bin/cli-bundle.js); unit files
+  // share one process (vitest.config.ts), so a later file must not inherit that.
+  afterAll(() => {
+    delete (globalThis as Record<symbol, unknown>)[Symbol.for("clickpipe.sourcesKey")];
+  });
+
   it("is built under node_modules/.cache and exports main", async () => {
     const entry = await bundledCli();
     expect(entry).toBeDefined();
