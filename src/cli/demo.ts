@@ -11,14 +11,77 @@ import { connectNats } from "../transport/connection.ts";
 import { ensureLocalNats, NatsServerMissingError } from "../transport/local-server.ts";
 import { ensureStream } from "../transport/stream.ts";
 import { eventsSubject } from "../transport/subjects.ts";
+import { asksForHelp } from "./asks-for-help.ts";
 import { loadPipelineOrThrow } from "./load-config.ts";
 
 const DAY_MS = 86_400_000;
 const DEMO_PIPELINE = fileURLToPath(new URL("../../pipelines/demo.yaml", import.meta.url));
 
+export const demoUsage = `usage: clickpipe demo
+       the demo behind npm start: generated traffic → NATS → pipelines/demo.yaml → Parquet; Ctrl-C commits and exits.
+       It takes no arguments; environment variables set it up:
+  NATS_URL                     the NATS server (default nats://127.0.0.1:4222; when none answers, it starts nats-server -js)
+  CLICKPIPE_OUT                the Parquet lake (default ./data; a server it starts keeps its stream in <lake>/_nats)
+  CLICKPIPE_STREAM             the stream (default CLICKPIPE_DEMO)
+  CLICKPIPE_METRICS_PORT       Prometheus metrics (default 9464)
+  CLICKPIPE_DEMO_RATE          events per second (default 5000)
+  CLICKPIPE_DEMO_VISITORS      visitors per period (default 3000)
+  CLICKPIPE_DEMO_DAYS          days of event time per period (default 14)
+  CLICKPIPE_DEMO_ROUNDS        periods to send, then the traffic stops (default: no end)
+  CLICKPIPE_DEMO_FAULTS_EVERY  one invalid record and one late event per that many events (default 5000; 0: none)
+(README.md has the details)`;
+
+/** The traffic's settings, read from the CLICKPIPE_DEMO_* variables. */
+export interface DemoTraffic {
+  rate: number;
+  visitors: number;
+  days: number;
+  rounds: number;
+  faultsEvery: number;
+}
+
+/** Each variable: its default, the smallest value it takes, whether it must be whole, and what it counts. */
+const DEMO_VARIABLES: Record<string, { key: keyof DemoTraffic; fallback: number; min: number; whole: boolean; what: string }> = {
+  CLICKPIPE_DEMO_RATE: { key: "rate", fallback: 5000, min: Number.MIN_VALUE, whole: false, what: "events per second above 0" },
+  CLICKPIPE_DEMO_VISITORS: { key: "visitors", fallback: 3000, min: 1, whole: true, what: "a whole number of visitors, at least 1" },
+  CLICKPIPE_DEMO_DAYS: { key: "days", fallback: 14, min: 1, whole: true, what: "a whole number of days, at least 1" },
+  CLICKPIPE_DEMO_ROUNDS: { key: "rounds", fallback: Number.POSITIVE_INFINITY, min: 1, whole: true, what: "a whole number of periods, at least 1" },
+  CLICKPIPE_DEMO_FAULTS_EVERY: { key: "faultsEvery", fallback: 5000, min: 0, whole: true, what: "a whole number of events, 0 for no faults" },
+};
+
+/**
+ * The demo's traffic settings from the environment, or the first variable that holds no such number, named with what
+ * it takes: `Number("abc")` used to give NaN, and NaN visitors sent nothing at all without a word.
+ */
+export function demoTraffic(env: NodeJS.ProcessEnv): DemoTraffic | { error: string } {
+  const settings = {} as DemoTraffic;
+  for (const [name, rule] of Object.entries(DEMO_VARIABLES)) {
+    const text = env[name]?.trim();
+    if (text === undefined || text === "") {
+      settings[rule.key] = rule.fallback;
+      continue;
+    }
+    const value = Number(text);
+    if (!Number.isFinite(value) || value < rule.min || (rule.whole && !Number.isInteger(value))) {
+      return { error: `${name}=${env[name]} is not a valid setting: it takes ${rule.what} (default ${rule.fallback === Number.POSITIVE_INFINITY ? "no end" : rule.fallback})` };
+    }
+    settings[rule.key] = value;
+  }
+  return settings;
+}
+
 export async function runDemo(argv: string[]): Promise<number> {
+  if (asksForHelp(argv)) {
+    console.log(demoUsage);
+    return 0;
+  }
   if (argv.length > 0) {
     console.error(`clickpipe demo: takes no arguments, got ${argv.join(" ")} (CLICKPIPE_DEMO_* variables set it up: README.md)`);
+    return 2;
+  }
+  const traffic = demoTraffic(process.env);
+  if ("error" in traffic) {
+    console.error(`clickpipe demo: ${traffic.error}`);
     return 2;
   }
   const requestedUrl = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
@@ -53,12 +116,12 @@ export async function runDemo(argv: string[]): Promise<number> {
   const sinkPath = config.sinks.find((sink) => sink.type === "parquet")?.path ?? "./data";
   console.error(`clickpipe demo: pipeline ${config.name}, stream ${config.nats.stream}, Parquet under ${sinkPath}`);
   const worker = runWorker({ config, signal: controller.signal, metrics, log: (line) => console.error(line) });
-  const traffic = sendTraffic(config, metrics, controller.signal).catch((error: unknown) => {
+  const sending = sendTraffic(config, traffic, metrics, controller.signal).catch((error: unknown) => {
     console.error(`traffic generator stopped: ${(error as Error).message}`);
   });
   try {
     const summary = await worker;
-    await traffic;
+    await sending;
     console.error(`clickpipe demo: ${summary.events} events processed, committed through sequence ${summary.position}`);
   } finally {
     await nats.started?.stop();
@@ -70,12 +133,8 @@ export async function runDemo(argv: string[]): Promise<number> {
  * Generated traffic at a steady rate, starting after whatever the stream already holds, period after period until
  * stopped (CLICKPIPE_DEMO_ROUNDS bounds it): live dashboards keep moving instead of going flat after the first period.
  */
-async function sendTraffic(config: PipelineConfig, metrics: Metrics, signal: AbortSignal): Promise<void> {
-  const rate = Number(process.env.CLICKPIPE_DEMO_RATE ?? 5000);
-  const visitors = Number(process.env.CLICKPIPE_DEMO_VISITORS ?? 3000);
-  const days = Number(process.env.CLICKPIPE_DEMO_DAYS ?? 14);
-  const rounds = Number(process.env.CLICKPIPE_DEMO_ROUNDS ?? Number.POSITIVE_INFINITY);
-  const faultsEvery = Number(process.env.CLICKPIPE_DEMO_FAULTS_EVERY ?? 5000);
+async function sendTraffic(config: PipelineConfig, settings: DemoTraffic, metrics: Metrics, signal: AbortSignal): Promise<void> {
+  const { rate, visitors, days, rounds, faultsEvery } = settings;
   const connection = await connectNats(config.nats);
   let start: number;
   try {

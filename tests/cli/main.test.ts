@@ -1,11 +1,15 @@
 // The command line's own contract: --help for every command, usage errors exit 2 with the command's usage.
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fitUsage } from "../../src/cli/fit.ts";
+import { demoUsage } from "../../src/cli/demo.ts";
 import { commandUsage } from "../../src/cli/main.ts";
 import { mineUsage } from "../../src/cli/mine.ts";
 import { runCli } from "../helpers/cli.ts";
 
-const COMMANDS = ["run", "validate", "publish", "forget", "train", "score", "demo"];
+const COMMANDS = ["run", "validate", "publish", "forget", "train", "score"];
 
 describe("clickpipe <command> --help", () => {
   it.each(COMMANDS)("%s --help prints its usage and exits 0 without doing anything", async (command) => {
@@ -16,8 +20,8 @@ describe("clickpipe <command> --help", () => {
     expect(result.stderr).toBe("");
   });
 
-  it("mine and fit print their subcommands' usage, with every option", async () => {
-    for (const [command, usage] of [["mine", mineUsage], ["fit", fitUsage]]) {
+  it("mine and fit print their subcommands' usage, with every option; demo the variables that set it up", async () => {
+    for (const [command, usage] of [["mine", mineUsage], ["fit", fitUsage], ["demo", demoUsage]]) {
       const result = await runCli([command, "--help"]);
       expect(result.code, command).toBe(0);
       expect(result.stdout).toBe(`${usage}\n`);
@@ -87,5 +91,16 @@ describe("usage errors", () => {
     const result = await runCli(["demo", "--bogus"]);
     expect(result.code).toBe(2);
     expect(result.stderr).toBe("clickpipe demo: takes no arguments, got --bogus (CLICKPIPE_DEMO_* variables set it up: README.md)\n");
+  });
+
+  it("demo names a CLICKPIPE_DEMO_* variable that holds no valid number and exits 2 before it connects or writes", async () => {
+    // NATS_URL points nowhere and CLICKPIPE_OUT at a folder that must stay absent: the check comes first.
+    const out = join(tmpdir(), `clickpipe-demo-settings-${process.pid}`);
+    const result = await runCli(["demo"], { CLICKPIPE_DEMO_VISITORS: "3k", NATS_URL: "nats://127.0.0.1:1", CLICKPIPE_OUT: out });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      "clickpipe demo: CLICKPIPE_DEMO_VISITORS=3k is not a valid setting: it takes a whole number of visitors, at least 1 (default 3000)\n",
+    );
+    expect(existsSync(out)).toBe(false);
   });
 });
