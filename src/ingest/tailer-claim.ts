@@ -11,6 +11,9 @@ import {
   takeLockFile,
 } from "../runtime/lock-file.ts";
 
+/** Tokens of the claims held in this process: two tailers of one position file in one process are two holders. */
+const heldInThisProcess = new Set<string>();
+
 export interface TailClaimOptions {
   /** The position file claimed; its lock is `<positionFile>.lock`. */
   positionFile: string;
@@ -57,7 +60,11 @@ export class TailClaim {
     if (this.held) return true;
     await mkdir(dirname(this.lockFile), { recursive: true });
     const holder = newLockHolder(this.options.workerId, this.now());
-    const taken = await takeLockFile(this.lockFile, holder, { staleAfterMs: this.staleAfterMs, now: this.now });
+    const taken = await takeLockFile(this.lockFile, holder, {
+      staleAfterMs: this.staleAfterMs,
+      now: this.now,
+      heldHere: heldInThisProcess,
+    });
     const { path, log } = this.options;
     if (!taken.taken) {
       if (this.announced !== taken.holder.token) {
@@ -66,9 +73,11 @@ export class TailClaim {
       }
       return false;
     }
-    this.lock = new HeldLockFile(this.lockFile, holder, this.staleAfterMs, (to) =>
-      log(`access log ${path}: lost ${this.lockFile}${to ? ` to ${describeHolder(to)}` : ""}; standing by`),
-    );
+    heldInThisProcess.add(holder.token);
+    this.lock = new HeldLockFile(this.lockFile, holder, this.staleAfterMs, (to) => {
+      heldInThisProcess.delete(holder.token);
+      log(`access log ${path}: lost ${this.lockFile}${to ? ` to ${describeHolder(to)}` : ""}; standing by`);
+    });
     if (this.announced !== undefined) log(`access log ${path}: took over ${this.lockFile}; resuming from the saved position`);
     this.announced = undefined;
     return true;
@@ -82,6 +91,7 @@ export class TailClaim {
 
   /** Removes the lock file if it is still this tailer's (a clean stop): a standby takes over at its next poll. */
   async release(): Promise<void> {
+    if (this.lock !== undefined) heldInThisProcess.delete(this.lock.holder.token);
     await this.lock?.release();
     this.lock = undefined;
   }

@@ -116,18 +116,20 @@ function parseHolder(text: string): LockHolder {
 
 /**
  * One attempt at the lock file: creates it naming `holder`, or removes it first when its holder is gone or its
- * heartbeat is older than staleAfterMs. Returns the live holder that keeps it otherwise.
+ * heartbeat is older than staleAfterMs. Returns the live holder that keeps it otherwise. `heldHere`: tokens of locks
+ * this process holds, which holderIsGone would take for an earlier incarnation's (same pid, another token).
  */
 export async function takeLockFile(
   file: string,
   holder: LockHolder,
-  options: { staleAfterMs: number; now: () => number },
+  options: { staleAfterMs: number; now: () => number; heldHere?: ReadonlySet<string> },
 ): Promise<{ taken: true } | { taken: false; holder: LockHolder }> {
   for (;;) {
     if (await createExclusive(file, JSON.stringify(holder))) return { taken: true };
     const current = await readLock(file);
     if (current === undefined) continue; // released meanwhile
-    if (!holderIsGone(current.holder, holder) && options.now() - current.mtimeMs <= options.staleAfterMs) {
+    const gone = !options.heldHere?.has(current.holder.token) && holderIsGone(current.holder, holder);
+    if (!gone && options.now() - current.mtimeMs <= options.staleAfterMs) {
       return { taken: false, holder: current.holder };
     }
     // Renaming first means that of several takers at once only one removes the old lock.
