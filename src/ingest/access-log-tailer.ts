@@ -147,8 +147,9 @@ class AccessLogTailer implements Source {
           }
           await claimed.tailed!.poll();
         } catch (error) {
-          // The position did not move, so the next poll sends the same chunk again under the same ids.
-          if (claimed.claim.held) this.deps.log(`access log ${claimed.path}: ${(error as Error).message}; retrying in ${this.config.pollInterval} ms`);
+          // The position did not move, so the next poll sends the same chunk again under the same ids. A claim lost
+          // meanwhile was logged when it was found lost.
+          if (claimed.tailed === undefined || claimed.claim.held) this.deps.log(`access log ${claimed.path}: ${(error as Error).message}; retrying in ${this.config.pollInterval} ms`);
         }
         if (!claimed.claim.held && claimed.tailed !== undefined) {
           // Taken over (this process was paused past the stale limit): the new holder reads on from the saved position.
