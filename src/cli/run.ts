@@ -45,7 +45,7 @@ export async function runRun(argv: string[]): Promise<number> {
   // Sources feed the stream in live runs; a drain processes only what the stream holds at start. They start only once
   // the pipeline's partition counts are known to match its checkpoints (the worker checks again, for drains too).
   if (!values.drain) await checkPartitionCountsBeforeIntake(config);
-  const sources = values.drain ? undefined : await startSources(config, { metrics, log });
+  const sources = values.drain ? undefined : await startSources(config, { metrics, log, workerId: values["worker-id"] });
   let summary: WorkerSummary;
   let position: string;
   try {

@@ -6,6 +6,7 @@ import type { SourceConfig } from "../config/pipeline.ts";
 import { ensureStream } from "../transport/stream.ts";
 import { compileAccessLineReader } from "./access-log.ts";
 import type { Source, SourceDependencies } from "./source.ts";
+import { TailClaim } from "./tailer-claim.ts";
 import { TailedPath } from "./tailer-file.ts";
 import { TailPositionStore } from "./tailer-position.ts";
 import { TailPublisher } from "./tailer-publisher.ts";
@@ -19,24 +20,36 @@ export interface AccessLogTailerOptions {
   now?: () => number;
   /** How long a renamed-away file is still followed once it stops growing (default ROTATED_GRACE_MS, 5 s). */
   rotatedGraceMs?: number;
+  /** A tailer's claim on a position file whose heartbeat is older than this is taken over (TailClaim). */
+  claimStaleAfterMs?: number;
 }
 
 /**
  * Polls every path each `pollInterval` (a file-system event only makes the next poll come sooner: fs.watch misses
  * events on some file systems). Positions live in `deps.stateDirectory`, one file per path; see TailedPath for why
- * they are written after the JetStream ack and why the ids are derived from the file.
+ * they are written after the JetStream ack and why the ids are derived from the file. A path is read only under its
+ * claim (TailClaim): a second tailer of the same position file stands by and takes over from the saved position.
  */
 export function createAccessLogTailer(config: AccessLogSourceConfig, deps: SourceDependencies, options: AccessLogTailerOptions = {}): Source {
   return new AccessLogTailer(config, deps, options);
 }
 
+/** A configured path, its claim, and (while the claim is held and the position restored) its reader. */
+interface ClaimedPath {
+  path: string;
+  claim: TailClaim;
+  tailed: TailedPath | undefined;
+}
+
 class AccessLogTailer implements Source {
-  private readonly paths: TailedPath[] = [];
+  private readonly paths: ClaimedPath[] = [];
   private readonly watchers: FSWatcher[] = [];
   private stopping = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private publisher: TailPublisher | undefined;
+  private store: TailPositionStore | undefined;
 
   constructor(
     private readonly config: AccessLogSourceConfig,
@@ -47,7 +60,7 @@ class AccessLogTailer implements Source {
   async start(): Promise<void> {
     const { deps, config } = this;
     await ensureStream(await jetstreamManager(deps.connection), deps.pipeline.nats.stream, { replicas: deps.pipeline.nats.replicas });
-    const publisher = new TailPublisher({
+    this.publisher = new TailPublisher({
       config: deps.pipeline,
       js: jetstream(deps.connection),
       connection: deps.connection,
@@ -55,41 +68,93 @@ class AccessLogTailer implements Source {
       metrics: deps.metrics,
       env: this.options.env,
     });
-    const store = new TailPositionStore(deps.stateDirectory);
-    for (const path of config.paths) {
-      const tailed = new TailedPath({
-        path,
-        store,
-        publisher,
-        log: deps.log,
-        now: this.options.now ?? Date.now,
-        stopping: () => this.stopping,
-        chunkBytes: this.options.chunkBytes,
-        rotatedGraceMs: this.options.rotatedGraceMs,
-      });
-      await tailed.restore();
-      this.paths.push(tailed);
-      this.watchDirectoryOf(path);
+    const store = (this.store = new TailPositionStore(deps.stateDirectory));
+    try {
+      for (const path of config.paths) {
+        const claim = new TailClaim({
+          positionFile: store.fileOf(path),
+          path,
+          workerId: deps.workerId ?? `worker-${process.pid}`,
+          log: deps.log,
+          staleAfterMs: this.options.claimStaleAfterMs,
+          now: this.options.now,
+        });
+        const claimed: ClaimedPath = { path, claim, tailed: undefined };
+        this.paths.push(claimed);
+        if (await claim.take()) await this.restore(claimed);
+        this.watchDirectoryOf(path);
+      }
+    } catch (error) {
+      await this.closeAll();
+      throw error;
     }
     this.loop = this.run();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const watcher of this.watchers) watcher.close();
     this.wake?.();
     await this.loop;
-    await Promise.all(this.paths.map((tailed) => tailed.close()));
+    await this.closeAll();
+  }
+
+  private async closeAll(): Promise<void> {
+    for (const watcher of this.watchers) watcher.close();
+    await Promise.all(
+      this.paths.map(async (claimed) => {
+        await claimed.tailed?.close();
+        claimed.tailed = undefined;
+        await claimed.claim.release();
+      }),
+    );
+  }
+
+  /**
+   * Reads the saved position of a path just claimed. Its position is saved only while the claim is still this
+   * tailer's (a tailer that was paused past the stale limit and taken over must not move the new holder's position).
+   */
+  private async restore(claimed: ClaimedPath): Promise<void> {
+    const { claim, path } = claimed;
+    const store = this.store!;
+    const tailed = new TailedPath({
+      path,
+      store: {
+        load: (of) => store.load(of),
+        save: async (position) => {
+          await claim.verify();
+          await store.save(position);
+        },
+      },
+      publisher: this.publisher!,
+      log: this.deps.log,
+      now: this.options.now ?? Date.now,
+      stopping: () => this.stopping || !claim.held,
+      chunkBytes: this.options.chunkBytes,
+      rotatedGraceMs: this.options.rotatedGraceMs,
+    });
+    await tailed.restore();
+    claimed.tailed = tailed;
   }
 
   private async run(): Promise<void> {
     while (!this.stopping) {
-      for (const tailed of this.paths) {
+      for (const claimed of this.paths) {
         try {
-          await tailed.poll();
+          if (claimed.tailed === undefined) {
+            // Standing by: take the claim over when its holder is gone or stale, then resume from the saved position.
+            if (!(await claimed.claim.take())) continue;
+            await this.restore(claimed);
+          }
+          await claimed.tailed!.poll();
         } catch (error) {
-          // The position did not move, so the next poll sends the same chunk again under the same ids.
-          this.deps.log(`access log ${tailed.path}: ${(error as Error).message}; retrying in ${this.config.pollInterval} ms`);
+          // The position did not move, so the next poll sends the same chunk again under the same ids. A claim lost
+          // meanwhile was logged when it was found lost.
+          if (claimed.tailed === undefined || claimed.claim.held) this.deps.log(`access log ${claimed.path}: ${(error as Error).message}; retrying in ${this.config.pollInterval} ms`);
+        }
+        if (!claimed.claim.held && claimed.tailed !== undefined) {
+          // Taken over (this process was paused past the stale limit): the new holder reads on from the saved position.
+          await claimed.tailed.close();
+          claimed.tailed = undefined;
         }
       }
       await this.sleep(this.config.pollInterval);

@@ -12,6 +12,8 @@ export interface SourceDependencies {
   /** Where a source may keep its own durable position (e.g. tailer offsets): `<sink path>/_checkpoints/<name>/`. */
   stateDirectory: string;
   log: (line: string) => void;
+  /** The worker's id (`--worker-id`, else `worker-<pid>`), named in a tailer's claim on its position file. */
+  workerId?: string;
   /** Its entry in the pipeline file (`sources[0]`), for messages that name the key to change. */
   place?: string;
 }

@@ -15,7 +15,7 @@ export interface RunningSources {
 
 export async function startSources(
   config: PipelineConfig,
-  options: { metrics: Metrics; log: (line: string) => void },
+  options: { metrics: Metrics; log: (line: string) => void; workerId?: string },
 ): Promise<RunningSources> {
   const configs = config.sources ?? [];
   if (configs.length === 0) return { count: 0, stop: async () => undefined };
@@ -30,6 +30,7 @@ export async function startSources(
         metrics: options.metrics,
         stateDirectory: join(sinkPath, "_checkpoints", config.name, "sources", `${index}-${sourceConfig.type}`),
         log: options.log,
+        workerId: options.workerId,
         place: `sources[${index}]`,
       };
       const source = sourceConfig.type === "http" ? createHttpCollector(sourceConfig, deps) : createAccessLogTailer(sourceConfig, deps);

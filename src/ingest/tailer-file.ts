@@ -39,7 +39,8 @@ interface OpenFile {
 
 export interface TailedPathOptions {
   path: string;
-  store: TailPositionStore;
+  /** Where its position is kept (the tailer's saves only while it holds the path's claim). */
+  store: Pick<TailPositionStore, "load" | "save">;
   /** Where the chunks go (a TailPublisher): only its publish is used. */
   publisher: Pick<TailPublisher, "publish">;
   log: (line: string) => void;

@@ -1,9 +1,9 @@
 // Checkpoints: operator state and stream positions committed together, one file per epoch, fenced by link() and a lock.
 import { randomBytes } from "node:crypto";
-import { hostname } from "node:os";
-import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes, type FileHandle } from "node:fs/promises";
+import { link, mkdir, open, readdir, readFile, rm, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { crashIfInjected } from "./fault-injection.ts";
+import { DEFAULT_LOCK_STALE_AFTER_MS, HeldLockFile, newLockHolder, takeLockFile, type LockHolder } from "./lock-file.ts";
 import { isEncodedJson, utf8Segments, type EncodedJson } from "./utf8-segments.ts";
 import type { PartitionCounts } from "./partition-count.ts";
 
@@ -94,11 +94,7 @@ export class StaleCheckpointError extends Error {
   }
 }
 
-/** What the lock file says about its holder. */
-/** This process as a lock holder: the worker id plus a random token that tells its lock from any later one. */
-export function newLockHolder(workerId: string, acquiredAt: number): LockHolder {
-  return { workerId, token: randomBytes(8).toString("hex"), pid: process.pid, host: hostname(), acquiredAt };
-}
+export { DEFAULT_LOCK_STALE_AFTER_MS, holderIsGone, newLockHolder, type LockHolder } from "./lock-file.ts";
 
 /** The error a fenced worker gets: which lock it lost, and to whom when known. */
 export function lostLockError(holder: LockHolder, location: string, lostTo: LockHolder | undefined | null): StaleCheckpointError {
@@ -106,15 +102,6 @@ export function lostLockError(holder: LockHolder, location: string, lostTo: Lock
     `worker ${holder.workerId} lost the lock ${location}` +
       (lostTo ? ` to worker ${lostTo.workerId} (pid ${lostTo.pid} on ${lostTo.host})` : ""),
   );
-}
-
-export interface LockHolder {
-  workerId: string;
-  /** Unique per process and acquisition: two processes with the same worker id are still two holders. */
-  token: string;
-  pid: number;
-  host: string;
-  acquiredAt: number;
 }
 
 export interface LockOptions {
@@ -130,7 +117,6 @@ export interface LockOptions {
   now?: () => number;
 }
 
-export const DEFAULT_LOCK_STALE_AFTER_MS = 30_000;
 const CHECKPOINT_FILE = /^checkpoint-(\d{10})\.json$/;
 /** Older epochs kept beside the newest (for inspection after an incident); the rest are deleted. */
 const KEPT_OLD_EPOCHS = 2;
@@ -234,19 +220,12 @@ export class DirectoryCheckpointStore {
     let announced = false;
     for (;;) {
       if (options.signal?.aborted) return undefined;
-      if (await createExclusive(this.lockFile, JSON.stringify(holder))) {
+      const taken = await takeLockFile(this.lockFile, holder, { staleAfterMs, now });
+      if (taken.taken) {
         await this.discardUncommitted();
         return new CheckpointLock(this.lockFile, holder, staleAfterMs, options.onLost);
       }
-      const current = await readLock(this.lockFile);
-      if (current === undefined) continue; // released meanwhile
-      if (holderIsGone(current.holder, holder) || now() - current.mtimeMs > staleAfterMs) {
-        // Renaming first means that of several workers taking over at once only one removes the old lock.
-        await rename(this.lockFile, `${this.lockFile}.stale-${holder.token}`).catch(() => undefined);
-        await unlink(`${this.lockFile}.stale-${holder.token}`).catch(() => undefined);
-        continue;
-      }
-      if (!announced) options.onWait?.(current.holder);
+      if (!announced) options.onWait?.(taken.holder);
       announced = true;
       await sleep(Math.min(1_000, staleAfterMs / 4), options.signal);
     }
@@ -299,58 +278,14 @@ export class DirectoryCheckpointStore {
 }
 
 /** A held pipeline lock: a heartbeat refreshes its mtime and notices when another worker took it over. */
-export class CheckpointLock {
-  private readonly timer: NodeJS.Timeout;
-  private lostTo: LockHolder | undefined | null = null;
-
-  constructor(
-    readonly file: string,
-    readonly holder: LockHolder,
-    staleAfterMs: number,
-    private readonly onLost?: (holder: LockHolder | undefined) => void,
-  ) {
-    this.timer = setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(staleAfterMs / 4)));
-    this.timer.unref();
-  }
-
-  /** False once a heartbeat or verify() found another holder (or no lock file). */
-  get held(): boolean {
-    return this.lostTo === null;
+export class CheckpointLock extends HeldLockFile {
+  constructor(file: string, holder: LockHolder, staleAfterMs: number, onLost?: (holder: LockHolder | undefined) => void) {
+    super(file, holder, staleAfterMs, onLost);
   }
 
   /** Throws StaleCheckpointError unless the lock file still names this holder. */
-  async verify(): Promise<void> {
-    if (this.held) {
-      const current = await readLock(this.file);
-      if (current?.holder.token !== this.holder.token) this.lose(current?.holder);
-    }
-    if (!this.held) {
-      throw lostLockError(this.holder, this.file, this.lostTo);
-    }
-  }
-
-  /** Stops the heartbeat and removes the lock file if it is still ours. */
-  async release(): Promise<void> {
-    clearInterval(this.timer);
-    if (!this.held) return;
-    const current = await readLock(this.file);
-    if (current?.holder.token === this.holder.token) await unlink(this.file).catch(() => undefined);
-    this.lostTo = undefined;
-  }
-
-  private async heartbeat(): Promise<void> {
-    if (!this.held) return;
-    const current = await readLock(this.file);
-    if (current?.holder.token !== this.holder.token) return this.lose(current?.holder);
-    const now = new Date();
-    await utimes(this.file, now, now).catch(() => undefined);
-  }
-
-  private lose(holder: LockHolder | undefined): void {
-    if (!this.held) return;
-    clearInterval(this.timer);
-    this.lostTo = holder;
-    this.onLost?.(holder);
+  override async verify(): Promise<void> {
+    if (!(await this.stillHeld())) throw lostLockError(this.holder, this.file, this.lostTo);
   }
 }
 
@@ -374,58 +309,6 @@ export async function syncDirectory(directory: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
-  }
-}
-
-/**
- * A holder on this host whose process is gone left its lock behind (kill -9): take it over at once instead of
- * waiting for its heartbeat to go stale. The same pid as ours with another token is an earlier incarnation
- * (containers restart with the same pid).
- */
-export function holderIsGone(holder: LockHolder, self: LockHolder): boolean {
-  if (holder.host !== self.host) return false;
-  if (holder.pid === self.pid) return holder.token !== self.token;
-  try {
-    process.kill(holder.pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "ESRCH";
-  }
-}
-
-async function createExclusive(file: string, content: string): Promise<boolean> {
-  let handle;
-  try {
-    handle = await open(file, "wx");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw error;
-  }
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  return true;
-}
-
-async function readLock(file: string): Promise<{ holder: LockHolder; mtimeMs: number } | undefined> {
-  try {
-    const [text, info] = await Promise.all([readFile(file, "utf8"), stat(file)]);
-    return { holder: parseHolder(text), mtimeMs: info.mtimeMs };
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-}
-
-/** A lock file caught between create and write (or left so by a crash) names an unknown holder; its mtime ages. */
-function parseHolder(text: string): LockHolder {
-  try {
-    return JSON.parse(text) as LockHolder;
-  } catch {
-    return { workerId: "?", token: "?", pid: -1, host: "?", acquiredAt: 0 };
   }
 }
 

@@ -40,6 +40,7 @@ import {
 } from "./forwarding.ts";
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { openCheckpointStore, openExistingCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
+import { lockStaleFromEnv } from "./lock-file.ts";
 import { assertNotPartitionedBefore, FORWARDED_INPUT_KEY, partitionCountChange, partitionCountsOf, type PartitionCounts } from "./partition-count.ts";
 import { lowerHelpersForDrain } from "./helper-threads.ts";
 import { tuneScavenger } from "./scavenger.ts";
@@ -920,11 +921,6 @@ export function writerIdFor(pipelineName: string): string {
   if (/^[A-Za-z0-9_]+$/.test(pipelineName)) return pipelineName;
   const readable = pipelineName.replace(/[^A-Za-z0-9_]/g, "_");
   return `${readable}_${createHash("sha256").update(pipelineName).digest("hex").slice(0, 8)}`;
-}
-
-function lockStaleFromEnv(): number | undefined {
-  const value = Number(process.env.CLICKPIPE_LOCK_STALE_MS);
-  return Number.isFinite(value) && value > 0 ? value : undefined;
 }
 
 async function deleteInProgress(root: string, pending: PendingCommit): Promise<void> {

@@ -1,0 +1,207 @@
+// An exclusive lock file naming its holder (pid, host, process start), kept fresh by a heartbeat (its mtime): the
+// pipeline's checkpoint lock (checkpoint.ts) and a tailer's claim of its position file (ingest/tailer-claim.ts).
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { open, readFile, rename, stat, unlink, utimes } from "node:fs/promises";
+import { hostname } from "node:os";
+
+/** What the lock file says about its holder. */
+export interface LockHolder {
+  workerId: string;
+  /** Unique per process and acquisition: two processes with the same worker id are still two holders. */
+  token: string;
+  pid: number;
+  host: string;
+  acquiredAt: number;
+  /**
+   * When the holder's process started (field 22 of /proc/<pid>/stat, clock ticks since boot): a live process with the
+   * holder's pid but another start time got that pid after the holder died. Absent where /proc is not, and in locks of
+   * earlier versions.
+   */
+  processStart?: string;
+}
+
+/** Another holder's lock whose heartbeat is older than this is taken over, unless CLICKPIPE_LOCK_STALE_MS says. */
+export const DEFAULT_LOCK_STALE_AFTER_MS = 30_000;
+
+/** CLICKPIPE_LOCK_STALE_MS when it is a positive number. */
+export function lockStaleFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const value = Number(env.CLICKPIPE_LOCK_STALE_MS);
+  return Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+/** This process as a lock holder: the worker id plus a random token that tells its lock from any later one. */
+export function newLockHolder(workerId: string, acquiredAt: number): LockHolder {
+  const processStart = processStartOf(process.pid);
+  return {
+    workerId,
+    token: randomBytes(8).toString("hex"),
+    pid: process.pid,
+    host: hostname(),
+    acquiredAt,
+    ...(processStart === undefined ? {} : { processStart }),
+  };
+}
+
+/**
+ * A holder on this host whose process is gone left its lock behind (kill -9): take it over at once instead of
+ * waiting for its heartbeat to go stale. The same pid as ours with another token is an earlier incarnation
+ * (containers restart with the same pid); a live process with the holder's pid that started at another time than
+ * the holder's process got the pid after it.
+ */
+export function holderIsGone(holder: LockHolder, self: LockHolder): boolean {
+  if (holder.host !== self.host) return false;
+  if (holder.pid === self.pid) return holder.token !== self.token;
+  try {
+    process.kill(holder.pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+  if (holder.processStart === undefined) return false;
+  const started = processStartOf(holder.pid);
+  return started !== undefined && started !== holder.processStart;
+}
+
+/** Field 22 (starttime) of /proc/<pid>/stat; undefined without /proc or once the process is gone. */
+export function processStartOf(pid: number): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may hold spaces and parentheses: count from the last ")".
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  // fields[0] is field 3 (state), so field 22 is fields[19].
+  return fields[19];
+}
+
+/** Creates `file` with `content` unless it exists (O_EXCL): false when it does. */
+export async function createExclusive(file: string, content: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(file, "wx");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw error;
+  }
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+/** The lock file's holder and heartbeat (mtime); undefined when there is no lock file. */
+export async function readLock(file: string): Promise<{ holder: LockHolder; mtimeMs: number } | undefined> {
+  try {
+    const [text, info] = await Promise.all([readFile(file, "utf8"), stat(file)]);
+    return { holder: parseHolder(text), mtimeMs: info.mtimeMs };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+/** A lock file caught between create and write (or left so by a crash) names an unknown holder; its mtime ages. */
+function parseHolder(text: string): LockHolder {
+  try {
+    return JSON.parse(text) as LockHolder;
+  } catch {
+    return { workerId: "?", token: "?", pid: -1, host: "?", acquiredAt: 0 };
+  }
+}
+
+/**
+ * One attempt at the lock file: creates it naming `holder`, or removes it first when its holder is gone or its
+ * heartbeat is older than staleAfterMs. Returns the live holder that keeps it otherwise. `heldHere`: tokens of locks
+ * this process holds, which holderIsGone would take for an earlier incarnation's (same pid, another token).
+ */
+export async function takeLockFile(
+  file: string,
+  holder: LockHolder,
+  options: { staleAfterMs: number; now: () => number; heldHere?: ReadonlySet<string> },
+): Promise<{ taken: true } | { taken: false; holder: LockHolder }> {
+  for (;;) {
+    if (await createExclusive(file, JSON.stringify(holder))) return { taken: true };
+    const current = await readLock(file);
+    if (current === undefined) continue; // released meanwhile
+    const gone = !options.heldHere?.has(current.holder.token) && holderIsGone(current.holder, holder);
+    if (!gone && options.now() - current.mtimeMs <= options.staleAfterMs) {
+      return { taken: false, holder: current.holder };
+    }
+    // Renaming first means that of several takers at once only one removes the old lock.
+    await rename(file, `${file}.stale-${holder.token}`).catch(() => undefined);
+    await unlink(`${file}.stale-${holder.token}`).catch(() => undefined);
+  }
+}
+
+/** A held lock file: a heartbeat refreshes its mtime and notices when another holder took it over. */
+export class HeldLockFile {
+  private readonly timer: NodeJS.Timeout;
+  /** null while held; who took it over (undefined: unknown, or released) once not. */
+  protected lostTo: LockHolder | undefined | null = null;
+
+  constructor(
+    readonly file: string,
+    readonly holder: LockHolder,
+    staleAfterMs: number,
+    private readonly onLost?: (holder: LockHolder | undefined) => void,
+  ) {
+    this.timer = setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(staleAfterMs / 4)));
+    this.timer.unref();
+  }
+
+  /** False once a heartbeat or verify() found another holder (or no lock file). */
+  get held(): boolean {
+    return this.lostTo === null;
+  }
+
+  /** Throws unless the lock file still names this holder. */
+  async verify(): Promise<void> {
+    if (!(await this.stillHeld())) {
+      const to = this.lostTo ? ` to ${describeHolder(this.lostTo)}` : "";
+      throw new Error(`${describeHolder(this.holder)} lost the lock ${this.file}${to}`);
+    }
+  }
+
+  /** Stops the heartbeat and removes the lock file if it is still ours. */
+  async release(): Promise<void> {
+    clearInterval(this.timer);
+    if (!this.held) return;
+    const current = await readLock(this.file);
+    if (current?.holder.token === this.holder.token) await unlink(this.file).catch(() => undefined);
+    this.lostTo = undefined;
+  }
+
+  /** Reads the lock file: false (and onLost) when it no longer names this holder. */
+  protected async stillHeld(): Promise<boolean> {
+    if (this.held) {
+      const current = await readLock(this.file);
+      if (current?.holder.token !== this.holder.token) this.lose(current?.holder);
+    }
+    return this.held;
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (!this.held) return;
+    const current = await readLock(this.file);
+    if (current?.holder.token !== this.holder.token) return this.lose(current?.holder);
+    const now = new Date();
+    await utimes(this.file, now, now).catch(() => undefined);
+  }
+
+  private lose(holder: LockHolder | undefined): void {
+    if (!this.held) return;
+    clearInterval(this.timer);
+    this.lostTo = holder;
+    this.onLost?.(holder);
+  }
+}
+
+/** "worker w (pid 12 on host)", for messages. */
+export function describeHolder(holder: LockHolder): string {
+  return `worker ${holder.workerId} (pid ${holder.pid} on ${holder.host})`;
+}

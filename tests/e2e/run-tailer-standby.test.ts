@@ -1,0 +1,171 @@
+// Two `clickpipe run` workers of one pipeline on one host tail the same access log into the same position file: only
+// the first reads and publishes, the second stands by; after `kill -9` of the first, while lines keep being appended,
+// the second takes over from the saved position and the stream holds every line of the log exactly once.
+import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstream } from "@nats-io/jetstream";
+import { afterEach, describe, expect, inject, it } from "vitest";
+import { TailPositionStore } from "../../src/ingest/tailer-position.ts";
+import { splitBatch } from "../../src/transport/batch-codec.ts";
+import { connectNats } from "../../src/transport/connection.ts";
+import { freePort } from "../../src/transport/local-server.ts";
+import { StreamReader } from "../../src/transport/reader.ts";
+import { spawnCli, type CliProcess } from "../helpers/cli.ts";
+import { uniqueStreamName } from "../helpers/nats-server.ts";
+
+/** A combined-format line whose path names it: /page/<n>. */
+function logLine(n: number): string {
+  return `10.0.${(n >> 8) & 255}.${n & 255} - - [17/May/2015:10:05:${String(n % 60).padStart(2, "0")} +0000] "GET /page/${n} HTTP/1.1" 200 ${100 + n} "-" "Mozilla/5.0 (X11; Linux x86_64) standby-test"`;
+}
+
+function linesOf(from: number, to: number): string {
+  let text = "";
+  for (let n = from; n < to; n++) text += `${logLine(n)}\n`;
+  return text;
+}
+
+async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Whether the process printed `pattern` within `ms` (false also when it exited first). */
+function printedWithin(cli: CliProcess, pattern: RegExp, ms = 8_000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([cli.printed(pattern), late]).finally(() => clearTimeout(timer));
+}
+
+/** clickpipe_events_received_total{source="access_log"} of the worker serving metrics on `port` (0 when absent). */
+async function accessLogReceived(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const match = /^clickpipe_events_received_total\{source="access_log"\} (\d+)/m.exec(text);
+  return match ? Number(match[1]) : 0;
+}
+
+describe("clickpipe run: two workers tailing one log on one host", () => {
+  const running: CliProcess[] = [];
+  let directory: string | undefined;
+
+  afterEach(async () => {
+    for (const { child } of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    if (directory !== undefined) await rm(directory, { recursive: true, force: true });
+  });
+
+  it("only one publishes; after kill -9 of it the other takes over and the stream holds every line once", async () => {
+    const natsUrl = inject("natsUrl");
+    directory = await mkdtemp(join(tmpdir(), "clickpipe-tailer-standby-"));
+    const logPath = join(directory, "access.log");
+    const stream = uniqueStreamName("STANDBY");
+    const out = join(directory, "out");
+    let written = 200;
+    await writeFile(logPath, linesOf(0, written));
+    // One pipeline, two files that differ only in the metrics port (as the README says to run a standby on one host).
+    const pipelineFile = async (name: string, metricsPort: number) => {
+      const file = join(directory!, name);
+      await writeFile(
+        file,
+        [
+          "name: standby",
+          "nats:",
+          `  url: ${natsUrl}`,
+          `  stream: ${stream}`,
+          "ingest:",
+          "  pages: all",
+          "sources:",
+          "  - type: accessLog",
+          `    paths: [${logPath}]`,
+          "    format: combined",
+          "    pollInterval: 50ms",
+          "sinks:",
+          "  - type: parquet",
+          `    path: ${out}`,
+          "metrics:",
+          `  port: ${metricsPort}`,
+          "  host: 127.0.0.1",
+        ].join("\n"),
+      );
+      return file;
+    };
+    const portA = await freePort();
+    const portB = await freePort();
+    const store = new TailPositionStore(join(out, "_checkpoints", "standby", "sources", "0-accessLog"));
+    const caughtUp = () =>
+      waitFor(`the tailer to reach the end of ${logPath}`, async () => (await store.load(logPath))?.offset === (await stat(logPath)).size);
+
+    const a = spawnCli(["run", await pipelineFile("a.yaml", portA), "--worker-id", "a"]);
+    running.push(a);
+    expect(await printedWithin(a, /tailing /), a.output()).toBe(true);
+    await caughtUp();
+    const b = spawnCli(["run", await pipelineFile("b.yaml", portB), "--worker-id", "b"]);
+    running.push(b);
+    // Soft: without the claim the checks below say what a second tailer does to the stream.
+    expect.soft(await printedWithin(b, /access log .*: standing by: worker a \(pid \d+ on .*\) holds .*\.json\.lock/), b.output()).toBe(true);
+    expect(await printedWithin(b, /tailing /), b.output()).toBe(true);
+
+    // Lines keep coming; only the holder reads them.
+    let appending = true;
+    let paused = false;
+    const appender = (async () => {
+      while (appending) {
+        if (!paused) {
+          await appendFile(logPath, linesOf(written, written + 7));
+          written += 7;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    })();
+    await waitFor("lines appended while both run", async () => written >= 400);
+
+    // kill -9 between two chunks (caught up; a kill between a chunk's ack and its position write would re-send that
+    // chunk under other ids if more lines came meanwhile: the worker's event_id dedupe is for that), then keep appending.
+    paused = true;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await caughtUp();
+    const writtenAtKill = written;
+    // Only the holder read them (a standby worker serves no metrics: it does not hold the pipeline's lock).
+    expect(await accessLogReceived(portA)).toBe(writtenAtKill);
+    a.child.kill("SIGKILL");
+    const killedAt = Date.now();
+    paused = false;
+    expect.soft(await printedWithin(b, /access log .*: took over .*\.lock; resuming from the saved position/), b.output()).toBe(true);
+    expect.soft(Date.now() - killedAt).toBeLessThan(5_000);
+    const target = written + 150;
+    await waitFor("lines appended after the takeover", async () => written >= target);
+    appending = false;
+    await appender;
+    await caughtUp();
+    // The standby read nothing before it took over, and from then on every line after the saved position.
+    expect(await printedWithin(b, /metrics on /), b.output()).toBe(true);
+    expect(await accessLogReceived(portB)).toBe(written - writtenAtKill);
+
+    // The oracle: the paths of the log's lines, counted in the stream.
+    const connection = await connectNats({ url: natsUrl });
+    const counts = new Map<string, number>();
+    try {
+      const reader = await StreamReader.open(jetstream(connection), stream, { drainUntil: true });
+      for await (const message of reader) {
+        for (const line of splitBatch(message.data)) {
+          const { url } = JSON.parse(line) as { url: string };
+          counts.set(url, (counts.get(url) ?? 0) + 1);
+        }
+      }
+    } finally {
+      await connection.close();
+    }
+    const lines = (await readFile(logPath, "utf8")).split("\n").filter((line) => line !== "");
+    expect(lines.length).toBe(written);
+    const missing = lines.map((_, n) => `/page/${n}`).filter((url) => counts.get(url) !== 1);
+    expect(missing.map((url) => `${url} x${counts.get(url) ?? 0}`)).toEqual([]);
+    expect(counts.size).toBe(written);
+
+    // A clean stop releases the claim.
+    b.child.kill("SIGINT");
+    expect((await b.exited).code, b.output()).toBe(0);
+    await expect(stat(`${store.fileOf(logPath)}.lock`)).rejects.toThrow(/ENOENT/);
+  });
+});
