@@ -68,7 +68,13 @@ export async function startLocalNatsServer(options: { storeDir?: string } = {}):
   const deadline = Date.now() + 10_000;
   while (!(await natsAnswers(url, 300))) {
     if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill("SIGKILL");
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGKILL");
+        await exited;
+      }
+      // The temporary store is ours: a server that never started must not leave it behind.
+      if (temporary) await rm(storeDir, { recursive: true, force: true });
       throw new Error(`nats-server did not start on port ${port}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));

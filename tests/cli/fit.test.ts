@@ -1,13 +1,24 @@
 // `clickpipe fit bgnbd` on CDNOW: the published BG/NBD fit from the summary CSV and from churnFeatures snapshots.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runFit } from "../../src/cli/fit.ts";
 import { writeCdnowSnapshots } from "../training/cdnow-snapshots.ts";
 import { CapturedIo } from "../training/capture-io.ts";
 
 const SUMMARY = "tests/fixtures/cdnow/cdnow_customers_summary.csv";
+
+/** Temporary folders of this file's tests, removed when they are done. */
+const scratch: string[] = [];
+function scratchDirectory(): string {
+  const directory = mkdtempSync(join(tmpdir(), "clickpipe-fit-"));
+  scratch.push(directory);
+  return directory;
+}
+afterAll(() => {
+  for (const directory of scratch) rmSync(directory, { recursive: true, force: true });
+});
 
 async function fit(args: string[]): Promise<{ code: number; io: CapturedIo }> {
   const io = new CapturedIo();
@@ -29,11 +40,11 @@ describe("clickpipe fit bgnbd", () => {
   let features: string;
 
   beforeAll(async () => {
-    features = await writeCdnowSnapshots(mkdtempSync(join(tmpdir(), "clickpipe-fit-")), ["1997-09-30"]);
+    features = await writeCdnowSnapshots(scratchDirectory(), ["1997-09-30"]);
   }, 60_000);
 
   it("warns on stderr when the data has no maximum and the parameters ran to the search's bounds", async () => {
-    const summary = join(mkdtempSync(join(tmpdir(), "clickpipe-fit-")), "nobody-repeats.csv");
+    const summary = join(scratchDirectory(), "nobody-repeats.csv");
     writeFileSync(summary, "frequency,recency,T\n0,0,10\n0,0,20\n0,0,30\n");
     const { code, io } = await fit(["bgnbd", "--summary", summary]);
     expect(code).toBe(0);

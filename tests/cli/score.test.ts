@@ -44,7 +44,10 @@ epochs: 10
     connection = await (await DuckDBInstance.create(":memory:")).connect();
   }, 120_000);
 
-  afterAll(() => connection?.closeSync());
+  afterAll(() => {
+    connection?.closeSync();
+    if (lake) rmSync(lake, { recursive: true, force: true });
+  });
 
   const scores = (date: string) => `read_parquet('${lake}/scores/snapshot_date=${date}/*.parquet')`;
   const one = async (sql: string) => (await connection.runAndReadAll(sql)).getRowObjects()[0];

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import * as tf from "@tensorflow/tfjs";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runTrain } from "../../src/cli/train.ts";
 import type { Manifest, MetricsFile } from "../../src/training/artifacts.ts";
 import { directoryModelHandler } from "../../src/training/model-io.ts";
@@ -63,6 +63,10 @@ describe("clickpipe train - CDNOW (train 1997-06-30, validate 1997-09-30, horizo
     metrics = JSON.parse(readFileSync(join(out, "metrics.json"), "utf8")) as MetricsFile;
     manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")) as Manifest;
   }, 120_000);
+
+  afterAll(() => {
+    if (lake) rmSync(lake, { recursive: true, force: true });
+  });
 
   it("exits 0, prints the backend in use and progress with an ETA", () => {
     expect(code).toBe(0);
@@ -187,17 +191,20 @@ describe("clickpipe train - labels of one class", () => {
 
   async function train(name: string, trainBuysAgain: (i: number) => boolean, validateBuysAgain: (i: number) => boolean) {
     const lake = mkdtempSync(join(tmpdir(), `clickpipe-train-${name}-`));
-    const days = [TRAIN_DAY, plus14(TRAIN_DAY), VALIDATE_DAY, plus14(VALIDATE_DAY)];
-    const features = await writeSnapshots(lake, [...rows(TRAIN_DAY, trainBuysAgain), ...rows(VALIDATE_DAY, validateBuysAgain)], days);
-    writeFileSync(
-      join(lake, "training.yaml"),
-      `features: ${features}\ntrain: { from: ${TRAIN_DAY}, to: ${TRAIN_DAY} }\nvalidate: { from: ${VALIDATE_DAY}, to: ${VALIDATE_DAY} }\nhorizon: 14d\nmodels: [logistic, bgnbd]\nout: ${join(lake, "models")}\nepochs: 5\n`,
-    );
-    const io = new CapturedIo();
-    const code = await runTrain([join(lake, "training.yaml")], io);
-    const wroteModel = existsSync(join(lake, "models", "manifest.json"));
-    rmSync(lake, { recursive: true, force: true });
-    return { code, io, wroteModel };
+    try {
+      const days = [TRAIN_DAY, plus14(TRAIN_DAY), VALIDATE_DAY, plus14(VALIDATE_DAY)];
+      const features = await writeSnapshots(lake, [...rows(TRAIN_DAY, trainBuysAgain), ...rows(VALIDATE_DAY, validateBuysAgain)], days);
+      writeFileSync(
+        join(lake, "training.yaml"),
+        `features: ${features}\ntrain: { from: ${TRAIN_DAY}, to: ${TRAIN_DAY} }\nvalidate: { from: ${VALIDATE_DAY}, to: ${VALIDATE_DAY} }\nhorizon: 14d\nmodels: [logistic, bgnbd]\nout: ${join(lake, "models")}\nepochs: 5\n`,
+      );
+      const io = new CapturedIo();
+      const code = await runTrain([join(lake, "training.yaml")], io);
+      const wroteModel = existsSync(join(lake, "models", "manifest.json"));
+      return { code, io, wroteModel };
+    } finally {
+      rmSync(lake, { recursive: true, force: true });
+    }
   }
 
   it("refuses training examples that all churned (nothing to learn) instead of writing a model", async () => {

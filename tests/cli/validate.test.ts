@@ -1,8 +1,8 @@
 // `clickpipe validate`: exit codes, one line per error, and `--print` output that validates again, secrets redacted.
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { runValidate } from "../../src/cli/validate.ts";
 
 function capture(env: Record<string, string> = {}) {
@@ -15,8 +15,15 @@ function capture(env: Record<string, string> = {}) {
   };
 }
 
+/** Temporary folders of this file's tests, removed when they are done. */
+const scratch: string[] = [];
+afterAll(async () => {
+  for (const directory of scratch) await rm(directory, { recursive: true, force: true });
+});
+
 async function pipelineFile(text: string): Promise<string> {
   const directory = await mkdtemp(join(tmpdir(), "clickpipe-validate-"));
+  scratch.push(directory);
   const file = join(directory, "p.yaml");
   await writeFile(file, text);
   return file;

@@ -1,5 +1,5 @@
 // Loading pipeline files: every error found at once, each with its key path and its line and column in the file.
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -209,14 +209,18 @@ describe("config loading - errors located in the file", () => {
 
   it("loads a file from disk and returns the expanded text", async () => {
     const directory = await mkdtemp(join(tmpdir(), "clickpipe-config-"));
-    const file = join(directory, "p.yaml");
-    await writeFile(file, "name: t # comment kept\nnats:\n  stream: ${S:-FROM_DEFAULT}\nsinks:\n  - type: parquet\n    path: ./out\n");
-    const result = await loadPipeline(file, {});
-    expect(result.ok).toBe(true);
-    if (!result.ok) return;
-    expect(result.config.nats.stream).toBe("FROM_DEFAULT");
-    expect(result.expanded).toContain("stream: FROM_DEFAULT");
-    expect(result.expanded).toContain("# comment kept");
+    try {
+      const file = join(directory, "p.yaml");
+      await writeFile(file, "name: t # comment kept\nnats:\n  stream: ${S:-FROM_DEFAULT}\nsinks:\n  - type: parquet\n    path: ./out\n");
+      const result = await loadPipeline(file, {});
+      expect(result.ok).toBe(true);
+      if (!result.ok) return;
+      expect(result.config.nats.stream).toBe("FROM_DEFAULT");
+      expect(result.expanded).toContain("stream: FROM_DEFAULT");
+      expect(result.expanded).toContain("# comment kept");
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });
 

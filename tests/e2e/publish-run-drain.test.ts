@@ -1,6 +1,6 @@
 // End to end on a real nats-server: clickpipe publish → clickpipe run --drain → Parquet, checked with DuckDB SQL.
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -72,7 +72,10 @@ describe("clickpipe publish → run --drain", () => {
     db = await (await DuckDBInstance.create(":memory:")).connect();
   });
 
-  afterAll(() => db?.closeSync());
+  afterAll(async () => {
+    db?.closeSync();
+    if (directory) await rm(directory, { recursive: true, force: true });
+  });
 
   it("publishes every line: valid ones to the stream, garbage to the dead letters", async () => {
     const result = await runCli(["publish", inputFile, "--pipeline", pipelineFile]);

@@ -2,7 +2,7 @@
 // access log end up in the sessions table.
 import { DuckDBInstance } from "@duckdb/node-api";
 import { spawn } from "node:child_process";
-import { appendFile, mkdtemp, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
@@ -22,78 +22,82 @@ describe("clickpipe run with sources", () => {
   it("collects over HTTP and from a tailed log, then a drain writes their sessions", async () => {
     const natsUrl = inject("natsUrl");
     const directory = await mkdtemp(join(tmpdir(), "clickpipe-sources-"));
-    const port = await freePort();
-    const logFile = join(directory, "access.log");
-    await writeFile(logFile, "");
-    const pipeline = join(directory, "p.yaml");
-    await writeFile(
-      pipeline,
-      [
-        "name: sources",
-        "nats:",
-        `  url: ${natsUrl}`,
-        `  stream: ${uniqueStreamName("SOURCES")}`,
-        "ingest:",
-        "  pages: all",
-        "sources:",
-        "  - type: http",
-        `    port: ${port}`,
-        "    host: 127.0.0.1",
-        "    writeKeys: [secret-key]",
-        "  - type: accessLog",
-        `    paths: [${logFile}]`,
-        "    format: combined",
-        "    pollInterval: 100ms",
-        "operators:",
-        "  - type: sessionize",
-        "sinks:",
-        "  - type: parquet",
-        `    path: ${join(directory, "out")}`,
-        "checkpoint:",
-        "  interval: 500ms",
-      ].join("\n"),
-    );
-    const child = spawn(process.execPath, [CLICKPIPE_BIN, "run", pipeline], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-    await waitFor(async () => stderr.includes("http collector listening"), 30_000);
+    try {
+      const port = await freePort();
+      const logFile = join(directory, "access.log");
+      await writeFile(logFile, "");
+      const pipeline = join(directory, "p.yaml");
+      await writeFile(
+        pipeline,
+        [
+          "name: sources",
+          "nats:",
+          `  url: ${natsUrl}`,
+          `  stream: ${uniqueStreamName("SOURCES")}`,
+          "ingest:",
+          "  pages: all",
+          "sources:",
+          "  - type: http",
+          `    port: ${port}`,
+          "    host: 127.0.0.1",
+          "    writeKeys: [secret-key]",
+          "  - type: accessLog",
+          `    paths: [${logFile}]`,
+          "    format: combined",
+          "    pollInterval: 100ms",
+          "operators:",
+          "  - type: sessionize",
+          "sinks:",
+          "  - type: parquet",
+          `    path: ${join(directory, "out")}`,
+          "checkpoint:",
+          "  interval: 500ms",
+        ].join("\n"),
+      );
+      const child = spawn(process.execPath, [CLICKPIPE_BIN, "run", pipeline], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      await waitFor(async () => stderr.includes("http collector listening"), 30_000);
 
-    // Two visitors over HTTP: one with two page views 10 minutes apart (one session), one with a single page view.
-    const events = [
-      { type: "page_view", ts: "2026-01-05T10:00:00Z", anon_id: "v1", url: "/a", event_id: "h1" },
-      { type: "page_view", ts: "2026-01-05T10:10:00Z", anon_id: "v1", url: "/b", event_id: "h2" },
-      { type: "page_view", ts: "2026-01-05T10:05:00Z", anon_id: "v2", url: "/a", event_id: "h3" },
-    ];
-    const response = await fetch(`http://127.0.0.1:${port}/v1/events`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-write-key": "secret-key" },
-      body: JSON.stringify(events),
-    });
-    expect(response.status).toBe(200);
-    // One log visitor with two requests a minute apart.
-    await appendFile(
-      logFile,
-      '10.1.2.3 - - [05/Jan/2026:11:00:00 +0000] "GET /x HTTP/1.1" 200 10 "-" "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"\n' +
-        '10.1.2.3 - - [05/Jan/2026:11:01:00 +0000] "GET /y HTTP/1.1" 200 10 "-" "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"\n',
-    );
-    await waitFor(async () => stderr.includes("tailing"), 5_000);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    child.kill("SIGINT");
-    expect(await exited).toBe(0);
+      // Two visitors over HTTP: one with two page views 10 minutes apart (one session), one with a single page view.
+      const events = [
+        { type: "page_view", ts: "2026-01-05T10:00:00Z", anon_id: "v1", url: "/a", event_id: "h1" },
+        { type: "page_view", ts: "2026-01-05T10:10:00Z", anon_id: "v1", url: "/b", event_id: "h2" },
+        { type: "page_view", ts: "2026-01-05T10:05:00Z", anon_id: "v2", url: "/a", event_id: "h3" },
+      ];
+      const response = await fetch(`http://127.0.0.1:${port}/v1/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-write-key": "secret-key" },
+        body: JSON.stringify(events),
+      });
+      expect(response.status).toBe(200);
+      // One log visitor with two requests a minute apart.
+      await appendFile(
+        logFile,
+        '10.1.2.3 - - [05/Jan/2026:11:00:00 +0000] "GET /x HTTP/1.1" 200 10 "-" "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"\n' +
+          '10.1.2.3 - - [05/Jan/2026:11:01:00 +0000] "GET /y HTTP/1.1" 200 10 "-" "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"\n',
+      );
+      await waitFor(async () => stderr.includes("tailing"), 5_000);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
 
-    const drain = await runCli(["run", pipeline, "--drain"]);
-    expect(drain.code, drain.stderr).toBe(0);
-    const db = await (await DuckDBInstance.create(":memory:")).connect();
-    const reader = await db.runAndReadAll(
-      `SELECT event_count::INTEGER AS events, pageview_count::INTEGER AS views, page_path
-       FROM read_parquet('${join(directory, "out")}/sessions/**/*.parquet') WHERE NOT retracted ORDER BY start_ts`,
-    );
-    expect(reader.getRowObjectsJson()).toEqual([
-      { events: 2, views: 2, page_path: ["/a", "/b"] },
-      { events: 1, views: 1, page_path: ["/a"] },
-      { events: 2, views: 2, page_path: ["/x", "/y"] },
-    ]);
-    db.closeSync();
+      const drain = await runCli(["run", pipeline, "--drain"]);
+      expect(drain.code, drain.stderr).toBe(0);
+      const db = await (await DuckDBInstance.create(":memory:")).connect();
+      const reader = await db.runAndReadAll(
+        `SELECT event_count::INTEGER AS events, pageview_count::INTEGER AS views, page_path
+         FROM read_parquet('${join(directory, "out")}/sessions/**/*.parquet') WHERE NOT retracted ORDER BY start_ts`,
+      );
+      expect(reader.getRowObjectsJson()).toEqual([
+        { events: 2, views: 2, page_path: ["/a", "/b"] },
+        { events: 1, views: 1, page_path: ["/a"] },
+        { events: 2, views: 2, page_path: ["/x", "/y"] },
+      ]);
+      db.closeSync();
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });

@@ -1,8 +1,8 @@
 // TailPositionStore: one durable JSON position per configured path, replaced atomically.
-import { mkdtemp, readdir } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { TailPositionStore, type TailPosition } from "../../src/ingest/tailer-position.ts";
 
 const position = (path: string, offset: number): TailPosition => ({
@@ -15,9 +15,21 @@ const position = (path: string, offset: number): TailPosition => ({
   fingerprint: "abc",
 });
 
+/** Temporary folders of this file's tests, removed when they are done. */
+const scratch: string[] = [];
+afterAll(async () => {
+  for (const directory of scratch) await rm(directory, { recursive: true, force: true });
+});
+
+async function scratchDirectory(): Promise<string> {
+  const directory = await mkdtemp(join(tmpdir(), "clickpipe-tailpos-"));
+  scratch.push(directory);
+  return directory;
+}
+
 describe("TailPositionStore", () => {
   it("loads what was saved last for a path, and nothing for a path never saved", async () => {
-    const store = new TailPositionStore(join(await mkdtemp(join(tmpdir(), "clickpipe-tailpos-")), "state"));
+    const store = new TailPositionStore(join(await scratchDirectory(), "state"));
     expect(await store.load("/var/log/a.log")).toBeUndefined();
     await store.save(position("/var/log/a.log", 100));
     await store.save(position("/var/log/a.log", 250));
@@ -27,7 +39,7 @@ describe("TailPositionStore", () => {
   });
 
   it("leaves no temporary file behind after a save", async () => {
-    const directory = join(await mkdtemp(join(tmpdir(), "clickpipe-tailpos-")), "state");
+    const directory = join(await scratchDirectory(), "state");
     const store = new TailPositionStore(directory);
     await store.save(position("/var/log/a.log", 10));
     expect(await readdir(directory)).toEqual([store.fileOf("/var/log/a.log").slice(directory.length + 1)]);

@@ -2,7 +2,7 @@
 // several times while stopped), copytruncate and restarts put every complete line into the stream exactly once, read
 // back with StreamReader.
 import { execFile } from "node:child_process";
-import { appendFile, copyFile, cp, link, mkdir, mkdtemp, rename, stat, truncate, utimes, writeFile } from "node:fs/promises";
+import { appendFile, copyFile, cp, link, mkdir, mkdtemp, rename, rm, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -130,6 +130,7 @@ describe("access log tailer", () => {
   afterAll(async () => {
     await tailer?.stop();
     await connection?.drain();
+    if (directory) await rm(directory, { recursive: true, force: true });
   });
 
   it("sends appended complete lines and holds back a partial last line until its newline arrives", async () => {
@@ -288,6 +289,7 @@ describe("access log tailer - rotations while it was stopped", () => {
   afterAll(async () => {
     for (const source of running) await source.stop();
     await connection?.drain();
+    if (root) await rm(root, { recursive: true, force: true });
   });
 
   /**
@@ -457,6 +459,7 @@ describe("access log tailer - a new file that got a rotated file's inode", () =>
   afterAll(async () => {
     await tailer?.stop();
     await connection?.drain();
+    if (root) await rm(root, { recursive: true, force: true });
   });
 
   it("sends every line of a new access.log that got the inode of a file compressed and deleted seconds before, though its first chunk covers the same bytes", async () => {

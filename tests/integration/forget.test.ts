@@ -1,6 +1,6 @@
 // `clickpipe forget` after a real publish → run --drain: DuckDB finds no row of the person, every other row is unchanged.
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import { mkdtemp, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
@@ -109,7 +109,10 @@ describe("clickpipe forget", () => {
     }
   });
 
-  afterAll(() => db?.closeSync());
+  afterAll(async () => {
+    db?.closeSync();
+    if (directory) await rm(directory, { recursive: true, force: true });
+  });
 
   it("removes every row naming the person, prints what it removed per table, and leaves every other row as it was", async () => {
     expect(tables).toEqual(expect.arrayContaining(["customer_features", "invalid_events", "sessions"]));

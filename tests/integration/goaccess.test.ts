@@ -1,7 +1,7 @@
 // Oracle: GoAccess 1.7's unique visitors per day equal clickpipe's distinct session visitors per day on the same real log.
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -65,7 +65,10 @@ describe.skipIf(!goaccessInstalled)("GoAccess oracle on the semicomplete.com log
     directory = await mkdtemp(join(tmpdir(), "clickpipe-goaccess-"));
     db = await (await DuckDBInstance.create(":memory:")).connect();
   });
-  afterAll(() => db?.closeSync());
+  afterAll(async () => {
+    db?.closeSync();
+    if (directory) await rm(directory, { recursive: true, force: true });
+  });
 
   it("has per-day distinct visitors equal to GoAccess's unique visitors, less the visitor only line 8899 brings", async () => {
     const pipeline = await pipelineFile(directory, "semicomplete", natsUrl, "{ exclude: [4xx] }");

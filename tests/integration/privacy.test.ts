@@ -1,10 +1,10 @@
 // Privacy scan: with anonymizeIp and pseudonymized ids, no raw IP or user_id survives in Parquet, the stream or the CLI's logs.
 import { DuckDBInstance } from "@duckdb/node-api";
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
-import { beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { generateLines } from "../../src/ingest/generate.ts";
 import { anonymizeIp } from "../../src/ingest/privacy.ts";
 import { connectNats } from "../../src/transport/connection.ts";
@@ -80,6 +80,10 @@ describe("privacy scan after publish → run --drain", () => {
     for (const result of cliRuns) expect(result.code, result.stderr).toBe(0);
     expect(rawIps.size).toBeGreaterThan(1700);
     expect(rawUserIds.size).toBeGreaterThan(5);
+  });
+
+  afterAll(async () => {
+    if (directory) await rm(directory, { recursive: true, force: true });
   });
 
   it("finds no raw IP or user_id in any column of any table (DuckDB reads every row as JSON)", async () => {

@@ -1,6 +1,6 @@
 // TypeScript worker entries start from an esbuild bundle (no tsx loader thread), or through tsx when they cannot.
 import { once } from "node:events";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -65,18 +65,21 @@ describe("startTypeScriptWorker", () => {
     await encoderReady("zstd");
     const expected = encodeSealedBatch(build(), options);
     const worker = startTypeScriptWorker(new URL("../../src/sinks/parquet-encoder-worker.ts", import.meta.url));
+    let directory: string | undefined;
     try {
       const batch = build();
       worker.postMessage({ id: 7, batch, options }, transferListOf(batch));
       const [reply] = (await once(worker, "message")) as [EncodeResponse];
       expect("bytes" in reply ? Buffer.from(reply.bytes).equals(Buffer.from(expected)) : reply).toBe(true);
       // And the bytes are a Parquet file an independent reader agrees with.
-      const file = join(await temporaryDirectory("clickpipe-thread-entry-"), "part.parquet");
+      directory = await temporaryDirectory("thread-entry");
+      const file = join(directory, "part.parquet");
       writeFileSync(file, expected);
       const summary = await queryJson(await duckDb(), `SELECT count(*) AS rows, sum(n) AS total, count(tags) AS with_tags, max(id) AS last FROM '${file}'`);
       expect(summary).toEqual([{ rows: "1000", total: "1498500", with_tags: "666", last: "row-999" }]);
     } finally {
       await worker.terminate();
+      if (directory) rmSync(directory, { recursive: true, force: true });
     }
   });
 });

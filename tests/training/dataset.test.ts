@@ -1,8 +1,8 @@
 // Examples from snapshots: features at D, churn label from the snapshot at D + horizon, only what is needed read.
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DatasetError, snapshotExamples } from "../../src/training/dataset.ts";
 import { completeSnapshotDates } from "../../src/training/snapshots.ts";
 import { featureRow, writeSnapshots } from "./snapshot-fixtures.ts";
@@ -12,10 +12,11 @@ const LABEL_DAY = "2024-01-11"; // D + 10 days
 const sessions = (days: number | null) => ({ sessions_90d: days === null ? 0 : 1, days_since_last_session: days });
 
 describe("dataset - labels from D + horizon", () => {
+  let lake: string;
   let features: string;
 
   beforeAll(async () => {
-    const lake = mkdtempSync(join(tmpdir(), "clickpipe-dataset-"));
+    lake = mkdtempSync(join(tmpdir(), "clickpipe-dataset-"));
     features = await writeSnapshots(
       lake,
       [
@@ -36,6 +37,10 @@ describe("dataset - labels from D + horizon", () => {
     mkdirSync(join(features, "snapshot_date=2023-12-01"));
     writeFileSync(join(features, "snapshot_date=2023-12-01", "part-0000000001-0000.parquet"), "not parquet");
     writeFileSync(join(features, "snapshot_date=2023-12-01", "_SUCCESS"), "");
+  });
+
+  afterAll(() => {
+    if (lake) rmSync(lake, { recursive: true, force: true });
   });
 
   it("lists only snapshots with _SUCCESS", async () => {

@@ -59,12 +59,15 @@ describe("connection - client options", () => {
 
   it("reads a .creds file into an authenticator and names a missing one", async () => {
     const dir = await mkdtemp(join(tmpdir(), "creds-"));
-    const path = join(dir, "user.creds");
-    await writeFile(path, "not really creds");
-    expect(typeof (await connectionOptions({ url: "nats://x:4222", credentials: path })).authenticator).toBe("function");
-    await expect(connectionOptions({ url: "nats://x:4222", credentials: join(dir, "missing.creds") })).rejects.toThrow(
-      /cannot read NATS credentials file .*missing\.creds/,
-    );
-    await rm(dir, { recursive: true, force: true });
+    try {
+      const path = join(dir, "user.creds");
+      await writeFile(path, "not really creds");
+      expect(typeof (await connectionOptions({ url: "nats://x:4222", credentials: path })).authenticator).toBe("function");
+      await expect(connectionOptions({ url: "nats://x:4222", credentials: join(dir, "missing.creds") })).rejects.toThrow(
+        /cannot read NATS credentials file .*missing\.creds/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
