@@ -198,6 +198,7 @@ export function sumCounts(counts: readonly IngestCounts[]): IngestCounts {
     total.published += part.published;
     total.rejected += part.rejected;
     total.filtered += part.filtered;
+    total.firstRejection ??= part.firstRejection;
   }
   return total;
 }

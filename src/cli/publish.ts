@@ -120,6 +120,7 @@ export async function runPublish(argv: string[]): Promise<number> {
         `read ${counts.read}, published ${counts.published}, rejected ${counts.rejected}, filtered ${counts.filtered} ` +
           `→ ${config.nats.stream}`,
       );
+      if (counts.firstRejection !== undefined) console.error(rejectionSummary(counts, config.nats.stream));
       return 0;
     } finally {
       await connection.drain().catch(() => connection.close());
@@ -128,6 +129,15 @@ export async function runPublish(argv: string[]): Promise<number> {
     await Promise.all(workers.map((worker) => worker.terminate()));
     await file.close();
   }
+}
+
+/**
+ * Why records were rejected, at a glance: without it a --map naming a column the header lacks dead-lettered every
+ * record with nothing on the terminal but the count.
+ */
+export function rejectionSummary(counts: IngestCounts, stream: string): string {
+  const all = counts.rejected === counts.read ? "every record was rejected" : `${counts.rejected} rejected`;
+  return `${all}, e.g. ${counts.firstRejection}\n(each reason is in ${stream}.dlq; clickpipe run writes them to invalid_events)`;
 }
 
 /** The file to publish, or undefined once its problem (missing, unreadable) is printed. */

@@ -49,6 +49,11 @@ interface FieldMapping {
   parser: ValueParser;
   /** As written in the spec, for error messages. */
   written: string;
+  /**
+   * A further term of a sum (`ts=$date:iso+$offset`): its value, in milliseconds, is added to the field's value so far;
+   * an empty (NULL) term makes the sum NULL, as in SQL.
+   */
+  addend?: true;
 }
 
 type ParsedValue = { ok: true; value: unknown } | { ok: false; reason: string };
@@ -171,11 +176,12 @@ function parseSpec(spec: string): FieldMapping[] {
   const entries = spec.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
   if (entries.length === 0) throw new CsvMappingError(`--map is empty: give field=source pairs, e.g. "type=purchase,user_id=$1,ts=$2:yyyymmdd"`);
   const seen = new Set<string>();
-  const fields = entries.map((entry) => {
-    const mapping = parseEntry(entry);
-    if (seen.has(mapping.field)) throw new CsvMappingError(`--map sets "${mapping.field}" twice`);
-    seen.add(mapping.field);
-    return mapping;
+  const fields = entries.flatMap((entry) => {
+    const terms = parseEntry(entry);
+    const field = terms[0].field;
+    if (seen.has(field)) throw new CsvMappingError(`--map sets "${field}" twice`);
+    seen.add(field);
+    return terms;
   });
   for (const required of ["type", "ts"]) {
     if (!seen.has(required)) {
@@ -188,13 +194,35 @@ function parseSpec(spec: string): FieldMapping[] {
 /** Event fields the schema requires to be numbers: a mapped column is parsed as a number unless the spec says otherwise. */
 const NUMERIC_EVENT_FIELDS = new Set(["revenue", "price", "qty"]);
 
-function parseEntry(entry: string): FieldMapping {
+/** Parsers whose values are milliseconds (or plain numbers), so that they can be added up in a sum. */
+const SUMMABLE_PARSERS: readonly ValueParser[] = ["number", "yyyymmdd", "iso", "epoch_ms", "epoch_s"];
+
+/**
+ * One `field=source` entry: one mapping, or for a sum of columns (`ts=$eventdate:iso+$timeframe`: a date plus an offset
+ * in milliseconds) one mapping per term, the later ones marked `addend`. A term without a parser is a number.
+ */
+function parseEntry(entry: string): FieldMapping[] {
   const equals = entry.indexOf("=");
   if (equals === -1) throw new CsvMappingError(`--map entry "${entry}" is not field=source (e.g. user_id=$1)`);
   const field = entry.slice(0, equals).trim();
   if (!FIELD_NAME.test(field)) throw new CsvMappingError(`--map entry "${entry}": "${field}" is not a field name`);
-  let value = entry.slice(equals + 1).trim();
-  let parser: ValueParser = NUMERIC_EVENT_FIELDS.has(field) ? "number" : "string";
+  const value = entry.slice(equals + 1).trim();
+  // Only a `+` before a `$` adds: a constant such as 2016-01-03T10:00:00+01:00 keeps its offset.
+  const terms = value.startsWith("$") ? value.split(/\+(?=\$)/).map((term) => term.trim()) : [value];
+  if (terms.length === 1) return [parseTerm(entry, field, value, NUMERIC_EVENT_FIELDS.has(field) ? "number" : "string")];
+  if (field !== "ts") throw new CsvMappingError(`--map entry "${entry}": only ts can be a sum of columns (e.g. ts=$date:iso+$offset_ms)`);
+  return terms.map((term, index) => {
+    const mapping = parseTerm(entry, field, term, "number");
+    if (!("constant" in mapping.source) && SUMMABLE_PARSERS.includes(mapping.parser)) return index === 0 ? mapping : { ...mapping, addend: true };
+    throw new CsvMappingError(
+      `--map entry "${entry}": "${term}" cannot be added: each term of a sum is a $column read as milliseconds (${SUMMABLE_PARSERS.map((name) => `:${name}`).join(", ")})`,
+    );
+  });
+}
+
+function parseTerm(entry: string, field: string, written: string, defaultParser: ValueParser): FieldMapping {
+  let value = written;
+  let parser: ValueParser = defaultParser;
   const colon = value.lastIndexOf(":");
   if (colon !== -1) {
     const suffix = value.slice(colon + 1);
@@ -245,9 +273,12 @@ function resolveColumns(fields: FieldMapping[], header: string[]): ResolvedColum
 
 function mapFields(fields: FieldMapping[], values: string[], columns: number[] | undefined): CsvMapResult {
   const record: Record<string, unknown> = {};
+  /** A sum with an empty term: NULL whatever its other terms. */
+  let nullSum: string | undefined;
   for (let index = 0; index < fields.length; index++) {
     const field = fields[index];
     const source = field.source;
+    if (field.addend === true && nullSum === field.field) continue;
     let text: string;
     if ("constant" in source) text = source.constant;
     else {
@@ -257,11 +288,18 @@ function mapFields(fields: FieldMapping[], values: string[], columns: number[] |
       }
       text = values[column];
       // An empty field is NULL, as DuckDB's read_csv reads it (quoted or not): the field is absent from the record.
-      if (text === "") continue;
+      if (text === "") {
+        if (index + 1 < fields.length && fields[index + 1].addend === true) nullSum = field.field;
+        if (field.addend === true) {
+          nullSum = field.field;
+          delete record[field.field];
+        }
+        continue;
+      }
     }
     const parsed = parseValue(text, field.parser);
     if (!parsed.ok) return { ok: false, reason: `${field.field} (${field.written}): ${parsed.reason}` };
-    record[field.field] = parsed.value;
+    record[field.field] = field.addend === true ? (record[field.field] as number) + (parsed.value as number) : parsed.value;
   }
   return { ok: true, record };
 }

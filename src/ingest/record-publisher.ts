@@ -18,6 +18,8 @@ export interface IngestCounts {
   published: number;
   rejected: number;
   filtered: number;
+  /** The reason of the first record rejected, for the publisher's summary (the dead letters hold every reason). */
+  firstRejection?: string;
 }
 
 /** Where serialized events and dead letters go: a BatchPublisher, or a buffer another thread publishes from. */
@@ -157,6 +159,7 @@ export class RecordPublisher {
 
   private reject(receivedAt: number, reason: string, raw: string): Promise<void> | void {
     this.counts.rejected++;
+    this.counts.firstRejection ??= reason;
     this.metrics?.eventsReceived.inc({ source: this.source });
     this.metrics?.eventsInvalid.inc({ reason: invalidReasonCode(reason) });
     const letter: DeadLetter = { received_at: receivedAt, reason, raw: this.redact(deadLetterRaw(raw)), source: this.source };

@@ -29,6 +29,8 @@ export interface PipelineOptions {
    * from before `forget` may still close a session of theirs. Default: none.
    */
   forgotten?: () => ReadonlySet<string>;
+  /** Called once per event sent to `late_events` (however many operators found it late): the run's summary counts them. */
+  onLate?: () => void;
 }
 
 const NO_ONE: ReadonlySet<string> = new Set();
@@ -42,6 +44,7 @@ export class Pipeline {
   private readonly metrics: Metrics;
   private readonly dropBots: boolean;
   private readonly forgotten: () => ReadonlySet<string>;
+  private readonly onLate: (() => void) | undefined;
   /** One context per operator, so late rows can say which operator found them late. */
   private readonly contexts: Map<Operator, OperatorContext>;
   private readonly eventContexts: OperatorContext[];
@@ -65,6 +68,7 @@ export class Pipeline {
     this.metrics = options.metrics;
     this.dropBots = options.bots === "drop";
     this.forgotten = options.forgotten ?? (() => NO_ONE);
+    this.onLate = options.onLate;
     const now = options.now ?? Date.now;
     this.contexts = new Map(this.operators.map((op) => [op, this.contextFor(op.id, now)]));
     this.eventContexts = this.eventConsumers.map((op) => this.contexts.get(op)!);
@@ -181,7 +185,10 @@ export class Pipeline {
       },
       late: (event, watermarkAtArrival, reason) => {
         // One row per operator that found it late (each names itself), but one late event: counted once, as duplicates.
-        if (event !== this.lastLate) metrics.eventsLate.inc();
+        if (event !== this.lastLate) {
+          metrics.eventsLate.inc();
+          this.onLate?.();
+        }
         this.lastLate = event;
         sink.append("late_events", lateEventRow(event, watermarkAtArrival, reason, operatorId));
       },

@@ -84,6 +84,8 @@ export interface WorkerSummary {
   events: number;
   invalid: number;
   deadLetters: number;
+  /** Events sent to late_events. */
+  late: number;
   position: number;
   epoch: number;
   /** A task's drain: the targets it drained through (see drainTargets), once its last commit finished. */
@@ -154,7 +156,7 @@ class Worker {
   private readonly dropsBots: boolean;
   /** A message's lines decoded (decodeForOperators), reused from message to message. */
   private readonly lineEvents: (ClickEvent | DecodeFailure | undefined)[] = [];
-  private readonly summary: WorkerSummary = { messages: 0, events: 0, invalid: 0, deadLetters: 0, position: 0, epoch: 0 };
+  private readonly summary: WorkerSummary = { messages: 0, events: 0, invalid: 0, deadLetters: 0, late: 0, position: 0, epoch: 0 };
   /** The summary's counts as of the last committed checkpoint: a rollback replays from there, so they go back too. */
   private committedSummary: WorkerSummary = { ...this.summary };
   /** Failed attempts per event (`<sequence>:<line>`), kept across rollbacks. */
@@ -352,6 +354,7 @@ class Worker {
       bots: this.config.ingest.bots,
       now: () => this.processingTime,
       forgotten: () => this.tombstones,
+      onLate: () => this.summary.late++,
     });
     if (task?.kind === "customers") this.forwardedInput = this.customerInput(this.pipeline);
     const resumes = await this.recover();

@@ -155,3 +155,53 @@ describe("csv - :iso reads a column as the event's ts is read", () => {
     expect(mapping.map("a,2020-01-01 00:00:00", 2)).toMatchObject({ ok: false });
   });
 });
+
+describe("csv - ts as the sum of a date column and an offset column (ts=$date:iso+$offset)", () => {
+  // The first rows of DIGINETICA's sample_train-item-views.csv (SOURCE.md: a date, and ms within the session), as a
+  // user maps them; one row with its offset empty (NULL: no ts) and one with a bad date.
+  const content = [
+    "session_id;user_id;item_id;timeframe;eventdate",
+    "1;NA;81766;526309;2016-05-09",
+    "1;NA;31331;1031018;2016-05-09",
+    "1;NA;32118;243569;2016-05-09",
+    "2;NA;9654;;2016-05-09",
+    "3;NA;9654;75848;2016-13-09",
+  ].join("\n");
+
+  it("adds the offset's milliseconds to the date's UTC midnight, as DuckDB's eventdate::TIMESTAMP + to_milliseconds(timeframe)", async () => {
+    const path = join(directory, "diginetica-head.csv");
+    await writeFile(path, content.split("\n").slice(0, 4).join("\n"));
+    const reader = await duckdb.runAndReadAll(
+      `SELECT item_id::VARCHAR AS url, epoch_ms(eventdate::TIMESTAMP + to_milliseconds(timeframe))::DOUBLE AS ts FROM read_csv('${path}', delim = ';', header = true) ORDER BY ts`,
+    );
+    const oracle = reader.getRowObjectsJson() as Array<{ url: string; ts: number }>;
+    expect(oracle.map((row) => row.ts)).toEqual([1_462_752_243_569, 1_462_752_526_309, 1_462_753_031_018]);
+    for (const map of ["type=page_view,anon_id=$session_id,url=$item_id,ts=$eventdate:iso+$timeframe", "type=page_view,anon_id=$1,url=$3,ts=$5:iso+$4:epoch_ms"]) {
+      const published = await publishFile(content, map, { delimiter: ";", sortByTime: true });
+      expect(published.events.map(({ url, ts }) => ({ url, ts: new Date(ts as string).getTime() }))).toEqual(oracle);
+      expect(published.deadLetters.map(({ reason }) => reason)).toEqual([
+        expect.stringMatching(/line 5: page_view\.ts: required/),
+        expect.stringMatching(/line 6: ts \(.*\): "2016-13-09" is not a calendar date/),
+      ]);
+    }
+  });
+
+  it("reads epoch seconds and more than two terms; a NULL term makes the sum NULL", () => {
+    const mapping = compileCsvMapping("type=page_view,anon_id=$1,url=/,ts=$2:yyyymmdd+$3:epoch_s+$4", { delimiter: "," });
+    expect(mapping.map("v,20160103,60,5", 1)).toMatchObject({ ok: true, record: { ts: 1_451_779_260_005 } });
+    const nullTerm = mapping.map("v,20160103,,5", 2);
+    expect(nullTerm).toMatchObject({ ok: true });
+    expect(nullTerm?.ok === true && "ts" in nullTerm.record).toBe(false);
+    // A constant's own "+01:00" is no sum.
+    expect(compileCsvMapping("type=page_view,anon_id=$1,url=/,ts=2016-01-03T10:00:00+01:00:iso").map("v", 1)).toMatchObject({
+      ok: true,
+      record: { ts: 1_451_811_600_000 },
+    });
+  });
+
+  it("refuses sums it cannot add up, naming the entry", () => {
+    expect(() => compileCsvMapping("type=page_view,anon_id=$1+$2,ts=$3")).toThrow(/"anon_id=\$1\+\$2": only ts can be a sum/);
+    expect(() => compileCsvMapping("type=page_view,anon_id=$1,ts=$2:string+$3")).toThrow(/"\$2:string" cannot be added/);
+    expect(() => compileCsvMapping("type=page_view,anon_id=$1,ts=$2:iso+$3:hours")).toThrow(/unknown parser "hours"/);
+  });
+});
