@@ -134,7 +134,7 @@ describe("publish - the worker thread hands over what one thread would publish",
     const counts = await publishLineChunks(new RecordPublisher({ config, sink, source: "publish", env: {} }), lineChunks(file, size, undefined, 64 * 1024), options);
     await file.close();
     // SOURCE.md: 213 + 2 + 2 requests answered 404, 403 and 416; line 8899 is truncated (the GoAccess test's counts).
-    expect(counts).toEqual({ read: 10000, published: 9782, rejected: 1, filtered: 217 });
+    expect(counts).toEqual({ read: 10000, published: 9782, rejected: 1, filtered: 217, firstRejection: `unparseable_line: expected '"' after $http_user_agent (a quoted value) at column 183` });
 
     const worker = startWorker({ role: PUBLISH_WORKER_ROLE, path: SEMICOMPLETE, size, config, options });
     const fromWorker = new ChunkSink();
@@ -179,7 +179,13 @@ describe("publish - the worker thread hands over a CSV record rejected at the en
       });
     });
     await worker.terminate();
-    expect(done.counts).toEqual({ read: 2, published: 1, rejected: 1, filtered: 0 });
+    expect(done.counts).toEqual({
+      read: 2,
+      published: 1,
+      rejected: 1,
+      filtered: 0,
+      firstRejection: "unparseable_line: line 4: a quoted field opened on line 4 is not closed by the end of the file",
+    });
     expect(fromWorker.events).toHaveLength(1);
     expect(fromWorker.deadLetters.map((letter) => letter.reason)).toEqual([
       "unparseable_line: line 4: a quoted field opened on line 4 is not closed by the end of the file",
@@ -208,7 +214,7 @@ describe("publish - the worker's messages are not lost while the main thread has
     }
     await worker.terminate();
     // The file's counts (see above): 9,782 page views published, none missing.
-    expect(counts).toEqual({ read: 10000, published: 9782, rejected: 1, filtered: 217 });
+    expect(counts).toEqual({ read: 10000, published: 9782, rejected: 1, filtered: 217, firstRejection: `unparseable_line: expected '"' after $http_user_agent (a quoted value) at column 183` });
     expect(received.events).toHaveLength(9782);
   });
 });
@@ -262,7 +268,7 @@ describe("publish - the worker parses each chunk in slices", () => {
     );
     await file.close();
     // Per copy: semicomplete 9,782 + 217 + 1 rejected (see above), NASA 1,929 rejected.
-    expect(counts).toEqual({ read: 47_716, published: 39_128, rejected: 7_720, filtered: 868 });
+    expect(counts).toEqual({ read: 47_716, published: 39_128, rejected: 7_720, filtered: 868, firstRejection: `unparseable_line: expected '"' after $http_user_agent (a quoted value) at column 183` });
 
     const worker = startWorker({ role: PUBLISH_WORKER_ROLE, path, size: content.length, config, options });
     const received: string[] = [];
@@ -459,7 +465,7 @@ describe("publish - NDJSON's blank lines", () => {
     const publisher = new RecordPublisher({ config: pipelineConfig(), sink, source: "publish", env: {} });
     const event = JSON.stringify({ type: "page_view", ts: 1_700_000_000_000, event_id: "e1", anon_id: "a", url: "/" });
     for (const line of ["", event, "   ", "\t", "not json"]) await publisher.publishJsonLine(line, 1_700_000_000_000);
-    expect(await publisher.flush()).toEqual({ read: 2, published: 1, rejected: 1, filtered: 0 });
+    expect(await publisher.flush()).toEqual({ read: 2, published: 1, rejected: 1, filtered: 0, firstRejection: `not_json: not JSON: Unexpected token 'o', "not json" is not valid JSON` });
     expect(sink.deadLetters.map((letter) => letter.raw)).toEqual(["not json"]);
   });
 });

@@ -79,7 +79,11 @@ describe("clickpipe publish → run --drain", () => {
 
   it("publishes every line: valid ones to the stream, garbage to the dead letters", async () => {
     const result = await runCli(["publish", inputFile, "--pipeline", pipelineFile]);
-    expect(result.stderr).toBe("");
+    // The first rejected line's reason, for a user who would otherwise see only the count.
+    expect(result.stderr).toBe(
+      `${garbage.length} rejected, e.g. not_json: not JSON: Unexpected token 'h', "this is not json" is not valid JSON\n` +
+        `(each reason is in ${stream}.dlq; clickpipe run writes them to invalid_events)\n`,
+    );
     expect(result.code).toBe(0);
     const total = validLines.length + garbage.length;
     expect(result.stdout).toContain(`read ${total}, published ${validLines.length}, rejected ${garbage.length}, filtered 0`);
