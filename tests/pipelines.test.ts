@@ -41,6 +41,7 @@ describe("pipelines/", () => {
     expect(config.checkpoint.interval).toBe(5_000);
     expect(config.nats.stream).toBe("CLICKPIPE_DEMO");
     expect((await load("demo.yaml", { CLICKPIPE_METRICS_PORT: "9999" })).metrics?.port).toBe(9999);
+    expect((await load("demo.yaml", { CLICKPIPE_CHECKPOINT_INTERVAL: "500ms" })).checkpoint.interval).toBe(500);
   });
 
   it("shop runs churnFeatures and basket only; access-logs tails a log with page filtering and UTC-day sessions", async () => {

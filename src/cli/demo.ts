@@ -24,6 +24,7 @@ export const demoUsage = `usage: clickpipe demo
   CLICKPIPE_OUT                the Parquet lake (default ./data; a server it starts keeps its stream in <lake>/_nats)
   CLICKPIPE_STREAM             the stream (default CLICKPIPE_DEMO)
   CLICKPIPE_METRICS_PORT       Prometheus metrics (default 9464)
+  CLICKPIPE_CHECKPOINT_INTERVAL  how often a checkpoint commits (default 5s)
   CLICKPIPE_DEMO_RATE          events per second (default 5000)
   CLICKPIPE_DEMO_VISITORS      visitors per period (default 3000)
   CLICKPIPE_DEMO_DAYS          days of event time per period (default 14)

@@ -12,6 +12,8 @@ import { freePort, uniqueStreamName } from "../helpers/nats-server.ts";
 import { eventsSubject } from "../../src/transport/subjects.ts";
 
 const DAY_MS = 86_400_000;
+/** Checkpoints (and so committed Parquet) every half second, not every 5 s: the tests wait for committed tables. */
+const CHECKPOINT_INTERVAL = "500ms";
 
 /** The `from` of each traffic period the demo announced, in epoch ms. */
 function periodStarts(output: string): number[] {
@@ -53,6 +55,7 @@ describe("the demo behind npm start", () => {
       CLICKPIPE_STREAM: stream,
       CLICKPIPE_OUT: out,
       CLICKPIPE_METRICS_PORT: String(metricsPort),
+      CLICKPIPE_CHECKPOINT_INTERVAL: CHECKPOINT_INTERVAL,
       CLICKPIPE_DEMO_VISITORS: "150",
       CLICKPIPE_DEMO_DAYS: "2",
       CLICKPIPE_DEMO_RATE: "20000",
@@ -103,6 +106,7 @@ describe("the demo behind npm start", () => {
       CLICKPIPE_STREAM: stream,
       CLICKPIPE_OUT: out,
       CLICKPIPE_METRICS_PORT: String(await freePort()),
+      CLICKPIPE_CHECKPOINT_INTERVAL: CHECKPOINT_INTERVAL,
       CLICKPIPE_DEMO_VISITORS: "50",
       CLICKPIPE_DEMO_DAYS: "2",
       CLICKPIPE_DEMO_ROUNDS: "1",
@@ -146,6 +150,7 @@ describe("the demo with no NATS at NATS_URL", () => {
         CLICKPIPE_STREAM: "CLICKPIPE_DEMO",
         CLICKPIPE_OUT: out,
         CLICKPIPE_METRICS_PORT: String(await freePort()),
+        CLICKPIPE_CHECKPOINT_INTERVAL: CHECKPOINT_INTERVAL,
         CLICKPIPE_DEMO_VISITORS: "50",
         CLICKPIPE_DEMO_DAYS: "2",
         CLICKPIPE_DEMO_ROUNDS: "1",
@@ -195,6 +200,7 @@ describe("the demo once its accelerated event time passes the wall clock", () =>
       CLICKPIPE_STREAM: uniqueStreamName("DEMO_AHEAD"),
       CLICKPIPE_OUT: out,
       CLICKPIPE_METRICS_PORT: String(await freePort()),
+      CLICKPIPE_CHECKPOINT_INTERVAL: CHECKPOINT_INTERVAL,
       CLICKPIPE_DEMO_VISITORS: "60",
       CLICKPIPE_DEMO_DAYS: "20",
       CLICKPIPE_DEMO_ROUNDS: "2",
@@ -205,7 +211,7 @@ describe("the demo once its accelerated event time passes the wall clock", () =>
     try {
       expect(await demo.printed(/\(period 2\)/), demo.output()).toBe(true);
       for (const deadline = Date.now() + 90_000; Date.now() < deadline && future === 0; ) {
-        await new Promise((resolve) => setTimeout(resolve, 1000));
+        await new Promise((resolve) => setTimeout(resolve, 250));
         if (!(await committedTables(out)).includes("sessions")) continue;
         const db = await (await DuckDBInstance.create(":memory:")).connect();
         try {

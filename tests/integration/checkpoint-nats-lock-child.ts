@@ -7,6 +7,12 @@ const connection = await connect({ servers: natsUrl });
 const store = await NatsCheckpointStore.open(connection, pipeline);
 const lock = await store.acquireLock({ workerId, staleAfterMs: Number(staleAfterMs), signal: AbortSignal.timeout(Number(waitMs)) });
 console.log(lock === undefined ? "gave up" : "acquired");
-if (lock !== undefined) await new Promise((resolve) => setTimeout(resolve, Number(holdMs)));
+// Holds for holdMs, or less when the parent closes our stdin (it has seen what it waited for).
+if (lock !== undefined) {
+  await new Promise((resolve) => {
+    setTimeout(resolve, Number(holdMs));
+    process.stdin.once("end", resolve).once("close", resolve).resume();
+  });
+}
 // Exits while holding: the lock stays behind as after a crash.
 process.exit(0);

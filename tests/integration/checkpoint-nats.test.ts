@@ -235,22 +235,33 @@ describe("NatsCheckpointStore lock", () => {
     await lock!.release();
   });
 
-  /** Runs checkpoint-nats-lock-child.ts: another process (so another pid) trying to take this store's lock. */
-  function lockInChild(workerId: string, staleAfterMs: number, waitMs: number, holdMs: number): Promise<string> {
-    return new Promise((resolve, reject) => {
-      execFile(
+  /**
+   * Runs checkpoint-nats-lock-child.ts: another process (so another pid) trying to take this store's lock. A child that
+   * acquires it holds it for holdMs, or until release() (which closes its stdin) once the test has seen what it needed.
+   */
+  function lockInChild(workerId: string, staleAfterMs: number, waitMs: number, holdMs: number): { outcome: Promise<string>; release(): void } {
+    let release = () => {};
+    const outcome = new Promise<string>((resolve, reject) => {
+      const child = execFile(
         process.execPath,
         ["--import", "tsx", LOCK_CHILD, natsUrl, pipeline, workerId, String(staleAfterMs), String(waitMs), String(holdMs)],
         { cwd: REPO_ROOT },
         (error, stdout, stderr) => (error ? reject(new Error(stderr || error.message)) : resolve(stdout.trim())),
       );
+      child.stdin?.on("error", () => undefined);
+      release = () => child.stdin?.end();
     });
+    return { outcome, release };
   }
 
   it("lets exactly one of three stand-by processes take over a stale lock", { timeout: 30_000 }, async () => {
     await foreignLock(process.ppid, 5_000);
-    // The winner holds past the others' wait, so they stand by until they give up.
-    const outcomes = await Promise.all(["a", "b", "c"].map((workerId) => lockInChild(workerId, 2_000, 3_000, 5_000)));
+    // The winner holds past the others' wait, so they stand by until they give up: it lets go once two have exited.
+    const children = ["a", "b", "c"].map((workerId) => lockInChild(workerId, 2_000, 3_000, 5_000));
+    let exited = 0;
+    const releaseAfterTwo = () => (++exited === 2 ? children.forEach((child) => child.release()) : undefined);
+    for (const child of children) child.outcome.then(releaseAfterTwo, releaseAfterTwo);
+    const outcomes = await Promise.all(children.map((child) => child.outcome));
     expect(outcomes.sort()).toEqual(["acquired", "gave up", "gave up"]);
     expect(["a", "b", "c"]).toContain((await lockHolder())?.workerId);
   });
@@ -265,7 +276,8 @@ describe("NatsCheckpointStore lock", () => {
     expect(await lockHolder()).toMatchObject({ workerId: "holder" });
     // About one heartbeat per 100 ms moved the revision on.
     expect((await kv.get("lock"))!.revision).toBeGreaterThan(revision + 5);
-    expect(await holder).toBe("acquired");
+    holder.release();
+    expect(await holder.outcome).toBe("acquired");
   });
 
   it("fences a holder whose lock another worker took over: verify throws and onLost fires", async () => {

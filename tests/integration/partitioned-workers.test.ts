@@ -2,7 +2,7 @@
 // killed with -9 mid-run: its tasks move to the others, and the lake equals one worker's no-fault run, which equals an
 // unpartitioned pipeline's over the same input; a wiped pipeline run again under the same name ignores what the old
 // run forwarded; a pipeline configured for fewer partitions than the stream holds is refused.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -10,6 +10,8 @@ import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { waitFor } from "../helpers/wait-for.ts";
+import { customersSubject, dlqSubject, eventsSubject } from "../../src/transport/subjects.ts";
 import { crashInput, filesEndingWith, lakeRows, rowCounts, spawnWorker, writePipelineFile, type WorkerProcess } from "./crash-harness.ts";
 
 const natsUrl = inject("natsUrl");
@@ -27,6 +29,44 @@ function firstToPrint(workers: WorkerProcess[], pattern: RegExp): Promise<number
       });
     });
   });
+}
+
+/** The stream position of the newest checkpoint in a task's checkpoint folder; 0 before the first (or when it just went). */
+async function committedPosition(folder: string): Promise<number> {
+  const epochs = (await readdir(folder).catch(() => [] as string[])).flatMap((name) => /^checkpoint-(\d+)\.json$/.exec(name)?.[1] ?? []);
+  if (epochs.length === 0) return 0;
+  const newest = epochs.sort((a, b) => Number(b) - Number(a))[0];
+  const text = await readFile(join(folder, `checkpoint-${newest}.json`), "utf8").catch(() => undefined);
+  return text === undefined ? 0 : (JSON.parse(text) as { position: number }).position;
+}
+
+/**
+ * Resolves once each task of the 8-partition pipeline `name` (lake `out`) has committed a checkpoint through the last
+ * message now on its subject: the events tasks have read the backlog and the customer stage what they forwarded.
+ */
+async function waitUntilCaughtUp(stream: string, name: string, out: string): Promise<void> {
+  const tasks: Array<[string, string]> = [
+    ...Array.from({ length: 8 }, (_, partition): [string, string] => [`events-${partition}`, eventsSubject(stream, partition)]),
+    ["customers-0", customersSubject(stream, 0)],
+    ["dlq", dlqSubject(stream)],
+  ];
+  const connection = await connect({ servers: natsUrl });
+  try {
+    const manager = await jetstreamManager(connection);
+    await waitFor(
+      `every task of ${name} to commit through its subject's last message`,
+      async () => {
+        for (const [task, subject] of tasks) {
+          const last = await manager.streams.getMessage(stream, { last_by_subj: subject }).then((message) => message?.seq ?? 0, () => 0);
+          if ((await committedPosition(join(out, "_checkpoints", `${name}.${task}`))) < last) return false;
+        }
+        return true;
+      },
+      90_000,
+    );
+  } finally {
+    await connection.close();
+  }
 }
 
 describe("a partitioned pipeline over several workers", () => {
@@ -101,15 +141,18 @@ describe("a partitioned pipeline over several workers", () => {
     // Four tasks would never read partitions 4–7: nothing may be dropped silently.
     const fewer = join(directory, "parts_fewer");
     const fewerFile = await writePipelineFile(directory, { name: "parts_fewer", natsUrl, stream, out: fewer, partitions: 4, interval: "300ms" });
-    const refused = await runCli(["run", fewerFile, "--drain", "--worker-id", "solo"], LEASE_ENV);
+    // One worker reads every partition, but those it has not read yet do not hold its watermark back.
+    const flat = join(directory, "parts_one");
+    const flatFile = await writePipelineFile(directory, { name: "parts_one", natsUrl, stream, out: flat, interval: "300ms" });
+    // Two pipelines of their own (names, lakes): the two runs go side by side.
+    const [refused, warned] = await Promise.all([
+      runCli(["run", fewerFile, "--drain", "--worker-id", "solo"], LEASE_ENV),
+      runCli(["run", flatFile, "--drain"]),
+    ]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain(`stream ${stream} holds events of 8 partitions (up to ${stream}.events.7) but nats.partitions is 4`);
     expect(refused.stderr).toContain("set nats.partitions: 8");
     expect(await lakeRows(fewer).catch(() => ({}))).toEqual({});
-    // One worker reads every partition, but those it has not read yet do not hold its watermark back.
-    const flat = join(directory, "parts_one");
-    const flatFile = await writePipelineFile(directory, { name: "parts_one", natsUrl, stream, out: flat, interval: "300ms" });
-    const warned = await runCli(["run", flatFile, "--drain"]);
     expect(warned.code, warned.stderr).toBe(0);
     expect(warned.stderr).toContain("but nats.partitions is 1: this worker reads them all");
   });
@@ -120,7 +163,8 @@ describe("a partitioned pipeline over several workers", () => {
     const { file, out } = await pipelineFile("parts_live");
     const live = spawnWorker(file, ["--worker-id", "live"], LEASE_ENV);
     expect(await live.printed(/parts_live: worker live runs customers-0/), live.output()).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    // Stopped once it has gone over the whole backlog live, rather than after a fixed 4 s.
+    await waitUntilCaughtUp(stream, "parts_live", out);
     live.child.kill("SIGTERM");
     const stopped = await live.exited;
     expect(stopped.code, stopped.output).toBe(0);
