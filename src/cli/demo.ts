@@ -20,16 +20,16 @@ const DEMO_PIPELINE = fileURLToPath(new URL("../../pipelines/demo.yaml", import.
 export const demoUsage = `usage: clickpipe demo
        the demo behind npm start: generated traffic → NATS → pipelines/demo.yaml → Parquet; Ctrl-C commits and exits.
        It takes no arguments; environment variables set it up:
-  NATS_URL                     the NATS server (default nats://127.0.0.1:4222; when none answers, it starts nats-server -js)
-  CLICKPIPE_OUT                the Parquet lake (default ./data; a server it starts keeps its stream in <lake>/_nats)
-  CLICKPIPE_STREAM             the stream (default CLICKPIPE_DEMO)
-  CLICKPIPE_METRICS_PORT       Prometheus metrics (default 9464)
+  NATS_URL                       the NATS server (default nats://127.0.0.1:4222; when none answers, it starts nats-server -js)
+  CLICKPIPE_OUT                  the Parquet lake (default ./data; a server it starts keeps its stream in <lake>/_nats)
+  CLICKPIPE_STREAM               the stream (default CLICKPIPE_DEMO)
+  CLICKPIPE_METRICS_PORT         Prometheus metrics (default 9464)
   CLICKPIPE_CHECKPOINT_INTERVAL  how often a checkpoint commits (default 5s)
-  CLICKPIPE_DEMO_RATE          events per second (default 5000)
-  CLICKPIPE_DEMO_VISITORS      visitors per period (default 3000)
-  CLICKPIPE_DEMO_DAYS          days of event time per period (default 14)
-  CLICKPIPE_DEMO_ROUNDS        periods to send, then the traffic stops (default: no end)
-  CLICKPIPE_DEMO_FAULTS_EVERY  one invalid record and one late event per that many events (default 5000; 0: none)
+  CLICKPIPE_DEMO_RATE            events per second (default 5000)
+  CLICKPIPE_DEMO_VISITORS        visitors per period (default 3000)
+  CLICKPIPE_DEMO_DAYS            days of event time per period (default 14)
+  CLICKPIPE_DEMO_ROUNDS          periods to send, then the traffic stops (default: no end)
+  CLICKPIPE_DEMO_FAULTS_EVERY    one invalid record and one late event per that many events (default 5000; 0: none)
 (README.md has the details)`;
 
 /** The traffic's settings, read from the CLICKPIPE_DEMO_* variables. */
