@@ -12,6 +12,8 @@ export interface PublishLinesOptions {
   format: string;
   map?: string;
   delimiter?: string;
+  /** CSV: a field holding exactly this text is NULL (`--null NA`). */
+  nullText?: string;
   sortByTime?: boolean;
   receivedAt?: number;
 }
@@ -108,9 +110,9 @@ export function compileLineHandler(publisher: RecordPublisher, options: PublishL
     return { publish, publishRecord: publish, timeOf: (line, lineNumber) => jsonTime(withoutByteOrderMark(line, lineNumber)), end: () => undefined };
   }
   if (format === "csv") {
-    const mapping = compileCsvMapping(options.map ?? "", { delimiter: options.delimiter });
+    const mapping = compileCsvMapping(options.map ?? "", { delimiter: options.delimiter, nullText: options.nullText });
     // Sorting maps every record twice: the header is read again by a mapping of its own.
-    const timing = compileCsvMapping(options.map ?? "", { delimiter: options.delimiter });
+    const timing = compileCsvMapping(options.map ?? "", { delimiter: options.delimiter, nullText: options.nullText });
     /** A mapped record into the stream, or into the dead letters with the (first) physical line it starts on. */
     const send = (mapped: CsvMapResult | undefined, line: string, lineNumber: number): Promise<void> | void => {
       if (mapped === undefined) return; // the header, or a line whose quoted field goes on
@@ -179,7 +181,7 @@ const FORMAT_CHOICES =
 export function publishFormatProblem(options: PublishLinesOptions): string | undefined {
   const format = options.format;
   try {
-    if (format === "csv") compileCsvMapping(options.map ?? "", { delimiter: options.delimiter });
+    if (format === "csv") compileCsvMapping(options.map ?? "", { delimiter: options.delimiter, nullText: options.nullText });
     else if (PUBLISH_FORMAT_NAMES.includes(format)) return undefined;
     else if (!/[$%]/.test(format) && /^\S+$/.test(format.trim())) {
       const suggestion = closestMatch(format.trim(), PUBLISH_FORMAT_NAMES);
@@ -213,7 +215,10 @@ export const CHUNK_BYTES = 4 * 1024 * 1024;
 
 /** The key of the options that shape what a file's lines become: part of every batch id. */
 export function publishOptionsKey(options: PublishLinesOptions): string {
-  return JSON.stringify([options.format, options.map, options.delimiter, options.sortByTime === true]);
+  // --null joins the key only when given, so that files published before it existed keep their batch ids.
+  const key: unknown[] = [options.format, options.map, options.delimiter, options.sortByTime === true];
+  if (options.nullText !== undefined) key.push(options.nullText);
+  return JSON.stringify(key);
 }
 
 /**

@@ -27,7 +27,7 @@ export { publishLineChunks, publishLines, splitLines, type PublishLinesOptions }
 
 export const publishUsage =
   "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] " +
-  "[--map <spec>] [--delimiter <char>|whitespace] [--sort-by-time]";
+  "[--map <spec>] [--delimiter <char>|whitespace] [--null <text>] [--sort-by-time]";
 
 /** Files at least this big may be parsed in worker threads while the main thread publishes (start-up ≈ 0.3 s). */
 const WORKER_MIN_BYTES = 16 * 1024 * 1024;
@@ -43,6 +43,7 @@ export async function runPublish(argv: string[]): Promise<number> {
       format: { type: "string", default: "ndjson" },
       map: { type: "string" },
       delimiter: { type: "string" },
+      null: { type: "string" },
       "sort-by-time": { type: "boolean", default: false },
     },
   });
@@ -51,9 +52,11 @@ export async function runPublish(argv: string[]): Promise<number> {
     return 2;
   }
   // They would change nothing but the batch ids, and a re-publish with them would store every record again.
-  const csvOnly = (["map", "delimiter"] as const).filter((name) => values[name] !== undefined);
+  const csvOnly = (["map", "delimiter", "null"] as const).filter((name) => values[name] !== undefined);
   if (values.format !== "csv" && csvOnly.length > 0) {
-    console.error(`--${csvOnly.join(" and --")} only apply to --format csv (this is --format ${values.format})\n${publishUsage}`);
+    const flags = csvOnly.map((name) => `--${name}`);
+    const named = flags.length === 1 ? `${flags[0]} only applies` : `${flags.slice(0, -1).join(", ")} and ${flags.at(-1)} only apply`;
+    console.error(`${named} to --format csv (this is --format ${values.format})\n${publishUsage}`);
     return 2;
   }
   if (values.format === "csv" && values.map === undefined) {
@@ -64,6 +67,7 @@ export async function runPublish(argv: string[]): Promise<number> {
     format: values.format,
     map: values.map,
     delimiter: values.delimiter,
+    nullText: values.null,
     sortByTime: values["sort-by-time"],
     receivedAt: Date.now(),
   };

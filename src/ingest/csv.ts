@@ -16,6 +16,11 @@ export interface CsvMappingOptions {
   header?: string[];
   /** Mixed into the derived ids so that two different files never share them (e.g. the file name). */
   source?: string;
+  /**
+   * A field holding exactly this text is NULL, as an empty one is (DuckDB's `nullstr`): exports write `NA`, `NULL` or
+   * `\N` for a missing value, and taken as a value `NA` would be one user id shared by every anonymous visitor.
+   */
+  nullText?: string;
 }
 
 /** `raw` and `lineNumber` are set when the record spans several physical lines (the text and its first line). */
@@ -68,6 +73,7 @@ export function compileCsvMapping(spec: string, options: CsvMappingOptions = {})
   const delimiter = delimiterCharacter(options.delimiter);
   const namesColumns = fields.some((field) => "name" in field.source);
   const source = options.source ?? "";
+  const nullText = options.nullText ?? "";
   let columns = options.header === undefined ? undefined : resolveColumns(fields, options.header.map((name) => name.trim()));
   /** Fields per record, as the header has them (undefined without a header: then only mapped columns must exist). */
   let width = options.header?.length;
@@ -83,7 +89,7 @@ export function compileCsvMapping(spec: string, options: CsvMappingOptions = {})
     if (text.trim() === "") return { ok: false, reason: "empty line" };
     const values = split(text);
     if (!Array.isArray(values)) return { ok: false, reason: values.error };
-    if (lineNumber === 1 && options.header === undefined && (headerInFile || namesColumns || looksLikeHeader(values, fields))) {
+    if (lineNumber === 1 && options.header === undefined && (headerInFile || namesColumns || looksLikeHeader(values, fields, nullText))) {
       headerInFile = true;
       columns = resolveColumns(fields, values.map((name) => name.trim()));
       width = values.length;
@@ -97,7 +103,7 @@ export function compileCsvMapping(spec: string, options: CsvMappingOptions = {})
     if (width !== undefined && values.length !== width) {
       return { ok: false, reason: `the record has ${values.length} fields, the header has ${width}` };
     }
-    const mapped = mapFields(fields, values, columns);
+    const mapped = mapFields(fields, values, columns, nullText);
     if (!mapped.ok) return mapped;
     addDerivedIds(mapped.record, fields, `${source}\n${lineNumber}\n${text}`);
     return mapped;
@@ -271,7 +277,7 @@ function resolveColumns(fields: FieldMapping[], header: string[]): ResolvedColum
   return indexes;
 }
 
-function mapFields(fields: FieldMapping[], values: string[], columns: number[] | undefined): CsvMapResult {
+function mapFields(fields: FieldMapping[], values: string[], columns: number[] | undefined, nullText = ""): CsvMapResult {
   const record: Record<string, unknown> = {};
   /** A sum with an empty term: NULL whatever its other terms. */
   let nullSum: string | undefined;
@@ -288,7 +294,8 @@ function mapFields(fields: FieldMapping[], values: string[], columns: number[] |
       }
       text = values[column];
       // An empty field is NULL, as DuckDB's read_csv reads it (quoted or not): the field is absent from the record.
-      if (text === "") {
+      // So is one holding the --null text.
+      if (text === "" || text === nullText) {
         if (index + 1 < fields.length && fields[index + 1].addend === true) nullSum = field.field;
         if (field.addend === true) {
           nullSum = field.field;
@@ -317,8 +324,8 @@ function addDerivedIds(record: Record<string, unknown>, fields: FieldMapping[], 
  * A first line whose every column is neither a number nor a time is a header (as csv.Sniffer guesses). A line with a
  * time in it is a record whose other fields are bad: taken for a header it was dropped without a dead letter.
  */
-function looksLikeHeader(values: string[], fields: FieldMapping[]): boolean {
-  if (mapFields(fields, values, undefined).ok) return false;
+function looksLikeHeader(values: string[], fields: FieldMapping[], nullText: string): boolean {
+  if (mapFields(fields, values, undefined, nullText).ok) return false;
   return values.every((value) => !HEADER_EXCLUDING_PARSERS.some((parser) => parseValue(value, parser).ok));
 }
 

@@ -73,7 +73,7 @@ describe("clickpipe <command> --help", () => {
     // Every option the command takes: score's --interval and publish's --delimiter were missing.
     expect(commandUsage("score").split("\n")[0]).toBe("usage: clickpipe score <training.yaml> --snapshot <date> [--follow] [--interval <s>]");
     expect(commandUsage("publish").split("\n")[0]).toBe(
-      "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map …] [--delimiter …] [--sort-by-time]",
+      "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map …] [--delimiter …] [--null …] [--sort-by-time]",
     );
   });
 });

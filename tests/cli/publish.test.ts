@@ -401,8 +401,14 @@ describe("publish - options for another format", () => {
     expect(result.stderr).toMatch(/^--map and --delimiter only apply to --format csv \(this is --format ndjson\)\nusage: clickpipe publish/);
   });
 
+  it("refuses --null without --format csv", async () => {
+    const result = await runCli(["publish", "any.log", "--pipeline", "pipelines/demo.yaml", "--format", "combined", "--null", "-"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^--null only applies to --format csv \(this is --format combined\)\nusage: clickpipe publish/);
+  });
+
   const USAGE_LINE =
-    "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map <spec>] [--delimiter <char>|whitespace] [--sort-by-time]\n";
+    "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map <spec>] [--delimiter <char>|whitespace] [--null <text>] [--sort-by-time]\n";
   const CHOICES =
     "--format is ndjson, csv, combined, common, or the server's own log format: an nginx log_format " +
     `('$remote_addr - $remote_user [$time_local] "$request" $status …') or an Apache LogFormat ('%h %l %u %t "%r" %>s %b')`;

@@ -36,11 +36,15 @@ interface Published {
 }
 
 /** The file through publish's own path: read in pieces of `chunkBytes`, line by line, into a sink. */
-async function publishFile(content: string | Buffer, map: string, options: { delimiter?: string; sortByTime?: boolean; chunkBytes?: number } = {}): Promise<Published> {
+async function publishFile(
+  content: string | Buffer,
+  map: string,
+  options: { delimiter?: string; nullText?: string; sortByTime?: boolean; chunkBytes?: number } = {},
+): Promise<Published> {
   const bytes = Buffer.isBuffer(content) ? content : Buffer.from(content);
   const sink = new ChunkSink();
   const publisher = new RecordPublisher({ config: pipelineConfig(), sink, source: "publish", env: {} });
-  const lineOptions = { format: "csv", map, delimiter: options.delimiter, sortByTime: options.sortByTime, receivedAt: RECEIVED_AT };
+  const lineOptions = { format: "csv", map, delimiter: options.delimiter, nullText: options.nullText, sortByTime: options.sortByTime, receivedAt: RECEIVED_AT };
   if (options.sortByTime === true) await publishLines(publisher, splitLines(bytes.toString("utf8")), lineOptions);
   else await publishLineChunks(publisher, lineChunks(bytes, bytes.length, undefined, options.chunkBytes ?? 16), lineOptions);
   const events = sink.events.map((line) => {
@@ -203,5 +207,36 @@ describe("csv - ts as the sum of a date column and an offset column (ts=$date:is
     expect(() => compileCsvMapping("type=page_view,anon_id=$1+$2,ts=$3")).toThrow(/"anon_id=\$1\+\$2": only ts can be a sum/);
     expect(() => compileCsvMapping("type=page_view,anon_id=$1,ts=$2:string+$3")).toThrow(/"\$2:string" cannot be added/);
     expect(() => compileCsvMapping("type=page_view,anon_id=$1,ts=$2:iso+$3:hours")).toThrow(/unknown parser "hours"/);
+  });
+});
+
+describe("publish --format csv --null", () => {
+  // R's and DIGINETICA's NA for a missing user: as a value it would be one user shared by every anonymous visitor.
+  const content = [
+    "session_id,user_id,item_id,ts",
+    "1,NA,81766,2016-05-09T10:00:00Z",
+    '2,"NA",31331,2016-05-09T10:01:00Z',
+    "3,NAB,32118,2016-05-09T10:02:00Z",
+    "4,u7,9654,2016-05-09T10:03:00Z",
+    "5,,9654,2016-05-09T10:04:00Z",
+  ].join("\n");
+  const map = "type=page_view,anon_id=$session_id,user_id=$user_id,url=$item_id,ts=$ts:iso";
+
+  it("reads a field holding exactly the text as NULL, quoted or not, as DuckDB's read_csv with nullstr (the empty field stays NULL)", async () => {
+    const path = join(directory, "nullstr.csv");
+    await writeFile(path, content);
+    const reader = await duckdb.runAndReadAll(
+      `SELECT session_id::VARCHAR AS anon_id, user_id FROM read_csv('${path}', header = true, nullstr = ['NA', ''], all_varchar = true) ORDER BY session_id`,
+    );
+    const oracle = reader.getRowObjectsJson() as Array<{ anon_id: string; user_id: string | null }>;
+    expect(oracle.map((row) => row.user_id)).toEqual([null, null, "NAB", "u7", null]);
+    const published = await publishFile(content, map, { nullText: "NA" });
+    expect(published.deadLetters).toEqual([]);
+    expect(published.events.map((event) => ({ anon_id: event.anon_id, user_id: event.user_id ?? null }))).toEqual(oracle);
+  });
+
+  it("without it, NA is a value like any other", async () => {
+    const published = await publishFile(content, map);
+    expect(published.events.map((event) => event.user_id ?? null)).toEqual(["NA", "NA", "NAB", "u7", null]);
   });
 });
