@@ -28,11 +28,24 @@ const OWN_HELP = new Set(["generate", "inspect", "monitor", "mine", "fit", "demo
 /** node:util parseArgs' errors for a command line it cannot read: a usage error (exit 2), not a failure (exit 1). */
 const USAGE_ERRORS = new Set(["ERR_PARSE_ARGS_UNKNOWN_OPTION", "ERR_PARSE_ARGS_INVALID_OPTION_VALUE", "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL"]);
 
-/** The USAGE lines of one command, as `clickpipe <command> …`. */
+/** What a command's --help adds below its USAGE line: the syntax of options too long for it. */
+const DETAILS: Record<string, string> = {
+  publish: `--format csv needs --map: comma-separated field=source, a source being a constant (type=purchase), a column by
+  number ($1) or by header name ($revenue: line 1 is then the header), with an optional parser :string, :number,
+  :yyyymmdd, :iso, :epoch_ms or :epoch_s; type and ts are required. ts may add columns up in milliseconds
+  (ts=$eventdate:iso+$timeframe). --delimiter is , (default), tab, whitespace or any one character. --null NA reads
+  fields holding exactly NA as NULL, as empty ones are.
+  --sort-by-time publishes in event-time order: a file not in that order needs it, or most events go to late_events.
+  e.g. clickpipe publish orders.csv --pipeline p.yaml --format csv --map 'type=purchase,user_id=$1,ts=$2:yyyymmdd,revenue=$4'`,
+};
+
+/** The USAGE lines of one command, as `clickpipe <command> …`, and its DETAILS. */
 export function commandUsage(name: string): string {
   const lines = USAGE.split("\n").filter((line) => line.startsWith(`  ${name} `) || line === `  ${name}`);
   // The description follows the last run of two or more spaces ("mine patterns …  |  mine rules …  exact …").
-  return lines.map((line) => `usage: clickpipe ${line.trim().replace(/^(.*\S) {2,}(\S.*)$/, "$1\n       $2")}`).join("\n") + "\n(README.md has the details)";
+  const usage = lines.map((line) => `usage: clickpipe ${line.trim().replace(/^(.*\S) {2,}(\S.*)$/, "$1\n       $2")}`).join("\n");
+  const details = DETAILS[name] === undefined ? "" : `\n  ${DETAILS[name]}`;
+  return `${usage}${details}\n(README.md has the details)`;
 }
 
 const commands: Record<string, () => Promise<Command>> = {

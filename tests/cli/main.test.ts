@@ -20,6 +20,14 @@ describe("clickpipe <command> --help", () => {
     expect(result.stderr).toBe("");
   });
 
+  it("publish --help explains the CSV options its usage line only names", async () => {
+    const result = await runCli(["publish", "--help"]);
+    const details = result.stdout.split("\n").slice(1).join("\n");
+    for (const option of ["--map", "--delimiter", "--null", "--sort-by-time"]) expect(details, option).toContain(option);
+    // Each parser --map takes is named.
+    for (const parser of ["string", "number", "yyyymmdd", "iso", "epoch_ms", "epoch_s"]) expect(details, parser).toContain(`:${parser}`);
+  });
+
   it("mine and fit print their subcommands' usage, with every option; demo the variables that set it up", async () => {
     for (const [command, usage] of [["mine", mineUsage], ["fit", fitUsage], ["demo", demoUsage]]) {
       const result = await runCli([command, "--help"]);
