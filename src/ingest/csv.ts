@@ -78,6 +78,8 @@ export function compileCsvMapping(spec: string, options: CsvMappingOptions = {})
   /** Fields per record, as the header has them (undefined without a header: then only mapped columns must exist). */
   let width = options.header?.length;
   let headerInFile = false;
+  /** Blank lines at the top of the file: the line after them is the header, when the file has one. */
+  let leadingBlankLines = 0;
   /** A record whose quoted field is still open: its text so far and its first line. */
   let pending: string | undefined;
   let pendingLine = 0;
@@ -86,17 +88,22 @@ export function compileCsvMapping(spec: string, options: CsvMappingOptions = {})
     let text = line.endsWith("\r") ? line.slice(0, -1) : line;
     // A UTF-8 byte order mark (Excel's "CSV UTF-8") belongs to the file, not to the first field.
     if (lineNumber === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    if (text.trim() === "") return { ok: false, reason: "empty line" };
+    // A blank line is no record, as DuckDB's read_csv reads it (and as publish reads NDJSON): the header, if any, is
+    // the first line that is not blank.
+    if (text.trim() === "") {
+      if (lineNumber === leadingBlankLines + 1) leadingBlankLines++;
+      return undefined;
+    }
     const values = split(text);
     if (!Array.isArray(values)) return { ok: false, reason: values.error };
-    if (lineNumber === 1 && options.header === undefined && (headerInFile || namesColumns || looksLikeHeader(values, fields, nullText))) {
+    if (lineNumber === leadingBlankLines + 1 && options.header === undefined && (headerInFile || namesColumns || looksLikeHeader(values, fields, nullText))) {
       headerInFile = true;
       columns = resolveColumns(fields, values.map((name) => name.trim()));
       width = values.length;
       return undefined;
     }
     if (namesColumns && columns === undefined) {
-      return { ok: false, reason: "the spec names columns but no header line was read (line 1 is the header)" };
+      return { ok: false, reason: "the spec names columns but no header line was read (the first line that is not blank is the header)" };
     }
     if (columns !== undefined && "error" in columns) return { ok: false, reason: columns.error };
     // As DuckDB's read_csv (strict) and RFC 4180 §2.4: a record has the header's fields, neither padded nor cut.
