@@ -1,12 +1,12 @@
 // Erasing rows from committed Parquet parts in place (`clickpipe forget`, and a worker catching up on new tombstones):
 // each part that loses rows is rewritten with its own schema, atomically, or deleted when nothing is left.
-import { open, readFile, readdir, rename, stat, unlink } from "node:fs/promises";
+import { open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { DataType, TimeUnit, tableFromIPC, type Field } from "apache-arrow";
-import { readParquet, readSchema } from "parquet-wasm";
+import { DataType, TimeUnit, tableFromIPC, type Data, type Field, type Table as ArrowTable, type Utf8 } from "apache-arrow";
+import { ParquetFile, readParquet, readSchema, type Schema } from "parquet-wasm";
 import { syncDirectory } from "../runtime/checkpoint.ts";
-import { encodeParquet, type ParquetCompression } from "./parquet-encoder.ts";
-import { arrowTableToRows } from "./parquet-reader.ts";
+import { encodeSealedBatch, encoderReady, type ParquetCompression, type SealedBatch, type SealedColumn } from "./parquet-encoder.ts";
+import { arrowTableToRows, readingParquet } from "./parquet-reader.ts";
 import type { ColumnSpec, ColumnType, Row } from "./table.ts";
 
 export interface RewriteOptions {
@@ -48,26 +48,115 @@ export async function parquetFilesChangedSince(directory: string, sinceMs: numbe
   return changed;
 }
 
-export async function readParquetWithColumns(file: string, bytes?: Uint8Array): Promise<{ columns: ColumnSpec[]; rows: Row[] }> {
-  const table = tableFromIPC(readParquet(bytes ?? (await readFile(file))).intoIPCStream());
-  return { columns: table.schema.fields.map((field) => columnSpecOf(field, file)), rows: arrowTableToRows(table) };
+/**
+ * The rows of a part with only those of `wanted` columns it has (none: an empty list of rows with no fields). A part
+ * whose schema has none of them is not read past its footer (most of a lake's bytes are in tables with no person
+ * column), and only those columns are decoded. bench/OPTIMIZATIONS.md, session 37.
+ */
+export async function readParquetProjection(file: string, wanted: readonly string[]): Promise<Row[]> {
+  return (await readColumnsOfPart(file, wanted)).rows;
+}
+
+const PARQUET_MAGIC = Buffer.from("PAR1", "latin1");
+
+/**
+ * `wanted`'s columns of a part, and its bytes when it has one of them. Everything comes through one file handle, so
+ * from one file even when a rewrite renames another over the path meanwhile. (parquet-wasm reading a Blob of
+ * `openAsBlob` instead aborts the process, a WebAssembly `unreachable`, when the file changes under it.)
+ *
+ * Read through parquet-wasm's ParquetFile: its synchronous readParquet ignores `columns` and decodes every column
+ * (0.8.0), which made the "projection" a whole read of every part, twice per forget. Strings are decoded straight from
+ * the Arrow buffers: Arrow's per-value `get` cost more than the decoding.
+ */
+async function readColumnsOfPart(path: string, wanted: readonly string[]): Promise<{ rows: Row[]; bytes?: Uint8Array }> {
+  const handle = await open(path, "r");
+  try {
+    const { size } = await handle.stat();
+    const footer = await footerOf(handle, size);
+    const schema = await readingParquet(path, async () => readSchema(footer ?? (await handle.readFile())));
+    const columns = columnsPresent(schema, wanted);
+    if (columns.length === 0) return { rows: [] };
+    const bytes = await handle.readFile();
+    if (bytes.length !== size) throw new Error(`${path}: read ${bytes.length} bytes of ${size}`);
+    const file = await readingParquet(path, () => ParquetFile.fromFile(new Blob([bytes])));
+    try {
+      const table = await readingParquet(path, async () => tableFromIPC((await file.read({ columns })).intoIPCStream()));
+      return { rows: projectedRows(table), bytes };
+    } finally {
+      file.free();
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
- * The rows of a part with only those of `wanted` columns it has (none: an empty list of rows with no fields). Reading a
- * few id columns of a part costs a fraction of reading it whole, and most parts hold no row a forget picks.
+ * The part's footer as a file of its own ("PAR1", the metadata, its length, "PAR1"): enough for readSchema, which
+ * parses the metadata only, without reading the column chunks. Undefined when the tail is not a Parquet footer
+ * (the whole file then goes to readSchema, whose error names what is wrong).
  */
-export function readParquetProjection(bytes: Uint8Array, wanted: readonly string[]): Row[] {
-  const present = new Set(tableFromIPC(readSchema(bytes).intoIPCStream()).schema.fields.map((field) => field.name));
-  const columns = wanted.filter((name) => present.has(name));
-  if (columns.length === 0) return [];
-  return arrowTableToRows(tableFromIPC(readParquet(bytes, { columns }).intoIPCStream()));
+async function footerOf(handle: FileHandle, size: number): Promise<Uint8Array | undefined> {
+  if (size < 12) return undefined;
+  const tail = Buffer.alloc(8);
+  await handle.read(tail, 0, 8, size - 8);
+  const length = tail.readUInt32LE(0);
+  if (!tail.subarray(4).equals(PARQUET_MAGIC) || length + 12 > size) return undefined;
+  const footer = Buffer.alloc(length + 12);
+  PARQUET_MAGIC.copy(footer, 0);
+  await handle.read(footer, 4, length + 8, size - 8 - length);
+  return footer;
+}
+
+/** Those of `wanted` that the schema has, in `wanted`'s order; frees the schema. */
+function columnsPresent(schema: Schema, wanted: readonly string[]): string[] {
+  try {
+    return wanted.filter((name) => {
+      try {
+        return schema.indexOf(name) >= 0;
+      } catch {
+        return false; // arrow-rs: "Unable to get field named …"
+      }
+    });
+  } finally {
+    schema.free();
+  }
+}
+
+/** Plain rows of a (projected) Arrow table: strings decoded from its buffers, other types as arrowTableToRows. */
+function projectedRows(table: ArrowTable): Row[] {
+  const others = table.schema.fields.filter((field) => !DataType.isUtf8(field.type)).map((field) => field.name);
+  const rows = others.length > 0 ? arrowTableToRows(table.select(others)) : Array.from({ length: table.numRows }, (): Row => ({}));
+  table.schema.fields.forEach((field, index) => {
+    if (!DataType.isUtf8(field.type)) return;
+    let at = 0;
+    for (const data of table.getChildAt(index)!.data as Data<Utf8>[]) {
+      const text = bufferOf(data.values);
+      const { valueOffsets: offsets, length } = data;
+      for (let i = 0; i < length; i++) {
+        rows[at++][field.name] = isValid(data, i) ? text.toString("utf8", offsets[i], offsets[i + 1]) : null;
+      }
+    }
+  });
+  return rows;
+}
+
+function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Arrow's Data.getValid without its union branch: the validity bit of slot `i` (offset applied), when there are nulls. */
+function isValid(data: Data, i: number): boolean {
+  if (data.nullCount === 0) return true;
+  const bit = data.offset + i;
+  return (data.nullBitmap![bit >> 3] & (1 << (bit & 7))) !== 0;
 }
 
 /**
  * Removes the rows `remove` picks from one part: rewritten atomically with the rest (its schema kept), deleted when
  * none is left, untouched when none is picked. Undefined for a part that vanished meanwhile (another rewrite).
- * `remove` reads only the columns `reads` names: the part is read whole only when a row of those columns is picked.
+ * `remove` reads only the columns `reads` names: it runs on those columns alone, and the part is decoded whole only
+ * when it picks a row. The kept rows are then copied column by column from the Arrow buffers into the encoder's
+ * sealed form (no row objects), and encoded with the part's own column types.
  */
 export async function removeRowsFromPart(
   file: string,
@@ -77,25 +166,157 @@ export async function removeRowsFromPart(
 ): Promise<PartChange | undefined> {
   let read;
   try {
-    const bytes = await readFile(file);
-    if (!readParquetProjection(bytes, reads).some(remove)) return { rowsRemoved: 0, deleted: false };
-    read = await readParquetWithColumns(file, bytes);
+    read = await readColumnsOfPart(file, reads);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
   }
-  const kept = read.rows.filter((row) => !remove(row));
-  const rowsRemoved = read.rows.length - kept.length;
+  const picked = read.rows.map(remove);
+  const rowsRemoved = picked.reduce((count, removed) => (removed ? count + 1 : count), 0);
   if (rowsRemoved === 0) return { rowsRemoved, deleted: false };
-  if (kept.length === 0) {
+  if (rowsRemoved === picked.length) {
     await unlink(file).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== "ENOENT") throw error;
     });
     await syncDirectory(dirname(file));
     return { rowsRemoved, deleted: true };
   }
-  await replaceFileDurably(file, await encodeParquet(read.columns, kept, { compression: options.compression, rowGroupSize: options.rowGroupSize }));
+  // The same bytes the rows were picked from, decoded whole.
+  const table = await readingParquet(file, () => tableFromIPC(readParquet(read.bytes!).intoIPCStream()));
+  if (table.numRows !== picked.length) throw new Error(`${file}: ${table.numRows} rows read whole, ${picked.length} by its person columns`);
+  const batch = keptRowsOf(table, picked, file);
+  await encoderReady(options.compression);
+  await replaceFileDurably(file, encodeSealedBatch(batch, { compression: options.compression, rowGroupSize: options.rowGroupSize }));
   return { rowsRemoved, deleted: false };
+}
+
+/**
+ * The rows of `table` that `removed` does not mark, as a sealed batch of the part's own columns: fixed-width values,
+ * validity bits and string bytes copied from the Arrow buffers. Strings come out in plain form (the writer picks a
+ * dictionary where it pays, as for any plain column).
+ */
+export function keptRowsOf(table: ArrowTable, removed: readonly boolean[], file: string): SealedBatch {
+  const kept = removed.reduce((count, gone) => (gone ? count : count + 1), 0);
+  const columns = table.schema.fields.map((field) => columnSpecOf(field, file));
+  const data = columns.map((column, index) => keptValuesOf(column, table.getChildAt(index)!.data, removed, kept));
+  return { columns, length: kept, data };
+}
+
+/** One column's kept slots; `chunks` are its Arrow data in row order (one per record batch). */
+function keptValuesOf(column: ColumnSpec, chunks: readonly Data[], removed: readonly boolean[], kept: number): SealedColumn {
+  const validity = new Uint8Array((kept + 7) >> 3).fill(0xff);
+  if (kept & 7) validity[validity.length - 1] = (1 << (kept & 7)) - 1;
+  let nullCount = 0;
+  let out = 0;
+  let row = 0;
+  const clearValidity = () => {
+    validity[out >> 3] &= ~(1 << (out & 7));
+    nullCount++;
+  };
+  switch (column.type) {
+    case "int32":
+    case "date":
+    case "float64":
+    case "int64":
+    case "timestamp": {
+      const wide = column.type === "int64" || column.type === "timestamp";
+      const values = column.type === "float64" ? new Float64Array(kept) : wide ? new BigInt64Array(kept) : new Int32Array(kept);
+      for (const data of chunks) {
+        const source = data.values as Int32Array | Float64Array | BigInt64Array;
+        if (wide !== (source instanceof BigInt64Array)) throw new Error(`column ${column.name} (${column.type}): unexpected Arrow buffer ${source.constructor.name}`);
+        for (let i = 0; i < data.length; i++, row++) {
+          if (removed[row]) continue;
+          if (!isValid(data, i)) clearValidity();
+          else values[out] = source[i];
+          out++;
+        }
+      }
+      return { nullCount, validity, values };
+    }
+    case "bool": {
+      const values = new Uint8Array((kept + 7) >> 3);
+      for (const data of chunks) {
+        const bits = data.values as Uint8Array;
+        for (let i = 0; i < data.length; i++, row++) {
+          if (removed[row]) continue;
+          const bit = data.offset + i;
+          if (!isValid(data, i)) clearValidity();
+          else if ((bits[bit >> 3] & (1 << (bit & 7))) !== 0) values[out >> 3] |= 1 << (out & 7);
+          out++;
+        }
+      }
+      return { nullCount, validity, values };
+    }
+    case "string": {
+      const strings = new StringCopier(chunks.reduce((bytes, data) => bytes + data.values.byteLength, 0), kept);
+      for (const data of chunks) {
+        const offsets = data.valueOffsets as Int32Array;
+        for (let i = 0; i < data.length; i++, row++) {
+          if (removed[row]) continue;
+          if (!isValid(data, i)) clearValidity();
+          else strings.copy(data.values as Uint8Array, offsets[i], offsets[i + 1]);
+          strings.end();
+          out++;
+        }
+      }
+      return { nullCount, validity, ...strings.seal() };
+    }
+    case "list<string>": {
+      const offsets = new Int32Array(kept + 1);
+      const itemCount = chunks.reduce((items, data) => items + data.children[0].length, 0);
+      const items = new StringCopier(
+        chunks.reduce((bytes, data) => bytes + data.children[0].values.byteLength, 0),
+        itemCount,
+      );
+      const itemValidity = new Uint8Array((itemCount + 7) >> 3).fill(0xff);
+      let itemNullCount = 0;
+      for (const data of chunks) {
+        const lists = data.valueOffsets as Int32Array;
+        const child = data.children[0] as Data<Utf8>;
+        const itemOffsets = child.valueOffsets;
+        for (let i = 0; i < data.length; i++, row++) {
+          if (removed[row]) continue;
+          if (!isValid(data, i)) clearValidity();
+          else {
+            for (let item = lists[i]; item < lists[i + 1]; item++) {
+              if (!isValid(child, item)) {
+                itemValidity[items.count >> 3] &= ~(1 << (items.count & 7));
+                itemNullCount++;
+              } else items.copy(child.values, itemOffsets[item], itemOffsets[item + 1]);
+              items.end();
+            }
+          }
+          offsets[++out] = items.count;
+        }
+      }
+      const { values, offsets: stringOffsets } = items.seal();
+      const trimmed = itemValidity.subarray(0, (items.count + 7) >> 3);
+      return { nullCount, validity, values, offsets, itemOffsets: stringOffsets, itemValidity: trimmed, itemNullCount };
+    }
+  }
+}
+
+/** Kept strings in plain form: their UTF-8 bytes one after another and an offset per slot (one more than slots). */
+class StringCopier {
+  private readonly bytes: Uint8Array;
+  private readonly offsets: Int32Array;
+  private length = 0;
+  count = 0;
+  constructor(byteCapacity: number, slots: number) {
+    this.bytes = new Uint8Array(byteCapacity);
+    this.offsets = new Int32Array(slots + 1);
+  }
+  copy(source: Uint8Array, start: number, end: number): void {
+    this.bytes.set(source.subarray(start, end), this.length);
+    this.length += end - start;
+  }
+  /** Ends the current slot (empty when nothing was copied into it: a null). */
+  end(): void {
+    this.offsets[++this.count] = this.length;
+  }
+  seal(): { values: Uint8Array; offsets: Int32Array } {
+    return { values: this.bytes.subarray(0, this.length), offsets: this.offsets.subarray(0, this.count + 1) };
+  }
 }
 
 /** The sink's column type an Arrow field was written from, so a rewritten file keeps its schema. */
