@@ -1,6 +1,7 @@
 // Erasing rows from committed Parquet parts in place (`clickpipe forget`, and a worker catching up on new tombstones):
 // each part that loses rows is rewritten with its own schema, atomically, or deleted when nothing is left.
-import { open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { DataType, TimeUnit, tableFromIPC, type Data, type Field, type Table as ArrowTable, type Utf8 } from "apache-arrow";
 import { ParquetFile, readParquet, readSchema, type Schema } from "parquet-wasm";
@@ -60,50 +61,70 @@ export async function readParquetProjection(file: string, wanted: readonly strin
 const PARQUET_MAGIC = Buffer.from("PAR1", "latin1");
 
 /**
- * `wanted`'s columns of a part, and its bytes when it has one of them. Everything comes through one file handle, so
- * from one file even when a rewrite renames another over the path meanwhile. (parquet-wasm reading a Blob of
- * `openAsBlob` instead aborts the process, a WebAssembly `unreachable`, when the file changes under it.)
+ * `wanted`'s columns of a part, and its bytes when it has one of them. Everything comes through one file descriptor,
+ * so from one file even when a rewrite renames another over the path meanwhile. (parquet-wasm reading a Blob of
+ * `openAsBlob` instead aborts the process, a WebAssembly `unreachable`, when the file changes under it.) The reads
+ * are synchronous: a footer is a few KiB, and a lake's thousand parts cost more in promise round trips than in reading.
  *
  * Read through parquet-wasm's ParquetFile: its synchronous readParquet ignores `columns` and decodes every column
  * (0.8.0), which made the "projection" a whole read of every part, twice per forget. Strings are decoded straight from
  * the Arrow buffers: Arrow's per-value `get` cost more than the decoding.
  */
 async function readColumnsOfPart(path: string, wanted: readonly string[]): Promise<{ rows: Row[]; bytes?: Uint8Array }> {
-  const handle = await open(path, "r");
+  let bytes: Uint8Array | undefined;
+  let columns: string[];
+  const fd = openSync(path, "r");
   try {
-    const { size } = await handle.stat();
-    const footer = await footerOf(handle, size);
-    const schema = await readingParquet(path, async () => readSchema(footer ?? (await handle.readFile())));
-    const columns = columnsPresent(schema, wanted);
-    if (columns.length === 0) return { rows: [] };
-    const bytes = await handle.readFile();
-    if (bytes.length !== size) throw new Error(`${path}: read ${bytes.length} bytes of ${size}`);
-    const file = await readingParquet(path, () => ParquetFile.fromFile(new Blob([bytes])));
-    try {
-      const table = await readingParquet(path, async () => tableFromIPC((await file.read({ columns })).intoIPCStream()));
-      return { rows: projectedRows(table), bytes };
-    } finally {
-      file.free();
-    }
+    const { size } = fstatSync(fd);
+    const footer = footerOf(fd, size);
+    if (footer === undefined) bytes = readWhole(fd, size, path);
+    columns = columnsPresent(await readingParquet(path, () => readSchema(footer ?? bytes!)), wanted);
+    if (columns.length > 0) bytes ??= readWhole(fd, size, path);
   } finally {
-    await handle.close();
+    closeSync(fd);
+  }
+  if (columns.length === 0 || bytes === undefined) return { rows: [] };
+  const whole = bytes;
+  const file = await readingParquet(path, () => ParquetFile.fromFile(new Blob([whole])));
+  try {
+    const table = await readingParquet(path, async () => tableFromIPC((await file.read({ columns })).intoIPCStream()));
+    return { rows: projectedRows(table), bytes };
+  } finally {
+    file.free();
   }
 }
+
+/** The part's bytes, all `size` of them. */
+function readWhole(fd: number, size: number, path: string): Uint8Array {
+  const bytes = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  while (at < size) {
+    const read = readSync(fd, bytes, at, size - at, at);
+    if (read === 0) throw new Error(`${path}: read ${at} bytes of ${size}`);
+    at += read;
+  }
+  return bytes;
+}
+
+/** Footers up to this size come with the part's last bytes in one read. */
+const TAIL_BYTES = 64 << 10;
 
 /**
  * The part's footer as a file of its own ("PAR1", the metadata, its length, "PAR1"): enough for readSchema, which
  * parses the metadata only, without reading the column chunks. Undefined when the tail is not a Parquet footer
  * (the whole file then goes to readSchema, whose error names what is wrong).
  */
-async function footerOf(handle: FileHandle, size: number): Promise<Uint8Array | undefined> {
+function footerOf(fd: number, size: number): Uint8Array | undefined {
   if (size < 12) return undefined;
-  const tail = Buffer.alloc(8);
-  await handle.read(tail, 0, 8, size - 8);
-  const length = tail.readUInt32LE(0);
-  if (!tail.subarray(4).equals(PARQUET_MAGIC) || length + 12 > size) return undefined;
-  const footer = Buffer.alloc(length + 12);
+  const tailLength = Math.min(size, TAIL_BYTES);
+  const tail = Buffer.allocUnsafe(tailLength);
+  if (readSync(fd, tail, 0, tailLength, size - tailLength) !== tailLength) return undefined;
+  const length = tail.readUInt32LE(tailLength - 8);
+  if (!tail.subarray(tailLength - 4).equals(PARQUET_MAGIC) || length + 12 > size) return undefined;
+  const footer = Buffer.allocUnsafe(length + 12);
   PARQUET_MAGIC.copy(footer, 0);
-  await handle.read(footer, 4, length + 8, size - 8 - length);
+  if (length + 8 <= tailLength) tail.copy(footer, 4, tailLength - 8 - length);
+  else if (readSync(fd, footer, 4, length + 8, size - 8 - length) !== length + 8) return undefined;
   return footer;
 }
 
@@ -132,8 +153,11 @@ function projectedRows(table: ArrowTable): Row[] {
     for (const data of table.getChildAt(index)!.data as Data<Utf8>[]) {
       const text = bufferOf(data.values);
       const { valueOffsets: offsets, length } = data;
+      const nulls = data.nullCount > 0 ? data.nullBitmap! : undefined;
       for (let i = 0; i < length; i++) {
-        rows[at++][field.name] = isValid(data, i) ? text.toString("utf8", offsets[i], offsets[i + 1]) : null;
+        const bit = data.offset + i;
+        const present = nulls === undefined || (nulls[bit >> 3] & (1 << (bit & 7))) !== 0;
+        rows[at++][field.name] = present ? text.toString("utf8", offsets[i], offsets[i + 1]) : null;
       }
     }
   });
@@ -142,13 +166,6 @@ function projectedRows(table: ArrowTable): Row[] {
 
 function bufferOf(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** Arrow's Data.getValid without its union branch: the validity bit of slot `i` (offset applied), when there are nulls. */
-function isValid(data: Data, i: number): boolean {
-  if (data.nullCount === 0) return true;
-  const bit = data.offset + i;
-  return (data.nullBitmap![bit >> 3] & (1 << (bit & 7))) !== 0;
 }
 
 /**
@@ -202,16 +219,26 @@ export function keptRowsOf(table: ArrowTable, removed: readonly boolean[], file:
   return { columns, length: kept, data };
 }
 
-/** One column's kept slots; `chunks` are its Arrow data in row order (one per record batch). */
+/**
+ * One column's kept slots; `chunks` are its Arrow data in row order (one per record batch). Kept rows come in long
+ * runs (a forget removes a few rows of a part): values and string bytes are copied a run at a time, validity bits
+ * one by one only where the chunk has nulls.
+ */
 function keptValuesOf(column: ColumnSpec, chunks: readonly Data[], removed: readonly boolean[], kept: number): SealedColumn {
   const validity = new Uint8Array((kept + 7) >> 3).fill(0xff);
   if (kept & 7) validity[validity.length - 1] = (1 << (kept & 7)) - 1;
   let nullCount = 0;
-  let out = 0;
-  let row = 0;
-  const clearValidity = () => {
-    validity[out >> 3] &= ~(1 << (out & 7));
-    nullCount++;
+  /** Copies the validity bits of a run and returns the chunk's bitmap when it has nulls. */
+  const copyValidity = (data: Data, from: number, to: number, out: number): Uint8Array | undefined => {
+    if (data.nullCount === 0) return undefined;
+    const bits = data.nullBitmap!;
+    for (let i = from; i < to; i++, out++) {
+      const bit = data.offset + i;
+      if ((bits[bit >> 3] & (1 << (bit & 7))) !== 0) continue;
+      validity[out >> 3] &= ~(1 << (out & 7));
+      nullCount++;
+    }
+    return bits;
   };
   switch (column.type) {
     case "int32":
@@ -221,78 +248,99 @@ function keptValuesOf(column: ColumnSpec, chunks: readonly Data[], removed: read
     case "timestamp": {
       const wide = column.type === "int64" || column.type === "timestamp";
       const values = column.type === "float64" ? new Float64Array(kept) : wide ? new BigInt64Array(kept) : new Int32Array(kept);
-      for (const data of chunks) {
+      forEachKeptRun(chunks, removed, (data, from, to, out) => {
         const source = data.values as Int32Array | Float64Array | BigInt64Array;
         if (wide !== (source instanceof BigInt64Array)) throw new Error(`column ${column.name} (${column.type}): unexpected Arrow buffer ${source.constructor.name}`);
-        for (let i = 0; i < data.length; i++, row++) {
-          if (removed[row]) continue;
-          if (!isValid(data, i)) clearValidity();
-          else values[out] = source[i];
-          out++;
-        }
-      }
+        // Null slots' values come along: the writer reads only present ones.
+        values.set(source.subarray(from, to) as never, out);
+        copyValidity(data, from, to, out);
+      });
       return { nullCount, validity, values };
     }
     case "bool": {
       const values = new Uint8Array((kept + 7) >> 3);
-      for (const data of chunks) {
+      forEachKeptRun(chunks, removed, (data, from, to, out) => {
         const bits = data.values as Uint8Array;
-        for (let i = 0; i < data.length; i++, row++) {
-          if (removed[row]) continue;
+        const nulls = copyValidity(data, from, to, out);
+        for (let i = from; i < to; i++, out++) {
           const bit = data.offset + i;
-          if (!isValid(data, i)) clearValidity();
-          else if ((bits[bit >> 3] & (1 << (bit & 7))) !== 0) values[out >> 3] |= 1 << (out & 7);
-          out++;
+          if (nulls !== undefined && (nulls[bit >> 3] & (1 << (bit & 7))) === 0) continue;
+          if ((bits[bit >> 3] & (1 << (bit & 7))) !== 0) values[out >> 3] |= 1 << (out & 7);
         }
-      }
+      });
       return { nullCount, validity, values };
     }
     case "string": {
       const strings = new StringCopier(chunks.reduce((bytes, data) => bytes + data.values.byteLength, 0), kept);
-      for (const data of chunks) {
-        const offsets = data.valueOffsets as Int32Array;
-        for (let i = 0; i < data.length; i++, row++) {
-          if (removed[row]) continue;
-          if (!isValid(data, i)) clearValidity();
-          else strings.copy(data.values as Uint8Array, offsets[i], offsets[i + 1]);
-          strings.end();
-          out++;
-        }
-      }
+      forEachKeptRun(chunks, removed, (data, from, to, out) => {
+        copyValidity(data, from, to, out);
+        strings.copyRun(data as Data<Utf8>, from, to);
+      });
       return { nullCount, validity, ...strings.seal() };
     }
     case "list<string>": {
       const offsets = new Int32Array(kept + 1);
-      const itemCount = chunks.reduce((items, data) => items + data.children[0].length, 0);
       const items = new StringCopier(
         chunks.reduce((bytes, data) => bytes + data.children[0].values.byteLength, 0),
-        itemCount,
+        chunks.reduce((count, data) => count + data.children[0].length, 0),
       );
-      const itemValidity = new Uint8Array((itemCount + 7) >> 3).fill(0xff);
+      const itemValidity = new Uint8Array((items.capacity + 7) >> 3).fill(0xff);
       let itemNullCount = 0;
-      for (const data of chunks) {
+      forEachKeptRun(chunks, removed, (data, from, to, out) => {
         const lists = data.valueOffsets as Int32Array;
         const child = data.children[0] as Data<Utf8>;
-        const itemOffsets = child.valueOffsets;
-        for (let i = 0; i < data.length; i++, row++) {
-          if (removed[row]) continue;
-          if (!isValid(data, i)) clearValidity();
-          else {
-            for (let item = lists[i]; item < lists[i + 1]; item++) {
-              if (!isValid(child, item)) {
-                itemValidity[items.count >> 3] &= ~(1 << (items.count & 7));
+        const nulls = copyValidity(data, from, to, out);
+        const itemNulls = child.nullCount > 0 ? child.nullBitmap! : undefined;
+        for (let i = from; i < to; i++) {
+          const bit = data.offset + i;
+          // A null list has no items here (the writer takes a row with items for a present list).
+          if (nulls === undefined || (nulls[bit >> 3] & (1 << (bit & 7))) !== 0) {
+            if (itemNulls !== undefined) {
+              for (let item = lists[i]; item < lists[i + 1]; item++) {
+                const itemBit = child.offset + item;
+                if ((itemNulls[itemBit >> 3] & (1 << (itemBit & 7))) !== 0) continue;
+                const slot = items.count + item - lists[i];
+                itemValidity[slot >> 3] &= ~(1 << (slot & 7));
                 itemNullCount++;
-              } else items.copy(child.values, itemOffsets[item], itemOffsets[item + 1]);
-              items.end();
+              }
             }
+            items.copyRun(child, lists[i], lists[i + 1]);
           }
           offsets[++out] = items.count;
         }
-      }
-      const { values, offsets: stringOffsets } = items.seal();
-      const trimmed = itemValidity.subarray(0, (items.count + 7) >> 3);
-      return { nullCount, validity, values, offsets, itemOffsets: stringOffsets, itemValidity: trimmed, itemNullCount };
+      });
+      const { values, offsets: itemOffsets } = items.seal();
+      return {
+        nullCount,
+        validity,
+        values,
+        offsets,
+        itemOffsets,
+        itemValidity: itemValidity.subarray(0, (items.count + 7) >> 3),
+        itemNullCount,
+      };
     }
+  }
+}
+
+/** Calls `run(data, from, to, out)` for each run [from, to) of kept rows of each chunk, `out` the run's first slot. */
+function forEachKeptRun(
+  chunks: readonly Data[],
+  removed: readonly boolean[],
+  run: (data: Data, from: number, to: number, out: number) => void,
+): void {
+  let row = 0;
+  let out = 0;
+  for (const data of chunks) {
+    let i = 0;
+    while (i < data.length) {
+      while (i < data.length && removed[row + i]) i++;
+      const from = i;
+      while (i < data.length && !removed[row + i]) i++;
+      if (i > from) run(data, from, i, out);
+      out += i - from;
+    }
+    row += data.length;
   }
 }
 
@@ -302,17 +350,21 @@ class StringCopier {
   private readonly offsets: Int32Array;
   private length = 0;
   count = 0;
-  constructor(byteCapacity: number, slots: number) {
+  constructor(
+    byteCapacity: number,
+    readonly capacity: number,
+  ) {
     this.bytes = new Uint8Array(byteCapacity);
-    this.offsets = new Int32Array(slots + 1);
+    this.offsets = new Int32Array(capacity + 1);
   }
-  copy(source: Uint8Array, start: number, end: number): void {
-    this.bytes.set(source.subarray(start, end), this.length);
-    this.length += end - start;
-  }
-  /** Ends the current slot (empty when nothing was copied into it: a null). */
-  end(): void {
-    this.offsets[++this.count] = this.length;
+  /** Appends the strings [from, to) of an Arrow string array (a null's segment is empty, as arrow-rs reads them). */
+  copyRun(data: Data<Utf8>, from: number, to: number): void {
+    const source = data.valueOffsets;
+    const start = source[from];
+    this.bytes.set(data.values.subarray(start, source[to]), this.length);
+    const shift = this.length - start;
+    for (let i = from; i < to; i++) this.offsets[++this.count] = source[i + 1] + shift;
+    this.length += source[to] - start;
   }
   seal(): { values: Uint8Array; offsets: Int32Array } {
     return { values: this.bytes.subarray(0, this.length), offsets: this.offsets.subarray(0, this.count + 1) };

@@ -88,7 +88,7 @@ describe("removeRowsFromPart", () => {
 });
 
 describe("readParquetProjection", () => {
-  it("reads only the wanted columns the part has, and nothing from a part that has none of them", async () => {
+  it("reads only the wanted columns the part has, nothing from a part that has none, and names a part it cannot read", async () => {
     const directory = await temporaryDirectory("projection");
     try {
       const part = join(directory, "part.parquet");
@@ -97,6 +97,17 @@ describe("readParquetProjection", () => {
       const projected = await readParquetProjection(part, ["customer_id", "user_id", "tags", "raw"]);
       expect(projected).toEqual(rows.map((row) => ({ user_id: row.user_id, tags: row.tags ?? null })));
       expect(await readParquetProjection(part, ["customer_id", "raw"])).toEqual([]);
+
+      // A footer past the bytes read with the tail (a row group per row), and a part that is not Parquet.
+      const manyGroups = join(directory, "many-groups.parquet");
+      const more = rowsOfPart().slice(0, 800);
+      await writeFile(manyGroups, await encodeParquet(columns, more, { compression: "snappy", rowGroupSize: 1 }));
+      const tail = await readFile(manyGroups);
+      expect(tail.readUInt32LE(tail.length - 8)).toBeGreaterThan(64 << 10);
+      expect(await readParquetProjection(manyGroups, ["user_id"])).toEqual(more.map((row) => ({ user_id: row.user_id })));
+      const broken = join(directory, "broken.parquet");
+      await writeFile(broken, tail.subarray(0, tail.length - 100));
+      await expect(readParquetProjection(broken, ["user_id"])).rejects.toThrow(`${broken}: cannot read it as Parquet`);
     } finally {
       await rm(directory, { recursive: true, force: true });
     }
