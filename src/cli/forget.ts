@@ -6,7 +6,7 @@ import { PSEUDONYM_KEY_ENV, PseudonymKeyMissingError, pseudonymize } from "../in
 import { forEachInParallel } from "../runtime/in-parallel.ts";
 import { addTombstones, FORGOTTEN_ROW_COLUMNS, personIdsInRaw, tombstonesFile, type TombstoneEntry } from "../runtime/tombstones.ts";
 import type { ParquetCompression } from "../sinks/parquet-encoder.ts";
-import { parquetFilesUnder, readParquetProjection, removeRowsFromPart } from "../sinks/parquet-rewrite.ts";
+import { parquetFilesUnder, partVersion, readPartProjection, removeRowsFromPart, type PartVersion } from "../sinks/parquet-rewrite.ts";
 import type { Row } from "../sinks/table.ts";
 import { loadPipelineOrThrow } from "./load-config.ts";
 
@@ -81,21 +81,24 @@ export interface ForgetSummary {
  * (sessions before an identify carry only the visitor) and which parts have person columns, then the ids become
  * tombstones, then the second removes every row naming the user or one of those visitors from those parts and
  * rewrites each affected file atomically. Both passes read the person columns only (a part with none is read no
- * further than its footer); a part is decoded whole only to be rewritten. Running it again finds nothing.
+ * further than its footer), the second only of parts that changed since the first or name the person; a part is
+ * decoded whole only to be rewritten. Running it again finds nothing.
  */
 export async function forgetPerson(options: ForgetOptions): Promise<ForgetSummary> {
   const files = await parquetFilesUnder(options.sinkPath);
   const userIds = new Set([options.userId]);
   const visitorIds = new Set<string>();
-  // Parts with rows in a person column: the only ones the second pass reads (a part keeps its schema when rewritten).
-  const personParts = new Set<string>();
+  // Parts with rows in a person column, with those columns and the file version they were read from: the only parts
+  // the second pass looks at again (a part keeps its schema when rewritten).
+  const screened = new Map<string, { rows: Row[]; version: PartVersion }>();
   await forEachInParallel(files, READS_AT_ONCE, async (file) => {
-    const rows = await readParquetProjection(file, FORGOTTEN_ROW_COLUMNS).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return []; // rewritten away meanwhile
+    const read = await readPartProjection(file, FORGOTTEN_ROW_COLUMNS).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined; // rewritten away meanwhile
       throw error;
     });
-    if (rows.length > 0) personParts.add(file);
-    for (const row of rows) {
+    if (read === undefined || read.rows.length === 0) return;
+    screened.set(file, read);
+    for (const row of read.rows) {
       if (row.user_id !== options.userId) continue;
       for (const column of ["visitor_id", "anon_id"]) if (typeof row[column] === "string") visitorIds.add(row[column]);
     }
@@ -112,7 +115,11 @@ export async function forgetPerson(options: ForgetOptions): Promise<ForgetSummar
   const names = personMatcher(userIds, visitorIds, quotedInDeadLetters);
   const tables = new Map<string, TableChange>();
   // A few parts at once: one part's write and fsyncs (file, then folder) overlap the next one's decoding and encoding.
-  await forEachInParallel(files.filter((file) => personParts.has(file)), REWRITES_AT_ONCE, async (file) => {
+  await forEachInParallel(files.filter((file) => screened.has(file)), REWRITES_AT_ONCE, async (file) => {
+    // A part the first pass read, still the same file, in which no row names the person: nothing to read again. Any
+    // other is read again after the tombstones (a live worker may have rewritten it meanwhile).
+    const first = screened.get(file)!;
+    if (!first.rows.some(names) && (await partVersion(file)) === first.version) return;
     const removed = await removeRowsFromPart(file, names, options, FORGOTTEN_ROW_COLUMNS);
     if (removed === undefined || removed.rowsRemoved === 0) return;
     const table = relative(options.sinkPath, file).split(sep)[0];

@@ -1,6 +1,6 @@
 // Erasing rows from committed Parquet parts in place (`clickpipe forget`, and a worker catching up on new tombstones):
 // each part that loses rows is rewritten with its own schema, atomically, or deleted when nothing is left.
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, type BigIntStats } from "node:fs";
 import { open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { DataType, TimeUnit, tableFromIPC, type Data, type Field, type Table as ArrowTable, type Utf8 } from "apache-arrow";
@@ -58,6 +58,32 @@ export async function readParquetProjection(file: string, wanted: readonly strin
   return (await readColumnsOfPart(file, wanted)).rows;
 }
 
+/**
+ * One version of a part's file: device, inode, size, and modification and change times in nanoseconds. A rewrite
+ * renames a new file (inode) over the path; a write in place would change the times.
+ */
+export type PartVersion = string;
+
+/** readParquetProjection, and the version of the file the rows were read from. */
+export async function readPartProjection(file: string, wanted: readonly string[]): Promise<{ rows: Row[]; version: PartVersion }> {
+  const { rows, version } = await readColumnsOfPart(file, wanted);
+  return { rows, version };
+}
+
+/** The version of the file at `path` now; undefined when there is none. */
+export async function partVersion(path: string): Promise<PartVersion | undefined> {
+  try {
+    return versionOf(await stat(path, { bigint: true }));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+function versionOf(info: BigIntStats): PartVersion {
+  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+}
+
 const PARQUET_MAGIC = Buffer.from("PAR1", "latin1");
 
 /**
@@ -70,12 +96,15 @@ const PARQUET_MAGIC = Buffer.from("PAR1", "latin1");
  * (0.8.0), which made the "projection" a whole read of every part, twice per forget. Strings are decoded straight from
  * the Arrow buffers: Arrow's per-value `get` cost more than the decoding.
  */
-async function readColumnsOfPart(path: string, wanted: readonly string[]): Promise<{ rows: Row[]; bytes?: Uint8Array }> {
+async function readColumnsOfPart(path: string, wanted: readonly string[]): Promise<{ rows: Row[]; version: PartVersion; bytes?: Uint8Array }> {
   let bytes: Uint8Array | undefined;
   let columns: string[];
+  let version: PartVersion;
   const fd = openSync(path, "r");
   try {
-    const { size } = fstatSync(fd);
+    const info = fstatSync(fd, { bigint: true });
+    const size = Number(info.size);
+    version = versionOf(info);
     const footer = footerOf(fd, size);
     if (footer === undefined) bytes = readWhole(fd, size, path);
     columns = columnsPresent(await readingParquet(path, () => readSchema(footer ?? bytes!)), wanted);
@@ -83,12 +112,12 @@ async function readColumnsOfPart(path: string, wanted: readonly string[]): Promi
   } finally {
     closeSync(fd);
   }
-  if (columns.length === 0 || bytes === undefined) return { rows: [] };
+  if (columns.length === 0 || bytes === undefined) return { rows: [], version };
   const whole = bytes;
   const file = await readingParquet(path, () => ParquetFile.fromFile(new Blob([whole])));
   try {
     const table = await readingParquet(path, async () => tableFromIPC((await file.read({ columns })).intoIPCStream()));
-    return { rows: projectedRows(table), bytes };
+    return { rows: projectedRows(table), version, bytes };
   } finally {
     file.free();
   }

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { encodeParquet, type ParquetCompression } from "../../src/sinks/parquet-encoder.ts";
-import { readParquetProjection, removeRowsFromPart } from "../../src/sinks/parquet-rewrite.ts";
+import { partVersion, readParquetProjection, readPartProjection, removeRowsFromPart } from "../../src/sinks/parquet-rewrite.ts";
 import type { ColumnSpec, Row } from "../../src/sinks/table.ts";
 import { allTypesRows, allTypesTable, duckDb, queryJson, temporaryDirectory } from "./lake-fixtures.ts";
 
@@ -84,6 +84,29 @@ describe("removeRowsFromPart", () => {
     const change = await removeRowsFromPart(untouched, (row) => row.user_id === "nobody", { compression: "snappy", rowGroupSize: 700 }, ["user_id"]);
     expect(change).toEqual({ rowsRemoved: 0, deleted: false });
     expect((await stat(untouched)).mtimeMs).toBe(before.mtimeMs);
+  });
+});
+
+describe("partVersion", () => {
+  it("is the version the projection was read from until the part is rewritten or deleted", async () => {
+    const directory = await temporaryDirectory("version");
+    try {
+      const part = join(directory, "part.parquet");
+      const rows = rowsOfPart().slice(0, 30);
+      await writeFile(part, await encodeParquet(columns, rows, { compression: "snappy", rowGroupSize: 700 }));
+      const first = await readPartProjection(part, ["user_id"]);
+      expect(first.rows).toHaveLength(30);
+      expect(await partVersion(part)).toBe(first.version);
+      // forget's second pass reads a part again when this differs: a rewrite renames another file over it.
+      await removeRowsFromPart(part, (row) => row.user_id === VICTIM, { compression: "snappy", rowGroupSize: 700 }, ["user_id"]);
+      const second = await partVersion(part);
+      expect(second).not.toBe(first.version);
+      expect((await readPartProjection(part, ["user_id"])).version).toBe(second);
+      await rm(part);
+      expect(await partVersion(part)).toBeUndefined();
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });
 
