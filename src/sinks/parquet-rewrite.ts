@@ -107,7 +107,10 @@ async function readColumnsOfPart(path: string, wanted: readonly string[]): Promi
     version = versionOf(info);
     const footer = footerOf(fd, size);
     if (footer === undefined) bytes = readWhole(fd, size, path);
-    columns = columnsPresent(await readingParquet(path, () => readSchema(footer ?? bytes!)), wanted);
+    // A column's name is in the footer's bytes (its schema element and each chunk's path): a part whose footer holds
+    // none of the wanted names (most of a lake's parts) is settled without parsing it.
+    const named = footer === undefined ? wanted : wanted.filter((name) => footer.includes(name));
+    columns = named.length === 0 ? [] : columnsPresent(await readingParquet(path, () => readSchema(footer ?? bytes!)), named);
     if (columns.length > 0) bytes ??= readWhole(fd, size, path);
   } finally {
     closeSync(fd);
@@ -143,7 +146,7 @@ const TAIL_BYTES = 64 << 10;
  * parses the metadata only, without reading the column chunks. Undefined when the tail is not a Parquet footer
  * (the whole file then goes to readSchema, whose error names what is wrong).
  */
-function footerOf(fd: number, size: number): Uint8Array | undefined {
+function footerOf(fd: number, size: number): Buffer | undefined {
   if (size < 12) return undefined;
   const tailLength = Math.min(size, TAIL_BYTES);
   const tail = Buffer.allocUnsafe(tailLength);
