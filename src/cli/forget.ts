@@ -119,8 +119,9 @@ export async function forgetPerson(options: ForgetOptions): Promise<ForgetSummar
     // A part the first pass read, still the same file, in which no row names the person: nothing to read again. Any
     // other is read again after the tombstones (a live worker may have rewritten it meanwhile).
     const first = screened.get(file)!;
-    if (!first.rows.some(names) && (await partVersion(file)) === first.version) return;
-    const removed = await removeRowsFromPart(file, names, options, FORGOTTEN_ROW_COLUMNS);
+    const named = first.rows.some(names);
+    if (!named && (await partVersion(file)) === first.version) return;
+    const removed = await removeRowsFromPart(file, names, options, FORGOTTEN_ROW_COLUMNS, named);
     if (removed === undefined || removed.rowsRemoved === 0) return;
     const table = relative(options.sinkPath, file).split(sep)[0];
     const change = tables.get(table) ?? { rowsRemoved: 0, filesRewritten: 0, filesDeleted: 0 };

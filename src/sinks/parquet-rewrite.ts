@@ -96,7 +96,11 @@ const PARQUET_MAGIC = Buffer.from("PAR1", "latin1");
  * (0.8.0), which made the "projection" a whole read of every part, twice per forget. Strings are decoded straight from
  * the Arrow buffers: Arrow's per-value `get` cost more than the decoding.
  */
-async function readColumnsOfPart(path: string, wanted: readonly string[]): Promise<{ rows: Row[]; version: PartVersion; bytes?: Uint8Array }> {
+async function readColumnsOfPart(
+  path: string,
+  wanted: readonly string[],
+  whole = false,
+): Promise<{ rows: Row[]; version: PartVersion; bytes?: Uint8Array; table?: ArrowTable }> {
   let bytes: Uint8Array | undefined;
   let columns: string[];
   let version: PartVersion;
@@ -116,8 +120,13 @@ async function readColumnsOfPart(path: string, wanted: readonly string[]): Promi
     closeSync(fd);
   }
   if (columns.length === 0 || bytes === undefined) return { rows: [], version };
-  const whole = bytes;
-  const file = await readingParquet(path, () => ParquetFile.fromFile(new Blob([whole])));
+  if (whole) {
+    // Decoded whole at once, for a part that is likely to be rewritten: its rows are picked from that table.
+    const table = await readingParquet(path, () => tableFromIPC(readParquet(bytes).intoIPCStream()));
+    return { rows: projectedRows(table.select(columns)), version, bytes, table };
+  }
+  const read = bytes;
+  const file = await readingParquet(path, () => ParquetFile.fromFile(new Blob([read])));
   try {
     const table = await readingParquet(path, async () => tableFromIPC((await file.read({ columns })).intoIPCStream()));
     return { rows: projectedRows(table), version, bytes };
@@ -212,10 +221,12 @@ export async function removeRowsFromPart(
   remove: (row: Row) => boolean,
   options: RewriteOptions,
   reads: readonly string[],
+  /** The caller expects rows to go (it saw them): the part is decoded whole at once instead of its `reads` first. */
+  likely = false,
 ): Promise<PartChange | undefined> {
   let read;
   try {
-    read = await readColumnsOfPart(file, reads);
+    read = await readColumnsOfPart(file, reads, likely);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
@@ -231,7 +242,7 @@ export async function removeRowsFromPart(
     return { rowsRemoved, deleted: true };
   }
   // The same bytes the rows were picked from, decoded whole.
-  const table = await readingParquet(file, () => tableFromIPC(readParquet(read.bytes!).intoIPCStream()));
+  const table = read.table ?? (await readingParquet(file, () => tableFromIPC(readParquet(read.bytes!).intoIPCStream())));
   if (table.numRows !== picked.length) throw new Error(`${file}: ${table.numRows} rows read whole, ${picked.length} by its person columns`);
   const batch = keptRowsOf(table, picked, file);
   await encoderReady(options.compression);
