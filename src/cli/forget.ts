@@ -1,14 +1,18 @@
 // `clickpipe forget <user_id> --pipeline p.yaml`: erases a person from every Parquet table and tombstones their ids.
-import { readFile } from "node:fs/promises";
 import { relative, sep } from "node:path";
 import { parseArgs } from "node:util";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { PSEUDONYM_KEY_ENV, PseudonymKeyMissingError, pseudonymize } from "../ingest/privacy.ts";
+import { forEachInParallel } from "../runtime/in-parallel.ts";
 import { addTombstones, FORGOTTEN_ROW_COLUMNS, personIdsInRaw, tombstonesFile, type TombstoneEntry } from "../runtime/tombstones.ts";
 import type { ParquetCompression } from "../sinks/parquet-encoder.ts";
-import { parquetFilesUnder, readParquetProjection, removeRowsFromPart } from "../sinks/parquet-rewrite.ts";
+import { parquetFilesUnder, partVersion, readPartProjection, removeRowsFromPart, type PartVersion } from "../sinks/parquet-rewrite.ts";
 import type { Row } from "../sinks/table.ts";
 import { loadPipelineOrThrow } from "./load-config.ts";
+
+/** Parts `forget` screens, and reads and rewrites, at once: their file system calls and fsyncs overlap (bench/OPTIMIZATIONS.md, session 37). */
+const READS_AT_ONCE = 8;
+const REWRITES_AT_ONCE = 4;
 
 export const forgetUsage = "usage: clickpipe forget <user_id> --pipeline <pipeline.yaml>";
 
@@ -74,20 +78,31 @@ export interface ForgetSummary {
 
 /**
  * Two passes over every `*.parquet` under the sink path: the first collects the visitor ids the user's rows carry
- * (sessions before an identify carry only the visitor), the second removes every row naming the user or one of those
- * visitors and rewrites each affected file atomically. Then the ids become tombstones. Running it again finds nothing.
+ * (sessions before an identify carry only the visitor) and which parts have person columns, then the ids become
+ * tombstones, then the second removes every row naming the user or one of those visitors from those parts and
+ * rewrites each affected file atomically. Both passes read the person columns only (a part with none is read no
+ * further than its footer), the second only of parts that changed since the first or name the person; a part is
+ * decoded whole only to be rewritten. Running it again finds nothing.
  */
 export async function forgetPerson(options: ForgetOptions): Promise<ForgetSummary> {
   const files = await parquetFilesUnder(options.sinkPath);
   const userIds = new Set([options.userId]);
   const visitorIds = new Set<string>();
-  for (const file of files) {
-    const rows = readParquetProjection(await readFile(file), ["user_id", "visitor_id", "anon_id"]);
-    for (const row of rows) {
+  // Parts with rows in a person column, with those columns and the file version they were read from: the only parts
+  // the second pass looks at again (a part keeps its schema when rewritten).
+  const screened = new Map<string, { rows: Row[]; version: PartVersion }>();
+  await forEachInParallel(files, READS_AT_ONCE, async (file) => {
+    const read = await readPartProjection(file, FORGOTTEN_ROW_COLUMNS).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined; // rewritten away meanwhile
+      throw error;
+    });
+    if (read === undefined || read.rows.length === 0) return;
+    screened.set(file, read);
+    for (const row of read.rows) {
       if (row.user_id !== options.userId) continue;
       for (const column of ["visitor_id", "anon_id"]) if (typeof row[column] === "string") visitorIds.add(row[column]);
     }
-  }
+  });
   // Tombstones first: a live worker reloads them within a second, drops the person from then on and erases them from
   // what it commits after this moment; the removal below covers everything committed before it.
   const forgottenAt = options.now ?? Date.now();
@@ -99,16 +114,22 @@ export async function forgetPerson(options: ForgetOptions): Promise<ForgetSummar
   const quotedInDeadLetters = new Set([options.userId, options.givenUserId ?? options.userId]);
   const names = personMatcher(userIds, visitorIds, quotedInDeadLetters);
   const tables = new Map<string, TableChange>();
-  for (const file of files) {
-    const removed = await removeRowsFromPart(file, names, options, FORGOTTEN_ROW_COLUMNS);
-    if (removed === undefined || removed.rowsRemoved === 0) continue;
+  // A few parts at once: one part's write and fsyncs (file, then folder) overlap the next one's decoding and encoding.
+  await forEachInParallel(files.filter((file) => screened.has(file)), REWRITES_AT_ONCE, async (file) => {
+    // A part the first pass read, still the same file, in which no row names the person: nothing to read again. Any
+    // other is read again after the tombstones (a live worker may have rewritten it meanwhile).
+    const first = screened.get(file)!;
+    const named = first.rows.some(names);
+    if (!named && (await partVersion(file)) === first.version) return;
+    const removed = await removeRowsFromPart(file, names, options, FORGOTTEN_ROW_COLUMNS, named);
+    if (removed === undefined || removed.rowsRemoved === 0) return;
     const table = relative(options.sinkPath, file).split(sep)[0];
     const change = tables.get(table) ?? { rowsRemoved: 0, filesRewritten: 0, filesDeleted: 0 };
     change.rowsRemoved += removed.rowsRemoved;
     if (removed.deleted) change.filesDeleted++;
     else change.filesRewritten++;
     tables.set(table, change);
-  }
+  });
   return { tables, visitorIds: visitorIds.size, tombstonesAdded, tombstoneFile: tombstonesFile(options.sinkPath, options.pipelineName) };
 }
 
