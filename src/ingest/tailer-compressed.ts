@@ -78,20 +78,28 @@ export async function decompressedStart(file: string, length: number): Promise<B
  * The complete lines of the decompressed gzip after `position` (whose offset and fingerprint are checked first), in
  * the chunks TailedPath's reads of the uncompressed file would give (`chunkBytes` at a time from the offset, the last
  * line complete without its newline, as a rotated file's): the same lines, line numbers and, for a re-sent chunk, the
- * same batch ids. A gzip cannot be read from an offset, so the bytes before it are inflated and dropped.
+ * same batch ids. A gzip cannot be read from an offset, so the bytes before it are inflated and dropped. The chunk in
+ * flight at a crash (TailPosition.inflight) is given whole first, as TailedPath re-reads it from an uncompressed file.
  */
 export async function* compressedChunks(handle: FileHandle, name: string, position: TailPosition, chunkBytes: number): AsyncGenerator<CompressedChunk> {
   const offset = position.offset;
   if (offset === 0 && position.fingerprint !== "") throw new CompressedCopyError(`${name} does not hold the lines before byte 0 the position saw`);
-  const buffer = Buffer.allocUnsafe(chunkBytes);
+  /** End of the chunk in flight at a crash, until it is given: the first chunk ends there (though chunkBytes changed). */
+  let inflightEnd = position.inflight?.end;
+  const buffer = Buffer.allocUnsafe(Math.max(chunkBytes, (inflightEnd ?? 0) - offset));
   let filled = 0;
   let start = offset;
   let inflated = 0;
   let head: Buffer = Buffer.alloc(0);
   /** The (up to) FINGERPRINT_BYTES bytes before `start`. */
   let before: Buffer = Buffer.alloc(0);
+  /** Bytes the chunk being gathered holds when whole. */
+  const limit = () => (inflightEnd === undefined ? chunkBytes : inflightEnd - start);
   const chunkOf = (final: boolean): CompressedChunk => {
-    const split = splitCompleteLines(buffer, filled, start, { final: final && filled < chunkBytes, full: filled === chunkBytes });
+    // The chunk in flight: its last line was one when it was sent (a final or over-long line), so it is one now.
+    const resent = inflightEnd !== undefined && filled === inflightEnd - start;
+    if (resent) inflightEnd = undefined;
+    const split = splitCompleteLines(buffer, filled, start, resent ? { final: true, full: false } : { final: final && filled < chunkBytes, full: filled === chunkBytes });
     before = lastBytes(Buffer.concat([before, buffer.subarray(Math.max(0, split.consumed - FINGERPRINT_BYTES), split.consumed)]), FINGERPRINT_BYTES);
     const end = start + split.consumed;
     const headBytes = Math.min(HEAD_BYTES, end);
@@ -117,12 +125,13 @@ export async function* compressedChunks(handle: FileHandle, name: string, positi
       }
       inflated += piece.length - at;
       while (at < piece.length) {
-        const taken = Math.min(piece.length - at, chunkBytes - filled);
+        const whole = limit();
+        const taken = Math.min(piece.length - at, whole - filled);
         piece.copy(buffer, filled, at, at + taken);
         filled += taken;
         at += taken;
         // A full buffer always yields a line (an over-long one is cut), so it never stays full.
-        if (filled === chunkBytes) yield chunkOf(false);
+        if (filled === whole) yield chunkOf(false);
       }
     }
   } catch (error) {
@@ -135,6 +144,8 @@ export async function* compressedChunks(handle: FileHandle, name: string, positi
     throw new CompressedCopyError(`${name} cannot be decompressed past byte ${inflated} (${(error as Error).message})`);
   }
   if (inflated < offset) throw new CompressedCopyError(`${name} holds ${inflated} bytes, fewer than the ${offset} already read`, true);
+  // Copied before the tailer read the chunk in flight (and before the truncation): all it holds after offset was sent.
+  if (inflightEnd !== undefined) throw new CompressedCopyError(`${name} holds ${inflated} bytes, fewer than the ${inflightEnd} sent before a crash`, true);
   // The rotated file is complete: its unterminated last line is a line.
   while (filled > 0) yield chunkOf(true);
 }

@@ -2,9 +2,19 @@
 // read (plain or gzip) from its start, then the new file; after copytruncate, the rest of the file from its copy.
 import { open, readdir, stat, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { crashIfInjectedAfterTailAck } from "../runtime/fault-injection.ts";
 import { CompressedCopyError, compressedChunks, findCompressedCopy } from "./tailer-compressed.ts";
 import { splitCompleteLines, type TailLine } from "./tailer-lines.ts";
-import { batchIdPrefix, FINGERPRINT_BYTES, HEAD_BYTES, positionHash, type TailPosition, type TailPositionStore } from "./tailer-position.ts";
+import {
+  batchIdPrefix,
+  FINGERPRINT_BYTES,
+  HEAD_BYTES,
+  positionHash,
+  withoutInflight,
+  type InflightChunk,
+  type TailPosition,
+  type TailPositionStore,
+} from "./tailer-position.ts";
 import type { NumberedLine, TailPublisher } from "./tailer-publisher.ts";
 import { findCopy, rotatedAfter, type FinishedFile, type RotatedFile } from "./tailer-rotated.ts";
 
@@ -55,13 +65,13 @@ export interface TailedPathOptions {
 /**
  * Why the position is written only after JetStream acknowledged the chunk, and why batch ids and event ids come from
  * the file: the tailer publishes into the stream, it does not feed operators, so the worker's checkpoint cannot hold
- * its offset. Writing (file identity, offset, line number) after the ack means a crash never skips a line; a crash
- * between the ack and the write re-reads the same chunk, whose batches get the same Nats-Msg-Ids
+ * its offset. Writing (file identity, offset, line number) after the ack means a crash never skips a line. The chunk's
+ * extent is written ahead of its publish (TailPosition.inflight), so a crash between the ack and the write re-reads
+ * exactly that chunk, though the file grew meanwhile: its batches get the same Nats-Msg-Ids
  * (`tail:<dev>:<ino>:<lineage>:<generation>:<start>-<end>:<partition>:<n>`, batchIdPrefix; the lineage, a hash of the
  * file's first line, tells a new file that got a rotated one's inode from it), so JetStream stores them once within
- * its 2-minute duplicate window, and whose events get the same event_ids (line number + line, as `clickpipe publish`
- * of the same file gives), so the worker's event_id dedupe drops what is older than that window or was chunked
- * differently.
+ * its 2-minute duplicate window, dead letters included, and its events get the same event_ids (line number + line, as
+ * `clickpipe publish` of the same file gives), so the worker's event_id dedupe drops what is older than that window.
  *
  * Files are read one after the other, each to its end: the file of the saved position, then each rotated file newer
  * than it (tailer-rotated.ts says how they are ordered), each from its start, then the file at the path. A new file's
@@ -95,6 +105,9 @@ export class TailedPath {
     const { path, store, log } = this.options;
     const saved = await store.load(path);
     if (saved === undefined) return;
+    if (saved.inflight !== undefined) {
+      log(`access log ${path}: re-sending bytes ${saved.offset}-${saved.inflight.end}, in flight when the tailer stopped, under the same ids`);
+    }
     if ((await identityOf(path)) === saved.file) {
       this.reading = await openFile(path, saved, { compressed: false, complete: false });
       return;
@@ -316,8 +329,15 @@ export class TailedPath {
     const lines: NumberedLine[] = chunkLines.map((line, index) => ({ text: line.text, lineNumber: firstLineNumber + index }));
     const end = start + consumed;
     const lineage = position.lineage === "" && start === 0 && firstLine !== undefined ? { lineage: firstLine } : {};
-    const current = { ...position, ...lineage };
-    await this.options.publisher.publish(batchIdPrefix(current, start, end), lines, this.options.now());
+    const current = withoutInflight({ ...position, ...lineage });
+    const saved = position.inflight;
+    const resent = saved !== undefined && saved.end === end && saved.fingerprint === after.fingerprint;
+    // A re-sent chunk keeps its received_at, so its dead letters are the same bytes (and the same rows downstream).
+    const inflight: InflightChunk = resent ? saved : { end, fingerprint: after.fingerprint, receivedAt: this.options.now() };
+    // Written ahead: a crash after the ack re-sends this extent, not a longer one under other ids.
+    if (!resent) await this.options.store.save({ ...current, inflight });
+    await this.options.publisher.publish(batchIdPrefix(current, start, end), lines, inflight.receivedAt);
+    crashIfInjectedAfterTailAck();
     const next = { ...current, offset: end, lineNumber: position.lineNumber + lines.length, ...after };
     await this.options.store.save(next);
     return next;
@@ -328,26 +348,45 @@ export class TailedPath {
     const current = this.reading!;
     const { position, handle } = current;
     const size = Number((await handle.stat({ bigint: true })).size);
-    const rewritten =
+    let rewritten =
       size < position.offset ||
       (await fingerprintAt(handle, position.offset)) !== position.fingerprint ||
       (position.head !== undefined && (await headOf(handle, position.headBytes ?? 0)) !== position.head);
+    if (!rewritten && position.inflight !== undefined && !(await holdsExtent(handle, position.inflight, size))) {
+      if (current.copy) {
+        // copytruncate copied the file before the tailer read the chunk (and before the truncation): every byte the
+        // copy holds after the offset was in that chunk, sent already.
+        this.options.log(`access log ${this.options.path}: ${current.name}, the copy, holds ${size} bytes, fewer than the ${position.inflight.end} sent; all read`);
+        current.position = { ...withoutInflight(position), offset: size, fingerprint: await fingerprintAt(handle, size) };
+        return 0;
+      }
+      // Truncated or replaced below the chunk's end, as for a position beyond the file: its copy, else a new generation.
+      rewritten = true;
+    }
     if (rewritten) {
       if (await this.switchToCopy(current)) return 0;
       // Truncated and refilled, with no copy of the lines before: the bytes from 0 are new lines of a new generation.
       this.options.log(`access log ${this.options.path}: truncated or replaced (was at byte ${position.offset}); reading from its start`);
       // Its new first line gives the new generation's lineage (also for a position of an earlier version: nothing of
       // this generation was published under that version's ids).
-      current.position = { ...position, generation: position.generation + 1, offset: 0, lineNumber: 0, fingerprint: "", head: undefined, headBytes: undefined, lineage: "" };
+      current.position = { ...withoutInflight(position), generation: position.generation + 1, offset: 0, lineNumber: 0, fingerprint: "", head: undefined, headBytes: undefined, lineage: "" };
       await this.options.store.save(current.position);
     }
     let consumed = 0;
     while (!this.options.stopping()) {
       const start = current.position.offset;
-      const { bytesRead } = await handle.read(this.buffer, 0, this.buffer.length, start);
+      const { inflight } = current.position;
+      // The chunk in flight at a crash is read to its end, not to the file's: the same lines under the same ids. It
+      // may be longer than this buffer when chunkBytes was changed since.
+      const length = inflight === undefined ? this.buffer.length : inflight.end - start;
+      const buffer = length <= this.buffer.length ? this.buffer : Buffer.allocUnsafe(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, start);
+      // Checked above; the next poll looks at the file again.
+      if (inflight !== undefined && bytesRead < length) throw new Error(`${current.name} shrank below byte ${inflight.end} while it was read`);
       if (bytesRead === 0) return consumed;
       const full = bytesRead === this.buffer.length;
-      const split = splitCompleteLines(this.buffer, bytesRead, start, { final: final && !full, full });
+      // Its last line was one when it was sent (a final or over-long line), so it is one now.
+      const split = splitCompleteLines(buffer, bytesRead, start, inflight === undefined ? { final: final && !full, full } : { final: true, full: false });
       if (split.lines.length === 0) return consumed;
       consumed += split.consumed;
       const end = start + split.consumed;
@@ -355,7 +394,7 @@ export class TailedPath {
         fingerprint: await fingerprintAt(handle, end),
         ...(current.position.headBytes === HEAD_BYTES ? {} : { head: await headOf(handle, Math.min(HEAD_BYTES, end)), headBytes: Math.min(HEAD_BYTES, end) }),
       };
-      const firstLine = start === 0 ? positionHash(this.buffer.subarray(0, split.lines[0].end)) : undefined;
+      const firstLine = start === 0 ? positionHash(buffer.subarray(0, split.lines[0].end)) : undefined;
       current.position = await this.publishChunk(current.position, start, split.lines, split.consumed, after, firstLine);
     }
     return consumed;
@@ -379,6 +418,11 @@ async function headOf(handle: FileHandle, length: number): Promise<string> {
   const bytes = Buffer.alloc(length);
   const { bytesRead } = await handle.read(bytes, 0, length, 0);
   return positionHash(bytes.subarray(0, bytesRead));
+}
+
+/** Whether a file of `size` bytes still holds the bytes of the chunk in flight at a crash, as far as their hash tells. */
+async function holdsExtent(handle: FileHandle, inflight: InflightChunk, size: number): Promise<boolean> {
+  return size >= inflight.end && (await fingerprintAt(handle, inflight.end)) === inflight.fingerprint;
 }
 
 /** Hash of the bytes just before `offset` ("" at 0): unchanged unless the file was rewritten under us. */

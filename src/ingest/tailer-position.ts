@@ -49,6 +49,29 @@ export interface TailPosition {
    * start once they are done, so its new lines get batch ids of their own, not those of the lines before.
    */
   replaced?: { file: string; generation: number };
+  /**
+   * The chunk being published, saved (fsynced) before it is sent: a write-ahead of the extent [offset, end). A crash
+   * after JetStream's ack and before the position moves past it would otherwise re-read from `offset` to wherever the
+   * file ends by the restart, a chunk with another `end`, so other batch ids, and JetStream would store its lines again
+   * (the worker drops events it has by event_id, but not dead letters). Re-sending exactly this extent with the same
+   * receivedAt gives the same lines, ids and dead-letter bytes. Absent between chunks and in earlier versions' positions.
+   */
+  inflight?: InflightChunk;
+}
+
+export interface InflightChunk {
+  /** Offset just past the chunk's last line. */
+  end: number;
+  /** Hash of up to 64 bytes before `end`: the file still holds the bytes that were sent (see `fingerprint`). */
+  fingerprint: string;
+  /** Processing time the chunk was first published with: its events' and dead letters' received_at. */
+  receivedAt: number;
+}
+
+/** The position without a chunk in flight: once the chunk is acknowledged, or when what it was read from is gone. */
+export function withoutInflight(position: TailPosition): TailPosition {
+  const { inflight: _inflight, ...settled } = position;
+  return settled;
 }
 
 /**

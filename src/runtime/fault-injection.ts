@@ -7,10 +7,12 @@ import type { Operator } from "./operator.ts";
  * - `after-prepare`: the epoch's `.inprogress` parts are written and fsynced, the checkpoint is not;
  * - `checkpoint-written`: the checkpoint's temporary file is fsynced but not linked to its epoch name;
  * - `after-checkpoint`: the checkpoint is committed, no part renamed yet;
- * - `after-rename:<n>`: the checkpoint is committed and n of its parts are renamed.
- * `@<k>` picks the k-th checkpoint this process commits (default 3), so earlier epochs are already durable.
+ * - `after-rename:<n>`: the checkpoint is committed and n of its parts are renamed;
+ * - `tail-after-ack`: an access-log tailer's chunk is acknowledged by JetStream, its position not yet saved.
+ * `@<k>` picks the k-th checkpoint this process commits (default 3), so earlier epochs are already durable; for
+ * `tail-after-ack`, the k-th chunk this process's tailers publish.
  */
-export type CrashStep = "after-prepare" | "checkpoint-written" | "after-checkpoint" | "after-rename";
+export type CrashStep = "after-prepare" | "checkpoint-written" | "after-checkpoint" | "after-rename" | "tail-after-ack";
 
 export interface CrashPlan {
   step: CrashStep;
@@ -18,7 +20,7 @@ export interface CrashPlan {
   checkpoint: number;
 }
 
-const CRASH_STEPS: readonly CrashStep[] = ["after-prepare", "checkpoint-written", "after-checkpoint", "after-rename"];
+const CRASH_STEPS: readonly CrashStep[] = ["after-prepare", "checkpoint-written", "after-checkpoint", "after-rename", "tail-after-ack"];
 
 export function parseCrashPlan(text: string | undefined): CrashPlan | undefined {
   if (text === undefined || text === "") return undefined;
@@ -47,6 +49,15 @@ export function renamesBeforeCrash(epoch: number): number | undefined {
 /** SIGKILLs this process when the planned crash is at `step` of `epoch`: no handler, no flush, like kill -9. */
 export function crashIfInjected(step: CrashStep, epoch: number): void {
   if (crashPlan?.step === step && epoch === crashEpoch) process.kill(process.pid, "SIGKILL");
+}
+
+/** Chunks the tailers of this process had acknowledged, counted only while a `tail-after-ack` crash is planned. */
+let tailChunksAcked = 0;
+
+/** SIGKILLs this process after the k-th tailed chunk's ack when a `tail-after-ack` crash is planned (TailedPath). */
+export function crashIfInjectedAfterTailAck(): void {
+  if (crashPlan?.step !== "tail-after-ack") return;
+  if (++tailChunksAcked === crashPlan.checkpoint) process.kill(process.pid, "SIGKILL");
 }
 
 /**

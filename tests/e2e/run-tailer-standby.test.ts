@@ -121,8 +121,8 @@ describe("clickpipe run: two workers tailing one log on one host", () => {
     })();
     await waitFor("lines appended while both run", async () => written >= 400);
 
-    // kill -9 between two chunks (caught up; a kill between a chunk's ack and its position write would re-send that
-    // chunk under other ids if more lines came meanwhile: the worker's event_id dedupe is for that), then keep appending.
+    // kill -9 between two chunks (caught up, so the metrics below count what each worker read; a kill between a chunk's
+    // ack and its position write is tailer-crash-after-ack.test.ts's), then keep appending.
     paused = true;
     await new Promise((resolve) => setTimeout(resolve, 30));
     await caughtUp();

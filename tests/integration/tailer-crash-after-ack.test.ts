@@ -1,0 +1,131 @@
+// `clickpipe run` tailing a growing access log is SIGKILLed after a chunk's JetStream ack and before its position is
+// written (CLICKPIPE_CRASH_AT=tail-after-ack), then restarted while lines keep coming: the stream holds every line of
+// the log exactly once, events and dead letters alike.
+import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstream } from "@nats-io/jetstream";
+import { afterEach, describe, expect, inject, it } from "vitest";
+import { TailPositionStore } from "../../src/ingest/tailer-position.ts";
+import { splitBatch } from "../../src/transport/batch-codec.ts";
+import { connectNats } from "../../src/transport/connection.ts";
+import { decodeDeadLetters } from "../../src/transport/dead-letter.ts";
+import { StreamReader } from "../../src/transport/reader.ts";
+import { parseSubject } from "../../src/transport/subjects.ts";
+import { spawnCli, type CliProcess } from "../helpers/cli.ts";
+import { uniqueStreamName } from "../helpers/nats-server.ts";
+
+/** A combined-format line whose path names it (/page/<n>), or, every fifth, garbage that becomes a dead letter. */
+function logLine(n: number): string {
+  if (n % 5 === 0) return `garbage line ${n}`;
+  return `10.0.${(n >> 8) & 255}.${n & 255} - - [17/May/2015:10:05:${String(n % 60).padStart(2, "0")} +0000] "GET /page/${n} HTTP/1.1" 200 ${100 + n} "-" "Mozilla/5.0 (X11; Linux x86_64) crash-test"`;
+}
+
+function linesOf(from: number, to: number): string {
+  let text = "";
+  for (let n = from; n < to; n++) text += `${logLine(n)}\n`;
+  return text;
+}
+
+async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe("clickpipe run: a tailer killed between a chunk's ack and its position write", () => {
+  const running: CliProcess[] = [];
+  let directory: string | undefined;
+
+  afterEach(async () => {
+    for (const { child } of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    if (directory !== undefined) await rm(directory, { recursive: true, force: true });
+  });
+
+  it("re-sends that chunk under its ids after the restart, though the log grew: every line once in the stream", async () => {
+    const natsUrl = inject("natsUrl");
+    directory = await mkdtemp(join(tmpdir(), "clickpipe-tail-crash-"));
+    const logPath = join(directory, "access.log");
+    const stream = uniqueStreamName("TAILCRASH");
+    const out = join(directory, "out");
+    let written = 50;
+    await writeFile(logPath, linesOf(0, written));
+    const pipeline = join(directory, "p.yaml");
+    await writeFile(
+      pipeline,
+      [
+        "name: tailcrash",
+        "nats:",
+        `  url: ${natsUrl}`,
+        `  stream: ${stream}`,
+        "ingest:",
+        "  pages: all",
+        "sources:",
+        "  - type: accessLog",
+        `    paths: [${logPath}]`,
+        "    format: combined",
+        "    pollInterval: 50ms",
+        "sinks:",
+        "  - type: parquet",
+        `    path: ${out}`,
+      ].join("\n"),
+    );
+    const store = new TailPositionStore(join(out, "_checkpoints", "tailcrash", "sources", "0-accessLog"));
+
+    // Five lines (one of them garbage) every 20 ms, while the tailer runs, is killed and restarts.
+    let appending = true;
+    const appender = (async () => {
+      while (appending) {
+        await appendFile(logPath, linesOf(written, written + 5));
+        written += 5;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+
+    // The first chunk is the log as written above; the second, lines appended since: killed after its ack.
+    const first = spawnCli(["run", pipeline, "--worker-id", "first"], { CLICKPIPE_CRASH_AT: "tail-after-ack@2" });
+    running.push(first);
+    const killed = await first.exited;
+    expect(killed.signal, killed.output).toBe("SIGKILL");
+    const inflight = (await store.load(logPath))?.inflight;
+    // The log grows past the chunk in flight before the restart reads it again.
+    const writtenAtKill = written;
+    await waitFor("lines appended after the kill", async () => written >= writtenAtKill + 20);
+    expect((await stat(logPath)).size).toBeGreaterThan(inflight?.end ?? 0);
+
+    const second = spawnCli(["run", pipeline, "--worker-id", "second"]);
+    running.push(second);
+    const resumedAt = written;
+    await waitFor("lines appended after the restart", async () => written >= resumedAt + 30);
+    appending = false;
+    await appender;
+    await waitFor(`the tailer to reach the end of ${logPath}`, async () => (await store.load(logPath))?.offset === (await stat(logPath)).size);
+    second.child.kill("SIGINT");
+    expect((await second.exited).code, second.output()).toBe(0);
+
+    // The oracle: each line of the log, counted by its content in the stream (an event by its url, a dead letter by its raw line).
+    const counts = new Map<string, number>();
+    const count = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1);
+    const connection = await connectNats({ url: natsUrl });
+    try {
+      const reader = await StreamReader.open(jetstream(connection), stream, { drainUntil: true });
+      for await (const message of reader) {
+        if (parseSubject(stream, message.subject)?.kind === "dlq") for (const letter of decodeDeadLetters(message.data)) count(letter.raw);
+        else for (const line of splitBatch(message.data)) count((JSON.parse(line) as { url: string }).url);
+      }
+    } finally {
+      await connection.close();
+    }
+    const lines = (await readFile(logPath, "utf8")).split("\n").filter((line) => line !== "");
+    expect(lines.length).toBe(written);
+    const keys = lines.map((_, n) => (n % 5 === 0 ? logLine(n) : `/page/${n}`));
+    expect(keys.filter((key) => counts.get(key) !== 1).map((key) => `${key} x${counts.get(key) ?? 0}`)).toEqual([]);
+    expect(counts.size).toBe(written);
+    // The restart re-sent the chunk in flight, said so, and left nothing in flight when stopped.
+    expect(inflight, "the chunk in flight at the kill is in the position").toBeDefined();
+    expect(second.output()).toMatch(/re-sending bytes \d+-\d+, in flight when the tailer stopped, under the same ids/);
+    expect((await store.load(logPath))?.inflight).toBeUndefined();
+  });
+});
