@@ -9,7 +9,7 @@ import { runWorker } from "../runtime/worker.ts";
 import { splitBatch } from "../transport/batch-codec.ts";
 import { connectNats } from "../transport/connection.ts";
 import { ensureLocalNats, NatsServerMissingError } from "../transport/local-server.ts";
-import { ensureStream } from "../transport/stream.ts";
+import { ensureStream, streamOptions } from "../transport/stream.ts";
 import { eventsSubject } from "../transport/subjects.ts";
 import { asksForHelp } from "./asks-for-help.ts";
 import { loadPipelineOrThrow } from "./load-config.ts";
@@ -140,7 +140,7 @@ async function sendTraffic(config: PipelineConfig, settings: DemoTraffic, metric
   let start: number;
   try {
     const manager = await jetstreamManager(connection);
-    await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
+    await ensureStream(manager, config.nats.stream, streamOptions(config.nats, (line) => console.error(line)));
     // A restarted demo continues after the traffic already in the stream, so its events are not all late.
     start = await nextDayAfterStream(manager, config.nats.stream, config.nats.partitions);
   } finally {

@@ -9,7 +9,7 @@ import type { PipelineConfig } from "../config/pipeline.ts";
 import { RecordPublisher, type IngestCounts } from "../ingest/record-publisher.ts";
 import { connectNats } from "../transport/connection.ts";
 import { BatchPublisher } from "../transport/publisher.ts";
-import { ensureStream } from "../transport/stream.ts";
+import { ensureStream, streamOptions } from "../transport/stream.ts";
 import { allLines, ChunkIds, isAccessLogFormat, lineChunks, publishLineChunks, publishLines, publishOptionsKey, type PublishLinesOptions } from "./publish-lines.ts";
 import { CHUNK_TAKEN, type PublishWorkerMessage } from "./publish-worker.ts";
 
@@ -29,11 +29,11 @@ export function publishBatchLimits(format: string): { maxBatchEvents: number; ma
   return isAccessLogFormat(format) ? ACCESS_LOG_BATCH_LIMITS : PUBLISH_BATCH_LIMITS;
 }
 
-/** A connection to the pipeline's NATS, with its stream created when missing. */
-export async function connectToStream(config: PipelineConfig): Promise<NatsConnection> {
+/** A connection to the pipeline's NATS, with its stream created when missing (what it changed on it goes to `log`). */
+export async function connectToStream(config: PipelineConfig, log: (line: string) => void = (line) => console.error(line)): Promise<NatsConnection> {
   const connection = await connectNats(config.nats);
   try {
-    await ensureStream(await jetstreamManager(connection), config.nats.stream, { replicas: config.nats.replicas });
+    await ensureStream(await jetstreamManager(connection), config.nats.stream, streamOptions(config.nats, log));
     return connection;
   } catch (error) {
     await connection.close();

@@ -1,7 +1,7 @@
 // The pipeline file's schema (ARCHITECTURE.md "Pipeline file"): strict zod objects with defaults, plus cross-field rules.
 import { z } from "zod";
 import { operatorConfigSchemas } from "../operators/index.ts";
-import { duration } from "./duration.ts";
+import { duration, formatDuration } from "./duration.ts";
 import { ingestConfig } from "./ingest.ts";
 import { closestMatch } from "./did-you-mean.ts";
 import { formatPath } from "./errors.ts";
@@ -41,6 +41,9 @@ export const natsSection = z
       .max(5)
       .default(1)
       .describe("Copies of the stream when clickpipe creates it (3 on a 3-node cluster survives one node's loss); default 1."),
+    duplicateWindow: duration("2m").describe(
+      'How long the stream remembers each batch\'s Nats-Msg-Id: a batch sent again within it (a re-run publish of the same file, a tailer re-sending its chunk after an outage) is stored once, dead letters included. A longer window costs nats-server memory: it keeps every id sent within the window (roughly 200 bytes each). Set when clickpipe creates the stream; an existing stream\'s shorter window is widened to it. Default "2m", 1s to 7d.',
+    ),
     customerPartitions: z
       .number()
       .int()
@@ -186,6 +189,10 @@ const TABLE_WRITERS: Record<string, string | undefined> = {
   bots: undefined,
 };
 
+// nats.duplicateWindow: below a second even a prompt retry is missed; beyond a week nats-server holds a week of ids.
+export const MIN_DUPLICATE_WINDOW_MS = 1000;
+export const MAX_DUPLICATE_WINDOW_MS = 7 * 86_400_000;
+
 // Lateness and out-of-orderness may be zero (no slack); every other duration is a length of time and must be positive.
 const ZERO_ALLOWED = new Set(["outOfOrderness", "allowedLateness", "maxFutureSkew"]);
 
@@ -284,6 +291,15 @@ function sinkViolations(config: PipelineShape): RuleViolation[] {
 function natsViolations(config: PipelineShape): RuleViolation[] {
   const { user, password, token, tls } = config.nats;
   const violations: RuleViolation[] = [];
+  const window = config.nats.duplicateWindow;
+  // Zero and below are already reported as not positive.
+  if (window > 0 && (window < MIN_DUPLICATE_WINDOW_MS || window > MAX_DUPLICATE_WINDOW_MS)) {
+    violations.push({
+      path: ["nats", "duplicateWindow"],
+      message: `${formatDuration(window)} is ${window < MIN_DUPLICATE_WINDOW_MS ? "shorter than 1s" : "longer than 7d"}`,
+      hint: 'Use 1s to 7d (default "2m"): as long as a batch may be sent again after its first send (a re-run publish, a tailer\'s outage); nats-server keeps every id sent within the window in memory.',
+    });
+  }
   if ((user === undefined) !== (password === undefined)) {
     violations.push({
       path: ["nats", user === undefined ? "password" : "user"],

@@ -3,7 +3,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { basename, dirname } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { SourceConfig } from "../config/pipeline.ts";
-import { ensureStream } from "../transport/stream.ts";
+import { ensureStream, streamOptions } from "../transport/stream.ts";
 import { compileAccessLineReader } from "./access-log.ts";
 import type { Source, SourceDependencies } from "./source.ts";
 import { TailClaim } from "./tailer-claim.ts";
@@ -59,7 +59,7 @@ class AccessLogTailer implements Source {
 
   async start(): Promise<void> {
     const { deps, config } = this;
-    await ensureStream(await jetstreamManager(deps.connection), deps.pipeline.nats.stream, { replicas: deps.pipeline.nats.replicas });
+    await ensureStream(await jetstreamManager(deps.connection), deps.pipeline.nats.stream, streamOptions(deps.pipeline.nats, deps.log));
     this.publisher = new TailPublisher({
       config: deps.pipeline,
       js: jetstream(deps.connection),

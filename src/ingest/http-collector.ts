@@ -13,7 +13,7 @@ import { INVALID_REASONS, type InvalidReason } from "../metrics/registry.ts";
 import { listen } from "../runtime/listen.ts";
 import { deadLetterRaw, encodeDeadLetter } from "../transport/dead-letter.ts";
 import { partitionOf } from "../transport/partition.ts";
-import { ensureStream } from "../transport/stream.ts";
+import { ensureStream, streamOptions } from "../transport/stream.ts";
 import { EdgeProcessor, type RequestInfo } from "./edge.ts";
 import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
 import { redactRawRecord } from "./raw-redaction.ts";
@@ -145,7 +145,7 @@ class HttpCollectorSource implements HttpCollector {
 
   async start(): Promise<void> {
     this.jsm = await jetstreamManager(this.deps.connection, { timeout: 2_000 });
-    await ensureStream(this.jsm, this.stream, { replicas: this.deps.pipeline.nats.replicas });
+    await ensureStream(this.jsm, this.stream, streamOptions(this.deps.pipeline.nats, this.deps.log));
     this.watchConnection();
     const key = this.deps.place ?? "sources[…]";
     await listen(this.server, this.config.port, this.config.host, { name: `${key} (http)`, key });

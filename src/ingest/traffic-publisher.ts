@@ -3,7 +3,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import { connectNats } from "../transport/connection.ts";
-import { ensureStream } from "../transport/stream.ts";
+import { ensureStream, streamOptions } from "../transport/stream.ts";
 import { generateTraffic, toNdjsonLine, type GenerateOptions } from "./generate.ts";
 import type { IngestCounts } from "./record-publisher.ts";
 import { streamRecordPublisher } from "./stream-record-publisher.ts";
@@ -15,6 +15,8 @@ export interface TrafficPublishOptions {
   rate: number;
   signal?: AbortSignal;
   metrics?: Metrics;
+  /** Where what was changed on the stream is said; default stderr. */
+  log?: (line: string) => void;
   /**
    * Every this many events, one record a sloppy website sends as well: an invalid one (dead-lettered) and a page view
    * dated at the traffic's start (late by then). The demo shows its invalid_events and late_events tables this way.
@@ -45,7 +47,7 @@ export async function publishTraffic(options: TrafficPublishOptions): Promise<In
   const { config, traffic, rate, signal } = options;
   const connection = await connectNats(config.nats);
   try {
-    await ensureStream(await jetstreamManager(connection), config.nats.stream, { replicas: config.nats.replicas });
+    await ensureStream(await jetstreamManager(connection), config.nats.stream, streamOptions(config.nats, options.log ?? ((line) => console.error(line))));
     const publisher = streamRecordPublisher({
       config,
       js: jetstream(connection),

@@ -6,7 +6,7 @@ import { Metrics } from "../metrics/registry.ts";
 import { EncoderPool } from "../sinks/parquet.ts";
 import { metricsUrl, startMetricsServer } from "../metrics/server.ts";
 import { connectNats } from "../transport/connection.ts";
-import { ensureStream, streamPartitionMismatch } from "../transport/stream.ts";
+import { ensureStream, streamOptions, streamPartitionMismatch } from "../transport/stream.ts";
 import { Kvm } from "@nats-io/kv";
 import { StaleCheckpointError } from "./checkpoint.ts";
 import { openCheckpointStore, openExistingCheckpointStore } from "./checkpoint-store.ts";
@@ -43,7 +43,7 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
   try {
     // Created once here so that the tasks' concurrent first calls find it.
     const manager = await jetstreamManager(connection);
-    const info = await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
+    const info = await ensureStream(manager, config.nats.stream, streamOptions(config.nats, log));
     const sinkPath = config.sinks.find((sink) => sink.type === "parquet")?.path ?? ".";
     // Before any task is claimed: under changed counts the first tasks to start would commit output and forward
     // records before another task's restore noticed the change (PartitionCountChangedError names the fix).

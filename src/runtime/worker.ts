@@ -20,7 +20,7 @@ import { connectNats } from "../transport/connection.ts";
 import { decodeDeadLetter } from "../transport/dead-letter.ts";
 import { retryWhileNatsRecovers } from "../transport/nats-retry.ts";
 import { splitBatch } from "../transport/batch-codec.ts";
-import { ensureStream, lastSequenceOfSubject, streamPartitionMismatch } from "../transport/stream.ts";
+import { ensureStream, lastSequenceOfSubject, streamOptions, streamPartitionMismatch } from "../transport/stream.ts";
 import { eventsSubject, parseSubject } from "../transport/subjects.ts";
 import { StreamReader, type StreamMessage } from "../transport/reader.ts";
 import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "./checkpoint.ts";
@@ -231,7 +231,7 @@ class Worker {
         `preparing stream ${config.nats.stream}`,
         async () => {
           const manager = await jetstreamManager(connection);
-          const created = await ensureStream(manager, config.nats.stream, { replicas: config.nats.replicas });
+          const created = await ensureStream(manager, config.nats.stream, streamOptions(config.nats, (line) => this.log(line)));
           if (this.task === undefined) {
             const { warning } = await streamPartitionMismatch(manager, config.nats.stream, config.nats.partitions);
             if (warning !== undefined) this.log(`warning: ${warning}`);

@@ -10,9 +10,11 @@ import {
   type StreamInfo,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
+import { formatDuration } from "../config/duration.ts";
+import type { NatsSection } from "../config/pipeline.ts";
 import { customersWildcard, dlqSubject, eventsWildcard, parseSubject } from "./subjects.ts";
 
-/** Two minutes: re-publishing the same batch within this window is recognised by its Nats-Msg-Id. */
+/** The default window (pipeline `nats.duplicateWindow`): re-publishing a batch within it is recognised by its Nats-Msg-Id. */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
 export type EnsureStreamOptions = {
@@ -23,7 +25,22 @@ export type EnsureStreamOptions = {
   storage?: "file" | "memory";
   /** Copies of the stream on a cluster (pipeline `nats.replicas`); default 1. An existing stream keeps its own. */
   replicas?: number;
+  /**
+   * How long the stream remembers a Nats-Msg-Id, in ms (pipeline `nats.duplicateWindow`); default DUPLICATE_WINDOW_MS.
+   * A new stream gets it (at most its max age); an existing stream's shorter window is widened to it (ensureStream).
+   */
+  duplicateWindowMs?: number;
+  /** Where ensureStream says what it did to, or would not do to, an existing stream's window; default nowhere. */
+  log?: (line: string) => void;
 };
+
+/**
+ * The stream options a pipeline's `nats:` section asks for: every caller of ensureStream takes them from here, so a
+ * new stream setting in the pipeline file is one change.
+ */
+export function streamOptions(nats: Pick<NatsSection, "replicas" | "duplicateWindow">, log?: (line: string) => void): EnsureStreamOptions {
+  return { replicas: nats.replicas, duplicateWindowMs: nats.duplicateWindow, log };
+}
 
 /** The subjects a clickpipe stream must capture. */
 export function streamSubjects(stream: string): string[] {
@@ -32,22 +49,26 @@ export function streamSubjects(stream: string): string[] {
 
 /** The configuration of a new stream: limits retention so it stays replayable from any sequence. */
 export function streamConfig(stream: string, options: EnsureStreamOptions = {}): Partial<StreamConfig> & { name: string } {
+  const maxAgeMs = options.maxAgeMs ?? 0;
+  const windowMs = options.duplicateWindowMs ?? DUPLICATE_WINDOW_MS;
   return {
     name: stream,
     subjects: streamSubjects(stream),
     retention: RetentionPolicy.Limits,
     storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
     discard: DiscardPolicy.Old,
-    max_age: nanos(options.maxAgeMs ?? 0),
+    max_age: nanos(maxAgeMs),
     max_bytes: options.maxBytes ?? -1,
-    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    // nats-server refuses a window longer than the max age (an id would outlive its message); it uses the max age then.
+    duplicate_window: nanos(maxAgeMs > 0 ? Math.min(maxAgeMs, windowMs) : windowMs),
     num_replicas: options.replicas ?? 1,
   };
 }
 
 /**
  * Creates the stream when missing; an existing stream is left as it is except that missing clickpipe subjects are
- * added. Safe to call concurrently from many processes.
+ * added and a duplicate window shorter than `duplicateWindowMs` is widened (see windowChange). Safe to call
+ * concurrently from many processes.
  */
 export async function ensureStream(
   jsm: JetStreamManager,
@@ -66,8 +87,54 @@ export async function ensureStream(
   }
   const present = new Set(info.config.subjects ?? []);
   const missing = streamSubjects(stream).filter((subject) => !present.has(subject));
-  if (missing.length === 0) return info;
-  return jsm.streams.update(stream, { ...info.config, subjects: [...present, ...missing] });
+  const window = windowChange(stream, info.config, options.duplicateWindowMs ?? DUPLICATE_WINDOW_MS);
+  if (window.note !== undefined) sayOnce(options.log, window.note);
+  if (missing.length === 0 && window.widenTo === undefined) return info;
+  const config = { ...info.config, subjects: [...present, ...missing] };
+  if (window.widenTo !== undefined) config.duplicate_window = nanos(window.widenTo);
+  return jsm.streams.update(stream, config);
+}
+
+/**
+ * What ensureStream does when an existing stream's duplicate window differs from the configured one.
+ *
+ * Wider: the stream is updated. JetStream allows it on a live stream, and nats-server then only re-arms the timer that
+ * forgets old ids: messages, sequences and consumers stay, and the ids it holds are kept for the longer window. It is
+ * what the user who raised `nats.duplicateWindow` asked for, and all it costs is the memory they chose to spend.
+ * Narrower: left alone with a warning. Narrowing makes nats-server drop at once the ids older than the new window, so
+ * it is the one direction that loses something, and pipelines sharing a stream with different windows would
+ * otherwise narrow each other's on every start; widening only is monotone, so the stream settles on the widest one.
+ * Longer than the stream's max age: nats-server refuses it, so a warning.
+ */
+export function windowChange(stream: string, existing: Pick<StreamConfig, "duplicate_window" | "max_age">, configuredMs: number): { widenTo?: number; note?: string } {
+  const currentMs = Math.round((existing.duplicate_window ?? 0) / 1_000_000);
+  const maxAgeMs = Math.round((existing.max_age ?? 0) / 1_000_000);
+  if (currentMs === configuredMs) return {};
+  const values = `stream ${stream} has a duplicate window of ${formatDuration(currentMs)}, nats.duplicateWindow is ${formatDuration(configuredMs)}`;
+  if (configuredMs < currentMs) {
+    return {
+      note: `warning: ${values}; clickpipe only widens an existing stream's window, so it keeps ${formatDuration(currentMs)} (more nats-server memory, no lost duplicates). To narrow it: nats stream edit ${stream} --dupe-window ${goDuration(configuredMs)}`,
+    };
+  }
+  if (maxAgeMs > 0 && configuredMs > maxAgeMs) {
+    return {
+      note: `warning: ${values}, longer than the stream's max age of ${formatDuration(maxAgeMs)}, which nats-server does not allow; the window stays ${formatDuration(currentMs)}. Set nats.duplicateWindow to at most ${formatDuration(maxAgeMs)}, or raise the max age (nats stream edit ${stream} --max-age …)`,
+    };
+  }
+  return { widenTo: configuredMs, note: `${values}: widened it to ${formatDuration(configuredMs)} (nats stream edit ${stream} --dupe-window ${goDuration(currentMs)} would change it back)` };
+}
+
+// One line per stream and pair of windows per process: a worker, its sources and retries all call ensureStream.
+const said = new Set<string>();
+function sayOnce(log: ((line: string) => void) | undefined, line: string): void {
+  if (log === undefined || said.has(line)) return;
+  said.add(line);
+  log(line);
+}
+
+/** A duration as the nats CLI's flags read it (Go's: no "d" unit). */
+function goDuration(ms: number): string {
+  return ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : formatDuration(ms);
 }
 
 /** The stream's info, or undefined when it does not exist (yet). */

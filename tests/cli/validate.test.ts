@@ -53,6 +53,13 @@ describe("cli validate", () => {
     expect(run.stdout()).toBe("");
   });
 
+  it("exits 1 for a nats.duplicateWindow beyond 7d, naming the key, its line and the range", async () => {
+    const file = await pipelineFile("name: p\nnats:\n  stream: S\n  duplicateWindow: 14d\nsinks: [{ type: parquet, path: x }]\n");
+    const run = capture();
+    expect(await runValidate([file], run.io)).toBe(1);
+    expect(run.stderr()).toMatch(new RegExp(`^nats\\.duplicateWindow \\(${file}:4:3\\): 14d is longer than 7d\\. Use 1s to 7d`));
+  });
+
   it("exits 1 for a missing file, naming it", async () => {
     const run = capture();
     expect(await runValidate(["pipelines/no-such.yaml"], run.io)).toBe(1);

@@ -27,7 +27,7 @@ function violations(overrides: Record<string, unknown>): string[] {
 describe("pipeline schema - defaults", () => {
   it("fills every default of a minimal file", () => {
     const config = pipelineSchema.parse(base);
-    expect(config.nats).toEqual({ url: "nats://127.0.0.1:4222", stream: "S", partitions: 1, customerPartitions: 1, replicas: 1 });
+    expect(config.nats).toEqual({ url: "nats://127.0.0.1:4222", stream: "S", partitions: 1, customerPartitions: 1, replicas: 1, duplicateWindow: 120_000 });
     expect(config.operators).toEqual([]);
     expect(config.sources).toBeUndefined();
     expect(config.metrics).toBeUndefined();
@@ -243,5 +243,42 @@ describe("pipeline schema - cross-field rules", () => {
         hint: "Step ids are the operator types, so each type appears at most once; merge the two.",
       },
     ]);
+  });
+});
+
+describe("pipeline schema - nats.duplicateWindow", () => {
+  const nats = (duplicateWindow: unknown) => ({ nats: { stream: "S", duplicateWindow } });
+
+  it("defaults to 2 minutes and reads durations as the file's other keys, compound ones too", () => {
+    expect(pipelineSchema.parse(base).nats.duplicateWindow).toBe(120_000);
+    expect(pipelineSchema.parse({ ...base, ...nats("1h") }).nats.duplicateWindow).toBe(3_600_000);
+    expect(pipelineSchema.parse({ ...base, ...nats("1h30m") }).nats.duplicateWindow).toBe(5_400_000);
+    expect(pipelineSchema.parse({ ...base, ...nats("1s") }).nats.duplicateWindow).toBe(1_000);
+    expect(pipelineSchema.parse({ ...base, ...nats("7d") }).nats.duplicateWindow).toBe(604_800_000);
+  });
+
+  it("refuses a window outside 1s to 7d, naming the path, the range and what it costs", () => {
+    expect(violations(nats("500ms"))).toEqual(["nats.duplicateWindow: 500ms is shorter than 1s"]);
+    expect(violations(nats("7d1s"))).toEqual(["nats.duplicateWindow: 604801s is longer than 7d"]);
+    expect(violations(nats("0s"))).toEqual(["nats.duplicateWindow: must be a positive duration"]);
+    const result = parsePipelineText("name: t\nnats:\n  stream: S\n  duplicateWindow: 30d\nsinks: [{ type: parquet, path: x }]\n", "t.yaml", {});
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors).toMatchObject([{ path: "nats.duplicateWindow", line: 4, column: 3, message: "30d is longer than 7d" }]);
+    expect(result.errors[0].hint).toMatch(/^Use 1s to 7d \(default "2m"\).*memory/);
+  });
+
+  it("refuses what is not a duration, naming the path", () => {
+    expect(violations(nats("10 minutes"))).toEqual(['nats.duplicateWindow: expected a duration like "30m" (units ms, s, m, h, d), got "10 minutes"']);
+    expect(violations(nats(600))).toHaveLength(1);
+    expect(violations(nats(600))[0]).toMatch(/^nats\.duplicateWindow: /);
+  });
+
+  it("says in its description what a longer window trades", () => {
+    const jsonSchema = z.toJSONSchema(pipelineSchema, { io: "input", unrepresentable: "any" }) as JsonSchema;
+    const description = jsonSchema.properties?.nats?.properties?.duplicateWindow?.description ?? "";
+    expect(description).toMatch(/Nats-Msg-Id/);
+    expect(description).toMatch(/nats-server memory/);
+    expect(description).toMatch(/Default "2m", 1s to 7d/);
   });
 });

@@ -59,7 +59,7 @@ const secretEnv = { CLICKPIPE_WRITE_KEY: "env-write-key", NATS_TOKEN: "env-token
 describe("config print", () => {
   it("prints durations back as text in their largest exact unit, defaults included", () => {
     const printed = parse(printPipeline(load(text)));
-    expect(printed.nats).toEqual({ url: "nats://127.0.0.1:4222", stream: "PRINTED", partitions: 1, customerPartitions: 1, replicas: 1 });
+    expect(printed.nats).toEqual({ url: "nats://127.0.0.1:4222", stream: "PRINTED", partitions: 1, customerPartitions: 1, replicas: 1, duplicateWindow: "2m" });
     expect(printed.sources[0].pollInterval).toBe("1500ms");
     expect(printed.operators[0]).toMatchObject({ gap: "45m", maxDuration: "12h", outOfOrderness: "1m", allowedLateness: "1h" });
     expect(printed.operators[1]).toMatchObject({ window: "2h", every: "30m" });
@@ -94,6 +94,7 @@ describe("config print", () => {
       stream: "SECRETS",
       partitions: 1,
       replicas: 1,
+      duplicateWindow: "2m",
       customerPartitions: 1,
       user: "alice",
       password: "<redacted>",

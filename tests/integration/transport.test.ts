@@ -9,6 +9,8 @@ import { decodeDeadLetters, type DeadLetter } from "../../src/transport/dead-let
 import { partitionOf } from "../../src/transport/partition.ts";
 import { BatchPublisher, PublishError } from "../../src/transport/publisher.ts";
 import { StreamReader, type StreamMessage } from "../../src/transport/reader.ts";
+import { connectToStream } from "../../src/cli/publish-stream.ts";
+import { pipelineSchema } from "../../src/config/pipeline.ts";
 import { DUPLICATE_WINDOW_MS, ensureStream } from "../../src/transport/stream.ts";
 import { parseSubject } from "../../src/transport/subjects.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
@@ -148,6 +150,72 @@ describe("transport - publish and read", () => {
   it("drain reads nothing from an empty stream", async () => {
     const empty = await newStream("EMPTY");
     expect(await readAll(await StreamReader.open(js, empty, { drainUntil: true }))).toEqual([]);
+  });
+});
+
+describe("transport - nats.duplicateWindow", () => {
+  const MINUTE_NS = 60_000 * 1_000_000;
+
+  /** What `clickpipe publish` does first with a pipeline of this window: connect, ensure the stream; its log lines. */
+  async function connectAsPublish(stream: string, duplicateWindow?: string): Promise<string[]> {
+    const config = pipelineSchema.parse({ name: "dw", nats: { url: inject("natsUrl"), stream, duplicateWindow }, sinks: [{ type: "parquet", path: "x" }] });
+    const lines: string[] = [];
+    const connection = await connectToStream(config, (line) => lines.push(line));
+    await connection.close();
+    return lines;
+  }
+
+  async function publishOneBatchOfEach(stream: string): Promise<BatchPublisher> {
+    const publisher = new BatchPublisher(js, { stream, partitions: 1, msgIdPrefix: "same-file" });
+    await publisher.add('{"n":1}', 0);
+    await publisher.addDeadLetter({ received_at: 1, reason: "not_json", raw: "{oops", source: "publish" });
+    await publisher.flush();
+    return publisher;
+  }
+
+  it("creates the stream with the pipeline's 10m window, and a batch re-sent under its Nats-Msg-Id is stored once", async () => {
+    const stream = uniqueStreamName("DUPWIN");
+    created.push(stream);
+    expect(await connectAsPublish(stream, "10m")).toEqual([]);
+    expect((await jsm.streams.info(stream)).config.duplicate_window).toBe(10 * MINUTE_NS);
+    await publishOneBatchOfEach(stream);
+    const again = await publishOneBatchOfEach(stream);
+    expect(again.stats).toMatchObject({ duplicateBatches: 2 });
+    // The event batch and the dead-letter batch, once each.
+    expect(await messageCount(stream)).toBe(2);
+  });
+
+  it("widens an existing stream's shorter window, keeping its messages and the ids it remembers, and says so once", async () => {
+    const stream = uniqueStreamName("DUPWIDEN");
+    created.push(stream);
+    await connectAsPublish(stream);
+    const before = await jsm.streams.info(stream);
+    expect(before.config.duplicate_window).toBe(2 * MINUTE_NS);
+    await publishOneBatchOfEach(stream);
+    expect(await connectAsPublish(stream, "10m")).toEqual([
+      `stream ${stream} has a duplicate window of 2m, nats.duplicateWindow is 10m: widened it to 10m (nats stream edit ${stream} --dupe-window 2m would change it back)`,
+    ]);
+    const after = await jsm.streams.info(stream);
+    expect(after.config.duplicate_window).toBe(10 * MINUTE_NS);
+    expect(after.created).toBe(before.created);
+    expect(after.state.messages).toBe(2);
+    expect(after.config.subjects).toEqual(before.config.subjects);
+    // The ids sent before the update still count as sent.
+    expect((await publishOneBatchOfEach(stream)).stats).toMatchObject({ duplicateBatches: 2 });
+    expect(await messageCount(stream)).toBe(2);
+    // Now equal: nothing more to say.
+    expect(await connectAsPublish(stream, "10m")).toEqual([]);
+  });
+
+  it("keeps an existing stream's longer window and warns once with the command that narrows it", async () => {
+    const stream = uniqueStreamName("DUPNARROW");
+    created.push(stream);
+    await connectAsPublish(stream, "1h");
+    const warning = `warning: stream ${stream} has a duplicate window of 1h, nats.duplicateWindow is 2m; clickpipe only widens an existing stream's window, so it keeps 1h (more nats-server memory, no lost duplicates). To narrow it: nats stream edit ${stream} --dupe-window 2m`;
+    expect(await connectAsPublish(stream)).toEqual([warning]);
+    expect((await jsm.streams.info(stream)).config.duplicate_window).toBe(60 * MINUTE_NS);
+    // Said once per process, however many callers (worker, collector, tailer) ensure the stream.
+    expect(await connectAsPublish(stream)).toEqual([]);
   });
 });
 

@@ -1,6 +1,7 @@
 // Which partitions a stream holds, and what a pipeline configured for another count makes of it.
 import { describe, expect, it } from "vitest";
-import { partitionMismatch, partitionsOfSubjects } from "../../src/transport/stream.ts";
+import { pipelineSchema } from "../../src/config/pipeline.ts";
+import { DUPLICATE_WINDOW_MS, partitionMismatch, partitionsOfSubjects, streamConfig, streamOptions, windowChange } from "../../src/transport/stream.ts";
 
 describe("stream - partitions in a stream", () => {
   it("reads the event partitions from the stream's subjects, ignoring dead letters, re-keyed records and other streams", () => {
@@ -27,5 +28,40 @@ describe("stream - partitions in a stream", () => {
     const { error, warning } = partitionMismatch("S", 1, [0, 1, 2]);
     expect(error).toBeUndefined();
     expect(warning).toMatch(/^stream S holds events of 3 partitions \(up to S\.events\.2\) but nats\.partitions is 1: .*late; .*nats\.partitions: 3$/);
+  });
+});
+
+describe("stream - duplicate window", () => {
+  const ns = (ms: number) => ms * 1_000_000;
+
+  it("takes the stream options from the pipeline's nats section", () => {
+    const nats = pipelineSchema.parse({ name: "t", nats: { stream: "S", replicas: 3, duplicateWindow: "10m" }, sinks: [{ type: "parquet", path: "x" }] }).nats;
+    const log = () => undefined;
+    expect(streamOptions(nats, log)).toEqual({ replicas: 3, duplicateWindowMs: 600_000, log });
+  });
+
+  it("creates a stream with the configured window, 2 minutes by default, at most its max age", () => {
+    expect(streamConfig("S").duplicate_window).toBe(ns(DUPLICATE_WINDOW_MS));
+    expect(streamConfig("S", { duplicateWindowMs: 600_000 }).duplicate_window).toBe(ns(600_000));
+    expect(streamConfig("S", { duplicateWindowMs: 600_000, maxAgeMs: 60_000 }).duplicate_window).toBe(ns(60_000));
+  });
+
+  it("leaves an equal window alone, widens a shorter one and says so", () => {
+    expect(windowChange("S", { duplicate_window: ns(120_000), max_age: 0 }, 120_000)).toEqual({});
+    const { widenTo, note } = windowChange("S", { duplicate_window: ns(120_000), max_age: 0 }, 5_400_000);
+    expect(widenTo).toBe(5_400_000);
+    expect(note).toBe("stream S has a duplicate window of 2m, nats.duplicateWindow is 90m: widened it to 90m (nats stream edit S --dupe-window 2m would change it back)");
+  });
+
+  it("keeps a longer window, warning with the nats CLI command that narrows it (in hours: Go durations have no days)", () => {
+    const { widenTo, note } = windowChange("S", { duplicate_window: ns(7 * 86_400_000), max_age: 0 }, 86_400_000);
+    expect(widenTo).toBeUndefined();
+    expect(note).toMatch(/^warning: stream S has a duplicate window of 7d, nats\.duplicateWindow is 1d; .* keeps 7d .*nats stream edit S --dupe-window 24h$/);
+  });
+
+  it("does not widen past the stream's max age (nats-server refuses it), warning instead", () => {
+    const { widenTo, note } = windowChange("S", { duplicate_window: ns(60_000), max_age: ns(3_600_000) }, 7_200_000);
+    expect(widenTo).toBeUndefined();
+    expect(note).toMatch(/^warning: stream S .* longer than the stream's max age of 1h.*at most 1h/);
   });
 });
