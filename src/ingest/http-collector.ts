@@ -10,7 +10,7 @@ import type { z } from "zod";
 import type { httpSource } from "../config/pipeline.ts";
 import { MAX_NESTING_DEPTH, validateRecord } from "../events/decode.ts";
 import { INVALID_REASONS, type InvalidReason } from "../metrics/registry.ts";
-import { listen } from "../runtime/listen.ts";
+import { listen, type ListenerPlace } from "../runtime/listen.ts";
 import { deadLetterRaw, encodeDeadLetter } from "../transport/dead-letter.ts";
 import { partitionOf } from "../transport/partition.ts";
 import { ensureStream, streamOptions } from "../transport/stream.ts";
@@ -24,6 +24,7 @@ import { CorsPolicy } from "./http-cors.ts";
 import { GroupCommitter, type CommitGroup } from "./http-group-commit.ts";
 import { recordFromQuery, TRANSPARENT_GIF } from "./http-pixel.ts";
 import { RateLimiter } from "./http-rate-limit.ts";
+import { PortClaim } from "./port-claim.ts";
 import type { Source, SourceDependencies } from "./source.ts";
 
 const NOT_UTF8: ParsedBody = { ok: false, problem: "the body is not valid UTF-8 (JSON text is UTF-8, RFC 8259)" };
@@ -80,6 +81,8 @@ const READINESS_CACHE_MS = 1_000;
 const MAX_MESSAGE_BYTES = 512 * 1024;
 /** How much of a refused body is read and dropped so the client gets to read its 413 (see discardRest). */
 const MAX_DISCARDED_BYTES = 1024 * 1024;
+/** How often a collector standing by for its port tries to take it over. */
+const PORT_RETRY_MS = 1_000;
 const REASON_INDEX: ReadonlyMap<string, number> = new Map(INVALID_REASONS.map((reason, index) => [reason, index]));
 
 export function createHttpCollector(
@@ -110,6 +113,16 @@ class HttpCollectorSource implements HttpCollector {
   private readiness: { checkedAt: number; ready: boolean } = { checkedAt: -Infinity, ready: false };
   private stopping = false;
   private stopped: Promise<void> | undefined;
+  private place: ListenerPlace = { name: "sources[…] (http)", key: "sources[…]" };
+  /** The claim on a configured port (none for port 0, which never collides). */
+  private claim: PortClaim | undefined;
+  /** While standing by: the next try to take the port over, and the try under way. */
+  private retry: NodeJS.Timeout | undefined;
+  private attempt: Promise<void> | undefined;
+  /** The listener's close after the claim was lost: the port is listened on again only once it is done. */
+  private closing: Promise<void> | undefined;
+  /** The last error a try to listen after taking the claim over logged (logged once until it changes). */
+  private listenProblem: string | undefined;
 
   constructor(
     private readonly config: HttpSourceConfig,
@@ -148,9 +161,70 @@ class HttpCollectorSource implements HttpCollector {
     await ensureStream(this.jsm, this.stream, streamOptions(this.deps.pipeline.nats, this.deps.log));
     this.watchConnection();
     const key = this.deps.place ?? "sources[…]";
-    await listen(this.server, this.config.port, this.config.host, { name: `${key} (http)`, key });
+    this.place = { name: `${key} (http)`, key };
+    if (this.config.port === 0) return this.listenNow();
+    // Every worker of the pipeline runs this collector; on one host the port goes to one of them. A port held by a
+    // worker of this pipeline (its claim, PortClaim) is waited for: startup goes on and the port is taken over once
+    // that worker is gone, answering nothing meanwhile (a load balancer or the clients retry). Held by anything
+    // else, the port is named by its key as before.
+    this.claim = new PortClaim({
+      stateDirectory: this.deps.stateDirectory,
+      port: this.config.port,
+      workerId: this.deps.workerId ?? `worker-${process.pid}`,
+      name: this.place.name,
+      log: this.deps.log,
+      onLost: () => this.yieldPort(),
+    });
+    if (!(await this.claim.take())) return this.retryLater();
+    try {
+      await this.listenNow();
+    } catch (error) {
+      await this.claim.release();
+      throw error;
+    }
+  }
+
+  private async listenNow(): Promise<void> {
+    await listen(this.server, this.config.port, this.config.host, this.place);
+    if (this.claim?.standingBy) {
+      this.deps.log(`${this.place.name}: took over ${this.claim.lockFile}`);
+      this.claim.tookOver();
+    }
     const { host, port } = this.address();
     this.deps.log(`http collector listening on http://${host}:${port} (stream ${this.stream})`);
+  }
+
+  private retryLater(): void {
+    if (this.stopping) return;
+    this.retry = setTimeout(() => (this.attempt = this.takeOver()), PORT_RETRY_MS);
+  }
+
+  /**
+   * One try at the port while standing by: take the claim when its holder is gone (pid dead or reused: at once; or
+   * its heartbeat stale), then listen. A port still in use once the claim is ours (the former holder's process is
+   * alive but stopped sending heartbeats, or some other process took the port meanwhile) keeps the claim, says so
+   * once, and tries again: a former holder that wakes up finds its claim lost and closes the port (yieldPort).
+   */
+  private async takeOver(): Promise<void> {
+    try {
+      await this.closing;
+      if (this.stopping || !(await this.claim!.take()) || this.stopping) return this.retryLater();
+      await this.listenNow();
+      this.listenProblem = undefined;
+    } catch (error) {
+      const problem = (error as Error).message;
+      if (problem !== this.listenProblem) this.deps.log(`${problem}; retrying every second`);
+      this.listenProblem = problem;
+      this.retryLater();
+    }
+  }
+
+  /** The claim was taken over (this process had stalled): stop listening, let requests under way finish, stand by. */
+  private yieldPort(): void {
+    if (this.stopping) return;
+    this.closing = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    this.retryLater();
   }
 
   address(): { host: string; port: number } {
@@ -166,6 +240,9 @@ class HttpCollectorSource implements HttpCollector {
 
   private async shutDown(): Promise<void> {
     this.stopping = true;
+    clearTimeout(this.retry);
+    await this.attempt;
+    await this.closing;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     await this.committer.close();
@@ -175,6 +252,8 @@ class HttpCollectorSource implements HttpCollector {
     clearTimeout(deadline);
     await this.committer.close();
     this.statusWatch?.stop?.();
+    // Only once the port is closed: a standby that takes the claim binds at once.
+    await this.claim?.release();
   }
 
   private watchConnection(): void {

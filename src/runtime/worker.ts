@@ -273,6 +273,8 @@ class Worker {
       // A lease, unlike the store's own lock, did not clean up after the crashed holder before it.
       if (this.task !== undefined) await this.store.discardUncommitted();
 
+      // Only the lock's holder serves metrics, so a standby on the same host binds metrics.port once the holder is
+      // gone and needs no claim on it as the collector's port has (ingest/port-claim.ts).
       if (config.metrics !== undefined && this.task === undefined) {
         metricsServer = await startMetricsServer(this.metrics, config.metrics.port, config.metrics.host);
         this.log(`metrics on ${metricsUrl(metricsServer, config.metrics.host)}`);

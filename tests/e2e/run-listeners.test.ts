@@ -33,7 +33,7 @@ async function holdPort(port: number): Promise<Server> {
 }
 
 describe("clickpipe run - its listeners", () => {
-  it("says once that the collector listens and once where the metrics are; a second run of the file names the port's key", async () => {
+  it("says once that the collector listens and once where the metrics are; a second run of the file stands by for the port", async () => {
     const [port, metricsPort] = [await freePort(), await freePort()];
     const { file, stream } = await pipelineFile("live", [
       "sources:",
@@ -48,12 +48,17 @@ describe("clickpipe run - its listeners", () => {
     const first = spawnCli(["run", file]);
     try {
       expect(await first.printed(/metrics on /)).toBe(true);
-      // The same pipeline again on this host: its collector's port is taken.
-      const second = await runCli(["run", file]);
-      expect(second.stderr).toBe(
-        `clickpipe run: sources[0] (http): port ${port} on 127.0.0.1 is in use (another clickpipe run or process?): set sources[0].port to a free port\n`,
-      );
-      expect(second.code).toBe(1);
+      // The same pipeline again on this host: its collector's port is held by a worker of the pipeline, so it stands by
+      // (run-collector-standby.test.ts has the takeover); a clean stop while standing by exits 0.
+      const second = spawnCli(["run", file]);
+      try {
+        expect(await second.printed(/sources\[0\] \(http\): standing by: worker .* holds /), second.output()).toBe(true);
+      } finally {
+        second.child.kill("SIGTERM");
+      }
+      const { code: secondCode, output: secondOutput } = await second.exited;
+      expect(secondCode, secondOutput).toBe(0);
+      expect(secondOutput).not.toMatch(/listening|metrics on/);
     } finally {
       first.child.kill("SIGTERM");
     }
@@ -63,6 +68,21 @@ describe("clickpipe run - its listeners", () => {
       `http collector listening on http://127.0.0.1:${port} (stream ${stream})`,
       `metrics on http://127.0.0.1:${metricsPort}/metrics`,
     ]);
+  });
+
+  it("names sources[0].port when a process that is no worker of the pipeline holds the collector's port", async () => {
+    const port = await freePort();
+    const { file } = await pipelineFile("port-taken", ["sources:", "  - type: http", `    port: ${port}`, "    host: 127.0.0.1", "    writeKeys: [k]"]);
+    const holder = await holdPort(port);
+    try {
+      const result = await runCli(["run", file]);
+      expect(result.stderr).toBe(
+        `clickpipe run: sources[0] (http): port ${port} on 127.0.0.1 is in use (another clickpipe run or process?): set sources[0].port to a free port\n`,
+      );
+      expect(result.code).toBe(1);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 
   it("names metrics.port when another process holds the metrics port", async () => {
