@@ -1,20 +1,8 @@
-// An HTTP collector's claim on the port it listens on: `<state directory>/port-<port>@<host>.lock`, a lock file as a
-// tailer's claim and the pipeline's checkpoint lock have (src/runtime/lock-file.ts).
-import { mkdir } from "node:fs/promises";
+// An HTTP collector's claim on the port it listens on: `<state directory>/port-<port>@<host>.lock` (a SourceClaim).
 import { hostname } from "node:os";
 import { join } from "node:path";
-import {
-  DEFAULT_LOCK_STALE_AFTER_MS,
-  HeldLockFile,
-  describeHolder,
-  lockStaleFromEnv,
-  newLockHolder,
-  takeLockFile,
-  type LockHolder,
-} from "../runtime/lock-file.ts";
-
-/** Tokens of the claims held in this process (see takeLockFile's heldHere). */
-const heldInThisProcess = new Set<string>();
+import type { LockHolder } from "../runtime/lock-file.ts";
+import { SourceClaim } from "./source-claim.ts";
 
 export interface PortClaimOptions {
   /** The source's state directory (`<sink path>/_checkpoints/<pipeline>/sources/<i>-http`). */
@@ -45,72 +33,14 @@ export interface PortClaimOptions {
  * The claim is taken before the port is bound, not after: two workers started at once then agree through O_EXCL on
  * which one binds, where binding first would let the loser look for a claim the winner has not written yet, and stop.
  */
-export class PortClaim {
-  readonly lockFile: string;
-  private readonly staleAfterMs: number;
-  private readonly now: () => number;
-  private lock: HeldLockFile | undefined;
-  /** The token of the holder this collector said it stands by for. */
-  private announced: string | undefined;
-
-  constructor(private readonly options: PortClaimOptions) {
+export class PortClaim extends SourceClaim {
+  constructor(options: PortClaimOptions) {
     const host = hostname().replace(/[^A-Za-z0-9.-]/g, "_");
-    this.lockFile = join(options.stateDirectory, `port-${options.port}@${host}.lock`);
-    this.staleAfterMs = options.staleAfterMs ?? lockStaleFromEnv() ?? DEFAULT_LOCK_STALE_AFTER_MS;
-    this.now = options.now ?? Date.now;
-  }
-
-  /** True while this collector holds the claim (a heartbeat may find it taken over meanwhile: then false). */
-  get held(): boolean {
-    return this.lock?.held === true;
-  }
-
-  /** True when a take() said it stands by and no take() has succeeded since. */
-  get standingBy(): boolean {
-    return this.announced !== undefined;
-  }
-
-  /**
-   * Takes the claim unless a live holder keeps it (its process is alive and its heartbeat fresh); never waits. True
-   * when this collector holds it (already, or now). Standing by is logged once per holder waited for.
-   */
-  async take(): Promise<boolean> {
-    if (this.held) return true;
-    await mkdir(this.options.stateDirectory, { recursive: true });
-    const holder = newLockHolder(this.options.workerId, this.now());
-    const taken = await takeLockFile(this.lockFile, holder, {
-      staleAfterMs: this.staleAfterMs,
-      now: this.now,
-      heldHere: heldInThisProcess,
+    super({
+      ...options,
+      lockFile: join(options.stateDirectory, `port-${options.port}@${host}.lock`),
+      waitNote: ` (port ${options.port}); retrying every second`,
+      lostNote: `closing port ${options.port} and standing by`,
     });
-    const { name, log } = this.options;
-    if (!taken.taken) {
-      if (this.announced !== taken.holder.token) {
-        log(`${name}: standing by: ${describeHolder(taken.holder)} holds ${this.lockFile} (port ${this.options.port}); retrying every second`);
-        this.announced = taken.holder.token;
-      }
-      return false;
-    }
-    heldInThisProcess.add(holder.token);
-    this.lock = new HeldLockFile(this.lockFile, holder, this.staleAfterMs, (to) => {
-      heldInThisProcess.delete(holder.token);
-      // Standing by from here on, for the holder named in this line (not said again) or an unknown one.
-      this.announced = to?.token ?? "";
-      log(`${name}: lost ${this.lockFile}${to ? ` to ${describeHolder(to)}` : ""}; closing port ${this.options.port} and standing by`);
-      this.options.onLost?.(to);
-    });
-    return true;
-  }
-
-  /** Forgets that this collector stood by (logged "took over" once it listens). */
-  tookOver(): void {
-    this.announced = undefined;
-  }
-
-  /** Removes the lock file if it is still this collector's: a standby takes the port over at its next try. */
-  async release(): Promise<void> {
-    if (this.lock !== undefined) heldInThisProcess.delete(this.lock.holder.token);
-    await this.lock?.release();
-    this.lock = undefined;
   }
 }

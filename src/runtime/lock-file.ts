@@ -1,5 +1,6 @@
 // An exclusive lock file naming its holder (pid, host, process start), kept fresh by a heartbeat (its mtime): the
-// pipeline's checkpoint lock (checkpoint.ts) and a tailer's claim of its position file (ingest/tailer-claim.ts).
+// pipeline's checkpoint lock (checkpoint.ts) and the sources' claims (ingest/source-claim.ts: a tailer's position
+// file, a collector's port).
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { open, readFile, rename, stat, unlink, utimes } from "node:fs/promises";
