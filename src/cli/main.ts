@@ -35,7 +35,8 @@ const DETAILS: Record<string, string> = {
   :yyyymmdd, :iso, :epoch_ms or :epoch_s; type and ts are required. ts may add columns up in milliseconds
   (ts=$eventdate:iso+$timeframe). --delimiter is , (default), tab, whitespace or any one character. --null NA reads
   fields holding exactly NA as NULL, as empty ones are.
-  --sort-by-time publishes in event-time order: a file not in that order needs it, or most events go to late_events.
+  --sort-by-time publishes in event-time order: a file out of that order by more than the operators' lateness needs
+  it, or the events the watermark already passed go to late_events.
   e.g. clickpipe publish orders.csv --pipeline p.yaml --format csv --map 'type=purchase,user_id=$1,ts=$2:yyyymmdd,revenue=$4'`,
 };
 

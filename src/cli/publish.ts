@@ -27,7 +27,7 @@ export { publishLineChunks, publishLines, splitLines, type PublishLinesOptions }
 
 export const publishUsage =
   "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] " +
-  "[--map <spec>] [--delimiter <char>|whitespace] [--null <text>] [--sort-by-time]";
+  "[--map <spec>] [--delimiter <char>|tab|whitespace] [--null <text>] [--sort-by-time]";
 
 /** Files at least this big may be parsed in worker threads while the main thread publishes (start-up ≈ 0.3 s). */
 const WORKER_MIN_BYTES = 16 * 1024 * 1024;

@@ -24,6 +24,8 @@ describe("clickpipe <command> --help", () => {
     const result = await runCli(["publish", "--help"]);
     const details = result.stdout.split("\n").slice(1).join("\n");
     for (const option of ["--map", "--delimiter", "--null", "--sort-by-time"]) expect(details, option).toContain(option);
+    // What a file out of event-time order published without --sort-by-time costs.
+    expect(details).toContain("go to late_events");
     // Each parser --map takes is named.
     for (const parser of ["string", "number", "yyyymmdd", "iso", "epoch_ms", "epoch_s"]) expect(details, parser).toContain(`:${parser}`);
   });

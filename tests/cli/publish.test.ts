@@ -408,7 +408,7 @@ describe("publish - options for another format", () => {
   });
 
   const USAGE_LINE =
-    "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map <spec>] [--delimiter <char>|whitespace] [--null <text>] [--sort-by-time]\n";
+    "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map <spec>] [--delimiter <char>|tab|whitespace] [--null <text>] [--sort-by-time]\n";
   const CHOICES =
     "--format is ndjson, csv, combined, common, or the server's own log format: an nginx log_format " +
     `('$remote_addr - $remote_user [$time_local] "$request" $status …') or an Apache LogFormat ('%h %l %u %t "%r" %>s %b')`;
