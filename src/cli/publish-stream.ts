@@ -53,8 +53,14 @@ export function batchPublisher({ config, connection, msgIdPrefix, format }: Publ
   return new BatchPublisher(jetstream(connection), { stream: config.nats.stream, partitions, msgIdPrefix, connection, ...publishBatchLimits(format) });
 }
 
-export async function publishInThisThread(source: FileHandle | Buffer, size: number, target: PublisherOptions, options: PublishLinesOptions): Promise<IngestCounts> {
-  const publisher = new RecordPublisher({ config: target.config, sink: batchPublisher(target), source: "publish" });
+export async function publishInThisThread(
+  source: FileHandle | Buffer,
+  size: number,
+  config: PipelineConfig,
+  sink: BatchPublisher,
+  options: PublishLinesOptions,
+): Promise<IngestCounts> {
+  const publisher = new RecordPublisher({ config, sink, source: "publish" });
   const chunks = lineChunks(source, size, new ChunkIds(publishOptionsKey(options)));
   if (options.sortByTime !== true) return publishLineChunks(publisher, chunks, options);
   // Sorted, any line may land in any batch: every batch is named by the whole file (the last piece's prefix).
@@ -64,8 +70,7 @@ export async function publishInThisThread(source: FileHandle | Buffer, size: num
 }
 
 /** Publishes the worker's chunks in order; each taken chunk lets the worker send another. */
-export async function publishFromWorker(worker: Worker, messages: AsyncIterableIterator<[PublishWorkerMessage]>, target: PublisherOptions): Promise<IngestCounts> {
-  const publisher = batchPublisher(target);
+export async function publishFromWorker(worker: Worker, messages: AsyncIterableIterator<[PublishWorkerMessage]>, publisher: BatchPublisher): Promise<IngestCounts> {
   try {
     for await (const [message] of messages) {
       if (message.type === "done") {

@@ -5,6 +5,7 @@ import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import type { IngestCounts, RecordSink } from "../ingest/record-publisher.ts";
+import type { PublishStats } from "../transport/publisher.ts";
 import { startTypeScriptWorker } from "../runtime/thread-entry.ts";
 import { directoryProblem, fileProblem } from "../config/file-problem.ts";
 import { EdgeProcessor } from "../ingest/edge.ts";
@@ -112,17 +113,18 @@ export async function runPublish(argv: string[]): Promise<number> {
     try {
       // A placeholder: every batch is published after its piece named it (ChunkIds).
       const publisherOptions = { config, connection, msgIdPrefix: optionsKey, format: options.format };
+      const sink = stream.batchPublisher(publisherOptions);
       let counts: IngestCounts;
-      if (workers.length === 0) counts = await stream.publishInThisThread(source, size, publisherOptions, options);
-      else if (!accessLog) counts = await stream.publishFromWorker(workers[0], inboxes[0] as AsyncIterableIterator<[PublishWorkerMessage]>, publisherOptions);
+      if (workers.length === 0) counts = await stream.publishInThisThread(source, size, config, sink, options);
+      else if (!accessLog) counts = await stream.publishFromWorker(workers[0], inboxes[0] as AsyncIterableIterator<[PublishWorkerMessage]>, sink);
       else {
         const edge = EdgeProcessor.fromConfig(config.ingest, { pipelineName: config.name, env: process.env });
         const prepared = inboxes as AsyncIterableIterator<[PrepareResponse]>[];
-        counts = await publishPrepared(source as FileHandle, size, workers, prepared, stream.batchPublisher(publisherOptions), edge, optionsKey);
+        counts = await publishPrepared(source as FileHandle, size, workers, prepared, sink, edge, optionsKey);
       }
       console.log(
         `read ${counts.read}, published ${counts.published}, rejected ${counts.rejected}, filtered ${counts.filtered} ` +
-          `→ ${config.nats.stream}`,
+          `→ ${config.nats.stream}${alreadyStored(sink.stats)}`,
       );
       if (counts.firstRejection !== undefined) console.error(rejectionSummary(counts, config.nats.stream));
       return 0;
@@ -133,6 +135,16 @@ export async function runPublish(argv: string[]): Promise<number> {
     await Promise.all(workers.map((worker) => worker.terminate()));
     await file.close();
   }
+}
+
+/**
+ * What JetStream recognised as sent before (a re-publish within `nats.duplicateWindow`): "published" counts what it
+ * acknowledged, and a user re-running publish could not tell from it that nothing was stored twice.
+ */
+export function alreadyStored(stats: Pick<PublishStats, "duplicateBatches" | "duplicateEvents" | "batches" | "deadLetterBatches">): string {
+  if (stats.duplicateBatches === 0) return "";
+  if (stats.duplicateBatches === stats.batches + stats.deadLetterBatches) return " (all already in the stream: JetStream stored nothing again)";
+  return ` (${stats.duplicateEvents} event${stats.duplicateEvents === 1 ? " was" : "s were"} already in the stream: not stored again)`;
 }
 
 /**

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { messagesOf, startWorker } from "../../src/cli/publish.ts";
+import { alreadyStored, messagesOf, startWorker } from "../../src/cli/publish.ts";
 import {
   byteChunks,
   ChunkIds,
@@ -509,5 +509,14 @@ describe("publish - a line far over the event limit", () => {
     const jsonHandle = compileLineHandler(new RecordPublisher({ config: pipelineConfig(), sink: json, source: "publish", env: {} }), { format: "ndjson" }, receivedAt);
     await jsonHandle.publish(huge('{"type":"page_view","title":"'), 1);
     expect(json.deadLetters.map((letter) => [letter.reason.split(":")[0], letter.raw.length])).toEqual([["too_large", 32_768]]);
+  });
+});
+
+describe("publish - what JetStream already had", () => {
+  it("is said after the counts: nothing, all of it, or how many events", () => {
+    const stats = { batches: 3, deadLetterBatches: 1, duplicateBatches: 0, duplicateEvents: 0 };
+    expect(alreadyStored(stats)).toBe("");
+    expect(alreadyStored({ ...stats, duplicateBatches: 4, duplicateEvents: 250 })).toBe(" (all already in the stream: JetStream stored nothing again)");
+    expect(alreadyStored({ ...stats, duplicateBatches: 1, duplicateEvents: 1 })).toBe(" (1 event was already in the stream: not stored again)");
   });
 });

@@ -146,6 +146,11 @@ describe("clickpipe publish → run --drain", () => {
     const before = await countRows(db, join(directory, "out"));
     const publish = await runCli(["publish", inputFile, "--pipeline", pipelineFile]);
     expect(publish.code).toBe(0);
+    // Within the duplicate window every batch is recognised, and publish says so.
+    expect(publish.stdout).toBe(
+      `read ${validLines.length + garbage.length}, published ${validLines.length}, rejected ${garbage.length}, filtered 0 → ${stream} ` +
+        "(all already in the stream: JetStream stored nothing again)\n",
+    );
     const run = await runCli(["run", pipelineFile, "--drain"]);
     expect(run.code, run.stderr).toBe(0);
     expect(await countRows(db, join(directory, "out"))).toEqual(before);
