@@ -3,6 +3,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { basename, dirname } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { SourceConfig } from "../config/pipeline.ts";
+import type { SourceClaimSeries } from "../metrics/registry.ts";
 import { ensureStream, streamOptions } from "../transport/stream.ts";
 import { compileAccessLineReader } from "./access-log.ts";
 import type { Source, SourceDependencies } from "./source.ts";
@@ -50,6 +51,7 @@ class AccessLogTailer implements Source {
   private timer: NodeJS.Timeout | undefined;
   private publisher: TailPublisher | undefined;
   private store: TailPositionStore | undefined;
+  private series: SourceClaimSeries | undefined;
 
   constructor(
     private readonly config: AccessLogSourceConfig,
@@ -69,6 +71,8 @@ class AccessLogTailer implements Source {
       env: this.options.env,
     });
     const store = (this.store = new TailPositionStore(deps.stateDirectory));
+    const series = deps.metrics.sourceSeries("accessLog", deps.place ?? "sources[…]");
+    this.series = series;
     try {
       for (const path of config.paths) {
         const claim = new TailClaim({
@@ -78,6 +82,7 @@ class AccessLogTailer implements Source {
           log: deps.log,
           staleAfterMs: this.options.claimStaleAfterMs,
           now: this.options.now,
+          series,
         });
         const claimed: ClaimedPath = { path, claim, tailed: undefined };
         this.paths.push(claimed);
@@ -107,6 +112,7 @@ class AccessLogTailer implements Source {
         await claimed.claim.release();
       }),
     );
+    this.series?.remove();
   }
 
   /**

@@ -9,7 +9,7 @@ import type { Counter, Histogram } from "prom-client";
 import type { z } from "zod";
 import type { httpSource } from "../config/pipeline.ts";
 import { MAX_NESTING_DEPTH, validateRecord } from "../events/decode.ts";
-import { INVALID_REASONS, type InvalidReason } from "../metrics/registry.ts";
+import { INVALID_REASONS, type InvalidReason, type SourceClaimSeries } from "../metrics/registry.ts";
 import { listen, type ListenerPlace } from "../runtime/listen.ts";
 import { deadLetterRaw, encodeDeadLetter } from "../transport/dead-letter.ts";
 import { partitionOf } from "../transport/partition.ts";
@@ -116,6 +116,8 @@ class HttpCollectorSource implements HttpCollector {
   private place: ListenerPlace = { name: "sources[…] (http)", key: "sources[…]" };
   /** The claim on a configured port (none for port 0, which never collides). */
   private claim: PortClaim | undefined;
+  /** clickpipe_source_claims of this collector: its port's claim, or (port 0, no claim) active once listening. */
+  private series: SourceClaimSeries | undefined;
   /** While standing by: the next try to take the port over, and the try under way. */
   private retry: NodeJS.Timeout | undefined;
   private attempt: Promise<void> | undefined;
@@ -162,6 +164,7 @@ class HttpCollectorSource implements HttpCollector {
     this.watchConnection();
     const key = this.deps.place ?? "sources[…]";
     this.place = { name: `${key} (http)`, key };
+    this.series = this.deps.metrics.sourceSeries("http", key);
     if (this.config.port === 0) return this.listenNow();
     // Every worker of the pipeline runs this collector; on one host the port goes to one of them. A port held by a
     // worker of this pipeline (its claim, PortClaim) is waited for: startup goes on and the port is taken over once
@@ -174,6 +177,7 @@ class HttpCollectorSource implements HttpCollector {
       name: this.place.name,
       log: this.deps.log,
       onLost: () => this.yieldPort(),
+      series: this.series,
     });
     if (!(await this.claim.take())) return this.retryLater();
     try {
@@ -186,6 +190,7 @@ class HttpCollectorSource implements HttpCollector {
 
   private async listenNow(): Promise<void> {
     await listen(this.server, this.config.port, this.config.host, this.place);
+    if (this.claim === undefined) this.series?.set(this, "active");
     if (this.claim?.standingBy) {
       this.deps.log(`${this.place.name}: took over ${this.claim.lockFile}`);
       this.claim.tookOver();
@@ -254,6 +259,7 @@ class HttpCollectorSource implements HttpCollector {
     this.statusWatch?.stop?.();
     // Only once the port is closed: a standby that takes the claim binds at once.
     await this.claim?.release();
+    this.series?.remove();
   }
 
   private watchConnection(): void {

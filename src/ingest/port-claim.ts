@@ -2,6 +2,7 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { LockHolder } from "../runtime/lock-file.ts";
+import type { SourceClaimSeries } from "../metrics/registry.ts";
 import { SourceClaim } from "./source-claim.ts";
 
 export interface PortClaimOptions {
@@ -17,6 +18,8 @@ export interface PortClaimOptions {
   /** A claim whose heartbeat is older than this is taken over: CLICKPIPE_LOCK_STALE_MS, else 30 s. */
   staleAfterMs?: number;
   now?: () => number;
+  /** The source's clickpipe_source_claims series. */
+  series?: SourceClaimSeries;
 }
 
 /**

@@ -4,6 +4,7 @@
 // the same host runs the same tailers and collectors, and the claim lets one of them work while the others wait.
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
+import type { SourceClaimSeries } from "../metrics/registry.ts";
 import {
   DEFAULT_LOCK_STALE_AFTER_MS,
   HeldLockFile,
@@ -32,6 +33,8 @@ export interface SourceClaimOptions {
   /** A claim whose heartbeat is older than this is taken over: CLICKPIPE_LOCK_STALE_MS, else 30 s. */
   staleAfterMs?: number;
   now?: () => number;
+  /** The source's clickpipe_source_claims series, told this claim's state at each change. */
+  series?: SourceClaimSeries;
 }
 
 /**
@@ -75,6 +78,7 @@ export class SourceClaim {
         log(`${name}: standing by: ${describeHolder(taken.holder)} holds ${this.lockFile}${this.options.waitNote ?? ""}`);
         this.announced = taken.holder.token;
       }
+      this.report();
       return false;
     }
     heldInThisProcess.add(holder.token);
@@ -83,14 +87,26 @@ export class SourceClaim {
       // Standing by from here on, for the holder this line names (not named again) or an unknown one.
       this.announced = to?.token ?? "";
       log(`${name}: lost ${this.lockFile}${to ? ` to ${describeHolder(to)}` : ""}; ${this.options.lostNote}`);
+      this.report();
       this.options.onLost?.(to);
     });
+    this.report();
     return true;
   }
 
   /** Ends standing by, once the source works again (it says so in its own words). */
   tookOver(): void {
+    if (this.announced !== undefined) this.options.series?.tookOver();
     this.announced = undefined;
+    this.report();
+  }
+
+  /**
+   * Active once held and no longer standing by (a collector that took the claim over stands by until it listens);
+   * standby while standing by; neither before the first try and once released.
+   */
+  private report(): void {
+    this.options.series?.set(this, this.standingBy ? "standby" : this.held ? "active" : undefined);
   }
 
   /** Throws unless the lock file still names this source. */
@@ -104,5 +120,7 @@ export class SourceClaim {
     if (this.lock !== undefined) heldInThisProcess.delete(this.lock.holder.token);
     await this.lock?.release();
     this.lock = undefined;
+    // Released: counted in neither state (the source is stopping).
+    this.options.series?.set(this, undefined);
   }
 }

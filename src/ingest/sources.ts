@@ -21,6 +21,8 @@ export async function startSources(
   if (configs.length === 0) return { count: 0, stop: async () => undefined };
   const sinkPath = config.sinks.find((sink) => sink.type === "parquet")?.path ?? ".";
   const connection = await connectNats(config.nats);
+  // Every source's clickpipe_source_claims series from the start, at 0 until its first try at its claims.
+  options.metrics.presetSources(configs);
   const started: Source[] = [];
   try {
     for (const [index, sourceConfig] of configs.entries()) {
@@ -41,6 +43,7 @@ export async function startSources(
     }
   } catch (error) {
     await Promise.allSettled(started.map((source) => source.stop()));
+    for (const [index, sourceConfig] of configs.entries()) options.metrics.sourceSeries(sourceConfig.type, `sources[${index}]`).remove();
     await connection.close();
     throw error;
   }

@@ -1,5 +1,6 @@
 // A tailer's exclusive claim on the position file of one tailed path: `<position file>.lock` (a SourceClaim), so that
 // one process at a time reads that path.
+import type { SourceClaimSeries } from "../metrics/registry.ts";
 import { SourceClaim } from "./source-claim.ts";
 
 export interface TailClaimOptions {
@@ -12,6 +13,8 @@ export interface TailClaimOptions {
   /** A claim whose heartbeat is older than this is taken over: CLICKPIPE_LOCK_STALE_MS, else 30 s. */
   staleAfterMs?: number;
   now?: () => number;
+  /** The source's clickpipe_source_claims series. */
+  series?: SourceClaimSeries;
 }
 
 /**

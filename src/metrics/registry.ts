@@ -38,8 +38,12 @@ export class Metrics {
   readonly revenue: Counter;
   readonly patternsFrequent: Gauge<"kind">;
   readonly patternsTopSupport: Gauge<"kind">;
+  readonly sourceClaims: Gauge<"source" | "place" | "state">;
+  readonly sourceTakeovers: Counter<"source" | "place">;
   /** Where sessionize and the business counters record each session; flushed into the series above when read. */
   readonly sessionTally: SessionTally;
+  /** The claim series of each running (or preset) source, by place. */
+  readonly #sources = new Map<string, SourceClaimSeries>();
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -214,6 +218,26 @@ export class Metrics {
       labelNames: ["kind"],
       registers: reg,
     });
+    // By the source's type (the `source` of clickpipe_events_received_total) and its place in the pipeline file
+    // (`sources[0]`): both bounded by the pipeline file, never a path, port or host. Counted per claim, as a tailer
+    // holds one claim per path (a collector one, for its port).
+    this.sourceClaims = new Gauge({
+      name: "clickpipe_source_claims",
+      help:
+        "A source's claims by state: active (held: the collector listens, the tailer reads) or standby (another process on this host holds it). " +
+        "Only the worker holding the pipeline's lock serves metrics (every worker of a partitioned pipeline does), so standby here means a " +
+        "source of the serving worker stands by, e.g. for a stalled holder that keeps its claim fresh.",
+      labelNames: ["source", "place", "state"],
+      registers: reg,
+    });
+    this.sourceTakeovers = new Counter({
+      name: "clickpipe_source_takeovers_total",
+      help:
+        "Claims a source took over after standing by. A standby worker serves no metrics, so after a takeover this is what shows it: " +
+        "the new holder's counter starts above 0.",
+      labelNames: ["source", "place"],
+      registers: reg,
+    });
     this.sessionTally = new SessionTally(
       {
         emitted: this.sessionsEmitted,
@@ -240,6 +264,23 @@ export class Metrics {
     }
   }
 
+  /** The claim series of the pipeline's `sources:` (place `sources[i]`), at 0 before any source starts. */
+  presetSources(sources: readonly { type: string }[]): void {
+    for (const [index, source] of sources.entries()) this.sourceSeries(source.type, `sources[${index}]`);
+  }
+
+  /** The series of one source's claims (created at 0 on the first call for its place; the same object after that). */
+  sourceSeries(type: string, place: string): SourceClaimSeries {
+    const source = sourceLabel(type);
+    let series = this.#sources.get(place);
+    if (series === undefined || series.source !== source) {
+      series?.remove();
+      series = new SourceClaimSeries(this, source, place, () => this.#sources.delete(place));
+      this.#sources.set(place, series);
+    }
+    return series;
+  }
+
   /** This registry serves a partitioned worker's tasks, each reporting under its own `task`: no series without one. */
   forTasks(): void {
     for (const gauge of this.#unlabeledAtStart()) gauge.remove({});
@@ -247,6 +288,64 @@ export class Metrics {
 
   #unlabeledAtStart(): Gauge<"task">[] {
     return [this.openSessions, this.watermarkLag, this.consumerPending, this.lastCheckpoint];
+  }
+}
+
+/** A source's `source` label: its type as clickpipe_events_received_total names it (`accessLog` → `access_log`). */
+function sourceLabel(type: string): (typeof EVENT_SOURCES)[number] {
+  return type === "accessLog" ? "access_log" : "http";
+}
+
+export type SourceClaimState = "active" | "standby";
+
+/**
+ * The claims of one source in clickpipe_source_claims (how many are active, how many stand by) and its takeovers.
+ * A claim not yet taken, or released, counts in neither state.
+ */
+export class SourceClaimSeries {
+  readonly #states = new Map<object, SourceClaimState>();
+  #removed = false;
+
+  constructor(
+    private readonly metrics: Metrics,
+    readonly source: string,
+    readonly place: string,
+    private readonly onRemove: () => void,
+  ) {
+    this.#update();
+    metrics.sourceTakeovers.inc({ source, place }, 0);
+  }
+
+  /** Sets one claim's state (undefined: not held and not standing by, as before its first try or once released). */
+  set(claim: object, state: SourceClaimState | undefined): void {
+    if (state === undefined) this.#states.delete(claim);
+    else this.#states.set(claim, state);
+    this.#update();
+  }
+
+  /** A claim that stood by is held and working again. */
+  tookOver(): void {
+    if (!this.#removed) this.metrics.sourceTakeovers.inc({ source: this.source, place: this.place });
+  }
+
+  /** The source stopped: its series go, so that a sum over workers no longer counts it. */
+  remove(): void {
+    if (this.#removed) return;
+    this.#removed = true;
+    const { source, place } = this;
+    for (const state of ["active", "standby"] as const) this.metrics.sourceClaims.remove({ source, place, state });
+    this.metrics.sourceTakeovers.remove({ source, place });
+    this.onRemove();
+  }
+
+  #update(): void {
+    if (this.#removed) return;
+    const { source, place } = this;
+    for (const state of ["active", "standby"] as const) {
+      let count = 0;
+      for (const value of this.#states.values()) if (value === state) count++;
+      this.metrics.sourceClaims.set({ source, place, state }, count);
+    }
   }
 }
 

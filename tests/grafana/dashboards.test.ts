@@ -101,6 +101,8 @@ describe("grafana dashboards", () => {
       "clickpipe_state_bytes",
       "nodejs_eventloop_lag_seconds",
       "process_resident_memory_bytes",
+      "clickpipe_source_claims",
+      "clickpipe_source_takeovers_total",
     ])
       expect(health).toContain(metric);
     const customers = exprs("clickpipe-customers-live");
@@ -129,6 +131,8 @@ describe("grafana dashboards", () => {
 
   it("finds a sample of every metric its panels query from the start, so no panel reads 'No data' before the first event", async () => {
     const metrics = new Metrics({ defaultMetrics: true });
+    // A pipeline's sources, as startSources presets them before any source starts (a pipeline without any has none).
+    metrics.presetSources([{ type: "http" }, { type: "accessLog" }]);
     const sampled = seriesNames(parseExposition(await metrics.registry.metrics()));
     const queried = new Set(dashboards.flatMap(({ dashboard }) => allPanels(dashboard).flatMap((p) => (p.targets ?? []).flatMap((t) => metricNamesIn(t.expr ?? "")))));
     // Labelled by the pipeline's own operators, so set by the worker at its first report rather than preset here.
