@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parsePipelineText } from "../../src/config/load.ts";
 import { generateLines } from "../../src/ingest/generate.ts";
+import { startSources, type RunningSources } from "../../src/ingest/sources.ts";
 import { startPrometheus, type RunningPrometheus } from "../../src/metrics/prometheus-process.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
 import { runWorker, type WorkerSummary } from "../../src/runtime/worker.ts";
@@ -31,6 +32,7 @@ describe("prometheus scraping a running pipeline", () => {
   let metricsPort: number;
   let prometheus: RunningPrometheus | undefined;
   let worker: Promise<WorkerSummary> | undefined;
+  let sources: RunningSources | undefined;
   let connection: NatsConnection | undefined;
   let published = 0;
 
@@ -62,6 +64,8 @@ describe("prometheus scraping a running pipeline", () => {
         `  - { type: parquet, path: "${join(directory, "out")}" }`,
         `metrics: { port: ${metricsPort}, host: 127.0.0.1 }`,
         "checkpoint: { interval: 1s }",
+        // A collector, so the source panels and alert have series (it takes no traffic here: the stream is fed below).
+        `sources: [{ type: http, port: ${await freePort()}, host: 127.0.0.1, writeKeys: [k] }]`,
       ].join("\n"),
       "prometheus-it.yaml",
       {},
@@ -72,6 +76,7 @@ describe("prometheus scraping a running pipeline", () => {
 
     connection = await connectNats(config.nats);
     await ensureStream(await jetstreamManager(connection), stream);
+    sources = await startSources(config, { metrics, log: (line) => logs.push(line) });
     worker = runWorker({ config, metrics, signal: controller.signal, log: (line) => logs.push(line) });
     worker.catch(() => undefined); // surfaced by the afterAll await
     prometheus = await startPrometheus({ target: `127.0.0.1:${metricsPort}`, port: 0, scrapeInterval: "1s" });
@@ -89,6 +94,7 @@ describe("prometheus scraping a running pipeline", () => {
   afterAll(async () => {
     controller.abort();
     await worker?.catch((error: unknown) => logs.push(String(error)));
+    await sources?.stop();
     await prometheus?.stop();
     await connection?.drain().catch(() => connection?.close());
     await rm(directory, { recursive: true, force: true });
@@ -143,6 +149,7 @@ describe("prometheus scraping a running pipeline", () => {
       "ClickpipeDeadLettersRising",
       "ClickpipeLateEventsRising",
       "ClickpipeNoInput",
+      "ClickpipeSourceStandingBy",
       "ClickpipeWatermarkStalled",
     ]);
     expect(rules.filter((rule) => rule.state === "firing")).toEqual([]);
