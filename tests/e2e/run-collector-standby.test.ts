@@ -4,21 +4,12 @@
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstream } from "@nats-io/jetstream";
 import { afterEach, describe, expect, inject, it } from "vitest";
-import { splitBatch } from "../../src/transport/batch-codec.ts";
-import { connectNats } from "../../src/transport/connection.ts";
 import { freePort } from "../../src/transport/local-server.ts";
-import { StreamReader } from "../../src/transport/reader.ts";
-import { spawnCli, type CliProcess } from "../helpers/cli.ts";
+import { printedWithin, spawnCli, type CliProcess } from "../helpers/cli.ts";
+import { countStreamContent } from "../helpers/stream-content.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 
-/** Whether the process printed `pattern` within `ms` (false also when it exited first). */
-function printedWithin(cli: CliProcess, pattern: RegExp, ms = 8_000): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  return Promise.race([cli.printed(pattern), late]).finally(() => clearTimeout(timer));
-}
 
 /** POSTs page views with the given event ids; the collector's status. */
 async function post(port: number, ids: string[]): Promise<number> {
@@ -34,20 +25,7 @@ async function post(port: number, ids: string[]): Promise<number> {
 
 /** Each event id in the stream, with how often it is there. */
 async function idsInStream(stream: string): Promise<Map<string, number>> {
-  const connection = await connectNats({ url: inject("natsUrl") });
-  const counts = new Map<string, number>();
-  try {
-    const reader = await StreamReader.open(jetstream(connection), stream, { drainUntil: true });
-    for await (const message of reader) {
-      for (const line of splitBatch(message.data)) {
-        const { event_id: id } = JSON.parse(line) as { event_id: string };
-        counts.set(id, (counts.get(id) ?? 0) + 1);
-      }
-    }
-  } finally {
-    await connection.close();
-  }
-  return counts;
+  return countStreamContent(inject("natsUrl"), stream, (event) => event.event_id as string);
 }
 
 describe("clickpipe run: two workers with a collector on one port on one host", () => {

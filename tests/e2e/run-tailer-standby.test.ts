@@ -4,41 +4,20 @@
 import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstream } from "@nats-io/jetstream";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { TailPositionStore } from "../../src/ingest/tailer-position.ts";
-import { splitBatch } from "../../src/transport/batch-codec.ts";
-import { connectNats } from "../../src/transport/connection.ts";
 import { freePort } from "../../src/transport/local-server.ts";
-import { StreamReader } from "../../src/transport/reader.ts";
-import { spawnCli, type CliProcess } from "../helpers/cli.ts";
+import { accessLogLine, accessLogText } from "../helpers/access-log-lines.ts";
+import { printedWithin, spawnCli, type CliProcess } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { countStreamContent } from "../helpers/stream-content.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
-/** A combined-format line whose path names it: /page/<n>. */
-function logLine(n: number): string {
-  return `10.0.${(n >> 8) & 255}.${n & 255} - - [17/May/2015:10:05:${String(n % 60).padStart(2, "0")} +0000] "GET /page/${n} HTTP/1.1" 200 ${100 + n} "-" "Mozilla/5.0 (X11; Linux x86_64) standby-test"`;
-}
+const linesOf = (from: number, to: number) => accessLogText(from, to, (n) => accessLogLine(n, "standby-test"));
 
-function linesOf(from: number, to: number): string {
-  let text = "";
-  for (let n = from; n < to; n++) text += `${logLine(n)}\n`;
-  return text;
-}
 
-async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
-/** Whether the process printed `pattern` within `ms` (false also when it exited first). */
-function printedWithin(cli: CliProcess, pattern: RegExp, ms = 8_000): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  return Promise.race([cli.printed(pattern), late]).finally(() => clearTimeout(timer));
-}
+
 
 /** clickpipe_events_received_total{source="access_log"} of the worker serving metrics on `port` (0 when absent). */
 async function accessLogReceived(port: number): Promise<number> {
@@ -95,7 +74,7 @@ describe("clickpipe run: two workers tailing one log on one host", () => {
     const portB = await freePort();
     const store = new TailPositionStore(join(out, "_checkpoints", "standby", "sources", "0-accessLog"));
     const caughtUp = () =>
-      waitFor(`the tailer to reach the end of ${logPath}`, async () => (await store.load(logPath))?.offset === (await stat(logPath)).size);
+      waitFor(`the tailer to reach the end of ${logPath}`, async () => (await store.load(logPath))?.offset === (await stat(logPath)).size, 10_000, 20);
 
     const a = spawnCli(["run", await pipelineFile("a.yaml", portA), "--worker-id", "a"]);
     running.push(a);
@@ -119,7 +98,7 @@ describe("clickpipe run: two workers tailing one log on one host", () => {
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     })();
-    await waitFor("lines appended while both run", async () => written >= 400);
+    await waitFor("lines appended while both run", async () => written >= 400, 10_000, 20);
 
     // kill -9 between two chunks (caught up, so the metrics below count what each worker read; a kill between a chunk's
     // ack and its position write is tailer-crash-after-ack.test.ts's), then keep appending.
@@ -135,7 +114,7 @@ describe("clickpipe run: two workers tailing one log on one host", () => {
     expect.soft(await printedWithin(b, /access log .*: took over .*\.lock; resuming from the saved position/), b.output()).toBe(true);
     expect.soft(Date.now() - killedAt).toBeLessThan(5_000);
     const target = written + 150;
-    await waitFor("lines appended after the takeover", async () => written >= target);
+    await waitFor("lines appended after the takeover", async () => written >= target, 10_000, 20);
     appending = false;
     await appender;
     await caughtUp();
@@ -144,19 +123,7 @@ describe("clickpipe run: two workers tailing one log on one host", () => {
     expect(await accessLogReceived(portB)).toBe(written - writtenAtKill);
 
     // The oracle: the paths of the log's lines, counted in the stream.
-    const connection = await connectNats({ url: natsUrl });
-    const counts = new Map<string, number>();
-    try {
-      const reader = await StreamReader.open(jetstream(connection), stream, { drainUntil: true });
-      for await (const message of reader) {
-        for (const line of splitBatch(message.data)) {
-          const { url } = JSON.parse(line) as { url: string };
-          counts.set(url, (counts.get(url) ?? 0) + 1);
-        }
-      }
-    } finally {
-      await connection.close();
-    }
+    const counts = await countStreamContent(natsUrl, stream, (event) => event.url as string);
     const lines = (await readFile(logPath, "utf8")).split("\n").filter((line) => line !== "");
     expect(lines.length).toBe(written);
     const missing = lines.map((_, n) => `/page/${n}`).filter((url) => counts.get(url) !== 1);

@@ -69,3 +69,10 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProces
     });
   return { child, exited, output: () => output, printed };
 }
+
+/** Whether the process printed `pattern` within `ms` (false also when it exited first). */
+export function printedWithin(cli: CliProcess, pattern: RegExp, ms = 8_000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([cli.printed(pattern), late]).finally(() => clearTimeout(timer));
+}

@@ -4,36 +4,20 @@
 import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstream } from "@nats-io/jetstream";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { TailPositionStore } from "../../src/ingest/tailer-position.ts";
-import { splitBatch } from "../../src/transport/batch-codec.ts";
-import { connectNats } from "../../src/transport/connection.ts";
-import { decodeDeadLetters } from "../../src/transport/dead-letter.ts";
-import { StreamReader } from "../../src/transport/reader.ts";
-import { parseSubject } from "../../src/transport/subjects.ts";
+import { accessLogLine, accessLogText } from "../helpers/access-log-lines.ts";
 import { spawnCli, type CliProcess } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { countStreamContent } from "../helpers/stream-content.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
-/** A combined-format line whose path names it (/page/<n>), or, every fifth, garbage that becomes a dead letter. */
-function logLine(n: number): string {
-  if (n % 5 === 0) return `garbage line ${n}`;
-  return `10.0.${(n >> 8) & 255}.${n & 255} - - [17/May/2015:10:05:${String(n % 60).padStart(2, "0")} +0000] "GET /page/${n} HTTP/1.1" 200 ${100 + n} "-" "Mozilla/5.0 (X11; Linux x86_64) crash-test"`;
-}
+/** A numbered access-log line, or, every fifth, garbage that becomes a dead letter. */
+const logLine = (n: number) => (n % 5 === 0 ? `garbage line ${n}` : accessLogLine(n, "crash-test"));
+const linesOf = (from: number, to: number) => accessLogText(from, to, logLine);
 
-function linesOf(from: number, to: number): string {
-  let text = "";
-  for (let n = from; n < to; n++) text += `${logLine(n)}\n`;
-  return text;
-}
 
-async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+
 
 describe("clickpipe run: a tailer killed between a chunk's ack and its position write", () => {
   const running: CliProcess[] = [];
@@ -92,32 +76,21 @@ describe("clickpipe run: a tailer killed between a chunk's ack and its position 
     const inflight = (await store.load(logPath))?.inflight;
     // The log grows past the chunk in flight before the restart reads it again.
     const writtenAtKill = written;
-    await waitFor("lines appended after the kill", async () => written >= writtenAtKill + 20);
+    await waitFor("lines appended after the kill", async () => written >= writtenAtKill + 20, 10_000, 20);
     expect((await stat(logPath)).size).toBeGreaterThan(inflight?.end ?? 0);
 
     const second = spawnCli(["run", pipeline, "--worker-id", "second"]);
     running.push(second);
     const resumedAt = written;
-    await waitFor("lines appended after the restart", async () => written >= resumedAt + 30);
+    await waitFor("lines appended after the restart", async () => written >= resumedAt + 30, 10_000, 20);
     appending = false;
     await appender;
-    await waitFor(`the tailer to reach the end of ${logPath}`, async () => (await store.load(logPath))?.offset === (await stat(logPath)).size);
+    await waitFor(`the tailer to reach the end of ${logPath}`, async () => (await store.load(logPath))?.offset === (await stat(logPath)).size, 10_000, 20);
     second.child.kill("SIGINT");
     expect((await second.exited).code, second.output()).toBe(0);
 
     // The oracle: each line of the log, counted by its content in the stream (an event by its url, a dead letter by its raw line).
-    const counts = new Map<string, number>();
-    const count = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1);
-    const connection = await connectNats({ url: natsUrl });
-    try {
-      const reader = await StreamReader.open(jetstream(connection), stream, { drainUntil: true });
-      for await (const message of reader) {
-        if (parseSubject(stream, message.subject)?.kind === "dlq") for (const letter of decodeDeadLetters(message.data)) count(letter.raw);
-        else for (const line of splitBatch(message.data)) count((JSON.parse(line) as { url: string }).url);
-      }
-    } finally {
-      await connection.close();
-    }
+    const counts = await countStreamContent(natsUrl, stream, (event) => event.url as string);
     const lines = (await readFile(logPath, "utf8")).split("\n").filter((line) => line !== "");
     expect(lines.length).toBe(written);
     const keys = lines.map((_, n) => (n % 5 === 0 ? logLine(n) : `/page/${n}`));
