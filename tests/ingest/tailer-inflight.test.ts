@@ -12,6 +12,10 @@ import type { NumberedLine } from "../../src/ingest/tailer-publisher.ts";
 /** A log line, or (every fifth) garbage that becomes a dead letter: the content tells them apart. */
 const line = (n: number) => (n % 5 === 0 ? `garbage ${n}` : `10.0.0.${n % 250} - - [17/May/2015:10:05:00 +0000] "GET /page/${n} HTTP/1.1" 200 ${n} "-" "test"`);
 const linesOf = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => `${line(from + k)}\n`).join("");
+/** The texts of lines `from` … `to - 1`. */
+const textsOf = (from: number, to: number) => linesOf(from, to).trimEnd().split("\n");
+/** The texts of the lines of these publishes, in order. */
+const sentTexts = (sent: readonly Sent[]) => sent.flatMap((one) => one.lines.map((numbered) => numbered.text));
 
 interface Sent {
   prefix: string;
@@ -47,6 +51,16 @@ describe("TailedPath: a crash between a chunk's ack and its position write", () 
     return new TailedPath({ path, store, publisher: recorder, log: (text) => logs.push(text), now: () => now, stopping: () => false, rotatedGraceMs: 0 });
   }
 
+  /** A tailer started again after the crash: restored from the saved position, then `polls` polls, then closed. */
+  async function restarted(path: string, store: TailPositionStore, polls: number, logs: string[] = []): Promise<Recorder> {
+    const after = new Recorder();
+    const second = tailed(path, store, after, 2_000, logs);
+    await second.restore();
+    for (let poll = 0; poll < polls; poll++) await second.poll();
+    await second.close();
+    return after;
+  }
+
   /** A fresh folder whose tailer sent lines 1-10, then lines 11-17 as a second chunk and was killed after its ack. */
   async function killedAfterSecondChunk(name: string) {
     const folder = join(directory, name);
@@ -69,15 +83,11 @@ describe("TailedPath: a crash between a chunk's ack and its position write", () 
     const { path, store, crashed } = await killedAfterSecondChunk("grew");
     // The log grows while the tailer is down.
     await appendFile(path, linesOf(18, 25));
-    const after = new Recorder();
     const logs: string[] = [];
-    const second = tailed(path, store, after, 2_000, logs);
-    await second.restore();
-    await second.poll();
-    await second.close();
+    const after = await restarted(path, store, 1, logs);
 
     expect(after.sent[0]).toEqual(crashed);
-    expect(after.sent.slice(1).flatMap((sent) => sent.lines.map((numbered) => numbered.text))).toEqual(linesOf(18, 25).trimEnd().split("\n"));
+    expect(sentTexts(after.sent.slice(1))).toEqual(textsOf(18, 25));
     expect(after.sent[1].lines[0].lineNumber).toBe(18);
     expect(after.sent[1].receivedAt).toBe(2_000);
     const [, range] = /:(\d+-\d+)$/.exec(crashed.prefix)!;
@@ -95,15 +105,10 @@ describe("TailedPath: a crash between a chunk's ack and its position write", () 
     await unlink(path);
     await writeFile(path, linesOf(100, 103));
     // The gzip is found by the saved position's head; its ids are those of the file it holds.
-    const after = new Recorder();
-    const second = tailed(path, store, after, 2_000);
-    await second.restore();
-    await second.poll();
-    await second.poll();
-    await second.close();
+    const after = await restarted(path, store, 2);
 
     expect(after.sent[0]).toEqual(crashed);
-    expect(after.sent.slice(1).flatMap((sent) => sent.lines.map((numbered) => numbered.text))).toEqual([...linesOf(18, 25).trimEnd().split("\n"), ...linesOf(100, 103).trimEnd().split("\n")]);
+    expect(sentTexts(after.sent.slice(1))).toEqual([...textsOf(18, 25), ...textsOf(100, 103)]);
   });
 
   it("reads a log truncated below the chunk in flight from its start under the next generation, as one truncated below its position", async () => {
@@ -112,15 +117,11 @@ describe("TailedPath: a crash between a chunk's ack and its position write", () 
     const [, start] = /:(\d+)-\d+$/.exec(crashed.prefix)!;
     await truncate(path, Number(start) + 5);
     await appendFile(path, "\n");
-    const after = new Recorder();
     const logs: string[] = [];
-    const second = tailed(path, store, after, 2_000, logs);
-    await second.restore();
-    await second.poll();
-    await second.close();
+    const after = await restarted(path, store, 1, logs);
 
     expect(logs).toContain(`access log ${path}: truncated or replaced (was at byte ${start}); reading from its start`);
-    expect(after.sent.flatMap((sent) => sent.lines.map((numbered) => numbered.text))).toEqual([...linesOf(1, 11).trimEnd().split("\n"), line(11).slice(0, 5)]);
+    expect(sentTexts(after.sent)).toEqual([...textsOf(1, 11), line(11).slice(0, 5)]);
     expect(after.sent[0].prefix).toMatch(/:1:0-\d+$/);
     expect(await store.load(path)).toMatchObject({ generation: 1, offset: Number(start) + 6 });
   });
@@ -132,14 +133,9 @@ describe("TailedPath: a crash between a chunk's ack and its position write", () 
     await truncate(`${path}.1`, Buffer.byteLength(linesOf(1, 16)));
     await truncate(path, 0);
     await appendFile(path, linesOf(200, 203));
-    const after = new Recorder();
-    const second = tailed(path, store, after, 2_000);
-    await second.restore();
-    await second.poll();
-    await second.poll();
-    await second.close();
+    const after = await restarted(path, store, 2);
 
-    expect(crashed.lines.map((numbered) => numbered.text)).toEqual(linesOf(11, 18).trimEnd().split("\n"));
-    expect(after.sent.flatMap((sent) => sent.lines.map((numbered) => numbered.text))).toEqual(linesOf(200, 203).trimEnd().split("\n"));
+    expect(crashed.lines.map((numbered) => numbered.text)).toEqual(textsOf(11, 18));
+    expect(sentTexts(after.sent)).toEqual(textsOf(200, 203));
   });
 });
