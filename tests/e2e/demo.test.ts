@@ -15,6 +15,18 @@ const DAY_MS = 86_400_000;
 /** Checkpoints (and so committed Parquet) every half second, not every 5 s: the tests wait for committed tables. */
 const CHECKPOINT_INTERVAL = "500ms";
 
+/** `clickpipe demo` on `natsUrl`, writing `out`, checkpointing every CHECKPOINT_INTERVAL; `traffic` sets its CLICKPIPE_DEMO_* variables. */
+async function spawnDemo(natsUrl: string, stream: string, out: string, traffic: Record<string, string>, metricsPort?: number) {
+  return spawnCli(["demo"], {
+    NATS_URL: natsUrl,
+    CLICKPIPE_STREAM: stream,
+    CLICKPIPE_OUT: out,
+    CLICKPIPE_METRICS_PORT: String(metricsPort ?? (await freePort())),
+    CLICKPIPE_CHECKPOINT_INTERVAL: CHECKPOINT_INTERVAL,
+    ...traffic,
+  });
+}
+
 /** The `from` of each traffic period the demo announced, in epoch ms. */
 function periodStarts(output: string): number[] {
   return [...output.matchAll(/over \d+ days? from (\S+) at/g)].map((match) => Date.parse(match[1]));
@@ -50,17 +62,7 @@ describe("the demo behind npm start", () => {
 
   it("keeps sending traffic past its first period, writes the operators' and the bad input's tables, serves metrics and exits 0 on Ctrl-C", async () => {
     const metricsPort = await freePort();
-    const demo = spawnCli(["demo"], {
-      NATS_URL: natsUrl,
-      CLICKPIPE_STREAM: stream,
-      CLICKPIPE_OUT: out,
-      CLICKPIPE_METRICS_PORT: String(metricsPort),
-      CLICKPIPE_CHECKPOINT_INTERVAL: CHECKPOINT_INTERVAL,
-      CLICKPIPE_DEMO_VISITORS: "150",
-      CLICKPIPE_DEMO_DAYS: "2",
-      CLICKPIPE_DEMO_RATE: "20000",
-      CLICKPIPE_DEMO_FAULTS_EVERY: "500",
-    });
+    const demo = await spawnDemo(natsUrl, stream, out, { CLICKPIPE_DEMO_VISITORS: "150", CLICKPIPE_DEMO_DAYS: "2", CLICKPIPE_DEMO_RATE: "20000", CLICKPIPE_DEMO_FAULTS_EVERY: "500" }, metricsPort);
     try {
       expect(await demo.printed(/\(period 3\)/), demo.output()).toBe(true);
       const wanted = ["customer_features", "invalid_events", "late_events", "patterns", "sessions"];
@@ -101,16 +103,7 @@ describe("the demo behind npm start", () => {
     } finally {
       await connection.close();
     }
-    const demo = spawnCli(["demo"], {
-      NATS_URL: natsUrl,
-      CLICKPIPE_STREAM: stream,
-      CLICKPIPE_OUT: out,
-      CLICKPIPE_METRICS_PORT: String(await freePort()),
-      CLICKPIPE_CHECKPOINT_INTERVAL: CHECKPOINT_INTERVAL,
-      CLICKPIPE_DEMO_VISITORS: "50",
-      CLICKPIPE_DEMO_DAYS: "2",
-      CLICKPIPE_DEMO_ROUNDS: "1",
-    });
+    const demo = await spawnDemo(natsUrl, stream, out, { CLICKPIPE_DEMO_VISITORS: "50", CLICKPIPE_DEMO_DAYS: "2", CLICKPIPE_DEMO_ROUNDS: "1" });
     try {
       expect(await demo.printed(/\(period 1\)/), demo.output()).toBe(true);
     } finally {
@@ -145,16 +138,8 @@ describe("the demo with no NATS at NATS_URL", () => {
   it("keeps its own server's stream beside the Parquet, so a restart continues instead of writing every row twice", async () => {
     const out = join(directory(), "data");
     const run = async () => {
-      const demo = spawnCli(["demo"], {
-        NATS_URL: `nats://127.0.0.1:${await freePort()}`, // nothing answers there
-        CLICKPIPE_STREAM: "CLICKPIPE_DEMO",
-        CLICKPIPE_OUT: out,
-        CLICKPIPE_METRICS_PORT: String(await freePort()),
-        CLICKPIPE_CHECKPOINT_INTERVAL: CHECKPOINT_INTERVAL,
-        CLICKPIPE_DEMO_VISITORS: "50",
-        CLICKPIPE_DEMO_DAYS: "2",
-        CLICKPIPE_DEMO_ROUNDS: "1",
-      });
+      // Nothing answers at that URL: the demo starts a nats-server of its own.
+      const demo = await spawnDemo(`nats://127.0.0.1:${await freePort()}`, "CLICKPIPE_DEMO", out, { CLICKPIPE_DEMO_VISITORS: "50", CLICKPIPE_DEMO_DAYS: "2", CLICKPIPE_DEMO_ROUNDS: "1" });
       try {
         expect(await demo.printed(/\(period 1\)/), demo.output()).toBe(true);
         for (const deadline = Date.now() + 60_000; Date.now() < deadline && !(await committedTables(out)).includes("sessions"); ) {
@@ -195,17 +180,7 @@ describe("the demo once its accelerated event time passes the wall clock", () =>
   it("still closes sessions: its events arrive at their event time, not as a clock running ahead", async () => {
     const out = join(directory(), "data");
     // The first period starts 30 days ago; the second (days 20–40) runs 10 days past today.
-    const demo = spawnCli(["demo"], {
-      NATS_URL: natsUrl,
-      CLICKPIPE_STREAM: uniqueStreamName("DEMO_AHEAD"),
-      CLICKPIPE_OUT: out,
-      CLICKPIPE_METRICS_PORT: String(await freePort()),
-      CLICKPIPE_CHECKPOINT_INTERVAL: CHECKPOINT_INTERVAL,
-      CLICKPIPE_DEMO_VISITORS: "60",
-      CLICKPIPE_DEMO_DAYS: "20",
-      CLICKPIPE_DEMO_ROUNDS: "2",
-      CLICKPIPE_DEMO_RATE: "20000",
-    });
+    const demo = await spawnDemo(natsUrl, uniqueStreamName("DEMO_AHEAD"), out, { CLICKPIPE_DEMO_VISITORS: "60", CLICKPIPE_DEMO_DAYS: "20", CLICKPIPE_DEMO_ROUNDS: "2", CLICKPIPE_DEMO_RATE: "20000" });
     const tomorrow = Date.now() + DAY_MS;
     let future = 0;
     try {
