@@ -7,6 +7,7 @@ import { closestMatch } from "./did-you-mean.ts";
 import { formatPath } from "./errors.ts";
 import { durationsIn } from "./schema-walk.ts";
 import { logFormatProblem, natsUrlProblem, trustedProxyProblem } from "./component-checks.ts";
+import { instanceProblem } from "../ingest/tailer-instance.ts";
 import { secret } from "./secrets.ts";
 
 // JetStream stream names: no whitespace, `.`, `*`, `>` or path separators (they become file names on the server).
@@ -109,6 +110,17 @@ export const accessLogSource = z
       .default("combined")
       .describe('"combined", "common", an nginx log_format string ($variables) or an Apache LogFormat string (%h %t …); default "combined".'),
     pollInterval: duration("1s").describe('How often the files are checked for new lines; default "1s".'),
+    instance: z
+      .string()
+      .superRefine((name, ctx) => {
+        const problem = instanceProblem(name);
+        if (problem !== undefined)
+          ctx.addIssue({ code: "custom", message: problem, params: { hint: "Write a stable name of the host whose logs these are, such as web-1 or ${HOSTNAME} (letters, digits, ., _ and -, at most 128)." } });
+      })
+      .optional()
+      .describe(
+        'The host whose logs these paths are, e.g. "web-1" or "${HOSTNAME}": with it, each instance keeps its own positions and claims, so hosts sharing the sink path each tail their own log at the same path. Must stay the same across restarts (a new name reads the logs again from their start). Default none: one position per path for every host.',
+      ),
   })
   .describe("Tails web server access logs; each request becomes a page_view.");
 

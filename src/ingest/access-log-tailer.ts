@@ -8,6 +8,7 @@ import { ensureStream, streamOptions } from "../transport/stream.ts";
 import { compileAccessLineReader } from "./access-log.ts";
 import type { Source, SourceDependencies } from "./source.ts";
 import { TailClaim } from "./tailer-claim.ts";
+import { claimPlace, instanceKey } from "./tailer-instance.ts";
 import { TailedPath } from "./tailer-file.ts";
 import { TailPositionStore } from "./tailer-position.ts";
 import { TailPublisher } from "./tailer-publisher.ts";
@@ -30,6 +31,8 @@ export interface AccessLogTailerOptions {
  * events on some file systems). Positions live in `deps.stateDirectory`, one file per path; see TailedPath for why
  * they are written after the JetStream ack and why the ids are derived from the file. A path is read only under its
  * claim (TailClaim): a second tailer of the same position file stands by and takes over from the saved position.
+ * With `instance`, positions, claims and batch ids are the instance's (tailer-instance.ts): hosts that share the state
+ * directory (a sink path on shared storage) each tail their own log at the same path.
  */
 export function createAccessLogTailer(config: AccessLogSourceConfig, deps: SourceDependencies, options: AccessLogTailerOptions = {}): Source {
   return new AccessLogTailer(config, deps, options);
@@ -52,6 +55,8 @@ class AccessLogTailer implements Source {
   private publisher: TailPublisher | undefined;
   private store: TailPositionStore | undefined;
   private series: SourceClaimSeries | undefined;
+  /** instanceKey of the configured `instance`: in position files, claims, batch ids and the claim series' place. */
+  private instance: string | undefined;
 
   constructor(
     private readonly config: AccessLogSourceConfig,
@@ -70,8 +75,10 @@ class AccessLogTailer implements Source {
       metrics: deps.metrics,
       env: this.options.env,
     });
-    const store = (this.store = new TailPositionStore(deps.stateDirectory));
-    const series = deps.metrics.sourceSeries("accessLog", deps.place ?? "sources[…]");
+    const instance = config.instance === undefined ? undefined : instanceKey(config.instance);
+    this.instance = instance;
+    const store = (this.store = new TailPositionStore(deps.stateDirectory, instance));
+    const series = deps.metrics.sourceSeries("accessLog", claimPlace(deps.place ?? "sources[…]", instance));
     this.series = series;
     try {
       for (const path of config.paths) {
@@ -137,6 +144,7 @@ class AccessLogTailer implements Source {
       stopping: () => this.stopping || !claim.held,
       chunkBytes: this.options.chunkBytes,
       rotatedGraceMs: this.options.rotatedGraceMs,
+      instance: this.instance,
     });
     await tailed.restore();
     claimed.tailed = tailed;

@@ -6,6 +6,7 @@ import { connectNats } from "../transport/connection.ts";
 import { createAccessLogTailer } from "./access-log-tailer.ts";
 import { createHttpCollector } from "./http-collector.ts";
 import type { Source } from "./source.ts";
+import { claimPlace, instanceKey } from "./tailer-instance.ts";
 
 export interface RunningSources {
   count: number;
@@ -22,7 +23,8 @@ export async function startSources(
   const sinkPath = config.sinks.find((sink) => sink.type === "parquet")?.path ?? ".";
   const connection = await connectNats(config.nats);
   // Every source's clickpipe_source_claims series from the start, at 0 until its first try at its claims.
-  options.metrics.presetSources(configs);
+  const places = configs.map((source, index) => claimPlace(`sources[${index}]`, source.type === "accessLog" ? source.instance : undefined));
+  options.metrics.presetSources(configs.map((source, index) => ({ type: source.type, place: places[index] })));
   const started: Source[] = [];
   try {
     for (const [index, sourceConfig] of configs.entries()) {
@@ -39,11 +41,14 @@ export async function startSources(
       await source.start();
       started.push(source);
       // The collector says where it listens itself, with the port it took (port 0 picks one) and its stream.
-      if (sourceConfig.type === "accessLog") options.log(`tailing ${sourceConfig.paths.join(", ")} (${sourceConfig.format})`);
+      if (sourceConfig.type === "accessLog") {
+        const instance = sourceConfig.instance === undefined ? "" : ` as instance ${instanceKey(sourceConfig.instance)}`;
+        options.log(`tailing ${sourceConfig.paths.join(", ")} (${sourceConfig.format})${instance}`);
+      }
     }
   } catch (error) {
     await Promise.allSettled(started.map((source) => source.stop()));
-    for (const [index, sourceConfig] of configs.entries()) options.metrics.sourceSeries(sourceConfig.type, `sources[${index}]`).remove();
+    for (const [index, sourceConfig] of configs.entries()) options.metrics.sourceSeries(sourceConfig.type, places[index]!).remove();
     await connection.close();
     throw error;
   }

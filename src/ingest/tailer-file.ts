@@ -60,6 +60,8 @@ export interface TailedPathOptions {
   chunkBytes?: number;
   /** ROTATED_GRACE_MS unless set (tests). */
   rotatedGraceMs?: number;
+  /** The source's instance (instanceKey of its `instance`), part of its batch ids (batchIdPrefix); none without. */
+  instance?: string;
 }
 
 /**
@@ -336,7 +338,7 @@ export class TailedPath {
     const inflight: InflightChunk = resent ? saved : { end, fingerprint: after.fingerprint, receivedAt: this.options.now() };
     // Written ahead: a crash after the ack re-sends this extent, not a longer one under other ids.
     if (!resent) await this.options.store.save({ ...current, inflight });
-    await this.options.publisher.publish(batchIdPrefix(current, start, end), lines, inflight.receivedAt);
+    await this.options.publisher.publish(batchIdPrefix(current, start, end, this.options.instance), lines, inflight.receivedAt);
     crashIfInjectedAfterTailAck();
     const next = { ...current, offset: end, lineNumber: position.lineNumber + lines.length, ...after };
     await this.options.store.save(next);

@@ -77,19 +77,30 @@ export function withoutInflight(position: TailPosition): TailPosition {
 /**
  * The Nats-Msg-Id prefix of the batches of a chunk: `tail:<dev>:<ino>:<lineage>:<generation>:<start>-<end>` (then
  * `:<partition|dlq>:<n>`, TailPublisher), or `tail:<dev>:<ino>:<generation>:<start>-<end>` for a position without a
- * lineage (saved by an earlier version).
+ * lineage (saved by an earlier version). A tailer with an `instance` (tailer-instance.ts) starts it `tail@<instance>:`:
+ * a device and inode number mean nothing across hosts (machines cloned from one image have the same ones), so two
+ * hosts' chunks of the same extent with the same first line would otherwise share ids, and JetStream keep one host's.
  */
-export function batchIdPrefix(position: Pick<TailPosition, "file" | "generation" | "lineage">, start: number, end: number): string {
+export function batchIdPrefix(position: Pick<TailPosition, "file" | "generation" | "lineage">, start: number, end: number, instance?: string): string {
   const lineage = position.lineage === undefined ? "" : `${position.lineage}:`;
-  return `tail:${position.file}:${lineage}${position.generation}:${start}-${end}`;
+  const source = instance === undefined ? "tail" : `tail@${instance}`;
+  return `${source}:${position.file}:${lineage}${position.generation}:${start}-${end}`;
 }
 
-/** One JSON file per configured path under the source's state directory, replaced atomically. */
+/**
+ * One JSON file per configured path under the source's state directory, replaced atomically:
+ * `access-log-<hash of the path>.json`, or `access-log-<hash of the path>@<instance>.json` for a tailer with an
+ * `instance` (one position per host reading a log at that path, where the folder is shared between hosts).
+ */
 export class TailPositionStore {
-  constructor(private readonly directory: string) {}
+  constructor(
+    private readonly directory: string,
+    private readonly instance?: string,
+  ) {}
 
   fileOf(path: string): string {
-    return join(this.directory, `access-log-${createHash("sha256").update(path).digest("hex").slice(0, 16)}.json`);
+    const instance = this.instance === undefined ? "" : `@${this.instance}`;
+    return join(this.directory, `access-log-${createHash("sha256").update(path).digest("hex").slice(0, 16)}${instance}.json`);
   }
 
   async load(path: string): Promise<TailPosition | undefined> {

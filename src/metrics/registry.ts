@@ -264,9 +264,9 @@ export class Metrics {
     }
   }
 
-  /** The claim series of the pipeline's `sources:` (place `sources[i]`), at 0 before any source starts. */
-  presetSources(sources: readonly { type: string }[]): void {
-    for (const [index, source] of sources.entries()) this.sourceSeries(source.type, `sources[${index}]`);
+  /** The claim series of the pipeline's `sources:` (place `sources[i]` unless given), at 0 before any source starts. */
+  presetSources(sources: readonly { type: string; place?: string }[]): void {
+    for (const [index, source] of sources.entries()) this.sourceSeries(source.type, source.place ?? `sources[${index}]`);
   }
 
   /** The series of one source's claims (created at 0 on the first call for its place; the same object after that). */

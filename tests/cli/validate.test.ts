@@ -60,6 +60,27 @@ describe("cli validate", () => {
     expect(run.stderr()).toMatch(new RegExp(`^nats\\.duplicateWindow \\(${file}:4:3\\): 14d is longer than 7d\\. Use 1s to 7d`));
   });
 
+  it("exits 1 for an accessLog instance that cannot name a file, naming the key, its line and what to write", async () => {
+    const source = (instance: string) =>
+      `name: p\nnats:\n  stream: S\nsources:\n  - type: accessLog\n    paths: [/var/log/nginx/access.log]\n    instance: ${instance}\nsinks: [{ type: parquet, path: x }]\n`;
+    const bad = await pipelineFile(source('"web 1"'));
+    const run = capture();
+    expect(await runValidate([bad], run.io)).toBe(1);
+    expect(run.stderr()).toBe(
+      `sources[0].instance (${bad}:7:5): "web 1" holds " ": an instance has only letters, digits, ".", "_" and "-". ` +
+        "Write a stable name of the host whose logs these are, such as web-1 or ${HOSTNAME} (letters, digits, ., _ and -, at most 128).\n",
+    );
+    // The usual form: the host's name from the environment, quoted so that an empty variable is an error, not a key
+    // left out (which would share one position between the hosts).
+    const good = await pipelineFile(source('"${HOSTNAME}"'));
+    const ok = capture({ HOSTNAME: "web-1" });
+    expect(await runValidate([good, "--print"], ok.io)).toBe(0);
+    expect(ok.stdout()).toContain("    instance: web-1\n");
+    const unset = capture({ HOSTNAME: "" });
+    expect(await runValidate([good], unset.io)).toBe(1);
+    expect(unset.stderr()).toMatch(new RegExp(`^sources\\[0\\]\\.instance \\(${good}:7:5\\): an instance cannot be empty\\. Write a stable name`));
+  });
+
   it("exits 1 for a missing file, naming it", async () => {
     const run = capture();
     expect(await runValidate(["pipelines/no-such.yaml"], run.io)).toBe(1);

@@ -198,6 +198,18 @@ describe("pipeline schema - cross-field rules", () => {
     expect(result.errors[0].hint).toMatch(/^Did you mean "combined"\?/);
   });
 
+  it("takes an accessLog instance that can name files, and says what is wrong with one that cannot", () => {
+    const accessLog = (instance: unknown) => ({ sources: [{ type: "accessLog", paths: ["/var/log/nginx/access.log"], instance }] });
+    expect(parse(accessLog("web-1.example.com")).data?.sources).toEqual([
+      { type: "accessLog", paths: ["/var/log/nginx/access.log"], format: "combined", pollInterval: 1000, instance: "web-1.example.com" },
+    ]);
+    expect(violations(accessLog(""))).toEqual(["sources.0.instance: an instance cannot be empty"]);
+    expect(violations(accessLog("web 1/eu"))).toEqual(['sources.0.instance: "web 1/eu" holds " ", "/": an instance has only letters, digits, ".", "_" and "-"']);
+    expect(violations(accessLog(".."))).toEqual(['sources.0.instance: ".." starts with ".": an instance starts with a letter or a digit']);
+    expect(violations(accessLog(7))).toEqual(["sources.0.instance: Invalid input: expected string, received number"]);
+    expect(violations({ sources: [{ type: "http", writeKeys: ["k"], instance: "web-1" }] })).toEqual(['sources.0: Unrecognized key: "instance"']);
+  });
+
   it("fails what run and publish would fail on, with the components' own checks: log format, proxies, url rules, time zone", () => {
     const accessLog = (format: string) => ({ sources: [{ type: "accessLog", paths: ["a.log"], format }] });
     expect(violations(accessLog('$remote_addr [$time_local] "$request"'))).toEqual([
