@@ -41,10 +41,13 @@ export interface CliProcess {
   printed(pattern: RegExp): Promise<boolean>;
 }
 
-/** Spawns `clickpipe <args>` as a user would, for a test that watches its output while it runs. */
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+/**
+ * Spawns `clickpipe <args>` as a user would, for a test that watches its output while it runs; in the repository's
+ * root unless `cwd` says where (relative paths in a pipeline file are relative to it).
+ */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, options: { cwd?: string } = {}): CliProcess {
   const child = spawn(process.execPath, [CLICKPIPE_BIN, ...args], {
-    cwd: REPO_ROOT,
+    cwd: options.cwd ?? REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
