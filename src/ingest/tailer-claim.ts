@@ -20,8 +20,9 @@ export interface TailClaimOptions {
 /**
  * A standby worker on the same host (or a second `clickpipe run` of the same file) would tail the same log into the
  * same position file. The claim lets one of them read: the others stand by and take over from the saved position when
- * its process is gone or its heartbeat is stale. It depends on nothing but the position file's folder, so tailers on
- * other hosts (each tailing its own logs into its own folder) all read.
+ * its process is gone or its heartbeat is stale. It depends on nothing but the position file, so tailers on other hosts
+ * all read when each has a file of its own: its own folder (sink path), or its own `instance` in a shared one
+ * (TailPositionStore.fileOf).
  */
 export class TailClaim extends SourceClaim {
   private readonly path: string;
