@@ -2,7 +2,7 @@
 // hosts sharing a sink path have) each read under an instance of their own, and JetStream stores every batch of each;
 // two of one instance share its claim; without an instance the position file keeps the name it always had.
 import { createHash } from "node:crypto";
-import { appendFile, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -144,7 +144,7 @@ describe("access log tailer - instance", () => {
     expect(counts).toEqual(new Map(Array.from({ length: 120 }, (_, n) => [`/page/${n}`, 1])));
   });
 
-  it("without an instance the position file keeps its name and a restarted tailer resumes from it; an instance added later starts from the log's start", async () => {
+  it("without an instance the position file keeps its name and a restarted tailer resumes from it; an instance added later starts from the log's start unless the file is renamed to it", async () => {
     await scratch();
     const stream = uniqueStreamName("ZZTAIL");
     const pipeline = pipelineOf(stream);
@@ -168,5 +168,14 @@ describe("access log tailer - instance", () => {
     await startTailer(pipeline, "web-1");
     await caughtUp("web-1");
     expect(await countStreamContent(natsUrl, stream, (event) => event.url as string)).toEqual(new Map(Array.from({ length: 90 }, (_, n) => [`/page/${n}`, 2])));
+
+    // The README's way to keep a position when adding an instance: rename the stopped tailer's file to the instance's.
+    await rename(join(stateDirectory, legacyName), new TailPositionStore(stateDirectory, "web-2").fileOf(logPath));
+    await appendFile(logPath, linesOf(90, 100));
+    await startTailer(pipeline, "web-2");
+    await caughtUp("web-2");
+    await caughtUp("web-1");
+    // Lines 0-89: the tailer without instance and web-1; 90-99: web-1 and web-2, which went on from the saved position.
+    expect(await countStreamContent(natsUrl, stream, (event) => event.url as string)).toEqual(new Map(Array.from({ length: 100 }, (_, n) => [`/page/${n}`, 2])));
   });
 });
