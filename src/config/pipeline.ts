@@ -115,11 +115,11 @@ export const accessLogSource = z
       .superRefine((name, ctx) => {
         const problem = instanceProblem(name);
         if (problem !== undefined)
-          ctx.addIssue({ code: "custom", message: problem, params: { hint: "Write a stable name of the host whose logs these are, such as web-1 or ${HOSTNAME} (letters, digits, ., _ and -, at most 128)." } });
+          ctx.addIssue({ code: "custom", message: problem, params: { hint: 'Write a stable name of the host whose logs these are, such as web-1, or a variable each host sets, such as "${CLICKPIPE_INSTANCE}" (letters, digits, ., _ and -, at most 128).' } });
       })
       .optional()
       .describe(
-        'The host whose logs these paths are, e.g. "web-1" or "${HOSTNAME}": with it, each instance keeps its own positions and claims, so hosts sharing the sink path each tail their own log at the same path. Must stay the same across restarts (a new name reads the logs again from their start). Default none: one position per path for every host.',
+        'The host whose logs these paths are, e.g. "web-1" or "${CLICKPIPE_INSTANCE}" set per host: with it, each instance keeps its own positions and claims, so hosts sharing the sink path each tail their own log at the same path. Must stay the same across restarts (a new name reads the logs again from their start). Default none: one position per path for every host.',
       ),
   })
   .describe("Tails web server access logs; each request becomes a page_view.");

@@ -2,6 +2,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
+import { instanceKey } from "./tailer-instance.ts";
 
 /** Bytes before the offset a position keeps a hash of (TailPosition.fingerprint). */
 export const FINGERPRINT_BYTES = 64;
@@ -93,10 +94,14 @@ export function batchIdPrefix(position: Pick<TailPosition, "file" | "generation"
  * `instance` (one position per host reading a log at that path, where the folder is shared between hosts).
  */
 export class TailPositionStore {
+  private readonly instance: string | undefined;
+
   constructor(
     private readonly directory: string,
-    private readonly instance?: string,
-  ) {}
+    instance?: string,
+  ) {
+    this.instance = instance === undefined ? undefined : instanceKey(instance);
+  }
 
   fileOf(path: string): string {
     const instance = this.instance === undefined ? "" : `@${this.instance}`;

@@ -68,7 +68,7 @@ describe("cli validate", () => {
     expect(await runValidate([bad], run.io)).toBe(1);
     expect(run.stderr()).toBe(
       `sources[0].instance (${bad}:7:5): "web 1" holds " ": an instance has only letters, digits, ".", "_" and "-". ` +
-        "Write a stable name of the host whose logs these are, such as web-1 or ${HOSTNAME} (letters, digits, ., _ and -, at most 128).\n",
+        'Write a stable name of the host whose logs these are, such as web-1, or a variable each host sets, such as "${CLICKPIPE_INSTANCE}" (letters, digits, ., _ and -, at most 128).\n',
     );
     // The usual form: the host's name from the environment, quoted so that an empty variable is an error, not a key
     // left out (which would share one position between the hosts).

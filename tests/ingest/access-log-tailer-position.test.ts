@@ -62,6 +62,8 @@ describe("TailPositionStore - instance", () => {
     const path = "/var/log/nginx/access.log";
     expect(web1.fileOf(path)).toBe(join(directory, "access-log-32d34ffbc65f9f95@web-1.json"));
     expect(web2.fileOf(path)).toBe(join(directory, "access-log-32d34ffbc65f9f95@web-2.json"));
+    // Host names compare without case: one instance, one file.
+    expect(new TailPositionStore(directory, "WEB-2").fileOf(path)).toBe(web2.fileOf(path));
     await shared.save(position(path, 10));
     await web1.save(position(path, 20));
     expect(await web2.load(path)).toBeUndefined();
