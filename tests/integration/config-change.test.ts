@@ -1,0 +1,184 @@
+// A data engineer edits a pipeline file and runs it again from its checkpoint: a change the restored state cannot
+// follow (a basket window's size, the stream) stops `run` before it writes anything, naming the key, both values and
+// the fix; a change it can follow (minConfidence) applies from there on and is said, as is an operator added. Rules
+// are checked against hand-counted baskets with DuckDB.
+import { DuckDBInstance } from "@duckdb/node-api";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { runCli, spawnCli } from "../helpers/cli.ts";
+import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { sleep } from "./crash-harness.ts";
+
+const natsUrl = inject("natsUrl");
+
+/** Every file under `root` (parts, checkpoints) with its size and modification time; the lock comes and goes. */
+async function filesOf(root: string): Promise<string[]> {
+  const files: string[] = [];
+  for (const entry of await readdir(root, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || entry.name === "lock") continue;
+    const path = join(entry.parentPath, entry.name);
+    const info = await stat(path);
+    files.push(`${relative(root, path)} ${info.size} ${info.mtimeMs}`);
+  }
+  return files.sort();
+}
+
+/** Rewrites every checkpoint document as clickpipe wrote it before checkpoints recorded their settings. */
+async function forgetRecordedSettings(out: string): Promise<void> {
+  for (const entry of await readdir(join(out, "_checkpoints"), { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || !/^checkpoint-\d+\.json$/.test(entry.name)) continue;
+    const path = join(entry.parentPath, entry.name);
+    const { settings, ...document } = JSON.parse(await readFile(path, "utf8")) as { settings?: unknown };
+    expect(settings).toBeDefined();
+    await writeFile(path, JSON.stringify(document));
+  }
+}
+
+function purchase(ts: string, order: string, skus: string[]): string {
+  return JSON.stringify({ type: "purchase", ts, anon_id: `v-${order}`, order_id: order, event_id: `e-${order}`, revenue: 10, items: skus.map((sku) => ({ sku })) });
+}
+
+describe("a pipeline file changed between runs", () => {
+  const stream = uniqueStreamName("ZZCFG");
+  let directory: string;
+  let out: string;
+
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), "zzcfg-change-"));
+    out = join(directory, "lake");
+  });
+
+  afterAll(async () => {
+    if (directory) await rm(directory, { recursive: true, force: true });
+  });
+
+  /** cfgchange.yaml: a basket operator (and optionally sessionize) over `stream`, with the settings a step runs with. */
+  async function pipelineFile(settings: { window?: string; minConfidence?: number; stream?: string; sessionize?: boolean } = {}): Promise<string> {
+    const file = join(directory, "cfgchange.yaml");
+    await writeFile(
+      file,
+      [
+        "name: cfgchange",
+        "nats:",
+        `  url: ${natsUrl}`,
+        `  stream: ${settings.stream ?? stream}`,
+        "operators:",
+        "  - type: basket",
+        `    window: ${settings.window ?? "1d"}`,
+        "    minSupport: 0.01",
+        `    minConfidence: ${settings.minConfidence ?? 0.5}`,
+        "    outOfOrderness: 1m",
+        "    allowedLateness: 1h",
+        ...(settings.sessionize ? ["  - type: sessionize"] : []),
+        "sinks:",
+        "  - type: parquet",
+        `    path: ${out}`,
+        "checkpoint:",
+        "  interval: 200ms",
+      ].join("\n") + "\n",
+    );
+    return file;
+  }
+
+  /** A live run until its events are in, then SIGINT: the checkpoint keeps the windows the watermark left open. */
+  async function liveRun(file: string): Promise<string> {
+    const worker = spawnCli(["run", file]);
+    expect(await worker.printed(/(starting|resuming) cfgchange at/)).toBe(true);
+    await sleep(1_500);
+    worker.child.kill("SIGINT");
+    const { code, output } = await worker.exited;
+    expect(code, output).toBe(0);
+    return output;
+  }
+
+  async function rules(): Promise<string[]> {
+    const db = await (await DuckDBInstance.create(":memory:")).connect();
+    try {
+      const reader = await db.runAndReadAll(
+        `SELECT strftime(window_start, '%Y-%m-%d') || '..' || strftime(window_end, '%Y-%m-%d') || ' ' || antecedent || ' -> ' || consequent || ' ' || printf('%.3f', confidence)
+         FROM read_parquet('${out}/basket_rules/**/*.parquet') ORDER BY 1`,
+      );
+      return reader.getRows().map((row) => String(row[0]));
+    } finally {
+      db.closeSync();
+    }
+  }
+
+  it("refuses a window or stream the checkpoint cannot follow, leaving the lake as it was; applies minConfidence from there on", { timeout: 180_000 }, async () => {
+    // Day 1 closes in the first run (watermark 03-02 08:59 > its end + 1h); day 2 stays open with one order.
+    const first = join(directory, "first.ndjson");
+    await writeFile(
+      first,
+      [
+        purchase("2026-03-01T10:00:00Z", "o1", ["A", "B"]),
+        purchase("2026-03-01T11:00:00Z", "o2", ["A", "B"]),
+        purchase("2026-03-01T12:00:00Z", "o3", ["A", "C"]),
+        purchase("2026-03-02T09:00:00Z", "o4", ["A", "B"]),
+      ].join("\n") + "\n",
+    );
+    expect((await runCli(["publish", first, "--pipeline", await pipelineFile()])).code).toBe(0);
+    expect(await liveRun(await pipelineFile())).toMatch(/4 events, .* committed through sequence 1 /);
+
+    // Checkpoints from before settings were recorded resume as before, and record them from then on.
+    await forgetRecordedSettings(out);
+    expect(await liveRun(await pipelineFile())).toMatch(/resuming cfgchange at \S+ sequence 2 /);
+
+    const second = join(directory, "second.ndjson");
+    await writeFile(
+      second,
+      [
+        purchase("2026-03-02T10:00:00Z", "o5", ["A", "B"]),
+        purchase("2026-03-02T11:00:00Z", "o6", ["B", "C"]),
+        purchase("2026-03-03T12:00:00Z", "o7", ["A", "B"]),
+      ].join("\n") + "\n",
+    );
+    expect((await runCli(["publish", second, "--pipeline", await pipelineFile()])).code).toBe(0);
+    const filesBefore = await filesOf(out);
+    expect(await rules()).toEqual(["2026-03-01..2026-03-02 A -> B 0.667", "2026-03-01..2026-03-02 B -> A 1.000", "2026-03-01..2026-03-02 C -> A 1.000"]);
+
+    // The open day-2 window holds o4 by 1d bounds; 12h windows would put o5 and o6 in a window beside it.
+    const checkpoint = join(out, "_checkpoints", "cfgchange");
+    for (const mode of [["--drain"], []]) {
+      const refused = await runCli(["run", await pipelineFile({ window: "12h" }), ...mode], {}, { timeoutMs: 60_000 });
+      expect(refused.code, refused.stderr).toBe(1);
+      expect(refused.stderr).toContain(
+        `operators[0].window is 12h, but the checkpoint in ${checkpoint} was written with 1d: its open windows hold orders ` +
+          "by the old bounds, and windows of the new size would overlap the ones already written. Set operators[0].window: 1d " +
+          "again, or run the new setting as a new pipeline: another `name` and another sinks[0].path (it reads the stream from its first message).",
+      );
+      expect(await filesOf(out), refused.stderr).toEqual(filesBefore);
+    }
+
+    // Another stream's sequence numbers would place the checkpoint's position in other messages.
+    const otherStream = uniqueStreamName("ZZCFG_OTHER");
+    const refusedStream = await runCli(["run", await pipelineFile({ stream: otherStream }), "--drain"], {}, { timeoutMs: 60_000 });
+    expect(refusedStream.code, refusedStream.stderr).toBe(1);
+    expect(refusedStream.stderr).toContain(
+      `nats.stream is ${otherStream}, but the checkpoint in ${checkpoint} was taken from stream ${stream} (through its sequence 1): ` +
+        `its position counts ${stream}'s messages and its state holds what they left open. Set nats.stream: ${stream} again,`,
+    );
+    expect(await filesOf(out), refusedStream.stderr).toEqual(filesBefore);
+
+    // minConfidence is read when a window is written: the open day 2 and day 3 get 0.9. An operator added is said.
+    const applied = await runCli(["run", await pipelineFile({ minConfidence: 0.9, sessionize: true }), "--drain"]);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stderr).toContain(
+      `operators[0].minConfidence changed from 0.5 to 0.9 since the checkpoint in ${checkpoint}: it applies to what is written from ${stream} sequence 2 on`,
+    );
+    expect(applied.stderr).toContain(
+      `operators[1] (sessionize) is new to the checkpoint in ${checkpoint}: it starts with empty state at ${stream} sequence 2 and never sees the events before it`,
+    );
+    // Day 2: {A,B} {A,B} {B,C}: A→B 2/2, C→B 1/1 (B→A 2/3 is under 0.9); day 3: {A,B}. Day 1 stays as written with 0.5.
+    expect(await rules()).toEqual([
+      "2026-03-01..2026-03-02 A -> B 0.667",
+      "2026-03-01..2026-03-02 B -> A 1.000",
+      "2026-03-01..2026-03-02 C -> A 1.000",
+      "2026-03-02..2026-03-03 A -> B 1.000",
+      "2026-03-02..2026-03-03 C -> B 1.000",
+      "2026-03-03..2026-03-04 A -> B 1.000",
+      "2026-03-03..2026-03-04 B -> A 1.000",
+    ]);
+  });
+});
