@@ -173,18 +173,24 @@ export function compareWithCheckpoint(
       const [was, is] = [old[key], now[key]];
       if (JSON.stringify(was) === JSON.stringify(is)) continue;
       const rule = rules[key];
+      const taken = operator.type === "sequencePatterns" && key === "allowedLateness" && operator.allowedLateness === undefined ? " (taken from sessionize)" : "";
       const refused = rule !== undefined && (rule.refuse === "any" || typeof was !== "number" || typeof is !== "number" || is > was);
       if (refused) {
-        const setting = key === "sessionize" ? `${path} (churnFeatures) now runs ${is ? "with" : "without"} a sessionize operator` : `${path}.${key} is ${shown(key, is)}`;
+        const setting = key === "sessionize" ? `${path} (churnFeatures) now runs ${is ? "with" : "without"} a sessionize operator` : `${path}.${key}${taken} is ${shown(key, is)}`;
         const written = key === "sessionize" ? `${was ? "with" : "without"} one` : `with ${shown(key, was)}`;
-        const back = key === "sessionize" ? `${was ? "Put the sessionize operator back" : "Remove the sessionize operator"}` : `Set ${path}.${key}: ${shown(key, was)} again`;
+        const back =
+          key === "sessionize"
+            ? `${was ? "Put the sessionize operator back" : "Remove the sessionize operator"}`
+            : was === undefined
+              ? `Remove ${path}.${key}`
+              : `Set ${path}.${key}: ${shown(key, was)} again`;
         const shorter = rule.refuse === "longer" ? " (a shorter one would apply)" : "";
         return {
           notes,
           error: new ConfigChangedError(`${setting}, but ${where} was written ${written}: ${rule.why}${shorter}. ${back}, ${startOver(sinkIndex)}.`),
         };
       }
-      notes.push(`${path}.${key} changed from ${shown(key, was)} to ${shown(key, is)} since ${where}: it applies to what is written from ${after} on`);
+      notes.push(`${path}.${key}${taken} changed from ${shown(key, was)} to ${shown(key, is)} since ${where}: it applies to what is written from ${after} on`);
     }
   }
   return { notes };
