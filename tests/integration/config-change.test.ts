@@ -6,6 +6,8 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runCli, spawnCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
@@ -55,15 +57,20 @@ describe("a pipeline file changed between runs", () => {
   });
 
   /** cfgchange.yaml: a basket operator (and optionally sessionize) over `stream`, with the settings a step runs with. */
-  async function pipelineFile(settings: { window?: string; minConfidence?: number; stream?: string; sessionize?: boolean } = {}): Promise<string> {
-    const file = join(directory, "cfgchange.yaml");
+  async function pipelineFile(
+    settings: { window?: string; minConfidence?: number; stream?: string; sessionize?: boolean; name?: string; partitions?: number; collector?: boolean } = {},
+  ): Promise<string> {
+    const name = settings.name ?? "cfgchange";
+    const file = join(directory, `${name}.yaml`);
     await writeFile(
       file,
       [
-        "name: cfgchange",
+        `name: ${name}`,
         "nats:",
         `  url: ${natsUrl}`,
         `  stream: ${settings.stream ?? stream}`,
+        ...(settings.partitions === undefined ? [] : [`  partitions: ${settings.partitions}`]),
+        ...(settings.collector ? ["sources:", "  - type: http", "    port: 0", "    host: 127.0.0.1", "    writeKeys: [cfgchange-key]"] : []),
         "operators:",
         "  - type: basket",
         `    window: ${settings.window ?? "1d"}`,
@@ -74,7 +81,7 @@ describe("a pipeline file changed between runs", () => {
         ...(settings.sessionize ? ["  - type: sessionize"] : []),
         "sinks:",
         "  - type: parquet",
-        `    path: ${out}`,
+        `    path: ${join(directory, name === "cfgchange" ? "lake" : name)}`,
         "checkpoint:",
         "  interval: 200ms",
       ].join("\n") + "\n",
@@ -180,5 +187,53 @@ describe("a pipeline file changed between runs", () => {
       "2026-03-03..2026-03-04 A -> B 1.000",
       "2026-03-03..2026-03-04 B -> A 1.000",
     ]);
+  });
+
+  it("refuses before any task of a partitioned pipeline starts when its customer stage's window changed", { timeout: 180_000 }, async () => {
+    const partitionedStream = uniqueStreamName("ZZCFG_PART");
+    const lake = join(directory, "cfgparts");
+    const input = join(directory, "parts.ndjson");
+    await writeFile(input, [purchase("2026-03-01T10:00:00Z", "p1", ["A", "B"]), purchase("2026-03-01T11:00:00Z", "p2", ["A", "B"])].join("\n") + "\n");
+    const file = (window: string) => pipelineFile({ name: "cfgparts", stream: partitionedStream, partitions: 2, sessionize: true, window });
+    expect((await runCli(["publish", input, "--pipeline", await file("1d")])).code).toBe(0);
+    const first = await runCli(["run", await file("1d"), "--drain", "--worker-id", "solo"], { CLICKPIPE_LEASE_STALE_MS: "6000" });
+    expect(first.code, first.stderr).toBe(0);
+    const filesBefore = await filesOf(lake);
+    const refused = await runCli(["run", await file("2d"), "--drain", "--worker-id", "solo"], { CLICKPIPE_LEASE_STALE_MS: "6000" }, { timeoutMs: 60_000 });
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stderr).toContain(
+      `operators[0].window is 2d, but the checkpoint in ${join(lake, "_checkpoints", "cfgparts.customers-0")} was written with 1d: its open windows hold orders by the old bounds`,
+    );
+    // Refused before any task started: the events tasks forwarded and committed nothing either.
+    expect(refused.stderr).not.toMatch(/runs (events|customers|dlq)/);
+    expect(await filesOf(lake)).toEqual(filesBefore);
+    const connection = await connect({ servers: natsUrl });
+    try {
+      const manager = await jetstreamManager(connection);
+      await manager.streams.delete("KV_clickpipe_leases_cfgparts").catch(() => undefined);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it("refuses a changed stream before a live run's collector takes events into it", { timeout: 60_000 }, async () => {
+    const collectorStream = uniqueStreamName("ZZCFG_SRC");
+    const input = join(directory, "src.ndjson");
+    await writeFile(input, purchase("2026-03-01T10:00:00Z", "s1", ["A"]) + "\n");
+    const file = await pipelineFile({ name: "cfgsrc", stream: collectorStream });
+    expect((await runCli(["publish", input, "--pipeline", file])).code).toBe(0);
+    expect((await runCli(["run", file, "--drain"])).code).toBe(0);
+    const movedStream = uniqueStreamName("ZZCFG_SRC_MOVED");
+    const refused = await runCli(["run", await pipelineFile({ name: "cfgsrc", stream: movedStream, collector: true })], {}, { timeoutMs: 30_000 });
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stderr).toContain(`nats.stream is ${movedStream}, but the checkpoint in ${join(directory, "cfgsrc", "_checkpoints", "cfgsrc")} was taken from stream ${collectorStream}`);
+    expect(refused.stderr).not.toContain("http collector listening");
+    const connection = await connect({ servers: natsUrl });
+    try {
+      // Nothing created the new stream: no event went where the pipeline will not read.
+      await expect((await jetstreamManager(connection)).streams.info(movedStream)).rejects.toThrow(/stream not found/);
+    } finally {
+      await connection.close();
+    }
   });
 });
