@@ -197,18 +197,46 @@ export function compareWithCheckpoint(
 }
 
 /**
+ * A pipeline starting without a checkpoint in its `checkpoint.store` whose other store kind holds one (`otherStore`
+ * opens it for a checkpoint name, undefined when it has none): started afresh, it would read the stream again into the
+ * same lake, and its epochs, counted from 1 again, would name parts like the committed ones and replace them.
+ */
+export async function storeSwitchError(config: PipelineConfig, checkpointName: string, otherStore: OpenExistingStore): Promise<ConfigChangedError | undefined> {
+  const store = await otherStore(checkpointName);
+  const meta = await store?.loadMeta();
+  if (store === undefined || meta === undefined || meta.pipeline !== checkpointName || meta.position === 0) return undefined;
+  const configured = config.checkpoint.store;
+  const other = configured === "kv" ? "directory" : "kv";
+  const sinkIndex = Math.max(0, config.sinks.findIndex((sink) => sink.type === "parquet"));
+  return new ConfigChangedError(
+    `checkpoint.store is ${configured}, but the pipeline's checkpoint is in ${store.location} (checkpoint.store: ${other}), through ${meta.stream} sequence ${meta.position}: ` +
+      `started without it, the pipeline would read the stream again into the same lake, writing its rows a second time and parts over the committed ones. ` +
+      `Set checkpoint.store: ${other} again, ${startOver(sinkIndex)}.`,
+  );
+}
+
+/**
  * Before a worker claims anything (a partitioned pipeline's tasks) or `run` starts its sources: throws
  * ConfigChangedError when the last checkpoint of the pipeline, or of any of its tasks, cannot follow the config.
  * `streamCreated` is the configured stream's creation time (undefined: it does not exist yet); a checkpoint of a stream
  * deleted and created again under its name is not resumed, so not compared. Reads checkpoint metadata only.
  */
-export async function assertConfigUnchanged(config: PipelineConfig, streamCreated: string | undefined, openExisting: OpenExistingStore): Promise<void> {
+export async function assertConfigUnchanged(
+  config: PipelineConfig,
+  streamCreated: string | undefined,
+  openExisting: OpenExistingStore,
+  otherStore?: OpenExistingStore,
+): Promise<void> {
   const checkpoints = isPartitioned(config)
     ? planTasks(config).map((plan) => ({ name: taskCheckpointName(config.name, plan), operatorTypes: plan.operators }))
     : [{ name: config.name, operatorTypes: config.operators.map((op) => op.type) }];
   for (const { name, operatorTypes } of checkpoints) {
     const store = await openExisting(name);
     const meta = await store?.loadMeta();
+    if (meta === undefined && otherStore !== undefined) {
+      const switched = await storeSwitchError(config, name, otherStore);
+      if (switched !== undefined) throw switched;
+    }
     if (store === undefined || meta === undefined || meta.pipeline !== name || meta.position === 0) continue;
     if (meta.stream === config.nats.stream && meta.streamCreated !== streamCreated) continue;
     const { error } = compareWithCheckpoint(meta, config, { location: store.location, operatorTypes });
@@ -219,8 +247,12 @@ export async function assertConfigUnchanged(config: PipelineConfig, streamCreate
 /** assertConfigUnchanged before `run` starts its collector and tailers, which would otherwise feed a changed stream. */
 export async function assertConfigUnchangedBeforeIntake(config: PipelineConfig, connection: NatsConnection): Promise<void> {
   const info = await streamInfoOrUndefined(await jetstreamManager(connection), config.nats.stream);
+  await assertConfigUnchanged(config, info?.created, ...checkpointStoresOf(config, connection));
+}
+
+/** Opens an existing checkpoint by name in the config's checkpoint.store, and in the other kind (storeSwitchError). */
+export function checkpointStoresOf(config: PipelineConfig, connection: NatsConnection): [configured: OpenExistingStore, other: OpenExistingStore] {
   const sinkPath = config.sinks.find((sink) => sink.type === "parquet")?.path ?? ".";
-  await assertConfigUnchanged(config, info?.created, (name) =>
-    openExistingCheckpointStore(config.checkpoint.store, { sinkPath, pipelineName: name, connection, replicas: config.nats.replicas }),
-  );
+  const open = (kind: "directory" | "kv") => (name: string) => openExistingCheckpointStore(kind, { sinkPath, pipelineName: name, connection, replicas: config.nats.replicas });
+  return [open(config.checkpoint.store), open(config.checkpoint.store === "kv" ? "directory" : "kv")];
 }

@@ -54,11 +54,19 @@ describe("a pipeline file changed between runs", () => {
 
   afterAll(async () => {
     if (directory) await rm(directory, { recursive: true, force: true });
+    // Buckets named by these tests' pipelines, on a server other runs share.
+    const connection = await connect({ servers: natsUrl });
+    try {
+      const manager = await jetstreamManager(connection);
+      for (const bucket of ["KV_clickpipe_ckpt_cfgchange", "KV_clickpipe_leases_cfgparts"]) await manager.streams.delete(bucket).catch(() => undefined);
+    } finally {
+      await connection.close();
+    }
   });
 
   /** cfgchange.yaml: a basket operator (and optionally sessionize) over `stream`, with the settings a step runs with. */
   async function pipelineFile(
-    settings: { window?: string; minConfidence?: number; stream?: string; sessionize?: boolean; name?: string; partitions?: number; collector?: boolean } = {},
+    settings: { window?: string; minConfidence?: number; stream?: string; sessionize?: boolean; name?: string; partitions?: number; collector?: boolean; store?: "kv" } = {},
   ): Promise<string> {
     const name = settings.name ?? "cfgchange";
     const file = join(directory, `${name}.yaml`);
@@ -84,6 +92,7 @@ describe("a pipeline file changed between runs", () => {
         `    path: ${join(directory, name === "cfgchange" ? "lake" : name)}`,
         "checkpoint:",
         "  interval: 200ms",
+        ...(settings.store === undefined ? [] : [`  store: ${settings.store}`]),
       ].join("\n") + "\n",
     );
     return file;
@@ -187,6 +196,18 @@ describe("a pipeline file changed between runs", () => {
       "2026-03-03..2026-03-04 A -> B 1.000",
       "2026-03-03..2026-03-04 B -> A 1.000",
     ]);
+
+    // The checkpoint stays in its directory: a kv store without it would start over into the same lake and, its epochs
+    // counted from 1 again, name parts like the committed ones.
+    const filesAfter = await filesOf(out);
+    const refusedStore = await runCli(["run", await pipelineFile({ minConfidence: 0.9, sessionize: true, store: "kv" }), "--drain"], {}, { timeoutMs: 60_000 });
+    expect(refusedStore.code, refusedStore.stderr).toBe(1);
+    expect(refusedStore.stderr).toContain(
+      `checkpoint.store is kv, but the pipeline's checkpoint is in ${checkpoint} (checkpoint.store: directory), through ${stream} sequence 2: ` +
+        "started without it, the pipeline would read the stream again into the same lake, writing its rows a second time and parts over the committed ones. " +
+        "Set checkpoint.store: directory again, or run the new setting as a new pipeline",
+    );
+    expect(await filesOf(out)).toEqual(filesAfter);
   });
 
   it("refuses before any task of a partitioned pipeline starts when its customer stage's window changed", { timeout: 180_000 }, async () => {
@@ -207,13 +228,6 @@ describe("a pipeline file changed between runs", () => {
     // Refused before any task started: the events tasks forwarded and committed nothing either.
     expect(refused.stderr).not.toMatch(/runs (events|customers|dlq)/);
     expect(await filesOf(lake)).toEqual(filesBefore);
-    const connection = await connect({ servers: natsUrl });
-    try {
-      const manager = await jetstreamManager(connection);
-      await manager.streams.delete("KV_clickpipe_leases_cfgparts").catch(() => undefined);
-    } finally {
-      await connection.close();
-    }
   });
 
   it("refuses a changed stream before a live run's collector takes events into it", { timeout: 60_000 }, async () => {

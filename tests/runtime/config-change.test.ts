@@ -206,4 +206,16 @@ describe("assertConfigUnchanged", () => {
     await storeOf("web").commit({ format: 1, pipeline: "web", stream: "S", streamCreated: "c", epoch: 2, position: 5, pending: undefined, workerId: "w", committedAt: 0 }, "{}");
     await expect(assertConfigUnchanged(elsewhere, undefined, openExisting)).rejects.toThrow("nats.stream is T, but the checkpoint in");
   });
+
+  it("refuses a pipeline whose checkpoint is in the other checkpoint.store, before any task starts", async () => {
+    const before = config([{ type: "basket" }]);
+    await commit("web", recordedSettingsOf(before, ["basket"]));
+    const kv = config([{ type: "basket" }], { store: "kv" });
+    // The kv store has none; the directory store (the other kind) has the pipeline's checkpoint at sequence 10.
+    const none = () => Promise.resolve(undefined);
+    await expect(assertConfigUnchanged(kv, "2026-01-01T00:00:00Z", none, openExisting)).rejects.toThrow(
+      `checkpoint.store is kv, but the pipeline's checkpoint is in ${join(lake, "_checkpoints", "web")} (checkpoint.store: directory), through S sequence 10: `,
+    );
+    await expect(assertConfigUnchanged(kv, "2026-01-01T00:00:00Z", none, none)).resolves.toBeUndefined();
+  });
 });
