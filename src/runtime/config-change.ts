@@ -1,13 +1,14 @@
 // The pipeline settings a checkpoint's state and output depend on, recorded in every checkpoint and compared when a
 // worker resumes: a change the restored state cannot honour stops the worker before it reads or commits anything,
 // naming the key, both values and the fix; a change it can honour is applied from there on and said in the log.
-import { resolve } from "node:path";
+import { readdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { formatDuration } from "../config/duration.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { streamInfoOrUndefined } from "../transport/stream.ts";
-import type { CheckpointMeta } from "./checkpoint.ts";
+import { DirectoryCheckpointStore, type CheckpointMeta } from "./checkpoint.ts";
 import { openExistingCheckpointStore } from "./checkpoint-store.ts";
 import type { OpenExistingStore } from "./partition-count.ts";
 import { isPartitioned, planTasks, taskCheckpointName } from "./tasks.ts";
@@ -215,6 +216,51 @@ export async function storeSwitchError(config: PipelineConfig, checkpointName: s
   );
 }
 
+/** The tables each operator writes (a shared lake's refusal names them). */
+const TABLES_OF: Record<string, string> = {
+  sessionize: "sessions",
+  sequencePatterns: "patterns",
+  basket: "basket_rules and cross_sell",
+  churnFeatures: "customer_features",
+};
+
+/**
+ * A pipeline starting without a checkpoint whose lake holds the checkpoint of a pipeline of another name that read the
+ * same stream with an operator this one runs (the pipeline renamed, or a second one): those tables would get every row
+ * a second time. Sees the checkpoints in the lake (directory stores), not those in KV buckets.
+ */
+export async function sharedLakeError(config: PipelineConfig, operatorTypes: readonly string[]): Promise<ConfigChangedError | undefined> {
+  if (operatorTypes.length === 0) return undefined;
+  const sinkIndex = Math.max(0, config.sinks.findIndex((sink) => sink.type === "parquet"));
+  const sink = config.sinks[sinkIndex];
+  const sinkPath = sink?.type === "parquet" ? sink.path : ".";
+  let names: string[];
+  try {
+    names = await readdir(join(sinkPath, "_checkpoints"));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  for (const name of names.sort()) {
+    // A partitioned pipeline's tasks checkpoint as <pipeline>.<task>; a pipeline's name has no dot.
+    const owner = name.split(".")[0];
+    if (owner === config.name) continue;
+    const store = new DirectoryCheckpointStore(sinkPath, name);
+    const meta = await store.loadMeta().catch(() => undefined);
+    if (meta === undefined || meta.pipeline !== name || meta.stream !== config.nats.stream || meta.position === 0) continue;
+    // A checkpoint from before settings were recorded tells its operators by its state's keys.
+    const theirs = meta.settings !== undefined ? Object.keys(meta.settings.operators) : Object.keys((await store.load())?.state ?? {});
+    const shared = operatorTypes.filter((type) => theirs.includes(type));
+    if (shared.length === 0) continue;
+    return new ConfigChangedError(
+      `pipeline ${owner} wrote the ${shared.map((type) => TABLES_OF[type] ?? type).join(", ")} tables of ${sinkPath} from stream ${config.nats.stream} ` +
+        `(its checkpoint in ${store.location}, through sequence ${meta.position}), and ${config.name}, which has no checkpoint, would write them ` +
+        `again from the stream's first message. If the pipeline was renamed, set name: ${owner} again; to run both, give this one another sinks[${sinkIndex}].path.`,
+    );
+  }
+  return undefined;
+}
+
 /**
  * Before a worker claims anything (a partitioned pipeline's tasks) or `run` starts its sources: throws
  * ConfigChangedError when the last checkpoint of the pipeline, or of any of its tasks, cannot follow the config.
@@ -233,9 +279,10 @@ export async function assertConfigUnchanged(
   for (const { name, operatorTypes } of checkpoints) {
     const store = await openExisting(name);
     const meta = await store?.loadMeta();
-    if (meta === undefined && otherStore !== undefined) {
-      const switched = await storeSwitchError(config, name, otherStore);
-      if (switched !== undefined) throw switched;
+    if (meta === undefined) {
+      const switched = otherStore === undefined ? undefined : await storeSwitchError(config, name, otherStore);
+      const shared = switched ?? (await sharedLakeError(config, operatorTypes));
+      if (shared !== undefined) throw shared;
     }
     if (store === undefined || meta === undefined || meta.pipeline !== name || meta.position === 0) continue;
     if (meta.stream === config.nats.stream && meta.streamCreated !== streamCreated) continue;

@@ -41,7 +41,7 @@ import {
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { openCheckpointStore, openExistingCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
 import { lockStaleFromEnv } from "./lock-file.ts";
-import { checkpointStoresOf, compareWithCheckpoint, recordedSettingsOf, storeSwitchError, type RecordedSettings } from "./config-change.ts";
+import { checkpointStoresOf, compareWithCheckpoint, recordedSettingsOf, sharedLakeError, storeSwitchError, type RecordedSettings } from "./config-change.ts";
 import { assertNotPartitionedBefore, FORWARDED_INPUT_KEY, partitionCountChange, partitionCountsOf, type PartitionCounts } from "./partition-count.ts";
 import { lowerHelpersForDrain } from "./helper-threads.ts";
 import { tuneScavenger } from "./scavenger.ts";
@@ -401,10 +401,12 @@ class Worker {
           ? compareWithCheckpoint(checkpoint, this.config, { location: this.store.location, operatorTypes: this.operatorTypes, stateKeys: Object.keys(checkpoint.state) })
           : undefined;
       if (comparison?.error !== undefined) throw comparison.error;
-      // No checkpoint here, but one in the other checkpoint.store: a fresh start would commit over its parts.
+      // No checkpoint here, but one in the other checkpoint.store (a fresh start would commit over its parts), or one of
+      // another pipeline name in the lake that wrote this one's tables from this stream (they would get every row twice).
       if (checkpoint === undefined) {
         const switched = await storeSwitchError(this.config, this.checkpointName, checkpointStoresOf(this.config, this.connection)[1]);
-        if (switched !== undefined) throw switched;
+        const shared = switched ?? (await sharedLakeError(this.config, this.operatorTypes));
+        if (shared !== undefined) throw shared;
       }
       // Epochs keep counting even for a foreign checkpoint, so part names never collide with older files.
       const epoch = (checkpoint?.epoch ?? 0) + 1;

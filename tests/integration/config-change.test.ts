@@ -66,7 +66,7 @@ describe("a pipeline file changed between runs", () => {
 
   /** cfgchange.yaml: a basket operator (and optionally sessionize) over `stream`, with the settings a step runs with. */
   async function pipelineFile(
-    settings: { window?: string; minConfidence?: number; stream?: string; sessionize?: boolean; name?: string; partitions?: number; collector?: boolean; store?: "kv" } = {},
+    settings: { window?: string; minConfidence?: number; stream?: string; sessionize?: boolean; name?: string; partitions?: number; collector?: boolean; store?: "kv"; lake?: string } = {},
   ): Promise<string> {
     const name = settings.name ?? "cfgchange";
     const file = join(directory, `${name}.yaml`);
@@ -89,7 +89,7 @@ describe("a pipeline file changed between runs", () => {
         ...(settings.sessionize ? ["  - type: sessionize"] : []),
         "sinks:",
         "  - type: parquet",
-        `    path: ${join(directory, name === "cfgchange" ? "lake" : name)}`,
+        `    path: ${settings.lake ?? join(directory, name === "cfgchange" ? "lake" : name)}`,
         "checkpoint:",
         "  interval: 200ms",
         ...(settings.store === undefined ? [] : [`  store: ${settings.store}`]),
@@ -206,6 +206,16 @@ describe("a pipeline file changed between runs", () => {
       `checkpoint.store is kv, but the pipeline's checkpoint is in ${checkpoint} (checkpoint.store: directory), through ${stream} sequence 2: ` +
         "started without it, the pipeline would read the stream again into the same lake, writing its rows a second time and parts over the committed ones. " +
         "Set checkpoint.store: directory again, or run the new setting as a new pipeline",
+    );
+    expect(await filesOf(out)).toEqual(filesAfter);
+
+    // Renamed, the pipeline has no checkpoint and would write the lake's basket tables again from the first message.
+    const renamed = await runCli(["run", await pipelineFile({ name: "cfgrenamed", lake: out, minConfidence: 0.9, sessionize: true }), "--drain"], {}, { timeoutMs: 60_000 });
+    expect(renamed.code, renamed.stderr).toBe(1);
+    expect(renamed.stderr).toContain(
+      `pipeline cfgchange wrote the basket_rules and cross_sell, sessions tables of ${out} from stream ${stream} (its checkpoint in ${checkpoint}, through sequence 2), ` +
+        "and cfgrenamed, which has no checkpoint, would write them again from the stream's first message. If the pipeline was renamed, set name: cfgchange again; " +
+        "to run both, give this one another sinks[0].path.",
     );
     expect(await filesOf(out)).toEqual(filesAfter);
   });

@@ -7,7 +7,14 @@ import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { pipelineSchema } from "../../src/config/pipeline.ts";
 import { DirectoryCheckpointStore, type Checkpoint } from "../../src/runtime/checkpoint.ts";
-import { assertConfigUnchanged, compareWithCheckpoint, ConfigChangedError, recordedSettingsOf, type RecordedSettings } from "../../src/runtime/config-change.ts";
+import {
+  assertConfigUnchanged,
+  compareWithCheckpoint,
+  ConfigChangedError,
+  recordedSettingsOf,
+  sharedLakeError,
+  type RecordedSettings,
+} from "../../src/runtime/config-change.ts";
 
 const LOCATION = "out/_checkpoints/web";
 const FIX = "or run the new setting as a new pipeline: another `name` and another sinks[0].path (it reads the stream from its first message).";
@@ -217,5 +224,28 @@ describe("assertConfigUnchanged", () => {
       `checkpoint.store is kv, but the pipeline's checkpoint is in ${join(lake, "_checkpoints", "web")} (checkpoint.store: directory), through S sequence 10: `,
     );
     await expect(assertConfigUnchanged(kv, "2026-01-01T00:00:00Z", none, none)).resolves.toBeUndefined();
+  });
+
+  it("refuses a pipeline without a checkpoint whose lake holds another name's tables from its stream, by settings or by state", async () => {
+    const inLake = (operators: Record<string, unknown>[], stream = "S") =>
+      pipelineSchema.parse({ name: "renamed", nats: { stream }, operators, sinks: [{ type: "parquet", path: lake }] });
+    // web.events-0: a partitioned run from before settings were recorded, its sessionize state in the document.
+    await storeOf("web.events-0").commit(
+      { format: 1, pipeline: "web.events-0", stream: "S", streamCreated: "c", epoch: 1, position: 7, pending: undefined, workerId: "w", committedAt: 0 },
+      JSON.stringify({ sessionize: {}, _forward: null }),
+    );
+    await commit("web.customers-0", recordedSettingsOf(config([{ type: "basket" }]), ["basket"]));
+    expect((await sharedLakeError(inLake([{ type: "sessionize" }]), ["sessionize"]))?.message).toBe(
+      `pipeline web wrote the sessions tables of ${lake} from stream S (its checkpoint in ${join(lake, "_checkpoints", "web.events-0")}, through sequence 7), ` +
+        "and renamed, which has no checkpoint, would write them again from the stream's first message. If the pipeline was renamed, set name: web again; " +
+        "to run both, give this one another sinks[0].path.",
+    );
+    expect((await sharedLakeError(inLake([{ type: "basket" }]), ["basket"]))?.message).toMatch(/^pipeline web wrote the basket_rules and cross_sell tables of /);
+    // Another stream's pipeline, or other tables, share the lake without writing the same rows.
+    expect(await sharedLakeError(inLake([{ type: "sessionize" }], "T"), ["sessionize"])).toBeUndefined();
+    expect(await sharedLakeError(inLake([{ type: "churnFeatures" }]), ["churnFeatures"])).toBeUndefined();
+    // The pipeline's own tasks are its own.
+    const web = pipelineSchema.parse({ name: "web", nats: { stream: "S", partitions: 2 }, operators: [{ type: "sessionize" }], sinks: [{ type: "parquet", path: lake }] });
+    expect(await sharedLakeError(web, ["sessionize"])).toBeUndefined();
   });
 });
