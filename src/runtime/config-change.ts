@@ -4,6 +4,7 @@
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { PipelineConfig } from "../config/pipeline.ts";
+import { operatorRegistry } from "../operators/index.ts";
 import { formatDuration } from "../config/duration.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -74,7 +75,12 @@ const DURATION_KEYS = new Set(["gap", "maxDuration", "allowedLateness", "outOfOr
 
 /** An operator's settings as recorded: its config and what it takes from the pipeline. */
 function effective(operator: PipelineConfig["operators"][number], config: PipelineConfig): Record<string, unknown> {
-  const { type: _type, ...settings } = operator;
+  // Every key of the operator's schema, an unset one as null: a key missing from a record was not known to the version
+  // that wrote it, and is not compared.
+  const settings: Record<string, unknown> = {};
+  for (const key of Object.keys(operatorRegistry[operator.type].config.shape)) {
+    if (key !== "type") settings[key] = (operator as Record<string, unknown>)[key] ?? null;
+  }
   const sessionize = config.operators.find((op) => op.type === "sessionize");
   // Without its own, sequencePatterns closes windows after sessionize's allowedLateness (SequencePatternsOperator).
   if (operator.type === "sequencePatterns" && operator.allowedLateness === undefined && sessionize?.type === "sessionize") {
@@ -99,7 +105,7 @@ export class ConfigChangedError extends Error {
 
 /** A setting's value as a pipeline file writes it. */
 function shown(key: string, value: unknown): string {
-  if (value === undefined) return "(not set)";
+  if (value === undefined || value === null) return "(not set)";
   if (typeof value === "number" && DURATION_KEYS.has(key)) return formatDuration(value);
   return typeof value === "string" ? value : JSON.stringify(value);
 }
@@ -170,7 +176,8 @@ export function compareWithCheckpoint(
     if (old === undefined) continue;
     const now = current.operators[operator.type];
     const rules = RULES[operator.type] ?? {};
-    for (const key of [...new Set([...Object.keys(old), ...Object.keys(now)])]) {
+    for (const key of Object.keys(now)) {
+      if (!(key in old)) continue;
       const [was, is] = [old[key], now[key]];
       if (JSON.stringify(was) === JSON.stringify(is)) continue;
       const rule = rules[key];
@@ -182,7 +189,7 @@ export function compareWithCheckpoint(
         const back =
           key === "sessionize"
             ? `${was ? "Put the sessionize operator back" : "Remove the sessionize operator"}`
-            : was === undefined
+            : was === null
               ? `Remove ${path}.${key}`
               : `Set ${path}.${key}: ${shown(key, was)} again`;
         const shorter = rule.refuse === "longer" ? " (a shorter one would apply)" : "";
