@@ -5,6 +5,7 @@ import { Metrics } from "../metrics/registry.ts";
 import { runPartitionedWorker, type PartitionedSummary } from "../runtime/partitioned-worker.ts";
 import { isPartitioned } from "../runtime/tasks.ts";
 import { assertPartitionCountsBeforeIntake } from "../runtime/partition-count.ts";
+import { assertConfigUnchangedBeforeIntake } from "../runtime/config-change.ts";
 import { connectNats } from "../transport/connection.ts";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { runWorker, type WorkerSummary } from "../runtime/worker.ts";
@@ -12,11 +13,12 @@ import { loadPipelineOrThrow } from "./load-config.ts";
 
 export const runUsage = "usage: clickpipe run <pipeline.yaml> [--drain] [--worker-id <id>]";
 
-async function checkPartitionCountsBeforeIntake(config: PipelineConfig): Promise<void> {
+async function checkCheckpointsBeforeIntake(config: PipelineConfig): Promise<void> {
   if ((config.sources ?? []).length === 0) return;
   const connection = await connectNats(config.nats);
   try {
     await assertPartitionCountsBeforeIntake(config, connection);
+    await assertConfigUnchangedBeforeIntake(config, connection);
   } finally {
     await connection.close();
   }
@@ -43,8 +45,9 @@ export async function runRun(argv: string[]): Promise<number> {
   const log = (line: string) => console.error(line);
   const metrics = new Metrics({ defaultMetrics: config.metrics !== undefined });
   // Sources feed the stream in live runs; a drain processes only what the stream holds at start. They start only once
-  // the pipeline's partition counts are known to match its checkpoints (the worker checks again, for drains too).
-  if (!values.drain) await checkPartitionCountsBeforeIntake(config);
+  // the pipeline's partition counts and settings are known to match its checkpoints (the worker checks again, for
+  // drains too): a changed nats.stream would otherwise take events the pipeline then refuses to read.
+  if (!values.drain) await checkCheckpointsBeforeIntake(config);
   const sources = values.drain ? undefined : await startSources(config, { metrics, log, workerId: values["worker-id"] });
   let summary: WorkerSummary;
   let position: string;

@@ -138,8 +138,8 @@ export class NatsCheckpointStore implements CheckpointStore {
     // The same document as the directory store's file; the state arrives serialized, captured before later events.
     const document = await putChunks(this.kv, { epoch, token: randomBytes(6).toString("hex") }, documentSegments(documentHead(checkpoint), stateJson), this.chunkBytes);
     crashIfInjected("checkpoint-written", epoch);
-    const { format, pipeline, stream, streamCreated, position, workerId, committedAt, lineage, partitions } = checkpoint;
-    const meta = JSON.stringify({ format, pipeline, stream, streamCreated, epoch, position, workerId, committedAt, lineage, partitions, document } satisfies CommittedMeta);
+    const { format, pipeline, stream, streamCreated, position, workerId, committedAt, lineage, partitions, settings } = checkpoint;
+    const meta = JSON.stringify({ format, pipeline, stream, streamCreated, epoch, position, workerId, committedAt, lineage, partitions, settings, document } satisfies CommittedMeta);
     for (;;) {
       try {
         if (current === undefined) await this.kv.create(META_KEY, meta);

@@ -6,6 +6,7 @@ import { crashIfInjected } from "./fault-injection.ts";
 import { DEFAULT_LOCK_STALE_AFTER_MS, HeldLockFile, newLockHolder, takeLockFile, type LockHolder } from "./lock-file.ts";
 import { isEncodedJson, utf8Segments, type EncodedJson } from "./utf8-segments.ts";
 import type { PartitionCounts } from "./partition-count.ts";
+import type { RecordedSettings } from "./config-change.ts";
 
 export interface Checkpoint<PendingCommit = unknown> {
   format: 1;
@@ -32,6 +33,11 @@ export interface Checkpoint<PendingCommit = unknown> {
    * (src/runtime/partition-count.ts). Absent from unpartitioned checkpoints and from those written before it was kept.
    */
   partitions?: PartitionCounts;
+  /**
+   * The settings the state depends on (operators' configs, the sink's path), compared with the config when a worker
+   * resumes (src/runtime/config-change.ts). Absent from checkpoints written before it was kept.
+   */
+  settings?: RecordedSettings;
 }
 
 /** A checkpoint without its state and pending renames: what loadMeta reads. */

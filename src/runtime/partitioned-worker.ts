@@ -11,6 +11,7 @@ import { Kvm } from "@nats-io/kv";
 import { StaleCheckpointError } from "./checkpoint.ts";
 import { openCheckpointStore, openExistingCheckpointStore } from "./checkpoint-store.ts";
 import { assertPartitionCountsUnchanged } from "./partition-count.ts";
+import { assertConfigUnchanged, checkpointStoresOf } from "./config-change.ts";
 import { leaseBucketName, runLeasedTasks, type TaskLease } from "./partition-leases.ts";
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { drainTargets, drainedPast, runWorker, type WorkerOptions, type WorkerSummary } from "./worker.ts";
@@ -47,9 +48,11 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
     const sinkPath = config.sinks.find((sink) => sink.type === "parquet")?.path ?? ".";
     // Before any task is claimed: under changed counts the first tasks to start would commit output and forward
     // records before another task's restore noticed the change (PartitionCountChangedError names the fix).
-    await assertPartitionCountsUnchanged(config, { stream: config.nats.stream, streamCreated: info.created }, (name) =>
-      openExistingCheckpointStore(config.checkpoint.store, { sinkPath, pipelineName: name, connection, replicas: config.nats.replicas }),
-    );
+    const openExisting = (name: string) =>
+      openExistingCheckpointStore(config.checkpoint.store, { sinkPath, pipelineName: name, connection, replicas: config.nats.replicas });
+    await assertPartitionCountsUnchanged(config, { stream: config.nats.stream, streamCreated: info.created }, openExisting);
+    // Likewise a task whose state cannot follow the config's changes (ConfigChangedError names the key and the fix).
+    await assertConfigUnchanged(config, info.created, ...checkpointStoresOf(config, connection));
     const { error } = await streamPartitionMismatch(manager, config.nats.stream, config.nats.partitions);
     if (error !== undefined) throw new Error(error);
     // A drain ends when every task drained at least through the stream as it is now, by this worker or another.

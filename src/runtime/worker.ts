@@ -41,6 +41,7 @@ import {
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { openCheckpointStore, openExistingCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
 import { lockStaleFromEnv } from "./lock-file.ts";
+import { checkpointStoresOf, compareWithCheckpoint, recordedSettingsOf, sharedLakeError, storeSwitchError, type RecordedSettings } from "./config-change.ts";
 import { assertNotPartitionedBefore, FORWARDED_INPUT_KEY, partitionCountChange, partitionCountsOf, type PartitionCounts } from "./partition-count.ts";
 import { lowerHelpersForDrain } from "./helper-threads.ts";
 import { tuneScavenger } from "./scavenger.ts";
@@ -139,6 +140,10 @@ class Worker {
   private readonly checkpointName: string;
   /** A task's: the partition counts recorded in each of its checkpoints and checked against the one it resumes. */
   private readonly partitionCounts: PartitionCounts | undefined;
+  /** The operators this worker runs (a task's share of the pipeline's), by type. */
+  private readonly operatorTypes: readonly string[];
+  /** What each checkpoint records of the settings its state depends on, compared with the one it resumes. */
+  private readonly settings: RecordedSettings;
   private readonly drain: boolean;
   private readonly workerId: string;
   /** Prefix of this pipeline's part names: recovery deletes only its own in-progress parts in a shared lake. */
@@ -207,6 +212,8 @@ class Worker {
     this.task = options.task?.plan;
     this.checkpointName = this.task === undefined ? this.config.name : taskCheckpointName(this.config.name, this.task);
     this.partitionCounts = this.task === undefined ? undefined : partitionCountsOf(this.config);
+    this.operatorTypes = this.task?.operators ?? this.config.operators.map((op) => op.type);
+    this.settings = recordedSettingsOf(this.config, this.operatorTypes);
     this.drain = options.drain ?? false;
     this.workerId = options.workerId ?? `worker-${process.pid}`;
     this.writerId = writerIdFor(this.checkpointName);
@@ -387,6 +394,20 @@ class Worker {
         const change = partitionCountChange(checkpoint, this.partitionCounts, `the checkpoint of task ${this.task!.name} (${this.store.location})`);
         if (change !== undefined) throw change;
       }
+      // Likewise a checkpoint whose state cannot follow the config's changes (or that another stream's messages made):
+      // stopped here, it stays as it is. One of a stream deleted and created again under its name is not resumed.
+      const comparison =
+        checkpoint !== undefined && checkpoint.position > 0 && (resumes || checkpoint.stream !== this.binding.stream)
+          ? compareWithCheckpoint(checkpoint, this.config, { location: this.store.location, operatorTypes: this.operatorTypes, stateKeys: Object.keys(checkpoint.state) })
+          : undefined;
+      if (comparison?.error !== undefined) throw comparison.error;
+      // No checkpoint here, but one in the other checkpoint.store (a fresh start would commit over its parts), or one of
+      // another pipeline name in the lake that wrote this one's tables from this stream (they would get every row twice).
+      if (checkpoint === undefined) {
+        const switched = await storeSwitchError(this.config, this.checkpointName, checkpointStoresOf(this.config, this.connection)[1]);
+        const shared = switched ?? (await sharedLakeError(this.config, this.operatorTypes));
+        if (shared !== undefined) throw shared;
+      }
       // Epochs keep counting even for a foreign checkpoint, so part names never collide with older files.
       const epoch = (checkpoint?.epoch ?? 0) + 1;
       const position = resumes ? checkpoint.position : 0;
@@ -416,6 +437,7 @@ class Worker {
         );
       }
       this.forwardedBatch = undefined;
+      for (const note of comparison?.notes ?? []) this.log(note);
       if (resumes) {
         this.pipeline.restore(checkpoint.state);
         const state = checkpoint.state as Record<string, unknown>;
@@ -865,8 +887,8 @@ class Worker {
   }
 
   /** The partition counts a task's checkpoints record (none for an unpartitioned pipeline's). */
-  private countsRecord(): { partitions?: PartitionCounts } {
-    return this.partitionCounts === undefined ? {} : { partitions: this.partitionCounts };
+  private countsRecord(): { partitions?: PartitionCounts; settings: RecordedSettings } {
+    return this.partitionCounts === undefined ? { settings: this.settings } : { partitions: this.partitionCounts, settings: this.settings };
   }
 
   /** The labels of this worker's per-task gauges: its task's name in a partitioned pipeline (registry.ts). */

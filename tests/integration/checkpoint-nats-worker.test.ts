@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { NatsCheckpointStore } from "../../src/runtime/checkpoint-nats.ts";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
@@ -90,24 +91,44 @@ describe("checkpoint.store: kv", () => {
     expect(await filesEndingWith(out, [".inprogress"])).toEqual([]);
   });
 
-  it("does not resume a checkpoint taken from another stream: the new stream is read from its first message", async () => {
+  it("refuses a checkpoint taken from a stream of another name, and reads a stream created again under its name from its first message", async () => {
     const name = uniqueStreamName("kvbind").toLowerCase();
+    const own = uniqueStreamName("CKPTKV_OWN");
     const out = join(directory, "kv-bound");
-    const first = await runCli(["run", await kvPipelineFile(out, name), "--drain"]);
+    const linesOf = (visitor: string) =>
+      [1, 2, 3].map((n) => JSON.stringify({ type: "page_view", ts: `2025-03-01T10:0${n}:00Z`, anon_id: visitor, url: `/p${n}`, event_id: `${visitor}${n}` })).join("\n") + "\n";
+    const firstInput = join(directory, "own.ndjson");
+    await writeFile(firstInput, linesOf("first"));
+    const ownFile = await kvPipelineFile(out, name, own);
+    expect((await runCli(["publish", firstInput, "--pipeline", ownFile])).code).toBe(0);
+    const first = await runCli(["run", ownFile, "--drain"]);
     expect(first.code, first.stderr).toBe(0);
+
+    // Its position counts the first stream's messages: under another stream's name the pipeline stops, naming the fix.
     const otherStream = uniqueStreamName("CKPTKV_OTHER");
     const otherOut = join(directory, "kv-other");
-    const otherFile = await kvPipelineFile(otherOut, name, otherStream);
-    const input = join(directory, "other.ndjson");
-    const lines = [1, 2, 3].map((n) =>
-      JSON.stringify({ type: "page_view", ts: `2025-03-01T10:0${n}:00Z`, anon_id: "solo", url: `/p${n}`, event_id: `e${n}` }),
+    const refused = await runCli(["run", await kvPipelineFile(otherOut, name, otherStream), "--drain"]);
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stderr).toContain(
+      `nats.stream is ${otherStream}, but the checkpoint in nats kv clickpipe_ckpt_${name} was taken from stream ${own} (through its sequence 1): ` +
+        `its position counts ${own}'s messages and its state holds what they left open. Set nats.stream: ${own} again, or run the new setting as a new pipeline`,
     );
-    await writeFile(input, lines.join("\n") + "\n");
-    expect((await runCli(["publish", input, "--pipeline", otherFile])).code).toBe(0);
-    const second = await runCli(["run", otherFile, "--drain"]);
+
+    // The same name, deleted and created again (a wiped server), is another stream: read from its first message.
+    const connection = await connect({ servers: natsUrl });
+    try {
+      await (await jetstreamManager(connection)).streams.delete(own);
+    } finally {
+      await connection.close();
+    }
+    const input = join(directory, "other.ndjson");
+    await writeFile(input, linesOf("solo"));
+    const againFile = await kvPipelineFile(otherOut, name, own);
+    expect((await runCli(["publish", input, "--pipeline", againFile])).code).toBe(0);
+    const second = await runCli(["run", againFile, "--drain"]);
     expect(second.code, second.stderr).toBe(0);
-    expect(second.stderr).toMatch(new RegExp(`belongs to stream ${stream} .*starting ${otherStream} from its first message`, "s"));
-    expect(second.stderr).toMatch(new RegExp(`starting ${name} at ${otherStream} sequence 1 `));
+    expect(second.stderr).toMatch(new RegExp(`belongs to stream ${own} \\(created [^)]+\\); starting ${own} from its first message`));
+    expect(second.stderr).toMatch(new RegExp(`starting ${name} at ${own} sequence 1 `));
     // One session of the three page views, none of the first stream's.
     const db = await (await DuckDBInstance.create(":memory:")).connect();
     try {

@@ -73,6 +73,13 @@ describe("NatsCheckpointStore commits", () => {
     await expect(store.load()).rejects.toThrow("lacks chunks");
   });
 
+  it("keeps the recorded settings in the metadata, which the start-up checks read without the state", async () => {
+    const settings = { operators: { basket: { window: 86_400_000, item: "sku" } }, sinkPath: "/lake" };
+    await store.commit(meta(pipeline, 1, { settings }), JSON.stringify({}));
+    expect((await store.loadMeta())?.settings).toEqual(settings);
+    expect((await store.load())?.settings).toEqual(settings);
+  });
+
   it("keeps a task's partition counts in the metadata, and opens an existing bucket only (never creating one)", async () => {
     await store.commit(meta(pipeline, 1, { partitions: { events: 4, customers: 1 } }), JSON.stringify({}));
     expect((await store.loadMeta())?.partitions).toEqual({ events: 4, customers: 1 });
