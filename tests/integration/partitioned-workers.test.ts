@@ -119,8 +119,10 @@ describe("a partitioned pipeline over several workers", () => {
   });
 
   it("checkpoints each task in a NATS KV bucket of its own with checkpoint.store: kv, and writes the same tables", { timeout: 120_000 }, async () => {
-    const out = join(directory, "parts_kv");
-    const file = await writePipelineFile(directory, { name: "parts_kv", natsUrl, stream, out, partitions: 8, interval: "300ms", checkpointStore: "kv" });
+    // A name of its own: a bucket left by an aborted run on another stream would refuse this one (config-change.ts).
+    const name = uniqueStreamName("parts_kv").toLowerCase();
+    const out = join(directory, name);
+    const file = await writePipelineFile(directory, { name, natsUrl, stream, out, partitions: 8, interval: "300ms", checkpointStore: "kv" });
     const drained = await runCli(["run", file, "--drain", "--worker-id", "solo"], LEASE_ENV);
     expect(drained.code, drained.stderr).toBe(0);
     const [kv, baseline] = [await lakeRows(out), await lakeRows(baselineOut)];
@@ -129,9 +131,9 @@ describe("a partitioned pipeline over several workers", () => {
     try {
       const manager = await jetstreamManager(connection);
       const buckets: string[] = [];
-      for await (const info of manager.streams.list()) if (info.config.name.startsWith("KV_clickpipe_ckpt_parts_kv")) buckets.push(info.config.name);
-      expect(buckets).toContain("KV_clickpipe_ckpt_parts_kv__events-7");
-      for (const bucket of [...buckets, "KV_clickpipe_leases_parts_kv"]) await manager.streams.delete(bucket).catch(() => undefined);
+      for await (const info of manager.streams.list()) if (info.config.name.startsWith(`KV_clickpipe_ckpt_${name}`)) buckets.push(info.config.name);
+      expect(buckets).toContain(`KV_clickpipe_ckpt_${name}__events-7`);
+      for (const bucket of [...buckets, `KV_clickpipe_leases_${name}`]) await manager.streams.delete(bucket).catch(() => undefined);
     } finally {
       await connection.close();
     }
