@@ -563,6 +563,7 @@ class Sessionizer implements Operator {
     const identity = users?.get(anonId);
     if (identity === undefined) return null;
     users!.delete(anonId);
+    if (users!.size === 0) this.#identities.delete(siteId);
     this.#identityCount--;
     this.#identityChars -= visitorKeyLength(siteId, anonId) + identity.user.length;
     return ts < identity.seenAt + this.#identityRetention ? identity.user : null;
@@ -587,6 +588,7 @@ class Sessionizer implements Operator {
         this.#identityCount--;
         this.#identityChars -= visitorKeyLength(siteId, anonId) + identity.user.length;
       }
+      if (users.size === 0) this.#identities.delete(siteId);
     }
     this.#identitySweepAt = next;
   }
