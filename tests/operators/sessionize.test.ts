@@ -412,6 +412,27 @@ describe("sessionize - identity and columns", () => {
     ]);
   });
 
+  it("counts the identities of a snapshot without their times (an earlier version's) as seen at its watermark", () => {
+    const DAY = 24 * HOUR;
+    const operator = sessionize({ identityRetention: "1d" });
+    const harness = new OperatorHarness();
+    harness.feed(operator, [event("a", T0, { user_id: "u1" }), event("c", T0, { user_id: "u2" }), event("b", T0 + 2 * HOUR)]);
+    const saved = JSON.parse(JSON.stringify(operator.snapshot())) as { identitySeenAt?: string };
+    delete saved.identitySeenAt;
+    const restored = sessionize({ identityRetention: "1d" });
+    restored.restore(saved);
+    const after = new OperatorHarness();
+    // The watermark was T0 + 2h − 1m (outOfOrderness): a back just before a day after it, c a day after it.
+    after.feed(restored, [event("a", T0 + 2 * HOUR - MINUTE + DAY - 1), event("c", T0 + 2 * HOUR - MINUTE + DAY)]);
+    restored.onEnd(after);
+    const rows = currentView(after.rowsOf("sessions")) as unknown as SessionRow[];
+    expect(rows.map((row) => [row.visitor_id, row.user_id]).sort()).toEqual([
+      ["a", "u1"],
+      ["b", null],
+      ["c", null],
+    ]);
+  });
+
   it("names in a snapshot's timers only the visitors it holds, not one dropped since an earlier snapshot", () => {
     const operator = sessionize();
     const harness = new OperatorHarness();
