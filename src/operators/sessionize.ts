@@ -95,6 +95,9 @@ export const sessionizeConfig = z
     ),
     idleTimeout: duration("1m").describe("A partition silent this long (processing time) stops holding the watermark back."),
     maxFutureSkew: duration("5m").describe("An event cannot push the watermark past its received_at + this."),
+    identityRetention: duration("90d").describe(
+      "A departed visitor's last known user_id is kept this long after its last event (event time): a session of it starting later is no longer stitched to that user.",
+    ),
   })
   .describe("Sessionizes clickstreams per visitor in event time; writes the `sessions` table.");
 
@@ -121,11 +124,17 @@ const SESSION_BYTES = SESSION_SLOTS * 8 * 1.25;
 const TIMER_ENTRY_BYTES = 24;
 const TOMBSTONE_BYTES = 120;
 const ID_SET_ENTRY_BYTES = 24;
-const IDENTITY_ENTRY_BYTES = 64;
+const IDENTITY_ENTRY_BYTES = 96;
 const ORDERS_BYTES = 56;
 
 /** A session in format 1 (before 2026-12-04): [count, reason, version, live, emittedCount, emittedLastId, emittedUser, emittedReason]. */
 type SessionTuple = [number, number, number, boolean, number, number, string | null, number];
+
+/** A departed visitor's last known user_id and the time of its last event. */
+interface RememberedIdentity {
+  user: string;
+  seenAt: number;
+}
 
 /** A pool id no session holds: the current user_id when it is the visitor's carried one and not pooled. */
 const UNPOOLED = -2;
@@ -154,6 +163,8 @@ interface SessionizeSnapshotOfVisitors {
   visitors: VisitorSnapshot[];
   /** Visitors whose state was dropped, with their last known user_id: [visitor key, user_id] (absent before 2026-12). */
   identities?: [string, string][];
+  /** Each identity's visitor's last event time, as `identities` (float64 text); absent before identityRetention. */
+  identitySeenAt?: string;
 }
 
 /**
@@ -187,6 +198,8 @@ interface SessionizeSnapshotOfColumns {
     orders?: [number, number[]][];
   };
   identities: [string, string][];
+  /** Each identity's visitor's last event time, as `identities` (float64 text); absent before identityRetention. */
+  identitySeenAt?: string;
 }
 
 type SessionizeSnapshot = SessionizeSnapshotOfVisitors | SessionizeSnapshotOfColumns;
@@ -270,14 +283,24 @@ class Sessionizer implements Operator {
    * stitching depended on arrival order (a late event's new session lost the user its sorted order gives it) and on
    * how long the visitor stayed away. One entry per identified visitor that left: per-customer state. By site_id, then
    * anon_id, as the visitors (a returning visitor's lookup hashes no new string).
+   *
+   * Discard rule (identityRetention): an identity goes once the watermark passes the visitor's last event + retention
+   * + allowedLateness, when no event it could stitch can still be accepted. Each map is in the order visitors left,
+   * which is nearly the order of their last events (they leave when the watermark passes end + gap + allowedLateness),
+   * so a sweep reads each map from its start and stops at the first identity still kept; whether one is stitched is
+   * decided by event time (#recall), so how soon a sweep comes changes no row.
    */
-  readonly #identities = new Map<string | undefined, Map<string, string>>();
+  readonly #identities = new Map<string | undefined, Map<string, RememberedIdentity>>();
   #identityCount = 0;
   #identityChars = 0;
+  readonly #identityRetention: number;
+  /** When the next identity sweep is due (watermark): the earliest expiry among the maps' first entries, +∞: none. */
+  #identitySweepAt = Infinity;
 
   constructor(config: SessionizeConfig) {
     this.#gap = config.gap;
     this.#allowedLateness = config.allowedLateness;
+    this.#identityRetention = config.identityRetention;
     const calendar = config.splitAtMidnight === undefined ? null : new LocalDayCalendar(config.splitAtMidnight);
     this.#rules = {
       gap: config.gap,
@@ -387,7 +410,7 @@ class Sessionizer implements Operator {
         evictedThrough,
         orders,
       },
-      identities: this.#identityEntries(),
+      ...this.#identityEntries(),
     };
   }
 
@@ -409,9 +432,15 @@ class Sessionizer implements Operator {
     this.#identities.clear();
     this.#identityCount = 0;
     this.#identityChars = 0;
-    for (const [key, user] of snapshot.identities ?? []) {
+    this.#identitySweepAt = Infinity;
+    const identities = snapshot.identities ?? [];
+    // Snapshots from before identityRetention have no times: their identities count as seen at the watermark.
+    const seenAt = snapshot.identitySeenAt === undefined ? null : float64ColumnOf(snapshot.identitySeenAt);
+    const restoredAt = Number.isFinite(this.#watermark.current) ? this.#watermark.current : Number.NEGATIVE_INFINITY;
+    for (let index = 0; index < identities.length; index++) {
+      const [key, user] = identities[index];
       const { siteId, anonId } = parseVisitorKey(key);
-      this.#remember(siteId ?? undefined, anonId, user);
+      this.#remember(siteId ?? undefined, anonId, user, seenAt === null ? restoredAt : seenAt[index]);
     }
     const visitors = snapshot.format === 3 ? this.#visitorsOfColumns(snapshot.visitors) : snapshot.visitors.map((saved) => this.#visitorOf(saved, snapshot.format));
     for (const visitor of visitors) {
@@ -510,27 +539,58 @@ class Sessionizer implements Operator {
     return this.#identityCount * IDENTITY_ENTRY_BYTES + this.#identityChars * 2;
   }
 
-  #remember(siteId: string | undefined, anonId: string, user: string): void {
-    this.#recall(siteId, anonId);
+  /** Remembers a departed visitor's user_id with the time of its last event (`seenAt`), after any earlier entry. */
+  #remember(siteId: string | undefined, anonId: string, user: string, seenAt: number): void {
+    this.#recall(siteId, anonId, Number.NEGATIVE_INFINITY);
     let users = this.#identities.get(siteId);
     if (users === undefined) {
       users = new Map();
       this.#identities.set(siteId, users);
     }
-    users.set(anonId, user);
+    users.set(anonId, { user, seenAt });
     this.#identityCount++;
     this.#identityChars += visitorKeyLength(siteId, anonId) + user.length;
+    const expiresAt = this.#identityExpiry(seenAt);
+    if (expiresAt < this.#identitySweepAt) this.#identitySweepAt = expiresAt;
   }
 
-  /** Takes a visitor's remembered user_id out of the map (its state holds it again); null when none. */
-  #recall(siteId: string | undefined, anonId: string): string | null {
+  /**
+   * Takes a visitor's remembered user_id out of the map (its state holds it again); null when none, or when the event
+   * at `ts` that brings the visitor back comes identityRetention or more after its last one (the identity goes too).
+   */
+  #recall(siteId: string | undefined, anonId: string, ts: number): string | null {
     const users = this.#identities.get(siteId);
-    const user = users?.get(anonId);
-    if (user === undefined) return null;
+    const identity = users?.get(anonId);
+    if (identity === undefined) return null;
     users!.delete(anonId);
+    if (users!.size === 0) this.#identities.delete(siteId);
     this.#identityCount--;
-    this.#identityChars -= visitorKeyLength(siteId, anonId) + user.length;
-    return user;
+    this.#identityChars -= visitorKeyLength(siteId, anonId) + identity.user.length;
+    return ts < identity.seenAt + this.#identityRetention ? identity.user : null;
+  }
+
+  /** The watermark from which no event an identity seen at `seenAt` would stitch can be accepted (see #identities). */
+  #identityExpiry(seenAt: number): number {
+    return seenAt + this.#identityRetention + this.#allowedLateness;
+  }
+
+  /** Drops the identities expired at `watermark`, each map from its start up to its first one still kept. */
+  #expireIdentities(watermark: number): void {
+    let next = Infinity;
+    for (const [siteId, users] of this.#identities) {
+      for (const [anonId, identity] of users) {
+        const expiresAt = this.#identityExpiry(identity.seenAt);
+        if (expiresAt > watermark) {
+          if (expiresAt < next) next = expiresAt;
+          break;
+        }
+        users.delete(anonId);
+        this.#identityCount--;
+        this.#identityChars -= visitorKeyLength(siteId, anonId) + identity.user.length;
+      }
+      if (users.size === 0) this.#identities.delete(siteId);
+    }
+    this.#identitySweepAt = next;
   }
 
   /**
@@ -540,15 +600,21 @@ class Sessionizer implements Operator {
    */
   forget(ids: ReadonlySet<string>): void {
     for (const [siteId, users] of this.#identities) {
-      for (const [anonId, user] of users) if (ids.has(anonId) || ids.has(user)) this.#recall(siteId, anonId);
+      for (const [anonId, { user }] of users) if (ids.has(anonId) || ids.has(user)) this.#recall(siteId, anonId, Number.NEGATIVE_INFINITY);
     }
   }
 
-  /** The identities as [visitor key, user_id], site by site in the order they were remembered (snapshots). */
-  #identityEntries(): [string, string][] {
+  /** The identities as [visitor key, user_id] and their times, site by site in the order they were remembered (snapshots). */
+  #identityEntries(): { identities: [string, string][]; identitySeenAt: string } {
     const entries: [string, string][] = [];
-    for (const [siteId, users] of this.#identities) for (const [anonId, user] of users) entries.push([visitorKey(siteId, anonId), user]);
-    return entries;
+    const seenAt: number[] = [];
+    for (const [siteId, users] of this.#identities) {
+      for (const [anonId, identity] of users) {
+        entries.push([visitorKey(siteId, anonId), identity.user]);
+        seenAt.push(identity.seenAt);
+      }
+    }
+    return { identities: entries, identitySeenAt: float64ToBase64(seenAt) };
   }
 
   #accept(event: ClickEvent, anonId: string, watermark: number, ctx: OperatorContext): void {
@@ -585,7 +651,7 @@ class Sessionizer implements Operator {
     }
     if (visitor === undefined) {
       visitor = new VisitorState(siteId, anonId);
-      if (this.#identityCount > 0) visitor.carriedUser = this.#recall(siteId, anonId);
+      if (this.#identityCount > 0) visitor.carriedUser = this.#recall(siteId, anonId, ts);
       siteVisitors.set(anonId, visitor);
       this.#visitorCount++;
       this.#keyChars += visitorKeyLength(siteId, anonId);
@@ -864,7 +930,7 @@ class Sessionizer implements Operator {
 
   #dropIfEmpty(visitor: VisitorState): boolean {
     if (visitor.sessions.length > 0) return false;
-    if (visitor.carriedUser !== null) this.#remember(visitor.siteId, visitor.anonId, visitor.carriedUser);
+    if (visitor.carriedUser !== null) this.#remember(visitor.siteId, visitor.anonId, visitor.carriedUser, visitor.evictedThrough);
     this.#siteVisitors(visitor.siteId).delete(visitor.anonId);
     this.#visitorCount--;
     this.#keyChars -= visitorKeyLength(visitor.siteId, visitor.anonId);
@@ -906,6 +972,7 @@ class Sessionizer implements Operator {
       this.#settle(visitor, watermark, watermark, ctx);
       if (!this.#dropIfEmpty(visitor)) this.#schedule(visitor);
     }
+    if (this.#identitySweepAt <= watermark) this.#expireIdentities(watermark);
     ctx.emitSessionWatermark(watermark);
   }
 

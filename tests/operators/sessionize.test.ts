@@ -350,6 +350,89 @@ describe("sessionize - identity and columns", () => {
     expect((restored.snapshot() as Snapshot).identities).toEqual([["shop\u0001a", "u1"]]);
   });
 
+  it("keeps a departed visitor's identity for identityRetention after its last event: as many after day 30 as after day 2, same sessions", () => {
+    const DAY = 24 * HOUR;
+    type Snapshot = { identities: [string, string][] };
+    // Five customers get a new device each day (a cleared cookie) that logs in at minute k; each device comes back
+    // once, anonymously, the next day at 12:00 + k minutes (stitched to its customer), then never again. A visitor
+    // without a user moves the watermark to 22:59 each day.
+    const days = 30;
+    const eventsOfDay = (day: number) => {
+      const events = [];
+      for (let k = 0; k < 5; k++) events.push(event(`d${day}-${k}`, T0 + day * DAY + k * MINUTE, { type: "identify", user_id: `u${k}` }));
+      if (day > 0) for (let k = 0; k < 5; k++) events.push(event(`d${day - 1}-${k}`, T0 + day * DAY + 12 * HOUR + k * MINUTE));
+      events.push(event("clock", T0 + day * DAY + 23 * HOUR));
+      return events;
+    };
+    const retained = sessionize({ identityRetention: "2d" });
+    const forever = sessionize({ identityRetention: "36500d" });
+    const retainedHarness = new OperatorHarness();
+    const foreverHarness = new OperatorHarness();
+    const identitiesAfterDay: number[] = [];
+    for (let day = 0; day < days; day++) {
+      const events = eventsOfDay(day);
+      retainedHarness.feed(retained, events);
+      foreverHarness.feed(forever, events);
+      identitiesAfterDay.push((retained.snapshot() as Snapshot).identities.length);
+    }
+    // At 22:59 of day d (the watermark): day d's devices (left at 01:30 + k min), day d−1's (back at 12:00, left
+    // 13:30 + k min) and day d−2's (back on day d−1 at 12:00 + k min: forgotten from day d + 13:00 + k min on, its last
+    // event + 2d + allowedLateness 1h). Day d−3's went at 13:00 + k min of day d−1.
+    expect(identitiesAfterDay.slice(0, 3)).toEqual([5, 10, 15]);
+    expect(identitiesAfterDay[days - 1]).toBe(identitiesAfterDay[2]);
+    expect(identitiesAfterDay.every((count, day) => day < 2 || count === 15)).toBe(true);
+    // Without a retention they pile up: 5 more each day.
+    expect((forever.snapshot() as Snapshot).identities).toHaveLength(5 * days);
+    retained.onEnd(retainedHarness);
+    forever.onEnd(foreverHarness);
+    // No device came back as late as its retention: the same sessions, every return stitched to its customer.
+    const sessions = currentView(retainedHarness.rowsOf("sessions"));
+    expect(sessions).toEqual(currentView(foreverHarness.rowsOf("sessions")));
+    const devices = sessions.filter((row) => row.visitor_id !== "clock");
+    expect(devices).toHaveLength(5 * days + 5 * (days - 1));
+    expect(devices.filter((row) => row.user_id !== `u${String(row.visitor_id).split("-")[1]}`)).toEqual([]);
+  });
+
+  it("stitches a visitor back up to identityRetention after its last event, not at it, and keeps the times across a restore", () => {
+    const DAY = 24 * HOUR;
+    const operator = sessionize({ identityRetention: "1d" });
+    const harness = new OperatorHarness();
+    harness.feed(operator, [event("a", T0, { user_id: "u1" }), event("c", T0 + 10 * MINUTE, { user_id: "u2" }), event("b", T0 + 2 * HOUR)]);
+    const restored = sessionize({ identityRetention: "1d" });
+    restored.restore(JSON.parse(JSON.stringify(operator.snapshot())));
+    const after = new OperatorHarness();
+    // a's last event was at T0, c's at T0 + 10 min: a back 1 ms before a day has passed, c exactly a day after.
+    after.feed(restored, [event("a", T0 + DAY - 1), event("c", T0 + 10 * MINUTE + DAY)]);
+    restored.onEnd(after);
+    const rows = currentView(after.rowsOf("sessions")) as unknown as SessionRow[];
+    expect(rows.map((row) => [row.visitor_id, row.user_id]).sort()).toEqual([
+      ["a", "u1"],
+      ["b", null],
+      ["c", null],
+    ]);
+  });
+
+  it("counts the identities of a snapshot without their times (an earlier version's) as seen at its watermark", () => {
+    const DAY = 24 * HOUR;
+    const operator = sessionize({ identityRetention: "1d" });
+    const harness = new OperatorHarness();
+    harness.feed(operator, [event("a", T0, { user_id: "u1" }), event("c", T0, { user_id: "u2" }), event("b", T0 + 2 * HOUR)]);
+    const saved = JSON.parse(JSON.stringify(operator.snapshot())) as { identitySeenAt?: string };
+    delete saved.identitySeenAt;
+    const restored = sessionize({ identityRetention: "1d" });
+    restored.restore(saved);
+    const after = new OperatorHarness();
+    // The watermark was T0 + 2h − 1m (outOfOrderness): a back just before a day after it, c a day after it.
+    after.feed(restored, [event("a", T0 + 2 * HOUR - MINUTE + DAY - 1), event("c", T0 + 2 * HOUR - MINUTE + DAY)]);
+    restored.onEnd(after);
+    const rows = currentView(after.rowsOf("sessions")) as unknown as SessionRow[];
+    expect(rows.map((row) => [row.visitor_id, row.user_id]).sort()).toEqual([
+      ["a", "u1"],
+      ["b", null],
+      ["c", null],
+    ]);
+  });
+
   it("names in a snapshot's timers only the visitors it holds, not one dropped since an earlier snapshot", () => {
     const operator = sessionize();
     const harness = new OperatorHarness();
