@@ -90,6 +90,7 @@ class AccessLogTailer implements Source {
           staleAfterMs: this.options.claimStaleAfterMs,
           now: this.options.now,
           series,
+          ...(instance !== undefined && { instance: { place: deps.place ?? "sources[…]", name: instance } }),
         });
         const claimed: ClaimedPath = { path, claim, tailed: undefined };
         this.paths.push(claimed);

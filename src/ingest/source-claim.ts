@@ -3,6 +3,7 @@
 // (src/runtime/lock-file.ts): every worker of a pipeline runs its sources, standing by or not, so a standby worker on
 // the same host runs the same tailers and collectors, and the claim lets one of them work while the others wait.
 import { mkdir } from "node:fs/promises";
+import { hostname } from "node:os";
 import { dirname } from "node:path";
 import type { SourceClaimSeries } from "../metrics/registry.ts";
 import {
@@ -26,6 +27,11 @@ export interface SourceClaimOptions {
   log: (line: string) => void;
   /** Ends the standing-by line after "holds <lock file>", e.g. ` (port 8080); retrying every second`. */
   waitNote?: string;
+  /**
+   * Ends the standing-by line when the holder is on another host, where this claim is meant to be one host's (a tailer
+   * with an `instance`): the sentence that says what is wrong and its fix.
+   */
+  otherHostNote?: string;
   /** What the source does once its claim was taken over, ending the line that says so: `standing by`. */
   lostNote: string;
   /** Called once a heartbeat or verify() finds that another holder took the claim over. */
@@ -75,7 +81,8 @@ export class SourceClaim {
     const { name, log } = this.options;
     if (!taken.taken) {
       if (this.announced !== taken.holder.token) {
-        log(`${name}: standing by: ${describeHolder(taken.holder)} holds ${this.lockFile}${this.options.waitNote ?? ""}`);
+        const otherHost = this.options.otherHostNote !== undefined && taken.holder.host !== hostname() ? `. ${this.options.otherHostNote}` : "";
+        log(`${name}: standing by: ${describeHolder(taken.holder)} holds ${this.lockFile}${this.options.waitNote ?? ""}${otherHost}`);
         this.announced = taken.holder.token;
       }
       this.report();

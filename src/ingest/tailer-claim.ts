@@ -15,6 +15,8 @@ export interface TailClaimOptions {
   now?: () => number;
   /** The source's clickpipe_source_claims series. */
   series?: SourceClaimSeries;
+  /** The source's key and `instance` when it has one: a holder on another host then has this host's instance too. */
+  instance?: { place: string; name: string };
 }
 
 /**
@@ -29,7 +31,18 @@ export class TailClaim extends SourceClaim {
   private readonly say: (line: string) => void;
 
   constructor(options: TailClaimOptions) {
-    super({ ...options, lockFile: `${options.positionFile}.lock`, name: `access log ${options.path}`, lostNote: "standing by" });
+    super({
+      ...options,
+      lockFile: `${options.positionFile}.lock`,
+      name: `access log ${options.path}`,
+      lostNote: "standing by",
+      // With an instance the claim is one host's: a holder elsewhere was given the same name, and this host's log is not read.
+      ...(options.instance && {
+        otherHostNote:
+          `Another host runs instance ${options.instance.name}, so this host's log at that path is not read (and a takeover would resume ` +
+          `from that host's position): give each host its own ${options.instance.place}.instance`,
+      }),
+    });
     this.path = options.path;
     this.say = options.log;
   }

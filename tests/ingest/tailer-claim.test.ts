@@ -36,9 +36,9 @@ describe("TailClaim", () => {
   const lockFile = () => `${positionFile}.lock`;
   const lockHolder = async () => JSON.parse(await readFile(lockFile(), "utf8")) as LockHolder;
 
-  /** A lock left by another process: `pid` on this host, its heartbeat `ageMs` old. */
-  async function foreignLock(pid: number, ageMs: number, processStart?: string): Promise<void> {
-    const holder: LockHolder = { workerId: "other", token: "t-other", pid, host: hostname(), acquiredAt: 0, ...(processStart ? { processStart } : {}) };
+  /** A lock left by another process: `pid` on this host (or `host`), its heartbeat `ageMs` old. */
+  async function foreignLock(pid: number, ageMs: number, processStart?: string, host = hostname()): Promise<void> {
+    const holder: LockHolder = { workerId: "other", token: "t-other", pid, host, acquiredAt: 0, ...(processStart ? { processStart } : {}) };
     await mkdir(dirname(lockFile()), { recursive: true });
     await writeFile(lockFile(), JSON.stringify(holder));
     const at = new Date(Date.now() - ageMs);
@@ -68,6 +68,27 @@ describe("TailClaim", () => {
     expect(await second.take()).toBe(true);
     expect(await lockHolder()).toMatchObject({ workerId: "w2" });
     expect(logs.at(-1)).toBe(`access log /var/log/nginx/access.log: took over ${lockFile()}; resuming from the saved position`);
+  });
+
+  it("with an instance, says that a holder on another host was given the same instance; without one, only that it stands by", async () => {
+    const elsewhere = `${hostname()}-elsewhere`;
+    await foreignLock(1, 0, undefined, elsewhere);
+    const named = new TailClaim({
+      positionFile,
+      path: "/var/log/nginx/access.log",
+      workerId: "w2",
+      log: (line) => logs.push(line),
+      instance: { place: "sources[0]", name: "web-1" },
+    });
+    claims.push(named);
+    expect(await named.take()).toBe(false);
+    expect(await claim("w3").take()).toBe(false);
+    const standingBy = `access log /var/log/nginx/access.log: standing by: worker other (pid 1 on ${elsewhere}) holds ${lockFile()}`;
+    expect(logs).toEqual([
+      `${standingBy}. Another host runs instance web-1, so this host's log at that path is not read (and a takeover would resume from ` +
+        "that host's position): give each host its own sources[0].instance",
+      standingBy,
+    ]);
   });
 
   it("takes over at once from a holder on this host whose process is gone", async () => {
