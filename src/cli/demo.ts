@@ -123,7 +123,8 @@ export async function runDemo(argv: string[]): Promise<number> {
   try {
     const summary = await worker;
     await sending;
-    console.error(`clickpipe demo: ${summary.events} events processed, committed through sequence ${summary.position}`);
+    const discarded = summary.discarded > 0 ? `, ${summary.discarded} stream messages lost unread (discarded by the stream's limits)` : "";
+    console.error(`clickpipe demo: ${summary.events} events processed${discarded}, committed through sequence ${summary.position}`);
   } finally {
     await nats.started?.stop();
   }

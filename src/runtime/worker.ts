@@ -22,7 +22,7 @@ import { retryWhileNatsRecovers } from "../transport/nats-retry.ts";
 import { splitBatch } from "../transport/batch-codec.ts";
 import { ensureStream, lastSequenceOfSubject, streamOptions, streamPartitionMismatch } from "../transport/stream.ts";
 import { eventsSubject, parseSubject } from "../transport/subjects.ts";
-import { StreamReader, type StreamMessage } from "../transport/reader.ts";
+import { StreamReader, type DiscardedSequences, type StreamMessage } from "../transport/reader.ts";
 import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "./checkpoint.ts";
 import { encodeInSlices } from "./json-slices.ts";
 import {
@@ -87,6 +87,8 @@ export interface WorkerSummary {
   deadLetters: number;
   /** Events sent to late_events. */
   late: number;
+  /** Stream messages discarded by the stream's limits before this worker read them (see noteDiscarded). */
+  discarded: number;
   position: number;
   epoch: number;
   /** A task's drain: the targets it drained through (see drainTargets), once its last commit finished. */
@@ -161,7 +163,7 @@ class Worker {
   private readonly dropsBots: boolean;
   /** A message's lines decoded (decodeForOperators), reused from message to message. */
   private readonly lineEvents: (ClickEvent | DecodeFailure | undefined)[] = [];
-  private readonly summary: WorkerSummary = { messages: 0, events: 0, invalid: 0, deadLetters: 0, late: 0, position: 0, epoch: 0 };
+  private readonly summary: WorkerSummary = { messages: 0, events: 0, invalid: 0, deadLetters: 0, late: 0, discarded: 0, position: 0, epoch: 0 };
   /** The summary's counts as of the last committed checkpoint: a rollback replays from there, so they go back too. */
   private committedSummary: WorkerSummary = { ...this.summary };
   /** Failed attempts per event (`<sequence>:<line>`), kept across rollbacks. */
@@ -480,6 +482,7 @@ class Worker {
           startSequence: this.position + 1,
           drainUntil: this.drain && input === undefined,
           ...(task !== undefined && { filterSubjects: [task.subject] }),
+          onDiscarded: (discarded) => this.noteDiscarded(discarded),
         }),
       retry,
     );
@@ -502,6 +505,8 @@ class Worker {
       );
       timers.push(setInterval(() => this.checkpointIfDue(interval), Math.max(100, Math.min(interval, 1000))));
     }
+    // A task's series of the counter exists from its start, as the unpartitioned worker's does from the registry's.
+    this.metrics.streamMessagesDiscarded.inc(this.gaugeLabels(), 0);
     // Once now, so that every operator's state series exists from the start (dashboards query them by operator).
     this.updateGauges(reader.pending);
     timers.push(setInterval(() => this.updateGauges(reader.pending), 1000));
@@ -545,6 +550,28 @@ class Worker {
       // A failed round must not leave a commit running into the next one.
       await this.committing?.catch(() => undefined);
     }
+  }
+
+  /**
+   * The stream discarded messages this worker had not read (its max age or max bytes; nothing is dropped silently):
+   * said in the log, counted in clickpipe_stream_messages_discarded_total and the run's summary, and the position
+   * moves past them, so the next checkpoint records it as usual and a restart does not report them again.
+   */
+  private noteDiscarded({ from, to, exact }: DiscardedSequences): void {
+    if (to <= this.position) return;
+    const start = Math.max(from, this.position + 1);
+    const count = to - start + 1;
+    const range = start === to ? `sequence ${to}` : `sequences ${start}–${to}`;
+    const what = exact
+      ? `${count} messages (${range}) that ${this.checkpointName} had not read`
+      : `${range} (${count} messages of all its subjects) before ${this.checkpointName} read them: those of ${this.task?.subject} among them`;
+    this.log(
+      `lost input: stream ${this.config.nats.stream} discarded ${what}, under its limits (max age, max bytes), so their events are missing from the output; ` +
+        `going on from sequence ${to + 1}. To keep unread messages: raise nats.maxAge / nats.maxBytes (or the stream's own limits), or keep workers running and caught up`,
+    );
+    this.summary.discarded += count;
+    this.metrics.streamMessagesDiscarded.inc(this.gaugeLabels(), count);
+    this.position = to;
   }
 
   /** Returns a promise only when a forwarded message needs its source's lineage looked up first. */
