@@ -34,6 +34,12 @@ export type StreamReaderOptions = {
    * is delivered, so the caller's position may move past them.
    */
   onDiscarded?: (discarded: DiscardedSequences) => void;
+  /**
+   * A sequence through which the caller read every message of its subjects already, though its position (so
+   * startSequence) may be lower: a filtered reader's position is its subject's last message, and the stream may since
+   * have discarded other subjects' messages after it. Sequences discarded at or below it are no loss. Default none.
+   */
+  readThrough?: number;
 };
 
 /** Sequences `from`..`to` (inclusive) that a reader never delivered because the stream discarded them. */
@@ -122,8 +128,9 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
     const unfiltered = filters === undefined || filters.length === 0;
     // An ordered consumer asked to start below the first sequence starts at it without a word: the messages between
     // were discarded before anyone read them, which must not go unsaid.
-    if (options.onDiscarded !== undefined && firstSequence > startSequence) {
-      options.onDiscarded({ from: startSequence, to: firstSequence - 1, exact: unfiltered });
+    const unreadFrom = Math.max(startSequence, (options.readThrough ?? 0) + 1);
+    if (options.onDiscarded !== undefined && firstSequence > unreadFrom) {
+      options.onDiscarded({ from: unreadFrom, to: firstSequence - 1, exact: unfiltered });
     }
     const deliveredThrough = Math.max(startSequence, firstSequence) - 1;
     const drainUntil = options.drainUntil === true;

@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parsePipelineText } from "../../src/config/load.ts";
 import type { PipelineConfig } from "../../src/config/pipeline.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
+import { runPartitionedWorker } from "../../src/runtime/partitioned-worker.ts";
+import { leaseBucketName } from "../../src/runtime/partition-leases.ts";
 import { runWorker } from "../../src/runtime/worker.ts";
 import { connectNats } from "../../src/transport/connection.ts";
 import { StreamReader, type DiscardedSequences } from "../../src/transport/reader.ts";
@@ -30,6 +32,7 @@ const RECORD_OVERHEAD = 30;
 describe("stream limits - nats.maxAge and nats.maxBytes", () => {
   const natsUrl = inject("natsUrl");
   const streams: string[] = [];
+  const buckets: string[] = [];
   let directory: string;
   let connection: NatsConnection;
   let manager: JetStreamManager;
@@ -42,13 +45,14 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
 
   afterAll(async () => {
     for (const stream of streams) await manager?.streams.delete(stream).catch(() => undefined);
+    for (const bucket of buckets) await manager?.streams.delete(`KV_${bucket}`).catch(() => undefined);
     await connection?.drain();
     if (directory) await rm(directory, { recursive: true, force: true });
   });
 
-  function pipeline(stream: string, nats: string[], out = join(directory, stream)): PipelineConfig {
+  function pipeline(stream: string, nats: string[], out = join(directory, stream), name = "limits"): PipelineConfig {
     const loaded = parsePipelineText(
-      ["name: limits", "nats:", `  url: "${natsUrl}"`, `  stream: ${stream}`, ...nats.map((line) => `  ${line}`), "operators:", "  - { type: sessionize }", "sinks:", `  - { type: parquet, path: "${out}" }`].join("\n"),
+      [`name: ${name}`, "nats:", `  url: "${natsUrl}"`, `  stream: ${stream}`, ...nats.map((line) => `  ${line}`), "operators:", "  - { type: sessionize }", "sinks:", `  - { type: parquet, path: "${out}" }`].join("\n"),
       "limits.yaml",
       {},
     );
@@ -97,22 +101,35 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
     expect([raised.max_age, raised.max_bytes, raised.duplicate_window]).toEqual([ns(7 * 24 * HOUR), 10 * 1024 ** 3, ns(HOUR)]);
   });
 
+  /** Page views `v<from>`…`v<to>` on `<stream>.events.<partition>`, one per message (each its own session), each STORED_BYTES in the stream. */
+  async function publishPadded(stream: string, partition: number, from: number, to: number): Promise<void> {
+    const subject = eventsSubject(stream, partition);
+    const js = jetstream(connection);
+    for (let index = from; index <= to; index++) {
+      const event = JSON.stringify({ type: "page_view", ts: Date.parse("2026-04-01T00:00:00Z") + index * MINUTE, anon_id: `v${index}`, url: "/", pad: "" });
+      const padding = STORED_BYTES - RECORD_OVERHEAD - subject.length - event.length;
+      await js.publish(subject, event.replace('"pad":""', `"pad":"${"x".repeat(padding)}"`));
+    }
+  }
+
+  async function sessionVisitors(out: string): Promise<string[]> {
+    const db = await (await DuckDBInstance.create(":memory:")).connect();
+    try {
+      const rows = (await db.runAndReadAll(`SELECT visitor_id FROM read_parquet('${out}/sessions/**/*.parquet') ORDER BY start_ts`)).getRowObjects();
+      return rows.map((row) => String(row.visitor_id));
+    } finally {
+      db.closeSync();
+    }
+  }
+
+  const visitors = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, index) => `v${from + index}`);
+
   it("a worker resuming below the stream's first sequence names the messages lost, counts them and writes every event still there", async () => {
     const stream = newStream();
     const out = join(directory, "lost");
     const config = pipeline(stream, ["maxBytes: 1MiB"], out);
     await ensureStream(manager, stream, streamOptions(config.nats));
-    const subject = eventsSubject(stream, 0);
-    const js = jetstream(connection);
-    const start = Date.parse("2026-04-01T00:00:00Z");
-    // One page view per message, each its own visitor (so its own session), padded to STORED_BYTES in the stream.
-    const publish = async (from: number, to: number) => {
-      for (let index = from; index <= to; index++) {
-        const event = JSON.stringify({ type: "page_view", ts: start + index * MINUTE, anon_id: `v${index}`, url: "/", pad: "" });
-        const padding = STORED_BYTES - RECORD_OVERHEAD - subject.length - event.length;
-        await js.publish(subject, event.replace('"pad":""', `"pad":"${"x".repeat(padding)}"`));
-      }
-    };
+    const publish = (from: number, to: number) => publishPadded(stream, 0, from, to);
     await publish(1, 10);
     expect((await manager.streams.info(stream)).state.bytes).toBe(10 * STORED_BYTES);
     const first = await runWorker({ config, drain: true, metrics: new Metrics(), log: () => undefined });
@@ -133,19 +150,50 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
     expect((await metrics.streamMessagesDiscarded.get()).values.map(({ labels, value }) => [labels, value])).toEqual([[{}, 6]]);
 
     // The lake: the 10 events read before, and the 64 still in the stream after the gap.
-    const db = await (await DuckDBInstance.create(":memory:")).connect();
-    try {
-      const rows = (await db.runAndReadAll(`SELECT visitor_id FROM read_parquet('${out}/sessions/**/*.parquet') ORDER BY start_ts`)).getRowObjects();
-      const expected = [...Array.from({ length: 10 }, (_, index) => index + 1), ...Array.from({ length: 64 }, (_, index) => index + 17)];
-      expect(rows.map((row) => row.visitor_id)).toEqual(expected.map((index) => `v${index}`));
-    } finally {
-      db.closeSync();
-    }
+    expect(await sessionVisitors(out)).toEqual([...visitors(1, 10), ...visitors(17, 80)]);
 
     // The checkpoint moved past the gap: a third run reports nothing again.
     const third = await runWorker({ config, drain: true, metrics: new Metrics(), log: (line) => logs.push(line) });
     expect([third.discarded, third.position]).toEqual([0, 80]);
     expect(logs.filter((line) => line.startsWith("lost input"))).toHaveLength(1);
+  });
+
+  it("a partitioned pipeline's task reports nothing when the stream discards what it read (its subject's or others'), and the discarded range once its unread messages go", { timeout: 60_000 }, async () => {
+    const stream = newStream();
+    const name = `zzretparts${Date.now().toString(36)}`;
+    buckets.push(leaseBucketName(name));
+    const out = join(directory, "parts");
+    const config = pipeline(stream, ["partitions: 2", "maxBytes: 1MiB"], out, name);
+    await ensureStream(manager, stream, streamOptions(config.nats));
+    const drain = async () => {
+      const logs: string[] = [];
+      const metrics = new Metrics();
+      const summary = await runPartitionedWorker({ config, drain: true, metrics, workerId: "limits", log: (line) => logs.push(line) });
+      const counted = (await metrics.streamMessagesDiscarded.get()).values.map(({ labels, value }) => [labels.task, value]);
+      return { summary, lost: logs.filter((line) => line.startsWith("lost input")), counted: Object.fromEntries(counted) as Record<string, number> };
+    };
+    // 1 on partition 1, then 2–40 on partition 0: events-1's position stays 1, but it read its subject through 40.
+    await publishPadded(stream, 1, 1, 1);
+    await publishPadded(stream, 0, 2, 40);
+    expect((await drain()).lost).toEqual([]);
+    // 41–80 on partition 0 and 81 on partition 1: the stream keeps 18–81 of 81. What it discarded (1–17) was read, by
+    // events-1 (1) and events-0 (2–17): events-1, resuming at 2, reports nothing, since it read through 40.
+    await publishPadded(stream, 0, 41, 80);
+    await publishPadded(stream, 1, 81, 81);
+    const second = await drain();
+    expect(second.lost).toEqual([]);
+    expect([second.summary.discarded, second.counted["events-1"]]).toEqual([0, 0]);
+    // 82–150 on partition 1 while no worker runs: the stream keeps 87–150, and events-1 never read 82–86 (it read
+    // through 81). It names them, not knowing whose they were; events-0 and dlq have nothing new and do not run.
+    await publishPadded(stream, 1, 82, 150);
+    const third = await drain();
+    expect(third.lost).toEqual([
+      `lost input: stream ${stream} discarded sequences 82–86 (5 messages of all its subjects, which it no longer tells apart) before ${name}.events-1 read them, ` +
+        `under its limits (max age, max bytes), so the events of those on ${stream}.events.1 are missing from the output; going on from sequence 87. ` +
+        "To keep unread messages: raise nats.maxAge / nats.maxBytes (or the stream's own limits), or keep workers running and caught up",
+    ]);
+    expect([third.summary.discarded, third.counted]).toEqual([5, { "events-1": 5 }]);
+    expect((await sessionVisitors(out)).sort()).toEqual([...visitors(1, 81), ...visitors(87, 150)].sort());
   });
 
   it("a reader of every subject reports each run of sequences the stream discarded while it read, once, and delivers the rest", async () => {
