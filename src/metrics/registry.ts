@@ -164,12 +164,12 @@ export class Metrics {
     });
     // Beyond the contract's list: input lost to the stream's limits (nats.maxAge, nats.maxBytes) before a worker read
     // it, which must not go unseen. Per task in a partitioned pipeline, as the gauges above; a task's reader filters on
-    // its subject and so counts every discarded sequence it was owed a look at (see DiscardedSequences.exact).
+    // its subject and so counts the discarded sequences of every subject past what it read (DiscardedSequences.exact).
     this.streamMessagesDiscarded = new Counter({
       name: "clickpipe_stream_messages_discarded_total",
       help:
         "Stream messages the stream's limits (max age, max bytes) discarded before the worker read them: their events are missing from the output. " +
-        "A partitioned pipeline's task counts the discarded sequences of every subject.",
+        "A partitioned pipeline's task counts the discarded sequences of every subject past what it had read: an upper bound.",
       labelNames: ["task"],
       registers: reg,
     });
