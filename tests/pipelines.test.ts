@@ -44,6 +44,17 @@ describe("pipelines/", () => {
     expect((await load("demo.yaml", { CLICKPIPE_CHECKPOINT_INTERVAL: "500ms" })).checkpoint.interval).toBe(500);
   });
 
+  it("demo's stream keeps at most 2 GiB and 6 hours, so npm start left running does not fill the disk", async () => {
+    const { nats } = await load("demo.yaml");
+    expect([nats.maxBytes, nats.maxAge]).toEqual([2 * 1024 ** 3, 6 * 3_600_000]);
+    const overridden = (await load("demo.yaml", { CLICKPIPE_STREAM_MAX_BYTES: "500MB", CLICKPIPE_STREAM_MAX_AGE: "1d" })).nats;
+    expect([overridden.maxBytes, overridden.maxAge]).toEqual([500_000_000, 86_400_000]);
+    const result = await loadPipeline("pipelines/demo.yaml", { CLICKPIPE_STREAM_MAX_BYTES: "lots" });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors.map((error) => error.path)).toEqual(["nats.maxBytes"]);
+  });
+
   it("shop runs churnFeatures and basket only; access-logs tails a log with page filtering and UTC-day sessions", async () => {
     expect((await load("shop.yaml")).operators.map((operator) => operator.type)).toEqual(["churnFeatures", "basket"]);
     const accessLogs = await load("access-logs.yaml", { CLICKPIPE_ACCESS_LOG: "/srv/log/access.log" });

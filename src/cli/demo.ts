@@ -25,6 +25,8 @@ export const demoUsage = `usage: clickpipe demo
   CLICKPIPE_STREAM               the stream (default CLICKPIPE_DEMO)
   CLICKPIPE_METRICS_PORT         Prometheus metrics (default 9464)
   CLICKPIPE_CHECKPOINT_INTERVAL  how often a checkpoint commits (default 5s)
+  CLICKPIPE_STREAM_MAX_BYTES     the stream keeps at most this much, oldest discarded (default 2GiB; a size such as 10GiB)
+  CLICKPIPE_STREAM_MAX_AGE       the stream discards messages older than this (default 6h; at least 2m)
   CLICKPIPE_DEMO_RATE            events per second (default 5000)
   CLICKPIPE_DEMO_VISITORS        visitors per period (default 3000)
   CLICKPIPE_DEMO_DAYS            days of event time per period (default 14)
@@ -123,7 +125,8 @@ export async function runDemo(argv: string[]): Promise<number> {
   try {
     const summary = await worker;
     await sending;
-    console.error(`clickpipe demo: ${summary.events} events processed, committed through sequence ${summary.position}`);
+    const discarded = summary.discarded > 0 ? `, ${summary.discarded} stream messages lost unread (discarded by the stream's limits)` : "";
+    console.error(`clickpipe demo: ${summary.events} events processed${discarded}, committed through sequence ${summary.position}`);
   } finally {
     await nats.started?.stop();
   }

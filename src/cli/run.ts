@@ -66,9 +66,11 @@ export async function runRun(argv: string[]): Promise<number> {
     await sources?.stop();
   }
   // Late events are no error, but a drain that sent most of a file to late_events must not look like a clean one.
+  // Input the stream discarded unread is said again here (the log said when): the output lacks those events.
+  const discarded = summary.discarded > 0 ? `, ${summary.discarded} stream messages lost unread (discarded by the stream's limits)` : "";
   console.log(
     `${config.name}: ${summary.events} events, ${summary.invalid} invalid, ${summary.deadLetters} dead letters, ${summary.late} late ` +
-      `(late_events); ${position}`,
+      `(late_events)${discarded}; ${position}`,
   );
   return 0;
 }

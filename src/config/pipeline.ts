@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { operatorConfigSchemas } from "../operators/index.ts";
 import { duration, formatDuration } from "./duration.ts";
+import { formatSize, size } from "./size.ts";
 import { ingestConfig } from "./ingest.ts";
 import { closestMatch } from "./did-you-mean.ts";
 import { formatPath } from "./errors.ts";
@@ -45,6 +46,16 @@ export const natsSection = z
     duplicateWindow: duration("2m").describe(
       'How long the stream remembers each batch\'s Nats-Msg-Id: a batch sent again within it (a re-run publish of the same file, a tailer re-sending its chunk after an outage) is stored once, dead letters included. A longer window costs nats-server memory: it keeps every id sent within the window (roughly 200 bytes each). Set when clickpipe creates the stream; an existing stream\'s shorter window is widened to it. Default "2m", 1s to 7d.',
     ),
+    maxAge: duration()
+      .optional()
+      .describe(
+        'How long the stream keeps a message: older ones are discarded, read or not (a worker that falls further behind says how many it lost). Set on a new stream and applied to an existing one. At least duplicateWindow. Default none: kept until maxBytes or for ever. Example "7d".',
+      ),
+    maxBytes: size()
+      .optional()
+      .describe(
+        'How much the stream holds: past it the oldest messages are discarded, read or not (a worker that falls further behind says how many it lost). Set on a new stream and applied to an existing one. At least 1MiB. Default none: unlimited, until the disk is full. Example "10GiB".',
+      ),
     customerPartitions: z
       .number()
       .int()
@@ -205,6 +216,9 @@ const TABLE_WRITERS: Record<string, string | undefined> = {
 export const MIN_DUPLICATE_WINDOW_MS = 1000;
 export const MAX_DUPLICATE_WINDOW_MS = 7 * 86_400_000;
 
+// nats.maxBytes: a stream below a MiB holds a few dozen of a publisher's batches (about 40 KB each) at most.
+export const MIN_STREAM_BYTES = 1024 * 1024;
+
 // Lateness and out-of-orderness may be zero (no slack); every other duration is a length of time and must be positive.
 const ZERO_ALLOWED = new Set(["outOfOrderness", "allowedLateness", "maxFutureSkew"]);
 
@@ -310,6 +324,23 @@ function natsViolations(config: PipelineShape): RuleViolation[] {
       path: ["nats", "duplicateWindow"],
       message: `${formatDuration(window)} is ${window < MIN_DUPLICATE_WINDOW_MS ? "shorter than 1s" : "longer than 7d"}`,
       hint: 'Use 1s to 7d (default "2m"): as long as a batch may be sent again after its first send (a re-run publish, a tailer\'s outage); nats-server keeps every id sent within the window in memory.',
+    });
+  }
+  const maxAge = config.nats.maxAge;
+  // nats-server refuses a duplicate window longer than the max age (an id would outlive its message).
+  if (maxAge !== undefined && maxAge > 0 && window > 0 && maxAge < window) {
+    violations.push({
+      path: ["nats", "maxAge"],
+      message: `${formatDuration(maxAge)} is shorter than nats.duplicateWindow (${formatDuration(window)}), which nats-server does not allow`,
+      hint: `Make maxAge at least ${formatDuration(window)}, or shorten nats.duplicateWindow to at most ${formatDuration(maxAge)}.`,
+    });
+  }
+  const maxBytes = config.nats.maxBytes;
+  if (maxBytes !== undefined && maxBytes < MIN_STREAM_BYTES) {
+    violations.push({
+      path: ["nats", "maxBytes"],
+      message: `${formatSize(maxBytes)} is less than 1MiB`,
+      hint: 'Use at least "1MiB": a publisher\'s batch is about 40 KB; size it for the traffic your workers may fall behind by, e.g. "10GiB".',
     });
   }
   if ((user === undefined) !== (password === undefined)) {

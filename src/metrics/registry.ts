@@ -28,6 +28,7 @@ export class Metrics {
   readonly stateKeys: Gauge<"operator" | "kind" | "task">;
   readonly checkpointDuration: Histogram;
   readonly checkpointFailures: Counter;
+  readonly streamMessagesDiscarded: Counter<"task">;
   readonly eventLatency: Histogram;
   readonly sessionDuration: Histogram;
   readonly httpRequestDuration: Histogram<"route" | "code">;
@@ -161,6 +162,17 @@ export class Metrics {
       help: "Checkpoints that failed to write or commit.",
       registers: reg,
     });
+    // Beyond the contract's list: input lost to the stream's limits (nats.maxAge, nats.maxBytes) before a worker read
+    // it, which must not go unseen. Per task in a partitioned pipeline, as the gauges above; a task's reader filters on
+    // its subject and so counts the discarded sequences of every subject past what it read (DiscardedSequences.exact).
+    this.streamMessagesDiscarded = new Counter({
+      name: "clickpipe_stream_messages_discarded_total",
+      help:
+        "Stream messages the stream's limits (max age, max bytes) discarded before the worker read them: their events are missing from the output. " +
+        "A partitioned pipeline's task counts the discarded sequences of every subject past what it had read: an upper bound.",
+      labelNames: ["task"],
+      registers: reg,
+    });
     this.eventLatency = new Histogram({
       name: "clickpipe_event_latency_seconds",
       help: "Event time to processing time of each message's last event (one observation per message).",
@@ -250,6 +262,7 @@ export class Metrics {
       SESSION_DURATION_BUCKETS,
     );
     // Every labelled series a dashboard queries exists from start.
+    this.streamMessagesDiscarded.inc({}, 0);
     for (const source of EVENT_SOURCES) this.eventsReceived.inc({ source }, 0);
     for (const reason of INVALID_REASONS) this.eventsInvalid.inc({ reason }, 0);
     for (const kind of SESSION_KINDS) this.sessionsEmitted.inc({ kind }, 0);
@@ -284,6 +297,7 @@ export class Metrics {
   /** This registry serves a partitioned worker's tasks, each reporting under its own `task`: no series without one. */
   forTasks(): void {
     for (const gauge of this.#unlabeledAtStart()) gauge.remove({});
+    this.streamMessagesDiscarded.remove({});
   }
 
   #unlabeledAtStart(): Gauge<"task">[] {

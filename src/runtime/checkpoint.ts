@@ -38,6 +38,12 @@ export interface Checkpoint<PendingCommit = unknown> {
    * resumes (src/runtime/config-change.ts). Absent from checkpoints written before it was kept.
    */
   settings?: RecordedSettings;
+  /**
+   * A partitioned pipeline's task, which reads one subject: a stream sequence, at or past `position`, through which it
+   * had read every message of its subject (checked against the stream while it ran). A stream whose limits discarded
+   * messages up to it took nothing the task had not read. Absent when it equals `position`, and from older checkpoints.
+   */
+  readThrough?: number;
 }
 
 /** A checkpoint without its state and pending renames: what loadMeta reads. */

@@ -36,7 +36,7 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
   const metrics = options.metrics ?? new Metrics({ defaultMetrics: config.metrics !== undefined });
   metrics.forTasks();
   const plans = planTasks(config);
-  const summary: PartitionedSummary = { messages: 0, events: 0, invalid: 0, deadLetters: 0, late: 0, position: 0, epoch: 0, tasks: [] };
+  const summary: PartitionedSummary = { messages: 0, events: 0, invalid: 0, deadLetters: 0, late: 0, discarded: 0, position: 0, epoch: 0, tasks: [] };
   const connection = await connectNats(config.nats);
   // One pool of encoder threads for every task: threads beyond the cores only add start-up and contention.
   const encoders = new EncoderPool();
@@ -109,6 +109,7 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
           summary.invalid += result.invalid;
           summary.deadLetters += result.deadLetters;
           summary.late += result.late;
+          summary.discarded += result.discarded;
           const outcome = lease.handOver.aborted || lease.lost.aborted ? "handedOver" : "finished";
           summary.tasks.push({ task: plan.name, outcome, position: result.position, epoch: result.epoch });
           return outcome;

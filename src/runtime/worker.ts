@@ -22,7 +22,7 @@ import { retryWhileNatsRecovers } from "../transport/nats-retry.ts";
 import { splitBatch } from "../transport/batch-codec.ts";
 import { ensureStream, lastSequenceOfSubject, streamOptions, streamPartitionMismatch } from "../transport/stream.ts";
 import { eventsSubject, parseSubject } from "../transport/subjects.ts";
-import { StreamReader, type StreamMessage } from "../transport/reader.ts";
+import { StreamReader, type DiscardedSequences, type StreamMessage } from "../transport/reader.ts";
 import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "./checkpoint.ts";
 import { encodeInSlices } from "./json-slices.ts";
 import {
@@ -87,6 +87,8 @@ export interface WorkerSummary {
   deadLetters: number;
   /** Events sent to late_events. */
   late: number;
+  /** Stream messages discarded by the stream's limits before this worker read them (see noteDiscarded). */
+  discarded: number;
   position: number;
   epoch: number;
   /** A task's drain: the targets it drained through (see drainTargets), once its last commit finished. */
@@ -98,6 +100,11 @@ const MAX_BUFFERED_ROWS = 500_000;
 const DEFAULT_MAX_EVENT_ATTEMPTS = 3;
 /** Longest stretch of message processing without letting timers and I/O callbacks run. */
 const YIELD_EVERY_MS = 20;
+/**
+ * How often a live task checks whether it is caught up with the stream (refreshReadThrough): two requests to NATS. A
+ * stream discarding messages stored since the last check would be counted as possibly lost at the task's next start.
+ */
+const READ_THROUGH_REFRESH_MS = 30_000;
 /** Checkpoint state keys of a task's own bookkeeping beside the operators' (no operator has these ids). */
 const FORWARD_KEY = "_forward";
 /** The tombstones version (their file's mtime) whose person's rows are erased from everything this state committed. */
@@ -161,7 +168,7 @@ class Worker {
   private readonly dropsBots: boolean;
   /** A message's lines decoded (decodeForOperators), reused from message to message. */
   private readonly lineEvents: (ClickEvent | DecodeFailure | undefined)[] = [];
-  private readonly summary: WorkerSummary = { messages: 0, events: 0, invalid: 0, deadLetters: 0, late: 0, position: 0, epoch: 0 };
+  private readonly summary: WorkerSummary = { messages: 0, events: 0, invalid: 0, deadLetters: 0, late: 0, discarded: 0, position: 0, epoch: 0 };
   /** The summary's counts as of the last committed checkpoint: a rollback replays from there, so they go back too. */
   private committedSummary: WorkerSummary = { ...this.summary };
   /** Failed attempts per event (`<sequence>:<line>`), kept across rollbacks. */
@@ -201,6 +208,13 @@ class Worker {
   /** The stream sequence of the message being handled (origin of forwarded events). */
   private currentSequence = 0;
   private committedPosition = 0;
+  /**
+   * A task's: the stream sequence through which it read every message of its subject (Checkpoint.readThrough), at or
+   * past its position; moved on while it is caught up (refreshReadThrough). An unpartitioned worker reads every
+   * subject, so its position is that sequence already.
+   */
+  private readThrough = 0;
+  private committedReadThrough = 0;
   private epoch = 0;
   private lastCheckpointAt = 0;
   private committing: Promise<void> | undefined;
@@ -414,7 +428,17 @@ class Worker {
       await this.lock.verify();
       try {
         await this.store.commit<PendingCommit>(
-          { format: 1, ...this.binding, epoch, position, pending: checkpoint?.pending, workerId: this.workerId, committedAt: this.now(), ...this.countsRecord() },
+          {
+            format: 1,
+            ...this.binding,
+            epoch,
+            position,
+            pending: checkpoint?.pending,
+            workerId: this.workerId,
+            committedAt: this.now(),
+            ...this.countsRecord(),
+            ...(resumes && checkpoint.readThrough !== undefined && { readThrough: checkpoint.readThrough }),
+          },
           JSON.stringify(resumes ? checkpoint.state : {}),
         );
       } catch (error) {
@@ -428,6 +452,8 @@ class Worker {
       this.epoch = epoch;
       this.position = position;
       this.committedPosition = position;
+      this.readThrough = Math.max(position, (resumes && this.task !== undefined ? checkpoint.readThrough : undefined) ?? 0);
+      this.committedReadThrough = this.readThrough;
       // Recovery committed an epoch of its own: the checkpoint age starts here, not at the epoch of 1970.
       this.metrics.lastCheckpoint.set(this.gaugeLabels(), this.now() / 1000);
       if (checkpoint !== undefined && !resumes) {
@@ -479,7 +505,8 @@ class Worker {
         StreamReader.open(js, this.config.nats.stream, {
           startSequence: this.position + 1,
           drainUntil: this.drain && input === undefined,
-          ...(task !== undefined && { filterSubjects: [task.subject] }),
+          ...(task !== undefined && { filterSubjects: [task.subject], readThrough: this.readThrough }),
+          onDiscarded: (discarded) => this.noteDiscarded(discarded),
         }),
       retry,
     );
@@ -502,10 +529,16 @@ class Worker {
       );
       timers.push(setInterval(() => this.checkpointIfDue(interval), Math.max(100, Math.min(interval, 1000))));
     }
+    // A task's series of the counter exists from its start, as the unpartitioned worker's does from the registry's.
+    this.metrics.streamMessagesDiscarded.inc(this.gaugeLabels(), 0);
     // Once now, so that every operator's state series exists from the start (dashboards query them by operator).
     this.updateGauges(reader.pending);
     timers.push(setInterval(() => this.updateGauges(reader.pending), 1000));
     if (!this.drain) timers.push(setInterval(() => void this.reloadTombstones().catch((error: unknown) => this.stop(error)), 1000));
+    if (task !== undefined && !this.drain) {
+      void this.refreshReadThrough(manager);
+      timers.push(setInterval(() => void this.refreshReadThrough(manager), READ_THROUGH_REFRESH_MS));
+    }
     this.lastCheckpointAt = this.now();
     try {
       if (this.options.signal?.aborted) return;
@@ -535,6 +568,8 @@ class Worker {
         this.log(`drained ${task === undefined ? this.config.nats.stream : task.subject} through sequence ${this.position}`);
       }
       await this.committing;
+      // A drain's skipped tasks and a stopped worker's do not refresh until they run again: refreshed as they end.
+      if (task !== undefined) await this.refreshReadThrough(manager);
       await this.startCheckpoint();
       this.updateGauges(reader.pending);
     } finally {
@@ -544,6 +579,51 @@ class Worker {
       await reader.close();
       // A failed round must not leave a commit running into the next one.
       await this.committing?.catch(() => undefined);
+    }
+  }
+
+  /**
+   * The stream discarded messages this worker had not read (its max age or max bytes; nothing is dropped silently):
+   * said in the log, counted in clickpipe_stream_messages_discarded_total and the run's summary, and the position
+   * moves past them, so the next checkpoint records it as usual and a restart does not report them again.
+   */
+  private noteDiscarded({ from, to, exact }: DiscardedSequences): void {
+    if (to <= Math.max(this.position, this.readThrough)) return;
+    const start = Math.max(from, this.position + 1, this.readThrough + 1);
+    const count = to - start + 1;
+    const range = start === to ? `sequence ${to}` : `sequences ${start}–${to}`;
+    // A task reads one subject: which of the discarded messages were on it, the stream no longer tells.
+    const what = exact
+      ? `${count} messages (${range}) that ${this.checkpointName} had not read, under its limits (max age, max bytes), so their events are missing from the output`
+      : `${range} (${count} messages of all its subjects, which it no longer tells apart) before ${this.checkpointName} read them, under its limits (max age, max bytes), so the events of those on ${this.task?.subject} are missing from the output`;
+    this.log(
+      `lost input: stream ${this.config.nats.stream} discarded ${what}; going on from sequence ${to + 1}. ` +
+        "To keep unread messages: raise nats.maxAge / nats.maxBytes (or the stream's own limits), or keep workers running and caught up",
+    );
+    this.summary.discarded += count;
+    this.metrics.streamMessagesDiscarded.inc(this.gaugeLabels(), count);
+    this.position = to;
+    this.readThrough = Math.max(this.readThrough, to);
+  }
+
+  /**
+   * A task reads one subject, so its position is its subject's last message, and stays there while other subjects
+   * grow: a stream discarding those later would look like input it had not read at its next start. So, while the task
+   * is caught up, the stream's last sequence becomes its readThrough: first the stream's state, then its subject's last
+   * message; when that is one the task has processed, every message of its subject up to the stream's last then is
+   * processed too. (A message of its subject stored in between is past the position, and the step waits for the next
+   * time.) Not when the stream discarded past readThrough already: that range stays to be reported at the next start.
+   */
+  private async refreshReadThrough(manager: JetStreamManager): Promise<void> {
+    const task = this.task;
+    if (task === undefined) return;
+    const position = this.position;
+    try {
+      const { first_seq: first, last_seq: last } = (await manager.streams.info(this.config.nats.stream)).state;
+      if (last <= this.readThrough || first > Math.max(position, this.readThrough) + 1) return;
+      if ((await lastSequenceOfSubject(manager, this.config.nats.stream, task.subject)) <= position) this.readThrough = Math.max(this.readThrough, last);
+    } catch {
+      // NATS away for a moment: the next refresh tries again; until then readThrough stays where it was (no loss missed).
     }
   }
 
@@ -758,7 +838,12 @@ class Worker {
   private checkpointIfDue(interval: number): void {
     if (this.committing !== undefined || this.now() - this.lastCheckpointAt < interval) return;
     // Processing-time ticks emit rows without input (a partition gone idle releases the watermark): those commit too.
-    if (this.position !== this.committedPosition || this.sink.hasUncommitted() || this.forwarder?.hasPending() === true) {
+    if (
+      this.position !== this.committedPosition ||
+      Math.max(this.position, this.readThrough) !== this.committedReadThrough ||
+      this.sink.hasUncommitted() ||
+      this.forwarder?.hasPending() === true
+    ) {
       // A snapshot that throws (a failed mining thread) stops the worker as a failed commit does.
       this.guard(() => void this.startCheckpoint().catch((error: unknown) => this.stop(error)));
     } else {
@@ -777,6 +862,7 @@ class Worker {
     if (this.committing !== undefined) return this.committing;
     const started = performance.now();
     const position = this.position;
+    const readThrough = Math.max(position, this.readThrough);
     const epoch = this.epoch + 1;
     const state = this.pipeline.snapshot();
     // A task's forwarded records and merge input are part of the state they were derived with.
@@ -791,7 +877,7 @@ class Worker {
     const summary = { ...this.summary };
     this.lastCheckpointAt = this.now();
     // Serialized in slices while events go on: nothing the operators do later changes `state` (Operator.snapshot).
-    const tracked: Promise<void> = this.commitEpoch(epoch, position, encodeInSlices(state), prepared, forwarded, lineage)
+    const tracked: Promise<void> = this.commitEpoch(epoch, position, readThrough, encodeInSlices(state), prepared, forwarded, lineage)
       .then(() => {
         this.committedSummary = summary;
         this.metrics.lastCheckpoint.set(this.gaugeLabels(), this.now() / 1000);
@@ -812,6 +898,7 @@ class Worker {
   private async commitEpoch(
     epoch: number,
     position: number,
+    readThrough: number,
     serializing: Promise<EncodedJson>,
     prepared: Promise<PendingCommit>,
     forwarded: ForwardBatch | undefined,
@@ -829,6 +916,7 @@ class Worker {
       committedAt: this.now(),
       ...(lineage !== undefined && { lineage }),
       ...this.countsRecord(),
+      ...(readThrough > position && { readThrough }),
     };
     try {
       await this.lock.verify();
@@ -842,6 +930,7 @@ class Worker {
     }
     this.epoch = epoch;
     this.committedPosition = position;
+    this.committedReadThrough = readThrough;
     crashIfInjected("after-checkpoint", epoch);
     const renames = renamesBeforeCrash(epoch);
     if (renames !== undefined) {

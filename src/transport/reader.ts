@@ -27,6 +27,30 @@ export type StreamReaderOptions = {
   maxBytes?: number;
   /** Lifetime of one pull request in ms; heartbeats run at half of it. Default 3000. */
   expiresMs?: number;
+  /**
+   * Told of stream sequences the reader should have delivered but the stream no longer holds (its limits, max age or
+   * max bytes, discarded them, or someone deleted them): at open, when the stream's first sequence is past
+   * startSequence, and, without filterSubjects, whenever a delivery skips sequences. Called before the next message
+   * is delivered, so the caller's position may move past them.
+   */
+  onDiscarded?: (discarded: DiscardedSequences) => void;
+  /**
+   * A sequence through which the caller read every message of its subjects already, though its position (so
+   * startSequence) may be lower: a filtered reader's position is its subject's last message, and the stream may since
+   * have discarded other subjects' messages after it. Sequences discarded at or below it are no loss. Default none.
+   */
+  readThrough?: number;
+};
+
+/** Sequences `from`..`to` (inclusive) that a reader never delivered because the stream discarded them. */
+export type DiscardedSequences = {
+  from: number;
+  to: number;
+  /**
+   * Whether each of them was the reader's to read. A reader of every subject: yes. A filtered reader learns only the
+   * stream's first sequence: the discarded range spans every subject, and which of them were its own is gone.
+   */
+  exact: boolean;
 };
 
 /**
@@ -67,7 +91,7 @@ type StallWatch = { detected: boolean; waitingSince: number | undefined; lastSig
 export class StreamReader implements AsyncIterable<StreamMessage> {
   /** num_pending of the last delivered message (for clickpipe_consumer_pending_messages). */
   pending: number;
-  /** Sequence of the last delivered message; startSequence - 1 before the first. */
+  /** Sequence of the last delivered message; before the first, the one before max(startSequence, the stream's first). */
   lastDeliveredSequence: number;
   private closed = false;
   /** Whether the messages were iterated: only then does closing wait for their iterator to end. */
@@ -80,14 +104,17 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
     private readonly drainUntil: boolean,
     private consumer: Consumer | undefined,
     private messages: ConsumerMessages | undefined,
-    startSequence: number,
+    /** The sequence before the first one to deliver. */
+    deliveredThrough: number,
     initialPending: number,
     /** Opens a new ordered consumer from a sequence (after the node holding the current one is lost). */
     private readonly reopen?: (startSequence: number) => Promise<{ consumer: Consumer; messages: ConsumerMessages }>,
     private readonly stallAfterMs = SILENT_PULLS_BEFORE_RECREATE * DEFAULT_EXPIRES_MS,
+    /** A reader of every subject: told when a delivery skips sequences (an ordered consumer passes discarded ones). */
+    private readonly onSkipped?: (discarded: DiscardedSequences) => void,
   ) {
     this.pending = initialPending;
-    this.lastDeliveredSequence = startSequence - 1;
+    this.lastDeliveredSequence = deliveredThrough;
   }
 
   static async open(js: JetStreamClient, stream: string, options: StreamReaderOptions = {}): Promise<StreamReader> {
@@ -96,12 +123,20 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
       throw new RangeError(`startSequence must be an integer ≥ 1, got ${startSequence}`);
     }
     const handle = await js.streams.get(stream);
-    const lastSequenceAtOpen = (await handle.info(true)).state.last_seq;
+    const { first_seq: firstSequence, last_seq: lastSequenceAtOpen } = (await handle.info(true)).state;
+    const filters = options.filterSubjects;
+    const unfiltered = filters === undefined || filters.length === 0;
+    // An ordered consumer asked to start below the first sequence starts at it without a word: the messages between
+    // were discarded before anyone read them, which must not go unsaid.
+    const unreadFrom = Math.max(startSequence, (options.readThrough ?? 0) + 1);
+    if (options.onDiscarded !== undefined && firstSequence > unreadFrom) {
+      options.onDiscarded({ from: unreadFrom, to: firstSequence - 1, exact: unfiltered });
+    }
+    const deliveredThrough = Math.max(startSequence, firstSequence) - 1;
     const drainUntil = options.drainUntil === true;
     if (drainUntil && startSequence > lastSequenceAtOpen) {
-      return new StreamReader(stream, lastSequenceAtOpen, true, undefined, undefined, startSequence, 0);
+      return new StreamReader(stream, lastSequenceAtOpen, true, undefined, undefined, deliveredThrough, 0);
     }
-    const filters = options.filterSubjects;
     const orderedFrom = (sequence: number) =>
       handle.getConsumer({
         opt_start_seq: sequence,
@@ -111,7 +146,7 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
     const initialPending = (await consumer.info(true)).num_pending;
     if (drainUntil && initialPending === 0) {
       await consumer.delete().catch(() => undefined);
-      return new StreamReader(stream, lastSequenceAtOpen, true, undefined, undefined, startSequence, 0);
+      return new StreamReader(stream, lastSequenceAtOpen, true, undefined, undefined, deliveredThrough, 0);
     }
     const expires = options.expiresMs ?? DEFAULT_EXPIRES_MS;
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
@@ -129,7 +164,8 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
       const next = await orderedFrom(sequence);
       return { consumer: next, messages: await next.consume(consumeOptions) };
     };
-    return new StreamReader(stream, lastSequenceAtOpen, drainUntil, consumer, messages, startSequence, initialPending, reopen, SILENT_PULLS_BEFORE_RECREATE * expires);
+    const onSkipped = unfiltered ? options.onDiscarded : undefined;
+    return new StreamReader(stream, lastSequenceAtOpen, drainUntil, consumer, messages, deliveredThrough, initialPending, reopen, SILENT_PULLS_BEFORE_RECREATE * expires, onSkipped);
   }
 
   /**
@@ -194,6 +230,10 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
         stall.waitingSince = undefined;
         stall.lastSignOfLife = Date.now();
         const seq = message.seq;
+        // One comparison per message (a batch of events): a reader of every subject sees each sequence in turn.
+        if (seq !== this.lastDeliveredSequence + 1 && this.onSkipped !== undefined && seq > this.lastDeliveredSequence + 1) {
+          this.onSkipped({ from: this.lastDeliveredSequence + 1, to: seq - 1, exact: true });
+        }
         const pending = message.info.pending;
         this.pending = pending;
         this.lastDeliveredSequence = seq;

@@ -11,6 +11,7 @@ import {
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { formatDuration } from "../config/duration.ts";
+import { formatSize } from "../config/size.ts";
 import type { NatsSection } from "../config/pipeline.ts";
 import { customersWildcard, dlqSubject, eventsWildcard, parseSubject } from "./subjects.ts";
 
@@ -18,9 +19,12 @@ import { customersWildcard, dlqSubject, eventsWildcard, parseSubject } from "./s
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
 export type EnsureStreamOptions = {
-  /** Age limit of stored messages in ms; 0 (default) keeps them until other limits apply. */
+  /**
+   * Age limit of stored messages in ms (pipeline `nats.maxAge`). A new stream gets it (none: unlimited); an existing
+   * stream's is set to it (ensureStream, see limitsChange). Undefined leaves an existing stream's as it is.
+   */
   maxAgeMs?: number;
-  /** Size limit of the stream in bytes; -1 (default) unlimited. */
+  /** Size limit of the stream in bytes (pipeline `nats.maxBytes`), as maxAgeMs: undefined is unlimited on a new stream. */
   maxBytes?: number;
   storage?: "file" | "memory";
   /** Copies of the stream on a cluster (pipeline `nats.replicas`); default 1. An existing stream keeps its own. */
@@ -38,8 +42,14 @@ export type EnsureStreamOptions = {
  * The stream options a pipeline's `nats:` section asks for: every caller of ensureStream takes them from here, so a
  * new stream setting in the pipeline file is one change.
  */
-export function streamOptions(nats: Pick<NatsSection, "replicas" | "duplicateWindow">, log?: (line: string) => void): EnsureStreamOptions {
-  return { replicas: nats.replicas, duplicateWindowMs: nats.duplicateWindow, log };
+export function streamOptions(nats: Pick<NatsSection, "replicas" | "duplicateWindow" | "maxAge" | "maxBytes">, log?: (line: string) => void): EnsureStreamOptions {
+  return {
+    replicas: nats.replicas,
+    duplicateWindowMs: nats.duplicateWindow,
+    ...(nats.maxAge !== undefined && { maxAgeMs: nats.maxAge }),
+    ...(nats.maxBytes !== undefined && { maxBytes: nats.maxBytes }),
+    log,
+  };
 }
 
 /** The subjects a clickpipe stream must capture. */
@@ -67,8 +77,8 @@ export function streamConfig(stream: string, options: EnsureStreamOptions = {}):
 
 /**
  * Creates the stream when missing; an existing stream is left as it is except that missing clickpipe subjects are
- * added and a duplicate window shorter than `duplicateWindowMs` is widened (see windowChange). Safe to call
- * concurrently from many processes.
+ * added, its age and size limits are set to the configured ones (see limitsChange) and a duplicate window shorter than
+ * `duplicateWindowMs` is widened (see windowChange). Safe to call concurrently from many processes.
  */
 export async function ensureStream(
   jsm: JetStreamManager,
@@ -87,12 +97,56 @@ export async function ensureStream(
   }
   const present = new Set(info.config.subjects ?? []);
   const missing = streamSubjects(stream).filter((subject) => !present.has(subject));
-  const window = windowChange(stream, info.config, options.duplicateWindowMs ?? DUPLICATE_WINDOW_MS);
+  const limits = limitsChange(stream, info.config, options);
+  if (limits.note !== undefined) sayOnce(options.log, limits.note);
+  const limited = { ...info.config, ...limits.update };
+  const window = windowChange(stream, limited, options.duplicateWindowMs ?? DUPLICATE_WINDOW_MS);
   if (window.note !== undefined) sayOnce(options.log, window.note);
-  if (missing.length === 0 && window.widenTo === undefined) return info;
-  const config = { ...info.config, subjects: [...present, ...missing] };
+  if (missing.length === 0 && limits.update === undefined && window.widenTo === undefined) return info;
+  const config = { ...limited, subjects: [...present, ...missing] };
   if (window.widenTo !== undefined) config.duplicate_window = nanos(window.widenTo);
   return jsm.streams.update(stream, config);
+}
+
+/**
+ * What ensureStream changes in an existing stream's limits: max_age and max_bytes set to the configured ones (those
+ * configured; an unset key leaves the stream's as it is, so a limit set by hand stays). JetStream updates both in
+ * place; a lower limit discards the messages beyond it at once, which is what the setting asks for, so the line says
+ * so. A max age below the stream's duplicate window takes the window down with it (nats-server requires window ≤ age).
+ */
+export function limitsChange(
+  stream: string,
+  existing: Pick<StreamConfig, "max_age" | "max_bytes" | "duplicate_window">,
+  options: Pick<EnsureStreamOptions, "maxAgeMs" | "maxBytes">,
+): { update?: Pick<StreamConfig, "max_age" | "max_bytes" | "duplicate_window">; note?: string } {
+  const changes: string[] = [];
+  const update: Pick<StreamConfig, "max_age" | "max_bytes" | "duplicate_window"> = {
+    max_age: existing.max_age ?? 0,
+    max_bytes: existing.max_bytes ?? -1,
+    duplicate_window: existing.duplicate_window ?? 0,
+  };
+  const currentAgeMs = Math.round((existing.max_age ?? 0) / 1_000_000);
+  const age = (ms: number) => (ms > 0 ? formatDuration(ms) : "none");
+  if (options.maxAgeMs !== undefined && options.maxAgeMs !== currentAgeMs) {
+    update.max_age = nanos(options.maxAgeMs);
+    changes.push(`max age ${age(currentAgeMs)} → ${age(options.maxAgeMs)} (nats.maxAge)`);
+    const windowMs = Math.round(update.duplicate_window / 1_000_000);
+    if (options.maxAgeMs > 0 && windowMs > options.maxAgeMs) {
+      update.duplicate_window = nanos(options.maxAgeMs);
+      changes.push(`duplicate window ${formatDuration(windowMs)} → ${formatDuration(options.maxAgeMs)} (at most the max age)`);
+    }
+  }
+  const currentBytes = existing.max_bytes ?? -1;
+  const bytes = (value: number) => (value > 0 ? formatSize(value) : "none");
+  if (options.maxBytes !== undefined && options.maxBytes !== currentBytes) {
+    update.max_bytes = options.maxBytes;
+    changes.push(`max bytes ${bytes(currentBytes)} → ${bytes(options.maxBytes)} (nats.maxBytes)`);
+  }
+  if (changes.length === 0) return {};
+  return {
+    update,
+    note: `stream ${stream}: set ${changes.join(", ")}; messages beyond the limits are discarded, read or not (workers say how many they lost)`,
+  };
 }
 
 /**

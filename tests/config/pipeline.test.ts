@@ -294,3 +294,36 @@ describe("pipeline schema - nats.duplicateWindow", () => {
     expect(description).toMatch(/Default "2m", 1s to 7d/);
   });
 });
+
+describe("pipeline schema - nats.maxAge and nats.maxBytes", () => {
+  const nats = (extra: Record<string, unknown>) => ({ nats: { stream: "S", ...extra } });
+
+  it("default to none (the stream keeps everything) and read durations and sizes", () => {
+    const { maxAge, maxBytes } = pipelineSchema.parse(base).nats;
+    expect([maxAge, maxBytes]).toEqual([undefined, undefined]);
+    const parsed = pipelineSchema.parse({ ...base, ...nats({ maxAge: "1d12h", maxBytes: "10GiB" }) }).nats;
+    expect([parsed.maxAge, parsed.maxBytes]).toEqual([129_600_000, 10 * 1024 ** 3]);
+    expect(pipelineSchema.parse({ ...base, ...nats({ maxBytes: "2GB" }) }).nats.maxBytes).toBe(2_000_000_000);
+    expect(pipelineSchema.parse({ ...base, ...nats({ maxBytes: 5_000_000 }) }).nats.maxBytes).toBe(5_000_000);
+  });
+
+  it("refuses what is not a size, naming the path and the units", () => {
+    expect(violations(nats({ maxBytes: "10 gigs" }))).toEqual([
+      'nats.maxBytes: expected a size like "10GiB" (units B, KiB, MiB, GiB, TiB, or KB, MB, GB, TB), got "10 gigs"',
+    ]);
+    expect(violations(nats({ maxBytes: -1 }))).toHaveLength(1);
+    expect(violations(nats({ maxBytes: 1.5 }))[0]).toMatch(/^nats\.maxBytes: expected a size/);
+  });
+
+  it("refuses a size below 1MiB and a max age below the duplicate window, with the fix", () => {
+    expect(violations(nats({ maxBytes: "512KiB" }))).toEqual(["nats.maxBytes: 512KiB is less than 1MiB"]);
+    expect(violations(nats({ maxAge: "1m" }))).toEqual(["nats.maxAge: 1m is shorter than nats.duplicateWindow (2m), which nats-server does not allow"]);
+    expect(violations(nats({ maxAge: "1m", duplicateWindow: "30s" }))).toEqual([]);
+    expect(violations(nats({ maxAge: "soon" }))).toEqual(['nats.maxAge: expected a duration like "30m" (units ms, s, m, h, d), got "soon"']);
+    const result = parsePipelineText("name: t\nnats:\n  stream: S\n  maxAge: 1m\nsinks: [{ type: parquet, path: x }]\n", "t.yaml", {});
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors).toMatchObject([{ path: "nats.maxAge", line: 4, column: 3 }]);
+    expect(result.errors[0].hint).toBe("Make maxAge at least 2m, or shorten nats.duplicateWindow to at most 1m.");
+  });
+});

@@ -103,6 +103,7 @@ describe("grafana dashboards", () => {
       "process_resident_memory_bytes",
       "clickpipe_source_claims",
       "clickpipe_source_takeovers_total",
+      "clickpipe_stream_messages_discarded_total",
     ])
       expect(health).toContain(metric);
     const customers = exprs("clickpipe-customers-live");

@@ -1,7 +1,7 @@
 // Which partitions a stream holds, and what a pipeline configured for another count makes of it.
 import { describe, expect, it } from "vitest";
 import { pipelineSchema } from "../../src/config/pipeline.ts";
-import { DUPLICATE_WINDOW_MS, partitionMismatch, partitionsOfSubjects, streamConfig, streamOptions, windowChange } from "../../src/transport/stream.ts";
+import { DUPLICATE_WINDOW_MS, limitsChange, partitionMismatch, partitionsOfSubjects, streamConfig, streamOptions, windowChange } from "../../src/transport/stream.ts";
 
 describe("stream - partitions in a stream", () => {
   it("reads the event partitions from the stream's subjects, ignoring dead letters, re-keyed records and other streams", () => {
@@ -63,5 +63,40 @@ describe("stream - duplicate window", () => {
     const { widenTo, note } = windowChange("S", { duplicate_window: ns(60_000), max_age: ns(3_600_000) }, 7_200_000);
     expect(widenTo).toBeUndefined();
     expect(note).toMatch(/^warning: stream S .* longer than the stream's max age of 1h.*at most 1h/);
+  });
+});
+
+describe("stream - limits", () => {
+  const ns = (ms: number) => ms * 1_000_000;
+  const HOUR = 3_600_000;
+
+  it("takes max age and max bytes from the pipeline's nats section, none when unset", () => {
+    const parse = (nats: Record<string, unknown>) => pipelineSchema.parse({ name: "t", nats: { stream: "S", ...nats }, sinks: [{ type: "parquet", path: "x" }] }).nats;
+    expect(streamOptions(parse({ maxAge: "3h", maxBytes: "4GiB" }))).toMatchObject({ maxAgeMs: 3 * HOUR, maxBytes: 4 * 1024 ** 3 });
+    const unset = streamOptions(parse({}));
+    expect("maxAgeMs" in unset || "maxBytes" in unset).toBe(false);
+  });
+
+  it("creates a stream without limits by default, and with the configured ones", () => {
+    expect([streamConfig("S").max_age, streamConfig("S").max_bytes]).toEqual([0, -1]);
+    const limited = streamConfig("S", { maxAgeMs: 3 * HOUR, maxBytes: 1024 ** 3 });
+    expect([limited.max_age, limited.max_bytes]).toEqual([ns(3 * HOUR), 1024 ** 3]);
+  });
+
+  it("leaves an existing stream's limits alone when unset or equal", () => {
+    const existing = { max_age: ns(HOUR), max_bytes: 1024 ** 3, duplicate_window: ns(120_000) };
+    expect(limitsChange("S", existing, {})).toEqual({});
+    expect(limitsChange("S", existing, { maxAgeMs: HOUR, maxBytes: 1024 ** 3 })).toEqual({});
+  });
+
+  it("sets changed limits, lowering a duplicate window longer than the new max age, and says so", () => {
+    const { update, note } = limitsChange("S", { max_age: 0, max_bytes: -1, duplicate_window: ns(2 * HOUR) }, { maxAgeMs: HOUR, maxBytes: 10 * 1024 ** 3 });
+    expect(update).toEqual({ max_age: ns(HOUR), max_bytes: 10 * 1024 ** 3, duplicate_window: ns(HOUR) });
+    expect(note).toBe(
+      "stream S: set max age none → 1h (nats.maxAge), duplicate window 2h → 1h (at most the max age), max bytes none → 10GiB (nats.maxBytes); messages beyond the limits are discarded, read or not (workers say how many they lost)",
+    );
+    const raised = limitsChange("S", { max_age: ns(HOUR), max_bytes: 1024 ** 3, duplicate_window: ns(120_000) }, { maxAgeMs: 24 * HOUR });
+    expect(raised.update).toEqual({ max_age: ns(24 * HOUR), max_bytes: 1024 ** 3, duplicate_window: ns(120_000) });
+    expect(raised.note).toMatch(/^stream S: set max age 1h → 1d \(nats\.maxAge\); /);
   });
 });

@@ -1,0 +1,225 @@
+// nats.maxAge and nats.maxBytes on a real stream, and a worker whose unread input the stream discarded: it says so,
+// counts it and goes on from the first message still there. Oracle: counts computed by hand from the limit.
+import { DuckDBInstance } from "@duckdb/node-api";
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { parsePipelineText } from "../../src/config/load.ts";
+import type { PipelineConfig } from "../../src/config/pipeline.ts";
+import { Metrics } from "../../src/metrics/registry.ts";
+import { runPartitionedWorker } from "../../src/runtime/partitioned-worker.ts";
+import { leaseBucketName } from "../../src/runtime/partition-leases.ts";
+import { runWorker } from "../../src/runtime/worker.ts";
+import { connectNats } from "../../src/transport/connection.ts";
+import { StreamReader, type DiscardedSequences } from "../../src/transport/reader.ts";
+import { ensureStream, streamOptions } from "../../src/transport/stream.ts";
+import { eventsSubject } from "../../src/transport/subjects.ts";
+import { uniqueStreamName } from "../helpers/nats-server.ts";
+
+const ns = (ms: number) => ms * 1_000_000;
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+/**
+ * What one message takes of a file-store stream's max_bytes: nats-server counts its subject, payload and 30 bytes of
+ * record (22 of header, 8 of hash) when it has no headers. 64 of them fill 1 MiB exactly.
+ */
+const STORED_BYTES = 16 * 1024;
+const RECORD_OVERHEAD = 30;
+
+describe("stream limits - nats.maxAge and nats.maxBytes", () => {
+  const natsUrl = inject("natsUrl");
+  const streams: string[] = [];
+  const buckets: string[] = [];
+  let directory: string;
+  let connection: NatsConnection;
+  let manager: JetStreamManager;
+
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), "clickpipe-limits-"));
+    connection = await connectNats({ url: natsUrl });
+    manager = await jetstreamManager(connection);
+  });
+
+  afterAll(async () => {
+    for (const stream of streams) await manager?.streams.delete(stream).catch(() => undefined);
+    for (const bucket of buckets) await manager?.streams.delete(`KV_${bucket}`).catch(() => undefined);
+    await connection?.drain();
+    if (directory) await rm(directory, { recursive: true, force: true });
+  });
+
+  function pipeline(stream: string, nats: string[], out = join(directory, stream), name = "limits"): PipelineConfig {
+    const loaded = parsePipelineText(
+      [`name: ${name}`, "nats:", `  url: "${natsUrl}"`, `  stream: ${stream}`, ...nats.map((line) => `  ${line}`), "operators:", "  - { type: sessionize }", "sinks:", `  - { type: parquet, path: "${out}" }`].join("\n"),
+      "limits.yaml",
+      {},
+    );
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+    return loaded.config;
+  }
+
+  function newStream(): string {
+    const stream = uniqueStreamName("ZZRETENTION");
+    streams.push(stream);
+    return stream;
+  }
+
+  it("creates a stream with the configured max age and max bytes", async () => {
+    const stream = newStream();
+    const config = pipeline(stream, ["maxAge: 6h", "maxBytes: 2GiB"]);
+    await ensureStream(manager, stream, streamOptions(config.nats));
+    const { config: created } = await manager.streams.info(stream);
+    expect(created.max_age).toBe(ns(6 * HOUR));
+    expect(created.max_bytes).toBe(2 * 1024 ** 3);
+    expect(created.duplicate_window).toBe(ns(2 * MINUTE));
+  });
+
+  it("sets an existing stream's limits to the configured ones, says what changed, and keeps its duplicate window within the max age", async () => {
+    const stream = newStream();
+    // A stream made without limits, whose window another pipeline widened to 2h.
+    await ensureStream(manager, stream, streamOptions(pipeline(stream, ["duplicateWindow: 2h"]).nats));
+    const logs: string[] = [];
+    await ensureStream(manager, stream, streamOptions(pipeline(stream, ["maxAge: 1h", "maxBytes: 512MiB"]).nats, (line) => logs.push(line)));
+    const { config: updated } = await manager.streams.info(stream);
+    expect(updated.max_age).toBe(ns(HOUR));
+    expect(updated.max_bytes).toBe(512 * 1024 ** 2);
+    expect(updated.duplicate_window).toBe(ns(HOUR));
+    expect(logs[0]).toBe(
+      `stream ${stream}: set max age none → 1h (nats.maxAge), duplicate window 2h → 1h (at most the max age), max bytes none → 512MiB (nats.maxBytes); messages beyond the limits are discarded, read or not (workers say how many they lost)`,
+    );
+    // The window of 1h left is still wider than this pipeline's 2m: kept, as ensureStream keeps any wider window.
+    expect(logs.slice(1)).toEqual([expect.stringMatching(/^warning: stream \S+ has a duplicate window of 1h, nats\.duplicateWindow is 2m; .* keeps 1h/)]);
+    // A pipeline that sets no limits leaves the stream's (set by another, or by hand) as they are.
+    await ensureStream(manager, stream, streamOptions(pipeline(stream, []).nats));
+    const { config: kept } = await manager.streams.info(stream);
+    expect([kept.max_age, kept.max_bytes]).toEqual([ns(HOUR), 512 * 1024 ** 2]);
+    // And one that raises them raises them, in place (messages and sequences stay).
+    await ensureStream(manager, stream, streamOptions(pipeline(stream, ["maxAge: 7d", "maxBytes: 10GiB"]).nats));
+    const { config: raised } = await manager.streams.info(stream);
+    expect([raised.max_age, raised.max_bytes, raised.duplicate_window]).toEqual([ns(7 * 24 * HOUR), 10 * 1024 ** 3, ns(HOUR)]);
+  });
+
+  /** Page views `v<from>`…`v<to>` on `<stream>.events.<partition>`, one per message (each its own session), each STORED_BYTES in the stream. */
+  async function publishPadded(stream: string, partition: number, from: number, to: number): Promise<void> {
+    const subject = eventsSubject(stream, partition);
+    const js = jetstream(connection);
+    for (let index = from; index <= to; index++) {
+      const event = JSON.stringify({ type: "page_view", ts: Date.parse("2026-04-01T00:00:00Z") + index * MINUTE, anon_id: `v${index}`, url: "/", pad: "" });
+      const padding = STORED_BYTES - RECORD_OVERHEAD - subject.length - event.length;
+      await js.publish(subject, event.replace('"pad":""', `"pad":"${"x".repeat(padding)}"`));
+    }
+  }
+
+  async function sessionVisitors(out: string): Promise<string[]> {
+    const db = await (await DuckDBInstance.create(":memory:")).connect();
+    try {
+      const rows = (await db.runAndReadAll(`SELECT visitor_id FROM read_parquet('${out}/sessions/**/*.parquet') ORDER BY start_ts`)).getRowObjects();
+      return rows.map((row) => String(row.visitor_id));
+    } finally {
+      db.closeSync();
+    }
+  }
+
+  const visitors = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, index) => `v${from + index}`);
+
+  it("a worker resuming below the stream's first sequence names the messages lost, counts them and writes every event still there", async () => {
+    const stream = newStream();
+    const out = join(directory, "lost");
+    const config = pipeline(stream, ["maxBytes: 1MiB"], out);
+    await ensureStream(manager, stream, streamOptions(config.nats));
+    const publish = (from: number, to: number) => publishPadded(stream, 0, from, to);
+    await publish(1, 10);
+    expect((await manager.streams.info(stream)).state.bytes).toBe(10 * STORED_BYTES);
+    const first = await runWorker({ config, drain: true, metrics: new Metrics(), log: () => undefined });
+    expect([first.position, first.discarded]).toEqual([10, 0]);
+
+    // 70 more: 80 messages of 16 KiB in a 1 MiB stream, which keeps the last 64 (17–80). 11–16 were never read.
+    await publish(11, 80);
+    const state = (await manager.streams.info(stream)).state;
+    expect([state.first_seq, state.last_seq, state.messages]).toEqual([17, 80, 64]);
+    const logs: string[] = [];
+    const metrics = new Metrics();
+    const second = await runWorker({ config, drain: true, metrics, log: (line) => logs.push(line) });
+    expect(logs.filter((line) => line.startsWith("lost input"))).toEqual([
+      `lost input: stream ${stream} discarded 6 messages (sequences 11–16) that limits had not read, under its limits (max age, max bytes), so their events are missing from the output; ` +
+        "going on from sequence 17. To keep unread messages: raise nats.maxAge / nats.maxBytes (or the stream's own limits), or keep workers running and caught up",
+    ]);
+    expect([second.discarded, second.events, second.position]).toEqual([6, 64, 80]);
+    expect((await metrics.streamMessagesDiscarded.get()).values.map(({ labels, value }) => [labels, value])).toEqual([[{}, 6]]);
+
+    // The lake: the 10 events read before, and the 64 still in the stream after the gap.
+    expect(await sessionVisitors(out)).toEqual([...visitors(1, 10), ...visitors(17, 80)]);
+
+    // The checkpoint moved past the gap: a third run reports nothing again.
+    const third = await runWorker({ config, drain: true, metrics: new Metrics(), log: (line) => logs.push(line) });
+    expect([third.discarded, third.position]).toEqual([0, 80]);
+    expect(logs.filter((line) => line.startsWith("lost input"))).toHaveLength(1);
+  });
+
+  it("a partitioned pipeline's task reports nothing when the stream discards what it read (its subject's or others'), and the discarded range once its unread messages go", { timeout: 60_000 }, async () => {
+    const stream = newStream();
+    const name = `zzretparts${Date.now().toString(36)}`;
+    buckets.push(leaseBucketName(name));
+    const out = join(directory, "parts");
+    const config = pipeline(stream, ["partitions: 2", "maxBytes: 1MiB"], out, name);
+    await ensureStream(manager, stream, streamOptions(config.nats));
+    const drain = async () => {
+      const logs: string[] = [];
+      const metrics = new Metrics();
+      const summary = await runPartitionedWorker({ config, drain: true, metrics, workerId: "limits", log: (line) => logs.push(line) });
+      const counted = (await metrics.streamMessagesDiscarded.get()).values.map(({ labels, value }) => [labels.task, value]);
+      return { summary, lost: logs.filter((line) => line.startsWith("lost input")), counted: Object.fromEntries(counted) as Record<string, number> };
+    };
+    // 1 on partition 1, then 2–40 on partition 0: events-1's position stays 1, but it read its subject through 40.
+    await publishPadded(stream, 1, 1, 1);
+    await publishPadded(stream, 0, 2, 40);
+    expect((await drain()).lost).toEqual([]);
+    // 41–80 on partition 0 and 81 on partition 1: the stream keeps 18–81 of 81. What it discarded (1–17) was read, by
+    // events-1 (1) and events-0 (2–17): events-1, resuming at 2, reports nothing, since it read through 40.
+    await publishPadded(stream, 0, 41, 80);
+    await publishPadded(stream, 1, 81, 81);
+    const second = await drain();
+    expect(second.lost).toEqual([]);
+    expect([second.summary.discarded, second.counted["events-1"]]).toEqual([0, 0]);
+    // 82–150 on partition 1 while no worker runs: the stream keeps 87–150, and events-1 never read 82–86 (it read
+    // through 81). It names them, not knowing whose they were; events-0 and dlq have nothing new and do not run.
+    await publishPadded(stream, 1, 82, 150);
+    const third = await drain();
+    expect(third.lost).toEqual([
+      `lost input: stream ${stream} discarded sequences 82–86 (5 messages of all its subjects, which it no longer tells apart) before ${name}.events-1 read them, ` +
+        `under its limits (max age, max bytes), so the events of those on ${stream}.events.1 are missing from the output; going on from sequence 87. ` +
+        "To keep unread messages: raise nats.maxAge / nats.maxBytes (or the stream's own limits), or keep workers running and caught up",
+    ]);
+    expect([third.summary.discarded, third.counted]).toEqual([5, { "events-1": 5 }]);
+    expect((await sessionVisitors(out)).sort()).toEqual([...visitors(1, 81), ...visitors(87, 150)].sort());
+  });
+
+  it("a reader of every subject reports each run of sequences the stream discarded while it read, once, and delivers the rest", async () => {
+    const stream = newStream();
+    await ensureStream(manager, stream);
+    const info = await manager.streams.info(stream);
+    // A limit set by hand, as an operator might: the stream keeps its last 5 messages.
+    await manager.streams.update(stream, { ...info.config, max_msgs: 5 });
+    const js = jetstream(connection);
+    const subject = eventsSubject(stream, 0);
+    for (let index = 1; index <= 3; index++) await js.publish(subject, `m${index}`);
+    const discarded: DiscardedSequences[] = [];
+    const reader = await StreamReader.open(js, stream, { startSequence: 1, maxMessages: 1, onDiscarded: (range) => discarded.push(range) });
+    const delivered: number[] = [];
+    for await (const message of reader) {
+      delivered.push(message.seq);
+      // While the worker is at its first message, 10 more arrive: the stream keeps 9–13 of 1–13.
+      if (message.seq === 1) for (let index = 4; index <= 13; index++) await js.publish(subject, `m${index}`);
+      if (message.seq === 13) break;
+    }
+    await reader.close();
+    // Whatever the consumer had fetched before the discard was delivered; every other sequence was reported, once.
+    const reported = discarded.flatMap(({ from, to }) => Array.from({ length: to - from + 1 }, (_, index) => from + index));
+    expect([...delivered, ...reported].sort((a, b) => a - b)).toEqual(Array.from({ length: 13 }, (_, index) => index + 1));
+    expect(reported.length).toBeGreaterThan(0);
+    expect(delivered.slice(-5)).toEqual([9, 10, 11, 12, 13]);
+    expect(discarded.every((range) => range.exact)).toBe(true);
+  });
+});
