@@ -1,0 +1,153 @@
+// Compaction in a worker on a real nats-server: repeated drains merge their parts, the tables stay exactly the rows
+// of a run without compaction, and a kill -9 at each merge step of the commit protocol loses and duplicates nothing.
+import { cp, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { runCli } from "../helpers/cli.ts";
+import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { crashInput, filesEndingWith, lakeRows, rowCounts, spawnWorker, writePipelineFile } from "./crash-harness.ts";
+
+/** Drains before the one that merges: with minParts 3 and one part per drain, the fourth drain's checkpoint merges three. */
+const ROUNDS_BEFORE = 3;
+const COMPACTION = "{ minParts: 3, targetRows: 100000 }";
+
+describe("compaction - repeated drains with a real nats-server", () => {
+  const natsUrl = inject("natsUrl");
+  const stream = uniqueStreamName("ZZCOMPACT");
+  let directory: string;
+  let chunks: string[];
+  const files: Record<string, string> = {};
+
+  async function pipelineFile(key: string, options: { name: string; compaction: string; store?: "kv" }): Promise<string> {
+    // interval 1h: a drain commits once, at its end, so each drain adds exactly one part per partition it writes.
+    files[key] = await writePipelineFile(directory, {
+      name: options.name,
+      natsUrl,
+      stream,
+      out: join(directory, key),
+      interval: "1h",
+      compaction: options.compaction,
+      checkpointStore: options.store,
+    });
+    return files[key];
+  }
+
+  async function publish(chunk: number): Promise<void> {
+    const published = await runCli(["publish", chunks[chunk], "--pipeline", files.off]);
+    expect(published.code, published.stderr).toBe(0);
+  }
+
+  async function drain(key: string, env: NodeJS.ProcessEnv = {}): Promise<void> {
+    const drained = await runCli(["run", files[key], "--drain"], env);
+    expect(drained.code, drained.stderr).toBe(0);
+  }
+
+  /** The parts of the one invalid_events partition (dead letters are stamped with today's publish time). */
+  async function invalidEventParts(key: string): Promise<string[]> {
+    const table = join(directory, key, "invalid_events");
+    const partitions = await readdir(table);
+    expect(partitions).toHaveLength(1);
+    return (await readdir(join(table, partitions[0]))).sort();
+  }
+
+  const kvName = uniqueStreamName("ZZCOMPACTKV").toLowerCase();
+
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), "zzcompact-"));
+    const lines = crashInput(300, 3, 41);
+    // Four chunks, each with dead letters (the garbage lines crashInput mixes in every ~1000 lines).
+    const size = Math.ceil(lines.length / (ROUNDS_BEFORE + 1));
+    chunks = [];
+    for (let chunk = 0; chunk <= ROUNDS_BEFORE; chunk++) {
+      const part = lines.slice(chunk * size, (chunk + 1) * size);
+      expect(part.some((line) => line.startsWith("not json"))).toBe(true);
+      chunks.push(join(directory, `chunk-${chunk}.ndjson`));
+      await writeFile(chunks[chunk], part.join("\n") + "\n");
+    }
+    await pipelineFile("off", { name: "cmpoff", compaction: "off" });
+    await pipelineFile("on", { name: "cmp", compaction: COMPACTION });
+    await pipelineFile("kv", { name: kvName, compaction: COMPACTION, store: "kv" });
+    for (let round = 0; round < ROUNDS_BEFORE; round++) {
+      await publish(round);
+      await Promise.all(["off", "on", "kv"].map((key) => drain(key)));
+    }
+    // Nothing merged yet: three parts each, the same as without compaction.
+    expect(await invalidEventParts("off")).toHaveLength(3);
+    expect(await invalidEventParts("on")).toHaveLength(3);
+    // The crash runs start from copies of this lake (its directory checkpoint store included).
+    for (const step of STEPS) {
+      await cp(join(directory, "on"), join(directory, stepKey(step)), { recursive: true });
+      await pipelineFile(stepKey(step), { name: "cmp", compaction: COMPACTION });
+    }
+    await publish(ROUNDS_BEFORE);
+    await drain("off");
+  }, 240_000);
+
+  afterAll(async () => {
+    if (directory) await rm(directory, { recursive: true, force: true });
+  });
+
+  it("merges the three parts of earlier drains into one and reads as exactly the rows of a run without compaction", async () => {
+    await drain("on");
+    const off = await invalidEventParts("off");
+    const on = await invalidEventParts("on");
+    expect(off).toHaveLength(4);
+    // The fourth drain's epoch e: its own part, and the merge of the three before, named after e with a c infix.
+    const epoch = /^part-cmp-(\d{10})-0000\.parquet$/.exec(on[0])?.[1];
+    expect(on).toEqual([`part-cmp-${epoch}-0000.parquet`, `part-cmp-${epoch}-c0000.parquet`]);
+    const expected = await lakeRows(join(directory, "off"));
+    expect(expected.invalid_events.length, JSON.stringify(rowCounts(expected))).toBeGreaterThan(3);
+    expect(await lakeRows(join(directory, "on"))).toEqual(expected);
+    expect(await filesEndingWith(join(directory, "on"), [".inprogress"])).toEqual([]);
+  });
+
+  it("with the kv checkpoint store: a kill -9 between the merged part's rename and the deletes, then a restart", async () => {
+    const crashed = spawnWorker(files.kv, ["--drain"], { CLICKPIPE_CRASH_AT: "merge-renamed@1" });
+    const crash = await crashed.exited;
+    expect(crash.signal, crash.output).toBe("SIGKILL");
+    // Mid-step: the merged part is in place and its inputs still there (a reader would count their rows twice).
+    expect((await invalidEventParts("kv")).filter((name) => name.endsWith(".parquet"))).toHaveLength(5);
+    await drain("kv");
+    expect(await invalidEventParts("kv")).toHaveLength(2);
+    expect(await lakeRows(join(directory, "kv"))).toEqual(await lakeRows(join(directory, "off")));
+    expect(await filesEndingWith(join(directory, "kv"), [".inprogress"])).toEqual([]);
+  });
+
+  for (const step of STEPS) {
+    it.concurrent(`recovers the same tables after a kill -9 at ${step.crashAt} (${step.after})`, async ({ expect }) => {
+      const out = join(directory, stepKey(step));
+      const crashed = spawnWorker(files[stepKey(step)], ["--drain"], { CLICKPIPE_CRASH_AT: step.crashAt });
+      const crash = await crashed.exited;
+      expect(crash.signal, crash.output).toBe("SIGKILL");
+      const parts = await invalidEventParts(stepKey(step));
+      expect(parts.filter((name) => name.endsWith(".inprogress")).length, parts.join(" ")).toBe(step.inProgress);
+      expect(parts.filter((name) => name.endsWith(".parquet")).length, parts.join(" ")).toBe(step.committed);
+      const restarted = await runCli(["run", files[stepKey(step)], "--drain"]);
+      expect(restarted.code, restarted.stderr).toBe(0);
+      expect(await lakeRows(out)).toEqual(await lakeRows(join(directory, "off")));
+      expect(await filesEndingWith(out, [".inprogress"])).toEqual([]);
+      // An uncommitted merge is planned again by the restart's checkpoint; a committed one is finished by recovery.
+      expect(await invalidEventParts(stepKey(step))).toHaveLength(2);
+    });
+  }
+});
+
+interface Step {
+  crashAt: string;
+  after: string;
+  /** In the folder right after the crash: in-progress files and committed parts. */
+  inProgress: number;
+  committed: number;
+}
+
+const STEPS: Step[] = [
+  { crashAt: "merge-prepared@1", after: "the merged part is fsynced, before the checkpoint", inProgress: 2, committed: 3 },
+  { crashAt: "merge-checkpointed@1", after: "the checkpoint commits, the epoch's part renamed, the merged part not", inProgress: 1, committed: 4 },
+  { crashAt: "merge-renamed@1", after: "the merged part is renamed, before any input is deleted", inProgress: 0, committed: 5 },
+  { crashAt: "merge-deleted:1@1", after: "one input of three is deleted", inProgress: 0, committed: 4 },
+];
+
+function stepKey(step: Step): string {
+  return `crash-${step.crashAt.replace(/[^a-z0-9]/g, "-")}`;
+}
