@@ -9,7 +9,7 @@ import { ParquetSink, partFileName, type PendingCommit } from "../../src/sinks/p
 import { readParquetFile } from "../../src/sinks/parquet-reader.ts";
 import { invalidEventsTable } from "../../src/sinks/system-tables.ts";
 import type { Row } from "../../src/sinks/table.ts";
-import { duckDb, queryJson, temporaryDirectory } from "./lake-fixtures.ts";
+import { allTypesRows, allTypesTable, duckDb, queryJson, readAllTypes, temporaryDirectory } from "./lake-fixtures.ts";
 
 const DAY = Date.UTC(2026, 0, 5);
 const FOLDER = "invalid_events/dt=2026-01-05";
@@ -88,6 +88,27 @@ describe("ParquetSink compaction", () => {
     const compacted = (await metrics.partsCompacted.get()).values.find((value) => value.labels.table === "invalid_events");
     expect(compacted?.value).toBe(3);
     await sink.close();
+  });
+
+  it("keeps every column type, null and value through a merge (encoder thread), as DuckDB reads them", async () => {
+    const root = await lake();
+    const sink = new ParquetSink({ path: root, tables: [allTypesTable], compression: "snappy", writerId: "w", compaction: { ...policy, minParts: 2 } });
+    for (let epoch = 1; epoch <= 3; epoch++) {
+      for (const typed of allTypesRows) sink.append("all_types", { ...typed, id: `${String(typed.id)}-${epoch}` });
+      await sink.commit(await sink.prepare(epoch));
+    }
+    await sink.close();
+    const unmerged = await lake();
+    const plain = new ParquetSink({ path: unmerged, tables: [allTypesTable], compression: "snappy", writerId: "w", useWorkerThread: false });
+    for (let epoch = 1; epoch <= 3; epoch++) {
+      for (const typed of allTypesRows) plain.append("all_types", { ...typed, id: `${String(typed.id)}-${epoch}` });
+      await plain.commit(await plain.prepare(epoch));
+    }
+    const listing = async (at: string) => (await readdir(at, { recursive: true })).filter((name) => name.endsWith(".parquet"));
+    expect((await listing(root)).some((name) => name.includes("-c0000"))).toBe(true);
+    expect((await listing(root)).length).toBeLessThan((await listing(unmerged)).length);
+    const sorted = (rows: Record<string, unknown>[]) => rows.map((r) => JSON.stringify(r)).sort();
+    expect(sorted(await readAllTypes(connection, root))).toEqual(sorted(await readAllTypes(connection, unmerged)));
   });
 
   it("merges at most mergesPerCheckpoint times per checkpoint and goes on at the next", async () => {
