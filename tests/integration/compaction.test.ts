@@ -151,3 +151,59 @@ const STEPS: Step[] = [
 function stepKey(step: Step): string {
   return `crash-${step.crashAt.replace(/[^a-z0-9]/g, "-")}`;
 }
+
+describe("compaction - a live worker", () => {
+  const natsUrl = inject("natsUrl");
+  const stream = uniqueStreamName("ZZCOMPACTLIVE");
+
+  it("merges its checkpoints' parts while it runs, and its dead letters read as every one exactly once", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "zzcompact-live-"));
+    try {
+      const out = join(directory, "live");
+      const file = await writePipelineFile(directory, { name: "cmplive", natsUrl, stream, out, interval: "100ms", compaction: "{ minParts: 3 }" });
+      const worker = spawnWorker(file);
+      expect(await worker.printed(/starting \S+ at \S+ sequence 1 /)).toBe(true);
+      // Six publishes of bad lines, each waited for until it is committed: six checkpoints with a part each.
+      const table = join(out, "invalid_events");
+      let lines = 0;
+      for (let round = 0; round < 6; round++) {
+        const input = join(directory, `bad-${round}.ndjson`);
+        await writeFile(input, Array.from({ length: 5 }, (_, index) => `not json ${round}-${index}`).join("\n") + "\n");
+        const published = await runCli(["publish", input, "--pipeline", file]);
+        expect(published.code, published.stderr).toBe(0);
+        lines += 5;
+        for (let wait = 0; wait < 100 && (await committedRows(table)) < lines; wait++) await sleep(100);
+      }
+      // The last parts may wait for another checkpoint to be merged; a few are enough.
+      for (let wait = 0; wait < 50 && !(await partNames(table)).some((name) => name.includes("-c0000")); wait++) await sleep(100);
+      worker.child.kill("SIGTERM");
+      expect((await worker.exited).code).toBe(0);
+      const names = await partNames(table);
+      expect(names.some((name) => /^part-cmplive-\d{10}-c0000\.parquet$/.test(name)), names.join(" ")).toBe(true);
+      expect(names.length).toBeLessThan(6);
+      const rows = (await lakeRows(out)).invalid_events.map((row) => (JSON.parse(row) as { raw: string }).raw).sort();
+      expect(rows).toEqual(Array.from({ length: 6 }, (_, round) => Array.from({ length: 5 }, (_, index) => `not json ${round}-${index}`)).flat().sort());
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
+
+async function partNames(table: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const entry of await readdir(table, { withFileTypes: true, recursive: true }).catch(() => [])) {
+    if (entry.isFile() && entry.name.endsWith(".parquet")) names.push(entry.name);
+  }
+  return names;
+}
+
+/** Rows of the table's committed parts, read by DuckDB (0 before the first). */
+async function committedRows(table: string): Promise<number> {
+  if ((await partNames(table)).length === 0) return 0;
+  const lake = await lakeRows(join(table, "..")).catch(() => ({}) as Record<string, string[]>);
+  return lake.invalid_events?.length ?? 0;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
