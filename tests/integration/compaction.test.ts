@@ -207,3 +207,38 @@ async function committedRows(table: string): Promise<number> {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+describe("compaction - a partitioned pipeline", () => {
+  const natsUrl = inject("natsUrl");
+  const stream = uniqueStreamName("ZZCOMPACTPART");
+
+  it("each task merges only its own parts: the tables equal the same drains' without compaction", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "zzcompact-partitioned-"));
+    try {
+      const files = {
+        off: await writePipelineFile(directory, { name: "cmppoff", natsUrl, stream, out: join(directory, "off"), partitions: 2, interval: "100ms", compaction: "off" }),
+        on: await writePipelineFile(directory, { name: "cmpp", natsUrl, stream, out: join(directory, "on"), partitions: 2, interval: "100ms", compaction: "{ minParts: 2 }" }),
+      };
+      const lines = crashInput(200, 2, 7);
+      const size = Math.ceil(lines.length / 3);
+      for (let round = 0; round < 3; round++) {
+        const input = join(directory, `chunk-${round}.ndjson`);
+        await writeFile(input, lines.slice(round * size, (round + 1) * size).join("\n") + "\n");
+        const published = await runCli(["publish", input, "--pipeline", files.off]);
+        expect(published.code, published.stderr).toBe(0);
+        for (const file of [files.off, files.on]) {
+          const drained = await runCli(["run", file, "--drain"]);
+          expect(drained.code, drained.stderr).toBe(0);
+        }
+      }
+      const merged = (await filesEndingWith(join(directory, "on"), [".parquet"])).filter((path) => /-c\d{4}\.parquet$/.test(path));
+      expect(merged.length).toBeGreaterThan(0);
+      // Writers are the tasks (part-cmpp_events_0_<hash>-…, part-cmpp_dlq_<hash>-…): a folder holds several.
+      const writers = new Set((await filesEndingWith(join(directory, "on"), [".parquet"])).map((path) => /part-(\w+)-\d{10}-/.exec(path)?.[1]));
+      expect(writers.size).toBeGreaterThan(2);
+      expect(await lakeRows(join(directory, "on"))).toEqual(await lakeRows(join(directory, "off")));
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
