@@ -59,6 +59,8 @@ export interface ForgetOptions {
   compression: ParquetCompression;
   rowGroupSize: number;
   now?: number;
+  /** Test-only: runs after the tombstones are written, before the parts are rewritten (a worker's commit landing there). */
+  beforeRewrites?: () => Promise<void>;
 }
 
 export interface TableChange {
@@ -117,6 +119,7 @@ export async function forgetPerson(options: ForgetOptions): Promise<ForgetSummar
   const tombstonesAdded = await addTombstones(options.sinkPath, options.pipelineName, entries);
   const quotedInDeadLetters = new Set([options.userId, options.givenUserId ?? options.userId]);
   const names = personMatcher(userIds, visitorIds, quotedInDeadLetters);
+  await options.beforeRewrites?.();
   const tables = new Map<string, TableChange>();
   // A few parts at once: one part's write and fsyncs (file, then folder) overlap the next one's decoding and encoding.
   const rewrite = async (file: string, named: boolean): Promise<void> => {

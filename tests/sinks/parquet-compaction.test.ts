@@ -3,6 +3,7 @@ import { readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { forgetPerson } from "../../src/cli/forget.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
 import type { CompactionPolicy } from "../../src/sinks/compaction.ts";
 import { ParquetSink, partFileName, type PendingCommit } from "../../src/sinks/parquet.ts";
@@ -215,5 +216,31 @@ describe("ParquetSink.recover with merges", () => {
     expect(summary.missing).toEqual([pending.merges![0].output]);
     expect((await duckRows(root)).filter((r) => !r.includes("line 400"))).toEqual(rows);
     expect(existsSync(join(root, pending.merges![0].inputs[0]))).toBe(true);
+  });
+});
+
+describe("compaction and a concurrent clickpipe forget", () => {
+  it("forget erases the person from a merged part committed after it listed the parts the merge took in", async () => {
+    const root = await lake();
+    // A merge that read its inputs before the tombstones existed: it knows no one forgotten.
+    const sink = sinkAt(root);
+    sink.append("invalid_events", row(1, '{"user_id":"alice","ts":oops}'));
+    await commitEpochs(sink, 1, 3);
+    const summary = await forgetPerson({
+      sinkPath: root,
+      pipelineName: "p",
+      userId: "alice",
+      compression: "snappy",
+      rowGroupSize: 1_000,
+      beforeRewrites: async () => {
+        // The worker's checkpoint lands between forget's listing and its rewrites: parts 1–3 merged away.
+        const pending = await commitEpochs(sink, 4, 4);
+        expect(pending.merges).toHaveLength(1);
+      },
+    });
+    expect(summary.tables.get("invalid_events")?.rowsRemoved).toBe(1);
+    expect((await duckRows(root)).some((r) => r.includes("alice"))).toBe(false);
+    expect(await duckRows(root)).toHaveLength(8);
+    await sink.close();
   });
 });
