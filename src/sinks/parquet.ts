@@ -18,7 +18,7 @@ import {
 } from "./parquet-encoder.ts";
 import type { EncodeRequest, EncodeResponse } from "./parquet-encoder-worker.ts";
 import type { Row, TableSpec } from "./table.ts";
-import { mergedPartFileName, ownPartPattern, planMerge, type CompactionPolicy, type PlannedMerge } from "./compaction.ts";
+import { MAX_MERGE_INPUTS, mergedPartFileName, ownPartPattern, planMerge, type CompactionPolicy, type PlannedMerge } from "./compaction.ts";
 import { mergeParts, partRowCount } from "./parquet-rewrite.ts";
 
 export interface ParquetSinkOptions {
@@ -311,8 +311,8 @@ export class ParquetSink {
     const planned: PlannedMerge[] = [];
     for (const directory of [...this.compactionFolders].sort().slice(0, FOLDERS_EXAMINED_PER_CHECKPOINT)) {
       if (planned.length >= policy.mergesPerCheckpoint) break;
-      const names = (await subfiles(join(this.root, directory))).filter((name) => own.test(name));
-      const merge = names.length < policy.minParts ? undefined : planMerge(directory, await this.rowCounts(directory, names), policy, this.writerId);
+      const names = (await subfiles(join(this.root, directory))).filter((name) => own.test(name)).sort();
+      const merge = names.length < policy.minParts ? undefined : planMerge(directory, await this.rowCountsUntilMerge(directory, names, policy), policy, this.writerId);
       if (merge === undefined) this.compactionFolders.delete(directory);
       else planned.push(merge);
     }
@@ -329,6 +329,27 @@ export class ParquetSink {
       merges.push({ table: merge.directory.split("/")[0], output, inputs: read.merged.map((file) => `${merge.directory}/${basename(file)}`), rows });
     }
     return merges;
+  }
+
+  /**
+   * Row counts of a folder's parts in name order (`names` sorted), up to where the merge planMerge would take from all
+   * of them is settled: minParts small parts, and targetRows rows or MAX_MERGE_INPUTS parts among them. A lake's
+   * first checkpoint then reads a few footers of a partition with thousands of parts, not all of them.
+   */
+  private async rowCountsUntilMerge(directory: string, names: readonly string[], policy: CompactionPolicy): Promise<{ name: string; rows: number }[]> {
+    const parts: { name: string; rows: number }[] = [];
+    let small = 0;
+    let smallRows = 0;
+    for (let from = 0; from < names.length; from += FILE_OPERATIONS_AT_ONCE) {
+      for (const part of await this.rowCounts(directory, names.slice(from, from + FILE_OPERATIONS_AT_ONCE))) {
+        parts.push(part);
+        if (part.rows >= policy.targetRows) continue;
+        small++;
+        smallRows += part.rows;
+      }
+      if (small >= policy.minParts && (smallRows > policy.targetRows || small >= MAX_MERGE_INPUTS)) break;
+    }
+    return parts;
   }
 
   /** Row counts of a folder's parts: known from this sink's commits, else read from their footers (gone: left out). */
