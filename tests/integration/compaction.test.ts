@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
-import { crashInput, filesEndingWith, lakeRows, rowCounts, spawnWorker, writePipelineFile } from "./crash-harness.ts";
+import { crashInput, drainWithKills, filesEndingWith, lakeRows, rowCounts, spawnWorker, writePipelineFile } from "./crash-harness.ts";
 
 /** Drains before the one that merges: with minParts 3 and one part per drain, the fourth drain's checkpoint merges three. */
 const ROUNDS_BEFORE = 3;
@@ -237,6 +237,46 @@ describe("compaction - a partitioned pipeline", () => {
       const writers = new Set((await filesEndingWith(join(directory, "on"), [".parquet"])).map((path) => /part-(\w+)-\d{10}-/.exec(path)?.[1]));
       expect(writers.size).toBeGreaterThan(2);
       expect(await lakeRows(join(directory, "on"))).toEqual(await lakeRows(join(directory, "off")));
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("compaction - kill -9 at random moments of a drain that merges at every checkpoint", () => {
+  const natsUrl = inject("natsUrl");
+  const stream = uniqueStreamName("ZZCOMPACTKILL");
+
+  it("loses and duplicates no row: every table equals the no-fault run without compaction", { timeout: 180_000 }, async () => {
+    const directory = await mkdtemp(join(tmpdir(), "zzcompact-kill-"));
+    try {
+      const baselineOut = join(directory, "baseline");
+      const baselineFile = await writePipelineFile(directory, { name: "cmpkillbase", natsUrl, stream, out: baselineOut, compaction: "off" });
+      const input = join(directory, "input.ndjson");
+      await writeFile(input, crashInput(800, 4, 23).join("\n") + "\n");
+      const published = await runCli(["publish", input, "--pipeline", baselineFile]);
+      expect(published.code, published.stderr).toBe(0);
+      const baseline = await runCli(["run", baselineFile, "--drain"]);
+      expect(baseline.code, baseline.stderr).toBe(0);
+
+      const out = join(directory, "killed");
+      // Checkpoints every 50 ms and minParts 2: nearly every checkpoint merges, so kills land in and around merges.
+      const file = await writePipelineFile(directory, { name: "cmpkill", natsUrl, stream, out, interval: "50ms", compaction: "{ minParts: 2, targetRows: 3000 }" });
+      let next = 17;
+      const random = () => ((next = (next * 1103515245 + 12345) % 2147483648) / 2147483648);
+      const { kills } = await drainWithKills(file, 20, async (worker, killed) => {
+        if (killed >= 5) return false;
+        await Promise.race([worker.printed(/resuming|starting/), worker.exited]);
+        await Promise.race([sleep(150 + Math.round(random() * 400)), worker.exited]);
+        return true;
+      });
+      expect(kills).toBeGreaterThanOrEqual(2);
+      const merged = (await filesEndingWith(out, [".parquet"])).filter((path) => /-c\d{4}\.parquet$/.test(path));
+      expect(merged.length).toBeGreaterThan(0);
+      expect(await filesEndingWith(out, [".inprogress"])).toEqual([]);
+      const expected = await lakeRows(baselineOut);
+      expect(expected.sessions.length, JSON.stringify(rowCounts(expected))).toBeGreaterThan(300);
+      expect(await lakeRows(out)).toEqual(expected);
     } finally {
       await rm(directory, { recursive: true, force: true });
     }
