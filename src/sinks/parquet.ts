@@ -279,9 +279,13 @@ export class ParquetSink {
   /** Publishes a prepared epoch (after its checkpoint committed): renames parts, writes markers, fsyncs folders, finishes merges. */
   async commit(pending: PendingCommit, hooks: MergeStepHooks = {}): Promise<void> {
     const summary = await finishCommit(this.root, pending, hooks);
-    for (const file of summary.renamedFiles) {
-      this.partRows.set(file.path, file.rows);
-      if (this.compaction !== undefined) this.compactionFolders.add(dirname(file.path));
+    // Kept while compaction may take the part in: a part merged away is forgotten, so a live worker keeps a few
+    // entries per partition (its latest small parts and merged parts), not one per checkpoint.
+    if (this.compaction !== undefined) {
+      for (const file of summary.renamedFiles) {
+        this.partRows.set(file.path, file.rows);
+        this.compactionFolders.add(dirname(file.path));
+      }
     }
     for (const merge of summary.mergedFiles) {
       this.partRows.set(merge.output, merge.rows);
