@@ -354,6 +354,7 @@ class Worker {
         },
         columns: FORGOTTEN_ROW_COLUMNS,
       },
+      log: this.log,
     });
     this.tombstones = await loadTombstones(this.sinkConfig.path, this.config.name);
     this.tombstonesVersion = await tombstonesVersion(this.sinkConfig.path, this.config.name);

@@ -244,17 +244,15 @@ export interface MergedParts {
 /**
  * The rows of `files`, each read whole, in the given order, as one sealed batch of their columns (the parts' own
  * types, as a rewrite keeps them), without the rows `remove` picks (it sees the `reads` columns a part has). A part
- * that vanished (a forget deleted it) or whose schema differs from the first one read is left out. Undefined when
- * fewer than two parts are left.
+ * that vanished (a forget deleted it), or whose schema differs from the first schema two of them share, is left out.
+ * Undefined when fewer than two parts are left.
  */
 export async function mergeParts(
   files: readonly string[],
   remove: ((row: Row) => boolean) | undefined,
   reads: readonly string[],
 ): Promise<MergedParts | undefined> {
-  const tables: ArrowTable[] = [];
-  const merged: string[] = [];
-  let schemaKey: string | undefined;
+  const read: { file: string; table: ArrowTable; key: string }[] = [];
   for (const file of files) {
     let bytes: Uint8Array;
     try {
@@ -264,13 +262,15 @@ export async function mergeParts(
       throw error;
     }
     const table = await readingParquet(file, () => tableFromIPC(readParquet(bytes).intoIPCStream()));
-    const key = table.schema.fields.map((field) => `${field.name}:${String(field.type)}:${field.nullable}`).join(",");
-    schemaKey ??= key;
-    if (key !== schemaKey) continue;
-    tables.push(table);
-    merged.push(file);
+    read.push({ file, table, key: table.schema.fields.map((field) => `${field.name}:${String(field.type)}:${field.nullable}`).join(",") });
   }
-  if (tables.length < 2) return undefined;
+  // The first schema that two of the parts share (a table whose columns changed between versions merges each
+  // version's parts apart), so one odd part never stops a folder's merges.
+  const schemaKey = read.find((part) => read.filter((other) => other.key === part.key).length >= 2)?.key;
+  const same = read.filter((part) => part.key === schemaKey);
+  if (same.length < 2) return undefined;
+  const tables = same.map((part) => part.table);
+  const merged = same.map((part) => part.file);
   const table = tables[0].concat(...tables.slice(1));
   let removed: boolean[] = new Array<boolean>(table.numRows).fill(false);
   if (remove !== undefined) {

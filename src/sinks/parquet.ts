@@ -59,6 +59,8 @@ export interface ParquetSinkOptions {
   compaction?: CompactionPolicy;
   /** Rows a merge leaves out (people forgotten since the parts were written), and the columns it reads to pick them. */
   forgotten?: { rows: () => ((row: Row) => boolean) | undefined; columns: readonly string[] };
+  /** Where a merge that failed is reported (the checkpoint goes on without it). */
+  log?: (line: string) => void;
 }
 
 export interface PendingFile {
@@ -162,6 +164,7 @@ export class ParquetSink {
   private rowCount = 0;
   private readonly compaction?: CompactionPolicy;
   private readonly forgotten?: ParquetSinkOptions["forgotten"];
+  private readonly log?: (line: string) => void;
   /**
    * Partition folders (relative) to look at for compaction: every folder of the sink's tables at the first checkpoint,
    * then those this sink committed parts to. A folder is dropped once it holds nothing to merge, until the next part.
@@ -187,6 +190,7 @@ export class ParquetSink {
     this.writerId = options.writerId;
     this.compaction = options.compaction;
     this.forgotten = options.forgotten;
+    this.log = options.log;
     this.ownsEncoders = options.sharedEncoders === undefined;
     if (options.useWorkerThread !== false) {
       this.encoderThread = options.sharedEncoders ?? new EncoderPool(options.encoderThreads ?? defaultEncoderThreads());
@@ -316,23 +320,43 @@ export class ParquetSink {
     for (const directory of [...this.compactionFolders].sort().slice(0, FOLDERS_EXAMINED_PER_CHECKPOINT)) {
       if (planned.length >= policy.mergesPerCheckpoint) break;
       const names = (await subfiles(join(this.root, directory))).filter((name) => own.test(name)).sort();
-      const merge = names.length < policy.minParts ? undefined : planMerge(directory, await this.rowCountsUntilMerge(directory, names, policy), policy, this.writerId);
+      let merge: PlannedMerge | undefined;
+      try {
+        merge = names.length < policy.minParts ? undefined : planMerge(directory, await this.rowCountsUntilMerge(directory, names, policy), policy, this.writerId);
+      } catch (error) {
+        this.mergeFailed(directory, error);
+      }
       if (merge === undefined) this.compactionFolders.delete(directory);
       else planned.push(merge);
     }
     const merges: PendingMerge[] = [];
     for (const merge of planned) {
-      const remove = this.forgotten?.rows();
-      const files = merge.inputs.map((input) => join(this.root, merge.directory, input.name));
-      const read = await mergeParts(files, remove, this.forgotten?.columns ?? []);
-      // Nothing left to merge (parts gone, or every row forgotten: forget removes those parts itself).
-      if (read === undefined || read.batch.length === 0) continue;
       const output = `${merge.directory}/${mergedPartFileName(epoch, merges.length, this.writerId)}`;
-      const rows = read.batch.length;
-      await writeFileDurably(join(this.root, output + IN_PROGRESS_SUFFIX), await this.encode(read.batch));
-      merges.push({ table: merge.directory.split("/")[0], output, inputs: read.merged.map((file) => `${merge.directory}/${basename(file)}`), rows });
+      try {
+        const remove = this.forgotten?.rows();
+        const files = merge.inputs.map((input) => join(this.root, merge.directory, input.name));
+        const read = await mergeParts(files, remove, this.forgotten?.columns ?? []);
+        // Nothing left to merge (parts gone, or every row forgotten: forget removes those parts itself).
+        if (read === undefined || read.batch.length === 0) {
+          this.compactionFolders.delete(merge.directory);
+          continue;
+        }
+        const rows = read.batch.length;
+        await writeFileDurably(join(this.root, output + IN_PROGRESS_SUFFIX), await this.encode(read.batch));
+        merges.push({ table: merge.directory.split("/")[0], output, inputs: read.merged.map((file) => `${merge.directory}/${basename(file)}`), rows });
+      } catch (error) {
+        // Compaction is an optimization: a part it cannot read (or write) leaves the epoch's commit be.
+        await unlink(join(this.root, output + IN_PROGRESS_SUFFIX)).catch(() => undefined);
+        this.mergeFailed(merge.directory, error);
+      }
     }
     return merges;
+  }
+
+  /** A folder whose merge failed is left alone until this sink commits a part there again; the failure is logged. */
+  private mergeFailed(directory: string, error: unknown): void {
+    this.compactionFolders.delete(directory);
+    this.log?.(`compaction: ${directory} not merged this time: ${error instanceof Error ? error.message : String(error)}`);
   }
 
   /**

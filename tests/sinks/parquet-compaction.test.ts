@@ -150,6 +150,19 @@ describe("ParquetSink compaction", () => {
     await second.close();
   });
 
+  it("commits the epoch without the merge when a part cannot be read, and says so", async () => {
+    const root = await lake();
+    const logs: string[] = [];
+    const sink = sinkAt(root, { log: (line) => logs.push(line) });
+    await commitEpochs(sink, 1, 2);
+    await writeFile(join(root, FOLDER, partFileName(3, 0, "w")), "PAR1 not really PAR1");
+    const pending = await commitEpochs(sink, 4, 4);
+    expect(pending.merges).toBeUndefined();
+    expect(logs.join("\n")).toMatch(/compaction: invalid_events\/dt=2026-01-05 not merged this time: .*part-w-0000000003-0000\.parquet/);
+    expect(await folder(root)).toHaveLength(4);
+    await sink.close();
+  });
+
   it("leaves out the rows of people forgotten by the time of the merge", async () => {
     const root = await lake();
     let forgotten = false;
