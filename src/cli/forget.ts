@@ -1,5 +1,5 @@
 // `clickpipe forget <user_id> --pipeline p.yaml`: erases a person from every Parquet table and tombstones their ids.
-import { relative, sep } from "node:path";
+import { dirname, relative, sep } from "node:path";
 import { parseArgs } from "node:util";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { PSEUDONYM_KEY_ENV, PseudonymKeyMissingError, pseudonymize } from "../ingest/privacy.ts";
@@ -59,6 +59,8 @@ export interface ForgetOptions {
   compression: ParquetCompression;
   rowGroupSize: number;
   now?: number;
+  /** Test-only: runs after the tombstones are written, before the parts are rewritten (a worker's commit landing there). */
+  beforeRewrites?: () => Promise<void>;
 }
 
 export interface TableChange {
@@ -91,11 +93,15 @@ export async function forgetPerson(options: ForgetOptions): Promise<ForgetSummar
   // Parts with rows in a person column, with those columns and the file version they were read from: the only parts
   // the second pass looks at again (a part keeps its schema when rewritten).
   const screened = new Map<string, { rows: Row[]; version: PartVersion }>();
+  // Folders of listed parts that vanished before they were read or rewritten: a worker's compaction merged them into a
+  // part named after it (renamed into place before its inputs are deleted), which the list does not hold.
+  const vanishedIn = new Set<string>();
   await forEachInParallel(files, READS_AT_ONCE, async (file) => {
     const read = await readPartProjection(file, FORGOTTEN_ROW_COLUMNS).catch((error: NodeJS.ErrnoException) => {
       if (error.code === "ENOENT") return undefined; // rewritten away meanwhile
       throw error;
     });
+    if (read === undefined) vanishedIn.add(dirname(file));
     if (read === undefined || read.rows.length === 0) return;
     screened.set(file, read);
     for (const row of read.rows) {
@@ -113,15 +119,12 @@ export async function forgetPerson(options: ForgetOptions): Promise<ForgetSummar
   const tombstonesAdded = await addTombstones(options.sinkPath, options.pipelineName, entries);
   const quotedInDeadLetters = new Set([options.userId, options.givenUserId ?? options.userId]);
   const names = personMatcher(userIds, visitorIds, quotedInDeadLetters);
+  await options.beforeRewrites?.();
   const tables = new Map<string, TableChange>();
   // A few parts at once: one part's write and fsyncs (file, then folder) overlap the next one's decoding and encoding.
-  await forEachInParallel(files.filter((file) => screened.has(file)), REWRITES_AT_ONCE, async (file) => {
-    // A part the first pass read, still the same file, in which no row names the person: nothing to read again. Any
-    // other is read again after the tombstones (a live worker may have rewritten it meanwhile).
-    const first = screened.get(file)!;
-    const named = first.rows.some(names);
-    if (!named && (await partVersion(file)) === first.version) return;
+  const rewrite = async (file: string, named: boolean): Promise<void> => {
     const removed = await removeRowsFromPart(file, names, options, FORGOTTEN_ROW_COLUMNS, named);
+    if (removed === undefined) vanishedIn.add(dirname(file));
     if (removed === undefined || removed.rowsRemoved === 0) return;
     const table = relative(options.sinkPath, file).split(sep)[0];
     const change = tables.get(table) ?? { rowsRemoved: 0, filesRewritten: 0, filesDeleted: 0 };
@@ -129,7 +132,21 @@ export async function forgetPerson(options: ForgetOptions): Promise<ForgetSummar
     if (removed.deleted) change.filesDeleted++;
     else change.filesRewritten++;
     tables.set(table, change);
+  };
+  await forEachInParallel(files.filter((file) => screened.has(file)), REWRITES_AT_ONCE, async (file) => {
+    // A part the first pass read, still the same file, in which no row names the person: nothing to read again. Any
+    // other is read again after the tombstones (a live worker may have rewritten it meanwhile).
+    const first = screened.get(file)!;
+    const named = first.rows.some(names);
+    if (!named && (await partVersion(file)) === first.version) return;
+    await rewrite(file, named);
   });
+  // The merged parts that took in vanished ones were renamed into place before those were deleted: they are here now.
+  const listed = new Set(files);
+  for (const directory of [...vanishedIn].sort()) {
+    const added = (await parquetFilesUnder(directory)).filter((file) => !listed.has(file));
+    await forEachInParallel(added, REWRITES_AT_ONCE, (file) => rewrite(file, false));
+  }
   return { tables, visitorIds: visitorIds.size, tombstonesAdded, tombstoneFile: tombstonesFile(options.sinkPath, options.pipelineName) };
 }
 

@@ -10,6 +10,7 @@ import { durationsIn } from "./schema-walk.ts";
 import { logFormatProblem, natsUrlProblem, trustedProxyProblem } from "./component-checks.ts";
 import { instanceProblem } from "../ingest/tailer-instance.ts";
 import { secret } from "./secrets.ts";
+import { DEFAULT_MERGES_PER_CHECKPOINT, DEFAULT_MIN_PARTS } from "../sinks/compaction.ts";
 
 // JetStream stream names: no whitespace, `.`, `*`, `>` or path separators (they become file names on the server).
 const STREAM_NAME = /^[^\s.*>/\\]+$/;
@@ -137,6 +138,30 @@ export const accessLogSource = z
 
 export const sourceConfig = z.discriminatedUnion("type", [httpSource, accessLogSource]);
 
+const compactionPolicy = z
+  .strictObject({
+    minParts: z
+      .number()
+      .int()
+      .min(2)
+      .default(DEFAULT_MIN_PARTS)
+      .describe("Parts under targetRows rows, of one worker task in one partition, that start a merge; default 16."),
+    targetRows: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe("Parts with fewer rows are small; a merge takes small parts up to this many rows in all. Default: the sink's rowGroupSize."),
+    mergesPerCheckpoint: z
+      .number()
+      .int()
+      .min(1)
+      .max(16)
+      .default(DEFAULT_MERGES_PER_CHECKPOINT)
+      .describe("Merges per checkpoint at most (1 to 16), bounding the work a live worker's checkpoint adds; default 1."),
+  })
+  .describe("When and how much a worker compacts its parts.");
+
 export const parquetSink = z
   .strictObject({
     type: z.literal("parquet"),
@@ -146,6 +171,12 @@ export const parquetSink = z
       .default("snappy")
       .describe("Parquet compression; default snappy (Spark's, pyarrow's and DuckDB's default too): ~4× faster to write than zstd, files ~1.5× bigger."),
     rowGroupSize: z.number().int().positive().default(100_000).describe("Rows per row group; default 100000."),
+    compaction: z
+      .union([z.literal("off"), compactionPolicy])
+      .default({ minParts: DEFAULT_MIN_PARTS, mergesPerCheckpoint: DEFAULT_MERGES_PER_CHECKPOINT })
+      .describe(
+        'Merges a worker\'s small committed parts of a partition into one, within the commit protocol (exactly-once); "off": never. Default { minParts: 16, targetRows: rowGroupSize, mergesPerCheckpoint: 1 }.',
+      ),
   })
   .describe("Writes every table as Parquet, atomically, with deterministic part names.");
 

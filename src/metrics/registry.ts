@@ -20,6 +20,7 @@ export class Metrics {
   readonly sessionsEmitted: Counter<"kind">;
   readonly parquetRowsWritten: Counter<"table">;
   readonly parquetFilesWritten: Counter<"table">;
+  readonly partsCompacted: Counter<"table">;
   readonly openSessions: Gauge<"task">;
   readonly watermarkLag: Gauge<"task">;
   readonly consumerPending: Gauge<"task">;
@@ -107,6 +108,12 @@ export class Metrics {
     this.parquetFilesWritten = new Counter({
       name: "clickpipe_parquet_files_written_total",
       help: "Parquet files committed, by table.",
+      labelNames: ["table"],
+      registers: reg,
+    });
+    this.partsCompacted = new Counter({
+      name: "clickpipe_parquet_parts_compacted_total",
+      help: "Committed Parquet parts merged into bigger ones and deleted (compaction), by table.",
       labelNames: ["table"],
       registers: reg,
     });
@@ -270,6 +277,7 @@ export class Metrics {
     for (const table of TABLES) {
       this.parquetRowsWritten.inc({ table }, 0);
       this.parquetFilesWritten.inc({ table }, 0);
+      this.partsCompacted.inc({ table }, 0);
     }
     for (const kind of PATTERN_TABLE_KINDS) {
       this.patternsFrequent.set({ kind }, 0);

@@ -8,11 +8,25 @@ import type { Operator } from "./operator.ts";
  * - `checkpoint-written`: the checkpoint's temporary file is fsynced but not linked to its epoch name;
  * - `after-checkpoint`: the checkpoint is committed, no part renamed yet;
  * - `after-rename:<n>`: the checkpoint is committed and n of its parts are renamed;
- * - `tail-after-ack`: an access-log tailer's chunk is acknowledged by JetStream, its position not yet saved.
+ * - `tail-after-ack`: an access-log tailer's chunk is acknowledged by JetStream, its position not yet saved;
+ * - `merge-prepared`: an epoch's merged part (compaction) is written and fsynced with its parts, the checkpoint is not;
+ * - `merge-checkpointed`: the checkpoint recording the merge is committed, its parts renamed, the merged part not;
+ * - `merge-renamed`: the merged part is renamed into place, none of its inputs deleted;
+ * - `merge-deleted:<n>`: the merged part is in place and n of its inputs are deleted.
  * `@<k>` picks the k-th checkpoint this process commits (default 3), so earlier epochs are already durable; for
- * `tail-after-ack`, the k-th chunk this process's tailers publish.
+ * `tail-after-ack`, the k-th chunk this process's tailers publish; for the `merge-` steps, the first checkpoint from
+ * the k-th on that carries a merge.
  */
-export type CrashStep = "after-prepare" | "checkpoint-written" | "after-checkpoint" | "after-rename" | "tail-after-ack";
+export type CrashStep =
+  | "after-prepare"
+  | "checkpoint-written"
+  | "after-checkpoint"
+  | "after-rename"
+  | "tail-after-ack"
+  | "merge-prepared"
+  | "merge-checkpointed"
+  | "merge-renamed"
+  | "merge-deleted";
 
 export interface CrashPlan {
   step: CrashStep;
@@ -20,14 +34,24 @@ export interface CrashPlan {
   checkpoint: number;
 }
 
-const CRASH_STEPS: readonly CrashStep[] = ["after-prepare", "checkpoint-written", "after-checkpoint", "after-rename", "tail-after-ack"];
+const CRASH_STEPS: readonly CrashStep[] = [
+  "after-prepare",
+  "checkpoint-written",
+  "after-checkpoint",
+  "after-rename",
+  "tail-after-ack",
+  "merge-prepared",
+  "merge-checkpointed",
+  "merge-renamed",
+  "merge-deleted",
+];
 
 export function parseCrashPlan(text: string | undefined): CrashPlan | undefined {
   if (text === undefined || text === "") return undefined;
   const match = /^([a-z-]+)(?::(\d+))?(?:@(\d+))?$/.exec(text);
   const step = match?.[1] as CrashStep | undefined;
   if (!match || step === undefined || !CRASH_STEPS.includes(step)) {
-    throw new Error(`CLICKPIPE_CRASH_AT=${text}: expected one of ${CRASH_STEPS.join(", ")} (after-rename:<n>), optionally @<checkpoint>`);
+    throw new Error(`CLICKPIPE_CRASH_AT=${text}: expected one of ${CRASH_STEPS.join(", ")} (after-rename:<n>, merge-deleted:<n>), optionally @<checkpoint>`);
   }
   return { step, renames: Number(match[2] ?? 0), checkpoint: Number(match[3] ?? 3) };
 }
@@ -49,6 +73,25 @@ export function renamesBeforeCrash(epoch: number): number | undefined {
 /** SIGKILLs this process when the planned crash is at `step` of `epoch`: no handler, no flush, like kill -9. */
 export function crashIfInjected(step: CrashStep, epoch: number): void {
   if (crashPlan?.step === step && epoch === crashEpoch) process.kill(process.pid, "SIGKILL");
+}
+
+/** Whether the planned crash is at merge step `step` of `epoch`, an epoch with a merge. */
+export function mergeCrashPlanned(step: "merge-prepared" | "merge-checkpointed", epoch: number): boolean {
+  return crashPlan?.step === step && crashEpoch !== undefined && epoch >= crashEpoch;
+}
+
+/** SIGKILLs this process at merge step `step` of `epoch`, an epoch with a merge, when the planned crash is there. */
+export function crashIfInjectedInMerge(step: "merge-prepared" | "merge-checkpointed", epoch: number): void {
+  if (mergeCrashPlanned(step, epoch)) process.kill(process.pid, "SIGKILL");
+}
+
+/** The commit's merge hooks of an epoch with a merge: a crash after the rename, or after n input deletes, when planned. */
+export function mergeCrashHooks(epoch: number): { afterRename?: () => void; afterDelete?: (deleted: number) => void } {
+  if (crashPlan === undefined || crashEpoch === undefined || epoch < crashEpoch) return {};
+  const plan = crashPlan;
+  if (plan.step === "merge-renamed") return { afterRename: () => process.kill(process.pid, "SIGKILL") };
+  if (plan.step === "merge-deleted") return { afterDelete: (deleted) => void (deleted === plan.renames && process.kill(process.pid, "SIGKILL")) };
+  return {};
 }
 
 /** Chunks the tailers of this process had acknowledged, counted only while a `tail-after-ack` crash is planned. */

@@ -45,7 +45,7 @@ import { checkpointStoresOf, compareWithCheckpoint, recordedSettingsOf, sharedLa
 import { assertNotPartitionedBefore, FORWARDED_INPUT_KEY, partitionCountChange, partitionCountsOf, type PartitionCounts } from "./partition-count.ts";
 import { lowerHelpersForDrain } from "./helper-threads.ts";
 import { tuneScavenger } from "./scavenger.ts";
-import { crashIfInjected, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
+import { crashIfInjected, crashIfInjectedInMerge, mergeCrashHooks, mergeCrashPlanned, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
 import { Pipeline, type RowSink } from "./pipeline.ts";
 import { FORGOTTEN_ROW_COLUMNS, isForgotten, isForgottenRaw, isForgottenRow, loadTombstones, tombstonesFile } from "./tombstones.ts";
 import { parquetFilesChangedSince, removeRowsFromPart } from "../sinks/parquet-rewrite.ts";
@@ -364,6 +364,18 @@ class Worker {
       metrics: this.metrics,
       writerId: this.writerId,
       sharedEncoders: this.options.encoders,
+      ...(this.sinkConfig.compaction !== "off" && {
+        compaction: { ...this.sinkConfig.compaction, targetRows: this.sinkConfig.compaction.targetRows ?? this.sinkConfig.rowGroupSize },
+      }),
+      // A merge leaves out the people forgotten by then (see the README on forget and compaction).
+      forgotten: {
+        rows: () => {
+          const forgotten = this.tombstones;
+          return forgotten.size === 0 ? undefined : (row) => isForgottenRow(row, forgotten);
+        },
+        columns: FORGOTTEN_ROW_COLUMNS,
+      },
+      log: this.log,
     });
     this.tombstones = await loadTombstones(this.sinkConfig.path, this.config.name);
     this.tombstonesVersion = await tombstonesVersion(this.sinkConfig.path, this.config.name);
@@ -906,6 +918,7 @@ class Worker {
   ): Promise<void> {
     const [stateJson, pending] = await Promise.all([serializing, prepared]);
     crashIfInjected("after-prepare", epoch);
+    if (pending.merges !== undefined) crashIfInjectedInMerge("merge-prepared", epoch);
     const checkpoint: Omit<Checkpoint<PendingCommit>, "state"> = {
       format: 1,
       ...this.binding,
@@ -937,7 +950,11 @@ class Worker {
       await this.sink.commit({ epoch, files: pending.files.slice(0, renames), markers: [] });
       crashIfInjected("after-rename", epoch);
     }
-    await this.sink.commit(pending);
+    if (pending.merges !== undefined && mergeCrashPlanned("merge-checkpointed", epoch)) {
+      await this.sink.commit({ epoch, files: pending.files, markers: pending.markers });
+      crashIfInjectedInMerge("merge-checkpointed", epoch);
+    }
+    await this.sink.commit(pending, pending.merges === undefined ? {} : mergeCrashHooks(epoch));
     if (forwarded !== undefined) await this.publishForwarded(forwarded);
   }
 
@@ -1040,7 +1057,8 @@ export function writerIdFor(pipelineName: string): string {
 }
 
 async function deleteInProgress(root: string, pending: PendingCommit): Promise<void> {
-  await Promise.all(pending.files.map((file) => unlink(join(root, file.path + IN_PROGRESS_SUFFIX)).catch(() => undefined)));
+  const paths = [...pending.files.map((file) => file.path), ...(pending.merges ?? []).map((merge) => merge.output)];
+  await Promise.all(paths.map((path) => unlink(join(root, path + IN_PROGRESS_SUFFIX)).catch(() => undefined)));
 }
 
 /** A row sink that leaves out every row naming a forgotten person. */

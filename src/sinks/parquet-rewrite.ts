@@ -1,13 +1,13 @@
 // Erasing rows from committed Parquet parts in place (`clickpipe forget`, and a worker catching up on new tombstones):
 // each part that loses rows is rewritten with its own schema, atomically, or deleted when nothing is left.
 import { closeSync, fstatSync, openSync, readSync, type BigIntStats } from "node:fs";
-import { open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { open, readFile, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { DataType, TimeUnit, tableFromIPC, type Data, type Field, type Table as ArrowTable, type Utf8 } from "apache-arrow";
 import { ParquetFile, readParquet, readSchema, type Schema } from "parquet-wasm";
 import { syncDirectory } from "../runtime/checkpoint.ts";
 import { encodeSealedBatch, encoderReady, type ParquetCompression, type SealedBatch, type SealedColumn } from "./parquet-encoder.ts";
-import { arrowTableToRows, readingParquet } from "./parquet-reader.ts";
+import { arrowTableToRows, ParquetReadError, readingParquet } from "./parquet-reader.ts";
 import type { ColumnSpec, ColumnType, Row } from "./table.ts";
 
 export interface RewriteOptions {
@@ -135,6 +135,30 @@ async function readColumnsOfPart(
   }
 }
 
+/** A part's row count, from its footer alone (the compaction policy's screen); undefined when the part is gone. */
+export async function partRowCount(path: string): Promise<number | undefined> {
+  let footer: Buffer | undefined;
+  try {
+    const fd = openSync(path, "r");
+    try {
+      footer = footerOf(fd, Number(fstatSync(fd).size));
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  if (footer === undefined) throw new ParquetReadError(path, new Error("no Parquet footer at its end"));
+  const read = footer;
+  const file = await readingParquet(path, () => ParquetFile.fromFile(new Blob([read])));
+  try {
+    return file.metadata().fileMetadata().numRows();
+  } finally {
+    file.free();
+  }
+}
+
 /** The part's bytes, all `size` of them. */
 function readWhole(fd: number, size: number, path: string): Uint8Array {
   const bytes = Buffer.allocUnsafeSlow(size);
@@ -209,6 +233,63 @@ function bufferOf(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** What mergeParts read: the kept rows of the parts it took, as one sealed batch of their columns. */
+export interface MergedParts {
+  batch: SealedBatch;
+  /** The parts merged, in the given order: those that were still there and had the first one's schema. */
+  merged: string[];
+  rowsRemoved: number;
+}
+
+/**
+ * The rows of `files`, each read whole, in the given order, as one sealed batch of their columns (the parts' own
+ * types, as a rewrite keeps them), without the rows `remove` picks (it sees the `reads` columns a part has). A part
+ * that vanished (a forget deleted it), or whose schema differs from the first schema two of them share, is left out.
+ * Undefined when fewer than two parts are left.
+ */
+export async function mergeParts(
+  files: readonly string[],
+  remove: ((row: Row) => boolean) | undefined,
+  reads: readonly string[],
+): Promise<MergedParts | undefined> {
+  const read: { file: string; table: ArrowTable; key: string }[] = [];
+  for (const file of files) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw error;
+    }
+    const table = await readingParquet(file, () => tableFromIPC(readParquet(bytes).intoIPCStream()));
+    read.push({ file, table, key: table.schema.fields.map((field) => `${field.name}:${String(field.type)}:${field.nullable}`).join(",") });
+  }
+  // The first schema that two of the parts share (a table whose columns changed between versions merges each
+  // version's parts apart), so one odd part never stops a folder's merges.
+  const schemaKey = read.find((part) => read.filter((other) => other.key === part.key).length >= 2)?.key;
+  const same = read.filter((part) => part.key === schemaKey);
+  if (same.length < 2) return undefined;
+  const tables = same.map((part) => part.table);
+  const merged = same.map((part) => part.file);
+  const table = tables[0].concat(...tables.slice(1));
+  let removed: boolean[] = new Array<boolean>(table.numRows).fill(false);
+  if (remove !== undefined) {
+    const columns = reads.filter((name) => table.schema.fields.some((field) => field.name === name));
+    if (columns.length > 0) removed = projectedRows(table.select(columns)).map(remove);
+  }
+  const rowsRemoved = removed.reduce((count, gone) => (gone ? count + 1 : count), 0);
+  // Column by column, letting the event loop run between them: a merge of 100k rows of `sessions` copied at once held a
+  // live worker's loop for a few hundred ms; one column at a time, a few tens at most.
+  const kept = removed.length - rowsRemoved;
+  const columns = table.schema.fields.map((field) => columnSpecOf(field, merged[0]));
+  const data: SealedColumn[] = [];
+  for (let index = 0; index < columns.length; index++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    data.push(keptValuesOf(columns[index], table.getChildAt(index)!.data, removed, kept));
+  }
+  return { batch: { columns, length: kept, data }, merged, rowsRemoved };
+}
+
 /**
  * Removes the rows `remove` picks from one part: rewritten atomically with the rest (its schema kept), deleted when
  * none is left, untouched when none is picked. Undefined for a part that vanished meanwhile (another rewrite).
@@ -224,6 +305,22 @@ export async function removeRowsFromPart(
   /** The caller expects rows to go (it saw them): the part is decoded whole at once instead of its `reads` first. */
   likely = false,
 ): Promise<PartChange | undefined> {
+  // A part replaced or deleted between the read and the rename (a worker's merge deleting its inputs, another
+  // rewrite) is read again: renaming the rewrite over it would bring back a part a merge had taken in.
+  for (let attempt = 1; ; attempt++) {
+    const change = await removeRowsFromPartOnce(file, remove, options, reads, likely);
+    if (change !== "changed") return change;
+    if (attempt >= 5) throw new Error(`${file}: changed under every one of ${attempt} rewrites`);
+  }
+}
+
+async function removeRowsFromPartOnce(
+  file: string,
+  remove: (row: Row) => boolean,
+  options: RewriteOptions,
+  reads: readonly string[],
+  likely: boolean,
+): Promise<PartChange | undefined | "changed"> {
   let read;
   try {
     read = await readColumnsOfPart(file, reads, likely);
@@ -246,8 +343,8 @@ export async function removeRowsFromPart(
   if (table.numRows !== picked.length) throw new Error(`${file}: ${table.numRows} rows read whole, ${picked.length} by its person columns`);
   const batch = keptRowsOf(table, picked, file);
   await encoderReady(options.compression);
-  await replaceFileDurably(file, encodeSealedBatch(batch, { compression: options.compression, rowGroupSize: options.rowGroupSize }));
-  return { rowsRemoved, deleted: false };
+  const replaced = await replaceFileDurably(file, encodeSealedBatch(batch, { compression: options.compression, rowGroupSize: options.rowGroupSize }), read.version);
+  return replaced ? { rowsRemoved, deleted: false } : "changed";
 }
 
 /**
@@ -441,8 +538,9 @@ let rewrites = 0;
  * Writes a temporary file beside `file`, fsyncs it, renames it over the file and fsyncs the folder: readers see the
  * old file or the new, never a part. The temporary name is this process's and this call's own, so `forget` and a
  * worker rewriting the same part at once (both remove the same rows: the same bytes) never write into one file.
+ * Returns false, renaming nothing, when the file is no longer the version the rows were read from.
  */
-async function replaceFileDurably(file: string, bytes: Uint8Array): Promise<void> {
+async function replaceFileDurably(file: string, bytes: Uint8Array, expected: PartVersion): Promise<boolean> {
   const temporary = `${file}.${process.pid}-${++rewrites}.tmp`;
   const handle = await open(temporary, "w");
   try {
@@ -454,6 +552,12 @@ async function replaceFileDurably(file: string, bytes: Uint8Array): Promise<void
     throw error;
   }
   await handle.close();
+  // Checked just before the rename (a window of one system call, not closed: see the README on forget and compaction).
+  if ((await partVersion(file)) !== expected) {
+    await unlink(temporary).catch(() => undefined);
+    return false;
+  }
   await rename(temporary, file);
   await syncDirectory(dirname(file));
+  return true;
 }

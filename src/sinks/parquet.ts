@@ -1,6 +1,6 @@
 // Parquet sink: buffers rows per table and partition, writes fsynced `.inprogress` parts, renames them once the checkpoint commits.
 import { mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { Metrics } from "../metrics/registry.ts";
@@ -18,6 +18,8 @@ import {
 } from "./parquet-encoder.ts";
 import type { EncodeRequest, EncodeResponse } from "./parquet-encoder-worker.ts";
 import type { Row, TableSpec } from "./table.ts";
+import { MAX_MERGE_INPUTS, mergedPartFileName, ownPartPattern, planMerge, type CompactionPolicy, type PlannedMerge } from "./compaction.ts";
+import { mergeParts, partRowCount } from "./parquet-rewrite.ts";
 
 export interface ParquetSinkOptions {
   /** Root of the lake: files go to `<path>/<table>/<partitionKey>=<value>/`. */
@@ -50,6 +52,15 @@ export interface ParquetSinkOptions {
    * never collide, and recovery deletes only this writer's in-progress parts. Letters, digits and `_`.
    */
   writerId?: string;
+  /**
+   * Merge this writer's small committed parts as part of the commit protocol (see compaction.ts and the README);
+   * undefined: never.
+   */
+  compaction?: CompactionPolicy;
+  /** Rows a merge leaves out (people forgotten since the parts were written), and the columns it reads to pick them. */
+  forgotten?: { rows: () => ((row: Row) => boolean) | undefined; columns: readonly string[] };
+  /** Where a merge that failed is reported (the checkpoint goes on without it). */
+  log?: (line: string) => void;
 }
 
 export interface PendingFile {
@@ -65,6 +76,23 @@ export interface PendingCommit {
   files: PendingFile[];
   /** `_SUCCESS` markers to write, relative paths. */
   markers: string[];
+  /** Merges of committed parts (compaction): each output renamed into place, then its inputs deleted. */
+  merges?: PendingMerge[];
+}
+
+/** One merge a checkpoint records: paths relative to the sink, the output's in-progress file being output + ".inprogress". */
+export interface PendingMerge {
+  table: string;
+  output: string;
+  /** The parts merged, in the order their rows are in the output. */
+  inputs: string[];
+  rows: number;
+}
+
+/** Test-only hooks into a commit's merges (fault injection): after the output's rename, after each input's delete. */
+export interface MergeStepHooks {
+  afterRename?: () => void;
+  afterDelete?: (deleted: number) => void;
 }
 
 export interface CommitSummary {
@@ -72,6 +100,8 @@ export interface CommitSummary {
   alreadyCommitted: number;
   /** Files of the pending commit found neither in progress nor committed (deleted since, e.g. by retention). */
   missing: string[];
+  /** Merges of the pending commit finished (their outputs in place, their inputs deleted). */
+  merged: number;
   deletedInProgress: number;
 }
 
@@ -83,6 +113,8 @@ export const DEFAULT_ENCODE_EARLY_ROWS = 16_384;
 const MAX_EPOCH = 9_999_999_999;
 /** Files opened, renamed or synced at once by a commit: a backlog of thousands of partitions must not run out of descriptors. */
 const FILE_OPERATIONS_AT_ONCE = 32;
+/** Partition folders a checkpoint lists for compaction at most: a lake's first checkpoint does not list it all at once. */
+const FOLDERS_EXAMINED_PER_CHECKPOINT = 64;
 
 /** Deterministic part file name: the same epoch, index and writer always give the same name. */
 export function partFileName(epoch: number, index: number, writerId?: string): string {
@@ -130,6 +162,17 @@ export class ParquetSink {
   private tables = new Map<string, TableBuffer>();
   private requestedMarkers = new Set<string>();
   private rowCount = 0;
+  private readonly compaction?: CompactionPolicy;
+  private readonly forgotten?: ParquetSinkOptions["forgotten"];
+  private readonly log?: (line: string) => void;
+  /**
+   * Partition folders (relative) to look at for compaction: every folder of the sink's tables at the first checkpoint,
+   * then those this sink committed parts to. A folder is dropped once it holds nothing to merge, until the next part.
+   */
+  private readonly compactionFolders = new Set<string>();
+  private lakeListed = false;
+  /** Row counts of this writer's committed parts (relative path), from its commits or their footers. */
+  private readonly partRows = new Map<string, number>();
 
   constructor(options: ParquetSinkOptions) {
     if (options.writerId !== undefined && !/^[A-Za-z0-9_]+$/.test(options.writerId)) {
@@ -145,6 +188,9 @@ export class ParquetSink {
     this.sealRows = Math.min(this.maxRowsPerFile, early);
     this.metrics = options.metrics;
     this.writerId = options.writerId;
+    this.compaction = options.compaction;
+    this.forgotten = options.forgotten;
+    this.log = options.log;
     this.ownsEncoders = options.sharedEncoders === undefined;
     if (options.useWorkerThread !== false) {
       this.encoderThread = options.sharedEncoders ?? new EncoderPool(options.encoderThreads ?? defaultEncoderThreads());
@@ -224,21 +270,130 @@ export class ParquetSink {
     await forEachInParallel([...directories], FILE_OPERATIONS_AT_ONCE, (directory) => mkdir(join(this.root, directory), { recursive: true }).then(() => undefined));
     // Biggest parts first, so the encoder threads finish together rather than one waiting on a late big part.
     const bySize = [...jobs].sort((a, b) => b.part.rows - a.part.rows);
-    await forEachInParallel(bySize, FILE_OPERATIONS_AT_ONCE, async (job) => {
-      const bytes = await (job.part.bytes ?? this.encode(job.part.batch!));
-      await writeFileDurably(join(this.root, job.file.path + IN_PROGRESS_SUFFIX), bytes);
-    });
-    return { epoch, files: jobs.map((job) => job.file), markers };
+    const [, merges] = await Promise.all([
+      forEachInParallel(bySize, FILE_OPERATIONS_AT_ONCE, async (job) => {
+        const bytes = await (job.part.bytes ?? this.encode(job.part.batch!));
+        await writeFileDurably(join(this.root, job.file.path + IN_PROGRESS_SUFFIX), bytes);
+      }),
+      this.compaction === undefined ? [] : this.prepareMerges(epoch, this.compaction),
+    ]);
+    return { epoch, files: jobs.map((job) => job.file), markers, ...(merges.length > 0 && { merges }) };
   }
 
-  /** Publishes a prepared epoch (after its checkpoint committed): renames parts, writes markers, fsyncs folders. */
-  async commit(pending: PendingCommit): Promise<void> {
-    const summary = await finishCommit(this.root, pending);
+  /** Publishes a prepared epoch (after its checkpoint committed): renames parts, writes markers, fsyncs folders, finishes merges. */
+  async commit(pending: PendingCommit, hooks: MergeStepHooks = {}): Promise<void> {
+    const summary = await finishCommit(this.root, pending, hooks);
+    // Kept while compaction may take the part in: a part merged away is forgotten, so a live worker keeps a few
+    // entries per partition (its latest small parts and merged parts), not one per checkpoint.
+    if (this.compaction !== undefined) {
+      for (const file of summary.renamedFiles) {
+        this.partRows.set(file.path, file.rows);
+        this.compactionFolders.add(dirname(file.path));
+      }
+    }
+    for (const merge of summary.mergedFiles) {
+      this.partRows.set(merge.output, merge.rows);
+      for (const input of merge.inputs) this.partRows.delete(input);
+    }
     if (!this.metrics) return;
     for (const file of summary.renamedFiles) {
       this.metrics.parquetRowsWritten.inc({ table: file.table }, file.rows);
       this.metrics.parquetFilesWritten.inc({ table: file.table });
     }
+    for (const merge of summary.mergedFiles) this.metrics.partsCompacted.inc({ table: merge.table }, merge.inputs.length);
+  }
+
+  /**
+   * Compaction's share of a prepare: plans at most mergesPerCheckpoint merges over the folders to look at, and writes
+   * each output as an fsynced `.inprogress` file named after this epoch (rows read on this thread, encoded by the
+   * encoder threads). The checkpoint records them; commit renames the outputs and deletes the inputs.
+   */
+  private async prepareMerges(epoch: number, policy: CompactionPolicy): Promise<PendingMerge[]> {
+    if (!this.lakeListed) {
+      this.lakeListed = true;
+      for (const table of this.tables.keys()) {
+        for (const name of await subfolders(join(this.root, table))) this.compactionFolders.add(`${table}/${name}`);
+      }
+    }
+    const own = ownPartPattern(this.writerId);
+    const planned: PlannedMerge[] = [];
+    for (const directory of [...this.compactionFolders].sort().slice(0, FOLDERS_EXAMINED_PER_CHECKPOINT)) {
+      if (planned.length >= policy.mergesPerCheckpoint) break;
+      const names = (await subfiles(join(this.root, directory))).filter((name) => own.test(name)).sort();
+      let merge: PlannedMerge | undefined;
+      try {
+        merge = names.length < policy.minParts ? undefined : planMerge(directory, await this.rowCountsUntilMerge(directory, names, policy), policy, this.writerId);
+      } catch (error) {
+        this.mergeFailed(directory, error);
+      }
+      if (merge === undefined) this.compactionFolders.delete(directory);
+      else planned.push(merge);
+    }
+    const merges: PendingMerge[] = [];
+    for (const merge of planned) {
+      const output = `${merge.directory}/${mergedPartFileName(epoch, merges.length, this.writerId)}`;
+      try {
+        const remove = this.forgotten?.rows();
+        const files = merge.inputs.map((input) => join(this.root, merge.directory, input.name));
+        const read = await mergeParts(files, remove, this.forgotten?.columns ?? []);
+        // Nothing left to merge (parts gone, or every row forgotten: forget removes those parts itself).
+        if (read === undefined || read.batch.length === 0) {
+          this.compactionFolders.delete(merge.directory);
+          continue;
+        }
+        const rows = read.batch.length;
+        await writeFileDurably(join(this.root, output + IN_PROGRESS_SUFFIX), await this.encode(read.batch));
+        merges.push({ table: merge.directory.split("/")[0], output, inputs: read.merged.map((file) => `${merge.directory}/${basename(file)}`), rows });
+      } catch (error) {
+        // Compaction is an optimization: a part it cannot read (or write) leaves the epoch's commit be.
+        await unlink(join(this.root, output + IN_PROGRESS_SUFFIX)).catch(() => undefined);
+        this.mergeFailed(merge.directory, error);
+      }
+    }
+    return merges;
+  }
+
+  /** A folder whose merge failed is left alone until this sink commits a part there again; the failure is logged. */
+  private mergeFailed(directory: string, error: unknown): void {
+    this.compactionFolders.delete(directory);
+    this.log?.(`compaction: ${directory} not merged this time: ${error instanceof Error ? error.message : String(error)}`);
+  }
+
+  /**
+   * Row counts of a folder's parts in name order (`names` sorted), up to where the merge planMerge would take from all
+   * of them is settled: minParts small parts, and targetRows rows or MAX_MERGE_INPUTS parts among them. A lake's
+   * first checkpoint then reads a few footers of a partition with thousands of parts, not all of them.
+   */
+  private async rowCountsUntilMerge(directory: string, names: readonly string[], policy: CompactionPolicy): Promise<{ name: string; rows: number }[]> {
+    const parts: { name: string; rows: number }[] = [];
+    let small = 0;
+    let smallRows = 0;
+    for (let from = 0; from < names.length; from += FILE_OPERATIONS_AT_ONCE) {
+      for (const part of await this.rowCounts(directory, names.slice(from, from + FILE_OPERATIONS_AT_ONCE))) {
+        parts.push(part);
+        if (part.rows >= policy.targetRows) continue;
+        small++;
+        smallRows += part.rows;
+      }
+      if (small >= policy.minParts && (smallRows > policy.targetRows || small >= MAX_MERGE_INPUTS)) break;
+    }
+    return parts;
+  }
+
+  /** Row counts of a folder's parts: known from this sink's commits, else read from their footers (gone: left out). */
+  private async rowCounts(directory: string, names: readonly string[]): Promise<{ name: string; rows: number }[]> {
+    const counted = await Promise.all(
+      names.map(async (name) => {
+        const path = `${directory}/${name}`;
+        let rows = this.partRows.get(path);
+        if (rows === undefined) {
+          rows = await partRowCount(join(this.root, path));
+          if (rows !== undefined) this.partRows.set(path, rows);
+        }
+        return rows === undefined ? undefined : { name, rows };
+      }),
+    );
+    return counted.filter((part) => part !== undefined);
   }
 
   /**
@@ -251,9 +406,9 @@ export class ParquetSink {
     options: { writerId?: string } = {},
   ): Promise<CommitSummary> {
     if (!(await exists(path))) {
-      return { renamed: 0, alreadyCommitted: 0, missing: pending ? pending.files.map((f) => f.path) : [], deletedInProgress: 0 };
+      return { renamed: 0, alreadyCommitted: 0, missing: pending ? pending.files.map((f) => f.path) : [], deletedInProgress: 0, merged: 0 };
     }
-    const summary = pending ? await finishCommit(path, pending) : { renamedFiles: [], alreadyCommitted: 0, missing: [] };
+    const summary = pending ? await finishCommit(path, pending, {}) : { renamedFiles: [], alreadyCommitted: 0, missing: [], mergedFiles: [] };
     const prefix = options.writerId ? `part-${options.writerId}-` : "";
     const deletedInProgress = await deleteInProgressParts(path, prefix);
     return {
@@ -261,6 +416,7 @@ export class ParquetSink {
       alreadyCommitted: summary.alreadyCommitted,
       missing: summary.missing,
       deletedInProgress,
+      merged: summary.mergedFiles.length,
     };
   }
 
@@ -326,11 +482,12 @@ function partitionDirectory(spec: TableSpec, value: string): string {
   return `${spec.name}/${spec.partitionKey}=${value}`;
 }
 
-/** Renames a pending commit's parts and writes its markers; safe to run again after any partial run. */
+/** Renames a pending commit's parts, writes its markers and finishes its merges; safe to run again after any partial run. */
 async function finishCommit(
   root: string,
   pending: PendingCommit,
-): Promise<{ renamedFiles: PendingFile[]; alreadyCommitted: number; missing: string[] }> {
+  hooks: MergeStepHooks,
+): Promise<{ renamedFiles: PendingFile[]; alreadyCommitted: number; missing: string[]; mergedFiles: PendingMerge[] }> {
   const renamedFiles: PendingFile[] = [];
   const missing: string[] = [];
   let alreadyCommitted = 0;
@@ -356,7 +513,60 @@ async function finishCommit(
   }
   await forEachInParallel([...directories], FILE_OPERATIONS_AT_ONCE, (directory) => syncDirectory(join(root, directory)));
   if (directories.size > 0) await syncDirectory(root);
-  return { renamedFiles, alreadyCommitted, missing };
+  const mergedFiles: PendingMerge[] = [];
+  for (const merge of pending.merges ?? []) {
+    if (await finishMerge(root, merge, hooks)) mergedFiles.push(merge);
+    else missing.push(merge.output);
+  }
+  return { renamedFiles, alreadyCommitted, missing, mergedFiles };
+}
+
+/**
+ * A committed merge: its output renamed into place (made durable), then its inputs deleted. In between, a reader
+ * listing the folder sees the merged rows twice; at rest each row is once. Inputs are deleted only when the output is
+ * there: an output found neither in progress nor in place (deleted since) leaves the inputs be. Returns whether the
+ * output is in place.
+ */
+async function finishMerge(root: string, merge: PendingMerge, hooks: MergeStepHooks): Promise<boolean> {
+  const output = join(root, merge.output);
+  try {
+    await rename(output + IN_PROGRESS_SUFFIX, output);
+    await syncDirectory(dirname(output));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    if (!(await exists(output))) return false;
+  }
+  hooks.afterRename?.();
+  let deleted = 0;
+  for (const input of merge.inputs) {
+    await unlink(join(root, input)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "ENOENT") throw error;
+    });
+    hooks.afterDelete?.(++deleted);
+  }
+  await syncDirectory(dirname(output));
+  return true;
+}
+
+/** Names of the folders in `directory` that are hive partitions (not `_`/`.` ones); none when it does not exist. */
+async function subfolders(directory: string): Promise<string[]> {
+  try {
+    const entries = await readdir(directory, { withFileTypes: true });
+    return entries.filter((entry) => entry.isDirectory() && !entry.name.startsWith("_") && !entry.name.startsWith(".")).map((entry) => entry.name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+}
+
+/** Names in `directory`; none when it does not exist. */
+async function subfiles(directory: string): Promise<string[]> {
+  try {
+    return await readdir(directory);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
 }
 
 /** Deletes `*.inprogress` parts under root, skipping `_`/`.` folders (checkpoints, hidden) as Hive readers do. */

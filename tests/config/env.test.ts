@@ -58,7 +58,7 @@ describe("config env - in pipeline files", () => {
     if (!result.ok) return;
     expect(result.config.name).toBe("env-test");
     expect(result.config.nats.stream).toBe("EVENTS");
-    expect(result.config.sinks[0]).toEqual({ type: "parquet", path: "./data", compression: "zstd", rowGroupSize: 100_000 });
+    expect(result.config.sinks[0]).toEqual({ type: "parquet", path: "./data", compression: "zstd", rowGroupSize: 100_000, compaction: { minParts: 16, mergesPerCheckpoint: 1 } });
     expect(result.config.metrics).toEqual({ port: 9100, host: "0.0.0.0" });
   });
 

@@ -32,7 +32,7 @@ describe("pipeline schema - defaults", () => {
     expect(config.sources).toBeUndefined();
     expect(config.metrics).toBeUndefined();
     expect(config.checkpoint).toEqual({ interval: 10_000, store: "directory" });
-    expect(config.sinks).toEqual([{ type: "parquet", path: "./out", compression: "snappy", rowGroupSize: 100_000 }]);
+    expect(config.sinks).toEqual([{ type: "parquet", path: "./out", compression: "snappy", rowGroupSize: 100_000, compaction: { minParts: 16, mergesPerCheckpoint: 1 } }]);
     expect(config.ingest.pages).toEqual({ exclude: ["static", "non2xx"] });
     expect(config.ingest.bots).toBe("flag");
     expect(config.ingest.privacy).toEqual({ anonymizeIp: true, ipv6Bits: 80, pseudonymize: [], dropFields: [] });

@@ -16,6 +16,8 @@ export interface PipelineFileOptions {
   partitions?: number;
   /** checkpoint.store (default directory). */
   checkpointStore?: "directory" | "kv";
+  /** The parquet sink's compaction, as YAML (default: the key left out, i.e. the sink's default policy). */
+  compaction?: string;
 }
 
 /** Writes `<directory>/<basename of out>.yaml`: every operator, windows small enough that a few days of traffic close many of them. */
@@ -49,6 +51,7 @@ export async function writePipelineFile(directory: string, options: PipelineFile
       "sinks:",
       "  - type: parquet",
       `    path: ${options.out}`,
+      ...(options.compaction === undefined ? [] : [`    compaction: ${options.compaction}`]),
       "checkpoint:",
       `  interval: ${options.interval ?? "200ms"}`,
       ...(options.checkpointStore === undefined ? [] : [`  store: ${options.checkpointStore}`]),

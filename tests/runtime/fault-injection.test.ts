@@ -13,6 +13,13 @@ describe("parseCrashPlan", () => {
     expect(parseCrashPlan("after-rename:2@5")).toEqual({ step: "after-rename", renames: 2, checkpoint: 5 });
   });
 
+  it("reads the merge steps of compaction, merge-deleted with the inputs deleted before the crash", () => {
+    for (const step of ["merge-prepared", "merge-checkpointed", "merge-renamed"]) {
+      expect(parseCrashPlan(`${step}@1`)).toEqual({ step, renames: 0, checkpoint: 1 });
+    }
+    expect(parseCrashPlan("merge-deleted:1@2")).toEqual({ step: "merge-deleted", renames: 1, checkpoint: 2 });
+  });
+
   it("rejects an unknown step with the list of steps", () => {
     expect(() => parseCrashPlan("before-lunch")).toThrow(/after-prepare, checkpoint-written, after-checkpoint, after-rename/);
   });
