@@ -152,11 +152,12 @@ function stepKey(step: Step): string {
   return `crash-${step.crashAt.replace(/[^a-z0-9]/g, "-")}`;
 }
 
-describe("compaction - a live worker", () => {
+// The live, partitioned and kill runs below are independent (streams and folders of their own): they run side by side.
+describe("compaction - a live worker, a partitioned pipeline, kills at random moments", () => {
   const natsUrl = inject("natsUrl");
-  const stream = uniqueStreamName("ZZCOMPACTLIVE");
 
-  it("merges its checkpoints' parts while it runs, and its dead letters read as every one exactly once", async () => {
+  it.concurrent("a live worker merges its checkpoints' parts while it runs, and its dead letters read as every one exactly once", async ({ expect }) => {
+    const stream = uniqueStreamName("ZZCOMPACTLIVE");
     const directory = await mkdtemp(join(tmpdir(), "zzcompact-live-"));
     try {
       const out = join(directory, "live");
@@ -187,32 +188,9 @@ describe("compaction - a live worker", () => {
       await rm(directory, { recursive: true, force: true });
     }
   });
-});
 
-async function partNames(table: string): Promise<string[]> {
-  const names: string[] = [];
-  for (const entry of await readdir(table, { withFileTypes: true, recursive: true }).catch(() => [])) {
-    if (entry.isFile() && entry.name.endsWith(".parquet")) names.push(entry.name);
-  }
-  return names;
-}
-
-/** Rows of the table's committed parts, read by DuckDB (0 before the first). */
-async function committedRows(table: string): Promise<number> {
-  if ((await partNames(table)).length === 0) return 0;
-  const lake = await lakeRows(join(table, "..")).catch(() => ({}) as Record<string, string[]>);
-  return lake.invalid_events?.length ?? 0;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-describe("compaction - a partitioned pipeline", () => {
-  const natsUrl = inject("natsUrl");
-  const stream = uniqueStreamName("ZZCOMPACTPART");
-
-  it("each task merges only its own parts: the tables equal the same drains' without compaction", async () => {
+  it.concurrent("a partitioned pipeline's tasks each merge only their own parts: the tables equal the same drains' without compaction", async ({ expect }) => {
+    const stream = uniqueStreamName("ZZCOMPACTPART");
     const directory = await mkdtemp(join(tmpdir(), "zzcompact-partitioned-"));
     try {
       const files = {
@@ -241,13 +219,9 @@ describe("compaction - a partitioned pipeline", () => {
       await rm(directory, { recursive: true, force: true });
     }
   });
-});
 
-describe("compaction - kill -9 at random moments of a drain that merges at every checkpoint", () => {
-  const natsUrl = inject("natsUrl");
-  const stream = uniqueStreamName("ZZCOMPACTKILL");
-
-  it("loses and duplicates no row: every table equals the no-fault run without compaction", { timeout: 180_000 }, async () => {
+  it.concurrent("kill -9 at random moments of a drain that merges at nearly every checkpoint loses and duplicates no row: every table equals the no-fault run without compaction", { timeout: 180_000 }, async ({ expect }) => {
+    const stream = uniqueStreamName("ZZCOMPACTKILL");
     const directory = await mkdtemp(join(tmpdir(), "zzcompact-kill-"));
     try {
       const baselineOut = join(directory, "baseline");
@@ -282,3 +256,22 @@ describe("compaction - kill -9 at random moments of a drain that merges at every
     }
   });
 });
+
+async function partNames(table: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const entry of await readdir(table, { withFileTypes: true, recursive: true }).catch(() => [])) {
+    if (entry.isFile() && entry.name.endsWith(".parquet")) names.push(entry.name);
+  }
+  return names;
+}
+
+/** Rows of the table's committed parts, read by DuckDB (0 before the first). */
+async function committedRows(table: string): Promise<number> {
+  if ((await partNames(table)).length === 0) return 0;
+  const lake = await lakeRows(join(table, "..")).catch(() => ({}) as Record<string, string[]>);
+  return lake.invalid_events?.length ?? 0;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
