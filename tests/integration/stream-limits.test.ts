@@ -222,4 +222,28 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
     expect(delivered.slice(-5)).toEqual([9, 10, 11, 12, 13]);
     expect(discarded.every((range) => range.exact)).toBe(true);
   });
+
+  it("a drain ends when the stream discards the rest of what it was to read while it reads", { timeout: 30_000 }, async () => {
+    const stream = newStream();
+    await ensureStream(manager, stream);
+    const js = jetstream(connection);
+    const subject = eventsSubject(stream, 0);
+    for (let index = 1; index <= 3; index++) await js.publish(subject, `m${index}`);
+    const discarded: DiscardedSequences[] = [];
+    const reader = await StreamReader.open(js, stream, { startSequence: 1, maxMessages: 1, expiresMs: 1000, drainUntil: true, onDiscarded: (range) => discarded.push(range) });
+    const delivered: number[] = [];
+    const drained = (async () => {
+      for await (const message of reader) {
+        delivered.push(message.seq);
+        // While the drain is at its first message, the stream's limits take every message (a purge does the same).
+        if (message.seq === 1) await manager.streams.purge(stream);
+      }
+      return "ended";
+    })();
+    const outcome = await Promise.race([drained, new Promise((resolve) => setTimeout(() => resolve("still waiting"), 15_000))]);
+    await reader.close();
+    expect(outcome).toBe("ended");
+    const reported = discarded.flatMap(({ from, to }) => Array.from({ length: to - from + 1 }, (_, index) => from + index));
+    expect([...delivered, ...reported].sort((a, b) => a - b)).toEqual([1, 2, 3]);
+  });
 });
