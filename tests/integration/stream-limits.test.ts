@@ -158,6 +158,25 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
     expect(logs.filter((line) => line.startsWith("lost input"))).toHaveLength(1);
   });
 
+  it("a run refused for a change its checkpoint cannot follow leaves the stream's limits, and so its messages, as they were", { timeout: 60_000 }, async () => {
+    for (const partitions of [undefined, 2]) {
+      const stream = newStream();
+      const out = join(directory, `refused-${partitions ?? 1}`);
+      const config = pipeline(stream, partitions === undefined ? [] : [`partitions: ${partitions}`], out, `refused${partitions ?? 1}`);
+      await ensureStream(manager, stream, streamOptions(config.nats));
+      await publishPadded(stream, 0, 1, 80);
+      const run = partitions === undefined ? runWorker : runPartitionedWorker;
+      await run({ config, drain: true, metrics: new Metrics(), log: () => undefined });
+      // The same file with a 1 MiB stream (64 of these messages) and another sessionize gap, which the state cannot follow.
+      const changed = pipeline(stream, ["maxBytes: 1MiB", ...(partitions === undefined ? [] : [`partitions: ${partitions}`])], out, `refused${partitions ?? 1}`);
+      (changed.operators[0] as { gap: number }).gap = 60 * MINUTE;
+      await expect(run({ config: changed, drain: true, metrics: new Metrics(), log: () => undefined })).rejects.toThrow(/gap/);
+      const info = await manager.streams.info(stream);
+      expect([info.config.max_bytes, info.state.first_seq, info.state.messages]).toEqual([-1, 1, 80]);
+      if (partitions !== undefined) buckets.push(leaseBucketName(`refused${partitions}`));
+    }
+  });
+
   it("a partitioned pipeline's task reports nothing when the stream discards what it read (its subject's or others'), and the discarded range once its unread messages go", { timeout: 60_000 }, async () => {
     const stream = newStream();
     const name = `zzretparts${Date.now().toString(36)}`;
