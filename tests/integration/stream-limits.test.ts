@@ -175,6 +175,12 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
       expect([info.config.max_bytes, info.state.first_seq, info.state.messages]).toEqual([-1, 1, 80]);
       if (partitions !== undefined) buckets.push(leaseBucketName(`refused${partitions}`));
     }
+    // A pipeline run partitioned before, now unpartitioned with a 1 MiB stream: refused, the stream as it was.
+    const stream = streams.at(-1)!;
+    const unpartitioned = pipeline(stream, ["maxBytes: 1MiB"], join(directory, "refused-2"), "refused2");
+    await expect(runWorker({ config: unpartitioned, drain: true, metrics: new Metrics(), log: () => undefined })).rejects.toThrow(/partition/);
+    const info = await manager.streams.info(stream);
+    expect([info.config.max_bytes, info.state.first_seq, info.state.messages]).toEqual([-1, 1, 80]);
   });
 
   it("a partitioned pipeline's task reports nothing when the stream discards what it read (its subject's or others'), and the discarded range once its unread messages go", { timeout: 60_000 }, async () => {
