@@ -136,11 +136,14 @@ interface LastCheckpoint {
   load(): Promise<Checkpoint<unknown> | undefined>;
 }
 
-/** The last checkpoint named `checkpointName` when it belongs to this stream (a checkpoint of another stream never resumes). */
+/**
+ * The last checkpoint named `checkpointName` when it belongs to this stream (a checkpoint of another stream never
+ * resumes). `stream` may be a worker's whole binding, whose own `pipeline` must not replace checkpointName.
+ */
 async function lastCheckpointOf(checkpointName: string, stream: { stream: string; streamCreated: string }, openExisting: OpenExistingStore): Promise<LastCheckpoint | undefined> {
   const store = await openExisting(checkpointName);
   const meta = await store?.loadMeta();
-  if (store === undefined || meta === undefined || !checkpointMatches(meta, { pipeline: checkpointName, ...stream })) return undefined;
+  if (store === undefined || meta === undefined || !checkpointMatches(meta, { ...stream, pipeline: checkpointName })) return undefined;
   return { meta, location: store.location, load: () => store.load() };
 }
 

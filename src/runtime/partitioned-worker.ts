@@ -6,7 +6,7 @@ import { Metrics } from "../metrics/registry.ts";
 import { EncoderPool } from "../sinks/parquet.ts";
 import { metricsUrl, startMetricsServer } from "../metrics/server.ts";
 import { connectNats } from "../transport/connection.ts";
-import { ensureStream, streamOptions, streamPartitionMismatch } from "../transport/stream.ts";
+import { ensureStream, streamInfoOrUndefined, streamOptions, streamPartitionMismatch } from "../transport/stream.ts";
 import { Kvm } from "@nats-io/kv";
 import { StaleCheckpointError } from "./checkpoint.ts";
 import { openCheckpointStore, openExistingCheckpointStore } from "./checkpoint-store.ts";
@@ -44,15 +44,18 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
   try {
     // Created once here so that the tasks' concurrent first calls find it.
     const manager = await jetstreamManager(connection);
-    const info = await ensureStream(manager, config.nats.stream, streamOptions(config.nats, log));
     const sinkPath = config.sinks.find((sink) => sink.type === "parquet")?.path ?? ".";
     // Before any task is claimed: under changed counts the first tasks to start would commit output and forward
-    // records before another task's restore noticed the change (PartitionCountChangedError names the fix).
+    // records before another task's restore noticed the change (PartitionCountChangedError names the fix). And before
+    // ensureStream, whose nats.maxAge / nats.maxBytes discard messages at once: a refused start leaves the stream be.
+    const existing = await streamInfoOrUndefined(manager, config.nats.stream);
     const openExisting = (name: string) =>
       openExistingCheckpointStore(config.checkpoint.store, { sinkPath, pipelineName: name, connection, replicas: config.nats.replicas });
-    await assertPartitionCountsUnchanged(config, { stream: config.nats.stream, streamCreated: info.created }, openExisting);
+    // (A stream that does not exist yet is created anew: no checkpoint is of it.)
+    if (existing !== undefined) await assertPartitionCountsUnchanged(config, { stream: config.nats.stream, streamCreated: existing.created }, openExisting);
     // Likewise a task whose state cannot follow the config's changes (ConfigChangedError names the key and the fix).
-    await assertConfigUnchanged(config, info.created, ...checkpointStoresOf(config, connection));
+    await assertConfigUnchanged(config, existing?.created, ...checkpointStoresOf(config, connection));
+    const info = await ensureStream(manager, config.nats.stream, streamOptions(config.nats, log));
     const { error } = await streamPartitionMismatch(manager, config.nats.stream, config.nats.partitions);
     if (error !== undefined) throw new Error(error);
     // A drain ends when every task drained at least through the stream as it is now, by this worker or another.

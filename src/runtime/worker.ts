@@ -41,8 +41,8 @@ import {
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { openCheckpointStore, openExistingCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
 import { lockStaleFromEnv } from "./lock-file.ts";
-import { checkpointStoresOf, compareWithCheckpoint, recordedSettingsOf, sharedLakeError, storeSwitchError, type RecordedSettings } from "./config-change.ts";
-import { assertNotPartitionedBefore, FORWARDED_INPUT_KEY, partitionCountChange, partitionCountsOf, type PartitionCounts } from "./partition-count.ts";
+import { assertConfigUnchangedBeforeIntake, checkpointStoresOf, compareWithCheckpoint, recordedSettingsOf, sharedLakeError, storeSwitchError, type RecordedSettings } from "./config-change.ts";
+import { assertNotPartitionedBefore, assertPartitionCountsBeforeIntake, FORWARDED_INPUT_KEY, partitionCountChange, partitionCountsOf, type PartitionCounts } from "./partition-count.ts";
 import { lowerHelpersForDrain } from "./helper-threads.ts";
 import { tuneScavenger } from "./scavenger.ts";
 import { crashIfInjected, crashIfInjectedInMerge, mergeCrashHooks, mergeCrashPlanned, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
@@ -252,6 +252,13 @@ class Worker {
         `preparing stream ${config.nats.stream}`,
         async () => {
           const manager = await jetstreamManager(connection);
+          // Before ensureStream, whose nats.maxAge / nats.maxBytes discard messages at once: checkpoints of other
+          // partition counts, or that cannot follow the config, are refused with the stream as it was (checked again
+          // below and in recover()). A task's pipeline checked every task before (runPartitionedWorker).
+          if (this.task === undefined) {
+            await assertPartitionCountsBeforeIntake(config, connection);
+            await assertConfigUnchangedBeforeIntake(config, connection);
+          }
           const created = await ensureStream(manager, config.nats.stream, streamOptions(config.nats, (line) => this.log(line)));
           if (this.task === undefined) {
             const { warning } = await streamPartitionMismatch(manager, config.nats.stream, config.nats.partitions);

@@ -225,6 +225,8 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
   private async *readUntilSilent(messages: ConsumerMessages): AsyncGenerator<StreamMessage, boolean> {
     const stall: StallWatch = { detected: false, waitingSince: Date.now(), lastSignOfLife: Date.now() };
     const watchdog = StreamReader.stopWhenSilent(messages, stall, this.stallAfterMs);
+    const drained = { ended: false };
+    const endWatch = this.drainUntil ? this.stopWhenNothingLeft(messages, stall, drained) : undefined;
     try {
       for await (const message of messages) {
         stall.waitingSince = undefined;
@@ -253,13 +255,61 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
         if (this.drainUntil && (seq >= this.lastSequenceAtOpen || pending === 0)) return false;
         stall.waitingSince = Date.now();
       }
+      if (drained.ended) {
+        // Every sequence after the last delivered one through the drain's end is gone (a reader of every subject: each
+        // of them was its own to read).
+        if (this.onSkipped !== undefined && this.lastDeliveredSequence < this.lastSequenceAtOpen) {
+          this.onSkipped({ from: this.lastDeliveredSequence + 1, to: this.lastSequenceAtOpen, exact: true });
+        }
+        return false;
+      }
       return stall.detected;
     } finally {
       clearInterval(watchdog);
+      if (endWatch !== undefined) clearInterval(endWatch);
     }
   }
 
-
+  /**
+   * A drain's end when the stream discarded (its limits, or a purge) every message the drain had still to read: no
+   * delivery would ever reach lastSequenceAtOpen or carry pending 0. While the reader waits, its consumer is asked
+   * now and then; when it has nothing pending twice in a row with no delivery in between (a message the server had
+   * sent just before the first answer arrives in the meantime), `messages` are stopped and `drained` says so.
+   */
+  private stopWhenNothingLeft(messages: ConsumerMessages, stall: StallWatch, drained: { ended: boolean }): NodeJS.Timeout {
+    let asking = false;
+    /** The last delivered sequence when the consumer last said nothing was pending; undefined: it did not. */
+    let emptyAt: number | undefined;
+    return setInterval(() => {
+      if (asking || drained.ended || this.consumer === undefined) return;
+      if (stall.waitingSince === undefined) {
+        emptyAt = undefined;
+        return;
+      }
+      const consumer = this.consumer;
+      const through = this.lastDeliveredSequence;
+      asking = true;
+      void consumer
+        .info(false)
+        .then((info) => {
+          if (info.num_pending !== 0 || stall.waitingSince === undefined || this.lastDeliveredSequence !== through) {
+            emptyAt = undefined;
+            return;
+          }
+          if (emptyAt !== through) {
+            emptyAt = through;
+            return;
+          }
+          drained.ended = true;
+          messages.stop();
+        })
+        // A server away for a moment: asked again next time (the stall watch handles a lost node).
+        .catch(() => undefined)
+        .finally(() => {
+          asking = false;
+        });
+    }, Math.max(100, Math.min(1000, this.stallAfterMs / 10)));
+  }
 
   /** Stops reading and deletes the server-side consumer (it would expire by itself after inactivity). */
   async close(): Promise<void> {

@@ -158,6 +158,31 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
     expect(logs.filter((line) => line.startsWith("lost input"))).toHaveLength(1);
   });
 
+  it("a run refused for a change its checkpoint cannot follow leaves the stream's limits, and so its messages, as they were", { timeout: 60_000 }, async () => {
+    for (const partitions of [undefined, 2]) {
+      const stream = newStream();
+      const out = join(directory, `refused-${partitions ?? 1}`);
+      const config = pipeline(stream, partitions === undefined ? [] : [`partitions: ${partitions}`], out, `refused${partitions ?? 1}`);
+      await ensureStream(manager, stream, streamOptions(config.nats));
+      await publishPadded(stream, 0, 1, 80);
+      const run = partitions === undefined ? runWorker : runPartitionedWorker;
+      await run({ config, drain: true, metrics: new Metrics(), log: () => undefined });
+      // The same file with a 1 MiB stream (64 of these messages) and another sessionize gap, which the state cannot follow.
+      const changed = pipeline(stream, ["maxBytes: 1MiB", ...(partitions === undefined ? [] : [`partitions: ${partitions}`])], out, `refused${partitions ?? 1}`);
+      (changed.operators[0] as { gap: number }).gap = 60 * MINUTE;
+      await expect(run({ config: changed, drain: true, metrics: new Metrics(), log: () => undefined })).rejects.toThrow(/gap/);
+      const info = await manager.streams.info(stream);
+      expect([info.config.max_bytes, info.state.first_seq, info.state.messages]).toEqual([-1, 1, 80]);
+      if (partitions !== undefined) buckets.push(leaseBucketName(`refused${partitions}`));
+    }
+    // A pipeline run partitioned before, now unpartitioned with a 1 MiB stream: refused, the stream as it was.
+    const stream = streams.at(-1)!;
+    const unpartitioned = pipeline(stream, ["maxBytes: 1MiB"], join(directory, "refused-2"), "refused2");
+    await expect(runWorker({ config: unpartitioned, drain: true, metrics: new Metrics(), log: () => undefined })).rejects.toThrow(/partition/);
+    const info = await manager.streams.info(stream);
+    expect([info.config.max_bytes, info.state.first_seq, info.state.messages]).toEqual([-1, 1, 80]);
+  });
+
   it("a partitioned pipeline's task reports nothing when the stream discards what it read (its subject's or others'), and the discarded range once its unread messages go", { timeout: 60_000 }, async () => {
     const stream = newStream();
     const name = `zzretparts${Date.now().toString(36)}`;
@@ -221,5 +246,29 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
     expect(reported.length).toBeGreaterThan(0);
     expect(delivered.slice(-5)).toEqual([9, 10, 11, 12, 13]);
     expect(discarded.every((range) => range.exact)).toBe(true);
+  });
+
+  it("a drain ends when the stream discards the rest of what it was to read while it reads", { timeout: 30_000 }, async () => {
+    const stream = newStream();
+    await ensureStream(manager, stream);
+    const js = jetstream(connection);
+    const subject = eventsSubject(stream, 0);
+    for (let index = 1; index <= 3; index++) await js.publish(subject, `m${index}`);
+    const discarded: DiscardedSequences[] = [];
+    const reader = await StreamReader.open(js, stream, { startSequence: 1, maxMessages: 1, expiresMs: 1000, drainUntil: true, onDiscarded: (range) => discarded.push(range) });
+    const delivered: number[] = [];
+    const drained = (async () => {
+      for await (const message of reader) {
+        delivered.push(message.seq);
+        // While the drain is at its first message, the stream's limits take every message (a purge does the same).
+        if (message.seq === 1) await manager.streams.purge(stream);
+      }
+      return "ended";
+    })();
+    const outcome = await Promise.race([drained, new Promise((resolve) => setTimeout(() => resolve("still waiting"), 15_000))]);
+    await reader.close();
+    expect(outcome).toBe("ended");
+    const reported = discarded.flatMap(({ from, to }) => Array.from({ length: to - from + 1 }, (_, index) => from + index));
+    expect([...delivered, ...reported].sort((a, b) => a - b)).toEqual([1, 2, 3]);
   });
 });
