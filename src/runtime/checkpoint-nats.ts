@@ -218,8 +218,12 @@ export class NatsCheckpointStore implements CheckpointStore {
    */
   private async prune(committed: ChunkSet): Promise<void> {
     const sets = new Map<string, Pick<ChunkSet, "epoch" | "token">>();
-    for await (const key of await this.kv.keys("state.>")) {
-      const [, epoch, token] = key.split(".");
+    // The chunk subjects from one stream info request: kv.keys() reads them through a consumer that waits for the
+    // messages counted at its start, and waited about 30 s when another worker purged its set meanwhile (racing commits).
+    const prefix = `$KV.${this.bucket}.`;
+    const info = await this.manager.streams.info(`KV_${this.bucket}`, { subjects_filter: `${prefix}state.>` });
+    for (const subject of Object.keys(info.state.subjects ?? {})) {
+      const [, epoch, token] = subject.slice(prefix.length).split(".");
       sets.set(`${epoch}.${token}`, { epoch: Number(epoch), token });
     }
     for (const set of sets.values()) {
