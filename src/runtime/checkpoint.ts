@@ -207,6 +207,13 @@ export class DirectoryCheckpointStore {
     try {
       await link(temporary, final);
     } catch (error) {
+      // The worker that took the lock (or a task's lease) over discards temporary files when it starts
+      // (discardUncommitted): this worker was fenced between its write and its link.
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+        throw new StaleCheckpointError(
+          `checkpoint epoch ${checkpoint.epoch} is stale: its temporary file was discarded by the worker that took ${this.location} over`,
+        );
+      }
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       const winner = await this.readEpoch(checkpoint.epoch);
       throw new StaleCheckpointError(

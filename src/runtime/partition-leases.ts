@@ -296,6 +296,8 @@ class LeaseTable {
     try {
       outcome = await this.runTask(lease);
     } catch (error) {
+      // A stale commit may come before this lease's heartbeat noticed the takeover: look at the lease first.
+      if (error instanceof StaleCheckpointError && !lease.lost.aborted) await lease.verify().catch(() => undefined);
       if (lease.lost.aborted && error instanceof StaleCheckpointError) this.log(`task ${lease.task} was fenced: ${error.message}`);
       else {
         this.log(`task ${lease.task} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);

@@ -1,5 +1,6 @@
 // DirectoryCheckpointStore: one commit per epoch (link fencing), newest-epoch loading, and the pipeline lock.
 import { spawnSync } from "node:child_process";
+import { watch } from "node:fs";
 import { mkdtemp, open, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,6 +54,24 @@ describe("DirectoryCheckpointStore", () => {
     await expect(store.commit(meta(3, "zombie"), '{"a":2}')).rejects.toThrow(StaleCheckpointError);
     await expect(store.commit(meta(3, "zombie"), '{"a":2}')).rejects.toThrow("worker winner already committed it");
     expect(await store.load()).toMatchObject({ workerId: "winner", state: { a: 1 } });
+  });
+
+  it("rejects a commit whose temporary file the worker that took over discarded with StaleCheckpointError (a fenced worker, not a failure)", async () => {
+    await store.commit(meta(1), "{}");
+    const directory = join(root, "_checkpoints", "web");
+    // The takeover's discardUncommitted as soon as the fenced worker's temporary file appears, while it is still written.
+    const watcher = watch(directory, (_event, name) => {
+      if (name?.endsWith(".tmp")) void store.discardUncommitted();
+    });
+    try {
+      const commit = store.commit(meta(2, "zombie"), JSON.stringify({ chunk: "z".repeat(64 * 1024 * 1024) }));
+      await expect(commit).rejects.toThrow(StaleCheckpointError);
+      await expect(commit).rejects.toThrow("checkpoint epoch 2 is stale: its temporary file was discarded by the worker that took");
+    } finally {
+      watcher.close();
+    }
+    expect(await store.load()).toMatchObject({ epoch: 1 });
+    expect((await readdir(directory)).filter((name) => name.endsWith(".tmp"))).toEqual([]);
   });
 
   it("lets exactly one of eight workers racing for one epoch commit it", async () => {
