@@ -194,8 +194,9 @@ describe("compaction - a live worker, a partitioned pipeline, kills at random mo
     const directory = await mkdtemp(join(tmpdir(), "zzcompact-partitioned-"));
     try {
       const files = {
-        off: await writePipelineFile(directory, { name: "cmppoff", natsUrl, stream, out: join(directory, "off"), partitions: 2, interval: "100ms", compaction: "off" }),
-        on: await writePipelineFile(directory, { name: "cmpp", natsUrl, stream, out: join(directory, "on"), partitions: 2, interval: "100ms", compaction: "{ minParts: 2 }" }),
+        // Names of this run: the teardown deletes their lease buckets (KV_clickpipe_leases_<name>) with the streams.
+        off: await writePipelineFile(directory, { name: uniqueStreamName("cmppoff").toLowerCase(), natsUrl, stream, out: join(directory, "off"), partitions: 2, interval: "100ms", compaction: "off" }),
+        on: await writePipelineFile(directory, { name: uniqueStreamName("cmpp").toLowerCase(), natsUrl, stream, out: join(directory, "on"), partitions: 2, interval: "100ms", compaction: "{ minParts: 2 }" }),
       };
       const lines = crashInput(200, 2, 7);
       const size = Math.ceil(lines.length / 3);
