@@ -1,12 +1,12 @@
 // Two `clickpipe run` workers of one pipeline on one host, both with an HTTP collector on the same port: the second
 // stands by for the port instead of stopping, and after `kill -9` of the first it serves the port, so events posted
 // before and after the kill all reach the stream.
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { hostname, tmpdir } from "node:os";
+import { stat, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { freePort } from "../../src/transport/local-server.ts";
-import { printedWithin, spawnCli, type CliProcess } from "../helpers/cli.ts";
+import { printedWithin, spawnCli, cliScratchEachTest } from "../helpers/cli.ts";
 import { countStreamContent } from "../helpers/stream-content.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 
@@ -29,16 +29,10 @@ async function idsInStream(stream: string): Promise<Map<string, number>> {
 }
 
 describe("clickpipe run: two workers with a collector on one port on one host", () => {
-  const running: CliProcess[] = [];
-  let directory: string | undefined;
-
-  afterEach(async () => {
-    for (const { child } of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    if (directory !== undefined) await rm(directory, { recursive: true, force: true });
-  });
+  const scratch = cliScratchEachTest("clickpipe-collector-standby-");
 
   it("the second stands by for the port and serves it once the first is killed (-9)", async () => {
-    directory = await mkdtemp(join(tmpdir(), "clickpipe-collector-standby-"));
+    const directory = await scratch.folder();
     const stream = uniqueStreamName("PORTSTANDBY");
     const port = await freePort();
     const out = join(directory, "out");
@@ -65,10 +59,10 @@ describe("clickpipe run: two workers with a collector on one port on one host", 
     );
 
     const a = spawnCli(["run", file, "--worker-id", "a"]);
-    running.push(a);
+    scratch.track(a);
     expect(await printedWithin(a, /http collector listening on /), a.output()).toBe(true);
     const b = spawnCli(["run", file, "--worker-id", "b"]);
-    running.push(b);
+    scratch.track(b);
     const claim = join(out, "_checkpoints", "portstandby", "sources", "0-http", `port-${port}@${hostname()}.lock`);
     expect(
       await printedWithin(b, /sources\[0\] \(http\): standing by: worker a \(pid \d+ on [^)]+\) holds .*port-\d+@.+\.lock/),

@@ -2,14 +2,13 @@
 // pipeline file whose sink path (and so the tailers' state folder) they share: with `instance` set per host, both
 // tail their own log (the worker standing by for the pipeline's lock too), and the stream holds every line of both
 // logs once. The hosts are two working directories: `paths: [access.log]` is relative, so each worker reads its own.
-import { appendFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { appendFile, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { TailPositionStore } from "../../src/ingest/tailer-position.ts";
 import { freePort } from "../../src/transport/local-server.ts";
 import { accessLogLine, accessLogText } from "../helpers/access-log-lines.ts";
-import { printedWithin, spawnCli, type CliProcess } from "../helpers/cli.ts";
+import { printedWithin, spawnCli, cliScratchEachTest } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 import { countStreamContent } from "../helpers/stream-content.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -19,17 +18,11 @@ const HOST_B_FIRST = 10_000;
 const linesOf = (from: number, to: number) => accessLogText(from, to, (n) => accessLogLine(n, "instances-test"));
 
 describe("clickpipe run: workers on two hosts tailing each host's log at one path", () => {
-  const running: CliProcess[] = [];
-  let directory: string | undefined;
-
-  afterEach(async () => {
-    for (const { child } of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    if (directory !== undefined) await rm(directory, { recursive: true, force: true });
-  });
+  const scratch = cliScratchEachTest("zztail-run-instances-");
 
   it("each host's tailer reads its own log under its instance, and the stream holds every line of both once", async () => {
     const natsUrl = inject("natsUrl");
-    directory = await mkdtemp(join(tmpdir(), "zztail-run-instances-"));
+    const directory = await scratch.folder();
     const stream = uniqueStreamName("ZZTAIL");
     const out = join(directory, "shared-lake");
     const hosts = { a: join(directory, "host-a"), b: join(directory, "host-b") };
@@ -72,12 +65,12 @@ describe("clickpipe run: workers on two hosts tailing each host's log at one pat
       );
 
     const a = spawnCli(["run", pipelineFile, "--worker-id", "a"], { WEB_HOST: "web-a", METRICS_PORT: String(await freePort()) }, { cwd: hosts.a });
-    running.push(a);
+    scratch.track(a);
     expect(await printedWithin(a, /tailing access\.log \(combined\) as instance web-a/), a.output()).toBe(true);
     await caughtUp("a");
     // Host B's worker stands by for the pipeline's lock, and tails its own log all the same.
     const b = spawnCli(["run", pipelineFile, "--worker-id", "b"], { WEB_HOST: "web-b", METRICS_PORT: String(await freePort()) }, { cwd: hosts.b });
-    running.push(b);
+    scratch.track(b);
     expect(await printedWithin(b, /tailing access\.log \(combined\) as instance web-b/), b.output()).toBe(true);
     await caughtUp("b");
 

@@ -1,14 +1,13 @@
 // Two `clickpipe run` workers of one pipeline on one host tail the same access log into the same position file: only
 // the first reads and publishes, the second stands by; after `kill -9` of the first, while lines keep being appended,
 // the second takes over from the saved position and the stream holds every line of the log exactly once.
-import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { appendFile, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { TailPositionStore } from "../../src/ingest/tailer-position.ts";
 import { freePort } from "../../src/transport/local-server.ts";
 import { accessLogLine, accessLogText } from "../helpers/access-log-lines.ts";
-import { printedWithin, spawnCli, type CliProcess } from "../helpers/cli.ts";
+import { printedWithin, spawnCli, cliScratchEachTest } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 import { countStreamContent } from "../helpers/stream-content.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -27,17 +26,11 @@ async function accessLogReceived(port: number): Promise<number> {
 }
 
 describe("clickpipe run: two workers tailing one log on one host", () => {
-  const running: CliProcess[] = [];
-  let directory: string | undefined;
-
-  afterEach(async () => {
-    for (const { child } of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    if (directory !== undefined) await rm(directory, { recursive: true, force: true });
-  });
+  const scratch = cliScratchEachTest("clickpipe-tailer-standby-");
 
   it("only one publishes; after kill -9 of it the other takes over and the stream holds every line once", async () => {
     const natsUrl = inject("natsUrl");
-    directory = await mkdtemp(join(tmpdir(), "clickpipe-tailer-standby-"));
+    const directory = await scratch.folder();
     const logPath = join(directory, "access.log");
     const stream = uniqueStreamName("STANDBY");
     const out = join(directory, "out");
@@ -45,7 +38,7 @@ describe("clickpipe run: two workers tailing one log on one host", () => {
     await writeFile(logPath, linesOf(0, written));
     // One pipeline, two files that differ only in the metrics port (as the README says to run a standby on one host).
     const pipelineFile = async (name: string, metricsPort: number) => {
-      const file = join(directory!, name);
+      const file = join(directory, name);
       await writeFile(
         file,
         [
@@ -77,11 +70,11 @@ describe("clickpipe run: two workers tailing one log on one host", () => {
       waitFor(`the tailer to reach the end of ${logPath}`, async () => (await store.load(logPath))?.offset === (await stat(logPath)).size, 10_000, 20);
 
     const a = spawnCli(["run", await pipelineFile("a.yaml", portA), "--worker-id", "a"]);
-    running.push(a);
+    scratch.track(a);
     expect(await printedWithin(a, /tailing /), a.output()).toBe(true);
     await caughtUp();
     const b = spawnCli(["run", await pipelineFile("b.yaml", portB), "--worker-id", "b"]);
-    running.push(b);
+    scratch.track(b);
     // Soft: without the claim the checks below say what a second tailer does to the stream.
     expect.soft(await printedWithin(b, /access log .*: standing by: worker a \(pid \d+ on .*\) holds .*\.json\.lock/), b.output()).toBe(true);
     expect(await printedWithin(b, /tailing /), b.output()).toBe(true);

@@ -1,6 +1,10 @@
 // Runs the real `clickpipe` command (bin/clickpipe.js) in a child process, as a user would.
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { afterEach } from "vitest";
 
 export const CLICKPIPE_BIN = fileURLToPath(new URL("../../bin/clickpipe.js", import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -78,4 +82,26 @@ export function printedWithin(cli: CliProcess, pattern: RegExp, ms = 8_000): Pro
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
   return Promise.race([cli.printed(pattern), late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * For the tests of a describe block that start `clickpipe` processes in a scratch folder: `folder()` makes the test's
+ * folder (`<tmp>/<prefix>…`), `track(cli)` keeps a process; after each test the processes still running are killed
+ * (SIGKILL) and the folder removed.
+ */
+export function cliScratchEachTest(prefix: string): { folder: () => Promise<string>; track: (cli: CliProcess) => CliProcess } {
+  const running: CliProcess[] = [];
+  let directory: string | undefined;
+  afterEach(async () => {
+    for (const { child } of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    if (directory !== undefined) await rm(directory, { recursive: true, force: true });
+    directory = undefined;
+  });
+  return {
+    folder: async () => (directory = await mkdtemp(join(tmpdir(), prefix))),
+    track: (cli) => {
+      running.push(cli);
+      return cli;
+    },
+  };
 }

@@ -1,13 +1,12 @@
 // `clickpipe run` tailing a growing access log is SIGKILLed after a chunk's JetStream ack and before its position is
 // written (CLICKPIPE_CRASH_AT=tail-after-ack), then restarted while lines keep coming: the stream holds every line of
 // the log exactly once, events and dead letters alike.
-import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { appendFile, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { TailPositionStore } from "../../src/ingest/tailer-position.ts";
 import { accessLogLine, accessLogText } from "../helpers/access-log-lines.ts";
-import { spawnCli, type CliProcess } from "../helpers/cli.ts";
+import { spawnCli, cliScratchEachTest } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 import { countStreamContent } from "../helpers/stream-content.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -20,17 +19,11 @@ const linesOf = (from: number, to: number) => accessLogText(from, to, logLine);
 
 
 describe("clickpipe run: a tailer killed between a chunk's ack and its position write", () => {
-  const running: CliProcess[] = [];
-  let directory: string | undefined;
-
-  afterEach(async () => {
-    for (const { child } of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    if (directory !== undefined) await rm(directory, { recursive: true, force: true });
-  });
+  const scratch = cliScratchEachTest("clickpipe-tail-crash-");
 
   it("re-sends that chunk under its ids after the restart, though the log grew: every line once in the stream", async () => {
     const natsUrl = inject("natsUrl");
-    directory = await mkdtemp(join(tmpdir(), "clickpipe-tail-crash-"));
+    const directory = await scratch.folder();
     const logPath = join(directory, "access.log");
     const stream = uniqueStreamName("TAILCRASH");
     const out = join(directory, "out");
@@ -70,7 +63,7 @@ describe("clickpipe run: a tailer killed between a chunk's ack and its position 
 
     // The first chunk is the log as written above; the second, lines appended since: killed after its ack.
     const first = spawnCli(["run", pipeline, "--worker-id", "first"], { CLICKPIPE_CRASH_AT: "tail-after-ack@2" });
-    running.push(first);
+    scratch.track(first);
     const killed = await first.exited;
     expect(killed.signal, killed.output).toBe("SIGKILL");
     const inflight = (await store.load(logPath))?.inflight;
@@ -80,7 +73,7 @@ describe("clickpipe run: a tailer killed between a chunk's ack and its position 
     expect((await stat(logPath)).size).toBeGreaterThan(inflight?.end ?? 0);
 
     const second = spawnCli(["run", pipeline, "--worker-id", "second"]);
-    running.push(second);
+    scratch.track(second);
     const resumedAt = written;
     await waitFor("lines appended after the restart", async () => written >= resumedAt + 30, 10_000, 20);
     appending = false;
