@@ -1,8 +1,9 @@
 // Shared test fixtures for the Parquet sink tests: a table with every column type, hand-built rows, DuckDB access.
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import { afterAll } from "vitest";
 import { utcDay, type Row, type TableSpec } from "../../src/sinks/table.ts";
 
 export const allTypesTable: TableSpec = {
@@ -82,6 +83,19 @@ export const allTypesSelect = `
 
 export async function temporaryDirectory(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `clickpipe-${prefix}-`));
+}
+
+/** A maker of fresh lake folders (temporaryDirectory), all removed after the file's tests. */
+export function lakesRemovedAfterAll(prefix: string): () => Promise<string> {
+  const directories: string[] = [];
+  afterAll(async () => {
+    for (const directory of directories.splice(0)) await rm(directory, { recursive: true, force: true });
+  });
+  return async () => {
+    const directory = await temporaryDirectory(prefix);
+    directories.push(directory);
+    return directory;
+  };
 }
 
 export async function duckDb(): Promise<DuckDBConnection> {

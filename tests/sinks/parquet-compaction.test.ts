@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { forgetPerson } from "../../src/cli/forget.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
 import type { CompactionPolicy } from "../../src/sinks/compaction.ts";
@@ -10,28 +10,18 @@ import { ParquetSink, partFileName, type PendingCommit } from "../../src/sinks/p
 import { readParquetFile } from "../../src/sinks/parquet-reader.ts";
 import { invalidEventsTable } from "../../src/sinks/system-tables.ts";
 import type { Row } from "../../src/sinks/table.ts";
-import { allTypesRows, allTypesTable, duckDb, queryJson, readAllTypes, temporaryDirectory } from "./lake-fixtures.ts";
+import { allTypesRows, allTypesTable, duckDb, queryJson, readAllTypes, lakesRemovedAfterAll } from "./lake-fixtures.ts";
 
 const DAY = Date.UTC(2026, 0, 5);
 const FOLDER = "invalid_events/dt=2026-01-05";
 const policy: CompactionPolicy = { minParts: 3, targetRows: 100, mergesPerCheckpoint: 1 };
 
 let connection: DuckDBConnection;
-const directories: string[] = [];
+const lake = lakesRemovedAfterAll("compaction");
 
 beforeAll(async () => {
   connection = await duckDb();
 });
-
-afterAll(async () => {
-  for (const directory of directories) await rm(directory, { recursive: true, force: true });
-});
-
-async function lake(): Promise<string> {
-  const directory = await temporaryDirectory("compaction");
-  directories.push(directory);
-  return directory;
-}
 
 function sinkAt(path: string, options: Partial<ConstructorParameters<typeof ParquetSink>[0]> = {}): ParquetSink {
   return new ParquetSink({ path, tables: [invalidEventsTable], useWorkerThread: false, compression: "snappy", writerId: "w", compaction: policy, ...options });

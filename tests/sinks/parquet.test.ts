@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readFile, readdir, rename, rm, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { Metrics } from "../../src/metrics/registry.ts";
 import { ParquetEncodeError } from "../../src/sinks/parquet-encoder.ts";
 import { ParquetSink, defaultEncoderThreads, nextEncoder, partFileName, type PendingCommit } from "../../src/sinks/parquet.ts";
@@ -13,25 +13,15 @@ import {
   duckDb,
   queryJson,
   readAllTypes,
-  temporaryDirectory,
+  lakesRemovedAfterAll,
 } from "./lake-fixtures.ts";
 
 let connection: DuckDBConnection;
-const directories: string[] = [];
+const lake = lakesRemovedAfterAll("parquet");
 
 beforeAll(async () => {
   connection = await duckDb();
 });
-
-afterAll(async () => {
-  for (const directory of directories) await rm(directory, { recursive: true, force: true });
-});
-
-async function lake(): Promise<string> {
-  const directory = await temporaryDirectory("parquet");
-  directories.push(directory);
-  return directory;
-}
 
 function sinkWith(path: string, options: Partial<ConstructorParameters<typeof ParquetSink>[0]> = {}): ParquetSink {
   return new ParquetSink({ path, tables: [allTypesTable], useWorkerThread: false, ...options });
