@@ -92,6 +92,9 @@ export async function rotatedFilesOf(path: string): Promise<RotatedFile[]> {
 export async function rotatedAfter(path: string, finished: FinishedFile): Promise<RotatedFile[]> {
   const files = await rotatedFilesOf(path);
   let at = files.findIndex((file) => file.identity === finished.identity);
+  // Deleting a file frees its inode for the next file made (gzip deletes what it compressed): an identity is the file
+  // read last only when its start agrees too, wherever that start can be read.
+  if (at !== -1 && startCanBeRead(files[at], finished) && !(await startsAs(files[at], finished))) at = -1;
   // Newest first, down to its modification time: a copy of it is no older than its last write.
   for (let index = files.length - 1; at === -1 && index >= 0 && files[index].modifiedNs >= finished.modifiedNs; index--) {
     if (await startsAs(files[index], finished)) at = index;
@@ -114,10 +117,14 @@ export async function findCopy(path: string, seen: Pick<FinishedFile, "head" | "
   return undefined;
 }
 
+/** A position with no bytes read cannot be recognized (every file starts with zero bytes), nor a file not plain or gzip. */
+function startCanBeRead(file: RotatedFile, { head, headBytes }: Pick<FinishedFile, "head" | "headBytes">): boolean {
+  return head !== undefined && headBytes !== undefined && headBytes !== 0 && file.compression !== "other";
+}
+
 /** True when the file's first `headBytes` bytes (decompressed for a gzip) hash to `head`. */
 async function startsAs(file: RotatedFile, { head, headBytes }: Pick<FinishedFile, "head" | "headBytes">): Promise<boolean> {
-  // A position with no bytes read cannot be recognized: every file starts with zero bytes.
-  if (head === undefined || headBytes === undefined || headBytes === 0 || file.compression === "other") return false;
+  if (head === undefined || headBytes === undefined || !startCanBeRead(file, { head, headBytes })) return false;
   const start = file.compression === "gzip" ? await decompressedStart(file.file, headBytes) : await plainStart(file.file, headBytes);
   return start !== undefined && start.length === headBytes && positionHash(start) === head;
 }

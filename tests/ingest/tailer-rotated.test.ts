@@ -97,6 +97,18 @@ describe("rotated files", () => {
     expect(names(await rotatedAfter(path, finished))).toEqual(["access.log.1"]);
   });
 
+  it("does not take a later file that was given the inode of the file read last for it", async () => {
+    const path = await folderWith("inode-reused", {
+      "access.log.3.gz": [gzipSync("a\n"), 100],
+      "access.log.2": ["b\n", 200],
+      "access.log.1": ["c\n", 300],
+      "access.log.5": ["x\n", 400],
+    });
+    // The file read last (its start "b\n", modified at 200) was deleted, and access.log.5 got its inode.
+    const finished = { ...(await finishedOf(`${path}.2`, "b\n")), identity: (await finishedOf(`${path}.5`, "x\n")).identity };
+    expect(names(await rotatedAfter(path, finished))).toEqual(["access.log.1", "access.log.5"]);
+  });
+
   it("places a file read last that is gone by its modification time alone", async () => {
     const path = await folderWith("after-gone", {
       "access.log.3.gz": [gzipSync("a\n"), 100],
