@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.ts";
 import { startNatsServer, uniqueStreamName, type RunningNatsServer } from "../helpers/nats-server.ts";
+import { proxyHoldingAt } from "../helpers/tcp-proxy.ts";
 import { crashInput, filesEndingWith, lakeRows, sleep, spawnWorker, writePipelineFile } from "./crash-harness.ts";
 
 async function highestEpoch(directory: string): Promise<number> {
@@ -83,17 +84,24 @@ describe("nats-server restart during run --drain", () => {
 
   it("lost just as the worker opens its reader, is waited for instead of failing the run", { timeout: 120_000 }, async () => {
     const out = join(directory, "lost-at-start");
-    const file = await writePipelineFile(directory, { name: "natsrestart", natsUrl: server.url, stream, out });
-    const worker = spawnWorker(file, ["--drain"]);
-    await worker.printed(/starting \S+ at \S+ sequence 1 \(epoch (\d+)\)/);
-    // The reader's requests (stream info, consumer) go out now: they time out while the server is down.
-    server.kill("SIGKILL");
-    await sleep(1_500);
-    await server.restart();
-    const finished = await worker.exited;
-    expect(finished.code, finished.output).toBe(0);
-    expect(finished.output).toMatch(/: NATS did not answer \(timeout\); retrying for up to 60 s/);
-    expect(await lakeRows(out)).toEqual(await baseline());
-    expect(await filesEndingWith(out, [".inprogress", ".tmp"])).toEqual([]);
+    // The worker reaches the server through a proxy that drops the reader's consumer request, so the server is lost at
+    // that exact request however slowly this test process runs beside others (killing it on the worker's "starting"
+    // line lost the race under load: the reader was open by then).
+    const proxy = await proxyHoldingAt(server.port, "$JS.API.CONSUMER.CREATE.");
+    try {
+      const file = await writePipelineFile(directory, { name: "natsrestart", natsUrl: proxy.url, stream, out });
+      const worker = spawnWorker(file, ["--drain"]);
+      await Promise.race([proxy.held, worker.exited.then(({ output }) => Promise.reject(new Error(`the worker exited first:\n${output}`)))]);
+      server.kill("SIGKILL");
+      await sleep(1_500);
+      await server.restart();
+      const finished = await worker.exited;
+      expect(finished.code, finished.output).toBe(0);
+      expect(finished.output).toMatch(/opening a reader on \S+: NATS did not answer \(timeout\); retrying for up to 60 s/);
+      expect(await lakeRows(out)).toEqual(await baseline());
+      expect(await filesEndingWith(out, [".inprogress", ".tmp"])).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
   });
 });
