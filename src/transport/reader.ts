@@ -127,7 +127,9 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
     const filters = options.filterSubjects;
     const unfiltered = filters === undefined || filters.length === 0;
     // An ordered consumer asked to start below the first sequence starts at it without a word: the messages between
-    // were discarded before anyone read them, which must not go unsaid.
+    // were discarded before anyone read them, which must not go unsaid. A filtered reader names the whole range past
+    // readThrough: its subject's messages still there (count, first, last) read the same whether some of the range
+    // were its own or none, as the stream keeps nothing of a discarded message (stream-limits.test.ts).
     const unreadFrom = Math.max(startSequence, (options.readThrough ?? 0) + 1);
     if (options.onDiscarded !== undefined && firstSequence > unreadFrom) {
       options.onDiscarded({ from: unreadFrom, to: firstSequence - 1, exact: unfiltered });

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parsePipelineText } from "../../src/config/load.ts";
 import type { PipelineConfig } from "../../src/config/pipeline.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
+import { openCheckpointStore } from "../../src/runtime/checkpoint-store.ts";
 import { runPartitionedWorker } from "../../src/runtime/partitioned-worker.ts";
 import { leaseBucketName } from "../../src/runtime/partition-leases.ts";
 import { runWorker } from "../../src/runtime/worker.ts";
@@ -219,6 +220,66 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
     ]);
     expect([third.summary.discarded, third.counted]).toEqual([5, { "events-1": 5 }]);
     expect((await sessionVisitors(out)).sort()).toEqual([...visitors(1, 81), ...visitors(87, 150)].sort());
+  });
+
+  it("a task whose checkpoint has no readThrough (written before it was kept) cannot tell other subjects' discarded messages from its own: it names the range once, as an upper bound, whether its own lost one or none", { timeout: 90_000 }, async () => {
+    /**
+     * A 2-partition pipeline drains 1–4 (all on partition 0), and events-1's checkpoint then loses its readThrough, as
+     * the version before it wrote them. Then 5 (on partition 1 when `ownLost`, else 0), 6–80 on 0 and 81 on 1: the
+     * stream keeps 18–81 and discarded 1–17 unread by events-1, whose own message 5 was among them, or not.
+     */
+    const upgraded = async (ownLost: boolean) => {
+      const stream = newStream();
+      const name = `zzretupg${ownLost ? "l" : "q"}${Date.now().toString(36)}`;
+      buckets.push(leaseBucketName(name));
+      const out = join(directory, name);
+      const config = pipeline(stream, ["partitions: 2", "maxBytes: 1MiB"], out, name);
+      await ensureStream(manager, stream, streamOptions(config.nats));
+      const drain = async () => {
+        const logs: string[] = [];
+        const metrics = new Metrics();
+        await runPartitionedWorker({ config, drain: true, metrics, workerId: "limits", log: (line) => logs.push(line) });
+        const counted = (await metrics.streamMessagesDiscarded.get()).values.find(({ labels }) => labels.task === "events-1")?.value;
+        const lost = logs.filter((line) => line.startsWith("lost input") && line.includes(`${name}.events-1`));
+        return { lost: lost.map((line) => line.replaceAll(stream, "S").replaceAll(name, "P")), counted };
+      };
+      await publishPadded(stream, 0, 1, 4);
+      expect((await drain()).lost).toEqual([]);
+      const store = await openCheckpointStore("directory", { sinkPath: out, pipelineName: `${name}.events-1`, connection });
+      const { state, readThrough, ...before } = (await store.load())!;
+      expect([before.position, readThrough]).toEqual([0, 4]);
+      await store.commit({ ...before, epoch: before.epoch + 1 }, JSON.stringify(state));
+      await publishPadded(stream, ownLost ? 1 : 0, 5, 5);
+      await publishPadded(stream, 0, 6, 80);
+      await publishPadded(stream, 1, 81, 81);
+      // All the stream tells of events-1's subject: the same in both cases (a discarded message is gone, subject and all).
+      const subject = eventsSubject(stream, 1);
+      const info = await manager.streams.info(stream, { subjects_filter: `${stream}.>` });
+      // $JS.API.STREAM.MSG.GET's next_by_subj (the subject's first message from its unread start, 1), which the
+      // manager's getMessage passes on though its type leaves it out.
+      const next = await manager.streams.getMessage(stream, { seq: 1, next_by_subj: subject } as unknown as { seq: number });
+      const last = await manager.streams.getMessage(stream, { last_by_subj: subject });
+      const meta = (await store.loadMeta())!;
+      const told = {
+        state: [info.state.first_seq, info.state.last_seq, info.state.messages],
+        subjects: Object.fromEntries(Object.entries(info.state.subjects ?? {}).map(([key, count]) => [key.replace(stream, "S"), count])),
+        next: next?.seq,
+        last: last?.seq,
+        checkpoint: [meta.position, meta.readThrough],
+      };
+      return { told, ...(await drain()) };
+    };
+    const quiet = await upgraded(false);
+    const lost = await upgraded(true);
+    expect(quiet.told).toEqual({ state: [18, 81, 64], subjects: { "S.events.0": 63, "S.events.1": 1 }, next: 81, last: 81, checkpoint: [0, undefined] });
+    expect(lost.told).toEqual(quiet.told);
+    // So both name 1–17: the real loss (5) is not missed, and the quiet task's report is the bound, not a loss of its own.
+    const named =
+      "lost input: stream S discarded sequences 1–17 (17 messages of all its subjects, which it no longer tells apart) before P.events-1 read them, " +
+      "under its limits (max age, max bytes), so the events of those on S.events.1 are missing from the output; going on from sequence 18. " +
+      "To keep unread messages: raise nats.maxAge / nats.maxBytes (or the stream's own limits), or keep workers running and caught up";
+    expect([lost.lost, lost.counted]).toEqual([[named], 17]);
+    expect([quiet.lost, quiet.counted]).toEqual([[named], 17]);
   });
 
   it("a reader of every subject reports each run of sequences the stream discarded while it read, once, and delivers the rest", async () => {
