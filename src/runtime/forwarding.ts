@@ -490,6 +490,24 @@ export class ForwardedInput {
     return true;
   }
 
+  /** Drain: the source partitions the merge waits on: not ended at their target, and nothing of them queued. */
+  waitingFor(): number[] {
+    const targets = this.#targets;
+    if (targets === undefined) return [];
+    return targets.flatMap((target, partition) => (this.#ended[partition] < target && this.#queued[partition].length === this.#heads[partition] ? [partition] : []));
+  }
+
+  /**
+   * Drain: a source partition whose end record the stream discarded before this task read it (its events task drained
+   * already, so none comes again). It ends here at its target, after whatever of it is queued, as that record would have.
+   */
+  endDiscarded(partition: number): void {
+    const targets = this.#targets!;
+    if (this.#ended[partition] >= targets[partition]) return;
+    this.#queued[partition].push(`x\t${targets[partition]}`);
+    this.#merge();
+  }
+
   /** One message of the customer subject; false when it is a repeat (or another pipeline's) and was skipped. */
   take(source: ForwardSource, lines: readonly string[]): boolean {
     if (source.pipeline !== this.pipelineName || !(source.partition >= 0 && source.partition < this.sourcePartitions)) return false;

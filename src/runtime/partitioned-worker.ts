@@ -105,7 +105,9 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
         const signal = AbortSignal.any([lease.handOver, lease.lost]);
         log(`${config.name}: worker ${workerId} runs ${plan.name}`);
         try {
-          const result = await runWorker({ ...options, workerId, metrics, log, signal, task: { plan, lock: lease }, encoders });
+          // A customers task's drain learns from the markers which events tasks will not send their end records again.
+          const sourceDrained = (partition: number) => isComplete(plans.find((candidate) => candidate.kind === "events" && candidate.partition === partition)!);
+          const result = await runWorker({ ...options, workerId, metrics, log, signal, task: { plan, lock: lease, sourceDrained }, encoders });
           if (options.drain && !lease.lost.aborted) await markDrained(plan, result);
           summary.messages += result.messages;
           summary.events += result.events;

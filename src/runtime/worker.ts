@@ -38,7 +38,7 @@ import {
   committedLineage,
   LINEAGE_KEY,
 } from "./forwarding.ts";
-import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
+import { eventsTaskName, planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { openCheckpointStore, openExistingCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
 import { lockStaleFromEnv } from "./lock-file.ts";
 import { assertConfigUnchangedBeforeIntake, checkpointStoresOf, compareWithCheckpoint, recordedSettingsOf, sharedLakeError, storeSwitchError, type RecordedSettings } from "./config-change.ts";
@@ -75,7 +75,15 @@ export interface WorkerOptions {
    * A partitioned pipeline's task (one subject, own checkpoint and part names), run under `lock`, a lease the
    * caller holds; the caller also serves metrics. Without it the worker runs the whole pipeline under its own lock.
    */
-  task?: { plan: TaskPlan; lock: HeldCheckpointLock };
+  task?: {
+    plan: TaskPlan;
+    lock: HeldCheckpointLock;
+    /**
+     * A customers task's drain: whether the events task of a partition drained already, its end record published
+     * (runPartitionedWorker's markers), so that none comes again: one this task has not read was discarded.
+     */
+    sourceDrained?: (partition: number) => Promise<boolean>;
+  };
   /** Parquet encoder threads shared by the tasks of one process (default: the sink's own). */
   encoders?: EncoderPool;
 }
@@ -105,6 +113,8 @@ const YIELD_EVERY_MS = 20;
  * stream discarding messages stored since the last check would be counted as possibly lost at the task's next start.
  */
 const READ_THROUGH_REFRESH_MS = 30_000;
+/** How often a customers task's drain, caught up with its subject, looks whether end records it waits for were discarded. */
+const DISCARDED_ENDS_CHECK_MS = 1_000;
 /** Checkpoint state keys of a task's own bookkeeping beside the operators' (no operator has these ids). */
 const FORWARD_KEY = "_forward";
 /** The tombstones version (their file's mtime) whose person's rows are erased from everything this state committed. */
@@ -554,6 +564,18 @@ class Worker {
     this.updateGauges(reader.pending);
     timers.push(setInterval(() => this.updateGauges(reader.pending), 1000));
     if (!this.drain) timers.push(setInterval(() => void this.reloadTombstones().catch((error: unknown) => this.stop(error)), 1000));
+    const sourceDrained = this.options.task?.sourceDrained;
+    if (input !== undefined && this.drain && sourceDrained !== undefined) {
+      let checking = false;
+      const check = () => {
+        if (checking) return;
+        checking = true;
+        void this.endDiscardedSources(manager, reader, input, targets, sourceDrained)
+          .catch((error: unknown) => this.stop(error))
+          .finally(() => (checking = false));
+      };
+      timers.push(setInterval(check, DISCARDED_ENDS_CHECK_MS));
+    }
     if (task !== undefined && !this.drain) {
       void this.refreshReadThrough(manager);
       timers.push(setInterval(() => void this.refreshReadThrough(manager), READ_THROUGH_REFRESH_MS));
@@ -623,6 +645,45 @@ class Worker {
     this.metrics.streamMessagesDiscarded.inc(this.gaugeLabels(), count);
     this.position = to;
     this.readThrough = Math.max(this.readThrough, to);
+  }
+
+  /**
+   * A customers task's drain waits for every events partition's end record, but the stream's limits may discard one
+   * before this task reads it, and an events task that drained already does not send it again: the drain waited for
+   * ever. So, once this task has read its subject's last message, an end record it lacks from an events task that says
+   * it drained (asked first: that task stored the record before it said so) is gone, if the stream's first sequence is
+   * past the partition's target (the record was stored after it). The discard is reported as at a reader's open, and
+   * those partitions end without their records.
+   */
+  private async endDiscardedSources(
+    manager: JetStreamManager,
+    reader: StreamReader,
+    input: ForwardedInput,
+    targets: readonly number[],
+    sourceDrained: (partition: number) => Promise<boolean>,
+  ): Promise<void> {
+    const { stream } = this.config.nats;
+    const subjectRead = async () => (await lastSequenceOfSubject(manager, stream, this.task!.subject)) <= this.position;
+    if (input.waitingFor().length === 0 || !(await subjectRead())) return;
+    const drained: number[] = [];
+    for (const partition of input.waitingFor()) if (await sourceDrained(partition)) drained.push(partition);
+    if (drained.length === 0 || !(await subjectRead())) return;
+    const { first_seq: first } = (await manager.streams.info(stream)).state;
+    if (this.reader !== reader || this.fatal !== undefined) return;
+    if (first > this.position + 1) this.noteDiscarded({ from: this.position + 1, to: first - 1, exact: false });
+    // Otherwise the limits cannot have taken the record: it is missing for another reason, and the drain waits as it always did.
+    const lost = drained.filter((partition) => first > targets[partition] && input.waitingFor().includes(partition));
+    if (lost.length === 0) return;
+    const tasks = lost.map((partition) => eventsTaskName(partition)).join(", ");
+    const [records, them] = lost.length === 1 ? [`the end record of ${tasks} (its drain ended) is`, "it"] : [`the end records of ${tasks} (their drains ended) are`, "them"];
+    this.log(
+      `lost input: ${records} no longer in stream ${stream}, which discarded ${them} before ${this.checkpointName} read ${them}, under its limits (max age, max bytes), ` +
+        `so what ${tasks} forwarded that this task had not read is missing from the output; ending the drain without ${them}. ` +
+        "To keep unread messages: raise nats.maxAge / nats.maxBytes (or the stream's own limits), or keep workers running and caught up",
+    );
+    for (const partition of lost) input.endDiscarded(partition);
+    // No message comes for the loop to see it: closing the reader ends the loop, and the drain ends as usual.
+    if (input.complete) void reader.close();
   }
 
   /**

@@ -2,6 +2,7 @@
 // counts it and goes on from the first message still there. Oracle: counts computed by hand from the limit.
 import { DuckDBInstance } from "@duckdb/node-api";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,13 +13,15 @@ import type { PipelineConfig } from "../../src/config/pipeline.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
 import { openCheckpointStore } from "../../src/runtime/checkpoint-store.ts";
 import { runPartitionedWorker } from "../../src/runtime/partitioned-worker.ts";
-import { leaseBucketName } from "../../src/runtime/partition-leases.ts";
+import { leaseBucketName, runLeasedTasks } from "../../src/runtime/partition-leases.ts";
 import { runWorker } from "../../src/runtime/worker.ts";
 import { connectNats } from "../../src/transport/connection.ts";
+import { partitionOf } from "../../src/transport/partition.ts";
 import { StreamReader, type DiscardedSequences } from "../../src/transport/reader.ts";
-import { ensureStream, streamOptions } from "../../src/transport/stream.ts";
-import { eventsSubject } from "../../src/transport/subjects.ts";
+import { ensureStream, lastSequenceOfSubject, streamOptions } from "../../src/transport/stream.ts";
+import { customersSubject, eventsSubject } from "../../src/transport/subjects.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const ns = (ms: number) => ms * 1_000_000;
 const MINUTE = 60_000;
@@ -51,9 +54,9 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
     if (directory) await rm(directory, { recursive: true, force: true });
   });
 
-  function pipeline(stream: string, nats: string[], out = join(directory, stream), name = "limits"): PipelineConfig {
+  function pipeline(stream: string, nats: string[], out = join(directory, stream), name = "limits", operators = ["sessionize"]): PipelineConfig {
     const loaded = parsePipelineText(
-      [`name: ${name}`, "nats:", `  url: "${natsUrl}"`, `  stream: ${stream}`, ...nats.map((line) => `  ${line}`), "operators:", "  - { type: sessionize }", "sinks:", `  - { type: parquet, path: "${out}" }`].join("\n"),
+      [`name: ${name}`, "nats:", `  url: "${natsUrl}"`, `  stream: ${stream}`, ...nats.map((line) => `  ${line}`), "operators:", ...operators.map((type) => `  - { type: ${type} }`), "sinks:", `  - { type: parquet, path: "${out}" }`].join("\n"),
       "limits.yaml",
       {},
     );
@@ -280,6 +283,79 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
       "To keep unread messages: raise nats.maxAge / nats.maxBytes (or the stream's own limits), or keep workers running and caught up";
     expect([lost.lost, lost.counted]).toEqual([[named], 17]);
     expect([quiet.lost, quiet.counted]).toEqual([[named], 17]);
+  });
+
+  it("a customers task's drain ends when the stream discarded the events tasks' end records before it read them, and says so", { timeout: 90_000 }, async () => {
+    const stream = newStream();
+    const name = `zzretends${Date.now().toString(36)}`;
+    buckets.push(leaseBucketName(name));
+    const out = join(directory, "ends");
+    const operators = ["sessionize", "basket"];
+    const config = pipeline(stream, ["partitions: 2", "duplicateWindow: 1s"], out, name, operators);
+    await ensureStream(manager, stream, streamOptions(config.nats));
+    const js = jetstream(connection);
+    const start = Date.parse("2026-04-01T00:00:00Z");
+    for (let visitor = 1; visitor <= 8; visitor++) {
+      const anon = `v${visitor}`;
+      const subject = eventsSubject(stream, partitionOf(anon, 2));
+      await js.publish(subject, JSON.stringify({ type: "page_view", ts: start + visitor * MINUTE, anon_id: anon, url: "/" }));
+      const items = [{ sku: "milk" }, { sku: visitor % 2 === 0 ? "bread" : "eggs" }];
+      await js.publish(subject, JSON.stringify({ type: "purchase", ts: start + visitor * MINUTE + 1000, anon_id: anon, order_id: `o${visitor}`, revenue: 10, items }));
+    }
+    // Another worker holds customers-0 and stops before it reads anything, while this one drains the other tasks: the
+    // events tasks forward their records, end records last, and are marked drained.
+    const holder = new AbortController();
+    let holding!: () => void;
+    const held = new Promise<void>((resolve) => (holding = resolve));
+    const holderDone = runLeasedTasks(connection, name, { workerId: "holder", tasks: ["customers-0"], signal: holder.signal }, async (lease) => {
+      holding();
+      await new Promise((resolve) => lease.handOver.addEventListener("abort", resolve, { once: true }));
+      return "handedOver";
+    });
+    await held;
+    const first = new AbortController();
+    const firstRun = runPartitionedWorker({ config, drain: true, metrics: new Metrics(), workerId: "first", signal: first.signal, log: () => undefined });
+    const markers = await new Kvm(connection).open(leaseBucketName(name));
+    const drained = async (task: string) => (await markers.get(`drained.${task}`))?.operation === "PUT";
+    await waitFor("the events tasks and dlq drained", async () => (await drained("events-0")) && (await drained("events-1")) && (await drained("dlq")), 30_000);
+    first.abort();
+    await firstRun;
+    holder.abort();
+    await holderDone;
+    expect(await lastSequenceOfSubject(manager, stream, customersSubject(stream, 0))).toBeGreaterThan(0);
+
+    // The stream's max age goes down to 1s: every message goes, what the events tasks forwarded and their end records too.
+    const limited = pipeline(stream, ["partitions: 2", "duplicateWindow: 1s", "maxAge: 1s"], out, name, operators);
+    await ensureStream(manager, stream, streamOptions(limited.nats));
+    await waitFor("the stream to discard every message", async () => (await manager.streams.info(stream)).state.messages === 0, 15_000);
+    const lastSequence = (await manager.streams.info(stream)).state.last_seq;
+
+    // The next drain skips the drained events tasks; customers-0 must not wait for end records that can never come.
+    const logs: string[] = [];
+    const metrics = new Metrics();
+    const stop = new AbortController();
+    const second = runPartitionedWorker({ config: limited, drain: true, metrics, workerId: "second", signal: stop.signal, log: (line) => logs.push(line) });
+    const outcome = await Promise.race([second.then(() => "ended"), new Promise((resolve) => setTimeout(() => resolve("still waiting"), 20_000))]);
+    stop.abort();
+    const summary = await second;
+    expect(outcome, logs.join("\n")).toBe("ended");
+    expect(summary.tasks.map(({ task, outcome }) => [task, outcome])).toContainEqual(["customers-0", "finished"]);
+    const lost = logs.filter((line) => line.startsWith("lost input"));
+    // What it had not read (every subject's, sequences 1–last) is named and counted once, then the ends it will never get.
+    expect(lost).toEqual([
+      `lost input: stream ${stream} discarded sequences 1–${lastSequence} (${lastSequence} messages of all its subjects, which it no longer tells apart) before ${name}.customers-0 read them, ` +
+        `under its limits (max age, max bytes), so the events of those on ${stream}.customers.0 are missing from the output; going on from sequence ${lastSequence + 1}. ` +
+        "To keep unread messages: raise nats.maxAge / nats.maxBytes (or the stream's own limits), or keep workers running and caught up",
+      `lost input: the end records of events-0, events-1 (their drains ended) are no longer in stream ${stream}, which discarded them before ${name}.customers-0 read them, ` +
+        "under its limits (max age, max bytes), so what events-0, events-1 forwarded that this task had not read is missing from the output; ending the drain without them. " +
+        "To keep unread messages: raise nats.maxAge / nats.maxBytes (or the stream's own limits), or keep workers running and caught up",
+    ]);
+    const counted = (await metrics.streamMessagesDiscarded.get()).values.map(({ labels, value }) => [labels.task, value]);
+    expect(Object.fromEntries(counted)).toMatchObject({ "customers-0": lastSequence });
+
+    // Its checkpoint holds the ends: a third drain has nothing to do and reports nothing.
+    const third = await runPartitionedWorker({ config: limited, drain: true, metrics: new Metrics(), workerId: "third", log: (line) => logs.push(line) });
+    expect([third.discarded, third.tasks]).toEqual([0, []]);
   });
 
   it("a reader of every subject reports each run of sequences the stream discarded while it read, once, and delivers the rest", async () => {

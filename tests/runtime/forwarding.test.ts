@@ -297,6 +297,25 @@ describe("ForwardedInput", () => {
     expect(run("one first")).toEqual(expected);
   });
 
+  it("in a drain, ends a source whose end record the stream discarded at its target, once what of it came is merged", () => {
+    const { forwarded, seen } = input(3, { drainTargets: [7, 8, 9] });
+    // Partition 1's end record was discarded after an event of it came; nothing of partition 2 is left.
+    forwarded.take(from(0, 1, 0), ["e\t0\t10\ta", "e\t0\t30\tc", "x\t7"]);
+    forwarded.take(from(1, 1, 0), ["e\t0\t20\tb"]);
+    // The merge waits on partition 2 alone: the others have lines queued.
+    expect([forwarded.waitingFor(), seen]).toEqual([[2], []]);
+    forwarded.endDiscarded(2);
+    // Now on partition 1, once its event is merged.
+    expect([forwarded.waitingFor(), seen, forwarded.complete]).toEqual([[1], ["event a from 0", "event b from 1"], false]);
+    forwarded.endDiscarded(1);
+    expect(seen).toEqual(["event a from 0", "event b from 1", "event c from 0", "watermark Infinity"]);
+    expect([forwarded.waitingFor(), forwarded.complete]).toEqual([[], true]);
+    // Its end is in the snapshot, as a record's would be.
+    expect(forwarded.snapshot().ended).toEqual([7, 8, 9]);
+    // Live there are no targets: nothing is waited for.
+    expect(input(2).forwarded.waitingFor()).toEqual([]);
+  });
+
   it("in a drain, merges a source far ahead of the others in event-time order, across snapshots taken mid-backlog", () => {
     // Partition 0 sends its whole input in many small messages before partitions 1 and 2 send theirs in a few large
     // ones; the customer stage is restored from a snapshot twice along the way. Oracle: a plain k-way merge of the three
