@@ -147,6 +147,7 @@ describe("prometheus scraping a running pipeline", () => {
       "ClickpipeCheckpointsFailing",
       "ClickpipeConsumerLagGrowing",
       "ClickpipeDeadLettersRising",
+      "ClickpipeDown",
       "ClickpipeInputLost",
       "ClickpipeLateEventsRising",
       "ClickpipeNoInput",
