@@ -58,7 +58,12 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
     const info = await ensureStream(manager, config.nats.stream, streamOptions(config.nats, log));
     const { error } = await streamPartitionMismatch(manager, config.nats.stream, config.nats.partitions);
     if (error !== undefined) throw new Error(error);
-    // A drain ends when every task drained at least through the stream as it is now, by this worker or another.
+    // A drain ends when every task drained at least through the stream as it is now, by this worker or another. These
+    // targets are decided once for this worker's drain: its customers tasks wait for exactly them, its events tasks end
+    // at or past them, and markers are judged against them. Events arriving later are the next drain's, unless an events
+    // task reads them before it ends (then it forwards them before its end record, and the customer stage takes them).
+    // Another worker decided its own, earlier or later: an events task drained by it below these targets counts as not
+    // drained here, so this worker runs it again and its end record reaches them; one drained past them covers them.
     const targets = new Map<string, number[]>();
     if (options.drain) for (const plan of plans) targets.set(plan.name, await drainTargets(manager, config, plan));
     const markers = await new Kvm(connection).create(leaseBucketName(config.name), { history: 1, replicas: config.nats.replicas });
@@ -107,7 +112,7 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
         try {
           // A customers task's drain learns from the markers which events tasks will not send their end records again.
           const sourceDrained = (partition: number) => isComplete(plans.find((candidate) => candidate.kind === "events" && candidate.partition === partition)!);
-          const result = await runWorker({ ...options, workerId, metrics, log, signal, task: { plan, lock: lease, sourceDrained }, encoders });
+          const result = await runWorker({ ...options, workerId, metrics, log, signal, task: { plan, lock: lease, sourceDrained, drainTargets: targets.get(plan.name) }, encoders });
           if (options.drain && !lease.lost.aborted) await markDrained(plan, result);
           summary.messages += result.messages;
           summary.events += result.events;
