@@ -1,7 +1,8 @@
 // A partitioned drain of a stream that still receives events: events published after the drain started, once its
 // events tasks drained and were marked so, must neither keep the customers task waiting for end records no events task
-// will send, nor be half taken. Oracle: the lake after that drain equals a drain of the events that were there when it
-// started; after the next drain, it equals one drain over all of them.
+// will send, nor be half taken, whether the customers task runs in the worker that started the drain or in one that
+// joined it later. Oracle: the lake after that drain equals a drain of the events that were there when it started;
+// after the next drain, it equals one drain over all of them.
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -13,7 +14,7 @@ import { loadPipelineOrThrow } from "../../src/cli/load-config.ts";
 import { generateLines } from "../../src/ingest/generate.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
 import { runPartitionedWorker } from "../../src/runtime/partitioned-worker.ts";
-import { leaseBucketName, runLeasedTasks } from "../../src/runtime/partition-leases.ts";
+import { leaseBucketName, rendezvousScore, runLeasedTasks } from "../../src/runtime/partition-leases.ts";
 import { connectNats } from "../../src/transport/connection.ts";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
@@ -26,7 +27,7 @@ const PARTITIONS = 3;
 
 describe("a partitioned drain while events keep arriving", () => {
   const natsUrl = inject("natsUrl");
-  const stream = uniqueStreamName("DRAINTRAFFIC");
+  const streams: string[] = [];
   const buckets: string[] = [];
   let directory: string;
   let connection: NatsConnection;
@@ -39,22 +40,28 @@ describe("a partitioned drain while events keep arriving", () => {
   });
 
   afterAll(async () => {
-    await manager?.streams.delete(stream).catch(() => undefined);
+    for (const stream of streams) await manager?.streams.delete(stream).catch(() => undefined);
     for (const bucket of buckets) await manager?.streams.delete(`KV_${bucket}`).catch(() => undefined);
     await connection?.drain();
     if (directory) await rm(directory, { recursive: true, force: true });
   });
 
-  /** A pipeline of its own (name, lease bucket, lake, directory checkpoints) over the shared stream. */
-  async function pipeline(prefix: string): Promise<{ file: string; out: string; name: string }> {
+  function newStream(): string {
+    const stream = uniqueStreamName("DRAINTRAFFIC");
+    streams.push(stream);
+    return stream;
+  }
+
+  /** A pipeline of its own (name, lease bucket, lake, directory checkpoints) over `stream`. */
+  async function pipeline(prefix: string, stream: string): Promise<{ file: string; out: string; name: string }> {
     const name = uniqueStreamName(prefix);
     buckets.push(leaseBucketName(name));
-    const out = join(directory, prefix.toLowerCase());
+    const out = join(directory, name.toLowerCase());
     return { file: await writePipelineFile(directory, { name, natsUrl, stream, out, partitions: PARTITIONS, interval: "1s" }), out, name };
   }
 
   async function publish(file: string, pipelineFile: string, lines: Iterable<string>): Promise<void> {
-    const path = join(directory, file);
+    const path = join(directory, `${Date.now().toString(36)}-${file}`);
     await writeFile(path, [...lines].join("\n") + "\n");
     const result = await runCli(["publish", path, "--pipeline", pipelineFile]);
     expect(result.code, result.stderr).toBe(0);
@@ -65,9 +72,10 @@ describe("a partitioned drain while events keep arriving", () => {
   }
 
   it("ends with what the stream held when it started, and leaves what came after it to the next drain", { timeout: 180_000 }, async () => {
-    const race = await pipeline("RACE");
-    const early = await pipeline("EARLY");
-    const once = await pipeline("ONCE");
+    const stream = newStream();
+    const race = await pipeline("RACE", stream);
+    const early = await pipeline("EARLY", stream);
+    const once = await pipeline("ONCE", stream);
     const config = await loadPipelineOrThrow(race.file);
     await publish("first.ndjson", race.file, generateLines({ visitors: 200, days: 2, seed: 1, start: START }));
     // What a drain that started now writes, with nothing arriving during it.
@@ -113,5 +121,77 @@ describe("a partitioned drain while events keep arriving", () => {
     expect(rowCounts(expected).sessions).toBeGreaterThan(rowCounts(expectedEarly).sessions);
     expect(rowCounts(await lakeRows(race.out))).toEqual(rowCounts(expected));
     expect(await lakeRows(race.out)).toEqual(expected);
+  });
+  it("a worker joining a drain that another live worker runs ends at that drain's targets, not at the stream as it is when it joins", { timeout: 180_000 }, async () => {
+    const stream = newStream();
+    const joined = await pipeline("JOIN", stream);
+    const early = await pipeline("EARLY", stream);
+    const once = await pipeline("ONCE", stream);
+    await publish("first.ndjson", joined.file, generateLines({ visitors: 200, days: 2, seed: 3, start: START }));
+    await drain(early.file, "early");
+
+    // Held tasks, so that the workers run exactly the ones this test lets them: customers-0 from the start, the events
+    // tasks once the first worker drained them. Abandoned (kill -9) later: their leases go stale after 2 s.
+    const abandon = new AbortController();
+    const hold = async (task: string) => {
+      let holding!: () => void;
+      const held = new Promise<void>((resolve) => (holding = resolve));
+      const done = runLeasedTasks(connection, joined.name, { workerId: `holder-${task}`, tasks: [task], staleAfterMs: 2000, testing: { abandon: abandon.signal } }, async () => {
+        holding();
+        await new Promise(() => undefined);
+        return "handedOver";
+      });
+      await held;
+      // Wrapped: an async function returning the promise would wait for it.
+      return [done];
+    };
+    const holders = await hold("customers-0");
+    const staleAfter = process.env.CLICKPIPE_LEASE_STALE_MS;
+    const logs: string[] = [];
+    const log = (worker: string) => (line: string) => logs.push(`${worker}: ${line}`);
+    const stopFirst = new AbortController();
+    const stopJoiner = new AbortController();
+    let first: Promise<unknown> | undefined;
+    let joiner: Promise<unknown> | undefined;
+    try {
+      // The first worker starts the drain, and sees the others' leases fresh for a minute: it never takes customers-0.
+      process.env.CLICKPIPE_LEASE_STALE_MS = "60000";
+      first = runPartitionedWorker({ config: await loadPipelineOrThrow(joined.file), drain: true, metrics: new Metrics(), workerId: "first", signal: stopFirst.signal, log: log("first") });
+      const markers = await new Kvm(connection).open(leaseBucketName(joined.name));
+      const drained = async (task: string) => (await markers.get(`drained.${task}`))?.operation === "PUT";
+      const events = Array.from({ length: PARTITIONS }, (_, partition) => `events-${partition}`);
+      await waitFor("the events tasks and dlq drained", async () => (await Promise.all([...events, "dlq"].map(drained))).every(Boolean), 60_000);
+      for (const task of events) holders.push(...(await hold(task)));
+
+      // More events arrive; then a second worker joins the drain, which sees the held leases go stale after 2 s, all
+      // at once, and prefers customers-0 among them. Before, it drained toward the stream as it was when it joined:
+      // customers-0 waited for end records past the events tasks' (marked drained for the first worker), and the fair
+      // share of two live workers let it run only one of the events tasks again: it waited for ever.
+      await publish("later.ndjson", joined.file, generateLines({ visitors: 200, days: 2, seed: 4, start: START + 5 * DAY_MS }));
+      process.env.CLICKPIPE_LEASE_STALE_MS = "2000";
+      const joinerId = Array.from({ length: 100 }, (_, index) => `joiner-${index}`).find((id) =>
+        events.every((task) => rendezvousScore(id, "customers-0") > rendezvousScore(id, task)),
+      )!;
+      abandon.abort();
+      await Promise.all(holders);
+      joiner = runPartitionedWorker({ config: await loadPipelineOrThrow(joined.file), drain: true, metrics: new Metrics(), workerId: joinerId, signal: stopJoiner.signal, log: log("joiner") });
+      const outcome = await Promise.race([Promise.all([first, joiner]).then(() => "ended"), new Promise((resolve) => setTimeout(() => resolve("still waiting"), 30_000))]);
+      expect(outcome, logs.join("\n")).toBe("ended");
+    } finally {
+      if (staleAfter === undefined) delete process.env.CLICKPIPE_LEASE_STALE_MS;
+      else process.env.CLICKPIPE_LEASE_STALE_MS = staleAfter;
+      stopFirst.abort();
+      stopJoiner.abort();
+      await Promise.allSettled([first, joiner]);
+    }
+    expect(logs).toContainEqual(expect.stringMatching(/^joiner: .* runs customers-0$/));
+    const expectedEarly = await lakeRows(early.out);
+    expect(rowCounts(await lakeRows(joined.out))).toEqual(rowCounts(expectedEarly));
+    expect(await lakeRows(joined.out)).toEqual(expectedEarly);
+
+    await Promise.all([drain(joined.file, "next"), drain(once.file, "once")]);
+    const expected = await lakeRows(once.out);
+    expect(rowCounts(await lakeRows(joined.out))).toEqual(rowCounts(expected));
+    expect(await lakeRows(joined.out)).toEqual(expected);
   });
 });
