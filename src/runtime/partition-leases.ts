@@ -55,6 +55,15 @@ export function leaseBucketName(pipelineName: string): string {
   return `clickpipe_leases_${pipelineName.replace(/[^A-Za-z0-9_-]/g, "_")}_${hash}`;
 }
 
+/** Whether a worker announced itself in the lease bucket within the staleness limit (by its heartbeat's clock), at one look. */
+export async function anyWorkerPresent(kv: KV, now = Date.now()): Promise<boolean> {
+  const staleAfterMs = Number(process.env.CLICKPIPE_LEASE_STALE_MS) || DEFAULT_LEASE_STALE_AFTER_MS;
+  const keys: string[] = [];
+  for await (const key of await kv.keys("workers.>")) keys.push(key);
+  const entries = await Promise.all(keys.map((key) => kv.get(key)));
+  return entries.some((entry) => entry?.operation === "PUT" && now - parseLeaseValue(entry).heartbeatAt <= staleAfterMs);
+}
+
 /** Rendezvous (highest random weight) score: each worker ranks the tasks in its own stable order, so claimers rarely collide. */
 export function rendezvousScore(workerId: string, task: string): number {
   return createHash("sha256").update(`${workerId}\u0000${task}`).digest().readUInt32BE(0);

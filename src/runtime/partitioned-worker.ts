@@ -1,18 +1,19 @@
 // A worker of a partitioned pipeline (nats.partitions > 1): claims a fair share of the pipeline's tasks through
 // leases and runs each as its own checkpointed worker; `--worker-id` names it among the others.
 import type { Server } from "node:http";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import type { PipelineConfig } from "../config/pipeline.ts";
 import { Metrics } from "../metrics/registry.ts";
 import { EncoderPool } from "../sinks/parquet.ts";
 import { metricsUrl, startMetricsServer } from "../metrics/server.ts";
 import { connectNats } from "../transport/connection.ts";
 import { ensureStream, streamInfoOrUndefined, streamOptions, streamPartitionMismatch } from "../transport/stream.ts";
-import { Kvm } from "@nats-io/kv";
+import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { StaleCheckpointError } from "./checkpoint.ts";
 import { openCheckpointStore, openExistingCheckpointStore } from "./checkpoint-store.ts";
 import { assertPartitionCountsUnchanged } from "./partition-count.ts";
 import { assertConfigUnchanged, checkpointStoresOf } from "./config-change.ts";
-import { leaseBucketName, runLeasedTasks, type TaskLease } from "./partition-leases.ts";
+import { anyWorkerPresent, leaseBucketName, runLeasedTasks, type TaskLease } from "./partition-leases.ts";
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { drainTargets, drainedPast, runWorker, type WorkerOptions, type WorkerSummary } from "./worker.ts";
 import { runEach } from "./cleanup.ts";
@@ -27,6 +28,51 @@ interface DrainedMarker {
 export interface PartitionedSummary extends WorkerSummary {
   /** Task runs this worker finished or handed over, in the order they ended. */
   tasks: { task: string; outcome: "finished" | "handedOver" | "lost"; position: number; epoch: number }[];
+}
+
+/** The drain targets a worker decided (or took over), for every task, in the lease bucket beside the markers. */
+interface DrainRecord {
+  targets: Record<string, number[]>;
+  streamCreated: string;
+}
+const DRAIN_KEY = "drain.targets";
+
+async function currentTargets(manager: JetStreamManager, config: PipelineConfig, plans: readonly TaskPlan[]): Promise<Map<string, number[]>> {
+  const targets = new Map<string, number[]>();
+  for (const plan of plans) targets.set(plan.name, await drainTargets(manager, config, plan));
+  return targets;
+}
+
+/**
+ * This worker's drain targets (see runPartitionedWorker): the recorded ones while another live worker drains toward
+ * them and some task has not reached them yet; otherwise `current`, recorded for the workers that join later. Of two
+ * workers deciding at once, the one whose write lost takes the other's.
+ */
+async function decideDrainTargets(
+  markers: KV,
+  streamCreated: string,
+  current: Map<string, number[]>,
+  completeFor: (plan: TaskPlan, targets: ReadonlyMap<string, number[]>) => Promise<boolean>,
+  plans: readonly TaskPlan[],
+): Promise<Map<string, number[]>> {
+  const recorded = (entry: KvEntry | null) => {
+    if (entry?.operation !== "PUT") return undefined;
+    const record = entry.json<DrainRecord>();
+    const targets = new Map(Object.entries(record.targets));
+    const fits = record.streamCreated === streamCreated && [...current].every(([task, own]) => targets.get(task)?.length === own.length);
+    return fits ? targets : undefined;
+  };
+  const entry = await markers.get(DRAIN_KEY);
+  const joined = recorded(entry);
+  if (joined !== undefined && (await anyWorkerPresent(markers))) {
+    for (const plan of plans) if (!(await completeFor(plan, joined))) return joined;
+  }
+  const record: DrainRecord = { targets: Object.fromEntries(current), streamCreated };
+  const written = await (entry === null ? markers.create(DRAIN_KEY, JSON.stringify(record)) : markers.update(DRAIN_KEY, JSON.stringify(record), entry.revision)).then(
+    () => true,
+    () => false,
+  );
+  return written ? current : (recorded(await markers.get(DRAIN_KEY)) ?? current);
 }
 
 export async function runPartitionedWorker(options: WorkerOptions): Promise<PartitionedSummary> {
@@ -58,9 +104,6 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
     const info = await ensureStream(manager, config.nats.stream, streamOptions(config.nats, log));
     const { error } = await streamPartitionMismatch(manager, config.nats.stream, config.nats.partitions);
     if (error !== undefined) throw new Error(error);
-    // A drain ends when every task drained at least through the stream as it is now, by this worker or another.
-    const targets = new Map<string, number[]>();
-    if (options.drain) for (const plan of plans) targets.set(plan.name, await drainTargets(manager, config, plan));
     const markers = await new Kvm(connection).create(leaseBucketName(config.name), { history: 1, replicas: config.nats.replicas });
     /**
      * A drained task's marker, written once its last commit, renames and forwarding all finished: other workers then
@@ -70,12 +113,23 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
     const markerKey = (plan: TaskPlan) => `drained.${plan.name}`;
     const storeOf = (plan: TaskPlan) =>
       openCheckpointStore(config.checkpoint.store, { sinkPath, pipelineName: taskCheckpointName(config.name, plan), connection, replicas: config.nats.replicas });
-    const isComplete = async (plan: TaskPlan) => {
+    const completeFor = async (plan: TaskPlan, targets: ReadonlyMap<string, number[]>) => {
       const entry = await markers.get(markerKey(plan));
       if (entry === null || entry.operation !== "PUT") return false;
       const marker = entry.json<DrainedMarker>();
       return marker.streamCreated === info.created && marker.epoch === (await (await storeOf(plan)).lastEpoch()) && drainedPast(marker.drainedAt, targets.get(plan.name)!);
     };
+    // A drain ends when every task drained at least through its targets, by this worker or another. They are decided
+    // once per drain, by its first worker (the stream as it is then), and kept in the lease bucket: a worker joining a
+    // drain that another live worker runs takes them over instead of the stream as it is when it joins (with no worker
+    // live, the recorded drain ended or was stopped: a new one starts at the stream as it is now). Its customers
+    // tasks wait for exactly them, its events tasks end at or past them, and markers are judged against them: every
+    // worker of the drain agrees which tasks still need a run, and no customers task waits for an end record past those
+    // of events tasks already marked drained (nobody would run them again). Events arriving during the drain are the
+    // next drain's, unless an events task read them before it ended: it forwarded them before its end record, and the
+    // customer stage takes them as well.
+    const targets = options.drain ? await decideDrainTargets(markers, info.created, await currentTargets(manager, config, plans), completeFor, plans) : new Map<string, number[]>();
+    const isComplete = (plan: TaskPlan) => completeFor(plan, targets);
     const markDrained = async (plan: TaskPlan, result: WorkerSummary) => {
       if (result.drainedAt === undefined) return;
       const marker: DrainedMarker = { drainedAt: result.drainedAt, epoch: result.epoch, streamCreated: info.created };
@@ -107,7 +161,7 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
         try {
           // A customers task's drain learns from the markers which events tasks will not send their end records again.
           const sourceDrained = (partition: number) => isComplete(plans.find((candidate) => candidate.kind === "events" && candidate.partition === partition)!);
-          const result = await runWorker({ ...options, workerId, metrics, log, signal, task: { plan, lock: lease, sourceDrained }, encoders });
+          const result = await runWorker({ ...options, workerId, metrics, log, signal, task: { plan, lock: lease, sourceDrained, drainTargets: targets.get(plan.name) }, encoders });
           if (options.drain && !lease.lost.aborted) await markDrained(plan, result);
           summary.messages += result.messages;
           summary.events += result.events;

@@ -83,6 +83,8 @@ export interface WorkerOptions {
      * (runPartitionedWorker's markers), so that none comes again: one this task has not read was discarded.
      */
     sourceDrained?: (partition: number) => Promise<boolean>;
+    /** A drain's targets for this task (see drainTargets), decided once for the whole drain by runPartitionedWorker. */
+    drainTargets?: number[];
   };
   /** Parquet encoder threads shared by the tasks of one process (default: the sink's own). */
   encoders?: EncoderPool;
@@ -514,7 +516,7 @@ class Worker {
     const retry = { log: (line: string) => this.log(line), signal: this.options.signal };
     const manager = await retryWhileNatsRecovers("reaching JetStream", () => jetstreamManager(connection), retry);
     // A drain of an events task ends at its subject's last message; the customer stage waits for every one's end record.
-    const targets = task !== undefined && this.drain ? await retryWhileNatsRecovers("reading the drain's end", () => drainTargets(manager, this.config, task), retry) : [];
+    const targets = task !== undefined && this.drain ? await this.drainTargetsOf(task, () => retryWhileNatsRecovers("reading the drain's end", () => drainTargets(manager, this.config, task), retry)) : [];
     const through = targets[0] ?? 0;
     const input = this.forwardedInput;
     if (input !== undefined && this.drain) input.setDrainTargets(targets);
@@ -621,6 +623,19 @@ class Worker {
       // A failed round must not leave a commit running into the next one.
       await this.committing?.catch(() => undefined);
     }
+  }
+
+  /**
+   * A customers task waits for exactly the drain's targets: the events subjects' last sequences now may be past the end
+   * records of events tasks the drain already counts as drained, which nobody runs again to send later ones. An events
+   * task ends at its subject's last message now, at or past the drain's target (the stream may have discarded what was
+   * below it since: that is drained too).
+   */
+  private async drainTargetsOf(task: TaskPlan, now: () => Promise<number[]>): Promise<number[]> {
+    const decided = this.options.task?.drainTargets;
+    if (decided === undefined) return now();
+    if (task.kind === "customers") return decided;
+    return (await now()).map((target, index) => Math.max(target, decided[index] ?? 0));
   }
 
   /**
