@@ -55,9 +55,14 @@ export function leaseBucketName(pipelineName: string): string {
   return `clickpipe_leases_${pipelineName.replace(/[^A-Za-z0-9_-]/g, "_")}_${hash}`;
 }
 
+/** How long a lease or a worker's presence stays fresh without a heartbeat: CLICKPIPE_LEASE_STALE_MS or 10 s. */
+export function leaseStaleAfterMs(): number {
+  return Number(process.env.CLICKPIPE_LEASE_STALE_MS) || DEFAULT_LEASE_STALE_AFTER_MS;
+}
+
 /** Whether a worker announced itself in the lease bucket within the staleness limit (by its heartbeat's clock), at one look. */
 export async function anyWorkerPresent(kv: KV, now = Date.now()): Promise<boolean> {
-  const staleAfterMs = Number(process.env.CLICKPIPE_LEASE_STALE_MS) || DEFAULT_LEASE_STALE_AFTER_MS;
+  const staleAfterMs = leaseStaleAfterMs();
   const keys: string[] = [];
   for await (const key of await kv.keys("workers.>")) keys.push(key);
   const entries = await Promise.all(keys.map((key) => kv.get(key)));
@@ -168,7 +173,7 @@ class LeaseTable {
   ) {
     this.now = options.now ?? Date.now;
     this.holder = newLockHolder(options.workerId, this.now());
-    this.staleAfterMs = options.staleAfterMs ?? (Number(process.env.CLICKPIPE_LEASE_STALE_MS) || DEFAULT_LEASE_STALE_AFTER_MS);
+    this.staleAfterMs = options.staleAfterMs ?? leaseStaleAfterMs();
     this.log = options.log ?? (() => undefined);
   }
 

@@ -13,7 +13,7 @@ import { StaleCheckpointError } from "./checkpoint.ts";
 import { openCheckpointStore, openExistingCheckpointStore } from "./checkpoint-store.ts";
 import { assertPartitionCountsUnchanged } from "./partition-count.ts";
 import { assertConfigUnchanged, checkpointStoresOf } from "./config-change.ts";
-import { anyWorkerPresent, leaseBucketName, runLeasedTasks, type TaskLease } from "./partition-leases.ts";
+import { anyWorkerPresent, leaseBucketName, leaseStaleAfterMs, runLeasedTasks, type TaskLease } from "./partition-leases.ts";
 import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { drainTargets, drainedPast, runWorker, type WorkerOptions, type WorkerSummary } from "./worker.ts";
 import { runEach } from "./cleanup.ts";
@@ -31,11 +31,11 @@ export interface PartitionedSummary extends WorkerSummary {
 }
 
 /** The drain targets a worker decided (or took over), for every task, in the lease bucket beside the markers. */
-interface DrainRecord {
+export interface DrainRecord {
   targets: Record<string, number[]>;
   streamCreated: string;
 }
-const DRAIN_KEY = "drain.targets";
+export const DRAIN_KEY = "drain.targets";
 
 async function currentTargets(manager: JetStreamManager, config: PipelineConfig, plans: readonly TaskPlan[]): Promise<Map<string, number[]>> {
   const targets = new Map<string, number[]>();
@@ -45,10 +45,12 @@ async function currentTargets(manager: JetStreamManager, config: PipelineConfig,
 
 /**
  * This worker's drain targets (see runPartitionedWorker): the recorded ones while another live worker drains toward
- * them and some task has not reached them yet; otherwise `current`, recorded for the workers that join later. Of two
- * workers deciding at once, the one whose write lost takes the other's.
+ * them, or they were recorded within the lease staleness limit (a worker that decided them announces itself a moment
+ * later: workers started together would otherwise each record the stream as it is when they look), and some task has
+ * not reached them yet; otherwise `current`, recorded for the workers that join later. Of two workers deciding at
+ * once, the one whose write lost takes the other's.
  */
-async function decideDrainTargets(
+export async function decideDrainTargets(
   markers: KV,
   streamCreated: string,
   current: Map<string, number[]>,
@@ -64,7 +66,8 @@ async function decideDrainTargets(
   };
   const entry = await markers.get(DRAIN_KEY);
   const joined = recorded(entry);
-  if (joined !== undefined && (await anyWorkerPresent(markers))) {
+  const fresh = entry !== null && Date.now() - entry.created.getTime() <= leaseStaleAfterMs();
+  if (joined !== undefined && (fresh || (await anyWorkerPresent(markers)))) {
     for (const plan of plans) if (!(await completeFor(plan, joined))) return joined;
   }
   const record: DrainRecord = { targets: Object.fromEntries(current), streamCreated };

@@ -1,0 +1,102 @@
+// Where a partitioned drain ends, decided once per drain in the lease bucket (decideDrainTargets), against a real
+// NATS KV bucket: a worker joins a drain whose targets were recorded a moment ago even before the worker that recorded
+// them announced itself (workers started together), and starts a new one otherwise. Oracle: the targets written by hand.
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { parsePipelineText } from "../../src/config/load.ts";
+import { DRAIN_KEY, decideDrainTargets, type DrainRecord } from "../../src/runtime/partitioned-worker.ts";
+import { planTasks, type TaskPlan } from "../../src/runtime/tasks.ts";
+import { connectNats } from "../../src/transport/connection.ts";
+import { uniqueStreamName } from "../helpers/nats-server.ts";
+
+const STREAM_CREATED = "2026-12-05T00:00:00.000000000Z";
+
+describe("decideDrainTargets: one set of targets per partitioned drain", () => {
+  const natsUrl = inject("natsUrl");
+  let connection: NatsConnection;
+  const buckets: string[] = [];
+  const staleBefore = process.env.CLICKPIPE_LEASE_STALE_MS;
+  let plans: TaskPlan[];
+
+  beforeAll(async () => {
+    connection = await connectNats({ url: natsUrl });
+    const config = parsePipelineText(
+      ["name: targets", "nats:", `  url: "${natsUrl}"`, "  stream: T", "  partitions: 2", "operators:", "  - { type: sessionize }", "  - { type: basket }", "sinks:", '  - { type: parquet, path: "/tmp/unused" }'].join("\n"),
+      "targets.yaml",
+      {},
+    );
+    if (!config.ok) throw new Error(JSON.stringify(config.errors));
+    plans = planTasks(config.config);
+  });
+
+  afterEach(() => {
+    if (staleBefore === undefined) delete process.env.CLICKPIPE_LEASE_STALE_MS;
+    else process.env.CLICKPIPE_LEASE_STALE_MS = staleBefore;
+  });
+
+  afterAll(async () => {
+    const manager = await jetstreamManager(connection);
+    for (const bucket of buckets) await manager.streams.delete(`KV_${bucket}`).catch(() => undefined);
+    await connection?.drain();
+  });
+
+  async function bucket(): Promise<KV> {
+    const name = uniqueStreamName("zzdraintargets").toLowerCase();
+    buckets.push(name);
+    return new Kvm(connection).create(name, { history: 1 });
+  }
+
+  /** Targets for every task of `plans` (events tasks one sequence, customers one per events partition), all `at`. */
+  function targetsAt(at: number): Map<string, number[]> {
+    return new Map(plans.map((plan) => [plan.name, plan.kind === "customers" ? [at, at] : [at]]));
+  }
+
+  const recordOf = async (kv: KV) => (await kv.get(DRAIN_KEY))!.json<DrainRecord>();
+  const noneComplete = async () => false;
+
+  it("plans the tasks these cases need: two events tasks, a customers task, the dead letters", () => {
+    expect(plans.map((plan) => plan.name).sort()).toEqual(["customers-0", "dlq", "events-0", "events-1"]);
+  });
+
+  it("records the stream as it is now when no drain is recorded", async () => {
+    const kv = await bucket();
+    const decided = await decideDrainTargets(kv, STREAM_CREATED, targetsAt(40), noneComplete, plans);
+    expect(decided).toEqual(targetsAt(40));
+    expect(await recordOf(kv)).toEqual({ targets: Object.fromEntries(targetsAt(40)), streamCreated: STREAM_CREATED });
+  });
+
+  it("joins targets recorded a moment ago though no worker announced itself yet (workers started together)", async () => {
+    const kv = await bucket();
+    await kv.put(DRAIN_KEY, JSON.stringify({ targets: Object.fromEntries(targetsAt(25)), streamCreated: STREAM_CREATED }));
+    // Events arrived since the first worker looked: this one sees 40, and must still end where the drain does.
+    const decided = await decideDrainTargets(kv, STREAM_CREATED, targetsAt(40), noneComplete, plans);
+    expect(decided).toEqual(targetsAt(25));
+    expect((await recordOf(kv)).targets).toEqual(Object.fromEntries(targetsAt(25)));
+  });
+
+  it("starts a new drain over recorded targets older than the lease staleness limit when no worker is present", async () => {
+    process.env.CLICKPIPE_LEASE_STALE_MS = "300";
+    const kv = await bucket();
+    await kv.put(DRAIN_KEY, JSON.stringify({ targets: Object.fromEntries(targetsAt(25)), streamCreated: STREAM_CREATED }));
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const decided = await decideDrainTargets(kv, STREAM_CREATED, targetsAt(40), noneComplete, plans);
+    expect(decided).toEqual(targetsAt(40));
+    expect((await recordOf(kv)).targets).toEqual(Object.fromEntries(targetsAt(40)));
+  });
+
+  it("starts a new drain when every task reached the recorded targets, however fresh they are (a drain just ended)", async () => {
+    const kv = await bucket();
+    await kv.put(DRAIN_KEY, JSON.stringify({ targets: Object.fromEntries(targetsAt(25)), streamCreated: STREAM_CREATED }));
+    const decided = await decideDrainTargets(kv, STREAM_CREATED, targetsAt(40), async () => true, plans);
+    expect(decided).toEqual(targetsAt(40));
+  });
+
+  it("starts a new drain over targets recorded for an earlier stream of the same name", async () => {
+    const kv = await bucket();
+    await kv.put(DRAIN_KEY, JSON.stringify({ targets: Object.fromEntries(targetsAt(25)), streamCreated: "2026-01-01T00:00:00Z" }));
+    const decided = await decideDrainTargets(kv, STREAM_CREATED, targetsAt(40), noneComplete, plans);
+    expect(decided).toEqual(targetsAt(40));
+  });
+});
