@@ -4,6 +4,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { createHash } from "node:crypto";
 import { StaleCheckpointError, holderIsGone, lostLockError, newLockHolder, type LockHolder } from "./checkpoint.ts";
 import type { HeldCheckpointLock } from "./checkpoint-store.ts";
+import { isTransientNatsError } from "../transport/nats-retry.ts";
 
 export interface TaskLease extends HeldCheckpointLock {
   readonly task: string;
@@ -224,7 +225,9 @@ class LeaseTable {
 
   /** One heartbeat of presence and leases, then claims or handovers; true once this worker is done and gone. */
   private async tick(mayClaim: boolean): Promise<boolean> {
-    if (!this.stopping && (this.options.signal?.aborted || this.fatal !== undefined || (await this.drained()))) {
+    // NATS away for a moment: the markers are read again next tick, as the heartbeats carry on across it.
+    const drained = async () => this.drained().catch((error: unknown) => (isTransientNatsError(error) ? false : Promise.reject(error)));
+    if (!this.stopping && (this.options.signal?.aborted || this.fatal !== undefined || (await drained()))) {
       this.stopping = true;
       // Gone from the live workers first: the others' fair share then covers every task this worker hands over.
       await this.kv.delete(this.presenceKey).catch(() => undefined);

@@ -18,7 +18,7 @@ import { IN_PROGRESS_SUFFIX, ParquetSink, type EncoderPool, type PendingCommit }
 import { botsTable, invalidEventsTable, lateEventsTable } from "../sinks/system-tables.ts";
 import { connectNats } from "../transport/connection.ts";
 import { decodeDeadLetter } from "../transport/dead-letter.ts";
-import { retryWhileNatsRecovers } from "../transport/nats-retry.ts";
+import { isTransientNatsError, retryWhileNatsRecovers } from "../transport/nats-retry.ts";
 import { splitBatch } from "../transport/batch-codec.ts";
 import { ensureStream, lastSequenceOfSubject, streamOptions, streamPartitionMismatch } from "../transport/stream.ts";
 import { eventsSubject, parseSubject } from "../transport/subjects.ts";
@@ -572,8 +572,9 @@ class Worker {
       const check = () => {
         if (checking) return;
         checking = true;
+        // NATS away for a moment (a restart, a leader election): the next check asks again, as the reader waits for it.
         void this.endDiscardedSources(manager, reader, input, targets, sourceDrained)
-          .catch((error: unknown) => this.stop(error))
+          .catch((error: unknown) => (isTransientNatsError(error) ? undefined : this.stop(error)))
           .finally(() => (checking = false));
       };
       timers.push(setInterval(check, DISCARDED_ENDS_CHECK_MS));

@@ -1,0 +1,65 @@
+// A NATS restart while a partitioned drain's customers task waits for an events task's end record must not fail the drain.
+import { Kvm } from "@nats-io/kv";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { loadPipelineOrThrow } from "../../src/cli/load-config.ts";
+import { generateLines } from "../../src/ingest/generate.ts";
+import { Metrics } from "../../src/metrics/registry.ts";
+import { runPartitionedWorker } from "../../src/runtime/partitioned-worker.ts";
+import { leaseBucketName, runLeasedTasks } from "../../src/runtime/partition-leases.ts";
+import { connectNats } from "../../src/transport/connection.ts";
+import { runCli } from "../helpers/cli.ts";
+import { startNatsServer, uniqueStreamName, type RunningNatsServer } from "../helpers/nats-server.ts";
+import { waitFor } from "../helpers/wait-for.ts";
+import { writePipelineFile } from "./crash-harness.ts";
+
+describe("partitioned drain across a NATS restart", () => {
+  let server: RunningNatsServer | undefined;
+  let directory: string | undefined;
+  afterAll(async () => {
+    await server?.stop();
+    if (directory) await rm(directory, { recursive: true, force: true });
+  });
+
+  it("a customers task waiting for an end record rides out the restart", { timeout: 120_000 }, async () => {
+    server = await startNatsServer();
+    directory = await mkdtemp(join(tmpdir(), "clickpipe-drain-restart-"));
+    const name = uniqueStreamName("BLIP");
+    const stream = uniqueStreamName("BLIPS");
+    const out = join(directory, "out");
+    const file = await writePipelineFile(directory, { name, natsUrl: server.url, stream, out, partitions: 2, interval: "1s" });
+    const input = join(directory, "in.ndjson");
+    await writeFile(input, [...generateLines({ visitors: 50, days: 1, seed: 1, start: Date.parse("2026-02-02T00:00:00Z") })].join("\n") + "\n");
+    const published = await runCli(["publish", input, "--pipeline", file]);
+    expect(published.code, published.stderr).toBe(0);
+
+    const connection = await connectNats({ url: server.url });
+    const holder = new AbortController();
+    let holding!: () => void;
+    const held = new Promise<void>((resolve) => (holding = resolve));
+    const holderDone = runLeasedTasks(connection, name, { workerId: "holder", tasks: ["events-1"], signal: holder.signal }, async (lease) => {
+      holding();
+      await new Promise((resolve) => lease.handOver.addEventListener("abort", resolve, { once: true }));
+      return "handedOver";
+    });
+    await held;
+    const logs: string[] = [];
+    const running = runPartitionedWorker({ config: await loadPipelineOrThrow(file), drain: true, metrics: new Metrics(), workerId: "drainer", log: (line) => logs.push(line) });
+    running.catch(() => undefined);
+    const markers = await new Kvm(connection).open(leaseBucketName(name));
+    await waitFor("events-0 drained", async () => (await markers.get("drained.events-0"))?.operation === "PUT", 60_000);
+    await waitFor("customers-0 runs", async () => logs.some((line) => line.endsWith("runs customers-0")), 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    server.kill("SIGKILL");
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await server.restart();
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    holder.abort();
+    await holderDone.catch(() => undefined);
+    const outcome = await Promise.race([running.then(() => "ended", (error: unknown) => `failed: ${String(error)}`), new Promise((resolve) => setTimeout(() => resolve("still waiting"), 60_000))]);
+    await connection.close();
+    expect(outcome, logs.join("\n")).toBe("ended");
+  });
+});
