@@ -14,7 +14,7 @@ import { openCheckpointStore, openExistingCheckpointStore } from "./checkpoint-s
 import { assertPartitionCountsUnchanged } from "./partition-count.ts";
 import { assertConfigUnchanged, checkpointStoresOf } from "./config-change.ts";
 import { anyWorkerPresent, leaseBucketName, leaseStaleAfterMs, runLeasedTasks, type TaskLease } from "./partition-leases.ts";
-import { planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
+import { eventsTaskName, planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { drainTargets, drainedPast, runWorker, type WorkerOptions, type WorkerSummary } from "./worker.ts";
 import { runEach } from "./cleanup.ts";
 
@@ -37,10 +37,18 @@ export interface DrainRecord {
 }
 export const DRAIN_KEY = "drain.targets";
 
-async function currentTargets(manager: JetStreamManager, config: PipelineConfig, plans: readonly TaskPlan[]): Promise<Map<string, number[]>> {
+/**
+ * The drain's targets from the stream as it is now. A customers task's are its events tasks' own, not looked up again:
+ * an event stored between the two looks would put its target past an events task that counts as drained at its own
+ * (not run again), whose end record then never reaches it.
+ */
+export async function currentTargets(manager: JetStreamManager, config: PipelineConfig, plans: readonly TaskPlan[]): Promise<Map<string, number[]>> {
   const targets = new Map<string, number[]>();
-  for (const plan of plans) targets.set(plan.name, await drainTargets(manager, config, plan));
-  return targets;
+  for (const plan of plans) if (plan.kind !== "customers") targets.set(plan.name, await drainTargets(manager, config, plan));
+  for (const plan of plans) {
+    if (plan.kind === "customers") targets.set(plan.name, Array.from({ length: config.nats.partitions }, (_, partition) => targets.get(eventsTaskName(partition))![0]));
+  }
+  return new Map(plans.map((plan) => [plan.name, targets.get(plan.name)!]));
 }
 
 /**
