@@ -79,11 +79,16 @@ export async function decideDrainTargets(
     for (const plan of plans) if (!(await completeFor(plan, joined))) return joined;
   }
   const record: DrainRecord = { targets: Object.fromEntries(current), streamCreated };
-  const written = await (entry === null ? markers.create(DRAIN_KEY, JSON.stringify(record)) : markers.update(DRAIN_KEY, JSON.stringify(record), entry.revision)).then(
-    () => true,
-    () => false,
+  const failure = await (entry === null ? markers.create(DRAIN_KEY, JSON.stringify(record)) : markers.update(DRAIN_KEY, JSON.stringify(record), entry.revision)).then(
+    () => undefined,
+    (error: unknown) => ({ error }),
   );
-  return written ? current : (recorded(await markers.get(DRAIN_KEY)) ?? current);
+  if (failure === undefined) return current;
+  const after = await markers.get(DRAIN_KEY);
+  // Unchanged: no other worker's write beat this one, NATS failed it (a timeout): the record it holds is not this
+  // drain's, and targets no other worker can see would not be one set per drain.
+  if ((after?.revision ?? 0) === (entry?.revision ?? 0)) throw failure.error;
+  return recorded(after) ?? current;
 }
 
 export async function runPartitionedWorker(options: WorkerOptions): Promise<PartitionedSummary> {

@@ -100,3 +100,34 @@ describe("decideDrainTargets: one set of targets per partitioned drain", () => {
     expect(decided).toEqual(targetsAt(40));
   });
 });
+
+describe("decideDrainTargets when NATS fails the write", () => {
+  const natsUrl = inject("natsUrl");
+
+  it("does not take the previous drain's record for this one's when its own write did not land", async () => {
+    const connection = await connectNats({ url: natsUrl });
+    const name = uniqueStreamName("zzdraintargetsfail").toLowerCase();
+    try {
+      const parsed = parsePipelineText(
+        ["name: targets", "nats:", `  url: "${natsUrl}"`, "  stream: T", "  partitions: 2", "operators:", "  - { type: sessionize }", "sinks:", '  - { type: parquet, path: "/tmp/unused" }'].join("\n"),
+        "targets.yaml",
+        {},
+      );
+      if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+      const plans = planTasks(parsed.config);
+      const at = (value: number) => new Map(plans.map((plan) => [plan.name, plan.kind === "customers" ? [value, value] : [value]]));
+      const kv = await new Kvm(connection).create(name, { history: 1 });
+      // A drain that ended at 25 (every task reached it); this one starts at 40, and its write times out.
+      await kv.put(DRAIN_KEY, JSON.stringify({ targets: Object.fromEntries(at(25)), streamCreated: STREAM_CREATED }));
+      const failing = new Proxy(kv, {
+        get: (target, key) => (key === "update" || key === "create" ? () => Promise.reject(new Error("TIMEOUT")) : Reflect.get(target, key, target)),
+      });
+      const decided = await decideDrainTargets(failing, STREAM_CREATED, at(40), async (_plan, targets) => targets.get("events-0")![0] <= 25, plans).catch(() => "failed");
+      // Before: the drain took the record of the one that ended at 25, found every task complete, and drained nothing.
+      expect(decided).not.toEqual(at(25));
+    } finally {
+      await (await jetstreamManager(connection)).streams.delete(`KV_${name}`).catch(() => undefined);
+      await connection.drain();
+    }
+  });
+});
