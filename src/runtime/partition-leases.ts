@@ -46,6 +46,8 @@ const DRAIN_IDLE_TICK_MS = 200;
 const TASK_NAME = /^[A-Za-z0-9_=-]+$/;
 /** A presence this many staleAfterMs old is deleted. */
 const FORGET_AFTER_STALE = 10;
+/** How long a draining worker keeps looking whether the drain completed while NATS does not answer. */
+const DRAINED_UNANSWERED_MS = 60_000;
 /** Tokens of the tables running in this process: holderIsGone takes a same-pid holder with another token for a dead incarnation. */
 const tokensInThisProcess = new Set<string>();
 
@@ -163,6 +165,8 @@ class LeaseTable {
   private readonly seen = new Map<string, { revision: number; since: number }>();
   private fatal: { error: unknown } | undefined;
   private stopping = false;
+  /** When reading the drain's markers first failed for want of NATS, since the last answer. */
+  private drainedUnansweredSince: number | undefined;
   private abandoned = false;
   private wake: () => void = () => undefined;
 
@@ -225,8 +229,16 @@ class LeaseTable {
 
   /** One heartbeat of presence and leases, then claims or handovers; true once this worker is done and gone. */
   private async tick(mayClaim: boolean): Promise<boolean> {
-    // NATS away for a moment: the markers are read again next tick, as the heartbeats carry on across it.
-    const drained = async () => this.drained().catch((error: unknown) => (isTransientNatsError(error) ? false : Promise.reject(error)));
+    // NATS away for a moment: the markers are read again next tick, as the heartbeats carry on across it (for up to
+    // DRAINED_UNANSWERED_MS, as retryWhileNatsRecovers; then the error fails the run as it did at once before).
+    const drained = async () =>
+      this.drained().then(
+        (done) => ((this.drainedUnansweredSince = undefined), done),
+        (error: unknown) => {
+          this.drainedUnansweredSince ??= this.now();
+          return isTransientNatsError(error) && this.now() - this.drainedUnansweredSince < DRAINED_UNANSWERED_MS ? false : Promise.reject(error);
+        },
+      );
     if (!this.stopping && (this.options.signal?.aborted || this.fatal !== undefined || (await drained()))) {
       this.stopping = true;
       // Gone from the live workers first: the others' fair share then covers every task this worker hands over.
