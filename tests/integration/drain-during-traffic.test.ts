@@ -3,21 +3,19 @@
 // will send, nor be half taken, whether the customers task runs in the worker that started the drain or in one that
 // joined it later. Oracle: the lake after that drain equals a drain of the events that were there when it started;
 // after the next drain, it equals one drain over all of them.
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadPipelineOrThrow } from "../../src/cli/load-config.ts";
 import { generateLines } from "../../src/ingest/generate.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
 import { runPartitionedWorker } from "../../src/runtime/partitioned-worker.ts";
 import { leaseBucketName, rendezvousScore, runLeasedTasks } from "../../src/runtime/partition-leases.ts";
-import { connectNats } from "../../src/transport/connection.ts";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { jetStreamScratchAll } from "../helpers/jetstream-scratch.ts";
+import { holdTasks } from "../helpers/task-holder.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 import { lakeRows, rowCounts, writePipelineFile } from "./crash-harness.ts";
 
@@ -26,25 +24,8 @@ const START = Date.parse("2026-02-02T00:00:00Z");
 const PARTITIONS = 3;
 
 describe("a partitioned drain while events keep arriving", () => {
-  const natsUrl = inject("natsUrl");
-  const streams: string[] = [];
-  const buckets: string[] = [];
-  let directory: string;
-  let connection: NatsConnection;
-  let manager: JetStreamManager;
-
-  beforeAll(async () => {
-    directory = await mkdtemp(join(tmpdir(), "clickpipe-drain-traffic-"));
-    connection = await connectNats({ url: natsUrl });
-    manager = await jetstreamManager(connection);
-  });
-
-  afterAll(async () => {
-    for (const stream of streams) await manager?.streams.delete(stream).catch(() => undefined);
-    for (const bucket of buckets) await manager?.streams.delete(`KV_${bucket}`).catch(() => undefined);
-    await connection?.drain();
-    if (directory) await rm(directory, { recursive: true, force: true });
-  });
+  const scratch = jetStreamScratchAll("clickpipe-drain-traffic-");
+  const { natsUrl, streams, buckets } = scratch;
 
   function newStream(): string {
     const stream = uniqueStreamName("DRAINTRAFFIC");
@@ -56,12 +37,12 @@ describe("a partitioned drain while events keep arriving", () => {
   async function pipeline(prefix: string, stream: string): Promise<{ file: string; out: string; name: string }> {
     const name = uniqueStreamName(prefix);
     buckets.push(leaseBucketName(name));
-    const out = join(directory, name.toLowerCase());
-    return { file: await writePipelineFile(directory, { name, natsUrl, stream, out, partitions: PARTITIONS, interval: "1s" }), out, name };
+    const out = join(scratch.directory, name.toLowerCase());
+    return { file: await writePipelineFile(scratch.directory, { name, natsUrl, stream, out, partitions: PARTITIONS, interval: "1s" }), out, name };
   }
 
   async function publish(file: string, pipelineFile: string, lines: Iterable<string>): Promise<void> {
-    const path = join(directory, `${Date.now().toString(36)}-${file}`);
+    const path = join(scratch.directory, `${Date.now().toString(36)}-${file}`);
     await writeFile(path, [...lines].join("\n") + "\n");
     const result = await runCli(["publish", path, "--pipeline", pipelineFile]);
     expect(result.code, result.stderr).toBe(0);
@@ -83,27 +64,18 @@ describe("a partitioned drain while events keep arriving", () => {
 
     // Another worker holds customers-0 and runs nothing, so that the events tasks drain, forward their end records and
     // are marked drained before customers-0 starts.
-    const holder = new AbortController();
-    let holding!: () => void;
-    const held = new Promise<void>((resolve) => (holding = resolve));
-    const holderDone = runLeasedTasks(connection, race.name, { workerId: "holder", tasks: ["customers-0"], signal: holder.signal }, async (lease) => {
-      holding();
-      await new Promise((resolve) => lease.handOver.addEventListener("abort", resolve, { once: true }));
-      return "handedOver";
-    });
-    await held;
+    const holder = await holdTasks(scratch.connection, race.name, ["customers-0"]);
     const logs: string[] = [];
     const stop = new AbortController();
     const running = runPartitionedWorker({ config, drain: true, metrics: new Metrics(), workerId: "drainer", signal: stop.signal, log: (line) => logs.push(line) });
-    const markers = await new Kvm(connection).open(leaseBucketName(race.name));
+    const markers = await new Kvm(scratch.connection).open(leaseBucketName(race.name));
     const drained = async (task: string) => (await markers.get(`drained.${task}`))?.operation === "PUT";
     const others = [...Array.from({ length: PARTITIONS }, (_, partition) => `events-${partition}`), "dlq"];
     await waitFor("the events tasks and dlq drained", async () => (await Promise.all(others.map(drained))).every(Boolean), 60_000);
 
     // Days later, more events arrive on every events subject while the drain still runs; then customers-0 is free.
     await publish("later.ndjson", race.file, generateLines({ visitors: 200, days: 2, seed: 2, start: START + 5 * DAY_MS }));
-    holder.abort();
-    await holderDone;
+    await holder.release();
     // Before, customers-0 took the events subjects' last sequences as they were when it started for its targets: past
     // the end records the events tasks sent, which were marked drained and not run again. It waited for ever.
     const outcome = await Promise.race([running.then(() => "ended"), new Promise((resolve) => setTimeout(() => resolve("still waiting"), 30_000))]);
@@ -136,7 +108,7 @@ describe("a partitioned drain while events keep arriving", () => {
     const hold = async (task: string) => {
       let holding!: () => void;
       const held = new Promise<void>((resolve) => (holding = resolve));
-      const done = runLeasedTasks(connection, joined.name, { workerId: `holder-${task}`, tasks: [task], staleAfterMs: 2000, testing: { abandon: abandon.signal } }, async () => {
+      const done = runLeasedTasks(scratch.connection, joined.name, { workerId: `holder-${task}`, tasks: [task], staleAfterMs: 2000, testing: { abandon: abandon.signal } }, async () => {
         holding();
         await new Promise(() => undefined);
         return "handedOver";
@@ -157,7 +129,7 @@ describe("a partitioned drain while events keep arriving", () => {
       // The first worker starts the drain, and sees the others' leases fresh for a minute: it never takes customers-0.
       process.env.CLICKPIPE_LEASE_STALE_MS = "60000";
       first = runPartitionedWorker({ config: await loadPipelineOrThrow(joined.file), drain: true, metrics: new Metrics(), workerId: "first", signal: stopFirst.signal, log: log("first") });
-      const markers = await new Kvm(connection).open(leaseBucketName(joined.name));
+      const markers = await new Kvm(scratch.connection).open(leaseBucketName(joined.name));
       const drained = async (task: string) => (await markers.get(`drained.${task}`))?.operation === "PUT";
       const events = Array.from({ length: PARTITIONS }, (_, partition) => `events-${partition}`);
       await waitFor("the events tasks and dlq drained", async () => (await Promise.all([...events, "dlq"].map(drained))).every(Boolean), 60_000);

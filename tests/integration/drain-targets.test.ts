@@ -2,26 +2,22 @@
 // NATS KV bucket: a worker joins a drain whose targets were recorded a moment ago even before the worker that recorded
 // them announced itself (workers started together), and starts a new one otherwise. Oracle: the targets written by hand.
 import { Kvm, type KV } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parsePipelineText } from "../../src/config/load.ts";
 import { DRAIN_KEY, decideDrainTargets, type DrainRecord } from "../../src/runtime/partitioned-worker.ts";
 import { planTasks, type TaskPlan } from "../../src/runtime/tasks.ts";
-import { connectNats } from "../../src/transport/connection.ts";
+import { jetStreamScratchAll } from "../helpers/jetstream-scratch.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 
 const STREAM_CREATED = "2026-12-05T00:00:00.000000000Z";
 
 describe("decideDrainTargets: one set of targets per partitioned drain", () => {
-  const natsUrl = inject("natsUrl");
-  let connection: NatsConnection;
-  const buckets: string[] = [];
+  const scratch = jetStreamScratchAll("clickpipe-drain-targets-");
+  const { natsUrl, buckets } = scratch;
   const staleBefore = process.env.CLICKPIPE_LEASE_STALE_MS;
   let plans: TaskPlan[];
 
   beforeAll(async () => {
-    connection = await connectNats({ url: natsUrl });
     const config = parsePipelineText(
       ["name: targets", "nats:", `  url: "${natsUrl}"`, "  stream: T", "  partitions: 2", "operators:", "  - { type: sessionize }", "  - { type: basket }", "sinks:", '  - { type: parquet, path: "/tmp/unused" }'].join("\n"),
       "targets.yaml",
@@ -36,16 +32,10 @@ describe("decideDrainTargets: one set of targets per partitioned drain", () => {
     else process.env.CLICKPIPE_LEASE_STALE_MS = staleBefore;
   });
 
-  afterAll(async () => {
-    const manager = await jetstreamManager(connection);
-    for (const bucket of buckets) await manager.streams.delete(`KV_${bucket}`).catch(() => undefined);
-    await connection?.drain();
-  });
-
   async function bucket(): Promise<KV> {
     const name = uniqueStreamName("zzdraintargets").toLowerCase();
     buckets.push(name);
-    return new Kvm(connection).create(name, { history: 1 });
+    return new Kvm(scratch.connection).create(name, { history: 1 });
   }
 
   /** Targets for every task of `plans` (events tasks one sequence, customers one per events partition), all `at`. */
@@ -99,35 +89,16 @@ describe("decideDrainTargets: one set of targets per partitioned drain", () => {
     const decided = await decideDrainTargets(kv, STREAM_CREATED, targetsAt(40), noneComplete, plans);
     expect(decided).toEqual(targetsAt(40));
   });
-});
-
-describe("decideDrainTargets when NATS fails the write", () => {
-  const natsUrl = inject("natsUrl");
 
   it("does not take the previous drain's record for this one's when its own write did not land", async () => {
-    const connection = await connectNats({ url: natsUrl });
-    const name = uniqueStreamName("zzdraintargetsfail").toLowerCase();
-    try {
-      const parsed = parsePipelineText(
-        ["name: targets", "nats:", `  url: "${natsUrl}"`, "  stream: T", "  partitions: 2", "operators:", "  - { type: sessionize }", "sinks:", '  - { type: parquet, path: "/tmp/unused" }'].join("\n"),
-        "targets.yaml",
-        {},
-      );
-      if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
-      const plans = planTasks(parsed.config);
-      const at = (value: number) => new Map(plans.map((plan) => [plan.name, plan.kind === "customers" ? [value, value] : [value]]));
-      const kv = await new Kvm(connection).create(name, { history: 1 });
-      // A drain that ended at 25 (every task reached it); this one starts at 40, and its write times out.
-      await kv.put(DRAIN_KEY, JSON.stringify({ targets: Object.fromEntries(at(25)), streamCreated: STREAM_CREATED }));
-      const failing = new Proxy(kv, {
-        get: (target, key) => (key === "update" || key === "create" ? () => Promise.reject(new Error("TIMEOUT")) : Reflect.get(target, key, target)),
-      });
-      const decided = await decideDrainTargets(failing, STREAM_CREATED, at(40), async (_plan, targets) => targets.get("events-0")![0] <= 25, plans).catch(() => "failed");
-      // Before: the drain took the record of the one that ended at 25, found every task complete, and drained nothing.
-      expect(decided).not.toEqual(at(25));
-    } finally {
-      await (await jetstreamManager(connection)).streams.delete(`KV_${name}`).catch(() => undefined);
-      await connection.drain();
-    }
+    const kv = await bucket();
+    // A drain that ended at 25 (every task reached it); this one starts at 40, and its write times out.
+    await kv.put(DRAIN_KEY, JSON.stringify({ targets: Object.fromEntries(targetsAt(25)), streamCreated: STREAM_CREATED }));
+    const failing = new Proxy(kv, {
+      get: (target, key) => (key === "update" || key === "create" ? () => Promise.reject(new Error("TIMEOUT")) : Reflect.get(target, key, target)),
+    });
+    const decided = await decideDrainTargets(failing, STREAM_CREATED, targetsAt(40), async (_plan, targets) => targets.get("events-0")![0] <= 25, plans).catch(() => "failed");
+    // Before: the drain took the record of the one that ended at 25, found every task complete, and drained nothing.
+    expect(decided).not.toEqual(targetsAt(25));
   });
 });

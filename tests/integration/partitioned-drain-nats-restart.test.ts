@@ -8,10 +8,11 @@ import { loadPipelineOrThrow } from "../../src/cli/load-config.ts";
 import { generateLines } from "../../src/ingest/generate.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
 import { runPartitionedWorker } from "../../src/runtime/partitioned-worker.ts";
-import { leaseBucketName, runLeasedTasks } from "../../src/runtime/partition-leases.ts";
+import { leaseBucketName } from "../../src/runtime/partition-leases.ts";
 import { connectNats } from "../../src/transport/connection.ts";
 import { runCli } from "../helpers/cli.ts";
 import { startNatsServer, uniqueStreamName, type RunningNatsServer } from "../helpers/nats-server.ts";
+import { holdTasks } from "../helpers/task-holder.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 import { writePipelineFile } from "./crash-harness.ts";
 
@@ -36,15 +37,7 @@ describe("partitioned drain across a NATS restart", () => {
     expect(published.code, published.stderr).toBe(0);
 
     const connection = await connectNats({ url: server.url });
-    const holder = new AbortController();
-    let holding!: () => void;
-    const held = new Promise<void>((resolve) => (holding = resolve));
-    const holderDone = runLeasedTasks(connection, name, { workerId: "holder", tasks: ["events-1"], signal: holder.signal }, async (lease) => {
-      holding();
-      await new Promise((resolve) => lease.handOver.addEventListener("abort", resolve, { once: true }));
-      return "handedOver";
-    });
-    await held;
+    const holder = await holdTasks(connection, name, ["events-1"]);
     const logs: string[] = [];
     const running = runPartitionedWorker({ config: await loadPipelineOrThrow(file), drain: true, metrics: new Metrics(), workerId: "drainer", log: (line) => logs.push(line) });
     running.catch(() => undefined);
@@ -56,8 +49,7 @@ describe("partitioned drain across a NATS restart", () => {
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     await server.restart();
     await new Promise((resolve) => setTimeout(resolve, 3_000));
-    holder.abort();
-    await holderDone.catch(() => undefined);
+    await holder.release().catch(() => undefined);
     const outcome = await Promise.race([running.then(() => "ended", (error: unknown) => `failed: ${String(error)}`), new Promise((resolve) => setTimeout(() => resolve("still waiting"), 60_000))]);
     await connection.close();
     expect(outcome, logs.join("\n")).toBe("ended");

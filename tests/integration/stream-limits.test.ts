@@ -1,26 +1,24 @@
 // nats.maxAge and nats.maxBytes on a real stream, and a worker whose unread input the stream discarded: it says so,
 // counts it and goes on from the first message still there. Oracle: counts computed by hand from the limit.
 import { DuckDBInstance } from "@duckdb/node-api";
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parsePipelineText } from "../../src/config/load.ts";
 import type { PipelineConfig } from "../../src/config/pipeline.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
 import { openCheckpointStore } from "../../src/runtime/checkpoint-store.ts";
 import { runPartitionedWorker } from "../../src/runtime/partitioned-worker.ts";
-import { leaseBucketName, runLeasedTasks } from "../../src/runtime/partition-leases.ts";
+import { leaseBucketName } from "../../src/runtime/partition-leases.ts";
 import { runWorker } from "../../src/runtime/worker.ts";
-import { connectNats } from "../../src/transport/connection.ts";
 import { partitionOf } from "../../src/transport/partition.ts";
 import { StreamReader, type DiscardedSequences } from "../../src/transport/reader.ts";
 import { ensureStream, lastSequenceOfSubject, streamOptions } from "../../src/transport/stream.ts";
 import { customersSubject, eventsSubject } from "../../src/transport/subjects.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { jetStreamScratchAll } from "../helpers/jetstream-scratch.ts";
+import { holdTasks } from "../helpers/task-holder.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 
 const ns = (ms: number) => ms * 1_000_000;
@@ -34,27 +32,10 @@ const STORED_BYTES = 16 * 1024;
 const RECORD_OVERHEAD = 30;
 
 describe("stream limits - nats.maxAge and nats.maxBytes", () => {
-  const natsUrl = inject("natsUrl");
-  const streams: string[] = [];
-  const buckets: string[] = [];
-  let directory: string;
-  let connection: NatsConnection;
-  let manager: JetStreamManager;
+  const scratch = jetStreamScratchAll("clickpipe-limits-");
+  const { natsUrl, streams, buckets } = scratch;
 
-  beforeAll(async () => {
-    directory = await mkdtemp(join(tmpdir(), "clickpipe-limits-"));
-    connection = await connectNats({ url: natsUrl });
-    manager = await jetstreamManager(connection);
-  });
-
-  afterAll(async () => {
-    for (const stream of streams) await manager?.streams.delete(stream).catch(() => undefined);
-    for (const bucket of buckets) await manager?.streams.delete(`KV_${bucket}`).catch(() => undefined);
-    await connection?.drain();
-    if (directory) await rm(directory, { recursive: true, force: true });
-  });
-
-  function pipeline(stream: string, nats: string[], out = join(directory, stream), name = "limits", operators = ["sessionize"]): PipelineConfig {
+  function pipeline(stream: string, nats: string[], out = join(scratch.directory, stream), name = "limits", operators = ["sessionize"]): PipelineConfig {
     const loaded = parsePipelineText(
       [`name: ${name}`, "nats:", `  url: "${natsUrl}"`, `  stream: ${stream}`, ...nats.map((line) => `  ${line}`), "operators:", ...operators.map((type) => `  - { type: ${type} }`), "sinks:", `  - { type: parquet, path: "${out}" }`].join("\n"),
       "limits.yaml",
@@ -73,8 +54,8 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
   it("creates a stream with the configured max age and max bytes", async () => {
     const stream = newStream();
     const config = pipeline(stream, ["maxAge: 6h", "maxBytes: 2GiB"]);
-    await ensureStream(manager, stream, streamOptions(config.nats));
-    const { config: created } = await manager.streams.info(stream);
+    await ensureStream(scratch.manager, stream, streamOptions(config.nats));
+    const { config: created } = await scratch.manager.streams.info(stream);
     expect(created.max_age).toBe(ns(6 * HOUR));
     expect(created.max_bytes).toBe(2 * 1024 ** 3);
     expect(created.duplicate_window).toBe(ns(2 * MINUTE));
@@ -83,10 +64,10 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
   it("sets an existing stream's limits to the configured ones, says what changed, and keeps its duplicate window within the max age", async () => {
     const stream = newStream();
     // A stream made without limits, whose window another pipeline widened to 2h.
-    await ensureStream(manager, stream, streamOptions(pipeline(stream, ["duplicateWindow: 2h"]).nats));
+    await ensureStream(scratch.manager, stream, streamOptions(pipeline(stream, ["duplicateWindow: 2h"]).nats));
     const logs: string[] = [];
-    await ensureStream(manager, stream, streamOptions(pipeline(stream, ["maxAge: 1h", "maxBytes: 512MiB"]).nats, (line) => logs.push(line)));
-    const { config: updated } = await manager.streams.info(stream);
+    await ensureStream(scratch.manager, stream, streamOptions(pipeline(stream, ["maxAge: 1h", "maxBytes: 512MiB"]).nats, (line) => logs.push(line)));
+    const { config: updated } = await scratch.manager.streams.info(stream);
     expect(updated.max_age).toBe(ns(HOUR));
     expect(updated.max_bytes).toBe(512 * 1024 ** 2);
     expect(updated.duplicate_window).toBe(ns(HOUR));
@@ -96,19 +77,19 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
     // The window of 1h left is still wider than this pipeline's 2m: kept, as ensureStream keeps any wider window.
     expect(logs.slice(1)).toEqual([expect.stringMatching(/^warning: stream \S+ has a duplicate window of 1h, nats\.duplicateWindow is 2m; .* keeps 1h/)]);
     // A pipeline that sets no limits leaves the stream's (set by another, or by hand) as they are.
-    await ensureStream(manager, stream, streamOptions(pipeline(stream, []).nats));
-    const { config: kept } = await manager.streams.info(stream);
+    await ensureStream(scratch.manager, stream, streamOptions(pipeline(stream, []).nats));
+    const { config: kept } = await scratch.manager.streams.info(stream);
     expect([kept.max_age, kept.max_bytes]).toEqual([ns(HOUR), 512 * 1024 ** 2]);
     // And one that raises them raises them, in place (messages and sequences stay).
-    await ensureStream(manager, stream, streamOptions(pipeline(stream, ["maxAge: 7d", "maxBytes: 10GiB"]).nats));
-    const { config: raised } = await manager.streams.info(stream);
+    await ensureStream(scratch.manager, stream, streamOptions(pipeline(stream, ["maxAge: 7d", "maxBytes: 10GiB"]).nats));
+    const { config: raised } = await scratch.manager.streams.info(stream);
     expect([raised.max_age, raised.max_bytes, raised.duplicate_window]).toEqual([ns(7 * 24 * HOUR), 10 * 1024 ** 3, ns(HOUR)]);
   });
 
   /** Page views `v<from>`…`v<to>` on `<stream>.events.<partition>`, one per message (each its own session), each STORED_BYTES in the stream. */
   async function publishPadded(stream: string, partition: number, from: number, to: number): Promise<void> {
     const subject = eventsSubject(stream, partition);
-    const js = jetstream(connection);
+    const js = jetstream(scratch.connection);
     for (let index = from; index <= to; index++) {
       const event = JSON.stringify({ type: "page_view", ts: Date.parse("2026-04-01T00:00:00Z") + index * MINUTE, anon_id: `v${index}`, url: "/", pad: "" });
       const padding = STORED_BYTES - RECORD_OVERHEAD - subject.length - event.length;
@@ -130,18 +111,18 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
 
   it("a worker resuming below the stream's first sequence names the messages lost, counts them and writes every event still there", async () => {
     const stream = newStream();
-    const out = join(directory, "lost");
+    const out = join(scratch.directory, "lost");
     const config = pipeline(stream, ["maxBytes: 1MiB"], out);
-    await ensureStream(manager, stream, streamOptions(config.nats));
+    await ensureStream(scratch.manager, stream, streamOptions(config.nats));
     const publish = (from: number, to: number) => publishPadded(stream, 0, from, to);
     await publish(1, 10);
-    expect((await manager.streams.info(stream)).state.bytes).toBe(10 * STORED_BYTES);
+    expect((await scratch.manager.streams.info(stream)).state.bytes).toBe(10 * STORED_BYTES);
     const first = await runWorker({ config, drain: true, metrics: new Metrics(), log: () => undefined });
     expect([first.position, first.discarded]).toEqual([10, 0]);
 
     // 70 more: 80 messages of 16 KiB in a 1 MiB stream, which keeps the last 64 (17–80). 11–16 were never read.
     await publish(11, 80);
-    const state = (await manager.streams.info(stream)).state;
+    const state = (await scratch.manager.streams.info(stream)).state;
     expect([state.first_seq, state.last_seq, state.messages]).toEqual([17, 80, 64]);
     const logs: string[] = [];
     const metrics = new Metrics();
@@ -165,9 +146,9 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
   it("a run refused for a change its checkpoint cannot follow leaves the stream's limits, and so its messages, as they were", { timeout: 60_000 }, async () => {
     for (const partitions of [undefined, 2]) {
       const stream = newStream();
-      const out = join(directory, `refused-${partitions ?? 1}`);
+      const out = join(scratch.directory, `refused-${partitions ?? 1}`);
       const config = pipeline(stream, partitions === undefined ? [] : [`partitions: ${partitions}`], out, `refused${partitions ?? 1}`);
-      await ensureStream(manager, stream, streamOptions(config.nats));
+      await ensureStream(scratch.manager, stream, streamOptions(config.nats));
       await publishPadded(stream, 0, 1, 80);
       const run = partitions === undefined ? runWorker : runPartitionedWorker;
       await run({ config, drain: true, metrics: new Metrics(), log: () => undefined });
@@ -175,15 +156,15 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
       const changed = pipeline(stream, ["maxBytes: 1MiB", ...(partitions === undefined ? [] : [`partitions: ${partitions}`])], out, `refused${partitions ?? 1}`);
       (changed.operators[0] as { gap: number }).gap = 60 * MINUTE;
       await expect(run({ config: changed, drain: true, metrics: new Metrics(), log: () => undefined })).rejects.toThrow(/gap/);
-      const info = await manager.streams.info(stream);
+      const info = await scratch.manager.streams.info(stream);
       expect([info.config.max_bytes, info.state.first_seq, info.state.messages]).toEqual([-1, 1, 80]);
       if (partitions !== undefined) buckets.push(leaseBucketName(`refused${partitions}`));
     }
     // A pipeline run partitioned before, now unpartitioned with a 1 MiB stream: refused, the stream as it was.
     const stream = streams.at(-1)!;
-    const unpartitioned = pipeline(stream, ["maxBytes: 1MiB"], join(directory, "refused-2"), "refused2");
+    const unpartitioned = pipeline(stream, ["maxBytes: 1MiB"], join(scratch.directory, "refused-2"), "refused2");
     await expect(runWorker({ config: unpartitioned, drain: true, metrics: new Metrics(), log: () => undefined })).rejects.toThrow(/partition/);
-    const info = await manager.streams.info(stream);
+    const info = await scratch.manager.streams.info(stream);
     expect([info.config.max_bytes, info.state.first_seq, info.state.messages]).toEqual([-1, 1, 80]);
   });
 
@@ -191,9 +172,9 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
     const stream = newStream();
     const name = `zzretparts${Date.now().toString(36)}`;
     buckets.push(leaseBucketName(name));
-    const out = join(directory, "parts");
+    const out = join(scratch.directory, "parts");
     const config = pipeline(stream, ["partitions: 2", "maxBytes: 1MiB"], out, name);
-    await ensureStream(manager, stream, streamOptions(config.nats));
+    await ensureStream(scratch.manager, stream, streamOptions(config.nats));
     const drain = async () => {
       const logs: string[] = [];
       const metrics = new Metrics();
@@ -235,9 +216,9 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
       const stream = newStream();
       const name = `zzretupg${ownLost ? "l" : "q"}${Date.now().toString(36)}`;
       buckets.push(leaseBucketName(name));
-      const out = join(directory, name);
+      const out = join(scratch.directory, name);
       const config = pipeline(stream, ["partitions: 2", "maxBytes: 1MiB"], out, name);
-      await ensureStream(manager, stream, streamOptions(config.nats));
+      await ensureStream(scratch.manager, stream, streamOptions(config.nats));
       const drain = async () => {
         const logs: string[] = [];
         const metrics = new Metrics();
@@ -248,7 +229,7 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
       };
       await publishPadded(stream, 0, 1, 4);
       expect((await drain()).lost).toEqual([]);
-      const store = await openCheckpointStore("directory", { sinkPath: out, pipelineName: `${name}.events-1`, connection });
+      const store = await openCheckpointStore("directory", { sinkPath: out, pipelineName: `${name}.events-1`, connection: scratch.connection });
       const { state, readThrough, ...before } = (await store.load())!;
       expect([before.position, readThrough]).toEqual([0, 4]);
       await store.commit({ ...before, epoch: before.epoch + 1 }, JSON.stringify(state));
@@ -257,11 +238,11 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
       await publishPadded(stream, 1, 81, 81);
       // All the stream tells of events-1's subject: the same in both cases (a discarded message is gone, subject and all).
       const subject = eventsSubject(stream, 1);
-      const info = await manager.streams.info(stream, { subjects_filter: `${stream}.>` });
+      const info = await scratch.manager.streams.info(stream, { subjects_filter: `${stream}.>` });
       // $JS.API.STREAM.MSG.GET's next_by_subj (the subject's first message from its unread start, 1), which the
       // manager's getMessage passes on though its type leaves it out.
-      const next = await manager.streams.getMessage(stream, { seq: 1, next_by_subj: subject } as unknown as { seq: number });
-      const last = await manager.streams.getMessage(stream, { last_by_subj: subject });
+      const next = await scratch.manager.streams.getMessage(stream, { seq: 1, next_by_subj: subject } as unknown as { seq: number });
+      const last = await scratch.manager.streams.getMessage(stream, { last_by_subj: subject });
       const meta = (await store.loadMeta())!;
       const told = {
         state: [info.state.first_seq, info.state.last_seq, info.state.messages],
@@ -289,11 +270,11 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
     const stream = newStream();
     const name = `zzretends${Date.now().toString(36)}`;
     buckets.push(leaseBucketName(name));
-    const out = join(directory, "ends");
+    const out = join(scratch.directory, "ends");
     const operators = ["sessionize", "basket"];
     const config = pipeline(stream, ["partitions: 2", "duplicateWindow: 1s"], out, name, operators);
-    await ensureStream(manager, stream, streamOptions(config.nats));
-    const js = jetstream(connection);
+    await ensureStream(scratch.manager, stream, streamOptions(config.nats));
+    const js = jetstream(scratch.connection);
     const start = Date.parse("2026-04-01T00:00:00Z");
     for (let visitor = 1; visitor <= 8; visitor++) {
       const anon = `v${visitor}`;
@@ -304,31 +285,22 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
     }
     // Another worker holds customers-0 and stops before it reads anything, while this one drains the other tasks: the
     // events tasks forward their records, end records last, and are marked drained.
-    const holder = new AbortController();
-    let holding!: () => void;
-    const held = new Promise<void>((resolve) => (holding = resolve));
-    const holderDone = runLeasedTasks(connection, name, { workerId: "holder", tasks: ["customers-0"], signal: holder.signal }, async (lease) => {
-      holding();
-      await new Promise((resolve) => lease.handOver.addEventListener("abort", resolve, { once: true }));
-      return "handedOver";
-    });
-    await held;
+    const holder = await holdTasks(scratch.connection, name, ["customers-0"]);
     const first = new AbortController();
     const firstRun = runPartitionedWorker({ config, drain: true, metrics: new Metrics(), workerId: "first", signal: first.signal, log: () => undefined });
-    const markers = await new Kvm(connection).open(leaseBucketName(name));
+    const markers = await new Kvm(scratch.connection).open(leaseBucketName(name));
     const drained = async (task: string) => (await markers.get(`drained.${task}`))?.operation === "PUT";
     await waitFor("the events tasks and dlq drained", async () => (await drained("events-0")) && (await drained("events-1")) && (await drained("dlq")), 30_000);
     first.abort();
     await firstRun;
-    holder.abort();
-    await holderDone;
-    expect(await lastSequenceOfSubject(manager, stream, customersSubject(stream, 0))).toBeGreaterThan(0);
+    await holder.release();
+    expect(await lastSequenceOfSubject(scratch.manager, stream, customersSubject(stream, 0))).toBeGreaterThan(0);
 
     // The stream's max age goes down to 1s: every message goes, what the events tasks forwarded and their end records too.
     const limited = pipeline(stream, ["partitions: 2", "duplicateWindow: 1s", "maxAge: 1s"], out, name, operators);
-    await ensureStream(manager, stream, streamOptions(limited.nats));
-    await waitFor("the stream to discard every message", async () => (await manager.streams.info(stream)).state.messages === 0, 15_000);
-    const lastSequence = (await manager.streams.info(stream)).state.last_seq;
+    await ensureStream(scratch.manager, stream, streamOptions(limited.nats));
+    await waitFor("the stream to discard every message", async () => (await scratch.manager.streams.info(stream)).state.messages === 0, 15_000);
+    const lastSequence = (await scratch.manager.streams.info(stream)).state.last_seq;
 
     // The next drain skips the drained events tasks; customers-0 must not wait for end records that can never come.
     const logs: string[] = [];
@@ -360,11 +332,11 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
 
   it("a reader of every subject reports each run of sequences the stream discarded while it read, once, and delivers the rest", async () => {
     const stream = newStream();
-    await ensureStream(manager, stream);
-    const info = await manager.streams.info(stream);
+    await ensureStream(scratch.manager, stream);
+    const info = await scratch.manager.streams.info(stream);
     // A limit set by hand, as an operator might: the stream keeps its last 5 messages.
-    await manager.streams.update(stream, { ...info.config, max_msgs: 5 });
-    const js = jetstream(connection);
+    await scratch.manager.streams.update(stream, { ...info.config, max_msgs: 5 });
+    const js = jetstream(scratch.connection);
     const subject = eventsSubject(stream, 0);
     for (let index = 1; index <= 3; index++) await js.publish(subject, `m${index}`);
     const discarded: DiscardedSequences[] = [];
@@ -387,8 +359,8 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
 
   it("a drain ends when the stream discards the rest of what it was to read while it reads", { timeout: 30_000 }, async () => {
     const stream = newStream();
-    await ensureStream(manager, stream);
-    const js = jetstream(connection);
+    await ensureStream(scratch.manager, stream);
+    const js = jetstream(scratch.connection);
     const subject = eventsSubject(stream, 0);
     for (let index = 1; index <= 3; index++) await js.publish(subject, `m${index}`);
     const discarded: DiscardedSequences[] = [];
@@ -398,7 +370,7 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
       for await (const message of reader) {
         delivered.push(message.seq);
         // While the drain is at its first message, the stream's limits take every message (a purge does the same).
-        if (message.seq === 1) await manager.streams.purge(stream);
+        if (message.seq === 1) await scratch.manager.streams.purge(stream);
       }
       return "ended";
     })();
