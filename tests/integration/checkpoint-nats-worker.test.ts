@@ -9,7 +9,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { NatsCheckpointStore } from "../../src/runtime/checkpoint-nats.ts";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
-import { crashInput, drainWithKills, filesEndingWith, lakeRows, rowCounts, sleep, writePipelineFile } from "./crash-harness.ts";
+import { crashInput, drainWithKills, filesEndingWith, lakeRows, publishAndDrain, rowCounts, sleep, writePipelineFile } from "./crash-harness.ts";
 
 const natsUrl = inject("natsUrl");
 
@@ -29,12 +29,7 @@ describe("checkpoint.store: kv", () => {
     directory = await mkdtemp(join(tmpdir(), "clickpipe-ckpt-kv-"));
     baselineOut = join(directory, "directory-store");
     const baselineFile = await writePipelineFile(directory, { name: "kvbase", natsUrl, stream, out: baselineOut });
-    const input = join(directory, "input.ndjson");
-    await writeFile(input, crashInput(600, 4, 33).join("\n") + "\n");
-    const published = await runCli(["publish", input, "--pipeline", baselineFile]);
-    expect(published.code, published.stderr).toBe(0);
-    const baseline = await runCli(["run", baselineFile, "--drain"]);
-    expect(baseline.code, baseline.stderr).toBe(0);
+    await publishAndDrain(directory, baselineFile, crashInput(600, 4, 33));
   });
 
   afterAll(async () => {

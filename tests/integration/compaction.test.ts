@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
-import { crashInput, drainWithKills, filesEndingWith, lakeRows, rowCounts, spawnWorker, writePipelineFile } from "./crash-harness.ts";
+import { crashInput, drainWithKills, filesEndingWith, lakeRows, publishAndDrain, rowCounts, spawnWorker, writePipelineFile } from "./crash-harness.ts";
 
 /** Drains before the one that merges: with minParts 3 and one part per drain, the fourth drain's checkpoint merges three. */
 const ROUNDS_BEFORE = 3;
@@ -227,12 +227,7 @@ describe("compaction - a live worker, a partitioned pipeline, kills at random mo
     try {
       const baselineOut = join(directory, "baseline");
       const baselineFile = await writePipelineFile(directory, { name: "cmpkillbase", natsUrl, stream, out: baselineOut, compaction: "off" });
-      const input = join(directory, "input.ndjson");
-      await writeFile(input, crashInput(800, 4, 23).join("\n") + "\n");
-      const published = await runCli(["publish", input, "--pipeline", baselineFile]);
-      expect(published.code, published.stderr).toBe(0);
-      const baseline = await runCli(["run", baselineFile, "--drain"]);
-      expect(baseline.code, baseline.stderr).toBe(0);
+      await publishAndDrain(directory, baselineFile, crashInput(800, 4, 23));
 
       const out = join(directory, "killed");
       // Checkpoints every 50 ms and minParts 2: nearly every checkpoint merges, so kills land in and around merges.

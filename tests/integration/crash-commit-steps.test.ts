@@ -1,12 +1,12 @@
 // A crash injected at each step of the commit protocol (CLICKPIPE_CRASH_AT), then a restart: the lake equals the no-fault run's.
-import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { checkpointFileName } from "../../src/runtime/checkpoint.ts";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
-import { crashInput, filesEndingWith, lakeRows, spawnWorker, writePipelineFile } from "./crash-harness.ts";
+import { crashInput, filesEndingWith, lakeRows, publishAndDrain, spawnWorker, writePipelineFile } from "./crash-harness.ts";
 
 /** Checkpoint epochs committed in a lake. */
 async function committedEpochs(out: string, pipeline: string): Promise<number[]> {
@@ -33,12 +33,7 @@ describe("a crash at each commit step", () => {
     directory = await mkdtemp(join(tmpdir(), "clickpipe-crash-steps-"));
     const baselineOut = join(directory, "baseline");
     const baselineFile = await writePipelineFile(directory, { name: "steps", natsUrl, stream, out: baselineOut });
-    const input = join(directory, "input.ndjson");
-    await writeFile(input, crashInput(600, 4, 33).join("\n") + "\n");
-    const published = await runCli(["publish", input, "--pipeline", baselineFile]);
-    expect(published.code, published.stderr).toBe(0);
-    const baseline = await runCli(["run", baselineFile, "--drain"]);
-    expect(baseline.code, baseline.stderr).toBe(0);
+    await publishAndDrain(directory, baselineFile, crashInput(600, 4, 33));
     expected = await lakeRows(baselineOut);
     expect(expected.sessions.length).toBeGreaterThan(300);
   });

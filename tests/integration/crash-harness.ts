@@ -1,5 +1,6 @@
 // Shared by the crash and worker tests: a seeded input, pipeline files, `clickpipe run` processes, and the lake as sorted rows.
 import { DuckDBInstance } from "@duckdb/node-api";
+import { expect } from "vitest";
 import { readdir, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { generateLines } from "../../src/ingest/generate.ts";
@@ -75,6 +76,16 @@ export function crashInput(visitors: number, days: number, seed: number): string
     }
   });
   return mixed;
+}
+
+/** The no-fault run: writes `lines` to input.ndjson in `directory`, publishes them with `pipelineFile`, and drains it. */
+export async function publishAndDrain(directory: string, pipelineFile: string, lines: string[]): Promise<void> {
+  const input = join(directory, "input.ndjson");
+  await writeFile(input, lines.join("\n") + "\n");
+  const published = await runCli(["publish", input, "--pipeline", pipelineFile]);
+  expect(published.code, published.stderr).toBe(0);
+  const drained = await runCli(["run", pipelineFile, "--drain"]);
+  expect(drained.code, drained.stderr).toBe(0);
 }
 
 /** A `clickpipe run` process. */

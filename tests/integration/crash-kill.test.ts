@@ -1,11 +1,10 @@
 // kill -9 of `clickpipe run --drain` at random moments, restarted until it finishes: the lake equals the no-fault run's.
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
-import { crashInput, drainWithKills, filesEndingWith, lakeRows, rowCounts, sleep, writePipelineFile } from "./crash-harness.ts";
+import { crashInput, drainWithKills, filesEndingWith, lakeRows, publishAndDrain, rowCounts, sleep, writePipelineFile } from "./crash-harness.ts";
 
 /** A small deterministic generator (mulberry32), so a failing schedule of kills can be replayed. */
 function seededRandom(seed: number): () => number {
@@ -39,12 +38,7 @@ describe("kill -9 during run --drain", () => {
     directory = await mkdtemp(join(tmpdir(), "clickpipe-crash-kill-"));
     baselineOut = join(directory, "baseline");
     baselineFile = await writePipelineFile(directory, { name: "baseline", natsUrl, stream, out: baselineOut });
-    const input = join(directory, "input.ndjson");
-    await writeFile(input, crashInput(1500, 5, 21).join("\n") + "\n");
-    const published = await runCli(["publish", input, "--pipeline", baselineFile]);
-    expect(published.code, published.stderr).toBe(0);
-    const baseline = await runCli(["run", baselineFile, "--drain"]);
-    expect(baseline.code, baseline.stderr).toBe(0);
+    await publishAndDrain(directory, baselineFile, crashInput(1500, 5, 21));
   });
 
   afterAll(async () => {

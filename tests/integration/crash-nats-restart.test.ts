@@ -1,13 +1,12 @@
 // nats-server killed and restarted (same port and store) during `clickpipe run --drain`: the worker reconnects by itself,
 // mid-run and while it opens its reader.
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli } from "../helpers/cli.ts";
 import { startNatsServer, uniqueStreamName, type RunningNatsServer } from "../helpers/nats-server.ts";
 import { proxyHoldingAt } from "../helpers/tcp-proxy.ts";
-import { crashInput, filesEndingWith, lakeRows, sleep, spawnWorker, writePipelineFile } from "./crash-harness.ts";
+import { crashInput, filesEndingWith, lakeRows, publishAndDrain, sleep, spawnWorker, writePipelineFile } from "./crash-harness.ts";
 
 async function highestEpoch(directory: string): Promise<number> {
   const names = await readdir(directory).catch(() => [] as string[]);
@@ -38,12 +37,7 @@ describe("nats-server restart during run --drain", () => {
     directory = await mkdtemp(join(tmpdir(), "clickpipe-crash-nats-"));
     baselineOut = join(directory, "baseline");
     const baselineFile = await writePipelineFile(directory, { name: "natsrestart", natsUrl: server.url, stream, out: baselineOut });
-    const input = join(directory, "input.ndjson");
-    await writeFile(input, crashInput(2500, 6, 45).join("\n") + "\n");
-    const published = await runCli(["publish", input, "--pipeline", baselineFile]);
-    expect(published.code, published.stderr).toBe(0);
-    const baseline = await runCli(["run", baselineFile, "--drain"]);
-    expect(baseline.code, baseline.stderr).toBe(0);
+    await publishAndDrain(directory, baselineFile, crashInput(2500, 6, 45));
   });
 
   afterAll(async () => {

@@ -5,10 +5,9 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli } from "../helpers/cli.ts";
 import { startNatsCluster, type RunningNatsCluster } from "../helpers/nats-cluster.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
-import { crashInput, filesEndingWith, lakeRows, rowCounts, sleep, spawnWorker, writePipelineFile } from "./crash-harness.ts";
+import { crashInput, filesEndingWith, lakeRows, publishAndDrain, rowCounts, sleep, spawnWorker, writePipelineFile } from "./crash-harness.ts";
 
 const NAME = "cluster";
 
@@ -61,12 +60,7 @@ describe("3-node NATS cluster, R3 stream, stream leader killed during run --drai
     directory = await mkdtemp(join(tmpdir(), "clickpipe-cluster-"));
     baselineOut = join(directory, "baseline");
     const baselineFile = await writeReplicatedPipelineFile(directory, { natsUrl: cluster.url, stream, out: baselineOut });
-    const input = join(directory, "input.ndjson");
-    await writeFile(input, crashInput(2500, 6, 77).join("\n") + "\n");
-    const published = await runCli(["publish", input, "--pipeline", baselineFile]);
-    expect(published.code, published.stderr).toBe(0);
-    const baseline = await runCli(["run", baselineFile, "--drain"]);
-    expect(baseline.code, baseline.stderr).toBe(0);
+    await publishAndDrain(directory, baselineFile, crashInput(2500, 6, 77));
   }, 180_000);
 
   afterAll(async () => {
