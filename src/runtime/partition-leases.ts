@@ -4,7 +4,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { createHash } from "node:crypto";
 import { StaleCheckpointError, holderIsGone, lostLockError, newLockHolder, type LockHolder } from "./checkpoint.ts";
 import type { HeldCheckpointLock } from "./checkpoint-store.ts";
-import { isTransientNatsError } from "../transport/nats-retry.ts";
+import { DEFAULT_RETRY_FOR_MS, isTransientNatsError } from "../transport/nats-retry.ts";
 
 export interface TaskLease extends HeldCheckpointLock {
   readonly task: string;
@@ -47,7 +47,7 @@ const TASK_NAME = /^[A-Za-z0-9_=-]+$/;
 /** A presence this many staleAfterMs old is deleted. */
 const FORGET_AFTER_STALE = 10;
 /** How long a draining worker keeps looking whether the drain completed while NATS does not answer. */
-const DRAINED_UNANSWERED_MS = 60_000;
+const DRAINED_UNANSWERED_MS = DEFAULT_RETRY_FOR_MS;
 /** Tokens of the tables running in this process: holderIsGone takes a same-pid holder with another token for a dead incarnation. */
 const tokensInThisProcess = new Set<string>();
 

@@ -18,7 +18,7 @@ import { IN_PROGRESS_SUFFIX, ParquetSink, type EncoderPool, type PendingCommit }
 import { botsTable, invalidEventsTable, lateEventsTable } from "../sinks/system-tables.ts";
 import { connectNats } from "../transport/connection.ts";
 import { decodeDeadLetter } from "../transport/dead-letter.ts";
-import { isTransientNatsError, retryWhileNatsRecovers } from "../transport/nats-retry.ts";
+import { DEFAULT_RETRY_FOR_MS, NatsUnansweredError, isTransientNatsError, retryWhileNatsRecovers } from "../transport/nats-retry.ts";
 import { splitBatch } from "../transport/batch-codec.ts";
 import { ensureStream, lastSequenceOfSubject, streamOptions, streamPartitionMismatch } from "../transport/stream.ts";
 import { eventsSubject, parseSubject } from "../transport/subjects.ts";
@@ -71,6 +71,11 @@ export interface WorkerOptions {
   maxEventAttempts?: number;
   /** Another worker's lock whose heartbeat is older than this is taken over. Default CLICKPIPE_LOCK_STALE_MS or 30 s. */
   lockStaleAfterMs?: number;
+  /**
+   * How long requests to NATS that fail for a moment (a restart, a leader election) are retried before the run fails
+   * with an error naming what it waited for. Default 60 s, as retryWhileNatsRecovers.
+   */
+  natsRetryForMs?: number;
   /**
    * A partitioned pipeline's task (one subject, own checkpoint and part names), run under `lock`, a lease the
    * caller holds; the caller also serves metrics. Without it the worker runs the whole pipeline under its own lock.
@@ -278,7 +283,7 @@ class Worker {
           }
           return created;
         },
-        { log: (line) => this.log(line), signal: this.options.signal },
+        { log: (line) => this.log(line), signal: this.options.signal, retryForMs: this.options.natsRetryForMs },
       );
       this.js = jetstream(connection);
       this.binding = { pipeline: this.checkpointName, stream: config.nats.stream, streamCreated: info.created };
@@ -513,7 +518,8 @@ class Worker {
     const js = this.js;
     const task = this.task;
     // A NATS restart just as the worker starts fails these requests for a moment: they are retried across it.
-    const retry = { log: (line: string) => this.log(line), signal: this.options.signal };
+    const retryForMs = this.options.natsRetryForMs ?? DEFAULT_RETRY_FOR_MS;
+    const retry = { log: (line: string) => this.log(line), signal: this.options.signal, retryForMs };
     const manager = await retryWhileNatsRecovers("reaching JetStream", () => jetstreamManager(connection), retry);
     // A drain of an events task ends at its subject's last message; the customer stage waits for every one's end record.
     const targets = task !== undefined && this.drain ? await this.drainTargetsOf(task, () => retryWhileNatsRecovers("reading the drain's end", () => drainTargets(manager, this.config, task), retry)) : [];
@@ -569,12 +575,29 @@ class Worker {
     const sourceDrained = this.options.task?.sourceDrained;
     if (input !== undefined && this.drain && sourceDrained !== undefined) {
       let checking = false;
+      /** When a check first failed for want of NATS, since the last one that got its answers (performance.now()). */
+      let unansweredSince: number | undefined;
       const check = () => {
         if (checking) return;
         checking = true;
-        // NATS away for a moment (a restart, a leader election): the next check asks again, as the reader waits for it.
+        // NATS away for a moment (a restart, a leader election): the next check asks again, as the reader waits for it,
+        // for up to retryForMs as retryWhileNatsRecovers; then the drain fails instead of waiting for ever unanswered.
         void this.endDiscardedSources(manager, reader, input, targets, sourceDrained)
-          .catch((error: unknown) => (isTransientNatsError(error) ? undefined : this.stop(error)))
+          .then(() => (unansweredSince = undefined))
+          .catch((error: unknown) => {
+            if (!isTransientNatsError(error)) return this.stop(error);
+            unansweredSince ??= performance.now();
+            if (performance.now() - unansweredSince < retryForMs) return;
+            const awaited = input.waitingFor().map((partition) => eventsTaskName(partition)).join(", ");
+            const reason = error instanceof Error ? error.message : String(error);
+            this.stop(
+              new NatsUnansweredError(
+                `${this.checkpointName}: looking whether stream ${this.config.nats.stream} discarded the end records of ${awaited} that its drain waits for: ` +
+                  `NATS did not answer for ${Math.round(retryForMs / 1000)} s (${reason})`,
+                { cause: error },
+              ),
+            );
+          })
           .finally(() => (checking = false));
       };
       timers.push(setInterval(check, DISCARDED_ENDS_CHECK_MS));

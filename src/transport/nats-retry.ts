@@ -21,6 +21,9 @@ export class NatsUnansweredError extends Error {
   override name = "NatsUnansweredError";
 }
 
+/** How long a request to NATS is retried across transient failures by default (as the publisher's batches). */
+export const DEFAULT_RETRY_FOR_MS = 60_000;
+
 export type RetryOptions = {
   /** How long to keep retrying after the first failure. Default 60 s, as the publisher's batches. */
   retryForMs?: number;
@@ -35,7 +38,7 @@ export type RetryOptions = {
  * Other errors, and a transient one past the deadline, are thrown, the latter naming `what` and how long it waited.
  */
 export async function retryWhileNatsRecovers<T>(what: string, request: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
-  const retryForMs = options.retryForMs ?? 60_000;
+  const retryForMs = options.retryForMs ?? DEFAULT_RETRY_FOR_MS;
   const deadline = Date.now() + retryForMs;
   for (let attempt = 0; ; attempt++) {
     try {

@@ -11,6 +11,7 @@ import { Metrics } from "../../src/metrics/registry.ts";
 import { openCheckpointStore } from "../../src/runtime/checkpoint-store.ts";
 import { runPartitionedWorker } from "../../src/runtime/partitioned-worker.ts";
 import { leaseBucketName } from "../../src/runtime/partition-leases.ts";
+import { planTasks, taskCheckpointName } from "../../src/runtime/tasks.ts";
 import { runWorker } from "../../src/runtime/worker.ts";
 import { partitionOf } from "../../src/transport/partition.ts";
 import { StreamReader, type DiscardedSequences } from "../../src/transport/reader.ts";
@@ -328,6 +329,54 @@ describe("stream limits - nats.maxAge and nats.maxBytes", () => {
     // Its checkpoint holds the ends: a third drain has nothing to do and reports nothing.
     const third = await runPartitionedWorker({ config: limited, drain: true, metrics: new Metrics(), workerId: "third", log: (line) => logs.push(line) });
     expect([third.discarded, third.tasks]).toEqual([0, []]);
+  });
+
+  it("a customers task's drain whose look at discarded end records NATS leaves unanswered fails after the retry limit, naming the end records, instead of waiting for ever", { timeout: 60_000 }, async () => {
+    const stream = newStream();
+    const name = `zzretunans${Date.now().toString(36)}`;
+    const out = join(scratch.directory, name);
+    const config = pipeline(stream, ["partitions: 2"], out, name, ["sessionize", "basket"]);
+    await ensureStream(scratch.manager, stream, streamOptions(config.nats));
+    // One event on each events subject (sequences 1 and 2): the drain's targets. No events task runs, so no end record
+    // comes, and customers-0 has read its (empty) subject: each second it asks whether those records were discarded.
+    const js = jetstream(scratch.connection);
+    for (const partition of [0, 1]) {
+      await js.publish(eventsSubject(stream, partition), JSON.stringify({ type: "page_view", ts: Date.parse("2026-04-01T00:00:00Z"), anon_id: `p${partition}`, url: "/" }));
+    }
+    const plan = planTasks(config).find((candidate) => candidate.kind === "customers")!;
+    const store = await openCheckpointStore("directory", { sinkPath: out, pipelineName: taskCheckpointName(name, plan), connection: scratch.connection });
+    const lock = (await store.acquireLock({ workerId: "unanswered" }))!;
+    // Whether an events task drained is a request to NATS (its marker in the lease bucket): here one nobody answers, a
+    // real "no responders" from the server, as while the bucket's stream has no leader.
+    let asked = 0;
+    const sourceDrained = async () => {
+      asked++;
+      await scratch.connection.request(`zznobody.${stream}`, "", { timeout: 200 });
+      return true;
+    };
+    const stop = new AbortController();
+    const logs: string[] = [];
+    const run = runWorker({
+      config,
+      drain: true,
+      metrics: new Metrics(),
+      workerId: "unanswered",
+      signal: stop.signal,
+      log: (line) => logs.push(line),
+      natsRetryForMs: 2_000,
+      task: { plan, lock, sourceDrained, drainTargets: [1, 2] },
+    });
+    const outcome = await Promise.race([run.then(() => "ended", (error: unknown) => error), new Promise((resolve) => setTimeout(() => resolve("still waiting"), 15_000))]);
+    stop.abort();
+    await run.catch(() => undefined);
+    await lock.release();
+    expect(asked, logs.join("\n")).toBeGreaterThan(1);
+    // Before: every unanswered check was passed over, and the drain waited for ever without saying why.
+    expect(outcome).toBeInstanceOf(Error);
+    expect((outcome as Error).message).toBe(
+      `${name}.customers-0: looking whether stream ${stream} discarded the end records of events-0, events-1 that its drain waits for: ` +
+        `NATS did not answer for 2 s (no responders: 'zznobody.${stream}')`,
+    );
   });
 
   it("a reader of every subject reports each run of sequences the stream discarded while it read, once, and delivers the rest", async () => {
