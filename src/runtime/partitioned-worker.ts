@@ -36,6 +36,23 @@ export interface DrainRecord {
   streamCreated: string;
 }
 export const DRAIN_KEY = "drain.targets";
+/** A scratch key of the lease bucket, written only to learn the NATS server's time (serverAgeMs). */
+export const DRAIN_CLOCK_KEY = "drain.clock";
+
+/**
+ * How long ago `entry` was stored in `kv`, on the NATS server's clock alone: the server stamps every write, so a write
+ * now to a scratch key of the same bucket gives its time now on the clock that stamped the entry (on a cluster, the
+ * bucket stream's leader's). Date.now() against the entry's stamp would add any skew between this host and the server:
+ * a stale record looked fresh, a fresh one stale. Cheaper ways fall short: stream info's `ts` is missing before
+ * nats-server 2.10; the workers' heartbeat records give no time now when none is present, the case this decides; and
+ * revisions count writes, not time (with no worker writing, an old record stays the newest).
+ */
+async function serverAgeMs(kv: KV, entry: KvEntry): Promise<number> {
+  await kv.put(DRAIN_CLOCK_KEY, "");
+  // Another worker's write since only makes the record look older by that moment (history 1 keeps the newest).
+  const now = await kv.get(DRAIN_CLOCK_KEY);
+  return now === null ? Number.POSITIVE_INFINITY : now.created.getTime() - entry.created.getTime();
+}
 
 /**
  * The drain's targets from the stream as it is now. A customers task's are its events tasks' own, not looked up again:
@@ -53,10 +70,10 @@ export async function currentTargets(manager: JetStreamManager, config: Pipeline
 
 /**
  * This worker's drain targets (see runPartitionedWorker): the recorded ones while another live worker drains toward
- * them, or they were recorded within the lease staleness limit (a worker that decided them announces itself a moment
- * later: workers started together would otherwise each record the stream as it is when they look), and some task has
- * not reached them yet; otherwise `current`, recorded for the workers that join later. Of two workers deciding at
- * once, the one whose write lost takes the other's.
+ * them, or they were recorded within the lease staleness limit by the NATS server's clock (a worker that decided them
+ * announces itself a moment later: workers started together would otherwise each record the stream as it is when they
+ * look), and some task has not reached them yet; otherwise `current`, recorded for the workers that join later. Of two
+ * workers deciding at once, the one whose write lost takes the other's.
  */
 export async function decideDrainTargets(
   markers: KV,
@@ -74,8 +91,8 @@ export async function decideDrainTargets(
   };
   const entry = await markers.get(DRAIN_KEY);
   const joined = recorded(entry);
-  const fresh = entry !== null && Date.now() - entry.created.getTime() <= leaseStaleAfterMs();
-  if (joined !== undefined && (fresh || (await anyWorkerPresent(markers)))) {
+  const fresh = async () => (await serverAgeMs(markers, entry!)) <= leaseStaleAfterMs();
+  if (joined !== undefined && ((await fresh()) || (await anyWorkerPresent(markers)))) {
     for (const plan of plans) if (!(await completeFor(plan, joined))) return joined;
   }
   const record: DrainRecord = { targets: Object.fromEntries(current), streamCreated };

@@ -1,8 +1,9 @@
 // Where a partitioned drain ends, decided once per drain in the lease bucket (decideDrainTargets), against a real
 // NATS KV bucket: a worker joins a drain whose targets were recorded a moment ago even before the worker that recorded
-// them announced itself (workers started together), and starts a new one otherwise. Oracle: the targets written by hand.
+// them announced itself (workers started together), and starts a new one otherwise; "a moment ago" by the NATS server's
+// clock, whatever this host's says. Oracle: the targets written by hand.
 import { Kvm, type KV } from "@nats-io/kv";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { parsePipelineText } from "../../src/config/load.ts";
 import { DRAIN_KEY, decideDrainTargets, type DrainRecord } from "../../src/runtime/partitioned-worker.ts";
 import { planTasks, type TaskPlan } from "../../src/runtime/tasks.ts";
@@ -28,6 +29,7 @@ describe("decideDrainTargets: one set of targets per partitioned drain", () => {
   });
 
   afterEach(() => {
+    vi.restoreAllMocks();
     if (staleBefore === undefined) delete process.env.CLICKPIPE_LEASE_STALE_MS;
     else process.env.CLICKPIPE_LEASE_STALE_MS = staleBefore;
   });
@@ -71,6 +73,34 @@ describe("decideDrainTargets: one set of targets per partitioned drain", () => {
     const kv = await bucket();
     await kv.put(DRAIN_KEY, JSON.stringify({ targets: Object.fromEntries(targetsAt(25)), streamCreated: STREAM_CREATED }));
     await new Promise((resolve) => setTimeout(resolve, 600));
+    const decided = await decideDrainTargets(kv, STREAM_CREATED, targetsAt(40), noneComplete, plans);
+    expect(decided).toEqual(targetsAt(40));
+    expect((await recordOf(kv)).targets).toEqual(Object.fromEntries(targetsAt(40)));
+  });
+
+  /** This host's clock `skewMs` off the NATS server's (which stamps the KV records), as on a host whose clock drifted. */
+  function skewHostClock(skewMs: number): void {
+    const real = Date.now.bind(Date);
+    vi.spyOn(Date, "now").mockImplementation(() => real() + skewMs);
+  }
+
+  it("joins targets recorded a moment ago though this host's clock runs an hour ahead of the NATS server's", async () => {
+    const kv = await bucket();
+    await kv.put(DRAIN_KEY, JSON.stringify({ targets: Object.fromEntries(targetsAt(25)), streamCreated: STREAM_CREATED }));
+    skewHostClock(3_600_000);
+    // Before: the record looked an hour old, and with no worker present yet this one started a drain of its own at 40.
+    const decided = await decideDrainTargets(kv, STREAM_CREATED, targetsAt(40), noneComplete, plans);
+    expect(decided).toEqual(targetsAt(25));
+    expect((await recordOf(kv)).targets).toEqual(Object.fromEntries(targetsAt(25)));
+  });
+
+  it("starts a new drain over targets older than the lease staleness limit though this host's clock runs an hour behind the NATS server's", async () => {
+    process.env.CLICKPIPE_LEASE_STALE_MS = "300";
+    const kv = await bucket();
+    await kv.put(DRAIN_KEY, JSON.stringify({ targets: Object.fromEntries(targetsAt(25)), streamCreated: STREAM_CREATED }));
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    skewHostClock(-3_600_000);
+    // Before: the record looked recorded in the future, so fresh, and this drain ended at an earlier drain's targets.
     const decided = await decideDrainTargets(kv, STREAM_CREATED, targetsAt(40), noneComplete, plans);
     expect(decided).toEqual(targetsAt(40));
     expect((await recordOf(kv)).targets).toEqual(Object.fromEntries(targetsAt(40)));
