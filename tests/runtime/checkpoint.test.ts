@@ -200,6 +200,8 @@ describe("DirectoryCheckpointStore lock", () => {
     const started = performance.now();
     const lock = await store.acquireLock({ workerId: "w2", staleAfterMs: 60_000 });
     expect(performance.now() - started).toBeLessThan(1_000);
+    expect(lock).toBeDefined();
+    expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "w2", pid: process.pid });
     await lock!.release();
   });
 
@@ -213,6 +215,7 @@ describe("DirectoryCheckpointStore lock", () => {
     await expect(lock!.verify()).rejects.toThrow(StaleCheckpointError);
     // Releasing a lost lock leaves the new holder's file alone.
     await lock!.release();
+    expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "other", token: "t-other" });
     expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "other" });
   });
 });
