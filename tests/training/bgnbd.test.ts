@@ -117,8 +117,12 @@ describe("bgnbd - customer quantities", () => {
   it("names the parameters of a fit with no maximum, which ran to the search's bounds", () => {
     // Nobody ever repeats: the likelihood keeps rising as purchase rates go to 0 (r/α → 0), with no maximum.
     const none = fitBgNbd({ frequency: [0, 0, 0, 0], recency: [0, 0, 0, 0], age: [10, 20, 30, 40] });
+    // With x = 0 the likelihood is Π (α/(α + T))^r (eq. 6: no Beta term), rising to its supremum 1 as r → 0 or α → ∞;
+    // a and b do not enter it, so only r and α can run to the bounds.
+    expect(none.loglik).toBeCloseTo(0, 6);
     expect(none.atBound.length).toBeGreaterThan(0);
-    expect(boundWarning(none)).toMatch(/no maximum on these 4 customers .* not estimates/);
+    expect(none.atBound.filter((name) => name !== "r" && name !== "alpha")).toEqual([]);
+    expect(boundWarning(none)).toMatch(new RegExp(`no maximum on these 4 customers \\(${none.atBound.join(", ")} ran to the search's bound e\\^±12\\): .* not estimates`));
   });
 
   it("rejects recency beyond T with the customer's position", () => {
