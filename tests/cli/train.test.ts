@@ -90,7 +90,7 @@ describe("clickpipe train - CDNOW (train 1997-06-30, validate 1997-09-30, horizo
     }
   });
 
-  it("the validation labels and the recency and RFM baselines' AUC equal DuckDB SQL over the same snapshots", async () => {
+  it("the validation labels and the recency, RFM and P(alive) baselines' AUC equal DuckDB SQL over the same snapshots", async () => {
     const oracle = await duckdbBaselineAuc(features, "d.days_since_last_purchase");
     expect(oracle.examples).toBe(2357);
     expect(metrics.validation.examples).toBe(oracle.examples);
@@ -99,6 +99,15 @@ describe("clickpipe train - CDNOW (train 1997-06-30, validate 1997-09-30, horizo
     // RFM: the lower the sum of the three quintile scores, the likelier churn.
     const rfm = await duckdbBaselineAuc(features, "-(d.rfm_r + d.rfm_f + d.rfm_m)");
     expect(metrics.baselines.rfm.auc).toBeCloseTo(rfm.auc, 10);
+    // p_alive: 1 − P(alive) by FHL eq. 11 at the manifest's fitted parameters, written out in SQL (1 without repeats).
+    // On CDNOW it ranks churners low (AUC < ½): BG/NBD holds one-time buyers alive (P = 1), and they churn most. The
+    // baseline's Platt scaling, fitted on the training snapshot, learns a negative slope and so reverses the ranking:
+    // the AUC reported is that of P(alive) itself.
+    const { r, alpha, a, b } = manifest.bgnbd;
+    const pAlive = `CASE WHEN d.frequency = 0 THEN 1 ELSE 1 / (1 + ${a} / (${b} + d.frequency - 1) * pow((${alpha} + d.t_days) / (${alpha} + d.recency_days), ${r} + d.frequency)) END`;
+    const dead = await duckdbBaselineAuc(features, `1 - ${pAlive}`);
+    expect(dead.auc).toBeLessThan(0.5);
+    expect(metrics.baselines.p_alive.auc).toBeCloseTo(1 - dead.auc, 6);
   });
 
   it("the best model beats recency-only on AUC, and score uses it", () => {
