@@ -26,13 +26,16 @@ seed: 42
 ${extra}`;
 }
 
-/** Recency-only AUC on the validation examples by SQL: labels from the 1997-12-29 snapshot, AUC as ordered pairs. */
-async function duckdbRecencyAuc(features: string): Promise<{ auc: number; examples: number; churned: number }> {
+/**
+ * A baseline's AUC on the validation examples by SQL, its score an expression over the 1997-09-30 snapshot `d` (every
+ * CDNOW customer has bought, so none is null): labels from the 1997-12-29 snapshot, AUC as ordered pairs, ties ½.
+ */
+async function duckdbBaselineAuc(features: string, score: string): Promise<{ auc: number; examples: number; churned: number }> {
   const connection = await (await DuckDBInstance.create(":memory:")).connect();
   const reader = (date: string) => `read_parquet('${features}/snapshot_date=${date}/*.parquet')`;
   const rows = await connection.runAndReadAll(`
     WITH examples AS (
-      SELECT d.days_since_last_purchase AS score, CASE WHEN l.orders_total > d.orders_total THEN 0 ELSE 1 END AS churned
+      SELECT ${score} AS score, CASE WHEN l.orders_total > d.orders_total THEN 0 ELSE 1 END AS churned
       FROM ${reader("1997-09-30")} d JOIN ${reader("1997-12-29")} l USING (customer_id)),
     pairs AS (
       SELECT sum(CASE WHEN p.score > n.score THEN 1.0 WHEN p.score = n.score THEN 0.5 ELSE 0 END) AS ordered
@@ -87,11 +90,24 @@ describe("clickpipe train - CDNOW (train 1997-06-30, validate 1997-09-30, horizo
     }
   });
 
-  it("the validation labels and the recency baseline's AUC equal DuckDB SQL over the same snapshots", async () => {
-    const oracle = await duckdbRecencyAuc(features);
+  it("the validation labels and the recency, RFM and P(alive) baselines' AUC equal DuckDB SQL over the same snapshots", async () => {
+    const oracle = await duckdbBaselineAuc(features, "d.days_since_last_purchase");
+    expect(oracle.examples).toBe(2357);
     expect(metrics.validation.examples).toBe(oracle.examples);
     expect(metrics.validation.churnRate).toBeCloseTo(oracle.churned / oracle.examples, 12);
     expect(metrics.baselines.recency.auc).toBeCloseTo(oracle.auc, 10);
+    // RFM: the lower the sum of the three quintile scores, the likelier churn.
+    const rfm = await duckdbBaselineAuc(features, "-(d.rfm_r + d.rfm_f + d.rfm_m)");
+    expect(metrics.baselines.rfm.auc).toBeCloseTo(rfm.auc, 10);
+    // p_alive: 1 − P(alive) by FHL eq. 11 at the manifest's fitted parameters, written out in SQL (1 without repeats).
+    // On CDNOW it ranks churners low (AUC < ½): BG/NBD holds one-time buyers alive (P = 1), and they churn most. The
+    // baseline's Platt scaling, fitted on the training snapshot, learns a negative slope and so reverses the ranking:
+    // the AUC reported is that of P(alive) itself.
+    const { r, alpha, a, b } = manifest.bgnbd;
+    const pAlive = `CASE WHEN d.frequency = 0 THEN 1 ELSE 1 / (1 + ${a} / (${b} + d.frequency - 1) * pow((${alpha} + d.t_days) / (${alpha} + d.recency_days), ${r} + d.frequency)) END`;
+    const dead = await duckdbBaselineAuc(features, `1 - ${pAlive}`);
+    expect(dead.auc).toBeLessThan(0.5);
+    expect(metrics.baselines.p_alive.auc).toBeCloseTo(1 - dead.auc, 6);
   });
 
   it("the best model beats recency-only on AUC, and score uses it", () => {

@@ -239,6 +239,8 @@ describe("NatsCheckpointStore lock", () => {
     const started = performance.now();
     const lock = await store.acquireLock({ workerId: "w2", staleAfterMs: 60_000 });
     expect(performance.now() - started).toBeLessThan(1_000);
+    expect(lock).toBeDefined();
+    expect(await lockHolder()).toMatchObject({ workerId: "w2", pid: process.pid });
     await lock!.release();
   });
 

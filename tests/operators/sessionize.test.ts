@@ -120,7 +120,9 @@ describe("sessionize - hard splits", () => {
       event("a", T0, { url: "https://shop.example/?utm_source=news" }),
       event("a", T0 + MINUTE, { url: "https://shop.example/?utm_source=ads" }),
     ]);
-    expect(view).toHaveLength(1);
+    // One session of both events, ended by the gap, attributed to the campaign it started with.
+    expect(spans(view)).toEqual([{ visitor: "a", start: T0, end: T0 + MINUTE, count: 2, reason: "gap" }]);
+    expect(view[0].utm_source).toBe("news");
   });
 });
 

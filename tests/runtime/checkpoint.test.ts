@@ -10,6 +10,7 @@ import { DirectoryCheckpointStore, StaleCheckpointError, documentHead, writeSegm
 import { encodeInSlices, stringifyPiecesInSlices } from "../../src/runtime/json-slices.ts";
 import { utf8Segments } from "../../src/runtime/utf8-segments.ts";
 import { writerIdFor } from "../../src/runtime/worker.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 function meta(epoch: number, workerId = "w1", position = epoch * 10): Omit<Checkpoint<null>, "state"> {
   return { format: 1, pipeline: "web", stream: "S", streamCreated: "t0", epoch, position, pending: null, workerId, committedAt: 0 };
@@ -200,6 +201,8 @@ describe("DirectoryCheckpointStore lock", () => {
     const started = performance.now();
     const lock = await store.acquireLock({ workerId: "w2", staleAfterMs: 60_000 });
     expect(performance.now() - started).toBeLessThan(1_000);
+    expect(lock).toBeDefined();
+    expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "w2", pid: process.pid });
     await lock!.release();
   });
 
@@ -208,11 +211,13 @@ describe("DirectoryCheckpointStore lock", () => {
     const lock = await store.acquireLock({ workerId: "w1", staleAfterMs: 200, onLost: (holder) => lost.push(holder?.workerId ?? "") });
     await expect(lock!.verify()).resolves.toBeUndefined();
     await foreignLock(process.ppid, 0);
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Heartbeats come every 50 ms; under load (files run two at a time) three of them can take longer than 150 ms.
+    await waitFor("the heartbeat to notice the takeover", async () => lost.length > 0, 5_000, 10);
     expect(lost).toEqual(["other"]);
     await expect(lock!.verify()).rejects.toThrow(StaleCheckpointError);
     // Releasing a lost lock leaves the new holder's file alone.
     await lock!.release();
+    expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "other", token: "t-other" });
     expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "other" });
   });
 });

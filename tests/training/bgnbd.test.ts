@@ -77,17 +77,52 @@ describe("bgnbd - customer quantities", () => {
     expect(expectedPurchases(p, 10, 2, 30.43, 38.86)).toBeGreaterThan(expectedPurchases(p, 5, 2, 30.43, 38.86));
   });
 
-  it("expected purchases of a new customer (x = 0, T = 0) equal FHL eq. 7, E[X(t)]", () => {
+  // An oracle that shares no formula with bgnbd.ts: the model itself (FHL 2005, §2), integrated numerically. Given λ and
+  // p, the likelihood of (x, tx, T) is (1 − p)^x λ^x e^(−λT) alive plus p(1 − p)^(x−1) λ^x e^(−λ tx) dead after the
+  // last purchase (x > 0); an alive customer buys (1 − e^(−λpt))/p times in the next t on average (a geometric number
+  // of Poisson purchases), and none at all with probability e^(−λt). Posterior means are ratios of double integrals over
+  // λ ~ Gamma(r, α) and p ~ Beta(a, b), by Simpson's rule after λ = v^(1/r), p = u^(1/a), which absorb the densities'
+  // singularities at 0 (λ^(r−1) dλ = dv/r, p^(a−1) dp = du/a; the constants cancel in the ratio).
+  function posteriorMean(x: number, tx: number, T: number, quantity: (lambda: number, q: number) => number): number {
+    const steps = 300;
+    const simpson = (g: (at: number) => number, upper: number) => {
+      const h = upper / steps;
+      let sum = g(0) + g(upper);
+      for (let i = 1; i < steps; i++) sum += (i % 2 === 1 ? 4 : 2) * g(i * h);
+      return (sum * h) / 3;
+    };
+    const integrate = (f: (lambda: number, q: number) => number) =>
+      simpson((v) => {
+        const lambda = Math.pow(v, 1 / p.r);
+        return Math.exp(-p.alpha * lambda) * simpson((u) => Math.pow(1 - Math.pow(u, 1 / p.a), p.b - 1) * f(lambda, Math.pow(u, 1 / p.a)), 1);
+      }, Math.pow(60 / p.alpha, p.r)); // λ up to 60/α: the Gamma density beyond is below e^−60
+    const alive = (lambda: number, q: number) => Math.pow(1 - q, x) * Math.pow(lambda, x) * Math.exp(-lambda * T);
+    const dead = (lambda: number, q: number) => (x > 0 ? q * Math.pow(1 - q, x - 1) * Math.pow(lambda, x) * Math.exp(-lambda * tx) : 0);
+    return integrate((lambda, q) => alive(lambda, q) * quantity(lambda, q)) / integrate((lambda, q) => alive(lambda, q) + dead(lambda, q));
+  }
+
+  it("P(alive), expected purchases and P(no purchase in t) are the model's posterior means, integrated numerically", () => {
     const t = 39;
-    const eq7 = ((p.a + p.b - 1) / (p.a - 1)) * (1 - Math.pow(p.alpha / (p.alpha + t), p.r) * hypergeometric2F1(p.r, p.b, p.a + p.b - 1, t / (p.alpha + t)));
-    expect(expectedPurchases(p, t, 0, 0, 0)).toBeCloseTo(eq7, 12);
+    const purchasesWhileAlive = (lambda: number, q: number) => (q === 0 ? lambda * t : (1 - Math.exp(-lambda * q * t)) / q);
+    const buysWhileAlive = (lambda: number) => 1 - Math.exp(-lambda * t);
+    // A new customer (eq. 7, E[X(t)]), one silent since joining, and two with repeat purchases, recent and long ago.
+    for (const [x, tx, T] of [[0, 0, 0], [0, 0, 38.86], [2, 30.43, 38.86], [3, 5, 38.86]]) {
+      const customer = `x = ${x}, tx = ${tx}, T = ${T}`;
+      expect(probabilityAlive(p, x, tx, T), customer).toBeCloseTo(posteriorMean(x, tx, T, () => 1), 5);
+      expect(expectedPurchases(p, t, x, tx, T), customer).toBeCloseTo(posteriorMean(x, tx, T, purchasesWhileAlive), 5);
+      expect(probabilityNoPurchase(p, t, x, tx, T), customer).toBeCloseTo(1 - posteriorMean(x, tx, T, buysWhileAlive), 5);
+    }
   });
 
   it("names the parameters of a fit with no maximum, which ran to the search's bounds", () => {
     // Nobody ever repeats: the likelihood keeps rising as purchase rates go to 0 (r/α → 0), with no maximum.
     const none = fitBgNbd({ frequency: [0, 0, 0, 0], recency: [0, 0, 0, 0], age: [10, 20, 30, 40] });
+    // With x = 0 the likelihood is Π (α/(α + T))^r (eq. 6: no Beta term), rising to its supremum 1 as r → 0 or α → ∞;
+    // a and b do not enter it, so only r and α can run to the bounds.
+    expect(none.loglik).toBeCloseTo(0, 6);
     expect(none.atBound.length).toBeGreaterThan(0);
-    expect(boundWarning(none)).toMatch(/no maximum on these 4 customers .* not estimates/);
+    expect(none.atBound.filter((name) => name !== "r" && name !== "alpha")).toEqual([]);
+    expect(boundWarning(none)).toMatch(new RegExp(`no maximum on these 4 customers \\(${none.atBound.join(", ")} ran to the search's bound e\\^±12\\): .* not estimates`));
   });
 
   it("rejects recency beyond T with the customer's position", () => {

@@ -44,11 +44,30 @@ describe("evaluation", () => {
   });
 
   it("deciles of 1..N ranks differ in size by at most one", () => {
-    for (const n of [10, 23, 101]) {
-      const sizes = new Array(10).fill(0);
-      for (let rank = 1; rank <= n; rank++) sizes[decileOfRank(rank, n) - 1]++;
-      expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
-    }
+    const sizesOf = (n: number) => {
+      const deciles = Array.from({ length: n }, (_, i) => decileOfRank(i + 1, n));
+      // Ranks in order fill the deciles in order: 1 holds the best ranks.
+      expect(deciles).toEqual(deciles.toSorted((a, b) => a - b));
+      return [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((decile) => deciles.filter((d) => d === decile).length);
+    };
+    expect(sizesOf(10)).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+    // 23 ranks: decile k starts at rank ⌈2.3·(k − 1)⌉ + 1, i.e. 1, 4, 6, 8, 11, 13, 15, 18, 20, 22 (and 24 ends it).
+    expect(sizesOf(23)).toEqual([3, 2, 2, 3, 2, 2, 3, 2, 2, 2]);
+    // 101 ranks: only the first decile takes the extra one (ranks 1–11; decile k > 1 starts at ⌈10.1·(k − 1)⌉ + 1).
+    expect(sizesOf(101)).toEqual([11, 10, 10, 10, 10, 10, 10, 10, 10, 10]);
+  });
+
+  it("evaluate: every scalar measure of the known ranking, by hand", () => {
+    const evaluation = evaluate(scores, labels);
+    expect(evaluation.examples).toBe(6);
+    expect(evaluation.positives).toBe(3);
+    expect(evaluation.auc).toBeCloseTo(7 / 9, 12);
+    expect(evaluation.prAuc).toBeCloseTo((1 + 2 / 3 + 3 / 4) / 3, 12);
+    // Squared errors 0.1², 0.8², 0.3², 0.4², 0.5², 0.4² = 0.01 + 0.64 + 0.09 + 0.16 + 0.25 + 0.16 = 1.31.
+    expect(evaluation.brier).toBeCloseTo(1.31 / 6, 12);
+    expect(evaluation.logLoss).toBeCloseTo(-(Math.log(0.9) + Math.log(0.2) + Math.log(0.7) + Math.log(0.6) + Math.log(0.5) + Math.log(0.6)) / 6, 12);
+    // Six distinct scores: seven ROC points, none thinned out.
+    expect(evaluation.roc).toHaveLength(7);
   });
 
   it("lift table: the top decile of 20 holds both churners, lift 10, gains reach 1", () => {

@@ -43,8 +43,13 @@ describe("partition - partitionOf", () => {
     expect(partitionOf("anything", 1)).toBe(0);
   });
 
-  it("is stable: the same key always lands in the same partition", () => {
-    for (let i = 0; i < 100; i++) expect(partitionOf(`visitor-${i}`, 12)).toBe(partitionOf(`visitor-${i}`, 12));
+  it("is stable: any key lands where the reference hash modulo the count puts it, in any process or language", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 40 }), fc.integer({ min: 1, max: 64 }), (key, partitions) => {
+        expect(partitionOf(key, partitions)).toBe(referenceFnv1a32(key) % partitions);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it("spreads 16,000 visitor ids over 16 partitions within ±10 % of even", () => {
