@@ -100,8 +100,10 @@ export function renderReport(metrics: MetricsFile, manifest: Manifest): string {
 Training snapshots ${escapeXml(manifest.training.dates.join(", "))} (${manifest.training.examples} examples, churn rate ${number(manifest.training.churnRate, 3)});
 validation snapshots ${escapeXml(manifest.validation.dates.join(", "))}. Backend: ${escapeXml(manifest.backend)}, seed ${manifest.seed}.
 Scoring model: <b>${escapeXml(manifest.scoringModel)}</b> (highest validation ROC AUC).</p>
-<p>Baselines (dashed) are one-input scores turned into probabilities by Platt scaling fitted on the training examples:
-recency = days since the last purchase, rfm = −(R + F + M quintiles), p_alive = 1 − BG/NBD P(alive).
+<p>Baselines (dashed) are one-input scores, higher = likelier churn, ranked as they are (ROC, PR AUC, lift; under 0.5
+when a score ranks churners low) and turned into probabilities by Platt scaling fitted on the training examples, its
+slope at least 0 (log loss, Brier, calibration): recency = days since the last purchase, rfm = −(R + F + M quintiles),
+p_alive = 1 − BG/NBD P(alive).
 The bgnbd model scores BG/NBD's P(no purchase within the horizon) instead.</p>
 ${metricsTable(metrics)}
 ${plots(metrics)}

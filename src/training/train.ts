@@ -13,7 +13,7 @@ import { evaluate, type Evaluation } from "./evaluation.ts";
 import { addBgNbdColumns, bgnbdProbabilities, featureMatrix, fitFeaturePlan, MODEL_FEATURES, SEGMENT_FEATURES, type FeaturePlan } from "./features.ts";
 import { directoryModelHandler, MODEL_FILE, WEIGHTS_FILE } from "./model-io.ts";
 import { buildModel, predict, trainModel, type NeuralModelName } from "./neural-models.ts";
-import { applyPlatt, fitPlatt } from "./platt.ts";
+import { applyPlatt, fitPlatt, type PlattScaling } from "./platt.ts";
 import { Progress, type ProgressStream } from "./progress.ts";
 import { renderReport } from "./report.ts";
 import { assignSegments, fitSegments, segmentProfiles } from "./segmentation.ts";
@@ -98,16 +98,39 @@ function noPurchaseChurnRate(examples: Examples): number {
   return count > 0 ? churned / count : 1;
 }
 
+/**
+ * A baseline is its fixed ranking (baselines.ts: higher = more likely to churn). Its ranking measures (ROC and PR AUC,
+ * lift) come from that score; Platt scaling fitted on the training snapshot only turns it into probabilities for log
+ * loss, Brier and calibration, with a slope of at least 0: an unconstrained fit may learn a negative slope (on CDNOW,
+ * BG/NBD gives one-time buyers P(alive) = 1 and they churn most) and so report the reversed ranking's AUC under the
+ * baseline's name. A baseline that ranks worse than chance then shows an AUC under 0.5, as it is.
+ */
 function baselineEvaluations(train: Examples, validation: Examples): Record<string, Evaluation> {
   const evaluations: Record<string, Evaluation> = {};
   for (const name of BASELINE_NAMES) {
     const trainScores = baselineScores(name, train.columns, train.size);
     const fallback = maxScore(trainScores);
-    const platt = fitPlatt(trainScores, train.labels);
-    const probabilities = applyPlatt(platt, baselineScores(name, validation.columns, validation.size), fallback);
-    evaluations[name] = evaluate(probabilities, validation.labels);
+    const scores = baselineScores(name, validation.columns, validation.size).map((score) => (Number.isNaN(score) ? fallback : score));
+    const platt = nonDecreasing(fitPlatt(trainScores, train.labels), trainScores, train.labels);
+    const calibrated = evaluate(applyPlatt(platt, scores, fallback), validation.labels);
+    const { auc, prAuc, roc, lift } = evaluate(scores, validation.labels);
+    evaluations[name] = { ...calibrated, auc, prAuc, roc, lift };
   }
   return evaluations;
+}
+
+/** The fit itself when its slope is at least 0; else slope 0 and the training churn rate (of scored examples) for all. */
+function nonDecreasing(platt: PlattScaling, scores: ArrayLike<number>, labels: ArrayLike<number>): PlattScaling {
+  if (platt.slope >= 0) return platt;
+  let count = 0;
+  let churned = 0;
+  for (let i = 0; i < scores.length; i++) {
+    if (Number.isNaN(scores[i])) continue;
+    count++;
+    churned += labels[i];
+  }
+  const rate = Math.min(Math.max(count > 0 ? churned / count : 0.5, 1e-6), 1 - 1e-6);
+  return { slope: 0, intercept: Math.log(rate / (1 - rate)) };
 }
 
 async function modelVersionOf(out: string, scoringModel: string, plan: FeaturePlan, bgnbd: object): Promise<string> {
