@@ -64,6 +64,22 @@ describe("sequencePatterns", () => {
     expect(patternsTable.partitionOf(rows[0])).toBe("2024-03-01");
   });
 
+  it("leaves crawler sessions (is_bot) out of the counts and the window's session total, also when a later version is flagged", () => {
+    const op = operator({ minSupport: 0.5, maxLength: 2 });
+    const ctx = recordingContext();
+    op.onSession(sessionRecord("a", T0 + 5 * MINUTE, ["/home", "/cart"]), ctx);
+    op.onSession(sessionRecord("b", T0 + 6 * MINUTE, ["/home", "/x"]), ctx);
+    // Counted, three bots would make /p1 frequent and the ratio's count 3 of 5 sessions: /home (2) would not be.
+    for (const id of ["bot1", "bot2", "bot3"]) op.onSession({ ...sessionRecord(id, T0 + 7 * MINUTE, ["/p1", "/p2"]), is_bot: true }, ctx);
+    // A session first seen as a customer's, then flagged in its next version: its first version's items go too.
+    op.onSession(sessionRecord("c", T0 + 8 * MINUTE, ["/p1"]), ctx);
+    op.onSession({ ...sessionRecord("c", T0 + 9 * MINUTE, ["/p1", "/p2"]), version: 2, is_bot: true }, ctx);
+    op.onSessionWatermark(CLOSE, ctx);
+    // Two sessions, a count of ceil(0.5 × 2) = 1: every pattern of a and b, none of the bots'.
+    expect(supports(ctx.rowsOf("patterns"))).toEqual(new Map([["/cart", 1], ["/home", 1 + 1], ["/home > /cart", 1], ["/home > /x", 1], ["/x", 1]]));
+    expect(ctx.rowsOf("patterns").every((row) => row.support_ratio === (row.support as number) / 2)).toBe(true);
+  });
+
   it("puts a session in the window holding its end time, half-open [start, end)", () => {
     const op = operator();
     const ctx = recordingContext();

@@ -52,7 +52,7 @@ async function isParquetInput(path: string): Promise<boolean> {
 /**
  * A sequence database: SPMF sequence text (`.txt` and anything else), CSV (one sequence of one-item steps per line,
  * comma-separated), or a `sessions` Parquet table whose current truth (the highest non-retracted version per
- * session_id) gives one sequence per session from the `item` list column.
+ * session_id, crawlers' left out) gives one sequence per session from the `item` list column.
  */
 export async function readSequenceDatabase(path: string, item: "page_items" | "page_path"): Promise<Itemset[][]> {
   if (await isParquetInput(path)) return currentSessionSequences(await readParquetRows(path, (row) => checkSessionColumns(row, item)), item);
@@ -61,7 +61,10 @@ export async function readSequenceDatabase(path: string, item: "page_items" | "p
   return parseSpmfSequences(text);
 }
 
-/** The highest version per session_id wins; a retracted winner removes the session. */
+/**
+ * The highest version per session_id wins; a retracted winner removes the session, and so does one flagged is_bot
+ * (crawlers' paths are not customers': the sequencePatterns operator leaves them out too).
+ */
 export function currentSessionSequences(rows: readonly Row[], item: "page_items" | "page_path"): Itemset[][] {
   const latest = new Map<string, Row>();
   for (const row of rows) {
@@ -72,7 +75,7 @@ export function currentSessionSequences(rows: readonly Row[], item: "page_items"
   }
   const sequences: Itemset[][] = [];
   for (const row of latest.values()) {
-    if (row.retracted === true) continue;
+    if (row.retracted === true || row.is_bot === true) continue;
     const items = row[item];
     if (!Array.isArray(items)) throw new MiningInputError(`sessions input: column ${item} is missing or not a list`);
     sequences.push(sessionSequence(items.map(String)));

@@ -3,7 +3,7 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readBasketDatabase, readSequenceDatabase } from "../../../src/operators/mining/batch-io.ts";
+import { currentSessionSequences, readBasketDatabase, readSequenceDatabase } from "../../../src/operators/mining/batch-io.ts";
 import { MiningInputError } from "../../../src/operators/mining/spmf-format.ts";
 import { ParquetSink } from "../../../src/sinks/parquet.ts";
 import { ParquetReadError } from "../../../src/sinks/parquet-reader.ts";
@@ -78,5 +78,25 @@ describe("mining inputs that are not what they claim", () => {
     await expect(readBasketDatabase(table)).rejects.toThrow(ParquetReadError);
     await expect(readBasketDatabase(table)).rejects.toThrow(`${part}: cannot read it as Parquet (`);
     await expect(readBasketDatabase(part)).rejects.toThrow(`${part}: cannot read it as Parquet (`);
+  });
+});
+
+describe("a sessions table as a sequence database", () => {
+  it("takes each session's highest version, leaving out retracted and crawler (is_bot) sessions, as the operator does", () => {
+    const row = (session_id: string, version: number, page_items: string[], extra: Record<string, unknown> = {}) => ({ session_id, version, retracted: false, is_bot: false, page_items, ...extra });
+    const sequences = currentSessionSequences(
+      [
+        row("a", 1, ["/home"]),
+        row("a", 2, ["/home", "/cart"]),
+        row("b", 1, ["/x"]),
+        row("b", 2, ["/x"], { retracted: true }),
+        row("bot", 1, ["/p1", "/p2"], { is_bot: true }),
+        // Flagged only in its latest version: the whole session goes.
+        row("c", 1, ["/p1"]),
+        row("c", 2, ["/p1", "/p2"], { is_bot: true }),
+      ],
+      "page_items",
+    );
+    expect(sequences).toEqual([[["/home"], ["/cart"]]]);
   });
 });
