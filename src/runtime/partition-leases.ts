@@ -20,7 +20,10 @@ export interface LeasedTasksOptions {
   workerId: string;
   /** Task names: letters, digits, `_`, `=` and `-` (each is one KV key `tasks.<task>`). */
   tasks: readonly string[];
-  /** A lease or presence not refreshed for this long is stale. Default CLICKPIPE_LEASE_STALE_MS or 10 s; heartbeats every quarter. */
+  /**
+   * A lease or presence not refreshed for this long (by the NATS server's clock) is stale. Default CLICKPIPE_LEASE_STALE_MS
+   * or 10 s; heartbeats every quarter.
+   */
   staleAfterMs?: number;
   /** Resolve once every task is finished (by this worker, or `isComplete`) instead of running until `signal` aborts. */
   drain?: boolean;
@@ -31,6 +34,10 @@ export interface LeasedTasksOptions {
   /** Shutdown: hand over every task, wait for them, release leases and presence, return. */
   signal?: AbortSignal;
   log?: (line: string) => void;
+  /**
+   * This host's clock (default Date.now): the times it writes into its leases (heartbeatAt, for people reading the
+   * bucket) and local timeouts. Staleness does not read it: it is judged on the NATS server's stamps (see LeaseTable).
+   */
   now?: () => number;
   testing?: {
     /** Simulates kill -9: heartbeats and ticks stop, nothing is released (leases go stale for others), the call resolves. */
@@ -63,13 +70,17 @@ export function leaseStaleAfterMs(): number {
   return Number(process.env.CLICKPIPE_LEASE_STALE_MS) || DEFAULT_LEASE_STALE_AFTER_MS;
 }
 
-/** Whether a worker announced itself in the lease bucket within the staleness limit (by its heartbeat's clock), at one look. */
-export async function anyWorkerPresent(kv: KV, now = Date.now()): Promise<boolean> {
+/**
+ * Whether a worker announced itself in the lease bucket within the staleness limit, at one look: `serverNow` is the NATS
+ * server's time now (the stamp of a write this worker just made to `kv`), compared with the server's stamps of the
+ * workers' heartbeats, so that no host's clock, this one's or the worker's, counts.
+ */
+export async function anyWorkerPresent(kv: KV, serverNow: number): Promise<boolean> {
   const staleAfterMs = leaseStaleAfterMs();
   const keys: string[] = [];
   for await (const key of await kv.keys("workers.>")) keys.push(key);
   const entries = await Promise.all(keys.map((key) => kv.get(key)));
-  return entries.some((entry) => entry?.operation === "PUT" && now - parseLeaseValue(entry).heartbeatAt <= staleAfterMs);
+  return entries.some((entry) => entry?.operation === "PUT" && serverNow - entry.created.getTime() <= staleAfterMs);
 }
 
 /** Rendezvous (highest random weight) score: each worker ranks the tasks in its own stable order, so claimers rarely collide. */
@@ -147,6 +158,7 @@ export async function runLeasedTasks(
 }
 
 interface LeaseValue extends LockHolder {
+  /** The writer's host clock at the write: for people reading the bucket (and older workers); staleness reads the server's stamp. */
   heartbeatAt: number;
 }
 
@@ -163,6 +175,10 @@ class LeaseTable {
   private readonly done = new Set<string>();
   /** Per key, the revision last seen and when (this process's clock): a revision unchanged for staleAfterMs is stale. */
   private readonly seen = new Map<string, { revision: number; since: number }>();
+  /** This worker's last acknowledged presence write: its revision, and when (performance.now()) the ack came. */
+  private presenceWrite: { revision: number; ackedAt: number } | undefined;
+  /** The NATS server's clock, from the stamp of one of this worker's presence writes (see serverAgeMs). */
+  private serverClock: { stamp: number; ackedAt: number } | undefined;
   private fatal: { error: unknown } | undefined;
   private stopping = false;
   /** When reading the drain's markers first failed for want of NATS, since the last answer. */
@@ -247,7 +263,7 @@ class LeaseTable {
     if (this.stopping) {
       for (const lease of this.running.values()) lease.handOverNow();
     } else {
-      const beat = this.kv.put(this.presenceKey, this.value());
+      const beat = this.kv.put(this.presenceKey, this.value()).then((revision) => (this.presenceWrite = { revision, ackedAt: performance.now() }));
       await beat.catch((error) => this.log(`heartbeat of ${this.presenceKey} failed: ${error}`));
     }
     await Promise.all([...this.running.values()].map((lease) => lease.heartbeat()));
@@ -362,8 +378,11 @@ class LeaseTable {
     const keys: string[] = [];
     for await (const key of await this.kv.keys("workers.>")) keys.push(key);
     const found = (await Promise.all(keys.map((key) => this.lookup(key)))).filter((entry) => entry !== undefined);
+    // This worker's own presence, as written this tick: its stamp is the server's time at that write.
+    const own = found.find(({ entry }) => entry.key === this.presenceKey && entry.revision === this.presenceWrite?.revision);
+    if (own !== undefined) this.serverClock = { stamp: own.entry.created.getTime(), ackedAt: this.presenceWrite!.ackedAt };
     // Workers that died long ago are forgotten, so that restarts under new ids do not make every tick read more keys.
-    const forgotten = found.filter(({ value }) => this.now() - value.heartbeatAt > FORGET_AFTER_STALE * this.staleAfterMs);
+    const forgotten = found.filter(({ entry }) => (this.serverAgeMs(entry) ?? 0) > FORGET_AFTER_STALE * this.staleAfterMs);
     for (const { entry } of forgotten) await this.kv.delete(entry.key, { previousSeq: entry.revision }).catch(() => undefined);
     return found.filter((entry) => !this.isStale(entry)).map((entry) => entry.value.token);
   }
@@ -374,12 +393,33 @@ class LeaseTable {
     return { entry, value: parseLeaseValue(entry) };
   }
 
-  /** Stale: its holder died on this host, its heartbeat time is old, or its revision has not moved for staleAfterMs here. */
+  /**
+   * How long ago `entry` was last written, on the NATS server's clock alone, or undefined before this worker learnt that
+   * clock. The server stamps every write (`created`, on a cluster by the bucket stream's leader); this worker's presence
+   * heartbeat, written at the start of each tick, is read back with every other presence by liveWorkers anyway, so its
+   * stamp gives the server's time at no extra round trip, carried forward by this process's monotonic clock from the
+   * moment its put was acknowledged (which comes after the stamp: ages come out short by at most that put's return trip,
+   * never long). Comparing this host's clock with a time another host wrote (heartbeatAt) added the skew between the
+   * two hosts: a worker whose clock ran staleAfterMs ahead took every live lease for stale and took it over (thrashing,
+   * its holders fenced), one behind took dead leases for live ones. Other ways cost more: a scratch write and read per
+   * tick (as serverNowMs in partitioned-worker.ts does once per drain start) is a round trip this read already makes;
+   * stream info's `ts` is missing before nats-server 2.10.
+   */
+  private serverAgeMs(entry: KvEntry): number | undefined {
+    if (this.serverClock === undefined) return undefined;
+    return this.serverClock.stamp + (performance.now() - this.serverClock.ackedAt) - entry.created.getTime();
+  }
+
+  /**
+   * Stale: its holder died on this host, its last write is over staleAfterMs old by the server's clock (serverAgeMs:
+   * what takes a dead worker's lease over at once at a fresh start, with no revision history here yet), or its
+   * revision has not moved for staleAfterMs here (the rule that needs no clock but this process's monotonic one).
+   */
   private isStale({ entry, value }: NonNullable<Lookup>): boolean {
     let seen = this.seen.get(entry.key);
     if (seen?.revision !== entry.revision) this.seen.set(entry.key, (seen = { revision: entry.revision, since: performance.now() }));
     const gone = !tokensInThisProcess.has(value.token) && holderIsGone(value, this.holder);
-    return gone || this.now() - value.heartbeatAt > this.staleAfterMs || performance.now() - seen.since > this.staleAfterMs;
+    return gone || (this.serverAgeMs(entry) ?? 0) > this.staleAfterMs || performance.now() - seen.since > this.staleAfterMs;
   }
 
   private value(): string {

@@ -36,22 +36,22 @@ export interface DrainRecord {
   streamCreated: string;
 }
 export const DRAIN_KEY = "drain.targets";
-/** A scratch key of the lease bucket, written only to learn the NATS server's time (serverAgeMs). */
+/** A scratch key of the lease bucket, written only to learn the NATS server's time (serverNowMs). */
 export const DRAIN_CLOCK_KEY = "drain.clock";
 
 /**
- * How long ago `entry` was stored in `kv`, on the NATS server's clock alone: the server stamps every write, so a write
- * now to a scratch key of the same bucket gives its time now on the clock that stamped the entry (on a cluster, the
- * bucket stream's leader's). Date.now() against the entry's stamp would add any skew between this host and the server:
- * a stale record looked fresh, a fresh one stale. Cheaper ways fall short: stream info's `ts` is missing before
+ * The NATS server's time now, on the clock that stamps `kv`'s entries: the server stamps every write, so a write now to
+ * a scratch key of the same bucket gives its time now on the clock that stamped the entries (on a cluster, the bucket
+ * stream's leader's). Date.now() against an entry's stamp would add any skew between this host and the server: a
+ * stale record looked fresh, a fresh one stale. Cheaper ways fall short: stream info's `ts` is missing before
  * nats-server 2.10; the workers' heartbeat records give no time now when none is present, the case this decides; and
  * revisions count writes, not time (with no worker writing, an old record stays the newest).
  */
-async function serverAgeMs(kv: KV, entry: KvEntry): Promise<number> {
+async function serverNowMs(kv: KV): Promise<number> {
   await kv.put(DRAIN_CLOCK_KEY, "");
-  // Another worker's write since only makes the record look older by that moment (history 1 keeps the newest).
+  // Another worker's write since only makes the entries look older by that moment (history 1 keeps the newest).
   const now = await kv.get(DRAIN_CLOCK_KEY);
-  return now === null ? Number.POSITIVE_INFINITY : now.created.getTime() - entry.created.getTime();
+  return now === null ? Number.POSITIVE_INFINITY : now.created.getTime();
 }
 
 /**
@@ -91,9 +91,12 @@ export async function decideDrainTargets(
   };
   const entry = await markers.get(DRAIN_KEY);
   const joined = recorded(entry);
-  const fresh = async () => (await serverAgeMs(markers, entry!)) <= leaseStaleAfterMs();
-  if (joined !== undefined && ((await fresh()) || (await anyWorkerPresent(markers)))) {
-    for (const plan of plans) if (!(await completeFor(plan, joined))) return joined;
+  if (joined !== undefined) {
+    // One clock for both looks: the record's age and the workers' heartbeats' (anyWorkerPresent), the server's.
+    const serverNow = await serverNowMs(markers);
+    if (serverNow - entry!.created.getTime() <= leaseStaleAfterMs() || (await anyWorkerPresent(markers, serverNow))) {
+      for (const plan of plans) if (!(await completeFor(plan, joined))) return joined;
+    }
   }
   const record: DrainRecord = { targets: Object.fromEntries(current), streamCreated };
   const failure = await (entry === null ? markers.create(DRAIN_KEY, JSON.stringify(record)) : markers.update(DRAIN_KEY, JSON.stringify(record), entry.revision)).then(

@@ -106,6 +106,36 @@ describe("decideDrainTargets: one set of targets per partitioned drain", () => {
     expect((await recordOf(kv)).targets).toEqual(Object.fromEntries(targetsAt(40)));
   });
 
+  /** Another worker's presence in the lease bucket, its heartbeat written now by a host whose clock is right. */
+  async function announceWorker(kv: KV, workerId: string): Promise<void> {
+    const now = Date.now();
+    await kv.put(`workers.${workerId}`, JSON.stringify({ workerId, token: `${workerId}-token`, pid: 1, host: "elsewhere", acquiredAt: now, heartbeatAt: now }));
+  }
+
+  it("joins targets older than the lease staleness limit while another worker is present, though this host's clock runs an hour ahead", async () => {
+    process.env.CLICKPIPE_LEASE_STALE_MS = "300";
+    const kv = await bucket();
+    await kv.put(DRAIN_KEY, JSON.stringify({ targets: Object.fromEntries(targetsAt(25)), streamCreated: STREAM_CREATED }));
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await announceWorker(kv, "other");
+    skewHostClock(3_600_000);
+    // Before: the other worker's heartbeat looked an hour old, so nobody present, and this one started a drain at 40.
+    const decided = await decideDrainTargets(kv, STREAM_CREATED, targetsAt(40), noneComplete, plans);
+    expect(decided).toEqual(targetsAt(25));
+  });
+
+  it("starts a new drain when the only worker's presence is older than the limit, though this host's clock runs an hour behind", async () => {
+    process.env.CLICKPIPE_LEASE_STALE_MS = "300";
+    const kv = await bucket();
+    await kv.put(DRAIN_KEY, JSON.stringify({ targets: Object.fromEntries(targetsAt(25)), streamCreated: STREAM_CREATED }));
+    await announceWorker(kv, "gone");
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    skewHostClock(-3_600_000);
+    // Before: the dead worker's heartbeat looked written in the future, so present, and this drain ended at 25.
+    const decided = await decideDrainTargets(kv, STREAM_CREATED, targetsAt(40), noneComplete, plans);
+    expect(decided).toEqual(targetsAt(40));
+  });
+
   it("starts a new drain when every task reached the recorded targets, however fresh they are (a drain just ended)", async () => {
     const kv = await bucket();
     await kv.put(DRAIN_KEY, JSON.stringify({ targets: Object.fromEntries(targetsAt(25)), streamCreated: STREAM_CREATED }));

@@ -211,6 +211,54 @@ describe("partition leases", () => {
     expectNoOverlap();
   });
 
+  /** A worker on a host whose clock is `offsetMs` off the others' (and the NATS server's): it writes that time into its leases. */
+  const hostClock = (offsetMs: number): Partial<LeasedTasksOptions> => ({ now: () => Date.now() + offsetMs });
+  const HOUR_MS = 3_600_000;
+
+  it("keeps 2, 2, 2 among workers whose host clocks run an hour ahead and an hour behind, then moves a killed one's tasks once stale", async () => {
+    fresh();
+    // Before staleness was judged on the server's clock: "ahead" took every other lease for an hour old and took it
+    // over, the others took "behind"'s for an hour old: leases thrashed and their holders were fenced.
+    start("ahead", tasksNamed(6), liveTask, hostClock(HOUR_MS));
+    start("behind", tasksNamed(6), liveTask, hostClock(-HOUR_MS));
+    start("right", tasksNamed(6));
+    await waitFor("2 tasks on each worker", () => shares().every((count) => count === 2));
+    await sleep(3 * STALE_MS);
+    expect(shares()).toEqual([2, 2, 2]);
+    expect(lostRuns()).toEqual([]);
+    expect(runs).toHaveLength(6);
+    const orphaned = running("right");
+    const killedAt = elapsed();
+    tables[2].kill.abort();
+    await tables[2].done;
+    const movedAt = await waitFor("6 tasks on ahead and behind", () => running("ahead").length + running("behind").length === 6);
+    expect(shares().slice(0, 2)).toEqual([3, 3]);
+    // As for workers whose clocks agree: not before the last heartbeat is staleAfterMs old, and soon after.
+    const firstTakeover = Math.min(...runs.filter((run) => orphaned.includes(run.task) && run.table !== "right").map((run) => run.start));
+    expect(firstTakeover - killedAt).toBeGreaterThanOrEqual(STALE_MS / 2);
+    expect(movedAt - killedAt).toBeLessThan(STALE_MS + 10 * TICK_MS);
+    expect(lostRuns()).toEqual([]);
+    expectNoOverlap();
+  });
+
+  it.each([
+    ["behind", -HOUR_MS],
+    ["ahead", HOUR_MS],
+  ])("takes a dead worker's stale leases over at its first claims though its host clock runs an hour %s", async (_, offsetMs) => {
+    fresh();
+    const dead = start("dead", tasksNamed(2));
+    await waitFor("dead to run both tasks", () => running("dead").length === 2);
+    dead.kill.abort();
+    await dead.done;
+    await sleep(STALE_MS + 2 * TICK_MS);
+    const startedAt = elapsed();
+    start("fresh", tasksNamed(2), liveTask, hostClock(offsetMs));
+    const takenAt = await waitFor("fresh to run both tasks", () => running("fresh").length === 2, 4 * STALE_MS);
+    // Its first claims come a short pause (a tick) after its start; a fresh worker with no history of the leases'
+    // revisions would need staleAfterMs more to find them unchanged (over 1 s here).
+    expect(takenAt - startedAt).toBeLessThan((3 * STALE_MS) / 4);
+  });
+
   it("rebalances to 2, 2, 2, 1, 1 when a fifth worker joins, by handover without waiting for staleness", async () => {
     fresh();
     for (const id of ["a", "b", "c", "d"]) start(id, tasksNamed(8));
