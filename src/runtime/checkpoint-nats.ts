@@ -25,6 +25,8 @@ import { inParallel } from "./in-parallel.ts";
 
 const META_KEY = "checkpoint";
 const LOCK_KEY = "lock";
+/** A scratch key, written by a stand-by only to learn the NATS server's time now (serverClock). */
+const CLOCK_KEY = "clock";
 /** Half the server's default max_payload (1 MiB): a chunk plus its headers always fits one message. */
 export const DEFAULT_CHUNK_BYTES = 512 * 1024;
 /** Chunk puts and gets in flight at once: enough to fill the link, few enough to bound memory and acks. */
@@ -47,8 +49,14 @@ interface CommittedMeta extends Omit<Checkpoint<unknown>, "state" | "pending"> {
 }
 
 interface LockValue extends LockHolder {
-  /** The holder's clock at its last heartbeat. */
+  /** The holder's host clock at its last heartbeat: for people reading the bucket; staleness reads the server's stamp. */
   heartbeatAt: number;
+}
+
+/** The NATS server's time at a moment of this process's monotonic clock: `stamp` (ms since the epoch) at `ackedAt`. */
+interface ServerClock {
+  stamp: number;
+  ackedAt: number;
 }
 
 /** The bucket of a pipeline's checkpoints: one per pipeline name on a NATS server, as the directory is one per name in a lake. */
@@ -169,8 +177,19 @@ export class NatsCheckpointStore implements CheckpointStore {
   /**
    * Takes the pipeline's lock: a `lock` key created only when absent, naming this holder, refreshed by
    * compare-and-swap as a heartbeat. While a live worker holds it, waits (stands by). It is taken over, by a swap on
-   * the revision seen so that one taker wins, when its holder died on this host, its heartbeat time is older than
-   * staleAfterMs, or its revision did not change for staleAfterMs of this process's clock (robust to clock skew).
+   * the revision seen so that one taker wins, when its holder died on this host, its last write is older than
+   * staleAfterMs by the NATS server's clock, or its revision did not change for staleAfterMs of this process's clock.
+   *
+   * Why not the holder's heartbeatAt against this host's clock: that adds the skew between the two hosts. A stand-by
+   * on a host staleAfterMs ahead took a live holder's lock (the holder was fenced: exactly-once held, but work
+   * thrashed); one behind waited for a dead holder until the revision rule caught up. So, as the partition leases
+   * (partition-leases.ts, serverAgeMs): the lock's age is the server's stamp of its last write (`created`) against the
+   * server's time now, learnt from the stamp of this stand-by's own write to a scratch key (CLOCK_KEY) and carried
+   * forward by performance.now() from that put's ack (ages come out short by at most its round trip, never long).
+   * That keeps the quick takeover of a holder long dead on another host at a fresh start, which the revision rule
+   * alone (no history here yet) would delay by staleAfterMs. The sample is taken again each staleAfterMs, so the drift
+   * of this monotonic clock against the server's does not add up over a long stand-by. `now` (this host's clock) only
+   * feeds the heartbeatAt and acquiredAt written, for people reading the bucket.
    */
   async acquireLock(options: LockOptions): Promise<HeldCheckpointLock | undefined> {
     const staleAfterMs = options.staleAfterMs ?? DEFAULT_LOCK_STALE_AFTER_MS;
@@ -181,6 +200,7 @@ export class NatsCheckpointStore implements CheckpointStore {
       new NatsCheckpointLock(this.kv, this.lockLocation, holder, revision, { staleAfterMs, now, onLost: options.onLost });
     let announced = false;
     let seen: { revision: number; since: number } | undefined;
+    let serverClock: ServerClock | undefined;
     for (;;) {
       if (options.signal?.aborted) return undefined;
       const created = await this.kv.create(LOCK_KEY, value()).catch(() => undefined);
@@ -189,8 +209,12 @@ export class NatsCheckpointStore implements CheckpointStore {
       if (!isPut(entry)) continue; // released meanwhile
       const current = parseLockValue(entry);
       if (seen?.revision !== entry.revision) seen = { revision: entry.revision, since: performance.now() };
-      const stale =
-        holderIsGone(current, holder) || now() - current.heartbeatAt > staleAfterMs || performance.now() - seen.since > staleAfterMs;
+      let stale = holderIsGone(current, holder) || performance.now() - seen.since > staleAfterMs;
+      if (!stale) {
+        if (serverClock === undefined || performance.now() - serverClock.ackedAt > staleAfterMs) serverClock = (await this.serverClock()) ?? serverClock;
+        // Aged now, though read before the clock was sampled: a heartbeat since makes the swap below fail on its revision.
+        stale = serverClock !== undefined && serverClock.stamp + (performance.now() - serverClock.ackedAt) - entry.created.getTime() > staleAfterMs;
+      }
       if (stale) {
         const swapped = await this.kv.update(LOCK_KEY, value(), entry.revision).catch(() => undefined);
         if (swapped !== undefined) return taken(swapped);
@@ -199,6 +223,23 @@ export class NatsCheckpointStore implements CheckpointStore {
       if (!announced) options.onWait?.(current);
       announced = true;
       await delay(Math.min(1_000, staleAfterMs / 4), undefined, { signal: options.signal }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The NATS server's clock: the stamp it gave a write to CLOCK_KEY and a moment (performance.now()) after it, or
+   * undefined when the write or its read failed (then only the revision rule and the dead-on-this-host rule apply).
+   */
+  private async serverClock(): Promise<ServerClock | undefined> {
+    try {
+      const revision = await this.kv.put(CLOCK_KEY, "");
+      const ackedAt = performance.now();
+      const entry = await this.kv.get(CLOCK_KEY);
+      if (entry === null) return undefined;
+      // Another stand-by wrote the key since (history 1 keeps the newest only): its stamp came before our read's answer.
+      return { stamp: entry.created.getTime(), ackedAt: entry.revision === revision ? ackedAt : performance.now() };
+    } catch {
+      return undefined;
     }
   }
 

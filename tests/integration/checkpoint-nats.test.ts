@@ -216,9 +216,12 @@ describe("NatsCheckpointStore lock", () => {
     expect(await lockHolder()).toMatchObject({ workerId: "other" });
   });
 
-  it("takes over a live holder's lock once its heartbeat is older than staleAfterMs", async () => {
+  it("takes over a live holder's lock once the server stamped no write of it for staleAfterMs, whatever its heartbeatAt says", async () => {
+    // heartbeatAt 5 s old by this clock, but the server stamped the write just now: that stamp is what ages.
     await foreignLock(process.ppid, 5_000);
+    const written = performance.now();
     const lock = await store.acquireLock({ workerId: "w2", staleAfterMs: 2_000 });
+    expect(performance.now() - written).toBeGreaterThanOrEqual(2_000 - 50);
     expect(await lockHolder()).toMatchObject({ workerId: "w2" });
     await lock!.release();
   });
@@ -266,7 +269,8 @@ describe("NatsCheckpointStore lock", () => {
   it("lets exactly one of three stand-by processes take over a stale lock", { timeout: 30_000 }, async () => {
     await foreignLock(process.ppid, 5_000);
     // The winner holds past the others' wait, so they stand by until they give up: it lets go once two have exited.
-    const children = ["a", "b", "c"].map((workerId) => lockInChild(workerId, 2_000, 3_000, 5_000));
+    // The lock goes stale 2 s after that write (the server's stamp), well within a wait of 4 s from each child's start.
+    const children = ["a", "b", "c"].map((workerId) => lockInChild(workerId, 2_000, 4_000, 6_000));
     let exited = 0;
     const releaseAfterTwo = () => (++exited === 2 ? children.forEach((child) => child.release()) : undefined);
     for (const child of children) child.outcome.then(releaseAfterTwo, releaseAfterTwo);
@@ -287,6 +291,39 @@ describe("NatsCheckpointStore lock", () => {
     expect((await kv.get("lock"))!.revision).toBeGreaterThan(revision + 5);
     holder.release();
     expect(await holder.outcome).toBe("acquired");
+  });
+
+  it("does not take a live holder's lock from a stand-by whose host clock runs an hour ahead", { timeout: 30_000 }, async () => {
+    const holder = lockInChild("holder", 400, 10_000, 4_000);
+    while ((await lockHolder())?.workerId !== "holder") await new Promise((resolve) => setTimeout(resolve, 50));
+    // Its heartbeatAt, by the holder's clock, looks an hour old by this one's: five stale periods of standing by.
+    const waiting = await store.acquireLock({ workerId: "ahead", staleAfterMs: 400, now: () => Date.now() + 3_600_000, signal: AbortSignal.timeout(2_000) });
+    expect(waiting).toBeUndefined();
+    expect(await lockHolder()).toMatchObject({ workerId: "holder" });
+    holder.release();
+    expect(await holder.outcome).toBe("acquired");
+  });
+
+  it("takes a dead holder's lock on another host within about staleAfterMs of its last heartbeat, from a stand-by whose clock runs an hour behind", { timeout: 30_000 }, async () => {
+    const staleAfterMs = 2_000;
+    // A holder on another host (its pid says nothing here) with a right clock heartbeats a few times, then dies.
+    const holder = { workerId: "other", token: "t-other", pid: 1, host: "elsewhere.invalid", acquiredAt: Date.now() };
+    for (let beat = 0; beat < 4; beat++) {
+      await kv.put("lock", JSON.stringify({ ...holder, heartbeatAt: Date.now() }));
+      await new Promise((resolve) => setTimeout(resolve, staleAfterMs / 4));
+    }
+    await kv.put("lock", JSON.stringify({ ...holder, heartbeatAt: Date.now() }));
+    const diedAt = performance.now();
+    // The stand-by starts after it died: its heartbeatAt looks an hour ahead by this clock, and no revision was seen move.
+    await new Promise((resolve) => setTimeout(resolve, staleAfterMs * 0.75));
+    const lock = await store.acquireLock({ workerId: "behind", staleAfterMs, now: () => Date.now() - 3_600_000, signal: AbortSignal.timeout(10_000) });
+    const afterDeath = performance.now() - diedAt;
+    expect(lock).toBeDefined();
+    expect(await lockHolder()).toMatchObject({ workerId: "behind" });
+    // Not before the limit (its last write was acknowledged after the server stamped it), and not a second limit later.
+    expect(afterDeath).toBeGreaterThanOrEqual(staleAfterMs - 50);
+    expect(afterDeath).toBeLessThan(staleAfterMs * 1.4);
+    await lock!.release();
   });
 
   it("fences a holder whose lock another worker took over: verify throws and onLost fires", async () => {
