@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { link, mkdir, open, readdir, readFile, rm, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { crashIfInjected } from "./fault-injection.ts";
-import { DEFAULT_LOCK_STALE_AFTER_MS, HeldLockFile, newLockHolder, takeLockFile, type LockHolder } from "./lock-file.ts";
+import { DEFAULT_LOCK_STALE_AFTER_MS, HeldLockFile, newLockHolder, takeLockFile, type LockHolder, type LockObservation } from "./lock-file.ts";
 import { isEncodedJson, utf8Segments, type EncodedJson } from "./utf8-segments.ts";
 import type { PartitionCounts } from "./partition-count.ts";
 import type { RecordedSettings } from "./config-change.ts";
@@ -118,7 +118,10 @@ export function lostLockError(holder: LockHolder, location: string, lostTo: Lock
 
 export interface LockOptions {
   workerId: string;
-  /** A lock whose heartbeat (file mtime) is older than this is taken over. Default 30 s. */
+  /**
+   * A lock not refreshed for this long is taken over. Default 30 s. How its age is judged is the store's: by the NATS
+   * server's stamps (kv), by its mtime for a holder on this host and otherwise by this process's clock (directory).
+   */
   staleAfterMs?: number;
   /** Waiting for a live holder ends when this aborts (acquire then returns undefined). */
   signal?: AbortSignal;
@@ -126,6 +129,10 @@ export interface LockOptions {
   onWait?: (holder: LockHolder) => void;
   /** Called when a heartbeat finds the lock taken over by someone else. */
   onLost?: (holder: LockHolder | undefined) => void;
+  /**
+   * This host's clock (default Date.now): the times written into the lock (acquiredAt, the kv store's heartbeatAt), and
+   * in the directory store what a holder's heartbeat on this host is aged by. Never compared with another host's times.
+   */
   now?: () => number;
 }
 
@@ -227,19 +234,22 @@ export class DirectoryCheckpointStore {
   }
 
   /**
-   * Takes the pipeline's lock: an exclusive file naming this worker, kept fresh by a heartbeat. While a live worker
-   * holds it, waits (stands by); a lock whose holder died on this host, or whose heartbeat is older than
-   * staleAfterMs, is taken over. Returns undefined when the signal aborts the wait.
+   * Takes the pipeline's lock: an exclusive file naming this worker, kept fresh by a heartbeat (its mtime). While a
+   * live worker holds it, waits (stands by); it is taken over when its holder died on this host, its holder on this
+   * host let the heartbeat grow older than staleAfterMs, or, for a holder on another host (shared storage), its
+   * heartbeat did not move for staleAfterMs of this process's clock: the mtime is that host's clock, and comparing it
+   * with this one's added their skew (takeLockFile). Returns undefined when the signal aborts the wait.
    */
   async acquireLock(options: LockOptions): Promise<CheckpointLock | undefined> {
     await mkdir(this.directory, { recursive: true });
     const staleAfterMs = options.staleAfterMs ?? DEFAULT_LOCK_STALE_AFTER_MS;
     const now = options.now ?? Date.now;
     const holder = newLockHolder(options.workerId, now());
+    const observed: LockObservation = {};
     let announced = false;
     for (;;) {
       if (options.signal?.aborted) return undefined;
-      const taken = await takeLockFile(this.lockFile, holder, { staleAfterMs, now });
+      const taken = await takeLockFile(this.lockFile, holder, { staleAfterMs, now, observed });
       if (taken.taken) {
         await this.discardUncommitted();
         return new CheckpointLock(this.lockFile, holder, staleAfterMs, options.onLost);

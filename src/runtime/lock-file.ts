@@ -116,27 +116,55 @@ function parseHolder(text: string): LockHolder {
 }
 
 /**
+ * What a stand-by saw of a lock file over its attempts (takeLockFile's `observed`): the holder's token and heartbeat
+ * (mtime) as last read, and when they were first read so (performance.now()).
+ */
+export interface LockObservation {
+  seen?: { token: string; mtimeMs: number; since: number };
+}
+
+/**
  * One attempt at the lock file: creates it naming `holder`, or removes it first when its holder is gone or its
- * heartbeat is older than staleAfterMs. Returns the live holder that keeps it otherwise. `heldHere`: tokens of locks
- * this process holds, which holderIsGone would take for an earlier incarnation's (same pid, another token).
+ * heartbeat is stale. Returns the live holder that keeps it otherwise. `heldHere`: tokens of locks this process
+ * holds, which holderIsGone would take for an earlier incarnation's (same pid, another token).
+ *
+ * Stale, without `observed`: the heartbeat (mtime) is older than staleAfterMs by `now`. With `observed` (kept by the
+ * caller across attempts), a lock that may be another host's: the holder's heartbeat sets the mtime from its own host's
+ * clock (utimes), so `now` minus it adds the skew between the hosts: a stand-by staleAfterMs ahead took a live holder's
+ * lock, one behind never took a dead one's. So the mtime is compared with `now` only for a holder on this host (one
+ * clock); any other holder's lock is stale once its token and mtime stayed the same for staleAfterMs of this
+ * process's monotonic clock, over attempts. A holder long dead on another host is thus taken over staleAfterMs after
+ * the stand-by first looks, not at once: shared storage offers no clock of its own to age the mtime by.
  */
 export async function takeLockFile(
   file: string,
   holder: LockHolder,
-  options: { staleAfterMs: number; now: () => number; heldHere?: ReadonlySet<string> },
+  options: { staleAfterMs: number; now: () => number; heldHere?: ReadonlySet<string>; observed?: LockObservation },
 ): Promise<{ taken: true } | { taken: false; holder: LockHolder }> {
   for (;;) {
     if (await createExclusive(file, JSON.stringify(holder))) return { taken: true };
     const current = await readLock(file);
     if (current === undefined) continue; // released meanwhile
     const gone = !options.heldHere?.has(current.holder.token) && holderIsGone(current.holder, holder);
-    if (!gone && options.now() - current.mtimeMs <= options.staleAfterMs) {
-      return { taken: false, holder: current.holder };
-    }
+    if (!gone && !isStale(current, holder, options)) return { taken: false, holder: current.holder };
     // Renaming first means that of several takers at once only one removes the old lock.
     await rename(file, `${file}.stale-${holder.token}`).catch(() => undefined);
     await unlink(`${file}.stale-${holder.token}`).catch(() => undefined);
   }
+}
+
+/** takeLockFile's staleness rule for a holder that is not known gone. */
+function isStale(
+  current: { holder: LockHolder; mtimeMs: number },
+  self: LockHolder,
+  options: { staleAfterMs: number; now: () => number; observed?: LockObservation },
+): boolean {
+  const { observed, staleAfterMs } = options;
+  if (observed === undefined || current.holder.host === self.host) return options.now() - current.mtimeMs > staleAfterMs;
+  const { token } = current.holder;
+  const { mtimeMs } = current;
+  if (observed.seen?.token !== token || observed.seen.mtimeMs !== mtimeMs) observed.seen = { token, mtimeMs, since: performance.now() };
+  return performance.now() - observed.seen.since > staleAfterMs;
 }
 
 /** A held lock file: a heartbeat refreshes its mtime and notices when another holder took it over. */

@@ -6,7 +6,7 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DirectoryCheckpointStore, StaleCheckpointError, documentHead, writeSegments, type Checkpoint } from "../../src/runtime/checkpoint.ts";
+import { CheckpointLock, DirectoryCheckpointStore, StaleCheckpointError, documentHead, writeSegments, type Checkpoint } from "../../src/runtime/checkpoint.ts";
 import { encodeInSlices, stringifyPiecesInSlices } from "../../src/runtime/json-slices.ts";
 import { utf8Segments } from "../../src/runtime/utf8-segments.ts";
 import { writerIdFor } from "../../src/runtime/worker.ts";
@@ -203,6 +203,36 @@ describe("DirectoryCheckpointStore lock", () => {
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(lock).toBeDefined();
     expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "w2", pid: process.pid });
+    await lock!.release();
+  });
+
+  it("does not take a live holder's lock on another host from a stand-by whose clock runs an hour ahead", async () => {
+    // A holder on another host (shared storage), heartbeating with the lock's own code: mtimes by its clock.
+    const holder = { workerId: "other", token: "t-other", pid: 1, host: "elsewhere.invalid", acquiredAt: 0 };
+    await writeFile(store.lockFile, JSON.stringify(holder));
+    const held = new CheckpointLock(store.lockFile, holder, 400);
+    try {
+      // The lock's mtime looks an hour old by this clock: five stale periods of standing by.
+      const waiting = await store.acquireLock({ workerId: "ahead", staleAfterMs: 400, now: () => Date.now() + 3_600_000, signal: AbortSignal.timeout(2_000) });
+      expect(waiting).toBeUndefined();
+      expect(held.held).toBe(true);
+      expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "other", token: "t-other" });
+    } finally {
+      await held.release();
+    }
+  });
+
+  it("takes a dead holder's lock on another host within about staleAfterMs, from a stand-by whose clock runs an hour behind", async () => {
+    const staleAfterMs = 1_000;
+    // Its last heartbeat just now by the holder's clock, an hour ahead by this one's; its pid says nothing here.
+    await writeFile(store.lockFile, JSON.stringify({ workerId: "other", token: "t-other", pid: 1, host: "elsewhere.invalid", acquiredAt: 0 }));
+    const started = performance.now();
+    const lock = await store.acquireLock({ workerId: "behind", staleAfterMs, now: () => Date.now() - 3_600_000, signal: AbortSignal.timeout(5_000) });
+    const waited = performance.now() - started;
+    expect(lock).toBeDefined();
+    expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "behind" });
+    expect(waited).toBeGreaterThanOrEqual(staleAfterMs);
+    expect(waited).toBeLessThan(staleAfterMs * 1.6);
     await lock!.release();
   });
 
