@@ -38,6 +38,8 @@ export interface DrainRecord {
 export const DRAIN_KEY = "drain.targets";
 /** A scratch key of the lease bucket, written only to learn the NATS server's time (serverNowMs). */
 export const DRAIN_CLOCK_KEY = "drain.clock";
+/** How often serverNowMs reads its write back (10 ms apart) before it gives up: a replica applies a write in milliseconds. */
+const SERVER_NOW_READS = 200;
 
 /**
  * The NATS server's time now, on the clock that stamps `kv`'s entries: the server stamps every write, so a write now to
@@ -47,11 +49,17 @@ export const DRAIN_CLOCK_KEY = "drain.clock";
  * nats-server 2.10; the workers' heartbeat records give no time now when none is present, the case this decides; and
  * revisions count writes, not time (with no worker writing, an old record stays the newest).
  */
-async function serverNowMs(kv: KV): Promise<number> {
-  await kv.put(DRAIN_CLOCK_KEY, "");
-  // Another worker's write since only makes the entries look older by that moment (history 1 keeps the newest).
-  const now = await kv.get(DRAIN_CLOCK_KEY);
-  return now === null ? Number.POSITIVE_INFINITY : now.created.getTime();
+export async function serverNowMs(kv: KV): Promise<number> {
+  const revision = await kv.put(DRAIN_CLOCK_KEY, "");
+  // A KV get is a direct get, which any replica of an R3 bucket answers, one that has not applied this write yet too:
+  // its answer is then the previous drain start's write (or none), whose stamp is no time now. So the read is repeated
+  // until it holds this write or a later one (another worker's since only makes the entries look older by that moment).
+  for (let attempt = 1; ; attempt++) {
+    const now = await kv.get(DRAIN_CLOCK_KEY);
+    if (now !== null && now.revision >= revision) return now.created.getTime();
+    if (attempt === SERVER_NOW_READS) throw new Error(`${attempt} reads of ${DRAIN_CLOCK_KEY} in the lease bucket did not return its write (revision ${revision})`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /**

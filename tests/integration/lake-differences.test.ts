@@ -110,6 +110,30 @@ describe("lakeDifferences", () => {
     expect((await lakeDifferences(narrow, otherName)).differences).toHaveLength(3);
   });
 
+  it("names a part whose columns are not its table's first part's: another type, or one more column", async () => {
+    // DuckDB reads a glob by the first file's schema: a later file's extra column was dropped and another type cast to
+    // the first's (4.7 read as the INTEGER 5), so a lake with such a part compared equal to one without.
+    const day = "2026-02-02";
+    const parts = (...selects: string[]) => ({ first: selects.map((select) => ({ dt: day, select })) });
+    const expected = await lakeOf(parts("SELECT 1 AS id, 5 AS n", "SELECT 2 AS id, 5 AS n"));
+    const otherType = await lakeOf(parts("SELECT 1 AS id, 5 AS n", "SELECT 2 AS id, 4.7::DOUBLE AS n"));
+    expect((await lakeDifferences(expected, otherType)).differences).toEqual([
+      "first: columns id INTEGER, n DOUBLE, dt DATE; expected id INTEGER, n INTEGER, dt DATE",
+    ]);
+    const oneMore = await lakeOf(parts("SELECT 1 AS id, 5 AS n", "SELECT 2 AS id, 5 AS n, 'x' AS extra"));
+    expect((await lakeDifferences(expected, oneMore)).differences).toEqual([
+      "first: columns id INTEGER, n INTEGER, extra VARCHAR, dt DATE; expected id INTEGER, n INTEGER, dt DATE",
+    ]);
+    // A part lacking a column of the first: its rows have NULL there, unlike the expected ones.
+    const oneLess = await lakeOf(parts("SELECT 1 AS id, 5 AS n", "SELECT 2 AS id"));
+    const { differences } = await lakeDifferences(expected, oneLess);
+    expect(differences[0]).toBe("first: 2 distinct rows with another number of copies than expected");
+    expect(differences.slice(1).sort()).toEqual([
+      `first: 0 copies, expected 1: {"id":2,"n":5,"dt":"${day}"}`,
+      `first: 1 copies, expected 0: {"id":2,"n":null,"dt":"${day}"}`,
+    ]);
+  });
+
   it("tells apart strings, and lists of them, that DuckDB's hash() gives the same hash", async () => {
     // Two patterns of the partitioned-drain-nats-restart lake whose hash() is the same.
     const first = "/c/dresses/p/1200 > /c/dresses/p/1212 > /c/dresses/p/1214";
