@@ -21,11 +21,12 @@ import {
 import type { CheckpointStore, HeldCheckpointLock } from "./checkpoint-store.ts";
 import { crashIfInjected } from "./fault-injection.ts";
 import { messageBytesWithin } from "../transport/connection.ts";
+import { sampleServerClock, serverTimeNow, type ServerClock } from "../transport/server-clock.ts";
 import { inParallel } from "./in-parallel.ts";
 
 const META_KEY = "checkpoint";
 const LOCK_KEY = "lock";
-/** A scratch key, written by a stand-by only to learn the NATS server's time now (serverClock). */
+/** A scratch key, written by a stand-by only to learn the NATS server's time now (sampleServerClock). */
 const CLOCK_KEY = "clock";
 /** Half the server's default max_payload (1 MiB): a chunk plus its headers always fits one message. */
 export const DEFAULT_CHUNK_BYTES = 512 * 1024;
@@ -51,12 +52,6 @@ interface CommittedMeta extends Omit<Checkpoint<unknown>, "state" | "pending"> {
 interface LockValue extends LockHolder {
   /** The holder's host clock at its last heartbeat: for people reading the bucket; staleness reads the server's stamp. */
   heartbeatAt: number;
-}
-
-/** The NATS server's time at a moment of this process's monotonic clock: `stamp` (ms since the epoch) at `ackedAt`. */
-interface ServerClock {
-  stamp: number;
-  ackedAt: number;
 }
 
 /** The bucket of a pipeline's checkpoints: one per pipeline name on a NATS server, as the directory is one per name in a lake. */
@@ -184,8 +179,9 @@ export class NatsCheckpointStore implements CheckpointStore {
    * on a host staleAfterMs ahead took a live holder's lock (the holder was fenced: exactly-once held, but work
    * thrashed); one behind waited for a dead holder until the revision rule caught up. So, as the partition leases
    * (partition-leases.ts, serverAgeMs): the lock's age is the server's stamp of its last write (`created`) against the
-   * server's time now, learnt from the stamp of this stand-by's own write to a scratch key (CLOCK_KEY) and carried
-   * forward by performance.now() from that put's ack (ages come out short by at most its round trip, never long).
+   * server's time now, learnt from the stamp of this stand-by's own write to a scratch key (CLOCK_KEY, read back until
+   * a replica returns that write: sampleServerClock) and carried forward by performance.now() from that put's ack
+   * (ages come out short by at most its round trip, never long).
    * That keeps the quick takeover of a holder long dead on another host at a fresh start, which the revision rule
    * alone (no history here yet) would delay by staleAfterMs. The sample is taken again each staleAfterMs, so the drift
    * of this monotonic clock against the server's does not add up over a long stand-by. `now` (this host's clock) only
@@ -211,9 +207,12 @@ export class NatsCheckpointStore implements CheckpointStore {
       if (seen?.revision !== entry.revision) seen = { revision: entry.revision, since: performance.now() };
       let stale = holderIsGone(current, holder) || performance.now() - seen.since > staleAfterMs;
       if (!stale) {
-        if (serverClock === undefined || performance.now() - serverClock.ackedAt > staleAfterMs) serverClock = (await this.serverClock()) ?? serverClock;
+        // A failed sample (NATS away, or no replica returned the write) leaves the revision and dead-holder rules.
+        if (serverClock === undefined || performance.now() - serverClock.at > staleAfterMs) {
+          serverClock = (await sampleServerClock(this.kv, CLOCK_KEY).catch(() => undefined)) ?? serverClock;
+        }
         // Aged now, though read before the clock was sampled: a heartbeat since makes the swap below fail on its revision.
-        stale = serverClock !== undefined && serverClock.stamp + (performance.now() - serverClock.ackedAt) - entry.created.getTime() > staleAfterMs;
+        stale = serverClock !== undefined && serverTimeNow(serverClock) - entry.created.getTime() > staleAfterMs;
       }
       if (stale) {
         const swapped = await this.kv.update(LOCK_KEY, value(), entry.revision).catch(() => undefined);
@@ -223,23 +222,6 @@ export class NatsCheckpointStore implements CheckpointStore {
       if (!announced) options.onWait?.(current);
       announced = true;
       await delay(Math.min(1_000, staleAfterMs / 4), undefined, { signal: options.signal }).catch(() => undefined);
-    }
-  }
-
-  /**
-   * The NATS server's clock: the stamp it gave a write to CLOCK_KEY and a moment (performance.now()) after it, or
-   * undefined when the write or its read failed (then only the revision rule and the dead-on-this-host rule apply).
-   */
-  private async serverClock(): Promise<ServerClock | undefined> {
-    try {
-      const revision = await this.kv.put(CLOCK_KEY, "");
-      const ackedAt = performance.now();
-      const entry = await this.kv.get(CLOCK_KEY);
-      if (entry === null) return undefined;
-      // Another stand-by wrote the key since (history 1 keeps the newest only): its stamp came before our read's answer.
-      return { stamp: entry.created.getTime(), ackedAt: entry.revision === revision ? ackedAt : performance.now() };
-    } catch {
-      return undefined;
     }
   }
 

@@ -4,6 +4,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { createHash } from "node:crypto";
 import { StaleCheckpointError, holderIsGone, lostLockError, newLockHolder, type LockHolder } from "./checkpoint.ts";
 import type { HeldCheckpointLock } from "./checkpoint-store.ts";
+import { serverTimeNow, type ServerClock } from "../transport/server-clock.ts";
 import { DEFAULT_RETRY_FOR_MS, isTransientNatsError } from "../transport/nats-retry.ts";
 
 export interface TaskLease extends HeldCheckpointLock {
@@ -178,7 +179,7 @@ class LeaseTable {
   /** This worker's last acknowledged presence write: its revision, and when (performance.now()) the ack came. */
   private presenceWrite: { revision: number; ackedAt: number } | undefined;
   /** The NATS server's clock, from the stamp of one of this worker's presence writes (see serverAgeMs). */
-  private serverClock: { stamp: number; ackedAt: number } | undefined;
+  private serverClock: ServerClock | undefined;
   private fatal: { error: unknown } | undefined;
   private stopping = false;
   /** When reading the drain's markers first failed for want of NATS, since the last answer. */
@@ -380,7 +381,7 @@ class LeaseTable {
     const found = (await Promise.all(keys.map((key) => this.lookup(key)))).filter((entry) => entry !== undefined);
     // This worker's own presence, as written this tick: its stamp is the server's time at that write.
     const own = found.find(({ entry }) => entry.key === this.presenceKey && entry.revision === this.presenceWrite?.revision);
-    if (own !== undefined) this.serverClock = { stamp: own.entry.created.getTime(), ackedAt: this.presenceWrite!.ackedAt };
+    if (own !== undefined) this.serverClock = { stamp: own.entry.created.getTime(), at: this.presenceWrite!.ackedAt };
     // Workers that died long ago are forgotten, so that restarts under new ids do not make every tick read more keys.
     const forgotten = found.filter(({ entry }) => (this.serverAgeMs(entry) ?? 0) > FORGET_AFTER_STALE * this.staleAfterMs);
     for (const { entry } of forgotten) await this.kv.delete(entry.key, { previousSeq: entry.revision }).catch(() => undefined);
@@ -407,7 +408,7 @@ class LeaseTable {
    */
   private serverAgeMs(entry: KvEntry): number | undefined {
     if (this.serverClock === undefined) return undefined;
-    return this.serverClock.stamp + (performance.now() - this.serverClock.ackedAt) - entry.created.getTime();
+    return serverTimeNow(this.serverClock) - entry.created.getTime();
   }
 
   /**

@@ -7,6 +7,7 @@ import { Metrics } from "../metrics/registry.ts";
 import { EncoderPool } from "../sinks/parquet.ts";
 import { metricsUrl, startMetricsServer } from "../metrics/server.ts";
 import { connectNats } from "../transport/connection.ts";
+import { sampleServerClock } from "../transport/server-clock.ts";
 import { ensureStream, streamInfoOrUndefined, streamOptions, streamPartitionMismatch } from "../transport/stream.ts";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { StaleCheckpointError } from "./checkpoint.ts";
@@ -38,28 +39,15 @@ export interface DrainRecord {
 export const DRAIN_KEY = "drain.targets";
 /** A scratch key of the lease bucket, written only to learn the NATS server's time (serverNowMs). */
 export const DRAIN_CLOCK_KEY = "drain.clock";
-/** How often serverNowMs reads its write back (10 ms apart) before it gives up: a replica applies a write in milliseconds. */
-const SERVER_NOW_READS = 200;
-
 /**
- * The NATS server's time now, on the clock that stamps `kv`'s entries: the server stamps every write, so a write now to
- * a scratch key of the same bucket gives its time now on the clock that stamped the entries (on a cluster, the bucket
- * stream's leader's). Date.now() against an entry's stamp would add any skew between this host and the server: a
- * stale record looked fresh, a fresh one stale. Cheaper ways fall short: stream info's `ts` is missing before
- * nats-server 2.10; the workers' heartbeat records give no time now when none is present, the case this decides; and
- * revisions count writes, not time (with no worker writing, an old record stays the newest).
+ * The NATS server's time now, on the clock that stamps `kv`'s entries (sampleServerClock on a scratch key of the
+ * bucket). Date.now() against an entry's stamp would add any skew between this host and the server: a stale record
+ * looked fresh, a fresh one stale. Cheaper ways fall short: stream info's `ts` is missing before nats-server 2.10; the
+ * workers' heartbeat records give no time now when none is present, the case this decides; and revisions count
+ * writes, not time (with no worker writing, an old record stays the newest).
  */
 export async function serverNowMs(kv: KV): Promise<number> {
-  const revision = await kv.put(DRAIN_CLOCK_KEY, "");
-  // A KV get is a direct get, which any replica of an R3 bucket answers, one that has not applied this write yet too:
-  // its answer is then the previous drain start's write (or none), whose stamp is no time now. So the read is repeated
-  // until it holds this write or a later one (another worker's since only makes the entries look older by that moment).
-  for (let attempt = 1; ; attempt++) {
-    const now = await kv.get(DRAIN_CLOCK_KEY);
-    if (now !== null && now.revision >= revision) return now.created.getTime();
-    if (attempt === SERVER_NOW_READS) throw new Error(`${attempt} reads of ${DRAIN_CLOCK_KEY} in the lease bucket did not return its write (revision ${revision})`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  return (await sampleServerClock(kv, DRAIN_CLOCK_KEY)).stamp;
 }
 
 /**
