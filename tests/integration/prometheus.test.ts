@@ -81,6 +81,9 @@ describe("prometheus scraping a running pipeline", () => {
     worker.catch(() => undefined); // surfaced by the afterAll await
     prometheus = await startPrometheus({ target: `127.0.0.1:${metricsPort}`, port: 0, scrapeInterval: "1s" });
 
+    // Scraped before any event, so the counters' rates see them rise: a first scrape after the traffic gave rates of 0
+    // (and bounce and conversion rates of 0/0, now no value), which passed for data.
+    await waitFor("Prometheus's first scrape of the worker", async () => (await scalar('up{job="clickpipe"}')) === 1, 40_000, 250);
     const publisher = streamRecordPublisher({ config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream, metrics });
     for (const line of generateLines({ visitors: 300, days: 2, seed: 7 })) await publisher.publishJsonLine(line, Date.now());
     published = (await publisher.flush()).published;

@@ -1,0 +1,177 @@
+// What the dashboards' panels compute, not only that they parse: each query evaluated by the real promtool over series
+// shaped as the deployments README.md describes (one serving worker, partitioned workers with a `task` label each).
+import { spawnSync } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { allPanels, loadDashboards, substituteGrafanaVariables, type DashboardPanel } from "./dashboards.ts";
+
+const dashboards = loadDashboards();
+
+function panel(uid: string, title: string): DashboardPanel {
+  const found = dashboards.find(({ dashboard }) => dashboard.uid === uid)!.dashboard;
+  const panels = allPanels(found).filter((candidate) => candidate.title === title);
+  expect(panels, `${uid} / ${title}`).toHaveLength(1);
+  return panels[0];
+}
+
+function query(uid: string, title: string, refId = "A"): string {
+  const target = panel(uid, title).targets?.find((candidate) => candidate.refId === refId);
+  expect(target?.expr, `${title} ${refId}`).toBeDefined();
+  // Input series below are sampled every 15 s, Prometheus's scrape interval here being 5 s: 1m holds 4 samples, as
+  // Grafana's $__rate_interval (4 scrape intervals at least) does.
+  return substituteGrafanaVariables(target!.expr!, "1m");
+}
+
+interface Case {
+  expr: string;
+  series: { series: string; values: string }[];
+  /** Minutes after the first sample. */
+  at: number;
+  /** The expected samples (promtool compares them to 1e-6 relative); [] for no result at all. */
+  expect: { labels: string; value: number }[];
+}
+
+/** promtool's verdict on the cases: "" if each evaluates as expected, else its report. */
+async function evaluate(cases: Case[]): Promise<string> {
+  const directory = await mkdtemp(join(tmpdir(), "clickpipe-panel-semantics-"));
+  try {
+    await writeFile(join(directory, "none.yml"), JSON.stringify({ groups: [] }));
+    const tests = cases.map((c) => ({
+      interval: "15s",
+      input_series: c.series,
+      promql_expr_test: [{ expr: c.expr, eval_time: `${c.at}m`, exp_samples: c.expect.map((sample) => ({ labels: sample.labels, value: sample.value })) }],
+    }));
+    await writeFile(join(directory, "test.yml"), JSON.stringify({ rule_files: ["none.yml"], evaluation_interval: "15s", tests }));
+    const result = spawnSync("promtool", ["test", "rules", "test.yml"], { cwd: directory, encoding: "utf8" });
+    if (result.error) throw result.error;
+    const output = `${result.stdout}${result.stderr}`;
+    return result.status === 0 && output.includes("SUCCESS") ? "" : output;
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+const HEALTH = "clickpipe-pipeline-health";
+const CUSTOMERS = "clickpipe-customers-live";
+
+describe("pipeline health panels over several workers and tasks", () => {
+  it("Checkpoint age is a worker's oldest task's: one stuck task shows beside another that commits", async () => {
+    // At 20m (t = 1200 s): w1's events-0 renews its timestamp each interval, its events-1 is stuck since t = 600 s;
+    // w2 is an unpartitioned worker (no task label) that commits; w3 has not recovered yet (the gauge's 0 at start).
+    const expr = query(HEALTH, "Checkpoint age");
+    expect(
+      await evaluate([
+        {
+          expr,
+          series: [
+            { series: 'clickpipe_last_checkpoint_timestamp_seconds{instance="w1",task="events-0"}', values: "0+15x80" },
+            { series: 'clickpipe_last_checkpoint_timestamp_seconds{instance="w1",task="events-1"}', values: "0+15x40 600+0x40" },
+            { series: 'clickpipe_last_checkpoint_timestamp_seconds{instance="w2"}', values: "0+15x80" },
+            { series: 'clickpipe_last_checkpoint_timestamp_seconds{instance="w3"}', values: "0+0x80" },
+          ],
+          at: 20,
+          expect: [
+            { labels: '{instance="w1"}', value: 600 },
+            { labels: '{instance="w2"}', value: 0 },
+          ],
+        },
+      ]),
+    ).toBe("");
+  });
+
+  it("Watermark lag is a worker's worst task's, pending messages and open sessions add up over tasks and workers", async () => {
+    expect(
+      await evaluate([
+        {
+          expr: query(HEALTH, "Watermark lag"),
+          series: [
+            { series: 'clickpipe_watermark_lag_seconds{instance="w1",task="events-0"}', values: "5+0x80" },
+            { series: 'clickpipe_watermark_lag_seconds{instance="w1",task="customers-0"}', values: "1800+0x80" },
+            { series: 'clickpipe_watermark_lag_seconds{instance="w2",task="events-1"}', values: "7+0x80" },
+          ],
+          at: 20,
+          expect: [
+            { labels: '{instance="w1"}', value: 1800 },
+            { labels: '{instance="w2"}', value: 7 },
+          ],
+        },
+        {
+          expr: query(HEALTH, "Consumer pending messages"),
+          series: [
+            { series: 'clickpipe_consumer_pending_messages{instance="w1",task="events-0"}', values: "100+0x80" },
+            { series: 'clickpipe_consumer_pending_messages{instance="w1",task="dlq"}', values: "3+0x80" },
+          ],
+          at: 20,
+          expect: [{ labels: '{instance="w1"}', value: 103 }],
+        },
+        {
+          expr: query(CUSTOMERS, "Open sessions"),
+          series: [
+            { series: 'clickpipe_open_sessions{instance="w1",task="events-0"}', values: "40+0x80" },
+            { series: 'clickpipe_open_sessions{instance="w2",task="events-1"}', values: "60+0x80" },
+          ],
+          at: 20,
+          expect: [{ labels: "{}", value: 100 }],
+        },
+      ]),
+    ).toBe("");
+  });
+});
+
+describe("customers live panels", () => {
+  // Two events tasks on two workers: w1 closes 1 session a second, 1 in 2 bounced, 1 in 4 converted; w2 closes 2 a
+  // second, 1 in 4 bounced, none converted. Bounce rate (0.5 + 0.5) / 3, conversion rate 0.25 / 3: a ratio of the sums of
+  // rates, not an average of each worker's ratio.
+  const sessions = [
+    { series: 'clickpipe_sessions_final_total{instance="w1",task="events-0"}', values: "0+15x80" },
+    { series: 'clickpipe_sessions_bounced_total{instance="w1",task="events-0"}', values: "0+7.5x80" },
+    { series: 'clickpipe_sessions_converted_total{instance="w1",task="events-0"}', values: "0+3.75x80" },
+    { series: 'clickpipe_revenue_total{instance="w1",task="events-0"}', values: "0+150x80" },
+    { series: 'clickpipe_sessions_final_total{instance="w2",task="events-1"}', values: "0+30x80" },
+    { series: 'clickpipe_sessions_bounced_total{instance="w2",task="events-1"}', values: "0+7.5x80" },
+    { series: 'clickpipe_sessions_converted_total{instance="w2",task="events-1"}', values: "0+0x80" },
+    { series: 'clickpipe_revenue_total{instance="w2",task="events-1"}', values: "0+0x80" },
+  ];
+  // A quiet night: the counters stand still.
+  const quiet = sessions.map(({ series }) => ({ series, values: "500+0x80" }));
+
+  it("gives sessions and revenue per minute, and bounce and conversion rates as ratios of rates", async () => {
+    const cases: Case[] = [
+      { expr: query(CUSTOMERS, "Bounce rate"), series: sessions, at: 15, expect: [{ labels: "{}", value: 1 / 3 }] },
+      { expr: query(CUSTOMERS, "Conversion rate"), series: sessions, at: 15, expect: [{ labels: "{}", value: 0.25 / 3 }] },
+      { expr: query(CUSTOMERS, "Bounce and conversion rates", "A"), series: sessions, at: 15, expect: [{ labels: "{}", value: 1 / 3 }] },
+      { expr: query(CUSTOMERS, "Bounce and conversion rates", "B"), series: sessions, at: 15, expect: [{ labels: "{}", value: 0.25 / 3 }] },
+    ];
+    for (const title of ["Sessions per minute", "Revenue per minute"]) {
+      for (const found of allPanels(dashboards.find(({ dashboard }) => dashboard.uid === CUSTOMERS)!.dashboard).filter((p) => p.title === title)) {
+        const expr = substituteGrafanaVariables(found.targets![0].expr!, "1m");
+        cases.push({ expr, series: sessions, at: 15, expect: [{ labels: "{}", value: title === "Sessions per minute" ? 180 : 600 }] });
+      }
+    }
+    expect(cases).toHaveLength(8);
+    expect(await evaluate(cases)).toBe("");
+  });
+
+  it("shows no bounce or conversion rate while no session closes, rather than NaN (0/0)", async () => {
+    const cases: Case[] = [
+      { expr: query(CUSTOMERS, "Bounce rate"), series: quiet, at: 15, expect: [] },
+      { expr: query(CUSTOMERS, "Conversion rate"), series: quiet, at: 15, expect: [] },
+      { expr: query(CUSTOMERS, "Bounce and conversion rates", "A"), series: quiet, at: 15, expect: [] },
+      { expr: query(CUSTOMERS, "Bounce and conversion rates", "B"), series: quiet, at: 15, expect: [] },
+    ];
+    expect(await evaluate(cases)).toBe("");
+  });
+
+  it("counts each session in one cell of the duration heatmap: increase over the cell's own interval, a minute at least", () => {
+    const heatmap = panel(CUSTOMERS, "Session duration distribution") as DashboardPanel & { interval?: string };
+    const expr = heatmap.targets![0].expr!;
+    // increase() over $__rate_interval (four scrape intervals at least) with one cell per $__interval counted each
+    // session in several cells: 4 times over at a 5 s step.
+    expect(expr).toContain("[$__interval]");
+    expect(expr).not.toContain("$__rate_interval");
+    // A cell of one scrape interval would hold one sample: increase() needs two.
+    expect(heatmap.interval).toBe("1m");
+  });
+});
