@@ -154,6 +154,7 @@ describe("prometheus scraping a running pipeline", () => {
       "ClickpipeInputLost",
       "ClickpipeLateEventsRising",
       "ClickpipeNoInput",
+      "ClickpipeRestarting",
       "ClickpipeSourceStandingBy",
       "ClickpipeWatermarkStalled",
     ]);
