@@ -374,10 +374,21 @@ export class SourceClaimSeries {
 /** The labels of a gauge a worker sets per task: `{ task }` for a partitioned pipeline's task, none for an unpartitioned worker. */
 export type TaskLabels = { task?: string };
 
-/** Removes every series of the gauges set per task that carries `task`: the task stopped on this worker. */
-export async function removeTaskSeries(metrics: Metrics, task: string): Promise<void> {
+/**
+ * Removes every series of the gauges set per task that carries `task`: the task stopped on this worker. A customers
+ * task's pattern gauges, which carry no `task` (one task of a pipeline runs sequencePatterns: `customerPartitions: 1`),
+ * go back to 0, as in a worker that never ran it: the dashboard takes their max over workers, and this worker's last
+ * window would otherwise outweigh every later, smaller one that the task's new worker reports.
+ */
+export async function removeTaskSeries(metrics: Metrics, task: string, kind?: "events" | "customers" | "dlq"): Promise<void> {
   const gauges: Gauge<string>[] = [metrics.openSessions, metrics.watermarkLag, metrics.consumerPending, metrics.lastCheckpoint, metrics.stateBytes, metrics.stateKeys];
   for (const gauge of gauges) {
     for (const { labels } of (await gauge.get()).values) if (labels.task === task) gauge.remove(labels as Record<string, string>);
+  }
+  if (kind === "customers") {
+    for (const patternKind of PATTERN_TABLE_KINDS) {
+      metrics.patternsFrequent.set({ kind: patternKind }, 0);
+      metrics.patternsTopSupport.set({ kind: patternKind }, 0);
+    }
   }
 }

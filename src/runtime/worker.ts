@@ -346,7 +346,7 @@ class Worker {
         () => (this.task === undefined ? lock?.release() : undefined),
         () => connection.drain().catch(() => connection.close()),
         // The task may go on elsewhere: this worker no longer reports it.
-        () => (this.task !== undefined ? removeTaskSeries(this.metrics, this.task.name) : undefined),
+        () => (this.task !== undefined ? removeTaskSeries(this.metrics, this.task.name, this.task.kind) : undefined),
       ]);
     }
   }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateLines } from "../../src/ingest/generate.ts";
 import { recordFinalSession, recordPatternWindow, recordPatternWindowPatterns, type BusinessSession } from "../../src/metrics/business.ts";
-import { Metrics } from "../../src/metrics/registry.ts";
+import { Metrics, removeTaskSeries } from "../../src/metrics/registry.ts";
 import { parseExposition, sampleValue } from "./exposition.ts";
 import { runMeteredPipeline } from "./metered-run.ts";
 
@@ -63,6 +63,27 @@ describe("recordPatternWindow", () => {
     expect(sampleValue(samples, 'clickpipe_patterns_top_support{kind="subsequence"}')).toBe(40);
     expect(sampleValue(samples, 'clickpipe_patterns_frequent{kind="contiguous"}')).toBe(0);
     expect(sampleValue(samples, 'clickpipe_patterns_top_support{kind="contiguous"}')).toBe(0);
+  });
+});
+
+describe("pattern gauges of a partitioned pipeline's customers task", () => {
+  // customers-0 ran here and moved to another worker (a handover when a worker joins). The dashboard shows the max over
+  // workers: this worker's last window at 40 outweighed every later window under 40 of the task's new worker.
+  it("go back to 0 once the customers task stops on this worker; another task's stop leaves them", async () => {
+    const metrics = new Metrics();
+    metrics.forTasks();
+    recordPatternWindow(metrics, "subsequence", 12, 40);
+    await removeTaskSeries(metrics, "events-0", "events");
+    await removeTaskSeries(metrics, "dlq", "dlq");
+    let samples = await samplesOf(metrics);
+    expect(sampleValue(samples, 'clickpipe_patterns_frequent{kind="subsequence"}')).toBe(12);
+    expect(sampleValue(samples, 'clickpipe_patterns_top_support{kind="subsequence"}')).toBe(40);
+    await removeTaskSeries(metrics, "customers-0", "customers");
+    samples = await samplesOf(metrics);
+    for (const kind of ["subsequence", "contiguous"]) {
+      expect(sampleValue(samples, `clickpipe_patterns_frequent{kind="${kind}"}`)).toBe(0);
+      expect(sampleValue(samples, `clickpipe_patterns_top_support{kind="${kind}"}`)).toBe(0);
+    }
   });
 });
 
