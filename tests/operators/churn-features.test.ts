@@ -230,6 +230,62 @@ describe("churnFeatures - identity stitching", () => {
   });
 });
 
+describe("churnFeatures - several sites", () => {
+  it("counts two sites' orders with the same order_id for their own customers (order numbers are per shop)", async () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    const de = purchase("alice", at("2022-04-01T09:00:00Z"), 40, "1001", { site_id: "shop-de" });
+    harness.feed(operator, [
+      de,
+      purchase("bob", at("2022-04-01T10:00:00Z"), 30, "1001", { site_id: "shop-fr" }),
+      { ...de, event_id: "resent", ts: at("2022-04-01T09:05:00Z") },
+    ]);
+    operator.onEnd(harness);
+    const rows = snapshotsOf(harness).rows.get("2022-04-01");
+    expect(rowOf(rows, "alice")).toMatchObject({ orders_total: 1, revenue_total: 40 });
+    expect(rowOf(rows, "bob")).toMatchObject({ orders_total: 1, revenue_total: 30 });
+    expect(await harness.metricValue("clickpipe_events_duplicate_total")).toBe(1);
+  });
+
+  it("stitches a device to a user per (site_id, anon_id), as sessionize keys visitors: another site's same anon_id is someone else", () => {
+    const operator = churnOperator({}, { session: { gap: 30 * MINUTE, allowedLateness: 60 * MINUTE } });
+    const harness = new OperatorHarness();
+    harness.feed(operator, [
+      { ...identify(at("2022-04-01T08:00:00Z"), "dev", "alice"), site_id: "shop-de" },
+      { ...identify(at("2022-04-01T08:30:00Z"), "dev", "bob"), site_id: "shop-fr" },
+      // Anonymous on each site after both identifies: shop-de's device is alice's, shop-fr's bob's.
+      purchase(undefined, at("2022-04-01T09:00:00Z"), 40, "de-1", { anon_id: "dev", site_id: "shop-de" }),
+      purchase(undefined, at("2022-04-01T09:10:00Z"), 30, "fr-1", { anon_id: "dev", site_id: "shop-fr" }),
+      // A third site never identified its "dev": nobody's.
+      purchase(undefined, at("2022-04-01T09:20:00Z"), 7, "it-1", { anon_id: "dev", site_id: "shop-it" }),
+    ]);
+    operator.onSession!(session("s-de", { end_ts: at("2022-04-01T09:00:00Z"), visitor_id: "dev", site_id: "shop-de" }), harness);
+    operator.onSession!(session("s-it", { end_ts: at("2022-04-01T09:20:00Z"), visitor_id: "dev", site_id: "shop-it" }), harness);
+    operator.onEnd(harness);
+    const rows = snapshotsOf(harness).rows.get("2022-04-01")!;
+    expect(rows.map((row) => row.customer_id).sort()).toEqual(["alice", "bob"]);
+    expect(rowOf(rows, "alice")).toMatchObject({ orders_total: 1, revenue_total: 40, sessions_7d: 1 });
+    expect(rowOf(rows, "bob")).toMatchObject({ orders_total: 1, revenue_total: 30, sessions_7d: 0 });
+  });
+
+  it("forgets the links of the person's anon_id on every site (tombstones name anon_ids without a site), and keeps other customers", () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    harness.feed(operator, [
+      { ...identify(at("2022-04-01T08:00:00Z"), "dev", "alice"), site_id: "shop-de" },
+      { ...identify(at("2022-04-01T08:30:00Z"), "dev", "bob"), site_id: "shop-fr" },
+    ]);
+    operator.forget!(new Set(["alice", "dev"]));
+    harness.feed(operator, [
+      purchase(undefined, at("2022-04-01T09:00:00Z"), 40, "de-1", { anon_id: "dev", site_id: "shop-de" }),
+      purchase("bob", at("2022-04-01T09:10:00Z"), 30, "fr-1", { site_id: "shop-fr" }),
+    ]);
+    operator.onEnd(harness);
+    expect(snapshotsOf(harness).rows.get("2022-04-01")!.map((row) => row.customer_id)).toEqual(["bob"]);
+    expect(JSON.stringify(operator.snapshot())).not.toMatch(/alice|"dev"|dev"/);
+  });
+});
+
 describe("churnFeatures - behaviour from sessions", () => {
   const environment = { session: { gap: 30 * MINUTE, allowedLateness: 60 * MINUTE } };
 
