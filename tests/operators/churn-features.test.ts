@@ -230,6 +230,51 @@ describe("churnFeatures - identity stitching", () => {
   });
 });
 
+describe("churnFeatures - day boundaries", () => {
+  // Purchases 1 ms either side of UTC midnights, over a leap day and a new year; values computed by hand as lifetimes'
+  // summary_data_from_transaction_data with daily periods: frequency = purchase days − 1, recency = last − first day,
+  // T = snapshot day − first day, monetary_value = mean revenue of the repeat days.
+  const events = () => [
+    purchase("u", at("2024-02-28T23:59:59.999Z"), 1, "o1"),
+    purchase("u", at("2024-02-29T00:00:00.000Z"), 2, "o2"),
+    purchase("u", at("2024-02-29T23:59:59.999Z"), 4, "o3"),
+    purchase("u", at("2024-03-01T00:00:00.000Z"), 8, "o4"),
+    purchase("v", at("2024-12-31T23:59:59.999Z"), 16, "o5"),
+    purchase("v", at("2025-01-01T00:00:00.000Z"), 32, "o6"),
+  ];
+  const summary = (row: Row | undefined) =>
+    row && [row.frequency, row.recency_days, row.t_days, row.monetary_value, row.orders_total, row.days_since_last_purchase];
+
+  it("puts a purchase 1 ms before midnight on its UTC day, over a leap day and a new year (daily snapshots)", () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    harness.feed(operator, events());
+    operator.onEnd(harness);
+    const { rows } = snapshotsOf(harness);
+    expect(summary(rowOf(rows.get("2024-02-28"), "u"))).toEqual([0, 0, 0, 0, 1, 0]);
+    expect(summary(rowOf(rows.get("2024-02-29"), "u"))).toEqual([1, 1, 1, 6, 3, 0]);
+    expect(summary(rowOf(rows.get("2024-03-01"), "u"))).toEqual([2, 2, 2, 7, 4, 0]);
+    // 2024 is a leap year: Feb 28 (day 59) to Dec 31 (day 366) is 307 days.
+    expect(summary(rowOf(rows.get("2024-12-31"), "u"))).toEqual([2, 2, 307, 7, 4, 305]);
+    expect(summary(rowOf(rows.get("2024-12-31"), "v"))).toEqual([0, 0, 0, 0, 1, 0]);
+    expect(summary(rowOf(rows.get("2025-01-01"), "v"))).toEqual([1, 1, 1, 32, 2, 0]);
+  });
+
+  it("ends 7d periods at the UTC epoch's weeks (Thursday to Wednesday): a snapshot is the state at its last day's end", () => {
+    const operator = churnOperator({ snapshotEvery: "7d" });
+    const harness = new OperatorHarness();
+    harness.feed(operator, events());
+    operator.onEnd(harness);
+    const { rows, successes } = snapshotsOf(harness);
+    // 2024-02-29 is day 19782 = 7 × 2826 since 1970-01-01: a period begins there, the one before ends 2024-02-28.
+    expect(successes.slice(0, 2)).toEqual(["2024-02-28", "2024-03-06"]);
+    expect(successes.at(-1)).toBe("2025-01-01");
+    expect(summary(rowOf(rows.get("2024-02-28"), "u"))).toEqual([0, 0, 0, 0, 1, 0]);
+    expect(summary(rowOf(rows.get("2024-03-06"), "u"))).toEqual([2, 2, 7, 7, 4, 5]);
+    expect(summary(rowOf(rows.get("2025-01-01"), "v"))).toEqual([1, 1, 1, 32, 2, 0]);
+  });
+});
+
 describe("churnFeatures - several sites", () => {
   it("counts two sites' orders with the same order_id for their own customers (order numbers are per shop)", async () => {
     const operator = churnOperator();
