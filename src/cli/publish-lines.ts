@@ -4,6 +4,7 @@ import { isAscii, isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { closestMatch } from "../config/did-you-mean.ts";
+import { parseEventTime } from "../events/time.ts";
 import { compileAccessLineReader, LogFormatError } from "../ingest/access-log.ts";
 import { compileCsvMapping, CsvMappingError, endsInsideQuotes, type CsvMapResult } from "../ingest/csv.ts";
 import type { IngestCounts, RecordPublisher } from "../ingest/record-publisher.ts";
@@ -157,13 +158,14 @@ function jsonTime(line: string): number {
   }
 }
 
+/**
+ * The instant the worker will read from a record's `ts` (parseEventTime), so that sorting orders what it will see.
+ * Date.parse read an epoch-ms digit string, an hour-only offset, a comma fraction or a U+2212 minus as NaN (such
+ * records went to the front, and a file of digit-string times was not sorted at all), and a time without an offset
+ * (rejected) as local time.
+ */
 function timeValue(ts: unknown): number {
-  if (typeof ts === "number" && Number.isFinite(ts)) return ts;
-  if (typeof ts === "string") {
-    const parsed = Date.parse(ts);
-    if (Number.isFinite(parsed)) return parsed;
-  }
-  return Number.NEGATIVE_INFINITY;
+  return parseEventTime(ts) ?? Number.NEGATIVE_INFINITY;
 }
 
 /** The --format names; any other --format is an access log's format string. */

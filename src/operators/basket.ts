@@ -9,6 +9,7 @@ import type { Row, TableSpec } from "../sinks/table.ts";
 import type { OperatorEnvironment } from "./environment.ts";
 import { associationRules, crossSellLists, formatAntecedent } from "./mining/association-rules.ts";
 import { fpGrowth } from "./mining/fp-growth.ts";
+import { siteKey } from "./site-key.ts";
 
 export const basketConfig = z
   .strictObject({
@@ -76,7 +77,7 @@ interface BasketSnapshot {
 }
 
 /**
- * Orders (distinct basket items) per open window, keyed by order_id: a repeated order counts once over the open
+ * Orders (distinct basket items) per open window, keyed by (site_id, order_id): a repeated order counts once over the open
  * windows, in the window of its earliest time. Discard rule:
  * a window's orders go when it closes (watermark ≥ end + allowedLateness); purchases for a closed window go to
  * `late_events`. Purchases without any item of the configured field carry no basket and are not orders here.
@@ -202,7 +203,8 @@ export class BasketOperator implements Operator {
     }
     const items = basketItems(event, this.config.item);
     if (items.length === 0) return;
-    const orderId = event.order_id ?? event.event_id;
+    // Order numbers are per shop: two sites' #1001 are two orders.
+    const orderId = siteKey(event.site_id, event.order_id ?? event.event_id);
     const heldIn = this.windowHolding(orderId);
     if (heldIn !== undefined) {
       ctx.duplicate(event);

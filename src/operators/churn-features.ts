@@ -11,6 +11,7 @@ import { IdentityMap, type IdentityJson } from "./churn-identity.ts";
 import { compareStrings, emptyBucket, PendingEvents, type DayBucket, type FoldBatch, type PendingJson } from "./churn-pending.ts";
 import { quintileScores } from "./churn-rfm.ts";
 import type { OperatorEnvironment } from "./environment.ts";
+import { idOfSiteKey, siteKey } from "./site-key.ts";
 
 export const churnFeaturesConfig = z
   .strictObject({
@@ -85,9 +86,10 @@ export interface ChurnFeaturesState {
 
 /**
  * Semantics (issue 6), in short:
- * - A customer is a user_id. Events with both anon_id and user_id (identify included) map the device to the user; a
- *   purchase or cart add with only an anon_id counts for that user if a mapping with event time before the end of its
- *   snapshot period exists; otherwise it is dropped. Anonymous visitors never become customers.
+ * - A customer is a user_id, the same on every site. Events with both anon_id and user_id (identify included) map the
+ *   device, (site_id, anon_id) as sessionize keys visitors, to the user; a purchase or cart add with only an anon_id
+ *   counts for that user if a mapping with event time before the end of its snapshot period exists; otherwise it is
+ *   dropped. Anonymous visitors never become customers. Orders dedupe by (site_id, order_id).
  * - A customer appears from the first snapshot whose instant follows any of their events, purchases or sessions.
  * - Everything accepted stays pending until its period's snapshot is written, then folds into compact per-customer
  *   state; a snapshot is therefore exactly "all accepted data with event time before the period's end".
@@ -179,7 +181,7 @@ class ChurnFeaturesOperator implements Operator {
       version: session.version,
       retracted: session.retracted,
       userId: session.user_id || null,
-      visitorId: session.visitor_id,
+      visitorId: siteKey(session.site_id, session.visitor_id),
       endTs: session.end_ts,
       pageviews: session.pageview_count,
       durationMs: session.duration_ms,
@@ -278,7 +280,7 @@ class ChurnFeaturesOperator implements Operator {
    */
   #late(event: ClickEvent, reason: string, ctx: OperatorContext): void {
     if (event.type === "purchase" || (event.type === "add_to_cart" && this.#sessionGap === undefined)) ctx.late(event, this.#tracker.current, reason);
-    if (event.user_id && event.anon_id) this.#identity.apply(event.anon_id, event.user_id, event.ts);
+    if (event.user_id && event.anon_id) this.#identity.apply(siteKey(event.site_id, event.anon_id), event.user_id, event.ts);
   }
 
   #periodOf(ts: number): number {
@@ -288,7 +290,8 @@ class ChurnFeaturesOperator implements Operator {
   #accept(event: ClickEvent, ctx: OperatorContext): void {
     this.#noteAccepted(event);
     const user = event.user_id || undefined;
-    const anon = event.anon_id || undefined;
+    // Devices are (site_id, anon_id), as sessionize's visitors: another site's same cookie id is someone else.
+    const anon = event.anon_id ? siteKey(event.site_id, event.anon_id) : undefined;
     const day = this.#pending.day(dayOf(event.ts));
     if (user !== undefined && anon !== undefined) {
       const mapping = day.mappings.get(anon);
@@ -302,7 +305,8 @@ class ChurnFeaturesOperator implements Operator {
     // With sessionize, cart adds come from sessions (session.cart_adds) and must not be counted twice.
     const isCartAdd = event.type === "add_to_cart" && this.#sessionGap === undefined;
     if (isPurchase || isCartAdd) {
-      const ids = isPurchase && event.order_id !== undefined ? [`o:${event.order_id}`, `e:${event.event_id}`] : [`e:${event.event_id}`];
+      // Order numbers are per shop: two sites' #1001 are two orders.
+      const ids = isPurchase && event.order_id !== undefined ? [`o:${siteKey(event.site_id, event.order_id)}`, `e:${event.event_id}`] : [`e:${event.event_id}`];
       if (this.#pending.checkAndRemember(day, ids)) {
         ctx.duplicate(event);
         return;
@@ -489,15 +493,15 @@ export function withoutPeople(state: ChurnFeaturesState, ids: ReadonlySet<string
   return {
     ...state,
     store: { ids: kept(store.ids), columns, recent: kept(store.recent), older: kept(store.older) },
-    identity: state.identity.filter(([anonId, userId]) => !ids.has(anonId) && !ids.has(userId)),
+    identity: state.identity.filter(([device, userId]) => !ids.has(idOfSiteKey(device)) && !ids.has(userId)),
     pending: {
       days: state.pending.days.map((day) => ({
         ...day,
         users: day.users.filter(([user]) => !ids.has(user)),
-        anons: day.anons.filter(([anon]) => !ids.has(anon)),
-        mappings: day.mappings.filter(([anon, user]) => !ids.has(anon) && !ids.has(user)),
+        anons: day.anons.filter(([device]) => !ids.has(idOfSiteKey(device))),
+        mappings: day.mappings.filter(([device, user]) => !ids.has(idOfSiteKey(device)) && !ids.has(user)),
       })),
-      sessions: state.pending.sessions.filter((session) => !ids.has(session.visitorId) && (session.userId === null || !ids.has(session.userId))),
+      sessions: state.pending.sessions.filter((session) => !ids.has(idOfSiteKey(session.visitorId)) && (session.userId === null || !ids.has(session.userId))),
     },
   };
 }

@@ -14,6 +14,7 @@ import { customersSubject } from "../transport/subjects.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
 import type { Operator, OperatorContext, SessionRecord } from "./operator.ts";
 import { PartitionCountChangedError } from "./partition-count.ts";
+import { siteKey } from "../operators/site-key.ts";
 
 /** What the customers tasks need from the events tasks. */
 export interface ForwardingPlan {
@@ -167,7 +168,10 @@ export class Forwarder implements Operator {
   #pending: string[][];
   #pendingChars: number[];
   readonly #blockChars: number;
-  /** anon_id → user_id, only needed (and kept) when there are several customer partitions. */
+  /**
+   * Device → user_id, only needed (and kept) when there are several customer partitions. A device is (site_id,
+   * anon_id) as churnFeatures stitches it (siteKey: the anon_id alone without a site_id, as checkpoints before held it).
+   */
   #identities = new Map<string, string>();
   /** Session watermarks are forwarded when they enter a new second (a drain: minute): deterministic, and far fewer records. */
   #lastWatermarkSecond = -Infinity;
@@ -193,14 +197,14 @@ export class Forwarder implements Operator {
     if (types !== "all" && !types.has(event.type)) return;
     const anon = event.anon_id || undefined;
     const user = event.user_id || undefined;
-    if (this.plan.customerPartitions > 1 && anon !== undefined && user !== undefined) this.#identities.set(anon, user);
+    if (this.plan.customerPartitions > 1 && anon !== undefined && user !== undefined) this.#identities.set(siteKey(event.site_id, anon), user);
     const line = event.type === "purchase" ? detachedLine(raw) : customerStageEvent(event);
-    this.#append(this.#route(user, anon), `e\t${receivedAt}\t${event.ts}\t${line}`);
+    this.#append(this.#route(user, event.site_id, anon), `e\t${receivedAt}\t${event.ts}\t${line}`);
   }
 
   onSession(session: SessionRecord): void {
     if (!this.plan.sessions) return;
-    const partition = this.#route(session.user_id || undefined, session.visitor_id);
+    const partition = this.#route(session.user_id || undefined, session.site_id, session.visitor_id);
     this.#append(partition, `s\t${session.end_ts}\t${JSON.stringify(session)}`);
   }
 
@@ -250,10 +254,11 @@ export class Forwarder implements Operator {
     this.#lastWatermarkSecond = saved.lastWatermarkSecond ?? -Infinity;
   }
 
-  #route(user: string | undefined, visitor: string | undefined): number {
+  /** By user, else by the user the device (site_id, anon_id) identified as, else by the anon_id. */
+  #route(user: string | undefined, siteId: string | null | undefined, visitor: string | undefined): number {
     const partitions = this.plan.customerPartitions;
     if (partitions === 1) return 0;
-    return partitionOf(user ?? (visitor === undefined ? undefined : (this.#identities.get(visitor) ?? visitor)), partitions);
+    return partitionOf(user ?? (visitor === undefined ? undefined : (this.#identities.get(siteKey(siteId, visitor)) ?? visitor)), partitions);
   }
 
   #broadcast(line: string): void {

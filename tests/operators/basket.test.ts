@@ -127,6 +127,25 @@ describe("basket", () => {
     }
   });
 
+  it("keeps two sites' orders with the same order_id apart (order numbers are per shop), and dedupes within a site", async () => {
+    const op = basket({ minSupport: 0.5, minConfidence: 0.5 });
+    const ctx = recordingContext();
+    const de = { ...purchase("1001", D0 + MINUTE, ["a", "b"]), site_id: "shop-de" };
+    op.onEvent!(de, origin, ctx);
+    op.onEvent!({ ...purchase("1001", D0 + 2 * MINUTE, ["a", "c"]), site_id: "shop-fr" }, origin, ctx);
+    op.onEvent!({ ...de, event_id: "resent", ts: D0 + 3 * MINUTE }, origin, ctx);
+    op.onEnd(ctx);
+    // Oracle by hand: orders {a, b} (shop-de) and {a, c} (shop-fr); a is in 2/2, b and c in 1/2 each.
+    // Rules with support ≥ 0.5 and confidence ≥ 0.5: b ⇒ a and c ⇒ a (confidence 1); a ⇒ b and a ⇒ c (0.5).
+    expect(rulesOf(ctx)).toEqual([
+      [D0, "a", "b", 1],
+      [D0, "a", "c", 1],
+      [D0, "b", "a", 1],
+      [D0, "c", "a", 1],
+    ]);
+    expect((await ctx.metrics.eventsDuplicate.get()).values[0].value).toBe(1);
+  });
+
   it("uses the category field when item is category", () => {
     const op = basket({ item: "category", minSupport: 0.5, minConfidence: 1 });
     const ctx = recordingContext();

@@ -230,6 +230,107 @@ describe("churnFeatures - identity stitching", () => {
   });
 });
 
+describe("churnFeatures - day boundaries", () => {
+  // Purchases 1 ms either side of UTC midnights, over a leap day and a new year; values computed by hand as lifetimes'
+  // summary_data_from_transaction_data with daily periods: frequency = purchase days − 1, recency = last − first day,
+  // T = snapshot day − first day, monetary_value = mean revenue of the repeat days.
+  const events = () => [
+    purchase("u", at("2024-02-28T23:59:59.999Z"), 1, "o1"),
+    purchase("u", at("2024-02-29T00:00:00.000Z"), 2, "o2"),
+    purchase("u", at("2024-02-29T23:59:59.999Z"), 4, "o3"),
+    purchase("u", at("2024-03-01T00:00:00.000Z"), 8, "o4"),
+    purchase("v", at("2024-12-31T23:59:59.999Z"), 16, "o5"),
+    purchase("v", at("2025-01-01T00:00:00.000Z"), 32, "o6"),
+  ];
+  const summary = (row: Row | undefined) =>
+    row && [row.frequency, row.recency_days, row.t_days, row.monetary_value, row.orders_total, row.days_since_last_purchase];
+
+  it("puts a purchase 1 ms before midnight on its UTC day, over a leap day and a new year (daily snapshots)", () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    harness.feed(operator, events());
+    operator.onEnd(harness);
+    const { rows } = snapshotsOf(harness);
+    expect(summary(rowOf(rows.get("2024-02-28"), "u"))).toEqual([0, 0, 0, 0, 1, 0]);
+    expect(summary(rowOf(rows.get("2024-02-29"), "u"))).toEqual([1, 1, 1, 6, 3, 0]);
+    expect(summary(rowOf(rows.get("2024-03-01"), "u"))).toEqual([2, 2, 2, 7, 4, 0]);
+    // 2024 is a leap year: Feb 28 (day 59) to Dec 31 (day 366) is 307 days.
+    expect(summary(rowOf(rows.get("2024-12-31"), "u"))).toEqual([2, 2, 307, 7, 4, 305]);
+    expect(summary(rowOf(rows.get("2024-12-31"), "v"))).toEqual([0, 0, 0, 0, 1, 0]);
+    expect(summary(rowOf(rows.get("2025-01-01"), "v"))).toEqual([1, 1, 1, 32, 2, 0]);
+  });
+
+  it("ends 7d periods at the UTC epoch's weeks (Thursday to Wednesday): a snapshot is the state at its last day's end", () => {
+    const operator = churnOperator({ snapshotEvery: "7d" });
+    const harness = new OperatorHarness();
+    harness.feed(operator, events());
+    operator.onEnd(harness);
+    const { rows, successes } = snapshotsOf(harness);
+    // 2024-02-29 is day 19782 = 7 × 2826 since 1970-01-01: a period begins there, the one before ends 2024-02-28.
+    expect(successes.slice(0, 2)).toEqual(["2024-02-28", "2024-03-06"]);
+    expect(successes.at(-1)).toBe("2025-01-01");
+    expect(summary(rowOf(rows.get("2024-02-28"), "u"))).toEqual([0, 0, 0, 0, 1, 0]);
+    expect(summary(rowOf(rows.get("2024-03-06"), "u"))).toEqual([2, 2, 7, 7, 4, 5]);
+    expect(summary(rowOf(rows.get("2025-01-01"), "v"))).toEqual([1, 1, 1, 32, 2, 0]);
+  });
+});
+
+describe("churnFeatures - several sites", () => {
+  it("counts two sites' orders with the same order_id for their own customers (order numbers are per shop)", async () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    const de = purchase("alice", at("2022-04-01T09:00:00Z"), 40, "1001", { site_id: "shop-de" });
+    harness.feed(operator, [
+      de,
+      purchase("bob", at("2022-04-01T10:00:00Z"), 30, "1001", { site_id: "shop-fr" }),
+      { ...de, event_id: "resent", ts: at("2022-04-01T09:05:00Z") },
+    ]);
+    operator.onEnd(harness);
+    const rows = snapshotsOf(harness).rows.get("2022-04-01");
+    expect(rowOf(rows, "alice")).toMatchObject({ orders_total: 1, revenue_total: 40 });
+    expect(rowOf(rows, "bob")).toMatchObject({ orders_total: 1, revenue_total: 30 });
+    expect(await harness.metricValue("clickpipe_events_duplicate_total")).toBe(1);
+  });
+
+  it("stitches a device to a user per (site_id, anon_id), as sessionize keys visitors: another site's same anon_id is someone else", () => {
+    const operator = churnOperator({}, { session: { gap: 30 * MINUTE, allowedLateness: 60 * MINUTE } });
+    const harness = new OperatorHarness();
+    harness.feed(operator, [
+      { ...identify(at("2022-04-01T08:00:00Z"), "dev", "alice"), site_id: "shop-de" },
+      { ...identify(at("2022-04-01T08:30:00Z"), "dev", "bob"), site_id: "shop-fr" },
+      // Anonymous on each site after both identifies: shop-de's device is alice's, shop-fr's bob's.
+      purchase(undefined, at("2022-04-01T09:00:00Z"), 40, "de-1", { anon_id: "dev", site_id: "shop-de" }),
+      purchase(undefined, at("2022-04-01T09:10:00Z"), 30, "fr-1", { anon_id: "dev", site_id: "shop-fr" }),
+      // A third site never identified its "dev": nobody's.
+      purchase(undefined, at("2022-04-01T09:20:00Z"), 7, "it-1", { anon_id: "dev", site_id: "shop-it" }),
+    ]);
+    operator.onSession!(session("s-de", { end_ts: at("2022-04-01T09:00:00Z"), visitor_id: "dev", site_id: "shop-de" }), harness);
+    operator.onSession!(session("s-it", { end_ts: at("2022-04-01T09:20:00Z"), visitor_id: "dev", site_id: "shop-it" }), harness);
+    operator.onEnd(harness);
+    const rows = snapshotsOf(harness).rows.get("2022-04-01")!;
+    expect(rows.map((row) => row.customer_id).sort()).toEqual(["alice", "bob"]);
+    expect(rowOf(rows, "alice")).toMatchObject({ orders_total: 1, revenue_total: 40, sessions_7d: 1 });
+    expect(rowOf(rows, "bob")).toMatchObject({ orders_total: 1, revenue_total: 30, sessions_7d: 0 });
+  });
+
+  it("forgets the links of the person's anon_id on every site (tombstones name anon_ids without a site), and keeps other customers", () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    harness.feed(operator, [
+      { ...identify(at("2022-04-01T08:00:00Z"), "dev", "alice"), site_id: "shop-de" },
+      { ...identify(at("2022-04-01T08:30:00Z"), "dev", "bob"), site_id: "shop-fr" },
+    ]);
+    operator.forget!(new Set(["alice", "dev"]));
+    harness.feed(operator, [
+      purchase(undefined, at("2022-04-01T09:00:00Z"), 40, "de-1", { anon_id: "dev", site_id: "shop-de" }),
+      purchase("bob", at("2022-04-01T09:10:00Z"), 30, "fr-1", { site_id: "shop-fr" }),
+    ]);
+    operator.onEnd(harness);
+    expect(snapshotsOf(harness).rows.get("2022-04-01")!.map((row) => row.customer_id)).toEqual(["bob"]);
+    expect(JSON.stringify(operator.snapshot())).not.toMatch(/alice|"dev"|dev"/);
+  });
+});
+
 describe("churnFeatures - behaviour from sessions", () => {
   const environment = { session: { gap: 30 * MINUTE, allowedLateness: 60 * MINUTE } };
 

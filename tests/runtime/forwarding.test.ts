@@ -105,6 +105,25 @@ describe("Forwarder", () => {
     expect(lines[partitionOf("user-9", partitions)].some((line) => line.startsWith("s\t4\t"))).toBe(true);
     for (const partitionLines of lines) expect(partitionLines.at(-1)).toBe("x\t10");
   });
+
+  it("routes a visitor by the user it identified as on its own site only: another site's same anon_id is another device", () => {
+    const partitions = 16;
+    // Ids whose partitions differ, so that a route by the wrong one shows.
+    const user = "user-9";
+    const anon = ["visitor-1", "visitor-2", "visitor-3", "visitor-4"].find((id) => partitionOf(id, partitions) !== partitionOf(user, partitions))!;
+    const forwarder = new Forwarder(forwardingPlan(["churnFeatures"], partitions));
+    forwarder.forwardEvent(event({ type: "identify", ts: 1, anon_id: anon, user_id: user, site_id: "shop-de" }), "raw1", 0);
+    forwarder.forwardEvent(event({ type: "purchase", ts: 2, anon_id: anon, site_id: "shop-de" }), "raw2", 0);
+    forwarder.forwardEvent(event({ type: "purchase", ts: 3, anon_id: anon, site_id: "shop-fr" }), "raw3", 0);
+    forwarder.onSession(session({ visitor_id: anon, site_id: "shop-fr", end_ts: 4 }));
+    forwarder.onSession(session({ visitor_id: anon, site_id: "shop-de", end_ts: 5 }));
+    const lines = batchLines(forwarder.take(1));
+    const where = (prefix: string) => lines.findIndex((partitionLines) => partitionLines.some((line) => line.startsWith(prefix)));
+    expect(where("e\t0\t2\t")).toBe(partitionOf(user, partitions));
+    expect(where("e\t0\t3\t")).toBe(partitionOf(anon, partitions));
+    expect(where("s\t4\t")).toBe(partitionOf(anon, partitions));
+    expect(where("s\t5\t")).toBe(partitionOf(user, partitions));
+  });
 });
 
 describe("Forwarder blocks", () => {

@@ -1,0 +1,39 @@
+// publish --sort-by-time: records ordered by the instant the worker reads from their `ts` (src/events/time.ts).
+import { describe, expect, it } from "vitest";
+import { publishLines } from "../../src/cli/publish-lines.ts";
+import type { IngestCounts, RecordPublisher } from "../../src/ingest/record-publisher.ts";
+
+/** A RecordPublisher that only records the order of the JSON lines it is given. */
+function recordingPublisher(): { publisher: RecordPublisher; lines: string[] } {
+  const lines: string[] = [];
+  const publisher = {
+    publishJsonLine: (line: string) => void lines.push(line),
+    flush: async () => ({}) as IngestCounts,
+  } as unknown as RecordPublisher;
+  return { publisher, lines };
+}
+
+describe("publish --sort-by-time", () => {
+  it("orders every ts form the worker accepts by its instant (hand-computed), not by what Date.parse makes of it", async () => {
+    // Instants by hand: 2024-03-10T07:00:00Z = 1710054000000.
+    const records = [
+      { id: "a", ts: "2024-03-10T07:00:03Z" }, // …003000
+      { id: "b", ts: "1710054000002" }, // epoch ms as a digit string: …002 (Date.parse: NaN)
+      { id: "c", ts: "2024-03-10T12:00:00+05" }, // hour-only offset: 07:00:00Z = …000 (Date.parse: NaN)
+      { id: "d", ts: "2024-03-10T07:00:00,001Z" }, // comma fraction: …001 (Date.parse: NaN)
+      { id: "e", ts: "2024-03-10T02:00:04−05:00" }, // U+2212 minus: 07:00:04Z (Date.parse: NaN)
+      { id: "f", ts: 1710054000005 }, // …005
+      { id: "g", ts: "2024-03-10T12:30:06+05:30" }, // 07:00:06Z
+    ];
+    const { publisher, lines } = recordingPublisher();
+    await publishLines(publisher, records.map((record) => JSON.stringify(record)), { format: "ndjson", sortByTime: true, receivedAt: 0 });
+    expect(lines.map((line) => (JSON.parse(line) as { id: string }).id)).toEqual(["c", "d", "b", "f", "a", "e", "g"]);
+  });
+
+  it("sorts a file whose ts are all epoch-ms digit strings (trackers send numbers as strings)", async () => {
+    const { publisher, lines } = recordingPublisher();
+    const records = ["1710054000300", "1710054000100", "1710054000200"].map((ts) => JSON.stringify({ ts }));
+    await publishLines(publisher, records, { format: "ndjson", sortByTime: true, receivedAt: 0 });
+    expect(lines.map((line) => (JSON.parse(line) as { ts: string }).ts)).toEqual(["1710054000100", "1710054000200", "1710054000300"]);
+  });
+});
