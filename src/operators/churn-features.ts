@@ -290,10 +290,12 @@ class ChurnFeaturesOperator implements Operator {
   #accept(event: ClickEvent, ctx: OperatorContext): void {
     this.#noteAccepted(event);
     const user = event.user_id || undefined;
-    // Devices are (site_id, anon_id), as sessionize's visitors: another site's same cookie id is someone else.
-    const anon = event.anon_id ? siteKey(event.site_id, event.anon_id) : undefined;
+    // Devices are (site_id, anon_id), as sessionize's visitors: another site's same cookie id is someone else. Keyed
+    // only where a key is used (a fresh string per event would be hashed by every lookup).
+    const anonId = event.anon_id || undefined;
     const day = this.#pending.day(dayOf(event.ts));
-    if (user !== undefined && anon !== undefined) {
+    if (user !== undefined && anonId !== undefined) {
+      const anon = siteKey(event.site_id, anonId);
       const mapping = day.mappings.get(anon);
       if (mapping === undefined) day.mappings.set(anon, { user, ts: event.ts });
       else if (event.ts > mapping.ts || (event.ts === mapping.ts && user > mapping.user)) {
@@ -314,7 +316,7 @@ class ChurnFeaturesOperator implements Operator {
     }
     let bucket: DayBucket | undefined;
     if (user !== undefined) bucket = bucketIn(day.users, user);
-    else if (anon !== undefined && (isPurchase || isCartAdd)) bucket = bucketIn(day.anons, anon);
+    else if (anonId !== undefined && (isPurchase || isCartAdd)) bucket = bucketIn(day.anons, siteKey(event.site_id, anonId));
     if (bucket === undefined) return;
     if (isCartAdd) bucket.cartAdds += 1;
     if (isPurchase) {
