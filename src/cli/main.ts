@@ -67,16 +67,22 @@ const commands: Record<string, () => Promise<Command>> = {
 /**
  * A reader that stops early (`clickpipe generate | head`) closes stdout: the command ends quietly with 0, as one a
  * SIGPIPE stops would end without a word, instead of dying on an unhandled EPIPE with a stack (Node ignores SIGPIPE).
+ * A reader of stderr gone is only a log gone: Ctrl-C in `npm start 2>&1 | tee demo.log` ends tee with the demo, whose
+ * "SIGINT: stopping…" line then met a closed pipe and the unhandled EPIPE ended it before its last checkpoint (exit 1,
+ * its lock left behind). Its log lines are lost from there on; the command goes on and exits as it would have.
  */
-function endQuietlyWhenStdoutCloses(): void {
+export function handleClosedOutput(): void {
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE") process.exit(0);
     throw error;
   });
+  process.stderr.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+  });
 }
 
 export async function main(argv: string[]): Promise<number> {
-  endQuietlyWhenStdoutCloses();
+  handleClosedOutput();
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     console.log(USAGE);

@@ -1,7 +1,9 @@
 // The command line's own contract: --help for every command, usage errors exit 2 with the command's usage.
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { fitUsage } from "../../src/cli/fit.ts";
 import { demoUsage } from "../../src/cli/demo.ts";
@@ -112,5 +114,29 @@ describe("usage errors", () => {
       "clickpipe demo: CLICKPIPE_DEMO_VISITORS=3k is not a valid setting: it takes a whole number of visitors, at least 1 (default 3000)\n",
     );
     expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe("closed output", () => {
+  it("goes on when its stderr's reader is gone (Ctrl-C in `npm start 2>&1 | tee log` ends tee too), so a worker still commits", async () => {
+    // The child installs the CLI's handlers, then, with its stderr's reader closed, logs as a stopping worker does and
+    // only then does what it still has to do (here: print on stdout, still open). An unhandled EPIPE ended it with 1.
+    const mainModule = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+    const script = `
+      import { handleClosedOutput } from ${JSON.stringify(mainModule)};
+      handleClosedOutput();
+      process.stdin.resume();
+      process.stdin.once("end", () => {
+        console.error("SIGINT: stopping intake, committing a checkpoint");
+        process.stderr.write("a second line\\n");
+        setTimeout(() => console.log("committed"), 200);
+      });`;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["pipe", "pipe", "pipe"] });
+    child.stderr.destroy();
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stdin.end();
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once("exit", (c, s) => resolve([c, s])));
+    expect({ code, signal, stdout }).toEqual({ code: 0, signal: null, stdout: "committed\n" });
   });
 });
