@@ -22,9 +22,11 @@ type Command = (argv: string[]) => Promise<number>;
 
 /**
  * Commands that print a help of their own for --help (mine and fit: their subcommands' options, which their USAGE line
- * leaves out; demo: the variables that set it up); the others get their lines of USAGE.
+ * leaves out; demo: the variables that set it up; validate, train and score: what --print writes, what training
+ * writes, --follow and where scores go, which a usage error printed and --help did not); the others get their lines
+ * of USAGE.
  */
-const OWN_HELP = new Set(["generate", "inspect", "monitor", "mine", "fit", "demo"]);
+const OWN_HELP = new Set(["generate", "inspect", "monitor", "mine", "fit", "demo", "validate", "train", "score"]);
 /** node:util parseArgs' errors for a command line it cannot read: a usage error (exit 2), not a failure (exit 1). */
 const USAGE_ERRORS = new Set(["ERR_PARSE_ARGS_UNKNOWN_OPTION", "ERR_PARSE_ARGS_INVALID_OPTION_VALUE", "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL"]);
 

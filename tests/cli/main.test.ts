@@ -9,9 +9,12 @@ import { fitUsage } from "../../src/cli/fit.ts";
 import { demoUsage } from "../../src/cli/demo.ts";
 import { commandUsage } from "../../src/cli/main.ts";
 import { mineUsage } from "../../src/cli/mine.ts";
+import { scoreUsage } from "../../src/cli/score.ts";
+import { trainUsage } from "../../src/cli/train.ts";
+import { validateUsage } from "../../src/cli/validate.ts";
 import { runCli } from "../helpers/cli.ts";
 
-const COMMANDS = ["run", "validate", "publish", "forget", "train", "score"];
+const COMMANDS = ["run", "publish", "forget"];
 
 describe("clickpipe <command> --help", () => {
   it.each(COMMANDS)("%s --help prints its usage and exits 0 without doing anything", async (command) => {
@@ -43,6 +46,24 @@ describe("clickpipe <command> --help", () => {
       "  clickpipe mine patterns --sessions <dir|file> --min-support <s> [--max-length <n>] [--item page_items|page_path] [--out <file.csv|dir>]",
     );
     expect(fitUsage.split("\n")[1]).toBe("  clickpipe fit bgnbd --summary <file.csv>");
+  });
+
+  it("validate, train and score print the usage a usage error prints: what --print writes, what training writes, --follow", async () => {
+    // --help printed only their USAGE line, which leaves these out, while a usage error printed them.
+    for (const [command, usage, detail] of [
+      ["validate", validateUsage, "secrets redacted"],
+      ["train", trainUsage, "metrics.json, report.html"],
+      ["score", scoreUsage, "--follow: then scores each later snapshot"],
+    ]) {
+      const result = await runCli([command, "--help"]);
+      expect(result.code, command).toBe(0);
+      expect(result.stdout).toBe(`${usage}\n`);
+      expect(result.stdout).toContain(detail);
+      expect(result.stderr).toBe("");
+      const error = await runCli([command]);
+      expect(error.code, command).toBe(2);
+      expect(error.stderr).toContain(usage);
+    }
   });
 
   // Each prints what `<command> --help` prints; "-h" the same. None of them reads a file or connects.
