@@ -120,6 +120,21 @@ describe("usage errors", () => {
     }
   });
 
+  it("run and forget say what is missing above their usage, as validate does", async () => {
+    // They printed the usage line alone, leaving the reader to find what the command line lacked.
+    for (const [args, reason] of [
+      [["run"], "clickpipe run: name a pipeline file"],
+      [["run", "a.yaml", "b.yaml"], "clickpipe run: name one pipeline file"],
+      [["forget", "u1"], "clickpipe forget: --pipeline <pipeline.yaml> is required"],
+      [["forget", "--pipeline", "pipelines/demo.yaml"], "clickpipe forget: name the user_id to erase"],
+      [["forget", "u1", "u2", "--pipeline", "pipelines/demo.yaml"], "clickpipe forget: name one user_id"],
+    ] as const) {
+      const result = await runCli([...args]);
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(result.stderr).toBe(`${reason}\n${commandUsage(args[0]).split("\n")[0]}\n`);
+    }
+  });
+
   it("demo takes no arguments instead of starting a demo whatever it is given", async () => {
     const result = await runCli(["demo", "--bogus"]);
     expect(result.code).toBe(2);
