@@ -8,15 +8,15 @@ commands:
   run <pipeline.yaml> [--drain] [--worker-id <id>]      run a pipeline (drain: process the stream, flush, exit)
   validate <pipeline.yaml> [--print]                    check a pipeline file; --print shows it expanded, secrets redacted
   publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map …] [--delimiter …] [--null …] [--sort-by-time]
-  generate --visitors N --days D [--seed S] [--out file.ndjson | --pipeline p.yaml --rate R]
+  generate --visitors N --days D [--seed S] [--start date] [--truth truth.json] [--out file.ndjson | --pipeline p.yaml --rate R]
   mine patterns …  |  mine rules …                      exact batch mining (PrefixSpan, FP-Growth)
-  inspect <dir>                                         tables, partitions, rows and schemas of a Parquet output
+  inspect <dir> [--json]                                tables, partitions, rows and schemas of a Parquet output
   forget <user_id> --pipeline <pipeline.yaml>           erase a person from every table; later events are dropped
   train <training.yaml>                                 churn models (logistic, MLP, BG/NBD), segments, report
   score <training.yaml> --snapshot <date> [--follow] [--interval <s>]  customer scores, ranks, deciles and segments
   fit bgnbd --summary <csv> | --features <dir> --snapshot <date> [--time-unit day|week]
   demo                                                  the demo behind npm start
-  monitor [--target host:port] [--port N]               a local Prometheus scraping the pipeline (npm run monitor)`;
+  monitor [--target host:port] [--port N] [--host addr] [--scrape-interval 5s]  a local Prometheus scraping the pipeline (npm run monitor)`;
 
 type Command = (argv: string[]) => Promise<number>;
 

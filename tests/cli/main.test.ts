@@ -111,6 +111,18 @@ describe("clickpipe <command> --help", () => {
   });
 });
 
+describe("clickpipe --help", () => {
+  it("names every option that generate, inspect and monitor --help name", async () => {
+    // Their lines left out --start and --truth, --json, --host and --scrape-interval.
+    const overview = (await runCli(["--help"])).stdout.split("\n");
+    for (const command of ["generate", "inspect", "monitor"]) {
+      const own = (await runCli([command, "--help"])).stdout.split("\n")[0];
+      const line = overview.find((text) => text.startsWith(`  ${command} `));
+      for (const option of own.match(/--[a-z-]+/g) ?? []) expect(line, `${command} ${option}`).toContain(option);
+    }
+  });
+});
+
 describe("usage errors", () => {
   it("exit 2 with the command's usage: an unknown option, an option without its value", async () => {
     for (const args of [["run", "x.yaml", "--bogus"], ["run", "x.yaml", "--worker-id"], ["publish", "f.ndjson", "--pipeline"]]) {
