@@ -5,6 +5,7 @@ import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { publishTraffic } from "../ingest/traffic-publisher.ts";
 import { Metrics } from "../metrics/registry.ts";
+import { ListenError } from "../runtime/listen.ts";
 import { runWorker } from "../runtime/worker.ts";
 import { splitBatch } from "../transport/batch-codec.ts";
 import { connectNats } from "../transport/connection.ts";
@@ -123,7 +124,19 @@ export async function runDemo(argv: string[]): Promise<number> {
     console.error(`traffic generator stopped: ${(error as Error).message}`);
   });
   try {
-    const summary = await worker;
+    let summary;
+    try {
+      summary = await worker;
+    } catch (error) {
+      // A worker that could not start (metrics.port taken) or failed: the traffic stops with it. It went on filling
+      // the stream at CLICKPIPE_DEMO_RATE with nothing reading it, and kept the process alive until a Ctrl-C.
+      controller.abort();
+      await sending;
+      if (error instanceof ListenError && error.message.startsWith("metrics:")) {
+        throw new ListenError(`${error.message} (the demo's is CLICKPIPE_METRICS_PORT, default 9464; 0 takes a free one)`);
+      }
+      throw error;
+    }
     await sending;
     const discarded = summary.discarded > 0 ? `, ${summary.discarded} stream messages lost unread (discarded by the stream's limits)` : "";
     console.error(`clickpipe demo: ${summary.events} events processed${discarded}, committed through sequence ${summary.position}`);

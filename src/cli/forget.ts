@@ -19,7 +19,9 @@ export const forgetUsage = "usage: clickpipe forget <user_id> --pipeline <pipeli
 export async function runForget(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { pipeline: { type: "string" } } });
   if (positionals.length !== 1 || positionals[0] === "" || values.pipeline === undefined) {
-    console.error(forgetUsage);
+    const reason =
+      positionals.length > 1 ? "name one user_id" : positionals.length === 0 || positionals[0] === "" ? "name the user_id to erase" : "--pipeline <pipeline.yaml> is required";
+    console.error(`clickpipe forget: ${reason}\n${forgetUsage}`);
     return 2;
   }
   const config = await loadPipelineOrThrow(values.pipeline, env);

@@ -8,23 +8,25 @@ commands:
   run <pipeline.yaml> [--drain] [--worker-id <id>]      run a pipeline (drain: process the stream, flush, exit)
   validate <pipeline.yaml> [--print]                    check a pipeline file; --print shows it expanded, secrets redacted
   publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map …] [--delimiter …] [--null …] [--sort-by-time]
-  generate --visitors N --days D [--seed S] [--out file.ndjson | --pipeline p.yaml --rate R]
+  generate --visitors N --days D [--seed S] [--start date] [--truth truth.json] [--out file.ndjson | --pipeline p.yaml --rate R]
   mine patterns …  |  mine rules …                      exact batch mining (PrefixSpan, FP-Growth)
-  inspect <dir>                                         tables, partitions, rows and schemas of a Parquet output
+  inspect <dir> [--json]                                tables, partitions, rows and schemas of a Parquet output
   forget <user_id> --pipeline <pipeline.yaml>           erase a person from every table; later events are dropped
   train <training.yaml>                                 churn models (logistic, MLP, BG/NBD), segments, report
   score <training.yaml> --snapshot <date> [--follow] [--interval <s>]  customer scores, ranks, deciles and segments
   fit bgnbd --summary <csv> | --features <dir> --snapshot <date> [--time-unit day|week]
   demo                                                  the demo behind npm start
-  monitor [--target host:port] [--port N]               a local Prometheus scraping the pipeline (npm run monitor)`;
+  monitor [--target host:port] [--port N] [--host addr] [--scrape-interval 5s]  a local Prometheus scraping the pipeline (npm run monitor)`;
 
 type Command = (argv: string[]) => Promise<number>;
 
 /**
  * Commands that print a help of their own for --help (mine and fit: their subcommands' options, which their USAGE line
- * leaves out; demo: the variables that set it up); the others get their lines of USAGE.
+ * leaves out; demo: the variables that set it up; validate, train and score: what --print writes, what training
+ * writes, --follow and where scores go, which a usage error printed and --help did not); the others get their lines
+ * of USAGE.
  */
-const OWN_HELP = new Set(["generate", "inspect", "monitor", "mine", "fit", "demo"]);
+const OWN_HELP = new Set(["generate", "inspect", "monitor", "mine", "fit", "demo", "validate", "train", "score"]);
 /** node:util parseArgs' errors for a command line it cannot read: a usage error (exit 2), not a failure (exit 1). */
 const USAGE_ERRORS = new Set(["ERR_PARSE_ARGS_UNKNOWN_OPTION", "ERR_PARSE_ARGS_INVALID_OPTION_VALUE", "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL"]);
 
@@ -67,16 +69,22 @@ const commands: Record<string, () => Promise<Command>> = {
 /**
  * A reader that stops early (`clickpipe generate | head`) closes stdout: the command ends quietly with 0, as one a
  * SIGPIPE stops would end without a word, instead of dying on an unhandled EPIPE with a stack (Node ignores SIGPIPE).
+ * A reader of stderr gone is only a log gone: Ctrl-C in `npm start 2>&1 | tee demo.log` ends tee with the demo, whose
+ * "SIGINT: stopping…" line then met a closed pipe and the unhandled EPIPE ended it before its last checkpoint (exit 1,
+ * its lock left behind). Its log lines are lost from there on; the command goes on and exits as it would have.
  */
-function endQuietlyWhenStdoutCloses(): void {
+export function handleClosedOutput(): void {
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE") process.exit(0);
     throw error;
   });
+  process.stderr.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+  });
 }
 
 export async function main(argv: string[]): Promise<number> {
-  endQuietlyWhenStdoutCloses();
+  handleClosedOutput();
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     console.log(USAGE);

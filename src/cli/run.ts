@@ -31,7 +31,7 @@ export async function runRun(argv: string[]): Promise<number> {
     options: { drain: { type: "boolean", default: false }, "worker-id": { type: "string" } },
   });
   if (positionals.length !== 1) {
-    console.error(runUsage);
+    console.error(`clickpipe run: ${positionals.length === 0 ? "name a pipeline file" : "name one pipeline file"}\n${runUsage}`);
     return 2;
   }
   const config = await loadPipelineOrThrow(positionals[0]);

@@ -5,6 +5,7 @@ import { loadTrainingConfig, TrainingConfigError } from "../training/config.ts";
 import { parseDay } from "../training/dates.ts";
 import { followSnapshots, Scorer, type ScoredSnapshot } from "../training/scorer.ts";
 import { SnapshotColumnsError, SnapshotMissingError } from "../training/snapshots.ts";
+import { asksForHelp } from "./asks-for-help.ts";
 import type { CommandIo } from "./train.ts";
 
 export const scoreUsage = `usage: clickpipe score <training.yaml> --snapshot <YYYY-MM-DD> [--follow] [--interval <seconds>]
@@ -17,6 +18,10 @@ const processIo: CommandIo = { stdout: process.stdout, stderr: process.stderr };
 
 /** Exit code 0 on success (with --follow: after SIGINT/SIGTERM or `signal`), 1 for bad config or data, 2 for usage. */
 export async function runScore(argv: string[], io: CommandIo = processIo, signal?: AbortSignal): Promise<number> {
+  if (asksForHelp(argv)) {
+    io.stdout.write(`${scoreUsage}\n`);
+    return 0;
+  }
   let file: string;
   let snapshot: string;
   let follow: boolean;

@@ -6,6 +6,7 @@ import { loadTrainingConfig, TrainingConfigError } from "../training/config.ts";
 import { DatasetError } from "../training/dataset.ts";
 import { SnapshotMissingError } from "../training/snapshots.ts";
 import { runTraining } from "../training/train.ts";
+import { asksForHelp } from "./asks-for-help.ts";
 
 export const trainUsage = `usage: clickpipe train <training.yaml>
   Trains the models named in the file on customer_features snapshots, evaluates them beside the baselines on the
@@ -20,6 +21,10 @@ const processIo: CommandIo = { stdout: process.stdout, stderr: process.stderr };
 
 /** Exit code 0 on success, 1 for an invalid training file or missing data, 2 for a usage error. */
 export async function runTrain(argv: string[], io: CommandIo = processIo): Promise<number> {
+  if (asksForHelp(argv)) {
+    io.stdout.write(`${trainUsage}\n`);
+    return 0;
+  }
   let file: string | undefined;
   try {
     const { positionals } = parseArgs({ args: argv, options: {}, allowPositionals: true, strict: true });

@@ -4,6 +4,7 @@ import type { Environment } from "../config/env.ts";
 import { formatConfigError, loadPipeline } from "../config/load.ts";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { printPipeline } from "../config/print.ts";
+import { asksForHelp } from "./asks-for-help.ts";
 
 export const validateUsage =
   "usage: clickpipe validate <pipeline.yaml> [--print]\n" +
@@ -20,6 +21,10 @@ const processIo: ValidateIo = { stdout: process.stdout, stderr: process.stderr, 
 
 /** Exit code 0 when valid, 1 with one line per error, 2 for a usage error. */
 export async function runValidate(argv: string[], io: ValidateIo = processIo): Promise<number> {
+  if (asksForHelp(argv)) {
+    io.stdout.write(`${validateUsage}\n`);
+    return 0;
+  }
   let file: string;
   let print: boolean;
   try {

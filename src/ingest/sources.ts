@@ -1,4 +1,5 @@
 // Starts a pipeline's `sources:` (HTTP collector, access-log tailers) beside its worker, and stops them first.
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import type { Metrics } from "../metrics/registry.ts";
@@ -44,6 +45,11 @@ export async function startSources(
       if (sourceConfig.type === "accessLog") {
         const instance = sourceConfig.instance === undefined ? "" : ` as instance ${instanceKey(sourceConfig.instance)}`;
         options.log(`tailing ${sourceConfig.paths.join(", ")} (${sourceConfig.format})${instance}`);
+        // A path with no file yet (a typo, a server not started, pipelines/web.yaml's /var/log/nginx/access.log on a
+        // machine without nginx) was waited for without a word: "tailing" alone read as if lines were being read.
+        for (const path of sourceConfig.paths) {
+          if (!existsSync(path)) options.log(`${path} does not exist yet: sources[${index}] waits for it and reads it once it appears`);
+        }
       }
     }
   } catch (error) {

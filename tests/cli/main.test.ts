@@ -1,15 +1,20 @@
 // The command line's own contract: --help for every command, usage errors exit 2 with the command's usage.
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { fitUsage } from "../../src/cli/fit.ts";
 import { demoUsage } from "../../src/cli/demo.ts";
 import { commandUsage } from "../../src/cli/main.ts";
 import { mineUsage } from "../../src/cli/mine.ts";
+import { scoreUsage } from "../../src/cli/score.ts";
+import { trainUsage } from "../../src/cli/train.ts";
+import { validateUsage } from "../../src/cli/validate.ts";
 import { runCli } from "../helpers/cli.ts";
 
-const COMMANDS = ["run", "validate", "publish", "forget", "train", "score"];
+const COMMANDS = ["run", "publish", "forget"];
 
 describe("clickpipe <command> --help", () => {
   it.each(COMMANDS)("%s --help prints its usage and exits 0 without doing anything", async (command) => {
@@ -41,6 +46,24 @@ describe("clickpipe <command> --help", () => {
       "  clickpipe mine patterns --sessions <dir|file> --min-support <s> [--max-length <n>] [--item page_items|page_path] [--out <file.csv|dir>]",
     );
     expect(fitUsage.split("\n")[1]).toBe("  clickpipe fit bgnbd --summary <file.csv>");
+  });
+
+  it("validate, train and score print the usage a usage error prints: what --print writes, what training writes, --follow", async () => {
+    // --help printed only their USAGE line, which leaves these out, while a usage error printed them.
+    for (const [command, usage, detail] of [
+      ["validate", validateUsage, "secrets redacted"],
+      ["train", trainUsage, "metrics.json, report.html"],
+      ["score", scoreUsage, "--follow: then scores each later snapshot"],
+    ]) {
+      const result = await runCli([command, "--help"]);
+      expect(result.code, command).toBe(0);
+      expect(result.stdout).toBe(`${usage}\n`);
+      expect(result.stdout).toContain(detail);
+      expect(result.stderr).toBe("");
+      const error = await runCli([command]);
+      expect(error.code, command).toBe(2);
+      expect(error.stderr).toContain(usage);
+    }
   });
 
   // Each prints what `<command> --help` prints; "-h" the same. None of them reads a file or connects.
@@ -88,12 +111,39 @@ describe("clickpipe <command> --help", () => {
   });
 });
 
+describe("clickpipe --help", () => {
+  it("names every option that generate, inspect and monitor --help name", async () => {
+    // Their lines left out --start and --truth, --json, --host and --scrape-interval.
+    const overview = (await runCli(["--help"])).stdout.split("\n");
+    for (const command of ["generate", "inspect", "monitor"]) {
+      const own = (await runCli([command, "--help"])).stdout.split("\n")[0];
+      const line = overview.find((text) => text.startsWith(`  ${command} `));
+      for (const option of own.match(/--[a-z-]+/g) ?? []) expect(line, `${command} ${option}`).toContain(option);
+    }
+  });
+});
+
 describe("usage errors", () => {
   it("exit 2 with the command's usage: an unknown option, an option without its value", async () => {
     for (const args of [["run", "x.yaml", "--bogus"], ["run", "x.yaml", "--worker-id"], ["publish", "f.ndjson", "--pipeline"]]) {
       const result = await runCli(args);
       expect(result.code, args.join(" ")).toBe(2);
       expect(result.stderr).toContain(commandUsage(args[0]));
+    }
+  });
+
+  it("run and forget say what is missing above their usage, as validate does", async () => {
+    // They printed the usage line alone, leaving the reader to find what the command line lacked.
+    for (const [args, reason] of [
+      [["run"], "clickpipe run: name a pipeline file"],
+      [["run", "a.yaml", "b.yaml"], "clickpipe run: name one pipeline file"],
+      [["forget", "u1"], "clickpipe forget: --pipeline <pipeline.yaml> is required"],
+      [["forget", "--pipeline", "pipelines/demo.yaml"], "clickpipe forget: name the user_id to erase"],
+      [["forget", "u1", "u2", "--pipeline", "pipelines/demo.yaml"], "clickpipe forget: name one user_id"],
+    ] as const) {
+      const result = await runCli([...args]);
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(result.stderr).toBe(`${reason}\n${commandUsage(args[0]).split("\n")[0]}\n`);
     }
   });
 
@@ -112,5 +162,29 @@ describe("usage errors", () => {
       "clickpipe demo: CLICKPIPE_DEMO_VISITORS=3k is not a valid setting: it takes a whole number of visitors, at least 1 (default 3000)\n",
     );
     expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe("closed output", () => {
+  it("goes on when its stderr's reader is gone (Ctrl-C in `npm start 2>&1 | tee log` ends tee too), so a worker still commits", async () => {
+    // The child installs the CLI's handlers, then, with its stderr's reader closed, logs as a stopping worker does and
+    // only then does what it still has to do (here: print on stdout, still open). An unhandled EPIPE ended it with 1.
+    const mainModule = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+    const script = `
+      import { handleClosedOutput } from ${JSON.stringify(mainModule)};
+      handleClosedOutput();
+      process.stdin.resume();
+      process.stdin.once("end", () => {
+        console.error("SIGINT: stopping intake, committing a checkpoint");
+        process.stderr.write("a second line\\n");
+        setTimeout(() => console.log("committed"), 200);
+      });`;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["pipe", "pipe", "pipe"] });
+    child.stderr.destroy();
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stdin.end();
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once("exit", (c, s) => resolve([c, s])));
+    expect({ code, signal, stdout }).toEqual({ code: 0, signal: null, stdout: "committed\n" });
   });
 });

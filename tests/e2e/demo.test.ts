@@ -4,6 +4,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -205,5 +206,31 @@ describe("the demo once its accelerated event time passes the wall clock", () =>
     expect(result.code, result.output).toBe(0);
     // Sessions of days after today closed and reached the lake while the demo ran.
     expect(future, result.output).toBeGreaterThan(0);
+  });
+});
+
+describe("the demo whose worker cannot start", () => {
+  const natsUrl = inject("natsUrl");
+
+  it("stops its traffic and exits 1 by itself, naming CLICKPIPE_METRICS_PORT, when its metrics port is taken", async () => {
+    // It printed the worker's error and went on publishing at CLICKPIPE_DEMO_RATE, into a stream nothing read, until a
+    // Ctrl-C. A period of the default 3,000 visitors at 2,000 events/s lasts minutes: ending by itself is stopping it.
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-demo-port-"));
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "0.0.0.0", resolve));
+    const port = (blocker.address() as AddressInfo).port;
+    const demo = await spawnDemo(natsUrl, uniqueStreamName("DEMOPORT"), join(directory, "data"), { CLICKPIPE_DEMO_RATE: "2000" }, port);
+    try {
+      const timeout = new Promise<undefined>((resolve) => setTimeout(resolve, 30_000, undefined));
+      const exited = await Promise.race([demo.exited, timeout]);
+      expect(exited, demo.output()).toBeDefined();
+      expect(exited!.code, exited!.output).toBe(1);
+      expect(exited!.output).toContain(`metrics: port ${port} on 0.0.0.0 is in use`);
+      expect(exited!.output).toContain("CLICKPIPE_METRICS_PORT");
+    } finally {
+      demo.child.kill("SIGKILL");
+      blocker.close();
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });

@@ -2,7 +2,7 @@
 // access log end up in the sessions table.
 import { DuckDBInstance } from "@duckdb/node-api";
 import { spawn } from "node:child_process";
-import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
@@ -19,6 +19,57 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
 }
 
 describe("clickpipe run with sources", () => {
+  it("says when a tailed log does not exist yet, and reads it once it appears", async () => {
+    // "tailing <path>" alone was all it said, as if it read lines: pipelines/web.yaml on a machine without nginx.
+    const natsUrl = inject("natsUrl");
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-sources-missing-"));
+    try {
+      const logFile = join(directory, "logs", "access.log");
+      const pipeline = join(directory, "p.yaml");
+      const stream = uniqueStreamName("MISSINGLOG");
+      await writeFile(
+        pipeline,
+        [
+          "name: missing-log",
+          "nats:",
+          `  url: ${natsUrl}`,
+          `  stream: ${stream}`,
+          "ingest:",
+          "  pages: all",
+          "sources:",
+          "  - type: accessLog",
+          `    paths: [${logFile}]`,
+          "    format: combined",
+          "    pollInterval: 100ms",
+          "operators:",
+          "  - type: sessionize",
+          "sinks:",
+          "  - type: parquet",
+          `    path: ${join(directory, "out")}`,
+        ].join("\n"),
+      );
+      const child = spawn(process.execPath, [CLICKPIPE_BIN, "run", pipeline], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+      let [stdout, stderr] = ["", ""];
+      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      try {
+        await waitFor(async () => stderr.includes("starting missing-log"), 30_000);
+        expect(stderr).toContain(`${logFile} does not exist yet: sources[0] waits for it and reads it once it appears`);
+        await mkdir(join(directory, "logs"));
+        await writeFile(logFile, '10.1.2.3 - - [05/Jan/2026:11:00:00 +0000] "GET /x HTTP/1.1" 200 10 "-" "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"\n');
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+      } finally {
+        child.kill("SIGINT");
+      }
+      expect(await exited, stderr).toBe(0);
+      // The line was read: the run's summary counts it.
+      expect(stdout).toMatch(/^missing-log: 1 events?, /m);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
   it("collects over HTTP and from a tailed log, then a drain writes their sessions", async () => {
     const natsUrl = inject("natsUrl");
     const directory = await mkdtemp(join(tmpdir(), "clickpipe-sources-"));
