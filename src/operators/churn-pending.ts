@@ -30,7 +30,9 @@ export interface PendingSession {
   version: number;
   retracted: boolean;
   userId: string | null;
+  /** The session's visitor_id and site_id, apart (siteKey joins them only where a device is looked up: at the fold). */
   visitorId: string;
+  siteId?: string | null;
   endTs: number;
   pageviews: number;
   durationMs: number;
