@@ -292,14 +292,14 @@ class ChurnFeaturesOperator implements Operator {
   #accept(event: ClickEvent, ctx: OperatorContext): void {
     this.#noteAccepted(event);
     const user = event.user_id || undefined;
-    // Devices are (site_id, anon_id), as sessionize's visitors: another site's same cookie id is someone else. Keyed
-    // only where a key is used (a fresh string per event would be hashed by every lookup).
+    // Devices are (site_id, anon_id), as sessionize's visitors: another site's same cookie id is someone else. The
+    // day's mappings are per site; a siteKey string is made only for an anonymous purchase or cart add.
     const anonId = event.anon_id || undefined;
     const day = this.#pending.day(dayOf(event.ts));
     if (user !== undefined && anonId !== undefined) {
-      const anon = siteKey(event.site_id, anonId);
-      const mapping = day.mappings.get(anon);
-      if (mapping === undefined) day.mappings.set(anon, { user, ts: event.ts });
+      const mappings = this.#pending.siteMappings(day, event.site_id);
+      const mapping = mappings.get(anonId);
+      if (mapping === undefined) mappings.set(anonId, { user, ts: event.ts });
       else if (event.ts > mapping.ts || (event.ts === mapping.ts && user > mapping.user)) {
         mapping.user = user;
         mapping.ts = event.ts;
@@ -358,7 +358,9 @@ class ChurnFeaturesOperator implements Operator {
 
   /** Folds everything before `end` into the store in a fixed order, so the result never depends on arrival order. */
   #fold(batch: FoldBatch, end: number): void {
-    for (const day of batch.days) for (const [anon, mapping] of day.mappings) this.#identity.apply(anon, mapping.user, mapping.ts);
+    for (const day of batch.days) {
+      for (const [site, mappings] of day.mappings) for (const [anon, mapping] of mappings) this.#identity.apply(siteKey(site, anon), mapping.user, mapping.ts);
+    }
     this.#identity.evictBefore(end - this.#config.identityRetention);
     const store = this.#store;
     for (const day of batch.days) {

@@ -1,5 +1,6 @@
 // What churnFeatures has accepted but not yet folded into a written snapshot: per-day buckets, dedupe ids, sessions.
 import { DAY_MS } from "./churn-customer-store.ts";
+import { siteKey, splitSiteKey } from "./site-key.ts";
 
 /** One customer's (or one anonymous visitor's) accepted activity on one UTC day. */
 export interface DayBucket {
@@ -20,8 +21,11 @@ export interface PendingDay {
   users: Map<string, DayBucket>;
   /** Purchases and cart adds carrying only an anon_id: attributed at fold time if the anon_id is known by then. */
   anons: Map<string, DayBucket>;
-  /** anon_id → the day's latest user mapping. */
-  mappings: Map<string, { user: string; ts: number }>;
+  /**
+   * Per site_id ("" for none), anon_id → the day's latest user mapping. Two levels rather than one siteKey string: the
+   * anon_id as JSON.parse made it, already hashed by sessionize's lookup, is the key, not a joined string per event.
+   */
+  mappings: Map<string, Map<string, { user: string; ts: number }>>;
 }
 
 /** The current version of a session, reduced to what behaviour features need. */
@@ -98,6 +102,17 @@ export class PendingEvents {
     return pending;
   }
 
+  /** The day's anon_id → user mappings of one site (site_id absent or null: ""), created when missing. */
+  siteMappings(day: PendingDay, siteId: string | null | undefined): Map<string, { user: string; ts: number }> {
+    const site = siteId ?? "";
+    let mappings = day.mappings.get(site);
+    if (mappings === undefined) {
+      mappings = new Map();
+      day.mappings.set(site, mappings);
+    }
+    return mappings;
+  }
+
   /** True when any of the ids was already accepted; otherwise remembers all of them under `day`. */
   checkAndRemember(day: PendingDay, ids: readonly string[]): boolean {
     for (const id of ids) if (this.#seen.has(id)) return true;
@@ -153,7 +168,8 @@ export class PendingEvents {
   bytes(): number {
     let bytes = this.#seen.size * ID_BYTES + this.#sessions.length * SESSION_BYTES;
     for (const pending of this.#days.values()) {
-      bytes += (pending.users.size + pending.anons.size) * BUCKET_BYTES + pending.mappings.size * MAPPING_BYTES;
+      bytes += (pending.users.size + pending.anons.size) * BUCKET_BYTES;
+      for (const mappings of pending.mappings.values()) bytes += mappings.size * MAPPING_BYTES;
     }
     return bytes;
   }
@@ -164,7 +180,7 @@ export class PendingEvents {
       ids: [...pending.ids],
       users: [...pending.users].map(([key, bucket]) => [key, { ...bucket }] as [string, DayBucket]),
       anons: [...pending.anons].map(([key, bucket]) => [key, { ...bucket }] as [string, DayBucket]),
-      mappings: [...pending.mappings].map(([anon, m]) => [anon, m.user, m.ts] as [string, string, number]),
+      mappings: [...pending.mappings].flatMap(([site, mappings]) => [...mappings].map(([anon, m]) => [siteKey(site, anon), m.user, m.ts] as [string, string, number])),
     }));
     return { days, sessions: this.#sessions.map((session) => ({ ...session })) };
   }
@@ -178,7 +194,10 @@ export class PendingEvents {
       const revive = (bucket: DayBucket): DayBucket => ({ ...bucket, minTs: bucket.minTs ?? NaN, maxTs: bucket.maxTs ?? NaN });
       for (const [key, bucket] of entry.users) day.users.set(key, revive(bucket));
       for (const [key, bucket] of entry.anons) day.anons.set(key, revive(bucket));
-      for (const [anon, user, ts] of entry.mappings) day.mappings.set(anon, { user, ts });
+      for (const [device, user, ts] of entry.mappings) {
+        const [site, anon] = splitSiteKey(device);
+        pending.siteMappings(day, site).set(anon, { user, ts });
+      }
     }
     for (const session of json.sessions) pending.putSession({ ...session });
     return pending;

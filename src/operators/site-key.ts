@@ -17,3 +17,9 @@ export function idOfSiteKey(key: string): string {
   const separator = key.indexOf(SEPARATOR);
   return separator < 0 ? key : key.slice(separator + 1);
 }
+
+/** A siteKey taken apart: its site_id ("" for none) and its id. */
+export function splitSiteKey(key: string): [site: string, id: string] {
+  const separator = key.indexOf(SEPARATOR);
+  return separator < 0 ? ["", key] : [key.slice(0, separator), key.slice(separator + 1)];
+}
