@@ -82,6 +82,12 @@ export interface ChurnFeaturesState {
   store: CustomerStoreJson;
   identity: IdentityJson;
   pending: PendingJson;
+  /**
+   * How `identity` and pending mappings key devices: "site", siteKey(site_id, anon_id); "site, then anon_id" also holds
+   * devices by anon_id alone from a checkpoint written before sites were told apart (absent: such a checkpoint), whose
+   * site is unknown: a site's device that has no mapping of its own falls back to its anon_id's.
+   */
+  deviceKeys?: "site" | "site, then anon_id";
 }
 
 /**
@@ -130,6 +136,8 @@ class ChurnFeaturesOperator implements Operator {
   #maxEventTs = -Infinity;
   #store = new CustomerStore();
   #identity = new IdentityMap();
+  /** Restored from a checkpoint keyed by anon_id alone (ChurnFeaturesState.deviceKeys). */
+  #anonIdDevices = false;
   #pending = new PendingEvents();
   readonly #windows: BehaviourWindows = {
     sessions7d: 0,
@@ -235,6 +243,7 @@ class ChurnFeaturesOperator implements Operator {
       store: this.#store.toJSON(),
       identity: this.#identity.toJSON(),
       pending: this.#pending.toJSON(),
+      deviceKeys: this.#anonIdDevices ? "site, then anon_id" : "site",
     };
   }
 
@@ -256,6 +265,7 @@ class ChurnFeaturesOperator implements Operator {
     this.#store = CustomerStore.fromJSON(saved.store);
     this.#identity = IdentityMap.fromJSON(saved.identity);
     this.#pending = PendingEvents.fromJSON(saved.pending);
+    this.#anonIdDevices = saved.deviceKeys !== "site";
   }
 
   #newTracker(): WatermarkTracker {
@@ -356,6 +366,14 @@ class ChurnFeaturesOperator implements Operator {
     }
   }
 
+  /** The user of a device (a siteKey); from a checkpoint keyed by anon_id alone, a site's device falls back to its anon_id. */
+  #resolve(device: string): string | undefined {
+    const user = this.#identity.resolve(device);
+    if (user !== undefined || !this.#anonIdDevices) return user;
+    const anonId = idOfSiteKey(device);
+    return anonId === device ? undefined : this.#identity.resolve(anonId);
+  }
+
   /** Folds everything before `end` into the store in a fixed order, so the result never depends on arrival order. */
   #fold(batch: FoldBatch, end: number): void {
     for (const day of batch.days) {
@@ -366,13 +384,13 @@ class ChurnFeaturesOperator implements Operator {
     for (const day of batch.days) {
       for (const user of [...day.users.keys()].sort(compareStrings)) addBucket(store, store.slotOf(user), day.day, day.users.get(user)!);
       for (const anon of [...day.anons.keys()].sort(compareStrings)) {
-        const user = this.#identity.resolve(anon);
+        const user = this.#resolve(anon);
         if (user !== undefined) addBucket(store, store.slotOf(user), day.day, day.anons.get(anon)!);
       }
     }
     for (const session of batch.sessions) {
       if (session.isBot) continue;
-      const user = session.userId ?? this.#identity.resolve(siteKey(session.siteId, session.visitorId));
+      const user = session.userId ?? this.#resolve(siteKey(session.siteId, session.visitorId));
       if (user === undefined) continue;
       store.addSession(store.slotOf(user), {
         day: dayOf(session.endTs),

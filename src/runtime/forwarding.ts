@@ -152,6 +152,8 @@ const DRAIN_WATERMARK_STEP_SECONDS = 60;
 interface ForwarderState {
   identities: [string, string][];
   lastWatermarkSecond: number | null;
+  /** As churnFeatures' (ChurnFeaturesState.deviceKeys): absent in a checkpoint whose identities are keyed by anon_id alone. */
+  deviceKeys?: "site" | "site, then anon_id";
 }
 
 /**
@@ -173,6 +175,8 @@ export class Forwarder implements Operator {
    * anon_id) as churnFeatures stitches it (siteKey: the anon_id alone without a site_id, as checkpoints before held it).
    */
   #identities = new Map<string, string>();
+  /** Restored from a checkpoint keyed by anon_id alone: a site's device without an identity of its own falls back to its anon_id's. */
+  #anonIdDevices = false;
   /** Session watermarks are forwarded when they enter a new second (a drain: minute): deterministic, and far fewer records. */
   #lastWatermarkSecond = -Infinity;
   readonly #stepSeconds: number;
@@ -245,6 +249,7 @@ export class Forwarder implements Operator {
     return {
       identities: [...this.#identities],
       lastWatermarkSecond: Number.isFinite(this.#lastWatermarkSecond) ? this.#lastWatermarkSecond : null,
+      deviceKeys: this.#anonIdDevices ? "site, then anon_id" : "site",
     };
   }
 
@@ -252,13 +257,19 @@ export class Forwarder implements Operator {
     const saved = state as ForwarderState;
     this.#identities = new Map(saved.identities);
     this.#lastWatermarkSecond = saved.lastWatermarkSecond ?? -Infinity;
+    this.#anonIdDevices = saved.deviceKeys !== "site";
   }
 
   /** By user, else by the user the device (site_id, anon_id) identified as, else by the anon_id. */
   #route(user: string | undefined, siteId: string | null | undefined, visitor: string | undefined): number {
     const partitions = this.plan.customerPartitions;
     if (partitions === 1) return 0;
-    return partitionOf(user ?? (visitor === undefined ? undefined : (this.#identities.get(siteKey(siteId, visitor)) ?? visitor)), partitions);
+    return partitionOf(user ?? (visitor === undefined ? undefined : (this.#identityOf(siteId, visitor) ?? visitor)), partitions);
+  }
+
+  #identityOf(siteId: string | null | undefined, anonId: string): string | undefined {
+    const user = this.#identities.get(siteKey(siteId, anonId));
+    return user === undefined && this.#anonIdDevices && siteId ? this.#identities.get(anonId) : user;
   }
 
   #broadcast(line: string): void {

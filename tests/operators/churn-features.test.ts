@@ -313,6 +313,41 @@ describe("churnFeatures - several sites", () => {
     expect(rowOf(rows, "bob")).toMatchObject({ orders_total: 1, revenue_total: 30, sessions_7d: 0 });
   });
 
+  it("restores a checkpoint from before site keys: its devices, held by anon_id alone, still stitch that anon_id's purchases and sessions on a site", () => {
+    const environment = { session: { gap: 30 * MINUTE, allowedLateness: 60 * MINUTE } };
+    const before = churnOperator({}, environment);
+    const beforeHarness = new OperatorHarness();
+    // A checkpoint written before (site_id, anon_id) keys held every device by its anon_id alone, whatever its site:
+    // one identified on 03-30 (folded into the identity map by 04-01's watermark) and one identified on 04-01 (pending).
+    beforeHarness.feed(before, [
+      identify(at("2022-03-30T08:00:00Z"), "dev-old", "alice"),
+      identify(at("2022-04-01T08:00:00Z"), "dev-new", "bob"),
+    ]);
+    const saved: Record<string, unknown> = JSON.parse(JSON.stringify(before.snapshot()));
+    for (const key of Object.keys(saved)) if (!["watermark", "sessionWatermark", "nextPeriod", "writtenUntil", "maxEventTs", "store", "identity", "pending"].includes(key)) delete saved[key];
+    const operator = churnOperator({}, environment);
+    operator.restore(saved);
+    const harness = new OperatorHarness();
+    harness.feed(operator, [
+      purchase(undefined, at("2022-04-01T09:00:00Z"), 40, "de-1", { anon_id: "dev-old", site_id: "shop-de" }),
+      purchase(undefined, at("2022-04-01T09:10:00Z"), 30, "de-2", { anon_id: "dev-new", site_id: "shop-de" }),
+    ]);
+    operator.onSession!(session("s-de", { end_ts: at("2022-04-01T09:00:00Z"), visitor_id: "dev-old", site_id: "shop-de" }), harness);
+    operator.onEnd(harness);
+    const rows = snapshotsOf(harness).rows.get("2022-04-01")!;
+    expect(rowOf(rows, "alice")).toMatchObject({ orders_total: 1, revenue_total: 40, sessions_7d: 1 });
+    expect(rowOf(rows, "bob")).toMatchObject({ orders_total: 1, revenue_total: 30 });
+    // A checkpoint written since keeps a device without a site_id apart from a site's same anon_id.
+    const since = churnOperator({}, environment);
+    new OperatorHarness().feed(since, [identify(at("2022-03-30T08:00:00Z"), "dev-x", "carol"), pageView(at("2022-04-01T08:00:00Z"), { user: "carol" })]);
+    const restored = churnOperator({}, environment);
+    restored.restore(JSON.parse(JSON.stringify(since.snapshot())));
+    const restoredHarness = new OperatorHarness();
+    restoredHarness.feed(restored, [purchase(undefined, at("2022-04-01T09:00:00Z"), 5, "it-1", { anon_id: "dev-x", site_id: "shop-it" })]);
+    restored.onEnd(restoredHarness);
+    expect(rowOf(snapshotsOf(restoredHarness).rows.get("2022-04-01")!, "carol")).toMatchObject({ orders_total: 0 });
+  });
+
   it("forgets the links of the person's anon_id on every site (tombstones name anon_ids without a site), and keeps other customers", () => {
     const operator = churnOperator();
     const harness = new OperatorHarness();

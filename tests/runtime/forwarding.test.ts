@@ -124,6 +124,29 @@ describe("Forwarder", () => {
     expect(where("s\t4\t")).toBe(partitionOf(anon, partitions));
     expect(where("s\t5\t")).toBe(partitionOf(user, partitions));
   });
+
+  it("restores identities from before site keys (anon_id alone) as the fallback of a site's device, as churnFeatures does", () => {
+    const partitions = 16;
+    const user = "user-9";
+    const [anon, other] = ["visitor-1", "visitor-2", "visitor-3", "visitor-4", "visitor-5"].filter((id) => partitionOf(id, partitions) !== partitionOf(user, partitions));
+    const forwarder = new Forwarder(forwardingPlan(["churnFeatures"], partitions));
+    // A checkpoint written before site keys: the identity of a device that had a site_id, held by its anon_id alone.
+    forwarder.restore({ identities: [[anon, user]], lastWatermarkSecond: null });
+    forwarder.forwardEvent(event({ type: "purchase", ts: 2, anon_id: anon, site_id: "shop-de" }), "raw2", 0);
+    forwarder.onSession(session({ visitor_id: anon, site_id: "shop-de", end_ts: 5 }));
+    const lines = batchLines(forwarder.take(1));
+    const where = (prefix: string) => lines.findIndex((partitionLines) => partitionLines.some((line) => line.startsWith(prefix)));
+    expect(where("e\t0\t2\t")).toBe(partitionOf(user, partitions));
+    expect(where("s\t5\t")).toBe(partitionOf(user, partitions));
+    // One written since keeps a device without a site_id apart from a site's same anon_id.
+    const since = new Forwarder(forwardingPlan(["churnFeatures"], partitions));
+    since.forwardEvent(event({ type: "identify", ts: 1, anon_id: other, user_id: user }), "raw1", 0);
+    const restored = new Forwarder(forwardingPlan(["churnFeatures"], partitions));
+    restored.restore(JSON.parse(JSON.stringify(since.snapshot())));
+    restored.forwardEvent(event({ type: "purchase", ts: 3, anon_id: other, site_id: "shop-fr" }), "raw3", 0);
+    const restoredLines = batchLines(restored.take(2));
+    expect(restoredLines.findIndex((partitionLines) => partitionLines.some((line) => line.startsWith("e\t0\t3\t")))).toBe(partitionOf(other, partitions));
+  });
 });
 
 describe("Forwarder blocks", () => {
