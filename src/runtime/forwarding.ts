@@ -14,7 +14,7 @@ import { customersSubject } from "../transport/subjects.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
 import type { Operator, OperatorContext, SessionRecord } from "./operator.ts";
 import { PartitionCountChangedError } from "./partition-count.ts";
-import { siteKey } from "../operators/site-key.ts";
+import { idOfSiteKey, siteKey } from "../operators/site-key.ts";
 
 /** What the customers tasks need from the events tasks. */
 export interface ForwardingPlan {
@@ -251,6 +251,14 @@ export class Forwarder implements Operator {
       lastWatermarkSecond: Number.isFinite(this.#lastWatermarkSecond) ? this.#lastWatermarkSecond : null,
       deviceKeys: this.#anonIdDevices ? "site, then anon_id" : "site",
     };
+  }
+
+  /**
+   * `clickpipe forget`: the people's identity links go, as churnFeatures' do (an anon_id on every site, tombstones name
+   * no site). They were kept in every events task's checkpoint, and went on routing the device by the erased user_id.
+   */
+  forget(ids: ReadonlySet<string>): void {
+    for (const [device, user] of this.#identities) if (ids.has(user) || ids.has(idOfSiteKey(device))) this.#identities.delete(device);
   }
 
   restore(state: unknown): void {

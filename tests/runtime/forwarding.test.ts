@@ -147,6 +147,16 @@ describe("Forwarder", () => {
     const restoredLines = batchLines(restored.take(2));
     expect(restoredLines.findIndex((partitionLines) => partitionLines.some((line) => line.startsWith("e\t0\t3\t")))).toBe(partitionOf(other, partitions));
   });
+
+  it("forgets the identity links of forgotten people (by user_id, or by an anon_id on any site), as churnFeatures does", () => {
+    const forwarder = new Forwarder(forwardingPlan(["churnFeatures"], 16));
+    forwarder.forwardEvent(event({ type: "identify", ts: 1, anon_id: "dev", user_id: "alice", site_id: "shop-de" }), "raw1", 0);
+    forwarder.forwardEvent(event({ type: "identify", ts: 2, anon_id: "phone", user_id: "alice" }), "raw2", 0);
+    forwarder.forwardEvent(event({ type: "identify", ts: 3, anon_id: "dev", user_id: "bob", site_id: "shop-fr" }), "raw3", 0);
+    forwarder.forwardEvent(event({ type: "identify", ts: 4, anon_id: "tablet", user_id: "carol", site_id: "shop-fr" }), "raw4", 0);
+    forwarder.forget!(new Set(["alice", "dev"]));
+    expect(forwarder.snapshot().identities).toEqual([["shop-fr\u0001tablet", "carol"]]);
+  });
 });
 
 describe("Forwarder blocks", () => {
