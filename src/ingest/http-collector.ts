@@ -41,6 +41,11 @@ export interface HttpCollectorOptions {
   ackTimeoutMs?: number;
   /** Records buffered or awaiting acks beyond which new requests get 503 (load shedding). Default 200,000. */
   maxPendingRecords?: number;
+  /**
+   * Characters of those records (serialized: roughly bytes) beyond which new requests get 503 as well, so that memory
+   * stays bounded whatever the records' size while acks are slow. Default 64 Mi.
+   */
+  maxPendingBytes?: number;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -105,6 +110,7 @@ class HttpCollectorSource implements HttpCollector {
   private readonly partitions: number;
   private readonly stream: string;
   private readonly maxPendingRecords: number;
+  private readonly maxPendingBytes: number;
   private readonly durationByRouteAndCode = new Map<string, ReturnType<Histogram<"route" | "code">["labels"]>>();
   private readonly receivedHttp: ReturnType<Counter<"source">["labels"]>;
   private jsm: JetStreamManager | undefined;
@@ -143,6 +149,7 @@ class HttpCollectorSource implements HttpCollector {
     this.partitions = pipeline.nats.partitions;
     this.stream = pipeline.nats.stream;
     this.maxPendingRecords = options.maxPendingRecords ?? 200_000;
+    this.maxPendingBytes = options.maxPendingBytes ?? 64 * 1024 * 1024;
     this.receivedHttp = deps.metrics.eventsReceived.labels({ source: "http" });
     this.committer = new GroupCommitter<GroupTally>(jetstream(deps.connection), {
       stream: this.stream,
@@ -352,7 +359,7 @@ class HttpCollectorSource implements HttpCollector {
     }
     // An event over maxEventBytes is dead-lettered as too_large beside the good ones, as publish does with such a line.
     const oversized = oversizedRecords(parsed.records, body.length, this.config.maxEventBytes);
-    if (this.committer.pendingRecords > this.maxPendingRecords) {
+    if (this.overloaded()) {
       return this.unavailable(response, "events", started, headers, "the collector is overloaded");
     }
     const context = this.requestContext(request, ip, writeKey);
@@ -380,6 +387,7 @@ class HttpCollectorSource implements HttpCollector {
     if (Buffer.byteLength(query, "utf8") > this.config.maxEventBytes) {
       return this.sendJson(response, "pixel", started, 413, { error: `the event is over ${this.config.maxEventBytes} bytes` }, headers);
     }
+    if (this.overloaded()) return this.unavailable(response, "pixel", started, headers, "the collector is overloaded");
     const outcome = this.ingest([{ value: record, raw: query }], this.requestContext(request, ip, writeKey));
     if (outcome.group !== undefined) {
       try {
@@ -400,6 +408,7 @@ class HttpCollectorSource implements HttpCollector {
     const group = this.committer.current();
     const tally = group.tally;
     const recordsBefore = group.records;
+    const charsBefore = group.chars;
     tally.received += records.length;
     for (let index = 0; index < records.length; index++) {
       const record = records[index];
@@ -438,7 +447,7 @@ class HttpCollectorSource implements HttpCollector {
     }
     const added = group.records - recordsBefore;
     if (added > 0) outcome.group = group;
-    this.committer.added(group, added);
+    this.committer.added(group, added, group.chars - charsBefore);
     return outcome;
   }
 
@@ -458,6 +467,11 @@ class HttpCollectorSource implements HttpCollector {
     // The key is cut out before the text is cut short, so no part of it can stay at the cut.
     const raw = this.redactRaw(deadLetterRaw(redactWriteKey(record.raw ?? elementText(record.value), context.writeKey)));
     group.addDeadLetter(encodeDeadLetter({ received_at: context.receivedAt, reason: text, raw, source: "http" }));
+  }
+
+  /** Whether records awaiting acks are over either bound: new requests are then shed with 503. */
+  private overloaded(): boolean {
+    return this.committer.pendingRecords > this.maxPendingRecords || this.committer.pendingChars > this.maxPendingBytes;
   }
 
   private countCommitted(tally: GroupTally): void {
