@@ -46,6 +46,11 @@ export interface HttpCollectorOptions {
    * stays bounded whatever the records' size while acks are slow. Default 64 Mi.
    */
   maxPendingBytes?: number;
+  /**
+   * How long a request may take to arrive (headers and body), and how long a connection may stay silent, before it
+   * is closed: slow or idle clients cannot hold connections (file descriptors) for ever. Default 30 s.
+   */
+  requestTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -162,7 +167,14 @@ class HttpCollectorSource implements HttpCollector {
       newTally: () => ({ received: 0, filtered: 0, invalid: new Array<number>(INVALID_REASONS.length).fill(0) }),
       onCommitted: (tally) => this.countCommitted(tally),
     });
-    this.server = createServer({ requestTimeout: 30_000 }, (request, response) => this.handle(request, response));
+    const requestTimeout = options.requestTimeoutMs ?? 30_000;
+    // requestTimeout (and headersTimeout, which follows it) only applies once a request's first byte arrived, and is
+    // checked every connectionsCheckingInterval: a connection that never sends a byte stays open without the socket
+    // timeout, which closes a connection silent that long (a request awaiting its ack waits ackTimeoutMs, 5 s).
+    this.server = createServer({ requestTimeout, connectionsCheckingInterval: Math.min(30_000, requestTimeout) }, (request, response) =>
+      this.handle(request, response),
+    );
+    this.server.setTimeout(requestTimeout);
   }
 
   async start(): Promise<void> {

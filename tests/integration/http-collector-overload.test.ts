@@ -1,7 +1,8 @@
 // HTTP collector while NATS is down: acks wait out their timeout, and what waits meanwhile is bounded in bytes too.
+import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { httpSource, pipelineSchema } from "../../src/config/pipeline.ts";
-import { createHttpCollector, type HttpCollector } from "../../src/ingest/http-collector.ts";
+import { createHttpCollector, type HttpCollector, type HttpCollectorOptions } from "../../src/ingest/http-collector.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
 import { connectNats } from "../../src/transport/connection.ts";
 import { startNatsServer, uniqueStreamName, type RunningNatsServer } from "../helpers/nats-server.ts";
@@ -13,7 +14,7 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
 });
 
-async function collectorOnOwnServer(options: { ackTimeoutMs: number; maxPendingBytes?: number }): Promise<{ base: string; server: RunningNatsServer; collector: HttpCollector }> {
+async function collectorOnOwnServer(options: HttpCollectorOptions): Promise<{ base: string; server: RunningNatsServer; collector: HttpCollector }> {
   const server = await startNatsServer();
   cleanups.push(() => server.stop());
   const connection = await connectNats({ url: server.url, name: "http-collector-overload-test" });
@@ -57,5 +58,38 @@ describe("http collector - NATS down", () => {
       expect(response.status).toBe(503);
       expect(response.headers.get("retry-after")).toBe("1");
     }
+  }, 20_000);
+});
+
+describe("http collector - slow and idle clients", () => {
+  it("closes a connection that never sends a byte, and one that trickles its headers or body, after requestTimeoutMs", async () => {
+    const { base } = await collectorOnOwnServer({ ackTimeoutMs: 5_000, requestTimeoutMs: 1_000 });
+    const { port } = new URL(base);
+    const startedAt = Date.now();
+    const closedAfter = (onConnect: (socket: Socket) => void) =>
+      new Promise<number>((resolve) => {
+        const socket = connect(Number(port), "127.0.0.1", () => onConnect(socket));
+        const timer = setInterval(() => { const text = trickle.get(socket); if (text !== undefined && socket.writable) socket.write(text); }, 200);
+        socket.on("error", () => undefined);
+        socket.on("close", () => {
+          clearInterval(timer);
+          resolve(Date.now() - startedAt);
+        });
+        cleanups.push(async () => socket.destroy());
+      });
+    const trickle = new Map<Socket, string>();
+    const [idle, slowHeaders, slowBody] = await Promise.all([
+      closedAfter(() => undefined),
+      closedAfter((socket) => {
+        trickle.set(socket, "X-Slow: 1\r\n");
+        socket.write(`POST /v1/events HTTP/1.1\r\nHost: x\r\nX-Write-Key: ${KEY}\r\n`);
+      }),
+      closedAfter((socket) => {
+        trickle.set(socket, " ");
+        socket.write(`POST /v1/events HTTP/1.1\r\nHost: x\r\nX-Write-Key: ${KEY}\r\nContent-Length: 100000\r\n\r\n`);
+      }),
+    ]);
+    // Without a socket timeout the idle connection stayed open for good; the others closed after the request timeout.
+    for (const after of [idle, slowHeaders, slowBody]) expect(after).toBeLessThan(4_000);
   }, 20_000);
 });
