@@ -22,7 +22,7 @@ import { decodeContent, discardRest, parseBody, readBody, RequestAbortedError, t
 import { TrustedProxies } from "./http-client-ip.ts";
 import { CorsPolicy } from "./http-cors.ts";
 import { GroupCommitter, type CommitGroup } from "./http-group-commit.ts";
-import { recordFromQuery, TRANSPARENT_GIF } from "./http-pixel.ts";
+import { queryIsUtf8, recordFromQuery, TRANSPARENT_GIF } from "./http-pixel.ts";
 import { RateLimiter } from "./http-rate-limit.ts";
 import { PortClaim } from "./port-claim.ts";
 import type { Source, SourceDependencies } from "./source.ts";
@@ -400,7 +400,9 @@ class HttpCollectorSource implements HttpCollector {
       return this.sendJson(response, "pixel", started, 413, { error: `the event is over ${this.config.maxEventBytes} bytes` }, headers);
     }
     if (this.overloaded()) return this.unavailable(response, "pixel", started, headers, "the collector is overloaded");
-    const outcome = this.ingest([{ value: record, raw: query }], this.requestContext(request, ip, writeKey));
+    // Escapes that are not UTF-8 would be stored as U+FFFD: the event is dead-lettered (the pixel still answers).
+    const unparseable = queryIsUtf8(query) ? undefined : "the query string's percent-escapes are not UTF-8";
+    const outcome = this.ingest([{ value: record, raw: query, unparseable }], this.requestContext(request, ip, writeKey));
     if (outcome.group !== undefined) {
       try {
         await outcome.group.committed;
@@ -426,6 +428,10 @@ class HttpCollectorSource implements HttpCollector {
       const record = records[index];
       if (record.parseError !== undefined) {
         this.reject(group, outcome, index, "not_json", `not JSON: ${record.parseError}`, record, context);
+        continue;
+      }
+      if (record.unparseable !== undefined) {
+        this.reject(group, outcome, index, "unparseable_line", record.unparseable, record, context);
         continue;
       }
       const bytes = oversized?.get(index);
