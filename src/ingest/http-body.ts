@@ -9,6 +9,8 @@ export interface BodyRecord {
   raw: string | undefined;
   /** Set when an NDJSON line is not JSON: the parser's message. */
   parseError?: string;
+  /** Set when the record is known bad before it is decoded (a pixel query that is not UTF-8): dead-lettered as this. */
+  unparseable?: string;
 }
 
 export type ParsedBody =

@@ -22,7 +22,7 @@ import { decodeContent, discardRest, parseBody, readBody, RequestAbortedError, t
 import { TrustedProxies } from "./http-client-ip.ts";
 import { CorsPolicy } from "./http-cors.ts";
 import { GroupCommitter, type CommitGroup } from "./http-group-commit.ts";
-import { recordFromQuery, TRANSPARENT_GIF } from "./http-pixel.ts";
+import { queryIsUtf8, recordFromQuery, TRANSPARENT_GIF } from "./http-pixel.ts";
 import { RateLimiter } from "./http-rate-limit.ts";
 import { PortClaim } from "./port-claim.ts";
 import type { Source, SourceDependencies } from "./source.ts";
@@ -41,6 +41,16 @@ export interface HttpCollectorOptions {
   ackTimeoutMs?: number;
   /** Records buffered or awaiting acks beyond which new requests get 503 (load shedding). Default 200,000. */
   maxPendingRecords?: number;
+  /**
+   * Characters of those records (serialized: roughly bytes) beyond which new requests get 503 as well, so that memory
+   * stays bounded whatever the records' size while acks are slow. Default 64 Mi.
+   */
+  maxPendingBytes?: number;
+  /**
+   * How long a request may take to arrive (headers and body), and how long a connection may stay silent, before it
+   * is closed: slow or idle clients cannot hold connections (file descriptors) for ever. Default 30 s.
+   */
+  requestTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -105,6 +115,7 @@ class HttpCollectorSource implements HttpCollector {
   private readonly partitions: number;
   private readonly stream: string;
   private readonly maxPendingRecords: number;
+  private readonly maxPendingBytes: number;
   private readonly durationByRouteAndCode = new Map<string, ReturnType<Histogram<"route" | "code">["labels"]>>();
   private readonly receivedHttp: ReturnType<Counter<"source">["labels"]>;
   private jsm: JetStreamManager | undefined;
@@ -143,6 +154,7 @@ class HttpCollectorSource implements HttpCollector {
     this.partitions = pipeline.nats.partitions;
     this.stream = pipeline.nats.stream;
     this.maxPendingRecords = options.maxPendingRecords ?? 200_000;
+    this.maxPendingBytes = options.maxPendingBytes ?? 64 * 1024 * 1024;
     this.receivedHttp = deps.metrics.eventsReceived.labels({ source: "http" });
     this.committer = new GroupCommitter<GroupTally>(jetstream(deps.connection), {
       stream: this.stream,
@@ -155,7 +167,14 @@ class HttpCollectorSource implements HttpCollector {
       newTally: () => ({ received: 0, filtered: 0, invalid: new Array<number>(INVALID_REASONS.length).fill(0) }),
       onCommitted: (tally) => this.countCommitted(tally),
     });
-    this.server = createServer({ requestTimeout: 30_000 }, (request, response) => this.handle(request, response));
+    const requestTimeout = options.requestTimeoutMs ?? 30_000;
+    // requestTimeout (and headersTimeout, which follows it) only applies once a request's first byte arrived, and is
+    // checked every connectionsCheckingInterval: a connection that never sends a byte stays open without the socket
+    // timeout, which closes a connection silent that long (a request awaiting its ack waits ackTimeoutMs, 5 s).
+    this.server = createServer({ requestTimeout, connectionsCheckingInterval: Math.min(30_000, requestTimeout) }, (request, response) =>
+      this.handle(request, response),
+    );
+    this.server.setTimeout(requestTimeout);
   }
 
   async start(): Promise<void> {
@@ -352,7 +371,7 @@ class HttpCollectorSource implements HttpCollector {
     }
     // An event over maxEventBytes is dead-lettered as too_large beside the good ones, as publish does with such a line.
     const oversized = oversizedRecords(parsed.records, body.length, this.config.maxEventBytes);
-    if (this.committer.pendingRecords > this.maxPendingRecords) {
+    if (this.overloaded()) {
       return this.unavailable(response, "events", started, headers, "the collector is overloaded");
     }
     const context = this.requestContext(request, ip, writeKey);
@@ -380,7 +399,10 @@ class HttpCollectorSource implements HttpCollector {
     if (Buffer.byteLength(query, "utf8") > this.config.maxEventBytes) {
       return this.sendJson(response, "pixel", started, 413, { error: `the event is over ${this.config.maxEventBytes} bytes` }, headers);
     }
-    const outcome = this.ingest([{ value: record, raw: query }], this.requestContext(request, ip, writeKey));
+    if (this.overloaded()) return this.unavailable(response, "pixel", started, headers, "the collector is overloaded");
+    // Escapes that are not UTF-8 would be stored as U+FFFD: the event is dead-lettered (the pixel still answers).
+    const unparseable = queryIsUtf8(query) ? undefined : "the query string's percent-escapes are not UTF-8";
+    const outcome = this.ingest([{ value: record, raw: query, unparseable }], this.requestContext(request, ip, writeKey));
     if (outcome.group !== undefined) {
       try {
         await outcome.group.committed;
@@ -400,11 +422,16 @@ class HttpCollectorSource implements HttpCollector {
     const group = this.committer.current();
     const tally = group.tally;
     const recordsBefore = group.records;
+    const charsBefore = group.chars;
     tally.received += records.length;
     for (let index = 0; index < records.length; index++) {
       const record = records[index];
       if (record.parseError !== undefined) {
         this.reject(group, outcome, index, "not_json", `not JSON: ${record.parseError}`, record, context);
+        continue;
+      }
+      if (record.unparseable !== undefined) {
+        this.reject(group, outcome, index, "unparseable_line", record.unparseable, record, context);
         continue;
       }
       const bytes = oversized?.get(index);
@@ -438,7 +465,7 @@ class HttpCollectorSource implements HttpCollector {
     }
     const added = group.records - recordsBefore;
     if (added > 0) outcome.group = group;
-    this.committer.added(group, added);
+    this.committer.added(group, added, group.chars - charsBefore);
     return outcome;
   }
 
@@ -458,6 +485,11 @@ class HttpCollectorSource implements HttpCollector {
     // The key is cut out before the text is cut short, so no part of it can stay at the cut.
     const raw = this.redactRaw(deadLetterRaw(redactWriteKey(record.raw ?? elementText(record.value), context.writeKey)));
     group.addDeadLetter(encodeDeadLetter({ received_at: context.receivedAt, reason: text, raw, source: "http" }));
+  }
+
+  /** Whether records awaiting acks are over either bound: new requests are then shed with 503. */
+  private overloaded(): boolean {
+    return this.committer.pendingRecords > this.maxPendingRecords || this.committer.pendingChars > this.maxPendingBytes;
   }
 
   private countCommitted(tally: GroupTally): void {

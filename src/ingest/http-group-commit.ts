@@ -29,6 +29,8 @@ export class CommitGroup<Tally> {
   readonly deadLetters: string[] = [];
   deadLetterChars = 0;
   records = 0;
+  /** Characters of all its records (events and dead letters): what load shedding bounds besides the record count. */
+  chars = 0;
   readonly tally: Tally;
   readonly committed: Promise<void>;
   resolve!: () => void;
@@ -51,12 +53,14 @@ export class CommitGroup<Tally> {
     if (lines === undefined) this.eventLines[partition] = [line];
     else lines.push(line);
     this.eventChars[partition] += line.length + 1;
+    this.chars += line.length + 1;
     this.records++;
   }
 
   addDeadLetter(line: string): void {
     this.deadLetters.push(line);
     this.deadLetterChars += line.length + 1;
+    this.chars += line.length + 1;
     this.records++;
   }
 }
@@ -64,6 +68,11 @@ export class CommitGroup<Tally> {
 export class GroupCommitter<Tally> {
   /** Records added and not yet acknowledged or failed (for load shedding). */
   pendingRecords = 0;
+  /**
+   * Characters of those records (serialized, so roughly their bytes): a record count alone lets 32 KiB records hold
+   * gigabytes while NATS is slow or down and acks wait out their timeout.
+   */
+  pendingChars = 0;
   private open: CommitGroup<Tally> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -91,8 +100,9 @@ export class GroupCommitter<Tally> {
   }
 
   /** Called after a request added all its records (so one request is never split across groups by the size rule). */
-  added(group: CommitGroup<Tally>, records: number): void {
+  added(group: CommitGroup<Tally>, records: number, chars: number): void {
     this.pendingRecords += records;
+    this.pendingChars += chars;
     if (group === this.open && group.records >= this.options.maxGroupRecords) this.flush();
   }
 
@@ -106,11 +116,13 @@ export class GroupCommitter<Tally> {
     const publishing = this.publish(group).then(
       () => {
         this.pendingRecords -= group.records;
+        this.pendingChars -= group.chars;
         this.options.onCommitted(group.tally);
         group.resolve();
       },
       (error: unknown) => {
         this.pendingRecords -= group.records;
+        this.pendingChars -= group.chars;
         group.reject(error instanceof Error ? error : new Error(String(error)));
       },
     );

@@ -1,8 +1,30 @@
 // Image beacons (GET /v1/pixel.gif?type=…&ts=…): the query string as an event, answered with a 1×1 transparent GIF.
+import { isUtf8 } from "node:buffer";
 import { EVENT_FIELDS, ITEM_FIELDS } from "../events/fields.ts";
 
 /** The classic 43-byte transparent 1×1 GIF89a. */
 export const TRANSPARENT_GIF = Buffer.from("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==", "base64");
+
+/**
+ * Whether the query's percent-escapes decode to UTF-8. URLSearchParams turns other bytes (`%ff`) into U+FFFD without
+ * a word, as decoding a body would; the request line itself is ASCII (Node refuses other bytes there with 400).
+ */
+export function queryIsUtf8(query: string): boolean {
+  if (!query.includes("%")) return true;
+  const bytes: number[] = [];
+  for (let index = 0; index < query.length; index++) {
+    const code = query.charCodeAt(index);
+    if (code === 0x25 && index + 2 < query.length && isHex(query.charCodeAt(index + 1)) && isHex(query.charCodeAt(index + 2))) {
+      bytes.push(Number.parseInt(query.slice(index + 1, index + 3), 16));
+      index += 2;
+    } else bytes.push(code & 0xff);
+  }
+  return isUtf8(Buffer.from(bytes));
+}
+
+function isHex(code: number): boolean {
+  return (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x46) || (code >= 0x61 && code <= 0x66);
+}
 
 const NUMERIC_KINDS: ReadonlySet<string> = new Set(["amount", "price", "quantity"]);
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { redactWriteKey, WriteKeys, writeKeyFromHeaders } from "../../src/ingest/http-auth.ts";
 import { parseBody } from "../../src/ingest/http-body.ts";
 import { TrustedProxies, TrustedProxyError } from "../../src/ingest/http-client-ip.ts";
-import { recordFromQuery, TRANSPARENT_GIF } from "../../src/ingest/http-pixel.ts";
+import { queryIsUtf8, recordFromQuery, TRANSPARENT_GIF } from "../../src/ingest/http-pixel.ts";
 import { RateLimiter } from "../../src/ingest/http-rate-limit.ts";
 
 describe("http body - sniffing", () => {
@@ -137,5 +137,16 @@ describe("http pixel - query records", () => {
     expect(TRANSPARENT_GIF.subarray(0, 6).toString("latin1")).toBe("GIF89a");
     expect([TRANSPARENT_GIF.readUInt16LE(6), TRANSPARENT_GIF.readUInt16LE(8)]).toEqual([1, 1]);
     expect(TRANSPARENT_GIF.at(-1)).toBe(0x3b); // the GIF trailer
+  });
+});
+
+describe("http pixel - query encoding", () => {
+  it("tells percent-escapes that decode to UTF-8 from those that do not", () => {
+    expect(queryIsUtf8("type=page_view&url=%2Fa%20b+c")).toBe(true);
+    expect(queryIsUtf8("anon_id=caf%C3%A9&x=%e2%82%ac")).toBe(true);
+    expect(queryIsUtf8("bare=100%&odd=%zz&end=%")).toBe(true);
+    expect(queryIsUtf8("anon_id=%ff%fe")).toBe(false);
+    expect(queryIsUtf8("cut=%C3")).toBe(false);
+    expect(queryIsUtf8("overlong=%C0%AF")).toBe(false);
   });
 });

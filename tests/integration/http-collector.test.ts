@@ -230,6 +230,19 @@ describe("http collector - accepting events", () => {
     expect(events[0]).not.toHaveProperty("writeKey");
   });
 
+  it("dead-letters a pixel whose percent-escapes are not UTF-8 instead of storing U+FFFD, and still answers the GIF", async () => {
+    const { base, stream } = await startCollector();
+    const response = await fetch(`${base}/v1/pixel.gif?writeKey=${KEY}&type=page_view&ts=${TS}&anon_id=%ff%fe&url=%2F`);
+    expect([response.status, response.headers.get("content-type")]).toEqual([200, "image/gif"]);
+    const good = await fetch(`${base}/v1/pixel.gif?writeKey=${KEY}&type=page_view&ts=${TS}&anon_id=caf%C3%A9&url=%2F`);
+    expect(good.status).toBe(200);
+    const { events, deadLetters } = await readStream(stream);
+    expect(events.map((event) => event.anon_id)).toEqual(["café"]);
+    expect(deadLetters.map((letter) => [letter.source, letter.reason, letter.raw])).toEqual([
+      ["http", "unparseable_line: the query string's percent-escapes are not UTF-8", `writeKey=[redacted]&type=page_view&ts=${TS}&anon_id=%ff%fe&url=%2F`],
+    ]);
+  });
+
   it("gathers concurrent requests into fewer JetStream messages (group commit) and stores every event once", async () => {
     const { base, stream } = await startCollector({}, {}, { commitWindowMs: 20 });
     const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => post(base, JSON.stringify(pageView(i)))));
