@@ -8,6 +8,7 @@ import { describe, expect, inject, it } from "vitest";
 import { TailPositionStore } from "../../src/ingest/tailer-position.ts";
 import { freePort } from "../../src/transport/local-server.ts";
 import { accessLogLine, accessLogText } from "../helpers/access-log-lines.ts";
+import { writeAccessLogPipeline } from "../helpers/access-log-pipeline.ts";
 import { printedWithin, spawnCli, cliScratchEachTest } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 import { countStreamContent } from "../helpers/stream-content.ts";
@@ -32,29 +33,16 @@ describe("clickpipe run: workers on two hosts tailing each host's log at one pat
     await writeFile(join(hosts.a, "access.log"), linesOf(0, written.a));
     await writeFile(join(hosts.b, "access.log"), linesOf(HOST_B_FIRST, written.b));
     // One file deployed to both hosts: the host's name and metrics port come from its environment.
-    const pipelineFile = join(directory, "pipeline.yaml");
-    await writeFile(
-      pipelineFile,
-      [
-        "name: instances",
-        "nats:",
-        `  url: ${natsUrl}`,
-        `  stream: ${stream}`,
-        "ingest:",
-        "  pages: all",
-        "sources:",
-        "  - type: accessLog",
-        "    paths: [access.log]",
-        '    instance: "${WEB_HOST}"',
-        "    pollInterval: 50ms",
-        "sinks:",
-        "  - type: parquet",
-        `    path: ${out}`,
-        "metrics:",
-        "  port: ${METRICS_PORT}",
-        "  host: 127.0.0.1",
-      ].join("\n"),
-    );
+    const pipelineFile = await writeAccessLogPipeline(join(directory, "pipeline.yaml"), {
+      name: "instances",
+      natsUrl,
+      stream,
+      paths: ["access.log"],
+      instance: "${WEB_HOST}",
+      pollInterval: "50ms",
+      sinkPath: out,
+      metricsPort: "${METRICS_PORT}",
+    });
     const stateDirectory = join(out, "_checkpoints", "instances", "sources", "0-accessLog");
     const caughtUp = (host: "a" | "b") =>
       waitFor(

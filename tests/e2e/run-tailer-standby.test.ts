@@ -7,6 +7,7 @@ import { describe, expect, inject, it } from "vitest";
 import { TailPositionStore } from "../../src/ingest/tailer-position.ts";
 import { freePort } from "../../src/transport/local-server.ts";
 import { accessLogLine, accessLogText } from "../helpers/access-log-lines.ts";
+import { writeAccessLogPipeline } from "../helpers/access-log-pipeline.ts";
 import { printedWithin, spawnCli, cliScratchEachTest } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 import { countStreamContent } from "../helpers/stream-content.ts";
@@ -37,32 +38,17 @@ describe("clickpipe run: two workers tailing one log on one host", () => {
     let written = 200;
     await writeFile(logPath, linesOf(0, written));
     // One pipeline, two files that differ only in the metrics port (as the README says to run a standby on one host).
-    const pipelineFile = async (name: string, metricsPort: number) => {
-      const file = join(directory, name);
-      await writeFile(
-        file,
-        [
-          "name: standby",
-          "nats:",
-          `  url: ${natsUrl}`,
-          `  stream: ${stream}`,
-          "ingest:",
-          "  pages: all",
-          "sources:",
-          "  - type: accessLog",
-          `    paths: [${logPath}]`,
-          "    format: combined",
-          "    pollInterval: 50ms",
-          "sinks:",
-          "  - type: parquet",
-          `    path: ${out}`,
-          "metrics:",
-          `  port: ${metricsPort}`,
-          "  host: 127.0.0.1",
-        ].join("\n"),
-      );
-      return file;
-    };
+    const pipelineFile = (name: string, metricsPort: number) =>
+      writeAccessLogPipeline(join(directory, name), {
+        name: "standby",
+        natsUrl,
+        stream,
+        paths: [logPath],
+        format: "combined",
+        pollInterval: "50ms",
+        sinkPath: out,
+        metricsPort,
+      });
     const portA = await freePort();
     const portB = await freePort();
     const store = new TailPositionStore(join(out, "_checkpoints", "standby", "sources", "0-accessLog"));

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { freePort } from "../../src/transport/local-server.ts";
+import { writeAccessLogPipeline } from "../helpers/access-log-pipeline.ts";
 import { CLICKPIPE_BIN, REPO_ROOT, runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 
@@ -26,28 +27,16 @@ describe("clickpipe run with sources", () => {
     try {
       const logFile = join(directory, "logs", "access.log");
       const pipeline = join(directory, "p.yaml");
-      const stream = uniqueStreamName("MISSINGLOG");
-      await writeFile(
-        pipeline,
-        [
-          "name: missing-log",
-          "nats:",
-          `  url: ${natsUrl}`,
-          `  stream: ${stream}`,
-          "ingest:",
-          "  pages: all",
-          "sources:",
-          "  - type: accessLog",
-          `    paths: [${logFile}]`,
-          "    format: combined",
-          "    pollInterval: 100ms",
-          "operators:",
-          "  - type: sessionize",
-          "sinks:",
-          "  - type: parquet",
-          `    path: ${join(directory, "out")}`,
-        ].join("\n"),
-      );
+      await writeAccessLogPipeline(pipeline, {
+        name: "missing-log",
+        natsUrl,
+        stream: uniqueStreamName("MISSINGLOG"),
+        paths: [logFile],
+        format: "combined",
+        pollInterval: "100ms",
+        operators: ["sessionize"],
+        sinkPath: join(directory, "out"),
+      });
       const child = spawn(process.execPath, [CLICKPIPE_BIN, "run", pipeline], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
       let [stdout, stderr] = ["", ""];
       child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -78,33 +67,18 @@ describe("clickpipe run with sources", () => {
       const logFile = join(directory, "access.log");
       await writeFile(logFile, "");
       const pipeline = join(directory, "p.yaml");
-      await writeFile(
-        pipeline,
-        [
-          "name: sources",
-          "nats:",
-          `  url: ${natsUrl}`,
-          `  stream: ${uniqueStreamName("SOURCES")}`,
-          "ingest:",
-          "  pages: all",
-          "sources:",
-          "  - type: http",
-          `    port: ${port}`,
-          "    host: 127.0.0.1",
-          "    writeKeys: [secret-key]",
-          "  - type: accessLog",
-          `    paths: [${logFile}]`,
-          "    format: combined",
-          "    pollInterval: 100ms",
-          "operators:",
-          "  - type: sessionize",
-          "sinks:",
-          "  - type: parquet",
-          `    path: ${join(directory, "out")}`,
-          "checkpoint:",
-          "  interval: 500ms",
-        ].join("\n"),
-      );
+      await writeAccessLogPipeline(pipeline, {
+        name: "sources",
+        natsUrl,
+        stream: uniqueStreamName("SOURCES"),
+        collector: { port, writeKeys: ["secret-key"] },
+        paths: [logFile],
+        format: "combined",
+        pollInterval: "100ms",
+        operators: ["sessionize"],
+        sinkPath: join(directory, "out"),
+        checkpointInterval: "500ms",
+      });
       const child = spawn(process.execPath, [CLICKPIPE_BIN, "run", pipeline], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
       let stderr = "";
       child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));

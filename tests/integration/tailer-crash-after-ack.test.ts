@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { TailPositionStore } from "../../src/ingest/tailer-position.ts";
 import { accessLogLine, accessLogText } from "../helpers/access-log-lines.ts";
+import { writeAccessLogPipeline } from "../helpers/access-log-pipeline.ts";
 import { spawnCli, cliScratchEachTest } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 import { countStreamContent } from "../helpers/stream-content.ts";
@@ -29,26 +30,15 @@ describe("clickpipe run: a tailer killed between a chunk's ack and its position 
     const out = join(directory, "out");
     let written = 50;
     await writeFile(logPath, linesOf(0, written));
-    const pipeline = join(directory, "p.yaml");
-    await writeFile(
-      pipeline,
-      [
-        "name: tailcrash",
-        "nats:",
-        `  url: ${natsUrl}`,
-        `  stream: ${stream}`,
-        "ingest:",
-        "  pages: all",
-        "sources:",
-        "  - type: accessLog",
-        `    paths: [${logPath}]`,
-        "    format: combined",
-        "    pollInterval: 50ms",
-        "sinks:",
-        "  - type: parquet",
-        `    path: ${out}`,
-      ].join("\n"),
-    );
+    const pipeline = await writeAccessLogPipeline(join(directory, "p.yaml"), {
+      name: "tailcrash",
+      natsUrl,
+      stream,
+      paths: [logPath],
+      format: "combined",
+      pollInterval: "50ms",
+      sinkPath: out,
+    });
     const store = new TailPositionStore(join(out, "_checkpoints", "tailcrash", "sources", "0-accessLog"));
 
     // Five lines (one of them garbage) every 20 ms, while the tailer runs, is killed and restarts.
