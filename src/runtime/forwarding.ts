@@ -36,25 +36,40 @@ export function forwardingPlan(customerOperators: readonly string[], customerPar
 
 /**
  * One forwarded record, a line of text: `e\t<received_at>\t<ts>\t<event JSON>` (a purchase's raw line, any other
- * event as customerStageEvent writes it), `s\t<end_ts>\t<session JSON>`, `w\t<session watermark>` (sessionize's
+ * event as customerStageEvent writes it; the kind `el`, `ed` or `eld` when the events task counted the event late,
+ * duplicate or both, see EVENT_KINDS), `s\t<end_ts>\t<session JSON>`, `w\t<session watermark>` (sessionize's
  * watermark advanced), `a\t<arrived through>` (sessionize's drain ended: the latest event time that arrived, before
  * its `w\tInfinity`), `x\t<through>` (a drain of the source partition ended, through that stream sequence). The
  * leading time is the merge key of a drain.
  */
 export type ForwardedRecord =
-  | { kind: "event"; receivedAt: number; ts: number; raw: string }
+  | {
+      kind: "event";
+      receivedAt: number;
+      ts: number;
+      raw: string;
+      /** What the events task counted it as (pipeline.ts: COUNTED_LATE, COUNTED_DUPLICATE): the customers task does not again. */
+      counted: number;
+    }
   | { kind: "session"; endTs: number; session: SessionRecord }
   | { kind: "watermark"; value: number }
   | { kind: "inputEnd"; arrivedThrough: number }
   | { kind: "end"; through: number };
 
+/**
+ * A forwarded event's kind, indexed by what the events task counted it as (COUNTED_LATE | COUNTED_DUPLICATE): `e`
+ * for neither, as every event line forwarded before the flags existed reads (the customers task counts those again).
+ */
+const EVENT_KINDS = ["e", "el", "ed", "eld"] as const;
+
 export function parseForwardedLine(line: string): ForwardedRecord {
   const tab = line.indexOf("\t");
   const kind = line.slice(0, tab);
-  if (kind === "e") {
+  const counted = kind.charCodeAt(0) === 0x65 /* e */ ? EVENT_KINDS.indexOf(kind as (typeof EVENT_KINDS)[number]) : -1;
+  if (counted >= 0) {
     const second = line.indexOf("\t", tab + 1);
     const third = line.indexOf("\t", second + 1);
-    return { kind: "event", receivedAt: Number(line.slice(tab + 1, second)), ts: Number(line.slice(second + 1, third)), raw: line.slice(third + 1) };
+    return { kind: "event", receivedAt: Number(line.slice(tab + 1, second)), ts: Number(line.slice(second + 1, third)), raw: line.slice(third + 1), counted };
   }
   if (kind === "s") {
     const second = line.indexOf("\t", tab + 1);
@@ -195,15 +210,19 @@ export class Forwarder implements Operator {
     this.#blockChars = Math.min(FORWARD_BLOCK_CHARS, Math.floor(this.#messageBytes / 3));
   }
 
-  /** Called by the worker with the raw line behind each event, after the operators took it. */
-  forwardEvent(event: ClickEvent, raw: string, receivedAt: number): void {
+  /**
+   * Called by the worker with the raw line behind each event, after the operators took it; `counted`: what they
+   * counted it as (Pipeline.countedAs), so that the customers task, which finds it late or repeated too, does not
+   * count it again: one event counts once, as in an unpartitioned run.
+   */
+  forwardEvent(event: ClickEvent, raw: string, receivedAt: number, counted = 0): void {
     const types = this.plan.eventTypes;
     if (types !== "all" && !types.has(event.type)) return;
     const anon = event.anon_id || undefined;
     const user = event.user_id || undefined;
     if (this.plan.customerPartitions > 1 && anon !== undefined && user !== undefined) this.#identities.set(siteKey(event.site_id, anon), user);
     const line = event.type === "purchase" ? detachedLine(raw) : customerStageEvent(event);
-    this.#append(this.#route(user, event.site_id, anon), `e\t${receivedAt}\t${event.ts}\t${line}`);
+    this.#append(this.#route(user, event.site_id, anon), `${EVENT_KINDS[counted]}\t${receivedAt}\t${event.ts}\t${line}`);
   }
 
   onSession(session: SessionRecord): void {
@@ -441,7 +460,8 @@ export function messageChunks(lines: readonly string[], rule: ForwardBatch["chun
 
 /** Where the customer stage sends merged records. */
 export interface ForwardedRecordHandler {
-  event(raw: string, receivedAt: number, sourcePartition: number): void;
+  /** `counted`: what the events task counted it as (COUNTED_LATE, COUNTED_DUPLICATE; 0: neither, or an older line). */
+  event(raw: string, receivedAt: number, sourcePartition: number, counted: number): void;
   session(session: SessionRecord): void;
   sessionWatermark(watermark: number): void;
   /** A source partition's sessionize drain ended: the latest event time that arrived there. */
@@ -619,7 +639,7 @@ export class ForwardedInput {
   #apply(record: ForwardedRecord, partition: number): void {
     switch (record.kind) {
       case "event":
-        this.handler.event(record.raw, record.receivedAt, partition);
+        this.handler.event(record.raw, record.receivedAt, partition, record.counted);
         return;
       case "session":
         this.handler.session(record.session);

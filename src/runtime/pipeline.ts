@@ -35,6 +35,13 @@ export interface PipelineOptions {
 
 const NO_ONE: ReadonlySet<string> = new Set();
 
+/**
+ * What one event was counted as, as bits: in clickpipe_events_late_total, in clickpipe_events_duplicate_total. A
+ * partitioned pipeline's events task forwards them with the event, so that the customers task does not count it again.
+ */
+export const COUNTED_LATE = 1;
+export const COUNTED_DUPLICATE = 2;
+
 export class Pipeline {
   readonly operators: Operator[];
   private readonly eventConsumers: Operator[];
@@ -103,6 +110,23 @@ export class Pipeline {
     const consumers = this.eventConsumers;
     const contexts = this.eventContexts;
     for (let i = 0; i < consumers.length; i++) consumers[i].onEvent!(shaped, origin, contexts[i]);
+  }
+
+  /**
+   * What processShapedEvent counted `event`, the event it processed last, as (COUNTED_LATE, COUNTED_DUPLICATE; 0:
+   * neither). Two identity comparisons: it is on the per-event path of an events task that forwards.
+   */
+  countedAs(event: ClickEvent): number {
+    return (event === this.lastLate ? COUNTED_LATE : 0) | (event === this.lastDuplicate ? COUNTED_DUPLICATE : 0);
+  }
+
+  /**
+   * Before processShapedEvent of an event another task counted already (`counted` as countedAs gave there): as when
+   * one of this pipeline's operators reported it first, the others' reports append their rows but count nothing.
+   */
+  countedElsewhere(event: ClickEvent, counted: number): void {
+    if ((counted & COUNTED_LATE) !== 0) this.lastLate = event;
+    if ((counted & COUNTED_DUPLICATE) !== 0) this.lastDuplicate = event;
   }
 
   /** A session version sessionize emitted in another task (the customer stage of a partitioned pipeline). */

@@ -802,7 +802,7 @@ class Worker {
           throw new OperatorFailure(`${sequence}:${index}`, error);
         }
         if (this.forwarder !== undefined && !(this.dropsBots && event.is_bot === true)) {
-          this.forwarder.forwardEvent(event, line, receivedAt);
+          this.forwarder.forwardEvent(event, line, receivedAt, this.pipeline.countedAs(event));
         }
       }
       this.metrics.eventsProcessed.inc(processed);
@@ -879,13 +879,15 @@ class Worker {
       this.config.name,
       this.config.nats.partitions,
       {
-        event: (raw, receivedAt, partition) => {
+        event: (raw, receivedAt, partition, counted) => {
           // The events task decoded the same bytes with the same received_at: this cannot fail differently. The
           // operators' one-pass decoder, as there (decodeRecord's validation was ≈ 7% of a partitioned drain).
           const decoded = decodeForOperators(raw, receivedAt);
           if (isDecodeFailure(decoded)) return;
           // Forwarded before the events task heard of a forget (or replayed from its checkpoint).
           if (this.tombstones.size > 0 && isForgotten(decoded, this.tombstones)) return;
+          // Late or repeated for sessionize too, and counted there: its rows here, but no second count.
+          if (counted !== 0) pipeline.countedElsewhere(decoded, counted);
           pipeline.processShapedEvent(decoded, { partition, sequence: this.currentSequence });
         },
         session: (session) => pipeline.processSession(session),

@@ -25,6 +25,7 @@ import {
 } from "../../src/runtime/forwarding.ts";
 import type { SessionRecord } from "../../src/runtime/operator.ts";
 import { PartitionCountChangedError } from "../../src/runtime/partition-count.ts";
+import { COUNTED_DUPLICATE, COUNTED_LATE } from "../../src/runtime/pipeline.ts";
 import { partitionOf } from "../../src/transport/partition.ts";
 import { OperatorHarness } from "../helpers/operator-harness.ts";
 
@@ -52,7 +53,7 @@ describe("Forwarder", () => {
     forwarder.endOfInput(77);
     const [lines] = batchLines(forwarder.take(3));
     expect(lines.map(parseForwardedLine)).toEqual([
-      { kind: "event", receivedAt: 42, ts: 1767607200000, raw },
+      { kind: "event", receivedAt: 42, ts: 1767607200000, raw, counted: 0 },
       { kind: "session", endTs: 1767607300000, session: session({ session_id: "s1", end_ts: 1767607300000 }) },
       { kind: "watermark", value: 1767607000000 },
       { kind: "inputEnd", arrivedThrough: 1767607250000 },
@@ -60,6 +61,29 @@ describe("Forwarder", () => {
     ]);
     expect(lines.map(mergeKeyOf)).toEqual([1767607200000, 1767607300000, 1767607000000, Infinity, Infinity]);
     expect(forwarder.take(4).lines).toEqual([[]]);
+  });
+
+  it("says what the events task counted an event as, and reads lines forwarded before that as counted nowhere", () => {
+    const forwarder = new Forwarder(forwardingPlan(["basket"], 1));
+    const raw = (id: string) => `{"type":"purchase","ts":"2026-01-05T10:00:00Z","event_id":"${id}","anon_id":"a"}`;
+    const purchase = (id: string) => event({ type: "purchase", ts: 1767607200000, event_id: id, anon_id: "a" });
+    forwarder.forwardEvent(purchase("none"), raw("none"), 1);
+    forwarder.forwardEvent(purchase("late"), raw("late"), 2, COUNTED_LATE);
+    forwarder.forwardEvent(purchase("dup"), raw("dup"), 3, COUNTED_DUPLICATE);
+    forwarder.forwardEvent(purchase("both"), raw("both"), 4, COUNTED_LATE | COUNTED_DUPLICATE);
+    const [lines] = batchLines(forwarder.take(1));
+    expect(lines.map((line) => line.slice(0, line.indexOf("\t")))).toEqual(["e", "el", "ed", "eld"]);
+    expect(lines.map(parseForwardedLine).map((record) => (record.kind === "event" ? [record.receivedAt, record.counted] : record.kind))).toEqual([
+      [1, 0],
+      [2, 1],
+      [3, 2],
+      [4, 3],
+    ]);
+    // The merge orders them by event time whatever their kind.
+    expect(lines.map(mergeKeyOf)).toEqual([1767607200000, 1767607200000, 1767607200000, 1767607200000]);
+    // A line an earlier version forwarded (in the stream, or queued in a customers task's checkpoint) has no flag.
+    expect(parseForwardedLine(`e\t5\t1767607200000\t${raw("old")}`)).toEqual({ kind: "event", receivedAt: 5, ts: 1767607200000, raw: raw("old"), counted: 0 });
+    expect(() => parseForwardedLine("ex\t5\t1\t{}")).toThrow("not a forwarded record");
   });
 
   it("has lines pending from the first one collected until they are taken (an idle worker commits them)", () => {

@@ -1,8 +1,9 @@
-// Pipeline: what reaches the session consumers once people are forgotten.
+// Pipeline: what reaches the session consumers once people are forgotten; one count per late or repeated event, across tasks too.
 import { describe, expect, it } from "vitest";
 import { Metrics } from "../../src/metrics/registry.ts";
+import type { ClickEvent } from "../../src/events/event.ts";
 import type { Operator, SessionRecord } from "../../src/runtime/operator.ts";
-import { Pipeline } from "../../src/runtime/pipeline.ts";
+import { COUNTED_DUPLICATE, COUNTED_LATE, Pipeline } from "../../src/runtime/pipeline.ts";
 import { session } from "../operators/churn-features-fixtures.ts";
 
 /** A session consumer that keeps the ids of the sessions it got. */
@@ -19,7 +20,59 @@ function sessionRecorder(): Operator & { seen: string[] } {
   };
 }
 
+/** An operator that reports the events named in `late` as late and those in `repeated` as duplicates. */
+function judge(id: string, late: ReadonlySet<string>, repeated: ReadonlySet<string>): Operator {
+  return {
+    id,
+    tables: [],
+    onEvent: (event, _origin, ctx) => {
+      if (late.has(event.event_id)) ctx.late(event, 0, "too_late");
+      if (repeated.has(event.event_id)) ctx.duplicate(event);
+    },
+    onEnd: () => undefined,
+    snapshot: () => ({}),
+    restore: () => undefined,
+  };
+}
+
+async function counted(metrics: Metrics): Promise<{ late: number; duplicate: number }> {
+  const value = async (name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values.reduce((sum, { value }) => sum + value, 0);
+  return { late: await value("clickpipe_events_late_total"), duplicate: await value("clickpipe_events_duplicate_total") };
+}
+
 describe("Pipeline", () => {
+  it("says what it counted an event as, and counts none that another task counted, still writing its late rows", async () => {
+    const event = (id: string) => ({ type: "purchase", ts: 1, event_id: id }) as ClickEvent;
+    const origin = { partition: 0, sequence: 1 };
+    // The events stage: sessionize finds a and c late, b and c repeated.
+    const eventsMetrics = new Metrics();
+    const first = new Pipeline({ operators: [judge("sessionize", new Set(["a", "c"]), new Set(["b", "c"]))], sink: { append: () => undefined, markSuccess: () => undefined }, metrics: eventsMetrics });
+    const flags = ["a", "b", "c", "d"].map((id) => {
+      const shaped = event(id);
+      first.processShapedEvent(shaped, origin);
+      return first.countedAs(shaped);
+    });
+    expect(flags).toEqual([COUNTED_LATE, COUNTED_DUPLICATE, COUNTED_LATE | COUNTED_DUPLICATE, 0]);
+    // The customer stage: basket and churnFeatures find every one late and repeated; only d was not counted before.
+    const customersMetrics = new Metrics();
+    const rows: string[] = [];
+    const every = new Set(["a", "b", "c", "d"]);
+    const second = new Pipeline({
+      operators: [judge("basket", every, every), judge("churnFeatures", every, every)],
+      sink: { append: (table, row) => void rows.push(`${table} ${String(row.event_id)} ${String(row.operator)}`), markSuccess: () => undefined },
+      metrics: customersMetrics,
+    });
+    ["a", "b", "c", "d"].forEach((id, index) => {
+      const shaped = event(id); // decoded again from the forwarded line: another object
+      if (flags[index] !== 0) second.countedElsewhere(shaped, flags[index]);
+      second.processShapedEvent(shaped, origin);
+    });
+    expect(await counted(eventsMetrics)).toEqual({ late: 2, duplicate: 2 });
+    // b was counted a duplicate only: its lateness counts here; a late only: its repeat counts here.
+    expect(await counted(customersMetrics)).toEqual({ late: 2, duplicate: 2 });
+    expect(rows).toEqual(["a", "b", "c", "d"].flatMap((id) => [`late_events ${id} basket`, `late_events ${id} churnFeatures`]));
+  });
+
   it("hands no session of a forgotten person (by user or visitor id) to the session consumers", () => {
     const recorder = sessionRecorder();
     let forgotten = new Set<string>();
