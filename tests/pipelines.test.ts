@@ -78,6 +78,14 @@ describe("pipelines/", () => {
     expect(web.sources?.[0]).toMatchObject({ type: "http", port: 8080, writeKeys: ["wk_live_1"] });
     expect(web.ingest.urlRules).toEqual([{ match: "/c/:category/p/:id", item: ":category" }]);
   });
+
+  it("web listens on 8080, serves metrics on 9464 and tails nginx's log unless CLICKPIPE_HTTP_PORT, CLICKPIPE_METRICS_PORT, CLICKPIPE_ACCESS_LOG say otherwise", async () => {
+    const shipped = await load("web.yaml");
+    expect([shipped.sources?.[0], shipped.sources?.[1], shipped.metrics]).toMatchObject([{ port: 8080 }, { paths: ["/var/log/nginx/access.log"] }, { port: 9464 }]);
+    // Beside a running `npm start` (which holds 9464), or in a test on free ports.
+    const moved = await load("web.yaml", { CLICKPIPE_HTTP_PORT: "18080", CLICKPIPE_METRICS_PORT: "19464", CLICKPIPE_ACCESS_LOG: "/srv/log/access.log" });
+    expect([moved.sources?.[0], moved.sources?.[1], moved.metrics]).toMatchObject([{ port: 18080 }, { paths: ["/srv/log/access.log"] }, { port: 19464 }]);
+  });
 });
 
 describe("pipelines/training", () => {
