@@ -88,7 +88,9 @@ export const httpSource = z
     allowedOrigins: z
       .array(z.string().min(1))
       .default([])
-      .describe("Browser origins allowed to post: they get CORS headers, and a request from an origin not listed gets 403 (\"*\": any). Default [] (no CORS headers; no origin is refused)."),
+      .describe(
+        'Browser origins allowed to post: they get CORS headers, and a request from an origin not listed gets 403. An origin listed exactly may send credentials (cookies, Basic auth); "*" allows any other origin without them (Access-Control-Allow-Origin: *). Default [] (no CORS headers; no origin is refused).',
+      ),
     trustedProxies: z
       .array(z.string().min(1))
       .superRefine((entries, ctx) => {

@@ -426,11 +426,42 @@ describe("http collector - CORS", () => {
     expect((await readStream(stream)).events.map((event) => event.anon_id)).toEqual([pageView(1).anon_id, pageView(3).anon_id]);
     const any = await startCollector({ allowedOrigins: ["*"] });
     const fromAnywhere = await post(any.base, JSON.stringify(pageView(3)), { "x-write-key": KEY, origin: other });
-    expect(fromAnywhere.headers.get("access-control-allow-origin")).toBe(other);
+    expect([fromAnywhere.status, fromAnywhere.headers.get("access-control-allow-origin")]).toEqual([200, "*"]);
     // No list (the default): no origin is refused, none gets CORS headers.
     const open = await startCollector();
     const fromOtherOpen = await post(open.base, JSON.stringify(pageView(4)), { "x-write-key": KEY, origin: other });
     expect([fromOtherOpen.status, fromOtherOpen.headers.get("access-control-allow-origin")]).toEqual([200, null]);
+  });
+
+  it('answers "*" without Allow-Credentials to origins only "*" allows, and credentials only to origins listed exactly', async () => {
+    const { base, stream } = await startCollector({ allowedOrigins: ["*", allowed] });
+    const preflight = (origin: string) =>
+      fetch(`${base}/v1/events`, {
+        method: "OPTIONS",
+        headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type, authorization" },
+      });
+    const corsHeaders = (response: Response) => [
+      response.headers.get("access-control-allow-origin"),
+      response.headers.get("access-control-allow-credentials"),
+      response.headers.get("vary"),
+    ];
+    // A page of any origin must not get its credentialed requests (cookies, the browser's cached Basic auth) let
+    // through: browsers refuse "*" for them, so the preflight fails and the answer stays hidden.
+    const otherPreflight = await preflight(other);
+    expect([otherPreflight.status, ...corsHeaders(otherPreflight)]).toEqual([204, "*", null, "Origin"]);
+    expect(otherPreflight.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");
+    const listedPreflight = await preflight(allowed);
+    expect(corsHeaders(listedPreflight)).toEqual([allowed, "true", "Origin"]);
+    // What beacons need still works from any origin: a text/plain sendBeacon body with the key in its records (no
+    // preflight), a fetch with X-Write-Key and no credentials (preflight answered "*"), and the pixel.
+    const beacon = await post(base, JSON.stringify({ ...pageView(1), writeKey: KEY }), { origin: other, "content-type": "text/plain;charset=UTF-8" });
+    const keyed = await post(base, JSON.stringify(pageView(2)), { "x-write-key": KEY, origin: other });
+    const pixel = await fetch(`${base}/v1/pixel.gif?writeKey=${KEY}&type=page_view&ts=${TS}&anon_id=visitor-3&url=/`, { headers: { origin: other } });
+    const fromListed = await post(base, JSON.stringify(pageView(4)), { "x-write-key": KEY, origin: allowed });
+    expect([beacon, keyed, pixel, fromListed].map((response) => response.status)).toEqual([200, 200, 200, 200]);
+    expect([beacon, keyed, pixel].map(corsHeaders)).toEqual(Array(3).fill(["*", null, "Origin"]));
+    expect(corsHeaders(fromListed)).toEqual([allowed, "true", "Origin"]);
+    expect((await readStream(stream)).events.map((event) => event.anon_id).sort()).toEqual(["visitor-1", "visitor-2", "visitor-3", "visitor-4"]);
   });
 });
 
