@@ -109,6 +109,8 @@ class HttpCollectorSource implements HttpCollector {
   private readonly proxies: TrustedProxies;
   private readonly cors: CorsPolicy;
   private readonly limiter: RateLimiter;
+  /** Per client IP: requests with a missing or unknown write key (key guesses among them). */
+  private readonly badKeyLimiter: RateLimiter;
   private readonly edge: EdgeProcessor;
   private readonly redactRaw: (raw: string) => string;
   private readonly committer: GroupCommitter<GroupTally>;
@@ -147,6 +149,7 @@ class HttpCollectorSource implements HttpCollector {
     this.proxies = new TrustedProxies(config.trustedProxies);
     this.cors = new CorsPolicy(config.allowedOrigins);
     this.limiter = new RateLimiter(config.rateLimit);
+    this.badKeyLimiter = new RateLimiter({ requestsPerSecond: config.rateLimit.badKeysPerSecond, burst: config.rateLimit.badKeyBurst });
     this.edge = EdgeProcessor.fromConfig(pipeline.ingest, { pipelineName: pipeline.name, env: options.env ?? process.env });
     // Dead letters keep the raw record, so the privacy rules apply to it too, as publish and the tailer apply them.
     const pseudonymKey = (options.env ?? process.env)[PSEUDONYM_KEY_ENV] || undefined;
@@ -356,7 +359,11 @@ class HttpCollectorSource implements HttpCollector {
     // JSON is UTF-8 (RFC 8259): decoding other bytes would turn them into U+FFFD without a word.
     const parsed = isUtf8(body) ? parseBody(body.toString("utf8"), this.config.maxBatchEvents) : NOT_UTF8;
     if (!parsed.ok) {
-      if (!keyOutsideBody) return this.unauthorized(response, "events", started, headers);
+      if (!keyOutsideBody) {
+        // No key anywhere: a bad key (admit answers 401, or 429 past the IP's bad-key budget).
+        this.admit(response, "events", started, headers, undefined, ip);
+        return;
+      }
       return this.sendJson(response, "events", started, 400, { error: parsed.problem }, headers);
     }
     if (!keyOutsideBody) {
@@ -510,7 +517,13 @@ class HttpCollectorSource implements HttpCollector {
     return this.proxies.clientAddress(request.socket.remoteAddress ?? "", request.headers["x-forwarded-for"]);
   }
 
-  /** Checks the write key (401) and the client's token bucket (429); false when it answered. */
+  /**
+   * Checks the write key (401) and the client's token buckets (429); false when it answered. A missing or unknown key
+   * takes a token of the client IP's bad-key bucket, and gets 429 once that is empty. While it is, a right key the IP
+   * had not used before gets the same 429, or guessing the key would go on at full speed (a right guess answered 200,
+   * wrong ones 429); keys it had used before (their buckets are known) go on, so a good client beside a bad one (one
+   * NAT, one proxy) is not starved.
+   */
   private admit(
     response: ServerResponse,
     route: Route,
@@ -519,11 +532,19 @@ class HttpCollectorSource implements HttpCollector {
     writeKey: string | undefined,
     ip: string,
   ): boolean {
+    const now = Date.now();
+    let retryAfter: number;
     if (!this.keys.accepts(writeKey)) {
-      this.unauthorized(response, route, started, headers);
-      return false;
+      retryAfter = this.badKeyLimiter.take(ip, now);
+      if (retryAfter === 0) {
+        this.unauthorized(response, route, started, headers);
+        return false;
+      }
+    } else {
+      const client = `${writeKey}\u0000${ip}`;
+      retryAfter = this.badKeyLimiter.waitFor(ip, now);
+      if (retryAfter === 0 || this.limiter.knows(client)) retryAfter = this.limiter.take(client, now);
     }
-    const retryAfter = this.limiter.take(`${writeKey}\u0000${ip}`, Date.now());
     if (retryAfter === 0) return true;
     headers["retry-after"] = String(retryAfter);
     this.sendJson(response, route, started, 429, { error: "too many requests from this client" }, headers);

@@ -58,7 +58,7 @@ describe("pipeline schema - defaults", () => {
         writeKeys: ["k"],
         allowedOrigins: [],
         trustedProxies: [],
-        rateLimit: { requestsPerSecond: 100, burst: 200 },
+        rateLimit: { requestsPerSecond: 100, burst: 200, badKeysPerSecond: 0.1, badKeyBurst: 20 },
         maxEventBytes: 32_768,
         maxRequestBytes: 524_288,
         maxBatchEvents: 2500,

@@ -119,6 +119,17 @@ describe("http rate limit - token buckets", () => {
     limiter.take("new", 10_000); // evicts "old" (refilled), keeps "busy" (0.1 tokens)
     expect(limiter.take("busy", 10_000)).toBe(1);
   });
+
+  it("tells without taking whether a client has a token (waitFor) and whether it took one lately (knows)", () => {
+    const limiter = new RateLimiter({ requestsPerSecond: 0.5, burst: 2 });
+    expect([limiter.waitFor("a", 0), limiter.knows("a")]).toEqual([0, false]);
+    expect([limiter.take("a", 0), limiter.take("a", 0), limiter.knows("a")]).toEqual([0, 0, true]);
+    expect([limiter.waitFor("a", 0), limiter.waitFor("a", 0)]).toEqual([2, 2]); // waiting takes nothing
+    expect(limiter.waitFor("a", 1_000)).toBe(1); // 0.5 tokens after 1 s at 0.5/s
+    expect(limiter.waitFor("a", 2_000)).toBe(0);
+    expect(limiter.take("a", 2_000)).toBe(0);
+    expect(limiter.take("a", 2_000)).toBe(2);
+  });
 });
 
 describe("http pixel - query records", () => {

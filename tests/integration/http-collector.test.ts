@@ -381,6 +381,42 @@ describe("http collector - refusals", () => {
     expect((await post(base, JSON.stringify(pageView(3)), { "x-write-key": "other-key" })).status).toBe(200);
   });
 
+  it("answers 429 past a client IP's budget of requests with a missing or unknown key, right guesses included, but not its known keys", async () => {
+    // Default budget: 20 at once, then one per 10 s. 127.0.0.1 is a trusted proxy, so X-Forwarded-For names a second client.
+    const { base, stream } = await startCollector({ writeKeys: [KEY, "other-key"], trustedProxies: ["127.0.0.1"] });
+    expect((await post(base, JSON.stringify(pageView(1)))).status).toBe(200);
+    const bad = [
+      () => post(base, JSON.stringify(pageView(90)), {}),
+      () => post(base, JSON.stringify(pageView(90)), { "x-write-key": `${KEY}x` }),
+      () => post(base, JSON.stringify({ ...pageView(90), writeKey: "guess" }), {}),
+      () => post(base, "not json", {}),
+      () => fetch(`${base}/v1/pixel.gif?type=page_view&ts=${TS}&anon_id=visitor-90&url=/`),
+    ];
+    const budget = [];
+    for (let i = 0; i < 20; i++) budget.push((await bad[i % bad.length]()).status);
+    expect(budget).toEqual(Array(20).fill(401));
+    const over = [];
+    for (const send of bad) over.push(await send());
+    expect(over.map((response) => response.status)).toEqual([429, 429, 429, 429, 429]);
+    for (const response of over) {
+      expect(Number(response.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect(Number(response.headers.get("retry-after"))).toBeLessThanOrEqual(10);
+    }
+    // A right key this IP never used is answered as a wrong one is: the guess must not learn it guessed right.
+    const guessedRight = await post(base, JSON.stringify(pageView(91)), { "x-write-key": "other-key" });
+    expect([guessedRight.status, await guessedRight.json()]).toEqual([429, { error: "too many requests from this client" }]);
+    expect(await over[1].json()).toEqual({ error: "too many requests from this client" });
+    // The key this IP used before goes on, within its own bucket; other IPs have their own bad-key budget.
+    const known = [];
+    for (let i = 2; i <= 6; i++) known.push((await post(base, JSON.stringify(pageView(i)))).status);
+    expect(known).toEqual([200, 200, 200, 200, 200]);
+    const elsewhere = { "x-forwarded-for": "203.0.113.9" };
+    expect((await post(base, JSON.stringify(pageView(92)), { ...elsewhere, "x-write-key": "nope" })).status).toBe(401);
+    expect((await post(base, JSON.stringify(pageView(7)), { ...elsewhere, "x-write-key": "other-key" })).status).toBe(200);
+    const stored = await readStream(stream);
+    expect(stored.events.map((event) => event.anon_id)).toEqual([1, 2, 3, 4, 5, 6, 7].map((i) => `visitor-${i}`));
+  });
+
   it("answers 404 for an unknown path and 405 with Allow for a wrong method", async () => {
     const { base } = await startCollector();
     expect((await fetch(`${base}/v2/events`)).status).toBe(404);
