@@ -124,6 +124,14 @@ export const httpSource = z
     maxEventBytes: z.number().int().positive().default(32_768).describe("Largest event; default 32768 (32 KiB)."),
     maxRequestBytes: z.number().int().positive().default(524_288).describe("Largest request body; default 524288 (512 KiB)."),
     maxBatchEvents: z.number().int().positive().default(2500).describe("Most events in one request; default 2500."),
+    maxConnections: z
+      .number()
+      .int()
+      .positive()
+      .default(4096)
+      .describe(
+        "Open connections (idle keep-alive ones included) beyond which a new one is closed at once, before any byte is read, and counted in clickpipe_http_connections_refused_total; default 4096. Keep it under the process's open-file limit.",
+      ),
   })
   .describe("HTTP collector: POST /v1/events, GET /v1/pixel.gif.");
 

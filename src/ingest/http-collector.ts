@@ -178,6 +178,10 @@ class HttpCollectorSource implements HttpCollector {
       this.handle(request, response),
     );
     this.server.setTimeout(requestTimeout);
+    // Each connection holds a file descriptor and memory: past the bound Node closes new ones unread ('drop').
+    this.server.maxConnections = config.maxConnections;
+    const refused = deps.metrics.httpConnectionsRefused;
+    this.server.on("drop", () => refused.inc());
   }
 
   async start(): Promise<void> {

@@ -62,6 +62,7 @@ describe("pipeline schema - defaults", () => {
         maxEventBytes: 32_768,
         maxRequestBytes: 524_288,
         maxBatchEvents: 2500,
+        maxConnections: 4096,
       },
       { type: "accessLog", paths: ["/var/log/a.log"], format: "combined", pollInterval: 1000 },
     ]);

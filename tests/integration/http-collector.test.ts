@@ -1,5 +1,7 @@
 // HTTP collector against a real nats-server over loopback: statuses, stored events and dead letters, auth, CORS, limits.
+import { once } from "node:events";
 import { request as httpRequest } from "node:http";
+import { connect, type Socket } from "node:net";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
@@ -498,6 +500,47 @@ describe("http collector - CORS", () => {
     expect([beacon, keyed, pixel].map(corsHeaders)).toEqual(Array(3).fill(["*", null, "Origin"]));
     expect(corsHeaders(fromListed)).toEqual([allowed, "true", "Origin"]);
     expect((await readStream(stream)).events.map((event) => event.anon_id).sort()).toEqual(["visitor-1", "visitor-2", "visitor-3", "visitor-4"]);
+  });
+});
+
+describe("http collector - connections", () => {
+  async function openConnection(port: number): Promise<Socket> {
+    const socket = connect(port, "127.0.0.1");
+    socket.on("error", () => undefined); // a refused connection may end in a reset; its close is what counts
+    await once(socket, "connect");
+    return socket;
+  }
+
+  /** Sends one request on `socket` with Connection: close and returns all the server wrote before closing it. */
+  async function exchange(socket: Socket, head: string, body = ""): Promise<string> {
+    let received = "";
+    socket.on("data", (chunk: Buffer) => (received += chunk.toString("utf8")));
+    const closed = once(socket, "close");
+    socket.write(`${head}\r\nHost: collector\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await closed;
+    return received;
+  }
+
+  it("closes connections past maxConnections at once, unread, counts them, and serves the open ones and later ones", async () => {
+    const { collector, stream, metrics } = await startCollector({ maxConnections: 2 });
+    const port = collector.address().port;
+    const held = [await openConnection(port), await openConnection(port)];
+    const refused = await exchange(await openConnection(port), "GET /healthz HTTP/1.1");
+    expect(refused).toBe("");
+    expect(await counterValue(metrics, "clickpipe_http_connections_refused_total")).toBe(1);
+    // The connections within the bound are served, publishing included.
+    const stored = await exchange(held[0], `POST /v1/events HTTP/1.1\r\nX-Write-Key: ${KEY}\r\nContent-Type: application/json`, JSON.stringify(pageView(1)));
+    expect(stored).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(stored).toContain('{"accepted":1,"rejected":0,"errors":[]}');
+    expect((await readStream(stream)).events.map((event) => event.anon_id)).toEqual(["visitor-1"]);
+    // Once the others closed, a new connection is taken again (the server learns of a close a moment later).
+    held[1].destroy();
+    let later = "";
+    for (let attempt = 0; attempt < 50 && !later.startsWith("HTTP/1.1 200"); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      later = await exchange(await openConnection(port), "GET /healthz HTTP/1.1");
+    }
+    expect(later).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nok$/);
   });
 });
 
