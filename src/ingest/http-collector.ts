@@ -16,8 +16,8 @@ import { partitionOf } from "../transport/partition.ts";
 import { ensureStream, streamOptions } from "../transport/stream.ts";
 import { EdgeProcessor, type RequestInfo } from "./edge.ts";
 import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
-import { redactRawRecord } from "./raw-redaction.ts";
-import { redactWriteKey, WRITE_KEY_FIELD, WriteKeys, writeKeyFromHeaders, writeKeyOfRecord } from "./http-auth.ts";
+import { redactRawRecord, redactWriteKeys } from "./raw-redaction.ts";
+import { WRITE_KEY_FIELD, WriteKeys, writeKeyFromHeaders, writeKeyOfRecord } from "./http-auth.ts";
 import { decodeContent, discardRest, parseBody, readBody, RequestAbortedError, type BodyRecord, type ParsedBody } from "./http-body.ts";
 import { TrustedProxies } from "./http-client-ip.ts";
 import { CorsPolicy } from "./http-cors.ts";
@@ -82,8 +82,6 @@ interface RequestContext {
   ip: string;
   userAgent: string | undefined;
   request: RequestInfo;
-  /** The request's write key: redacted from dead-lettered raw records. */
-  writeKey: string | undefined;
 }
 
 const JSON_TYPE = "application/json; charset=utf-8";
@@ -385,7 +383,7 @@ class HttpCollectorSource implements HttpCollector {
     if (this.overloaded()) {
       return this.unavailable(response, "events", started, headers, "the collector is overloaded");
     }
-    const context = this.requestContext(request, ip, writeKey);
+    const context = this.requestContext(request, ip);
     const outcome = this.ingest(parsed.records, context, oversized);
     if (outcome.group !== undefined) {
       try {
@@ -413,7 +411,7 @@ class HttpCollectorSource implements HttpCollector {
     if (this.overloaded()) return this.unavailable(response, "pixel", started, headers, "the collector is overloaded");
     // Escapes that are not UTF-8 would be stored as U+FFFD: the event is dead-lettered (the pixel still answers).
     const unparseable = queryIsUtf8(query) ? undefined : "the query string's percent-escapes are not UTF-8";
-    const outcome = this.ingest([{ value: record, raw: query, unparseable }], this.requestContext(request, ip, writeKey));
+    const outcome = this.ingest([{ value: record, raw: query, unparseable }], this.requestContext(request, ip));
     if (outcome.group !== undefined) {
       try {
         await outcome.group.committed;
@@ -493,8 +491,9 @@ class HttpCollectorSource implements HttpCollector {
     outcome.rejected++;
     outcome.errors.push({ index, reason: text });
     group.tally.invalid[REASON_INDEX.get(reason) ?? REASON_INDEX.get("unparseable_line")!]++;
-    // The key is cut out before the text is cut short, so no part of it can stay at the cut.
-    const raw = this.redactRaw(deadLetterRaw(redactWriteKey(record.raw ?? elementText(record.value), context.writeKey)));
+    // Keys are cut out before the text is cut short, so no part of one can stay at the cut. Every configured key, not
+    // only the request's: a record of a batch may carry another.
+    const raw = this.redactRaw(deadLetterRaw(redactWriteKeys(record.raw ?? elementText(record.value), this.config.writeKeys)));
     group.addDeadLetter(encodeDeadLetter({ received_at: context.receivedAt, reason: text, raw, source: "http" }));
   }
 
@@ -512,9 +511,9 @@ class HttpCollectorSource implements HttpCollector {
     }
   }
 
-  private requestContext(request: IncomingMessage, ip: string, writeKey: string | undefined): RequestContext {
+  private requestContext(request: IncomingMessage, ip: string): RequestContext {
     const userAgent = request.headers["user-agent"];
-    return { receivedAt: Date.now(), ip, userAgent, request: { hasUserAgent: userAgent !== undefined }, writeKey };
+    return { receivedAt: Date.now(), ip, userAgent, request: { hasUserAgent: userAgent !== undefined } };
   }
 
   private clientIp(request: IncomingMessage): string {

@@ -287,6 +287,33 @@ describe("http collector - write keys", () => {
     expect(stored.deadLetters[0].reason).toMatch(/^bad_ts: /);
     expect(stored.rawText).not.toContain(KEY);
   });
+
+  it("keeps keys out of dead letters however they are spelled: JSON escapes, percent-escapes, another key's writeKey field", async () => {
+    const { base, stream } = await startCollector({ writeKeys: [KEY, "other-key"] });
+    const escapedKey = KEY.replaceAll("_", "\\u005f"); // JSON.parse reads it as KEY: the request is accepted
+    const single = await post(base, `{"type":"page_view","ts":"yesterday","anon_id":"a","url":"/","writeKey":"${escapedKey}"}`, {});
+    expect(await single.json()).toMatchObject({ accepted: 0, rejected: 1 });
+    // Under a header key: bad lines carrying another key under an escaped name, and the key percent-escaped in a URL.
+    const lines = [
+      JSON.stringify(pageView(1)),
+      '{"type":"page_view","ts":"yesterday","anon_id":"b","url":"/","write\\u004bey":"other-key"}',
+      `{"type":"page_view","ts":"yesterday","anon_id":"c","url":"/?writeKey=${KEY.replaceAll("_", "%5F")}"}`,
+    ];
+    const batch = await post(base, lines.join("\n"), { "x-write-key": KEY, "content-type": "application/x-ndjson" });
+    expect(await batch.json()).toMatchObject({ accepted: 1, rejected: 2 });
+    // The pixel's parameter name and key percent-escaped (URLSearchParams decodes both); without ts it is dead-lettered.
+    const pixel = await fetch(`${base}/v1/pixel.gif?write%4Bey=${KEY.replaceAll("_", "%5F")}&type=page_view&anon_id=d&url=%2F`);
+    expect(pixel.status).toBe(200);
+    const stored = await readStream(stream);
+    expect(stored.events.map((event) => event.anon_id)).toEqual(["visitor-1"]);
+    expect(stored.deadLetters.map((letter) => letter.raw)).toEqual([
+      '{"type":"page_view","ts":"yesterday","anon_id":"a","url":"/","writeKey":"[redacted]"}',
+      '{"type":"page_view","ts":"yesterday","anon_id":"b","url":"/","write\\u004bey":"[redacted]"}',
+      '{"type":"page_view","ts":"yesterday","anon_id":"c","url":"/?writeKey=[redacted]"}',
+      "write%4Bey=[redacted]&type=page_view&anon_id=d&url=%2F",
+    ]);
+    expect(stored.rawText).not.toContain("other-key");
+  });
 });
 
 describe("http collector - refusals", () => {
