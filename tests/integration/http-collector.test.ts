@@ -314,6 +314,18 @@ describe("http collector - write keys", () => {
     ]);
     expect(stored.rawText).not.toContain("other-key");
   });
+
+  it("keeps the start of a key out of a broken line's reason, where JSON.parse's message quotes the line", async () => {
+    const { base, stream } = await startCollector();
+    const broken = `{"type":"page_view","writeKey":${KEY}}`;
+    const response = await post(base, [JSON.stringify(pageView(1)), broken].join("\n"), { "x-write-key": KEY });
+    expect(await response.json()).toEqual({ accepted: 1, rejected: 1, errors: [{ index: 1, reason: "not_json: not JSON: Unexpected token 'w' (not valid JSON)" }] });
+    const stored = await readStream(stream);
+    expect(stored.deadLetters.map((letter) => [letter.reason, letter.raw])).toEqual([
+      ["not_json: not JSON: Unexpected token 'w' (not valid JSON)", '{"type":"page_view","writeKey":"[redacted]"}'],
+    ]);
+    expect(stored.rawText).not.toContain(KEY.slice(0, 6));
+  });
 });
 
 describe("http collector - refusals", () => {
