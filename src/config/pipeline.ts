@@ -88,7 +88,9 @@ export const httpSource = z
     allowedOrigins: z
       .array(z.string().min(1))
       .default([])
-      .describe("Browser origins allowed to post: they get CORS headers, and a request from an origin not listed gets 403 (\"*\": any). Default [] (no CORS headers; no origin is refused)."),
+      .describe(
+        'Browser origins allowed to post: they get CORS headers, and a request from an origin not listed gets 403. An origin listed exactly may send credentials (cookies, Basic auth); "*" allows any other origin without them (Access-Control-Allow-Origin: *). Default [] (no CORS headers; no origin is refused).',
+      ),
     trustedProxies: z
       .array(z.string().min(1))
       .superRefine((entries, ctx) => {
@@ -103,12 +105,33 @@ export const httpSource = z
       .strictObject({
         requestsPerSecond: z.number().positive().default(100).describe("Sustained requests per second per client; default 100."),
         burst: z.number().int().positive().default(200).describe("Bucket size per client; default 200."),
+        badKeysPerSecond: z
+          .number()
+          .positive()
+          .default(0.1)
+          .describe("Sustained requests per second per client IP with a missing or unknown write key (401), beyond which they get 429; default 0.1 (one per 10 s)."),
+        badKeyBurst: z
+          .number()
+          .int()
+          .positive()
+          .default(20)
+          .describe(
+            "Requests with a missing or unknown write key a client IP may send at once; default 20. While an IP is over it, every request it sends with a key not accepted from it before gets 429 too, right or wrong, so guesses stay bounded.",
+          ),
       })
       .prefault({})
-      .describe("Token bucket per client IP; default 100/s, burst 200."),
+      .describe("Token bucket per write key and client IP (default 100/s, burst 200), and a stricter one per client IP for requests without a known key (default 0.1/s, burst 20)."),
     maxEventBytes: z.number().int().positive().default(32_768).describe("Largest event; default 32768 (32 KiB)."),
     maxRequestBytes: z.number().int().positive().default(524_288).describe("Largest request body; default 524288 (512 KiB)."),
     maxBatchEvents: z.number().int().positive().default(2500).describe("Most events in one request; default 2500."),
+    maxConnections: z
+      .number()
+      .int()
+      .positive()
+      .default(4096)
+      .describe(
+        "Open connections (idle keep-alive ones included) beyond which a new one is closed at once, before any byte is read, and counted in clickpipe_http_connections_refused_total; default 4096. Keep it under the process's open-file limit.",
+      ),
   })
   .describe("HTTP collector: POST /v1/events, GET /v1/pixel.gif.");
 

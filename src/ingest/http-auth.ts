@@ -58,9 +58,3 @@ export function writeKeyOfRecord(value: unknown): string | undefined {
   const key = (value as Record<string, unknown>)[WRITE_KEY_FIELD];
   return typeof key === "string" ? key : undefined;
 }
-
-/** Rejected records go to the dead letters as received; the key they carried must not go with them. */
-export function redactWriteKey(raw: string, key: string | undefined): string {
-  if (key === undefined || key === "" || !raw.includes(key)) return raw;
-  return raw.split(key).join("[redacted]");
-}

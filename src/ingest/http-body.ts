@@ -137,12 +137,21 @@ function parseNdjson(text: string, maxRecords: number): ParsedBody | TooManyReco
       records.push({ value: JSON.parse(line), raw: line });
       parsed++;
     } catch (error) {
-      records.push({ value: undefined, raw: line, parseError: (error as Error).message });
+      records.push({ value: undefined, raw: line, parseError: parseProblem(error) });
     }
   }
   if (count > maxRecords) return { ok: true, shape: "too_many", count, first: records.find((record) => record.parseError === undefined) };
   if (parsed === 0) return { ok: false, problem: "the body is neither JSON nor NDJSON (no line is a JSON value)" };
   return { ok: true, shape: "ndjson", records };
+}
+
+/**
+ * A JSON.parse error without the text V8 quotes in it (`Unexpected token 'w', "wk_live_01"... is not valid JSON`):
+ * the problem goes into the dead letter's reason, which the write-key redaction of the raw text does not see, and
+ * ten characters of a key are too many to keep.
+ */
+function parseProblem(error: unknown): string {
+  return (error as Error).message.replace(/,? (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s, " (not valid JSON)");
 }
 
 export type DecodedContent = { ok: true; body: Buffer } | { ok: false; status: 400 | 413 | 415; problem: string };

@@ -16,8 +16,8 @@ import { partitionOf } from "../transport/partition.ts";
 import { ensureStream, streamOptions } from "../transport/stream.ts";
 import { EdgeProcessor, type RequestInfo } from "./edge.ts";
 import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
-import { redactRawRecord } from "./raw-redaction.ts";
-import { redactWriteKey, WRITE_KEY_FIELD, WriteKeys, writeKeyFromHeaders, writeKeyOfRecord } from "./http-auth.ts";
+import { redactRawRecord, redactWriteKeys } from "./raw-redaction.ts";
+import { WRITE_KEY_FIELD, WriteKeys, writeKeyFromHeaders, writeKeyOfRecord } from "./http-auth.ts";
 import { decodeContent, discardRest, parseBody, readBody, RequestAbortedError, type BodyRecord, type ParsedBody } from "./http-body.ts";
 import { TrustedProxies } from "./http-client-ip.ts";
 import { CorsPolicy } from "./http-cors.ts";
@@ -82,8 +82,6 @@ interface RequestContext {
   ip: string;
   userAgent: string | undefined;
   request: RequestInfo;
-  /** The request's write key: redacted from dead-lettered raw records. */
-  writeKey: string | undefined;
 }
 
 const JSON_TYPE = "application/json; charset=utf-8";
@@ -109,6 +107,8 @@ class HttpCollectorSource implements HttpCollector {
   private readonly proxies: TrustedProxies;
   private readonly cors: CorsPolicy;
   private readonly limiter: RateLimiter;
+  /** Per client IP: requests with a missing or unknown write key (key guesses among them). */
+  private readonly badKeyLimiter: RateLimiter;
   private readonly edge: EdgeProcessor;
   private readonly redactRaw: (raw: string) => string;
   private readonly committer: GroupCommitter<GroupTally>;
@@ -147,6 +147,7 @@ class HttpCollectorSource implements HttpCollector {
     this.proxies = new TrustedProxies(config.trustedProxies);
     this.cors = new CorsPolicy(config.allowedOrigins);
     this.limiter = new RateLimiter(config.rateLimit);
+    this.badKeyLimiter = new RateLimiter({ requestsPerSecond: config.rateLimit.badKeysPerSecond, burst: config.rateLimit.badKeyBurst });
     this.edge = EdgeProcessor.fromConfig(pipeline.ingest, { pipelineName: pipeline.name, env: options.env ?? process.env });
     // Dead letters keep the raw record, so the privacy rules apply to it too, as publish and the tailer apply them.
     const pseudonymKey = (options.env ?? process.env)[PSEUDONYM_KEY_ENV] || undefined;
@@ -175,6 +176,10 @@ class HttpCollectorSource implements HttpCollector {
       this.handle(request, response),
     );
     this.server.setTimeout(requestTimeout);
+    // Each connection holds a file descriptor and memory: past the bound Node closes new ones unread ('drop').
+    this.server.maxConnections = config.maxConnections;
+    const refused = deps.metrics.httpConnectionsRefused;
+    this.server.on("drop", () => refused.inc());
   }
 
   async start(): Promise<void> {
@@ -356,7 +361,11 @@ class HttpCollectorSource implements HttpCollector {
     // JSON is UTF-8 (RFC 8259): decoding other bytes would turn them into U+FFFD without a word.
     const parsed = isUtf8(body) ? parseBody(body.toString("utf8"), this.config.maxBatchEvents) : NOT_UTF8;
     if (!parsed.ok) {
-      if (!keyOutsideBody) return this.unauthorized(response, "events", started, headers);
+      if (!keyOutsideBody) {
+        // No key anywhere: a bad key (admit answers 401, or 429 past the IP's bad-key budget).
+        this.admit(response, "events", started, headers, undefined, ip);
+        return;
+      }
       return this.sendJson(response, "events", started, 400, { error: parsed.problem }, headers);
     }
     if (!keyOutsideBody) {
@@ -374,7 +383,7 @@ class HttpCollectorSource implements HttpCollector {
     if (this.overloaded()) {
       return this.unavailable(response, "events", started, headers, "the collector is overloaded");
     }
-    const context = this.requestContext(request, ip, writeKey);
+    const context = this.requestContext(request, ip);
     const outcome = this.ingest(parsed.records, context, oversized);
     if (outcome.group !== undefined) {
       try {
@@ -402,7 +411,7 @@ class HttpCollectorSource implements HttpCollector {
     if (this.overloaded()) return this.unavailable(response, "pixel", started, headers, "the collector is overloaded");
     // Escapes that are not UTF-8 would be stored as U+FFFD: the event is dead-lettered (the pixel still answers).
     const unparseable = queryIsUtf8(query) ? undefined : "the query string's percent-escapes are not UTF-8";
-    const outcome = this.ingest([{ value: record, raw: query, unparseable }], this.requestContext(request, ip, writeKey));
+    const outcome = this.ingest([{ value: record, raw: query, unparseable }], this.requestContext(request, ip));
     if (outcome.group !== undefined) {
       try {
         await outcome.group.committed;
@@ -482,8 +491,9 @@ class HttpCollectorSource implements HttpCollector {
     outcome.rejected++;
     outcome.errors.push({ index, reason: text });
     group.tally.invalid[REASON_INDEX.get(reason) ?? REASON_INDEX.get("unparseable_line")!]++;
-    // The key is cut out before the text is cut short, so no part of it can stay at the cut.
-    const raw = this.redactRaw(deadLetterRaw(redactWriteKey(record.raw ?? elementText(record.value), context.writeKey)));
+    // Keys are cut out before the text is cut short, so no part of one can stay at the cut. Every configured key, not
+    // only the request's: a record of a batch may carry another.
+    const raw = this.redactRaw(deadLetterRaw(redactWriteKeys(record.raw ?? elementText(record.value), this.config.writeKeys)));
     group.addDeadLetter(encodeDeadLetter({ received_at: context.receivedAt, reason: text, raw, source: "http" }));
   }
 
@@ -501,16 +511,22 @@ class HttpCollectorSource implements HttpCollector {
     }
   }
 
-  private requestContext(request: IncomingMessage, ip: string, writeKey: string | undefined): RequestContext {
+  private requestContext(request: IncomingMessage, ip: string): RequestContext {
     const userAgent = request.headers["user-agent"];
-    return { receivedAt: Date.now(), ip, userAgent, request: { hasUserAgent: userAgent !== undefined }, writeKey };
+    return { receivedAt: Date.now(), ip, userAgent, request: { hasUserAgent: userAgent !== undefined } };
   }
 
   private clientIp(request: IncomingMessage): string {
     return this.proxies.clientAddress(request.socket.remoteAddress ?? "", request.headers["x-forwarded-for"]);
   }
 
-  /** Checks the write key (401) and the client's token bucket (429); false when it answered. */
+  /**
+   * Checks the write key (401) and the client's token buckets (429); false when it answered. A missing or unknown key
+   * takes a token of the client IP's bad-key bucket, and gets 429 once that is empty. While it is, a right key the IP
+   * had not used before gets the same 429, or guessing the key would go on at full speed (a right guess answered 200,
+   * wrong ones 429); keys it had used before (their buckets are known) go on, so a good client beside a bad one (one
+   * NAT, one proxy) is not starved.
+   */
   private admit(
     response: ServerResponse,
     route: Route,
@@ -519,11 +535,19 @@ class HttpCollectorSource implements HttpCollector {
     writeKey: string | undefined,
     ip: string,
   ): boolean {
+    const now = Date.now();
+    let retryAfter: number;
     if (!this.keys.accepts(writeKey)) {
-      this.unauthorized(response, route, started, headers);
-      return false;
+      retryAfter = this.badKeyLimiter.take(ip, now);
+      if (retryAfter === 0) {
+        this.unauthorized(response, route, started, headers);
+        return false;
+      }
+    } else {
+      const client = `${writeKey}\u0000${ip}`;
+      retryAfter = this.badKeyLimiter.waitFor(ip, now);
+      if (retryAfter === 0 || this.limiter.knows(client)) retryAfter = this.limiter.take(client, now);
     }
-    const retryAfter = this.limiter.take(`${writeKey}\u0000${ip}`, Date.now());
     if (retryAfter === 0) return true;
     headers["retry-after"] = String(retryAfter);
     this.sendJson(response, route, started, 429, { error: "too many requests from this client" }, headers);

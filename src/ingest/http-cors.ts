@@ -6,16 +6,17 @@ const ALLOWED_HEADERS = "Content-Type, Content-Encoding, Authorization, X-Write-
 const PREFLIGHT_MAX_AGE_SECONDS = "86400";
 
 export class CorsPolicy {
+  /** The origins listed exactly: only they may send credentials (cookies, Basic auth the browser keeps). */
   private readonly origins: ReadonlySet<string>;
   private readonly anyOrigin: boolean;
 
-  /** `allowedOrigins`: exact origins ("https://shop.example"), or "*" for any. */
+  /** `allowedOrigins`: exact origins ("https://shop.example"), and/or "*" for any. */
   constructor(allowedOrigins: readonly string[]) {
     this.anyOrigin = allowedOrigins.includes("*");
-    this.origins = new Set(allowedOrigins.map((origin) => origin.replace(/\/+$/, "")));
+    this.origins = new Set(allowedOrigins.filter((origin) => origin !== "*").map((origin) => origin.replace(/\/+$/, "")));
   }
 
-  allows(origin: string | undefined): origin is string {
+  private allows(origin: string | undefined): origin is string {
     return origin !== undefined && (this.anyOrigin || this.origins.has(origin));
   }
 
@@ -25,17 +26,22 @@ export class CorsPolicy {
    * Requests without an Origin header (servers, `<img>` pixels) and an empty list (the default) are not limited.
    */
   permits(origin: string | undefined): boolean {
-    return origin === undefined || this.origins.size === 0 || this.allows(origin);
+    return origin === undefined || (!this.anyOrigin && this.origins.size === 0) || this.allows(origin);
   }
 
   /**
-   * Adds the headers of an actual request (POST, GET) to `headers` when `origin` is allowed. The origin is echoed
-   * rather than "*" so that requests with credentials (Basic auth) work too; Vary keeps caches per origin.
+   * Adds the headers of an actual request (POST, GET) to `headers` when `origin` is allowed. A listed origin is
+   * echoed with Allow-Credentials, so its pages may send credentials; any other origin "*" allows gets "*", which
+   * browsers never combine with credentials (Fetch, CORS check): echoing every origin with credentials would let any
+   * page send requests with the visitor's cookies or cached Basic auth and read the answers. Vary keeps caches per
+   * origin.
    */
   addResponseHeaders(headers: OutgoingHttpHeaders, origin: string | undefined): void {
     if (!this.allows(origin)) return;
-    headers["access-control-allow-origin"] = origin;
-    headers["access-control-allow-credentials"] = "true";
+    if (this.origins.has(origin)) {
+      headers["access-control-allow-origin"] = origin;
+      headers["access-control-allow-credentials"] = "true";
+    } else headers["access-control-allow-origin"] = "*";
     headers.vary = "Origin";
   }
 

@@ -31,14 +31,33 @@ export class RateLimiter {
       if (this.buckets.size >= this.maxBuckets) this.evict(nowMs);
       bucket = { tokens: this.settings.burst, updatedAt: nowMs };
       this.buckets.set(client, bucket);
-    } else {
-      bucket.tokens = Math.min(this.settings.burst, bucket.tokens + (nowMs - bucket.updatedAt) * this.perMs);
-      bucket.updatedAt = nowMs;
-    }
+    } else this.refill(bucket, nowMs);
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
       return 0;
     }
+    return this.secondsUntilToken(bucket);
+  }
+
+  /** Like take, without taking: 0 when `client` has a token at `nowMs` (none seen yet has a full bucket). */
+  waitFor(client: string, nowMs: number): number {
+    const bucket = this.buckets.get(client);
+    if (bucket === undefined) return 0;
+    this.refill(bucket, nowMs);
+    return bucket.tokens >= 1 ? 0 : this.secondsUntilToken(bucket);
+  }
+
+  /** Whether `client` took a token lately (its bucket is kept until evicted, see evict). */
+  knows(client: string): boolean {
+    return this.buckets.has(client);
+  }
+
+  private refill(bucket: Bucket, nowMs: number): void {
+    bucket.tokens = Math.min(this.settings.burst, bucket.tokens + (nowMs - bucket.updatedAt) * this.perMs);
+    bucket.updatedAt = nowMs;
+  }
+
+  private secondsUntilToken(bucket: Bucket): number {
     return Math.max(1, Math.ceil((1 - bucket.tokens) / this.settings.requestsPerSecond));
   }
 

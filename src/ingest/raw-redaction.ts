@@ -1,6 +1,11 @@
-// Privacy for dead letters: the raw text of a rejected record gets the same IP anonymization and pseudonyms as events.
+// Privacy for dead letters: the raw text of a rejected record gets the same IP anonymization and pseudonyms as events,
+// and loses the write keys it carried.
+import { isUtf8 } from "node:buffer";
 import { isIPv4, isIPv6 } from "node:net";
+import { WRITE_KEY_FIELD } from "./http-auth.ts";
 import { anonymizeIp, pseudonymize, type PrivacyConfig } from "./privacy.ts";
+
+const REDACTED = "[redacted]";
 
 // Candidate address tokens; node:net decides what is really an address.
 const IPV4_TOKEN = /(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])/g;
@@ -107,4 +112,153 @@ function unescapeJson(value: string): string {
   } catch {
     return value;
   }
+}
+
+/**
+ * `raw` without write keys, as a dead letter may keep it: each of `keys` wherever it appears, as written or spelled
+ * with JSON string escapes (`\u005f`, `\/`) or percent-escapes (`%5F`), as the key read from the record or query was
+ * decoded from them; and the value of every `writeKey` field, whatever it holds (another or a wrong key is a secret
+ * too): a JSON member, its name compared unescaped (`"write\u004bey"`), or a query parameter, its name
+ * percent-decoded. Replaced by [redacted]. Runs for rejected records only, never on the path of good ones.
+ */
+export function redactWriteKeys(raw: string, keys: readonly string[]): string {
+  let text = raw;
+  for (const key of keys) if (text.includes(key)) text = text.split(key).join(REDACTED);
+  if (text.includes("\\") || text.includes("%")) text = redactEscapedKeys(text, keys);
+  text = redactMemberValues(text, WRITE_KEY_FIELD);
+  if (text.includes("=")) text = redactQueryValues(text, WRITE_KEY_FIELD);
+  return text;
+}
+
+/** `text` as JSON-string escapes and percent-escapes decode it, with where each decoded UTF-16 unit starts in `text`. */
+interface DecodedView {
+  decoded: string;
+  /** starts[i]: the index in `text` of decoded unit i; starts[decoded.length] is text.length. */
+  starts: number[];
+}
+
+/** Every key that the view of `text` holds (escaped in part or whole) is replaced, with the escapes spelling it. */
+function redactEscapedKeys(text: string, keys: readonly string[]): string {
+  const { decoded, starts } = decodedView(text);
+  const spans: [number, number][] = [];
+  for (const key of keys) {
+    for (let at = decoded.indexOf(key); at !== -1; at = decoded.indexOf(key, at + key.length)) {
+      spans.push([starts[at], starts[at + key.length]]);
+    }
+  }
+  if (spans.length === 0) return text;
+  spans.sort((a, b) => a[0] - b[0]);
+  let out = "";
+  let copied = 0;
+  for (const [start, end] of spans) {
+    if (end <= copied) continue;
+    out += text.slice(copied, Math.max(start, copied)) + (start >= copied ? REDACTED : "");
+    copied = end;
+  }
+  return out + text.slice(copied);
+}
+
+function decodedView(text: string): DecodedView {
+  const units: string[] = [];
+  const starts: number[] = [];
+  for (let at = 0; at < text.length; ) {
+    const escape = text[at] === "\\" ? jsonEscapeAt(text, at) : text[at] === "%" ? percentEscapeAt(text, at) : undefined;
+    if (escape === undefined) {
+      units.push(text[at]);
+      starts.push(at++);
+      continue;
+    }
+    // By UTF-16 unit (for…of would give a surrogate pair as one): every unit needs its start.
+    for (let index = 0; index < escape.units.length; index++) {
+      units.push(escape.units[index]);
+      starts.push(at);
+    }
+    at += escape.length;
+  }
+  starts.push(text.length);
+  return { decoded: units.join(""), starts };
+}
+
+interface Escape {
+  units: string;
+  length: number;
+}
+
+const JSON_ESCAPES: Readonly<Record<string, string>> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
+
+/** The JSON string escape at `at` (a backslash): `\n`, `\/`, `\u005f`, …; undefined for none. */
+function jsonEscapeAt(text: string, at: number): Escape | undefined {
+  const letter = text[at + 1];
+  if (letter === "u") {
+    const hex = text.slice(at + 2, at + 6);
+    return /^[0-9A-Fa-f]{4}$/.test(hex) ? { units: String.fromCharCode(Number.parseInt(hex, 16)), length: 6 } : undefined;
+  }
+  const unit = letter === undefined ? undefined : JSON_ESCAPES[letter];
+  return unit === undefined ? undefined : { units: unit, length: 2 };
+}
+
+/** The percent-escaped character at `at` (a `%`): one ASCII byte, or the bytes of one UTF-8 character; else undefined. */
+function percentEscapeAt(text: string, at: number): Escape | undefined {
+  const first = byteAt(text, at);
+  if (first === undefined) return undefined;
+  if (first < 0x80) return { units: String.fromCharCode(first), length: 3 };
+  const count = first >= 0xf0 ? 4 : first >= 0xe0 ? 3 : first >= 0xc0 ? 2 : 0;
+  const bytes = [first];
+  for (let index = 1; index < count; index++) {
+    const next = byteAt(text, at + 3 * index);
+    if (next === undefined) return undefined;
+    bytes.push(next);
+  }
+  const buffer = Buffer.from(bytes);
+  return count > 0 && isUtf8(buffer) ? { units: buffer.toString("utf8"), length: 3 * count } : undefined;
+}
+
+function byteAt(text: string, at: number): number | undefined {
+  if (text[at] !== "%") return undefined;
+  const hex = text.slice(at + 1, at + 3);
+  return /^[0-9A-Fa-f]{2}$/.test(hex) ? Number.parseInt(hex, 16) : undefined;
+}
+
+/**
+ * `text` with the value of every JSON member named `field` (compared after unescaping the name) replaced by
+ * "[redacted]", whatever its type; also in JSON too broken to parse, where an unterminated value ends the text.
+ */
+function redactMemberValues(text: string, field: string): string {
+  if (!text.includes('"')) return text;
+  let out = "";
+  let copied = 0;
+  for (let at = text.indexOf('"'); at !== -1; at = text.indexOf('"', at)) {
+    const nameEnd = jsonValueEnd(text, at);
+    let next = nameEnd;
+    while (next < text.length && isJsonSpace(text[next])) next++;
+    if (text[next] !== ":" || memberName(text.slice(at + 1, nameEnd - 1)) !== field) {
+      at = nameEnd;
+      continue;
+    }
+    let start = next + 1;
+    while (start < text.length && isJsonSpace(text[start])) start++;
+    const end = jsonValueEnd(text, start);
+    const value = text.slice(start, end);
+    if (end > start && value !== "null" && value !== `"${REDACTED}"`) {
+      out += `${text.slice(copied, start)}"${REDACTED}"`;
+      copied = end;
+    }
+    at = end;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+function memberName(inner: string): string {
+  return inner.includes("\\") ? unescapeJson(inner) : inner;
+}
+
+function isJsonSpace(char: string): boolean {
+  return char === " " || char === "\t" || char === "\n" || char === "\r";
+}
+
+/** `text` with the value of every query parameter named `field` (name percent-decoded, as URLSearchParams reads it) redacted. */
+function redactQueryValues(text: string, field: string): string {
+  return text.replace(/(^|[?&;])([^=&#\s"]*)=([^&#\s"]*)/g, (match: string, before: string, name: string, value: string) =>
+    value === "" || value === REDACTED || decodeQueryValue(name) !== field ? match : `${before}${name}=${REDACTED}`,
+  );
 }

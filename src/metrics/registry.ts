@@ -33,6 +33,7 @@ export class Metrics {
   readonly eventLatency: Histogram;
   readonly sessionDuration: Histogram;
   readonly httpRequestDuration: Histogram<"route" | "code">;
+  readonly httpConnectionsRefused: Counter;
   // Business figures for Grafana: counters whose rates and ratios give per-minute figures (see src/metrics/business.ts).
   readonly sessionsFinal: Counter;
   readonly sessionsBounced: Counter;
@@ -199,6 +200,11 @@ export class Metrics {
       help: "Collector request duration, by route and status code.",
       labelNames: ["route", "code"],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: reg,
+    });
+    this.httpConnectionsRefused = new Counter({
+      name: "clickpipe_http_connections_refused_total",
+      help: "Connections the collector closed at once because it already had maxConnections open.",
       registers: reg,
     });
     this.sessionsFinal = new Counter({

@@ -58,10 +58,11 @@ describe("pipeline schema - defaults", () => {
         writeKeys: ["k"],
         allowedOrigins: [],
         trustedProxies: [],
-        rateLimit: { requestsPerSecond: 100, burst: 200 },
+        rateLimit: { requestsPerSecond: 100, burst: 200, badKeysPerSecond: 0.1, badKeyBurst: 20 },
         maxEventBytes: 32_768,
         maxRequestBytes: 524_288,
         maxBatchEvents: 2500,
+        maxConnections: 4096,
       },
       { type: "accessLog", paths: ["/var/log/a.log"], format: "combined", pollInterval: 1000 },
     ]);

@@ -1,6 +1,6 @@
 // The collector's pure parts: body sniffing, write keys, client address behind proxies, token buckets, pixel queries.
 import { describe, expect, it } from "vitest";
-import { redactWriteKey, WriteKeys, writeKeyFromHeaders } from "../../src/ingest/http-auth.ts";
+import { WriteKeys, writeKeyFromHeaders } from "../../src/ingest/http-auth.ts";
 import { parseBody } from "../../src/ingest/http-body.ts";
 import { TrustedProxies, TrustedProxyError } from "../../src/ingest/http-client-ip.ts";
 import { queryIsUtf8, recordFromQuery, TRANSPARENT_GIF } from "../../src/ingest/http-pixel.ts";
@@ -56,11 +56,6 @@ describe("http auth - write keys", () => {
     expect(writeKeyFromHeaders({ authorization: basic(":only-password") })).toBeUndefined();
     expect(writeKeyFromHeaders({ authorization: "Bearer abc" })).toBeUndefined();
     expect(writeKeyFromHeaders({})).toBeUndefined();
-  });
-
-  it("redacts every occurrence of the key from a raw record", () => {
-    expect(redactWriteKey('{"writeKey":"s3cret","x":"s3cret"}', "s3cret")).toBe('{"writeKey":"[redacted]","x":"[redacted]"}');
-    expect(redactWriteKey('{"a":1}', undefined)).toBe('{"a":1}');
   });
 });
 
@@ -118,6 +113,17 @@ describe("http rate limit - token buckets", () => {
     limiter.take("busy", 9_900);
     limiter.take("new", 10_000); // evicts "old" (refilled), keeps "busy" (0.1 tokens)
     expect(limiter.take("busy", 10_000)).toBe(1);
+  });
+
+  it("tells without taking whether a client has a token (waitFor) and whether it took one lately (knows)", () => {
+    const limiter = new RateLimiter({ requestsPerSecond: 0.5, burst: 2 });
+    expect([limiter.waitFor("a", 0), limiter.knows("a")]).toEqual([0, false]);
+    expect([limiter.take("a", 0), limiter.take("a", 0), limiter.knows("a")]).toEqual([0, 0, true]);
+    expect([limiter.waitFor("a", 0), limiter.waitFor("a", 0)]).toEqual([2, 2]); // waiting takes nothing
+    expect(limiter.waitFor("a", 1_000)).toBe(1); // 0.5 tokens after 1 s at 0.5/s
+    expect(limiter.waitFor("a", 2_000)).toBe(0);
+    expect(limiter.take("a", 2_000)).toBe(0);
+    expect(limiter.take("a", 2_000)).toBe(2);
   });
 });
 

@@ -1,7 +1,7 @@
-// redactRawRecord: dead letters keep no raw IP, host name, pseudonymized id or dropped field value.
+// redactRawRecord and redactWriteKeys: dead letters keep no raw IP, host name, pseudonymized id, dropped field value or write key.
 import { describe, expect, it } from "vitest";
 import { pseudonymize } from "../../src/ingest/privacy.ts";
-import { redactRawRecord } from "../../src/ingest/raw-redaction.ts";
+import { redactRawRecord, redactWriteKeys } from "../../src/ingest/raw-redaction.ts";
 
 const privacy = { anonymizeIp: true, ipv6Bits: 80, pseudonymize: ["user_id" as const], dropFields: ["email"] };
 
@@ -59,5 +59,51 @@ describe("redactRawRecord", () => {
   it("changes nothing when anonymizeIp is off and nothing is pseudonymized or dropped", () => {
     const raw = '10.1.2.3 {"user_id":"bob"}';
     expect(redactRawRecord(raw, { anonymizeIp: false, ipv6Bits: 80, pseudonymize: [], dropFields: [] }, "k")).toBe(raw);
+  });
+});
+
+describe("redactWriteKeys", () => {
+  const keys = ["wk_live_0123", "other/key+9"];
+
+  it("redacts every occurrence of each key as written, and the writeKey field's value whatever it is", () => {
+    expect(redactWriteKeys('{"writeKey":"wk_live_0123","x":"see wk_live_0123"}', keys)).toBe('{"writeKey":"[redacted]","x":"see [redacted]"}');
+    expect(redactWriteKeys('{"a":1,"writeKey":"a-wrong-key","b":{"writeKey": 42}}', keys)).toBe('{"a":1,"writeKey":"[redacted]","b":{"writeKey": "[redacted]"}}');
+    expect(redactWriteKeys('{"a":1,"writeKey":null}', keys)).toBe('{"a":1,"writeKey":null}');
+    expect(redactWriteKeys('{"note":"my writeKey is secret","type":"x"}', keys)).toBe('{"note":"my writeKey is secret","type":"x"}');
+  });
+
+  it("redacts keys spelled with JSON escapes, in part or whole, where the record's value carried them", () => {
+    // JSON.parse reads each of these as the key: what the collector accepted, and what a dead letter must not keep.
+    const escaped = ['"wk\\u005flive\\u005f0123"', '"\\u0077\\u006b\\u005F\\u006c\\u0069\\u0076\\u0065_0123"', '"other\\/key+9"'];
+    for (const value of escaped) {
+      expect(keys).toContain(JSON.parse(value));
+      expect(redactWriteKeys(`{"type":"page_view","ts":"yesterday","user":${value}}`, keys)).toBe('{"type":"page_view","ts":"yesterday","user":"[redacted]"}');
+    }
+    // Inside a longer string, and in JSON too broken to parse (the string never ends).
+    expect(redactWriteKeys('{"note":"key=wk\\u005flive_0123;","x":1}', keys)).toBe('{"note":"key=[redacted];","x":1}');
+    expect(redactWriteKeys('{"type":"x","note":"wk_live\\u005f01', keys)).toBe('{"type":"x","note":"wk_live\\u005f01');
+    expect(redactWriteKeys('{"type":"x","note":"wk_live\\u005f0123', keys)).toBe('{"type":"x","note":"[redacted]');
+  });
+
+  it("redacts the value of a writeKey member whose name is escaped", () => {
+    expect(redactWriteKeys('{"write\\u004bey":"someone-else","type":"x"}', keys)).toBe('{"write\\u004bey":"[redacted]","type":"x"}');
+    expect(redactWriteKeys('{"writ\\u0065Key" : "s\\"q","type":"x"}', keys)).toBe('{"writ\\u0065Key" : "[redacted]","type":"x"}');
+  });
+
+  it("redacts a pixel query's key spelled with percent-escapes, and any writeKey parameter, its name decoded", () => {
+    expect(redactWriteKeys("writeKey=wk%5Flive%5F0123&type=page_view&ts=x", keys)).toBe("writeKey=[redacted]&type=page_view&ts=x");
+    expect(redactWriteKeys("type=x&note=other%2Fkey%2B9", keys)).toBe("type=x&note=[redacted]");
+    expect(redactWriteKeys("type=x&write%4Bey=a-wrong-key&url=%2F", keys)).toBe("type=x&write%4Bey=[redacted]&url=%2F");
+    expect(redactWriteKeys("type=x&mywriteKey=keep&writeKey=", keys)).toBe("type=x&mywriteKey=keep&writeKey=");
+    // A key in a URL that a JSON record carries, escaped both ways.
+    expect(redactWriteKeys('{"url":"https:\\/\\/shop.example\\/?writeKey=wk%5Flive_0123&p=1"}', keys)).toBe(
+      '{"url":"https:\\/\\/shop.example\\/?writeKey=[redacted]&p=1"}',
+    );
+  });
+
+  it("redacts keys that are not ASCII when percent-escaped as UTF-8, and leaves text without keys alone", () => {
+    expect(redactWriteKeys("writ=%C3%A9t%C3%A9-k%F0%9F%94%91&x=1", ["été-k🔑"])).toBe("writ=[redacted]&x=1");
+    const plain = '{"type":"page_view","url":"/a%20b?q=100%25","title":"C:\\\\temp \\u00e9"}';
+    expect(redactWriteKeys(plain, keys)).toBe(plain);
   });
 });

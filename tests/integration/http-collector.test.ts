@@ -1,5 +1,7 @@
 // HTTP collector against a real nats-server over loopback: statuses, stored events and dead letters, auth, CORS, limits.
+import { once } from "node:events";
 import { request as httpRequest } from "node:http";
+import { connect, type Socket } from "node:net";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
@@ -285,6 +287,45 @@ describe("http collector - write keys", () => {
     expect(stored.deadLetters[0].reason).toMatch(/^bad_ts: /);
     expect(stored.rawText).not.toContain(KEY);
   });
+
+  it("keeps keys out of dead letters however they are spelled: JSON escapes, percent-escapes, another key's writeKey field", async () => {
+    const { base, stream } = await startCollector({ writeKeys: [KEY, "other-key"] });
+    const escapedKey = KEY.replaceAll("_", "\\u005f"); // JSON.parse reads it as KEY: the request is accepted
+    const single = await post(base, `{"type":"page_view","ts":"yesterday","anon_id":"a","url":"/","writeKey":"${escapedKey}"}`, {});
+    expect(await single.json()).toMatchObject({ accepted: 0, rejected: 1 });
+    // Under a header key: bad lines carrying another key under an escaped name, and the key percent-escaped in a URL.
+    const lines = [
+      JSON.stringify(pageView(1)),
+      '{"type":"page_view","ts":"yesterday","anon_id":"b","url":"/","write\\u004bey":"other-key"}',
+      `{"type":"page_view","ts":"yesterday","anon_id":"c","url":"/?writeKey=${KEY.replaceAll("_", "%5F")}"}`,
+    ];
+    const batch = await post(base, lines.join("\n"), { "x-write-key": KEY, "content-type": "application/x-ndjson" });
+    expect(await batch.json()).toMatchObject({ accepted: 1, rejected: 2 });
+    // The pixel's parameter name and key percent-escaped (URLSearchParams decodes both); without ts it is dead-lettered.
+    const pixel = await fetch(`${base}/v1/pixel.gif?write%4Bey=${KEY.replaceAll("_", "%5F")}&type=page_view&anon_id=d&url=%2F`);
+    expect(pixel.status).toBe(200);
+    const stored = await readStream(stream);
+    expect(stored.events.map((event) => event.anon_id)).toEqual(["visitor-1"]);
+    expect(stored.deadLetters.map((letter) => letter.raw)).toEqual([
+      '{"type":"page_view","ts":"yesterday","anon_id":"a","url":"/","writeKey":"[redacted]"}',
+      '{"type":"page_view","ts":"yesterday","anon_id":"b","url":"/","write\\u004bey":"[redacted]"}',
+      '{"type":"page_view","ts":"yesterday","anon_id":"c","url":"/?writeKey=[redacted]"}',
+      "write%4Bey=[redacted]&type=page_view&anon_id=d&url=%2F",
+    ]);
+    expect(stored.rawText).not.toContain("other-key");
+  });
+
+  it("keeps the start of a key out of a broken line's reason, where JSON.parse's message quotes the line", async () => {
+    const { base, stream } = await startCollector();
+    const broken = `{"type":"page_view","writeKey":${KEY}}`;
+    const response = await post(base, [JSON.stringify(pageView(1)), broken].join("\n"), { "x-write-key": KEY });
+    expect(await response.json()).toEqual({ accepted: 1, rejected: 1, errors: [{ index: 1, reason: "not_json: not JSON: Unexpected token 'w' (not valid JSON)" }] });
+    const stored = await readStream(stream);
+    expect(stored.deadLetters.map((letter) => [letter.reason, letter.raw])).toEqual([
+      ["not_json: not JSON: Unexpected token 'w' (not valid JSON)", '{"type":"page_view","writeKey":"[redacted]"}'],
+    ]);
+    expect(stored.rawText).not.toContain(KEY.slice(0, 6));
+  });
 });
 
 describe("http collector - refusals", () => {
@@ -381,6 +422,42 @@ describe("http collector - refusals", () => {
     expect((await post(base, JSON.stringify(pageView(3)), { "x-write-key": "other-key" })).status).toBe(200);
   });
 
+  it("answers 429 past a client IP's budget of requests with a missing or unknown key, right guesses included, but not its known keys", async () => {
+    // Default budget: 20 at once, then one per 10 s. 127.0.0.1 is a trusted proxy, so X-Forwarded-For names a second client.
+    const { base, stream } = await startCollector({ writeKeys: [KEY, "other-key"], trustedProxies: ["127.0.0.1"] });
+    expect((await post(base, JSON.stringify(pageView(1)))).status).toBe(200);
+    const bad = [
+      () => post(base, JSON.stringify(pageView(90)), {}),
+      () => post(base, JSON.stringify(pageView(90)), { "x-write-key": `${KEY}x` }),
+      () => post(base, JSON.stringify({ ...pageView(90), writeKey: "guess" }), {}),
+      () => post(base, "not json", {}),
+      () => fetch(`${base}/v1/pixel.gif?type=page_view&ts=${TS}&anon_id=visitor-90&url=/`),
+    ];
+    const budget = [];
+    for (let i = 0; i < 20; i++) budget.push((await bad[i % bad.length]()).status);
+    expect(budget).toEqual(Array(20).fill(401));
+    const over = [];
+    for (const send of bad) over.push(await send());
+    expect(over.map((response) => response.status)).toEqual([429, 429, 429, 429, 429]);
+    for (const response of over) {
+      expect(Number(response.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect(Number(response.headers.get("retry-after"))).toBeLessThanOrEqual(10);
+    }
+    // A right key this IP never used is answered as a wrong one is: the guess must not learn it guessed right.
+    const guessedRight = await post(base, JSON.stringify(pageView(91)), { "x-write-key": "other-key" });
+    expect([guessedRight.status, await guessedRight.json()]).toEqual([429, { error: "too many requests from this client" }]);
+    expect(await over[1].json()).toEqual({ error: "too many requests from this client" });
+    // The key this IP used before goes on, within its own bucket; other IPs have their own bad-key budget.
+    const known = [];
+    for (let i = 2; i <= 6; i++) known.push((await post(base, JSON.stringify(pageView(i)))).status);
+    expect(known).toEqual([200, 200, 200, 200, 200]);
+    const elsewhere = { "x-forwarded-for": "203.0.113.9" };
+    expect((await post(base, JSON.stringify(pageView(92)), { ...elsewhere, "x-write-key": "nope" })).status).toBe(401);
+    expect((await post(base, JSON.stringify(pageView(7)), { ...elsewhere, "x-write-key": "other-key" })).status).toBe(200);
+    const stored = await readStream(stream);
+    expect(stored.events.map((event) => event.anon_id)).toEqual([1, 2, 3, 4, 5, 6, 7].map((i) => `visitor-${i}`));
+  });
+
   it("answers 404 for an unknown path and 405 with Allow for a wrong method", async () => {
     const { base } = await startCollector();
     expect((await fetch(`${base}/v2/events`)).status).toBe(404);
@@ -426,11 +503,83 @@ describe("http collector - CORS", () => {
     expect((await readStream(stream)).events.map((event) => event.anon_id)).toEqual([pageView(1).anon_id, pageView(3).anon_id]);
     const any = await startCollector({ allowedOrigins: ["*"] });
     const fromAnywhere = await post(any.base, JSON.stringify(pageView(3)), { "x-write-key": KEY, origin: other });
-    expect(fromAnywhere.headers.get("access-control-allow-origin")).toBe(other);
+    expect([fromAnywhere.status, fromAnywhere.headers.get("access-control-allow-origin")]).toEqual([200, "*"]);
     // No list (the default): no origin is refused, none gets CORS headers.
     const open = await startCollector();
     const fromOtherOpen = await post(open.base, JSON.stringify(pageView(4)), { "x-write-key": KEY, origin: other });
     expect([fromOtherOpen.status, fromOtherOpen.headers.get("access-control-allow-origin")]).toEqual([200, null]);
+  });
+
+  it('answers "*" without Allow-Credentials to origins only "*" allows, and credentials only to origins listed exactly', async () => {
+    const { base, stream } = await startCollector({ allowedOrigins: ["*", allowed] });
+    const preflight = (origin: string) =>
+      fetch(`${base}/v1/events`, {
+        method: "OPTIONS",
+        headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type, authorization" },
+      });
+    const corsHeaders = (response: Response) => [
+      response.headers.get("access-control-allow-origin"),
+      response.headers.get("access-control-allow-credentials"),
+      response.headers.get("vary"),
+    ];
+    // A page of any origin must not get its credentialed requests (cookies, the browser's cached Basic auth) let
+    // through: browsers refuse "*" for them, so the preflight fails and the answer stays hidden.
+    const otherPreflight = await preflight(other);
+    expect([otherPreflight.status, ...corsHeaders(otherPreflight)]).toEqual([204, "*", null, "Origin"]);
+    expect(otherPreflight.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");
+    const listedPreflight = await preflight(allowed);
+    expect(corsHeaders(listedPreflight)).toEqual([allowed, "true", "Origin"]);
+    // What beacons need still works from any origin: a text/plain sendBeacon body with the key in its records (no
+    // preflight), a fetch with X-Write-Key and no credentials (preflight answered "*"), and the pixel.
+    const beacon = await post(base, JSON.stringify({ ...pageView(1), writeKey: KEY }), { origin: other, "content-type": "text/plain;charset=UTF-8" });
+    const keyed = await post(base, JSON.stringify(pageView(2)), { "x-write-key": KEY, origin: other });
+    const pixel = await fetch(`${base}/v1/pixel.gif?writeKey=${KEY}&type=page_view&ts=${TS}&anon_id=visitor-3&url=/`, { headers: { origin: other } });
+    const fromListed = await post(base, JSON.stringify(pageView(4)), { "x-write-key": KEY, origin: allowed });
+    expect([beacon, keyed, pixel, fromListed].map((response) => response.status)).toEqual([200, 200, 200, 200]);
+    expect([beacon, keyed, pixel].map(corsHeaders)).toEqual(Array(3).fill(["*", null, "Origin"]));
+    expect(corsHeaders(fromListed)).toEqual([allowed, "true", "Origin"]);
+    expect((await readStream(stream)).events.map((event) => event.anon_id).sort()).toEqual(["visitor-1", "visitor-2", "visitor-3", "visitor-4"]);
+  });
+});
+
+describe("http collector - connections", () => {
+  async function openConnection(port: number): Promise<Socket> {
+    const socket = connect(port, "127.0.0.1");
+    socket.on("error", () => undefined); // a refused connection may end in a reset; its close is what counts
+    await once(socket, "connect");
+    return socket;
+  }
+
+  /** Sends one request on `socket` with Connection: close and returns all the server wrote before closing it. */
+  async function exchange(socket: Socket, head: string, body = ""): Promise<string> {
+    let received = "";
+    socket.on("data", (chunk: Buffer) => (received += chunk.toString("utf8")));
+    const closed = once(socket, "close");
+    socket.write(`${head}\r\nHost: collector\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await closed;
+    return received;
+  }
+
+  it("closes connections past maxConnections at once, unread, counts them, and serves the open ones and later ones", async () => {
+    const { collector, stream, metrics } = await startCollector({ maxConnections: 2 });
+    const port = collector.address().port;
+    const held = [await openConnection(port), await openConnection(port)];
+    const refused = await exchange(await openConnection(port), "GET /healthz HTTP/1.1");
+    expect(refused).toBe("");
+    expect(await counterValue(metrics, "clickpipe_http_connections_refused_total")).toBe(1);
+    // The connections within the bound are served, publishing included.
+    const stored = await exchange(held[0], `POST /v1/events HTTP/1.1\r\nX-Write-Key: ${KEY}\r\nContent-Type: application/json`, JSON.stringify(pageView(1)));
+    expect(stored).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(stored).toContain('{"accepted":1,"rejected":0,"errors":[]}');
+    expect((await readStream(stream)).events.map((event) => event.anon_id)).toEqual(["visitor-1"]);
+    // Once the others closed, a new connection is taken again (the server learns of a close a moment later).
+    held[1].destroy();
+    let later = "";
+    for (let attempt = 0; attempt < 50 && !later.startsWith("HTTP/1.1 200"); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      later = await exchange(await openConnection(port), "GET /healthz HTTP/1.1");
+    }
+    expect(later).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nok$/);
   });
 });
 
