@@ -392,13 +392,7 @@ class Worker {
         compaction: { ...this.sinkConfig.compaction, targetRows: this.sinkConfig.compaction.targetRows ?? this.sinkConfig.rowGroupSize },
       }),
       // A merge leaves out the people forgotten by then (see the README on forget and compaction).
-      forgotten: {
-        rows: () => {
-          const forgotten = this.tombstones;
-          return forgotten.size === 0 ? undefined : (row) => isForgottenRow(row, forgotten);
-        },
-        columns: FORGOTTEN_ROW_COLUMNS,
-      },
+      forgotten: () => this.tombstones,
       log: this.log,
     });
     this.tombstones = await loadTombstones(this.sinkConfig.path, this.config.name);

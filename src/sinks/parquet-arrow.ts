@@ -10,7 +10,7 @@ import type * as ParquetWasm from "parquet-wasm";
 import type { EncodeOptions, SealedBatch, SealedColumn } from "./parquet-encoder.ts";
 import type { ColumnSpec, ColumnType } from "./table.ts";
 
-interface ArrowParquet {
+export interface ArrowParquet {
   arrow: typeof Arrow;
   wasm: typeof ParquetWasm;
 }
@@ -26,7 +26,8 @@ export function loadArrowParquet(): Promise<void> {
   return loading;
 }
 
-function modules(): ArrowParquet {
+/** The modules loadArrowParquet loaded (it must have resolved): for code that runs on threads that load them on demand. */
+export function loadedArrowParquet(): ArrowParquet {
   if (loaded === undefined) throw new Error("apache-arrow and parquet-wasm are not loaded yet: await loadArrowParquet() first");
   return loaded;
 }
@@ -103,7 +104,7 @@ function arrowDataOf(arrow: typeof Arrow, column: SealedColumn, field: Arrow.Fie
 
 /** An Arrow table with exactly the declared columns, in order, and their declared nullability. */
 export function sealedBatchToArrow(batch: SealedBatch): Arrow.Table {
-  const { arrow } = modules();
+  const { arrow } = loadedArrowParquet();
   const schema = arrowSchemaOf(arrow, batch.columns);
   const children = batch.data.map((column, i) => arrowDataOf(arrow, column, schema.fields[i], batch.length));
   const struct = arrow.makeData({ type: new arrow.Struct(schema.fields), length: batch.length, nullCount: 0, children });
@@ -112,7 +113,7 @@ export function sealedBatchToArrow(batch: SealedBatch): Arrow.Table {
 
 /** Parquet file bytes written by parquet-wasm from the batch's Arrow IPC stream. */
 export function encodeWithParquetWasm(batch: SealedBatch, options: EncodeOptions): Uint8Array {
-  const { arrow, wasm } = modules();
+  const { arrow, wasm } = loadedArrowParquet();
   const compression = { zstd: wasm.Compression.ZSTD, snappy: wasm.Compression.SNAPPY, none: wasm.Compression.UNCOMPRESSED }[options.compression];
   const table = wasm.Table.fromIPCStream(arrow.tableToIPC(sealedBatchToArrow(batch), "stream"));
   let builder = new wasm.WriterPropertiesBuilder().setCompression(compression).setMaxRowGroupSize(options.rowGroupSize).setCreatedBy("clickpipe");

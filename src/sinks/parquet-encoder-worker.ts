@@ -1,17 +1,33 @@
-// Worker-thread entry: encodes sealed column batches to Parquet bytes off the main event loop.
+// Worker-thread entry: encodes sealed column batches to Parquet bytes, and merges committed parts (compaction), off the
+// main event loop.
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
 import { isMainThread, parentPort } from "node:worker_threads";
 import { encodeSealedBatch, encoderReady, type EncodeOptions, type SealedBatch } from "./parquet-encoder.ts";
+import { mergeAndEncode, type EncodedMerge } from "./parquet-merge.ts";
 
-/** A batch to encode, or (no batch) a readiness probe: answered once this thread can encode with `options`. */
+/** Parts to merge into one (paths), and the ids of the people whose rows the merge leaves out. */
+export interface MergeRequest {
+  files: string[];
+  forgotten?: ReadonlySet<string>;
+}
+
+/**
+ * A batch to encode, parts to merge and encode, or (neither) a readiness probe: answered once this thread can encode
+ * with `options`.
+ */
 export interface EncodeRequest {
   id: number;
   batch?: SealedBatch;
+  merge?: MergeRequest;
   options: EncodeOptions;
 }
 
-export type EncodeResponse = { id: number; bytes: Uint8Array } | { id: number; ready: true } | { id: number; error: string };
+export type EncodeResponse =
+  | { id: number; bytes: Uint8Array }
+  | { id: number; merged: EncodedMerge | null }
+  | { id: number; ready: true }
+  | { id: number; error: string };
 
 /** Niceness of the encoder threads: the main thread (decode, operators) and nats-server come first on a busy core. */
 export const ENCODER_NICENESS = 10;
@@ -34,14 +50,28 @@ export function lowerThreadPriority(niceness: number = ENCODER_NICENESS): boolea
 
 if (!isMainThread) lowerThreadPriority();
 
+/** The answer to one request (a merge loads Arrow and parquet-wasm on this thread's first one, whatever the codec). */
+async function answer(request: EncodeRequest): Promise<EncodeResponse> {
+  // Resolved at once for snappy and none; for zstd, loads Arrow and parquet-wasm on the first request.
+  await encoderReady(request.options.compression);
+  if (request.merge !== undefined) return { id: request.id, merged: (await mergeAndEncode(request.merge.files, request.merge.forgotten, request.options)) ?? null };
+  if (request.batch !== undefined) return { id: request.id, bytes: encodeSealedBatch(request.batch, request.options) };
+  return { id: request.id, ready: true };
+}
+
+/** The buffer of the Parquet bytes in a response, to transfer (not copy) back. */
+function transferOf(response: EncodeResponse): ArrayBuffer[] {
+  if ("bytes" in response) return [response.bytes.buffer as ArrayBuffer];
+  if ("merged" in response && response.merged !== null) return [response.merged.bytes.buffer as ArrayBuffer];
+  return [];
+}
+
 parentPort?.on("message", async (request: EncodeRequest) => {
   let response: EncodeResponse;
   try {
-    // Resolved at once for snappy and none; for zstd, loads Arrow and parquet-wasm on the first request.
-    await encoderReady(request.options.compression);
-    response = request.batch === undefined ? { id: request.id, ready: true } : { id: request.id, bytes: encodeSealedBatch(request.batch, request.options) };
+    response = await answer(request);
   } catch (error) {
     response = { id: request.id, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
   }
-  parentPort!.postMessage(response, "bytes" in response ? [response.bytes.buffer as ArrayBuffer] : []);
+  parentPort!.postMessage(response, transferOf(response));
 });

@@ -4,7 +4,10 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { DataType, tableFromIPC, type Table as ArrowTable, type Vector } from "apache-arrow";
 import { ParquetFile, readParquet } from "parquet-wasm";
+import { readingParquet } from "./parquet-read-error.ts";
 import { utcDay, type Row } from "./table.ts";
+
+export { ParquetReadError, readingParquet } from "./parquet-read-error.ts";
 
 type Convert = (value: unknown) => unknown;
 
@@ -33,28 +36,6 @@ export function arrowTableToRows(table: ArrowTable): Row[] {
     for (let i = 0; i < rows.length; i++) rows[i][field.name] = convert(vector.get(i));
   });
   return rows;
-}
-
-/** A file that parquet-wasm cannot read (truncated, corrupt, not Parquet): the message names the file. */
-export class ParquetReadError extends Error {
-  override name = "ParquetReadError";
-  constructor(
-    readonly path: string,
-    cause: unknown,
-  ) {
-    super(`${path}: cannot read it as Parquet (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
-  }
-}
-
-/** Runs a read of `path`, naming the file in what parquet-wasm throws (its own messages say only "Corrupt footer"). */
-export async function readingParquet<T>(path: string, read: () => Promise<T> | T): Promise<T> {
-  try {
-    return await read();
-  } catch (error) {
-    // File system errors (ENOENT, EMFILE) already name their path and are not about the file's content.
-    if (error instanceof ParquetReadError || (error instanceof Error && "code" in error)) throw error;
-    throw new ParquetReadError(path, error);
-  }
 }
 
 /** Every row of one Parquet file. */

@@ -16,10 +16,11 @@ import {
   type ParquetCompression,
   type SealedBatch,
 } from "./parquet-encoder.ts";
-import type { EncodeRequest, EncodeResponse } from "./parquet-encoder-worker.ts";
+import type { EncodeRequest, EncodeResponse, MergeRequest } from "./parquet-encoder-worker.ts";
 import type { Row, TableSpec } from "./table.ts";
 import { MAX_MERGE_INPUTS, mergedPartFileName, ownPartPattern, planMerge, type CompactionPolicy, type PlannedMerge } from "./compaction.ts";
-import { mergeParts, partRowCount } from "./parquet-rewrite.ts";
+import { mergeAndEncode, type EncodedMerge } from "./parquet-merge.ts";
+import { partRowCount } from "./parquet-rewrite.ts";
 
 export interface ParquetSinkOptions {
   /** Root of the lake: files go to `<path>/<table>/<partitionKey>=<value>/`. */
@@ -57,8 +58,11 @@ export interface ParquetSinkOptions {
    * undefined: never.
    */
   compaction?: CompactionPolicy;
-  /** Rows a merge leaves out (people forgotten since the parts were written), and the columns it reads to pick them. */
-  forgotten?: { rows: () => ((row: Row) => boolean) | undefined; columns: readonly string[] };
+  /**
+   * The ids of forgotten people (tombstones) at the time of a merge: the merge leaves out the rows that name one
+   * (isForgottenRow), people forgotten since the parts were written.
+   */
+  forgotten?: () => ReadonlySet<string>;
   /** Where a merge that failed is reported (the checkpoint goes on without it). */
   log?: (line: string) => void;
 }
@@ -305,8 +309,8 @@ export class ParquetSink {
 
   /**
    * Compaction's share of a prepare: plans at most mergesPerCheckpoint merges over the folders to look at, and writes
-   * each output as an fsynced `.inprogress` file named after this epoch (rows read on this thread, encoded by the
-   * encoder threads). The checkpoint records them; commit renames the outputs and deletes the inputs.
+   * each output as an fsynced `.inprogress` file named after this epoch (the parts read, decoded, merged and encoded
+   * by an encoder thread). The checkpoint records them; commit renames the outputs and deletes the inputs.
    */
   private async prepareMerges(epoch: number, policy: CompactionPolicy): Promise<PendingMerge[]> {
     if (!this.lakeListed) {
@@ -333,17 +337,16 @@ export class ParquetSink {
     for (const merge of planned) {
       const output = `${merge.directory}/${mergedPartFileName(epoch, merges.length, this.writerId)}`;
       try {
-        const remove = this.forgotten?.rows();
         const files = merge.inputs.map((input) => join(this.root, merge.directory, input.name));
-        const read = await mergeParts(files, remove, this.forgotten?.columns ?? []);
+        const encoded = await this.mergeAndEncode(files, this.forgotten?.(), merge.rows);
         // Nothing left to merge (parts gone, or every row forgotten: forget removes those parts itself).
-        if (read === undefined || read.batch.length === 0) {
+        if (encoded === undefined) {
           this.compactionFolders.delete(merge.directory);
           continue;
         }
-        const rows = read.batch.length;
-        await writeFileDurably(join(this.root, output + IN_PROGRESS_SUFFIX), await this.encode(read.batch));
-        merges.push({ table: merge.directory.split("/")[0], output, inputs: read.merged.map((file) => `${merge.directory}/${basename(file)}`), rows });
+        await writeFileDurably(join(this.root, output + IN_PROGRESS_SUFFIX), encoded.bytes);
+        const inputs = encoded.merged.map((file) => `${merge.directory}/${basename(file)}`);
+        merges.push({ table: merge.directory.split("/")[0], output, inputs, rows: encoded.rows });
       } catch (error) {
         // Compaction is an optimization: a part it cannot read (or write) leaves the epoch's commit be.
         await unlink(join(this.root, output + IN_PROGRESS_SUFFIX)).catch(() => undefined);
@@ -467,6 +470,15 @@ export class ParquetSink {
     // prepare() awaits and reports a failure; until then it must not count as an unhandled rejection.
     bytes.catch(() => undefined);
     return { rows: batch.length, bytes };
+  }
+
+  /**
+   * A merge's output bytes: on an encoder thread, or here for a sink without them (letting the event loop run between
+   * columns, as a merge of 100k rows copied at once held it for a few hundred ms).
+   */
+  private mergeAndEncode(files: string[], forgotten: ReadonlySet<string> | undefined, rows: number): Promise<EncodedMerge | undefined> {
+    if (this.encoderThread) return this.encoderThread.merge(files, forgotten, this.encodeOptions, rows);
+    return mergeAndEncode(files, forgotten, this.encodeOptions, () => new Promise((resolve) => setImmediate(resolve)));
   }
 
   private encode(batch: SealedBatch): Promise<Uint8Array> {
@@ -672,8 +684,20 @@ export class EncoderPool {
   }
 
   encode(batch: SealedBatch, options: EncodeOptions): Promise<Uint8Array> {
+    return this.nextThread().encode(batch, options);
+  }
+
+  /**
+   * Reads, decodes, merges and encodes `files` on a thread (mergeAndEncode); `rows` (their rows, as far as known)
+   * counts as queued on it meanwhile. Undefined when there is nothing to write.
+   */
+  merge(files: string[], forgotten: ReadonlySet<string> | undefined, options: EncodeOptions, rows: number): Promise<EncodedMerge | undefined> {
+    return this.nextThread().merge(files, forgotten, options, rows);
+  }
+
+  private nextThread(): EncoderThread {
     this.lastUsed = nextEncoder(this.threads.map((thread) => thread.queuedRows), this.lastUsed);
-    return this.threads[this.lastUsed].encode(batch, options);
+    return this.threads[this.lastUsed];
   }
 
   async close(): Promise<void> {
@@ -687,7 +711,7 @@ class EncoderThread {
   queuedRows = 0;
   private worker?: Worker;
   private nextId = 0;
-  private readonly waiting = new Map<number, { resolve: (bytes: Uint8Array | undefined) => void; reject: (error: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (response: EncodeResponse) => void; reject: (error: Error) => void }>();
 
   /** Starts the thread (module loading) ahead of the first encode; a no-op once running. */
   warm(): void {
@@ -695,14 +719,22 @@ class EncoderThread {
   }
 
   encode(batch: SealedBatch, options: EncodeOptions): Promise<Uint8Array> {
-    const rows = batch.length;
-    this.queuedRows += rows;
     // Transferred, not copied. Copying both ways (so no thread detaches a buffer and V8 keeps its faster typed-array
     // code) measured no lower main-thread CPU in the drain and a slower encoder: under tsx the main thread is in
     // that slower state before the first batch, and the encoder threads invalidate it even when nothing is transferred.
-    const bytes = this.request({ batch, options }, transferListOf(batch)) as Promise<Uint8Array>;
-    return bytes.finally(() => {
-      this.queuedRows -= rows;
+    return this.queued(batch.length, this.request({ batch, options }, transferListOf(batch))).then((response) => {
+      if (!("bytes" in response)) throw new Error("parquet encoder thread: an encode answered without bytes");
+      return response.bytes;
+    });
+  }
+
+  merge(files: string[], forgotten: ReadonlySet<string> | undefined, options: EncodeOptions, rows: number): Promise<EncodedMerge | undefined> {
+    // The tombstones are copied to the thread with each merge (a Set clones as one): structuredClone of 5,000 ids took
+    // 3–4 ms here, serializing and deserializing both; a merge per checkpoint at most by default.
+    const merge: MergeRequest = { files, ...(forgotten !== undefined && forgotten.size > 0 && { forgotten }) };
+    return this.queued(rows, this.request({ merge, options }, [])).then((response) => {
+      if (!("merged" in response)) throw new Error("parquet encoder thread: a merge answered without its result");
+      return response.merged ?? undefined;
     });
   }
 
@@ -711,10 +743,18 @@ class EncoderThread {
     await this.request({ options }, []);
   }
 
-  private request(request: Omit<EncodeRequest, "id">, transfer: ArrayBuffer[]): Promise<Uint8Array | undefined> {
+  /** Counts `rows` as queued on this thread until `answer` settles. */
+  private queued<T>(rows: number, answer: Promise<T>): Promise<T> {
+    this.queuedRows += rows;
+    return answer.finally(() => {
+      this.queuedRows -= rows;
+    });
+  }
+
+  private request(request: Omit<EncodeRequest, "id">, transfer: ArrayBuffer[]): Promise<EncodeResponse> {
     const worker = this.worker ?? this.start();
     const id = this.nextId++;
-    return new Promise<Uint8Array | undefined>((resolve, reject) => {
+    return new Promise<EncodeResponse>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       worker.ref();
       worker.postMessage({ id, ...request } satisfies EncodeRequest, transfer);
@@ -734,9 +774,8 @@ class EncoderThread {
       if (!waiter) return;
       this.waiting.delete(response.id);
       if (this.waiting.size === 0) worker.unref();
-      if ("bytes" in response) waiter.resolve(response.bytes);
-      else if ("ready" in response) waiter.resolve(undefined);
-      else waiter.reject(new Error(`parquet encoder thread: ${response.error}`));
+      if ("error" in response) waiter.reject(new Error(`parquet encoder thread: ${response.error}`));
+      else waiter.resolve(response);
     });
     const failAll = (error: Error) => {
       if (this.worker === worker) this.worker = undefined;
