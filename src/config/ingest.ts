@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { urlRuleProblem } from "./component-checks.ts";
 import { secret } from "./secrets.ts";
+import { ALWAYS_REDACTED_QUERY_PARAMS, DEFAULT_REDACTED_QUERY_PARAMS } from "../ingest/query-redaction.ts";
 
 export const PAGE_EXCLUSIONS = ["static", "1xx", "2xx", "3xx", "4xx", "5xx", "non2xx", "nonGet"] as const;
 export type PageExclusion = (typeof PAGE_EXCLUSIONS)[number];
@@ -67,14 +68,46 @@ export const ingestConfig = z
           .default([])
           .describe("Fields replaced by HMAC-SHA256 under CLICKPIPE_PSEUDONYM_KEY."),
         dropFields: z.array(z.string()).default([]).describe("PII fields removed everywhere (e.g. email, name, phone, address)."),
+        redactQueryParams: z
+          .array(z.string())
+          .superRefine((names, ctx) => {
+            names.forEach((name, index) => {
+              const problem = queryParamNameProblem(name);
+              if (problem !== undefined) ctx.addIssue({ code: "custom", path: [index], message: problem.message, params: { hint: problem.hint } });
+            });
+          })
+          .default([...DEFAULT_REDACTED_QUERY_PARAMS])
+          .describe(
+            `Query parameters (any case) whose values become "(redacted)" in url and referrer [${DEFAULT_REDACTED_QUERY_PARAMS.join(", ")}]; ` +
+              `${ALWAYS_REDACTED_QUERY_PARAMS.join(", ")} always.`,
+          ),
+        redactEmails: z.boolean().default(true).describe('Query values (and names) holding an email address become "(redacted)" in url and referrer [true].'),
       })
-      .default({ anonymizeIp: true, ipv6Bits: 80, pseudonymize: [], dropFields: [] })
-      .describe("Privacy before anything is stored: IP anonymization, pseudonymization, PII fields dropped."),
+      .default({
+        anonymizeIp: true,
+        ipv6Bits: 80,
+        pseudonymize: [],
+        dropFields: [],
+        redactQueryParams: [...DEFAULT_REDACTED_QUERY_PARAMS],
+        redactEmails: true,
+      })
+      .describe("Privacy before anything is stored: IP anonymization, pseudonymization, PII fields dropped, secrets and emails in URLs redacted."),
     visitorKey: secret(z.string())
       .optional()
       .describe("Secret for the keyed IP + user-agent visitor hash of access logs; default from CLICKPIPE_VISITOR_KEY, else the pipeline name."),
   })
   .describe("Edge processing, the same for the collector, `clickpipe publish` and the log tailer.");
+
+/** Why an entry of redactQueryParams names no parameter (with the fix), or undefined for a good name. */
+function queryParamNameProblem(name: string): { message: string; hint: string } | undefined {
+  const hint = "Write the parameter's name alone, as it appears before = in a URL (e.g. token for ?token=…); names match in any case, escaped or not.";
+  if (name.trim() === "") return { message: "empty parameter name", hint: `${hint} Remove the empty entry.` };
+  if (name.trim() !== name) return { message: `parameter name ${JSON.stringify(name)} has spaces around it`, hint: `Write ${JSON.stringify(name.trim())}.` };
+  const separator = [...name].find((char) => "?&=#;".includes(char));
+  if (separator === undefined) return undefined;
+  const alone = name.split(/[?&=#;]/).find((part) => part !== "");
+  return { message: `parameter name ${JSON.stringify(name)} contains "${separator}"`, hint: alone === undefined ? hint : `${hint} Write ${JSON.stringify(alone)}.` };
+}
 
 export type IngestConfig = z.output<typeof ingestConfig>;
 export const defaultIngestConfig: IngestConfig = ingestConfig.parse({});

@@ -1,8 +1,10 @@
-// Privacy at the edge: IP anonymization, HMAC pseudonymization of ids, removal of configured PII fields.
+// Privacy at the edge: IP anonymization, HMAC pseudonymization of ids, removal of configured PII fields, secrets and
+// email addresses in URL query strings redacted.
 import { createHmac } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
 import type { ClickEvent } from "../events/event.ts";
 import type { IngestConfig } from "../config/ingest.ts";
+import { compileQueryRedaction, redactUrl, type QueryRedaction } from "./query-redaction.ts";
 
 export const PSEUDONYM_KEY_ENV = "CLICKPIPE_PSEUDONYM_KEY";
 
@@ -110,12 +112,14 @@ export type PrivacyConfig = IngestConfig["privacy"];
 /** The configured privacy steps, applied to an event the edge owns (it is changed in place). */
 export class PrivacyFilter {
   private readonly dropFields: ReadonlySet<string>;
+  private readonly queryRedaction: QueryRedaction;
 
   constructor(
     private readonly config: PrivacyConfig,
     private readonly pseudonymKey: string | undefined,
   ) {
     this.dropFields = new Set(config.dropFields);
+    this.queryRedaction = compileQueryRedaction(config.redactQueryParams, config.redactEmails);
     if (config.pseudonymize.length > 0 && (pseudonymKey === undefined || pseudonymKey === "")) {
       throw new PseudonymKeyMissingError(
         `ingest.privacy.pseudonymize is [${config.pseudonymize.join(", ")}] but ${PSEUDONYM_KEY_ENV} is not set: ` +
@@ -130,6 +134,9 @@ export class PrivacyFilter {
       if (anonymized === undefined) delete event.ip;
       else event.ip = anonymized;
     }
+    // The event schema's URL fields; page_item was taken from the url's path before, so it does not change.
+    if (typeof event.url === "string") event.url = redactUrl(event.url, this.queryRedaction);
+    if (typeof event.referrer === "string") event.referrer = redactUrl(event.referrer, this.queryRedaction);
     if (this.pseudonymKey !== undefined) {
       for (const field of this.config.pseudonymize) {
         const value = event[field];

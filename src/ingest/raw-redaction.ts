@@ -4,6 +4,7 @@ import { isUtf8 } from "node:buffer";
 import { isIPv4, isIPv6 } from "node:net";
 import { WRITE_KEY_FIELD } from "./http-auth.ts";
 import { anonymizeIp, pseudonymize, type PrivacyConfig } from "./privacy.ts";
+import { compileQueryRedaction, redactQueryPairsInText } from "./query-redaction.ts";
 
 const REDACTED = "[redacted]";
 
@@ -18,7 +19,8 @@ const LEADING_HOST_NAME = /^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?= )
  * privacy removes from events, or the DLQ becomes the place where raw IPs and user ids survive. Addresses anywhere
  * in the text are anonymized, a leading host name becomes "-", and `"<field>": <value>` pairs (also in JSON too broken
  * to parse) and `<field>=<value>` query pairs (a pixel's) of pseudonymized fields get the value's pseudonym.
- * Dropped fields lose their values.
+ * Dropped fields lose their values, and the query strings in the text (a log line's request and referrer, a JSON
+ * url) lose the values that redactQueryParams and redactEmails take from events' urls.
  */
 export function redactRawRecord(raw: string, privacy: PrivacyConfig, pseudonymKey: string | undefined): string {
   let text = raw;
@@ -35,7 +37,7 @@ export function redactRawRecord(raw: string, privacy: PrivacyConfig, pseudonymKe
     }
   }
   for (const field of privacy.dropFields) text = replaceFieldValues(replaceQueryValues(text, field, () => ""), field, () => "null");
-  return text;
+  return redactQueryPairsInText(text, compileQueryRedaction(privacy.redactQueryParams, privacy.redactEmails));
 }
 
 /**

@@ -176,6 +176,25 @@ describe("config loading - errors located in the file", () => {
     ]);
   });
 
+  it("names a bad redactQueryParams entry by its path, with the fix", () => {
+    const errors = errorsOf(minimal('ingest:\n  privacy:\n    redactQueryParams: [sid, "", "?token=", " email"]\n'));
+    expect(errors.map(({ path, line, message, hint }) => [path, line, message, hint])).toEqual([
+      [
+        "ingest.privacy.redactQueryParams[1]",
+        9,
+        "empty parameter name",
+        "Write the parameter's name alone, as it appears before = in a URL (e.g. token for ?token=…); names match in any case, escaped or not. Remove the empty entry.",
+      ],
+      [
+        "ingest.privacy.redactQueryParams[2]",
+        9,
+        'parameter name "?token=" contains "?"',
+        'Write the parameter\'s name alone, as it appears before = in a URL (e.g. token for ?token=…); names match in any case, escaped or not. Write "token".',
+      ],
+      ["ingest.privacy.redactQueryParams[3]", 9, 'parameter name " email" has spaces around it', 'Write "email".'],
+    ]);
+  });
+
   it("reports YAML syntax errors with their line, before any schema check", () => {
     const text = "name: t\nnats:\n  stream: S\nsinks:\n  - type: parquet\n   path: ./out\n";
     const errors = errorsOf(text);

@@ -35,7 +35,14 @@ describe("pipeline schema - defaults", () => {
     expect(config.sinks).toEqual([{ type: "parquet", path: "./out", compression: "snappy", rowGroupSize: 100_000, compaction: { minParts: 16, mergesPerCheckpoint: 1 } }]);
     expect(config.ingest.pages).toEqual({ exclude: ["static", "non2xx"] });
     expect(config.ingest.bots).toBe("flag");
-    expect(config.ingest.privacy).toEqual({ anonymizeIp: true, ipv6Bits: 80, pseudonymize: [], dropFields: [] });
+    expect(config.ingest.privacy).toEqual({
+      anonymizeIp: true,
+      ipv6Bits: 80,
+      pseudonymize: [],
+      dropFields: [],
+      redactQueryParams: ["writeKey", "email", "token", "access_token", "password", "secret", "api_key"],
+      redactEmails: true,
+    });
   });
 
   it("fills operator defaults in milliseconds: sessionize gap 30 min, maxDuration 12 h", () => {

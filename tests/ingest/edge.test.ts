@@ -250,6 +250,41 @@ describe("edge - a prepared access line completed in order is the event fromAcce
   });
 });
 
+describe("edge - secrets and email addresses in URL query strings", () => {
+  const rules = { urlRules: [{ match: "/c/:category/p/:id", item: ":category" }] };
+  const path = "/c/books/p/42?utm_source=news&email=jane%40x.com&writeKey=wk_live_1#top";
+  const referrer = "https://mail.example/read?Token=t0k&q=a+b";
+  const redactedPath = "/c/books/p/42?utm_source=news&email=(redacted)&writeKey=(redacted)#top";
+  const redactedReferrer = "https://mail.example/read?Token=(redacted)&q=a+b";
+
+  it("redacts url and referrer of an access-log record, keeping the page item from the path", () => {
+    const event = eventOf(edge(rules).fromAccessRecord(record({ path, referrer }), 0));
+    expect(event).toMatchObject({ url: redactedPath, referrer: redactedReferrer, page_item: "books" });
+  });
+
+  it("gives the same JSON on the prepared path (parse threads)", () => {
+    const text = `10.0.0.1 - - [17/May/2015:10:05:03 +0000] "GET ${path} HTTP/1.1" 200 5 "${referrer}" "${CHROME}"`;
+    const line = compileAccessLineReader("combined")(text);
+    if (!line.ok) throw new Error(line.reason);
+    const prepared = edge(rules).prepareAccessLine(line, 5, { line: text, lineNumber: 1 });
+    if (prepared.kind !== "page_view") throw new Error(prepared.kind);
+    expect(JSON.parse(`${prepared.json}}`)).toMatchObject({ url: redactedPath, referrer: redactedReferrer, page_item: "books" });
+  });
+
+  it("redacts url and referrer of a JSON event (collector, publish) without changing its input", () => {
+    const input: ClickEvent = { type: "page_view", ts: 1, event_id: "e1", anon_id: "a1", url: `https://shop.example${path}`, referrer };
+    const event = eventOf(edge(rules).process(input));
+    expect(event).toMatchObject({ url: `https://shop.example${redactedPath}`, referrer: redactedReferrer, page_item: "books" });
+    expect(input.url).toBe(`https://shop.example${path}`);
+  });
+
+  it("keeps url and referrer byte for byte when their parameters are not listed, and redacts only writeKey with an empty list", () => {
+    const processor = edge({ privacy: { redactQueryParams: [], redactEmails: false } });
+    const event = eventOf(processor.fromAccessRecord(record({ path, referrer }), 0));
+    expect(event).toMatchObject({ url: "/c/books/p/42?utm_source=news&email=jane%40x.com&writeKey=(redacted)#top", referrer });
+  });
+});
+
 describe("edge - JSON events", () => {
   const pageView: ClickEvent = {
     type: "page_view",

@@ -45,14 +45,21 @@ describe("privacy - pseudonymization and dropped fields", () => {
   });
 
   it("fails with a clear error when pseudonymize is configured without a key", () => {
-    const config = { anonymizeIp: true, ipv6Bits: 80, pseudonymize: ["user_id" as const], dropFields: [] };
+    const config = { anonymizeIp: true, ipv6Bits: 80, pseudonymize: ["user_id" as const], dropFields: [], redactQueryParams: [], redactEmails: false };
     expect(() => new PrivacyFilter(config, undefined)).toThrow(PseudonymKeyMissingError);
     expect(() => new PrivacyFilter(config, "")).toThrow(/CLICKPIPE_PSEUDONYM_KEY is not set/);
   });
 
   it("applies every step: ip anonymized, ids pseudonymized, PII gone at the top and inside items", () => {
     const filter = new PrivacyFilter(
-      { anonymizeIp: true, ipv6Bits: 80, pseudonymize: ["user_id", "anon_id"], dropFields: ["email", "name", "phone", "address"] },
+      {
+        anonymizeIp: true,
+        ipv6Bits: 80,
+        pseudonymize: ["user_id", "anon_id"],
+        dropFields: ["email", "name", "phone", "address"],
+        redactQueryParams: [],
+        redactEmails: false,
+      },
       key,
     );
     const event: ClickEvent = {

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { pseudonymize } from "../../src/ingest/privacy.ts";
 import { redactRawRecord, redactWriteKeys } from "../../src/ingest/raw-redaction.ts";
 
-const privacy = { anonymizeIp: true, ipv6Bits: 80, pseudonymize: ["user_id" as const], dropFields: ["email"] };
+// Without URL redaction beyond writeKey, so that each test here shows one rule.
+const privacy = { anonymizeIp: true, ipv6Bits: 80, pseudonymize: ["user_id" as const], dropFields: ["email"], redactQueryParams: [], redactEmails: false };
 
 describe("redactRawRecord", () => {
   it("anonymizes the client address of a broken access-log line as events do (last IPv4 octet zeroed)", () => {
@@ -56,9 +57,17 @@ describe("redactRawRecord", () => {
     expect(redactRawRecord("type=x&user_id=&my_user_id=keep", privacy, "secret")).toBe("type=x&user_id=&my_user_id=keep");
   });
 
+  it("redacts listed query parameters and addresses in the URLs of a broken line, as in events' urls", () => {
+    const urls = { ...privacy, redactQueryParams: ["sid"], redactEmails: true };
+    const line = '10.1.2.3 - - [oops] "GET /p?SID=s1&writeKey=wk&q=a%40b.example&utm_source=x HTTP/1.1" 200 5 "https://r.example/?sid=s2"';
+    expect(redactRawRecord(line, urls, undefined)).toBe(
+      '10.1.2.0 - - [oops] "GET /p?SID=(redacted)&writeKey=(redacted)&q=(redacted)&utm_source=x HTTP/1.1" 200 5 "https://r.example/?sid=(redacted)"',
+    );
+  });
+
   it("changes nothing when anonymizeIp is off and nothing is pseudonymized or dropped", () => {
     const raw = '10.1.2.3 {"user_id":"bob"}';
-    expect(redactRawRecord(raw, { anonymizeIp: false, ipv6Bits: 80, pseudonymize: [], dropFields: [] }, "k")).toBe(raw);
+    expect(redactRawRecord(raw, { anonymizeIp: false, ipv6Bits: 80, pseudonymize: [], dropFields: [], redactQueryParams: [], redactEmails: false }, "k")).toBe(raw);
   });
 });
 

@@ -1,0 +1,135 @@
+// Query redaction: each expected URL is written out by hand; the rest of a URL must stay byte for byte.
+import { describe, expect, it } from "vitest";
+import { ingestConfig } from "../../src/config/ingest.ts";
+import { PrivacyFilter } from "../../src/ingest/privacy.ts";
+import { compileQueryRedaction, decodeQueryComponent, redactQueryPairsInText, redactUrl } from "../../src/ingest/query-redaction.ts";
+
+const defaults = ingestConfig.parse({}).privacy;
+const byDefault = compileQueryRedaction(defaults.redactQueryParams, defaults.redactEmails);
+const namesOnly = compileQueryRedaction(defaults.redactQueryParams, false);
+
+describe("redactUrl - named parameters", () => {
+  const cases: Array<[string, string]> = [
+    // Listed names, whatever their case; utm_* and the rest unchanged.
+    [
+      "https://shop.example/p/42?utm_source=news&token=abc123&utm_medium=mail&Password=hunter2",
+      "https://shop.example/p/42?utm_source=news&token=(redacted)&utm_medium=mail&Password=(redacted)",
+    ],
+    // Names compared percent-decoded: write%4Bey is writeKey, api%5Fkey is api_key.
+    ["/v1/pixel.gif?write%4Bey=wk_live_1&type=page_view&WRITEKEY=wk_live_2", "/v1/pixel.gif?write%4Bey=(redacted)&type=page_view&WRITEKEY=(redacted)"],
+    ["/p?api%5Fkey=k1&apikey=keep", "/p?api%5Fkey=(redacted)&apikey=keep"],
+    // Repeated parameters: every one; an empty value stays empty.
+    ["/p?token=a&x=1&token=b&token=", "/p?token=(redacted)&x=1&token=(redacted)&token="],
+    // A fragment ends the value; a hash router's query after it is read too.
+    ["/p?token=abc#section-2", "/p?token=(redacted)#section-2"],
+    ["/app?lang=de#/reset?token=abc&step=2", "/app?lang=de#/reset?token=(redacted)&step=2"],
+    // Without "=" there is no value to redact.
+    ["/p?token&debug&x=1", "/p?token&debug&x=1"],
+    // A value with "=" in it (base64 padding) is one value; ";" separates pairs as older servers read them.
+    ["/p?token=YWJj==&x=1", "/p?token=(redacted)&x=1"],
+    ["/p?a=1;secret=s3;b=2", "/p?a=1;secret=(redacted);b=2"],
+    // Non-ASCII values, raw or escaped, and names that only contain a listed one are left.
+    ["/suche?q=Bücher&token=ü€&ort=Zürich&my_token=keep", "/suche?q=Bücher&token=(redacted)&ort=Zürich&my_token=keep"],
+    ["/p?token=%E2%82%AC%20x&q=%E2%82%AC", "/p?token=(redacted)&q=%E2%82%AC"],
+    // A URL without a query, even one with a listed name in its path.
+    ["/token=abc/email", "/token=abc/email"],
+    ["https://shop.example/", "https://shop.example/"],
+  ];
+  it.each(cases)("%s", (url, expected) => {
+    expect(redactUrl(url, namesOnly)).toBe(expected);
+  });
+
+  it("always redacts writeKey, even when the list leaves it out or is empty", () => {
+    expect(redactUrl("/p?writeKey=wk&token=t", compileQueryRedaction([], false))).toBe("/p?writeKey=(redacted)&token=t");
+    expect(redactUrl("/p?writeKey=wk&sid=1", compileQueryRedaction(["sid"], false))).toBe("/p?writeKey=(redacted)&sid=(redacted)");
+  });
+
+  it("matches configured names with spaces (+) and non-ASCII letters in any case", () => {
+    const redaction = compileQueryRedaction(["my token", "Schlüssel"], false);
+    expect(redactUrl("/p?my+token=1&my%20token=2&my_token=3", redaction)).toBe("/p?my+token=(redacted)&my%20token=(redacted)&my_token=3");
+    expect(redactUrl("/p?SCHL%C3%9CSSEL=x&schlüssel=y", redaction)).toBe("/p?SCHL%C3%9CSSEL=(redacted)&schlüssel=(redacted)");
+  });
+
+  it("is idempotent: a redacted URL stays as it is", () => {
+    const once = redactUrl("/p?token=a&email=jane%40x.com&q=1", byDefault);
+    expect(once).toBe("/p?token=(redacted)&email=(redacted)&q=1");
+    expect(redactUrl(once, byDefault)).toBe(once);
+  });
+});
+
+describe("redactUrl - email addresses", () => {
+  const cases: Array<[string, string]> = [
+    // In any parameter's value: plain, %40-encoded (either case), with + for spaces around it.
+    ["/p?q=jane@x.com&utm_source=news", "/p?q=(redacted)&utm_source=news"],
+    ["/p?to=jane%40x.com&cc=joe%40Mail.Example.org", "/p?to=(redacted)&cc=(redacted)"],
+    ["/p?msg=write+to+sales%40shop.example+today&sort=new+first", "/p?msg=(redacted)&sort=new+first"],
+    // Non-ASCII addresses (IDN domains), raw and escaped.
+    ["/p?kontakt=j%C3%BCrgen%40b%C3%BCcher.de&x=%C3%BC", "/p?kontakt=(redacted)&x=%C3%BC"],
+    ["/p?kontakt=jürgen@bücher.de", "/p?kontakt=(redacted)"],
+    // A stray escape that is not UTF-8 does not hide the %40 next to it.
+    ["/p?q=jane%FF%40x.com", "/p?q=(redacted)"],
+    // A pair without "=" that is an address.
+    ["/unsubscribe?jane%40x.com&list=7", "/unsubscribe?(redacted)&list=7"],
+    // In the fragment after the query.
+    ["/p?x=1#to=jane@x.com", "/p?x=1#to=(redacted)"],
+    // Not addresses: no dot in the domain, a handle, a version; and an address in the path is not in a query.
+    ["/p?u=a@b&h=@jane&v=1.2@3", "/p?u=a@b&h=@jane&v=1.2@3"],
+    ["/u/jane@x.com/profile?tab=1", "/u/jane@x.com/profile?tab=1"],
+  ];
+  it.each(cases)("%s", (url, expected) => {
+    expect(redactUrl(url, byDefault)).toBe(expected);
+  });
+
+  it("leaves addresses in values of unlisted parameters when redactEmails is off", () => {
+    expect(redactUrl("/p?q=jane%40x.com&email=jane%40x.com", namesOnly)).toBe("/p?q=jane%40x.com&email=(redacted)");
+  });
+});
+
+describe("decodeQueryComponent", () => {
+  it("reads + as a space and decodes UTF-8 escapes, keeping escapes that are not UTF-8", () => {
+    expect(decodeQueryComponent("a+b%20c%C3%BC")).toBe("a b cü");
+    expect(decodeQueryComponent("%FF%41%zz")).toBe("%FFA%zz");
+  });
+});
+
+describe("redactQueryPairsInText - dead letters", () => {
+  it("redacts the query pairs of a broken log line's request and referrer, and of a pixel's query", () => {
+    const line =
+      '10.0.0.1 - - [oops] "GET /v1/pixel.gif?writeKey=wk_live_1&type=page_view&url=%2Fp HTTP/1.1" 200 43 "https://r.example/?email=jane%40x.com&utm_source=a" "UA"';
+    expect(redactQueryPairsInText(line, byDefault)).toBe(
+      '10.0.0.1 - - [oops] "GET /v1/pixel.gif?writeKey=(redacted)&type=page_view&url=%2Fp HTTP/1.1" 200 43 "https://r.example/?email=(redacted)&utm_source=a" "UA"',
+    );
+    expect(redactQueryPairsInText("writeKey=wk&ts=x&q=a%40b.example", byDefault)).toBe("writeKey=(redacted)&ts=x&q=(redacted)");
+  });
+
+  it("redacts a url inside JSON and leaves values already redacted by the collector", () => {
+    expect(redactQueryPairsInText('{"url":"/p?token=abc&x=1","ts":"bad"}', byDefault)).toBe('{"url":"/p?token=(redacted)&x=1","ts":"bad"}');
+    expect(redactQueryPairsInText("writeKey=[redacted]&type=x", byDefault)).toBe("writeKey=[redacted]&type=x");
+  });
+});
+
+describe("PrivacyFilter - url and referrer", () => {
+  it("redacts both URL fields of an event and nothing else", () => {
+    const filter = new PrivacyFilter({ ...defaults, anonymizeIp: false }, undefined);
+    const event = filter.apply({
+      type: "page_view",
+      ts: 1,
+      event_id: "e1",
+      anon_id: "a1",
+      url: "https://shop.example/welcome?email=jane%40x.com&utm_source=newsletter&utm_campaign=spring%20sale",
+      referrer: "https://mail.example/read?token=t0k&folder=inbox",
+      title: "Welcome ?email=jane@x.com",
+      page_item: "/welcome",
+    });
+    expect(event).toEqual({
+      type: "page_view",
+      ts: 1,
+      event_id: "e1",
+      anon_id: "a1",
+      url: "https://shop.example/welcome?email=(redacted)&utm_source=newsletter&utm_campaign=spring%20sale",
+      referrer: "https://mail.example/read?token=(redacted)&folder=inbox",
+      title: "Welcome ?email=jane@x.com",
+      page_item: "/welcome",
+    });
+  });
+});
