@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { WriteKeys, writeKeyFromHeaders } from "../../src/ingest/http-auth.ts";
 import { parseBody } from "../../src/ingest/http-body.ts";
-import { TrustedProxies, TrustedProxyError } from "../../src/ingest/http-client-ip.ts";
+import { clientBlock, TrustedProxies, TrustedProxyError } from "../../src/ingest/http-client-ip.ts";
 import { queryIsUtf8, recordFromQuery, TRANSPARENT_GIF } from "../../src/ingest/http-pixel.ts";
 import { RateLimiter } from "../../src/ingest/http-rate-limit.ts";
 
@@ -81,6 +81,15 @@ describe("http client address - trusted proxies", () => {
     expect(["192.168.4.0", "192.168.7.255", "192.168.8.0", "192.168.3.255", "127.0.0.1", "127.0.0.2"].map((ip) => proxies.isTrusted(ip))).toEqual([
       true, true, false, false, true, false,
     ]);
+  });
+
+  it("keeps per-client budgets by IPv4 address and by IPv6 /64, however the IPv6 address is written", () => {
+    expect(["192.0.2.1", "::ffff:192.0.2.1"].map(clientBlock)).toEqual(["192.0.2.1", "192.0.2.1"]);
+    const block = "2001:db8:0:2";
+    const sameBlock = ["2001:db8:0:2::1", "2001:0DB8:0000:0002:ffff:ffff:ffff:ffff", "2001:db8::2:1:2:3:4", "2001:db8:0:2::10.1.2.3", "2001:db8:0:2::1%eth0"];
+    expect(sameBlock.map(clientBlock)).toEqual(sameBlock.map(() => block));
+    expect(["::1", "::", "1::", "2001:db8:0:3::1", "1:2:3:4:5:6:7:8", "a:0:0:b::"].map(clientBlock)).toEqual(["0:0:0:0", "0:0:0:0", "1:0:0:0", "2001:db8:0:3", "1:2:3:4", "a:0:0:b"]);
+    expect(["not-an-ip", ""].map(clientBlock)).toEqual(["not-an-ip", ""]);
   });
 
   it("refuses an entry that is not an address or CIDR", () => {
