@@ -124,6 +124,19 @@ describe("http rate limit - token buckets", () => {
     expect(limiter.take("busy", 10_000)).toBe(1);
   });
 
+  it("frees at least a quarter of its buckets when it evicts, so that evictions (a pass over all) stay rare", () => {
+    // 8 buckets at most, one token per 10 s: at 10 s only the first client's bucket has refilled.
+    const limiter = new RateLimiter({ requestsPerSecond: 0.1, burst: 20 }, 8);
+    limiter.take("refilled", 0);
+    const busy = ["b1", "b2", "b3", "b4", "b5", "b6", "b7"];
+    for (const client of busy) limiter.take(client, 9_000);
+    limiter.take("n1", 10_000); // evicts "refilled", then the oldest busy ones down to half (4), then adds n1
+    expect([...busy, "n1"].map((client) => limiter.knows(client))).toEqual([false, false, false, true, true, true, true, true]);
+    // The next eviction is 3 new clients away, not 1: each new client used to pass over every bucket again.
+    for (const client of ["n2", "n3", "n4"]) limiter.take(client, 10_001);
+    expect(["b4", "n1", "n4"].map((client) => limiter.knows(client))).toEqual([true, true, true]);
+  });
+
   it("tells without taking whether a client has a token (waitFor) and whether it took one lately (knows)", () => {
     const limiter = new RateLimiter({ requestsPerSecond: 0.5, burst: 2 });
     expect([limiter.waitFor("a", 0), limiter.knows("a")]).toEqual([0, false]);
