@@ -487,7 +487,8 @@ class HttpCollectorSource implements HttpCollector {
     record: BodyRecord,
     context: RequestContext,
   ): void {
-    const text = `${reason}: ${message}`;
+    // The reason is stored too, and a validation message quotes the value it refused (up to 60 characters of it).
+    const text = redactWriteKeys(`${reason}: ${message}`, this.config.writeKeys);
     outcome.rejected++;
     outcome.errors.push({ index, reason: text });
     group.tally.invalid[REASON_INDEX.get(reason) ?? REASON_INDEX.get("unparseable_line")!]++;

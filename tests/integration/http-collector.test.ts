@@ -326,6 +326,23 @@ describe("http collector - write keys", () => {
     ]);
     expect(stored.rawText).not.toContain(KEY.slice(0, 6));
   });
+  it("keeps keys out of a rejected record's reason, where the validation quotes a field's value", async () => {
+    const { base, stream } = await startCollector({ writeKeys: [KEY, "other-key"] });
+    const lines = [
+      JSON.stringify(pageView(1)),
+      JSON.stringify({ type: KEY, ts: TS, anon_id: "a" }),
+      JSON.stringify({ type: "page_view", ts: { writeKey: "a-wrong-key" }, anon_id: "b", url: "/" }),
+    ];
+    const response = await post(base, lines.join("\n"), { "x-write-key": KEY, "content-type": "application/x-ndjson" });
+    expect(await response.json()).toMatchObject({ accepted: 1, rejected: 2 });
+    const stored = await readStream(stream);
+    expect(stored.deadLetters.map((letter) => letter.reason)).toEqual([
+      expect.stringMatching(/^unknown_type: type: expected one of .*, got "\[redacted\]"$/),
+      expect.stringMatching(/^bad_ts: page_view\.ts: expected .*, got \{"writeKey":"\[redacted\]"\}$/),
+    ]);
+    expect(stored.rawText).not.toContain(KEY);
+    expect(stored.rawText).not.toContain("a-wrong-key");
+  });
 });
 
 describe("http collector - refusals", () => {
