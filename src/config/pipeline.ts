@@ -109,7 +109,7 @@ export const httpSource = z
           .number()
           .positive()
           .default(0.1)
-          .describe("Sustained requests per second per client IP with a missing or unknown write key (401), beyond which they get 429; default 0.1 (one per 10 s)."),
+          .describe("Sustained requests per second per client IP (an IPv6 client's /64) with a missing or unknown write key (401), beyond which they get 429; default 0.1 (one per 10 s)."),
         badKeyBurst: z
           .number()
           .int()
@@ -120,7 +120,7 @@ export const httpSource = z
           ),
       })
       .prefault({})
-      .describe("Token bucket per write key and client IP (default 100/s, burst 200), and a stricter one per client IP for requests without a known key (default 0.1/s, burst 20)."),
+      .describe("Token bucket per write key and client IP (default 100/s, burst 200), and a stricter one per client IP (an IPv6 client's /64) for requests without a known key (default 0.1/s, burst 20)."),
     maxEventBytes: z.number().int().positive().default(32_768).describe("Largest event; default 32768 (32 KiB)."),
     maxRequestBytes: z.number().int().positive().default(524_288).describe("Largest request body; default 524288 (512 KiB)."),
     maxBatchEvents: z.number().int().positive().default(2500).describe("Most events in one request; default 2500."),

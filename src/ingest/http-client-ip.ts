@@ -10,6 +10,54 @@ export function normalizeAddress(address: string): string {
   return address.length > 7 && address.startsWith("::ffff:") && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
 
+/**
+ * What a per-client budget is kept for: an IPv4 address, or an IPv6 address's /64 as its first four groups
+ * ("2001:db8:0:2"). A host or a LAN gets a whole /64 and its privacy addresses change within it, so a budget per IPv6
+ * address was renewed by taking another. Anything that is not an address stays as it is.
+ */
+export function clientBlock(address: string): string {
+  if (!address.includes(":")) return address;
+  const normalized = normalizeAddress(address);
+  if (normalized !== address) return normalized;
+  return canonicalPrefix(address) ?? expandedPrefix(address) ?? address;
+}
+
+/**
+ * The first four groups of an address written as RFC 5952 has it (as a socket reports it: lowercase, no leading
+ * zeros, none of them in the `::`), without splitting: every request of an IPv6 client asks. Else undefined.
+ */
+function canonicalPrefix(address: string): string | undefined {
+  let colons = 0;
+  let groupStart = 0;
+  for (let at = 0; at < address.length; at++) {
+    const code = address.charCodeAt(at);
+    if (code === 0x3a /* : */) {
+      if (at === groupStart) return undefined; // "::" or a leading ":"
+      if (++colons === 4) return address.slice(0, at);
+      groupStart = at + 1;
+    } else if (!((code >= 0x30 && code <= 0x39) || (code >= 0x61 && code <= 0x66))) return undefined;
+    else if (code === 0x30 && at === groupStart && address.charCodeAt(at + 1) !== 0x3a) return undefined; // a leading zero
+  }
+  return undefined;
+}
+
+/** The first four groups of any IPv6 address (`::`, capitals, leading zeros, a dotted ending, a zone), as canonicalPrefix writes them. */
+function expandedPrefix(address: string): string | undefined {
+  const zone = address.indexOf("%");
+  const text = zone === -1 ? address : address.slice(0, zone);
+  if (isIP(text) !== 6) return undefined;
+  const double = text.indexOf("::");
+  const head = double === -1 ? text.split(":") : text.slice(0, double).split(":").filter((group) => group !== "");
+  const tail = double === -1 ? [] : text.slice(double + 2).split(":").filter((group) => group !== "");
+  // A dotted IPv4 ending is the last two groups.
+  const written = head.length + tail.length + (text.includes(".") ? 1 : 0);
+  const groups = [...head, ...new Array<string>(8 - written).fill("0"), ...tail];
+  return groups
+    .slice(0, 4)
+    .map((group) => Number.parseInt(group, 16).toString(16))
+    .join(":");
+}
+
 export class TrustedProxies {
   private readonly list = new BlockList();
   private readonly empty: boolean;

@@ -19,7 +19,7 @@ import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
 import { redactRawRecord, redactWriteKeys } from "./raw-redaction.ts";
 import { WRITE_KEY_FIELD, WriteKeys, writeKeyFromHeaders, writeKeyOfRecord } from "./http-auth.ts";
 import { decodeContent, discardRest, parseBody, readBody, RequestAbortedError, type BodyRecord, type ParsedBody } from "./http-body.ts";
-import { TrustedProxies } from "./http-client-ip.ts";
+import { clientBlock, TrustedProxies } from "./http-client-ip.ts";
 import { CorsPolicy } from "./http-cors.ts";
 import { GroupCommitter, type CommitGroup } from "./http-group-commit.ts";
 import { queryIsUtf8, recordFromQuery, TRANSPARENT_GIF } from "./http-pixel.ts";
@@ -107,7 +107,7 @@ class HttpCollectorSource implements HttpCollector {
   private readonly proxies: TrustedProxies;
   private readonly cors: CorsPolicy;
   private readonly limiter: RateLimiter;
-  /** Per client IP: requests with a missing or unknown write key (key guesses among them). */
+  /** Per client IP (IPv6: per /64, clientBlock): requests with a missing or unknown write key (key guesses among them). */
   private readonly badKeyLimiter: RateLimiter;
   private readonly edge: EdgeProcessor;
   private readonly redactRaw: (raw: string) => string;
@@ -487,7 +487,8 @@ class HttpCollectorSource implements HttpCollector {
     record: BodyRecord,
     context: RequestContext,
   ): void {
-    const text = `${reason}: ${message}`;
+    // The reason is stored too, and a validation message quotes the value it refused (up to 60 characters of it).
+    const text = redactWriteKeys(`${reason}: ${message}`, this.config.writeKeys);
     outcome.rejected++;
     outcome.errors.push({ index, reason: text });
     group.tally.invalid[REASON_INDEX.get(reason) ?? REASON_INDEX.get("unparseable_line")!]++;
@@ -536,16 +537,18 @@ class HttpCollectorSource implements HttpCollector {
     ip: string,
   ): boolean {
     const now = Date.now();
+    // An IPv6 client's bad-key budget is its /64's: a budget per address was renewed by taking another.
+    const block = clientBlock(ip);
     let retryAfter: number;
     if (!this.keys.accepts(writeKey)) {
-      retryAfter = this.badKeyLimiter.take(ip, now);
+      retryAfter = this.badKeyLimiter.take(block, now);
       if (retryAfter === 0) {
         this.unauthorized(response, route, started, headers);
         return false;
       }
     } else {
       const client = `${writeKey}\u0000${ip}`;
-      retryAfter = this.badKeyLimiter.waitFor(ip, now);
+      retryAfter = this.badKeyLimiter.waitFor(block, now);
       if (retryAfter === 0 || this.limiter.knows(client)) retryAfter = this.limiter.take(client, now);
     }
     if (retryAfter === 0) return true;

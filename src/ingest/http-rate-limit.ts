@@ -61,13 +61,17 @@ export class RateLimiter {
     return Math.max(1, Math.ceil((1 - bucket.tokens) / this.settings.requestsPerSecond));
   }
 
-  /** Drops buckets that have refilled; when none has, the oldest half (Map order is insertion order). */
+  /**
+   * Drops buckets that have refilled; when that freed less than a quarter, the oldest (Map order is insertion order)
+   * down to half. Each eviction reads every bucket, so it must free many: freeing the few that had just refilled made
+   * every new client pay a pass over all of them (at ~10k new IPs a second, ~100k buckets of the bad-key limiter).
+   */
   private evict(nowMs: number): void {
     for (const [client, bucket] of this.buckets) {
       if (bucket.tokens + (nowMs - bucket.updatedAt) * this.perMs >= this.settings.burst) this.buckets.delete(client);
     }
-    if (this.buckets.size < this.maxBuckets) return;
-    let toDrop = this.buckets.size >> 1;
+    if (this.buckets.size <= (this.maxBuckets * 3) >> 2) return;
+    let toDrop = this.buckets.size - (this.maxBuckets >> 1);
     for (const client of this.buckets.keys()) {
       if (toDrop-- <= 0) break;
       this.buckets.delete(client);

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { WriteKeys, writeKeyFromHeaders } from "../../src/ingest/http-auth.ts";
 import { parseBody } from "../../src/ingest/http-body.ts";
-import { TrustedProxies, TrustedProxyError } from "../../src/ingest/http-client-ip.ts";
+import { clientBlock, TrustedProxies, TrustedProxyError } from "../../src/ingest/http-client-ip.ts";
 import { queryIsUtf8, recordFromQuery, TRANSPARENT_GIF } from "../../src/ingest/http-pixel.ts";
 import { RateLimiter } from "../../src/ingest/http-rate-limit.ts";
 
@@ -83,6 +83,15 @@ describe("http client address - trusted proxies", () => {
     ]);
   });
 
+  it("keeps per-client budgets by IPv4 address and by IPv6 /64, however the IPv6 address is written", () => {
+    expect(["192.0.2.1", "::ffff:192.0.2.1"].map(clientBlock)).toEqual(["192.0.2.1", "192.0.2.1"]);
+    const block = "2001:db8:0:2";
+    const sameBlock = ["2001:db8:0:2::1", "2001:0DB8:0000:0002:ffff:ffff:ffff:ffff", "2001:db8::2:1:2:3:4", "2001:db8:0:2::10.1.2.3", "2001:db8:0:2::1%eth0"];
+    expect(sameBlock.map(clientBlock)).toEqual(sameBlock.map(() => block));
+    expect(["::1", "::", "1::", "2001:db8:0:3::1", "1:2:3:4:5:6:7:8", "a:0:0:b::"].map(clientBlock)).toEqual(["0:0:0:0", "0:0:0:0", "1:0:0:0", "2001:db8:0:3", "1:2:3:4", "a:0:0:b"]);
+    expect(["not-an-ip", ""].map(clientBlock)).toEqual(["not-an-ip", ""]);
+  });
+
   it("refuses an entry that is not an address or CIDR", () => {
     expect(() => new TrustedProxies(["10.0.0.0/33"])).toThrow(TrustedProxyError);
     expect(() => new TrustedProxies(["proxy.internal"])).toThrow(/not an IP address or CIDR/);
@@ -113,6 +122,19 @@ describe("http rate limit - token buckets", () => {
     limiter.take("busy", 9_900);
     limiter.take("new", 10_000); // evicts "old" (refilled), keeps "busy" (0.1 tokens)
     expect(limiter.take("busy", 10_000)).toBe(1);
+  });
+
+  it("frees at least a quarter of its buckets when it evicts, so that evictions (a pass over all) stay rare", () => {
+    // 8 buckets at most, one token per 10 s: at 10 s only the first client's bucket has refilled.
+    const limiter = new RateLimiter({ requestsPerSecond: 0.1, burst: 20 }, 8);
+    limiter.take("refilled", 0);
+    const busy = ["b1", "b2", "b3", "b4", "b5", "b6", "b7"];
+    for (const client of busy) limiter.take(client, 9_000);
+    limiter.take("n1", 10_000); // evicts "refilled", then the oldest busy ones down to half (4), then adds n1
+    expect([...busy, "n1"].map((client) => limiter.knows(client))).toEqual([false, false, false, true, true, true, true, true]);
+    // The next eviction is 3 new clients away, not 1: each new client used to pass over every bucket again.
+    for (const client of ["n2", "n3", "n4"]) limiter.take(client, 10_001);
+    expect(["b4", "n1", "n4"].map((client) => limiter.knows(client))).toEqual([true, true, true]);
   });
 
   it("tells without taking whether a client has a token (waitFor) and whether it took one lately (knows)", () => {

@@ -326,6 +326,23 @@ describe("http collector - write keys", () => {
     ]);
     expect(stored.rawText).not.toContain(KEY.slice(0, 6));
   });
+  it("keeps keys out of a rejected record's reason, where the validation quotes a field's value", async () => {
+    const { base, stream } = await startCollector({ writeKeys: [KEY, "other-key"] });
+    const lines = [
+      JSON.stringify(pageView(1)),
+      JSON.stringify({ type: KEY, ts: TS, anon_id: "a" }),
+      JSON.stringify({ type: "page_view", ts: { writeKey: "a-wrong-key" }, anon_id: "b", url: "/" }),
+    ];
+    const response = await post(base, lines.join("\n"), { "x-write-key": KEY, "content-type": "application/x-ndjson" });
+    expect(await response.json()).toMatchObject({ accepted: 1, rejected: 2 });
+    const stored = await readStream(stream);
+    expect(stored.deadLetters.map((letter) => letter.reason)).toEqual([
+      expect.stringMatching(/^unknown_type: type: expected one of .*, got "\[redacted\]"$/),
+      expect.stringMatching(/^bad_ts: page_view\.ts: expected .*, got \{"writeKey":"\[redacted\]"\}$/),
+    ]);
+    expect(stored.rawText).not.toContain(KEY);
+    expect(stored.rawText).not.toContain("a-wrong-key");
+  });
 });
 
 describe("http collector - refusals", () => {
@@ -456,6 +473,19 @@ describe("http collector - refusals", () => {
     expect((await post(base, JSON.stringify(pageView(7)), { ...elsewhere, "x-write-key": "other-key" })).status).toBe(200);
     const stored = await readStream(stream);
     expect(stored.events.map((event) => event.anon_id)).toEqual([1, 2, 3, 4, 5, 6, 7].map((i) => `visitor-${i}`));
+  });
+
+  it("keeps one bad-key budget per IPv6 /64: a client cannot renew it by rotating its addresses", async () => {
+    // One host or LAN gets a whole /64 (privacy addresses change within it): per address, each gave 3 more guesses.
+    const { base } = await startCollector({ rateLimit: { badKeyBurst: 3 }, trustedProxies: ["127.0.0.1"] });
+    const from = (address: string) => post(base, JSON.stringify(pageView(90)), { "x-write-key": "guess", "x-forwarded-for": address });
+    const statuses = [];
+    for (const address of ["2001:db8:1:2::1", "2001:db8:1:2:aaaa::7", "2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:DB8:1:2:0:0:0:9", "2001:db8:1:2::5"]) {
+      statuses.push((await from(address)).status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 429, 429]);
+    // The next /64 and an IPv4 client have budgets of their own.
+    expect([(await from("2001:db8:1:3::1")).status, (await from("203.0.113.9")).status]).toEqual([401, 401]);
   });
 
   it("answers 404 for an unknown path and 405 with Allow for a wrong method", async () => {
