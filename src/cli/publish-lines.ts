@@ -7,6 +7,7 @@ import { closestMatch } from "../config/did-you-mean.ts";
 import { parseEventTime } from "../events/time.ts";
 import { compileAccessLineReader, LogFormatError } from "../ingest/access-log.ts";
 import { compileCsvMapping, CsvMappingError, endsInsideQuotes, type CsvMapResult } from "../ingest/csv.ts";
+import { OrderLineGrouper, type CsvOutput } from "../ingest/csv-orders.ts";
 import type { IngestCounts, RecordPublisher } from "../ingest/record-publisher.ts";
 
 export interface PublishLinesOptions {
@@ -31,13 +32,16 @@ interface PreparedLine {
   ts: number;
 }
 
-/** Publishes every line of a file as one record, in file order or sorted by event time (stable). */
+/**
+ * Publishes every line of a file as one record (an order-line CSV: every order as one), in file order or sorted by
+ * event time (stable).
+ */
 export async function publishLines(publisher: RecordPublisher, lines: string[], options: PublishLinesOptions): Promise<IngestCounts> {
   if (options.sortByTime !== true) return publishLineChunks(publisher, [{ lines }], options);
-  const handle = compileLineHandler(publisher, options, options.receivedAt ?? Date.now());
-  // A CSV record may span lines (a quoted field with a newline): records are sorted, each under its first line.
-  const records = options.format === "csv" ? csvRecords(lines, options.delimiter) : lines.map((line, index) => ({ line, lineNumber: index + 1 }));
-  const ordered: PreparedLine[] = records.map(({ line, lineNumber }) => ({ line, lineNumber, ts: handle.timeOf(line, lineNumber) }));
+  const receivedAt = options.receivedAt ?? Date.now();
+  if (options.format === "csv") return publishCsvSorted(publisher, lines, options, receivedAt);
+  const handle = compileRecordHandler(publisher, options, receivedAt);
+  const ordered: PreparedLine[] = lines.map((line, index) => ({ line, lineNumber: index + 1, ts: handle.timeOf(line, index + 1) }));
   // Records without a readable time keep their place at the front: they are rejected anyway.
   ordered.sort((a, b) => a.ts - b.ts || a.lineNumber - b.lineNumber);
   for (const item of ordered) {
@@ -45,6 +49,56 @@ export async function publishLines(publisher: RecordPublisher, lines: string[], 
     if (wait !== undefined) await wait;
   }
   return publisher.flush();
+}
+
+/**
+ * A CSV file by event time, rejected records first (a record may span lines: each is sorted under its first line). An
+ * order-line file's rows are combined into orders in file order, and the orders sorted; other files' records are
+ * timed by a mapping of their own and mapped again once sorted, so that only the file's lines are held, not its records.
+ */
+async function publishCsvSorted(publisher: RecordPublisher, lines: string[], options: PublishLinesOptions, receivedAt: number): Promise<IngestCounts> {
+  const compile = () => compileCsvMapping(options.map ?? "", { delimiter: options.delimiter, nullText: options.nullText });
+  const mapping = compile();
+  const records = csvRecords(lines, options.delimiter);
+  if (mapping.orderLines === undefined) {
+    const timing = compile();
+    const ordered: PreparedLine[] = records.map(({ line, lineNumber }) => {
+      const mapped = timing.mapRecord(line, lineNumber);
+      return { line, lineNumber, ts: mapped !== undefined && mapped.ok ? timeValue(mapped.record.ts) : Number.NEGATIVE_INFINITY };
+    });
+    ordered.sort((a, b) => a.ts - b.ts || a.lineNumber - b.lineNumber);
+    for (const { line, lineNumber } of ordered) {
+      const mapped = mapping.mapRecord(line, lineNumber);
+      const wait = mapped === undefined ? undefined : sendCsvOutput(publisher, csvOutput(mapped, line, lineNumber), receivedAt);
+      if (wait !== undefined) await wait;
+    }
+    return publisher.flush();
+  }
+  const grouper = new OrderLineGrouper(mapping.orderLines);
+  const outputs: CsvOutput[] = [];
+  for (const { line, lineNumber } of records) outputs.push(...grouper.add(mapping.mapRecord(line, lineNumber), line, lineNumber));
+  outputs.push(...grouper.end());
+  const timed = outputs.map((output) => ({ output, ts: output.ok ? timeValue(output.record.ts) : Number.NEGATIVE_INFINITY }));
+  timed.sort((a, b) => a.ts - b.ts || a.output.lineNumber - b.output.lineNumber);
+  for (const { output } of timed) {
+    const wait = sendCsvOutput(publisher, output, receivedAt);
+    if (wait !== undefined) await wait;
+  }
+  return { ...(await publisher.flush()), orderLines: { ...grouper.counts } };
+}
+
+/** A mapped CSV record as an output, its dead letter's reason naming the (first) physical line it starts on. */
+function csvOutput(mapped: CsvMapResult, line: string, lineNumber: number): CsvOutput {
+  const raw = mapped.raw ?? line;
+  const first = mapped.lineNumber ?? lineNumber;
+  const where = `line ${first}`;
+  if (!mapped.ok) return { ok: false, reason: `unparseable_line: ${where}: ${mapped.reason}`, raw, lineNumber: first };
+  return { ok: true, record: mapped.record, raw, lineNumber: first, where };
+}
+
+function sendCsvOutput(publisher: RecordPublisher, output: CsvOutput, receivedAt: number): Promise<void> | void {
+  if (!output.ok) return publisher.rejectLine(output.raw, output.reason, receivedAt);
+  return publisher.publishJsonValue(output.record, output.raw, receivedAt, undefined, output.where);
 }
 
 /**
@@ -71,17 +125,24 @@ export async function publishLineChunks(
   }
   const wait = handle.end();
   if (wait !== undefined) await wait;
-  return publisher.flush();
+  const counts = await publisher.flush();
+  const orderLines = handle.orderLineCounts?.();
+  return orderLines === undefined ? counts : { ...counts, orderLines };
 }
 
 export interface LineHandler {
   /** One physical line of the file, in file order (a CSV record may go on over the next lines). */
   publish(line: string, lineNumber: number): Promise<void> | void;
-  /** One whole record (publish's lines for every format but CSV, whose records csvRecords gives), in any order. */
+  /** At the end of the file: rejects a CSV record whose quoted field is still open, publishes an order-line file's last order. */
+  end(): Promise<void> | void;
+  /** An order-line CSV's rows and orders so far. */
+  orderLineCounts?(): { rows: number; orders: number };
+}
+
+/** How one whole record of a line format (NDJSON, an access log: one line each) is published in any order, and its time. */
+export interface RecordHandler {
   publishRecord(record: string, lineNumber: number): Promise<void> | void;
   timeOf(record: string, lineNumber: number): number;
-  /** At the end of the file: rejects a CSV record whose quoted field is still open. */
-  end(): Promise<void> | void;
 }
 
 /** A UTF-8 byte order mark at the start of a file is no part of its first record. */
@@ -105,43 +166,58 @@ export function csvRecords(lines: string[], delimiter: string | undefined): Arra
 
 /** How one line of the file becomes a record of `publisher`: the format's parser, compiled once. */
 export function compileLineHandler(publisher: RecordPublisher, options: PublishLinesOptions, receivedAt: number): LineHandler {
+  if (options.format === "csv") return compileCsvLineHandler(publisher, options, receivedAt);
+  const { publishRecord } = compileRecordHandler(publisher, options, receivedAt);
+  return { publish: publishRecord, end: () => undefined };
+}
+
+function compileCsvLineHandler(publisher: RecordPublisher, options: PublishLinesOptions, receivedAt: number): LineHandler {
+  const mapping = compileCsvMapping(options.map ?? "", { delimiter: options.delimiter, nullText: options.nullText });
+  if (mapping.orderLines !== undefined) {
+    const grouper = new OrderLineGrouper(mapping.orderLines);
+    const sendAll = async (outputs: CsvOutput[]): Promise<void> => {
+      for (const output of outputs) {
+        const wait = sendCsvOutput(publisher, output, receivedAt);
+        if (wait !== undefined) await wait;
+      }
+    };
+    // Most rows only join their order: nothing to send, nothing to wait for.
+    const send = (outputs: CsvOutput[]) => (outputs.length === 0 ? undefined : sendAll(outputs));
+    return {
+      publish: (line, lineNumber) => send(grouper.add(mapping.map(line, lineNumber), line, lineNumber)),
+      end: () => send([...grouper.add(mapping.end(), "", 0), ...grouper.end()]),
+      orderLineCounts: () => ({ ...grouper.counts }),
+    };
+  }
+  /** A mapped record into the stream, or into the dead letters with the (first) physical line it starts on. */
+  const send = (mapped: CsvMapResult | undefined, line: string, lineNumber: number): Promise<void> | void => {
+    if (mapped === undefined) return; // the header, or a line whose quoted field goes on
+    const raw = mapped.raw ?? line;
+    const where = `line ${mapped.lineNumber ?? lineNumber}`;
+    if (!mapped.ok) return publisher.rejectLine(raw, `unparseable_line: ${where}: ${mapped.reason}`, receivedAt);
+    return publisher.publishJsonValue(mapped.record, raw, receivedAt, undefined, where);
+  };
+  return {
+    publish: (line, lineNumber) => send(mapping.map(line, lineNumber), line, lineNumber),
+    end: () => send(mapping.end(), "", 0),
+  };
+}
+
+/** NDJSON's and access logs' records: one line each, published in any order (--sort-by-time). */
+function compileRecordHandler(publisher: RecordPublisher, options: PublishLinesOptions, receivedAt: number): RecordHandler {
   const format = options.format;
   if (format === "ndjson" || format === "json") {
-    const publish = (line: string, lineNumber: number) => publisher.publishJsonLine(withoutByteOrderMark(line, lineNumber), receivedAt);
-    return { publish, publishRecord: publish, timeOf: (line, lineNumber) => jsonTime(withoutByteOrderMark(line, lineNumber)), end: () => undefined };
-  }
-  if (format === "csv") {
-    const mapping = compileCsvMapping(options.map ?? "", { delimiter: options.delimiter, nullText: options.nullText });
-    // Sorting maps every record twice: the header is read again by a mapping of its own.
-    const timing = compileCsvMapping(options.map ?? "", { delimiter: options.delimiter, nullText: options.nullText });
-    /** A mapped record into the stream, or into the dead letters with the (first) physical line it starts on. */
-    const send = (mapped: CsvMapResult | undefined, line: string, lineNumber: number): Promise<void> | void => {
-      if (mapped === undefined) return; // the header, or a line whose quoted field goes on
-      const raw = mapped.raw ?? line;
-      const where = `line ${mapped.lineNumber ?? lineNumber}`;
-      if (!mapped.ok) return publisher.rejectLine(raw, `unparseable_line: ${where}: ${mapped.reason}`, receivedAt);
-      return publisher.publishJsonValue(mapped.record, raw, receivedAt, undefined, where);
-    };
-    return {
-      publish: (line, lineNumber) => send(mapping.map(line, lineNumber), line, lineNumber),
-      publishRecord: (record, lineNumber) => send(mapping.mapRecord(record, lineNumber), record, lineNumber),
-      timeOf: (record, lineNumber) => {
-        const mapped = timing.mapRecord(record, lineNumber);
-        return mapped !== undefined && mapped.ok ? timeValue(mapped.record.ts) : Number.NEGATIVE_INFINITY;
-      },
-      end: () => send(mapping.end(), "", 0),
-    };
+    const publishRecord = (line: string, lineNumber: number) => publisher.publishJsonLine(withoutByteOrderMark(line, lineNumber), receivedAt);
+    return { publishRecord, timeOf: (line, lineNumber) => jsonTime(withoutByteOrderMark(line, lineNumber)) };
   }
   const read = compileAccessLineReader(format);
-  const publish = (line: string, lineNumber: number) => {
+  const publishRecord = (line: string, lineNumber: number) => {
     const accessLine = read(line);
     if (!accessLine.ok) return publisher.rejectLine(line, `${accessLine.code ?? "unparseable_line"}: ${accessLine.reason}`, receivedAt);
     return publisher.publishAccessLine(accessLine, line, lineNumber, receivedAt);
   };
   return {
-    publish,
-    publishRecord: publish,
-    end: () => undefined,
+    publishRecord,
     timeOf: (line) => {
       const accessLine = read(line);
       return accessLine.ok ? accessLine.ts : Number.NEGATIVE_INFINITY;

@@ -122,10 +122,7 @@ export async function runPublish(argv: string[]): Promise<number> {
         const prepared = inboxes as AsyncIterableIterator<[PrepareResponse]>[];
         counts = await publishPrepared(source as FileHandle, size, workers, prepared, sink, edge, optionsKey);
       }
-      console.log(
-        `read ${counts.read}, published ${counts.published}, rejected ${counts.rejected}, filtered ${counts.filtered} ` +
-          `→ ${config.nats.stream}${alreadyStored(sink.stats)}`,
-      );
+      console.log(`${readSummary(counts)}, published ${counts.published}, rejected ${counts.rejected}, filtered ${counts.filtered} → ${config.nats.stream}${alreadyStored(sink.stats)}`);
       if (counts.firstRejection !== undefined) console.error(rejectionSummary(counts, config.nats.stream));
       return 0;
     } finally {
@@ -135,6 +132,16 @@ export async function runPublish(argv: string[]): Promise<number> {
     await Promise.all(workers.map((worker) => worker.terminate()));
     await file.close();
   }
+}
+
+/**
+ * "read 40", or for an order-line CSV "read 40 rows (10 orders)": its published and filtered count orders, and its
+ * rejected count dead letters (a row each, but one for an order the event checks refuse).
+ */
+export function readSummary(counts: Pick<IngestCounts, "read" | "orderLines">): string {
+  if (counts.orderLines === undefined) return `read ${counts.read}`;
+  const { rows, orders } = counts.orderLines;
+  return `read ${rows} row${rows === 1 ? "" : "s"} (${orders} order${orders === 1 ? "" : "s"})`;
 }
 
 /**

@@ -1,5 +1,7 @@
 // `publish --format csv --map …`: a column-mapping spec compiled into a function from delimited lines to event records.
 import { createHash } from "node:crypto";
+import { closestMatch } from "../config/did-you-mean.ts";
+import { ITEM_FIELDS } from "../events/fields.ts";
 import { parseIsoWithOffset } from "../events/time.ts";
 
 export class CsvMappingError extends Error {
@@ -23,8 +25,26 @@ export interface CsvMappingOptions {
   nullText?: string;
 }
 
-/** `raw` and `lineNumber` are set when the record spans several physical lines (the text and its first line). */
-export type CsvMapResult = ({ ok: true; record: Record<string, unknown> } | { ok: false; reason: string }) & { raw?: string; lineNumber?: number };
+/**
+ * `raw` and `lineNumber` are set when the record spans several physical lines (the text and its first line). A rejected
+ * row of an order-line file carries its `orderId` when that column could be read, so that its order is rejected too.
+ */
+export type CsvMapResult = ({ ok: true; record: Record<string, unknown> } | { ok: false; reason: string; orderId?: string }) & {
+  raw?: string;
+  lineNumber?: number;
+};
+
+/**
+ * What an order-line spec (one with `items.*` fields) maps, for combining rows into orders (csv-orders.ts): each
+ * entry as written, for messages; `revenue` absent means revenue is Σ qty × price over the order's rows.
+ */
+export interface OrderLineSpec {
+  orderId: string;
+  revenue?: string;
+  price?: string;
+  qty?: string;
+  eventIdMapped: boolean;
+}
 
 export interface CsvMapping {
   /**
@@ -36,6 +56,12 @@ export interface CsvMapping {
   mapRecord(text: string, lineNumber: number): CsvMapResult | undefined;
   /** At the end of the file: the record still waiting for its closing quote, rejected; undefined when none is. */
   end(): CsvMapResult | undefined;
+  /**
+   * Set when the spec maps `items.*`: each record is one row of an order (its `items` one item, absent when the row's
+   * item fields are all empty; no derived ids),
+   * and consecutive rows with one order_id are to be combined into one purchase (OrderLineGrouper).
+   */
+  readonly orderLines?: OrderLineSpec;
 }
 
 /**
@@ -59,6 +85,8 @@ interface FieldMapping {
    * an empty (NULL) term makes the sum NULL, as in SQL.
    */
   addend?: true;
+  /** `items.sku=$StockCode`: the field of the row's purchase item (`sku`), not of the event. */
+  item?: string;
 }
 
 type ParsedValue = { ok: true; value: unknown } | { ok: false; reason: string };
@@ -68,6 +96,8 @@ const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Compiles `type=purchase,user_id=$1,ts=$2:yyyymmdd,qty=$3:number,revenue=$dollar_value:number`; throws CsvMappingError. */
 export function compileCsvMapping(spec: string, options: CsvMappingOptions = {}): CsvMapping {
   const fields = parseSpec(spec);
+  const orderLines = orderLineSpecOf(fields);
+  const orderIdIndex = fields.findIndex((field) => field.field === "order_id");
   const split = splitterOf(options.delimiter);
   const quoting = options.delimiter !== "whitespace";
   const delimiter = delimiterCharacter(options.delimiter);
@@ -111,8 +141,12 @@ export function compileCsvMapping(spec: string, options: CsvMappingOptions = {})
       return { ok: false, reason: `the record has ${values.length} fields, the header has ${width}` };
     }
     const mapped = mapFields(fields, values, columns, nullText);
-    if (!mapped.ok) return mapped;
-    addDerivedIds(mapped.record, fields, `${source}\n${lineNumber}\n${text}`);
+    if (!mapped.ok) {
+      if (orderLines !== undefined) return { ...mapped, orderId: orderIdText(fields[orderIdIndex], values, columns?.[orderIdIndex], nullText) };
+      return mapped;
+    }
+    // An order's ids are derived from all of its rows (OrderLineGrouper).
+    if (orderLines === undefined) addDerivedIds(mapped.record, fields, `${source}\n${lineNumber}\n${text}`);
     return mapped;
   };
 
@@ -125,6 +159,7 @@ export function compileCsvMapping(spec: string, options: CsvMappingOptions = {})
   };
 
   return {
+    orderLines,
     map(line, lineNumber) {
       if (pending !== undefined) {
         const text = `${pending}\n${line}`;
@@ -201,11 +236,89 @@ function parseSpec(spec: string): FieldMapping[] {
       throw new CsvMappingError(`--map has no ${required}: add e.g. ${required === "type" ? "type=purchase" : "ts=$2:yyyymmdd"}`);
     }
   }
+  checkOrderLineSpec(fields);
   return fields;
+}
+
+const ORDER_LINE_EXAMPLE = "order_id=$InvoiceNo,items.sku=$StockCode,items.qty=$Quantity,items.price=$UnitPrice";
+
+/** An order-line spec's own rules: rows can only be combined into purchases by an order_id read from each row. */
+function checkOrderLineSpec(fields: FieldMapping[]): void {
+  const itemFields = fields.filter((field) => field.item !== undefined);
+  if (itemFields.length === 0) return;
+  const named = itemFields.map((field) => field.field).join(", ");
+  const byName = (name: string) => fields.find((field) => field.field === name);
+  const type = byName("type")!;
+  if (!("constant" in type.source) || type.source.constant !== "purchase") {
+    throw new CsvMappingError(`--map maps ${named}, the items of a purchase: set type=purchase (not "${type.written}")`);
+  }
+  const orderId = byName("order_id");
+  if (orderId === undefined) {
+    throw new CsvMappingError(
+      `--map maps ${named} but no order_id: the rows of one order are combined into one purchase by their order_id; add e.g. order_id=$InvoiceNo`,
+    );
+  }
+  if ("constant" in orderId.source) {
+    throw new CsvMappingError(`--map entry "${orderId.written}": with items.* the order_id must be a column (e.g. order_id=$InvoiceNo): a constant makes every row one order`);
+  }
+  if (byName("items.sku") === undefined && byName("items.category") === undefined) {
+    throw new CsvMappingError(`--map maps ${named} but neither items.sku nor items.category (what basket counts): add e.g. items.sku=$StockCode`);
+  }
+  if (byName("revenue") === undefined && byName("items.price") === undefined) {
+    throw new CsvMappingError(
+      `--map maps ${named} but neither revenue nor items.price: a purchase needs its revenue; add items.price=$UnitPrice ` +
+        "(revenue is then the sum of qty × price over the order's rows) or revenue=$column (summed over the order's rows)",
+    );
+  }
+}
+
+function orderLineSpecOf(fields: FieldMapping[]): OrderLineSpec | undefined {
+  if (!fields.some((field) => field.item !== undefined)) return undefined;
+  const written = (name: string) => fields.find((field) => field.field === name)?.written;
+  return {
+    orderId: written("order_id")!,
+    revenue: written("revenue"),
+    price: written("items.price"),
+    qty: written("items.qty"),
+    eventIdMapped: written("event_id") !== undefined,
+  };
+}
+
+/** A rejected row's order_id, when its column holds one (the row's order is rejected with it). */
+function orderIdText(field: FieldMapping, values: string[], column: number | undefined, nullText: string): string | undefined {
+  const index = "column" in field.source ? field.source.column - 1 : column;
+  if (index === undefined || index < 0 || index >= values.length) return undefined;
+  const text = values[index];
+  if (text === "" || text === nullText) return undefined;
+  const parsed = parseValue(text, field.parser);
+  return parsed.ok ? String(parsed.value) : undefined;
+}
+
+/** Names people give the fields of an order line, for a hint: `items.quantity` is `items.qty`. */
+const ITEM_FIELD_SYNONYMS: Readonly<Record<string, string>> = {
+  quantity: "qty",
+  amount: "qty",
+  unit_price: "price",
+  unitprice: "price",
+  product: "sku",
+  product_id: "sku",
+  stock_code: "sku",
+  stockcode: "sku",
+};
+
+/** `items.<name>`: one of the purchase item's fields (events/fields.ts), or an error that names the right one. */
+function itemFieldOf(entry: string, field: string): string {
+  const name = field.slice("items.".length);
+  if (Object.hasOwn(ITEM_FIELDS, name)) return name;
+  const known = Object.keys(ITEM_FIELDS);
+  const meant = ITEM_FIELD_SYNONYMS[name.toLowerCase()] ?? closestMatch(name, known);
+  const hint = meant === undefined ? "" : ` (did you mean items.${meant}?)`;
+  throw new CsvMappingError(`--map entry "${entry}": a purchase item has no field "${name}"${hint}; its fields are ${known.map((known) => `items.${known}`).join(", ")}`);
 }
 
 /** Event fields the schema requires to be numbers: a mapped column is parsed as a number unless the spec says otherwise. */
 const NUMERIC_EVENT_FIELDS = new Set(["revenue", "price", "qty"]);
+const NUMERIC_ITEM_FIELDS = new Set(["price", "qty"]);
 
 /** Parsers whose values are milliseconds (or plain numbers), so that they can be added up in a sum. */
 const SUMMABLE_PARSERS: readonly ValueParser[] = ["number", "yyyymmdd", "iso", "epoch_ms", "epoch_s"];
@@ -218,8 +331,16 @@ function parseEntry(entry: string): FieldMapping[] {
   const equals = entry.indexOf("=");
   if (equals === -1) throw new CsvMappingError(`--map entry "${entry}" is not field=source (e.g. user_id=$1)`);
   const field = entry.slice(0, equals).trim();
-  if (!FIELD_NAME.test(field)) throw new CsvMappingError(`--map entry "${entry}": "${field}" is not a field name`);
   const value = entry.slice(equals + 1).trim();
+  if (field.startsWith("items.")) {
+    const item = itemFieldOf(entry, field);
+    if (value.startsWith("$") && /\+(?=\$)/.test(value)) throw new CsvMappingError(`--map entry "${entry}": only ts can be a sum of columns (e.g. ts=$date:iso+$offset_ms)`);
+    return [{ ...parseTerm(entry, field, value, NUMERIC_ITEM_FIELDS.has(item) ? "number" : "string"), item }];
+  }
+  if (!FIELD_NAME.test(field)) throw new CsvMappingError(`--map entry "${entry}": "${field}" is not a field name`);
+  if (field === "items") {
+    throw new CsvMappingError(`--map entry "${entry}": items is the list of an order's rows; map the fields of a row's item instead, e.g. ${ORDER_LINE_EXAMPLE}`);
+  }
   // Only a `+` before a `$` adds: a constant such as 2016-01-03T10:00:00+01:00 keeps its offset.
   const terms = value.startsWith("$") ? value.split(/\+(?=\$)/).map((term) => term.trim()) : [value];
   if (terms.length === 1) return [parseTerm(entry, field, value, NUMERIC_EVENT_FIELDS.has(field) ? "number" : "string")];
@@ -286,6 +407,8 @@ function resolveColumns(fields: FieldMapping[], header: string[]): ResolvedColum
 
 function mapFields(fields: FieldMapping[], values: string[], columns: number[] | undefined, nullText = ""): CsvMapResult {
   const record: Record<string, unknown> = {};
+  /** The row's purchase item, when the spec maps items.* (an empty field leaves it without that field). */
+  let item: Record<string, unknown> | undefined;
   /** A sum with an empty term: NULL whatever its other terms. */
   let nullSum: string | undefined;
   for (let index = 0; index < fields.length; index++) {
@@ -313,8 +436,10 @@ function mapFields(fields: FieldMapping[], values: string[], columns: number[] |
     }
     const parsed = parseValue(text, field.parser);
     if (!parsed.ok) return { ok: false, reason: `${field.field} (${field.written}): ${parsed.reason}` };
-    record[field.field] = field.addend === true ? (record[field.field] as number) + (parsed.value as number) : parsed.value;
+    if (field.item !== undefined) (item ??= {})[field.item] = parsed.value;
+    else record[field.field] = field.addend === true ? (record[field.field] as number) + (parsed.value as number) : parsed.value;
   }
+  if (item !== undefined) record.items = [item];
   return { ok: true, record };
 }
 

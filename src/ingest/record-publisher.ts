@@ -20,6 +20,8 @@ export interface IngestCounts {
   filtered: number;
   /** The reason of the first record rejected, for the publisher's summary (the dead letters hold every reason). */
   firstRejection?: string;
+  /** An order-line CSV's rows and the orders they made (`read` then counts orders and rows rejected alone). */
+  orderLines?: { rows: number; orders: number };
 }
 
 /** Where serialized events and dead letters go: a BatchPublisher, or a buffer another thread publishes from. */

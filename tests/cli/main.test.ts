@@ -33,6 +33,8 @@ describe("clickpipe <command> --help", () => {
     expect(details).toContain("go to late_events");
     // Each parser --map takes is named.
     for (const parser of ["string", "number", "yyyymmdd", "iso", "epoch_ms", "epoch_s"]) expect(details, parser).toContain(`:${parser}`);
+    // So is each field of an order line's item.
+    for (const field of ["sku", "category", "price", "qty"]) expect(details, field).toContain(`items.${field}`);
   });
 
   it("mine and fit print their subcommands' usage, with every option; demo the variables that set it up", async () => {

@@ -444,6 +444,22 @@ describe("publish - options for another format", () => {
     expect(result.stderr).toBe(`clickpipe publish: --map has no ts: add e.g. ts=$2:yyyymmdd\n${USAGE_LINE}`);
     expect(result.code).toBe(2);
   });
+
+  it("says which order-line field is missing or misnamed, and how to fix it, before reading the file", async () => {
+    const publish = (map: string) => runCli(["publish", "/tmp/nofile.csv", "--pipeline", "pipelines/shop.yaml", "--format", "csv", "--map", map]);
+    const noOrder = await publish("type=purchase,ts=$InvoiceDate:iso,user_id=$CustomerID,items.sku=$StockCode,items.price=$UnitPrice");
+    expect(noOrder.stderr).toBe(
+      "clickpipe publish: --map maps items.sku, items.price but no order_id: the rows of one order are combined into one purchase by their order_id; " +
+        `add e.g. order_id=$InvoiceNo\n${USAGE_LINE}`,
+    );
+    expect(noOrder.code).toBe(2);
+    const misnamed = await publish("type=purchase,order_id=$InvoiceNo,ts=$InvoiceDate:iso,items.sku=$StockCode,items.quantity=$Quantity,items.price=$UnitPrice");
+    expect(misnamed.stderr).toBe(
+      'clickpipe publish: --map entry "items.quantity=$Quantity": a purchase item has no field "quantity" (did you mean items.qty?); ' +
+        `its fields are items.sku, items.category, items.price, items.qty\n${USAGE_LINE}`,
+    );
+    expect(misnamed.code).toBe(2);
+  });
 });
 
 describe("publish - a file it cannot read", () => {

@@ -13,6 +13,7 @@ import { waitFor } from "../helpers/wait-for.ts";
 
 const CDNOW = "tests/fixtures/cdnow/CDNOW_master.txt";
 const SEMICOMPLETE = "tests/fixtures/access-logs/semicomplete_apache_combined_2015.log";
+const ORDER_LINES = "tests/fixtures/groceries/groceries_order_lines.csv";
 const YOOCHOOSE = "tests/fixtures/yoochoose/yoochoose-clicks-100k_train_full.txt";
 
 /** The extensions `pages: { exclude: [static] }` leaves out by default (README, ingest.staticExtensions). */
@@ -167,8 +168,81 @@ describe.concurrent("the example pipelines, as README.md runs them", () => {
     expect(await count(db, `(SELECT DISTINCT customer_id FROM ${actual})`)).toBe(77);
     expect(await count(db, `(SELECT DISTINCT snapshot_date FROM ${actual})`)).toBe(541);
     expect(await count(db, actual)).toBe(await count(db, expected));
-    // basket mines the items of purchases, which a CSV row has none of: from CDNOW shop.yaml writes customer_features alone.
+    // basket mines the items of purchases, which CDNOW's rows have none of: from CDNOW shop.yaml writes customer_features alone.
     expect((await readdir(out)).filter((name) => !name.startsWith("_"))).toEqual(["customer_features"]);
+  });
+
+  it("shop.yaml: the README's order-line recipe gives the basket_rules and cross_sell DuckDB mines from the invoices", async () => {
+    const { env, stream, out } = exampleEnv("shop_order_lines");
+    const map = "type=purchase,order_id=$InvoiceNo,ts=$InvoiceDate:iso,user_id=$CustomerID,items.sku=$StockCode,items.qty=$Quantity,items.price=$UnitPrice";
+    const publishArgs = ["publish", ORDER_LINES, "--pipeline", "pipelines/shop.yaml", "--format", "csv", "--map", map];
+    // On the parse thread, then again on this one: the same orders in the same batches, so JetStream stores nothing twice.
+    const publish = await runCli(publishArgs, { ...env, CLICKPIPE_PUBLISH_WORKER_MIN_BYTES: "1" });
+    expect(publish.stdout, publish.stderr).toBe(`read 1580 rows (401 orders), published 400, rejected 5, filtered 0 → ${stream}\n`);
+    expect(publish.stderr).toMatch(/^5 rejected, e\.g\. bad_field: line 1577: items\.qty \(items\.qty=\$Quantity\) is -3: a quantity is a number > 0/);
+    const again = await runCli(publishArgs, { ...env, CLICKPIPE_PUBLISH_WORKER: "never" });
+    expect(again.stdout).toBe(`read 1580 rows (401 orders), published 400, rejected 5, filtered 0 → ${stream} (all already in the stream: JetStream stored nothing again)\n`);
+    const run = await runCli(["run", "pipelines/shop.yaml", "--drain"], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^shop: 400 events, 0 invalid, 5 dead letters, 0 late \(late_events\)/m);
+
+    // The invoices as baskets: each invoice's distinct stock codes in the UTC day of its time (basket's 1d window),
+    // without the cancellation (negative quantities: no purchase).
+    const lines = `(SELECT * FROM read_csv('${ORDER_LINES}', header = true, all_varchar = true))`;
+    const baskets = `(SELECT DISTINCT epoch_ms(date_trunc('day', strptime(InvoiceDate, '%Y-%m-%dT%H:%M:%SZ'))) AS w, InvoiceNo AS invoice, StockCode AS sku
+                      FROM ${lines} WHERE InvoiceNo NOT IN (SELECT InvoiceNo FROM ${lines} WHERE Quantity::INTEGER <= 0))`;
+    // Every itemset of 1 to 4 codes (basket's maxLength) with support ≥ 1% of the window's orders, and every rule
+    // A ⇒ {c} of one of them with confidence ≥ 0.5 (shop.yaml), lift = confidence / support(c).
+    const rules = `(WITH b AS ${baskets},
+                      n AS (SELECT w, count(DISTINCT invoice) AS orders FROM b GROUP BY w),
+                      sets AS (
+                        SELECT w, [sku] AS items, count(*) AS c FROM b GROUP BY ALL
+                        UNION ALL SELECT b1.w, [b1.sku, b2.sku], count(*) FROM b b1 JOIN b b2 ON b2.invoice = b1.invoice AND b1.sku < b2.sku GROUP BY ALL
+                        UNION ALL SELECT b1.w, [b1.sku, b2.sku, b3.sku], count(*) FROM b b1 JOIN b b2 ON b2.invoice = b1.invoice AND b1.sku < b2.sku
+                          JOIN b b3 ON b3.invoice = b1.invoice AND b2.sku < b3.sku GROUP BY ALL
+                        UNION ALL SELECT b1.w, [b1.sku, b2.sku, b3.sku, b4.sku], count(*) FROM b b1 JOIN b b2 ON b2.invoice = b1.invoice AND b1.sku < b2.sku
+                          JOIN b b3 ON b3.invoice = b1.invoice AND b2.sku < b3.sku JOIN b b4 ON b4.invoice = b1.invoice AND b3.sku < b4.sku GROUP BY ALL
+                      ),
+                      frequent AS (SELECT sets.*, orders FROM sets JOIN n USING (w) WHERE c / orders >= 0.01),
+                      splits AS (SELECT w, items, c, orders, items[i] AS consequent, items[:i - 1] || items[i + 1:] AS antecedent
+                                 FROM (SELECT *, unnest(generate_series(1, len(items))) AS i FROM frequent WHERE len(items) >= 2))
+                    SELECT s.w, array_to_string(s.antecedent, ' & ') AS antecedent, len(s.antecedent) AS size, s.consequent,
+                           s.c / s.orders AS support, s.c / a.c AS confidence, (s.c / a.c) / (k.c / s.orders) AS lift, s.c AS orders
+                    FROM splits s JOIN frequent a ON a.w = s.w AND a.items = s.antecedent JOIN frequent k ON k.w = s.w AND k.items = [s.consequent]
+                    WHERE s.c / a.c >= 0.5)`;
+    const rounded = (relation: string) =>
+      `(SELECT w, antecedent, consequent, round(support, 9) AS support, round(confidence, 9) AS confidence, round(lift, 9) AS lift, orders FROM ${relation})`;
+    const written = `(SELECT epoch_ms(window_start) AS w, antecedent, consequent, support, confidence, lift, orders
+                      FROM read_parquet('${out}/basket_rules/**/*.parquet', hive_partitioning = true))`;
+    expect(await difference(db, rounded(rules), rounded(written))).toEqual({ missing: [], unexpected: [] });
+    // Two windows (2011-12-01 and -02, 200 orders each), with rules of every size.
+    expect(await count(db, `(SELECT DISTINCT w FROM ${written})`)).toBe(2);
+    expect(await count(db, written)).toBe(await count(db, rules));
+    expect(await count(db, `(FROM ${rules} WHERE size = 1)`)).toBeGreaterThan(100);
+    expect(await count(db, `(FROM ${rules} WHERE size = 3)`)).toBeGreaterThan(100);
+
+    // cross_sell: per product, the 5 strongest one-code rules {product} ⇒ {recommended} by lift, confidence, support.
+    const crossSell = `(SELECT w, antecedent AS product, rank, consequent AS recommended, round(lift, 9) AS lift, round(confidence, 9) AS confidence, round(support, 9) AS support
+                        FROM (SELECT *, row_number() OVER (PARTITION BY w, antecedent ORDER BY lift DESC, confidence DESC, support DESC, consequent) AS rank
+                              FROM ${rules} WHERE size = 1) WHERE rank <= 5)`;
+    const writtenCrossSell = `(SELECT epoch_ms(window_start) AS w, product, rank, recommended, round(lift, 9) AS lift, round(confidence, 9) AS confidence, round(support, 9) AS support
+                               FROM read_parquet('${out}/cross_sell/**/*.parquet', hive_partitioning = true))`;
+    expect(await difference(db, crossSell, writtenCrossSell)).toEqual({ missing: [], unexpected: [] });
+    expect(await count(db, writtenCrossSell)).toBe(await count(db, crossSell));
+
+    // Each order's revenue is the sum of quantity × unit price over its rows: customer_features' totals on the last day.
+    const revenue = `(SELECT CustomerID AS customer_id, count(DISTINCT InvoiceNo)::BIGINT AS orders_total, round(sum(Quantity::INTEGER * UnitPrice::DOUBLE), 6) AS revenue_total
+                      FROM ${lines} WHERE NOT starts_with(InvoiceNo, 'C') GROUP BY ALL)`;
+    const features = `(SELECT customer_id, orders_total, round(revenue_total, 6) AS revenue_total
+                       FROM read_parquet('${out}/customer_features/**/*.parquet', hive_partitioning = true) WHERE snapshot_date = DATE '2011-12-02')`;
+    expect(await difference(db, revenue, features)).toEqual({ missing: [], unexpected: [] });
+    expect(await count(db, features)).toBe(97);
+
+    // The cancellation's five rows, each with its reason.
+    const invalid = (await db.runAndReadAll(`SELECT reason FROM read_parquet('${out}/invalid_events/**/*.parquet') ORDER BY reason`)).getRowObjectsJson();
+    expect(invalid.map((row) => String(row.reason).replace(/ is -\d:.*/, ""))).toEqual(
+      [1577, 1578, 1579, 1580, 1581].map((line) => `bad_field: line ${line}: items.qty (items.qty=$Quantity)`),
+    );
   });
 
   it("access-logs.yaml: the README's publish of an access log gives the page-view sessions DuckDB sessionizes from the log", async () => {

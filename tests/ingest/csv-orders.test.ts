@@ -1,0 +1,243 @@
+// Order-line CSV files (one row per item): rows combined into purchases by order_id, checked against hand-computed
+// orders, revenues and ids; the dead letters of bad rows and orders; the spec's errors.
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { readSummary } from "../../src/cli/publish.ts";
+import { publishLineChunks, publishLines, type PublishLinesOptions } from "../../src/cli/publish-lines.ts";
+import { ChunkSink } from "../../src/cli/publish-worker.ts";
+import { parsePipelineText } from "../../src/config/load.ts";
+import type { PipelineConfig } from "../../src/config/pipeline.ts";
+import { compileCsvMapping } from "../../src/ingest/csv.ts";
+import { RecordPublisher, type IngestCounts } from "../../src/ingest/record-publisher.ts";
+import { orderLinesCsv } from "../fixtures/groceries/derive-order-lines.ts";
+
+const HEADER = "InvoiceNo,StockCode,Quantity,UnitPrice,InvoiceDate,CustomerID";
+const MAP = "type=purchase,order_id=$InvoiceNo,ts=$InvoiceDate:iso,user_id=$CustomerID,items.sku=$StockCode,items.qty=$Quantity,items.price=$UnitPrice";
+const T7 = "2011-12-01T07:00:00Z";
+const T8 = "2011-12-01T08:00:00Z";
+const T9 = "2011-12-01T09:00:00Z";
+
+function pipelineConfig(): PipelineConfig {
+  const text = ["name: orders-test", "nats:", "  stream: ORDERS_TEST", "sinks:", "  - type: parquet", "    path: /tmp/orders-test-unused"].join("\n");
+  const loaded = parsePipelineText(text, "orders-test.yaml", {});
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+  return loaded.config;
+}
+
+interface Published {
+  events: Record<string, unknown>[];
+  deadLetters: Array<{ reason: string; raw: string }>;
+  counts: IngestCounts;
+}
+
+function collected(sink: ChunkSink, counts: IngestCounts): Published {
+  const events = sink.events.map((line) => {
+    const { received_at: _receivedAt, is_bot: _isBot, ...event } = JSON.parse(line) as Record<string, unknown>;
+    return event;
+  });
+  return { events, deadLetters: sink.deadLetters.map(({ reason, raw }) => ({ reason, raw })), counts };
+}
+
+async function publishCsv(rows: string[], options: Partial<PublishLinesOptions> = {}): Promise<Published> {
+  const sink = new ChunkSink();
+  const publisher = new RecordPublisher({ config: pipelineConfig(), sink, source: "publish", env: {} });
+  const counts = await publishLines(publisher, [HEADER, ...rows], { format: "csv", map: MAP, receivedAt: 1, ...options });
+  return collected(sink, counts);
+}
+
+/** The id of an order: SHA-256 of each row's line number and text, as a row's own id is derived. */
+function orderId(rows: Array<[number, string]>): string {
+  const hash = createHash("sha256");
+  for (const [lineNumber, raw] of rows) hash.update(`${lineNumber}\n${raw}\n`);
+  return hash.digest("base64url").slice(0, 22);
+}
+
+const A1 = [`A1,S1,2,1.50,${T8},c1`, `A1,S2,1,4.25,${T8},c1`];
+const B2 = [`B2,S1,3,1.50,${T9},c2`];
+const C3 = [`C3,S3,4,0.25,${T7},c1`, `C3,S1,1,1.50,${T7},c1`, `C3,S2,2,4.25,${T7},c1`];
+
+/** The three orders above, published from lines 2–7: revenue Σ qty × price (2 × 1.50 + 1 × 4.25 = 7.25, …). */
+const EXPECTED = [
+  {
+    type: "purchase", order_id: "A1", ts: Date.UTC(2011, 11, 1, 8), user_id: "c1",
+    items: [{ sku: "S1", qty: 2, price: 1.5 }, { sku: "S2", qty: 1, price: 4.25 }], revenue: 7.25,
+    event_id: orderId([[2, A1[0]], [3, A1[1]]]),
+  },
+  { type: "purchase", order_id: "B2", ts: Date.UTC(2011, 11, 1, 9), user_id: "c2", items: [{ sku: "S1", qty: 3, price: 1.5 }], revenue: 4.5, event_id: orderId([[4, B2[0]]]) },
+  {
+    type: "purchase", order_id: "C3", ts: Date.UTC(2011, 11, 1, 7), user_id: "c1",
+    items: [{ sku: "S3", qty: 4, price: 0.25 }, { sku: "S1", qty: 1, price: 1.5 }, { sku: "S2", qty: 2, price: 4.25 }], revenue: 11,
+    event_id: orderId([[5, C3[0]], [6, C3[1]], [7, C3[2]]]),
+  },
+];
+
+describe("csv orders - consecutive rows with one order_id are one purchase", () => {
+  it("lists the rows' items in file order, sums qty × price into revenue and derives the id from the rows", async () => {
+    const published = await publishCsv([...A1, ...B2, ...C3]);
+    expect(published.events).toEqual(EXPECTED);
+    expect(published.deadLetters).toEqual([]);
+    expect(published.counts).toEqual({ read: 3, published: 3, rejected: 0, filtered: 0, orderLines: { rows: 6, orders: 3 } });
+    expect(readSummary(published.counts)).toBe("read 6 rows (3 orders)");
+    // A re-publish gives the same ids; a changed row changes its order's id alone.
+    expect((await publishCsv([...A1, ...B2, ...C3])).events).toEqual(EXPECTED);
+    const changed = await publishCsv([...A1, B2[0].replace(",3,", ",5,"), ...C3]);
+    expect(changed.events.map((event) => event.event_id)).toEqual([EXPECTED[0].event_id, orderId([[4, B2[0].replace(",3,", ",5,")]]), EXPECTED[2].event_id]);
+  });
+
+  it("with --sort-by-time, groups the rows first and publishes the orders by time", async () => {
+    const published = await publishCsv([...A1, ...B2, ...C3], { sortByTime: true });
+    expect(published.events).toEqual([EXPECTED[2], EXPECTED[0], EXPECTED[1]]);
+    expect(published.counts.orderLines).toEqual({ rows: 6, orders: 3 });
+  });
+
+  it("combines an order whose rows are split between two pieces of the file (the worker thread's chunks)", async () => {
+    const lines = [HEADER, ...A1, ...B2, ...C3];
+    const sink = new ChunkSink();
+    const publisher = new RecordPublisher({ config: pipelineConfig(), sink, source: "publish", env: {} });
+    // Piece 1 ends after A1's first row, piece 2 after C3's second.
+    const chunks = [{ lines: lines.slice(0, 2) }, { lines: lines.slice(2, 6) }, { lines: lines.slice(6) }];
+    const counts = await publishLineChunks(publisher, chunks, { format: "csv", map: MAP, receivedAt: 1 });
+    expect(collected(sink, counts).events).toEqual(EXPECTED);
+    expect(counts.orderLines).toEqual({ rows: 6, orders: 3 });
+  });
+
+  it("sums a mapped revenue over the rows, and counts a row once when items.qty is not mapped", async () => {
+    const withRevenue = MAP.replace("items.price=$UnitPrice", "revenue=$UnitPrice");
+    const summed = await publishCsv(A1, { map: withRevenue });
+    expect(summed.events.map(({ revenue, items }) => ({ revenue, items }))).toEqual([{ revenue: 5.75, items: [{ sku: "S1", qty: 2 }, { sku: "S2", qty: 1 }] }]);
+    const withoutQty = await publishCsv(A1, { map: MAP.replace("items.qty=$Quantity,", "") });
+    expect(withoutQty.events.map(({ revenue }) => revenue)).toEqual([5.75]);
+  });
+
+  it("takes the category as the item's when mapped (basket's item: category)", async () => {
+    const published = await publishCsv(A1, { map: MAP.replace("items.sku=$StockCode", "items.category=$StockCode") });
+    expect(published.events[0].items).toEqual([{ category: "S1", qty: 2, price: 1.5 }, { category: "S2", qty: 1, price: 4.25 }]);
+  });
+});
+
+describe("csv orders - what is not published goes to the dead letters, each naming its line", () => {
+  it("dead-letters every row of an order with a bad row, and publishes the orders around it", async () => {
+    const bad = `A1,S9,x,1.00,${T8},c1`;
+    const published = await publishCsv([A1[0], bad, A1[1], ...B2]);
+    expect(published.events.map((event) => event.order_id)).toEqual(["B2"]);
+    const why = 'items.qty (items.qty=$Quantity): "x" is not a number';
+    expect(published.deadLetters).toEqual([
+      { reason: `unparseable_line: line 2: order A1 is not published: its line 3 is bad: ${why}`, raw: A1[0] },
+      { reason: `unparseable_line: line 3: ${why} (order A1 is not published)`, raw: bad },
+      { reason: `unparseable_line: line 4: order A1 is not published: its line 3 is bad: ${why}`, raw: A1[1] },
+    ]);
+    expect(published.counts).toEqual({ read: 4, published: 1, rejected: 3, filtered: 0, firstRejection: published.deadLetters[0].reason, orderLines: { rows: 4, orders: 2 } });
+  });
+
+  it("dead-letters a return (quantity ≤ 0), a negative price and, when revenue is Σ qty × price, an empty price", async () => {
+    const published = await publishCsv([`R1,S1,-2,1.50,${T8},c1`, `P1,S1,1,-1,${T8},c1`, `E1,S1,1,,${T8},c1`]);
+    expect(published.events).toEqual([]);
+    expect(published.deadLetters.map((letter) => letter.reason)).toEqual([
+      "bad_field: line 2: items.qty (items.qty=$Quantity) is -2: a quantity is a number > 0 (a return or cancellation is no purchase) (order R1 is not published)",
+      "bad_field: line 3: items.price (items.price=$UnitPrice) is -1: a price is a number ≥ 0 (order P1 is not published)",
+      "missing_field: line 4: items.price (items.price=$UnitPrice) is empty: an order's revenue is the sum of qty × price over its rows (order E1 is not published)",
+    ]);
+  });
+
+  it("dead-letters an order whose rows disagree on an order field (a customer, a time), naming both lines", async () => {
+    const published = await publishCsv([A1[0], A1[1].replace("c1", "c2"), ...B2, C3[0], C3[1].replace(T7, T9)]);
+    expect(published.events.map((event) => event.order_id)).toEqual(["B2"]);
+    const user = 'order A1: its rows disagree on user_id: line 2 has "c1", line 3 has "c2" (an order is one purchase, with one user_id)';
+    const time = `order C3: its rows disagree on ts: line 5 has ${T7.replace("Z", ".000Z")}, line 6 has ${T9.replace("Z", ".000Z")} (an order is one purchase, with one ts)`;
+    expect(published.deadLetters.map((letter) => letter.reason)).toEqual([`bad_field: line 2: ${user}`, `bad_field: line 3: ${user}`, `bad_field: line 5: ${time}`, `bad_field: line 6: ${time}`]);
+  });
+
+  it("dead-letters the rows of an order seen again after other orders (the first run was published)", async () => {
+    const published = await publishCsv([A1[0], ...B2, A1[1]]);
+    expect(published.events.map(({ order_id, items }) => ({ order_id, items }))).toEqual([
+      { order_id: "A1", items: [{ sku: "S1", qty: 2, price: 1.5 }] },
+      { order_id: "B2", items: [{ sku: "S1", qty: 3, price: 1.5 }] },
+    ]);
+    expect(published.deadLetters).toEqual([
+      {
+        reason:
+          "unparseable_line: line 4: order A1 was already read from line 2, before other orders' rows: the rows of an order must be consecutive " +
+          "(sort the file by order, keeping each order's rows in their order)",
+        raw: A1[1],
+      },
+    ]);
+  });
+
+  it("dead-letters alone a row without an order_id, or too broken to read one, and the order around it goes on", async () => {
+    const published = await publishCsv([A1[0], `,S1,1,1.00,${T8},c1`, "A1,S9", A1[1]]);
+    expect(published.events.map(({ order_id, items }) => ({ order_id, items }))).toEqual([
+      { order_id: "A1", items: [{ sku: "S1", qty: 2, price: 1.5 }, { sku: "S2", qty: 1, price: 4.25 }] },
+    ]);
+    expect(published.deadLetters.map((letter) => letter.reason)).toEqual([
+      "missing_field: line 3: order_id (order_id=$InvoiceNo) is empty: each row of an order-line file names its order",
+      "unparseable_line: line 4: the record has 2 fields, the header has 6",
+    ]);
+  });
+
+  it("dead-letters an order the event checks refuse once, with all of its rows and their lines", async () => {
+    const rows = A1.map((row) => row.replace(",c1", ","));
+    const published = await publishCsv(rows);
+    expect(published.deadLetters).toEqual([{ reason: "missing_field: lines 2–3: purchase: requires anon_id or user_id", raw: rows.join("\n") }]);
+  });
+});
+
+describe("csv orders - spec errors name the problem and the fix", () => {
+  const problem = (spec: string) => {
+    try {
+      compileCsvMapping(spec);
+      return undefined;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  };
+
+  it("refuses item fields a purchase item does not have, suggesting the one meant", () => {
+    expect(problem(MAP.replace("items.qty", "items.quantity"))).toBe(
+      '--map entry "items.quantity=$Quantity": a purchase item has no field "quantity" (did you mean items.qty?); its fields are items.sku, items.category, items.price, items.qty',
+    );
+    expect(problem(MAP.replace("items.sku", "items.skus"))).toMatch(/no field "skus" \(did you mean items\.sku\?\)/);
+    expect(problem(MAP.replace("items.sku", "items.colour"))).toBe(
+      '--map entry "items.colour=$StockCode": a purchase item has no field "colour"; its fields are items.sku, items.category, items.price, items.qty',
+    );
+    expect(problem("type=purchase,ts=$1,items=$2")).toBe(
+      '--map entry "items=$2": items is the list of an order\'s rows; map the fields of a row\'s item instead, e.g. order_id=$InvoiceNo,items.sku=$StockCode,items.qty=$Quantity,items.price=$UnitPrice',
+    );
+    expect(problem(MAP.replace("items.price=$UnitPrice", "items.price=$UnitPrice+$Tax"))).toMatch(/only ts can be a sum of columns/);
+  });
+
+  it("needs type=purchase, an order_id column, a sku or category, and revenue or items.price", () => {
+    expect(problem(MAP.replace("type=purchase", "type=$Kind"))).toBe(
+      '--map maps items.sku, items.qty, items.price, the items of a purchase: set type=purchase (not "type=$Kind")',
+    );
+    expect(problem(MAP.replace("order_id=$InvoiceNo,", ""))).toBe(
+      "--map maps items.sku, items.qty, items.price but no order_id: the rows of one order are combined into one purchase by their order_id; add e.g. order_id=$InvoiceNo",
+    );
+    expect(problem(MAP.replace("order_id=$InvoiceNo", "order_id=X1"))).toBe(
+      '--map entry "order_id=X1": with items.* the order_id must be a column (e.g. order_id=$InvoiceNo): a constant makes every row one order',
+    );
+    expect(problem(MAP.replace("items.sku=$StockCode,", ""))).toBe(
+      "--map maps items.qty, items.price but neither items.sku nor items.category (what basket counts): add e.g. items.sku=$StockCode",
+    );
+    expect(problem(MAP.replace(",items.price=$UnitPrice", ""))).toBe(
+      "--map maps items.sku, items.qty but neither revenue nor items.price: a purchase needs its revenue; add items.price=$UnitPrice " +
+        "(revenue is then the sum of qty × price over the order's rows) or revenue=$column (summed over the order's rows)",
+    );
+  });
+
+  it("reads items.price and items.qty as numbers, items.sku as text, unless the spec says otherwise", () => {
+    const mapping = compileCsvMapping(MAP);
+    mapping.map(HEADER, 1);
+    expect(mapping.map(`A1,007,2,1.50,${T8},c1`, 2)).toEqual({
+      ok: true,
+      record: { type: "purchase", order_id: "A1", ts: Date.UTC(2011, 11, 1, 8), user_id: "c1", items: [{ sku: "007", qty: 2, price: 1.5 }] },
+    });
+  });
+});
+
+describe("csv orders - the order-line fixture", () => {
+  it("is what derive-order-lines.ts makes of groceries_baskets.csv (SOURCE.md)", () => {
+    const baskets = readFileSync(new URL("../fixtures/groceries/groceries_baskets.csv", import.meta.url), "utf8");
+    expect(readFileSync(new URL("../fixtures/groceries/groceries_order_lines.csv", import.meta.url), "utf8")).toBe(orderLinesCsv(baskets));
+  });
+});
