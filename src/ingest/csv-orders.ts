@@ -139,10 +139,11 @@ export class OrderLineGrouper {
 
   private purchase(rows: OrderRow[], records: Record<string, unknown>[]): CsvOutput {
     const items = records.map((record) => (record.items as Record<string, unknown>[] | undefined)?.[0] ?? {});
-    const revenue =
+    const revenue = withoutBinaryNoise(
       this.spec.revenue !== undefined
         ? records.reduce((sum, record) => sum + (record.revenue as number), 0)
-        : items.reduce((sum, item) => sum + ((item.qty as number | undefined) ?? 1) * (item.price as number), 0);
+        : items.reduce((sum, item) => sum + ((item.qty as number | undefined) ?? 1) * (item.price as number), 0),
+    );
     const record: Record<string, unknown> = { ...records[0], items, revenue };
     // From every row's number and text, as a row's own id is: a re-published file gives the same id.
     if (!this.spec.eventIdMapped) {
@@ -180,4 +181,12 @@ function shown(name: string, value: unknown): string {
   if (value === undefined) return "none (empty)";
   if (name === "ts" && typeof value === "number" && Math.abs(value) <= 8.64e15) return new Date(value).toISOString();
   return JSON.stringify(value);
+}
+
+/**
+ * A sum of decimal prices in binary floating point carries noise past the 15th significant digit (2 × 7.65 = 15.299999999999999):
+ * 15 significant digits keep every cent of any revenue below 10^13 and give the decimal the rows add up to.
+ */
+export function withoutBinaryNoise(sum: number): number {
+  return Number(sum.toPrecision(15));
 }

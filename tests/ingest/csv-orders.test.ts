@@ -110,6 +110,14 @@ describe("csv orders - consecutive rows with one order_id are one purchase", () 
     expect(withoutQty.events.map(({ revenue }) => revenue)).toEqual([5.75]);
   });
 
+  it("gives revenue as the decimal the rows add up to, without binary floating-point noise", async () => {
+    // In doubles 2 × 7.65 is 15.299999999999999 and 0.1 + 0.2 is 0.30000000000000004.
+    const prices = await publishCsv([`D4,S1,2,7.65,${T8},c1`]);
+    expect(prices.events.map(({ revenue }) => revenue)).toEqual([15.3]);
+    const revenues = await publishCsv([`D5,S1,1,0.1,${T8},c1`, `D5,S2,1,0.2,${T8},c1`], { map: MAP.replace("items.price=$UnitPrice", "revenue=$UnitPrice") });
+    expect(revenues.events.map(({ revenue }) => revenue)).toEqual([0.3]);
+  });
+
   it("takes the category as the item's when mapped (basket's item: category)", async () => {
     const published = await publishCsv(A1, { map: MAP.replace("items.sku=$StockCode", "items.category=$StockCode") });
     expect(published.events[0].items).toEqual([{ category: "S1", qty: 2, price: 1.5 }, { category: "S2", qty: 1, price: 4.25 }]);
