@@ -140,6 +140,8 @@ async function main(): Promise<void> {
         writeKeys: [WRITE_KEY],
         // One client (autocannon) sends everything: the per-client limit must not be what is measured.
         rateLimit: { requestsPerSecond: 1e9, burst: 1_000_000_000 },
+        // …nor the per-client connection limit: its connections all come from 127.0.0.1.
+        maxConnectionsPerClient: 0,
       });
       const collector = createHttpCollector(source, {
         pipeline,

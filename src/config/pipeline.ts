@@ -9,6 +9,7 @@ import { formatPath } from "./errors.ts";
 import { durationsIn } from "./schema-walk.ts";
 import { logFormatProblem, natsUrlProblem, trustedProxyProblem } from "./component-checks.ts";
 import { instanceProblem } from "../ingest/tailer-instance.ts";
+import { allowedOriginProblem, normalizeAllowedOrigin } from "../ingest/http-cors.ts";
 import { secret } from "./secrets.ts";
 import { DEFAULT_MERGES_PER_CHECKPOINT, DEFAULT_MIN_PARTS } from "../sinks/compaction.ts";
 
@@ -87,9 +88,16 @@ export const httpSource = z
     writeKeys: z.array(secret(z.string().min(1))).min(1).describe("Accepted write keys (required, at least one)."),
     allowedOrigins: z
       .array(z.string().min(1))
+      .superRefine((entries, ctx) => {
+        entries.forEach((entry, index) => {
+          const found = allowedOriginProblem(entry);
+          if (found !== undefined) ctx.addIssue({ code: "custom", path: [index], message: found.problem, params: { hint: found.hint } });
+        });
+      })
+      .transform((entries) => entries.map(normalizeAllowedOrigin))
       .default([])
       .describe(
-        'Browser origins allowed to post: they get CORS headers, and a request from an origin not listed gets 403. An origin listed exactly may send credentials (cookies, Basic auth); "*" allows any other origin without them (Access-Control-Allow-Origin: *). Default [] (no CORS headers; no origin is refused).',
+        'Browser origins allowed to post: they get CORS headers on every answer, and a request from an origin not listed gets 403. Each is scheme://host[:port] (http or https; no path or query), matched as browsers send origins: scheme and host in any case, the default port (:443, :80) and a trailing slash left out. "https://*.shop.example" lists every subdomain of shop.example (one or more labels, not shop.example itself). An origin listed, exactly or by a wildcard, may send credentials (cookies, Basic auth); "*" allows any other origin without them (Access-Control-Allow-Origin: *). Default [] (no CORS headers; no origin is refused).',
       ),
     trustedProxies: z
       .array(z.string().min(1))
@@ -130,7 +138,15 @@ export const httpSource = z
       .positive()
       .default(4096)
       .describe(
-        "Open connections (idle keep-alive ones included) beyond which a new one is closed at once, before any byte is read, and counted in clickpipe_http_connections_refused_total; default 4096. Keep it under the process's open-file limit.",
+        "Open connections (idle keep-alive ones included) beyond which a new one is closed at once, before any byte is read, and counted in clickpipe_http_connections_refused_total{reason=\"max_connections\"}; default 4096. Keep it under the process's open-file limit.",
+      ),
+    maxConnectionsPerClient: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(64)
+      .describe(
+        "Open connections one client IP (an IPv6 client's /64) may hold, beyond which its new one is closed at once and counted in clickpipe_http_connections_refused_total{reason=\"per_client\"}, so that one client cannot fill maxConnections with idle ones; default 64, 0 for no limit. It counts the socket peer, before X-Forwarded-For is read: connections from trustedProxies are not counted, and behind a proxy not listed there set it to 0 or above the proxy's connections.",
       ),
   })
   .describe("HTTP collector: POST /v1/events, GET /v1/pixel.gif.");

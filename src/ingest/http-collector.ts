@@ -1,8 +1,8 @@
 // The HTTP collector source (`sources: - type: http`): POST /v1/events and GET /v1/pixel.gif into the stream, acked.
 import { isUtf8 } from "node:buffer";
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { Counter, Histogram } from "prom-client";
@@ -19,7 +19,8 @@ import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
 import { redactRawRecord, redactWriteKeys } from "./raw-redaction.ts";
 import { WRITE_KEY_FIELD, WriteKeys, writeKeyFromHeaders, writeKeyOfRecord } from "./http-auth.ts";
 import { decodeContent, discardRest, parseBody, readBody, RequestAbortedError, type BodyRecord, type ParsedBody } from "./http-body.ts";
-import { clientBlock, TrustedProxies } from "./http-client-ip.ts";
+import { clientBlock, normalizeAddress, TrustedProxies } from "./http-client-ip.ts";
+import { ConnectionsPerClient } from "./http-connection-limit.ts";
 import { CorsPolicy } from "./http-cors.ts";
 import { GroupCommitter, type CommitGroup } from "./http-group-commit.ts";
 import { queryIsUtf8, recordFromQuery, TRANSPARENT_GIF } from "./http-pixel.ts";
@@ -179,7 +180,32 @@ class HttpCollectorSource implements HttpCollector {
     // Each connection holds a file descriptor and memory: past the bound Node closes new ones unread ('drop').
     this.server.maxConnections = config.maxConnections;
     const refused = deps.metrics.httpConnectionsRefused;
-    this.server.on("drop", () => refused.inc());
+    const refusedOverAll = refused.labels({ reason: "max_connections" });
+    const refusedPerClient = refused.labels({ reason: "per_client" });
+    this.server.on("drop", () => refusedOverAll.inc());
+    if (config.maxConnectionsPerClient > 0) {
+      const perClient = new ConnectionsPerClient(config.maxConnectionsPerClient);
+      this.server.on("connection", (socket: Socket) => {
+        if (!this.admitConnection(socket, perClient)) refusedPerClient.inc();
+      });
+    }
+  }
+
+  /**
+   * Whether a new connection stays open under maxConnectionsPerClient; one past it is closed before its request is
+   * read, as maxConnections closes one. The client is the socket peer (X-Forwarded-For is not read yet): a trusted
+   * proxy's connections carry many clients, so they are not counted.
+   */
+  private admitConnection(socket: Socket, perClient: ConnectionsPerClient): boolean {
+    const peer = socket.remoteAddress;
+    if (peer === undefined || this.proxies.isTrusted(peer)) return true;
+    const block = clientBlock(normalizeAddress(peer));
+    if (!perClient.take(block)) {
+      socket.destroy();
+      return false;
+    }
+    socket.once("close", () => perClient.release(block));
+    return true;
   }
 
   async start(): Promise<void> {
@@ -341,7 +367,6 @@ class HttpCollectorSource implements HttpCollector {
 
   private async handleEvents(request: IncomingMessage, response: ServerResponse, query: string, started: number): Promise<void> {
     const headers: OutgoingHttpHeaders = {};
-    this.cors.addResponseHeaders(headers, request.headers.origin);
     if (this.stopping) return this.unavailable(response, "events", started, headers, "the collector is stopping");
     if (!this.cors.permits(request.headers.origin)) return this.forbiddenOrigin(request, response, "events", started, headers);
     const declared = request.headers["content-length"];
@@ -398,7 +423,6 @@ class HttpCollectorSource implements HttpCollector {
 
   private async handlePixel(request: IncomingMessage, response: ServerResponse, query: string, started: number): Promise<void> {
     const headers: OutgoingHttpHeaders = {};
-    this.cors.addResponseHeaders(headers, request.headers.origin);
     if (this.stopping) return this.unavailable(response, "pixel", started, headers, "the collector is stopping");
     if (!this.cors.permits(request.headers.origin)) return this.forbiddenOrigin(request, response, "pixel", started, headers);
     const record = recordFromQuery(query);
@@ -582,7 +606,7 @@ class HttpCollectorSource implements HttpCollector {
   }
 
   private unauthorized(response: ServerResponse, route: Route, started: number, headers: OutgoingHttpHeaders): void {
-    headers["www-authenticate"] = 'Basic realm="clickpipe"';
+    headers["www-authenticate"] = challengeFor(response.req.headers);
     const error = "missing or unknown write key: send it as the Basic user name, in X-Write-Key, or as writeKey";
     this.sendJson(response, route, started, 401, { error }, headers);
   }
@@ -644,6 +668,9 @@ class HttpCollectorSource implements HttpCollector {
     body: string | Buffer,
   ): void {
     if (this.stopping) headers.connection = "close";
+    // Every answer to an allowed origin carries the CORS headers (a preflight has its own): without them the browser
+    // hides a 401, 413, 429, 500 or 503 from the page, which then cannot tell a refusal from a network failure.
+    if (route !== "preflight") this.cors.addResponseHeaders(headers, response.req.headers.origin);
     headers["content-length"] = typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.length;
     response.writeHead(status, headers);
     response.end(body);
@@ -671,6 +698,15 @@ function elementText(value: unknown): string {
   } catch {
     return `(an array element nested too deep to serialize; the limit is ${MAX_NESTING_DEPTH} levels)`;
   }
+}
+
+/**
+ * The 401's challenge (RFC 9110 §11.6.1: a 401 must carry one). Basic only to a request that sent an Authorization
+ * header (curl -u): a browser meeting Basic (or Digest, NTLM, Negotiate) on a page or pixel it opened shows a login
+ * dialog, while a scheme it does not know, WriteKey, it leaves to the page.
+ */
+function challengeFor(headers: IncomingHttpHeaders): string {
+  return headers.authorization === undefined ? 'WriteKey realm="clickpipe"' : 'Basic realm="clickpipe"';
 }
 
 function writeKeyFromQuery(query: string): string | undefined {

@@ -33,7 +33,7 @@ export class Metrics {
   readonly eventLatency: Histogram;
   readonly sessionDuration: Histogram;
   readonly httpRequestDuration: Histogram<"route" | "code">;
-  readonly httpConnectionsRefused: Counter;
+  readonly httpConnectionsRefused: Counter<"reason">;
   // Business figures for Grafana: counters whose rates and ratios give per-minute figures (see src/metrics/business.ts).
   readonly sessionsFinal: Counter;
   readonly sessionsBounced: Counter;
@@ -204,7 +204,8 @@ export class Metrics {
     });
     this.httpConnectionsRefused = new Counter({
       name: "clickpipe_http_connections_refused_total",
-      help: "Connections the collector closed at once because it already had maxConnections open.",
+      help: "Connections the collector closed at once, by reason: max_connections (it had maxConnections open) or per_client (the client IP, an IPv6 client's /64, had maxConnectionsPerClient open).",
+      labelNames: ["reason"],
       registers: reg,
     });
     this.sessionsFinal = new Counter({

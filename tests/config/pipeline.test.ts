@@ -70,6 +70,7 @@ describe("pipeline schema - defaults", () => {
         maxRequestBytes: 524_288,
         maxBatchEvents: 2500,
         maxConnections: 4096,
+        maxConnectionsPerClient: 64,
       },
       { type: "accessLog", paths: ["/var/log/a.log"], format: "combined", pollInterval: 1000 },
     ]);
@@ -216,6 +217,42 @@ describe("pipeline schema - cross-field rules", () => {
     expect(violations(accessLog(".."))).toEqual(['sources.0.instance: ".." starts with ".": an instance starts with a letter or a digit']);
     expect(violations(accessLog(7))).toEqual(["sources.0.instance: Invalid input: expected string, received number"]);
     expect(violations({ sources: [{ type: "http", writeKeys: ["k"], instance: "web-1" }] })).toEqual(['sources.0: Unrecognized key: "instance"']);
+  });
+
+  it("reads allowedOrigins as browsers send origins, wildcard subdomains included, and refuses what is no origin", () => {
+    const http = (allowedOrigins: string[]) => ({ sources: [{ type: "http", writeKeys: ["k"], allowedOrigins }] });
+    const origins = ["*", "HTTPS://Shop.Example:443/", "http://LOCALHOST:80", "http://localhost:8080", "https://bücher.example", "https://*.Shop.Example:8443", "https://[::1]:443"];
+    expect((parse(http(origins)).data?.sources?.[0] as { allowedOrigins: string[] }).allowedOrigins).toEqual([
+      "*",
+      "https://shop.example",
+      "http://localhost",
+      "http://localhost:8080",
+      "https://xn--bcher-kva.example",
+      "https://*.shop.example:8443",
+      "https://[::1]",
+    ]);
+    expect(
+      violations(http(["https://shop.example/checkout", "https://shop.example?a=1", "shop.example", "ftp://shop.example", "https://*.com", "https://a.*.example", "*.shop.example", "null", "https://u@shop.example", "https://*.10.0.0.1"])),
+    ).toEqual([
+      'sources.0.allowedOrigins.0: "https://shop.example/checkout" is not an origin: it has a path (/checkout)',
+      'sources.0.allowedOrigins.1: "https://shop.example?a=1" is not an origin: it has a query (?a=1)',
+      'sources.0.allowedOrigins.2: "shop.example" is not an origin: it has no scheme',
+      'sources.0.allowedOrigins.3: "ftp://shop.example" has the scheme ftp, not http or https',
+      'sources.0.allowedOrigins.4: "https://*.com" puts a wildcard over com, which would match other sites or none',
+      'sources.0.allowedOrigins.5: "https://a.*.example" has a wildcard that is not the whole first label',
+      'sources.0.allowedOrigins.6: "*.shop.example" is not an origin: it has no scheme',
+      'sources.0.allowedOrigins.7: "null" is the origin of sandboxed frames and file: pages, which any site can create',
+      'sources.0.allowedOrigins.8: "https://u@shop.example" is not an origin: it has a user name',
+      'sources.0.allowedOrigins.9: "https://*.10.0.0.1" puts a wildcard over 10.0.0.1, which would match other sites or none',
+    ]);
+    const result = parsePipelineText(
+      "name: t\nnats: { stream: S }\nsources:\n  - type: http\n    writeKeys: [k]\n    allowedOrigins: [\"https://shop.example/\", \"https://shop.example/cart\"]\nsinks: [{ type: parquet, path: x }]\n",
+      "t.yaml",
+      {},
+    );
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors).toMatchObject([{ path: "sources[0].allowedOrigins[1]", hint: "An origin is scheme://host[:port]: write https://shop.example." }]);
   });
 
   it("fails what run and publish would fail on, with the components' own checks: log format, proxies, url rules, time zone", () => {

@@ -5,6 +5,9 @@ import { parseBody } from "../../src/ingest/http-body.ts";
 import { clientBlock, TrustedProxies, TrustedProxyError } from "../../src/ingest/http-client-ip.ts";
 import { queryIsUtf8, recordFromQuery, TRANSPARENT_GIF } from "../../src/ingest/http-pixel.ts";
 import { RateLimiter } from "../../src/ingest/http-rate-limit.ts";
+import { ConnectionsPerClient } from "../../src/ingest/http-connection-limit.ts";
+import { AllowedOriginError, CorsPolicy, normalizeAllowedOrigin } from "../../src/ingest/http-cors.ts";
+import type { OutgoingHttpHeaders } from "node:http";
 
 describe("http body - sniffing", () => {
   it("reads a body starting with [ as an array of records without raw text", () => {
@@ -176,5 +179,83 @@ describe("http pixel - query encoding", () => {
     expect(queryIsUtf8("anon_id=%ff%fe")).toBe(false);
     expect(queryIsUtf8("cut=%C3")).toBe(false);
     expect(queryIsUtf8("overlong=%C0%AF")).toBe(false);
+  });
+});
+
+describe("CORS policy - origins", () => {
+  const headersFor = (policy: CorsPolicy, origin: string | undefined) => {
+    const headers: OutgoingHttpHeaders = {};
+    policy.addResponseHeaders(headers, origin);
+    return headers;
+  };
+
+  it("matches a wildcard only on whole labels under its host, same scheme and port, echoing the origin with credentials", () => {
+    const policy = new CorsPolicy(["https://*.shop.example"]);
+    const allowed = ["https://eu.shop.example", "https://a-b.c_d.shop.example", "HTTPS://EU.Shop.Example"];
+    const refused = [
+      "https://shop.example",
+      "https://.shop.example",
+      "https://a..shop.example",
+      "https://evilshop.example",
+      "https://shop.example.evil.example",
+      "https://eu.shop.example.evil.example",
+      "https://evil.example/.shop.example",
+      "https://evil.example?.shop.example",
+      "https://evil.example#.shop.example",
+      "https://user@eu.shop.example",
+      "https://evil.example:1.shop.example",
+      "http://eu.shop.example",
+      "https://eu.shop.example:443",
+      "null",
+    ];
+    expect(allowed.map((origin) => policy.permits(origin))).toEqual([true, true, true]);
+    expect(refused.filter((origin) => policy.permits(origin))).toEqual([]);
+    expect(headersFor(policy, "https://eu.shop.example")).toEqual({
+      "access-control-allow-origin": "https://eu.shop.example",
+      "access-control-allow-credentials": "true",
+      "access-control-expose-headers": "Retry-After",
+      vary: "Origin",
+    });
+    expect(headersFor(policy, "https://evilshop.example")).toEqual({});
+  });
+
+  it("reads config origins as browsers serialize them and refuses to build a policy from one that is no origin", () => {
+    expect(["HTTPS://Shop.Example:443/", "http://Shop.Example:80", "https://Shop.Example:8443//", "https://*.Shop.Example"].map(normalizeAllowedOrigin)).toEqual([
+      "https://shop.example",
+      "http://shop.example",
+      "https://shop.example:8443",
+      "https://*.shop.example",
+    ]);
+    const policy = new CorsPolicy(["HTTPS://Shop.Example:443/"]);
+    expect([policy.permits("https://shop.example"), policy.permits("https://shop.example:8443")]).toEqual([true, false]);
+    expect(() => new CorsPolicy(["https://shop.example/cart"])).toThrow(AllowedOriginError);
+    expect(() => new CorsPolicy(["https://*.com"])).toThrow(/wildcard over com/);
+  });
+
+  it("answers a preflight without Expose-Headers (actual answers carry it) and \"*\" without credentials", () => {
+    const policy = new CorsPolicy(["*", "https://shop.example"]);
+    expect(policy.preflightHeaders("https://other.example")).toEqual({
+      vary: "Origin",
+      "access-control-allow-origin": "*",
+      "access-control-allow-methods": "POST, GET, OPTIONS",
+      "access-control-allow-headers": "Content-Type, Content-Encoding, Authorization, X-Write-Key",
+      "access-control-max-age": "86400",
+    });
+    expect(headersFor(policy, "https://other.example")).toEqual({ "access-control-allow-origin": "*", "access-control-expose-headers": "Retry-After", vary: "Origin" });
+  });
+});
+
+describe("connections per client", () => {
+  it("holds at most the limit per client block, an IPv6 /64 as one, and frees a slot on release", () => {
+    const connections = new ConnectionsPerClient(2);
+    const first = clientBlock("2001:db8:1:2::1");
+    const sameSlash64 = clientBlock("2001:db8:1:2:ffff:1:2:3");
+    const otherSlash64 = clientBlock("2001:db8:1:3::1");
+    expect([connections.take(first), connections.take(sameSlash64), connections.take(clientBlock("2001:0db8:1:2::9"))]).toEqual([true, true, false]);
+    expect([connections.take(otherSlash64), connections.take(clientBlock("192.0.2.1")), connections.take(clientBlock("::ffff:192.0.2.1"))]).toEqual([true, true, true]);
+    expect(connections.take("192.0.2.1")).toBe(false);
+    connections.release(first);
+    expect(connections.held(first)).toBe(1);
+    expect([connections.take(sameSlash64), connections.take(first)]).toEqual([true, false]);
   });
 });

@@ -278,6 +278,23 @@ describe("http collector - write keys", () => {
     expect(logs.join("\n")).not.toContain(KEY);
   });
 
+  it("challenges with Basic only a request that sent Authorization, and with WriteKey otherwise, so a browser shows no login dialog", async () => {
+    const { base } = await startCollector();
+    const wrongBasic = `Basic ${Buffer.from("not-the-key:").toString("base64")}`;
+    const missing = await post(base, JSON.stringify(pageView(1)), {});
+    const wrongHeader = await post(base, JSON.stringify(pageView(1)), { "x-write-key": "not-the-key" });
+    const pixel = await fetch(`${base}/v1/pixel.gif?type=click&ts=${TS}&anon_id=a`);
+    const basic = await post(base, JSON.stringify(pageView(1)), { authorization: wrongBasic });
+    const otherScheme = await post(base, JSON.stringify(pageView(1)), { authorization: "Bearer not-the-key" });
+    expect([missing, wrongHeader, pixel, basic, otherScheme].map((response) => [response.status, response.headers.get("www-authenticate")])).toEqual([
+      [401, 'WriteKey realm="clickpipe"'],
+      [401, 'WriteKey realm="clickpipe"'],
+      [401, 'WriteKey realm="clickpipe"'],
+      [401, 'Basic realm="clickpipe"'],
+      [401, 'Basic realm="clickpipe"'],
+    ]);
+  });
+
   it("keeps the key out of dead letters of records that carried it", async () => {
     const { base, stream } = await startCollector();
     const response = await post(base, JSON.stringify({ type: "page_view", ts: "yesterday", anon_id: "a", url: "/", writeKey: KEY }), {});
@@ -572,6 +589,101 @@ describe("http collector - CORS", () => {
   });
 });
 
+describe("http collector - CORS on every answer", () => {
+  const allowed = "https://shop.example";
+  const corsOf = (response: Response) => [
+    response.status,
+    response.headers.get("access-control-allow-origin"),
+    response.headers.get("access-control-allow-credentials"),
+    response.headers.get("access-control-expose-headers"),
+  ];
+  const listed = (status: number) => [status, allowed, "true", "Retry-After"];
+
+  it("gives a listed origin its CORS headers, Retry-After exposed, on 400, 401, 404, 405, 413, 415, 429 and the HEAD pixel", async () => {
+    const { base } = await startCollector({ allowedOrigins: [allowed], rateLimit: { requestsPerSecond: 0.01, burst: 1 } });
+    const from = { origin: allowed };
+    const keyed = { "x-write-key": KEY, ...from };
+    const answers = [
+      await post(base, JSON.stringify(pageView(1)), keyed), // 200, takes the only token of KEY from 127.0.0.1
+      await post(base, JSON.stringify(pageView(2)), keyed), // 429
+      await post(base, JSON.stringify(pageView(3)), from), // 401
+      await post(base, "{", { "x-write-key": "other", ...from }), // 401 before the body is read
+      await fetch(`${base}/v2/events`, { headers: from }), // 404
+      await fetch(`${base}/v1/events`, { headers: from }), // 405
+      await post(base, "x".repeat(600_000), keyed), // 413 (Content-Length over maxRequestBytes)
+      await fetch(`${base}/v1/pixel.gif`, { method: "HEAD", headers: from }),
+    ];
+    expect(answers.map(corsOf)).toEqual([200, 429, 401, 401, 404, 405, 413, 200].map(listed));
+    expect(Number(answers[1].headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    // 400 and 415 need a key with tokens left: a second collector.
+    const other = await startCollector({ allowedOrigins: [allowed] });
+    const unparseable = await post(other.base, "{broken", keyed);
+    const unknownEncoding = await post(other.base, JSON.stringify(pageView(4)), { ...keyed, "content-encoding": "zstd" });
+    expect([unparseable, unknownEncoding].map(corsOf)).toEqual([400, 415].map(listed));
+  });
+
+  it("gives CORS headers to the 503 of an overloaded collector and to a 500, and * answers them with \"*\"", async () => {
+    const shedding = await startCollector({ allowedOrigins: [allowed] }, {}, { maxPendingRecords: -1 });
+    const shed = await post(shedding.base, JSON.stringify(pageView(1)), { "x-write-key": KEY, origin: allowed });
+    expect(corsOf(shed)).toEqual(listed(503));
+    expect(shed.headers.get("retry-after")).toBe("1");
+    const failing = await startCollector({ allowedOrigins: ["*"] });
+    // A fault no request can cause: the request's records cannot be taken in.
+    Object.assign(failing.collector, {
+      ingest: () => {
+        throw new Error("injected fault");
+      },
+    });
+    const failed = await post(failing.base, JSON.stringify(pageView(2)), { "x-write-key": KEY, origin: "https://elsewhere.example" });
+    expect(corsOf(failed)).toEqual([500, "*", null, "Retry-After"]);
+    expect(await failed.json()).toEqual({ error: "internal error" });
+    expect(failing.logs.join("\n")).toContain("injected fault");
+  });
+});
+
+describe("http collector - allowed origins as browsers send them", () => {
+  const post1 = (base: string, origin: string, i: number) => post(base, JSON.stringify(pageView(i)), { "x-write-key": KEY, origin });
+
+  it("matches an origin written with capitals, the default port and a trailing slash", async () => {
+    const { base, stream } = await startCollector({ allowedOrigins: ["HTTPS://Shop.Example:443/", "http://Localhost:80", "http://localhost:8080"] });
+    const answers = [
+      await post1(base, "https://shop.example", 1),
+      await post1(base, "http://localhost", 2),
+      await post1(base, "http://localhost:8080", 3),
+      await post1(base, "https://shop.example:8443", 4),
+    ];
+    expect(answers.map((response) => [response.status, response.headers.get("access-control-allow-origin")])).toEqual([
+      [200, "https://shop.example"],
+      [200, "http://localhost"],
+      [200, "http://localhost:8080"],
+      [403, null],
+    ]);
+    expect((await readStream(stream)).events.map((event) => event.anon_id)).toEqual(["visitor-1", "visitor-2", "visitor-3"]);
+  });
+
+  it("matches a wildcard's subdomains, one or more labels deep, with credentials, and no other site", async () => {
+    const { base, stream } = await startCollector({ allowedOrigins: ["https://*.Shop.Example"] });
+    const origins = [
+      "https://eu.shop.example",
+      "https://a.b.shop.example",
+      "https://shop.example", // the host itself is not a subdomain
+      "https://evilshop.example",
+      "https://eu.shop.example.evil.example",
+      "http://eu.shop.example", // another scheme
+      "https://eu.shop.example:8443", // another port
+      "https://.shop.example",
+    ];
+    const answers = [];
+    for (const [i, origin] of origins.entries()) answers.push(await post1(base, origin, i));
+    expect(answers.map((response) => [response.status, response.headers.get("access-control-allow-origin"), response.headers.get("access-control-allow-credentials")])).toEqual([
+      [200, "https://eu.shop.example", "true"],
+      [200, "https://a.b.shop.example", "true"],
+      ...Array(6).fill([403, null, null]),
+    ]);
+    expect((await readStream(stream)).events.map((event) => event.anon_id)).toEqual(["visitor-0", "visitor-1"]);
+  });
+});
+
 describe("http collector - connections", () => {
   async function openConnection(port: number): Promise<Socket> {
     const socket = connect(port, "127.0.0.1");
@@ -610,6 +722,51 @@ describe("http collector - connections", () => {
       later = await exchange(await openConnection(port), "GET /healthz HTTP/1.1");
     }
     expect(later).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nok$/);
+  });
+});
+
+describe("http collector - connections per client", () => {
+  async function openConnection(port: number): Promise<Socket> {
+    const socket = connect(port, "127.0.0.1");
+    socket.on("error", () => undefined);
+    await once(socket, "connect");
+    return socket;
+  }
+
+  async function exchange(socket: Socket, head: string): Promise<string> {
+    let received = "";
+    socket.on("data", (chunk: Buffer) => (received += chunk.toString("utf8")));
+    const closed = once(socket, "close");
+    socket.write(`${head}\r\nHost: collector\r\nConnection: close\r\n\r\n`);
+    await closed;
+    return received;
+  }
+
+  it("closes a client IP's connections past maxConnectionsPerClient at once, counts them by reason, and takes it again once one closed", async () => {
+    const { collector, metrics } = await startCollector({ maxConnectionsPerClient: 2 });
+    const port = collector.address().port;
+    const held = [await openConnection(port), await openConnection(port)];
+    expect(await exchange(await openConnection(port), "GET /healthz HTTP/1.1")).toBe("");
+    expect(await counterValue(metrics, "clickpipe_http_connections_refused_total", { reason: "per_client" })).toBe(1);
+    expect(await counterValue(metrics, "clickpipe_http_connections_refused_total", { reason: "max_connections" })).toBe(0);
+    expect(await exchange(held[0], "GET /healthz HTTP/1.1")).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    // held[0] is closed now: one slot is free again (the server learns of a close a moment later).
+    let later = "";
+    for (let attempt = 0; attempt < 50 && !later.startsWith("HTTP/1.1 200"); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      later = await exchange(await openConnection(port), "GET /healthz HTTP/1.1");
+    }
+    expect(later).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nok$/);
+    held[1].destroy();
+  });
+
+  it("does not count the connections of a trusted proxy, which carry many clients", async () => {
+    const { collector, metrics } = await startCollector({ maxConnectionsPerClient: 2, trustedProxies: ["127.0.0.0/8"] });
+    const port = collector.address().port;
+    const held = [await openConnection(port), await openConnection(port), await openConnection(port)];
+    expect(await exchange(await openConnection(port), "GET /healthz HTTP/1.1")).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(await counterValue(metrics, "clickpipe_http_connections_refused_total")).toBe(0);
+    for (const socket of held) socket.destroy();
   });
 });
 
