@@ -156,3 +156,30 @@ describe("email check - time on hostile input", () => {
     expect(redactUrl(`/p?q=${value}`, byDefault)).toBe(`/p?q=${"a".repeat(n / 2)}@${"b".repeat(n / 2)}&to=(redacted)`);
   });
 });
+
+describe("redactUrl - a listed parameter's value with ? in it", () => {
+  // A "?" inside a query is a literal character of a value (RFC 3986; URLSearchParams and servers read it so): the
+  // whole value must go, not the part before the "?". A "?" still starts a pair for other parameters' values, so a
+  // nested URL left unescaped keeps its own parameters redacted.
+  const cases: Array<[string, string]> = [
+    ["https://x.example/p?token=abc?def&x=1", "https://x.example/p?token=(redacted)&x=1"],
+    ["https://x.example/p?token=?abc&x=1", "https://x.example/p?token=(redacted)&x=1"],
+    ["https://x.example/p?password=pa?ss?word#top", "https://x.example/p?password=(redacted)#top"],
+    ["https://x.example/p?next=/q?token=abc&x=1", "https://x.example/p?next=/q?token=(redacted)&x=1"],
+    ["https://x.example/app#/reset?token=abc?def&step=2", "https://x.example/app#/reset?token=(redacted)&step=2"],
+  ];
+  it.each(cases)("%s", (url, expected) => {
+    const redacted = redactUrl(url, namesOnly);
+    expect(redacted).toBe(expected);
+    expect(redactUrl(redacted, namesOnly)).toBe(redacted);
+    // As a server reads the query: every listed parameter's value is the marker.
+    const params = new URL(redacted).searchParams;
+    for (const name of ["token", "password"]) for (const value of params.getAll(name)) expect(value).toBe("(redacted)");
+  });
+
+  it("in a dead letter's text too", () => {
+    expect(redactQueryPairsInText('"GET /p?token=abc?def&x=1 HTTP/1.1" 200', namesOnly)).toBe('"GET /p?token=(redacted)&x=1 HTTP/1.1" 200');
+    expect(redactQueryPairsInText("writeKey=?wk&type=x", namesOnly)).toBe("writeKey=(redacted)&type=x");
+    expect(redactQueryPairsInText("/p?next=/q?token=abc&x=1", namesOnly)).toBe("/p?next=/q?token=(redacted)&x=1");
+  });
+});
