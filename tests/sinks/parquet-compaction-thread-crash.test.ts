@@ -41,9 +41,7 @@ afterAll(async () => {
 describe("compaction when an encoder thread dies", () => {
   it("fails the merge the dead thread had, and runs and commits the next one on a new thread", async () => {
     const root = await lake();
-    // Epochs 1–3 written without threads or compaction: three small parts in each of two day folders. Snappy: the
-    // compacting sink reads their row counts from their footers, which fails for parquet-wasm's (zstd) parts with a
-    // list column (a separate problem, see partRowCount).
+    // Epochs 1–3 written without threads or compaction: three small parts in each of two day folders.
     const writer = new ParquetSink({ path: root, tables: [allTypesTable], writerId: "w", useWorkerThread: false, compression: "snappy" });
     for (let epoch = 1; epoch <= 3; epoch++) {
       for (const row of allTypesRows) writer.append("all_types", row);
