@@ -75,9 +75,15 @@ export function redactUrl(url: string, redaction: QueryRedaction): string {
       out += url.slice(copied, start) + REDACTED_QUERY_VALUE;
       copied = nameEnd;
     }
-    if (equals !== -1 && end > equals + 1 && (nameEscaped || redaction.nameLengths.has(equals - start) || (redaction.emails && valueAt))) {
+    if (equals !== -1 && (nameEscaped || redaction.nameLengths.has(equals - start)) && isRedactedName(url.slice(start, equals), redaction)) {
+      end = listedValueEnd(url, end, isPairEnd);
+      if (end > equals + 1 && url.slice(equals + 1, end) !== REDACTED_QUERY_VALUE) {
+        out += url.slice(copied, equals + 1) + REDACTED_QUERY_VALUE;
+        copied = end;
+      }
+    } else if (equals !== -1 && end > equals + 1 && redaction.emails && valueAt) {
       const value = url.slice(equals + 1, end);
-      if (value !== REDACTED_QUERY_VALUE && (isRedactedName(url.slice(start, equals), redaction) || (redaction.emails && valueAt && holdsEmail(value)))) {
+      if (value !== REDACTED_QUERY_VALUE && holdsEmail(value)) {
         out += url.slice(copied, equals + 1) + REDACTED_QUERY_VALUE;
         copied = end;
       }
@@ -93,11 +99,46 @@ export function redactUrl(url: string, redaction: QueryRedaction): string {
  */
 export function redactQueryPairsInText(text: string, redaction: QueryRedaction): string {
   if (!text.includes("=")) return text;
-  return text.replace(/(^|[?&;#])([^=&#;?\s"]*)=([^&#;?\s"]+)/g, (match: string, before: string, name: string, value: string) => {
-    if (value === REDACTED_QUERY_VALUE || value === "[redacted]") return match;
-    if (!isRedactedName(name, redaction) && !(redaction.emails && holdsEmail(value))) return match;
-    return `${before}${name}=${REDACTED_QUERY_VALUE}`;
-  });
+  const pairs = /(^|[?&;#])([^=&#;?\s"]*)=([^&#;?\s"]*)/g;
+  let out = "";
+  let copied = 0;
+  for (let match = pairs.exec(text); match !== null; match = pairs.exec(text)) {
+    const [, before, name, value] = match;
+    const valueStart = match.index + before.length + name.length + 1;
+    let valueEnd = valueStart + value.length;
+    if (isRedactedName(name, redaction)) {
+      valueEnd = listedValueEnd(text, valueEnd, isTextValueEnd);
+      pairs.lastIndex = valueEnd;
+    } else if (!(redaction.emails && holdsEmail(value))) continue;
+    const redacted = text.slice(valueStart, valueEnd);
+    if (redacted === "" || redacted === REDACTED_QUERY_VALUE || redacted === "[redacted]") continue;
+    out += text.slice(copied, valueStart) + REDACTED_QUERY_VALUE;
+    copied = valueEnd;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+/** Where a query value ends in free text: at a pair separator, a fragment, white space or a quote (JSON, a log line). */
+function isTextValueEnd(code: number): boolean {
+  return TEXT_VALUE_END.test(String.fromCharCode(code));
+}
+
+/** The characters the pair pattern of redactQueryPairsInText ends a value at. */
+const TEXT_VALUE_END = /[&#;?\s"]/;
+
+/**
+ * Where the value of a listed parameter ends, given where its pair did (`pairEnd`, at a character `isEnd` accepts or
+ * the text's end): past each "?", a character of a value (RFC 3986; servers and URLSearchParams read it so), which
+ * otherwise starts a pair (a hash router's query, an unescaped nested URL). Else the value's rest, after its first
+ * "?", would be kept.
+ */
+function listedValueEnd(text: string, pairEnd: number, isEnd: (code: number) => boolean): number {
+  let end = pairEnd;
+  while (end < text.length && text.charCodeAt(end) === 0x3f) {
+    end++;
+    while (end < text.length && !isEnd(text.charCodeAt(end))) end++;
+  }
+  return end;
 }
 
 function isRedactedName(raw: string, redaction: QueryRedaction): boolean {
@@ -107,7 +148,11 @@ function isRedactedName(raw: string, redaction: QueryRedaction): boolean {
 }
 
 // Text that looks like an address: a local part, "@", a domain with a dot and a top-level label of letters (IDNs too).
-const EMAIL = /[\p{L}\p{N}._%+!#$&'*/=?^`{|}~-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}/u;
+// The local part is one character looked behind (a longer one matches exactly when its last character does): as
+// `[…]+@`, an unanchored search tried every start in a run of local-part characters against the whole run, quadratic
+// in a value with an "@" and no address (8 s for 100 KB). The domain's classes exclude "@", so each "@" is tried
+// against the text up to the next one: linear in all.
+const EMAIL = /(?<=[\p{L}\p{N}._%+!#$&'*/=?^`{|}~-])@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}/u;
 
 /** Whether a raw query component holds an email address, written plainly or percent-encoded (`%40`). */
 export function holdsEmail(raw: string): boolean {

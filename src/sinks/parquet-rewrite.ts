@@ -1,6 +1,6 @@
 // Erasing rows from committed Parquet parts in place (`clickpipe forget`, and a worker catching up on new tombstones):
 // each part that loses rows is rewritten with its own schema, atomically, or deleted when nothing is left.
-import { closeSync, fstatSync, openSync, readSync, type BigIntStats } from "node:fs";
+import { closeSync, existsSync, fstatSync, openAsBlob, openSync, readSync, type BigIntStats } from "node:fs";
 import { open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { DataType, tableFromIPC, type Data, type Table as ArrowTable, type Utf8 } from "apache-arrow";
@@ -137,23 +137,29 @@ async function readColumnsOfPart(
   }
 }
 
-/** A part's row count, from its footer alone (the compaction policy's screen); undefined when the part is gone. */
+/**
+ * A part's row count, from its footer (the compaction policy's screen); undefined when the part is gone. ParquetFile
+ * reads the page index too, which parquet-wasm's writer (zstd) puts before the footer: given the footer alone, it read
+ * other bytes as one and failed on every zstd part with a list column. So it reads the file, lazily: only the footer
+ * and the page index are read, not the column chunks.
+ */
 export async function partRowCount(path: string): Promise<number | undefined> {
-  let footer: Buffer | undefined;
+  let part: Blob;
   try {
-    const fd = openSync(path, "r");
-    try {
-      footer = footerOf(fd, Number(fstatSync(fd).size));
-    } finally {
-      closeSync(fd);
-    }
+    part = await openAsBlob(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
   }
-  if (footer === undefined) throw new ParquetReadError(path, new Error("no Parquet footer at its end"));
-  const read = footer;
-  const file = await readingParquet(path, () => ParquetFile.fromFile(new Blob([read])));
+  if (part.size < 12) throw new ParquetReadError(path, new Error("no Parquet footer at its end"));
+  let file: ParquetFile;
+  try {
+    file = await readingParquet(path, () => ParquetFile.fromFile(part));
+  } catch (error) {
+    // Deleted since it was opened (a merge's commit, forget): gone, as if it had not been there.
+    if (!existsSync(path)) return undefined;
+    throw error;
+  }
   try {
     return file.metadata().fileMetadata().numRows();
   } finally {

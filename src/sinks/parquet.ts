@@ -705,13 +705,22 @@ export class EncoderPool {
   }
 }
 
+interface Waiter {
+  resolve: (response: EncodeResponse) => void;
+  reject: (error: Error) => void;
+}
+
 /** One worker thread running the encoder; requests queue in it, so its parts encode one after another. */
 class EncoderThread {
   /** Rows of the requests sent and not yet answered. */
   queuedRows = 0;
   private worker?: Worker;
   private nextId = 0;
-  private readonly waiting = new Map<number, { resolve: (response: EncodeResponse) => void; reject: (error: Error) => void }>();
+  /**
+   * Requests sent and not yet answered, by the thread they went to. A thread that dies reports 'error', then 'exit' a
+   * turn later: by then a request may have gone to the thread started in its place, which the dead one must not fail.
+   */
+  private readonly waiting = new Map<Worker, Map<number, Waiter>>();
 
   /** Starts the thread (module loading) ahead of the first encode; a no-op once running. */
   warm(): void {
@@ -753,9 +762,10 @@ class EncoderThread {
 
   private request(request: Omit<EncodeRequest, "id">, transfer: ArrayBuffer[]): Promise<EncodeResponse> {
     const worker = this.worker ?? this.start();
+    const waiting = this.waiting.get(worker)!;
     const id = this.nextId++;
     return new Promise<EncodeResponse>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      waiting.set(id, { resolve, reject });
       worker.ref();
       worker.postMessage({ id, ...request } satisfies EncodeRequest, transfer);
     });
@@ -769,18 +779,21 @@ class EncoderThread {
 
   private start(): Worker {
     const worker = startEncoderWorker();
+    const waiting = new Map<number, Waiter>();
+    this.waiting.set(worker, waiting);
     worker.on("message", (response: EncodeResponse) => {
-      const waiter = this.waiting.get(response.id);
+      const waiter = waiting.get(response.id);
       if (!waiter) return;
-      this.waiting.delete(response.id);
-      if (this.waiting.size === 0) worker.unref();
+      waiting.delete(response.id);
+      if (waiting.size === 0) worker.unref();
       if ("error" in response) waiter.reject(new Error(`parquet encoder thread: ${response.error}`));
       else waiter.resolve(response);
     });
     const failAll = (error: Error) => {
       if (this.worker === worker) this.worker = undefined;
-      for (const waiter of this.waiting.values()) waiter.reject(error);
-      this.waiting.clear();
+      this.waiting.delete(worker);
+      for (const waiter of waiting.values()) waiter.reject(error);
+      waiting.clear();
     };
     worker.on("error", failAll);
     worker.on("exit", (code) => failAll(new Error(`parquet encoder thread exited with code ${code}`)));

@@ -140,6 +140,30 @@ describe("ParquetSink compaction", () => {
     await second.close();
   });
 
+  it("finds parts of earlier runs written with zstd (parquet-wasm, with a page index), a list column among them", async () => {
+    const root = await lake();
+    const options = { tables: [allTypesTable], compression: "zstd" as const, compaction: { ...policy, minParts: 2, mergesPerCheckpoint: 2 } };
+    const first = sinkAt(root, { ...options, compaction: undefined });
+    for (let epoch = 1; epoch <= 2; epoch++) {
+      for (const row of allTypesRows) first.append("all_types", row);
+      await first.commit(await first.prepare(epoch));
+    }
+    await first.close();
+    const logs: string[] = [];
+    const second = sinkAt(root, { ...options, log: (line) => logs.push(line) });
+    const pending = await second.prepare(3);
+    await second.commit(pending);
+    await second.close();
+    expect(logs).toEqual([]);
+    // allTypesRows: two rows on 2024-03-10, three on 2024-03-11, twice each.
+    expect(pending.merges?.map((merge) => [merge.output, merge.rows])).toEqual([
+      ["all_types/dt=2024-03-10/part-w-0000000003-c0000.parquet", 4],
+      ["all_types/dt=2024-03-11/part-w-0000000003-c0001.parquet", 6],
+    ]);
+    const [{ rows, ids }] = await queryJson(connection, `SELECT count(*)::INTEGER AS rows, string_agg(id, ',' ORDER BY id) AS ids FROM read_parquet('${root}/all_types/**/*.parquet')`);
+    expect({ rows, ids }).toEqual({ rows: 10, ids: "a,a,b,b,c,c,d,d,é漢字🙂,é漢字🙂" });
+  });
+
   it("commits the epoch without the merge when a part cannot be read, and says so", async () => {
     const root = await lake();
     const logs: string[] = [];
