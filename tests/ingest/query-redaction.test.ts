@@ -137,18 +137,16 @@ describe("PrivacyFilter - url and referrer", () => {
 describe("email check - time on hostile input", () => {
   // Each input holds an "@" but no address, so the whole text is searched: a pattern that tries every start position
   // against every end was quadratic (≈ 8 s for 100 KB on this VM, ≈ 0.8 s for a 32 KiB record); a linear one takes
-  // milliseconds. The bound leaves two orders of magnitude for a busy machine.
-  const n = 100_000;
+  // milliseconds. Speed is not asserted (benchmarks measure it): a quadratic search would run into the test timeout.
+  const n = 400_000; // quadratic: ≈ 2 min, 4× past the unit tests' 30 s timeout
   const hostile: Array<[string, string]> = [
     ["a long local part before an @ with a dotless domain", "a".repeat(n / 2) + "@" + "b".repeat(n / 2)],
     ["a long run of domain labels without a top-level label", "a@" + "b.".repeat(n / 2) + "1"],
     ["dots before an @ and a long domain", ".".repeat(n / 2) + "@" + "a-".repeat(n / 4)],
   ];
-  it.each(hostile)("%s: no address, decided in well under a second", (_, value) => {
-    const started = performance.now();
+  it.each(hostile)("%s: no address, nothing redacted", (_, value) => {
     expect(redactUrl(`/p?q=${value}`, byDefault)).toBe(`/p?q=${value}`);
     expect(redactQueryPairsInText(`GET /p?q=${value} HTTP/1.1`, byDefault)).toBe(`GET /p?q=${value} HTTP/1.1`);
-    expect(performance.now() - started).toBeLessThan(1000);
   });
 
   it("still finds an address after such a run", () => {
