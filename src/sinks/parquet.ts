@@ -625,7 +625,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** The encoder thread's entry: TypeScript under tsx or vitest (bundled for the thread, see thread-entry.ts), .js when built. */
-function startEncoderWorker(): Worker {
+export function startEncoderWorker(): Worker {
   const typescript = import.meta.url.endsWith(".ts");
   return startTypeScriptWorker(new URL(typescript ? "./parquet-encoder-worker.ts" : "./parquet-encoder-worker.js", import.meta.url));
 }
@@ -670,8 +670,9 @@ export class EncoderPool {
   /** Index of the thread that took the last part. */
   private lastUsed = -1;
 
-  constructor(size: number = defaultEncoderThreads()) {
-    this.threads = Array.from({ length: Math.max(1, size) }, () => new EncoderThread());
+  /** `startThread`: how a thread is started (a test starts one that fails); by default the encoder's entry. */
+  constructor(size: number = defaultEncoderThreads(), startThread: () => Worker = startEncoderWorker) {
+    this.threads = Array.from({ length: Math.max(1, size) }, () => new EncoderThread(startThread));
   }
 
   warm(): void {
@@ -714,6 +715,7 @@ interface Waiter {
 class EncoderThread {
   /** Rows of the requests sent and not yet answered. */
   queuedRows = 0;
+  constructor(private readonly startThread: () => Worker) {}
   private worker?: Worker;
   private nextId = 0;
   /**
@@ -778,7 +780,7 @@ class EncoderThread {
   }
 
   private start(): Worker {
-    const worker = startEncoderWorker();
+    const worker = this.startThread();
     const waiting = new Map<number, Waiter>();
     this.waiting.set(worker, waiting);
     worker.on("message", (response: EncodeResponse) => {

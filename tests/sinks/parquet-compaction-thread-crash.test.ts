@@ -4,26 +4,21 @@ import { cp, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CompactionPolicy } from "../../src/sinks/compaction.ts";
-import { EncoderPool, ParquetSink } from "../../src/sinks/parquet.ts";
+import { EncoderPool, ParquetSink, startEncoderWorker } from "../../src/sinks/parquet.ts";
 import { allTypesRows, allTypesTable, duckDb, lakesRemovedAfterAll, queryJson } from "./lake-fixtures.ts";
 
-/** Threads to start as one that throws on its first request instead of the encoder (set by the test). */
-const crashing = vi.hoisted(() => ({ next: 0 }));
+/** Threads still to start as one that throws on its first request instead of the encoder (set by the test). */
+let crashingThreads = 0;
 
-vi.mock(import("../../src/runtime/thread-entry.ts"), async (importOriginal) => {
-  const real = await importOriginal();
-  return {
-    ...real,
-    startTypeScriptWorker: (entry, options) => {
-      if (crashing.next === 0) return real.startTypeScriptWorker(entry, options);
-      crashing.next--;
-      const script = `require("node:worker_threads").parentPort.on("message", () => { throw new Error("thread died mid-merge"); });`;
-      return new Worker(script, { eval: true });
-    },
-  };
-});
+/** The pool's thread starter: the encoder's entry, or a thread that dies at its first request while crashingThreads > 0. */
+function startThread(): Worker {
+  if (crashingThreads === 0) return startEncoderWorker();
+  crashingThreads--;
+  const script = `require("node:worker_threads").parentPort.on("message", () => { throw new Error("thread died mid-merge"); });`;
+  return new Worker(script, { eval: true });
+}
 
 const policy: CompactionPolicy = { minParts: 3, targetRows: 1_000, mergesPerCheckpoint: 2 };
 const lake = lakesRemovedAfterAll("compaction-thread-crash");
@@ -51,7 +46,7 @@ describe("compaction when an encoder thread dies", () => {
     const before = await lake();
     await cp(root, before, { recursive: true });
 
-    const pool = new EncoderPool(1);
+    const pool = new EncoderPool(1, startThread);
     pools.push(pool);
     const logged: string[] = [];
     const sink = new ParquetSink({
@@ -63,7 +58,7 @@ describe("compaction when an encoder thread dies", () => {
       sharedEncoders: pool,
       log: (line) => logged.push(line),
     });
-    crashing.next = 1;
+    crashingThreads = 1;
     const pending = await sink.prepare(4);
     // The first day's merge went to the thread that died; the second day's to the one started after it.
     expect(logged).toEqual([expect.stringMatching(/^compaction: all_types\/dt=2024-03-10 not merged this time: .*thread died mid-merge/)]);
