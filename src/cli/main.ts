@@ -7,7 +7,7 @@ const USAGE = `usage: clickpipe <command> [options]
 commands:
   run <pipeline.yaml> [--drain] [--worker-id <id>]      run a pipeline (drain: process the stream, flush, exit)
   validate <pipeline.yaml> [--print]                    check a pipeline file; --print shows it expanded, secrets redacted
-  publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map …] [--delimiter …] [--null …] [--sort-by-time]
+  publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map …] [--delimiter …] [--null …] [--timezone …] [--sort-by-time]
   generate --visitors N --days D [--seed S] [--start date] [--truth truth.json] [--out file.ndjson | --pipeline p.yaml --rate R]
   mine patterns …  |  mine rules …                      exact batch mining (PrefixSpan, FP-Growth)
   inspect <dir> [--json]                                tables, partitions, rows and schemas of a Parquet output
@@ -34,15 +34,23 @@ const USAGE_ERRORS = new Set(["ERR_PARSE_ARGS_UNKNOWN_OPTION", "ERR_PARSE_ARGS_I
 const DETAILS: Record<string, string> = {
   publish: `--format csv needs --map: comma-separated field=source, a source being a constant (type=purchase), a column by
   number ($1) or by header name ($revenue: line 1 is then the header), with an optional parser :string, :number,
-  :yyyymmdd, :iso, :epoch_ms or :epoch_s; type and ts are required. ts may add columns up in milliseconds
-  (ts=$eventdate:iso+$timeframe). --delimiter is , (default), tab, whitespace or any one character. --null NA reads
-  fields holding exactly NA as NULL, as empty ones are.
+  :yyyymmdd, :iso, :epoch_ms, :epoch_s or :strptime(<pattern>); type and ts are required. ts may add columns up in
+  milliseconds (ts=$eventdate:iso+$timeframe). --delimiter is , (default), tab, whitespace or any one character.
+  --null NA reads fields holding exactly NA as NULL, as empty ones are.
+  :strptime(%m/%d/%Y %H:%M) reads a date-time as DuckDB's strptime does (a pattern may hold , : and +, not
+  parentheses): %Y %y %m %d %H %I %M %S %f %g %p %b %h %B %a %A %z %T %%, and %-m … as %m (1 or 2 digits either way).
+  --timezone <IANA zone> is the zone of local date-times, those of a pattern without %z (default UTC) and ISO ones
+  without an offset (:iso rejects these without --timezone): a time skipped in spring is moved forward by the gap,
+  one repeated in autumn is the earlier instant.
   An order-line file (one row per item) maps each row's item as items.sku, items.category, items.price, items.qty, with
   type=purchase and order_id=$column: consecutive rows with one order_id become one purchase, revenue the sum of
   qty × price (or of a mapped revenue); a bad row dead-letters its order (README.md has the rules).
   --sort-by-time publishes in event-time order: a file out of that order by more than the operators' lateness needs
   it, or the events the watermark already passed go to late_events.
-  e.g. clickpipe publish orders.csv --pipeline p.yaml --format csv --map 'type=purchase,user_id=$1,ts=$2:yyyymmdd,revenue=$4'`,
+  e.g. clickpipe publish orders.csv --pipeline p.yaml --format csv --map 'type=purchase,user_id=$1,ts=$2:yyyymmdd,revenue=$4'
+  UCI Online Retail (InvoiceDate 12/1/2010 8:26, UK time): clickpipe publish online_retail.csv --pipeline p.yaml
+    --format csv --timezone Europe/London --map 'type=purchase,order_id=$InvoiceNo,ts=$InvoiceDate:strptime(%m/%d/%Y %H:%M),
+    user_id=$CustomerID,items.sku=$StockCode,items.qty=$Quantity,items.price=$UnitPrice'`,
 };
 
 /** The USAGE lines of one command, as `clickpipe <command> …`, and its DETAILS. */

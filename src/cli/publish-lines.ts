@@ -6,7 +6,7 @@ import type { FileHandle } from "node:fs/promises";
 import { closestMatch } from "../config/did-you-mean.ts";
 import { parseEventTime } from "../events/time.ts";
 import { compileAccessLineReader, LogFormatError } from "../ingest/access-log.ts";
-import { compileCsvMapping, CsvMappingError, endsInsideQuotes, type CsvMapResult } from "../ingest/csv.ts";
+import { compileCsvMapping, CsvMappingError, endsInsideQuotes, type CsvMapping, type CsvMapResult } from "../ingest/csv.ts";
 import { OrderLineGrouper, type CsvOutput } from "../ingest/csv-orders.ts";
 import type { IngestCounts, RecordPublisher } from "../ingest/record-publisher.ts";
 
@@ -16,6 +16,8 @@ export interface PublishLinesOptions {
   delimiter?: string;
   /** CSV: a field holding exactly this text is NULL (`--null NA`). */
   nullText?: string;
+  /** CSV: the IANA zone of local date-times (`--timezone`); absent: UTC for strptime, and `:iso` needs an offset. */
+  timeZone?: string;
   sortByTime?: boolean;
   receivedAt?: number;
 }
@@ -57,7 +59,7 @@ export async function publishLines(publisher: RecordPublisher, lines: string[], 
  * timed by a mapping of their own and mapped again once sorted, so that only the file's lines are held, not its records.
  */
 async function publishCsvSorted(publisher: RecordPublisher, lines: string[], options: PublishLinesOptions, receivedAt: number): Promise<IngestCounts> {
-  const compile = () => compileCsvMapping(options.map ?? "", { delimiter: options.delimiter, nullText: options.nullText });
+  const compile = () => csvMappingOf(options);
   const mapping = compile();
   const records = csvRecords(lines, options.delimiter);
   if (mapping.orderLines === undefined) {
@@ -171,8 +173,13 @@ export function compileLineHandler(publisher: RecordPublisher, options: PublishL
   return { publish: publishRecord, end: () => undefined };
 }
 
+/** The CSV options' mapping (in every thread that parses: the options are all it needs). */
+function csvMappingOf(options: PublishLinesOptions): CsvMapping {
+  return compileCsvMapping(options.map ?? "", { delimiter: options.delimiter, nullText: options.nullText, timeZone: options.timeZone });
+}
+
 function compileCsvLineHandler(publisher: RecordPublisher, options: PublishLinesOptions, receivedAt: number): LineHandler {
-  const mapping = compileCsvMapping(options.map ?? "", { delimiter: options.delimiter, nullText: options.nullText });
+  const mapping = csvMappingOf(options);
   if (mapping.orderLines !== undefined) {
     const grouper = new OrderLineGrouper(mapping.orderLines);
     const sendAll = async (outputs: CsvOutput[]): Promise<void> => {
@@ -259,8 +266,16 @@ const FORMAT_CHOICES =
 export function publishFormatProblem(options: PublishLinesOptions): string | undefined {
   const format = options.format;
   try {
-    if (format === "csv") compileCsvMapping(options.map ?? "", { delimiter: options.delimiter, nullText: options.nullText });
-    else if (PUBLISH_FORMAT_NAMES.includes(format)) return undefined;
+    if (format === "csv") {
+      const mapping = csvMappingOf(options);
+      // It would change nothing but the batch ids, and a re-publish with it would store every record again.
+      if (options.timeZone !== undefined && !mapping.readsLocalTimes) {
+        return (
+          "--timezone applies to local date-times, and --map reads none: add a pattern without %z " +
+          "(ts=$InvoiceDate:strptime(%m/%d/%Y %H:%M)) or an ISO date-time without an offset (ts=$time:iso), or leave --timezone out"
+        );
+      }
+    } else if (PUBLISH_FORMAT_NAMES.includes(format)) return undefined;
     else if (!/[$%]/.test(format) && /^\S+$/.test(format.trim())) {
       const suggestion = closestMatch(format.trim(), PUBLISH_FORMAT_NAMES);
       return `unknown --format "${format}"${suggestion === undefined ? ":" : `: did you mean "${suggestion}"?`} ${FORMAT_CHOICES}`;
@@ -296,6 +311,8 @@ export function publishOptionsKey(options: PublishLinesOptions): string {
   // --null joins the key only when given, so that files published before it existed keep their batch ids.
   const key: unknown[] = [options.format, options.map, options.delimiter, options.sortByTime === true];
   if (options.nullText !== undefined) key.push(options.nullText);
+  // Likewise --timezone (an object: it cannot be taken for a --null text).
+  if (options.timeZone !== undefined) key.push({ timeZone: options.timeZone });
   return JSON.stringify(key);
 }
 

@@ -28,7 +28,7 @@ export { publishLineChunks, publishLines, splitLines, type PublishLinesOptions }
 
 export const publishUsage =
   "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] " +
-  "[--map <spec>] [--delimiter <char>|tab|whitespace] [--null <text>] [--sort-by-time]";
+  "[--map <spec>] [--delimiter <char>|tab|whitespace] [--null <text>] [--timezone <IANA zone>] [--sort-by-time]";
 
 /** Files at least this big may be parsed in worker threads while the main thread publishes (start-up ≈ 0.3 s). */
 const WORKER_MIN_BYTES = 16 * 1024 * 1024;
@@ -45,6 +45,7 @@ export async function runPublish(argv: string[]): Promise<number> {
       map: { type: "string" },
       delimiter: { type: "string" },
       null: { type: "string" },
+      timezone: { type: "string" },
       "sort-by-time": { type: "boolean", default: false },
     },
   });
@@ -53,7 +54,7 @@ export async function runPublish(argv: string[]): Promise<number> {
     return 2;
   }
   // They would change nothing but the batch ids, and a re-publish with them would store every record again.
-  const csvOnly = (["map", "delimiter", "null"] as const).filter((name) => values[name] !== undefined);
+  const csvOnly = (["map", "delimiter", "null", "timezone"] as const).filter((name) => values[name] !== undefined);
   if (values.format !== "csv" && csvOnly.length > 0) {
     const flags = csvOnly.map((name) => `--${name}`);
     const named = flags.length === 1 ? `${flags[0]} only applies` : `${flags.slice(0, -1).join(", ")} and ${flags.at(-1)} only apply`;
@@ -69,6 +70,7 @@ export async function runPublish(argv: string[]): Promise<number> {
     map: values.map,
     delimiter: values.delimiter,
     nullText: values.null,
+    timeZone: values.timezone,
     sortByTime: values["sort-by-time"],
     receivedAt: Date.now(),
   };

@@ -3,13 +3,18 @@ import { createHash } from "node:crypto";
 import { closestMatch } from "../config/did-you-mean.ts";
 import { ITEM_FIELDS } from "../events/fields.ts";
 import { parseIsoWithOffset } from "../events/time.ts";
+import { LocalTimeZone, UnknownTimeZoneError } from "./local-time-zone.ts";
+import { compileStrptime, StrptimePatternError, type StrptimePattern } from "./strptime.ts";
 
 export class CsvMappingError extends Error {
   override name = "CsvMappingError";
 }
 
 export const VALUE_PARSERS = ["string", "number", "yyyymmdd", "iso", "epoch_ms", "epoch_s"] as const;
-export type ValueParser = (typeof VALUE_PARSERS)[number];
+/** A parser of --map: one of VALUE_PARSERS, or `strptime(<pattern>)` (its pattern is the mapping's). */
+export type ValueParser = (typeof VALUE_PARSERS)[number] | "strptime";
+
+const PARSER_CHOICES = `${VALUE_PARSERS.join(", ")} or strptime(<pattern>), e.g. strptime(%m/%d/%Y %H:%M)`;
 
 export interface CsvMappingOptions {
   /** "," (default), "whitespace" (runs of spaces/tabs, leading ones ignored), "tab", or any single character. */
@@ -23,6 +28,12 @@ export interface CsvMappingOptions {
    * `\N` for a missing value, and taken as a value `NA` would be one user id shared by every anonymous visitor.
    */
   nullText?: string;
+  /**
+   * The IANA zone of local date-times (`--timezone`): those read by a strptime pattern without %z, and ISO date-times
+   * without an offset (`:iso`). Absent: strptime reads UTC, and `:iso` rejects a date-time without an offset as it
+   * always did.
+   */
+  timeZone?: string;
 }
 
 /**
@@ -62,6 +73,14 @@ export interface CsvMapping {
    * and consecutive rows with one order_id are to be combined into one purchase (OrderLineGrouper).
    */
   readonly orderLines?: OrderLineSpec;
+  /** Whether any field reads local date-times (strptime without %z, or :iso), the ones --timezone applies to. */
+  readonly readsLocalTimes: boolean;
+}
+
+/** How local date-times become instants: in `zone`; `given` when --timezone was (`:iso` reads local times only then). */
+interface TimeZoneContext {
+  zone: LocalTimeZone;
+  given: boolean;
 }
 
 /**
@@ -78,6 +97,10 @@ interface FieldMapping {
   /** A column reference, or a constant. */
   source: ColumnRef | { constant: string };
   parser: ValueParser;
+  /** Reads a value with the parser (and the pattern and zone it needs). */
+  read: (text: string) => ParsedValue;
+  /** A strptime parser's pattern. */
+  pattern?: StrptimePattern;
   /** As written in the spec, for error messages. */
   written: string;
   /**
@@ -95,7 +118,7 @@ const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Compiles `type=purchase,user_id=$1,ts=$2:yyyymmdd,qty=$3:number,revenue=$dollar_value:number`; throws CsvMappingError. */
 export function compileCsvMapping(spec: string, options: CsvMappingOptions = {}): CsvMapping {
-  const fields = parseSpec(spec);
+  const fields = parseSpec(spec, timeZoneContext(options.timeZone));
   const orderLines = orderLineSpecOf(fields);
   const orderIdIndex = fields.findIndex((field) => field.field === "order_id");
   const split = splitterOf(options.delimiter);
@@ -160,6 +183,7 @@ export function compileCsvMapping(spec: string, options: CsvMappingOptions = {})
 
   return {
     orderLines,
+    readsLocalTimes: fields.some((field) => field.parser === "iso" || (field.pattern !== undefined && !field.pattern.readsOffset)),
     map(line, lineNumber) {
       if (pending !== undefined) {
         const text = `${pending}\n${line}`;
@@ -220,12 +244,56 @@ export function endsInsideQuotes(text: string, delimiter: string): boolean {
   return quoted;
 }
 
-function parseSpec(spec: string): FieldMapping[] {
-  const entries = spec.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+function timeZoneContext(timeZone: string | undefined): TimeZoneContext {
+  try {
+    return { zone: new LocalTimeZone(timeZone ?? "UTC"), given: timeZone !== undefined };
+  } catch (error) {
+    if (!(error instanceof UnknownTimeZoneError)) throw error;
+    throw new CsvMappingError(`--timezone ${error.message}: give an IANA zone name such as Europe/London, America/New_York or UTC`);
+  }
+}
+
+const STRPTIME_OPENING = ":strptime(";
+
+/**
+ * `text` with the inside of each `:strptime(…)` blanked out (same length), so that the `,` `+` `$` `:` of a pattern
+ * (`%b %d, %Y %H:%M`) do not split the spec: a pattern runs to the first `)`.
+ */
+function withoutPatterns(text: string): string {
+  let blanked = "";
+  let from = 0;
+  for (;;) {
+    const opening = text.indexOf(STRPTIME_OPENING, from);
+    if (opening === -1) return blanked + text.slice(from);
+    const start = opening + STRPTIME_OPENING.length;
+    const closing = text.indexOf(")", start);
+    const end = closing === -1 ? text.length : closing;
+    blanked += text.slice(from, start) + "_".repeat(end - start);
+    from = end;
+  }
+}
+
+/** `text` cut at each match of the global `separator` outside strptime patterns. */
+function splitOutsidePatterns(text: string, separator: RegExp): string[] {
+  const pieces: string[] = [];
+  let from = 0;
+  for (const match of withoutPatterns(text).matchAll(separator)) {
+    pieces.push(text.slice(from, match.index));
+    from = match.index + match[0].length;
+  }
+  pieces.push(text.slice(from));
+  return pieces;
+}
+
+/** Only a `+` before a `$` adds: a constant such as 2016-01-03T10:00:00+01:00 keeps its offset. */
+const SUM_PLUS = /\+(?=\$)/g;
+
+function parseSpec(spec: string, time: TimeZoneContext): FieldMapping[] {
+  const entries = splitOutsidePatterns(spec, /,/g).map((entry) => entry.trim()).filter((entry) => entry !== "");
   if (entries.length === 0) throw new CsvMappingError(`--map is empty: give field=source pairs, e.g. "type=purchase,user_id=$1,ts=$2:yyyymmdd"`);
   const seen = new Set<string>();
   const fields = entries.flatMap((entry) => {
-    const terms = parseEntry(entry);
+    const terms = parseEntry(entry, time);
     const field = terms[0].field;
     if (seen.has(field)) throw new CsvMappingError(`--map sets "${field}" twice`);
     seen.add(field);
@@ -290,7 +358,7 @@ function orderIdText(field: FieldMapping, values: string[], column: number | und
   if (index === undefined || index < 0 || index >= values.length) return undefined;
   const text = values[index];
   if (text === "" || text === nullText) return undefined;
-  const parsed = parseValue(text, field.parser);
+  const parsed = field.read(text);
   return parsed.ok ? String(parsed.value) : undefined;
 }
 
@@ -321,59 +389,100 @@ const NUMERIC_EVENT_FIELDS = new Set(["revenue", "price", "qty"]);
 const NUMERIC_ITEM_FIELDS = new Set(["price", "qty"]);
 
 /** Parsers whose values are milliseconds (or plain numbers), so that they can be added up in a sum. */
-const SUMMABLE_PARSERS: readonly ValueParser[] = ["number", "yyyymmdd", "iso", "epoch_ms", "epoch_s"];
+const SUMMABLE_PARSERS: readonly ValueParser[] = ["number", "yyyymmdd", "iso", "epoch_ms", "epoch_s", "strptime"];
 
 /**
  * One `field=source` entry: one mapping, or for a sum of columns (`ts=$eventdate:iso+$timeframe`: a date plus an offset
  * in milliseconds) one mapping per term, the later ones marked `addend`. A term without a parser is a number.
  */
-function parseEntry(entry: string): FieldMapping[] {
+function parseEntry(entry: string, time: TimeZoneContext): FieldMapping[] {
   const equals = entry.indexOf("=");
   if (equals === -1) throw new CsvMappingError(`--map entry "${entry}" is not field=source (e.g. user_id=$1)`);
   const field = entry.slice(0, equals).trim();
   const value = entry.slice(equals + 1).trim();
   if (field.startsWith("items.")) {
     const item = itemFieldOf(entry, field);
-    if (value.startsWith("$") && /\+(?=\$)/.test(value)) throw new CsvMappingError(`--map entry "${entry}": only ts can be a sum of columns (e.g. ts=$date:iso+$offset_ms)`);
-    return [{ ...parseTerm(entry, field, value, NUMERIC_ITEM_FIELDS.has(item) ? "number" : "string"), item }];
+    if (value.startsWith("$") && splitOutsidePatterns(value, SUM_PLUS).length > 1) {
+      throw new CsvMappingError(`--map entry "${entry}": only ts can be a sum of columns (e.g. ts=$date:iso+$offset_ms)`);
+    }
+    return [{ ...parseTerm(entry, field, value, NUMERIC_ITEM_FIELDS.has(item) ? "number" : "string", time), item }];
   }
   if (!FIELD_NAME.test(field)) throw new CsvMappingError(`--map entry "${entry}": "${field}" is not a field name`);
   if (field === "items") {
     throw new CsvMappingError(`--map entry "${entry}": items is the list of an order's rows; map the fields of a row's item instead, e.g. ${ORDER_LINE_EXAMPLE}`);
   }
-  // Only a `+` before a `$` adds: a constant such as 2016-01-03T10:00:00+01:00 keeps its offset.
-  const terms = value.startsWith("$") ? value.split(/\+(?=\$)/).map((term) => term.trim()) : [value];
-  if (terms.length === 1) return [parseTerm(entry, field, value, NUMERIC_EVENT_FIELDS.has(field) ? "number" : "string")];
+  const terms = value.startsWith("$") ? splitOutsidePatterns(value, SUM_PLUS).map((term) => term.trim()) : [value];
+  if (terms.length === 1) return [parseTerm(entry, field, value, NUMERIC_EVENT_FIELDS.has(field) ? "number" : "string", time)];
   if (field !== "ts") throw new CsvMappingError(`--map entry "${entry}": only ts can be a sum of columns (e.g. ts=$date:iso+$offset_ms)`);
   return terms.map((term, index) => {
-    const mapping = parseTerm(entry, field, term, "number");
+    const mapping = parseTerm(entry, field, term, "number", time);
     if (!("constant" in mapping.source) && SUMMABLE_PARSERS.includes(mapping.parser)) return index === 0 ? mapping : { ...mapping, addend: true };
     throw new CsvMappingError(
-      `--map entry "${entry}": "${term}" cannot be added: each term of a sum is a $column read as milliseconds (${SUMMABLE_PARSERS.map((name) => `:${name}`).join(", ")})`,
+      `--map entry "${entry}": "${term}" cannot be added: each term of a sum is a $column read as milliseconds (${SUMMABLE_PARSERS.map((name) => `:${name}`).join(", ")}(<pattern>))`,
     );
   });
 }
 
-function parseTerm(entry: string, field: string, written: string, defaultParser: ValueParser): FieldMapping {
+function parseTerm(entry: string, field: string, written: string, defaultParser: ValueParser, time: TimeZoneContext): FieldMapping {
   let value = written;
   let parser: ValueParser = defaultParser;
+  let pattern: StrptimePattern | undefined;
+  const strptime = value.indexOf(":strptime");
   const colon = value.lastIndexOf(":");
-  if (colon !== -1) {
+  if (strptime !== -1) {
+    parser = "strptime";
+    pattern = strptimePatternOf(entry, field, value.slice(strptime + ":strptime".length));
+    value = value.slice(0, strptime);
+  } else if (colon !== -1) {
     const suffix = value.slice(colon + 1);
     if ((VALUE_PARSERS as readonly string[]).includes(suffix)) {
       parser = suffix as ValueParser;
       value = value.slice(0, colon);
     } else if (value.startsWith("$")) {
-      throw new CsvMappingError(`--map entry "${entry}": unknown parser "${suffix}" (use ${VALUE_PARSERS.join(", ")})`);
+      throw new CsvMappingError(`--map entry "${entry}": unknown parser "${suffix}" (use ${PARSER_CHOICES})`);
     }
   }
+  const read = readerOf(parser, pattern, time);
   if (!value.startsWith("$")) {
     if (value === "") throw new CsvMappingError(`--map entry "${entry}" has no source (a $column or a constant)`);
-    const checked = parseValue(value, parser);
+    const checked = read(value);
     if (!checked.ok) throw new CsvMappingError(`--map entry "${entry}": ${checked.reason}`);
-    return { field, source: { constant: value }, parser, written: entry };
+    return { field, source: { constant: value }, parser, read, pattern, written: entry };
   }
-  return { field, source: parseColumnRef(value.slice(1), entry), parser, written: entry };
+  return { field, source: parseColumnRef(value.slice(1), entry), parser, read, pattern, written: entry };
+}
+
+/** The pattern of `:strptime(<pattern>)`, given what follows `:strptime`; throws CsvMappingError naming the fix. */
+function strptimePatternOf(entry: string, field: string, rest: string): StrptimePattern {
+  const example = `${field}=$InvoiceDate:strptime(%m/%d/%Y %H:%M)`;
+  if (!rest.startsWith("(")) throw new CsvMappingError(`--map entry "${entry}": strptime needs its pattern in parentheses, e.g. ${example}`);
+  const closing = rest.indexOf(")");
+  if (closing === -1) throw new CsvMappingError(`--map entry "${entry}": the pattern of strptime( is not closed: end it with ), e.g. ${example}`);
+  const pattern = rest.slice(1, closing);
+  if (closing !== rest.length - 1 || pattern.includes("(")) {
+    throw new CsvMappingError(`--map entry "${entry}": a strptime pattern cannot hold ( or ), and nothing may follow its closing ), e.g. ${example}`);
+  }
+  try {
+    return compileStrptime(pattern);
+  } catch (error) {
+    if (error instanceof StrptimePatternError) throw new CsvMappingError(`--map entry "${entry}": strptime ${error.message}`);
+    throw error;
+  }
+}
+
+/** How a field's text is read: the parser, with the zone for local date-times. */
+function readerOf(parser: ValueParser, pattern: StrptimePattern | undefined, time: TimeZoneContext): (text: string) => ParsedValue {
+  if (parser === "strptime") return (text) => strptimeValue(text, pattern!, time.zone);
+  if (parser === "iso" && time.given) return (text) => isoValue(text, time.zone);
+  return (text) => parseValue(text, parser);
+}
+
+/** A date-time read by a pattern: at its %z offset, else a local time in the zone. */
+function strptimeValue(text: string, pattern: StrptimePattern, zone: LocalTimeZone): ParsedValue {
+  const read = pattern.parse(text);
+  if (!read.ok) return { ok: false, reason: `"${text}" does not match the pattern ${pattern.pattern}: ${read.problem}` };
+  const instant = read.offsetMs === undefined ? zone.instantOf(read.wallMs) : read.wallMs - read.offsetMs;
+  return instant >= 0 ? { ok: true, value: instant } : { ok: false, reason: `"${text}" is before 1970 (event times start at 1970-01-01)` };
 }
 
 function parseColumnRef(reference: string, entry: string): ColumnRef {
@@ -434,7 +543,7 @@ function mapFields(fields: FieldMapping[], values: string[], columns: number[] |
         continue;
       }
     }
-    const parsed = parseValue(text, field.parser);
+    const parsed = field.read(text);
     if (!parsed.ok) return { ok: false, reason: `${field.field} (${field.written}): ${parsed.reason}` };
     if (field.item !== undefined) (item ??= {})[field.item] = parsed.value;
     else record[field.field] = field.addend === true ? (record[field.field] as number) + (parsed.value as number) : parsed.value;
@@ -462,9 +571,9 @@ function looksLikeHeader(values: string[], fields: FieldMapping[], nullText: str
 }
 
 /** What a header's column name never is. */
-const HEADER_EXCLUDING_PARSERS: readonly ValueParser[] = ["number", "iso", "yyyymmdd"];
+const HEADER_EXCLUDING_PARSERS: readonly Exclude<ValueParser, "strptime">[] = ["number", "iso", "yyyymmdd"];
 
-export function parseValue(text: string, parser: ValueParser): ParsedValue {
+export function parseValue(text: string, parser: Exclude<ValueParser, "strptime">): ParsedValue {
   switch (parser) {
     case "string":
       return { ok: true, value: text };
@@ -500,13 +609,23 @@ function utcDate(year: number, month: number, day: number): number {
 }
 
 /**
- * A date (UTC midnight) or a date-time with Z or an offset, read as the event's own `ts` is (events/time.ts: "+05",
- * "z", a space for "T"), so a column gives the instant the same text gives in NDJSON. A time without a zone is ambiguous.
+ * A date (UTC midnight, whatever the zone: a day's label) or a date-time with Z or an offset, read as the event's own
+ * `ts` is (events/time.ts: "+05", "z", a space for "T"), so a column gives the instant the same text gives in NDJSON.
+ * A date-time without an offset is a local time in `zone` when --timezone is given; without it, it is rejected (its
+ * instant is unknown), as before --timezone existed.
  */
-function isoValue(text: string): ParsedValue {
+function isoValue(text: string, zone?: LocalTimeZone): ParsedValue {
   if (text.length === 10) return dateValue(text, /^(\d{4})-(\d{2})-(\d{2})$/, "ISO 8601 with an offset (e.g. 2015-05-17T10:05:03Z)");
   const value = parseIsoWithOffset(text);
-  return value === undefined ? { ok: false, reason: `"${text}" is not ISO 8601 with an offset (e.g. 2015-05-17T10:05:03Z)` } : { ok: true, value };
+  if (value !== undefined) return { ok: true, value };
+  // With a Z added, a date-time without an offset reads as its wall-clock time (one with an offset does not read).
+  const wallMs = parseIsoWithOffset(`${text}Z`);
+  if (wallMs === undefined) return { ok: false, reason: `"${text}" is not ISO 8601 with an offset (e.g. 2015-05-17T10:05:03Z)` };
+  if (zone === undefined) {
+    return { ok: false, reason: `"${text}" has no offset: give --timezone <zone> (e.g. --timezone Europe/London) to read it as that zone's local time` };
+  }
+  const instant = zone.instantOf(wallMs);
+  return instant >= 0 ? { ok: true, value: instant } : { ok: false, reason: `"${text}" in ${zone.name} is before 1970` };
 }
 
 type SplitResult = string[] | { error: string };

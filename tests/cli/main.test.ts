@@ -108,8 +108,17 @@ describe("clickpipe <command> --help", () => {
     // Every option the command takes: score's --interval and publish's --delimiter were missing.
     expect(commandUsage("score").split("\n")[0]).toBe("usage: clickpipe score <training.yaml> --snapshot <date> [--follow] [--interval <s>]");
     expect(commandUsage("publish").split("\n")[0]).toBe(
-      "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map …] [--delimiter …] [--null …] [--sort-by-time]",
+      "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map …] [--delimiter …] [--null …] [--timezone …] [--sort-by-time]",
     );
+  });
+
+  it("publish --help states strptime's codes, --timezone's default and rules, and the Online Retail example", () => {
+    const help = commandUsage("publish");
+    expect(help).toContain(":strptime(%m/%d/%Y %H:%M) reads a date-time as DuckDB's strptime does");
+    expect(help).toContain("%Y %y %m %d %H %I %M %S %f %g %p %b %h %B %a %A %z %T %%");
+    expect(help).toContain("--timezone <IANA zone> is the zone of local date-times, those of a pattern without %z (default UTC)");
+    expect(help).toContain("one repeated in autumn is the earlier instant");
+    expect(help).toContain("--format csv --timezone Europe/London --map 'type=purchase,order_id=$InvoiceNo,ts=$InvoiceDate:strptime(%m/%d/%Y %H:%M),");
   });
 });
 

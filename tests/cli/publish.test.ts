@@ -392,6 +392,13 @@ describe("publish - batch id prefixes name every byte up to the end of their pie
     const otherOptions = prefixes(publishOptionsKey({ format: "common" }), pieces);
     otherOptions.forEach((prefix, index) => expect(prefix).not.toBe(before[index]));
   });
+
+  it("names --timezone in the key only when given: files published without it keep their batch ids", () => {
+    const map = "type=purchase,ts=$1:strptime(%m/%d/%Y %H:%M)";
+    // The key as it was before --timezone existed.
+    expect(publishOptionsKey({ format: "csv", map })).toBe(JSON.stringify(["csv", map, null, false]));
+    expect(publishOptionsKey({ format: "csv", map, timeZone: "Europe/London" })).toBe(JSON.stringify(["csv", map, null, false, { timeZone: "Europe/London" }]));
+  });
 });
 
 describe("publish - options for another format", () => {
@@ -408,7 +415,7 @@ describe("publish - options for another format", () => {
   });
 
   const USAGE_LINE =
-    "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map <spec>] [--delimiter <char>|tab|whitespace] [--null <text>] [--sort-by-time]\n";
+    "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map <spec>] [--delimiter <char>|tab|whitespace] [--null <text>] [--timezone <IANA zone>] [--sort-by-time]\n";
   const CHOICES =
     "--format is ndjson, csv, combined, common, or the server's own log format: an nginx log_format " +
     `('$remote_addr - $remote_user [$time_local] "$request" $status …') or an Apache LogFormat ('%h %l %u %t "%r" %>s %b')`;
@@ -443,6 +450,31 @@ describe("publish - options for another format", () => {
     const result = await runCli(["publish", "/tmp/nofile.csv", "--pipeline", "pipelines/shop.yaml", "--format", "csv", "--map", "type=purchase,user_id=$1"]);
     expect(result.stderr).toBe(`clickpipe publish: --map has no ts: add e.g. ts=$2:yyyymmdd\n${USAGE_LINE}`);
     expect(result.code).toBe(2);
+  });
+
+  it("refuses a bad strptime pattern, an unknown --timezone, and a --timezone nothing reads, before reading the file (exit 2)", async () => {
+    const publish = (...args: string[]) => runCli(["publish", "/tmp/nofile.csv", "--pipeline", "pipelines/shop.yaml", "--format", "csv", ...args]);
+    const pattern = await publish("--map", "type=purchase,user_id=$CustomerID,ts=$InvoiceDate:strptime(%m/%d/%Y %k:%M)");
+    expect(pattern.stderr).toBe(
+      'clickpipe publish: --map entry "ts=$InvoiceDate:strptime(%m/%d/%Y %k:%M)": strptime pattern "%m/%d/%Y %k:%M": %k is not a code it reads ' +
+        `(codes: %Y %y %m %d %H %I %M %S %f %g %p %b %h %B %a %A %z %T (= %H:%M:%S) %% and %-m %-d %-H %-I %-M %-S %-y (as %m …))\n${USAGE_LINE}`,
+    );
+    expect(pattern.code).toBe(2);
+    const zone = await publish("--timezone", "Europe/Londn", "--map", "type=purchase,user_id=$CustomerID,ts=$InvoiceDate:strptime(%m/%d/%Y %H:%M)");
+    expect(zone.stderr).toBe(
+      'clickpipe publish: --timezone "Europe/Londn" is not a time zone (did you mean "Europe/London"?): give an IANA zone name such as ' +
+        `Europe/London, America/New_York or UTC\n${USAGE_LINE}`,
+    );
+    expect(zone.code).toBe(2);
+    const unused = await publish("--timezone", "Europe/London", "--map", "type=purchase,user_id=$1,ts=$2:yyyymmdd");
+    expect(unused.stderr).toBe(
+      "clickpipe publish: --timezone applies to local date-times, and --map reads none: add a pattern without %z " +
+        `(ts=$InvoiceDate:strptime(%m/%d/%Y %H:%M)) or an ISO date-time without an offset (ts=$time:iso), or leave --timezone out\n${USAGE_LINE}`,
+    );
+    expect(unused.code).toBe(2);
+    const notCsv = await runCli(["publish", "any.ndjson", "--pipeline", "pipelines/demo.yaml", "--timezone", "Europe/London"]);
+    expect(notCsv.stderr).toMatch(/^--timezone only applies to --format csv \(this is --format ndjson\)\nusage: clickpipe publish/);
+    expect(notCsv.code).toBe(2);
   });
 
   it("says which order-line field is missing or misnamed, and how to fix it, before reading the file", async () => {
