@@ -306,13 +306,23 @@ export function splitLines(text: string): string[] {
  */
 export const CHUNK_BYTES = 4 * 1024 * 1024;
 
+/** A zone's name as Intl resolves it (case, aliases); an unknown one as given (publish refuses it before any id). */
+function resolvedTimeZone(name: string): string {
+  try {
+    return new Intl.DateTimeFormat("en-US", { timeZone: name }).resolvedOptions().timeZone;
+  } catch {
+    return name;
+  }
+}
+
 /** The key of the options that shape what a file's lines become: part of every batch id. */
 export function publishOptionsKey(options: PublishLinesOptions): string {
   // --null joins the key only when given, so that files published before it existed keep their batch ids.
   const key: unknown[] = [options.format, options.map, options.delimiter, options.sortByTime === true];
   if (options.nullText !== undefined) key.push(options.nullText);
-  // Likewise --timezone (an object: it cannot be taken for a --null text).
-  if (options.timeZone !== undefined) key.push({ timeZone: options.timeZone });
+  // Likewise --timezone (an object: it cannot be taken for a --null text), by its resolved name: "europe/london" and
+  // "GB" read as Europe/London and must give its batch ids.
+  if (options.timeZone !== undefined) key.push({ timeZone: resolvedTimeZone(options.timeZone) });
   return JSON.stringify(key);
 }
 

@@ -399,6 +399,14 @@ describe("publish - batch id prefixes name every byte up to the end of their pie
     expect(publishOptionsKey({ format: "csv", map })).toBe(JSON.stringify(["csv", map, null, false]));
     expect(publishOptionsKey({ format: "csv", map, timeZone: "Europe/London" })).toBe(JSON.stringify(["csv", map, null, false, { timeZone: "Europe/London" }]));
   });
+
+  it("names the zone as Intl resolves it, so that spellings of one zone give one batch id (a re-publish is stored once)", () => {
+    const map = "type=purchase,ts=$1:strptime(%m/%d/%Y %H:%M)";
+    const london = publishOptionsKey({ format: "csv", map, timeZone: "Europe/London" });
+    expect(publishOptionsKey({ format: "csv", map, timeZone: "europe/london" })).toBe(london);
+    expect(publishOptionsKey({ format: "csv", map, timeZone: "GB" })).toBe(london);
+    expect(publishOptionsKey({ format: "csv", map, timeZone: "utc" })).toBe(publishOptionsKey({ format: "csv", map, timeZone: "UTC" }));
+  });
 });
 
 describe("publish - options for another format", () => {
