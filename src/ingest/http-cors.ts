@@ -62,7 +62,9 @@ export function readAllowedOrigin(entry: string): Reading {
   if (!WEB_SCHEMES.has(url.protocol)) return { problem: `"${entry}" has the scheme ${scheme}, not http or https`, hint: ORIGIN_HINT };
   if (url.hostname === "") return { problem: `"${entry}" names no host`, hint: ORIGIN_HINT };
   if (!wildcard) return { kind: "exact", origin: `${url.protocol}//${url.host}` };
-  if (url.hostname.startsWith("[") || isIP(url.hostname) !== 0 || !url.hostname.includes(".")) {
+  // Labels, not dots, are counted: "*.com." (a trailing dot, as in https://evil.com./) is a wildcard over one label.
+  const labels = url.hostname.split(".").filter((label) => label !== "").length;
+  if (url.hostname.startsWith("[") || isIP(url.hostname) !== 0 || labels < 2) {
     return { problem: `"${entry}" puts a wildcard over ${url.hostname}, which would match other sites or none`, hint: "A wildcard needs a domain of at least two labels under it, such as https://*.shop.example." };
   }
   return { kind: "subdomains", prefix: `${url.protocol}//`, suffix: `.${url.host}` };

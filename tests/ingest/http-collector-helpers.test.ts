@@ -219,6 +219,16 @@ describe("CORS policy - origins", () => {
     expect(headersFor(policy, "https://evilshop.example")).toEqual({});
   });
 
+  it("refuses a wildcard over one label however it is written: a trailing dot or an empty label adds none", () => {
+    // A page opened as https://evil.com./ sends the origin "https://evil.com.": "https://*.com." would list, with
+    // credentials, every .com site so opened.
+    for (const entry of ["https://*.com.", "https://*..com", "https://*.com..", "https://*.a.:443"]) {
+      expect(() => new CorsPolicy([entry]), entry).toThrow(/puts a wildcard over/);
+    }
+    const dotted = new CorsPolicy(["https://*.shop.example."]);
+    expect(["https://eu.shop.example.", "https://evil.com.", "https://eu.shop.example"].map((origin) => dotted.permits(origin))).toEqual([true, false, false]);
+  });
+
   it("reads config origins as browsers serialize them and refuses to build a policy from one that is no origin", () => {
     expect(["HTTPS://Shop.Example:443/", "http://Shop.Example:80", "https://Shop.Example:8443//", "https://*.Shop.Example"].map(normalizeAllowedOrigin)).toEqual([
       "https://shop.example",
