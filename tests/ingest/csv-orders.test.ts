@@ -284,6 +284,15 @@ describe("csv orders - spec errors name the problem and the fix", () => {
     );
   });
 
+  it("refuses reading as text what an order sums (items.price, items.qty, revenue): every order was dead-lettered as empty", () => {
+    const summed = "it is a number (an order's revenue is summed from its rows' numbers): leave out :string, as a number is the default";
+    expect(problem(MAP.replace("items.price=$UnitPrice", "items.price=$UnitPrice:string"))).toBe(`--map entry "items.price=$UnitPrice:string": ${summed}`);
+    expect(problem(MAP.replace("items.qty=$Quantity", "items.qty=$Quantity:string"))).toBe(`--map entry "items.qty=$Quantity:string": ${summed}`);
+    expect(problem(`${MAP},revenue=$Total:string`)).toBe(`--map entry "revenue=$Total:string": ${summed}`);
+    // Outside an order-line file a revenue read as text is left to the event checks, as before.
+    expect(problem("type=purchase,ts=$1:iso,user_id=$2,revenue=$3:string")).toBeUndefined();
+  });
+
   it("reads items.price and items.qty as numbers, items.sku as text, unless the spec says otherwise", () => {
     const mapping = compileCsvMapping(MAP);
     mapping.map(HEADER, 1);
