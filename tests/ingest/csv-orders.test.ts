@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { readSummary } from "../../src/cli/publish.ts";
 import { publishLineChunks, publishLines, type PublishLinesOptions } from "../../src/cli/publish-lines.ts";
-import { ChunkSink } from "../../src/cli/publish-worker.ts";
+import { ChunkSink, slicedChunks } from "../../src/cli/publish-worker.ts";
 import { parsePipelineText } from "../../src/config/load.ts";
 import type { PipelineConfig } from "../../src/config/pipeline.ts";
 import { compileCsvMapping } from "../../src/ingest/csv.ts";
@@ -102,6 +102,31 @@ describe("csv orders - consecutive rows with one order_id are one purchase", () 
     const counts = await publishLineChunks(publisher, chunks, { format: "csv", map: MAP, receivedAt: 1 });
     expect(collected(sink, counts).events).toEqual(EXPECTED);
     expect(counts.orderLines).toEqual({ rows: 6, orders: 3 });
+  });
+
+  it("as the parse thread hands chunks over slice by slice: an order over three chunks, the middle one all its rows, and the last order after the last chunk", async () => {
+    const long = [`L9,S1,1,1.00,${T8},c3`, `L9,S2,2,2.00,${T8},c3`, `L9,S3,3,3.00,${T8},c3`, `L9,S4,4,4.00,${T8},c3`];
+    const lines = [HEADER, ...A1, ...long, ...C3];
+    // Chunk 1 ends after L9's first row, chunk 2 is L9's next two rows alone, chunk 3 has its last row and C3.
+    const chunks = [{ lines: lines.slice(0, 4) }, { lines: lines.slice(4, 6) }, { lines: lines.slice(6) }];
+    const sink = new ChunkSink();
+    const publisher = new RecordPublisher({ config: pipelineConfig(), sink, source: "publish", env: {} });
+    const sliced = slicedChunks((async function* () { yield* chunks; })(), 4);
+    const taken: string[][] = [];
+    const counts = await publishLineChunks(publisher, sliced.lines, { format: "csv", map: MAP, receivedAt: 1 }, () => {
+      const message = sink.take(sliced.ended());
+      if (message.type === "chunk") taken.push(message.events);
+    });
+    const rest = sink.take();
+    const orderIdsOf = (events: string[]) => events.map((line) => (JSON.parse(line) as { order_id: string }).order_id);
+    // L9 is complete once C3's first row is read, in chunk 3; C3 only once the file ended.
+    expect(taken.map(orderIdsOf).flat()).toEqual(["A1", "L9"]);
+    expect(rest.type === "chunk" ? orderIdsOf(rest.events) : []).toEqual(["C3"]);
+    const l9 = JSON.parse(taken.flat()[1]) as Record<string, unknown>;
+    expect(l9.items).toEqual([1, 2, 3, 4].map((n) => ({ sku: `S${n}`, qty: n, price: n })));
+    expect(l9.revenue).toBe(1 + 4 + 9 + 16);
+    expect(l9.event_id).toBe(orderId(long.map((row, index): [number, string] => [4 + index, row])));
+    expect(counts.orderLines).toEqual({ rows: 9, orders: 3 });
   });
 
   it("sums a mapped revenue over the rows, and counts a row once when items.qty is not mapped", async () => {
