@@ -1,6 +1,7 @@
 // `publish --format csv` of an order-line file (one row per line item, as shops export orders): consecutive rows with
 // one order_id become one purchase whose `items` are the rows' items. Pure: rows in, events and dead letters out.
 import { createHash } from "node:crypto";
+import { detachedLine } from "../transport/batch-codec.ts";
 import type { CsvMapResult, OrderLineSpec } from "./csv.ts";
 
 /** What a CSV record (or an order of them) becomes: an event record to publish, or a dead letter with its reason. */
@@ -40,7 +41,8 @@ const PER_ROW_FIELDS = new Set(["items", "revenue"]);
  * A row that cannot be mapped sinks its order when its order_id can be read (a purchase without that row would hold
  * the wrong items and revenue), and goes alone otherwise. An order_id seen again after other orders is dead-lettered
  * with the rows of its second run: published as a second purchase, basket and churnFeatures would count the order
- * once and drop those rows' items. The ids of every order are kept for that (tens of bytes an order).
+ * once and drop those rows' items. The ids of every order are kept for that, each as a copy of its own (some 200
+ * bytes an order with a 36-character id, map entry included).
  */
 export class OrderLineGrouper {
   private readonly spec: OrderLineSpec;
@@ -77,7 +79,9 @@ export class OrderLineGrouper {
     }
     const completed = this.open === undefined ? [] : this.close(this.open);
     this.open = { id, rows: [row], earlierAt: this.firstLineOf.get(id) };
-    if (this.open.earlierAt === undefined) this.firstLineOf.set(id, row.lineNumber);
+    // A copy: an id of 13 characters or more is a view into the 64 KiB of the file it was decoded with, and kept
+    // here it kept that text alive, so memory grew with the file's bytes rather than its orders.
+    if (this.open.earlierAt === undefined) this.firstLineOf.set(detachedLine(id), row.lineNumber);
     return completed;
   }
 

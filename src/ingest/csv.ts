@@ -332,6 +332,13 @@ function checkOrderLineSpec(fields: FieldMapping[]): void {
   if (byName("items.sku") === undefined && byName("items.category") === undefined) {
     throw new CsvMappingError(`--map maps ${named} but neither items.sku nor items.category (what basket counts): add e.g. items.sku=$StockCode`);
   }
+  // Read as text, every row's value failed the sum and each order was dead-lettered as if the column were empty.
+  const summedAsText = ["items.price", "items.qty", "revenue"].map(byName).find((field) => field?.parser === "string");
+  if (summedAsText !== undefined) {
+    throw new CsvMappingError(
+      `--map entry "${summedAsText.written}": it is a number (an order's revenue is summed from its rows' numbers): leave out :string, as a number is the default`,
+    );
+  }
   if (byName("revenue") === undefined && byName("items.price") === undefined) {
     throw new CsvMappingError(
       `--map maps ${named} but neither revenue nor items.price: a purchase needs its revenue; add items.price=$UnitPrice ` +

@@ -8,8 +8,6 @@ const ALLOWED_HEADERS = "Content-Type, Content-Encoding, Authorization, X-Write-
 const EXPOSED_HEADERS = "Retry-After";
 const PREFLIGHT_MAX_AGE_SECONDS = "86400";
 const WEB_SCHEMES = new Set(["http:", "https:"]);
-/** What a wildcard stands for: one or more DNS labels (letters, digits, `-`, `_`), as a browser serializes a host. */
-const SUBDOMAIN_LABELS = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$/;
 
 export class AllowedOriginError extends Error {
   override name = "AllowedOriginError";
@@ -62,7 +60,9 @@ export function readAllowedOrigin(entry: string): Reading {
   if (!WEB_SCHEMES.has(url.protocol)) return { problem: `"${entry}" has the scheme ${scheme}, not http or https`, hint: ORIGIN_HINT };
   if (url.hostname === "") return { problem: `"${entry}" names no host`, hint: ORIGIN_HINT };
   if (!wildcard) return { kind: "exact", origin: `${url.protocol}//${url.host}` };
-  if (url.hostname.startsWith("[") || isIP(url.hostname) !== 0 || !url.hostname.includes(".")) {
+  // Labels, not dots, are counted: "*.com." (a trailing dot, as in https://evil.com./) is a wildcard over one label.
+  const labels = url.hostname.split(".").filter((label) => label !== "").length;
+  if (url.hostname.startsWith("[") || isIP(url.hostname) !== 0 || labels < 2) {
     return { problem: `"${entry}" puts a wildcard over ${url.hostname}, which would match other sites or none`, hint: "A wildcard needs a domain of at least two labels under it, such as https://*.shop.example." };
   }
   return { kind: "subdomains", prefix: `${url.protocol}//`, suffix: `.${url.host}` };
@@ -102,14 +102,18 @@ export class CorsPolicy {
     this.subdomains = read.flatMap((entry) => (entry.kind === "subdomains" ? [entry] : []));
   }
 
-  /** Whether `origin` is listed, exactly or under a wildcard. Browsers send origins lower-case; others are lower-cased. */
+  /**
+   * Whether `origin` is listed, exactly or under a wildcard. Browsers send origins lower-case; another client's is
+   * lower-cased. Allocates nothing for a lower-case origin: this runs twice per request.
+   */
   private lists(origin: string): boolean {
     if (this.origins.has(origin)) return true;
-    const lower = origin.toLowerCase();
+    if (this.origins.size === 0 && this.subdomains.length === 0) return false;
+    const lower = hasUpperCase(origin) ? origin.toLowerCase() : origin;
     if (lower !== origin && this.origins.has(lower)) return true;
     for (const { prefix, suffix } of this.subdomains) {
       if (lower.length > prefix.length + suffix.length && lower.startsWith(prefix) && lower.endsWith(suffix)) {
-        if (SUBDOMAIN_LABELS.test(lower.slice(prefix.length, lower.length - suffix.length))) return true;
+        if (areSubdomainLabels(lower, prefix.length, lower.length - suffix.length)) return true;
       }
     }
     return false;
@@ -160,4 +164,30 @@ export class CorsPolicy {
     headers["access-control-max-age"] = PREFLIGHT_MAX_AGE_SECONDS;
     return headers;
   }
+}
+
+/** Whether `text` has a letter A–Z (String.prototype.toLowerCase copies even a string that has none). */
+function hasUpperCase(text: string): boolean {
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code >= 0x41 && code <= 0x5a) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether text[start, end) is what a wildcard stands for: one or more DNS labels (a–z, digits, `-`, `_`) joined by
+ * single dots, as a browser serializes a host. Read in place: a slice would be a new string per request.
+ */
+function areSubdomainLabels(text: string, start: number, end: number): boolean {
+  let labelLength = 0;
+  for (let index = start; index < end; index++) {
+    const code = text.charCodeAt(index);
+    if (code === 0x2e) {
+      if (labelLength === 0) return false;
+      labelLength = 0;
+    } else if ((code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39) || code === 0x2d || code === 0x5f) labelLength++;
+    else return false;
+  }
+  return labelLength > 0;
 }

@@ -23,6 +23,9 @@ export const PATTERN_TABLE_KINDS = ["subsequence", "contiguous"] as const;
 
 export type PatternTableKind = (typeof PATTERN_TABLE_KINDS)[number];
 
+/** Why the collector closed a connection at once (the `reason` label of clickpipe_http_connections_refused_total). */
+export const CONNECTION_REFUSAL_REASONS = ["max_connections", "per_client"] as const;
+
 /** The reasons an event is dead-lettered (the `reason` label of clickpipe_events_invalid_total). */
 export const INVALID_REASONS = [
   "not_json",

@@ -1,6 +1,6 @@
 // Every clickpipe_* metric of ARCHITECTURE.md in one prom-client registry; labels are bounded sets only.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { EVENT_SOURCES, INVALID_REASONS, LATE_SESSION_CONSUMERS, PATTERN_TABLE_KINDS, SESSION_KINDS, TABLES } from "./labels.ts";
+import { CONNECTION_REFUSAL_REASONS, EVENT_SOURCES, INVALID_REASONS, LATE_SESSION_CONSUMERS, PATTERN_TABLE_KINDS, SESSION_KINDS, TABLES } from "./labels.ts";
 import { SessionTally } from "./session-tally.ts";
 
 export { EVENT_SOURCES, INVALID_REASONS, PATTERN_TABLE_KINDS, SESSION_KINDS, TABLES, type InvalidReason, type PatternTableKind } from "./labels.ts";
@@ -279,6 +279,7 @@ export class Metrics {
     this.streamMessagesDiscarded.inc({}, 0);
     for (const source of EVENT_SOURCES) this.eventsReceived.inc({ source }, 0);
     for (const reason of INVALID_REASONS) this.eventsInvalid.inc({ reason }, 0);
+    for (const reason of CONNECTION_REFUSAL_REASONS) this.httpConnectionsRefused.inc({ reason }, 0);
     for (const kind of SESSION_KINDS) this.sessionsEmitted.inc({ kind }, 0);
     for (const operator of LATE_SESSION_CONSUMERS) this.sessionsLate.inc({ operator }, 0);
     for (const table of TABLES) {

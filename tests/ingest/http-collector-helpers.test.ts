@@ -1,4 +1,6 @@
 // The collector's pure parts: body sniffing, write keys, client address behind proxies, token buckets, pixel queries.
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { WriteKeys, writeKeyFromHeaders } from "../../src/ingest/http-auth.ts";
 import { parseBody } from "../../src/ingest/http-body.ts";
@@ -182,7 +184,44 @@ describe("http pixel - query encoding", () => {
   });
 });
 
+const HTTP_CORS = fileURLToPath(new URL("../../src/ingest/http-cors.ts", import.meta.url));
+
+/**
+ * Bytes allocated, on average, by one request's CORS checks (permits, then addResponseHeaders into the same headers)
+ * from `origin` under `allowedOrigins`: heap growth over 100,000 of them in a child whose young generation (64 MB)
+ * holds them all without a collection.
+ */
+function bytesPerCorsCheck(allowedOrigins: string[], origin: string): number {
+  const script = `
+    const { CorsPolicy } = await import(${JSON.stringify(HTTP_CORS)});
+    const policy = new CorsPolicy(${JSON.stringify(allowedOrigins)});
+    const origin = ${JSON.stringify(origin)};
+    const headers = {};
+    const check = () => policy.permits(origin) && (policy.addResponseHeaders(headers, origin), true);
+    for (let i = 0; i < 100_000; i++) check(); // optimized before measuring
+    globalThis.gc();
+    const before = process.memoryUsage().heapUsed;
+    let allowed = 0;
+    for (let i = 0; i < 100_000; i++) if (check()) allowed++;
+    const grown = process.memoryUsage().heapUsed - before;
+    console.log(JSON.stringify({ allowed, bytes: grown / 100_000 }));`;
+  const flags = ["--import", "tsx", "--expose-gc", "--min-semi-space-size=64", "--max-semi-space-size=64", "--input-type=module", "-e", script];
+  const child = spawnSync(process.execPath, flags, { encoding: "utf8", timeout: 60_000 });
+  expect(child.status, child.stderr).toBe(0);
+  const result = JSON.parse(child.stdout.trim().split("\n").pop()!) as { allowed: number; bytes: number };
+  expect(result.allowed).toBe(100_000);
+  return result.bytes;
+}
+
 describe("CORS policy - origins", () => {
+  it("allocates nothing per request for an origin allowed by \"*\", listed exactly or under a wildcard", () => {
+    // An Origin header as browsers send it (lower case) was lower-cased again on every check: a new string each time.
+    expect(bytesPerCorsCheck(["*"], "https://any.example")).toBeLessThan(4);
+    expect(bytesPerCorsCheck(["https://shop.example", "*"], "https://other.example")).toBeLessThan(4);
+    expect(bytesPerCorsCheck(["https://shop.example"], "https://shop.example")).toBeLessThan(4);
+    expect(bytesPerCorsCheck(["https://*.shop.example"], "https://eu.shop.example")).toBeLessThan(4);
+  });
+
   const headersFor = (policy: CorsPolicy, origin: string | undefined) => {
     const headers: OutgoingHttpHeaders = {};
     policy.addResponseHeaders(headers, origin);
@@ -217,6 +256,16 @@ describe("CORS policy - origins", () => {
       vary: "Origin",
     });
     expect(headersFor(policy, "https://evilshop.example")).toEqual({});
+  });
+
+  it("refuses a wildcard over one label however it is written: a trailing dot or an empty label adds none", () => {
+    // A page opened as https://evil.com./ sends the origin "https://evil.com.": "https://*.com." would list, with
+    // credentials, every .com site so opened.
+    for (const entry of ["https://*.com.", "https://*..com", "https://*.com..", "https://*.a.:443"]) {
+      expect(() => new CorsPolicy([entry]), entry).toThrow(/puts a wildcard over/);
+    }
+    const dotted = new CorsPolicy(["https://*.shop.example."]);
+    expect(["https://eu.shop.example.", "https://evil.com.", "https://eu.shop.example"].map((origin) => dotted.permits(origin))).toEqual([true, false, false]);
   });
 
   it("reads config origins as browsers serialize them and refuses to build a policy from one that is no origin", () => {

@@ -760,6 +760,56 @@ describe("http collector - connections per client", () => {
     held[1].destroy();
   });
 
+  it("gives back a client's slot however its connection ends: after 10,000 short ones the client holds none", async () => {
+    const limit = 3;
+    const { collector, metrics } = await startCollector({ maxConnectionsPerClient: limit }, {}, { requestTimeoutMs: 200 });
+    const port = collector.address().port;
+    /** Settles when `socket` closes, whatever error (a reset of a refused connection) came before. */
+    const closedOf = (socket: Socket) => new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    /** One connection that ends in the `kind`th way; resolves once the client saw it closed (refused ones too). */
+    const shortConnection = async (kind: number): Promise<void> => {
+      const socket = connect(port, "127.0.0.1");
+      socket.on("error", () => undefined);
+      socket.on("data", () => undefined);
+      const closed = closedOf(socket);
+      await Promise.race([new Promise((resolve) => socket.once("connect", resolve)), closed]);
+      if (kind === 0) socket.end("GET /healthz HTTP/1.1\r\nHost: collector\r\nConnection: close\r\n\r\n"); // served, then closed
+      else if (kind === 1) socket.destroy(); // the client goes before sending anything
+      else if (kind === 2) socket.write("NOT HTTP\r\n\r\n"); // a parse error: the server answers 400 and destroys it
+      else socket.resetAndDestroy(); // a reset: an error on the server's side
+      await closed;
+    };
+    // Two at a time (under the limit, which a close the server has not processed yet may still hold a moment).
+    const lanes = [0, 1].map(async (lane) => {
+      for (let index = lane; index < 10_000; index += 2) await shortConnection(index % 4);
+    });
+    await Promise.all(lanes);
+    // Connections the server closes: by its timeout (idle, no byte sent), and past the limit.
+    const idle = Array.from({ length: limit + 1 }, () => connect(port, "127.0.0.1").on("error", () => undefined));
+    await Promise.all(idle.map(closedOf));
+    const refusedBefore = await counterValue(metrics, "clickpipe_http_connections_refused_total", { reason: "per_client" });
+    expect(refusedBefore).toBeGreaterThanOrEqual(1);
+    // A slot still held would refuse one of `limit` connections now. The server learns of the last closes a moment
+    // after the client: tried again a bounded number of times, as a held slot never comes back.
+    let served: string[] = [];
+    for (let attempt = 0; attempt < 50 && served.filter((answer) => answer.startsWith("HTTP/1.1 200")).length < limit; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const sockets = Array.from({ length: limit }, () => connect(port, "127.0.0.1").on("error", () => undefined));
+      await Promise.all(sockets.map((socket) => Promise.race([new Promise((resolve) => socket.once("connect", resolve)), closedOf(socket)])));
+      served = await Promise.all(
+        sockets.map(async (socket) => {
+          let answer = "";
+          socket.on("data", (chunk: Buffer) => (answer += chunk.toString("utf8")));
+          const closed = closedOf(socket);
+          if (!socket.destroyed) socket.write("GET /healthz HTTP/1.1\r\nHost: collector\r\nConnection: close\r\n\r\n");
+          await closed;
+          return answer;
+        }),
+      );
+    }
+    expect(served.map((answer) => answer.split("\r\n", 1)[0])).toEqual(Array(limit).fill("HTTP/1.1 200 OK"));
+  }, 120_000);
+
   it("does not count the connections of a trusted proxy, which carry many clients", async () => {
     const { collector, metrics } = await startCollector({ maxConnectionsPerClient: 2, trustedProxies: ["127.0.0.0/8"] });
     const port = collector.address().port;
