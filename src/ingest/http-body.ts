@@ -23,15 +23,17 @@ export class RequestAbortedError extends Error {
 
 /**
  * The whole body, or undefined as soon as it grows past `maxBytes`: buffering stops there (the caller answers 413
- * and drops a bounded rest with discardRest) rather than holding a body it will refuse.
+ * and drops a bounded rest with discardRest) rather than holding a body it will refuse. `onBytes` hears of every
+ * chunk read (the collector's count of body bytes read).
  */
-export function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer | undefined> {
+export function readBody(request: IncomingMessage, maxBytes: number, onBytes?: (bytes: number) => void): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
     const onData = (chunk: Buffer) => {
       size += chunk.length;
+      onBytes?.(chunk.length);
       if (size > maxBytes) {
         settled = true;
         request.off("data", onData);

@@ -78,6 +78,11 @@ interface IngestOutcome {
   group: CommitGroup<GroupTally> | undefined;
 }
 
+/** Why a request is refused before its records are looked at: 401, or 429 with its Retry-After in seconds. */
+type Refusal = { status: 401 } | { status: 429; retryAfter: number };
+
+const UNAUTHORIZED: Refusal = { status: 401 };
+
 interface RequestContext {
   receivedAt: number;
   ip: string;
@@ -90,6 +95,12 @@ const READINESS_CACHE_MS = 1_000;
 const MAX_MESSAGE_BYTES = 512 * 1024;
 /** How much of a refused body is read and dropped so the client gets to read its 413 (see discardRest). */
 const MAX_DISCARDED_BYTES = 1024 * 1024;
+/**
+ * The largest body (by Content-Length) that Node is left to read and drop after an answer given before it was read,
+ * keeping the connection; a larger one, or one of unknown length, closes it (see closeUnlessSmallBody). 64 KiB is
+ * what browsers let sendBeacon queue.
+ */
+const MAX_DROPPED_UNREAD_BYTES = 64 * 1024;
 /** How often a collector standing by for its port tries to take it over. */
 const PORT_RETRY_MS = 1_000;
 const REASON_INDEX: ReadonlyMap<string, number> = new Map(INVALID_REASONS.map((reason, index) => [reason, index]));
@@ -119,6 +130,7 @@ class HttpCollectorSource implements HttpCollector {
   private readonly maxPendingBytes: number;
   private readonly durationByRouteAndCode = new Map<string, ReturnType<Histogram<"route" | "code">["labels"]>>();
   private readonly receivedHttp: ReturnType<Counter<"source">["labels"]>;
+  private readonly countBodyBytes: (bytes: number) => void;
   private jsm: JetStreamManager | undefined;
   private natsConnected = true;
   private statusWatch: Partial<{ stop(): void }> | undefined;
@@ -158,6 +170,8 @@ class HttpCollectorSource implements HttpCollector {
     this.maxPendingRecords = options.maxPendingRecords ?? 200_000;
     this.maxPendingBytes = options.maxPendingBytes ?? 64 * 1024 * 1024;
     this.receivedHttp = deps.metrics.eventsReceived.labels({ source: "http" });
+    const bodyBytes = deps.metrics.httpRequestBodyBytes;
+    this.countBodyBytes = (bytes) => bodyBytes.inc(bytes);
     this.committer = new GroupCommitter<GroupTally>(jetstream(deps.connection), {
       stream: this.stream,
       partitions: this.partitions,
@@ -376,9 +390,15 @@ class HttpCollectorSource implements HttpCollector {
     const ip = this.clientIp(request);
     let writeKey = writeKeyFromHeaders(request.headers) ?? writeKeyFromQuery(query);
     const keyOutsideBody = writeKey !== undefined;
-    if (keyOutsideBody && !this.admit(response, "events", started, headers, writeKey, ip)) return;
+    // Judged before the body is read: a key outside it as ever, and a client whose body could carry no key let through
+    // from it (over its bad-key budget, or every key's) gets its 429 without the collector reading and parsing it.
+    const early = keyOutsideBody ? this.admission(writeKey, ip, Date.now()) : this.refusalBeforeBody(ip, Date.now());
+    if (early !== undefined) {
+      closeUnlessSmallBody(request, headers);
+      return this.refuse(response, "events", started, headers, early);
+    }
 
-    const sent = await readBody(request, this.config.maxRequestBytes);
+    const sent = await readBody(request, this.config.maxRequestBytes, this.countBodyBytes);
     if (sent === undefined) return this.tooLarge(request, response, started, headers);
     const content = await decodeContent(sent, request.headers["content-encoding"], this.config.maxRequestBytes);
     if (!content.ok) return this.sendJson(response, "events", started, content.status, { error: content.problem }, headers);
@@ -387,16 +407,16 @@ class HttpCollectorSource implements HttpCollector {
     const parsed = isUtf8(body) ? parseBody(body.toString("utf8"), this.config.maxBatchEvents) : NOT_UTF8;
     if (!parsed.ok) {
       if (!keyOutsideBody) {
-        // No key anywhere: a bad key (admit answers 401, or 429 past the IP's bad-key budget).
-        this.admit(response, "events", started, headers, undefined, ip);
-        return;
+        // No key anywhere: a bad key (401, or 429 past the IP's bad-key budget).
+        return this.refuse(response, "events", started, headers, this.admission(undefined, ip, Date.now()) ?? UNAUTHORIZED);
       }
       return this.sendJson(response, "events", started, 400, { error: parsed.problem }, headers);
     }
     if (!keyOutsideBody) {
       // The batch's first JSON record carries the key (a broken first line of NDJSON does not hide it).
       writeKey = writeKeyOfRecord((parsed.shape === "too_many" ? parsed.first : parsed.records.find((record) => record.parseError === undefined))?.value);
-      if (!this.admit(response, "events", started, headers, writeKey, ip)) return;
+      const refusal = this.admission(writeKey, ip, Date.now());
+      if (refusal !== undefined) return this.refuse(response, "events", started, headers, refusal);
     }
     const count = parsed.shape === "too_many" ? parsed.count : parsed.records.length;
     if (parsed.shape === "too_many" || count > this.config.maxBatchEvents) {
@@ -428,7 +448,8 @@ class HttpCollectorSource implements HttpCollector {
     const record = recordFromQuery(query);
     const writeKey = writeKeyFromHeaders(request.headers) ?? writeKeyOfRecord(record);
     const ip = this.clientIp(request);
-    if (!this.admit(response, "pixel", started, headers, writeKey, ip)) return;
+    const refusal = this.admission(writeKey, ip, Date.now());
+    if (refusal !== undefined) return this.refuse(response, "pixel", started, headers, refusal);
     if (Buffer.byteLength(query, "utf8") > this.config.maxEventBytes) {
       return this.sendJson(response, "pixel", started, 413, { error: `the event is over ${this.config.maxEventBytes} bytes` }, headers);
     }
@@ -546,39 +567,53 @@ class HttpCollectorSource implements HttpCollector {
   }
 
   /**
-   * Checks the write key (401) and the client's token buckets (429); false when it answered. A missing or unknown key
-   * takes a token of the client IP's bad-key bucket, and gets 429 once that is empty. While it is, a right key the IP
-   * had not used before gets the same 429, or guessing the key would go on at full speed (a right guess answered 200,
-   * wrong ones 429); keys it had used before (their buckets are known) go on, so a good client beside a bad one (one
-   * NAT, one proxy) is not starved.
+   * Checks the write key (401) and the client's token buckets (429), taking a token; undefined when the request may go
+   * on. A missing or unknown key takes a token of the client IP's bad-key bucket, and gets 429 once that is empty.
+   * While it is, a right key the IP had not used before gets the same 429, or guessing the key would go on at full
+   * speed (a right guess answered 200, wrong ones 429); keys it had used before (their buckets are known) go on, so a
+   * good client beside a bad one (one NAT, one proxy) is not starved.
    */
-  private admit(
-    response: ServerResponse,
-    route: Route,
-    started: number,
-    headers: OutgoingHttpHeaders,
-    writeKey: string | undefined,
-    ip: string,
-  ): boolean {
-    const now = Date.now();
+  private admission(writeKey: string | undefined, ip: string, now: number): Refusal | undefined {
     // An IPv6 client's bad-key budget is its /64's: a budget per address was renewed by taking another.
     const block = clientBlock(ip);
     let retryAfter: number;
     if (!this.keys.accepts(writeKey)) {
       retryAfter = this.badKeyLimiter.take(block, now);
-      if (retryAfter === 0) {
-        this.unauthorized(response, route, started, headers);
-        return false;
-      }
+      if (retryAfter === 0) return UNAUTHORIZED;
     } else {
-      const client = `${writeKey}\u0000${ip}`;
+      const client = limiterClient(writeKey!, ip);
       retryAfter = this.badKeyLimiter.waitFor(block, now);
       if (retryAfter === 0 || this.limiter.knows(client)) retryAfter = this.limiter.take(client, now);
     }
-    if (retryAfter === 0) return true;
-    headers["retry-after"] = String(retryAfter);
+    return retryAfter === 0 ? undefined : { status: 429, retryAfter };
+  }
+
+  /**
+   * For a request whose key can only be in its body, before the body is read: 429 when no key it could carry would be
+   * let through from this IP, each configured key either used from it and out of tokens, or not used from it while
+   * its bad-key budget is spent. Admission would then answer 429 whatever the body holds, or (all keys out of tokens,
+   * bad-key budget left) 401 to a wrong key, which gets the 429 instead: reading 512 KiB to tell those apart is what
+   * a client over its budget must not cost. Takes no token (a request let on takes one in admission, once); Retry-After
+   * is when the first key could be let through.
+   */
+  private refusalBeforeBody(ip: string, now: number): Refusal | undefined {
+    const badKeyWait = this.badKeyLimiter.waitFor(clientBlock(ip), now);
+    let retryAfter = badKeyWait > 0 ? badKeyWait : Infinity;
+    for (const key of this.config.writeKeys) {
+      const client = limiterClient(key, ip);
+      if (this.limiter.knows(client)) {
+        const wait = this.limiter.waitFor(client, now);
+        if (wait === 0) return undefined;
+        retryAfter = Math.min(retryAfter, wait);
+      } else if (badKeyWait === 0) return undefined;
+    }
+    return retryAfter === Infinity ? undefined : { status: 429, retryAfter };
+  }
+
+  private refuse(response: ServerResponse, route: Route, started: number, headers: OutgoingHttpHeaders, refusal: Refusal): void {
+    if (refusal.status === 401) return this.unauthorized(response, route, started, headers);
+    headers["retry-after"] = String(refusal.retryAfter);
     this.sendJson(response, route, started, 429, { error: "too many requests from this client" }, headers);
-    return false;
   }
 
   private async handleReadiness(response: ServerResponse, started: number): Promise<void> {
@@ -707,6 +742,25 @@ function elementText(value: unknown): string {
  */
 function challengeFor(headers: IncomingHttpHeaders): string {
   return headers.authorization === undefined ? 'WriteKey realm="clickpipe"' : 'Basic realm="clickpipe"';
+}
+
+/** The general rate limiter's client: a write key from one IP. */
+function limiterClient(writeKey: string, ip: string): string {
+  return `${writeKey}\u0000${ip}`;
+}
+
+/**
+ * For an answer given before the body is read. Node reads and drops an unread body once the answer is written, to
+ * keep the connection for the next request: a client could so still make it read 512 KiB (or, chunked, any amount
+ * until the request timeout) per refusal. Past MAX_DROPPED_UNREAD_BYTES, or of unknown length (chunked), the answer
+ * says Connection: close, and Node closes the connection once it is written, reading no more. A small body is
+ * dropped as Node does: the client, mostly done sending, keeps its connection and reads its answer rather than a
+ * reset (closing a socket with unread bytes resets it).
+ */
+function closeUnlessSmallBody(request: IncomingMessage, headers: OutgoingHttpHeaders): void {
+  const declared = request.headers["content-length"];
+  const small = request.headers["transfer-encoding"] === undefined && (declared === undefined || Number(declared) <= MAX_DROPPED_UNREAD_BYTES);
+  if (!small) headers.connection = "close";
 }
 
 function writeKeyFromQuery(query: string): string | undefined {

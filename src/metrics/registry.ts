@@ -34,6 +34,7 @@ export class Metrics {
   readonly sessionDuration: Histogram;
   readonly httpRequestDuration: Histogram<"route" | "code">;
   readonly httpConnectionsRefused: Counter<"reason">;
+  readonly httpRequestBodyBytes: Counter;
   // Business figures for Grafana: counters whose rates and ratios give per-minute figures (see src/metrics/business.ts).
   readonly sessionsFinal: Counter;
   readonly sessionsBounced: Counter;
@@ -206,6 +207,11 @@ export class Metrics {
       name: "clickpipe_http_connections_refused_total",
       help: "Connections the collector closed at once, by reason: max_connections (it had maxConnections open) or per_client (the client IP, an IPv6 client's /64, had maxConnectionsPerClient open).",
       labelNames: ["reason"],
+      registers: reg,
+    });
+    this.httpRequestBodyBytes = new Counter({
+      name: "clickpipe_http_request_body_bytes_total",
+      help: "Bytes of request bodies the collector read to parse them (as sent, before decompression). Bodies answered before they are read (413 by Content-Length, 403 origin, 401 or 429 of a key outside the body, 429 of a client out of budget) are not counted, nor what is dropped unread after an answer.",
       registers: reg,
     });
     this.sessionsFinal = new Counter({

@@ -604,17 +604,18 @@ describe("http collector - CORS on every answer", () => {
     const from = { origin: allowed };
     const keyed = { "x-write-key": KEY, ...from };
     const answers = [
+      // 401 (once KEY is out of tokens from 127.0.0.1, a request without a key outside its body gets 429 unread)
+      await post(base, JSON.stringify(pageView(3)), from),
       await post(base, JSON.stringify(pageView(1)), keyed), // 200, takes the only token of KEY from 127.0.0.1
       await post(base, JSON.stringify(pageView(2)), keyed), // 429
-      await post(base, JSON.stringify(pageView(3)), from), // 401
       await post(base, "{", { "x-write-key": "other", ...from }), // 401 before the body is read
       await fetch(`${base}/v2/events`, { headers: from }), // 404
       await fetch(`${base}/v1/events`, { headers: from }), // 405
       await post(base, "x".repeat(600_000), keyed), // 413 (Content-Length over maxRequestBytes)
       await fetch(`${base}/v1/pixel.gif`, { method: "HEAD", headers: from }),
     ];
-    expect(answers.map(corsOf)).toEqual([200, 429, 401, 401, 404, 405, 413, 200].map(listed));
-    expect(Number(answers[1].headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(answers.map(corsOf)).toEqual([401, 200, 429, 401, 404, 405, 413, 200].map(listed));
+    expect(Number(answers[2].headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     // 400 and 415 need a key with tokens left: a second collector.
     const other = await startCollector({ allowedOrigins: [allowed] });
     const unparseable = await post(other.base, "{broken", keyed);
@@ -963,5 +964,128 @@ describe("http collector - acknowledgement, health, metrics, stop", () => {
     expect((await Promise.all(pending)).map((response) => response.status)).toEqual(new Array(10).fill(200));
     expect((await readStream(stream)).events).toHaveLength(10);
     await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe("http collector - refusing a client out of budget before reading its body", () => {
+  const BODY_BYTES = "clickpipe_http_request_body_bytes_total";
+
+  /** A body of exactly `bytes` bytes: a JSON array of 15 events of about 30 KB with `writeKey` in them, then spaces. */
+  function bodyOf(bytes: number, writeKey: string, first = 0): string {
+    const events = Array.from({ length: 15 }, (_, i) => ({ writeKey, ...pageView(first + i, { title: "t".repeat(30_000) }) }));
+    const text = JSON.stringify(events);
+    return `${text.slice(0, -1)}${" ".repeat(bytes - Buffer.byteLength(text))}]`;
+  }
+
+  async function answerCount(metrics: Metrics, code: string): Promise<number> {
+    const durations = await metrics.registry.getSingleMetric("clickpipe_http_request_duration_seconds")!.get();
+    const count = (durations.values as { metricName?: string; labels: Record<string, unknown>; value: number }[]).find(
+      (value) => value.metricName?.endsWith("_count") && value.labels.route === "events" && value.labels.code === code,
+    );
+    return count?.value ?? 0;
+  }
+
+  it("answers 429 unread, closing the connection, to a 512 KiB body from a block over its bad-key budget; its good clients go on", async () => {
+    // 127.0.0.1 is a trusted proxy: X-Forwarded-For names three clients of one IPv6 /64, which shares one bad-key budget.
+    const { base, stream, metrics } = await startCollector({ rateLimit: { badKeyBurst: 2 }, trustedProxies: ["127.0.0.1"] });
+    const [bad, inBody, inHeader] = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2::3"].map((address) => ({ "x-forwarded-for": address }));
+    const read: string[] = [];
+    const sendRead = async (body: string, headers: Record<string, string>) => {
+      read.push(body);
+      return (await post(base, body, headers)).status;
+    };
+    // The good clients' keys are accepted from their addresses first.
+    const firstOfInBody = JSON.stringify({ writeKey: KEY, ...pageView(1) });
+    expect(await sendRead(firstOfInBody, inBody)).toBe(200);
+    expect(await sendRead(JSON.stringify(pageView(2)), { ...inHeader, "x-write-key": KEY })).toBe(200);
+    // The bad client spends the block's budget, its bodies read to find their key.
+    const guess = JSON.stringify({ writeKey: "guess", ...pageView(90) });
+    expect([await sendRead(guess, bad), await sendRead(guess, bad)]).toEqual([401, 401]);
+
+    // Over budget, with no key accepted from its address, it gets 429 whatever the body holds (a right key too, as
+    // before): 512 KiB sent, none of it read, and the connection closed rather than read to its end.
+    const big = bodyOf(512 * 1024, KEY, 100);
+    expect(Buffer.byteLength(big)).toBe(512 * 1024);
+    const refused = await post(base, big, bad);
+    expect([refused.status, await refused.json()]).toEqual([429, { error: "too many requests from this client" }]);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(Number(refused.headers.get("retry-after"))).toBeLessThanOrEqual(10);
+    expect(refused.headers.get("connection")).toBe("close");
+    expect(await counterValue(metrics, BODY_BYTES)).toBe(read.reduce((sum, body) => sum + Buffer.byteLength(body), 0));
+
+    // The block's good clients are not refused early: a 512 KiB body with the key accepted from its address is read.
+    const bigOfInBody = bodyOf(512 * 1024, KEY, 200);
+    expect(await sendRead(bigOfInBody, inBody)).toBe(200);
+    expect(await sendRead(JSON.stringify(pageView(3)), { ...inHeader, "x-write-key": KEY })).toBe(200);
+    expect(read).toHaveLength(6);
+    expect(await counterValue(metrics, BODY_BYTES)).toBe(read.reduce((sum, body) => sum + Buffer.byteLength(body), 0));
+
+    // Each request counted once, by its answer; the events stored are the good clients' only.
+    expect([await answerCount(metrics, "200"), await answerCount(metrics, "401"), await answerCount(metrics, "429")]).toEqual([4, 2, 1]);
+    const stored = await readStream(stream);
+    const expected = ["visitor-1", "visitor-2", ...Array.from({ length: 15 }, (_, i) => `visitor-${200 + i}`), "visitor-3"];
+    expect(stored.events.map((event) => event.anon_id)).toEqual(expected);
+    expect(await counterValue(metrics, "clickpipe_events_received_total", { source: "http" })).toBe(expected.length);
+  });
+
+  it("refuses early a client over every key's own budget (a wrong key then gets 429, not 401), taking no token", async () => {
+    // Three requests at once per key and client, and next to no refill: the tokens taken are counted exactly.
+    const { base, metrics } = await startCollector({ rateLimit: { requestsPerSecond: 0.001, burst: 3 }, trustedProxies: ["127.0.0.1"] });
+    const client = { "x-forwarded-for": "203.0.113.7" };
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await post(base, JSON.stringify({ writeKey: KEY, ...pageView(i) }), client)).status);
+    expect(statuses).toEqual([200, 200, 200]);
+    const bytesBefore = await counterValue(metrics, BODY_BYTES);
+    const big = await post(base, bodyOf(512 * 1024, KEY), client);
+    expect([big.status, big.headers.get("connection")]).toEqual([429, "close"]);
+    // One token per 1,000 s: the next is that far away.
+    expect(Number(big.headers.get("retry-after"))).toBeGreaterThan(900);
+    expect(Number(big.headers.get("retry-after"))).toBeLessThanOrEqual(1_000);
+    const wrongKey = await post(base, JSON.stringify({ writeKey: "guess", ...pageView(9) }), client);
+    expect(wrongKey.status).toBe(429);
+    expect(await counterValue(metrics, BODY_BYTES)).toBe(bytesBefore);
+    // Another client has its own budget; its first three requests, read and taken one token each, are let through.
+    const other = { "x-forwarded-for": "203.0.113.8" };
+    const others = [];
+    for (let i = 0; i < 4; i++) others.push((await post(base, JSON.stringify({ writeKey: KEY, ...pageView(10 + i) }), other)).status);
+    expect(others).toEqual([200, 200, 200, 429]);
+    // The wrong key was refused before its key was read: it took none of the bad-key budget (20), which is whole.
+    const guesses = [];
+    for (let i = 0; i < 21; i++) guesses.push((await post(base, "{}", { ...client, "x-write-key": "guess" })).status);
+    expect(guesses).toEqual([...Array(20).fill(401), 429]);
+  });
+
+  it("answers as soon as the headers are in, before the body is sent; keeps the connection when the body is small", async () => {
+    const { collector } = await startCollector({ rateLimit: { badKeyBurst: 1 } }, {}, { requestTimeoutMs: 5_000 });
+    const socket = connect(collector.address().port, "127.0.0.1");
+    socket.on("error", () => undefined);
+    await once(socket, "connect");
+    let received = "";
+    socket.on("data", (chunk: Buffer) => (received += chunk.toString("utf8")));
+    const answered = async (count: number) => {
+      while ((received.match(/HTTP\/1\.1 /g) ?? []).length < count) await once(socket, "data");
+      while (!received.endsWith("}")) await once(socket, "data");
+    };
+    const head = (length: number, headers = "") => `POST /v1/events HTTP/1.1\r\nHost: collector\r\nContent-Type: application/json\r\n${headers}Content-Length: ${length}\r\n\r\n`;
+    // The budget of one is spent on a request without a key (401).
+    socket.write(`${head(2)}{}`);
+    await answered(1);
+    expect(received).toMatch(/^HTTP\/1\.1 401 /);
+    // A small body (a beacon's) is dropped by Node unread by the collector, and the connection kept for the next request.
+    received = "";
+    const small = JSON.stringify({ writeKey: KEY, ...pageView(1) });
+    socket.write(head(Buffer.byteLength(small)) + small);
+    await answered(1);
+    expect(received).toMatch(/^HTTP\/1\.1 429 /);
+    expect(received).toMatch(/\r\nConnection: keep-alive\r\n/i);
+    // 512 KiB announced, 1 KiB sent: the 429 comes with Connection: close, and the collector closes the connection.
+    received = "";
+    const closed = once(socket, "close");
+    socket.write(head(512 * 1024) + "[" + " ".repeat(1023));
+    await closed;
+    expect(received).toMatch(/^HTTP\/1\.1 429 /);
+    expect(received).toMatch(/\r\nConnection: close\r\n/i);
+    expect(received).toMatch(/\r\nRetry-After: \d+\r\n/i);
+    expect(received.endsWith('{"error":"too many requests from this client"}')).toBe(true);
   });
 });
