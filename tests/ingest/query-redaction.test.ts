@@ -213,6 +213,9 @@ describe("redactUrl - parameters in a fragment", () => {
     ["https://app.example/#/orders/42/items", "https://app.example/#/orders/42/items"],
     ["https://docs.example/guide#:~:text=token", "https://docs.example/guide#:~:text=token"],
     ["https://app.example/#!/cart", "https://app.example/#!/cart"],
+    // A route holding an address is a pair that is one, as it was after a query already: the route goes with it.
+    ["https://app.example/#/users/jane@x.com", "https://app.example/#(redacted)"],
+    ["https://app.example/?x=1#/users/jane@x.com", "https://app.example/?x=1#(redacted)"],
     // Unlisted pairs and listed names in a path stay.
     ["https://app.example/p#tab=reviews&page=2", "https://app.example/p#tab=reviews&page=2"],
     ["https://app.example/token=abc/p#top", "https://app.example/token=abc/p#top"],
