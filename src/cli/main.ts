@@ -44,7 +44,8 @@ const DETAILS: Record<string, string> = {
   one repeated in autumn is the earlier instant.
   An order-line file (one row per item) maps each row's item as items.sku, items.category, items.price, items.qty, with
   type=purchase and order_id=$column: consecutive rows with one order_id become one purchase, revenue the sum of
-  qty × price (or of a mapped revenue); a bad row dead-letters its order (README.md has the rules).
+  qty × price (or of a mapped revenue), event_id derived from the rows (leave it out of --map); a bad row
+  dead-letters its order (README.md has the rules).
   --sort-by-time publishes in event-time order: a file out of that order by more than the operators' lateness needs
   it, or the events the watermark already passed go to late_events.
   e.g. clickpipe publish orders.csv --pipeline p.yaml --format csv --map 'type=purchase,user_id=$1,ts=$2:yyyymmdd,revenue=$4'

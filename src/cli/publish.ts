@@ -137,8 +137,8 @@ export async function runPublish(argv: string[]): Promise<number> {
 }
 
 /**
- * "read 40", or for an order-line CSV "read 40 rows (10 orders)": its published and filtered count orders, and its
- * rejected count dead letters (a row each, but one for an order the event checks refuse).
+ * "read 40", or for an order-line CSV "read 40 rows (10 orders)", 10 distinct order_ids: its published and filtered
+ * count orders, and its rejected count dead letters (a row each, but one for an order the event checks refuse).
  */
 export function readSummary(counts: Pick<IngestCounts, "read" | "orderLines">): string {
   if (counts.orderLines === undefined) return `read ${counts.read}`;

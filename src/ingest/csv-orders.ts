@@ -24,10 +24,54 @@ interface OpenOrder {
   earlierAt?: number;
 }
 
-/** Rows read and the orders they made (published or not), for publish's summary. */
+/** Rows read and the distinct order_ids they named (published or not), for publish's summary. */
 export interface OrderLineCounts {
   rows: number;
+  /** Distinct order_ids: an order whose rows come back after other orders' is counted once. */
   orders: number;
+}
+
+/**
+ * The ids one Map of FirstLines holds: a V8 Map holds 2^24 (16,777,216) entries and throws "RangeError: Map maximum
+ * size exceeded" at the next (Node 20), so one Map of every order_id read made publish crash partway through a file of
+ * more orders.
+ */
+export const IDS_PER_MAP = 2 ** 24 - 1;
+
+/**
+ * The first line of every order_id read, for any number of ids: in Maps of up to IDS_PER_MAP, a new one started
+ * when the last is full. Below 2^24 orders a lookup reads one Map, as before; past it, one per 2^24 ids (a file of 50
+ * million orders, 10 GB of ids at ~200 bytes each, reads three). Sharding by a hash of the id read one Map at any
+ * size, but cost 1.3–1.8× as much per new id below the limit (a micro-benchmark of 2 million), where nearly every file is.
+ */
+export class FirstLines {
+  private readonly maps = [new Map<string, number>()];
+  private readonly idsPerMap: number;
+
+  /** `idsPerMap`: IDS_PER_MAP, or a small number for a test of full Maps. */
+  constructor(idsPerMap = IDS_PER_MAP) {
+    this.idsPerMap = idsPerMap;
+  }
+
+  get(id: string): number | undefined {
+    for (const map of this.maps) {
+      const line = map.get(id);
+      if (line !== undefined) return line;
+    }
+    return undefined;
+  }
+
+  /** Remembers a new id (one get has returned undefined for). */
+  add(id: string, line: number): void {
+    let last = this.maps[this.maps.length - 1];
+    if (last.size >= this.idsPerMap) this.maps.push((last = new Map()));
+    last.set(id, line);
+  }
+
+  /** The number of ids in each Map (for tests). */
+  mapSizes(): number[] {
+    return this.maps.map((map) => map.size);
+  }
 }
 
 /** Fields that are the order's and must read the same on each of its rows; the rest are summed or listed. */
@@ -41,17 +85,19 @@ const PER_ROW_FIELDS = new Set(["items", "revenue"]);
  * A row that cannot be mapped sinks its order when its order_id can be read (a purchase without that row would hold
  * the wrong items and revenue), and goes alone otherwise. An order_id seen again after other orders is dead-lettered
  * with the rows of its second run: published as a second purchase, basket and churnFeatures would count the order
- * once and drop those rows' items. The ids of every order are kept for that, each as a copy of its own (some 200
- * bytes an order with a 36-character id, map entry included).
+ * once and drop those rows' items. The ids of every order are kept for that (FirstLines, any number of them), each
+ * as a copy of its own (some 200 bytes an order with a 36-character id, map entry included).
  */
 export class OrderLineGrouper {
   private readonly spec: OrderLineSpec;
   private open: OpenOrder | undefined;
-  private readonly firstLineOf = new Map<string, number>();
+  private readonly firstLineOf: FirstLines;
   readonly counts: OrderLineCounts = { rows: 0, orders: 0 };
 
-  constructor(spec: OrderLineSpec) {
+  /** `firstLines`: where order_ids are remembered (a test passes one of small Maps). */
+  constructor(spec: OrderLineSpec, firstLines = new FirstLines()) {
     this.spec = spec;
+    this.firstLineOf = firstLines;
   }
 
   /** One mapped record (undefined: a header or blank line), its text and first line; returns what it completed. */
@@ -81,7 +127,10 @@ export class OrderLineGrouper {
     this.open = { id, rows: [row], earlierAt: this.firstLineOf.get(id) };
     // A copy: an id of 13 characters or more is a view into the 64 KiB of the file it was decoded with, and kept
     // here it kept that text alive, so memory grew with the file's bytes rather than its orders.
-    if (this.open.earlierAt === undefined) this.firstLineOf.set(detachedLine(id), row.lineNumber);
+    if (this.open.earlierAt === undefined) {
+      this.firstLineOf.add(detachedLine(id), row.lineNumber);
+      this.counts.orders++;
+    }
     return completed;
   }
 
@@ -118,7 +167,6 @@ export class OrderLineGrouper {
   }
 
   private close(order: OpenOrder): CsvOutput[] {
-    this.counts.orders++;
     const { id, rows } = order;
     if (order.earlierAt !== undefined) {
       const text =
@@ -149,12 +197,11 @@ export class OrderLineGrouper {
         : items.reduce((sum, item) => sum + ((item.qty as number | undefined) ?? 1) * (item.price as number), 0),
     );
     const record: Record<string, unknown> = { ...records[0], items, revenue };
-    // From every row's number and text, as a row's own id is: a re-published file gives the same id.
-    if (!this.spec.eventIdMapped) {
-      const hash = createHash("sha256");
-      for (const row of rows) hash.update(`${row.lineNumber}\n${row.raw}\n`);
-      record.event_id = hash.digest("base64url").slice(0, 22);
-    }
+    // From every row's number and text, as a row's own id is: a re-published file gives the same id. (A mapped
+    // event_id is refused with items.*: a per-row column would dead-letter every order of two rows or more.)
+    const hash = createHash("sha256");
+    for (const row of rows) hash.update(`${row.lineNumber}\n${row.raw}\n`);
+    record.event_id = hash.digest("base64url").slice(0, 22);
     const first = rows[0].lineNumber;
     const last = rows[rows.length - 1].lineNumber;
     return { ok: true, record, raw: rows.map((row) => row.raw).join("\n"), lineNumber: first, where: first === last ? `line ${first}` : `lines ${first}–${last}` };

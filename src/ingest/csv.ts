@@ -54,7 +54,6 @@ export interface OrderLineSpec {
   revenue?: string;
   price?: string;
   qty?: string;
-  eventIdMapped: boolean;
 }
 
 export interface CsvMapping {
@@ -329,6 +328,15 @@ function checkOrderLineSpec(fields: FieldMapping[]): void {
   if ("constant" in orderId.source) {
     throw new CsvMappingError(`--map entry "${orderId.written}": with items.* the order_id must be a column (e.g. order_id=$InvoiceNo): a constant makes every row one order`);
   }
+  // A row's column differs between an order's rows (a line id), and every order of two rows or more was dead-lettered
+  // for it; an order's column adds nothing to the id derived from its rows, as orders dedupe by order_id.
+  const eventId = byName("event_id");
+  if (eventId !== undefined) {
+    throw new CsvMappingError(
+      `--map entry "${eventId.written}": with items.* leave event_id unmapped: each order's event_id is derived from its rows ` +
+        `(a re-publish is stored once), and ${"constant" in eventId.source ? "a constant would give every order one id" : "a column that differs between an order's rows would dead-letter the order"}`,
+    );
+  }
   if (byName("items.sku") === undefined && byName("items.category") === undefined) {
     throw new CsvMappingError(`--map maps ${named} but neither items.sku nor items.category (what basket counts): add e.g. items.sku=$StockCode`);
   }
@@ -355,7 +363,6 @@ function orderLineSpecOf(fields: FieldMapping[]): OrderLineSpec | undefined {
     revenue: written("revenue"),
     price: written("items.price"),
     qty: written("items.qty"),
-    eventIdMapped: written("event_id") !== undefined,
   };
 }
 

@@ -1,5 +1,6 @@
-// Secrets and email addresses in URL query strings (`?email=…`, `?token=…`, the pixel's own `?writeKey=…`): their
-// values are replaced by a marker in url and referrer before anything is stored, as GA4's data redaction does.
+// Secrets and email addresses in URL query strings (`?email=…`, `?token=…`, the pixel's own `?writeKey=…`) and in
+// fragments (`#access_token=…`): their values are replaced by a marker in url and referrer before anything is stored,
+// as GA4's data redaction does.
 import { WRITE_KEY_FIELD } from "./http-auth.ts";
 
 /**
@@ -17,6 +18,8 @@ export const DEFAULT_REDACTED_QUERY_PARAMS: readonly string[] = [
   "email",
   "token",
   "access_token",
+  "id_token",
+  "refresh_token",
   "password",
   "secret",
   "api_key",
@@ -42,17 +45,30 @@ function isPairEnd(code: number): boolean {
 }
 
 /**
+ * Where the parameters of `url` start: after its first `?`, or after its fragment's `#` when that comes first or
+ * there is no `?` (an OAuth implicit flow's `#access_token=…`, a magic link's `#token=…`); -1 for neither. A URL
+ * with neither costs two indexOf calls; one with a `?` looks back for a `#` before it.
+ */
+function parametersStart(url: string): number {
+  const queryAt = url.indexOf("?");
+  const hashAt = queryAt === -1 ? url.indexOf("#") : url.lastIndexOf("#", queryAt) === -1 ? -1 : url.indexOf("#");
+  const at = hashAt === -1 ? queryAt : hashAt;
+  return at === -1 ? -1 : at + 1;
+}
+
+/**
  * `url` with the value of each redacted parameter replaced by REDACTED_QUERY_VALUE (the parameter stays, so the URL
  * keeps its shape); everything else is kept byte for byte, and `url` itself is returned when nothing changes.
- * Parameters are read after the first `?`: a URL without one costs one indexOf. A pair without `=` has no value
- * to redact (unless it is an email address itself), nor has `name=`.
+ * Parameters are read after the first `?` or `#`: the query and the fragment (a browser's location.href, which a
+ * beacon sends, holds it) are both split into pairs; a plain anchor (`#section-2`) or route (`#/cart`) is a pair
+ * without `=`. A pair without `=` has no value to redact (unless it is an email address itself), nor has `name=`.
  */
 export function redactUrl(url: string, redaction: QueryRedaction): string {
-  const queryAt = url.indexOf("?");
-  if (queryAt === -1) return url;
+  const parametersAt = parametersStart(url);
+  if (parametersAt === -1) return url;
   let out = "";
   let copied = 0;
-  for (let start = queryAt + 1; start <= url.length; ) {
+  for (let start = parametersAt; start <= url.length; ) {
     // One pass over the pair: where "=" is, and whether name or value has an escape or an "@" (else no slicing).
     let end = start;
     let equals = -1;

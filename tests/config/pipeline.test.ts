@@ -40,7 +40,7 @@ describe("pipeline schema - defaults", () => {
       ipv6Bits: 80,
       pseudonymize: [],
       dropFields: [],
-      redactQueryParams: ["writeKey", "email", "token", "access_token", "password", "secret", "api_key"],
+      redactQueryParams: ["writeKey", "email", "token", "access_token", "id_token", "refresh_token", "password", "secret", "api_key"],
       redactEmails: true,
     });
   });

@@ -11,6 +11,7 @@ import { ChunkSink, slicedChunks } from "../../src/cli/publish-worker.ts";
 import { parsePipelineText } from "../../src/config/load.ts";
 import type { PipelineConfig } from "../../src/config/pipeline.ts";
 import { compileCsvMapping } from "../../src/ingest/csv.ts";
+import { FirstLines, OrderLineGrouper, type CsvOutput } from "../../src/ingest/csv-orders.ts";
 import { RecordPublisher, type IngestCounts } from "../../src/ingest/record-publisher.ts";
 import { orderLinesCsv } from "../fixtures/groceries/derive-order-lines.ts";
 
@@ -200,6 +201,40 @@ describe("csv orders - memory", () => {
   });
 });
 
+describe("csv orders - the order_ids remembered past one Map's limit", () => {
+  // V8 throws "RangeError: Map maximum size exceeded" at 2^24 entries: one Map of every order_id crashed publish partway
+  // through a file of more orders. The same logic is tested here with Maps of 3 ids instead of 16,777,215.
+  it("FirstLines keeps every id with its first line in Maps of at most the limit", () => {
+    const firstLines = new FirstLines(3);
+    for (let n = 0; n < 1_000; n++) {
+      expect(firstLines.get(`order-${n}`)).toBeUndefined();
+      firstLines.add(`order-${n}`, n + 2);
+    }
+    for (let n = 0; n < 1_000; n++) expect(firstLines.get(`order-${n}`)).toBe(n + 2);
+    expect(firstLines.get("order-1000")).toBeUndefined();
+    expect(firstLines.get("order-")).toBeUndefined();
+    // 1,000 ids in Maps of 3: 333 full ones and one holding the last id.
+    expect(firstLines.mapSizes()).toEqual([...Array<number>(333).fill(3), 1]);
+  });
+
+  it("an order whose rows come back after the first Maps filled is still dead-lettered, naming its first line", () => {
+    const mapping = compileCsvMapping(MAP);
+    mapping.map(HEADER, 1);
+    const grouper = new OrderLineGrouper(mapping.orderLines!, new FirstLines(2));
+    const rows = Array.from({ length: 300 }, (_, n) => `O${n},S1,1,1.00,${T8},c1`);
+    rows.push(`O7,S2,1,2.00,${T8},c1`, `O250,S2,1,2.00,${T8},c1`);
+    const outputs: CsvOutput[] = [];
+    rows.forEach((row, index) => outputs.push(...grouper.add(mapping.map(row, index + 2), row, index + 2)));
+    outputs.push(...grouper.end());
+    expect(outputs.filter((output) => output.ok)).toHaveLength(300);
+    const returned = (id: string, line: number, first: number) =>
+      `unparseable_line: line ${line}: order ${id} was already read from line ${first}, before other orders' rows: the rows of an order must be ` +
+      "consecutive (sort the file by order, keeping each order's rows in their order)";
+    expect(outputs.flatMap((output) => (output.ok ? [] : [output.reason]))).toEqual([returned("O7", 302, 9), returned("O250", 303, 252)]);
+    expect(grouper.counts).toEqual({ rows: 302, orders: 300 });
+  });
+});
+
 describe("csv orders - what is not published goes to the dead letters, each naming its line", () => {
   it("dead-letters every row of an order with a bad row, and publishes the orders around it", async () => {
     const bad = `A1,S9,x,1.00,${T8},c1`;
@@ -232,8 +267,11 @@ describe("csv orders - what is not published goes to the dead letters, each nami
     expect(published.deadLetters.map((letter) => letter.reason)).toEqual([`bad_field: line 2: ${user}`, `bad_field: line 3: ${user}`, `bad_field: line 5: ${time}`, `bad_field: line 6: ${time}`]);
   });
 
-  it("dead-letters the rows of an order seen again after other orders (the first run was published)", async () => {
+  it("dead-letters the rows of an order seen again after other orders (the first run was published), counting the order once", async () => {
     const published = await publishCsv([A1[0], ...B2, A1[1]]);
+    // Two orders, A1 and B2: A1's return is no third one.
+    expect(published.counts.orderLines).toEqual({ rows: 3, orders: 2 });
+    expect(readSummary(published.counts)).toBe("read 3 rows (2 orders)");
     expect(published.events.map(({ order_id, items }) => ({ order_id, items }))).toEqual([
       { order_id: "A1", items: [{ sku: "S1", qty: 2, price: 1.5 }] },
       { order_id: "B2", items: [{ sku: "S1", qty: 3, price: 1.5 }] },
@@ -307,6 +345,16 @@ describe("csv orders - spec errors name the problem and the fix", () => {
       "--map maps items.sku, items.qty but neither revenue nor items.price: a purchase needs its revenue; add items.price=$UnitPrice " +
         "(revenue is then the sum of qty × price over the order's rows) or revenue=$column (summed over the order's rows)",
     );
+  });
+
+  it("refuses a mapped event_id: a row's column dead-lettered every order of two rows or more, and the id is derived from the rows", () => {
+    const derived = "with items.* leave event_id unmapped: each order's event_id is derived from its rows (a re-publish is stored once), and ";
+    expect(problem(`${MAP},event_id=$LineId`)).toBe(
+      `--map entry "event_id=$LineId": ${derived}a column that differs between an order's rows would dead-letter the order`,
+    );
+    expect(problem(`${MAP},event_id=e1`)).toBe(`--map entry "event_id=e1": ${derived}a constant would give every order one id`);
+    // Without items.* a row is an event, and its event_id may come from a column as before.
+    expect(problem("type=purchase,ts=$1:iso,user_id=$2,revenue=$3,event_id=$4")).toBeUndefined();
   });
 
   it("refuses reading as text what an order sums (items.price, items.qty, revenue): every order was dead-lettered as empty", () => {

@@ -181,3 +181,82 @@ describe("redactUrl - a listed parameter's value with ? in it", () => {
     expect(redactQueryPairsInText("/p?next=/q?token=abc&x=1", namesOnly)).toBe("/p?next=/q?token=(redacted)&x=1");
   });
 });
+
+describe("redactUrl - parameters in a fragment", () => {
+  // Browsers' location.href holds the fragment, and beacons send it: OAuth 2.0's implicit flow and OpenID Connect
+  // return their tokens as `#access_token=…` / `#id_token=…`, magic links carry theirs so, with no "?" in the URL.
+  const cases: Array<[string, string]> = [
+    // The OAuth 2.0 implicit grant's redirect (RFC 6749 §4.2.2): the token goes, token_type, expires_in and state stay.
+    [
+      "https://app.example/cb#access_token=2YotnFZFEjr1zCsicMWpAA&token_type=bearer&expires_in=3600&state=xyz",
+      "https://app.example/cb#access_token=(redacted)&token_type=bearer&expires_in=3600&state=xyz",
+    ],
+    // OpenID Connect's implicit flow: an id_token (a JWT with the user's claims) and an access token.
+    [
+      "https://rp.example/cb#id_token=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIyNDgyODk3NjEwMDEifQ.c2ln&access_token=SlAV32hkKG&state=af0ifjsldkj",
+      "https://rp.example/cb#id_token=(redacted)&access_token=(redacted)&state=af0ifjsldkj",
+    ],
+    // A magic link: token and a named email; refresh_token is on the default list too.
+    ["https://app.example/login#token=mL_5f2&email=jane%40x.com", "https://app.example/login#token=(redacted)&email=(redacted)"],
+    ["https://app.example/#refresh_token=tGzv3JOkF0XG5Qx2TlKWIA", "https://app.example/#refresh_token=(redacted)"],
+    // An address in an unlisted fragment pair, and a fragment pair that is one.
+    ["https://app.example/invite#to=jane@x.com&ref=mail", "https://app.example/invite#to=(redacted)&ref=mail"],
+    ["https://app.example/contact#jane%40x.com", "https://app.example/contact#(redacted)"],
+    // After a query: the query's pairs and the fragment's.
+    ["https://app.example/cb?lang=de#access_token=abc&state=s", "https://app.example/cb?lang=de#access_token=(redacted)&state=s"],
+    // A "?" later in the fragment: the pairs before it are read too, and a listed value keeps its "?" characters.
+    ["https://app.example/cb#access_token=abc&next=/p?x=1", "https://app.example/cb#access_token=(redacted)&next=/p?x=1"],
+    ["https://app.example/cb#token=a?b&x=1", "https://app.example/cb#token=(redacted)&x=1"],
+    // Fragments without pairs stay as they are: an anchor, a hash router's route, a text fragment, a hashbang.
+    ["https://docs.example/guide#section-2", "https://docs.example/guide#section-2"],
+    ["https://app.example/#/route", "https://app.example/#/route"],
+    ["https://app.example/#/orders/42/items", "https://app.example/#/orders/42/items"],
+    ["https://docs.example/guide#:~:text=token", "https://docs.example/guide#:~:text=token"],
+    ["https://app.example/#!/cart", "https://app.example/#!/cart"],
+    // A route holding an address is a pair that is one, as it was after a query already: the route goes with it.
+    ["https://app.example/#/users/jane@x.com", "https://app.example/#(redacted)"],
+    ["https://app.example/?x=1#/users/jane@x.com", "https://app.example/?x=1#(redacted)"],
+    // Unlisted pairs and listed names in a path stay.
+    ["https://app.example/p#tab=reviews&page=2", "https://app.example/p#tab=reviews&page=2"],
+    ["https://app.example/token=abc/p#top", "https://app.example/token=abc/p#top"],
+  ];
+  it.each(cases)("%s", (url, expected) => {
+    const redacted = redactUrl(url, byDefault);
+    expect(redacted).toBe(expected);
+    expect(redactUrl(redacted, byDefault)).toBe(redacted);
+  });
+
+  it("leaves addresses in unlisted fragment pairs when redactEmails is off, listed names still go", () => {
+    expect(redactUrl("https://app.example/invite#to=jane@x.com&token=t", namesOnly)).toBe("https://app.example/invite#to=jane@x.com&token=(redacted)");
+  });
+
+  it("returns the URL itself when nothing changes", () => {
+    const anchor = "https://docs.example/guide#section-2";
+    expect(redactUrl(anchor, byDefault)).toBe(anchor);
+  });
+
+  it("in an event's url and referrer", () => {
+    const filter = new PrivacyFilter({ ...defaults, anonymizeIp: false }, undefined);
+    const event = filter.apply({
+      type: "page_view",
+      ts: 1,
+      event_id: "e1",
+      anon_id: "a1",
+      url: "https://app.example/cb#access_token=2YotnFZFEjr1zCsicMWpAA&token_type=bearer&state=xyz",
+      referrer: "https://idp.example/authorize#id_token=eyJ0.eyJ1.c2ln",
+      page_item: "/cb",
+    });
+    expect(event).toMatchObject({
+      url: "https://app.example/cb#access_token=(redacted)&token_type=bearer&state=xyz",
+      referrer: "https://idp.example/authorize#id_token=(redacted)",
+      page_item: "/cb",
+    });
+  });
+
+  it("in a dead letter's text: a JSON url with a fragment's token", () => {
+    expect(redactQueryPairsInText('{"url":"https://app.example/cb#access_token=abc&state=s","ts":"bad"}', byDefault)).toBe(
+      '{"url":"https://app.example/cb#access_token=(redacted)&state=s","ts":"bad"}',
+    );
+    expect(redactQueryPairsInText('{"url":"https://rp.example/cb#id_token=eyJ0.eyJ1.c2ln"', byDefault)).toBe('{"url":"https://rp.example/cb#id_token=(redacted)"');
+  });
+});

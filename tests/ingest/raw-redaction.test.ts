@@ -145,3 +145,13 @@ describe("redactWriteKeys", () => {
     }
   });
 });
+
+describe("redactRawRecord - a URL's fragment", () => {
+  it("takes the default list's tokens out of a rejected JSON event's url fragment", () => {
+    const defaults = { ...privacy, redactQueryParams: ["access_token", "id_token"], redactEmails: true };
+    const raw = '{"type":"page_view","url":"https://app.example/cb#access_token=2YotnFZFEjr1zCsicMWpAA&token_type=bearer&state=xyz","ts":"noon"}';
+    expect(redactRawRecord(raw, defaults, undefined)).toBe(
+      '{"type":"page_view","url":"https://app.example/cb#access_token=(redacted)&token_type=bearer&state=xyz","ts":"noon"}',
+    );
+  });
+});
