@@ -40,13 +40,13 @@ export function redactRawRecord(raw: string, privacy: PrivacyConfig, pseudonymKe
 }
 
 /**
- * `text` with the value of every `<field>=<value>` pair of a query string (a pixel's dead letter is its query; a URL
- * in a log line may carry one) replaced by `replace(value)`.
+ * `text` with the value of every `<field>=<value>` pair of a query string or a URL's fragment (a pixel's dead letter
+ * is its query; a URL in a log line may carry one; an OAuth callback carries pairs after `#`) replaced by `replace(value)`.
  */
 function replaceQueryValues(text: string, field: string, replace: (value: string) => string): string {
   if (!text.includes(`${field}=`)) return text;
   const name = field.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  return text.replace(new RegExp(`(^|[?&;])(${name}=)([^&#\\s"]*)`, "g"), (_match, before: string, head: string, value: string) =>
+  return text.replace(new RegExp(`(^|[?&;#])(${name}=)([^&#\\s"]*)`, "g"), (_match, before: string, head: string, value: string) =>
     value === "" ? `${before}${head}` : `${before}${head}${replace(value)}`,
   );
 }
@@ -312,7 +312,7 @@ function redactWriteKeyParameters(text: string): string {
  * A query pair whose name reads as writeKey once percent-decoded: each letter as itself or as its escape (`%4B` or
  * `%4b` for K). Matched by the pattern, not by decoding the names pair by pair: a query of 100k pairs cost 130 ms so.
  */
-const WRITE_KEY_PARAMETER = new RegExp(`(^|[?&;])(${[...WRITE_KEY_FIELD].map(letterOrEscape).join("")})=([^&#\\s"]*)`, "g");
+const WRITE_KEY_PARAMETER = new RegExp(`(^|[?&;#])(${[...WRITE_KEY_FIELD].map(letterOrEscape).join("")})=([^&#\\s"]*)`, "g");
 
 /** "K" → `(?:K|%4[Bb])`: an ASCII letter or digit, or its percent-escape in either case. */
 function letterOrEscape(char: string): string {

@@ -57,6 +57,13 @@ describe("redactRawRecord", () => {
     expect(redactRawRecord("type=x&user_id=&my_user_id=keep", privacy, "secret")).toBe("type=x&user_id=&my_user_id=keep");
   });
 
+  it("pseudonymizes and drops fields in a URL's fragment pairs too, as query redaction reads them", () => {
+    const line = '10.1.2.3 - - [oops] "GET /cb#user_id=alice&email=a%40x.example&step=2 HTTP/1.1" 200 5 "-"';
+    expect(redactRawRecord(line, privacy, "secret")).toBe(
+      `10.1.2.0 - - [oops] "GET /cb#user_id=${encodeURIComponent(pseudonymize("alice", "secret"))}&email=&step=2 HTTP/1.1" 200 5 "-"`,
+    );
+  });
+
   it("redacts listed query parameters and addresses in the URLs of a broken line, as in events' urls", () => {
     const urls = { ...privacy, redactQueryParams: ["sid"], redactEmails: true };
     const line = '10.1.2.3 - - [oops] "GET /p?SID=s1&writeKey=wk&q=a%40b.example&utm_source=x HTTP/1.1" 200 5 "https://r.example/?sid=s2"';
