@@ -47,8 +47,8 @@ import { lowerHelpersForDrain } from "./helper-threads.ts";
 import { tuneScavenger } from "./scavenger.ts";
 import { crashIfInjected, crashIfInjectedInMerge, mergeCrashHooks, mergeCrashPlanned, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
 import { Pipeline, type RowSink } from "./pipeline.ts";
-import { FORGOTTEN_ROW_COLUMNS, isForgotten, isForgottenRaw, isForgottenRow, loadTombstones, tombstonesFile } from "./tombstones.ts";
-import { parquetFilesChangedSince, removeRowsFromPart } from "../sinks/parquet-rewrite.ts";
+import { isForgotten, isForgottenRaw, isForgottenRow, loadTombstones, tombstonesFile } from "./tombstones.ts";
+import { parquetFilesChangedSince } from "../sinks/parquet-rewrite.ts";
 import { releaseEncoded, type EncodedJson } from "./utf8-segments.ts";
 import { runEach } from "./cleanup.ts";
 
@@ -1078,6 +1078,7 @@ class Worker {
    * `forget` erases what was committed before it wrote the tombstones; a commit of this worker may have landed after
    * forget listed the files. Parts that changed since the tombstones did lose the forgotten people's rows here, before
    * anything new is read, the operators' state drops them, and the state records that it is clean of this version.
+   * The sink rewrites the parts on an encoder thread (decoding and encoding a part held this thread's event loop).
    */
   private async eraseForgottenSinceTombstonesChanged(): Promise<void> {
     if (this.tombstones.size === 0 || this.tombstonesApplied >= this.tombstonesVersion) return;
@@ -1085,8 +1086,8 @@ class Worker {
     this.pipeline.forget(this.tombstones);
     let rows = 0;
     let parts = 0;
-    for (const file of await parquetFilesChangedSince(this.sinkConfig.path, this.tombstonesVersion - TOMBSTONE_SLACK_MS)) {
-      const change = await removeRowsFromPart(file, (row) => isForgottenRow(row, this.tombstones), this.sinkConfig, FORGOTTEN_ROW_COLUMNS);
+    const files = await parquetFilesChangedSince(this.sinkConfig.path, this.tombstonesVersion - TOMBSTONE_SLACK_MS);
+    for (const change of await this.sink.eraseForgotten(files, this.tombstones)) {
       if (change === undefined || change.rowsRemoved === 0) continue;
       rows += change.rowsRemoved;
       parts++;

@@ -1,10 +1,11 @@
-// Worker-thread entry: encodes sealed column batches to Parquet bytes, and merges committed parts (compaction), off the
-// main event loop.
+// Worker-thread entry: encodes sealed column batches to Parquet bytes, merges committed parts (compaction) and rewrites
+// them without forgotten people's rows, off the main event loop.
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
 import { isMainThread, parentPort } from "node:worker_threads";
 import { encodeSealedBatch, encoderReady, type EncodeOptions, type SealedBatch } from "./parquet-encoder.ts";
 import { mergeAndEncode, type EncodedMerge } from "./parquet-merge.ts";
+import { eraseForgottenFromParts, type PartChange } from "./parquet-rewrite.ts";
 
 /** Parts to merge into one (paths), and the ids of the people whose rows the merge leaves out. */
 export interface MergeRequest {
@@ -12,20 +13,29 @@ export interface MergeRequest {
   forgotten?: ReadonlySet<string>;
 }
 
+/** Committed parts to rewrite without the rows of forgotten people (eraseForgottenFromParts), in place. */
+export interface EraseRequest {
+  files: string[];
+  forgotten: ReadonlySet<string>;
+}
+
 /**
- * A batch to encode, parts to merge and encode, or (neither) a readiness probe: answered once this thread can encode
- * with `options`.
+ * A batch to encode, parts to merge and encode, parts to erase forgotten people from, or (none) a readiness probe:
+ * answered once this thread can encode with `options`.
  */
 export interface EncodeRequest {
   id: number;
   batch?: SealedBatch;
   merge?: MergeRequest;
+  erase?: EraseRequest;
   options: EncodeOptions;
 }
 
 export type EncodeResponse =
   | { id: number; bytes: Uint8Array }
   | { id: number; merged: EncodedMerge | null }
+  /** Per file of an erase, in its order: what changed, null for a part that was gone. */
+  | { id: number; erased: (PartChange | null)[] }
   | { id: number; ready: true }
   | { id: number; error: string };
 
@@ -50,11 +60,15 @@ export function lowerThreadPriority(niceness: number = ENCODER_NICENESS): boolea
 
 if (!isMainThread) lowerThreadPriority();
 
-/** The answer to one request (a merge loads Arrow and parquet-wasm on this thread's first one, whatever the codec). */
+/** The answer to one request (a merge or an erase loads Arrow and parquet-wasm on this thread's first one, whatever the codec). */
 async function answer(request: EncodeRequest): Promise<EncodeResponse> {
   // Resolved at once for snappy and none; for zstd, loads Arrow and parquet-wasm on the first request.
   await encoderReady(request.options.compression);
   if (request.merge !== undefined) return { id: request.id, merged: (await mergeAndEncode(request.merge.files, request.merge.forgotten, request.options)) ?? null };
+  if (request.erase !== undefined) {
+    const changes = await eraseForgottenFromParts(request.erase.files, request.erase.forgotten, request.options);
+    return { id: request.id, erased: changes.map((change) => change ?? null) };
+  }
   if (request.batch !== undefined) return { id: request.id, bytes: encodeSealedBatch(request.batch, request.options) };
   return { id: request.id, ready: true };
 }

@@ -1,16 +1,22 @@
 // Erasing rows from committed Parquet parts in place (`clickpipe forget`, and a worker catching up on new tombstones):
 // each part that loses rows is rewritten with its own schema, atomically, or deleted when nothing is left.
+//
+// apache-arrow and parquet-wasm come from loadArrowParquet (parquet-arrow.ts), never from a static import: a worker
+// imports this module for its file listing at start-up, and its main thread loads them only when it reads a footer
+// (compaction), or rewrites a part itself (a sink without encoder threads, `clickpipe forget`).
 import { closeSync, existsSync, fstatSync, openAsBlob, openSync, readSync, type BigIntStats } from "node:fs";
 import { open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { DataType, tableFromIPC, type Data, type Table as ArrowTable, type Utf8 } from "apache-arrow";
-import { ParquetFile, readParquet, readSchema, type Schema } from "parquet-wasm";
+import { threadId } from "node:worker_threads";
+import type { Data, DataType, Table as ArrowTable, Utf8, Vector } from "apache-arrow";
+import type { ParquetFile, Schema } from "parquet-wasm";
 import { syncDirectory } from "../runtime/checkpoint.ts";
-import { loadArrowParquet } from "./parquet-arrow.ts";
+import { FORGOTTEN_ROW_COLUMNS, isForgottenRow } from "../runtime/tombstones.ts";
+import { loadArrowParquet, loadedArrowParquet } from "./parquet-arrow.ts";
 import { encodeSealedBatch, encoderReady, type ParquetCompression } from "./parquet-encoder.ts";
 import { keptRowsOf } from "./parquet-merge.ts";
-import { arrowTableToRows, ParquetReadError, readingParquet } from "./parquet-reader.ts";
-import type { Row } from "./table.ts";
+import { ParquetReadError, readingParquet } from "./parquet-read-error.ts";
+import { utcDay, type Row } from "./table.ts";
 
 export interface RewriteOptions {
   compression: ParquetCompression;
@@ -103,6 +109,8 @@ async function readColumnsOfPart(
   wanted: readonly string[],
   whole = false,
 ): Promise<{ rows: Row[]; version: PartVersion; bytes?: Uint8Array; table?: ArrowTable }> {
+  await loadArrowParquet();
+  const { arrow, wasm } = loadedArrowParquet();
   let bytes: Uint8Array | undefined;
   let columns: string[];
   let version: PartVersion;
@@ -116,7 +124,7 @@ async function readColumnsOfPart(
     // A column's name is in the footer's bytes (its schema element and each chunk's path): a part whose footer holds
     // none of the wanted names (most of a lake's parts) is settled without parsing it.
     const named = footer === undefined ? wanted : wanted.filter((name) => footer.includes(name));
-    columns = named.length === 0 ? [] : columnsPresent(await readingParquet(path, () => readSchema(footer ?? bytes!)), named);
+    columns = named.length === 0 ? [] : columnsPresent(await readingParquet(path, () => wasm.readSchema(footer ?? bytes!)), named);
     if (columns.length > 0) bytes ??= readWhole(fd, size, path);
   } finally {
     closeSync(fd);
@@ -124,13 +132,13 @@ async function readColumnsOfPart(
   if (columns.length === 0 || bytes === undefined) return { rows: [], version };
   if (whole) {
     // Decoded whole at once, for a part that is likely to be rewritten: its rows are picked from that table.
-    const table = await readingParquet(path, () => tableFromIPC(readParquet(bytes).intoIPCStream()));
+    const table = await readingParquet(path, () => arrow.tableFromIPC(wasm.readParquet(bytes).intoIPCStream()));
     return { rows: projectedRows(table.select(columns)), version, bytes, table };
   }
   const read = bytes;
-  const file = await readingParquet(path, () => ParquetFile.fromFile(new Blob([read])));
+  const file = await readingParquet(path, () => wasm.ParquetFile.fromFile(new Blob([read])));
   try {
-    const table = await readingParquet(path, async () => tableFromIPC((await file.read({ columns })).intoIPCStream()));
+    const table = await readingParquet(path, async () => arrow.tableFromIPC((await file.read({ columns })).intoIPCStream()));
     return { rows: projectedRows(table), version, bytes };
   } finally {
     file.free();
@@ -152,9 +160,11 @@ export async function partRowCount(path: string): Promise<number | undefined> {
     throw error;
   }
   if (part.size < 12) throw new ParquetReadError(path, new Error("no Parquet footer at its end"));
+  await loadArrowParquet();
+  const { ParquetFile: ParquetFileOf } = loadedArrowParquet().wasm;
   let file: ParquetFile;
   try {
-    file = await readingParquet(path, () => ParquetFile.fromFile(part));
+    file = await readingParquet(path, () => ParquetFileOf.fromFile(part));
   } catch (error) {
     // Deleted since it was opened (a merge's commit, forget): gone, as if it had not been there.
     if (!existsSync(path)) return undefined;
@@ -216,12 +226,17 @@ function columnsPresent(schema: Schema, wanted: readonly string[]): string[] {
   }
 }
 
-/** Plain rows of a (projected) Arrow table: strings decoded from its buffers, other types as arrowTableToRows. */
+/** Plain rows of a (projected) Arrow table: strings decoded from its buffers, other types as parquet-reader.ts reads them. */
 function projectedRows(table: ArrowTable): Row[] {
-  const others = table.schema.fields.filter((field) => !DataType.isUtf8(field.type)).map((field) => field.name);
-  const rows = others.length > 0 ? arrowTableToRows(table.select(others)) : Array.from({ length: table.numRows }, (): Row => ({}));
+  const { DataType } = loadedArrowParquet().arrow;
+  const rows = Array.from({ length: table.numRows }, (): Row => ({}));
   table.schema.fields.forEach((field, index) => {
-    if (!DataType.isUtf8(field.type)) return;
+    if (!DataType.isUtf8(field.type)) {
+      const vector = table.getChildAt(index)!;
+      const plain = plainValueOf(field.type);
+      for (let i = 0; i < rows.length; i++) rows[i][field.name] = plain(vector.get(i));
+      return;
+    }
     let at = 0;
     for (const data of table.getChildAt(index)!.data as Data<Utf8>[]) {
       const text = bufferOf(data.values);
@@ -235,6 +250,22 @@ function projectedRows(table: ArrowTable): Row[] {
     }
   });
   return rows;
+}
+
+/**
+ * How a value of an Arrow type becomes a plain JS value, as arrowTableToRows (parquet-reader.ts) converts it: that
+ * module imports apache-arrow statically, which this one must not (see the top).
+ */
+function plainValueOf(type: DataType): (value: unknown) => unknown {
+  const { DataType: Types } = loadedArrowParquet().arrow;
+  const int64ToNumber = (value: unknown) => (typeof value === "bigint" ? Number(value) : value);
+  if ((Types.isInt(type) && type.bitWidth === 64) || Types.isTimestamp(type)) return int64ToNumber;
+  if (Types.isDate(type)) return (value) => (typeof value === "number" ? utcDay(value) : value);
+  if (Types.isList(type)) {
+    const item = plainValueOf(type.children[0].type);
+    return (value) => (value == null ? value : Array.from(value as Vector, (v) => item(v)));
+  }
+  return (value) => value;
 }
 
 function bufferOf(bytes: Uint8Array): Buffer {
@@ -290,26 +321,41 @@ async function removeRowsFromPartOnce(
     return { rowsRemoved, deleted: true };
   }
   // The same bytes the rows were picked from, decoded whole.
-  const table = read.table ?? (await readingParquet(file, () => tableFromIPC(readParquet(read.bytes!).intoIPCStream())));
+  const { arrow, wasm } = loadedArrowParquet();
+  const table = read.table ?? (await readingParquet(file, () => arrow.tableFromIPC(wasm.readParquet(read.bytes!).intoIPCStream())));
   if (table.numRows !== picked.length) throw new Error(`${file}: ${table.numRows} rows read whole, ${picked.length} by its person columns`);
-  // keptRowsOf reads Arrow's type checks from the modules loadArrowParquet loaded (it is shared with the encoder threads).
-  await loadArrowParquet();
   const batch = keptRowsOf(table, picked, file);
   await encoderReady(options.compression);
   const replaced = await replaceFileDurably(file, encodeSealedBatch(batch, { compression: options.compression, rowGroupSize: options.rowGroupSize }), read.version);
   return replaced ? { rowsRemoved, deleted: false } : "changed";
 }
 
+/**
+ * Removes the rows that name a person of `forgotten` (isForgottenRow on FORGOTTEN_ROW_COLUMNS) from each of `files`
+ * in turn, as removeRowsFromPart: a worker catching up on tombstones that changed since its parts were written. It
+ * runs on an encoder thread (parquet-encoder-worker.ts), or on the thread of a sink without them.
+ */
+export async function eraseForgottenFromParts(
+  files: readonly string[],
+  forgotten: ReadonlySet<string>,
+  options: RewriteOptions,
+): Promise<(PartChange | undefined)[]> {
+  const changes: (PartChange | undefined)[] = [];
+  for (const file of files) changes.push(await removeRowsFromPart(file, (row) => isForgottenRow(row, forgotten), options, FORGOTTEN_ROW_COLUMNS));
+  return changes;
+}
+
 let rewrites = 0;
 
 /**
  * Writes a temporary file beside `file`, fsyncs it, renames it over the file and fsyncs the folder: readers see the
- * old file or the new, never a part. The temporary name is this process's and this call's own, so `forget` and a
- * worker rewriting the same part at once (both remove the same rows: the same bytes) never write into one file.
+ * old file or the new, never a part. The temporary name is this process's, thread's and call's own, so `forget` and a
+ * worker rewriting the same part at once (both remove the same rows: the same bytes), or two tasks of a partitioned
+ * worker on two encoder threads (each with a count of its own), never write into one file.
  * Returns false, renaming nothing, when the file is no longer the version the rows were read from.
  */
 async function replaceFileDurably(file: string, bytes: Uint8Array, expected: PartVersion): Promise<boolean> {
-  const temporary = `${file}.${process.pid}-${++rewrites}.tmp`;
+  const temporary = `${file}.${process.pid}-${threadId}-${++rewrites}.tmp`;
   const handle = await open(temporary, "w");
   try {
     await handle.writeFile(bytes);

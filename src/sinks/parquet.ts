@@ -20,7 +20,7 @@ import type { EncodeRequest, EncodeResponse, MergeRequest } from "./parquet-enco
 import type { Row, TableSpec } from "./table.ts";
 import { MAX_MERGE_INPUTS, mergedPartFileName, ownPartPattern, planMerge, type CompactionPolicy, type PlannedMerge } from "./compaction.ts";
 import { mergeAndEncode, type EncodedMerge } from "./parquet-merge.ts";
-import { partRowCount } from "./parquet-rewrite.ts";
+import { eraseForgottenFromParts, partRowCount, type PartChange } from "./parquet-rewrite.ts";
 
 export interface ParquetSinkOptions {
   /** Root of the lake: files go to `<path>/<table>/<partitionKey>=<value>/`. */
@@ -282,6 +282,17 @@ export class ParquetSink {
       this.compaction === undefined ? [] : this.prepareMerges(epoch, this.compaction),
     ]);
     return { epoch, files: jobs.map((job) => job.file), markers, ...(merges.length > 0 && { merges }) };
+  }
+
+  /**
+   * Removes the rows that name a person of `forgotten` from committed parts (`files`, absolute paths), each rewritten in
+   * place or deleted as removeRowsFromPart does, with this sink's encoding: on an encoder thread, which decodes and
+   * encodes them, or here for a sink without them. Per file, in order: what changed; undefined for a part that was gone.
+   */
+  async eraseForgotten(files: string[], forgotten: ReadonlySet<string>): Promise<(PartChange | undefined)[]> {
+    if (files.length === 0 || forgotten.size === 0) return files.map(() => ({ rowsRemoved: 0, deleted: false }));
+    if (this.encoderThread) return this.encoderThread.eraseForgotten(files, forgotten, this.encodeOptions);
+    return eraseForgottenFromParts(files, forgotten, this.encodeOptions);
   }
 
   /** Publishes a prepared epoch (after its checkpoint committed): renames parts, writes markers, fsyncs folders, finishes merges. */
@@ -696,13 +707,27 @@ export class EncoderPool {
     return this.nextThread().merge(files, forgotten, options, rows);
   }
 
+  /** Rewrites `files` without the rows of `forgotten` people on a thread (eraseForgottenFromParts). */
+  eraseForgotten(files: string[], forgotten: ReadonlySet<string>, options: EncodeOptions): Promise<(PartChange | undefined)[]> {
+    return this.nextThread().eraseForgotten(files, forgotten, options);
+  }
+
   private nextThread(): EncoderThread {
     this.lastUsed = nextEncoder(this.threads.map((thread) => thread.queuedRows), this.lastUsed);
     return this.threads[this.lastUsed];
   }
 
+  /** Stops the threads; requests after it reject with EncoderPoolClosedError instead of starting a thread again. */
   async close(): Promise<void> {
     await Promise.all(this.threads.map((thread) => thread.close()));
+  }
+}
+
+/** A request to encoder threads that were closed: nothing may start them again, and no owner of a pool reuses it. */
+export class EncoderPoolClosedError extends Error {
+  override name = "EncoderPoolClosedError";
+  constructor() {
+    super("parquet encoder threads are closed: a request came after close()");
   }
 }
 
@@ -724,9 +749,11 @@ class EncoderThread {
    */
   private readonly waiting = new Map<Worker, Map<number, Waiter>>();
 
-  /** Starts the thread (module loading) ahead of the first encode; a no-op once running. */
+  private closed = false;
+
+  /** Starts the thread (module loading) ahead of the first encode; a no-op once running or closed. */
   warm(): void {
-    if (this.worker === undefined) this.start();
+    if (this.worker === undefined && !this.closed) this.start();
   }
 
   encode(batch: SealedBatch, options: EncodeOptions): Promise<Uint8Array> {
@@ -749,6 +776,13 @@ class EncoderThread {
     });
   }
 
+  eraseForgotten(files: string[], forgotten: ReadonlySet<string>, options: EncodeOptions): Promise<(PartChange | undefined)[]> {
+    return this.request({ erase: { files, forgotten }, options }, []).then((response) => {
+      if (!("erased" in response)) throw new Error("parquet encoder thread: an erase answered without its result");
+      return response.erased.map((change) => change ?? undefined);
+    });
+  }
+
   /** Resolves once the thread runs and can encode with `options` (for zstd: its libraries loaded). */
   async ready(options: EncodeOptions): Promise<void> {
     await this.request({ options }, []);
@@ -763,6 +797,7 @@ class EncoderThread {
   }
 
   private request(request: Omit<EncodeRequest, "id">, transfer: ArrayBuffer[]): Promise<EncodeResponse> {
+    if (this.closed) return Promise.reject(new EncoderPoolClosedError());
     const worker = this.worker ?? this.start();
     const waiting = this.waiting.get(worker)!;
     const id = this.nextId++;
@@ -774,6 +809,7 @@ class EncoderThread {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const worker = this.worker;
     this.worker = undefined;
     if (worker) await worker.terminate();
