@@ -140,9 +140,12 @@ export class CorsPolicy {
    * `headers` when `origin` is allowed. A listed origin is echoed with Allow-Credentials, so its pages may send
    * credentials; any other origin "*" allows gets "*", which browsers never combine with credentials (Fetch, CORS
    * check): echoing every origin with credentials would let any page send requests with the visitor's cookies or
-   * cached Basic auth and read the answers. Vary keeps caches per origin.
+   * cached Basic auth and read the answers. Vary keeps caches per origin, on every answer once any origin is
+   * configured (also to no Origin or a refused one): a cache must not serve an answer without these headers to a page
+   * of an allowed origin, nor one with them to another.
    */
   addResponseHeaders(headers: OutgoingHttpHeaders, origin: string | undefined): void {
+    if (this.anyOrigin || this.origins.size > 0 || this.subdomains.length > 0) headers.vary = "Origin";
     const standing = this.standing(origin);
     if (standing === undefined) return;
     if (standing === "listed") {

@@ -255,7 +255,10 @@ describe("CORS policy - origins", () => {
       "access-control-expose-headers": "Retry-After",
       vary: "Origin",
     });
-    expect(headersFor(policy, "https://evilshop.example")).toEqual({});
+    // A refused origin, or none, gets no CORS headers but Vary: the answer depends on Origin once any is configured.
+    expect(headersFor(policy, "https://evilshop.example")).toEqual({ vary: "Origin" });
+    expect(headersFor(policy, undefined)).toEqual({ vary: "Origin" });
+    expect(headersFor(new CorsPolicy([]), "https://evilshop.example")).toEqual({});
   });
 
   it("refuses a wildcard over one label however it is written: a trailing dot or an empty label adds none", () => {
