@@ -93,9 +93,15 @@ export async function rotatedAfter(path: string, finished: FinishedFile): Promis
   const files = await rotatedFilesOf(path);
   let at = files.findIndex((file) => file.identity === finished.identity);
   // Deleting a file frees its inode for the next file made (gzip deletes what it compressed): an identity is the file
-  // read last only when its start agrees too, wherever that start can be read.
+  // read last only when it was not written since (a rename keeps the modification time; a copy that took the inode
+  // has the same start and a later time) and its start agrees too, wherever that start can be read.
+  if (at !== -1 && files[at].modifiedNs !== finished.modifiedNs) at = -1;
   if (at !== -1 && startCanBeRead(files[at], finished) && !(await startsAs(files[at], finished))) at = -1;
-  // Newest first, down to its modification time: a copy of it is no older than its last write.
+  // Compressed after it was read: gzip keeps the modification time, which a later copy of it does not have.
+  for (let index = 0; at === -1 && index < files.length; index++) {
+    if (files[index].modifiedNs === finished.modifiedNs && (await startsAs(files[index], finished))) at = index;
+  }
+  // Else newest first, down to its modification time: a copy of it is no older than its last write.
   for (let index = files.length - 1; at === -1 && index >= 0 && files[index].modifiedNs >= finished.modifiedNs; index--) {
     if (await startsAs(files[index], finished)) at = index;
   }
