@@ -99,19 +99,24 @@ function forgottenRowsOf(table: Arrow.Table, forgotten: ReadonlySet<string>): bo
   const rows = Array.from({ length: table.numRows }, (): Row => ({}));
   table.schema.fields.forEach((field, index) => {
     if (!FORGOTTEN_ROW_COLUMNS.includes(field.name) || !DataType.isUtf8(field.type)) return;
-    let at = 0;
-    for (const data of table.getChildAt(index)!.data as Arrow.Data<Arrow.Utf8>[]) {
-      const text = Buffer.from(data.values.buffer, data.values.byteOffset, data.values.byteLength);
-      const { valueOffsets: offsets, length } = data;
-      const nulls = data.nullCount > 0 ? data.nullBitmap! : undefined;
-      for (let i = 0; i < length; i++) {
-        const bit = data.offset + i;
-        const present = nulls === undefined || (nulls[bit >> 3] & (1 << (bit & 7))) !== 0;
-        rows[at++][field.name] = present ? text.toString("utf8", offsets[i], offsets[i + 1]) : null;
-      }
-    }
+    setUtf8Values(rows, field.name, table.getChildAt(index)!.data as Arrow.Data<Arrow.Utf8>[]);
   });
   return rows.map((row) => isForgottenRow(row, forgotten));
+}
+
+/** Sets `rows[i][name]` to the i-th value of a Utf8 column (null where absent), decoded straight from its Arrow buffers. */
+export function setUtf8Values(rows: Row[], name: string, chunks: readonly Arrow.Data<Arrow.Utf8>[]): void {
+  let at = 0;
+  for (const data of chunks) {
+    const text = Buffer.from(data.values.buffer, data.values.byteOffset, data.values.byteLength);
+    const { valueOffsets: offsets, length } = data;
+    const nulls = data.nullCount > 0 ? data.nullBitmap! : undefined;
+    for (let i = 0; i < length; i++) {
+      const bit = data.offset + i;
+      const present = nulls === undefined || (nulls[bit >> 3] & (1 << (bit & 7))) !== 0;
+      rows[at++][name] = present ? text.toString("utf8", offsets[i], offsets[i + 1]) : null;
+    }
+  }
 }
 
 /**

@@ -14,7 +14,7 @@ import { syncDirectory } from "../runtime/checkpoint.ts";
 import { FORGOTTEN_ROW_COLUMNS, isForgottenRow } from "../runtime/tombstones.ts";
 import { loadArrowParquet, loadedArrowParquet } from "./parquet-arrow.ts";
 import { encodeSealedBatch, encoderReady, type ParquetCompression } from "./parquet-encoder.ts";
-import { keptRowsOf } from "./parquet-merge.ts";
+import { keptRowsOf, setUtf8Values } from "./parquet-merge.ts";
 import { ParquetReadError, readingParquet } from "./parquet-read-error.ts";
 import { utcDay, type Row } from "./table.ts";
 
@@ -237,17 +237,7 @@ function projectedRows(table: ArrowTable): Row[] {
       for (let i = 0; i < rows.length; i++) rows[i][field.name] = plain(vector.get(i));
       return;
     }
-    let at = 0;
-    for (const data of table.getChildAt(index)!.data as Data<Utf8>[]) {
-      const text = bufferOf(data.values);
-      const { valueOffsets: offsets, length } = data;
-      const nulls = data.nullCount > 0 ? data.nullBitmap! : undefined;
-      for (let i = 0; i < length; i++) {
-        const bit = data.offset + i;
-        const present = nulls === undefined || (nulls[bit >> 3] & (1 << (bit & 7))) !== 0;
-        rows[at++][field.name] = present ? text.toString("utf8", offsets[i], offsets[i + 1]) : null;
-      }
-    }
+    setUtf8Values(rows, field.name, table.getChildAt(index)!.data as Data<Utf8>[]);
   });
   return rows;
 }
@@ -266,10 +256,6 @@ function plainValueOf(type: DataType): (value: unknown) => unknown {
     return (value) => (value == null ? value : Array.from(value as Vector, (v) => item(v)));
   }
   return (value) => value;
-}
-
-function bufferOf(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
