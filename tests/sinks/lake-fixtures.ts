@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { afterAll } from "vitest";
+import type { EncoderPool } from "../../src/sinks/parquet.ts";
 import { utcDay, type Row, type TableSpec } from "../../src/sinks/table.ts";
 
 export const allTypesTable: TableSpec = {
@@ -96,6 +97,15 @@ export function lakesRemovedAfterAll(prefix: string): () => Promise<string> {
     directories.push(directory);
     return directory;
   };
+}
+
+/** A list to push the file's encoder pools to: each is closed after the file's tests (its thread would keep running). */
+export function encoderPoolsClosedAfterAll(): EncoderPool[] {
+  const pools: EncoderPool[] = [];
+  afterAll(async () => {
+    for (const pool of pools.splice(0)) await pool.close();
+  });
+  return pools;
 }
 
 export async function duckDb(): Promise<DuckDBConnection> {

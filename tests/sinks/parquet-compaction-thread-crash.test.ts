@@ -4,10 +4,10 @@ import { cp, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { CompactionPolicy } from "../../src/sinks/compaction.ts";
 import { EncoderPool, ParquetSink, startEncoderWorker } from "../../src/sinks/parquet.ts";
-import { allTypesRows, allTypesTable, duckDb, lakesRemovedAfterAll, queryJson } from "./lake-fixtures.ts";
+import { allTypesRows, allTypesTable, duckDb, lakesRemovedAfterAll, queryJson, encoderPoolsClosedAfterAll } from "./lake-fixtures.ts";
 
 /** Threads still to start as one that throws on its first request instead of the encoder (set by the test). */
 let crashingThreads = 0;
@@ -22,15 +22,11 @@ function startThread(): Worker {
 
 const policy: CompactionPolicy = { minParts: 3, targetRows: 1_000, mergesPerCheckpoint: 2 };
 const lake = lakesRemovedAfterAll("compaction-thread-crash");
-const pools: EncoderPool[] = [];
+const pools = encoderPoolsClosedAfterAll();
 let connection: DuckDBConnection;
 
 beforeAll(async () => {
   connection = await duckDb();
-});
-
-afterAll(async () => {
-  for (const pool of pools) await pool.close();
 });
 
 describe("compaction when an encoder thread dies", () => {

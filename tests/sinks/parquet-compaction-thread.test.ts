@@ -3,13 +3,13 @@
 import { cp, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { sessionsTable } from "../../src/operators/sessionize-table.ts";
 import type { CompactionPolicy } from "../../src/sinks/compaction.ts";
 import type { EncodeOptions, SealedBatch } from "../../src/sinks/parquet-encoder.ts";
 import { EncoderPool, ParquetSink } from "../../src/sinks/parquet.ts";
 import type { Row } from "../../src/sinks/table.ts";
-import { allTypesRows, allTypesTable, duckDb, lakesRemovedAfterAll, queryJson } from "./lake-fixtures.ts";
+import { allTypesRows, allTypesTable, duckDb, lakesRemovedAfterAll, queryJson, encoderPoolsClosedAfterAll } from "./lake-fixtures.ts";
 
 /** Encoder threads that record what the sink hands them: the rows of each batch, the files of each merge. */
 class RecordingPool extends EncoderPool {
@@ -27,15 +27,11 @@ class RecordingPool extends EncoderPool {
 
 const policy: CompactionPolicy = { minParts: 3, targetRows: 1_000, mergesPerCheckpoint: 2 };
 const lake = lakesRemovedAfterAll("compaction-thread");
-const pools: EncoderPool[] = [];
+const pools = encoderPoolsClosedAfterAll();
 let connection: DuckDBConnection;
 
 beforeAll(async () => {
   connection = await duckDb();
-});
-
-afterAll(async () => {
-  for (const pool of pools) await pool.close();
 });
 
 function recordingPool(): RecordingPool {

@@ -5,12 +5,12 @@ import { cp, readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { Worker } from "node:worker_threads";
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { EncodeRequest } from "../../src/sinks/parquet-encoder-worker.ts";
 import { EncoderPool, EncoderPoolClosedError, ParquetSink, startEncoderWorker } from "../../src/sinks/parquet.ts";
 import { parquetFilesUnder } from "../../src/sinks/parquet-rewrite.ts";
 import type { Row, TableSpec } from "../../src/sinks/table.ts";
-import { allTypesRows, allTypesTable, duckDb, lakesRemovedAfterAll, queryJson } from "./lake-fixtures.ts";
+import { allTypesRows, allTypesTable, duckDb, lakesRemovedAfterAll, queryJson, encoderPoolsClosedAfterAll } from "./lake-fixtures.ts";
 
 const VICTIM = "victim-ü";
 /** all_types with the person column a forget screens by. */
@@ -32,15 +32,11 @@ function rowsOfEpoch(epoch: number): Row[] {
 }
 
 const lake = lakesRemovedAfterAll("forget-thread");
-const pools: EncoderPool[] = [];
+const pools = encoderPoolsClosedAfterAll();
 let connection: DuckDBConnection;
 
 beforeAll(async () => {
   connection = await duckDb();
-});
-
-afterAll(async () => {
-  for (const pool of pools) await pool.close();
 });
 
 /** Writes epochs 1–3 (snappy, one part per day and epoch) and returns the lake and a copy of it as written. */
