@@ -3,7 +3,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { WRITE_KEY_FIELD } from "./http-auth.ts";
 import { anonymizeIp, pseudonymize, type PrivacyConfig } from "./privacy.ts";
-import { compileQueryRedaction, redactQueryPairsInText } from "./query-redaction.ts";
+import { compileQueryRedaction, redactQueryPairsInText, type QueryRedaction } from "./query-redaction.ts";
 
 const REDACTED = "[redacted]";
 
@@ -36,7 +36,19 @@ export function redactRawRecord(raw: string, privacy: PrivacyConfig, pseudonymKe
     }
   }
   for (const field of privacy.dropFields) text = replaceFieldValues(replaceQueryValues(text, field, () => ""), field, () => "null");
-  return redactQueryPairsInText(text, compileQueryRedaction(privacy.redactQueryParams, privacy.redactEmails));
+  return redactQueryPairsInText(text, queryRedactionOf(privacy));
+}
+
+/** The query redaction of a pipeline's privacy settings, compiled once for all its dead letters. */
+const compiledQueryRedactions = new WeakMap<PrivacyConfig, QueryRedaction>();
+
+function queryRedactionOf(privacy: PrivacyConfig): QueryRedaction {
+  let redaction = compiledQueryRedactions.get(privacy);
+  if (redaction === undefined) {
+    redaction = compileQueryRedaction(privacy.redactQueryParams, privacy.redactEmails);
+    compiledQueryRedactions.set(privacy, redaction);
+  }
+  return redaction;
 }
 
 /**
