@@ -16,7 +16,7 @@ commands:
   score <training.yaml> --snapshot <date> [--follow] [--interval <s>]  customer scores, ranks, deciles and segments
   fit bgnbd --summary <csv> | --features <dir> --snapshot <date> [--time-unit day|week]
   demo                                                  the demo behind npm start
-  monitor [--target host:port] [--port N] [--host addr] [--scrape-interval 5s]  a local Prometheus scraping the pipeline (npm run monitor)`;
+  monitor [--target host:port]… [--pipeline <pipeline.yaml>] [--port N] [--host addr] [--scrape-interval 5s]  a local Prometheus scraping the pipeline's workers (npm run monitor)`;
 
 type Command = (argv: string[]) => Promise<number>;
 

@@ -1,45 +1,182 @@
-// `clickpipe monitor` (npm run monitor): Debian's prometheus against a local pipeline, and where to point Grafana.
+// `clickpipe monitor` (npm run monitor): Debian's prometheus scraping a pipeline's workers, and where to point Grafana.
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { PROMETHEUS_CONFIG_DIR } from "../metrics/prometheus-config.ts";
+import type { PipelineConfig } from "../config/pipeline.ts";
+import { CLICKPIPE_JOB, PROMETHEUS_CONFIG_DIR, scrapeTargetProblem } from "../metrics/prometheus-config.ts";
 import { DEFAULT_PROMETHEUS_PORT, PrometheusMissingError, startPrometheus, type RunningPrometheus } from "../metrics/prometheus-process.ts";
+import { loadPipelineOrThrow } from "./load-config.ts";
+
+export const DEFAULT_TARGET = "localhost:9464";
+/** The alert rules' shortest rate window is 5m, and a rate needs two scrapes inside it. */
+const MAX_SCRAPE_INTERVAL_MS = 120_000;
 
 export const monitorUsage =
-  "usage: clickpipe monitor [--target host:port] [--port N] [--host addr] [--scrape-interval 5s]\n" +
-  "  --target           the pipeline's metrics endpoint (default localhost:9464, metrics.port of the pipeline)\n" +
+  "usage: clickpipe monitor [--target host:port]… [--pipeline <pipeline.yaml>] [--port N] [--host addr] [--scrape-interval 5s]\n" +
+  "  --target           a worker's metrics endpoint; repeat it, or separate several with commas, to list every worker\n" +
+  "                     (a partitioned pipeline's, one metrics port each on a host) and every standby host; default\n" +
+  `                     ${DEFAULT_TARGET} when neither --target nor --pipeline is given\n` +
+  "  --pipeline         a pipeline file, checked as clickpipe validate checks it: adds the target of its metrics section\n" +
+  "                     (metrics.host, localhost for 0.0.0.0 or ::, and metrics.port) to those of --target\n" +
   `  --port             Prometheus port (default ${DEFAULT_PROMETHEUS_PORT}, or a free port when it is taken; 0: a free port)\n` +
-  "  --host             Prometheus listen address (default 127.0.0.1)\n" +
-  "  --scrape-interval  how often to scrape (default 5s)";
+  "  --host             Prometheus listen address (default 127.0.0.1; 0.0.0.0: other machines too)\n" +
+  "  --scrape-interval  how often to scrape and evaluate the alert rules (default 5s, at most 2m)\n" +
+  `Every target is a target of the job ${CLICKPIPE_JOB} (the alert rules' and dashboards' job), its instance label its host:port.`;
 
 const GRAFANA_DIR = fileURLToPath(new URL("../../grafana/", import.meta.url));
+/** Grafana's home folder as its .deb and .rpm packages install it (its official image's too). */
+const GRAFANA_HOME = "/usr/share/grafana";
 
-export async function runMonitor(argv: string[]): Promise<number> {
+/** A command line monitor cannot run with: exit 2, the message naming the bad value. */
+export class MonitorUsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MonitorUsageError";
+  }
+}
+
+/** A pipeline file whose metrics monitor cannot scrape: exit 1. */
+export class MonitorPipelineError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MonitorPipelineError";
+  }
+}
+
+export interface MonitorTarget {
+  /** host:port, as Prometheus scrapes it and labels its series (`instance`). */
+  address: string;
+  /** The pipeline file whose metrics section gave it; undefined for a --target. */
+  pipeline?: string;
+}
+
+/** Every --target value, each split at commas, in order; a value that is not host:port is named. */
+export function targetsOfOptions(values: readonly string[]): string[] {
+  const targets: string[] = [];
+  for (const value of values) {
+    for (const part of value.split(",").map((text) => text.trim())) {
+      const problem = scrapeTargetProblem(part);
+      if (problem !== undefined) {
+        const within = part === value ? "" : ` (in --target "${value}")`;
+        throw new MonitorUsageError(`--target ${problem}${within}`);
+      }
+      targets.push(part);
+    }
+  }
+  return targets;
+}
+
+/**
+ * Where Prometheus scrapes the workers of `pipeline` (read from `file`): its metrics host, localhost for an address
+ * that listens on every interface (no address to connect to), and its metrics port.
+ */
+export function pipelineMetricsTarget(pipeline: Pick<PipelineConfig, "metrics">, file: string): string {
+  if (pipeline.metrics === undefined) {
+    throw new MonitorPipelineError(`${file} has no metrics section, so its workers serve no metrics: add \`metrics: {port: 9464}\` to it (or give --target)`);
+  }
+  const { host, port } = pipeline.metrics;
+  if (port === 0) {
+    throw new MonitorPipelineError(
+      `${file} has metrics.port 0: each worker takes a free port, which it logs ("metrics on http://…:<port>/metrics"); give that port as --target, or set metrics.port`,
+    );
+  }
+  const reachable = host === "0.0.0.0" || host === "::" ? "localhost" : host;
+  return `${reachable.includes(":") ? `[${reachable}]` : reachable}:${port}`;
+}
+
+/**
+ * The --target targets, each once, then the pipeline's unless a --target names it already (that one then says it is
+ * the pipeline's); DEFAULT_TARGET when there are none.
+ */
+export function monitorTargets(fromOptions: readonly string[], fromPipeline?: MonitorTarget): MonitorTarget[] {
+  const targets = [...new Set(fromOptions)].map((address): MonitorTarget => (address === fromPipeline?.address ? fromPipeline : { address }));
+  if (fromPipeline !== undefined && !fromOptions.includes(fromPipeline.address)) targets.push(fromPipeline);
+  return targets.length === 0 ? [{ address: DEFAULT_TARGET }] : targets;
+}
+
+/** Milliseconds of a Prometheus duration such as "5s", "500ms" or "1m30s"; undefined when it is not one. */
+export function durationMs(text: string): number | undefined {
+  if (!/^(\d+(ms|s|m|h))+$/.test(text)) return undefined;
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  for (const [, amount, name] of text.matchAll(/(\d+)(ms|s|m|h)/g)) total += Number(amount) * unit[name];
+  return total;
+}
+
+interface MonitorOptions {
+  targets: string[];
+  pipeline: string | undefined;
+  port: number | undefined;
+  host: string;
+  scrapeInterval: string;
+}
+
+/** The command line as monitor runs it; undefined for --help. Throws MonitorUsageError naming a bad value. */
+export function monitorOptions(argv: string[]): MonitorOptions | undefined {
   const { values } = parseArgs({
     args: argv,
     options: {
-      target: { type: "string", default: "localhost:9464" },
+      target: { type: "string", multiple: true, default: [] },
+      pipeline: { type: "string", multiple: true, default: [] },
       port: { type: "string" },
       host: { type: "string", default: "127.0.0.1" },
       "scrape-interval": { type: "string", default: "5s" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
-  if (values.help) {
+  if (values.help) return undefined;
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && !(/^\d+$/.test(values.port ?? "") && port <= 65535)) {
+    throw new MonitorUsageError(`--port must be a port number 0-65535, got "${values.port}"`);
+  }
+  const interval = durationMs(values["scrape-interval"]);
+  if (interval === undefined || interval === 0 || interval > MAX_SCRAPE_INTERVAL_MS) {
+    throw new MonitorUsageError(
+      `--scrape-interval must be a duration like 5s, above 0 and at most 2m (the alert rules' 5m rates need two scrapes), got "${values["scrape-interval"]}"`,
+    );
+  }
+  // One job is one pipeline: its series carry no pipeline label, so two pipelines' would add up in every panel.
+  if (values.pipeline.length > 1) throw new MonitorUsageError(`--pipeline names one pipeline (its workers are the job ${CLICKPIPE_JOB}), got ${values.pipeline.length}`);
+  const host = values.host.replace(/^\[(.*)\]$/, "$1");
+  if (host === "") throw new MonitorUsageError("--host must be an address, got none");
+  return { targets: targetsOfOptions(values.target), pipeline: values.pipeline[0], port, host, scrapeInterval: values["scrape-interval"] };
+}
+
+export async function runMonitor(argv: string[]): Promise<number> {
+  let options: MonitorOptions | undefined;
+  try {
+    options = monitorOptions(argv);
+  } catch (error) {
+    if (!(error instanceof MonitorUsageError)) throw error;
+    console.error(`clickpipe monitor: ${error.message}\n${monitorUsage}`);
+    return 2;
+  }
+  if (options === undefined) {
     console.log(monitorUsage);
     return 0;
   }
-  const port = values.port === undefined ? undefined : Number(values.port);
-  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
-    console.error(`clickpipe monitor: --port must be a port number 0-65535, got "${values.port}"\n${monitorUsage}`);
-    return 2;
+  let fromPipeline: MonitorTarget | undefined;
+  if (options.pipeline !== undefined) {
+    const pipeline = await loadPipelineOrThrow(options.pipeline);
+    try {
+      fromPipeline = { address: pipelineMetricsTarget(pipeline, options.pipeline), pipeline: options.pipeline };
+    } catch (error) {
+      if (!(error instanceof MonitorPipelineError)) throw error;
+      console.error(`clickpipe monitor: ${error.message}`);
+      return 1;
+    }
   }
-  if (!/^\d+(ms|s|m|h)$/.test(values["scrape-interval"])) {
-    console.error(`clickpipe monitor: --scrape-interval must be a duration like 5s, got "${values["scrape-interval"]}"`);
-    return 2;
-  }
+  const targets = monitorTargets(options.targets, fromPipeline);
+
   let prometheus: RunningPrometheus;
   try {
-    prometheus = await startPrometheus({ target: values.target, port, host: values.host, scrapeInterval: values["scrape-interval"] });
+    prometheus = await startPrometheus({
+      targets: targets.map((target) => target.address),
+      port: options.port,
+      host: options.host,
+      scrapeInterval: options.scrapeInterval,
+    });
   } catch (error) {
     if (error instanceof PrometheusMissingError) {
       console.error(`clickpipe monitor: ${error.message}`);
@@ -47,10 +184,9 @@ export async function runMonitor(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  for (const line of monitorBanner(prometheus, values.target, values["scrape-interval"])) console.log(line);
-  if (!(await answersMetrics(values.target))) {
-    console.log(`nothing answers at http://${values.target}/metrics yet: start the pipeline (npm start, or a pipeline with metrics.port)`);
-  }
+  for (const line of monitorBanner(prometheus, targets, options.scrapeInterval)) console.log(line);
+  const answers = await Promise.all(targets.map((target) => answersMetrics(target.address)));
+  for (const line of silentTargetLines(targets.filter((_, index) => !answers[index]))) console.log(line);
 
   // Ctrl-C in a terminal signals Prometheus too; either way the monitor stops it and removes the storage.
   let signalled: string | undefined;
@@ -70,16 +206,39 @@ export async function runMonitor(argv: string[]): Promise<number> {
   return 1;
 }
 
-/** What the user reads after start: where Prometheus is and how to point Grafana at it. */
-export function monitorBanner(prometheus: Pick<RunningPrometheus, "url" | "directory">, target: string, scrapeInterval: string): string[] {
+/** What the user reads after start: what Prometheus scrapes, where it is, and how to point Grafana at it. */
+export function monitorBanner(
+  prometheus: Pick<RunningPrometheus, "url" | "host" | "port" | "directory">,
+  targets: readonly MonitorTarget[],
+  scrapeInterval: string,
+): string[] {
+  const named = targets.map((target) => (target.pipeline === undefined ? target.address : `${target.address} (metrics of ${target.pipeline})`));
+  const listening = prometheus.host === "0.0.0.0" || prometheus.host === "::" ? ` (listening on ${prometheus.host}: from another machine, this host's name and port ${prometheus.port})` : "";
+  const scraping =
+    named.length === 1
+      ? [`Prometheus on ${prometheus.url}${listening}, scraping job ${CLICKPIPE_JOB} at ${named[0]} every ${scrapeInterval}`]
+      : [`Prometheus on ${prometheus.url}${listening}, scraping job ${CLICKPIPE_JOB} at ${named.length} targets every ${scrapeInterval}:`, ...named.map((text) => `  ${text}`)];
+  const grafanaData = join(tmpdir(), "clickpipe-grafana");
   return [
-    `Prometheus on ${prometheus.url}, scraping clickpipe at ${target} every ${scrapeInterval}`,
+    ...scraping,
     `  alert rules ${PROMETHEUS_CONFIG_DIR}alerts.yml; alerts on ${prometheus.url}/alerts; temporary storage ${prometheus.directory}`,
-    "Grafana: add a Prometheus data source with URL " + prometheus.url + ` and import ${GRAFANA_DIR}dashboards/*.json,`,
-    "  or start Grafana with this repository's provisioning:",
-    `  PROMETHEUS_URL=${prometheus.url} CLICKPIPE_DASHBOARDS=${GRAFANA_DIR}dashboards GF_PATHS_PROVISIONING=${GRAFANA_DIR}provisioning grafana server`,
+    `Grafana: add a Prometheus data source with URL ${prometheus.url} and scrape interval ${scrapeInterval}, and import ${GRAFANA_DIR}dashboards/*.json,`,
+    `  or start Grafana with this repository's provisioning (--homepath: the folder holding Grafana's conf/defaults.ini, ${GRAFANA_HOME} from its .deb or .rpm):`,
+    `  PROMETHEUS_URL=${prometheus.url} CLICKPIPE_SCRAPE_INTERVAL=${scrapeInterval} CLICKPIPE_DASHBOARDS=${GRAFANA_DIR}dashboards ` +
+      `GF_PATHS_PROVISIONING=${GRAFANA_DIR}provisioning GF_PATHS_DATA=${grafanaData} GF_PATHS_LOGS=${grafanaData}/log ` +
+      `GF_PATHS_PLUGINS=${grafanaData}/plugins grafana server --homepath ${GRAFANA_HOME}`,
     "  (with Docker, `docker compose up` runs NATS, the demo, Prometheus and Grafana on http://localhost:3000)",
     "Ctrl-C stops Prometheus and removes its storage.",
+  ];
+}
+
+/** One line per target that did not answer, naming it, and what to do (nothing when every target answered). */
+export function silentTargetLines(silent: readonly MonitorTarget[]): string[] {
+  if (silent.length === 0) return [];
+  return [
+    ...silent.map((target) => `nothing answers at http://${target.address}/metrics yet`),
+    "  start the pipeline there (npm start, or clickpipe run <pipeline.yaml> with a metrics section); a standby worker of an",
+    "  unpartitioned pipeline serves no metrics until it holds the pipeline's lock, so its target stays down until then",
   ];
 }
 

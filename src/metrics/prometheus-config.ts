@@ -1,4 +1,4 @@
-// Renders a Prometheus config from config/prometheus/prometheus.yml for one clickpipe target (npm run monitor, tests).
+// Renders a Prometheus config from config/prometheus/prometheus.yml for the clickpipe job's targets (npm run monitor, tests).
 import { fileURLToPath } from "node:url";
 import { isMap, isSeq, parseDocument, type YAMLMap } from "yaml";
 
@@ -11,8 +11,8 @@ export const ALERT_RULES = `${PROMETHEUS_CONFIG_DIR}alerts.yml`;
 export const CLICKPIPE_JOB = "clickpipe";
 
 export interface PrometheusConfigOptions {
-  /** host:port of the pipeline's /metrics endpoint. */
-  target: string;
+  /** host:port of each worker's /metrics endpoint (at least one); each becomes a target of the job, its `instance`. */
+  targets: readonly string[];
   /** Prometheus duration such as "1s" or "5s"; default: the template's. */
   scrapeInterval?: string;
   /** Absolute paths of rule files; default: the template's rule files resolved against its directory. */
@@ -20,17 +20,35 @@ export interface PrometheusConfigOptions {
 }
 
 /**
- * The template with the clickpipe job scraping `target` (and `scrapeInterval` as the global scrape and evaluation
+ * Why `target` is not a scrape target Prometheus takes as written (host:port, an IPv6 address in brackets, a port
+ * 1-65535), as a sentence naming it; undefined when it is one.
+ */
+export function scrapeTargetProblem(target: string): string | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s/:@?#[\]]+)):(\d{1,5})$/.exec(target);
+  const port = match === null ? Number.NaN : Number(match[3]);
+  if (match !== null && port >= 1 && port <= 65535) return undefined;
+  const shown = `"${target}" is not host:port (e.g. localhost:9464)`;
+  if (/^[a-z]+:\/\//i.test(target) || target.includes("/")) return `${shown}: leave out the scheme and the path (Prometheus scrapes http://<host:port>/metrics)`;
+  if (match !== null) return `${shown}: the port must be 1-65535`;
+  if ((target.match(/:/g) ?? []).length > 1) return `${shown}: an IPv6 address goes in brackets, e.g. [::1]:9464`;
+  return shown;
+}
+
+/**
+ * The template with the clickpipe job scraping `targets` (and `scrapeInterval` as the global scrape and evaluation
  * interval). Rule files become absolute, so the rendered file works from any directory.
  */
 export function renderPrometheusConfig(template: string, options: PrometheusConfigOptions): string {
-  if (!/^[^\s/:]+:\d{1,5}$/.test(options.target) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(options.target)) {
-    throw new Error(`scrape target "${options.target}" is not host:port (e.g. localhost:9464)`);
+  if (options.targets.length === 0) throw new Error("no scrape target: give at least one host:port");
+  for (const target of options.targets) {
+    const problem = scrapeTargetProblem(target);
+    if (problem !== undefined) throw new Error(`scrape target ${problem}`);
   }
   const doc = parseDocument(template);
   const job = findClickpipeJob(doc.get("scrape_configs"));
   if (job === undefined) throw new Error(`the Prometheus template has no scrape job named ${CLICKPIPE_JOB}`);
-  job.set("static_configs", doc.createNode([{ targets: [options.target] }]));
+  // One target group: Prometheus labels each target's series with job="clickpipe" and instance="<host:port>".
+  job.set("static_configs", doc.createNode([{ targets: [...new Set(options.targets)] }]));
   if (options.scrapeInterval !== undefined) {
     doc.setIn(["global", "scrape_interval"], options.scrapeInterval);
     doc.setIn(["global", "evaluation_interval"], options.scrapeInterval);

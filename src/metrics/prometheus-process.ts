@@ -11,8 +11,8 @@ const READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 5_000;
 
 export interface StartPrometheusOptions {
-  /** host:port of the pipeline's /metrics endpoint. */
-  target: string;
+  /** host:port of each worker's /metrics endpoint, all targets of the job clickpipe. */
+  targets: readonly string[];
   /** Listen port: a number uses exactly that port; 0 a free one; omitted: 9090 when free, else a free one. */
   port?: number;
   /** Listen address; default 127.0.0.1. */
@@ -24,8 +24,10 @@ export interface StartPrometheusOptions {
 }
 
 export interface RunningPrometheus {
-  /** Base URL of the web UI and HTTP API, e.g. http://127.0.0.1:9090. */
+  /** Base URL of the web UI and HTTP API on this machine, e.g. http://127.0.0.1:9090 (also when it listens on 0.0.0.0). */
   url: string;
+  /** The address it listens on (--host), e.g. 127.0.0.1 or 0.0.0.0. */
+  host: string;
   port: number;
   /** Temporary directory holding prometheus.yml and the TSDB; removed by stop(). */
   directory: string;
@@ -50,14 +52,14 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
   const directory = await mkdtemp(join(tmpdir(), "clickpipe-prometheus-"));
   const configFile = join(directory, "prometheus.yml");
   const template = await readFile(PROMETHEUS_TEMPLATE, "utf8");
-  await writeFile(configFile, renderPrometheusConfig(template, { target: options.target, scrapeInterval: options.scrapeInterval }));
+  await writeFile(configFile, renderPrometheusConfig(template, { targets: options.targets, scrapeInterval: options.scrapeInterval }));
   const binary = options.binary ?? process.env.PROMETHEUS_BIN ?? "prometheus";
   const child = spawn(
     binary,
     [
       `--config.file=${configFile}`,
       `--storage.tsdb.path=${join(directory, "data")}`,
-      `--web.listen-address=${host.includes(":") ? `[${host}]` : host}:${port}`,
+      `--web.listen-address=${urlHost(host)}:${port}`,
       "--log.level=warn",
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
@@ -69,7 +71,7 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
   child.stdout?.on("data", keepLog);
   child.stderr?.on("data", keepLog);
   const exited = exitOf(child);
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const url = `http://${urlHost(loopbackFor(host))}:${port}`;
   const removeDirectory = () => rm(directory, { recursive: true, force: true });
   try {
     await waitReady(url, exited, () => log);
@@ -83,6 +85,7 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
   let stopping: Promise<void> | undefined;
   return {
     url,
+    host,
     port,
     directory,
     configFile,
@@ -100,6 +103,17 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
       return stopping;
     },
   };
+}
+
+function urlHost(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/** Where this machine reaches a listener on `host`: a wildcard address is no address to connect to (nor to give Grafana). */
+function loopbackFor(host: string): string {
+  if (host === "0.0.0.0") return "127.0.0.1";
+  if (host === "::") return "::1";
+  return host;
 }
 
 /** `requested` as given; undefined: the default port when it is free, else any free port. */

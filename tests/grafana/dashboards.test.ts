@@ -188,6 +188,15 @@ describe("grafana provisioning", () => {
     expect(compose.services.prometheus.ports).toContain(`${url.port}:${url.port}`);
   });
 
+  it("gives the data source the scrape interval of the Prometheus it reads ($__rate_interval spans two scrapes of it)", () => {
+    const file = parse(readFileSync(join(PROVISIONING, "datasources", "prometheus.yml"), "utf8")) as {
+      datasources: { jsonData: { timeInterval: string } }[];
+    };
+    // The compose prometheus service runs config/prometheus/prometheus.yml with only its target replaced.
+    const prometheus = parse(readFileSync(join(REPO, "config", "prometheus", "prometheus.yml"), "utf8")) as { global: { scrape_interval: string } };
+    expect(expand(file.datasources[0].jsonData.timeInterval)).toBe(prometheus.global.scrape_interval);
+  });
+
   it("provisions a file provider whose path is the mounted grafana/dashboards folder holding every dashboard", () => {
     const file = parse(readFileSync(join(PROVISIONING, "dashboards", "clickpipe.yml"), "utf8")) as {
       apiVersion: number;

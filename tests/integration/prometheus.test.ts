@@ -79,7 +79,7 @@ describe("prometheus scraping a running pipeline", () => {
     sources = await startSources(config, { metrics, log: (line) => logs.push(line) });
     worker = runWorker({ config, metrics, signal: controller.signal, log: (line) => logs.push(line) });
     worker.catch(() => undefined); // surfaced by the afterAll await
-    prometheus = await startPrometheus({ target: `127.0.0.1:${metricsPort}`, port: 0, scrapeInterval: "1s" });
+    prometheus = await startPrometheus({ targets: [`127.0.0.1:${metricsPort}`], port: 0, scrapeInterval: "1s" });
 
     // Scraped before any event, so the counters' rates see them rise: a first scrape after the traffic gave rates of 0
     // (and bounce and conversion rates of 0/0, now no value), which passed for data.

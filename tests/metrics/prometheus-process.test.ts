@@ -17,7 +17,7 @@ describe("startPrometheus", () => {
   it("falls back to a free port when 9090 is taken, answers ready, scrapes the target, and removes its storage on stop", async () => {
     const blocker = await occupy(DEFAULT_PROMETHEUS_PORT);
     try {
-      const prometheus = await startPrometheus({ target: "127.0.0.1:9" });
+      const prometheus = await startPrometheus({ targets: ["127.0.0.1:9"] });
       try {
         expect(prometheus.port).not.toBe(DEFAULT_PROMETHEUS_PORT);
         expect(prometheus.url).toBe(`http://127.0.0.1:${prometheus.port}`);
@@ -43,8 +43,19 @@ describe("startPrometheus", () => {
     }
   });
 
+  it("gives a URL this machine connects to when it listens on every interface (0.0.0.0 is no address to give Grafana)", async () => {
+    const prometheus = await startPrometheus({ targets: ["127.0.0.1:9"], port: 0, host: "0.0.0.0" });
+    try {
+      expect(prometheus.host).toBe("0.0.0.0");
+      expect(prometheus.url).toBe(`http://127.0.0.1:${prometheus.port}`);
+      expect((await fetch(`${prometheus.url}/-/ready`)).status).toBe(200);
+    } finally {
+      await prometheus.stop();
+    }
+  });
+
   it("says which Debian package to install when the executable is missing", async () => {
-    const start = startPrometheus({ target: "127.0.0.1:9", port: 0, binary: "/nonexistent/prometheus" });
+    const start = startPrometheus({ targets: ["127.0.0.1:9"], port: 0, binary: "/nonexistent/prometheus" });
     await expect(start).rejects.toBeInstanceOf(PrometheusMissingError);
     await expect(start).rejects.toThrow("apt-get install prometheus");
   });

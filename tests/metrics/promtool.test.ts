@@ -85,17 +85,18 @@ describe("promtool on the shipped Prometheus files", () => {
     expect(result.status).toBe(0);
   });
 
-  it("accepts the config `npm run monitor` renders for another target", async () => {
+  it("accepts the config `npm run monitor` renders for several targets", async () => {
     const directory = await mkdtemp(join(tmpdir(), "clickpipe-monitor-config-"));
     try {
-      const rendered = renderPrometheusConfig(await readFile(PROMETHEUS_TEMPLATE, "utf8"), { target: "127.0.0.1:19464", scrapeInterval: "1s" });
+      const targets = ["127.0.0.1:19464", "localhost:19465", "[::1]:19466", "worker-2.internal:9464"];
+      const rendered = renderPrometheusConfig(await readFile(PROMETHEUS_TEMPLATE, "utf8"), { targets, scrapeInterval: "1s" });
       await writeFile(join(directory, "prometheus.yml"), rendered);
       const result = promtool(["check", "config", "prometheus.yml"], undefined, directory);
       expect(result.output).toContain("SUCCESS: 1 rule files found");
       expect(result.status).toBe(0);
       const config = parse(rendered) as { global: { scrape_interval: string }; scrape_configs: { static_configs: { targets: string[] }[] }[] };
       expect(config.global.scrape_interval).toBe("1s");
-      expect(config.scrape_configs[0].static_configs).toEqual([{ targets: ["127.0.0.1:19464"] }]);
+      expect(config.scrape_configs[0].static_configs).toEqual([{ targets }]);
     } finally {
       await rm(directory, { recursive: true, force: true });
     }

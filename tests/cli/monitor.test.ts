@@ -1,0 +1,184 @@
+// `clickpipe monitor`'s command line: its targets (--target, --pipeline), checks of every value, and what it prints.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  durationMs,
+  MonitorPipelineError,
+  MonitorUsageError,
+  monitorBanner,
+  monitorOptions,
+  monitorTargets,
+  pipelineMetricsTarget,
+  silentTargetLines,
+  targetsOfOptions,
+} from "../../src/cli/monitor.ts";
+import { parsePipelineText } from "../../src/config/load.ts";
+import type { PipelineConfig } from "../../src/config/pipeline.ts";
+import { runCli } from "../helpers/cli.ts";
+
+const PIPELINE = "name: p\nnats: { stream: S }\nsinks: [{ type: parquet, path: out }]\n";
+
+function pipeline(text: string, env: Record<string, string> = {}): PipelineConfig {
+  const loaded = parsePipelineText(text, "p.yaml", env);
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+  return loaded.config;
+}
+
+/** Temporary folders of this file's tests, removed when they are done. */
+const scratch: string[] = [];
+afterAll(async () => {
+  for (const directory of scratch) await rm(directory, { recursive: true, force: true });
+});
+
+async function pipelineFile(text: string): Promise<string> {
+  const directory = await mkdtemp(join(tmpdir(), "clickpipe-monitor-"));
+  scratch.push(directory);
+  const file = join(directory, "p.yaml");
+  await writeFile(file, text);
+  return file;
+}
+
+describe("monitor - targets", () => {
+  it("takes --target repeated and comma-separated, in order, spaces around commas left out", () => {
+    expect(targetsOfOptions(["w1:9464", "w1:9465, w2:9464", "[::1]:9464"])).toEqual(["w1:9464", "w1:9465", "w2:9464", "[::1]:9464"]);
+    expect(monitorOptions(["--target", "w1:9464,w2:9464", "--target", "w3:9464"])?.targets).toEqual(["w1:9464", "w2:9464", "w3:9464"]);
+  });
+
+  it("names the bad value, and the --target it came in when that held several", () => {
+    expect(() => targetsOfOptions(["w1:9464,w2"])).toThrow(new MonitorUsageError('--target "w2" is not host:port (e.g. localhost:9464) (in --target "w1:9464,w2")'));
+    expect(() => targetsOfOptions(["http://w1:9464/metrics"])).toThrow(
+      '--target "http://w1:9464/metrics" is not host:port (e.g. localhost:9464): leave out the scheme and the path',
+    );
+    expect(() => targetsOfOptions(["w1:9464,"])).toThrow('--target "" is not host:port');
+  });
+
+  it("scrapes localhost:9464 when neither --target nor --pipeline names one", () => {
+    expect(monitorTargets([])).toEqual([{ address: "localhost:9464" }]);
+    expect(monitorOptions([])?.targets).toEqual([]);
+  });
+
+  it("adds the pipeline's target to the --target ones, once when a --target names it too", () => {
+    const fromPipeline = { address: "localhost:9464", pipeline: "p.yaml" };
+    expect(monitorTargets(["w2:9464", "w2:9464"], fromPipeline)).toEqual([{ address: "w2:9464" }, fromPipeline]);
+    expect(monitorTargets(["w2:9464", "localhost:9464"], fromPipeline)).toEqual([{ address: "w2:9464" }, fromPipeline]);
+    expect(monitorTargets(["localhost:9464", "w2:9464"], fromPipeline)).toEqual([fromPipeline, { address: "w2:9464" }]);
+    expect(monitorTargets([], fromPipeline)).toEqual([fromPipeline]);
+  });
+});
+
+describe("monitor - the target of a pipeline's metrics section", () => {
+  it("is localhost at metrics.port for a server on every interface (0.0.0.0, the default, or ::)", () => {
+    expect(pipelineMetricsTarget(pipeline(`${PIPELINE}metrics: { port: 9470 }\n`), "p.yaml")).toBe("localhost:9470");
+    expect(pipelineMetricsTarget(pipeline(`${PIPELINE}metrics: { port: 9470, host: "::" }\n`), "p.yaml")).toBe("localhost:9470");
+    expect(pipelineMetricsTarget(pipeline(`${PIPELINE}metrics: {}\n`), "p.yaml")).toBe("localhost:9464");
+  });
+
+  it("is metrics.host itself otherwise, an IPv6 address in brackets, and the port as the variables set it", () => {
+    expect(pipelineMetricsTarget(pipeline(`${PIPELINE}metrics: { port: 9470, host: 127.0.0.1 }\n`), "p.yaml")).toBe("127.0.0.1:9470");
+    expect(pipelineMetricsTarget(pipeline(`${PIPELINE}metrics: { port: 9470, host: "::1" }\n`), "p.yaml")).toBe("[::1]:9470");
+    const withVariable = pipeline(`${PIPELINE}metrics:\n  port: \${CLICKPIPE_METRICS_PORT:-9464}\n`, { CLICKPIPE_METRICS_PORT: "9481" });
+    expect(pipelineMetricsTarget(withVariable, "p.yaml")).toBe("localhost:9481");
+  });
+
+  it("is an error for a pipeline without metrics, saying what to add, and for metrics.port 0", () => {
+    expect(() => pipelineMetricsTarget(pipeline(PIPELINE), "pipelines/x.yaml")).toThrow(
+      new MonitorPipelineError("pipelines/x.yaml has no metrics section, so its workers serve no metrics: add `metrics: {port: 9464}` to it (or give --target)"),
+    );
+    expect(() => pipelineMetricsTarget(pipeline(`${PIPELINE}metrics: { port: 0 }\n`), "p.yaml")).toThrow("p.yaml has metrics.port 0: each worker takes a free port");
+  });
+});
+
+describe("monitor - options", () => {
+  it("reads Prometheus durations, compound ones too", () => {
+    expect(durationMs("5s")).toBe(5000);
+    expect(durationMs("500ms")).toBe(500);
+    expect(durationMs("1m30s")).toBe(90_000);
+    expect(durationMs("2h")).toBe(7_200_000);
+    expect(durationMs("5")).toBeUndefined();
+    expect(durationMs("5 s")).toBeUndefined();
+  });
+
+  it("takes a scrape interval above 0 and at most 2m, so that the alert rules' 5m rates see two scrapes", () => {
+    expect(monitorOptions(["--scrape-interval", "2m"])?.scrapeInterval).toBe("2m");
+    expect(monitorOptions(["--scrape-interval", "1m30s"])?.scrapeInterval).toBe("1m30s");
+    for (const bad of ["0s", "3m", "5", "1d"]) expect(() => monitorOptions(["--scrape-interval", bad]), bad).toThrow(`got "${bad}"`);
+  });
+
+  it("rejects a port that is not 0-65535, a second --pipeline, and an empty --host", () => {
+    for (const bad of ["65536", "-1", "1e3", "", "x"]) expect(() => monitorOptions([`--port=${bad}`]), bad).toThrow(`--port must be a port number 0-65535, got "${bad}"`);
+    expect(monitorOptions(["--port", "0"])?.port).toBe(0);
+    expect(() => monitorOptions(["--pipeline", "a.yaml", "--pipeline", "b.yaml"])).toThrow("--pipeline names one pipeline (its workers are the job clickpipe), got 2");
+    expect(() => monitorOptions(["--host", ""])).toThrow("--host must be an address");
+    expect(monitorOptions(["--host", "[::1]"])?.host).toBe("::1");
+  });
+
+  it("answers --help with undefined (the usage), whatever else is given", () => {
+    expect(monitorOptions(["--target", "w1", "--help"])).toBeUndefined();
+  });
+});
+
+describe("monitor - what it prints", () => {
+  const prometheus = { url: "http://127.0.0.1:9090", host: "127.0.0.1", port: 9090, directory: "/tmp/clickpipe-prometheus-x" };
+
+  it("names every target on a line of its own, and the pipeline a target came from", () => {
+    const banner = monitorBanner(prometheus, [{ address: "w2:9464" }, { address: "localhost:9464", pipeline: "pipelines/web.yaml" }], "5s");
+    expect(banner.slice(0, 3)).toEqual([
+      "Prometheus on http://127.0.0.1:9090, scraping job clickpipe at 2 targets every 5s:",
+      "  w2:9464",
+      "  localhost:9464 (metrics of pipelines/web.yaml)",
+    ]);
+  });
+
+  it("names one target on the first line, and tells Grafana the scrape interval and its home folder", () => {
+    const banner = monitorBanner(prometheus, [{ address: "localhost:9464" }], "15s");
+    expect(banner[0]).toBe("Prometheus on http://127.0.0.1:9090, scraping job clickpipe at localhost:9464 every 15s");
+    expect(banner.join("\n")).toContain("add a Prometheus data source with URL http://127.0.0.1:9090 and scrape interval 15s");
+    const command = banner.find((line) => line.includes("grafana server"))!;
+    expect(command).toMatch(/^ {2}PROMETHEUS_URL=http:\/\/127\.0\.0\.1:9090 CLICKPIPE_SCRAPE_INTERVAL=15s CLICKPIPE_DASHBOARDS=\/\S+\/grafana\/dashboards /);
+    expect(command).toMatch(/GF_PATHS_DATA=\/\S+ .*grafana server --homepath \/usr\/share\/grafana$/);
+  });
+
+  it("says how another machine reaches a Prometheus listening on every interface", () => {
+    const banner = monitorBanner({ ...prometheus, host: "0.0.0.0" }, [{ address: "localhost:9464" }], "5s");
+    expect(banner[0]).toBe(
+      "Prometheus on http://127.0.0.1:9090 (listening on 0.0.0.0: from another machine, this host's name and port 9090), scraping job clickpipe at localhost:9464 every 5s",
+    );
+  });
+
+  it("names each target that did not answer, and nothing when all did", () => {
+    const lines = silentTargetLines([{ address: "w1:9465" }, { address: "[::1]:9464" }]);
+    expect(lines.slice(0, 2)).toEqual(["nothing answers at http://w1:9465/metrics yet", "nothing answers at http://[::1]:9464/metrics yet"]);
+    expect(lines.slice(2).join("\n")).toContain("a standby worker of an\n  unpartitioned pipeline serves no metrics until it holds the pipeline's lock");
+    expect(silentTargetLines([])).toEqual([]);
+  });
+});
+
+describe("clickpipe monitor - errors before Prometheus starts", () => {
+  it("exits 2 naming a bad --target, with the usage", async () => {
+    const result = await runCli(["monitor", "--port", "0", "--target", "localhost:9464,localhost:9465/metrics"]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe("");
+    expect(result.stderr.split("\n")[0]).toBe(
+      'clickpipe monitor: --target "localhost:9465/metrics" is not host:port (e.g. localhost:9464): leave out the scheme and the path (Prometheus scrapes http://<host:port>/metrics) (in --target "localhost:9464,localhost:9465/metrics")',
+    );
+    expect(result.stderr).toContain("usage: clickpipe monitor [--target host:port]… [--pipeline <pipeline.yaml>]");
+  });
+
+  it("exits 1 for a --pipeline without metrics, saying to add it", async () => {
+    const file = await pipelineFile(PIPELINE);
+    const result = await runCli(["monitor", "--port", "0", "--pipeline", file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `clickpipe monitor: ${file} has no metrics section, so its workers serve no metrics: add \`metrics: {port: 9464}\` to it (or give --target)\n`,
+    );
+  });
+
+  it("exits 1 for a --pipeline that does not validate, with validate's lines", async () => {
+    const file = await pipelineFile(`${PIPELINE}metrics: { port: 9464, hots: x }\n`);
+    const result = await runCli(["monitor", "--port", "0", "--pipeline", file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(new RegExp(`^metrics\\.hots \\(${file}:4:\\d+\\): unknown key "hots"\\. Did you mean "host"\\?`));
+  });
+});
