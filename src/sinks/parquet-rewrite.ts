@@ -2,20 +2,20 @@
 // each part that loses rows is rewritten with its own schema, atomically, or deleted when nothing is left.
 //
 // apache-arrow and parquet-wasm come from loadArrowParquet (parquet-arrow.ts), never from a static import: a worker
-// imports this module for its file listing at start-up, and its main thread loads them only when it reads a footer
-// (compaction), or rewrites a part itself (a sink without encoder threads, `clickpipe forget`).
-import { closeSync, existsSync, fstatSync, openAsBlob, openSync, readSync, type BigIntStats } from "node:fs";
+// imports this module for its file listing at start-up, and its main thread loads them only when it rewrites a part
+// itself (a sink without encoder threads, `clickpipe forget`). Compaction's row counts come from parquet-footer.ts.
+import { closeSync, fstatSync, openSync, readSync, type BigIntStats } from "node:fs";
 import { open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { threadId } from "node:worker_threads";
 import type { Data, DataType, Table as ArrowTable, Utf8, Vector } from "apache-arrow";
-import type { ParquetFile, Schema } from "parquet-wasm";
+import type { Schema } from "parquet-wasm";
 import { syncDirectory } from "../runtime/checkpoint.ts";
 import { FORGOTTEN_ROW_COLUMNS, isForgottenRow } from "../runtime/tombstones.ts";
 import { loadArrowParquet, loadedArrowParquet } from "./parquet-arrow.ts";
 import { encodeSealedBatch, encoderReady, type ParquetCompression } from "./parquet-encoder.ts";
 import { keptRowsOf, setUtf8Values } from "./parquet-merge.ts";
-import { ParquetReadError, readingParquet } from "./parquet-read-error.ts";
+import { readingParquet } from "./parquet-read-error.ts";
 import { utcDay, type Row } from "./table.ts";
 
 export interface RewriteOptions {
@@ -140,38 +140,6 @@ async function readColumnsOfPart(
   try {
     const table = await readingParquet(path, async () => arrow.tableFromIPC((await file.read({ columns })).intoIPCStream()));
     return { rows: projectedRows(table), version, bytes };
-  } finally {
-    file.free();
-  }
-}
-
-/**
- * A part's row count, from its footer (the compaction policy's screen); undefined when the part is gone. ParquetFile
- * reads the page index too, which parquet-wasm's writer (zstd) puts before the footer: given the footer alone, it read
- * other bytes as one and failed on every zstd part with a list column. So it reads the file, lazily: only the footer
- * and the page index are read, not the column chunks.
- */
-export async function partRowCount(path: string): Promise<number | undefined> {
-  let part: Blob;
-  try {
-    part = await openAsBlob(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-  if (part.size < 12) throw new ParquetReadError(path, new Error("no Parquet footer at its end"));
-  await loadArrowParquet();
-  const { ParquetFile: ParquetFileOf } = loadedArrowParquet().wasm;
-  let file: ParquetFile;
-  try {
-    file = await readingParquet(path, () => ParquetFileOf.fromFile(part));
-  } catch (error) {
-    // Deleted since it was opened (a merge's commit, forget): gone, as if it had not been there.
-    if (!existsSync(path)) return undefined;
-    throw error;
-  }
-  try {
-    return file.metadata().fileMetadata().numRows();
   } finally {
     file.free();
   }

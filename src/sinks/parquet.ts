@@ -20,7 +20,8 @@ import type { EncodeRequest, EncodeResponse, MergeRequest } from "./parquet-enco
 import type { Row, TableSpec } from "./table.ts";
 import { MAX_MERGE_INPUTS, mergedPartFileName, ownPartPattern, planMerge, type CompactionPolicy, type PlannedMerge } from "./compaction.ts";
 import { mergeAndEncode, type EncodedMerge } from "./parquet-merge.ts";
-import { eraseForgottenFromParts, partRowCount, type PartChange } from "./parquet-rewrite.ts";
+import { partRowCount } from "./parquet-footer.ts";
+import { eraseForgottenFromParts, type PartChange } from "./parquet-rewrite.ts";
 
 export interface ParquetSinkOptions {
   /** Root of the lake: files go to `<path>/<table>/<partitionKey>=<value>/`. */
@@ -383,7 +384,7 @@ export class ParquetSink {
     let small = 0;
     let smallRows = 0;
     for (let from = 0; from < names.length; from += FILE_OPERATIONS_AT_ONCE) {
-      for (const part of await this.rowCounts(directory, names.slice(from, from + FILE_OPERATIONS_AT_ONCE))) {
+      for (const part of this.rowCounts(directory, names.slice(from, from + FILE_OPERATIONS_AT_ONCE))) {
         parts.push(part);
         if (part.rows >= policy.targetRows) continue;
         small++;
@@ -394,20 +395,22 @@ export class ParquetSink {
     return parts;
   }
 
-  /** Row counts of a folder's parts: known from this sink's commits, else read from their footers (gone: left out). */
-  private async rowCounts(directory: string, names: readonly string[]): Promise<{ name: string; rows: number }[]> {
-    const counted = await Promise.all(
-      names.map(async (name) => {
-        const path = `${directory}/${name}`;
-        let rows = this.partRows.get(path);
-        if (rows === undefined) {
-          rows = await partRowCount(join(this.root, path));
-          if (rows !== undefined) this.partRows.set(path, rows);
-        }
-        return rows === undefined ? undefined : { name, rows };
-      }),
-    );
-    return counted.filter((part) => part !== undefined);
+  /**
+   * Row counts of a folder's parts: known from this sink's commits, else read from their footers (gone: left out) by
+   * parquet-footer.ts, on this thread without parquet-wasm: a footer is a few KiB, read synchronously.
+   */
+  private rowCounts(directory: string, names: readonly string[]): { name: string; rows: number }[] {
+    const counted: { name: string; rows: number }[] = [];
+    for (const name of names) {
+      const path = `${directory}/${name}`;
+      let rows = this.partRows.get(path);
+      if (rows === undefined) {
+        rows = partRowCount(join(this.root, path));
+        if (rows !== undefined) this.partRows.set(path, rows);
+      }
+      if (rows !== undefined) counted.push({ name, rows });
+    }
+    return counted;
   }
 
   /**
