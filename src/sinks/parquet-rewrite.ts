@@ -12,9 +12,11 @@ import type { Data, DataType, Table as ArrowTable, Utf8, Vector } from "apache-a
 import type { Schema } from "parquet-wasm";
 import { syncDirectory } from "../runtime/checkpoint.ts";
 import { FORGOTTEN_ROW_COLUMNS, isForgottenRow } from "../runtime/tombstones.ts";
+import { crashIfInjectedInRewrite } from "../runtime/fault-injection.ts";
 import { loadArrowParquet, loadedArrowParquet } from "./parquet-arrow.ts";
 import { encodeSealedBatch, encoderReady, type ParquetCompression } from "./parquet-encoder.ts";
 import { keptRowsOf, setUtf8Values } from "./parquet-merge.ts";
+import { temporaryPartName, thisProcessAsWriter, type TemporaryWriter } from "./part-temporaries.ts";
 import { readingParquet } from "./parquet-read-error.ts";
 import { utcDay, type Row } from "./table.ts";
 
@@ -300,16 +302,19 @@ export async function eraseForgottenFromParts(
 }
 
 let rewrites = 0;
+let writer: TemporaryWriter | undefined;
 
 /**
  * Writes a temporary file beside `file`, fsyncs it, renames it over the file and fsyncs the folder: readers see the
  * old file or the new, never a part. The temporary name is this process's, thread's and call's own, so `forget` and a
  * worker rewriting the same part at once (both remove the same rows: the same bytes), or two tasks of a partitioned
- * worker on two encoder threads (each with a count of its own), never write into one file.
+ * worker on two encoder threads (each with a count of its own), never write into one file; it names the host and the
+ * process, so that recovery deletes it only once that process is gone (part-temporaries.ts), after a kill -9 here.
  * Returns false, renaming nothing, when the file is no longer the version the rows were read from.
  */
 async function replaceFileDurably(file: string, bytes: Uint8Array, expected: PartVersion): Promise<boolean> {
-  const temporary = `${file}.${process.pid}-${threadId}-${++rewrites}.tmp`;
+  writer ??= thisProcessAsWriter();
+  const temporary = temporaryPartName(file, writer, threadId, ++rewrites);
   const handle = await open(temporary, "w");
   try {
     await handle.writeFile(bytes);
@@ -320,6 +325,7 @@ async function replaceFileDurably(file: string, bytes: Uint8Array, expected: Par
     throw error;
   }
   await handle.close();
+  crashIfInjectedInRewrite();
   // Checked just before the rename (a window of one system call, not closed: see the README on forget and compaction).
   if ((await partVersion(file)) !== expected) {
     await unlink(temporary).catch(() => undefined);
