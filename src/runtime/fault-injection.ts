@@ -12,7 +12,9 @@ import type { Operator } from "./operator.ts";
  * - `merge-prepared`: an epoch's merged part (compaction) is written and fsynced with its parts, the checkpoint is not;
  * - `merge-checkpointed`: the checkpoint recording the merge is committed, its parts renamed, the merged part not;
  * - `merge-renamed`: the merged part is renamed into place, none of its inputs deleted;
- * - `merge-deleted:<n>`: the merged part is in place and n of its inputs are deleted.
+ * - `merge-deleted:<n>`: the merged part is in place and n of its inputs are deleted;
+ * - `rewrite-written`: a part's rewrite (forget, erasing forgotten people) has written and fsynced its temporary file,
+ *   not renamed it over the part: the first rewrite of the process (or thread) crashes, whatever `@<k>` says.
  * `@<k>` picks the k-th checkpoint this process commits (default 3), so earlier epochs are already durable; for
  * `tail-after-ack`, the k-th chunk this process's tailers publish; for the `merge-` steps, the first checkpoint from
  * the k-th on that carries a merge.
@@ -26,7 +28,8 @@ export type CrashStep =
   | "merge-prepared"
   | "merge-checkpointed"
   | "merge-renamed"
-  | "merge-deleted";
+  | "merge-deleted"
+  | "rewrite-written";
 
 export interface CrashPlan {
   step: CrashStep;
@@ -44,6 +47,7 @@ const CRASH_STEPS: readonly CrashStep[] = [
   "merge-checkpointed",
   "merge-renamed",
   "merge-deleted",
+  "rewrite-written",
 ];
 
 export function parseCrashPlan(text: string | undefined): CrashPlan | undefined {
@@ -92,6 +96,11 @@ export function mergeCrashHooks(epoch: number): { afterRename?: () => void; afte
   if (plan.step === "merge-renamed") return { afterRename: () => process.kill(process.pid, "SIGKILL") };
   if (plan.step === "merge-deleted") return { afterDelete: (deleted) => void (deleted === plan.renames && process.kill(process.pid, "SIGKILL")) };
   return {};
+}
+
+/** SIGKILLs this process when a `rewrite-written` crash is planned: a rewrite's temporary file is left behind. */
+export function crashIfInjectedInRewrite(): void {
+  if (crashPlan?.step === "rewrite-written") process.kill(process.pid, "SIGKILL");
 }
 
 /** Chunks the tailers of this process had acknowledged, counted only while a `tail-after-ack` crash is planned. */

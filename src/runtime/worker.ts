@@ -479,6 +479,9 @@ class Worker {
       if (recovered.missing.length > 0) {
         this.log(`recovery: ${recovered.missing.length} committed parts are missing (deleted since?): ${recovered.missing.join(", ")}`);
       }
+      if (recovered.deletedTemporaries > 0) {
+        this.log(`recovery: deleted ${recovered.deletedTemporaries} temporary files of part rewrites whose process was killed mid-rewrite`);
+      }
       this.epoch = epoch;
       this.position = position;
       this.committedPosition = position;

@@ -2,20 +2,22 @@
 // each part that loses rows is rewritten with its own schema, atomically, or deleted when nothing is left.
 //
 // apache-arrow and parquet-wasm come from loadArrowParquet (parquet-arrow.ts), never from a static import: a worker
-// imports this module for its file listing at start-up, and its main thread loads them only when it reads a footer
-// (compaction), or rewrites a part itself (a sink without encoder threads, `clickpipe forget`).
-import { closeSync, existsSync, fstatSync, openAsBlob, openSync, readSync, type BigIntStats } from "node:fs";
+// imports this module for its file listing at start-up, and its main thread loads them only when it rewrites a part
+// itself (a sink without encoder threads, `clickpipe forget`). Compaction's row counts come from parquet-footer.ts.
+import { closeSync, fstatSync, openSync, readSync, type BigIntStats } from "node:fs";
 import { open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { threadId } from "node:worker_threads";
 import type { Data, DataType, Table as ArrowTable, Utf8, Vector } from "apache-arrow";
-import type { ParquetFile, Schema } from "parquet-wasm";
+import type { Schema } from "parquet-wasm";
 import { syncDirectory } from "../runtime/checkpoint.ts";
 import { FORGOTTEN_ROW_COLUMNS, isForgottenRow } from "../runtime/tombstones.ts";
+import { crashIfInjectedInRewrite } from "../runtime/fault-injection.ts";
 import { loadArrowParquet, loadedArrowParquet } from "./parquet-arrow.ts";
 import { encodeSealedBatch, encoderReady, type ParquetCompression } from "./parquet-encoder.ts";
 import { keptRowsOf, setUtf8Values } from "./parquet-merge.ts";
-import { ParquetReadError, readingParquet } from "./parquet-read-error.ts";
+import { temporaryPartName, thisProcessAsWriter, type TemporaryWriter } from "./part-temporaries.ts";
+import { readingParquet } from "./parquet-read-error.ts";
 import { utcDay, type Row } from "./table.ts";
 
 export interface RewriteOptions {
@@ -140,38 +142,6 @@ async function readColumnsOfPart(
   try {
     const table = await readingParquet(path, async () => arrow.tableFromIPC((await file.read({ columns })).intoIPCStream()));
     return { rows: projectedRows(table), version, bytes };
-  } finally {
-    file.free();
-  }
-}
-
-/**
- * A part's row count, from its footer (the compaction policy's screen); undefined when the part is gone. ParquetFile
- * reads the page index too, which parquet-wasm's writer (zstd) puts before the footer: given the footer alone, it read
- * other bytes as one and failed on every zstd part with a list column. So it reads the file, lazily: only the footer
- * and the page index are read, not the column chunks.
- */
-export async function partRowCount(path: string): Promise<number | undefined> {
-  let part: Blob;
-  try {
-    part = await openAsBlob(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-  if (part.size < 12) throw new ParquetReadError(path, new Error("no Parquet footer at its end"));
-  await loadArrowParquet();
-  const { ParquetFile: ParquetFileOf } = loadedArrowParquet().wasm;
-  let file: ParquetFile;
-  try {
-    file = await readingParquet(path, () => ParquetFileOf.fromFile(part));
-  } catch (error) {
-    // Deleted since it was opened (a merge's commit, forget): gone, as if it had not been there.
-    if (!existsSync(path)) return undefined;
-    throw error;
-  }
-  try {
-    return file.metadata().fileMetadata().numRows();
   } finally {
     file.free();
   }
@@ -332,16 +302,19 @@ export async function eraseForgottenFromParts(
 }
 
 let rewrites = 0;
+let writer: TemporaryWriter | undefined;
 
 /**
  * Writes a temporary file beside `file`, fsyncs it, renames it over the file and fsyncs the folder: readers see the
  * old file or the new, never a part. The temporary name is this process's, thread's and call's own, so `forget` and a
  * worker rewriting the same part at once (both remove the same rows: the same bytes), or two tasks of a partitioned
- * worker on two encoder threads (each with a count of its own), never write into one file.
+ * worker on two encoder threads (each with a count of its own), never write into one file; it names the host and the
+ * process, so that recovery deletes it only once that process is gone (part-temporaries.ts), after a kill -9 here.
  * Returns false, renaming nothing, when the file is no longer the version the rows were read from.
  */
 async function replaceFileDurably(file: string, bytes: Uint8Array, expected: PartVersion): Promise<boolean> {
-  const temporary = `${file}.${process.pid}-${threadId}-${++rewrites}.tmp`;
+  writer ??= thisProcessAsWriter();
+  const temporary = temporaryPartName(file, writer, threadId, ++rewrites);
   const handle = await open(temporary, "w");
   try {
     await handle.writeFile(bytes);
@@ -352,6 +325,7 @@ async function replaceFileDurably(file: string, bytes: Uint8Array, expected: Par
     throw error;
   }
   await handle.close();
+  crashIfInjectedInRewrite();
   // Checked just before the rename (a window of one system call, not closed: see the README on forget and compaction).
   if ((await partVersion(file)) !== expected) {
     await unlink(temporary).catch(() => undefined);

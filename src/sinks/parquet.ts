@@ -20,7 +20,9 @@ import type { EncodeRequest, EncodeResponse, MergeRequest } from "./parquet-enco
 import type { Row, TableSpec } from "./table.ts";
 import { MAX_MERGE_INPUTS, mergedPartFileName, ownPartPattern, planMerge, type CompactionPolicy, type PlannedMerge } from "./compaction.ts";
 import { mergeAndEncode, type EncodedMerge } from "./parquet-merge.ts";
-import { eraseForgottenFromParts, partRowCount, type PartChange } from "./parquet-rewrite.ts";
+import { partRowCount } from "./parquet-footer.ts";
+import { eraseForgottenFromParts, type PartChange } from "./parquet-rewrite.ts";
+import { processProbe, temporaryAbandoned, thisProcessAsWriter, type ProcessProbe } from "./part-temporaries.ts";
 
 export interface ParquetSinkOptions {
   /** Root of the lake: files go to `<path>/<table>/<partitionKey>=<value>/`. */
@@ -107,6 +109,8 @@ export interface CommitSummary {
   /** Merges of the pending commit finished (their outputs in place, their inputs deleted). */
   merged: number;
   deletedInProgress: number;
+  /** Temporary files of part rewrites (forget) whose process was killed mid-rewrite, deleted (part-temporaries.ts). */
+  deletedTemporaries: number;
 }
 
 export const IN_PROGRESS_SUFFIX = ".inprogress";
@@ -383,7 +387,7 @@ export class ParquetSink {
     let small = 0;
     let smallRows = 0;
     for (let from = 0; from < names.length; from += FILE_OPERATIONS_AT_ONCE) {
-      for (const part of await this.rowCounts(directory, names.slice(from, from + FILE_OPERATIONS_AT_ONCE))) {
+      for (const part of this.rowCounts(directory, names.slice(from, from + FILE_OPERATIONS_AT_ONCE))) {
         parts.push(part);
         if (part.rows >= policy.targetRows) continue;
         small++;
@@ -394,42 +398,53 @@ export class ParquetSink {
     return parts;
   }
 
-  /** Row counts of a folder's parts: known from this sink's commits, else read from their footers (gone: left out). */
-  private async rowCounts(directory: string, names: readonly string[]): Promise<{ name: string; rows: number }[]> {
-    const counted = await Promise.all(
-      names.map(async (name) => {
-        const path = `${directory}/${name}`;
-        let rows = this.partRows.get(path);
-        if (rows === undefined) {
-          rows = await partRowCount(join(this.root, path));
-          if (rows !== undefined) this.partRows.set(path, rows);
-        }
-        return rows === undefined ? undefined : { name, rows };
-      }),
-    );
-    return counted.filter((part) => part !== undefined);
+  /**
+   * Row counts of a folder's parts: known from this sink's commits, else read from their footers (gone: left out) by
+   * parquet-footer.ts, on this thread without parquet-wasm: a footer is a few KiB, read synchronously.
+   */
+  private rowCounts(directory: string, names: readonly string[]): { name: string; rows: number }[] {
+    const counted: { name: string; rows: number }[] = [];
+    for (const name of names) {
+      const path = `${directory}/${name}`;
+      let rows = this.partRows.get(path);
+      if (rows === undefined) {
+        rows = partRowCount(join(this.root, path));
+        if (rows !== undefined) this.partRows.set(path, rows);
+      }
+      if (rows !== undefined) counted.push({ name, rows });
+    }
+    return counted;
   }
 
   /**
    * Startup recovery: finishes the renames and markers of the last committed checkpoint (idempotent), then
-   * deletes every other in-progress part under `path` (only this writer's when writerId is given).
+   * deletes every other in-progress part under `path` (only this writer's when writerId is given), and the temporary
+   * files of part rewrites that processes killed mid-rewrite left (any writer's parts: any worker or `forget` rewrites
+   * them; only those temporaryAbandoned judges nobody can be writing, so never one of a live process or another host).
+   * `probe`: how processes of this host are looked at (a test's stand-in).
    */
   static async recover(
     path: string,
     pending: PendingCommit | undefined,
-    options: { writerId?: string } = {},
+    options: { writerId?: string; probe?: ProcessProbe } = {},
   ): Promise<CommitSummary> {
     if (!(await exists(path))) {
-      return { renamed: 0, alreadyCommitted: 0, missing: pending ? pending.files.map((f) => f.path) : [], deletedInProgress: 0, merged: 0 };
+      return { renamed: 0, alreadyCommitted: 0, missing: pending ? pending.files.map((f) => f.path) : [], deletedInProgress: 0, deletedTemporaries: 0, merged: 0 };
     }
     const summary = pending ? await finishCommit(path, pending, {}) : { renamedFiles: [], alreadyCommitted: 0, missing: [], mergedFiles: [] };
     const prefix = options.writerId ? `part-${options.writerId}-` : "";
-    const deletedInProgress = await deleteInProgressParts(path, prefix);
+    const self = thisProcessAsWriter();
+    const probe = options.probe ?? processProbe;
+    const deleted = await deleteLeftovers(path, {
+      inProgress: (name) => name.endsWith(IN_PROGRESS_SUFFIX) && name.startsWith(prefix),
+      temporary: (name) => temporaryAbandoned(name, self, probe),
+    });
     return {
       renamed: summary.renamedFiles.length,
       alreadyCommitted: summary.alreadyCommitted,
       missing: summary.missing,
-      deletedInProgress,
+      deletedInProgress: deleted.inProgress,
+      deletedTemporaries: deleted.temporaries,
       merged: summary.mergedFiles.length,
     };
   }
@@ -592,16 +607,35 @@ async function subfiles(directory: string): Promise<string[]> {
   }
 }
 
-/** Deletes `*.inprogress` parts under root, skipping `_`/`.` folders (checkpoints, hidden) as Hive readers do. */
-async function deleteInProgressParts(directory: string, namePrefix: string): Promise<number> {
-  let deleted = 0;
+/**
+ * Deletes the in-progress parts and the abandoned temporaries (as the predicates pick them) under root, skipping
+ * `_`/`.` folders (checkpoints, hidden) as Hive readers do. A temporary already gone is not counted: the tasks of a
+ * partitioned worker recover at once, and each looks at every temporary.
+ */
+async function deleteLeftovers(
+  directory: string,
+  picks: { inProgress: (name: string) => boolean; temporary: (name: string) => boolean },
+): Promise<{ inProgress: number; temporaries: number }> {
+  const deleted = { inProgress: 0, temporaries: 0 };
   for (const entry of await readdir(directory, { withFileTypes: true })) {
     const path = join(directory, entry.name);
     if (entry.isDirectory()) {
-      if (!entry.name.startsWith("_") && !entry.name.startsWith(".")) deleted += await deleteInProgressParts(path, namePrefix);
-    } else if (entry.name.endsWith(IN_PROGRESS_SUFFIX) && entry.name.startsWith(namePrefix)) {
+      if (entry.name.startsWith("_") || entry.name.startsWith(".")) continue;
+      const below = await deleteLeftovers(path, picks);
+      deleted.inProgress += below.inProgress;
+      deleted.temporaries += below.temporaries;
+    } else if (picks.inProgress(entry.name)) {
       await unlink(path);
-      deleted++;
+      deleted.inProgress++;
+    } else if (entry.isFile() && picks.temporary(entry.name)) {
+      const removed = await unlink(path).then(
+        () => true,
+        (error: NodeJS.ErrnoException) => {
+          if (error.code === "ENOENT") return false;
+          throw error;
+        },
+      );
+      if (removed) deleted.temporaries++;
     }
   }
   return deleted;

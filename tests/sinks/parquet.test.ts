@@ -343,7 +343,7 @@ describe("ParquetSink.recover", () => {
     const { root, pending } = await preparedLake(3);
     await preparedLake(4, root); // epoch 4 prepared, crash before its checkpoint committed
     const summary = await ParquetSink.recover(root, pending);
-    expect(summary).toEqual({ renamed: 2, alreadyCommitted: 0, missing: [], deletedInProgress: 2, merged: 0 });
+    expect(summary).toEqual({ renamed: 2, alreadyCommitted: 0, missing: [], deletedInProgress: 2, deletedTemporaries: 0, merged: 0 });
     expect(await listing(root)).toEqual([
       "all_types/dt=2024-03-10/_SUCCESS",
       "all_types/dt=2024-03-10/part-0000000003-0000.parquet",
@@ -360,8 +360,8 @@ describe("ParquetSink.recover", () => {
     const once = await ParquetSink.recover(root, pending);
     const afterOnce = await listing(root);
     const twice = await ParquetSink.recover(root, pending);
-    expect(once).toEqual({ renamed: 1, alreadyCommitted: 1, missing: [], deletedInProgress: 0, merged: 0 });
-    expect(twice).toEqual({ renamed: 0, alreadyCommitted: 2, missing: [], deletedInProgress: 0, merged: 0 });
+    expect(once).toEqual({ renamed: 1, alreadyCommitted: 1, missing: [], deletedInProgress: 0, deletedTemporaries: 0, merged: 0 });
+    expect(twice).toEqual({ renamed: 0, alreadyCommitted: 2, missing: [], deletedInProgress: 0, deletedTemporaries: 0, merged: 0 });
     expect(await listing(root)).toEqual(afterOnce);
     expect(await readFile(first)).toEqual(bytesBefore);
     expect(await readAllTypes(connection, root)).toEqual(allTypesExpectedInDuckDb);
@@ -373,7 +373,7 @@ describe("ParquetSink.recover", () => {
     const summary = await ParquetSink.recover(root, pending);
     expect(summary.missing).toEqual([pending.files[1].path]);
     const absent = join(root, "nothing-here");
-    expect(await ParquetSink.recover(absent, undefined)).toEqual({ renamed: 0, alreadyCommitted: 0, missing: [], deletedInProgress: 0, merged: 0 });
+    expect(await ParquetSink.recover(absent, undefined)).toEqual({ renamed: 0, alreadyCommitted: 0, missing: [], deletedInProgress: 0, deletedTemporaries: 0, merged: 0 });
     expect(existsSync(absent)).toBe(false);
   });
 
