@@ -1,10 +1,10 @@
 // Privacy at the edge: IP anonymization, HMAC pseudonymization of ids, removal of configured PII fields, secrets and
-// email addresses in URL query strings redacted.
+// email addresses in URLs (query, fragment, nested parameters, path) and page items redacted.
 import { createHmac } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
 import type { ClickEvent } from "../events/event.ts";
 import type { IngestConfig } from "../config/ingest.ts";
-import { compileQueryRedaction, redactUrl, type QueryRedaction } from "./query-redaction.ts";
+import { compileQueryRedaction, redactPathAddresses, redactUrl, type QueryRedaction } from "./query-redaction.ts";
 
 export const PSEUDONYM_KEY_ENV = "CLICKPIPE_PSEUDONYM_KEY";
 
@@ -134,9 +134,10 @@ export class PrivacyFilter {
       if (anonymized === undefined) delete event.ip;
       else event.ip = anonymized;
     }
-    // The event schema's URL fields; page_item was taken from the url's path before, so it does not change.
+    // The event schema's URL fields, and page_item, taken from the url's path before: it holds the path's addresses.
     if (typeof event.url === "string") event.url = redactUrl(event.url, this.queryRedaction);
     if (typeof event.referrer === "string") event.referrer = redactUrl(event.referrer, this.queryRedaction);
+    if (this.config.redactEmails && typeof event.page_item === "string") event.page_item = redactPathAddresses(event.page_item);
     if (this.pseudonymKey !== undefined) {
       for (const field of this.config.pseudonymize) {
         const value = event[field];

@@ -1,6 +1,7 @@
-// Secrets and email addresses in URL query strings (`?email=…`, `?token=…`, the pixel's own `?writeKey=…`) and in
-// fragments (`#access_token=…`): their values are replaced by a marker in url and referrer before anything is stored,
-// as GA4's data redaction does.
+// Secrets and email addresses in URLs: values of listed query and fragment parameters (`?email=…`, `?token=…`, the
+// pixel's own `?writeKey=…`, `#access_token=…`), also of parameters nested in an encoded value (`?next=%2Fp%3Ftoken%3D…`),
+// and path segments holding an address (`/unsubscribe/jane@x.com`) are replaced by a marker in url and referrer before
+// anything is stored, as GA4's data redaction does.
 import { WRITE_KEY_FIELD } from "./http-auth.ts";
 
 /**
@@ -62,62 +63,65 @@ function parametersStart(url: string): number {
  * Parameters are read after the first `?` or `#`: the query and the fragment (a browser's location.href, which a
  * beacon sends, holds it) are both split into pairs; a plain anchor (`#section-2`) or route (`#/cart`) is a pair
  * without `=`. A pair without `=` has no value to redact (unless it is an email address itself), nor has `name=`.
+ * An unlisted value is read as a query itself (redactNestedPairs), and with emails on, each path segment holding an
+ * address becomes the marker (redactPathSegments).
  */
 export function redactUrl(url: string, redaction: QueryRedaction): string {
   const parametersAt = parametersStart(url);
-  if (parametersAt === -1) return url;
-  let out = "";
-  let copied = 0;
+  const pathEnd = parametersAt === -1 ? url.length : parametersAt - 1;
+  const pathMayHoldAddress = redaction.emails && mayHoldAddress(url, pathEnd);
+  if (parametersAt === -1 && !pathMayHoldAddress) return url;
+  const redactions = new Redactions(url);
+  if (pathMayHoldAddress) redactPathSegments(url, pathStartOf(url, pathEnd), pathEnd, redactions);
+  if (parametersAt === -1) return redactions.result();
   for (let start = parametersAt; start <= url.length; ) {
-    // One pass over the pair: where "=" is, and whether name or value has an escape or an "@" (else no slicing).
+    // One pass over the pair: where "=" is, whether the name has an escape or an "@", whether the value has an "@" or
+    // what may make it a query (else no slicing).
     let end = start;
     let equals = -1;
     let nameEscaped = false;
     let nameAt = false;
     let valueAt = false;
+    let valueNested = false;
     for (; end < url.length; end++) {
       const code = url.charCodeAt(end);
       if (isPairEnd(code)) break;
       if (code === 0x3d && equals === -1) equals = end;
-      else if (code === 0x25 || code === 0x2b || code === 0x40) {
+      else if (code === 0x25 || code === 0x2b || code === 0x40 || code === 0x3d) {
         if (equals === -1) {
           nameEscaped ||= code !== 0x40;
           nameAt ||= code !== 0x2b;
-        } else valueAt ||= code !== 0x2b;
+        } else if (code === 0x40) valueAt = true;
+        else valueNested ||= code === 0x3d || (code === 0x25 && mayStartNested(url, end));
       }
     }
     const nameEnd = equals === -1 ? end : equals;
-    if (redaction.emails && nameAt && holdsEmail(url.slice(start, nameEnd))) {
-      out += url.slice(copied, start) + REDACTED_QUERY_VALUE;
-      copied = nameEnd;
-    }
+    if (redaction.emails && nameAt && holdsEmail(url.slice(start, nameEnd))) redactions.replace(start, nameEnd);
     if (equals !== -1 && (nameEscaped || redaction.nameLengths.has(equals - start)) && isRedactedName(url.slice(start, equals), redaction)) {
       end = listedValueEnd(url, end, isPairEnd);
-      if (end > equals + 1 && url.slice(equals + 1, end) !== REDACTED_QUERY_VALUE) {
-        out += url.slice(copied, equals + 1) + REDACTED_QUERY_VALUE;
-        copied = end;
-      }
-    } else if (equals !== -1 && end > equals + 1 && redaction.emails && valueAt) {
-      const value = url.slice(equals + 1, end);
-      if (value !== REDACTED_QUERY_VALUE && holdsEmail(value)) {
-        out += url.slice(copied, equals + 1) + REDACTED_QUERY_VALUE;
-        copied = end;
-      }
+      if (end > equals + 1 && url.slice(equals + 1, end) !== REDACTED_QUERY_VALUE) redactions.replace(equals + 1, end);
+    } else if (equals !== -1 && end > equals + 1) {
+      if (valueNested) redactNestedPairs(url, equals + 1, end, redaction, redactions);
+      else if (redaction.emails && valueAt && holdsEmail(url.slice(equals + 1, end))) redactions.replace(equals + 1, end);
     }
     start = end + 1;
   }
-  return copied === 0 ? url : out + url.slice(copied);
+  return redactions.result();
 }
 
 /**
  * `text` (a dead letter's raw record: a log line, JSON, a pixel's query) with the values of redacted parameters of
- * every query string in it replaced, as redactUrl does; values already redacted (`[redacted]`) are left.
+ * every query string in it replaced, as redactUrl does, nested ones too; values already redacted (`[redacted]`) are
+ * left. With emails on, a path segment in it that holds an address goes too (redactPathSegmentsInText).
  */
 export function redactQueryPairsInText(text: string, redaction: QueryRedaction): string {
-  if (!text.includes("=")) return text;
+  const redacted = text.includes("=") ? redactPairsInText(text, redaction) : text;
+  return redaction.emails && mayHoldAddress(redacted, redacted.length) ? redactPathSegmentsInText(redacted) : redacted;
+}
+
+function redactPairsInText(text: string, redaction: QueryRedaction): string {
   const pairs = /(^|[?&;#])([^=&#;?\s"]*)=([^&#;?\s"]*)/g;
-  let out = "";
-  let copied = 0;
+  const redactions = new Redactions(text);
   for (let match = pairs.exec(text); match !== null; match = pairs.exec(text)) {
     const [, before, name, value] = match;
     const valueStart = match.index + before.length + name.length + 1;
@@ -125,13 +129,264 @@ export function redactQueryPairsInText(text: string, redaction: QueryRedaction):
     if (isRedactedName(name, redaction)) {
       valueEnd = listedValueEnd(text, valueEnd, isTextValueEnd);
       pairs.lastIndex = valueEnd;
-    } else if (!(redaction.emails && holdsEmail(value))) continue;
-    const redacted = text.slice(valueStart, valueEnd);
-    if (redacted === "" || redacted === REDACTED_QUERY_VALUE || redacted === "[redacted]") continue;
-    out += text.slice(copied, valueStart) + REDACTED_QUERY_VALUE;
-    copied = valueEnd;
+      if (!isRedactedText(text.slice(valueStart, valueEnd))) redactions.replace(valueStart, valueEnd);
+    } else if (isRedactedText(value)) continue;
+    else if (value.includes("=") || NESTED_ESCAPE.test(value)) redactNestedPairs(text, valueStart, valueEnd, redaction, redactions);
+    else if (redaction.emails && holdsEmail(value)) redactions.replace(valueStart, valueEnd);
   }
-  return copied === 0 ? text : out + text.slice(copied);
+  return redactions.result();
+}
+
+/** Whether a value in a dead letter's text has nothing (left) to redact: empty, or our marker or redactWriteKeys'. */
+function isRedactedText(value: string): boolean {
+  return value === "" || value === REDACTED_QUERY_VALUE || value === "[redacted]";
+}
+
+/** The replacements of spans of a text, made from its start to its end, and the text they give. */
+class Redactions {
+  private out = "";
+  private copied = 0;
+  private changed = false;
+
+  constructor(private readonly text: string) {}
+
+  /** text[start, end) becomes REDACTED_QUERY_VALUE; `start` is not before the end of the last replaced span. */
+  replace(start: number, end: number): void {
+    this.out += this.text.slice(this.copied, start) + REDACTED_QUERY_VALUE;
+    this.copied = end;
+    this.changed = true;
+  }
+
+  /** The text with its replacements: the text itself when there are none. */
+  result(): string {
+    return this.changed ? this.out + this.text.slice(this.copied) : this.text;
+  }
+}
+
+// Parameters nested in a value: `?next=%2Faccount%3Ftoken%3Dabc%26x%3D1` is the page `/account?token=abc&x=1` a login
+// returns to, `?redirect=https%3A%2F%2Fa.example%2Fcb%3Faccess_token%3D…` a callback with its token. The value is read
+// encoded, as it is: a separator or "=" percent-encoded once (%3D) or more often (%253D, a URL in a URL in the URL, as
+// a chain of redirects writes it) is one, so the redacted value keeps every other byte of the outer URL's encoding.
+
+/**
+ * Whether the escape at `at` may be a nested pair's "=" or an "@" (`%3D`, `%40`) or start one encoded more often
+ * (`%25…`): a value without any (`spring%20sale`, `%2Fcart`) is read no further. NESTED_ESCAPE, for a whole value.
+ */
+function mayStartNested(text: string, at: number): boolean {
+  const high = text.charCodeAt(at + 1);
+  const low = text.charCodeAt(at + 2) | 0x20;
+  return (high === 0x33 && low === 0x64) || (high === 0x32 && low === 0x35) || (high === 0x34 && low === 0x30);
+}
+
+const NESTED_ESCAPE = /%(?:3[Dd]|25|40)/;
+
+/** How often a separator in a value may be percent-encoded to be read as one: %3D, %253D and %25253D, not deeper. */
+const MAX_NESTED_ENCODINGS = 3;
+
+const EQUALS = 0x3d;
+
+/** One character of a value as redactNestedPairs reads it: a separator, "=" or neither (0), and how often encoded. */
+interface NestedToken {
+  code: number;
+  /** How often it is percent-encoded (a raw "=" is 1: it reads as "=" once the value is decoded); 0 for neither. */
+  encodings: number;
+  /** Its length in the text: 1 for a raw character, 3 for %3D, 5 for %253D, …; a run of %25s too deep is one token. */
+  length: number;
+}
+
+/** Fills `token` with the character at `at` of text[…, end): "=", "&", ";", "?" or "#", raw or percent-encoded. */
+function readNestedToken(text: string, at: number, end: number, token: NestedToken): void {
+  token.code = 0;
+  token.encodings = 0;
+  token.length = 1;
+  const code = text.charCodeAt(at);
+  if (code === EQUALS) {
+    token.code = EQUALS;
+    token.encodings = 1;
+    return;
+  }
+  if (code !== 0x25) return;
+  // "%" then "25" once for each further encoding (%25 is an encoded "%"), then the character's two hex digits.
+  let hex = at + 1;
+  let encodings = 1;
+  while (hex + 3 < end && text.charCodeAt(hex) === 0x32 && text.charCodeAt(hex + 1) === 0x35 && hexByteAt(text, hex + 2) >= 0) {
+    encodings++;
+    hex += 2;
+  }
+  const byte = hex + 1 < end ? hexByteAt(text, hex) : -1;
+  if (byte < 0) return;
+  token.length = hex + 2 - at;
+  if (encodings > MAX_NESTED_ENCODINGS) return;
+  if (byte === EQUALS || byte === 0x26 || byte === 0x3b || byte === 0x3f || byte === 0x23) {
+    token.code = byte;
+    token.encodings = encodings;
+  }
+}
+
+/** The byte two hex digits at `at` spell; -1 when they are not two hex digits. */
+export function hexByteAt(text: string, at: number): number {
+  const high = hexDigit(text.charCodeAt(at));
+  const low = hexDigit(text.charCodeAt(at + 1));
+  return high < 0 || low < 0 ? -1 : (high << 4) | low;
+}
+
+function hexDigit(code: number): number {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  const lower = code | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x57 : -1;
+}
+
+/**
+ * The value text[start, end) of an unlisted parameter read as a query: its pairs split at "&", ";", "?" and "#",
+ * encoded once or more (a nested URL's path is a pair without "="; a value without any is one such pair). A pair named
+ * in the list (its name decoded as often as its "=" is encoded, and once more) loses its value; with emails on, a
+ * value holding an address (decoded as often as it may be encoded: `%2540` is an "@" in a nested URL) goes, else a
+ * name holding one, and a pair without "=" that holds one goes whole.
+ * One pass over the value: each character is read once, each name and value decoded at most MAX_NESTED_ENCODINGS + 1
+ * times.
+ */
+function redactNestedPairs(text: string, start: number, end: number, redaction: QueryRedaction, redactions: Redactions): void {
+  const token: NestedToken = { code: 0, encodings: 0, length: 1 };
+  let pairStart = start;
+  let nameEnd = -1;
+  let valueStart = -1;
+  let encodings = 0;
+  for (let at = start; ; ) {
+    if (at < end) {
+      readNestedToken(text, at, end, token);
+      if (token.code === EQUALS && nameEnd === -1) {
+        nameEnd = at;
+        valueStart = at + token.length;
+        encodings = token.encodings;
+      }
+      if (token.code === 0 || token.code === EQUALS) {
+        at += token.length;
+        continue;
+      }
+    }
+    // A separator at `at`, or the value's end: the pair text[pairStart, at) is complete.
+    let pairEnd = at;
+    if (nameEnd !== -1 && isRedactedNestedName(text.slice(pairStart, nameEnd), encodings, redaction)) {
+      pairEnd = nestedListedValueEnd(text, at, end, encodings, token);
+      if (pairEnd > valueStart && text.slice(valueStart, pairEnd) !== REDACTED_QUERY_VALUE) redactions.replace(valueStart, pairEnd);
+    } else if (redaction.emails) {
+      if (nameEnd === -1) {
+        if (holdsNestedEmail(text.slice(pairStart, pairEnd))) redactions.replace(pairStart, pairEnd);
+      } else if (pairEnd > valueStart && holdsNestedEmail(text.slice(valueStart, pairEnd))) redactions.replace(valueStart, pairEnd);
+      else if (holdsNestedEmail(text.slice(pairStart, nameEnd))) redactions.replace(pairStart, nameEnd);
+    }
+    if (pairEnd >= end) return;
+    readNestedToken(text, pairEnd, end, token);
+    at = pairEnd + token.length;
+    pairStart = at;
+    nameEnd = -1;
+    valueStart = -1;
+  }
+}
+
+/**
+ * Where a listed nested value that starts after an "=" encoded `encodings` times ends, from the separator at `at`:
+ * at a separator encoded fewer times (it belongs to a URL around the value's), or as often but not a "?" (a "?" is
+ * a character of a value, as listedValueEnd reads it); one encoded more often is a character of the value.
+ */
+function nestedListedValueEnd(text: string, at: number, end: number, encodings: number, token: NestedToken): number {
+  for (let next = at; next < end; next += token.length) {
+    readNestedToken(text, next, end, token);
+    if (token.code === 0 || token.code === EQUALS) continue;
+    if (token.encodings < encodings || (token.encodings === encodings && token.code !== 0x3f)) return next;
+  }
+  return end;
+}
+
+/** Whether a nested name, before an "=" encoded `encodings` times, is listed: decoded that often and once more. */
+function isRedactedNestedName(raw: string, encodings: number, redaction: QueryRedaction): boolean {
+  let name = raw;
+  for (let times = 0; times <= encodings && (name.includes("%") || name.includes("+")); times++) name = decodeQueryComponent(name);
+  return redaction.names.has(name.toLowerCase());
+}
+
+/** Whether nested text holds an address once its escapes are decoded, as often as MAX_NESTED_ENCODINGS + 1 times. */
+function holdsNestedEmail(raw: string): boolean {
+  // "@" written plainly, or encoded once or more often: %40, %2540, …
+  if (!raw.includes("@") && !raw.includes("40")) return false;
+  let text = raw;
+  for (let times = 0; times <= MAX_NESTED_ENCODINGS && (text.includes("%") || text.includes("+")); times++) text = decodeQueryComponent(text);
+  return EMAIL.test(text);
+}
+
+// Addresses in a path: `/unsubscribe/jane.doe@example.com`, `/users/jane%40example.com/orders`. The whole segment
+// holding one becomes the marker (`/users/(redacted)/orders`), as a whole query value does: where an address starts in
+// a segment such as `jane.doe+news@example.com` is a guess, the segment's boundaries are not, and "(redacted)" is a
+// valid segment (RFC 3986 sub-delims). Segments are decoded once (`+` stays a plus, as in a path).
+
+/** Whether text[0, end) has an "@" or a "%40": two indexOf calls, the only cost of a URL without either. */
+function mayHoldAddress(text: string, end: number): boolean {
+  const at = text.indexOf("@");
+  if (at !== -1 && at < end) return true;
+  const escaped = text.indexOf("%40");
+  return escaped !== -1 && escaped < end;
+}
+
+/** A URI scheme and its ":" (RFC 3986: a letter, then letters, digits, "+", "-", "."). */
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+
+/**
+ * Where the path of url[0, pathEnd) starts: after `scheme:` and after an authority (`//host`, whose userinfo's "@"
+ * is no address in a path); `pathEnd` when an authority takes it all. A relative URL's path starts at 0.
+ */
+function pathStartOf(url: string, pathEnd: number): number {
+  const scheme = SCHEME.exec(url);
+  const start = scheme === null || scheme[0].length > pathEnd ? 0 : scheme[0].length;
+  if (!url.startsWith("//", start)) return start;
+  const slash = url.indexOf("/", start + 2);
+  return slash === -1 || slash > pathEnd ? pathEnd : slash;
+}
+
+/** Each "/"-separated segment of text[start, end) that holds an address is replaced. */
+function redactPathSegments(text: string, start: number, end: number, redactions: Redactions): void {
+  for (let segmentStart = start; segmentStart <= end; ) {
+    let segmentEnd = text.indexOf("/", segmentStart);
+    if (segmentEnd === -1 || segmentEnd > end) segmentEnd = end;
+    if (segmentEnd > segmentStart && segmentHoldsAddress(text.slice(segmentStart, segmentEnd))) redactions.replace(segmentStart, segmentEnd);
+    segmentStart = segmentEnd + 1;
+  }
+}
+
+/**
+ * `path` (a page item, taken from a URL's path or a URL rule's template) with each segment holding an address
+ * replaced, as redactUrl replaces them in a URL's path.
+ */
+export function redactPathAddresses(path: string): string {
+  if (!mayHoldAddress(path, path.length)) return path;
+  const redactions = new Redactions(path);
+  redactPathSegments(path, 0, path.length, redactions);
+  return redactions.result();
+}
+
+/** Where a path segment ends in free text: at "/", a query or fragment, a pair separator, white space or a quote. */
+const TEXT_SEGMENT = /[^/?#&\s"]*/y;
+
+/**
+ * `text` with every segment after a "/" that holds an address replaced (a broken log line's request path, a JSON
+ * url), except the authority after "://".
+ */
+function redactPathSegmentsInText(text: string): string {
+  const redactions = new Redactions(text);
+  for (let slash = text.indexOf("/"); slash !== -1; ) {
+    TEXT_SEGMENT.lastIndex = slash + 1;
+    TEXT_SEGMENT.exec(text);
+    const end = TEXT_SEGMENT.lastIndex;
+    const authority = slash >= 2 && text.charCodeAt(slash - 1) === 0x2f && text.charCodeAt(slash - 2) === 0x3a;
+    if (end > slash + 1 && !authority && segmentHoldsAddress(text.slice(slash + 1, end))) redactions.replace(slash + 1, end);
+    slash = text.indexOf("/", end);
+  }
+  return redactions.result();
+}
+
+/** Whether a raw path segment holds an address, written plainly or percent-encoded (`%40`). */
+function segmentHoldsAddress(segment: string): boolean {
+  if (!segment.includes("@") && !segment.includes("%40")) return false;
+  return EMAIL.test(decodePercentEscapes(segment));
 }
 
 /** Where a query value ends in free text: at a pair separator, a fragment, white space or a quote (JSON, a log line). */
@@ -167,8 +422,10 @@ function isRedactedName(raw: string, redaction: QueryRedaction): boolean {
 // The local part is one character looked behind (a longer one matches exactly when its last character does): as
 // `[…]+@`, an unanchored search tried every start in a run of local-part characters against the whole run, quadratic
 // in a value with an "@" and no address (8 s for 100 KB). The domain's classes exclude "@", so each "@" is tried
-// against the text up to the next one: linear in all.
-const EMAIL = /(?<=[\p{L}\p{N}._%+!#$&'*/=?^`{|}~-])@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}/u;
+// against the text up to the next one: linear in all. A high-density image's scale suffix (`logo@2x.png`,
+// `icon@1.5x.webp`: a domain of a scale and a file extension only) is no address; its lookahead stops at the next
+// character that is not a digit, letter or dot, so it too reads each "@"'s text up to the next one at most.
+const EMAIL = /(?<=[\p{L}\p{N}._%+!#$&'*/=?^`{|}~-])@(?!\d+(?:\.\d+)?x\.\p{L}+(?![\p{L}\p{N}.-]))[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}/u;
 
 /** Whether a raw query component holds an email address, written plainly or percent-encoded (`%40`). */
 export function holdsEmail(raw: string): boolean {
@@ -181,9 +438,13 @@ export function holdsEmail(raw: string): boolean {
  * is not UTF-8 the ASCII escapes are still decoded (so a stray `%FF` does not hide a `%40`), the others stay.
  */
 export function decodeQueryComponent(raw: string): string {
-  const spaced = raw.includes("+") ? raw.replaceAll("+", " ") : raw;
-  if (!spaced.includes("%")) return spaced;
-  return spaced.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+  return decodePercentEscapes(raw.includes("+") ? raw.replaceAll("+", " ") : raw);
+}
+
+/** decodeQueryComponent without reading `+` as a space: a path segment as a server reads it. */
+export function decodePercentEscapes(raw: string): string {
+  if (!raw.includes("%")) return raw;
+  return raw.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
     try {
       return decodeURIComponent(run);
     } catch {

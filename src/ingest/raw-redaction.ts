@@ -3,7 +3,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { WRITE_KEY_FIELD } from "./http-auth.ts";
 import { anonymizeIp, pseudonymize, type PrivacyConfig } from "./privacy.ts";
-import { compileQueryRedaction, redactQueryPairsInText, type QueryRedaction } from "./query-redaction.ts";
+import { compileQueryRedaction, hexByteAt, redactQueryPairsInText, type QueryRedaction } from "./query-redaction.ts";
 
 const REDACTED = "[redacted]";
 
@@ -230,7 +230,7 @@ const JSON_ESCAPES: Readonly<Record<string, number>> = { '"': 0x22, "\\": 0x5c, 
 function jsonEscapeAt(text: string, at: number): number {
   const letter = text[at + 1];
   if (letter === "u") {
-    const unit = (hexAt(text, at + 2) << 8) | hexAt(text, at + 4);
+    const unit = (hexByteAt(text, at + 2) << 8) | hexByteAt(text, at + 4);
     return unit >= 0 ? escaped(unit, 6) : NO_ESCAPE;
   }
   const unit = letter === undefined ? undefined : JSON_ESCAPES[letter];
@@ -260,21 +260,9 @@ function percentEscapeAt(text: string, at: number): number {
 
 /** The byte `%XX` at `at` spells; -1 for none. */
 function byteAt(text: string, at: number): number {
-  return text.charCodeAt(at) === 0x25 /* % */ ? hexAt(text, at + 1) : -1;
+  return text.charCodeAt(at) === 0x25 /* % */ ? hexByteAt(text, at + 1) : -1;
 }
 
-/** The byte two hex digits at `at` spell; -1 when they are not two hex digits. */
-function hexAt(text: string, at: number): number {
-  const high = hexDigit(text.charCodeAt(at));
-  const low = hexDigit(text.charCodeAt(at + 1));
-  return high < 0 || low < 0 ? -1 : (high << 4) | low;
-}
-
-function hexDigit(code: number): number {
-  if (code >= 0x30 && code <= 0x39) return code - 0x30;
-  const lower = code | 0x20;
-  return lower >= 0x61 && lower <= 0x66 ? lower - 0x57 : -1;
-}
 
 /**
  * `text` with the value of every JSON member named `field` (compared after unescaping the name) replaced by

@@ -278,6 +278,21 @@ describe("edge - secrets and email addresses in URL query strings", () => {
     expect(input.url).toBe(`https://shop.example${path}`);
   });
 
+  it("redacts an address in the path, in the page item a URL rule takes from it, and nested parameters, on every path", () => {
+    const withRule = { urlRules: [{ match: "/u/:email/orders", item: "orders/:email" }] };
+    const target = "/u/jane%40x.com/orders?next=%2Fcb%3Ftoken%3Dt0k";
+    const expected = { url: "/u/(redacted)/orders?next=%2Fcb%3Ftoken%3D(redacted)", page_item: "orders/(redacted)" };
+    expect(eventOf(edge(withRule).fromAccessRecord(record({ path: target }), 0))).toMatchObject(expected);
+    const text = `10.0.0.1 - - [17/May/2015:10:05:03 +0000] "GET ${target} HTTP/1.1" 200 5 "-" "${CHROME}"`;
+    const line = compileAccessLineReader("combined")(text);
+    if (!line.ok) throw new Error(line.reason);
+    const prepared = edge(withRule).prepareAccessLine(line, 5, { line: text, lineNumber: 1 });
+    if (prepared.kind !== "page_view") throw new Error(prepared.kind);
+    expect(JSON.parse(`${prepared.json}}`)).toMatchObject(expected);
+    const input: ClickEvent = { type: "page_view", ts: 1, event_id: "e1", anon_id: "a1", url: `https://shop.example${target}` };
+    expect(eventOf(edge(withRule).process(input))).toMatchObject({ ...expected, url: `https://shop.example${expected.url}` });
+  });
+
   it("keeps url and referrer byte for byte when their parameters are not listed, and redacts only writeKey with an empty list", () => {
     const processor = edge({ privacy: { redactQueryParams: [], redactEmails: false } });
     const event = eventOf(processor.fromAccessRecord(record({ path, referrer }), 0));

@@ -1,8 +1,10 @@
-// Query redaction: each expected URL is written out by hand; the rest of a URL must stay byte for byte.
+// URL redaction (query, fragment, nested parameters, path): each expected URL is written out by hand; the rest of a
+// URL must stay byte for byte.
 import { describe, expect, it } from "vitest";
 import { ingestConfig } from "../../src/config/ingest.ts";
+import type { ClickEvent } from "../../src/events/event.ts";
 import { PrivacyFilter } from "../../src/ingest/privacy.ts";
-import { compileQueryRedaction, decodeQueryComponent, redactQueryPairsInText, redactUrl } from "../../src/ingest/query-redaction.ts";
+import { compileQueryRedaction, decodeQueryComponent, redactPathAddresses, redactQueryPairsInText, redactUrl } from "../../src/ingest/query-redaction.ts";
 
 const defaults = ingestConfig.parse({}).privacy;
 const byDefault = compileQueryRedaction(defaults.redactQueryParams, defaults.redactEmails);
@@ -72,9 +74,10 @@ describe("redactUrl - email addresses", () => {
     ["/unsubscribe?jane%40x.com&list=7", "/unsubscribe?(redacted)&list=7"],
     // In the fragment after the query.
     ["/p?x=1#to=jane@x.com", "/p?x=1#to=(redacted)"],
-    // Not addresses: no dot in the domain, a handle, a version; and an address in the path is not in a query.
-    ["/p?u=a@b&h=@jane&v=1.2@3", "/p?u=a@b&h=@jane&v=1.2@3"],
-    ["/u/jane@x.com/profile?tab=1", "/u/jane@x.com/profile?tab=1"],
+    // Not addresses: no dot in the domain, a handle, a version, a high-density image's scale.
+    ["/p?u=a@b&h=@jane&v=1.2@3&img=logo@2x.png", "/p?u=a@b&h=@jane&v=1.2@3&img=logo@2x.png"],
+    // Both: the path's segment and the query's value.
+    ["/u/jane@x.com/profile?tab=1&cc=joe%40y.org", "/u/(redacted)/profile?tab=1&cc=(redacted)"],
   ];
   it.each(cases)("%s", (url, expected) => {
     expect(redactUrl(url, byDefault)).toBe(expected);
@@ -130,6 +133,36 @@ describe("PrivacyFilter - url and referrer", () => {
       referrer: "https://mail.example/read?token=(redacted)&folder=inbox",
       title: "Welcome ?email=jane@x.com",
       page_item: "/welcome",
+    });
+  });
+});
+
+describe("PrivacyFilter - addresses in paths and page items", () => {
+  const event = (): ClickEvent => ({
+    type: "page_view",
+    ts: 1,
+    event_id: "e1",
+    anon_id: "a1",
+    url: "https://shop.example/unsubscribe/jane.doe@example.com?list=7&next=%2Fcb%3Ftoken%3Dt0k",
+    referrer: "https://mail.example/u/joe%40y.org/inbox",
+    page_item: "/unsubscribe/jane.doe@example.com",
+  });
+
+  it("redacts the path's address in url, referrer and the page item taken from it", () => {
+    const filter = new PrivacyFilter({ ...defaults, anonymizeIp: false }, undefined);
+    expect(filter.apply(event())).toMatchObject({
+      url: "https://shop.example/unsubscribe/(redacted)?list=7&next=%2Fcb%3Ftoken%3D(redacted)",
+      referrer: "https://mail.example/u/(redacted)/inbox",
+      page_item: "/unsubscribe/(redacted)",
+    });
+  });
+
+  it("keeps them with redactEmails off, the nested token still goes", () => {
+    const filter = new PrivacyFilter({ ...defaults, anonymizeIp: false, redactEmails: false }, undefined);
+    expect(filter.apply(event())).toMatchObject({
+      url: "https://shop.example/unsubscribe/jane.doe@example.com?list=7&next=%2Fcb%3Ftoken%3D(redacted)",
+      referrer: "https://mail.example/u/joe%40y.org/inbox",
+      page_item: "/unsubscribe/jane.doe@example.com",
     });
   });
 });
@@ -258,5 +291,200 @@ describe("redactUrl - parameters in a fragment", () => {
       '{"url":"https://app.example/cb#access_token=(redacted)&state=s","ts":"bad"}',
     );
     expect(redactQueryPairsInText('{"url":"https://rp.example/cb#id_token=eyJ0.eyJ1.c2ln"', byDefault)).toBe('{"url":"https://rp.example/cb#id_token=(redacted)"');
+  });
+});
+
+describe("redactUrl - addresses in the path", () => {
+  // A segment that is or holds an address (decoded once: %40 is "@") becomes (redacted) whole, as a query value does.
+  const redacted: Array<[string, string]> = [
+    ["/unsubscribe/jane.doe@example.com", "/unsubscribe/(redacted)"],
+    ["/users/jane%40example.com/orders", "/users/(redacted)/orders"],
+    ["https://shop.example/users/JANE%40Example.COM/orders?tab=1&token=t", "https://shop.example/users/(redacted)/orders?tab=1&token=(redacted)"],
+    // Holding one: the whole segment goes, not the address alone (where its local part starts is a guess).
+    ["https://shop.example/u/profile-jane+news@mail.example.org.html", "https://shop.example/u/(redacted)"],
+    ["https://shop.example/list;email=jane@x.com/items", "https://shop.example/(redacted)/items"],
+    // Each segment on its own; the fragment and the query after the path stay.
+    ["https://shop.example/a/jane@x.com/b/joe%40y.org/c#top", "https://shop.example/a/(redacted)/b/(redacted)/c#top"],
+    // IDN addresses, escaped; a relative path's first segment; a mailto: URL's path.
+    ["/kontakt/j%C3%BCrgen%40b%C3%BCcher.de", "/kontakt/(redacted)"],
+    ["jane@x.com/inbox", "(redacted)/inbox"],
+    ["mailto:jane@x.com", "mailto:(redacted)"],
+    // A domain that starts like a scale suffix but goes on is a domain.
+    ["https://shop.example/u/jane@2x.example.com", "https://shop.example/u/(redacted)"],
+  ];
+  it.each(redacted)("%s", (url, expected) => {
+    expect(redactUrl(url, byDefault)).toBe(expected);
+    expect(redactUrl(expected, byDefault)).toBe(expected);
+  });
+
+  it("keeps an absolute URL valid, its path as the marker where the address was", () => {
+    const url = new URL(redactUrl("https://shop.example/users/jane%40example.com/orders?tab=1", byDefault));
+    expect(url.pathname).toBe("/users/(redacted)/orders");
+    expect(url.searchParams.get("tab")).toBe("1");
+  });
+
+  const kept = [
+    // "@" without an address: handles, npm scopes, versions, image scales, a one-letter top-level label.
+    "/@user",
+    "https://www.npmjs.com/package/@scope/name",
+    "/v@2",
+    "https://cdn.example/npm/vue@3.2.0/dist/vue.js",
+    "/img/logo@2x.png",
+    "/img/icon@1.5x.webp",
+    "/u/a@b.c",
+    "/tags/@jane.doe",
+    // The authority's userinfo is not in the path.
+    "https://jane@shop.example/p",
+    "//jane@shop.example.com/p",
+    // Encoded twice in a path: decoded once it is "%40", no address (a path segment is decoded once, as servers do).
+    "/u/jane%2540x.com",
+    "/c/books/p/42",
+  ];
+  it.each(kept)("keeps %s", (url) => {
+    expect(redactUrl(url, byDefault)).toBe(url);
+  });
+
+  it("keeps addresses in the path when redactEmails is off", () => {
+    expect(redactUrl("/unsubscribe/jane@x.com?token=t", namesOnly)).toBe("/unsubscribe/jane@x.com?token=(redacted)");
+  });
+
+  it("redacts a page item's segments as the path's", () => {
+    expect(redactPathAddresses("/unsubscribe/jane.doe@example.com")).toBe("/unsubscribe/(redacted)");
+    expect(redactPathAddresses("jane%40example.com")).toBe("(redacted)");
+    expect(redactPathAddresses("/packages/@scope/name")).toBe("/packages/@scope/name");
+  });
+});
+
+describe("redactUrl - parameters nested in an encoded value", () => {
+  // A value read as a query: its separators and "=" percent-encoded once (%3D), twice (%253D) or three times; only
+  // the listed values and addresses inside become (redacted), every other byte of the outer encoding stays.
+  const cases: Array<[string, string]> = [
+    ["/login?next=%2Faccount%3Ftoken%3Dabc%26x%3D1", "/login?next=%2Faccount%3Ftoken%3D(redacted)%26x%3D1"],
+    [
+      "https://shop.example/login?redirect=https%3A%2F%2Fa.example%2Fcb%3Faccess_token%3Dsecret&lang=de",
+      "https://shop.example/login?redirect=https%3A%2F%2Fa.example%2Fcb%3Faccess_token%3D(redacted)&lang=de",
+    ],
+    // Lowercase hex, a nested fragment, ";" and a raw "=" after an encoded "?".
+    ["https://x.example/p?next=%2fcb%3faccess_token%3dsecret%26state%3ds", "https://x.example/p?next=%2fcb%3faccess_token%3d(redacted)%26state%3ds"],
+    ["https://x.example/p?next=%2Fcb%23id_token%3Dey.J0%26state%3Dx", "https://x.example/p?next=%2Fcb%23id_token%3D(redacted)%26state%3Dx"],
+    ["https://x.example/cb?state=token%3Dabc%3Bsid%3D1", "https://x.example/cb?state=token%3D(redacted)%3Bsid%3D1"],
+    ["https://x.example/p?next=/p%3Ftoken=abc&x=1", "https://x.example/p?next=/p%3Ftoken=(redacted)&x=1"],
+    // A nested name decoded as the nested URL's server reads it: access%255Ftoken is access_token there.
+    ["https://x.example/p?next=%2Fcb%3Faccess%255Ftoken%3Dabc", "https://x.example/p?next=%2Fcb%3Faccess%255Ftoken%3D(redacted)"],
+    // Addresses in nested values: only that value goes (%2540 is an "@" in the nested URL).
+    [
+      "https://x.example/p?next=%2Fshare%3Fto%3Djane%40x.com%26step%3D2",
+      "https://x.example/p?next=%2Fshare%3Fto%3D(redacted)%26step%3D2",
+    ],
+    [
+      "https://x.example/p?next=%2Fcheckout%3Fcontact%3Djane%2540x.com%26step%3D2",
+      "https://x.example/p?next=%2Fcheckout%3Fcontact%3D(redacted)%26step%3D2",
+    ],
+    // A URL in a URL in the URL (a chain of redirects): the token encoded twice goes, lang and scope stay.
+    [
+      "https://app.example/login?next=https%3A%2F%2Fidp.example%2Fauthorize%3Fredirect_uri%3Dhttps%253A%252F%252Fapp.example%252Fcb%253Ftoken%253Dabc%2526lang%253Dde%26scope%3Dopenid",
+      "https://app.example/login?next=https%3A%2F%2Fidp.example%2Fauthorize%3Fredirect_uri%3Dhttps%253A%252F%252Fapp.example%252Fcb%253Ftoken%253D(redacted)%2526lang%253Dde%26scope%3Dopenid",
+    ],
+    // A listed value encoded once ends at the next "&" encoded once; its own "?" and "&" encoded twice are in it.
+    ["https://x.example/p?next=%2Fcb%3Ftoken%3Dabc%253Fdef%2526ghi%26x%3D1", "https://x.example/p?next=%2Fcb%3Ftoken%3D(redacted)%26x%3D1"],
+    // Three times encoded is read too.
+    ["https://x.example/p?a=%25253Ftoken%25253Dabc", "https://x.example/p?a=%25253Ftoken%25253D(redacted)"],
+  ];
+  it.each(cases)("%s", (url, expected) => {
+    const redacted = redactUrl(url, byDefault);
+    expect(redacted).toBe(expected);
+    expect(redactUrl(redacted, byDefault)).toBe(redacted);
+  });
+
+  it("gives the nested URL a server reads the marker for its token and every other parameter as it was", () => {
+    const url = "https://shop.example/login?redirect=https%3A%2F%2Fa.example%2Fcb%3Faccess_token%3Dsecret%26state%3Dxyz%26to%3Djane%2540x.com&lang=de";
+    const nested = (href: string) => new URL(new URL(href).searchParams.get("redirect") as string);
+    const before = nested(url);
+    const after = nested(redactUrl(url, byDefault));
+    expect(after.origin + after.pathname).toBe(before.origin + before.pathname);
+    expect([...after.searchParams]).toEqual([
+      ["access_token", "(redacted)"],
+      ["state", "xyz"],
+      ["to", "(redacted)"],
+    ]);
+    expect(new URL(redactUrl(url, byDefault)).searchParams.get("lang")).toBe("de");
+  });
+
+  const kept = [
+    // Escapes that make no nested pair; unlisted nested names; a listed name in a nested path.
+    "https://x.example/p?q=spring%20sale&next=%2Fcart&k=%C3%BC",
+    "https://x.example/p?next=%2Faccount%3Fmy_token%3Dabc%26tokens%3D2",
+    "https://x.example/p?next=%2Ftoken%2Fabc",
+    "https://x.example/p?q=100%25&r=%25%3F",
+    // Encoded four times: deeper than read.
+    "https://x.example/p?a=%2525253Ftoken%2525253Dabc",
+  ];
+  it.each(kept)("keeps %s", (url) => {
+    expect(redactUrl(url, byDefault)).toBe(url);
+  });
+
+  it("redacts a listed parameter's encoded value whole, and nested addresses only with redactEmails", () => {
+    expect(redactUrl("/p?token=%2Fa%3Fx%3D1", byDefault)).toBe("/p?token=(redacted)");
+    expect(redactUrl("/p?next=%2Fs%3Fto%3Djane%40x.com%26token%3Dt", namesOnly)).toBe("/p?next=%2Fs%3Fto%3Djane%40x.com%26token%3D(redacted)");
+  });
+
+  it("in a dead letter's text: a JSON url's path and nested parameters", () => {
+    expect(redactQueryPairsInText('{"url":"/users/jane%40example.com/orders?next=%2Fa%3Ftoken%3Dabc%26x%3D1","ts":"bad"}', byDefault)).toBe(
+      '{"url":"/users/(redacted)/orders?next=%2Fa%3Ftoken%3D(redacted)%26x%3D1","ts":"bad"}',
+    );
+  });
+});
+
+describe("redactQueryPairsInText - addresses in paths", () => {
+  it("redacts a segment after a / that holds an address, up to /, ?, #, &, white space or a quote", () => {
+    expect(redactQueryPairsInText('10.0.0.1 - - [oops] "GET /unsubscribe/jane.doe@example.com HTTP/1.1" 200', byDefault)).toBe(
+      '10.0.0.1 - - [oops] "GET /unsubscribe/(redacted) HTTP/1.1" 200',
+    );
+    expect(redactQueryPairsInText('"GET /u/jane%40x.com/orders?tab=1 HTTP/1.1" "https://r.example/in/joe@y.org"', byDefault)).toBe(
+      '"GET /u/(redacted)/orders?tab=1 HTTP/1.1" "https://r.example/in/(redacted)"',
+    );
+  });
+
+  it("keeps non-addresses, the authority after :// and a user agent's tokens, and paths when redactEmails is off", () => {
+    const line = '"GET /packages/@scope/name HTTP/1.1" 200 5 "https://jane@shop.example/p" "Mozilla/5.0 (compatible; bot@2x.png)"';
+    expect(redactQueryPairsInText(line, byDefault)).toBe(line);
+    expect(redactQueryPairsInText('"GET /unsubscribe/jane@x.com HTTP/1.1"', namesOnly)).toBe('"GET /unsubscribe/jane@x.com HTTP/1.1"');
+  });
+});
+
+describe("URL redaction - a 200 KB adversarial URL", () => {
+  // Many "@", "%40", "%3D", "%253D" and long runs of "%25": each is read a bounded number of times, so the whole is
+  // linear. Speed is not asserted (benchmarks measure it): a quadratic pass would run into the test timeout.
+  const k = 200_000;
+  const cases: Array<[string, string, string]> = [
+    ["many @ in one segment, no address", "/" + "a@".repeat(k / 2), "/" + "a@".repeat(k / 2)],
+    ["many segments, each an address", "/a@b.cd".repeat(k / 7), "/(redacted)".repeat(k / 7)],
+    ["many %40 with dots, no address", "/" + "%40a.".repeat(k / 5), "/" + "%40a.".repeat(k / 5)],
+    ["many encoded =", "/p?q=" + "a%3D".repeat(k / 4), "/p?q=" + "a%3D".repeat(k / 4)],
+    ["many twice-encoded =", "/p?q=" + "%253D".repeat(k / 5), "/p?q=" + "%253D".repeat(k / 5)],
+    ["a run of %25 too deep", "/p?q=a" + "%25".repeat(k / 3) + "3Dx", "/p?q=a" + "%25".repeat(k / 3) + "3Dx"],
+    ["many nested listed pairs", "/p?q=" + "%26token%3Dx".repeat(k / 12), "/p?q=" + "%26token%3D(redacted)".repeat(k / 12)],
+    ["a long nested listed value", "/p?q=token%3D" + "%3F%253F%2526".repeat(k / 13) + "%26x%3D1", "/p?q=token%3D(redacted)%26x%3D1"],
+    ["a long escaped nested name", "/p?q=" + "%41".repeat(k / 3) + "%3Dx", "/p?q=" + "%41".repeat(k / 3) + "%3Dx"],
+    [
+      "many nested @ encoded twice, one address at the end",
+      "/p?q=" + "to%3Da%2540b%26".repeat(k / 15) + "to%3Djane%2540x.com",
+      "/p?q=" + "to%3Da%2540b%26".repeat(k / 15) + "to%3D(redacted)",
+    ],
+    [
+      "all of them, path and query",
+      "/" + "a@b.c/%40x%3D%253F".repeat(k / 18) + "?q=" + "%2540%3D%25253D@".repeat(k / 16) + "&to=jane@x.com",
+      "/" + "a@b.c/%40x%3D%253F".repeat(k / 18) + "?q=" + "%2540%3D%25253D@".repeat(k / 16) + "&to=(redacted)",
+    ],
+  ];
+  it.each(cases)("%s", (_, url, expected) => {
+    expect(url.length).toBeGreaterThan(190_000);
+    expect(redactUrl(url, byDefault)).toBe(expected);
+    expect(redactQueryPairsInText(`"GET ${url} HTTP/1.1"`, byDefault)).toBe(`"GET ${expected} HTTP/1.1"`);
+  });
+
+  it("in a page item", () => {
+    const item = "/" + "a@".repeat(k / 2) + "/jane@x.com";
+    expect(redactPathAddresses(item)).toBe("/" + "a@".repeat(k / 2) + "/(redacted)");
   });
 });

@@ -72,6 +72,18 @@ describe("redactRawRecord", () => {
     );
   });
 
+  it("redacts addresses in the paths of a broken line and parameters nested in its encoded values", () => {
+    const urls = { ...privacy, redactQueryParams: ["token"], redactEmails: true };
+    const line = '10.1.2.3 - - [oops] "GET /unsubscribe/jane.doe%40example.com?next=%2Fcb%3Ftoken%3Dt0k%26x%3D1 HTTP/1.1" 200 5 "https://r.example/u/joe@y.org/in"';
+    expect(redactRawRecord(line, urls, undefined)).toBe(
+      '10.1.2.0 - - [oops] "GET /unsubscribe/(redacted)?next=%2Fcb%3Ftoken%3D(redacted)%26x%3D1 HTTP/1.1" 200 5 "https://r.example/u/(redacted)/in"',
+    );
+    // Without redactEmails the addresses stay; the nested token, listed, still goes.
+    expect(redactRawRecord(line, { ...urls, redactEmails: false }, undefined)).toBe(
+      '10.1.2.0 - - [oops] "GET /unsubscribe/jane.doe%40example.com?next=%2Fcb%3Ftoken%3D(redacted)%26x%3D1 HTTP/1.1" 200 5 "https://r.example/u/joe@y.org/in"',
+    );
+  });
+
   it("changes nothing when anonymizeIp is off and nothing is pseudonymized or dropped", () => {
     const raw = '10.1.2.3 {"user_id":"bob"}';
     expect(redactRawRecord(raw, { anonymizeIp: false, ipv6Bits: 80, pseudonymize: [], dropFields: [], redactQueryParams: [], redactEmails: false }, "k")).toBe(raw);
