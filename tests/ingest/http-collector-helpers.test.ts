@@ -297,6 +297,63 @@ describe("CORS policy - origins", () => {
   });
 });
 
+describe("CORS policy - app origins and the opaque origin", () => {
+  const headersFor = (policy: CorsPolicy, origin: string | undefined) => {
+    const headers: OutgoingHttpHeaders = {};
+    policy.addResponseHeaders(headers, origin);
+    return headers;
+  };
+
+  it("lists an app's origin exactly, its port as written, and echoes it with credentials as a web origin", () => {
+    const policy = new CorsPolicy(["Capacitor://LocalHost/", "ionic://localhost", "app://localhost:80"]);
+    const allowed = ["capacitor://localhost", "ionic://localhost", "app://localhost:80", "CAPACITOR://localhost"];
+    const refused = ["capacitor://localhost:80", "app://localhost", "capacitor://evil", "https://localhost", "null", "ionic://localhost."];
+    expect(allowed.map((origin) => policy.permits(origin))).toEqual([true, true, true, true]);
+    expect(refused.filter((origin) => policy.permits(origin))).toEqual([]);
+    expect(headersFor(policy, "capacitor://localhost")).toEqual({
+      "access-control-allow-origin": "capacitor://localhost",
+      "access-control-allow-credentials": "true",
+      "access-control-expose-headers": "Retry-After",
+      vary: "Origin",
+    });
+    expect(["Capacitor://LocalHost/", "app://LOCALHOST:0080", "app://bücher.example:8443", "chrome-extension://abcdefghijklmnop"].map(normalizeAllowedOrigin)).toEqual([
+      "capacitor://localhost",
+      "app://localhost:80",
+      "app://xn--bcher-kva.example:8443",
+      "chrome-extension://abcdefghijklmnop",
+    ]);
+  });
+
+  it('allows "null" only when it is listed, and then as "*" does: no echo, no credentials', () => {
+    const listed = new CorsPolicy(["https://shop.example", "null"]);
+    expect([listed.permits("null"), listed.permits("https://shop.example"), listed.permits("https://evil.example")]).toEqual([true, true, false]);
+    expect(headersFor(listed, "null")).toEqual({ "access-control-allow-origin": "*", "access-control-expose-headers": "Retry-After", vary: "Origin" });
+    expect(listed.preflightHeaders("null")).toEqual({
+      vary: "Origin",
+      "access-control-allow-origin": "*",
+      "access-control-allow-methods": "POST, GET, OPTIONS",
+      "access-control-allow-headers": "Content-Type, Content-Encoding, Authorization, X-Write-Key",
+      "access-control-max-age": "86400",
+    });
+    const unlisted = new CorsPolicy(["https://shop.example"]);
+    expect([unlisted.permits("null"), headersFor(unlisted, "null"), unlisted.preflightHeaders("null")]).toEqual([false, { vary: "Origin" }, { vary: "Origin" }]);
+    // Alone, "null" still restricts the other origins, and "*" allows it as before.
+    expect([new CorsPolicy(["null"]).permits("https://shop.example"), new CorsPolicy(["*"]).permits("null")]).toEqual([false, true]);
+    expect(normalizeAllowedOrigin(" null ")).toBe("null");
+  });
+
+  it("refuses a wildcard over a public suffix of either section of the list, and a wildcard on an app scheme", () => {
+    for (const entry of ["https://*.co.uk", "https://*.github.io", "https://*.GitHub.IO.", "https://*.s3.amazonaws.com", "https://*.公司.cn", "https://*.x.kawasaki.jp"]) {
+      expect(() => new CorsPolicy([entry]), entry).toThrow(/a public suffix \(Public Suffix List\): its subdomains are other people's sites/);
+    }
+    expect(() => new CorsPolicy(["app://*.shop.example"])).toThrow(/only http and https origins may have/);
+    // Domains registered under a public suffix are one owner's: their subdomains may be listed.
+    const owned = new CorsPolicy(["https://*.shop.github.io", "https://*.shop.co.uk", "https://*.city.kawasaki.jp"]);
+    const origins = ["https://eu.shop.github.io", "https://eu.shop.co.uk", "https://www.city.kawasaki.jp", "https://evil.github.io", "https://evil.co.uk"];
+    expect(origins.map((origin) => owned.permits(origin))).toEqual([true, true, true, false, false]);
+  });
+});
+
 describe("connections per client", () => {
   it("holds at most the limit per client block, an IPv6 /64 as one, and frees a slot on release", () => {
     const connections = new ConnectionsPerClient(2);

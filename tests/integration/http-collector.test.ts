@@ -685,6 +685,74 @@ describe("http collector - allowed origins as browsers send them", () => {
   });
 });
 
+describe("http collector - app origins and the opaque origin", () => {
+  const post1 = (base: string, origin: string, i: number) => post(base, JSON.stringify(pageView(i)), { "x-write-key": KEY, origin });
+  const corsOf = (response: Response) => [
+    response.status,
+    response.headers.get("access-control-allow-origin"),
+    response.headers.get("access-control-allow-credentials"),
+    response.headers.get("access-control-expose-headers"),
+    response.headers.get("vary"),
+  ];
+  const preflight = (base: string, origin: string) =>
+    fetch(`${base}/v1/events`, { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type, x-write-key" } });
+  const preflightOf = (response: Response) => [
+    response.status,
+    response.headers.get("access-control-allow-origin"),
+    response.headers.get("access-control-allow-credentials"),
+    response.headers.get("access-control-allow-methods"),
+    response.headers.get("access-control-allow-headers"),
+    response.headers.get("access-control-max-age"),
+    response.headers.get("vary"),
+  ];
+
+  it("lets a hybrid app's web view post from its own scheme, echoed with credentials, and no other app or port", async () => {
+    const { base, stream } = await startCollector({ allowedOrigins: ["Capacitor://LocalHost", "ionic://localhost", "app://localhost:8080"] });
+    const origins = ["capacitor://localhost", "ionic://localhost", "app://localhost:8080", "app://localhost", "capacitor://evil.example", "https://localhost", "null"];
+    const answers = [];
+    for (const [i, origin] of origins.entries()) answers.push(await post1(base, origin, i));
+    expect(answers.map(corsOf)).toEqual([
+      [200, "capacitor://localhost", "true", "Retry-After", "Origin"],
+      [200, "ionic://localhost", "true", "Retry-After", "Origin"],
+      [200, "app://localhost:8080", "true", "Retry-After", "Origin"],
+      ...Array(4).fill([403, null, null, null, "Origin"]),
+    ]);
+    expect(await answers[3].json()).toEqual({ error: "origin app://localhost may not post here: allowedOrigins of this collector does not list it" });
+    expect(preflightOf(await preflight(base, "capacitor://localhost"))).toEqual([
+      204,
+      "capacitor://localhost",
+      "true",
+      "POST, GET, OPTIONS",
+      "Content-Type, Content-Encoding, Authorization, X-Write-Key",
+      "86400",
+      "Origin",
+    ]);
+    expect((await readStream(stream)).events.map((event) => event.anon_id)).toEqual(["visitor-0", "visitor-1", "visitor-2"]);
+  });
+
+  it('lets "null" (an Electron file: page) post only when listed, answered "*" without credentials', async () => {
+    const { base, stream } = await startCollector({ allowedOrigins: ["https://shop.example", "null"] });
+    const answers = [await post1(base, "null", 1), await post1(base, "https://shop.example", 2), await post1(base, "https://evil.example", 3)];
+    expect(answers.map(corsOf)).toEqual([
+      [200, "*", null, "Retry-After", "Origin"],
+      [200, "https://shop.example", "true", "Retry-After", "Origin"],
+      [403, null, null, null, "Origin"],
+    ]);
+    // The preflight of a fetch with X-Write-Key succeeds; one with credentials fails in the browser, which refuses "*" for it.
+    expect(preflightOf(await preflight(base, "null"))).toEqual([204, "*", null, "POST, GET, OPTIONS", "Content-Type, Content-Encoding, Authorization, X-Write-Key", "86400", "Origin"]);
+    // A sendBeacon of text (no preflight) from a file: page: stored.
+    const beacon = await post(base, JSON.stringify({ ...pageView(4), writeKey: KEY }), { origin: "null", "content-type": "text/plain;charset=UTF-8" });
+    expect(corsOf(beacon)).toEqual([200, "*", null, "Retry-After", "Origin"]);
+    expect((await readStream(stream)).events.map((event) => event.anon_id)).toEqual(["visitor-1", "visitor-2", "visitor-4"]);
+    // Not listed, "null" is refused like any other origin.
+    const unlisted = await startCollector({ allowedOrigins: ["https://shop.example"] });
+    const refused = await post1(unlisted.base, "null", 5);
+    expect([...corsOf(refused), await refused.json()]).toEqual([403, null, null, null, "Origin", { error: "origin null may not post here: allowedOrigins of this collector does not list it" }]);
+    expect(preflightOf(await preflight(unlisted.base, "null"))).toEqual([204, null, null, null, null, null, "Origin"]);
+    expect((await readStream(unlisted.stream)).events).toEqual([]);
+  });
+});
+
 describe("http collector - connections", () => {
   async function openConnection(port: number): Promise<Socket> {
     const socket = connect(port, "127.0.0.1");
