@@ -1,6 +1,7 @@
 // The collector's pure parts: body sniffing, write keys, client address behind proxies, token buckets, pixel queries.
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { WriteKeys, writeKeyFromHeaders } from "../../src/ingest/http-auth.ts";
 import { parseBody } from "../../src/ingest/http-body.ts";
@@ -151,6 +152,53 @@ describe("http rate limit - token buckets", () => {
     expect(limiter.waitFor("a", 2_000)).toBe(0);
     expect(limiter.take("a", 2_000)).toBe(0);
     expect(limiter.take("a", 2_000)).toBe(2);
+  });
+});
+
+describe("http rate limit - buckets found by group", () => {
+  it("counts a group's buckets and says when its first one has a token, forgetting evicted buckets", () => {
+    // Buckets of 2 tokens, one back every 2 s; at most 4 buckets.
+    const limiter = new RateLimiter({ requestsPerSecond: 0.5, burst: 2 }, 4);
+    expect([limiter.bucketsIn("ip1"), limiter.waitForAnyIn("ip1", 0)]).toEqual([0, Infinity]);
+    for (const client of ["k1\u0000ip1", "k1\u0000ip1", "k2\u0000ip1", "k2\u0000ip1"]) limiter.take(client, 0, "ip1");
+    expect([limiter.bucketsIn("ip1"), limiter.waitForAnyIn("ip1", 0)]).toEqual([2, 2]);
+    limiter.take("k2\u0000ip1", 1_000, "ip1"); // refused: k2 has 0.5 tokens at 1 s, k1 too
+    expect(limiter.waitForAnyIn("ip1", 1_000)).toBe(1);
+    expect(limiter.waitForAnyIn("ip1", 2_000)).toBe(0);
+    // A bucket without a group, or in another, is not ip1's.
+    limiter.take("k1\u0000ip2", 2_000, "ip2");
+    limiter.take("k1\u0000ip2", 2_000, "ip2");
+    limiter.take("solo", 2_000);
+    expect([limiter.bucketsIn("ip1"), limiter.bucketsIn("ip2"), limiter.bucketsIn("solo")]).toEqual([2, 1, 0]);
+    // At 5 s ip1's buckets and "solo" have refilled, ip2's has 1.5 tokens: a fifth bucket evicts the full ones, and
+    // ip1 is known no more.
+    limiter.take("k3\u0000ip3", 5_000, "ip3");
+    expect([limiter.knows("k1\u0000ip1"), limiter.bucketsIn("ip1"), limiter.waitForAnyIn("ip1", 5_000)]).toEqual([false, 0, Infinity]);
+    expect([limiter.bucketsIn("ip2"), limiter.bucketsIn("ip3")]).toEqual([1, 1]);
+  });
+
+  it("agrees with asking every key's bucket, through takes, refills and evictions", () => {
+    // The oracle is the collector's former loop: knows and waitFor for each key of a client.
+    const keys = ["k1", "k2", "k3"];
+    const clients = ["ip1", "ip2", "ip3", "ip4"];
+    const step = fc.record({ key: fc.constantFrom(...keys), client: fc.constantFrom(...clients), advanceMs: fc.integer({ min: 0, max: 3_000 }) });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), fc.integer({ min: 2, max: 8 }), (steps, maxBuckets) => {
+        const limiter = new RateLimiter({ requestsPerSecond: 0.5, burst: 2 }, maxBuckets);
+        let now = 0;
+        for (const { key, client, advanceMs } of steps) {
+          now += advanceMs;
+          limiter.take(`${key}\u0000${client}`, now, client);
+          for (const ip of clients) {
+            const indexed = [limiter.bucketsIn(ip), limiter.waitForAnyIn(ip, now)];
+            const known = keys.filter((each) => limiter.knows(`${each}\u0000${ip}`));
+            const waits = known.map((each) => limiter.waitFor(`${each}\u0000${ip}`, now));
+            expect(indexed).toEqual([known.length, waits.includes(0) ? 0 : Math.min(Infinity, ...waits)]);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
