@@ -121,6 +121,8 @@ class HttpCollectorSource implements HttpCollector {
   private readonly limiter: RateLimiter;
   /** Per client IP (IPv6: per /64, clientBlock): requests with a missing or unknown write key (key guesses among them). */
   private readonly badKeyLimiter: RateLimiter;
+  /** How many different write keys are configured (a key listed twice counts once). */
+  private readonly distinctWriteKeys: number;
   private readonly edge: EdgeProcessor;
   private readonly redactRaw: (raw: string) => string;
   private readonly committer: GroupCommitter<GroupTally>;
@@ -157,6 +159,7 @@ class HttpCollectorSource implements HttpCollector {
   ) {
     const { pipeline } = deps;
     this.keys = new WriteKeys(config.writeKeys);
+    this.distinctWriteKeys = new Set(config.writeKeys).size;
     this.proxies = new TrustedProxies(config.trustedProxies);
     this.cors = new CorsPolicy(config.allowedOrigins);
     this.limiter = new RateLimiter(config.rateLimit);
@@ -583,7 +586,7 @@ class HttpCollectorSource implements HttpCollector {
     } else {
       const client = limiterClient(writeKey!, ip);
       retryAfter = this.badKeyLimiter.waitFor(block, now);
-      if (retryAfter === 0 || this.limiter.knows(client)) retryAfter = this.limiter.take(client, now);
+      if (retryAfter === 0 || this.limiter.knows(client)) retryAfter = this.limiter.take(client, now, ip);
     }
     return retryAfter === 0 ? undefined : { status: 429, retryAfter };
   }
@@ -594,19 +597,17 @@ class HttpCollectorSource implements HttpCollector {
    * its bad-key budget is spent. Admission would then answer 429 whatever the body holds, or (all keys out of tokens,
    * bad-key budget left) 401 to a wrong key, which gets the 429 instead: reading 512 KiB to tell those apart is what
    * a client over its budget must not cost. Takes no token (a request let on takes one in admission, once); Retry-After
-   * is when the first key could be let through.
+   * is when the first key could be let through. The limiter finds the buckets of the keys used from this IP by the IP
+   * (one lookup, then those keys alone: one, as a rule), where a bucket key per configured key was built and looked up.
    */
   private refusalBeforeBody(ip: string, now: number): Refusal | undefined {
     const badKeyWait = this.badKeyLimiter.waitFor(clientBlock(ip), now);
-    let retryAfter = badKeyWait > 0 ? badKeyWait : Infinity;
-    for (const key of this.config.writeKeys) {
-      const client = limiterClient(key, ip);
-      if (this.limiter.knows(client)) {
-        const wait = this.limiter.waitFor(client, now);
-        if (wait === 0) return undefined;
-        retryAfter = Math.min(retryAfter, wait);
-      } else if (badKeyWait === 0) return undefined;
-    }
+    const keysWait = this.limiter.waitForAnyIn(ip, now);
+    if (keysWait === 0) return undefined;
+    // A key not used from this IP is let through (to admission) while the IP has bad-key budget left. The limiter holds
+    // buckets of accepted keys only, so fewer of them than keys configured means such a key exists.
+    if (badKeyWait === 0 && this.limiter.bucketsIn(ip) < this.distinctWriteKeys) return undefined;
+    const retryAfter = Math.min(badKeyWait > 0 ? badKeyWait : Infinity, keysWait);
     return retryAfter === Infinity ? undefined : { status: 429, retryAfter };
   }
 

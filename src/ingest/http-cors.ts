@@ -1,44 +1,72 @@
 // CORS for the collector: which origins may post from a browser, and the headers an allowed one gets.
 import { isIP } from "node:net";
 import type { OutgoingHttpHeaders } from "node:http";
+import { getPublicSuffix } from "tldts";
 
 const ALLOWED_METHODS = "POST, GET, OPTIONS";
 const ALLOWED_HEADERS = "Content-Type, Content-Encoding, Authorization, X-Write-Key";
 /** Answer headers a page's script may read beyond the CORS-safelisted ones: Retry-After of a 429 or 503. */
 const EXPOSED_HEADERS = "Retry-After";
 const PREFLIGHT_MAX_AGE_SECONDS = "86400";
-const WEB_SCHEMES = new Set(["http:", "https:"]);
+/** Schemes whose URLs have a host and a default port, which a browser leaves out of the origin (WHATWG URL). */
+const WEB_SCHEMES = new Set(["http", "https"]);
+/** Special schemes of the URL standard that no page is served from, so no request carries them as its Origin. */
+const NO_PAGE_SCHEMES = new Set(["ftp", "ws", "wss"]);
+/** A scheme as RFC 3986 spells it: a letter, then letters, digits, "+", "-" and ".". */
+const SCHEME = /^[a-z][a-z0-9+.-]*$/;
+/** host[:port] of an app scheme: a bracketed IPv6 address or a name, then an optional port. */
+const HOST_AND_PORT = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/;
+/** Public suffixes of both sections of the Public Suffix List: `github.io` (private) is as shared as `co.uk` (ICANN). */
+const PUBLIC_SUFFIX_OPTIONS = { allowPrivateDomains: true, extractHostname: false } as const;
 
 export class AllowedOriginError extends Error {
   override name = "AllowedOriginError";
 }
 
-/** One `allowedOrigins` entry, read: "*", an exact origin, or every subdomain of a host (`https://*.shop.example`). */
+/**
+ * One `allowedOrigins` entry, read: "*", the opaque origin "null", an exact origin, or every subdomain of a host
+ * (`https://*.shop.example`).
+ */
 export type AllowedOrigin =
   | { kind: "any" }
+  | { kind: "opaque" }
   | { kind: "exact"; origin: string }
   /** Matches `${prefix}<labels>${suffix}`: prefix "https://", suffix ".shop.example" (with ":port" when not the default). */
   | { kind: "subdomains"; prefix: string; suffix: string };
 
 type Reading = AllowedOrigin | { problem: string; hint: string };
 
-const ORIGIN_HINT = "Write an origin as a browser sends it: scheme://host[:port], such as https://shop.example, https://*.shop.example for its subdomains, or \"*\" for any.";
+const ORIGIN_HINT =
+  'Write an origin as a browser sends it: scheme://host[:port], such as https://shop.example, https://*.shop.example for its subdomains, capacitor://localhost for an app\'s web view, or "*" for any.';
 
 /**
  * Reads an `allowedOrigins` entry the way a browser serializes an origin (RFC 6454): scheme and host lower-cased,
  * an internationalized host in punycode, the default port (:443 for https, :80 for http) and trailing slashes left
- * out. A wildcard is accepted only as a whole first label over at least two labels (`https://*.shop.example`, not
- * `https://*.com`): it stands for one or more labels, so it never matches the host itself nor another site.
+ * out. Schemes other than http and https are those of hybrid apps' web views (`capacitor://localhost`,
+ * `ionic://localhost`, Electron's `app://…`), which WebKit and Chromium send as scheme://host[:port]: they have no
+ * default port, so a port is kept as written. "null" is the opaque origin (file: pages, Electron's among them,
+ * sandboxed frames): CorsPolicy allows it without credentials. A wildcard is accepted only as a whole first label of
+ * an http or https host over at least two labels that are no public suffix (`https://*.shop.example`, not
+ * `https://*.com` nor `https://*.github.io`): it stands for one or more labels, so it never matches the host itself
+ * nor another site.
  */
 export function readAllowedOrigin(entry: string): Reading {
   const text = entry.trim();
   if (text === "*") return { kind: "any" };
-  if (text === "null") {
-    return { problem: '"null" is the origin of sandboxed frames and file: pages, which any site can create', hint: 'Leave it out; "*" allows requests without credentials from any page.' };
-  }
+  if (text === "null") return { kind: "opaque" };
   const schemeEnd = text.indexOf("://");
   if (schemeEnd === -1) return { problem: `"${entry}" is not an origin: it has no scheme`, hint: `Write https://${text.replace(/^\/+/, "")} (or http://).` };
   const scheme = text.slice(0, schemeEnd).toLowerCase();
+  if (!SCHEME.test(scheme)) return { problem: `"${entry}" is not an origin: "${scheme}" is not a scheme`, hint: ORIGIN_HINT };
+  if (scheme === "file") {
+    return {
+      problem: `"${entry}" is not an origin: a file: page sends the opaque origin "null"`,
+      hint: 'List "null" to allow file: pages (any site\'s sandboxed frames send it too), or serve the app from a scheme of its own, such as app://localhost, and list that.',
+    };
+  }
+  if (NO_PAGE_SCHEMES.has(scheme)) {
+    return { problem: `"${entry}" has the scheme ${scheme}, which no page is served from`, hint: `A page's origin is http or https (or an app's scheme): write https://${text.slice(schemeEnd + 3)}.` };
+  }
   const rest = text.slice(schemeEnd + 3).replace(/\/+$/, "");
   const extra = /[/?#]/.exec(rest);
   if (extra !== null) {
@@ -51,13 +79,13 @@ export function readAllowedOrigin(entry: string): Reading {
   if (host.includes("*")) {
     return { problem: `"${entry}" has a wildcard that is not the whole first label`, hint: "Write https://*.shop.example for every subdomain of shop.example, or \"*\" alone for any origin." };
   }
+  if (!WEB_SCHEMES.has(scheme)) return readAppOrigin(entry, scheme, host, wildcard);
   let url: URL;
   try {
     url = new URL(`${scheme}://${host}`);
   } catch {
     return { problem: `"${entry}" is not an origin`, hint: ORIGIN_HINT };
   }
-  if (!WEB_SCHEMES.has(url.protocol)) return { problem: `"${entry}" has the scheme ${scheme}, not http or https`, hint: ORIGIN_HINT };
   if (url.hostname === "") return { problem: `"${entry}" names no host`, hint: ORIGIN_HINT };
   if (!wildcard) return { kind: "exact", origin: `${url.protocol}//${url.host}` };
   // Labels, not dots, are counted: "*.com." (a trailing dot, as in https://evil.com./) is a wildcard over one label.
@@ -65,14 +93,53 @@ export function readAllowedOrigin(entry: string): Reading {
   if (url.hostname.startsWith("[") || isIP(url.hostname) !== 0 || labels < 2) {
     return { problem: `"${entry}" puts a wildcard over ${url.hostname}, which would match other sites or none`, hint: "A wildcard needs a domain of at least two labels under it, such as https://*.shop.example." };
   }
+  const domain = url.hostname.replace(/\.+$/, "");
+  if (getPublicSuffix(domain, PUBLIC_SUFFIX_OPTIONS) === domain) {
+    const port = url.port === "" ? "" : `:${url.port}`;
+    return {
+      problem: `"${entry}" puts a wildcard over ${domain}, a public suffix (Public Suffix List): its subdomains are other people's sites`,
+      hint: `List your own domain under it, such as ${scheme}://*.shop.${domain}${port}, or each origin exactly (${scheme}://shop.${domain}${port}).`,
+    };
+  }
   return { kind: "subdomains", prefix: `${url.protocol}//`, suffix: `.${url.host}` };
+}
+
+/**
+ * An app scheme's origin: the host read as http's is (lower case, punycode; Chromium's "standard" schemes, which
+ * Electron's `app://` is registered as, do so), the port kept as written since the scheme has no default one.
+ */
+function readAppOrigin(entry: string, scheme: string, host: string, wildcard: boolean): Reading {
+  if (wildcard) {
+    return { problem: `"${entry}" has a wildcard, which only http and https origins may have`, hint: `List each of the app's origins exactly, such as ${scheme}://localhost.` };
+  }
+  const parts = HOST_AND_PORT.exec(host);
+  if (parts === null) return { problem: `"${entry}" is not an origin`, hint: ORIGIN_HINT };
+  const [, name, port] = parts;
+  if (port !== undefined && port !== "" && Number(port) > 65_535) return { problem: `"${entry}" has the port ${port}, over 65535`, hint: ORIGIN_HINT };
+  let hostname: string;
+  try {
+    hostname = new URL(`http://${name}`).hostname;
+  } catch {
+    return { problem: `"${entry}" is not an origin`, hint: ORIGIN_HINT };
+  }
+  if (hostname === "") return { problem: `"${entry}" names no host`, hint: ORIGIN_HINT };
+  return { kind: "exact", origin: `${scheme}://${hostname}${port === undefined || port === "" ? "" : `:${Number(port)}`}` };
 }
 
 /** An entry as it is matched (see readAllowedOrigin); throws AllowedOriginError for one that is no origin. */
 export function normalizeAllowedOrigin(entry: string): string {
   const read = readAllowedOrigin(entry);
   if ("problem" in read) throw new AllowedOriginError(`allowedOrigins: ${read.problem}`);
-  return read.kind === "any" ? "*" : read.kind === "exact" ? read.origin : `${read.prefix}*${read.suffix}`;
+  switch (read.kind) {
+    case "any":
+      return "*";
+    case "opaque":
+      return "null";
+    case "exact":
+      return read.origin;
+    case "subdomains":
+      return `${read.prefix}*${read.suffix}`;
+  }
 }
 
 /** Why `entry` cannot be an `allowedOrigins` entry, with a hint, or undefined. */
@@ -86,10 +153,15 @@ export class CorsPolicy {
   private readonly origins: ReadonlySet<string>;
   private readonly subdomains: readonly { prefix: string; suffix: string }[];
   private readonly anyOrigin: boolean;
+  /** "null" listed: the opaque origin is allowed, without credentials, as "*" allows it. */
+  private readonly opaqueOrigin: boolean;
+  /** Whether any entry is configured: then other origins are refused, and every answer varies by Origin. */
+  private readonly configured: boolean;
 
   /**
-   * `allowedOrigins`: origins ("https://shop.example"), every subdomain of a host ("https://*.shop.example"), and/or
-   * "*" for any; read by readAllowedOrigin (throws AllowedOriginError for an entry that is no origin).
+   * `allowedOrigins`: origins ("https://shop.example", "capacitor://localhost"), every subdomain of a host
+   * ("https://*.shop.example"), "null" and/or "*" for any; read by readAllowedOrigin (throws AllowedOriginError for
+   * an entry that is no origin).
    */
   constructor(allowedOrigins: readonly string[]) {
     const read = allowedOrigins.map((entry) => {
@@ -98,8 +170,10 @@ export class CorsPolicy {
       return reading;
     });
     this.anyOrigin = read.some((entry) => entry.kind === "any");
+    this.opaqueOrigin = read.some((entry) => entry.kind === "opaque");
     this.origins = new Set(read.flatMap((entry) => (entry.kind === "exact" ? [entry.origin] : [])));
     this.subdomains = read.flatMap((entry) => (entry.kind === "subdomains" ? [entry] : []));
+    this.configured = read.length > 0;
   }
 
   /**
@@ -119,9 +193,14 @@ export class CorsPolicy {
     return false;
   }
 
-  /** How `origin` is allowed: "listed" (echoed, with credentials), "any" (answered "*"), or undefined when it is not. */
+  /**
+   * How `origin` is allowed: "listed" (echoed, with credentials), "any" (answered "*"), or undefined when it is not.
+   * The opaque origin "null" is never "listed": any site can send it from a sandboxed frame, so echoing it with
+   * credentials would hand the visitor's cookies to every site; listed, it is answered as "*" answers any origin.
+   */
   private standing(origin: string | undefined): "listed" | "any" | undefined {
     if (origin === undefined) return undefined;
+    if (origin === "null") return this.opaqueOrigin || this.anyOrigin ? "any" : undefined;
     if (this.lists(origin)) return "listed";
     return this.anyOrigin ? "any" : undefined;
   }
@@ -132,7 +211,7 @@ export class CorsPolicy {
    * Requests without an Origin header (servers, `<img>` pixels) and an empty list (the default) are not limited.
    */
   permits(origin: string | undefined): boolean {
-    return origin === undefined || (!this.anyOrigin && this.origins.size === 0 && this.subdomains.length === 0) || this.standing(origin) !== undefined;
+    return origin === undefined || !this.configured || this.standing(origin) !== undefined;
   }
 
   /**
@@ -145,7 +224,7 @@ export class CorsPolicy {
    * of an allowed origin, nor one with them to another.
    */
   addResponseHeaders(headers: OutgoingHttpHeaders, origin: string | undefined): void {
-    if (this.anyOrigin || this.origins.size > 0 || this.subdomains.length > 0) headers.vary = "Origin";
+    if (this.configured) headers.vary = "Origin";
     const standing = this.standing(origin);
     if (standing === undefined) return;
     if (standing === "listed") {

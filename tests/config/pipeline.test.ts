@@ -232,16 +232,16 @@ describe("pipeline schema - cross-field rules", () => {
       "https://[::1]",
     ]);
     expect(
-      violations(http(["https://shop.example/checkout", "https://shop.example?a=1", "shop.example", "ftp://shop.example", "https://*.com", "https://a.*.example", "*.shop.example", "null", "https://u@shop.example", "https://*.10.0.0.1"])),
+      violations(http(["https://shop.example/checkout", "https://shop.example?a=1", "shop.example", "ftp://shop.example", "https://*.com", "https://a.*.example", "*.shop.example", "file:///app/index.html", "https://u@shop.example", "https://*.10.0.0.1"])),
     ).toEqual([
       'sources.0.allowedOrigins.0: "https://shop.example/checkout" is not an origin: it has a path (/checkout)',
       'sources.0.allowedOrigins.1: "https://shop.example?a=1" is not an origin: it has a query (?a=1)',
       'sources.0.allowedOrigins.2: "shop.example" is not an origin: it has no scheme',
-      'sources.0.allowedOrigins.3: "ftp://shop.example" has the scheme ftp, not http or https',
+      'sources.0.allowedOrigins.3: "ftp://shop.example" has the scheme ftp, which no page is served from',
       'sources.0.allowedOrigins.4: "https://*.com" puts a wildcard over com, which would match other sites or none',
       'sources.0.allowedOrigins.5: "https://a.*.example" has a wildcard that is not the whole first label',
       'sources.0.allowedOrigins.6: "*.shop.example" is not an origin: it has no scheme',
-      'sources.0.allowedOrigins.7: "null" is the origin of sandboxed frames and file: pages, which any site can create',
+      'sources.0.allowedOrigins.7: "file:///app/index.html" is not an origin: a file: page sends the opaque origin "null"',
       'sources.0.allowedOrigins.8: "https://u@shop.example" is not an origin: it has a user name',
       'sources.0.allowedOrigins.9: "https://*.10.0.0.1" puts a wildcard over 10.0.0.1, which would match other sites or none',
     ]);
@@ -253,6 +253,39 @@ describe("pipeline schema - cross-field rules", () => {
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.errors).toMatchObject([{ path: "sources[0].allowedOrigins[1]", hint: "An origin is scheme://host[:port]: write https://shop.example." }]);
+  });
+
+  it("reads app origins and \"null\", and refuses wildcards over public suffixes, naming the entry and the fix", () => {
+    const http = (allowedOrigins: string[]) => ({ sources: [{ type: "http", writeKeys: ["k"], allowedOrigins }] });
+    const origins = ["Capacitor://LocalHost/", "ionic://localhost", "app://localhost:80", "null", "https://*.shop.github.io"];
+    expect((parse(http(origins)).data?.sources?.[0] as { allowedOrigins: string[] }).allowedOrigins).toEqual([
+      "capacitor://localhost",
+      "ionic://localhost",
+      "app://localhost:80",
+      "null",
+      "https://*.shop.github.io",
+    ]);
+    expect(violations(http(["https://*.co.uk", "https://*.github.io:8443", "app://*.shop.example", "capacitor://localhost:70000", "1app://localhost"]))).toEqual([
+      'sources.0.allowedOrigins.0: "https://*.co.uk" puts a wildcard over co.uk, a public suffix (Public Suffix List): its subdomains are other people\'s sites',
+      'sources.0.allowedOrigins.1: "https://*.github.io:8443" puts a wildcard over github.io, a public suffix (Public Suffix List): its subdomains are other people\'s sites',
+      'sources.0.allowedOrigins.2: "app://*.shop.example" has a wildcard, which only http and https origins may have',
+      'sources.0.allowedOrigins.3: "capacitor://localhost:70000" has the port 70000, over 65535',
+      'sources.0.allowedOrigins.4: "1app://localhost" is not an origin: "1app" is not a scheme',
+    ]);
+    const result = parsePipelineText(
+      "name: t\nnats: { stream: S }\nsources:\n  - type: http\n    writeKeys: [k]\n    allowedOrigins: [\"capacitor://localhost\", \"https://*.github.io\", \"file://\"]\nsinks: [{ type: parquet, path: x }]\n",
+      "t.yaml",
+      {},
+    );
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors).toMatchObject([
+      { path: "sources[0].allowedOrigins[1]", hint: "List your own domain under it, such as https://*.shop.github.io, or each origin exactly (https://shop.github.io)." },
+      {
+        path: "sources[0].allowedOrigins[2]",
+        hint: 'List "null" to allow file: pages (any site\'s sandboxed frames send it too), or serve the app from a scheme of its own, such as app://localhost, and list that.',
+      },
+    ]);
   });
 
   it("fails what run and publish would fail on, with the components' own checks: log format, proxies, url rules, time zone", () => {

@@ -1,6 +1,7 @@
 // The collector's pure parts: body sniffing, write keys, client address behind proxies, token buckets, pixel queries.
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { WriteKeys, writeKeyFromHeaders } from "../../src/ingest/http-auth.ts";
 import { parseBody } from "../../src/ingest/http-body.ts";
@@ -154,6 +155,53 @@ describe("http rate limit - token buckets", () => {
   });
 });
 
+describe("http rate limit - buckets found by group", () => {
+  it("counts a group's buckets and says when its first one has a token, forgetting evicted buckets", () => {
+    // Buckets of 2 tokens, one back every 2 s; at most 4 buckets.
+    const limiter = new RateLimiter({ requestsPerSecond: 0.5, burst: 2 }, 4);
+    expect([limiter.bucketsIn("ip1"), limiter.waitForAnyIn("ip1", 0)]).toEqual([0, Infinity]);
+    for (const client of ["k1\u0000ip1", "k1\u0000ip1", "k2\u0000ip1", "k2\u0000ip1"]) limiter.take(client, 0, "ip1");
+    expect([limiter.bucketsIn("ip1"), limiter.waitForAnyIn("ip1", 0)]).toEqual([2, 2]);
+    limiter.take("k2\u0000ip1", 1_000, "ip1"); // refused: k2 has 0.5 tokens at 1 s, k1 too
+    expect(limiter.waitForAnyIn("ip1", 1_000)).toBe(1);
+    expect(limiter.waitForAnyIn("ip1", 2_000)).toBe(0);
+    // A bucket without a group, or in another, is not ip1's.
+    limiter.take("k1\u0000ip2", 2_000, "ip2");
+    limiter.take("k1\u0000ip2", 2_000, "ip2");
+    limiter.take("solo", 2_000);
+    expect([limiter.bucketsIn("ip1"), limiter.bucketsIn("ip2"), limiter.bucketsIn("solo")]).toEqual([2, 1, 0]);
+    // At 5 s ip1's buckets and "solo" have refilled, ip2's has 1.5 tokens: a fifth bucket evicts the full ones, and
+    // ip1 is known no more.
+    limiter.take("k3\u0000ip3", 5_000, "ip3");
+    expect([limiter.knows("k1\u0000ip1"), limiter.bucketsIn("ip1"), limiter.waitForAnyIn("ip1", 5_000)]).toEqual([false, 0, Infinity]);
+    expect([limiter.bucketsIn("ip2"), limiter.bucketsIn("ip3")]).toEqual([1, 1]);
+  });
+
+  it("agrees with asking every key's bucket, through takes, refills and evictions", () => {
+    // The oracle is the collector's former loop: knows and waitFor for each key of a client.
+    const keys = ["k1", "k2", "k3"];
+    const clients = ["ip1", "ip2", "ip3", "ip4"];
+    const step = fc.record({ key: fc.constantFrom(...keys), client: fc.constantFrom(...clients), advanceMs: fc.integer({ min: 0, max: 3_000 }) });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), fc.integer({ min: 2, max: 8 }), (steps, maxBuckets) => {
+        const limiter = new RateLimiter({ requestsPerSecond: 0.5, burst: 2 }, maxBuckets);
+        let now = 0;
+        for (const { key, client, advanceMs } of steps) {
+          now += advanceMs;
+          limiter.take(`${key}\u0000${client}`, now, client);
+          for (const ip of clients) {
+            const indexed = [limiter.bucketsIn(ip), limiter.waitForAnyIn(ip, now)];
+            const known = keys.filter((each) => limiter.knows(`${each}\u0000${ip}`));
+            const waits = known.map((each) => limiter.waitFor(`${each}\u0000${ip}`, now));
+            expect(indexed).toEqual([known.length, waits.includes(0) ? 0 : Math.min(Infinity, ...waits)]);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe("http pixel - query records", () => {
   it("turns known numeric and boolean fields into numbers and booleans and leaves the rest as text", () => {
     const record = recordFromQuery("type=purchase&ts=1700000000000&anon_id=42&revenue=12.50&price=abc&is_bot=false&note=7&qty=");
@@ -294,6 +342,63 @@ describe("CORS policy - origins", () => {
       "access-control-max-age": "86400",
     });
     expect(headersFor(policy, "https://other.example")).toEqual({ "access-control-allow-origin": "*", "access-control-expose-headers": "Retry-After", vary: "Origin" });
+  });
+});
+
+describe("CORS policy - app origins and the opaque origin", () => {
+  const headersFor = (policy: CorsPolicy, origin: string | undefined) => {
+    const headers: OutgoingHttpHeaders = {};
+    policy.addResponseHeaders(headers, origin);
+    return headers;
+  };
+
+  it("lists an app's origin exactly, its port as written, and echoes it with credentials as a web origin", () => {
+    const policy = new CorsPolicy(["Capacitor://LocalHost/", "ionic://localhost", "app://localhost:80"]);
+    const allowed = ["capacitor://localhost", "ionic://localhost", "app://localhost:80", "CAPACITOR://localhost"];
+    const refused = ["capacitor://localhost:80", "app://localhost", "capacitor://evil", "https://localhost", "null", "ionic://localhost."];
+    expect(allowed.map((origin) => policy.permits(origin))).toEqual([true, true, true, true]);
+    expect(refused.filter((origin) => policy.permits(origin))).toEqual([]);
+    expect(headersFor(policy, "capacitor://localhost")).toEqual({
+      "access-control-allow-origin": "capacitor://localhost",
+      "access-control-allow-credentials": "true",
+      "access-control-expose-headers": "Retry-After",
+      vary: "Origin",
+    });
+    expect(["Capacitor://LocalHost/", "app://LOCALHOST:0080", "app://bücher.example:8443", "chrome-extension://abcdefghijklmnop"].map(normalizeAllowedOrigin)).toEqual([
+      "capacitor://localhost",
+      "app://localhost:80",
+      "app://xn--bcher-kva.example:8443",
+      "chrome-extension://abcdefghijklmnop",
+    ]);
+  });
+
+  it('allows "null" only when it is listed, and then as "*" does: no echo, no credentials', () => {
+    const listed = new CorsPolicy(["https://shop.example", "null"]);
+    expect([listed.permits("null"), listed.permits("https://shop.example"), listed.permits("https://evil.example")]).toEqual([true, true, false]);
+    expect(headersFor(listed, "null")).toEqual({ "access-control-allow-origin": "*", "access-control-expose-headers": "Retry-After", vary: "Origin" });
+    expect(listed.preflightHeaders("null")).toEqual({
+      vary: "Origin",
+      "access-control-allow-origin": "*",
+      "access-control-allow-methods": "POST, GET, OPTIONS",
+      "access-control-allow-headers": "Content-Type, Content-Encoding, Authorization, X-Write-Key",
+      "access-control-max-age": "86400",
+    });
+    const unlisted = new CorsPolicy(["https://shop.example"]);
+    expect([unlisted.permits("null"), headersFor(unlisted, "null"), unlisted.preflightHeaders("null")]).toEqual([false, { vary: "Origin" }, { vary: "Origin" }]);
+    // Alone, "null" still restricts the other origins, and "*" allows it as before.
+    expect([new CorsPolicy(["null"]).permits("https://shop.example"), new CorsPolicy(["*"]).permits("null")]).toEqual([false, true]);
+    expect(normalizeAllowedOrigin(" null ")).toBe("null");
+  });
+
+  it("refuses a wildcard over a public suffix of either section of the list, and a wildcard on an app scheme", () => {
+    for (const entry of ["https://*.co.uk", "https://*.github.io", "https://*.GitHub.IO.", "https://*.s3.amazonaws.com", "https://*.公司.cn", "https://*.x.kawasaki.jp"]) {
+      expect(() => new CorsPolicy([entry]), entry).toThrow(/a public suffix \(Public Suffix List\): its subdomains are other people's sites/);
+    }
+    expect(() => new CorsPolicy(["app://*.shop.example"])).toThrow(/only http and https origins may have/);
+    // Domains registered under a public suffix are one owner's: their subdomains may be listed.
+    const owned = new CorsPolicy(["https://*.shop.github.io", "https://*.shop.co.uk", "https://*.city.kawasaki.jp"]);
+    const origins = ["https://eu.shop.github.io", "https://eu.shop.co.uk", "https://www.city.kawasaki.jp", "https://evil.github.io", "https://evil.co.uk"];
+    expect(origins.map((origin) => owned.permits(origin))).toEqual([true, true, true, false, false]);
   });
 });
 

@@ -685,6 +685,74 @@ describe("http collector - allowed origins as browsers send them", () => {
   });
 });
 
+describe("http collector - app origins and the opaque origin", () => {
+  const post1 = (base: string, origin: string, i: number) => post(base, JSON.stringify(pageView(i)), { "x-write-key": KEY, origin });
+  const corsOf = (response: Response) => [
+    response.status,
+    response.headers.get("access-control-allow-origin"),
+    response.headers.get("access-control-allow-credentials"),
+    response.headers.get("access-control-expose-headers"),
+    response.headers.get("vary"),
+  ];
+  const preflight = (base: string, origin: string) =>
+    fetch(`${base}/v1/events`, { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type, x-write-key" } });
+  const preflightOf = (response: Response) => [
+    response.status,
+    response.headers.get("access-control-allow-origin"),
+    response.headers.get("access-control-allow-credentials"),
+    response.headers.get("access-control-allow-methods"),
+    response.headers.get("access-control-allow-headers"),
+    response.headers.get("access-control-max-age"),
+    response.headers.get("vary"),
+  ];
+
+  it("lets a hybrid app's web view post from its own scheme, echoed with credentials, and no other app or port", async () => {
+    const { base, stream } = await startCollector({ allowedOrigins: ["Capacitor://LocalHost", "ionic://localhost", "app://localhost:8080"] });
+    const origins = ["capacitor://localhost", "ionic://localhost", "app://localhost:8080", "app://localhost", "capacitor://evil.example", "https://localhost", "null"];
+    const answers = [];
+    for (const [i, origin] of origins.entries()) answers.push(await post1(base, origin, i));
+    expect(answers.map(corsOf)).toEqual([
+      [200, "capacitor://localhost", "true", "Retry-After", "Origin"],
+      [200, "ionic://localhost", "true", "Retry-After", "Origin"],
+      [200, "app://localhost:8080", "true", "Retry-After", "Origin"],
+      ...Array(4).fill([403, null, null, null, "Origin"]),
+    ]);
+    expect(await answers[3].json()).toEqual({ error: "origin app://localhost may not post here: allowedOrigins of this collector does not list it" });
+    expect(preflightOf(await preflight(base, "capacitor://localhost"))).toEqual([
+      204,
+      "capacitor://localhost",
+      "true",
+      "POST, GET, OPTIONS",
+      "Content-Type, Content-Encoding, Authorization, X-Write-Key",
+      "86400",
+      "Origin",
+    ]);
+    expect((await readStream(stream)).events.map((event) => event.anon_id)).toEqual(["visitor-0", "visitor-1", "visitor-2"]);
+  });
+
+  it('lets "null" (an Electron file: page) post only when listed, answered "*" without credentials', async () => {
+    const { base, stream } = await startCollector({ allowedOrigins: ["https://shop.example", "null"] });
+    const answers = [await post1(base, "null", 1), await post1(base, "https://shop.example", 2), await post1(base, "https://evil.example", 3)];
+    expect(answers.map(corsOf)).toEqual([
+      [200, "*", null, "Retry-After", "Origin"],
+      [200, "https://shop.example", "true", "Retry-After", "Origin"],
+      [403, null, null, null, "Origin"],
+    ]);
+    // The preflight of a fetch with X-Write-Key succeeds; one with credentials fails in the browser, which refuses "*" for it.
+    expect(preflightOf(await preflight(base, "null"))).toEqual([204, "*", null, "POST, GET, OPTIONS", "Content-Type, Content-Encoding, Authorization, X-Write-Key", "86400", "Origin"]);
+    // A sendBeacon of text (no preflight) from a file: page: stored.
+    const beacon = await post(base, JSON.stringify({ ...pageView(4), writeKey: KEY }), { origin: "null", "content-type": "text/plain;charset=UTF-8" });
+    expect(corsOf(beacon)).toEqual([200, "*", null, "Retry-After", "Origin"]);
+    expect((await readStream(stream)).events.map((event) => event.anon_id)).toEqual(["visitor-1", "visitor-2", "visitor-4"]);
+    // Not listed, "null" is refused like any other origin.
+    const unlisted = await startCollector({ allowedOrigins: ["https://shop.example"] });
+    const refused = await post1(unlisted.base, "null", 5);
+    expect([...corsOf(refused), await refused.json()]).toEqual([403, null, null, null, "Origin", { error: "origin null may not post here: allowedOrigins of this collector does not list it" }]);
+    expect(preflightOf(await preflight(unlisted.base, "null"))).toEqual([204, null, null, null, null, null, "Origin"]);
+    expect((await readStream(unlisted.stream)).events).toEqual([]);
+  });
+});
+
 describe("http collector - connections", () => {
   async function openConnection(port: number): Promise<Socket> {
     const socket = connect(port, "127.0.0.1");
@@ -1053,6 +1121,67 @@ describe("http collector - refusing a client out of budget before reading its bo
     const guesses = [];
     for (let i = 0; i < 21; i++) guesses.push((await post(base, "{}", { ...client, "x-write-key": "guess" })).status);
     expect(guesses).toEqual([...Array(20).fill(401), 429]);
+  });
+
+  it("gives the same answers with 300 write keys: refused early only once every key used from the IP is out and none unused may be tried", async () => {
+    // 300 keys, KEY listed twice (it counts once); one token per key and client, next to none refilled; 2 bad keys per IP.
+    const keys = [KEY, ...Array.from({ length: 299 }, (_, i) => `wk_many_${String(i).padStart(3, "0")}`), KEY];
+    const { base, metrics } = await startCollector({ writeKeys: keys, rateLimit: { requestsPerSecond: 0.001, burst: 1, badKeyBurst: 2 }, trustedProxies: ["127.0.0.1"] });
+    const from = (address: string) => ({ "x-forwarded-for": address });
+    const bodyRead = () => counterValue(metrics, BODY_BYTES);
+    const retryAfter = (response: Response) => Number(response.headers.get("retry-after"));
+
+    // A client that used two of the keys (the first and the last listed) and spent their tokens: with 298 keys unused
+    // from its IP and its bad-key budget whole, a body is read (a key it has not used could be in it).
+    const some = from("203.0.113.20");
+    const [first, last] = [KEY, keys[299]];
+    expect([(await post(base, JSON.stringify({ writeKey: first, ...pageView(1) }), some)).status, (await post(base, JSON.stringify({ writeKey: last, ...pageView(2) }), some)).status]).toEqual([200, 200]);
+    let before = await bodyRead();
+    const spent = JSON.stringify({ writeKey: last, ...pageView(3) });
+    const readThenRefused = await post(base, spent, some);
+    expect([readThenRefused.status, await bodyRead()]).toEqual([429, before + Buffer.byteLength(spent)]);
+    // Its bad-key budget spent (two 401s, bodies read), no key may be tried from it: 429 unread, Retry-After the budget's.
+    expect([(await post(base, '{"writeKey":"guess"}', some)).status, (await post(base, '{"writeKey":"guess"}', some)).status]).toEqual([401, 401]);
+    before = await bodyRead();
+    const big = await post(base, bodyOf(512 * 1024, first), some);
+    expect([big.status, big.headers.get("connection"), await bodyRead()]).toEqual([429, "close", before]);
+    expect(retryAfter(big)).toBeGreaterThanOrEqual(1);
+    expect(retryAfter(big)).toBeLessThanOrEqual(10);
+
+    // A client that used every key (X-Write-Key) and has its whole bad-key budget: refused early, Retry-After the
+    // keys' (one token per 1,000 s), and a wrong key in the body gets 429, not 401.
+    const every = from("203.0.113.21");
+    const used = [];
+    for (const key of new Set(keys)) used.push((await post(base, JSON.stringify(pageView(10)), { ...every, "x-write-key": key })).status);
+    expect(used).toEqual(Array(300).fill(200));
+    before = await bodyRead();
+    const allOut = await post(base, bodyOf(512 * 1024, KEY), every);
+    expect([allOut.status, allOut.headers.get("connection")]).toEqual([429, "close"]);
+    expect(retryAfter(allOut)).toBeGreaterThan(900);
+    expect(retryAfter(allOut)).toBeLessThanOrEqual(1_000);
+    expect((await post(base, '{"writeKey":"guess"}', every)).status).toBe(429);
+    expect(await bodyRead()).toBe(before);
+    // Its bad-key budget was not touched: the next guesses with the key outside the body get 401 twice, then 429.
+    const guesses = [];
+    for (let i = 0; i < 3; i++) guesses.push((await post(base, "{}", { ...every, "x-write-key": "guess" })).status);
+    expect(guesses).toEqual([401, 401, 429]);
+
+    // A client with no key used and its bad-key budget spent: a right key in the body is not tried (429 unread), as
+    // with few keys.
+    const fresh = from("203.0.113.22");
+    expect([(await post(base, "{}", { ...fresh, "x-write-key": "guess" })).status, (await post(base, "{}", { ...fresh, "x-write-key": "guess" })).status]).toEqual([401, 401]);
+    before = await bodyRead();
+    const rightKey = await post(base, bodyOf(512 * 1024, keys[150], 20), fresh);
+    expect([rightKey.status, rightKey.headers.get("connection"), await bodyRead()]).toEqual([429, "close", before]);
+    // One whose budget ran out after its key's token: that body was read (200), the next is not.
+    const known = from("203.0.113.23");
+    expect((await post(base, "{}", { ...known, "x-write-key": "guess" })).status).toBe(401);
+    expect((await post(base, JSON.stringify({ writeKey: keys[150], ...pageView(21) }), known)).status).toBe(200);
+    expect((await post(base, "{}", { ...known, "x-write-key": "guess" })).status).toBe(401);
+    before = await bodyRead();
+    const afterOut = await post(base, bodyOf(512 * 1024, keys[150], 22), known);
+    expect([afterOut.status, afterOut.headers.get("connection")]).toEqual([429, "close"]);
+    expect(await bodyRead()).toBe(before);
   });
 
   it("answers as soon as the headers are in, before the body is sent; keeps the connection when the body is small", async () => {
