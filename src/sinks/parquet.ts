@@ -22,7 +22,7 @@ import { MAX_MERGE_INPUTS, mergedPartFileName, ownPartPattern, planMerge, type C
 import { mergeAndEncode, type EncodedMerge } from "./parquet-merge.ts";
 import { partRowCount } from "./parquet-footer.ts";
 import { eraseForgottenFromParts, type PartChange } from "./parquet-rewrite.ts";
-import { processProbe, temporaryAbandoned, thisProcessAsWriter, type ProcessProbe } from "./part-temporaries.ts";
+import { isTemporaryPartName, processProbe, temporaryAbandoned, thisProcessAsWriter, type ProcessProbe } from "./part-temporaries.ts";
 
 export interface ParquetSinkOptions {
   /** Root of the lake: files go to `<path>/<table>/<partitionKey>=<value>/`. */
@@ -421,12 +421,12 @@ export class ParquetSink {
    * deletes every other in-progress part under `path` (only this writer's when writerId is given), and the temporary
    * files of part rewrites that processes killed mid-rewrite left (any writer's parts: any worker or `forget` rewrites
    * them; only those temporaryAbandoned judges nobody can be writing, so never one of a live process or another host).
-   * `probe`: how processes of this host are looked at (a test's stand-in).
+   * `probe`: how processes of this host are looked at; `now`: the clock temporaries' ages are taken by (a test's stand-ins).
    */
   static async recover(
     path: string,
     pending: PendingCommit | undefined,
-    options: { writerId?: string; probe?: ProcessProbe } = {},
+    options: { writerId?: string; probe?: ProcessProbe; now?: () => number } = {},
   ): Promise<CommitSummary> {
     if (!(await exists(path))) {
       return { renamed: 0, alreadyCommitted: 0, missing: pending ? pending.files.map((f) => f.path) : [], deletedInProgress: 0, deletedTemporaries: 0, merged: 0 };
@@ -435,9 +435,10 @@ export class ParquetSink {
     const prefix = options.writerId ? `part-${options.writerId}-` : "";
     const self = thisProcessAsWriter();
     const probe = options.probe ?? processProbe;
+    const now = options.now ?? Date.now;
     const deleted = await deleteLeftovers(path, {
       inProgress: (name) => name.endsWith(IN_PROGRESS_SUFFIX) && name.startsWith(prefix),
-      temporary: (name) => temporaryAbandoned(name, self, probe),
+      temporary: (name, modifiedMs) => temporaryAbandoned(name, self, probe, now() - modifiedMs),
     });
     return {
       renamed: summary.renamedFiles.length,
@@ -614,7 +615,7 @@ async function subfiles(directory: string): Promise<string[]> {
  */
 async function deleteLeftovers(
   directory: string,
-  picks: { inProgress: (name: string) => boolean; temporary: (name: string) => boolean },
+  picks: { inProgress: (name: string) => boolean; temporary: (name: string, modifiedMs: number) => boolean },
 ): Promise<{ inProgress: number; temporaries: number }> {
   const deleted = { inProgress: 0, temporaries: 0 };
   for (const entry of await readdir(directory, { withFileTypes: true })) {
@@ -627,18 +628,19 @@ async function deleteLeftovers(
     } else if (picks.inProgress(entry.name)) {
       await unlink(path);
       deleted.inProgress++;
-    } else if (entry.isFile() && picks.temporary(entry.name)) {
-      const removed = await unlink(path).then(
-        () => true,
-        (error: NodeJS.ErrnoException) => {
-          if (error.code === "ENOENT") return false;
-          throw error;
-        },
-      );
-      if (removed) deleted.temporaries++;
+    } else if (entry.isFile() && isTemporaryPartName(entry.name)) {
+      const modified = await stat(path).then((stats) => stats.mtimeMs, goneOrThrow);
+      if (modified === undefined || !picks.temporary(entry.name, modified)) continue;
+      if ((await unlink(path).then(() => true, goneOrThrow)) === true) deleted.temporaries++;
     }
   }
   return deleted;
+}
+
+/** undefined for a file gone meanwhile (renamed into place, or deleted by another task's recovery); throws otherwise. */
+function goneOrThrow(error: NodeJS.ErrnoException): undefined {
+  if (error.code === "ENOENT") return undefined;
+  throw error;
 }
 
 async function writeFileDurably(path: string, bytes: Uint8Array): Promise<void> {
