@@ -18,7 +18,7 @@ import {
 } from "./parquet-encoder.ts";
 import type { EncodeRequest, EncodeResponse, MergeRequest } from "./parquet-encoder-worker.ts";
 import type { Row, TableSpec } from "./table.ts";
-import { MAX_MERGE_INPUTS, mergedPartFileName, ownPartPattern, planMerge, type CompactionPolicy, type PlannedMerge } from "./compaction.ts";
+import { mergedPartFileName, ownPartPattern, planMerge, rowCountsUntilSettled, type CompactionPolicy, type PartListing, type PlannedMerge } from "./compaction.ts";
 import { mergeAndEncode, type EncodedMerge } from "./parquet-merge.ts";
 import { partRowCount } from "./parquet-footer.ts";
 import { eraseForgottenFromParts, type PartChange } from "./parquet-rewrite.ts";
@@ -377,33 +377,17 @@ export class ParquetSink {
     this.log?.(`compaction: ${directory} not merged this time: ${error instanceof Error ? error.message : String(error)}`);
   }
 
-  /**
-   * Row counts of a folder's parts in name order (`names` sorted), up to where the merge planMerge would take from all
-   * of them is settled: minParts small parts, and targetRows rows or MAX_MERGE_INPUTS parts among them. A lake's
-   * first checkpoint then reads a few footers of a partition with thousands of parts, not all of them.
-   */
-  private async rowCountsUntilMerge(directory: string, names: readonly string[], policy: CompactionPolicy): Promise<{ name: string; rows: number }[]> {
-    const parts: { name: string; rows: number }[] = [];
-    let small = 0;
-    let smallRows = 0;
-    for (let from = 0; from < names.length; from += FILE_OPERATIONS_AT_ONCE) {
-      for (const part of this.rowCounts(directory, names.slice(from, from + FILE_OPERATIONS_AT_ONCE))) {
-        parts.push(part);
-        if (part.rows >= policy.targetRows) continue;
-        small++;
-        smallRows += part.rows;
-      }
-      if (small >= policy.minParts && (smallRows > policy.targetRows || small >= MAX_MERGE_INPUTS)) break;
-    }
-    return parts;
+  /** Row counts of a folder's parts in name order, until the merge is settled (rowCountsUntilSettled). */
+  private rowCountsUntilMerge(directory: string, names: readonly string[], policy: CompactionPolicy): Promise<PartListing[]> {
+    return rowCountsUntilSettled(names, policy, FILE_OPERATIONS_AT_ONCE, (batch) => this.rowCounts(directory, batch));
   }
 
   /**
    * Row counts of a folder's parts: known from this sink's commits, else read from their footers (gone: left out) by
    * parquet-footer.ts, on this thread without parquet-wasm: a footer is a few KiB, read synchronously.
    */
-  private rowCounts(directory: string, names: readonly string[]): { name: string; rows: number }[] {
-    const counted: { name: string; rows: number }[] = [];
+  private rowCounts(directory: string, names: readonly string[]): PartListing[] {
+    const counted: PartListing[] = [];
     for (const name of names) {
       const path = `${directory}/${name}`;
       let rows = this.partRows.get(path);
