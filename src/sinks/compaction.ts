@@ -1,4 +1,5 @@
 // Compaction policy of the Parquet sink: which committed parts of this writer, in one hive partition, one merge takes.
+import { setImmediate } from "node:timers/promises";
 
 /** A resolved policy (see the `compaction` key of the parquet sink in src/config/pipeline.ts). */
 export interface CompactionPolicy {
@@ -62,6 +63,36 @@ export function planMerge(directory: string, parts: readonly PartListing[], poli
     rows += part.rows;
   }
   return { directory, inputs, rows };
+}
+
+/**
+ * Row counts of a folder's parts in name order (`names` sorted), `batch` parts at a time, up to where the merge
+ * planMerge would take from all of them is settled: minParts small parts, and targetRows rows or MAX_MERGE_INPUTS parts
+ * among them. A lake's first checkpoint then reads a few footers of a partition with thousands of parts, not all of
+ * them (all of them when few are small). `count` gives a batch's counts (gone parts left out); it reads footers
+ * synchronously (parquet-footer.ts), so the event loop turns between batches: a folder of thousands of large parts,
+ * read whole, stalls the thread for one batch at a time, not for all of them.
+ */
+export async function rowCountsUntilSettled(
+  names: readonly string[],
+  policy: CompactionPolicy,
+  batch: number,
+  count: (names: readonly string[]) => PartListing[],
+): Promise<PartListing[]> {
+  const parts: PartListing[] = [];
+  let small = 0;
+  let smallRows = 0;
+  for (let from = 0; from < names.length; from += batch) {
+    if (from > 0) await setImmediate();
+    for (const part of count(names.slice(from, from + batch))) {
+      parts.push(part);
+      if (part.rows >= policy.targetRows) continue;
+      small++;
+      smallRows += part.rows;
+    }
+    if (small >= policy.minParts && (smallRows > policy.targetRows || small >= MAX_MERGE_INPUTS)) break;
+  }
+  return parts;
 }
 
 /** Merges of one checkpoint over the given folders, in folder order, at most mergesPerCheckpoint. */

@@ -18,11 +18,11 @@ import {
 } from "./parquet-encoder.ts";
 import type { EncodeRequest, EncodeResponse, MergeRequest } from "./parquet-encoder-worker.ts";
 import type { Row, TableSpec } from "./table.ts";
-import { MAX_MERGE_INPUTS, mergedPartFileName, ownPartPattern, planMerge, type CompactionPolicy, type PlannedMerge } from "./compaction.ts";
+import { mergedPartFileName, ownPartPattern, planMerge, rowCountsUntilSettled, type CompactionPolicy, type PartListing, type PlannedMerge } from "./compaction.ts";
 import { mergeAndEncode, type EncodedMerge } from "./parquet-merge.ts";
 import { partRowCount } from "./parquet-footer.ts";
 import { eraseForgottenFromParts, type PartChange } from "./parquet-rewrite.ts";
-import { processProbe, temporaryAbandoned, thisProcessAsWriter, type ProcessProbe } from "./part-temporaries.ts";
+import { isTemporaryPartName, processProbe, temporaryAbandoned, thisProcessAsWriter, type ProcessProbe } from "./part-temporaries.ts";
 
 export interface ParquetSinkOptions {
   /** Root of the lake: files go to `<path>/<table>/<partitionKey>=<value>/`. */
@@ -377,33 +377,17 @@ export class ParquetSink {
     this.log?.(`compaction: ${directory} not merged this time: ${error instanceof Error ? error.message : String(error)}`);
   }
 
-  /**
-   * Row counts of a folder's parts in name order (`names` sorted), up to where the merge planMerge would take from all
-   * of them is settled: minParts small parts, and targetRows rows or MAX_MERGE_INPUTS parts among them. A lake's
-   * first checkpoint then reads a few footers of a partition with thousands of parts, not all of them.
-   */
-  private async rowCountsUntilMerge(directory: string, names: readonly string[], policy: CompactionPolicy): Promise<{ name: string; rows: number }[]> {
-    const parts: { name: string; rows: number }[] = [];
-    let small = 0;
-    let smallRows = 0;
-    for (let from = 0; from < names.length; from += FILE_OPERATIONS_AT_ONCE) {
-      for (const part of this.rowCounts(directory, names.slice(from, from + FILE_OPERATIONS_AT_ONCE))) {
-        parts.push(part);
-        if (part.rows >= policy.targetRows) continue;
-        small++;
-        smallRows += part.rows;
-      }
-      if (small >= policy.minParts && (smallRows > policy.targetRows || small >= MAX_MERGE_INPUTS)) break;
-    }
-    return parts;
+  /** Row counts of a folder's parts in name order, until the merge is settled (rowCountsUntilSettled). */
+  private rowCountsUntilMerge(directory: string, names: readonly string[], policy: CompactionPolicy): Promise<PartListing[]> {
+    return rowCountsUntilSettled(names, policy, FILE_OPERATIONS_AT_ONCE, (batch) => this.rowCounts(directory, batch));
   }
 
   /**
    * Row counts of a folder's parts: known from this sink's commits, else read from their footers (gone: left out) by
    * parquet-footer.ts, on this thread without parquet-wasm: a footer is a few KiB, read synchronously.
    */
-  private rowCounts(directory: string, names: readonly string[]): { name: string; rows: number }[] {
-    const counted: { name: string; rows: number }[] = [];
+  private rowCounts(directory: string, names: readonly string[]): PartListing[] {
+    const counted: PartListing[] = [];
     for (const name of names) {
       const path = `${directory}/${name}`;
       let rows = this.partRows.get(path);
@@ -421,12 +405,12 @@ export class ParquetSink {
    * deletes every other in-progress part under `path` (only this writer's when writerId is given), and the temporary
    * files of part rewrites that processes killed mid-rewrite left (any writer's parts: any worker or `forget` rewrites
    * them; only those temporaryAbandoned judges nobody can be writing, so never one of a live process or another host).
-   * `probe`: how processes of this host are looked at (a test's stand-in).
+   * `probe`: how processes of this host are looked at; `now`: the clock temporaries' ages are taken by (a test's stand-ins).
    */
   static async recover(
     path: string,
     pending: PendingCommit | undefined,
-    options: { writerId?: string; probe?: ProcessProbe } = {},
+    options: { writerId?: string; probe?: ProcessProbe; now?: () => number } = {},
   ): Promise<CommitSummary> {
     if (!(await exists(path))) {
       return { renamed: 0, alreadyCommitted: 0, missing: pending ? pending.files.map((f) => f.path) : [], deletedInProgress: 0, deletedTemporaries: 0, merged: 0 };
@@ -435,9 +419,10 @@ export class ParquetSink {
     const prefix = options.writerId ? `part-${options.writerId}-` : "";
     const self = thisProcessAsWriter();
     const probe = options.probe ?? processProbe;
+    const now = options.now ?? Date.now;
     const deleted = await deleteLeftovers(path, {
       inProgress: (name) => name.endsWith(IN_PROGRESS_SUFFIX) && name.startsWith(prefix),
-      temporary: (name) => temporaryAbandoned(name, self, probe),
+      temporary: (name, modifiedMs) => temporaryAbandoned(name, self, probe, now() - modifiedMs),
     });
     return {
       renamed: summary.renamedFiles.length,
@@ -614,7 +599,7 @@ async function subfiles(directory: string): Promise<string[]> {
  */
 async function deleteLeftovers(
   directory: string,
-  picks: { inProgress: (name: string) => boolean; temporary: (name: string) => boolean },
+  picks: { inProgress: (name: string) => boolean; temporary: (name: string, modifiedMs: number) => boolean },
 ): Promise<{ inProgress: number; temporaries: number }> {
   const deleted = { inProgress: 0, temporaries: 0 };
   for (const entry of await readdir(directory, { withFileTypes: true })) {
@@ -627,18 +612,19 @@ async function deleteLeftovers(
     } else if (picks.inProgress(entry.name)) {
       await unlink(path);
       deleted.inProgress++;
-    } else if (entry.isFile() && picks.temporary(entry.name)) {
-      const removed = await unlink(path).then(
-        () => true,
-        (error: NodeJS.ErrnoException) => {
-          if (error.code === "ENOENT") return false;
-          throw error;
-        },
-      );
-      if (removed) deleted.temporaries++;
+    } else if (entry.isFile() && isTemporaryPartName(entry.name)) {
+      const modified = await stat(path).then((stats) => stats.mtimeMs, goneOrThrow);
+      if (modified === undefined || !picks.temporary(entry.name, modified)) continue;
+      if ((await unlink(path).then(() => true, goneOrThrow)) === true) deleted.temporaries++;
     }
   }
   return deleted;
+}
+
+/** undefined for a file gone meanwhile (renamed into place, or deleted by another task's recovery); throws otherwise. */
+function goneOrThrow(error: NodeJS.ErrnoException): undefined {
+  if (error.code === "ENOENT") return undefined;
+  throw error;
 }
 
 async function writeFileDurably(path: string, bytes: Uint8Array): Promise<void> {

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { MAX_MERGE_INPUTS, mergedPartFileName, ownPartPattern, planMerge, planMerges, type CompactionPolicy, type PartListing } from "../../src/sinks/compaction.ts";
+import {
+  MAX_MERGE_INPUTS,
+  mergedPartFileName,
+  ownPartPattern,
+  planMerge,
+  planMerges,
+  rowCountsUntilSettled,
+  type CompactionPolicy,
+  type PartListing,
+} from "../../src/sinks/compaction.ts";
 import { partFileName } from "../../src/sinks/parquet.ts";
 
 const policy: CompactionPolicy = { minParts: 4, targetRows: 1_000, mergesPerCheckpoint: 1 };
@@ -70,5 +79,41 @@ describe("compaction policy - which parts a merge takes", () => {
     const folders = ["t/dt=3", "t/dt=1", "t/dt=2"].map((directory) => ({ directory, parts: parts("w", 1, [1, 1, 1, 1]) }));
     expect(planMerges(folders, policy, "w").map((merge) => merge.directory)).toEqual(["t/dt=1"]);
     expect(planMerges(folders, { ...policy, mergesPerCheckpoint: 2 }, "w").map((merge) => merge.directory)).toEqual(["t/dt=1", "t/dt=2"]);
+  });
+});
+
+describe("compaction policy - how many row counts a merge's planning reads", () => {
+  /** Counts `names` with `rowsOf`, recording for each batch the turn of the event loop it was read in. */
+  async function countedInTurns(names: readonly string[], rowsOf: (name: string) => number): Promise<{ counted: PartListing[]; turns: number[][] }> {
+    let turn = 0;
+    let reading = true;
+    const tick = () => {
+      turn++;
+      if (reading) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const turns: number[][] = [];
+    const counted = await rowCountsUntilSettled(names, policy, 32, (batch) => {
+      turns.push(batch.map(() => turn));
+      return batch.map((name) => ({ name, rows: rowsOf(name) }));
+    });
+    reading = false;
+    return { counted, turns };
+  }
+
+  it("reads the counts a batch per turn of the event loop: a folder read whole (few small parts) does not stall the thread", async () => {
+    const names = parts("w", 1, Array.from({ length: 100 }, () => 0)).map((part) => part.name);
+    const { counted, turns } = await countedInTurns(names, () => policy.targetRows);
+    expect(counted.map((part) => part.name)).toEqual(names);
+    expect(turns.map((batch) => batch.length)).toEqual([32, 32, 32, 4]);
+    // Each batch in one turn, and every batch in a turn of its own.
+    for (const batch of turns) expect(new Set(batch).size).toBe(1);
+    expect(new Set(turns.map((batch) => batch[0])).size).toBe(4);
+  });
+
+  it("stops reading once the merge is settled: minParts small parts holding more than targetRows rows", async () => {
+    const names = parts("w", 1, Array.from({ length: 100 }, () => 0)).map((part) => part.name);
+    const { counted } = await countedInTurns(names, () => 300);
+    expect(counted).toHaveLength(32);
   });
 });

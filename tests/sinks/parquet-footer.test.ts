@@ -104,6 +104,17 @@ describe("numRowsOfFileMetaData", () => {
     expect(numRowsOfFileMetaData(Uint8Array.from(bytes))).toBe(2 ** 40 + 5);
   });
 
+  it("takes num_rows from FileMetaData itself, never a field 3 i64 of a struct, a list's struct or a map's value before it", () => {
+    const bytes = [
+      0x15, ...zigzag(2n), // field 1: i32 2
+      0x1c, 0x36, ...zigzag(77n), 0x00, // field 2: a struct { 3: i64 77 }
+      0x0c, ...zigzag(-5n), 0x19, 0x1c, 0x36, ...zigzag(78n), 0x00, 0x00, // field -5: a struct { 1: list [{ 3: i64 78 }] }
+      0x2b, 0x01, 0x8c, 0x01, 0x61, 0x36, ...zigzag(79n), 0x00, // field -3: map<binary, struct> {"a": { 3: i64 79 }}
+      0x06, ...zigzag(3n), ...zigzag(12n), // field 3: num_rows 12
+    ];
+    expect(numRowsOfFileMetaData(Uint8Array.from(bytes))).toBe(12);
+  });
+
   it("refuses metadata without num_rows, cut short, or with a length past its end", () => {
     expect(() => numRowsOfFileMetaData(Uint8Array.from([0x15, 2, 0x00]))).toThrow("the footer's metadata has no num_rows");
     expect(() => numRowsOfFileMetaData(Uint8Array.from([0x15]))).toThrow("the footer's metadata ends early (at byte 1)");
