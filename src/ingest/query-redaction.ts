@@ -81,6 +81,7 @@ export function redactUrl(url: string, redaction: QueryRedaction): string {
     let equals = -1;
     let nameEscaped = false;
     let nameAt = false;
+    let nameNested = false;
     let valueAt = false;
     let valueNested = false;
     for (; end < url.length; end++) {
@@ -91,12 +92,16 @@ export function redactUrl(url: string, redaction: QueryRedaction): string {
         if (equals === -1) {
           nameEscaped ||= code !== 0x40;
           nameAt ||= code !== 0x2b;
+          nameNested ||= code === 0x25 && mayStartNested(url, end);
         } else if (code === 0x40) valueAt = true;
         else valueNested ||= code === 0x3d || (code === 0x25 && mayStartNested(url, end));
       }
     }
     const nameEnd = equals === -1 ? end : equals;
-    if (redaction.emails && nameAt && holdsEmail(url.slice(start, nameEnd))) redactions.replace(start, nameEnd);
+    // A pair without "=" whose escapes may nest pairs is read as a query (a redirector's `?https%3A%2F%2F…%3Ftoken%3D…`,
+    // `;token%3D…` after a nested value that a server splitting at ";" ends there), and as one, whole, for an address.
+    if (equals === -1 && nameNested) redactNestedPairs(url, start, end, redaction, redactions);
+    else if (redaction.emails && nameAt && holdsEmail(url.slice(start, nameEnd))) redactions.replace(start, nameEnd);
     if (equals !== -1 && (nameEscaped || redaction.nameLengths.has(equals - start)) && isRedactedName(url.slice(start, equals), redaction)) {
       end = listedValueEnd(url, end, isPairEnd);
       if (end > equals + 1 && url.slice(equals + 1, end) !== REDACTED_QUERY_VALUE) redactions.replace(equals + 1, end);
@@ -115,15 +120,21 @@ export function redactUrl(url: string, redaction: QueryRedaction): string {
  * left. With emails on, a path segment in it that holds an address goes too (redactPathSegmentsInText).
  */
 export function redactQueryPairsInText(text: string, redaction: QueryRedaction): string {
-  const redacted = text.includes("=") ? redactPairsInText(text, redaction) : text;
+  const redacted = text.includes("=") || NESTED_ESCAPE.test(text) ? redactPairsInText(text, redaction) : text;
   return redaction.emails && mayHoldAddress(redacted, redacted.length) ? redactPathSegmentsInText(redacted) : redacted;
 }
 
 function redactPairsInText(text: string, redaction: QueryRedaction): string {
-  const pairs = /(^|[?&;#])([^=&#;?\s"]*)=([^&#;?\s"]*)/g;
+  // A pair after a separator may have no "=": its nested escapes are read as a query, as redactUrl reads them.
+  const pairs = /(^|[?&;#])([^=&#;?\s"]*)(?:=([^&#;?\s"]*))?/g;
   const redactions = new Redactions(text);
   for (let match = pairs.exec(text); match !== null; match = pairs.exec(text)) {
     const [, before, name, value] = match;
+    if (value === undefined) {
+      if (match[0].length === 0) pairs.lastIndex++;
+      else if (before !== "" && NESTED_ESCAPE.test(name)) redactNestedPairs(text, match.index + 1, match.index + match[0].length, redaction, redactions);
+      continue;
+    }
     const valueStart = match.index + before.length + name.length + 1;
     let valueEnd = valueStart + value.length;
     if (isRedactedName(name, redaction)) {
@@ -383,10 +394,17 @@ function redactPathSegmentsInText(text: string): string {
   return redactions.result();
 }
 
+/**
+ * A fediverse handle as a path segment (Mastodon's remote profile `/@user@instance.social`): public, as `/@user` is,
+ * and no address. A segment with more in it (`@jane@x.com+news`) is not one.
+ */
+const FEDIVERSE_HANDLE = /^@[\p{L}\p{N}_.-]+@[\p{L}\p{N}.-]+$/u;
+
 /** Whether a raw path segment holds an address, written plainly or percent-encoded (`%40`). */
 function segmentHoldsAddress(segment: string): boolean {
   if (!segment.includes("@") && !segment.includes("%40")) return false;
-  return EMAIL.test(decodePercentEscapes(segment));
+  const decoded = decodePercentEscapes(segment);
+  return EMAIL.test(decoded) && !FEDIVERSE_HANDLE.test(decoded);
 }
 
 /** Where a query value ends in free text: at a pair separator, a fragment, white space or a quote (JSON, a log line). */
@@ -422,10 +440,12 @@ function isRedactedName(raw: string, redaction: QueryRedaction): boolean {
 // The local part is one character looked behind (a longer one matches exactly when its last character does): as
 // `[…]+@`, an unanchored search tried every start in a run of local-part characters against the whole run, quadratic
 // in a value with an "@" and no address (8 s for 100 KB). The domain's classes exclude "@", so each "@" is tried
-// against the text up to the next one: linear in all. A high-density image's scale suffix (`logo@2x.png`,
-// `icon@1.5x.webp`: a domain of a scale and a file extension only) is no address; its lookahead stops at the next
-// character that is not a digit, letter or dot, so it too reads each "@"'s text up to the next one at most.
-const EMAIL = /(?<=[\p{L}\p{N}._%+!#$&'*/=?^`{|}~-])@(?!\d+(?:\.\d+)?x\.\p{L}+(?![\p{L}\p{N}.-]))[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}/u;
+// against the text up to the next one: linear in all. Two lookaheads, which also read no further than the next "@",
+// keep what CDNs serve: a high-density image's scale suffix (`logo@2x.png`, `icon@1.5X.webp`, `logo@2x.3f9a1c.png`,
+// `logo@3x-dark.png`: a scale, then labels ending in an image's extension, so `jane@2x.com` is an address), and a
+// package's semver pre-release (`pkg@1.0.0-beta.rc`: three numbers and "-").
+const EMAIL =
+  /(?<=[\p{L}\p{N}._%+!#$&'*/=?^`{|}~-])@(?!\d+(?:\.\d+)?x[\p{L}\p{N}.-]*\.(?:a?png|jpe?g|gif|webp|avif|svg|ico|bmp|tiff?|heic|heif|jxl)(?![\p{L}\p{N}.-])|v?\d+\.\d+\.\d+-)[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}/iu;
 
 /** Whether a raw query component holds an email address, written plainly or percent-encoded (`%40`). */
 export function holdsEmail(raw: string): boolean {

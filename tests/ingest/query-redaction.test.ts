@@ -311,6 +311,11 @@ describe("redactUrl - addresses in the path", () => {
     ["mailto:jane@x.com", "mailto:(redacted)"],
     // A domain that starts like a scale suffix but goes on is a domain.
     ["https://shop.example/u/jane@2x.example.com", "https://shop.example/u/(redacted)"],
+    // A scale-like domain with a top-level label that is no image extension is an address's.
+    ["https://shop.example/u/jane@2x.com", "https://shop.example/u/(redacted)"],
+    ["/p?to=jane%403x.io&x=1", "/p?to=(redacted)&x=1"],
+    // An address after a handle's "@" in a segment that holds more is still one.
+    ["/share/@jane@x.com+news", "/share/(redacted)"],
   ];
   it.each(redacted)("%s", (url, expected) => {
     expect(redactUrl(url, byDefault)).toBe(expected);
@@ -333,6 +338,19 @@ describe("redactUrl - addresses in the path", () => {
     "/img/icon@1.5x.webp",
     "/u/a@b.c",
     "/tags/@jane.doe",
+    // Image scales in any case, with more labels before the extension (a bundler's content hash, .min) or a suffix.
+    "https://cdn.example/img/hero@2X.jpg",
+    "https://cdn.example/img/hero@2x.min.jpg",
+    "https://cdn.example/assets/logo@2x.3f9a1c2b.png",
+    "https://cdn.example/assets/logo@3x-dark.webp?v=2",
+    "https://cdn.example/img/sprite@2x.SVG#icon-cart",
+    // Package versions with a pre-release of letters (semver's 1.0.0-alpha.beta), as CDNs serve them.
+    "https://cdn.jsdelivr.net/npm/@scope/pkg@1.0.0-beta.rc/",
+    "https://cdn.jsdelivr.net/npm/pkg@1.0.0-alpha.beta/dist/x.js",
+    "https://deno.land/x/oak@v12.6.1-rc.beta/mod.ts",
+    // A fediverse handle (Mastodon's remote profile), public as /@user is.
+    "https://mastodon.social/@user@instance.social",
+    "https://fosstodon.org/@Jane_Doe@fosstodon.org/109876543",
     // The authority's userinfo is not in the path.
     "https://jane@shop.example/p",
     "//jane@shop.example.com/p",
@@ -352,6 +370,8 @@ describe("redactUrl - addresses in the path", () => {
     expect(redactPathAddresses("/unsubscribe/jane.doe@example.com")).toBe("/unsubscribe/(redacted)");
     expect(redactPathAddresses("jane%40example.com")).toBe("(redacted)");
     expect(redactPathAddresses("/packages/@scope/name")).toBe("/packages/@scope/name");
+    expect(redactPathAddresses("/@user@instance.social/109876543")).toBe("/@user@instance.social/109876543");
+    expect(redactPathAddresses("/npm/@scope/pkg@1.0.0-beta.rc/img/logo@2X.png")).toBe("/npm/@scope/pkg@1.0.0-beta.rc/img/logo@2X.png");
   });
 });
 
@@ -389,6 +409,10 @@ describe("redactUrl - parameters nested in an encoded value", () => {
     ["https://x.example/p?next=%2Fcb%3Ftoken%3Dabc%253Fdef%2526ghi%26x%3D1", "https://x.example/p?next=%2Fcb%3Ftoken%3D(redacted)%26x%3D1"],
     // Three times encoded is read too.
     ["https://x.example/p?a=%25253Ftoken%25253Dabc", "https://x.example/p?a=%25253Ftoken%25253D(redacted)"],
+    // A parameter without "=" is read as a query too: a redirector's ?<encoded URL>, a pair after ";".
+    ["https://x.example/out?https%3A%2F%2Fa.example%2Fcb%3Ftoken%3Dabc%26lang%3Dde", "https://x.example/out?https%3A%2F%2Fa.example%2Fcb%3Ftoken%3D(redacted)%26lang%3Dde"],
+    ["https://x.example/p?next=%2Fa%3Fx%3D1;token%3Dabc&y=2", "https://x.example/p?next=%2Fa%3Fx%3D1;token%3D(redacted)&y=2"],
+    ["/out?%2Fu%2Fjane%40x.com%26step%3D2", "/out?(redacted)%26step%3D2"],
   ];
   it.each(cases)("%s", (url, expected) => {
     const redacted = redactUrl(url, byDefault);
@@ -428,6 +452,13 @@ describe("redactUrl - parameters nested in an encoded value", () => {
     expect(redactUrl("/p?next=%2Fs%3Fto%3Djane%40x.com%26token%3Dt", namesOnly)).toBe("/p?next=%2Fs%3Fto%3Djane%40x.com%26token%3D(redacted)");
   });
 
+  it("in a dead letter's text: a parameter without = read as a query", () => {
+    expect(redactQueryPairsInText('"GET /out?https%3A%2F%2Fa.example%2Fcb%3Ftoken%3Dabc%26lang%3Dde HTTP/1.1" 200 5 "-"', byDefault)).toBe(
+      '"GET /out?https%3A%2F%2Fa.example%2Fcb%3Ftoken%3D(redacted)%26lang%3Dde HTTP/1.1" 200 5 "-"',
+    );
+    expect(redactQueryPairsInText("next=%2Fa%3Fx%3D1;token%3Dabc&y=2", byDefault)).toBe("next=%2Fa%3Fx%3D1;token%3D(redacted)&y=2");
+  });
+
   it("in a dead letter's text: a JSON url's path and nested parameters", () => {
     expect(redactQueryPairsInText('{"url":"/users/jane%40example.com/orders?next=%2Fa%3Ftoken%3Dabc%26x%3D1","ts":"bad"}', byDefault)).toBe(
       '{"url":"/users/(redacted)/orders?next=%2Fa%3Ftoken%3D(redacted)%26x%3D1","ts":"bad"}',
@@ -447,6 +478,8 @@ describe("redactQueryPairsInText - addresses in paths", () => {
 
   it("keeps non-addresses, the authority after :// and a user agent's tokens, and paths when redactEmails is off", () => {
     const line = '"GET /packages/@scope/name HTTP/1.1" 200 5 "https://jane@shop.example/p" "Mozilla/5.0 (compatible; bot@2x.png)"';
+    const cdn = '"GET /npm/@scope/pkg@1.0.0-beta.rc/dist/logo@2X.a1b2.png HTTP/1.1" 200 5 "https://mastodon.social/@user@instance.social"';
+    expect(redactQueryPairsInText(cdn, byDefault)).toBe(cdn);
     expect(redactQueryPairsInText(line, byDefault)).toBe(line);
     expect(redactQueryPairsInText('"GET /unsubscribe/jane@x.com HTTP/1.1"', namesOnly)).toBe('"GET /unsubscribe/jane@x.com HTTP/1.1"');
   });
