@@ -5,7 +5,7 @@ import { ConfigInvalidError } from "./config-invalid-error.ts";
 const USAGE = `usage: clickpipe <command> [options]
 
 commands:
-  run <pipeline.yaml> [--drain] [--worker-id <id>]      run a pipeline (drain: process the stream, flush, exit)
+  run <pipeline.yaml> [--drain] [--worker-id <id>] [--metrics-port <port|range>]  run a pipeline (drain: process the stream, flush, exit)
   validate <pipeline.yaml> [--print]                    check a pipeline file; --print shows it expanded, secrets redacted
   publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map …] [--delimiter …] [--null …] [--timezone …] [--sort-by-time]
   generate --visitors N --days D [--seed S] [--start date] [--truth truth.json] [--out file.ndjson | --pipeline p.yaml --rate R]

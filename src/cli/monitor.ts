@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { PipelineConfig } from "../config/pipeline.ts";
+import { portSpan } from "../config/port-range.ts";
 import { CLICKPIPE_JOB, PROMETHEUS_CONFIG_DIR, scrapeTargetProblem } from "../metrics/prometheus-config.ts";
 import { DEFAULT_PROMETHEUS_PORT, PrometheusMissingError, startPrometheus, type RunningPrometheus } from "../metrics/prometheus-process.ts";
 import { loadPipelineOrThrow } from "./load-config.ts";
@@ -18,7 +19,8 @@ export const monitorUsage =
   "                     (a partitioned pipeline's, one metrics port each on a host) and every standby host; default\n" +
   `                     ${DEFAULT_TARGET} when neither --target nor --pipeline is given\n` +
   "  --pipeline         a pipeline file, checked as clickpipe validate checks it: adds the target of its metrics section\n" +
-  "                     (metrics.host, localhost for 0.0.0.0 or ::, and metrics.port) to those of --target\n" +
+  "                     (metrics.host, localhost for 0.0.0.0 or ::, and metrics.port; one target per port of a range\n" +
+  "                     such as 9464-9467) to those of --target\n" +
   `  --port             Prometheus port (default ${DEFAULT_PROMETHEUS_PORT}, or a free port when it is taken; 0: a free port)\n` +
   "  --host             Prometheus listen address (default 127.0.0.1; 0.0.0.0: other machines too)\n" +
   "  --scrape-interval  how often to scrape and evaluate the alert rules (default 5s, at most 2m)\n" +
@@ -49,6 +51,8 @@ export interface MonitorTarget {
   address: string;
   /** The pipeline file whose metrics section gave it; undefined for a --target. */
   pipeline?: string;
+  /** metrics.port when it is a range ("9464-9467"), one target per port: a port no worker took is down, and that is fine. */
+  range?: string;
 }
 
 /** Every --target value, each split at commas, in order; a value that is not host:port is named. */
@@ -69,29 +73,37 @@ export function targetsOfOptions(values: readonly string[]): string[] {
 
 /**
  * Where Prometheus scrapes the workers of `pipeline` (read from `file`): its metrics host, localhost for an address
- * that listens on every interface (no address to connect to), and its metrics port.
+ * that listens on every interface (no address to connect to), at its metrics port, or at each port of its range (a
+ * worker takes the first free one, so any of them may answer).
  */
-export function pipelineMetricsTarget(pipeline: Pick<PipelineConfig, "metrics">, file: string): string {
+export function pipelineMetricsTargets(pipeline: Pick<PipelineConfig, "metrics">, file: string): MonitorTarget[] {
   if (pipeline.metrics === undefined) {
     throw new MonitorPipelineError(`${file} has no metrics section, so its workers serve no metrics: add \`metrics: {port: 9464}\` to it (or give --target)`);
   }
   const { host, port } = pipeline.metrics;
   if (port === 0) {
     throw new MonitorPipelineError(
-      `${file} has metrics.port 0: each worker takes a free port, which it logs ("metrics on http://…:<port>/metrics"); give that port as --target, or set metrics.port`,
+      `${file} has metrics.port 0: each worker takes a free port, which it logs ("metrics on http://…:<port>/metrics"); give that port as --target, or set metrics.port (a range such as 9464-9467 gives the workers ports monitor can list)`,
     );
   }
   const reachable = host === "0.0.0.0" || host === "::" ? "localhost" : host;
-  return `${reachable.includes(":") ? `[${reachable}]` : reachable}:${port}`;
+  const { first, last } = portSpan(port);
+  const range = typeof port === "string" ? `${first}-${last}` : undefined;
+  return Array.from({ length: last - first + 1 }, (_, index) => ({
+    address: `${reachable.includes(":") ? `[${reachable}]` : reachable}:${first + index}`,
+    pipeline: file,
+    ...(range === undefined ? {} : { range }),
+  }));
 }
 
 /**
  * The --target targets, each once, then the pipeline's unless a --target names it already (that one then says it is
  * the pipeline's); DEFAULT_TARGET when there are none.
  */
-export function monitorTargets(fromOptions: readonly string[], fromPipeline?: MonitorTarget): MonitorTarget[] {
-  const targets = [...new Set(fromOptions)].map((address): MonitorTarget => (address === fromPipeline?.address ? fromPipeline : { address }));
-  if (fromPipeline !== undefined && !fromOptions.includes(fromPipeline.address)) targets.push(fromPipeline);
+export function monitorTargets(fromOptions: readonly string[], fromPipeline: readonly MonitorTarget[] = []): MonitorTarget[] {
+  const ofPipeline = new Map(fromPipeline.map((target) => [target.address, target]));
+  const targets = [...new Set(fromOptions)].map((address): MonitorTarget => ofPipeline.get(address) ?? { address });
+  for (const target of fromPipeline) if (!fromOptions.includes(target.address)) targets.push(target);
   return targets.length === 0 ? [{ address: DEFAULT_TARGET }] : targets;
 }
 
@@ -156,11 +168,11 @@ export async function runMonitor(argv: string[]): Promise<number> {
     console.log(monitorUsage);
     return 0;
   }
-  let fromPipeline: MonitorTarget | undefined;
+  let fromPipeline: MonitorTarget[] = [];
   if (options.pipeline !== undefined) {
     const pipeline = await loadPipelineOrThrow(options.pipeline);
     try {
-      fromPipeline = { address: pipelineMetricsTarget(pipeline, options.pipeline), pipeline: options.pipeline };
+      fromPipeline = pipelineMetricsTargets(pipeline, options.pipeline);
     } catch (error) {
       if (!(error instanceof MonitorPipelineError)) throw error;
       console.error(`clickpipe monitor: ${error.message}`);
@@ -212,7 +224,14 @@ export function monitorBanner(
   targets: readonly MonitorTarget[],
   scrapeInterval: string,
 ): string[] {
-  const named = targets.map((target) => (target.pipeline === undefined ? target.address : `${target.address} (metrics of ${target.pipeline})`));
+  const named = targets.map((target) =>
+    target.pipeline === undefined ? target.address : `${target.address} (metrics of ${target.pipeline}${target.range === undefined ? "" : `, port range ${target.range}`})`,
+  );
+  const ranges = [...new Set(targets.flatMap((target) => (target.range === undefined ? [] : [target.range])))];
+  // ClickpipeDown sums `up` over the job's targets, so ports no worker took (down) do not fire it while one answers.
+  const rangeNote = ranges.map(
+    (range) => `  ports of ${range} that no worker took show as down (up 0); that is fine: ClickpipeDown fires only when no target of the job answers`,
+  );
   const listening = prometheus.host === "0.0.0.0" || prometheus.host === "::" ? ` (listening on ${prometheus.host}: from another machine, this host's name and port ${prometheus.port})` : "";
   const scraping =
     named.length === 1
@@ -221,6 +240,7 @@ export function monitorBanner(
   const grafanaData = join(tmpdir(), "clickpipe-grafana");
   return [
     ...scraping,
+    ...rangeNote,
     `  alert rules ${PROMETHEUS_CONFIG_DIR}alerts.yml; alerts on ${prometheus.url}/alerts; temporary storage ${prometheus.directory}`,
     `Grafana: add a Prometheus data source with URL ${prometheus.url} and scrape interval ${scrapeInterval}, and import ${GRAFANA_DIR}dashboards/*.json,`,
     `  or start Grafana with this repository's provisioning (--homepath: the folder holding Grafana's conf/defaults.ini, ${GRAFANA_HOME} from its .deb or .rpm):`,
@@ -235,10 +255,12 @@ export function monitorBanner(
 /** One line per target that did not answer, naming it, and what to do (nothing when every target answered). */
 export function silentTargetLines(silent: readonly MonitorTarget[]): string[] {
   if (silent.length === 0) return [];
+  const ofRange = silent.some((target) => target.range !== undefined);
   return [
     ...silent.map((target) => `nothing answers at http://${target.address}/metrics yet`),
     "  start the pipeline there (npm start, or clickpipe run <pipeline.yaml> with a metrics section); a standby worker of an",
     "  unpartitioned pipeline serves no metrics until it holds the pipeline's lock, so its target stays down until then",
+    ...(ofRange ? ["  each worker on a host takes the first free port of the range, so its last ports answer only when that many workers run"] : []),
   ];
 }
 

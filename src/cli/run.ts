@@ -1,4 +1,5 @@
-// `clickpipe run <pipeline.yaml> [--drain] [--worker-id <id>]`: runs a pipeline until Ctrl-C, or drains the stream.
+// `clickpipe run <pipeline.yaml> [--drain] [--worker-id <id>] [--metrics-port <port|range>]`: runs a pipeline until
+// Ctrl-C, or drains the stream.
 import { parseArgs } from "node:util";
 import { startSources } from "../ingest/sources.ts";
 import { Metrics } from "../metrics/registry.ts";
@@ -7,11 +8,38 @@ import { isPartitioned } from "../runtime/tasks.ts";
 import { assertPartitionCountsBeforeIntake } from "../runtime/partition-count.ts";
 import { assertConfigUnchangedBeforeIntake } from "../runtime/config-change.ts";
 import { connectNats } from "../transport/connection.ts";
-import type { PipelineConfig } from "../config/pipeline.ts";
+import { portViolations, type PipelineConfig } from "../config/pipeline.ts";
+import { isPortRange, parsePortRange } from "../config/port-range.ts";
 import { runWorker, type WorkerSummary } from "../runtime/worker.ts";
 import { loadPipelineOrThrow } from "./load-config.ts";
 
-export const runUsage = "usage: clickpipe run <pipeline.yaml> [--drain] [--worker-id <id>]";
+export const runUsage = "usage: clickpipe run <pipeline.yaml> [--drain] [--worker-id <id>] [--metrics-port <port|range>]";
+
+/** A command line run cannot start with: exit 2, the message naming the bad value. */
+export class RunUsageError extends Error {
+  override name = "RunUsageError";
+}
+
+/**
+ * The config with `--metrics-port` (a port, or a range "9464-9467") in place of the file's metrics.port, which the
+ * flag overrides whatever set it (the file, a ${VAR} in it, the default); a file without a metrics section gets one on
+ * 0.0.0.0. Throws RunUsageError naming a bad value or a port a source of the file listens on.
+ */
+export function withMetricsPort(config: PipelineConfig, text: string): PipelineConfig {
+  const written = text.trim();
+  let port: number | string = written;
+  if (/^\d+$/.test(written)) {
+    port = Number(written);
+    if (port > 65535) throw new RunUsageError(`--metrics-port must be a port 0-65535 or a range like 9464-9467, got "${text}"`);
+  } else {
+    const range = parsePortRange(written);
+    if (!isPortRange(range)) throw new RunUsageError(`--metrics-port: ${range.message}. ${range.hint}`);
+  }
+  const overridden = { ...config, metrics: { host: config.metrics?.host ?? "0.0.0.0", port } };
+  const [clash] = portViolations(overridden);
+  if (clash !== undefined) throw new RunUsageError(`--metrics-port: ${clash.message}. ${clash.hint ?? ""}`.trimEnd());
+  return overridden;
+}
 
 async function checkCheckpointsBeforeIntake(config: PipelineConfig): Promise<void> {
   if ((config.sources ?? []).length === 0) return;
@@ -28,13 +56,21 @@ export async function runRun(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { drain: { type: "boolean", default: false }, "worker-id": { type: "string" } },
+    options: { drain: { type: "boolean", default: false }, "worker-id": { type: "string" }, "metrics-port": { type: "string" } },
   });
   if (positionals.length !== 1) {
     console.error(`clickpipe run: ${positionals.length === 0 ? "name a pipeline file" : "name one pipeline file"}\n${runUsage}`);
     return 2;
   }
-  const config = await loadPipelineOrThrow(positionals[0]);
+  const fromFile = await loadPipelineOrThrow(positionals[0]);
+  let config: PipelineConfig;
+  try {
+    config = values["metrics-port"] === undefined ? fromFile : withMetricsPort(fromFile, values["metrics-port"]);
+  } catch (error) {
+    if (!(error instanceof RunUsageError)) throw error;
+    console.error(`clickpipe run: ${error.message}\n${runUsage}`);
+    return 2;
+  }
   const controller = new AbortController();
   const stop = (signal: string) => {
     console.error(`${signal}: stopping intake, committing a checkpoint`);

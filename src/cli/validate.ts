@@ -62,7 +62,11 @@ export function summary(config: PipelineConfig): string {
     counted(config.operators.length, "operator", config.operators.map((operator) => operator.type)),
     counted(config.sources?.length ?? 0, "source", (config.sources ?? []).map((source) => source.type)),
     counted(config.sinks.length, "sink", config.sinks.map((sink) => sink.type)),
-    config.metrics === undefined ? "no metrics server" : `metrics on ${config.metrics.host}:${config.metrics.port}`,
+    config.metrics === undefined
+      ? "no metrics server"
+      : typeof config.metrics.port === "number"
+        ? `metrics on ${config.metrics.host}:${config.metrics.port}`
+        : `metrics on ${config.metrics.host}, the first free port of ${config.metrics.port}`,
   ];
   return `ok: ${config.name} (${parts.join("; ")})`;
 }

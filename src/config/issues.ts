@@ -55,6 +55,13 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
       if (discriminator !== undefined) return unknownType(issue.path, raw, ((issue as { options?: unknown[] }).options ?? []).map(String), context);
       const closest = closestBranchIssues(issue.errors);
       if (closest !== undefined) return closest.flatMap((inner) => explain({ ...inner, path: [...path, ...inner.path] }, context));
+      const wrongTypes = wrongTypeBranches(issue.errors);
+      if (wrongTypes !== undefined) {
+        // `port: 1.5` is of the number branch's type, only not whole: that branch says what is wrong.
+        const ofItsType = wrongTypes.find((inner) => (inner.expected === "int" || inner.expected === "number") && typeof raw === "number");
+        if (ofItsType !== undefined) return explain({ ...ofItsType, path }, context);
+        return single(`expected ${[...new Set(wrongTypes.map((inner) => expectedText(inner.expected)))].join(" or ")}, got ${valueText(raw)}`, keyHint);
+      }
       return single(`${valueText(raw)} is not one of the allowed forms`, keyHint);
     }
     case "invalid_value": {
@@ -67,7 +74,10 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
     case "too_big":
       return single(tooBigText(issue, raw), keyHint);
     case "custom": {
-      const hint = (issue.params as { hint?: string } | undefined)?.hint;
+      const { hint, expected } = (issue.params ?? {}) as { hint?: string; expected?: string };
+      // A check that also takes text (a port range) and was given a number in quotes: say the quotes made it text.
+      const retyped = expected === undefined ? undefined : retypedScalar(expected, raw, context.written?.(path));
+      if (retyped !== undefined) return single(retyped.message, retyped.hint);
       return single(issue.message, hint ?? keyHint);
     }
     case "invalid_format":
@@ -109,6 +119,12 @@ function retypedScalar(expected: string, raw: unknown, written: string | undefin
  */
 function closestBranchIssues(branches: z.core.$ZodIssue[][]): z.core.$ZodIssue[] | undefined {
   return branches.find((issues) => issues.length > 0 && issues.every((inner) => inner.path.length > 0 || inner.code === "unrecognized_keys"));
+}
+
+/** Each branch's one complaint when every branch refused the value's type at its root; undefined otherwise. */
+function wrongTypeBranches(branches: z.core.$ZodIssue[][]): z.core.$ZodIssueInvalidType[] | undefined {
+  const wrong = branches.map((issues) => (issues.length === 1 && issues[0].code === "invalid_type" && issues[0].path.length === 0 ? issues[0] : undefined));
+  return wrong.every((inner) => inner !== undefined) ? wrong : undefined;
 }
 
 function unknownKey(parentPath: readonly PropertyKey[], key: string, context: IssueContext): Explained {

@@ -12,6 +12,7 @@ import { instanceProblem } from "../ingest/tailer-instance.ts";
 import { allowedOriginProblem, normalizeAllowedOrigin } from "../ingest/http-cors.ts";
 import { secret } from "./secrets.ts";
 import { DEFAULT_MERGES_PER_CHECKPOINT, DEFAULT_MIN_PARTS } from "../sinks/compaction.ts";
+import { isPortRange, parsePortRange, portOrRange, portSpan, type PortRange } from "./port-range.ts";
 
 // JetStream stream names: no whitespace, `.`, `*`, `>` or path separators (they become file names on the server).
 const STREAM_NAME = /^[^\s.*>/\\]+$/;
@@ -234,7 +235,9 @@ export const sinkConfig = z.discriminatedUnion("type", [parquetSink, natsSink]);
 
 export const metricsSection = z
   .strictObject({
-    port: port(9464).describe("Port of the Prometheus /metrics endpoint; default 9464."),
+    port: portOrRange(9464).describe(
+      'Port of the Prometheus /metrics endpoint, or a range "9464-9467" (at most 256 ports, within 1-65535) of which each worker on a host takes the first free port; 0: a free port the system picks. Default 9464; `clickpipe run --metrics-port` overrides it.',
+    ),
     host: z.string().min(1).default("0.0.0.0").describe('Listen address; default "0.0.0.0".'),
   })
   .describe("Prometheus metrics server; omitted: none (tests and backfills).");
@@ -261,7 +264,7 @@ const pipelineObject = z.strictObject({
   sources: z.array(sourceConfig).optional().describe("Inputs feeding the stream (http, accessLog); default none."),
   operators: z.array(operatorConfig).default([]).describe("Operators, one of each type at most; default []."),
   sinks: z.array(sinkConfig).min(1).describe("Outputs (required): at least one parquet sink."),
-  metrics: metricsSection.optional().describe("Prometheus metrics {port: 9464, host: 0.0.0.0}; omitted: no metrics server."),
+  metrics: metricsSection.optional().describe('Prometheus metrics {port: 9464 or a range "9464-9467", host: 0.0.0.0}; omitted: no metrics server.'),
   // duration() is typed as a union, which makes its key look required in the input type; {} is a valid input.
   checkpoint: checkpointSection
     .prefault({} as z.input<typeof checkpointSection>)
@@ -441,14 +444,22 @@ function natsViolations(config: PipelineShape): RuleViolation[] {
   return violations;
 }
 
-function portViolations(config: PipelineShape): RuleViolation[] {
-  const taken = new Map<number, string>();
+/** Two servers of the pipeline on one port: a source's port, or any port of metrics.port's range. */
+export function portViolations(config: Pick<PipelineShape, "sources" | "metrics">): RuleViolation[] {
+  const taken: { span: PortRange; owner: string }[] = [];
   const violations: RuleViolation[] = [];
-  const claim = (portNumber: number, path: PropertyKey[]) => {
-    if (portNumber === 0) return;
-    const owner = taken.get(portNumber);
-    if (owner === undefined) taken.set(portNumber, formatPath(path));
-    else violations.push({ path, message: `port ${portNumber} is already used by ${owner}`, hint: "Give each server its own port." });
+  const claim = (ports: number | string, path: PropertyKey[]) => {
+    // A range with a problem of its own was named already (zod's refinements run on).
+    if (typeof ports === "string" && !isPortRange(parsePortRange(ports))) return;
+    const span = portSpan(ports);
+    if (span.last === 0) return;
+    const clash = taken.find(({ span: other }) => other.first <= span.last && span.first <= other.last);
+    if (clash === undefined) taken.push({ span, owner: formatPath(path) });
+    else {
+      const shared = Math.max(span.first, clash.span.first);
+      const mine = span.first === span.last ? `port ${shared}` : `range ${ports} includes port ${shared}, which`;
+      violations.push({ path, message: `${mine} is already used by ${clash.owner}`, hint: "Give each server its own port." });
+    }
   };
   (config.sources ?? []).forEach((source, index) => {
     if (source.type === "http") claim(source.port, ["sources", index, "port"]);

@@ -1,6 +1,7 @@
 // Serves the registry on GET /metrics (Prometheus text format).
 import { createServer, type Server } from "node:http";
-import { listen, type ListenerPlace } from "../runtime/listen.ts";
+import type { PortRange } from "../config/port-range.ts";
+import { listen, listenInRange, type ListenerPlace } from "../runtime/listen.ts";
 import type { Metrics } from "./registry.ts";
 
 /** The URL a started server answers on: the port it bound (port 0 picks a free one), not the one asked for. */
@@ -10,10 +11,13 @@ export function metricsUrl(server: Server, host: string): string {
   return `http://${host.includes(":") ? `[${host}]` : host}:${port}/metrics`;
 }
 
-/** `place`: the pipeline file's key for a port it cannot take (in use, privileged). */
+/**
+ * On `port`, or on the first free port of a range (portsOf(metrics.port)); `place`: the pipeline file's key for a port
+ * it cannot take (in use, privileged).
+ */
 export async function startMetricsServer(
   metrics: Metrics,
-  port: number,
+  port: number | PortRange,
   host = "0.0.0.0",
   place: ListenerPlace = { name: "metrics", key: "metrics" },
 ): Promise<Server> {
@@ -34,6 +38,7 @@ export async function startMetricsServer(
     response.writeHead(404, { "content-type": "text/plain" });
     response.end("not found: try /metrics\n");
   });
-  await listen(server, port, host, place);
+  if (typeof port === "number") await listen(server, port, host, place);
+  else await listenInRange(server, port, host, place);
   return server;
 }

@@ -1,5 +1,6 @@
 // Starts a server listening on a port of the pipeline file; a port it cannot take is named by its key, with the fix.
 import type { Server } from "node:http";
+import type { PortRange } from "../config/port-range.ts";
 
 /** Where the pipeline file declares a listener: `sources[0] (http)` at key `sources[0]`, or `metrics` at `metrics`. */
 export interface ListenerPlace {
@@ -14,14 +15,41 @@ export class ListenError extends Error {
 }
 
 /** Resolves once `server` listens on host:port; rejects with a ListenError that says which key to change. */
-export function listen(server: Server, port: number, host: string, place: ListenerPlace): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const failed = (error: NodeJS.ErrnoException) => reject(listenError(error, port, host, place));
-    server.once("error", failed);
-    server.listen(port, host, () => {
+export async function listen(server: Server, port: number, host: string, place: ListenerPlace): Promise<void> {
+  const error = await bind(server, port, host);
+  if (error !== undefined) throw listenError(error, port, host, place);
+}
+
+/**
+ * Resolves once `server` listens on the first port of `range` free on host (the next worker of a pipeline on the host
+ * takes the next one); rejects naming the range when all are in use, and at once on any other error (it would recur).
+ */
+export async function listenInRange(server: Server, range: PortRange, host: string, place: ListenerPlace): Promise<void> {
+  for (let port = range.first; port <= range.last; port++) {
+    const error = await bind(server, port, host);
+    if (error === undefined) return;
+    if (error.code !== "EADDRINUSE") throw listenError(error, port, host, place);
+  }
+  throw new ListenError(
+    `${place.name}: every port of ${range.first}-${range.last} on ${host} is in use (other workers on this host, or other processes): ` +
+      `set ${place.key}.port to a range with a port for each worker on this host`,
+  );
+}
+
+/** Node's listen, as the error it failed with (undefined: listening); a server may listen again after an error. */
+function bind(server: Server, port: number, host: string): Promise<NodeJS.ErrnoException | undefined> {
+  return new Promise((resolve) => {
+    const failed = (error: NodeJS.ErrnoException) => {
+      server.off("listening", listening);
+      resolve(error);
+    };
+    const listening = () => {
       server.off("error", failed);
-      resolve();
-    });
+      resolve(undefined);
+    };
+    server.once("error", failed);
+    server.once("listening", listening);
+    server.listen(port, host);
   });
 }
 

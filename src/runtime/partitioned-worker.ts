@@ -6,6 +6,7 @@ import type { PipelineConfig } from "../config/pipeline.ts";
 import { Metrics } from "../metrics/registry.ts";
 import { EncoderPool } from "../sinks/parquet.ts";
 import { metricsUrl, startMetricsServer } from "../metrics/server.ts";
+import { portsOf } from "../config/port-range.ts";
 import { connectNats } from "../transport/connection.ts";
 import { sampleServerClock } from "../transport/server-clock.ts";
 import { ensureStream, streamInfoOrUndefined, streamOptions, streamPartitionMismatch } from "../transport/stream.ts";
@@ -168,7 +169,7 @@ export async function runPartitionedWorker(options: WorkerOptions): Promise<Part
       await markers.put(markerKey(plan), JSON.stringify(marker));
     };
     if (config.metrics !== undefined) {
-      metricsServer = await startMetricsServer(metrics, config.metrics.port, config.metrics.host);
+      metricsServer = await startMetricsServer(metrics, portsOf(config.metrics.port), config.metrics.host);
       log(`metrics on ${metricsUrl(metricsServer, config.metrics.host)}`);
     }
     log(`${config.name}: worker ${workerId} joins for ${plans.length} tasks (${plans.map((plan) => plan.name).join(", ")})`);

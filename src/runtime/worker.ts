@@ -11,6 +11,7 @@ import type { ClickEvent } from "../events/event.ts";
 import { invalidReasonCode } from "../metrics/labels.ts";
 import { Metrics, removeTaskSeries, type InvalidReason, type TaskLabels } from "../metrics/registry.ts";
 import { metricsUrl, startMetricsServer } from "../metrics/server.ts";
+import { portsOf } from "../config/port-range.ts";
 import { createOperator } from "../operators/index.ts";
 import { miningThreadsEnabled } from "../operators/mining/pattern-miner.ts";
 import type { OperatorEnvironment } from "../operators/environment.ts";
@@ -321,7 +322,7 @@ class Worker {
       // Only the lock's holder serves metrics, so a standby on the same host binds metrics.port once the holder is
       // gone and needs no claim on it as the collector's port has (ingest/port-claim.ts).
       if (config.metrics !== undefined && this.task === undefined) {
-        metricsServer = await startMetricsServer(this.metrics, config.metrics.port, config.metrics.host);
+        metricsServer = await startMetricsServer(this.metrics, portsOf(config.metrics.port), config.metrics.host);
         this.log(`metrics on ${metricsUrl(metricsServer, config.metrics.host)}`);
       }
       for (;;) {

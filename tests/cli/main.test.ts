@@ -102,7 +102,7 @@ describe("clickpipe <command> --help", () => {
 
   it("names the command's arguments and what it does", () => {
     expect(commandUsage("run")).toBe(
-      "usage: clickpipe run <pipeline.yaml> [--drain] [--worker-id <id>]\n       run a pipeline (drain: process the stream, flush, exit)\n(README.md has the details)",
+      "usage: clickpipe run <pipeline.yaml> [--drain] [--worker-id <id>] [--metrics-port <port|range>]\n       run a pipeline (drain: process the stream, flush, exit)\n(README.md has the details)",
     );
     expect(commandUsage("mine").split("\n")[0]).toBe("usage: clickpipe mine patterns …  |  mine rules …");
     // Every option the command takes: score's --interval and publish's --delimiter were missing.

@@ -10,7 +10,7 @@ import {
   monitorBanner,
   monitorOptions,
   monitorTargets,
-  pipelineMetricsTarget,
+  pipelineMetricsTargets,
   silentTargetLines,
   targetsOfOptions,
 } from "../../src/cli/monitor.ts";
@@ -61,32 +61,57 @@ describe("monitor - targets", () => {
 
   it("adds the pipeline's target to the --target ones, once when a --target names it too", () => {
     const fromPipeline = { address: "localhost:9464", pipeline: "p.yaml" };
-    expect(monitorTargets(["w2:9464", "w2:9464"], fromPipeline)).toEqual([{ address: "w2:9464" }, fromPipeline]);
-    expect(monitorTargets(["w2:9464", "localhost:9464"], fromPipeline)).toEqual([{ address: "w2:9464" }, fromPipeline]);
-    expect(monitorTargets(["localhost:9464", "w2:9464"], fromPipeline)).toEqual([fromPipeline, { address: "w2:9464" }]);
-    expect(monitorTargets([], fromPipeline)).toEqual([fromPipeline]);
+    expect(monitorTargets(["w2:9464", "w2:9464"], [fromPipeline])).toEqual([{ address: "w2:9464" }, fromPipeline]);
+    expect(monitorTargets(["w2:9464", "localhost:9464"], [fromPipeline])).toEqual([{ address: "w2:9464" }, fromPipeline]);
+    expect(monitorTargets(["localhost:9464", "w2:9464"], [fromPipeline])).toEqual([fromPipeline, { address: "w2:9464" }]);
+    expect(monitorTargets([], [fromPipeline])).toEqual([fromPipeline]);
+  });
+
+  it("adds each port of the pipeline's range, a --target naming one of them keeping its place", () => {
+    const range = (port: number) => ({ address: `localhost:${port}`, pipeline: "p.yaml", range: "9464-9466" });
+    const fromPipeline = [range(9464), range(9465), range(9466)];
+    expect(monitorTargets(["w2:9464", "localhost:9465"], fromPipeline)).toEqual([{ address: "w2:9464" }, range(9465), range(9464), range(9466)]);
+    expect(monitorTargets([], fromPipeline)).toEqual(fromPipeline);
   });
 });
 
-describe("monitor - the target of a pipeline's metrics section", () => {
+describe("monitor - the targets of a pipeline's metrics section", () => {
+  const addresses = (text: string, env: Record<string, string> = {}) => pipelineMetricsTargets(pipeline(text, env), "p.yaml").map((target) => target.address);
+
   it("is localhost at metrics.port for a server on every interface (0.0.0.0, the default, or ::)", () => {
-    expect(pipelineMetricsTarget(pipeline(`${PIPELINE}metrics: { port: 9470 }\n`), "p.yaml")).toBe("localhost:9470");
-    expect(pipelineMetricsTarget(pipeline(`${PIPELINE}metrics: { port: 9470, host: "::" }\n`), "p.yaml")).toBe("localhost:9470");
-    expect(pipelineMetricsTarget(pipeline(`${PIPELINE}metrics: {}\n`), "p.yaml")).toBe("localhost:9464");
+    expect(pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: 9470 }\n`), "p.yaml")).toEqual([{ address: "localhost:9470", pipeline: "p.yaml" }]);
+    expect(addresses(`${PIPELINE}metrics: { port: 9470, host: "::" }\n`)).toEqual(["localhost:9470"]);
+    expect(addresses(`${PIPELINE}metrics: {}\n`)).toEqual(["localhost:9464"]);
   });
 
   it("is metrics.host itself otherwise, an IPv6 address in brackets, and the port as the variables set it", () => {
-    expect(pipelineMetricsTarget(pipeline(`${PIPELINE}metrics: { port: 9470, host: 127.0.0.1 }\n`), "p.yaml")).toBe("127.0.0.1:9470");
-    expect(pipelineMetricsTarget(pipeline(`${PIPELINE}metrics: { port: 9470, host: "::1" }\n`), "p.yaml")).toBe("[::1]:9470");
-    const withVariable = pipeline(`${PIPELINE}metrics:\n  port: \${CLICKPIPE_METRICS_PORT:-9464}\n`, { CLICKPIPE_METRICS_PORT: "9481" });
-    expect(pipelineMetricsTarget(withVariable, "p.yaml")).toBe("localhost:9481");
+    expect(addresses(`${PIPELINE}metrics: { port: 9470, host: 127.0.0.1 }\n`)).toEqual(["127.0.0.1:9470"]);
+    expect(addresses(`${PIPELINE}metrics: { port: 9470, host: "::1" }\n`)).toEqual(["[::1]:9470"]);
+    expect(addresses(`${PIPELINE}metrics:\n  port: \${CLICKPIPE_METRICS_PORT:-9464}\n`, { CLICKPIPE_METRICS_PORT: "9481" })).toEqual(["localhost:9481"]);
+  });
+
+  it("is one target per port of a range, each saying the range it is of", () => {
+    expect(pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: 9464-9467 }\n`), "p.yaml")).toEqual([
+      { address: "localhost:9464", pipeline: "p.yaml", range: "9464-9467" },
+      { address: "localhost:9465", pipeline: "p.yaml", range: "9464-9467" },
+      { address: "localhost:9466", pipeline: "p.yaml", range: "9464-9467" },
+      { address: "localhost:9467", pipeline: "p.yaml", range: "9464-9467" },
+    ]);
+    expect(addresses(`${PIPELINE}metrics: { port: "9470 - 9471", host: "::1" }\n`)).toEqual(["[::1]:9470", "[::1]:9471"]);
+    expect(addresses(`${PIPELINE}metrics:\n  port: \${CLICKPIPE_METRICS_PORT:-9464}\n`, { CLICKPIPE_METRICS_PORT: "9481-9483" })).toEqual([
+      "localhost:9481",
+      "localhost:9482",
+      "localhost:9483",
+    ]);
+    // A range of one port is still a range: that port may be down while the range's other workers run elsewhere.
+    expect(pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: 9470-9470 }\n`), "p.yaml")).toEqual([{ address: "localhost:9470", pipeline: "p.yaml", range: "9470-9470" }]);
   });
 
   it("is an error for a pipeline without metrics, saying what to add, and for metrics.port 0", () => {
-    expect(() => pipelineMetricsTarget(pipeline(PIPELINE), "pipelines/x.yaml")).toThrow(
+    expect(() => pipelineMetricsTargets(pipeline(PIPELINE), "pipelines/x.yaml")).toThrow(
       new MonitorPipelineError("pipelines/x.yaml has no metrics section, so its workers serve no metrics: add `metrics: {port: 9464}` to it (or give --target)"),
     );
-    expect(() => pipelineMetricsTarget(pipeline(`${PIPELINE}metrics: { port: 0 }\n`), "p.yaml")).toThrow("p.yaml has metrics.port 0: each worker takes a free port");
+    expect(() => pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: 0 }\n`), "p.yaml")).toThrow("p.yaml has metrics.port 0: each worker takes a free port");
   });
 });
 
@@ -129,6 +154,23 @@ describe("monitor - what it prints", () => {
       "  w2:9464",
       "  localhost:9464 (metrics of pipelines/web.yaml)",
     ]);
+  });
+
+  it("says of a range's targets which range they are of, and that its unused ports are down without firing ClickpipeDown", () => {
+    const target = (port: number) => ({ address: `localhost:${port}`, pipeline: "p.yaml", range: "9464-9465" });
+    const banner = monitorBanner(prometheus, [{ address: "w2:9464" }, target(9464), target(9465)], "5s");
+    expect(banner.slice(0, 5)).toEqual([
+      "Prometheus on http://127.0.0.1:9090, scraping job clickpipe at 3 targets every 5s:",
+      "  w2:9464",
+      "  localhost:9464 (metrics of p.yaml, port range 9464-9465)",
+      "  localhost:9465 (metrics of p.yaml, port range 9464-9465)",
+      "  ports of 9464-9465 that no worker took show as down (up 0); that is fine: ClickpipeDown fires only when no target of the job answers",
+    ]);
+    expect(monitorBanner(prometheus, [{ address: "w2:9464" }], "5s").join("\n")).not.toContain("no worker took");
+    const silent = silentTargetLines([target(9465)]);
+    expect(silent[0]).toBe("nothing answers at http://localhost:9465/metrics yet");
+    expect(silent.at(-1)).toBe("  each worker on a host takes the first free port of the range, so its last ports answer only when that many workers run");
+    expect(silentTargetLines([{ address: "w2:9464" }]).join("\n")).not.toContain("range");
   });
 
   it("names one target on the first line, and tells Grafana the scrape interval and its home folder", () => {

@@ -152,7 +152,7 @@ describe("config loading - errors located in the file", () => {
     const errors = errorsOf(text);
     expect(errors.map(({ path, line, message }) => `${path}@${line}: ${message}`)).toEqual([
       "nats.partitions@4: must be at least 1, got 0",
-      'metrics.port@6: expected a number, got "http"',
+      'metrics.port@6: expected a port or a range like "9464-9467", got "http"',
     ]);
   });
 
