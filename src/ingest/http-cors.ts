@@ -18,6 +18,8 @@ const SCHEME = /^[a-z][a-z0-9+.-]*$/;
 const HOST_AND_PORT = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/;
 /** Public suffixes of both sections of the Public Suffix List: `github.io` (private) is as shared as `co.uk` (ICANN). */
 const PUBLIC_SUFFIX_OPTIONS = { allowPrivateDomains: true, extractHostname: false } as const;
+/** Origins matched by a wildcard whose site was looked up (see CorsPolicy.isOwnersSite); beyond it, forgotten at once. */
+const MAX_REMEMBERED_SITES = 10_000;
 
 export class AllowedOriginError extends Error {
   override name = "AllowedOriginError";
@@ -31,8 +33,11 @@ export type AllowedOrigin =
   | { kind: "any" }
   | { kind: "opaque" }
   | { kind: "exact"; origin: string }
-  /** Matches `${prefix}<labels>${suffix}`: prefix "https://", suffix ".shop.example" (with ":port" when not the default). */
-  | { kind: "subdomains"; prefix: string; suffix: string };
+  /**
+   * Matches `${prefix}<labels>${suffix}`: prefix "https://", suffix ".shop.example" (with ":port" when not the
+   * default); domain "shop.example", the host under the wildcard as written (a trailing dot kept).
+   */
+  | { kind: "subdomains"; prefix: string; suffix: string; domain: string };
 
 type Reading = AllowedOrigin | { problem: string; hint: string };
 
@@ -101,7 +106,7 @@ export function readAllowedOrigin(entry: string): Reading {
       hint: `List your own domain under it, such as ${scheme}://*.shop.${domain}${port}, or each origin exactly (${scheme}://shop.${domain}${port}).`,
     };
   }
-  return { kind: "subdomains", prefix: `${url.protocol}//`, suffix: `.${url.host}` };
+  return { kind: "subdomains", prefix: `${url.protocol}//`, suffix: `.${url.host}`, domain: url.hostname };
 }
 
 /**
@@ -151,12 +156,14 @@ export function allowedOriginProblem(entry: string): { problem: string; hint: st
 export class CorsPolicy {
   /** The origins listed, exactly or under a wildcard: only they may send credentials (cookies, Basic auth the browser keeps). */
   private readonly origins: ReadonlySet<string>;
-  private readonly subdomains: readonly { prefix: string; suffix: string }[];
+  private readonly subdomains: readonly { prefix: string; suffix: string; domain: string }[];
   private readonly anyOrigin: boolean;
   /** "null" listed: the opaque origin is allowed, without credentials, as "*" allows it. */
   private readonly opaqueOrigin: boolean;
   /** Whether any entry is configured: then other origins are refused, and every answer varies by Origin. */
   private readonly configured: boolean;
+  /** Lower-case origin matched by a wildcard → whether its host is of the wildcard domain's site (isOwnersSite). */
+  private readonly ownersSites = new Map<string, boolean>();
 
   /**
    * `allowedOrigins`: origins ("https://shop.example", "capacitor://localhost"), every subdomain of a host
@@ -185,12 +192,32 @@ export class CorsPolicy {
     if (this.origins.size === 0 && this.subdomains.length === 0) return false;
     const lower = hasUpperCase(origin) ? origin.toLowerCase() : origin;
     if (lower !== origin && this.origins.has(lower)) return true;
-    for (const { prefix, suffix } of this.subdomains) {
+    for (const entry of this.subdomains) {
+      const { prefix, suffix } = entry;
       if (lower.length > prefix.length + suffix.length && lower.startsWith(prefix) && lower.endsWith(suffix)) {
-        if (areSubdomainLabels(lower, prefix.length, lower.length - suffix.length)) return true;
+        if (areSubdomainLabels(lower, prefix.length, lower.length - suffix.length) && this.isOwnersSite(lower, entry)) return true;
       }
     }
     return false;
+  }
+
+  /**
+   * Whether the host of `origin`, matched by the wildcard `entry`, is a site of the wildcard's domain: no public
+   * suffix lies between them. Validation refuses a wildcard over a public suffix, but one may lie beneath its domain
+   * (s3.amazonaws.com under `https://*.amazonaws.com`), and a host under it (mybucket.s3.amazonaws.com) is another
+   * owner's site, as a public suffix itself is its own. Looked up once per origin (the list has no listing of the
+   * suffixes under a domain to check at validation), then remembered, so a request allocates nothing.
+   */
+  private isOwnersSite(origin: string, entry: { prefix: string; suffix: string; domain: string }): boolean {
+    const remembered = this.ownersSites.get(origin);
+    if (remembered !== undefined) return remembered;
+    const portLength = entry.suffix.length - 1 - entry.domain.length;
+    const host = origin.slice(entry.prefix.length, origin.length - portLength).replace(/\.+$/, "");
+    const publicSuffix = getPublicSuffix(host, PUBLIC_SUFFIX_OPTIONS);
+    const owners = publicSuffix === null || publicSuffix.length < entry.domain.replace(/\.+$/, "").length;
+    if (this.ownersSites.size >= MAX_REMEMBERED_SITES) this.ownersSites.clear();
+    this.ownersSites.set(origin, owners);
+    return owners;
   }
 
   /**

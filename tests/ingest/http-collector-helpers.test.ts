@@ -400,6 +400,32 @@ describe("CORS policy - app origins and the opaque origin", () => {
     const origins = ["https://eu.shop.github.io", "https://eu.shop.co.uk", "https://www.city.kawasaki.jp", "https://evil.github.io", "https://evil.co.uk"];
     expect(origins.map((origin) => owned.permits(origin))).toEqual([true, true, true, false, false]);
   });
+
+  it("matches under a wildcard no host beneath a public suffix under its domain: that host is another site", () => {
+    // Neither amazonaws.com nor core.windows.net is a public suffix; s3.amazonaws.com, eu-west-1.elb.amazonaws.com
+    // (a wildcard rule, *.elb.amazonaws.com) and blob.core.windows.net are (private section).
+    const policy = new CorsPolicy(["https://*.amazonaws.com", "https://*.core.windows.net:8443"]);
+    const allowed = ["https://console.amazonaws.com", "https://a.b.amazonaws.com", "https://x.core.windows.net:8443", "HTTPS://Console.AmazonAWS.com"];
+    const refused = [
+      "https://mybucket.s3.amazonaws.com",
+      "https://s3.amazonaws.com", // a public suffix is a site of its own
+      "https://MyBucket.S3.AmazonAWS.com",
+      "https://a.b.s3.amazonaws.com",
+      "https://lb.eu-west-1.elb.amazonaws.com",
+      "https://evil.blob.core.windows.net:8443",
+    ];
+    expect(allowed.map((origin) => policy.permits(origin))).toEqual(allowed.map(() => true));
+    expect(refused.filter((origin) => policy.permits(origin))).toEqual([]);
+    // Asked again (a cached answer), the same.
+    expect([policy.permits("https://mybucket.s3.amazonaws.com"), policy.permits("https://console.amazonaws.com")]).toEqual([false, true]);
+    expect(headersFor(policy, "https://mybucket.s3.amazonaws.com")).toEqual({ vary: "Origin" });
+    // Where "*" is listed too, such a host is answered "*" without credentials.
+    expect(headersFor(new CorsPolicy(["https://*.amazonaws.com", "*"]), "https://mybucket.s3.amazonaws.com")).toEqual({
+      "access-control-allow-origin": "*",
+      "access-control-expose-headers": "Retry-After",
+      vary: "Origin",
+    });
+  });
 });
 
 describe("connections per client", () => {

@@ -683,6 +683,25 @@ describe("http collector - allowed origins as browsers send them", () => {
     ]);
     expect((await readStream(stream)).events.map((event) => event.anon_id)).toEqual(["visitor-0", "visitor-1"]);
   });
+
+  it("keeps a wildcard to its owner's site: a host under a public suffix beneath it is another site, refused or answered \"*\"", async () => {
+    // amazonaws.com is no public suffix, but s3.amazonaws.com and eu-west-1.elb.amazonaws.com beneath it are (Public
+    // Suffix List, private section): mybucket.s3.amazonaws.com is anyone's bucket, not amazonaws.com's owner's.
+    const { base, stream } = await startCollector({ allowedOrigins: ["https://*.amazonaws.com"] });
+    const origins = ["https://console.amazonaws.com", "https://a.b.amazonaws.com", "https://mybucket.s3.amazonaws.com", "https://lb.eu-west-1.elb.amazonaws.com", "https://MyBucket.S3.AmazonAWS.com"];
+    const answers = [];
+    for (const [i, origin] of origins.entries()) answers.push(await post1(base, origin, i));
+    expect(answers.map((response) => [response.status, response.headers.get("access-control-allow-origin"), response.headers.get("access-control-allow-credentials")])).toEqual([
+      [200, "https://console.amazonaws.com", "true"],
+      [200, "https://a.b.amazonaws.com", "true"],
+      ...Array(3).fill([403, null, null]),
+    ]);
+    expect((await readStream(stream)).events.map((event) => event.anon_id)).toEqual(["visitor-0", "visitor-1"]);
+    // With "*" too, such a host posts as any other origin does: "*", without credentials.
+    const any = await startCollector({ allowedOrigins: ["https://*.amazonaws.com", "*"] });
+    const bucket = await post1(any.base, "https://mybucket.s3.amazonaws.com", 9);
+    expect([bucket.status, bucket.headers.get("access-control-allow-origin"), bucket.headers.get("access-control-allow-credentials")]).toEqual([200, "*", null]);
+  });
 });
 
 describe("http collector - app origins and the opaque origin", () => {
