@@ -45,8 +45,8 @@ export interface SourceClaimOptions {
 
 /**
  * Taken without waiting: the caller tries again at its own pace (a tailer at each poll, a collector every second).
- * A holder whose process is gone (same host: its pid dead, or reused by a later process) or whose heartbeat is older
- * than staleAfterMs is taken over. Standing by is logged once per holder waited for.
+ * A holder whose process is gone (same host, boot and pid namespace: its pid dead, or reused by a later process) or
+ * whose heartbeat is older than staleAfterMs is taken over. Standing by is logged once per holder waited for.
  */
 export class SourceClaim {
   readonly lockFile: string;

@@ -170,10 +170,11 @@ export class NatsCheckpointStore implements CheckpointStore {
   }
 
   /**
-   * Takes the pipeline's lock: a `lock` key created only when absent, naming this holder, refreshed by
-   * compare-and-swap as a heartbeat. While a live worker holds it, waits (stands by). It is taken over, by a swap on
-   * the revision seen so that one taker wins, when its holder died on this host, its last write is older than
-   * staleAfterMs by the NATS server's clock, or its revision did not change for staleAfterMs of this process's clock.
+   * Takes the pipeline's lock: a `lock` key created only when absent, naming this holder, refreshed by compare-and-swap
+   * as a heartbeat. While a live worker holds it, waits (stands by). It is taken over, by a swap on the revision seen
+   * so that one taker wins, when its holder died in this host's boot and pid namespace (holderIsGone: not a container
+   * sharing the host's name), its last write is older than staleAfterMs by the NATS server's clock, or its revision did
+   * not change for staleAfterMs of this process's clock.
    *
    * Why not the holder's heartbeatAt against this host's clock: that adds the skew between the two hosts. A stand-by
    * on a host staleAfterMs ahead took a live holder's lock (the holder was fenced: exactly-once held, but work

@@ -1,25 +1,20 @@
-// An exclusive lock file naming its holder (pid, host, process start), kept fresh by a heartbeat (its mtime): the
-// pipeline's checkpoint lock (checkpoint.ts) and the sources' claims (ingest/source-claim.ts: a tailer's position
-// file, a collector's port).
+// An exclusive lock file naming its holder (host, pid, process start, boot, pid namespace), kept fresh by a heartbeat
+// (its mtime): the pipeline's checkpoint lock (checkpoint.ts) and the sources' claims (ingest/source-claim.ts: a
+// tailer's position file, a collector's port).
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { open, readFile, rename, stat, unlink, utimes } from "node:fs/promises";
-import { hostname } from "node:os";
+import { countsPidsAsThis, processProbe, thisProcessIdentity, type ProcessIdentity, type ProcessProbe } from "./process-identity.ts";
 
-/** What the lock file says about its holder. */
-export interface LockHolder {
+/**
+ * What the lock file says about its holder: its process (process-identity.ts) and this acquisition. processStart (a
+ * live process with the holder's pid but another start time got that pid after the holder died), bootId and
+ * pidNamespace are absent where /proc is not, and in locks of earlier versions.
+ */
+export interface LockHolder extends ProcessIdentity {
   workerId: string;
   /** Unique per process and acquisition: two processes with the same worker id are still two holders. */
   token: string;
-  pid: number;
-  host: string;
   acquiredAt: number;
-  /**
-   * When the holder's process started (field 22 of /proc/<pid>/stat, clock ticks since boot): a live process with the
-   * holder's pid but another start time got that pid after the holder died. Absent where /proc is not, and in locks of
-   * earlier versions.
-   */
-  processStart?: string;
 }
 
 /** Another holder's lock whose heartbeat is older than this is taken over, unless CLICKPIPE_LOCK_STALE_MS says. */
@@ -33,48 +28,28 @@ export function lockStaleFromEnv(env: NodeJS.ProcessEnv = process.env): number |
 
 /** This process as a lock holder: the worker id plus a random token that tells its lock from any later one. */
 export function newLockHolder(workerId: string, acquiredAt: number): LockHolder {
-  const processStart = processStartOf(process.pid);
-  return {
-    workerId,
-    token: randomBytes(8).toString("hex"),
-    pid: process.pid,
-    host: hostname(),
-    acquiredAt,
-    ...(processStart === undefined ? {} : { processStart }),
-  };
+  return { workerId, token: randomBytes(8).toString("hex"), acquiredAt, ...thisProcessIdentity() };
 }
 
 /**
- * A holder on this host whose process is gone left its lock behind (kill -9): take it over at once instead of
- * waiting for its heartbeat to go stale. The same pid as ours with another token is an earlier incarnation
- * (containers restart with the same pid); a live process with the holder's pid that started at another time than
- * the holder's process got the pid after it.
+ * A holder whose process is gone left its lock behind (kill -9): take it over at once instead of waiting for its
+ * heartbeat to go stale. Judged by pid only for a holder of this host, kernel boot and pid namespace
+ * (countsPidsAsThis): a container sharing the host's name counts pids of its own, where its live holder's pid is absent
+ * here or another process's, and taking its lock made two workers commit one pipeline. Any other holder, and one
+ * written by a version that did not record its boot and namespace, is left to the caller's staleness rule (false):
+ * waiting out a heartbeat costs staleAfterMs once, a wrong takeover costs exactly-once. So a container restarted after
+ * a kill -9 (a new pid namespace) no longer takes its earlier incarnation's lock over at once. In this pid namespace,
+ * the same pid as ours with another token is an earlier process that had our pid (callers holding several locks in one
+ * process pass their tokens); a live process with the holder's pid that started at another time than the holder's
+ * process got the pid after it.
  */
-export function holderIsGone(holder: LockHolder, self: LockHolder): boolean {
-  if (holder.host !== self.host) return false;
+export function holderIsGone(holder: LockHolder, self: LockHolder, probe: ProcessProbe = processProbe): boolean {
+  if (!countsPidsAsThis(holder, self)) return false;
   if (holder.pid === self.pid) return holder.token !== self.token;
-  try {
-    process.kill(holder.pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "ESRCH";
-  }
+  if (!probe.alive(holder.pid)) return true;
   if (holder.processStart === undefined) return false;
-  const started = processStartOf(holder.pid);
+  const started = probe.startOf(holder.pid);
   return started !== undefined && started !== holder.processStart;
-}
-
-/** Field 22 (starttime) of /proc/<pid>/stat; undefined without /proc or once the process is gone. */
-export function processStartOf(pid: number): string | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) is in parentheses and may hold spaces and parentheses: count from the last ")".
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  // fields[0] is field 3 (state), so field 22 is fields[19].
-  return fields[19];
 }
 
 /** Creates `file` with `content` unless it exists (O_EXCL): false when it does. */

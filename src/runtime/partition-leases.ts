@@ -412,9 +412,12 @@ class LeaseTable {
   }
 
   /**
-   * Stale: its holder died on this host, its last write is over staleAfterMs old by the server's clock (serverAgeMs:
-   * what takes a dead worker's lease over at once at a fresh start, with no revision history here yet), or its
-   * revision has not moved for staleAfterMs here (the rule that needs no clock but this process's monotonic one).
+   * Stale: its holder died in this host's boot and pid namespace (holderIsGone: a worker in a container sharing the
+   * host's name is aged as any other host's, and so are the leases of a worker's earlier incarnation in a container
+   * restarted after a kill -9, which has a new pid namespace), its last write is over staleAfterMs old by the server's
+   * clock (serverAgeMs: what takes a dead worker's lease over at once at a fresh start, with no revision history here
+   * yet), or its revision has not moved for staleAfterMs here (the rule that needs no clock but this process's
+   * monotonic one).
    */
   private isStale({ entry, value }: NonNullable<Lookup>): boolean {
     let seen = this.seen.get(entry.key);

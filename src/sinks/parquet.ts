@@ -22,7 +22,8 @@ import { mergedPartFileName, ownPartPattern, planMerge, rowCountsUntilSettled, t
 import { mergeAndEncode, type EncodedMerge } from "./parquet-merge.ts";
 import { partRowCount } from "./parquet-footer.ts";
 import { eraseForgottenFromParts, type PartChange } from "./parquet-rewrite.ts";
-import { isTemporaryPartName, processProbe, temporaryAbandoned, thisProcessAsWriter, type ProcessProbe } from "./part-temporaries.ts";
+import { processProbe, type ProcessProbe } from "../runtime/process-identity.ts";
+import { isTemporaryPartName, temporaryAbandoned, thisProcessAsWriter } from "./part-temporaries.ts";
 
 export interface ParquetSinkOptions {
   /** Root of the lake: files go to `<path>/<table>/<partitionKey>=<value>/`. */

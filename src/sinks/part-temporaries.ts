@@ -1,46 +1,18 @@
 // The temporary files a part's rewrite (forget, a worker erasing forgotten people) writes beside the part: their names,
 // which say who writes them, and whether one was abandoned by a process killed mid-rewrite (recovery deletes those).
-import { readFileSync, readlinkSync } from "node:fs";
-import { hostname } from "node:os";
-import { processStartOf } from "../runtime/lock-file.ts";
+import { countsPidsAsThis, thisProcessIdentity, type ProcessIdentity, type ProcessProbe } from "../runtime/process-identity.ts";
 
 /**
- * Who writes a temporary: a process on a host, told from a later one with its pid by its start time (ticks since boot).
- * Its pid means something only to a process of the same kernel boot and pid namespace: containers that share a host's
- * name (host networking) each have pids of their own, so the boot and the namespace are in the name too.
+ * Who writes a temporary (process-identity.ts): its host, pid, start, boot and pid namespace are in the temporary's name,
+ * so its host is the host's name with the characters a file name has no place for replaced.
  */
-export interface TemporaryWriter {
-  host: string;
-  pid: number;
-  /** Field 22 of /proc/<pid>/stat; undefined where there is no /proc. */
-  processStart?: string;
-  /** The first 8 hex digits of /proc/sys/kernel/random/boot_id: this kernel since its boot; undefined without it. */
-  bootId?: string;
-  /** The inode of /proc/self/ns/pid: the pid namespace the pid is counted in; undefined without it. */
-  pidNamespace?: string;
-}
+export type TemporaryWriter = ProcessIdentity;
 
 /** This process as a writer of temporaries (the same for each of its threads). */
 export function thisProcessAsWriter(): TemporaryWriter {
-  const processStart = processStartOf(process.pid);
-  const bootId = readOrUndefined(() => /^[0-9a-f]{8}/.exec(readFileSync("/proc/sys/kernel/random/boot_id", "latin1"))?.[0]);
-  const pidNamespace = readOrUndefined(() => /^pid:\[(\d+)\]$/.exec(readlinkSync("/proc/self/ns/pid"))?.[1]);
-  return {
-    // As in port claims' file names: a host name's other characters have no place in one.
-    host: hostname().replace(/[^A-Za-z0-9.-]/g, "_"),
-    pid: process.pid,
-    ...(processStart !== undefined && { processStart }),
-    ...(bootId !== undefined && { bootId }),
-    ...(pidNamespace !== undefined && { pidNamespace }),
-  };
-}
-
-function readOrUndefined(read: () => string | undefined): string | undefined {
-  try {
-    return read();
-  } catch {
-    return undefined;
-  }
+  const identity = thisProcessIdentity();
+  // As in port claims' file names: a host name's other characters have no place in one.
+  return { ...identity, host: identity.host.replace(/[^A-Za-z0-9.-]/g, "_") };
 }
 
 /**
@@ -65,24 +37,6 @@ const HOSTLESS_TEMPORARY_NAME = /^.+\.parquet\.\d+-\d+-\d+\.tmp$/;
  */
 export const UNJUDGED_TEMPORARY_ABANDONED_AFTER_MS = 10 * 60_000;
 
-/** What recovery asks about a process of this host: whether it runs, and when it started (undefined: not known). */
-export interface ProcessProbe {
-  alive: (pid: number) => boolean;
-  startOf: (pid: number) => string | undefined;
-}
-
-/** Whether a process with `pid` runs on this host (one of another user's counts: kill answers EPERM). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== "ESRCH";
-  }
-}
-
-export const processProbe: ProcessProbe = { alive: processAlive, startOf: processStartOf };
-
 /** Whether `name` has one of the forms of a rewrite's temporary (temporaryAbandoned says whether it is abandoned). */
 export function isTemporaryPartName(name: string): boolean {
   return TEMPORARY_NAME.test(name) || NAMESPACELESS_TEMPORARY_NAME.test(name) || HOSTLESS_TEMPORARY_NAME.test(name);
@@ -105,8 +59,7 @@ export function temporaryAbandoned(name: string, self: TemporaryWriter, probe: P
   if (named !== null) {
     const [, pidText, startText, bootId, pidNamespace, host] = named;
     if (host !== self.host) return false;
-    const samePids = self.bootId !== undefined && self.pidNamespace !== undefined && bootId === self.bootId && pidNamespace === self.pidNamespace;
-    if (!samePids) return oldEnough;
+    if (!countsPidsAsThis({ host, bootId, pidNamespace }, self)) return oldEnough;
     const pid = Number(pidText);
     const start = startText === "0" ? undefined : startText;
     if (pid === self.pid) return start !== undefined && self.processStart !== undefined && start !== self.processStart;

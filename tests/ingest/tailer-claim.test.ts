@@ -7,7 +7,8 @@ import { hostname, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TailClaim } from "../../src/ingest/tailer-claim.ts";
-import { processStartOf, type LockHolder } from "../../src/runtime/lock-file.ts";
+import type { LockHolder } from "../../src/runtime/lock-file.ts";
+import { processStartOf, thisProcessIdentity } from "../../src/runtime/process-identity.ts";
 
 describe("TailClaim", () => {
   let directory: string;
@@ -36,9 +37,10 @@ describe("TailClaim", () => {
   const lockFile = () => `${positionFile}.lock`;
   const lockHolder = async () => JSON.parse(await readFile(lockFile(), "utf8")) as LockHolder;
 
-  /** A lock left by another process: `pid` on this host (or `host`), its heartbeat `ageMs` old. */
+  /** A lock left by another process: `pid` of this host, boot and pid namespace (or of `host`), its heartbeat `ageMs` old. */
   async function foreignLock(pid: number, ageMs: number, processStart?: string, host = hostname()): Promise<void> {
-    const holder: LockHolder = { workerId: "other", token: "t-other", pid, host, acquiredAt: 0, ...(processStart ? { processStart } : {}) };
+    const { bootId, pidNamespace } = thisProcessIdentity();
+    const holder: LockHolder = { workerId: "other", token: "t-other", pid, host, bootId, pidNamespace, acquiredAt: 0, ...(processStart ? { processStart } : {}) };
     await mkdir(dirname(lockFile()), { recursive: true });
     await writeFile(lockFile(), JSON.stringify(holder));
     const at = new Date(Date.now() - ageMs);

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "../../src/runtime/checkpoint.ts";
 import { NatsCheckpointStore, checkpointBucketName } from "../../src/runtime/checkpoint-nats.ts";
+import { thisProcessIdentity } from "../../src/runtime/process-identity.ts";
 import { REPO_ROOT } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 
@@ -184,9 +185,10 @@ describe("NatsCheckpointStore lock", () => {
   });
   afterEach(async () => store.clear());
 
-  /** A lock as another process would leave it: its heartbeat ageMs old. */
+  /** A lock as another process of this host, boot and pid namespace would leave it (its pid is judged here): its heartbeat ageMs old. */
   async function foreignLock(pid: number, ageMs: number): Promise<void> {
-    const holder = { workerId: "other", token: "t-other", pid, host: hostname(), acquiredAt: 0, heartbeatAt: Date.now() - ageMs };
+    const { host, bootId, pidNamespace } = thisProcessIdentity();
+    const holder = { workerId: "other", token: "t-other", pid, host, bootId, pidNamespace, acquiredAt: 0, heartbeatAt: Date.now() - ageMs };
     await kv.put("lock", JSON.stringify(holder));
   }
 

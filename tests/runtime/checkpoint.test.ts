@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CheckpointLock, DirectoryCheckpointStore, StaleCheckpointError, documentHead, writeSegments, type Checkpoint } from "../../src/runtime/checkpoint.ts";
 import { encodeInSlices, stringifyPiecesInSlices } from "../../src/runtime/json-slices.ts";
+import { thisProcessIdentity } from "../../src/runtime/process-identity.ts";
 import { utf8Segments } from "../../src/runtime/utf8-segments.ts";
 import { writerIdFor } from "../../src/runtime/worker.ts";
 import { waitFor } from "../helpers/wait-for.ts";
@@ -160,9 +161,10 @@ describe("DirectoryCheckpointStore lock", () => {
   });
   afterEach(async () => rm(root, { recursive: true, force: true }));
 
-  /** A lock file as another process would leave it. */
+  /** A lock file as another process of this host, boot and pid namespace would leave it: its pid is judged here. */
   async function foreignLock(pid: number, ageMs: number): Promise<void> {
-    const holder = { workerId: "other", token: "t-other", pid, host: hostname(), acquiredAt: 0 };
+    const { host, bootId, pidNamespace } = thisProcessIdentity();
+    const holder = { workerId: "other", token: "t-other", pid, host, bootId, pidNamespace, acquiredAt: 0 };
     await writeFile(store.lockFile, JSON.stringify(holder));
     const at = new Date(Date.now() - ageMs);
     await utimes(store.lockFile, at, at);

@@ -8,14 +8,13 @@ import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { processStartOf } from "../../src/runtime/lock-file.ts";
+import { processStartOf, type ProcessProbe } from "../../src/runtime/process-identity.ts";
 import { ParquetSink } from "../../src/sinks/parquet.ts";
 import {
   temporaryAbandoned,
   temporaryPartName,
   thisProcessAsWriter,
   UNJUDGED_TEMPORARY_ABANDONED_AFTER_MS,
-  type ProcessProbe,
   type TemporaryWriter,
 } from "../../src/sinks/part-temporaries.ts";
 import { allTypesRows, allTypesTable, duckDb, lakesRemovedAfterAll, queryJson } from "./lake-fixtures.ts";
