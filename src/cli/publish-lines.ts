@@ -32,6 +32,8 @@ interface PreparedLine {
   line: string;
   lineNumber: number;
   ts: number;
+  /** A W3C log's last #Fields directive at this line. */
+  directive?: string;
 }
 
 /**
@@ -43,10 +45,19 @@ export async function publishLines(publisher: RecordPublisher, lines: string[], 
   const receivedAt = options.receivedAt ?? Date.now();
   if (options.format === "csv") return publishCsvSorted(publisher, lines, options, receivedAt);
   const handle = compileRecordHandler(publisher, options, receivedAt);
-  const ordered: PreparedLine[] = lines.map((line, index) => ({ line, lineNumber: index + 1, ts: handle.timeOf(line, index + 1) }));
+  // A W3C line is read under the last #Fields directive before it in the file: each line takes its directive along.
+  let directive: string | undefined;
+  const directiveOf = options.format === "w3c" ? (line: string) => (line.startsWith("#Fields:") ? (directive = line) : directive) : () => undefined;
+  const ordered: PreparedLine[] = lines.map((line, index) => ({ line, lineNumber: index + 1, ts: handle.timeOf(line, index + 1), directive: directiveOf(line) }));
   // Records without a readable time keep their place at the front: they are rejected anyway.
   ordered.sort((a, b) => a.ts - b.ts || a.lineNumber - b.lineNumber);
+  let fedDirective: string | undefined;
   for (const item of ordered) {
+    if (item.directive !== fedDirective && item.directive !== undefined) {
+      // A directive publishes nothing: it only sets the columns for the lines after it.
+      void handle.publishRecord(item.directive, 0);
+      fedDirective = item.directive;
+    }
     const wait = handle.publishRecord(item.line, item.lineNumber);
     if (wait !== undefined) await wait;
   }
@@ -220,7 +231,8 @@ function compileRecordHandler(publisher: RecordPublisher, options: PublishLinesO
   const read = compileAccessLineReader(format);
   const publishRecord = (line: string, lineNumber: number) => {
     const accessLine = read(line);
-    if (!accessLine.ok) return publisher.rejectLine(line, `${accessLine.code ?? "unparseable_line"}: ${accessLine.reason}`, receivedAt);
+    // A W3C directive is no record: neither read nor rejected.
+    if (!accessLine.ok) return accessLine.code === "directive" ? undefined : publisher.rejectLine(line, `${accessLine.code ?? "unparseable_line"}: ${accessLine.reason}`, receivedAt);
     return publisher.publishAccessLine(accessLine, line, lineNumber, receivedAt);
   };
   return {
@@ -252,11 +264,13 @@ function timeValue(ts: unknown): number {
 }
 
 /** The --format names; any other --format is an access log's format string. */
-export const PUBLISH_FORMAT_NAMES = ["ndjson", "json", "csv", "combined", "common"];
+export const PUBLISH_FORMAT_NAMES = ["ndjson", "json", "csv", "combined", "common", "w3c", "caddy"];
 
 const FORMAT_CHOICES =
-  "--format is ndjson, csv, combined, common, or the server's own log format: an nginx log_format " +
-  `('$remote_addr - $remote_user [$time_local] "$request" $status …') or an Apache LogFormat ('%h %l %u %t "%r" %>s %b')`;
+  "--format is ndjson, csv, combined, common, w3c (IIS, CloudFront), caddy (Caddy's JSON access log), or the server's own " +
+  `log format: an nginx log_format ('$remote_addr - $remote_user [$time_local] "$request" $status …', or for escape=json ` +
+  `its JSON text '{"ip":"$remote_addr","time":"$time_iso8601","request":"$request","status":"$status"}') or an Apache ` +
+  `LogFormat ('%h %l %u %t "%r" %>s %b')`;
 
 /**
  * What is wrong with --format (and csv's --map and --delimiter), found before the file is read or NATS is contacted;
@@ -291,6 +305,15 @@ export function publishFormatProblem(options: PublishLinesOptions): string | und
 /** Whether lines of this format are access-log lines (prepared in parallel, then completed in order: publish-prepared.ts). */
 export function isAccessLogFormat(format: string): boolean {
   return format !== "ndjson" && format !== "json" && format !== "csv";
+}
+
+/**
+ * Whether a file of this access-log format may be cut into pieces parsed on several threads at once. A W3C line
+ * needs the last #Fields directive before it, which a piece other than the first may not hold: such a file is read
+ * in order on one parse thread.
+ */
+export function parsesInPieces(format: string): boolean {
+  return isAccessLogFormat(format) && format !== "w3c";
 }
 
 /** Lines of a text file: LF or CRLF; a final newline does not make an empty record, other empty lines do. */

@@ -14,8 +14,8 @@ import {
   CHUNK_BYTES,
   recycledPieceBuffers,
   ChunkIds,
-  isAccessLogFormat,
   lineCountOf,
+  parsesInPieces,
   publishFormatProblem,
   publishOptionsKey,
   type PublishLinesOptions,
@@ -27,7 +27,7 @@ import { PUBLISH_WORKER_ROLE, type PublishWorkerData, type PublishWorkerMessage 
 export { publishLineChunks, publishLines, splitLines, type PublishLinesOptions } from "./publish-lines.ts";
 
 export const publishUsage =
-  "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] " +
+  "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|w3c|caddy|csv|'<log format>'] " +
   "[--map <spec>] [--delimiter <char>|tab|whitespace] [--null <text>] [--timezone <IANA zone>] [--sort-by-time]";
 
 /** Files at least this big may be parsed in worker threads while the main thread publishes (start-up ≈ 0.3 s). */
@@ -93,7 +93,8 @@ export async function runPublish(argv: string[]): Promise<number> {
     const source = stat.isFile() ? file : await file.readFile();
     const size = Buffer.isBuffer(source) ? source.length : stat.size;
     const threads = Buffer.isBuffer(source) || options.sortByTime === true || size < workerMinBytes() ? 0 : parseThreads();
-    const accessLog = isAccessLogFormat(options.format);
+    // Access logs parse on several threads at once, piece by piece (W3C, which needs each piece's #Fields, on one).
+    const accessLog = parsesInPieces(options.format);
     const optionsKey = publishOptionsKey(options);
     // Access-log parse threads start first and get the config once it is loaded: each takes about 0.1 s to start,
     // about as long as loading the config schemas here.

@@ -160,7 +160,9 @@ export const accessLogSource = z
       .string()
       .min(1)
       .default("combined")
-      .describe('"combined", "common", an nginx log_format string ($variables) or an Apache LogFormat string (%h %t …); default "combined".'),
+      .describe(
+        '"combined", "common", "w3c" (IIS, CloudFront: columns from #Fields), "caddy" (Caddy\'s JSON access log), an nginx log_format string ($variables; for escape=json its JSON text) or an Apache LogFormat string (%h %t …); default "combined".',
+      ),
     pollInterval: duration("1s").describe('How often the files are checked for new lines; default "1s".'),
     instance: z
       .string()
@@ -468,8 +470,8 @@ export function portViolations(config: Pick<PipelineShape, "sources" | "metrics"
   return violations;
 }
 
-const NAMED_LOG_FORMATS = ["combined", "common"];
-const LOG_FORMAT_EXAMPLES = `Use combined, common, an Apache LogFormat string such as '%h %l %u %t "%r" %>s %b', or an nginx log_format string such as '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent'.`;
+const NAMED_LOG_FORMATS = ["combined", "common", "w3c", "caddy"];
+const LOG_FORMAT_EXAMPLES = `Use combined, common, w3c (IIS and CloudFront logs), caddy (Caddy's JSON access log), an Apache LogFormat string such as '%h %l %u %t "%r" %>s %b', or an nginx log_format string such as '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent' (for escape=json, its JSON text such as '{"ip":"$remote_addr","time":"$time_iso8601","request":"$request","status":"$status"}').`;
 
 function logFormatViolations(config: PipelineShape): RuleViolation[] {
   const violations: RuleViolation[] = [];

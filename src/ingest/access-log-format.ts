@@ -35,7 +35,7 @@ export const COMBINED_FORMAT =
 /** NCSA common: Apache's `%h %l %u %t "%r" %>s %b`. */
 export const COMMON_FORMAT = '%h %l %u %t "%r" %>s %b';
 
-const NGINX_VARIABLES: Record<string, FieldKind> = {
+export const NGINX_VARIABLES: Record<string, FieldKind> = {
   remote_addr: "ip",
   realip_remote_addr: "ip",
   remote_user: "user",
@@ -83,7 +83,7 @@ export function tokenizeLogFormat(format: string): FormatToken[] {
 }
 
 /** nginx configs write the format as one or more '…' segments; join them. */
-function unquoteNginx(text: string): string {
+export function unquoteNginx(text: string): string {
   if (!text.startsWith("'")) return text;
   const segments = text.match(/'[^']*'/g);
   const rest = text.replace(/'[^']*'/g, "").trim();

@@ -130,6 +130,9 @@ class AccessLogTailer implements Source {
   private async restore(claimed: ClaimedPath): Promise<void> {
     const { claim, path } = claimed;
     const store = this.store!;
+    const publisher = this.publisher!;
+    // A reader of its own: a W3C reader's columns belong to one file, not to every path of the source.
+    const read = compileAccessLineReader(this.config.format);
     const tailed = new TailedPath({
       path,
       store: {
@@ -139,7 +142,7 @@ class AccessLogTailer implements Source {
           await store.save(position);
         },
       },
-      publisher: this.publisher!,
+      publisher: { publish: (prefix, lines, receivedAt, source) => publisher.publish(prefix, lines, receivedAt, { ...source, read }) },
       log: this.deps.log,
       now: this.options.now ?? Date.now,
       stopping: () => this.stopping || !claim.held,

@@ -1,6 +1,8 @@
 // Access-log line parser: a log format (combined, common, nginx log_format, Apache LogFormat) compiled once into a RegExp.
 import { COMBINED_FORMAT, COMMON_FORMAT, type FieldKind, type FormatToken, tokenizeLogFormat } from "./access-log-format.ts";
 import { isUtf8 } from "node:buffer";
+import { CADDY_FIELDS, compileJsonLogReader, isJsonLogFormat, jsonFieldsOfNginxFormat } from "./access-log-json.ts";
+import { compileW3cReader } from "./access-log-w3c.ts";
 import { MAX_EVENT_BYTES } from "../events/decode.ts";
 
 export { LogFormatError } from "./access-log-format.ts";
@@ -45,10 +47,17 @@ export interface AccessLine extends Readonly<AccessHead> {
   record(): AccessRecord;
 }
 
-/** A line that is no page view: `code` says too_large for one over the 32 KiB event limit, else it is unparseable. */
-export type AccessLineRead = AccessLine | { ok: false; reason: string; code?: "too_large" };
-/** Reads one line; the AccessLine it returns is reused by the next call, so take what you need before that. */
-export type AccessLineReader = (line: string) => AccessLineRead;
+/**
+ * A line that is no page view: `code` says too_large for one over the 32 KiB event limit, directive for a W3C
+ * directive (`#Fields: …`), which is no record and is skipped, not dead-lettered; else it is unparseable.
+ */
+export type AccessLineRead = AccessLine | { ok: false; reason: string; code?: "too_large" | "directive" };
+/**
+ * Reads one line; the AccessLine it returns is reused by the next call, so take what you need before that. A reader
+ * with `needsDirective` keeps state between lines (W3C's `#Fields:`): true while it has read no such directive, so a
+ * tailer that resumes in the middle of a file feeds it the file's last directive before the resumed position first.
+ */
+export type AccessLineReader = ((line: string) => AccessLineRead) & { readonly needsDirective?: () => boolean };
 
 const QUOTED = String.raw`([^"\\]*(?:\\.[^"\\]*)*)`;
 const TYPED_PATTERNS: Partial<Record<FieldKind, string>> = {
@@ -83,7 +92,7 @@ interface CompiledPiece {
 }
 
 /** Compiles a format once; the returned parser never throws. Throws LogFormatError for a bad format. */
-export function compileLogFormat(format: "combined" | "common" | (string & {})): LogLineParser {
+export function compileLogFormat(format: "combined" | "common" | "w3c" | "caddy" | (string & {})): LogLineParser {
   const read = compileAccessLineReader(format);
   return (line) => {
     const result = read(line);
@@ -95,7 +104,10 @@ export function compileLogFormat(format: "combined" | "common" | (string & {})):
  * compileLogFormat in two steps: the reader checks a line and reads its head, and builds the record only when asked,
  * so a line the page filter leaves out costs no record. Throws LogFormatError for a bad format.
  */
-export function compileAccessLineReader(format: "combined" | "common" | (string & {})): AccessLineReader {
+export function compileAccessLineReader(format: "combined" | "common" | "w3c" | "caddy" | (string & {})): AccessLineReader {
+  if (format === "w3c") return compileW3cReader();
+  if (format === "caddy") return compileJsonLogReader(CADDY_FIELDS);
+  if (isJsonLogFormat(format)) return compileJsonLogReader(jsonFieldsOfNginxFormat(format));
   const text = format === "combined" ? COMBINED_FORMAT : format === "common" ? COMMON_FORMAT : format;
   const tokens = tokenizeLogFormat(text);
   const fields: CompiledField[] = [];
@@ -104,15 +116,19 @@ export function compileAccessLineReader(format: "combined" | "common" | (string 
   const line = new MatchedLine(fields);
   const prefixes: RegExp[] = [];
   return (raw) => {
-    // An event is at most 32 KiB (its url twice, as url and page item): a longer line is too large before any parse.
-    if (raw.length * 3 > MAX_EVENT_BYTES && Buffer.byteLength(raw) > MAX_EVENT_BYTES) {
-      return { ok: false, code: "too_large", reason: `line is ${Buffer.byteLength(raw)} bytes, over the ${MAX_EVENT_BYTES}-byte limit per event` };
-    }
+    const tooLarge = tooLargeLine(raw);
+    if (tooLarge !== undefined) return tooLarge;
     const text = raw.charCodeAt(raw.length - 1) === 13 ? raw.slice(0, -1) : raw;
     const match = lineRegex.exec(text);
     if (match === null) return { ok: false, reason: diagnose(text, pieces, prefixes) };
     return line.read(match);
   };
+}
+
+/** An event is at most 32 KiB (its url twice, as url and page item): a longer line is too large before any parse. */
+export function tooLargeLine(raw: string): AccessLineRead | undefined {
+  if (raw.length * 3 <= MAX_EVENT_BYTES || Buffer.byteLength(raw) <= MAX_EVENT_BYTES) return undefined;
+  return { ok: false, code: "too_large", reason: `line is ${Buffer.byteLength(raw)} bytes, over the ${MAX_EVENT_BYTES}-byte limit per event` };
 }
 
 function compilePiece(tokens: FormatToken[], index: number, fields: CompiledField[]): CompiledPiece {
@@ -287,17 +303,17 @@ function bytesOf(value: string): number {
   return value === "-" ? 0 : Number(value);
 }
 
-function dashToNull(value: string): string | null {
+export function dashToNull(value: string): string | null {
   return value === "-" ? null : value;
 }
 
-function joinQuery(path: string, query: string | null): string {
+export function joinQuery(path: string, query: string | null): string {
   if (query === null || query === "" || query === "?") return path;
   return query.startsWith("?") ? path + query : `${path}?${query}`;
 }
 
 /** `GET /a?b HTTP/1.1`, `GET /a` (HTTP/0.9); anything else ("-", TLS junk) leaves method/path/protocol as they are. */
-function splitRequestLine(request: string, head: AccessHead): void {
+export function splitRequestLine(request: string, head: AccessHead): void {
   const firstSpace = request.indexOf(" ");
   if (firstSpace <= 0 || !isMethodToken(request, firstSpace)) return;
   const lastSpace = request.lastIndexOf(" ");

@@ -15,6 +15,7 @@ import {
   type TailPosition,
   type TailPositionStore,
 } from "./tailer-position.ts";
+import { lastFieldsDirective } from "./tailer-directive.ts";
 import type { NumberedLine, TailPublisher } from "./tailer-publisher.ts";
 import { findCopy, rotatedAfter, type FinishedFile, type RotatedFile } from "./tailer-rotated.ts";
 
@@ -338,7 +339,10 @@ export class TailedPath {
     const inflight: InflightChunk = resent ? saved : { end, fingerprint: after.fingerprint, receivedAt: this.options.now() };
     // Written ahead: a crash after the ack re-sends this extent, not a longer one under other ids.
     if (!resent) await this.options.store.save({ ...current, inflight });
-    await this.options.publisher.publish(batchIdPrefix(current, start, end, this.options.instance), lines, inflight.receivedAt);
+    const reading = this.reading;
+    // A gzip cannot be read back cheaply: a W3C reader resumed inside one has no directive (its lines say so).
+    const directiveBefore = reading === undefined || reading.compressed ? undefined : () => lastFieldsDirective(reading.handle, start);
+    await this.options.publisher.publish(batchIdPrefix(current, start, end, this.options.instance), lines, inflight.receivedAt, { directiveBefore });
     crashIfInjectedAfterTailAck();
     const next = { ...current, offset: end, lineNumber: position.lineNumber + lines.length, ...after };
     await this.options.store.save(next);

@@ -20,6 +20,14 @@ export interface NumberedLine {
   lineNumber: number;
 }
 
+/** Where a chunk comes from, for a reader with state (W3C): its own reader, and how to find the directive before it. */
+export interface TailChunkSource {
+  /** The reader of the chunk's path (default: the publisher's). */
+  read?: AccessLineReader;
+  /** The last `#Fields:` line of the file before the chunk; absent where the file cannot be read back (a gzip). */
+  directiveBefore?: () => Promise<string | undefined>;
+}
+
 export interface TailPublisherOptions {
   config: PipelineConfig;
   js: JetStreamClient;
@@ -46,14 +54,22 @@ export class TailPublisher {
   }
 
   /** Publishes `lines` as batches `<msgIdPrefix>:<partition|dlq>:<n>` and resolves once JetStream acknowledged all. */
-  async publish(msgIdPrefix: string, lines: readonly NumberedLine[], receivedAt: number): Promise<void> {
-    const { config, js, connection, read, metrics } = this.options;
+  async publish(msgIdPrefix: string, lines: readonly NumberedLine[], receivedAt: number, source: TailChunkSource = {}): Promise<void> {
+    const { config, js, connection, metrics } = this.options;
+    const read = source.read ?? this.options.read;
+    // Resumed in the middle of a W3C log: the columns are those of the last #Fields before the chunk.
+    if (read.needsDirective?.() === true && lines.length > 0 && lines[0].lineNumber > 1 && source.directiveBefore !== undefined) {
+      const directive = await source.directiveBefore();
+      if (directive !== undefined) read(directive);
+    }
     const partitions = config.nats.partitions;
     const publisher = new BatchPublisher(js, { stream: config.nats.stream, partitions, msgIdPrefix, connection });
     for (const { text, lineNumber } of lines) {
+      const parsed = read(text);
+      // A W3C directive is no record: neither read nor rejected.
+      if (!parsed.ok && parsed.code === "directive") continue;
       this.counts.read++;
       metrics?.eventsReceived.inc({ source: "access_log" });
-      const parsed = read(text);
       if (!parsed.ok) {
         this.counts.rejected++;
         const code = parsed.code ?? "unparseable_line";

@@ -423,10 +423,12 @@ describe("publish - options for another format", () => {
   });
 
   const USAGE_LINE =
-    "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map <spec>] [--delimiter <char>|tab|whitespace] [--null <text>] [--timezone <IANA zone>] [--sort-by-time]\n";
+    "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|w3c|caddy|csv|'<log format>'] [--map <spec>] [--delimiter <char>|tab|whitespace] [--null <text>] [--timezone <IANA zone>] [--sort-by-time]\n";
   const CHOICES =
-    "--format is ndjson, csv, combined, common, or the server's own log format: an nginx log_format " +
-    `('$remote_addr - $remote_user [$time_local] "$request" $status …') or an Apache LogFormat ('%h %l %u %t "%r" %>s %b')`;
+    "--format is ndjson, csv, combined, common, w3c (IIS, CloudFront), caddy (Caddy's JSON access log), or the server's own " +
+    `log format: an nginx log_format ('$remote_addr - $remote_user [$time_local] "$request" $status …', or for escape=json ` +
+    `its JSON text '{"ip":"$remote_addr","time":"$time_iso8601","request":"$request","status":"$status"}') or an Apache ` +
+    `LogFormat ('%h %l %u %t "%r" %>s %b')`;
 
   // The format is checked first: the file given does not exist, and no NATS is contacted.
   it("calls a misspelt format name unknown and suggests the name, instead of a log format lacking every field", async () => {

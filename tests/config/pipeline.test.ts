@@ -207,6 +207,24 @@ describe("pipeline schema - cross-field rules", () => {
     expect(result.errors[0].hint).toMatch(/^Did you mean "combined"\?/);
   });
 
+  it("accepts w3c, caddy and an nginx escape=json format, and names a JSON format's missing status and the fix", () => {
+    const source = (format: string) => ({ sources: [{ type: "accessLog", paths: ["a.log"], format }] });
+    expect(parse(source("w3c")).success).toBe(true);
+    expect(parse(source("caddy")).success).toBe(true);
+    expect(parse(source(`'{"ip":"$remote_addr","t":"$time_iso8601","s":$status}'`)).success).toBe(true);
+    const text = (format: string) => `name: t\nnats: { stream: S }\nsources:\n  - type: accessLog\n    paths: [a.log]\n    format: ${format}\nsinks: [{ type: parquet, path: x }]\n`;
+    const typo = parsePipelineText(text("w3"), "t.yaml", {});
+    expect(typo.ok).toBe(false);
+    if (typo.ok) return;
+    expect(typo.errors).toMatchObject([{ path: "sources[0].format", line: 6, message: 'unknown log format "w3"' }]);
+    expect(typo.errors[0].hint).toMatch(/^Did you mean "w3c"\?.*caddy/);
+    const noStatus = parsePipelineText(text(`'{"ip":"$remote_addr","t":"$time_iso8601"}'`), "t.yaml", {});
+    expect(noStatus.ok).toBe(false);
+    if (noStatus.ok) return;
+    expect(noStatus.errors).toMatchObject([{ path: "sources[0].format", message: expect.stringMatching(/lacks a status \("\$status"\)$/) }]);
+    expect(noStatus.errors[0].hint).toMatch(/escape=json/);
+  });
+
   it("takes an accessLog instance that can name files, and says what is wrong with one that cannot", () => {
     const accessLog = (instance: unknown) => ({ sources: [{ type: "accessLog", paths: ["/var/log/nginx/access.log"], instance }] });
     expect(parse(accessLog("web-1.example.com")).data?.sources).toEqual([

@@ -1,0 +1,198 @@
+// JSON-lines access logs: Caddy's structured access log (`caddy`), or nginx's `log_format … escape=json '{…}'` given
+// as the log_format string itself, whose "$variable" values say which key holds what.
+import { LogFormatError, NGINX_VARIABLES, unquoteNginx, type FieldKind } from "./access-log-format.ts";
+import type { AccessHead, AccessLineReader, AccessRecord } from "./access-log.ts";
+import { joinQuery, parseClfTime, splitRequestLine, tooLargeLine } from "./access-log.ts";
+import { RecordLine } from "./access-log-record-line.ts";
+
+/** A key path of the JSON object and what its value means; a later field of the same kind overrides an earlier one. */
+export interface JsonField {
+  path: readonly string[];
+  kind: FieldKind;
+}
+
+/**
+ * Caddy's JSON access log (caddyserver.com/docs/logging, the `http.log.access` logger): `ts` is epoch seconds with a
+ * fraction, headers are arrays of values (the first counts). `client_ip` (Caddy 2.7+, the client behind trusted
+ * proxies) overrides `remote_ip` (the peer, which GoAccess's CADDY format reads).
+ */
+export const CADDY_FIELDS: readonly JsonField[] = [
+  { path: ["ts"], kind: "timeMsec" },
+  { path: ["request", "remote_ip"], kind: "ip" },
+  { path: ["request", "client_ip"], kind: "ip" },
+  { path: ["request", "method"], kind: "method" },
+  { path: ["request", "uri"], kind: "pathWithQuery" },
+  { path: ["request", "proto"], kind: "protocol" },
+  { path: ["request", "headers", "Referer"], kind: "referrer" },
+  { path: ["request", "headers", "User-Agent"], kind: "userAgent" },
+  { path: ["user_id"], kind: "user" },
+  { path: ["status"], kind: "status" },
+  { path: ["size"], kind: "bytes" },
+];
+
+/**
+ * The fields of an nginx `log_format` whose text is a JSON object (as written for `escape=json`), e.g.
+ * `{"time":"$time_iso8601","ip":"$remote_addr","request":"$request","status":$status}`: a value that is exactly one
+ * $variable (quoted or not) maps its key path to that variable's meaning; other values are ignored. Throws
+ * LogFormatError when the text is no JSON object or lacks a client address, a time or a status.
+ */
+export function jsonFieldsOfNginxFormat(format: string): JsonField[] {
+  const text = unquoteNginx(format.trim());
+  let template: unknown;
+  try {
+    template = JSON.parse(quoteBareVariables(text));
+  } catch (error) {
+    throw new LogFormatError(`the JSON log_format is not a JSON object once its $variables are quoted: ${(error as Error).message}`);
+  }
+  if (template === null || typeof template !== "object" || Array.isArray(template)) throw new LogFormatError("the JSON log_format is not a JSON object");
+  const fields: JsonField[] = [];
+  const walk = (value: unknown, path: string[]) => {
+    if (typeof value === "string") {
+      const variable = /^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$/.exec(value);
+      const kind = variable === null ? undefined : NGINX_VARIABLES[variable[1]];
+      if (kind !== undefined) fields.push({ path, kind });
+    } else if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+      for (const [key, inner] of Object.entries(value)) walk(inner, [...path, key]);
+    }
+  };
+  walk(template, []);
+  const kinds = new Set(fields.map((field) => field.kind));
+  const missing: string[] = [];
+  if (!kinds.has("ip")) missing.push('a client address ("$remote_addr")');
+  if (![...kinds].some((kind) => kind.startsWith("time"))) missing.push('a time ("$time_iso8601", "$time_local" or "$msec")');
+  if (!kinds.has("status")) missing.push('a status ("$status")');
+  if (missing.length > 0) throw new LogFormatError(`JSON log_format ${text} lacks ${missing.join(", ")}`);
+  return fields;
+}
+
+/** Whether a log format string is an nginx log_format's JSON text (`{…}`, or written as nginx's '…' segments). */
+export function isJsonLogFormat(format: string): boolean {
+  return /^'?\s*\{/.test(format.trim());
+}
+
+/** `"status":$status` → `"status":"$status"`: $variables outside JSON strings become strings, so the template parses. */
+function quoteBareVariables(text: string): string {
+  let out = "";
+  let inString = false;
+  for (let index = 0; index < text.length; index++) {
+    const char = text[index];
+    if (inString) {
+      out += char;
+      if (char === "\\") out += text[++index] ?? "";
+      else if (char === '"') inString = false;
+      continue;
+    }
+    if (char === '"') inString = true;
+    const variable = char === "$" ? /^\$(?:\{[A-Za-z0-9_]+\}|[A-Za-z_][A-Za-z0-9_]*)/.exec(text.slice(index)) : null;
+    if (variable === null) {
+      out += char;
+      continue;
+    }
+    out += `"${variable[0]}"`;
+    index += variable[0].length - 1;
+  }
+  return out;
+}
+
+/** A reader of JSON-lines access logs with these fields; it keeps no state between lines. */
+export function compileJsonLogReader(fields: readonly JsonField[]): AccessLineReader {
+  const line = new RecordLine();
+  return (raw) => {
+    const tooLarge = tooLargeLine(raw);
+    if (tooLarge !== undefined) return tooLarge;
+    if (raw.trim() === "") return { ok: false, reason: "empty line" };
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch (error) {
+      return { ok: false, reason: `not JSON: ${(error as Error).message}` };
+    }
+    if (value === null || typeof value !== "object" || Array.isArray(value)) return { ok: false, reason: "not a JSON object" };
+    const record = recordOf(value as Record<string, unknown>, fields);
+    return typeof record === "string" ? { ok: false, reason: record } : line.hold(record);
+  };
+}
+
+function recordOf(object: Record<string, unknown>, fields: readonly JsonField[]): AccessRecord | string {
+  const record: AccessRecord = { ip: "", ident: null, user: null, ts: Number.NaN, method: null, path: null, protocol: null, status: 0, bytes: 0 };
+  let pathOnly: string | null = null;
+  let query: string | null = null;
+  let status: string | undefined;
+  for (const { path, kind } of fields) {
+    const text = textAt(object, path);
+    if (text === undefined) {
+      if (kind === "referrer" || kind === "userAgent") record[kind] ??= null;
+      continue;
+    }
+    const value = text === "" || text === "-" ? null : text;
+    switch (kind) {
+      case "ip":
+        if (value !== null) record.ip = value;
+        break;
+      case "user":
+        record.user = value;
+        break;
+      case "timeLocal":
+        record.ts = /^\d{2}\/[A-Za-z]{3}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}$/.test(text) ? parseClfTime(text) : Number.NaN;
+        break;
+      case "timeIso":
+        record.ts = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})$/.test(text) ? Date.parse(text) : Number.NaN;
+        break;
+      case "timeMsec":
+      case "timeSec":
+        record.ts = /^\d+(?:\.\d+)?$/.test(text) ? Math.round(Number(text) * 1000) : Number.NaN;
+        break;
+      case "status":
+        status = text;
+        break;
+      case "bytes":
+        record.bytes = value === null ? 0 : Number(value);
+        if (!Number.isSafeInteger(record.bytes) || record.bytes < 0) return `${path.join(".")} "${text}" is not a byte count`;
+        break;
+      case "request":
+        if (value !== null) splitRequestLine(value, record as AccessHead);
+        break;
+      case "method":
+      case "protocol":
+        record[kind] = value;
+        break;
+      case "pathWithQuery":
+        record.path = value;
+        break;
+      case "pathOnly":
+        pathOnly = value;
+        break;
+      case "query":
+        query = value;
+        break;
+      case "referrer":
+      case "userAgent":
+        record[kind] = value;
+        break;
+    }
+  }
+  if (record.path === null && pathOnly !== null) record.path = joinQuery(pathOnly, query);
+  if (record.ip === "") return `no client address at ${pathsOf(fields, "ip")}`;
+  if (status === undefined || !/^\d{3}$/.test(status)) return status === undefined ? `no status at ${pathsOf(fields, "status")}` : `status "${status}" is not a 3-digit status`;
+  record.status = Number(status);
+  if (Number.isNaN(record.ts)) return `no valid time at ${pathsOf(fields, "time")}`;
+  if (record.ts < 0) return "the time is before 1970";
+  return record;
+}
+
+/** The value at `path` as text: a string, a number, or an array's first element (Caddy's header lists). */
+function textAt(object: Record<string, unknown>, path: readonly string[]): string | undefined {
+  let value: unknown = object;
+  for (const key of path) {
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  if (Array.isArray(value)) value = value[0];
+  if (typeof value === "string") return value;
+  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  return undefined;
+}
+
+function pathsOf(fields: readonly JsonField[], kind: string): string {
+  return fields.filter((field) => field.kind.startsWith(kind)).map((field) => field.path.join(".")).join(" or ");
+}

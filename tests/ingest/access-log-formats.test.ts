@@ -1,0 +1,100 @@
+// The W3C and JSON-lines readers line by line: columns from #Fields, each vendor's escaping, JSON log_format templates.
+import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { compileAccessLineReader, compileLogFormat, LogFormatError } from "../../src/ingest/access-log.ts";
+import { lastFieldsDirective } from "../../src/ingest/tailer-directive.ts";
+
+describe("access log formats - w3c", () => {
+  it("reads each line under the last #Fields, so a restart with other columns switches them", () => {
+    const parse = compileLogFormat("w3c");
+    expect(parse("#Fields: date time c-ip cs-method cs-uri-stem sc-status")).toEqual({ ok: false, code: "directive", reason: "a W3C directive" });
+    const first = parse("2024-03-04 10:00:00 192.0.2.1 GET /a 200");
+    expect(parse("#Fields: c-ip sc-status time date cs-uri-stem cs-uri-query cs-method").ok).toBe(false);
+    const second = parse("192.0.2.2 404 23:59:59.250 2024-02-29 /b x=1 HEAD");
+    expect(first).toMatchObject({ ok: true, record: { ip: "192.0.2.1", ts: Date.UTC(2024, 2, 4, 10), method: "GET", path: "/a", status: 200, bytes: 0 } });
+    expect(second).toMatchObject({ ok: true, record: { ip: "192.0.2.2", ts: Date.UTC(2024, 1, 29, 23, 59, 59, 250), method: "HEAD", path: "/b?x=1", status: 404 } });
+    // No user agent or referrer column: undefined, as for a format without them.
+    expect(second.ok && second.record.userAgent).toBeUndefined();
+  });
+
+  it("rejects a line before any #Fields and a line whose value count differs, saying why", () => {
+    const parse = compileLogFormat("w3c");
+    expect(parse("2024-03-04 10:00:00 192.0.2.1 GET /a 200")).toEqual({ ok: false, reason: expect.stringMatching(/^no #Fields directive before this line/) });
+    parse("#Fields: date time c-ip cs-method cs-uri-stem sc-status");
+    expect(parse("2024-03-04 10:00:00 192.0.2.1 GET /a")).toEqual({ ok: false, reason: "expected 6 space-separated values (as #Fields names), found 5" });
+    expect(parse("2023-02-29 10:00:00 192.0.2.1 GET /a 200")).toMatchObject({ ok: false, reason: expect.stringMatching(/not a valid yyyy-mm-dd hh:mm:ss/) });
+    expect(parse("#Fields: date time cs-method cs-uri-stem")).toMatchObject({ code: "directive" });
+    expect(parse("2024-03-04 10:00:00 GET /a")).toEqual({ ok: false, reason: "the #Fields directive lacks c-ip, sc-status" });
+  });
+
+  it("reads IIS's + as a space in the user agent and CloudFront's %20 as one, and keeps referrers as written", () => {
+    const parse = compileLogFormat("w3c");
+    parse("#Fields: date time c-ip cs-uri-stem sc-status cs(User-Agent) cs(Referer)");
+    expect(parse("2024-03-04 10:00:00 192.0.2.1 / 200 Mozilla/5.0+(Windows+NT+10.0) https://a.example/?q=a+b")).toMatchObject({
+      record: { userAgent: "Mozilla/5.0 (Windows NT 10.0)", referrer: "https://a.example/?q=a+b" },
+    });
+    expect(parse("2024-03-04\t10:00:00\t192.0.2.1\t/\t200\tSlackbot%201.0%20(+https://api.slack.com/robots)\t-")).toMatchObject({
+      record: { userAgent: "Slackbot 1.0 (+https://api.slack.com/robots)", referrer: null },
+    });
+  });
+
+  it("finds the last #Fields line before an offset across read blocks, and none before the first", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-directive-"));
+    try {
+      const path = join(directory, "u_ex.log");
+      const text = "#Version: 1.0\n#Fields: date time c-ip\n2024-03-04 10:00:00 192.0.2.1\n#Date: x\n#Fields: date time c-ip sc-status\r\n2024-03-04 10:00:01 192.0.2.1 200\n";
+      await writeFile(path, text);
+      const handle = await open(path);
+      try {
+        const secondLine = text.indexOf("2024-03-04 10:00:01");
+        for (const block of [4, 7, 64]) {
+          expect(await lastFieldsDirective(handle, secondLine, block)).toBe("#Fields: date time c-ip sc-status");
+          expect(await lastFieldsDirective(handle, text.indexOf("#Date"), block)).toBe("#Fields: date time c-ip");
+          expect(await lastFieldsDirective(handle, text.indexOf("#Fields"), block)).toBeUndefined();
+        }
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
+  it("says it needs a directive until it has read one", () => {
+    const read = compileAccessLineReader("w3c");
+    expect(read.needsDirective?.()).toBe(true);
+    read("#Fields: date time c-ip sc-status cs-uri-stem");
+    expect(read.needsDirective?.()).toBe(false);
+  });
+});
+
+describe("access log formats - json", () => {
+  it("maps an nginx escape=json log_format's keys by their $variables, quoted or bare, nested or not", () => {
+    const parse = compileLogFormat(`'{"t":"$msec","c":{"ip":"$remote_addr"},'\n'"r":"$request","s":$status,"b":$body_bytes_sent,"ua":"$http_user_agent","x":"$request_time s"}'`);
+    expect(parse('{"t":"1700000000.125","c":{"ip":"192.0.2.9"},"r":"GET /p?q=1 HTTP/1.1","s":200,"b":512,"ua":"","x":"0.1 s"}')).toMatchObject({
+      ok: true,
+      record: { ip: "192.0.2.9", ts: 1_700_000_000_125, method: "GET", path: "/p?q=1", protocol: "HTTP/1.1", status: 200, bytes: 512, userAgent: null },
+    });
+    expect(parse('{"t":"1700000000.125","c":{"ip":"192.0.2.9"},"r":"GET / HTTP/1.1","s":"20"}')).toEqual({ ok: false, reason: 'status "20" is not a 3-digit status' });
+  });
+
+  it("refuses a JSON log_format without a status, or that is not JSON, naming what is missing", () => {
+    expect(() => compileLogFormat('{"ip":"$remote_addr","t":"$time_iso8601"}')).toThrow(LogFormatError);
+    expect(() => compileLogFormat('{"ip":"$remote_addr","t":"$time_iso8601"}')).toThrow(/lacks a status/);
+    expect(() => compileLogFormat('{"ip":"$remote_addr",}')).toThrow(/not a JSON object/);
+  });
+
+  it("prefers Caddy's client_ip to remote_ip and takes a header list's first value", () => {
+    const parse = compileLogFormat("caddy");
+    const line = {
+      ts: 1_700_000_000.5,
+      request: { remote_ip: "10.0.0.1", client_ip: "203.0.113.5", method: "GET", uri: "/x", proto: "HTTP/1.1", headers: { "User-Agent": ["ua one", "ua two"] } },
+      status: 301,
+      size: 0,
+    };
+    expect(parse(JSON.stringify(line))).toMatchObject({ ok: true, record: { ip: "203.0.113.5", ts: 1_700_000_000_500, userAgent: "ua one", referrer: null, status: 301 } });
+    expect(parse("[1,2]")).toEqual({ ok: false, reason: "not a JSON object" });
+  });
+});
