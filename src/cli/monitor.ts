@@ -1,4 +1,6 @@
 // `clickpipe monitor` (npm run monitor): Debian's prometheus scraping a pipeline's workers, and where to point Grafana.
+import { lookup } from "node:dns/promises";
+import { BlockList, isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -107,6 +109,80 @@ export function monitorTargets(fromOptions: readonly string[], fromPipeline: rea
   return targets.length === 0 ? [{ address: DEFAULT_TARGET }] : targets;
 }
 
+/** Where a connection to any of these addresses goes: this machine (0.0.0.0 and :: connect to it as well). */
+const THIS_MACHINE = new BlockList();
+THIS_MACHINE.addSubnet("127.0.0.0", 8, "ipv4");
+THIS_MACHINE.addAddress("0.0.0.0", "ipv4");
+THIS_MACHINE.addAddress("::1", "ipv6");
+THIS_MACHINE.addAddress("::", "ipv6");
+
+/** A target left out because another reaches the same worker. */
+export interface TargetAlias {
+  address: string;
+  /** The target kept in its place. */
+  sameAs: string;
+}
+
+/** The host (brackets off an IPv6 address) and port of a host:port target. */
+function hostAndPort(address: string): { host: string; port: string } {
+  const colon = address.lastIndexOf(":");
+  return { host: address.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), port: address.slice(colon + 1) };
+}
+
+/** What a target's endpoint is known by: its host's addresses (this machine's as one) at its port, and its host name. */
+function endpointKeys(address: string, addressesOf: (host: string) => readonly string[]): Set<string> {
+  const { host, port } = hostAndPort(address);
+  const keys = new Set([`name ${host.toLowerCase()} ${port}`]);
+  for (const ip of [host, ...addressesOf(host)]) {
+    const family = isIP(ip);
+    if (family === 0) continue;
+    const kind = family === 4 ? "ipv4" : "ipv6";
+    keys.add(THIS_MACHINE.check(ip, kind) ? `this-machine ${port}` : `${kind === "ipv4" ? ip : new URL(`http://[${ip}]/`).hostname} ${port}`);
+  }
+  return keys;
+}
+
+/**
+ * `targets` with each endpoint once. Two targets at one port whose hosts share an address (a name as `addressesOf`
+ * resolves it; localhost, 127.0.0.1 and [::1] all reach this machine) reach one worker: scraped as two instances, its
+ * every series would count twice in the dashboards' and alerts' sums. The first keeps its place and takes the pipeline
+ * of a later one (as monitorTargets does for the same address).
+ */
+export function oneTargetPerEndpoint(
+  targets: readonly MonitorTarget[],
+  addressesOf: (host: string) => readonly string[],
+): { targets: MonitorTarget[]; aliases: TargetAlias[] } {
+  const kept: { target: MonitorTarget; keys: Set<string> }[] = [];
+  const aliases: TargetAlias[] = [];
+  for (const target of targets) {
+    const keys = endpointKeys(target.address, addressesOf);
+    const same = kept.find((other) => [...keys].some((key) => other.keys.has(key)));
+    if (same === undefined) {
+      kept.push({ target: { ...target }, keys });
+      continue;
+    }
+    aliases.push({ address: target.address, sameAs: same.target.address });
+    if (same.target.pipeline === undefined && target.pipeline !== undefined) {
+      same.target = { ...same.target, pipeline: target.pipeline, ...(target.range === undefined ? {} : { range: target.range }) };
+    }
+  }
+  return { targets: kept.map(({ target }) => target), aliases };
+}
+
+/** The addresses each target's host name resolves to (none when it does not resolve); an address stands for itself. */
+export async function targetHostAddresses(targets: readonly MonitorTarget[]): Promise<Map<string, string[]>> {
+  const hosts = [...new Set(targets.map((target) => hostAndPort(target.address).host))].filter((host) => isIP(host) === 0);
+  const resolved = await Promise.all(
+    hosts.map((host) =>
+      lookup(host, { all: true }).then(
+        (found) => found.map((entry) => entry.address),
+        () => [],
+      ),
+    ),
+  );
+  return new Map(hosts.map((host, index) => [host, resolved[index]]));
+}
+
 /** Milliseconds of a Prometheus duration such as "5s", "500ms" or "1m30s"; undefined when it is not one. */
 export function durationMs(text: string): number | undefined {
   if (!/^(\d+(ms|s|m|h))+$/.test(text)) return undefined;
@@ -179,7 +255,9 @@ export async function runMonitor(argv: string[]): Promise<number> {
       return 1;
     }
   }
-  const targets = monitorTargets(options.targets, fromPipeline);
+  const listed = monitorTargets(options.targets, fromPipeline);
+  const addresses = await targetHostAddresses(listed);
+  const { targets, aliases } = oneTargetPerEndpoint(listed, (host) => addresses.get(host) ?? []);
 
   let prometheus: RunningPrometheus;
   try {
@@ -196,7 +274,7 @@ export async function runMonitor(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  for (const line of monitorBanner(prometheus, targets, options.scrapeInterval)) console.log(line);
+  for (const line of monitorBanner(prometheus, targets, options.scrapeInterval, aliases)) console.log(line);
   const answers = await Promise.all(targets.map((target) => answersMetrics(target.address)));
   for (const line of silentTargetLines(targets.filter((_, index) => !answers[index]))) console.log(line);
 
@@ -223,6 +301,7 @@ export function monitorBanner(
   prometheus: Pick<RunningPrometheus, "url" | "host" | "port" | "directory">,
   targets: readonly MonitorTarget[],
   scrapeInterval: string,
+  aliases: readonly TargetAlias[] = [],
 ): string[] {
   const named = targets.map((target) =>
     target.pipeline === undefined ? target.address : `${target.address} (metrics of ${target.pipeline}${target.range === undefined ? "" : `, port range ${target.range}`})`,
@@ -238,8 +317,12 @@ export function monitorBanner(
       ? [`Prometheus on ${prometheus.url}${listening}, scraping job ${CLICKPIPE_JOB} at ${named[0]} every ${scrapeInterval}`]
       : [`Prometheus on ${prometheus.url}${listening}, scraping job ${CLICKPIPE_JOB} at ${named.length} targets every ${scrapeInterval}:`, ...named.map((text) => `  ${text}`)];
   const grafanaData = join(tmpdir(), "clickpipe-grafana");
+  const aliasNote = aliases.map(
+    (alias) => `  ${alias.address} reaches the worker at ${alias.sameAs}: scraped once, since two targets of one worker would count its series twice in every sum`,
+  );
   return [
     ...scraping,
+    ...aliasNote,
     ...rangeNote,
     `  alert rules ${PROMETHEUS_CONFIG_DIR}alerts.yml; alerts on ${prometheus.url}/alerts; temporary storage ${prometheus.directory}`,
     `Grafana: add a Prometheus data source with URL ${prometheus.url} and scrape interval ${scrapeInterval}, and import ${GRAFANA_DIR}dashboards/*.json,`,

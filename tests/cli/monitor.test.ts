@@ -10,8 +10,10 @@ import {
   monitorBanner,
   monitorOptions,
   monitorTargets,
+  oneTargetPerEndpoint,
   pipelineMetricsTargets,
   silentTargetLines,
+  targetHostAddresses,
   targetsOfOptions,
 } from "../../src/cli/monitor.ts";
 import { parsePipelineText } from "../../src/config/load.ts";
@@ -72,6 +74,53 @@ describe("monitor - targets", () => {
     const fromPipeline = [range(9464), range(9465), range(9466)];
     expect(monitorTargets(["w2:9464", "localhost:9465"], fromPipeline)).toEqual([{ address: "w2:9464" }, range(9465), range(9464), range(9466)]);
     expect(monitorTargets([], fromPipeline)).toEqual(fromPipeline);
+  });
+});
+
+describe("monitor - one target per worker", () => {
+  const resolved: Record<string, string[]> = { localhost: ["127.0.0.1", "::1"], w1: ["10.0.0.5"], "w1.example": ["10.0.0.5"], w2: ["10.0.0.6"] };
+  const addressesOf = (host: string) => resolved[host] ?? [];
+
+  it("scrapes once a worker that several targets reach on this machine (localhost, 127.0.0.1, [::1]), the first keeping its place", () => {
+    const pipelineTarget = { address: "localhost:9464", pipeline: "p.yaml" };
+    expect(oneTargetPerEndpoint([{ address: "127.0.0.1:9464" }, pipelineTarget, { address: "[::1]:9464" }, { address: "127.0.0.1:9465" }], addressesOf)).toEqual({
+      targets: [{ address: "127.0.0.1:9464", pipeline: "p.yaml" }, { address: "127.0.0.1:9465" }],
+      aliases: [
+        { address: "localhost:9464", sameAs: "127.0.0.1:9464" },
+        { address: "[::1]:9464", sameAs: "127.0.0.1:9464" },
+      ],
+    });
+    // A range's port named by --target as 127.0.0.1 keeps the --target's place and says which range it is of.
+    const range = (port: number) => ({ address: `localhost:${port}`, pipeline: "p.yaml", range: "9464-9465" });
+    expect(oneTargetPerEndpoint([{ address: "127.0.0.1:9465" }, range(9464), range(9465)], addressesOf).targets).toEqual([
+      { address: "127.0.0.1:9465", pipeline: "p.yaml", range: "9464-9465" },
+      range(9464),
+    ]);
+  });
+
+  it("takes names of one address as one worker, whatever their case, and keeps other addresses and ports apart", () => {
+    const targets = ["w1:9464", "W1:9464", "w1.example:9464", "10.0.0.5:9465", "w2:9464", "[2001:db8::1]:9464", "[2001:DB8:0::1]:9464", "nowhere:9464", "NOWHERE:9464", "elsewhere:9464"];
+    const { targets: kept, aliases } = oneTargetPerEndpoint(
+      targets.map((address) => ({ address })),
+      addressesOf,
+    );
+    expect(kept.map((target) => target.address)).toEqual(["w1:9464", "10.0.0.5:9465", "w2:9464", "[2001:db8::1]:9464", "nowhere:9464", "elsewhere:9464"]);
+    expect(aliases).toEqual([
+      { address: "W1:9464", sameAs: "w1:9464" },
+      { address: "w1.example:9464", sameAs: "w1:9464" },
+      { address: "[2001:DB8:0::1]:9464", sameAs: "[2001:db8::1]:9464" },
+      { address: "NOWHERE:9464", sameAs: "nowhere:9464" },
+    ]);
+  });
+
+  it("resolves names with the system's resolver: localhost is this machine, as 127.0.0.1 is", async () => {
+    const listed = [{ address: "localhost:9464", pipeline: "p.yaml" }, { address: "127.0.0.1:9464" }, { address: "127.0.0.1:9470" }];
+    const addresses = await targetHostAddresses(listed);
+    expect([...addresses.keys()]).toEqual(["localhost"]);
+    expect(oneTargetPerEndpoint(listed, (host) => addresses.get(host) ?? [])).toEqual({
+      targets: [{ address: "localhost:9464", pipeline: "p.yaml" }, { address: "127.0.0.1:9470" }],
+      aliases: [{ address: "127.0.0.1:9464", sameAs: "localhost:9464" }],
+    });
   });
 });
 
@@ -171,6 +220,14 @@ describe("monitor - what it prints", () => {
     expect(silent[0]).toBe("nothing answers at http://localhost:9465/metrics yet");
     expect(silent.at(-1)).toBe("  each worker on a host takes the first free port of the range, so its last ports answer only when that many workers run");
     expect(silentTargetLines([{ address: "w2:9464" }]).join("\n")).not.toContain("range");
+  });
+
+  it("says which target it left out, and why, after the targets", () => {
+    const banner = monitorBanner(prometheus, [{ address: "127.0.0.1:9464", pipeline: "p.yaml" }], "5s", [{ address: "localhost:9464", sameAs: "127.0.0.1:9464" }]);
+    expect(banner.slice(0, 2)).toEqual([
+      "Prometheus on http://127.0.0.1:9090, scraping job clickpipe at 127.0.0.1:9464 (metrics of p.yaml) every 5s",
+      "  localhost:9464 reaches the worker at 127.0.0.1:9464: scraped once, since two targets of one worker would count its series twice in every sum",
+    ]);
   });
 
   it("names one target on the first line, and tells Grafana the scrape interval and its home folder", () => {
