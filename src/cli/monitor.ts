@@ -183,13 +183,15 @@ export async function targetHostAddresses(targets: readonly MonitorTarget[]): Pr
   return new Map(hosts.map((host, index) => [host, resolved[index]]));
 }
 
-/** Milliseconds of a Prometheus duration such as "5s", "500ms" or "1m30s"; undefined when it is not one. */
+/**
+ * Milliseconds of a Prometheus duration such as "5s", "500ms" or "1m30s"; undefined when it is not one. As Prometheus
+ * reads it, each unit comes at most once, largest first: it refuses "30s1m" in its config and would not start.
+ */
 export function durationMs(text: string): number | undefined {
-  if (!/^(\d+(ms|s|m|h))+$/.test(text)) return undefined;
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  for (const [, amount, name] of text.matchAll(/(\d+)(ms|s|m|h)/g)) total += Number(amount) * unit[name];
-  return total;
+  const match = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(text);
+  if (match === null || text === "") return undefined;
+  const [hours, minutes, seconds, millis] = match.slice(1).map((amount) => Number(amount ?? 0));
+  return ((hours * 60 + minutes) * 60 + seconds) * 1000 + millis;
 }
 
 interface MonitorOptions {

@@ -174,6 +174,13 @@ describe("monitor - options", () => {
     expect(durationMs("5 s")).toBeUndefined();
   });
 
+  it("takes units as Prometheus does: each at most once, largest first (it refuses 30s1m, and would not start)", () => {
+    expect(durationMs("1h2m3s4ms")).toBe(3_723_004);
+    expect(durationMs("5s500ms")).toBe(5500);
+    for (const refused of ["30s1m", "1m1m", "500ms5s", "1m30s1m", "ms", ""]) expect(durationMs(refused), refused).toBeUndefined();
+    expect(() => monitorOptions(["--scrape-interval", "30s1m"])).toThrow('--scrape-interval must be a duration like 5s, above 0 and at most 2m (the alert rules\' 5m rates need two scrapes), got "30s1m"');
+  });
+
   it("takes a scrape interval above 0 and at most 2m, so that the alert rules' 5m rates see two scrapes", () => {
     expect(monitorOptions(["--scrape-interval", "2m"])?.scrapeInterval).toBe("2m");
     expect(monitorOptions(["--scrape-interval", "1m30s"])?.scrapeInterval).toBe("1m30s");
