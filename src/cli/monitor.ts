@@ -21,8 +21,8 @@ export const monitorUsage =
   "                     (a partitioned pipeline's, one metrics port each on a host) and every standby host; default\n" +
   `                     ${DEFAULT_TARGET} when neither --target nor --pipeline is given\n` +
   "  --pipeline         a pipeline file, checked as clickpipe validate checks it: adds the target of its metrics section\n" +
-  "                     (metrics.host, localhost for 0.0.0.0 or ::, and metrics.port; one target per port of a range\n" +
-  "                     such as 9464-9467) to those of --target\n" +
+  "                     (metrics.host, 127.0.0.1 for 0.0.0.0 and [::1] for ::, and metrics.port; one target per port\n" +
+  "                     of a range such as 9464-9467) to those of --target\n" +
   `  --port             Prometheus port (default ${DEFAULT_PROMETHEUS_PORT}, or a free port when it is taken; 0: a free port)\n` +
   "  --host             Prometheus listen address (default 127.0.0.1; 0.0.0.0: other machines too)\n" +
   "  --scrape-interval  how often to scrape and evaluate the alert rules (default 5s, at most 2m)\n" +
@@ -74,8 +74,8 @@ export function targetsOfOptions(values: readonly string[]): string[] {
 }
 
 /**
- * Where Prometheus scrapes the workers of `pipeline` (read from `file`): its metrics host, localhost for an address
- * that listens on every interface (no address to connect to), at its metrics port, or at each port of its range (a
+ * Where Prometheus scrapes the workers of `pipeline` (read from `file`): its metrics host, this machine's loopback
+ * address for one that listens on every interface (no address to connect to), at its metrics port, or at each port of its range (a
  * worker takes the first free one, so any of them may answer).
  */
 export function pipelineMetricsTargets(pipeline: Pick<PipelineConfig, "metrics">, file: string): MonitorTarget[] {
@@ -88,7 +88,9 @@ export function pipelineMetricsTargets(pipeline: Pick<PipelineConfig, "metrics">
       `${file} has metrics.port 0: each worker takes a free port, which it logs ("metrics on http://…:<port>/metrics"); give that port as --target, or set metrics.port (a range such as 9464-9467 gives the workers ports monitor can list)`,
     );
   }
-  const reachable = host === "0.0.0.0" || host === "::" ? "localhost" : host;
+  // The loopback address of the family the server listens on, not localhost: that may resolve to ::1 first, where a
+  // server on 0.0.0.0 does not listen and another process may (binding 0.0.0.0:<port> does not clash with [::1]:<port>).
+  const reachable = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
   const { first, last } = portSpan(port);
   const range = typeof port === "string" ? `${first}-${last}` : undefined;
   return Array.from({ length: last - first + 1 }, (_, index) => ({

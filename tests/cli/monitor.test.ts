@@ -1,5 +1,7 @@
 // `clickpipe monitor`'s command line: its targets (--target, --pipeline), checks of every value, and what it prints.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -18,6 +20,8 @@ import {
 } from "../../src/cli/monitor.ts";
 import { parsePipelineText } from "../../src/config/load.ts";
 import type { PipelineConfig } from "../../src/config/pipeline.ts";
+import { Metrics } from "../../src/metrics/registry.ts";
+import { startMetricsServer } from "../../src/metrics/server.ts";
 import { runCli } from "../helpers/cli.ts";
 
 const PIPELINE = "name: p\nnats: { stream: S }\nsinks: [{ type: parquet, path: out }]\n";
@@ -127,33 +131,53 @@ describe("monitor - one target per worker", () => {
 describe("monitor - the targets of a pipeline's metrics section", () => {
   const addresses = (text: string, env: Record<string, string> = {}) => pipelineMetricsTargets(pipeline(text, env), "p.yaml").map((target) => target.address);
 
-  it("is localhost at metrics.port for a server on every interface (0.0.0.0, the default, or ::)", () => {
-    expect(pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: 9470 }\n`), "p.yaml")).toEqual([{ address: "localhost:9470", pipeline: "p.yaml" }]);
-    expect(addresses(`${PIPELINE}metrics: { port: 9470, host: "::" }\n`)).toEqual(["localhost:9470"]);
-    expect(addresses(`${PIPELINE}metrics: {}\n`)).toEqual(["localhost:9464"]);
+  it("is this machine's loopback address of the server's family for a server on every interface (0.0.0.0, the default, or ::)", () => {
+    // Not localhost: it may resolve to ::1 first, where a server on 0.0.0.0 does not listen and another process may.
+    expect(pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: 9470 }\n`), "p.yaml")).toEqual([{ address: "127.0.0.1:9470", pipeline: "p.yaml" }]);
+    expect(addresses(`${PIPELINE}metrics: { port: 9470, host: "::" }\n`)).toEqual(["[::1]:9470"]);
+    expect(addresses(`${PIPELINE}metrics: {}\n`)).toEqual(["127.0.0.1:9464"]);
+  });
+
+  it("reaches the worker on 0.0.0.0, not another process holding [::1] at its port (real sockets)", async () => {
+    const decoy = createServer((_request, response) => response.end("decoy_metric 1\n"));
+    await new Promise<void>((resolve) => decoy.listen(0, "::1", resolve));
+    const port = (decoy.address() as AddressInfo).port;
+    const metrics = new Metrics({ defaultMetrics: false });
+    // The range's first port is free on IPv4, so the worker takes it: [::1] at that port is another socket.
+    const worker = await startMetricsServer(metrics, { first: port, last: port + 1 }, "0.0.0.0");
+    try {
+      expect((worker.address() as AddressInfo).port).toBe(port);
+      const [target] = pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: ${port}-${port + 1} }\n`), "p.yaml");
+      const body = await (await fetch(`http://${target.address}/metrics`)).text();
+      expect(body).toContain("clickpipe_events_processed_total");
+      expect(body).not.toContain("decoy_metric");
+    } finally {
+      await new Promise((resolve) => worker.close(resolve));
+      await new Promise((resolve) => decoy.close(resolve));
+    }
   });
 
   it("is metrics.host itself otherwise, an IPv6 address in brackets, and the port as the variables set it", () => {
     expect(addresses(`${PIPELINE}metrics: { port: 9470, host: 127.0.0.1 }\n`)).toEqual(["127.0.0.1:9470"]);
     expect(addresses(`${PIPELINE}metrics: { port: 9470, host: "::1" }\n`)).toEqual(["[::1]:9470"]);
-    expect(addresses(`${PIPELINE}metrics:\n  port: \${CLICKPIPE_METRICS_PORT:-9464}\n`, { CLICKPIPE_METRICS_PORT: "9481" })).toEqual(["localhost:9481"]);
+    expect(addresses(`${PIPELINE}metrics:\n  port: \${CLICKPIPE_METRICS_PORT:-9464}\n`, { CLICKPIPE_METRICS_PORT: "9481" })).toEqual(["127.0.0.1:9481"]);
   });
 
   it("is one target per port of a range, each saying the range it is of", () => {
     expect(pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: 9464-9467 }\n`), "p.yaml")).toEqual([
-      { address: "localhost:9464", pipeline: "p.yaml", range: "9464-9467" },
-      { address: "localhost:9465", pipeline: "p.yaml", range: "9464-9467" },
-      { address: "localhost:9466", pipeline: "p.yaml", range: "9464-9467" },
-      { address: "localhost:9467", pipeline: "p.yaml", range: "9464-9467" },
+      { address: "127.0.0.1:9464", pipeline: "p.yaml", range: "9464-9467" },
+      { address: "127.0.0.1:9465", pipeline: "p.yaml", range: "9464-9467" },
+      { address: "127.0.0.1:9466", pipeline: "p.yaml", range: "9464-9467" },
+      { address: "127.0.0.1:9467", pipeline: "p.yaml", range: "9464-9467" },
     ]);
     expect(addresses(`${PIPELINE}metrics: { port: "9470 - 9471", host: "::1" }\n`)).toEqual(["[::1]:9470", "[::1]:9471"]);
     expect(addresses(`${PIPELINE}metrics:\n  port: \${CLICKPIPE_METRICS_PORT:-9464}\n`, { CLICKPIPE_METRICS_PORT: "9481-9483" })).toEqual([
-      "localhost:9481",
-      "localhost:9482",
-      "localhost:9483",
+      "127.0.0.1:9481",
+      "127.0.0.1:9482",
+      "127.0.0.1:9483",
     ]);
     // A range of one port is still a range: that port may be down while the range's other workers run elsewhere.
-    expect(pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: 9470-9470 }\n`), "p.yaml")).toEqual([{ address: "localhost:9470", pipeline: "p.yaml", range: "9470-9470" }]);
+    expect(pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: 9470-9470 }\n`), "p.yaml")).toEqual([{ address: "127.0.0.1:9470", pipeline: "p.yaml", range: "9470-9470" }]);
   });
 
   it("is an error for a pipeline without metrics, saying what to add, and for metrics.port 0", () => {

@@ -46,7 +46,7 @@ describe("clickpipe monitor with several targets", () => {
     const second = await startMetricsServer(new Metrics({ defaultMetrics: false }), 0, "0.0.0.0");
     servers.push(first, second);
     byTarget = `127.0.0.1:${portOf(first)}`;
-    byPipeline = `localhost:${portOf(second)}`;
+    byPipeline = `127.0.0.1:${portOf(second)}`;
     silent = `127.0.0.1:${await freePort()}`;
     alias = `localhost:${portOf(first)}`;
     pipelineFile = join(directory, "p.yaml");
