@@ -331,12 +331,18 @@ export function monitorBanner(
     `  alert rules ${PROMETHEUS_CONFIG_DIR}alerts.yml; alerts on ${prometheus.url}/alerts; temporary storage ${prometheus.directory}`,
     `Grafana: add a Prometheus data source with URL ${prometheus.url} and scrape interval ${scrapeInterval}, and import ${GRAFANA_DIR}dashboards/*.json,`,
     `  or start Grafana with this repository's provisioning (--homepath: the folder holding Grafana's conf/defaults.ini, ${GRAFANA_HOME} from its .deb or .rpm):`,
-    `  PROMETHEUS_URL=${prometheus.url} CLICKPIPE_SCRAPE_INTERVAL=${scrapeInterval} CLICKPIPE_DASHBOARDS=${GRAFANA_DIR}dashboards ` +
-      `GF_PATHS_PROVISIONING=${GRAFANA_DIR}provisioning GF_PATHS_DATA=${grafanaData} GF_PATHS_LOGS=${grafanaData}/log ` +
-      `GF_PATHS_PLUGINS=${grafanaData}/plugins grafana server --homepath ${GRAFANA_HOME}`,
+    // The binary by its path: the packages put it on the PATH in /usr/sbin, which a Debian user's PATH lacks.
+    `  PROMETHEUS_URL=${prometheus.url} CLICKPIPE_SCRAPE_INTERVAL=${scrapeInterval} CLICKPIPE_DASHBOARDS=${shellWord(`${GRAFANA_DIR}dashboards`)} ` +
+      `GF_PATHS_PROVISIONING=${shellWord(`${GRAFANA_DIR}provisioning`)} GF_PATHS_DATA=${shellWord(grafanaData)} GF_PATHS_LOGS=${shellWord(`${grafanaData}/log`)} ` +
+      `GF_PATHS_PLUGINS=${shellWord(`${grafanaData}/plugins`)} ${GRAFANA_HOME}/bin/grafana server --homepath ${GRAFANA_HOME}`,
     "  (with Docker, `docker compose up` runs NATS, the demo, Prometheus and Grafana on http://localhost:3000)",
     "Ctrl-C stops Prometheus and removes its storage.",
   ];
+}
+
+/** `text` as one word of a POSIX shell command: as it is when plain, else in single quotes (a path with a space). */
+export function shellWord(text: string): string {
+  return /^[\w./:@%+=,-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 /** One line per target that did not answer, naming it, and what to do (nothing when every target answered). */

@@ -1,4 +1,5 @@
 // `clickpipe monitor`'s command line: its targets (--target, --pipeline), checks of every value, and what it prints.
+import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -14,6 +15,7 @@ import {
   monitorTargets,
   oneTargetPerEndpoint,
   pipelineMetricsTargets,
+  shellWord,
   silentTargetLines,
   targetHostAddresses,
   targetsOfOptions,
@@ -267,7 +269,18 @@ describe("monitor - what it prints", () => {
     expect(banner.join("\n")).toContain("add a Prometheus data source with URL http://127.0.0.1:9090 and scrape interval 15s");
     const command = banner.find((line) => line.includes("grafana server"))!;
     expect(command).toMatch(/^ {2}PROMETHEUS_URL=http:\/\/127\.0\.0\.1:9090 CLICKPIPE_SCRAPE_INTERVAL=15s CLICKPIPE_DASHBOARDS=\/\S+\/grafana\/dashboards /);
-    expect(command).toMatch(/GF_PATHS_DATA=\/\S+ .*grafana server --homepath \/usr\/share\/grafana$/);
+    // By its path in the home folder: the packages put `grafana` in /usr/sbin, which a Debian user's PATH lacks.
+    expect(command).toMatch(/GF_PATHS_DATA=\/\S+ .* \/usr\/share\/grafana\/bin\/grafana server --homepath \/usr\/share\/grafana$/);
+  });
+
+  it("quotes a path of the printed command that a shell would split or expand", () => {
+    expect(shellWord("/home/me/clickpipe/grafana/dashboards")).toBe("/home/me/clickpipe/grafana/dashboards");
+    expect(shellWord("/home/me/My Projects/clickpipe/grafana/provisioning")).toBe("'/home/me/My Projects/clickpipe/grafana/provisioning'");
+    expect(shellWord("/tmp/it's/$HOME")).toBe("'/tmp/it'\\''s/$HOME'");
+    // The shell reads each back as the text it was.
+    for (const text of ["/home/me/My Projects/x", "/tmp/it's/$HOME", "/tmp/a`b`;c"]) {
+      expect(execFileSync("sh", ["-c", `printf %s ${shellWord(text)}`]).toString()).toBe(text);
+    }
   });
 
   it("says how another machine reaches a Prometheus listening on every interface", () => {
