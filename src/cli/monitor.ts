@@ -1,4 +1,6 @@
 // `clickpipe monitor` (npm run monitor): Debian's prometheus scraping a pipeline's workers, and where to point Grafana.
+import { lookup } from "node:dns/promises";
+import { BlockList, isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,8 +21,8 @@ export const monitorUsage =
   "                     (a partitioned pipeline's, one metrics port each on a host) and every standby host; default\n" +
   `                     ${DEFAULT_TARGET} when neither --target nor --pipeline is given\n` +
   "  --pipeline         a pipeline file, checked as clickpipe validate checks it: adds the target of its metrics section\n" +
-  "                     (metrics.host, localhost for 0.0.0.0 or ::, and metrics.port; one target per port of a range\n" +
-  "                     such as 9464-9467) to those of --target\n" +
+  "                     (metrics.host, 127.0.0.1 for 0.0.0.0 and [::1] for ::, and metrics.port; one target per port\n" +
+  "                     of a range such as 9464-9467) to those of --target\n" +
   `  --port             Prometheus port (default ${DEFAULT_PROMETHEUS_PORT}, or a free port when it is taken; 0: a free port)\n` +
   "  --host             Prometheus listen address (default 127.0.0.1; 0.0.0.0: other machines too)\n" +
   "  --scrape-interval  how often to scrape and evaluate the alert rules (default 5s, at most 2m)\n" +
@@ -72,8 +74,8 @@ export function targetsOfOptions(values: readonly string[]): string[] {
 }
 
 /**
- * Where Prometheus scrapes the workers of `pipeline` (read from `file`): its metrics host, localhost for an address
- * that listens on every interface (no address to connect to), at its metrics port, or at each port of its range (a
+ * Where Prometheus scrapes the workers of `pipeline` (read from `file`): its metrics host, this machine's loopback
+ * address for one that listens on every interface (no address to connect to), at its metrics port, or at each port of its range (a
  * worker takes the first free one, so any of them may answer).
  */
 export function pipelineMetricsTargets(pipeline: Pick<PipelineConfig, "metrics">, file: string): MonitorTarget[] {
@@ -86,7 +88,9 @@ export function pipelineMetricsTargets(pipeline: Pick<PipelineConfig, "metrics">
       `${file} has metrics.port 0: each worker takes a free port, which it logs ("metrics on http://…:<port>/metrics"); give that port as --target, or set metrics.port (a range such as 9464-9467 gives the workers ports monitor can list)`,
     );
   }
-  const reachable = host === "0.0.0.0" || host === "::" ? "localhost" : host;
+  // The loopback address of the family the server listens on, not localhost: that may resolve to ::1 first, where a
+  // server on 0.0.0.0 does not listen and another process may (binding 0.0.0.0:<port> does not clash with [::1]:<port>).
+  const reachable = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
   const { first, last } = portSpan(port);
   const range = typeof port === "string" ? `${first}-${last}` : undefined;
   return Array.from({ length: last - first + 1 }, (_, index) => ({
@@ -107,13 +111,89 @@ export function monitorTargets(fromOptions: readonly string[], fromPipeline: rea
   return targets.length === 0 ? [{ address: DEFAULT_TARGET }] : targets;
 }
 
-/** Milliseconds of a Prometheus duration such as "5s", "500ms" or "1m30s"; undefined when it is not one. */
+/** Where a connection to any of these addresses goes: this machine (0.0.0.0 and :: connect to it as well). */
+const THIS_MACHINE = new BlockList();
+THIS_MACHINE.addSubnet("127.0.0.0", 8, "ipv4");
+THIS_MACHINE.addAddress("0.0.0.0", "ipv4");
+THIS_MACHINE.addAddress("::1", "ipv6");
+THIS_MACHINE.addAddress("::", "ipv6");
+
+/** A target left out because another reaches the same worker. */
+export interface TargetAlias {
+  address: string;
+  /** The target kept in its place. */
+  sameAs: string;
+}
+
+/** The host (brackets off an IPv6 address) and port of a host:port target. */
+function hostAndPort(address: string): { host: string; port: string } {
+  const colon = address.lastIndexOf(":");
+  return { host: address.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), port: address.slice(colon + 1) };
+}
+
+/** What a target's endpoint is known by: its host's addresses (this machine's as one) at its port, and its host name. */
+function endpointKeys(address: string, addressesOf: (host: string) => readonly string[]): Set<string> {
+  const { host, port } = hostAndPort(address);
+  const keys = new Set([`name ${host.toLowerCase()} ${port}`]);
+  for (const ip of [host, ...addressesOf(host)]) {
+    const family = isIP(ip);
+    if (family === 0) continue;
+    const kind = family === 4 ? "ipv4" : "ipv6";
+    keys.add(THIS_MACHINE.check(ip, kind) ? `this-machine ${port}` : `${kind === "ipv4" ? ip : new URL(`http://[${ip}]/`).hostname} ${port}`);
+  }
+  return keys;
+}
+
+/**
+ * `targets` with each endpoint once. Two targets at one port whose hosts share an address (a name as `addressesOf`
+ * resolves it; localhost, 127.0.0.1 and [::1] all reach this machine) reach one worker: scraped as two instances, its
+ * every series would count twice in the dashboards' and alerts' sums. The first keeps its place and takes the pipeline
+ * of a later one (as monitorTargets does for the same address).
+ */
+export function oneTargetPerEndpoint(
+  targets: readonly MonitorTarget[],
+  addressesOf: (host: string) => readonly string[],
+): { targets: MonitorTarget[]; aliases: TargetAlias[] } {
+  const kept: { target: MonitorTarget; keys: Set<string> }[] = [];
+  const aliases: TargetAlias[] = [];
+  for (const target of targets) {
+    const keys = endpointKeys(target.address, addressesOf);
+    const same = kept.find((other) => [...keys].some((key) => other.keys.has(key)));
+    if (same === undefined) {
+      kept.push({ target: { ...target }, keys });
+      continue;
+    }
+    aliases.push({ address: target.address, sameAs: same.target.address });
+    if (same.target.pipeline === undefined && target.pipeline !== undefined) {
+      same.target = { ...same.target, pipeline: target.pipeline, ...(target.range === undefined ? {} : { range: target.range }) };
+    }
+  }
+  return { targets: kept.map(({ target }) => target), aliases };
+}
+
+/** The addresses each target's host name resolves to (none when it does not resolve); an address stands for itself. */
+export async function targetHostAddresses(targets: readonly MonitorTarget[]): Promise<Map<string, string[]>> {
+  const hosts = [...new Set(targets.map((target) => hostAndPort(target.address).host))].filter((host) => isIP(host) === 0);
+  const resolved = await Promise.all(
+    hosts.map((host) =>
+      lookup(host, { all: true }).then(
+        (found) => found.map((entry) => entry.address),
+        () => [],
+      ),
+    ),
+  );
+  return new Map(hosts.map((host, index) => [host, resolved[index]]));
+}
+
+/**
+ * Milliseconds of a Prometheus duration such as "5s", "500ms" or "1m30s"; undefined when it is not one. As Prometheus
+ * reads it, each unit comes at most once, largest first: it refuses "30s1m" in its config and would not start.
+ */
 export function durationMs(text: string): number | undefined {
-  if (!/^(\d+(ms|s|m|h))+$/.test(text)) return undefined;
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  for (const [, amount, name] of text.matchAll(/(\d+)(ms|s|m|h)/g)) total += Number(amount) * unit[name];
-  return total;
+  const match = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(text);
+  if (match === null || text === "") return undefined;
+  const [hours, minutes, seconds, millis] = match.slice(1).map((amount) => Number(amount ?? 0));
+  return ((hours * 60 + minutes) * 60 + seconds) * 1000 + millis;
 }
 
 interface MonitorOptions {
@@ -179,7 +259,9 @@ export async function runMonitor(argv: string[]): Promise<number> {
       return 1;
     }
   }
-  const targets = monitorTargets(options.targets, fromPipeline);
+  const listed = monitorTargets(options.targets, fromPipeline);
+  const addresses = await targetHostAddresses(listed);
+  const { targets, aliases } = oneTargetPerEndpoint(listed, (host) => addresses.get(host) ?? []);
 
   let prometheus: RunningPrometheus;
   try {
@@ -196,7 +278,7 @@ export async function runMonitor(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  for (const line of monitorBanner(prometheus, targets, options.scrapeInterval)) console.log(line);
+  for (const line of monitorBanner(prometheus, targets, options.scrapeInterval, aliases)) console.log(line);
   const answers = await Promise.all(targets.map((target) => answersMetrics(target.address)));
   for (const line of silentTargetLines(targets.filter((_, index) => !answers[index]))) console.log(line);
 
@@ -223,6 +305,7 @@ export function monitorBanner(
   prometheus: Pick<RunningPrometheus, "url" | "host" | "port" | "directory">,
   targets: readonly MonitorTarget[],
   scrapeInterval: string,
+  aliases: readonly TargetAlias[] = [],
 ): string[] {
   const named = targets.map((target) =>
     target.pipeline === undefined ? target.address : `${target.address} (metrics of ${target.pipeline}${target.range === undefined ? "" : `, port range ${target.range}`})`,
@@ -238,18 +321,28 @@ export function monitorBanner(
       ? [`Prometheus on ${prometheus.url}${listening}, scraping job ${CLICKPIPE_JOB} at ${named[0]} every ${scrapeInterval}`]
       : [`Prometheus on ${prometheus.url}${listening}, scraping job ${CLICKPIPE_JOB} at ${named.length} targets every ${scrapeInterval}:`, ...named.map((text) => `  ${text}`)];
   const grafanaData = join(tmpdir(), "clickpipe-grafana");
+  const aliasNote = aliases.map(
+    (alias) => `  ${alias.address} reaches the worker at ${alias.sameAs}: scraped once, since two targets of one worker would count its series twice in every sum`,
+  );
   return [
     ...scraping,
+    ...aliasNote,
     ...rangeNote,
     `  alert rules ${PROMETHEUS_CONFIG_DIR}alerts.yml; alerts on ${prometheus.url}/alerts; temporary storage ${prometheus.directory}`,
     `Grafana: add a Prometheus data source with URL ${prometheus.url} and scrape interval ${scrapeInterval}, and import ${GRAFANA_DIR}dashboards/*.json,`,
     `  or start Grafana with this repository's provisioning (--homepath: the folder holding Grafana's conf/defaults.ini, ${GRAFANA_HOME} from its .deb or .rpm):`,
-    `  PROMETHEUS_URL=${prometheus.url} CLICKPIPE_SCRAPE_INTERVAL=${scrapeInterval} CLICKPIPE_DASHBOARDS=${GRAFANA_DIR}dashboards ` +
-      `GF_PATHS_PROVISIONING=${GRAFANA_DIR}provisioning GF_PATHS_DATA=${grafanaData} GF_PATHS_LOGS=${grafanaData}/log ` +
-      `GF_PATHS_PLUGINS=${grafanaData}/plugins grafana server --homepath ${GRAFANA_HOME}`,
+    // The binary by its path: the packages put it on the PATH in /usr/sbin, which a Debian user's PATH lacks.
+    `  PROMETHEUS_URL=${prometheus.url} CLICKPIPE_SCRAPE_INTERVAL=${scrapeInterval} CLICKPIPE_DASHBOARDS=${shellWord(`${GRAFANA_DIR}dashboards`)} ` +
+      `GF_PATHS_PROVISIONING=${shellWord(`${GRAFANA_DIR}provisioning`)} GF_PATHS_DATA=${shellWord(grafanaData)} GF_PATHS_LOGS=${shellWord(`${grafanaData}/log`)} ` +
+      `GF_PATHS_PLUGINS=${shellWord(`${grafanaData}/plugins`)} ${GRAFANA_HOME}/bin/grafana server --homepath ${GRAFANA_HOME}`,
     "  (with Docker, `docker compose up` runs NATS, the demo, Prometheus and Grafana on http://localhost:3000)",
     "Ctrl-C stops Prometheus and removes its storage.",
   ];
+}
+
+/** `text` as one word of a POSIX shell command: as it is when plain, else in single quotes (a path with a space). */
+export function shellWord(text: string): string {
+  return /^[\w./:@%+=,-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 /** One line per target that did not answer, naming it, and what to do (nothing when every target answered). */

@@ -1,5 +1,8 @@
 // `clickpipe monitor`'s command line: its targets (--target, --pipeline), checks of every value, and what it prints.
+import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -10,12 +13,17 @@ import {
   monitorBanner,
   monitorOptions,
   monitorTargets,
+  oneTargetPerEndpoint,
   pipelineMetricsTargets,
+  shellWord,
   silentTargetLines,
+  targetHostAddresses,
   targetsOfOptions,
 } from "../../src/cli/monitor.ts";
 import { parsePipelineText } from "../../src/config/load.ts";
 import type { PipelineConfig } from "../../src/config/pipeline.ts";
+import { Metrics } from "../../src/metrics/registry.ts";
+import { startMetricsServer } from "../../src/metrics/server.ts";
 import { runCli } from "../helpers/cli.ts";
 
 const PIPELINE = "name: p\nnats: { stream: S }\nsinks: [{ type: parquet, path: out }]\n";
@@ -75,36 +83,103 @@ describe("monitor - targets", () => {
   });
 });
 
+describe("monitor - one target per worker", () => {
+  const resolved: Record<string, string[]> = { localhost: ["127.0.0.1", "::1"], w1: ["10.0.0.5"], "w1.example": ["10.0.0.5"], w2: ["10.0.0.6"] };
+  const addressesOf = (host: string) => resolved[host] ?? [];
+
+  it("scrapes once a worker that several targets reach on this machine (localhost, 127.0.0.1, [::1]), the first keeping its place", () => {
+    const pipelineTarget = { address: "localhost:9464", pipeline: "p.yaml" };
+    expect(oneTargetPerEndpoint([{ address: "127.0.0.1:9464" }, pipelineTarget, { address: "[::1]:9464" }, { address: "127.0.0.1:9465" }], addressesOf)).toEqual({
+      targets: [{ address: "127.0.0.1:9464", pipeline: "p.yaml" }, { address: "127.0.0.1:9465" }],
+      aliases: [
+        { address: "localhost:9464", sameAs: "127.0.0.1:9464" },
+        { address: "[::1]:9464", sameAs: "127.0.0.1:9464" },
+      ],
+    });
+    // A range's port named by --target as 127.0.0.1 keeps the --target's place and says which range it is of.
+    const range = (port: number) => ({ address: `localhost:${port}`, pipeline: "p.yaml", range: "9464-9465" });
+    expect(oneTargetPerEndpoint([{ address: "127.0.0.1:9465" }, range(9464), range(9465)], addressesOf).targets).toEqual([
+      { address: "127.0.0.1:9465", pipeline: "p.yaml", range: "9464-9465" },
+      range(9464),
+    ]);
+  });
+
+  it("takes names of one address as one worker, whatever their case, and keeps other addresses and ports apart", () => {
+    const targets = ["w1:9464", "W1:9464", "w1.example:9464", "10.0.0.5:9465", "w2:9464", "[2001:db8::1]:9464", "[2001:DB8:0::1]:9464", "nowhere:9464", "NOWHERE:9464", "elsewhere:9464"];
+    const { targets: kept, aliases } = oneTargetPerEndpoint(
+      targets.map((address) => ({ address })),
+      addressesOf,
+    );
+    expect(kept.map((target) => target.address)).toEqual(["w1:9464", "10.0.0.5:9465", "w2:9464", "[2001:db8::1]:9464", "nowhere:9464", "elsewhere:9464"]);
+    expect(aliases).toEqual([
+      { address: "W1:9464", sameAs: "w1:9464" },
+      { address: "w1.example:9464", sameAs: "w1:9464" },
+      { address: "[2001:DB8:0::1]:9464", sameAs: "[2001:db8::1]:9464" },
+      { address: "NOWHERE:9464", sameAs: "nowhere:9464" },
+    ]);
+  });
+
+  it("resolves names with the system's resolver: localhost is this machine, as 127.0.0.1 is", async () => {
+    const listed = [{ address: "localhost:9464", pipeline: "p.yaml" }, { address: "127.0.0.1:9464" }, { address: "127.0.0.1:9470" }];
+    const addresses = await targetHostAddresses(listed);
+    expect([...addresses.keys()]).toEqual(["localhost"]);
+    expect(oneTargetPerEndpoint(listed, (host) => addresses.get(host) ?? [])).toEqual({
+      targets: [{ address: "localhost:9464", pipeline: "p.yaml" }, { address: "127.0.0.1:9470" }],
+      aliases: [{ address: "127.0.0.1:9464", sameAs: "localhost:9464" }],
+    });
+  });
+});
+
 describe("monitor - the targets of a pipeline's metrics section", () => {
   const addresses = (text: string, env: Record<string, string> = {}) => pipelineMetricsTargets(pipeline(text, env), "p.yaml").map((target) => target.address);
 
-  it("is localhost at metrics.port for a server on every interface (0.0.0.0, the default, or ::)", () => {
-    expect(pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: 9470 }\n`), "p.yaml")).toEqual([{ address: "localhost:9470", pipeline: "p.yaml" }]);
-    expect(addresses(`${PIPELINE}metrics: { port: 9470, host: "::" }\n`)).toEqual(["localhost:9470"]);
-    expect(addresses(`${PIPELINE}metrics: {}\n`)).toEqual(["localhost:9464"]);
+  it("is this machine's loopback address of the server's family for a server on every interface (0.0.0.0, the default, or ::)", () => {
+    // Not localhost: it may resolve to ::1 first, where a server on 0.0.0.0 does not listen and another process may.
+    expect(pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: 9470 }\n`), "p.yaml")).toEqual([{ address: "127.0.0.1:9470", pipeline: "p.yaml" }]);
+    expect(addresses(`${PIPELINE}metrics: { port: 9470, host: "::" }\n`)).toEqual(["[::1]:9470"]);
+    expect(addresses(`${PIPELINE}metrics: {}\n`)).toEqual(["127.0.0.1:9464"]);
+  });
+
+  it("reaches the worker on 0.0.0.0, not another process holding [::1] at its port (real sockets)", async () => {
+    const decoy = createServer((_request, response) => response.end("decoy_metric 1\n"));
+    await new Promise<void>((resolve) => decoy.listen(0, "::1", resolve));
+    const port = (decoy.address() as AddressInfo).port;
+    const metrics = new Metrics({ defaultMetrics: false });
+    // The range's first port is free on IPv4, so the worker takes it: [::1] at that port is another socket.
+    const worker = await startMetricsServer(metrics, { first: port, last: port + 1 }, "0.0.0.0");
+    try {
+      expect((worker.address() as AddressInfo).port).toBe(port);
+      const [target] = pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: ${port}-${port + 1} }\n`), "p.yaml");
+      const body = await (await fetch(`http://${target.address}/metrics`)).text();
+      expect(body).toContain("clickpipe_events_processed_total");
+      expect(body).not.toContain("decoy_metric");
+    } finally {
+      await new Promise((resolve) => worker.close(resolve));
+      await new Promise((resolve) => decoy.close(resolve));
+    }
   });
 
   it("is metrics.host itself otherwise, an IPv6 address in brackets, and the port as the variables set it", () => {
     expect(addresses(`${PIPELINE}metrics: { port: 9470, host: 127.0.0.1 }\n`)).toEqual(["127.0.0.1:9470"]);
     expect(addresses(`${PIPELINE}metrics: { port: 9470, host: "::1" }\n`)).toEqual(["[::1]:9470"]);
-    expect(addresses(`${PIPELINE}metrics:\n  port: \${CLICKPIPE_METRICS_PORT:-9464}\n`, { CLICKPIPE_METRICS_PORT: "9481" })).toEqual(["localhost:9481"]);
+    expect(addresses(`${PIPELINE}metrics:\n  port: \${CLICKPIPE_METRICS_PORT:-9464}\n`, { CLICKPIPE_METRICS_PORT: "9481" })).toEqual(["127.0.0.1:9481"]);
   });
 
   it("is one target per port of a range, each saying the range it is of", () => {
     expect(pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: 9464-9467 }\n`), "p.yaml")).toEqual([
-      { address: "localhost:9464", pipeline: "p.yaml", range: "9464-9467" },
-      { address: "localhost:9465", pipeline: "p.yaml", range: "9464-9467" },
-      { address: "localhost:9466", pipeline: "p.yaml", range: "9464-9467" },
-      { address: "localhost:9467", pipeline: "p.yaml", range: "9464-9467" },
+      { address: "127.0.0.1:9464", pipeline: "p.yaml", range: "9464-9467" },
+      { address: "127.0.0.1:9465", pipeline: "p.yaml", range: "9464-9467" },
+      { address: "127.0.0.1:9466", pipeline: "p.yaml", range: "9464-9467" },
+      { address: "127.0.0.1:9467", pipeline: "p.yaml", range: "9464-9467" },
     ]);
     expect(addresses(`${PIPELINE}metrics: { port: "9470 - 9471", host: "::1" }\n`)).toEqual(["[::1]:9470", "[::1]:9471"]);
     expect(addresses(`${PIPELINE}metrics:\n  port: \${CLICKPIPE_METRICS_PORT:-9464}\n`, { CLICKPIPE_METRICS_PORT: "9481-9483" })).toEqual([
-      "localhost:9481",
-      "localhost:9482",
-      "localhost:9483",
+      "127.0.0.1:9481",
+      "127.0.0.1:9482",
+      "127.0.0.1:9483",
     ]);
     // A range of one port is still a range: that port may be down while the range's other workers run elsewhere.
-    expect(pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: 9470-9470 }\n`), "p.yaml")).toEqual([{ address: "localhost:9470", pipeline: "p.yaml", range: "9470-9470" }]);
+    expect(pipelineMetricsTargets(pipeline(`${PIPELINE}metrics: { port: 9470-9470 }\n`), "p.yaml")).toEqual([{ address: "127.0.0.1:9470", pipeline: "p.yaml", range: "9470-9470" }]);
   });
 
   it("is an error for a pipeline without metrics, saying what to add, and for metrics.port 0", () => {
@@ -123,6 +198,13 @@ describe("monitor - options", () => {
     expect(durationMs("2h")).toBe(7_200_000);
     expect(durationMs("5")).toBeUndefined();
     expect(durationMs("5 s")).toBeUndefined();
+  });
+
+  it("takes units as Prometheus does: each at most once, largest first (it refuses 30s1m, and would not start)", () => {
+    expect(durationMs("1h2m3s4ms")).toBe(3_723_004);
+    expect(durationMs("5s500ms")).toBe(5500);
+    for (const refused of ["30s1m", "1m1m", "500ms5s", "1m30s1m", "ms", ""]) expect(durationMs(refused), refused).toBeUndefined();
+    expect(() => monitorOptions(["--scrape-interval", "30s1m"])).toThrow('--scrape-interval must be a duration like 5s, above 0 and at most 2m (the alert rules\' 5m rates need two scrapes), got "30s1m"');
   });
 
   it("takes a scrape interval above 0 and at most 2m, so that the alert rules' 5m rates see two scrapes", () => {
@@ -173,13 +255,32 @@ describe("monitor - what it prints", () => {
     expect(silentTargetLines([{ address: "w2:9464" }]).join("\n")).not.toContain("range");
   });
 
+  it("says which target it left out, and why, after the targets", () => {
+    const banner = monitorBanner(prometheus, [{ address: "127.0.0.1:9464", pipeline: "p.yaml" }], "5s", [{ address: "localhost:9464", sameAs: "127.0.0.1:9464" }]);
+    expect(banner.slice(0, 2)).toEqual([
+      "Prometheus on http://127.0.0.1:9090, scraping job clickpipe at 127.0.0.1:9464 (metrics of p.yaml) every 5s",
+      "  localhost:9464 reaches the worker at 127.0.0.1:9464: scraped once, since two targets of one worker would count its series twice in every sum",
+    ]);
+  });
+
   it("names one target on the first line, and tells Grafana the scrape interval and its home folder", () => {
     const banner = monitorBanner(prometheus, [{ address: "localhost:9464" }], "15s");
     expect(banner[0]).toBe("Prometheus on http://127.0.0.1:9090, scraping job clickpipe at localhost:9464 every 15s");
     expect(banner.join("\n")).toContain("add a Prometheus data source with URL http://127.0.0.1:9090 and scrape interval 15s");
     const command = banner.find((line) => line.includes("grafana server"))!;
     expect(command).toMatch(/^ {2}PROMETHEUS_URL=http:\/\/127\.0\.0\.1:9090 CLICKPIPE_SCRAPE_INTERVAL=15s CLICKPIPE_DASHBOARDS=\/\S+\/grafana\/dashboards /);
-    expect(command).toMatch(/GF_PATHS_DATA=\/\S+ .*grafana server --homepath \/usr\/share\/grafana$/);
+    // By its path in the home folder: the packages put `grafana` in /usr/sbin, which a Debian user's PATH lacks.
+    expect(command).toMatch(/GF_PATHS_DATA=\/\S+ .* \/usr\/share\/grafana\/bin\/grafana server --homepath \/usr\/share\/grafana$/);
+  });
+
+  it("quotes a path of the printed command that a shell would split or expand", () => {
+    expect(shellWord("/home/me/clickpipe/grafana/dashboards")).toBe("/home/me/clickpipe/grafana/dashboards");
+    expect(shellWord("/home/me/My Projects/clickpipe/grafana/provisioning")).toBe("'/home/me/My Projects/clickpipe/grafana/provisioning'");
+    expect(shellWord("/tmp/it's/$HOME")).toBe("'/tmp/it'\\''s/$HOME'");
+    // The shell reads each back as the text it was.
+    for (const text of ["/home/me/My Projects/x", "/tmp/it's/$HOME", "/tmp/a`b`;c"]) {
+      expect(execFileSync("sh", ["-c", `printf %s ${shellWord(text)}`]).toString()).toBe(text);
+    }
   });
 
   it("says how another machine reaches a Prometheus listening on every interface", () => {

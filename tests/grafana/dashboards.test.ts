@@ -197,6 +197,14 @@ describe("grafana provisioning", () => {
     expect(expand(file.datasources[0].jsonData.timeInterval)).toBe(prometheus.global.scrape_interval);
   });
 
+  it("refers to variables only as Grafana expands them: ${NAME} or $NAME, no shell default", () => {
+    // Grafana runs each value through Go's os.ExpandEnv: `${X:-5s}` reads a variable named "X:-5s", empty whatever X is.
+    const references = ["datasources/prometheus.yml", "dashboards/clickpipe.yml"].flatMap((file) =>
+      [...readFileSync(join(PROVISIONING, file), "utf8").replace(/^\s*#.*$/gm, "").matchAll(/\$\{[^}]*\}/g)].map((match) => match[0]),
+    );
+    expect(references.sort()).toEqual(["${CLICKPIPE_DASHBOARDS}", "${CLICKPIPE_SCRAPE_INTERVAL}", "${PROMETHEUS_URL}"]);
+  });
+
   it("provisions a file provider whose path is the mounted grafana/dashboards folder holding every dashboard", () => {
     const file = parse(readFileSync(join(PROVISIONING, "dashboards", "clickpipe.yml"), "utf8")) as {
       apiVersion: number;

@@ -35,6 +35,8 @@ describe("clickpipe monitor with several targets", () => {
   let byTarget: string;
   let byPipeline: string;
   let silent: string;
+  /** The --target worker again, by another name of this machine: scraped once, not as a fourth target. */
+  let alias: string;
   let pipelineFile: string;
 
   beforeAll(async () => {
@@ -44,12 +46,13 @@ describe("clickpipe monitor with several targets", () => {
     const second = await startMetricsServer(new Metrics({ defaultMetrics: false }), 0, "0.0.0.0");
     servers.push(first, second);
     byTarget = `127.0.0.1:${portOf(first)}`;
-    byPipeline = `localhost:${portOf(second)}`;
+    byPipeline = `127.0.0.1:${portOf(second)}`;
     silent = `127.0.0.1:${await freePort()}`;
+    alias = `localhost:${portOf(first)}`;
     pipelineFile = join(directory, "p.yaml");
     await writeFile(pipelineFile, `name: p\nnats: { stream: S }\nsinks: [{ type: parquet, path: out }]\nmetrics: { port: ${portOf(second)} }\n`);
 
-    monitor = spawnCli(["monitor", "--port", "0", "--scrape-interval", "1s", "--target", `${byTarget},${silent}`, "--pipeline", pipelineFile]);
+    monitor = spawnCli(["monitor", "--port", "0", "--scrape-interval", "1s", "--target", `${byTarget},${silent},${alias}`, "--pipeline", pipelineFile]);
     // The answer check follows the banner; its lines end with the standby sentence.
     if (!(await monitor.printed(/until it holds the pipeline's lock, so its target stays down until then\n/))) {
       throw new Error(`clickpipe monitor exited before its banner:\n${monitor.output()}`);
@@ -69,7 +72,10 @@ describe("clickpipe monitor with several targets", () => {
 
   it("lists every target in the banner, the pipeline's with its file", () => {
     const output = monitor.output();
-    expect(output).toContain(`scraping job clickpipe at 3 targets every 1s:\n  ${byTarget}\n  ${silent}\n  ${byPipeline} (metrics of ${pipelineFile})\n`);
+    expect(output).toContain(
+      `scraping job clickpipe at 3 targets every 1s:\n  ${byTarget}\n  ${silent}\n  ${byPipeline} (metrics of ${pipelineFile})\n` +
+        `  ${alias} reaches the worker at ${byTarget}: scraped once, since two targets of one worker would count its series twice in every sum\n`,
+    );
   });
 
   it("names the one target where nothing answers, and only it", () => {

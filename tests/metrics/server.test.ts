@@ -54,6 +54,34 @@ describe("startMetricsServer", () => {
     }
   });
 
+  it("with a range gives servers starting at the same moment a port each", async () => {
+    const held = await holdPortRange(4);
+    await held.release();
+    const range = { first: held.first, last: held.first + 3 };
+    const servers = await Promise.all([0, 1, 2, 3].map(() => startMetricsServer(new Metrics({ defaultMetrics: false }), range, "0.0.0.0")));
+    try {
+      const ports = servers.map((server) => (server.address() as { port: number }).port);
+      expect(ports.sort((a, b) => a - b)).toEqual([held.first, held.first + 1, held.first + 2, held.first + 3]);
+    } finally {
+      for (const server of servers) await closed(server);
+    }
+  });
+
+  it("on 0.0.0.0 or :: skips a port another process holds at 127.0.0.1 (the system refuses the overlapping bind)", async () => {
+    const held = await holdPortRange(2);
+    await held.release(held.first + 1);
+    const range = { first: held.first, last: held.first + 1 };
+    try {
+      for (const host of ["0.0.0.0", "::"]) {
+        const server = await startMetricsServer(new Metrics({ defaultMetrics: false }), range, host);
+        expect((server.address() as { port: number }).port, host).toBe(held.first + 1);
+        await closed(server);
+      }
+    } finally {
+      await held.release();
+    }
+  });
+
   it("with a single port taken says so as it always did, naming metrics.port", async () => {
     const held = await holdPortRange(1);
     try {
