@@ -16,9 +16,6 @@ import {
   type LockHolder,
 } from "../runtime/lock-file.ts";
 
-/** Tokens of the claims held in this process: two sources in one process claiming one file are two holders. */
-const heldInThisProcess = new Set<string>();
-
 export interface SourceClaimOptions {
   lockFile: string;
   /** What the log lines name: `access log /var/log/nginx/access.log`, `sources[0] (http)`. */
@@ -77,7 +74,8 @@ export class SourceClaim {
     if (this.held) return true;
     await mkdir(dirname(this.lockFile), { recursive: true });
     const holder = newLockHolder(this.options.workerId, this.now());
-    const taken = await takeLockFile(this.lockFile, holder, { staleAfterMs: this.staleAfterMs, now: this.now, heldHere: heldInThisProcess });
+    // Two sources in one process claiming one file are two holders: the held one's token is in locksHeldInThisProcess.
+    const taken = await takeLockFile(this.lockFile, holder, { staleAfterMs: this.staleAfterMs, now: this.now });
     const { name, log } = this.options;
     if (!taken.taken) {
       if (this.announced !== taken.holder.token) {
@@ -88,9 +86,7 @@ export class SourceClaim {
       this.report();
       return false;
     }
-    heldInThisProcess.add(holder.token);
     this.lock = new HeldLockFile(this.lockFile, holder, this.staleAfterMs, (to) => {
-      heldInThisProcess.delete(holder.token);
       // Standing by from here on, for the holder this line names (not named again) or an unknown one.
       this.announced = to?.token ?? "";
       log(`${name}: lost ${this.lockFile}${to ? ` to ${describeHolder(to)}` : ""}; ${this.options.lostNote}`);
@@ -124,7 +120,6 @@ export class SourceClaim {
 
   /** Removes the lock file if it is still this source's: a source standing by takes over at its next try. */
   async release(): Promise<void> {
-    if (this.lock !== undefined) heldInThisProcess.delete(this.lock.holder.token);
     await this.lock?.release();
     this.lock = undefined;
     // Released: counted in neither state (the source is stopping).

@@ -20,6 +20,7 @@ import {
 } from "./checkpoint.ts";
 import type { CheckpointStore, HeldCheckpointLock } from "./checkpoint-store.ts";
 import { crashIfInjected } from "./fault-injection.ts";
+import { locksHeldInThisProcess } from "./lock-file.ts";
 import { messageBytesWithin } from "../transport/connection.ts";
 import { sampleServerClock, serverTimeNow, type ServerClock } from "../transport/server-clock.ts";
 import { inParallel } from "./in-parallel.ts";
@@ -193,36 +194,44 @@ export class NatsCheckpointStore implements CheckpointStore {
     const now = options.now ?? Date.now;
     const holder = newLockHolder(options.workerId, now());
     const value = () => JSON.stringify({ ...holder, heartbeatAt: now() } satisfies LockValue);
+    let lock: NatsCheckpointLock | undefined;
     const taken = (revision: number) =>
-      new NatsCheckpointLock(this.kv, this.lockLocation, holder, revision, { staleAfterMs, now, onLost: options.onLost });
+      (lock = new NatsCheckpointLock(this.kv, this.lockLocation, holder, revision, { staleAfterMs, now, onLost: options.onLost }));
     let announced = false;
     let seen: { revision: number; since: number } | undefined;
     let serverClock: ServerClock | undefined;
-    for (;;) {
-      if (options.signal?.aborted) return undefined;
-      const created = await this.kv.create(LOCK_KEY, value()).catch(() => undefined);
-      if (created !== undefined) return taken(created);
-      const entry = await this.kv.get(LOCK_KEY);
-      if (!isPut(entry)) continue; // released meanwhile
-      const current = parseLockValue(entry);
-      if (seen?.revision !== entry.revision) seen = { revision: entry.revision, since: performance.now() };
-      let stale = holderIsGone(current, holder) || performance.now() - seen.since > staleAfterMs;
-      if (!stale) {
-        // A failed sample (NATS away, or no replica returned the write) leaves the revision and dead-holder rules.
-        if (serverClock === undefined || performance.now() - serverClock.at > staleAfterMs) {
-          serverClock = (await sampleServerClock(this.kv, CLOCK_KEY).catch(() => undefined)) ?? serverClock;
+    // Held here from before the key names it (the lock keeps it so): another store of this process that reads the key
+    // before its create or swap is acknowledged here must not take our pid with this token for an earlier process's.
+    locksHeldInThisProcess.add(holder.token);
+    try {
+      for (;;) {
+        if (options.signal?.aborted) return undefined;
+        const created = await this.kv.create(LOCK_KEY, value()).catch(() => undefined);
+        if (created !== undefined) return taken(created);
+        const entry = await this.kv.get(LOCK_KEY);
+        if (!isPut(entry)) continue; // released meanwhile
+        const current = parseLockValue(entry);
+        if (seen?.revision !== entry.revision) seen = { revision: entry.revision, since: performance.now() };
+        let stale = holderIsGone(current, holder) || performance.now() - seen.since > staleAfterMs;
+        if (!stale) {
+          // A failed sample (NATS away, or no replica returned the write) leaves the revision and dead-holder rules.
+          if (serverClock === undefined || performance.now() - serverClock.at > staleAfterMs) {
+            serverClock = (await sampleServerClock(this.kv, CLOCK_KEY).catch(() => undefined)) ?? serverClock;
+          }
+          // Aged now, though read before the clock was sampled: a heartbeat since makes the swap below fail on its revision.
+          stale = serverClock !== undefined && serverTimeNow(serverClock) - entry.created.getTime() > staleAfterMs;
         }
-        // Aged now, though read before the clock was sampled: a heartbeat since makes the swap below fail on its revision.
-        stale = serverClock !== undefined && serverTimeNow(serverClock) - entry.created.getTime() > staleAfterMs;
+        if (stale) {
+          const swapped = await this.kv.update(LOCK_KEY, value(), entry.revision).catch(() => undefined);
+          if (swapped !== undefined) return taken(swapped);
+          continue;
+        }
+        if (!announced) options.onWait?.(current);
+        announced = true;
+        await delay(Math.min(1_000, staleAfterMs / 4), undefined, { signal: options.signal }).catch(() => undefined);
       }
-      if (stale) {
-        const swapped = await this.kv.update(LOCK_KEY, value(), entry.revision).catch(() => undefined);
-        if (swapped !== undefined) return taken(swapped);
-        continue;
-      }
-      if (!announced) options.onWait?.(current);
-      announced = true;
-      await delay(Math.min(1_000, staleAfterMs / 4), undefined, { signal: options.signal }).catch(() => undefined);
+    } finally {
+      if (lock === undefined) locksHeldInThisProcess.delete(holder.token);
     }
   }
 
@@ -276,6 +285,7 @@ class NatsCheckpointLock implements HeldCheckpointLock {
   ) {
     this.timer = setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(options.staleAfterMs / 4)));
     this.timer.unref();
+    locksHeldInThisProcess.add(holder.token);
   }
 
   get held(): boolean {
@@ -297,9 +307,14 @@ class NatsCheckpointLock implements HeldCheckpointLock {
     clearInterval(this.timer);
     if (!this.held) return;
     this.lostTo = undefined;
-    const entry = await this.kv.get(LOCK_KEY).catch(() => null);
-    if (isPut(entry) && parseLockValue(entry).token === this.holder.token) {
-      await this.kv.delete(LOCK_KEY, { previousSeq: entry.revision }).catch(() => undefined);
+    try {
+      const entry = await this.kv.get(LOCK_KEY).catch(() => null);
+      if (isPut(entry) && parseLockValue(entry).token === this.holder.token) {
+        await this.kv.delete(LOCK_KEY, { previousSeq: entry.revision }).catch(() => undefined);
+      }
+    } finally {
+      // Only once the key is deleted: until then another store in this process must not take it for an earlier one's.
+      locksHeldInThisProcess.delete(this.holder.token);
     }
   }
 
@@ -324,6 +339,7 @@ class NatsCheckpointLock implements HeldCheckpointLock {
   private lose(holder: LockHolder | undefined): void {
     if (!this.held) return;
     clearInterval(this.timer);
+    locksHeldInThisProcess.delete(this.holder.token);
     this.lostTo = holder;
     this.options.onLost?.(holder);
   }

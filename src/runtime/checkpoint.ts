@@ -236,10 +236,10 @@ export class DirectoryCheckpointStore {
   /**
    * Takes the pipeline's lock: an exclusive file naming this worker, kept fresh by a heartbeat (its mtime). While a
    * live worker holds it, waits (stands by); it is taken over when its holder died in this host's boot and pid
-   * namespace (holderIsGone), its holder on this host let the heartbeat grow older than staleAfterMs, or, for a holder
-   * on another host (shared storage), its heartbeat did not move for staleAfterMs of this process's clock: the mtime is
-   * that host's clock, and comparing it with this one's added their skew (takeLockFile). Returns undefined when the
-   * signal aborts the wait.
+   * namespace (holderIsGone), its holder on this host's kernel (the same name and boot) let the heartbeat grow older
+   * than staleAfterMs, or, for any other holder (another host on shared storage, one with this host's name, one of
+   * another boot), its heartbeat did not move for staleAfterMs of this process's clock: the mtime is that host's clock,
+   * and comparing it with this one's added their skew (takeLockFile). Returns undefined when the signal aborts the wait.
    */
   async acquireLock(options: LockOptions): Promise<CheckpointLock | undefined> {
     await mkdir(this.directory, { recursive: true });

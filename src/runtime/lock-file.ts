@@ -3,7 +3,7 @@
 // tailer's position file, a collector's port).
 import { randomBytes } from "node:crypto";
 import { open, readFile, rename, stat, unlink, utimes } from "node:fs/promises";
-import { countsPidsAsThis, processProbe, thisProcessIdentity, type ProcessIdentity, type ProcessProbe } from "./process-identity.ts";
+import { countsPidsAsThis, processProbe, sameKernel, thisProcessIdentity, type ProcessIdentity, type ProcessProbe } from "./process-identity.ts";
 
 /**
  * What the lock file says about its holder: its process (process-identity.ts) and this acquisition. processStart (a
@@ -26,6 +26,13 @@ export function lockStaleFromEnv(env: NodeJS.ProcessEnv = process.env): number |
   return Number.isFinite(value) && value > 0 ? value : undefined;
 }
 
+/**
+ * Tokens of the locks this process holds now: lock files (HeldLockFile: the checkpoint lock, source claims), the KV
+ * store's lock and lease tables. A holder with this process's pid and one of them is alive here, not an earlier
+ * process that had our pid: two stores, sources or tables of one resource in one process are two holders.
+ */
+export const locksHeldInThisProcess = new Set<string>();
+
 /** This process as a lock holder: the worker id plus a random token that tells its lock from any later one. */
 export function newLockHolder(workerId: string, acquiredAt: number): LockHolder {
   return { workerId, token: randomBytes(8).toString("hex"), acquiredAt, ...thisProcessIdentity() };
@@ -38,14 +45,20 @@ export function newLockHolder(workerId: string, acquiredAt: number): LockHolder 
  * here or another process's, and taking its lock made two workers commit one pipeline. Any other holder, and one
  * written by a version that did not record its boot and namespace, is left to the caller's staleness rule (false):
  * waiting out a heartbeat costs staleAfterMs once, a wrong takeover costs exactly-once. So a container restarted after
- * a kill -9 (a new pid namespace) no longer takes its earlier incarnation's lock over at once. In this pid namespace,
- * the same pid as ours with another token is an earlier process that had our pid (callers holding several locks in one
- * process pass their tokens); a live process with the holder's pid that started at another time than the holder's
- * process got the pid after it.
+ * a kill -9 (a new pid namespace) takes its earlier incarnation's lock over at once only when the kernel gave the new
+ * namespace the dead one's number (countsPidsAsThis says why that is safe). In this pid namespace,
+ * the same pid as ours with a token that is neither `self`'s nor one of `heldHere` (the locks this process holds) is
+ * an earlier process that had our pid; a live process with the holder's pid that started at another time than the
+ * holder's process got the pid after it.
  */
-export function holderIsGone(holder: LockHolder, self: LockHolder, probe: ProcessProbe = processProbe): boolean {
+export function holderIsGone(
+  holder: LockHolder,
+  self: LockHolder,
+  probe: ProcessProbe = processProbe,
+  heldHere: ReadonlySet<string> = locksHeldInThisProcess,
+): boolean {
   if (!countsPidsAsThis(holder, self)) return false;
-  if (holder.pid === self.pid) return holder.token !== self.token;
+  if (holder.pid === self.pid) return holder.token !== self.token && !heldHere.has(holder.token);
   if (!probe.alive(holder.pid)) return true;
   if (holder.processStart === undefined) return false;
   const started = probe.startOf(holder.pid);
@@ -100,31 +113,43 @@ export interface LockObservation {
 
 /**
  * One attempt at the lock file: creates it naming `holder`, or removes it first when its holder is gone or its
- * heartbeat is stale. Returns the live holder that keeps it otherwise. `heldHere`: tokens of locks this process
- * holds, which holderIsGone would take for an earlier incarnation's (same pid, another token).
+ * heartbeat is stale. Returns the live holder that keeps it otherwise.
  *
  * Stale, without `observed`: the heartbeat (mtime) is older than staleAfterMs by `now`. With `observed` (kept by the
  * caller across attempts), a lock that may be another host's: the holder's heartbeat sets the mtime from its own host's
  * clock (utimes), so `now` minus it adds the skew between the hosts: a stand-by staleAfterMs ahead took a live holder's
- * lock, one behind never took a dead one's. So the mtime is compared with `now` only for a holder on this host (one
- * clock); any other holder's lock is stale once its token and mtime stayed the same for staleAfterMs of this
- * process's monotonic clock, over attempts. A holder long dead on another host is thus taken over staleAfterMs after
- * the stand-by first looks, not at once: shared storage offers no clock of its own to age the mtime by.
+ * lock, one behind never took a dead one's. So the mtime is compared with `now` only for a holder on this kernel
+ * (sameKernel: the same host name and boot, so one clock); any other holder's lock, a namesake host's and one of
+ * another boot included (this machine's before a reboot cannot be told from another machine's with its name), is
+ * stale once its token and mtime stayed the same for staleAfterMs of this process's monotonic clock, over attempts.
+ * A holder long dead on another host is thus taken over staleAfterMs after the stand-by first looks, not at once:
+ * shared storage offers no clock of its own to age the mtime by.
  */
 export async function takeLockFile(
   file: string,
   holder: LockHolder,
-  options: { staleAfterMs: number; now: () => number; heldHere?: ReadonlySet<string>; observed?: LockObservation },
+  options: { staleAfterMs: number; now: () => number; observed?: LockObservation },
 ): Promise<{ taken: true } | { taken: false; holder: LockHolder }> {
-  for (;;) {
-    if (await createExclusive(file, JSON.stringify(holder))) return { taken: true };
-    const current = await readLock(file);
-    if (current === undefined) continue; // released meanwhile
-    const gone = !options.heldHere?.has(current.holder.token) && holderIsGone(current.holder, holder);
-    if (!gone && !isStale(current, holder, options)) return { taken: false, holder: current.holder };
-    // Renaming first means that of several takers at once only one removes the old lock.
-    await rename(file, `${file}.stale-${holder.token}`).catch(() => undefined);
-    await unlink(`${file}.stale-${holder.token}`).catch(() => undefined);
+  // Held here from before the file names it (the caller's HeldLockFile keeps it so): another holder in this process
+  // that reads it in between must not take our pid with this token for an earlier process's.
+  locksHeldInThisProcess.add(holder.token);
+  let taken = false;
+  try {
+    for (;;) {
+      if (await createExclusive(file, JSON.stringify(holder))) {
+        taken = true;
+        return { taken: true };
+      }
+      const current = await readLock(file);
+      if (current === undefined) continue; // released meanwhile
+      const gone = holderIsGone(current.holder, holder);
+      if (!gone && !isStale(current, holder, options)) return { taken: false, holder: current.holder };
+      // Renaming first means that of several takers at once only one removes the old lock.
+      await rename(file, `${file}.stale-${holder.token}`).catch(() => undefined);
+      await unlink(`${file}.stale-${holder.token}`).catch(() => undefined);
+    }
+  } finally {
+    if (!taken) locksHeldInThisProcess.delete(holder.token);
   }
 }
 
@@ -135,7 +160,7 @@ function isStale(
   options: { staleAfterMs: number; now: () => number; observed?: LockObservation },
 ): boolean {
   const { observed, staleAfterMs } = options;
-  if (observed === undefined || current.holder.host === self.host) return options.now() - current.mtimeMs > staleAfterMs;
+  if (observed === undefined || sameKernel(current.holder, self)) return options.now() - current.mtimeMs > staleAfterMs;
   const { token } = current.holder;
   const { mtimeMs } = current;
   if (observed.seen?.token !== token || observed.seen.mtimeMs !== mtimeMs) observed.seen = { token, mtimeMs, since: performance.now() };
@@ -156,6 +181,7 @@ export class HeldLockFile {
   ) {
     this.timer = setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(staleAfterMs / 4)));
     this.timer.unref();
+    locksHeldInThisProcess.add(holder.token);
   }
 
   /** False once a heartbeat or verify() found another holder (or no lock file). */
@@ -175,9 +201,14 @@ export class HeldLockFile {
   async release(): Promise<void> {
     clearInterval(this.timer);
     if (!this.held) return;
-    const current = await readLock(this.file);
-    if (current?.holder.token === this.holder.token) await unlink(this.file).catch(() => undefined);
-    this.lostTo = undefined;
+    try {
+      const current = await readLock(this.file);
+      if (current?.holder.token === this.holder.token) await unlink(this.file).catch(() => undefined);
+      this.lostTo = undefined;
+    } finally {
+      // Only once the file is gone: until then another holder in this process must not take it for an earlier one's.
+      locksHeldInThisProcess.delete(this.holder.token);
+    }
   }
 
   /** Reads the lock file: false (and onLost) when it no longer names this holder. */
@@ -200,6 +231,7 @@ export class HeldLockFile {
   private lose(holder: LockHolder | undefined): void {
     if (!this.held) return;
     clearInterval(this.timer);
+    locksHeldInThisProcess.delete(this.holder.token);
     this.lostTo = holder;
     this.onLost?.(holder);
   }

@@ -4,6 +4,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { createHash } from "node:crypto";
 import { StaleCheckpointError, holderIsGone, lostLockError, newLockHolder, type LockHolder } from "./checkpoint.ts";
 import type { HeldCheckpointLock } from "./checkpoint-store.ts";
+import { locksHeldInThisProcess } from "./lock-file.ts";
 import { serverTimeNow, type ServerClock } from "../transport/server-clock.ts";
 import { DEFAULT_RETRY_FOR_MS, isTransientNatsError } from "../transport/nats-retry.ts";
 
@@ -56,8 +57,6 @@ const TASK_NAME = /^[A-Za-z0-9_=-]+$/;
 const FORGET_AFTER_STALE = 10;
 /** How long a draining worker keeps looking whether the drain completed while NATS does not answer. */
 const DRAINED_UNANSWERED_MS = DEFAULT_RETRY_FOR_MS;
-/** Tokens of the tables running in this process: holderIsGone takes a same-pid holder with another token for a dead incarnation. */
-const tokensInThisProcess = new Set<string>();
 
 /** The KV bucket of a pipeline's leases: its name when that is a valid bucket name, else a readable form plus a hash. */
 export function leaseBucketName(pipelineName: string): string {
@@ -217,7 +216,9 @@ class LeaseTable {
     const onStop = () => this.wake();
     this.options.testing?.abandon?.addEventListener("abort", onAbandon);
     this.options.signal?.addEventListener("abort", onStop);
-    tokensInThisProcess.add(this.holder.token);
+    // A table's leases and presence all name its token: held in this process while it runs (and, abandoned as by a
+    // kill -9, left to go stale rather than taken for an earlier process's by another table here).
+    locksHeldInThisProcess.add(this.holder.token);
     try {
       for (let tick = 0; ; tick++) {
         const started = performance.now();
@@ -239,7 +240,7 @@ class LeaseTable {
     } finally {
       this.options.testing?.abandon?.removeEventListener("abort", onAbandon);
       this.options.signal?.removeEventListener("abort", onStop);
-      if (!this.abandoned) tokensInThisProcess.delete(this.holder.token);
+      if (!this.abandoned) locksHeldInThisProcess.delete(this.holder.token);
     }
     if (this.fatal) throw this.fatal.error;
   }
@@ -422,7 +423,7 @@ class LeaseTable {
   private isStale({ entry, value }: NonNullable<Lookup>): boolean {
     let seen = this.seen.get(entry.key);
     if (seen?.revision !== entry.revision) this.seen.set(entry.key, (seen = { revision: entry.revision, since: performance.now() }));
-    const gone = !tokensInThisProcess.has(value.token) && holderIsGone(value, this.holder);
+    const gone = holderIsGone(value, this.holder);
     return gone || (this.serverAgeMs(entry) ?? 0) > this.staleAfterMs || performance.now() - seen.since > this.staleAfterMs;
   }
 

@@ -35,15 +35,26 @@ export function thisProcessIdentity(): ProcessIdentity {
 }
 
 /**
+ * Whether `other` runs on this kernel since its boot: the same host name and boot id, both known. Then its wall clock
+ * is this process's (one per kernel: containers share it), which the host name alone does not say: two machines can
+ * have one name, and another boot id of this name may be another machine's as well as this one's before a reboot.
+ */
+export function sameKernel(other: Pick<ProcessIdentity, "host" | "bootId">, self: Pick<ProcessIdentity, "host" | "bootId">): boolean {
+  return self.bootId !== undefined && other.host === self.host && other.bootId === self.bootId;
+}
+
+/**
  * Whether `other`'s pid is one of this process's pids: the same host, kernel boot and pid namespace, all three known.
  * Anything else (another container with the host's name, another boot, a record that lacks them) is not judged by pid.
+ * The kernel gives a pid namespace's number to a new namespace once the old one is gone (a container restarted after
+ * kill -9 often gets its predecessor's): every process of the old one is gone then, and its pids say so (dead, or
+ * reused by a process that started at another time).
  */
 export function countsPidsAsThis(
   other: Pick<ProcessIdentity, "host" | "bootId" | "pidNamespace">,
   self: Pick<ProcessIdentity, "host" | "bootId" | "pidNamespace">,
 ): boolean {
-  if (self.bootId === undefined || self.pidNamespace === undefined) return false;
-  return other.host === self.host && other.bootId === self.bootId && other.pidNamespace === self.pidNamespace;
+  return sameKernel(other, self) && self.pidNamespace !== undefined && other.pidNamespace === self.pidNamespace;
 }
 
 /** Field 22 (starttime) of /proc/<pid>/stat; undefined without /proc or once the process is gone. */

@@ -204,6 +204,49 @@ describe("NatsCheckpointStore lock", () => {
     expect(await lockHolder()).toBeUndefined();
   });
 
+  it("records this process's host, boot and pid namespace in the lock key", async () => {
+    const lock = await store.acquireLock({ workerId: "w1" });
+    const { host, pid, bootId, pidNamespace } = thisProcessIdentity();
+    expect(bootId).toMatch(/^[0-9a-f]{8}$/);
+    expect(pidNamespace).toMatch(/^\d+$/);
+    expect(await lockHolder()).toMatchObject({ workerId: "w1", token: lock!.holder.token, host, pid, bootId, pidNamespace });
+    await lock!.release();
+  });
+
+  it("stands by for a lock another store of the pipeline holds in this process (our pid, another token)", async () => {
+    const held = await store.acquireLock({ workerId: "first", staleAfterMs: 60_000 });
+    try {
+      const waitedFor: string[] = [];
+      const second = await (await NatsCheckpointStore.open(connection, pipeline)).acquireLock({
+        workerId: "second",
+        staleAfterMs: 60_000,
+        signal: AbortSignal.timeout(400),
+        onWait: (holder) => waitedFor.push(holder.token),
+      });
+      expect(second).toBeUndefined();
+      expect(waitedFor).toEqual([held!.holder.token]);
+      expect(held!.held).toBe(true);
+      expect(await lockHolder()).toMatchObject({ workerId: "first", token: held!.holder.token });
+    } finally {
+      await held!.release();
+    }
+  });
+
+  it("lets one of eight stores of the pipeline racing in this process take the lock; the others stand by", async () => {
+    const stores = await Promise.all(Array.from({ length: 8 }, () => NatsCheckpointStore.open(connection, pipeline)));
+    const locks = await Promise.all(
+      stores.map((racer, i) => racer.acquireLock({ workerId: `racer-${i}`, staleAfterMs: 60_000, signal: AbortSignal.timeout(1_000) })),
+    );
+    const held = locks.filter((lock) => lock !== undefined);
+    try {
+      expect(held).toHaveLength(1);
+      expect(held[0]!.held).toBe(true);
+      expect(await lockHolder()).toMatchObject({ token: held[0]!.holder.token });
+    } finally {
+      await Promise.all(held.map((lock) => lock!.release()));
+    }
+  });
+
   it("stands by while a live holder's heartbeat is fresh, and gives up when aborted", async () => {
     await foreignLock(process.ppid, 0);
     const waitedFor: string[] = [];

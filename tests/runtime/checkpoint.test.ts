@@ -6,7 +6,7 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CheckpointLock, DirectoryCheckpointStore, StaleCheckpointError, documentHead, writeSegments, type Checkpoint } from "../../src/runtime/checkpoint.ts";
+import { CheckpointLock, DirectoryCheckpointStore, StaleCheckpointError, documentHead, writeSegments, type Checkpoint, type LockHolder } from "../../src/runtime/checkpoint.ts";
 import { encodeInSlices, stringifyPiecesInSlices } from "../../src/runtime/json-slices.ts";
 import { thisProcessIdentity } from "../../src/runtime/process-identity.ts";
 import { utf8Segments } from "../../src/runtime/utf8-segments.ts";
@@ -235,6 +235,75 @@ describe("DirectoryCheckpointStore lock", () => {
     expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "behind" });
     expect(waited).toBeGreaterThanOrEqual(staleAfterMs);
     expect(waited).toBeLessThan(staleAfterMs * 1.6);
+    await lock!.release();
+  });
+
+  it("stands by for a lock another store of the pipeline holds in this process (our pid, another token)", async () => {
+    const held = await store.acquireLock({ workerId: "first", staleAfterMs: 60_000 });
+    try {
+      const waitedFor: string[] = [];
+      const second = await new DirectoryCheckpointStore(root, "web").acquireLock({
+        workerId: "second",
+        staleAfterMs: 60_000,
+        signal: AbortSignal.timeout(300),
+        onWait: (holder) => waitedFor.push(holder.token),
+      });
+      expect(second).toBeUndefined();
+      expect(waitedFor).toEqual([held!.holder.token]);
+      expect(held!.held).toBe(true);
+      expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "first", token: held!.holder.token });
+    } finally {
+      await held!.release();
+    }
+    // Released, it is free for the next one in this process.
+    const next = await new DirectoryCheckpointStore(root, "web").acquireLock({ workerId: "next", staleAfterMs: 60_000, signal: AbortSignal.timeout(2_000) });
+    expect(next).toBeDefined();
+    await next!.release();
+  });
+
+  it("lets one of eight stores of the pipeline racing in this process take the lock; the others stand by", async () => {
+    const stores = Array.from({ length: 8 }, () => new DirectoryCheckpointStore(root, "web"));
+    const locks = await Promise.all(
+      stores.map((racer, i) => racer.acquireLock({ workerId: `racer-${i}`, staleAfterMs: 60_000, signal: AbortSignal.timeout(1_000) })),
+    );
+    const held = locks.filter((lock) => lock !== undefined);
+    try {
+      expect(held).toHaveLength(1);
+      expect(held[0]!.held).toBe(true);
+      expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ token: held[0]!.holder.token });
+    } finally {
+      await Promise.all(held.map((lock) => lock!.release()));
+    }
+  });
+
+  /** A holder of another machine with this host's name (or of this machine before a reboot): another boot id. */
+  function namesakeHolder(): LockHolder {
+    const { bootId, pidNamespace } = thisProcessIdentity();
+    const otherBoot = ((Number.parseInt(bootId ?? "0", 16) + 1) >>> 0).toString(16).padStart(8, "0");
+    return { workerId: "namesake", token: "t-namesake", pid: 1, host: hostname(), bootId: otherBoot, pidNamespace, acquiredAt: 0 };
+  }
+
+  it("does not take a live lock of another machine with this host's name from a stand-by whose clock runs an hour ahead", async () => {
+    // Its heartbeat (the mtime) is set by that machine's clock, so comparing it with this one's adds their skew.
+    const holder = namesakeHolder();
+    await writeFile(store.lockFile, JSON.stringify(holder));
+    const held = new CheckpointLock(store.lockFile, holder, 400);
+    try {
+      const waiting = await store.acquireLock({ workerId: "ahead", staleAfterMs: 400, now: () => Date.now() + 3_600_000, signal: AbortSignal.timeout(2_000) });
+      expect(waiting).toBeUndefined();
+      expect(held.held).toBe(true);
+      expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "namesake", token: "t-namesake" });
+    } finally {
+      await held.release();
+    }
+  });
+
+  it("takes a dead lock of another machine with this host's name from a stand-by whose clock runs an hour behind", async () => {
+    // Its last heartbeat just now by its clock, an hour ahead by this one's: by that, it would not be stale for an hour.
+    await writeFile(store.lockFile, JSON.stringify(namesakeHolder()));
+    const lock = await store.acquireLock({ workerId: "behind", staleAfterMs: 500, now: () => Date.now() - 3_600_000, signal: AbortSignal.timeout(10_000) });
+    expect(lock).toBeDefined();
+    expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "behind" });
     await lock!.release();
   });
 

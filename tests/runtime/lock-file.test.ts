@@ -44,6 +44,12 @@ describe("holderIsGone", () => {
     expect(holderIsGone(startless, self, probe)).toBe(false);
   });
 
+  it("keeps our pid with a token of a lock this process holds: another holder here, not an earlier process", () => {
+    const heldHere = new Set(["t-held-here"]);
+    expect(holderIsGone(other({ pid: 100, token: "t-held-here", processStart: "5000" }), self, probe, heldHere)).toBe(false);
+    expect(holderIsGone(other({ pid: 100, token: "t-earlier", processStart: "5000" }), self, probe, heldHere)).toBe(true);
+  });
+
   it("takes our pid with another token for an earlier process, and our own token for this holder", () => {
     expect(holderIsGone(other({ pid: 100, processStart: "5000" }), self, probe)).toBe(true);
     expect(holderIsGone({ ...self }, self, probe)).toBe(false);
