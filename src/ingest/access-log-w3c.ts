@@ -65,7 +65,7 @@ export function compileW3cReader(): AccessLineReader {
     const text = raw.charCodeAt(raw.length - 1) === 13 ? raw.slice(0, -1) : raw;
     if (text.charCodeAt(0) === 0x23 /* # */) {
       if (/^#Fields:/i.test(text)) columns = columnsOf(text);
-      return { ok: false, code: "directive", reason: "a W3C directive" };
+      return { ok: false, code: "skipped", reason: "a W3C directive" };
     }
     if (text.trim() === "") return { ok: false, reason: "empty line" };
     if (typeof columns === "string") return { ok: false, reason: columns };

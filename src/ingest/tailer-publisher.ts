@@ -66,8 +66,8 @@ export class TailPublisher {
     const publisher = new BatchPublisher(js, { stream: config.nats.stream, partitions, msgIdPrefix, connection });
     for (const { text, lineNumber } of lines) {
       const parsed = read(text);
-      // A W3C directive is no record: neither read nor rejected.
-      if (!parsed.ok && parsed.code === "directive") continue;
+      // A W3C directive or another Caddy logger's entry is no record: neither read nor rejected.
+      if (!parsed.ok && parsed.code === "skipped") continue;
       this.counts.read++;
       metrics?.eventsReceived.inc({ source: "access_log" });
       if (!parsed.ok) {
