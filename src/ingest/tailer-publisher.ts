@@ -24,7 +24,7 @@ export interface NumberedLine {
 export interface TailChunkSource {
   /** The reader of the chunk's path (default: the publisher's). */
   read?: AccessLineReader;
-  /** The last `#Fields:` line of the file before the chunk; absent where the file cannot be read back (a gzip). */
+  /** The last `#Fields:` line of the file before the chunk (of the file a gzip holds, for a compressed one). */
   directiveBefore?: () => Promise<string | undefined>;
 }
 

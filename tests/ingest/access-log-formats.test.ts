@@ -2,9 +2,10 @@
 import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { compileAccessLineReader, compileLogFormat, LogFormatError } from "../../src/ingest/access-log.ts";
-import { lastFieldsDirective } from "../../src/ingest/tailer-directive.ts";
+import { lastFieldsDirective, lastFieldsDirectiveInGzip } from "../../src/ingest/tailer-directive.ts";
 
 describe("access log formats - w3c", () => {
   it("reads each line under the last #Fields, so a restart with other columns switches them", () => {
@@ -54,6 +55,34 @@ describe("access log formats - w3c", () => {
           expect(await lastFieldsDirective(handle, text.indexOf("#Date"), block)).toBe("#Fields: date time c-ip");
           expect(await lastFieldsDirective(handle, text.indexOf("#Fields"), block)).toBeUndefined();
         }
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
+  it("finds the last #Fields line before a decompressed offset of a gzip, across its inflated pieces, and keeps the handle open", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-directive-gz-"));
+    try {
+      const path = join(directory, "u_ex.log.1.gz");
+      // About 200 KB of entries between the directives: the inflated stream comes in many pieces (16 KiB each), and the
+      // second directive (13.5 KB, under the 16 KiB kept of one) likely spans two of them.
+      const entries = (from: number) => Array.from({ length: 5000 }, (_, n) => `2024-03-04 10:00:00 192.0.2.${(from + n) % 250}\n`).join("");
+      const first = "#Fields: date time c-ip\n";
+      const second = `#Fields: date time c-ip ${"x-custom ".repeat(1500).trim()}\r\n`;
+      const text = `#Version: 1.0\n${first}${entries(0)}#Date: x\n${second}${entries(1)}`;
+      await writeFile(path, gzipSync(text));
+      const handle = await open(path);
+      try {
+        const afterSecond = text.indexOf(second) + second.length + 100 * 37;
+        const atLine = text.lastIndexOf("\n", afterSecond) + 1;
+        expect(await lastFieldsDirectiveInGzip(handle, atLine)).toBe(second.trimEnd());
+        expect(await lastFieldsDirectiveInGzip(handle, text.indexOf("#Date"))).toBe(first.trimEnd());
+        expect(await lastFieldsDirectiveInGzip(handle, text.indexOf("#Fields"))).toBeUndefined();
+        // The handle is still open for the reads after the offset.
+        expect((await handle.stat()).size).toBeGreaterThan(0);
       } finally {
         await handle.close();
       }
