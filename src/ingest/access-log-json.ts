@@ -123,7 +123,8 @@ export function compileJsonLogReader(fields: readonly JsonField[], otherEntry?: 
     if (raw.trim() === "") return { ok: false, reason: "empty line" };
     let value: unknown;
     try {
-      value = JSON.parse(raw);
+      // A file written with a UTF-8 byte order mark has it before its first line, where JSON.parse refuses it.
+      value = JSON.parse(raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw);
     } catch (error) {
       return { ok: false, reason: `not JSON: ${(error as Error).message}` };
     }

@@ -91,6 +91,14 @@ describe("access log formats - w3c", () => {
     }
   });
 
+  it("reads a file's first #Fields after a UTF-8 byte order mark, and a JSON line after one", () => {
+    const parse = compileLogFormat("w3c");
+    expect(parse("\uFEFF#Fields: date time c-ip cs-uri-stem sc-status")).toMatchObject({ ok: false, code: "skipped" });
+    expect(parse("2024-03-04 10:00:00 192.0.2.1 /a 200")).toMatchObject({ ok: true, record: { path: "/a", status: 200 } });
+    const caddy = compileLogFormat("caddy");
+    expect(caddy('\uFEFF{"ts":1700000000,"request":{"remote_ip":"192.0.2.1","uri":"/"},"status":200}')).toMatchObject({ ok: true, record: { ts: 1_700_000_000_000 } });
+  });
+
   it("says it needs a directive until it has read one", () => {
     const read = compileAccessLineReader("w3c");
     expect(read.needsDirective?.()).toBe(true);
