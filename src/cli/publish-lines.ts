@@ -231,8 +231,8 @@ function compileRecordHandler(publisher: RecordPublisher, options: PublishLinesO
   const read = compileAccessLineReader(format);
   const publishRecord = (line: string, lineNumber: number) => {
     const accessLine = read(line);
-    // A W3C directive is no record: neither read nor rejected.
-    if (!accessLine.ok) return accessLine.code === "directive" ? undefined : publisher.rejectLine(line, `${accessLine.code ?? "unparseable_line"}: ${accessLine.reason}`, receivedAt);
+    // A W3C directive or another Caddy logger's entry is no record: neither read nor rejected.
+    if (!accessLine.ok) return accessLine.code === "skipped" ? undefined : publisher.rejectLine(line, `${accessLine.code ?? "unparseable_line"}: ${accessLine.reason}`, receivedAt);
     return publisher.publishAccessLine(accessLine, line, lineNumber, receivedAt);
   };
   return {

@@ -5,19 +5,26 @@ import type { AccessHead, AccessLineReader, AccessRecord } from "./access-log.ts
 import { joinQuery, parseClfTime, splitRequestLine, tooLargeLine } from "./access-log.ts";
 import { RecordLine } from "./access-log-record-line.ts";
 
-/** A key path of the JSON object and what its value means; a later field of the same kind overrides an earlier one. */
+/**
+ * A key path of the JSON object and what its value means; a later field of the same kind overrides an earlier one.
+ * `timeAny` is a time in any of the shapes Caddy's `time_format` writes (epochTimeOf, caddyTimeOf).
+ */
 export interface JsonField {
   path: readonly string[];
-  kind: FieldKind;
+  kind: FieldKind | "timeAny";
 }
+
+/** Which lines of a JSON log are entries of another kind: their reason, or undefined for a line to read. */
+export type JsonEntryFilter = (object: Record<string, unknown>) => string | undefined;
 
 /**
  * Caddy's JSON access log (caddyserver.com/docs/logging, the `http.log.access` logger): `ts` is epoch seconds with a
- * fraction, headers are arrays of values (the first counts). `client_ip` (Caddy 2.7+, the client behind trusted
- * proxies) overrides `remote_ip` (the peer, which GoAccess's CADDY format reads).
+ * fraction by default, or another shape of its `time_format` (read by caddyTimeOf), headers are arrays of values (the
+ * first counts). `client_ip` (Caddy 2.7+, the client behind trusted proxies) overrides `remote_ip` (the peer, which
+ * GoAccess's CADDY format reads).
  */
 export const CADDY_FIELDS: readonly JsonField[] = [
-  { path: ["ts"], kind: "timeMsec" },
+  { path: ["ts"], kind: "timeAny" },
   { path: ["request", "remote_ip"], kind: "ip" },
   { path: ["request", "client_ip"], kind: "ip" },
   { path: ["request", "method"], kind: "method" },
@@ -29,6 +36,19 @@ export const CADDY_FIELDS: readonly JsonField[] = [
   { path: ["status"], kind: "status" },
   { path: ["size"], kind: "bytes" },
 ];
+
+/**
+ * Caddy writes every logger's entries as JSON, and a file may hold more than access entries (a `log` whose output is
+ * shared, the default logger): a line whose `logger` is not `http.log.access` or `http.log.access.<name>` is no
+ * request to count. An `http.log.error` entry even has the request and a status, which would count a failed request
+ * twice; a TLS or proxy message would fill the dead letters. They are skipped as W3C directives are: neither read
+ * nor dead-lettered. A line without a `logger` key is read.
+ */
+export const caddyOtherLogger: JsonEntryFilter = (object) => {
+  const logger = object.logger;
+  if (typeof logger !== "string" || logger === "http.log.access" || logger.startsWith("http.log.access.")) return undefined;
+  return `a ${logger} entry, not an access log entry`;
+};
 
 /**
  * The fields of an nginx `log_format` whose text is a JSON object (as written for `escape=json`), e.g.
@@ -94,8 +114,8 @@ function quoteBareVariables(text: string): string {
   return out;
 }
 
-/** A reader of JSON-lines access logs with these fields; it keeps no state between lines. */
-export function compileJsonLogReader(fields: readonly JsonField[]): AccessLineReader {
+/** A reader of JSON-lines access logs with these fields (and lines `otherEntry` names skipped); it keeps no state between lines. */
+export function compileJsonLogReader(fields: readonly JsonField[], otherEntry?: JsonEntryFilter): AccessLineReader {
   const line = new RecordLine();
   return (raw) => {
     const tooLarge = tooLargeLine(raw);
@@ -103,11 +123,14 @@ export function compileJsonLogReader(fields: readonly JsonField[]): AccessLineRe
     if (raw.trim() === "") return { ok: false, reason: "empty line" };
     let value: unknown;
     try {
-      value = JSON.parse(raw);
+      // A file written with a UTF-8 byte order mark has it before its first line, where JSON.parse refuses it.
+      value = JSON.parse(raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw);
     } catch (error) {
       return { ok: false, reason: `not JSON: ${(error as Error).message}` };
     }
     if (value === null || typeof value !== "object" || Array.isArray(value)) return { ok: false, reason: "not a JSON object" };
+    const other = otherEntry?.(value as Record<string, unknown>);
+    if (other !== undefined) return { ok: false, code: "skipped", reason: other };
     const record = recordOf(value as Record<string, unknown>, fields);
     return typeof record === "string" ? { ok: false, reason: record } : line.hold(record);
   };
@@ -141,6 +164,9 @@ function recordOf(object: Record<string, unknown>, fields: readonly JsonField[])
       case "timeMsec":
       case "timeSec":
         record.ts = /^\d+(?:\.\d+)?$/.test(text) ? Math.round(Number(text) * 1000) : Number.NaN;
+        break;
+      case "timeAny":
+        record.ts = caddyTimeOf(text);
         break;
       case "status":
         status = text;
@@ -195,4 +221,35 @@ function textAt(object: Record<string, unknown>, path: readonly string[]): strin
 
 function pathsOf(fields: readonly JsonField[], kind: string): string {
   return fields.filter((field) => field.kind.startsWith(kind)).map((field) => field.path.join(".")).join(" or ");
+}
+
+/**
+ * Epoch ms of a time in a shape Caddy's `time_format` writes: a number is epoch seconds (`unix_seconds_float`, the
+ * default), milliseconds (`unix_milli_float`) or nanoseconds (`unix_nano`), told apart by size (seconds below 1e11,
+ * i.e. before the year 5138; milliseconds below 1e14; microseconds below 1e17; else nanoseconds); text is ISO 8601 /
+ * RFC 3339 with its zone (`iso8601`, `rfc3339`, `rfc3339_nano`), `common_log`, or `wall`/`wall_milli`/`wall_nano`
+ * (`2006/01/02 15:04:05`), which has no zone and is read as UTC, Caddy's default (not with `time_local`). NaN otherwise.
+ */
+export function caddyTimeOf(text: string): number {
+  if (/^\d+(?:\.\d+)?$/.test(text)) return epochTimeOf(Number(text));
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})$/.test(text)) return validIso(text);
+  if (/^\d{2}\/[A-Za-z]{3}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}$/.test(text)) return parseClfTime(text);
+  const wall = /^(\d{4})\/(\d{2})\/(\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)$/.exec(text);
+  return wall === null ? Number.NaN : validIso(`${wall[1]}-${wall[2]}-${wall[3]}T${wall[4]}Z`);
+}
+
+function epochTimeOf(value: number): number {
+  const scale = value < 1e11 ? 1000 : value < 1e14 ? 1 : value < 1e17 ? 1e-3 : 1e-6;
+  return Math.round(value * scale);
+}
+
+/** Date.parse of an ISO date-time, NaN for a day that does not exist (Date.parse rolls 02-30 over to March). */
+function validIso(text: string): number {
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) return ms;
+  const [year, month, day] = text.slice(0, 10).split("-").map(Number);
+  const local = /(?:Z|[+-]\d{2}:?\d{2})$/.exec(text)?.[0] ?? "Z";
+  const offsetMinutes = local === "Z" ? 0 : (local[0] === "-" ? -1 : 1) * (Number(local.slice(1, 3)) * 60 + Number(local.slice(-2)));
+  const wallClock = new Date(ms + offsetMinutes * 60_000);
+  return wallClock.getUTCFullYear() === year && wallClock.getUTCMonth() === month - 1 && wallClock.getUTCDate() === day ? ms : Number.NaN;
 }

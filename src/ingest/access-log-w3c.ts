@@ -62,10 +62,12 @@ export function compileW3cReader(): AccessLineReader {
   const read = (raw: string): AccessLineRead => {
     const tooLarge = tooLargeLine(raw);
     if (tooLarge !== undefined) return tooLarge;
-    const text = raw.charCodeAt(raw.length - 1) === 13 ? raw.slice(0, -1) : raw;
+    const unterminated = raw.charCodeAt(raw.length - 1) === 13 ? raw.slice(0, -1) : raw;
+    // A file written with a UTF-8 byte order mark has it before its first directive.
+    const text = unterminated.charCodeAt(0) === 0xfeff ? unterminated.slice(1) : unterminated;
     if (text.charCodeAt(0) === 0x23 /* # */) {
       if (/^#Fields:/i.test(text)) columns = columnsOf(text);
-      return { ok: false, code: "directive", reason: "a W3C directive" };
+      return { ok: false, code: "skipped", reason: "a W3C directive" };
     }
     if (text.trim() === "") return { ok: false, reason: "empty line" };
     if (typeof columns === "string") return { ok: false, reason: columns };

@@ -1,7 +1,7 @@
 // Access-log line parser: a log format (combined, common, nginx log_format, Apache LogFormat) compiled once into a RegExp.
 import { COMBINED_FORMAT, COMMON_FORMAT, type FieldKind, type FormatToken, tokenizeLogFormat } from "./access-log-format.ts";
 import { isUtf8 } from "node:buffer";
-import { CADDY_FIELDS, compileJsonLogReader, isJsonLogFormat, jsonFieldsOfNginxFormat } from "./access-log-json.ts";
+import { CADDY_FIELDS, caddyOtherLogger, compileJsonLogReader, isJsonLogFormat, jsonFieldsOfNginxFormat } from "./access-log-json.ts";
 import { compileW3cReader } from "./access-log-w3c.ts";
 import { MAX_EVENT_BYTES } from "../events/decode.ts";
 
@@ -48,10 +48,11 @@ export interface AccessLine extends Readonly<AccessHead> {
 }
 
 /**
- * A line that is no page view: `code` says too_large for one over the 32 KiB event limit, directive for a W3C
- * directive (`#Fields: …`), which is no record and is skipped, not dead-lettered; else it is unparseable.
+ * A line that is no page view: `code` says too_large for one over the 32 KiB event limit, skipped for a line that is
+ * no record at all (a W3C directive such as `#Fields: …`, a Caddy entry of another logger), which is neither counted
+ * as read nor dead-lettered; else it is unparseable.
  */
-export type AccessLineRead = AccessLine | { ok: false; reason: string; code?: "too_large" | "directive" };
+export type AccessLineRead = AccessLine | { ok: false; reason: string; code?: "too_large" | "skipped" };
 /**
  * Reads one line; the AccessLine it returns is reused by the next call, so take what you need before that. A reader
  * with `needsDirective` keeps state between lines (W3C's `#Fields:`): true while it has read no such directive, so a
@@ -106,7 +107,7 @@ export function compileLogFormat(format: "combined" | "common" | "w3c" | "caddy"
  */
 export function compileAccessLineReader(format: "combined" | "common" | "w3c" | "caddy" | (string & {})): AccessLineReader {
   if (format === "w3c") return compileW3cReader();
-  if (format === "caddy") return compileJsonLogReader(CADDY_FIELDS);
+  if (format === "caddy") return compileJsonLogReader(CADDY_FIELDS, caddyOtherLogger);
   if (isJsonLogFormat(format)) return compileJsonLogReader(jsonFieldsOfNginxFormat(format));
   const text = format === "combined" ? COMBINED_FORMAT : format === "common" ? COMMON_FORMAT : format;
   const tokens = tokenizeLogFormat(text);

@@ -15,7 +15,7 @@ import {
   type TailPosition,
   type TailPositionStore,
 } from "./tailer-position.ts";
-import { lastFieldsDirective } from "./tailer-directive.ts";
+import { lastFieldsDirective, lastFieldsDirectiveInGzip } from "./tailer-directive.ts";
 import type { NumberedLine, TailPublisher } from "./tailer-publisher.ts";
 import { findCopy, rotatedAfter, type FinishedFile, type RotatedFile } from "./tailer-rotated.ts";
 
@@ -340,8 +340,9 @@ export class TailedPath {
     // Written ahead: a crash after the ack re-sends this extent, not a longer one under other ids.
     if (!resent) await this.options.store.save({ ...current, inflight });
     const reading = this.reading;
-    // A gzip cannot be read back cheaply: a W3C reader resumed inside one has no directive (its lines say so).
-    const directiveBefore = reading === undefined || reading.compressed ? undefined : () => lastFieldsDirective(reading.handle, start);
+    // Asked only by a W3C reader that has read no #Fields yet (resumed in the middle of its file).
+    const directiveBefore =
+      reading === undefined ? undefined : reading.compressed ? () => lastFieldsDirectiveInGzip(reading.handle, start) : () => lastFieldsDirective(reading.handle, start);
     await this.options.publisher.publish(batchIdPrefix(current, start, end, this.options.instance), lines, inflight.receivedAt, { directiveBefore });
     crashIfInjectedAfterTailAck();
     const next = { ...current, offset: end, lineNumber: position.lineNumber + lines.length, ...after };

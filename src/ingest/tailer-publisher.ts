@@ -24,7 +24,7 @@ export interface NumberedLine {
 export interface TailChunkSource {
   /** The reader of the chunk's path (default: the publisher's). */
   read?: AccessLineReader;
-  /** The last `#Fields:` line of the file before the chunk; absent where the file cannot be read back (a gzip). */
+  /** The last `#Fields:` line of the file before the chunk (of the file a gzip holds, for a compressed one). */
   directiveBefore?: () => Promise<string | undefined>;
 }
 
@@ -66,8 +66,8 @@ export class TailPublisher {
     const publisher = new BatchPublisher(js, { stream: config.nats.stream, partitions, msgIdPrefix, connection });
     for (const { text, lineNumber } of lines) {
       const parsed = read(text);
-      // A W3C directive is no record: neither read nor rejected.
-      if (!parsed.ok && parsed.code === "directive") continue;
+      // A W3C directive or another Caddy logger's entry is no record: neither read nor rejected.
+      if (!parsed.ok && parsed.code === "skipped") continue;
       this.counts.read++;
       metrics?.eventsReceived.inc({ source: "access_log" });
       if (!parsed.ok) {

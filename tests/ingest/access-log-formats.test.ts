@@ -2,14 +2,15 @@
 import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { compileAccessLineReader, compileLogFormat, LogFormatError } from "../../src/ingest/access-log.ts";
-import { lastFieldsDirective } from "../../src/ingest/tailer-directive.ts";
+import { lastFieldsDirective, lastFieldsDirectiveInGzip } from "../../src/ingest/tailer-directive.ts";
 
 describe("access log formats - w3c", () => {
   it("reads each line under the last #Fields, so a restart with other columns switches them", () => {
     const parse = compileLogFormat("w3c");
-    expect(parse("#Fields: date time c-ip cs-method cs-uri-stem sc-status")).toEqual({ ok: false, code: "directive", reason: "a W3C directive" });
+    expect(parse("#Fields: date time c-ip cs-method cs-uri-stem sc-status")).toEqual({ ok: false, code: "skipped", reason: "a W3C directive" });
     const first = parse("2024-03-04 10:00:00 192.0.2.1 GET /a 200");
     expect(parse("#Fields: c-ip sc-status time date cs-uri-stem cs-uri-query cs-method").ok).toBe(false);
     const second = parse("192.0.2.2 404 23:59:59.250 2024-02-29 /b x=1 HEAD");
@@ -25,7 +26,7 @@ describe("access log formats - w3c", () => {
     parse("#Fields: date time c-ip cs-method cs-uri-stem sc-status");
     expect(parse("2024-03-04 10:00:00 192.0.2.1 GET /a")).toEqual({ ok: false, reason: "expected 6 space-separated values (as #Fields names), found 5" });
     expect(parse("2023-02-29 10:00:00 192.0.2.1 GET /a 200")).toMatchObject({ ok: false, reason: expect.stringMatching(/not a valid yyyy-mm-dd hh:mm:ss/) });
-    expect(parse("#Fields: date time cs-method cs-uri-stem")).toMatchObject({ code: "directive" });
+    expect(parse("#Fields: date time cs-method cs-uri-stem")).toMatchObject({ code: "skipped" });
     expect(parse("2024-03-04 10:00:00 GET /a")).toEqual({ ok: false, reason: "the #Fields directive lacks c-ip, sc-status" });
   });
 
@@ -62,6 +63,42 @@ describe("access log formats - w3c", () => {
     }
   });
 
+  it("finds the last #Fields line before a decompressed offset of a gzip, across its inflated pieces, and keeps the handle open", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-directive-gz-"));
+    try {
+      const path = join(directory, "u_ex.log.1.gz");
+      // About 200 KB of entries between the directives: the inflated stream comes in many pieces (16 KiB each), and the
+      // second directive (13.5 KB, under the 16 KiB kept of one) likely spans two of them.
+      const entries = (from: number) => Array.from({ length: 5000 }, (_, n) => `2024-03-04 10:00:00 192.0.2.${(from + n) % 250}\n`).join("");
+      const first = "#Fields: date time c-ip\n";
+      const second = `#Fields: date time c-ip ${"x-custom ".repeat(1500).trim()}\r\n`;
+      const text = `#Version: 1.0\n${first}${entries(0)}#Date: x\n${second}${entries(1)}`;
+      await writeFile(path, gzipSync(text));
+      const handle = await open(path);
+      try {
+        const afterSecond = text.indexOf(second) + second.length + 100 * 37;
+        const atLine = text.lastIndexOf("\n", afterSecond) + 1;
+        expect(await lastFieldsDirectiveInGzip(handle, atLine)).toBe(second.trimEnd());
+        expect(await lastFieldsDirectiveInGzip(handle, text.indexOf("#Date"))).toBe(first.trimEnd());
+        expect(await lastFieldsDirectiveInGzip(handle, text.indexOf("#Fields"))).toBeUndefined();
+        // The handle is still open for the reads after the offset.
+        expect((await handle.stat()).size).toBeGreaterThan(0);
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
+  it("reads a file's first #Fields after a UTF-8 byte order mark, and a JSON line after one", () => {
+    const parse = compileLogFormat("w3c");
+    expect(parse("\uFEFF#Fields: date time c-ip cs-uri-stem sc-status")).toMatchObject({ ok: false, code: "skipped" });
+    expect(parse("2024-03-04 10:00:00 192.0.2.1 /a 200")).toMatchObject({ ok: true, record: { path: "/a", status: 200 } });
+    const caddy = compileLogFormat("caddy");
+    expect(caddy('\uFEFF{"ts":1700000000,"request":{"remote_ip":"192.0.2.1","uri":"/"},"status":200}')).toMatchObject({ ok: true, record: { ts: 1_700_000_000_000 } });
+  });
+
   it("says it needs a directive until it has read one", () => {
     const read = compileAccessLineReader("w3c");
     expect(read.needsDirective?.()).toBe(true);
@@ -96,5 +133,43 @@ describe("access log formats - json", () => {
     };
     expect(parse(JSON.stringify(line))).toMatchObject({ ok: true, record: { ip: "203.0.113.5", ts: 1_700_000_000_500, userAgent: "ua one", referrer: null, status: 301 } });
     expect(parse("[1,2]")).toEqual({ ok: false, reason: "not a JSON object" });
+  });
+
+  it("reads Caddy's ts in each of its time_formats: epoch seconds, milliseconds or nanoseconds by size, ISO 8601, common_log, wall as UTC", () => {
+    const parse = compileLogFormat("caddy");
+    /** `ts` as JSON text, as Caddy writes it (unix_nano's integers are beyond a double's exact range). */
+    const at = (tsJson: string) => {
+      const line = { logger: "http.log.access.log0", request: { remote_ip: "192.0.2.1", method: "GET", uri: "/" }, status: 200, size: 0 };
+      const result = parse(`{"ts":${tsJson},${JSON.stringify(line).slice(1)}`);
+      return result.ok ? result.record.ts : result.reason;
+    };
+    // 2022-03-09 21:30:01.524 UTC, hand-computed: Date.UTC(2022, 2, 9, 21, 30, 1, 524).
+    const instant = 1_646_861_401_524;
+    expect(at("1646861401.524")).toBe(instant); // unix_seconds_float (the default)
+    expect(at("1646861401524.1024")).toBe(instant); // unix_milli_float
+    expect(at("1646861401524102400")).toBe(instant); // unix_nano, a JSON number
+    expect(at('"1646861401.524"')).toBe(instant); // a JSON string
+    expect(at('"2022-03-09T21:30:01.524Z"')).toBe(instant); // iso8601
+    expect(at('"2022-03-09T22:30:01.524+0100"')).toBe(instant); // iso8601 at another offset
+    expect(at('"2022-03-09T21:30:01.524102400Z"')).toBe(instant); // rfc3339_nano
+    expect(at('"2022-03-09T21:30:01Z"')).toBe(instant - 524); // rfc3339
+    expect(at('"09/Mar/2022:22:30:01 +0100"')).toBe(instant - 524); // common_log
+    expect(at('"2022/03/09 21:30:01.524"')).toBe(instant); // wall_milli, UTC unless time_local
+    expect(at('"2022/03/09 21:30:01"')).toBe(instant - 524); // wall
+    expect(at('"2022/02/30 21:30:01"')).toBe("no valid time at ts");
+    expect(at('"last tuesday"')).toBe("no valid time at ts");
+  });
+
+  it("skips Caddy entries of other loggers (an http.log.error with its request and status, TLS): no record, no dead letter", () => {
+    const parse = compileLogFormat("caddy");
+    const request = { remote_ip: "192.0.2.1", method: "GET", uri: "/api", headers: { "User-Agent": ["curl/8.0"] } };
+    const error = { level: "error", ts: 1_646_861_401.5, logger: "http.log.error", msg: "dial tcp: connection refused", request, duration: 0.01, status: 502 };
+    expect(parse(JSON.stringify(error))).toEqual({ ok: false, code: "skipped", reason: "a http.log.error entry, not an access log entry" });
+    expect(parse(JSON.stringify({ level: "info", ts: 1_646_861_401.5, logger: "tls.cache.maintenance", msg: "started" }))).toMatchObject({ ok: false, code: "skipped" });
+    const access = { ...error, level: "info", logger: "http.log.access.log0", msg: "handled request" };
+    expect(parse(JSON.stringify(access))).toMatchObject({ ok: true, record: { ip: "192.0.2.1", path: "/api", status: 502 } });
+    // Without a logger key (an encoder without it) a line is read as an access entry.
+    const { logger: _logger, ...anonymous } = access;
+    expect(parse(JSON.stringify(anonymous))).toMatchObject({ ok: true, record: { status: 502 } });
   });
 });

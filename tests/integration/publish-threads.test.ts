@@ -130,4 +130,54 @@ describe("publish - parse threads store what one thread stores, under the same b
     await publish(file, oneThread.file, "ndjson", THREADS);
     expect((await manager.streams.info(oneThread.stream)).state.messages).toBe(reference.length);
   });
+
+  it("W3C and Caddy logs: the same messages and ids from parse threads as from one thread", { timeout: 240_000 }, async () => {
+    // W3C: ≈ 9 MB, so the second #Fields (other columns, in another order) lies in a later 4 MiB piece than the first,
+    // and lines of pieces after the first need the directive before them: the file parses on one thread either way.
+    const iisLine = (n: number) =>
+      `2024-03-04 ${clock(n)} 10.0.0.5 GET /page/${n % 97} - 80 - 192.0.2.${n % 200} Mozilla/5.0+(X11;+Linux) - ${n % 50 === 0 ? 404 : 200} 0 0 15`;
+    const switched = (n: number) => `192.0.2.${n % 200} ${n % 50 === 0 ? 404 : 200} ${clock(n)} 2024-03-05 /other/${n % 89} q=${n % 7} GET`;
+    const w3c: string[] = ["#Software: Microsoft Internet Information Services 10.0", "#Version: 1.0"];
+    w3c.push("#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken");
+    for (let n = 0; n < 50_000; n++) w3c.push(iisLine(n));
+    w3c.push("#Fields: c-ip sc-status time date cs-uri-stem cs-uri-query cs-method");
+    for (let n = 0; n < 80_000; n++) w3c.push(n === 40_000 ? "cut short" : switched(n));
+    const w3cFile = join(directory, "u_ex.log");
+    await writeFile(w3cFile, `${w3c.join("\r\n")}\r\n`);
+    expect(Buffer.byteLength(w3c.join("\r\n"))).toBeGreaterThan(8 * 1024 * 1024);
+    // 130,000 lines read (the 4 directives are not): 1,000 + 1,600 404s (filtered) less line 40,000 of the second
+    // block, which is cut short (rejected) instead.
+    await expectSameInBothModes(w3cFile, "w3c", "read 130000, published 127400, rejected 1, filtered 2599");
+
+    // Caddy: ≈ 9 MB of access entries with a TLS entry every 1,000 lines (skipped) and a cut-off line.
+    const caddy: string[] = [];
+    for (let n = 0; n < 30_000; n++) {
+      const request = { remote_ip: `198.51.100.${n % 250}`, proto: "HTTP/2.0", method: "GET", host: "example.com", uri: `/c/${n % 101}`, headers: { "User-Agent": [`agent ${n % 13}`] } };
+      caddy.push(JSON.stringify({ level: "info", ts: 1_700_000_000 + n / 10, logger: "http.log.access.log0", msg: "handled request", request, size: 2048, status: n % 40 === 0 ? 404 : 200, padding: "x".repeat(100) }));
+      if (n % 1000 === 999) caddy.push(JSON.stringify({ level: "info", ts: 1_700_000_000 + n / 10, logger: "tls.cache.maintenance", msg: "started background certificate maintenance" }));
+    }
+    caddy.splice(15_000, 0, '{"level":"info","ts":1700001500.0,"logger":"http.log.access.log0","request":{"remote_ip"');
+    const caddyFile = join(directory, "caddy.log");
+    await writeFile(caddyFile, `${caddy.join("\n")}\n`);
+    expect(Buffer.byteLength(caddy.join("\n"))).toBeGreaterThan(8 * 1024 * 1024);
+    // 30,000 access entries (750 of them 404s) and the cut-off line read; the 30 TLS entries skipped.
+    await expectSameInBothModes(caddyFile, "caddy", "read 30001, published 29250, rejected 1, filtered 750");
+  });
+
+  async function expectSameInBothModes(file: string, format: string, counts: string): Promise<void> {
+    const oneThread = await pipeline(`${format}one`);
+    const threads = await pipeline(`${format}threads`);
+    expect(await publish(file, oneThread.file, format, ONE_THREAD)).toBe(counts);
+    expect(await publish(file, threads.file, format, THREADS)).toBe(counts);
+    const reference = await storedMessages(oneThread.stream);
+    expect(bySubject(await storedMessages(threads.stream))).toEqual(bySubject(reference));
+    await publish(file, oneThread.file, format, THREADS);
+    expect((await manager.streams.info(oneThread.stream)).state.messages).toBe(reference.length);
+  }
 });
+
+/** hh:mm:ss of the n-th second of a day (wrapping). */
+function clock(n: number): string {
+  const seconds = n % 86_400;
+  return [Math.floor(seconds / 3600), Math.floor(seconds / 60) % 60, seconds % 60].map((part) => String(part).padStart(2, "0")).join(":");
+}
