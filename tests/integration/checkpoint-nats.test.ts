@@ -200,8 +200,13 @@ describe("NatsCheckpointStore lock", () => {
   it("writes the holder into the lock key and deletes it on release", async () => {
     const lock = await store.acquireLock({ workerId: "w1" });
     expect(await lockHolder()).toMatchObject({ workerId: "w1", pid: process.pid, host: hostname() });
+    expect(lock!.tookOverFrom).toBeUndefined();
     await lock!.release();
     expect(await lockHolder()).toBeUndefined();
+    // A released lock was free again: the next holder replaced nobody.
+    const next = await store.acquireLock({ workerId: "w2" });
+    expect(next!.tookOverFrom).toBeUndefined();
+    await next!.release();
   });
 
   it("stands by while a live holder's heartbeat is fresh, and gives up when aborted", async () => {
@@ -225,6 +230,7 @@ describe("NatsCheckpointStore lock", () => {
     const lock = await store.acquireLock({ workerId: "w2", staleAfterMs: 2_000 });
     expect(performance.now() - written).toBeGreaterThanOrEqual(2_000 - 50);
     expect(await lockHolder()).toMatchObject({ workerId: "w2" });
+    expect(lock!.tookOverFrom).toMatchObject({ workerId: "other", pid: process.ppid });
     await lock!.release();
   });
 
@@ -246,6 +252,7 @@ describe("NatsCheckpointStore lock", () => {
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(lock).toBeDefined();
     expect(await lockHolder()).toMatchObject({ workerId: "w2", pid: process.pid });
+    expect(lock!.tookOverFrom).toMatchObject({ workerId: "other", pid: exited });
     await lock!.release();
   });
 
