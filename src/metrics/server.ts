@@ -1,7 +1,8 @@
 // Serves the registry on GET /metrics (Prometheus text format).
 import { createServer, type Server } from "node:http";
+import { setTimeout as delay } from "node:timers/promises";
 import type { PortRange } from "../config/port-range.ts";
-import { listen, listenInRange, type ListenerPlace } from "../runtime/listen.ts";
+import { isPortInUse, listen, listenInRange, type ListenerPlace } from "../runtime/listen.ts";
 import type { Metrics } from "./registry.ts";
 
 /** The URL a started server answers on: the port it bound (port 0 picks a free one), not the one asked for. */
@@ -41,4 +42,45 @@ export async function startMetricsServer(
   if (typeof port === "number") await listen(server, port, host, place);
   else await listenInRange(server, port, host, place);
   return server;
+}
+
+/** Retries of a metrics server whose port was in use (retryMetricsServer). */
+export interface MetricsServerRetry {
+  /** Ends the retries (an attempt under way finishes first), and closes the server if one bound. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Calls `start` every `retryMs` (the first time `retryMs` from now) while it fails with the port in use, until a server
+ * binds (`onServing`) or stop(). Any other error ends the retries (`onError`): it would recur.
+ */
+export function retryMetricsServer(
+  start: () => Promise<Server>,
+  options: { retryMs: number; onServing: (server: Server) => void; onError: (error: unknown) => void },
+): MetricsServerRetry {
+  const stopping = new AbortController();
+  let server: Server | undefined;
+  const attempts = (async () => {
+    for (;;) {
+      await delay(options.retryMs, undefined, { signal: stopping.signal }).catch(() => undefined);
+      if (stopping.signal.aborted) return;
+      try {
+        server = await start();
+      } catch (error) {
+        if (isPortInUse(error)) continue;
+        options.onError(error);
+        return;
+      }
+      // Bound while stop() waited for this attempt: stop() closes it, unannounced.
+      if (!stopping.signal.aborted) options.onServing(server);
+      return;
+    }
+  })();
+  return {
+    async stop() {
+      stopping.abort();
+      await attempts;
+      server?.close();
+    },
+  };
 }

@@ -195,8 +195,8 @@ export class NatsCheckpointStore implements CheckpointStore {
     const holder = newLockHolder(options.workerId, now());
     const value = () => JSON.stringify({ ...holder, heartbeatAt: now() } satisfies LockValue);
     let lock: NatsCheckpointLock | undefined;
-    const taken = (revision: number) =>
-      (lock = new NatsCheckpointLock(this.kv, this.lockLocation, holder, revision, { staleAfterMs, now, onLost: options.onLost }));
+    const taken = (revision: number, tookOverFrom?: LockHolder) =>
+      (lock = new NatsCheckpointLock(this.kv, this.lockLocation, holder, revision, { staleAfterMs, now, onLost: options.onLost }, tookOverFrom));
     let announced = false;
     let seen: { revision: number; since: number } | undefined;
     let serverClock: ServerClock | undefined;
@@ -223,7 +223,7 @@ export class NatsCheckpointStore implements CheckpointStore {
         }
         if (stale) {
           const swapped = await this.kv.update(LOCK_KEY, value(), entry.revision).catch(() => undefined);
-          if (swapped !== undefined) return taken(swapped);
+          if (swapped !== undefined) return taken(swapped, current);
           continue;
         }
         if (!announced) options.onWait?.(current);
@@ -282,6 +282,7 @@ class NatsCheckpointLock implements HeldCheckpointLock {
     readonly holder: LockHolder,
     private revision: number,
     private readonly options: { staleAfterMs: number; now: () => number; onLost?: (holder: LockHolder | undefined) => void },
+    readonly tookOverFrom?: LockHolder,
   ) {
     this.timer = setInterval(() => void this.heartbeat(), Math.max(50, Math.floor(options.staleAfterMs / 4)));
     this.timer.unref();

@@ -6,6 +6,11 @@ import { NatsCheckpointStore } from "./checkpoint-nats.ts";
 /** A held pipeline lock: only its holder may commit; a heartbeat keeps it and notices a takeover. */
 export interface HeldCheckpointLock {
   readonly holder: LockHolder;
+  /**
+   * The holder whose lock this one replaced, its process gone or its heartbeat stale; undefined when the lock was free
+   * (a fresh start, or a holder that released it). A stale holder may still be alive, holding what it held (a port).
+   */
+  readonly tookOverFrom?: LockHolder;
   /** False once this holder found the lock taken over (or gone). */
   readonly held: boolean;
   /** Throws StaleCheckpointError unless the lock still names this holder. */

@@ -253,7 +253,7 @@ export class DirectoryCheckpointStore {
       const taken = await takeLockFile(this.lockFile, holder, { staleAfterMs, now, observed });
       if (taken.taken) {
         await this.discardUncommitted();
-        return new CheckpointLock(this.lockFile, holder, staleAfterMs, options.onLost);
+        return new CheckpointLock(this.lockFile, holder, staleAfterMs, options.onLost, taken.replaced);
       }
       if (!announced) options.onWait?.(taken.holder);
       announced = true;
@@ -309,7 +309,13 @@ export class DirectoryCheckpointStore {
 
 /** A held pipeline lock: a heartbeat refreshes its mtime and notices when another worker took it over. */
 export class CheckpointLock extends HeldLockFile {
-  constructor(file: string, holder: LockHolder, staleAfterMs: number, onLost?: (holder: LockHolder | undefined) => void) {
+  constructor(
+    file: string,
+    holder: LockHolder,
+    staleAfterMs: number,
+    onLost?: (holder: LockHolder | undefined) => void,
+    readonly tookOverFrom?: LockHolder,
+  ) {
     super(file, holder, staleAfterMs, onLost);
   }
 

@@ -12,6 +12,19 @@ export interface ListenerPlace {
 
 export class ListenError extends Error {
   override name = "ListenError";
+
+  /** Node's error code (EADDRINUSE also when every port of a range is in use). */
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Whether `error` is a listener's port (or every port of its range) in use. */
+export function isPortInUse(error: unknown): boolean {
+  return error instanceof ListenError && error.code === "EADDRINUSE";
 }
 
 /** Resolves once `server` listens on host:port; rejects with a ListenError that says which key to change. */
@@ -33,6 +46,7 @@ export async function listenInRange(server: Server, range: PortRange, host: stri
   throw new ListenError(
     `${place.name}: every port of ${range.first}-${range.last} on ${host} is in use (other workers on this host, or other processes): ` +
       `set ${place.key}.port to a range with a port for each worker on this host`,
+    "EADDRINUSE",
   );
 }
 
@@ -56,17 +70,18 @@ function bind(server: Server, port: number, host: string): Promise<NodeJS.ErrnoE
 /** Node's listen error as a sentence naming the listener, the port and host, and the key to change. */
 export function listenError(error: NodeJS.ErrnoException, port: number, host: string, place: ListenerPlace): Error {
   const { name, key } = place;
-  switch (error.code) {
+  const { code } = error;
+  switch (code) {
     case "EADDRINUSE":
-      return new ListenError(`${name}: port ${port} on ${host} is in use (another clickpipe run or process?): set ${key}.port to a free port`);
+      return new ListenError(`${name}: port ${port} on ${host} is in use (another clickpipe run or process?): set ${key}.port to a free port`, code);
     case "EACCES":
-      return new ListenError(`${name}: port ${port} on ${host} needs privileges this user lacks (ports below 1024 do): set ${key}.port to 1024 or above`);
+      return new ListenError(`${name}: port ${port} on ${host} needs privileges this user lacks (ports below 1024 do): set ${key}.port to 1024 or above`, code);
     case "EADDRNOTAVAIL":
-      return new ListenError(`${name}: ${host} is not an address of this machine: set ${key}.host to one of its addresses, or 0.0.0.0 for all`);
+      return new ListenError(`${name}: ${host} is not an address of this machine: set ${key}.host to one of its addresses, or 0.0.0.0 for all`, code);
     case "ENOTFOUND":
     case "EAI_AGAIN":
-      return new ListenError(`${name}: host name ${host} does not resolve: set ${key}.host to an address of this machine, or 0.0.0.0 for all`);
+      return new ListenError(`${name}: host name ${host} does not resolve: set ${key}.host to an address of this machine, or 0.0.0.0 for all`, code);
     default:
-      return new ListenError(`${name}: cannot listen on port ${port} on ${host}: ${error.message}`);
+      return new ListenError(`${name}: cannot listen on port ${port} on ${host}: ${error.message}`, code);
   }
 }

@@ -65,6 +65,15 @@ export function holderIsGone(
   return started !== undefined && started !== holder.processStart;
 }
 
+/**
+ * Whether `previous`, the holder whose lock `self` took over, may still be a live process of this host holding what it
+ * held there (a port): one on this host not judged gone (holderIsGone: a stalled holder, or one not judged by pid).
+ * Not when the lock was free (undefined), nor for a holder of another host.
+ */
+export function mayStillHoldHere(previous: LockHolder | undefined, self: LockHolder, probe: ProcessProbe = processProbe): previous is LockHolder {
+  return previous !== undefined && previous.host === self.host && !holderIsGone(previous, self, probe);
+}
+
 /** Creates `file` with `content` unless it exists (O_EXCL): false when it does. */
 export async function createExclusive(file: string, content: string): Promise<boolean> {
   let handle;
@@ -124,26 +133,30 @@ export interface LockObservation {
  * stale once its token and mtime stayed the same for staleAfterMs of this process's monotonic clock, over attempts.
  * A holder long dead on another host is thus taken over staleAfterMs after the stand-by first looks, not at once:
  * shared storage offers no clock of its own to age the mtime by.
+ *
+ * Taken, `replaced` names the holder whose lock this attempt removed (gone or stale); absent when the file was free.
  */
 export async function takeLockFile(
   file: string,
   holder: LockHolder,
   options: { staleAfterMs: number; now: () => number; observed?: LockObservation },
-): Promise<{ taken: true } | { taken: false; holder: LockHolder }> {
+): Promise<{ taken: true; replaced?: LockHolder } | { taken: false; holder: LockHolder }> {
   // Held here from before the file names it (the caller's HeldLockFile keeps it so): another holder in this process
   // that reads it in between must not take our pid with this token for an earlier process's.
   locksHeldInThisProcess.add(holder.token);
   let taken = false;
+  let replaced: LockHolder | undefined;
   try {
     for (;;) {
       if (await createExclusive(file, JSON.stringify(holder))) {
         taken = true;
-        return { taken: true };
+        return replaced === undefined ? { taken: true } : { taken: true, replaced };
       }
       const current = await readLock(file);
       if (current === undefined) continue; // released meanwhile
       const gone = holderIsGone(current.holder, holder);
       if (!gone && !isStale(current, holder, options)) return { taken: false, holder: current.holder };
+      replaced = current.holder;
       // Renaming first means that of several takers at once only one removes the old lock.
       await rename(file, `${file}.stale-${holder.token}`).catch(() => undefined);
       await unlink(`${file}.stale-${holder.token}`).catch(() => undefined);

@@ -10,7 +10,7 @@ import { decodeForOperators, isDecodeFailure, type DecodeFailure } from "../even
 import type { ClickEvent } from "../events/event.ts";
 import { invalidReasonCode } from "../metrics/labels.ts";
 import { Metrics, removeTaskSeries, type InvalidReason, type TaskLabels } from "../metrics/registry.ts";
-import { metricsUrl, startMetricsServer } from "../metrics/server.ts";
+import { metricsUrl, retryMetricsServer, startMetricsServer } from "../metrics/server.ts";
 import { portsOf } from "../config/port-range.ts";
 import { createOperator } from "../operators/index.ts";
 import { miningThreadsEnabled } from "../operators/mining/pattern-miner.ts";
@@ -41,7 +41,8 @@ import {
 } from "./forwarding.ts";
 import { eventsTaskName, planTasks, taskCheckpointName, type TaskPlan } from "./tasks.ts";
 import { openCheckpointStore, openExistingCheckpointStore, type CheckpointStore, type HeldCheckpointLock } from "./checkpoint-store.ts";
-import { lockStaleFromEnv } from "./lock-file.ts";
+import { describeHolder, lockStaleFromEnv, mayStillHoldHere } from "./lock-file.ts";
+import { isPortInUse } from "./listen.ts";
 import { assertConfigUnchangedBeforeIntake, checkpointStoresOf, compareWithCheckpoint, recordedSettingsOf, sharedLakeError, storeSwitchError, type RecordedSettings } from "./config-change.ts";
 import { assertNotPartitionedBefore, assertPartitionCountsBeforeIntake, FORWARDED_INPUT_KEY, partitionCountChange, partitionCountsOf, type PartitionCounts } from "./partition-count.ts";
 import { lowerHelpersForDrain } from "./helper-threads.ts";
@@ -123,6 +124,8 @@ const YIELD_EVERY_MS = 20;
 const READ_THROUGH_REFRESH_MS = 30_000;
 /** How often a customers task's drain, caught up with its subject, looks whether end records it waits for were discarded. */
 const DISCARDED_ENDS_CHECK_MS = 1_000;
+/** How often a worker that took the lock over from a stalled holder tries the metrics port that holder still has. */
+const METRICS_RETRY_MS = 1_000;
 /** Checkpoint state keys of a task's own bookkeeping beside the operators' (no operator has these ids). */
 const FORWARD_KEY = "_forward";
 /** The tombstones version (their file's mtime) whose person's rows are erased from everything this state committed. */
@@ -262,7 +265,7 @@ class Worker {
     if (sinkConfig === undefined || sinkConfig.type !== "parquet") throw new Error("the pipeline has no parquet sink");
     this.sinkConfig = sinkConfig;
     const connection = await connectNats(config.nats);
-    let metricsServer: Server | undefined;
+    let metricsServing: { close(): unknown } | undefined;
     let lock: HeldCheckpointLock | undefined;
     try {
       // Connected, but a server restarting just now leaves these requests unanswered for a moment: they are retried.
@@ -320,11 +323,9 @@ class Worker {
       if (this.task !== undefined) await this.store.discardUncommitted();
 
       // Only the lock's holder serves metrics, so a standby on the same host binds metrics.port once the holder is
-      // gone and needs no claim on it as the collector's port has (ingest/port-claim.ts).
-      if (config.metrics !== undefined && this.task === undefined) {
-        metricsServer = await startMetricsServer(this.metrics, portsOf(config.metrics.port), config.metrics.host);
-        this.log(`metrics on ${metricsUrl(metricsServer, config.metrics.host)}`);
-      }
+      // gone and needs no claim on it as the collector's port has (ingest/port-claim.ts); a stalled holder that is not
+      // gone yet keeps the port until it wakes (serveMetrics).
+      if (config.metrics !== undefined && this.task === undefined) metricsServing = await this.serveMetrics(config.metrics, lock);
       for (;;) {
         try {
           await this.round(connection);
@@ -342,13 +343,39 @@ class Worker {
       await runEach(this.log, [
         () => this.sink?.close(),
         () => this.pipeline?.close(),
-        () => metricsServer?.close(),
+        () => metricsServing?.close(),
         // A task's lease belongs to the caller, who releases it (or hands it over).
         () => (this.task === undefined ? lock?.release() : undefined),
         () => connection.drain().catch(() => connection.close()),
         // The task may go on elsewhere: this worker no longer reports it.
         () => (this.task !== undefined ? removeTaskSeries(this.metrics, this.task.name, this.task.kind) : undefined),
       ]);
+    }
+  }
+
+  /**
+   * Starts the metrics server. A port in use stops the worker, naming metrics.port (another program's port: a config
+   * error), except after a takeover from a stale holder on this host: alive (SIGSTOP, a long pause), it keeps
+   * metrics.port until it wakes, finds its lock lost and stops. Meanwhile this worker processes events without a metrics
+   * server (its registry keeps counting) and binds the port once the old holder let it go.
+   */
+  private async serveMetrics(metrics: NonNullable<PipelineConfig["metrics"]>, lock: HeldCheckpointLock): Promise<{ close(): unknown }> {
+    const start = () => startMetricsServer(this.metrics, portsOf(metrics.port), metrics.host);
+    const announce = (server: Server) => this.log(`metrics on ${metricsUrl(server, metrics.host)}`);
+    const previous = lock.tookOverFrom;
+    try {
+      const server = await start();
+      announce(server);
+      return server;
+    } catch (error) {
+      // A previous holder gone (kill -9) or on another host holds no port here: something else does, as at a fresh start.
+      if (!isPortInUse(error) || !mayStillHoldHere(previous, lock.holder)) throw error;
+      this.log(
+        `metrics: port ${metrics.port} on ${metrics.host} is in use, held by the previous holder ${describeHolder(previous)} until it wakes and ` +
+          `stops (this worker took its stale lock over): running without metrics, retrying every second`,
+      );
+      const retry = retryMetricsServer(start, { retryMs: METRICS_RETRY_MS, onServing: announce, onError: (failure) => this.stop(failure) });
+      return { close: () => retry.stop() };
     }
   }
 

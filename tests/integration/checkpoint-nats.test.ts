@@ -200,8 +200,13 @@ describe("NatsCheckpointStore lock", () => {
   it("writes the holder into the lock key and deletes it on release", async () => {
     const lock = await store.acquireLock({ workerId: "w1" });
     expect(await lockHolder()).toMatchObject({ workerId: "w1", pid: process.pid, host: hostname() });
+    expect(lock!.tookOverFrom).toBeUndefined();
     await lock!.release();
     expect(await lockHolder()).toBeUndefined();
+    // A released lock was free again: the next holder replaced nobody.
+    const next = await store.acquireLock({ workerId: "w2" });
+    expect(next!.tookOverFrom).toBeUndefined();
+    await next!.release();
   });
 
   it("records this process's host, boot and pid namespace in the lock key", async () => {
@@ -268,6 +273,7 @@ describe("NatsCheckpointStore lock", () => {
     const lock = await store.acquireLock({ workerId: "w2", staleAfterMs: 2_000 });
     expect(performance.now() - written).toBeGreaterThanOrEqual(2_000 - 50);
     expect(await lockHolder()).toMatchObject({ workerId: "w2" });
+    expect(lock!.tookOverFrom).toMatchObject({ workerId: "other", pid: process.ppid });
     await lock!.release();
   });
 
@@ -289,6 +295,7 @@ describe("NatsCheckpointStore lock", () => {
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(lock).toBeDefined();
     expect(await lockHolder()).toMatchObject({ workerId: "w2", pid: process.pid });
+    expect(lock!.tookOverFrom).toMatchObject({ workerId: "other", pid: exited });
     await lock!.release();
   });
 

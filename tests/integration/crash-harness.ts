@@ -20,6 +20,8 @@ export interface PipelineFileOptions {
   checkpointStore?: "directory" | "kv";
   /** The parquet sink's compaction, as YAML (default: the key left out, i.e. the sink's default policy). */
   compaction?: string;
+  /** metrics.port, served on 127.0.0.1 (default: no metrics section, no metrics server). */
+  metricsPort?: number;
 }
 
 /** Writes `<directory>/<basename of out>.yaml`: every operator, windows small enough that a few days of traffic close many of them. */
@@ -57,6 +59,7 @@ export async function writePipelineFile(directory: string, options: PipelineFile
       "checkpoint:",
       `  interval: ${options.interval ?? "200ms"}`,
       ...(options.checkpointStore === undefined ? [] : [`  store: ${options.checkpointStore}`]),
+      ...(options.metricsPort === undefined ? [] : ["metrics:", `  port: ${options.metricsPort}`, "  host: 127.0.0.1"]),
     ].join("\n") + "\n",
   );
   return file;

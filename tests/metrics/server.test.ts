@@ -1,9 +1,12 @@
-// The /metrics endpoint: serves the registry, 404 elsewhere, and says the URL it really answers on.
+// The /metrics endpoint: serves the registry, 404 elsewhere, and says the URL it really answers on; retried while a
+// stalled previous holder of the pipeline's lock keeps its port.
 import type { Server } from "node:http";
 import { describe, expect, it } from "vitest";
 import { Metrics } from "../../src/metrics/registry.ts";
-import { metricsUrl, startMetricsServer } from "../../src/metrics/server.ts";
+import { metricsUrl, retryMetricsServer, startMetricsServer } from "../../src/metrics/server.ts";
+import { isPortInUse } from "../../src/runtime/listen.ts";
 import { holdPortRange } from "../helpers/port-range.ts";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const closed = (server: Server) => new Promise((resolve) => server.close(resolve));
 
@@ -42,9 +45,12 @@ describe("startMetricsServer", () => {
         ]);
         expect(await (await fetch(metricsUrl(one, "127.0.0.1"))).text()).toMatch(/^clickpipe_events_processed_total 5$/m);
         // A third finds every port taken: it names the range and the key to widen.
-        await expect(startMetricsServer(new Metrics({ defaultMetrics: false }), range, "127.0.0.1")).rejects.toThrow(
+        const third = startMetricsServer(new Metrics({ defaultMetrics: false }), range, "127.0.0.1");
+        await expect(third).rejects.toThrow(
           `metrics: every port of ${first}-${first + 3} on 127.0.0.1 is in use (other workers on this host, or other processes): set metrics.port to a range with a port for each worker on this host`,
         );
+        // A port in use, as retryMetricsServer tells it from other errors.
+        expect(isPortInUse(await third.catch((error: unknown) => error))).toBe(true);
       } finally {
         await closed(one);
         await closed(two);
@@ -98,5 +104,70 @@ describe("startMetricsServer", () => {
     await expect(startMetricsServer(new Metrics({ defaultMetrics: false }), range, "203.0.113.7")).rejects.toThrow(
       "metrics: 203.0.113.7 is not an address of this machine: set metrics.host to one of its addresses, or 0.0.0.0 for all",
     );
+  });
+});
+
+describe("retryMetricsServer", () => {
+  it("binds once the port's holder lets go of it, and serves what the registry counted meanwhile", async () => {
+    const held = await holdPortRange(1);
+    const metrics = new Metrics({ defaultMetrics: false });
+    let attempts = 0;
+    const start = () => {
+      attempts++;
+      return startMetricsServer(metrics, held.first, "127.0.0.1");
+    };
+    const serving: Server[] = [];
+    const errors: unknown[] = [];
+    const retry = retryMetricsServer(start, { retryMs: 20, onServing: (server) => serving.push(server), onError: (error) => errors.push(error) });
+    try {
+      await waitFor("two attempts on the held port", async () => attempts >= 2, 10_000, 5);
+      expect(serving).toEqual([]);
+      metrics.eventsProcessed.inc(7);
+      await held.release();
+      await waitFor("the server to bind", async () => serving.length === 1, 10_000, 5);
+      expect(metricsUrl(serving[0], "127.0.0.1")).toBe(`http://127.0.0.1:${held.first}/metrics`);
+      expect(await (await fetch(`http://127.0.0.1:${held.first}/metrics`)).text()).toMatch(/^clickpipe_events_processed_total 7$/m);
+      expect(errors).toEqual([]);
+    } finally {
+      await retry.stop();
+    }
+    // stop() closed the server it bound: the port is free again.
+    const again = await startMetricsServer(new Metrics({ defaultMetrics: false }), held.first, "127.0.0.1");
+    await closed(again);
+  });
+
+  it("stop() while the port is held ends the retries and binds nothing", async () => {
+    const held = await holdPortRange(1);
+    let attempts = 0;
+    const start = () => {
+      attempts++;
+      return startMetricsServer(new Metrics({ defaultMetrics: false }), held.first, "127.0.0.1");
+    };
+    const serving: Server[] = [];
+    const retry = retryMetricsServer(start, { retryMs: 20, onServing: (server) => serving.push(server), onError: () => undefined });
+    await waitFor("an attempt on the held port", async () => attempts >= 1, 10_000, 5);
+    await retry.stop();
+    const made = attempts;
+    await held.release();
+    // Five retry periods with the port free: a retry left running would bind it.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(attempts).toBe(made);
+    expect(serving).toEqual([]);
+    const free = await startMetricsServer(new Metrics({ defaultMetrics: false }), held.first, "127.0.0.1");
+    await closed(free);
+  });
+
+  it("ends the retries at an error other than a port in use, and hands it to onError", async () => {
+    let attempts = 0;
+    const start = () => {
+      attempts++;
+      return startMetricsServer(new Metrics({ defaultMetrics: false }), 40000, "203.0.113.7");
+    };
+    const errors: unknown[] = [];
+    const retry = retryMetricsServer(start, { retryMs: 20, onServing: () => undefined, onError: (error) => errors.push(error) });
+    await waitFor("the error", async () => errors.length === 1, 10_000, 5);
+    await retry.stop();
+    expect(attempts).toBe(1);
+    expect(String(errors[0])).toContain("metrics: 203.0.113.7 is not an address of this machine");
   });
 });

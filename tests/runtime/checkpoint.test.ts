@@ -177,6 +177,15 @@ describe("DirectoryCheckpointStore lock", () => {
     expect(await readdir(store.directory)).not.toContain("lock");
   });
 
+  it("names no previous holder for a free lock, nor for one its holder released", async () => {
+    const first = await store.acquireLock({ workerId: "w1" });
+    expect(first!.tookOverFrom).toBeUndefined();
+    await first!.release();
+    const second = await store.acquireLock({ workerId: "w2" });
+    expect(second!.tookOverFrom).toBeUndefined();
+    await second!.release();
+  });
+
   it("stands by while a live holder's heartbeat is fresh, and gives up when aborted", async () => {
     await foreignLock(process.ppid, 0);
     const waitedFor: string[] = [];
@@ -194,6 +203,8 @@ describe("DirectoryCheckpointStore lock", () => {
     await foreignLock(process.ppid, 5_000);
     const lock = await store.acquireLock({ workerId: "w2", staleAfterMs: 2_000 });
     expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "w2" });
+    // Alive, the stale holder may still hold what it held (its metrics port): the new holder knows whom it replaced.
+    expect(lock!.tookOverFrom).toMatchObject({ workerId: "other", token: "t-other", pid: process.ppid });
     await lock!.release();
   });
 
@@ -205,6 +216,7 @@ describe("DirectoryCheckpointStore lock", () => {
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(lock).toBeDefined();
     expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "w2", pid: process.pid });
+    expect(lock!.tookOverFrom).toMatchObject({ workerId: "other", pid: exited });
     await lock!.release();
   });
 

@@ -10,7 +10,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DirectoryCheckpointStore } from "../../src/runtime/checkpoint.ts";
-import { holderIsGone, type LockHolder } from "../../src/runtime/lock-file.ts";
+import { holderIsGone, mayStillHoldHere, type LockHolder } from "../../src/runtime/lock-file.ts";
 import { thisProcessIdentity, type ProcessProbe } from "../../src/runtime/process-identity.ts";
 
 describe("holderIsGone", () => {
@@ -84,6 +84,25 @@ describe("holderIsGone", () => {
     const { bootId: _ob, pidNamespace: _on, ...otherProcless } = other({ pid: 400 });
     expect(holderIsGone(otherProcless, procless, probe)).toBe(false);
     expect(holderIsGone(other({ pid: 400 }), { ...self, pidNamespace: undefined }, probe)).toBe(false);
+  });
+});
+
+describe("mayStillHoldHere", () => {
+  const self: LockHolder = { workerId: "w", token: "t-self", acquiredAt: 0, host: "web-1.example", pid: 100, processStart: "5000", bootId: "331dc050", pidNamespace: "4026531836" };
+  // Pid 200 runs here, started at tick 7000; no other pid but ours.
+  const probe: ProcessProbe = { alive: (pid) => pid === 100 || pid === 200, startOf: (pid) => (pid === 200 ? "7000" : pid === 100 ? "5000" : undefined) };
+  const previous = (fields: Partial<LockHolder>): LockHolder => ({ ...self, workerId: "old", token: "t-old", ...fields });
+
+  it("counts a previous holder of this host whose process still runs (stalled), or that is not judged by pid", () => {
+    expect(mayStillHoldHere(previous({ pid: 200, processStart: "7000" }), self, probe)).toBe(true);
+    expect(mayStillHoldHere(previous({ pid: 400, pidNamespace: "4026532176" }), self, probe)).toBe(true);
+  });
+
+  it("does not count a free lock, a previous holder whose process is gone, or one of another host", () => {
+    expect(mayStillHoldHere(undefined, self, probe)).toBe(false);
+    expect(mayStillHoldHere(previous({ pid: 400 }), self, probe)).toBe(false);
+    expect(mayStillHoldHere(previous({ pid: 200, processStart: "6500" }), self, probe)).toBe(false);
+    expect(mayStillHoldHere(previous({ pid: 200, processStart: "7000", host: "web-2.example" }), self, probe)).toBe(false);
   });
 });
 

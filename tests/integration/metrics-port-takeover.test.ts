@@ -1,0 +1,134 @@
+// metrics.port across a takeover on one host: a worker that took the lock over from a stalled holder (SIGSTOP), which
+// still has metrics.port bound, runs without metrics and binds the port once that holder wakes, is fenced and stops.
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { DirectoryCheckpointStore } from "../../src/runtime/checkpoint.ts";
+import { freePort } from "../../src/transport/local-server.ts";
+import { runCli } from "../helpers/cli.ts";
+import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { waitForValue } from "../helpers/wait-for.ts";
+import { crashInput, lakeRows, publishAndDrainBaseline, sleep, spawnWorker, writePipelineFile, type WorkerProcess } from "./crash-harness.ts";
+
+const NAME = "mport";
+const STALE_LOCK = { CLICKPIPE_LOCK_STALE_MS: "1500" };
+const HELD_LINE = /metrics: port (\d+) on 127\.0\.0\.1 is in use, held by the previous holder worker zombie \(pid (\d+) on [^)]+\)/;
+
+/** A sample's value in Prometheus text (the first series of `name` whose labels contain `labels`); undefined if absent. */
+function sample(text: string, name: string, labels = ""): number | undefined {
+  for (const line of text.split("\n")) {
+    const match = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (match?.[1] === name && (match[2] ?? "").includes(labels)) return Number(match[3]);
+  }
+  return undefined;
+}
+
+describe("metrics.port after a takeover from a stalled holder on the same host", () => {
+  const natsUrl = inject("natsUrl");
+  const stream = uniqueStreamName("MPORT");
+  const running: WorkerProcess[] = [];
+  let directory: string;
+  let expected: Record<string, string[]>;
+
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), "clickpipe-metrics-takeover-"));
+    expected = (await publishAndDrainBaseline(directory, { name: NAME, natsUrl, stream, visitors: 1200, days: 4, seed: 61 })).rows;
+  });
+
+  afterEach(() => {
+    // A stopped process ignores SIGTERM but not SIGKILL.
+    for (const { child } of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
+
+  afterAll(async () => {
+    if (directory) await rm(directory, { recursive: true, force: true });
+  });
+
+  /** A live worker that took the lock and bound metrics.port, then stopped with SIGSTOP: alive, port still bound. */
+  async function stalledHolder(file: string, metricsPort: number): Promise<WorkerProcess> {
+    const zombie = spawnWorker(file, ["--worker-id", "zombie"], STALE_LOCK);
+    running.push(zombie);
+    expect(await zombie.printed(new RegExp(`metrics on http://127\\.0\\.0\\.1:${metricsPort}/metrics`)), zombie.output()).toBe(true);
+    expect(await zombie.printed(/starting \S+ at \S+ sequence 1 /), zombie.output()).toBe(true);
+    // Long enough to commit a checkpoint or two, so the successor resumes from the zombie's epoch.
+    await sleep(1_000);
+    zombie.child.kill("SIGSTOP");
+    return zombie;
+  }
+
+  it("drains without metrics while the stalled holder keeps the port, and exits cleanly with the retries still pending", { timeout: 120_000 }, async () => {
+    const out = join(directory, "drain");
+    const metricsPort = await freePort();
+    const file = await writePipelineFile(directory, { name: NAME, natsUrl, stream, out, metricsPort });
+    const zombie = await stalledHolder(file, metricsPort);
+
+    const successor = spawnWorker(file, ["--drain", "--worker-id", "successor"], STALE_LOCK);
+    running.push(successor);
+    const done = await successor.exited;
+    // Before the fix: "clickpipe run: metrics: port … is in use …: set metrics.port to a free port", exit 1.
+    expect(done.code, done.output).toBe(0);
+    expect(done.output).toMatch(HELD_LINE);
+    expect(HELD_LINE.exec(done.output)!.slice(1)).toEqual([String(metricsPort), String(zombie.child.pid)]);
+    expect(done.output.match(new RegExp(HELD_LINE.source, "g"))).toHaveLength(1);
+    expect(done.output).not.toMatch(/metrics on /);
+    expect(done.output).toMatch(/resuming mport at \S+ sequence \d+ \(epoch ([2-9]|\d\d+)\)/);
+    // The zombie, stopped throughout, wrote nothing since: the lake is the successor's drain, the single-worker tables.
+    expect(await lakeRows(out)).toEqual(expected);
+  });
+
+  it("serves its own metrics once the woken holder, fenced, lets go of the port", { timeout: 120_000 }, async () => {
+    const out = join(directory, "live");
+    const metricsPort = await freePort();
+    const file = await writePipelineFile(directory, { name: NAME, natsUrl, stream, out, metricsPort });
+    const zombie = await stalledHolder(file, metricsPort);
+    // Traffic that arrives while the holder is stalled: only the successor can read it.
+    const more = join(directory, "more.ndjson");
+    await writeFile(more, crashInput(300, 1, 62).join("\n") + "\n");
+    const published = await runCli(["publish", more, "--pipeline", file]);
+    expect(published.code, published.stderr).toBe(0);
+
+    const spawnedAt = Date.now();
+    const successor = spawnWorker(file, ["--worker-id", "successor"], STALE_LOCK);
+    running.push(successor);
+    expect(await successor.printed(HELD_LINE), successor.output()).toBe(true);
+
+    // It processes the new traffic meanwhile: its checkpoint reaches the stream's last sequence, the port still held.
+    const nc = await connect({ servers: natsUrl });
+    const lastSequence = (await (await jetstreamManager(nc)).streams.info(stream)).state.last_seq;
+    await nc.close();
+    const checkpoints = new DirectoryCheckpointStore(out, NAME);
+    await waitForValue("the successor's checkpoint to reach the stream's end", async () => (await checkpoints.loadMeta())?.position, (position) => position === lastSequence, 60_000);
+    expect((await checkpoints.loadMeta())?.workerId).toBe("successor");
+    expect(successor.output()).not.toMatch(/metrics on /);
+
+    // Woken, the old holder finds its lock taken (its heartbeat, or a commit that fails): it stops, closing its port.
+    zombie.child.kill("SIGCONT");
+    const fenced = await zombie.exited;
+    expect(fenced.code, fenced.output).toBe(1);
+    expect(fenced.output).toMatch(/fenced|lost the lock|is stale/);
+
+    expect(await successor.printed(new RegExp(`metrics on http://127\\.0\\.0\\.1:${metricsPort}/metrics`)), successor.output()).toBe(true);
+    const text = await waitForValue(
+      "the successor's /metrics",
+      async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
+      (body) => body.includes("clickpipe_events_received_total"),
+      30_000,
+    );
+    // This process's series: started after the successor was spawned (the zombie started seconds before).
+    expect(sample(text, "process_start_time_seconds")).toBeGreaterThanOrEqual(Math.floor(spawnedAt / 1000));
+    const received = sample(text, "clickpipe_events_received_total", 'source="nats"');
+
+    successor.child.kill("SIGTERM");
+    const stopped = await successor.exited;
+    expect(stopped.code, stopped.output).toBe(0);
+    expect(stopped.output).toContain(`committed through sequence ${lastSequence} `);
+    // Counted while no server served them: every line the successor read, as its own summary counts them (each line of
+    // an events message is an event or an invalid one; no tombstones, so none filtered).
+    const summary = /(\d+) events, (\d+) invalid/.exec(stopped.output)!;
+    expect(received).toBe(Number(summary[1]) + Number(summary[2]));
+    expect(received).toBeGreaterThan(0);
+  });
+});
