@@ -133,7 +133,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       controller.abort();
       await sending;
       if (error instanceof ListenError && error.message.startsWith("metrics:")) {
-        throw new ListenError(`${error.message} (the demo's is CLICKPIPE_METRICS_PORT, default 9464; 0 takes a free one)`);
+        throw new ListenError(`${error.message} (the demo's is CLICKPIPE_METRICS_PORT, default 9464; 0 takes a free one, a range such as 9464-9467 the first free port of it)`);
       }
       throw error;
     }
