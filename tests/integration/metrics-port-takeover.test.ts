@@ -2,11 +2,14 @@
 // still has metrics.port bound, runs without metrics and binds the port once that holder wakes, is fenced and stops.
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { DirectoryCheckpointStore } from "../../src/runtime/checkpoint.ts";
+import type { LockHolder } from "../../src/runtime/lock-file.ts";
+import { thisProcessIdentity } from "../../src/runtime/process-identity.ts";
 import { freePort } from "../../src/transport/local-server.ts";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
@@ -24,6 +27,16 @@ function sample(text: string, name: string, labels = ""): number | undefined {
     if (match?.[1] === name && (match[2] ?? "").includes(labels)) return Number(match[3]);
   }
   return undefined;
+}
+
+/** Binds `port` on 127.0.0.1 as another program would. */
+async function occupy(port: number): Promise<Server> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
+  return server;
 }
 
 describe("metrics.port after a takeover from a stalled holder on the same host", () => {
@@ -131,4 +144,34 @@ describe("metrics.port after a takeover from a stalled holder on the same host",
     expect(received).toBe(Number(summary[1]) + Number(summary[2]));
     expect(received).toBeGreaterThan(0);
   });
+  const bootId = thisProcessIdentity().bootId;
+  it.skipIf(bootId === undefined)(
+    "stops naming metrics.port when the port is in use after a takeover from a holder of another boot with this host's name",
+    { timeout: 120_000 },
+    async () => {
+      const out = join(directory, "namesake");
+      const metricsPort = await freePort();
+      const file = await writePipelineFile(directory, { name: NAME, natsUrl, stream, out, metricsPort });
+      // The lock of a live-looking holder with this host's name but another kernel boot (another machine of this name,
+      // or this one before a reboot), its pid one that runs here: taken over once its heartbeat stays unchanged.
+      const me = thisProcessIdentity();
+      const namesake: LockHolder = { ...me, workerId: "namesake", token: "namesake-token", acquiredAt: Date.now(), bootId: bootId === "00000000" ? "11111111" : "00000000" };
+      const lockFile = new DirectoryCheckpointStore(out, NAME).lockFile;
+      await mkdir(dirname(lockFile), { recursive: true });
+      await writeFile(lockFile, JSON.stringify(namesake));
+      // What holds the port is another program: no process of another boot binds a port of this kernel.
+      const other = await occupy(metricsPort);
+      try {
+        const successor = spawnWorker(file, ["--drain", "--worker-id", "successor"], STALE_LOCK);
+        running.push(successor);
+        const done = await successor.exited;
+        // Before the fix it drained without metrics (exit 0), blaming the namesake for the port and retrying every second.
+        expect(done.code, done.output).toBe(1);
+        expect(done.output).toContain(`metrics: port ${metricsPort} on 127.0.0.1 is in use (another clickpipe run or process?): set metrics.port to a free port`);
+        expect(done.output).not.toMatch(/held by the previous holder/);
+      } finally {
+        other.close();
+      }
+    },
+  );
 });
