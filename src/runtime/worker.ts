@@ -634,6 +634,9 @@ class Worker {
     this.lastCheckpointAt = this.now();
     try {
       if (this.options.signal?.aborted) return;
+      // A stop while no reader was open to close (a lock lost since recovery's epoch claim) would wait for a message
+      // here: on an idle stream for ever, a fenced worker keeping metrics.port from the one that took its lock.
+      if (this.fatal !== undefined) throw this.fatal;
       let yieldedAt = performance.now();
       for await (const message of reader) {
         const lookup = this.handleMessage(message);
