@@ -144,6 +144,32 @@ describe("metrics.port after a takeover from a stalled holder on the same host",
     expect(received).toBe(Number(summary[1]) + Number(summary[2]));
     expect(received).toBeGreaterThan(0);
   });
+  it("names the whole range in use when every port of metrics.port is, one of them the stalled holder's", { timeout: 120_000 }, async () => {
+    const out = join(directory, "range");
+    // Two ports in a row, the second bound by another program for the whole test: the zombie takes the first.
+    let first = await freePort();
+    let other: Server | undefined;
+    while (other === undefined) {
+      other = await occupy(first + 1).catch(() => undefined);
+      if (other === undefined) first = await freePort();
+    }
+    try {
+      const file = await writePipelineFile(directory, { name: NAME, natsUrl, stream, out, metricsPort: `${first}-${first + 1}` });
+      const zombie = await stalledHolder(file, first);
+      const successor = spawnWorker(file, ["--drain", "--worker-id", "successor"], STALE_LOCK);
+      running.push(successor);
+      const done = await successor.exited;
+      expect(done.code, done.output).toBe(0);
+      // Before the fix: "metrics: port 9464-9465 on …", one port named by a range's text.
+      const line = `metrics: every port of ${first}-${first + 1} on 127.0.0.1 is in use, held by the previous holder worker zombie (pid ${zombie.child.pid} on `;
+      expect(done.output).toContain(line);
+      expect(done.output.split(line)).toHaveLength(2);
+      expect(done.output).not.toMatch(/metrics on /);
+    } finally {
+      other.close();
+    }
+  });
+
   const bootId = thisProcessIdentity().bootId;
   it.skipIf(bootId === undefined)(
     "stops naming metrics.port when the port is in use after a takeover from a holder of another boot with this host's name",
