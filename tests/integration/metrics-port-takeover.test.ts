@@ -144,6 +144,39 @@ describe("metrics.port after a takeover from a stalled holder on the same host",
     expect(received).toBe(Number(summary[1]) + Number(summary[2]));
     expect(received).toBeGreaterThan(0);
   });
+  it("restarts a round on an operator failure without a second retry loop, and stops on SIGTERM with the retries pending", { timeout: 120_000 }, async () => {
+    const out = join(directory, "sigterm");
+    const metricsPort = await freePort();
+    const file = await writePipelineFile(directory, { name: NAME, natsUrl, stream, out, metricsPort });
+    const zombie = await stalledHolder(file, metricsPort);
+    const lines = crashInput(200, 1, 63);
+    const more = join(directory, "more-63.ndjson");
+    await writeFile(more, lines.join("\n") + "\n");
+    const published = await runCli(["publish", more, "--pipeline", file]);
+    expect(published.code, published.stderr).toBe(0);
+    // One event of the new traffic makes an operator throw once: the round rolls back and starts again.
+    const poisoned = lines.map((line) => (/"event_id":"([^"]+)"/.exec(line) ?? [])[1]).find((id) => id !== undefined)!;
+
+    const successor = spawnWorker(file, ["--worker-id", "successor"], { ...STALE_LOCK, CLICKPIPE_THROW_ON_EVENTS: poisoned, CLICKPIPE_THROW_TIMES: "1" });
+    running.push(successor);
+    expect(await successor.printed(HELD_LINE), successor.output()).toBe(true);
+    expect(await successor.printed(new RegExp(`failed \\(attempt 1 of \\d+: injected failure on event ${poisoned}\\): rolling back`)), successor.output()).toBe(true);
+    const nc = await connect({ servers: natsUrl });
+    const lastSequence = (await (await jetstreamManager(nc)).streams.info(stream)).state.last_seq;
+    await nc.close();
+    const checkpoints = new DirectoryCheckpointStore(out, NAME);
+    await waitForValue("the successor's checkpoint to reach the stream's end", async () => (await checkpoints.loadMeta())?.position, (position) => position === lastSequence, 60_000);
+
+    // The zombie, still stopped, keeps the port: the successor stops with its retries pending, as asked, exit 0.
+    expect(zombie.child.exitCode).toBe(null);
+    successor.child.kill("SIGTERM");
+    const stopped = await successor.exited;
+    expect(stopped.code, stopped.output).toBe(0);
+    expect(stopped.output.match(new RegExp(HELD_LINE.source, "g"))).toHaveLength(1);
+    expect(stopped.output).toMatch(/rolling back/);
+    expect(stopped.output).not.toMatch(/metrics on |cleanup:/);
+  });
+
   it("names the whole range in use when every port of metrics.port is, one of them the stalled holder's", { timeout: 120_000 }, async () => {
     const out = join(directory, "range");
     // Two ports in a row, the second bound by another program for the whole test: the zombie takes the first.
