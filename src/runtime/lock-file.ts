@@ -67,11 +67,17 @@ export function holderIsGone(
 
 /**
  * Whether `previous`, the holder whose lock `self` took over, may still be a live process of this host holding what it
- * held there (a port): one on this host not judged gone (holderIsGone: a stalled holder, or one not judged by pid).
- * Not when the lock was free (undefined), nor for a holder of another host.
+ * held there (a port): one on this host not judged gone (holderIsGone: a stalled holder, or one not judged by pid, as
+ * a container on the host's network with a pid namespace of its own). Not when the lock was free (undefined), nor for
+ * a holder of another host, nor for one of another boot with this host's name (another machine of this name, or this
+ * one before a reboot): ports belong to a kernel, so no process of another boot binds one of ours, and a port in use
+ * is something else's, to be reported as at a fresh start. A boot id missing on either side (an earlier version's
+ * lock, no /proc) tells nothing: the host name decides.
  */
 export function mayStillHoldHere(previous: LockHolder | undefined, self: LockHolder, probe: ProcessProbe = processProbe): previous is LockHolder {
-  return previous !== undefined && previous.host === self.host && !holderIsGone(previous, self, probe);
+  if (previous === undefined || previous.host !== self.host) return false;
+  const anotherBoot = previous.bootId !== undefined && self.bootId !== undefined && previous.bootId !== self.bootId;
+  return !anotherBoot && !holderIsGone(previous, self, probe);
 }
 
 /** Creates `file` with `content` unless it exists (O_EXCL): false when it does. */

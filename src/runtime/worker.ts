@@ -370,8 +370,10 @@ class Worker {
     } catch (error) {
       // A previous holder gone (kill -9) or on another host holds no port here: something else does, as at a fresh start.
       if (!isPortInUse(error) || !mayStillHoldHere(previous, lock.holder)) throw error;
+      // A range's text is the ports of it (portsOf): every one of them is in use then, the previous holder's among them.
+      const ports = typeof metrics.port === "number" ? `port ${metrics.port}` : `every port of ${metrics.port}`;
       this.log(
-        `metrics: port ${metrics.port} on ${metrics.host} is in use, held by the previous holder ${describeHolder(previous)} until it wakes and ` +
+        `metrics: ${ports} on ${metrics.host} is in use, held by the previous holder ${describeHolder(previous)} until it wakes and ` +
           `stops (this worker took its stale lock over): running without metrics, retrying every second`,
       );
       const retry = retryMetricsServer(start, { retryMs: METRICS_RETRY_MS, onServing: announce, onError: (failure) => this.stop(failure) });
@@ -634,6 +636,9 @@ class Worker {
     this.lastCheckpointAt = this.now();
     try {
       if (this.options.signal?.aborted) return;
+      // A stop while no reader was open to close (a lock lost since recovery's epoch claim) would wait for a message
+      // here: on an idle stream for ever, a fenced worker keeping metrics.port from the one that took its lock.
+      if (this.fatal !== undefined) throw this.fatal;
       let yieldedAt = performance.now();
       for await (const message of reader) {
         const lookup = this.handleMessage(message);

@@ -20,8 +20,8 @@ export interface PipelineFileOptions {
   checkpointStore?: "directory" | "kv";
   /** The parquet sink's compaction, as YAML (default: the key left out, i.e. the sink's default policy). */
   compaction?: string;
-  /** metrics.port, served on 127.0.0.1 (default: no metrics section, no metrics server). */
-  metricsPort?: number;
+  /** metrics.port, a port or a range ("9464-9465"), served on 127.0.0.1 (default: no metrics section, no metrics server). */
+  metricsPort?: number | string;
 }
 
 /** Writes `<directory>/<basename of out>.yaml`: every operator, windows small enough that a few days of traffic close many of them. */

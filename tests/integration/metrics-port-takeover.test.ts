@@ -2,11 +2,14 @@
 // still has metrics.port bound, runs without metrics and binds the port once that holder wakes, is fenced and stops.
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { DirectoryCheckpointStore } from "../../src/runtime/checkpoint.ts";
+import type { LockHolder } from "../../src/runtime/lock-file.ts";
+import { thisProcessIdentity } from "../../src/runtime/process-identity.ts";
 import { freePort } from "../../src/transport/local-server.ts";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
@@ -24,6 +27,16 @@ function sample(text: string, name: string, labels = ""): number | undefined {
     if (match?.[1] === name && (match[2] ?? "").includes(labels)) return Number(match[3]);
   }
   return undefined;
+}
+
+/** Binds `port` on 127.0.0.1 as another program would. */
+async function occupy(port: number): Promise<Server> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
+  return server;
 }
 
 describe("metrics.port after a takeover from a stalled holder on the same host", () => {
@@ -131,4 +144,93 @@ describe("metrics.port after a takeover from a stalled holder on the same host",
     expect(received).toBe(Number(summary[1]) + Number(summary[2]));
     expect(received).toBeGreaterThan(0);
   });
+  it("restarts a round on an operator failure without a second retry loop, and stops on SIGTERM with the retries pending", { timeout: 120_000 }, async () => {
+    const out = join(directory, "sigterm");
+    const metricsPort = await freePort();
+    const file = await writePipelineFile(directory, { name: NAME, natsUrl, stream, out, metricsPort });
+    const zombie = await stalledHolder(file, metricsPort);
+    const lines = crashInput(200, 1, 63);
+    const more = join(directory, "more-63.ndjson");
+    await writeFile(more, lines.join("\n") + "\n");
+    const published = await runCli(["publish", more, "--pipeline", file]);
+    expect(published.code, published.stderr).toBe(0);
+    // One event of the new traffic makes an operator throw once: the round rolls back and starts again.
+    const poisoned = lines.map((line) => (/"event_id":"([^"]+)"/.exec(line) ?? [])[1]).find((id) => id !== undefined)!;
+
+    const successor = spawnWorker(file, ["--worker-id", "successor"], { ...STALE_LOCK, CLICKPIPE_THROW_ON_EVENTS: poisoned, CLICKPIPE_THROW_TIMES: "1" });
+    running.push(successor);
+    expect(await successor.printed(HELD_LINE), successor.output()).toBe(true);
+    expect(await successor.printed(new RegExp(`failed \\(attempt 1 of \\d+: injected failure on event ${poisoned}\\): rolling back`)), successor.output()).toBe(true);
+    const nc = await connect({ servers: natsUrl });
+    const lastSequence = (await (await jetstreamManager(nc)).streams.info(stream)).state.last_seq;
+    await nc.close();
+    const checkpoints = new DirectoryCheckpointStore(out, NAME);
+    await waitForValue("the successor's checkpoint to reach the stream's end", async () => (await checkpoints.loadMeta())?.position, (position) => position === lastSequence, 60_000);
+
+    // The zombie, still stopped, keeps the port: the successor stops with its retries pending, as asked, exit 0.
+    expect(zombie.child.exitCode).toBe(null);
+    successor.child.kill("SIGTERM");
+    const stopped = await successor.exited;
+    expect(stopped.code, stopped.output).toBe(0);
+    expect(stopped.output.match(new RegExp(HELD_LINE.source, "g"))).toHaveLength(1);
+    expect(stopped.output).toMatch(/rolling back/);
+    expect(stopped.output).not.toMatch(/metrics on |cleanup:/);
+  });
+
+  it("names the whole range in use when every port of metrics.port is, one of them the stalled holder's", { timeout: 120_000 }, async () => {
+    const out = join(directory, "range");
+    // Two ports in a row, the second bound by another program for the whole test: the zombie takes the first.
+    let first = await freePort();
+    let other: Server | undefined;
+    while (other === undefined) {
+      other = await occupy(first + 1).catch(() => undefined);
+      if (other === undefined) first = await freePort();
+    }
+    try {
+      const file = await writePipelineFile(directory, { name: NAME, natsUrl, stream, out, metricsPort: `${first}-${first + 1}` });
+      const zombie = await stalledHolder(file, first);
+      const successor = spawnWorker(file, ["--drain", "--worker-id", "successor"], STALE_LOCK);
+      running.push(successor);
+      const done = await successor.exited;
+      expect(done.code, done.output).toBe(0);
+      // Before the fix: "metrics: port 9464-9465 on …", one port named by a range's text.
+      const line = `metrics: every port of ${first}-${first + 1} on 127.0.0.1 is in use, held by the previous holder worker zombie (pid ${zombie.child.pid} on `;
+      expect(done.output).toContain(line);
+      expect(done.output.split(line)).toHaveLength(2);
+      expect(done.output).not.toMatch(/metrics on /);
+    } finally {
+      other.close();
+    }
+  });
+
+  const bootId = thisProcessIdentity().bootId;
+  it.skipIf(bootId === undefined)(
+    "stops naming metrics.port when the port is in use after a takeover from a holder of another boot with this host's name",
+    { timeout: 120_000 },
+    async () => {
+      const out = join(directory, "namesake");
+      const metricsPort = await freePort();
+      const file = await writePipelineFile(directory, { name: NAME, natsUrl, stream, out, metricsPort });
+      // The lock of a live-looking holder with this host's name but another kernel boot (another machine of this name,
+      // or this one before a reboot), its pid one that runs here: taken over once its heartbeat stays unchanged.
+      const me = thisProcessIdentity();
+      const namesake: LockHolder = { ...me, workerId: "namesake", token: "namesake-token", acquiredAt: Date.now(), bootId: bootId === "00000000" ? "11111111" : "00000000" };
+      const lockFile = new DirectoryCheckpointStore(out, NAME).lockFile;
+      await mkdir(dirname(lockFile), { recursive: true });
+      await writeFile(lockFile, JSON.stringify(namesake));
+      // What holds the port is another program: no process of another boot binds a port of this kernel.
+      const other = await occupy(metricsPort);
+      try {
+        const successor = spawnWorker(file, ["--drain", "--worker-id", "successor"], STALE_LOCK);
+        running.push(successor);
+        const done = await successor.exited;
+        // Before the fix it drained without metrics (exit 0), blaming the namesake for the port and retrying every second.
+        expect(done.code, done.output).toBe(1);
+        expect(done.output).toContain(`metrics: port ${metricsPort} on 127.0.0.1 is in use (another clickpipe run or process?): set metrics.port to a free port`);
+        expect(done.output).not.toMatch(/held by the previous holder/);
+      } finally {
+        other.close();
+      }
+    },
+  );
 });

@@ -104,6 +104,22 @@ describe("mayStillHoldHere", () => {
     expect(mayStillHoldHere(previous({ pid: 200, processStart: "6500" }), self, probe)).toBe(false);
     expect(mayStillHoldHere(previous({ pid: 200, processStart: "7000", host: "web-2.example" }), self, probe)).toBe(false);
   });
+
+  it("counts a previous holder in another pid namespace of this kernel (a container on the host's network)", () => {
+    expect(mayStillHoldHere(previous({ pid: 200, processStart: "7000", pidNamespace: "4026532176" }), self, probe)).toBe(true);
+  });
+
+  it("does not count a previous holder of another boot with this host's name: its ports are another kernel's", () => {
+    // Another machine of this name, or this one before a reboot: neither binds a port of this kernel, whatever its pid.
+    expect(mayStillHoldHere(previous({ pid: 200, processStart: "7000", bootId: "9f0c11aa" }), self, probe)).toBe(false);
+    expect(mayStillHoldHere(previous({ pid: 200, processStart: "7000", bootId: "9f0c11aa", pidNamespace: "4026532176" }), self, probe)).toBe(false);
+  });
+
+  it("counts a previous holder of this host whose lock or this process's identity lacks a boot id (cannot be told apart)", () => {
+    expect(mayStillHoldHere(previous({ pid: 200, bootId: undefined, pidNamespace: undefined }), self, probe)).toBe(true);
+    const bootless: LockHolder = { ...self, bootId: undefined };
+    expect(mayStillHoldHere(previous({ pid: 200, bootId: "9f0c11aa" }), bootless, probe)).toBe(true);
+  });
 });
 
 /** Whether this machine lets us start a process in a pid namespace of its own (a user namespace: no root needed). */
