@@ -7,7 +7,7 @@ const USAGE = `usage: clickpipe <command> [options]
 commands:
   run <pipeline.yaml> [--drain] [--worker-id <id>] [--metrics-port <port|range>]  run a pipeline (drain: process the stream, flush, exit)
   validate <pipeline.yaml> [--print]                    check a pipeline file; --print shows it expanded, secrets redacted
-  publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map …] [--delimiter …] [--null …] [--timezone …] [--sort-by-time]
+  publish <file[.gz]> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map …] [--delimiter …] [--null …] [--timezone …] [--sort-by-time]
   generate --visitors N --days D [--seed S] [--start date] [--truth truth.json] [--out file.ndjson | --pipeline p.yaml --rate R]
   mine patterns …  |  mine rules …                      exact batch mining (PrefixSpan, FP-Growth)
   inspect <dir> [--json]                                tables, partitions, rows and schemas of a Parquet output
@@ -46,6 +46,8 @@ const DETAILS: Record<string, string> = {
   type=purchase and order_id=$column: consecutive rows with one order_id become one purchase, revenue the sum of
   qty × price (or of a mapped revenue), event_id derived from the rows (leave it out of --map); a bad row
   dead-letters its order (README.md has the rules).
+  A gzip (known by its first bytes, whatever its name) is read as the file it holds, with that file's batch ids; a
+  truncated or damaged one publishes its complete lines before the damage, then fails naming the byte.
   --sort-by-time publishes in event-time order: a file out of that order by more than the operators' lateness needs
   it, or the events the watermark already passed go to late_events.
   e.g. clickpipe publish orders.csv --pipeline p.yaml --format csv --map 'type=purchase,user_id=$1,ts=$2:yyyymmdd,revenue=$4'

@@ -6,6 +6,7 @@ import type { FileHandle } from "node:fs/promises";
 import { closestMatch } from "../config/did-you-mean.ts";
 import { parseEventTime } from "../events/time.ts";
 import { compileAccessLineReader, LogFormatError } from "../ingest/access-log.ts";
+import { fieldsDirectiveAt, isFieldsDirective } from "../ingest/access-log-w3c.ts";
 import { compileCsvMapping, CsvMappingError, endsInsideQuotes, type CsvMapping, type CsvMapResult } from "../ingest/csv.ts";
 import { OrderLineGrouper, type CsvOutput } from "../ingest/csv-orders.ts";
 import type { IngestCounts, RecordPublisher } from "../ingest/record-publisher.ts";
@@ -47,7 +48,7 @@ export async function publishLines(publisher: RecordPublisher, lines: string[], 
   const handle = compileRecordHandler(publisher, options, receivedAt);
   // A W3C line is read under the last #Fields directive before it in the file: each line takes its directive along.
   let directive: string | undefined;
-  const directiveOf = options.format === "w3c" ? (line: string) => (line.startsWith("#Fields:") ? (directive = line) : directive) : () => undefined;
+  const directiveOf = options.format === "w3c" ? (line: string) => (isFieldsDirective(line) ? (directive = line) : directive) : () => undefined;
   const ordered: PreparedLine[] = lines.map((line, index) => ({ line, lineNumber: index + 1, ts: handle.timeOf(line, index + 1), directive: directiveOf(line) }));
   // Records without a readable time keep their place at the front: they are rejected anyway.
   ordered.sort((a, b) => a.ts - b.ts || a.lineNumber - b.lineNumber);
@@ -150,12 +151,18 @@ export interface LineHandler {
   end(): Promise<void> | void;
   /** An order-line CSV's rows and orders so far. */
   orderLineCounts?(): { rows: number; orders: number };
+  /**
+   * A W3C log's last `#Fields:` line before a piece of the file that is read apart from the lines before it: it sets
+   * the columns, and publishes and counts nothing (it was read, or rejected, where it stands).
+   */
+  readDirective?(line: string): void;
 }
 
 /** How one whole record of a line format (NDJSON, an access log: one line each) is published in any order, and its time. */
 export interface RecordHandler {
   publishRecord(record: string, lineNumber: number): Promise<void> | void;
   timeOf(record: string, lineNumber: number): number;
+  readDirective?(line: string): void;
 }
 
 /** A UTF-8 byte order mark at the start of a file is no part of its first record. */
@@ -180,8 +187,8 @@ export function csvRecords(lines: string[], delimiter: string | undefined): Arra
 /** How one line of the file becomes a record of `publisher`: the format's parser, compiled once. */
 export function compileLineHandler(publisher: RecordPublisher, options: PublishLinesOptions, receivedAt: number): LineHandler {
   if (options.format === "csv") return compileCsvLineHandler(publisher, options, receivedAt);
-  const { publishRecord } = compileRecordHandler(publisher, options, receivedAt);
-  return { publish: publishRecord, end: () => undefined };
+  const { publishRecord, readDirective } = compileRecordHandler(publisher, options, receivedAt);
+  return { publish: publishRecord, end: () => undefined, readDirective };
 }
 
 /** The CSV options' mapping (in every thread that parses: the options are all it needs). */
@@ -241,6 +248,7 @@ function compileRecordHandler(publisher: RecordPublisher, options: PublishLinesO
       const accessLine = read(line);
       return accessLine.ok ? accessLine.ts : Number.NEGATIVE_INFINITY;
     },
+    readDirective: (line) => void read(line),
   };
 }
 
@@ -308,12 +316,20 @@ export function isAccessLogFormat(format: string): boolean {
 }
 
 /**
- * Whether a file of this access-log format may be cut into pieces parsed on several threads at once. A W3C line
- * needs the last #Fields directive before it, which a piece other than the first may not hold: such a file is read
- * in order on one parse thread.
+ * The last `#Fields:` line of a piece of a W3C log (isFieldsDirective), decoded as linesOf decodes it; undefined when
+ * it has none. The thread that cuts the file into pieces gives each piece the last one before it, since a line is
+ * read under the last directive before it, which may lie in an earlier piece.
  */
-export function parsesInPieces(format: string): boolean {
-  return isAccessLogFormat(format) && format !== "w3c";
+export function lastFieldsDirectiveOf(piece: Buffer): string | undefined {
+  for (let at = piece.lastIndexOf(0x23 /* # */); at >= 0; at = at === 0 ? -1 : piece.lastIndexOf(0x23, at - 1)) {
+    const lineStart = at === 0 || piece[at - 1] === 0x0a || (at === 3 && piece[0] === 0xef && piece[1] === 0xbb && piece[2] === 0xbf);
+    if (!lineStart || !fieldsDirectiveAt(piece, at)) continue;
+    const newline = piece.indexOf(0x0a, at);
+    const line = piece.subarray(at, newline < 0 ? piece.length : newline);
+    const text = line.toString(isUtf8(line) ? "utf8" : "latin1");
+    return text.endsWith("\r") ? text.slice(0, -1) : text;
+  }
+  return undefined;
 }
 
 /** Lines of a text file: LF or CRLF; a final newline does not make an empty record, other empty lines do. */
@@ -378,9 +394,27 @@ export class ChunkIds {
 /** Reads up to `length` bytes at file `position` into `target` at `offset`; resolves to the bytes read (0: the end). */
 export type ReadAt = (target: Buffer, offset: number, length: number, position: number) => Promise<number>;
 
-function readerOf(source: FileHandle | Buffer): ReadAt {
+/**
+ * Bytes read in order from the start, e.g. a gzip's decompressed stream (publish-gzip.ts): each read fills `length`
+ * unless the bytes end, as a file's reads do. `failure`: the bytes ended early (damaged): an unfinished last line is
+ * no line.
+ */
+export interface ByteStream {
+  read(target: Buffer, offset: number, length: number): Promise<number>;
+  readonly failure: Error | undefined;
+}
+
+/** What byteChunks reads: a file, bytes in memory, or a stream of bytes (whose size may be Infinity). */
+export type PieceSource = FileHandle | Buffer | ByteStream;
+
+function readerOf(source: PieceSource): ReadAt {
   if (Buffer.isBuffer(source)) return async (target, offset, length, position) => source.copy(target, offset, position, position + length);
+  if (!("fd" in source)) return (target, offset, length) => source.read(target, offset, length);
   return async (target, offset, length, position) => (await source.read(target, offset, length, position)).bytesRead;
+}
+
+function endedEarly(source: PieceSource): boolean {
+  return !Buffer.isBuffer(source) && !("fd" in source) && source.failure !== undefined;
 }
 
 /** Where byteChunks reads its pieces: a buffer of at least `minimumBytes`. */
@@ -408,11 +442,12 @@ export function recycledPieceBuffers(count: number, bytes: number, shared = fals
 }
 
 /**
- * The first `size` bytes of a file (or of bytes in memory) in pieces of about `chunkBytes`, each cut after its last
- * newline byte, which never occurs inside a UTF-8 sequence, so every piece decodes on its own; a line longer than a
- * piece makes the pieces grow. Pieces are read into `buffers` (by default a new one each).
+ * The first `size` bytes of a file (or of bytes in memory, or of a ByteStream to its end) in pieces of about
+ * `chunkBytes`, each cut after its last newline byte, which never occurs inside a UTF-8 sequence, so every piece decodes
+ * on its own; a line longer than a piece makes the pieces grow. Pieces are read into `buffers` (by default a new one
+ * each).
  */
-export async function* byteChunks(source: FileHandle | Buffer, size: number, chunkBytes = CHUNK_BYTES, buffers = newPieceBuffers): AsyncGenerator<Buffer> {
+export async function* byteChunks(source: PieceSource, size: number, chunkBytes = CHUNK_BYTES, buffers = newPieceBuffers): AsyncGenerator<Buffer> {
   const read = readerOf(source);
   const pieceBytes = Math.min(chunkBytes, Math.max(size, 1));
   let buffer = buffers(pieceBytes);
@@ -438,11 +473,12 @@ export async function* byteChunks(source: FileHandle | Buffer, size: number, chu
     yield buffer.subarray(0, lastNewline + 1);
     buffer = next;
   }
-  if (carried > 0) yield buffer.subarray(0, carried);
+  // The bytes after the last newline of a damaged gzip are a line cut anywhere, maybe inside a character.
+  if (carried > 0 && !endedEarly(source)) yield buffer.subarray(0, carried);
 }
 
 /** The lines (as splitLines cuts them) of byteChunks' pieces, each with its batch id prefix when `ids` is given. */
-export async function* lineChunks(source: FileHandle | Buffer, size: number, ids?: ChunkIds, chunkBytes = CHUNK_BYTES): AsyncGenerator<LineChunk> {
+export async function* lineChunks(source: PieceSource, size: number, ids?: ChunkIds, chunkBytes = CHUNK_BYTES): AsyncGenerator<LineChunk> {
   // A piece is done with once its lines are decoded and it is hashed: two buffers take turns (see recycledPieceBuffers).
   const buffers = recycledPieceBuffers(2, chunkBytes);
   for await (const piece of byteChunks(source, size, chunkBytes, buffers)) yield { lines: linesOf(piece), msgIdPrefix: ids?.next(piece) };

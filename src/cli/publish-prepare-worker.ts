@@ -33,6 +33,8 @@ export type PrepareRequest =
       length: number;
       /** Where the piece's prepared JSON goes (PreparedSliceSink), read by the main thread until the piece is done. */
       output: SharedArrayBuffer;
+      /** A W3C log's last `#Fields:` line before the piece (this thread may not have read the piece before it). */
+      directive?: string;
     }
   | { type: "end" };
 
@@ -68,6 +70,7 @@ async function run(port: NonNullable<typeof parentPort>): Promise<void> {
     let sliceEnd = sliceBytes;
     let lineNumber = request.firstLineNumber;
     let last = false;
+    if (request.directive !== undefined) handle.readDirective?.(request.directive);
     // Window by window: the piece's lines are never all alive at once.
     for (const window of lineWindows(bytes, asciiPiece)) {
       // The access-line handler never waits: the sink only collects.

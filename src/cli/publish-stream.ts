@@ -1,7 +1,6 @@
 // The NATS side of `clickpipe publish`: the stream, its batch publishers, and publishing on this thread or from the
 // JSON parse thread. Loaded by publish.ts once its access-log parse threads have their config: they need the config,
 // not NATS, to start parsing.
-import type { FileHandle } from "node:fs/promises";
 import type { Worker } from "node:worker_threads";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -10,7 +9,17 @@ import { RecordPublisher, type IngestCounts } from "../ingest/record-publisher.t
 import { connectNats } from "../transport/connection.ts";
 import { BatchPublisher } from "../transport/publisher.ts";
 import { ensureStream, streamOptions } from "../transport/stream.ts";
-import { allLines, ChunkIds, isAccessLogFormat, lineChunks, publishLineChunks, publishLines, publishOptionsKey, type PublishLinesOptions } from "./publish-lines.ts";
+import {
+  allLines,
+  ChunkIds,
+  isAccessLogFormat,
+  lineChunks,
+  publishLineChunks,
+  publishLines,
+  publishOptionsKey,
+  type PieceSource,
+  type PublishLinesOptions,
+} from "./publish-lines.ts";
 import { CHUNK_TAKEN, type PublishWorkerMessage } from "./publish-worker.ts";
 
 /**
@@ -54,7 +63,7 @@ export function batchPublisher({ config, connection, msgIdPrefix, format }: Publ
 }
 
 export async function publishInThisThread(
-  source: FileHandle | Buffer,
+  source: PieceSource,
   size: number,
   config: PipelineConfig,
   sink: BatchPublisher,
@@ -69,13 +78,20 @@ export async function publishInThisThread(
   return publishLines(publisher, lines, options);
 }
 
-/** Publishes the worker's chunks in order; each taken chunk lets the worker send another. */
-export async function publishFromWorker(worker: Worker, messages: AsyncIterableIterator<[PublishWorkerMessage]>, publisher: BatchPublisher): Promise<IngestCounts> {
+/**
+ * Publishes the worker's chunks in order; each taken chunk lets the worker send another. `failure`: why a gzip's
+ * bytes ended early.
+ */
+export async function publishFromWorker(
+  worker: Worker,
+  messages: AsyncIterableIterator<[PublishWorkerMessage]>,
+  publisher: BatchPublisher,
+): Promise<{ counts: IngestCounts; failure?: string }> {
   try {
     for await (const [message] of messages) {
       if (message.type === "done") {
         await publisher.flush();
-        return message.counts;
+        return { counts: message.counts, failure: message.failure };
       }
       if (message.msgIdPrefix !== undefined) publisher.useMsgIdPrefix(message.msgIdPrefix);
       for (let index = 0; index < message.events.length; index++) {

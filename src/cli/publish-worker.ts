@@ -7,6 +7,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { RecordPublisher, type IngestCounts, type RecordSink } from "../ingest/record-publisher.ts";
 import type { DeadLetter } from "../transport/dead-letter.ts";
+import { inputFailure, publishInput } from "./publish-gzip.ts";
 import { ChunkIds, lineChunks, publishLineChunks, publishOptionsKey, sliceRanges, type LineChunk, type PublishLinesOptions } from "./publish-lines.ts";
 
 export interface PublishWorkerData {
@@ -15,6 +16,8 @@ export interface PublishWorkerData {
   path: string;
   /** Bytes of the file to publish (its size when the main thread opened it). */
   size: number;
+  /** The file is a gzip (by its magic bytes): its decompressed lines are published. */
+  gzip?: boolean;
   config: PipelineConfig;
   options: PublishLinesOptions;
 }
@@ -25,7 +28,8 @@ export interface PublishWorkerData {
  */
 export type PublishWorkerMessage =
   | { type: "chunk"; events: string[]; partitions: number[]; deadLetters: DeadLetter[]; msgIdPrefix?: string }
-  | { type: "done"; counts: IngestCounts };
+  /** failure: why a gzip's bytes ended early (what was decompressed before is published all the same). */
+  | { type: "done"; counts: IngestCounts; failure?: string };
 
 export const PUBLISH_WORKER_ROLE = "clickpipe-publish-worker";
 
@@ -107,7 +111,8 @@ async function run(port: NonNullable<typeof parentPort>, data: PublishWorkerData
   const file = await open(data.path);
   try {
     const ids = new ChunkIds(publishOptionsKey(data.options));
-    const sliced = slicedChunks(lineChunks(file, data.size, ids), SLICES_PER_CHUNK);
+    const input = publishInput(file, data.size, data.gzip === true);
+    const sliced = slicedChunks(lineChunks(input.source, input.size, ids), SLICES_PER_CHUNK);
     const counts = await publishLineChunks(publisher, sliced.lines, data.options, async () => {
       // A chunk's dead letters follow all its events, as in one message per chunk: the batches come out the same.
       port.postMessage(sink.take(sliced.ended()));
@@ -118,7 +123,7 @@ async function run(port: NonNullable<typeof parentPort>, data: PublishWorkerData
     // What the end of the file gave after the last chunk (a CSV record whose quoted field never closed).
     const rest = sink.take();
     if (rest.type === "chunk" && (rest.events.length > 0 || rest.deadLetters.length > 0)) port.postMessage(rest);
-    port.postMessage({ type: "done", counts } satisfies PublishWorkerMessage);
+    port.postMessage({ type: "done", counts, failure: inputFailure(input.source) } satisfies PublishWorkerMessage);
   } finally {
     await file.close();
     // Without a listener the port no longer keeps the thread alive; messages already posted are still delivered.

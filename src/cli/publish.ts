@@ -14,12 +14,15 @@ import {
   CHUNK_BYTES,
   recycledPieceBuffers,
   ChunkIds,
+  isAccessLogFormat,
+  lastFieldsDirectiveOf,
   lineCountOf,
-  parsesInPieces,
   publishFormatProblem,
   publishOptionsKey,
+  type PieceSource,
   type PublishLinesOptions,
 } from "./publish-lines.ts";
+import { inputFailure, publishInput, startsAsGzip } from "./publish-gzip.ts";
 import { completePreparedSlice, sumCounts, type PreparedTarget } from "./publish-prepared.ts";
 import { PREPARE_WORKER_ROLE, type PrepareRequest, type PrepareResponse } from "./publish-prepare-worker.ts";
 import { PUBLISH_WORKER_ROLE, type PublishWorkerData, type PublishWorkerMessage } from "./publish-worker.ts";
@@ -27,7 +30,7 @@ import { PUBLISH_WORKER_ROLE, type PublishWorkerData, type PublishWorkerMessage 
 export { publishLineChunks, publishLines, splitLines, type PublishLinesOptions } from "./publish-lines.ts";
 
 export const publishUsage =
-  "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|w3c|caddy|csv|'<log format>'] " +
+  "usage: clickpipe publish <file[.gz]> --pipeline <pipeline.yaml> [--format ndjson|combined|common|w3c|caddy|csv|'<log format>'] " +
   "[--map <spec>] [--delimiter <char>|tab|whitespace] [--null <text>] [--timezone <IANA zone>] [--sort-by-time]";
 
 /** Files at least this big may be parsed in worker threads while the main thread publishes (start-up ≈ 0.3 s). */
@@ -92,9 +95,11 @@ export async function runPublish(argv: string[]): Promise<number> {
     // A pipe or device (e.g. /dev/stdin) is read into memory once.
     const source = stat.isFile() ? file : await file.readFile();
     const size = Buffer.isBuffer(source) ? source.length : stat.size;
+    // A gzip is read as the bytes it holds; its compressed size decides on threads (its decompressed size is unknown).
+    const gzip = await startsAsGzip(source);
     const threads = Buffer.isBuffer(source) || options.sortByTime === true || size < workerMinBytes() ? 0 : parseThreads();
-    // Access logs parse on several threads at once, piece by piece (W3C, which needs each piece's #Fields, on one).
-    const accessLog = parsesInPieces(options.format);
+    // Access logs parse on several threads at once, piece by piece (W3C pieces each with the #Fields before them).
+    const accessLog = isAccessLogFormat(options.format);
     const optionsKey = publishOptionsKey(options);
     // Access-log parse threads start first and get the config once it is loaded: each takes about 0.1 s to start,
     // about as long as loading the config schemas here.
@@ -109,7 +114,7 @@ export async function runPublish(argv: string[]): Promise<number> {
     const stream = await import("./publish-stream.ts");
     // The JSON and CSV parse thread starts (and parses ahead) while this one connects.
     if (threads > 0 && !accessLog) {
-      workers.push(startWorker({ role: PUBLISH_WORKER_ROLE, path, size, config, options }));
+      workers.push(startWorker({ role: PUBLISH_WORKER_ROLE, path, size, gzip, config, options }));
       inboxes.push(messagesOf(workers[0]));
     }
     const connection = await stream.connectToStream(config);
@@ -118,16 +123,24 @@ export async function runPublish(argv: string[]): Promise<number> {
       const publisherOptions = { config, connection, msgIdPrefix: optionsKey, format: options.format };
       const sink = stream.batchPublisher(publisherOptions);
       let counts: IngestCounts;
-      if (workers.length === 0) counts = await stream.publishInThisThread(source, size, config, sink, options);
-      else if (!accessLog) counts = await stream.publishFromWorker(workers[0], inboxes[0] as AsyncIterableIterator<[PublishWorkerMessage]>, sink);
-      else {
-        const edge = EdgeProcessor.fromConfig(config.ingest, { pipelineName: config.name, env: process.env });
-        const prepared = inboxes as AsyncIterableIterator<[PrepareResponse]>[];
-        counts = await publishPrepared(source as FileHandle, size, workers, prepared, sink, edge, optionsKey);
-      }
+      /** Why a gzip's bytes ended early: what was decompressed before is published all the same. */
+      let failure: string | undefined;
+      if (workers.length === 0 || accessLog) {
+        const input = publishInput(source, size, gzip);
+        if (workers.length === 0) counts = await stream.publishInThisThread(input.source, input.size, config, sink, options);
+        else {
+          const edge = EdgeProcessor.fromConfig(config.ingest, { pipelineName: config.name, env: process.env });
+          const prepared = inboxes as AsyncIterableIterator<[PrepareResponse]>[];
+          const directives = options.format === "w3c";
+          counts = await publishPrepared(input.source, input.size, workers, prepared, sink, edge, optionsKey, directives);
+        }
+        failure = inputFailure(input.source);
+      } else ({ counts, failure } = await stream.publishFromWorker(workers[0], inboxes[0] as AsyncIterableIterator<[PublishWorkerMessage]>, sink));
       console.log(`${readSummary(counts)}, published ${counts.published}, rejected ${counts.rejected}, filtered ${counts.filtered} → ${config.nats.stream}${alreadyStored(sink.stats)}`);
       if (counts.firstRejection !== undefined) console.error(rejectionSummary(counts, config.nats.stream));
-      return 0;
+      if (failure === undefined) return 0;
+      console.error(`clickpipe publish: ${path} ${failure}`);
+      return 1;
     } finally {
       await connection.drain().catch(() => connection.close());
     }
@@ -213,16 +226,18 @@ export function startPrepareWorker(): Worker {
 /**
  * Access logs on several parse threads: this thread reads the file in pieces, names each piece's batches (ChunkIds),
  * hands piece i to thread i mod n, and completes and publishes the prepared slices in file order (publish-prepared.ts).
- * At most PIECES_AHEAD pieces are out at once, which bounds memory when NATS is slower than parsing.
+ * At most PIECES_AHEAD pieces are out at once, which bounds memory when NATS is slower than parsing. `directives`
+ * (W3C): each piece goes with the last `#Fields:` line before it, which this thread finds as it cuts the pieces.
  */
 export async function publishPrepared(
-  file: FileHandle,
+  file: PieceSource,
   size: number,
   workers: readonly Worker[],
   inboxes: readonly AsyncIterableIterator<[PrepareResponse]>[],
   publisher: PreparedTarget & Pick<RecordSink, "flush"> & { useMsgIdPrefix(prefix: string): void },
   edge: EdgeProcessor,
   optionsKey: string,
+  directives = false,
 ): Promise<IngestCounts> {
   const ids = new ChunkIds(optionsKey);
   // Shared with the parse threads, and each read into again once its piece is done: no page faults for new memory.
@@ -234,6 +249,8 @@ export async function publishPrepared(
   let sent = 0;
   let linesSent = 0;
   let readAll = false;
+  /** The last #Fields line of the pieces sent so far. */
+  let directive: string | undefined;
   const sendNext = async (): Promise<void> => {
     const next = await pieces.next();
     if (next.done === true) {
@@ -243,8 +260,9 @@ export async function publishPrepared(
     const piece = next.value;
     const bytes = piece.buffer as SharedArrayBuffer | ArrayBuffer;
     const output = outputs[sent % PIECES_AHEAD];
-    const request: PrepareRequest = { type: "piece", piece: sent, firstLineNumber: linesSent + 1, bytes, offset: piece.byteOffset, length: piece.length, output };
+    const request: PrepareRequest = { type: "piece", piece: sent, firstLineNumber: linesSent + 1, bytes, offset: piece.byteOffset, length: piece.length, output, directive };
     linesSent += lineCountOf(piece);
+    if (directives) directive = lastFieldsDirectiveOf(piece) ?? directive;
     // Only a piece too big for a shared buffer has an ArrayBuffer of its own, to be transferred.
     workers[sent++ % workers.length].postMessage(request, bytes instanceof SharedArrayBuffer ? [] : [bytes]);
   };

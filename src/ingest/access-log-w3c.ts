@@ -36,6 +36,28 @@ const W3C_FIELDS: Record<string, W3cKind> = {
   "cs(user-agent)": "userAgent",
 };
 
+/**
+ * Whether a line is a `#Fields:` directive as the reader takes one: the name in any case, after a byte order mark at
+ * the file's start. `publish --sort-by-time`, publish's pieces and a resumed tailer find directives by the same rule.
+ */
+export function isFieldsDirective(line: string): boolean {
+  return FIELDS_DIRECTIVE.test(line);
+}
+
+const FIELDS_DIRECTIVE = /^\uFEFF?#Fields:/i;
+const FIELDS_BYTES = Buffer.from("#fields:");
+
+/** Whether `bytes` hold `#Fields:` (any case) at `at`: isFieldsDirective for a line of bytes that starts there. */
+export function fieldsDirectiveAt(bytes: Uint8Array, at: number): boolean {
+  if (at + FIELDS_BYTES.length > bytes.length) return false;
+  for (let index = 0; index < FIELDS_BYTES.length; index++) {
+    // ASCII letters differ from their capitals by 0x20 alone; "#" and ":" are compared as they are.
+    const byte = bytes[at + index];
+    if ((byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte) !== FIELDS_BYTES[index]) return false;
+  }
+  return true;
+}
+
 /** Where each kind is among the columns of the current `#Fields:`; -1 when it lacks it. */
 type Columns = Record<W3cKind, number> & { count: number; names: string[] };
 
@@ -66,7 +88,7 @@ export function compileW3cReader(): AccessLineReader {
     // A file written with a UTF-8 byte order mark has it before its first directive.
     const text = unterminated.charCodeAt(0) === 0xfeff ? unterminated.slice(1) : unterminated;
     if (text.charCodeAt(0) === 0x23 /* # */) {
-      if (/^#Fields:/i.test(text)) columns = columnsOf(text);
+      if (isFieldsDirective(text)) columns = columnsOf(text);
       return { ok: false, code: "skipped", reason: "a W3C directive" };
     }
     if (text.trim() === "") return { ok: false, reason: "empty line" };

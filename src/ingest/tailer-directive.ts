@@ -2,25 +2,33 @@
 import type { FileHandle } from "node:fs/promises";
 import { pipeline } from "node:stream";
 import { createGunzip } from "node:zlib";
+import { fieldsDirectiveAt, isFieldsDirective } from "./access-log-w3c.ts";
 
-const DIRECTIVE = Buffer.from("#Fields:");
+/** "#Fields:"'s length; its case does not matter (isFieldsDirective). */
+const DIRECTIVE_BYTES = 8;
+const BYTE_ORDER_MARK = Buffer.from([0xef, 0xbb, 0xbf]);
 /** Bytes read at a time, backwards from the offset. */
 const BLOCK_BYTES = 64 * 1024;
 /** A directive line longer than this is cut here (IIS's longest has about 30 fields). */
 const MAX_DIRECTIVE_BYTES = 16 * 1024;
 
-/** The text of the last line before `offset` that starts with `#Fields:`, or undefined when there is none. */
-export async function lastFieldsDirective(handle: FileHandle, offset: number, blockBytes = BLOCK_BYTES): Promise<string | undefined> {
-  const block = Buffer.allocUnsafe(blockBytes + DIRECTIVE.length);
+/**
+ * The text of the last line before `offset` that is a `#Fields:` directive (isFieldsDirective: any case, after a byte
+ * order mark at the file's start), or undefined when there is none. Only lines starting at or after `from` (a line's
+ * start) are looked at: a caller that looked before `from` already scans each byte once.
+ */
+export async function lastFieldsDirective(handle: FileHandle, offset: number, blockBytes = BLOCK_BYTES, from = 0): Promise<string | undefined> {
+  const block = Buffer.allocUnsafe(blockBytes + DIRECTIVE_BYTES);
   // Each block overlaps the next one back by the directive's length, so one cut by a block boundary is still found.
-  for (let end = offset; end > 0; ) {
-    const start = Math.max(0, end - blockBytes);
-    const length = Math.min(end + DIRECTIVE.length, offset) - start;
+  for (let end = offset; end > from; ) {
+    const start = Math.max(from, end - blockBytes);
+    const length = Math.min(end + DIRECTIVE_BYTES, offset) - start;
     const { bytesRead } = await handle.read(block, 0, length, start);
     const view = block.subarray(0, bytesRead);
-    for (let at = view.lastIndexOf(DIRECTIVE); at >= 0; at = at > 0 ? view.lastIndexOf(DIRECTIVE, at - 1) : -1) {
+    for (let at = view.lastIndexOf(0x23 /* # */); at >= 0; at = at > 0 ? view.lastIndexOf(0x23, at - 1) : -1) {
+      if (!fieldsDirectiveAt(view, at)) continue;
       const position = start + at;
-      const atLineStart = position === 0 || (at > 0 ? view[at - 1] === 0x0a : await newlineAt(handle, position - 1));
+      const atLineStart = position === 0 || (at > 0 ? view[at - 1] === 0x0a : await newlineAt(handle, position - 1)) || (position === 3 && (await bytesAt(handle, 0, 3)).equals(BYTE_ORDER_MARK));
       if (atLineStart) return lineAt(handle, position, offset);
     }
     end = start;
@@ -29,9 +37,13 @@ export async function lastFieldsDirective(handle: FileHandle, offset: number, bl
 }
 
 async function newlineAt(handle: FileHandle, position: number): Promise<boolean> {
-  const one = Buffer.alloc(1);
-  await handle.read(one, 0, 1, position);
-  return one[0] === 0x0a;
+  return (await bytesAt(handle, position, 1))[0] === 0x0a;
+}
+
+async function bytesAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  const bytes = Buffer.alloc(length);
+  const { bytesRead } = await handle.read(bytes, 0, length, position);
+  return bytes.subarray(0, bytesRead);
 }
 
 async function lineAt(handle: FileHandle, position: number, limit: number): Promise<string> {
@@ -63,18 +75,20 @@ export async function lastFieldsDirectiveInGzip(handle: FileHandle, offset: numb
       const part = piece.subarray(0, Math.max(0, offset - inflated));
       inflated += part.length;
       for (let from = 0; from <= part.length; ) {
+        // A byte order mark before the file's first line is no part of it.
+        if (inflated === part.length && from === 0 && part.subarray(0, 3).equals(BYTE_ORDER_MARK)) from = 3;
         const newline = part.indexOf(0x0a, from);
         const end = newline < 0 ? part.length : newline;
         if (!other && lineBytes < MAX_DIRECTIVE_BYTES) {
           const bytes = part.subarray(from, Math.min(end, from + MAX_DIRECTIVE_BYTES - lineBytes));
           line.push(bytes);
           lineBytes += bytes.length;
-          const head = lineBytes >= DIRECTIVE.length || newline >= 0 ? Buffer.concat(line) : undefined;
-          if (head !== undefined && !head.subarray(0, DIRECTIVE.length).equals(DIRECTIVE)) other = true;
+          const head = lineBytes >= DIRECTIVE_BYTES || newline >= 0 ? Buffer.concat(line) : undefined;
+          if (head !== undefined && !fieldsDirectiveAt(head, 0)) other = true;
           else if (head !== undefined) line = [head];
         }
         if (newline < 0) break;
-        if (!other && lineBytes >= DIRECTIVE.length) {
+        if (!other && lineBytes >= DIRECTIVE_BYTES) {
           const text = Buffer.concat(line).toString("utf8");
           found = text.endsWith("\r") ? text.slice(0, -1) : text;
         }
@@ -88,4 +102,40 @@ export async function lastFieldsDirectiveInGzip(handle: FileHandle, offset: numb
     if ((error as NodeJS.ErrnoException).code?.startsWith("Z_") !== true) throw error;
   }
   return found;
+}
+
+/**
+ * The last `#Fields:` line before each chunk of one open file, for a W3C reader that has none: a log without any was
+ * searched back to its start again for every chunk (quadratic in its size). What was searched is kept (per generation
+ * of the file) and carried on by each published chunk's lines, so each byte is looked at once; a gzip, which cannot be
+ * read backwards, is inflated once for it.
+ */
+export class FieldsLookBack {
+  /** The last directive before `end` in the file's `generation`. */
+  private scan: { generation: number; end: number; directive: string | undefined } | undefined;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly compressed: boolean,
+    private readonly blockBytes = BLOCK_BYTES,
+  ) {}
+
+  /** The last `#Fields:` line before byte `start` (a line's start) of the file's `generation`. */
+  async before(generation: number, start: number): Promise<string | undefined> {
+    const scan = this.scan?.generation === generation && this.scan.end <= start ? this.scan : undefined;
+    if (scan?.end === start) return scan.directive;
+    let directive: string | undefined;
+    if (this.compressed) directive = await lastFieldsDirectiveInGzip(this.handle, start);
+    else directive = (await lastFieldsDirective(this.handle, start, this.blockBytes, scan?.end ?? 0)) ?? scan?.directive;
+    this.scan = { generation, end: start, directive };
+    return directive;
+  }
+
+  /** The chunk [start, end) of `lines` was read: the scan goes on past it when it had reached `start`. */
+  passed(generation: number, start: number, end: number, lines: readonly { text: string }[]): void {
+    const scan = this.scan;
+    if (scan === undefined || scan.generation !== generation || scan.end !== start) return;
+    const directive = lines.findLast((line) => isFieldsDirective(line.text))?.text;
+    this.scan = { generation, end, directive: directive ?? scan.directive };
+  }
 }

@@ -15,7 +15,7 @@ import {
   type TailPosition,
   type TailPositionStore,
 } from "./tailer-position.ts";
-import { lastFieldsDirective, lastFieldsDirectiveInGzip } from "./tailer-directive.ts";
+import { FieldsLookBack } from "./tailer-directive.ts";
 import type { NumberedLine, TailPublisher } from "./tailer-publisher.ts";
 import { findCopy, rotatedAfter, type FinishedFile, type RotatedFile } from "./tailer-rotated.ts";
 
@@ -46,6 +46,8 @@ interface OpenFile {
   complete: boolean;
   /** A copy of a truncated file, read from where the tailer was in that file. */
   copy: boolean;
+  /** Where a W3C reader without a `#Fields:` finds the one before a chunk (made when first asked). */
+  fieldsLookBack?: FieldsLookBack;
 }
 
 export interface TailedPathOptions {
@@ -340,10 +342,11 @@ export class TailedPath {
     // Written ahead: a crash after the ack re-sends this extent, not a longer one under other ids.
     if (!resent) await this.options.store.save({ ...current, inflight });
     const reading = this.reading;
-    // Asked only by a W3C reader that has read no #Fields yet (resumed in the middle of its file).
+    // Asked only by a W3C reader that has read no #Fields yet (resumed in the middle of its file, or a file without one).
     const directiveBefore =
-      reading === undefined ? undefined : reading.compressed ? () => lastFieldsDirectiveInGzip(reading.handle, start) : () => lastFieldsDirective(reading.handle, start);
+      reading === undefined ? undefined : () => (reading.fieldsLookBack ??= new FieldsLookBack(reading.handle, reading.compressed)).before(position.generation, start);
     await this.options.publisher.publish(batchIdPrefix(current, start, end, this.options.instance), lines, inflight.receivedAt, { directiveBefore });
+    reading?.fieldsLookBack?.passed(position.generation, start, end, chunkLines);
     crashIfInjectedAfterTailAck();
     const next = { ...current, offset: end, lineNumber: position.lineNumber + lines.length, ...after };
     await this.options.store.save(next);

@@ -36,4 +36,26 @@ describe("publish --sort-by-time", () => {
     await publishLines(publisher, records, { format: "ndjson", sortByTime: true, receivedAt: 0 });
     expect(lines.map((line) => (JSON.parse(line) as { ts: string }).ts)).toEqual(["1710054000100", "1710054000200", "1710054000300"]);
   });
+
+  it("reads each W3C line under its own #Fields, whatever the directive's case, as the reader matches it", async () => {
+    const published: string[] = [];
+    const rejected: string[] = [];
+    const publisher = {
+      publishAccessLine: (_accessLine: unknown, line: string) => void published.push(line),
+      rejectLine: (line: string) => void rejected.push(line),
+      flush: async () => ({}) as IngestCounts,
+    } as unknown as RecordPublisher;
+    // Two blocks with their columns in other orders, their times interleaved.
+    const lines = [
+      "#fields: date time c-ip cs-uri-stem sc-status",
+      "2024-03-04 10:00:02 192.0.2.1 /a2 200",
+      "2024-03-04 10:00:04 192.0.2.1 /a4 200",
+      "#FIELDS: c-ip sc-status cs-uri-stem time date",
+      "192.0.2.2 200 /b1 10:00:01 2024-03-04",
+      "192.0.2.2 200 /b3 10:00:03 2024-03-04",
+    ];
+    await publishLines(publisher, lines, { format: "w3c", sortByTime: true, receivedAt: 0 });
+    expect(rejected).toEqual([]);
+    expect(published.map((line) => /\/[ab]\d/.exec(line)?.[0])).toEqual(["/b1", "/a2", "/b3", "/a4"]);
+  });
 });

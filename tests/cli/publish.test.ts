@@ -423,7 +423,7 @@ describe("publish - options for another format", () => {
   });
 
   const USAGE_LINE =
-    "usage: clickpipe publish <file> --pipeline <pipeline.yaml> [--format ndjson|combined|common|w3c|caddy|csv|'<log format>'] [--map <spec>] [--delimiter <char>|tab|whitespace] [--null <text>] [--timezone <IANA zone>] [--sort-by-time]\n";
+    "usage: clickpipe publish <file[.gz]> --pipeline <pipeline.yaml> [--format ndjson|combined|common|w3c|caddy|csv|'<log format>'] [--map <spec>] [--delimiter <char>|tab|whitespace] [--null <text>] [--timezone <IANA zone>] [--sort-by-time]\n";
   const CHOICES =
     "--format is ndjson, csv, combined, common, w3c (IIS, CloudFront), caddy (Caddy's JSON access log), or the server's own " +
     `log format: an nginx log_format ('$remote_addr - $remote_user [$time_local] "$request" $status …', or for escape=json ` +

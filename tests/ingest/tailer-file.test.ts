@@ -392,4 +392,41 @@ describe("TailedPath - several rotations", () => {
     expect(published.flat()).toEqual(numbered("third", 1, 2));
     expect(logs).toContain(`access log ${path}: ${path}.1.xz is compressed with another program than gzip; its lines are lost`);
   });
+
+  it("gives a W3C reader without #Fields the directive before each chunk: none, then the one a chunk brought", async () => {
+    const folder = join(directory, "w3c-nofields");
+    await mkdir(folder);
+    const path = join(folder, "u_ex.log");
+    const entry = (n: number) => `2024-03-04 10:00:${String(n % 60).padStart(2, "0")} 192.0.2.${n} 200`;
+    await writeFile(path, Array.from({ length: 40 }, (_, n) => `${entry(n)}\n`).join(""));
+    const asked: Array<{ firstLine: number; directive: string | undefined }> = [];
+    const store = new TailPositionStore(join(folder, "state"));
+    const tailer = new TailedPath({
+      path,
+      store,
+      publisher: {
+        // As TailPublisher asks while its reader has no #Fields, for every chunk after the file's first line.
+        publish: async (_prefix, lines, _receivedAt, source) => {
+          if (lines[0].lineNumber > 1) asked.push({ firstLine: lines[0].lineNumber, directive: await source?.directiveBefore?.() });
+        },
+      },
+      log: () => undefined,
+      now: Date.now,
+      stopping: () => false,
+      chunkBytes: 256,
+    });
+    await tailer.restore();
+    await tailer.poll();
+    expect(asked.length).toBeGreaterThan(3);
+    expect(asked.every(({ directive }) => directive === undefined)).toBe(true);
+    const before = asked.length;
+    await appendFile(path, `#fields: date time c-ip sc-status\n${Array.from({ length: 20 }, (_, n) => `${entry(n)}\n`).join("")}`);
+    await tailer.poll();
+    await tailer.close();
+    // The chunk holding the directive line is asked for what came before it (none); every chunk after it gets it.
+    const after = asked.slice(before);
+    expect(after[0].directive).toBeUndefined();
+    expect(after.length).toBeGreaterThan(2);
+    expect(after.slice(1).every(({ directive }) => directive === "#fields: date time c-ip sc-status")).toBe(true);
+  });
 });

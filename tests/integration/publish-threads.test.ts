@@ -1,9 +1,11 @@
 // Oracle: `clickpipe publish` on one thread. With parse threads (several for an access log, one for JSON lines) the
-// stream must hold the same messages under the same batch ids, so a re-publish in either mode stores nothing new.
+// stream must hold the same messages under the same batch ids, so a re-publish in either mode stores nothing new; and
+// so must the file's gzip, decompressed as it is read.
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -129,18 +131,24 @@ describe("publish - parse threads store what one thread stores, under the same b
     expect(bySubject(await storedMessages(threads.stream))).toEqual(bySubject(reference));
     await publish(file, oneThread.file, "ndjson", THREADS);
     expect((await manager.streams.info(oneThread.stream)).state.messages).toBe(reference.length);
+    // Its gzip, decompressed on the parse thread.
+    const gzipFile = join(directory, "events.ndjson.gz");
+    await writeFile(gzipFile, gzipSync(readFileSync(file)));
+    const fromGzip = await pipeline("jsongzip");
+    expect(await publish(gzipFile, fromGzip.file, "ndjson", THREADS)).toBe(counts);
+    expect(bySubject(await storedMessages(fromGzip.stream))).toEqual(bySubject(reference));
   });
 
   it("W3C and Caddy logs: the same messages and ids from parse threads as from one thread", { timeout: 240_000 }, async () => {
-    // W3C: ≈ 9 MB, so the second #Fields (other columns, in another order) lies in a later 4 MiB piece than the first,
-    // and lines of pieces after the first need the directive before them: the file parses on one thread either way.
+    // W3C: ≈ 9 MB, so the second #Fields (other columns, in another order, in lower case) lies in a later 4 MiB piece
+    // than the first, and the threads parsing pieces after the first read them under the directive before the piece.
     const iisLine = (n: number) =>
       `2024-03-04 ${clock(n)} 10.0.0.5 GET /page/${n % 97} - 80 - 192.0.2.${n % 200} Mozilla/5.0+(X11;+Linux) - ${n % 50 === 0 ? 404 : 200} 0 0 15`;
     const switched = (n: number) => `192.0.2.${n % 200} ${n % 50 === 0 ? 404 : 200} ${clock(n)} 2024-03-05 /other/${n % 89} q=${n % 7} GET`;
     const w3c: string[] = ["#Software: Microsoft Internet Information Services 10.0", "#Version: 1.0"];
     w3c.push("#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken");
     for (let n = 0; n < 50_000; n++) w3c.push(iisLine(n));
-    w3c.push("#Fields: c-ip sc-status time date cs-uri-stem cs-uri-query cs-method");
+    w3c.push("#fields: c-ip sc-status time date cs-uri-stem cs-uri-query cs-method");
     for (let n = 0; n < 80_000; n++) w3c.push(n === 40_000 ? "cut short" : switched(n));
     const w3cFile = join(directory, "u_ex.log");
     await writeFile(w3cFile, `${w3c.join("\r\n")}\r\n`);
@@ -173,6 +181,12 @@ describe("publish - parse threads store what one thread stores, under the same b
     expect(bySubject(await storedMessages(threads.stream))).toEqual(bySubject(reference));
     await publish(file, oneThread.file, format, THREADS);
     expect((await manager.streams.info(oneThread.stream)).state.messages).toBe(reference.length);
+    // The file's gzip on parse threads: this thread decompresses it, and finds each W3C piece's #Fields, as it cuts it.
+    const gzipFile = `${file}.gz`;
+    await writeFile(gzipFile, gzipSync(readFileSync(file)));
+    const fromGzip = await pipeline(`${format}gzip`);
+    expect(await publish(gzipFile, fromGzip.file, format, THREADS)).toBe(counts);
+    expect(bySubject(await storedMessages(fromGzip.stream))).toEqual(bySubject(reference));
   }
 });
 

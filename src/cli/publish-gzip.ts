@@ -1,0 +1,142 @@
+// What `clickpipe publish` reads from a gzip (logrotate's `compress`, CloudFront's `.gz` files): its decompressed bytes,
+// streamed in order, every member of a multi-member file (`cat a.gz b.gz`), and where it is damaged if it is.
+import type { FileHandle } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
+import type { ByteStream } from "./publish-lines.ts";
+
+/** Decompressed bytes held ahead of the reader, at most, while no read waits: memory stays constant. */
+const AHEAD_BYTES = 1024 * 1024;
+/**
+ * Compressed bytes handed to zlib at a time. zlib reports damage at the end of the write that meets it (bytesWritten:
+ * the writes taken before), so the damage is within this many bytes after the byte named; the output of zlib's last
+ * pass before the error (at most its 16 KiB chunk) is lost with it, so a member followed by bytes that are no gzip may
+ * lose its last lines. A truncated gzip loses nothing zlib could decompress.
+ */
+const INPUT_BYTES = 16 * 1024;
+
+/** A gzip's first two bytes (RFC 1952), whatever the file is called. */
+export function isGzip(start: Uint8Array): boolean {
+  return start.length >= 2 && start[0] === 0x1f && start[1] === 0x8b;
+}
+
+/** A gzip that ends early or holds bytes that are no gzip: what was decompressed before it is all there is. */
+export class GzipDamageError extends Error {
+  override name = "GzipDamageError";
+
+  constructor(
+    /** Compressed bytes zlib had taken without complaint: the damage is at or after this byte. */
+    readonly offset: number,
+    readonly compressedBytes: number,
+    readonly decompressedBytes: number,
+    zlibMessage: string,
+  ) {
+    const truncated = offset >= compressedBytes && /unexpected end/.test(zlibMessage);
+    const what = truncated ? `ends in the middle of gzip data at byte ${offset}` : `holds damaged gzip data at or after byte ${offset} of ${compressedBytes}`;
+    super(`${what} (zlib: ${zlibMessage}): only the complete lines of the ${decompressedBytes} bytes decompressed before it were published`);
+  }
+}
+
+/**
+ * The decompressed bytes of a gzip (a file or bytes in memory) as a ByteStream whose reads fill the requested length
+ * until the end, as a file's do: the pieces cut from it, and so the batch ids, are those of the decompressed file.
+ */
+export class GzipInput implements ByteStream {
+  /** Why the bytes ended early (set before the read that returns 0): a GzipDamageError, or an I/O error's. */
+  failure: Error | undefined;
+  private readonly gunzip = createGunzip();
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private decompressed = 0;
+  private ended = false;
+  private wanted = 0;
+  private wake: (() => void) | undefined;
+
+  constructor(source: FileHandle | Buffer, compressedBytes: number) {
+    // The handle stays open (autoClose false): publish closes it, as for a file it reads itself.
+    const input = Buffer.isBuffer(source) ? Readable.from(bufferPieces(source)) : source.createReadStream({ start: 0, autoClose: false, highWaterMark: INPUT_BYTES });
+    // 'data' as it comes, not an async iterator: a destroyed stream's buffered output would be lost with the error.
+    this.gunzip.on("data", (piece: Buffer) => {
+      this.pending.push(piece);
+      this.pendingBytes += piece.length;
+      this.decompressed += piece.length;
+      if (this.pendingBytes >= Math.max(this.wanted, AHEAD_BYTES)) this.gunzip.pause();
+      this.notify();
+    });
+    // Its own 'end' and 'error', not pipeline's callback: that comes once the input is written, before zlib reports
+    // a truncated end.
+    this.gunzip.once("end", () => this.end(undefined));
+    this.gunzip.once("error", (error: NodeJS.ErrnoException) => {
+      const zlibError = error.code?.startsWith("Z_") === true;
+      this.end(zlibError ? new GzipDamageError(this.gunzip.bytesWritten, compressedBytes, this.decompressed, error.message) : this.unreadable(error));
+    });
+    input.once("error", (error: Error) => {
+      this.end(this.unreadable(error));
+      this.gunzip.destroy();
+    });
+    input.pipe(this.gunzip);
+  }
+
+  async read(target: Buffer, offset: number, length: number): Promise<number> {
+    this.wanted = length;
+    while (this.pendingBytes < length && !this.ended) {
+      this.gunzip.resume();
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+    this.wanted = 0;
+    let copied = 0;
+    while (copied < length && this.pending.length > 0) {
+      const piece = this.pending[0];
+      const taken = piece.copy(target, offset + copied, 0, Math.min(piece.length, length - copied));
+      copied += taken;
+      if (taken === piece.length) this.pending.shift();
+      else this.pending[0] = piece.subarray(taken);
+    }
+    this.pendingBytes -= copied;
+    if (!this.ended && this.pendingBytes < AHEAD_BYTES) this.gunzip.resume();
+    return copied;
+  }
+
+  /** The file could not be read on (an I/O error): said as a damaged gzip is. */
+  private unreadable(error: Error): Error {
+    return new Error(`could not be read to its end (${error.message}): only the complete lines of the ${this.decompressed} bytes decompressed before it were published`);
+  }
+
+  private end(failure: Error | undefined): void {
+    if (this.ended) return;
+    this.failure = failure;
+    this.ended = true;
+    this.notify();
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+}
+
+function* bufferPieces(bytes: Buffer): Generator<Buffer> {
+  for (let at = 0; at < bytes.length; at += INPUT_BYTES) yield bytes.subarray(at, at + INPUT_BYTES);
+}
+
+/** Whether a file (or bytes read from a pipe) is a gzip, by its magic bytes, not its name. */
+export async function startsAsGzip(source: FileHandle | Buffer): Promise<boolean> {
+  if (Buffer.isBuffer(source)) return isGzip(source);
+  const start = Buffer.alloc(2);
+  const { bytesRead } = await source.read(start, 0, 2, 0);
+  return isGzip(start.subarray(0, bytesRead));
+}
+
+/**
+ * What publish reads from a file of `size` bytes (or from bytes read from a pipe): the file itself, or for a gzip its
+ * decompressed stream, whose size is unknown (Infinity).
+ */
+export function publishInput(source: FileHandle | Buffer, size: number, gzip: boolean): { source: FileHandle | Buffer | GzipInput; size: number } {
+  return gzip ? { source: new GzipInput(source, size), size: Number.POSITIVE_INFINITY } : { source, size };
+}
+
+/** The message of what ended a gzip early, if anything did. */
+export function inputFailure(source: FileHandle | Buffer | GzipInput): string | undefined {
+  return source instanceof GzipInput ? source.failure?.message : undefined;
+}

@@ -1,0 +1,124 @@
+// `clickpipe publish` reading a gzip: its decompressed bytes cut into the pieces (and so the batch ids) of the file it
+// holds, every member of a multi-member gzip, and a damaged one read up to the damage, then reported.
+import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { constants, gunzipSync, gzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GzipInput, inputFailure, isGzip, publishInput, startsAsGzip } from "../../src/cli/publish-gzip.ts";
+import { byteChunks, ChunkIds, lastFieldsDirectiveOf, lineChunks, splitLines, type LineChunk, type PieceSource } from "../../src/cli/publish-lines.ts";
+
+let directory: string;
+beforeAll(async () => {
+  directory = await mkdtemp(join(tmpdir(), "clickpipe-publish-gzip-"));
+});
+afterAll(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+/** Lines of varied length (so pieces end at varied places), each numbered. */
+function text(lines: number, from = 0): string {
+  return Array.from({ length: lines }, (_, index) => `line ${from + index} ${"abcdefghij".repeat((from + index) % 23)} é\n`).join("");
+}
+
+/** The pieces as Latin-1 text, byte for byte (compared much faster than Buffers). */
+async function pieces(source: PieceSource, size: number, chunkBytes: number): Promise<string[]> {
+  const all: string[] = [];
+  for await (const piece of byteChunks(source, size, chunkBytes)) all.push(piece.toString("latin1"));
+  return all;
+}
+
+async function chunksOf(source: PieceSource, size: number, chunkBytes: number): Promise<LineChunk[]> {
+  const all: LineChunk[] = [];
+  for await (const chunk of lineChunks(source, size, new ChunkIds("key"), chunkBytes)) all.push(chunk);
+  return all;
+}
+
+describe("publish - a gzip is read as the file it holds", () => {
+  it("knows a gzip by its magic bytes 1f 8b, not by its name", async () => {
+    expect(isGzip(gzipSync("a\n"))).toBe(true);
+    expect(isGzip(Buffer.from("a\n"))).toBe(false);
+    expect(isGzip(Buffer.from([0x1f]))).toBe(false);
+    const named = join(directory, "access.log");
+    await writeFile(named, gzipSync("a\n"));
+    const handle = await open(named);
+    expect(await startsAsGzip(handle)).toBe(true);
+    await handle.close();
+    const empty = join(directory, "empty.gz");
+    await writeFile(empty, "");
+    const emptyHandle = await open(empty);
+    expect(await startsAsGzip(emptyHandle)).toBe(false);
+    await emptyHandle.close();
+  });
+
+  it("gives the pieces, lines and batch id prefixes of the decompressed file, for every member of a multi-member gzip", async () => {
+    const parts = [text(700), text(1, 700), text(900, 701)];
+    const plain = Buffer.from(parts.join(""));
+    // As `cat a.gz b.gz c.gz` (logrotate's delaycompress and a later append make such files).
+    const gzip = Buffer.concat(parts.map((part) => gzipSync(part)));
+    const path = join(directory, "members.log.gz");
+    await writeFile(path, gzip);
+    for (const chunkBytes of [1000, 64 * 1024, 4 * 1024 * 1024]) {
+      const expected = await pieces(plain, plain.length, chunkBytes);
+      const handle = await open(path);
+      try {
+        const input = publishInput(handle, gzip.length, true);
+        expect(input.size).toBe(Number.POSITIVE_INFINITY);
+        expect(await pieces(input.source, input.size, chunkBytes), `pieces of ${chunkBytes} bytes`).toEqual(expected);
+        expect(inputFailure(input.source)).toBeUndefined();
+      } finally {
+        await handle.close();
+      }
+      // Bytes read from a pipe, and the lines with their batch id prefixes.
+      const fromMemory = publishInput(gzip, gzip.length, true);
+      expect(await chunksOf(fromMemory.source, fromMemory.size, chunkBytes)).toEqual(await chunksOf(plain, plain.length, chunkBytes));
+    }
+    expect((await pieces(new GzipInput(gzip, gzip.length), Number.POSITIVE_INFINITY, 1000)).join("")).toBe(plain.toString("latin1"));
+  });
+
+  it("reads a truncated gzip up to its last complete line, then names the byte where it ends", async () => {
+    const plain = text(5000);
+    const whole = gzipSync(plain);
+    const truncated = whole.subarray(0, Math.floor(whole.length * 0.6));
+    // Oracle: what zlib can give of the truncated bytes without an error (a sync flush), cut after its last newline.
+    const availableBytes = gunzipSync(truncated, { finishFlush: constants.Z_SYNC_FLUSH });
+    const available = availableBytes.toString();
+    const complete = available.slice(0, available.lastIndexOf("\n") + 1);
+    expect(complete.length).toBeGreaterThan(plain.length / 3);
+    const input = new GzipInput(truncated, truncated.length);
+    const lines = (await chunksOf(input, Number.POSITIVE_INFINITY, 64 * 1024)).flatMap((chunk) => chunk.lines);
+    // The unfinished line after the last newline is no line.
+    expect(lines).toEqual(splitLines(complete));
+    expect(input.failure?.message).toBe(
+      `ends in the middle of gzip data at byte ${truncated.length} (zlib: unexpected end of file): only the complete lines of the ${availableBytes.length} bytes decompressed before it were published`,
+    );
+  });
+
+  it("reports damaged gzip data by the byte zlib found it at or after, keeping the lines decompressed before", async () => {
+    const first = gzipSync(text(3000));
+    // A whole first member, then bytes that are no gzip: zlib finds them at the second member's header.
+    const damaged = Buffer.concat([first, Buffer.from("this is no gzip member\n".repeat(4000))]);
+    const input = new GzipInput(damaged, damaged.length);
+    const lines = (await chunksOf(input, Number.POSITIVE_INFINITY, 4096)).flatMap((chunk) => chunk.lines);
+    expect(input.failure?.message).toMatch(new RegExp(`^holds damaged gzip data at or after byte (\\d+) of ${damaged.length} \\(zlib: incorrect header check\\)`));
+    const offset = Number(/byte (\d+)/.exec(input.failure?.message ?? "")?.[1]);
+    // zlib reports it once per write of 16 KiB, at or before the first member's end.
+    expect(offset).toBeLessThanOrEqual(first.length);
+    expect(offset).toBeGreaterThan(first.length - 16 * 1024 - 1);
+    // What came out is the first member's lines, in order, from the start.
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines).toEqual(splitLines(text(3000)).slice(0, lines.length));
+  });
+});
+
+describe("publish - a W3C piece's directive", () => {
+  it("is the piece's last #Fields line in any case, after a byte order mark at the start, without its CR", () => {
+    expect(lastFieldsDirectiveOf(Buffer.from("#Fields: a b\r\nx y\r\n#fields: c\r\nz\r\n"))).toBe("#fields: c");
+    expect(lastFieldsDirectiveOf(Buffer.from("\uFEFF#FIELDS: date time\nx\n"))).toBe("#FIELDS: date time");
+    // A "#Fields:" that does not start a line, and other directives, are none.
+    expect(lastFieldsDirectiveOf(Buffer.from("#Fields: a\nGET /x#Fields: b\n#Date: 2024\n"))).toBe("#Fields: a");
+    expect(lastFieldsDirectiveOf(Buffer.from("#Version: 1.0\n# Fields: x\n"))).toBeUndefined();
+    // The last line of the file, without a newline.
+    expect(lastFieldsDirectiveOf(Buffer.from("x\n#Fields: last"))).toBe("#Fields: last");
+  });
+});
