@@ -1,4 +1,7 @@
 // The command line's own contract: --help for every command, usage errors exit 2 with the command's usage.
+// Most cases call the CLI's main() in this process (runCliInProcess: the same stdout, stderr and exit code, without a
+// child's startup per case); run/publish/forget --help, demo's usage errors and the closed-output case run the real
+// bin/clickpipe.js, so the command itself is proven to print, exit 0 and exit 2.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,7 +15,7 @@ import { mineUsage } from "../../src/cli/mine.ts";
 import { scoreUsage } from "../../src/cli/score.ts";
 import { trainUsage } from "../../src/cli/train.ts";
 import { validateUsage } from "../../src/cli/validate.ts";
-import { runCli } from "../helpers/cli.ts";
+import { runCli, runCliInProcess } from "../helpers/cli.ts";
 
 const COMMANDS = ["run", "publish", "forget"];
 
@@ -26,7 +29,7 @@ describe("clickpipe <command> --help", () => {
   });
 
   it("publish --help explains the CSV options its usage line only names", async () => {
-    const result = await runCli(["publish", "--help"]);
+    const result = await runCliInProcess(["publish", "--help"]);
     const details = result.stdout.split("\n").slice(1).join("\n");
     for (const option of ["--map", "--delimiter", "--null", "--sort-by-time"]) expect(details, option).toContain(option);
     // What a file out of event-time order published without --sort-by-time costs.
@@ -39,7 +42,7 @@ describe("clickpipe <command> --help", () => {
 
   it("mine and fit print their subcommands' usage, with every option; demo the variables that set it up", async () => {
     for (const [command, usage] of [["mine", mineUsage], ["fit", fitUsage], ["demo", demoUsage]]) {
-      const result = await runCli([command, "--help"]);
+      const result = await runCliInProcess([command, "--help"]);
       expect(result.code, command).toBe(0);
       expect(result.stdout).toBe(`${usage}\n`);
       expect(result.stderr).toBe("");
@@ -57,12 +60,12 @@ describe("clickpipe <command> --help", () => {
       ["train", trainUsage, "metrics.json, report.html"],
       ["score", scoreUsage, "--follow: then scores each later snapshot"],
     ]) {
-      const result = await runCli([command, "--help"]);
+      const result = await runCliInProcess([command, "--help"]);
       expect(result.code, command).toBe(0);
       expect(result.stdout).toBe(`${usage}\n`);
       expect(result.stdout).toContain(detail);
       expect(result.stderr).toBe("");
-      const error = await runCli([command]);
+      const error = await runCliInProcess([command]);
       expect(error.code, command).toBe(2);
       expect(error.stderr).toContain(usage);
     }
@@ -85,8 +88,8 @@ describe("clickpipe <command> --help", () => {
     [["inspect", "./data", "-h"], "inspect"],
     [["monitor", "--port", "0", "--help"], "monitor"],
   ])("%j prints the usage to stdout and exits 0", async (args, command) => {
-    const result = await runCli(args);
-    const alone = await runCli([command, "--help"]);
+    const result = await runCliInProcess(args);
+    const alone = await runCliInProcess([command, "--help"]);
     expect(result.code).toBe(0);
     expect(result.stderr).toBe("");
     expect(result.stdout).toBe(alone.stdout);
@@ -94,7 +97,7 @@ describe("clickpipe <command> --help", () => {
   });
 
   it("takes a -h after -- as an operand, not as a request for help", async () => {
-    const result = await runCli(["validate", "--", "-h"]);
+    const result = await runCliInProcess(["validate", "--", "-h"]);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe("");
     expect(result.stderr).toBe("-h: no such file. Check the path (pipelines/*.yaml holds examples).\n");
@@ -125,9 +128,9 @@ describe("clickpipe <command> --help", () => {
 describe("clickpipe --help", () => {
   it("names every option that generate, inspect and monitor --help name", async () => {
     // Their lines left out --start and --truth, --json, --host and --scrape-interval.
-    const overview = (await runCli(["--help"])).stdout.split("\n");
+    const overview = (await runCliInProcess(["--help"])).stdout.split("\n");
     for (const command of ["generate", "inspect", "monitor"]) {
-      const own = (await runCli([command, "--help"])).stdout.split("\n")[0];
+      const own = (await runCliInProcess([command, "--help"])).stdout.split("\n")[0];
       const line = overview.find((text) => text.startsWith(`  ${command} `));
       for (const option of own.match(/--[a-z-]+/g) ?? []) expect(line, `${command} ${option}`).toContain(option);
     }
@@ -137,7 +140,7 @@ describe("clickpipe --help", () => {
 describe("usage errors", () => {
   it("exit 2 with the command's usage: an unknown option, an option without its value", async () => {
     for (const args of [["run", "x.yaml", "--bogus"], ["run", "x.yaml", "--worker-id"], ["publish", "f.ndjson", "--pipeline"]]) {
-      const result = await runCli(args);
+      const result = await runCliInProcess(args);
       expect(result.code, args.join(" ")).toBe(2);
       expect(result.stderr).toContain(commandUsage(args[0]));
     }
@@ -152,7 +155,7 @@ describe("usage errors", () => {
       [["forget", "--pipeline", "pipelines/demo.yaml"], "clickpipe forget: name the user_id to erase"],
       [["forget", "u1", "u2", "--pipeline", "pipelines/demo.yaml"], "clickpipe forget: name one user_id"],
     ] as const) {
-      const result = await runCli([...args]);
+      const result = await runCliInProcess([...args]);
       expect(result.code, args.join(" ")).toBe(2);
       expect(result.stderr).toBe(`${reason}\n${commandUsage(args[0]).split("\n")[0]}\n`);
     }

@@ -30,7 +30,7 @@ import { compileLogFormat } from "../../src/ingest/access-log.ts";
 import { completePreparedSlice, PreparedSliceSink } from "../../src/cli/publish-prepared.ts";
 import { EdgeProcessor } from "../../src/ingest/edge.ts";
 import { RecordPublisher } from "../../src/ingest/record-publisher.ts";
-import { runCli } from "../helpers/cli.ts";
+import { runCli, runCliInProcess } from "../helpers/cli.ts";
 
 const SEMICOMPLETE = fileURLToPath(new URL("../fixtures/access-logs/semicomplete_apache_combined_2015.log", import.meta.url));
 const NASA = fileURLToPath(new URL("../fixtures/access-logs/nasa_kennedy_aug95_head1929.log", import.meta.url));
@@ -410,14 +410,16 @@ describe("publish - batch id prefixes name every byte up to the end of their pie
 });
 
 describe("publish - options for another format", () => {
+  // main() in this process (the same stdout, stderr and exit code as bin/clickpipe.js, without a child's startup per
+  // case): each refusal comes before the file is read or NATS contacted. The next describe block runs the real command.
   it("refuses --map and --delimiter without --format csv (they would only change the batch ids, and so store a re-publish again)", async () => {
-    const result = await runCli(["publish", "any.ndjson", "--pipeline", "pipelines/demo.yaml", "--map", "type=$1", "--delimiter", ";"]);
+    const result = await runCliInProcess(["publish", "any.ndjson", "--pipeline", "pipelines/demo.yaml", "--map", "type=$1", "--delimiter", ";"]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^--map and --delimiter only apply to --format csv \(this is --format ndjson\)\nusage: clickpipe publish/);
   });
 
   it("refuses --null without --format csv", async () => {
-    const result = await runCli(["publish", "any.log", "--pipeline", "pipelines/demo.yaml", "--format", "combined", "--null", "-"]);
+    const result = await runCliInProcess(["publish", "any.log", "--pipeline", "pipelines/demo.yaml", "--format", "combined", "--null", "-"]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^--null only applies to --format csv \(this is --format combined\)\nusage: clickpipe publish/);
   });
@@ -440,30 +442,30 @@ describe("publish - options for another format", () => {
       ["xml", `unknown --format "xml": ${CHOICES}`],
     ];
     for (const [format, message] of cases) {
-      const result = await runCli(["publish", "/tmp/nofile.log", "--pipeline", "pipelines/access-logs.yaml", "--format", format]);
+      const result = await runCliInProcess(["publish", "/tmp/nofile.log", "--pipeline", "pipelines/access-logs.yaml", "--format", format]);
       expect(result.stderr, format).toBe(`clickpipe publish: ${message}\n${USAGE_LINE}`);
       expect(result.code).toBe(2);
     }
   });
 
   it("reads a format with $variables or %directives, or of several words, as a log format string and says what it lacks", async () => {
-    const result = await runCli(["publish", "/tmp/nofile.log", "--pipeline", "pipelines/access-logs.yaml", "--format", "$remote_addr [$time_local] $request"]);
+    const result = await runCliInProcess(["publish", "/tmp/nofile.log", "--pipeline", "pipelines/access-logs.yaml", "--format", "$remote_addr [$time_local] $request"]);
     expect(result.stderr).toBe(
       `clickpipe publish: --format: log format "$remote_addr [$time_local] $request" lacks a status ($status or %>s). ${CHOICES}\n${USAGE_LINE}`,
     );
     expect(result.code).toBe(2);
-    const words = await runCli(["publish", "/tmp/nofile.log", "--pipeline", "pipelines/access-logs.yaml", "--format", "ip time status"]);
+    const words = await runCliInProcess(["publish", "/tmp/nofile.log", "--pipeline", "pipelines/access-logs.yaml", "--format", "ip time status"]);
     expect(words.stderr).toMatch(/^clickpipe publish: --format: log format "ip time status" lacks a client address \(\$remote_addr or %h\), /);
   });
 
   it("checks --map before reading the file", async () => {
-    const result = await runCli(["publish", "/tmp/nofile.csv", "--pipeline", "pipelines/shop.yaml", "--format", "csv", "--map", "type=purchase,user_id=$1"]);
+    const result = await runCliInProcess(["publish", "/tmp/nofile.csv", "--pipeline", "pipelines/shop.yaml", "--format", "csv", "--map", "type=purchase,user_id=$1"]);
     expect(result.stderr).toBe(`clickpipe publish: --map has no ts: add e.g. ts=$2:yyyymmdd\n${USAGE_LINE}`);
     expect(result.code).toBe(2);
   });
 
   it("refuses a bad strptime pattern, an unknown --timezone, and a --timezone nothing reads, before reading the file (exit 2)", async () => {
-    const publish = (...args: string[]) => runCli(["publish", "/tmp/nofile.csv", "--pipeline", "pipelines/shop.yaml", "--format", "csv", ...args]);
+    const publish = (...args: string[]) => runCliInProcess(["publish", "/tmp/nofile.csv", "--pipeline", "pipelines/shop.yaml", "--format", "csv", ...args]);
     const pattern = await publish("--map", "type=purchase,user_id=$CustomerID,ts=$InvoiceDate:strptime(%m/%d/%Y %k:%M)");
     expect(pattern.stderr).toBe(
       'clickpipe publish: --map entry "ts=$InvoiceDate:strptime(%m/%d/%Y %k:%M)": strptime pattern "%m/%d/%Y %k:%M": %k is not a code it reads ' +
@@ -482,13 +484,13 @@ describe("publish - options for another format", () => {
         `(ts=$InvoiceDate:strptime(%m/%d/%Y %H:%M)) or an ISO date-time without an offset (ts=$time:iso), or leave --timezone out\n${USAGE_LINE}`,
     );
     expect(unused.code).toBe(2);
-    const notCsv = await runCli(["publish", "any.ndjson", "--pipeline", "pipelines/demo.yaml", "--timezone", "Europe/London"]);
+    const notCsv = await runCliInProcess(["publish", "any.ndjson", "--pipeline", "pipelines/demo.yaml", "--timezone", "Europe/London"]);
     expect(notCsv.stderr).toMatch(/^--timezone only applies to --format csv \(this is --format ndjson\)\nusage: clickpipe publish/);
     expect(notCsv.code).toBe(2);
   });
 
   it("says which order-line field is missing or misnamed, and how to fix it, before reading the file", async () => {
-    const publish = (map: string) => runCli(["publish", "/tmp/nofile.csv", "--pipeline", "pipelines/shop.yaml", "--format", "csv", "--map", map]);
+    const publish = (map: string) => runCliInProcess(["publish", "/tmp/nofile.csv", "--pipeline", "pipelines/shop.yaml", "--format", "csv", "--map", map]);
     const noOrder = await publish("type=purchase,ts=$InvoiceDate:iso,user_id=$CustomerID,items.sku=$StockCode,items.price=$UnitPrice");
     expect(noOrder.stderr).toBe(
       "clickpipe publish: --map maps items.sku, items.price but no order_id: the rows of one order are combined into one purchase by their order_id; " +

@@ -4,7 +4,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { format } from "node:util";
 import { afterEach } from "vitest";
+import { main } from "../../src/cli/main.ts";
 
 export const CLICKPIPE_BIN = fileURLToPath(new URL("../../bin/clickpipe.js", import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -34,6 +36,33 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, options: { t
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+/**
+ * Runs `main(args)` in this process, as bin/clickpipe.js does (`process.exitCode = await main(argv)`), with what it
+ * writes through console.log/error and process.stdout/stderr captured: for command-line parsing (--help, usage
+ * errors), where a child process per case cost ≈ 0.5–1 s of startup and module loading (train and score load
+ * TensorFlow.js) and tested nothing more. The error listeners main() adds to stdout and stderr are removed again.
+ */
+export async function runCliInProcess(args: string[]): Promise<CliResult> {
+  let stdout = "";
+  let stderr = "";
+  const saved = { log: console.log, error: console.error, out: process.stdout.write, err: process.stderr.write };
+  const listeners = { out: process.stdout.listeners("error"), err: process.stderr.listeners("error") };
+  console.log = (...parts: unknown[]) => void (stdout += `${format(...parts)}\n`);
+  console.error = (...parts: unknown[]) => void (stderr += `${format(...parts)}\n`);
+  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += chunk.toString()), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true)) as typeof process.stderr.write;
+  try {
+    const code = await main(args);
+    return { code, signal: null, stdout, stderr };
+  } finally {
+    Object.assign(console, { log: saved.log, error: saved.error });
+    process.stdout.write = saved.out;
+    process.stderr.write = saved.err;
+    for (const listener of process.stdout.listeners("error")) if (!listeners.out.includes(listener)) process.stdout.off("error", listener as never);
+    for (const listener of process.stderr.listeners("error")) if (!listeners.err.includes(listener)) process.stderr.off("error", listener as never);
+  }
 }
 
 export interface CliProcess {
