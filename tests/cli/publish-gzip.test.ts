@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { constants, gunzipSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GzipInput, inputFailure, isGzip, publishInput, startsAsGzip } from "../../src/cli/publish-gzip.ts";
+import { compileAccessLineReader } from "../../src/ingest/access-log.ts";
 import { byteChunks, ChunkIds, lastFieldsDirectiveOf, lineChunks, splitLines, type LineChunk, type PieceSource } from "../../src/cli/publish-lines.ts";
 
 let directory: string;
@@ -120,5 +121,25 @@ describe("publish - a W3C piece's directive", () => {
     expect(lastFieldsDirectiveOf(Buffer.from("#Version: 1.0\n# Fields: x\n"))).toBeUndefined();
     // The last line of the file, without a newline.
     expect(lastFieldsDirectiveOf(Buffer.from("x\n#Fields: last"))).toBe("#Fields: last");
+  });
+
+  it("is the directive the one-thread reader takes, also after a byte order mark in the middle (`cat` of two logs)", () => {
+    // Two IIS logs saved with a byte order mark, concatenated: the second's #Fields starts with EF BB BF mid-file.
+    const first = "#Fields: date time c-ip cs-uri-stem sc-status\n2024-03-04 10:00:00 192.0.2.1 /a 200\n";
+    const second = "\uFEFF#Fields: c-ip sc-status date time cs-uri-stem\n198.51.100.7 404 2024-03-05 11:00:00 /b\n";
+    const piece = Buffer.from(first + second);
+    expect(lastFieldsDirectiveOf(piece)).toBe("#Fields: c-ip sc-status date time cs-uri-stem");
+    // Oracle: the one-thread reader that read the piece's lines reads the next piece's line as a reader given only
+    // the directive does.
+    const next = "198.51.100.9 200 2024-03-06 12:00:00 /c";
+    const whole = compileAccessLineReader("w3c");
+    for (const line of splitLines(piece.toString("utf8"))) whole(line);
+    const given = compileAccessLineReader("w3c");
+    given(lastFieldsDirectiveOf(piece) ?? "");
+    const expected = whole(next);
+    expect(expected.ok).toBe(true);
+    expect(given(next)).toEqual(expected);
+    // A byte order mark that does not start a line is no part of a directive's line start.
+    expect(lastFieldsDirectiveOf(Buffer.from("#Fields: a\nx\uFEFF#Fields: b\n"))).toBe("#Fields: a");
   });
 });
