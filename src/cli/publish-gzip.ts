@@ -9,9 +9,9 @@ import type { ByteStream } from "./publish-lines.ts";
 const AHEAD_BYTES = 1024 * 1024;
 /**
  * Compressed bytes handed to zlib at a time. zlib reports damage at the end of the write that meets it (bytesWritten:
- * the writes taken before), so the damage is within this many bytes after the byte named; the output of zlib's last
- * pass before the error (at most its 16 KiB chunk) is lost with it, so a member followed by bytes that are no gzip may
- * lose its last lines. A truncated gzip loses nothing zlib could decompress.
+ * the writes taken before), and drops the output of its last pass before the error (at most its 16 KiB chunk): the
+ * bytes from there are inflated again one at a time (recoveredTail), so nothing zlib could decompress is lost and the
+ * byte named is the first zlib refused. A truncated gzip loses nothing either: its error comes after all its input.
  */
 const INPUT_BYTES = 16 * 1024;
 
@@ -25,14 +25,14 @@ export class GzipDamageError extends Error {
   override name = "GzipDamageError";
 
   constructor(
-    /** Compressed bytes zlib had taken without complaint: the damage is at or after this byte. */
+    /** Compressed bytes zlib had taken without complaint: the byte (from 0) it refused, or the end of a truncated one. */
     readonly offset: number,
     readonly compressedBytes: number,
     readonly decompressedBytes: number,
     zlibMessage: string,
   ) {
     const truncated = offset >= compressedBytes && /unexpected end/.test(zlibMessage);
-    const what = truncated ? `ends in the middle of gzip data at byte ${offset}` : `holds damaged gzip data at or after byte ${offset} of ${compressedBytes}`;
+    const what = truncated ? `ends in the middle of gzip data at byte ${offset}` : `holds damaged gzip data, found by zlib at byte ${offset} of ${compressedBytes}`;
     super(`${what} (zlib: ${zlibMessage}): only the complete lines of the ${decompressedBytes} bytes decompressed before it were published`);
   }
 }
@@ -67,8 +67,20 @@ export class GzipInput implements ByteStream {
     // a truncated end.
     this.gunzip.once("end", () => this.end(undefined));
     this.gunzip.once("error", (error: NodeJS.ErrnoException) => {
-      const zlibError = error.code?.startsWith("Z_") === true;
-      this.end(zlibError ? new GzipDamageError(this.gunzip.bytesWritten, compressedBytes, this.decompressed, error.message) : this.unreadable(error));
+      if (error.code?.startsWith("Z_") !== true) return this.end(this.unreadable(error));
+      const offset = this.gunzip.bytesWritten;
+      // A truncated gzip's error comes at its end, after all its output.
+      if (offset >= compressedBytes) return this.end(new GzipDamageError(offset, compressedBytes, this.decompressed, error.message));
+      const delivered = this.decompressed;
+      recoveredTail(source, offset, compressedBytes, delivered).then(
+        (tail) => {
+          this.pending.push(tail.output);
+          this.pendingBytes += tail.output.length;
+          this.decompressed += tail.output.length;
+          this.end(new GzipDamageError(tail.refusedAt, compressedBytes, this.decompressed, error.message));
+        },
+        () => this.end(new GzipDamageError(offset, compressedBytes, this.decompressed, error.message)),
+      );
     });
     input.once("error", (error: Error) => {
       this.end(this.unreadable(error));
@@ -114,6 +126,45 @@ export class GzipInput implements ByteStream {
     this.wake = undefined;
     wake?.();
   }
+}
+
+/**
+ * What zlib dropped with the error it met in the write starting at compressed byte `offset`: the gzip inflated again
+ * from its start, the bytes from `offset` one at a time so that the write that fails holds only the byte zlib refuses.
+ * `output`: the bytes decompressed after the first `delivered`, at most about one zlib pass (16 KiB) of them;
+ * `refusedAt`: the byte zlib refused.
+ */
+async function recoveredTail(source: FileHandle | Buffer, offset: number, compressedBytes: number, delivered: number): Promise<{ output: Buffer; refusedAt: number }> {
+  const gunzip = createGunzip();
+  const kept: Buffer[] = [];
+  let total = 0;
+  gunzip.on("data", (piece: Buffer) => {
+    const fresh = piece.subarray(Math.max(0, Math.min(piece.length, delivered - total)));
+    total += piece.length;
+    if (fresh.length > 0) kept.push(fresh);
+  });
+  let failed = false;
+  const failure = new Promise<void>((resolve) =>
+    gunzip.once("error", () => {
+      failed = true;
+      resolve();
+    }),
+  );
+  const readAt = async (at: number, length: number): Promise<Buffer> => {
+    if (Buffer.isBuffer(source)) return source.subarray(at, at + length);
+    const bytes = Buffer.alloc(length);
+    const { bytesRead } = await source.read(bytes, 0, length, at);
+    return bytes.subarray(0, bytesRead);
+  };
+  const write = (bytes: Buffer) => Promise.race([new Promise<void>((resolve) => gunzip.write(bytes, () => resolve())), failure]);
+  for (let at = 0; at < offset && !failed; at += INPUT_BYTES) await write(await readAt(at, Math.min(INPUT_BYTES, offset - at)));
+  // zlib met the damage within the write from `offset`: its bytes one at a time.
+  const suspect = await readAt(offset, Math.min(INPUT_BYTES, compressedBytes - offset));
+  for (let index = 0; index < suspect.length && !failed; index++) await write(suspect.subarray(index, index + 1));
+  if (!failed) gunzip.end();
+  await Promise.race([failure, new Promise<void>((resolve) => gunzip.once("end", () => resolve()))]);
+  gunzip.destroy();
+  return { output: Buffer.concat(kept), refusedAt: gunzip.bytesWritten };
 }
 
 function* bufferPieces(bytes: Buffer): Generator<Buffer> {

@@ -316,13 +316,15 @@ export function isAccessLogFormat(format: string): boolean {
 }
 
 /**
- * The last `#Fields:` line of a piece of a W3C log (isFieldsDirective), decoded as linesOf decodes it; undefined when
+ * The last `#Fields:` line of a piece of a W3C log (isFieldsDirective, after a byte order mark or not), decoded as linesOf decodes it; undefined when
  * it has none. The thread that cuts the file into pieces gives each piece the last one before it, since a line is
  * read under the last directive before it, which may lie in an earlier piece.
  */
 export function lastFieldsDirectiveOf(piece: Buffer): string | undefined {
   for (let at = piece.lastIndexOf(0x23 /* # */); at >= 0; at = at === 0 ? -1 : piece.lastIndexOf(0x23, at - 1)) {
-    const lineStart = at === 0 || piece[at - 1] === 0x0a || (at === 3 && piece[0] === 0xef && piece[1] === 0xbb && piece[2] === 0xbf);
+    // The reader drops a byte order mark at any line's start (`cat` of logs saved with one puts one mid-file).
+    const afterMark = at >= 3 && piece[at - 3] === 0xef && piece[at - 2] === 0xbb && piece[at - 1] === 0xbf;
+    const lineStart = at === 0 || piece[at - 1] === 0x0a || (afterMark && (at === 3 || piece[at - 4] === 0x0a));
     if (!lineStart || !fieldsDirectiveAt(piece, at)) continue;
     const newline = piece.indexOf(0x0a, at);
     const line = piece.subarray(at, newline < 0 ? piece.length : newline);

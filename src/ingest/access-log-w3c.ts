@@ -37,8 +37,8 @@ const W3C_FIELDS: Record<string, W3cKind> = {
 };
 
 /**
- * Whether a line is a `#Fields:` directive as the reader takes one: the name in any case, after a byte order mark at
- * the file's start. `publish --sort-by-time`, publish's pieces and a resumed tailer find directives by the same rule.
+ * Whether a line is a `#Fields:` directive as the reader takes one: the name in any case, after a byte order mark or
+ * not (the reader drops one at any line's start: a file's, or mid-file where logs saved with one were concatenated). `publish --sort-by-time`, publish's pieces and a resumed tailer find directives by the same rule.
  */
 export function isFieldsDirective(line: string): boolean {
   return FIELDS_DIRECTIVE.test(line);

@@ -14,7 +14,7 @@ const MAX_DIRECTIVE_BYTES = 16 * 1024;
 
 /**
  * The text of the last line before `offset` that is a `#Fields:` directive (isFieldsDirective: any case, after a byte
- * order mark at the file's start), or undefined when there is none. Only lines starting at or after `from` (a line's
+ * order mark or not), or undefined when there is none. Only lines starting at or after `from` (a line's
  * start) are looked at: a caller that looked before `from` already scans each byte once.
  */
 export async function lastFieldsDirective(handle: FileHandle, offset: number, blockBytes = BLOCK_BYTES, from = 0): Promise<string | undefined> {
@@ -28,16 +28,22 @@ export async function lastFieldsDirective(handle: FileHandle, offset: number, bl
     for (let at = view.lastIndexOf(0x23 /* # */); at >= 0; at = at > 0 ? view.lastIndexOf(0x23, at - 1) : -1) {
       if (!fieldsDirectiveAt(view, at)) continue;
       const position = start + at;
-      const atLineStart = position === 0 || (at > 0 ? view[at - 1] === 0x0a : await newlineAt(handle, position - 1)) || (position === 3 && (await bytesAt(handle, 0, 3)).equals(BYTE_ORDER_MARK));
-      if (atLineStart) return lineAt(handle, position, offset);
+      if (await startsLine(handle, position)) return lineAt(handle, position, offset);
     }
     end = start;
   }
   return undefined;
 }
 
-async function newlineAt(handle: FileHandle, position: number): Promise<boolean> {
-  return (await bytesAt(handle, position, 1))[0] === 0x0a;
+/**
+ * Whether the line at `position` starts there, or after a byte order mark that starts it: the reader drops a mark at
+ * any line's start (`cat` of logs saved with one puts one mid-file).
+ */
+async function startsLine(handle: FileHandle, position: number): Promise<boolean> {
+  const before = await bytesAt(handle, Math.max(0, position - 4), Math.min(4, position));
+  if (before.length === 0 || before[before.length - 1] === 0x0a) return true;
+  if (before.length < 3 || !before.subarray(before.length - 3).equals(BYTE_ORDER_MARK)) return false;
+  return before.length === 3 || before[0] === 0x0a;
 }
 
 async function bytesAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
@@ -75,21 +81,21 @@ export async function lastFieldsDirectiveInGzip(handle: FileHandle, offset: numb
       const part = piece.subarray(0, Math.max(0, offset - inflated));
       inflated += part.length;
       for (let from = 0; from <= part.length; ) {
-        // A byte order mark before the file's first line is no part of it.
-        if (inflated === part.length && from === 0 && part.subarray(0, 3).equals(BYTE_ORDER_MARK)) from = 3;
         const newline = part.indexOf(0x0a, from);
         const end = newline < 0 ? part.length : newline;
         if (!other && lineBytes < MAX_DIRECTIVE_BYTES) {
           const bytes = part.subarray(from, Math.min(end, from + MAX_DIRECTIVE_BYTES - lineBytes));
           line.push(bytes);
           lineBytes += bytes.length;
-          const head = lineBytes >= DIRECTIVE_BYTES || newline >= 0 ? Buffer.concat(line) : undefined;
-          if (head !== undefined && !fieldsDirectiveAt(head, 0)) other = true;
+          // A byte order mark may start the line (the reader drops it at any line's start).
+          const head = lineBytes >= DIRECTIVE_BYTES + BYTE_ORDER_MARK.length || newline >= 0 ? Buffer.concat(line) : undefined;
+          const mark = head !== undefined && head.subarray(0, BYTE_ORDER_MARK.length).equals(BYTE_ORDER_MARK) ? BYTE_ORDER_MARK.length : 0;
+          if (head !== undefined && !fieldsDirectiveAt(head, mark)) other = true;
           else if (head !== undefined) line = [head];
         }
         if (newline < 0) break;
         if (!other && lineBytes >= DIRECTIVE_BYTES) {
-          const text = Buffer.concat(line).toString("utf8");
+          const text = Buffer.concat(line).toString("utf8").replace(/^\uFEFF/, "");
           found = text.endsWith("\r") ? text.slice(0, -1) : text;
         }
         line = [];

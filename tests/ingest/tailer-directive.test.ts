@@ -58,6 +58,39 @@ describe("tailer - the #Fields before a chunk", () => {
     }
   });
 
+  it("is found after a byte order mark mid-file (`cat` of two logs saved with one), as the W3C reader takes it", async () => {
+    const text = "\uFEFF#Fields: date time c-ip\n2024-03-04 10:00:00 192.0.2.1\n\uFEFF#Fields: c-ip date time\n192.0.2.2 2024-03-04 10:00:01\n";
+    const bytes = Buffer.from(text);
+    const last = bytes.indexOf("192.0.2.2");
+    const path = join(directory, "marks.log");
+    await writeFile(path, text);
+    const handle = await open(path);
+    try {
+      // Blocks that cut the mark from the line it starts, and one that holds it all.
+      for (const block of [2, 5, 9, 64]) expect(await lastFieldsDirective(handle, last, block)).toBe("#Fields: c-ip date time");
+      // A mark that does not start a line is no line start.
+      const notAtStart = join(directory, "mark-inside.log");
+      const insideText = "#Fields: date time c-ip\nx\uFEFF#Fields: c-ip date time\ny\n";
+      await writeFile(notAtStart, insideText);
+      const inside = await open(notAtStart);
+      try {
+        for (const block of [2, 5, 64]) expect(await lastFieldsDirective(inside, Buffer.from(insideText).indexOf("y\n"), block)).toBe("#Fields: date time c-ip");
+      } finally {
+        await inside.close();
+      }
+    } finally {
+      await handle.close();
+    }
+    const gzipPath = join(directory, "marks.log.1.gz");
+    await writeFile(gzipPath, gzipSync(text));
+    const gzip = await open(gzipPath);
+    try {
+      expect(await lastFieldsDirectiveInGzip(gzip, last)).toBe("#Fields: c-ip date time");
+    } finally {
+      await gzip.close();
+    }
+  });
+
   it("is searched for once in a log without one: each byte is read once, not again for every chunk", async () => {
     const lines = entries(2000);
     const text = `${lines.join("\n")}\n`;
