@@ -111,8 +111,8 @@ function csvOutput(mapped: CsvMapResult, line: string, lineNumber: number): CsvO
 }
 
 function sendCsvOutput(publisher: RecordPublisher, output: CsvOutput, receivedAt: number): Promise<void> | void {
-  if (!output.ok) return publisher.rejectLine(output.raw, output.reason, receivedAt);
-  return publisher.publishJsonValue(output.record, output.raw, receivedAt, undefined, output.where);
+  if (!output.ok) return publisher.rejectLine(output.raw, output.reason, receivedAt, output.lineNumber);
+  return publisher.publishJsonValue(output.record, output.raw, receivedAt, undefined, output.where, output.lineNumber);
 }
 
 /**
@@ -218,9 +218,10 @@ function compileCsvLineHandler(publisher: RecordPublisher, options: PublishLines
   const send = (mapped: CsvMapResult | undefined, line: string, lineNumber: number): Promise<void> | void => {
     if (mapped === undefined) return; // the header, or a line whose quoted field goes on
     const raw = mapped.raw ?? line;
-    const where = `line ${mapped.lineNumber ?? lineNumber}`;
-    if (!mapped.ok) return publisher.rejectLine(raw, `unparseable_line: ${where}: ${mapped.reason}`, receivedAt);
-    return publisher.publishJsonValue(mapped.record, raw, receivedAt, undefined, where);
+    const first = mapped.lineNumber ?? lineNumber;
+    const where = `line ${first}`;
+    if (!mapped.ok) return publisher.rejectLine(raw, `unparseable_line: ${where}: ${mapped.reason}`, receivedAt, first);
+    return publisher.publishJsonValue(mapped.record, raw, receivedAt, undefined, where, first);
   };
   return {
     publish: (line, lineNumber) => send(mapping.map(line, lineNumber), line, lineNumber),
@@ -232,14 +233,14 @@ function compileCsvLineHandler(publisher: RecordPublisher, options: PublishLines
 function compileRecordHandler(publisher: RecordPublisher, options: PublishLinesOptions, receivedAt: number): RecordHandler {
   const format = options.format;
   if (format === "ndjson" || format === "json") {
-    const publishRecord = (line: string, lineNumber: number) => publisher.publishJsonLine(withoutByteOrderMark(line, lineNumber), receivedAt);
+    const publishRecord = (line: string, lineNumber: number) => publisher.publishJsonLine(withoutByteOrderMark(line, lineNumber), receivedAt, undefined, lineNumber);
     return { publishRecord, timeOf: (line, lineNumber) => jsonTime(withoutByteOrderMark(line, lineNumber)) };
   }
   const read = compileAccessLineReader(format);
   const publishRecord = (line: string, lineNumber: number) => {
     const accessLine = read(line);
     // A W3C directive or another Caddy logger's entry is no record: neither read nor rejected.
-    if (!accessLine.ok) return accessLine.code === "skipped" ? undefined : publisher.rejectLine(line, `${accessLine.code ?? "unparseable_line"}: ${accessLine.reason}`, receivedAt);
+    if (!accessLine.ok) return accessLine.code === "skipped" ? undefined : publisher.rejectLine(line, `${accessLine.code ?? "unparseable_line"}: ${accessLine.reason}`, receivedAt, lineNumber);
     return publisher.publishAccessLine(accessLine, line, lineNumber, receivedAt);
   };
   return {

@@ -68,3 +68,12 @@ export function deriveEventId(record: Record<string, unknown>, tsEpochMs: number
   // crypto.hash: the same SHA-256 as createHash without a Hash object per record.
   return hash("sha256", out, "base64url").slice(0, DERIVED_EVENT_ID_LENGTH);
 }
+
+/**
+ * The identity of line `lineNumber` of a file: SHA-256 over the number and the raw text. An access-log line's event id,
+ * and a rejected file line's dead-letter id: the same file published again gives the same ids, whatever the instance,
+ * and two identical lines stay two records.
+ */
+export function fileLineId(lineNumber: number, line: string): string {
+  return hash("sha256", `${lineNumber}\n${line}`, "base64url").slice(0, DERIVED_EVENT_ID_LENGTH);
+}

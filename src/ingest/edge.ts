@@ -2,6 +2,7 @@
 import { createHmac, hash } from "node:crypto";
 import type { IngestConfig, PageExclusion } from "../config/ingest.ts";
 import type { ClickEvent } from "../events/event.ts";
+import { fileLineId } from "../events/event-id.ts";
 import type { AccessHead, AccessLine, AccessRecord } from "./access-log.ts";
 import { BotDetector, ownCopy, type BotObservation, type BotReason } from "./bots.ts";
 import { PrivacyFilter, PSEUDONYM_KEY_ENV } from "./privacy.ts";
@@ -297,8 +298,7 @@ export function visitorIdOf(ip: string, userAgent: string, visitorKey: string): 
 
 /** Line number + raw line: a re-published file gives the same ids, two identical lines stay two requests. */
 export function accessLineEventId(origin: AccessLineOrigin): string {
-  // crypto.hash: the same SHA-256 as createHash without a Hash object per line (about half the cost).
-  return hash("sha256", `${origin.lineNumber}\n${origin.line}`, "base64url").slice(0, 22);
+  return fileLineId(origin.lineNumber, origin.line);
 }
 
 /** Without the raw line, the record's content (identical requests in the same second collapse into one). */

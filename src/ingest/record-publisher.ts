@@ -2,6 +2,7 @@
 import type { PipelineConfig } from "../config/pipeline.ts";
 import type { ClickEvent } from "../events/event.ts";
 import { decodeRecord, validateRecord } from "../events/decode.ts";
+import { fileLineId } from "../events/event-id.ts";
 import { invalidReasonCode } from "../metrics/labels.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import { deadLetterRaw, type DeadLetter } from "../transport/dead-letter.ts";
@@ -72,23 +73,27 @@ export class RecordPublisher {
     this.publisher = options.sink;
   }
 
-  /** One JSON record (an NDJSON line or a collector body element); a blank line is none, as jq, DuckDB and Spark read NDJSON. */
-  async publishJsonLine(line: string, receivedAt: number, request?: { hasUserAgent: boolean }): Promise<void> {
+  /**
+   * One JSON record (an NDJSON line or a collector body element); a blank line is none, as jq, DuckDB and Spark read
+   * NDJSON. `lineNumber`: the line's place in its file, which identifies its dead letter (fileLineId).
+   */
+  async publishJsonLine(line: string, receivedAt: number, request?: { hasUserAgent: boolean }, lineNumber?: number): Promise<void> {
     if (line.length === 0 || (line.charCodeAt(0) <= 0x20 && line.trim() === "")) return;
     this.counts.read++;
     const decoded = decodeRecord(line, receivedAt);
-    if (!decoded.ok) return this.reject(receivedAt, `${decoded.reason}: ${decoded.message}`, line);
+    if (!decoded.ok) return this.reject(receivedAt, `${decoded.reason}: ${decoded.message}`, line, lineNumber);
     await this.publishEvent(decoded.event, request);
   }
 
   /**
    * One already-parsed JSON value (collector arrays, mapped CSV records); `raw` is the record as received. `where`
-   * (e.g. "line 7") goes into a rejection's reason after its code.
+   * (e.g. "line 7") goes into a rejection's reason after its code; `lineNumber` (its first line in a file) identifies
+   * its dead letter.
    */
-  async publishJsonValue(value: unknown, raw: string, receivedAt: number, request?: { hasUserAgent: boolean }, where?: string): Promise<void> {
+  async publishJsonValue(value: unknown, raw: string, receivedAt: number, request?: { hasUserAgent: boolean }, where?: string, lineNumber?: number): Promise<void> {
     this.counts.read++;
     const decoded = validateRecord(value, Buffer.byteLength(raw), receivedAt);
-    if (!decoded.ok) return this.reject(receivedAt, `${decoded.reason}: ${where === undefined ? "" : `${where}: `}${decoded.message}`, raw);
+    if (!decoded.ok) return this.reject(receivedAt, `${decoded.reason}: ${where === undefined ? "" : `${where}: `}${decoded.message}`, raw, lineNumber);
     await this.publishEvent(decoded.event, request);
   }
 
@@ -109,10 +114,10 @@ export class RecordPublisher {
     this.publisher.useMsgIdPrefix?.(prefix);
   }
 
-  /** A record some parser rejected before it was an event: it goes to the dead letters with the reason. */
-  rejectLine(line: string, reason: string, receivedAt: number): Promise<void> | void {
+  /** A record some parser rejected before it was an event: it goes to the dead letters with the reason (and its line's id). */
+  rejectLine(line: string, reason: string, receivedAt: number, lineNumber?: number): Promise<void> | void {
     this.counts.read++;
-    return this.reject(receivedAt, reason, line);
+    return this.reject(receivedAt, reason, line, lineNumber);
   }
 
   async flush(): Promise<IngestCounts> {
@@ -159,7 +164,8 @@ export class RecordPublisher {
     this.metrics?.eventsReceived.inc({ source: this.source });
   }
 
-  private reject(receivedAt: number, reason: string, raw: string): Promise<void> | void {
+  /** `lineNumber`: the record's line in a file, so the letter has an id (the unredacted, untruncated line's fileLineId). */
+  private reject(receivedAt: number, reason: string, raw: string, lineNumber?: number): Promise<void> | void {
     this.counts.rejected++;
     this.counts.firstRejection ??= reason;
     this.metrics?.eventsReceived.inc({ source: this.source });
@@ -167,6 +173,7 @@ export class RecordPublisher {
     const letter: DeadLetter = { received_at: receivedAt, reason, raw: this.redact(deadLetterRaw(raw)), source: this.source };
     // Without a registry (`clickpipe publish`) nothing here is scraped: the worker writing the letter counts it.
     if (this.metrics === undefined) letter.counted = false;
+    if (lineNumber !== undefined) letter.id = fileLineId(lineNumber, raw);
     return this.publisher.addDeadLetter(letter);
   }
 }

@@ -2,6 +2,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { PipelineConfig } from "../config/pipeline.ts";
+import { fileLineId } from "../events/event-id.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import { deadLetterRaw } from "../transport/dead-letter.ts";
 import { BatchPublisher } from "../transport/publisher.ts";
@@ -75,7 +76,8 @@ export class TailPublisher {
         const code = parsed.code ?? "unparseable_line";
         metrics?.eventsInvalid.inc({ reason: code });
         const raw = redactRawRecord(deadLetterRaw(text), config.ingest.privacy, this.pseudonymKey);
-        await publisher.addDeadLetter({ received_at: receivedAt, reason: `${code}: ${parsed.reason}`, raw, source: "access_log" });
+        // The id an event of this line would have (fileLineId): a re-read under another instance name is written once.
+        await publisher.addDeadLetter({ received_at: receivedAt, reason: `${code}: ${parsed.reason}`, raw, source: "access_log", id: fileLineId(lineNumber, text) });
         continue;
       }
       const result = this.edge.fromAccessLine(parsed, receivedAt, { line: text, lineNumber });

@@ -19,6 +19,7 @@ import { IN_PROGRESS_SUFFIX, ParquetSink, type EncoderPool, type PendingCommit }
 import { botsTable, invalidEventsTable, lateEventsTable } from "../sinks/system-tables.ts";
 import { connectNats } from "../transport/connection.ts";
 import { decodeDeadLetter } from "../transport/dead-letter.ts";
+import { DEAD_LETTER_IDS_KEY, DeadLetterIds } from "./dead-letter-ids.ts";
 import { DEFAULT_RETRY_FOR_MS, NatsUnansweredError, isTransientNatsError, retryWhileNatsRecovers } from "../transport/nats-retry.ts";
 import { splitBatch } from "../transport/batch-codec.ts";
 import { ensureStream, lastSequenceOfSubject, streamOptions, streamPartitionMismatch } from "../transport/stream.ts";
@@ -202,6 +203,8 @@ class Worker {
   private tombstonesVersion = 0;
   /** The tombstones version this worker's committed output is clean of (TOMBSTONES_KEY). */
   private tombstonesApplied = 0;
+  /** Ids of the dead letters written within the retention (checkpointed): one sent again is not written twice. */
+  private deadLetterIds!: DeadLetterIds;
   /** Test-only (CLICKPIPE_THROW_ON_EVENTS): one instance per process, so "fails n times" spans rollbacks. */
   private readonly injectedPoison = poisonOperatorFromEnv();
   private sinkConfig!: ParquetSinkConfig;
@@ -527,9 +530,12 @@ class Worker {
       }
       this.forwardedBatch = undefined;
       for (const note of comparison?.notes ?? []) this.log(note);
+      // Reset on every round: a rollback's replay takes the same decisions from the checkpoint's ids.
+      this.deadLetterIds = new DeadLetterIds(DeadLetterIds.retentionFor(this.config.nats.maxAge));
       if (resumes) {
         this.pipeline.restore(checkpoint.state);
         const state = checkpoint.state as Record<string, unknown>;
+        this.deadLetterIds.restore(state[DEAD_LETTER_IDS_KEY]);
         if (this.forwardedInput !== undefined && state[FORWARDED_INPUT_KEY] !== undefined) this.forwardedInput.restore(state[FORWARDED_INPUT_KEY] as ForwardedInputState);
         this.forwardedBatch = state[FORWARD_KEY] as ForwardBatch | undefined;
       }
@@ -959,6 +965,8 @@ class Worker {
       this.reject(receivedAt, "unparseable_line", `unparseable_line: dead letter ${(error as Error).message}`, line);
       return;
     }
+    // Sent again after the stream's duplicate window (a re-run publish, a log re-read): written and counted once.
+    if (letter.id !== undefined && !this.deadLetterIds.admit(letter.id, receivedAt)) return;
     if (letter.counted === false) this.metrics.eventsInvalid.inc({ reason: invalidReasonCode(letter.reason) });
     // A forgotten person's bad records are dropped like their events: invalid_events must not keep them either.
     if (this.tombstones.size > 0 && isForgottenRaw(letter.raw, this.tombstones)) return;
@@ -1023,6 +1031,7 @@ class Worker {
     const lineage = this.task?.kind === "events" ? this.lineage : undefined;
     if (lineage !== undefined) state[LINEAGE_KEY] = lineage;
     if (this.tombstonesApplied > 0) state[TOMBSTONES_KEY] = this.tombstonesApplied;
+    if (this.deadLetterIds.size > 0) state[DEAD_LETTER_IDS_KEY] = this.deadLetterIds.snapshot();
     noteFirstEpoch(epoch);
     const prepared = this.sink.prepare(epoch);
     const summary = { ...this.summary };

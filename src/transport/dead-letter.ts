@@ -16,6 +16,12 @@ export type DeadLetter = {
    * invalid_events counts it in clickpipe_events_invalid_total. Absent: the rejecting process counted it.
    */
   counted?: boolean;
+  /**
+   * The rejected record's identity where its source has one (a file's line: fileLineId), so the worker writes a
+   * letter sent again after the stream's duplicate window once. Absent for a collector's request: two identical bad
+   * requests are two dead letters.
+   */
+  id?: string;
 };
 
 /**
@@ -36,6 +42,7 @@ export function encodeDeadLetter(letter: DeadLetter): string {
     raw: letter.raw,
     source: letter.source,
     ...(letter.counted === false && { counted: false }),
+    ...(letter.id !== undefined && { id: letter.id }),
   });
 }
 
@@ -63,6 +70,7 @@ export function decodeDeadLetter(line: string): DeadLetter {
     raw: record.raw,
     source: typeof record.source === "string" ? record.source : "unknown",
     ...(record.counted === false && { counted: false }),
+    ...(typeof record.id === "string" && record.id.length > 0 && { id: record.id }),
   };
 }
 

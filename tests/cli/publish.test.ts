@@ -335,7 +335,7 @@ describe("publish - a line the page filter leaves out is never made a record", (
         sample.forEach((text, index) => {
           const parsed = parse(text);
           if (parsed.ok) publisher.publishAccessRecord(parsed.record, text, index + 1, receivedAt);
-          else publisher.rejectLine(text, `unparseable_line: ${parsed.reason}`, receivedAt);
+          else publisher.rejectLine(text, `unparseable_line: ${parsed.reason}`, receivedAt, index + 1);
         });
         expect(fastCounts).toEqual(await publisher.flush());
         expect(fast.events).toEqual(full.events);

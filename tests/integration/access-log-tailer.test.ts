@@ -17,6 +17,7 @@ import { Metrics } from "../../src/metrics/registry.ts";
 import { splitBatch } from "../../src/transport/batch-codec.ts";
 import { connectNats } from "../../src/transport/connection.ts";
 import { decodeDeadLetters, type DeadLetter } from "../../src/transport/dead-letter.ts";
+import { fileLineId } from "../../src/events/event-id.ts";
 import { StreamReader } from "../../src/transport/reader.ts";
 import { parseSubject } from "../../src/transport/subjects.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
@@ -145,6 +146,8 @@ describe("access log tailer", () => {
     expect(contents.urls).toEqual(expectedUrls([0, 80]));
     expect(contents.deadLetters.map((letter) => letter.raw)).toEqual(["this is not a log line"]);
     expect(contents.deadLetters[0].reason).toMatch(/^unparseable_line: /);
+    // Line 81 (50 lines, line 50 completed, 29 more): the id an event of that line would have, so a re-read writes it once.
+    expect(contents.deadLetters[0].id).toBe(fileLineId(81, "this is not a log line"));
   });
 
   it("finishes the renamed file, including lines written to it after the rename, then reads the new file from 0", async () => {
