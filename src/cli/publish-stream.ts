@@ -59,7 +59,7 @@ export interface PublisherOptions {
 
 export function batchPublisher({ config, connection, msgIdPrefix, format }: PublisherOptions): BatchPublisher {
   const partitions = config.nats.partitions;
-  return new BatchPublisher(jetstream(connection), { stream: config.nats.stream, partitions, msgIdPrefix, connection, ...publishBatchLimits(format) });
+  return new BatchPublisher(jetstream(connection), { stream: config.nats.stream, partitions, msgIdPrefix, connection, deadLetterIdsWithinPrefix: true, ...publishBatchLimits(format) });
 }
 
 export async function publishInThisThread(

@@ -77,3 +77,12 @@ export function deriveEventId(record: Record<string, unknown>, tsEpochMs: number
 export function fileLineId(lineNumber: number, line: string): string {
   return hash("sha256", `${lineNumber}\n${line}`, "base64url").slice(0, DERIVED_EVENT_ID_LENGTH);
 }
+
+/**
+ * A file line's dead-letter id within the bytes a publish batch prefix names (ChunkIds: the file's content up to the
+ * line's piece, and the options): the same file published again, under any name, gives the same ids, while the same
+ * bad line at the same number of another file (daily exports that each start with "{") is another record.
+ */
+export function idWithinBytes(msgIdPrefix: string, lineId: string): string {
+  return hash("sha256", `${msgIdPrefix}\n${lineId}`, "base64url").slice(0, DERIVED_EVENT_ID_LENGTH);
+}

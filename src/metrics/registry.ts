@@ -17,6 +17,7 @@ export class Metrics {
   readonly eventsLate: Counter;
   readonly sessionsLate: Counter<"operator">;
   readonly eventsDuplicate: Counter;
+  readonly deadLettersDuplicate: Counter;
   readonly sessionsEmitted: Counter<"kind">;
   readonly parquetRowsWritten: Counter<"table">;
   readonly parquetFilesWritten: Counter<"table">;
@@ -92,6 +93,11 @@ export class Metrics {
     this.eventsDuplicate = new Counter({
       name: "clickpipe_events_duplicate_total",
       help: "Events ignored because their event_id (or order_id) was already seen.",
+      registers: reg,
+    });
+    this.deadLettersDuplicate = new Counter({
+      name: "clickpipe_dead_letters_duplicate_total",
+      help: "Dead letters not written to invalid_events because a letter with their id (a file's line) already was.",
       registers: reg,
     });
     this.sessionsEmitted = new Counter({

@@ -966,7 +966,10 @@ class Worker {
       return;
     }
     // Sent again after the stream's duplicate window (a re-run publish, a log re-read): written and counted once.
-    if (letter.id !== undefined && !this.deadLetterIds.admit(letter.id, receivedAt)) return;
+    if (letter.id !== undefined && !this.deadLetterIds.admit(letter.id, receivedAt)) {
+      this.metrics.deadLettersDuplicate.inc();
+      return;
+    }
     if (letter.counted === false) this.metrics.eventsInvalid.inc({ reason: invalidReasonCode(letter.reason) });
     // A forgotten person's bad records are dropped like their events: invalid_events must not keep them either.
     if (this.tombstones.size > 0 && isForgottenRaw(letter.raw, this.tombstones)) return;

@@ -17,9 +17,9 @@ export type DeadLetter = {
    */
   counted?: boolean;
   /**
-   * The rejected record's identity where its source has one (a file's line: fileLineId), so the worker writes a
-   * letter sent again after the stream's duplicate window once. Absent for a collector's request: two identical bad
-   * requests are two dead letters.
+   * The rejected record's identity where its source has one (a file's line: fileLineId; from `clickpipe publish`
+   * within its batch prefix, idWithinBytes), so the worker writes a letter sent again after the stream's duplicate
+   * window once. Absent for a collector's request: two identical bad requests are two dead letters.
    */
   id?: string;
 };

@@ -1,6 +1,7 @@
 // Batched, pipelined, deduplicated publishing of event lines and dead letters into a clickpipe stream.
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { idWithinBytes } from "../events/event-id.ts";
 import { encodeDeadLetter, type DeadLetter } from "./dead-letter.ts";
 import { isJetStreamNotEnabled, isTransientNatsError } from "./nats-retry.ts";
 import { dlqSubject, eventsSubject } from "./subjects.ts";
@@ -22,6 +23,12 @@ export type BatchPublisherOptions = {
   ackTimeoutMs?: number;
   /** The connection under `js`: watching it keeps batch order across disconnects (recommended). */
   connection?: NatsConnection;
+  /**
+   * Mixes the current batch prefix into each dead letter's id (idWithinBytes): for `clickpipe publish`, whose prefix
+   * names the file's bytes so far, so that one file's bad line is not taken for another file's. Default false (a
+   * tailer's prefix names its instance, and a re-read under another instance must keep the letters' ids).
+   */
+  deadLetterIdsWithinPrefix?: boolean;
 };
 
 export type PublishStats = {
@@ -93,6 +100,7 @@ export class BatchPublisher {
   private readonly retryForMs: number;
   private readonly ackTimeoutMs: number;
   private msgIdPrefix: string;
+  private readonly deadLetterIdsWithinPrefix: boolean;
   private readonly partitionBuffers: SubjectBuffer[];
   private readonly deadLetterBuffer: SubjectBuffer;
   /** Unacknowledged batches, oldest first; each promise never rejects (failures land in `failure`). */
@@ -118,6 +126,7 @@ export class BatchPublisher {
     this.retryForMs = options.retryForMs ?? 60_000;
     this.ackTimeoutMs = options.ackTimeoutMs ?? 4_000;
     this.msgIdPrefix = options.msgIdPrefix;
+    this.deadLetterIdsWithinPrefix = options.deadLetterIdsWithinPrefix ?? false;
     positive("partitions", options.partitions);
     this.partitionBuffers = Array.from({ length: options.partitions }, (_, partition) =>
       subjectBuffer(eventsSubject(options.stream, partition), String(partition), false),
@@ -159,7 +168,8 @@ export class BatchPublisher {
 
   /** Buffers one dead letter for `<stream>.dlq`. */
   addDeadLetter(letter: DeadLetter): Promise<void> | void {
-    return this.appendString(this.deadLetterBuffer, encodeDeadLetter(letter), false);
+    const named = this.deadLetterIdsWithinPrefix && letter.id !== undefined ? { ...letter, id: idWithinBytes(this.msgIdPrefix, letter.id) } : letter;
+    return this.appendString(this.deadLetterBuffer, encodeDeadLetter(named), false);
   }
 
   /** Publishes every partial batch and waits for every acknowledgement; rejects with the first publish failure. */

@@ -92,6 +92,7 @@ describe("grafana dashboards", () => {
       "clickpipe_events_invalid_total",
       "clickpipe_events_late_total",
       "clickpipe_events_duplicate_total",
+      "clickpipe_dead_letters_duplicate_total",
       "clickpipe_consumer_pending_messages",
       "clickpipe_watermark_lag_seconds",
       "clickpipe_last_checkpoint_timestamp_seconds",

@@ -16,6 +16,7 @@ import { dlqSubject } from "../../src/transport/subjects.ts";
 import { accessLogLine } from "../helpers/access-log-lines.ts";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { parseExposition, sampleValue } from "../metrics/exposition.ts";
 import { drainWithKills, sleep } from "./crash-harness.ts";
 
 /** invalid_events' raw and received_at, raws sorted. */
@@ -142,6 +143,71 @@ describe("dead letters sent again after the duplicate window", () => {
     } finally {
       await connection.close();
     }
+  });
+
+  /** A pipeline with a 1 s duplicate window, as a file for `clickpipe publish` and as config for runWorker. */
+  async function shortWindowPipeline(name: string, out: string) {
+    const text = [
+      `name: ${name}`,
+      `nats: { url: "${natsUrl}", stream: ${uniqueStreamName(name.toUpperCase())}, duplicateWindow: 1s }`,
+      "operators:",
+      "  - { type: sessionize }",
+      "sinks:",
+      `  - { type: parquet, path: "${out}" }`,
+    ].join("\n");
+    const file = join(directory, `${name}.yaml`);
+    await writeFile(file, text + "\n");
+    const loaded = parsePipelineText(text, `${name}.yaml`, {});
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+    return { file, config: loaded.config };
+  }
+
+  /** Parse threads even for a small file: the ids must not depend on which of publish's paths read it. */
+  const threaded = { CLICKPIPE_PUBLISH_WORKER_MIN_BYTES: "0", CLICKPIPE_PUBLISH_THREADS: "2" };
+
+  async function publishFile(file: string, pipelineFile: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<string> {
+    const published = await runCli(["publish", file, "--pipeline", pipelineFile, ...args], env);
+    expect(published.code, published.stderr).toBe(0);
+    return published.stdout + published.stderr;
+  }
+
+  it("writes the same bad line at the same line number of two different files twice", { timeout: 60_000 }, async () => {
+    // Daily exports of pretty-printed JSON: line 1 is "{" and line 3 "}," in each, yet each file's are its own rejects.
+    const out = join(directory, "two-files-lake");
+    const { file: pipelineFile, config } = await shortWindowPipeline("dlqfiles", out);
+    const monday = join(directory, "monday.ndjson");
+    const tuesday = join(directory, "tuesday.ndjson");
+    await writeFile(monday, ["{", `  "type": "page_view", "day": "monday"`, "},"].join("\n") + "\n");
+    await writeFile(tuesday, ["{", `  "type": "page_view", "day": "tuesday"`, "},"].join("\n") + "\n");
+    // Access logs of two days, each with the same garbage line 2 (access-log parse threads for one of them).
+    const mondayLog = join(directory, "monday.log");
+    const tuesdayLog = join(directory, "tuesday.log");
+    await writeFile(mondayLog, [accessLogLine(1, "monday"), "log garbage", accessLogLine(3, "monday")].join("\n") + "\n");
+    await writeFile(tuesdayLog, [accessLogLine(1, "tuesday"), "log garbage", accessLogLine(3, "tuesday")].join("\n") + "\n");
+    await publishFile(monday, pipelineFile);
+    await publishFile(tuesday, pipelineFile, threaded);
+    await publishFile(mondayLog, pipelineFile, {}, ["--format", "combined"]);
+    await publishFile(tuesdayLog, pipelineFile, threaded, ["--format", "combined"]);
+    await runWorker({ config, drain: true, metrics: new Metrics(), log: () => undefined });
+    expect((await invalidRows(out)).raws).toEqual(
+      ["{", "{", "},", "},", `  "type": "page_view", "day": "monday"`, `  "type": "page_view", "day": "tuesday"`, "log garbage", "log garbage"].sort(),
+    );
+  });
+
+  it("counts the dead letters it skipped as copies in clickpipe_dead_letters_duplicate_total", { timeout: 60_000 }, async () => {
+    const out = join(directory, "copies-lake");
+    const { file: pipelineFile, config } = await shortWindowPipeline("dlqcopies", out);
+    const input = join(directory, "copies.ndjson");
+    await writeFile(input, ["not json 1", "not json 2", "not json 1"].join("\n") + "\n");
+    await publishFile(input, pipelineFile);
+    // Published again (on a parse thread this time) until JetStream stores it again: the 1 s window has passed.
+    while ((await publishFile(input, pipelineFile, threaded)).includes("already in the stream")) await sleep(200);
+    const metrics = new Metrics();
+    await runWorker({ config, drain: true, metrics, log: () => undefined });
+    expect((await invalidRows(out)).raws).toEqual(["not json 1", "not json 1", "not json 2"]);
+    const samples = parseExposition(await metrics.registry.metrics());
+    expect(sampleValue(samples, "clickpipe_dead_letters_duplicate_total")).toBe(3);
+    expect(sampleValue(samples, 'clickpipe_events_invalid_total{reason="not_json"}')).toBe(3);
   });
 
   it("keeps two identical bad requests to the collector as two rows", async () => {
