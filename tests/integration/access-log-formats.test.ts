@@ -6,7 +6,7 @@ import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -16,6 +16,7 @@ import { decodeDeadLetters } from "../../src/transport/dead-letter.ts";
 import { StreamReader } from "../../src/transport/reader.ts";
 import { parseSubject } from "../../src/transport/subjects.ts";
 import { REPO_ROOT, runCli } from "../helpers/cli.ts";
+import { writeGoAccessPipeline } from "../helpers/goaccess-pipeline.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 
 const IIS = join(REPO_ROOT, "tests/fixtures/access-logs-w3c/iis_default_fields.log");
@@ -59,29 +60,9 @@ function goaccess(logFile: string, logFormat: string, directory: string): GoAcce
 }
 
 async function pipelineFile(directory: string, name: string, natsUrl: string): Promise<{ file: string; stream: string; out: string }> {
-  const file = join(directory, `${name}.yaml`);
   const stream = uniqueStreamName(name.toUpperCase());
   const out = join(directory, name, "out");
-  await writeFile(
-    file,
-    [
-      `name: ${name}`,
-      "nats:",
-      `  url: ${natsUrl}`,
-      `  stream: ${stream}`,
-      "ingest:",
-      "  pages: { exclude: [4xx] }",
-      "  bots: flag",
-      "operators:",
-      "  - type: sessionize",
-      "    splitAtMidnight: UTC",
-      "    outOfOrderness: 7d",
-      "    allowedLateness: 30d",
-      "sinks:",
-      "  - type: parquet",
-      `    path: ${out}`,
-    ].join("\n"),
-  );
+  const file = await writeGoAccessPipeline(join(directory, `${name}.yaml`), { name, natsUrl, stream, pages: "{ exclude: [4xx] }", sinkPath: out });
   return { file, stream, out };
 }
 

@@ -11,6 +11,7 @@ import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "../../
 import { NatsCheckpointStore, checkpointBucketName } from "../../src/runtime/checkpoint-nats.ts";
 import { thisProcessIdentity } from "../../src/runtime/process-identity.ts";
 import { REPO_ROOT } from "../helpers/cli.ts";
+import { expectOneRacerTakesTheLock, expectSecondStoreStandsBy } from "../helpers/checkpoint-lock.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 
 const natsUrl = inject("natsUrl");
@@ -219,37 +220,12 @@ describe("NatsCheckpointStore lock", () => {
   });
 
   it("stands by for a lock another store of the pipeline holds in this process (our pid, another token)", async () => {
-    const held = await store.acquireLock({ workerId: "first", staleAfterMs: 60_000 });
-    try {
-      const waitedFor: string[] = [];
-      const second = await (await NatsCheckpointStore.open(connection, pipeline)).acquireLock({
-        workerId: "second",
-        staleAfterMs: 60_000,
-        signal: AbortSignal.timeout(400),
-        onWait: (holder) => waitedFor.push(holder.token),
-      });
-      expect(second).toBeUndefined();
-      expect(waitedFor).toEqual([held!.holder.token]);
-      expect(held!.held).toBe(true);
-      expect(await lockHolder()).toMatchObject({ workerId: "first", token: held!.holder.token });
-    } finally {
-      await held!.release();
-    }
+    await expectSecondStoreStandsBy(store, () => NatsCheckpointStore.open(connection, pipeline), 400, lockHolder);
   });
 
   it("lets one of eight stores of the pipeline racing in this process take the lock; the others stand by", async () => {
     const stores = await Promise.all(Array.from({ length: 8 }, () => NatsCheckpointStore.open(connection, pipeline)));
-    const locks = await Promise.all(
-      stores.map((racer, i) => racer.acquireLock({ workerId: `racer-${i}`, staleAfterMs: 60_000, signal: AbortSignal.timeout(1_000) })),
-    );
-    const held = locks.filter((lock) => lock !== undefined);
-    try {
-      expect(held).toHaveLength(1);
-      expect(held[0]!.held).toBe(true);
-      expect(await lockHolder()).toMatchObject({ token: held[0]!.holder.token });
-    } finally {
-      await Promise.all(held.map((lock) => lock!.release()));
-    }
+    await expectOneRacerTakesTheLock(stores, lockHolder);
   });
 
   it("stands by while a live holder's heartbeat is fresh, and gives up when aborted", async () => {

@@ -1,12 +1,13 @@
 // Oracle: GoAccess 1.7's unique visitors per day equal clickpipe's distinct session visitors per day on the same real log.
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { splitLines } from "../../src/cli/publish.ts";
 import { REPO_ROOT, runCli } from "../helpers/cli.ts";
+import { writeGoAccessPipeline } from "../helpers/goaccess-pipeline.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 
 const SEMICOMPLETE = join(REPO_ROOT, "tests/fixtures/access-logs/semicomplete_apache_combined_2015.log");
@@ -30,30 +31,9 @@ async function goaccessVisitorsPerDay(logFile: string, directory: string): Promi
   return new Map(json.visitors.data.map((day) => [day.data, day.visitors.count]));
 }
 
-async function pipelineFile(directory: string, name: string, natsUrl: string, pages: string): Promise<string> {
-  const file = join(directory, `${name}.yaml`);
-  await writeFile(
-    file,
-    [
-      `name: ${name}`,
-      "nats:",
-      `  url: ${natsUrl}`,
-      `  stream: ${uniqueStreamName(name.toUpperCase())}`,
-      "ingest:",
-      `  pages: ${pages}`,
-      "  bots: flag",
-      "operators:",
-      "  - type: sessionize",
-      "    splitAtMidnight: UTC",
-      // The lines are ordered per client, not by time: nothing may be late.
-      "    outOfOrderness: 7d",
-      "    allowedLateness: 30d",
-      "sinks:",
-      "  - type: parquet",
-      `    path: ${join(directory, name, "out")}`,
-    ].join("\n"),
-  );
-  return file;
+function pipelineFile(directory: string, name: string, natsUrl: string, pages: string): Promise<string> {
+  const stream = uniqueStreamName(name.toUpperCase());
+  return writeGoAccessPipeline(join(directory, `${name}.yaml`), { name, natsUrl, stream, pages, sinkPath: join(directory, name, "out") });
 }
 
 describe.skipIf(!goaccessInstalled)("GoAccess oracle on the semicomplete.com log (real traffic, May 2015)", () => {

@@ -3,16 +3,13 @@
 // publishes its complete lines, then fails naming the file and the byte.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { constants, gunzipSync, gzipSync } from "node:zlib";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { connectNats } from "../../src/transport/connection.ts";
+import { describe, expect, it } from "vitest";
 import { CLICKPIPE_BIN, REPO_ROOT, runCli } from "../helpers/cli.ts";
-import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { jetStreamScratchAll } from "../helpers/jetstream-scratch.ts";
+import { writePublishPipeline } from "../helpers/publish-pipeline.ts";
 
 const fixture = (path: string) => join(REPO_ROOT, "tests/fixtures", path);
 const SEMICOMPLETE = fixture("access-logs/semicomplete_apache_combined_2015.log");
@@ -20,31 +17,9 @@ const ONE_THREAD = { CLICKPIPE_PUBLISH_WORKER: "never" };
 const ALREADY_STORED = " (all already in the stream: JetStream stored nothing again)";
 
 describe("publish - a gzip file publishes the lines it holds, under the ids of the file it holds", () => {
-  const natsUrl = inject("natsUrl");
-  let directory: string;
-  let connection: NatsConnection;
-  let manager: JetStreamManager;
-  const streams: string[] = [];
+  const scratch = jetStreamScratchAll("clickpipe-publish-gzip-");
 
-  beforeAll(async () => {
-    directory = await mkdtemp(join(tmpdir(), "clickpipe-publish-gzip-"));
-    connection = await connectNats({ url: natsUrl });
-    manager = await jetstreamManager(connection);
-  });
-  afterAll(async () => {
-    for (const stream of streams) await manager.streams.delete(stream).catch(() => undefined);
-    await connection?.drain();
-    await rm(directory, { recursive: true, force: true });
-  });
-
-  async function pipeline(name: string): Promise<{ file: string; stream: string }> {
-    const stream = uniqueStreamName(name.toUpperCase());
-    streams.push(stream);
-    const file = join(directory, `${name}.yaml`);
-    const text = ["name: publish-gzip", "nats:", `  url: ${natsUrl}`, `  stream: ${stream}`, "  partitions: 2", "ingest:", "  pages: { exclude: [4xx] }"];
-    await writeFile(file, [...text, "sinks:", "  - type: parquet", `    path: ${join(directory, name, "out")}`].join("\n"));
-    return { file, stream };
-  }
+  const pipeline = (name: string) => writePublishPipeline(scratch, "publish-gzip", name);
 
   async function publish(file: string, pipelineFile: string, args: string[], env: NodeJS.ProcessEnv = ONE_THREAD) {
     const result = await runCli(["publish", file, "--pipeline", pipelineFile, ...args], env);
@@ -53,7 +28,7 @@ describe("publish - a gzip file publishes the lines it holds, under the ids of t
   }
 
   async function messageCount(stream: string): Promise<number> {
-    return (await manager.streams.info(stream)).state.messages;
+    return (await scratch.manager.streams.info(stream)).state.messages;
   }
 
   const nginxJsonFormat = readFileSync(fixture("access-logs-json/nginx_escape_json.format"), "utf8").trim();
@@ -97,9 +72,9 @@ describe("publish - a gzip file publishes the lines it holds, under the ids of t
   for (const { name, content, args, counts } of cases) {
     it(`${name}: the gzip's counts, and its batch ids are the decompressed file's`, async () => {
       // Named without .gz for one format: a gzip is known by its bytes.
-      const gzipFile = join(directory, name === "iis" ? "u_ex240304.log" : `${name}.log.gz`);
+      const gzipFile = join(scratch.directory, name === "iis" ? "u_ex240304.log" : `${name}.log.gz`);
       await writeFile(gzipFile, gzipSync(content));
-      const plainFile = join(directory, `${name}.log`);
+      const plainFile = join(scratch.directory, `${name}.log`);
       await writeFile(plainFile, content);
       const { file, stream } = await pipeline(name);
       const fromGzip = await publish(gzipFile, file, args);
@@ -116,13 +91,13 @@ describe("publish - a gzip file publishes the lines it holds, under the ids of t
   it("reads every member of a multi-member gzip (cat a.gz b.gz), under the ids of the whole file, on parse threads too", async () => {
     const content = readFileSync(SEMICOMPLETE);
     const cut = content.indexOf(0x0a, content.length >> 1) + 1;
-    const members = join(directory, "members.log.gz");
+    const members = join(scratch.directory, "members.log.gz");
     await writeFile(members, Buffer.concat([gzipSync(content.subarray(0, cut)), gzipSync(content.subarray(cut))]));
     const { file, stream } = await pipeline("members");
     const counts = "read 10000, published 9782, rejected 1, filtered 217";
     expect((await publish(members, file, ["--format", "combined"])).counts).toBe(counts);
     const stored = await messageCount(stream);
-    const plain = join(directory, "members.log");
+    const plain = join(scratch.directory, "members.log");
     await writeFile(plain, content);
     expect((await publish(plain, file, ["--format", "combined"])).counts).toBe(counts + ALREADY_STORED);
     // Parse threads for the gzip: the main thread decompresses and cuts the pieces.
@@ -135,7 +110,7 @@ describe("publish - a gzip file publishes the lines it holds, under the ids of t
     const content = readFileSync(SEMICOMPLETE);
     const whole = gzipSync(content);
     const truncated = whole.subarray(0, whole.length >> 1);
-    const file = join(directory, "cut.log.gz");
+    const file = join(scratch.directory, "cut.log.gz");
     await writeFile(file, truncated);
     // Oracle: zlib's output for the truncated bytes without an error (a sync flush), up to its last newline.
     const available = gunzipSync(truncated, { finishFlush: constants.Z_SYNC_FLUSH });
@@ -155,7 +130,7 @@ describe("publish - a gzip file publishes the lines it holds, under the ids of t
       // What was published is what the complete lines give as a file of their own: a re-publish stores nothing.
       const stored = await messageCount(pipe.stream);
       expect(stored).toBeGreaterThan(0);
-      const prefix = join(directory, "cut-prefix.log");
+      const prefix = join(scratch.directory, "cut-prefix.log");
       await writeFile(prefix, complete);
       const again = await publish(prefix, pipe.file, ["--format", "combined"]);
       expect(again.code, again.stderr).toBe(0);
@@ -168,7 +143,7 @@ describe("publish - a gzip file publishes the lines it holds, under the ids of t
     const lines = Array.from({ length: 20_000 }, (_, n) => `{"type":"page_view","ts":"2026-01-05T15:04:41.112Z","event_id":"e-${n}","site_id":"s","anon_id":"a${n % 97}","url":"/p/${n}"}`);
     const whole = gzipSync(`${lines.join("\n")}\n`);
     const truncated = whole.subarray(0, whole.length - 1000);
-    const file = join(directory, "events.ndjson.gz");
+    const file = join(scratch.directory, "events.ndjson.gz");
     await writeFile(file, truncated);
     const available = gunzipSync(truncated, { finishFlush: constants.Z_SYNC_FLUSH }).toString();
     const complete = available.slice(0, available.lastIndexOf("\n") + 1).split("\n").length - 1;
@@ -182,7 +157,7 @@ describe("publish - a gzip file publishes the lines it holds, under the ids of t
   it("reads a gzip from a pipe", async () => {
     const { file: pipelineFile } = await pipeline("piped");
     const gzip = gzipSync(await readFile(fixture("access-logs-json/caddy_access.log")));
-    const file = join(directory, "piped.gz");
+    const file = join(scratch.directory, "piped.gz");
     await writeFile(file, gzip);
     // /dev/stdin as a pipe (read into memory, then decompressed), as in `curl … | clickpipe publish /dev/stdin`.
     const script = 'cat "$1" | "$2" "$3" publish /dev/stdin --pipeline "$4" --format caddy';

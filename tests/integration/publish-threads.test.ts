@@ -2,17 +2,14 @@
 // stream must hold the same messages under the same batch ids, so a re-publish in either mode stores nothing new; and
 // so must the file's gzip, decompressed as it is read.
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { generateLines } from "../../src/ingest/generate.ts";
-import { connectNats } from "../../src/transport/connection.ts";
 import { REPO_ROOT, runCli } from "../helpers/cli.ts";
-import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { jetStreamScratchAll } from "../helpers/jetstream-scratch.ts";
+import { writePublishPipeline } from "../helpers/publish-pipeline.ts";
 
 const SEMICOMPLETE = join(REPO_ROOT, "tests/fixtures/access-logs/semicomplete_apache_combined_2015.log");
 const NASA = join(REPO_ROOT, "tests/fixtures/access-logs/nasa_kennedy_aug95_head1929.log");
@@ -40,40 +37,18 @@ function bySubject(messages: readonly StoredMessage[]): Map<string, StoredMessag
 }
 
 describe("publish - parse threads store what one thread stores, under the same batch ids", () => {
-  const natsUrl = inject("natsUrl");
-  let directory: string;
-  let connection: NatsConnection;
-  let manager: JetStreamManager;
-  const streams: string[] = [];
+  const scratch = jetStreamScratchAll("clickpipe-publish-threads-");
 
-  beforeAll(async () => {
-    directory = await mkdtemp(join(tmpdir(), "clickpipe-publish-threads-"));
-    connection = await connectNats({ url: natsUrl });
-    manager = await jetstreamManager(connection);
-  });
-  afterAll(async () => {
-    for (const stream of streams) await manager.streams.delete(stream).catch(() => undefined);
-    await connection?.drain();
-    await rm(directory, { recursive: true, force: true });
-  });
-
-  async function pipeline(name: string): Promise<{ file: string; stream: string }> {
-    const stream = uniqueStreamName(name.toUpperCase());
-    streams.push(stream);
-    const file = join(directory, `${name}.yaml`);
-    // Two partitions: events go to two subjects, dead letters to a third. A page item template that is not ASCII,
-    // on ASCII lines: its events must still be encoded as UTF-8.
-    const text = ["name: publish-threads", "nats:", `  url: ${natsUrl}`, `  stream: ${stream}`, "  partitions: 2", "ingest:", "  pages: { exclude: [4xx] }"];
-    text.push("  urlRules:", '    - { match: "/blog/tags/:tag", item: "Schlagwort ü :tag" }');
-    await writeFile(file, [...text, "sinks:", "  - type: parquet", `    path: ${join(directory, name, "out")}`].join("\n"));
-    return { file, stream };
-  }
+  // Two partitions: events go to two subjects, dead letters to a third. A page item template that is not ASCII,
+  // on ASCII lines: its events must still be encoded as UTF-8.
+  const pipeline = (name: string) =>
+    writePublishPipeline(scratch, "publish-threads", name, ["  urlRules:", '    - { match: "/blog/tags/:tag", item: "Schlagwort ü :tag" }']);
 
   async function storedMessages(stream: string): Promise<StoredMessage[]> {
-    const { state } = await manager.streams.info(stream);
+    const { state } = await scratch.manager.streams.info(stream);
     const messages: StoredMessage[] = [];
     for (let seq = state.first_seq; seq <= state.last_seq; seq++) {
-      const message = await manager.streams.getMessage(stream, { seq });
+      const message = await scratch.manager.streams.getMessage(stream, { seq });
       if (message === null) throw new Error(`${stream} has no message ${seq}`);
       const body = new TextDecoder().decode(message.data).replace(/"received_at":\d+/g, '"received_at":0');
       // The subject after the stream's name: events.<partition> or dlq.
@@ -93,7 +68,7 @@ describe("publish - parse threads store what one thread stores, under the same b
     // Counts per copy as in goaccess.test.ts: semicomplete 9,782 published, 217 filtered (4xx), 1 rejected; NASA
     // 1,929 rejected. 5 × (semicomplete + NASA) ≈ 13 MB: four pieces of 4 MiB, so pieces go round three threads, and the NASA lines
     // (common format, so dead letters here) fall into several pieces.
-    const log = join(directory, "mixed.log");
+    const log = join(scratch.directory, "mixed.log");
     const content = Buffer.concat(Array.from({ length: 5 }, () => [readFileSync(SEMICOMPLETE), readFileSync(NASA)]).flat());
     await writeFile(log, content);
     const oneThread = await pipeline("one");
@@ -110,12 +85,12 @@ describe("publish - parse threads store what one thread stores, under the same b
     // JetStream recognises every batch of the other mode as one it has.
     await publish(log, oneThread.file, "combined", THREADS);
     await publish(log, threads.file, "combined", ONE_THREAD);
-    expect((await manager.streams.info(oneThread.stream)).state.messages).toBe(reference.length);
-    expect((await manager.streams.info(threads.stream)).state.messages).toBe(reference.length);
+    expect((await scratch.manager.streams.info(oneThread.stream)).state.messages).toBe(reference.length);
+    expect((await scratch.manager.streams.info(threads.stream)).state.messages).toBe(reference.length);
   });
 
   it("JSON lines: the same messages and ids from the parse thread as from one thread", { timeout: 240_000 }, async () => {
-    const file = join(directory, "events.ndjson");
+    const file = join(scratch.directory, "events.ndjson");
     const lines = [...generateLines({ visitors: 3_000, days: 2, seed: 7 })];
     // A broken line in the middle: a dead letter between pieces of events.
     lines.splice(lines.length >> 1, 0, '{"type":"page_view",');
@@ -130,9 +105,9 @@ describe("publish - parse threads store what one thread stores, under the same b
     const reference = await storedMessages(oneThread.stream);
     expect(bySubject(await storedMessages(threads.stream))).toEqual(bySubject(reference));
     await publish(file, oneThread.file, "ndjson", THREADS);
-    expect((await manager.streams.info(oneThread.stream)).state.messages).toBe(reference.length);
+    expect((await scratch.manager.streams.info(oneThread.stream)).state.messages).toBe(reference.length);
     // Its gzip, decompressed on the parse thread.
-    const gzipFile = join(directory, "events.ndjson.gz");
+    const gzipFile = join(scratch.directory, "events.ndjson.gz");
     await writeFile(gzipFile, gzipSync(readFileSync(file)));
     const fromGzip = await pipeline("jsongzip");
     expect(await publish(gzipFile, fromGzip.file, "ndjson", THREADS)).toBe(counts);
@@ -150,7 +125,7 @@ describe("publish - parse threads store what one thread stores, under the same b
     for (let n = 0; n < 50_000; n++) w3c.push(iisLine(n));
     w3c.push("#fields: c-ip sc-status time date cs-uri-stem cs-uri-query cs-method");
     for (let n = 0; n < 80_000; n++) w3c.push(n === 40_000 ? "cut short" : switched(n));
-    const w3cFile = join(directory, "u_ex.log");
+    const w3cFile = join(scratch.directory, "u_ex.log");
     await writeFile(w3cFile, `${w3c.join("\r\n")}\r\n`);
     expect(Buffer.byteLength(w3c.join("\r\n"))).toBeGreaterThan(8 * 1024 * 1024);
     // 130,000 lines read (the 4 directives are not): 1,000 + 1,600 404s (filtered) less line 40,000 of the second
@@ -165,7 +140,7 @@ describe("publish - parse threads store what one thread stores, under the same b
       if (n % 1000 === 999) caddy.push(JSON.stringify({ level: "info", ts: 1_700_000_000 + n / 10, logger: "tls.cache.maintenance", msg: "started background certificate maintenance" }));
     }
     caddy.splice(15_000, 0, '{"level":"info","ts":1700001500.0,"logger":"http.log.access.log0","request":{"remote_ip"');
-    const caddyFile = join(directory, "caddy.log");
+    const caddyFile = join(scratch.directory, "caddy.log");
     await writeFile(caddyFile, `${caddy.join("\n")}\n`);
     expect(Buffer.byteLength(caddy.join("\n"))).toBeGreaterThan(8 * 1024 * 1024);
     // 30,000 access entries (750 of them 404s) and the cut-off line read; the 30 TLS entries skipped.
@@ -180,7 +155,7 @@ describe("publish - parse threads store what one thread stores, under the same b
     const reference = await storedMessages(oneThread.stream);
     expect(bySubject(await storedMessages(threads.stream))).toEqual(bySubject(reference));
     await publish(file, oneThread.file, format, THREADS);
-    expect((await manager.streams.info(oneThread.stream)).state.messages).toBe(reference.length);
+    expect((await scratch.manager.streams.info(oneThread.stream)).state.messages).toBe(reference.length);
     // The file's gzip on parse threads: this thread decompresses it, and finds each W3C piece's #Fields, as it cuts it.
     const gzipFile = `${file}.gz`;
     await writeFile(gzipFile, gzipSync(readFileSync(file)));

@@ -11,6 +11,7 @@ import { encodeInSlices, stringifyPiecesInSlices } from "../../src/runtime/json-
 import { thisProcessIdentity } from "../../src/runtime/process-identity.ts";
 import { utf8Segments } from "../../src/runtime/utf8-segments.ts";
 import { writerIdFor } from "../../src/runtime/worker.ts";
+import { expectOneRacerTakesTheLock, expectSecondStoreStandsBy } from "../helpers/checkpoint-lock.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 
 function meta(epoch: number, workerId = "w1", position = epoch * 10): Omit<Checkpoint<null>, "state"> {
@@ -220,20 +221,31 @@ describe("DirectoryCheckpointStore lock", () => {
     await lock!.release();
   });
 
-  it("does not take a live holder's lock on another host from a stand-by whose clock runs an hour ahead", async () => {
-    // A holder on another host (shared storage), heartbeating with the lock's own code: mtimes by its clock.
-    const holder = { workerId: "other", token: "t-other", pid: 1, host: "elsewhere.invalid", acquiredAt: 0 };
+  /** The holder the lock file names now. */
+  async function lockFileHolder(): Promise<unknown> {
+    return JSON.parse(await readFile(store.lockFile, "utf8"));
+  }
+
+  /**
+   * `holder` holds the lock, heartbeating with the lock's own code; a stand-by whose clock runs an hour ahead sees the
+   * lock's mtime an hour old (five stale periods of standing by), and must still leave it to its holder.
+   */
+  async function expectAheadStandByLeavesLiveLock(holder: LockHolder): Promise<void> {
     await writeFile(store.lockFile, JSON.stringify(holder));
     const held = new CheckpointLock(store.lockFile, holder, 400);
     try {
-      // The lock's mtime looks an hour old by this clock: five stale periods of standing by.
       const waiting = await store.acquireLock({ workerId: "ahead", staleAfterMs: 400, now: () => Date.now() + 3_600_000, signal: AbortSignal.timeout(2_000) });
       expect(waiting).toBeUndefined();
       expect(held.held).toBe(true);
-      expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "other", token: "t-other" });
+      expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: holder.workerId, token: holder.token });
     } finally {
       await held.release();
     }
+  }
+
+  it("does not take a live holder's lock on another host from a stand-by whose clock runs an hour ahead", async () => {
+    // A holder on another host (shared storage), heartbeating with the lock's own code: mtimes by its clock.
+    await expectAheadStandByLeavesLiveLock({ workerId: "other", token: "t-other", pid: 1, host: "elsewhere.invalid", acquiredAt: 0 });
   });
 
   it("takes a dead holder's lock on another host within about staleAfterMs, from a stand-by whose clock runs an hour behind", async () => {
@@ -251,22 +263,7 @@ describe("DirectoryCheckpointStore lock", () => {
   });
 
   it("stands by for a lock another store of the pipeline holds in this process (our pid, another token)", async () => {
-    const held = await store.acquireLock({ workerId: "first", staleAfterMs: 60_000 });
-    try {
-      const waitedFor: string[] = [];
-      const second = await new DirectoryCheckpointStore(root, "web").acquireLock({
-        workerId: "second",
-        staleAfterMs: 60_000,
-        signal: AbortSignal.timeout(300),
-        onWait: (holder) => waitedFor.push(holder.token),
-      });
-      expect(second).toBeUndefined();
-      expect(waitedFor).toEqual([held!.holder.token]);
-      expect(held!.held).toBe(true);
-      expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "first", token: held!.holder.token });
-    } finally {
-      await held!.release();
-    }
+    await expectSecondStoreStandsBy(store, () => new DirectoryCheckpointStore(root, "web"), 300, lockFileHolder);
     // Released, it is free for the next one in this process.
     const next = await new DirectoryCheckpointStore(root, "web").acquireLock({ workerId: "next", staleAfterMs: 60_000, signal: AbortSignal.timeout(2_000) });
     expect(next).toBeDefined();
@@ -275,17 +272,7 @@ describe("DirectoryCheckpointStore lock", () => {
 
   it("lets one of eight stores of the pipeline racing in this process take the lock; the others stand by", async () => {
     const stores = Array.from({ length: 8 }, () => new DirectoryCheckpointStore(root, "web"));
-    const locks = await Promise.all(
-      stores.map((racer, i) => racer.acquireLock({ workerId: `racer-${i}`, staleAfterMs: 60_000, signal: AbortSignal.timeout(1_000) })),
-    );
-    const held = locks.filter((lock) => lock !== undefined);
-    try {
-      expect(held).toHaveLength(1);
-      expect(held[0]!.held).toBe(true);
-      expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ token: held[0]!.holder.token });
-    } finally {
-      await Promise.all(held.map((lock) => lock!.release()));
-    }
+    await expectOneRacerTakesTheLock(stores, lockFileHolder);
   });
 
   /** A holder of another machine with this host's name (or of this machine before a reboot): another boot id. */
@@ -297,17 +284,7 @@ describe("DirectoryCheckpointStore lock", () => {
 
   it("does not take a live lock of another machine with this host's name from a stand-by whose clock runs an hour ahead", async () => {
     // Its heartbeat (the mtime) is set by that machine's clock, so comparing it with this one's adds their skew.
-    const holder = namesakeHolder();
-    await writeFile(store.lockFile, JSON.stringify(holder));
-    const held = new CheckpointLock(store.lockFile, holder, 400);
-    try {
-      const waiting = await store.acquireLock({ workerId: "ahead", staleAfterMs: 400, now: () => Date.now() + 3_600_000, signal: AbortSignal.timeout(2_000) });
-      expect(waiting).toBeUndefined();
-      expect(held.held).toBe(true);
-      expect(JSON.parse(await readFile(store.lockFile, "utf8"))).toMatchObject({ workerId: "namesake", token: "t-namesake" });
-    } finally {
-      await held.release();
-    }
+    await expectAheadStandByLeavesLiveLock(namesakeHolder());
   });
 
   it("takes a dead lock of another machine with this host's name from a stand-by whose clock runs an hour behind", async () => {
