@@ -1,13 +1,8 @@
 // An AccessLine over a record already built in full: what the W3C and JSON readers return (one object per reader, reused).
-import type { AccessLine, AccessRecord } from "./access-log.ts";
+import type { AccessRecord } from "./access-log.ts";
+import { AccessLineHead } from "./access-log-line-head.ts";
 
-export class RecordLine implements AccessLine {
-  readonly ok = true;
-  ts = Number.NaN;
-  method: string | null = null;
-  path: string | null = null;
-  protocol: string | null = null;
-  status = 0;
+export class RecordLine extends AccessLineHead {
   private current: AccessRecord | undefined;
 
   /** This line, now holding `record`. */
@@ -21,7 +16,7 @@ export class RecordLine implements AccessLine {
     return this;
   }
 
-  record(): AccessRecord {
+  override record(): AccessRecord {
     return { ...(this.current as AccessRecord) };
   }
 }

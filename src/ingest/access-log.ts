@@ -2,6 +2,7 @@
 import { COMBINED_FORMAT, COMMON_FORMAT, type FieldKind, type FormatToken, tokenizeLogFormat } from "./access-log-format.ts";
 import { isUtf8 } from "node:buffer";
 import { CADDY_FIELDS, caddyOtherLogger, compileJsonLogReader, isJsonLogFormat, jsonFieldsOfNginxFormat } from "./access-log-json.ts";
+import { AccessLineHead } from "./access-log-line-head.ts";
 import { compileW3cReader } from "./access-log-w3c.ts";
 import { MAX_EVENT_BYTES } from "../events/decode.ts";
 
@@ -200,18 +201,13 @@ function layoutOf(fields: readonly CompiledField[]): FieldLayout {
 }
 
 /** The reader's one AccessLine: each read overwrites it with the next line's head. */
-class MatchedLine implements AccessLine {
-  readonly ok = true;
-  ts = Number.NaN;
-  method: string | null = null;
-  path: string | null = null;
-  protocol: string | null = null;
-  status = 0;
+class MatchedLine extends AccessLineHead {
   private match: RegExpExecArray | null = null;
   private readonly layout: FieldLayout;
   private readonly times = new TimeCache();
 
   constructor(private readonly fields: readonly CompiledField[]) {
+    super();
     this.layout = layoutOf(fields);
   }
 
@@ -225,24 +221,24 @@ class MatchedLine implements AccessLine {
     this.readRequest(layout.request);
     if (Number.isNaN(this.ts)) return { ok: false, reason: "the time is not a valid date" };
     if (this.ts < 0) return { ok: false, reason: "the time is before 1970" };
-    if (this.valueOf(layout.ip) === "-") return { ok: false, reason: "the client address is -" };
+    if (this.fieldValue(layout.ip) === "-") return { ok: false, reason: "the client address is -" };
     return this;
   }
 
-  record(): AccessRecord {
+  override record(): AccessRecord {
     const { layout } = this;
     return {
-      ip: this.valueOf(layout.ip),
-      ident: layout.ident < 0 ? null : dashToNull(this.valueOf(layout.ident)),
-      user: layout.user < 0 ? null : dashToNull(this.valueOf(layout.user)),
+      ip: this.fieldValue(layout.ip),
+      ident: layout.ident < 0 ? null : dashToNull(this.fieldValue(layout.ident)),
+      user: layout.user < 0 ? null : dashToNull(this.fieldValue(layout.user)),
       ts: this.ts,
       method: this.method,
       path: this.path,
       protocol: this.protocol,
       status: this.status,
-      bytes: layout.bytes < 0 ? 0 : bytesOf(this.valueOf(layout.bytes)),
-      referrer: layout.referrer < 0 ? undefined : dashToNull(this.valueOf(layout.referrer)),
-      userAgent: layout.userAgent < 0 ? undefined : dashToNull(this.valueOf(layout.userAgent)),
+      bytes: layout.bytes < 0 ? 0 : bytesOf(this.fieldValue(layout.bytes)),
+      referrer: layout.referrer < 0 ? undefined : dashToNull(this.fieldValue(layout.referrer)),
+      userAgent: layout.userAgent < 0 ? undefined : dashToNull(this.fieldValue(layout.userAgent)),
     };
   }
 
@@ -253,7 +249,7 @@ class MatchedLine implements AccessLine {
     let pathOnly: string | null = null;
     let query: string | null = null;
     for (const field of request) {
-      const value = this.valueOf(field);
+      const value = this.fieldValue(field);
       switch (this.fields[field].kind) {
         case "request":
           splitRequestLine(value, this);
@@ -279,7 +275,7 @@ class MatchedLine implements AccessLine {
   }
 
   private timeOf(field: number): number {
-    const value = this.valueOf(field);
+    const value = this.fieldValue(field);
     switch (this.fields[field].kind) {
       case "timeLocal":
         return this.times.clfTime(value);
@@ -293,7 +289,7 @@ class MatchedLine implements AccessLine {
   }
 
   /** A field's value, escapes decoded when quoted. */
-  private valueOf(field: number): string {
+  private fieldValue(field: number): string {
     const raw = (this.match as RegExpExecArray)[field + 1];
     return this.fields[field].quoted ? unescapeLogValue(raw) : raw;
   }
