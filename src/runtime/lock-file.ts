@@ -3,7 +3,7 @@
 // tailer's position file, a collector's port).
 import { randomBytes } from "node:crypto";
 import { open, readFile, rename, stat, unlink, utimes } from "node:fs/promises";
-import { countsPidsAsThis, processProbe, sameKernel, thisProcessIdentity, type ProcessIdentity, type ProcessProbe } from "./process-identity.ts";
+import { countsPidsAsThis, processGone, processProbe, sameKernel, thisProcessIdentity, type ProcessIdentity, type ProcessProbe } from "./process-identity.ts";
 
 /**
  * What the lock file says about its holder: its process (process-identity.ts) and this acquisition. processStart (a
@@ -59,10 +59,7 @@ export function holderIsGone(
 ): boolean {
   if (!countsPidsAsThis(holder, self)) return false;
   if (holder.pid === self.pid) return holder.token !== self.token && !heldHere.has(holder.token);
-  if (!probe.alive(holder.pid)) return true;
-  if (holder.processStart === undefined) return false;
-  const started = probe.startOf(holder.pid);
-  return started !== undefined && started !== holder.processStart;
+  return processGone(holder.pid, holder.processStart, probe);
 }
 
 /**

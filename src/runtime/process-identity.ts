@@ -90,6 +90,18 @@ export interface ProcessProbe {
 
 export const processProbe: ProcessProbe = { alive: processAlive, startOf: processStartOf };
 
+/**
+ * Whether the process recorded as `pid` of this pid namespace, started at `processStart`, is gone: no process has the
+ * pid, or the one that has it started at another time (the pid was reused). A start not known on either side tells
+ * nothing: then only a dead pid says so.
+ */
+export function processGone(pid: number, processStart: string | undefined, probe: ProcessProbe): boolean {
+  if (!probe.alive(pid)) return true;
+  if (processStart === undefined) return false;
+  const started = probe.startOf(pid);
+  return started !== undefined && started !== processStart;
+}
+
 function readOrUndefined(read: () => string | undefined): string | undefined {
   try {
     return read();

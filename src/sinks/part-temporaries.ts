@@ -1,6 +1,6 @@
 // The temporary files a part's rewrite (forget, a worker erasing forgotten people) writes beside the part: their names,
 // which say who writes them, and whether one was abandoned by a process killed mid-rewrite (recovery deletes those).
-import { countsPidsAsThis, thisProcessIdentity, type ProcessIdentity, type ProcessProbe } from "../runtime/process-identity.ts";
+import { countsPidsAsThis, processGone, thisProcessIdentity, type ProcessIdentity, type ProcessProbe } from "../runtime/process-identity.ts";
 
 /**
  * Who writes a temporary (process-identity.ts): its host, pid, start, boot and pid namespace are in the temporary's name,
@@ -63,9 +63,7 @@ export function temporaryAbandoned(name: string, self: TemporaryWriter, probe: P
     const pid = Number(pidText);
     const start = startText === "0" ? undefined : startText;
     if (pid === self.pid) return start !== undefined && self.processStart !== undefined && start !== self.processStart;
-    if (!probe.alive(pid)) return true;
-    const running = start === undefined ? undefined : probe.startOf(pid);
-    return running !== undefined && running !== start;
+    return processGone(pid, start, probe);
   }
   const namespaceless = NAMESPACELESS_TEMPORARY_NAME.exec(name);
   if (namespaceless !== null) return namespaceless[1] === self.host && oldEnough;
