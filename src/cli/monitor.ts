@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { portSpan } from "../config/port-range.ts";
 import { CLICKPIPE_JOB, PROMETHEUS_CONFIG_DIR, scrapeTargetProblem } from "../metrics/prometheus-config.ts";
-import { DEFAULT_PROMETHEUS_PORT, PrometheusMissingError, startPrometheus, type RunningPrometheus } from "../metrics/prometheus-process.ts";
+import { DEFAULT_PROMETHEUS_PORT, loopbackFor, PrometheusMissingError, startPrometheus, urlHost, type RunningPrometheus } from "../metrics/prometheus-process.ts";
 import { loadPipelineOrThrow } from "./load-config.ts";
 
 export const DEFAULT_TARGET = "localhost:9464";
@@ -90,11 +90,11 @@ export function pipelineMetricsTargets(pipeline: Pick<PipelineConfig, "metrics">
   }
   // The loopback address of the family the server listens on, not localhost: that may resolve to ::1 first, where a
   // server on 0.0.0.0 does not listen and another process may (binding 0.0.0.0:<port> does not clash with [::1]:<port>).
-  const reachable = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+  const reachable = urlHost(loopbackFor(host));
   const { first, last } = portSpan(port);
   const range = typeof port === "string" ? `${first}-${last}` : undefined;
   return Array.from({ length: last - first + 1 }, (_, index) => ({
-    address: `${reachable.includes(":") ? `[${reachable}]` : reachable}:${first + index}`,
+    address: `${reachable}:${first + index}`,
     pipeline: file,
     ...(range === undefined ? {} : { range }),
   }));

@@ -55,8 +55,7 @@ export async function publishLines(publisher: RecordPublisher, lines: string[], 
   let fedDirective: string | undefined;
   for (const item of ordered) {
     if (item.directive !== fedDirective && item.directive !== undefined) {
-      // A directive publishes nothing: it only sets the columns for the lines after it.
-      void handle.publishRecord(item.directive, 0);
+      handle.readDirective?.(item.directive);
       fedDirective = item.directive;
     }
     const wait = handle.publishRecord(item.line, item.lineNumber);

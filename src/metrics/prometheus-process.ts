@@ -105,12 +105,13 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
   };
 }
 
-function urlHost(host: string): string {
+/** `host` as a URL or listen address takes it: an IPv6 address in brackets. */
+export function urlHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
 /** Where this machine reaches a listener on `host`: a wildcard address is no address to connect to (nor to give Grafana). */
-function loopbackFor(host: string): string {
+export function loopbackFor(host: string): string {
   if (host === "0.0.0.0") return "127.0.0.1";
   if (host === "::") return "::1";
   return host;
