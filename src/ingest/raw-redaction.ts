@@ -261,7 +261,6 @@ function byteAt(text: string, at: number): number {
   return text.charCodeAt(at) === 0x25 /* % */ ? hexByteAt(text, at + 1) : -1;
 }
 
-
 /**
  * `text` with the value of every JSON member named `field` (compared after unescaping the name) replaced by
  * "[redacted]", whatever its type; also in JSON too broken to parse, where an unterminated value ends the text.
