@@ -16,7 +16,7 @@ import { partitionOf } from "../transport/partition.ts";
 import { ensureStream, streamOptions } from "../transport/stream.ts";
 import { EdgeProcessor, type RequestInfo } from "./edge.ts";
 import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
-import { redactRawRecord, redactWriteKeys } from "./raw-redaction.ts";
+import { rawRecordRedactor, redactWriteKeys } from "./raw-redaction.ts";
 import { WRITE_KEY_FIELD, WriteKeys, writeKeyFromHeaders, writeKeyOfRecord } from "./http-auth.ts";
 import { decodeContent, discardRest, parseBody, readBody, RequestAbortedError, type BodyRecord, type ParsedBody } from "./http-body.ts";
 import { clientBlock, normalizeAddress, TrustedProxies } from "./http-client-ip.ts";
@@ -167,7 +167,7 @@ class HttpCollectorSource implements HttpCollector {
     this.edge = EdgeProcessor.fromConfig(pipeline.ingest, { pipelineName: pipeline.name, env: options.env ?? process.env });
     // Dead letters keep the raw record, so the privacy rules apply to it too, as publish and the tailer apply them.
     const pseudonymKey = (options.env ?? process.env)[PSEUDONYM_KEY_ENV] || undefined;
-    this.redactRaw = (raw) => redactRawRecord(raw, pipeline.ingest.privacy, pseudonymKey);
+    this.redactRaw = rawRecordRedactor(pipeline.ingest.privacy, pseudonymKey);
     this.partitions = pipeline.nats.partitions;
     this.stream = pipeline.nats.stream;
     this.maxPendingRecords = options.maxPendingRecords ?? 200_000;

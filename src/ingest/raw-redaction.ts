@@ -22,6 +22,16 @@ const LEADING_HOST_NAME = /^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?= )
  * url) lose the values that redactQueryParams and redactEmails take from events' urls.
  */
 export function redactRawRecord(raw: string, privacy: PrivacyConfig, pseudonymKey: string | undefined): string {
+  return rawRecordRedactor(privacy, pseudonymKey)(raw);
+}
+
+/** redactRawRecord for one pipeline's dead letters: the query redaction of its privacy settings compiled once. */
+export function rawRecordRedactor(privacy: PrivacyConfig, pseudonymKey: string | undefined): (raw: string) => string {
+  const queryRedaction = compileQueryRedaction(privacy.redactQueryParams, privacy.redactEmails);
+  return (raw) => redactRaw(raw, privacy, pseudonymKey, queryRedaction);
+}
+
+function redactRaw(raw: string, privacy: PrivacyConfig, pseudonymKey: string | undefined, queryRedaction: QueryRedaction): string {
   let text = raw;
   if (privacy.anonymizeIp) {
     text = text.replace(IPV4_TOKEN, (token) => (isIPv4(token) ? (anonymizeIp(token, privacy.ipv6Bits) ?? "-") : token));
@@ -36,19 +46,7 @@ export function redactRawRecord(raw: string, privacy: PrivacyConfig, pseudonymKe
     }
   }
   for (const field of privacy.dropFields) text = replaceFieldValues(replaceQueryValues(text, field, () => ""), field, () => "null");
-  return redactQueryPairsInText(text, queryRedactionOf(privacy));
-}
-
-/** The query redaction of a pipeline's privacy settings, compiled once for all its dead letters. */
-const compiledQueryRedactions = new WeakMap<PrivacyConfig, QueryRedaction>();
-
-function queryRedactionOf(privacy: PrivacyConfig): QueryRedaction {
-  let redaction = compiledQueryRedactions.get(privacy);
-  if (redaction === undefined) {
-    redaction = compileQueryRedaction(privacy.redactQueryParams, privacy.redactEmails);
-    compiledQueryRedactions.set(privacy, redaction);
-  }
-  return redaction;
+  return redactQueryPairsInText(text, queryRedaction);
 }
 
 /**
@@ -262,7 +260,6 @@ function percentEscapeAt(text: string, at: number): number {
 function byteAt(text: string, at: number): number {
   return text.charCodeAt(at) === 0x25 /* % */ ? hexByteAt(text, at + 1) : -1;
 }
-
 
 /**
  * `text` with the value of every JSON member named `field` (compared after unescaping the name) replaced by

@@ -10,7 +10,7 @@ import { partitionOf } from "../transport/partition.ts";
 import type { AccessLine, AccessRecord } from "./access-log.ts";
 import { EdgeProcessor, type PreparedAccessLine, type PreparedPageView, type PreparedRobotsTxt } from "./edge.ts";
 import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
-import { redactRawRecord } from "./raw-redaction.ts";
+import { rawRecordRedactor } from "./raw-redaction.ts";
 
 export type IngestSource = "publish" | "http" | "access_log";
 
@@ -68,7 +68,7 @@ export class RecordPublisher {
     this.source = options.source;
     this.metrics = options.metrics;
     const pseudonymKey = (options.env ?? process.env)[PSEUDONYM_KEY_ENV] || undefined;
-    this.redact = (raw) => redactRawRecord(raw, config.ingest.privacy, pseudonymKey);
+    this.redact = rawRecordRedactor(config.ingest.privacy, pseudonymKey);
     this.edge = EdgeProcessor.fromConfig(config.ingest, { pipelineName: config.name, env: options.env ?? process.env });
     this.publisher = options.sink;
   }

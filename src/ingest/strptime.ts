@@ -1,5 +1,6 @@
 // `--map 'ts=$InvoiceDate:strptime(%m/%d/%Y %H:%M)'`: a date-time pattern of %-codes, read as DuckDB's strptime reads
 // it. Pure: a pattern in, a function from text to a local wall-clock time (and the offset, when the pattern has %z) out.
+import { daysInMonth } from "../events/time.ts";
 
 export class StrptimePatternError extends Error {
   override name = "StrptimePatternError";
@@ -234,11 +235,6 @@ function parseWith(tokens: readonly Token[], text: string): StrptimeResult {
 
 function pad(value: number): string {
   return String(value).padStart(2, "0");
-}
-
-function daysInMonth(year: number, month: number): number {
-  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
-  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
 /** The longest of `names` at `at`, any case (so "May" is not cut short by a shorter name), or -1. */

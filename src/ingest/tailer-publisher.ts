@@ -11,7 +11,7 @@ import type { AccessLineReader } from "./access-log.ts";
 import { EdgeProcessor } from "./edge.ts";
 import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
 import type { IngestCounts } from "./record-publisher.ts";
-import { redactRawRecord } from "./raw-redaction.ts";
+import { rawRecordRedactor } from "./raw-redaction.ts";
 
 /** Events are limited to 32 KiB; a dead letter keeps at most this much of an over-long line. */
 
@@ -46,12 +46,13 @@ export interface TailPublisherOptions {
 export class TailPublisher {
   readonly counts: IngestCounts = { read: 0, published: 0, rejected: 0, filtered: 0 };
   private readonly edge: EdgeProcessor;
-  private readonly pseudonymKey: string | undefined;
+  /** Dead letters keep the raw line, so the privacy rules apply to it too. */
+  private readonly redactRaw: (raw: string) => string;
 
   constructor(private readonly options: TailPublisherOptions) {
     const env = options.env ?? process.env;
     this.edge = EdgeProcessor.fromConfig(options.config.ingest, { pipelineName: options.config.name, env });
-    this.pseudonymKey = env[PSEUDONYM_KEY_ENV] || undefined;
+    this.redactRaw = rawRecordRedactor(options.config.ingest.privacy, env[PSEUDONYM_KEY_ENV] || undefined);
   }
 
   /** Publishes `lines` as batches `<msgIdPrefix>:<partition|dlq>:<n>` and resolves once JetStream acknowledged all. */
@@ -75,7 +76,7 @@ export class TailPublisher {
         this.counts.rejected++;
         const code = parsed.code ?? "unparseable_line";
         metrics?.eventsInvalid.inc({ reason: code });
-        const raw = redactRawRecord(deadLetterRaw(text), config.ingest.privacy, this.pseudonymKey);
+        const raw = this.redactRaw(deadLetterRaw(text));
         // The id an event of this line would have (fileLineId): a re-read under another instance name is written once.
         await publisher.addDeadLetter({ received_at: receivedAt, reason: `${code}: ${parsed.reason}`, raw, source: "access_log", id: fileLineId(lineNumber, text) });
         continue;
