@@ -159,7 +159,7 @@ function recordOf(object: Record<string, unknown>, fields: readonly JsonField[])
         record.ts = /^\d{2}\/[A-Za-z]{3}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}$/.test(text) ? parseClfTime(text) : Number.NaN;
         break;
       case "timeIso":
-        record.ts = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})$/.test(text) ? Date.parse(text) : Number.NaN;
+        record.ts = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})$/.test(text) ? validIso(text) : Number.NaN;
         break;
       case "timeMsec":
       case "timeSec":

@@ -117,6 +117,15 @@ describe("access log formats - json", () => {
     expect(parse('{"t":"1700000000.125","c":{"ip":"192.0.2.9"},"r":"GET / HTTP/1.1","s":"20"}')).toEqual({ ok: false, reason: 'status "20" is not a 3-digit status' });
   });
 
+  it("reads $time_iso8601 with its offset and refuses a day that does not exist, as the Caddy reader does", () => {
+    const parse = compileLogFormat('{"t":"$time_iso8601","ip":"$remote_addr","r":"$request","s":"$status"}');
+    const line = (time: string) => `{"t":"${time}","ip":"192.0.2.9","r":"GET / HTTP/1.1","s":"200"}`;
+    // 2024-02-29T00:00:00+01:00 is 2024-02-28T23:00:00Z (hand-computed: 1,709,161,200,000 ms).
+    expect(parse(line("2024-02-29T00:00:00+01:00"))).toMatchObject({ ok: true, record: { ts: 1_709_161_200_000 } });
+    // Date.parse reads 02-30 as 03-01; the line is refused instead of dated a day off.
+    expect(parse(line("2024-02-30T00:00:00+01:00")).ok).toBe(false);
+  });
+
   it("refuses a JSON log_format without a status, or that is not JSON, naming what is missing", () => {
     expect(() => compileLogFormat('{"ip":"$remote_addr","t":"$time_iso8601"}')).toThrow(LogFormatError);
     expect(() => compileLogFormat('{"ip":"$remote_addr","t":"$time_iso8601"}')).toThrow(/lacks a status/);
