@@ -88,17 +88,32 @@ export const httpSource = z
     host: z.string().min(1).default("0.0.0.0").describe('Listen address; default "0.0.0.0".'),
     writeKeys: z.array(secret(z.string().min(1))).min(1).describe("Accepted write keys (required, at least one)."),
     allowedOrigins: z
-      .array(z.string().min(1))
+      .array(
+        z.union([
+          z.string().min(1),
+          z.strictObject({
+            origin: z.string().min(1).describe('The origin, as a plain entry is written (e.g. "https://*.myshopify.com").'),
+            publicSuffixTenants: z
+              .boolean()
+              .default(false)
+              .describe(
+                "true lets a wildcard lie over a public suffix of the Public Suffix List's private section (a platform's own domain: myshopify.com, vercel.app, github.io), allowing every tenant's site under it without credentials (Access-Control-Allow-Origin: *); an ICANN suffix (co.uk, com) stays refused. Default false.",
+              ),
+          }),
+        ]),
+      )
       .superRefine((entries, ctx) => {
         entries.forEach((entry, index) => {
           const found = allowedOriginProblem(entry);
-          if (found !== undefined) ctx.addIssue({ code: "custom", path: [index], message: found.problem, params: { hint: found.hint } });
+          if (found === undefined) return;
+          const path = typeof entry === "string" ? [index] : [index, found.key ?? "origin"];
+          ctx.addIssue({ code: "custom", path, message: found.problem, params: { hint: found.hint } });
         });
       })
-      .transform((entries) => entries.map(normalizeAllowedOrigin))
+      .transform((entries) => entries.map((entry) => normalizeAllowedOrigin(entry)))
       .default([])
       .describe(
-        'Browser origins allowed to post: they get CORS headers on every answer, and a request from an origin not listed gets 403. Each is scheme://host[:port] (no path or query), matched as browsers send origins: scheme and host in any case, the default port of http and https (:80, :443) and a trailing slash left out. An app\'s web view sends its own scheme (capacitor://localhost, ionic://localhost, app://host): listed the same way, its port kept as written. "https://*.shop.example" lists every subdomain of shop.example (one or more labels, not shop.example itself); a wildcard over a public suffix (https://*.co.uk, https://*.github.io) is refused, and one over a domain with a public suffix beneath it (https://*.amazonaws.com) matches no host at or under that suffix (mybucket.s3.amazonaws.com). An origin listed, exactly or by a wildcard, may send credentials (cookies, Basic auth); "*" allows any other origin without them (Access-Control-Allow-Origin: *). "null" (file: pages such as Electron\'s, and any site\'s sandboxed frames) is allowed only when listed, and as "*" allows it: without credentials. Default [] (no CORS headers; no origin is refused).',
+        'Browser origins allowed to post: they get CORS headers on every answer, and a request from an origin not listed gets 403. Each is scheme://host[:port] (no path or query), matched as browsers send origins: scheme and host in any case, the default port of http and https (:80, :443) and a trailing slash left out. An app\'s web view sends its own scheme (capacitor://localhost, ionic://localhost, app://host): listed the same way, its port kept as written. "https://*.shop.example" lists every subdomain of shop.example (one or more labels, not shop.example itself); a wildcard over a public suffix (https://*.co.uk, https://*.github.io) is refused, and one over a domain with a public suffix beneath it (https://*.amazonaws.com) matches no host at or under that suffix (mybucket.s3.amazonaws.com). { origin: "https://*.myshopify.com", publicSuffixTenants: true } allows such a wildcard over a suffix of the list\'s private section, for a platform\'s tenants: each is allowed as "*" allows an origin, without credentials. An origin listed, exactly or by a wildcard, may send credentials (cookies, Basic auth); "*" allows any other origin without them (Access-Control-Allow-Origin: *). "null" (file: pages such as Electron\'s, and any site\'s sandboxed frames) is allowed only when listed, and as "*" allows it: without credentials. Default [] (no CORS headers; no origin is refused).',
       ),
     trustedProxies: z
       .array(z.string().min(1))

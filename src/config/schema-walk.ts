@@ -59,6 +59,8 @@ export function discriminatorOf(schema: AnySchema | undefined): { key: string; v
 function branchFor(schema: AnySchema, value: unknown): AnySchema | undefined {
   const inner = unwrap(schema);
   const def = definition(inner);
+  // A transformed value (allowedOrigins' entries normalized) is written as its input schema has it.
+  if (def.type === "pipe") return branchFor(def.in as AnySchema, value);
   if (def.type !== "union") return inner;
   const options = def.options as AnySchema[];
   if (typeof def.discriminator === "string") {

@@ -1,7 +1,7 @@
 // CORS for the collector: which origins may post from a browser, and the headers an allowed one gets.
 import { isIP } from "node:net";
 import type { OutgoingHttpHeaders } from "node:http";
-import { getPublicSuffix } from "tldts";
+import { getPublicSuffix, parse as parseDomain } from "tldts";
 
 const ALLOWED_METHODS = "POST, GET, OPTIONS";
 const ALLOWED_HEADERS = "Content-Type, Content-Encoding, Authorization, X-Write-Key";
@@ -18,12 +18,19 @@ const SCHEME = /^[a-z][a-z0-9+.-]*$/;
 const HOST_AND_PORT = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/;
 /** Public suffixes of both sections of the Public Suffix List: `github.io` (private) is as shared as `co.uk` (ICANN). */
 const PUBLIC_SUFFIX_OPTIONS = { allowPrivateDomains: true, extractHostname: false } as const;
-/** Origins matched by a wildcard whose site was looked up (see CorsPolicy.isOwnersSite); beyond it, forgotten at once. */
+/** Origins matched by a wildcard whose public suffix was looked up (CorsPolicy.publicSuffixLength); beyond it, forgotten at once. */
 const MAX_REMEMBERED_SITES = 10_000;
 
 export class AllowedOriginError extends Error {
   override name = "AllowedOriginError";
 }
+
+/**
+ * An `allowedOrigins` entry as configured: the origin alone, or with `publicSuffixTenants: true`, which lets a
+ * wildcard lie over a public suffix of the list's private section (`https://*.myshopify.com`) whose every subdomain is
+ * then allowed, as a tenant's site, without credentials.
+ */
+export type AllowedOriginEntry = string | { readonly origin: string; readonly publicSuffixTenants?: boolean };
 
 /**
  * One `allowedOrigins` entry, read: "*", the opaque origin "null", an exact origin, or every subdomain of a host
@@ -35,11 +42,20 @@ export type AllowedOrigin =
   | { kind: "exact"; origin: string }
   /**
    * Matches `${prefix}<labels>${suffix}`: prefix "https://", suffix ".shop.example" (with ":port" when not the
-   * default); domain "shop.example", the host under the wildcard as written (a trailing dot kept).
+   * default); domain "shop.example", the host under the wildcard as written (a trailing dot kept). tenants: the
+   * domain is a public suffix of the private section, opted in by publicSuffixTenants; its subdomains are its
+   * tenants' sites, allowed without credentials.
    */
-  | { kind: "subdomains"; prefix: string; suffix: string; domain: string };
+  | { kind: "subdomains"; prefix: string; suffix: string; domain: string; tenants: boolean };
 
-type Reading = AllowedOrigin | { problem: string; hint: string };
+/** Why an entry is refused and the fix; key: publicSuffixTenants when that key of an entry is at fault, not its origin. */
+export interface OriginProblem {
+  problem: string;
+  hint: string;
+  key?: "publicSuffixTenants";
+}
+
+type Reading = AllowedOrigin | OriginProblem;
 
 const ORIGIN_HINT =
   'Write an origin as a browser sends it: scheme://host[:port], such as https://shop.example, https://*.shop.example for its subdomains, capacitor://localhost for an app\'s web view, or "*" for any.';
@@ -53,9 +69,22 @@ const ORIGIN_HINT =
  * sandboxed frames): CorsPolicy allows it without credentials. A wildcard is accepted only as a whole first label of
  * an http or https host over at least two labels that are no public suffix (`https://*.shop.example`, not
  * `https://*.com` nor `https://*.github.io`): it stands for one or more labels, so it never matches the host itself
- * nor another site.
+ * nor another site. With publicSuffixTenants, it must instead lie over a public suffix of the private section
+ * (`https://*.myshopify.com`), whose subdomains, its tenants' sites, CorsPolicy allows without credentials.
  */
-export function readAllowedOrigin(entry: string): Reading {
+export function readAllowedOrigin(configured: AllowedOriginEntry): Reading {
+  const [entry, tenants] = typeof configured === "string" ? [configured, false] : [configured.origin, configured.publicSuffixTenants === true];
+  const read = readOrigin(entry, tenants);
+  if ("problem" in read || !tenants || read.kind === "subdomains") return read;
+  return {
+    problem: `"${entry}" has publicSuffixTenants, which only a wildcard over a public suffix may have (https://*.myshopify.com)`,
+    hint: `Write the origin alone ("${entry}"), without publicSuffixTenants.`,
+    key: "publicSuffixTenants",
+  };
+}
+
+/** readAllowedOrigin of the origin text; `tenants`: publicSuffixTenants was set on it. */
+function readOrigin(entry: string, tenants: boolean): Reading {
   const text = entry.trim();
   if (text === "*") return { kind: "any" };
   if (text === "null") return { kind: "opaque" };
@@ -98,15 +127,51 @@ export function readAllowedOrigin(entry: string): Reading {
   if (url.hostname.startsWith("[") || isIP(url.hostname) !== 0 || labels < 2) {
     return { problem: `"${entry}" puts a wildcard over ${url.hostname}, which would match other sites or none`, hint: "A wildcard needs a domain of at least two labels under it, such as https://*.shop.example." };
   }
+  const problem = publicSuffixProblem(entry, scheme, url, tenants);
+  if (problem !== undefined) return problem;
+  return { kind: "subdomains", prefix: `${url.protocol}//`, suffix: `.${url.host}`, domain: url.hostname, tenants };
+}
+
+/**
+ * Why a wildcard over `url`'s host may not be listed as written. Without publicSuffixTenants, a public suffix of
+ * either section is refused: its subdomains are other people's sites. With it, only a suffix of the private section
+ * (a platform's own domain, whose owner submitted it: myshopify.com, github.io, vercel.app) is accepted: an ICANN one
+ * (co.uk, com) is a registry's, and no one vouches for its registrants; a domain that is no public suffix has one
+ * owner's subdomains, which the opt-in would only deny credentials.
+ */
+function publicSuffixProblem(entry: string, scheme: string, url: URL, tenants: boolean): OriginProblem | undefined {
   const domain = url.hostname.replace(/\.+$/, "");
-  if (getPublicSuffix(domain, PUBLIC_SUFFIX_OPTIONS) === domain) {
-    const port = url.port === "" ? "" : `:${url.port}`;
+  const port = url.port === "" ? "" : `:${url.port}`;
+  const found = parseDomain(domain, PUBLIC_SUFFIX_OPTIONS);
+  const isSuffix = found.publicSuffix === domain;
+  const ownDomain = `List your own domain under it, such as ${scheme}://*.shop.${domain}${port}, or each origin exactly (${scheme}://shop.${domain}${port}).`;
+  if (!isSuffix) {
+    if (!tenants) return undefined;
     return {
-      problem: `"${entry}" puts a wildcard over ${domain}, a public suffix (Public Suffix List): its subdomains are other people's sites`,
-      hint: `List your own domain under it, such as ${scheme}://*.shop.${domain}${port}, or each origin exactly (${scheme}://shop.${domain}${port}).`,
+      problem: `"${entry}" has publicSuffixTenants, but ${domain} is no public suffix (Public Suffix List): its subdomains are one owner's sites`,
+      hint: `Write the origin alone ("${entry}"), without publicSuffixTenants: its subdomains may then send credentials.`,
+      key: "publicSuffixTenants",
     };
   }
-  return { kind: "subdomains", prefix: `${url.protocol}//`, suffix: `.${url.host}`, domain: url.hostname };
+  if (found.isPrivate === true) {
+    if (tenants) return undefined;
+    return {
+      problem: `"${entry}" puts a wildcard over ${domain}, a public suffix (Public Suffix List): its subdomains are other people's sites`,
+      hint:
+        `${ownDomain} If ${domain} is your platform and its tenants' pages are to post here, write ` +
+        `{ origin: "${entry.trim()}", publicSuffixTenants: true }: they are then allowed without credentials.`,
+    };
+  }
+  if (tenants) {
+    return {
+      problem: `"${entry}" puts a wildcard over ${domain}, a public suffix of the Public Suffix List's ICANN section, which publicSuffixTenants cannot allow`,
+      hint: `publicSuffixTenants is for a platform's own domain in the list's private section (myshopify.com, github.io); ${domain}'s subdomains are a registry's unrelated registrants. ${ownDomain}`,
+    };
+  }
+  return {
+    problem: `"${entry}" puts a wildcard over ${domain}, a public suffix (Public Suffix List): its subdomains are other people's sites`,
+    hint: ownDomain,
+  };
 }
 
 /**
@@ -131,8 +196,13 @@ function readAppOrigin(entry: string, scheme: string, host: string, wildcard: bo
   return { kind: "exact", origin: `${scheme}://${hostname}${port === undefined || port === "" ? "" : `:${Number(port)}`}` };
 }
 
-/** An entry as it is matched (see readAllowedOrigin); throws AllowedOriginError for one that is no origin. */
-export function normalizeAllowedOrigin(entry: string): string {
+/**
+ * An entry as it is matched (see readAllowedOrigin): the origin alone, or a mapping with publicSuffixTenants: true for
+ * a wildcard so opted in. Throws AllowedOriginError for one that is no origin.
+ */
+export function normalizeAllowedOrigin(entry: string): string;
+export function normalizeAllowedOrigin(entry: AllowedOriginEntry): AllowedOriginEntry;
+export function normalizeAllowedOrigin(entry: AllowedOriginEntry): AllowedOriginEntry {
   const read = readAllowedOrigin(entry);
   if ("problem" in read) throw new AllowedOriginError(`allowedOrigins: ${read.problem}`);
   switch (read.kind) {
@@ -142,35 +212,44 @@ export function normalizeAllowedOrigin(entry: string): string {
       return "null";
     case "exact":
       return read.origin;
-    case "subdomains":
-      return `${read.prefix}*${read.suffix}`;
+    case "subdomains": {
+      const origin = `${read.prefix}*${read.suffix}`;
+      return read.tenants ? { origin, publicSuffixTenants: true } : origin;
+    }
   }
 }
 
 /** Why `entry` cannot be an `allowedOrigins` entry, with a hint, or undefined. */
-export function allowedOriginProblem(entry: string): { problem: string; hint: string } | undefined {
+export function allowedOriginProblem(entry: AllowedOriginEntry): OriginProblem | undefined {
   const read = readAllowedOrigin(entry);
   return "problem" in read ? read : undefined;
 }
 
+/** A wildcard entry as CorsPolicy matches it; siteLength: the length of its domain without trailing dots. */
+type Wildcard = Extract<AllowedOrigin, { kind: "subdomains" }> & { siteLength: number };
+
 export class CorsPolicy {
-  /** The origins listed, exactly or under a wildcard: only they may send credentials (cookies, Basic auth the browser keeps). */
+  /**
+   * The origins listed exactly, and the wildcards: only they may send credentials (cookies, Basic auth the browser
+   * keeps), but for a wildcard's tenants (publicSuffixTenants), which are answered as "*" answers.
+   */
   private readonly origins: ReadonlySet<string>;
-  private readonly subdomains: readonly { prefix: string; suffix: string; domain: string }[];
+  private readonly subdomains: readonly Wildcard[];
   private readonly anyOrigin: boolean;
   /** "null" listed: the opaque origin is allowed, without credentials, as "*" allows it. */
   private readonly opaqueOrigin: boolean;
   /** Whether any entry is configured: then other origins are refused, and every answer varies by Origin. */
   private readonly configured: boolean;
-  /** Lower-case origin matched by a wildcard → whether its host is of the wildcard domain's site (isOwnersSite). */
-  private readonly ownersSites = new Map<string, boolean>();
+  /** Lower-case origin matched by a wildcard → the length of its host's public suffix, -1 for none (publicSuffixLength). */
+  private readonly publicSuffixLengths = new Map<string, number>();
 
   /**
    * `allowedOrigins`: origins ("https://shop.example", "capacitor://localhost"), every subdomain of a host
-   * ("https://*.shop.example"), "null" and/or "*" for any; read by readAllowedOrigin (throws AllowedOriginError for
-   * an entry that is no origin).
+   * ("https://*.shop.example"; { origin: "https://*.myshopify.com", publicSuffixTenants: true } for a platform's
+   * tenants), "null" and/or "*" for any; read by readAllowedOrigin (throws AllowedOriginError for an entry that is no
+   * origin).
    */
-  constructor(allowedOrigins: readonly string[]) {
+  constructor(allowedOrigins: readonly AllowedOriginEntry[]) {
     const read = allowedOrigins.map((entry) => {
       const reading = readAllowedOrigin(entry);
       if ("problem" in reading) throw new AllowedOriginError(`allowedOrigins: ${reading.problem}`);
@@ -179,57 +258,70 @@ export class CorsPolicy {
     this.anyOrigin = read.some((entry) => entry.kind === "any");
     this.opaqueOrigin = read.some((entry) => entry.kind === "opaque");
     this.origins = new Set(read.flatMap((entry) => (entry.kind === "exact" ? [entry.origin] : [])));
-    this.subdomains = read.flatMap((entry) => (entry.kind === "subdomains" ? [entry] : []));
+    this.subdomains = read.flatMap((entry) => (entry.kind === "subdomains" ? [{ ...entry, siteLength: entry.domain.replace(/\.+$/, "").length }] : []));
     this.configured = read.length > 0;
   }
 
   /**
-   * Whether `origin` is listed, exactly or under a wildcard. Browsers send origins lower-case; another client's is
-   * lower-cased. Allocates nothing for a lower-case origin: this runs twice per request.
+   * How `origin` is listed: "owner" (exactly, or under a wildcard on a site of the wildcard's domain), "tenant" (under
+   * a publicSuffixTenants wildcard only), or undefined. An origin both is "owner": listed so, it was meant to send
+   * credentials. Browsers send origins lower-case; another client's is lower-cased. Allocates nothing for a lower-case
+   * origin: this runs twice per request.
    */
-  private lists(origin: string): boolean {
-    if (this.origins.has(origin)) return true;
-    if (this.origins.size === 0 && this.subdomains.length === 0) return false;
+  private listing(origin: string): "owner" | "tenant" | undefined {
+    if (this.origins.has(origin)) return "owner";
+    if (this.origins.size === 0 && this.subdomains.length === 0) return undefined;
     const lower = hasUpperCase(origin) ? origin.toLowerCase() : origin;
-    if (lower !== origin && this.origins.has(lower)) return true;
+    if (lower !== origin && this.origins.has(lower)) return "owner";
+    let listing: "tenant" | undefined;
     for (const entry of this.subdomains) {
       const { prefix, suffix } = entry;
       if (lower.length > prefix.length + suffix.length && lower.startsWith(prefix) && lower.endsWith(suffix)) {
-        if (areSubdomainLabels(lower, prefix.length, lower.length - suffix.length) && this.isOwnersSite(lower, entry)) return true;
+        if (!areSubdomainLabels(lower, prefix.length, lower.length - suffix.length)) continue;
+        const suffixLength = this.publicSuffixLength(lower, entry);
+        // An owner's site: no public suffix lies between the host and the domain. Validation refuses a wildcard over
+        // a public suffix, but one may lie beneath its domain (s3.amazonaws.com under `https://*.amazonaws.com`), and
+        // a host at or under it (mybucket.s3.amazonaws.com) is another owner's site.
+        if (!entry.tenants && suffixLength < entry.siteLength) return "owner";
+        // A tenant's site: the host's public suffix is the domain itself (b.myshopify.com, a.b.myshopify.com), not one
+        // beneath it, whose tenants are another platform's.
+        if (entry.tenants && suffixLength === entry.siteLength) listing = "tenant";
       }
     }
-    return false;
+    return listing;
   }
 
   /**
-   * Whether the host of `origin`, matched by the wildcard `entry`, is a site of the wildcard's domain: no public
-   * suffix lies between them. Validation refuses a wildcard over a public suffix, but one may lie beneath its domain
-   * (s3.amazonaws.com under `https://*.amazonaws.com`), and a host under it (mybucket.s3.amazonaws.com) is another
-   * owner's site, as a public suffix itself is its own. Looked up once per origin (the list has no listing of the
-   * suffixes under a domain to check at validation), then remembered, so a request allocates nothing.
+   * The length of the public suffix of the host of `origin`, which the wildcard `entry` matched; -1 when it has none.
+   * Looked up once per origin (the list has no listing of the suffixes under a domain to check at validation), then
+   * remembered, so a request allocates nothing. Keyed by origin alone: every wildcard that matches an origin reads
+   * the same host from it, since its scheme and port are part of what matched.
    */
-  private isOwnersSite(origin: string, entry: { prefix: string; suffix: string; domain: string }): boolean {
-    const remembered = this.ownersSites.get(origin);
+  private publicSuffixLength(origin: string, entry: Wildcard): number {
+    const remembered = this.publicSuffixLengths.get(origin);
     if (remembered !== undefined) return remembered;
     const portLength = entry.suffix.length - 1 - entry.domain.length;
     const host = origin.slice(entry.prefix.length, origin.length - portLength).replace(/\.+$/, "");
-    const publicSuffix = getPublicSuffix(host, PUBLIC_SUFFIX_OPTIONS);
-    const owners = publicSuffix === null || publicSuffix.length < entry.domain.replace(/\.+$/, "").length;
-    if (this.ownersSites.size >= MAX_REMEMBERED_SITES) this.ownersSites.clear();
-    this.ownersSites.set(origin, owners);
-    return owners;
+    const length = getPublicSuffix(host, PUBLIC_SUFFIX_OPTIONS)?.length ?? -1;
+    if (this.publicSuffixLengths.size >= MAX_REMEMBERED_SITES) this.publicSuffixLengths.clear();
+    this.publicSuffixLengths.set(origin, length);
+    return length;
   }
 
   /**
    * How `origin` is allowed: "listed" (echoed, with credentials), "any" (answered "*"), or undefined when it is not.
    * The opaque origin "null" is never "listed": any site can send it from a sandboxed frame, so echoing it with
-   * credentials would hand the visitor's cookies to every site; listed, it is answered as "*" answers any origin.
+   * credentials would hand the visitor's cookies to every site; listed, it is answered as "*" answers any origin. A
+   * tenant of a publicSuffixTenants wildcard is answered so too: each tenant is another site, anyone's who signs up,
+   * and echoed with credentials any of them could send requests with the visitor's cookies or Basic auth for the
+   * collector and read the answers.
    */
   private standing(origin: string | undefined): "listed" | "any" | undefined {
     if (origin === undefined) return undefined;
     if (origin === "null") return this.opaqueOrigin || this.anyOrigin ? "any" : undefined;
-    if (this.lists(origin)) return "listed";
-    return this.anyOrigin ? "any" : undefined;
+    const listing = this.listing(origin);
+    if (listing === "owner") return "listed";
+    return listing === "tenant" || this.anyOrigin ? "any" : undefined;
   }
 
   /**

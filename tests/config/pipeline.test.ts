@@ -298,12 +298,102 @@ describe("pipeline schema - cross-field rules", () => {
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.errors).toMatchObject([
-      { path: "sources[0].allowedOrigins[1]", hint: "List your own domain under it, such as https://*.shop.github.io, or each origin exactly (https://shop.github.io)." },
+      {
+        path: "sources[0].allowedOrigins[1]",
+        hint:
+          "List your own domain under it, such as https://*.shop.github.io, or each origin exactly (https://shop.github.io). " +
+          'If github.io is your platform and its tenants\' pages are to post here, write { origin: "https://*.github.io", publicSuffixTenants: true }: they are then allowed without credentials.',
+      },
       {
         path: "sources[0].allowedOrigins[2]",
         hint: 'List "null" to allow file: pages (any site\'s sandboxed frames send it too), or serve the app from a scheme of its own, such as app://localhost, and list that.',
       },
     ]);
+  });
+
+  it("takes a wildcard over a private-section public suffix only with publicSuffixTenants, and never an ICANN one", () => {
+    const http = (allowedOrigins: unknown[]) => ({ sources: [{ type: "http", writeKeys: ["k"], allowedOrigins }] });
+    const origins = [
+      { origin: "HTTPS://*.MyShopify.com:443/", publicSuffixTenants: true },
+      { origin: "https://*.vercel.app.", publicSuffixTenants: true },
+      { origin: "https://*.github.io:8443", publicSuffixTenants: true },
+      { origin: "https://*.Shop.Example", publicSuffixTenants: false },
+      { origin: "https://Shop.Example" },
+    ];
+    expect((parse(http(origins)).data?.sources?.[0] as { allowedOrigins: unknown[] }).allowedOrigins).toEqual([
+      { origin: "https://*.myshopify.com", publicSuffixTenants: true },
+      { origin: "https://*.vercel.app.", publicSuffixTenants: true },
+      { origin: "https://*.github.io:8443", publicSuffixTenants: true },
+      "https://*.shop.example",
+      "https://shop.example",
+    ]);
+    const refused = [
+      { origin: "https://*.co.uk", publicSuffixTenants: true },
+      { origin: "https://*.com.au", publicSuffixTenants: true },
+      { origin: "https://*.shop.example", publicSuffixTenants: true },
+      { origin: "https://shop.myshopify.com", publicSuffixTenants: true },
+      { origin: "*", publicSuffixTenants: true },
+      { origin: "https://*.com", publicSuffixTenants: true },
+      { origin: "https://*.myshopify.com", publicSuffixTenants: false },
+    ];
+    expect(violations(http(refused))).toEqual([
+      'sources.0.allowedOrigins.0.origin: "https://*.co.uk" puts a wildcard over co.uk, a public suffix of the Public Suffix List\'s ICANN section, which publicSuffixTenants cannot allow',
+      'sources.0.allowedOrigins.1.origin: "https://*.com.au" puts a wildcard over com.au, a public suffix of the Public Suffix List\'s ICANN section, which publicSuffixTenants cannot allow',
+      'sources.0.allowedOrigins.2.publicSuffixTenants: "https://*.shop.example" has publicSuffixTenants, but shop.example is no public suffix (Public Suffix List): its subdomains are one owner\'s sites',
+      'sources.0.allowedOrigins.3.publicSuffixTenants: "https://shop.myshopify.com" has publicSuffixTenants, which only a wildcard over a public suffix may have (https://*.myshopify.com)',
+      'sources.0.allowedOrigins.4.publicSuffixTenants: "*" has publicSuffixTenants, which only a wildcard over a public suffix may have (https://*.myshopify.com)',
+      'sources.0.allowedOrigins.5.origin: "https://*.com" puts a wildcard over com, which would match other sites or none',
+      'sources.0.allowedOrigins.6.origin: "https://*.myshopify.com" puts a wildcard over myshopify.com, a public suffix (Public Suffix List): its subdomains are other people\'s sites',
+    ]);
+    const yaml = (entries: string) => `name: t\nnats: { stream: S }\nsources:\n  - type: http\n    writeKeys: [k]\n    allowedOrigins:\n${entries}\nsinks: [{ type: parquet, path: x }]\n`;
+    const result = parsePipelineText(
+      yaml(
+        [
+          "      - https://*.myshopify.com",
+          "      - origin: https://*.co.uk",
+          "        publicSuffixTenants: true",
+          "      - origin: https://*.shop.example",
+          "        publicSuffixTenants: true",
+          "      - origin: https://*.vercel.app",
+          "        publicSuffixTenant: true",
+        ].join("\n"),
+      ),
+      "t.yaml",
+      {},
+    );
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors.map(({ path, line, hint }) => ({ path, line, hint }))).toEqual([
+      {
+        path: "sources[0].allowedOrigins[0]",
+        line: 7,
+        hint:
+          "List your own domain under it, such as https://*.shop.myshopify.com, or each origin exactly (https://shop.myshopify.com). " +
+          'If myshopify.com is your platform and its tenants\' pages are to post here, write { origin: "https://*.myshopify.com", publicSuffixTenants: true }: they are then allowed without credentials.',
+      },
+      {
+        path: "sources[0].allowedOrigins[1].origin",
+        line: 8,
+        hint:
+          "publicSuffixTenants is for a platform's own domain in the list's private section (myshopify.com, github.io); co.uk's subdomains are a registry's unrelated registrants. " +
+          "List your own domain under it, such as https://*.shop.co.uk, or each origin exactly (https://shop.co.uk).",
+      },
+      {
+        path: "sources[0].allowedOrigins[2].publicSuffixTenants",
+        line: 11,
+        hint: 'Write the origin alone ("https://*.shop.example"), without publicSuffixTenants: its subdomains may then send credentials.',
+      },
+      {
+        path: "sources[0].allowedOrigins[3].origin",
+        line: 12,
+        hint:
+          "List your own domain under it, such as https://*.shop.vercel.app, or each origin exactly (https://shop.vercel.app). " +
+          'If vercel.app is your platform and its tenants\' pages are to post here, write { origin: "https://*.vercel.app", publicSuffixTenants: true }: they are then allowed without credentials.',
+      },
+      { path: "sources[0].allowedOrigins[3].publicSuffixTenant", line: 13, hint: 'Did you mean "publicSuffixTenants"? Allowed keys in sources[0].allowedOrigins[3]: origin, publicSuffixTenants.' },
+    ]);
+    const good = parsePipelineText(yaml("      - https://admin.shop.example\n      - origin: https://*.myshopify.com\n        publicSuffixTenants: true"), "t.yaml", {});
+    expect(good.ok && good.config.sources?.[0]).toMatchObject({ allowedOrigins: ["https://admin.shop.example", { origin: "https://*.myshopify.com", publicSuffixTenants: true }] });
   });
 
   it("fails what run and publish would fail on, with the components' own checks: log format, proxies, url rules, time zone", () => {

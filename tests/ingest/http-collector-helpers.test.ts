@@ -9,7 +9,7 @@ import { clientBlock, TrustedProxies, TrustedProxyError } from "../../src/ingest
 import { queryIsUtf8, recordFromQuery, TRANSPARENT_GIF } from "../../src/ingest/http-pixel.ts";
 import { RateLimiter } from "../../src/ingest/http-rate-limit.ts";
 import { ConnectionsPerClient } from "../../src/ingest/http-connection-limit.ts";
-import { AllowedOriginError, CorsPolicy, normalizeAllowedOrigin } from "../../src/ingest/http-cors.ts";
+import { AllowedOriginError, CorsPolicy, normalizeAllowedOrigin, type AllowedOriginEntry } from "../../src/ingest/http-cors.ts";
 import type { OutgoingHttpHeaders } from "node:http";
 
 describe("http body - sniffing", () => {
@@ -239,7 +239,7 @@ const HTTP_CORS = fileURLToPath(new URL("../../src/ingest/http-cors.ts", import.
  * from `origin` under `allowedOrigins`: heap growth over 100,000 of them in a child whose young generation (64 MB)
  * holds them all without a collection.
  */
-function bytesPerCorsCheck(allowedOrigins: string[], origin: string): number {
+function bytesPerCorsCheck(allowedOrigins: AllowedOriginEntry[], origin: string): number {
   const script = `
     const { CorsPolicy } = await import(${JSON.stringify(HTTP_CORS)});
     const policy = new CorsPolicy(${JSON.stringify(allowedOrigins)});
@@ -268,6 +268,7 @@ describe("CORS policy - origins", () => {
     expect(bytesPerCorsCheck(["https://shop.example", "*"], "https://other.example")).toBeLessThan(4);
     expect(bytesPerCorsCheck(["https://shop.example"], "https://shop.example")).toBeLessThan(4);
     expect(bytesPerCorsCheck(["https://*.shop.example"], "https://eu.shop.example")).toBeLessThan(4);
+    expect(bytesPerCorsCheck([{ origin: "https://*.myshopify.com", publicSuffixTenants: true }], "https://tenant.myshopify.com")).toBeLessThan(4);
   });
 
   const headersFor = (policy: CorsPolicy, origin: string | undefined) => {
@@ -425,6 +426,94 @@ describe("CORS policy - app origins and the opaque origin", () => {
       "access-control-expose-headers": "Retry-After",
       vary: "Origin",
     });
+  });
+});
+
+describe("CORS policy - a platform's tenants (publicSuffixTenants)", () => {
+  const headersFor = (policy: CorsPolicy, origin: string | undefined) => {
+    const headers: OutgoingHttpHeaders = {};
+    policy.addResponseHeaders(headers, origin);
+    return headers;
+  };
+  const tenants = (origin: string): AllowedOriginEntry => ({ origin, publicSuffixTenants: true });
+  const ANY = { "access-control-allow-origin": "*", "access-control-expose-headers": "Retry-After", vary: "Origin" };
+  const ANY_PREFLIGHT = {
+    vary: "Origin",
+    "access-control-allow-origin": "*",
+    "access-control-allow-methods": "POST, GET, OPTIONS",
+    "access-control-allow-headers": "Content-Type, Content-Encoding, Authorization, X-Write-Key",
+    "access-control-max-age": "86400",
+  };
+
+  it("allows every tenant's site under the suffix, however deep, answered \"*\" without credentials", () => {
+    const policy = new CorsPolicy([tenants("https://*.myshopify.com")]);
+    const allowed = ["https://tenant.myshopify.com", "https://a.b.myshopify.com", "HTTPS://Tenant.MyShopify.com", "https://x-1.myshopify.com"];
+    const refused = [
+      "https://myshopify.com", // the platform's own site is no tenant
+      "https://evilmyshopify.com",
+      "https://tenant.myshopify.com.evil.example",
+      "http://tenant.myshopify.com",
+      "https://tenant.myshopify.com:8443",
+      "https://a..myshopify.com",
+      "null",
+    ];
+    expect(allowed.map((origin) => policy.permits(origin))).toEqual(allowed.map(() => true));
+    expect(refused.filter((origin) => policy.permits(origin))).toEqual([]);
+    for (const origin of allowed) {
+      expect(headersFor(policy, origin), origin).toEqual(ANY);
+      expect(policy.preflightHeaders(origin), origin).toEqual(ANY_PREFLIGHT);
+    }
+    expect(headersFor(policy, "https://myshopify.com")).toEqual({ vary: "Origin" });
+    expect(policy.preflightHeaders("https://myshopify.com")).toEqual({ vary: "Origin" });
+    // Written with a trailing dot, it matches origins so written, as a plain wildcard does.
+    const dotted = new CorsPolicy([tenants("https://*.github.io.")]);
+    expect(["https://org.github.io.", "https://org.github.io", "https://github.io."].map((origin) => dotted.permits(origin))).toEqual([true, false, false]);
+  });
+
+  it("matches no host beneath a public suffix under the opted-in one: those are another platform's tenants", () => {
+    // *.r.appspot.com is a rule of the private section beneath appspot.com: x.r.appspot.com is a suffix of its own.
+    const policy = new CorsPolicy([tenants("https://*.appspot.com")]);
+    expect(["https://myapp.appspot.com", "https://v2.myapp.appspot.com", "https://app.x.r.appspot.com", "https://x.r.appspot.com"].map((origin) => policy.permits(origin))).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
+  });
+
+  it("keeps credentials for origins the owner lists otherwise, whichever entry comes first, and remembers each answer", () => {
+    const policy = new CorsPolicy([tenants("https://*.myshopify.com"), "https://*.mystore.myshopify.com", "https://own.myshopify.com"]);
+    const credentialed = (origin: string) => ({ "access-control-allow-origin": origin, "access-control-allow-credentials": "true", "access-control-expose-headers": "Retry-After", vary: "Origin" });
+    for (let round = 0; round < 2; round++) {
+      expect(headersFor(policy, "https://eu.mystore.myshopify.com")).toEqual(credentialed("https://eu.mystore.myshopify.com"));
+      expect(headersFor(policy, "https://own.myshopify.com")).toEqual(credentialed("https://own.myshopify.com"));
+      expect(headersFor(policy, "https://other.myshopify.com")).toEqual(ANY);
+      // The tenant mystore.myshopify.com itself is not under its own wildcard: it is a tenant as any other.
+      expect(headersFor(policy, "https://mystore.myshopify.com")).toEqual(ANY);
+    }
+    // A plain wildcard refuses a host beneath a public suffix under its domain; the opted-in one over that suffix
+    // allows it as its tenant, without credentials, asked first or second.
+    const both = new CorsPolicy(["https://*.amazonaws.com", tenants("https://*.s3.amazonaws.com")]);
+    for (let round = 0; round < 2; round++) {
+      expect(headersFor(both, "https://mybucket.s3.amazonaws.com")).toEqual(ANY);
+      expect(headersFor(both, "https://console.amazonaws.com")).toEqual(credentialed("https://console.amazonaws.com"));
+      expect(both.permits("https://s3.amazonaws.com")).toBe(false);
+      expect(both.permits("https://lb.eu-west-1.elb.amazonaws.com")).toBe(false);
+    }
+  });
+
+  it("refuses the opt-in on an ICANN suffix, on a domain that is no suffix, and on anything but a wildcard", () => {
+    expect(() => new CorsPolicy([tenants("https://*.co.uk")])).toThrow(/co\.uk, a public suffix of the Public Suffix List's ICANN section, which publicSuffixTenants cannot allow/);
+    expect(() => new CorsPolicy([tenants("https://*.公司.cn")])).toThrow(/ICANN section/);
+    expect(() => new CorsPolicy([tenants("https://*.shop.example")])).toThrow(/shop\.example is no public suffix/);
+    for (const entry of ["https://tenant.myshopify.com", "*", "null", "capacitor://localhost"]) {
+      expect(() => new CorsPolicy([tenants(entry)]), entry).toThrow(/only a wildcard over a public suffix may have/);
+    }
+    expect(() => new CorsPolicy([{ origin: "https://*.myshopify.com", publicSuffixTenants: false }])).toThrow(/its subdomains are other people's sites/);
+    expect([normalizeAllowedOrigin(tenants("HTTPS://*.MyShopify.com:443/")), normalizeAllowedOrigin({ origin: "https://*.Shop.Example", publicSuffixTenants: false })]).toEqual([
+      { origin: "https://*.myshopify.com", publicSuffixTenants: true },
+      "https://*.shop.example",
+    ]);
   });
 });
 

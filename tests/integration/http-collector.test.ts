@@ -704,26 +704,29 @@ describe("http collector - allowed origins as browsers send them", () => {
   });
 });
 
+/** An answer's status and CORS headers, as a page's browser reads them. */
+const corsOf = (response: Response) => [
+  response.status,
+  response.headers.get("access-control-allow-origin"),
+  response.headers.get("access-control-allow-credentials"),
+  response.headers.get("access-control-expose-headers"),
+  response.headers.get("vary"),
+];
+/** The preflight a browser sends before a fetch with a JSON body and X-Write-Key. */
+const preflight = (base: string, origin: string) =>
+  fetch(`${base}/v1/events`, { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type, x-write-key" } });
+const preflightOf = (response: Response) => [
+  response.status,
+  response.headers.get("access-control-allow-origin"),
+  response.headers.get("access-control-allow-credentials"),
+  response.headers.get("access-control-allow-methods"),
+  response.headers.get("access-control-allow-headers"),
+  response.headers.get("access-control-max-age"),
+  response.headers.get("vary"),
+];
+
 describe("http collector - app origins and the opaque origin", () => {
   const post1 = (base: string, origin: string, i: number) => post(base, JSON.stringify(pageView(i)), { "x-write-key": KEY, origin });
-  const corsOf = (response: Response) => [
-    response.status,
-    response.headers.get("access-control-allow-origin"),
-    response.headers.get("access-control-allow-credentials"),
-    response.headers.get("access-control-expose-headers"),
-    response.headers.get("vary"),
-  ];
-  const preflight = (base: string, origin: string) =>
-    fetch(`${base}/v1/events`, { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type, x-write-key" } });
-  const preflightOf = (response: Response) => [
-    response.status,
-    response.headers.get("access-control-allow-origin"),
-    response.headers.get("access-control-allow-credentials"),
-    response.headers.get("access-control-allow-methods"),
-    response.headers.get("access-control-allow-headers"),
-    response.headers.get("access-control-max-age"),
-    response.headers.get("vary"),
-  ];
 
   it("lets a hybrid app's web view post from its own scheme, echoed with credentials, and no other app or port", async () => {
     const { base, stream } = await startCollector({ allowedOrigins: ["Capacitor://LocalHost", "ionic://localhost", "app://localhost:8080"] });
@@ -769,6 +772,76 @@ describe("http collector - app origins and the opaque origin", () => {
     expect([...corsOf(refused), await refused.json()]).toEqual([403, null, null, null, "Origin", { error: "origin null may not post here: allowedOrigins of this collector does not list it" }]);
     expect(preflightOf(await preflight(unlisted.base, "null"))).toEqual([204, null, null, null, null, null, "Origin"]);
     expect((await readStream(unlisted.stream)).events).toEqual([]);
+  });
+});
+
+describe("http collector - a platform's tenants (publicSuffixTenants)", () => {
+  const post1 = (base: string, origin: string, i: number) => post(base, JSON.stringify(pageView(i)), { "x-write-key": KEY, origin });
+  const ANY = ["*", null, "Retry-After", "Origin"];
+  const ANY_PREFLIGHT = [204, "*", null, "POST, GET, OPTIONS", "Content-Type, Content-Encoding, Authorization, X-Write-Key", "86400", "Origin"];
+
+  it("lets every tenant's page post, answered \"*\" and never with credentials, errors included; no other site", async () => {
+    const { base, stream } = await startCollector({ allowedOrigins: [{ origin: "https://*.myshopify.com", publicSuffixTenants: true }, "https://admin.shop.example"] });
+    const origins = [
+      "https://tenant-a.myshopify.com",
+      "https://a.b.myshopify.com",
+      "HTTPS://Tenant-B.MyShopify.com",
+      "https://admin.shop.example",
+      "https://myshopify.com",
+      "http://tenant-a.myshopify.com",
+      "https://tenant-a.myshopify.com:8443",
+      "https://evil.example",
+    ];
+    const answers = [];
+    for (const [i, origin] of origins.entries()) answers.push(await post1(base, origin, i));
+    expect(answers.map(corsOf)).toEqual([
+      [200, ...ANY],
+      [200, ...ANY],
+      [200, ...ANY],
+      [200, "https://admin.shop.example", "true", "Retry-After", "Origin"],
+      ...Array(4).fill([403, null, null, null, "Origin"]),
+    ]);
+    expect(await answers[4].json()).toEqual({ error: "origin https://myshopify.com may not post here: allowedOrigins of this collector does not list it" });
+    for (const origin of ["https://tenant-a.myshopify.com", "https://a.b.myshopify.com"]) expect(preflightOf(await preflight(base, origin)), origin).toEqual(ANY_PREFLIGHT);
+    expect(preflightOf(await preflight(base, "https://admin.shop.example"))).toEqual([
+      204,
+      "https://admin.shop.example",
+      "true",
+      "POST, GET, OPTIONS",
+      "Content-Type, Content-Encoding, Authorization, X-Write-Key",
+      "86400",
+      "Origin",
+    ]);
+    expect(preflightOf(await preflight(base, "https://myshopify.com"))).toEqual([204, null, null, null, null, null, "Origin"]);
+    // A 401 (wrong key) and a 400 reach the tenant's page the same way: "*", no credentials.
+    const unknownKey = await post(base, JSON.stringify(pageView(20)), { "x-write-key": "wk_wrong", origin: "https://tenant-a.myshopify.com" });
+    const notJson = await post(base, "{", { "x-write-key": KEY, origin: "https://tenant-a.myshopify.com" });
+    expect([corsOf(unknownKey), corsOf(notJson)]).toEqual([
+      [401, ...ANY],
+      [400, ...ANY],
+    ]);
+    // A sendBeacon of text from a tenant's page (no preflight): stored.
+    const beacon = await post(base, JSON.stringify({ ...pageView(30), writeKey: KEY }), { origin: "https://tenant-c.myshopify.com", "content-type": "text/plain;charset=UTF-8" });
+    expect(corsOf(beacon)).toEqual([200, ...ANY]);
+    expect((await readStream(stream)).events.map((event) => event.anon_id)).toEqual(["visitor-0", "visitor-1", "visitor-2", "visitor-3", "visitor-30"]);
+  });
+
+  it("keeps a plain wildcard under the suffix as it was, with credentials, and refuses a public suffix beneath the opted-in one", async () => {
+    const { base, stream } = await startCollector({
+      allowedOrigins: [{ origin: "https://*.appspot.com", publicSuffixTenants: true }, "https://*.mystore.appspot.com"],
+    });
+    // x.r.appspot.com is a public suffix of its own beneath appspot.com (*.r.appspot.com): another platform's tenants.
+    const origins = ["https://eu.mystore.appspot.com", "https://myapp.appspot.com", "https://v2.myapp.appspot.com", "https://app.x.r.appspot.com", "https://x.r.appspot.com"];
+    const answers = [];
+    for (const [i, origin] of origins.entries()) answers.push(await post1(base, origin, i));
+    expect(answers.map(corsOf)).toEqual([
+      [200, "https://eu.mystore.appspot.com", "true", "Retry-After", "Origin"],
+      [200, ...ANY],
+      [200, ...ANY],
+      [403, null, null, null, "Origin"],
+      [403, null, null, null, "Origin"],
+    ]);
+    expect((await readStream(stream)).events.map((event) => event.anon_id)).toEqual(["visitor-0", "visitor-1", "visitor-2"]);
   });
 });
 
