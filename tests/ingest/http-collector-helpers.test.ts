@@ -420,6 +420,10 @@ describe("CORS policy - app origins and the opaque origin", () => {
     // Asked again (a cached answer), the same.
     expect([policy.permits("https://mybucket.s3.amazonaws.com"), policy.permits("https://console.amazonaws.com")]).toEqual([false, true]);
     expect(headersFor(policy, "https://mybucket.s3.amazonaws.com")).toEqual({ vary: "Origin" });
+    // A wildcard over a domain beneath that suffix is its owner's own: it lists the hosts under it, though the wider
+    // wildcard, asked first, refuses them (its answer was remembered per origin and given for both).
+    const nested = new CorsPolicy(["https://*.amazonaws.com", "https://*.mybucket.s3.amazonaws.com"]);
+    expect(["https://a.mybucket.s3.amazonaws.com", "https://a.mybucket.s3.amazonaws.com", "https://other.s3.amazonaws.com"].map((origin) => nested.permits(origin))).toEqual([true, true, false]);
     // Where "*" is listed too, such a host is answered "*" without credentials.
     expect(headersFor(new CorsPolicy(["https://*.amazonaws.com", "*"]), "https://mybucket.s3.amazonaws.com")).toEqual({
       "access-control-allow-origin": "*",
