@@ -57,11 +57,16 @@ export async function runPublish(argv: string[]): Promise<number> {
     return 2;
   }
   // They would change nothing but the batch ids, and a re-publish with them would store every record again.
-  const csvOnly = (["map", "delimiter", "null", "timezone"] as const).filter((name) => values[name] !== undefined);
+  const csvOnly = (["map", "delimiter", "null"] as const).filter((name) => values[name] !== undefined);
   if (values.format !== "csv" && csvOnly.length > 0) {
     const flags = csvOnly.map((name) => `--${name}`);
     const named = flags.length === 1 ? `${flags[0]} only applies` : `${flags.slice(0, -1).join(", ")} and ${flags.at(-1)} only apply`;
     console.error(`${named} to --format csv (this is --format ${values.format})\n${publishUsage}`);
+    return 2;
+  }
+  // Only CSV's local date-times and Caddy's `wall` times have no offset of their own.
+  if (values.timezone !== undefined && values.format !== "csv" && values.format !== "caddy") {
+    console.error(`--timezone only applies to --format csv and caddy, whose times may lack an offset (this is --format ${values.format})\n${publishUsage}`);
     return 2;
   }
   if (values.format === "csv" && values.map === undefined) {
