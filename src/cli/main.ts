@@ -41,7 +41,9 @@ const DETAILS: Record<string, string> = {
   parentheses): %Y %y %m %d %H %I %M %S %f %g %p %b %h %B %a %A %z %T %%, and %-m … as %m (1 or 2 digits either way).
   --timezone <IANA zone> is the zone of local date-times, those of a pattern without %z (default UTC) and ISO ones
   without an offset (:iso rejects these without --timezone): a time skipped in spring is moved forward by the gap,
-  one repeated in autumn is the earlier instant.
+  one repeated in autumn is the earlier instant. With --format caddy it is the zone of ts written as wall, wall_milli
+  or wall_nano (Caddy's time_local: the server's zone), read the same way; default UTC, what Caddy writes without
+  time_local (not this machine's zone).
   An order-line file (one row per item) maps each row's item as items.sku, items.category, items.price, items.qty, with
   type=purchase and order_id=$column: consecutive rows with one order_id become one purchase, revenue the sum of
   qty × price (or of a mapped revenue), event_id derived from the rows (leave it out of --map); a bad row

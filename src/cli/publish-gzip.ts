@@ -180,6 +180,34 @@ export async function startsAsGzip(source: FileHandle | Buffer): Promise<boolean
 }
 
 /**
+ * How many bytes a gzip file of `compressedBytes` holds, at least, from its last four bytes (`trailer`, RFC 1952's
+ * ISIZE: the size of the last member's input mod 2^32): publish chooses its parse threads by it, as a plain file's by
+ * its size, so that a 5 MB gzip of a 150 MB log is parsed on several threads. It is a lower bound, never a guess
+ * above the truth for an intact file: ISIZE counts the last member only (`cat a.gz b.gz` holds more) and wraps at
+ * 4 GiB (a 4.1 GiB member says 0.1 GiB), so it can only come out smaller than what the file holds. Hence the max with
+ * the compressed size, the other lower bound (deflate grows incompressible data by a few bytes per 64 KiB block
+ * only): a wrapped ISIZE, or a small last member after big ones, falls back to choosing by the compressed size, as
+ * before. No ratio bound multiplies the compressed size: logs compress 5-30×, but a bound that big would start
+ * threads for a gzip of a JPEG, and one that safe (about 1) is what the compressed size gives. A truncated or
+ * damaged gzip's last bytes are no ISIZE and may say up to 4 GiB: threads then start for little, which changes no
+ * batch, id or order of stored events (they are the same on any number of threads), only start-up time.
+ */
+export function gzipSizeLowerBound(compressedBytes: number, trailer: Uint8Array): number {
+  // A gzip has at least a 10-byte header and an 8-byte trailer.
+  if (compressedBytes < 18 || trailer.length !== 4) return compressedBytes;
+  const isize = trailer[0] + trailer[1] * 2 ** 8 + trailer[2] * 2 ** 16 + trailer[3] * 2 ** 24;
+  return Math.max(compressedBytes, isize);
+}
+
+/** gzipSizeLowerBound of a gzip file of `compressedBytes`, reading its last four bytes. */
+export async function gzipFileSizeLowerBound(file: FileHandle, compressedBytes: number): Promise<number> {
+  if (compressedBytes < 18) return compressedBytes;
+  const trailer = Buffer.alloc(4);
+  const { bytesRead } = await file.read(trailer, 0, 4, compressedBytes - 4);
+  return gzipSizeLowerBound(compressedBytes, trailer.subarray(0, bytesRead));
+}
+
+/**
  * What publish reads from a file of `size` bytes (or from bytes read from a pipe): the file itself, or for a gzip its
  * decompressed stream, whose size is unknown (Infinity).
  */

@@ -9,6 +9,7 @@ import { compileAccessLineReader, LogFormatError } from "../ingest/access-log.ts
 import { fieldsDirectiveAt, isFieldsDirective } from "../ingest/access-log-w3c.ts";
 import { compileCsvMapping, CsvMappingError, endsInsideQuotes, type CsvMapping, type CsvMapResult } from "../ingest/csv.ts";
 import { OrderLineGrouper, type CsvOutput } from "../ingest/csv-orders.ts";
+import { UnknownTimeZoneError } from "../ingest/local-time-zone.ts";
 import type { IngestCounts, RecordPublisher } from "../ingest/record-publisher.ts";
 
 export interface PublishLinesOptions {
@@ -17,7 +18,10 @@ export interface PublishLinesOptions {
   delimiter?: string;
   /** CSV: a field holding exactly this text is NULL (`--null NA`). */
   nullText?: string;
-  /** CSV: the IANA zone of local date-times (`--timezone`); absent: UTC for strptime, and `:iso` needs an offset. */
+  /**
+   * CSV: the IANA zone of local date-times (`--timezone`); absent: UTC for strptime, and `:iso` needs an offset.
+   * Caddy: the zone of its zoneless `wall` times (written with `time_local`); absent: UTC, as Caddy writes them.
+   */
   timeZone?: string;
   sortByTime?: boolean;
   receivedAt?: number;
@@ -235,7 +239,7 @@ function compileRecordHandler(publisher: RecordPublisher, options: PublishLinesO
     const publishRecord = (line: string, lineNumber: number) => publisher.publishJsonLine(withoutByteOrderMark(line, lineNumber), receivedAt, undefined, lineNumber);
     return { publishRecord, timeOf: (line, lineNumber) => jsonTime(withoutByteOrderMark(line, lineNumber)) };
   }
-  const read = compileAccessLineReader(format);
+  const read = compileAccessLineReader(format, { timeZone: options.timeZone });
   const publishRecord = (line: string, lineNumber: number) => {
     const accessLine = read(line);
     // A W3C directive or another Caddy logger's entry is no record: neither read nor rejected.
@@ -297,7 +301,8 @@ export function publishFormatProblem(options: PublishLinesOptions): string | und
           "(ts=$InvoiceDate:strptime(%m/%d/%Y %H:%M)) or an ISO date-time without an offset (ts=$time:iso), or leave --timezone out"
         );
       }
-    } else if (PUBLISH_FORMAT_NAMES.includes(format)) return undefined;
+    } else if (format === "caddy") compileAccessLineReader(format, { timeZone: options.timeZone });
+    else if (PUBLISH_FORMAT_NAMES.includes(format)) return undefined;
     else if (!/[$%]/.test(format) && /^\S+$/.test(format.trim())) {
       const suggestion = closestMatch(format.trim(), PUBLISH_FORMAT_NAMES);
       return `unknown --format "${format}"${suggestion === undefined ? ":" : `: did you mean "${suggestion}"?`} ${FORMAT_CHOICES}`;
@@ -306,6 +311,7 @@ export function publishFormatProblem(options: PublishLinesOptions): string | und
   } catch (error) {
     if (error instanceof CsvMappingError) return error.message;
     if (error instanceof LogFormatError) return `--format: ${error.message}. ${FORMAT_CHOICES}`;
+    if (error instanceof UnknownTimeZoneError) return `--timezone ${error.message}: give an IANA zone name such as Europe/London, America/New_York or UTC`;
     throw error;
   }
 }
@@ -363,7 +369,9 @@ export function publishOptionsKey(options: PublishLinesOptions): string {
   if (options.nullText !== undefined) key.push(options.nullText);
   // Likewise --timezone (an object: it cannot be taken for a --null text), by its resolved name: "europe/london" and
   // "GB" read as Europe/London and must give its batch ids.
-  if (options.timeZone !== undefined) key.push({ timeZone: resolvedTimeZone(options.timeZone) });
+  // Caddy's wall times are UTC without it: --timezone UTC reads what no --timezone reads, and keeps its batch ids.
+  const timeZone = options.timeZone === undefined ? undefined : resolvedTimeZone(options.timeZone);
+  if (timeZone !== undefined && !(options.format === "caddy" && timeZone === "UTC")) key.push({ timeZone });
   return JSON.stringify(key);
 }
 

@@ -22,7 +22,7 @@ import {
   type PieceSource,
   type PublishLinesOptions,
 } from "./publish-lines.ts";
-import { inputFailure, publishInput, startsAsGzip } from "./publish-gzip.ts";
+import { gzipFileSizeLowerBound, inputFailure, publishInput, startsAsGzip } from "./publish-gzip.ts";
 import { completePreparedSlice, sumCounts, type PreparedTarget } from "./publish-prepared.ts";
 import { PREPARE_WORKER_ROLE, type PrepareRequest, type PrepareResponse } from "./publish-prepare-worker.ts";
 import { PUBLISH_WORKER_ROLE, type PublishWorkerData, type PublishWorkerMessage } from "./publish-worker.ts";
@@ -57,11 +57,16 @@ export async function runPublish(argv: string[]): Promise<number> {
     return 2;
   }
   // They would change nothing but the batch ids, and a re-publish with them would store every record again.
-  const csvOnly = (["map", "delimiter", "null", "timezone"] as const).filter((name) => values[name] !== undefined);
+  const csvOnly = (["map", "delimiter", "null"] as const).filter((name) => values[name] !== undefined);
   if (values.format !== "csv" && csvOnly.length > 0) {
     const flags = csvOnly.map((name) => `--${name}`);
     const named = flags.length === 1 ? `${flags[0]} only applies` : `${flags.slice(0, -1).join(", ")} and ${flags.at(-1)} only apply`;
     console.error(`${named} to --format csv (this is --format ${values.format})\n${publishUsage}`);
+    return 2;
+  }
+  // Only CSV's local date-times and Caddy's `wall` times have no offset of their own.
+  if (values.timezone !== undefined && values.format !== "csv" && values.format !== "caddy") {
+    console.error(`--timezone only applies to --format csv and caddy, whose times may lack an offset (this is --format ${values.format})\n${publishUsage}`);
     return 2;
   }
   if (values.format === "csv" && values.map === undefined) {
@@ -95,9 +100,11 @@ export async function runPublish(argv: string[]): Promise<number> {
     // A pipe or device (e.g. /dev/stdin) is read into memory once.
     const source = stat.isFile() ? file : await file.readFile();
     const size = Buffer.isBuffer(source) ? source.length : stat.size;
-    // A gzip is read as the bytes it holds; its compressed size decides on threads (its decompressed size is unknown).
+    // A gzip is read as the bytes it holds; what it holds at least (its ISIZE trailer, gzipSizeLowerBound) decides on
+    // threads, as a plain file's size does.
     const gzip = await startsAsGzip(source);
-    const threads = Buffer.isBuffer(source) || options.sortByTime === true || size < workerMinBytes() ? 0 : parseThreads();
+    const parsedBytes = gzip && !Buffer.isBuffer(source) ? await gzipFileSizeLowerBound(source, size) : size;
+    const threads = Buffer.isBuffer(source) || options.sortByTime === true || parsedBytes < workerMinBytes() ? 0 : parseThreads();
     // Access logs parse on several threads at once, piece by piece (W3C pieces each with the #Fields before them).
     const accessLog = isAccessLogFormat(options.format);
     const optionsKey = publishOptionsKey(options);

@@ -3,6 +3,7 @@
 import { compileLogFormat } from "../ingest/access-log.ts";
 import { LogFormatError } from "../ingest/access-log-format.ts";
 import { TrustedProxies, TrustedProxyError } from "../ingest/http-client-ip.ts";
+import { LocalTimeZone, UnknownTimeZoneError } from "../ingest/local-time-zone.ts";
 import { compileUrlRules, UrlRuleError } from "../ingest/url-rules.ts";
 import { withUrlCredentialsRedacted } from "./secrets.ts";
 
@@ -48,6 +49,11 @@ export function timeZoneProblem(timeZone: string): string | undefined {
   } catch {
     return `unknown time zone "${timeZone}"`;
   }
+}
+
+/** Why `timeZone` cannot read local wall-clock times (LocalTimeZone), naming a close zone name when there is one; or undefined. */
+export function localTimeZoneProblem(timeZone: string): string | undefined {
+  return problemOf(() => new LocalTimeZone(timeZone), UnknownTimeZoneError);
 }
 
 function problemOf(check: () => unknown, expected: abstract new (...args: never[]) => Error): string | undefined {

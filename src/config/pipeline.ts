@@ -7,7 +7,7 @@ import { ingestConfig } from "./ingest.ts";
 import { closestMatch } from "./did-you-mean.ts";
 import { formatPath } from "./errors.ts";
 import { durationsIn } from "./schema-walk.ts";
-import { logFormatProblem, natsUrlProblem, trustedProxyProblem } from "./component-checks.ts";
+import { localTimeZoneProblem, logFormatProblem, natsUrlProblem, trustedProxyProblem } from "./component-checks.ts";
 import { instanceProblem } from "../ingest/tailer-instance.ts";
 import { allowedOriginProblem, normalizeAllowedOrigin } from "../ingest/http-cors.ts";
 import { secret } from "./secrets.ts";
@@ -167,6 +167,8 @@ export const httpSource = z
   })
   .describe("HTTP collector: POST /v1/events, GET /v1/pixel.gif.");
 
+const TIME_ZONE_HINT = 'Use an IANA time zone name such as "UTC", "Europe/Berlin" or "America/New_York": the zone of the server whose Caddy writes `wall` times with `time_local`.';
+
 export const accessLogSource = z
   .strictObject({
     type: z.literal("accessLog"),
@@ -179,6 +181,16 @@ export const accessLogSource = z
         '"combined", "common", "w3c" (IIS, CloudFront: columns from #Fields), "caddy" (Caddy\'s JSON access log), an nginx log_format string ($variables; for escape=json its JSON text) or an Apache LogFormat string (%h %t …); default "combined".',
       ),
     pollInterval: duration("1s").describe('How often the files are checked for new lines; default "1s".'),
+    timeZone: z
+      .string()
+      .superRefine((zone, ctx) => {
+        const problem = localTimeZoneProblem(zone);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, params: { hint: TIME_ZONE_HINT } });
+      })
+      .optional()
+      .describe(
+        'format caddy: the IANA time zone of `ts` written as `wall`, `wall_milli` or `wall_nano` (no zone of its own), e.g. "Europe/Berlin" for a Caddy with `time_local` on a server in Berlin. A local time skipped in spring is moved forward by the gap, one repeated in autumn is the earlier instant. Default "UTC", what Caddy writes without `time_local` (as `publish --timezone`).',
+      ),
     instance: z
       .string()
       .superRefine((name, ctx) => {
@@ -491,7 +503,16 @@ const LOG_FORMAT_EXAMPLES = `Use combined, common, w3c (IIS and CloudFront logs)
 function logFormatViolations(config: PipelineShape): RuleViolation[] {
   const violations: RuleViolation[] = [];
   (config.sources ?? []).forEach((source, index) => {
-    if (source.type !== "accessLog" || NAMED_LOG_FORMATS.includes(source.format)) return;
+    if (source.type !== "accessLog") return;
+    // It would change nothing: only Caddy's `wall` times lack an offset.
+    if (source.timeZone !== undefined && source.format !== "caddy") {
+      violations.push({
+        path: ["sources", index, "timeZone"],
+        message: `timeZone only applies to format caddy (its wall times), and this source's format is ${JSON.stringify(source.format)}`,
+        hint: "Leave timeZone out: the other formats' times carry their offset (combined, common, nginx, Apache) or are UTC (w3c).",
+      });
+    }
+    if (NAMED_LOG_FORMATS.includes(source.format)) return;
     const path = ["sources", index, "format"];
     // A custom format is an nginx log_format ($variables) or an Apache LogFormat (%directives).
     if (!/\$[a-z_]+|%[>{a-zA-Z]/.test(source.format)) {

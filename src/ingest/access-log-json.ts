@@ -4,6 +4,7 @@ import { LogFormatError, NGINX_VARIABLES, unquoteNginx, type FieldKind } from ".
 import type { AccessHead, AccessLineReader, AccessRecord } from "./access-log.ts";
 import { joinQuery, parseClfTime, splitRequestLine, tooLargeLine } from "./access-log.ts";
 import { RecordLine } from "./access-log-record-line.ts";
+import type { LocalTimeZone } from "./local-time-zone.ts";
 
 /**
  * A key path of the JSON object and what its value means; a later field of the same kind overrides an earlier one.
@@ -114,8 +115,11 @@ function quoteBareVariables(text: string): string {
   return out;
 }
 
-/** A reader of JSON-lines access logs with these fields (and lines `otherEntry` names skipped); it keeps no state between lines. */
-export function compileJsonLogReader(fields: readonly JsonField[], otherEntry?: JsonEntryFilter): AccessLineReader {
+/**
+ * A reader of JSON-lines access logs with these fields (and lines `otherEntry` names skipped); it keeps no state
+ * between lines. `wallZone`: the zone of Caddy's zoneless `wall` times (caddyTimeOf); absent, UTC.
+ */
+export function compileJsonLogReader(fields: readonly JsonField[], otherEntry?: JsonEntryFilter, wallZone?: LocalTimeZone): AccessLineReader {
   const line = new RecordLine();
   return (raw) => {
     const tooLarge = tooLargeLine(raw);
@@ -131,12 +135,12 @@ export function compileJsonLogReader(fields: readonly JsonField[], otherEntry?: 
     if (value === null || typeof value !== "object" || Array.isArray(value)) return { ok: false, reason: "not a JSON object" };
     const other = otherEntry?.(value as Record<string, unknown>);
     if (other !== undefined) return { ok: false, code: "skipped", reason: other };
-    const record = recordOf(value as Record<string, unknown>, fields);
+    const record = recordOf(value as Record<string, unknown>, fields, wallZone);
     return typeof record === "string" ? { ok: false, reason: record } : line.hold(record);
   };
 }
 
-function recordOf(object: Record<string, unknown>, fields: readonly JsonField[]): AccessRecord | string {
+function recordOf(object: Record<string, unknown>, fields: readonly JsonField[], wallZone: LocalTimeZone | undefined): AccessRecord | string {
   const record: AccessRecord = { ip: "", ident: null, user: null, ts: Number.NaN, method: null, path: null, protocol: null, status: 0, bytes: 0 };
   let pathOnly: string | null = null;
   let query: string | null = null;
@@ -166,7 +170,7 @@ function recordOf(object: Record<string, unknown>, fields: readonly JsonField[])
         record.ts = /^\d+(?:\.\d+)?$/.test(text) ? Math.round(Number(text) * 1000) : Number.NaN;
         break;
       case "timeAny":
-        record.ts = caddyTimeOf(text);
+        record.ts = caddyTimeOf(text, wallZone);
         break;
       case "status":
         status = text;
@@ -228,14 +232,18 @@ function pathsOf(fields: readonly JsonField[], kind: string): string {
  * default), milliseconds (`unix_milli_float`) or nanoseconds (`unix_nano`), told apart by size (seconds below 1e11,
  * i.e. before the year 5138; milliseconds below 1e14; microseconds below 1e17; else nanoseconds); text is ISO 8601 /
  * RFC 3339 with its zone (`iso8601`, `rfc3339`, `rfc3339_nano`), `common_log`, or `wall`/`wall_milli`/`wall_nano`
- * (`2006/01/02 15:04:05`), which has no zone and is read as UTC, Caddy's default (not with `time_local`). NaN otherwise.
+ * (`2006/01/02 15:04:05`), which has no zone: Caddy writes it in UTC, or with `time_local` in the server's zone, which
+ * `wallZone` names (absent: UTC). Its spring gap and autumn overlap are resolved as LocalTimeZone does. NaN otherwise.
  */
-export function caddyTimeOf(text: string): number {
+export function caddyTimeOf(text: string, wallZone?: LocalTimeZone): number {
   if (/^\d+(?:\.\d+)?$/.test(text)) return epochTimeOf(Number(text));
   if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})$/.test(text)) return validIso(text);
   if (/^\d{2}\/[A-Za-z]{3}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}$/.test(text)) return parseClfTime(text);
   const wall = /^(\d{4})\/(\d{2})\/(\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)$/.exec(text);
-  return wall === null ? Number.NaN : validIso(`${wall[1]}-${wall[2]}-${wall[3]}T${wall[4]}Z`);
+  if (wall === null) return Number.NaN;
+  // The wall-clock time as if it were UTC's, then moved by the zone's offset at it.
+  const wallMs = validIso(`${wall[1]}-${wall[2]}-${wall[3]}T${wall[4]}Z`);
+  return wallZone === undefined || Number.isNaN(wallMs) ? wallMs : wallZone.instantOf(wallMs);
 }
 
 function epochTimeOf(value: number): number {

@@ -71,7 +71,7 @@ class AccessLogTailer implements Source {
       config: deps.pipeline,
       js: jetstream(deps.connection),
       connection: deps.connection,
-      read: compileAccessLineReader(config.format),
+      read: compileAccessLineReader(config.format, { timeZone: config.timeZone }),
       metrics: deps.metrics,
       env: this.options.env,
     });
@@ -132,7 +132,7 @@ class AccessLogTailer implements Source {
     const store = this.store!;
     const publisher = this.publisher!;
     // A reader of its own: a W3C reader's columns belong to one file, not to every path of the source.
-    const read = compileAccessLineReader(this.config.format);
+    const read = compileAccessLineReader(this.config.format, { timeZone: this.config.timeZone });
     const tailed = new TailedPath({
       path,
       store: {

@@ -1,6 +1,7 @@
 // Access-log line parser: a log format (combined, common, nginx log_format, Apache LogFormat) compiled once into a RegExp.
 import { COMBINED_FORMAT, COMMON_FORMAT, type FieldKind, type FormatToken, tokenizeLogFormat } from "./access-log-format.ts";
 import { isUtf8 } from "node:buffer";
+import { LocalTimeZone } from "./local-time-zone.ts";
 import { CADDY_FIELDS, caddyOtherLogger, compileJsonLogReader, isJsonLogFormat, jsonFieldsOfNginxFormat } from "./access-log-json.ts";
 import { AccessLineHead } from "./access-log-line-head.ts";
 import { compileW3cReader } from "./access-log-w3c.ts";
@@ -94,21 +95,31 @@ interface CompiledPiece {
 }
 
 /** Compiles a format once; the returned parser never throws. Throws LogFormatError for a bad format. */
-export function compileLogFormat(format: "combined" | "common" | "w3c" | "caddy" | (string & {})): LogLineParser {
-  const read = compileAccessLineReader(format);
+export function compileLogFormat(format: "combined" | "common" | "w3c" | "caddy" | (string & {}), options: AccessLogOptions = {}): LogLineParser {
+  const read = compileAccessLineReader(format, options);
   return (line) => {
     const result = read(line);
     return result.ok ? { ok: true, record: result.record() } : result;
   };
 }
 
+/** How a format's lines are read beyond the format itself. */
+export interface AccessLogOptions {
+  /**
+   * The IANA zone of Caddy's zoneless `wall` times (`publish --timezone`, the tailer's `timeZone`); absent: UTC, as
+   * Caddy writes them without `time_local`. Other formats' times carry their offset or are UTC: they ignore it.
+   */
+  timeZone?: string;
+}
+
 /**
  * compileLogFormat in two steps: the reader checks a line and reads its head, and builds the record only when asked,
- * so a line the page filter leaves out costs no record. Throws LogFormatError for a bad format.
+ * so a line the page filter leaves out costs no record. Throws LogFormatError for a bad format, UnknownTimeZoneError
+ * for a time zone Intl does not know.
  */
-export function compileAccessLineReader(format: "combined" | "common" | "w3c" | "caddy" | (string & {})): AccessLineReader {
+export function compileAccessLineReader(format: "combined" | "common" | "w3c" | "caddy" | (string & {}), options: AccessLogOptions = {}): AccessLineReader {
   if (format === "w3c") return compileW3cReader();
-  if (format === "caddy") return compileJsonLogReader(CADDY_FIELDS, caddyOtherLogger);
+  if (format === "caddy") return compileJsonLogReader(CADDY_FIELDS, caddyOtherLogger, options.timeZone === undefined ? undefined : new LocalTimeZone(options.timeZone));
   if (isJsonLogFormat(format)) return compileJsonLogReader(jsonFieldsOfNginxFormat(format));
   const text = format === "combined" ? COMBINED_FORMAT : format === "common" ? COMMON_FORMAT : format;
   const tokens = tokenizeLogFormat(text);

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { constants, gunzipSync, gzipSync, inflateRawSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GzipInput, inputFailure, isGzip, publishInput, startsAsGzip } from "../../src/cli/publish-gzip.ts";
+import { GzipInput, gzipFileSizeLowerBound, gzipSizeLowerBound, inputFailure, isGzip, publishInput, startsAsGzip } from "../../src/cli/publish-gzip.ts";
 import { compileAccessLineReader } from "../../src/ingest/access-log.ts";
 import { byteChunks, ChunkIds, lastFieldsDirectiveOf, lineChunks, splitLines, type LineChunk, type PieceSource } from "../../src/cli/publish-lines.ts";
 
@@ -107,6 +107,39 @@ describe("publish - a gzip is read as the file it holds", () => {
     // What came out is the first member's lines, in order, from the start.
     expect(lines.length).toBeGreaterThan(0);
     expect(lines).toEqual(splitLines(text(3000)).slice(0, lines.length));
+  });
+});
+
+describe("publish - what a gzip holds at least, which chooses its parse threads", () => {
+  it("is a highly compressible gzip's decompressed size (its ISIZE), not its compressed size", async () => {
+    const content = Buffer.from("192.0.2.1 - - [10/Oct/2024:13:55:36 +0000] \"GET /a HTTP/1.1\" 200 2326\n".repeat(200_000));
+    const gzip = gzipSync(content);
+    expect(gzip.length * 50).toBeLessThan(content.length);
+    const file = join(directory, "compressible.log.gz");
+    await writeFile(file, gzip);
+    const handle = await open(file);
+    try {
+      expect(await gzipFileSizeLowerBound(handle, gzip.length)).toBe(content.length);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it("is the last member's size for a multi-member gzip: a lower bound, the compressed size when that is more", () => {
+    const big = Buffer.from("x".repeat(1_000_000));
+    const small = Buffer.from("tail\n");
+    const members = Buffer.concat([gzipSync(big), gzipSync(small)]);
+    expect(gzipSizeLowerBound(members.length, members.subarray(-4))).toBe(members.length);
+    const bigLast = Buffer.concat([gzipSync(small), gzipSync(big)]);
+    expect(gzipSizeLowerBound(bigLast.length, bigLast.subarray(-4))).toBe(1_000_000);
+  });
+
+  it("falls back to the compressed size when ISIZE wrapped (a member of 4 GiB and more), and for what is too short to be a gzip", () => {
+    // A member of 2^32 + 100 bytes says 100 (little-endian), compressed here to 300 MB: the compressed size is more.
+    expect(gzipSizeLowerBound(300_000_000, Uint8Array.of(100, 0, 0, 0))).toBe(300_000_000);
+    // ISIZE 0xFFFFFFFF, the largest it says.
+    expect(gzipSizeLowerBound(1_000_000, Uint8Array.of(0xff, 0xff, 0xff, 0xff))).toBe(2 ** 32 - 1);
+    expect(gzipSizeLowerBound(10, Uint8Array.of(0xff, 0xff, 0xff, 0xff))).toBe(10);
   });
 });
 

@@ -400,6 +400,13 @@ describe("publish - batch id prefixes name every byte up to the end of their pie
     expect(publishOptionsKey({ format: "csv", map, timeZone: "Europe/London" })).toBe(JSON.stringify(["csv", map, null, false, { timeZone: "Europe/London" }]));
   });
 
+  it("names a caddy --timezone in the key unless it is UTC, which reads Caddy's wall times as no --timezone does", () => {
+    const none = publishOptionsKey({ format: "caddy" });
+    expect(none).toBe(JSON.stringify(["caddy", null, null, false]));
+    expect(publishOptionsKey({ format: "caddy", timeZone: "Etc/UTC" })).toBe(none);
+    expect(publishOptionsKey({ format: "caddy", timeZone: "europe/berlin" })).toBe(JSON.stringify(["caddy", null, null, false, { timeZone: "Europe/Berlin" }]));
+  });
+
   it("names the zone as Intl resolves it, so that spellings of one zone give one batch id (a re-publish is stored once)", () => {
     const map = "type=purchase,ts=$1:strptime(%m/%d/%Y %H:%M)";
     const london = publishOptionsKey({ format: "csv", map, timeZone: "Europe/London" });
@@ -485,7 +492,7 @@ describe("publish - options for another format", () => {
     );
     expect(unused.code).toBe(2);
     const notCsv = await runCliInProcess(["publish", "any.ndjson", "--pipeline", "pipelines/demo.yaml", "--timezone", "Europe/London"]);
-    expect(notCsv.stderr).toMatch(/^--timezone only applies to --format csv \(this is --format ndjson\)\nusage: clickpipe publish/);
+    expect(notCsv.stderr).toMatch(/^--timezone only applies to --format csv and caddy, whose times may lack an offset \(this is --format ndjson\)\nusage: clickpipe publish/);
     expect(notCsv.code).toBe(2);
   });
 

@@ -225,6 +225,21 @@ describe("pipeline schema - cross-field rules", () => {
     expect(noStatus.errors[0].hint).toMatch(/escape=json/);
   });
 
+  it("takes a caddy source's timeZone for its wall times, names the path and the fix for an unknown zone, and refuses it for other formats", () => {
+    const source = (format: string, timeZone: unknown) => ({ sources: [{ type: "accessLog", paths: ["a.log"], format, timeZone }] });
+    expect(parse(source("caddy", "Europe/Berlin")).data?.sources).toEqual([{ type: "accessLog", paths: ["a.log"], format: "caddy", pollInterval: 1000, timeZone: "Europe/Berlin" }]);
+    // Absent: UTC, read by the reader (no default written into the config).
+    expect(parse({ sources: [{ type: "accessLog", paths: ["a.log"], format: "caddy" }] }).data?.sources?.[0]).not.toHaveProperty("timeZone");
+    const text = "name: t\nnats: { stream: S }\nsources:\n  - type: accessLog\n    paths: [a.log]\n    format: caddy\n    timeZone: Europe/Berln\nsinks: [{ type: parquet, path: x }]\n";
+    const unknown = parsePipelineText(text, "t.yaml", {});
+    expect(unknown.ok).toBe(false);
+    if (unknown.ok) return;
+    expect(unknown.errors).toMatchObject([{ path: "sources[0].timeZone", line: 7, column: 5, message: '"Europe/Berln" is not a time zone (did you mean "Europe/Berlin"?)' }]);
+    expect(unknown.errors[0].hint).toMatch(/^Use an IANA time zone name such as "UTC", "Europe\/Berlin"/);
+    expect(violations(source("combined", "Europe/Berlin"))).toEqual(['sources.0.timeZone: timeZone only applies to format caddy (its wall times), and this source\'s format is "combined"']);
+    expect(violations(source("caddy", 2))).toEqual(["sources.0.timeZone: Invalid input: expected string, received number"]);
+  });
+
   it("takes an accessLog instance that can name files, and says what is wrong with one that cannot", () => {
     const accessLog = (instance: unknown) => ({ sources: [{ type: "accessLog", paths: ["/var/log/nginx/access.log"], instance }] });
     expect(parse(accessLog("web-1.example.com")).data?.sources).toEqual([

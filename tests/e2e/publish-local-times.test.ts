@@ -104,3 +104,66 @@ describe("publish - Online Retail's local InvoiceDate with strptime and --timezo
     });
   }
 });
+
+/** Caddy with `time_local` on a server in Berlin: `ts` as `wall_milli` text, the zone's wall-clock time. */
+const CADDY_WALL_LINES = [
+  ["2024/07/15 14:30:05.000", "/summer"], // CEST, +2
+  ["2024/01/15 09:00:00.250", "/winter"], // CET, +1
+  ["2024/03/31 02:30:00.000", "/gap"], // skipped in Berlin: moved forward to 03:30 CEST
+]
+  .map(([ts, uri]) => JSON.stringify({ level: "info", ts, logger: "http.log.access.log0", request: { remote_ip: "192.0.2.1", method: "GET", uri, headers: { "User-Agent": ["Mozilla/5.0"] } }, status: 200, size: 10 }))
+  .join("\n");
+
+describe("publish - Caddy's wall times with --timezone", () => {
+  const scratch = jetStreamScratchAll("clickpipe-caddy-wall-");
+
+  async function tsByUrl(name: string, zone: string[], env: Record<string, string>): Promise<Record<string, unknown>> {
+    const stream = uniqueStreamName(`CADDY_WALL_${name}`);
+    scratch.streams.push(stream);
+    const input = join(scratch.directory, "caddy.log");
+    await writeFile(input, `${CADDY_WALL_LINES}\n`);
+    const args = ["publish", input, "--pipeline", "pipelines/access-logs.yaml", "--format", "caddy", ...zone];
+    const result = await runCli(args, { NATS_URL: scratch.natsUrl, CLICKPIPE_STREAM: stream, CLICKPIPE_OUT: join(scratch.directory, name), ...env });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe(`read 3, published 3, rejected 0, filtered 0 → ${stream}\n`);
+    const connection = await connectNats({ url: scratch.natsUrl });
+    const ts: Record<string, unknown> = {};
+    try {
+      const reader = await StreamReader.open(jetstream(connection), stream, { drainUntil: true });
+      for await (const message of reader) for (const line of splitBatch(message.data)) {
+        const event = JSON.parse(line) as { url: string; ts: unknown };
+        ts[event.url] = event.ts;
+      }
+    } finally {
+      await connection.close();
+    }
+    return ts;
+  }
+
+  for (const [mode, env] of [["one thread", { CLICKPIPE_PUBLISH_WORKER: "never" }], ["parse threads", { CLICKPIPE_PUBLISH_THREADS: "2", CLICKPIPE_PUBLISH_WORKER_MIN_BYTES: "1" }]] as const) {
+    it(`reads them in Europe/Berlin: the wall time minus CEST or CET, the spring gap moved forward (${mode})`, async () => {
+      expect(await tsByUrl(mode.replace(" ", "_").toUpperCase(), ["--timezone", "Europe/Berlin"], env)).toEqual({
+        "/summer": Date.UTC(2024, 6, 15, 12, 30, 5),
+        "/winter": Date.UTC(2024, 0, 15, 8, 0, 0, 250),
+        "/gap": Date.UTC(2024, 2, 31, 1, 30),
+      });
+    });
+  }
+
+  it("reads them as UTC without --timezone, as Caddy writes them without time_local", async () => {
+    expect(await tsByUrl("DEFAULT", [], { CLICKPIPE_PUBLISH_WORKER: "never" })).toEqual({
+      "/summer": Date.UTC(2024, 6, 15, 14, 30, 5),
+      "/winter": Date.UTC(2024, 0, 15, 9, 0, 0, 250),
+      "/gap": Date.UTC(2024, 2, 31, 2, 30),
+    });
+  });
+
+  it("refuses an unknown zone, and --timezone for a format whose times carry their offset, before reading the file", async () => {
+    const unknown = await runCli(["publish", "missing.log", "--pipeline", "pipelines/access-logs.yaml", "--format", "caddy", "--timezone", "Europe/Berln"], {});
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^clickpipe publish: --timezone "Europe\/Berln" is not a time zone \(did you mean "Europe\/Berlin"\?\): give an IANA zone name/);
+    const combined = await runCli(["publish", "missing.log", "--pipeline", "pipelines/access-logs.yaml", "--format", "combined", "--timezone", "Europe/Berlin"], {});
+    expect(combined.code).toBe(2);
+    expect(combined.stderr).toMatch(/^--timezone only applies to --format csv and caddy/);
+  });
+});

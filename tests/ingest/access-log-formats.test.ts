@@ -169,6 +169,32 @@ describe("access log formats - json", () => {
     expect(at('"last tuesday"')).toBe("no valid time at ts");
   });
 
+  it("reads Caddy's wall times (time_local) in the given time zone: summer and winter, the spring gap, the autumn overlap", () => {
+    /** The instant of a Caddy line whose ts is written as `wall`/`wall_milli` text, read with this time zone. */
+    const at = (wall: string, timeZone?: string) => {
+      const parse = compileLogFormat("caddy", { timeZone });
+      const line = { ts: wall, logger: "http.log.access", request: { remote_ip: "192.0.2.1", method: "GET", uri: "/" }, status: 200, size: 0 };
+      const result = parse(JSON.stringify(line));
+      return result.ok ? result.record.ts : result.reason;
+    };
+    // By hand: the wall time minus the zone's offset then (CEST +2, CET +1, EDT −4, EST −5).
+    expect(at("2024/07/15 14:30:05", "Europe/Berlin")).toBe(Date.UTC(2024, 6, 15, 12, 30, 5)); // 1_721_046_605_000
+    expect(at("2024/01/15 09:00:00.250", "Europe/Berlin")).toBe(Date.UTC(2024, 0, 15, 8, 0, 0, 250)); // 1_705_305_600_250
+    expect(at("2024/07/15 14:30:05", "America/New_York")).toBe(Date.UTC(2024, 6, 15, 18, 30, 5)); // 1_721_068_205_000
+    expect(at("2024/01/15 09:00:00", "America/New_York")).toBe(Date.UTC(2024, 0, 15, 14, 0, 0)); // 1_705_327_200_000
+    // 02:30 does not exist on 2024-03-31 in Berlin (02:00 CET became 03:00 CEST): moved forward by the gap, 03:30 CEST.
+    expect(at("2024/03/31 02:30:00", "Europe/Berlin")).toBe(Date.UTC(2024, 2, 31, 1, 30)); // 1_711_848_600_000
+    // Nor 02:30 on 2024-03-10 in New York: 03:30 EDT.
+    expect(at("2024/03/10 02:30:00", "America/New_York")).toBe(Date.UTC(2024, 2, 10, 7, 30)); // 1_710_055_800_000
+    // 02:30 happens twice on 2024-10-27 in Berlin: the earlier, still CEST.
+    expect(at("2024/10/27 02:30:00", "Europe/Berlin")).toBe(Date.UTC(2024, 9, 27, 0, 30)); // 1_729_989_000_000
+    // The default is UTC, what Caddy writes without time_local; a zone changes no time that has an offset of its own.
+    expect(at("2024/07/15 14:30:05")).toBe(Date.UTC(2024, 6, 15, 14, 30, 5));
+    expect(at("2024-07-15T14:30:05+02:00", "America/New_York")).toBe(Date.UTC(2024, 6, 15, 12, 30, 5));
+    expect(at("2024/02/30 14:30:05", "Europe/Berlin")).toBe("no valid time at ts");
+    expect(() => compileLogFormat("caddy", { timeZone: "Europe/Berln" })).toThrow('"Europe/Berln" is not a time zone (did you mean "Europe/Berlin"?)');
+  });
+
   it("skips Caddy entries of other loggers (an http.log.error with its request and status, TLS): no record, no dead letter", () => {
     const parse = compileLogFormat("caddy");
     const request = { remote_ip: "192.0.2.1", method: "GET", uri: "/api", headers: { "User-Agent": ["curl/8.0"] } };
