@@ -310,6 +310,25 @@ describe("CORS policy - origins", () => {
     expect(headersFor(new CorsPolicy([]), "https://evilshop.example")).toEqual({});
   });
 
+  it("matches under a wildcard only hosts DNS can name: labels of at most 63 characters, a host of at most 253", () => {
+    // No page is served from a longer host, and each Origin matched is remembered: 10,000 of up to 16 KiB held 150 MB.
+    const labels = (last: number) => `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(last)}`;
+    const entries: [AllowedOriginEntry, string][] = [
+      ["https://*.shops.example", ".shops.example"],
+      ["https://*.shops.example.", ".shops.example."],
+      [{ origin: "https://*.myshopify.com", publicSuffixTenants: true }, ".myshopify.com"],
+    ];
+    for (const [entry, suffix] of entries) {
+      const policy = new CorsPolicy([entry]);
+      // 63 + 1 + 63 + 1 + 63 + 1 + 47 = 239 characters, + ".shops.example" (14) = 253, a trailing dot not counted.
+      expect(policy.permits(`https://${labels(47)}${suffix}`), suffix).toBe(true);
+      expect(policy.permits(`https://${labels(48)}${suffix}`), suffix).toBe(false);
+      expect(policy.permits(`https://${"x".repeat(63)}${suffix}`), suffix).toBe(true);
+      expect(policy.permits(`https://${"x".repeat(64)}${suffix}`), suffix).toBe(false);
+      expect(policy.permits(`https://${`${"x".repeat(60)}.`.repeat(260).slice(0, -1)}${suffix}`), suffix).toBe(false);
+    }
+  });
+
   it("refuses a wildcard over one label however it is written: a trailing dot or an empty label adds none", () => {
     // A page opened as https://evil.com./ sends the origin "https://evil.com.": "https://*.com." would list, with
     // credentials, every .com site so opened.
