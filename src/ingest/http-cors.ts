@@ -161,12 +161,15 @@ function publicSuffixProblem(entry: string, scheme: string, url: URL, tenants: b
     };
   }
   if (found.isPrivate === true) {
-    if (tenants) return undefined;
+    const noTenants = suffixOfSuffixesProblem(entry, scheme, domain, port);
+    if (tenants) return noTenants;
     return {
       problem: `"${entry}" puts a wildcard over ${domain}, a public suffix (Public Suffix List): its subdomains are other people's sites`,
       hint:
-        `${ownDomain} If ${domain} is your platform and its tenants' pages are to post here, write ` +
-        `{ origin: "${entry.trim()}", publicSuffixTenants: true }: they are then allowed without credentials.`,
+        noTenants !== undefined
+          ? ownDomain
+          : `${ownDomain} If ${domain} is your platform and its tenants' pages are to post here, write ` +
+            `{ origin: "${entry.trim()}", publicSuffixTenants: true }: they are then allowed without credentials.`,
     };
   }
   if (tenants) {
@@ -201,6 +204,21 @@ function readAppOrigin(entry: string, scheme: string, host: string, wildcard: bo
   }
   if (hostname === "") return { problem: `"${entry}" names no host`, hint: ORIGIN_HINT };
   return { kind: "exact", origin: `${scheme}://${hostname}${port === undefined || port === "" ? "" : `:${Number(port)}`}` };
+}
+
+/**
+ * Why a publicSuffixTenants wildcard over `domain` would match no origin: a wildcard rule of the list beneath it
+ * (`*.r.appspot.com`, `*.compute.amazonaws.com`) makes each of its subdomains a public suffix of its own, whose
+ * hosts are that suffix's tenants, never the wildcard's. A probe label no rule names (`--` in its third and fourth
+ * characters is reserved) tells whether one does.
+ */
+function suffixOfSuffixesProblem(entry: string, scheme: string, domain: string, port: string): OriginProblem | undefined {
+  const probe = getPublicSuffix(`zz--tenant.${domain}`, PUBLIC_SUFFIX_OPTIONS);
+  if (probe === domain) return undefined;
+  return {
+    problem: `"${entry}" would match no origin: every subdomain of ${domain} is a public suffix of its own (Public Suffix List: *.${domain}), whose hosts are its tenants, not ${domain}'s`,
+    hint: `List the suffix the tenants' sites are under, such as { origin: "${scheme}://*.<name>.${domain}${port}", publicSuffixTenants: true }.`,
+  };
 }
 
 /**

@@ -504,6 +504,17 @@ describe("CORS policy - a platform's tenants (publicSuffixTenants)", () => {
     ]);
   });
 
+  it("refuses the opt-in over a suffix whose every subdomain is a suffix of its own: it would match no origin", () => {
+    // *.r.appspot.com and *.elb.amazonaws.com are wildcard rules of the private section: x.r.appspot.com is a suffix,
+    // app.x.r.appspot.com its tenant, so "https://*.r.appspot.com" matched neither (validated, then refused all).
+    for (const [origin, domain] of [["https://*.r.appspot.com", "r.appspot.com"], ["https://*.elb.amazonaws.com:8443", "elb.amazonaws.com"]]) {
+      expect(() => new CorsPolicy([tenants(origin)]), origin).toThrow(`"${origin}" would match no origin: every subdomain of ${domain} is a public suffix of its own`);
+    }
+    // The suffix beneath, listed, has tenants.
+    const region = new CorsPolicy([tenants("https://*.x.r.appspot.com")]);
+    expect(["https://app.x.r.appspot.com", "https://v2.app.x.r.appspot.com", "https://x.r.appspot.com"].map((origin) => region.permits(origin))).toEqual([true, true, false]);
+  });
+
   it("keeps credentials for origins the owner lists otherwise, whichever entry comes first, and remembers each answer", () => {
     const policy = new CorsPolicy([tenants("https://*.myshopify.com"), "https://*.mystore.myshopify.com", "https://own.myshopify.com"]);
     const credentialed = (origin: string) => ({ "access-control-allow-origin": origin, "access-control-allow-credentials": "true", "access-control-expose-headers": "Retry-After", vary: "Origin" });
