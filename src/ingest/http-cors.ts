@@ -20,6 +20,13 @@ const HOST_AND_PORT = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/;
 const PUBLIC_SUFFIX_OPTIONS = { allowPrivateDomains: true, extractHostname: false } as const;
 /** Origins matched by a wildcard whose public suffix was looked up (CorsPolicy.publicSuffixLength); beyond it, forgotten at once. */
 const MAX_REMEMBERED_SITES = 10_000;
+/**
+ * The longest DNS name and label (RFC 1035: 255 octets on the wire, 253 characters written; 63 per label). No page
+ * is served from a longer host, and matching none keeps an attacker's Origin headers, up to 16 KiB each, out of the
+ * remembered origins: 10,000 of them would hold about 160 MB.
+ */
+const MAX_HOST_LENGTH = 253;
+const MAX_LABEL_LENGTH = 63;
 
 export class AllowedOriginError extends Error {
   override name = "AllowedOriginError";
@@ -154,12 +161,15 @@ function publicSuffixProblem(entry: string, scheme: string, url: URL, tenants: b
     };
   }
   if (found.isPrivate === true) {
-    if (tenants) return undefined;
+    const noTenants = suffixOfSuffixesProblem(entry, scheme, domain, port);
+    if (tenants) return noTenants;
     return {
       problem: `"${entry}" puts a wildcard over ${domain}, a public suffix (Public Suffix List): its subdomains are other people's sites`,
       hint:
-        `${ownDomain} If ${domain} is your platform and its tenants' pages are to post here, write ` +
-        `{ origin: "${entry.trim()}", publicSuffixTenants: true }: they are then allowed without credentials.`,
+        noTenants !== undefined
+          ? ownDomain
+          : `${ownDomain} If ${domain} is your platform and its tenants' pages are to post here, write ` +
+            `{ origin: "${entry.trim()}", publicSuffixTenants: true }: they are then allowed without credentials.`,
     };
   }
   if (tenants) {
@@ -197,6 +207,21 @@ function readAppOrigin(entry: string, scheme: string, host: string, wildcard: bo
 }
 
 /**
+ * Why a publicSuffixTenants wildcard over `domain` would match no origin: a wildcard rule of the list beneath it
+ * (`*.r.appspot.com`, `*.compute.amazonaws.com`) makes each of its subdomains a public suffix of its own, whose
+ * hosts are that suffix's tenants, never the wildcard's. A probe label no rule names (`--` in its third and fourth
+ * characters is reserved) tells whether one does.
+ */
+function suffixOfSuffixesProblem(entry: string, scheme: string, domain: string, port: string): OriginProblem | undefined {
+  const probe = getPublicSuffix(`zz--tenant.${domain}`, PUBLIC_SUFFIX_OPTIONS);
+  if (probe === domain) return undefined;
+  return {
+    problem: `"${entry}" would match no origin: every subdomain of ${domain} is a public suffix of its own (Public Suffix List: *.${domain}), whose hosts are its tenants, not ${domain}'s`,
+    hint: `List the suffix the tenants' sites are under, such as { origin: "${scheme}://*.<name>.${domain}${port}", publicSuffixTenants: true }.`,
+  };
+}
+
+/**
  * An entry as it is matched (see readAllowedOrigin): the origin alone, or a mapping with publicSuffixTenants: true for
  * a wildcard so opted in. Throws AllowedOriginError for one that is no origin.
  */
@@ -225,8 +250,11 @@ export function allowedOriginProblem(entry: AllowedOriginEntry): OriginProblem |
   return "problem" in read ? read : undefined;
 }
 
-/** A wildcard entry as CorsPolicy matches it; siteLength: the length of its domain without trailing dots. */
-type Wildcard = Extract<AllowedOrigin, { kind: "subdomains" }> & { siteLength: number };
+/**
+ * A wildcard entry as CorsPolicy matches it; siteLength: the length of its domain without trailing dots;
+ * maxLabelsLength: the longest text the wildcard may stand for, for a host of at most MAX_HOST_LENGTH.
+ */
+type Wildcard = Extract<AllowedOrigin, { kind: "subdomains" }> & { siteLength: number; maxLabelsLength: number };
 
 export class CorsPolicy {
   /**
@@ -258,7 +286,11 @@ export class CorsPolicy {
     this.anyOrigin = read.some((entry) => entry.kind === "any");
     this.opaqueOrigin = read.some((entry) => entry.kind === "opaque");
     this.origins = new Set(read.flatMap((entry) => (entry.kind === "exact" ? [entry.origin] : [])));
-    this.subdomains = read.flatMap((entry) => (entry.kind === "subdomains" ? [{ ...entry, siteLength: entry.domain.replace(/\.+$/, "").length }] : []));
+    this.subdomains = read.flatMap((entry) => {
+      if (entry.kind !== "subdomains") return [];
+      const siteLength = entry.domain.replace(/\.+$/, "").length;
+      return [{ ...entry, siteLength, maxLabelsLength: MAX_HOST_LENGTH - 1 - siteLength }];
+    });
     this.configured = read.length > 0;
   }
 
@@ -276,7 +308,8 @@ export class CorsPolicy {
     let listing: "tenant" | undefined;
     for (const entry of this.subdomains) {
       const { prefix, suffix } = entry;
-      if (lower.length > prefix.length + suffix.length && lower.startsWith(prefix) && lower.endsWith(suffix)) {
+      const labelsLength = lower.length - prefix.length - suffix.length;
+      if (labelsLength > 0 && labelsLength <= entry.maxLabelsLength && lower.startsWith(prefix) && lower.endsWith(suffix)) {
         if (!areSubdomainLabels(lower, prefix.length, lower.length - suffix.length)) continue;
         const suffixLength = this.publicSuffixLength(lower, entry);
         // An owner's site: no public suffix lies between the host and the domain. Validation refuses a wildcard over
@@ -377,8 +410,9 @@ function hasUpperCase(text: string): boolean {
 }
 
 /**
- * Whether text[start, end) is what a wildcard stands for: one or more DNS labels (a–z, digits, `-`, `_`) joined by
- * single dots, as a browser serializes a host. Read in place: a slice would be a new string per request.
+ * Whether text[start, end) is what a wildcard stands for: one or more DNS labels (a–z, digits, `-`, `_`; at most
+ * MAX_LABEL_LENGTH each) joined by single dots, as a browser serializes a host. Read in place: a slice would be a
+ * new string per request.
  */
 function areSubdomainLabels(text: string, start: number, end: number): boolean {
   let labelLength = 0;
@@ -387,8 +421,9 @@ function areSubdomainLabels(text: string, start: number, end: number): boolean {
     if (code === 0x2e) {
       if (labelLength === 0) return false;
       labelLength = 0;
-    } else if ((code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39) || code === 0x2d || code === 0x5f) labelLength++;
-    else return false;
+    } else if ((code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39) || code === 0x2d || code === 0x5f) {
+      if (++labelLength > MAX_LABEL_LENGTH) return false;
+    } else return false;
   }
   return labelLength > 0;
 }

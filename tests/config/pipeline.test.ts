@@ -350,6 +350,7 @@ describe("pipeline schema - cross-field rules", () => {
       { origin: "*", publicSuffixTenants: true },
       { origin: "https://*.com", publicSuffixTenants: true },
       { origin: "https://*.myshopify.com", publicSuffixTenants: false },
+      { origin: "https://*.r.appspot.com", publicSuffixTenants: true },
     ];
     expect(violations(http(refused))).toEqual([
       'sources.0.allowedOrigins.0.origin: "https://*.co.uk" puts a wildcard over co.uk, a public suffix of the Public Suffix List\'s ICANN section, which publicSuffixTenants cannot allow',
@@ -359,6 +360,7 @@ describe("pipeline schema - cross-field rules", () => {
       'sources.0.allowedOrigins.4.publicSuffixTenants: "*" has publicSuffixTenants, which only a wildcard over a public suffix may have (https://*.myshopify.com)',
       'sources.0.allowedOrigins.5.origin: "https://*.com" puts a wildcard over com, which would match other sites or none',
       'sources.0.allowedOrigins.6.origin: "https://*.myshopify.com" puts a wildcard over myshopify.com, a public suffix (Public Suffix List): its subdomains are other people\'s sites',
+      'sources.0.allowedOrigins.7.origin: "https://*.r.appspot.com" would match no origin: every subdomain of r.appspot.com is a public suffix of its own (Public Suffix List: *.r.appspot.com), whose hosts are its tenants, not r.appspot.com\'s',
     ]);
     const yaml = (entries: string) => `name: t\nnats: { stream: S }\nsources:\n  - type: http\n    writeKeys: [k]\n    allowedOrigins:\n${entries}\nsinks: [{ type: parquet, path: x }]\n`;
     const result = parsePipelineText(

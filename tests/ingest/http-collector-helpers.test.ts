@@ -310,6 +310,25 @@ describe("CORS policy - origins", () => {
     expect(headersFor(new CorsPolicy([]), "https://evilshop.example")).toEqual({});
   });
 
+  it("matches under a wildcard only hosts DNS can name: labels of at most 63 characters, a host of at most 253", () => {
+    // No page is served from a longer host, and each Origin matched is remembered: 10,000 of up to 16 KiB held 150 MB.
+    const labels = (last: number) => `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(last)}`;
+    const entries: [AllowedOriginEntry, string][] = [
+      ["https://*.shops.example", ".shops.example"],
+      ["https://*.shops.example.", ".shops.example."],
+      [{ origin: "https://*.myshopify.com", publicSuffixTenants: true }, ".myshopify.com"],
+    ];
+    for (const [entry, suffix] of entries) {
+      const policy = new CorsPolicy([entry]);
+      // 63 + 1 + 63 + 1 + 63 + 1 + 47 = 239 characters, + ".shops.example" (14) = 253, a trailing dot not counted.
+      expect(policy.permits(`https://${labels(47)}${suffix}`), suffix).toBe(true);
+      expect(policy.permits(`https://${labels(48)}${suffix}`), suffix).toBe(false);
+      expect(policy.permits(`https://${"x".repeat(63)}${suffix}`), suffix).toBe(true);
+      expect(policy.permits(`https://${"x".repeat(64)}${suffix}`), suffix).toBe(false);
+      expect(policy.permits(`https://${`${"x".repeat(60)}.`.repeat(260).slice(0, -1)}${suffix}`), suffix).toBe(false);
+    }
+  });
+
   it("refuses a wildcard over one label however it is written: a trailing dot or an empty label adds none", () => {
     // A page opened as https://evil.com./ sends the origin "https://evil.com.": "https://*.com." would list, with
     // credentials, every .com site so opened.
@@ -483,6 +502,17 @@ describe("CORS policy - a platform's tenants (publicSuffixTenants)", () => {
       false,
       false,
     ]);
+  });
+
+  it("refuses the opt-in over a suffix whose every subdomain is a suffix of its own: it would match no origin", () => {
+    // *.r.appspot.com and *.elb.amazonaws.com are wildcard rules of the private section: x.r.appspot.com is a suffix,
+    // app.x.r.appspot.com its tenant, so "https://*.r.appspot.com" matched neither (validated, then refused all).
+    for (const [origin, domain] of [["https://*.r.appspot.com", "r.appspot.com"], ["https://*.elb.amazonaws.com:8443", "elb.amazonaws.com"]]) {
+      expect(() => new CorsPolicy([tenants(origin)]), origin).toThrow(`"${origin}" would match no origin: every subdomain of ${domain} is a public suffix of its own`);
+    }
+    // The suffix beneath, listed, has tenants.
+    const region = new CorsPolicy([tenants("https://*.x.r.appspot.com")]);
+    expect(["https://app.x.r.appspot.com", "https://v2.app.x.r.appspot.com", "https://x.r.appspot.com"].map((origin) => region.permits(origin))).toEqual([true, true, false]);
   });
 
   it("keeps credentials for origins the owner lists otherwise, whichever entry comes first, and remembers each answer", () => {
