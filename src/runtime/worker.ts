@@ -11,7 +11,7 @@ import type { ClickEvent } from "../events/event.ts";
 import { invalidReasonCode } from "../metrics/labels.ts";
 import { Metrics, removeTaskSeries, type InvalidReason, type TaskLabels } from "../metrics/registry.ts";
 import { metricsUrl, retryMetricsServer, startMetricsServer } from "../metrics/server.ts";
-import { portsOf } from "../config/port-range.ts";
+import { portsOf, type PortRange } from "../config/port-range.ts";
 import { createOperator } from "../operators/index.ts";
 import { miningThreadsEnabled } from "../operators/mining/pattern-miner.ts";
 import type { OperatorEnvironment } from "../operators/environment.ts";
@@ -96,6 +96,8 @@ export interface WorkerOptions {
   };
   /** Parquet encoder threads shared by the tasks of one process (default: the sink's own). */
   encoders?: EncoderPool;
+  /** Starts the metrics server, at start and on each retry after a takeover (default startMetricsServer; tests fail it). */
+  startMetricsServer?: (metrics: Metrics, port: number | PortRange, host: string) => Promise<Server>;
 }
 
 export interface WorkerSummary {
@@ -244,6 +246,12 @@ class Worker {
   private committing: Promise<void> | undefined;
   /** An error raised outside the loop (a checkpoint, a tick, a lost lock); the loop rethrows it. */
   private fatal: unknown;
+  /**
+   * An error from outside the rounds (the metrics server's retries, the lock lost), which ends the run. Apart from
+   * `fatal`, which each round resets and whose first error wins: one that came during an operator failure's back-off,
+   * or while the round was failing already, was lost, and the worker went on without metrics and without saying why.
+   */
+  private runFailure: unknown;
 
   constructor(private readonly options: WorkerOptions) {
     this.config = options.config;
@@ -313,7 +321,7 @@ class Worker {
         onWait: (holder) =>
           this.log(`standing by: worker ${holder.workerId} (pid ${holder.pid} on ${holder.host}) holds ${this.store.lockLocation}`),
         onLost: (holder) =>
-          this.stop(
+          this.stopRun(
             new StaleCheckpointError(
               `fenced: ${holder ? `worker ${holder.workerId} (pid ${holder.pid} on ${holder.host})` : "another worker"} ` +
                 `took ${this.store.lockLocation} over; stopping without committing`,
@@ -335,6 +343,8 @@ class Worker {
           return { ...this.summary, position: this.committedPosition, epoch: this.epoch, drainedAt: this.drainedAt };
         } catch (error) {
           if (!(error instanceof OperatorFailure) && !(error instanceof TombstonesChanged)) throw error;
+          // The round's failure is a retry, not the run's: unless the run failed meanwhile.
+          if (this.runFailure !== undefined) throw this.runFailure;
           // The replay counts its messages and events again; without this one event read "4 events, 1 invalid".
           Object.assign(this.summary, this.committedSummary);
           if (error instanceof OperatorFailure) await this.recordFailure(error);
@@ -363,7 +373,8 @@ class Worker {
    * server (its registry keeps counting) and binds the port once the old holder let it go.
    */
   private async serveMetrics(metrics: NonNullable<PipelineConfig["metrics"]>, lock: HeldCheckpointLock): Promise<{ close(): unknown }> {
-    const start = () => startMetricsServer(this.metrics, portsOf(metrics.port), metrics.host);
+    const startServer = this.options.startMetricsServer ?? startMetricsServer;
+    const start = () => startServer(this.metrics, portsOf(metrics.port), metrics.host);
     const announce = (server: Server) => this.log(`metrics on ${metricsUrl(server, metrics.host)}`);
     const previous = lock.tookOverFrom;
     try {
@@ -379,7 +390,7 @@ class Worker {
         `metrics: ${ports} on ${metrics.host} is in use, held by the previous holder ${describeHolder(previous)} until it wakes and ` +
           `stops (this worker took its stale lock over): running without metrics, retrying every second`,
       );
-      const retry = retryMetricsServer(start, { retryMs: METRICS_RETRY_MS, onServing: announce, onError: (failure) => this.stop(failure) });
+      const retry = retryMetricsServer(start, { retryMs: METRICS_RETRY_MS, onServing: announce, onError: (failure) => this.stopRun(failure) });
       return { close: () => retry.stop() };
     }
   }
@@ -389,6 +400,8 @@ class Worker {
     this.connection = connection;
     await this.sink?.close();
     await this.pipeline?.close();
+    // Reported during the back-off before this round, or while the closes above waited: the reset below would lose it.
+    if (this.runFailure !== undefined) throw this.runFailure;
     this.committing = undefined;
     this.fatal = undefined;
     const task = this.task;
@@ -995,6 +1008,12 @@ class Worker {
   private stop(error: unknown): void {
     this.fatal ??= error;
     void this.reader?.close();
+  }
+
+  /** Stops the run from outside the rounds: whatever round is under way, failing or yet to start (see runFailure). */
+  private stopRun(error: unknown): void {
+    this.runFailure ??= error;
+    this.stop(error);
   }
 
   private checkpointIfDue(interval: number): void {
