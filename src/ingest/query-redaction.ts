@@ -288,6 +288,8 @@ function redactNestedPairs(text: string, start: number, end: number, redaction: 
     if (nameEnd !== -1 && isRedactedNestedName(text.slice(pairStart, nameEnd), encodings, redaction)) {
       pairEnd = nestedListedValueEnd(text, at, end, encodings, token);
       if (pairEnd > valueStart && text.slice(valueStart, pairEnd) !== REDACTED_QUERY_VALUE) redactions.replace(valueStart, pairEnd);
+    } else if (nameEnd !== -1 && pairEnd > valueStart && redactJsonValue(text, valueStart, pairEnd, redaction, redactions)) {
+      // A nested value that is JSON (`%2Fcb%3Fstate%3D%257B%2522token%2522…`) is read as JSON, as a value of the URL is.
     } else if (redaction.emails) {
       if (nameEnd === -1) {
         if (holdsNestedEmail(text.slice(pairStart, pairEnd))) redactions.replace(pairStart, pairEnd);
@@ -371,11 +373,11 @@ function jsonEncodingsAt(text: string, at: number, end: number): number {
  * When text[start, end) is a JSON object or array (see jsonEncodingsAt), its redactions go to `redactions` and the
  * answer is true; else false and nothing is redacted.
  */
-function redactJsonValue(text: string, start: number, end: number, redaction: QueryRedaction, redactions: SpanReplacer): boolean {
+function redactJsonValue(text: string, start: number, end: number, redaction: QueryRedaction, redactions: SpanReplacer, depth = 0): boolean {
   const encodings = jsonEncodingsAt(text, start, end);
   if (encodings === 0 || end - start > MAX_JSON_VALUE_LENGTH) return false;
   const scanner = new JsonScanner(text, start, end, encodings, redaction);
-  if (!scanner.value(0, false)) return false;
+  if (!scanner.value(depth, false)) return false;
   scanner.skipSpace();
   if (scanner.at !== end) return false;
   for (const span of scanner.spans) redactions.replace(span.start, span.end, span.marker);
@@ -454,7 +456,7 @@ class JsonScanner {
     // A listed value that is no string becomes the marker quoted as its key is, the quote read last.
     const quote = this.quote;
     const code = this.peek();
-    if (code === 0x22) return this.string(listed ? "listed" : "value") !== undefined;
+    if (code === 0x22) return this.string(listed ? "listed" : "value", depth) !== undefined;
     if (code === 0x7b || code === 0x5b) {
       if (depth >= MAX_JSON_DEPTH) return false;
       const spansBefore = this.spans.length;
@@ -485,7 +487,7 @@ class JsonScanner {
     for (;;) {
       this.skipSpace();
       if (this.peek() !== 0x22) return false;
-      const key = this.string("key");
+      const key = this.string("key", depth);
       if (key === undefined) return false;
       this.skipSpace();
       if (this.peek() !== 0x3a) return false;
@@ -520,7 +522,7 @@ class JsonScanner {
    * Reads a string at a quote: its contents decoded (undefined for no JSON string). With emails on, contents that hold
    * an address are redacted, a listed key's are (`listed`), and a value's are read as a query for nested pairs.
    */
-  private string(kind: "key" | "value" | "listed"): string | undefined {
+  private string(kind: "key" | "value" | "listed", depth: number): string | undefined {
     this.quote = this.text.slice(this.at, this.at + this.char.length);
     this.advance();
     const start = this.at;
@@ -548,11 +550,28 @@ class JsonScanner {
       if (end > start && raw !== REDACTED_QUERY_VALUE) this.spans.push({ start, end, marker: REDACTED_QUERY_VALUE });
     } else if (this.redaction.emails && contents.includes("@") && holdsAddress(contents)) {
       this.spans.push({ start, end, marker: REDACTED_QUERY_VALUE });
-    } else if (kind === "value" && (raw.includes("=") || NESTED_ESCAPE.test(raw))) {
+    } else if (holdsJsonToRedact(contents, this.redaction, depth)) {
+      // JSON in a string (`"{\"token\":\"x\"}"`, a stringified payload, or percent-encoded): its escapes have no
+      // place in the URL's bytes to map back to, so the whole string goes.
+      this.spans.push({ start, end, marker: REDACTED_QUERY_VALUE });
+    } else if (raw.includes("=") || NESTED_ESCAPE.test(raw)) {
+      // A value, or a key, that is a URL: its nested listed values go.
       redactNestedPairs(this.text, start, end, this.redaction, { replace: (from, to) => this.spans.push({ start: from, end: to, marker: REDACTED_QUERY_VALUE }) });
     }
     return contents;
   }
+}
+
+/** Whether a JSON string's decoded contents are JSON themselves with something to redact, read `depth` levels deep. */
+function holdsJsonToRedact(contents: string, redaction: QueryRedaction, depth: number): boolean {
+  if (contents.length < 2 || depth + 1 >= MAX_JSON_DEPTH) return false;
+  let found = false;
+  const finder: SpanReplacer = {
+    replace: () => {
+      found = true;
+    },
+  };
+  return redactJsonValue(contents, 0, contents.length, redaction, finder, depth + 1) && found;
 }
 
 function isAsciiAlphanumeric(code: number): boolean {

@@ -45,6 +45,17 @@ describe("redactUrl - JSON in a query value", () => {
     ["/b?d=%7B%22next%22%3A%22%2Fp%3Ftoken%3Dabc%26x%3D1%22%7D", "/b?d=%7B%22next%22%3A%22%2Fp%3Ftoken%3D(redacted)%26x%3D1%22%7D"],
     // In a fragment's pairs too.
     ["/cb#state=%7B%22id_token%22%3A%22ey.J0%22%7D", "/cb#state=%7B%22id_token%22%3A%22(redacted)%22%7D"],
+    // JSON in a JSON string (stringified with \" escapes, or percent-encoded once more): the whole string goes.
+    ['/cb?s={"payload":"{\\"token\\":\\"abc\\"}","n":1}', '/cb?s={"payload":"(redacted)","n":1}'],
+    ["/b?d=%7B%22payload%22%3A%22%7B%5C%22token%5C%22%3A%5C%22abc%5C%22%7D%22%7D", "/b?d=%7B%22payload%22%3A%22(redacted)%22%7D"],
+    ["/b?d=%7B%22state%22%3A%22%257B%2522token%2522%253A%2522abc%2522%257D%22%7D", "/b?d=%7B%22state%22%3A%22(redacted)%22%7D"],
+    // A stringified JSON with nothing to redact stays.
+    ['/cb?s={"payload":"{\\"page\\":1}"}', '/cb?s={"payload":"{\\"page\\":1}"}'],
+    // A key that is a URL loses its nested listed value, as the text rules took it before JSON was read.
+    ["/b?d=%7B%22%2Fp%3Ftoken%3Dabc%22%3A1%7D", "/b?d=%7B%22%2Fp%3Ftoken%3D(redacted)%22%3A1%7D"],
+    // JSON as a nested URL's value, encoded twice or as often as its "=".
+    ["/b?next=%2Fcb%3Fstate%3D%257B%2522token%2522%253A%2522abc%2522%257D", "/b?next=%2Fcb%3Fstate%3D%257B%2522token%2522%253A%2522(redacted)%2522%257D"],
+    ["/b?next=%2Fcb%3Fstate%3D%7B%22token%22%3A%22abc%22%7D&x=1", "/b?next=%2Fcb%3Fstate%3D%7B%22token%22%3A%22(redacted)%22%7D&x=1"],
     // Nothing listed and no address: the URL itself.
     ['/cb?s={"page":1,"tags":["a","b"]}&d=%5B1%2C2%5D', '/cb?s={"page":1,"tags":["a","b"]}&d=%5B1%2C2%5D'],
   ];
