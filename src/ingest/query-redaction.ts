@@ -74,6 +74,7 @@ export function redactUrl(url: string, redaction: QueryRedaction): string {
   const pathMayHoldAddress = redaction.emails && mayHoldAddress(url, pathEnd);
   if (parametersAt === -1 && !pathMayHoldAddress) return url;
   const redactions = new Redactions(url);
+  const jsonBudget = { left: MAX_JSON_VALUE_LENGTH };
   if (pathMayHoldAddress) redactPathSegments(url, pathStartOf(url, pathEnd), pathEnd, redactions);
   if (parametersAt === -1) return redactions.result();
   for (let start = parametersAt; start <= url.length; ) {
@@ -109,7 +110,9 @@ export function redactUrl(url: string, redaction: QueryRedaction): string {
       if (end > equals + 1 && url.slice(equals + 1, end) !== REDACTED_QUERY_VALUE) redactions.replace(equals + 1, end);
     } else if (equals !== -1 && end > equals + 1 && !redactJsonValue(url, equals + 1, end, redaction, redactions)) {
       // A value that is no JSON (redactJsonValue has redacted inside one that is) is read as a query, or for an address.
-      if (valueNested) redactNestedPairs(url, equals + 1, end, redaction, redactions);
+      const jsonEnd = redactJsonRunningOn(url, equals + 1, end, redaction, redactions, jsonBudget);
+      if (jsonEnd !== -1) end = jsonEnd;
+      else if (valueNested) redactNestedPairs(url, equals + 1, end, redaction, redactions);
       else if (redaction.emails && valueAt && holdsEmail(url.slice(equals + 1, end))) redactions.replace(equals + 1, end);
     }
     start = end + 1;
@@ -374,14 +377,39 @@ function jsonEncodingsAt(text: string, at: number, end: number): number {
  * answer is true; else false and nothing is redacted.
  */
 function redactJsonValue(text: string, start: number, end: number, redaction: QueryRedaction, redactions: SpanReplacer, depth = 0): boolean {
-  const encodings = jsonEncodingsAt(text, start, end);
-  if (encodings === 0 || end - start > MAX_JSON_VALUE_LENGTH) return false;
-  const scanner = new JsonScanner(text, start, end, encodings, redaction);
-  if (!scanner.value(depth, false)) return false;
-  scanner.skipSpace();
-  if (scanner.at !== end) return false;
+  if (end - start > MAX_JSON_VALUE_LENGTH) return false;
+  const scanner = scanJson(text, start, end, redaction, depth);
+  if (scanner === undefined || scanner.at !== end) return false;
   for (const span of scanner.spans) redactions.replace(span.start, span.end, span.marker);
   return true;
+}
+
+/** The scanner after reading one JSON value and white space from text[start, limit); undefined for none. */
+function scanJson(text: string, start: number, limit: number, redaction: QueryRedaction, depth: number): JsonScanner | undefined {
+  const encodings = jsonEncodingsAt(text, start, limit);
+  if (encodings === 0) return undefined;
+  const scanner = new JsonScanner(text, start, limit, encodings, redaction);
+  if (!scanner.value(depth, false)) return undefined;
+  scanner.skipSpace();
+  return scanner;
+}
+
+/**
+ * A JSON value of a URL's query cut short at `pairEnd` by a "?", ";", "#" or "&" in one of its strings
+ * (`?state={"token":"x","next":"/cart?step=2"}`: a server reading the query whole keeps "?" and ";" in the value):
+ * read on past it, its redactions made, and where it ends (at a pair end or the URL's end) returned; -1 for no such
+ * value. `budget.left` bounds what failed reads take in one URL (else `?a={"&a={"&…` reads 8192 characters a pair).
+ */
+function redactJsonRunningOn(url: string, start: number, pairEnd: number, redaction: QueryRedaction, redactions: Redactions, budget: { left: number }): number {
+  if (pairEnd >= url.length || budget.left <= 0 || jsonEncodingsAt(url, start, pairEnd) === 0) return -1;
+  const limit = Math.min(url.length, start + MAX_JSON_VALUE_LENGTH, pairEnd + budget.left);
+  const scanner = scanJson(url, start, limit, redaction, 0);
+  if (scanner === undefined || scanner.at <= pairEnd || (scanner.at < url.length && !isPairEnd(url.charCodeAt(scanner.at)))) {
+    budget.left -= limit - pairEnd;
+    return -1;
+  }
+  for (const span of scanner.spans) redactions.replace(span.start, span.end, span.marker);
+  return scanner.at;
 }
 
 /** A span of JSON text to redact, and what it becomes. */
