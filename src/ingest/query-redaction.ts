@@ -74,6 +74,7 @@ export function redactUrl(url: string, redaction: QueryRedaction): string {
   const pathMayHoldAddress = redaction.emails && mayHoldAddress(url, pathEnd);
   if (parametersAt === -1 && !pathMayHoldAddress) return url;
   const redactions = new Redactions(url);
+  const jsonBudget = { left: MAX_JSON_VALUE_LENGTH };
   if (pathMayHoldAddress) redactPathSegments(url, pathStartOf(url, pathEnd), pathEnd, redactions);
   if (parametersAt === -1) return redactions.result();
   for (let start = parametersAt; start <= url.length; ) {
@@ -109,7 +110,9 @@ export function redactUrl(url: string, redaction: QueryRedaction): string {
       if (end > equals + 1 && url.slice(equals + 1, end) !== REDACTED_QUERY_VALUE) redactions.replace(equals + 1, end);
     } else if (equals !== -1 && end > equals + 1 && !redactJsonValue(url, equals + 1, end, redaction, redactions)) {
       // A value that is no JSON (redactJsonValue has redacted inside one that is) is read as a query, or for an address.
-      if (valueNested) redactNestedPairs(url, equals + 1, end, redaction, redactions);
+      const jsonEnd = redactJsonRunningOn(url, equals + 1, end, redaction, redactions, jsonBudget);
+      if (jsonEnd !== -1) end = jsonEnd;
+      else if (valueNested) redactNestedPairs(url, equals + 1, end, redaction, redactions);
       else if (redaction.emails && valueAt && holdsEmail(url.slice(equals + 1, end))) redactions.replace(equals + 1, end);
     }
     start = end + 1;
@@ -288,6 +291,8 @@ function redactNestedPairs(text: string, start: number, end: number, redaction: 
     if (nameEnd !== -1 && isRedactedNestedName(text.slice(pairStart, nameEnd), encodings, redaction)) {
       pairEnd = nestedListedValueEnd(text, at, end, encodings, token);
       if (pairEnd > valueStart && text.slice(valueStart, pairEnd) !== REDACTED_QUERY_VALUE) redactions.replace(valueStart, pairEnd);
+    } else if (nameEnd !== -1 && pairEnd > valueStart && redactJsonValue(text, valueStart, pairEnd, redaction, redactions)) {
+      // A nested value that is JSON (`%2Fcb%3Fstate%3D%257B%2522token%2522…`) is read as JSON, as a value of the URL is.
     } else if (redaction.emails) {
       if (nameEnd === -1) {
         if (holdsNestedEmail(text.slice(pairStart, pairEnd))) redactions.replace(pairStart, pairEnd);
@@ -371,15 +376,40 @@ function jsonEncodingsAt(text: string, at: number, end: number): number {
  * When text[start, end) is a JSON object or array (see jsonEncodingsAt), its redactions go to `redactions` and the
  * answer is true; else false and nothing is redacted.
  */
-function redactJsonValue(text: string, start: number, end: number, redaction: QueryRedaction, redactions: SpanReplacer): boolean {
-  const encodings = jsonEncodingsAt(text, start, end);
-  if (encodings === 0 || end - start > MAX_JSON_VALUE_LENGTH) return false;
-  const scanner = new JsonScanner(text, start, end, encodings, redaction);
-  if (!scanner.value(0, false)) return false;
-  scanner.skipSpace();
-  if (scanner.at !== end) return false;
+function redactJsonValue(text: string, start: number, end: number, redaction: QueryRedaction, redactions: SpanReplacer, depth = 0): boolean {
+  if (end - start > MAX_JSON_VALUE_LENGTH) return false;
+  const scanner = scanJson(text, start, end, redaction, depth);
+  if (scanner === undefined || scanner.at !== end) return false;
   for (const span of scanner.spans) redactions.replace(span.start, span.end, span.marker);
   return true;
+}
+
+/** The scanner after reading one JSON value and white space from text[start, limit); undefined for none. */
+function scanJson(text: string, start: number, limit: number, redaction: QueryRedaction, depth: number): JsonScanner | undefined {
+  const encodings = jsonEncodingsAt(text, start, limit);
+  if (encodings === 0) return undefined;
+  const scanner = new JsonScanner(text, start, limit, encodings, redaction);
+  if (!scanner.value(depth, false)) return undefined;
+  scanner.skipSpace();
+  return scanner;
+}
+
+/**
+ * A JSON value of a URL's query cut short at `pairEnd` by a "?", ";", "#" or "&" in one of its strings
+ * (`?state={"token":"x","next":"/cart?step=2"}`: a server reading the query whole keeps "?" and ";" in the value):
+ * read on past it, its redactions made, and where it ends (at a pair end or the URL's end) returned; -1 for no such
+ * value. `budget.left` bounds what failed reads take in one URL (else `?a={"&a={"&…` reads 8192 characters a pair).
+ */
+function redactJsonRunningOn(url: string, start: number, pairEnd: number, redaction: QueryRedaction, redactions: Redactions, budget: { left: number }): number {
+  if (pairEnd >= url.length || budget.left <= 0 || jsonEncodingsAt(url, start, pairEnd) === 0) return -1;
+  const limit = Math.min(url.length, start + MAX_JSON_VALUE_LENGTH, pairEnd + budget.left);
+  const scanner = scanJson(url, start, limit, redaction, 0);
+  if (scanner === undefined || scanner.at <= pairEnd || (scanner.at < url.length && !isPairEnd(url.charCodeAt(scanner.at)))) {
+    budget.left -= limit - pairEnd;
+    return -1;
+  }
+  for (const span of scanner.spans) redactions.replace(span.start, span.end, span.marker);
+  return scanner.at;
 }
 
 /** A span of JSON text to redact, and what it becomes. */
@@ -454,7 +484,7 @@ class JsonScanner {
     // A listed value that is no string becomes the marker quoted as its key is, the quote read last.
     const quote = this.quote;
     const code = this.peek();
-    if (code === 0x22) return this.string(listed ? "listed" : "value") !== undefined;
+    if (code === 0x22) return this.string(listed ? "listed" : "value", depth) !== undefined;
     if (code === 0x7b || code === 0x5b) {
       if (depth >= MAX_JSON_DEPTH) return false;
       const spansBefore = this.spans.length;
@@ -485,7 +515,7 @@ class JsonScanner {
     for (;;) {
       this.skipSpace();
       if (this.peek() !== 0x22) return false;
-      const key = this.string("key");
+      const key = this.string("key", depth);
       if (key === undefined) return false;
       this.skipSpace();
       if (this.peek() !== 0x3a) return false;
@@ -520,7 +550,7 @@ class JsonScanner {
    * Reads a string at a quote: its contents decoded (undefined for no JSON string). With emails on, contents that hold
    * an address are redacted, a listed key's are (`listed`), and a value's are read as a query for nested pairs.
    */
-  private string(kind: "key" | "value" | "listed"): string | undefined {
+  private string(kind: "key" | "value" | "listed", depth: number): string | undefined {
     this.quote = this.text.slice(this.at, this.at + this.char.length);
     this.advance();
     const start = this.at;
@@ -548,11 +578,28 @@ class JsonScanner {
       if (end > start && raw !== REDACTED_QUERY_VALUE) this.spans.push({ start, end, marker: REDACTED_QUERY_VALUE });
     } else if (this.redaction.emails && contents.includes("@") && holdsAddress(contents)) {
       this.spans.push({ start, end, marker: REDACTED_QUERY_VALUE });
-    } else if (kind === "value" && (raw.includes("=") || NESTED_ESCAPE.test(raw))) {
+    } else if (holdsJsonToRedact(contents, this.redaction, depth)) {
+      // JSON in a string (`"{\"token\":\"x\"}"`, a stringified payload, or percent-encoded): its escapes have no
+      // place in the URL's bytes to map back to, so the whole string goes.
+      this.spans.push({ start, end, marker: REDACTED_QUERY_VALUE });
+    } else if (raw.includes("=") || NESTED_ESCAPE.test(raw)) {
+      // A value, or a key, that is a URL: its nested listed values go.
       redactNestedPairs(this.text, start, end, this.redaction, { replace: (from, to) => this.spans.push({ start: from, end: to, marker: REDACTED_QUERY_VALUE }) });
     }
     return contents;
   }
+}
+
+/** Whether a JSON string's decoded contents are JSON themselves with something to redact, read `depth` levels deep. */
+function holdsJsonToRedact(contents: string, redaction: QueryRedaction, depth: number): boolean {
+  if (contents.length < 2 || depth + 1 >= MAX_JSON_DEPTH) return false;
+  let found = false;
+  const finder: SpanReplacer = {
+    replace: () => {
+      found = true;
+    },
+  };
+  return redactJsonValue(contents, 0, contents.length, redaction, finder, depth + 1) && found;
 }
 
 function isAsciiAlphanumeric(code: number): boolean {
@@ -678,13 +725,13 @@ function isRedactedName(raw: string, redaction: QueryRedaction): boolean {
 // against the text up to the next one: linear in all. Two lookaheads, which also read no further than the next "@",
 // keep what CDNs serve: a high-density image's scale suffix (`logo@2x.png`, `icon@1.5X.webp`, `logo@2x.3f9a1c.png`,
 // `logo@3x-dark.png`: a scale, then labels ending in an image's extension, so `jane@2x.com` is an address), and a
-// package's semver pre-release (`pkg@1.0.0-beta.rc`: three numbers and "-"). A match is an address only when one of
-// its domain's labels after the first is a top-level domain (isAddressDomain): `pkg@next.canary`, an npm dist-tag, is
-// none.
+// package's semver pre-release (`pkg@1.0.0-beta.rc`: three numbers and "-"). A match is no address when its domain's
+// labels after the first are dist-tag words and no top-level domain (isAddressDomain): `pkg@next.canary`, an npm
+// dist-tag, is none.
 const EMAIL =
   /(?<=[\p{L}\p{N}._%+!#$&'*/=?^`{|}~-])@(?!\d+(?:\.\d+)?x[\p{L}\p{N}.-]*\.(?:a?png|jpe?g|gif|webp|avif|svg|ico|bmp|tiff?|heic|heif|jxl)(?![\p{L}\p{N}.-])|v?\d+\.\d+\.\d+-)[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}/giu;
 
-/** Whether `text` holds an email address: a match of EMAIL whose domain has a top-level label. */
+/** Whether `text` holds an email address: a match of EMAIL whose domain is no dist-tag's. */
 function holdsAddress(text: string): boolean {
   EMAIL.lastIndex = 0;
   for (let match = EMAIL.exec(text); match !== null; match = EMAIL.exec(text)) {
@@ -701,18 +748,33 @@ function holdsAddress(text: string): boolean {
 const RESERVED_TOP_LEVEL_LABELS: ReadonlySet<string> = new Set(["example", "test", "invalid", "localhost"]);
 
 /**
+ * Words of npm dist-tags and pre-release channels (`pkg@next.canary`, `pkg@canary.nightly`): a domain whose labels
+ * after the first are all such words, and none a top-level domain, is a dist-tag's. Any other domain is an address's,
+ * whatever its top-level label: corporate mail uses private ones (`jane@acme.corp`, `@mail.internal`, `@host.local`),
+ * and a punycode TLD (`@mail.xn--p1ai`) is matched by EMAIL only up to its `xn`. Listing the dist-tag words, rather than
+ * the top-level domains, keeps the mistake on the redacting side.
+ */
+const DIST_TAG_LABELS: ReadonlySet<string> = new Set([
+  "alpha", "beta", "canary", "nightly", "next", "rc", "latest", "dev", "experimental", "insiders", "insider", "preview",
+  "stable", "unstable", "edge", "pre", "prerelease", "snapshot", "legacy", "lts", "release",
+]);
+
+/**
  * Whether a domain, as EMAIL matched it (labels joined by "."), is an address's: a label after the first is a
- * top-level domain of the Public Suffix List's ICANN section (tldts) or a reserved one. Any label, not the last only:
- * the match may run on past the address (`jane@mail.example.org.html` in a path segment). `next.canary`, `x.beta`
- * (an npm dist-tag, which has no top-level domain) are not; a dist-tag that ends in one (`pkg@canary.dev`) is read as
- * an address, the safe side.
+ * top-level domain of the Public Suffix List's ICANN section (tldts) or a reserved one (any label, not the last only:
+ * the match may run on past the address, `jane@mail.example.org.html` in a path segment), or a label after the first
+ * is no dist-tag word. `next.canary`, `canary.nightly` (npm dist-tags) are not; a dist-tag with a top-level domain in
+ * it (`pkg@canary.dev`) is read as an address, the safe side.
  */
 function isAddressDomain(domain: string): boolean {
+  let distTag = true;
   for (let dot = domain.lastIndexOf("."); dot > 0; dot = domain.lastIndexOf(".", dot - 1)) {
     const next = domain.indexOf(".", dot + 1);
-    if (isTopLevelLabel(domain.slice(dot + 1, next === -1 ? domain.length : next).toLowerCase())) return true;
+    const label = domain.slice(dot + 1, next === -1 ? domain.length : next).toLowerCase();
+    if (isTopLevelLabel(label)) return true;
+    distTag &&= DIST_TAG_LABELS.has(label);
   }
-  return false;
+  return !distTag;
 }
 
 const TOP_LEVEL_OPTIONS = { allowPrivateDomains: false, extractHostname: false, detectIp: false, validateHostname: false } as const;
