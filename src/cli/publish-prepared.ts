@@ -54,6 +54,9 @@ function flagsOf(prepared: PreparedPageView): number {
   return (prepared.robotsTxt ? ROBOTS_TXT_PATH : 0) + reason * REASON_SHIFT;
 }
 
+/** A character that is not ASCII (any UTF-16 unit above 7F, surrogates too). */
+const NOT_ASCII = /[\x80-\uffff]/;
+
 /**
  * Collects a parse thread's prepared lines and dead letters (RecordPublisher hands prepared lines to addPrepared). The
  * JSON goes straight into the piece's output buffer, which the publishing thread reads: no string crosses threads
@@ -82,7 +85,7 @@ export class PreparedSliceSink implements RecordSink {
 
   /**
    * The JSON of the next piece's lines goes into `output` (a view of a SharedArrayBuffer), from its start;
-   * `ascii`: every JSON text will be ASCII (encoded faster).
+   * `ascii`: the piece and the page item templates are ASCII, so its JSON texts likely are (those are encoded faster).
    */
   startPiece(output: Buffer, ascii: boolean): void {
     this.output = output;
@@ -101,10 +104,13 @@ export class PreparedSliceSink implements RecordSink {
       this.flags.push(ROBOTS_TXT_REQUEST);
     } else {
       const json = prepared.json;
+      // An ASCII line can still give other characters (Apache's \xe4, JSON's \u00e9, W3C's %C3%A9 decoded): Latin-1
+      // would write them as one byte each, not UTF-8. ASCII is the same bytes in both, so one piece may mix them.
+      const encoding = this.encoding === "latin1" && !NOT_ASCII.test(json) ? "latin1" : "utf8";
       // At most 3 bytes per UTF-16 unit.
-      const most = this.encoding === "latin1" ? json.length : json.length * 3;
+      const most = encoding === "latin1" ? json.length : json.length * 3;
       if (this.at + most > this.output.length) this.grow(most);
-      this.at += this.output.write(json, this.at, this.encoding);
+      this.at += this.output.write(json, this.at, encoding);
       this.flags.push(flagsOf(prepared));
     }
     this.ends.push(this.at - this.sliceStart);

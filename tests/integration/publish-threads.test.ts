@@ -1,6 +1,7 @@
 // Oracle: `clickpipe publish` on one thread. With parse threads (several for an access log, one for JSON lines) the
 // stream must hold the same messages under the same batch ids, so a re-publish in either mode stores nothing new; and
 // so must the file's gzip, decompressed as it is read.
+import { isAscii } from "node:buffer";
 import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -176,6 +177,38 @@ describe("publish - parse threads store what one thread stores, under the same b
     expect(Buffer.byteLength(caddy.join("\n"))).toBeGreaterThan(8 * 1024 * 1024);
     // 30,000 access entries (750 of them 404s) and the cut-off line read; the 30 TLS entries skipped.
     await expectSameInBothModes(caddyFile, "caddy", "read 30001, published 29250, rejected 1, filtered 750");
+  });
+
+  it("ASCII lines whose values decode to other characters (\\xHH, \\u00e9, %C3%A9) give the same UTF-8 JSON on parse threads", { timeout: 240_000 }, async () => {
+    // No page item template that is not ASCII (the pipeline above has one): a parse thread took an ASCII piece for
+    // ASCII JSON and wrote it as Latin-1, so an escape decoded to "ä" reached the stream as the byte E4, not UTF-8.
+    const combined = (n: number) => `192.0.2.${n % 200} - - [19/May/2015:11:05:15 +0000] "GET /files/${n} HTTP/1.0" 200 13316 "http://\\xe4\\xe5.\\xf0\\xf4/" "Mozilla/5.0 (X11; Linux x86_64)"`;
+    const caddy = (n: number) => `{"level":"info","ts":1700000000,"logger":"http.log.access","request":{"remote_ip":"198.51.100.${n % 200}","method":"GET","uri":"/caf\\u00e9/${n}","headers":{"Referer":["http://\\u00fcber.example/"]}},"status":200,"size":1}`;
+    // CloudFront's tab-separated lines, whose user agent is percent-encoded.
+    const w3c = (n: number) => ["2024-03-04", "10:00:00", "GET", `/w/${n}`, "-", `192.0.2.${n % 200}`, "Mozilla/5.0%20(caf%C3%A9)", "200"].join("\t");
+    const cases = [
+      { format: "combined", lines: Array.from({ length: 3000 }, (_, n) => combined(n)), field: "referrer", value: "http://\u00e4\u00e5.\u00f0\u00f4/" },
+      { format: "caddy", lines: Array.from({ length: 3000 }, (_, n) => caddy(n)), field: "referrer", value: "http://\u00fcber.example/" },
+      { format: "w3c", lines: ["#Fields: date time cs-method cs-uri-stem cs-uri-query c-ip cs(User-Agent) sc-status", ...Array.from({ length: 3000 }, (_, n) => w3c(n))], field: "ua", value: "Mozilla/5.0 (caf\u00e9)" },
+    ];
+    for (const { format, lines, field, value } of cases) {
+      const file = join(scratch.directory, `escaped-${format}.log`);
+      await writeFile(file, `${lines.join("\n")}\n`);
+      expect(isAscii(readFileSync(file))).toBe(true);
+      const oneThread = await writePublishPipeline(scratch, "publish-threads", `escaped${format}one`);
+      const threads = await writePublishPipeline(scratch, "publish-threads", `escaped${format}threads`);
+      const counts = "read 3000, published 3000, rejected 0, filtered 0";
+      expect(await publish(file, oneThread.file, format, ONE_THREAD)).toBe(counts);
+      expect(await publish(file, threads.file, format, THREADS)).toBe(counts);
+      const reference = await storedMessages(oneThread.stream);
+      const stored = await storedMessages(threads.stream);
+      // By hand: each event's value, decoded as UTF-8 from the stream.
+      const values = (messages: readonly StoredMessage[]) =>
+        messages.filter((message) => message.subject.startsWith("events.")).flatMap((message) => message.body.split("\n").map((line) => (JSON.parse(line) as Record<string, unknown>)[field]));
+      expect(new Set(values(reference))).toEqual(new Set([value]));
+      expect(new Set(values(stored))).toEqual(new Set([value]));
+      expect(bySubject(stored)).toEqual(bySubject(reference));
+    }
   });
 
   async function expectSameInBothModes(file: string, format: string, counts: string): Promise<void> {
