@@ -51,7 +51,14 @@ async function examplesFor(config: TrainingConfig, which: "train" | "validate", 
     parts.push(await snapshotExamples(config.features, date, horizonDays, config.label));
     progress.update(parts.length, dates.length);
   }
-  return concatExamples(parts);
+  const examples = concatExamples(parts);
+  // Before the label check, whose "none of the 0 examples churned … change the horizon or label" would mislead here.
+  if (examples.size === 0) {
+    throw new DatasetError(
+      `${which}: the snapshots ${dates.join(", ")} under ${config.features} hold no customer with a label snapshot ${horizonDays} days later (0 examples): were there no customers yet? Choose later ${which} dates`,
+    );
+  }
+  return examples;
 }
 
 /** Both labels must occur: one class teaches a model nothing, and validation AUC is undefined without both. */
