@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { MANIFEST_FILE, METRICS_FILE, REPORT_FILE, SEGMENTS_FILE, writeJson, type Manifest, type MetricsFile } from "./artifacts.ts";
 import { initBackend } from "./backend.ts";
 import { baselineScores, BASELINE_NAMES, maxScore } from "./baselines.ts";
-import { boundWarning, fitBgNbd } from "./bgnbd.ts";
+import { BgNbdInputError, boundWarning, fitBgNbd } from "./bgnbd.ts";
 import { MODEL_NAMES, type TrainingConfig } from "./config.ts";
 import { concatExamples, DatasetError, datesInRange, snapshotExamples, type Examples } from "./dataset.ts";
 import { DAY_MS, addDays } from "./dates.ts";
@@ -90,7 +90,12 @@ function fitCalibration(examples: Examples): ReturnType<typeof fitBgNbd> & { fit
     age.push(examples.columns.t_days[i]);
   }
   if (frequency.length === 0) throw new DatasetError(`BG/NBD: no customer with purchases in training snapshot ${latest}`);
-  return { ...fitBgNbd({ frequency, recency, age }), fittedOn: latest };
+  try {
+    return { ...fitBgNbd({ frequency, recency, age }), fittedOn: latest };
+  } catch (error) {
+    if (error instanceof BgNbdInputError) throw new DatasetError(`BG/NBD on training snapshot ${latest}: ${error.message} (train.to)`);
+    throw error;
+  }
 }
 
 /** Churn rate among training customers without purchases (the bgnbd model's score for them). */
