@@ -36,10 +36,18 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
     case "invalid_type": {
       if (!hasKey(context.input, path)) return single(`missing required key "${String(path[path.length - 1])}"`, keyHint);
       const field = schemaAt(context.schema, path, context.input);
-      if (field !== undefined && isDurationValue(field, 60_000)) {
+      // A training file's `horizon: 90` takes whole days only, so probe with a day when a minute is refused.
+      const wholeDays = field !== undefined && !isDurationValue(field, 60_000) && isDurationValue(field, 86_400_000);
+      if (field !== undefined && (wholeDays || isDurationValue(field, 60_000))) {
         // `gap: 30` parses as a number: say what a duration looks like, not "expected text".
-        const unitHint = typeof raw === "number" ? `A number alone has no unit: write "${raw}m" for ${raw} minutes or "${raw}s" for seconds.` : keyHint;
-        return single(`expected a duration like "30m" (units ms, s, m, h, d), got ${valueText(raw)}`, unitHint);
+        const unitHint =
+          typeof raw !== "number"
+            ? keyHint
+            : wholeDays
+              ? `A number alone has no unit: write "${raw}d" for ${raw} days.`
+              : `A number alone has no unit: write "${raw}m" for ${raw} minutes or "${raw}s" for seconds.`;
+        const expected = wholeDays ? 'whole days like "90d"' : 'a duration like "30m" (units ms, s, m, h, d)';
+        return single(`expected ${expected}, got ${valueText(raw)}`, unitHint);
       }
       const retyped = retypedScalar(issue.expected, raw, context.written?.(path));
       if (retyped !== undefined) return single(retyped.message, retyped.hint);

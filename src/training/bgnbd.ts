@@ -61,6 +61,15 @@ export function checkSummaries(data: PurchaseSummaries): void {
     if (!(tx >= 0 && tx <= T + 1e-9)) throw new BgNbdInputError(`${where}: recency ${tx} must lie in [0, T = ${T}]`);
     if (x > 0 && !(tx > 0)) throw new BgNbdInputError(`${where}: recency must be > 0 when frequency is ${x}`);
   }
+  // Every T = 0 makes each customer's likelihood (α/(α + 0))^r = 1 for any parameters: the search would stop where it
+  // started and print that as a fit, with no bound reached to warn of it.
+  let observed = false;
+  for (let i = 0; i < n && !observed; i++) observed = data.age[i] > 0;
+  if (!observed) {
+    throw new BgNbdInputError(
+      `all ${n} customers have T = 0 (first purchase at the end of the period), so the likelihood is the same for any parameters: nothing to fit; use a later snapshot or a longer period`,
+    );
+  }
 }
 
 /**

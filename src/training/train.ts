@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { MANIFEST_FILE, METRICS_FILE, REPORT_FILE, SEGMENTS_FILE, writeJson, type Manifest, type MetricsFile } from "./artifacts.ts";
 import { initBackend } from "./backend.ts";
 import { baselineScores, BASELINE_NAMES, maxScore } from "./baselines.ts";
-import { boundWarning, fitBgNbd } from "./bgnbd.ts";
+import { BgNbdInputError, boundWarning, fitBgNbd } from "./bgnbd.ts";
 import { MODEL_NAMES, type TrainingConfig } from "./config.ts";
 import { concatExamples, DatasetError, datesInRange, snapshotExamples, type Examples } from "./dataset.ts";
 import { DAY_MS, addDays } from "./dates.ts";
@@ -51,7 +51,14 @@ async function examplesFor(config: TrainingConfig, which: "train" | "validate", 
     parts.push(await snapshotExamples(config.features, date, horizonDays, config.label));
     progress.update(parts.length, dates.length);
   }
-  return concatExamples(parts);
+  const examples = concatExamples(parts);
+  // Before the label check, whose "none of the 0 examples churned … change the horizon or label" would mislead here.
+  if (examples.size === 0) {
+    throw new DatasetError(
+      `${which}: the snapshots ${dates.join(", ")} under ${config.features} hold no customer with a label snapshot ${horizonDays} days later (0 examples): were there no customers yet? Choose later ${which} dates`,
+    );
+  }
+  return examples;
 }
 
 /** Both labels must occur: one class teaches a model nothing, and validation AUC is undefined without both. */
@@ -83,7 +90,12 @@ function fitCalibration(examples: Examples): ReturnType<typeof fitBgNbd> & { fit
     age.push(examples.columns.t_days[i]);
   }
   if (frequency.length === 0) throw new DatasetError(`BG/NBD: no customer with purchases in training snapshot ${latest}`);
-  return { ...fitBgNbd({ frequency, recency, age }), fittedOn: latest };
+  try {
+    return { ...fitBgNbd({ frequency, recency, age }), fittedOn: latest };
+  } catch (error) {
+    if (error instanceof BgNbdInputError) throw new DatasetError(`BG/NBD on training snapshot ${latest}: ${error.message} (train.to)`);
+    throw error;
+  }
 }
 
 /** Churn rate among training customers without purchases (the bgnbd model's score for them). */

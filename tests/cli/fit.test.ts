@@ -52,6 +52,15 @@ describe("clickpipe fit bgnbd", () => {
     expect(io.err).toMatch(/^clickpipe fit: warning: the BG\/NBD likelihood has no maximum on these 3 customers \(.+ ran to the search's bound/);
   });
 
+  it("exits 1 naming the problem when every customer has T = 0 (any parameters fit), printing no parameters", async () => {
+    const summary = join(scratchDirectory(), "all-new.csv");
+    writeFileSync(summary, "frequency,recency,T\n0,0,0\n0,0,0\n");
+    const { code, io } = await fit(["bgnbd", "--summary", summary]);
+    expect(code).toBe(1);
+    expect(io.out).toBe("");
+    expect(io.err).toMatch(/^clickpipe fit: all 2 customers have T = 0 .* nothing to fit; use a later snapshot or a longer period\n$/);
+  });
+
   it("--summary cdnow_customers_summary.csv prints the published parameters and log-likelihood", async () => {
     const { code, io } = await fit(["bgnbd", "--summary", SUMMARY]);
     expect(code).toBe(0);

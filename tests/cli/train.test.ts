@@ -235,6 +235,28 @@ describe("clickpipe train - labels of one class", () => {
     expect(wroteModel).toBe(false);
   });
 
+  it("names empty training snapshots (no customers) rather than a label of one class among 0 examples", async () => {
+    const lake = mkdtempSync(join(tmpdir(), "clickpipe-train-empty-snapshots-"));
+    try {
+      // Train snapshots complete but without rows (nothing bought yet); validation snapshots as usual.
+      const days = [TRAIN_DAY, plus14(TRAIN_DAY), VALIDATE_DAY, plus14(VALIDATE_DAY)];
+      const features = await writeSnapshots(lake, rows(VALIDATE_DAY, (i) => i % 2 === 0), days);
+      writeFileSync(
+        join(lake, "training.yaml"),
+        `features: ${features}\ntrain: { from: ${TRAIN_DAY}, to: ${TRAIN_DAY} }\nvalidate: { from: ${VALIDATE_DAY}, to: ${VALIDATE_DAY} }\nhorizon: 14d\nmodels: [logistic]\nout: ${join(lake, "models")}\nepochs: 1\n`,
+      );
+      const io = new CapturedIo();
+      expect(await runTrain([join(lake, "training.yaml")], io)).toBe(1);
+      expect(io.err).toContain(
+        `clickpipe train: train: the snapshots ${TRAIN_DAY} under ${features} hold no customer with a label snapshot 14 days later (0 examples): were there no customers yet? Choose later train dates`,
+      );
+      expect(io.err).not.toContain("churned");
+      expect(existsSync(join(lake, "models", "manifest.json"))).toBe(false);
+    } finally {
+      rmSync(lake, { recursive: true, force: true });
+    }
+  });
+
   it("refuses validation examples none of which churned (AUC undefined: the best model would be picked at random)", async () => {
     const { code, io, wroteModel } = await train("none-churned", (i) => i % 2 === 0, () => true);
     expect(code).toBe(1);

@@ -125,6 +125,13 @@ describe("bgnbd - customer quantities", () => {
     expect(boundWarning(none)).toMatch(new RegExp(`no maximum on these 4 customers \\(${none.atBound.join(", ")} ran to the search's bound e\\^±12\\): .* not estimates`));
   });
 
+  it("refuses customers who all have T = 0 (likelihood 1 for any parameters) instead of printing the search's start", () => {
+    // Each customer's likelihood is (α/(α + 0))^r = 1: any r, α, a, b fit equally well.
+    expect(totalLogLikelihood({ r: 0.3, alpha: 4, a: 0.8, b: 2.4 }, { frequency: [0, 0], recency: [0, 0], age: [0, 0] })).toBe(0);
+    expect(() => fitBgNbd({ frequency: [0, 0, 0], recency: [0, 0, 0], age: [0, 0, 0] })).toThrow(BgNbdInputError);
+    expect(() => fitBgNbd({ frequency: [0, 0, 0], recency: [0, 0, 0], age: [0, 0, 0] })).toThrow(/all 3 customers have T = 0 .* nothing to fit/);
+  });
+
   it("rejects recency beyond T with the customer's position", () => {
     expect(() => fitBgNbd({ frequency: [1, 2], recency: [3, 9], age: [5, 8] })).toThrow(BgNbdInputError);
     expect(() => fitBgNbd({ frequency: [1, 2], recency: [3, 9], age: [5, 8] })).toThrow(/customer 2: recency 9/);

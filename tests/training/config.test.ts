@@ -57,6 +57,12 @@ describe("training file", () => {
     expect(lines[0]).toMatch(/^validate\.from \(training\.yaml:3:13\): validation snapshots must come after the training label windows, which end 1997-09-28/);
   });
 
+  it("says a horizon without a unit needs one, in days, rather than 'expected text'", () => {
+    expect(errorsOf(VALID.replace("horizon: 90d", "horizon: 90"))).toEqual([
+      'horizon (training.yaml:4:1): expected whole days like "90d", got 90. A number alone has no unit: write "90d" for 90 days.',
+    ]);
+  });
+
   it("rejects an impossible date and a horizon that is not whole days", () => {
     const lines = errorsOf(VALID.replace("to: 1997-06-30", "to: 1997-06-31").replace("horizon: 90d", "horizon: 36h"));
     expect(lines.some((line) => /^train\.to .*expected a date like "1997-06-30"/.test(line))).toBe(true);
