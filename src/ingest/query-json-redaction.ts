@@ -24,10 +24,34 @@ const MAX_JSON_DEPTH = 32;
 
 /**
  * How often the "{" or "[" starting text[at, end) is percent-encoded, counting a raw one as once (a server decodes a
- * value once): 1 for `{` or `%7B`, 2 for `%257B`, 3 for `%25257B`; 0 for no opener. One character read for a value
- * that starts with neither "{", "[" nor "%".
+ * value once): 1 for `{` or `%7B`, 2 for `%257B`, 3 for `%25257B`; 0 for no opener. JSON white space may come first
+ * (`+{`, `%20%7B`, `%0A[`: JSON.parse skips it), written raw, as "+" or percent-encoded; the scanner reads it again
+ * and keeps it as written. One character read for a value that starts with neither "{", "[", "%", "+" nor white space.
  */
 function jsonEncodingsAt(text: string, at: number, end: number): number {
+  const code = text.charCodeAt(at);
+  if (code === 0x7b || code === 0x5b) return 1;
+  if (code !== 0x25 && code !== 0x2b && !isJsonSpace(code)) return 0;
+  // No further than a value read as JSON may run (a pair of 200 KB of "+" is read up to the cap, once).
+  const limit = Math.min(end, at + MAX_JSON_VALUE_LENGTH);
+  let opener = at;
+  for (; opener < limit; opener += leadingChar.length) {
+    readJsonChar(text, opener, end, MAX_NESTED_ENCODINGS, leadingChar);
+    if (!isJsonSpace(leadingChar.code)) break;
+  }
+  return opener < limit ? openerEncodingsAt(text, opener, end) : 0;
+}
+
+/** jsonEncodingsAt's reader of the characters before an opener (one at a time, so one for all calls). */
+const leadingChar: JsonChar = { code: 0, length: 1 };
+
+/** Space, tab, LF and CR: the white space JSON allows around its tokens. */
+function isJsonSpace(code: number): boolean {
+  return code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d;
+}
+
+/** How often the "{" or "[" at `at` is percent-encoded (a raw one counts once); 0 for no opener. */
+function openerEncodingsAt(text: string, at: number, end: number): number {
   const code = text.charCodeAt(at);
   if (code === 0x7b || code === 0x5b) return 1;
   if (code !== 0x25) return 0;
@@ -160,7 +184,7 @@ class JsonScanner {
   }
 
   skipSpace(): void {
-    for (let code = this.peek(); code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d; code = this.peek()) this.advance();
+    for (let code = this.peek(); isJsonSpace(code); code = this.peek()) this.advance();
   }
 
   /** Reads a value; a listed key's (`listed`) is redacted whole, except null and an empty or redacted string. */
