@@ -88,6 +88,18 @@ export function redactUrl(url: string, redaction: QueryRedaction): string {
         else valueNested ||= code === 0x3d || (code === 0x25 && mayStartNested(url, end));
       }
     }
+    // A pair that is JSON as a whole, an "=" in its strings or not (a hash router's state `#%7B%22access_token%22…%7D`,
+    // `?{"token":"x"}`): an app parsing it reads its keys as a server reads a value's. One character read for a pair
+    // that starts with no "{", "[", "%", "+" or white space.
+    if (end > start && redactJsonValue(url, start, end, redaction, redactions, redactNestedPairs)) {
+      start = end + 1;
+      continue;
+    }
+    const pairJsonEnd = redactJsonRunningOn(url, start, end, redaction, redactions, jsonBudget, redactNestedPairs);
+    if (pairJsonEnd !== -1) {
+      start = pairJsonEnd + 1;
+      continue;
+    }
     const nameEnd = equals === -1 ? end : equals;
     // A pair without "=" whose escapes may nest pairs is read as a query (a redirector's `?https%3A%2F%2F…%3Ftoken%3D…`,
     // `;token%3D…` after a nested value that a server splitting at ";" ends there), and as one, whole, for an address.
@@ -114,9 +126,13 @@ export function redactUrl(url: string, redaction: QueryRedaction): string {
  * left. With emails on, a path segment in it that holds an address goes too (redactPathSegmentsInText).
  */
 export function redactQueryPairsInText(text: string, redaction: QueryRedaction): string {
-  const redacted = text.includes("=") || NESTED_ESCAPE.test(text) ? redactPairsInText(text, redaction) : text;
+  const mayHoldPairs = text.includes("=") || NESTED_ESCAPE.test(text) || ENCODED_JSON_OPENER.test(text);
+  const redacted = mayHoldPairs ? redactPairsInText(text, redaction) : text;
   return redaction.emails && mayHoldAddress(redacted, redacted.length) ? redactPathSegmentsInText(redacted) : redacted;
 }
+
+/** A "{" or "[" percent-encoded (`%7B`, `%5B`; `%257B` holds a `%25`): a pair without "=" may be JSON (a raw one in text is cut at its first quote). */
+const ENCODED_JSON_OPENER = /%(?:7[Bb]|5[Bb])/;
 
 function redactPairsInText(text: string, redaction: QueryRedaction): string {
   // A pair after a separator may have no "=": its nested escapes are read as a query, as redactUrl reads them.
@@ -124,6 +140,10 @@ function redactPairsInText(text: string, redaction: QueryRedaction): string {
   const redactions = new Redactions(text);
   for (let match = pairs.exec(text); match !== null; match = pairs.exec(text)) {
     const [, before, name, value] = match;
+    // A pair that is JSON as a whole, as redactUrl reads one.
+    const pairStart = match.index + before.length;
+    const pairEnd = match.index + match[0].length;
+    if (before !== "" && pairEnd > pairStart && redactJsonValue(text, pairStart, pairEnd, redaction, redactions, redactNestedPairs)) continue;
     if (value === undefined) {
       if (match[0].length === 0) pairs.lastIndex++;
       else if (before !== "" && NESTED_ESCAPE.test(name)) redactNestedPairs(text, match.index + 1, match.index + match[0].length, redaction, redactions);

@@ -135,6 +135,23 @@ describe("redactUrl - JSON in a query value", () => {
     expect(redactUrl("/b?s=+%20+&t=%20x", byDefault)).toBe("/b?s=+%20+&t=%20x");
   });
 
+  it("reads a pair that is JSON as a whole (no name, or an \"=\" in a string) as JSON", () => {
+    // A hash router's state, an app's `?{…}`: whoever parses it reads its keys.
+    expect(redactUrl("/app#%7B%22access_token%22%3A%22abc%22%7D", byDefault)).toBe("/app#%7B%22access_token%22%3A%22(redacted)%22%7D");
+    expect(redactUrl('/p?x=1&{"token":"a","n":2}', byDefault)).toBe('/p?x=1&{"token":"(redacted)","n":2}');
+    // An "=" in a string does not make its start a name; a "?" or "&" in one is read past, as in a value.
+    expect(redactUrl("/cb?x=1&%7B%22a%22%3A%22b%3Dc%22%2C%22token%22%3A%22x%22%7D", byDefault)).toBe(
+      "/cb?x=1&%7B%22a%22%3A%22b%3Dc%22%2C%22token%22%3A%22(redacted)%22%7D",
+    );
+    expect(redactUrl('/cb#{"a":"b=c&d","token":"x"}&y=1', byDefault)).toBe('/cb#{"a":"b=c&d","token":"(redacted)"}&y=1');
+    expect(redactUrl('/cb#{"next":"/a?b=1","id_token":"x"}', byDefault)).toBe('/cb#{"next":"/a?b=1","id_token":"(redacted)"}');
+    // In a dead letter's text, encoded (a raw one there ends at its first quote).
+    expect(redactQueryPairsInText('"GET /p?%7B%22token%22%3A%22a%22%7D HTTP/1.1"', byDefault)).toBe('"GET /p?%7B%22token%22%3A%22(redacted)%22%7D HTTP/1.1"');
+    // No JSON: pairs as before.
+    expect(redactUrl("/p?[token]=abc&{%22a%22:1}&token=x", byDefault)).toBe("/p?[token]=abc&{%22a%22:1}&token=(redacted)");
+    expect(redactUrl("/p?%7B%2Fp%3Ftoken%3Dabc", byDefault)).toBe("/p?%7B%2Fp%3Ftoken%3D(redacted)");
+  });
+
   it("in a dead letter's text: an encoded JSON value of a request's query", () => {
     expect(redactQueryPairsInText('"GET /b?data=%7B%22token%22%3A%22abc%22%2C%22page%22%3A1%7D&x=1 HTTP/1.1" 200', byDefault)).toBe(
       '"GET /b?data=%7B%22token%22%3A%22(redacted)%22%2C%22page%22%3A1%7D&x=1 HTTP/1.1" 200',
