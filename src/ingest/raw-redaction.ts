@@ -3,7 +3,8 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { WRITE_KEY_FIELD } from "./http-auth.ts";
 import { anonymizeIp, pseudonymize, type PrivacyConfig } from "./privacy.ts";
-import { compileQueryRedaction, hexByteAt, redactQueryPairsInText, type QueryRedaction } from "./query-redaction.ts";
+import { hexByteAt } from "./query-encoding.ts";
+import { compileQueryRedaction, redactQueryPairsInText, type QueryRedaction } from "./query-redaction.ts";
 
 const REDACTED = "[redacted]";
 

@@ -115,6 +115,43 @@ describe("redactUrl - JSON in a query value", () => {
     expect(redactUrl(`/cb?s=${deep(32)}`, byDefault)).toBe(`/cb?s=${deep(32)}`);
   });
 
+  it("reads JSON after leading white space (raw, \"+\" or percent-encoded), as JSON.parse does, keeping it as written", () => {
+    expect(redactUrl('/cb?s=+{"token":"a"}&x=1', byDefault)).toBe('/cb?s=+{"token":"(redacted)"}&x=1');
+    expect(redactUrl("/b?s=%20%7B%22token%22%3A%22a%22%7D", byDefault)).toBe("/b?s=%20%7B%22token%22%3A%22(redacted)%22%7D");
+    expect(redactUrl('/cb?s=%0A[{"id_token":"a"}]', byDefault)).toBe('/cb?s=%0A[{"id_token":"(redacted)"}]');
+    expect(redactUrl('/cb?s=%09%0D+%20{"secret":1}+', byDefault)).toBe('/cb?s=%09%0D+%20{"secret":"(redacted)"}+');
+    // Encoded twice, its space too; and in a nested URL's value.
+    expect(redactUrl("/b?s=%2520%257B%2522token%2522%253A%2522a%2522%257D", byDefault)).toBe("/b?s=%2520%257B%2522token%2522%253A%2522(redacted)%2522%257D");
+    expect(redactUrl("/p?next=%2Fcb%3Fs%3D%2520%257B%2522token%2522%253A%2522a%2522%257D", byDefault)).toBe(
+      "/p?next=%2Fcb%3Fs%3D%2520%257B%2522token%2522%253A%2522(redacted)%2522%257D",
+    );
+    // Read on past a "?" in a string, as JSON without the space is.
+    expect(redactUrl('/cb?s=+{"token":"a","next":"/c?d=1"}&x=1', byDefault)).toBe('/cb?s=+{"token":"(redacted)","next":"/c?d=1"}&x=1');
+    // In a dead letter's text.
+    expect(redactQueryPairsInText('{"url":"/p?s=%20%7B%22token%22%3A%22a%22%7D"}', byDefault)).toBe('{"url":"/p?s=%20%7B%22token%22%3A%22(redacted)%22%7D"}');
+    // A space encoded more often than the JSON after it is "%20" once decoded, no white space: no JSON, as for a server.
+    expect(redactUrl("/b?s=%2520%7B%22token%22%3A%22a%22%7D", byDefault)).toBe("/b?s=%2520%7B%22token%22%3A%22a%22%7D");
+    // White space only, or before a bare word: nothing to read.
+    expect(redactUrl("/b?s=+%20+&t=%20x", byDefault)).toBe("/b?s=+%20+&t=%20x");
+  });
+
+  it("reads a pair that is JSON as a whole (no name, or an \"=\" in a string) as JSON", () => {
+    // A hash router's state, an app's `?{…}`: whoever parses it reads its keys.
+    expect(redactUrl("/app#%7B%22access_token%22%3A%22abc%22%7D", byDefault)).toBe("/app#%7B%22access_token%22%3A%22(redacted)%22%7D");
+    expect(redactUrl('/p?x=1&{"token":"a","n":2}', byDefault)).toBe('/p?x=1&{"token":"(redacted)","n":2}');
+    // An "=" in a string does not make its start a name; a "?" or "&" in one is read past, as in a value.
+    expect(redactUrl("/cb?x=1&%7B%22a%22%3A%22b%3Dc%22%2C%22token%22%3A%22x%22%7D", byDefault)).toBe(
+      "/cb?x=1&%7B%22a%22%3A%22b%3Dc%22%2C%22token%22%3A%22(redacted)%22%7D",
+    );
+    expect(redactUrl('/cb#{"a":"b=c&d","token":"x"}&y=1', byDefault)).toBe('/cb#{"a":"b=c&d","token":"(redacted)"}&y=1');
+    expect(redactUrl('/cb#{"next":"/a?b=1","id_token":"x"}', byDefault)).toBe('/cb#{"next":"/a?b=1","id_token":"(redacted)"}');
+    // In a dead letter's text, encoded (a raw one there ends at its first quote).
+    expect(redactQueryPairsInText('"GET /p?%7B%22token%22%3A%22a%22%7D HTTP/1.1"', byDefault)).toBe('"GET /p?%7B%22token%22%3A%22(redacted)%22%7D HTTP/1.1"');
+    // No JSON: pairs as before.
+    expect(redactUrl("/p?[token]=abc&{%22a%22:1}&token=x", byDefault)).toBe("/p?[token]=abc&{%22a%22:1}&token=(redacted)");
+    expect(redactUrl("/p?%7B%2Fp%3Ftoken%3Dabc", byDefault)).toBe("/p?%7B%2Fp%3Ftoken%3D(redacted)");
+  });
+
   it("in a dead letter's text: an encoded JSON value of a request's query", () => {
     expect(redactQueryPairsInText('"GET /b?data=%7B%22token%22%3A%22abc%22%2C%22page%22%3A1%7D&x=1 HTTP/1.1" 200', byDefault)).toBe(
       '"GET /b?data=%7B%22token%22%3A%22(redacted)%22%2C%22page%22%3A1%7D&x=1 HTTP/1.1" 200',
