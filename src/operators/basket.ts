@@ -78,7 +78,7 @@ interface BasketSnapshot {
 
 /**
  * Orders (distinct basket items) per open window, keyed by (site_id, order_id): a repeated order counts once over the open
- * windows, in the window of its earliest time. Discard rule:
+ * windows, in the window of its earliest time. A refund (negative revenue) is no order. Discard rule:
  * a window's orders go when it closes (watermark ≥ end + allowedLateness); purchases for a closed window go to
  * `late_events`. Purchases without any item of the configured field carry no basket and are not orders here.
  *
@@ -201,6 +201,9 @@ export class BasketOperator implements Operator {
       ctx.late(event, watermark, "window_closed");
       return;
     }
+    // A refund travels as a purchase with negative revenue: its items were returned, not bought together, and counted
+    // as an order they would add a co-purchase and an order to the window (publish refuses a CSV's returns likewise).
+    if (isRefund(event)) return;
     const items = basketItems(event, this.config.item);
     if (items.length === 0) return;
     // Order numbers are per shop: two sites' #1001 are two orders.
@@ -291,6 +294,11 @@ export class BasketOperator implements Operator {
       ctx.emit(crossSellTable.name, { window_start: start, window_end: end, ...entry });
     }
   }
+}
+
+/** A purchase whose revenue is negative: a refund, which the event schema carries as a purchase. */
+export function isRefund(event: ClickEvent): boolean {
+  return typeof event.revenue === "number" && event.revenue < 0;
 }
 
 /** Distinct items of a purchase by the configured field (sku or category); items without it are skipped. */

@@ -87,6 +87,24 @@ describe("basket", () => {
     expect(crossSellTable.partitionOf(ctx.rowsOf("cross_sell")[0])).toBe("2024-03-01");
   });
 
+  it("takes a refund (a purchase with negative revenue) as no order: its items are no co-purchase", () => {
+    const op = basket({ minSupport: 0.1, minConfidence: 0.1, maxLength: 2 });
+    const ctx = recordingContext();
+    op.onEvent!(purchase("o1", D0 + MINUTE, ["a", "b"]), origin, ctx);
+    op.onEvent!(purchase("o2", D0 + 2 * MINUTE, ["a", "c"]), origin, ctx);
+    // The return of o1's items under an order number of its own, as Online Retail's C-invoices and GA4's refund carry them.
+    op.onEvent!({ ...purchase("r1", D0 + 3 * MINUTE, ["a", "b"]), revenue: -10 }, origin, ctx);
+    op.onEnd(ctx);
+    // By hand over the two orders: a in 2, b in 1, c in 1, {a, b} in 1, {a, c} in 1.
+    const window = { window_start: D0, window_end: D0 + DAY };
+    expect(ctx.rowsOf("basket_rules")).toEqual([
+      { ...window, antecedent: "b", consequent: "a", support: 0.5, confidence: 1, lift: 1, orders: 1 },
+      { ...window, antecedent: "c", consequent: "a", support: 0.5, confidence: 1, lift: 1, orders: 1 },
+      { ...window, antecedent: "a", consequent: "b", support: 0.5, confidence: 0.5, lift: 1, orders: 1 },
+      { ...window, antecedent: "a", consequent: "c", support: 0.5, confidence: 0.5, lift: 1, orders: 1 },
+    ]);
+  });
+
   it("counts a repeated order_id once in its window", async () => {
     const op = basket({ minSupport: 0.5, minConfidence: 0.5 });
     const ctx = recordingContext();
