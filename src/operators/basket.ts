@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { duration } from "../config/duration.ts";
 import type { ClickEvent, EventOrigin } from "../events/event.ts";
+import { isRefund } from "../events/refund.ts";
 import type { Operator, OperatorContext } from "../runtime/operator.ts";
 import { WatermarkTracker, type WatermarkSnapshot } from "../runtime/watermark.ts";
 import { formatUtcDay } from "../events/time.ts";
@@ -294,11 +295,6 @@ export class BasketOperator implements Operator {
       ctx.emit(crossSellTable.name, { window_start: start, window_end: end, ...entry });
     }
   }
-}
-
-/** A purchase whose revenue is negative: a refund, which the event schema carries as a purchase. */
-export function isRefund(event: ClickEvent): boolean {
-  return typeof event.revenue === "number" && event.revenue < 0;
 }
 
 /** Distinct items of a purchase by the configured field (sku or category); items without it are skipped. */

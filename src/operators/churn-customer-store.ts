@@ -123,6 +123,14 @@ export class CustomerStore {
     c.revenueMicros[slot] += revenueMicros;
   }
 
+  /**
+   * Nets one day's refunds (micro-units, ≤ 0) into revenue_total alone: a refund is no transaction, so purchase days,
+   * first/last purchase, orders and the repeat days' revenue (monetary_value) stay as the customer's orders made them.
+   */
+  addRefunds(slot: number, refundMicros: number): void {
+    this.#columns.revenueMicros[slot] += refundMicros;
+  }
+
   addSession(slot: number, session: SessionContribution): void {
     const hasCart = session.cartAdds > 0;
     const record = this.#recentRecord(slot, session.day);

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { duration } from "../config/duration.ts";
 import type { ClickEvent, EventOrigin } from "../events/event.ts";
+import { isRefund } from "../events/refund.ts";
 import type { Operator, OperatorContext, SessionRecord } from "../runtime/operator.ts";
 import { SUCCESS_MARKER_TABLE } from "../runtime/pipeline.ts";
 import { WatermarkTracker, type WatermarkSnapshot } from "../runtime/watermark.ts";
@@ -114,6 +115,13 @@ export interface ChurnFeaturesState {
  *   every session column is null (unknown, not zero) and cart adds come from add_to_cart events; avg duration and
  *   days_since_last_session are null without sessions in range, cart_abandon_rate_30d without cart sessions;
  *   RFM scores are null for customers without purchases.
+ * - Refunds (a purchase with negative revenue: the event schema's only way to carry one) are no transaction, as
+ *   lifetimes/BTYD data preparation drops returns: they count in no order, purchase day, frequency, recency/T,
+ *   first/last purchase, R or F. Their amount is netted into revenue_total (net revenue) and so into RFM M.
+ *   monetary_value stays the mean order revenue of the repeat purchase days: a refund cannot be told to belong to a
+ *   repeat day rather than the first (its order may be long folded), and Gamma-Gamma needs it positive, which netting
+ *   could break. A refund-only day makes the customer appear, with purchase columns null if they have no order. Refunds
+ *   dedupe by event_id and by (site_id, order_id, amount) (see dedupeIds).
  */
 class ChurnFeaturesOperator implements Operator {
   readonly id = "churnFeatures";
@@ -318,10 +326,9 @@ class ChurnFeaturesOperator implements Operator {
     const isPurchase = event.type === "purchase";
     // With sessionize, cart adds come from sessions (session.cart_adds) and must not be counted twice.
     const isCartAdd = event.type === "add_to_cart" && this.#sessionGap === undefined;
+    const refund = isPurchase && isRefund(event);
     if (isPurchase || isCartAdd) {
-      // Order numbers are per shop: two sites' #1001 are two orders.
-      const ids = isPurchase && event.order_id !== undefined ? [`o:${siteKey(event.site_id, event.order_id)}`, `e:${event.event_id}`] : [`e:${event.event_id}`];
-      if (this.#pending.checkAndRemember(day, ids)) {
+      if (this.#pending.checkAndRemember(day, dedupeIds(event, isPurchase, refund))) {
         ctx.duplicate(event);
         return;
       }
@@ -331,7 +338,10 @@ class ChurnFeaturesOperator implements Operator {
     else if (anonId !== undefined && (isPurchase || isCartAdd)) bucket = bucketIn(day.anons, siteKey(event.site_id, anonId));
     if (bucket === undefined) return;
     if (isCartAdd) bucket.cartAdds += 1;
-    if (isPurchase) {
+    if (refund) {
+      // A refund is no transaction (lifetimes, RFM): only its amount counts, netted into revenue_total.
+      bucket.refundMicros += Math.round((event.revenue as number) * MICROS);
+    } else if (isPurchase) {
       const revenue = Number.isFinite(event.revenue) ? (event.revenue as number) : 0;
       bucket.orders += 1;
       bucket.revenueMicros += Math.round(revenue * MICROS);
@@ -467,14 +477,29 @@ function bucketIn(buckets: Map<string, DayBucket>, key: string): DayBucket {
   return bucket;
 }
 
+/**
+ * Dedupe ids of a purchase or cart add: its event_id, and for an order its (site_id, order_id), since order numbers are
+ * per shop (two sites' #1001 are two orders) and a shop resends an order under a new event_id. A refund's order key
+ * also holds its amount and a prefix of its own: a shop may refund under the order's own number, which is no copy of
+ * that order, and refund one order in parts; a resent refund (same order, same amount) still counts once.
+ */
+export function dedupeIds(event: ClickEvent, isPurchase: boolean, refund: boolean): string[] {
+  const eventKey = `e:${event.event_id}`;
+  if (!isPurchase || event.order_id === undefined) return [eventKey];
+  const order = siteKey(event.site_id, event.order_id);
+  return [refund ? `r:${order}:${Math.round((event.revenue as number) * MICROS)}` : `o:${order}`, eventKey];
+}
+
 function addBucket(store: CustomerStore, slot: number, day: number, bucket: DayBucket): void {
   if (bucket.orders > 0) store.addPurchaseDay(slot, day, bucket.orders, bucket.revenueMicros, bucket.minTs, bucket.maxTs);
+  if (bucket.refundMicros !== 0) store.addRefunds(slot, bucket.refundMicros);
   if (bucket.cartAdds > 0) store.addCartAdds(slot, day, bucket.cartAdds);
 }
 
 /**
  * RFM quintiles among customers with purchases, in slot order: R by last purchase day (more recent scores higher),
- * F by orders_total, M by revenue_total. Ties share the score of their lowest rank (see quintileScores).
+ * F by orders_total, M by revenue_total (net of refunds, so refunds lower M but not R or F). Ties share the score of
+ * their lowest rank (see quintileScores).
  */
 function rfmScores(store: CustomerStore): { r: Uint8Array; f: Uint8Array; m: Uint8Array } {
   const purchaseDays = store.column("purchaseDays");

@@ -4,9 +4,12 @@ import { siteKey, splitSiteKey } from "./site-key.ts";
 
 /** One customer's (or one anonymous visitor's) accepted activity on one UTC day. */
 export interface DayBucket {
+  /** Purchases that are orders: refunds (negative revenue) are none. */
   orders: number;
-  /** Revenue in integer millionths, so sums are exact in any order. */
+  /** The orders' revenue in integer millionths, so sums are exact in any order. */
   revenueMicros: number;
+  /** The day's refunds in integer millionths (≤ 0): netted into revenue_total, never a purchase day (churnFeatures). */
+  refundMicros: number;
   /** Earliest and latest purchase instants of the day (NaN without purchases). */
   minTs: number;
   maxTs: number;
@@ -51,12 +54,15 @@ export interface FoldBatch {
   sessions: PendingSession[];
 }
 
+/** A bucket in a checkpoint: without refundMicros in one written before refunds were told apart from orders. */
+export type DayBucketJson = Omit<DayBucket, "refundMicros"> & { refundMicros?: number };
+
 export interface PendingJson {
   days: {
     day: number;
     ids: string[];
-    users: [string, DayBucket][];
-    anons: [string, DayBucket][];
+    users: [string, DayBucketJson][];
+    anons: [string, DayBucketJson][];
     mappings: [string, string, number][];
   }[];
   sessions: PendingSession[];
@@ -69,7 +75,7 @@ const MAPPING_BYTES = 160;
 const SESSION_BYTES = 280;
 
 export function emptyBucket(): DayBucket {
-  return { orders: 0, revenueMicros: 0, minTs: NaN, maxTs: NaN, cartAdds: 0 };
+  return { orders: 0, revenueMicros: 0, refundMicros: 0, minTs: NaN, maxTs: NaN, cartAdds: 0 };
 }
 
 export class PendingEvents {
@@ -190,8 +196,14 @@ export class PendingEvents {
     for (const entry of json.days) {
       const day = pending.day(entry.day);
       pending.checkAndRemember(day, entry.ids);
-      // JSON turns NaN into null; restore the "no purchase instant" marker.
-      const revive = (bucket: DayBucket): DayBucket => ({ ...bucket, minTs: bucket.minTs ?? NaN, maxTs: bucket.maxTs ?? NaN });
+      // JSON turns NaN into null; restore the "no purchase instant" marker. An older checkpoint's bucket has no refunds
+      // of its own: it took them as orders, and they stay so.
+      const revive = (bucket: DayBucketJson): DayBucket => ({
+        ...bucket,
+        refundMicros: bucket.refundMicros ?? 0,
+        minTs: bucket.minTs ?? NaN,
+        maxTs: bucket.maxTs ?? NaN,
+      });
       for (const [key, bucket] of entry.users) day.users.set(key, revive(bucket));
       for (const [key, bucket] of entry.anons) day.anons.set(key, revive(bucket));
       for (const [device, user, ts] of entry.mappings) {

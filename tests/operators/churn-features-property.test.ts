@@ -27,6 +27,8 @@ const timeInDay = fc.oneof(
 const generatedEvent = fc
   .record({
     purchase: fc.boolean(),
+    // A quarter of the purchases are refunds (negative revenue).
+    refund: fc.integer({ min: 0, max: 3 }).map((n) => n === 0),
     user: fc.option(fc.constantFrom(...USERS), { nil: undefined, freq: 6 }),
     day: fc.integer({ min: 0, max: 4 }),
     time: timeInDay,
@@ -34,14 +36,14 @@ const generatedEvent = fc
     delay: fc.integer({ min: 0, max: MINUTE }),
     copyDelay: fc.option(fc.integer({ min: 0, max: MINUTE }), { nil: null }),
   })
-  .map(({ purchase, user, day, time, revenue, delay, copyDelay }): Omit<Generated, "event"> & { make: (i: number) => ClickEvent } => ({
+  .map(({ purchase, refund, user, day, time, revenue, delay, copyDelay }): Omit<Generated, "event"> & { make: (i: number) => ClickEvent } => ({
     delay,
     copyDelay: purchase ? copyDelay : null,
     make: (i) => {
       const ts = BASE + day * DAY + time;
       const ids = user === undefined ? { anon_id: `anon-${i % 3}` } : { user_id: user };
       return purchase
-        ? { type: "purchase", ts, event_id: `e${i}`, order_id: `o${i}`, revenue, ...ids }
+        ? { type: "purchase", ts, event_id: `e${i}`, order_id: `o${i}`, revenue: refund ? -revenue : revenue, ...ids }
         : { type: "page_view", ts, event_id: `e${i}`, url: "https://shop.example/", ...ids };
     },
   }));
@@ -65,19 +67,23 @@ function byArrival(items: { event: ClickEvent; arrival: number }[]): ClickEvent[
     .map((item) => item.event);
 }
 
-/** The oracle: lifetimes' definitions computed naively from the events with time before the snapshot's end. */
+/**
+ * The oracle: lifetimes' definitions computed naively from the events with time before the snapshot's end, refunds
+ * (negative revenue) dropped from the transactions as lifetimes' data preparation drops returns, and netted into revenue.
+ */
 function expectedSnapshot(events: ClickEvent[], end: number): Map<string, Partial<Row>> {
   const snapshotDay = Math.floor((end - 1) / DAY);
   const expected = new Map<string, Partial<Row>>();
   const seen = events.filter((event) => event.ts < end && event.user_id !== undefined);
   for (const user of new Set(seen.map((event) => event.user_id!))) {
-    const purchases = seen.filter((event) => event.user_id === user && event.type === "purchase");
+    const purchases = seen.filter((event) => event.user_id === user && event.type === "purchase" && event.revenue! >= 0);
+    const refunds = seen.filter((event) => event.user_id === user && event.type === "purchase" && event.revenue! < 0);
     const perDay = new Map<number, number>();
     for (const p of purchases) perDay.set(Math.floor(p.ts / DAY), (perDay.get(Math.floor(p.ts / DAY)) ?? 0) + p.revenue!);
     const days = [...perDay.keys()].sort((a, b) => a - b);
-    const revenue = purchases.reduce((sum, p) => sum + p.revenue!, 0);
+    const revenue = [...purchases, ...refunds].reduce((sum, p) => sum + p.revenue!, 0);
     if (days.length === 0) {
-      expected.set(user, { frequency: null, recency_days: null, t_days: null, monetary_value: null, orders_total: 0, revenue_total: 0 });
+      expected.set(user, { frequency: null, recency_days: null, t_days: null, monetary_value: null, orders_total: 0, revenue_total: revenue });
       continue;
     }
     const repeatRevenue = days.slice(1).reduce((sum, day) => sum + perDay.get(day)!, 0);
@@ -123,7 +129,7 @@ describe("churnFeatures - properties", () => {
     );
   });
 
-  it("ignores re-sent copies of orders (same order_id) and counts each as a duplicate", async () => {
+  it("ignores re-sent copies of orders and refunds (same order_id, new event_id) and counts each as a duplicate", async () => {
     await fc.assert(
       fc.asyncProperty(generatedEvents, async (generated) => {
         const original = runInOrder(byArrival(generated.map((item) => ({ event: item.event, arrival: item.event.ts }))));

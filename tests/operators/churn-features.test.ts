@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import type { ClickEvent } from "../../src/events/event.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
-import { createChurnFeatures, customerFeaturesTable } from "../../src/operators/churn-features.ts";
+import { createChurnFeatures, customerFeaturesTable, type ChurnFeaturesState } from "../../src/operators/churn-features.ts";
 import { createSessionize, sessionizeConfig } from "../../src/operators/sessionize.ts";
 import { Pipeline, type RowSink } from "../../src/runtime/pipeline.ts";
 import type { Row } from "../../src/sinks/table.ts";
@@ -207,6 +207,113 @@ describe("churnFeatures - purchase summary", () => {
       "111", "111", "222", "222", "333", "333", "444", "444", "555", "555",
     ]);
     expect(rowOf(rows, "no-orders")!.rfm_r).toBeNull();
+  });
+});
+
+describe("churnFeatures - refunds (purchases with negative revenue)", () => {
+  /**
+   * r buys o1 (100) and o2 (40) on 03-01 and o3 (60) on 03-03; refunds 30 of o1 under o1's own number on 03-03 (a
+   * resend of it under a new event_id follows), then 20 under a return number and 10 more of o1 on 03-05 (a copy of the
+   * return with its own event_id follows); g buys 150 on 03-01; z only refunds 15 on 03-02; s buys s1 (80) on 03-05 and
+   * returns all of it under s1's number that day, while the order's dedupe key is still held.
+   */
+  function refundRun() {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    const refundOfO1 = purchase("r", at("2023-03-03T15:00:00Z"), -30, "o1", { event_id: "refund-o1" });
+    const returnRet1 = purchase("r", at("2023-03-05T11:00:00Z"), -20, "ret-1", { event_id: "refund-ret-1" });
+    harness.feed(operator, [
+      purchase("r", at("2023-03-01T10:00:00Z"), 100, "o1"),
+      purchase("g", at("2023-03-01T11:00:00Z"), 150, "g1"),
+      purchase("r", at("2023-03-01T12:00:00Z"), 40, "o2"),
+      purchase("z", at("2023-03-02T09:00:00Z"), -15, "z-ret"),
+      purchase("r", at("2023-03-03T09:00:00Z"), 60, "o3"),
+      refundOfO1,
+      { ...refundOfO1, ts: at("2023-03-03T16:00:00Z"), event_id: "refund-o1-resent" },
+      returnRet1,
+      { ...returnRet1 },
+      purchase("r", at("2023-03-05T12:00:00Z"), -10, "o1", { event_id: "refund-o1-part-2" }),
+      purchase("s", at("2023-03-05T13:00:00Z"), 80, "s1"),
+      purchase("s", at("2023-03-05T18:00:00Z"), -80, "s1", { event_id: "refund-s1" }),
+    ]);
+    operator.onEnd(harness);
+    return harness;
+  }
+
+  const purchaseColumns = (row: Row | undefined) => ({
+    first_purchase_ts: row?.first_purchase_ts,
+    last_purchase_ts: row?.last_purchase_ts,
+    frequency: row?.frequency,
+    recency_days: row?.recency_days,
+    t_days: row?.t_days,
+    monetary_value: row?.monetary_value,
+    orders_total: row?.orders_total,
+    revenue_total: row?.revenue_total,
+    days_since_last_purchase: row?.days_since_last_purchase,
+    rfm: row?.rfm_code,
+  });
+
+  it("takes a refund as no transaction: no order, purchase day, recency or first/last purchase; its amount nets revenue_total", () => {
+    const { rows, successes } = snapshotsOf(refundRun());
+    expect(successes).toEqual(["2023-03-01", "2023-03-02", "2023-03-03", "2023-03-04", "2023-03-05"]);
+    const first = at("2023-03-01T10:00:00Z");
+    // Before any refund of r: two orders on one day. RFM against g (same last day, 1 order, 150): R tie, F 3, M 1.
+    expect(purchaseColumns(rowOf(rows.get("2023-03-01"), "r"))).toEqual({
+      first_purchase_ts: first, last_purchase_ts: at("2023-03-01T12:00:00Z"), frequency: 0, recency_days: 0, t_days: 0,
+      monetary_value: 0, orders_total: 2, revenue_total: 140, days_since_last_purchase: 0, rfm: "131",
+    });
+    // 03-03: o3 is a repeat day; the refund of o1 (same order number, a purchase day's later time) nets 30 off the
+    // revenue and moves nothing else; its resend counts once. monetary_value = o3's 60 (refunds stay out of it).
+    // RFM among r and g: r last day 03-03 > 03-01, 3 orders > 1, net 170 > 150, so r scores 3 where g scores 1.
+    expect(purchaseColumns(rowOf(rows.get("2023-03-03"), "r"))).toEqual({
+      first_purchase_ts: first, last_purchase_ts: at("2023-03-03T09:00:00Z"), frequency: 1, recency_days: 2, t_days: 2,
+      monetary_value: 60, orders_total: 3, revenue_total: 170, days_since_last_purchase: 0, rfm: "333",
+    });
+    // 03-05, a refund-only day: no purchase day (frequency 1, last purchase 03-03), 20 + 10 more netted (140). The
+    // second refund of o1 has another amount: a part refund, not a copy. RFM among r, g and s (last day 03-05, 1 order,
+    // net 0): R 2 (one of three before), F 4, M 2 (net 140 is below g's 150 now).
+    expect(purchaseColumns(rowOf(rows.get("2023-03-05"), "r"))).toEqual({
+      first_purchase_ts: first, last_purchase_ts: at("2023-03-03T09:00:00Z"), frequency: 1, recency_days: 2, t_days: 4,
+      monetary_value: 60, orders_total: 3, revenue_total: 140, days_since_last_purchase: 2, rfm: "242",
+    });
+    expect(rowOf(rows.get("2023-03-05"), "g")?.rfm_code).toBe("114");
+    // A refund under its order's number the same day is no copy of the order: the order stays one, its revenue nets to 0.
+    // Its R is 4 (latest of three), F 1 (1 order ties g), M 1 (net 0 is the least).
+    expect(purchaseColumns(rowOf(rows.get("2023-03-05"), "s"))).toEqual({
+      first_purchase_ts: at("2023-03-05T13:00:00Z"), last_purchase_ts: at("2023-03-05T13:00:00Z"), frequency: 0,
+      recency_days: 0, t_days: 0, monetary_value: 0, orders_total: 1, revenue_total: 0, days_since_last_purchase: 0, rfm: "411",
+    });
+  });
+
+  it("shows a customer who only refunded from the refund's day, with null purchase columns and negative net revenue", () => {
+    const { rows } = snapshotsOf(refundRun());
+    expect(rowOf(rows.get("2023-03-01"), "z")).toBeUndefined();
+    for (const date of ["2023-03-02", "2023-03-05"]) {
+      expect(purchaseColumns(rowOf(rows.get(date), "z"))).toEqual({
+        first_purchase_ts: null, last_purchase_ts: null, frequency: null, recency_days: null, t_days: null,
+        monetary_value: null, orders_total: 0, revenue_total: -15, days_since_last_purchase: null, rfm: null,
+      });
+    }
+  });
+
+  it("counts a resent refund once, as a duplicate, but not a refund under its purchase's order number", async () => {
+    expect(await refundRun().metricValue("clickpipe_events_duplicate_total")).toBe(2);
+  });
+
+  it("restores a checkpoint whose pending buckets predate refunds (no refundMicros) and nets later refunds", () => {
+    const operator = churnOperator();
+    const harness = new OperatorHarness();
+    harness.feed(operator, [purchase("u", at("2023-04-01T10:00:00Z"), 50, "o1")]);
+    const saved = JSON.parse(JSON.stringify(operator.snapshot())) as ChurnFeaturesState;
+    for (const day of saved.pending.days) for (const [, bucket] of [...day.users, ...day.anons]) delete bucket.refundMicros;
+    expect(JSON.stringify(saved)).not.toContain("refundMicros");
+    const restored = churnOperator();
+    restored.restore(saved);
+    harness.feed(restored, [purchase("u", at("2023-04-01T18:00:00Z"), -20, "o1", { event_id: "refund" })]);
+    restored.onEnd(harness);
+    expect(purchaseColumns(rowOf(snapshotsOf(harness).rows.get("2023-04-01"), "u"))).toMatchObject({
+      last_purchase_ts: at("2023-04-01T10:00:00Z"), orders_total: 1, revenue_total: 30,
+    });
   });
 });
 
