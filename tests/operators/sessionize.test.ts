@@ -703,6 +703,19 @@ describe("sessionize - orders", () => {
     expect(JSON.stringify(operator.snapshot())).not.toContain('"orders":[[');
   });
 
+  it("nets a refund under its order's own number into the session's revenue; a resent refund is a duplicate", async () => {
+    const { view, harness } = run([
+      event("b", T0, { user_id: "u" }),
+      event("b", T0 + 2 * MINUTE, { type: "purchase", user_id: "u", order_id: "o1", revenue: 10.5 }),
+      event("b", T0 + 4 * MINUTE, { type: "purchase", user_id: "u", order_id: "o1", revenue: -4 }),
+      event("b", T0 + 4 * MINUTE + 5 * SECOND, { type: "purchase", user_id: "u", order_id: "o1", revenue: -4 }),
+      event("b", T0 + 5 * MINUTE, { type: "purchase", user_id: "u", order_id: "o1", revenue: -2.5 }),
+    ]);
+    // Events: the page view, the order, and its two part refunds (4, then 2.5); 10.5 − 4 − 2.5 = 4.
+    expect(view.map((row) => [row.event_count, row.revenue])).toEqual([[4, 4]]);
+    expect(await harness.metricValue("clickpipe_events_duplicate_total")).toBe(1);
+  });
+
   it("remembers a retained purchase's order across a restore", () => {
     const first = sessionize();
     const before = new OperatorHarness();
