@@ -121,8 +121,11 @@ export function buildSessionRecord(
         pageItems.push(item === NO_REF ? path : pool.get(item));
       }
     } else if (kind === KIND_PURCHASE) {
-      converted = true;
-      revenue += events[base + ITEM_OR_REVENUE];
+      // A refund (negative revenue, src/events/refund.ts) is netted into revenue but is no conversion: a visit that
+      // only returned goods made no sale, and counting it lifted the conversion rate with every return.
+      const amount = events[base + ITEM_OR_REVENUE];
+      if (amount >= 0) converted = true;
+      revenue += amount;
     } else if (kind === KIND_ADD_TO_CART) {
       cartAdds++;
     }

@@ -25,14 +25,14 @@ describe("recordFinalSession", () => {
       { ...human, version: 2, converted: true, revenue: 99 }, // a later version of an already counted session
       { ...human, version: 3, retracted: true, is_bounce: true }, // a retraction
       { ...human, is_bot: true, is_bounce: true, converted: true, revenue: 12 }, // a crawler
-      { ...human, converted: true, revenue: -5 }, // a refund: counted as a session, not as revenue
+      { ...human, converted: false, revenue: -5 }, // a refund only (sessionize: no conversion): a session, not revenue
       { ...human, revenue: 19.25, converted: true },
     ];
     for (const session of sessions) recordFinalSession(metrics, session);
     const samples = await samplesOf(metrics);
     expect(sampleValue(samples, "clickpipe_sessions_final_total")).toBe(4);
     expect(sampleValue(samples, "clickpipe_sessions_bounced_total")).toBe(1);
-    expect(sampleValue(samples, "clickpipe_sessions_converted_total")).toBe(3);
+    expect(sampleValue(samples, "clickpipe_sessions_converted_total")).toBe(2);
     expect(sampleValue(samples, "clickpipe_revenue_total")).toBe(59.75);
   });
 });

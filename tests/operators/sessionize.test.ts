@@ -716,6 +716,21 @@ describe("sessionize - orders", () => {
     expect(await harness.metricValue("clickpipe_events_duplicate_total")).toBe(1);
   });
 
+  it("takes a session whose only purchase is a refund as not converted, its revenue netted", async () => {
+    const { view } = run([
+      event("b", T0, { user_id: "u" }),
+      event("b", T0 + 5 * SECOND, { type: "purchase", user_id: "u", order_id: "o1", revenue: -7.5 }),
+      event("c", T0, { user_id: "v" }),
+      event("c", T0 + MINUTE, { type: "purchase", user_id: "v", order_id: "o2", revenue: 0 }),
+      event("c", T0 + 2 * MINUTE, { type: "purchase", user_id: "v", order_id: "o2", revenue: -3 }),
+    ]);
+    // b: one page view and a refund 5 s later: no sale, so not converted, and not engaged either (one page view, under
+    // the 10 s an engaged session lasts, no conversion). c: a free order (revenue 0) converts; its refund nets to −3.
+    const byVisitor = new Map(view.map((row) => [row.visitor_id, [row.converted, row.is_engaged, row.revenue]]));
+    expect(byVisitor.get("b")).toEqual([false, false, -7.5]);
+    expect(byVisitor.get("c")).toEqual([true, true, -3]);
+  });
+
   it("remembers a retained purchase's order across a restore", () => {
     const first = sessionize();
     const before = new OperatorHarness();
