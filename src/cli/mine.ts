@@ -5,7 +5,7 @@ import type { Row, TableSpec } from "../sinks/table.ts";
 import { associationRules, formatAntecedent } from "../operators/mining/association-rules.ts";
 import { readBasketDatabase, readSequenceDatabase, toCsv, writeAtomically, writeTableDirectory } from "../operators/mining/batch-io.ts";
 import { fpGrowth } from "../operators/mining/fp-growth.ts";
-import { formatPattern, patternItemCount } from "../operators/mining/itemset-sequence.ts";
+import { formatPattern, patternItemCount, patternSteps } from "../operators/mining/itemset-sequence.ts";
 import { sequenceMinSupportCount } from "../operators/mining/min-support.ts";
 import { prefixSpan } from "../operators/mining/prefixspan.ts";
 import { MiningInputError } from "../operators/mining/spmf-format.ts";
@@ -99,6 +99,7 @@ async function minePatterns(argv: string[], io: MineIo): Promise<number> {
     length: patternItemCount(pattern),
     support,
     support_ratio: support / database.length,
+    items: patternSteps(pattern),
   }));
   await writeResult(values.out, minedPatternsTable, rows, io);
   io.stderr.write(`mined ${rows.length} patterns from ${database.length} sequences (min support ${minSupportCount} sequences)\n`);
@@ -130,6 +131,7 @@ async function mineRules(argv: string[], io: MineIo): Promise<number> {
     confidence: rule.confidence,
     lift: rule.lift,
     orders: rule.count,
+    antecedent_items: rule.antecedent,
   }));
   await writeResult(values.out, minedRulesTable, rows, io);
   io.stderr.write(

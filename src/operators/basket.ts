@@ -45,6 +45,9 @@ export const basketRulesTable: TableSpec = {
     { name: "confidence", type: "float64", nullable: false },
     { name: "lift", type: "float64", nullable: false },
     { name: "orders", type: "int64", nullable: false },
+    // Beyond the contract: `antecedent` cannot be split back into items that hold " & " (README, design notes).
+    // Parts written before it lack it: DuckDB reads them with union_by_name as null.
+    { name: "antecedent_items", type: "list<string>", nullable: false },
   ],
   partitionKey: "dt",
   partitionOf: windowStartOf,
@@ -289,6 +292,7 @@ export class BasketOperator implements Operator {
         confidence: rule.confidence,
         lift: rule.lift,
         orders: rule.count,
+        antecedent_items: rule.antecedent,
       });
     }
     for (const entry of crossSellLists(rules, this.config.crossSellTop)) {

@@ -45,6 +45,9 @@ export const patternsTable: TableSpec = {
     { name: "support", type: "int64", nullable: false },
     { name: "support_ratio", type: "float64", nullable: false },
     { name: "error_bound", type: "int64", nullable: false },
+    // Beyond the contract: `pattern` cannot be split back into items that hold " > " (README, design notes).
+    // Parts written before it lack it: DuckDB reads them with union_by_name as null.
+    { name: "items", type: "list<string>", nullable: false },
   ],
   partitionKey: "dt",
   partitionOf: (row) => formatUtcDay(row.window_start as number),
@@ -445,6 +448,7 @@ function patternRow(windowStart: number, windowEnd: number, counted: CountedPatt
     support: counted.support,
     support_ratio: counted.support / sessionCount,
     error_bound: counted.errorBound,
+    items: counted.items,
   };
 }
 

@@ -40,13 +40,23 @@ async function query(sql: string): Promise<Record<string, unknown>[]> {
   }
 }
 
+/** Rows as JSON values: DuckDB lists as arrays. */
+async function queryJson(sql: string): Promise<Record<string, unknown>[]> {
+  const connection = await (await DuckDBInstance.create(":memory:")).connect();
+  try {
+    return (await connection.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
+  } finally {
+    connection.closeSync();
+  }
+}
+
 describe("clickpipe mine patterns", () => {
   it("prints SPMF's 53 patterns and supports of contextPrefixSpan at --min-support 2", async () => {
     const { code, stdout, stderr } = await mine(["patterns", "--sessions", fixture("spmf/contextPrefixSpan.txt"), "--min-support", "2"]);
     expect(code).toBe(0);
     const expected = new Map(parseSpmfPatterns(readFileSync(fixture("spmf/spmPatterns.txt"), "utf8")).map((p) => [formatPattern(p.pattern), p.support]));
     const [header, ...lines] = stdout.trimEnd().split("\n");
-    expect(header).toBe("kind,pattern,length,support,support_ratio");
+    expect(header).toBe("kind,pattern,length,support,support_ratio,items");
     const got = new Map(lines.map((line) => line.split(",")).map(([, pattern, , support]) => [pattern, Number(support)]));
     expect(got).toEqual(expected);
     expect(stderr).toContain("mined 53 patterns from 4 sequences");
@@ -81,6 +91,23 @@ describe("clickpipe mine patterns", () => {
     ];
     expect(await query(`SELECT pattern, support FROM '${out}/patterns/*.parquet' ORDER BY pattern`)).toEqual(expected);
     expect(await query(`SELECT pattern, support::BIGINT AS support FROM read_csv('${out}/patterns.csv') ORDER BY pattern`)).toEqual(expected);
+  });
+
+  it("writes `items` (one per step, as the streaming table), which tells items holding ' > ' apart, to Parquet and CSV", async () => {
+    const directory = scratchDirectory("mine-pattern-items-");
+    const sessions = join(directory, "sessions.csv");
+    writeFileSync(sessions, "Shoes > Running,Salt & Pepper\nShoes,Running > Salt & Pepper\nShoes > Running,Salt & Pepper\n");
+    const out = join(directory, "out");
+    const { code } = await mine(["patterns", "--sessions", sessions, "--min-support", "1", "--max-length", "2", "--out", out]);
+    expect(code).toBe(0);
+    // By hand: both length-2 patterns read "Shoes > Running > Salt & Pepper"; their items differ, and so do their supports.
+    const expected = [
+      { items: ["Shoes > Running", "Salt & Pepper"], support: 2 },
+      { items: ["Shoes", "Running > Salt & Pepper"], support: 1 },
+    ];
+    const lengthTwo = `WHERE length = 2 AND pattern = 'Shoes > Running > Salt & Pepper' ORDER BY support DESC`;
+    expect(await queryJson(`SELECT items, support::INTEGER AS support FROM '${out}/patterns/*.parquet' ${lengthTwo}`)).toEqual(expected);
+    expect(await queryJson(`SELECT items::JSON::VARCHAR[] AS items, support::INTEGER AS support FROM read_csv('${out}/patterns.csv') ${lengthTwo}`)).toEqual(expected);
   });
 
   it("exits 2 with the usage for a bad flag, a missing flag or a bad value", async () => {
@@ -147,11 +174,26 @@ describe("clickpipe mine rules", () => {
     expect(code, stderr).toBe(0);
     // By hand over the three baskets {a, b}, {a, b}, {a}: b ⇒ a (2/2, lift 1), a ⇒ b (2/3, lift 1); no "null" item.
     expect(stdout.trimEnd().split("\n")).toEqual([
-      "antecedent,consequent,support,confidence,lift,orders",
-      `b,a,${2 / 3},1,1,2`,
-      `a,b,${2 / 3},${2 / 3},1,2`,
+      "antecedent,consequent,support,confidence,lift,orders,antecedent_items",
+      `b,a,${2 / 3},1,1,2,"[""b""]"`,
+      `a,b,${2 / 3},${2 / 3},1,2,"[""a""]"`,
     ]);
     expect(stderr).toContain("of 3 orders");
+  });
+
+  it("writes `antecedent_items`, which tells {Mug, Saucer} from the item 'Mug & Saucer' (both antecedents 'Mug & Saucer')", async () => {
+    const directory = scratchDirectory("mine-rule-items-");
+    const orders = join(directory, "orders.csv");
+    writeFileSync(orders, "Mug & Saucer,Spoon\nMug & Saucer,Spoon\nMug,Saucer,Spoon\nMug,Saucer,Spoon\n");
+    const out = join(directory, "out");
+    const { code } = await mine(["rules", "--orders", orders, "--min-support", "0.5", "--min-confidence", "1", "--max-length", "3", "--out", out]);
+    expect(code).toBe(0);
+    const sql = `SELECT antecedent, antecedent_items, orders::INTEGER AS orders FROM '${out}/basket_rules/*.parquet'
+                 WHERE consequent = 'Spoon' AND antecedent = 'Mug & Saucer' ORDER BY antecedent_items`;
+    expect(await queryJson(sql)).toEqual([
+      { antecedent: "Mug & Saucer", antecedent_items: ["Mug", "Saucer"], orders: 2 },
+      { antecedent: "Mug & Saucer", antecedent_items: ["Mug & Saucer"], orders: 2 },
+    ]);
   });
 
   it("exits 2 with the usage for a support above 1 or a missing --orders", async () => {

@@ -75,9 +75,9 @@ describe("basket", () => {
     op.onEnd(ctx);
     const window = { window_start: D0, window_end: D0 + DAY };
     expect(ctx.rowsOf("basket_rules")).toEqual([
-      { ...window, antecedent: "2", consequent: "5", support: 0.8, confidence: 1, lift: 1.25, orders: 4 },
-      { ...window, antecedent: "5", consequent: "2", support: 0.8, confidence: 1, lift: 1.25, orders: 4 },
-      { ...window, antecedent: "1", consequent: "3", support: 0.6, confidence: 1, lift: 1.25, orders: 3 },
+      { ...window, antecedent: "2", consequent: "5", support: 0.8, confidence: 1, lift: 1.25, orders: 4, antecedent_items: ["2"] },
+      { ...window, antecedent: "5", consequent: "2", support: 0.8, confidence: 1, lift: 1.25, orders: 4, antecedent_items: ["5"] },
+      { ...window, antecedent: "1", consequent: "3", support: 0.6, confidence: 1, lift: 1.25, orders: 3, antecedent_items: ["1"] },
     ]);
     expect(ctx.rowsOf("cross_sell")).toEqual([
       { ...window, product: "1", rank: 1, recommended: "3", lift: 1.25, confidence: 1, support: 0.6 },
@@ -98,10 +98,10 @@ describe("basket", () => {
     // By hand over the two orders: a in 2, b in 1, c in 1, {a, b} in 1, {a, c} in 1.
     const window = { window_start: D0, window_end: D0 + DAY };
     expect(ctx.rowsOf("basket_rules")).toEqual([
-      { ...window, antecedent: "b", consequent: "a", support: 0.5, confidence: 1, lift: 1, orders: 1 },
-      { ...window, antecedent: "c", consequent: "a", support: 0.5, confidence: 1, lift: 1, orders: 1 },
-      { ...window, antecedent: "a", consequent: "b", support: 0.5, confidence: 0.5, lift: 1, orders: 1 },
-      { ...window, antecedent: "a", consequent: "c", support: 0.5, confidence: 0.5, lift: 1, orders: 1 },
+      { ...window, antecedent: "b", consequent: "a", support: 0.5, confidence: 1, lift: 1, orders: 1, antecedent_items: ["b"] },
+      { ...window, antecedent: "c", consequent: "a", support: 0.5, confidence: 1, lift: 1, orders: 1, antecedent_items: ["c"] },
+      { ...window, antecedent: "a", consequent: "b", support: 0.5, confidence: 0.5, lift: 1, orders: 1, antecedent_items: ["a"] },
+      { ...window, antecedent: "a", consequent: "c", support: 0.5, confidence: 0.5, lift: 1, orders: 1, antecedent_items: ["a"] },
     ]);
   });
 

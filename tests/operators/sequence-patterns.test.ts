@@ -55,11 +55,11 @@ describe("sequencePatterns", () => {
     op.onSessionWatermark(CLOSE, ctx);
     const rows = ctx.rowsOf("patterns");
     expect(rows).toEqual([
-      { window_start: T0, window_end: T0 + HOUR, kind: "subsequence", pattern: "/cart", length: 1, support: 2, support_ratio: 1, error_bound: 0 },
-      { window_start: T0, window_end: T0 + HOUR, kind: "subsequence", pattern: "/home", length: 1, support: 2, support_ratio: 1, error_bound: 0 },
-      { window_start: T0, window_end: T0 + HOUR, kind: "subsequence", pattern: "/home > /cart", length: 2, support: 2, support_ratio: 1, error_bound: 0 },
-      { window_start: T0, window_end: T0 + HOUR, kind: "contiguous", pattern: "/cart", length: 1, support: 2, support_ratio: 1, error_bound: 0 },
-      { window_start: T0, window_end: T0 + HOUR, kind: "contiguous", pattern: "/home", length: 1, support: 2, support_ratio: 1, error_bound: 0 },
+      { window_start: T0, window_end: T0 + HOUR, kind: "subsequence", pattern: "/cart", length: 1, support: 2, support_ratio: 1, error_bound: 0, items: ["/cart"] },
+      { window_start: T0, window_end: T0 + HOUR, kind: "subsequence", pattern: "/home", length: 1, support: 2, support_ratio: 1, error_bound: 0, items: ["/home"] },
+      { window_start: T0, window_end: T0 + HOUR, kind: "subsequence", pattern: "/home > /cart", length: 2, support: 2, support_ratio: 1, error_bound: 0, items: ["/home", "/cart"] },
+      { window_start: T0, window_end: T0 + HOUR, kind: "contiguous", pattern: "/cart", length: 1, support: 2, support_ratio: 1, error_bound: 0, items: ["/cart"] },
+      { window_start: T0, window_end: T0 + HOUR, kind: "contiguous", pattern: "/home", length: 1, support: 2, support_ratio: 1, error_bound: 0, items: ["/home"] },
     ]);
     expect(patternsTable.partitionOf(rows[0])).toBe("2024-03-01");
   });
@@ -286,8 +286,8 @@ describe("sequencePatterns", () => {
     resumed.onEnd(ctx);
     // Oracle, a run that never stopped: b alone in its window. c's window was written by the drain and stays final.
     expect(ctx.rowsOf("patterns")).toEqual([
-      { window_start: T0 + 3 * HOUR, window_end: T0 + 4 * HOUR, kind: "subsequence", pattern: "/b", length: 1, support: 1, support_ratio: 1, error_bound: 0 },
-      { window_start: T0 + 3 * HOUR, window_end: T0 + 4 * HOUR, kind: "contiguous", pattern: "/b", length: 1, support: 1, support_ratio: 1, error_bound: 0 },
+      { window_start: T0 + 3 * HOUR, window_end: T0 + 4 * HOUR, kind: "subsequence", pattern: "/b", length: 1, support: 1, support_ratio: 1, error_bound: 0, items: ["/b"] },
+      { window_start: T0 + 3 * HOUR, window_end: T0 + 4 * HOUR, kind: "contiguous", pattern: "/b", length: 1, support: 1, support_ratio: 1, error_bound: 0, items: ["/b"] },
     ]);
     expect(resumed.lateSessionVersions).toBe(1);
     expect(resumed.snapshot().sessions).toEqual([]);
@@ -338,7 +338,7 @@ describe("sequencePatterns", () => {
     resumed.onEnd(ctx);
     // By hand: b alone in its window; the ahead device's window once, with ahead and c (each 1 of 2 sessions).
     const row = (start: number, kind: string, pattern: string, support: number, ratio: number) =>
-      ({ window_start: start, window_end: start + HOUR, kind, pattern, length: 1, support, support_ratio: ratio, error_bound: 0 });
+      ({ window_start: start, window_end: start + HOUR, kind, pattern, length: 1, support, support_ratio: ratio, error_bound: 0, items: [pattern] });
     expect(ctx.rowsOf("patterns")).toEqual([
       row(T0 + 3 * HOUR, "subsequence", "/b", 1, 1),
       row(T0 + 3 * HOUR, "contiguous", "/b", 1, 1),

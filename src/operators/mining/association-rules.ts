@@ -1,5 +1,5 @@
 // Association rules with one consequent item (arules' apriori, Spark's FP-Growth) and cross-sell lists derived from them.
-import { compareItems } from "./itemset-sequence.ts";
+import { compareItemLists, compareItems } from "./itemset-sequence.ts";
 import type { FrequentItemset } from "./fp-growth.ts";
 
 export interface AssociationRule {
@@ -34,7 +34,7 @@ export function associationRules(itemsets: readonly FrequentItemset[], transacti
       const consequent = items[drop];
       const confidence = count / countOf.get(itemsetKey(antecedent))!;
       if (confidence < minConfidence) continue;
-      const consequentSupport = countOf.get(consequent)! / transactionCount;
+      const consequentSupport = countOf.get(itemsetKey([consequent]))! / transactionCount;
       rules.push({ antecedent, consequent, support: count / transactionCount, confidence, lift: confidence / consequentSupport, count });
     }
   }
@@ -77,8 +77,9 @@ export function formatAntecedent(antecedent: readonly string[]): string {
   return antecedent.join(ANTECEDENT_SEPARATOR);
 }
 
-function itemsetKey(items: readonly string[] | string): string {
-  return typeof items === "string" ? items : items.join("\u0000");
+/** One key per itemset whatever its items hold (joined by NUL, the item "a\0b" and {a, b} shared a key). */
+function itemsetKey(items: readonly string[]): string {
+  return JSON.stringify(items);
 }
 
 function byStrength(a: AssociationRule, b: AssociationRule): number {
@@ -87,6 +88,7 @@ function byStrength(a: AssociationRule, b: AssociationRule): number {
     b.confidence - a.confidence ||
     b.support - a.support ||
     compareItems(formatAntecedent(a.antecedent), formatAntecedent(b.antecedent)) ||
+    compareItemLists(a.antecedent, b.antecedent) ||
     compareItems(a.consequent, b.consequent)
   );
 }

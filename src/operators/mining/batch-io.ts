@@ -154,7 +154,8 @@ export function toCsv(columns: readonly string[], rows: readonly Row[]): string 
 
 function csvField(value: unknown): string {
   if (value === null || value === undefined) return "";
-  const text = String(value);
+  // A list column (items, antecedent_items) as a JSON array: its items may hold commas and the tables' separators.
+  const text = Array.isArray(value) ? JSON.stringify(value) : String(value);
   return /[",\r\n]|^\s|\s$/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 

@@ -82,7 +82,8 @@ export function denseOneItemPatternCounts(
       for (const index of counters.firstSeen) {
         const support = counters.supports[index];
         if (support < minCount) continue;
-        found.push({ kind, pattern: patternText(index, length, base, items), length, support, errorBound: 0 });
+        const steps = patternItems(index, length, base, items);
+        found.push({ kind, pattern: steps.join(PATTERN_STEP_SEPARATOR), items: steps, length, support, errorBound: 0 });
       }
     });
   };
@@ -110,13 +111,13 @@ class DenseCounters {
   }
 }
 
-/** The items of counter `index` (base-B digits, most significant first) joined as the `patterns` table writes them. */
-function patternText(index: number, length: number, base: number, items: readonly string[]): string {
+/** The items of counter `index` (base-B digits, most significant first), in order. */
+function patternItems(index: number, length: number, base: number, items: readonly string[]): string[] {
   const steps: string[] = new Array(length);
   let rest = index;
   for (let step = length - 1; step >= 0; step--) {
     steps[step] = items[rest % base];
     rest = Math.floor(rest / base);
   }
-  return steps.join(PATTERN_STEP_SEPARATOR);
+  return steps;
 }

@@ -15,6 +15,15 @@ export function compareItems(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Two item lists in a fixed order, item by item (patterns or antecedents whose joined texts are equal). */
+export function compareItemLists(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < a.length && i < b.length; i++) {
+    const order = compareItems(a[i], b[i]);
+    if (order !== 0) return order;
+  }
+  return a.length - b.length;
+}
+
 /** Distinct items, sorted: the canonical form of an itemset. */
 export function normalizeItemset(items: readonly string[]): string[] {
   return [...new Set(items)].sort(compareItems);
@@ -31,7 +40,15 @@ export function sessionSequence(elements: readonly string[], itemsetSeparator?: 
 
 /** "a > b c > d": steps joined by " > ", items of a step by `itemJoin`. */
 export function formatPattern(pattern: ItemsetSequence, itemJoin: string = DEFAULT_ITEM_JOIN): string {
-  return pattern.map((itemset) => itemset.join(itemJoin)).join(PATTERN_STEP_SEPARATOR);
+  return patternSteps(pattern, itemJoin).join(PATTERN_STEP_SEPARATOR);
+}
+
+/**
+ * The `patterns` table's `items`: one element per step, a multi-item step's items joined by `itemJoin` (how such a
+ * step arrived as one page item). Unlike the joined text, it tells "a > b" then "c" from "a" then "b > c".
+ */
+export function patternSteps(pattern: ItemsetSequence, itemJoin: string = DEFAULT_ITEM_JOIN): string[] {
+  return pattern.map((itemset) => itemset.join(itemJoin));
 }
 
 /** Items in a pattern, as SPMF and the `length` column count them. */

@@ -3,7 +3,7 @@ import { CountMap } from "./count-map.ts";
 import { UNWATCHED, type CountingProgress } from "./counting-progress.ts";
 import { denseOneItemPatternCounts } from "./dense-pattern-counts.ts";
 import { forEachDistinctContiguous, forEachDistinctSubsequence } from "./distinct-subsequences.ts";
-import { PATTERN_STEP_SEPARATOR, sessionSequence, type ItemsetSequence } from "./itemset-sequence.ts";
+import { compareItemLists, compareItems, DEFAULT_ITEM_JOIN, PATTERN_STEP_SEPARATOR, sessionSequence, type ItemsetSequence } from "./itemset-sequence.ts";
 import { forEachFrequentSequence } from "./prefixspan.ts";
 import { decodeSessions, encodeSessions, type EncodedSessions } from "./session-dictionary.ts";
 import { SpaceSaving } from "./space-saving.ts";
@@ -14,7 +14,10 @@ export const PATTERN_KINDS: readonly PatternKind[] = ["subsequence", "contiguous
 /** One counted pattern, ready for the `patterns` table. */
 export interface CountedPattern {
   kind: PatternKind;
+  /** The `items` joined by " > " (the contract's column; ambiguous when an item holds " > "). */
   pattern: string;
+  /** One element per step (a multi-item step's items joined by the item join): what tells patterns apart. */
+  items: string[];
   length: number;
   support: number;
   /** How far `support` may exceed the truth: 0 for exact counts. */
@@ -48,15 +51,16 @@ export function exactPatternCounts(
 ): CountedPattern[] {
   const found: CountedPattern[] = [];
   forEachFrequentSequence(sequences, { minSupportCount: minCount, maxLength, progress }, (pattern, support, items) => {
-    let text = "";
+    const steps: string[] = new Array(pattern.length);
     let length = 0;
     for (let step = 0; step < pattern.length; step++) {
-      if (step > 0) text += PATTERN_STEP_SEPARATOR;
       const ids = pattern[step];
+      let text = "";
       for (let k = 0; k < ids.length; k++) text += k === 0 ? items[ids[k]] : itemJoin + items[ids[k]];
+      steps[step] = text;
       length += ids.length;
     }
-    found.push({ kind: "subsequence", pattern: text, length, support, errorBound: 0 });
+    found.push({ kind: "subsequence", pattern: steps.join(PATTERN_STEP_SEPARATOR), items: steps, length, support, errorBound: 0 });
   });
   const numeric = sequences.every((sequence) => sequence.every((step) => step.length === 1))
     ? countOneItemRuns(sequences, maxLength, minCount, progress)
@@ -65,17 +69,19 @@ export function exactPatternCounts(
     for (const counted of numeric) found.push(counted);
     return found;
   }
+  // Keyed by item tokens: keyed by the text, "a > b" then "c" and "a" then "b > c" were one run.
+  const { sequences: tokenSequences, items } = itemTokens(sequences);
   const runs = new CountMap();
   const lengthOf = new Map<string, number>();
-  for (const sequence of sequences) {
-    forEachDistinctContiguous(sequence, maxLength, (pattern, length) => {
+  for (const sequence of tokenSequences) {
+    forEachDistinctContiguous(sequence, maxLength, (key, length) => {
       progress.advance(1);
-      const count = (runs.get(pattern) ?? 0) + 1;
-      runs.set(pattern, count);
-      if (count === minCount) lengthOf.set(pattern, length);
-    }, itemJoin);
+      const count = (runs.get(key) ?? 0) + 1;
+      runs.set(key, count);
+      if (count === minCount) lengthOf.set(key, length);
+    }, TOKEN_JOIN);
   }
-  for (const [pattern, length] of lengthOf) found.push({ kind: "contiguous", pattern, length, support: runs.get(pattern)!, errorBound: 0 });
+  for (const [key, length] of lengthOf) found.push(countedOfKey("contiguous", key, items, itemJoin, length, runs.get(key)!, 0));
   return found;
 }
 
@@ -137,7 +143,8 @@ function countOneItemRuns(
     if (support < minCount) continue;
     const run: string[] = [];
     for (let rest = key; rest > 0; rest = Math.floor(rest / base)) run.push(items[(rest % base) - 1]);
-    found.push({ kind: "contiguous", pattern: run.reverse().join(PATTERN_STEP_SEPARATOR), length: run.length, support, errorBound: 0 });
+    run.reverse();
+    found.push({ kind: "contiguous", pattern: run.join(PATTERN_STEP_SEPARATOR), items: run, length: run.length, support, errorBound: 0 });
   }
   return found;
 }
@@ -148,7 +155,7 @@ function countOneItemRuns(
  * (session, distinct pattern) pairs of that kind and length, every pattern whose support exceeds N / capacity is kept.
  */
 export function approximatePatternCounts(
-  sequences: Iterable<ItemsetSequence>,
+  sequences: readonly ItemsetSequence[],
   maxLength: number,
   itemJoin: string,
   capacity: number,
@@ -157,12 +164,14 @@ export function approximatePatternCounts(
 ): CountedPattern[] {
   const summaries = new Map<PatternKind, SpaceSaving[]>();
   for (const kind of PATTERN_KINDS) summaries.set(kind, Array.from({ length: maxLength }, () => new SpaceSaving(capacity)));
-  for (const sequence of sequences) {
+  // Keyed by item tokens: keyed by the text, "a > b" then "c" and "a" then "b > c" shared one counter.
+  const { sequences: tokenSequences, items } = itemTokens(sequences);
+  for (const sequence of tokenSequences) {
     for (const kind of PATTERN_KINDS) {
       const byLength = summaries.get(kind)!;
-      forEachDistinctPattern(kind, sequence, maxLength, itemJoin, (pattern, length) => {
+      forEachDistinctPattern(kind, sequence, maxLength, TOKEN_JOIN, (key, length) => {
         progress.advance(1);
-        byLength[length - 1].offer(pattern);
+        byLength[length - 1].offer(key);
       });
     }
   }
@@ -170,11 +179,34 @@ export function approximatePatternCounts(
   for (const kind of PATTERN_KINDS) {
     summaries.get(kind)!.forEach((summary, index) => {
       for (const { key, count, error } of summary.entries()) {
-        if (count >= minCount) found.push({ kind, pattern: key, length: index + 1, support: count, errorBound: error });
+        if (count >= minCount) found.push(countedOfKey(kind, key, items, itemJoin, index + 1, count, error));
       }
     });
   }
   return found;
+}
+
+/** Joins the tokens of a multi-item step in a token key; tokens hold neither it nor " > ". */
+const TOKEN_JOIN = DEFAULT_ITEM_JOIN;
+
+/**
+ * The sequences with every item replaced by a token naming its id (base 36, zero-padded to one width) in `items`, the
+ * window's distinct items in compareItems order: tokens compare as their items do, so itemsets stay canonical, and a
+ * pattern's key (tokens joined by TOKEN_JOIN and " > ") names one pattern, whatever its items hold.
+ */
+function itemTokens(sequences: readonly ItemsetSequence[]): { sequences: ItemsetSequence[]; items: string[] } {
+  const distinct = new Set<string>();
+  for (const sequence of sequences) for (const step of sequence) for (const item of step) distinct.add(item);
+  const items = [...distinct].sort(compareItems);
+  const width = Math.max(1, (items.length - 1).toString(36).length);
+  const tokenOf = new Map(items.map((item, id) => [item, id.toString(36).padStart(width, "0")] as const));
+  return { sequences: sequences.map((sequence) => sequence.map((step) => step.map((item) => tokenOf.get(item)!))), items };
+}
+
+/** A counted pattern from its token key (itemTokens): its steps' items back, joined as the table writes them. */
+function countedOfKey(kind: PatternKind, key: string, items: readonly string[], itemJoin: string, length: number, support: number, errorBound: number): CountedPattern {
+  const steps = key.split(PATTERN_STEP_SEPARATOR).map((step) => step.split(TOKEN_JOIN).map((token) => items[Number.parseInt(token, 36)]).join(itemJoin));
+  return { kind, pattern: steps.join(PATTERN_STEP_SEPARATOR), items: steps, length, support, errorBound };
 }
 
 /** One window's counting: its sessions' elements (in the order that makes topK deterministic) and the settings. */
@@ -228,12 +260,13 @@ function sparsePatterns(request: WindowPatternsRequest, progress: CountingProgre
   return found.sort(byOutputOrder);
 }
 
-/** Rows in (kind as PATTERN_KINDS orders it, length, support desc, pattern) order. */
+/** Rows in (kind as PATTERN_KINDS orders it, length, support desc, pattern, items) order. */
 function byOutputOrder(a: CountedPattern, b: CountedPattern): number {
   return (
     (a.kind === b.kind ? 0 : a.kind === PATTERN_KINDS[0] ? -1 : 1) ||
     a.length - b.length ||
     b.support - a.support ||
-    (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0)
+    compareItems(a.pattern, b.pattern) ||
+    compareItemLists(a.items, b.items)
   );
 }

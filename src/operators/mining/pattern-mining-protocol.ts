@@ -1,6 +1,7 @@
 // Messages between sequencePatterns (main thread) and its mining thread (pattern-mining-thread.ts): one closed
 // window's sessions in, its counted patterns out. Both sides are plain data in typed arrays and one string list, so a
 // window crosses in a few copies instead of a structured clone per session.
+import { PATTERN_STEP_SEPARATOR } from "./itemset-sequence.ts";
 import { PATTERN_KINDS, type CountedPattern, type PatternKind, type WindowPatternsRequest } from "./pattern-counting.ts";
 import { decodeSessions, encodeSessions, type EncodedSessions } from "./session-dictionary.ts";
 
@@ -22,7 +23,7 @@ export interface MiningJob extends EncodedSessions {
 /** The answer to one job: its patterns in row order, or the error that stopped the counting. */
 export interface MiningReply {
   id: number;
-  /** JSON array of the patterns' texts. */
+  /** JSON array of the patterns' items (CountedPattern.items); each pattern's text is them joined by " > ". */
   patterns: string;
   /** Index into PATTERN_KINDS per pattern. */
   kinds: Uint8Array;
@@ -67,25 +68,26 @@ export function decodeJob(job: MiningJob): WindowPatternsRequest {
 export function encodeReply(id: number, found: readonly CountedPattern[]): Encoded<MiningReply> {
   const kinds = new Uint8Array(found.length);
   const numbers = new Float64Array(found.length * 3);
-  const texts: string[] = [];
+  const itemLists: string[][] = [];
   for (let i = 0; i < found.length; i++) {
     const counted = found[i];
-    texts.push(counted.pattern);
+    itemLists.push(counted.items);
     kinds[i] = PATTERN_KINDS.indexOf(counted.kind);
     numbers[i * 3] = counted.length;
     numbers[i * 3 + 1] = counted.support;
     numbers[i * 3 + 2] = counted.errorBound;
   }
-  return { message: { id, patterns: JSON.stringify(texts), kinds, numbers }, transfer: [kinds.buffer as ArrayBuffer, numbers.buffer as ArrayBuffer] };
+  return { message: { id, patterns: JSON.stringify(itemLists), kinds, numbers }, transfer: [kinds.buffer as ArrayBuffer, numbers.buffer as ArrayBuffer] };
 }
 
 export function decodeReply(reply: MiningReply): CountedPattern[] {
-  const texts = JSON.parse(reply.patterns) as string[];
+  const itemLists = JSON.parse(reply.patterns) as string[][];
   const found: CountedPattern[] = [];
-  for (let i = 0; i < texts.length; i++) {
+  for (let i = 0; i < itemLists.length; i++) {
     found.push({
       kind: PATTERN_KINDS[reply.kinds[i]] as PatternKind,
-      pattern: texts[i],
+      pattern: itemLists[i].join(PATTERN_STEP_SEPARATOR),
+      items: itemLists[i],
       length: reply.numbers[i * 3],
       support: reply.numbers[i * 3 + 1],
       errorBound: reply.numbers[i * 3 + 2],

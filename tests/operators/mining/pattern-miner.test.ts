@@ -219,7 +219,7 @@ describe("pattern mining thread", () => {
     expect([1, 2, 3].map((length) => group("subsequence", length).length)).toEqual([60, 1770, 34220]);
     expect([1, 2, 3].map((length) => group("contiguous", length).length)).toEqual([60, 59, 58]);
     expect(rows.every((row) => row.support === 50 && row.errorBound === 0)).toBe(true);
-    expect(rows[0]).toEqual({ kind: "subsequence", pattern: "p00", length: 1, support: 50, errorBound: 0 });
+    expect(rows[0]).toEqual({ kind: "subsequence", pattern: "p00", items: ["p00"], length: 1, support: 50, errorBound: 0 });
     expect(group("subsequence", 3).at(-1)).toBe("p57 > p58 > p59");
     expect(group("contiguous", 2)[0]).toBe("p00 > p01");
   });
