@@ -278,20 +278,28 @@ export async function runMonitor(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  for (const line of monitorBanner(prometheus, targets, options.scrapeInterval, aliases)) console.log(line);
-  const answers = await Promise.all(targets.map((target) => answersMetrics(target.address)));
-  for (const line of silentTargetLines(targets.filter((_, index) => !answers[index]))) console.log(line);
-
-  // Ctrl-C in a terminal signals Prometheus too; either way the monitor stops it and removes the storage.
+  // Ctrl-C in a terminal signals Prometheus too; either way the monitor stops it and removes the storage. A closed
+  // terminal (SIGHUP) ended the monitor and only made Prometheus reload its config: it went on scraping, holding its
+  // port and its storage. A closed stdout (`monitor | head`) exits the process at once (handleClosedOutput), as may
+  // any other exit: Prometheus goes with it. Set before the banner and the answer checks, which take
+  // up to 1.5 s: a signal then ended the monitor alone too.
   let signalled: string | undefined;
   const onSignal = (signal: string) => {
     signalled ??= signal;
     void prometheus.stop();
   };
+  const stopOnExit = () => prometheus.stopNow();
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  process.once("SIGHUP", onSignal);
+  process.once("exit", stopOnExit);
+  for (const line of monitorBanner(prometheus, targets, options.scrapeInterval, aliases)) console.log(line);
+  const answers = await Promise.all(targets.map((target) => answersMetrics(target.address)));
+  for (const line of silentTargetLines(targets.filter((_, index) => !answers[index]))) console.log(line);
+
   const exit = await prometheus.exited.catch((error: unknown) => (error as Error).message);
   await prometheus.stop();
+  process.off("exit", stopOnExit);
   if (signalled !== undefined || exit === 0) {
     console.error(`${signalled ?? "exit"}: Prometheus stopped, temporary storage removed`);
     return 0;

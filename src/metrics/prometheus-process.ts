@@ -1,5 +1,6 @@
 // Starts Debian's `prometheus` with a rendered config and temporary storage, and stops it cleanly (npm run monitor, tests).
 import { spawn, type ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -36,6 +37,11 @@ export interface RunningPrometheus {
   exited: Promise<number | NodeJS.Signals | null>;
   /** Terminates Prometheus (SIGTERM, then SIGKILL) and removes the temporary directory. */
   stop(): Promise<void>;
+  /**
+   * Kills Prometheus (SIGKILL) and removes the temporary directory at once, for a process about to exit (an 'exit'
+   * listener cannot wait for stop()): otherwise Prometheus outlives it, scraping and holding its port and storage.
+   */
+  stopNow(): void;
 }
 
 /** Raised when the prometheus executable is not installed. */
@@ -101,6 +107,10 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
         await removeDirectory();
       })();
       return stopping;
+    },
+    stopNow() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      rmSync(directory, { recursive: true, force: true });
     },
   };
 }

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { ALERT_RULES } from "../../src/metrics/prometheus-config.ts";
+import { LATE_SESSION_CONSUMERS } from "../../src/metrics/labels.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
 import { parseExposition, seriesNames } from "../metrics/exposition.ts";
 import { allPanels, DASHBOARDS_DIR, loadDashboards, metricNamesIn, substituteGrafanaVariables } from "./dashboards.ts";
@@ -129,6 +130,18 @@ describe("grafana dashboards", () => {
     ].flatMap(metricNamesIn);
     expect(queried.length).toBeGreaterThan(30);
     expect(queried.filter((name) => !names.has(name))).toEqual([]);
+  });
+
+  it("says on the late panel what clickpipe_sessions_late_total counts for each of its operators: the table the version misses", () => {
+    // Each session consumer that counts late versions, and the table of its own that such a version is missing from.
+    const missedTable: Record<(typeof LATE_SESSION_CONSUMERS)[number], string> = { sequencePatterns: "patterns", churnFeatures: "customer_features" };
+    expect(Object.keys(missedTable).sort()).toEqual([...LATE_SESSION_CONSUMERS].sort());
+    const health = dashboards.find(({ dashboard }) => dashboard.uid === "clickpipe-pipeline-health")!.dashboard;
+    const late = allPanels(health).find((p) => (p.targets ?? []).some((t) => t.expr?.includes("clickpipe_sessions_late_total")));
+    for (const [operator, table] of Object.entries(missedTable)) {
+      expect(late?.description, operator).toContain(operator);
+      expect(late?.description, operator).toContain(`not in ${table}`);
+    }
   });
 
   it("finds a sample of every metric its panels query from the start, so no panel reads 'No data' before the first event", async () => {

@@ -15,6 +15,7 @@ export interface DashboardPanel {
   id: number;
   type: string;
   title: string;
+  description?: string;
   datasource?: { type?: string; uid?: string };
   gridPos: { x: number; y: number; w: number; h: number };
   fieldConfig?: { defaults?: { unit?: string } };

@@ -1,7 +1,8 @@
 // `clickpipe monitor` as a user runs it: the real Prometheus scrapes every --target and the --pipeline's metrics port as
 // instances of the job clickpipe, loads the alert rules, names the target that does not answer, and stops cleanly.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import type { Server } from "node:http";
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +13,7 @@ import { Metrics } from "../../src/metrics/registry.ts";
 import { startMetricsServer } from "../../src/metrics/server.ts";
 import { spawnCli, type CliProcess } from "../helpers/cli.ts";
 import { freePort } from "../helpers/nats-server.ts";
-import { waitForValue } from "../helpers/wait-for.ts";
+import { waitFor, waitForValue } from "../helpers/wait-for.ts";
 
 interface UpSeries {
   metric: { job: string; instance: string };
@@ -118,6 +119,88 @@ describe("clickpipe monitor with several targets", () => {
     const exit = await monitor.exited;
     expect(exit.code).toBe(0);
     expect(exit.output).toContain("SIGTERM: Prometheus stopped, temporary storage removed");
+    expect(existsSync(storage)).toBe(false);
+  });
+});
+
+/** Kills (SIGKILL) every process whose command line holds `argument`: a Prometheus the monitor left behind, by its storage. */
+function killLeftBehind(argument: string): number {
+  let killed = 0;
+  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    let commandLine: string;
+    try {
+      commandLine = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    } catch {
+      continue;
+    }
+    if (!commandLine.split("\0").some((part) => part.includes(argument))) continue;
+    process.kill(Number(pid), "SIGKILL");
+    killed++;
+  }
+  return killed;
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    return (await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+describe("clickpipe monitor ended otherwise than by Ctrl-C", () => {
+  /** Accepts connections and never answers: the monitor's answer check of this target waits out its 1.5 s timeout. */
+  let mute: NetServer;
+  let muteTarget: string;
+  const sockets = new Set<Socket>();
+  const storages: string[] = [];
+
+  beforeAll(async () => {
+    mute = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => mute.listen(0, "127.0.0.1", resolve));
+    muteTarget = `127.0.0.1:${(mute.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    // On a monitor that left Prometheus running, the tests fail; its Prometheus must not outlive them.
+    for (const storage of storages) {
+      killLeftBehind(storage);
+      await rm(storage, { recursive: true, force: true });
+    }
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => mute.close(resolve));
+  });
+
+  async function started(): Promise<{ monitor: CliProcess; url: string; storage: string }> {
+    const monitor = spawnCli(["monitor", "--port", "0", "--target", muteTarget]);
+    if (!(await monitor.printed(/Ctrl-C stops Prometheus and removes its storage\.\n/))) throw new Error(`no banner:\n${monitor.output()}`);
+    const url = /^Prometheus on (http:\/\/\S+?),/m.exec(monitor.output())![1];
+    const storage = /temporary storage (\S+)$/m.exec(monitor.output())![1];
+    storages.push(storage);
+    expect(await answers(url)).toBe(true);
+    return { monitor, url, storage };
+  }
+
+  it("stops Prometheus and removes its storage when its terminal hangs up (SIGHUP), where Prometheus only reloads", async () => {
+    const { monitor, url, storage } = await started();
+    monitor.child.kill("SIGHUP");
+    const exit = await monitor.exited;
+    expect(exit.code).toBe(0);
+    expect(exit.output).toContain("SIGHUP: Prometheus stopped, temporary storage removed");
+    expect(existsSync(storage)).toBe(false);
+    expect(await answers(url)).toBe(false);
+  });
+
+  it("stops Prometheus and removes its storage when the reader of its output goes (`clickpipe monitor | head`)", async () => {
+    const { monitor, url, storage } = await started();
+    // The line on the mute target follows the banner once its answer check times out, into a closed pipe.
+    monitor.child.stdout!.destroy();
+    const exit = await monitor.exited;
+    expect(exit.code).toBe(0);
+    await waitFor("Prometheus to stop", async () => !(await answers(url)), 5_000);
     expect(existsSync(storage)).toBe(false);
   });
 });
