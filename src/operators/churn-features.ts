@@ -121,7 +121,7 @@ export interface ChurnFeaturesState {
  *   monetary_value stays the mean order revenue of the repeat purchase days: a refund cannot be told to belong to a
  *   repeat day rather than the first (its order may be long folded), and Gamma-Gamma needs it positive, which netting
  *   could break. A refund-only day makes the customer appear, with purchase columns null if they have no order. Refunds
- *   dedupe by event_id and by (site_id, order_id, amount) (see dedupeIds).
+ *   dedupe by event_id and by (site_id, order_id, amount, UTC day) (see dedupeIds).
  */
 class ChurnFeaturesOperator implements Operator {
   readonly id = "churnFeatures";
@@ -480,14 +480,16 @@ function bucketIn(buckets: Map<string, DayBucket>, key: string): DayBucket {
 /**
  * Dedupe ids of a purchase or cart add: its event_id, and for an order its (site_id, order_id), since order numbers are
  * per shop (two sites' #1001 are two orders) and a shop resends an order under a new event_id. A refund's order key
- * also holds its amount and a prefix of its own: a shop may refund under the order's own number, which is no copy of
- * that order, and refund one order in parts; a resent refund (same order, same amount) still counts once.
+ * also holds its amount, its UTC day and a prefix of its own: a shop may refund under the order's own number, which is
+ * no copy of that order, and refund one order in parts; a resent refund (same order, amount and day) still counts once.
+ * Without the day, an equal part refund of the next day was dropped only while the first one's day was still pending,
+ * so whether it counted depended on arrival order.
  */
 export function dedupeIds(event: ClickEvent, isPurchase: boolean, refund: boolean): string[] {
   const eventKey = `e:${event.event_id}`;
   if (!isPurchase || event.order_id === undefined) return [eventKey];
   const order = siteKey(event.site_id, event.order_id);
-  return [refund ? `r:${order}:${Math.round((event.revenue as number) * MICROS)}` : `o:${order}`, eventKey];
+  return [refund ? `r:${order}:${Math.round((event.revenue as number) * MICROS)}:${dayOf(event.ts)}` : `o:${order}`, eventKey];
 }
 
 function addBucket(store: CustomerStore, slot: number, day: number, bucket: DayBucket): void {

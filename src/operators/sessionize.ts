@@ -15,6 +15,7 @@ import { eventIdHash, sessionIdOf } from "./sessionize-hash.ts";
 const ORDER_ID_PREFIX = "\u0000order\u0000";
 /** A refund's fingerprint: apart from its order's, which a shop may refund under the order's own number (as churnFeatures). */
 const REFUND_ID_PREFIX = "\u0000refund\u0000";
+const UTC_DAY_MS = 86_400_000;
 const NO_ORDER = -1;
 import { LocalDayCalendar } from "./sessionize-local-day.ts";
 import { type EventRun, buildSessionRecord, latestUserId, runLastIdHash, runSessionId } from "./sessionize-record.ts";
@@ -1008,7 +1009,11 @@ export function createSessionize(config: SessionizeConfig, _environment: Operato
   return new Sessionizer(config);
 }
 
-/** The dedupe key of a purchase's order_id: the order's, or for a refund the refund's of that order and amount. */
+/**
+ * The dedupe key of a purchase's order_id: the order's, or for a refund the refund's of that order, amount and UTC day
+ * (as churnFeatures': two equal part refunds of one order on two days are two refunds, a resend is of the same day).
+ */
 function orderKey(event: ClickEvent, orderId: string): string {
-  return isRefund(event) ? `${REFUND_ID_PREFIX}${orderId}\u0000${Math.round((event.revenue as number) * 1_000_000)}` : ORDER_ID_PREFIX + orderId;
+  if (!isRefund(event)) return ORDER_ID_PREFIX + orderId;
+  return `${REFUND_ID_PREFIX}${orderId}\u0000${Math.round((event.revenue as number) * 1_000_000)}\u0000${Math.floor(event.ts / UTC_DAY_MS)}`;
 }

@@ -315,6 +315,29 @@ describe("churnFeatures - refunds (purchases with negative revenue)", () => {
       last_purchase_ts: at("2023-04-01T10:00:00Z"), orders_total: 1, revenue_total: 30,
     });
   });
+
+  it("counts equal part refunds of one order on two days twice, whatever order they arrive in", () => {
+    // u buys o1 (100) on 03-01 and refunds 10 of it twice under o1's number: 03-01 23:50 and 03-02 00:10, two events
+    // (two returned items of 10). In order, the second arrives while 03-01 is still pending (its snapshot waits for the
+    // watermark to pass 03-02 01:00); in the other arrival, a page view at 03-02 01:05 writes 03-01 first. The second
+    // refund is of another day, so no copy of the first either way: 03-02's net is 100 − 10 − 10 = 80 in both.
+    const order = purchase("u", at("2023-03-01T10:00:00Z"), 100, "o1");
+    const first = purchase("u", at("2023-03-01T23:50:00Z"), -10, "o1", { event_id: "return-1" });
+    const second = purchase("u", at("2023-03-02T00:10:00Z"), -10, "o1", { event_id: "return-2" });
+    const later = pageView(at("2023-03-02T01:05:00Z"), { anon: "other" });
+    for (const events of [
+      [order, first, second, later],
+      [order, first, later, second],
+    ]) {
+      const operator = churnOperator();
+      const harness = new OperatorHarness();
+      harness.feed(operator, events);
+      operator.onEnd(harness);
+      const { rows } = snapshotsOf(harness);
+      expect(purchaseColumns(rowOf(rows.get("2023-03-01"), "u"))).toMatchObject({ orders_total: 1, revenue_total: 90 });
+      expect(purchaseColumns(rowOf(rows.get("2023-03-02"), "u"))).toMatchObject({ orders_total: 1, revenue_total: 80 });
+    }
+  });
 });
 
 describe("churnFeatures - identity stitching", () => {

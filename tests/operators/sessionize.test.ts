@@ -716,6 +716,20 @@ describe("sessionize - orders", () => {
     expect(await harness.metricValue("clickpipe_events_duplicate_total")).toBe(1);
   });
 
+  it("counts equal part refunds of one order on two UTC days twice, as churnFeatures does", () => {
+    const midnight = Date.UTC(2024, 2, 11);
+    const { view } = run([
+      event("b", midnight - 30 * MINUTE, { user_id: "u" }),
+      event("b", midnight - 20 * MINUTE, { type: "purchase", user_id: "u", order_id: "o1", revenue: 10.5 }),
+      event("b", midnight - 10 * MINUTE, { type: "purchase", user_id: "u", order_id: "o1", revenue: -4 }),
+      event("b", midnight + 10 * MINUTE, { type: "purchase", user_id: "u", order_id: "o1", revenue: -4 }),
+    ]);
+    // Two returned items of 4, one before and one after midnight (two events): no copy of each other, as their days
+    // differ. All four events, 10.5 − 4 − 4 = 2.5, however the visit is cut into sessions.
+    expect(view.reduce((sum, row) => sum + row.event_count, 0)).toBe(4);
+    expect(view.reduce((sum, row) => sum + row.revenue, 0)).toBe(2.5);
+  });
+
   it("takes a session whose only purchase is a refund as not converted, its revenue netted", async () => {
     const { view } = run([
       event("b", T0, { user_id: "u" }),
