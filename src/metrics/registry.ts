@@ -234,7 +234,7 @@ export class Metrics {
     });
     this.sessionsConverted = new Counter({
       name: "clickpipe_sessions_converted_total",
-      help: "Sessions of people at their first final version that hold a purchase.",
+      help: "Sessions of people at their first final version that hold a purchase (a refund alone is none).",
       registers: reg,
       collect: flushSessions,
     });
