@@ -17,6 +17,16 @@ function bind(port: number): Promise<Server | undefined> {
   });
 }
 
+/** Binds 127.0.0.1:`port` as another program (or a stalled holder's metrics server) would; rejects when it is taken. */
+export async function occupyPort(port: number): Promise<Server> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
+  return server;
+}
+
 function close(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }

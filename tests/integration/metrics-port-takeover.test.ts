@@ -3,7 +3,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:net";
+import type { Server } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
@@ -13,6 +13,7 @@ import { thisProcessIdentity } from "../../src/runtime/process-identity.ts";
 import { freePort } from "../../src/transport/local-server.ts";
 import { runCli } from "../helpers/cli.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { occupyPort } from "../helpers/port-range.ts";
 import { waitForValue } from "../helpers/wait-for.ts";
 import { crashInput, lakeRows, publishAndDrainBaseline, sleep, spawnWorker, writePipelineFile, type WorkerProcess } from "./crash-harness.ts";
 
@@ -27,16 +28,6 @@ function sample(text: string, name: string, labels = ""): number | undefined {
     if (match?.[1] === name && (match[2] ?? "").includes(labels)) return Number(match[3]);
   }
   return undefined;
-}
-
-/** Binds `port` on 127.0.0.1 as another program would. */
-async function occupy(port: number): Promise<Server> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", resolve);
-  });
-  return server;
 }
 
 describe("metrics.port after a takeover from a stalled holder on the same host", () => {
@@ -183,7 +174,7 @@ describe("metrics.port after a takeover from a stalled holder on the same host",
     let first = await freePort();
     let other: Server | undefined;
     while (other === undefined) {
-      other = await occupy(first + 1).catch(() => undefined);
+      other = await occupyPort(first + 1).catch(() => undefined);
       if (other === undefined) first = await freePort();
     }
     try {
@@ -219,7 +210,7 @@ describe("metrics.port after a takeover from a stalled holder on the same host",
       await mkdir(dirname(lockFile), { recursive: true });
       await writeFile(lockFile, JSON.stringify(namesake));
       // What holds the port is another program: no process of another boot binds a port of this kernel.
-      const other = await occupy(metricsPort);
+      const other = await occupyPort(metricsPort);
       try {
         const successor = spawnWorker(file, ["--drain", "--worker-id", "successor"], STALE_LOCK);
         running.push(successor);

@@ -2,7 +2,6 @@
 // (after a takeover from a stalled holder) that fails for another reason than the port in use, and the lock lost.
 import { writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -16,6 +15,7 @@ import { thisProcessIdentity } from "../../src/runtime/process-identity.ts";
 import { runWorker, type WorkerOptions, type WorkerSummary } from "../../src/runtime/worker.ts";
 import { freePort } from "../../src/transport/local-server.ts";
 import { runCli } from "../helpers/cli.ts";
+import { occupyPort } from "../helpers/port-range.ts";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
 import { crashInput, writePipelineFile } from "./crash-harness.ts";
 
@@ -24,16 +24,6 @@ const NAME = "mretry";
 const FOREIGN_HOST = "192.0.2.1";
 /** Logged as an operator failure's back-off starts (not for the last attempt, which dead-letters without one). */
 const BACK_OFF_LINE = / failed \(attempt (\d+) of \d+: /;
-
-/** Binds `port` on 127.0.0.1, standing in for the stalled holder's metrics server. */
-async function occupy(port: number): Promise<Server> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", resolve);
-  });
-  return server;
-}
 
 /**
  * Drains with operators that throw on the event `poisoned` every time (CLICKPIPE_THROW_ON_EVENTS, which the poison
@@ -93,7 +83,7 @@ describe("errors from outside a worker's rounds during an operator failure's bac
     await writeFile(lockFile, JSON.stringify(stalled));
     const old = new Date(Date.now() - 10_000);
     await utimes(lockFile, old, old);
-    const held = await occupy(metricsPort);
+    const held = await occupyPort(metricsPort);
 
     // From an operator failure's back-off to the start of the next round's reading.
     let backingOff = false;
