@@ -32,7 +32,8 @@ export const mineUsage = `usage:
       unbounded, as SPMF; contiguous then counts every run of every sequence, so give one for long sessions).
   clickpipe mine rules --orders <dir|file> --min-support <s> [--min-confidence <c>] [--max-length <n>] [--item <column>] [--out <file.csv|dir>]
       FP-Growth + one-consequent rules, exact. Input: one basket per line CSV (comma-separated), SPMF transactions
-      (space-separated), or a Parquet table (list column items, or order_id + item/sku/category rows).
+      (space-separated), or a Parquet table (list column items, or order_id + item/sku/category rows; a sessions
+      table with --item page_items|page_path: one basket per session of its current truth, as mine patterns reads it).
       --min-support in (0,1]: count / orders ≥ s. Defaults as arules: --min-confidence 0.8, --max-length 10 (items per rule).
   --out file.csv writes CSV; --out <dir> writes <dir>/<table>.csv and a Parquet table <dir>/<table>/; no --out: CSV on stdout.`;
 
