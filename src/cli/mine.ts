@@ -1,12 +1,20 @@
-// `clickpipe mine patterns|rules`: exact batch mining (PrefixSpan, FP-Growth) over SPMF/CSV files and Parquet tables.
+// `clickpipe mine patterns|rules`: exact batch mining (PrefixSpan and contiguous runs, FP-Growth) over SPMF/CSV files and Parquet tables.
 import { extname } from "node:path";
 import { parseArgs } from "node:util";
 import type { Row, TableSpec } from "../sinks/table.ts";
 import { associationRules, formatAntecedent } from "../operators/mining/association-rules.ts";
 import { readBasketDatabase, readSequenceDatabase, toCsv, writeAtomically, writeTableDirectory } from "../operators/mining/batch-io.ts";
 import { fpGrowth } from "../operators/mining/fp-growth.ts";
-import { formatPattern, patternItemCount, patternSteps } from "../operators/mining/itemset-sequence.ts";
+import {
+  compareItemLists,
+  DEFAULT_ITEM_JOIN,
+  formatPattern,
+  patternItemCount,
+  patternSteps,
+  type ItemsetSequence,
+} from "../operators/mining/itemset-sequence.ts";
 import { sequenceMinSupportCount } from "../operators/mining/min-support.ts";
+import { exactContiguousCounts, PATTERN_KINDS, type PatternKind } from "../operators/mining/pattern-counting.ts";
 import { prefixSpan } from "../operators/mining/prefixspan.ts";
 import { MiningInputError } from "../operators/mining/spmf-format.ts";
 import { basketRulesTable } from "../operators/basket.ts";
@@ -14,13 +22,18 @@ import { patternsTable } from "../operators/sequence-patterns.ts";
 import { asksForHelp } from "./asks-for-help.ts";
 
 export const mineUsage = `usage:
-  clickpipe mine patterns --sessions <dir|file> --min-support <s> [--max-length <n>] [--item page_items|page_path] [--out <file.csv|dir>]
-      PrefixSpan, exact. Input: SPMF sequences (items, -1 ends an itemset, -2 a sequence), CSV (one sequence per
-      line, comma-separated), or a sessions Parquet table/file. --min-support: ≥ 1 a count of sequences, in (0,1) a
-      ratio (ceil(ratio × sequences), as SPMF). --max-length: most items per pattern (default: unbounded, as SPMF).
+  clickpipe mine patterns --sessions <dir|file> --min-support <s> [--kind subsequence|contiguous|both] [--max-length <n>] [--item page_items|page_path] [--out <file.csv|dir>]
+      Exact. Input: SPMF sequences (items, -1 ends an itemset, -2 a sequence), CSV (one sequence per line,
+      comma-separated), or a sessions Parquet table/file (its current truth: per session_id the highest version,
+      left out when retracted or is_bot, as the sequencePatterns operator). --kind: subsequence (default; PrefixSpan,
+      gaps allowed), contiguous (runs of consecutive steps: A directly followed by B, the operator's run counting) or
+      both. Support: sequences holding the pattern at least once. --min-support: ≥ 1 a count of sequences, in (0,1) a
+      ratio (ceil(ratio × sequences), as SPMF). --max-length: most items per subsequence, steps per run (default:
+      unbounded, as SPMF; contiguous then counts every run of every sequence, so give one for long sessions).
   clickpipe mine rules --orders <dir|file> --min-support <s> [--min-confidence <c>] [--max-length <n>] [--item <column>] [--out <file.csv|dir>]
       FP-Growth + one-consequent rules, exact. Input: one basket per line CSV (comma-separated), SPMF transactions
-      (space-separated), or a Parquet table (list column items, or order_id + item/sku/category rows).
+      (space-separated), or a Parquet table (list column items, or order_id + item/sku/category rows; a sessions
+      table with --item page_items|page_path: one basket per session of its current truth, as mine patterns reads it).
       --min-support in (0,1]: count / orders ≥ s. Defaults as arules: --min-confidence 0.8, --max-length 10 (items per rule).
   --out file.csv writes CSV; --out <dir> writes <dir>/<table>.csv and a Parquet table <dir>/<table>/; no --out: CSV on stdout.`;
 
@@ -83,17 +96,29 @@ async function minePatterns(argv: string[], io: MineIo): Promise<number> {
     sessions: { type: "string" },
     "min-support": { type: "string" },
     "max-length": { type: "string" },
+    kind: { type: "string" },
     item: { type: "string" },
     out: { type: "string" },
   });
   const input = required(values.sessions, "--sessions");
   const minSupport = positiveNumber(required(values["min-support"], "--min-support"), "--min-support");
   const maxLength = values["max-length"] === undefined ? undefined : positiveInteger(values["max-length"], "--max-length");
+  const kinds = kindFlag(values.kind);
   const item = itemFlag(values.item);
   const database = await readSequenceDatabase(input, item);
   const minSupportCount = sequenceMinSupportCount(minSupport, database.length);
-  const patterns = prefixSpan(database, { minSupportCount, maxLength });
-  const rows: Row[] = patterns.map(({ pattern, support }) => ({
+  const rows: Row[] = [];
+  if (kinds.includes("subsequence")) rows.push(...subsequenceRows(database, minSupportCount, maxLength));
+  if (kinds.includes("contiguous")) rows.push(...contiguousRows(database, minSupportCount, maxLength));
+  await writeResult(values.out, minedPatternsTable, rows, io);
+  const perKind = kinds.length > 1 ? ` (${kinds.map((kind) => `${rows.filter((row) => row.kind === kind).length} ${kind}`).join(", ")})` : "";
+  io.stderr.write(`mined ${rows.length} patterns${perKind} from ${database.length} sequences (min support ${minSupportCount} sequences)\n`);
+  return 0;
+}
+
+/** PrefixSpan's patterns (gaps allowed), by support (desc) then pattern; `length` counts items, as SPMF. */
+function subsequenceRows(database: readonly ItemsetSequence[], minSupportCount: number, maxLength: number | undefined): Row[] {
+  return prefixSpan(database, { minSupportCount, maxLength }).map(({ pattern, support }) => ({
     kind: "subsequence",
     pattern: formatPattern(pattern),
     length: patternItemCount(pattern),
@@ -101,9 +126,16 @@ async function minePatterns(argv: string[], io: MineIo): Promise<number> {
     support_ratio: support / database.length,
     items: patternSteps(pattern),
   }));
-  await writeResult(values.out, minedPatternsTable, rows, io);
-  io.stderr.write(`mined ${rows.length} patterns from ${database.length} sequences (min support ${minSupportCount} sequences)\n`);
-  return 0;
+}
+
+/**
+ * Runs of consecutive steps, counted by the sequencePatterns operator's own code (exactContiguousCounts), so batch
+ * and streaming `contiguous` rows agree by construction; by support (desc) then items, as the subsequence rows.
+ */
+function contiguousRows(database: readonly ItemsetSequence[], minSupportCount: number, maxLength: number | undefined): Row[] {
+  const counted = exactContiguousCounts(database, maxLength ?? Number.POSITIVE_INFINITY, DEFAULT_ITEM_JOIN, minSupportCount);
+  counted.sort((a, b) => b.support - a.support || compareItemLists(a.items, b.items));
+  return counted.map(({ kind, pattern, length, support, items }) => ({ kind, pattern, length, support, support_ratio: support / database.length, items }));
 }
 
 async function mineRules(argv: string[], io: MineIo): Promise<number> {
@@ -181,6 +213,20 @@ function ratio(text: string, flag: string): number {
   const value = Number(text);
   if (!Number.isFinite(value) || value < 0 || value > 1) throw new UsageError(`${flag} expects a number in [0, 1], got "${text}"`);
   return value;
+}
+
+const KIND_FLAGS: Record<string, readonly PatternKind[]> = {
+  subsequence: ["subsequence"],
+  contiguous: ["contiguous"],
+  both: PATTERN_KINDS,
+};
+
+/** The kinds `--kind` asks for, in the streaming table's order (subsequence rows first). Default: subsequence. */
+function kindFlag(text: string | undefined): readonly PatternKind[] {
+  if (text === undefined) return KIND_FLAGS.subsequence;
+  const kinds = Object.hasOwn(KIND_FLAGS, text) ? KIND_FLAGS[text] : undefined;
+  if (kinds === undefined) throw new UsageError(`--kind expects subsequence, contiguous or both, got "${text}"`);
+  return kinds;
 }
 
 function itemFlag(text: string | undefined): "page_items" | "page_path" {

@@ -48,7 +48,7 @@ describe("clickpipe <command> --help", () => {
       expect(result.stderr).toBe("");
     }
     expect(mineUsage.split("\n")[1]).toBe(
-      "  clickpipe mine patterns --sessions <dir|file> --min-support <s> [--max-length <n>] [--item page_items|page_path] [--out <file.csv|dir>]",
+      "  clickpipe mine patterns --sessions <dir|file> --min-support <s> [--kind subsequence|contiguous|both] [--max-length <n>] [--item page_items|page_path] [--out <file.csv|dir>]",
     );
     expect(fitUsage.split("\n")[1]).toBe("  clickpipe fit bgnbd --summary <file.csv>");
   });

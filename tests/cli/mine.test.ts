@@ -8,8 +8,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { runMine } from "../../src/cli/mine.ts";
 import { formatPattern } from "../../src/operators/mining/itemset-sequence.ts";
 import { parseSpmfPatterns } from "../../src/operators/mining/spmf-format.ts";
+import { sessionsTable } from "../../src/operators/sessionize-table.ts";
 import { encodeParquet } from "../../src/sinks/parquet-encoder.ts";
-import type { ColumnSpec } from "../../src/sinks/table.ts";
+import type { ColumnSpec, Row } from "../../src/sinks/table.ts";
+import { sessionRecord } from "../operators/mining/session-records.ts";
 
 const fixture = (path: string) => fileURLToPath(new URL(`../fixtures/${path}`, import.meta.url));
 
@@ -194,6 +196,35 @@ describe("clickpipe mine rules", () => {
       { antecedent: "Mug & Saucer", antecedent_items: ["Mug", "Saucer"], orders: 2 },
       { antecedent: "Mug & Saucer", antecedent_items: ["Mug & Saucer"], orders: 2 },
     ]);
+  });
+
+  it("reads a sessions table (--item page_items) as one basket per session of its current truth, not one per version", async () => {
+    const directory = scratchDirectory("mine-rules-sessions-");
+    const table = join(directory, "sessions");
+    mkdirSync(join(table, "dt=2024-03-01"), { recursive: true });
+    const a1 = sessionRecord("a", 0, ["home", "cart"]);
+    const versions = [
+      a1,
+      { ...a1, version: 2, page_items: ["home", "product", "home", "cart"] },
+      sessionRecord("b", 0, ["home", "product"]),
+      sessionRecord("c", 0, ["product", "cart"]),
+      sessionRecord("c", 0, ["product", "cart"], { version: 2, retracted: true }),
+      { ...sessionRecord("d", 0, ["product", "cart"]), is_bot: true },
+      sessionRecord("e", 0, ["cart"]),
+    ];
+    const parquet = await encodeParquet(sessionsTable.columns, versions as unknown as Row[], { compression: "none", rowGroupSize: 10 });
+    writeFileSync(join(table, "dt=2024-03-01", "part-0.parquet"), parquet);
+    const { code, stdout, stderr } = await mine(["rules", "--orders", table, "--item", "page_items", "--min-support", "0.5", "--min-confidence", "0.6"]);
+    expect(code, stderr).toBe(0);
+    // By hand over the current truth, a {home, product, cart}, b {home, product}, e {cart} (c retracted, d a crawler):
+    // every item in 2 of 3 baskets, only {home, product} together in 2: home ⇒ product and back, confidence 1, lift 1.5.
+    // One basket per version (7 of them, retracted and crawler ones too) gave product ⇒ cart and cart ⇒ product (4 of 7) instead.
+    expect(stdout.trimEnd().split("\n")).toEqual([
+      "antecedent,consequent,support,confidence,lift,orders,antecedent_items",
+      `home,product,${2 / 3},1,1.5,2,"[""home""]"`,
+      `product,home,${2 / 3},1,1.5,2,"[""product""]"`,
+    ]);
+    expect(stderr).toContain("of 3 orders");
   });
 
   it("exits 2 with the usage for a support above 1 or a missing --orders", async () => {

@@ -62,10 +62,11 @@ export async function readSequenceDatabase(path: string, item: "page_items" | "p
 }
 
 /**
- * The highest version per session_id wins; a retracted winner removes the session, and so does one flagged is_bot
- * (crawlers' paths are not customers': the sequencePatterns operator leaves them out too).
+ * A sessions table's current truth (ARCHITECTURE: the highest version per session_id whose retracted is false),
+ * crawlers' left out: the highest version per session_id wins; a retracted winner removes the session, and so does
+ * one flagged is_bot (crawlers' paths are not customers': the sequencePatterns operator leaves them out too).
  */
-export function currentSessionSequences(rows: readonly Row[], item: "page_items" | "page_path"): Itemset[][] {
+export function currentSessionRows(rows: readonly Row[]): Row[] {
   const latest = new Map<string, Row>();
   for (const row of rows) {
     const id = row.session_id;
@@ -73,19 +74,22 @@ export function currentSessionSequences(rows: readonly Row[], item: "page_items"
     const seen = latest.get(id);
     if (seen === undefined || Number(row.version ?? 0) > Number(seen.version ?? 0)) latest.set(id, row);
   }
-  const sequences: Itemset[][] = [];
-  for (const row of latest.values()) {
-    if (row.retracted === true || row.is_bot === true) continue;
+  return [...latest.values()].filter((row) => row.retracted !== true && row.is_bot !== true);
+}
+
+/** One sequence per session of the sessions table's current truth (currentSessionRows), from the `item` list column. */
+export function currentSessionSequences(rows: readonly Row[], item: "page_items" | "page_path"): Itemset[][] {
+  return currentSessionRows(rows).map((row) => {
     const items = row[item];
     if (!Array.isArray(items)) throw new MiningInputError(`sessions input: column ${item} is missing or not a list`);
-    sequences.push(sessionSequence(items.map(String)));
-  }
-  return sequences;
+    return sessionSequence(items.map(String));
+  });
 }
 
 /**
  * A basket database: one-basket-per-line CSV (`.csv`), SPMF transactions (`.txt` and anything else), or a Parquet
  * table with either a list column `items` (one order per row) or one row per item (`order_id` plus `itemColumn`).
+ * A sessions table (`--item page_items`: one basket per session) is read as its current truth (basketsFromRows).
  */
 export async function readBasketDatabase(path: string, itemColumn?: string): Promise<string[][]> {
   if (await isParquetInput(path)) return basketsFromRows(await readParquetRows(path, (row) => basketColumn(row, itemColumn)), itemColumn);
@@ -110,7 +114,10 @@ function basketColumn(row: Row, itemColumn?: string): string {
   return column;
 }
 
-export function basketsFromRows(rows: readonly Row[], itemColumn?: string): string[][] {
+export function basketsFromRows(tableRows: readonly Row[], itemColumn?: string): string[][] {
+  // Every row of a sessions table is one version of a session: a basket per row counted a session once per version,
+  // retracted ones and crawlers' included. Its current truth has one row per session, as `mine patterns` reads it.
+  const rows = isSessionsTable(tableRows) ? currentSessionRows(tableRows) : tableRows;
   if (rows.length === 0) return [];
   const listColumn = itemColumn ?? "items";
   if (isListColumn(rows, listColumn)) {
@@ -134,6 +141,11 @@ export function basketsFromRows(rows: readonly Row[], itemColumn?: string): stri
     byOrder.set(row.order_id, basket);
   }
   return [...byOrder.values()].map((basket) => [...basket]);
+}
+
+/** A sessions table's rows (session_id and version), whose versions replace one another, unlike an orders table's. */
+function isSessionsTable(rows: readonly Row[]): boolean {
+  return rows.length > 0 && "session_id" in rows[0] && "version" in rows[0];
 }
 
 /** Whether `column` holds lists: its first value that is not null decides. */

@@ -62,13 +62,27 @@ export function exactPatternCounts(
     }
     found.push({ kind: "subsequence", pattern: steps.join(PATTERN_STEP_SEPARATOR), items: steps, length, support, errorBound: 0 });
   });
+  for (const counted of exactContiguousCounts(sequences, maxLength, itemJoin, minCount, progress)) found.push(counted);
+  return found;
+}
+
+/**
+ * Exact supports (sessions holding the run at least once) of every contiguous run of 1..maxLength steps with support
+ * ≥ minCount; `length` counts steps, a multi-item step being one token written with `itemJoin`. Unordered. What
+ * sequencePatterns counts for its `contiguous` rows, and what `clickpipe mine patterns --kind contiguous` writes.
+ */
+export function exactContiguousCounts(
+  sequences: readonly ItemsetSequence[],
+  maxLength: number,
+  itemJoin: string,
+  minCount: number,
+  progress: CountingProgress = UNWATCHED,
+): CountedPattern[] {
   const numeric = sequences.every((sequence) => sequence.every((step) => step.length === 1))
     ? countOneItemRuns(sequences, maxLength, minCount, progress)
     : undefined;
-  if (numeric !== undefined) {
-    for (const counted of numeric) found.push(counted);
-    return found;
-  }
+  if (numeric !== undefined) return numeric;
+  const found: CountedPattern[] = [];
   // Keyed by item tokens: keyed by the text, "a > b" then "c" and "a" then "b > c" were one run.
   const { sequences: tokenSequences, items } = itemTokens(sequences);
   const runs = new CountMap();

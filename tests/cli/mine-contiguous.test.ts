@@ -1,0 +1,240 @@
+// `clickpipe mine patterns --kind contiguous|both`: hand-computed runs over a sessions table's current truth, a DuckDB
+// SQL oracle, and equality with the streaming sequencePatterns operator's contiguous rows for one window.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { afterAll, describe, expect, it } from "vitest";
+import { runMine } from "../../src/cli/mine.ts";
+import { SequencePatternsOperator, sequencePatternsConfig } from "../../src/operators/sequence-patterns.ts";
+import { sessionsTable } from "../../src/operators/sessionize-table.ts";
+import type { SessionRecord } from "../../src/runtime/operator.ts";
+import { encodeParquet } from "../../src/sinks/parquet-encoder.ts";
+import type { Row } from "../../src/sinks/table.ts";
+import { recordingContext } from "../operators/mining/recording-context.ts";
+import { sessionRecord } from "../operators/mining/session-records.ts";
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const T0 = Date.UTC(2024, 2, 1, 10); // a window start: 2024-03-01T10:00Z
+
+const scratch: string[] = [];
+function scratchDirectory(prefix: string): string {
+  const directory = mkdtempSync(join(tmpdir(), prefix));
+  scratch.push(directory);
+  return directory;
+}
+afterAll(() => {
+  for (const directory of scratch) rmSync(directory, { recursive: true, force: true });
+});
+
+async function mine(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const code = await runMine(argv, { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) } });
+  return { code, stdout, stderr };
+}
+
+/** Rows as JSON values (DuckDB lists as arrays, BIGINTs as numbers once cast). */
+async function queryJson(sql: string): Promise<Record<string, unknown>[]> {
+  const connection = await (await DuckDBInstance.create(":memory:")).connect();
+  try {
+    return (await connection.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
+  } finally {
+    connection.closeSync();
+  }
+}
+
+/**
+ * A sessions table folder (the real table's columns, one dt partition) holding these session versions, newest rows
+ * first: the file's row order must not stand in for the version order.
+ */
+async function writeSessionsTable(directory: string, records: readonly SessionRecord[]): Promise<string> {
+  const table = join(directory, "sessions");
+  mkdirSync(join(table, "dt=2024-03-01"), { recursive: true });
+  const rows = [...records].reverse() as unknown as Row[];
+  const parquet = await encodeParquet(sessionsTable.columns, rows, { compression: "none", rowGroupSize: 1000 });
+  writeFileSync(join(table, "dt=2024-03-01", "part-0.parquet"), parquet);
+  return table;
+}
+
+const version = (record: SessionRecord, changes: Partial<SessionRecord>): SessionRecord => ({ ...record, ...changes });
+
+describe("clickpipe mine patterns --kind contiguous", () => {
+  // a: v2 repeats home > product; c: its only customer version is retracted by v2; d: a crawler; e: home then cart.
+  const a1 = sessionRecord("a", T0 + 5 * MINUTE, ["home", "product", "cart"]);
+  const records: SessionRecord[] = [
+    a1,
+    version(a1, { version: 2, page_items: ["home", "product", "home", "product", "cart"] }),
+    sessionRecord("b", T0 + 6 * MINUTE, ["home", "product", "cart"]),
+    sessionRecord("c", T0 + 7 * MINUTE, ["home", "product"]),
+    sessionRecord("c", T0 + 7 * MINUTE, ["home", "product"], { version: 2, retracted: true }),
+    { ...sessionRecord("d", T0 + 8 * MINUTE, ["home", "product", "cart"]), is_bot: true },
+    sessionRecord("e", T0 + 9 * MINUTE, ["home", "cart"]),
+  ];
+
+  it("counts each run once per session of the current truth (repeats once; retracted and crawler versions not at all), CSV and Parquet", async () => {
+    const directory = scratchDirectory("mine-contiguous-");
+    const table = await writeSessionsTable(directory, records);
+    const out = join(directory, "out");
+    const { code, stderr } = await mine(["patterns", "--sessions", table, "--kind", "contiguous", "--min-support", "2", "--max-length", "3", "--out", out]);
+    expect(code, stderr).toBe(0);
+    // By hand over a = home product home product cart, b = home product cart, e = home cart (3 sessions):
+    // home 3, cart 3, product 2, home > product 2 (a holds it twice: once), product > cart 2, home > product > cart 2;
+    // product > home, home > cart and the rest 1. Counted, c (retracted) and d (is_bot) lifted home > product to 4.
+    const expected = [
+      { kind: "contiguous", pattern: "cart", items: ["cart"], length: 1, support: 3, support_ratio: 1 },
+      { kind: "contiguous", pattern: "home", items: ["home"], length: 1, support: 3, support_ratio: 1 },
+      { kind: "contiguous", pattern: "home > product", items: ["home", "product"], length: 2, support: 2, support_ratio: 2 / 3 },
+      { kind: "contiguous", pattern: "home > product > cart", items: ["home", "product", "cart"], length: 3, support: 2, support_ratio: 2 / 3 },
+      { kind: "contiguous", pattern: "product", items: ["product"], length: 1, support: 2, support_ratio: 2 / 3 },
+      { kind: "contiguous", pattern: "product > cart", items: ["product", "cart"], length: 2, support: 2, support_ratio: 2 / 3 },
+    ];
+    const columns = "kind, pattern, items, length::INTEGER AS length, support::INTEGER AS support, support_ratio";
+    expect(await queryJson(`SELECT ${columns} FROM '${out}/patterns/*.parquet'`)).toEqual(expected);
+    expect(await queryJson(`SELECT kind, pattern, items::JSON::VARCHAR[] AS items, length::INTEGER AS length, support::INTEGER AS support, support_ratio
+                            FROM read_csv('${out}/patterns.csv')`)).toEqual(expected);
+    expect(await queryJson(`SELECT column_name FROM (DESCRIBE SELECT * FROM '${out}/patterns/*.parquet')`)).toEqual(
+      ["kind", "pattern", "length", "support", "support_ratio", "items"].map((column_name) => ({ column_name })),
+    );
+  });
+
+  it("--kind both writes the subsequence rows (as without --kind), then the contiguous ones; the default is unchanged", async () => {
+    const directory = scratchDirectory("mine-both-");
+    const table = await writeSessionsTable(directory, records);
+    const args = ["patterns", "--sessions", table, "--min-support", "3", "--max-length", "2"];
+    const both = await mine([...args, "--kind", "both"]);
+    const subsequence = await mine(args);
+    expect(both.code, both.stderr).toBe(0);
+    // By hand at support 3 of 3: subsequences cart, home, home > cart (a, b and e, with gaps); runs cart and home only.
+    expect(subsequence.stdout.trimEnd().split("\n")).toEqual([
+      "kind,pattern,length,support,support_ratio,items",
+      `subsequence,cart,1,3,1,"[""cart""]"`,
+      `subsequence,home,1,3,1,"[""home""]"`,
+      `subsequence,home > cart,2,3,1,"[""home"",""cart""]"`,
+    ]);
+    expect(both.stdout).toBe(`${subsequence.stdout}contiguous,cart,1,3,1,"[""cart""]"\ncontiguous,home,1,3,1,"[""home""]"\n`);
+    expect(subsequence.stderr).toBe("mined 3 patterns from 3 sequences (min support 3 sequences)\n");
+    expect(both.stderr).toBe("mined 5 patterns (3 subsequence, 2 contiguous) from 3 sequences (min support 3 sequences)\n");
+  });
+
+  it("counts a multi-item SPMF step as one step of a run, as the operator with itemsetSeparator", async () => {
+    const directory = scratchDirectory("mine-contiguous-spmf-");
+    const input = join(directory, "sequences.txt");
+    // <(1 2) 3 (1 2) 3>, <(1 2) 3>, <1 2 3>: run "1 2 > 3" in the first two (the first twice), not in the third.
+    writeFileSync(input, "1 2 -1 3 -1 1 2 -1 3 -1 -2\n1 2 -1 3 -1 -2\n1 -1 2 -1 3 -1 -2\n");
+    const { code, stdout } = await mine(["patterns", "--sessions", input, "--kind", "contiguous", "--min-support", "2"]);
+    expect(code).toBe(0);
+    expect(stdout.trimEnd().split("\n")).toEqual([
+      "kind,pattern,length,support,support_ratio,items",
+      "contiguous,3,1,3,1,\"[\"\"3\"\"]\"",
+      `contiguous,1 2,1,2,${2 / 3},"[""1 2""]"`,
+      `contiguous,1 2 > 3,2,2,${2 / 3},"[""1 2"",""3""]"`,
+    ]);
+  });
+
+  it("exits 2 with the usage for an unknown --kind", async () => {
+    const { code, stderr } = await mine(["patterns", "--sessions", "x.txt", "--min-support", "2", "--kind", "ngram"]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--kind expects subsequence, contiguous or both, got "ngram"');
+    expect(stderr).toContain("usage:");
+  });
+});
+
+/** Deterministic pseudo-random numbers in [0, 1) (mulberry32): the same sessions every run. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * 400 sessions ending in one hour window, over 5 pages (repeats likely), with later versions that change the pages,
+ * retract the session, restore it, or flag it a crawler: every version in version order, as sessionize emits them.
+ */
+function sessionVersions(seed: number): SessionRecord[] {
+  const next = random(seed);
+  const pages = ["/", "/a", "/b", "/c", "/d"];
+  const path = () => Array.from({ length: Math.floor(next() * 9) }, () => pages[Math.floor(next() * pages.length)]);
+  const records: SessionRecord[] = [];
+  for (let s = 0; s < 400; s++) {
+    let record = sessionRecord(`s${s}`, T0 + Math.floor(next() * 50) * MINUTE, path());
+    records.push(record);
+    const versions = Math.floor(next() * 3);
+    for (let v = 2; v <= versions + 1; v++) {
+      const roll = next();
+      const change: Partial<SessionRecord> =
+        roll < 0.2 ? { retracted: true } : roll < 0.3 ? { is_bot: true } : { retracted: false, page_items: [...record.page_items, ...path()] };
+      record = { ...record, ...change, version: v };
+      records.push(record);
+    }
+  }
+  return records;
+}
+
+describe("batch contiguous runs against independent counts", () => {
+  const records = sessionVersions(20240301);
+  const MIN_SUPPORT = 0.02;
+
+  it("equal DuckDB SQL's runs (list slices) over the same Parquet's current truth (highest version, not retracted, not is_bot)", async () => {
+    const directory = scratchDirectory("mine-contiguous-duckdb-");
+    const table = await writeSessionsTable(directory, records);
+    const { code, stdout, stderr } = await mine(["patterns", "--sessions", table, "--kind", "contiguous", "--min-support", String(MIN_SUPPORT), "--max-length", "3"]);
+    expect(code, stderr).toBe(0);
+    const mined = stdout
+      .trimEnd()
+      .split("\n")
+      .slice(1)
+      .map((line) => {
+        const [, , length, support] = line.split(",");
+        const items = JSON.parse(line.slice(line.indexOf('"[')).slice(1, -1).replaceAll('""', '"')) as string[];
+        return { items, length: Number(length), support: Number(support) };
+      });
+    const oracle = await queryJson(`
+      WITH latest AS (
+        SELECT * FROM read_parquet('${table}/**/*.parquet') QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY version DESC) = 1
+      ), current_truth AS (SELECT session_id, page_items FROM latest WHERE NOT retracted AND NOT is_bot),
+      starts AS (SELECT session_id, page_items, unnest(range(1, len(page_items) + 1)) AS start FROM current_truth),
+      runs AS (SELECT DISTINCT session_id, page_items[start : start + n - 1] AS run
+               FROM starts, range(1, 4) lengths(n) WHERE start + n - 1 <= len(page_items))
+      SELECT run AS items, len(run)::INTEGER AS length, count(*)::INTEGER AS support FROM runs GROUP BY run
+      HAVING count(*) >= (SELECT ceil(${MIN_SUPPORT}::DOUBLE * count(*)) FROM current_truth)
+      ORDER BY support DESC, array_to_string(run, chr(1))`);
+    // The oracle's tie order (chr(1) between items) is the command's: support desc, then items item by item.
+    expect(mined).toEqual(oracle);
+    expect(mined.some((row) => row.length === 3)).toBe(true);
+  });
+
+  it("equal the streaming sequencePatterns operator's contiguous rows when every session ends in its one window", async () => {
+    const config = sequencePatternsConfig.parse({ type: "sequencePatterns", window: "1h", minSupport: MIN_SUPPORT, maxLength: 3 });
+    const operator = new SequencePatternsOperator(config, {
+      pipelineName: "test",
+      session: { gap: 30 * MINUTE, allowedLateness: HOUR },
+    });
+    const ctx = recordingContext();
+    for (const record of records) operator.onSession(record, ctx);
+    operator.onEnd(ctx);
+    const streamed = ctx
+      .rowsOf("patterns")
+      .filter((row) => row.kind === "contiguous" && row.window_start === T0)
+      .map(({ pattern, items, length, support, support_ratio }) => ({ pattern, items, length, support, support_ratio }));
+    expect(ctx.rowsOf("patterns").every((row) => row.window_start === T0)).toBe(true);
+
+    const directory = scratchDirectory("mine-contiguous-streaming-");
+    const table = await writeSessionsTable(directory, records);
+    const out = join(directory, "out");
+    const { code, stderr } = await mine(["patterns", "--sessions", table, "--kind", "contiguous", "--min-support", String(MIN_SUPPORT), "--max-length", "3", "--out", out]);
+    expect(code, stderr).toBe(0);
+    const batch = await queryJson(
+      `SELECT pattern, items, length::INTEGER AS length, support::INTEGER AS support, support_ratio FROM '${out}/patterns/*.parquet'`,
+    );
+    const byPattern = (rows: Record<string, unknown>[]) => [...rows].sort((x, y) => (String(x.pattern) < String(y.pattern) ? -1 : 1));
+    expect(streamed.length).toBeGreaterThan(20);
+    expect(byPattern(batch)).toEqual(byPattern(streamed));
+  });
+});
