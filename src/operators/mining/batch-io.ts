@@ -7,8 +7,7 @@ import type { Row, TableSpec } from "../../sinks/table.ts";
 import { sessionSequence, type Itemset } from "./itemset-sequence.ts";
 import { MiningInputError, parseBasketCsv, parseSpmfSequences, parseSpmfTransactions } from "./spmf-format.ts";
 
-/** Rows of a Parquet file, or of every `*.parquet` under a table folder (Hive partitions included). */
-/** The rows of a Parquet file or table; `checkColumns` sees the first row before the rest are read (the wrong table fails at once, not after filling the heap). */
+/** The rows of a Parquet file, or of every `*.parquet` under a table folder (Hive partitions included); `checkColumns` sees the first row before the rest are read (the wrong table fails at once, not after filling the heap). */
 async function readParquetRows(path: string, checkColumns: (row: Row) => void): Promise<Row[]> {
   if ((await stat(path)).isFile()) {
     const rows = await readParquetFile(path);
