@@ -129,8 +129,8 @@ function subsequenceRows(database: readonly ItemsetSequence[], minSupportCount: 
 }
 
 /**
- * Runs of consecutive steps, counted by the sequencePatterns operator's own code (exactContiguousCounts), so batch
- * and streaming `contiguous` rows agree by construction; by support (desc) then items, as the subsequence rows.
+ * Runs of consecutive steps, counted by the sequencePatterns operator's exact run counting (exactContiguousCounts; over
+ * a small alphabet the operator takes its dense counters, tested equal); by support (desc) then items, as the subsequence rows.
  */
 function contiguousRows(database: readonly ItemsetSequence[], minSupportCount: number, maxLength: number | undefined): Row[] {
   const counted = exactContiguousCounts(database, maxLength ?? Number.POSITIVE_INFINITY, DEFAULT_ITEM_JOIN, minSupportCount);

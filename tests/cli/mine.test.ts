@@ -227,6 +227,25 @@ describe("clickpipe mine rules", () => {
     expect(stderr).toContain("of 3 orders");
   });
 
+  it("reads an orders table that carries session_id and version columns as orders, not as a sessions table", async () => {
+    const directory = scratchDirectory("mine-orders-session-id-");
+    const orders = join(directory, "orders.parquet");
+    // One row per item; o1 and o2 came from session s1 (the same version), o3 from no web session at all (null).
+    await query(`COPY (SELECT * FROM (VALUES ('o1', 'a', 's1', 1), ('o1', 'b', 's1', 1), ('o2', 'a', 's1', 1), ('o2', 'b', 's1', 1),
+                                             ('o3', 'a', NULL, 1), ('o3', 'c', NULL, 1)) t(order_id, sku, session_id, version))
+                 TO '${orders}' (FORMAT parquet)`);
+    const { code, stdout, stderr } = await mine(["rules", "--orders", orders, "--min-support", "0.5", "--min-confidence", "0.6"]);
+    expect(code, stderr).toBe(0);
+    // By hand over the three orders {a, b}, {a, b}, {a, c}: b ⇒ a (2/2, lift 1), a ⇒ b (2/3, lift 1). Read as a sessions
+    // table, its rows collapsed to one per session_id (one item of o1) and the null session_id failed the command.
+    expect(stdout.trimEnd().split("\n")).toEqual([
+      "antecedent,consequent,support,confidence,lift,orders,antecedent_items",
+      `b,a,${2 / 3},1,1,2,"[""b""]"`,
+      `a,b,${2 / 3},${2 / 3},1,2,"[""a""]"`,
+    ]);
+    expect(stderr).toContain("of 3 orders");
+  });
+
   it("exits 2 with the usage for a support above 1 or a missing --orders", async () => {
     for (const argv of [["rules", "--orders", "x.csv", "--min-support", "3"], ["rules", "--min-support", "0.1"]]) {
       const { code, stderr } = await mine(argv);

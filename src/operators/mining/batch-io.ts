@@ -142,9 +142,15 @@ export function basketsFromRows(tableRows: readonly Row[], itemColumn?: string):
   return [...byOrder.values()].map((basket) => [...basket]);
 }
 
-/** A sessions table's rows (session_id and version), whose versions replace one another, unlike an orders table's. */
+/**
+ * A sessions table's rows, whose versions replace one another, unlike an orders table's: session_id, version and
+ * retracted, and no order_id. An orders table may carry a session_id (the order's web session) and a version of its
+ * own; read as sessions, its rows collapsed to one per session_id and a null session_id failed the command.
+ */
 function isSessionsTable(rows: readonly Row[]): boolean {
-  return rows.length > 0 && "session_id" in rows[0] && "version" in rows[0];
+  if (rows.length === 0) return false;
+  const row = rows[0];
+  return "session_id" in row && "version" in row && "retracted" in row && !("order_id" in row);
 }
 
 /** Whether `column` holds lists: its first value that is not null decides. */
