@@ -7,6 +7,8 @@ const TOOLS = [
   { program: "goaccess", args: ["--version"], pkg: "goaccess" },
   { program: "promtool", args: ["--version"], pkg: "prometheus" },
   { program: "prometheus", args: ["--version"], pkg: "prometheus" },
+  // The browser tracker's tests drive Debian's Chromium through playwright-core, which downloads no browser of its own.
+  { program: "chromium", args: ["--version"], pkg: "chromium" },
 ];
 
 function present(tool) {

@@ -1,4 +1,5 @@
-// The HTTP collector source (`sources: - type: http`): POST /v1/events and GET /v1/pixel.gif into the stream, acked.
+// The HTTP collector source (`sources: - type: http`): POST /v1/events and GET /v1/pixel.gif into the stream, acked;
+// GET /v1/clickpipe.js serves the browser tracker that posts to it.
 import { isUtf8 } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from "node:http";
@@ -25,6 +26,7 @@ import { CorsPolicy } from "./http-cors.ts";
 import { GroupCommitter, type CommitGroup } from "./http-group-commit.ts";
 import { queryIsUtf8, recordFromQuery, TRANSPARENT_GIF } from "./http-pixel.ts";
 import { RateLimiter } from "./http-rate-limit.ts";
+import { acceptsGzip, loadTrackerScript, noneMatchHits, type TrackerScript } from "./http-tracker-script.ts";
 import { PortClaim } from "./port-claim.ts";
 import type { Source, SourceDependencies } from "./source.ts";
 
@@ -60,7 +62,7 @@ export interface HttpCollector extends Source {
   address(): { host: string; port: number };
 }
 
-type Route = "events" | "pixel" | "healthz" | "readyz" | "preflight" | "unknown";
+type Route = "events" | "pixel" | "tracker" | "healthz" | "readyz" | "preflight" | "unknown";
 
 /** What the records of one group count; added to the metrics only once JetStream acked the group. */
 interface GroupTally {
@@ -91,6 +93,11 @@ interface RequestContext {
 }
 
 const JSON_TYPE = "application/json; charset=utf-8";
+/**
+ * The tracker changes only with a new release: an hour's caching saves the fetch on most page views, and its ETag
+ * makes the check after that a 304.
+ */
+const TRACKER_CACHE_CONTROL = "public, max-age=3600";
 const READINESS_CACHE_MS = 1_000;
 const MAX_MESSAGE_BYTES = 512 * 1024;
 /** How much of a refused body is read and dropped so the client gets to read its 413 (see discardRest). */
@@ -151,6 +158,8 @@ class HttpCollectorSource implements HttpCollector {
   private closing: Promise<void> | undefined;
   /** The last error a try to listen after taking the claim over logged (logged once until it changes). */
   private listenProblem: string | undefined;
+  /** GET /v1/clickpipe.js, read at start. */
+  private tracker: TrackerScript | undefined;
 
   constructor(
     private readonly config: HttpSourceConfig,
@@ -226,6 +235,7 @@ class HttpCollectorSource implements HttpCollector {
   }
 
   async start(): Promise<void> {
+    this.tracker = await loadTrackerScript(this.deps.log);
     this.jsm = await jetstreamManager(this.deps.connection, { timeout: 2_000 });
     await ensureStream(this.jsm, this.stream, streamOptions(this.deps.pipeline.nats, this.deps.log));
     this.watchConnection();
@@ -362,6 +372,10 @@ class HttpCollectorSource implements HttpCollector {
         else if (method === "OPTIONS") this.preflight(request, response, started);
         else this.sendText(response, "pixel", started, 405, "use GET", { allow: "GET, HEAD, OPTIONS" });
         break;
+      case "/v1/clickpipe.js":
+        if (method === "GET" || method === "HEAD") this.serveTracker(request, response, started);
+        else this.sendText(response, "tracker", started, 405, "use GET", { allow: "GET, HEAD" });
+        break;
       case "/healthz":
         if (method === "GET" || method === "HEAD") this.sendText(response, "healthz", started, 200, "ok");
         else this.sendText(response, "healthz", started, 405, "use GET", { allow: "GET, HEAD" });
@@ -371,9 +385,28 @@ class HttpCollectorSource implements HttpCollector {
         else this.sendText(response, "readyz", started, 405, "use GET", { allow: "GET, HEAD" });
         break;
       default:
-        this.sendText(response, "unknown", started, 404, "not found: the collector serves POST /v1/events and GET /v1/pixel.gif");
+        this.sendText(response, "unknown", started, 404, "not found: the collector serves POST /v1/events, GET /v1/pixel.gif and GET /v1/clickpipe.js");
     }
     work?.catch((error: unknown) => this.failed(request, response, started, error));
+  }
+
+  /**
+   * The browser tracker. No write key (the page's script tag carries it for the events) and no allowedOrigins check:
+   * the script is public, and `*` lets a page load it with `crossorigin` (for Subresource Integrity) from any origin.
+   */
+  private serveTracker(request: IncomingMessage, response: ServerResponse, started: number): void {
+    const gzip = acceptsGzip(request.headers["accept-encoding"]);
+    const variant = gzip ? this.tracker!.gzip : this.tracker!.plain;
+    const headers: OutgoingHttpHeaders = {
+      "cache-control": TRACKER_CACHE_CONTROL,
+      etag: variant.etag,
+      vary: "Accept-Encoding",
+    };
+    if (noneMatchHits(request.headers["if-none-match"], variant.etag)) return this.send(response, "tracker", started, 304, headers, "");
+    headers["content-type"] = "text/javascript; charset=utf-8";
+    headers["x-content-type-options"] = "nosniff";
+    if (gzip) headers["content-encoding"] = "gzip";
+    this.send(response, "tracker", started, 200, headers, variant.body);
   }
 
   private failed(request: IncomingMessage, response: ServerResponse, started: number, error: unknown): void {
@@ -706,8 +739,11 @@ class HttpCollectorSource implements HttpCollector {
     if (this.stopping) headers.connection = "close";
     // Every answer to an allowed origin carries the CORS headers (a preflight has its own): without them the browser
     // hides a 401, 413, 429, 500 or 503 from the page, which then cannot tell a refusal from a network failure.
-    if (route !== "preflight") this.cors.addResponseHeaders(headers, response.req.headers.origin);
-    headers["content-length"] = typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.length;
+    // The tracker script is public: the same `*` to every origin, so one cached copy serves all.
+    if (route === "tracker") headers["access-control-allow-origin"] = "*";
+    else if (route !== "preflight") this.cors.addResponseHeaders(headers, response.req.headers.origin);
+    // A 304 has no body, and a Content-Length there would have to be the 200's (RFC 9110 §8.6).
+    if (status !== 304) headers["content-length"] = typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.length;
     response.writeHead(status, headers);
     response.end(body);
     this.observe(route, status, started);

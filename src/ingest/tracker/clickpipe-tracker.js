@@ -1,0 +1,368 @@
+// @ts-check
+// clickpipe's first-party browser tracker, served by the HTTP collector as GET /v1/clickpipe.js: page views (SPA
+// navigations too) and track / identify / purchase calls, batched to POST /v1/events in the event schema of
+// docs/ARCHITECTURE.md "Events". ES2017 without dependencies, so it runs as served in every browser sites support.
+(function () {
+  "use strict";
+
+  /** Queued events wait this long for others, so a burst of calls goes in one request. */
+  const FLUSH_DELAY_MS = 1000;
+  /** Bytes per request body: browsers allow sendBeacon and keepalive fetches 64 KiB in flight (the collector 512 KiB). */
+  const MAX_BODY_BYTES = 60 * 1024;
+  /** The collector's default limit per event (maxEventBytes): a larger event would only be dead-lettered. */
+  const MAX_EVENT_BYTES = 32 * 1024;
+  /** Tries per batch (the first included); each retry resends the same event_ids, so the pipeline dedupes them. */
+  const MAX_ATTEMPTS = 5;
+  const FIRST_RETRY_MS = 1000;
+  const MAX_RETRY_MS = 60 * 1000;
+  const ANON_ID_KEY = "clickpipe_anon_id";
+  const USER_ID_KEY = "clickpipe_user_id";
+  /** The event types of the contract: another would be dead-lettered by the collector. */
+  const EVENT_TYPES = ["page_view", "click", "add_to_cart", "purchase", "identify"];
+  /** Fields the tracker sets: a call's properties cannot replace them. */
+  const RESERVED = ["type", "ts", "event_id", "anon_id", "user_id", "site_id", "writeKey"];
+
+  /**
+   * The page's `clickpipe` function: the snippet's stub queues calls in `q` (as [time, arguments]) until this loads.
+   * @typedef {{ (...args: unknown[]): void, q?: unknown[], loaded?: boolean }} Clickpipe
+   */
+  /** @typedef {Record<string, unknown>} TrackerEvent */
+  /** @typedef {{ body: string, attempt: number, timer?: ReturnType<typeof setTimeout> }} Batch */
+
+  const page = /** @type {Window & { clickpipe?: Clickpipe }} */ (window);
+  const stub = page.clickpipe;
+  if (stub && stub.loaded) return; // included twice: the first copy serves the page
+
+  /** @param {string} message */
+  function warn(message) {
+    if (typeof console !== "undefined") console.warn("clickpipe: " + message);
+  }
+
+  const script = /** @type {HTMLScriptElement | null} */ (
+    document.currentScript || document.querySelector('script[src*="/clickpipe.js"][data-write-key]')
+  );
+  const data = script ? script.dataset : {};
+  const writeKey = data.writeKey || "";
+  const siteId = data.siteId || "";
+  // The collector that served this script, unless told otherwise: no second URL to keep in step.
+  const endpoint = data.endpoint || new URL(script && script.src ? script.src : location.href, location.href).origin + "/v1/events";
+  const keepsIds = data.storage !== "none";
+  // GPC is the visitor's legally recognised "do not sell or share" (CCPA/CPRA, Colorado): honoured unless the site opts out.
+  const gpc = /** @type {{ globalPrivacyControl?: boolean }} */ (/** @type {unknown} */ (navigator)).globalPrivacyControl === true;
+  const silent = gpc && data.respectGpc !== "false";
+
+  if (silent || writeKey === "") {
+    if (!silent) warn("no data-write-key on the script tag: nothing is sent");
+    // Calls still work (and do nothing), so the page never meets a missing function; the stub's queue is dropped.
+    const inert = /** @type {Clickpipe} */ (function () {});
+    inert.loaded = true;
+    page.clickpipe = inert;
+    return;
+  }
+
+  /** @param {string} key */
+  function stored(key) {
+    if (!keepsIds) return null;
+    try {
+      return localStorage.getItem(key);
+    } catch (_error) {
+      return null; // storage disabled (a browser setting, a sandboxed frame): an id per page load, as data-storage="none"
+    }
+  }
+
+  /** @param {string} key @param {string | undefined} value */
+  function store(key, value) {
+    if (!keepsIds) return;
+    try {
+      if (value === undefined) localStorage.removeItem(key);
+      else localStorage.setItem(key, value);
+    } catch (_error) {
+      // As in stored(): nothing kept.
+    }
+  }
+
+  /** A random v4 UUID; randomUUID exists only in secure contexts (https, localhost), getRandomValues everywhere. */
+  function uuid() {
+    const crypto = window.crypto;
+    if (crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
+    const bytes = new Uint8Array(16);
+    if (crypto && crypto.getRandomValues) crypto.getRandomValues(bytes);
+    else for (let i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+    let hex = "";
+    for (let i = 0; i < 16; i++) hex += (bytes[i] + 0x100).toString(16).slice(1) + (i === 3 || i === 5 || i === 7 || i === 9 ? "-" : "");
+    return hex;
+  }
+
+  let anonId = stored(ANON_ID_KEY) || uuid();
+  store(ANON_ID_KEY, anonId);
+  let userId = stored(USER_ID_KEY) || undefined;
+  /** The last page view's url: SPA navigations to the same url send none, and the next one's referrer is it. */
+  let lastPageUrl = /** @type {string | undefined} */ (undefined);
+  /** Event lines (JSON) awaiting the flush timer. */
+  let queue = /** @type {string[]} */ ([]);
+  let flushTimer = /** @type {ReturnType<typeof setTimeout> | undefined} */ (undefined);
+  /** Batches waiting to be retried. */
+  const waiting = /** @type {Batch[]} */ ([]);
+  const encoder = new TextEncoder();
+
+  /** The page's URL without its fragment: fragments never reach servers and may hold tokens (OAuth's #access_token). */
+  function pageUrl() {
+    const href = location.href;
+    const hash = href.indexOf("#");
+    return hash === -1 ? href : href.slice(0, hash);
+  }
+
+  /** @param {string} type @param {number} at epoch ms @returns {TrackerEvent} */
+  function newEvent(type, at) {
+    /** @type {TrackerEvent} */
+    const event = { type: type, ts: new Date(at).toISOString(), event_id: uuid(), anon_id: anonId };
+    if (userId !== undefined) event.user_id = userId;
+    if (siteId !== "") event.site_id = siteId;
+    return event;
+  }
+
+  /** @param {number} at @param {string} referrer */
+  function pageView(at, referrer) {
+    const event = newEvent("page_view", at);
+    lastPageUrl = pageUrl();
+    event.url = lastPageUrl;
+    event.referrer = referrer;
+    event.title = document.title;
+    enqueue(event);
+  }
+
+  /** A page view unless the url is the last one's (replaceState of the same url, a fragment link). */
+  function navigated() {
+    try {
+      if (pageUrl() !== lastPageUrl) pageView(Date.now(), lastPageUrl || document.referrer);
+    } catch (error) {
+      warn(String(error));
+    }
+  }
+
+  /** @param {unknown} type @param {unknown} properties @param {number} at */
+  function track(type, properties, at) {
+    if (typeof type !== "string" || EVENT_TYPES.indexOf(type) === -1) {
+      warn("unknown event type " + JSON.stringify(type) + ": use one of " + EVENT_TYPES.join(", "));
+      return;
+    }
+    /** @type {TrackerEvent} */
+    const event = { url: pageUrl() };
+    if (properties !== null && typeof properties === "object") {
+      const given = /** @type {Record<string, unknown>} */ (properties);
+      for (const name of Object.keys(given)) if (RESERVED.indexOf(name) === -1) event[name] = given[name];
+    }
+    enqueue(Object.assign(event, newEvent(type, at)));
+  }
+
+  /** @param {unknown} id @param {number} at */
+  function identify(id, at) {
+    if ((typeof id !== "string" && typeof id !== "number") || String(id) === "") {
+      warn("identify needs a user id (a non-empty string)");
+      return;
+    }
+    userId = String(id);
+    store(USER_ID_KEY, userId);
+    enqueue(newEvent("identify", at));
+  }
+
+  /** Logout: forget the user id and start a new anonymous id, so the next visitor on this device is not linked. */
+  function reset() {
+    userId = undefined;
+    store(USER_ID_KEY, undefined);
+    anonId = uuid();
+    store(ANON_ID_KEY, anonId);
+  }
+
+  /** @param {unknown[]} args @param {number} at */
+  function run(args, at) {
+    switch (args[0]) {
+      case "page":
+        return pageView(at, lastPageUrl || document.referrer);
+      case "track":
+        return track(args[1], args[2], at);
+      case "purchase":
+        return track("purchase", args[1], at);
+      case "identify":
+        return identify(args[1], at);
+      case "reset":
+        return reset();
+      default:
+        warn("unknown command " + JSON.stringify(args[0]) + ": use page, track, purchase, identify or reset");
+    }
+  }
+
+  /** @param {TrackerEvent} event */
+  function enqueue(event) {
+    const line = JSON.stringify(event);
+    if (encoder.encode(line).length > MAX_EVENT_BYTES) {
+      warn(event.type + " event over " + MAX_EVENT_BYTES + " bytes dropped (the collector would refuse it)");
+      return;
+    }
+    queue.push(line);
+    if (flushTimer === undefined) flushTimer = setTimeout(flush, FLUSH_DELAY_MS);
+  }
+
+  /**
+   * The queued lines as NDJSON bodies of at most MAX_BODY_BYTES. The write key rides in each body's first event (the
+   * collector reads it there and removes it): a header would make the browser send a preflight first, a text body
+   * does not, and sendBeacon cannot set headers at all.
+   * @returns {string[]}
+   */
+  function takeBodies() {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+    const lines = queue;
+    queue = [];
+    const bodies = [];
+    const keyField = '{"writeKey":' + JSON.stringify(writeKey) + ",";
+    let body = "";
+    let bytes = 0;
+    for (const line of lines) {
+      const lineBytes = encoder.encode(line).length + 1;
+      if (body !== "" && bytes + lineBytes > MAX_BODY_BYTES - keyField.length) {
+        bodies.push(body);
+        body = "";
+        bytes = 0;
+      }
+      body += body === "" ? keyField + line.slice(1) : "\n" + line;
+      bytes += lineBytes;
+    }
+    if (body !== "") bodies.push(body);
+    return bodies;
+  }
+
+  function flush() {
+    try {
+      for (const body of takeBodies()) post({ body: body, attempt: 1 });
+    } catch (error) {
+      warn(String(error));
+    }
+  }
+
+  /**
+   * One try of a batch. text/plain keeps it a simple request (no preflight); keepalive lets it outlive the page;
+   * credentials are omitted since the collector needs none and a listed origin's cookies are not its business.
+   * @param {Batch} batch
+   */
+  function post(batch) {
+    fetch(endpoint, {
+      method: "POST",
+      body: batch.body,
+      headers: { "Content-Type": "text/plain;charset=UTF-8" },
+      keepalive: true,
+      credentials: "omit",
+      mode: "cors",
+    }).then(
+      function (response) {
+        if (response.ok) return reportRejects(response);
+        if (response.status === 429 || response.status >= 500) return retry(batch, retryAfterMs(response.headers.get("Retry-After")));
+        warn("the collector refused " + batch.body.split("\n").length + " events: HTTP " + response.status);
+      },
+      // A network failure, or an answer without CORS headers for this origin (the collector's allowedOrigins).
+      function () {
+        retry(batch, undefined);
+      },
+    ).catch(function (error) {
+      warn(String(error));
+    });
+  }
+
+  /** @param {Response} response */
+  function reportRejects(response) {
+    return response.json().then(function (/** @type {{ rejected?: number, errors?: { reason: string }[] }} */ answer) {
+      if (answer.rejected) warn(answer.rejected + " events rejected: " + (answer.errors || []).map((error) => error.reason).join("; "));
+    });
+  }
+
+  /** Retry-After in seconds or as an HTTP date (RFC 9110), in ms; undefined when absent or unreadable. @param {string | null} header */
+  function retryAfterMs(header) {
+    if (header === null) return undefined;
+    const ms = /^\d+$/.test(header.trim()) ? Number(header) * 1000 : Date.parse(header) - Date.now();
+    return isNaN(ms) ? undefined : Math.max(0, ms);
+  }
+
+  /** Later, as the collector asked or with exponential backoff, a bounded number of times. @param {Batch} batch @param {number | undefined} delayMs */
+  function retry(batch, delayMs) {
+    if (batch.attempt >= MAX_ATTEMPTS) {
+      warn("gave up sending " + batch.body.split("\n").length + " events after " + MAX_ATTEMPTS + " tries");
+      return;
+    }
+    const wait = Math.min(delayMs === undefined ? FIRST_RETRY_MS * Math.pow(2, batch.attempt - 1) : delayMs, MAX_RETRY_MS);
+    batch.attempt++;
+    waiting.push(batch);
+    batch.timer = setTimeout(function () {
+      waiting.splice(waiting.indexOf(batch), 1);
+      post(batch);
+    }, wait);
+  }
+
+  /**
+   * The page is hidden and may never run again (tab closed, app switched, navigation): everything pending goes now by
+   * sendBeacon, which the browser delivers after the page is gone, batches waiting for a retry included (a last try).
+   * sendBeacon refuses past its quota: then a keepalive fetch, without retries.
+   */
+  function flushOnHide() {
+    try {
+      const bodies = takeBodies();
+      for (const batch of waiting.splice(0)) {
+        clearTimeout(batch.timer);
+        bodies.push(batch.body);
+      }
+      for (const body of bodies) {
+        // A string body is sent as text/plain;charset=UTF-8: CORS-safelisted, so no preflight.
+        if (!navigator.sendBeacon || !navigator.sendBeacon(endpoint, body)) post({ body: body, attempt: MAX_ATTEMPTS });
+      }
+    } catch (error) {
+      warn(String(error));
+    }
+  }
+
+  /** @param {History["pushState"]} original @returns {History["pushState"]} */
+  function afterHistoryChange(original) {
+    return function (data, unused, url) {
+      original.call(history, data, unused, url);
+      // After the router's own work in this task, so that document.title is more likely the new page's.
+      setTimeout(navigated, 0);
+    };
+  }
+
+  const autoPageViews = data.autoPageviews !== "false";
+  if (autoPageViews) {
+    // Dated when the navigation started, before any call the stub queued meanwhile.
+    const started = window.performance && performance.timeOrigin ? Math.round(performance.timeOrigin) : Date.now();
+    pageView(started, document.referrer);
+    history.pushState = afterHistoryChange(history.pushState);
+    history.replaceState = afterHistoryChange(history.replaceState);
+    addEventListener("popstate", navigated);
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") flushOnHide();
+  });
+  addEventListener("pagehide", flushOnHide);
+
+  const clickpipe = /** @type {Clickpipe} */ (
+    function () {
+      try {
+        run(Array.prototype.slice.call(arguments), Date.now());
+      } catch (error) {
+        warn(String(error));
+      }
+    }
+  );
+  clickpipe.loaded = true;
+  // The calls made before this loaded, in order, each dated when it was made.
+  const queued = (stub && stub.q) || [];
+  page.clickpipe = clickpipe;
+  for (const entry of queued) {
+    try {
+      const timed = Array.isArray(entry) && typeof entry[0] === "number";
+      const args = Array.prototype.slice.call(timed ? entry[1] : entry);
+      run(args, timed ? entry[0] : Date.now());
+    } catch (error) {
+      warn(String(error));
+    }
+  }
+})();

@@ -1,0 +1,319 @@
+// The browser tracker end to end: headless Debian Chromium loads pages of one origin that load /v1/clickpipe.js from a
+// real collector (real NATS) on another, through a small recording HTTP proxy; the events are read back from the stream.
+import { existsSync } from "node:fs";
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { chromium, type Browser, type BrowserContext } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { httpSource, pipelineSchema } from "../../src/config/pipeline.ts";
+import { createHttpCollector, type HttpCollector } from "../../src/ingest/http-collector.ts";
+import { Metrics } from "../../src/metrics/registry.ts";
+import { splitBatch } from "../../src/transport/batch-codec.ts";
+import { connectNats } from "../../src/transport/connection.ts";
+import { StreamReader } from "../../src/transport/reader.ts";
+import { parseSubject } from "../../src/transport/subjects.ts";
+import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { waitForValue } from "../helpers/wait-for.ts";
+
+const KEY = "wk_browser_tracker_0123456789";
+/** Debian's package (scripts/ensure-tools.mjs installs it); playwright-core downloads no browser of its own. */
+const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((path) => existsSync(path));
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+type Event = Record<string, unknown>;
+
+/** A request the proxy forwarded (or refused), as it arrived. */
+interface Seen {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  at: number;
+  status: number;
+}
+
+/** Pages by path: the script tag's extra attributes and a script run before the tracker loads. */
+interface PageSpec {
+  title: string;
+  attributes?: string;
+  before?: string;
+}
+
+let nc: NatsConnection;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+let browser: Browser;
+let pageServer: Server;
+let pageOrigin: string;
+const pages = new Map<string, PageSpec>();
+const streams: string[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  if (CHROMIUM === undefined) throw new Error("no chromium: install the Debian package chromium (npm test does, through scripts/ensure-tools.mjs)");
+  nc = await connectNats({ url: inject("natsUrl"), name: "browser-tracker-test" });
+  js = jetstream(nc);
+  jsm = await jetstreamManager(nc);
+  browser = await chromium.launch({ executablePath: CHROMIUM });
+  pageServer = createServer((request, response) => {
+    const url = new URL(request.url ?? "/", "http://page");
+    const spec = pages.get(url.pathname);
+    if (spec === undefined) return response.writeHead(404).end();
+    response.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(pageHtml(spec, url.searchParams.get("collector")!));
+  });
+  pageServer.listen(0, "127.0.0.1");
+  await new Promise((resolve) => pageServer.once("listening", resolve));
+  pageOrigin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
+});
+
+afterEach(async () => {
+  while (contexts.length > 0) await contexts.pop()!.close();
+  while (cleanups.length > 0) await cleanups.pop()!();
+  pages.clear();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  pageServer?.close();
+  for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
+  await nc?.close();
+});
+
+/** The documented snippet: the stub queues calls (with their time) until the async script replaces it. */
+function pageHtml(spec: PageSpec, collector: string): string {
+  return `<!doctype html><html><head><title>${spec.title}</title>
+<script>window.clickpipe=window.clickpipe||function(){(clickpipe.q=clickpipe.q||[]).push([Date.now(),arguments])};</script>
+<script>${spec.before ?? ""}</script>
+<script async src="${collector}/v1/clickpipe.js" data-write-key="${KEY}" data-site-id="shop" ${spec.attributes ?? ""}></script>
+</head><body><a id="next" href="/next?collector=${encodeURIComponent(collector)}">next</a></body></html>`;
+}
+
+interface Setup {
+  stream: string;
+  /** The proxy's origin: the pages load the script from it, so the tracker posts there. */
+  collector: string;
+  seen: Seen[];
+  /** Answers the next `count` POSTs itself with 503 and Retry-After, as a load balancer without a backend would. */
+  failNextPosts(count: number, retryAfterSeconds: number): void;
+}
+
+/** A collector that allows the page origin, behind a recording proxy. */
+async function startCollector(): Promise<Setup> {
+  const stream = uniqueStreamName("TRACKER");
+  streams.push(stream);
+  const pipeline = pipelineSchema.parse({ name: "browser-tracker-test", nats: { url: inject("natsUrl"), stream }, sinks: [{ type: "parquet", path: "/tmp/unused" }] });
+  const config = httpSource.parse({ type: "http", port: 0, host: "127.0.0.1", writeKeys: [KEY], allowedOrigins: [pageOrigin] });
+  const collector: HttpCollector = createHttpCollector(config, { pipeline, connection: nc, metrics: new Metrics(), stateDirectory: "/tmp/unused", log: () => undefined });
+  await collector.start();
+  cleanups.push(() => collector.stop());
+  const upstreamPort = collector.address().port;
+
+  const seen: Seen[] = [];
+  let failures = { count: 0, retryAfter: 0 };
+  const proxy = createServer(async (request, response) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    const record: Seen = { method: request.method!, path: request.url!, headers: request.headers, body: body.toString("utf8"), at: Date.now(), status: 0 };
+    seen.push(record);
+    if (request.method === "POST" && failures.count > 0) {
+      failures.count--;
+      record.status = 503;
+      // Exposed as the collector exposes it, so the page can read when to come back.
+      return response
+        .writeHead(503, { "retry-after": String(failures.retryAfter), "access-control-allow-origin": "*", "access-control-expose-headers": "Retry-After" })
+        .end("no backend");
+    }
+    const upstream = httpRequest({ host: "127.0.0.1", port: upstreamPort, method: request.method, path: request.url, headers: request.headers }, (answer) => {
+      record.status = answer.statusCode!;
+      response.writeHead(answer.statusCode!, answer.headers);
+      answer.pipe(response);
+    });
+    upstream.end(body);
+  });
+  proxy.listen(0, "127.0.0.1");
+  await new Promise((resolve) => proxy.once("listening", resolve));
+  cleanups.push(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+  proxy.on("connection", (socket) => cleanups.push(async () => void socket.destroy()));
+  return {
+    stream,
+    collector: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    seen,
+    failNextPosts: (count, retryAfter) => (failures = { count, retryAfter }),
+  };
+}
+
+async function storedEvents(stream: string): Promise<Event[]> {
+  const reader = await StreamReader.open(js, stream, { drainUntil: true });
+  const events: Event[] = [];
+  for await (const message of reader) {
+    if (parseSubject(stream, message.subject)?.kind === "dlq") throw new Error(`dead letter: ${Buffer.from(message.data).toString("utf8")}`);
+    for (const line of splitBatch(message.data)) events.push(JSON.parse(line) as Event);
+  }
+  // The collector stores ts as epoch ms.
+  return events.sort((a, b) => (a.ts as number) - (b.ts as number));
+}
+
+function waitForEvents(stream: string, what: string, done: (events: Event[]) => boolean): Promise<Event[]> {
+  return waitForValue(what, () => storedEvents(stream), done, 20_000);
+}
+
+async function newContext(options: { gpc?: boolean } = {}): Promise<BrowserContext> {
+  const context = await browser.newContext();
+  contexts.push(context);
+  // What a browser with Global Privacy Control on (Brave, Firefox's setting, an extension) shows the page.
+  if (options.gpc) await context.addInitScript({ content: 'Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true });' });
+  return context;
+}
+
+const pageUrl = (setup: Setup, path: string) => `${pageOrigin}${path}?collector=${encodeURIComponent(setup.collector)}`;
+
+describe("browser tracker - in Chromium against a real collector", () => {
+  it("sends the page view, a call queued before load, identify, purchase, an SPA navigation, and flushes by beacon on hide", async () => {
+    const setup = await startCollector();
+    pages.set("/start", { title: "Start", before: "clickpipe('track', 'add_to_cart', { sku: 'SKU-1', price: 9.5, qty: 2 });" });
+    pages.set("/next", { title: "Next" });
+    const page = await (await newContext()).newPage();
+    const start = pageUrl(setup, "/start");
+    await page.goto(start);
+    await waitForEvents(setup.stream, "the page view and the queued add_to_cart", (events) => events.length >= 2);
+
+    // Page code runs in the browser, so it is given as text (the tests' TypeScript has no DOM types).
+    await page.evaluate(`
+      clickpipe("identify", "user-42");
+      clickpipe("purchase", { order_id: "o-1", revenue: 19, currency: "EUR", items: [{ sku: "SKU-1", price: 9.5, qty: 2 }] });
+      // A router's navigation: it changes the URL, then the title.
+      history.pushState({}, "", "/cart?collector=x");
+      document.title = "Cart";
+    `);
+    await waitForEvents(setup.stream, "identify, purchase and the SPA page view", (events) => events.length >= 5);
+    // The same URL again (scroll restoration) and a fragment: no page view.
+    await page.evaluate(`
+      history.replaceState({ scrolled: 1 }, "", location.href);
+      location.hash = "#reviews";
+      clickpipe("track", "click", { element: "buy" });
+    `);
+    // Leaving within the flush delay: the click goes out on pagehide, by sendBeacon.
+    await page.click("#next");
+    const events = await waitForEvents(setup.stream, "the click and the next page's view", (stored) => stored.length >= 7);
+    await page.waitForTimeout(1_500); // a duplicate page view from the fragment or replaceState would be sent by now
+    const final = await storedEvents(setup.stream);
+    expect(final).toHaveLength(7);
+
+    const anonId = events[0].anon_id as string;
+    expect(anonId).toMatch(UUID_V4);
+    for (const event of final) {
+      expect(event.event_id).toMatch(UUID_V4);
+      expect(typeof event.ts).toBe("number");
+      expect(event.anon_id).toBe(anonId);
+      expect(event.site_id).toBe("shop");
+      expect(event).not.toHaveProperty("writeKey");
+    }
+    expect(new Set(final.map((event) => event.event_id)).size).toBe(7);
+    const cart = `${pageOrigin}/cart?collector=x`;
+    const next = pageUrl(setup, "/next");
+    const shape = final.map(({ type, url, referrer, title, user_id, sku, price, qty, order_id, revenue, currency, items, element }) =>
+      JSON.parse(JSON.stringify({ type, url, referrer, title, user_id, sku, price, qty, order_id, revenue, currency, items, element })),
+    );
+    expect(shape).toEqual([
+      { type: "page_view", url: start, referrer: "", title: "Start" },
+      { type: "add_to_cart", url: start, sku: "SKU-1", price: 9.5, qty: 2 },
+      { type: "identify", user_id: "user-42" },
+      { type: "purchase", url: start, user_id: "user-42", order_id: "o-1", revenue: 19, currency: "EUR", items: [{ sku: "SKU-1", price: 9.5, qty: 2 }] },
+      { type: "page_view", url: cart, referrer: start, title: "Cart", user_id: "user-42" },
+      // The fragment is not sent: it never reaches servers and may hold tokens.
+      { type: "click", url: cart, user_id: "user-42", element: "buy" },
+      // The next document: same anon_id and user_id from localStorage; the browser's referrer (no fragment).
+      { type: "page_view", url: next, referrer: cart, title: "Next", user_id: "user-42" },
+    ]);
+
+    const posts = setup.seen.filter((seen) => seen.method === "POST");
+    const sent = posts.flatMap((post) => post.body.split("\n").map((line) => JSON.parse(line) as Event));
+    // Sent as ISO 8601 in UTC, stored as the same instant.
+    expect(sent.map((event) => event.event_id).sort()).toEqual(final.map((event) => event.event_id).sort());
+    for (const event of sent) {
+      expect(event.ts).toMatch(ISO_UTC);
+      expect(Date.parse(event.ts as string)).toBe(final.find((stored) => stored.event_id === event.event_id)!.ts);
+    }
+    for (const post of posts) {
+      expect(post.headers["content-type"]).toBe("text/plain;charset=UTF-8");
+      expect(post.status).toBe(200);
+      // Each body's first event carries the key, which the collector stored nowhere.
+      expect(JSON.parse(post.body.split("\n")[0]).writeKey).toBe(KEY);
+    }
+    // No preflight ever: text/plain with the key in the body is a simple request.
+    expect(setup.seen.filter((seen) => seen.method === "OPTIONS")).toEqual([]);
+    // The click went out by sendBeacon (mode no-cors, the browser's beacon), the rest by fetch (mode cors).
+    const clickPost = posts.find((post) => post.body.includes('"type":"click"'))!;
+    expect(clickPost.headers["sec-fetch-mode"]).toBe("no-cors");
+    expect(posts.find((post) => post.body.includes('"type":"add_to_cart"'))!.headers["sec-fetch-mode"]).toBe("cors");
+  });
+
+  it("keeps anon_id across reloads in localStorage, and makes one per page load with data-storage=none", async () => {
+    const setup = await startCollector();
+    pages.set("/keep", { title: "Keep" });
+    pages.set("/none", { title: "None", attributes: 'data-storage="none"' });
+    const kept = await (await newContext()).newPage();
+    await kept.goto(pageUrl(setup, "/keep"));
+    await kept.reload();
+    const keptViews = await waitForEvents(setup.stream, "two page views of /keep", (events) => events.length >= 2);
+    expect(keptViews.map((event) => event.type)).toEqual(["page_view", "page_view"]);
+    expect(keptViews[1].anon_id).toBe(keptViews[0].anon_id);
+    expect(await kept.evaluate('localStorage.getItem("clickpipe_anon_id")')).toBe(keptViews[0].anon_id);
+
+    const context = await newContext();
+    const none = await context.newPage();
+    await none.goto(pageUrl(setup, "/none"));
+    await none.reload();
+    const all = await waitForEvents(setup.stream, "two page views of /none", (events) => events.length >= 4);
+    const noneViews = all.filter((event) => String(event.url).includes("/none"));
+    expect(noneViews).toHaveLength(2);
+    expect(noneViews[0].anon_id).toMatch(UUID_V4);
+    expect(noneViews[1].anon_id).toMatch(UUID_V4);
+    expect(noneViews[1].anon_id).not.toBe(noneViews[0].anon_id);
+    expect(noneViews.map((event) => event.anon_id)).not.toContain(keptViews[0].anon_id);
+    // Nothing kept on the device.
+    expect(await none.evaluate("localStorage.length")).toBe(0);
+    expect(await context.cookies()).toEqual([]);
+  });
+
+  it("sends nothing and stores nothing under Global Privacy Control, unless data-respect-gpc=false", async () => {
+    const setup = await startCollector();
+    pages.set("/private", { title: "Private", before: "clickpipe('track', 'add_to_cart', { sku: 'SKU-GPC' });" });
+    pages.set("/opted-out", { title: "Opted out", attributes: 'data-respect-gpc="false"' });
+    const page = await (await newContext({ gpc: true })).newPage();
+    await page.goto(pageUrl(setup, "/private"));
+    await page.waitForFunction("clickpipe.loaded === true");
+    await page.evaluate('clickpipe("identify", "user-gpc")');
+    expect(await page.evaluate("localStorage.length")).toBe(0);
+    // Leaving would flush by beacon; the next page, whose site overrides GPC, sends its page view after that.
+    await page.goto(pageUrl(setup, "/opted-out"));
+    const events = await waitForEvents(setup.stream, "the opted-out page's view", (stored) => stored.length >= 1);
+    expect(events.map((event) => [event.type, event.title])).toEqual([["page_view", "Opted out"]]);
+    expect(setup.seen.filter((seen) => seen.method === "POST").map((seen) => seen.body).join("\n")).not.toMatch(/SKU-GPC|user-gpc|Private/);
+  });
+
+  it("retries a batch answered 503 after its Retry-After, with the same event_ids, and stores it once", async () => {
+    const setup = await startCollector();
+    setup.failNextPosts(1, 2);
+    pages.set("/busy", { title: "Busy", before: "clickpipe('track', 'add_to_cart', { sku: 'SKU-R', qty: 1 });" });
+    const page = await (await newContext()).newPage();
+    await page.goto(pageUrl(setup, "/busy"));
+    const events = await waitForEvents(setup.stream, "the retried batch", (stored) => stored.length >= 2);
+    expect(events.map((event) => event.type)).toEqual(["page_view", "add_to_cart"]);
+
+    const posts = setup.seen.filter((seen) => seen.method === "POST");
+    expect(posts.map((post) => post.status)).toEqual([503, 200]);
+    expect(posts[1].body).toBe(posts[0].body);
+    const sentIds = posts[0].body.split("\n").map((line) => JSON.parse(line).event_id);
+    expect(events.map((event) => event.event_id)).toEqual(sentIds);
+    // Not before the 2 s the 503 asked for (the backoff alone would have retried after 1 s).
+    expect(posts[1].at - posts[0].at).toBeGreaterThanOrEqual(1_900);
+    await page.waitForTimeout(1_000);
+    expect(await storedEvents(setup.stream)).toHaveLength(2);
+  });
+});
