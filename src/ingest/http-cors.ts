@@ -283,7 +283,10 @@ export class CorsPolicy {
       if ("problem" in reading) throw new AllowedOriginError(`allowedOrigins: ${reading.problem}`);
       return reading;
     });
-    this.anyOrigin = read.some((entry) => entry.kind === "any");
+    // Nothing listed (the default) refuses no origin, so it answers every one as "*" does: without CORS headers a page
+    // could post but never read the answer, and the browser tracker took each answer for a network failure and sent
+    // its batch five times. Without credentials this tells a page nothing a script elsewhere could not learn.
+    this.anyOrigin = read.length === 0 || read.some((entry) => entry.kind === "any");
     this.opaqueOrigin = read.some((entry) => entry.kind === "opaque");
     this.origins = new Set(read.flatMap((entry) => (entry.kind === "exact" ? [entry.origin] : [])));
     this.subdomains = read.flatMap((entry) => {
@@ -360,7 +363,8 @@ export class CorsPolicy {
   /**
    * Whether a request may post at all. With origins listed, a browser request from another origin is refused: CORS
    * alone would only hide the answer, while sendBeacon and simple requests store their events without a preflight.
-   * Requests without an Origin header (servers, `<img>` pixels) and an empty list (the default) are not limited.
+   * Requests without an Origin header (servers, `<img>` pixels) and an empty list (the default, answered as "*") are
+   * not limited.
    */
   permits(origin: string | undefined): boolean {
     return origin === undefined || !this.configured || this.standing(origin) !== undefined;

@@ -307,7 +307,15 @@ describe("CORS policy - origins", () => {
     // A refused origin, or none, gets no CORS headers but Vary: the answer depends on Origin once any is configured.
     expect(headersFor(policy, "https://evilshop.example")).toEqual({ vary: "Origin" });
     expect(headersFor(policy, undefined)).toEqual({ vary: "Origin" });
-    expect(headersFor(new CorsPolicy([]), "https://evilshop.example")).toEqual({});
+    // Nothing listed refuses nothing, and answers every origin as "*" does (no credentials), so a page reads its answers.
+    const unlisted = new CorsPolicy([]);
+    expect(["https://evilshop.example", "null", "capacitor://localhost"].map((origin) => unlisted.permits(origin))).toEqual([true, true, true]);
+    expect(headersFor(unlisted, "https://evilshop.example")).toEqual({
+      "access-control-allow-origin": "*",
+      "access-control-expose-headers": "Retry-After",
+      vary: "Origin",
+    });
+    expect(headersFor(unlisted, undefined)).toEqual({});
   });
 
   it("matches under a wildcard only hosts DNS can name: labels of at most 63 characters, a host of at most 253", () => {

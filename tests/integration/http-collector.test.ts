@@ -551,10 +551,17 @@ describe("http collector - CORS", () => {
     const any = await startCollector({ allowedOrigins: ["*"] });
     const fromAnywhere = await post(any.base, JSON.stringify(pageView(3)), { "x-write-key": KEY, origin: other });
     expect([fromAnywhere.status, fromAnywhere.headers.get("access-control-allow-origin")]).toEqual([200, "*"]);
-    // No list (the default): no origin is refused, none gets CORS headers.
+    // No list (the default): no origin is refused, and each is answered as "*" answers it, so a page (the browser
+    // tracker) reads its answers and sends a batch once; a preflighted JSON post is allowed the same way.
     const open = await startCollector();
     const fromOtherOpen = await post(open.base, JSON.stringify(pageView(4)), { "x-write-key": KEY, origin: other });
-    expect([fromOtherOpen.status, fromOtherOpen.headers.get("access-control-allow-origin")]).toEqual([200, null]);
+    expect([fromOtherOpen.status, fromOtherOpen.headers.get("access-control-allow-origin"), fromOtherOpen.headers.get("access-control-allow-credentials")]).toEqual([200, "*", null]);
+    const preflightOpen = await fetch(`${open.base}/v1/events`, {
+      method: "OPTIONS",
+      headers: { origin: other, "access-control-request-method": "POST", "access-control-request-headers": "content-type, x-write-key" },
+    });
+    expect([preflightOpen.headers.get("access-control-allow-origin"), preflightOpen.headers.get("access-control-allow-credentials")]).toEqual(["*", null]);
+    expect(preflightOpen.headers.get("access-control-allow-methods")).toContain("POST");
   });
 
   it('answers "*" without Allow-Credentials to origins only "*" allows, and credentials only to origins listed exactly', async () => {
