@@ -1,9 +1,9 @@
 // Reads Parquet back into plain rows (timestamps as epoch ms, int64 as numbers, dates as "YYYY-MM-DD", lists as arrays).
 import { openAsBlob } from "node:fs";
-import { readFile, readdir } from "node:fs/promises";
+import { readFile, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { DataType, tableFromIPC, type Table as ArrowTable, type Vector } from "apache-arrow";
-import { ParquetFile, readParquet } from "parquet-wasm";
+import { ParquetFile, readParquet, type RecordBatch } from "parquet-wasm";
 import { readingParquet } from "./parquet-read-error.ts";
 import { utcDay, type Row } from "./table.ts";
 
@@ -27,6 +27,19 @@ function converterFor(type: DataType): Convert {
   return identity;
 }
 
+/** Plain rows of an Arrow table one at a time, each made when asked for (a caller that keeps few rows holds few). */
+export function* arrowTableRows(table: ArrowTable): Generator<Row> {
+  const fields = table.schema.fields.map((field) => ({ name: field.name, convert: converterFor(field.type) }));
+  for (const batch of table.batches) {
+    const vectors = fields.map((_, index) => batch.getChildAt(index)!);
+    for (let i = 0; i < batch.numRows; i++) {
+      const row: Row = {};
+      for (let column = 0; column < fields.length; column++) row[fields[column].name] = fields[column].convert(vectors[column].get(i));
+      yield row;
+    }
+  }
+}
+
 /** Plain rows of an Arrow table, column by column. */
 export function arrowTableToRows(table: ArrowTable): Row[] {
   const rows: Row[] = Array.from({ length: table.numRows }, () => ({}));
@@ -48,8 +61,8 @@ export async function readParquetFile(path: string): Promise<Row[]> {
 async function listParts(
   directory: string,
   partitions: string[] | undefined,
-): Promise<{ key?: string; value?: string; path: string }[]> {
-  const parts: { key?: string; value?: string; path: string }[] = [];
+): Promise<ParquetPart[]> {
+  const parts: ParquetPart[] = [];
   const entries = (await readdir(directory, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const entry of entries) {
     if (entry.isFile() && entry.name.endsWith(".parquet") && !partitions) parts.push({ path: join(directory, entry.name) });
@@ -62,26 +75,76 @@ async function listParts(
   return parts;
 }
 
+interface ParquetPart {
+  key?: string;
+  value?: string;
+  path: string;
+}
+
+export interface ParquetReadOptions {
+  /** Only these partition values (or `key=value` names) of a table folder. */
+  partitions?: string[];
+  /**
+   * Only these columns (those a file has; the partition column too when named): the others are never decoded. A
+   * file with none of them is read by its first column, so its rows still show that they lack them.
+   */
+  columns?: readonly string[];
+}
+
+/** Rows per Arrow batch of a row group: a row group of a million rows is converted a slice at a time. */
+const ROWS_PER_BATCH = 16_384;
+
 /**
  * Streams a table folder's rows file by file and row group by row group, adding the Hive partition column
  * (as a string) when the file does not carry it. `partitions` keeps only these values (or `key=value` names).
  */
-export async function* readParquetTable(directory: string, options: { partitions?: string[] } = {}): AsyncIterable<Row> {
-  for (const part of await listParts(directory, options.partitions)) {
-    const blob = await openAsBlob(part.path);
-    const file = await readingParquet(part.path, () => ParquetFile.fromFile(blob));
+export async function* readParquetTable(directory: string, options: ParquetReadOptions = {}): AsyncIterable<Row> {
+  for await (const rows of readParquetBatches(directory, options)) yield* rows;
+}
+
+/**
+ * The rows of a Parquet file, or of a table folder's parts (as readParquetTable), as batches of at most
+ * ROWS_PER_BATCH rows, each row made only when the batch is iterated: one file, one row group, one batch at a time,
+ * so a caller that keeps little of each row holds little more than one batch.
+ */
+export async function* readParquetBatches(path: string, options: ParquetReadOptions = {}): AsyncIterable<Iterable<Row>> {
+  const parts = (await stat(path)).isFile() ? [{ path }] : await listParts(path, options.partitions);
+  for (const part of parts) {
+    const file = await readingParquet(part.path, async () => ParquetFile.fromFile(await openAsBlob(part.path)));
     try {
+      const fileColumns = await readingParquet(part.path, () => tableFromIPC(file.schema().intoIPCStream()).schema.fields.map((field) => field.name));
+      const columns = options.columns === undefined ? undefined : projection(fileColumns, options.columns);
+      const addPartition = part.key !== undefined && !fileColumns.includes(part.key) && (options.columns?.includes(part.key) ?? true);
       const rowGroups = file.metadata().numRowGroups();
       for (let rowGroup = 0; rowGroup < rowGroups; rowGroup++) {
-        const batch = await readingParquet(part.path, async () => tableFromIPC((await file.read({ rowGroups: [rowGroup] })).intoIPCStream()));
-        const rows = arrowTableToRows(batch);
-        for (const row of rows) {
-          if (part.key !== undefined && !(part.key in row)) row[part.key] = part.value;
-          yield row;
+        const reader = (await readingParquet(part.path, () => file.stream({ rowGroups: [rowGroup], columns, batchSize: ROWS_PER_BATCH }))).getReader();
+        try {
+          for (;;) {
+            const { done, value } = await readingParquet(part.path, async () => (await reader.read()) as { done: boolean; value?: RecordBatch });
+            if (done || value === undefined) break;
+            const batch = tableFromIPC(value.intoIPCStream());
+            yield addPartition ? withPartition(arrowTableRows(batch), part.key!, part.value!) : arrowTableRows(batch);
+          }
+        } finally {
+          // A caller that stops early (the wrong table, refused by its first row) leaves no row group being decoded.
+          await reader.cancel().catch(() => undefined);
         }
       }
     } finally {
       file.free();
     }
+  }
+}
+
+/** The wanted columns a file has, in the file's order; its first column when it has none of them. */
+function projection(fileColumns: readonly string[], wanted: readonly string[]): string[] {
+  const kept = fileColumns.filter((name) => wanted.includes(name));
+  return kept.length > 0 || fileColumns.length === 0 ? kept : [fileColumns[0]];
+}
+
+function* withPartition(rows: Iterable<Row>, key: string, value: string): Iterable<Row> {
+  for (const row of rows) {
+    row[key] = value;
+    yield row;
   }
 }

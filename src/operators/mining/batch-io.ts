@@ -2,24 +2,25 @@
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { encodeParquet } from "../../sinks/parquet-encoder.ts";
-import { readParquetFile, readParquetTable } from "../../sinks/parquet-reader.ts";
+import { readParquetBatches } from "../../sinks/parquet-reader.ts";
 import type { Row, TableSpec } from "../../sinks/table.ts";
 import { sessionSequence, type Itemset } from "./itemset-sequence.ts";
 import { MiningInputError, parseBasketCsv, parseSpmfSequences, parseSpmfTransactions } from "./spmf-format.ts";
 
-/** The rows of a Parquet file, or of every `*.parquet` under a table folder (Hive partitions included); `checkColumns` sees the first row before the rest are read (the wrong table fails at once, not after filling the heap). */
-async function readParquetRows(path: string, checkColumns: (row: Row) => void): Promise<Row[]> {
-  if ((await stat(path)).isFile()) {
-    const rows = await readParquetFile(path);
-    if (rows.length > 0) checkColumns(rows[0]);
-    return rows;
+/**
+ * Feeds `add` the rows of a Parquet file, or of every `*.parquet` under a table folder (Hive partitions included), with
+ * only `columns`, one row group at a time: what the caller keeps of them is all that stays. `checkColumns` sees the
+ * first row before the rest are read (the wrong table fails at once, not after reading it all).
+ */
+async function forEachParquetRow(path: string, columns: readonly string[], checkColumns: (row: Row) => void, add: (row: Row) => void): Promise<void> {
+  let first = true;
+  for await (const rows of readParquetBatches(path, { columns })) {
+    for (const row of rows) {
+      if (first) checkColumns(row);
+      first = false;
+      add(row);
+    }
   }
-  const rows: Row[] = [];
-  for await (const row of readParquetTable(path)) {
-    if (rows.length === 0) checkColumns(row);
-    rows.push(row);
-  }
-  return rows;
 }
 
 /**
@@ -54,35 +55,93 @@ async function isParquetInput(path: string): Promise<boolean> {
  * session_id, crawlers' left out) gives one sequence per session from the `item` list column.
  */
 export async function readSequenceDatabase(path: string, item: "page_items" | "page_path"): Promise<Itemset[][]> {
-  if (await isParquetInput(path)) return currentSessionSequences(await readParquetRows(path, (row) => checkSessionColumns(row, item)), item);
+  if (await isParquetInput(path)) {
+    const sequences = sessionSequences(item);
+    await forEachParquetRow(path, [...SESSION_COLUMNS, item], (row) => checkSessionColumns(row, item), (row) => sequences.add(row));
+    return sequences.finish();
+  }
   const text = await readTextInput(path);
   if (extname(path).toLowerCase() === ".csv") return parseBasketCsv(text).map((items) => sessionSequence(items));
   return parseSpmfSequences(text);
 }
 
+/** The columns a sessions table's current truth is decided by. */
+const SESSION_COLUMNS = ["session_id", "version", "retracted", "is_bot"] as const;
+
+/** Kept for a session whose winning version is retracted or a crawler's: its items are not needed. */
+const LEFT_OUT = Symbol("left out");
+
 /**
- * A sessions table's current truth (ARCHITECTURE: the highest version per session_id whose retracted is false),
- * crawlers' left out: the highest version per session_id wins; a retracted winner removes the session, and so does
- * one flagged is_bot (crawlers' paths are not customers': the sequencePatterns operator leaves them out too).
+ * A sessions table's current truth, reduced as its rows arrive (ARCHITECTURE: the highest version per session_id
+ * whose retracted is false), crawlers' left out: the highest version per session_id wins, the first read of equal
+ * ones; a retracted winner removes the session, and so does one flagged is_bot (crawlers' paths are not customers':
+ * the sequencePatterns operator leaves them out too). Per session only the winner's version and `valueOf` its row are
+ * kept, not its rows: a table of every version of millions of sessions reduces to what the mining reads.
  */
-export function currentSessionRows(rows: readonly Row[]): Row[] {
-  const latest = new Map<string, Row>();
-  for (const row of rows) {
+export class CurrentSessions<T> {
+  private readonly indexOf = new Map<string, number>();
+  private readonly versions: number[] = [];
+  private readonly values: (T | typeof LEFT_OUT)[] = [];
+
+  constructor(private readonly valueOf: (row: Row) => T) {}
+
+  add(row: Row): void {
     const id = row.session_id;
     if (typeof id !== "string") throw new MiningInputError(`sessions input: a row has no session_id column`);
-    const seen = latest.get(id);
-    if (seen === undefined || Number(row.version ?? 0) > Number(seen.version ?? 0)) latest.set(id, row);
+    const version = Number(row.version ?? 0);
+    const index = this.indexOf.get(id);
+    if (index !== undefined && !(version > this.versions[index])) return;
+    const value = row.retracted !== true && row.is_bot !== true ? this.valueOf(row) : LEFT_OUT;
+    if (index === undefined) {
+      this.indexOf.set(id, this.versions.length);
+      this.versions.push(version);
+      this.values.push(value);
+    } else {
+      this.versions[index] = version;
+      this.values[index] = value;
+    }
   }
-  return [...latest.values()].filter((row) => row.retracted !== true && row.is_bot !== true);
+
+  /** The current sessions' values, in the order their session_ids were first read. */
+  current(): T[] {
+    return this.values.filter((value): value is T => value !== LEFT_OUT);
+  }
 }
 
-/** One sequence per session of the sessions table's current truth (currentSessionRows), from the `item` list column. */
-export function currentSessionSequences(rows: readonly Row[], item: "page_items" | "page_path"): Itemset[][] {
-  return currentSessionRows(rows).map((row) => {
+/** A current session's `item` column that is not a list: an error only if the session stays current. */
+const NOT_A_LIST = Symbol("not a list");
+
+/**
+ * One sequence per session of a sessions table's current truth (CurrentSessions), from the `item` list column. A
+ * step is one shared one-item itemset per distinct item, so a million sessions over a few hundred pages hold a few
+ * hundred strings, not one per visit.
+ */
+function sessionSequences(item: "page_items" | "page_path"): { add(row: Row): void; finish(): Itemset[][] } {
+  const steps = new Map<string, Itemset>();
+  const stepOf = (element: string): Itemset => {
+    let step = steps.get(element);
+    if (step === undefined) steps.set(element, (step = [element]));
+    return step;
+  };
+  const sessions = new CurrentSessions((row): Itemset[] | typeof NOT_A_LIST => {
     const items = row[item];
-    if (!Array.isArray(items)) throw new MiningInputError(`sessions input: column ${item} is missing or not a list`);
-    return sessionSequence(items.map(String));
+    return Array.isArray(items) ? items.map((element) => stepOf(String(element))) : NOT_A_LIST;
   });
+  return {
+    add: (row) => sessions.add(row),
+    finish: () =>
+      sessions.current().map((sequence) => {
+        if (sequence === NOT_A_LIST) throw new MiningInputError(`sessions input: column ${item} is missing or not a list`);
+        return sequence;
+      }),
+  };
+}
+
+/** One sequence per session of the sessions table's current truth (CurrentSessions), from the `item` list column. */
+export function currentSessionSequences(rows: Iterable<Row>, item: "page_items" | "page_path"): Itemset[][] {
+  const sequences = sessionSequences(item);
+  for (const row of rows) sequences.add(row);
+  return sequences.finish();
 }
 
 /**
@@ -91,7 +150,11 @@ export function currentSessionSequences(rows: readonly Row[], item: "page_items"
  * A sessions table (`--item page_items`: one basket per session) is read as its current truth (basketsFromRows).
  */
 export async function readBasketDatabase(path: string, itemColumn?: string): Promise<string[][]> {
-  if (await isParquetInput(path)) return basketsFromRows(await readParquetRows(path, (row) => basketColumn(row, itemColumn)), itemColumn);
+  if (await isParquetInput(path)) {
+    const baskets = basketsOfTable(itemColumn);
+    await forEachParquetRow(path, basketInputColumns(itemColumn), (row) => basketColumn(row, itemColumn), (row) => baskets.add(row));
+    return baskets.finish();
+  }
   const text = await readTextInput(path);
   return extname(path).toLowerCase() === ".csv" ? parseBasketCsv(text) : parseSpmfTransactions(text);
 }
@@ -113,53 +176,124 @@ function basketColumn(row: Row, itemColumn?: string): string {
   return column;
 }
 
-export function basketsFromRows(tableRows: readonly Row[], itemColumn?: string): string[][] {
-  // Every row of a sessions table is one version of a session: a basket per row counted a session once per version,
-  // retracted ones and crawlers' included. Its current truth has one row per session, as `mine patterns` reads it.
-  const rows = isSessionsTable(tableRows) ? currentSessionRows(tableRows) : tableRows;
-  if (rows.length === 0) return [];
-  const listColumn = itemColumn ?? "items";
-  if (isListColumn(rows, listColumn)) {
-    const byOrder = new Map<unknown, string[]>();
-    rows.forEach((row, index) => {
-      const key = row.order_id ?? index;
-      const items = row[listColumn];
-      // A null list is no basket and a null element no item, as rows with a null item are skipped below.
-      if (!Array.isArray(items) || byOrder.has(key)) return;
-      byOrder.set(key, items.filter((item) => item !== null && item !== undefined).map(String));
-    });
-    return [...byOrder.values()];
-  }
-  const column = basketColumn(rows[0], itemColumn);
-  const byOrder = new Map<unknown, Set<string>>();
-  for (const row of rows) {
-    const value = row[column];
-    if (value === null || value === undefined) continue;
-    const basket = byOrder.get(row.order_id) ?? new Set<string>();
-    basket.add(String(value));
-    byOrder.set(row.order_id, basket);
-  }
-  return [...byOrder.values()].map((basket) => [...basket]);
+/** The columns basket mining reads: the items (a list column, or one item per row with order_id), and a sessions table's. */
+function basketInputColumns(itemColumn: string | undefined): string[] {
+  const items = itemColumn === undefined ? ["items", "item", "sku", "category"] : [itemColumn];
+  return [...new Set([...items, "order_id", ...SESSION_COLUMNS])];
+}
+
+export function basketsFromRows(tableRows: Iterable<Row>, itemColumn?: string): string[][] {
+  const baskets = basketsOfTable(itemColumn);
+  for (const row of tableRows) baskets.add(row);
+  return baskets.finish();
 }
 
 /**
- * A sessions table's rows, whose versions replace one another, unlike an orders table's: session_id, version and
- * retracted, and no order_id. An orders table may carry a session_id (the order's web session) and a version of its
- * own; read as sessions, its rows collapsed to one per session_id and a null session_id failed the command.
+ * A basket table's baskets, reduced as its rows arrive. Every row of a sessions table (its first row decides) is one
+ * version of a session: a basket per row counted a session once per version, retracted ones and crawlers' included.
+ * Its current truth has one row per session, as `mine patterns` reads it; only those rows' item columns are kept.
  */
-function isSessionsTable(rows: readonly Row[]): boolean {
-  if (rows.length === 0) return false;
-  const row = rows[0];
-  return "session_id" in row && "version" in row && "retracted" in row && !("order_id" in row);
+function basketsOfTable(itemColumn: string | undefined): { add(row: Row): void; finish(): string[][] } {
+  const intern = interner();
+  const baskets = basketsOfRows(itemColumn, intern);
+  let sessions: CurrentSessions<Row> | undefined;
+  let first = true;
+  return {
+    add(row) {
+      if (first && isSessionsRow(row)) sessions = new CurrentSessions((current) => basketFields(current, itemColumn, intern));
+      first = false;
+      if (sessions === undefined) baskets.add(row);
+      else sessions.add(row);
+    },
+    finish() {
+      if (sessions !== undefined) for (const row of sessions.current()) baskets.add(row);
+      return baskets.finish();
+    },
+  };
 }
 
-/** Whether `column` holds lists: its first value that is not null decides. */
-function isListColumn(rows: readonly Row[], column: string): boolean {
-  for (const row of rows) {
-    const value = row[column];
-    if (value !== null && value !== undefined) return Array.isArray(value);
+/** A current session's fields that basketsOfRows reads (present ones only: it asks which are), its strings shared. */
+function basketFields(row: Row, itemColumn: string | undefined, intern: (text: string) => string): Row {
+  const fields: Row = {};
+  for (const name of [itemColumn ?? "items", "item", "sku", "category", "order_id"]) {
+    if (!(name in row)) continue;
+    const value = row[name];
+    fields[name] = Array.isArray(value) ? value.map((item: unknown) => (typeof item === "string" ? intern(item) : item)) : value;
   }
-  return false;
+  return fields;
+}
+
+/**
+ * Baskets of rows, reduced as they arrive: with a list column (`itemColumn`, else `items`; its first value that is not
+ * null says so) one basket per order_id (or per row without one), the first row's list; else one row per item,
+ * grouped by order_id, in the column basketColumn names for the first row. Items are shared strings (interned).
+ */
+function basketsOfRows(itemColumn: string | undefined, intern: (text: string) => string): { add(row: Row): void; finish(): string[][] } {
+  const listColumn = itemColumn ?? "items";
+  let rowCount = 0;
+  // Undecided until a list value that is not null arrives: until then no row has a list, so none makes a list basket.
+  let holdsLists: boolean | undefined;
+  const listBaskets = new Map<unknown, string[]>();
+  let itemBaskets: Map<unknown, Set<string>> | undefined = new Map();
+  let column: string | undefined;
+  let columnError: unknown;
+  return {
+    add(row) {
+      const index = rowCount++;
+      const items = row[listColumn];
+      if (holdsLists === undefined && items !== null && items !== undefined) {
+        holdsLists = Array.isArray(items);
+        if (holdsLists) itemBaskets = undefined;
+      }
+      if (holdsLists === true) {
+        const key = row.order_id ?? index;
+        // A null list is no basket and a null element no item, as rows with a null item are skipped below.
+        if (!Array.isArray(items) || listBaskets.has(key)) return;
+        listBaskets.set(key, items.filter((item) => item !== null && item !== undefined).map((item) => intern(String(item))));
+        return;
+      }
+      if (index === 0) {
+        try {
+          column = basketColumn(row, itemColumn);
+        } catch (error) {
+          // Only an error if no list turns up: a table of lists never asks for the per-item column.
+          columnError = error;
+        }
+      }
+      if (column === undefined || itemBaskets === undefined) return;
+      const value = row[column];
+      if (value === null || value === undefined) return;
+      const basket = itemBaskets.get(row.order_id) ?? new Set<string>();
+      basket.add(intern(String(value)));
+      itemBaskets.set(row.order_id, basket);
+    },
+    finish() {
+      if (rowCount === 0) return [];
+      if (holdsLists === true) return [...listBaskets.values()];
+      if (columnError !== undefined) throw columnError;
+      return [...itemBaskets!.values()].map((basket) => [...basket]);
+    },
+  };
+}
+
+/** One shared instance per distinct text: a million baskets over a thousand products hold a thousand strings. */
+function interner(): (text: string) => string {
+  const shared = new Map<string, string>();
+  return (text) => {
+    const known = shared.get(text);
+    if (known !== undefined) return known;
+    shared.set(text, text);
+    return text;
+  };
+}
+
+/**
+ * Whether a table's (first) row is a sessions table's, whose versions replace one another, unlike an orders table's:
+ * session_id, version and retracted, and no order_id. An orders table may carry a session_id (the order's web session)
+ * and a version of its own; read as sessions, its rows collapsed to one per session_id and a null session_id failed the command.
+ */
+function isSessionsRow(row: Row): boolean {
+  return "session_id" in row && "version" in row && "retracted" in row && !("order_id" in row);
 }
 
 /** RFC 4180 CSV with a header; fields with separators, quotes, line breaks or edge spaces are quoted. */

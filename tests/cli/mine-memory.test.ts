@@ -1,0 +1,104 @@
+// `clickpipe mine patterns` over a sessions table bigger than a small heap: the command reduces the table as it reads
+// it (only the columns it needs, one row group at a time, one candidate per session), so it fits where holding every
+// row of every column did not. The patterns are checked against DuckDB SQL over the same files.
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.ts";
+
+/** 50,000 sessions; 3 in 4 with a second version (100k+ rows of the sessions table's 25 columns). */
+const SESSIONS = 50_000;
+const MIN_SUPPORT = 0.03;
+/**
+ * The child's --max-old-space-size. Measured on this table: holding every row of every column before reducing ran
+ * out of heap at 192 MB (done at 256); reading as now runs out at 24 and is done at 32. Half the one, thrice the other.
+ */
+const OLD_SPACE_MB = 96;
+
+async function withDuckDb<T>(use: (run: (sql: string) => Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
+  const connection = await (await DuckDBInstance.create(":memory:")).connect();
+  try {
+    return await use(async (sql) => (await connection.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[]);
+  } finally {
+    connection.closeSync();
+  }
+}
+
+describe("clickpipe mine patterns on a sessions table larger than its heap", () => {
+  let directory: string;
+  let table: string;
+
+  beforeAll(async () => {
+    directory = mkdtempSync(join(tmpdir(), "mine-memory-"));
+    table = join(directory, "sessions");
+    mkdirSync(join(table, "dt=2024-03-01"), { recursive: true });
+    // Every session starts at /home, then 1–8 pages of 5; a second version adds pages, retracts (1 in 10) or is a
+    // crawler's (1 in 50). The second versions are in the first part, so the file order is not the version order;
+    // row groups of 16,384 rows, so the command reads several per part.
+    await withDuckDb(async (run) => {
+      await run(`CREATE TABLE versions AS
+        WITH s AS (SELECT i, hash(i) AS h FROM range(${SESSIONS}) t(i)),
+        v1 AS (SELECT i, h, 1 AS version, ['/home'] || list_transform(range(1 + (h % 8)::INT), k -> '/p' || (hash(i, k) % 5)::VARCHAR) AS pages FROM s),
+        v2 AS (SELECT i, h, 2 AS version, pages || list_transform(range(1 + (h % 3)::INT), k -> '/p' || (hash(i, k, 2) % 5)::VARCHAR) AS pages FROM v1 WHERE i % 4 <> 0)
+        SELECT 'session-' || i::VARCHAR AS session_id, version::INTEGER AS version, (version = 2 AND h % 10 = 3) AS retracted,
+          'site' AS site_id, 'visitor-' || (i // 3)::VARCHAR AS visitor_id, NULL::VARCHAR AS user_id,
+          TIMESTAMP '2024-03-01' + to_seconds(i) AS start_ts, TIMESTAMP '2024-03-01' + to_seconds(i + 60) AS end_ts,
+          60000::BIGINT AS duration_ms, len(pages)::INTEGER AS event_count, len(pages)::INTEGER AS pageview_count,
+          'https://shop.test' || pages[1] AS landing_url, 'https://shop.test' || pages[-1] AS exit_url, NULL::VARCHAR AS referrer,
+          NULL::VARCHAR AS utm_source, NULL::VARCHAR AS utm_medium, NULL::VARCHAR AS utm_campaign, len(pages) > 1 AS is_engaged,
+          len(pages) = 1 AS is_bounce, false AS converted, 0.0::DOUBLE AS revenue, (version = 2 AND h % 50 = 7) AS is_bot,
+          'gap' AS split_reason, list_transform(pages, p -> p || '/') AS page_path, pages AS page_items
+        FROM (SELECT * FROM v1 UNION ALL SELECT * FROM v2)`);
+      for (const [part, version] of [["part-0", 2], ["part-1", 1]] as const) {
+        await run(`COPY (SELECT * FROM versions WHERE version = ${version} ORDER BY session_id)
+                   TO '${join(table, "dt=2024-03-01", `${part}.parquet`)}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 16384)`);
+      }
+    });
+  });
+
+  afterAll(() => {
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it(`mines --kind contiguous in ${OLD_SPACE_MB} MB of heap, the patterns and supports DuckDB SQL counts over the same table`, async () => {
+    const { code, stdout, stderr } = await runCli(
+      ["mine", "patterns", "--sessions", table, "--kind", "contiguous", "--max-length", "3", "--min-support", String(MIN_SUPPORT)],
+      { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --max-old-space-size=${OLD_SPACE_MB}` },
+    );
+    expect(code, stderr).toBe(0);
+    const mined = stdout
+      .trimEnd()
+      .split("\n")
+      .slice(1)
+      .map((line) => {
+        const [, , length, support] = line.split(",");
+        const items = JSON.parse(line.slice(line.indexOf('"[')).slice(1, -1).replaceAll('""', '"')) as string[];
+        return { items, length: Number(length), support: Number(support) };
+      });
+    // The current truth: per session_id its highest version, unless retracted or a crawler's; each distinct run of
+    // 1–3 consecutive pages once per session; by support (desc), then items item by item (chr(1) between them).
+    const oracle = await withDuckDb((run) =>
+      run(`
+        WITH latest AS (
+          SELECT * FROM read_parquet('${table}/**/*.parquet') QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY version DESC) = 1
+        ), current_truth AS (SELECT session_id, page_items FROM latest WHERE NOT retracted AND NOT is_bot),
+        starts AS (SELECT session_id, page_items, unnest(range(1, len(page_items) + 1)) AS start FROM current_truth),
+        runs AS (SELECT DISTINCT session_id, page_items[start : start + n - 1] AS run
+                 FROM starts, range(1, 4) lengths(n) WHERE start + n - 1 <= len(page_items))
+        SELECT run AS items, len(run)::INTEGER AS length, count(*)::INTEGER AS support FROM runs GROUP BY run
+        HAVING count(*) >= (SELECT ceil(${MIN_SUPPORT}::DOUBLE * count(*)) FROM current_truth)
+        ORDER BY support DESC, array_to_string(run, chr(1))`),
+    );
+    expect(mined).toEqual(oracle);
+    // Every session starts at /home: the top pattern, in every current session.
+    const [{ sessions }] = await withDuckDb((run) =>
+      run(`SELECT count(*)::INTEGER AS sessions FROM (SELECT * FROM read_parquet('${table}/**/*.parquet')
+           QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY version DESC) = 1) WHERE NOT retracted AND NOT is_bot`),
+    );
+    expect(mined[0]).toEqual({ items: ["/home"], length: 1, support: sessions });
+    expect(stderr).toContain(`from ${sessions as number} sequences`);
+    expect(mined.some((row) => row.length === 3)).toBe(true);
+  }, 60_000);
+});
