@@ -279,6 +279,13 @@ describe("browser tracker - in Chromium against a real collector", () => {
     // Nothing kept on the device.
     expect(await none.evaluate("localStorage.length")).toBe(0);
     expect(await context.cookies()).toEqual([]);
+
+    // A visitor who withdrew consent: the ids an earlier page kept are removed, not left on the device.
+    await kept.evaluate('clickpipe("identify", "user-consented")');
+    expect(await kept.evaluate('localStorage.getItem("clickpipe_user_id")')).toBe("user-consented");
+    await kept.goto(pageUrl(setup, "/none"));
+    await kept.waitForFunction("clickpipe.loaded === true");
+    expect(await kept.evaluate("[localStorage.getItem('clickpipe_anon_id'), localStorage.getItem('clickpipe_user_id')]")).toEqual([null, null]);
   });
 
   it("sends nothing and stores nothing under Global Privacy Control, unless data-respect-gpc=false", async () => {

@@ -95,6 +95,15 @@
     return hex;
   }
 
+  if (!keepsIds) {
+    // Consent withdrawn after ids were kept: "nothing stored on the device" includes what an earlier page stored.
+    try {
+      localStorage.removeItem(ANON_ID_KEY);
+      localStorage.removeItem(USER_ID_KEY);
+    } catch (_error) {
+      // Storage disabled: nothing there to remove.
+    }
+  }
   let anonId = stored(ANON_ID_KEY) || uuid();
   store(ANON_ID_KEY, anonId);
   let userId = stored(USER_ID_KEY) || undefined;
