@@ -279,6 +279,13 @@ describe("browser tracker - in Chromium against a real collector", () => {
     // Nothing kept on the device.
     expect(await none.evaluate("localStorage.length")).toBe(0);
     expect(await context.cookies()).toEqual([]);
+
+    // A visitor who withdrew consent: the ids an earlier page kept are removed, not left on the device.
+    await kept.evaluate('clickpipe("identify", "user-consented")');
+    expect(await kept.evaluate('localStorage.getItem("clickpipe_user_id")')).toBe("user-consented");
+    await kept.goto(pageUrl(setup, "/none"));
+    await kept.waitForFunction("clickpipe.loaded === true");
+    expect(await kept.evaluate("[localStorage.getItem('clickpipe_anon_id'), localStorage.getItem('clickpipe_user_id')]")).toEqual([null, null]);
   });
 
   it("sends nothing and stores nothing under Global Privacy Control, unless data-respect-gpc=false", async () => {
@@ -295,6 +302,47 @@ describe("browser tracker - in Chromium against a real collector", () => {
     const events = await waitForEvents(setup.stream, "the opted-out page's view", (stored) => stored.length >= 1);
     expect(events.map((event) => [event.type, event.title])).toEqual([["page_view", "Opted out"]]);
     expect(setup.seen.filter((seen) => seen.method === "POST").map((seen) => seen.body).join("\n")).not.toMatch(/SKU-GPC|user-gpc|Private/);
+  });
+
+  it("delivers the batches sendBeacon refuses past its 64 KiB quota when the page is hidden but lives on", async () => {
+    const setup = await startCollector();
+    pages.set("/big", { title: "Big", attributes: 'data-auto-pageviews="false"' });
+    const page = await (await newContext()).newPage();
+    await page.goto(pageUrl(setup, "/big"));
+    await page.waitForFunction("clickpipe.loaded === true");
+    // Three events of about 31 KB: one request each (two would pass 60 KiB), 93 KB in all, over the beacon quota.
+    // Then the tab is switched away from: the page is hidden (as the browser reports it) but keeps running.
+    await page.evaluate(`
+      for (let i = 0; i < 3; i++) clickpipe("track", "click", { element: "big-" + i, blob: "x".repeat(31000) });
+      Object.defineProperty(document, "visibilityState", { get: () => "hidden", configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    `);
+    const events = await waitForEvents(setup.stream, "the three big clicks", (stored) => stored.length >= 3);
+    expect(events.map((event) => event.element).sort()).toEqual(["big-0", "big-1", "big-2"]);
+    await page.waitForTimeout(1_500);
+    expect(await storedEvents(setup.stream)).toHaveLength(3);
+    // The browser took two as beacons and refused the third, which went by fetch.
+    const modes = setup.seen.filter((seen) => seen.method === "POST" && seen.status === 200).map((seen) => seen.headers["sec-fetch-mode"]);
+    expect(modes.sort()).toEqual(["cors", "no-cors", "no-cors"]);
+  });
+
+  it('identifies the given user for clickpipe("track", "identify", { user_id })', async () => {
+    const setup = await startCollector();
+    pages.set("/login", { title: "Login", attributes: 'data-auto-pageviews="false"', before: "clickpipe('identify', 'user-old');" });
+    const page = await (await newContext()).newPage();
+    await page.goto(pageUrl(setup, "/login"));
+    await page.waitForFunction("clickpipe.loaded === true");
+    await page.evaluate(`
+      clickpipe("track", "identify", { user_id: "user-new" });
+      clickpipe("track", "click", { element: "after" });
+    `);
+    const events = await waitForEvents(setup.stream, "two identifies and the click", (stored) => stored.length >= 3);
+    expect(events.map(({ type, user_id, element }) => JSON.parse(JSON.stringify({ type, user_id, element })))).toEqual([
+      { type: "identify", user_id: "user-old" },
+      { type: "identify", user_id: "user-new" },
+      { type: "click", user_id: "user-new", element: "after" },
+    ]);
+    expect(await page.evaluate('localStorage.getItem("clickpipe_user_id")')).toBe("user-new");
   });
 
   it("retries a batch answered 503 after its Retry-After, with the same event_ids, and stores it once", async () => {

@@ -95,6 +95,15 @@
     return hex;
   }
 
+  if (!keepsIds) {
+    // Consent withdrawn after ids were kept: "nothing stored on the device" includes what an earlier page stored.
+    try {
+      localStorage.removeItem(ANON_ID_KEY);
+      localStorage.removeItem(USER_ID_KEY);
+    } catch (_error) {
+      // Storage disabled: nothing there to remove.
+    }
+  }
   let anonId = stored(ANON_ID_KEY) || uuid();
   store(ANON_ID_KEY, anonId);
   let userId = stored(USER_ID_KEY) || undefined;
@@ -147,6 +156,12 @@
     if (typeof type !== "string" || EVENT_TYPES.indexOf(type) === -1) {
       warn("unknown event type " + JSON.stringify(type) + ": use one of " + EVENT_TYPES.join(", "));
       return;
+    }
+    // user_id is a field the tracker sets: dropped from the properties, an identify would carry none (the collector
+    // refuses it) or the previous user's. The given one is identified instead, as clickpipe("identify", id) does.
+    if (type === "identify") {
+      const given = properties !== null && typeof properties === "object" ? /** @type {Record<string, unknown>} */ (properties).user_id : undefined;
+      return identify(given, at);
     }
     /** @type {TrackerEvent} */
     const event = { url: pageUrl() };
@@ -302,18 +317,22 @@
   /**
    * The page is hidden and may never run again (tab closed, app switched, navigation): everything pending goes now by
    * sendBeacon, which the browser delivers after the page is gone, batches waiting for a retry included (a last try).
-   * sendBeacon refuses past its quota: then a keepalive fetch, without retries.
+   * sendBeacon refuses past its quota (64 KiB in flight, shared with keepalive fetches, so a keepalive fetch fails
+   * too): then the batch goes through post() with the tries it has left, whose retries deliver it once the beacons
+   * are out if the page lives on (a tab switched away from, a page kept in the back/forward cache).
    */
   function flushOnHide() {
     try {
-      const bodies = takeBodies();
+      const batches = takeBodies().map(function (body) {
+        return /** @type {Batch} */ ({ body: body, attempt: 1 });
+      });
       for (const batch of waiting.splice(0)) {
         clearTimeout(batch.timer);
-        bodies.push(batch.body);
+        batches.push(batch);
       }
-      for (const body of bodies) {
+      for (const batch of batches) {
         // A string body is sent as text/plain;charset=UTF-8: CORS-safelisted, so no preflight.
-        if (!navigator.sendBeacon || !navigator.sendBeacon(endpoint, body)) post({ body: body, attempt: MAX_ATTEMPTS });
+        if (!navigator.sendBeacon || !navigator.sendBeacon(endpoint, batch.body)) post(batch);
       }
     } catch (error) {
       warn(String(error));
