@@ -405,6 +405,9 @@ class HttpCollectorSource implements HttpCollector {
     if (noneMatchHits(request.headers["if-none-match"], variant.etag)) return this.send(response, "tracker", started, 304, headers, "");
     headers["content-type"] = "text/javascript; charset=utf-8";
     headers["x-content-type-options"] = "nosniff";
+    // A cross-origin isolated site (Cross-Origin-Embedder-Policy: require-corp) loads no script of another origin
+    // without it, unless its tag says crossorigin.
+    headers["cross-origin-resource-policy"] = "cross-origin";
     if (gzip) headers["content-encoding"] = "gzip";
     this.send(response, "tracker", started, 200, headers, variant.body);
   }

@@ -3,6 +3,7 @@
 import { existsSync } from "node:fs";
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { delimiter, join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { chromium, type Browser, type BrowserContext } from "playwright-core";
@@ -19,7 +20,11 @@ import { waitForValue } from "../helpers/wait-for.ts";
 
 const KEY = "wk_browser_tracker_0123456789";
 /** Debian's package (scripts/ensure-tools.mjs installs it); playwright-core downloads no browser of its own. */
-const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((path) => existsSync(path));
+// Where scripts/ensure-tools.mjs finds it: any directory of PATH (Debian's package puts it in /usr/bin).
+const CHROMIUM = (process.env.PATH ?? "/usr/bin")
+  .split(delimiter)
+  .flatMap((directory) => [join(directory, "chromium"), join(directory, "chromium-browser")])
+  .find((path) => existsSync(path));
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 

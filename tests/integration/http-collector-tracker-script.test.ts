@@ -72,6 +72,7 @@ describe("http collector - the tracker script (GET /v1/clickpipe.js)", () => {
     expect(response.headers.get("access-control-allow-origin")).toBe("*");
     expect(response.headers.get("access-control-allow-credentials")).toBeNull();
     expect(response.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(response.headers.get("cross-origin-resource-policy")).toBe("cross-origin");
     expect(response.headers.get("content-encoding")).toBeNull();
     expect(response.headers.get("etag")).toMatch(/^"[A-Za-z0-9_-]{22}"$/);
     const body = await response.text();
