@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { duration } from "../config/duration.ts";
 import type { ClickEvent, EventOrigin } from "../events/event.ts";
-import { isRefund } from "../events/refund.ts";
+import { isRefund, refundDedupeKey } from "../events/refund.ts";
 import type { Operator, OperatorContext, SessionRecord } from "../runtime/operator.ts";
 import { SUCCESS_MARKER_TABLE } from "../runtime/pipeline.ts";
 import { WatermarkTracker, type WatermarkSnapshot } from "../runtime/watermark.ts";
@@ -480,16 +480,14 @@ function bucketIn(buckets: Map<string, DayBucket>, key: string): DayBucket {
 /**
  * Dedupe ids of a purchase or cart add: its event_id, and for an order its (site_id, order_id), since order numbers are
  * per shop (two sites' #1001 are two orders) and a shop resends an order under a new event_id. A refund's order key
- * also holds its amount, its UTC day and a prefix of its own: a shop may refund under the order's own number, which is
- * no copy of that order, and refund one order in parts; a resent refund (same order, amount and day) still counts once.
- * Without the day, an equal part refund of the next day was dropped only while the first one's day was still pending,
- * so whether it counted depended on arrival order.
+ * also holds its amount and UTC day (refundDedupeKey) and a prefix of its own: a shop may refund under the order's own
+ * number, which is no copy of that order, and refund one order in parts; a resent refund still counts once.
  */
 export function dedupeIds(event: ClickEvent, isPurchase: boolean, refund: boolean): string[] {
   const eventKey = `e:${event.event_id}`;
   if (!isPurchase || event.order_id === undefined) return [eventKey];
   const order = siteKey(event.site_id, event.order_id);
-  return [refund ? `r:${order}:${Math.round((event.revenue as number) * MICROS)}:${dayOf(event.ts)}` : `o:${order}`, eventKey];
+  return [refund ? `r:${order}:${refundDedupeKey(event)}` : `o:${order}`, eventKey];
 }
 
 function addBucket(store: CustomerStore, slot: number, day: number, bucket: DayBucket): void {

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { timeZoneProblem } from "../config/component-checks.ts";
 import { duration } from "../config/duration.ts";
 import type { ClickEvent, EventOrigin, EventType } from "../events/event.ts";
-import { isRefund } from "../events/refund.ts";
+import { isRefund, refundDedupeKey } from "../events/refund.ts";
 import type { Metrics, TaskLabels } from "../metrics/registry.ts";
 import type { Operator, OperatorContext, SessionRecord } from "../runtime/operator.ts";
 import { float64ColumnOf, float64Columns, float64ColumnsOf, float64ColumnsShared, float64ToBase64, type Float64Columns } from "../runtime/float64-text.ts";
@@ -15,7 +15,6 @@ import { eventIdHash, sessionIdOf } from "./sessionize-hash.ts";
 const ORDER_ID_PREFIX = "\u0000order\u0000";
 /** A refund's fingerprint: apart from its order's, which a shop may refund under the order's own number (as churnFeatures). */
 const REFUND_ID_PREFIX = "\u0000refund\u0000";
-const UTC_DAY_MS = 86_400_000;
 const NO_ORDER = -1;
 import { LocalDayCalendar } from "./sessionize-local-day.ts";
 import { type EventRun, buildSessionRecord, latestUserId, runLastIdHash, runSessionId } from "./sessionize-record.ts";
@@ -637,8 +636,8 @@ class Sessionizer implements Operator {
       return;
     }
     // Orders dedupe by order_id too: a shop that resends a purchase gives it a new event_id, and the session's revenue
-    // must count the order once (as basket and churnFeatures do). A refund (negative revenue) dedupes by order and
-    // amount: it is no copy of the order it refunds, nor of another part refund of it.
+    // must count the order once (as basket and churnFeatures do). A refund (negative revenue) dedupes by order, amount
+    // and UTC day: it is no copy of the order it refunds, nor of another part refund of it.
     const orderId = event.type === "purchase" && typeof event.order_id === "string" && event.order_id !== "" ? eventIdHash(orderKey(event, event.order_id)) : NO_ORDER;
     if (orderId !== NO_ORDER && visitor !== undefined && visitor.hasOrder(orderId)) {
       ctx.duplicate(event);
@@ -1009,11 +1008,7 @@ export function createSessionize(config: SessionizeConfig, _environment: Operato
   return new Sessionizer(config);
 }
 
-/**
- * The dedupe key of a purchase's order_id: the order's, or for a refund the refund's of that order, amount and UTC day
- * (as churnFeatures': two equal part refunds of one order on two days are two refunds, a resend is of the same day).
- */
+/** The dedupe key of a purchase's order_id: the order's, or for a refund that of the refund (refundDedupeKey) of that order. */
 function orderKey(event: ClickEvent, orderId: string): string {
-  if (!isRefund(event)) return ORDER_ID_PREFIX + orderId;
-  return `${REFUND_ID_PREFIX}${orderId}\u0000${Math.round((event.revenue as number) * 1_000_000)}\u0000${Math.floor(event.ts / UTC_DAY_MS)}`;
+  return isRefund(event) ? `${REFUND_ID_PREFIX}${orderId}\u0000${refundDedupeKey(event)}` : ORDER_ID_PREFIX + orderId;
 }
