@@ -147,7 +147,7 @@ export function currentSessionSequences(rows: Iterable<Row>, item: "page_items" 
 /**
  * A basket database: one-basket-per-line CSV (`.csv`), SPMF transactions (`.txt` and anything else), or a Parquet
  * table with either a list column `items` (one order per row) or one row per item (`order_id` plus `itemColumn`).
- * A sessions table (`--item page_items`: one basket per session) is read as its current truth (basketsFromRows).
+ * A sessions table (`--item page_items`: one basket per session) is read as its current truth (basketsOfTable).
  */
 export async function readBasketDatabase(path: string, itemColumn?: string): Promise<string[][]> {
   if (await isParquetInput(path)) {
@@ -180,12 +180,6 @@ function basketColumn(row: Row, itemColumn?: string): string {
 function basketInputColumns(itemColumn: string | undefined): string[] {
   const items = itemColumn === undefined ? ["items", "item", "sku", "category"] : [itemColumn];
   return [...new Set([...items, "order_id", ...SESSION_COLUMNS])];
-}
-
-export function basketsFromRows(tableRows: Iterable<Row>, itemColumn?: string): string[][] {
-  const baskets = basketsOfTable(itemColumn);
-  for (const row of tableRows) baskets.add(row);
-  return baskets.finish();
 }
 
 /**
