@@ -7,6 +7,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { beforeAll, describe, expect, it } from "vitest";
+import { rowGroupCountOfParquet } from "../../src/sinks/parquet-footer.ts";
 import { readParquetBatches } from "../../src/sinks/parquet-reader.ts";
 import { duckDb, lakesRemovedAfterAll, queryJson } from "./lake-fixtures.ts";
 
@@ -58,9 +59,11 @@ beforeAll(async () => {
 });
 
 describe("reading a Parquet part with damaged data pages", () => {
-  it("reads the intact file as DuckDB does: 5 row groups, the asked-for columns only", async () => {
+  it("reads the intact file as DuckDB does: its 5 row groups (counted from the footer), the asked-for columns only", async () => {
     const [{ groups }] = await queryJson(connection, `SELECT count(DISTINCT row_group_id)::INTEGER AS groups FROM parquet_metadata('${intact}')`);
     expect(groups).toBe(5);
+    expect(rowGroupCountOfParquet(readFileSync(intact))).toBe(groups);
+    expect(() => rowGroupCountOfParquet(Buffer.from("not a Parquet file at all"))).toThrow("no Parquet footer at its end (no PAR1)");
     const names: unknown[] = [];
     for await (const batch of readParquetBatches(intact, { columns: ["name", "missing"] })) for (const row of batch) names.push(row);
     const expected = await queryJson(connection, `SELECT name FROM read_parquet('${intact}') ORDER BY id`);
