@@ -67,26 +67,52 @@ const CompactType = {
 
 /** FileMetaData's num_rows: field 3, an i64 (parquet.thrift). */
 const NUM_ROWS_FIELD = 3;
+/** FileMetaData's row_groups: field 4, a list of RowGroup structs (parquet.thrift). */
+const ROW_GROUPS_FIELD = 4;
 
 /**
  * FileMetaData.num_rows from the Thrift compact bytes of a Parquet footer's metadata. Fields before it (version, the
  * schema: a list of structs) are skipped by their types, whatever they hold; reading stops at num_rows.
  */
 export function numRowsOfFileMetaData(metadata: Uint8Array): number {
+  const reader = readerAtField(metadata, NUM_ROWS_FIELD, CompactType.I64, "num_rows");
+  const rows = reader.zigzagBig();
+  if (rows < 0n || rows > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`num_rows ${rows} is not a row count`);
+  return Number(rows);
+}
+
+/** FileMetaData.row_groups' length from the Thrift compact bytes of a Parquet footer's metadata. */
+export function rowGroupCountOfFileMetaData(metadata: Uint8Array): number {
+  const reader = readerAtField(metadata, ROW_GROUPS_FIELD, CompactType.List, "row_groups");
+  const header = reader.byte();
+  return header >> 4 === 15 ? reader.size() : header >> 4;
+}
+
+/**
+ * The number of row groups of a whole Parquet file's bytes, read from its footer (parquet-wasm 0.8 tells it only
+ * through its asynchronous ParquetFile). Throws a plain Error for bytes whose end is not a Parquet footer.
+ */
+export function rowGroupCountOfParquet(bytes: Uint8Array): number {
+  const size = bytes.length;
+  if (size < 12) throw new Error(`${size} bytes: too short for a Parquet footer`);
+  if (Buffer.from(bytes.buffer, bytes.byteOffset + size - 4, 4).toString("latin1") !== PARQUET_MAGIC) throw new Error("no Parquet footer at its end (no PAR1)");
+  const length = new DataView(bytes.buffer, bytes.byteOffset + size - 8, 4).getUint32(0, true);
+  if (length + 12 > size) throw new Error(`a footer of ${length} bytes in a file of ${size}`);
+  return rowGroupCountOfFileMetaData(bytes.subarray(size - 8 - length, size - 8));
+}
+
+/** A reader just past the header of FileMetaData's field `fieldId` of `type`; the fields before it are skipped. */
+function readerAtField(metadata: Uint8Array, fieldId: number, type: number, name: string): CompactReader {
   const reader = new CompactReader(metadata);
-  let fieldId = 0;
+  let id = 0;
   for (;;) {
     const header = reader.byte();
-    const type = header & 0x0f;
-    if (type === CompactType.Stop) throw new Error("the footer's metadata has no num_rows");
+    const fieldType = header & 0x0f;
+    if (fieldType === CompactType.Stop) throw new Error(`the footer's metadata has no ${name}`);
     const delta = header >> 4;
-    fieldId = delta === 0 ? reader.zigzag() : fieldId + delta;
-    if (fieldId === NUM_ROWS_FIELD && type === CompactType.I64) {
-      const rows = reader.zigzagBig();
-      if (rows < 0n || rows > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`num_rows ${rows} is not a row count`);
-      return Number(rows);
-    }
-    reader.skip(type);
+    id = delta === 0 ? reader.zigzag() : id + delta;
+    if (id === fieldId && fieldType === type) return reader;
+    reader.skip(fieldType);
   }
 }
 
