@@ -18,9 +18,9 @@ const EMAIL =
 /** Whether `text` holds an email address: a match of EMAIL whose domain is no dist-tag's. */
 export function holdsAddress(text: string): boolean {
   EMAIL.lastIndex = 0;
+  // The search goes on from a match's end: its domain holds no "@", so no other address starts inside it.
   for (let match = EMAIL.exec(text); match !== null; match = EMAIL.exec(text)) {
     if (isAddressDomain(match[0].slice(1))) return true;
-    EMAIL.lastIndex = match.index + 1;
   }
   return false;
 }

@@ -151,7 +151,6 @@ function publicSuffixProblem(entry: string, scheme: string, url: URL, tenants: b
   const port = url.port === "" ? "" : `:${url.port}`;
   const found = parseDomain(domain, PUBLIC_SUFFIX_OPTIONS);
   const isSuffix = found.publicSuffix === domain;
-  const ownDomain = `List your own domain under it, such as ${scheme}://*.shop.${domain}${port}, or each origin exactly (${scheme}://shop.${domain}${port}).`;
   if (!isSuffix) {
     if (!tenants) return undefined;
     return {
@@ -160,27 +159,24 @@ function publicSuffixProblem(entry: string, scheme: string, url: URL, tenants: b
       key: "publicSuffixTenants",
     };
   }
-  if (found.isPrivate === true) {
-    const noTenants = suffixOfSuffixesProblem(entry, scheme, domain, port);
-    if (tenants) return noTenants;
-    return {
-      problem: `"${entry}" puts a wildcard over ${domain}, a public suffix (Public Suffix List): its subdomains are other people's sites`,
-      hint:
-        noTenants !== undefined
-          ? ownDomain
-          : `${ownDomain} If ${domain} is your platform and its tenants' pages are to post here, write ` +
-            `{ origin: "${entry.trim()}", publicSuffixTenants: true }: they are then allowed without credentials.`,
-    };
-  }
+  const ownDomain = `List your own domain under it, such as ${scheme}://*.shop.${domain}${port}, or each origin exactly (${scheme}://shop.${domain}${port}).`;
+  const isPrivate = found.isPrivate === true;
+  if (tenants && isPrivate) return suffixOfSuffixesProblem(entry, scheme, domain, port);
   if (tenants) {
     return {
       problem: `"${entry}" puts a wildcard over ${domain}, a public suffix of the Public Suffix List's ICANN section, which publicSuffixTenants cannot allow`,
       hint: `publicSuffixTenants is for a platform's own domain in the list's private section (myshopify.com, github.io); ${domain}'s subdomains are a registry's unrelated registrants. ${ownDomain}`,
     };
   }
+  // The opt-in is offered only where it would match origins (a private suffix with no wildcard rule beneath it).
+  const tenantsHint =
+    isPrivate && suffixOfSuffixesProblem(entry, scheme, domain, port) === undefined
+      ? ` If ${domain} is your platform and its tenants' pages are to post here, write ` +
+        `{ origin: "${entry.trim()}", publicSuffixTenants: true }: they are then allowed without credentials.`
+      : "";
   return {
     problem: `"${entry}" puts a wildcard over ${domain}, a public suffix (Public Suffix List): its subdomains are other people's sites`,
-    hint: ownDomain,
+    hint: ownDomain + tenantsHint,
   };
 }
 

@@ -28,6 +28,7 @@
    */
   /** @typedef {Record<string, unknown>} TrackerEvent */
   /** @typedef {{ body: string, attempt: number, timer?: ReturnType<typeof setTimeout> }} Batch */
+  /** @typedef {{ line: string, bytes: number }} QueuedLine an event's JSON and its UTF-8 length, counted once */
 
   const page = /** @type {Window & { clickpipe?: Clickpipe }} */ (window);
   const stub = page.clickpipe;
@@ -110,7 +111,7 @@
   /** The last page view's url: SPA navigations to the same url send none, and the next one's referrer is it. */
   let lastPageUrl = /** @type {string | undefined} */ (undefined);
   /** Event lines (JSON) awaiting the flush timer. */
-  let queue = /** @type {string[]} */ ([]);
+  let queue = /** @type {QueuedLine[]} */ ([]);
   let flushTimer = /** @type {ReturnType<typeof setTimeout> | undefined} */ (undefined);
   /** Batches waiting to be retried. */
   const waiting = /** @type {Batch[]} */ ([]);
@@ -212,11 +213,12 @@
   /** @param {TrackerEvent} event */
   function enqueue(event) {
     const line = JSON.stringify(event);
-    if (encoder.encode(line).length > MAX_EVENT_BYTES) {
+    const bytes = encoder.encode(line).length;
+    if (bytes > MAX_EVENT_BYTES) {
       warn(event.type + " event over " + MAX_EVENT_BYTES + " bytes dropped (the collector would refuse it)");
       return;
     }
-    queue.push(line);
+    queue.push({ line: line, bytes: bytes });
     if (flushTimer === undefined) flushTimer = setTimeout(flush, FLUSH_DELAY_MS);
   }
 
@@ -235,14 +237,14 @@
     const keyField = '{"writeKey":' + JSON.stringify(writeKey) + ",";
     let body = "";
     let bytes = 0;
-    for (const line of lines) {
-      const lineBytes = encoder.encode(line).length + 1;
+    for (const queued of lines) {
+      const lineBytes = queued.bytes + 1;
       if (body !== "" && bytes + lineBytes > MAX_BODY_BYTES - keyField.length) {
         bodies.push(body);
         body = "";
         bytes = 0;
       }
-      body += body === "" ? keyField + line.slice(1) : "\n" + line;
+      body += body === "" ? keyField + queued.line.slice(1) : "\n" + queued.line;
       bytes += lineBytes;
     }
     if (body !== "") bodies.push(body);
