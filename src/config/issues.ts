@@ -37,8 +37,9 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
       if (!hasKey(context.input, path)) return single(`missing required key "${String(path[path.length - 1])}"`, keyHint);
       const field = schemaAt(context.schema, path, context.input);
       // A training file's `horizon: 90` takes whole days only, so probe with a day when a minute is refused.
-      const wholeDays = field !== undefined && !isDurationValue(field, 60_000) && isDurationValue(field, 86_400_000);
-      if (field !== undefined && (wholeDays || isDurationValue(field, 60_000))) {
+      const minutes = field !== undefined && isDurationValue(field, 60_000);
+      const wholeDays = field !== undefined && !minutes && isDurationValue(field, 86_400_000);
+      if (minutes || wholeDays) {
         // `gap: 30` parses as a number: say what a duration looks like, not "expected text".
         const unitHint =
           typeof raw !== "number"

@@ -9,14 +9,6 @@ export interface HeldPorts {
   release(...ports: number[]): Promise<void>;
 }
 
-function bind(port: number): Promise<Server | undefined> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(undefined));
-    server.listen(port, "127.0.0.1", () => resolve(server));
-  });
-}
-
 /** Binds 127.0.0.1:`port` as another program (or a stalled holder's metrics server) would; rejects when it is taken. */
 export async function occupyPort(port: number): Promise<Server> {
   const server = createServer();
@@ -25,6 +17,10 @@ export async function occupyPort(port: number): Promise<Server> {
     server.listen(port, "127.0.0.1", resolve);
   });
   return server;
+}
+
+function bind(port: number): Promise<Server | undefined> {
+  return occupyPort(port).catch(() => undefined);
 }
 
 function close(server: Server): Promise<void> {
