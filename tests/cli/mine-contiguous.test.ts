@@ -11,6 +11,7 @@ import { sessionsTable } from "../../src/operators/sessionize-table.ts";
 import type { SessionRecord } from "../../src/runtime/operator.ts";
 import { encodeParquet } from "../../src/sinks/parquet-encoder.ts";
 import type { Row } from "../../src/sinks/table.ts";
+import { seededRandom } from "../helpers/seeded-random.ts";
 import { recordingContext } from "../operators/mining/recording-context.ts";
 import { sessionRecord } from "../operators/mining/session-records.ts";
 
@@ -141,24 +142,13 @@ describe("clickpipe mine patterns --kind contiguous", () => {
   });
 });
 
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32): the same sessions every run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * 400 sessions ending in one hour window, over 5 pages (repeats likely), with later versions that change the pages,
  * retract the session, restore it, or flag it a crawler: every version in version order, as sessionize emits them.
+ * Seeded: the same sessions on every run.
  */
 function sessionVersions(seed: number): SessionRecord[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pages = ["/", "/a", "/b", "/c", "/d"];
   const path = () => Array.from({ length: Math.floor(next() * 9) }, () => pages[Math.floor(next() * pages.length)]);
   const records: SessionRecord[] = [];

@@ -4,19 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { seededRandom } from "../helpers/seeded-random.ts";
 import { crashInput, drainWithKills, filesEndingWith, lakeRows, publishAndDrain, rowCounts, sleep, writePipelineFile } from "./crash-harness.ts";
-
-/** A small deterministic generator (mulberry32), so a failing schedule of kills can be replayed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Resolves once a checkpoint of an epoch above `epoch` exists in `directory`. */
 async function committedPast(directory: string, epoch: number): Promise<void> {

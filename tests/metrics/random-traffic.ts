@@ -1,19 +1,8 @@
 // Seeded "random" NDJSON traffic for cardinality checks: random ids, urls, skus and order ids, plus garbage, duplicates and late events.
+import { seededRandom } from "../helpers/seeded-random.ts";
 
 const START = Date.UTC(2026, 2, 2);
 const TWO_DAYS_MS = 2 * 86_400_000;
-
-/** mulberry32: a small seeded generator, so the random traffic is the same on every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * `count` NDJSON lines over two days of event time: page views of random urls by 20,000 random visitors, carts of
