@@ -1,16 +1,18 @@
 // `clickpipe mine patterns --kind contiguous|both`: hand-computed runs over a sessions table's current truth, a DuckDB
 // SQL oracle, and equality with the streaming sequencePatterns operator's contiguous rows for one window.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DuckDBInstance } from "@duckdb/node-api";
-import { afterAll, describe, expect, it } from "vitest";
-import { runMine } from "../../src/cli/mine.ts";
+import { describe, expect, it } from "vitest";
 import { SequencePatternsOperator, sequencePatternsConfig } from "../../src/operators/sequence-patterns.ts";
-import { sessionsTable } from "../../src/operators/sessionize-table.ts";
 import type { SessionRecord } from "../../src/runtime/operator.ts";
-import { encodeParquet } from "../../src/sinks/parquet-encoder.ts";
-import type { Row } from "../../src/sinks/table.ts";
+import {
+  contiguousRunsOracleSql,
+  mine,
+  minedRuns,
+  queryJson,
+  scratchDirectoriesRemovedAfterAll,
+  writeSessionsTable,
+} from "../helpers/mine-command.ts";
 import { seededRandom } from "../helpers/seeded-random.ts";
 import { recordingContext } from "../operators/mining/recording-context.ts";
 import { sessionRecord } from "../operators/mining/session-records.ts";
@@ -19,44 +21,14 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const T0 = Date.UTC(2024, 2, 1, 10); // a window start: 2024-03-01T10:00Z
 
-const scratch: string[] = [];
-function scratchDirectory(prefix: string): string {
-  const directory = mkdtempSync(join(tmpdir(), prefix));
-  scratch.push(directory);
-  return directory;
-}
-afterAll(() => {
-  for (const directory of scratch) rmSync(directory, { recursive: true, force: true });
-});
-
-async function mine(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runMine(argv, { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) } });
-  return { code, stdout, stderr };
-}
-
-/** Rows as JSON values (DuckDB lists as arrays, BIGINTs as numbers once cast). */
-async function queryJson(sql: string): Promise<Record<string, unknown>[]> {
-  const connection = await (await DuckDBInstance.create(":memory:")).connect();
-  try {
-    return (await connection.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
-  } finally {
-    connection.closeSync();
-  }
-}
+const scratchDirectory = scratchDirectoriesRemovedAfterAll();
 
 /**
- * A sessions table folder (the real table's columns, one dt partition) holding these session versions, newest rows
- * first: the file's row order must not stand in for the version order.
+ * A sessions table holding these session versions, newest rows first: the file's row order must not stand in for the
+ * version order.
  */
-async function writeSessionsTable(directory: string, records: readonly SessionRecord[]): Promise<string> {
-  const table = join(directory, "sessions");
-  mkdirSync(join(table, "dt=2024-03-01"), { recursive: true });
-  const rows = [...records].reverse() as unknown as Row[];
-  const parquet = await encodeParquet(sessionsTable.columns, rows, { compression: "none", rowGroupSize: 1000 });
-  writeFileSync(join(table, "dt=2024-03-01", "part-0.parquet"), parquet);
-  return table;
+function writeNewestFirst(directory: string, records: readonly SessionRecord[]): Promise<string> {
+  return writeSessionsTable(directory, [...records].reverse(), 1000);
 }
 
 const version = (record: SessionRecord, changes: Partial<SessionRecord>): SessionRecord => ({ ...record, ...changes });
@@ -76,7 +48,7 @@ describe("clickpipe mine patterns --kind contiguous", () => {
 
   it("counts each run once per session of the current truth (repeats once; retracted and crawler versions not at all), CSV and Parquet", async () => {
     const directory = scratchDirectory("mine-contiguous-");
-    const table = await writeSessionsTable(directory, records);
+    const table = await writeNewestFirst(directory, records);
     const out = join(directory, "out");
     const { code, stderr } = await mine(["patterns", "--sessions", table, "--kind", "contiguous", "--min-support", "2", "--max-length", "3", "--out", out]);
     expect(code, stderr).toBe(0);
@@ -102,7 +74,7 @@ describe("clickpipe mine patterns --kind contiguous", () => {
 
   it("--kind both writes the subsequence rows (as without --kind), then the contiguous ones; the default is unchanged", async () => {
     const directory = scratchDirectory("mine-both-");
-    const table = await writeSessionsTable(directory, records);
+    const table = await writeNewestFirst(directory, records);
     const args = ["patterns", "--sessions", table, "--min-support", "3", "--max-length", "2"];
     const both = await mine([...args, "--kind", "both"]);
     const subsequence = await mine(args);
@@ -173,28 +145,11 @@ describe("batch contiguous runs against independent counts", () => {
 
   it("equal DuckDB SQL's runs (list slices) over the same Parquet's current truth (highest version, not retracted, not is_bot)", async () => {
     const directory = scratchDirectory("mine-contiguous-duckdb-");
-    const table = await writeSessionsTable(directory, records);
+    const table = await writeNewestFirst(directory, records);
     const { code, stdout, stderr } = await mine(["patterns", "--sessions", table, "--kind", "contiguous", "--min-support", String(MIN_SUPPORT), "--max-length", "3"]);
     expect(code, stderr).toBe(0);
-    const mined = stdout
-      .trimEnd()
-      .split("\n")
-      .slice(1)
-      .map((line) => {
-        const [, , length, support] = line.split(",");
-        const items = JSON.parse(line.slice(line.indexOf('"[')).slice(1, -1).replaceAll('""', '"')) as string[];
-        return { items, length: Number(length), support: Number(support) };
-      });
-    const oracle = await queryJson(`
-      WITH latest AS (
-        SELECT * FROM read_parquet('${table}/**/*.parquet') QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY version DESC) = 1
-      ), current_truth AS (SELECT session_id, page_items FROM latest WHERE NOT retracted AND NOT is_bot),
-      starts AS (SELECT session_id, page_items, unnest(range(1, len(page_items) + 1)) AS start FROM current_truth),
-      runs AS (SELECT DISTINCT session_id, page_items[start : start + n - 1] AS run
-               FROM starts, range(1, 4) lengths(n) WHERE start + n - 1 <= len(page_items))
-      SELECT run AS items, len(run)::INTEGER AS length, count(*)::INTEGER AS support FROM runs GROUP BY run
-      HAVING count(*) >= (SELECT ceil(${MIN_SUPPORT}::DOUBLE * count(*)) FROM current_truth)
-      ORDER BY support DESC, array_to_string(run, chr(1))`);
+    const mined = minedRuns(stdout);
+    const oracle = await queryJson(contiguousRunsOracleSql(table, 3, MIN_SUPPORT));
     // The oracle's tie order (chr(1) between items) is the command's: support desc, then items item by item.
     expect(mined).toEqual(oracle);
     expect(mined.some((row) => row.length === 3)).toBe(true);
@@ -216,7 +171,7 @@ describe("batch contiguous runs against independent counts", () => {
     expect(ctx.rowsOf("patterns").every((row) => row.window_start === T0)).toBe(true);
 
     const directory = scratchDirectory("mine-contiguous-streaming-");
-    const table = await writeSessionsTable(directory, records);
+    const table = await writeNewestFirst(directory, records);
     const out = join(directory, "out");
     const { code, stderr } = await mine(["patterns", "--sessions", table, "--kind", "contiguous", "--min-support", String(MIN_SUPPORT), "--max-length", "3", "--out", out]);
     expect(code, stderr).toBe(0);

@@ -4,9 +4,9 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.ts";
+import { contiguousRunsOracleSql, minedRuns, queryJson, withDuckDb } from "../helpers/mine-command.ts";
 
 /** 50,000 sessions; 3 in 4 with a second version (100k+ rows of the sessions table's 25 columns). */
 const SESSIONS = 50_000;
@@ -16,15 +16,6 @@ const MIN_SUPPORT = 0.03;
  * out of heap at 192 MB (done at 256); reading as now runs out at 24 and is done at 32. Half the one, thrice the other.
  */
 const OLD_SPACE_MB = 96;
-
-async function withDuckDb<T>(use: (run: (sql: string) => Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
-  const connection = await (await DuckDBInstance.create(":memory:")).connect();
-  try {
-    return await use(async (sql) => (await connection.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[]);
-  } finally {
-    connection.closeSync();
-  }
-}
 
 describe("clickpipe mine patterns on a sessions table larger than its heap", () => {
   let directory: string;
@@ -68,35 +59,13 @@ describe("clickpipe mine patterns on a sessions table larger than its heap", () 
       { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --max-old-space-size=${OLD_SPACE_MB}` },
     );
     expect(code, stderr).toBe(0);
-    const mined = stdout
-      .trimEnd()
-      .split("\n")
-      .slice(1)
-      .map((line) => {
-        const [, , length, support] = line.split(",");
-        const items = JSON.parse(line.slice(line.indexOf('"[')).slice(1, -1).replaceAll('""', '"')) as string[];
-        return { items, length: Number(length), support: Number(support) };
-      });
-    // The current truth: per session_id its highest version, unless retracted or a crawler's; each distinct run of
-    // 1–3 consecutive pages once per session; by support (desc), then items item by item (chr(1) between them).
-    const oracle = await withDuckDb((run) =>
-      run(`
-        WITH latest AS (
-          SELECT * FROM read_parquet('${table}/**/*.parquet') QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY version DESC) = 1
-        ), current_truth AS (SELECT session_id, page_items FROM latest WHERE NOT retracted AND NOT is_bot),
-        starts AS (SELECT session_id, page_items, unnest(range(1, len(page_items) + 1)) AS start FROM current_truth),
-        runs AS (SELECT DISTINCT session_id, page_items[start : start + n - 1] AS run
-                 FROM starts, range(1, 4) lengths(n) WHERE start + n - 1 <= len(page_items))
-        SELECT run AS items, len(run)::INTEGER AS length, count(*)::INTEGER AS support FROM runs GROUP BY run
-        HAVING count(*) >= (SELECT ceil(${MIN_SUPPORT}::DOUBLE * count(*)) FROM current_truth)
-        ORDER BY support DESC, array_to_string(run, chr(1))`),
-    );
+    const mined = minedRuns(stdout);
+    // DuckDB's runs of 1–3 pages over the table's current truth, in the command's order.
+    const oracle = await queryJson(contiguousRunsOracleSql(table, 3, MIN_SUPPORT));
     expect(mined).toEqual(oracle);
     // Every session starts at /home: the top pattern, in every current session.
-    const [{ sessions }] = await withDuckDb((run) =>
-      run(`SELECT count(*)::INTEGER AS sessions FROM (SELECT * FROM read_parquet('${table}/**/*.parquet')
-           QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY version DESC) = 1) WHERE NOT retracted AND NOT is_bot`),
-    );
+    const [{ sessions }] = await queryJson(`SELECT count(*)::INTEGER AS sessions FROM (SELECT * FROM read_parquet('${table}/**/*.parquet')
+      QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY version DESC) = 1) WHERE NOT retracted AND NOT is_bot`);
     expect(mined[0]).toEqual({ items: ["/home"], length: 1, support: sessions });
     expect(stderr).toContain(`from ${sessions as number} sequences`);
     expect(mined.some((row) => row.length === 3)).toBe(true);

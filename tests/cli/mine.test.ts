@@ -1,52 +1,25 @@
 // `clickpipe mine`: SPMF's and arules' published results through the command, Parquet in and out, usage errors.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { afterAll, describe, expect, it } from "vitest";
-import { runMine } from "../../src/cli/mine.ts";
+import { describe, expect, it } from "vitest";
 import { formatPattern } from "../../src/operators/mining/itemset-sequence.ts";
 import { parseSpmfPatterns } from "../../src/operators/mining/spmf-format.ts";
-import { sessionsTable } from "../../src/operators/sessionize-table.ts";
 import { encodeParquet } from "../../src/sinks/parquet-encoder.ts";
-import type { ColumnSpec, Row } from "../../src/sinks/table.ts";
+import type { ColumnSpec } from "../../src/sinks/table.ts";
+import { mine, queryJson, scratchDirectoriesRemovedAfterAll, writeSessionsTable } from "../helpers/mine-command.ts";
 import { sessionRecord } from "../operators/mining/session-records.ts";
 
 const fixture = (path: string) => fileURLToPath(new URL(`../fixtures/${path}`, import.meta.url));
 
 /** Temporary folders of this file's tests, removed when they are done. */
-const scratch: string[] = [];
-function scratchDirectory(prefix: string): string {
-  const directory = mkdtempSync(join(tmpdir(), prefix));
-  scratch.push(directory);
-  return directory;
-}
-afterAll(() => {
-  for (const directory of scratch) rmSync(directory, { recursive: true, force: true });
-});
-
-async function mine(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runMine(argv, { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) } });
-  return { code, stdout, stderr };
-}
+const scratchDirectory = scratchDirectoriesRemovedAfterAll();
 
 async function query(sql: string): Promise<Record<string, unknown>[]> {
   const connection = await (await DuckDBInstance.create(":memory:")).connect();
   try {
     return (await connection.runAndReadAll(sql)).getRowObjects() as Record<string, unknown>[];
-  } finally {
-    connection.closeSync();
-  }
-}
-
-/** Rows as JSON values: DuckDB lists as arrays. */
-async function queryJson(sql: string): Promise<Record<string, unknown>[]> {
-  const connection = await (await DuckDBInstance.create(":memory:")).connect();
-  try {
-    return (await connection.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
   } finally {
     connection.closeSync();
   }
@@ -200,8 +173,6 @@ describe("clickpipe mine rules", () => {
 
   it("reads a sessions table (--item page_items) as one basket per session of its current truth, not one per version", async () => {
     const directory = scratchDirectory("mine-rules-sessions-");
-    const table = join(directory, "sessions");
-    mkdirSync(join(table, "dt=2024-03-01"), { recursive: true });
     const a1 = sessionRecord("a", 0, ["home", "cart"]);
     const versions = [
       a1,
@@ -212,8 +183,7 @@ describe("clickpipe mine rules", () => {
       { ...sessionRecord("d", 0, ["product", "cart"]), is_bot: true },
       sessionRecord("e", 0, ["cart"]),
     ];
-    const parquet = await encodeParquet(sessionsTable.columns, versions as unknown as Row[], { compression: "none", rowGroupSize: 10 });
-    writeFileSync(join(table, "dt=2024-03-01", "part-0.parquet"), parquet);
+    const table = await writeSessionsTable(directory, versions, 10);
     const { code, stdout, stderr } = await mine(["rules", "--orders", table, "--item", "page_items", "--min-support", "0.5", "--min-confidence", "0.6"]);
     expect(code, stderr).toBe(0);
     // By hand over the current truth, a {home, product, cart}, b {home, product}, e {cart} (c retracted, d a crawler):
