@@ -4,48 +4,16 @@ import { readFile } from "node:fs/promises";
 import { get as httpGet, type IncomingMessage } from "node:http";
 import { Script } from "node:vm";
 import { gunzipSync } from "node:zlib";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
-import { httpSource, pipelineSchema } from "../../src/config/pipeline.ts";
-import { createHttpCollector, type HttpCollector } from "../../src/ingest/http-collector.ts";
+import { describe, expect, it } from "vitest";
 import { TRACKER_SOURCE } from "../../src/ingest/http-tracker-script.ts";
-import { Metrics } from "../../src/metrics/registry.ts";
-import { connectNats } from "../../src/transport/connection.ts";
-import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { httpCollectorScratch } from "../helpers/http-collector-harness.ts";
 
-const KEY = "wk_tracker_script_0123456789";
-
-let nc: NatsConnection;
-let jsm: JetStreamManager;
-const running: HttpCollector[] = [];
-const streams: string[] = [];
-
-beforeAll(async () => {
-  nc = await connectNats({ url: inject("natsUrl"), name: "http-collector-tracker-script-test" });
-  jsm = await jetstreamManager(nc);
+const { startCollector } = httpCollectorScratch({
+  connection: "http-collector-tracker-script-test",
+  streamPrefix: "TRACKJS",
+  pipelineName: "tracker-script-test",
+  writeKey: "wk_tracker_script_0123456789",
 });
-
-afterEach(async () => {
-  while (running.length > 0) await running.pop()!.stop();
-});
-
-afterAll(async () => {
-  for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
-  await nc?.close();
-});
-
-async function startCollector(source: Record<string, unknown> = {}): Promise<{ base: string; metrics: Metrics }> {
-  const stream = uniqueStreamName("TRACKJS");
-  streams.push(stream);
-  const pipeline = pipelineSchema.parse({ name: "tracker-script-test", nats: { url: inject("natsUrl"), stream }, sinks: [{ type: "parquet", path: "/tmp/unused" }] });
-  const config = httpSource.parse({ type: "http", port: 0, host: "127.0.0.1", writeKeys: [KEY], ...source });
-  const metrics = new Metrics();
-  const collector = createHttpCollector(config, { pipeline, connection: nc, metrics, stateDirectory: "/tmp/unused", log: () => undefined });
-  await collector.start();
-  running.push(collector);
-  return { base: `http://127.0.0.1:${collector.address().port}`, metrics };
-}
 
 /** fetch() asks for gzip by itself and decodes it; these requests say exactly what they accept. */
 function get(url: string, headers: Record<string, string> = {}, method = "GET") {

@@ -2,79 +2,24 @@
 import { once } from "node:events";
 import { request as httpRequest } from "node:http";
 import { connect, type Socket } from "node:net";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
-import { pipelineSchema, httpSource, type PipelineInput } from "../../src/config/pipeline.ts";
-import { createHttpCollector, type HttpCollector, type HttpCollectorOptions } from "../../src/ingest/http-collector.ts";
+import { jetstream } from "@nats-io/jetstream";
+import { describe, expect, it } from "vitest";
+import type { PipelineInput } from "../../src/config/pipeline.ts";
 import { pseudonymize } from "../../src/ingest/privacy.ts";
-import { Metrics } from "../../src/metrics/registry.ts";
+import type { Metrics } from "../../src/metrics/registry.ts";
 import { splitBatch } from "../../src/transport/batch-codec.ts";
-import { connectNats } from "../../src/transport/connection.ts";
 import { decodeDeadLetters, type DeadLetter } from "../../src/transport/dead-letter.ts";
 import { StreamReader } from "../../src/transport/reader.ts";
 import { parseSubject } from "../../src/transport/subjects.ts";
-import { uniqueStreamName } from "../helpers/nats-server.ts";
+import { httpCollectorScratch } from "../helpers/http-collector-harness.ts";
 import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 
 const KEY = "wk_live_0123456789abcdef";
 const TS = 1_700_000_000_000;
 const BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
 
-let nc: NatsConnection;
-let js: JetStreamClient;
-let jsm: JetStreamManager;
-const running: HttpCollector[] = [];
-const streams: string[] = [];
-
-beforeAll(async () => {
-  nc = await connectNats({ url: inject("natsUrl"), name: "http-collector-test" });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-});
-
-afterEach(async () => {
-  while (running.length > 0) await running.pop()!.stop();
-});
-
-afterAll(async () => {
-  for (const stream of streams) await jsm.streams.delete(stream).catch(() => undefined);
-  await nc?.close();
-});
-
-interface Harness {
-  collector: HttpCollector;
-  base: string;
-  stream: string;
-  metrics: Metrics;
-  logs: string[];
-}
-
-async function startCollector(
-  source: Record<string, unknown> = {},
-  pipeline: Partial<PipelineInput> = {},
-  options: HttpCollectorOptions = {},
-): Promise<Harness> {
-  const stream = uniqueStreamName("HTTP");
-  streams.push(stream);
-  const config = pipelineSchema.parse({
-    name: "http-test",
-    nats: { url: inject("natsUrl"), stream },
-    sinks: [{ type: "parquet", path: "/tmp/unused" }],
-    ...pipeline,
-  });
-  const sourceConfig = httpSource.parse({ type: "http", port: 0, host: "127.0.0.1", writeKeys: [KEY], ...source });
-  const metrics = new Metrics();
-  const logs: string[] = [];
-  const collector = createHttpCollector(
-    sourceConfig,
-    { pipeline: config, connection: nc, metrics, stateDirectory: "/tmp/unused", log: (line) => logs.push(line) },
-    options,
-  );
-  await collector.start();
-  running.push(collector);
-  return { collector, base: `http://127.0.0.1:${collector.address().port}`, stream, metrics, logs };
-}
+const collectors = httpCollectorScratch({ connection: "http-collector-test", streamPrefix: "HTTP", pipelineName: "http-test", writeKey: KEY });
+const { startCollector } = collectors;
 
 interface Stored {
   events: Record<string, unknown>[];
@@ -84,7 +29,7 @@ interface Stored {
 }
 
 async function readStream(stream: string): Promise<Stored> {
-  const reader = await StreamReader.open(js, stream, { drainUntil: true });
+  const reader = await StreamReader.open(jetstream(collectors.connection), stream, { drainUntil: true });
   const stored: Stored = { events: [], deadLetters: [], eventMessages: 0, rawText: "" };
   for await (const message of reader) {
     stored.rawText += Buffer.from(message.data).toString("utf8") + "\n";
@@ -126,7 +71,7 @@ describe("http collector - accepting events", () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ accepted: 1, rejected: 0, errors: [] });
     // The 200 means stored: the stream holds it the moment the answer arrives.
-    expect((await jsm.streams.info(stream)).state.messages).toBe(1);
+    expect((await collectors.manager.streams.info(stream)).state.messages).toBe(1);
     const { events } = await readStream(stream);
     expect(events).toHaveLength(1);
     const event = events[0];
@@ -274,7 +219,7 @@ describe("http collector - write keys", () => {
     const wrongInBody = await post(base, JSON.stringify({ ...pageView(1), writeKey: "nope" }), {});
     const pixel = await fetch(`${base}/v1/pixel.gif?type=click&ts=${TS}&anon_id=a`);
     expect([missing.status, wrong.status, wrongInBody.status, pixel.status]).toEqual([401, 401, 401, 401]);
-    expect((await jsm.streams.info(stream)).state.messages).toBe(0);
+    expect((await collectors.manager.streams.info(stream)).state.messages).toBe(0);
     expect(logs.join("\n")).not.toContain(KEY);
   });
 
@@ -368,7 +313,7 @@ describe("http collector - refusals", () => {
     expect((await post(base, "[{\"type\": \"page_view\"")).status).toBe(400);
     expect((await post(base, "hello, world")).status).toBe(400);
     expect((await post(base, "")).status).toBe(400);
-    expect((await jsm.streams.info(stream)).state.messages).toBe(0);
+    expect((await collectors.manager.streams.info(stream)).state.messages).toBe(0);
   });
 
   it("dead-letters an event over maxEventBytes as too_large and keeps the good events beside it", async () => {
@@ -424,7 +369,7 @@ describe("http collector - refusals", () => {
     );
     expect([413, "connection closed"]).toContain(outcome);
     expect(endless.bytes).toBeLessThan(32 * 1024 * 1024);
-    expect((await jsm.streams.info(stream)).state.messages).toBe(0);
+    expect((await collectors.manager.streams.info(stream)).state.messages).toBe(0);
   });
 
   it("answers 413 for more events than maxBatchEvents in one request and stores none of them", async () => {
@@ -1032,7 +977,7 @@ describe("http collector - acknowledgement, health, metrics, stop", () => {
   it("answers 503, not 200, when JetStream cannot store the events, and /readyz turns 503", async () => {
     const { base, stream } = await startCollector({}, {}, { ackTimeoutMs: 2_000 });
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
-    await jsm.streams.delete(stream);
+    await collectors.manager.streams.delete(stream);
     const response = await post(base, JSON.stringify(pageView(1)));
     expect(response.status).toBe(503);
     expect(response.headers.get("retry-after")).toBe("1");
