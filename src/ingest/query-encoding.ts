@@ -19,6 +19,38 @@ export function hexByteAt(text: string, at: number): number {
   return high < 0 || low < 0 ? -1 : (high << 4) | low;
 }
 
+/** A percent-escape, encoded once or more often, as readPercentEscape found it. */
+export interface PercentEscape {
+  /** The character's byte once fully decoded; -1 when no escape starts there. */
+  byte: number;
+  /** How often it is encoded: 1 for %3D, 2 for %253D, … */
+  encodings: number;
+  /** Its length in the text: 3 for %3D, 5 for %253D, … */
+  length: number;
+}
+
+/**
+ * Fills `escape` with the percent-escape at `at` of text[…, end): "%", then "25" once for each further encoding (%25
+ * is an encoded "%"), then the character's two hex digits. Fills an object the caller keeps: this runs per character.
+ */
+export function readPercentEscape(text: string, at: number, end: number, escape: PercentEscape): void {
+  escape.byte = -1;
+  escape.encodings = 0;
+  escape.length = 1;
+  if (text.charCodeAt(at) !== 0x25) return;
+  let hex = at + 1;
+  let encodings = 1;
+  while (hex + 3 < end && text.charCodeAt(hex) === 0x32 && text.charCodeAt(hex + 1) === 0x35 && hexByteAt(text, hex + 2) >= 0) {
+    encodings++;
+    hex += 2;
+  }
+  const byte = hex + 1 < end ? hexByteAt(text, hex) : -1;
+  if (byte < 0) return;
+  escape.byte = byte;
+  escape.encodings = encodings;
+  escape.length = hex + 2 - at;
+}
+
 function hexDigit(code: number): number {
   if (code >= 0x30 && code <= 0x39) return code - 0x30;
   const lower = code | 0x20;

@@ -7,7 +7,15 @@
 // written as the key's were. A string value read as a query loses its nested listed values, as a value of the URL's
 // does. A value that is no JSON, too long or too deep is left to the rules for text.
 import { holdsAddress } from "./email-address.ts";
-import { decodeQueryComponent, hexByteAt, isPairEnd, MAX_NESTED_ENCODINGS, NESTED_ESCAPE } from "./query-encoding.ts";
+import {
+  decodeQueryComponent,
+  hexByteAt,
+  isPairEnd,
+  MAX_NESTED_ENCODINGS,
+  NESTED_ESCAPE,
+  readPercentEscape,
+  type PercentEscape,
+} from "./query-encoding.ts";
 import { REDACTED_QUERY_VALUE, type QueryRedaction, type SpanReplacer } from "./redaction-spans.ts";
 
 /**
@@ -134,23 +142,20 @@ interface JsonChar {
   length: number;
 }
 
+/** What readPercentEscape last read; one object reused, as this runs per character. */
+const readEscape: PercentEscape = { byte: -1, encodings: 0, length: 1 };
+
 /** Fills `char` with the character at `at`: raw, "+" (a space), or percent-encoded at most `encodings` times. */
 function readJsonChar(text: string, at: number, end: number, encodings: number, char: JsonChar): void {
   const code = text.charCodeAt(at);
   char.length = 1;
   char.code = code === 0x2b ? 0x20 : code > 0x7f ? -1 : code;
   if (code !== 0x25) return;
-  let hex = at + 1;
-  let times = 1;
-  while (hex + 3 < end && text.charCodeAt(hex) === 0x32 && text.charCodeAt(hex + 1) === 0x35 && hexByteAt(text, hex + 2) >= 0) {
-    times++;
-    hex += 2;
-  }
-  const byte = hex + 1 < end ? hexByteAt(text, hex) : -1;
-  if (byte < 0) return;
-  char.length = hex + 2 - at;
+  readPercentEscape(text, at, end, readEscape);
+  if (readEscape.byte < 0) return;
+  char.length = readEscape.length;
   // Encoded more often than the JSON: a "%" (and more) in a string once decoded, as is a byte of a UTF-8 character.
-  char.code = times > encodings || byte > 0x7f ? -1 : byte;
+  char.code = readEscape.encodings > encodings || readEscape.byte > 0x7f ? -1 : readEscape.byte;
 }
 
 /** A number, true, false or null (RFC 8259). */

@@ -5,7 +5,15 @@
 // anything is stored, as GA4's data redaction does.
 import { holdsAddress, holdsEmail } from "./email-address.ts";
 import { WRITE_KEY_FIELD } from "./http-auth.ts";
-import { decodePercentEscapes, decodeQueryComponent, hexByteAt, isPairEnd, MAX_NESTED_ENCODINGS, NESTED_ESCAPE } from "./query-encoding.ts";
+import {
+  decodePercentEscapes,
+  decodeQueryComponent,
+  isPairEnd,
+  MAX_NESTED_ENCODINGS,
+  NESTED_ESCAPE,
+  readPercentEscape,
+  type PercentEscape,
+} from "./query-encoding.ts";
 import { MAX_JSON_VALUE_LENGTH, redactJsonRunningOn, redactJsonValue } from "./query-json-redaction.ts";
 import { Redactions, REDACTED_QUERY_VALUE, type QueryRedaction, type SpanReplacer } from "./redaction-spans.ts";
 
@@ -193,6 +201,9 @@ interface NestedToken {
   length: number;
 }
 
+/** What readPercentEscape last read; one object reused, as this runs per character. */
+const readEscape: PercentEscape = { byte: -1, encodings: 0, length: 1 };
+
 /** Fills `token` with the character at `at` of text[…, end): "=", "&", ";", "?" or "#", raw or percent-encoded. */
 function readNestedToken(text: string, at: number, end: number, token: NestedToken): void {
   token.code = 0;
@@ -205,20 +216,14 @@ function readNestedToken(text: string, at: number, end: number, token: NestedTok
     return;
   }
   if (code !== 0x25) return;
-  // "%" then "25" once for each further encoding (%25 is an encoded "%"), then the character's two hex digits.
-  let hex = at + 1;
-  let encodings = 1;
-  while (hex + 3 < end && text.charCodeAt(hex) === 0x32 && text.charCodeAt(hex + 1) === 0x35 && hexByteAt(text, hex + 2) >= 0) {
-    encodings++;
-    hex += 2;
-  }
-  const byte = hex + 1 < end ? hexByteAt(text, hex) : -1;
-  if (byte < 0) return;
-  token.length = hex + 2 - at;
-  if (encodings > MAX_NESTED_ENCODINGS) return;
+  readPercentEscape(text, at, end, readEscape);
+  if (readEscape.byte < 0) return;
+  token.length = readEscape.length;
+  if (readEscape.encodings > MAX_NESTED_ENCODINGS) return;
+  const byte = readEscape.byte;
   if (byte === EQUALS || byte === 0x26 || byte === 0x3b || byte === 0x3f || byte === 0x23) {
     token.code = byte;
-    token.encodings = encodings;
+    token.encodings = readEscape.encodings;
   }
 }
 
