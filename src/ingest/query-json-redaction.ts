@@ -7,15 +7,7 @@
 // written as the key's were. A string value read as a query loses its nested listed values, as a value of the URL's
 // does. A value that is no JSON, too long or too deep is left to the rules for text.
 import { holdsAddress } from "./email-address.ts";
-import {
-  decodeQueryComponent,
-  hexByteAt,
-  isPairEnd,
-  MAX_NESTED_ENCODINGS,
-  NESTED_ESCAPE,
-  readPercentEscape,
-  type PercentEscape,
-} from "./query-encoding.ts";
+import { decodeQueryComponent, hexByteAt, isPairEnd, MAX_NESTED_ENCODINGS, NESTED_ESCAPE, readPercentEscape, type PercentEscape } from "./query-encoding.ts";
 import { REDACTED_QUERY_VALUE, type QueryRedaction, type SpanReplacer } from "./redaction-spans.ts";
 
 /**

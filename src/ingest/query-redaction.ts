@@ -5,15 +5,7 @@
 // anything is stored, as GA4's data redaction does.
 import { holdsAddress, holdsEmail } from "./email-address.ts";
 import { WRITE_KEY_FIELD } from "./http-auth.ts";
-import {
-  decodePercentEscapes,
-  decodeQueryComponent,
-  isPairEnd,
-  MAX_NESTED_ENCODINGS,
-  NESTED_ESCAPE,
-  readPercentEscape,
-  type PercentEscape,
-} from "./query-encoding.ts";
+import { decodePercentEscapes, decodeQueryComponent, isPairEnd, MAX_NESTED_ENCODINGS, NESTED_ESCAPE, readPercentEscape, type PercentEscape } from "./query-encoding.ts";
 import { MAX_JSON_VALUE_LENGTH, redactJsonRunningOn, redactJsonValue } from "./query-json-redaction.ts";
 import { Redactions, REDACTED_QUERY_VALUE, type QueryRedaction, type SpanReplacer } from "./redaction-spans.ts";
 
