@@ -54,9 +54,6 @@ function flagsOf(prepared: PreparedPageView): number {
   return (prepared.robotsTxt ? ROBOTS_TXT_PATH : 0) + reason * REASON_SHIFT;
 }
 
-/** A character that is not ASCII (any UTF-16 unit above 7F, surrogates too). */
-const NOT_ASCII = /[\x80-\uffff]/;
-
 /**
  * Collects a parse thread's prepared lines and dead letters (RecordPublisher hands prepared lines to addPrepared). The
  * JSON goes straight into the piece's output buffer, which the publishing thread reads: no string crosses threads
@@ -105,8 +102,10 @@ export class PreparedSliceSink implements RecordSink {
     } else {
       const json = prepared.json;
       // An ASCII line can still give other characters (Apache's \xe4, JSON's \u00e9, W3C's %C3%A9 decoded): Latin-1
-      // would write them as one byte each, not UTF-8. ASCII is the same bytes in both, so one piece may mix them.
-      const encoding = this.encoding === "latin1" && !NOT_ASCII.test(json) ? "latin1" : "utf8";
+      // would write them as one byte each, not UTF-8. ASCII is the same bytes in both, so one piece may mix them. A text
+      // is ASCII when its UTF-8 length is its length (any other unit takes 2 bytes or more): 20 ns for a 450-character
+      // line, where a regular expression over it took 150 ns (the threaded publish read 3-5% slower with it).
+      const encoding = this.encoding === "latin1" && Buffer.byteLength(json, "utf8") === json.length ? "latin1" : "utf8";
       // At most 3 bytes per UTF-16 unit.
       const most = encoding === "latin1" ? json.length : json.length * 3;
       if (this.at + most > this.output.length) this.grow(most);
