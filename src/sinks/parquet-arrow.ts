@@ -8,6 +8,8 @@
 import type * as Arrow from "apache-arrow";
 import type * as ParquetWasm from "parquet-wasm";
 import type { EncodeOptions, SealedBatch, SealedColumn } from "./parquet-encoder.ts";
+import { rowGroupCountOfParquet } from "./parquet-footer.ts";
+import { readingParquet } from "./parquet-read-error.ts";
 import type { ColumnSpec, ColumnType } from "./table.ts";
 
 export interface ArrowParquet {
@@ -30,6 +32,38 @@ export function loadArrowParquet(): Promise<void> {
 export function loadedArrowParquet(): ArrowParquet {
   if (loaded === undefined) throw new Error("apache-arrow and parquet-wasm are not loaded yet: await loadArrowParquet() first");
   return loaded;
+}
+
+/**
+ * A Parquet file's rows as Arrow tables of at most `batchSize` rows, decoded one row group at a time, with only
+ * `columns` (all when undefined; each must be in the file) kept by Arrow's select. Errors name `path`
+ * (ParquetReadError). The caller loads the modules (loadArrowParquet) and may stop early: the row group's WebAssembly
+ * memory is freed either way.
+ *
+ * The one way clickpipe decodes a Parquet file's data pages: parquet-wasm's synchronous readParquet, one row group per
+ * call. Its asynchronous ParquetFile (read, stream) panics on a corrupt data page inside a promise callback (0.8.0):
+ * an uncaught WebAssembly `unreachable` that kills the process and names no file, where readParquet throws.
+ * readParquet ignores `columns` (0.8.0), so a row group is decoded whole; the row group count comes from the footer.
+ */
+export async function* parquetRowGroupBatches(
+  path: string,
+  bytes: Uint8Array,
+  columns: readonly string[] | undefined,
+  batchSize: number,
+): AsyncGenerator<Arrow.Table> {
+  const { arrow, wasm } = loadedArrowParquet();
+  const rowGroups = await readingParquet(path, () => rowGroupCountOfParquet(bytes));
+  for (let rowGroup = 0; rowGroup < rowGroups; rowGroup++) {
+    const table = await readingParquet(path, () => wasm.readParquet(bytes, { rowGroups: [rowGroup], batchSize }));
+    try {
+      for (let index = 0; index < table.numBatches; index++) {
+        const batch = arrow.tableFromIPC(table.recordBatch(index)!.intoIPCStream());
+        yield columns === undefined ? batch : batch.select(columns as string[]);
+      }
+    } finally {
+      table.free();
+    }
+  }
 }
 
 /** The Arrow type each column type is written as; timestamps carry "UTC" so Parquet marks them isAdjustedToUTC. */

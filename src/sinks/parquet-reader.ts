@@ -3,7 +3,7 @@ import { readFile, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { DataType, tableFromIPC, type Table as ArrowTable, type Vector } from "apache-arrow";
 import { readParquet, readSchema } from "parquet-wasm";
-import { rowGroupCountOfParquet } from "./parquet-footer.ts";
+import { loadArrowParquet, parquetRowGroupBatches } from "./parquet-arrow.ts";
 import { readingParquet } from "./parquet-read-error.ts";
 import { utcDay, type Row } from "./table.ts";
 
@@ -107,32 +107,21 @@ export async function* readParquetTable(directory: string, options: ParquetReadO
  * ROWS_PER_BATCH rows, each row made only when the batch is iterated: one file, one row group, one batch at a time,
  * so a caller that keeps little of each row holds little more than one batch.
  *
- * Decoded by parquet-wasm's synchronous readParquet, one row group per call: its asynchronous ParquetFile (read,
- * stream) panics on a corrupt data page inside a promise callback (0.8.0): an uncaught WebAssembly `unreachable` that
- * kills the process and names no file, where readParquet throws an error readingParquet turns into a ParquetReadError.
- * readParquet ignores `columns` (0.8.0), so a row group is decoded whole and only the wanted columns become rows; the
- * cost is the file's bytes (held here and copied into WebAssembly memory per call) plus one decoded row group.
+ * Decoded by parquetRowGroupBatches (parquet-arrow.ts: synchronous readParquet, a corrupt page rejects with a
+ * ParquetReadError naming the file); a row group is decoded whole and only the wanted columns become rows. The cost is
+ * the file's bytes (held here and copied into WebAssembly memory per call) plus one decoded row group.
  */
 export async function* readParquetBatches(path: string, options: ParquetReadOptions = {}): AsyncIterable<Iterable<Row>> {
+  await loadArrowParquet();
   const parts = (await stat(path)).isFile() ? [{ path }] : await listParts(path, options.partitions);
   for (const part of parts) {
     const bytes = await readFile(part.path);
     const fileColumns = await readingParquet(part.path, () => tableFromIPC(readSchema(bytes).intoIPCStream()).schema.fields.map((field) => field.name));
-    const rowGroups = await readingParquet(part.path, () => rowGroupCountOfParquet(bytes));
     const columns = options.columns === undefined ? undefined : projection(fileColumns, options.columns);
     const addPartition = part.key !== undefined && !fileColumns.includes(part.key) && (options.columns?.includes(part.key) ?? true);
-    for (let rowGroup = 0; rowGroup < rowGroups; rowGroup++) {
-      const table = await readingParquet(part.path, () => readParquet(bytes, { rowGroups: [rowGroup], batchSize: ROWS_PER_BATCH }));
-      try {
-        for (let index = 0; index < table.numBatches; index++) {
-          const ipc = table.recordBatch(index)!.intoIPCStream();
-          const batch = columns === undefined ? tableFromIPC(ipc) : tableFromIPC(ipc).select(columns);
-          yield addPartition ? withPartition(arrowTableRows(batch), part.key!, part.value!) : arrowTableRows(batch);
-        }
-      } finally {
-        // Also when a caller stops early (the wrong table, refused by its first row): the row group's WebAssembly memory.
-        table.free();
-      }
+    // Also when a caller stops early (the wrong table, refused by its first row), parquetRowGroupBatches frees the row group.
+    for await (const batch of parquetRowGroupBatches(part.path, bytes, columns, ROWS_PER_BATCH)) {
+      yield addPartition ? withPartition(arrowTableRows(batch), part.key!, part.value!) : arrowTableRows(batch);
     }
   }
 }

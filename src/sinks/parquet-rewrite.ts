@@ -13,7 +13,7 @@ import type { Schema } from "parquet-wasm";
 import { syncDirectory } from "../runtime/checkpoint.ts";
 import { FORGOTTEN_ROW_COLUMNS, isForgottenRow } from "../runtime/tombstones.ts";
 import { crashIfInjectedInRewrite } from "../runtime/fault-injection.ts";
-import { loadArrowParquet, loadedArrowParquet } from "./parquet-arrow.ts";
+import { loadArrowParquet, loadedArrowParquet, parquetRowGroupBatches } from "./parquet-arrow.ts";
 import { encodeSealedBatch, encoderReady, type ParquetCompression } from "./parquet-encoder.ts";
 import { keptRowsOf, setUtf8Values } from "./parquet-merge.ts";
 import { temporaryPartName, thisProcessAsWriter, type TemporaryWriter } from "./part-temporaries.ts";
@@ -62,7 +62,8 @@ export async function parquetFilesChangedSince(directory: string, sinceMs: numbe
 /**
  * The rows of a part with only those of `wanted` columns it has (none: an empty list of rows with no fields). A part
  * whose schema has none of them is not read past its footer (most of a lake's bytes are in tables with no person
- * column), and only those columns are decoded. bench/OPTIMIZATIONS.md, session 37.
+ * column); a part that has one is decoded a row group at a time and only those columns become rows.
+ * bench/OPTIMIZATIONS.md, session 37.
  */
 export async function readParquetProjection(file: string, wanted: readonly string[]): Promise<Row[]> {
   return (await readColumnsOfPart(file, wanted)).rows;
@@ -102,9 +103,11 @@ const PARQUET_MAGIC = Buffer.from("PAR1", "latin1");
  * `openAsBlob` instead aborts the process, a WebAssembly `unreachable`, when the file changes under it.) The reads
  * are synchronous: a footer is a few KiB, and a lake's thousand parts cost more in promise round trips than in reading.
  *
- * Read through parquet-wasm's ParquetFile: its synchronous readParquet ignores `columns` and decodes every column
- * (0.8.0), which made the "projection" a whole read of every part, twice per forget. Strings are decoded straight from
- * the Arrow buffers: Arrow's per-value `get` cost more than the decoding.
+ * A part with a wanted column is decoded by parquetRowGroupBatches, a row group at a time and every column of it
+ * (readParquet ignores `columns` in 0.8.0): parquet-wasm's ParquetFile, which decoded only the columns, panics on a
+ * corrupt data page, an uncaught WebAssembly `unreachable` that kills the process (an encoder thread's too) and names
+ * no file, where this rejects with a ParquetReadError naming the part. Strings are decoded straight from the Arrow
+ * buffers: Arrow's per-value `get` cost more than the decoding.
  */
 async function readColumnsOfPart(
   path: string,
@@ -137,15 +140,13 @@ async function readColumnsOfPart(
     const table = await readingParquet(path, () => arrow.tableFromIPC(wasm.readParquet(bytes).intoIPCStream()));
     return { rows: projectedRows(table.select(columns)), version, bytes, table };
   }
-  const read = bytes;
-  const file = await readingParquet(path, () => wasm.ParquetFile.fromFile(new Blob([read])));
-  try {
-    const table = await readingParquet(path, async () => arrow.tableFromIPC((await file.read({ columns })).intoIPCStream()));
-    return { rows: projectedRows(table), version, bytes };
-  } finally {
-    file.free();
-  }
+  const rows: Row[] = [];
+  for await (const batch of parquetRowGroupBatches(path, bytes, columns, ROWS_PER_BATCH)) for (const row of projectedRows(batch)) rows.push(row);
+  return { rows, version, bytes };
 }
+
+/** Rows per Arrow batch of a row group read for its columns: each batch's Arrow buffers go once its rows are made. */
+const ROWS_PER_BATCH = 16_384;
 
 /** The part's bytes, all `size` of them. */
 function readWhole(fd: number, size: number, path: string): Uint8Array {

@@ -1,10 +1,7 @@
 // Scores a customer_features snapshot with a trained model and writes `scores/snapshot_date=D/` atomically.
-import { openAsBlob } from "node:fs";
 import { readdir, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { tableFromIPC } from "apache-arrow";
-import { ParquetFile } from "parquet-wasm";
 import { readManifest, readSegmentModel, type Manifest } from "./artifacts.ts";
 import { initBackend } from "./backend.ts";
 import type { TrainingConfig } from "./config.ts";
@@ -18,7 +15,7 @@ import { assignSegments, type SegmentModel } from "./segmentation.ts";
 import { completeSnapshotDates, isSnapshotComplete, readSnapshot, SnapshotColumnsError, type Snapshot } from "./snapshots.ts";
 import { ParquetSink, SUCCESS_MARKER } from "../sinks/parquet.ts";
 import { syncDirectory } from "../runtime/checkpoint.ts";
-import { readingParquet } from "../sinks/parquet-reader.ts";
+import { readParquetBatches } from "../sinks/parquet-reader.ts";
 
 export interface ScoredSnapshot {
   date: string;
@@ -153,7 +150,8 @@ export async function replacePartition(directory: string, keep: ReadonlySet<stri
 
 /**
  * The model version that wrote a date's complete scores partition (its first part's first row), or undefined when the
- * date has no complete scores. Reads one column of one row, so checking every followed date once stays cheap.
+ * date has no complete scores. Reads one row of the first part's first row group, so checking every followed date once
+ * stays cheap; a damaged part rejects with a ParquetReadError naming it.
  */
 export async function scoredModelVersion(config: TrainingConfig, date: string): Promise<string | undefined> {
   const directory = join(scoresRoot(config), SCORES, `snapshot_date=${date}`);
@@ -161,15 +159,11 @@ export async function scoredModelVersion(config: TrainingConfig, date: string): 
   const part = (await readdir(directory)).filter((name) => name.endsWith(".parquet")).sort()[0];
   if (part === undefined) return undefined;
   const path = join(directory, part);
-  const blob = await openAsBlob(path);
-  const file = await readingParquet(path, () => ParquetFile.fromFile(blob));
-  try {
-    const table = await readingParquet(path, async () => tableFromIPC((await file.read({ columns: ["model_version"], limit: 1 })).intoIPCStream()));
-    const version: unknown = table.getChild("model_version")?.get(0);
-    return typeof version === "string" ? version : undefined;
-  } finally {
-    file.free();
+  // The first row group is decoded whole (see readParquetBatches) and freed once its first row is read.
+  for await (const batch of readParquetBatches(path, { columns: ["model_version"] })) {
+    for (const row of batch) return typeof row.model_version === "string" ? row.model_version : undefined;
   }
+  return undefined;
 }
 
 /**
