@@ -2,6 +2,7 @@
 import type { IncomingMessage } from "node:http";
 import { promisify } from "node:util";
 import { brotliDecompress, gunzip, inflate } from "node:zlib";
+import { withoutQuotedJsonText } from "./raw-redaction.ts";
 
 /** One record of a body. `raw` is its text when the body had it (single object, NDJSON line); array elements have none. */
 export interface BodyRecord {
@@ -147,13 +148,9 @@ function parseNdjson(text: string, maxRecords: number): ParsedBody | TooManyReco
   return { ok: true, shape: "ndjson", records };
 }
 
-/**
- * A JSON.parse error without the text V8 quotes in it (`Unexpected token 'w', "wk_live_01"... is not valid JSON`):
- * the problem goes into the dead letter's reason, which the write-key redaction of the raw text does not see, and
- * ten characters of a key are too many to keep.
- */
+/** A JSON.parse error without the text V8 quotes in it: the problem goes into the dead letter's reason. */
 function parseProblem(error: unknown): string {
-  return (error as Error).message.replace(/,? (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s, " (not valid JSON)");
+  return withoutQuotedJsonText((error as Error).message);
 }
 
 export type DecodedContent = { ok: true; body: Buffer } | { ok: false; status: 400 | 413 | 415; problem: string };

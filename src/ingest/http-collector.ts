@@ -17,7 +17,7 @@ import { partitionOf } from "../transport/partition.ts";
 import { ensureStream, streamOptions } from "../transport/stream.ts";
 import { EdgeProcessor, type RequestInfo } from "./edge.ts";
 import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
-import { rawRecordRedactor, redactWriteKeys } from "./raw-redaction.ts";
+import { deadLetterReasonRedactor, rawRecordRedactor, redactWriteKeys } from "./raw-redaction.ts";
 import { WRITE_KEY_FIELD, WriteKeys, writeKeyFromHeaders, writeKeyOfRecord } from "./http-auth.ts";
 import { decodeContent, discardRest, parseBody, readBody, RequestAbortedError, type BodyRecord, type ParsedBody } from "./http-body.ts";
 import { clientBlock, normalizeAddress, TrustedProxies } from "./http-client-ip.ts";
@@ -132,6 +132,7 @@ class HttpCollectorSource implements HttpCollector {
   private readonly distinctWriteKeys: number;
   private readonly edge: EdgeProcessor;
   private readonly redactRaw: (raw: string) => string;
+  private readonly redactReason: (reason: string) => string;
   private readonly committer: GroupCommitter<GroupTally>;
   private readonly partitions: number;
   private readonly stream: string;
@@ -177,6 +178,7 @@ class HttpCollectorSource implements HttpCollector {
     // Dead letters keep the raw record, so the privacy rules apply to it too, as publish and the tailer apply them.
     const pseudonymKey = (options.env ?? process.env)[PSEUDONYM_KEY_ENV] || undefined;
     this.redactRaw = rawRecordRedactor(pipeline.ingest.privacy, pseudonymKey);
+    this.redactReason = deadLetterReasonRedactor(pipeline.ingest.privacy, pseudonymKey);
     this.partitions = pipeline.nats.partitions;
     this.stream = pipeline.nats.stream;
     this.maxPendingRecords = options.maxPendingRecords ?? 200_000;
@@ -579,7 +581,7 @@ class HttpCollectorSource implements HttpCollector {
     // Keys are cut out before the text is cut short, so no part of one can stay at the cut. Every configured key, not
     // only the request's: a record of a batch may carry another.
     const raw = this.redactRaw(deadLetterRaw(redactWriteKeys(record.raw ?? elementText(record.value), this.config.writeKeys)));
-    group.addDeadLetter(encodeDeadLetter({ received_at: context.receivedAt, reason: text, raw, source: "http" }));
+    group.addDeadLetter(encodeDeadLetter({ received_at: context.receivedAt, reason: this.redactReason(text), raw, source: "http" }));
   }
 
   /** Whether records awaiting acks are over either bound: new requests are then shed with 503. */

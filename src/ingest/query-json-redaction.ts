@@ -88,11 +88,37 @@ export function redactJsonValue(
 /** The scanner after reading one JSON value and white space from text[start, limit); undefined for none. */
 function scanJson(text: string, start: number, limit: number, redaction: QueryRedaction, readNested: NestedPairsReader, depth: number): JsonScanner | undefined {
   const encodings = jsonEncodingsAt(text, start, limit);
-  if (encodings === 0) return undefined;
+  if (encodings === 0) return scanStringifiedJson(text, start, limit, redaction, readNested, depth);
   const scanner = new JsonScanner(text, start, limit, encodings, redaction, readNested);
   if (!scanner.value(depth, false)) return undefined;
   scanner.skipSpace();
   return scanner;
+}
+
+/**
+ * A JSON string holding a JSON object or array (`"{\"token\":\"abc\"}"`, a stringified payload; raw or
+ * percent-encoded, `%22%7B%5C%22token…`): read through the string's escapes, so that a listed value inside is redacted
+ * where it is written and every other byte stays. The scanner after the closing quote and white space; undefined for none.
+ */
+function scanStringifiedJson(text: string, start: number, limit: number, redaction: QueryRedaction, readNested: NestedPairsReader, depth: number): JsonScanner | undefined {
+  const code = text.charCodeAt(start);
+  if (code !== 0x22 && code !== 0x25) return undefined;
+  const encodings = quoteEncodingsAt(text, start, limit);
+  if (encodings === 0 || depth + 1 >= MAX_JSON_DEPTH) return undefined;
+  const scanner = new JsonScanner(text, start, limit, encodings, redaction, readNested);
+  scanner.escaped = true;
+  if (!scanner.opensStringifiedJson() || !scanner.value(depth + 1, false)) return undefined;
+  scanner.skipSpace();
+  if (!scanner.closesStringifiedJson()) return undefined;
+  scanner.skipSpace();
+  return scanner;
+}
+
+/** How often the quote at `at` is percent-encoded (a raw one counts once): 1 for `"` or `%22`, 2 for `%2522`; 0 for none. */
+function quoteEncodingsAt(text: string, at: number, end: number): number {
+  if (text.charCodeAt(at) === 0x22) return 1;
+  readPercentEscape(text, at, end, readEscape);
+  return readEscape.byte === 0x22 && readEscape.encodings <= MAX_NESTED_ENCODINGS ? readEscape.encodings : 0;
 }
 
 /**
@@ -110,7 +136,7 @@ export function redactJsonRunningOn(
   budget: { left: number },
   readNested: NestedPairsReader,
 ): number {
-  if (pairEnd >= url.length || budget.left <= 0 || jsonEncodingsAt(url, start, pairEnd) === 0) return -1;
+  if (pairEnd >= url.length || budget.left <= 0 || (jsonEncodingsAt(url, start, pairEnd) === 0 && quoteEncodingsAt(url, start, pairEnd) === 0)) return -1;
   const limit = Math.min(url.length, start + MAX_JSON_VALUE_LENGTH, pairEnd + budget.left);
   const scanner = scanJson(url, start, limit, redaction, readNested, 0);
   if (scanner === undefined || scanner.at <= pairEnd || (scanner.at < url.length && !isPairEnd(url.charCodeAt(scanner.at)))) {
@@ -150,6 +176,9 @@ function readJsonChar(text: string, at: number, end: number, encodings: number, 
   char.code = readEscape.encodings > encodings || readEscape.byte > 0x7f ? -1 : readEscape.byte;
 }
 
+/** The characters of JSON string escapes, by the letter after the backslash (`\u` ones are no ASCII JSON syntax here). */
+const STRING_ESCAPES: ReadonlyMap<number, number> = new Map([..."\"\\/bfnrt"].map((letter, index) => [letter.charCodeAt(0), [0x22, 0x5c, 0x2f, 0x08, 0x0c, 0x0a, 0x0d, 0x09][index]]));
+
 /** A number, true, false or null (RFC 8259). */
 const JSON_LITERAL = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)$/;
 
@@ -169,11 +198,46 @@ class JsonScanner {
     private readonly readNested: NestedPairsReader,
   ) {}
 
+  /**
+   * Whether the JSON is read inside a JSON string (scanStringifiedJson): its characters through the string's escapes
+   * (`\"` is a quote), and the string's own closing quote ends it.
+   */
+  escaped = false;
+
   /** The code of the character at `at` (-2 at the end); `advance` moves past it. */
   private peek(): number {
     if (this.at >= this.end) return -2;
     readJsonChar(this.text, this.at, this.end, this.encodings, this.char);
-    return this.char.code;
+    if (!this.escaped) return this.char.code;
+    if (this.char.code === 0x22) return -2;
+    if (this.char.code !== 0x5c) return this.char.code;
+    // A string escape: the backslash and the character after it, as one character.
+    const backslashLength = this.char.length;
+    if (this.at + backslashLength >= this.end) return -2;
+    readJsonChar(this.text, this.at + backslashLength, this.end, this.encodings, this.char);
+    const code = this.char.code < 0 ? undefined : STRING_ESCAPES.get(this.char.code);
+    this.char.length += backslashLength;
+    return code ?? -1;
+  }
+
+  /** At the opening quote of a JSON string: whether it holds an object or array (after white space); moves past the quote. */
+  opensStringifiedJson(): boolean {
+    this.escaped = false;
+    this.peek();
+    this.quote = this.text.slice(this.at, this.at + this.char.length);
+    this.advance();
+    this.escaped = true;
+    this.skipSpace();
+    const code = this.peek();
+    return code === 0x7b || code === 0x5b;
+  }
+
+  /** At the closing quote of the JSON string holding the JSON: whether it is one; moves past it, reading on unescaped. */
+  closesStringifiedJson(): boolean {
+    this.escaped = false;
+    if (this.peek() !== 0x22) return false;
+    this.advance();
+    return true;
   }
 
   private advance(): void {
@@ -274,7 +338,8 @@ class JsonScanner {
     const raw = this.text.slice(start, end);
     let contents = raw;
     for (let times = 0; times < this.encodings && (contents.includes("%") || contents.includes("+")); times++) contents = decodeQueryComponent(contents);
-    if (contents.includes("\\")) {
+    // Inside a JSON string, the contents are escaped twice: for the string around the JSON, then for their own.
+    for (let times = this.escaped ? 2 : 1; times > 0 && contents.includes("\\"); times--) {
       try {
         contents = JSON.parse(`"${contents}"`) as string;
       } catch {

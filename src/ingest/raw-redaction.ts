@@ -2,9 +2,11 @@
 // and loses the write keys it carried.
 import { isIPv4, isIPv6 } from "node:net";
 import { WRITE_KEY_FIELD } from "./http-auth.ts";
+import { deadLetterRaw } from "../transport/dead-letter.ts";
 import { anonymizeIp, pseudonymize, type PrivacyConfig } from "./privacy.ts";
 import { hexByteAt } from "./query-encoding.ts";
 import { compileQueryRedaction, redactQueryPairsInText, type QueryRedaction } from "./query-redaction.ts";
+import { redactAddressWordsInText, redactListedMembersInText } from "./text-json-redaction.ts";
 
 const REDACTED = "[redacted]";
 
@@ -20,16 +22,47 @@ const LEADING_HOST_NAME = /^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?= )
  * in the text are anonymized, a leading host name becomes "-", and `"<field>": <value>` pairs (also in JSON too broken
  * to parse) and `<field>=<value>` query pairs (a pixel's) of pseudonymized fields get the value's pseudonym.
  * Dropped fields lose their values, and the query strings in the text (a log line's request and referrer, a JSON
- * url) lose the values that redactQueryParams and redactEmails take from events' urls.
+ * url) lose the values that redactQueryParams and redactEmails take from events' urls. The rules for JSON in a query
+ * value apply to the text's own JSON, which no event schema vetted: listed members' values go at any depth (also in
+ * JSON strings holding JSON, and in JSON too broken to parse), and with redactEmails each word holding an address.
  */
 export function redactRawRecord(raw: string, privacy: PrivacyConfig, pseudonymKey: string | undefined): string {
   return rawRecordRedactor(privacy, pseudonymKey)(raw);
 }
 
-/** redactRawRecord for one pipeline's dead letters: the query redaction of its privacy settings compiled once. */
+/**
+ * redactRawRecord for one pipeline's dead letters: the query redaction of its privacy settings compiled once. Its
+ * result is cut to MAX_DEAD_LETTER_RAW characters again: markers and pseudonyms are longer than most values they replace.
+ */
 export function rawRecordRedactor(privacy: PrivacyConfig, pseudonymKey: string | undefined): (raw: string) => string {
   const queryRedaction = compileQueryRedaction(privacy.redactQueryParams, privacy.redactEmails);
-  return (raw) => redactRaw(raw, privacy, pseudonymKey, queryRedaction);
+  return (raw) => deadLetterRaw(redactRaw(raw, privacy, pseudonymKey, queryRedaction));
+}
+
+/**
+ * redactRawRecord for one pipeline's dead-letter reasons: a reason quotes what it refused (a field's value, up to 60
+ * characters; V8's JSON.parse error, the text around the error), so it gets the raw text's rules after its code
+ * (`bad_field: …`), which stays as it is for the metrics' label and for whoever reads it. V8's quote of the text is
+ * cut out whole (withoutQuotedJsonText): it may start inside a listed name, where no rule can see the name.
+ */
+export function deadLetterReasonRedactor(privacy: PrivacyConfig, pseudonymKey: string | undefined): (reason: string) => string {
+  const redactText = rawRecordRedactor(privacy, pseudonymKey);
+  return (reason) => {
+    const colon = reason.indexOf(": ");
+    const codeEnd = colon === -1 || !REASON_CODE.test(reason.slice(0, colon)) ? 0 : colon + 2;
+    return reason.slice(0, codeEnd) + redactText(withoutQuotedJsonText(reason.slice(codeEnd)));
+  };
+}
+
+/** An invalid-reason code as dead letters start with it (`not_json`, `bad_field`). */
+const REASON_CODE = /^[a-z_]+$/;
+
+/**
+ * A JSON.parse error without the text V8 quotes in it (`Unexpected token 'w', "wk_live_01"... is not valid JSON`):
+ * the position and the unexpected character stay, and ten characters of a secret are too many to keep.
+ */
+export function withoutQuotedJsonText(message: string): string {
+  return message.replace(/,? (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s, " (not valid JSON)");
 }
 
 function redactRaw(raw: string, privacy: PrivacyConfig, pseudonymKey: string | undefined, queryRedaction: QueryRedaction): string {
@@ -47,7 +80,9 @@ function redactRaw(raw: string, privacy: PrivacyConfig, pseudonymKey: string | u
     }
   }
   for (const field of privacy.dropFields) text = replaceFieldValues(replaceQueryValues(text, field, () => ""), field, () => "null");
-  return redactQueryPairsInText(text, queryRedaction);
+  // URLs first: a path segment or query value holding an address goes as in an event's url, not the word around it.
+  text = redactListedMembersInText(redactQueryPairsInText(text, queryRedaction), queryRedaction);
+  return privacy.redactEmails ? redactAddressWordsInText(text) : text;
 }
 
 /**

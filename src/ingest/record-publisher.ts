@@ -10,7 +10,7 @@ import { partitionOf } from "../transport/partition.ts";
 import type { AccessLine, AccessRecord } from "./access-log.ts";
 import { EdgeProcessor, type PreparedAccessLine, type PreparedPageView, type PreparedRobotsTxt } from "./edge.ts";
 import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
-import { rawRecordRedactor } from "./raw-redaction.ts";
+import { deadLetterReasonRedactor, rawRecordRedactor } from "./raw-redaction.ts";
 
 export type IngestSource = "publish" | "http" | "access_log";
 
@@ -61,6 +61,8 @@ export class RecordPublisher {
   private readonly metrics: Metrics | undefined;
   /** Dead letters keep the raw record, so the privacy rules apply to it too (IPs, pseudonymized ids, PII). */
   private readonly redact: (raw: string) => string;
+  /** A reason quotes what it refused: the same rules, after its code. */
+  private readonly redactReason: (reason: string) => string;
 
   constructor(options: RecordPublisherOptions) {
     const { config } = options;
@@ -69,6 +71,7 @@ export class RecordPublisher {
     this.metrics = options.metrics;
     const pseudonymKey = (options.env ?? process.env)[PSEUDONYM_KEY_ENV] || undefined;
     this.redact = rawRecordRedactor(config.ingest.privacy, pseudonymKey);
+    this.redactReason = deadLetterReasonRedactor(config.ingest.privacy, pseudonymKey);
     this.edge = EdgeProcessor.fromConfig(config.ingest, { pipelineName: config.name, env: options.env ?? process.env });
     this.publisher = options.sink;
   }
@@ -165,7 +168,8 @@ export class RecordPublisher {
   }
 
   /** `lineNumber`: the record's line in a file, so the letter has an id (the unredacted, untruncated line's fileLineId). */
-  private reject(receivedAt: number, reason: string, raw: string, lineNumber?: number): Promise<void> | void {
+  private reject(receivedAt: number, unredactedReason: string, raw: string, lineNumber?: number): Promise<void> | void {
+    const reason = this.redactReason(unredactedReason);
     this.counts.rejected++;
     this.counts.firstRejection ??= reason;
     this.metrics?.eventsReceived.inc({ source: this.source });

@@ -11,7 +11,7 @@ import type { AccessLineReader } from "./access-log.ts";
 import { EdgeProcessor } from "./edge.ts";
 import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
 import type { IngestCounts } from "./record-publisher.ts";
-import { rawRecordRedactor } from "./raw-redaction.ts";
+import { deadLetterReasonRedactor, rawRecordRedactor } from "./raw-redaction.ts";
 
 /** Events are limited to 32 KiB; a dead letter keeps at most this much of an over-long line. */
 
@@ -48,11 +48,13 @@ export class TailPublisher {
   private readonly edge: EdgeProcessor;
   /** Dead letters keep the raw line, so the privacy rules apply to it too. */
   private readonly redactRaw: (raw: string) => string;
+  private readonly redactReason: (reason: string) => string;
 
   constructor(private readonly options: TailPublisherOptions) {
     const env = options.env ?? process.env;
     this.edge = EdgeProcessor.fromConfig(options.config.ingest, { pipelineName: options.config.name, env });
     this.redactRaw = rawRecordRedactor(options.config.ingest.privacy, env[PSEUDONYM_KEY_ENV] || undefined);
+    this.redactReason = deadLetterReasonRedactor(options.config.ingest.privacy, env[PSEUDONYM_KEY_ENV] || undefined);
   }
 
   /** Publishes `lines` as batches `<msgIdPrefix>:<partition|dlq>:<n>` and resolves once JetStream acknowledged all. */
@@ -78,7 +80,7 @@ export class TailPublisher {
         metrics?.eventsInvalid.inc({ reason: code });
         const raw = this.redactRaw(deadLetterRaw(text));
         // The id an event of this line would have (fileLineId): a re-read under another instance name is written once.
-        await publisher.addDeadLetter({ received_at: receivedAt, reason: `${code}: ${parsed.reason}`, raw, source: "access_log", id: fileLineId(lineNumber, text) });
+        await publisher.addDeadLetter({ received_at: receivedAt, reason: this.redactReason(`${code}: ${parsed.reason}`), raw, source: "access_log", id: fileLineId(lineNumber, text) });
         continue;
       }
       const result = this.edge.fromAccessLine(parsed, receivedAt, { line: text, lineNumber });

@@ -174,6 +174,32 @@ describe("redactUrl - JSON in a query value", () => {
   });
 });
 
+describe("redactUrl - a JSON string holding JSON as a query value", () => {
+  it("redacts the inner listed value where it is written, raw or percent-encoded once or twice, keeping every other byte", () => {
+    expect(redactUrl('/p?s="{\\"token\\":\\"abc\\"}"', byDefault)).toBe('/p?s="{\\"token\\":\\"(redacted)\\"}"');
+    expect(redactUrl("/p?s=%22%7B%5C%22token%5C%22%3A%5C%22abc%5C%22%7D%22&x=1", byDefault)).toBe("/p?s=%22%7B%5C%22token%5C%22%3A%5C%22(redacted)%5C%22%7D%22&x=1");
+    expect(redactUrl("/p?s=%2522%257B%255C%2522token%255C%2522%253A%255C%2522abc%255C%2522%257D%2522", byDefault)).toBe(
+      "/p?s=%2522%257B%255C%2522token%255C%2522%253A%255C%2522(redacted)%255C%2522%257D%2522",
+    );
+  });
+
+  it("redacts non-string values quoted as their key is, addresses, nested escapes, and a pair that is the string whole", () => {
+    expect(redactUrl('/p?s="{\\"token\\":12,\\"n\\":{\\"password\\":[1]},\\"m\\":\\"jane@x.com\\",\\"q\\":\\"a\\\\\\"b\\"}"', byDefault)).toBe(
+      '/p?s="{\\"token\\":\\"(redacted)\\",\\"n\\":{\\"password\\":\\"(redacted)\\"},\\"m\\":\\"(redacted)\\",\\"q\\":\\"a\\\\\\"b\\"}"',
+    );
+    expect(redactUrl('/p?"{\\"token\\":\\"abc\\"}"', byDefault)).toBe('/p?"{\\"token\\":\\"(redacted)\\"}"');
+    // Read on past a "?" or "&" in one of its strings, as JSON in a value is.
+    expect(redactUrl('/p?s="{\\"next\\":\\"/x?a=1&b=2\\",\\"token\\":\\"t\\"}"&z=1', byDefault)).toBe(
+      '/p?s="{\\"next\\":\\"/x?a=1&b=2\\",\\"token\\":\\"(redacted)\\"}"&z=1',
+    );
+  });
+
+  it("leaves a quoted value that holds no JSON object or array, or broken JSON, to the other rules", () => {
+    expect(redactUrl('/p?s="hello"&n="42"', byDefault)).toBe('/p?s="hello"&n="42"');
+    expect(redactUrl('/p?s="{broken"&token=x', byDefault)).toBe('/p?s="{broken"&token=(redacted)');
+  });
+});
+
 describe("redactUrl - npm dist-tags are no addresses", () => {
   // A domain is an address's when a label after its first is a top-level domain (Public Suffix List, ICANN section)
   // or a reserved one (RFC 2606: example, test, invalid, localhost).

@@ -1,7 +1,9 @@
 // redactRawRecord and redactWriteKeys: dead letters keep no raw IP, host name, pseudonymized id, dropped field value or write key.
 import { describe, expect, it } from "vitest";
 import { pseudonymize } from "../../src/ingest/privacy.ts";
-import { redactRawRecord, redactWriteKeys } from "../../src/ingest/raw-redaction.ts";
+import { DEFAULT_REDACTED_QUERY_PARAMS } from "../../src/ingest/query-redaction.ts";
+import { deadLetterReasonRedactor, rawRecordRedactor, redactRawRecord, redactWriteKeys } from "../../src/ingest/raw-redaction.ts";
+import { MAX_DEAD_LETTER_RAW } from "../../src/transport/dead-letter.ts";
 
 // Without URL redaction beyond writeKey, so that each test here shows one rule.
 const privacy = { anonymizeIp: true, ipv6Bits: 80, pseudonymize: ["user_id" as const], dropFields: ["email"], redactQueryParams: [], redactEmails: false };
@@ -87,6 +89,88 @@ describe("redactRawRecord", () => {
   it("changes nothing when anonymizeIp is off and nothing is pseudonymized or dropped", () => {
     const raw = '10.1.2.3 {"user_id":"bob"}';
     expect(redactRawRecord(raw, { anonymizeIp: false, ipv6Bits: 80, pseudonymize: [], dropFields: [], redactQueryParams: [], redactEmails: false }, "k")).toBe(raw);
+  });
+});
+
+describe("redactRawRecord - the record's own JSON and free text", () => {
+  // The privacy defaults: the default list of parameters, addresses redacted; nothing pseudonymized or dropped.
+  const defaults = { anonymizeIp: true, ipv6Bits: 80, pseudonymize: [], dropFields: [], redactQueryParams: [...DEFAULT_REDACTED_QUERY_PARAMS], redactEmails: true };
+
+  it("redacts the values of listed members at any depth, whatever their type, and keeps every other byte", () => {
+    const raw = '{"type":"page_view","Token":"abc","props":{"password": "hunter2","list":[{"api_key":12},{"secret":{"a":[1,"}"]}}]},"ts":"soon"}';
+    expect(redactRawRecord(raw, defaults, undefined)).toBe(
+      '{"type":"page_view","Token":"(redacted)","props":{"password": "(redacted)","list":[{"api_key":"(redacted)"},{"secret":"(redacted)"}]},"ts":"soon"}',
+    );
+    // null, an empty string and a value already redacted stay; a string with escaped quotes goes whole.
+    expect(redactRawRecord('{"access_token":"a\\"b\\\\","token":"","secret":null,"writeKey":"[redacted]"}', defaults, undefined)).toBe(
+      '{"access_token":"(redacted)","token":"","secret":null,"writeKey":"[redacted]"}',
+    );
+  });
+
+  it("redacts them in JSON too broken to parse, a value cut off by the end of the text to its end", () => {
+    expect(redactRawRecord('{"type":"x","token":"abc" "password":42 oops', defaults, undefined)).toBe('{"type":"x","token":"(redacted)" "password":"(redacted)" oops');
+    expect(redactRawRecord('{"type":"x","id_token":"eyJhbGciOi', defaults, undefined)).toBe('{"type":"x","id_token":"(redacted)');
+    expect(redactRawRecord('{"type":"x","secret":{"a":"b",', defaults, undefined)).toBe('{"type":"x","secret":"(redacted)"');
+  });
+
+  it("redacts listed members of JSON in a JSON string, written with escaped quotes, keeping its escapes", () => {
+    const raw = '{"type":"x","payload":"{\\"token\\":\\"abc\\",\\"n\\":1,\\"deep\\":\\"{\\\\\\"secret\\\\\\":7}\\"}"}';
+    const expected = '{"type":"x","payload":"{\\"token\\":\\"(redacted)\\",\\"n\\":1,\\"deep\\":\\"{\\\\\\"secret\\\\\\":\\\\\\"(redacted)\\\\\\"}\\"}"}';
+    expect(redactRawRecord(raw, defaults, undefined)).toBe(expected);
+    // Still the same JSON around it: only values changed.
+    const payload = JSON.parse((JSON.parse(expected) as { payload: string }).payload) as Record<string, unknown>;
+    expect(payload).toEqual({ token: "(redacted)", n: 1, deep: '{"secret":"(redacted)"}' });
+  });
+
+  it("redacts each word holding an email address, in strings and around them, and the URLs' listed values", () => {
+    const raw = '{"type":"x","note":"mail Jane <jane.doe@example.com> now","url":"https://a.test/p?token=abc&x=1","pkg":"pkg@next.canary"} from bob@corp.example';
+    expect(redactRawRecord(raw, defaults, undefined)).toBe(
+      '{"type":"x","note":"mail Jane <(redacted)> now","url":"https://a.test/p?token=(redacted)&x=1","pkg":"pkg@next.canary"} from (redacted)',
+    );
+    // redactEmails off: the addresses stay, the listed members go.
+    expect(redactRawRecord('{"note":"jane@example.com","token":"t"}', { ...defaults, redactEmails: false }, undefined)).toBe('{"note":"jane@example.com","token":"(redacted)"}');
+  });
+
+  it("redacts a stringified JSON query value in a broken log line, raw or percent-encoded", () => {
+    expect(redactRawRecord('10.1.2.3 - - [oops] "GET /p?s="{\\"token\\":\\"abc\\"}"&x=1 HTTP/1.1" 200', defaults, undefined)).toBe(
+      '10.1.2.0 - - [oops] "GET /p?s="{\\"token\\":\\"(redacted)\\"}"&x=1 HTTP/1.1" 200',
+    );
+    expect(redactRawRecord('"GET /p?s=%22%7B%5C%22token%5C%22%3A%5C%22abc%5C%22%7D%22 HTTP/1.1"', defaults, undefined)).toBe(
+      '"GET /p?s=%22%7B%5C%22token%5C%22%3A%5C%22(redacted)%5C%22%7D%22 HTTP/1.1"',
+    );
+  });
+
+  it("keeps the redacted text within MAX_DEAD_LETTER_RAW characters, and reads a hostile line in one pass", () => {
+    // 3,200 members whose markers double the text: cut again after redaction.
+    const raw = `{${'"token":1,'.repeat(3_200)}`.slice(0, MAX_DEAD_LETTER_RAW);
+    const redacted = rawRecordRedactor(defaults, undefined)(raw);
+    expect(redacted.length).toBe(MAX_DEAD_LETTER_RAW);
+    expect(redacted.startsWith('{"token":"(redacted)","token":"(redacted)",')).toBe(true);
+    expect(redacted).not.toMatch(/"token":1/);
+    // Quotes, backslashes and "@"s without end: nothing to redact, and the text comes back as it was.
+    const hostile = '\\"@a'.repeat(MAX_DEAD_LETTER_RAW / 5);
+    expect(rawRecordRedactor(defaults, undefined)(hostile)).toBe(hostile);
+  });
+});
+
+describe("deadLetterReasonRedactor", () => {
+  const redactReason = deadLetterReasonRedactor(
+    { anonymizeIp: true, ipv6Bits: 80, pseudonymize: [], dropFields: [], redactQueryParams: [...DEFAULT_REDACTED_QUERY_PARAMS], redactEmails: true },
+    undefined,
+  );
+
+  it("redacts what a reason quotes after its code, which stays as it is", () => {
+    expect(redactReason('bad_field: url must be a string, got an object ({"token":"abc","next":"/p?access_token=x"})')).toBe(
+      'bad_field: url must be a string, got an object ({"token":"(redacted)","next":"/p?access_token=(redacted)"})',
+    );
+    expect(redactReason("missing_field: anon_id or user_id (got user jane@example.com)")).toBe("missing_field: anon_id or user_id (got user (redacted))");
+  });
+
+  it("cuts out V8's quote of the text around a JSON error, keeping the position and the character", () => {
+    expect(redactReason('not_json: not JSON: Unexpected token \'x\', ..."ss_token":"abcdef"... is not valid JSON')).toBe("not_json: not JSON: Unexpected token 'x' (not valid JSON)");
+    expect(redactReason("not_json: not JSON: Expected ',' or '}' after property value in JSON at position 14")).toBe(
+      "not_json: not JSON: Expected ',' or '}' after property value in JSON at position 14",
+    );
   });
 });
 

@@ -968,6 +968,18 @@ describe("http collector - client address", () => {
     const letters = (await readStream(stream)).deadLetters;
     expect(letters[1].raw).toBe(`writeKey=[redacted]&type=page_view&anon_id=p&url=/x&user_id=${pseudonymize("alice-px", "collector-key")}&email=`);
   });
+  it("redacts listed members, addresses and URLs' tokens in a dead letter's own JSON and in its reason, keeping the rest", async () => {
+    const { base, stream } = await startCollector();
+    const bad = '{"type":"page_view","ts":"yesterday","anon_id":"d","token":"tok_c0llect","props":{"payload":"{\\"password\\":\\"pw_c0llect\\"}"},"note":"to jane@shop.example","url":{"href":"/p?access_token=at_c0llect"}}';
+    expect(await (await post(base, `${bad}\n{"type":"page_view","token":"tok2_c0llect"`, { "x-write-key": KEY, "content-type": "application/x-ndjson" })).json()).toMatchObject({ rejected: 2 });
+    const stored = await readStream(stream);
+    expect(stored.deadLetters.map((letter) => letter.raw)).toEqual([
+      '{"type":"page_view","ts":"yesterday","anon_id":"d","token":"(redacted)","props":{"payload":"{\\"password\\":\\"(redacted)\\"}"},"note":"to (redacted)","url":{"href":"/p?access_token=(redacted)"}}',
+      '{"type":"page_view","token":"(redacted)"',
+    ]);
+    expect(stored.deadLetters.map((letter) => letter.reason.split(":")[0])).toEqual(["bad_ts", "not_json"]);
+    for (const secret of ["c0llect", "jane@shop.example"]) expect(stored.rawText).not.toContain(secret);
+  });
 });
 
 describe("http collector - acknowledgement, health, metrics, stop", () => {

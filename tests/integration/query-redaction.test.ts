@@ -39,7 +39,12 @@ const LOG_LINES = [
   // A line too broken to parse: a dead letter, which must not keep them either.
   `10.1.2.4 - - [17/May/2015:10:05:04 +0000] "GET /v1/pixel.gif?write%4Bey=${WRITE_KEY}&to=jane.doe%40example.com HTTP/1.1" 200`,
   `10.1.2.7 - - [17/May/2015:10:05:07 +0000] "GET /unsubscribe/jane.doe@example.com?next=%2Fp%3Ftoken%3D${NESTED_TOKEN} HTTP/1.1" 200`,
+  // A JSON string holding JSON as a whole query value; a broken line whose text is JSON.
+  logLine(8, 8, `/cart?s=%22%7B%5C%22token%5C%22%3A%5C%22${TOKEN}%5C%22%2C%5C%22step%5C%22%3A2%7D%22`, "-"),
+  `10.1.2.9 - - [17/May/2015:10:05:09 +0000] {"password":"${TOKEN}","contact":"jane.doe@example.com","next":"/p?access_token=${NESTED_TOKEN}"}`,
 ];
+// An invalid record of publish's: JSON cut short, with a token, a nested secret, an address and a URL's token in it.
+const INVALID_JSON_LINE = `{"type":"page_view","anon_id":"bad","token":"${TOKEN}","props":{"password":"${NESTED_TOKEN}"},"note":"mail jane.doe@example.com","url":"/x?token=${TOKEN}&page=2"`;
 // The same events as JSON (publish's ndjson path is the collector's: EdgeProcessor.process).
 const JSON_EVENTS = [
   {
@@ -56,6 +61,7 @@ const JSON_EVENTS = [
     url: `https://shop.test/users/jane.doe@example.com/orders?redirect=https%3A%2F%2Fidp.test%2Fcb%3Faccess_token%3D${NESTED_TOKEN}%26state%3Dxyz`,
     referrer: "https://shop.test/login?next=https%3A%2F%2Fshop.test%2Fwelcome%3Fcontact%3Djane.doe%2540example.com%26step%3D2",
   },
+  { type: "page_view", ts: "2015-05-17T10:05:10Z", anon_id: "json-visitor-3", url: `https://shop.test/cart?s="{\\"token\\":\\"${NESTED_TOKEN}\\",\\"step\\":2}"` },
 ];
 
 // Written out by hand: the listed values and the addresses become (redacted), every other byte stays.
@@ -73,6 +79,8 @@ const EXPECTED_SESSIONS = [
   { landing_url: "/search?q=(redacted)&utm_source=ads&page=2#results", referrer: null, utm_source: "ads" },
   { landing_url: "/unsubscribe/(redacted)?list=7", referrer: "https://mail.test/u/(redacted)/inbox", utm_source: null },
   { landing_url: "/login?next=%2Faccount%3Ftoken%3D(redacted)%26tab%3Dorders&utm_source=mail", referrer: null, utm_source: "mail" },
+  { landing_url: "/cart?s=%22%7B%5C%22token%5C%22%3A%5C%22(redacted)%5C%22%2C%5C%22step%5C%22%3A2%7D%22", referrer: null, utm_source: null },
+  { landing_url: 'https://shop.test/cart?s="{\\"token\\":\\"(redacted)\\",\\"step\\":2}"', referrer: null, utm_source: null },
   {
     landing_url: "https://shop.test/users/(redacted)/orders?redirect=https%3A%2F%2Fidp.test%2Fcb%3Faccess_token%3D(redacted)%26state%3Dxyz",
     referrer: "https://shop.test/login?next=https%3A%2F%2Fshop.test%2Fwelcome%3Fcontact%3D(redacted)%26step%3D2",
@@ -87,7 +95,9 @@ const EXPECTED_SESSIONS = [
 const EXPECTED_DEAD_LETTERS = [
   `10.1.2.0 - - [17/May/2015:10:05:04 +0000] "GET /v1/pixel.gif?write%4Bey=(redacted)&to=(redacted) HTTP/1.1" 200`,
   `10.1.2.0 - - [17/May/2015:10:05:07 +0000] "GET /unsubscribe/(redacted)?next=%2Fp%3Ftoken%3D(redacted) HTTP/1.1" 200`,
-];
+  '10.1.2.0 - - [17/May/2015:10:05:09 +0000] {"password":"(redacted)","contact":"(redacted)","next":"/p?access_token=(redacted)"}',
+  '{"type":"page_view","anon_id":"bad","token":"(redacted)","props":{"password":"(redacted)"},"note":"mail (redacted)","url":"/x?token=(redacted)&page=2"',
+].sort();
 
 describe("query redaction: tailer and publish → NATS → run --drain → Parquet", () => {
   const natsUrl = inject("natsUrl");
@@ -122,7 +132,7 @@ describe("query redaction: tailer and publish → NATS → run --drain → Parqu
     );
     await writeFile(logPath, LOG_LINES.map((line) => `${line}\n`).join(""));
     const eventsFile = join(directory, "events.ndjson");
-    await writeFile(eventsFile, JSON_EVENTS.map((event) => JSON.stringify(event)).join("\n") + "\n");
+    await writeFile(eventsFile, [...JSON_EVENTS.map((event) => JSON.stringify(event)), INVALID_JSON_LINE].join("\n") + "\n");
 
     const loaded = await loadPipeline(pipelineFile, {});
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
@@ -172,6 +182,9 @@ describe("query redaction: tailer and publish → NATS → run --drain → Parqu
   it("keeps the broken lines' dead letters without the write key, the addresses or the nested token", async () => {
     const letters = await query<{ raw: string }>(`SELECT raw FROM read_parquet('${out}/invalid_events/**/*.parquet') ORDER BY raw`);
     expect(letters).toEqual(EXPECTED_DEAD_LETTERS.map((raw) => ({ raw })));
+    // The reasons say why, and quote none of it.
+    const reasons = await query<{ reason: string }>(`SELECT reason FROM read_parquet('${out}/invalid_events/**/*.parquet') ORDER BY reason`);
+    expect(reasons.map((row) => row.reason.split(":")[0]).sort()).toEqual(["not_json", "unparseable_line", "unparseable_line", "unparseable_line"]);
   });
 
   it("finds no secret or address in any column of any table, nor in the bytes of any Parquet file", async () => {
