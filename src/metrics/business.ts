@@ -9,7 +9,10 @@ export interface BusinessSession {
   is_bot: boolean;
   is_bounce: boolean;
   converted: boolean;
+  /** Net of refunds. */
   revenue: number;
+  /** The refunds netted into revenue, as a positive amount (SessionRecord.refunds); absent: none. */
+  refunds?: number;
 }
 
 /**
@@ -19,7 +22,7 @@ export interface BusinessSession {
  */
 export function recordFinalSession(metrics: Metrics, session: BusinessSession): void {
   if (session.version !== 1 || session.retracted || session.is_bot) return;
-  metrics.sessionTally.person(session.is_bounce, session.converted, session.revenue);
+  metrics.sessionTally.person(session.is_bounce, session.converted, session.revenue, session.refunds ?? 0);
 }
 
 /** Sets the gauges of one closed pattern window for one kind: how many patterns were frequent and the top support. */

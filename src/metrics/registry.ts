@@ -41,6 +41,7 @@ export class Metrics {
   readonly sessionsBounced: Counter;
   readonly sessionsConverted: Counter;
   readonly revenue: Counter;
+  readonly refunds: Counter;
   readonly patternsFrequent: Gauge<"kind">;
   readonly patternsTopSupport: Gauge<"kind">;
   readonly sourceClaims: Gauge<"source" | "place" | "state">;
@@ -238,9 +239,19 @@ export class Metrics {
       registers: reg,
       collect: flushSessions,
     });
+    // Sales and refunds apart, as a counter never goes down: net revenue is clickpipe_revenue_total minus
+    // clickpipe_refunds_total, whether a refund falls in its order's session or in a later one.
     this.revenue = new Counter({
       name: "clickpipe_revenue_total",
-      help: "Revenue of the sessions of people at their first final version, in the shop's currency.",
+      help:
+        "Sales of the sessions of people at their first final version, in the shop's currency: the revenue of their purchases (revenue >= 0), " +
+        "refunds not deducted. Net revenue is this minus clickpipe_refunds_total.",
+      registers: reg,
+      collect: flushSessions,
+    });
+    this.refunds = new Counter({
+      name: "clickpipe_refunds_total",
+      help: "Refunds (purchases with negative revenue) in the sessions of people at their first final version, as a positive amount in the shop's currency.",
       registers: reg,
       collect: flushSessions,
     });
@@ -284,6 +295,7 @@ export class Metrics {
         bounced: this.sessionsBounced,
         converted: this.sessionsConverted,
         revenue: this.revenue,
+        refunds: this.refunds,
       },
       SESSION_DURATION_BUCKETS,
     );

@@ -11,6 +11,7 @@ export interface SessionSeries {
   bounced: Counter;
   converted: Counter;
   revenue: Counter;
+  refunds: Counter;
 }
 
 /**
@@ -32,7 +33,8 @@ export class SessionTally {
   #people = 0;
   #bounced = 0;
   #converted = 0;
-  #revenue = 0;
+  #sales = 0;
+  #refunds = 0;
 
   constructor(
     private readonly series: SessionSeries,
@@ -62,13 +64,18 @@ export class SessionTally {
     else this.#retractions++;
   }
 
-  /** A person's session at its first final version (src/metrics/business.ts decides which sessions count). */
-  person(bounced: boolean, converted: boolean, revenue: number): void {
+  /**
+   * A person's session at its first final version (src/metrics/business.ts decides which sessions count), with its
+   * revenue net of refunds and its refunds (≥ 0). A counter only takes increments, so sales (revenue + refunds) and
+   * refunds are counted apart: their difference is the net revenue whether a refund shares its order's session or not.
+   */
+  person(bounced: boolean, converted: boolean, revenue: number, refunds = 0): void {
     this.#people++;
     if (bounced) this.#bounced++;
     if (converted) this.#converted++;
-    // A refund can make a session's revenue negative; a counter only takes increments.
-    if (revenue > 0 && Number.isFinite(revenue)) this.#revenue += revenue;
+    const sales = revenue + refunds;
+    if (sales > 0 && Number.isFinite(sales)) this.#sales += sales;
+    if (refunds > 0 && Number.isFinite(refunds)) this.#refunds += refunds;
   }
 
   /** Adds what was tallied since the last flush to the prom-client series. */
@@ -82,8 +89,9 @@ export class SessionTally {
     if (this.#people > 0) series.final.inc(this.#people);
     if (this.#bounced > 0) series.bounced.inc(this.#bounced);
     if (this.#converted > 0) series.converted.inc(this.#converted);
-    if (this.#revenue > 0) series.revenue.inc(this.#revenue);
-    this.#people = this.#bounced = this.#converted = this.#revenue = 0;
+    if (this.#sales > 0) series.revenue.inc(this.#sales);
+    if (this.#refunds > 0) series.refunds.inc(this.#refunds);
+    this.#people = this.#bounced = this.#converted = this.#sales = this.#refunds = 0;
   }
 
   /**

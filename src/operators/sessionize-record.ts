@@ -94,6 +94,7 @@ export function buildSessionRecord(
   let exit = NO_REF;
   let converted = false;
   let revenue = 0;
+  let refunds = 0;
   let isBot = false;
   let cartAdds = 0;
   const pagePath: string[] = [];
@@ -122,9 +123,11 @@ export function buildSessionRecord(
       }
     } else if (kind === KIND_PURCHASE) {
       // A refund (negative revenue, src/events/refund.ts) is netted into revenue but is no conversion: a visit that
-      // only returned goods made no sale, and counting it lifted the conversion rate with every return.
+      // only returned goods made no sale, and counting it lifted the conversion rate with every return. Its amount is
+      // kept apart too: a counter of net revenue could not go down, so the metrics count sales and refunds separately.
       const amount = events[base + ITEM_OR_REVENUE];
       if (amount >= 0) converted = true;
+      else refunds -= amount;
       revenue += amount;
     } else if (kind === KIND_ADD_TO_CART) {
       cartAdds++;
@@ -167,5 +170,6 @@ export function buildSessionRecord(
     page_path: pagePath,
     page_items: pageItems,
     cart_adds: cartAdds,
+    refunds,
   };
 }

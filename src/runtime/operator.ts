@@ -32,6 +32,11 @@ export interface SessionRecord {
   page_items: string[];
   /** Not a column: add_to_cart events in the session, for churn behaviour features. */
   cart_adds?: number;
+  /**
+   * Not a column: the session's refunds as a positive amount (revenue is net of them), so that the business counters
+   * can count sales and refunds apart (clickpipe_revenue_total, clickpipe_refunds_total). Absent: none.
+   */
+  refunds?: number;
 }
 
 export interface OperatorContext {

@@ -115,6 +115,7 @@ describe("grafana dashboards", () => {
       "clickpipe_sessions_bounced_total",
       "clickpipe_sessions_converted_total",
       "clickpipe_revenue_total",
+      "clickpipe_refunds_total",
       "histogram_quantile(0.5, sum by (le) (rate(clickpipe_session_duration_seconds_bucket",
       "clickpipe_patterns_frequent",
       "clickpipe_patterns_top_support",

@@ -123,7 +123,8 @@ describe("pipeline health panels over several workers and tasks", () => {
 describe("customers live panels", () => {
   // Two events tasks on two workers: w1 closes 1 session a second, 1 in 2 bounced, 1 in 4 converted; w2 closes 2 a
   // second, 1 in 4 bounced, none converted. Bounce rate (0.5 + 0.5) / 3, conversion rate 0.25 / 3: a ratio of the sums of
-  // rates, not an average of each worker's ratio.
+  // rates, not an average of each worker's ratio. Sales 10 a second on w1; refunds 2 a second on w1 and 1 on w2 (a
+  // refund in a session of its own, whose order another worker's session holds): net revenue (10 − 3) × 60 a minute.
   const sessions = [
     { series: 'clickpipe_sessions_final_total{instance="w1",task="events-0"}', values: "0+15x80" },
     { series: 'clickpipe_sessions_bounced_total{instance="w1",task="events-0"}', values: "0+7.5x80" },
@@ -133,6 +134,8 @@ describe("customers live panels", () => {
     { series: 'clickpipe_sessions_bounced_total{instance="w2",task="events-1"}', values: "0+7.5x80" },
     { series: 'clickpipe_sessions_converted_total{instance="w2",task="events-1"}', values: "0+0x80" },
     { series: 'clickpipe_revenue_total{instance="w2",task="events-1"}', values: "0+0x80" },
+    { series: 'clickpipe_refunds_total{instance="w1",task="events-0"}', values: "0+30x80" },
+    { series: 'clickpipe_refunds_total{instance="w2",task="events-1"}', values: "0+15x80" },
   ];
   // A quiet night: the counters stand still.
   const quiet = sessions.map(({ series }) => ({ series, values: "500+0x80" }));
@@ -144,13 +147,33 @@ describe("customers live panels", () => {
       { expr: query(CUSTOMERS, "Bounce and conversion rates", "A"), series: sessions, at: 15, expect: [{ labels: "{}", value: 1 / 3 }] },
       { expr: query(CUSTOMERS, "Bounce and conversion rates", "B"), series: sessions, at: 15, expect: [{ labels: "{}", value: 0.25 / 3 }] },
     ];
-    for (const title of ["Sessions per minute", "Revenue per minute"]) {
-      for (const found of allPanels(dashboards.find(({ dashboard }) => dashboard.uid === CUSTOMERS)!.dashboard).filter((p) => p.title === title)) {
-        const expr = substituteGrafanaVariables(found.targets![0].expr!, "1m");
-        cases.push({ expr, series: sessions, at: 15, expect: [{ labels: "{}", value: title === "Sessions per minute" ? 180 : 600 }] });
-      }
+    for (const found of allPanels(dashboards.find(({ dashboard }) => dashboard.uid === CUSTOMERS)!.dashboard).filter((p) => p.title === "Sessions per minute")) {
+      const expr = substituteGrafanaVariables(found.targets![0].expr!, "1m");
+      cases.push({ expr, series: sessions, at: 15, expect: [{ labels: "{}", value: 180 }] });
     }
-    expect(cases).toHaveLength(8);
+    cases.push(
+      { expr: query(CUSTOMERS, "Net revenue per minute"), series: sessions, at: 15, expect: [{ labels: "{}", value: 420 }] },
+      { expr: query(CUSTOMERS, "Net revenue and refunds per minute", "A"), series: sessions, at: 15, expect: [{ labels: "{}", value: 420 }] },
+      { expr: query(CUSTOMERS, "Net revenue and refunds per minute", "B"), series: sessions, at: 15, expect: [{ labels: "{}", value: 180 }] },
+    );
+    expect(cases).toHaveLength(9);
+    expect(await evaluate(cases)).toBe("");
+  });
+
+  it("shows net revenue below 0 when refunds outweigh sales, and sales alone where no refund counter was scraped yet", async () => {
+    const refundsOnly = [
+      { series: 'clickpipe_revenue_total{instance="w1",task="events-0"}', values: "0+15x80" },
+      { series: 'clickpipe_refunds_total{instance="w1",task="events-0"}', values: "0+45x80" },
+    ];
+    // Prometheus's history from workers of a version without clickpipe_refunds_total.
+    const beforeRefunds = [{ series: 'clickpipe_revenue_total{instance="w1"}', values: "0+150x80" }];
+    const cases: Case[] = [];
+    for (const [title, refId] of [["Net revenue per minute", "A"], ["Net revenue and refunds per minute", "A"]]) {
+      cases.push(
+        { expr: query(CUSTOMERS, title, refId), series: refundsOnly, at: 15, expect: [{ labels: "{}", value: (1 - 3) * 60 }] },
+        { expr: query(CUSTOMERS, title, refId), series: beforeRefunds, at: 15, expect: [{ labels: "{}", value: 600 }] },
+      );
+    }
     expect(await evaluate(cases)).toBe("");
   });
 

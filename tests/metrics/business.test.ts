@@ -25,8 +25,10 @@ describe("recordFinalSession", () => {
       { ...human, version: 2, converted: true, revenue: 99 }, // a later version of an already counted session
       { ...human, version: 3, retracted: true, is_bounce: true }, // a retraction
       { ...human, is_bot: true, is_bounce: true, converted: true, revenue: 12 }, // a crawler
-      { ...human, converted: false, revenue: -5 }, // a refund only (sessionize: no conversion): a session, not revenue
+      { ...human, converted: false, revenue: -5, refunds: 5 }, // a refund only (sessionize: no conversion): a session, no sales
       { ...human, revenue: 19.25, converted: true },
+      { ...human, version: 2, revenue: -7, refunds: 7 }, // a refund added to a counted session: not counted again
+      { ...human, is_bot: true, revenue: -3, refunds: 3 }, // a crawler's refund
     ];
     for (const session of sessions) recordFinalSession(metrics, session);
     const samples = await samplesOf(metrics);
@@ -34,6 +36,65 @@ describe("recordFinalSession", () => {
     expect(sampleValue(samples, "clickpipe_sessions_bounced_total")).toBe(1);
     expect(sampleValue(samples, "clickpipe_sessions_converted_total")).toBe(2);
     expect(sampleValue(samples, "clickpipe_revenue_total")).toBe(59.75);
+    expect(sampleValue(samples, "clickpipe_refunds_total")).toBe(5);
+  });
+
+  it("counts a session's sales before its refunds in revenue, and the refunds apart, also when they outweigh its sales", async () => {
+    const metrics = new Metrics();
+    recordFinalSession(metrics, { ...human, converted: true, revenue: 70, refunds: 30 }); // an order of 100, 30 refunded
+    recordFinalSession(metrics, { ...human, converted: true, revenue: -20, refunds: 70 }); // an order of 50, an older order's 70 refunded
+    recordFinalSession(metrics, { ...human, converted: true, revenue: 12.5 }); // a session from before refunds were carried: no field
+    const samples = await samplesOf(metrics);
+    expect(sampleValue(samples, "clickpipe_revenue_total")).toBe(100 + 50 + 12.5);
+    expect(sampleValue(samples, "clickpipe_refunds_total")).toBe(30 + 70);
+  });
+});
+
+describe("revenue and refunds of a real operator run", () => {
+  // Sessionize nets each refund into its session's revenue; the counters must give sales and refunds apart, so that
+  // revenue − refunds is the net revenue whether a refund shares its order's session or comes in a later one.
+  it("count every order in clickpipe_revenue_total and every refund in clickpipe_refunds_total, whichever session holds them", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-refunds-"));
+    try {
+      const T0 = Date.parse("2026-01-05T10:00:00Z");
+      const MINUTE = 60_000;
+      const line = (fields: Record<string, unknown>) => JSON.stringify({ site_id: "shop", ...fields });
+      const purchase = (id: string, ts: number, anon: string, order: string, revenue: number) =>
+        line({ type: "purchase", ts, event_id: id, anon_id: anon, user_id: `u-${anon}`, order_id: order, revenue });
+      const lines = [
+        // a: an order of 100 and a refund of 30 of it in the same session (net 70).
+        line({ type: "page_view", ts: T0, event_id: "a1", anon_id: "a", url: "/" }),
+        purchase("a2", T0 + MINUTE, "a", "o-a", 100),
+        // b: an order of 80 in one session, refunded whole in a session 2 hours later (net 80, then −80).
+        line({ type: "page_view", ts: T0 + 2 * MINUTE, event_id: "b1", anon_id: "b", url: "/" }),
+        purchase("a3", T0 + 3 * MINUTE, "a", "o-a", -30),
+        purchase("b2", T0 + 4 * MINUTE, "b", "o-b", 80),
+        // c: an order of 50 and the refund of an order of 70 from before the data, in one session (net −20).
+        purchase("c1", T0 + 5 * MINUTE, "c", "o-c1", 50),
+        purchase("c2", T0 + 6 * MINUTE, "c", "o-c0", -70),
+        purchase("b3", T0 + 120 * MINUTE, "b", "o-b", -80),
+        // Far later: every session above is final before the end of input.
+        line({ type: "page_view", ts: T0 + 86_400_000, event_id: "z1", anon_id: "z", url: "/" }),
+      ];
+      const metrics = new Metrics();
+      await runMeteredPipeline(lines, metrics, directory);
+      const samples = await samplesOf(metrics);
+      // Sessions: a (100, −30), b (80), b (−80), c (50, −70), z.
+      expect(sampleValue(samples, "clickpipe_sessions_final_total")).toBe(5);
+      expect(sampleValue(samples, "clickpipe_sessions_converted_total")).toBe(3);
+      expect(sampleValue(samples, "clickpipe_revenue_total")).toBe(100 + 80 + 50);
+      expect(sampleValue(samples, "clickpipe_refunds_total")).toBe(30 + 80 + 70);
+      // The sessions table keeps its net revenue per session, which the counters add up to.
+      const db = await (await DuckDBInstance.create(":memory:")).connect();
+      try {
+        const rows = (await db.runAndReadAll(`SELECT sum(revenue)::DOUBLE AS net FROM read_parquet('${directory}/sessions/**/*.parquet') WHERE version = 1 AND NOT retracted`)).getRowObjects();
+        expect(rows[0].net).toBe(230 - 180);
+      } finally {
+        db.closeSync();
+      }
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });
 
@@ -113,15 +174,18 @@ describe("business metrics of a real operator run", () => {
     const expected = await one(`
       SELECT count(*)::DOUBLE AS final, count(*) FILTER (WHERE is_bounce)::DOUBLE AS bounced,
              count(*) FILTER (WHERE converted)::DOUBLE AS converted,
-             coalesce(sum(revenue) FILTER (WHERE revenue > 0), 0)::DOUBLE AS revenue
+             coalesce(sum(revenue), 0)::DOUBLE AS revenue, count(*) FILTER (WHERE revenue < 0)::DOUBLE AS negative
       FROM read_parquet('${directory}/sessions/**/*.parquet')
       WHERE version = 1 AND NOT retracted AND NOT is_bot`);
+    // The generator makes no refunds: each session's revenue is its sales (the run above has refunds).
+    expect(expected.negative).toBe(0);
     expect(expected.final).toBeGreaterThan(100);
     expect(expected.converted).toBeGreaterThan(0);
     expect(sampleValue(samples, "clickpipe_sessions_final_total")).toBe(expected.final);
     expect(sampleValue(samples, "clickpipe_sessions_bounced_total")).toBe(expected.bounced);
     expect(sampleValue(samples, "clickpipe_sessions_converted_total")).toBe(expected.converted);
     expect(sampleValue(samples, "clickpipe_revenue_total")).toBeCloseTo(Number(expected.revenue), 6);
+    expect(sampleValue(samples, "clickpipe_refunds_total")).toBe(0);
   });
 
   it("observes every final session's duration in the histogram, in the bucket the table's duration_ms falls in", async () => {

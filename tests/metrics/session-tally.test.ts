@@ -71,6 +71,24 @@ describe("SessionTally", () => {
     expect(sampleValue(samples, `${DURATION}_count`)).toBe(1);
   });
 
+  it("counts sales in clickpipe_revenue_total and refunds apart, so that their difference is the net revenue across scrapes", async () => {
+    const metrics = new Metrics();
+    // An order of 40 and a refund of 15 of it in one session (net 25); an order of 60 alone.
+    metrics.sessionTally.person(false, true, 25, 15);
+    metrics.sessionTally.person(false, true, 60);
+    let samples = await samplesOf(metrics);
+    expect(sampleValue(samples, "clickpipe_revenue_total")).toBe(100);
+    expect(sampleValue(samples, "clickpipe_refunds_total")).toBe(15);
+    // After the scrape: the order of 60 refunded whole in a later session (net −60, no sale), and a session whose
+    // refund of 30 outweighs its order of 10 (net −20): neither lowers revenue, both raise refunds.
+    metrics.sessionTally.person(false, false, -60, 60);
+    metrics.sessionTally.person(false, true, -20, 30);
+    samples = await samplesOf(metrics);
+    expect(sampleValue(samples, "clickpipe_revenue_total")).toBe(110);
+    expect(sampleValue(samples, "clickpipe_refunds_total")).toBe(105);
+    expect(sampleValue(samples, "clickpipe_revenue_total") - sampleValue(samples, "clickpipe_refunds_total")).toBe(25 + 60 - 60 - 20);
+  });
+
   it("exposes what prom-client's own observe() and inc() expose for the same random sessions", async () => {
     const metrics = new Metrics();
     const registry = new Registry();
@@ -78,6 +96,7 @@ describe("SessionTally", () => {
     const duration = new Histogram({ name: DURATION, help: "h", buckets, registers: [registry] });
     const emitted = new Counter({ name: "clickpipe_sessions_emitted_total", help: "h", labelNames: ["kind"], registers: [registry] });
     const revenue = new Counter({ name: "clickpipe_revenue_total", help: "h", registers: [registry] });
+    const refunds = new Counter({ name: "clickpipe_refunds_total", help: "h", registers: [registry] });
     let seed = 7;
     const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648);
     const kinds: SessionKind[] = ["final", "final", "final", "update", "retraction"];
@@ -89,16 +108,19 @@ describe("SessionTally", () => {
       emitted.inc({ kind });
       if (kind === "final") duration.observe(ms / 1000);
       const amount = Math.round(random() * 10_000) / 100;
+      // A refund in one session of four, whole cents as a shop's.
+      const refunded = random() < 0.25 ? Math.round(random() * 5_000) / 100 : 0;
       if (kind === "final") {
-        metrics.sessionTally.person(false, amount > 0, amount);
+        metrics.sessionTally.person(false, amount > 0, amount - refunded, refunded);
         if (amount > 0) revenue.inc(amount);
+        if (refunded > 0) refunds.inc(refunded);
       }
       if (i % 997 === 0) await samplesOf(metrics); // flushes in between
     }
     const ours = await samplesOf(metrics);
     const theirs = parseExposition(await registry.metrics());
     for (const [series, value] of theirs) {
-      if (series.endsWith("_sum") || series === "clickpipe_revenue_total") expect(sampleValue(ours, series), series).toBeCloseTo(value, 6);
+      if (series.endsWith("_sum") || series === "clickpipe_revenue_total" || series === "clickpipe_refunds_total") expect(sampleValue(ours, series), series).toBeCloseTo(value, 6);
       else expect(sampleValue(ours, series), series).toBe(value);
     }
   });
