@@ -13,6 +13,8 @@ export interface BusinessSession {
   revenue: number;
   /** The refunds netted into revenue, as a positive amount (SessionRecord.refunds); absent: none. */
   refunds?: number;
+  /** Its sales, summed apart from revenue (SessionRecord.sales); absent: revenue + refunds. */
+  sales?: number;
 }
 
 /**
@@ -22,7 +24,8 @@ export interface BusinessSession {
  */
 export function recordFinalSession(metrics: Metrics, session: BusinessSession): void {
   if (session.version !== 1 || session.retracted || session.is_bot) return;
-  metrics.sessionTally.person(session.is_bounce, session.converted, session.revenue, session.refunds ?? 0);
+  const refunds = session.refunds ?? 0;
+  metrics.sessionTally.person(session.is_bounce, session.converted, session.sales ?? session.revenue + refunds, refunds);
 }
 
 /** Sets the gauges of one closed pattern window for one kind: how many patterns were frequent and the top support. */

@@ -66,14 +66,13 @@ export class SessionTally {
 
   /**
    * A person's session at its first final version (src/metrics/business.ts decides which sessions count), with its
-   * revenue net of refunds and its refunds (≥ 0). A counter only takes increments, so sales (revenue + refunds) and
-   * refunds are counted apart: their difference is the net revenue whether a refund shares its order's session or not.
+   * sales and its refunds (both ≥ 0). A counter only takes increments, so sales and refunds are counted apart rather
+   * than the session's net revenue: their difference is the net revenue whether a refund shares its order's session or not.
    */
-  person(bounced: boolean, converted: boolean, revenue: number, refunds = 0): void {
+  person(bounced: boolean, converted: boolean, sales: number, refunds = 0): void {
     this.#people++;
     if (bounced) this.#bounced++;
     if (converted) this.#converted++;
-    const sales = revenue + refunds;
     if (sales > 0 && Number.isFinite(sales)) this.#sales += sales;
     if (refunds > 0 && Number.isFinite(refunds)) this.#refunds += refunds;
   }

@@ -94,6 +94,7 @@ export function buildSessionRecord(
   let exit = NO_REF;
   let converted = false;
   let revenue = 0;
+  let sales = 0;
   let refunds = 0;
   let isBot = false;
   let cartAdds = 0;
@@ -125,9 +126,12 @@ export function buildSessionRecord(
       // A refund (negative revenue, src/events/refund.ts) is netted into revenue but is no conversion: a visit that
       // only returned goods made no sale, and counting it lifted the conversion rate with every return. Its amount is
       // kept apart too: a counter of net revenue could not go down, so the metrics count sales and refunds separately.
+      // Sales are summed on their own: revenue + refunds is off by a rounding (19.99 − 1234.56 + 1234.56 ≠ 19.99).
       const amount = events[base + ITEM_OR_REVENUE];
-      if (amount >= 0) converted = true;
-      else refunds -= amount;
+      if (amount >= 0) {
+        converted = true;
+        sales += amount;
+      } else refunds -= amount;
       revenue += amount;
     } else if (kind === KIND_ADD_TO_CART) {
       cartAdds++;
@@ -170,6 +174,7 @@ export function buildSessionRecord(
     page_path: pagePath,
     page_items: pageItems,
     cart_adds: cartAdds,
+    sales,
     refunds,
   };
 }

@@ -37,6 +37,11 @@ export interface SessionRecord {
    * can count sales and refunds apart (clickpipe_revenue_total, clickpipe_refunds_total). Absent: none.
    */
   refunds?: number;
+  /**
+   * Not a column: the session's sales, the sum of its purchases with revenue ≥ 0 (clickpipe_revenue_total), summed
+   * apart because revenue + refunds can differ from it by a rounding. Absent: revenue + refunds.
+   */
+  sales?: number;
 }
 
 export interface OperatorContext {

@@ -96,6 +96,37 @@ describe("revenue and refunds of a real operator run", () => {
       await rm(directory, { recursive: true, force: true });
     }
   });
+
+  it("counts a session's sales as the sum of its orders, not its net revenue plus refunds (which rounds), and writes neither as a column", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-refunds-"));
+    try {
+      const T0 = Date.parse("2026-01-05T10:00:00Z");
+      const line = (fields: Record<string, unknown>) => JSON.stringify({ site_id: "shop", anon_id: "a", user_id: "u-a", ...fields });
+      const lines = [
+        // An order of 19.99 and the refund of an older order of 1234.56 in one session: in doubles
+        // 19.99 − 1234.56 + 1234.56 is 19.99000000000001, the sales are 19.99.
+        line({ type: "purchase", ts: T0, event_id: "a1", order_id: "o-new", revenue: 19.99 }),
+        line({ type: "purchase", ts: T0 + 60_000, event_id: "a2", order_id: "o-old", revenue: -1234.56 }),
+        line({ type: "page_view", ts: T0 + 86_400_000, event_id: "z1", anon_id: "z", url: "/" }),
+      ];
+      const metrics = new Metrics();
+      await runMeteredPipeline(lines, metrics, directory);
+      const samples = await samplesOf(metrics);
+      expect(sampleValue(samples, "clickpipe_revenue_total")).toBe(19.99);
+      expect(sampleValue(samples, "clickpipe_refunds_total")).toBe(1234.56);
+      const db = await (await DuckDBInstance.create(":memory:")).connect();
+      try {
+        const columns = (await db.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${directory}/sessions/**/*.parquet')`)).getRowObjects().map((row) => row.column_name);
+        expect(columns).toContain("revenue");
+        expect(columns).not.toContain("sales");
+        expect(columns).not.toContain("refunds");
+      } finally {
+        db.closeSync();
+      }
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("recordPatternWindow", () => {

@@ -74,15 +74,15 @@ describe("SessionTally", () => {
   it("counts sales in clickpipe_revenue_total and refunds apart, so that their difference is the net revenue across scrapes", async () => {
     const metrics = new Metrics();
     // An order of 40 and a refund of 15 of it in one session (net 25); an order of 60 alone.
-    metrics.sessionTally.person(false, true, 25, 15);
+    metrics.sessionTally.person(false, true, 40, 15);
     metrics.sessionTally.person(false, true, 60);
     let samples = await samplesOf(metrics);
     expect(sampleValue(samples, "clickpipe_revenue_total")).toBe(100);
     expect(sampleValue(samples, "clickpipe_refunds_total")).toBe(15);
     // After the scrape: the order of 60 refunded whole in a later session (net −60, no sale), and a session whose
     // refund of 30 outweighs its order of 10 (net −20): neither lowers revenue, both raise refunds.
-    metrics.sessionTally.person(false, false, -60, 60);
-    metrics.sessionTally.person(false, true, -20, 30);
+    metrics.sessionTally.person(false, false, 0, 60);
+    metrics.sessionTally.person(false, true, 10, 30);
     samples = await samplesOf(metrics);
     expect(sampleValue(samples, "clickpipe_revenue_total")).toBe(110);
     expect(sampleValue(samples, "clickpipe_refunds_total")).toBe(105);
@@ -111,7 +111,7 @@ describe("SessionTally", () => {
       // A refund in one session of four, whole cents as a shop's.
       const refunded = random() < 0.25 ? Math.round(random() * 5_000) / 100 : 0;
       if (kind === "final") {
-        metrics.sessionTally.person(false, amount > 0, amount - refunded, refunded);
+        metrics.sessionTally.person(false, amount > 0, amount, refunded);
         if (amount > 0) revenue.inc(amount);
         if (refunded > 0) refunds.inc(refunded);
       }

@@ -534,7 +534,7 @@ describe("sessionize - identity and columns", () => {
       page_path: ["/c/shoes", "/cart"],
       page_items: ["shoes", "/cart"],
     });
-    expect(harness.sessions).toEqual([{ ...row, cart_adds: 1, refunds: 0 }]);
+    expect(harness.sessions).toEqual([{ ...row, cart_adds: 1, sales: 50, refunds: 0 }]);
   });
 
   it("marks a single short page view as a bounce and 10 s as engaged", () => {
