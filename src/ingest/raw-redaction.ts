@@ -6,6 +6,7 @@ import { deadLetterRaw } from "../transport/dead-letter.ts";
 import { anonymizeIp, pseudonymize, type PrivacyConfig } from "./privacy.ts";
 import { hexByteAt } from "./query-encoding.ts";
 import { compileQueryRedaction, redactQueryPairsInText, type QueryRedaction } from "./query-redaction.ts";
+import { REDACTED_QUERY_VALUE } from "./redaction-spans.ts";
 import { redactAddressWordsInText, redactListedMembersInText } from "./text-json-redaction.ts";
 
 const REDACTED = "[redacted]";
@@ -47,21 +48,43 @@ export function rawRecordRedactor(privacy: PrivacyConfig, pseudonymKey: string |
  */
 export function deadLetterReasonRedactor(privacy: PrivacyConfig, pseudonymKey: string | undefined): (reason: string) => string {
   const redactText = rawRecordRedactor(privacy, pseudonymKey);
+  const hiddenFields = new Set<string>([...privacy.pseudonymize, ...privacy.dropFields]);
   return (reason) => {
     const colon = reason.indexOf(": ");
     const codeEnd = colon === -1 || !REASON_CODE.test(reason.slice(0, colon)) ? 0 : colon + 2;
-    return reason.slice(0, codeEnd) + redactText(withoutQuotedJsonText(reason.slice(codeEnd)));
+    // Cut before the rules, as the raw text is: a CSV field quoted in a reason may be as long as its line.
+    const detail = withoutHiddenFieldValue(deadLetterRaw(withoutQuotedJsonText(reason.slice(codeEnd))), hiddenFields);
+    return reason.slice(0, codeEnd) + redactText(detail);
   };
 }
 
 /** An invalid-reason code as dead letters start with it (`not_json`, `bad_field`). */
 const REASON_CODE = /^[a-z_]+$/;
 
+/** A known field's problem as decode words it: `page_view.user_id: expected a non-empty string, got 4242`. */
+const FIELD_PROBLEM = /\.([A-Za-z_][A-Za-z0-9_]*): expected [^\n]{0,200}?, got /;
+
+/**
+ * A field problem's quoted value, when the field is pseudonymized or dropped, as "(redacted)": the reason names the
+ * field outside any JSON member (`page_view.user_id: …, got 4242`), where the raw text's rules would not see it.
+ */
+function withoutHiddenFieldValue(detail: string, hiddenFields: ReadonlySet<string>): string {
+  if (hiddenFields.size === 0) return detail;
+  const problem = FIELD_PROBLEM.exec(detail);
+  if (problem === null || !hiddenFields.has(problem[1])) return detail;
+  return `${detail.slice(0, problem.index + problem[0].length)}${REDACTED_QUERY_VALUE}`;
+}
+
+/** The end of a JSON.parse error that quotes the text: `…, "<text>"... is not valid JSON`. */
+const QUOTED_JSON_TEXT_END = /"(?:\.\.\.)? is not valid JSON$/;
+
 /**
  * A JSON.parse error without the text V8 quotes in it (`Unexpected token 'w', "wk_live_01"... is not valid JSON`):
- * the position and the unexpected character stay, and ten characters of a secret are too many to keep.
+ * the position and the unexpected character stay, and ten characters of a secret are too many to keep. The end is
+ * checked first: without it, the pattern tried each ` "` of a long reason to its end (quadratic).
  */
 export function withoutQuotedJsonText(message: string): string {
+  if (!QUOTED_JSON_TEXT_END.test(message)) return message;
   return message.replace(/,? (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s, " (not valid JSON)");
 }
 

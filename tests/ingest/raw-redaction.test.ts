@@ -172,6 +172,28 @@ describe("deadLetterReasonRedactor", () => {
       "not_json: not JSON: Expected ',' or '}' after property value in JSON at position 14",
     );
   });
+
+  it("redacts the quoted value of a pseudonymized or dropped field, which no JSON member of the reason names", () => {
+    const redact = deadLetterReasonRedactor(
+      { anonymizeIp: true, ipv6Bits: 80, pseudonymize: ["user_id", "anon_id"], dropFields: ["referrer"], redactQueryParams: [], redactEmails: false },
+      "reason-key",
+    );
+    expect(redact("bad_field: page_view.user_id: expected a non-empty string, got 4242")).toBe("bad_field: page_view.user_id: expected a non-empty string, got (redacted)");
+    expect(redact('bad_field: line 7: page_view.anon_id: expected a non-empty string, got ["alice-visitor"]')).toBe(
+      "bad_field: line 7: page_view.anon_id: expected a non-empty string, got (redacted)",
+    );
+    expect(redact("bad_field: click.referrer: expected a string, got 17")).toBe("bad_field: click.referrer: expected a string, got (redacted)");
+    // Other fields' values stay: they say what was wrong.
+    expect(redact("bad_field: page_view.url: expected a string, got 5")).toBe("bad_field: page_view.url: expected a string, got 5");
+    expect(redact('bad_ts: page_view.ts: expected epoch milliseconds, got "yesterday"')).toBe('bad_ts: page_view.ts: expected epoch milliseconds, got "yesterday"');
+  });
+
+  it("reads a long reason full of quotes in linear time, cut to MAX_DEAD_LETTER_RAW", () => {
+    // A CSV time field quoted in its reason: 256 Ki characters of ` "` took the V8-quote pattern about a minute.
+    const field = ' "'.repeat(128 * 1024);
+    const reason = `unparseable_line: line 3: "${field}" does not match the pattern %Y-%m-%d: expected a digit`;
+    expect(redactReason(reason)).toBe(`unparseable_line: ${reason.slice("unparseable_line: ".length).slice(0, MAX_DEAD_LETTER_RAW)}`);
+  });
 });
 
 describe("redactWriteKeys", () => {
