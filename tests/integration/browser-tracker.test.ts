@@ -45,6 +45,8 @@ interface PageSpec {
   title: string;
   attributes?: string;
   before?: string;
+  /** KEY unless given. */
+  writeKey?: string;
 }
 
 let nc: NatsConnection;
@@ -93,7 +95,7 @@ function pageHtml(spec: PageSpec, collector: string): string {
   return `<!doctype html><html><head><title>${spec.title}</title>
 <script>window.clickpipe=window.clickpipe||function(){(clickpipe.q=clickpipe.q||[]).push([Date.now(),arguments])};</script>
 <script>${spec.before ?? ""}</script>
-<script async src="${collector}/v1/clickpipe.js" data-write-key="${KEY}" data-site-id="shop" ${spec.attributes ?? ""}></script>
+<script async src="${collector}/v1/clickpipe.js" data-write-key="${spec.writeKey ?? KEY}" data-site-id="shop" ${spec.attributes ?? ""}></script>
 </head><body><a id="next" href="/next?collector=${encodeURIComponent(collector)}">next</a></body></html>`;
 }
 
@@ -107,11 +109,11 @@ interface Setup {
 }
 
 /** A collector that allows the page origin, behind a recording proxy. */
-async function startCollector(): Promise<Setup> {
+async function startCollector(writeKey = KEY): Promise<Setup> {
   const stream = uniqueStreamName("TRACKER");
   streams.push(stream);
   const pipeline = pipelineSchema.parse({ name: "browser-tracker-test", nats: { url: inject("natsUrl"), stream }, sinks: [{ type: "parquet", path: "/tmp/unused" }] });
-  const config = httpSource.parse({ type: "http", port: 0, host: "127.0.0.1", writeKeys: [KEY], allowedOrigins: [pageOrigin] });
+  const config = httpSource.parse({ type: "http", port: 0, host: "127.0.0.1", writeKeys: [writeKey], allowedOrigins: [pageOrigin] });
   const collector: HttpCollector = createHttpCollector(config, { pipeline, connection: nc, metrics: new Metrics(), stateDirectory: "/tmp/unused", log: () => undefined });
   await collector.start();
   cleanups.push(() => collector.stop());
@@ -138,6 +140,8 @@ async function startCollector(): Promise<Setup> {
       response.writeHead(answer.statusCode!, answer.headers);
       answer.pipe(response);
     });
+    // A test's cleanup can close the collector or the browser's socket while a request is in flight.
+    upstream.on("error", () => response.destroy());
     upstream.end(body);
   });
   proxy.listen(0, "127.0.0.1");
@@ -368,5 +372,216 @@ describe("browser tracker - in Chromium against a real collector", () => {
     expect(posts[1].at - posts[0].at).toBeGreaterThanOrEqual(1_900);
     await page.waitForTimeout(1_000);
     expect(await storedEvents(setup.stream)).toHaveLength(2);
+  });
+
+  it("counts a page restored from the back/forward cache as a page view, with a new event_id, once per restore", async () => {
+    const setup = await startCollector();
+    pages.set("/cached", { title: "Cached" });
+    pages.set("/next", { title: "Next" });
+    // playwright-core turns the back/forward cache off by default; a browser of this test's own keeps it on.
+    const cachingBrowser = await chromium.launch({ executablePath: CHROMIUM, ignoreDefaultArgs: ["--disable-back-forward-cache"] });
+    cleanups.push(() => cachingBrowser.close());
+    const page = await (await cachingBrowser.newContext()).newPage();
+    const cached = pageUrl(setup, "/cached");
+    const next = pageUrl(setup, "/next");
+    await page.goto(cached);
+    await waitForEvents(setup.stream, "the first page view", (events) => events.length >= 1);
+    await page.evaluate("window.beforeLeaving = true");
+    await page.click("#next");
+    await waitForEvents(setup.stream, "the next page's view", (events) => events.length >= 2);
+    // A restore fires no load event: the history step is done once the document is back.
+    await page.goBack({ waitUntil: "commit" });
+    await page.waitForURL(cached, { waitUntil: "commit" });
+    await waitForEvents(setup.stream, "the restored page's view", (events) => events.length >= 3);
+    // The same document, not a new load: this is a back/forward cache restore.
+    expect(await page.evaluate("window.beforeLeaving")).toBe(true);
+    await page.goForward({ waitUntil: "commit" });
+    await page.waitForURL(next, { waitUntil: "commit" });
+    await waitForEvents(setup.stream, "the restored next page's view", (events) => events.length >= 4);
+    await page.waitForTimeout(1_500); // a second view of one restore would be sent by now
+    const events = await storedEvents(setup.stream);
+    expect(events.map(({ type, url, title }) => [type, url, title])).toEqual([
+      ["page_view", cached, "Cached"],
+      ["page_view", next, "Next"],
+      ["page_view", cached, "Cached"],
+      ["page_view", next, "Next"],
+    ]);
+    expect(new Set(events.map((event) => event.event_id)).size).toBe(4);
+    expect(new Set(events.map((event) => event.anon_id)).size).toBe(1);
+  });
+
+  it("keeps a batch still failing after the page's last beacon in localStorage, and sends it on a page load after its Retry-After", async () => {
+    const setup = await startCollector();
+    // The first flush and the beacon on leaving: no backend, come back in 3 s.
+    setup.failNextPosts(2, 3);
+    pages.set("/down", { title: "Down", before: "clickpipe('track', 'add_to_cart', { sku: 'SKU-O', qty: 1 });" });
+    pages.set("/next", { title: "Next" });
+    const page = await (await newContext()).newPage();
+    await page.goto(pageUrl(setup, "/down"));
+    const failed = await waitForValue("the failed flush", async () => setup.seen.find((seen) => seen.method === "POST"), Boolean, 10_000);
+    expect(failed!.status).toBe(503);
+    const failedIds = failed!.body.split("\n").map((line) => JSON.parse(line).event_id as string);
+    expect(failedIds).toHaveLength(2);
+    // Once the page has read the answer (at most 3 s, for code without an outbox), it leaves: the beacon, a last try, is refused too.
+    await waitForValue("the answer read", () => page.evaluate("localStorage.length"), (length) => length === 2, 3_000).catch(() => undefined);
+    await page.click("#next");
+    await waitForEvents(setup.stream, "the next page's view", (events) => events.length >= 1);
+    const posts = () => setup.seen.filter((seen) => seen.method === "POST");
+    expect(posts().map((post) => [post.status, post.headers["sec-fetch-mode"]])).toEqual([
+      [503, "cors"],
+      [503, "no-cors"],
+      [200, "cors"],
+    ]);
+    // Not resent before the 3 s the collector asked for: this page load found them not due.
+    expect(posts()[2].body).not.toContain(failedIds[0]);
+    expect(JSON.parse((await page.evaluate('localStorage.getItem("clickpipe_outbox")')) as string)).toHaveLength(2);
+    await page.waitForTimeout(Math.max(0, failed!.at + 3_000 - Date.now()));
+    await page.reload();
+    const events = await waitForEvents(setup.stream, "the kept events and the reload's view", (stored) => stored.length >= 4);
+    expect(events.filter((event) => failedIds.includes(event.event_id as string)).map((event) => event.type)).toEqual(["page_view", "add_to_cart"]);
+    await page.waitForTimeout(1_500);
+    expect(await storedEvents(setup.stream)).toHaveLength(4);
+    // Delivered: out of the outbox.
+    await waitForValue("an empty outbox", () => page.evaluate('localStorage.getItem("clickpipe_outbox")'), (outbox) => outbox === null, 5_000);
+  });
+
+  it('stores no undelivered event with data-storage="none": a batch failing past the last beacon is lost', async () => {
+    const setup = await startCollector();
+    setup.failNextPosts(2, 30);
+    pages.set("/down", { title: "Down", attributes: 'data-storage="none"' });
+    pages.set("/next", { title: "Next", attributes: 'data-storage="none"' });
+    const page = await (await newContext()).newPage();
+    await page.goto(pageUrl(setup, "/down"));
+    await waitForValue("the failed flush", async () => setup.seen.filter((seen) => seen.status === 503).length, (count) => count >= 1, 10_000);
+    expect(await page.evaluate("localStorage.length")).toBe(0);
+    await page.click("#next");
+    await waitForEvents(setup.stream, "the next page's view", (events) => events.length >= 1);
+    await page.reload();
+    await waitForEvents(setup.stream, "the reload's view", (events) => events.length >= 2);
+    await page.waitForTimeout(1_500);
+    expect((await storedEvents(setup.stream)).map((event) => event.title)).toEqual(["Next", "Next"]);
+    expect(await page.evaluate("localStorage.length")).toBe(0);
+  });
+
+  it("leaves a batch another tab is retrying to that tab, so the two tabs send it once", async () => {
+    const setup = await startCollector();
+    setup.failNextPosts(1, 3);
+    pages.set("/first", { title: "First", before: "clickpipe('track', 'add_to_cart', { sku: 'SKU-T', qty: 1 });" });
+    pages.set("/second", { title: "Second" });
+    const context = await newContext();
+    const first = await context.newPage();
+    await first.goto(pageUrl(setup, "/first"));
+    const failed = await waitForValue("the failed flush", async () => setup.seen.find((seen) => seen.method === "POST"), Boolean, 10_000);
+    const failedIds = failed!.body.split("\n").map((line) => JSON.parse(line).event_id as string);
+    // The second tab loads while the first waits out the Retry-After: the outbox holds the batch, leased to the first.
+    expect(JSON.parse((await first.evaluate('localStorage.getItem("clickpipe_outbox")')) as string)).toHaveLength(2);
+    const second = await context.newPage();
+    await second.goto(pageUrl(setup, "/second"));
+    const events = await waitForEvents(setup.stream, "both tabs' events", (stored) => stored.length >= 3);
+    await first.waitForTimeout(1_500);
+    expect(await storedEvents(setup.stream)).toHaveLength(3);
+    expect(events.map((event) => event.title ?? event.type)).toEqual(["First", "add_to_cart", "Second"]);
+    const posts = setup.seen.filter((seen) => seen.method === "POST");
+    // The failed batch went twice, both times as the same body from the first tab; the second tab sent its view alone.
+    const withFailed = posts.filter((post) => post.body.includes(failedIds[0]));
+    expect(withFailed.map((post) => post.status)).toEqual([503, 200]);
+    expect(withFailed[1].body).toBe(withFailed[0].body);
+    expect(posts.filter((post) => post.body.includes('"title":"Second"')).map((post) => post.body.split("\n").length)).toEqual([1]);
+    expect(await second.evaluate('localStorage.getItem("clickpipe_outbox")')).toBeNull();
+  });
+
+  it("bounds the outbox: 200 events, 256 Ki characters, none over 24 h old, the oldest dropped first", async () => {
+    const setup = await startCollector();
+    // Outboxes an earlier page left, as [send after, event time, event JSON]: written before the tracker loads.
+    const seed = (entries: string) => `
+      const now = Date.now();
+      const line = (i, at, extra) => JSON.stringify(Object.assign({ type: "click", ts: new Date(at).toISOString(), event_id: "seeded-" + i + "-" + now, anon_id: "anon-old", site_id: "shop", url: location.href, element: "e" + i }, extra));
+      localStorage.setItem("clickpipe_outbox", JSON.stringify(${entries}));`;
+    // 250 small events a second apart, one 25 h old, and an entry that is not one.
+    pages.set("/count", {
+      title: "Count",
+      attributes: 'data-auto-pageviews="false"',
+      before: seed(`[[0, now - 25 * 3600e3, line(-1, now - 25 * 3600e3, {})], "junk"].concat(Array.from({ length: 250 }, (_, i) => [0, now - (250 - i) * 1000, line(i, now - (250 - i) * 1000, {})]))`),
+    });
+    // 10 events of about 31,000 characters, older than 150 small ones (about 24,000 characters): 7 of them fit.
+    pages.set("/chars", {
+      title: "Chars",
+      attributes: 'data-auto-pageviews="false"',
+      before: seed(
+        `Array.from({ length: 10 }, (_, i) => [0, now - (500 - i) * 1000, line(1000 + i, now - (500 - i) * 1000, { blob: "x".repeat(31000) })])` +
+          `.concat(Array.from({ length: 150 }, (_, i) => [0, now - (150 - i) * 1000, line(i, now - (150 - i) * 1000, {})]))`,
+      ),
+    });
+    await (await (await newContext()).newPage()).goto(pageUrl(setup, "/count"));
+    const counted = await waitForEvents(setup.stream, "the outbox's 200 newest events", (events) => events.length >= 200);
+    expect(counted.map((event) => event.element)).toEqual(Array.from({ length: 200 }, (_, i) => `e${i + 50}`));
+
+    await (await (await newContext()).newPage()).goto(pageUrl(setup, "/chars"));
+    const all = await waitForEvents(setup.stream, "the second outbox's events", (events) => events.length >= 200 + 157);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const charsEvents = (await storedEvents(setup.stream)).filter((event) => String(event.url).includes("/chars"));
+    expect(all.length).toBe(357);
+    expect(charsEvents.map((event) => event.element)).toEqual([
+      ...Array.from({ length: 7 }, (_, i) => `e${1003 + i}`),
+      ...Array.from({ length: 150 }, (_, i) => `e${i}`),
+    ]);
+  });
+
+  it("waits out a Retry-After over 60 s, up to an hour", async () => {
+    const setup = await startCollector();
+    setup.failNextPosts(1, 120);
+    // No automatic page view: it is dated by performance.timeOrigin, which the fake clock sets to 0.
+    pages.set("/slow", { title: "Slow", attributes: 'data-auto-pageviews="false"' });
+    const context = await newContext();
+    // The page's timers under the test's control; time runs on its own until paused.
+    await context.clock.install();
+    const page = await context.newPage();
+    await page.goto(pageUrl(setup, "/slow"));
+    await page.waitForFunction("clickpipe.loaded === true");
+    await page.evaluate('clickpipe("track", "click", { element: "first" })');
+    const posts = () => setup.seen.filter((seen) => seen.method === "POST");
+    await waitForValue("the failed flush", async () => posts().length, (count) => count >= 1, 10_000);
+    // The proxy sees the post before the page reads its answer: the clock runs on once the page has (the outbox is
+    // written in the task that sets the retry timer), or after 3 s for code without an outbox.
+    const answered = (text: string) =>
+      waitForValue("the answer read", () => page.evaluate('localStorage.getItem("clickpipe_outbox") || ""') as Promise<string>, (outbox) => outbox.includes(text), 3_000).catch(() => undefined);
+    await answered('"first"');
+    await page.clock.pauseAt(await page.evaluate("Date.now() + 1000"));
+    await page.clock.runFor(90_000);
+    await page.waitForTimeout(500); // a retry would be on its way by now
+    expect(posts()).toHaveLength(1);
+    await page.clock.runFor(35_000);
+    await waitForEvents(setup.stream, "the first click, retried after 120 s", (events) => events.length >= 1);
+    expect(posts().map((post) => post.status)).toEqual([503, 200]);
+
+    // Two hours asked for: retried after one.
+    setup.failNextPosts(1, 7_200);
+    await page.evaluate('clickpipe("track", "click", { element: "later" })');
+    await page.clock.runFor(1_000);
+    await waitForValue("the click's failed post", async () => posts().length, (count) => count >= 3, 10_000);
+    await answered('"later"');
+    await page.clock.runFor(3_590_000);
+    await page.waitForTimeout(500);
+    expect(posts()).toHaveLength(3);
+    await page.clock.runFor(15_000);
+    await waitForEvents(setup.stream, "the click, retried after an hour", (events) => events.length >= 2);
+    expect(posts().map((post) => post.status)).toEqual([503, 200, 503, 200]);
+  });
+
+  it("counts the write key's UTF-8 bytes in a request's 60 KiB", async () => {
+    // 2,000 characters of 3 bytes each: 4,000 bytes more than its length says.
+    const key = "wk_" + "€".repeat(2_000);
+    const setup = await startCollector(key);
+    pages.set("/key", { title: "Key", writeKey: key, attributes: 'data-auto-pageviews="false"' });
+    const page = await (await newContext()).newPage();
+    await page.goto(pageUrl(setup, "/key"));
+    await page.waitForFunction("clickpipe.loaded === true");
+    // Three events of about 18.6 KB: 56 KB with the key's length, 62 KB with its bytes.
+    await page.evaluate('for (let i = 0; i < 3; i++) clickpipe("track", "click", { element: "big-" + i, blob: "x".repeat(18500) })');
+    const events = await waitForEvents(setup.stream, "the three clicks", (stored) => stored.length >= 3);
+    expect(events.map((event) => event.element).sort()).toEqual(["big-0", "big-1", "big-2"]);
+    const posts = setup.seen.filter((seen) => seen.method === "POST");
+    expect(posts.map((post) => post.status)).toEqual([200, 200]);
+    for (const post of posts) expect(Buffer.byteLength(post.body, "utf8")).toBeLessThanOrEqual(60 * 1024);
   });
 });

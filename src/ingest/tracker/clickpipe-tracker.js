@@ -14,9 +14,19 @@
   /** Tries per batch (the first included); each retry resends the same event_ids, so the pipeline dedupes them. */
   const MAX_ATTEMPTS = 5;
   const FIRST_RETRY_MS = 1000;
-  const MAX_RETRY_MS = 60 * 1000;
+  /** The longest Retry-After honoured: a longer one (a misconfigured date, days) is taken as this. */
+  const MAX_WAIT_MS = 60 * 60 * 1000;
   const ANON_ID_KEY = "clickpipe_anon_id";
   const USER_ID_KEY = "clickpipe_user_id";
+  /** Events a failed request did not deliver, kept for this page's retries and the site's next page loads. */
+  const OUTBOX_KEY = "clickpipe_outbox";
+  /** The outbox's bounds, the oldest events dropped first: a small part of the 5 MB or so an origin's localStorage has. */
+  const OUTBOX_MAX_EVENTS = 200;
+  const OUTBOX_MAX_CHARS = 256 * 1024;
+  /** Older events are dropped from the outbox: the pipeline's sessions would take them as late by then. */
+  const OUTBOX_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+  /** How long past its next try a tab's failed batch is left to it, so another tab does not send it too meanwhile. */
+  const LEASE_MS = 30 * 1000;
   /** The event types of the contract: another would be dead-lettered by the collector. */
   const EVENT_TYPES = ["page_view", "click", "add_to_cart", "purchase", "identify"];
   /** Fields the tracker sets: a call's properties cannot replace them. */
@@ -27,8 +37,16 @@
    * @typedef {{ (...args: unknown[]): void, q?: unknown[], loaded?: boolean }} Clickpipe
    */
   /** @typedef {Record<string, unknown>} TrackerEvent */
-  /** @typedef {{ body: string, attempt: number, timer?: ReturnType<typeof setTimeout> }} Batch */
-  /** @typedef {{ line: string, bytes: number }} QueuedLine an event's JSON and its UTF-8 length, counted once */
+  /**
+   * An event's JSON (also its identity in the outbox), its UTF-8 length (counted once), its time (epoch ms), and whether
+   * it may be in the outbox.
+   * @typedef {{ line: string, bytes: number, at: number, kept?: boolean }} QueuedLine
+   */
+  /**
+   * One request's events; notBefore is when the collector's Retry-After allows the next try (epoch ms, 0: any time).
+   * @typedef {{ lines: QueuedLine[], attempt: number, notBefore: number, timer?: ReturnType<typeof setTimeout> }} Batch
+   */
+  /** @typedef {[number, number, string]} OutboxEntry not to be sent before (epoch ms), the event's time (epoch ms), its JSON */
 
   const page = /** @type {Window & { clickpipe?: Clickpipe }} */ (window);
   const stub = page.clickpipe;
@@ -101,6 +119,7 @@
     try {
       localStorage.removeItem(ANON_ID_KEY);
       localStorage.removeItem(USER_ID_KEY);
+      localStorage.removeItem(OUTBOX_KEY);
     } catch (_error) {
       // Storage disabled: nothing there to remove.
     }
@@ -113,9 +132,13 @@
   /** Event lines (JSON) awaiting the flush timer. */
   let queue = /** @type {QueuedLine[]} */ ([]);
   let flushTimer = /** @type {ReturnType<typeof setTimeout> | undefined} */ (undefined);
-  /** Batches waiting to be retried. */
+  /** Batches waiting to be retried, and those posted but not answered yet. */
   const waiting = /** @type {Batch[]} */ ([]);
+  const posted = /** @type {Batch[]} */ ([]);
   const encoder = new TextEncoder();
+  /** The write key as each body's first field (the event's own "{" follows), and its UTF-8 length. */
+  const keyField = '{"writeKey":' + JSON.stringify(writeKey) + ",";
+  const keyBytes = encoder.encode(keyField).length;
 
   /** The page's URL without its fragment: fragments never reach servers and may hold tokens (OAuth's #access_token). */
   function pageUrl() {
@@ -184,7 +207,10 @@
     enqueue(newEvent("identify", at));
   }
 
-  /** Logout: forget the user id and start a new anonymous id, so the next visitor on this device is not linked. */
+  /**
+   * Logout: forget the user id and start a new anonymous id, so the next visitor on this device is not linked. The
+   * outbox stays: its events are the previous visitor's, carry that visitor's ids, and are still to be counted.
+   */
   function reset() {
     userId = undefined;
     store(USER_ID_KEY, undefined);
@@ -218,42 +244,128 @@
       warn(event.type + " event over " + MAX_EVENT_BYTES + " bytes dropped (the collector would refuse it)");
       return;
     }
-    queue.push({ line: line, bytes: bytes });
+    queue.push({ line: line, bytes: bytes, at: Date.parse(/** @type {string} */ (event.ts)) });
     if (flushTimer === undefined) flushTimer = setTimeout(flush, FLUSH_DELAY_MS);
   }
 
   /**
-   * The queued lines as NDJSON bodies of at most MAX_BODY_BYTES. The write key rides in each body's first event (the
-   * collector reads it there and removes it): a header would make the browser send a preflight first, a text body
-   * does not, and sendBeacon cannot set headers at all.
-   * @returns {string[]}
+   * The outbox's entries (none when absent, unreadable or not kept), by event time, less those over OUTBOX_MAX_AGE_MS
+   * old and the oldest past OUTBOX_MAX_EVENTS or OUTBOX_MAX_CHARS (what localStorage quotas count).
+   * @returns {OutboxEntry[]}
    */
-  function takeBodies() {
+  function readOutbox() {
+    try {
+      return bounded(JSON.parse(stored(OUTBOX_KEY) || "[]"));
+    } catch (_error) {
+      return [];
+    }
+  }
+
+  /** @param {unknown} entries @returns {OutboxEntry[]} */
+  function bounded(entries) {
+    const now = Date.now();
+    const valid = (Array.isArray(entries) ? entries : [])
+      .filter(function (entry) {
+        return Array.isArray(entry) && typeof entry[2] === "string" && now - entry[1] < OUTBOX_MAX_AGE_MS;
+      })
+      .sort(function (a, b) {
+        return a[1] - b[1];
+      });
+    let first = valid.length;
+    let chars = 0;
+    while (first > 0 && valid.length - first < OUTBOX_MAX_EVENTS && (chars += valid[first - 1][2].length) <= OUTBOX_MAX_CHARS) first--;
+    return valid.slice(first);
+  }
+
+  /**
+   * Rewrites the outbox with what `change` makes of its entries, within its bounds. localStorage has no transactions:
+   * two tabs writing in the same instant can lose one's change.
+   * @param {(entries: OutboxEntry[]) => OutboxEntry[]} change
+   */
+  function updateOutbox(change) {
+    if (!keepsIds) return;
+    const entries = bounded(change(readOutbox()));
+    store(OUTBOX_KEY, entries.length > 0 ? JSON.stringify(entries) : undefined);
+  }
+
+  /** @param {QueuedLine[]} lines @returns {(entry: OutboxEntry) => boolean} whether an entry is none of the lines */
+  function notAmong(lines) {
+    return function (entry) {
+      return !lines.some(function (queued) {
+        return queued.line === entry[2];
+      });
+    };
+  }
+
+  /** Puts lines in the outbox, or moves them there, not to be sent before `sendAfter`. @param {QueuedLine[]} lines @param {number} sendAfter */
+  function keep(lines, sendAfter) {
+    if (lines.length === 0) return;
+    updateOutbox(function (entries) {
+      return entries.filter(notAmong(lines)).concat(
+        lines.map(function (queued) {
+          queued.kept = true;
+          return /** @type {OutboxEntry} */ ([sendAfter, queued.at, queued.line]);
+        }),
+      );
+    });
+  }
+
+  /** Delivered or refused for good: out of the outbox. @param {QueuedLine[]} lines */
+  function release(lines) {
+    if (lines.some((queued) => queued.kept)) updateOutbox((entries) => entries.filter(notAmong(lines)));
+  }
+
+  /**
+   * At a page load (a back/forward cache restore too): the outbox's events that are due go with the next flush, their
+   * entries leased meanwhile, so that another tab loading now leaves them alone. Their event_ids are unchanged, so an
+   * event that an earlier page's beacon did deliver after all is dropped by the pipeline's dedupe.
+   */
+  function sendOutbox() {
+    const now = Date.now();
+    updateOutbox(function (entries) {
+      return entries.map(function (entry) {
+        if (entry[0] > now) return entry;
+        queue.push({ line: entry[2], bytes: encoder.encode(entry[2]).length, at: entry[1], kept: true });
+        return /** @type {OutboxEntry} */ ([now + LEASE_MS, entry[1], entry[2]]);
+      });
+    });
+    if (queue.length > 0 && flushTimer === undefined) flushTimer = setTimeout(flush, FLUSH_DELAY_MS);
+  }
+
+  /** The queued lines as batches whose bodies have at most MAX_BODY_BYTES, the write key's UTF-8 bytes included. @returns {Batch[]} */
+  function takeBatches() {
     clearTimeout(flushTimer);
     flushTimer = undefined;
-    const lines = queue;
-    queue = [];
-    const bodies = [];
-    const keyField = '{"writeKey":' + JSON.stringify(writeKey) + ",";
-    let body = "";
-    let bytes = 0;
-    for (const queued of lines) {
-      const lineBytes = queued.bytes + 1;
-      if (body !== "" && bytes + lineBytes > MAX_BODY_BYTES - keyField.length) {
-        bodies.push(body);
-        body = "";
-        bytes = 0;
+    const batches = [];
+    let lines = /** @type {QueuedLine[]} */ ([]);
+    let bytes = keyBytes;
+    for (const queued of queue) {
+      // One more byte per line, for the "\n" before it: the first line's "{", which the key field replaces, is counted too.
+      if (lines.length > 0 && bytes + queued.bytes + 1 > MAX_BODY_BYTES) {
+        batches.push({ lines: lines, attempt: 1, notBefore: 0 });
+        lines = [];
+        bytes = keyBytes;
       }
-      body += body === "" ? keyField + queued.line.slice(1) : "\n" + queued.line;
-      bytes += lineBytes;
+      lines.push(queued);
+      bytes += queued.bytes + 1;
     }
-    if (body !== "") bodies.push(body);
-    return bodies;
+    if (lines.length > 0) batches.push({ lines: lines, attempt: 1, notBefore: 0 });
+    queue = [];
+    return batches;
+  }
+
+  /**
+   * A batch as NDJSON. The write key rides in its first event (the collector reads it there and removes it): a header
+   * would make the browser send a preflight first, a text body does not, and sendBeacon cannot set headers at all.
+   * @param {Batch} batch
+   */
+  function body(batch) {
+    return keyField + batch.lines.map((queued) => queued.line).join("\n").slice(1);
   }
 
   function flush() {
     try {
-      for (const body of takeBodies()) post({ body: body, attempt: 1 });
+      for (const batch of takeBatches()) post(batch);
     } catch (error) {
       warn(String(error));
     }
@@ -265,26 +377,35 @@
    * @param {Batch} batch
    */
   function post(batch) {
+    posted.push(batch);
     fetch(endpoint, {
       method: "POST",
-      body: batch.body,
+      body: body(batch),
       headers: { "Content-Type": "text/plain;charset=UTF-8" },
       keepalive: true,
       credentials: "omit",
       mode: "cors",
     }).then(
       function (response) {
-        if (response.ok) return reportRejects(response);
+        answered(batch);
         if (response.status === 429 || response.status >= 500) return retry(batch, retryAfterMs(response.headers.get("Retry-After")));
-        warn("the collector refused " + batch.body.split("\n").length + " events: HTTP " + response.status);
+        release(batch.lines);
+        if (response.ok) return reportRejects(response);
+        warn("the collector refused " + batch.lines.length + " events: HTTP " + response.status);
       },
       // A network failure, or an answer without CORS headers for this origin (the collector's allowedOrigins).
       function () {
+        answered(batch);
         retry(batch, undefined);
       },
     ).catch(function (error) {
       warn(String(error));
     });
+  }
+
+  /** @param {Batch} batch */
+  function answered(batch) {
+    posted.splice(posted.indexOf(batch), 1);
   }
 
   /** @param {Response} response */
@@ -301,13 +422,20 @@
     return isNaN(ms) ? undefined : Math.max(0, ms);
   }
 
-  /** Later, as the collector asked or with exponential backoff, a bounded number of times. @param {Batch} batch @param {number | undefined} delayMs */
+  /**
+   * Later, as the collector asked (up to MAX_WAIT_MS) or with exponential backoff, a bounded number of times by this
+   * page; meanwhile and after, the batch is in the outbox, for the site's next page load once this page stops trying.
+   * @param {Batch} batch @param {number | undefined} delayMs
+   */
   function retry(batch, delayMs) {
+    const wait = Math.min(delayMs === undefined ? FIRST_RETRY_MS * Math.pow(2, batch.attempt - 1) : delayMs, MAX_WAIT_MS);
+    batch.notBefore = delayMs === undefined ? 0 : Date.now() + wait;
     if (batch.attempt >= MAX_ATTEMPTS) {
-      warn("gave up sending " + batch.body.split("\n").length + " events after " + MAX_ATTEMPTS + " tries");
+      keep(batch.lines, batch.notBefore);
+      warn(batch.lines.length + " events undelivered after " + MAX_ATTEMPTS + " tries" + (keepsIds ? ": kept for the next page" : ""));
       return;
     }
-    const wait = Math.min(delayMs === undefined ? FIRST_RETRY_MS * Math.pow(2, batch.attempt - 1) : delayMs, MAX_RETRY_MS);
+    keep(batch.lines, Date.now() + wait + LEASE_MS);
     batch.attempt++;
     waiting.push(batch);
     batch.timer = setTimeout(function () {
@@ -319,22 +447,28 @@
   /**
    * The page is hidden and may never run again (tab closed, app switched, navigation): everything pending goes now by
    * sendBeacon, which the browser delivers after the page is gone, batches waiting for a retry included (a last try).
+   * Whether a beacon was delivered is never known, so the outbox's events (those of batches that failed, or that an
+   * earlier page left) stay there, due from now on (after any Retry-After): the next page load sends them again.
    * sendBeacon refuses past its quota (64 KiB in flight, shared with keepalive fetches, so a keepalive fetch fails
    * too): then the batch goes through post() with the tries it has left, whose retries deliver it once the beacons
    * are out if the page lives on (a tab switched away from, a page kept in the back/forward cache).
    */
   function flushOnHide() {
     try {
-      const batches = takeBodies().map(function (body) {
-        return /** @type {Batch} */ ({ body: body, attempt: 1 });
-      });
+      // A page that is gone never reads the answers still to come: any page of the site may send these again.
+      for (const batch of posted) keep(batch.lines, batch.notBefore);
+      const batches = takeBatches();
       for (const batch of waiting.splice(0)) {
         clearTimeout(batch.timer);
         batches.push(batch);
       }
       for (const batch of batches) {
+        keep(
+          batch.lines.filter((queued) => queued.kept),
+          batch.notBefore,
+        );
         // A string body is sent as text/plain;charset=UTF-8: CORS-safelisted, so no preflight.
-        if (!navigator.sendBeacon || !navigator.sendBeacon(endpoint, batch.body)) post(batch);
+        if (!navigator.sendBeacon || !navigator.sendBeacon(endpoint, body(batch))) post(batch);
       }
     } catch (error) {
       warn(String(error));
@@ -363,6 +497,18 @@
     if (document.visibilityState === "hidden") flushOnHide();
   });
   addEventListener("pagehide", flushOnHide);
+  // A page restored from the back/forward cache runs no script again: a view of it all the same (as GA4 and Plausible
+  // count it), and a page load that sends the outbox. One pageshow per restore, so one page view.
+  addEventListener("pageshow", function (event) {
+    try {
+      if (!event.persisted) return;
+      if (autoPageViews) pageView(Date.now(), document.referrer);
+      sendOutbox();
+    } catch (error) {
+      warn(String(error));
+    }
+  });
+  sendOutbox();
 
   const clickpipe = /** @type {Clickpipe} */ (
     function () {
