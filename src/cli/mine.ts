@@ -29,7 +29,7 @@ export const mineUsage = `usage:
       gaps allowed), contiguous (runs of consecutive steps: A directly followed by B, the operator's run counting) or
       both. Support: sequences holding the pattern at least once. --min-support: ≥ 1 a count of sequences, in (0,1) a
       ratio (ceil(ratio × sequences), as SPMF). --max-length: most items per subsequence, steps per run (default:
-      unbounded, as SPMF; contiguous then counts every run of every sequence, so give one for long sessions).
+      unbounded, as SPMF; contiguous counts a run only where its prefix and suffix are frequent, so long sessions need none).
   clickpipe mine rules --orders <dir|file> --min-support <s> [--min-confidence <c>] [--max-length <n>] [--item <column>] [--out <file.csv|dir>]
       FP-Growth + one-consequent rules, exact. Input: one basket per line CSV (comma-separated), SPMF transactions
       (space-separated), or a Parquet table (list column items, or order_id + item/sku/category rows; a sessions

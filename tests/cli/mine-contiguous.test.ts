@@ -4,6 +4,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SequencePatternsOperator, sequencePatternsConfig } from "../../src/operators/sequence-patterns.ts";
+import { compareItemLists } from "../../src/operators/mining/itemset-sequence.ts";
 import type { SessionRecord } from "../../src/runtime/operator.ts";
 import {
   contiguousRunsOracleSql,
@@ -106,6 +107,51 @@ describe("clickpipe mine patterns --kind contiguous", () => {
     ]);
   });
 
+  describe("support pruning (a run counted only where its prefix and suffix are frequent) keeps every frequent run", () => {
+    // s1 A A A; s2 A A B; s3 A B A B; s4 B A A A A. Each session's distinct runs, by hand:
+    // A 4 (all), B 3 (s2 s3 s4), A > A 3 (s1 s2 s4), A > B 2 (s2 s3), B > A 2 (s3 s4), A > A > A 2 (s1 s4: s4 holds it
+    // twice, counted once); the rest once: A > A > B, A > B > A, B > A > B, B > A > A, A > B > A > B, A > A > A > A (s4
+    // twice), B > A > A > A, B > A > A > A > A. A > B > A and B > A > A have a frequent prefix and suffix but support 1.
+    const pages = [["A", "A", "A"], ["A", "A", "B"], ["A", "B", "A", "B"], ["B", "A", "A", "A", "A"]];
+    const repeats = pages.map((visited, index) => sessionRecord(`s${index + 1}`, T0 + index * MINUTE, visited));
+    const atLeastTwo = [
+      { items: ["A"], length: 1, support: 4 },
+      { items: ["A", "A"], length: 2, support: 3 },
+      { items: ["B"], length: 1, support: 3 },
+      { items: ["A", "A", "A"], length: 3, support: 2 },
+      { items: ["A", "B"], length: 2, support: 2 },
+      { items: ["B", "A"], length: 2, support: 2 },
+    ];
+    const cases: { name: string; minSupport: string; maxLength?: number; expected: typeof atLeastTwo }[] = [
+      { name: "unbounded, support 2 of 4: the runs at exactly 2 kept, the ones at 1 not", minSupport: "0.5", expected: atLeastTwo },
+      { name: "unbounded, support 3 of 4: A > B and B > A (2) just below", minSupport: "0.75", expected: atLeastTwo.filter((run) => run.support >= 3) },
+      { name: "--max-length 2: A > A > A left out though frequent", minSupport: "0.5", maxLength: 2, expected: atLeastTwo.filter((run) => run.length <= 2) },
+      { name: "--max-length 1: pages alone", minSupport: "0.5", maxLength: 1, expected: atLeastTwo.filter((run) => run.length === 1) },
+      { name: "--max-length 5 (the longest session) as unbounded", minSupport: "0.5", maxLength: 5, expected: atLeastTwo },
+      {
+        name: "support 1 (a count): all 14 distinct runs",
+        minSupport: "1",
+        expected: [
+          ...atLeastTwo,
+          ...[["A", "A", "A", "A"], ["A", "A", "B"], ["A", "B", "A"], ["A", "B", "A", "B"], ["B", "A", "A"], ["B", "A", "A", "A"], ["B", "A", "A", "A", "A"], ["B", "A", "B"]].map(
+            (items) => ({ items, length: items.length, support: 1 }),
+          ),
+        ],
+      },
+    ];
+    for (const { name, minSupport, maxLength, expected } of cases) {
+      it(name, async () => {
+        const table = await writeNewestFirst(scratchDirectory("mine-contiguous-repeats-"), repeats);
+        const lengthFlag = maxLength === undefined ? [] : ["--max-length", String(maxLength)];
+        const { code, stdout, stderr } = await mine(["patterns", "--sessions", table, "--kind", "contiguous", "--min-support", minSupport, ...lengthFlag]);
+        expect(code, stderr).toBe(0);
+        const mined = minedRuns(stdout);
+        expect(mined).toEqual(expected);
+        expect(mined).toEqual(await queryJson(contiguousRunsOracleSql(table, maxLength, minSupport === "1" ? 0.25 : Number(minSupport))));
+      });
+    }
+  });
+
   it("exits 2 with the usage for an unknown --kind", async () => {
     const { code, stderr } = await mine(["patterns", "--sessions", "x.txt", "--min-support", "2", "--kind", "ngram"]);
     expect(code).toBe(2);
@@ -119,10 +165,11 @@ describe("clickpipe mine patterns --kind contiguous", () => {
  * retract the session, restore it, or flag it a crawler: every version in version order, as sessionize emits them.
  * Seeded: the same sessions on every run.
  */
-function sessionVersions(seed: number): SessionRecord[] {
+function sessionVersions(seed: number, pageCount = 5): SessionRecord[] {
   const next = seededRandom(seed);
-  const pages = ["/", "/a", "/b", "/c", "/d"];
-  const path = () => Array.from({ length: Math.floor(next() * 9) }, () => pages[Math.floor(next() * pages.length)]);
+  const pages = ["/", "/a", "/b", "/c", "/d", ...Array.from({ length: Math.max(0, pageCount - 5) }, (_, page) => `/p${page}`)];
+  // Skewed (page k with probability falling as k grows) so that long runs over many pages are frequent too.
+  const path = () => Array.from({ length: Math.floor(next() * 9) }, () => pages[Math.floor(next() ** 3 * pages.length)]);
   const records: SessionRecord[] = [];
   for (let s = 0; s < 400; s++) {
     let record = sessionRecord(`s${s}`, T0 + Math.floor(next() * 50) * MINUTE, path());
@@ -153,6 +200,26 @@ describe("batch contiguous runs against independent counts", () => {
     // The oracle's tie order (chr(1) between items) is the command's: support desc, then items item by item.
     expect(mined).toEqual(oracle);
     expect(mined.some((row) => row.length === 3)).toBe(true);
+  });
+
+  it("over 150 pages (too many for the operator's dense counters) the streaming operator's runs equal DuckDB SQL's", async () => {
+    const manyPages = sessionVersions(20240302, 150);
+    const config = sequencePatternsConfig.parse({ type: "sequencePatterns", window: "1h", minSupport: MIN_SUPPORT, maxLength: 4 });
+    const operator = new SequencePatternsOperator(config, { pipelineName: "test", session: { gap: 30 * MINUTE, allowedLateness: HOUR } });
+    const ctx = recordingContext();
+    for (const record of manyPages) operator.onSession(record, ctx);
+    operator.onEnd(ctx);
+    const streamed = ctx
+      .rowsOf("patterns")
+      .filter((row) => row.kind === "contiguous")
+      .map(({ items, length, support }) => ({ items: items as string[], length: length as number, support: support as number }))
+      .sort((x, y) => y.support - x.support || compareItemLists(x.items, y.items));
+    const table = await writeNewestFirst(scratchDirectory("mine-contiguous-sparse-"), manyPages);
+    const oracle = await queryJson(contiguousRunsOracleSql(table, 4, MIN_SUPPORT));
+    expect(streamed).toEqual(oracle);
+    expect(new Set(oracle.map((row) => (row.items as string[]).join())).size).toBeGreaterThan(20);
+    expect(oracle.some((row) => row.length === 3)).toBe(true);
+    expect(new Set(manyPages.flatMap((record) => record.page_items)).size).toBeGreaterThan(100);
   });
 
   it("equal the streaming sequencePatterns operator's contiguous rows when every session ends in its one window", async () => {

@@ -17,6 +17,19 @@ const MIN_SUPPORT = 0.03;
  */
 const OLD_SPACE_MB = 96;
 
+/**
+ * The sessions table's 25 columns, selected from rows of session number `i`, hash `h`, `version` and `pages` (the
+ * page items), as the sessionize sink writes them.
+ */
+const sessionsColumns = `SELECT 'session-' || i::VARCHAR AS session_id, version::INTEGER AS version, (version = 2 AND h % 10 = 3) AS retracted,
+  'site' AS site_id, 'visitor-' || (i // 3)::VARCHAR AS visitor_id, NULL::VARCHAR AS user_id,
+  TIMESTAMP '2024-03-01' + to_seconds(i) AS start_ts, TIMESTAMP '2024-03-01' + to_seconds(i + 60) AS end_ts,
+  60000::BIGINT AS duration_ms, len(pages)::INTEGER AS event_count, len(pages)::INTEGER AS pageview_count,
+  'https://shop.test' || pages[1] AS landing_url, 'https://shop.test' || pages[-1] AS exit_url, NULL::VARCHAR AS referrer,
+  NULL::VARCHAR AS utm_source, NULL::VARCHAR AS utm_medium, NULL::VARCHAR AS utm_campaign, len(pages) > 1 AS is_engaged,
+  len(pages) = 1 AS is_bounce, false AS converted, 0.0::DOUBLE AS revenue, (version = 2 AND h % 50 = 7) AS is_bot,
+  'gap' AS split_reason, list_transform(pages, p -> p || '/') AS page_path, pages AS page_items`;
+
 describe("clickpipe mine patterns on a sessions table larger than its heap", () => {
   let directory: string;
   let table: string;
@@ -33,15 +46,7 @@ describe("clickpipe mine patterns on a sessions table larger than its heap", () 
         WITH s AS (SELECT i, hash(i) AS h FROM range(${SESSIONS}) t(i)),
         v1 AS (SELECT i, h, 1 AS version, ['/home'] || list_transform(range(1 + (h % 8)::INT), k -> '/p' || (hash(i, k) % 5)::VARCHAR) AS pages FROM s),
         v2 AS (SELECT i, h, 2 AS version, pages || list_transform(range(1 + (h % 3)::INT), k -> '/p' || (hash(i, k, 2) % 5)::VARCHAR) AS pages FROM v1 WHERE i % 4 <> 0)
-        SELECT 'session-' || i::VARCHAR AS session_id, version::INTEGER AS version, (version = 2 AND h % 10 = 3) AS retracted,
-          'site' AS site_id, 'visitor-' || (i // 3)::VARCHAR AS visitor_id, NULL::VARCHAR AS user_id,
-          TIMESTAMP '2024-03-01' + to_seconds(i) AS start_ts, TIMESTAMP '2024-03-01' + to_seconds(i + 60) AS end_ts,
-          60000::BIGINT AS duration_ms, len(pages)::INTEGER AS event_count, len(pages)::INTEGER AS pageview_count,
-          'https://shop.test' || pages[1] AS landing_url, 'https://shop.test' || pages[-1] AS exit_url, NULL::VARCHAR AS referrer,
-          NULL::VARCHAR AS utm_source, NULL::VARCHAR AS utm_medium, NULL::VARCHAR AS utm_campaign, len(pages) > 1 AS is_engaged,
-          len(pages) = 1 AS is_bounce, false AS converted, 0.0::DOUBLE AS revenue, (version = 2 AND h % 50 = 7) AS is_bot,
-          'gap' AS split_reason, list_transform(pages, p -> p || '/') AS page_path, pages AS page_items
-        FROM (SELECT * FROM v1 UNION ALL SELECT * FROM v2)`);
+        ${sessionsColumns} FROM (SELECT * FROM v1 UNION ALL SELECT * FROM v2)`);
       for (const [part, version] of [["part-0", 2], ["part-1", 1]] as const) {
         await run(`COPY (SELECT * FROM versions WHERE version = ${version} ORDER BY session_id)
                    TO '${join(table, "dt=2024-03-01", `${part}.parquet`)}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 16384)`);
@@ -69,5 +74,50 @@ describe("clickpipe mine patterns on a sessions table larger than its heap", () 
     expect(mined[0]).toEqual({ items: ["/home"], length: 1, support: sessions });
     expect(stderr).toContain(`from ${sessions as number} sequences`);
     expect(mined.some((row) => row.length === 3)).toBe(true);
+  }, 60_000);
+});
+
+/** 2,000 sessions of 150 pages each: 11,325 runs per session, 22.6M distinct runs in all (nearly all of them once). */
+const LONG_SESSIONS = 2_000;
+const LONG_SESSION_PAGES = 150;
+
+describe("clickpipe mine patterns --kind contiguous without --max-length on long sessions", () => {
+  let directory: string;
+  let table: string;
+
+  beforeAll(async () => {
+    directory = mkdtempSync(join(tmpdir(), "mine-long-"));
+    table = join(directory, "sessions");
+    mkdirSync(join(table, "dt=2024-03-01"), { recursive: true });
+    // Pages drawn from 20,000 (each in about 15 sessions: never frequent), except that every third session holds the
+    // funnel /home > /search > /product > /cart > /checkout somewhere: its 15 runs are the frequent ones.
+    await withDuckDb(async (run) => {
+      await run(`COPY (
+        WITH s AS (SELECT i, hash(i) AS h, (hash(i, 'at') % ${LONG_SESSION_PAGES - 5})::INT AS funnel_at FROM range(${LONG_SESSIONS}) t(i))
+        ${sessionsColumns} FROM (SELECT i, h, 1 AS version, list_transform(range(${LONG_SESSION_PAGES}), k ->
+            CASE WHEN i % 3 = 0 AND k >= funnel_at AND k < funnel_at + 5 THEN ['/home', '/search', '/product', '/cart', '/checkout'][k - funnel_at + 1]
+                 ELSE '/x' || (hash(i, k) % 20000)::VARCHAR END) AS pages FROM s)
+        ) TO '${join(table, "dt=2024-03-01", "part-0.parquet")}' (FORMAT parquet, COMPRESSION zstd)`);
+    });
+  });
+
+  afterAll(() => {
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it(`counts only runs whose prefix and suffix are frequent, in ${OLD_SPACE_MB} MB of heap: DuckDB SQL's frequent runs`, async () => {
+    const { code, stdout, stderr } = await runCli(
+      ["mine", "patterns", "--sessions", table, "--kind", "contiguous", "--min-support", "0.05"],
+      { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --max-old-space-size=${OLD_SPACE_MB}` },
+    );
+    expect(code, stderr).toBe(0);
+    // DuckDB's runs of up to 6 pages (every length would be 22.6M lists): none of 6 is frequent, so none longer is
+    // either (a session holding a longer run holds its first 6 pages).
+    const oracle = await queryJson(contiguousRunsOracleSql(table, 6, 0.05));
+    expect(oracle.some((row) => row.length === 6)).toBe(false);
+    expect(oracle.filter((row) => row.length === 5)).toEqual([
+      { items: ["/home", "/search", "/product", "/cart", "/checkout"], length: 5, support: Math.ceil(LONG_SESSIONS / 3) },
+    ]);
+    expect(minedRuns(stdout)).toEqual(oracle);
   }, 60_000);
 });

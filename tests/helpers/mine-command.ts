@@ -86,17 +86,19 @@ export function minedRuns(stdout: string): MinedRun[] {
 /**
  * DuckDB SQL for what `mine patterns --kind contiguous` should find in a sessions table: over the current truth (per
  * session_id its highest version, unless retracted or a crawler's), each distinct run of 1..maxLength consecutive
- * pages once per session, kept at support ≥ ceil(minSupport × sessions); by support (desc), then items item by item
- * (chr(1) between them), the command's order.
+ * pages (every length when undefined) once per session, kept at support ≥ ceil(minSupport × sessions); by support
+ * (desc), then items item by item (chr(1) between them), the command's order.
  */
-export function contiguousRunsOracleSql(table: string, maxLength: number, minSupport: number): string {
+export function contiguousRunsOracleSql(table: string, maxLength: number | undefined, minSupport: number): string {
+  const lengths = maxLength === undefined ? "(SELECT max(len(page_items)) FROM current_truth)" : String(maxLength);
   return `
     WITH latest AS (
       SELECT * FROM read_parquet('${table}/**/*.parquet') QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY version DESC) = 1
     ), current_truth AS (SELECT session_id, page_items FROM latest WHERE NOT retracted AND NOT is_bot),
     starts AS (SELECT session_id, page_items, unnest(range(1, len(page_items) + 1)) AS start FROM current_truth),
+    lengths AS (SELECT unnest(range(1, ${lengths} + 1)) AS n),
     runs AS (SELECT DISTINCT session_id, page_items[start : start + n - 1] AS run
-             FROM starts, range(1, ${maxLength + 1}) lengths(n) WHERE start + n - 1 <= len(page_items))
+             FROM starts, lengths WHERE start + n - 1 <= len(page_items))
     SELECT run AS items, len(run)::INTEGER AS length, count(*)::INTEGER AS support FROM runs GROUP BY run
     HAVING count(*) >= (SELECT ceil(${minSupport}::DOUBLE * count(*)) FROM current_truth)
     ORDER BY support DESC, array_to_string(run, chr(1))`;

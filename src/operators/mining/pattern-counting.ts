@@ -1,5 +1,4 @@
 // Window pattern supports: exact (PrefixSpan + n-gram counts) or bounded-memory (Space-Saving), over final sessions.
-import { CountMap } from "./count-map.ts";
 import { UNWATCHED, type CountingProgress } from "./counting-progress.ts";
 import { denseOneItemPatternCounts } from "./dense-pattern-counts.ts";
 import { forEachDistinctContiguous, forEachDistinctSubsequence } from "./distinct-subsequences.ts";
@@ -69,7 +68,12 @@ export function exactPatternCounts(
 /**
  * Exact supports (sessions holding the run at least once) of every contiguous run of 1..maxLength steps with support
  * ≥ minCount; `length` counts steps, a multi-item step being one token written with `itemJoin`. Unordered. What
- * sequencePatterns counts for its `contiguous` rows, and what `clickpipe mine patterns --kind contiguous` writes.
+ * sequencePatterns counts for its `contiguous` rows (outside its dense counters), and what `clickpipe mine patterns
+ * --kind contiguous` writes.
+ *
+ * Level-wise (Apriori/GSP): a run of k steps is counted only where its (k−1)-step prefix and suffix are frequent, which
+ * loses no frequent run since a session holding a run holds both. Memory is the frequent runs, one level's candidates
+ * and three numbers per step of input, not every distinct run: unpruned, 200-page sessions had 20,100 runs each.
  */
 export function exactContiguousCounts(
   sequences: readonly ItemsetSequence[],
@@ -78,89 +82,144 @@ export function exactContiguousCounts(
   minCount: number,
   progress: CountingProgress = UNWATCHED,
 ): CountedPattern[] {
-  const numeric = sequences.every((sequence) => sequence.every((step) => step.length === 1))
-    ? countOneItemRuns(sequences, maxLength, minCount, progress)
-    : undefined;
-  if (numeric !== undefined) return numeric;
   const found: CountedPattern[] = [];
-  // Keyed by item tokens: keyed by the text, "a > b" then "c" and "a" then "b > c" were one run.
-  const { sequences: tokenSequences, items } = itemTokens(sequences);
-  const runs = new CountMap();
-  const lengthOf = new Map<string, number>();
-  for (const sequence of tokenSequences) {
-    forEachDistinctContiguous(sequence, maxLength, (key, length) => {
-      progress.advance(1);
-      const count = (runs.get(key) ?? 0) + 1;
-      runs.set(key, count);
-      if (count === minCount) lengthOf.set(key, length);
-    }, TOKEN_JOIN);
+  if (maxLength < 1) return found;
+  const { steps, stepTexts, sessionEnds } = encodeSteps(sequences, itemJoin);
+  const stepCount = stepTexts.length;
+
+  // Length 1: each step's support, read from the position array (a -1 after each session ends it).
+  const supports = new Int32Array(stepCount);
+  const lastSession = new Int32Array(stepCount).fill(-1);
+  let session = 0;
+  for (let at = 0; at < steps.length; at++) {
+    const step = steps[at];
+    if (step < 0) {
+      session++;
+      continue;
+    }
+    if (lastSession[step] !== session) {
+      lastSession[step] = session;
+      supports[step]++;
+    }
   }
-  for (const [key, length] of lengthOf) found.push(countedOfKey("contiguous", key, items, itemJoin, length, runs.get(key)!, 0));
-  return found;
+  progress.advance(steps.length);
+  let level: CountedPattern[] = [];
+  const idOfStep = new Int32Array(stepCount).fill(-1);
+  for (let step = 0; step < stepCount; step++) {
+    if (supports[step] < minCount) continue;
+    idOfStep[step] = level.length;
+    level.push({ kind: "contiguous", pattern: stepTexts[step], items: [stepTexts[step]], length: 1, support: supports[step], errorBound: 0 });
+  }
+  // frequentAt[at]: the id (index in `level`) of the frequent run of the current length starting at `at`, else -1;
+  // alive: the positions where one starts, ascending.
+  const frequentAt = new Int32Array(steps.length);
+  let aliveCount = 0;
+  for (let at = 0; at < steps.length; at++) {
+    frequentAt[at] = steps[at] < 0 ? -1 : idOfStep[steps[at]];
+    if (frequentAt[at] >= 0) aliveCount++;
+  }
+  let alive = new Int32Array(aliveCount);
+  aliveCount = 0;
+  for (let at = 0; at < steps.length; at++) if (frequentAt[at] >= 0) alive[aliveCount++] = at;
+
+  for (let length = 2; ; length++) {
+    for (const counted of level) found.push(counted);
+    if (length > maxLength || alive.length === 0) return found;
+    if (level.length * stepCount > Number.MAX_SAFE_INTEGER) throw new RangeError(`contiguous runs: ${level.length} frequent runs of ${length - 1} steps over ${stepCount} steps are too many to key exactly`);
+    const candidates = new RunCandidates();
+    let sessionIndex = 0;
+    for (let a = 0; a < alive.length; a++) {
+      const at = alive[a];
+      while (at >= sessionEnds[sessionIndex]) sessionIndex++;
+      // The suffix starts at at + 1 (the session's -1 at worst); it is read before this loop overwrites that slot.
+      if (frequentAt[at + 1] < 0) {
+        frequentAt[at] = -1;
+        continue;
+      }
+      frequentAt[at] = candidates.count(frequentAt[at] * stepCount + steps[at + length - 1], sessionIndex);
+      if ((a & 0xfff) === 0xfff) progress.advance(0x1000);
+    }
+    // The frequent candidates become the next level; their positions stay alive, others drop out.
+    const previous = level;
+    level = [];
+    const idOfSlot = new Int32Array(candidates.keys.length).fill(-1);
+    for (let slot = 0; slot < candidates.keys.length; slot++) {
+      const support = candidates.supports[slot];
+      if (support < minCount) continue;
+      const key = candidates.keys[slot];
+      const prefix = previous[Math.floor(key / stepCount)];
+      const text = stepTexts[key % stepCount];
+      idOfSlot[slot] = level.length;
+      level.push({ kind: "contiguous", pattern: prefix.pattern + PATTERN_STEP_SEPARATOR + text, items: [...prefix.items, text], length, support, errorBound: 0 });
+    }
+    let kept = 0;
+    for (let a = 0; a < alive.length; a++) {
+      const at = alive[a];
+      const slot = frequentAt[at];
+      frequentAt[at] = slot < 0 ? -1 : idOfSlot[slot];
+      if (frequentAt[at] >= 0) alive[kept++] = at;
+    }
+    alive = alive.subarray(0, kept);
+  }
+}
+
+/** One level's candidate runs: key (prefix id × steps + last step) → slot, with supports counted once per session. */
+class RunCandidates {
+  /** Sharded: one V8 Map holds at most 2^24 entries. */
+  private readonly slotOf: Map<number, number>[] = Array.from({ length: 16 }, () => new Map<number, number>());
+  readonly keys: number[] = [];
+  readonly supports: number[] = [];
+  private readonly lastSession: number[] = [];
+
+  /** Counts `key` for `session` (sessions come in order) and returns its slot. */
+  count(key: number, session: number): number {
+    const shard = this.slotOf[key % 16];
+    const slot = shard.get(key);
+    if (slot === undefined) {
+      shard.set(key, this.keys.length);
+      this.keys.push(key);
+      this.supports.push(1);
+      this.lastSession.push(session);
+      return this.keys.length - 1;
+    }
+    if (this.lastSession[slot] !== session) {
+      this.lastSession[slot] = session;
+      this.supports[slot]++;
+    }
+    return slot;
+  }
 }
 
 /**
- * Contiguous runs of one-item steps (web sessions) counted under numeric keys (the run's item ids in base
- * `items + 1`), so no text is built for the many infrequent runs. Undefined when the keys would not be exact doubles.
+ * The sequences as step ids, one position per step and a -1 after each sequence; `sessionEnds[s]` is the position of
+ * sequence s's -1. A step is identified by its items in order (not by its text: the one-item step "a b" and the step
+ * {a, b} both read "a b"), and written as its items joined by `itemJoin`.
  */
-function countOneItemRuns(
-  sequences: readonly ItemsetSequence[],
-  maxLength: number,
-  minCount: number,
-  progress: CountingProgress,
-): CountedPattern[] | undefined {
-  const idOf = new Map<string, number>();
-  const items: string[] = [];
-  const encoded = sequences.map((sequence) =>
-    Int32Array.from(sequence, (step) => {
-      let id = idOf.get(step[0]);
+function encodeSteps(sequences: readonly ItemsetSequence[], itemJoin: string): { steps: Int32Array; stepTexts: string[]; sessionEnds: Int32Array } {
+  let positions = 0;
+  for (const sequence of sequences) positions += sequence.length + 1;
+  const steps = new Int32Array(positions);
+  const sessionEnds = new Int32Array(sequences.length);
+  const idOfItem = new Map<string, number>();
+  const idOfItemset = new Map<string, number>();
+  const stepTexts: string[] = [];
+  let at = 0;
+  sequences.forEach((sequence, index) => {
+    for (const step of sequence) {
+      const ids = step.length === 1 ? idOfItem : idOfItemset;
+      const key = step.length === 1 ? step[0] : JSON.stringify(step);
+      let id = ids.get(key);
       if (id === undefined) {
-        id = items.length;
-        idOf.set(step[0], id);
-        items.push(step[0]);
+        id = stepTexts.length;
+        ids.set(key, id);
+        stepTexts.push(step.join(itemJoin));
       }
-      return id;
-    }),
-  );
-  const base = items.length + 1;
-  const longest = Math.min(maxLength, encoded.reduce((most, ids) => Math.max(most, ids.length), 0));
-  if (base ** longest > Number.MAX_SAFE_INTEGER) return undefined;
-  // One map probe per run occurrence: the key's slot, with its support and the last sequence counted in parallel arrays
-  // (two maps cost four probes). Slots are numbered in first-seen order, the order the rows come out in.
-  const slotOf = new Map<number, number>();
-  const keys: number[] = [];
-  const supports: number[] = [];
-  const lastSequence: number[] = [];
-  encoded.forEach((ids, sequence) => {
-    for (let start = 0; start < ids.length; start++) {
-      progress.advance(longest);
-      let key = 0;
-      for (let length = 1; length <= longest && start + length <= ids.length; length++) {
-        key = key * base + ids[start + length - 1] + 1;
-        const slot = slotOf.get(key);
-        if (slot === undefined) {
-          slotOf.set(key, keys.length);
-          keys.push(key);
-          supports.push(1);
-          lastSequence.push(sequence);
-        } else if (lastSequence[slot] !== sequence) {
-          lastSequence[slot] = sequence;
-          supports[slot]++;
-        }
-      }
+      steps[at++] = id;
     }
+    sessionEnds[index] = at;
+    steps[at++] = -1;
   });
-  const found: CountedPattern[] = [];
-  for (let slot = 0; slot < keys.length; slot++) {
-    const key = keys[slot];
-    const support = supports[slot];
-    if (support < minCount) continue;
-    const run: string[] = [];
-    for (let rest = key; rest > 0; rest = Math.floor(rest / base)) run.push(items[(rest % base) - 1]);
-    run.reverse();
-    found.push({ kind: "contiguous", pattern: run.join(PATTERN_STEP_SEPARATOR), items: run, length: run.length, support, errorBound: 0 });
-  }
-  return found;
+  return { steps, stepTexts, sessionEnds };
 }
 
 /**
