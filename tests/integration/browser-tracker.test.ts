@@ -181,6 +181,18 @@ async function newContext(options: { gpc?: boolean } = {}): Promise<BrowserConte
 
 const pageUrl = (setup: Setup, path: string) => `${pageOrigin}${path}?collector=${encodeURIComponent(setup.collector)}`;
 
+/**
+ * A page script that writes an outbox, as [send after, event time, event JSON, site], before the tracker loads: `entries`
+ * is a JS expression that may use `now` and `line(i, at, extra)` (a click's JSON); the site is the page's collector and
+ * KEY, as the tracker tags them (FNV-1a of "<endpoint> <write key>").
+ */
+const seedOutbox = (entries: string) => `
+  const now = Date.now();
+  const line = (i, at, extra) => JSON.stringify(Object.assign({ type: "click", ts: new Date(at).toISOString(), event_id: "seeded-" + i + "-" + now, anon_id: "anon-old", site_id: "shop", url: location.href, element: "e" + i }, extra));
+  let site = 2166136261;
+  for (const char of new URLSearchParams(location.search).get("collector") + "/v1/events ${KEY}") site = Math.imul(site ^ char.charCodeAt(0), 16777619) >>> 0;
+  localStorage.setItem("clickpipe_outbox", JSON.stringify((${entries}).map((entry) => (Array.isArray(entry) ? entry.concat([site]) : entry))));`;
+
 describe("browser tracker - in Chromium against a real collector", () => {
   it("sends the page view, a call queued before load, identify, purchase, an SPA navigation, and flushes by beacon on hide", async () => {
     const setup = await startCollector();
@@ -492,11 +504,8 @@ describe("browser tracker - in Chromium against a real collector", () => {
 
   it("bounds the outbox: 200 events, 256 Ki characters, none over 24 h old, the oldest dropped first", async () => {
     const setup = await startCollector();
-    // Outboxes an earlier page left, as [send after, event time, event JSON]: written before the tracker loads.
-    const seed = (entries: string) => `
-      const now = Date.now();
-      const line = (i, at, extra) => JSON.stringify(Object.assign({ type: "click", ts: new Date(at).toISOString(), event_id: "seeded-" + i + "-" + now, anon_id: "anon-old", site_id: "shop", url: location.href, element: "e" + i }, extra));
-      localStorage.setItem("clickpipe_outbox", JSON.stringify(${entries}));`;
+    // Outboxes an earlier page left: written before the tracker loads.
+    const seed = seedOutbox;
     // 250 small events a second apart, one 25 h old, and an entry that is not one.
     pages.set("/count", {
       title: "Count",
@@ -583,5 +592,66 @@ describe("browser tracker - in Chromium against a real collector", () => {
     const posts = setup.seen.filter((seen) => seen.method === "POST");
     expect(posts.map((post) => post.status)).toEqual([200, 200]);
     for (const post of posts) expect(Buffer.byteLength(post.body, "utf8")).toBeLessThanOrEqual(60 * 1024);
+  });
+
+  it("sends the outbox's events only to the collector and with the write key they were made for, not another site's of the origin", async () => {
+    const shop = await startCollector();
+    const blogKey = "wk_browser_tracker_blog_0123456789";
+    const blog = await startCollector(blogKey);
+    // Every try of the shop's page fails, at once: after 5 the page keeps its events, due now, for the next page load.
+    shop.failNextPosts(5, 0);
+    pages.set("/shop", { title: "Shop", before: "clickpipe('track', 'add_to_cart', { sku: 'SKU-S', qty: 1 });" });
+    pages.set("/blog", { title: "Blog", writeKey: blogKey });
+    const page = await (await newContext()).newPage();
+    const gaveUp = new Promise<void>((resolve) => page.on("console", (message) => message.text().includes("undelivered after 5 tries") && resolve()));
+    await page.goto(pageUrl(shop, "/shop"));
+    await gaveUp;
+    const shopIds = shop.seen.find((seen) => seen.method === "POST")!.body.split("\n").map((line) => JSON.parse(line).event_id as string);
+    expect(shopIds).toHaveLength(2);
+    // The blog, another site of the same origin with its own collector and write key, loads: the shop's events stay put.
+    await page.goto(pageUrl(blog, "/blog"));
+    await waitForEvents(blog.stream, "the blog's view", (events) => events.length >= 1);
+    await page.waitForTimeout(1_500);
+    expect((await storedEvents(blog.stream)).map((event) => event.title)).toEqual(["Blog"]);
+    for (const seen of blog.seen) for (const id of shopIds) expect(seen.body).not.toContain(id);
+    expect(JSON.parse((await page.evaluate('localStorage.getItem("clickpipe_outbox")')) as string)).toHaveLength(2);
+    // The shop's next page load sends them to the shop's collector.
+    await page.goto(pageUrl(shop, "/shop"));
+    const events = await waitForEvents(shop.stream, "the kept events and the new view", (stored) => stored.length >= 4);
+    expect(events.filter((event) => shopIds.includes(event.event_id as string)).map((event) => event.type)).toEqual(["page_view", "add_to_cart"]);
+  });
+
+  it("keeps in the outbox at once the batches posted on hide past the beacon quota, in case the page never runs again", async () => {
+    const setup = await startCollector();
+    pages.set("/big", { title: "Big", attributes: 'data-auto-pageviews="false"' });
+    const page = await (await newContext()).newPage();
+    await page.goto(pageUrl(setup, "/big"));
+    await page.waitForFunction("clickpipe.loaded === true");
+    // As in the beacon quota test: two beacons taken, the third batch posted by fetch. A mobile page may be discarded
+    // right after visibilitychange (no pagehide follows), so what the fetch carries must be in the outbox by then.
+    const kept = (await page.evaluate(`
+      for (let i = 0; i < 3; i++) clickpipe("track", "click", { element: "big-" + i, blob: "x".repeat(31000) });
+      Object.defineProperty(document, "visibilityState", { get: () => "hidden", configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+      JSON.parse(localStorage.getItem("clickpipe_outbox") || "[]").map((entry) => JSON.parse(entry[2]).element)
+    `)) as string[];
+    expect(kept).toEqual(["big-2"]);
+    // The page lived on: delivered, and out of the outbox.
+    await waitForEvents(setup.stream, "the three big clicks", (stored) => stored.length >= 3);
+    await waitForValue("an empty outbox", () => page.evaluate('localStorage.getItem("clickpipe_outbox")'), (outbox) => outbox === null, 5_000);
+  });
+
+  it("drops an outbox entry that is no event (a tampered one) instead of losing the request it would lead", async () => {
+    const setup = await startCollector();
+    pages.set("/tampered", {
+      title: "Tampered",
+      attributes: 'data-auto-pageviews="false"',
+      before: seedOutbox(`[[0, now - 3000, "not json"], [0, now - 2000, "[1]"], [0, now - 1000, line(1, now - 1000, {})]]`),
+    });
+    const page = await (await newContext()).newPage();
+    await page.goto(pageUrl(setup, "/tampered"));
+    const events = await waitForEvents(setup.stream, "the kept click", (stored) => stored.length >= 1);
+    expect(events.map((event) => event.element)).toEqual(["e1"]);
+    await waitForValue("an empty outbox", () => page.evaluate('localStorage.getItem("clickpipe_outbox")'), (outbox) => outbox === null, 5_000);
   });
 });

@@ -46,7 +46,10 @@
    * One request's events; notBefore is when the collector's Retry-After allows the next try (epoch ms, 0: any time).
    * @typedef {{ lines: QueuedLine[], attempt: number, notBefore: number, timer?: ReturnType<typeof setTimeout> }} Batch
    */
-  /** @typedef {[number, number, string]} OutboxEntry not to be sent before (epoch ms), the event's time (epoch ms), its JSON */
+  /**
+   * Not to be sent before (epoch ms), the event's time (epoch ms), its JSON, and the site it is for (siteKey).
+   * @typedef {[number, number, string, number]} OutboxEntry
+   */
 
   const page = /** @type {Window & { clickpipe?: Clickpipe }} */ (window);
   const stub = page.clickpipe;
@@ -139,6 +142,12 @@
   /** The write key as each body's first field (the event's own "{" follows), and its UTF-8 length. */
   const keyField = '{"writeKey":' + JSON.stringify(writeKey) + ",";
   const keyBytes = encoder.encode(keyField).length;
+  /**
+   * Which collector and write key the outbox's events are for (FNV-1a of both, 8 characters at most): sites of one origin
+   * share its localStorage, and an event is only ever sent where and with the key it was made for.
+   */
+  let siteKey = 2166136261;
+  for (const char of endpoint + " " + writeKey) siteKey = Math.imul(siteKey ^ char.charCodeAt(0), 16777619) >>> 0;
 
   /** The page's URL without its fragment: fragments never reach servers and may hold tokens (OAuth's #access_token). */
   function pageUrl() {
@@ -304,7 +313,7 @@
       return entries.filter(notAmong(lines)).concat(
         lines.map(function (queued) {
           queued.kept = true;
-          return /** @type {OutboxEntry} */ ([sendAfter, queued.at, queued.line]);
+          return /** @type {OutboxEntry} */ ([sendAfter, queued.at, queued.line, siteKey]);
         }),
       );
     });
@@ -316,20 +325,39 @@
   }
 
   /**
-   * At a page load (a back/forward cache restore too): the outbox's events that are due go with the next flush, their
-   * entries leased meanwhile, so that another tab loading now leaves them alone. Their event_ids are unchanged, so an
-   * event that an earlier page's beacon did deliver after all is dropped by the pipeline's dedupe.
+   * At a page load (a back/forward cache restore too): this site's events in the outbox that are due go with the next
+   * flush, their entries leased meanwhile, so that another tab loading now leaves them alone. Their event_ids are
+   * unchanged, so an event that an earlier page's beacon did deliver after all is dropped by the pipeline's dedupe.
+   * An entry that is no event of this tracker's (another script's, a tampered one) is dropped: as a body's first line it
+   * would lose the write key, and with it the whole request.
    */
   function sendOutbox() {
     const now = Date.now();
     updateOutbox(function (entries) {
-      return entries.map(function (entry) {
-        if (entry[0] > now) return entry;
-        queue.push({ line: entry[2], bytes: encoder.encode(entry[2]).length, at: entry[1], kept: true });
-        return /** @type {OutboxEntry} */ ([now + LEASE_MS, entry[1], entry[2]]);
-      });
+      const due = [];
+      for (const entry of entries) {
+        if (entry[3] !== siteKey || entry[0] > now) {
+          due.push(entry);
+          continue;
+        }
+        const bytes = encoder.encode(entry[2]).length;
+        if (bytes > MAX_EVENT_BYTES || !isEventLine(entry[2])) continue;
+        queue.push({ line: entry[2], bytes: bytes, at: entry[1], kept: true });
+        due.push(/** @type {OutboxEntry} */ ([now + LEASE_MS, entry[1], entry[2], siteKey]));
+      }
+      return due;
     });
     if (queue.length > 0 && flushTimer === undefined) flushTimer = setTimeout(flush, FLUSH_DELAY_MS);
+  }
+
+  /** @param {string} line */
+  function isEventLine(line) {
+    try {
+      const event = JSON.parse(line);
+      return event !== null && typeof event === "object" && !Array.isArray(event) && typeof event.event_id === "string";
+    } catch (_error) {
+      return false;
+    }
   }
 
   /** The queued lines as batches whose bodies have at most MAX_BODY_BYTES, the write key's UTF-8 bytes included. @returns {Batch[]} */
@@ -455,8 +483,6 @@
    */
   function flushOnHide() {
     try {
-      // A page that is gone never reads the answers still to come: any page of the site may send these again.
-      for (const batch of posted) keep(batch.lines, batch.notBefore);
       const batches = takeBatches();
       for (const batch of waiting.splice(0)) {
         clearTimeout(batch.timer);
@@ -470,6 +496,9 @@
         // A string body is sent as text/plain;charset=UTF-8: CORS-safelisted, so no preflight.
         if (!navigator.sendBeacon || !navigator.sendBeacon(endpoint, body(batch))) post(batch);
       }
+      // A page that is gone never reads the answers still to come (those posted just now, past the beacon quota, too):
+      // any page of the site may send these again.
+      for (const batch of posted) keep(batch.lines, batch.notBefore);
     } catch (error) {
       warn(String(error));
     }
