@@ -78,10 +78,10 @@ export const ingestConfig = z
           })
           .default([...DEFAULT_REDACTED_QUERY_PARAMS])
           .describe(
-            `Query and fragment parameters (any case) whose values become "(redacted)" in url and referrer [${DEFAULT_REDACTED_QUERY_PARAMS.join(", ")}]; ` +
+            `Query and fragment parameters (any case) whose values become "(redacted)" in url, referrer and target_url [${DEFAULT_REDACTED_QUERY_PARAMS.join(", ")}]; ` +
               `${ALWAYS_REDACTED_QUERY_PARAMS.join(", ")} always.`,
           ),
-        redactEmails: z.boolean().default(true).describe('Query and fragment values (and names) holding an email address become "(redacted)" in url and referrer [true].'),
+        redactEmails: z.boolean().default(true).describe('Query and fragment values (and names) holding an email address become "(redacted)" in url, referrer and target_url [true].'),
       })
       .default({
         anonymizeIp: true,

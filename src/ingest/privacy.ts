@@ -134,9 +134,11 @@ export class PrivacyFilter {
       if (anonymized === undefined) delete event.ip;
       else event.ip = anonymized;
     }
-    // The event schema's URL fields, and page_item, taken from the url's path before: it holds the path's addresses.
+    // The event schema's URL fields, the browser tracker's click target (a link's URL holds tokens as a page's does),
+    // and page_item, taken from the url's path before: it holds the path's addresses.
     if (typeof event.url === "string") event.url = redactUrl(event.url, this.queryRedaction);
     if (typeof event.referrer === "string") event.referrer = redactUrl(event.referrer, this.queryRedaction);
+    if (typeof event.target_url === "string") event.target_url = redactUrl(event.target_url, this.queryRedaction);
     if (this.config.redactEmails && typeof event.page_item === "string") event.page_item = redactPathAddresses(event.page_item);
     if (this.pseudonymKey !== undefined) {
       for (const field of this.config.pseudonymize) {

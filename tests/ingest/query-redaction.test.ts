@@ -135,6 +135,28 @@ describe("PrivacyFilter - url and referrer", () => {
       page_item: "/welcome",
     });
   });
+
+  it("redacts a click's target_url (the browser tracker's link target) as it redacts url", () => {
+    const filter = new PrivacyFilter({ ...defaults, anonymizeIp: false }, undefined);
+    const event = filter.apply({
+      type: "click",
+      ts: 1,
+      event_id: "e1",
+      anon_id: "a1",
+      url: "https://shop.example/help",
+      target_url: "https://partner.example/u/jane%40x.com/signup?token=t0k&ref=shop",
+      click_kind: "outbound",
+    });
+    expect(event).toEqual({
+      type: "click",
+      ts: 1,
+      event_id: "e1",
+      anon_id: "a1",
+      url: "https://shop.example/help",
+      target_url: "https://partner.example/u/(redacted)/signup?token=(redacted)&ref=shop",
+      click_kind: "outbound",
+    });
+  });
 });
 
 describe("PrivacyFilter - addresses in paths and page items", () => {

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { delimiter, join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { chromium, type Browser, type BrowserContext } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { httpSource, pipelineSchema } from "../../src/config/pipeline.ts";
 import { createHttpCollector, type HttpCollector } from "../../src/ingest/http-collector.ts";
@@ -47,6 +47,8 @@ interface PageSpec {
   before?: string;
   /** KEY unless given. */
   writeKey?: string;
+  /** HTML after the page's #next link. */
+  body?: string;
 }
 
 let nc: NatsConnection;
@@ -68,6 +70,8 @@ beforeAll(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM });
   pageServer = createServer((request, response) => {
     const url = new URL(request.url ?? "/", "http://page");
+    // A file the browser saves instead of showing: clicking its link leaves the page where it is.
+    if (url.pathname.startsWith("/files/")) return response.writeHead(200, { "content-type": "application/pdf", "content-disposition": "attachment" }).end("%PDF-1.4");
     const spec = pages.get(url.pathname);
     if (spec === undefined) return response.writeHead(404).end();
     response.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(pageHtml(spec, url.searchParams.get("collector")!));
@@ -96,7 +100,7 @@ function pageHtml(spec: PageSpec, collector: string): string {
 <script>window.clickpipe=window.clickpipe||function(){(clickpipe.q=clickpipe.q||[]).push([Date.now(),arguments])};</script>
 <script>${spec.before ?? ""}</script>
 <script async src="${collector}/v1/clickpipe.js" data-write-key="${spec.writeKey ?? KEY}" data-site-id="shop" ${spec.attributes ?? ""}></script>
-</head><body><a id="next" href="/next?collector=${encodeURIComponent(collector)}">next</a></body></html>`;
+</head><body><a id="next" href="/next?collector=${encodeURIComponent(collector)}">next</a>${spec.body ?? ""}</body></html>`;
 }
 
 interface Setup {
@@ -178,6 +182,24 @@ async function newContext(options: { gpc?: boolean } = {}): Promise<BrowserConte
   if (options.gpc) await context.addInitScript({ content: 'Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true });' });
   return context;
 }
+
+/**
+ * Links and a button for automatic clicks. The page's own origin is 127.0.0.1; localhost on the same port is another
+ * host (an outbound link, which the page server answers 404). The internal and mailto links are cancelled by the page,
+ * as a router would, so the page stays.
+ */
+const clickBody = () => `
+  <a id="partner" href="${pageOrigin.replace("127.0.0.1", "localhost")}/partner?token=t0k&ref=shop#offer"><span id="partner-label">partner</span></a>
+  <a id="report" href="/files/Report.PDF?token=abc&v=2#page=3"><i id="report-icon">pdf</i> report</a>
+  <button id="buy" data-clickpipe-click="buy-now"><b id="buy-label">Buy</b></button>
+  <a id="internal" href="/about?collector=x" onclick="event.preventDefault()">about</a>
+  <a id="mail" href="mailto:jane@x.example" onclick="event.preventDefault()">mail</a>
+  <span id="plain">text</span>`;
+
+const clickFields = (events: Event[]) =>
+  events
+    .filter((event) => event.type === "click")
+    .map(({ url, click_kind, click_name, element, target_url }) => JSON.parse(JSON.stringify({ url, click_kind, click_name, element, target_url })) as Event);
 
 const pageUrl = (setup: Setup, path: string) => `${pageOrigin}${path}?collector=${encodeURIComponent(setup.collector)}`;
 
@@ -653,5 +675,91 @@ describe("browser tracker - in Chromium against a real collector", () => {
     const events = await waitForEvents(setup.stream, "the kept click", (stored) => stored.length >= 1);
     expect(events.map((event) => event.element)).toEqual(["e1"]);
     await waitForValue("an empty outbox", () => page.evaluate('localStorage.getItem("clickpipe_outbox")'), (outbox) => outbox === null, 5_000);
+  });
+
+  it('sends one click per outbound link, download and tagged element with data-auto-clicks, none for an internal link, and delivers a click that leaves the page', async () => {
+    const setup = await startCollector();
+    pages.set("/clicks", { title: "Clicks", attributes: 'data-auto-clicks="outbound downloads tagged"', body: clickBody() });
+    const context = await newContext();
+    const page = await context.newPage();
+    const start = pageUrl(setup, "/clicks");
+    await page.goto(start);
+    await page.waitForFunction("clickpipe.loaded === true");
+    // Inside the links and the button; the download stays on the page; nothing for the internal link, the mailto link
+    // or plain text.
+    await page.click("#report-icon");
+    await page.click("#buy-label");
+    await page.click("#internal");
+    await page.click("#mail");
+    await page.click("#plain");
+    // A right click (an auxclick too) opens a menu, not the link: no event. A middle click (auxclick) and a ctrl-click
+    // open new tabs: one click event each.
+    await page.click("#partner-label", { button: "right" });
+    await page.click("#partner-label", { button: "middle" });
+    await page.click("#partner-label", { modifiers: ["Control"] });
+    await waitForEvents(setup.stream, "four clicks", (events) => clickFields(events).length >= 4);
+    expect(page.url()).toBe(start);
+    // The same link in this tab: the page is gone at once, and its click goes by sendBeacon on pagehide.
+    await page.click("#partner-label");
+    await waitForEvents(setup.stream, "the click that left the page", (events) => clickFields(events).length >= 5);
+    expect(page.url()).not.toBe(start);
+    await page.waitForTimeout(1_500); // a second event for a click, or one for the internal link, would be sent by now
+
+    const events = await storedEvents(setup.stream);
+    const partner = `${pageOrigin.replace("127.0.0.1", "localhost")}/partner?token=(redacted)&ref=shop`;
+    // The targets without their fragment, and with the collector's query redaction, as a page's url.
+    const outbound = { url: start, click_kind: "outbound", element: "a", target_url: partner };
+    expect(clickFields(events)).toEqual([
+      { url: start, click_kind: "download", element: "a", target_url: `${pageOrigin}/files/Report.PDF?token=(redacted)&v=2` },
+      { url: start, click_kind: "tagged", click_name: "buy-now", element: "button" },
+      outbound,
+      outbound,
+      outbound,
+    ]);
+    expect(events.filter((event) => event.type !== "click").map((event) => [event.type, event.title])).toEqual([["page_view", "Clicks"]]);
+    const anonId = events[0].anon_id;
+    for (const event of events) {
+      expect(event.anon_id).toBe(anonId);
+      expect(event.site_id).toBe("shop");
+      expect(event.event_id).toMatch(UUID_V4);
+    }
+    // Only the collector's redacted copy is stored; the browser sent the target's query, never its fragment.
+    const bodies = setup.seen.filter((seen) => seen.method === "POST").map((seen) => seen.body);
+    expect(bodies.join("\n")).not.toMatch(/#offer|#page=3|mailto|about/);
+    const lastPost = setup.seen.filter((seen) => seen.method === "POST").at(-1)!;
+    expect(lastPost.body.split("\n").map((line) => (JSON.parse(line) as Event).click_kind)).toEqual(["outbound"]);
+    expect(lastPost.headers["sec-fetch-mode"]).toBe("no-cors");
+  });
+
+  it("sends no click without data-auto-clicks, only the listed kinds with it, and none under Global Privacy Control", async () => {
+    const setup = await startCollector();
+    pages.set("/default", { title: "Default", body: clickBody() });
+    pages.set("/tagged-only", { title: "Tagged only", attributes: 'data-auto-clicks="tagged"', body: clickBody() });
+    pages.set("/private", { title: "Private", attributes: 'data-auto-clicks="outbound downloads tagged"', body: clickBody() });
+    const clickAll = async (page: Page) => {
+      await page.click("#report-icon");
+      await page.click("#buy-label");
+      await page.click("#internal");
+      await page.click("#partner-label", { button: "middle" });
+      await page.click("#partner-label", { modifiers: ["Control"] });
+    };
+    const page = await (await newContext()).newPage();
+    await page.goto(pageUrl(setup, "/default"));
+    await page.waitForFunction("clickpipe.loaded === true");
+    await clickAll(page);
+    await page.goto(pageUrl(setup, "/tagged-only"));
+    await page.waitForFunction("clickpipe.loaded === true");
+    await clickAll(page);
+    const gpcPage = await (await newContext({ gpc: true })).newPage();
+    await gpcPage.goto(pageUrl(setup, "/private"));
+    await gpcPage.waitForFunction("clickpipe.loaded === true");
+    await clickAll(gpcPage);
+    await gpcPage.click("#partner-label");
+
+    await waitForEvents(setup.stream, "the tagged click", (events) => clickFields(events).length >= 1);
+    await page.waitForTimeout(1_500); // any other click would be sent by now
+    const events = await storedEvents(setup.stream);
+    expect(clickFields(events)).toEqual([{ url: pageUrl(setup, "/tagged-only"), click_kind: "tagged", click_name: "buy-now", element: "button" }]);
+    expect(events.filter((event) => event.type === "page_view").map((event) => event.title)).toEqual(["Default", "Tagged only"]);
   });
 });

@@ -1,6 +1,7 @@
 // @ts-check
 // clickpipe's first-party browser tracker, served by the HTTP collector as GET /v1/clickpipe.js: page views (SPA
-// navigations too) and track / identify / purchase calls, batched to POST /v1/events in the event schema of
+// navigations too), track / identify / purchase calls and, opted into, clicks on outbound links, downloads and tagged
+// elements, batched to POST /v1/events in the event schema of
 // docs/ARCHITECTURE.md "Events". ES2017 without dependencies, so it runs as served in every browser sites support.
 (function () {
   "use strict";
@@ -31,6 +32,10 @@
   const EVENT_TYPES = ["page_view", "click", "add_to_cart", "purchase", "identify"];
   /** Fields the tracker sets: a call's properties cannot replace them. */
   const RESERVED = ["type", "ts", "event_id", "anon_id", "user_id", "site_id", "writeKey"];
+  /** The kinds of click data-auto-clicks may list, each sent as a click's click_kind ("downloads" as "download"). */
+  const CLICK_KINDS = ["outbound", "downloads", "tagged"];
+  /** Link extensions that are file downloads (GA4's enhanced measurement list and a few more) unless data-download-extensions lists others. */
+  const DOWNLOAD_EXTENSIONS = "pdf doc docx xls xlsx ppt pptx pps odt ods odp rtf txt csv key epub 7z zip rar gz tgz bz2 xz dmg pkg exe msi apk mp3 wav wma mid midi avi mov mp4 mpg mpeg wmv";
 
   /**
    * The page's `clickpipe` function: the snippet's stub queues calls in `q` (as [time, arguments]) until this loads.
@@ -149,11 +154,14 @@
   let siteKey = 2166136261;
   for (const char of endpoint + " " + writeKey) siteKey = Math.imul(siteKey ^ char.charCodeAt(0), 16777619) >>> 0;
 
-  /** The page's URL without its fragment: fragments never reach servers and may hold tokens (OAuth's #access_token). */
-  function pageUrl() {
-    const href = location.href;
+  /** A URL without its fragment: fragments never reach servers and may hold tokens (OAuth's #access_token). @param {string} href */
+  function withoutFragment(href) {
     const hash = href.indexOf("#");
     return hash === -1 ? href : href.slice(0, hash);
+  }
+
+  function pageUrl() {
+    return withoutFragment(location.href);
   }
 
   /** @param {string} type @param {number} at epoch ms @returns {TrackerEvent} */
@@ -243,6 +251,55 @@
       default:
         warn("unknown command " + JSON.stringify(args[0]) + ": use page, track, purchase, identify or reset");
     }
+  }
+
+  /**
+   * The click events data-auto-clicks asks for, from one capturing listener on the document (clicks on elements
+   * added later count too, and a page's stopPropagation does not hide them). It never prevents or delays the click's
+   * default: a link that leaves the page leaves at once, and its event goes with the queue by sendBeacon on pagehide.
+   * @param {string[]} kinds @param {string[]} extensions
+   */
+  function trackClicks(kinds, extensions) {
+    // Middle clicks (a new tab) come as auxclick where browsers have it, and then their click is the primary button's only.
+    const middleClick = "onauxclick" in document ? "auxclick" : "click";
+    /** @param {Event} event */
+    function clicked(event) {
+      try {
+        const button = /** @type {MouseEvent} */ (event).button;
+        // The primary button (with ctrl, shift or meta too; the keyboard's Enter) and the middle one, once each.
+        if (!((event.type === "click" && button === 0) || (event.type === middleClick && button === 1))) return;
+        // An element, but not the document or a text node: those have no closest().
+        const target = /** @type {Element | null} */ (event.target);
+        if (!target || typeof target.closest !== "function") return;
+        const tagged = kinds.indexOf("tagged") === -1 ? null : target.closest("[data-clickpipe-click]");
+        const link = target.closest("a[href],area[href]");
+        // Web links only: a mailto: or tel: link's address is the visitor's business, a javascript: link no target.
+        const href = link ? new URL(/** @type {string} */ (link.getAttribute("href")), document.baseURI) : undefined;
+        const web = href && /^https?:$/.test(href.protocol) ? href : undefined;
+        const extension = web ? /\.([^./]+)$/.exec(web.pathname) : null;
+        const kind = tagged
+          ? "tagged"
+          : !web
+            ? ""
+            : kinds.indexOf("downloads") !== -1 && extension && extensions.indexOf(extension[1].toLowerCase()) !== -1
+              ? "download"
+              : kinds.indexOf("outbound") !== -1 && web.host !== location.host
+                ? "outbound"
+                : "";
+        if (!kind) return;
+        const element = /** @type {Element} */ (tagged || link);
+        /** @type {TrackerEvent} */
+        const click = { url: pageUrl(), click_kind: kind, element: element.tagName.toLowerCase() };
+        if (tagged) click.click_name = tagged.getAttribute("data-clickpipe-click");
+        // The collector redacts target_url's listed query parameters and addresses as it does url's.
+        if (web) click.target_url = withoutFragment(web.href);
+        enqueue(Object.assign(click, newEvent("click", Date.now())));
+      } catch (error) {
+        warn(String(error));
+      }
+    }
+    document.addEventListener("click", clicked, true);
+    if (middleClick === "auxclick") document.addEventListener("auxclick", clicked, true);
   }
 
   /** @param {TrackerEvent} event */
@@ -538,6 +595,10 @@
     }
   });
   sendOutbox();
+  // Off unless asked for: data-auto-clicks="outbound downloads tagged" (any of them).
+  const clickKinds = (data.autoClicks || "").split(/\s+/).filter(Boolean);
+  for (const kind of clickKinds) if (CLICK_KINDS.indexOf(kind) === -1) warn("unknown data-auto-clicks " + JSON.stringify(kind) + ": use " + CLICK_KINDS.join(", "));
+  if (clickKinds.length > 0) trackClicks(clickKinds, (data.downloadExtensions || DOWNLOAD_EXTENSIONS).toLowerCase().split(/[\s,.]+/));
 
   const clickpipe = /** @type {Clickpipe} */ (
     function () {
