@@ -17,7 +17,11 @@ export { REDACTED_QUERY_VALUE, type QueryRedaction } from "./redaction-spans.ts"
 /** clickpipe's own secret: redacted whatever list the pipeline file gives. */
 export const ALWAYS_REDACTED_QUERY_PARAMS: readonly string[] = [WRITE_KEY_FIELD];
 
-/** The default list (names compared case-insensitively, after percent-decoding). */
+/**
+ * The default list (names compared case-insensitively, after percent-decoding). The last seven sign pre-signed
+ * download links (S3 and S3-compatible stores, Google Cloud Storage, CloudFront, Azure SAS), which click targets and
+ * referrers carry: whoever holds one can fetch the file until it expires.
+ */
 export const DEFAULT_REDACTED_QUERY_PARAMS: readonly string[] = [
   WRITE_KEY_FIELD,
   "email",
@@ -28,6 +32,13 @@ export const DEFAULT_REDACTED_QUERY_PARAMS: readonly string[] = [
   "password",
   "secret",
   "api_key",
+  "x-amz-signature",
+  "x-amz-credential",
+  "x-amz-security-token",
+  "x-goog-signature",
+  "x-goog-credential",
+  "signature",
+  "sig",
 ];
 
 export function compileQueryRedaction(params: readonly string[], emails: boolean): QueryRedaction {

@@ -40,7 +40,10 @@ describe("pipeline schema - defaults", () => {
       ipv6Bits: 80,
       pseudonymize: [],
       dropFields: [],
-      redactQueryParams: ["writeKey", "email", "token", "access_token", "id_token", "refresh_token", "password", "secret", "api_key"],
+      redactQueryParams: [
+        ...["writeKey", "email", "token", "access_token", "id_token", "refresh_token", "password", "secret", "api_key"],
+        ...["x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature", "x-goog-credential", "signature", "sig"],
+      ],
       redactEmails: true,
     });
   });

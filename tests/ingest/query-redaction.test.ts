@@ -159,6 +159,35 @@ describe("PrivacyFilter - url and referrer", () => {
   });
 });
 
+describe("PrivacyFilter - pre-signed download links by default", () => {
+  // Whoever holds a pre-signed link can fetch its file until it expires: the signature (and a temporary credential)
+  // goes, what names the file and the expiry stays. Examples in the shapes the providers document.
+  const cases: Array<[string, string]> = [
+    [
+      "https://files.s3.amazonaws.com/report.pdf?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Security-Token=IQoJb3JpZ2lu&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404",
+      "https://files.s3.amazonaws.com/report.pdf?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=(redacted)&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Security-Token=(redacted)&X-Amz-Signature=(redacted)",
+    ],
+    [
+      "https://storage.googleapis.com/bucket/file.zip?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=svc%40proj.iam.gserviceaccount.com%2F20190301%2Fauto%2Fstorage%2Fgoog4_request&X-Goog-Expires=900&X-Goog-Signature=5b1d1a2c",
+      "https://storage.googleapis.com/bucket/file.zip?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=(redacted)&X-Goog-Expires=900&X-Goog-Signature=(redacted)",
+    ],
+    [
+      "https://d111111abcdef8.cloudfront.net/video.mp4?Expires=1357034400&Signature=nitfHRCrtziwO2HwPfWw~yYDhUF5EwRunQA-j19DzZrvDh6hQ73lDx~-ar3UocvvRQVw6EkC~GdpGQyyOSKQim-TxAnW7d8F5Kkai9HVx0FIu-5jcQb0UEmatEXAMPLE3ReXySpLSMj0yCd3ZAB4UcBCAqEijkytL6f3fVYNGQI6&Key-Pair-Id=APKA9ONS7QCOWEXAMPLE",
+      "https://d111111abcdef8.cloudfront.net/video.mp4?Expires=1357034400&Signature=(redacted)&Key-Pair-Id=APKA9ONS7QCOWEXAMPLE",
+    ],
+    [
+      "https://acct.blob.core.windows.net/docs/a.docx?sp=r&st=2024-01-01T00:00:00Z&se=2024-01-02T00:00:00Z&spr=https&sv=2022-11-02&sr=b&sig=aBcD%2B1234%3D",
+      "https://acct.blob.core.windows.net/docs/a.docx?sp=r&st=2024-01-01T00:00:00Z&se=2024-01-02T00:00:00Z&spr=https&sv=2022-11-02&sr=b&sig=(redacted)",
+    ],
+  ];
+  it.each(cases)("%s", (url, expected) => {
+    const filter = new PrivacyFilter(ingestConfig.parse({}).privacy, undefined);
+    const event = filter.apply({ type: "click", ts: 1, event_id: "e1", anon_id: "a1", url: "https://shop.example/downloads", target_url: url } as ClickEvent);
+    expect((event as unknown as { target_url: string }).target_url).toBe(expected);
+    expect(filter.apply({ type: "page_view", ts: 1, event_id: "e2", anon_id: "a1", url: "https://shop.example/thanks", referrer: url }).referrer).toBe(expected);
+  });
+});
+
 describe("PrivacyFilter - addresses in paths and page items", () => {
   const event = (): ClickEvent => ({
     type: "page_view",
