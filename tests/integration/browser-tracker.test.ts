@@ -731,6 +731,46 @@ describe("browser tracker - in Chromium against a real collector", () => {
     expect(lastPost.headers["sec-fetch-mode"]).toBe("no-cors");
   });
 
+  it("counts a tagged label's click once, no middle click off a link, SVG and shadow-DOM links, and sends no link's user name or password", async () => {
+    const setup = await startCollector();
+    const other = pageOrigin.replace("127.0.0.1", "localhost");
+    pages.set("/click-cases", {
+      title: "Click cases",
+      attributes: 'data-auto-clicks="outbound downloads tagged"',
+      body: `
+  <label data-clickpipe-click="plan-pro"><input id="plan-box" type="checkbox"><span id="plan-text">Pro plan</span></label>
+  <button id="buy" data-clickpipe-click="buy-now"><b id="buy-label">Buy</b></button>
+  <a id="credentials" href="${other.replace("://", "://visitor:s3cret@")}/partner?ref=shop">partner</a>
+  <svg width="40" height="40"><a xlink:href="${other}/svg"><rect id="svg-rect" width="40" height="40"/></a></svg>
+  <div id="widget"></div>
+  <script>document.getElementById("widget").attachShadow({ mode: "open" }).innerHTML = '<a id="shadow" href="${other}/shadow">shadow</a>';</script>`,
+    });
+    const page = await (await newContext()).newPage();
+    const start = pageUrl(setup, "/click-cases");
+    await page.goto(start);
+    await page.waitForFunction("clickpipe.loaded === true");
+    // The label's text: the browser clicks its checkbox too, in the same task, and both clicks reach the document.
+    await page.click("#plan-text");
+    expect(await page.isChecked("#plan-box")).toBe(true);
+    // A middle click on a button does not press it: no click event.
+    await page.click("#buy-label", { button: "middle" });
+    await page.click("#credentials", { modifiers: ["Control"] });
+    await page.click("#svg-rect", { modifiers: ["Control"] });
+    await page.click("#shadow", { modifiers: ["Control"] });
+    await waitForEvents(setup.stream, "four clicks", (events) => clickFields(events).length >= 4);
+    await page.waitForTimeout(1_500); // a second event for the label, or one for the middle click, would be sent by now
+
+    const events = await storedEvents(setup.stream);
+    expect(clickFields(events)).toEqual([
+      { url: start, click_kind: "tagged", click_name: "plan-pro", element: "label" },
+      { url: start, click_kind: "outbound", element: "a", target_url: `${other}/partner?ref=shop` },
+      { url: start, click_kind: "outbound", element: "a", target_url: `${other}/svg` },
+      { url: start, click_kind: "outbound", element: "a", target_url: `${other}/shadow` },
+    ]);
+    const bodies = setup.seen.filter((seen) => seen.method === "POST").map((seen) => seen.body);
+    expect(bodies.join("\n")).not.toMatch(/visitor|s3cret/);
+  });
+
   it("sends no click without data-auto-clicks, only the listed kinds with it, and none under Global Privacy Control", async () => {
     const setup = await startCollector();
     pages.set("/default", { title: "Default", body: clickBody() });

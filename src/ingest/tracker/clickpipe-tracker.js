@@ -262,20 +262,27 @@
   function trackClicks(kinds, extensions) {
     // Middle clicks (a new tab) come as auxclick where browsers have it, and then their click is the primary button's only.
     const middleClick = "onauxclick" in document ? "auxclick" : "click";
+    /**
+     * The element counted last, until the task that counted it ends: a click on a label makes the browser click its
+     * control too, in the same task, and a page's handler may click() an element inside the one clicked; both are one click.
+     * @type {Element | null}
+     */
+    let counted = null;
     /** @param {Event} event */
     function clicked(event) {
       try {
         const button = /** @type {MouseEvent} */ (event).button;
         // The primary button (with ctrl, shift or meta too; the keyboard's Enter) and the middle one, once each.
-        if (!((event.type === "click" && button === 0) || (event.type === middleClick && button === 1))) return;
-        // An element, but not the document or a text node: those have no closest().
-        const target = /** @type {Element | null} */ (event.target);
-        if (!target || typeof target.closest !== "function") return;
-        const tagged = kinds.indexOf("tagged") === -1 ? null : target.closest("[data-clickpipe-click]");
-        const link = target.closest("a[href],area[href]");
+        const middle = event.type === middleClick && button === 1;
+        if (!((event.type === "click" && button === 0) || middle)) return;
+        const found = clickedElements(event, kinds.indexOf("tagged") !== -1);
+        const tagged = found.tagged;
+        const link = found.link;
         // Web links only: a mailto: or tel: link's address is the visitor's business, a javascript: link no target.
-        const href = link ? new URL(/** @type {string} */ (link.getAttribute("href")), document.baseURI) : undefined;
+        const href = link ? linkUrl(link) : undefined;
         const web = href && /^https?:$/.test(href.protocol) ? href : undefined;
+        // A middle click opens a web link in a new tab; on anything else (a tagged button) it does nothing.
+        if (middle && !web) return;
         const extension = web ? /\.([^./]+)$/.exec(web.pathname) : null;
         const kind = tagged
           ? "tagged"
@@ -288,11 +295,21 @@
                 : "";
         if (!kind) return;
         const element = /** @type {Element} */ (tagged || link);
+        if (element === counted) return;
+        counted = element;
+        setTimeout(function () {
+          counted = null;
+        }, 0);
         /** @type {TrackerEvent} */
         const click = { url: pageUrl(), click_kind: kind, element: element.tagName.toLowerCase() };
         if (tagged) click.click_name = tagged.getAttribute("data-clickpipe-click");
-        // The collector redacts target_url's listed query parameters and addresses as it does url's.
-        if (web) click.target_url = withoutFragment(web.href);
+        if (web) {
+          // A link's user name and password (https://user:pass@host/) are credentials, never the visitor's to send.
+          web.username = "";
+          web.password = "";
+          // The collector redacts target_url's listed query parameters and addresses as it does url's.
+          click.target_url = withoutFragment(web.href);
+        }
         enqueue(Object.assign(click, newEvent("click", Date.now())));
       } catch (error) {
         warn(String(error));
@@ -300,6 +317,43 @@
     }
     document.addEventListener("click", clicked, true);
     if (middleClick === "auxclick") document.addEventListener("auxclick", clicked, true);
+  }
+
+  /**
+   * The innermost tagged element and link (HTML <a href>, <area href>, SVG <a href> or <a xlink:href>) the click went
+   * through, inside open shadow roots too: the document sees a web component's click as its host element's.
+   * @param {Event} event @param {boolean} wantsTagged
+   * @returns {{ tagged: Element | null, link: Element | null }}
+   */
+  function clickedElements(event, wantsTagged) {
+    const path = typeof event.composedPath === "function" ? event.composedPath() : [event.target];
+    let tagged = /** @type {Element | null} */ (null);
+    let link = /** @type {Element | null} */ (null);
+    for (const node of path) {
+      // Elements only: the document, a shadow root, the window and text nodes have no attributes.
+      if (!node || /** @type {Node} */ (node).nodeType !== 1) continue;
+      const element = /** @type {Element} */ (node);
+      if (wantsTagged && !tagged && element.hasAttribute("data-clickpipe-click")) tagged = element;
+      if (!link && linkHref(element) !== null) link = element;
+    }
+    return { tagged: tagged, link: link };
+  }
+
+  /** The href of a link element (SVG 1.1's xlink:href too), null for any other element. @param {Element} element */
+  function linkHref(element) {
+    const name = element.localName;
+    if (name !== "a" && name !== "area") return null;
+    const href = element.getAttribute("href");
+    return href !== null ? href : element.getAttributeNS("http://www.w3.org/1999/xlink", "href");
+  }
+
+  /** A link's absolute URL, undefined when it is none. @param {Element} link */
+  function linkUrl(link) {
+    try {
+      return new URL(/** @type {string} */ (linkHref(link)), document.baseURI);
+    } catch (_error) {
+      return undefined;
+    }
   }
 
   /** @param {TrackerEvent} event */
