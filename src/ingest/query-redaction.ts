@@ -71,9 +71,11 @@ export function redactUrl(url: string, redaction: QueryRedaction): string {
   const parametersAt = parametersStart(url);
   const pathEnd = parametersAt === -1 ? url.length : parametersAt - 1;
   const pathMayHoldAddress = redaction.emails && mayHoldAddress(url, pathEnd);
-  if (parametersAt === -1 && !pathMayHoldAddress) return url;
+  const userinfo = userinfoSpan(url, pathEnd);
+  if (parametersAt === -1 && !pathMayHoldAddress && userinfo === undefined) return url;
   const redactions = new Redactions(url);
   const jsonBudget = { left: MAX_JSON_VALUE_LENGTH };
+  if (userinfo !== undefined) redactions.replace(userinfo[0], userinfo[1]);
   if (pathMayHoldAddress) redactPathSegments(url, pathStartOf(url, pathEnd), pathEnd, redactions);
   if (parametersAt === -1) return redactions.result();
   for (let start = parametersAt; start <= url.length; ) {
@@ -138,8 +140,34 @@ export function redactUrl(url: string, redaction: QueryRedaction): string {
  */
 export function redactQueryPairsInText(text: string, redaction: QueryRedaction): string {
   const mayHoldPairs = text.includes("=") || NESTED_ESCAPE.test(text) || ENCODED_JSON_OPENER.test(text);
-  const redacted = mayHoldPairs ? redactPairsInText(text, redaction) : text;
+  const redacted = redactUserinfoInText(mayHoldPairs ? redactPairsInText(text, redaction) : text);
   return redaction.emails && mayHoldAddress(redacted, redacted.length) ? redactPathSegmentsInText(redacted) : redacted;
+}
+
+/**
+ * The userinfo of a URL's authority (`//user:password@host`: RFC 3986 deprecates the password in it, yet links and
+ * referrers still carry both), from after "//" to its last "@", or undefined for none or an empty one. Always
+ * redacted, whatever the list says: it is a credential, as writeKey is.
+ */
+function userinfoSpan(url: string, pathEnd: number): [number, number] | undefined {
+  const at = url.indexOf("@");
+  if (at === -1 || at >= pathEnd) return undefined;
+  const scheme = SCHEME.exec(url);
+  const start = (scheme === null || scheme[0].length > pathEnd ? 0 : scheme[0].length) + 2;
+  if (!url.startsWith("//", start - 2)) return undefined;
+  const slash = url.indexOf("/", start);
+  const authorityEnd = slash === -1 || slash > pathEnd ? pathEnd : slash;
+  const end = url.lastIndexOf("@", authorityEnd - 1);
+  return end > start ? [start, end] : undefined;
+}
+
+/** A URL's userinfo in free text: after "//", up to the last "@" before the authority ends, as browsers read it. */
+const TEXT_USERINFO = /\/\/([^\s/?#"'<>[\]\\]+)@/g;
+
+/** `text` with the userinfo of every URL in it replaced (userinfoSpan), a redacted one left. */
+function redactUserinfoInText(text: string): string {
+  if (!text.includes("@")) return text;
+  return text.replace(TEXT_USERINFO, (match, userinfo: string) => (userinfo === REDACTED_QUERY_VALUE ? match : `//${REDACTED_QUERY_VALUE}@`));
 }
 
 /** A "{" or "[" percent-encoded (`%7B`, `%5B`; `%257B` holds a `%25`): a pair without "=" may be JSON (a raw one in text is cut at its first quote). */

@@ -159,6 +159,34 @@ describe("PrivacyFilter - url and referrer", () => {
   });
 });
 
+describe("redactUrl and dead letters - the userinfo of a URL's authority", () => {
+  // `//user:password@host` is a credential whatever the list says: all of the userinfo goes (up to the last "@", as
+  // browsers read it), the host, path and query stay.
+  const cases: Array<[string, string]> = [
+    ["https://user:s3cret@host.example/x?a=1", "https://(redacted)@host.example/x?a=1"],
+    ["ftp://anonymous@ftp.example/pub/", "ftp://(redacted)@ftp.example/pub/"],
+    ["//user:pw@cdn.example/a.js", "//(redacted)@cdn.example/a.js"],
+    ["https://a@b:c@host.example", "https://(redacted)@host.example"],
+    ["https://user:pw@host.example#frag", "https://(redacted)@host.example#frag"],
+    ["https://user:pw@host.example/p?token=t#x", "https://(redacted)@host.example/p?token=(redacted)#x"],
+    // No userinfo: an "@" in the path, query or fragment is not one; an empty userinfo and other schemes stay.
+    ["https://host.example/@jane", "https://host.example/@jane"],
+    ["https://host.example/p?to=a@b#c", "https://host.example/p?to=a@b#c"],
+    ["https://@host.example/", "https://@host.example/"],
+    ["mailto:jane@x.com", "mailto:jane@x.com"],
+    ["/relative/path?x=1", "/relative/path?x=1"],
+  ];
+  it.each(cases)("%s", (url, expected) => {
+    expect(redactUrl(url, namesOnly)).toBe(expected);
+  });
+
+  it("redacts every URL's userinfo in a dead letter's text, and leaves a redacted one and free text's addresses to the other rules", () => {
+    const line = '{"url":"https://u:p@shop.example/a","referrer":"http://admin:hunter2@intranet/","note":"ask jane@x.com"}';
+    expect(redactQueryPairsInText(line, namesOnly)).toBe('{"url":"https://(redacted)@shop.example/a","referrer":"http://(redacted)@intranet/","note":"ask jane@x.com"}');
+    expect(redactQueryPairsInText("GET https://(redacted)@h.example/ HTTP/1.1", namesOnly)).toBe("GET https://(redacted)@h.example/ HTTP/1.1");
+  });
+});
+
 describe("PrivacyFilter - pre-signed download links by default", () => {
   // Whoever holds a pre-signed link can fetch its file until it expires: the signature (and a temporary credential)
   // goes, what names the file and the expiry stays. Examples in the shapes the providers document.
@@ -402,9 +430,8 @@ describe("redactUrl - addresses in the path", () => {
     // A fediverse handle (Mastodon's remote profile), public as /@user is.
     "https://mastodon.social/@user@instance.social",
     "https://fosstodon.org/@Jane_Doe@fosstodon.org/109876543",
-    // The authority's userinfo is not in the path.
-    "https://jane@shop.example/p",
-    "//jane@shop.example.com/p",
+    // The authority's userinfo is not in the path (it goes as a credential, whatever redactEmails says: see
+    // "the userinfo of a URL's authority").
     // Encoded twice in a path: decoded once it is "%40", no address (a path segment is decoded once, as servers do).
     "/u/jane%2540x.com",
     "/c/books/p/42",
@@ -527,11 +554,11 @@ describe("redactQueryPairsInText - addresses in paths", () => {
     );
   });
 
-  it("keeps non-addresses, the authority after :// and a user agent's tokens, and paths when redactEmails is off", () => {
+  it("keeps non-addresses and a user agent's tokens, redacts the authority's userinfo as a credential only, and keeps paths when redactEmails is off", () => {
     const line = '"GET /packages/@scope/name HTTP/1.1" 200 5 "https://jane@shop.example/p" "Mozilla/5.0 (compatible; bot@2x.png)"';
     const cdn = '"GET /npm/@scope/pkg@1.0.0-beta.rc/dist/logo@2X.a1b2.png HTTP/1.1" 200 5 "https://mastodon.social/@user@instance.social"';
     expect(redactQueryPairsInText(cdn, byDefault)).toBe(cdn);
-    expect(redactQueryPairsInText(line, byDefault)).toBe(line);
+    expect(redactQueryPairsInText(line, byDefault)).toBe(line.replace("jane@", "(redacted)@"));
     expect(redactQueryPairsInText('"GET /unsubscribe/jane@x.com HTTP/1.1"', namesOnly)).toBe('"GET /unsubscribe/jane@x.com HTTP/1.1"');
   });
 });
