@@ -37,8 +37,8 @@ export function forEachDistinctPattern(
 
 /**
  * Exact supports of every pattern with support ≥ minCount: subsequences by PrefixSpan (support-pruned, so only
- * frequent prefixes are grown), contiguous runs by counting each session's distinct n-grams. Unordered: the caller
- * orders rows. Patterns are formatted only once they are known to be frequent. `progress` is told the work done
+ * frequent prefixes are grown), contiguous runs level by level where their prefix and suffix are frequent
+ * (exactContiguousCounts). Unordered: the caller orders rows. Patterns are formatted only once they are known to be frequent. `progress` is told the work done
  * (counting-progress.ts).
  */
 export function exactPatternCounts(
