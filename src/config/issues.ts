@@ -1,5 +1,5 @@
 // Turns zod issues into config errors that say where (key path, line) and what to do (allowed keys, the key's description).
-import type { z } from "zod";
+import { z } from "zod";
 import { closestMatch } from "./did-you-mean.ts";
 import { typedPlainScalar } from "./env.ts";
 import { formatPath, type ConfigError } from "./errors.ts";
@@ -50,7 +50,7 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
         const expected = wholeDays ? 'whole days like "90d"' : 'a duration like "30m" (units ms, s, m, h, d)';
         return single(`expected ${expected}, got ${valueText(raw)}`, unitHint);
       }
-      const retyped = retypedScalar(issue.expected, raw, context.written?.(path));
+      const retyped = retypedScalar(issue.expected, raw, context.written?.(path), field);
       if (retyped !== undefined) return single(retyped.message, retyped.hint);
       // `operators:` with nothing under it is YAML's null, not an empty list.
       const emptyHint =
@@ -101,10 +101,12 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
  * A value YAML typed otherwise than the key wants, because of how it was written: `stream: 0755` (a number; unquoted
  * digits are numbers) or `port: "9464"` (text; quotes make text, also around a ${VAR}). Says so, and how to write it.
  */
-function retypedScalar(expected: string, raw: unknown, written: string | undefined): { message: string; hint: string } | undefined {
+function retypedScalar(expected: string, raw: unknown, written: string | undefined, field?: z.core.$ZodType): { message: string; hint: string } | undefined {
   if (written === undefined) return undefined;
   const quoted = /^["']/.test(written);
-  if (expected === "string" && !quoted && (typeof raw === "number" || typeof raw === "boolean")) {
+  // Quoting helps only when the key would take the text (`splitAtMidnight: true` quoted is no time zone either).
+  const quotingHelps = field === undefined || written.includes("${") || z.safeParse(field, written).success;
+  if (expected === "string" && !quoted && quotingHelps && (typeof raw === "number" || typeof raw === "boolean")) {
     const kind = typeof raw === "number" ? "number" : "boolean";
     const read = written.includes("${") ? `${written} expands to` : `YAML reads ${written} as`;
     return { message: `expected text, got the ${kind} ${valueText(raw)} (${read} a ${kind})`, hint: `Quote it to keep it as text: "${written.replaceAll('"', '\\"')}".` };

@@ -276,6 +276,17 @@ describe("config loading - YAML as people write it", () => {
     ]);
   });
 
+  it("does not advise quoting a value the key would refuse as text too, and says what the key takes instead", () => {
+    const errors = errorsOf(minimal("operators:\n  - type: sessionize\n    splitAtMidnight: true\n"));
+    expect(errors.map((error) => [error.path, error.message, error.hint])).toEqual([
+      [
+        "operators[0].splitAtMidnight",
+        "expected text, got true",
+        'IANA time zone; when set, sessions split at local midnight (e.g. "UTC", "Europe/Berlin"); false or absent: off.',
+      ],
+    ]);
+  });
+
   it("says an unquoted ${VAR} that expanded to digits became a number, and to quote the reference", () => {
     const errors = errorsOf("name: t\nnats:\n  stream: ${S}\nsinks:\n  - type: parquet\n    path: ./out\n", { S: "007" });
     expect(errors.map((error) => [error.path, error.line, error.message, error.hint])).toEqual([
