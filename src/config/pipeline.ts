@@ -104,7 +104,7 @@ export const httpSource = z
       )
       .superRefine((entries, ctx) => {
         entries.forEach((entry, index) => {
-          const found = allowedOriginProblem(entry);
+          const found = severalOriginsProblem(entry) ?? allowedOriginProblem(entry);
           if (found === undefined) return;
           const path = typeof entry === "string" ? [index] : [index, found.key ?? "origin"];
           ctx.addIssue({ code: "custom", path, message: found.problem, params: { hint: found.hint } });
@@ -166,6 +166,21 @@ export const httpSource = z
       ),
   })
   .describe("HTTP collector: POST /v1/events, GET /v1/pixel.gif.");
+
+/**
+ * Several origins written as one entry, separated as an Access-Control-Allow-Origin list or a CSV cell would be
+ * ("https://a.example, https://b.example"): read as one origin, its fix would be a truncated host.
+ */
+function severalOriginsProblem(entry: string | { origin: string }): { problem: string; hint: string; key?: string } | undefined {
+  const text = typeof entry === "string" ? entry : entry.origin;
+  const parts = text.split(/[\s,;]+/).filter((part) => part !== "");
+  if (parts.filter((part) => part.includes("://")).length < 2) return undefined;
+  return {
+    problem: `"${text}" holds ${parts.length} origins in one entry`,
+    hint: `List each origin as its own entry: [${parts.map((part) => JSON.stringify(part)).join(", ")}].`,
+    key: typeof entry === "string" ? undefined : "origin",
+  };
+}
 
 const TIME_ZONE_HINT = 'Use an IANA time zone name such as "UTC", "Europe/Berlin" or "America/New_York": the zone of the server whose Caddy writes `wall` times with `time_local`.';
 

@@ -291,6 +291,20 @@ describe("pipeline schema - cross-field rules", () => {
     expect(result.errors).toMatchObject([{ path: "sources[0].allowedOrigins[1]", hint: "An origin is scheme://host[:port]: write https://shop.example." }]);
   });
 
+  it("says several origins written as one entry are several, and lists them as entries", () => {
+    const result = parsePipelineText(
+      'name: t\nnats: { stream: S }\nsources:\n  - type: http\n    writeKeys: [k]\n    allowedOrigins: ["https://a.example, https://b.example:8443", { origin: "https://c.example https://d.example" }]\nsinks: [{ type: parquet, path: x }]\n',
+      "t.yaml",
+      {},
+    );
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors.map((error) => [error.path, error.message, error.hint])).toEqual([
+      ["sources[0].allowedOrigins[0]", '"https://a.example, https://b.example:8443" holds 2 origins in one entry', 'List each origin as its own entry: ["https://a.example", "https://b.example:8443"].'],
+      ["sources[0].allowedOrigins[1].origin", '"https://c.example https://d.example" holds 2 origins in one entry', 'List each origin as its own entry: ["https://c.example", "https://d.example"].'],
+    ]);
+  });
+
   it("reads app origins and \"null\", and refuses wildcards over public suffixes, naming the entry and the fix", () => {
     const http = (allowedOrigins: string[]) => ({ sources: [{ type: "http", writeKeys: ["k"], allowedOrigins }] });
     const origins = ["Capacitor://LocalHost/", "ionic://localhost", "app://localhost:80", "null", "https://*.shop.github.io"];
