@@ -7,7 +7,7 @@ import { ingestConfig } from "./ingest.ts";
 import { closestMatch } from "./did-you-mean.ts";
 import { formatPath } from "./errors.ts";
 import { durationsIn } from "./schema-walk.ts";
-import { localTimeZoneProblem, logFormatProblem, natsUrlProblem, trustedProxyProblem } from "./component-checks.ts";
+import { listenHostProblem, localTimeZoneProblem, logFormatProblem, natsUrlProblem, trustedProxyProblem } from "./component-checks.ts";
 import { instanceProblem } from "../ingest/tailer-instance.ts";
 import { allowedOriginProblem, normalizeAllowedOrigin } from "../ingest/http-cors.ts";
 import { secret } from "./secrets.ts";
@@ -19,6 +19,15 @@ const STREAM_NAME = /^[^\s.*>/\\]+$/;
 // A NATS subject: dot-separated tokens, no whitespace, no wildcards (a publish subject).
 const SUBJECT = /^[^\s.*>]+(?:\.[^\s.*>]+)*$/;
 const port = (fallback: number) => z.number().int().min(0).max(65535).default(fallback);
+const listenHost = () =>
+  z
+    .string()
+    .min(1)
+    .superRefine((host, ctx) => {
+      const found = listenHostProblem(host);
+      if (found !== undefined) ctx.addIssue({ code: "custom", message: found.problem, params: { hint: found.hint } });
+    })
+    .default("0.0.0.0");
 
 export const natsSection = z
   .strictObject({
@@ -85,7 +94,7 @@ export const httpSource = z
   .strictObject({
     type: z.literal("http"),
     port: port(8080).describe("Listen port; default 8080 (0 picks a free one)."),
-    host: z.string().min(1).default("0.0.0.0").describe('Listen address; default "0.0.0.0".'),
+    host: listenHost().describe('Listen address; default "0.0.0.0".'),
     writeKeys: z.array(secret(z.string().min(1))).min(1).describe("Accepted write keys (required, at least one)."),
     allowedOrigins: z
       .array(
@@ -282,7 +291,7 @@ export const metricsSection = z
     port: portOrRange(9464).describe(
       'Port of the Prometheus /metrics endpoint, or a range "9464-9467" (at most 256 ports, within 1-65535) of which each worker on a host takes the first free port; 0: a free port the system picks. Default 9464; `clickpipe run --metrics-port` overrides it.',
     ),
-    host: z.string().min(1).default("0.0.0.0").describe('Listen address; default "0.0.0.0".'),
+    host: listenHost().describe('Listen address; default "0.0.0.0".'),
   })
   .describe("Prometheus metrics server; omitted: none (tests and backfills).");
 
