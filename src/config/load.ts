@@ -24,13 +24,45 @@ export type LoadResult =
 
 /** Reads and validates a pipeline file; a missing or unreadable file is an error like any other. */
 export async function loadPipeline(path: string, env: Environment = process.env): Promise<LoadResult> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, "utf8");
+    bytes = await readFile(path);
   } catch (error) {
     return { ok: false, errors: [unreadableFile(path, error)] };
   }
-  return parsePipelineText(text, path, env);
+  const decoded = utf8Text(bytes);
+  if (typeof decoded !== "string") return { ok: false, errors: [decoded] };
+  return parsePipelineText(decoded, path, env);
+}
+
+/**
+ * The file's text, or why it is not UTF-8: read with replacement characters, a UTF-16 file (Windows PowerShell's `>`)
+ * held "no pipeline mapping" and a Latin-1 one a name "w\uFFFDb".
+ */
+function utf8Text(bytes: Buffer): string | ConfigError {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    return {
+      path: "",
+      line: 1,
+      column: 1,
+      message: "the file is UTF-16 text (as Windows PowerShell's > and Out-File write it), and clickpipe reads UTF-8",
+      hint: "Save it as UTF-8 (Set-Content -Encoding utf8, your editor's encoding menu, or iconv -f UTF-16 -t UTF-8).",
+    };
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    const text = bytes.toString("utf8");
+    const before = text.slice(0, Math.max(0, text.indexOf("\uFFFD")));
+    const line = before.split("\n").length;
+    return {
+      path: "",
+      line,
+      column: before.length - before.lastIndexOf("\n"),
+      message: "the file is not UTF-8 text: this byte is not UTF-8 (a file saved as Latin-1 or Windows-1252, or not a text file)",
+      hint: "Save it as UTF-8 (your editor's encoding menu, or iconv -f WINDOWS-1252 -t UTF-8).",
+    };
+  }
 }
 
 /** Validates pipeline YAML text; `fileName` only names the file in messages. */

@@ -244,6 +244,46 @@ describe("config loading - errors located in the file", () => {
   });
 });
 
+describe("config loading - file encodings", () => {
+  async function loadBytes(bytes: Buffer) {
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-config-"));
+    try {
+      const file = join(directory, "p.yaml");
+      await writeFile(file, bytes);
+      return await loadPipeline(file, {});
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  }
+  const text = "name: web\nnats:\n  stream: S\nsinks:\n  - type: parquet\n    path: ./out\n";
+
+  it("reads UTF-8 with or without a byte order mark, and CRLF line ends", async () => {
+    expect((await loadBytes(Buffer.from(text))).ok).toBe(true);
+    expect((await loadBytes(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text.replaceAll("\n", "\r\n"))]))).ok).toBe(true);
+  });
+
+  it("says a UTF-16 file is UTF-16 and to save it as UTF-8, instead of finding no pipeline in it", async () => {
+    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, "utf16le")]);
+    expect(await loadBytes(utf16)).toEqual({
+      ok: false,
+      errors: [
+        {
+          path: "",
+          line: 1,
+          column: 1,
+          message: "the file is UTF-16 text (as Windows PowerShell's > and Out-File write it), and clickpipe reads UTF-8",
+          hint: "Save it as UTF-8 (Set-Content -Encoding utf8, your editor's encoding menu, or iconv -f UTF-16 -t UTF-8).",
+        },
+      ],
+    });
+  });
+
+  it("names the line and column of the first byte that is not UTF-8 (a Latin-1 é), instead of a name with a replacement character", async () => {
+    const result = await loadBytes(Buffer.from(text.replace("stream: S", "stream: caf\u00e9"), "latin1"));
+    expect(result).toMatchObject({ ok: false, errors: [{ path: "", line: 3, column: 14, message: expect.stringMatching(/^the file is not UTF-8 text/) }] });
+  });
+});
+
 describe("config loading - YAML as people write it", () => {
   it("names a duplicate key nested in an operator by its path, not as a bare YAML syntax error", () => {
     const errors = errorsOf(minimal("operators:\n  - type: sessionize\n    gap: 30m\n    gap: 10m\n"));
