@@ -44,7 +44,9 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
         const unitHint =
           typeof raw !== "number"
             ? keyHint
-            : wholeDays
+            : raw < 0
+              ? `A duration is a length of time, never negative: write one with its unit, such as "${-raw}${wholeDays ? "d" : "m"}".`
+              : wholeDays
               ? `A number alone has no unit: write "${raw}d" for ${raw} days.`
               : `A number alone has no unit: write "${raw}m" for ${raw} minutes or "${raw}s" for seconds.`;
         const expected = wholeDays ? 'whole days like "90d"' : 'a duration like "30m" (units ms, s, m, h, d)';

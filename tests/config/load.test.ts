@@ -368,6 +368,25 @@ describe("config loading - YAML as people write it", () => {
     ]);
   });
 
+  it("suggests the duration meant by units in words, spaces or ISO 8601, and says a duration is never negative", () => {
+    const errors = errorsOf(
+      minimal(
+        'operators:\n  - type: sessionize\n    gap: "30 minutes"\n    maxDuration: 1h 30m\n    outOfOrderness: 90sec\n    allowedLateness: -1h\n    idleTimeout: -5\n' +
+          "  - type: basket\n    window: PT12H\n    outOfOrderness: 30M\n",
+      ),
+    );
+    expect(errors.map((error) => [error.path, error.hint])).toEqual([
+      ["operators[0].gap", 'Did you mean "30m"?'],
+      ["operators[0].maxDuration", 'Did you mean "1h30m"?'],
+      ["operators[0].outOfOrderness", 'Did you mean "90s"?'],
+      ["operators[0].allowedLateness", 'A duration is a length of time, never negative: write one such as "1h".'],
+      ["operators[0].idleTimeout", 'A duration is a length of time, never negative: write one with its unit, such as "5m".'],
+      ["operators[1].window", 'Did you mean "12h"?'],
+      // 30M may mean months: no guess, the key's description.
+      ["operators[1].outOfOrderness", "Watermark = max event time minus this."],
+    ]);
+  });
+
   it("rejects a shell-only ${VAR-default} instead of writing to a directory literally named after it", () => {
     const errors = errorsOf("name: t\nnats:\n  stream: S\nsinks:\n  - type: parquet\n    path: ${OUT-./data}\n");
     expect(errors.map((error) => formatConfigError(error, "p.yaml"))).toEqual([
