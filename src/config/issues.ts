@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { closestMatch } from "./did-you-mean.ts";
 import { typedPlainScalar } from "./env.ts";
+import { formatDuration } from "./duration.ts";
 import { formatPath, type ConfigError } from "./errors.ts";
 import { allowedKeys, descriptionOf, discriminatorOf, isDurationValue, isRecord, objectSchemaFor, schemaAt } from "./schema-walk.ts";
 import type { Position } from "./yaml-positions.ts";
@@ -148,7 +149,30 @@ function unknownKey(parentPath: readonly PropertyKey[], key: string, context: Is
   const path = [...parentPath, key];
   const suggestion = closestMatch(key, allowed);
   const listing = allowed.length > 0 ? `Allowed keys${where(parentPath)}: ${allowed.join(", ")}.` : undefined;
-  return { path: formatPath(path), at: path, message: `unknown key "${key}"`, hint: joinHints(didYouMean(suggestion), listing) };
+  const unitHint = branch !== undefined ? unitInKeyHint(key, branch, valueAt(context.input, path)) : undefined;
+  return { path: formatPath(path), at: path, message: `unknown key "${key}"`, hint: joinHints(unitHint ?? didYouMean(suggestion), listing) };
+}
+
+// A unit written into a duration key's name, as other tools name them (gap_ms, timeoutSeconds, interval_s).
+// Set off by _ or - or a capital (gapMs), so that a plural (gaps) is not read as seconds.
+const KEY_UNIT = /^(.+?)(?:[_-](ms|millis|milliseconds|s|secs?|seconds|m|mins?|minutes|h|hours|d|days)|(Ms|Millis|Milliseconds|S|Secs?|Seconds|M|Mins?|Minutes|H|Hours|D|Days))$/i;
+const KEY_UNIT_MS: Record<string, number> = { ms: 1, millis: 1, milliseconds: 1, s: 1000, sec: 1000, secs: 1000, seconds: 1000, m: 60_000, min: 60_000, mins: 60_000, minutes: 60_000, h: 3_600_000, hours: 3_600_000, d: 86_400_000, days: 86_400_000 };
+
+/** `gap_ms: 1800000`: the duration key meant, with the value written as a duration ("gap: 30m"); undefined otherwise. */
+function unitInKeyHint(key: string, branch: z.core.$ZodType, value: unknown): string | undefined {
+  const match = KEY_UNIT.exec(key);
+  if (match === null || (match[3] !== undefined && !/^[A-Z]/.test(match[3]))) return undefined;
+  const stem = match[1];
+  const unit = match[2] ?? match[3];
+  const meant = allowedKeys(branch).find((allowed) => allowed.toLowerCase() === stem.toLowerCase()) ?? closestMatch(stem, allowedKeys(branch));
+  const field = meant === undefined ? undefined : schemaAt(branch, [meant], {});
+  if (meant === undefined || field === undefined) return undefined;
+  // snapshotEvery takes whole days only.
+  const example = isDurationValue(field, 60_000) ? "30m" : isDurationValue(field, 86_400_000) ? "1d" : undefined;
+  if (example === undefined) return undefined;
+  const ms = typeof value === "number" && value > 0 ? Math.round(value * KEY_UNIT_MS[unit.toLowerCase()]) : undefined;
+  const written = ms !== undefined && isDurationValue(field, ms) ? formatDuration(ms) : example;
+  return `Did you mean "${meant}"? It takes the unit in its value: ${meant}: ${written}.`;
 }
 
 function unknownType(path: readonly PropertyKey[], raw: unknown, options: string[], context: IssueContext): Explained[] {

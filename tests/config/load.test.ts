@@ -387,6 +387,21 @@ describe("config loading - YAML as people write it", () => {
     ]);
   });
 
+  it("reads a unit written into a duration key's name (gap_ms, maxDurationHours) as that key, with the value as a duration", () => {
+    const errors = errorsOf(
+      minimal("operators:\n  - type: sessionize\n    gap_ms: 1800000\n    maxDurationHours: 12\n    gaps: 30\n  - type: churnFeatures\n    snapshotEveryDays: 1\ncheckpoint:\n  interval_seconds: 10\n  store_s: kv\n"),
+    );
+    expect(errors.map((error) => [error.path, error.hint?.replace(/ Allowed keys.*$/, "")])).toEqual([
+      ["operators[0].gap_ms", 'Did you mean "gap"? It takes the unit in its value: gap: 30m.'],
+      ["operators[0].maxDurationHours", 'Did you mean "maxDuration"? It takes the unit in its value: maxDuration: 12h.'],
+      // A plural is a typo, not seconds.
+      ["operators[0].gaps", 'Did you mean "gap"?'],
+      ["operators[1].snapshotEveryDays", 'Did you mean "snapshotEvery"? It takes the unit in its value: snapshotEvery: 1d.'],
+      ["checkpoint.interval_seconds", 'Did you mean "interval"? It takes the unit in its value: interval: 10s.'],
+      ["checkpoint.store_s", 'Did you mean "store"?'],
+    ]);
+  });
+
   it("rejects a shell-only ${VAR-default} instead of writing to a directory literally named after it", () => {
     const errors = errorsOf("name: t\nnats:\n  stream: S\nsinks:\n  - type: parquet\n    path: ${OUT-./data}\n");
     expect(errors.map((error) => formatConfigError(error, "p.yaml"))).toEqual([
