@@ -1,6 +1,6 @@
 // Turns zod issues into config errors that say where (key path, line) and what to do (allowed keys, the key's description).
 import { z } from "zod";
-import { closestMatch } from "./did-you-mean.ts";
+import { closestMatch, relatedName } from "./did-you-mean.ts";
 import { typedPlainScalar } from "./env.ts";
 import { formatDuration } from "./duration.ts";
 import { formatPath, type ConfigError } from "./errors.ts";
@@ -55,6 +55,12 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
       }
       const retyped = retypedScalar(issue.expected, raw, context.written?.(path), field);
       if (retyped !== undefined) return single(retyped.message, retyped.hint);
+      // `- basket` where an entry is a mapping with a type: say how the entry is written.
+      const union = issue.expected === "object" && typeof raw === "string" ? discriminatorOf(field) : undefined;
+      const typed = union === undefined ? undefined : union.values.map(String).find((value) => value === raw) ?? closestMatch(raw as string, union.values.map(String));
+      if (union !== undefined && typed !== undefined) {
+        return single(`expected a mapping (key: value lines), got ${valueText(raw)}`, `An entry is a mapping with its ${union.key}: write \`- ${union.key}: ${typed}\`, its other keys on the lines below.`);
+      }
       // `operators:` with nothing under it is YAML's null, not an empty list.
       const emptyHint =
         raw === null && (issue.expected === "array" || issue.expected === "object")
@@ -180,7 +186,7 @@ function unknownType(path: readonly PropertyKey[], raw: unknown, options: string
   const listing = `Types: ${types.join(", ")}.`;
   const at = hasKey(context.input, path) ? path : path.slice(0, -1);
   if (raw === undefined) return [{ path: formatPath(path), at, message: `missing required key "${String(path[path.length - 1])}"`, hint: listing }];
-  const suggestion = typeof raw === "string" ? closestMatch(raw, types) : undefined;
+  const suggestion = typeof raw === "string" ? (closestMatch(raw, types) ?? relatedName(raw, types)) : undefined;
   return [{ path: formatPath(path), at, message: `unknown type ${valueText(raw)}`, hint: joinHints(didYouMean(suggestion), listing) }];
 }
 

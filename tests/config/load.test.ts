@@ -402,6 +402,15 @@ describe("config loading - YAML as people write it", () => {
     ]);
   });
 
+  it("names the operator type meant by its table or a short name, and how to write an entry given as its type alone", () => {
+    const errors = errorsOf(minimal("operators:\n  - type: sessions\n  - type: churn\n  - basket\n"));
+    expect(errors.map((error) => [error.path, error.message, error.hint?.replace(/ Types:.*$/, "")])).toEqual([
+      ["operators[0].type", 'unknown type "sessions"', 'Did you mean "sessionize"?'],
+      ["operators[1].type", 'unknown type "churn"', 'Did you mean "churnFeatures"?'],
+      ["operators[2]", 'expected a mapping (key: value lines), got "basket"', "An entry is a mapping with its type: write `- type: basket`, its other keys on the lines below."],
+    ]);
+  });
+
   it("rejects a shell-only ${VAR-default} instead of writing to a directory literally named after it", () => {
     const errors = errorsOf("name: t\nnats:\n  stream: S\nsinks:\n  - type: parquet\n    path: ${OUT-./data}\n");
     expect(errors.map((error) => formatConfigError(error, "p.yaml"))).toEqual([
