@@ -1,7 +1,7 @@
 // Loads a pipeline file: YAML with line numbers, ${VAR} expansion, zod validation, every error located in the file.
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLError, type YAMLMap } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type YAMLError, type YAMLMap } from "yaml";
 import { expandDocument, type Environment } from "./env.ts";
 import { formatPath, type ConfigError } from "./errors.ts";
 import { issueToErrors } from "./issues.ts";
@@ -71,6 +71,8 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
   // Merge keys (`<<: *defaults`) as YAML 1.1 and most tools read them; duplicate keys are found below, with their path.
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: false });
   if (doc.errors.length > 0) return { ok: false, errors: [yamlSyntaxError(doc.errors[0], lineCounter, doc.errors.length - 1)] };
+  const unreadable = unreadableNodes(doc, lineCounter);
+  if (unreadable.length > 0) return { ok: false, errors: unreadable };
   const duplicates = duplicateKeys(doc, lineCounter);
   if (duplicates.length > 0) return { ok: false, errors: duplicates };
   if (!isMap(doc.contents)) {
@@ -94,7 +96,13 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
   const textBeforeExpansion = new Map<string, string>();
   const omitted = new Map<string, { line: number; column: number }>();
   const variableErrors = expandDocument(doc, lineCounter, env, textBeforeExpansion, omitted);
-  const input: unknown = doc.toJS();
+  let input: unknown;
+  try {
+    input = doc.toJS();
+  } catch (error) {
+    // The yaml library's guard against alias bombs (a few lines of nested *aliases that expand to gigabytes).
+    return { ok: false, errors: [{ path: "", message: `YAML: ${(error as Error).message}`, hint: "Write the values out instead of nesting *aliases of aliases." }] };
+  }
   const parsed = pipelineSchema.safeParse(input);
   // A value whose variable is unset is reported once, as the unset variable.
   const unexpanded = new Set(variableErrors.map((error) => error.path));
@@ -188,6 +196,34 @@ function duplicateKeys(doc: Document, lineCounter: LineCounter): ConfigError[] {
   return errors;
 }
 
+/**
+ * What the parser accepts but cannot give a value: an alias of no anchor before it (toJS would throw without a line)
+ * and a tag of another tool (CloudFormation's `!Ref x`, which would silently read as the text "x").
+ */
+function unreadableNodes(doc: Document, lineCounter: LineCounter): ConfigError[] {
+  const at = (range: readonly number[] | null | undefined) => (range ? linePos(lineCounter, range[0]) : {});
+  const errors: ConfigError[] = doc.warnings
+    .filter((warning) => warning.code === "TAG_RESOLVE_FAILED")
+    .map((warning) => ({
+      path: "",
+      ...linePos(lineCounter, warning.pos[0]),
+      message: `unknown YAML tag ${warning.message.replace(/^Unresolved tag: /, "")}: clickpipe reads plain values`,
+      hint: "Write the value itself, or ${VAR} for one from the environment (tags such as CloudFormation's !Ref and !Sub are not expanded).",
+    }));
+  visit(doc, {
+    Alias(_, alias) {
+      if (alias.resolve(doc) !== undefined) return;
+      errors.push({
+        path: "",
+        ...at(alias.range),
+        message: `*${alias.source} refers to no anchor &${alias.source} above it`,
+        hint: "Define the anchor (&name) on a value above the alias, or correct the name: YAML reads anchors top to bottom.",
+      });
+    },
+  });
+  return sortByPlace(errors);
+}
+
 /** The first syntax error only: the parser's later ones mostly follow from it (one tab gave sixteen). */
 function yamlSyntaxError(error: YAMLError, lineCounter: LineCounter, more: number): ConfigError {
   const { line, column } = linePos(lineCounter, error.pos[0]);
@@ -208,6 +244,8 @@ function unreadableFile(path: string, error: unknown): ConfigError {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === "ENOENT") return { path: "", message: "no such file", hint: "Check the path (pipelines/*.yaml holds examples)." };
   if (code === "EISDIR") return { path: "", message: "is a directory, not a pipeline file", hint: "Name a .yaml file." };
+  if (code === "ENOTDIR") return { path: "", message: "no such file (a folder on its path is a file)", hint: "Check the path (pipelines/*.yaml holds examples)." };
+  if (code === "EACCES" || code === "EPERM") return { path: "", message: "permission denied", hint: "Make it readable for this user (ls -l shows its owner and mode)." };
   return { path: "", message: `cannot read the file: ${(error as Error).message}`, hint: "Check its permissions." };
 }
 

@@ -227,6 +227,17 @@ describe("config loading - errors located in the file", () => {
     expect(result).toEqual({ ok: false, errors: [{ path: "", message: "no such file", hint: "Check the path (pipelines/*.yaml holds examples)." }] });
   });
 
+  it("says a path through a file names no file, without Node's error text", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-config-"));
+    try {
+      const file = join(directory, "p.yaml");
+      await writeFile(file, minimal());
+      expect(await loadPipeline(join(file, "q.yaml"), {})).toEqual({ ok: false, errors: [{ path: "", message: "no such file (a folder on its path is a file)", hint: "Check the path (pipelines/*.yaml holds examples)." }] });
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
   it("loads a file from disk and returns the expanded text", async () => {
     const directory = await mkdtemp(join(tmpdir(), "clickpipe-config-"));
     try {
@@ -409,6 +420,31 @@ describe("config loading - YAML as people write it", () => {
       ["operators[1].type", 'unknown type "churn"', 'Did you mean "churnFeatures"?'],
       ["operators[2]", 'expected a mapping (key: value lines), got "basket"', "An entry is a mapping with its type: write `- type: basket`, its other keys on the lines below."],
     ]);
+  });
+
+  it("locates an alias of no anchor and another tool's tag instead of failing without a line or dropping the tag", () => {
+    expect(errorsOf("name: t\nnats:\n  stream: *stream\nsinks:\n  - type: parquet\n    path: !Sub ${Out}\n")).toEqual([
+      {
+        path: "",
+        line: 3,
+        column: 11,
+        message: "*stream refers to no anchor &stream above it",
+        hint: "Define the anchor (&name) on a value above the alias, or correct the name: YAML reads anchors top to bottom.",
+      },
+      {
+        path: "",
+        line: 6,
+        column: 11,
+        message: "unknown YAML tag !Sub: clickpipe reads plain values",
+        hint: "Write the value itself, or ${VAR} for one from the environment (tags such as CloudFormation's !Ref and !Sub are not expanded).",
+      },
+    ]);
+  });
+
+  it("refuses aliases of aliases that expand without bound, with a sentence rather than a thrown error", () => {
+    const lines = ["a: &a [x, x, x, x, x, x, x, x, x]"];
+    for (const name of "bcdefgh") lines.push(`${name}: &${name} [${Array(9).fill(`*${String.fromCharCode(name.charCodeAt(0) - 1)}`).join(", ")}]`);
+    expect(errorsOf(lines.join("\n"))).toMatchObject([{ path: "", message: expect.stringMatching(/^YAML: Excessive alias count/) }]);
   });
 
   it("rejects a shell-only ${VAR-default} instead of writing to a directory literally named after it", () => {
