@@ -61,6 +61,12 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
       if (union !== undefined && typed !== undefined) {
         return single(`expected a mapping (key: value lines), got ${valueText(raw)}`, `An entry is a mapping with its ${union.key}: write \`- ${union.key}: ${typed}\`, its other keys on the lines below.`);
       }
+      // `writeKeys: k1`: one value where a list is wanted; a list of one is written in brackets.
+      const scalar = typeof raw === "string" || typeof raw === "number" || typeof raw === "boolean";
+      if (issue.expected === "array" && scalar && field !== undefined && z.safeParse(field, [raw]).success) {
+        const written = context.written?.(path) ?? JSON.stringify(raw);
+        return single(`expected a list, got ${valueText(raw)}`, `Write one value as a list of one: [${written}], or one "- " line per entry below the key.`);
+      }
       // `operators:` with nothing under it is YAML's null, not an empty list.
       const emptyHint =
         raw === null && (issue.expected === "array" || issue.expected === "object")

@@ -447,6 +447,18 @@ describe("config loading - YAML as people write it", () => {
     expect(errorsOf(lines.join("\n"))).toMatchObject([{ path: "", message: expect.stringMatching(/^YAML: Excessive alias count/) }]);
   });
 
+  it("says to write one value where a list is wanted as a list of one, when that list would be accepted", () => {
+    const errors = errorsOf(
+      minimal('ingest:\n  urlRules: "/c/:category"\nsources:\n  - type: http\n    writeKeys: k1\n    allowedOrigins: "https://shop.example"\n'),
+    );
+    expect(errors.map((error) => [error.path, error.hint])).toEqual([
+      // A rule is a mapping: ["/c/:category"] would be refused as well.
+      ["ingest.urlRules", "URL → page item rules; default none (item = path)."],
+      ["sources[0].writeKeys", 'Write one value as a list of one: [k1], or one "- " line per entry below the key.'],
+      ["sources[0].allowedOrigins", 'Write one value as a list of one: ["https://shop.example"], or one "- " line per entry below the key.'],
+    ]);
+  });
+
   it("rejects a shell-only ${VAR-default} instead of writing to a directory literally named after it", () => {
     const errors = errorsOf("name: t\nnats:\n  stream: S\nsinks:\n  - type: parquet\n    path: ${OUT-./data}\n");
     expect(errors.map((error) => formatConfigError(error, "p.yaml"))).toEqual([
