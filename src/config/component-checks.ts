@@ -46,6 +46,8 @@ export function natsUrlProblem(entry: string): string | undefined {
  * fix; undefined for an IP address or a host name. Whether a name resolves is left to the host that runs the pipeline.
  */
 export function listenHostProblem(host: string): { problem: string; hint: string } | undefined {
+  // An empty host is the schema's own "must not be empty".
+  if (host === "") return undefined;
   const ipv6 = /^\[([0-9a-fA-F:.]+(?:%[\w.-]+)?)\](?::\d+)?$/.exec(host);
   if (ipv6 !== null) return { problem: `"${host}" has brackets`, hint: `Write the IPv6 address without them (${ipv6[1]}), and any port in port:.` };
   if (host.includes("://")) {

@@ -298,6 +298,7 @@ describe("pipeline schema - cross-field rules", () => {
     expect(violations(http("http://0.0.0.0:8080"))).toEqual(['sources.0.host: "http://0.0.0.0:8080" is a URL, not an address to listen on']);
     expect(violations(http("[::1]"))).toEqual(['sources.0.host: "[::1]" has brackets']);
     expect(violations(http("*"))).toEqual(['sources.0.host: "*" is not an address to listen on']);
+    expect(violations(http(""))).toEqual(["sources.0.host: Too small: expected string to have >=1 characters"]);
     const result = parsePipelineText("name: t\nnats: { stream: S }\nsinks: [{ type: parquet, path: x }]\nmetrics:\n  port: 9464\n  host: localhost:9464\n", "t.yaml", {});
     expect(result.ok).toBe(false);
     if (result.ok) return;
