@@ -41,6 +41,27 @@ export function natsUrlProblem(entry: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Why `host` is no address a server can listen on (Node's listen fails with ENOTFOUND only when `run` starts), with the
+ * fix; undefined for an IP address or a host name. Whether a name resolves is left to the host that runs the pipeline.
+ */
+export function listenHostProblem(host: string): { problem: string; hint: string } | undefined {
+  // An empty host is the schema's own "must not be empty".
+  if (host === "") return undefined;
+  const ipv6 = /^\[([0-9a-fA-F:.]+(?:%[\w.-]+)?)\](?::\d+)?$/.exec(host);
+  if (ipv6 !== null) return { problem: `"${host}" has brackets`, hint: `Write the IPv6 address without them (${ipv6[1]}), and any port in port:.` };
+  if (host.includes("://")) {
+    const bare = host.slice(host.indexOf("://") + 3).replace(/[/:].*$/, "");
+    return { problem: `"${host}" is a URL, not an address to listen on`, hint: `Write the host alone (${bare === "" ? "0.0.0.0" : bare}), and any port in port:.` };
+  }
+  const withPort = /^([^:]+):(\d*)$/.exec(host);
+  if (withPort !== null) return { problem: `"${host}" holds a port`, hint: `Write the host alone (${withPort[1]}) and the port in port:.` };
+  if (/\s/.test(host) || !/^[0-9A-Za-z.:%_-]+$/.test(host)) {
+    return { problem: `"${host}" is not an address to listen on`, hint: 'Write an IP address such as "0.0.0.0" (every IPv4 interface), "::" (every interface) or "127.0.0.1", or a host name.' };
+  }
+  return undefined;
+}
+
 /** Why `timeZone` is not an IANA time zone this runtime knows, or undefined. */
 export function timeZoneProblem(timeZone: string): string | undefined {
   try {

@@ -36,3 +36,19 @@ export function closestMatch(word: string, candidates: readonly string[]): strin
   }
   return best;
 }
+
+/**
+ * The one candidate that shares a stem with `word` though too many letters apart for a typo: a type written short or
+ * as its table ("churn", "patterns", "sessions" for churnFeatures, sequencePatterns, sessionize). One starts or ends with
+ * the other, or they share their first 6 letters; undefined when no candidate or several do.
+ */
+export function relatedName(word: string, candidates: readonly string[]): string | undefined {
+  const mine = word.toLowerCase().replace(/[_\s-]/g, "");
+  if (mine.length < 4) return undefined;
+  const related = candidates.filter((candidate) => {
+    const theirs = candidate.toLowerCase();
+    const [shorter, longer] = mine.length <= theirs.length ? [mine, theirs] : [theirs, mine];
+    return longer.startsWith(shorter) || longer.endsWith(shorter) || (shorter.length >= 6 && longer.startsWith(shorter.slice(0, 6)));
+  });
+  return related.length === 1 ? related[0] : undefined;
+}

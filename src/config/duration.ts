@@ -26,11 +26,54 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
+// Unit words people write for the units parseDuration reads ("30 minutes", "10min", "1800sec", "2 hrs").
+const UNIT_WORDS: Record<string, string> = {
+  ms: "ms", msec: "ms", msecs: "ms", millis: "ms", millisecond: "ms", milliseconds: "ms",
+  s: "s", sec: "s", secs: "s", second: "s", seconds: "s",
+  m: "m", min: "m", mins: "m", minute: "m", minutes: "m",
+  h: "h", hr: "h", hrs: "h", hour: "h", hours: "h",
+  d: "d", day: "d", days: "d",
+};
+const WORD_PART = /(\d+(?:\.\d+)?)\s*([a-z]+)/gi;
+const ISO_8601 = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i;
+
+/**
+ * The duration `text` most likely means, written as parseDuration reads it: "30 minutes" → "30m", "1h 30m" → "1h30m",
+ * "PT1H30M" (ISO 8601) → "1h30m"; undefined when there is no single reading. "30M" gets none: it may mean months.
+ */
+export function durationSuggestion(text: string): string | undefined {
+  const trimmed = text.trim();
+  const iso = ISO_8601.exec(trimmed);
+  if (iso !== null && /\d/.test(trimmed)) {
+    const [, days, hours, minutes, seconds] = iso;
+    return checked([[days, "d"], [hours, "h"], [minutes, "m"], [seconds, "s"]].filter(([amount]) => amount !== undefined).map(([amount, unit]) => `${Number(amount)}${unit}`).join(""));
+  }
+  const parts = [...trimmed.matchAll(WORD_PART)];
+  // Only amounts with units, separated by spaces, commas or "and": nothing else of the text may be left over.
+  if (parts.length === 0 || trimmed.replace(WORD_PART, "").replace(/\band\b|[\s,]/gi, "") !== "") return undefined;
+  const written = parts.map(([, amount, word]) => (word === "M" ? undefined : UNIT_WORDS[word.toLowerCase()] === undefined ? undefined : `${amount}${UNIT_WORDS[word.toLowerCase()]}`));
+  if (written.some((part) => part === undefined)) return undefined;
+  return checked(written.join(""));
+}
+
+function checked(candidate: string): string | undefined {
+  return parseDuration(candidate) === undefined ? undefined : candidate;
+}
+
+function notADuration(text: string): { message: string; hint?: string } {
+  const message = `expected a duration like "30m" (units ms, s, m, h, d), got "${text}"`;
+  const positive = /^\s*-/.test(text) ? (parseDuration(text.trim().slice(1)) === undefined ? undefined : text.trim().slice(1)) : undefined;
+  if (positive !== undefined) return { message, hint: `A duration is a length of time, never negative: write one such as "${positive}".` };
+  const suggestion = durationSuggestion(text);
+  return { message, hint: suggestion === undefined ? undefined : `Did you mean "${suggestion}"?` };
+}
+
 function durationSchema() {
   return z.string().transform((text, ctx) => {
     const ms = parseDuration(text);
     if (ms === undefined) {
-      ctx.addIssue({ code: "custom", message: `expected a duration like "30m" (units ms, s, m, h, d), got "${text}"` });
+      const { message, hint } = notADuration(text);
+      ctx.addIssue({ code: "custom", message, ...(hint === undefined ? {} : { params: { hint } }) });
       return z.NEVER;
     }
     if (ms > MAX_DURATION_MS) {

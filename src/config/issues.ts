@@ -1,7 +1,8 @@
 // Turns zod issues into config errors that say where (key path, line) and what to do (allowed keys, the key's description).
-import type { z } from "zod";
-import { closestMatch } from "./did-you-mean.ts";
+import { z } from "zod";
+import { closestMatch, relatedName } from "./did-you-mean.ts";
 import { typedPlainScalar } from "./env.ts";
+import { formatDuration } from "./duration.ts";
 import { formatPath, type ConfigError } from "./errors.ts";
 import { allowedKeys, descriptionOf, discriminatorOf, isDurationValue, isRecord, objectSchemaFor, schemaAt } from "./schema-walk.ts";
 import type { Position } from "./yaml-positions.ts";
@@ -44,14 +45,28 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
         const unitHint =
           typeof raw !== "number"
             ? keyHint
-            : wholeDays
+            : raw < 0
+              ? `A duration is a length of time, never negative: write one with its unit, such as "${-raw}${wholeDays ? "d" : "m"}".`
+              : wholeDays
               ? `A number alone has no unit: write "${raw}d" for ${raw} days.`
               : `A number alone has no unit: write "${raw}m" for ${raw} minutes or "${raw}s" for seconds.`;
         const expected = wholeDays ? 'whole days like "90d"' : 'a duration like "30m" (units ms, s, m, h, d)';
         return single(`expected ${expected}, got ${valueText(raw)}`, unitHint);
       }
-      const retyped = retypedScalar(issue.expected, raw, context.written?.(path));
+      const retyped = retypedScalar(issue.expected, raw, context.written?.(path), field);
       if (retyped !== undefined) return single(retyped.message, retyped.hint);
+      // `- basket` where an entry is a mapping with a type: say how the entry is written.
+      const union = issue.expected === "object" && typeof raw === "string" ? discriminatorOf(field) : undefined;
+      const typed = union === undefined ? undefined : union.values.map(String).find((value) => value === raw) ?? closestMatch(raw as string, union.values.map(String));
+      if (union !== undefined && typed !== undefined) {
+        return single(`expected a mapping (key: value lines), got ${valueText(raw)}`, `An entry is a mapping with its ${union.key}: write \`- ${union.key}: ${typed}\`, its other keys on the lines below.`);
+      }
+      // `writeKeys: k1`: one value where a list is wanted; a list of one is written in brackets.
+      const scalar = typeof raw === "string" || typeof raw === "number" || typeof raw === "boolean";
+      if (issue.expected === "array" && scalar && field !== undefined && z.safeParse(field, [raw]).success) {
+        const written = context.written?.(path) ?? JSON.stringify(raw);
+        return single(`expected a list, got ${valueText(raw)}`, `Write one value as a list of one: [${written}], or one "- " line per entry below the key.`);
+      }
       // `operators:` with nothing under it is YAML's null, not an empty list.
       const emptyHint =
         raw === null && (issue.expected === "array" || issue.expected === "object")
@@ -101,10 +116,12 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
  * A value YAML typed otherwise than the key wants, because of how it was written: `stream: 0755` (a number; unquoted
  * digits are numbers) or `port: "9464"` (text; quotes make text, also around a ${VAR}). Says so, and how to write it.
  */
-function retypedScalar(expected: string, raw: unknown, written: string | undefined): { message: string; hint: string } | undefined {
+function retypedScalar(expected: string, raw: unknown, written: string | undefined, field?: z.core.$ZodType): { message: string; hint: string } | undefined {
   if (written === undefined) return undefined;
   const quoted = /^["']/.test(written);
-  if (expected === "string" && !quoted && (typeof raw === "number" || typeof raw === "boolean")) {
+  // Quoting helps only when the key would take the text (`splitAtMidnight: true` quoted is no time zone either).
+  const quotingHelps = field === undefined || written.includes("${") || z.safeParse(field, written).success;
+  if (expected === "string" && !quoted && quotingHelps && (typeof raw === "number" || typeof raw === "boolean")) {
     const kind = typeof raw === "number" ? "number" : "boolean";
     const read = written.includes("${") ? `${written} expands to` : `YAML reads ${written} as`;
     return { message: `expected text, got the ${kind} ${valueText(raw)} (${read} a ${kind})`, hint: `Quote it to keep it as text: "${written.replaceAll('"', '\\"')}".` };
@@ -144,7 +161,30 @@ function unknownKey(parentPath: readonly PropertyKey[], key: string, context: Is
   const path = [...parentPath, key];
   const suggestion = closestMatch(key, allowed);
   const listing = allowed.length > 0 ? `Allowed keys${where(parentPath)}: ${allowed.join(", ")}.` : undefined;
-  return { path: formatPath(path), at: path, message: `unknown key "${key}"`, hint: joinHints(didYouMean(suggestion), listing) };
+  const unitHint = branch !== undefined ? unitInKeyHint(key, branch, valueAt(context.input, path)) : undefined;
+  return { path: formatPath(path), at: path, message: `unknown key "${key}"`, hint: joinHints(unitHint ?? didYouMean(suggestion), listing) };
+}
+
+// A unit written into a duration key's name, as other tools name them (gap_ms, timeoutSeconds, interval_s).
+// Set off by _ or - or a capital (gapMs), so that a plural (gaps) is not read as seconds.
+const KEY_UNIT = /^(.+?)(?:[_-](ms|millis|milliseconds|s|secs?|seconds|m|mins?|minutes|h|hours|d|days)|(Ms|Millis|Milliseconds|S|Secs?|Seconds|M|Mins?|Minutes|H|Hours|D|Days))$/i;
+const KEY_UNIT_MS: Record<string, number> = { ms: 1, millis: 1, milliseconds: 1, s: 1000, sec: 1000, secs: 1000, seconds: 1000, m: 60_000, min: 60_000, mins: 60_000, minutes: 60_000, h: 3_600_000, hours: 3_600_000, d: 86_400_000, days: 86_400_000 };
+
+/** `gap_ms: 1800000`: the duration key meant, with the value written as a duration ("gap: 30m"); undefined otherwise. */
+function unitInKeyHint(key: string, branch: z.core.$ZodType, value: unknown): string | undefined {
+  const match = KEY_UNIT.exec(key);
+  if (match === null || (match[3] !== undefined && !/^[A-Z]/.test(match[3]))) return undefined;
+  const stem = match[1];
+  const unit = match[2] ?? match[3];
+  const meant = allowedKeys(branch).find((allowed) => allowed.toLowerCase() === stem.toLowerCase()) ?? closestMatch(stem, allowedKeys(branch));
+  const field = meant === undefined ? undefined : schemaAt(branch, [meant], {});
+  if (meant === undefined || field === undefined) return undefined;
+  // snapshotEvery takes whole days only.
+  const example = isDurationValue(field, 60_000) ? "30m" : isDurationValue(field, 86_400_000) ? "1d" : undefined;
+  if (example === undefined) return undefined;
+  const ms = typeof value === "number" && value > 0 ? Math.round(value * KEY_UNIT_MS[unit.toLowerCase()]) : undefined;
+  const written = ms !== undefined && isDurationValue(field, ms) ? formatDuration(ms) : example;
+  return `Did you mean "${meant}"? It takes the unit in its value: ${meant}: ${written}.`;
 }
 
 function unknownType(path: readonly PropertyKey[], raw: unknown, options: string[], context: IssueContext): Explained[] {
@@ -152,7 +192,7 @@ function unknownType(path: readonly PropertyKey[], raw: unknown, options: string
   const listing = `Types: ${types.join(", ")}.`;
   const at = hasKey(context.input, path) ? path : path.slice(0, -1);
   if (raw === undefined) return [{ path: formatPath(path), at, message: `missing required key "${String(path[path.length - 1])}"`, hint: listing }];
-  const suggestion = typeof raw === "string" ? closestMatch(raw, types) : undefined;
+  const suggestion = typeof raw === "string" ? (closestMatch(raw, types) ?? relatedName(raw, types)) : undefined;
   return [{ path: formatPath(path), at, message: `unknown type ${valueText(raw)}`, hint: joinHints(didYouMean(suggestion), listing) }];
 }
 

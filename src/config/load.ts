@@ -1,7 +1,7 @@
 // Loads a pipeline file: YAML with line numbers, ${VAR} expansion, zod validation, every error located in the file.
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLError, type YAMLMap } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type YAMLError, type YAMLMap } from "yaml";
 import { expandDocument, type Environment } from "./env.ts";
 import { formatPath, type ConfigError } from "./errors.ts";
 import { issueToErrors } from "./issues.ts";
@@ -24,13 +24,45 @@ export type LoadResult =
 
 /** Reads and validates a pipeline file; a missing or unreadable file is an error like any other. */
 export async function loadPipeline(path: string, env: Environment = process.env): Promise<LoadResult> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, "utf8");
+    bytes = await readFile(path);
   } catch (error) {
     return { ok: false, errors: [unreadableFile(path, error)] };
   }
-  return parsePipelineText(text, path, env);
+  const decoded = utf8Text(bytes);
+  if (typeof decoded !== "string") return { ok: false, errors: [decoded] };
+  return parsePipelineText(decoded, path, env);
+}
+
+/**
+ * The file's text, or why it is not UTF-8: read with replacement characters, a UTF-16 file (Windows PowerShell's `>`)
+ * held "no pipeline mapping" and a Latin-1 one a name "w\uFFFDb".
+ */
+function utf8Text(bytes: Buffer): string | ConfigError {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    return {
+      path: "",
+      line: 1,
+      column: 1,
+      message: "the file is UTF-16 text (as Windows PowerShell's > and Out-File write it), and clickpipe reads UTF-8",
+      hint: "Save it as UTF-8 (Set-Content -Encoding utf8, your editor's encoding menu, or iconv -f UTF-16 -t UTF-8).",
+    };
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    const text = bytes.toString("utf8");
+    const before = text.slice(0, Math.max(0, text.indexOf("\uFFFD")));
+    const line = before.split("\n").length;
+    return {
+      path: "",
+      line,
+      column: before.length - before.lastIndexOf("\n"),
+      message: "the file is not UTF-8 text: this byte is not UTF-8 (a file saved as Latin-1 or Windows-1252, or not a text file)",
+      hint: "Save it as UTF-8 (your editor's encoding menu, or iconv -f WINDOWS-1252 -t UTF-8).",
+    };
+  }
 }
 
 /** Validates pipeline YAML text; `fileName` only names the file in messages. */
@@ -39,6 +71,8 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
   // Merge keys (`<<: *defaults`) as YAML 1.1 and most tools read them; duplicate keys are found below, with their path.
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: false });
   if (doc.errors.length > 0) return { ok: false, errors: [yamlSyntaxError(doc.errors[0], lineCounter, doc.errors.length - 1)] };
+  const unreadable = unreadableNodes(doc, lineCounter);
+  if (unreadable.length > 0) return { ok: false, errors: unreadable };
   const duplicates = duplicateKeys(doc, lineCounter);
   if (duplicates.length > 0) return { ok: false, errors: duplicates };
   if (!isMap(doc.contents)) {
@@ -62,7 +96,13 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
   const textBeforeExpansion = new Map<string, string>();
   const omitted = new Map<string, { line: number; column: number }>();
   const variableErrors = expandDocument(doc, lineCounter, env, textBeforeExpansion, omitted);
-  const input: unknown = doc.toJS();
+  let input: unknown;
+  try {
+    input = doc.toJS();
+  } catch (error) {
+    // The yaml library's guard against alias bombs (a few lines of nested *aliases that expand to gigabytes).
+    return { ok: false, errors: [{ path: "", message: `YAML: ${(error as Error).message}`, hint: "Write the values out instead of nesting *aliases of aliases." }] };
+  }
   const parsed = pipelineSchema.safeParse(input);
   // A value whose variable is unset is reported once, as the unset variable.
   const unexpanded = new Set(variableErrors.map((error) => error.path));
@@ -156,6 +196,34 @@ function duplicateKeys(doc: Document, lineCounter: LineCounter): ConfigError[] {
   return errors;
 }
 
+/**
+ * What the parser accepts but cannot give a value: an alias of no anchor before it (toJS would throw without a line)
+ * and a tag of another tool (CloudFormation's `!Ref x`, which would silently read as the text "x").
+ */
+function unreadableNodes(doc: Document, lineCounter: LineCounter): ConfigError[] {
+  const at = (range: readonly number[] | null | undefined) => (range ? linePos(lineCounter, range[0]) : {});
+  const errors: ConfigError[] = doc.warnings
+    .filter((warning) => warning.code === "TAG_RESOLVE_FAILED")
+    .map((warning) => ({
+      path: "",
+      ...linePos(lineCounter, warning.pos[0]),
+      message: `unknown YAML tag ${warning.message.replace(/^Unresolved tag: /, "")}: clickpipe reads plain values`,
+      hint: "Write the value itself, or ${VAR} for one from the environment (tags such as CloudFormation's !Ref and !Sub are not expanded).",
+    }));
+  visit(doc, {
+    Alias(_, alias) {
+      if (alias.resolve(doc) !== undefined) return;
+      errors.push({
+        path: "",
+        ...at(alias.range),
+        message: `*${alias.source} refers to no anchor &${alias.source} above it`,
+        hint: "Define the anchor (&name) on a value above the alias, or correct the name: YAML reads anchors top to bottom.",
+      });
+    },
+  });
+  return sortByPlace(errors);
+}
+
 /** The first syntax error only: the parser's later ones mostly follow from it (one tab gave sixteen). */
 function yamlSyntaxError(error: YAMLError, lineCounter: LineCounter, more: number): ConfigError {
   const { line, column } = linePos(lineCounter, error.pos[0]);
@@ -176,6 +244,8 @@ function unreadableFile(path: string, error: unknown): ConfigError {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === "ENOENT") return { path: "", message: "no such file", hint: "Check the path (pipelines/*.yaml holds examples)." };
   if (code === "EISDIR") return { path: "", message: "is a directory, not a pipeline file", hint: "Name a .yaml file." };
+  if (code === "ENOTDIR") return { path: "", message: "no such file (a folder on its path is a file)", hint: "Check the path (pipelines/*.yaml holds examples)." };
+  if (code === "EACCES" || code === "EPERM") return { path: "", message: "permission denied", hint: "Make it readable for this user (ls -l shows its owner and mode)." };
   return { path: "", message: `cannot read the file: ${(error as Error).message}`, hint: "Check its permissions." };
 }
 

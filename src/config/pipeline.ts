@@ -7,7 +7,7 @@ import { ingestConfig } from "./ingest.ts";
 import { closestMatch } from "./did-you-mean.ts";
 import { formatPath } from "./errors.ts";
 import { durationsIn } from "./schema-walk.ts";
-import { localTimeZoneProblem, logFormatProblem, natsUrlProblem, trustedProxyProblem } from "./component-checks.ts";
+import { listenHostProblem, localTimeZoneProblem, logFormatProblem, natsUrlProblem, trustedProxyProblem } from "./component-checks.ts";
 import { instanceProblem } from "../ingest/tailer-instance.ts";
 import { allowedOriginProblem, normalizeAllowedOrigin } from "../ingest/http-cors.ts";
 import { secret } from "./secrets.ts";
@@ -19,6 +19,15 @@ const STREAM_NAME = /^[^\s.*>/\\]+$/;
 // A NATS subject: dot-separated tokens, no whitespace, no wildcards (a publish subject).
 const SUBJECT = /^[^\s.*>]+(?:\.[^\s.*>]+)*$/;
 const port = (fallback: number) => z.number().int().min(0).max(65535).default(fallback);
+const listenHost = () =>
+  z
+    .string()
+    .min(1)
+    .superRefine((host, ctx) => {
+      const found = listenHostProblem(host);
+      if (found !== undefined) ctx.addIssue({ code: "custom", message: found.problem, params: { hint: found.hint } });
+    })
+    .default("0.0.0.0");
 
 export const natsSection = z
   .strictObject({
@@ -85,7 +94,7 @@ export const httpSource = z
   .strictObject({
     type: z.literal("http"),
     port: port(8080).describe("Listen port; default 8080 (0 picks a free one)."),
-    host: z.string().min(1).default("0.0.0.0").describe('Listen address; default "0.0.0.0".'),
+    host: listenHost().describe('Listen address; default "0.0.0.0".'),
     writeKeys: z.array(secret(z.string().min(1))).min(1).describe("Accepted write keys (required, at least one)."),
     allowedOrigins: z
       .array(
@@ -104,7 +113,7 @@ export const httpSource = z
       )
       .superRefine((entries, ctx) => {
         entries.forEach((entry, index) => {
-          const found = allowedOriginProblem(entry);
+          const found = severalOriginsProblem(entry) ?? allowedOriginProblem(entry);
           if (found === undefined) return;
           const path = typeof entry === "string" ? [index] : [index, found.key ?? "origin"];
           ctx.addIssue({ code: "custom", path, message: found.problem, params: { hint: found.hint } });
@@ -166,6 +175,21 @@ export const httpSource = z
       ),
   })
   .describe("HTTP collector: POST /v1/events, GET /v1/pixel.gif.");
+
+/**
+ * Several origins written as one entry, separated as an Access-Control-Allow-Origin list or a CSV cell would be
+ * ("https://a.example, https://b.example"): read as one origin, its fix would be a truncated host.
+ */
+function severalOriginsProblem(entry: string | { origin: string }): { problem: string; hint: string; key?: string } | undefined {
+  const text = typeof entry === "string" ? entry : entry.origin;
+  const parts = text.split(/[\s,;]+/).filter((part) => part !== "");
+  if (parts.filter((part) => part.includes("://")).length < 2) return undefined;
+  return {
+    problem: `"${text}" holds ${parts.length} origins in one entry`,
+    hint: `List each origin as its own entry: [${parts.map((part) => JSON.stringify(part)).join(", ")}].`,
+    key: typeof entry === "string" ? undefined : "origin",
+  };
+}
 
 const TIME_ZONE_HINT = 'Use an IANA time zone name such as "UTC", "Europe/Berlin" or "America/New_York": the zone of the server whose Caddy writes `wall` times with `time_local`.';
 
@@ -267,7 +291,7 @@ export const metricsSection = z
     port: portOrRange(9464).describe(
       'Port of the Prometheus /metrics endpoint, or a range "9464-9467" (at most 256 ports, within 1-65535) of which each worker on a host takes the first free port; 0: a free port the system picks. Default 9464; `clickpipe run --metrics-port` overrides it.',
     ),
-    host: z.string().min(1).default("0.0.0.0").describe('Listen address; default "0.0.0.0".'),
+    host: listenHost().describe('Listen address; default "0.0.0.0".'),
   })
   .describe("Prometheus metrics server; omitted: none (tests and backfills).");
 

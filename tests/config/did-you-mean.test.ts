@@ -1,6 +1,6 @@
 // Suggestions for misspelt keys and values.
 import { describe, expect, it } from "vitest";
-import { closestMatch, editDistance } from "../../src/config/did-you-mean.ts";
+import { closestMatch, editDistance, relatedName } from "../../src/config/did-you-mean.ts";
 
 describe("config did-you-mean", () => {
   it("counts insertions, deletions and substitutions, ignoring case", () => {
@@ -21,5 +21,15 @@ describe("config did-you-mean", () => {
     expect(editDistance("brust", "burst")).toBe(1);
     expect(closestMatch("brust", ["requestsPerSecond", "burst"])).toBe("burst");
     expect(closestMatch("prot", ["port", "host"])).toBe("port");
+  });
+
+  it("names the one type that shares a stem with a word too far off for a typo: a short name or the type's table", () => {
+    const types = ["sessionize", "sequencePatterns", "basket", "churnFeatures"];
+    expect(relatedName("churn", types)).toBe("churnFeatures");
+    expect(relatedName("patterns", types)).toBe("sequencePatterns");
+    expect(relatedName("sessions", types)).toBe("sessionize");
+    expect(relatedName("basket_rules", types)).toBe("basket");
+    expect(relatedName("funnel", types)).toBeUndefined();
+    expect(relatedName("se", types)).toBeUndefined();
   });
 });

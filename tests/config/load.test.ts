@@ -227,6 +227,17 @@ describe("config loading - errors located in the file", () => {
     expect(result).toEqual({ ok: false, errors: [{ path: "", message: "no such file", hint: "Check the path (pipelines/*.yaml holds examples)." }] });
   });
 
+  it("says a path through a file names no file, without Node's error text", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-config-"));
+    try {
+      const file = join(directory, "p.yaml");
+      await writeFile(file, minimal());
+      expect(await loadPipeline(join(file, "q.yaml"), {})).toEqual({ ok: false, errors: [{ path: "", message: "no such file (a folder on its path is a file)", hint: "Check the path (pipelines/*.yaml holds examples)." }] });
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
   it("loads a file from disk and returns the expanded text", async () => {
     const directory = await mkdtemp(join(tmpdir(), "clickpipe-config-"));
     try {
@@ -241,6 +252,46 @@ describe("config loading - errors located in the file", () => {
     } finally {
       await rm(directory, { recursive: true, force: true });
     }
+  });
+});
+
+describe("config loading - file encodings", () => {
+  async function loadBytes(bytes: Buffer) {
+    const directory = await mkdtemp(join(tmpdir(), "clickpipe-config-"));
+    try {
+      const file = join(directory, "p.yaml");
+      await writeFile(file, bytes);
+      return await loadPipeline(file, {});
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  }
+  const text = "name: web\nnats:\n  stream: S\nsinks:\n  - type: parquet\n    path: ./out\n";
+
+  it("reads UTF-8 with or without a byte order mark, and CRLF line ends", async () => {
+    expect((await loadBytes(Buffer.from(text))).ok).toBe(true);
+    expect((await loadBytes(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text.replaceAll("\n", "\r\n"))]))).ok).toBe(true);
+  });
+
+  it("says a UTF-16 file is UTF-16 and to save it as UTF-8, instead of finding no pipeline in it", async () => {
+    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, "utf16le")]);
+    expect(await loadBytes(utf16)).toEqual({
+      ok: false,
+      errors: [
+        {
+          path: "",
+          line: 1,
+          column: 1,
+          message: "the file is UTF-16 text (as Windows PowerShell's > and Out-File write it), and clickpipe reads UTF-8",
+          hint: "Save it as UTF-8 (Set-Content -Encoding utf8, your editor's encoding menu, or iconv -f UTF-16 -t UTF-8).",
+        },
+      ],
+    });
+  });
+
+  it("names the line and column of the first byte that is not UTF-8 (a Latin-1 é), instead of a name with a replacement character", async () => {
+    const result = await loadBytes(Buffer.from(text.replace("stream: S", "stream: caf\u00e9"), "latin1"));
+    expect(result).toMatchObject({ ok: false, errors: [{ path: "", line: 3, column: 14, message: expect.stringMatching(/^the file is not UTF-8 text/) }] });
   });
 });
 
@@ -273,6 +324,17 @@ describe("config loading - YAML as people write it", () => {
     expect(errors.map((error) => [error.path, error.message, error.hint])).toEqual([
       ["name", "expected text, got the boolean true (YAML reads true as a boolean)", 'Quote it to keep it as text: "true".'],
       ["nats.stream", "expected text, got the number 755 (YAML reads 0755 as a number)", 'Quote it to keep it as text: "0755".'],
+    ]);
+  });
+
+  it("does not advise quoting a value the key would refuse as text too, and says what the key takes instead", () => {
+    const errors = errorsOf(minimal("operators:\n  - type: sessionize\n    splitAtMidnight: true\n"));
+    expect(errors.map((error) => [error.path, error.message, error.hint])).toEqual([
+      [
+        "operators[0].splitAtMidnight",
+        "expected text, got true",
+        'IANA time zone; when set, sessions split at local midnight (e.g. "UTC", "Europe/Berlin"); false or absent: off.',
+      ],
     ]);
   });
 
@@ -314,6 +376,86 @@ describe("config loading - YAML as people write it", () => {
     expect(errors.map((error) => [error.path, error.message])).toEqual([
       ["operators[0].gap", 'expected a duration like "30m" (units ms, s, m, h, d), got "30m1h"'],
       ["operators[0].maxDuration", 'duration "99999999999d" is longer than 100 years (36500d)'],
+    ]);
+  });
+
+  it("suggests the duration meant by units in words, spaces or ISO 8601, and says a duration is never negative", () => {
+    const errors = errorsOf(
+      minimal(
+        'operators:\n  - type: sessionize\n    gap: "30 minutes"\n    maxDuration: 1h 30m\n    outOfOrderness: 90sec\n    allowedLateness: -1h\n    idleTimeout: -5\n' +
+          "  - type: basket\n    window: PT12H\n    outOfOrderness: 30M\n",
+      ),
+    );
+    expect(errors.map((error) => [error.path, error.hint])).toEqual([
+      ["operators[0].gap", 'Did you mean "30m"?'],
+      ["operators[0].maxDuration", 'Did you mean "1h30m"?'],
+      ["operators[0].outOfOrderness", 'Did you mean "90s"?'],
+      ["operators[0].allowedLateness", 'A duration is a length of time, never negative: write one such as "1h".'],
+      ["operators[0].idleTimeout", 'A duration is a length of time, never negative: write one with its unit, such as "5m".'],
+      ["operators[1].window", 'Did you mean "12h"?'],
+      // 30M may mean months: no guess, the key's description.
+      ["operators[1].outOfOrderness", "Watermark = max event time minus this."],
+    ]);
+  });
+
+  it("reads a unit written into a duration key's name (gap_ms, maxDurationHours) as that key, with the value as a duration", () => {
+    const errors = errorsOf(
+      minimal("operators:\n  - type: sessionize\n    gap_ms: 1800000\n    maxDurationHours: 12\n    gaps: 30\n  - type: churnFeatures\n    snapshotEveryDays: 1\ncheckpoint:\n  interval_seconds: 10\n  store_s: kv\n"),
+    );
+    expect(errors.map((error) => [error.path, error.hint?.replace(/ Allowed keys.*$/, "")])).toEqual([
+      ["operators[0].gap_ms", 'Did you mean "gap"? It takes the unit in its value: gap: 30m.'],
+      ["operators[0].maxDurationHours", 'Did you mean "maxDuration"? It takes the unit in its value: maxDuration: 12h.'],
+      // A plural is a typo, not seconds.
+      ["operators[0].gaps", 'Did you mean "gap"?'],
+      ["operators[1].snapshotEveryDays", 'Did you mean "snapshotEvery"? It takes the unit in its value: snapshotEvery: 1d.'],
+      ["checkpoint.interval_seconds", 'Did you mean "interval"? It takes the unit in its value: interval: 10s.'],
+      ["checkpoint.store_s", 'Did you mean "store"?'],
+    ]);
+  });
+
+  it("names the operator type meant by its table or a short name, and how to write an entry given as its type alone", () => {
+    const errors = errorsOf(minimal("operators:\n  - type: sessions\n  - type: churn\n  - basket\n"));
+    expect(errors.map((error) => [error.path, error.message, error.hint?.replace(/ Types:.*$/, "")])).toEqual([
+      ["operators[0].type", 'unknown type "sessions"', 'Did you mean "sessionize"?'],
+      ["operators[1].type", 'unknown type "churn"', 'Did you mean "churnFeatures"?'],
+      ["operators[2]", 'expected a mapping (key: value lines), got "basket"', "An entry is a mapping with its type: write `- type: basket`, its other keys on the lines below."],
+    ]);
+  });
+
+  it("locates an alias of no anchor and another tool's tag instead of failing without a line or dropping the tag", () => {
+    expect(errorsOf("name: t\nnats:\n  stream: *stream\nsinks:\n  - type: parquet\n    path: !Sub ${Out}\n")).toEqual([
+      {
+        path: "",
+        line: 3,
+        column: 11,
+        message: "*stream refers to no anchor &stream above it",
+        hint: "Define the anchor (&name) on a value above the alias, or correct the name: YAML reads anchors top to bottom.",
+      },
+      {
+        path: "",
+        line: 6,
+        column: 11,
+        message: "unknown YAML tag !Sub: clickpipe reads plain values",
+        hint: "Write the value itself, or ${VAR} for one from the environment (tags such as CloudFormation's !Ref and !Sub are not expanded).",
+      },
+    ]);
+  });
+
+  it("refuses aliases of aliases that expand without bound, with a sentence rather than a thrown error", () => {
+    const lines = ["a: &a [x, x, x, x, x, x, x, x, x]"];
+    for (const name of "bcdefgh") lines.push(`${name}: &${name} [${Array(9).fill(`*${String.fromCharCode(name.charCodeAt(0) - 1)}`).join(", ")}]`);
+    expect(errorsOf(lines.join("\n"))).toMatchObject([{ path: "", message: expect.stringMatching(/^YAML: Excessive alias count/) }]);
+  });
+
+  it("says to write one value where a list is wanted as a list of one, when that list would be accepted", () => {
+    const errors = errorsOf(
+      minimal('ingest:\n  urlRules: "/c/:category"\nsources:\n  - type: http\n    writeKeys: k1\n    allowedOrigins: "https://shop.example"\n'),
+    );
+    expect(errors.map((error) => [error.path, error.hint])).toEqual([
+      // A rule is a mapping: ["/c/:category"] would be refused as well.
+      ["ingest.urlRules", "URL → page item rules; default none (item = path)."],
+      ["sources[0].writeKeys", 'Write one value as a list of one: [k1], or one "- " line per entry below the key.'],
+      ["sources[0].allowedOrigins", 'Write one value as a list of one: ["https://shop.example"], or one "- " line per entry below the key.'],
     ]);
   });
 

@@ -291,6 +291,34 @@ describe("pipeline schema - cross-field rules", () => {
     expect(result.errors).toMatchObject([{ path: "sources[0].allowedOrigins[1]", hint: "An origin is scheme://host[:port]: write https://shop.example." }]);
   });
 
+  it("takes IP addresses and host names to listen on, and names a port, a URL or brackets written into host with the fix", () => {
+    const http = (host: string) => ({ sources: [{ type: "http", writeKeys: ["k"], host }] });
+    for (const host of ["0.0.0.0", "::", "::1", "127.0.0.1", "localhost", "collector.internal", "fe80::1%eth0"]) expect(violations(http(host))).toEqual([]);
+    expect(violations({ metrics: { host: "localhost:9464" } })).toEqual(['metrics.host: "localhost:9464" holds a port']);
+    expect(violations(http("http://0.0.0.0:8080"))).toEqual(['sources.0.host: "http://0.0.0.0:8080" is a URL, not an address to listen on']);
+    expect(violations(http("[::1]"))).toEqual(['sources.0.host: "[::1]" has brackets']);
+    expect(violations(http("*"))).toEqual(['sources.0.host: "*" is not an address to listen on']);
+    expect(violations(http(""))).toEqual(["sources.0.host: Too small: expected string to have >=1 characters"]);
+    const result = parsePipelineText("name: t\nnats: { stream: S }\nsinks: [{ type: parquet, path: x }]\nmetrics:\n  port: 9464\n  host: localhost:9464\n", "t.yaml", {});
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors).toMatchObject([{ path: "metrics.host", line: 6, column: 3, hint: "Write the host alone (localhost) and the port in port:." }]);
+  });
+
+  it("says several origins written as one entry are several, and lists them as entries", () => {
+    const result = parsePipelineText(
+      'name: t\nnats: { stream: S }\nsources:\n  - type: http\n    writeKeys: [k]\n    allowedOrigins: ["https://a.example, https://b.example:8443", { origin: "https://c.example https://d.example" }]\nsinks: [{ type: parquet, path: x }]\n',
+      "t.yaml",
+      {},
+    );
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors.map((error) => [error.path, error.message, error.hint])).toEqual([
+      ["sources[0].allowedOrigins[0]", '"https://a.example, https://b.example:8443" holds 2 origins in one entry', 'List each origin as its own entry: ["https://a.example", "https://b.example:8443"].'],
+      ["sources[0].allowedOrigins[1].origin", '"https://c.example https://d.example" holds 2 origins in one entry', 'List each origin as its own entry: ["https://c.example", "https://d.example"].'],
+    ]);
+  });
+
   it("reads app origins and \"null\", and refuses wildcards over public suffixes, naming the entry and the fix", () => {
     const http = (allowedOrigins: string[]) => ({ sources: [{ type: "http", writeKeys: ["k"], allowedOrigins }] });
     const origins = ["Capacitor://LocalHost/", "ionic://localhost", "app://localhost:80", "null", "https://*.shop.github.io"];
