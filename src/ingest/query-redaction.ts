@@ -161,13 +161,16 @@ function userinfoSpan(url: string, pathEnd: number): [number, number] | undefine
   return end > start ? [start, end] : undefined;
 }
 
-/** A URL's userinfo in free text: after "//", up to the last "@" before the authority ends, as browsers read it. */
-const TEXT_USERINFO = /\/\/([^\s/?#"'<>[\]\\]+)@/g;
+/**
+ * A URL's userinfo in free text: after "//" (or JSON's `\/\/`, as PHP's json_encode writes slashes), up to the last "@"
+ * before the authority ends, as browsers read it.
+ */
+const TEXT_USERINFO = /(\/\/|\\\/\\\/)([^\s/?#"'<>[\]\\]+)@/g;
 
 /** `text` with the userinfo of every URL in it replaced (userinfoSpan), a redacted one left. */
 function redactUserinfoInText(text: string): string {
   if (!text.includes("@")) return text;
-  return text.replace(TEXT_USERINFO, (match, userinfo: string) => (userinfo === REDACTED_QUERY_VALUE ? match : `//${REDACTED_QUERY_VALUE}@`));
+  return text.replace(TEXT_USERINFO, (match, slashes: string, userinfo: string) => (userinfo === REDACTED_QUERY_VALUE ? match : `${slashes}${REDACTED_QUERY_VALUE}@`));
 }
 
 /** A "{" or "[" percent-encoded (`%7B`, `%5B`; `%257B` holds a `%25`): a pair without "=" may be JSON (a raw one in text is cut at its first quote). */

@@ -185,6 +185,11 @@ describe("redactUrl and dead letters - the userinfo of a URL's authority", () =>
     expect(redactQueryPairsInText(line, namesOnly)).toBe('{"url":"https://(redacted)@shop.example/a","referrer":"http://(redacted)@intranet/","note":"ask jane@x.com"}');
     expect(redactQueryPairsInText("GET https://(redacted)@h.example/ HTTP/1.1", namesOnly)).toBe("GET https://(redacted)@h.example/ HTTP/1.1");
   });
+
+  it("redacts the userinfo of a URL whose slashes the record's JSON escapes (PHP's json_encode writes \\/ by default)", () => {
+    const line = String.raw`{"url":"https:\/\/jane:hunter2@shop.example\/cart","referrer":"https:\/\/(redacted)@h.example\/"}`;
+    expect(redactQueryPairsInText(line, namesOnly)).toBe(String.raw`{"url":"https:\/\/(redacted)@shop.example\/cart","referrer":"https:\/\/(redacted)@h.example\/"}`);
+  });
 });
 
 describe("PrivacyFilter - pre-signed download links by default", () => {
