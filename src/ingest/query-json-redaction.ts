@@ -46,7 +46,7 @@ function jsonEncodingsAt(text: string, at: number, end: number): number {
 const leadingChar: JsonChar = { code: 0, length: 1 };
 
 /** Space, tab, LF and CR: the white space JSON allows around its tokens. */
-function isJsonSpace(code: number): boolean {
+export function isJsonSpace(code: number): boolean {
   return code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d;
 }
 
@@ -176,8 +176,10 @@ function readJsonChar(text: string, at: number, end: number, encodings: number, 
   char.code = readEscape.encodings > encodings || readEscape.byte > 0x7f ? -1 : readEscape.byte;
 }
 
-/** The characters of JSON string escapes, by the letter after the backslash (`\u` ones are no ASCII JSON syntax here). */
-const STRING_ESCAPES: ReadonlyMap<number, number> = new Map([..."\"\\/bfnrt"].map((letter, index) => [letter.charCodeAt(0), [0x22, 0x5c, 0x2f, 0x08, 0x0c, 0x0a, 0x0d, 0x09][index]]));
+/** The characters of JSON's two-character string escapes (`\n`, `\/`), by the code of the letter after the backslash. */
+export const JSON_STRING_ESCAPES: ReadonlyMap<number, number> = new Map(
+  Object.entries({ '"': 0x22, "\\": 0x5c, "/": 0x2f, b: 0x08, f: 0x0c, n: 0x0a, r: 0x0d, t: 0x09 }).map(([letter, code]) => [letter.charCodeAt(0), code]),
+);
 
 /** A number, true, false or null (RFC 8259). */
 const JSON_LITERAL = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)$/;
@@ -211,11 +213,11 @@ class JsonScanner {
     if (!this.escaped) return this.char.code;
     if (this.char.code === 0x22) return -2;
     if (this.char.code !== 0x5c) return this.char.code;
-    // A string escape: the backslash and the character after it, as one character.
+    // A string escape: the backslash and the character after it, as one character (`\u` ones are no ASCII JSON syntax here).
     const backslashLength = this.char.length;
     if (this.at + backslashLength >= this.end) return -2;
     readJsonChar(this.text, this.at + backslashLength, this.end, this.encodings, this.char);
-    const code = this.char.code < 0 ? undefined : STRING_ESCAPES.get(this.char.code);
+    const code = this.char.code < 0 ? undefined : JSON_STRING_ESCAPES.get(this.char.code);
     this.char.length += backslashLength;
     return code ?? -1;
   }

@@ -5,6 +5,7 @@ import { WRITE_KEY_FIELD } from "./http-auth.ts";
 import { deadLetterRaw } from "../transport/dead-letter.ts";
 import { anonymizeIp, pseudonymize, type PrivacyConfig } from "./privacy.ts";
 import { hexByteAt } from "./query-encoding.ts";
+import { JSON_STRING_ESCAPES } from "./query-json-redaction.ts";
 import { compileQueryRedaction, redactQueryPairsInText, type QueryRedaction } from "./query-redaction.ts";
 import { REDACTED_QUERY_VALUE } from "./redaction-spans.ts";
 import { redactAddressWordsInText, redactListedMembersInText } from "./text-json-redaction.ts";
@@ -281,16 +282,14 @@ function escaped(codePoint: number, length: number): number {
   return (codePoint << 4) | length;
 }
 
-const JSON_ESCAPES: Readonly<Record<string, number>> = { '"': 0x22, "\\": 0x5c, "/": 0x2f, b: 0x08, f: 0x0c, n: 0x0a, r: 0x0d, t: 0x09 };
-
 /** The JSON string escape at `at` (a backslash): `\n`, `\/`, `\u005f`, …; NO_ESCAPE for none. */
 function jsonEscapeAt(text: string, at: number): number {
-  const letter = text[at + 1];
-  if (letter === "u") {
+  const letter = text.charCodeAt(at + 1);
+  if (letter === 0x75 /* u */) {
     const unit = (hexByteAt(text, at + 2) << 8) | hexByteAt(text, at + 4);
     return unit >= 0 ? escaped(unit, 6) : NO_ESCAPE;
   }
-  const unit = letter === undefined ? undefined : JSON_ESCAPES[letter];
+  const unit = JSON_STRING_ESCAPES.get(letter);
   return unit === undefined ? NO_ESCAPE : escaped(unit, 2);
 }
 

@@ -2,6 +2,7 @@
 // in a JSON string, `"{\"password\":\"x\"}"`, and in JSON too broken to parse) and the words holding an email address.
 // One pass over the text's quotes: linear, and only values change, so the text reads as it was sent.
 import { holdsAddress } from "./email-address.ts";
+import { isJsonSpace } from "./query-json-redaction.ts";
 import { Redactions, REDACTED_QUERY_VALUE, type QueryRedaction } from "./redaction-spans.ts";
 
 /** How often a JSON text may be a string in a string and still be read: `"`, `\"`, `\\\"`, `\\\\\\\"` (levels 0–3). */
@@ -54,21 +55,17 @@ export function redactListedMembersInText(text: string, redaction: QueryRedactio
       continue;
     }
     let valueStart = close + 1;
-    while (valueStart < text.length && isSpace(text.charCodeAt(valueStart))) valueStart++;
+    while (valueStart < text.length && isJsonSpace(text.charCodeAt(valueStart))) valueStart++;
     if (text.charCodeAt(valueStart) !== 0x3a /* : */) {
       open = close;
       continue;
     }
     valueStart++;
-    while (valueStart < text.length && isSpace(text.charCodeAt(valueStart))) valueStart++;
+    while (valueStart < text.length && isJsonSpace(text.charCodeAt(valueStart))) valueStart++;
     const after = redactMemberValue(text, valueStart, level, redactions);
     open = text.indexOf('"', after);
   }
   return redactions.result();
-}
-
-function isSpace(code: number): boolean {
-  return code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d;
 }
 
 /** Whether a name written at `level` (escaped level + 1 times when it holds a backslash) is listed. */
