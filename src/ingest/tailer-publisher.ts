@@ -13,8 +13,6 @@ import { PSEUDONYM_KEY_ENV } from "./privacy.ts";
 import type { IngestCounts } from "./record-publisher.ts";
 import { deadLetterReasonRedactor, rawRecordRedactor } from "./raw-redaction.ts";
 
-/** Events are limited to 32 KiB; a dead letter keeps at most this much of an over-long line. */
-
 export interface NumberedLine {
   text: string;
   /** 1-based line number in the file (generation): with the text, it makes the event_id. */
@@ -53,8 +51,9 @@ export class TailPublisher {
   constructor(private readonly options: TailPublisherOptions) {
     const env = options.env ?? process.env;
     this.edge = EdgeProcessor.fromConfig(options.config.ingest, { pipelineName: options.config.name, env });
-    this.redactRaw = rawRecordRedactor(options.config.ingest.privacy, env[PSEUDONYM_KEY_ENV] || undefined);
-    this.redactReason = deadLetterReasonRedactor(options.config.ingest.privacy, env[PSEUDONYM_KEY_ENV] || undefined);
+    const pseudonymKey = env[PSEUDONYM_KEY_ENV] || undefined;
+    this.redactRaw = rawRecordRedactor(options.config.ingest.privacy, pseudonymKey);
+    this.redactReason = deadLetterReasonRedactor(options.config.ingest.privacy, pseudonymKey);
   }
 
   /** Publishes `lines` as batches `<msgIdPrefix>:<partition|dlq>:<n>` and resolves once JetStream acknowledged all. */

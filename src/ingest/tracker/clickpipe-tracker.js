@@ -148,7 +148,7 @@
   const keyField = '{"writeKey":' + JSON.stringify(writeKey) + ",";
   const keyBytes = encoder.encode(keyField).length;
   /**
-   * Which collector and write key the outbox's events are for (FNV-1a of both, 8 characters at most): sites of one origin
+   * Which collector and write key the outbox's events are for (FNV-1a of both, a 32-bit number): sites of one origin
    * share its localStorage, and an event is only ever sent where and with the key it was made for.
    */
   let siteKey = 2166136261;
