@@ -2,7 +2,7 @@
 import { PATTERN_TABLE_KINDS, type PatternTableKind } from "./labels.ts";
 import type { Metrics } from "./registry.ts";
 
-/** The fields of a session row that the business counters read. */
+/** The fields of a session (SessionRecord: its row's columns, and sales and refunds) that the business counters read. */
 export interface BusinessSession {
   version: number;
   retracted: boolean;

@@ -1,4 +1,4 @@
-// Window pattern supports: exact (PrefixSpan + n-gram counts) or bounded-memory (Space-Saving), over final sessions.
+// Window pattern supports: exact (PrefixSpan + level-wise run counts) or bounded-memory (Space-Saving), over final sessions.
 import { UNWATCHED, type CountingProgress } from "./counting-progress.ts";
 import { denseOneItemPatternCounts } from "./dense-pattern-counts.ts";
 import { forEachDistinctContiguous, forEachDistinctSubsequence } from "./distinct-subsequences.ts";
@@ -38,8 +38,8 @@ export function forEachDistinctPattern(
 /**
  * Exact supports of every pattern with support ≥ minCount: subsequences by PrefixSpan (support-pruned, so only
  * frequent prefixes are grown), contiguous runs level by level where their prefix and suffix are frequent
- * (exactContiguousCounts). Unordered: the caller orders rows. Patterns are formatted only once they are known to be frequent. `progress` is told the work done
- * (counting-progress.ts).
+ * (exactContiguousCounts). Unordered: the caller orders rows. Patterns are formatted only once they are known to be
+ * frequent. `progress` is told the work done (counting-progress.ts).
  */
 export function exactPatternCounts(
   sequences: readonly ItemsetSequence[],
@@ -163,17 +163,19 @@ export function exactContiguousCounts(
   }
 }
 
+/** Maps a level's candidates are split over: one V8 Map holds at most 2^24 entries. */
+const CANDIDATE_SHARDS = 16;
+
 /** One level's candidate runs: key (prefix id × steps + last step) → slot, with supports counted once per session. */
 class RunCandidates {
-  /** Sharded: one V8 Map holds at most 2^24 entries. */
-  private readonly slotOf: Map<number, number>[] = Array.from({ length: 16 }, () => new Map<number, number>());
+  private readonly slotOf: Map<number, number>[] = Array.from({ length: CANDIDATE_SHARDS }, () => new Map<number, number>());
   readonly keys: number[] = [];
   readonly supports: number[] = [];
   private readonly lastSession: number[] = [];
 
   /** Counts `key` for `session` (sessions come in order) and returns its slot. */
   count(key: number, session: number): number {
-    const shard = this.slotOf[key % 16];
+    const shard = this.slotOf[key % CANDIDATE_SHARDS];
     const slot = shard.get(key);
     if (slot === undefined) {
       shard.set(key, this.keys.length);

@@ -41,7 +41,7 @@ describe("exactPatternCounts", () => {
   });
 });
 
-/** Each distinct run of each session once, every length (no pruning): run items → [length, support ≥ minCount]. */
+/** Each distinct run of each session once, every length (no pruning): run (its steps as JSON) → support, where ≥ minCount. */
 function runsBySessionSums(sequences: ReturnType<typeof sessionSequence>[], minCount: number): Map<string, number> {
   const supports = new Map<string, number>();
   for (const sequence of sequences) {
