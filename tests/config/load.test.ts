@@ -441,6 +441,29 @@ describe("config loading - YAML as people write it", () => {
     ]);
   });
 
+  it("locates a merge key (<<) of something that is no mapping, instead of the alias-bomb advice without a line", () => {
+    const errors = errorsOf(minimal("operators:\n  - type: sessionize\n    gap: &gap 30m\n  - <<: *gap\n    type: basket\n  - <<: [{ window: 1d }, 5]\n    type: churnFeatures\n"));
+    expect(errors.map((error) => [error.line, error.column, error.message, error.hint])).toEqual([
+      [10, 9, "<< merges the keys of a mapping, and *gap is no mapping", "Merge an alias of a mapping (<<: *defaults, with &defaults before that mapping's keys) or a list of them."],
+      [12, 26, "<< merges the keys of a mapping, and this value is no mapping", "Merge an alias of a mapping (<<: *defaults, with &defaults before that mapping's keys) or a list of them."],
+    ]);
+    const listOfAliases = parsePipelineText(minimal("metrics: &m\n  port: 9000\ncheckpoint:\n  <<: [*m]\n"), "t.yaml", {});
+    expect(listOfAliases.ok || listOfAliases.errors.map((error) => error.message)).toEqual(['unknown key "port"']);
+  });
+
+  it("names a YAML type tag whose value is not of its type by its short form, not as an unknown tag", () => {
+    const errors = errorsOf(minimal("operators:\n  - type: sessionize\n    gap: !!int 30m\n"));
+    expect(errors).toEqual([
+      {
+        path: "",
+        line: 9,
+        column: 10,
+        message: "the value tagged !!int does not read as one in YAML 1.2",
+        hint: "Write the value without the tag: YAML reads unquoted digits as numbers and true/false as booleans, and quotes make text.",
+      },
+    ]);
+  });
+
   it("refuses aliases of aliases that expand without bound, with a sentence rather than a thrown error", () => {
     const lines = ["a: &a [x, x, x, x, x, x, x, x, x]"];
     for (const name of "bcdefgh") lines.push(`${name}: &${name} [${Array(9).fill(`*${String.fromCharCode(name.charCodeAt(0) - 1)}`).join(", ")}]`);
