@@ -52,7 +52,8 @@ function utf8Text(bytes: Buffer): string | ConfigError {
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    const text = bytes.toString("utf8");
+    // Without the byte order mark, which the fatal decoder also drops: columns as an editor counts them.
+    const text = bytes.toString("utf8").replace(/^\uFEFF/, "");
     const before = text.slice(0, Math.max(0, text.indexOf("\uFFFD")));
     const line = before.split("\n").length;
     return {

@@ -293,6 +293,11 @@ describe("config loading - file encodings", () => {
     const result = await loadBytes(Buffer.from(text.replace("stream: S", "stream: caf\u00e9"), "latin1"));
     expect(result).toMatchObject({ ok: false, errors: [{ path: "", line: 3, column: 14, message: expect.stringMatching(/^the file is not UTF-8 text/) }] });
   });
+
+  it("counts that column from the text after a byte order mark, as an editor shows it", async () => {
+    const result = await loadBytes(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text.replace("name: web", "name: caf\u00e9"), "latin1")]));
+    expect(result).toMatchObject({ ok: false, errors: [{ line: 1, column: 10 }] });
+  });
 });
 
 describe("config loading - YAML as people write it", () => {
