@@ -1,7 +1,7 @@
 // Loads a pipeline file: YAML with line numbers, ${VAR} expansion, zod validation, every error located in the file.
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type YAMLError, type YAMLMap } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Pair, type YAMLError, type YAMLMap } from "yaml";
 import { expandDocument, type Environment } from "./env.ts";
 import { formatPath, type ConfigError } from "./errors.ts";
 import { issueToErrors } from "./issues.ts";
@@ -52,7 +52,8 @@ function utf8Text(bytes: Buffer): string | ConfigError {
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    const text = bytes.toString("utf8");
+    // Without the byte order mark, which the fatal decoder also drops: columns as an editor counts them.
+    const text = bytes.toString("utf8").replace(/^\uFEFF/, "");
     const before = text.slice(0, Math.max(0, text.indexOf("\uFFFD")));
     const line = before.split("\n").length;
     return {
@@ -196,21 +197,51 @@ function duplicateKeys(doc: Document, lineCounter: LineCounter): ConfigError[] {
   return errors;
 }
 
+const YAML_TYPE_TAG = "tag:yaml.org,2002:";
+
 /**
- * What the parser accepts but cannot give a value: an alias of no anchor before it (toJS would throw without a line)
- * and a tag of another tool (CloudFormation's `!Ref x`, which would silently read as the text "x").
+ * What the parser accepts but cannot give a value: an alias of no anchor before it and a merge (<<) of no mapping
+ * (toJS would throw without a line), a tag of another tool (CloudFormation's `!Ref x`, which would silently read as the
+ * text "x") and a YAML type tag its value does not fit (`!!int 30m`, read as the text "30m").
  */
 function unreadableNodes(doc: Document, lineCounter: LineCounter): ConfigError[] {
   const at = (range: readonly number[] | null | undefined) => (range ? linePos(lineCounter, range[0]) : {});
   const errors: ConfigError[] = doc.warnings
     .filter((warning) => warning.code === "TAG_RESOLVE_FAILED")
-    .map((warning) => ({
-      path: "",
-      ...linePos(lineCounter, warning.pos[0]),
-      message: `unknown YAML tag ${warning.message.replace(/^Unresolved tag: /, "")}: clickpipe reads plain values`,
-      hint: "Write the value itself, or ${VAR} for one from the environment (tags such as CloudFormation's !Ref and !Sub are not expanded).",
-    }));
+    .map((warning) => {
+      const tag = warning.message.replace(/^Unresolved tag: /, "");
+      const place = { path: "", ...linePos(lineCounter, warning.pos[0]) };
+      if (tag.startsWith(YAML_TYPE_TAG)) {
+        return {
+          ...place,
+          message: `the value tagged !!${tag.slice(YAML_TYPE_TAG.length)} does not read as one in YAML 1.2`,
+          hint: "Write the value without the tag: YAML reads unquoted digits as numbers and true/false as booleans, and quotes make text.",
+        };
+      }
+      return {
+        ...place,
+        message: `unknown YAML tag ${tag}: clickpipe reads plain values`,
+        hint: "Write the value itself, or ${VAR} for one from the environment (tags such as CloudFormation's !Ref and !Sub are not expanded).",
+      };
+    });
+  const resolved = (node: unknown) => (isAlias(node) ? node.resolve(doc) : node);
   visit(doc, {
+    Pair(_, pair: Pair) {
+      // The parser reads a plain << key (not a quoted "<<") as the merge key, a symbol.
+      if (!isScalar(pair.key) || typeof pair.key.value !== "symbol" || pair.key.value.description !== "<<") return;
+      const merged = resolved(pair.value);
+      for (const source of isSeq(merged) ? merged.items : [pair.value]) {
+        const mapping = resolved(source);
+        // An alias of no anchor is reported below.
+        if (mapping === undefined || isMap(mapping)) continue;
+        errors.push({
+          path: "",
+          ...at((source as { range?: readonly number[] } | null)?.range),
+          message: `<< merges the keys of a mapping, and ${isAlias(source) ? `*${source.source}` : "this value"} is no mapping`,
+          hint: "Merge an alias of a mapping (<<: *defaults, with &defaults before that mapping's keys) or a list of them.",
+        });
+      }
+    },
     Alias(_, alias) {
       if (alias.resolve(doc) !== undefined) return;
       errors.push({

@@ -293,6 +293,11 @@ describe("config loading - file encodings", () => {
     const result = await loadBytes(Buffer.from(text.replace("stream: S", "stream: caf\u00e9"), "latin1"));
     expect(result).toMatchObject({ ok: false, errors: [{ path: "", line: 3, column: 14, message: expect.stringMatching(/^the file is not UTF-8 text/) }] });
   });
+
+  it("counts that column from the text after a byte order mark, as an editor shows it", async () => {
+    const result = await loadBytes(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text.replace("name: web", "name: caf\u00e9"), "latin1")]));
+    expect(result).toMatchObject({ ok: false, errors: [{ line: 1, column: 10 }] });
+  });
 });
 
 describe("config loading - YAML as people write it", () => {
@@ -437,6 +442,29 @@ describe("config loading - YAML as people write it", () => {
         column: 11,
         message: "unknown YAML tag !Sub: clickpipe reads plain values",
         hint: "Write the value itself, or ${VAR} for one from the environment (tags such as CloudFormation's !Ref and !Sub are not expanded).",
+      },
+    ]);
+  });
+
+  it("locates a merge key (<<) of something that is no mapping, instead of the alias-bomb advice without a line", () => {
+    const errors = errorsOf(minimal("operators:\n  - type: sessionize\n    gap: &gap 30m\n  - <<: *gap\n    type: basket\n  - <<: [{ window: 1d }, 5]\n    type: churnFeatures\n"));
+    expect(errors.map((error) => [error.line, error.column, error.message, error.hint])).toEqual([
+      [10, 9, "<< merges the keys of a mapping, and *gap is no mapping", "Merge an alias of a mapping (<<: *defaults, with &defaults before that mapping's keys) or a list of them."],
+      [12, 26, "<< merges the keys of a mapping, and this value is no mapping", "Merge an alias of a mapping (<<: *defaults, with &defaults before that mapping's keys) or a list of them."],
+    ]);
+    const listOfAliases = parsePipelineText(minimal("metrics: &m\n  port: 9000\ncheckpoint:\n  <<: [*m]\n"), "t.yaml", {});
+    expect(listOfAliases.ok || listOfAliases.errors.map((error) => error.message)).toEqual(['unknown key "port"']);
+  });
+
+  it("names a YAML type tag whose value is not of its type by its short form, not as an unknown tag", () => {
+    const errors = errorsOf(minimal("operators:\n  - type: sessionize\n    gap: !!int 30m\n"));
+    expect(errors).toEqual([
+      {
+        path: "",
+        line: 9,
+        column: 10,
+        message: "the value tagged !!int does not read as one in YAML 1.2",
+        hint: "Write the value without the tag: YAML reads unquoted digits as numbers and true/false as booleans, and quotes make text.",
       },
     ]);
   });
