@@ -538,7 +538,7 @@ describe("publish - NDJSON's blank lines", () => {
     const publisher = new RecordPublisher({ config: pipelineConfig(), sink, source: "publish", env: {} });
     const event = JSON.stringify({ type: "page_view", ts: 1_700_000_000_000, event_id: "e1", anon_id: "a", url: "/" });
     for (const line of ["", event, "   ", "\t", "not json"]) await publisher.publishJsonLine(line, 1_700_000_000_000);
-    expect(await publisher.flush()).toEqual({ read: 2, published: 1, rejected: 1, filtered: 0, firstRejection: `not_json: not JSON: Unexpected token 'o', "not json" is not valid JSON` });
+    expect(await publisher.flush()).toEqual({ read: 2, published: 1, rejected: 1, filtered: 0, firstRejection: `not_json: not JSON: Unexpected token 'o' (not valid JSON)` });
     expect(sink.deadLetters.map((letter) => letter.raw)).toEqual(["not json"]);
   });
 });
