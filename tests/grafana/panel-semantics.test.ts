@@ -175,6 +175,56 @@ describe("the pipeline and worker variables", () => {
   });
 });
 
+describe("collector panels", () => {
+  // Two workers with a collector each: w1 stores 10 requests a second and answers 2 a second with 503 (NATS down) and
+  // 1 with 429; w2 stores 5 a second on the pixel route. Probes (readyz 503) and the tracker script are no events.
+  const requests = [
+    { series: 'clickpipe_http_request_duration_seconds_count{job="clickpipe",instance="w1",route="events",code="200"}', values: "0+150x80" },
+    { series: 'clickpipe_http_request_duration_seconds_count{job="clickpipe",instance="w1",route="events",code="503"}', values: "0+30x80" },
+    { series: 'clickpipe_http_request_duration_seconds_count{job="clickpipe",instance="w1",route="events",code="429"}', values: "0+15x80" },
+    { series: 'clickpipe_http_request_duration_seconds_count{job="clickpipe",instance="w2",route="pixel",code="200"}', values: "0+75x80" },
+    { series: 'clickpipe_http_request_duration_seconds_count{job="clickpipe",instance="w2",route="readyz",code="503"}', values: "0+15x80" },
+    { series: 'clickpipe_http_request_duration_seconds_count{job="clickpipe",instance="w2",route="tracker",code="200"}', values: "0+150x80" },
+  ];
+
+  it("counts the event routes' answers per second by status code, over every worker", async () => {
+    expect(
+      await evaluate([
+        {
+          expr: query(HEALTH, "Collector answers by status"),
+          series: requests,
+          at: 15,
+          expect: [
+            { labels: '{code="200"}', value: 15 },
+            { labels: '{code="429"}', value: 1 },
+            { labels: '{code="503"}', value: 2 },
+          ],
+        },
+      ]),
+    ).toBe("");
+  });
+
+  it("takes request duration quantiles from the buckets of every worker, le kept", async () => {
+    // w1: 60 requests a minute under 10 ms; w2: 60 a minute between 0.25 s and 0.5 s. The median is at the 0.01 bound;
+    // the 99th percentile 98% of the way through w2's (0.25, 0.5] bucket.
+    const bucket = (instance: string, le: string, perScrape: number) => ({
+      series: `clickpipe_http_request_duration_seconds_bucket{job="clickpipe",instance="${instance}",route="events",code="200",le="${le}"}`,
+      values: `0+${perScrape}x80`,
+    });
+    const series = [
+      ...["0.005", "0.01", "0.25", "0.5", "+Inf"].map((le) => bucket("w1", le, le === "0.005" ? 0 : 15)),
+      ...["0.005", "0.01", "0.25"].map((le) => bucket("w2", le, 0)),
+      ...["0.5", "+Inf"].map((le) => bucket("w2", le, 15)),
+    ];
+    expect(
+      await evaluate([
+        { expr: query(HEALTH, "Collector request duration", "A"), series, at: 15, expect: [{ labels: "{}", value: 0.01 }] },
+        { expr: query(HEALTH, "Collector request duration", "B"), series, at: 15, expect: [{ labels: "{}", value: 0.25 + 0.25 * 0.98 }] },
+      ]),
+    ).toBe("");
+  });
+});
+
 describe("customers live panels", () => {
   // Two events tasks on two workers: w1 closes 1 session a second, 1 in 2 bounced, 1 in 4 converted; w2 closes 2 a
   // second, 1 in 4 bounced, none converted. Bounce rate (0.5 + 0.5) / 3, conversion rate 0.25 / 3: a ratio of the sums of
