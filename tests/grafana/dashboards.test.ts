@@ -12,7 +12,7 @@ import { ALERT_RULES } from "../../src/metrics/prometheus-config.ts";
 import { LATE_SESSION_CONSUMERS } from "../../src/metrics/labels.ts";
 import { Metrics } from "../../src/metrics/registry.ts";
 import { parseExposition, seriesNames } from "../metrics/exposition.ts";
-import { allPanels, DASHBOARDS_DIR, loadDashboards, metricNamesIn, selectorsIn, substituteGrafanaVariables } from "./dashboards.ts";
+import { allPanels, DASHBOARDS_DIR, loadDashboards, metricNamesIn, selectorsIn, substituteGrafanaVariables, type DashboardPanel } from "./dashboards.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const PROVISIONING = join(REPO, "grafana", "provisioning");
@@ -114,6 +114,23 @@ describe("grafana dashboards", () => {
       for (const target of panel.targets ?? []) {
         for (const selector of selectorsIn(target.expr ?? "")) expect(selector.matchers, `${panel.title} ${target.refId} ${selector.metric}`).toContain('instance=~"$instance"');
       }
+    }
+  });
+
+  it("draws the alerts' thresholds on the panels of their metrics: checkpoint age at 300 s, pending messages at 10000", () => {
+    const health = dashboards.find(({ dashboard }) => dashboard.uid === "clickpipe-pipeline-health")!.dashboard;
+    const rules = new Map(alertExpressions().map((rule) => [rule.alert, rule.expr]));
+    // The bound each rule compares its panel's metric with, read from the rule itself.
+    const bound = (alert: string, pattern: RegExp) => Number(pattern.exec(rules.get(alert) ?? "")?.[1]);
+    const stale = bound("ClickpipeCheckpointStale", /time\(\) - clickpipe_last_checkpoint_timestamp_seconds > (\d+)/);
+    const lag = bound("ClickpipeConsumerLagGrowing", /clickpipe_consumer_pending_messages > (\d+)/);
+    expect([stale, lag]).toEqual([300, 10000]);
+    for (const [title, value] of [["Checkpoint age", stale], ["Consumer pending messages", lag]] as const) {
+      const found = allPanels(health).find((p) => p.title === title) as DashboardPanel & {
+        fieldConfig: { defaults: { thresholds?: { steps: { value: number | null }[] }; custom?: { thresholdsStyle?: { mode: string } } } };
+      };
+      expect(found.fieldConfig.defaults.thresholds?.steps.map((step) => step.value), title).toEqual([null, value]);
+      expect(found.fieldConfig.defaults.custom?.thresholdsStyle?.mode, title).not.toBe("off");
     }
   });
 
