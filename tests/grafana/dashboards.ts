@@ -23,10 +23,19 @@ export interface DashboardPanel {
   panels?: DashboardPanel[];
 }
 
+export interface DashboardVariable {
+  name: string;
+  type: string;
+  query?: string;
+  multi?: boolean;
+  includeAll?: boolean;
+  allValue?: string;
+}
+
 export interface Dashboard {
   uid: string;
   title: string;
-  templating: { list: { name: string; type: string; query?: string }[] };
+  templating: { list: DashboardVariable[] };
   panels: DashboardPanel[];
 }
 
@@ -47,9 +56,28 @@ export function allPanels(dashboard: Dashboard): DashboardPanel[] {
   return dashboard.panels.flatMap((panel) => [panel, ...(panel.panels ?? [])]);
 }
 
-/** Grafana's built-in interval variables replaced by a fixed range, as Grafana would before sending the query. */
-export function substituteGrafanaVariables(expr: string, interval = "1m"): string {
-  return expr.replaceAll("$__rate_interval", interval).replaceAll("$__interval", interval).replaceAll("$__range", interval);
+/** The values of the dashboards' own variables a query is evaluated with: one pipeline (job), every worker. */
+export interface SelectedValues {
+  job: string;
+  instance: string;
+}
+
+/**
+ * Grafana's built-in interval variables replaced by a fixed range, and the dashboard's `$job` and `$instance` by the
+ * selected values (an "All" of `instance` is its allValue, `.*`), as Grafana would before sending the query.
+ */
+export function substituteGrafanaVariables(expr: string, interval = "1m", selected: SelectedValues = { job: "clickpipe", instance: ".*" }): string {
+  return expr
+    .replaceAll("$__rate_interval", interval)
+    .replaceAll("$__interval", interval)
+    .replaceAll("$__range", interval)
+    .replaceAll("$job", selected.job)
+    .replaceAll("$instance", selected.instance);
+}
+
+/** Each series selector of a PromQL expression: a metric name and its label matchers as written ("" without braces). */
+export function selectorsIn(expr: string): { metric: string; matchers: string }[] {
+  return [...expr.matchAll(/\b((?:clickpipe|nodejs|process)_[a-zA-Z0-9_]*|up)\b(\{[^}]*\})?/g)].map((match) => ({ metric: match[1], matchers: match[2] ?? "" }));
 }
 
 /** Names of the metrics a PromQL expression reads (clickpipe_*, prom-client's nodejs_* and process_*). */

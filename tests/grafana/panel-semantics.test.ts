@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { allPanels, loadDashboards, substituteGrafanaVariables, type DashboardPanel } from "./dashboards.ts";
+import { allPanels, loadDashboards, substituteGrafanaVariables, type DashboardPanel, type SelectedValues } from "./dashboards.ts";
 
 const dashboards = loadDashboards();
 
@@ -16,12 +16,12 @@ function panel(uid: string, title: string): DashboardPanel {
   return panels[0];
 }
 
-function query(uid: string, title: string, refId = "A"): string {
+function query(uid: string, title: string, refId = "A", selected?: SelectedValues): string {
   const target = panel(uid, title).targets?.find((candidate) => candidate.refId === refId);
   expect(target?.expr, `${title} ${refId}`).toBeDefined();
   // Input series below are sampled every 15 s, Prometheus's scrape interval here being 5 s: 1m holds 4 samples, as
   // Grafana's $__rate_interval (4 scrape intervals at least) does.
-  return substituteGrafanaVariables(target!.expr!, "1m");
+  return substituteGrafanaVariables(target!.expr!, "1m", selected);
 }
 
 interface Case {
@@ -66,10 +66,10 @@ describe("pipeline health panels over several workers and tasks", () => {
         {
           expr,
           series: [
-            { series: 'clickpipe_last_checkpoint_timestamp_seconds{instance="w1",task="events-0"}', values: "0+15x80" },
-            { series: 'clickpipe_last_checkpoint_timestamp_seconds{instance="w1",task="events-1"}', values: "0+15x40 600+0x40" },
-            { series: 'clickpipe_last_checkpoint_timestamp_seconds{instance="w2"}', values: "0+15x80" },
-            { series: 'clickpipe_last_checkpoint_timestamp_seconds{instance="w3"}', values: "0+0x80" },
+            { series: 'clickpipe_last_checkpoint_timestamp_seconds{job="clickpipe",instance="w1",task="events-0"}', values: "0+15x80" },
+            { series: 'clickpipe_last_checkpoint_timestamp_seconds{job="clickpipe",instance="w1",task="events-1"}', values: "0+15x40 600+0x40" },
+            { series: 'clickpipe_last_checkpoint_timestamp_seconds{job="clickpipe",instance="w2"}', values: "0+15x80" },
+            { series: 'clickpipe_last_checkpoint_timestamp_seconds{job="clickpipe",instance="w3"}', values: "0+0x80" },
           ],
           at: 20,
           expect: [
@@ -87,9 +87,9 @@ describe("pipeline health panels over several workers and tasks", () => {
         {
           expr: query(HEALTH, "Watermark lag"),
           series: [
-            { series: 'clickpipe_watermark_lag_seconds{instance="w1",task="events-0"}', values: "5+0x80" },
-            { series: 'clickpipe_watermark_lag_seconds{instance="w1",task="customers-0"}', values: "1800+0x80" },
-            { series: 'clickpipe_watermark_lag_seconds{instance="w2",task="events-1"}', values: "7+0x80" },
+            { series: 'clickpipe_watermark_lag_seconds{job="clickpipe",instance="w1",task="events-0"}', values: "5+0x80" },
+            { series: 'clickpipe_watermark_lag_seconds{job="clickpipe",instance="w1",task="customers-0"}', values: "1800+0x80" },
+            { series: 'clickpipe_watermark_lag_seconds{job="clickpipe",instance="w2",task="events-1"}', values: "7+0x80" },
           ],
           at: 20,
           expect: [
@@ -100,8 +100,8 @@ describe("pipeline health panels over several workers and tasks", () => {
         {
           expr: query(HEALTH, "Consumer pending messages"),
           series: [
-            { series: 'clickpipe_consumer_pending_messages{instance="w1",task="events-0"}', values: "100+0x80" },
-            { series: 'clickpipe_consumer_pending_messages{instance="w1",task="dlq"}', values: "3+0x80" },
+            { series: 'clickpipe_consumer_pending_messages{job="clickpipe",instance="w1",task="events-0"}', values: "100+0x80" },
+            { series: 'clickpipe_consumer_pending_messages{job="clickpipe",instance="w1",task="dlq"}', values: "3+0x80" },
           ],
           at: 20,
           expect: [{ labels: '{instance="w1"}', value: 103 }],
@@ -109,12 +109,117 @@ describe("pipeline health panels over several workers and tasks", () => {
         {
           expr: query(CUSTOMERS, "Open sessions"),
           series: [
-            { series: 'clickpipe_open_sessions{instance="w1",task="events-0"}', values: "40+0x80" },
-            { series: 'clickpipe_open_sessions{instance="w2",task="events-1"}', values: "60+0x80" },
+            { series: 'clickpipe_open_sessions{job="clickpipe",instance="w1",task="events-0"}', values: "40+0x80" },
+            { series: 'clickpipe_open_sessions{job="clickpipe",instance="w2",task="events-1"}', values: "60+0x80" },
           ],
           at: 20,
           expect: [{ labels: "{}", value: 100 }],
         },
+      ]),
+    ).toBe("");
+  });
+});
+
+describe("the pipeline and worker variables", () => {
+  // Two pipelines scraped by one Prometheus, each under its own job: shop (workers w1, w2) and blog (worker b1).
+  const twoPipelines = [
+    { series: 'clickpipe_sessions_final_total{job="shop",instance="w1"}', values: "0+15x80" },
+    { series: 'clickpipe_sessions_final_total{job="shop",instance="w2"}', values: "0+30x80" },
+    { series: 'clickpipe_sessions_final_total{job="blog",instance="b1"}', values: "0+150x80" },
+    { series: 'clickpipe_consumer_pending_messages{job="shop",instance="w1",task="events-0"}', values: "100+0x80" },
+    { series: 'clickpipe_consumer_pending_messages{job="shop",instance="w2",task="events-1"}', values: "20+0x80" },
+    { series: 'clickpipe_consumer_pending_messages{job="blog",instance="b1"}', values: "5000+0x80" },
+    { series: 'up{job="shop",instance="w1"}', values: "1+0x80" },
+    { series: 'up{job="shop",instance="w2"}', values: "1+0x80" },
+    { series: 'up{job="blog",instance="b1"}', values: "1+0x80" },
+  ];
+
+  it("shows the selected pipeline's figures only, not those of every job Prometheus scrapes", async () => {
+    const shop = { job: "shop", instance: ".*" };
+    const customers = dashboards.find(({ dashboard }) => dashboard.uid === CUSTOMERS)!.dashboard;
+    // The stat and the graph of that title.
+    const sessionsPerMinute = allPanels(customers).filter((p) => p.title === "Sessions per minute");
+    expect(sessionsPerMinute).toHaveLength(2);
+    const cases: Case[] = [
+      ...sessionsPerMinute.map((found) => ({
+        expr: substituteGrafanaVariables(found.targets![0].expr!, "1m", shop),
+        series: twoPipelines,
+        at: 15,
+        expect: [{ labels: "{}", value: 180 }],
+      })),
+      { expr: query(HEALTH, "Workers serving metrics", "A", shop), series: twoPipelines, at: 15, expect: [{ labels: "{}", value: 2 }] },
+      {
+        expr: query(HEALTH, "Consumer pending messages", "A", shop),
+        series: twoPipelines,
+        at: 15,
+        expect: [
+          { labels: '{instance="w1"}', value: 100 },
+          { labels: '{instance="w2"}', value: 20 },
+        ],
+      },
+    ];
+    expect(await evaluate(cases)).toBe("");
+  });
+
+  it("shows the chosen workers of the pipeline (Grafana's multi-value regex w1|w2)", async () => {
+    const cases: Case[] = [
+      {
+        expr: query(HEALTH, "Consumer pending messages", "A", { job: "shop", instance: "w2" }),
+        series: twoPipelines,
+        at: 15,
+        expect: [{ labels: '{instance="w2"}', value: 20 }],
+      },
+      { expr: query(HEALTH, "Workers serving metrics", "A", { job: "shop", instance: "(w1|w2)" }), series: twoPipelines, at: 15, expect: [{ labels: "{}", value: 2 }] },
+    ];
+    expect(await evaluate(cases)).toBe("");
+  });
+});
+
+describe("collector panels", () => {
+  // Two workers with a collector each: w1 stores 10 requests a second and answers 2 a second with 503 (NATS down) and
+  // 1 with 429; w2 stores 5 a second on the pixel route. Probes (readyz 503) and the tracker script are no events.
+  const requests = [
+    { series: 'clickpipe_http_request_duration_seconds_count{job="clickpipe",instance="w1",route="events",code="200"}', values: "0+150x80" },
+    { series: 'clickpipe_http_request_duration_seconds_count{job="clickpipe",instance="w1",route="events",code="503"}', values: "0+30x80" },
+    { series: 'clickpipe_http_request_duration_seconds_count{job="clickpipe",instance="w1",route="events",code="429"}', values: "0+15x80" },
+    { series: 'clickpipe_http_request_duration_seconds_count{job="clickpipe",instance="w2",route="pixel",code="200"}', values: "0+75x80" },
+    { series: 'clickpipe_http_request_duration_seconds_count{job="clickpipe",instance="w2",route="readyz",code="503"}', values: "0+15x80" },
+    { series: 'clickpipe_http_request_duration_seconds_count{job="clickpipe",instance="w2",route="tracker",code="200"}', values: "0+150x80" },
+  ];
+
+  it("counts the event routes' answers per second by status code, over every worker", async () => {
+    expect(
+      await evaluate([
+        {
+          expr: query(HEALTH, "Collector answers by status"),
+          series: requests,
+          at: 15,
+          expect: [
+            { labels: '{code="200"}', value: 15 },
+            { labels: '{code="429"}', value: 1 },
+            { labels: '{code="503"}', value: 2 },
+          ],
+        },
+      ]),
+    ).toBe("");
+  });
+
+  it("takes request duration quantiles from the buckets of every worker, le kept", async () => {
+    // w1: 60 requests a minute under 10 ms; w2: 60 a minute between 0.25 s and 0.5 s. The median is at the 0.01 bound;
+    // the 99th percentile 98% of the way through w2's (0.25, 0.5] bucket.
+    const bucket = (instance: string, le: string, perScrape: number) => ({
+      series: `clickpipe_http_request_duration_seconds_bucket{job="clickpipe",instance="${instance}",route="events",code="200",le="${le}"}`,
+      values: `0+${perScrape}x80`,
+    });
+    const series = [
+      ...["0.005", "0.01", "0.25", "0.5", "+Inf"].map((le) => bucket("w1", le, le === "0.005" ? 0 : 15)),
+      ...["0.005", "0.01", "0.25"].map((le) => bucket("w2", le, 0)),
+      ...["0.5", "+Inf"].map((le) => bucket("w2", le, 15)),
+    ];
+    expect(
+      await evaluate([
+        { expr: query(HEALTH, "Collector request duration", "A"), series, at: 15, expect: [{ labels: "{}", value: 0.01 }] },
+        { expr: query(HEALTH, "Collector request duration", "B"), series, at: 15, expect: [{ labels: "{}", value: 0.25 + 0.25 * 0.98 }] },
       ]),
     ).toBe("");
   });
@@ -126,16 +231,16 @@ describe("customers live panels", () => {
   // rates, not an average of each worker's ratio. Sales 10 a second on w1; refunds 2 a second on w1 and 1 on w2 (a
   // refund in a session of its own, whose order another worker's session holds): net revenue (10 − 3) × 60 a minute.
   const sessions = [
-    { series: 'clickpipe_sessions_final_total{instance="w1",task="events-0"}', values: "0+15x80" },
-    { series: 'clickpipe_sessions_bounced_total{instance="w1",task="events-0"}', values: "0+7.5x80" },
-    { series: 'clickpipe_sessions_converted_total{instance="w1",task="events-0"}', values: "0+3.75x80" },
-    { series: 'clickpipe_revenue_total{instance="w1",task="events-0"}', values: "0+150x80" },
-    { series: 'clickpipe_sessions_final_total{instance="w2",task="events-1"}', values: "0+30x80" },
-    { series: 'clickpipe_sessions_bounced_total{instance="w2",task="events-1"}', values: "0+7.5x80" },
-    { series: 'clickpipe_sessions_converted_total{instance="w2",task="events-1"}', values: "0+0x80" },
-    { series: 'clickpipe_revenue_total{instance="w2",task="events-1"}', values: "0+0x80" },
-    { series: 'clickpipe_refunds_total{instance="w1",task="events-0"}', values: "0+30x80" },
-    { series: 'clickpipe_refunds_total{instance="w2",task="events-1"}', values: "0+15x80" },
+    { series: 'clickpipe_sessions_final_total{job="clickpipe",instance="w1",task="events-0"}', values: "0+15x80" },
+    { series: 'clickpipe_sessions_bounced_total{job="clickpipe",instance="w1",task="events-0"}', values: "0+7.5x80" },
+    { series: 'clickpipe_sessions_converted_total{job="clickpipe",instance="w1",task="events-0"}', values: "0+3.75x80" },
+    { series: 'clickpipe_revenue_total{job="clickpipe",instance="w1",task="events-0"}', values: "0+150x80" },
+    { series: 'clickpipe_sessions_final_total{job="clickpipe",instance="w2",task="events-1"}', values: "0+30x80" },
+    { series: 'clickpipe_sessions_bounced_total{job="clickpipe",instance="w2",task="events-1"}', values: "0+7.5x80" },
+    { series: 'clickpipe_sessions_converted_total{job="clickpipe",instance="w2",task="events-1"}', values: "0+0x80" },
+    { series: 'clickpipe_revenue_total{job="clickpipe",instance="w2",task="events-1"}', values: "0+0x80" },
+    { series: 'clickpipe_refunds_total{job="clickpipe",instance="w1",task="events-0"}', values: "0+30x80" },
+    { series: 'clickpipe_refunds_total{job="clickpipe",instance="w2",task="events-1"}', values: "0+15x80" },
   ];
   // A quiet night: the counters stand still.
   const quiet = sessions.map(({ series }) => ({ series, values: "500+0x80" }));
@@ -162,11 +267,11 @@ describe("customers live panels", () => {
 
   it("shows net revenue below 0 when refunds outweigh sales, and sales alone where no refund counter was scraped yet", async () => {
     const refundsOnly = [
-      { series: 'clickpipe_revenue_total{instance="w1",task="events-0"}', values: "0+15x80" },
-      { series: 'clickpipe_refunds_total{instance="w1",task="events-0"}', values: "0+45x80" },
+      { series: 'clickpipe_revenue_total{job="clickpipe",instance="w1",task="events-0"}', values: "0+15x80" },
+      { series: 'clickpipe_refunds_total{job="clickpipe",instance="w1",task="events-0"}', values: "0+45x80" },
     ];
     // Prometheus's history from workers of a version without clickpipe_refunds_total.
-    const beforeRefunds = [{ series: 'clickpipe_revenue_total{instance="w1"}', values: "0+150x80" }];
+    const beforeRefunds = [{ series: 'clickpipe_revenue_total{job="clickpipe",instance="w1"}', values: "0+150x80" }];
     const cases: Case[] = [];
     for (const [title, refId] of [["Net revenue per minute", "A"], ["Net revenue and refunds per minute", "A"]]) {
       cases.push(
