@@ -4,7 +4,7 @@ import { closestMatch, relatedName } from "./did-you-mean.ts";
 import { typedPlainScalar } from "./env.ts";
 import { formatDuration } from "./duration.ts";
 import { formatPath, type ConfigError } from "./errors.ts";
-import { allowedKeys, descriptionOf, discriminatorOf, isDurationValue, isRecord, objectSchemaFor, schemaAt } from "./schema-walk.ts";
+import { allowedKeys, branchesAllowing, descriptionOf, discriminatorOf, isDurationValue, isRecord, objectSchemaFor, schemaAt } from "./schema-walk.ts";
 import type { Position } from "./yaml-positions.ts";
 
 export interface IssueContext {
@@ -162,7 +162,18 @@ function unknownKey(parentPath: readonly PropertyKey[], key: string, context: Is
   const suggestion = closestMatch(key, allowed);
   const listing = allowed.length > 0 ? `Allowed keys${where(parentPath)}: ${allowed.join(", ")}.` : undefined;
   const unitHint = branch !== undefined ? unitInKeyHint(key, branch, valueAt(context.input, path)) : undefined;
-  return { path: formatPath(path), at: path, message: `unknown key "${key}"`, hint: joinHints(unitHint ?? didYouMean(suggestion), listing) };
+  return { path: formatPath(path), at: path, message: `unknown key "${key}"`, hint: joinHints(otherBranchHint(key, parentSchema, parentValue) ?? unitHint ?? didYouMean(suggestion), listing) };
+}
+
+/** `gap` on a basket: a key of another type of the same list (sessionize), which is what to say, not a spelling. */
+function otherBranchHint(key: string, parentSchema: z.core.$ZodType | undefined, parentValue: unknown): string | undefined {
+  const union = discriminatorOf(parentSchema);
+  if (union === undefined || !isRecord(parentValue)) return undefined;
+  const owners = branchesAllowing(parentSchema, key).map(String);
+  if (owners.length === 0) return undefined;
+  const own = parentValue[union.key];
+  const owner = owners.length === 1 ? owners[0] : `${owners.slice(0, -1).join(", ")} and ${owners[owners.length - 1]}`;
+  return `${key} is a key of ${owner}, not of ${typeof own === "string" ? own : "this entry"}.`;
 }
 
 // A unit written into a duration key's name, as other tools name them (gap_ms, timeoutSeconds, interval_s).

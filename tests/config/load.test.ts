@@ -308,6 +308,19 @@ describe("config loading - YAML as people write it", () => {
     ]);
   });
 
+  it("names the operator or source types whose key was written on another type, from the schemas", () => {
+    const text = minimal(
+      "operators:\n  - type: sequencePatterns\n    window: 1d\n    item: page_path\n    minConfidence: 0.5\n  - type: sessionize\n    maxLength: 3\n  - type: basket\n    window: 1d\n    gap: 30m\n" +
+        "sources:\n  - type: accessLog\n    paths: [a.log]\n    port: 8080\n",
+    );
+    expect(errorsOf(text).map((error) => [error.path, error.line, error.message, error.hint?.split(" Allowed keys")[0]])).toEqual([
+      ["operators[0].minConfidence", 11, 'unknown key "minConfidence"', "minConfidence is a key of basket, not of sequencePatterns."],
+      ["operators[1].maxLength", 13, 'unknown key "maxLength"', "maxLength is a key of sequencePatterns and basket, not of sessionize."],
+      ["operators[2].gap", 16, 'unknown key "gap"', "gap is a key of sessionize, not of basket."],
+      ["sources[0].port", 20, 'unknown key "port"', "port is a key of http, not of accessLog."],
+    ]);
+  });
+
   it("applies merge keys (<<: *anchor) instead of rejecting << as an unknown key", () => {
     const text = minimal("operators:\n  - &base\n    type: sessionize\n    gap: 10m\n  - <<: *base\n    type: basket\n    window: 1d\n");
     const errors = errorsOf(text);
