@@ -162,7 +162,12 @@ function unknownKey(parentPath: readonly PropertyKey[], key: string, context: Is
   const suggestion = closestMatch(key, allowed);
   const listing = allowed.length > 0 ? `Allowed keys${where(parentPath)}: ${allowed.join(", ")}.` : undefined;
   const unitHint = branch !== undefined ? unitInKeyHint(key, branch, valueAt(context.input, path)) : undefined;
-  return { path: formatPath(path), at: path, message: `unknown key "${key}"`, hint: joinHints(otherBranchHint(key, parentSchema, parentValue) ?? unitHint ?? didYouMean(suggestion), listing) };
+  return { path: formatPath(path), at: path, message: `unknown key "${key}"`, hint: joinHints(variableKeyHint(key) ?? otherBranchHint(key, parentSchema, parentValue) ?? unitHint ?? didYouMean(suggestion), listing) };
+}
+
+/** `${PARTS_KEY}: 1`: env.ts expands scalars in values only, so a reference as a key stays that text. */
+function variableKeyHint(key: string): string | undefined {
+  return key.includes("${") ? "Variables are expanded in values only, not in keys: write the key's name, and ${VAR} in its value." : undefined;
 }
 
 /** `gap` on a basket: a key of another type of the same list (sessionize), which is what to say, not a spelling. */

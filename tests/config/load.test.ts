@@ -321,6 +321,13 @@ describe("config loading - YAML as people write it", () => {
     ]);
   });
 
+  it("says a ${VAR} written as a key is not expanded, variables being expanded in values only", () => {
+    const errors = errorsOf(minimal("${PARTS_KEY}: 1\n"), { PARTS_KEY: "nats" });
+    expect(errors.map((error) => formatConfigError(error, "p.yaml"))).toEqual([
+      '${PARTS_KEY} (p.yaml:7:1): unknown key "${PARTS_KEY}". Variables are expanded in values only, not in keys: write the key\'s name, and ${VAR} in its value. Allowed keys at the top level: name, nats, ingest, sources, operators, sinks, metrics, checkpoint.',
+    ]);
+  });
+
   it("applies merge keys (<<: *anchor) instead of rejecting << as an unknown key", () => {
     const text = minimal("operators:\n  - &base\n    type: sessionize\n    gap: 10m\n  - <<: *base\n    type: basket\n    window: 1d\n");
     const errors = errorsOf(text);
