@@ -14,6 +14,8 @@ export interface IssueContext {
   locate(path: readonly PropertyKey[]): Position;
   /** The scalar at `path` as the file wrote it (before ${VAR} expansion, quotes included), when there is one. */
   written?(path: readonly PropertyKey[]): string | undefined;
+  /** Whether a check across the whole file (not the key's own schema) refuses `text` at `path`, e.g. an unknown log format. */
+  refusedAcross?(path: readonly PropertyKey[], text: string): boolean;
 }
 
 type Explained = Omit<ConfigError, "line" | "column"> & { at: readonly PropertyKey[] };
@@ -53,7 +55,11 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
         const expected = wholeDays ? 'whole days like "90d"' : 'a duration like "30m" (units ms, s, m, h, d)';
         return single(`expected ${expected}, got ${valueText(raw)}`, unitHint);
       }
-      const retyped = retypedScalar(issue.expected, raw, context.written?.(path), field);
+      const written = context.written?.(path);
+      // Quoted, `${FMT}` would hold what the variable expanded to.
+      const quotedText = written === undefined ? undefined : written.includes("${") ? String(raw) : written;
+      const refusedAcross = quotedText !== undefined && context.refusedAcross?.(path, quotedText) === true;
+      const retyped = retypedScalar(issue.expected, raw, written, field, refusedAcross);
       if (retyped !== undefined) return single(retyped.message, retyped.hint);
       // `- basket` where an entry is a mapping with a type: say how the entry is written.
       const union = issue.expected === "object" && typeof raw === "string" ? discriminatorOf(field) : undefined;
@@ -116,11 +122,18 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
  * A value YAML typed otherwise than the key wants, because of how it was written: `stream: 0755` (a number; unquoted
  * digits are numbers) or `port: "9464"` (text; quotes make text, also around a ${VAR}). Says so, and how to write it.
  */
-function retypedScalar(expected: string, raw: unknown, written: string | undefined, field?: z.core.$ZodType): { message: string; hint: string } | undefined {
+function retypedScalar(
+  expected: string,
+  raw: unknown,
+  written: string | undefined,
+  field?: z.core.$ZodType,
+  refusedAcross = false,
+): { message: string; hint: string } | undefined {
   if (written === undefined) return undefined;
   const quoted = /^["']/.test(written);
-  // Quoting helps only when the key would take the text (`splitAtMidnight: true` quoted is no time zone either).
-  const quotingHelps = field === undefined || written.includes("${") || z.safeParse(field, written).success;
+  // Quoting helps only when the key would take the text (`splitAtMidnight: true` quoted is no time zone either, nor is
+  // `format: true` a log format, which is checked across the file).
+  const quotingHelps = !refusedAcross && (field === undefined || written.includes("${") || z.safeParse(field, written).success);
   if (expected === "string" && !quoted && quotingHelps && (typeof raw === "number" || typeof raw === "boolean")) {
     const kind = typeof raw === "number" ? "number" : "boolean";
     const read = written.includes("${") ? `${written} expands to` : `YAML reads ${written} as`;

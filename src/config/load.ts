@@ -5,7 +5,7 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, typ
 import { expandDocument, type Environment } from "./env.ts";
 import { formatPath, type ConfigError } from "./errors.ts";
 import { issueToErrors } from "./issues.ts";
-import { pipelineSchema, type PipelineConfig } from "./pipeline.ts";
+import { pipelineSchema, refusedAcrossPipeline, type PipelineConfig } from "./pipeline.ts";
 import { PSEUDONYM_KEY_ENV } from "../ingest/privacy.ts";
 import { redactedSecretErrors } from "./secrets.ts";
 import { linePos, locate, writtenText } from "./yaml-positions.ts";
@@ -112,6 +112,7 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
     input,
     locate: (path: readonly PropertyKey[]) => locate(doc, lineCounter, path),
     written: (path: readonly PropertyKey[]) => writtenText(doc, text, path),
+    refusedAcross: (path: readonly PropertyKey[], written: string) => refusedAcrossPipeline(path, written, input),
   };
   const schemaErrors = parsed.success
     ? []

@@ -363,6 +363,20 @@ describe("config loading - YAML as people write it", () => {
     ]);
   });
 
+  it("does not advise quoting a value refused by a check across the file too (an access log's format, a nats sink's table)", () => {
+    const text =
+      "name: t\nnats:\n  stream: S\noperators: [{ type: sessionize }]\nsinks:\n  - { type: parquet, path: ./out }\n  - { type: nats, subject: out, tables: [123] }\n" +
+      "sources:\n  - type: accessLog\n    paths: [a.log]\n    format: true\n  - type: accessLog\n    paths: [b.log]\n    format: ${FMT}\n";
+    expect(errorsOf(text, { FMT: "200" }).map((error) => [error.path, error.message, error.hint?.slice(0, 24)])).toEqual([
+      ["sinks[1].tables[0]", "expected text, got 123", undefined],
+      ["sources[0].format", "expected text, got true", '"combined", "common", "w'],
+      ["sources[1].format", "expected text, got 200", '"combined", "common", "w'],
+    ]);
+    // Text the key takes, a write key, is still told to be quoted.
+    const writeKey = errorsOf(minimal("sources:\n  - type: http\n    writeKeys: [true]\n"));
+    expect(writeKey.map((error) => error.hint)).toEqual(['Quote it to keep it as text: "true".']);
+  });
+
   it("says an unquoted ${VAR} that expanded to digits became a number, and to quote the reference", () => {
     const errors = errorsOf("name: t\nnats:\n  stream: ${S}\nsinks:\n  - type: parquet\n    path: ./out\n", { S: "007" });
     expect(errors.map((error) => [error.path, error.line, error.message, error.hint])).toEqual([
