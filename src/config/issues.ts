@@ -173,9 +173,37 @@ function unknownKey(parentPath: readonly PropertyKey[], key: string, context: Is
   const allowed = branch === undefined ? [] : allowedKeys(branch);
   const path = [...parentPath, key];
   const suggestion = closestMatch(key, allowed);
-  const listing = allowed.length > 0 ? `Allowed keys${where(parentPath)}: ${allowed.join(", ")}.` : undefined;
+  const listing = keyListing(allowed, parentPath);
   const unitHint = branch !== undefined ? unitInKeyHint(key, branch, valueAt(context.input, path)) : undefined;
   return { path: formatPath(path), at: path, message: `unknown key "${key}"`, hint: joinHints(variableKeyHint(key) ?? otherBranchHint(key, parentSchema, parentValue) ?? unitHint ?? didYouMean(suggestion), listing) };
+}
+
+function keyListing(allowed: string[], parentPath: readonly PropertyKey[]): string | undefined {
+  return allowed.length > 0 ? `Allowed keys${where(parentPath)}: ${allowed.join(", ")}.` : undefined;
+}
+
+/** A key YAML gives no name: null (`~:`, `null:`, an empty key) or a list or mapping (`? [a, b]`); `written` as the file has it. */
+export interface UnnamedKey {
+  parentPath: PropertyKey[];
+  written: string;
+  kind: "null" | "list" | "mapping";
+  line: number;
+  column: number;
+}
+
+/** An unnamed key at its own line, named as written (zod would see "" or "[ a, b ]" at the parent's line). */
+export function unnamedKeyError(key: UnnamedKey, context: IssueContext): ConfigError {
+  const parentSchema = schemaAt(context.schema, key.parentPath, context.input);
+  const branch = parentSchema === undefined ? undefined : objectSchemaFor(parentSchema, valueAt(context.input, key.parentPath));
+  const listing = keyListing(branch === undefined ? [] : allowedKeys(branch), key.parentPath);
+  const message =
+    key.kind !== "null"
+      ? `${key.written === "" ? "this key" : `the key ${key.written}`} is a ${key.kind}, not a plain name`
+      : key.written === ""
+        ? "a key with no name (YAML reads it as null)"
+        : `the key ${key.written} is YAML's null, not a name`;
+  const hint = key.kind === "null" ? "Write the key's name before the colon (YAML reads ~, null and nothing there as null)." : "Write the key's name before the colon: a key is a plain name, not a list or mapping.";
+  return { path: formatPath(key.parentPath), line: key.line, column: key.column, message, hint: joinHints(hint, listing) };
 }
 
 /** `${PARTS_KEY}: 1`: env.ts expands scalars in values only, so a reference as a key stays that text. */

@@ -1,10 +1,10 @@
 // Loads a pipeline file: YAML with line numbers, ${VAR} expansion, zod validation, every error located in the file.
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Pair, type YAMLError, type YAMLMap } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Pair, type YAMLError, type YAMLMap } from "yaml";
 import { expandDocument, type Environment } from "./env.ts";
 import { formatPath, type ConfigError } from "./errors.ts";
-import { issueToErrors } from "./issues.ts";
+import { issueToErrors, unnamedKeyError, type UnnamedKey } from "./issues.ts";
 import { pipelineSchema, refusedAcrossPipeline, type PipelineConfig } from "./pipeline.ts";
 import { PSEUDONYM_KEY_ENV } from "../ingest/privacy.ts";
 import { redactedSecretErrors } from "./secrets.ts";
@@ -94,6 +94,7 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
       ],
     };
   }
+  const unnamed = takeUnnamedKeys(doc, lineCounter, text);
   const textBeforeExpansion = new Map<string, string>();
   const omitted = new Map<string, { line: number; column: number }>();
   const variableErrors = expandDocument(doc, lineCounter, env, textBeforeExpansion, omitted);
@@ -120,9 +121,40 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
   const environmentErrors = parsed.success
     ? [...missingSecrets(parsed.data, env, context.locate), ...missingFiles(parsed.data, context.locate), ...redactedSecretErrors(pipelineSchema, parsed.data, context.locate)]
     : [];
-  const errors = [...variableErrors, ...schemaErrors.map((error) => explainOmitted(error, omitted, textBeforeExpansion)), ...environmentErrors];
+  const unnamedErrors = unnamed.map((key) => unnamedKeyError(key, context));
+  const errors = [...unnamedErrors, ...variableErrors, ...schemaErrors.map((error) => explainOmitted(error, omitted, textBeforeExpansion)), ...environmentErrors];
   if (errors.length > 0 || !parsed.success) return { ok: false, errors: sortByPlace(errors) };
   return { ok: true, config: parsed.data, expanded: doc.toString({ lineWidth: 0 }), textBeforeExpansion };
+}
+
+/**
+ * Takes out of the document each key YAML gives no name (`~:`, `null:`, `? [a, b]`), to be reported at its own line
+ * as written: toJS would make it "" or "[ a, b ]" (with a Node warning on stderr for a collection).
+ */
+function takeUnnamedKeys(doc: Document, lineCounter: LineCounter, text: string): UnnamedKey[] {
+  const found: UnnamedKey[] = [];
+  const walk = (node: unknown, path: PropertyKey[]): void => {
+    if (isMap(node)) {
+      for (const pair of [...node.items]) {
+        const key = pair.key as Node | null;
+        const kind = key === null || (isScalar(key) && key.value === null) ? "null" : isSeq(key) ? "list" : isMap(key) ? "mapping" : undefined;
+        if (kind === undefined) {
+          walk(pair.value, [...path, isScalar(key) ? String(key.value) : String(key)]);
+          continue;
+        }
+        const range = key?.range ?? (pair.value as Node | null)?.range ?? node.range;
+        // A block list or mapping as a key spans lines: named by its kind alone.
+        const written = key?.range ? text.slice(key.range[0], key.range[1]).trim() : "";
+        const shown = written.includes("\n") ? "" : written.length > 40 ? `${written.slice(0, 39)}…` : written;
+        found.push({ parentPath: path, written: shown, kind, ...linePos(lineCounter, range?.[0] ?? 0) });
+        node.items.splice(node.items.indexOf(pair), 1);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, index) => walk(item, [...path, index]));
+    }
+  };
+  walk(doc.contents, []);
+  return found;
 }
 
 /** A training file's keys (features:, train:, models:) and no operators: listing nine wrong keys would not say that. */

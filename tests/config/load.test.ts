@@ -328,6 +328,34 @@ describe("config loading - YAML as people write it", () => {
     ]);
   });
 
+  it("reports a null key (~, null, nothing) at its own line, named as written", () => {
+    const text = "name: t\nnats:\n  stream: S\n  ~: 1\nsinks:\n  - type: parquet\n    path: ./out\n    null: 3\n: 4\n";
+    expect(errorsOf(text).map((error) => [error.path, error.line, error.column, error.message, error.hint?.split(" Allowed keys")[0]])).toEqual([
+      ["nats", 4, 3, "the key ~ is YAML's null, not a name", "Write the key's name before the colon (YAML reads ~, null and nothing there as null)."],
+      ["sinks[0]", 8, 5, "the key null is YAML's null, not a name", "Write the key's name before the colon (YAML reads ~, null and nothing there as null)."],
+      ["", 9, 1, "a key with no name (YAML reads it as null)", "Write the key's name before the colon (YAML reads ~, null and nothing there as null)."],
+    ]);
+    expect(errorsOf(text)[0].hint).toMatch(/ Allowed keys in nats: url, stream, /);
+  });
+
+  it("reports a list or mapping written as a key as no plain name, at its line, without a warning of the YAML library", async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on("warning", onWarning);
+    try {
+      const errors = errorsOf("name: t\nnats:\n  stream: S\n  ? [a, b]\n  : 1\n  ? { c: d }\n  : 2\nsinks:\n  - type: parquet\n    path: ./out\n? - x\n  - y\n: 1\n");
+      expect(errors.map((error) => [error.path, error.line, error.column, error.message])).toEqual([
+        ["nats", 4, 5, "the key [a, b] is a list, not a plain name"],
+        ["nats", 6, 5, "the key { c: d } is a mapping, not a plain name"],
+        ["", 11, 3, "this key is a list, not a plain name"],
+      ]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+
   it("applies merge keys (<<: *anchor) instead of rejecting << as an unknown key", () => {
     const text = minimal("operators:\n  - &base\n    type: sessionize\n    gap: 10m\n  - <<: *base\n    type: basket\n    window: 1d\n");
     const errors = errorsOf(text);
