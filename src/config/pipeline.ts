@@ -426,7 +426,7 @@ function sinkViolations(config: PipelineShape): RuleViolation[] {
     if (sink.type !== "nats") return;
     (sink.tables ?? []).forEach((table, tableIndex) => {
       const path = ["sinks", sinkIndex, "tables", tableIndex];
-      if (!(table in TABLE_WRITERS)) {
+      if (!Object.hasOwn(TABLE_WRITERS, table)) {
         const suggestion = closestMatch(table, Object.keys(TABLE_WRITERS));
         violations.push({ path, message: `unknown table "${table}"`, hint: `${suggestion === undefined ? "" : `Did you mean "${suggestion}"? `}Tables: ${Object.keys(TABLE_WRITERS).join(", ")}.` });
         return;

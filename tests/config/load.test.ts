@@ -563,6 +563,14 @@ describe("config loading - YAML as people write it", () => {
     ]);
   });
 
+  it("names a table that is a name of every JavaScript object (constructor, toString) as unknown", () => {
+    const errors = errorsOf("name: t\nnats: { stream: S }\noperators: [{ type: sessionize }]\nsinks:\n  - { type: parquet, path: ./out }\n  - { type: nats, subject: out, tables: [constructor, toString] }\n");
+    expect(errors.map((error) => [error.path, error.message])).toEqual([
+      ["sinks[1].tables[0]", 'unknown table "constructor"'],
+      ["sinks[1].tables[1]", 'unknown table "toString"'],
+    ]);
+  });
+
   it("suggests the closest table for a misspelt table of a nats sink", () => {
     const errors = errorsOf("name: t\nnats: { stream: S }\noperators: [{ type: sessionize }]\nsinks:\n  - { type: parquet, path: ./out }\n  - { type: nats, subject: out, tables: [sesions] }\n");
     expect(errors.map((error) => [error.path, error.message, error.hint?.split(" Tables:")[0]])).toEqual([["sinks[1].tables[0]", 'unknown table "sesions"', 'Did you mean "sessions"?']]);
