@@ -62,7 +62,8 @@ export async function runRun(argv: string[]): Promise<number> {
     console.error(`clickpipe run: ${positionals.length === 0 ? "name a pipeline file" : "name one pipeline file"}\n${runUsage}`);
     return 2;
   }
-  const fromFile = await loadPipelineOrThrow(positionals[0]);
+  // Said once, at start: a key left out because its variable is set but empty runs on its default.
+  const fromFile = await loadPipelineOrThrow(positionals[0], process.env, (line) => console.error(line));
   let config: PipelineConfig;
   try {
     config = values["metrics-port"] === undefined ? fromFile : withMetricsPort(fromFile, values["metrics-port"]);

@@ -1,7 +1,7 @@
 // `clickpipe validate <pipeline.yaml> [--print]`: checks a pipeline file and names every error's key path and line.
 import { parseArgs } from "node:util";
 import type { Environment } from "../config/env.ts";
-import { formatConfigError, loadPipeline } from "../config/load.ts";
+import { formatConfigError, formatConfigWarning, loadPipeline } from "../config/load.ts";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { printPipeline } from "../config/print.ts";
 import { asksForHelp } from "./asks-for-help.ts";
@@ -19,7 +19,7 @@ export interface ValidateIo {
 
 const processIo: ValidateIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
 
-/** Exit code 0 when valid, 1 with one line per error, 2 for a usage error. */
+/** Exit code 0 when valid (warnings, if any, on stderr), 1 with one line per error, 2 for a usage error. */
 export async function runValidate(argv: string[], io: ValidateIo = processIo): Promise<number> {
   if (asksForHelp(argv)) {
     io.stdout.write(`${validateUsage}\n`);
@@ -42,6 +42,8 @@ export async function runValidate(argv: string[], io: ValidateIo = processIo): P
     return 2;
   }
   const result = await loadPipeline(file, io.env);
+  // On stderr, so that --print's stdout stays the YAML alone.
+  for (const warning of result.warnings ?? []) io.stderr.write(`${formatConfigWarning(warning, file)}\n`);
   if (!result.ok) {
     for (const error of result.errors) io.stderr.write(`${formatConfigError(error, file)}\n`);
     return 1;

@@ -32,21 +32,43 @@ export function expandVariables(text: string, env: Environment): Expansion {
   return missing.length > 0 || malformed.length > 0 ? { ok: false, missing, malformed } : { ok: true, text: expanded };
 }
 
+/** A `${VAR}` without a default whose variable is set but empty, so the key (or list entry) holding it was left out. */
+export interface EmptiedReference {
+  /** Key path of what was left out ("nats.url", "sources[0].paths[0]": the index the entry would have had). */
+  path: PropertyKey[];
+  line: number;
+  column: number;
+  variables: string[];
+  /** A list entry (dropped from its list), not a key (whose default then applies). */
+  entry: boolean;
+}
+
+export interface ExpansionRecord {
+  /** Each expanded value's text as the file wrote it, by key path ("nats.token"). */
+  textBeforeExpansion?: Map<string, string>;
+  /** The place of each key so omitted, by key path. */
+  omitted?: Map<string, { line: number; column: number }>;
+  /** Each key or list entry left out because a variable without a default was set but empty. */
+  emptied?: EmptiedReference[];
+}
+
 /**
  * Expands variables in every string scalar of the document, in place. Working on scalars (not on the text) keeps every
  * line and column right and keeps a value from changing the file's structure. An unquoted scalar is re-typed as YAML
- * would type the expanded text (so `port: ${PORT:-9464}` is a number); one that expands to nothing counts as omitted.
- * `textBeforeExpansion`, when given, gets each expanded value's text as the file wrote it, by key path ("nats.token");
- * `omitted` the place of each key so omitted.
+ * would type the expanded text (so `port: ${PORT:-9464}` is a number); one that expands to nothing counts as omitted:
+ * a key is left out (its default applies) and a list entry is dropped.
  */
-export function expandDocument(
-  doc: Document,
-  lineCounter: LineCounter,
-  env: Environment,
-  textBeforeExpansion?: Map<string, string>,
-  omitted?: Map<string, { line: number; column: number }>,
-): ConfigError[] {
+export function expandDocument(doc: Document, lineCounter: LineCounter, env: Environment, record: ExpansionRecord = {}): ConfigError[] {
+  const { textBeforeExpansion, omitted, emptied } = record;
   const errors: ConfigError[] = [];
+  const noteEmptied = (scalar: Scalar, place: Node | null, path: PropertyKey[], entry: boolean) => {
+    // An omitted scalar keeps the text as written.
+    const variables = emptyVariables(String(scalar.value), env);
+    const range = place?.range;
+    if (variables.length === 0 || !range) return;
+    const { line, col } = lineCounter.linePos(range[0]);
+    emptied?.push({ path, line, column: col, variables, entry });
+  };
   const visit = (node: unknown, path: PropertyKey[]): void => {
     if (isMap(node)) {
       for (const pair of [...node.items]) {
@@ -57,11 +79,24 @@ export function expandDocument(
             const { line, col } = lineCounter.linePos(keyRange[0]);
             omitted?.set(formatPath([...path, key]), { line, column: col });
           }
+          noteEmptied(pair.value, pair.key as Node | null, [...path, key], false);
           node.items.splice(node.items.indexOf(pair), 1);
         } else visit(pair.value, [...path, key]);
       }
     } else if (isSeq(node)) {
-      node.items.forEach((item, index) => (isScalar(item) ? expandScalar(item, [...path, index]) : visit(item, [...path, index])));
+      // Paths count the entries kept, as the list zod sees.
+      let index = 0;
+      for (const item of [...node.items]) {
+        const itemPath = [...path, index];
+        if (isScalar(item) && expandScalar(item, itemPath) === "omit") {
+          textBeforeExpansion?.delete(formatPath(itemPath));
+          noteEmptied(item, item, itemPath, true);
+          node.items.splice(node.items.indexOf(item), 1);
+          continue;
+        }
+        if (!isScalar(item)) visit(item, itemPath);
+        index += 1;
+      }
     } else if (isPair(node)) {
       visit(node.value, path);
     }
@@ -99,6 +134,12 @@ export function expandDocument(
   };
   visit(doc.contents as Node | null, []);
   return errors;
+}
+
+/** The variables referenced without a default (`${NAME}`, not `${NAME:-…}`) that are set to the empty text. */
+export function emptyVariables(text: string, env: Environment): string[] {
+  const names = [...text.matchAll(VARIABLE)].filter((match) => match[1] !== undefined && match[2] === undefined && env[match[1]] === "").map((match) => match[1]);
+  return [...new Set(names)];
 }
 
 /** Types unquoted text by the YAML 1.2 core schema's rules for numbers and booleans; everything else stays text. */

@@ -31,6 +31,11 @@ export function formatConfigError(error: ConfigError, fileName: string): string 
   return `${where}: ${message}`;
 }
 
+/** A warning as an error's line, marked: `nats.url (p.yaml:3:3): warning: …`. */
+export function formatConfigWarning(warning: ConfigError, fileName: string): string {
+  return formatConfigError({ ...warning, message: `warning: ${warning.message}` }, fileName);
+}
+
 function withFullStop(sentence: string): string {
   return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
 }

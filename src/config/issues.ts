@@ -4,7 +4,7 @@ import { closestMatch, relatedName } from "./did-you-mean.ts";
 import { typedPlainScalar } from "./env.ts";
 import { formatDuration } from "./duration.ts";
 import { formatPath, type ConfigError } from "./errors.ts";
-import { allowedKeys, descriptionOf, discriminatorOf, isDurationValue, isRecord, objectSchemaFor, schemaAt } from "./schema-walk.ts";
+import { allowedKeys, branchesAllowing, descriptionOf, discriminatorOf, isDurationValue, isRecord, objectSchemaFor, schemaAt } from "./schema-walk.ts";
 import type { Position } from "./yaml-positions.ts";
 
 export interface IssueContext {
@@ -14,6 +14,8 @@ export interface IssueContext {
   locate(path: readonly PropertyKey[]): Position;
   /** The scalar at `path` as the file wrote it (before ${VAR} expansion, quotes included), when there is one. */
   written?(path: readonly PropertyKey[]): string | undefined;
+  /** Whether a check across the whole file (not the key's own schema) refuses `text` at `path`, e.g. an unknown log format. */
+  refusedAcross?(path: readonly PropertyKey[], text: string): boolean;
 }
 
 type Explained = Omit<ConfigError, "line" | "column"> & { at: readonly PropertyKey[] };
@@ -53,7 +55,11 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
         const expected = wholeDays ? 'whole days like "90d"' : 'a duration like "30m" (units ms, s, m, h, d)';
         return single(`expected ${expected}, got ${valueText(raw)}`, unitHint);
       }
-      const retyped = retypedScalar(issue.expected, raw, context.written?.(path), field);
+      const written = context.written?.(path);
+      // Quoted, `${FMT}` would hold what the variable expanded to.
+      const quotedText = written === undefined ? undefined : written.includes("${") ? String(raw) : written;
+      const refusedAcross = quotedText !== undefined && context.refusedAcross?.(path, quotedText) === true;
+      const retyped = retypedScalar(issue.expected, raw, written, field, refusedAcross);
       if (retyped !== undefined) return single(retyped.message, retyped.hint);
       // `- basket` where an entry is a mapping with a type: say how the entry is written.
       const union = issue.expected === "object" && typeof raw === "string" ? discriminatorOf(field) : undefined;
@@ -116,11 +122,18 @@ function explain(issue: z.core.$ZodIssue, context: IssueContext): Explained[] {
  * A value YAML typed otherwise than the key wants, because of how it was written: `stream: 0755` (a number; unquoted
  * digits are numbers) or `port: "9464"` (text; quotes make text, also around a ${VAR}). Says so, and how to write it.
  */
-function retypedScalar(expected: string, raw: unknown, written: string | undefined, field?: z.core.$ZodType): { message: string; hint: string } | undefined {
+function retypedScalar(
+  expected: string,
+  raw: unknown,
+  written: string | undefined,
+  field?: z.core.$ZodType,
+  refusedAcross = false,
+): { message: string; hint: string } | undefined {
   if (written === undefined) return undefined;
   const quoted = /^["']/.test(written);
-  // Quoting helps only when the key would take the text (`splitAtMidnight: true` quoted is no time zone either).
-  const quotingHelps = field === undefined || written.includes("${") || z.safeParse(field, written).success;
+  // Quoting helps only when the key would take the text (`splitAtMidnight: true` quoted is no time zone either, nor is
+  // `format: true` a log format, which is checked across the file).
+  const quotingHelps = !refusedAcross && (field === undefined || written.includes("${") || z.safeParse(field, written).success);
   if (expected === "string" && !quoted && quotingHelps && (typeof raw === "number" || typeof raw === "boolean")) {
     const kind = typeof raw === "number" ? "number" : "boolean";
     const read = written.includes("${") ? `${written} expands to` : `YAML reads ${written} as`;
@@ -160,9 +173,53 @@ function unknownKey(parentPath: readonly PropertyKey[], key: string, context: Is
   const allowed = branch === undefined ? [] : allowedKeys(branch);
   const path = [...parentPath, key];
   const suggestion = closestMatch(key, allowed);
-  const listing = allowed.length > 0 ? `Allowed keys${where(parentPath)}: ${allowed.join(", ")}.` : undefined;
+  const listing = keyListing(allowed, parentPath);
   const unitHint = branch !== undefined ? unitInKeyHint(key, branch, valueAt(context.input, path)) : undefined;
-  return { path: formatPath(path), at: path, message: `unknown key "${key}"`, hint: joinHints(unitHint ?? didYouMean(suggestion), listing) };
+  return { path: formatPath(path), at: path, message: `unknown key "${key}"`, hint: joinHints(variableKeyHint(key) ?? otherBranchHint(key, parentSchema, parentValue) ?? unitHint ?? didYouMean(suggestion), listing) };
+}
+
+function keyListing(allowed: string[], parentPath: readonly PropertyKey[]): string | undefined {
+  return allowed.length > 0 ? `Allowed keys${where(parentPath)}: ${allowed.join(", ")}.` : undefined;
+}
+
+/** A key YAML gives no name: null (`~:`, `null:`, an empty key) or a list or mapping (`? [a, b]`); `written` as the file has it. */
+export interface UnnamedKey {
+  parentPath: PropertyKey[];
+  written: string;
+  kind: "null" | "list" | "mapping";
+  line: number;
+  column: number;
+}
+
+/** An unnamed key at its own line, named as written (zod would see "" or "[ a, b ]" at the parent's line). */
+export function unnamedKeyError(key: UnnamedKey, context: IssueContext): ConfigError {
+  const parentSchema = schemaAt(context.schema, key.parentPath, context.input);
+  const branch = parentSchema === undefined ? undefined : objectSchemaFor(parentSchema, valueAt(context.input, key.parentPath));
+  const listing = keyListing(branch === undefined ? [] : allowedKeys(branch), key.parentPath);
+  const message =
+    key.kind !== "null"
+      ? `${key.written === "" ? "this key" : `the key ${key.written}`} is a ${key.kind}, not a plain name`
+      : key.written === ""
+        ? "a key with no name (YAML reads it as null)"
+        : `the key ${key.written} is YAML's null, not a name`;
+  const hint = key.kind === "null" ? "Write the key's name before the colon (YAML reads ~, null and nothing there as null)." : "Write the key's name before the colon: a key is a plain name, not a list or mapping.";
+  return { path: formatPath(key.parentPath), line: key.line, column: key.column, message, hint: joinHints(hint, listing) };
+}
+
+/** `${PARTS_KEY}: 1`: env.ts expands scalars in values only, so a reference as a key stays that text. */
+function variableKeyHint(key: string): string | undefined {
+  return key.includes("${") ? "Variables are expanded in values only, not in keys: write the key's name, and ${VAR} in its value." : undefined;
+}
+
+/** `gap` on a basket: a key of another type of the same list (sessionize), which is what to say, not a spelling. */
+function otherBranchHint(key: string, parentSchema: z.core.$ZodType | undefined, parentValue: unknown): string | undefined {
+  const union = discriminatorOf(parentSchema);
+  if (union === undefined || !isRecord(parentValue)) return undefined;
+  const owners = branchesAllowing(parentSchema, key).map(String);
+  if (owners.length === 0) return undefined;
+  const own = parentValue[union.key];
+  const owner = owners.length === 1 ? owners[0] : `${owners.slice(0, -1).join(", ")} and ${owners[owners.length - 1]}`;
+  return `${key} is a key of ${owner}, not of ${typeof own === "string" ? own : "this entry"}.`;
 }
 
 // A unit written into a duration key's name, as other tools name them (gap_ms, timeoutSeconds, interval_s).

@@ -426,7 +426,7 @@ function sinkViolations(config: PipelineShape): RuleViolation[] {
     if (sink.type !== "nats") return;
     (sink.tables ?? []).forEach((table, tableIndex) => {
       const path = ["sinks", sinkIndex, "tables", tableIndex];
-      if (!(table in TABLE_WRITERS)) {
+      if (!Object.hasOwn(TABLE_WRITERS, table)) {
         const suggestion = closestMatch(table, Object.keys(TABLE_WRITERS));
         violations.push({ path, message: `unknown table "${table}"`, hint: `${suggestion === undefined ? "" : `Did you mean "${suggestion}"? `}Tables: ${Object.keys(TABLE_WRITERS).join(", ")}.` });
         return;
@@ -536,19 +536,41 @@ function logFormatViolations(config: PipelineShape): RuleViolation[] {
         hint: "Leave timeZone out: the other formats' times carry their offset (combined, common, nginx, Apache) or are UTC (w3c).",
       });
     }
-    if (NAMED_LOG_FORMATS.includes(source.format)) return;
-    const path = ["sources", index, "format"];
-    // A custom format is an nginx log_format ($variables) or an Apache LogFormat (%directives).
-    if (!/\$[a-z_]+|%[>{a-zA-Z]/.test(source.format)) {
-      const suggestion = closestMatch(source.format, NAMED_LOG_FORMATS);
-      violations.push({ path, message: `unknown log format "${source.format}"`, hint: `${suggestion === undefined ? "" : `Did you mean "${suggestion}"? `}${LOG_FORMAT_EXAMPLES}` });
-      return;
-    }
-    // The tailer's own compiler: what it cannot read fails here, not when `run` starts the source.
-    const problem = logFormatProblem(source.format);
-    if (problem !== undefined) violations.push({ path, message: problem, hint: LOG_FORMAT_EXAMPLES });
+    const refusal = logFormatRefusal(source.format);
+    if (refusal !== undefined) violations.push({ path: ["sources", index, "format"], ...refusal });
   });
   return violations;
+}
+
+function logFormatRefusal(format: string): { message: string; hint: string } | undefined {
+  if (NAMED_LOG_FORMATS.includes(format)) return undefined;
+  // A custom format is an nginx log_format ($variables) or an Apache LogFormat (%directives).
+  if (!/\$[a-z_]+|%[>{a-zA-Z]/.test(format)) {
+    const suggestion = closestMatch(format, NAMED_LOG_FORMATS);
+    return { message: `unknown log format "${format}"`, hint: `${suggestion === undefined ? "" : `Did you mean "${suggestion}"? `}${LOG_FORMAT_EXAMPLES}` };
+  }
+  // The tailer's own compiler: what it cannot read fails here, not when `run` starts the source.
+  const problem = logFormatProblem(format);
+  return problem === undefined ? undefined : { message: problem, hint: LOG_FORMAT_EXAMPLES };
+}
+
+/**
+ * Whether text at `path` would be refused by a check that runs across the pipeline once every key has parsed (an
+ * access log's format, a nats sink's table), which a key's own schema does not see: `format: true` quoted is no log
+ * format either, so quoting it is no advice.
+ */
+export function refusedAcrossPipeline(path: readonly PropertyKey[], text: string, input: unknown): boolean {
+  const [section, index, key, ...rest] = path;
+  const list = isPlainRecord(input) ? input[String(section)] : undefined;
+  const entry = Array.isArray(list) && typeof index === "number" ? (list[index] as unknown) : undefined;
+  if (!isPlainRecord(entry)) return false;
+  if (section === "sources" && entry.type === "accessLog" && key === "format" && rest.length === 0) return logFormatRefusal(text) !== undefined;
+  if (section === "sinks" && entry.type === "nats" && key === "tables" && rest.length === 1) return !Object.hasOwn(TABLE_WRITERS, text);
+  return false;
+}
+
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 export const pipelineSchema = pipelineObject.superRefine((config, ctx) => {

@@ -55,6 +55,17 @@ export function discriminatorOf(schema: AnySchema | undefined): { key: string; v
   return { key, values };
 }
 
+/**
+ * For a discriminated union, the discriminator values of the branches that allow `key` (`minConfidence` is a key of
+ * basket); [] for any other schema.
+ */
+export function branchesAllowing(schema: AnySchema | undefined, key: string): unknown[] {
+  const union = discriminatorOf(schema);
+  if (schema === undefined || union === undefined) return [];
+  const options = definition(unwrap(schema)).options as AnySchema[];
+  return options.filter((option) => allowedKeys(option).includes(key)).flatMap((option) => literalValues(shapeOf(option)?.[union.key] ?? option));
+}
+
 /** Picks the branch of a union that fits a value: by discriminator, else by kind (object, array, scalar). */
 function branchFor(schema: AnySchema, value: unknown): AnySchema | undefined {
   const inner = unwrap(schema);

@@ -30,6 +30,16 @@ async function pipelineFile(text: string): Promise<string> {
 }
 
 describe("cli validate", () => {
+  it("exits 0 with a warning on stderr for a key left out because its variable is set but empty", async () => {
+    const file = await pipelineFile("name: t\nnats:\n  url: ${NATS_URL}\n  stream: S\nsinks:\n  - type: parquet\n    path: ./out\n");
+    const run = capture({ NATS_URL: "" });
+    expect(await runValidate([file], run.io)).toBe(0);
+    expect(run.stdout()).toBe("ok: t (no operators; no sources; 1 sink: parquet; no metrics server)\n");
+    expect(run.stderr()).toBe(
+      `nats.url (${file}:3:3): warning: environment variable NATS_URL is set but empty, so url is left out and its default "nats://127.0.0.1:4222" applies. Set NATS_URL to a value, or write \${NATS_URL:-} to leave it out on purpose.\n`,
+    );
+  });
+
   it("exits 0 and summarises a valid pipeline", async () => {
     const run = capture({ CLICKPIPE_PSEUDONYM_KEY: "test-key" });
     expect(await runValidate(["pipelines/web.yaml"], run.io)).toBe(0);

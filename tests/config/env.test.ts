@@ -1,7 +1,7 @@
 // ${VAR} and ${VAR:-default} expansion: in strings, and inside pipeline files before validation.
 import { describe, expect, it } from "vitest";
 import { expandVariables, typedPlainScalar } from "../../src/config/env.ts";
-import { parsePipelineText } from "../../src/config/load.ts";
+import { formatConfigWarning, parsePipelineText } from "../../src/config/load.ts";
 
 describe("config env - expandVariables", () => {
   it("replaces a set variable and leaves the rest of the text alone", () => {
@@ -69,6 +69,29 @@ describe("config env - in pipeline files", () => {
     expect(set.ok && set.config.nats.token).toBe("s3cret");
   });
 
+  it("warns, naming the variable and the key whose default applies, when a variable without default is set but empty", () => {
+    const file = "name: t\nnats:\n  url: ${NATS_URL}\n  stream: S\n  duplicateWindow: ${WINDOW}\n  token: ${NATS_TOKEN:-}\n  maxAge: ${MAX_AGE}\nsinks:\n  - type: parquet\n    path: ./out\n";
+    const result = parsePipelineText(file, "env.yaml", { NATS_URL: "", WINDOW: "", NATS_TOKEN: "", MAX_AGE: "" });
+    expect(result.ok && result.config.nats.url).toBe("nats://127.0.0.1:4222");
+    expect(result.ok && result.warnings.map((warning) => formatConfigWarning(warning, "env.yaml"))).toEqual([
+      'nats.url (env.yaml:3:3): warning: environment variable NATS_URL is set but empty, so url is left out and its default "nats://127.0.0.1:4222" applies. Set NATS_URL to a value, or write ${NATS_URL:-} to leave it out on purpose.',
+      'nats.duplicateWindow (env.yaml:5:3): warning: environment variable WINDOW is set but empty, so duplicateWindow is left out and its default "2m" applies. Set WINDOW to a value, or write ${WINDOW:-} to leave it out on purpose.',
+      "nats.maxAge (env.yaml:7:3): warning: environment variable MAX_AGE is set but empty, so maxAge is left out and it is unset (it has no default). Set MAX_AGE to a value, or write ${MAX_AGE:-} to leave it out on purpose.",
+    ]);
+    // A value given, and a ${VAR:-} written to leave the key out, warn of nothing.
+    const given = parsePipelineText(file, "env.yaml", { NATS_URL: "nats://n:4222", WINDOW: "5m", MAX_AGE: "1d" });
+    expect(given.ok && given.warnings).toEqual([]);
+  });
+
+  it("drops a list entry whose variable expands to nothing, rather than keeping ${VAR} as its text, and warns of it", () => {
+    const file = "name: t\nnats:\n  stream: S\nsources:\n  - type: accessLog\n    paths:\n      - ${EXTRA_LOG}\n      - ${OTHER_LOG:-}\n      - /var/log/a.log\nsinks:\n  - type: parquet\n    path: ./out\n";
+    const result = parsePipelineText(file, "env.yaml", { EXTRA_LOG: "" });
+    expect(result.ok && result.config.sources?.[0]).toMatchObject({ paths: ["/var/log/a.log"] });
+    expect(result.ok && result.warnings.map((warning) => [warning.path, warning.line, warning.column, warning.message])).toEqual([
+      ["sources[0].paths[0]", 7, 9, "environment variable EXTRA_LOG is set but empty, so the entry is left out of sources[0].paths"],
+    ]);
+  });
+
   it("names an unset variable without default, with its key path and line", () => {
     const result = parsePipelineText(text, "env.yaml", {});
     expect(result).toEqual({
@@ -82,6 +105,7 @@ describe("config env - in pipeline files", () => {
           hint: "Set STREAM, or give a default: ${STREAM:-value}.",
         },
       ],
+      warnings: [],
     });
   });
 

@@ -308,6 +308,54 @@ describe("config loading - YAML as people write it", () => {
     ]);
   });
 
+  it("names the operator or source types whose key was written on another type, from the schemas", () => {
+    const text = minimal(
+      "operators:\n  - type: sequencePatterns\n    window: 1d\n    item: page_path\n    minConfidence: 0.5\n  - type: sessionize\n    maxLength: 3\n  - type: basket\n    window: 1d\n    gap: 30m\n" +
+        "sources:\n  - type: accessLog\n    paths: [a.log]\n    port: 8080\n",
+    );
+    expect(errorsOf(text).map((error) => [error.path, error.line, error.message, error.hint?.split(" Allowed keys")[0]])).toEqual([
+      ["operators[0].minConfidence", 11, 'unknown key "minConfidence"', "minConfidence is a key of basket, not of sequencePatterns."],
+      ["operators[1].maxLength", 13, 'unknown key "maxLength"', "maxLength is a key of sequencePatterns and basket, not of sessionize."],
+      ["operators[2].gap", 16, 'unknown key "gap"', "gap is a key of sessionize, not of basket."],
+      ["sources[0].port", 20, 'unknown key "port"', "port is a key of http, not of accessLog."],
+    ]);
+  });
+
+  it("says a ${VAR} written as a key is not expanded, variables being expanded in values only", () => {
+    const errors = errorsOf(minimal("${PARTS_KEY}: 1\n"), { PARTS_KEY: "nats" });
+    expect(errors.map((error) => formatConfigError(error, "p.yaml"))).toEqual([
+      '${PARTS_KEY} (p.yaml:7:1): unknown key "${PARTS_KEY}". Variables are expanded in values only, not in keys: write the key\'s name, and ${VAR} in its value. Allowed keys at the top level: name, nats, ingest, sources, operators, sinks, metrics, checkpoint.',
+    ]);
+  });
+
+  it("reports a null key (~, null, nothing) at its own line, named as written", () => {
+    const text = "name: t\nnats:\n  stream: S\n  ~: 1\nsinks:\n  - type: parquet\n    path: ./out\n    null: 3\n: 4\n";
+    expect(errorsOf(text).map((error) => [error.path, error.line, error.column, error.message, error.hint?.split(" Allowed keys")[0]])).toEqual([
+      ["nats", 4, 3, "the key ~ is YAML's null, not a name", "Write the key's name before the colon (YAML reads ~, null and nothing there as null)."],
+      ["sinks[0]", 8, 5, "the key null is YAML's null, not a name", "Write the key's name before the colon (YAML reads ~, null and nothing there as null)."],
+      ["", 9, 1, "a key with no name (YAML reads it as null)", "Write the key's name before the colon (YAML reads ~, null and nothing there as null)."],
+    ]);
+    expect(errorsOf(text)[0].hint).toMatch(/ Allowed keys in nats: url, stream, /);
+  });
+
+  it("reports a list or mapping written as a key as no plain name, at its line, without a warning of the YAML library", async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on("warning", onWarning);
+    try {
+      const errors = errorsOf("name: t\nnats:\n  stream: S\n  ? [a, b]\n  : 1\n  ? { c: d }\n  : 2\nsinks:\n  - type: parquet\n    path: ./out\n? - x\n  - y\n: 1\n");
+      expect(errors.map((error) => [error.path, error.line, error.column, error.message])).toEqual([
+        ["nats", 4, 5, "the key [a, b] is a list, not a plain name"],
+        ["nats", 6, 5, "the key { c: d } is a mapping, not a plain name"],
+        ["", 11, 3, "this key is a list, not a plain name"],
+      ]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+
   it("applies merge keys (<<: *anchor) instead of rejecting << as an unknown key", () => {
     const text = minimal("operators:\n  - &base\n    type: sessionize\n    gap: 10m\n  - <<: *base\n    type: basket\n    window: 1d\n");
     const errors = errorsOf(text);
@@ -341,6 +389,20 @@ describe("config loading - YAML as people write it", () => {
         'IANA time zone; when set, sessions split at local midnight (e.g. "UTC", "Europe/Berlin"); false or absent: off.',
       ],
     ]);
+  });
+
+  it("does not advise quoting a value refused by a check across the file too (an access log's format, a nats sink's table)", () => {
+    const text =
+      "name: t\nnats:\n  stream: S\noperators: [{ type: sessionize }]\nsinks:\n  - { type: parquet, path: ./out }\n  - { type: nats, subject: out, tables: [123] }\n" +
+      "sources:\n  - type: accessLog\n    paths: [a.log]\n    format: true\n  - type: accessLog\n    paths: [b.log]\n    format: ${FMT}\n";
+    expect(errorsOf(text, { FMT: "200" }).map((error) => [error.path, error.message, error.hint?.slice(0, 24)])).toEqual([
+      ["sinks[1].tables[0]", "expected text, got 123", undefined],
+      ["sources[0].format", "expected text, got true", '"combined", "common", "w'],
+      ["sources[1].format", "expected text, got 200", '"combined", "common", "w'],
+    ]);
+    // Text the key takes, a write key, is still told to be quoted.
+    const writeKey = errorsOf(minimal("sources:\n  - type: http\n    writeKeys: [true]\n"));
+    expect(writeKey.map((error) => error.hint)).toEqual(['Quote it to keep it as text: "true".']);
   });
 
   it("says an unquoted ${VAR} that expanded to digits became a number, and to quote the reference", () => {
@@ -498,6 +560,14 @@ describe("config loading - YAML as people write it", () => {
     const errors = errorsOf("name: t\nnats:\n  stream: S\nsinks:\n  - type: parquet\n    path: ${OUT:-}\n");
     expect(errors.map((error) => [error.path, error.line, error.column, error.message])).toEqual([
       ["sinks[0].path", 6, 5, "${OUT:-} expanded to nothing, so the key counts as left out, and it is required"],
+    ]);
+  });
+
+  it("names a table that is a name of every JavaScript object (constructor, toString) as unknown", () => {
+    const errors = errorsOf("name: t\nnats: { stream: S }\noperators: [{ type: sessionize }]\nsinks:\n  - { type: parquet, path: ./out }\n  - { type: nats, subject: out, tables: [constructor, toString] }\n");
+    expect(errors.map((error) => [error.path, error.message])).toEqual([
+      ["sinks[1].tables[0]", 'unknown table "constructor"'],
+      ["sinks[1].tables[1]", 'unknown table "toString"'],
     ]);
   });
 
