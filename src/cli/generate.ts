@@ -1,6 +1,6 @@
 // `clickpipe generate`: synthetic traffic as NDJSON to a file or stdout, optionally with its ground truth.
 import { open, rename, writeFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse-command-line.ts";
 import { createTraffic, toNdjsonLine, type GeneratedEvent, type GenerateOptions, type GroundTruth, type TrafficCounts } from "../ingest/generate.ts";
 import { parseEventTime } from "../events/time.ts";
 import { publishTraffic } from "../ingest/traffic-publisher.ts";
@@ -83,7 +83,7 @@ interface ParsedGenerateArgs {
 }
 
 export function parseGenerateArgs(argv: string[]): ParsedGenerateArgs {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine({
     args: argv,
     strict: true,
     allowPositionals: true,

@@ -2,7 +2,7 @@
 import { on } from "node:events";
 import { open, type FileHandle } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse-command-line.ts";
 import { Worker } from "node:worker_threads";
 import type { IngestCounts, RecordSink } from "../ingest/record-publisher.ts";
 import type { PublishStats } from "../transport/publisher.ts";
@@ -39,7 +39,7 @@ const MAX_PARSE_THREADS = 4;
 /** Pieces (4 MiB each) handed to parse threads and not yet published, at most. */
 const PIECES_AHEAD = 8;
 export async function runPublish(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine({
     args: argv,
     allowPositionals: true,
     options: {

@@ -76,7 +76,7 @@ describe("clickpipe generate", () => {
     [["--visitors", "10", "--days", "1.5"], "--days: expected a positive integer"],
     [["--visitors", "10", "--days", "1", "--seed", "x"], "--seed: expected an integer"],
     [["--visitors", "10", "--days", "1", "--start", "2015-05-17T10:00:00"], "--start: expected a date"],
-    [["--visitors", "10", "--days", "1", "--bogus"], "Unknown option '--bogus'"],
+    [["--visitors", "10", "--days", "1", "--bogus"], "unknown option --bogus: this command takes --visitors, --days"],
   ])("rejects %j with exit code 2 and says why", async (argv, message) => {
     const stderr = capture();
     expect(await runGenerate(argv, { stdout: capture().output, stderr: stderr.output })).toBe(2);
