@@ -432,7 +432,7 @@ describe("publish - options for another format", () => {
       [["--pipeline", "pipelines/demo.yaml"], "name the file to publish"],
       [["a.ndjson", "b.ndjson", "--pipeline", "pipelines/demo.yaml"], "name one file"],
       [["f.csv", "--pipeline", "pipelines/demo.yaml", "--format", "csv"], '--format csv needs --map, e.g. --map "type=purchase,user_id=$1,ts=$2:yyyymmdd,revenue=$4"'],
-    ]) {
+    ] as [string[], string][]) {
       const result = await runCliInProcess(["publish", ...args]);
       expect(result.code, args.join(" ")).toBe(2);
       expect(result.stderr).toBe(`clickpipe publish: ${reason}\n${USAGE_LINE}`);
