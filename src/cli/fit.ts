@@ -1,5 +1,5 @@
 // `clickpipe fit bgnbd`: BG/NBD maximum likelihood on a summary CSV or a customer_features snapshot; prints the parameters.
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse-command-line.ts";
 import { BgNbdInputError, boundWarning, fitBgNbd } from "../training/bgnbd.ts";
 import { parseDay } from "../training/dates.ts";
 import { SnapshotMissingError } from "../training/snapshots.ts";
@@ -31,7 +31,7 @@ export async function runFit(argv: string[], io: FitIo = { stdout: process.stdou
   try {
     const [model, ...rest] = argv;
     if (model !== "bgnbd") throw new UsageError(model === undefined ? "name the model to fit: bgnbd" : `unknown model "${model}" (bgnbd)`);
-    const { values } = parseArgs({
+    const { values } = parseCommandLine({
       args: rest,
       options: { summary: { type: "string" }, features: { type: "string" }, snapshot: { type: "string" }, "time-unit": { type: "string" } },
       strict: true,

@@ -1,6 +1,6 @@
 // `clickpipe forget <user_id> --pipeline p.yaml`: erases a person from every Parquet table and tombstones their ids.
 import { dirname, relative, sep } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse-command-line.ts";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { PSEUDONYM_KEY_ENV, PseudonymKeyMissingError, pseudonymize } from "../ingest/privacy.ts";
 import { forEachInParallel } from "../runtime/in-parallel.ts";
@@ -17,7 +17,7 @@ const REWRITES_AT_ONCE = 4;
 export const forgetUsage = "usage: clickpipe forget <user_id> --pipeline <pipeline.yaml>";
 
 export async function runForget(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { pipeline: { type: "string" } } });
+  const { values, positionals } = parseCommandLine({ args: argv, allowPositionals: true, options: { pipeline: { type: "string" } } });
   if (positionals.length !== 1 || positionals[0] === "" || values.pipeline === undefined) {
     const reason =
       positionals.length > 1 ? "name one user_id" : positionals.length === 0 || positionals[0] === "" ? "name the user_id to erase" : "--pipeline <pipeline.yaml> is required";

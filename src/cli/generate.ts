@@ -1,6 +1,8 @@
 // `clickpipe generate`: synthetic traffic as NDJSON to a file or stdout, optionally with its ground truth.
-import { open, rename, writeFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
+import { constants } from "node:fs";
+import { access, open, rename, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { parseCommandLine } from "./parse-command-line.ts";
 import { createTraffic, toNdjsonLine, type GeneratedEvent, type GenerateOptions, type GroundTruth, type TrafficCounts } from "../ingest/generate.ts";
 import { parseEventTime } from "../events/time.ts";
 import { publishTraffic } from "../ingest/traffic-publisher.ts";
@@ -46,6 +48,14 @@ export async function runGenerate(argv: string[], io: GenerateIo = {}): Promise<
     stdout.write(`${GENERATE_USAGE}\n`);
     return 0;
   }
+  // Checked before generating: a folder or a missing one failed only at the end, with Node's "EISDIR: …, rename" and
+  // the whole output left behind as <out>.tmp.
+  for (const [flag, path] of [["out", parsed.out], ["truth", parsed.truth]] as const) {
+    const problem = path === undefined ? undefined : await outputProblem(flag, path);
+    if (problem === undefined) continue;
+    stderr.write(`clickpipe generate: ${problem}\n`);
+    return 1;
+  }
   if (parsed.pipeline !== undefined) {
     const config = await loadPipelineOrThrow(parsed.pipeline);
     const controller = new AbortController();
@@ -83,7 +93,7 @@ interface ParsedGenerateArgs {
 }
 
 export function parseGenerateArgs(argv: string[]): ParsedGenerateArgs {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine({
     args: argv,
     strict: true,
     allowPositionals: true,
@@ -135,6 +145,24 @@ function parseStart(text: string): number {
     throw new UsageError(`--start: expected a date like 2026-01-05, ISO 8601 with an offset, or epoch ms, got ${JSON.stringify(text)}`);
   }
   return epochMs;
+}
+
+/** Why `--<flag> <path>` cannot be written as a file, as a sentence with what to do; undefined when it can. */
+async function outputProblem(flag: string, path: string): Promise<string | undefined> {
+  const named = `--${flag} ${path}`;
+  if ((await stat(path).catch(() => undefined))?.isDirectory() === true) {
+    return `${named}: is a directory: name a file in it, e.g. ${join(path, flag === "out" ? "events.ndjson" : "truth.json")}`;
+  }
+  const folder = dirname(path);
+  const folderStat = await stat(folder).catch(() => undefined);
+  if (folderStat === undefined) return `${named}: no folder ${folder}: create it first (mkdir -p ${folder})`;
+  if (!folderStat.isDirectory()) return `${named}: ${folder} is a file, not a folder`;
+  try {
+    await access(folder, constants.W_OK);
+  } catch {
+    return `${named}: this user may not write in ${folder} (ls -ld shows its owner and mode)`;
+  }
+  return undefined;
 }
 
 async function writeLines(events: Iterable<GeneratedEvent>, output: TextOutput): Promise<void> {

@@ -6,6 +6,7 @@ import { DataType, tableFromIPC, type Field } from "apache-arrow";
 import { ParquetFile } from "parquet-wasm";
 import { readingParquet } from "../sinks/parquet-reader.ts";
 import { asksForHelp } from "./asks-for-help.ts";
+import { parseCommandLine } from "./parse-command-line.ts";
 
 export interface PartitionSummary {
   /** `key=value` folder name; "" for files directly in the table folder. */
@@ -53,14 +54,6 @@ export function columnTypeName(type: DataType): string {
   if (DataType.isDate(type) && type.unit === 0) return "date";
   if (DataType.isList(type) && DataType.isUtf8(type.children[0].type)) return "list<string>";
   return String(type);
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 async function withParquetFile<T>(path: string, use: (file: ParquetFile) => T): Promise<T> {
@@ -169,21 +162,30 @@ export function formatLake(root: string, tables: TableSummary[]): string {
 
 /** Runs `clickpipe inspect`; `argv` is the arguments after `inspect`. Returns the exit code. */
 export async function runInspect(argv: string[], output: Output = processOutput): Promise<number> {
-  const json = argv.includes("--json");
-  const positional = argv.filter((arg) => !arg.startsWith("--"));
-  const unknown = argv.filter((arg) => arg.startsWith("--") && arg !== "--json");
   if (asksForHelp(argv)) {
     output.out(USAGE);
     return 0;
   }
-  if (positional.length !== 1 || unknown.length > 0) {
-    output.err(unknown.length > 0 ? `clickpipe inspect: unknown option ${unknown[0]}\n${USAGE}` : USAGE);
+  let json: boolean;
+  let positionals: string[];
+  try {
+    ({ values: { json }, positionals } = parseCommandLine({ args: argv, allowPositionals: true, options: { json: { type: "boolean", default: false } } }));
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    output.err(`clickpipe inspect: ${error.message}\n${USAGE}`);
     return 2;
   }
-  const root = positional[0];
-  if (!(await isDirectory(root))) {
-    output.err(`clickpipe inspect: ${root} is not a directory (expected a Parquet sink path, e.g. ./data)\n`);
+  if (positionals.length !== 1) {
+    output.err(`clickpipe inspect: ${positionals.length === 0 ? "name the Parquet output folder (a parquet sink's path, e.g. ./data)" : "name one folder"}\n${USAGE}`);
     return 2;
+  }
+  const root = positionals[0];
+  // A path that is not there is a failure, as a missing file is to run, publish and mine (exit 1), not a usage error.
+  const found = await stat(root).catch(() => undefined);
+  if (found === undefined || !found.isDirectory()) {
+    const what = found === undefined ? "no such directory" : "is a file, not a directory";
+    output.err(`clickpipe inspect: ${root}: ${what} (expected a Parquet sink path, e.g. ./data)\n`);
+    return 1;
   }
   const tables = await summarizeLake(root);
   if (tables.length === 0) {

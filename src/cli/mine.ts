@@ -1,6 +1,6 @@
 // `clickpipe mine patterns|rules`: exact batch mining (PrefixSpan and contiguous runs, FP-Growth) over SPMF/CSV files and Parquet tables.
 import { extname } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse-command-line.ts";
 import type { Row, TableSpec } from "../sinks/table.ts";
 import { associationRules, formatAntecedent } from "../operators/mining/association-rules.ts";
 import { readBasketDatabase, readSequenceDatabase, toCsv, writeAtomically, writeTableDirectory } from "../operators/mining/batch-io.ts";
@@ -182,7 +182,7 @@ async function writeResult(out: string | undefined, spec: TableSpec, rows: Row[]
 type FlagSpec = Record<string, { type: "string" }>;
 
 function parseFlags<Spec extends FlagSpec>(argv: string[], options: Spec) {
-  const parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+  const parsed = parseCommandLine({ args: argv, options, strict: true, allowPositionals: true });
   if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
   return parsed;
 }

@@ -4,7 +4,7 @@ import { BlockList, isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse-command-line.ts";
 import type { PipelineConfig } from "../config/pipeline.ts";
 import { portSpan } from "../config/port-range.ts";
 import { CLICKPIPE_JOB, PROMETHEUS_CONFIG_DIR, scrapeTargetProblem } from "../metrics/prometheus-config.ts";
@@ -206,7 +206,7 @@ interface MonitorOptions {
 
 /** The command line as monitor runs it; undefined for --help. Throws MonitorUsageError naming a bad value. */
 export function monitorOptions(argv: string[]): MonitorOptions | undefined {
-  const { values } = parseArgs({
+  const { values } = parseCommandLine({
     args: argv,
     options: {
       target: { type: "string", multiple: true, default: [] },

@@ -2,7 +2,7 @@
 import { on } from "node:events";
 import { open, type FileHandle } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse-command-line.ts";
 import { Worker } from "node:worker_threads";
 import type { IngestCounts, RecordSink } from "../ingest/record-publisher.ts";
 import type { PublishStats } from "../transport/publisher.ts";
@@ -39,7 +39,7 @@ const MAX_PARSE_THREADS = 4;
 /** Pieces (4 MiB each) handed to parse threads and not yet published, at most. */
 const PIECES_AHEAD = 8;
 export async function runPublish(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine({
     args: argv,
     allowPositionals: true,
     options: {
@@ -53,7 +53,8 @@ export async function runPublish(argv: string[]): Promise<number> {
     },
   });
   if (positionals.length !== 1 || values.pipeline === undefined) {
-    console.error(publishUsage);
+    const missing = positionals.length === 0 ? "name the file to publish" : positionals.length > 1 ? "name one file" : "--pipeline <pipeline.yaml> is required";
+    console.error(`clickpipe publish: ${missing}\n${publishUsage}`);
     return 2;
   }
   // They would change nothing but the batch ids, and a re-publish with them would store every record again.
@@ -61,16 +62,16 @@ export async function runPublish(argv: string[]): Promise<number> {
   if (values.format !== "csv" && csvOnly.length > 0) {
     const flags = csvOnly.map((name) => `--${name}`);
     const named = flags.length === 1 ? `${flags[0]} only applies` : `${flags.slice(0, -1).join(", ")} and ${flags.at(-1)} only apply`;
-    console.error(`${named} to --format csv (this is --format ${values.format})\n${publishUsage}`);
+    console.error(`clickpipe publish: ${named} to --format csv (this is --format ${values.format})\n${publishUsage}`);
     return 2;
   }
   // Only CSV's local date-times and Caddy's `wall` times have no offset of their own.
   if (values.timezone !== undefined && values.format !== "csv" && values.format !== "caddy") {
-    console.error(`--timezone only applies to --format csv and caddy, whose times may lack an offset (this is --format ${values.format})\n${publishUsage}`);
+    console.error(`clickpipe publish: --timezone only applies to --format csv and caddy, whose times may lack an offset (this is --format ${values.format})\n${publishUsage}`);
     return 2;
   }
   if (values.format === "csv" && values.map === undefined) {
-    console.error(`--format csv needs --map, e.g. --map "type=purchase,user_id=$1,ts=$2:yyyymmdd,revenue=$4"\n${publishUsage}`);
+    console.error(`clickpipe publish: --format csv needs --map, e.g. --map "type=purchase,user_id=$1,ts=$2:yyyymmdd,revenue=$4"\n${publishUsage}`);
     return 2;
   }
   const options: PublishLinesOptions = {

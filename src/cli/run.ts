@@ -1,6 +1,6 @@
 // `clickpipe run <pipeline.yaml> [--drain] [--worker-id <id>] [--metrics-port <port|range>]`: runs a pipeline until
 // Ctrl-C, or drains the stream.
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse-command-line.ts";
 import { startSources } from "../ingest/sources.ts";
 import { Metrics } from "../metrics/registry.ts";
 import { runPartitionedWorker, type PartitionedSummary } from "../runtime/partitioned-worker.ts";
@@ -53,7 +53,7 @@ async function checkCheckpointsBeforeIntake(config: PipelineConfig): Promise<voi
 }
 
 export async function runRun(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine({
     args: argv,
     allowPositionals: true,
     options: { drain: { type: "boolean", default: false }, "worker-id": { type: "string" }, "metrics-port": { type: "string" } },

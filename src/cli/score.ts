@@ -1,5 +1,5 @@
 // `clickpipe score <training.yaml> --snapshot <date> [--follow]`: writes scores/snapshot_date=D/ with the trained model.
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse-command-line.ts";
 import { ModelMissingError } from "../training/artifacts.ts";
 import { loadTrainingConfig, TrainingConfigError } from "../training/config.ts";
 import { parseDay } from "../training/dates.ts";
@@ -27,7 +27,7 @@ export async function runScore(argv: string[], io: CommandIo = processIo, signal
   let follow: boolean;
   let intervalMs: number;
   try {
-    const { positionals, values } = parseArgs({
+    const { positionals, values } = parseCommandLine({
       args: argv,
       options: { snapshot: { type: "string" }, follow: { type: "boolean", default: false }, interval: { type: "string", default: "5" } },
       allowPositionals: true,

@@ -1,6 +1,6 @@
 // `clickpipe train <training.yaml>`: trains churn models on customer_features snapshots and writes model, metrics and report.
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse-command-line.ts";
 import { METRICS_FILE, REPORT_FILE } from "../training/artifacts.ts";
 import { loadTrainingConfig, TrainingConfigError } from "../training/config.ts";
 import { DatasetError } from "../training/dataset.ts";
@@ -27,7 +27,7 @@ export async function runTrain(argv: string[], io: CommandIo = processIo): Promi
   }
   let file: string | undefined;
   try {
-    const { positionals } = parseArgs({ args: argv, options: {}, allowPositionals: true, strict: true });
+    const { positionals } = parseCommandLine({ args: argv, options: {}, allowPositionals: true, strict: true });
     if (positionals.length !== 1) throw new Error(positionals.length === 0 ? "name the training file" : "give one training file");
     file = positionals[0];
   } catch (error) {

@@ -1,5 +1,5 @@
 // `clickpipe validate <pipeline.yaml> [--print]`: checks a pipeline file and names every error's key path and line.
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./parse-command-line.ts";
 import type { Environment } from "../config/env.ts";
 import { formatConfigError, formatConfigWarning, loadPipeline } from "../config/load.ts";
 import type { PipelineConfig } from "../config/pipeline.ts";
@@ -28,7 +28,7 @@ export async function runValidate(argv: string[], io: ValidateIo = processIo): P
   let file: string;
   let print: boolean;
   try {
-    const { values, positionals } = parseArgs({
+    const { values, positionals } = parseCommandLine({
       args: argv,
       allowPositionals: true,
       strict: true,

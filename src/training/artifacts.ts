@@ -1,6 +1,7 @@
 // What `clickpipe train` writes under `out`: manifest.json, metrics.json, segments.json, report.html and one folder per model.
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileProblem } from "../config/file-problem.ts";
 import type { BgNbdFit } from "./bgnbd.ts";
 import type { Evaluation } from "./evaluation.ts";
 import type { FeaturePlan } from "./features.ts";
@@ -57,10 +58,20 @@ export class ModelMissingError extends Error {
 }
 
 export async function readManifest(out: string): Promise<Manifest> {
+  const path = join(out, MANIFEST_FILE);
+  let text: string;
   try {
-    return JSON.parse(await readFile(join(out, MANIFEST_FILE), "utf8")) as Manifest;
+    text = await readFile(path, "utf8");
   } catch (error) {
-    throw new ModelMissingError(`no trained model under ${out} (${(error as Error).message}); run \`clickpipe train\` first`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw new ModelMissingError(`cannot read the trained model: ${fileProblem(path, error)}`);
+    throw new ModelMissingError(`no trained model under ${out} (no ${MANIFEST_FILE} there): run \`clickpipe train <training.yaml>\` first`);
+  }
+  try {
+    return JSON.parse(text) as Manifest;
+  } catch {
+    // Node's JSON error ("Unexpected end of JSON input") names neither the file nor what to do.
+    throw new ModelMissingError(`${path}: cannot read it as JSON (a manifest cut short?): run \`clickpipe train <training.yaml>\` again`);
   }
 }
 

@@ -1,5 +1,5 @@
 // `clickpipe generate`: files, stdout, ground truth and usage errors, through runGenerate as the CLI calls it.
-import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -76,12 +76,30 @@ describe("clickpipe generate", () => {
     [["--visitors", "10", "--days", "1.5"], "--days: expected a positive integer"],
     [["--visitors", "10", "--days", "1", "--seed", "x"], "--seed: expected an integer"],
     [["--visitors", "10", "--days", "1", "--start", "2015-05-17T10:00:00"], "--start: expected a date"],
-    [["--visitors", "10", "--days", "1", "--bogus"], "Unknown option '--bogus'"],
+    [["--visitors", "10", "--days", "1", "--bogus"], "unknown option --bogus: this command takes --visitors, --days"],
   ])("rejects %j with exit code 2 and says why", async (argv, message) => {
     const stderr = capture();
     expect(await runGenerate(argv, { stdout: capture().output, stderr: stderr.output })).toBe(2);
     expect(stderr.text()).toContain(message);
     expect(stderr.text()).toContain("usage: clickpipe generate");
+  });
+
+  it("names an --out or --truth it cannot write before generating, leaving no <out>.tmp", async () => {
+    // A folder failed only once everything was generated, with Node's "EISDIR: illegal operation on a directory,
+    // rename '<out>.tmp' -> '<out>'", and left the whole output behind as <out>.tmp; a missing folder got "ENOENT: … open".
+    const folder = join(directory, "a-folder");
+    await mkdir(folder);
+    const missing = join(directory, "missing", "events.ndjson");
+    for (const [argv, message] of [
+      [["--out", folder], `clickpipe generate: --out ${folder}: is a directory: name a file in it, e.g. ${join(folder, "events.ndjson")}\n`],
+      [["--out", missing], `clickpipe generate: --out ${missing}: no folder ${join(directory, "missing")}: create it first (mkdir -p ${join(directory, "missing")})\n`],
+      [["--truth", folder], `clickpipe generate: --truth ${folder}: is a directory: name a file in it, e.g. ${join(folder, "truth.json")}\n`],
+    ]) {
+      const stderr = capture();
+      expect(await runGenerate(["--visitors", "10", "--days", "1", ...argv], { stdout: capture().output, stderr: stderr.output })).toBe(1);
+      expect(stderr.text()).toBe(message);
+    }
+    expect((await readdir(directory)).filter((name) => name.endsWith(".tmp"))).toEqual([]);
   });
 
   it("rejects a rate that is not a positive number", async () => {

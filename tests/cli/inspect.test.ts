@@ -106,14 +106,21 @@ describe("clickpipe inspect", () => {
     expect(tables[0].partitions[1]).toEqual({ name: "dt=2024-03-11", files: 2, rows: 3, inProgressFiles: 0, success: false });
   });
 
-  it("exits 2 with a clear message when the directory does not exist", async () => {
+  it("exits 1 naming a directory that does not exist, or a file given for it, as run, publish and mine exit on a missing path", async () => {
+    // It exited 2, a usage error, and said "is not a directory" of a path that was not there at all.
     const missing = join(root, "no-such-lake");
-    const { code, out, err } = await inspect([missing]);
-    expect([code, out]).toEqual([2, ""]);
-    expect(err).toBe(`clickpipe inspect: ${missing} is not a directory (expected a Parquet sink path, e.g. ./data)\n`);
+    expect(await inspect([missing])).toEqual({ code: 1, out: "", err: `clickpipe inspect: ${missing}: no such directory (expected a Parquet sink path, e.g. ./data)\n` });
+    const file = join(root, "a-file.txt");
+    await writeFile(file, "");
+    expect(await inspect([file])).toEqual({ code: 1, out: "", err: `clickpipe inspect: ${file}: is a file, not a directory (expected a Parquet sink path, e.g. ./data)\n` });
   });
 
-  it("exits 2 with the usage line when the directory argument is missing", async () => {
-    expect(await inspect([])).toEqual({ code: 2, out: "", err: "usage: clickpipe inspect <dir> [--json]\n" });
+  it("exits 2 saying what the command line lacks or holds too many of, with the usage line", async () => {
+    // The usage line came alone, for a missing folder, two folders and an unknown short option (-j was taken for a folder).
+    const usage = "usage: clickpipe inspect <dir> [--json]\n";
+    expect(await inspect([])).toEqual({ code: 2, out: "", err: `clickpipe inspect: name the Parquet output folder (a parquet sink's path, e.g. ./data)\n${usage}` });
+    expect(await inspect(["a", "b"])).toEqual({ code: 2, out: "", err: `clickpipe inspect: name one folder\n${usage}` });
+    expect(await inspect([root, "-j"])).toEqual({ code: 2, out: "", err: `clickpipe inspect: unknown option -j: this command takes --json\n${usage}` });
+    expect(await inspect([root, "--jsno"])).toEqual({ code: 2, out: "", err: `clickpipe inspect: unknown option --jsno: did you mean --json?\n${usage}` });
   });
 });

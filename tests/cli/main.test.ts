@@ -146,6 +146,36 @@ describe("usage errors", () => {
     }
   });
 
+  it("names a misspelt option's meaning and a value-less or dash-led value's fix in one line, for every command", async () => {
+    // Node's own text ("Unknown option '--pipline'. To specify a positional argument starting with a '-', place it at
+    // the end of the command after '--' …", "argument is ambiguous" over three lines) named no fix.
+    for (const [args, reason] of [
+      [["run", "p.yaml", "--drian"], "clickpipe run: unknown option --drian: did you mean --drain?"],
+      [["publish", "f.ndjson", "--pipline", "p.yaml"], "clickpipe publish: unknown option --pipline: did you mean --pipeline?"],
+      [["publish", "f.ndjson", "-pipeline", "p.yaml"], "clickpipe publish: unknown option -pipeline: did you mean --pipeline?"],
+      [["forget", "u1", "--pipline", "p.yaml"], "clickpipe forget: unknown option --pipline: did you mean --pipeline?"],
+      [["generate", "--visitor", "5", "--days", "1"], "clickpipe generate: unknown option --visitor: did you mean --visitors?"],
+      [["mine", "patterns", "--min-suport", "2"], "clickpipe mine: unknown option --min-suport: did you mean --min-support?"],
+      [["score", "t.yaml", "--snapshot", "1997-09-30", "--folow"], "clickpipe score: unknown option --folow: did you mean --follow?"],
+      [["monitor", "--targets", "localhost:9464"], "clickpipe monitor: unknown option --targets: did you mean --target?"],
+      [["fit", "bgnbd", "--sumary", "s.csv"], "clickpipe fit: unknown option --sumary: did you mean --summary?"],
+      [["train", "t.yaml", "--out", "x"], "clickpipe train: unknown option --out: this command takes no options"],
+      [["forget", "u1", "--bogus"], "clickpipe forget: unknown option --bogus: this command takes --pipeline"],
+      [["run", "p.yaml", "--worker-id"], "clickpipe run: --worker-id is missing its value"],
+      [["monitor", "--port", "--host", "::1"], "clickpipe monitor: --port is missing its value (--host after it is an option)"],
+      [
+        ["generate", "--visitors", "5", "--days", "-1"],
+        'clickpipe generate: --days -1: a value starting with "-" is read as an option; write --days=-1 to give it as the value',
+      ],
+      [["run", "p.yaml", "--drain=yes"], "clickpipe run: --drain takes no value: write --drain alone"],
+      [["monitor", "extra"], 'clickpipe monitor: unexpected argument "extra": this command takes options only'],
+    ] as const) {
+      const result = await runCliInProcess([...args]);
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(result.stderr.split("\n")[0]).toBe(reason);
+    }
+  });
+
   it("run and forget say what is missing above their usage, as validate does", async () => {
     // They printed the usage line alone, leaving the reader to find what the command line lacked.
     for (const [args, reason] of [

@@ -422,13 +422,27 @@ describe("publish - options for another format", () => {
   it("refuses --map and --delimiter without --format csv (they would only change the batch ids, and so store a re-publish again)", async () => {
     const result = await runCliInProcess(["publish", "any.ndjson", "--pipeline", "pipelines/demo.yaml", "--map", "type=$1", "--delimiter", ";"]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/^--map and --delimiter only apply to --format csv \(this is --format ndjson\)\nusage: clickpipe publish/);
+    expect(result.stderr).toMatch(/^clickpipe publish: --map and --delimiter only apply to --format csv \(this is --format ndjson\)\nusage: clickpipe publish/);
+  });
+
+  it("says what the command line lacks above the usage line, and names itself as every other refusal does", async () => {
+    // The usage line came alone for a missing file or --pipeline; the refusals of an option came without "clickpipe publish:".
+    for (const [args, reason] of [
+      [["f.ndjson"], "--pipeline <pipeline.yaml> is required"],
+      [["--pipeline", "pipelines/demo.yaml"], "name the file to publish"],
+      [["a.ndjson", "b.ndjson", "--pipeline", "pipelines/demo.yaml"], "name one file"],
+      [["f.csv", "--pipeline", "pipelines/demo.yaml", "--format", "csv"], '--format csv needs --map, e.g. --map "type=purchase,user_id=$1,ts=$2:yyyymmdd,revenue=$4"'],
+    ] as [string[], string][]) {
+      const result = await runCliInProcess(["publish", ...args]);
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(result.stderr).toBe(`clickpipe publish: ${reason}\n${USAGE_LINE}`);
+    }
   });
 
   it("refuses --null without --format csv", async () => {
     const result = await runCliInProcess(["publish", "any.log", "--pipeline", "pipelines/demo.yaml", "--format", "combined", "--null", "-"]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/^--null only applies to --format csv \(this is --format combined\)\nusage: clickpipe publish/);
+    expect(result.stderr).toMatch(/^clickpipe publish: --null only applies to --format csv \(this is --format combined\)\nusage: clickpipe publish/);
   });
 
   const USAGE_LINE =
@@ -492,7 +506,7 @@ describe("publish - options for another format", () => {
     );
     expect(unused.code).toBe(2);
     const notCsv = await runCliInProcess(["publish", "any.ndjson", "--pipeline", "pipelines/demo.yaml", "--timezone", "Europe/London"]);
-    expect(notCsv.stderr).toMatch(/^--timezone only applies to --format csv and caddy, whose times may lack an offset \(this is --format ndjson\)\nusage: clickpipe publish/);
+    expect(notCsv.stderr).toMatch(/^clickpipe publish: --timezone only applies to --format csv and caddy, whose times may lack an offset \(this is --format ndjson\)\nusage: clickpipe publish/);
     expect(notCsv.code).toBe(2);
   });
 

@@ -1,5 +1,5 @@
 // `clickpipe score`: the scores table read back with DuckDB (ranks, deciles, segments, version) and --follow.
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
@@ -161,6 +161,26 @@ epochs: 10
     const io = new CapturedIo();
     expect(await runScore([file, "--snapshot", "1997-10-99"], io)).toBe(2);
     expect(io.err).toContain('--snapshot "1997-10-99": expected a calendar date like 1997-09-30');
+  });
+
+  it("no trained model, or a manifest cut short, exits 1 saying to train, without Node's ENOENT or JSON text", async () => {
+    // It said "no trained model under <out> (ENOENT: no such file or directory, open '<out>/manifest.json')".
+    const untrained = join(lake, "untrained.yaml");
+    writeFileSync(untrained, readFileSync(file, "utf8").replace(join(lake, "models"), join(lake, "no-models")));
+    const io = new CapturedIo();
+    expect(await runScore([untrained, "--snapshot", "1997-09-30"], io)).toBe(1);
+    expect(io.err).toBe(
+      `clickpipe score: no trained model under ${join(lake, "no-models")} (no manifest.json there): run \`clickpipe train <training.yaml>\` first\n`,
+    );
+    const cut = join(lake, "cut-models");
+    mkdirSync(cut);
+    writeFileSync(join(cut, "manifest.json"), '{"version": "20');
+    writeFileSync(untrained, readFileSync(file, "utf8").replace(join(lake, "models"), cut));
+    const io2 = new CapturedIo();
+    expect(await runScore([untrained, "--snapshot", "1997-09-30"], io2)).toBe(1);
+    expect(io2.err).toBe(
+      `clickpipe score: ${join(cut, "manifest.json")}: cannot read it as JSON (a manifest cut short?): run \`clickpipe train <training.yaml>\` again\n`,
+    );
   });
 
   it("a snapshot without _SUCCESS exits 1 naming it", async () => {
