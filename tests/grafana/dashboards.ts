@@ -27,6 +27,7 @@ export interface DashboardVariable {
   name: string;
   type: string;
   query?: string;
+  regex?: string;
   multi?: boolean;
   includeAll?: boolean;
   allValue?: string;
@@ -84,4 +85,26 @@ export function selectorsIn(expr: string): { metric: string; matchers: string }[
 export function metricNamesIn(expr: string): string[] {
   // Label names and values never start with these prefixes in our queries; functions and keywords never do either.
   return [...new Set(expr.match(/\b(?:clickpipe|nodejs|process)_[a-zA-Z0-9_]*/g) ?? [])];
+}
+
+/**
+ * The PromQL whose result's `label` values are a query variable's options over a time range `range` (as Grafana's
+ * Prometheus data source lists them): label_values(M, L) asks for the series of M with a sample in the range, as
+ * `group by (L) (last_over_time(M[range]))` finds them; query_result(E) runs E at the range's end with $__range set, and
+ * the variable's regex picks `label` from each result's labels (checked apart), as `group by (label) (E)` keeps them.
+ */
+export function variableOptionsExpr(query: string, label: string, range: string): string {
+  const labelValues = /^label_values\((.+),\s*(\w+)\)$/.exec(query);
+  if (labelValues !== null) return `group by (${labelValues[2]}) (last_over_time(${labelValues[1]}[${range}]))`;
+  const queryResult = /^query_result\((.+)\)$/.exec(query);
+  if (queryResult !== null) return `group by (${label}) (${queryResult[1].replaceAll("$__range", range)})`;
+  throw new Error(`not a label_values or query_result variable query: ${query}`);
+}
+
+/** What a variable's regex (Grafana's "/pattern/flags") takes from an option's text: its first group, else the match. */
+export function variableRegexPick(regex: string, text: string): string | undefined {
+  const parsed = /^\/(.*)\/([a-z]*)$/.exec(regex);
+  if (parsed === null) return text;
+  const match = new RegExp(parsed[1], parsed[2]).exec(text);
+  return match === null ? undefined : (match[1] ?? match[0]);
 }

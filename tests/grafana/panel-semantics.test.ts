@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { allPanels, loadDashboards, substituteGrafanaVariables, type DashboardPanel, type SelectedValues } from "./dashboards.ts";
+import { allPanels, loadDashboards, substituteGrafanaVariables, variableOptionsExpr, variableRegexPick, type DashboardPanel, type SelectedValues } from "./dashboards.ts";
 
 const dashboards = loadDashboards();
 
@@ -172,6 +172,55 @@ describe("the pipeline and worker variables", () => {
       { expr: query(HEALTH, "Workers serving metrics", "A", { job: "shop", instance: "(w1|w2)" }), series: twoPipelines, at: 15, expect: [{ labels: "{}", value: 2 }] },
     ];
     expect(await evaluate(cases)).toBe("");
+  });
+});
+
+describe("the pipeline variable's options", () => {
+  // The dashboards' default time range (now-1h), as Grafana sets $__range for a variable refreshed on time range change.
+  function jobOptions(uid: string): string {
+    const job = dashboards.find(({ dashboard }) => dashboard.uid === uid)!.dashboard.templating.list.find((v) => v.name === "job");
+    return variableOptionsExpr(job!.query!, "job", "1h");
+  }
+
+  it("lists the shipped job clickpipe before any of its workers answered, so Workers serving metrics reads 0, not no data", async () => {
+    // A fresh Prometheus (npm run monitor, docker compose up while the demo installs) or a worker that fails at start:
+    // Prometheus has the target, down, and no clickpipe_* series at all. An empty variable would be Grafana's None ("").
+    const nothingAnswered = [{ series: 'up{job="clickpipe",instance="localhost:9464"}', values: "0+0x80" }];
+    const cases: Case[] = [HEALTH, CUSTOMERS].map((uid) => ({ expr: jobOptions(uid), series: nothingAnswered, at: 15, expect: [{ labels: '{job="clickpipe"}', value: 1 }] }));
+    cases.push({ expr: query(HEALTH, "Workers serving metrics", "A", { job: "clickpipe", instance: ".*" }), series: nothingAnswered, at: 15, expect: [{ labels: "{}", value: 0 }] });
+    expect(await evaluate(cases)).toBe("");
+  });
+
+  it("lists each pipeline that reported in the time range, one stopped since too, and no other job Prometheus scrapes", async () => {
+    const series = [
+      { series: 'clickpipe_events_received_total{job="shop",instance="w1",source="nats"}', values: "0+15x160" },
+      { series: 'up{job="shop",instance="w1"}', values: "1+0x160" },
+      // blog's only worker stopped at 10 min: its series end there, its target is down since.
+      { series: 'clickpipe_events_received_total{job="blog",instance="b1",source="nats"}', values: "0+15x40" },
+      { series: 'up{job="blog",instance="b1"}', values: "1+0x40 0+0x120" },
+      { series: 'up{job="node",instance="n1"}', values: "1+0x160" },
+    ];
+    expect(
+      await evaluate([
+        {
+          expr: jobOptions(HEALTH),
+          series,
+          at: 40,
+          expect: [
+            { labels: '{job="blog"}', value: 1 },
+            { labels: '{job="shop"}', value: 1 },
+          ],
+        },
+      ]),
+    ).toBe("");
+  });
+
+  it("takes the job from each query_result line with the variable's regex", () => {
+    for (const { dashboard } of dashboards) {
+      const job = dashboard.templating.list.find((v) => v.name === "job")!;
+      // Grafana's text of a query_result sample: labels, value, timestamp in ms.
+      expect(variableRegexPick(job.regex ?? "", '{job="shop-eu.2"} 3 1700000000000'), dashboard.uid).toBe("shop-eu.2");
+    }
   });
 });
 
