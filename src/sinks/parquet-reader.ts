@@ -58,7 +58,7 @@ export async function readParquetFile(path: string): Promise<Row[]> {
 }
 
 /** Parquet files of a table folder: `[partition value or undefined, file path]`, in name order, `*.parquet` only. */
-async function listParts(
+export async function listParts(
   directory: string,
   partitions: string[] | undefined,
 ): Promise<ParquetPart[]> {

@@ -104,6 +104,16 @@ describe("clickpipe mine patterns", () => {
     expect(code).toBe(1);
     expect(stderr).toContain("/nonexistent/sessions.txt");
   });
+
+  it("exits 1 naming the folder when it holds no Parquet part (a sink path, not its table folder), for patterns and rules", async () => {
+    const sinkPath = scratchDirectory("clickpipe-mine-noparts-");
+    mkdirSync(join(sinkPath, "sessions", "dt=2026-01-01"), { recursive: true });
+    for (const args of [["patterns", "--sessions", sinkPath, "--min-support", "2"], ["rules", "--orders", sinkPath, "--min-support", "0.1"]]) {
+      const { code, stderr } = await mine(args);
+      expect(code).toBe(1);
+      expect(stderr).toBe(`clickpipe mine: ${sinkPath}: no Parquet part (*.parquet) in it or in its partition folders; pass a table folder, such as <sink path>/sessions or <sink path>/orders\n`);
+    }
+  });
 });
 
 describe("clickpipe mine rules", () => {

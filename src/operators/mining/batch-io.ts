@@ -2,7 +2,7 @@
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { encodeParquet } from "../../sinks/parquet-encoder.ts";
-import { readParquetBatches } from "../../sinks/parquet-reader.ts";
+import { listParts, readParquetBatches } from "../../sinks/parquet-reader.ts";
 import type { Row, TableSpec } from "../../sinks/table.ts";
 import { sessionSequence, type Itemset } from "./itemset-sequence.ts";
 import { MiningInputError, parseBasketCsv, parseSpmfSequences, parseSpmfTransactions } from "./spmf-format.ts";
@@ -13,6 +13,11 @@ import { MiningInputError, parseBasketCsv, parseSpmfSequences, parseSpmfTransact
  * first row before the rest are read (the wrong table fails at once, not after reading it all).
  */
 async function forEachParquetRow(path: string, columns: readonly string[], checkColumns: (row: Row) => void, add: (row: Row) => void): Promise<void> {
+  // A folder of no part (a sink path instead of its table folder, a table not written yet) would mine nothing and
+  // exit 0, as if the table were empty.
+  if ((await stat(path)).isDirectory() && (await listParts(path, undefined)).length === 0) {
+    throw new MiningInputError(`${path}: no Parquet part (*.parquet) in it or in its partition folders; pass a table folder, such as <sink path>/sessions or <sink path>/orders`);
+  }
   let first = true;
   for await (const rows of readParquetBatches(path, { columns })) {
     for (const row of rows) {
