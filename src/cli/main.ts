@@ -7,7 +7,7 @@ const USAGE = `usage: clickpipe <command> [options]
 commands:
   run <pipeline.yaml> [--drain] [--worker-id <id>] [--metrics-port <port|range>]  run a pipeline (drain: process the stream, flush, exit)
   validate <pipeline.yaml> [--print]                    check a pipeline file; --print shows it expanded, secrets redacted
-  publish <file[.gz]> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map …] [--delimiter …] [--null …] [--timezone …] [--sort-by-time]
+  publish <file[.gz]> --pipeline <pipeline.yaml> [--format ndjson|combined|common|w3c|caddy|csv|'<log format>'] [--map …] [--delimiter …] [--null …] [--timezone …] [--sort-by-time]
   generate --visitors N --days D [--seed S] [--start date] [--truth truth.json] [--out file.ndjson | --pipeline p.yaml --rate R]
   mine patterns …  |  mine rules …                      exact batch mining (PrefixSpan, FP-Growth)
   inspect <dir> [--json]                                tables, partitions, rows and schemas of a Parquet output

@@ -111,7 +111,7 @@ describe("clickpipe <command> --help", () => {
     // Every option the command takes: score's --interval and publish's --delimiter were missing.
     expect(commandUsage("score").split("\n")[0]).toBe("usage: clickpipe score <training.yaml> --snapshot <date> [--follow] [--interval <s>]");
     expect(commandUsage("publish").split("\n")[0]).toBe(
-      "usage: clickpipe publish <file[.gz]> --pipeline <pipeline.yaml> [--format ndjson|combined|common|csv|'<log format>'] [--map …] [--delimiter …] [--null …] [--timezone …] [--sort-by-time]",
+      "usage: clickpipe publish <file[.gz]> --pipeline <pipeline.yaml> [--format ndjson|combined|common|w3c|caddy|csv|'<log format>'] [--map …] [--delimiter …] [--null …] [--timezone …] [--sort-by-time]",
     );
   });
 
