@@ -164,6 +164,6 @@ describe("publish - Caddy's wall times with --timezone", () => {
     expect(unknown.stderr).toMatch(/^clickpipe publish: --timezone "Europe\/Berln" is not a time zone \(did you mean "Europe\/Berlin"\?\): give an IANA zone name/);
     const combined = await runCli(["publish", "missing.log", "--pipeline", "pipelines/access-logs.yaml", "--format", "combined", "--timezone", "Europe/Berlin"], {});
     expect(combined.code).toBe(2);
-    expect(combined.stderr).toMatch(/^--timezone only applies to --format csv and caddy/);
+    expect(combined.stderr).toMatch(/^clickpipe publish: --timezone only applies to --format csv and caddy/);
   });
 });

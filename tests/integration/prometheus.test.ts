@@ -51,6 +51,7 @@ describe("prometheus scraping a running pipeline", () => {
   beforeAll(async () => {
     directory = await mkdtemp(join(tmpdir(), "clickpipe-prometheus-it-"));
     metricsPort = await freePort();
+    const collectorPort = await freePort();
     const loaded = parsePipelineText(
       [
         "name: prometheus_it",
@@ -64,8 +65,9 @@ describe("prometheus scraping a running pipeline", () => {
         `  - { type: parquet, path: "${join(directory, "out")}" }`,
         `metrics: { port: ${metricsPort}, host: 127.0.0.1 }`,
         "checkpoint: { interval: 1s }",
-        // A collector, so the source panels and alert have series (it takes no traffic here: the stream is fed below).
-        `sources: [{ type: http, port: ${await freePort()}, host: 127.0.0.1, writeKeys: [k] }]`,
+        // A collector, so the source and collector panels and alerts have series (it takes no event here: the stream is
+        // fed below; one request with a wrong key gives its answer and duration series, and no dead letter).
+        `sources: [{ type: http, port: ${collectorPort}, host: 127.0.0.1, writeKeys: [k] }]`,
       ].join("\n"),
       "prometheus-it.yaml",
       {},
@@ -84,6 +86,8 @@ describe("prometheus scraping a running pipeline", () => {
     // Scraped before any event, so the counters' rates see them rise: a first scrape after the traffic gave rates of 0
     // (and bounce and conversion rates of 0/0, now no value), which passed for data.
     await waitFor("Prometheus's first scrape of the worker", async () => (await scalar('up{job="clickpipe"}')) === 1, 40_000, 250);
+    const refused = await fetch(`http://127.0.0.1:${collectorPort}/v1/events`, { method: "POST", headers: { "X-Write-Key": "not-the-key" }, body: "{}" });
+    expect(refused.status).toBe(401);
     const publisher = streamRecordPublisher({ config, js: jetstream(connection), connection, source: "publish", msgIdPrefix: stream, metrics });
     for (const line of generateLines({ visitors: 300, days: 2, seed: 7 })) await publisher.publishJsonLine(line, Date.now());
     published = (await publisher.flush()).published;
@@ -148,6 +152,7 @@ describe("prometheus scraping a running pipeline", () => {
     expect(rules.map((rule) => rule.name).sort()).toEqual([
       "ClickpipeCheckpointStale",
       "ClickpipeCheckpointsFailing",
+      "ClickpipeCollectorFailing",
       "ClickpipeConsumerLagGrowing",
       "ClickpipeDeadLettersRising",
       "ClickpipeDown",
