@@ -91,7 +91,8 @@ export async function runDemo(argv: string[]): Promise<number> {
   const requestedUrl = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
   // A server of our own keeps its stream beside the Parquet it feeds: a restarted demo then finds the traffic it sent
   // and continues after it, where a fresh store would get the same traffic again and every row would be written twice.
-  const lake = (await loadPipelineOrThrow(DEMO_PIPELINE)).sinks.find((sink) => sink.type === "parquet")?.path ?? "./data";
+  // Its warnings are said by the load below, of the config the demo runs.
+  const lake = (await loadPipelineOrThrow(DEMO_PIPELINE, process.env, () => {})).sinks.find((sink) => sink.type === "parquet")?.path ?? "./data";
   let nats;
   try {
     nats = await ensureLocalNats(requestedUrl, { storeDir: join(lake, "_nats") });

@@ -63,7 +63,7 @@ export async function runRun(argv: string[]): Promise<number> {
     return 2;
   }
   // Said once, at start: a key left out because its variable is set but empty runs on its default.
-  const fromFile = await loadPipelineOrThrow(positionals[0], process.env, (line) => console.error(line));
+  const fromFile = await loadPipelineOrThrow(positionals[0]);
   let config: PipelineConfig;
   try {
     config = values["metrics-port"] === undefined ? fromFile : withMetricsPort(fromFile, values["metrics-port"]);

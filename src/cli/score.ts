@@ -47,7 +47,7 @@ export async function runScore(argv: string[], io: CommandIo = processIo, signal
     io.stdout.write(`scored ${scored.date}: ${scored.rows} customers → ${scored.directory} (model ${scored.modelVersion})\n`);
   let scorer: Scorer | undefined;
   try {
-    const config = await loadTrainingConfig(file);
+    const config = await loadTrainingConfig(file, process.env, (line) => io.stderr.write(`${line}\n`));
     scorer = await Scorer.open(config, io.stderr);
     if (!follow) {
       report(await scorer.scoreSnapshot(snapshot));

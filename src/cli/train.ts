@@ -35,7 +35,7 @@ export async function runTrain(argv: string[], io: CommandIo = processIo): Promi
     return 2;
   }
   try {
-    const config = await loadTrainingConfig(file);
+    const config = await loadTrainingConfig(file, process.env, (line) => io.stderr.write(`${line}\n`));
     const result = await runTraining(config, { log: io.stderr });
     const summary = Object.entries(result.metrics.models).map(([name, e]) => `${name} auc=${e.auc.toFixed(4)}`);
     const baselines = Object.entries(result.metrics.baselines).map(([name, e]) => `${name} auc=${e.auc.toFixed(4)}`);

@@ -1,16 +1,15 @@
 // Loads a pipeline file: YAML with line numbers, ${VAR} expansion, zod validation, every error located in the file.
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Pair, type YAMLError, type YAMLMap } from "yaml";
-import { z } from "zod";
-import { formatDuration } from "./duration.ts";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Pair, type YAMLError, type YAMLMap } from "yaml";
+import { emptiedWarnings } from "./emptied-warnings.ts";
 import { expandDocument, type EmptiedReference, type Environment } from "./env.ts";
 import { formatPath, type ConfigError } from "./errors.ts";
-import { issueToErrors, unnamedKeyError, type UnnamedKey } from "./issues.ts";
+import { issueToErrors, unnamedKeyError } from "./issues.ts";
 import { pipelineSchema, refusedAcrossPipeline, type PipelineConfig } from "./pipeline.ts";
 import { PSEUDONYM_KEY_ENV } from "../ingest/privacy.ts";
-import { isDurationValue, schemaAt } from "./schema-walk.ts";
 import { redactedSecretErrors } from "./secrets.ts";
+import { takeUnnamedKeys } from "./unnamed-keys.ts";
 import { linePos, locate, writtenText } from "./yaml-positions.ts";
 
 export { formatConfigError, formatConfigWarning, type ConfigError } from "./errors.ts";
@@ -129,39 +128,9 @@ export function parsePipelineText(text: string, fileName: string, env: Environme
     : [];
   const unnamedErrors = unnamed.map((key) => unnamedKeyError(key, context));
   const errors = [...unnamedErrors, ...variableErrors, ...schemaErrors.map((error) => explainOmitted(error, omitted, textBeforeExpansion)), ...environmentErrors];
-  const warnings = emptiedWarnings(emptied, input, errors);
+  const warnings = emptiedWarnings(emptied, pipelineSchema, input, errors);
   if (errors.length > 0 || !parsed.success) return { ok: false, errors: sortByPlace(errors), warnings };
   return { ok: true, config: parsed.data, expanded: doc.toString({ lineWidth: 0 }), textBeforeExpansion, warnings };
-}
-
-/**
- * Takes out of the document each key YAML gives no name (`~:`, `null:`, `? [a, b]`), to be reported at its own line
- * as written: toJS would make it "" or "[ a, b ]" (with a Node warning on stderr for a collection).
- */
-function takeUnnamedKeys(doc: Document, lineCounter: LineCounter, text: string): UnnamedKey[] {
-  const found: UnnamedKey[] = [];
-  const walk = (node: unknown, path: PropertyKey[]): void => {
-    if (isMap(node)) {
-      for (const pair of [...node.items]) {
-        const key = pair.key as Node | null;
-        const kind = key === null || (isScalar(key) && key.value === null) ? "null" : isSeq(key) ? "list" : isMap(key) ? "mapping" : undefined;
-        if (kind === undefined) {
-          walk(pair.value, [...path, isScalar(key) ? String(key.value) : String(key)]);
-          continue;
-        }
-        const range = key?.range ?? (pair.value as Node | null)?.range ?? node.range;
-        // A block list or mapping as a key spans lines: named by its kind alone.
-        const written = key?.range ? text.slice(key.range[0], key.range[1]).trim() : "";
-        const shown = written.includes("\n") ? "" : written.length > 40 ? `${written.slice(0, 39)}…` : written;
-        found.push({ parentPath: path, written: shown, kind, ...linePos(lineCounter, range?.[0] ?? 0) });
-        node.items.splice(node.items.indexOf(pair), 1);
-      }
-    } else if (isSeq(node)) {
-      node.items.forEach((item, index) => walk(item, [...path, index]));
-    }
-  };
-  walk(doc.contents, []);
-  return found;
 }
 
 /** A training file's keys (features:, train:, models:) and no operators: listing nine wrong keys would not say that. */
@@ -318,44 +287,6 @@ function unreadableFile(path: string, error: unknown): ConfigError {
   if (code === "ENOTDIR") return { path: "", message: "no such file (a folder on its path is a file)", hint: "Check the path (pipelines/*.yaml holds examples)." };
   if (code === "EACCES" || code === "EPERM") return { path: "", message: "permission denied", hint: "Make it readable for this user (ls -l shows its owner and mode)." };
   return { path: "", message: `cannot read the file: ${(error as Error).message}`, hint: "Check its permissions." };
-}
-
-/**
- * A key or list entry left out because a `${VAR}` without a default is set but empty. Leaving it out is by design
- * (env.ts), as docker compose substitutes an unset variable, but as compose does, it is said: the environment may be
- * misconfigured. A key with an error of its own (a required one) is not warned about again.
- */
-function emptiedWarnings(emptied: readonly EmptiedReference[], input: unknown, errors: readonly ConfigError[]): ConfigError[] {
-  return emptied
-    .filter((reference) => !errors.some((error) => error.path === formatPath(reference.path)))
-    .map((reference) => {
-      const names = reference.variables;
-      const variables = names.length === 1 ? `environment variable ${names[0]} is` : `environment variables ${names.slice(0, -1).join(", ")} and ${names[names.length - 1]} are`;
-      const key = String(reference.path[reference.path.length - 1]);
-      const outcome = reference.entry
-        ? `so the entry is left out of ${formatPath(reference.path.slice(0, -1))}`
-        : `so ${key} is left out and ${defaultText(schemaAt(pipelineSchema, reference.path, input))}`;
-      const fallback = names.map((name) => `\${${name}:-}`).join(", ");
-      return {
-        path: formatPath(reference.path),
-        line: reference.line,
-        column: reference.column,
-        message: `${variables} set but empty, ${outcome}`,
-        hint: `Set ${names.join(" and ")} to a value, or write ${fallback} to leave it out on purpose.`,
-      };
-    });
-}
-
-/** "its default "nats://127.0.0.1:4222" applies", read from the key's schema. */
-function defaultText(field: z.core.$ZodType | undefined): string {
-  const parsed = field === undefined ? undefined : z.safeParse(field, undefined);
-  if (parsed === undefined || !parsed.success) return "its default applies";
-  const value = parsed.data;
-  if (value === undefined) return "it is unset (it has no default)";
-  if (field !== undefined && isDurationValue(field, value)) return `its default "${formatDuration(value)}" applies`;
-  if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") return `its default ${JSON.stringify(value)} applies`;
-  if (Array.isArray(value) && value.length === 0) return "its default [] applies";
-  return "its default applies";
 }
 
 /** A required key whose `${VAR:-}` expanded to nothing is not missing from the file: say which reference emptied it, at its line. */

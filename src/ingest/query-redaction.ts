@@ -118,6 +118,7 @@ export function redactUrl(url: string, redaction: QueryRedaction): string {
     // `;token%3D…` after a nested value that a server splitting at ";" ends there), and as one, whole, for an address.
     if (equals === -1 && nameNested) redactNestedPairs(url, start, end, redaction, redactions);
     else if (redaction.emails && nameAt && holdsEmail(url.slice(start, nameEnd))) redactions.replace(start, nameEnd);
+    else if (nameAt) redactNestedUserinfo(url, start, nameEnd, redactions);
     if (equals !== -1 && (nameEscaped || redaction.nameLengths.has(equals - start)) && isRedactedName(url.slice(start, equals), redaction)) {
       end = listedValueEnd(url, end, isPairEnd);
       if (end > equals + 1 && url.slice(equals + 1, end) !== REDACTED_QUERY_VALUE) redactions.replace(equals + 1, end);
@@ -127,6 +128,7 @@ export function redactUrl(url: string, redaction: QueryRedaction): string {
       if (jsonEnd !== -1) end = jsonEnd;
       else if (valueNested) redactNestedPairs(url, equals + 1, end, redaction, redactions);
       else if (redaction.emails && valueAt && holdsEmail(url.slice(equals + 1, end))) redactions.replace(equals + 1, end);
+      else if (valueAt) redactNestedUserinfo(url, equals + 1, end, redactions);
     }
     start = end + 1;
   }
@@ -266,7 +268,8 @@ function readNestedToken(text: string, at: number, end: number, token: NestedTok
  * encoded once or more (a nested URL's path is a pair without "="; a value without any is one such pair). A pair named
  * in the list (its name decoded as often as its "=" is encoded, and once more) loses its value; with emails on, a
  * value holding an address (decoded as often as it may be encoded: `%2540` is an "@" in a nested URL) goes, else a
- * name holding one, and a pair without "=" that holds one goes whole.
+ * name holding one, and a pair without "=" that holds one goes whole. In a pair with an "@" left, a nested URL's
+ * userinfo goes (redactNestedUserinfo), whatever the list and redactEmails say.
  * One pass over the value: each character is read once, each name and value decoded at most MAX_NESTED_ENCODINGS + 1
  * times.
  */
@@ -276,9 +279,12 @@ function redactNestedPairs(text: string, start: number, end: number, redaction: 
   let nameEnd = -1;
   let valueStart = -1;
   let encodings = 0;
+  // Whether the pair has an "@", raw or percent-encoded: only then may it hold a nested URL's userinfo.
+  let pairHasAt = false;
   for (let at = start; ; ) {
     if (at < end) {
       readNestedToken(text, at, end, token);
+      pairHasAt ||= text.charCodeAt(at) === 0x40 || (token.length > 1 && readEscape.byte === 0x40);
       if (token.code === EQUALS && nameEnd === -1) {
         nameEnd = at;
         valueStart = at + token.length;
@@ -296,11 +302,8 @@ function redactNestedPairs(text: string, start: number, end: number, redaction: 
       if (pairEnd > valueStart && text.slice(valueStart, pairEnd) !== REDACTED_QUERY_VALUE) redactions.replace(valueStart, pairEnd);
     } else if (nameEnd !== -1 && pairEnd > valueStart && redactJsonValue(text, valueStart, pairEnd, redaction, redactions, redactNestedPairs)) {
       // A nested value that is JSON (`%2Fcb%3Fstate%3D%257B%2522token%2522…`) is read as JSON, as a value of the URL is.
-    } else if (redaction.emails) {
-      if (nameEnd === -1) {
-        if (holdsNestedEmail(text.slice(pairStart, pairEnd))) redactions.replace(pairStart, pairEnd);
-      } else if (pairEnd > valueStart && holdsNestedEmail(text.slice(valueStart, pairEnd))) redactions.replace(valueStart, pairEnd);
-      else if (holdsNestedEmail(text.slice(pairStart, nameEnd))) redactions.replace(pairStart, nameEnd);
+    } else if (!(redaction.emails && pairHasAt && redactNestedEmail(text, pairStart, nameEnd, valueStart, pairEnd, redactions)) && pairHasAt) {
+      redactNestedUserinfo(text, pairStart, pairEnd, redactions);
     }
     if (pairEnd >= end) return;
     readNestedToken(text, pairEnd, end, token);
@@ -308,7 +311,76 @@ function redactNestedPairs(text: string, start: number, end: number, redaction: 
     pairStart = at;
     nameEnd = -1;
     valueStart = -1;
+    pairHasAt = false;
   }
+}
+
+/**
+ * With emails on, the nested pair text[pairStart, pairEnd) (its "=" ends its name at `nameEnd`, -1 for none) loses what
+ * holds an address: its value, else its name, or itself whole when it has no "="; whether anything went.
+ */
+function redactNestedEmail(text: string, pairStart: number, nameEnd: number, valueStart: number, pairEnd: number, redactions: SpanReplacer): boolean {
+  if (nameEnd === -1) {
+    if (!holdsNestedEmail(text.slice(pairStart, pairEnd))) return false;
+    redactions.replace(pairStart, pairEnd);
+  } else if (pairEnd > valueStart && holdsNestedEmail(text.slice(valueStart, pairEnd))) redactions.replace(valueStart, pairEnd);
+  else if (holdsNestedEmail(text.slice(pairStart, nameEnd))) redactions.replace(pairStart, nameEnd);
+  else return false;
+  return true;
+}
+
+/** A character of a nested URL as redactNestedUserinfo reads it; one object reused, as this runs per character. */
+const urlCharacter: PercentEscape = { byte: -1, encodings: 0, length: 1 };
+
+/** Fills urlCharacter with the character at `at`: a raw one counts as encoded once (as a raw "=" does in readNestedToken). */
+function readUrlCharacter(text: string, at: number, end: number): void {
+  const code = text.charCodeAt(at);
+  if (code === 0x25) {
+    readPercentEscape(text, at, end, urlCharacter);
+    if (urlCharacter.byte >= 0 && urlCharacter.encodings <= MAX_NESTED_ENCODINGS) return;
+    urlCharacter.byte = -1;
+    urlCharacter.length = Math.max(1, urlCharacter.length);
+    return;
+  }
+  urlCharacter.byte = code;
+  urlCharacter.encodings = 1;
+  urlCharacter.length = 1;
+}
+
+/**
+ * The userinfo of each URL nested in text[start, end) (a query value: `https%3A%2F%2Fjane%3Ahunter2%40shop.example%2F`,
+ * encoded twice as `%253A%252F…`, or raw) replaced, as userinfoSpan's is in the URL itself: from after a "//" to the
+ * last "@" encoded as often as its slashes before a "/", "?" or "#" encoded as often or less ends the authority (an "@"
+ * encoded more often is a character of the userinfo). Everything else stays as written.
+ */
+function redactNestedUserinfo(text: string, start: number, end: number, redactions: SpanReplacer): void {
+  let slashAt = -1;
+  let slashEncodings = 0;
+  let userinfoStart = -1;
+  let lastAt = -1;
+  const endAuthority = () => {
+    if (lastAt > userinfoStart && text.slice(userinfoStart, lastAt) !== REDACTED_QUERY_VALUE) redactions.replace(userinfoStart, lastAt);
+    userinfoStart = -1;
+    lastAt = -1;
+  };
+  for (let at = start; at < end; at += urlCharacter.length) {
+    readUrlCharacter(text, at, end);
+    const { byte, encodings } = urlCharacter;
+    if (userinfoStart !== -1) {
+      if ((byte === 0x2f || byte === 0x3f || byte === 0x23) && encodings <= slashEncodings) endAuthority();
+      else if (byte === 0x40 && encodings === slashEncodings) lastAt = at;
+      continue;
+    }
+    if (byte !== 0x2f) slashAt = -1;
+    else if (slashAt !== -1 && encodings === slashEncodings) {
+      userinfoStart = at + urlCharacter.length;
+      slashAt = -1;
+    } else {
+      slashAt = at;
+      slashEncodings = encodings;
+    }
+  }
+  if (userinfoStart !== -1) endAuthority();
 }
 
 /**

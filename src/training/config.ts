@@ -3,10 +3,12 @@ import { readFile } from "node:fs/promises";
 import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { duration } from "../config/duration.ts";
-import { expandDocument, type Environment } from "../config/env.ts";
-import { formatConfigError, type ConfigError } from "../config/errors.ts";
+import { emptiedWarnings } from "../config/emptied-warnings.ts";
+import { expandDocument, type EmptiedReference, type Environment } from "../config/env.ts";
+import { formatConfigError, formatConfigWarning, type ConfigError } from "../config/errors.ts";
 import { fileProblem } from "../config/file-problem.ts";
-import { issueToErrors } from "../config/issues.ts";
+import { issueToErrors, unnamedKeyError } from "../config/issues.ts";
+import { takeUnnamedKeys } from "../config/unnamed-keys.ts";
 import { linePos, locate } from "../config/yaml-positions.ts";
 import { addDays, DAY_MS, parseDay } from "./dates.ts";
 
@@ -75,8 +77,14 @@ export class TrainingConfigError extends Error {
   }
 }
 
-/** Validates training YAML text; `fileName` only names the file in messages. */
-export function parseTrainingText(text: string, fileName: string, env: Environment = process.env): TrainingConfig {
+/** Where a training file's warnings go, one line each (a key left out because its variable is set but empty). */
+export type TrainingConfigWarn = (line: string) => void;
+
+/**
+ * Validates training YAML text; `fileName` only names the file in messages. Its warnings go to `warn`, before an
+ * error is thrown, as the pipeline loader gives them.
+ */
+export function parseTrainingText(text: string, fileName: string, env: Environment = process.env, warn: TrainingConfigWarn = () => {}): TrainingConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const fail = (errors: ConfigError[]) => new TrainingConfigError(errors.map((error) => formatConfigError(error, fileName)));
@@ -95,16 +103,25 @@ export function parseTrainingText(text: string, fileName: string, env: Environme
       },
     ]);
   }
-  const variableErrors = expandDocument(doc, lineCounter, env);
+  // As the pipeline loader reads them: keys that are no plain name are errors at their line, and a key a set-but-empty
+  // variable left out is warned of.
+  const unnamed = takeUnnamedKeys(doc, lineCounter, text);
+  const emptied: EmptiedReference[] = [];
+  const variableErrors = expandDocument(doc, lineCounter, env, { emptied });
   const input: unknown = doc.toJS();
   const parsed = trainingSchema.safeParse(input);
   const context = { schema: trainingSchema, input, locate: (path: readonly PropertyKey[]) => locate(doc, lineCounter, path) };
-  const errors = [...variableErrors, ...(parsed.success ? [] : parsed.error.issues.flatMap((issue) => issueToErrors(issue, context)))];
+  const errors = [
+    ...unnamed.map((key) => unnamedKeyError(key, context)),
+    ...variableErrors,
+    ...(parsed.success ? [] : parsed.error.issues.flatMap((issue) => issueToErrors(issue, context))),
+  ];
+  for (const warning of emptiedWarnings(emptied, trainingSchema, input, errors)) warn(formatConfigWarning(warning, fileName));
   if (errors.length > 0 || !parsed.success) throw fail(errors);
   return parsed.data;
 }
 
-export async function loadTrainingConfig(path: string, env: Environment = process.env): Promise<TrainingConfig> {
+export async function loadTrainingConfig(path: string, env: Environment = process.env, warn?: TrainingConfigWarn): Promise<TrainingConfig> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -112,5 +129,5 @@ export async function loadTrainingConfig(path: string, env: Environment = proces
     const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
     throw new TrainingConfigError([`${fileProblem(path, error)}${missing ? ". Check the path (pipelines/training/churn.yaml is an example)." : ""}`]);
   }
-  return parseTrainingText(text, path, env);
+  return parseTrainingText(text, path, env, warn);
 }

@@ -192,6 +192,34 @@ describe("redactUrl and dead letters - the userinfo of a URL's authority", () =>
   });
 });
 
+describe("redactUrl and dead letters - the userinfo of a URL nested in a query value", () => {
+  // A login's return URL carries the nested URL's userinfo as written: percent-encoded once, twice, or raw. It goes
+  // whatever redactEmails says (with it on, the email rule takes the whole value), the rest stays as written.
+  const cases: Array<[string, string]> = [
+    ["https://a.example/login?next=https%3A%2F%2Fjane%3Ahunter2%40shop.example%2F", "https://a.example/login?next=https%3A%2F%2F(redacted)%40shop.example%2F"],
+    ["/r?next=https%253A%252F%252Fjane%253Ahunter2%2540shop.example%252Fcart&x=1", "/r?next=https%253A%252F%252F(redacted)%2540shop.example%252Fcart&x=1"],
+    ["/r?next=https://jane:hunter2@shop.example/p&x=1", "/r?next=https://(redacted)@shop.example/p&x=1"],
+    ["/r?https%3A%2F%2Fjane%3Ahunter2%40shop.example%2F", "/r?https%3A%2F%2F(redacted)%40shop.example%2F"],
+    // Up to the last "@" encoded as often (an "@" encoded more often is a character of the userinfo).
+    ["/r?next=https%3A%2F%2Fjane%2540x.com%3Apw%40shop.example%2Fcb%3Ftoken%3Dt", "/r?next=https%3A%2F%2F(redacted)%40shop.example%2Fcb%3Ftoken%3D(redacted)"],
+    // A nested query of its own, a nested URL without userinfo, an "@" after the authority: kept.
+    ["/r?next=%2Fcb%3Fa%3D1%26b%3D2", "/r?next=%2Fcb%3Fa%3D1%26b%3D2"],
+    ["/r?next=https%3A%2F%2Fshop.example%2F%40jane", "/r?next=https%3A%2F%2Fshop.example%2F%40jane"],
+    ["/r?next=https%3A%2F%2Fshop.example%2Fp%3Fto%3Da%40b", "/r?next=https%3A%2F%2Fshop.example%2Fp%3Fto%3Da%40b"],
+    ["/r?next=https%3A%2F%2F(redacted)%40shop.example%2F", "/r?next=https%3A%2F%2F(redacted)%40shop.example%2F"],
+    ["/r?to=jane@x.com", "/r?to=jane@x.com"],
+  ];
+  it.each(cases)("%s", (url, expected) => {
+    expect(redactUrl(url, namesOnly)).toBe(expected);
+  });
+
+  it("takes the whole value with redactEmails on, and redacts a nested URL's userinfo in a dead letter's text", () => {
+    expect(redactUrl("/r?next=https%3A%2F%2Fjane%3Ahunter2%40shop.example%2F", byDefault)).toBe("/r?next=(redacted)");
+    const line = '"GET /login?next=https%253A%252F%252Fjane%253Ahunter2%2540shop.example%252F HTTP/1.1" 302 0';
+    expect(redactQueryPairsInText(line, namesOnly)).toBe('"GET /login?next=https%253A%252F%252F(redacted)%2540shop.example%252F HTTP/1.1" 302 0');
+  });
+});
+
 describe("PrivacyFilter - pre-signed download links by default", () => {
   // Whoever holds a pre-signed link can fetch its file until it expires: the signature (and a temporary credential)
   // goes, what names the file and the expiry stays. Examples in the shapes the providers document.

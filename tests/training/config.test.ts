@@ -86,3 +86,47 @@ describe("training file", () => {
     ]);
   });
 });
+
+describe("training file - ${VAR} set but empty, keys that are no plain name", () => {
+  it("leaves a key out whose variable is set but empty, its default applying, and hands the warning to warn, once", () => {
+    const warnings: string[] = [];
+    const config = parseTrainingText(VALID.replace("seed: 42", "seed: ${SEED}"), "training.yaml", { SEED: "" }, (line) => warnings.push(line));
+    expect(config.seed).toBe(42);
+    expect(warnings).toEqual([
+      "seed (training.yaml:9:1): warning: environment variable SEED is set but empty, so seed is left out and its default 42 applies. Set SEED to a value, or write ${SEED:-} to leave it out on purpose.",
+    ]);
+  });
+
+  it("warns of a failing file's emptied key too, and not of a required key, which is an error instead", () => {
+    const warnings: string[] = [];
+    const text = VALID.replace("seed: 42", "seed: ${SEED}").replace("out: ./models/churn", "out: ${OUT}").replace("horizon: 90d", "horizon: 90");
+    const lines = (() => {
+      try {
+        parseTrainingText(text, "training.yaml", { SEED: "", OUT: "" }, (line) => warnings.push(line));
+      } catch (error) {
+        if (error instanceof TrainingConfigError) return error.lines;
+        throw error;
+      }
+      return [];
+    })();
+    expect(lines.map((line) => line.split(":")[0])).toEqual(["horizon (training.yaml", 'out (training.yaml']);
+    expect(warnings.map((line) => line.split(" (")[0])).toEqual(["seed"]);
+  });
+
+  it("reports a list or mapping written as a key, or a null key, at its line, without a warning of the YAML library", async () => {
+    const nodeWarnings: string[] = [];
+    const onWarning = (warning: Error) => nodeWarnings.push(warning.message);
+    process.on("warning", onWarning);
+    try {
+      const lines = errorsOf(`${VALID}? [a, b]\n: 1\n~: 3\n`);
+      expect(lines.map((line) => line.split(". ")[0])).toEqual([
+        "training.yaml:10:3: the key [a, b] is a list, not a plain name",
+        "training.yaml:12:1: the key ~ is YAML's null, not a name",
+      ]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(nodeWarnings).toEqual([]);
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+});
