@@ -47,6 +47,7 @@ import { isPortInUse } from "./listen.ts";
 import { assertConfigUnchangedBeforeIntake, checkpointStoresOf, compareWithCheckpoint, recordedSettingsOf, sharedLakeError, storeSwitchError, type RecordedSettings } from "./config-change.ts";
 import { assertNotPartitionedBefore, assertPartitionCountsBeforeIntake, FORWARDED_INPUT_KEY, partitionCountChange, partitionCountsOf, type PartitionCounts } from "./partition-count.ts";
 import { lowerHelpersForDrain } from "./helper-threads.ts";
+import { orphanedPartsError } from "./orphaned-parts.ts";
 import { tuneScavenger } from "./scavenger.ts";
 import { crashIfInjected, crashIfInjectedInMerge, mergeCrashHooks, mergeCrashPlanned, noteFirstEpoch, poisonOperatorFromEnv, renamesBeforeCrash } from "./fault-injection.ts";
 import { Pipeline, type RowSink } from "./pipeline.ts";
@@ -323,8 +324,10 @@ class Worker {
         onLost: (holder) =>
           this.stopRun(
             new StaleCheckpointError(
-              `fenced: ${holder ? `worker ${holder.workerId} (pid ${holder.pid} on ${holder.host})` : "another worker"} ` +
-                `took ${this.store.lockLocation} over; stopping without committing`,
+              // No holder: the lock itself is gone (its checkpoints removed), which no other worker did.
+              holder
+                ? `fenced: worker ${holder.workerId} (pid ${holder.pid} on ${holder.host}) took ${this.store.lockLocation} over; stopping without committing`
+                : `${this.store.lockLocation} was removed while this worker held it (its checkpoints deleted?); stopping without committing`,
             ),
           ),
       });
@@ -497,6 +500,9 @@ class Worker {
         const switched = await storeSwitchError(this.config, this.checkpointName, checkpointStoresOf(this.config, this.connection)[1]);
         const shared = switched ?? (await sharedLakeError(this.config, this.operatorTypes));
         if (shared !== undefined) throw shared;
+        // Its own checkpoints removed (the directory deleted, the KV bucket dropped) while its parts stayed.
+        const orphaned = await orphanedPartsError(this.sinkConfig.path, this.writerId, this.store.location);
+        if (orphaned !== undefined) throw orphaned;
       }
       // Epochs keep counting even for a foreign checkpoint, so part names never collide with older files.
       const epoch = (checkpoint?.epoch ?? 0) + 1;
