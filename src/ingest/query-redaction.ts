@@ -350,8 +350,8 @@ function readUrlCharacter(text: string, at: number, end: number): void {
 /**
  * The userinfo of each URL nested in text[start, end) (a query value: `https%3A%2F%2Fjane%3Ahunter2%40shop.example%2F`,
  * encoded twice as `%253A%252F…`, or raw) replaced, as userinfoSpan's is in the URL itself: from after a "//" to the
- * last "@" encoded as often as its slashes before a "/", "?" or "#" encoded as often or less ends the authority (an "@"
- * encoded more often is a character of the userinfo). Everything else stays as written.
+ * last "@" encoded as often as its slashes or less before a "/", "?" or "#" encoded as often or less ends the authority
+ * (an "@" encoded more often is a character of the userinfo). Everything else stays as written.
  */
 function redactNestedUserinfo(text: string, start: number, end: number, redactions: SpanReplacer): void {
   let slashAt = -1;
@@ -368,7 +368,8 @@ function redactNestedUserinfo(text: string, start: number, end: number, redactio
     const { byte, encodings } = urlCharacter;
     if (userinfoStart !== -1) {
       if ((byte === 0x2f || byte === 0x3f || byte === 0x23) && encodings <= slashEncodings) endAuthority();
-      else if (byte === 0x40 && encodings === slashEncodings) lastAt = at;
+      // One encoded less often is an "@" too once the nested URL is decoded (`%252F%252Fjane%253Apw%40host`).
+      else if (byte === 0x40 && encodings <= slashEncodings) lastAt = at;
       continue;
     }
     if (byte !== 0x2f) slashAt = -1;

@@ -202,6 +202,9 @@ describe("redactUrl and dead letters - the userinfo of a URL nested in a query v
     ["/r?https%3A%2F%2Fjane%3Ahunter2%40shop.example%2F", "/r?https%3A%2F%2F(redacted)%40shop.example%2F"],
     // Up to the last "@" encoded as often (an "@" encoded more often is a character of the userinfo).
     ["/r?next=https%3A%2F%2Fjane%2540x.com%3Apw%40shop.example%2Fcb%3Ftoken%3Dt", "/r?next=https%3A%2F%2F(redacted)%40shop.example%2Fcb%3Ftoken%3D(redacted)"],
+    // An "@" encoded less often than the slashes is an "@" once the nested URL is decoded (twice here): it ends the userinfo.
+    ["/r?next=https%253A%252F%252Fjane%253Ahunter2%40shop.example%252F", "/r?next=https%253A%252F%252F(redacted)%40shop.example%252F"],
+    ["/r?next=https%253A%252F%252Fjane%253Ahunter2@shop.example%252F", "/r?next=https%253A%252F%252F(redacted)@shop.example%252F"],
     // A nested query of its own, a nested URL without userinfo, an "@" after the authority: kept.
     ["/r?next=%2Fcb%3Fa%3D1%26b%3D2", "/r?next=%2Fcb%3Fa%3D1%26b%3D2"],
     ["/r?next=https%3A%2F%2Fshop.example%2F%40jane", "/r?next=https%3A%2F%2Fshop.example%2F%40jane"],
