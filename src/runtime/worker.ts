@@ -324,10 +324,11 @@ class Worker {
         onLost: (holder) =>
           this.stopRun(
             new StaleCheckpointError(
-              // No holder: the lock itself is gone (its checkpoints removed), which no other worker did.
+              // No holder: the lock is gone. Either a worker took it over and has since let it go (a drain that finished
+              // while this one was paused), or the checkpoints were removed; the lock alone cannot tell which.
               holder
                 ? `fenced: worker ${holder.workerId} (pid ${holder.pid} on ${holder.host}) took ${this.store.lockLocation} over; stopping without committing`
-                : `${this.store.lockLocation} was removed while this worker held it (its checkpoints deleted?); stopping without committing`,
+                : `fenced: ${this.store.lockLocation} is gone (another worker took it over and has since let it go, or the checkpoints were removed); stopping without committing`,
             ),
           ),
       });

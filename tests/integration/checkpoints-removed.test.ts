@@ -50,6 +50,6 @@ describe("checkpoints removed", () => {
     const { code, output } = await worker.exited;
 
     expect(code).toBe(1);
-    expect(output).toContain(`clickpipe run: ${join(out, "_checkpoints", "unlocked", "lock")} was removed while this worker held it (its checkpoints deleted?); stopping without committing`);
+    expect(output).toContain(`clickpipe run: fenced: ${join(out, "_checkpoints", "unlocked", "lock")} is gone (another worker took it over and has since let it go, or the checkpoints were removed); stopping without committing`);
   });
 });
