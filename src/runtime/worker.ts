@@ -24,7 +24,7 @@ import { DEFAULT_RETRY_FOR_MS, NatsUnansweredError, isTransientNatsError, retryW
 import { splitBatch } from "../transport/batch-codec.ts";
 import { ensureStream, lastSequenceOfSubject, streamOptions, streamPartitionMismatch } from "../transport/stream.ts";
 import { eventsSubject, parseSubject } from "../transport/subjects.ts";
-import { StreamReader, type DiscardedSequences, type StreamMessage } from "../transport/reader.ts";
+import { StreamReader, streamReplaced, type DiscardedSequences, type StreamMessage } from "../transport/reader.ts";
 import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "./checkpoint.ts";
 import { encodeInSlices } from "./json-slices.ts";
 import {
@@ -154,6 +154,15 @@ class TombstonesChanged extends Error {
 /** Commits whose parts landed this long before the tombstones' write are erased too (clock and file-time slack). */
 const TOMBSTONE_SLACK_MS = 5_000;
 
+/**
+ * The stream this worker reads was deleted (and perhaps created again) while it ran: its consumer waits for a sequence
+ * the stream will not reach again, or reaches in another stream's messages. The worker commits what it read and stops,
+ * so that a restart (its checkpoint names the old stream's creation) reads the new stream from its first message.
+ */
+export class StreamGoneError extends Error {
+  override name = "StreamGoneError";
+}
+
 /** An operator threw on one event: the round stops, state rolls back to the last checkpoint. */
 class OperatorFailure extends Error {
   constructor(
@@ -253,6 +262,9 @@ class Worker {
    * or while the round was failing already, was lost, and the worker went on without metrics and without saying why.
    */
   private runFailure: unknown;
+  /** What became of the stream, once a check found it deleted or replaced; the round then commits and stops. */
+  private streamGone: string | undefined;
+  private checkingStream = false;
 
   constructor(private readonly options: WorkerOptions) {
     this.config = options.config;
@@ -408,6 +420,7 @@ class Worker {
     if (this.runFailure !== undefined) throw this.runFailure;
     this.committing = undefined;
     this.fatal = undefined;
+    this.streamGone = undefined;
     const task = this.task;
     const environment: OperatorEnvironment = {
       ...operatorEnvironment(this.config),
@@ -597,6 +610,7 @@ class Worker {
           drainUntil: this.drain && input === undefined,
           ...(task !== undefined && { filterSubjects: [task.subject], readThrough: this.readThrough }),
           onDiscarded: (discarded) => this.noteDiscarded(discarded),
+          onStreamGone: (what) => this.noteStreamGone(what),
         }),
       retry,
     );
@@ -655,6 +669,9 @@ class Worker {
       };
       timers.push(setInterval(check, DISCARDED_ENDS_CHECK_MS));
     }
+    // A deleted stream gives an ordered consumer nothing to say: without asking, the worker waited for ever and went on
+    // committing checkpoints (so ClickpipeCheckpointStale never fired). Asked at most once per checkpoint interval.
+    timers.push(setInterval(() => void this.checkStream(), Math.max(interval, 1000)));
     if (task !== undefined && !this.drain) {
       void this.refreshReadThrough(manager);
       timers.push(setInterval(() => void this.refreshReadThrough(manager), READ_THROUGH_REFRESH_MS));
@@ -684,6 +701,7 @@ class Worker {
         }
       }
       if (this.fatal !== undefined) throw this.fatal;
+      if (this.streamGone !== undefined) return await this.commitBeforeStreamGone(this.streamGone, task, manager);
       if (this.drain && !this.options.signal?.aborted) {
         this.pipeline.end();
         this.forwarder?.endOfInput(through);
@@ -703,6 +721,44 @@ class Worker {
       // A failed round must not leave a commit running into the next one.
       await this.committing?.catch(() => undefined);
     }
+  }
+
+  /**
+   * Whether the stream is still the one the checkpoint is bound to (its creation time): when it was deleted, or deleted
+   * and created again, the reader is closed and the loop ends (see commitBeforeStreamGone). NATS away for a moment is
+   * no answer: the next check asks again.
+   */
+  private async checkStream(): Promise<void> {
+    if (this.checkingStream || this.streamGone !== undefined || this.reader === undefined) return;
+    this.checkingStream = true;
+    try {
+      const what = await streamReplaced(this.js, this.config.nats.stream, this.binding.streamCreated);
+      if (what !== undefined) this.noteStreamGone(what);
+    } catch {
+      // NATS away for a moment: asked again next time.
+    } finally {
+      this.checkingStream = false;
+    }
+  }
+
+  private noteStreamGone(what: string): void {
+    if (this.streamGone !== undefined || this.fatal !== undefined) return;
+    this.streamGone = what;
+    void this.reader?.close();
+  }
+
+  /**
+   * The stream went away under the worker: what it read is committed, as on SIGTERM (state, position, parts), and the
+   * run fails, so that a supervisor restarts it and the restart reads the stream now under that name from its start.
+   */
+  private async commitBeforeStreamGone(what: string, task: TaskPlan | undefined, manager: JetStreamManager): Promise<never> {
+    await this.committing;
+    if (task !== undefined) await this.refreshReadThrough(manager);
+    await this.startCheckpoint();
+    throw new StreamGoneError(
+      `stream ${this.config.nats.stream} ${what} while ${this.checkpointName} was reading it: committed what it read (through sequence ${this.committedPosition}, epoch ${this.epoch}) and stopping; ` +
+        "run it again to read the stream under that name from its first message",
+    );
   }
 
   /**

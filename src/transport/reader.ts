@@ -1,5 +1,5 @@
 // Reading a clickpipe stream in stream order from a sequence with an ordered consumer (our checkpoint holds the position).
-import type { Consumer, ConsumerMessages, JetStreamClient } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, type Consumer, type ConsumerMessages, type JetStreamClient } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/nats-core";
 
 export type StreamMessage = {
@@ -40,6 +40,13 @@ export type StreamReaderOptions = {
    * have discarded other subjects' messages after it. Sequences discarded at or below it are no loss. Default none.
    */
   readThrough?: number;
+  /**
+   * Told once when the stream the reader opened was deleted, or deleted and created again under its name (another
+   * creation time), after which the reader ends. An ordered consumer says nothing of it: it waited for ever, or, once
+   * the stream was back, went on at the old sequence in the new stream's messages. The reader asks the stream only
+   * after a sign that its consumer was lost (a missed heartbeat, a recreation, a stall), before delivering again.
+   */
+  onStreamGone?: (what: string) => void;
 };
 
 /** Sequences `from`..`to` (inclusive) that a reader never delivered because the stream discarded them. */
@@ -82,6 +89,28 @@ const DEFAULT_EXPIRES_MS = 3_000;
 const SILENT_PULLS_BEFORE_RECREATE = 2;
 const RECREATE_RETRY_MS = 500;
 
+/** Whether a JetStream request failed because the stream does not exist (deleted, or never created). */
+export function isStreamNotFound(error: unknown): boolean {
+  return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;
+}
+
+/** Consumer statuses after which the stream may be gone: the next delivery waits until it is found to be the same. */
+const CONSUMER_LOST: ReadonlySet<string> = new Set(["heartbeats_missed", "stream_not_found", "consumer_not_found", "consumer_deleted", "ordered_consumer_recreated", "reset"]);
+
+/**
+ * What became of the stream opened when it was created at `created`: deleted, or deleted and created again; undefined
+ * when it is still that stream. Throws when the server does not answer.
+ */
+export async function streamReplaced(js: JetStreamClient, stream: string, created: string): Promise<string | undefined> {
+  try {
+    const info = await (await js.streams.get(stream)).info(false);
+    return info.created === created ? undefined : `was deleted and created again (now created ${info.created}, read since its creation at ${created})`;
+  } catch (error) {
+    if (isStreamNotFound(error)) return "was deleted";
+    throw error;
+  }
+}
+
 type StallWatch = { detected: boolean; waitingSince: number | undefined; lastSignOfLife: number };
 
 /**
@@ -94,6 +123,10 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
   /** Sequence of the last delivered message; before the first, the one before max(startSequence, the stream's first). */
   lastDeliveredSequence: number;
   private closed = false;
+  /** Whether the consumer showed a sign of being lost since the stream was last found to be the one opened. */
+  private streamInDoubt = false;
+  /** Whether the stream was found deleted or replaced (the reader ended). */
+  private gone = false;
   /** Whether the messages were iterated: only then does closing wait for their iterator to end. */
   private iterated = false;
 
@@ -112,6 +145,9 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
     private readonly stallAfterMs = SILENT_PULLS_BEFORE_RECREATE * DEFAULT_EXPIRES_MS,
     /** A reader of every subject: told when a delivery skips sequences (an ordered consumer passes discarded ones). */
     private readonly onSkipped?: (discarded: DiscardedSequences) => void,
+    /** Asks whether the stream is still the one opened: what became of it if not (see onStreamGone). */
+    private readonly streamReplaced?: () => Promise<string | undefined>,
+    private readonly onStreamGone?: (what: string) => void,
   ) {
     this.pending = initialPending;
     this.lastDeliveredSequence = deliveredThrough;
@@ -123,7 +159,8 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
       throw new RangeError(`startSequence must be an integer ≥ 1, got ${startSequence}`);
     }
     const handle = await js.streams.get(stream);
-    const { first_seq: firstSequence, last_seq: lastSequenceAtOpen } = (await handle.info(true)).state;
+    const opened = await handle.info(true);
+    const { first_seq: firstSequence, last_seq: lastSequenceAtOpen } = opened.state;
     const filters = options.filterSubjects;
     const unfiltered = filters === undefined || filters.length === 0;
     // An ordered consumer asked to start below the first sequence starts at it without a word: the messages between
@@ -167,17 +204,31 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
       return { consumer: next, messages: await next.consume(consumeOptions) };
     };
     const onSkipped = unfiltered ? options.onDiscarded : undefined;
-    return new StreamReader(stream, lastSequenceAtOpen, drainUntil, consumer, messages, deliveredThrough, initialPending, reopen, SILENT_PULLS_BEFORE_RECREATE * expires, onSkipped);
+    return new StreamReader(
+      stream,
+      lastSequenceAtOpen,
+      drainUntil,
+      consumer,
+      messages,
+      deliveredThrough,
+      initialPending,
+      reopen,
+      SILENT_PULLS_BEFORE_RECREATE * expires,
+      onSkipped,
+      () => streamReplaced(js, stream, opened.created),
+      options.onStreamGone,
+    );
   }
 
   /**
    * Stops `messages` once the reader has waited `afterMs` with neither a message nor a heartbeat nor an expired pull
    * from the server, and says so in `stall` first. (While the caller is busy no pull is open, so silence is normal.)
    */
-  private static stopWhenSilent(messages: ConsumerMessages, stall: StallWatch, afterMs: number): NodeJS.Timeout {
+  private static stopWhenSilent(messages: ConsumerMessages, stall: StallWatch, afterMs: number, onConsumerLost: () => void): NodeJS.Timeout {
     void (async () => {
       for await (const status of messages.status()) {
         if (status.type === "heartbeat" || status.type === "discard") stall.lastSignOfLife = Date.now();
+        else if (CONSUMER_LOST.has(status.type)) onConsumerLost();
       }
     })();
     return setInterval(() => {
@@ -192,8 +243,11 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
   private async recreate(): Promise<void> {
     const stale = this.consumer;
     void stale?.delete().catch(() => undefined);
+    this.streamInDoubt = true;
     while (!this.closed) {
       try {
+        // Not on another stream of the same name: its sequences are not this one's.
+        if (await this.streamWentAway()) return;
         const { consumer, messages } = await this.reopen!(this.lastDeliveredSequence + 1);
         if (this.closed) {
           // close() ran while the new consumer was being created: it only knew the stale one.
@@ -217,6 +271,7 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
       while (await (yield* this.readUntilSilent(this.messages))) {
         if (this.closed || this.reopen === undefined) return;
         await this.recreate();
+        if (this.gone) return;
       }
     } finally {
       await this.close();
@@ -226,11 +281,13 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
   /** Yields `messages` until they end; returns true when they ended because the server fell silent (a lost node). */
   private async *readUntilSilent(messages: ConsumerMessages): AsyncGenerator<StreamMessage, boolean> {
     const stall: StallWatch = { detected: false, waitingSince: Date.now(), lastSignOfLife: Date.now() };
-    const watchdog = StreamReader.stopWhenSilent(messages, stall, this.stallAfterMs);
+    const watchdog = StreamReader.stopWhenSilent(messages, stall, this.stallAfterMs, () => (this.streamInDoubt = true));
     const drained = { ended: false };
     const endWatch = this.drainUntil ? this.stopWhenNothingLeft(messages, stall, drained) : undefined;
     try {
       for await (const message of messages) {
+        // One boolean per message: the stream is asked only after a sign that the consumer was lost.
+        if (this.streamInDoubt && (await this.streamWentAway())) return false;
         stall.waitingSince = undefined;
         stall.lastSignOfLife = Date.now();
         const seq = message.seq;
@@ -311,6 +368,30 @@ export class StreamReader implements AsyncIterable<StreamMessage> {
           asking = false;
         });
     }, Math.max(100, Math.min(1000, this.stallAfterMs / 10)));
+  }
+
+  /**
+   * Whether the stream was deleted or replaced since the reader opened it; if so onStreamGone is told and the reader
+   * closes. A server that does not answer leaves the question open: asked again until it answers or the reader closes.
+   */
+  private async streamWentAway(): Promise<boolean> {
+    if (this.streamReplaced === undefined) return false;
+    while (!this.closed) {
+      try {
+        const what = await this.streamReplaced();
+        if (what === undefined) {
+          this.streamInDoubt = false;
+          return false;
+        }
+        this.gone = true;
+        this.onStreamGone?.(what);
+        void this.close();
+        return true;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, RECREATE_RETRY_MS));
+      }
+    }
+    return true;
   }
 
   /** Stops reading and deletes the server-side consumer (it would expire by itself after inactivity). */
