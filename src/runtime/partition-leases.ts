@@ -7,6 +7,7 @@ import type { HeldCheckpointLock } from "./checkpoint-store.ts";
 import { locksHeldInThisProcess } from "./lock-file.ts";
 import { serverTimeNow, type ServerClock } from "../transport/server-clock.ts";
 import { DEFAULT_RETRY_FOR_MS, isTransientNatsError } from "../transport/nats-retry.ts";
+import { StreamGoneError } from "../transport/reader.ts";
 
 export interface TaskLease extends HeldCheckpointLock {
   readonly task: string;
@@ -346,6 +347,8 @@ class LeaseTable {
       // A stale commit may come before this lease's heartbeat noticed the takeover: look at the lease first.
       if (error instanceof StaleCheckpointError && !lease.lost.aborted) await lease.verify().catch(() => undefined);
       if (lease.lost.aborted && error instanceof StaleCheckpointError) this.log(`task ${lease.task} was fenced: ${error.message}`);
+      // Every task notices a deleted stream: the run's failure says it once (not one stack per task).
+      else if (error instanceof StreamGoneError) this.fatal ??= { error };
       else {
         this.log(`task ${lease.task} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
         this.fatal ??= { error };

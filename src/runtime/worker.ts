@@ -24,7 +24,7 @@ import { DEFAULT_RETRY_FOR_MS, NatsUnansweredError, isTransientNatsError, retryW
 import { splitBatch } from "../transport/batch-codec.ts";
 import { ensureStream, lastSequenceOfSubject, streamOptions, streamPartitionMismatch } from "../transport/stream.ts";
 import { eventsSubject, parseSubject } from "../transport/subjects.ts";
-import { StreamReader, streamReplaced, type DiscardedSequences, type StreamMessage } from "../transport/reader.ts";
+import { StreamGoneError, StreamReader, streamReplaced, type DiscardedSequences, type StreamMessage } from "../transport/reader.ts";
 import { StaleCheckpointError, checkpointMatches, type Checkpoint } from "./checkpoint.ts";
 import { encodeInSlices } from "./json-slices.ts";
 import {
@@ -154,14 +154,7 @@ class TombstonesChanged extends Error {
 /** Commits whose parts landed this long before the tombstones' write are erased too (clock and file-time slack). */
 const TOMBSTONE_SLACK_MS = 5_000;
 
-/**
- * The stream this worker reads was deleted (and perhaps created again) while it ran: its consumer waits for a sequence
- * the stream will not reach again, or reaches in another stream's messages. The worker commits what it read and stops,
- * so that a restart (its checkpoint names the old stream's creation) reads the new stream from its first message.
- */
-export class StreamGoneError extends Error {
-  override name = "StreamGoneError";
-}
+export { StreamGoneError };
 
 /** An operator threw on one event: the round stops, state rolls back to the last checkpoint. */
 class OperatorFailure extends Error {

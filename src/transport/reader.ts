@@ -89,6 +89,15 @@ const DEFAULT_EXPIRES_MS = 3_000;
 const SILENT_PULLS_BEFORE_RECREATE = 2;
 const RECREATE_RETRY_MS = 500;
 
+/**
+ * The stream this worker reads was deleted (and perhaps created again) while it ran: its consumer waits for a sequence
+ * the stream will not reach again, or reaches in another stream's messages. The worker commits what it read and stops,
+ * so that a restart (its checkpoint names the old stream's creation) reads the new stream from its first message.
+ */
+export class StreamGoneError extends Error {
+  override name = "StreamGoneError";
+}
+
 /** Whether a JetStream request failed because the stream does not exist (deleted, or never created). */
 export function isStreamNotFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;

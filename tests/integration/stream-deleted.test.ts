@@ -30,7 +30,7 @@ async function sessionsOf(out: string): Promise<string[]> {
 }
 
 /** One session-only pipeline on `stream`, its lake in `<directory>/lake`; `publish` sends a phase's lines through it. */
-async function sessionsPipeline(directory: string, natsUrl: string, stream: string, interval: string) {
+async function sessionsPipeline(directory: string, natsUrl: string, stream: string, interval: string, partitions?: number) {
   const out = join(directory, "lake");
   const file = join(directory, "gone.yaml");
   await writeFile(
@@ -40,6 +40,7 @@ async function sessionsPipeline(directory: string, natsUrl: string, stream: stri
       "nats:",
       `  url: ${natsUrl}`,
       `  stream: ${stream}`,
+      ...(partitions === undefined ? [] : [`  partitions: ${partitions}`]),
       "operators:",
       "  - type: sessionize",
       "    gap: 30m",
@@ -143,5 +144,30 @@ describe("stream deleted", () => {
     const restarted = await runCli(["run", file, "--drain"]);
     expect(restarted.code, restarted.stderr).toBe(0);
     expect(await sessionsOf(out)).toEqual([...expected("first"), ...expected("second"), ...expected("third"), ...expected("fourth")].sort());
+  });
+
+  it("stream deleted - a partitioned worker stops every task, says so once and exits 1; its restart reads the recreated stream from its start", async () => {
+    const directory = await scratch.folder();
+    const stream = uniqueStreamName("GONE");
+    const { out, file, publish } = await sessionsPipeline(directory, natsUrl, stream, "200ms", 3);
+    const worker = scratch.track(spawnCli(["run", file]));
+    expect(await worker.printed(/ runs /)).toBe(true);
+    // A clock on every partition (each task's watermark is its own).
+    const clocks = Array.from({ length: 12 }, (_, index) => CLOCK_LINE.replace('"clock"', `"clock-${index}"`));
+    await publish("first", clocks);
+    await waitForValue("the first phase's sessions in the lake", () => sessionsOf(out), (sessions) => sessions.length >= 20, 60_000);
+
+    await deleteStream(natsUrl, stream);
+    const ended = await exitWithin(worker, 30_000);
+    expect(ended, `still running 30 s after its stream was deleted:\n${worker.output()}`).toBeDefined();
+    expect(ended!.code, ended!.output).toBe(1);
+    // One line for the stream, not one stack per task.
+    expect(ended!.output.match(new RegExp(`stream ${stream} was deleted`, "g")), ended!.output).toHaveLength(1);
+    expect(ended!.output).not.toMatch(/StreamGoneError|^\s+at /m);
+
+    await publish("second");
+    const restarted = await runCli(["run", file, "--drain"]);
+    expect(restarted.code, restarted.stderr).toBe(0);
+    expect(await sessionsOf(out)).toEqual([...expected("first"), ...expected("second")].sort());
   });
 });
