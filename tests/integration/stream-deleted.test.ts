@@ -30,13 +30,13 @@ async function sessionsOf(out: string): Promise<string[]> {
 }
 
 /** One session-only pipeline on `stream`, its lake in `<directory>/lake`; `publish` sends a phase's lines through it. */
-async function sessionsPipeline(directory: string, natsUrl: string, stream: string, interval: string, partitions?: number) {
+async function sessionsPipeline(directory: string, natsUrl: string, stream: string, interval: string, partitions?: number, store?: { kv: string }) {
   const out = join(directory, "lake");
   const file = join(directory, "gone.yaml");
   await writeFile(
     file,
     [
-      "name: gone",
+      `name: ${store?.kv ?? "gone"}`,
       "nats:",
       `  url: ${natsUrl}`,
       `  stream: ${stream}`,
@@ -49,6 +49,7 @@ async function sessionsPipeline(directory: string, natsUrl: string, stream: stri
       `    path: ${out}`,
       "checkpoint:",
       `  interval: ${interval}`,
+      ...(store === undefined ? [] : ["  store: kv"]),
     ].join("\n") + "\n",
   );
   const publish = async (phase: string, extra: string[] = []) => {
@@ -168,6 +169,30 @@ describe("stream deleted", () => {
     await publish("second");
     const restarted = await runCli(["run", file, "--drain"]);
     expect(restarted.code, restarted.stderr).toBe(0);
+    expect(await sessionsOf(out)).toEqual([...expected("first"), ...expected("second")].sort());
+  });
+
+  it("stream deleted - with checkpoint.store: kv (its bucket remains), the restart reads the recreated stream from its start", async () => {
+    const directory = await scratch.folder();
+    const stream = uniqueStreamName("GONE");
+    // Named after a unique name, so that the teardown deletes its bucket too.
+    const name = uniqueStreamName("GONEKV").toLowerCase();
+    const { out, file, publish } = await sessionsPipeline(directory, natsUrl, stream, "200ms", undefined, { kv: name });
+    const worker = scratch.track(spawnCli(["run", file]));
+    expect(await worker.printed(new RegExp(`starting ${name} at`))).toBe(true);
+    await publish("first", [CLOCK_LINE]);
+    await waitForValue("the first phase's sessions in the lake", () => sessionsOf(out), (sessions) => sessions.length >= 20, 60_000);
+
+    await deleteStream(natsUrl, stream);
+    const ended = await exitWithin(worker, 30_000);
+    expect(ended, `still running 30 s after its stream was deleted:\n${worker.output()}`).toBeDefined();
+    expect(ended!.code, ended!.output).toBe(1);
+    expect(ended!.output).toMatch(new RegExp(`^clickpipe run: stream ${stream} was deleted while ${name} was reading it`, "m"));
+
+    await publish("second");
+    const restarted = await runCli(["run", file, "--drain"]);
+    expect(restarted.code, restarted.stderr).toBe(0);
+    expect(restarted.stderr).toContain(`starting ${stream} from its first message`);
     expect(await sessionsOf(out)).toEqual([...expected("first"), ...expected("second")].sort());
   });
 });
