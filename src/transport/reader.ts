@@ -107,17 +107,37 @@ export function isStreamNotFound(error: unknown): boolean {
 const CONSUMER_LOST: ReadonlySet<string> = new Set(["heartbeats_missed", "stream_not_found", "consumer_not_found", "consumer_deleted", "ordered_consumer_recreated", "reset"]);
 
 /**
+ * A stream that is not found is asked again this much later before it counts as deleted: a cluster whose meta leader
+ * just changed may answer "stream not found" for a moment, and a worker stopped for that only to be restarted.
+ */
+const STREAM_NOT_FOUND_CONFIRM_MS = 1_000;
+
+/**
  * What became of the stream opened when it was created at `created`: deleted, or deleted and created again; undefined
  * when it is still that stream. Throws when the server does not answer.
  */
-export async function streamReplaced(js: JetStreamClient, stream: string, created: string): Promise<string | undefined> {
-  try {
-    const info = await (await js.streams.get(stream)).info(false);
-    return info.created === created ? undefined : `was deleted and created again (now created ${info.created}, read since its creation at ${created})`;
-  } catch (error) {
-    if (isStreamNotFound(error)) return "was deleted";
-    throw error;
+export async function streamReplaced(
+  js: Pick<JetStreamClient, "streams">,
+  stream: string,
+  created: string,
+  confirmAfterMs = STREAM_NOT_FOUND_CONFIRM_MS,
+): Promise<string | undefined> {
+  /** The stream's creation time now; undefined when it is not found. */
+  const createdNow = async () => {
+    try {
+      return (await (await js.streams.get(stream)).info(false)).created;
+    } catch (error) {
+      if (isStreamNotFound(error)) return undefined;
+      throw error;
+    }
+  };
+  let now = await createdNow();
+  if (now === undefined) {
+    await new Promise((resolve) => setTimeout(resolve, confirmAfterMs));
+    now = await createdNow();
   }
+  if (now === undefined) return "was deleted";
+  return now === created ? undefined : `was deleted and created again (now created ${now}, read since its creation at ${created})`;
 }
 
 type StallWatch = { detected: boolean; waitingSince: number | undefined; lastSignOfLife: number };
