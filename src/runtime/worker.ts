@@ -1181,7 +1181,21 @@ class Worker {
       crashIfInjectedInMerge("merge-checkpointed", epoch);
     }
     await this.sink.commit(pending, pending.merges === undefined ? {} : mergeCrashHooks(epoch));
-    if (forwarded !== undefined) await this.publishForwarded(forwarded);
+    if (forwarded !== undefined) await this.publishForwarded(forwarded).catch((error: unknown) => this.streamGoneInstead(error));
+  }
+
+  /**
+   * A forward that failed because the stream is gone (nats-server answers "jetstream is not enabled" for a subject no
+   * stream holds) is said as that: every task failed on it, each with its stack, besides the run's StreamGoneError.
+   */
+  private async streamGoneInstead(error: unknown): Promise<never> {
+    const what = this.streamGone ?? (await streamReplaced(this.js, this.config.nats.stream, this.binding.streamCreated).catch(() => undefined));
+    if (what === undefined) throw error;
+    throw new StreamGoneError(
+      `stream ${this.config.nats.stream} ${what} while ${this.checkpointName} was reading it: committed what it read (through sequence ${this.committedPosition}, epoch ${this.epoch}) ` +
+        "but could not forward its records to the customer stage; run it again to read the stream under that name from its first message",
+      { cause: error },
+    );
   }
 
   /**

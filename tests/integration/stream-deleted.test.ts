@@ -30,7 +30,15 @@ async function sessionsOf(out: string): Promise<string[]> {
 }
 
 /** One session-only pipeline on `stream`, its lake in `<directory>/lake`; `publish` sends a phase's lines through it. */
-async function sessionsPipeline(directory: string, natsUrl: string, stream: string, interval: string, partitions?: number, store?: { kv: string }) {
+async function sessionsPipeline(
+  directory: string,
+  natsUrl: string,
+  stream: string,
+  interval: string,
+  partitions?: number,
+  store?: { kv: string },
+  customerStage = false,
+) {
   const out = join(directory, "lake");
   const file = join(directory, "gone.yaml");
   await writeFile(
@@ -44,6 +52,8 @@ async function sessionsPipeline(directory: string, natsUrl: string, stream: stri
       "operators:",
       "  - type: sessionize",
       "    gap: 30m",
+      // A customer-keyed operator: the events tasks forward records to the customer stage at each commit.
+      ...(customerStage ? ["  - type: churnFeatures", "    snapshotEvery: 1d", "    outOfOrderness: 1m", "    allowedLateness: 1h"] : []),
       "sinks:",
       "  - type: parquet",
       `    path: ${out}`,
@@ -194,5 +204,36 @@ describe("stream deleted", () => {
     expect(restarted.code, restarted.stderr).toBe(0);
     expect(restarted.stderr).toContain(`starting ${stream} from its first message`);
     expect(await sessionsOf(out)).toEqual([...expected("first"), ...expected("second")].sort());
+  });
+
+  it("stream deleted - partitioned events tasks whose last commit cannot forward to the gone stream stop with the one line, no stacks", async () => {
+    const directory = await scratch.folder();
+    const stream = uniqueStreamName("GONE");
+    // A long interval: the first phase's records for the customer stage are still to forward when the stream goes.
+    const { file, publish } = await sessionsPipeline(directory, natsUrl, stream, "10m", 2, undefined, true);
+    const worker = scratch.track(spawnCli(["run", file]));
+    expect(await worker.printed(/starting gone\.events-1 at/)).toBe(true);
+    expect(await worker.printed(/starting gone\.events-0 at/)).toBe(true);
+    await publish("first");
+    const connection = await connect({ servers: natsUrl });
+    try {
+      const manager = await jetstreamManager(connection);
+      const last = (await manager.streams.info(stream)).state.last_seq;
+      const delivered = async () => {
+        let through = 0;
+        for await (const consumer of manager.consumers.list(stream)) through = Math.max(through, consumer.delivered.stream_seq);
+        return through >= last;
+      };
+      await waitForValue("a worker's consumer at the first phase's last message", delivered, (done) => done, 30_000);
+    } finally {
+      await connection.close();
+    }
+
+    await deleteStream(natsUrl, stream);
+    const ended = await exitWithin(worker, 30_000);
+    expect(ended, `still running 30 s after its stream was deleted:\n${worker.output()}`).toBeDefined();
+    expect(ended!.code, ended!.output).toBe(1);
+    expect(ended!.output.match(new RegExp(`^clickpipe run: stream ${stream} was deleted`, "gm")), ended!.output).toHaveLength(1);
+    expect(ended!.output, ended!.output).not.toMatch(/^\s+at |JetStreamNotEnabled|failed: /m);
   });
 });
