@@ -6,7 +6,7 @@ import { formatSize, size } from "./size.ts";
 import { ingestConfig } from "./ingest.ts";
 import { closestMatch } from "./did-you-mean.ts";
 import { formatPath } from "./errors.ts";
-import { durationsIn } from "./schema-walk.ts";
+import { durationsIn, isRecord } from "./schema-walk.ts";
 import { listenHostProblem, localTimeZoneProblem, logFormatProblem, natsUrlProblem, trustedProxyProblem } from "./component-checks.ts";
 import { instanceProblem } from "../ingest/tailer-instance.ts";
 import { allowedOriginProblem, normalizeAllowedOrigin } from "../ingest/http-cors.ts";
@@ -561,16 +561,12 @@ function logFormatRefusal(format: string): { message: string; hint: string } | u
  */
 export function refusedAcrossPipeline(path: readonly PropertyKey[], text: string, input: unknown): boolean {
   const [section, index, key, ...rest] = path;
-  const list = isPlainRecord(input) ? input[String(section)] : undefined;
+  const list = isRecord(input) ? input[String(section)] : undefined;
   const entry = Array.isArray(list) && typeof index === "number" ? (list[index] as unknown) : undefined;
-  if (!isPlainRecord(entry)) return false;
+  if (!isRecord(entry)) return false;
   if (section === "sources" && entry.type === "accessLog" && key === "format" && rest.length === 0) return logFormatRefusal(text) !== undefined;
   if (section === "sinks" && entry.type === "nats" && key === "tables" && rest.length === 1) return !Object.hasOwn(TABLE_WRITERS, text);
   return false;
-}
-
-function isPlainRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 export const pipelineSchema = pipelineObject.superRefine((config, ctx) => {
