@@ -150,8 +150,14 @@ function parseStart(text: string): number {
 /** Why `--<flag> <path>` cannot be written as a file, as a sentence with what to do; undefined when it can. */
 async function outputProblem(flag: string, path: string): Promise<string | undefined> {
   const named = `--${flag} ${path}`;
-  if ((await stat(path).catch(() => undefined))?.isDirectory() === true) {
+  const existing = await stat(path).catch(() => undefined);
+  if (existing?.isDirectory() === true) {
     return `${named}: is a directory: name a file in it, e.g. ${join(path, flag === "out" ? "events.ndjson" : "truth.json")}`;
+  }
+  // --truth is written in place (not renamed over, as --out is): an existing file it may write (/dev/stdout, a file in
+  // a folder it may not write) is enough.
+  if (flag === "truth" && existing !== undefined) {
+    return (await access(path, constants.W_OK).then(() => true, () => false)) ? undefined : `${named}: this user may not write it (ls -l shows its owner and mode)`;
   }
   const folder = dirname(path);
   const folderStat = await stat(folder).catch(() => undefined);
