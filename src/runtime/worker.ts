@@ -748,9 +748,15 @@ class Worker {
     await this.committing;
     if (task !== undefined) await this.refreshReadThrough(manager);
     await this.startCheckpoint();
-    throw new StreamGoneError(
-      `stream ${this.config.nats.stream} ${what} while ${this.checkpointName} was reading it: committed what it read (through sequence ${this.committedPosition}, epoch ${this.epoch}) and stopping; ` +
+    throw this.streamGoneError(what, "and stopping");
+  }
+
+  /** Says what became of the stream, what was committed, `after` that, and how to go on. */
+  private streamGoneError(what: string, after: string, cause?: unknown): StreamGoneError {
+    return new StreamGoneError(
+      `stream ${this.config.nats.stream} ${what} while ${this.checkpointName} was reading it: committed what it read (through sequence ${this.committedPosition}, epoch ${this.epoch}) ${after}; ` +
         "run it again to read the stream under that name from its first message",
+      cause === undefined ? undefined : { cause },
     );
   }
 
@@ -1191,11 +1197,7 @@ class Worker {
   private async streamGoneInstead(error: unknown): Promise<never> {
     const what = this.streamGone ?? (await streamReplaced(this.js, this.config.nats.stream, this.binding.streamCreated).catch(() => undefined));
     if (what === undefined) throw error;
-    throw new StreamGoneError(
-      `stream ${this.config.nats.stream} ${what} while ${this.checkpointName} was reading it: committed what it read (through sequence ${this.committedPosition}, epoch ${this.epoch}) ` +
-        "but could not forward its records to the customer stage; run it again to read the stream under that name from its first message",
-      { cause: error },
-    );
+    throw this.streamGoneError(what, "but could not forward its records to the customer stage", error);
   }
 
   /**
